@@ -1,0 +1,329 @@
+"""The configuration: one YAML file (``mlmon.yaml``) mapped to frozen dataclasses.
+
+Loaded in two steps, like Sloth's spec: check the version, then map the YAML to dataclasses.
+Rules, notebook defaults, runbook links and the local stack all take their settings from here.
+Relative paths are resolved against the file's folder. A complete example (the demo's,
+``stack/mlmon.yaml``)::
+
+    version: 1
+    prometheus_url: http://127.0.0.1:19090     # MLMON_PROMETHEUS_URL overrides
+    stack:
+      state_dir: ../mlmon-state                # configs, TSDB, logs, pids, baselines, runs
+      scrape_interval: 15s
+      evaluation_interval: 15s
+      ports: {prometheus: 19090, alertmanager: 19093, node_exporter: 19100,
+              demo: 18000, launcher: 18088, jupyter: 18888}
+    launcher_url: http://127.0.0.1:18088       # runbook links point here
+    jupyter_url: http://127.0.0.1:18888
+    models:
+      - name: sentiment_classifier
+        version: "1.0.0"
+        baseline: ""                           # default: <state_dir>/baselines/<name>.json
+        low_confidence_threshold: 0.7
+        slos:
+          period: 30d
+          latency: {threshold_seconds: 0.25, objective: 0.99}
+          availability: {objective: 0.995}
+          accuracy: {objective: 0.85}
+          throughput: {min_rps: 0.5}
+        alerts:
+          error_ratio: {critical: 0.05, warning: 0.02}
+          latency_p95_factor: {critical: 2.0, warning: 1.5}
+          accuracy_min: 0.70
+          low_confidence_share: 0.20
+        drift:
+          ks: {info: 0.10, warning: 0.15, critical: 0.25}
+          psi: {info: 0.10, warning: 0.20, critical: 0.25}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = [
+    "Config",
+    "ModelConfig",
+    "SLOConfig",
+    "AlertThresholds",
+    "Thresholds",
+    "StackConfig",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "default_config_path",
+    "SCHEMA_VERSION",
+]
+
+SCHEMA_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = REPO_ROOT / "stack" / "mlmon.yaml"
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds in a Prometheus-style duration (``90s``, ``5m``, ``1h``, ``30d``) or a number."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    match = _DURATION.match(str(text).strip())
+    if not match:
+        raise ConfigError(f"{text!r} is not a duration; write e.g. 30s, 5m, 1h or 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Severity thresholds of one drift statistic: above ``info`` is info, and so on."""
+
+    info: float
+    warning: float
+    critical: float
+
+    def severity(self, value: float) -> str:
+        """none / info / warning / critical for a statistic's value."""
+        if value != value:  # NaN is not drift; callers flag insufficient data separately
+            return "none"
+        for name in ("critical", "warning", "info"):
+            if value > getattr(self, name):
+                return name
+        return "none"
+
+
+@dataclass(frozen=True)
+class SLOConfig:
+    """A model's service-level objectives over a rolling period."""
+
+    period_seconds: float = 30 * 86400
+    latency_threshold_seconds: float = 0.25
+    latency_objective: float = 0.99
+    availability_objective: float = 0.995
+    accuracy_objective: float = 0.85
+    throughput_min_rps: float = 0.5
+    cost_per_hour: float | None = None
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """Thresholds of the alert catalogue."""
+
+    error_ratio_critical: float = 0.05
+    error_ratio_warning: float = 0.02
+    latency_p95_factor_critical: float = 2.0
+    latency_p95_factor_warning: float = 1.5
+    accuracy_min: float = 0.70
+    low_confidence_share: float = 0.20
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One monitored model."""
+
+    name: str
+    version: str = ""
+    baseline: Path | None = None
+    low_confidence_threshold: float = 0.7
+    slo: SLOConfig = field(default_factory=SLOConfig)
+    alerts: AlertThresholds = field(default_factory=AlertThresholds)
+    ks: Thresholds = field(default_factory=lambda: Thresholds(0.10, 0.15, 0.25))
+    psi: Thresholds = field(default_factory=lambda: Thresholds(0.10, 0.20, 0.25))
+
+
+DEFAULT_PORTS = {"prometheus": 19090, "alertmanager": 19093, "node_exporter": 19100,
+                 "demo": 18000, "launcher": 18088, "jupyter": 18888}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where the local stack keeps its state and which loopback ports it uses."""
+
+    state_dir: Path = REPO_ROOT / "mlmon-state"
+    scrape_interval_seconds: float = 15.0
+    evaluation_interval_seconds: float = 15.0
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    models: tuple[ModelConfig, ...]
+    prometheus_url: str = "http://127.0.0.1:19090"
+    launcher_url: str = "http://127.0.0.1:18088"
+    jupyter_url: str = "http://127.0.0.1:18888"
+    stack: StackConfig = field(default_factory=StackConfig)
+    path: Path | None = None
+
+    def model(self, name: str) -> ModelConfig:
+        """The named model's configuration."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        known = ", ".join(m.name for m in self.models) or "none"
+        raise ConfigError(f"unknown model {name!r}; configured models: {known}", _p(self.path))
+
+    def baseline_path(self, name: str) -> Path:
+        """Where the named model's baseline file is (its default lives in the state dir)."""
+        model = self.model(name)
+        return model.baseline or self.stack.state_dir / "baselines" / f"{name}.json"
+
+    def with_ports(self, ports: dict[str, int], state_dir: Path | None = None) -> "Config":
+        """The same configuration on other ports (tests pick free ones), URLs to match."""
+        merged = {**self.stack.ports, **ports}
+        host = self.stack.host
+        stack = replace(self.stack, ports=merged, state_dir=state_dir or self.stack.state_dir)
+        return replace(self, stack=stack,
+                       prometheus_url=f"http://{host}:{merged['prometheus']}",
+                       launcher_url=f"http://{host}:{merged['launcher']}",
+                       jupyter_url=f"http://{host}:{merged['jupyter']}")
+
+
+def _p(path: Path | None) -> str | None:
+    return str(path) if path else None
+
+
+def default_config_path() -> Path:
+    """``$MLMON_CONFIG``, else ``./mlmon.yaml``, else the demo's ``stack/mlmon.yaml``."""
+    env = os.environ.get("MLMON_CONFIG")
+    if env:
+        return Path(env)
+    local = Path.cwd() / "mlmon.yaml"
+    return local if local.exists() else DEMO_CONFIG
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a configuration file (default: see ``default_config_path``)."""
+    path = Path(path) if path else default_config_path()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("no such configuration file; pass --config or set MLMON_CONFIG",
+                          str(path)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", str(path)) from exc
+    return parse_config(raw, path)
+
+
+def parse_config(raw: Any, path: Path | None = None) -> Config:
+    """Map an already-parsed YAML document to a :class:`Config` (step two of loading)."""
+    where = _p(path)
+    if not isinstance(raw, dict):
+        raise ConfigError("the configuration must be a YAML mapping", where)
+    version = raw.get("version")
+    if version != SCHEMA_VERSION:
+        raise ConfigError(f"version {version!r} is not supported; this mlmon_nb reads version "
+                          f"{SCHEMA_VERSION}", where)
+    base = path.resolve().parent if path else Path.cwd()
+    try:
+        models = tuple(_model(m, base) for m in raw.get("models") or ())
+        if not models:
+            raise ConfigError("no models configured; add at least one under `models:`", where)
+        names = [m.name for m in models]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"model names must be unique: {names}", where)
+        stack = _stack(raw.get("stack") or {}, base)
+        host = stack.host
+        ports = stack.ports
+        prom = os.environ.get("MLMON_PROMETHEUS_URL") or raw.get(
+            "prometheus_url", f"http://{host}:{ports['prometheus']}")
+        return Config(
+            models=models,
+            prometheus_url=str(prom).rstrip("/"),
+            launcher_url=str(raw.get("launcher_url", f"http://{host}:{ports['launcher']}")).rstrip("/"),
+            jupyter_url=str(raw.get("jupyter_url", f"http://{host}:{ports['jupyter']}")).rstrip("/"),
+            stack=stack,
+            path=path,
+        )
+    except ConfigError as exc:
+        if exc.path is None and where:
+            raise ConfigError(str(exc), where) from exc
+        raise
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"malformed configuration: {exc}", where) from exc
+
+
+def _thresholds(raw: dict | None, default: Thresholds) -> Thresholds:
+    raw = raw or {}
+    t = Thresholds(float(raw.get("info", default.info)), float(raw.get("warning", default.warning)),
+                   float(raw.get("critical", default.critical)))
+    if not t.info <= t.warning <= t.critical:
+        raise ConfigError(f"drift thresholds must rise info <= warning <= critical, got {t}")
+    return t
+
+
+def _model(raw: dict, base: Path) -> ModelConfig:
+    if not isinstance(raw, dict) or not raw.get("name"):
+        raise ConfigError("each model needs a `name`")
+    name = str(raw["name"])
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", name):
+        raise ConfigError(f"model name {name!r} must be letters, digits, _ or -")
+    slos = raw.get("slos") or {}
+    d = SLOConfig()
+    slo = SLOConfig(
+        period_seconds=parse_duration(slos.get("period", "30d")),
+        latency_threshold_seconds=float((slos.get("latency") or {}).get(
+            "threshold_seconds", d.latency_threshold_seconds)),
+        latency_objective=float((slos.get("latency") or {}).get("objective", d.latency_objective)),
+        availability_objective=float((slos.get("availability") or {}).get(
+            "objective", d.availability_objective)),
+        accuracy_objective=float((slos.get("accuracy") or {}).get("objective", d.accuracy_objective)),
+        throughput_min_rps=float((slos.get("throughput") or {}).get("min_rps", d.throughput_min_rps)),
+        cost_per_hour=(slos.get("cost") or {}).get("per_hour"),
+    )
+    for label, objective in (("latency", slo.latency_objective),
+                             ("availability", slo.availability_objective),
+                             ("accuracy", slo.accuracy_objective)):
+        if not 0 < objective < 1:
+            raise ConfigError(f"model {name}: the {label} objective must be between 0 and 1, "
+                              f"got {objective}")
+    alerts = raw.get("alerts") or {}
+    a = AlertThresholds()
+    alert = AlertThresholds(
+        error_ratio_critical=float((alerts.get("error_ratio") or {}).get("critical", a.error_ratio_critical)),
+        error_ratio_warning=float((alerts.get("error_ratio") or {}).get("warning", a.error_ratio_warning)),
+        latency_p95_factor_critical=float((alerts.get("latency_p95_factor") or {}).get(
+            "critical", a.latency_p95_factor_critical)),
+        latency_p95_factor_warning=float((alerts.get("latency_p95_factor") or {}).get(
+            "warning", a.latency_p95_factor_warning)),
+        accuracy_min=float(alerts.get("accuracy_min", a.accuracy_min)),
+        low_confidence_share=float(alerts.get("low_confidence_share", a.low_confidence_share)),
+    )
+    drift = raw.get("drift") or {}
+    baseline = raw.get("baseline") or None
+    return ModelConfig(
+        name=name,
+        version=str(raw.get("version", "")),
+        baseline=(base / baseline).resolve() if baseline else None,
+        low_confidence_threshold=float(raw.get("low_confidence_threshold", 0.7)),
+        slo=slo,
+        alerts=alert,
+        ks=_thresholds(drift.get("ks"), Thresholds(0.10, 0.15, 0.25)),
+        psi=_thresholds(drift.get("psi"), Thresholds(0.10, 0.20, 0.25)),
+    )
+
+
+def _stack(raw: dict, base: Path) -> StackConfig:
+    ports = dict(DEFAULT_PORTS)
+    for key, value in (raw.get("ports") or {}).items():
+        if key not in DEFAULT_PORTS:
+            raise ConfigError(f"unknown port {key!r}; known: {', '.join(DEFAULT_PORTS)}")
+        ports[key] = int(value)
+    state = raw.get("state_dir")
+    env_state = os.environ.get("MLMON_STATE_DIR")
+    return StackConfig(
+        state_dir=Path(env_state).resolve() if env_state else
+        ((base / state).resolve() if state else StackConfig().state_dir),
+        scrape_interval_seconds=parse_duration(raw.get("scrape_interval", "15s")),
+        evaluation_interval_seconds=parse_duration(raw.get("evaluation_interval", "15s")),
+        ports=ports,
+        host=str(raw.get("host", "127.0.0.1")),
+    )

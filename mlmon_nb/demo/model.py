@@ -1,0 +1,138 @@
+"""The demo model: a small deterministic sentiment classifier and the text it is fed.
+
+No downloads: a fixed lexicon scores the words, a softmax over three classes gives the
+prediction and its confidence. ``generate_texts`` makes realistic requests (with their true
+labels) and can shift their distribution, which is how the traffic generator injects drift
+and low confidence, and how the training data of the baseline is made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "CLASSES",
+    "CHANNELS",
+    "NUMERIC_FEATURES",
+    "CATEGORICAL_FEATURES",
+    "Prediction",
+    "SentimentModel",
+    "LabeledText",
+    "generate_texts",
+    "training_frame",
+]
+
+MODEL_NAME = "sentiment_classifier"
+MODEL_VERSION = "1.0.0"
+CLASSES = ("negative", "neutral", "positive")
+CHANNELS = ("web", "mobile", "api", "email")
+CHANNEL_WEIGHTS = (0.45, 0.35, 0.15, 0.05)
+NUMERIC_FEATURES = ("text_length", "sentiment_score")
+CATEGORICAL_FEATURES = ("channel",)
+
+_POSITIVE = ("good", "great", "excellent", "love", "happy", "fast", "helpful", "amazing",
+             "perfect", "recommend", "pleased", "smooth")
+_NEGATIVE = ("bad", "terrible", "awful", "hate", "slow", "broken", "poor", "refund",
+             "disappointed", "useless", "angry", "worst")
+_NEUTRAL = ("the", "order", "delivery", "product", "service", "app", "today", "item", "price",
+            "support", "account", "update", "package", "it", "was", "and", "my")
+_HEDGES = ("maybe", "somewhat", "perhaps", "okay", "guess")
+_LEXICON = {**{w: 1.0 for w in _POSITIVE}, **{w: -1.0 for w in _NEGATIVE}}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one text."""
+
+    label: str
+    confidence: float
+    probabilities: tuple[float, float, float]
+    features: dict
+
+
+@dataclass(frozen=True)
+class LabeledText:
+    """A request the traffic generator sends, with the label a reviewer would give it."""
+
+    text: str
+    channel: str
+    true_label: str
+
+
+class SentimentModel:
+    """Lexicon-based three-class sentiment classifier; pure and deterministic."""
+
+    name = MODEL_NAME
+    version = MODEL_VERSION
+
+    @staticmethod
+    def features(text: str, channel: str = "web") -> dict:
+        """The model's input features: text length, lexicon sentiment score, channel."""
+        words = text.lower().split()
+        clean = [w.strip(".,!?") for w in words]
+        score = sum(_LEXICON.get(w, 0.0) for w in clean)
+        return {
+            "text_length": float(len(text)),
+            "sentiment_score": score / math.sqrt(max(len(words), 1)),
+            "channel": channel,
+        }
+
+    def predict(self, text: str, channel: str = "web") -> Prediction:
+        """Classify one text."""
+        feats = self.features(text, channel)
+        s = feats["sentiment_score"]
+        # hedging words ("maybe", "somewhat") make the model less sure: a higher temperature
+        hedges = sum(w.strip(".,!?") in _HEDGES for w in text.lower().split())
+        logits = np.array([-6.0 * s, 2.0 - 5.0 * abs(s), 6.0 * s]) / (1.0 + 1.5 * hedges)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        i = int(np.argmax(probs))
+        return Prediction(CLASSES[i], float(probs[i]), tuple(float(p) for p in probs), feats)
+
+
+def generate_texts(n: int, rng: np.random.Generator, *, drift: float = 0.0,
+                   ambiguity: float = 0.0) -> list[LabeledText]:
+    """``n`` labelled requests.
+
+    ``drift`` (0..1) makes texts longer and more negative, as when a new user population
+    arrives; ``ambiguity`` (0..1) mixes opposite sentiment into texts, which lowers confidence.
+    """
+    labels = rng.choice(CLASSES, size=n, p=(0.3 + 0.25 * drift, 0.3, 0.4 - 0.25 * drift))
+    channels = rng.choice(CHANNELS, size=n, p=CHANNEL_WEIGHTS)
+    lengths = rng.poisson(9 + 14 * drift, size=n) + 3
+    out = []
+    for label, channel, length in zip(labels, channels, lengths):
+        n_sent = max(1, int(rng.binomial(length, 0.22)))
+        if label == "positive":
+            sent = list(rng.choice(_POSITIVE, n_sent))
+        elif label == "negative":
+            sent = list(rng.choice(_NEGATIVE, n_sent))
+        else:
+            sent = list(rng.choice(_POSITIVE + _NEGATIVE, min(n_sent, 2))) if rng.random() < 0.3 else []
+        if rng.random() < 0.1:  # mixed feelings, and label noise
+            opposite = _NEGATIVE if label == "positive" else _POSITIVE
+            sent += list(rng.choice(opposite, max(1, len(sent) // 2)))
+        if rng.random() < ambiguity:
+            sent += list(rng.choice(_HEDGES, 2))
+        words = sent + list(rng.choice(_NEUTRAL, max(0, int(length) - len(sent))))
+        rng.shuffle(words)
+        out.append(LabeledText(" ".join(words), str(channel), str(label)))
+    return out
+
+
+def training_frame(n: int = 20000, seed: int = 7) -> pd.DataFrame:
+    """The demo model's training data with its predictions: the source of its baseline."""
+    rng = np.random.default_rng(seed)
+    model = SentimentModel()
+    rows = []
+    for item in generate_texts(n, rng):
+        p = model.predict(item.text, item.channel)
+        rows.append({**p.features, "label": item.true_label, "prediction": p.label,
+                     "confidence": p.confidence})
+    return pd.DataFrame(rows)

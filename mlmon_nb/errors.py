@@ -1,0 +1,85 @@
+"""One exception root for mlmon_nb; every error says what went wrong and what to do next."""
+
+from __future__ import annotations
+
+__all__ = [
+    "MlmonError",
+    "ConfigError",
+    "PrometheusError",
+    "PrometheusUnreachable",
+    "PrometheusQueryError",
+    "PrometheusTimeout",
+    "BaselineError",
+    "StackError",
+    "RunbookError",
+    "ParameterError",
+]
+
+
+class MlmonError(Exception):
+    """Root of every error mlmon_nb raises on purpose."""
+
+
+class ConfigError(MlmonError, ValueError):
+    """The configuration file is missing, malformed or inconsistent."""
+
+    def __init__(self, message: str, path: str | None = None):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class PrometheusError(MlmonError):
+    """A Prometheus HTTP API call failed."""
+
+    def __init__(self, message: str, url: str):
+        self.url = url
+        super().__init__(message)
+
+
+class PrometheusUnreachable(PrometheusError):
+    """Nothing answers at the Prometheus URL."""
+
+    def __init__(self, url: str, reason: str = ""):
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"Prometheus is unreachable at {url}{detail}. Start the local stack with "
+            f"`mlmon-nb stack up`, or point MLMON_PROMETHEUS_URL at a running Prometheus.", url)
+
+
+class PrometheusQueryError(PrometheusError):
+    """Prometheus rejected the query; the message is the server's own."""
+
+    def __init__(self, url: str, query: str, server_message: str):
+        self.query = query
+        self.server_message = server_message
+        super().__init__(f"Prometheus at {url} rejected the query {query!r}: {server_message}", url)
+
+
+class PrometheusTimeout(PrometheusError):
+    """Prometheus did not answer within the timeout."""
+
+    def __init__(self, url: str, timeout: float):
+        self.timeout = timeout
+        super().__init__(
+            f"Prometheus at {url} did not answer within {timeout:g}s. Narrow the range, raise "
+            f"the step, or raise the timeout.", url)
+
+
+class BaselineError(MlmonError, ValueError):
+    """A baseline file is corrupt, truncated, of another schema version, or inconsistent."""
+
+    def __init__(self, message: str, path: str | None = None):
+        self.path = path
+        super().__init__(f"baseline {path}: {message}" if path else message)
+
+
+class StackError(MlmonError):
+    """A component of the local stack is missing, failed to start, or is unhealthy."""
+
+
+class RunbookError(MlmonError):
+    """A runbook is unknown, or its execution failed."""
+
+
+class ParameterError(RunbookError, ValueError):
+    """A runbook parameter is undeclared or has the wrong type."""

@@ -1,0 +1,125 @@
+"""The metric contract: every metric, label and bucket set in one place.
+
+The exporter (`mlmon_nb.instrument`), the history synthesis (`mlmon_nb.demo.history`), the
+generated rules (`mlmon_nb.rules`) and the queries (`mlmon_nb.queries`) all take their names from
+here, so they cannot drift apart. Prometheus conventions: base units, `_total` counters, no type
+in names, bounded labels. Ratios are counters, never gauges, so PromQL can compute them over any
+window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "MetricSpec",
+    "CONTRACT",
+    "REQUESTS",
+    "ERRORS",
+    "REQUEST_DURATION",
+    "IN_PROGRESS",
+    "PREDICTIONS",
+    "CONFIDENCE",
+    "LOW_CONFIDENCE",
+    "FEATURE_VALUE",
+    "FEATURE_BASELINE_RATIO",
+    "FEATURE_CATEGORY",
+    "FEATURE_INVALID",
+    "GROUND_TRUTH",
+    "MODEL_INFO",
+    "DEFAULT_LATENCY_BUCKETS",
+    "CONFIDENCE_BUCKETS",
+    "DEFAULT_FEATURE_BUCKETS",
+    "OTHER_CATEGORY",
+    "OVERFLOW_VALUE",
+    "LEGACY_DATA_DRIFT",
+    "LEGACY_CONCEPT_DRIFT",
+    "latency_buckets_with",
+    "recording_name",
+]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of the contract: its exposed name, type and label names.
+
+    ``name`` is the family name as passed to prometheus-client; counters are exposed with a
+    ``_total`` suffix (see ``sample``).
+    """
+
+    name: str
+    type: str  # counter | gauge | histogram
+    labels: tuple[str, ...]
+    help: str
+
+    @property
+    def sample(self) -> str:
+        """The name of the series a query reads (``_total`` for counters)."""
+        return f"{self.name}_total" if self.type == "counter" else self.name
+
+    def series(self, suffix: str = "") -> str:
+        """A histogram's ``_bucket``/``_sum``/``_count`` series, or the sample name."""
+        return f"{self.name}{suffix}" if suffix else self.sample
+
+
+REQUESTS = MetricSpec("ml_requests", "counter", ("model_name", "model_version", "endpoint"),
+                      "Requests served by the model endpoint.")
+ERRORS = MetricSpec("ml_errors", "counter", ("model_name", "model_version", "endpoint", "error_type"),
+                    "Requests that failed, by error type.")
+REQUEST_DURATION = MetricSpec("ml_request_duration_seconds", "histogram", ("model_name", "endpoint"),
+                              "Request duration in seconds.")
+IN_PROGRESS = MetricSpec("ml_requests_in_progress", "gauge", ("model_name",),
+                         "Requests being served right now.")
+PREDICTIONS = MetricSpec("ml_predictions", "counter", ("model_name", "predicted_class"),
+                         "Predictions made, by predicted class.")
+CONFIDENCE = MetricSpec("ml_prediction_confidence", "histogram", ("model_name",),
+                        "Confidence of the predicted class.")
+LOW_CONFIDENCE = MetricSpec("ml_low_confidence_predictions", "counter", ("model_name",),
+                            "Predictions whose confidence was under the low-confidence threshold.")
+FEATURE_VALUE = MetricSpec("ml_feature_value", "histogram", ("model_name", "feature"),
+                           "Input feature values; buckets are the baseline's quantile edges.")
+FEATURE_BASELINE_RATIO = MetricSpec("ml_feature_baseline_ratio", "gauge", ("model_name", "feature", "le"),
+                                    "Training baseline's cumulative fraction at each bucket edge.")
+FEATURE_CATEGORY = MetricSpec("ml_feature_category", "counter", ("model_name", "feature", "category"),
+                              "Categorical feature values: the baseline's top-k categories, then __other__.")
+FEATURE_INVALID = MetricSpec("ml_feature_invalid", "counter", ("model_name", "feature", "reason"),
+                             "Feature values rejected: NaN, inf, missing, wrong type, unknown feature.")
+GROUND_TRUTH = MetricSpec("ml_ground_truth", "counter", ("model_name", "segment", "outcome"),
+                          "Predictions joined with their true label: outcome correct or incorrect.")
+MODEL_INFO = MetricSpec("ml_model_info", "gauge", ("model_name", "model_version", "baseline_id"),
+                        "Always 1: the live model version and the baseline it is compared with.")
+
+CONTRACT: tuple[MetricSpec, ...] = (
+    REQUESTS, ERRORS, REQUEST_DURATION, IN_PROGRESS, PREDICTIONS, CONFIDENCE, LOW_CONFIDENCE,
+    FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_CATEGORY, FEATURE_INVALID, GROUND_TRUTH,
+    MODEL_INFO,
+)
+
+# Latency buckets: dense around typical model latencies. Every latency SLO threshold must be a
+# bucket edge (rule generation checks it); latency_buckets_with() adds missing ones.
+DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+)
+CONFIDENCE_BUCKETS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 11))
+# Used for numeric features when no baseline is known.
+DEFAULT_FEATURE_BUCKETS: tuple[float, ...] = (
+    -1000.0, -100.0, -10.0, -1.0, -0.1, 0.0, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0,
+)
+
+OTHER_CATEGORY = "__other__"
+OVERFLOW_VALUE = "__overflow__"
+
+# Seed names kept for dashboards and alerts written against them (recording rules provide them).
+LEGACY_DATA_DRIFT = "ml_data_drift_score"
+LEGACY_CONCEPT_DRIFT = "ml_concept_drift_psi"
+
+
+def latency_buckets_with(thresholds: tuple[float, ...] | list[float],
+                         base: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS) -> tuple[float, ...]:
+    """Latency buckets that contain every SLO threshold as an edge."""
+    return tuple(sorted(set(base) | {float(t) for t in thresholds}))
+
+
+def recording_name(level: str, metric: str, operations: str) -> str:
+    """A recording-rule name in the ``level:metric:operations`` convention."""
+    return f"{level}:{metric}:{operations}"
