@@ -1,36 +1,44 @@
 """mlmon_nb: Jupyter-driven monitoring for ML models in production.
 
-Public names are re-exported here; nothing runs at import beyond defining them.
+Public names are re-exported here lazily (PEP 562): ``from mlmon_nb import ModelMonitor`` inside
+a model service imports only the instrumentation, not pandas or the notebook machinery. Nothing
+runs at import beyond defining names.
 """
 
-from .config import Config, load_config
-from .errors import (
-    BaselineError,
-    ConfigError,
-    MlmonError,
-    ParameterError,
-    PrometheusError,
-    PrometheusQueryError,
-    PrometheusTimeout,
-    PrometheusUnreachable,
-    RunbookError,
-    StackError,
-)
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Config",
-    "load_config",
-    "MlmonError",
-    "ConfigError",
-    "PrometheusError",
-    "PrometheusUnreachable",
-    "PrometheusQueryError",
-    "PrometheusTimeout",
-    "BaselineError",
-    "StackError",
-    "RunbookError",
-    "ParameterError",
-    "__version__",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    "Config": "config",
+    "load_config": "config",
+    "MlmonError": "errors",
+    "ConfigError": "errors",
+    "PrometheusError": "errors",
+    "PrometheusUnreachable": "errors",
+    "PrometheusQueryError": "errors",
+    "PrometheusTimeout": "errors",
+    "BaselineError": "errors",
+    "StackError": "errors",
+    "RunbookError": "errors",
+    "ParameterError": "errors",
+    "Baseline": "baseline",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlmon_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,164 @@
+"""The ``mlmon-nb`` command: one subcommand group per area, each a thin call into the library.
+
+Every group is added by an ``_add_<group>(subparsers)`` function that sets ``func`` on its
+parsers; ``main`` turns an :class:`~mlmon_nb.errors.MlmonError` into one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import load_config
+from .errors import MlmonError
+
+__all__ = ["main", "build_parser"]
+
+
+def _config(args):
+    return load_config(getattr(args, "config", None))
+
+
+# -- stack --------------------------------------------------------------------------------------
+
+def _add_stack(sub) -> None:
+    p = sub.add_parser("stack", help="start, stop and inspect the local stack")
+    s = p.add_subparsers(dest="action", required=True)
+    up = s.add_parser("up", help="start every component in the background (idempotent)")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
+    up.set_defaults(func=_stack_up)
+    s.add_parser("down", help="stop exactly what `stack up` started").set_defaults(func=_stack_down)
+    s.add_parser("status", help="each component and whether it is healthy").set_defaults(
+        func=_stack_status)
+    logs = s.add_parser("logs", help="the tail of a component's log")
+    logs.add_argument("component", nargs="?", default=None)
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.set_defaults(func=_stack_logs)
+
+
+def _stack_up(args) -> int:
+    from .stack import Stack
+    stack = Stack(_config(args))
+    stack.up(timeout=args.timeout)
+    print(stack.format_status())
+    return 0
+
+
+def _stack_down(args) -> int:
+    from .stack import Stack
+    stopped = Stack(_config(args)).down()
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def _stack_status(args) -> int:
+    from .stack import Stack
+    stack = Stack(_config(args))
+    print(stack.format_status())
+    return 0 if all(s.healthy for s in stack.status()) else 1
+
+
+def _stack_logs(args) -> int:
+    from .stack import Stack
+    print(Stack(_config(args)).logs(args.component, args.lines))
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="the demo: model service, traffic, history, faults")
+    s = p.add_subparsers(dest="action", required=True)
+    up = s.add_parser("up", help="baseline, 7 days of history, the stack, a first notebook")
+    up.add_argument("--days", type=float, default=7.0, help="days of history to synthesize")
+    up.add_argument("--timeout", type=float, default=90.0)
+    up.set_defaults(func=_demo_up)
+    inj = s.add_parser("inject", help="inject a fault into the demo traffic")
+    inj.add_argument("kind", choices=["errors", "latency", "drift", "low-confidence", "clear"])
+    inj.add_argument("--for", dest="duration", default="10m", help="how long, e.g. 90s, 10m, 1h")
+    inj.set_defaults(func=_demo_inject)
+    serve = s.add_parser("serve", help="run the demo model service in the foreground")
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=_demo_serve)
+    traffic = s.add_parser("traffic", help="run the traffic generator in the foreground")
+    traffic.add_argument("--url", default=None, help="the demo service's URL")
+    traffic.add_argument("--rps", type=float, default=5.0)
+    traffic.add_argument("--duration", default=None, help="stop after this long (default: never)")
+    traffic.set_defaults(func=_demo_traffic)
+
+
+def _demo_up(args) -> int:
+    from .demo.bootstrap import demo_up
+    return demo_up(_config(args), days=args.days, timeout=args.timeout)
+
+
+def _demo_inject(args) -> int:
+    from .config import parse_duration
+    from .demo.faults import inject
+    cfg = _config(args)
+    url = f"http://{cfg.stack.host}:{cfg.stack.ports['demo']}"
+    state = inject(url, args.kind, parse_duration(args.duration))
+    print(f"injected {args.kind} for {args.duration} into {url}: {state}")
+    return 0
+
+
+def _demo_serve(args) -> int:
+    from .demo.service import serve
+    cfg = _config(args)
+    serve(cfg, port=args.port or cfg.stack.ports["demo"])
+    return 0
+
+
+def _demo_traffic(args) -> int:
+    from .config import parse_duration
+    from .demo.traffic import run_traffic
+    cfg = _config(args)
+    url = args.url or f"http://{cfg.stack.host}:{cfg.stack.ports['demo']}"
+    run_traffic(url, rps=args.rps,
+                duration=parse_duration(args.duration) if args.duration else None)
+    return 0
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="execute a runbook or notebook into the run store")
+    p.add_argument("notebook", help="a runbook path (runbooks/X.ipynb), an alert name, or a notebook")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help="a parameter; repeat for more")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from .runbooks import run_from_cli
+    return run_from_cli(_config(args), args.notebook, dict(args.parameter),
+                        progress=not args.no_progress)
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlmon-nb", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=None,
+                        help="mlmon.yaml (default: $MLMON_CONFIG, ./mlmon.yaml, the demo's)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_stack, _add_demo, _add_run):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MlmonError as exc:
+        print(f"mlmon-nb: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
