@@ -1,0 +1,412 @@
+"""The local stack: start, stop and inspect its processes.
+
+Components: Prometheus, Alertmanager, node exporter, the demo model service, its traffic
+generator, the runbook launcher and JupyterLab, all on loopback ports from the configuration.
+A state directory holds the generated configs, the TSDB, logs and one pid file per component;
+``down`` stops exactly the processes ``up`` started (pid plus process start time), and ``up``
+leaves healthy components alone. Binaries can be overridden by environment
+(``MLMON_PROMETHEUS_BIN``, ``MLMON_ALERTMANAGER_BIN``, ``MLMON_NODE_EXPORTER_BIN``,
+``MLMON_PROMTOOL_BIN``, ``MLMON_AMTOOL_BIN``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import yaml
+
+from .config import Config
+from .errors import StackError
+
+__all__ = [
+    "Stack",
+    "ComponentStatus",
+    "COMPONENTS",
+    "free_port",
+    "find_binary",
+    "backfill",
+    "render_prometheus_config",
+    "effective_config_yaml",
+]
+
+COMPONENTS = ("prometheus", "alertmanager", "node_exporter", "demo", "traffic", "launcher",
+              "jupyter")
+
+# component -> (env override, candidate binaries, Debian package)
+_BINARIES = {
+    "prometheus": ("MLMON_PROMETHEUS_BIN", ("prometheus",), "prometheus"),
+    "promtool": ("MLMON_PROMTOOL_BIN", ("promtool",), "prometheus"),
+    "alertmanager": ("MLMON_ALERTMANAGER_BIN", ("prometheus-alertmanager", "alertmanager"),
+                     "prometheus-alertmanager"),
+    "amtool": ("MLMON_AMTOOL_BIN", ("amtool",), "prometheus-alertmanager"),
+    "node_exporter": ("MLMON_NODE_EXPORTER_BIN", ("prometheus-node-exporter", "node_exporter"),
+                      "prometheus-node-exporter"),
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def find_binary(name: str) -> str:
+    """The path of a stack binary, or a StackError saying how to install it."""
+    env, candidates, package = _BINARIES[name]
+    override = os.environ.get(env)
+    if override:
+        if shutil.which(override):
+            return shutil.which(override)
+        raise StackError(f"{env}={override} is not an executable; fix or unset it")
+    for candidate in candidates:
+        path = shutil.which(candidate)
+        if path:
+            return path
+    raise StackError(f"{candidates[0]} not found: install it (Debian: apt-get install {package}) "
+                     f"or set {env} to its path")
+
+
+def backfill(chunks: Iterable[tuple[float, str]], tsdb_dir: Path, workers: int = 2) -> int:
+    """Write OpenMetrics chunks (one per 2h block) into a TSDB with promtool; returns blocks."""
+    promtool = find_binary("promtool")
+    tsdb_dir = Path(tsdb_dir)
+    tsdb_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(item: tuple[float, str]) -> None:
+        start, text = item
+        with tempfile.NamedTemporaryFile("w", suffix=".om", dir=tsdb_dir.parent,
+                                         delete=False) as f:
+            f.write(text)
+        try:
+            result = subprocess.run(
+                [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", f.name,
+                 str(tsdb_dir)], capture_output=True, text=True, timeout=300)
+        finally:
+            os.unlink(f.name)
+        if result.returncode != 0:
+            raise StackError(f"promtool could not backfill the block at {start:.0f}: "
+                             f"{result.stderr.strip()[-400:]}")
+
+    count = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(one, chunks):
+            count += 1
+    return count
+
+
+def render_prometheus_config(config: Config, components: Iterable[str] = COMPONENTS) -> str:
+    """prometheus.yml for the stack: scrape what runs, load the rules, alert to Alertmanager."""
+    ports, host = config.stack.ports, config.stack.host
+    components = set(components)
+    targets = {"prometheus": "prometheus", "node": "node_exporter", "mlmon-demo": "demo",
+               "mlmon-launcher": "launcher"}
+    scrape = []
+    for job, component in targets.items():
+        if component in components:
+            scrape.append({"job_name": job,
+                           "static_configs": [{"targets": [f"{host}:{ports[component]}"]}]})
+    doc = {
+        "global": {"scrape_interval": f"{config.stack.scrape_interval_seconds:g}s",
+                   "evaluation_interval": f"{config.stack.evaluation_interval_seconds:g}s"},
+        "rule_files": ["rules/*.yml"],
+        "scrape_configs": scrape,
+    }
+    if "alertmanager" in components:
+        doc["alerting"] = {"alertmanagers": [
+            {"static_configs": [{"targets": [f"{host}:{ports['alertmanager']}"]}]}]}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def effective_config_yaml(config: Config) -> str:
+    """The configuration file as the stack runs it: actual ports, URLs, absolute paths."""
+    raw = yaml.safe_load(config.path.read_text()) if config.path else {"version": 1}
+    raw = dict(raw or {})
+    raw["prometheus_url"] = config.prometheus_url
+    raw["launcher_url"] = config.launcher_url
+    raw["jupyter_url"] = config.jupyter_url
+    stack = dict(raw.get("stack") or {})
+    stack.update(state_dir=str(config.stack.state_dir), ports=dict(config.stack.ports),
+                 host=config.stack.host)
+    raw["stack"] = stack
+    raw["models"] = [{**m, "baseline": str(config.baseline_path(m["name"]))}
+                     for m in raw.get("models") or []]
+    return yaml.safe_dump(raw, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """What `stack status` shows for one component."""
+
+    name: str
+    running: bool
+    healthy: bool
+    pid: int | None
+    url: str
+    log: Path
+
+
+def _proc_start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime
+
+
+def _http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class Stack:
+    """The local stack described by a configuration."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.state = Path(config.stack.state_dir)
+        self.host = config.stack.host
+        self.ports = config.stack.ports
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def log_path(self, name: str) -> Path:
+        return self.state / "logs" / f"{name}.log"
+
+    def _pid_path(self, name: str) -> Path:
+        return self.state / "pids" / f"{name}.json"
+
+    @property
+    def tsdb(self) -> Path:
+        return self.state / "tsdb"
+
+    @property
+    def config_file(self) -> Path:
+        return self.state / "mlmon.yaml"
+
+    def jupyter_token(self) -> str:
+        path = self.state / "jupyter_token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    # -- components ----------------------------------------------------------------------------
+
+    def url(self, name: str) -> str:
+        port = self.ports.get(name)
+        return f"http://{self.host}:{port}" if port else ""
+
+    def _health_url(self, name: str) -> str | None:
+        paths = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "node_exporter": "/metrics",
+                 "demo": "/health", "launcher": "/healthz", "jupyter": "/api"}
+        return self.url(name) + paths[name] if name in paths else None
+
+    def _command(self, name: str) -> list[str]:
+        h, p, s = self.host, self.ports, self.state
+        py = [sys.executable, "-m", "mlmon_nb.cli", "--config", str(self.config_file)]
+        if name == "prometheus":
+            return [find_binary("prometheus"), f"--config.file={s / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.tsdb}", f"--web.listen-address={h}:{p['prometheus']}",
+                    "--storage.tsdb.retention.time=60d", "--web.enable-lifecycle",
+                    f"--web.external-url=http://{h}:{p['prometheus']}/"]
+        if name == "alertmanager":
+            return [find_binary("alertmanager"), f"--config.file={s / 'alertmanager.yml'}",
+                    f"--storage.path={s / 'alertmanager'}",
+                    f"--web.listen-address={h}:{p['alertmanager']}", "--cluster.listen-address=",
+                    f"--web.external-url=http://{h}:{p['alertmanager']}/"]
+        if name == "node_exporter":
+            return [find_binary("node_exporter"), f"--web.listen-address={h}:{p['node_exporter']}"]
+        if name == "demo":
+            return py + ["demo", "serve", "--port", str(p["demo"])]
+        if name == "traffic":
+            return py + ["demo", "traffic", "--url", self.url("demo")]
+        if name == "launcher":
+            return py + ["launcher", "--port", str(p["launcher"])]
+        if name == "jupyter":
+            return [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+                    f"--ServerApp.ip={h}", f"--ServerApp.port={p['jupyter']}",
+                    "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.jupyter_token()}",
+                    f"--ServerApp.root_dir={s}", "--ServerApp.open_browser=False"]
+        raise StackError(f"unknown component {name!r}; components: {', '.join(COMPONENTS)}")
+
+    def _read_pid(self, name: str) -> dict | None:
+        try:
+            record = json.loads(self._pid_path(name).read_text())
+        except (OSError, ValueError):
+            return None
+        if _proc_start_time(record.get("pid", -1)) != record.get("start_time"):
+            return None  # gone, or the pid now belongs to another process
+        return record
+
+    def _running(self, name: str) -> int | None:
+        record = self._read_pid(name)
+        return record["pid"] if record else None
+
+    def _healthy(self, name: str) -> bool:
+        if not self._running(name):
+            return False
+        health = self._health_url(name)
+        return _http_ok(health) if health else True
+
+    # -- configuration files -------------------------------------------------------------------
+
+    def write_configs(self, components: Iterable[str]) -> None:
+        """Generate every file the components read, for the actual ports."""
+        components = tuple(components)
+        for sub in ("logs", "pids", "rules", "runs", "baselines"):
+            (self.state / sub).mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(effective_config_yaml(self.config))
+        (self.state / "prometheus.yml").write_text(
+            render_prometheus_config(self.config, components))
+        from . import rules  # the rules and routing are generated from the configuration
+        for stale in (self.state / "rules").glob("*.yml"):
+            stale.unlink()
+        for filename, text in rules.render_rule_files(self.config).items():
+            (self.state / "rules" / filename).write_text(text)
+        (self.state / "alertmanager.yml").write_text(rules.render_alertmanager(self.config))
+        repo = Path(__file__).resolve().parent.parent
+        for folder in ("notebooks", "runbooks"):  # visible in JupyterLab, whose root is the state
+            link = self.state / folder
+            if not link.exists() and (repo / folder).is_dir():
+                link.symlink_to(repo / folder)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def up(self, components: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
+        """Start what is not running, wait until all are healthy; returns what was started."""
+        wanted = [c for c in COMPONENTS if components is None or c in set(components)]
+        for name in wanted:  # a missing binary is one clear line before anything starts
+            self._command(name)
+        self.write_configs(wanted)
+        started = []
+        for name in wanted:
+            if self._running(name):
+                continue
+            self._start(name)
+            started.append(name)
+        if self._running("prometheus") and "prometheus" not in started:
+            _http_post(self.url("prometheus") + "/-/reload")
+        deadline = time.monotonic() + timeout
+        for name in wanted:
+            self._wait_healthy(name, deadline)
+        return started
+
+    def _start(self, name: str) -> None:
+        log = self.log_path(name)
+        env = {**os.environ, "MLMON_CONFIG": str(self.config_file), "PYTHONUNBUFFERED": "1"}
+        with open(log, "ab") as out:
+            out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n".encode())
+            proc = subprocess.Popen(self._command(name), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=self.state, env=env,
+                                    start_new_session=True)
+        for _ in range(50):  # /proc/<pid>/stat appears at once; be patient on a loaded machine
+            start_time = _proc_start_time(proc.pid)
+            if start_time:
+                break
+            time.sleep(0.01)
+        self._pid_path(name).write_text(json.dumps(
+            {"pid": proc.pid, "start_time": start_time, "command": self._command(name)}))
+
+    def _wait_healthy(self, name: str, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if not self._running(name):
+                break
+            if self._healthy(name):
+                return
+            time.sleep(0.2)
+        state = "exited" if not self._running(name) else "is not healthy"
+        tail = self.logs(name, 5).strip().replace("\n", "\n    ")
+        raise StackError(f"{name} {state} (health: {self._health_url(name) or 'process'}); "
+                         f"see its log {self.log_path(name)}:\n    {tail}")
+
+    def down(self) -> list[str]:
+        """Stop exactly the processes `up` started; returns their names."""
+        stopped = []
+        for name in reversed(COMPONENTS):
+            record = self._read_pid(name)
+            if record:
+                _terminate(record["pid"])
+                stopped.append(name)
+            self._pid_path(name).unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> list[ComponentStatus]:
+        return [ComponentStatus(name, bool(self._running(name)), self._healthy(name),
+                                self._running(name), self.url(name), self.log_path(name))
+                for name in COMPONENTS]
+
+    def format_status(self) -> str:
+        rows = [f"{'component':<14}{'state':<10}{'pid':<9}url"]
+        for s in self.status():
+            state = "healthy" if s.healthy else ("unhealthy" if s.running else "stopped")
+            rows.append(f"{s.name:<14}{state:<10}{s.pid or '-':<9}{s.url}")
+        return "\n".join(rows)
+
+    def logs(self, name: str | None = None, lines: int = 40) -> str:
+        names = [name] if name else list(COMPONENTS)
+        out = []
+        for n in names:
+            if n not in COMPONENTS:
+                raise StackError(f"unknown component {n!r}; components: {', '.join(COMPONENTS)}")
+            path = self.log_path(n)
+            text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+            out.append((f"== {n} ({path})\n" if not name else "") + "\n".join(text))
+        return "\n".join(out)
+
+
+def _http_post(url: str) -> None:
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5).close()
+    except (urllib.error.URLError, OSError):
+        pass
+
+
+def _terminate(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if _proc_start_time(pid) is None or _is_zombie(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def iter_blocks(tsdb: Path) -> Iterator[Path]:
+    """The TSDB's persisted blocks (folders with a meta.json)."""
+    return (p.parent for p in Path(tsdb).glob("*/meta.json"))

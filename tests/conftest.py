@@ -1,0 +1,88 @@
+"""Shared fixtures: synthetic history backfilled into a real Prometheus on a free loopback port.
+
+``history`` builds the demo model's baseline and two days of history with incidents;
+``prometheus`` backfills it with promtool and starts Prometheus over it (session-wide, stopped
+at the end). ``stack_config`` gives any test a configuration on free ports in its own state dir.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlmon_nb.baseline import Baseline
+from mlmon_nb.config import Config, load_config
+from mlmon_nb.demo.history import openmetrics_chunks, synthesize
+from mlmon_nb.demo.model import MODEL_NAME, training_frame
+from mlmon_nb.stack import COMPONENTS, Stack, backfill, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+HISTORY_DAYS = 2.0
+HISTORY_STEP = 60.0
+
+
+def demo_baseline() -> Baseline:
+    """The demo model's training baseline, exactly as `make demo` builds it."""
+    return Baseline.from_frame(training_frame(), MODEL_NAME, categorical=["channel"],
+                               prediction="prediction", confidence="confidence",
+                               exclude=["label"], source="mlmon_nb.demo.model.training_frame")
+
+
+def config_on_free_ports(state_dir: Path) -> Config:
+    """The demo configuration with every port free right now and its own state dir."""
+    base = load_config(REPO / "stack" / "mlmon.yaml")
+    return base.with_ports({c: free_port() for c in COMPONENTS if c != "traffic"},
+                           state_dir=state_dir)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the `history` fixture made: its span, incidents, baseline and configuration."""
+
+    start: float
+    end: float
+    step: float
+    incidents: dict[str, tuple[float, float]]
+    baseline: Baseline
+    baseline_path: Path
+    config: Config
+    model_name: str
+    chunks: tuple[tuple[float, str], ...]
+
+
+@pytest.fixture(scope="session")
+def history(tmp_path_factory) -> History:
+    state = tmp_path_factory.mktemp("history-state")
+    config = config_on_free_ports(state)
+    baseline = demo_baseline()
+    path = baseline.save(config.baseline_path(MODEL_NAME))
+    end = time.time()
+    synthetic = synthesize(baseline, end=end, days=HISTORY_DAYS, step=HISTORY_STEP, seed=42,
+                           instance=f"127.0.0.1:{config.stack.ports['demo']}")
+    return History(synthetic.start, synthetic.end, synthetic.step, synthetic.incidents, baseline,
+                   path, config, MODEL_NAME, tuple(openmetrics_chunks(synthetic)))
+
+
+@pytest.fixture(scope="session")
+def prometheus_stack(history):
+    """A real Prometheus over the backfilled history; yields the Stack."""
+    stack = Stack(history.config)
+    backfill(history.chunks, stack.tsdb)
+    stack.up(["prometheus"], timeout=60)
+    yield stack
+    stack.down()
+
+
+@pytest.fixture(scope="session")
+def prometheus(prometheus_stack) -> str:
+    """The URL of a real Prometheus over the backfilled history."""
+    return prometheus_stack.url("prometheus")
+
+
+@pytest.fixture
+def stack_config(tmp_path) -> Config:
+    """The demo configuration on free ports, in a fresh state dir."""
+    return config_on_free_ports(tmp_path / "state")
