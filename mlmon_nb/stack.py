@@ -254,7 +254,8 @@ class Stack:
             record = json.loads(self._pid_path(name).read_text())
         except (OSError, ValueError):
             return None
-        if _proc_start_time(record.get("pid", -1)) != record.get("start_time"):
+        pid = record.get("pid", -1)
+        if _proc_start_time(pid) != record.get("start_time") or _is_zombie(pid):
             return None  # gone, or the pid now belongs to another process
         return record
 
