@@ -137,6 +137,66 @@ def _run(args) -> int:
                         progress=not args.no_progress)
 
 
+# -- rules --------------------------------------------------------------------------------------
+
+def _add_rules(sub) -> None:
+    p = sub.add_parser("rules", help="generate and check Prometheus rules and Alertmanager routing")
+    s = p.add_subparsers(dest="action", required=True)
+    gen = s.add_parser("generate", help="write rules/*.yml and alertmanager.yml from the config")
+    gen.add_argument("-o", "--out", type=Path, default=None,
+                     help="target folder (default: stack/ of this repository)")
+    gen.set_defaults(func=_rules_generate)
+    chk = s.add_parser("check", help="promtool/amtool checks, and whether the files are stale")
+    chk.add_argument("-d", "--dir", type=Path, default=None,
+                     help="folder with rules/ and alertmanager.yml (default: stack/)")
+    chk.set_defaults(func=_rules_check)
+
+
+def _rules_generate(args) -> int:
+    from .config import REPO_ROOT
+    from .rules import write_generated
+    for path in write_generated(_config(args), args.out or REPO_ROOT / "stack"):
+        print(f"wrote {path}")
+    return 0
+
+
+def _rules_check(args) -> int:
+    from .config import REPO_ROOT
+    from .rules import check_files, stale_files
+    directory = args.dir or REPO_ROOT / "stack"
+    for report in check_files(directory):
+        print(report)
+    stale = stale_files(_config(args), directory)
+    if stale:
+        print(f"stale: {', '.join(stale)} differ from a fresh generation; run "
+              f"`mlmon-nb rules generate`", file=sys.stderr)
+        return 1
+    print(f"{directory}: rules and routing are valid and up to date")
+    return 0
+
+
+# -- query --------------------------------------------------------------------------------------
+
+def _add_query(sub) -> None:
+    p = sub.add_parser("query", help="an instant or range PromQL query, printed as a table")
+    p.add_argument("promql")
+    p.add_argument("--url", default=None, help="Prometheus URL (default: the configuration's)")
+    p.add_argument("--start", default=None, help="range start, e.g. now-6h (omit: instant)")
+    p.add_argument("--end", default="now")
+    p.add_argument("--step", default="5m")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.set_defaults(func=_query)
+
+
+def _query(args) -> int:
+    from .prom import Prometheus
+    prom = Prometheus(args.url or _config(args).prometheus_url, timeout=args.timeout)
+    frame = (prom.range(args.promql, args.start, args.end, args.step) if args.start
+             else prom.query(args.promql))
+    print(frame.to_string(index=False) if not frame.empty else "(no data)")
+    return 0
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=None,
                         help="mlmon.yaml (default: $MLMON_CONFIG, ./mlmon.yaml, the demo's)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_stack, _add_demo, _add_run):
+    for add in (_add_stack, _add_demo, _add_run, _add_rules, _add_query):
         add(sub)
     return parser
 
