@@ -1,0 +1,140 @@
+"""Rule generation: validation, the committed files equal a fresh generation, promtool lint."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlmon_nb import rules
+from mlmon_nb.cli import main
+from mlmon_nb.config import load_config, parse_config
+from mlmon_nb.errors import ConfigError, RulesError
+from mlmon_nb.metrics import latency_buckets_with
+
+REPO = Path(__file__).resolve().parent.parent
+STACK = REPO / "stack"
+DEMO = load_config(STACK / "mlmon.yaml")
+
+
+def _with_slo(config, **changes):
+    model = config.models[0]
+    return dataclasses.replace(
+        config, models=(dataclasses.replace(model, slo=dataclasses.replace(model.slo, **changes)),))
+
+
+def test_committed_files_equal_a_fresh_generation():
+    stale = rules.stale_files(DEMO, STACK)
+    assert stale == [], f"{stale} are stale: run `mlmon-nb rules generate`"
+
+
+def test_stale_files_notices_an_edit(tmp_path):
+    rules.write_generated(DEMO, tmp_path)
+    assert rules.stale_files(DEMO, tmp_path) == []
+    alerts = tmp_path / "rules" / "alerts.yml"
+    alerts.write_text(alerts.read_text().replace("> 0.05", "> 0.5"))
+    assert rules.stale_files(DEMO, tmp_path) == ["rules/alerts.yml"]
+
+
+def test_promtool_check_rules_is_clean_with_lint(tmp_path):
+    rules.write_generated(DEMO, tmp_path)
+    files = sorted(str(p) for p in (tmp_path / "rules").glob("*.yml"))
+    proc = subprocess.run(["promtool", "check", "rules", "--lint=all", "--lint-fatal", *files],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("SUCCESS") == len(files)
+
+
+def test_cli_generate_then_check(tmp_path, capsys):
+    assert main(["rules", "generate", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "alertmanager.yml").exists()
+    assert main(["rules", "check", "--dir", str(tmp_path)]) == 0
+    (tmp_path / "alertmanager.yml").write_text("route: {receiver: nowhere}\n")
+    assert main(["rules", "check", "--dir", str(tmp_path)]) == 2
+    assert "amtool failed" in capsys.readouterr().err
+
+
+def test_latency_threshold_off_the_buckets_is_refused():
+    config = _with_slo(DEMO, latency_threshold_seconds=0.33)
+    with pytest.raises(RulesError, match=r"0\.33s is not a bucket edge.*latency_buckets_with"):
+        rules.render_rule_files(config)
+    # the same threshold is fine once the buckets contain it
+    files = rules.render_rule_files(config, latency_buckets=latency_buckets_with([0.33]))
+    assert 'le="0.33"' in files["slo.yml"]
+
+
+def test_rules_error_is_a_config_error():
+    assert issubclass(RulesError, ConfigError)
+
+
+def test_period_shorter_than_the_longest_burn_window_is_refused():
+    with pytest.raises(RulesError, match="shorter than the longest burn-rate window"):
+        rules.validate(_with_slo(DEMO, period_seconds=86400))
+
+
+def test_burn_factors_are_the_workbook_ones_for_30_days_and_derived_otherwise():
+    month = 30 * 86400
+    assert [w.factor(month) for w in rules.BURN_WINDOWS] == [14.4, 6.0, 3.0, 1.0]
+    week = 7 * 86400
+    # the same share of the budget in the same window: factor scales with the period
+    assert [w.factor(week) for w in rules.BURN_WINDOWS] == pytest.approx(
+        [14.4 * 7 / 30, 6.0 * 7 / 30, 3.0 * 7 / 30, 1.0 * 7 / 30])
+
+
+def test_burn_windows_that_cannot_fire_are_left_out():
+    # 85% accuracy: budget 15%; 14.4 x 15% > 100% can never fire
+    kept = rules.burn_windows(0.85, 30 * 86400)
+    assert [w.long for w, _ in kept] == ["6h", "1d", "3d"]
+    assert [t for _, t in kept] == pytest.approx([0.9, 0.45, 0.15])
+
+
+def test_format_duration():
+    assert [rules.format_duration(s) for s in (300, 3600, 86400 * 30, 90)] == ["5m", "1h", "30d",
+                                                                                "90s"]
+    with pytest.raises(RulesError):
+        rules.format_duration(0.5)
+
+
+def test_runbook_url_escapes_series_labels_and_static_ones():
+    link = rules.runbook_url(DEMO, "SLOErrorBudgetBurn",
+                             {"severity": "critical", "slo": "a b&c"}, templated=("model_name",))
+    assert link == (f"{DEMO.launcher_url}/runbook/SLOErrorBudgetBurn?"
+                    "model_name={{ $labels.model_name | urlquery }}&severity=critical&slo=a%20b%26c")
+
+
+def test_every_alert_has_severity_model_and_annotations():
+    docs = yaml.safe_load(rules.render_rule_files(DEMO)["alerts.yml"])
+    alerts = [r for g in docs["groups"] for r in g["rules"]]
+    names = {a["alert"] for a in alerts}
+    assert {"HighErrorRate", "ElevatedErrorRate", "HighLatencyP95", "MLServiceDown",
+            "LowModelAccuracy", "HighLowConfidencePredictions", "ModelMetricsAbsent",
+            "LowThroughput", "SLOErrorBudgetBurn"} <= names
+    for a in alerts:
+        assert a["labels"]["severity"] in {"critical", "warning", "info"}
+        assert a["labels"]["model_name"] == "sentiment_classifier"
+        assert set(a["annotations"]) == {"summary", "description", "runbook_url"}
+        assert a["annotations"]["runbook_url"].startswith(
+            f"{DEMO.launcher_url}/runbook/{a['alert']}?model_name=")
+        assert "threshold" in a["annotations"]["description"]
+
+
+def test_thresholds_come_from_the_config():
+    raw = yaml.safe_load((STACK / "mlmon.yaml").read_text())
+    raw["models"][0]["alerts"]["error_ratio"]["critical"] = 0.07
+    raw["launcher_url"] = "http://127.0.0.1:1"
+    config = parse_config(raw, STACK / "mlmon.yaml")
+    text = rules.render_rule_files(config)["alerts.yml"]
+    assert "ratio_rate5m{model_name=\"sentiment_classifier\"} > 0.07" in text
+    assert "threshold 7%" in text
+    assert "http://127.0.0.1:1/runbook/HighErrorRate?" in text
+
+
+def test_render_rules_is_one_file_with_every_group():
+    text = rules.render_rules(DEMO)
+    groups = [g["name"] for g in yaml.safe_load(text)["groups"]]
+    split = [g["name"] for t in rules.render_rule_files(DEMO).values()
+             for g in yaml.safe_load(t)["groups"]]
+    assert sorted(groups) == sorted(split)
