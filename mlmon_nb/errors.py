@@ -10,9 +10,13 @@ __all__ = [
     "PrometheusQueryError",
     "PrometheusTimeout",
     "BaselineError",
+    "DriftError",
     "StackError",
+    "ServiceUnreachable",
+    "InstrumentError",
     "RunbookError",
     "ParameterError",
+    "RulesError",
 ]
 
 
@@ -73,8 +77,27 @@ class BaselineError(MlmonError, ValueError):
         super().__init__(f"baseline {path}: {message}" if path else message)
 
 
+class DriftError(MlmonError, ValueError):
+    """A drift computation was asked something it cannot answer (unknown test or feature,
+    histogram buckets that do not match the baseline)."""
+
+
 class StackError(MlmonError):
     """A component of the local stack is missing, failed to start, or is unhealthy."""
+
+
+class InstrumentError(MlmonError, ValueError):
+    """ModelMonitor was set up inconsistently (raised at setup, never on the request path)."""
+
+
+class ServiceUnreachable(MlmonError):
+    """Nothing answers at the demo model service's URL."""
+
+    def __init__(self, url: str, reason: str = ""):
+        self.url = url
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"the demo model service is unreachable at {url}{detail}. Start the "
+                         f"local stack with `mlmon-nb stack up` (or `mlmon-nb demo serve`).")
 
 
 class RunbookError(MlmonError):
@@ -83,3 +106,7 @@ class RunbookError(MlmonError):
 
 class ParameterError(RunbookError, ValueError):
     """A runbook parameter is undeclared or has the wrong type."""
+
+
+class RulesError(ConfigError):
+    """Rules cannot be generated from the configuration (e.g. an SLO threshold off the buckets)."""
