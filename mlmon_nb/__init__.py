@@ -26,6 +26,7 @@ _EXPORTS = {
     "RunbookError": "errors",
     "ParameterError": "errors",
     "Baseline": "baseline",
+    "ModelMonitor": "instrument",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -27,6 +27,11 @@ __all__ = [
     "FEATURE_INVALID",
     "GROUND_TRUTH",
     "MODEL_INFO",
+    "LABEL_OVERFLOW",
+    "FEEDBACK_UNMATCHED",
+    "PENDING_EVICTED",
+    "REVIEW_SAMPLES",
+    "INSTRUMENT_HEALTH",
     "DEFAULT_LATENCY_BUCKETS",
     "CONFIDENCE_BUCKETS",
     "DEFAULT_FEATURE_BUCKETS",
@@ -94,6 +99,18 @@ CONTRACT: tuple[MetricSpec, ...] = (
     FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_CATEGORY, FEATURE_INVALID, GROUND_TRUTH,
     MODEL_INFO,
 )
+
+# The instrumentation's own health (not part of the contract above; no rule depends on them).
+LABEL_OVERFLOW = MetricSpec("ml_label_overflow", "counter", ("model_name", "label"),
+                            "Label values folded into __overflow__ by the cardinality cap.")
+FEEDBACK_UNMATCHED = MetricSpec("ml_feedback_unmatched", "counter", ("model_name", "reason"),
+                                "Feedback whose request id was unknown or expired.")
+PENDING_EVICTED = MetricSpec("ml_pending_predictions_evicted", "counter", ("model_name", "reason"),
+                             "Pending predictions dropped before feedback came: size or age.")
+REVIEW_SAMPLES = MetricSpec("ml_review_samples", "counter", ("model_name", "outcome"),
+                            "Predictions handed to the ground-truth review sink: sent or failed.")
+INSTRUMENT_HEALTH: tuple[MetricSpec, ...] = (LABEL_OVERFLOW, FEEDBACK_UNMATCHED, PENDING_EVICTED,
+                                             REVIEW_SAMPLES)
 
 # Latency buckets: dense around typical model latencies. Every latency SLO threshold must be a
 # bucket edge (rule generation checks it); latency_buckets_with() adds missing ones.

@@ -1,0 +1,191 @@
+"""The demo model service: the sentiment classifier behind HTTP, instrumented with ModelMonitor.
+
+Endpoints: ``POST /predict`` {"text", "channel"?, "request_id"?} → {"request_id", "label",
+"confidence", "review"}; ``POST /feedback`` {"request_id", "true_label"} → {"matched"};
+``GET /metrics``; ``GET /health``; ``POST /faults`` {"kind", "seconds"} and ``GET /faults``.
+
+A share of predictions is sampled for human review (``"review": true`` in the answer, and a line
+in ``<state_dir>/reviews/<model>.jsonl``); the traffic generator plays the reviewer and posts
+the true label of those to ``/feedback``. Bad requests get a 400 with one clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..baseline import Baseline
+from ..config import Config
+from ..errors import BaselineError
+from ..instrument import GroundTruthSampler, JsonLinesSink, MetricsApp, MetricsMiddleware, ModelMonitor
+from ..instrument._asgi import ERROR_TYPE_STATE
+from .faults import ERROR_SHARE, LATENCY_RANGE, FaultState
+from .history import FEEDBACK_ENDPOINT, INJECTED_ERROR_TYPE, PREDICT_ENDPOINT
+from .model import CHANNELS, CLASSES, MODEL_NAME, MODEL_VERSION, SentimentModel
+
+__all__ = ["create_app", "serve", "app_from_env", "REVIEW_RATE", "MAX_TEXT_CHARS"]
+
+log = logging.getLogger(__name__)
+
+REVIEW_RATE = 0.2
+MAX_TEXT_CHARS = 10_000
+
+
+def _load_baseline(config: Config, model: str) -> Baseline | None:
+    path = config.baseline_path(model)
+    if not path.exists():
+        log.warning("no baseline at %s: running without one (build it with `mlmon-nb demo up`)",
+                    path)
+        return None
+    try:
+        return Baseline.load(path)
+    except BaselineError as exc:
+        log.error("%s; running without a baseline", exc)
+        return None
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=400)
+
+
+async def _json_object(request: Request) -> dict | JSONResponse:
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad_request("the body must be a JSON object")
+    if not isinstance(body, dict):
+        return _bad_request("the body must be a JSON object")
+    return body
+
+
+def create_app(config: Config, *, baseline: Baseline | None = None,
+               registry: CollectorRegistry | None = None, instrumented: bool = True,
+               review_rate: float = REVIEW_RATE, review_path: str | Path | None = None,
+               seed: int | None = None) -> Starlette:
+    """The demo service as a Starlette app.
+
+    ``baseline`` defaults to the model's baseline file when it exists. ``registry`` defaults to a
+    fresh one. ``instrumented=False`` serves the same model without any monitoring (the HTTP
+    benchmark's anchor).
+    """
+    model_cfg = config.model(MODEL_NAME)
+    if baseline is None and instrumented:
+        baseline = _load_baseline(config, MODEL_NAME)
+    registry = CollectorRegistry() if registry is None else registry
+    model = SentimentModel()
+    faults = FaultState()
+    rng = random.Random(seed)
+    monitor: ModelMonitor | None = None
+    if instrumented:
+        sink = JsonLinesSink(review_path or config.stack.state_dir / "reviews" / f"{MODEL_NAME}.jsonl")
+        monitor = ModelMonitor(
+            MODEL_NAME, model_version=model_cfg.version or MODEL_VERSION, baseline=baseline,
+            registry=registry, low_confidence_threshold=model_cfg.low_confidence_threshold,
+            segments=CHANNELS, sampler=GroundTruthSampler(review_rate, sink, seed=seed))
+
+    async def predict(request: Request) -> JSONResponse:
+        body = await _json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
+        text, channel = body.get("text"), body.get("channel", "web")
+        rid = body.get("request_id") or uuid.uuid4().hex
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
+            return _bad_request(f"`text` must be a non-empty string of at most {MAX_TEXT_CHARS} "
+                                f"characters")
+        if not isinstance(channel, str) or not isinstance(rid, str) or len(rid) > 128:
+            return _bad_request("`channel` must be a string and `request_id` a string of at most "
+                                "128 characters")
+        if faults.is_active("latency"):
+            await asyncio.sleep(rng.uniform(*LATENCY_RANGE))
+        if faults.is_active("errors") and rng.random() < ERROR_SHARE:
+            setattr(request.state, ERROR_TYPE_STATE, INJECTED_ERROR_TYPE)
+            return JSONResponse({"error": "injected fault (mlmon-nb demo inject errors)"},
+                                status_code=500)
+        pred = model.predict(text, channel)
+        review = False
+        if monitor is not None:
+            review = monitor.record_prediction(pred.label, pred.confidence, features=pred.features,
+                                               request_id=rid, segment=channel)
+        return JSONResponse({"request_id": rid, "label": pred.label,
+                             "confidence": pred.confidence, "review": review})
+
+    async def feedback(request: Request) -> JSONResponse:
+        body = await _json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
+        rid, label = body.get("request_id"), body.get("true_label")
+        if not isinstance(rid, str) or label not in CLASSES:
+            return _bad_request(f"`request_id` must be a string and `true_label` one of "
+                                f"{', '.join(CLASSES)}")
+        matched = monitor.record_feedback(rid, label) if monitor is not None else False
+        return JSONResponse({"matched": matched})
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "model_name": MODEL_NAME,
+                             "model_version": model_cfg.version or MODEL_VERSION,
+                             "baseline_id": monitor.baseline_id if monitor else "none",
+                             "instrumented": monitor is not None, "pid": os.getpid()})
+
+    def faults_state() -> dict:
+        active = faults.active()
+        now = faults.clock()
+        return {"active": {k: {"until": t, "seconds_left": round(t - now, 3)}
+                           for k, t in sorted(active.items())}}
+
+    async def get_faults(request: Request) -> JSONResponse:
+        return JSONResponse(faults_state())
+
+    async def post_faults(request: Request) -> JSONResponse:
+        body = await _json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            faults.set(str(body.get("kind")), float(body.get("seconds", 600)))
+        except (TypeError, ValueError) as exc:
+            return _bad_request(str(exc))
+        log.warning("fault %s for %ss", body.get("kind"), body.get("seconds", 600))
+        return JSONResponse(faults_state())
+
+    routes = [
+        Route(PREDICT_ENDPOINT, predict, methods=["POST"]),
+        Route(FEEDBACK_ENDPOINT, feedback, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/faults", get_faults, methods=["GET"]),
+        Route("/faults", post_faults, methods=["POST"]),
+        Route("/metrics", MetricsApp(registry), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    if monitor is not None:
+        app.add_middleware(MetricsMiddleware, monitor=monitor,
+                           exclude=("/metrics", "/health", "/faults"))
+    app.state.monitor = monitor
+    app.state.faults = faults
+    app.state.registry = registry
+    return app
+
+
+def app_from_env() -> Starlette:
+    """App factory for ``uvicorn --factory`` (multiple workers): the config at ``MLMON_CONFIG``."""
+    from ..config import load_config
+    return create_app(load_config(),
+                      instrumented=os.environ.get("MLMON_DEMO_INSTRUMENTED", "1") != "0")
+
+
+def serve(config: Config, port: int, *, instrumented: bool = True) -> None:
+    """Serve the demo on ``config.stack.host:port`` until interrupted (blocking)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app(config, instrumented=instrumented)
+    uvicorn.run(app, host=config.stack.host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,33 @@
+"""Serving-side instrumentation: :class:`ModelMonitor` and its ASGI adapters.
+
+Light on purpose: it imports prometheus-client and the standard library only (the baseline is
+passed in as an object), so a model service pays nothing for the notebook side of mlmon_nb.
+"""
+
+from __future__ import annotations
+
+from ._asgi import MetricsApp, MetricsMiddleware, mount_metrics
+from ._families import le_label
+from ._labels import LabelCap
+from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, ModelMonitor
+from ._multiprocess import exposition_registry, is_multiprocess, mark_process_dead
+from ._pending import PendingStore
+from ._review import GroundTruthSampler, JsonLinesSink, ReviewItem
+
+__all__ = [
+    "ModelMonitor",
+    "GroundTruthSampler",
+    "JsonLinesSink",
+    "ReviewItem",
+    "MetricsMiddleware",
+    "MetricsApp",
+    "mount_metrics",
+    "exposition_registry",
+    "is_multiprocess",
+    "mark_process_dead",
+    "LabelCap",
+    "PendingStore",
+    "le_label",
+    "DEFAULT_SEGMENT",
+    "INVALID_REASONS",
+]

@@ -1,0 +1,474 @@
+"""ModelMonitor: RED metrics, predictions, ground truth and drift inputs of one model.
+
+Everything on the request path is counting: no statistics, no I/O except the optional review
+sink for sampled predictions. Bad input is counted in ``ml_feature_invalid_total{reason}`` and
+never raised; label values are capped so no input can create unbounded series.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import numbers
+import time
+import uuid
+from typing import Any, Callable, Iterable, Mapping
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from .. import metrics as m
+from ..errors import InstrumentError
+from ._families import Families, families_for, le_label
+from ._labels import LabelCap, label_text
+from ._multiprocess import is_multiprocess
+from ._pending import PendingStore
+from ._review import GroundTruthSampler, ReviewItem
+
+__all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEGMENT = "all"
+CONFIDENCE_FEATURE = "__confidence__"
+INVALID_REASONS = ("missing", "nan", "inf", "wrong_type", "unknown_feature", "internal_error")
+_RESERVED_FEATURES = (CONFIDENCE_FEATURE, "__record__")
+
+
+def _number(value: Any) -> tuple[float | None, str]:
+    """A finite float, or None and the reason it is invalid."""
+    t = type(value)
+    if t is float:
+        x = value
+    elif value is None:
+        return None, "missing"
+    elif t is bool or not isinstance(value, numbers.Real):
+        return None, "wrong_type"
+    else:
+        try:
+            x = float(value)
+        except OverflowError:  # an int beyond float range
+            return None, "inf"
+        except (TypeError, ValueError):
+            return None, "wrong_type"
+    if x != x:
+        return None, "nan"
+    if x in (math.inf, -math.inf):
+        return None, "inf"
+    return x, ""
+
+
+def _category(value: Any) -> tuple[str | None, str]:
+    """A category's text, or None and the reason it is invalid."""
+    t = type(value)
+    if t is str:
+        return value, ""
+    if value is None or (t is float and value != value):
+        return None, "missing"
+    if t is int or isinstance(value, numbers.Integral) and t is not bool:
+        return str(value), ""
+    return None, "wrong_type"
+
+
+class _NumericFeature:
+    __slots__ = ("series",)
+
+    def __init__(self, series):
+        self.series = series
+
+
+class _CategoricalFeature:
+    __slots__ = ("fold", "children")
+
+    def __init__(self, fold: LabelCap):
+        self.fold = fold
+        self.children: dict[str, Any] = {}
+
+
+class _Track:
+    """``monitor.track(endpoint)``: a decorator and a (sync or async) context manager."""
+
+    __slots__ = ("_monitor", "_endpoint", "_starts")
+
+    def __init__(self, monitor: "ModelMonitor", endpoint: str):
+        self._monitor = monitor
+        self._endpoint = endpoint
+        self._starts: list[float] = []
+
+    def __call__(self, fn: Callable) -> Callable:
+        begin, end, endpoint = self._monitor._begin, self._monitor._end, self._endpoint
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_wrapper(*args, **kwargs):
+                start = begin()
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    end(endpoint, start, exc)
+                    raise
+                end(endpoint, start, None)
+                return result
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            start = begin()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                end(endpoint, start, exc)
+                raise
+            end(endpoint, start, None)
+            return result
+        return wrapper
+
+    def __enter__(self) -> "_Track":
+        self._starts.append(self._monitor._begin())
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._monitor._end(self._endpoint, self._starts.pop(), exc)
+        return False
+
+    async def __aenter__(self) -> "_Track":
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+
+class ModelMonitor:
+    """Instruments one model inside its serving process.
+
+    Parameters
+    ----------
+    model_name, model_version
+        Label values of every series (``model_version`` on requests, errors and model info).
+    baseline
+        A :class:`mlmon_nb.Baseline` (or anything with its ``numeric``/``categorical``/
+        ``baseline_id`` attributes): feature histograms use its quantile edges as buckets and its
+        cumulative fractions are exported as ``ml_feature_baseline_ratio``. Without one, numeric
+        features use ``metrics.DEFAULT_FEATURE_BUCKETS``.
+    registry
+        Where the metrics live (default: prometheus-client's global registry). Monitors of several
+        models may share one registry.
+    low_confidence_threshold
+        Predictions under it count in ``ml_low_confidence_predictions_total``.
+    latency_buckets
+        Request-duration buckets (default ``metrics.DEFAULT_LATENCY_BUCKETS``); every latency SLO
+        threshold must be one of them.
+    segments
+        The allowed ground-truth segment values; others count as ``__other__``. Default: any,
+        up to ``max_label_values``.
+    sampler
+        A :class:`GroundTruthSampler` that hands a share of predictions to human review.
+    max_pending, max_pending_age
+        Bounds of the pending-prediction store for the feedback join (count, seconds).
+    max_label_values
+        The cardinality cap of each free-form label (endpoint, error type, class, segment,
+        feature names without a baseline, categories without a baseline).
+    """
+
+    def __init__(self, model_name: str, *, model_version: str = "", baseline: Any = None,
+                 registry: CollectorRegistry | None = None, low_confidence_threshold: float = 0.7,
+                 latency_buckets: Iterable[float] | None = None,
+                 segments: Iterable[str] | None = None, sampler: GroundTruthSampler | None = None,
+                 max_pending: int = 10_000, max_pending_age: float = 3600.0,
+                 max_label_values: int = 100, clock: Callable[[], float] = time.monotonic):
+        if not model_name or not isinstance(model_name, str):
+            raise InstrumentError("model_name must be a non-empty string")
+        if baseline is not None and getattr(baseline, "model_name", model_name) != model_name:
+            raise InstrumentError(f"the baseline is of model {baseline.model_name!r}, not "
+                                  f"{model_name!r}; load the baseline of this model")
+        buckets = tuple(sorted(float(b) for b in (latency_buckets or m.DEFAULT_LATENCY_BUCKETS)))
+        self.model_name = model_name
+        self.model_version = str(model_version)
+        self.baseline = baseline
+        self.baseline_id = str(getattr(baseline, "baseline_id", "") or "none")
+        self.registry = REGISTRY if registry is None else registry
+        self.low_confidence_threshold = float(low_confidence_threshold)
+        self.sampler = sampler
+        self.multiprocess = is_multiprocess()
+        fam = self._fam = families_for(self.registry, buckets, self.multiprocess)
+        self._lock = fam.lock
+        self._max_labels = max_label_values
+        name = model_name
+
+        def overflow(label: str) -> Callable[[], None]:
+            child = fam.overflow.labels(name, label)
+            return child.inc
+
+        self._endpoint = LabelCap(max_label_values, overflow("endpoint"))
+        self._error_type = LabelCap(max_label_values, overflow("error_type"))
+        self._klass = LabelCap(max_label_values, overflow("predicted_class"))
+        self._feature_name = LabelCap(max_label_values, overflow("feature"))
+        allowed = None if segments is None else tuple(str(s) for s in segments) + (DEFAULT_SEGMENT,)
+        self._segment = LabelCap(max_label_values, overflow("segment"), allowed=allowed,
+                                 fallback=m.OTHER_CATEGORY if allowed else m.OVERFLOW_VALUE)
+        self._category_overflow = overflow("category")
+        self._pending = PendingStore(max_pending, max_pending_age, self._count_evicted, clock)
+
+        self._in_progress = fam.in_progress.labels(name)
+        self._confidence = fam.confidence.labels(name)
+        self._low_confidence = fam.low_confidence.labels(name)
+        self._per_endpoint: dict[str, tuple[Any, Any]] = {}
+        self._errors: dict[tuple[str, str], Any] = {}
+        self._predicted: dict[str, Any] = {}
+        self._invalid: dict[tuple[str, str], Any] = {}
+        self._truth: dict[tuple[str, str], Any] = {}
+        self._unmatched = {r: fam.unmatched.labels(name, r) for r in ("unknown", "expired")}
+        self._review = {r: fam.review.labels(name, r) for r in ("sent", "failed")}
+        self._numeric: dict[str, _NumericFeature] = {}
+        self._categorical: dict[str, _CategoricalFeature] = {}
+        self._expected: tuple[str, ...] = ()
+        self._open_features = baseline is None
+        fam.model_info.labels(name, self.model_version, self.baseline_id).set(1)
+        if baseline is not None:
+            self._load_baseline(baseline)
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def _load_baseline(self, baseline: Any) -> None:
+        fam = self._fam
+        for feature, stats in baseline.numeric.items():
+            edges = [float(e) for e in stats.edges]
+            self._numeric[feature] = _NumericFeature(
+                fam.feature_series(self.model_name, feature, edges))
+            for edge, cum in zip(edges, stats.cumulative):
+                fam.baseline_ratio.labels(self.model_name, feature, le_label(edge)).set(float(cum))
+            fam.baseline_ratio.labels(self.model_name, feature, "+Inf").set(1.0)
+        for feature, stats in baseline.categorical.items():
+            top = tuple(str(c) for c in stats.categories)
+            self._categorical[feature] = _CategoricalFeature(
+                LabelCap(max(len(top), 1), allowed=top, fallback=m.OTHER_CATEGORY))
+        self._expected = tuple(self._numeric) + tuple(self._categorical)
+
+    # -- requests --------------------------------------------------------------------------
+
+    def track(self, endpoint: str) -> _Track:
+        """Count a request to ``endpoint``: as ``@monitor.track("predict")`` on a sync or async
+        function, or as ``with``/``async with monitor.track("predict"):``.
+
+        Counts the request, its duration and the in-flight gauge; on an exception, its type in
+        ``ml_errors_total`` (the exception is re-raised unchanged).
+        """
+        return _Track(self, endpoint)
+
+    def _begin(self) -> float:
+        self._in_progress.inc()
+        return time.perf_counter()
+
+    def _end(self, endpoint: str, start: float, exc: BaseException | None) -> None:
+        elapsed = time.perf_counter() - start
+        try:
+            pair = self._per_endpoint.get(endpoint)
+            if pair is None:
+                pair = self._endpoint_children(endpoint)
+            pair[0].inc()
+            pair[1].observe(elapsed)
+            if exc is not None:
+                self.record_error(endpoint, type(exc).__name__)
+        except Exception:  # the request's own outcome must win over our bookkeeping
+            log.exception("mlmon_nb: failed to record a request of %r", endpoint)
+        finally:
+            self._in_progress.dec()
+
+    def _endpoint_children(self, endpoint: Any) -> tuple[Any, Any]:
+        value = self._endpoint(endpoint)
+        pair = (self._fam.requests.labels(self.model_name, self.model_version, value),
+                self._fam.duration.labels(self.model_name, value))
+        if value == endpoint and type(endpoint) is str:
+            self._per_endpoint[endpoint] = pair
+        return pair
+
+    def record_error(self, endpoint: str, error_type: str) -> None:
+        """Count an error that did not surface as an exception (e.g. an HTTP 5xx response)."""
+        key = (endpoint, error_type)
+        child = self._errors.get(key)
+        if child is None:
+            child = self._fam.errors.labels(self.model_name, self.model_version,
+                                            self._endpoint(endpoint), self._error_type(error_type))
+            if type(endpoint) is str and type(error_type) is str:
+                self._errors[key] = child
+        child.inc()
+
+    # -- predictions -----------------------------------------------------------------------
+
+    def record_prediction(self, label: str, confidence: float, *,
+                          features: Mapping[str, Any] | None = None,
+                          request_id: str | None = None, segment: str | None = None) -> bool:
+        """Count a prediction, its confidence and its input features; never raises.
+
+        With ``request_id`` the prediction waits (bounded) for :meth:`record_feedback`. Returns
+        whether the review sampler picked it for human review.
+        """
+        try:
+            return self._record_prediction(label, confidence, features, request_id, segment)
+        except Exception:
+            log.exception("mlmon_nb: failed to record a prediction")
+            self._count_invalid("__record__", "internal_error")
+            return False
+
+    def _record_prediction(self, label, confidence, features, request_id, segment) -> bool:
+        child = self._predicted.get(label)
+        if child is None:
+            child = self._prediction_child(label)
+        child.inc()
+        conf, reason = _number(confidence)
+        if conf is None:
+            self._count_invalid(CONFIDENCE_FEATURE, reason)
+        else:
+            self._confidence.observe(conf)
+            if conf < self.low_confidence_threshold:
+                self._low_confidence.inc()
+        if features:
+            self._record_features(features)
+        elif features is not None or self._expected:
+            for name in self._expected:
+                self._count_invalid(name, "missing")
+        picked = self.sampler is not None and self.sampler.picks()
+        if request_id is None and not picked:
+            return False
+        rid = label_text(request_id) if request_id is not None else uuid.uuid4().hex
+        seg = self._segment(DEFAULT_SEGMENT if segment is None else segment)
+        self._pending.put(rid, label_text(label), seg)
+        if picked:
+            self._send_for_review(rid, label, conf, seg, features)
+        return picked
+
+    def _prediction_child(self, label: Any):
+        value = self._klass(label)
+        child = self._fam.predictions.labels(self.model_name, value)
+        if value == label and type(label) is str:
+            self._predicted[label] = child
+        return child
+
+    def _record_features(self, features: Mapping[str, Any]) -> None:
+        numeric, categorical = self._numeric, self._categorical
+        observed = []
+        seen = 0
+        for name, value in features.items():
+            feat = numeric.get(name)
+            if feat is not None:
+                seen += 1
+                t = type(value)
+                if t is float and value - value == 0.0:  # finite, the common case
+                    observed.append((feat.series, value))
+                    continue
+                x, reason = _number(value)
+                if x is None:
+                    self._count_invalid(name, reason)
+                else:
+                    observed.append((feat.series, x))
+                continue
+            cat = categorical.get(name)
+            if cat is not None:
+                seen += 1
+                self._record_category(name, cat, value)
+                continue
+            self._record_unexpected(name, value, observed)
+        if observed:
+            if self.multiprocess:
+                for series, x in observed:
+                    series.add(x)
+            else:
+                with self._lock:
+                    for series, x in observed:
+                        series.add(x)
+        if seen < len(self._expected):
+            for name in self._expected:
+                if name not in features:
+                    self._count_invalid(name, "missing")
+
+    def _record_category(self, name: str, cat: _CategoricalFeature, value: Any) -> None:
+        text, reason = _category(value)
+        if text is None:
+            self._count_invalid(name, reason)
+            return
+        child = cat.children.get(text)
+        if child is None:
+            folded = cat.fold(text)
+            child = self._fam.category.labels(self.model_name, name, folded)
+            if folded == text:
+                cat.children[text] = child
+        child.inc()
+
+    def _record_unexpected(self, name: Any, value: Any, observed: list) -> None:
+        """A feature the baseline does not know; without a baseline, learn it (capped)."""
+        if not self._open_features or type(name) is not str:
+            self._count_invalid(name, "unknown_feature")
+            return
+        folded = self._feature_name(name)
+        if folded != name:
+            self._count_invalid(folded, "unknown_feature")
+            return
+        x, reason = _number(value)
+        if x is not None:
+            feat = self._numeric[name] = _NumericFeature(
+                self._fam.feature_series(self.model_name, name, m.DEFAULT_FEATURE_BUCKETS))
+            observed.append((feat.series, x))
+            return
+        if type(value) is str:
+            cat = self._categorical[name] = _CategoricalFeature(
+                LabelCap(self._max_labels, self._category_overflow, fallback=m.OTHER_CATEGORY))
+            self._record_category(name, cat, value)
+            return
+        self._count_invalid(name, reason)
+
+    def _count_invalid(self, feature: Any, reason: str) -> None:
+        key = (feature, reason) if type(feature) is str else None
+        child = self._invalid.get(key) if key else None
+        if child is None:
+            fixed = key is not None and (feature in self._numeric or feature in self._categorical
+                                         or feature in _RESERVED_FEATURES)
+            value = feature if fixed else self._feature_name(feature)
+            child = self._fam.invalid.labels(self.model_name, value, reason)
+            if key is not None and value == feature:
+                self._invalid[key] = child
+        child.inc()
+
+    # -- ground truth ----------------------------------------------------------------------
+
+    def _send_for_review(self, rid: str, label: Any, conf: float | None, segment: str,
+                         features: Mapping[str, Any] | None) -> None:
+        item = ReviewItem(rid, self.model_name, self.model_version, label_text(label),
+                          float("nan") if conf is None else conf, segment, time.time(),
+                          dict(features) if features else {})
+        try:
+            self.sampler.sink(item)  # type: ignore[union-attr]
+        except Exception:
+            log.exception("mlmon_nb: the review sink failed")
+            self._review["failed"].inc()
+        else:
+            self._review["sent"].inc()
+
+    def record_feedback(self, request_id: str, true_label: str) -> bool:
+        """Join a true label with its pending prediction and count correct/incorrect per segment.
+
+        Returns False (and counts ``ml_feedback_unmatched_total{reason}``) for an unknown or
+        expired request id; never raises.
+        """
+        try:
+            item, outcome = self._pending.pop(label_text(request_id))
+            if item is None:
+                self._unmatched[outcome].inc()
+                return False
+            result = "correct" if item.label == label_text(true_label) else "incorrect"
+            key = (item.segment, result)
+            child = self._truth.get(key)
+            if child is None:
+                child = self._truth[key] = self._fam.ground_truth.labels(self.model_name, *key)
+            child.inc()
+            return True
+        except Exception:
+            log.exception("mlmon_nb: failed to record feedback")
+            return False
+
+    def _count_evicted(self, reason: str, n: int) -> None:
+        self._fam.evicted.labels(self.model_name, reason).inc(n)
+
+    @property
+    def pending(self) -> int:
+        """How many predictions wait for feedback."""
+        return len(self._pending)

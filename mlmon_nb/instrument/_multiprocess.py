@@ -1,0 +1,42 @@
+"""Multiprocess mode: several worker processes (gunicorn, ``uvicorn --workers``) behind one port.
+
+prometheus-client keeps each worker's values in memory-mapped files under
+``PROMETHEUS_MULTIPROC_DIR``; any worker's ``/metrics`` sums them. The directory must be set (and
+empty) before the workers start, and wiped between runs of the service.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry
+
+__all__ = ["is_multiprocess", "exposition_registry", "mark_process_dead", "ENV"]
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def is_multiprocess() -> bool:
+    """Whether this process writes its metrics for multiprocess aggregation."""
+    return bool(os.environ.get(ENV) or os.environ.get(ENV.lower()))
+
+
+def exposition_registry(registry: CollectorRegistry | None = None) -> CollectorRegistry:
+    """The registry ``/metrics`` should render: in multiprocess mode, all workers summed."""
+    if is_multiprocess():
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return merged
+    if registry is None:
+        from prometheus_client import REGISTRY
+        return REGISTRY
+    return registry
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (call from gunicorn's ``child_exit`` hook)."""
+    if is_multiprocess():
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(pid)
