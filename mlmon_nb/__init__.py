@@ -26,6 +26,7 @@ _EXPORTS = {
     "RunbookError": "errors",
     "ParameterError": "errors",
     "Baseline": "baseline",
+    "Prometheus": "prom",
     "ModelMonitor": "instrument",
 }
 
