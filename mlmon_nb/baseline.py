@@ -125,6 +125,17 @@ class Baseline:
         """All feature names, numeric first."""
         return tuple(self.numeric) + tuple(self.categorical)
 
+    def describe(self) -> pd.DataFrame:
+        """One row per feature: kind, rows behind it, missing share, bins/categories, summary."""
+        rows = [{"feature": k, "kind": "numeric", "n": v.n, "missing_share": v.missing_share,
+                 "bins": v.edges.size + 1, "sample": v.sample.size, **v.summary}
+                for k, v in self.numeric.items()]
+        rows += [{"feature": k, "kind": "categorical", "n": v.n,
+                  "missing_share": v.missing_share, "bins": len(v.labels),
+                  "top": ", ".join(v.categories[:5])}
+                 for k, v in self.categorical.items()]
+        return pd.DataFrame(rows)
+
     @classmethod
     def from_frame(cls, df: pd.DataFrame, model_name: str, *, categorical: Iterable[str] = (),
                    prediction: str | None = None, confidence: str | None = None,
@@ -150,16 +161,7 @@ class Baseline:
         for col in df.columns:
             if col in skip:
                 continue
-            values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-            finite = values[np.isfinite(values)]
-            edges = quantile_edges(finite, bins)
-            sample = finite if finite.size <= sample_cap else rng.choice(finite, sample_cap, replace=False)
-            numeric[str(col)] = NumericFeature(
-                edges=edges, fractions=bin_fractions(finite, edges), sample=np.sort(sample),
-                n=int(finite.size), missing_share=float(1 - finite.size / len(values)),
-                summary={"mean": float(finite.mean()), "std": float(finite.std()),
-                         "min": float(finite.min()), "max": float(finite.max()),
-                         "p50": float(np.median(finite))})
+            numeric[str(col)] = _numeric_feature(df[col], str(col), bins, sample_cap, rng)
         cats = {}
         for col in categorical:
             series = df[col].dropna().astype(str)
@@ -171,10 +173,12 @@ class Baseline:
                                                 float(1 - len(series) / len(df)))
         classes, pfr, cfr = (), None, None
         if prediction:
-            counts = df[prediction].astype(str).value_counts(normalize=True).sort_index()
+            counts = df[prediction].dropna().astype(str).value_counts(normalize=True).sort_index()
             classes, pfr = tuple(counts.index), counts.to_numpy()
         if confidence:
             conf = pd.to_numeric(df[confidence], errors="coerce").to_numpy(dtype=float)
+            if not np.isfinite(conf).any():
+                raise BaselineError(f"confidence column {confidence!r} has no numeric values")
             cfr = bin_fractions(conf, np.array(CONFIDENCE_BUCKETS))
         created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
         base = cls(model_name, numeric, cats, classes, pfr, cfr, len(df), source, created)
@@ -208,7 +212,9 @@ class Baseline:
     def to_dict(self) -> dict:
         """The file's JSON document: metadata first, then the statistics."""
         return {"kind": KIND, "schema_version": SCHEMA_VERSION, "baseline_id": self.baseline_id,
-                "created_at": self.created_at, "source": self.source, **self._content()}
+                "created_at": self.created_at, "source": self.source,
+                "features": {"numeric": list(self.numeric), "categorical": list(self.categorical)},
+                **self._content()}
 
     def save(self, path: str | Path) -> Path:
         """Write the baseline atomically; returns the path."""
@@ -228,6 +234,8 @@ class Baseline:
         except FileNotFoundError:
             raise BaselineError("no such file; build one with `mlmon-nb baseline build`",
                                 str(path)) from None
+        except OSError as exc:
+            raise BaselineError(f"cannot be read ({exc.strerror or exc})", str(path)) from exc
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BaselineError(f"not a valid baseline file (corrupt or truncated: {exc})",
                                 str(path)) from exc
@@ -260,8 +268,18 @@ class Baseline:
             raise BaselineError(f"malformed baseline content ({exc!r})", where) from exc
         for name, feat in numeric.items():
             if (feat.fractions.size != feat.edges.size + 1 or np.any(np.diff(feat.edges) <= 0)
-                    or not math.isclose(feat.fractions.sum(), 1.0, abs_tol=1e-6)):
-                raise BaselineError(f"feature {name!r} has inconsistent edges and fractions", where)
+                    or not math.isclose(feat.fractions.sum(), 1.0, abs_tol=1e-6)
+                    or np.any(np.diff(feat.sample) < 0) or feat.n < 1):
+                raise BaselineError(f"feature {name!r} has inconsistent edges, fractions or "
+                                    f"sample", where)
+        for name, cat in cats.items():
+            if cat.fractions.size != len(cat.categories) + 1:
+                raise BaselineError(f"categorical feature {name!r} needs one fraction per "
+                                    f"category plus {OTHER_CATEGORY}", where)
+        if base.confidence_fractions is not None and \
+                base.confidence_fractions.size != len(CONFIDENCE_BUCKETS) + 1:
+            raise BaselineError("the confidence distribution does not match the confidence "
+                                "buckets", where)
         checked = base._with_id()
         if doc.get("baseline_id") != checked.baseline_id:
             raise BaselineError("content does not match its baseline_id (edited or corrupt); "
@@ -272,3 +290,28 @@ class Baseline:
 def _replace(obj, **changes):
     from dataclasses import replace
     return replace(obj, **changes)
+
+
+def _numeric_feature(column: pd.Series, name: str, bins: int, sample_cap: int,
+                     rng: np.random.Generator) -> NumericFeature:
+    """Reference statistics of one numeric column; NaN/inf are dropped and counted as missing."""
+    if column.dtype == object or isinstance(column.dtype, pd.CategoricalDtype) \
+            or pd.api.types.is_string_dtype(column.dtype):
+        raise BaselineError(f"column {name!r} is not numeric ({column.dtype}); declare it "
+                            f"categorical (--categorical {name}) or exclude it")
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise BaselineError(f"numeric column {name!r} has no finite values; exclude it or fix "
+                            f"the data")
+    edges = quantile_edges(finite, bins)
+    sample = finite if finite.size <= sample_cap else rng.choice(finite, sample_cap, replace=False)
+    qs = np.quantile(finite, [0.01, 0.25, 0.5, 0.75, 0.99])
+    summary = {"mean": float(finite.mean()), "std": float(finite.std()),
+               "min": float(finite.min()), "max": float(finite.max()),
+               "p01": float(qs[0]), "p25": float(qs[1]), "p50": float(qs[2]),
+               "p75": float(qs[3]), "p99": float(qs[4])}
+    return NumericFeature(edges=edges, fractions=bin_fractions(finite, edges),
+                          sample=np.sort(sample), n=int(finite.size),
+                          missing_share=float(1 - finite.size / max(len(values), 1)),
+                          summary=summary)

@@ -1,0 +1,789 @@
+"""Drift statistics, pure and vectorized: from samples, from histogram buckets, from Prometheus.
+
+Tests (the registry :data:`TESTS`; the valid names are its keys):
+
+- ``ks``: two-sample Kolmogorov–Smirnov statistic and p-value against the baseline's sorted
+  sample. Exact p-value when both samples have at most 10,000 values, else asymptotic, like
+  ``scipy.stats.ks_2samp(method="auto")``. The asymptotic branch follows scipy's ``kstwo``
+  except that the Durbin-matrix region is evaluated with the Pelz–Good expansion (absolute error
+  below 1e-6, hundreds of times cheaper). Default for numeric features: sensitive to any change
+  of shape, with a p-value for the multiple-testing correction.
+- ``psi``: population stability index on the baseline's quantile bins, ``Σ (c−r)·ln(c/r)``.
+  Empty bins would make it infinite: both shares are clipped below at :data:`PSI_EPSILON`
+  (1e-4) before the sum, without renormalising (the recording rules do the same in PromQL).
+  Default for every feature: the industry's effect size, comparable across features.
+- ``wasserstein``: earth mover's distance divided by the reference standard deviation, so it
+  reads "how many standard deviations the distribution moved".
+- ``js``: Jensen–Shannon distance (natural log, as ``scipy.spatial.distance.jensenshannon``) of
+  the binned distributions; bounded by sqrt(ln 2).
+- ``chi2``: chi-square goodness of fit of the current category counts against the baseline's
+  category shares. Default for categorical features. Its severity is judged on Cohen's effect
+  size ``w = sqrt(chi2 / n)`` (0.1 small, 0.3 medium, 0.5 large), never on the statistic alone,
+  which grows with n.
+
+Severity (none/info/warning/critical) comes from the thresholds (the config's KS and PSI ones,
+:data:`DEFAULT_THRESHOLDS` otherwise). A test with a p-value only counts as drift when its
+corrected p-value (Benjamini–Hochberg by default, over every test of the comparison) is below
+``alpha``: with 20 features and two tests, some would cross a threshold by chance alone.
+
+Honest small samples: NaN and inf are dropped and the missing share is its own signal (test
+``missing``); categories the baseline did not list fall into its ``__other__`` bin and their
+share is reported; fewer than ``min_samples`` values flag the row ``insufficient`` (severity
+none) instead of raising. Every row carries the sample sizes behind it.
+
+From Prometheus: the ``ml_feature_value`` histogram's buckets are the baseline's quantile edges,
+so a window's increase per bucket gives binned KS (a lower bound of the exact KS: the supremum
+is taken only at the edges) and PSI on the same bins, summed across replicas.
+:func:`drift_recording_rules` generates the same computation as recording rules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from prometheus_client.utils import floatToGoString
+from scipy import special, stats
+
+from .baseline import Baseline, bin_fractions
+from .config import Thresholds
+from .errors import DriftError
+from .metrics import CONFIDENCE, CONFIDENCE_BUCKETS, FEATURE_VALUE, LEGACY_CONCEPT_DRIFT, \
+    LEGACY_DATA_DRIFT, OTHER_CATEGORY, recording_name
+
+__all__ = [
+    "TESTS",
+    "TestSpec",
+    "DEFAULT_TESTS",
+    "DEFAULT_THRESHOLDS",
+    "PSI_EPSILON",
+    "MIN_SAMPLES",
+    "CONCEPT_FEATURE",
+    "KSResult",
+    "ks",
+    "ks_many",
+    "ks_pvalue",
+    "psi",
+    "binned_ks",
+    "wasserstein",
+    "jensen_shannon",
+    "chi_square",
+    "correct_pvalues",
+    "thresholds_for",
+    "compare",
+    "category_fractions",
+    "feature_buckets_query",
+    "confidence_buckets_query",
+    "binned_drift",
+    "window_drift",
+    "drift_series",
+    "ks_rule_expr",
+    "psi_rule_expr",
+    "concept_psi_rule_expr",
+    "drift_recording_rules",
+    "KS_RECORD",
+    "PSI_RECORD",
+    "CONCEPT_PSI_RECORD",
+]
+
+PSI_EPSILON = 1e-4
+MIN_SAMPLES = 30
+EXACT_KS_MAX_N = 10_000  # like scipy's ks_2samp(method="auto")
+CONCEPT_FEATURE = "confidence"
+KS_RECORD = "ml_feature_drift_ks"
+PSI_RECORD = "ml_feature_drift_psi"
+CONCEPT_PSI_RECORD = "ml_concept_drift_psi"
+
+DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
+    "ks": Thresholds(0.10, 0.15, 0.25),
+    "psi": Thresholds(0.10, 0.20, 0.25),
+    "wasserstein": Thresholds(0.10, 0.20, 0.30),
+    "js": Thresholds(0.05, 0.10, 0.20),
+    "chi2": Thresholds(0.10, 0.30, 0.50),  # on Cohen's w, see the module docstring
+    "missing": Thresholds(0.01, 0.05, 0.10),  # rise of the missing share over the baseline's
+}
+
+
+# -- the statistics (pure) -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KSResult:
+    """Two-sample KS: the statistic, its p-value, and how the p-value was computed."""
+
+    statistic: float
+    p_value: float
+    method: str  # exact | asymp
+
+
+def _sorted_finite(values: Any) -> np.ndarray:
+    arr = np.asarray(values, dtype=float).ravel()
+    return np.sort(arr[np.isfinite(arr)])
+
+
+def _ks_statistic_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
+    """sup |F_ref − F_cur| of two sorted samples, with two binary searches of ``cur`` in ``ref``.
+
+    Between consecutive current values F_cur is constant and F_ref monotone, so the supremum is
+    at the current values themselves (right limits) or just before them (left limits).
+    """
+    n, m = ref.size, cur.size
+    last = np.empty(m, dtype=bool)
+    last[:-1] = cur[1:] != cur[:-1]
+    last[-1] = True
+    first = np.empty(m, dtype=bool)
+    first[0] = True
+    first[1:] = last[:-1]
+    j = np.arange(m, dtype=np.int64)
+    left = np.searchsorted(ref, cur, side="left")
+    right = left.copy()
+    tie = left < n
+    tie[tie] = ref[left[tie]] == cur[tie]
+    if tie.any():
+        right[tie] = np.searchsorted(ref, cur[tie], side="right")
+    # scaled by n*m so the extremes are found in exact integer arithmetic
+    at = (right * m - (j + 1) * n)[last]
+    before = (left * m - j * n)[first]
+    d = max(int(at.max()), int(before.max()), -int(at.min()), -int(before.min()), 0)
+    return d / n / m if d else 0.0
+
+
+def ks_pvalue(statistic: Any, n_reference: Any, n_current: Any, method: str = "auto") -> np.ndarray:
+    """Two-sided p-values of KS statistics for the sample sizes (vectorized).
+
+    ``method``: ``auto`` (exact up to 10,000 values per sample, like scipy), ``exact`` or
+    ``asymp``. A failed exact computation falls back to the asymptotic one, as scipy does.
+    """
+    d, n1, n2 = np.broadcast_arrays(np.asarray(statistic, float), np.asarray(n_reference, float),
+                                    np.asarray(n_current, float))
+    d, n1, n2 = d.ravel(), n1.ravel(), n2.ravel()
+    out = np.full(d.shape, np.nan)
+    ok = (n1 >= 1) & (n2 >= 1) & np.isfinite(d)
+    exact = ok & ((np.maximum(n1, n2) <= EXACT_KS_MAX_N) if method == "auto"
+                  else np.full(d.shape, method == "exact"))
+    for i in np.flatnonzero(exact):
+        p = _exact_pvalue(float(d[i]), int(n1[i]), int(n2[i]))
+        if p is None:
+            exact[i] = False
+        else:
+            out[i] = p
+    asymp = ok & ~exact
+    if asymp.any():
+        big, small = np.maximum(n1[asymp], n2[asymp]), np.minimum(n1[asymp], n2[asymp])
+        out[asymp] = _kstwo_sf(d[asymp], np.round(big * small / (big + small)))
+    return np.clip(out, 0.0, 1.0).reshape(np.shape(statistic) if np.ndim(statistic) else ())
+
+
+def _exact_pvalue(d: float, n1: int, n2: int) -> float | None:
+    """scipy's exact two-sample p-value, or None where scipy would fall back to asymptotic."""
+    g = math.gcd(n1, n2)
+    if n1 // g >= np.iinfo(np.int32).max / (n2 // g):
+        return None
+    try:
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+    except ImportError:  # pragma: no cover - scipy moved it; the asymptotic value is close
+        return None
+    success, _, prob = _attempt_exact_2kssamp(n1, n2, g, d, "two-sided")
+    return float(prob) if success else None
+
+
+def _kstwo_sf(d: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``scipy.stats.kstwo.sf(d, n)``, vectorized where scipy loops in Python (see module doc)."""
+    out = np.empty(d.shape)
+    nx2 = n * d * d
+    tail = (n > 140) & (nx2 >= 2.2) & (d < 0.5)
+    out[tail] = np.where(nx2[tail] >= 370.0, 0.0, 2 * special.smirnov(n[tail], d[tail]))
+    middle = (n > 140) & ~tail & (d > 1.0 / n) & (d < 0.5)
+    if middle.any():
+        out[middle] = _pelz_good_sf(n[middle], d[middle])
+    rest = ~tail & ~middle
+    if rest.any():
+        out[rest] = stats.kstwo.sf(d[rest], n[rest])
+    return out
+
+
+def _pelz_good_sf(n: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Pelz–Good (1976) approximation of P(D_n > x), vectorized (after scipy's ``_ksstats``)."""
+    z = np.sqrt(n) * x
+    z2, z3, z4, z6 = z ** 2, z ** 3, z ** 4, z ** 6
+    pi2, pi4, pi6 = np.pi ** 2, np.pi ** 4, np.pi ** 6
+    q = np.exp(-pi2 / 8 / z2)
+    maxk = int(np.ceil(16 * z.max() / np.pi))
+    k = np.arange(1, maxk + 1)[:, None]
+    m = 2 * k - 1
+    qk = q[None, :] ** (m ** 2)  # q^(m^2) = q * q^(8 * k(k-1)/2 ...) summed over odd m
+    k0 = np.sum(qk, axis=0)
+    k1 = np.sum((-z2 + pi2 / 4 * m ** 2) * qk, axis=0)
+    k2 = np.sum((6 * z6 + 2 * z4 + (2 * z4 - 5 * z2) * pi2 / 4 * m ** 2
+                 + pi4 * (1 - 2 * z2) / 16 * m ** 4) * qk, axis=0)
+    k3 = np.sum((-30 * z6 - 90 * z ** 8 + pi2 * (135 * z4 - 96 * z6) / 4 * m ** 2
+                 + pi4 * (-60 * z2 + 212 * z4) / 16 * m ** 4
+                 + pi6 * (5 - 30 * z2) / 64 * m ** 6) * qk, axis=0)
+    root = np.sqrt(2 * np.pi)
+    k0, k1 = k0 * root / z, k1 * root / (6 * z4)
+    k2, k3 = k2 * root / (72 * z ** 7), k3 * root / (6480 * z ** 10)
+    q2 = np.exp(-pi2 / 2 / z2)
+    kk = np.arange(1, maxk + 1)[:, None].astype(float)
+    qp = q2[None, :] ** (kk ** 2)
+    k2 = k2 + np.sum(kk ** 2 * qp, axis=0) * pi2 * root / (-36 * z3)
+    k3 = k3 + np.sum((np.sqrt(3) * z + np.pi * kk) * (np.sqrt(3) * z - np.pi * kk) * kk ** 2 * qp,
+                     axis=0) * pi2 * root / (216 * z6)
+    cdf = k0 + k1 / np.sqrt(n) + k2 / n + k3 / n ** 1.5
+    return np.clip(1.0 - cdf, 0.0, 1.0)
+
+
+def ks(reference: Any, current: Any, method: str = "auto") -> KSResult:
+    """Two-sample KS of two samples (NaN dropped); matches ``scipy.stats.ks_2samp``."""
+    ref, cur = _sorted_finite(reference), _sorted_finite(current)
+    if ref.size == 0 or cur.size == 0:
+        return KSResult(float("nan"), float("nan"), "none")
+    d = _ks_statistic_sorted(ref, cur)
+    used = method if method != "auto" else ("exact" if max(ref.size, cur.size) <= EXACT_KS_MAX_N
+                                            else "asymp")
+    return KSResult(d, float(ks_pvalue(d, ref.size, cur.size, method)), used)
+
+
+def ks_many(references: Sequence[np.ndarray], current: np.ndarray | Sequence[np.ndarray],
+            method: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """KS for many features at once: ``(statistics, p_values, n_reference, n_current)``.
+
+    ``references`` are sorted finite samples (a baseline's ``sample``); ``current`` is a 2-D
+    array (rows × features, NaN allowed) or one array per feature. The current values are sorted
+    in one call; the p-values are computed in one vectorized call.
+    """
+    if isinstance(current, np.ndarray) and current.ndim == 2:
+        cols = np.sort(current, axis=0)  # NaN sort last
+        counts = np.isfinite(cols).sum(axis=0)
+        currents = [cols[:c, i] if np.isfinite(cols[:c, i]).all() else _sorted_finite(cols[:, i])
+                    for i, c in enumerate(counts)]
+    else:
+        currents = [_sorted_finite(c) for c in current]
+    d = np.full(len(references), np.nan)
+    n1 = np.array([r.size for r in references], dtype=float)
+    n2 = np.array([c.size for c in currents], dtype=float)
+    for i, (ref, cur) in enumerate(zip(references, currents)):
+        if ref.size and cur.size:
+            d[i] = _ks_statistic_sorted(ref, cur)
+    return d, ks_pvalue(d, n1, n2, method), n1, n2
+
+
+def psi(reference: Any, current: Any, epsilon: float = PSI_EPSILON) -> np.ndarray | float:
+    """PSI of bin shares along the last axis; shares are clipped below at ``epsilon``."""
+    r = np.maximum(np.asarray(reference, float), epsilon)
+    c = np.maximum(np.asarray(current, float), epsilon)
+    out = np.sum((c - r) * np.log(c / r), axis=-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def binned_ks(reference: Any, current: Any) -> np.ndarray | float:
+    """KS on binned shares: max |cumulative difference| (a lower bound of the exact KS)."""
+    diff = np.abs(np.cumsum(np.asarray(current, float), axis=-1)
+                  - np.cumsum(np.asarray(reference, float), axis=-1))
+    out = diff.max(axis=-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def wasserstein(reference: Any, current: Any, scale: float | None = None) -> float:
+    """Wasserstein-1 distance divided by ``scale`` (default the reference's standard deviation)."""
+    ref, cur = _sorted_finite(reference), _sorted_finite(current)
+    if ref.size == 0 or cur.size == 0:
+        return float("nan")
+    allv = np.sort(np.concatenate([ref, cur]))
+    deltas = np.diff(allv)
+    cdf_r = np.searchsorted(ref, allv[:-1], side="right") / ref.size
+    cdf_c = np.searchsorted(cur, allv[:-1], side="right") / cur.size
+    distance = float(np.sum(np.abs(cdf_r - cdf_c) * deltas))
+    scale = float(ref.std()) if scale is None else float(scale)
+    return distance / scale if scale > 0 else (0.0 if distance == 0 else float("inf"))
+
+
+def jensen_shannon(reference: Any, current: Any) -> np.ndarray | float:
+    """Jensen–Shannon distance (natural log) of distributions along the last axis."""
+    p = np.asarray(reference, float)
+    q = np.asarray(current, float)
+    p = p / p.sum(axis=-1, keepdims=True)
+    q = q / q.sum(axis=-1, keepdims=True)
+    m = (p + q) / 2
+    js = (special.rel_entr(p, m).sum(axis=-1) + special.rel_entr(q, m).sum(axis=-1)) / 2
+    out = np.sqrt(np.maximum(js, 0.0))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def chi_square(reference_fractions: Any, current_counts: Any,
+               epsilon: float = PSI_EPSILON) -> tuple[float, float]:
+    """Chi-square goodness of fit of counts against reference shares: ``(statistic, p_value)``.
+
+    Reference shares are clipped below at ``epsilon`` and renormalised, so a category the
+    baseline never saw gives a large (finite) statistic instead of infinity.
+    """
+    ref = np.maximum(np.asarray(reference_fractions, float), epsilon)
+    obs = np.asarray(current_counts, float)
+    n = obs.sum()
+    if n <= 0:
+        return float("nan"), float("nan")
+    expected = ref / ref.sum() * n
+    statistic = float(np.sum((obs - expected) ** 2 / expected))
+    return statistic, float(stats.chi2.sf(statistic, obs.size - 1))
+
+
+def correct_pvalues(p_values: Any, method: str | None = "bh") -> np.ndarray:
+    """Multiple-testing correction over the non-NaN p-values: ``bh``, ``bonferroni`` or None."""
+    p = np.asarray(p_values, float)
+    out = p.copy()
+    ok = np.isfinite(p)
+    if method is None or method == "none" or not ok.any():
+        return out
+    if method == "bh":
+        out[ok] = stats.false_discovery_control(p[ok], method="bh")
+    elif method == "bonferroni":
+        out[ok] = np.minimum(p[ok] * ok.sum(), 1.0)
+    else:
+        raise DriftError(f"unknown correction {method!r}; use 'bh', 'bonferroni' or None")
+    return out
+
+
+# -- the registry of tests -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TestSpec:
+    """A drift test: which column kinds it applies to and whether it gives a p-value."""
+
+    name: str
+    kinds: tuple[str, ...]
+    has_p_value: bool
+    description: str
+
+
+TESTS: dict[str, TestSpec] = {t.name: t for t in (
+    TestSpec("ks", ("numeric",), True, "Kolmogorov–Smirnov statistic on the baseline sample"),
+    TestSpec("psi", ("numeric", "categorical"), False, "population stability index on the bins"),
+    TestSpec("wasserstein", ("numeric",), False, "earth mover's distance / reference std"),
+    TestSpec("js", ("numeric", "categorical"), False, "Jensen–Shannon distance of the bins"),
+    TestSpec("chi2", ("categorical",), True, "chi-square goodness of fit of category counts"),
+)}
+DEFAULT_TESTS: dict[str, tuple[str, ...]] = {"numeric": ("ks", "psi"),
+                                             "categorical": ("chi2", "psi")}
+
+
+def thresholds_for(model: Any = None, overrides: Mapping[str, Thresholds] | None = None
+                   ) -> dict[str, Thresholds]:
+    """Severity thresholds: defaults, then a ModelConfig's ``ks``/``psi``, then ``overrides``."""
+    out = dict(DEFAULT_THRESHOLDS)
+    if model is not None:
+        out.update(ks=model.ks, psi=model.psi)
+    out.update(overrides or {})
+    return out
+
+
+def _tests_for(tests: Iterable[str] | Mapping[str, Iterable[str]] | None) -> dict[str, tuple[str, ...]]:
+    if tests is None:
+        return dict(DEFAULT_TESTS)
+    if isinstance(tests, Mapping):
+        chosen = {kind: tuple(names) for kind, names in tests.items()}
+    else:
+        names = (tests,) if isinstance(tests, str) else tuple(tests)
+        chosen = {kind: tuple(n for n in names if n in TESTS and kind in TESTS[n].kinds)
+                  for kind in ("numeric", "categorical")}
+        names_all = names
+        unknown = [n for n in names_all if n not in TESTS]
+        if unknown:
+            raise DriftError(f"unknown drift test(s) {unknown}; choose from {sorted(TESTS)}")
+    for kind, names in chosen.items():
+        bad = [n for n in names if n not in TESTS or kind not in TESTS[n].kinds]
+        if bad:
+            raise DriftError(f"test(s) {bad} do not apply to {kind} features; choose from "
+                             f"{sorted(n for n, t in TESTS.items() if kind in t.kinds)}")
+    return chosen
+
+
+def category_fractions(values: pd.Series, labels: Sequence[str]) -> tuple[np.ndarray, int, int]:
+    """Counts of ``values`` per baseline label (unknown ones in the last, ``__other__``, bin).
+
+    Returns ``(counts, n, unseen)``: ``unseen`` is how many values were not a listed category.
+    """
+    known = list(labels[:-1])
+    clean = values.dropna().astype(str)
+    codes = pd.Index(known).get_indexer(clean)
+    counts = np.bincount(np.where(codes < 0, len(known), codes), minlength=len(known) + 1)
+    return counts.astype(float), int(clean.size), int((codes < 0).sum())
+
+
+def compare(baseline: Baseline, frame: pd.DataFrame, *,
+            tests: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
+            correction: str | None = "bh", thresholds: Mapping[str, Thresholds] | None = None,
+            features: Iterable[str] | None = None, alpha: float = 0.05,
+            min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
+    """Drift of ``frame`` against ``baseline``: one row per feature and test.
+
+    Columns: ``feature``, ``kind``, ``test``, ``statistic``, ``p_value``, ``p_value_corrected``,
+    ``n_reference``, ``n_current``, ``missing_share``, ``reference_missing_share``,
+    ``unseen_share`` (categorical), ``insufficient``, ``severity``, ``note``. ``tests`` is a list
+    of test names (each applied where it fits) or ``{kind: names}``; default
+    :data:`DEFAULT_TESTS`. ``thresholds`` maps test → :class:`Thresholds` (see
+    :func:`thresholds_for`). A feature missing from ``frame`` gives rows flagged insufficient.
+    """
+    chosen = _tests_for(tests)
+    limits = thresholds_for(None, thresholds)
+    wanted = list(features) if features is not None else list(baseline.features)
+    unknown = [f for f in wanted if f not in baseline.numeric and f not in baseline.categorical]
+    if unknown:
+        raise DriftError(f"feature(s) {unknown} are not in baseline {baseline.baseline_id}; it "
+                         f"has {list(baseline.features)}")
+    rows: list[dict] = []
+    numeric = [f for f in wanted if f in baseline.numeric]
+    if numeric:
+        rows += _numeric_rows(baseline, frame, numeric, chosen.get("numeric", ()), min_samples)
+    for f in (f for f in wanted if f in baseline.categorical):
+        rows += _categorical_rows(baseline, frame, f, chosen.get("categorical", ()), min_samples)
+    out = pd.DataFrame(rows, columns=["feature", "kind", "test", "statistic", "p_value",
+                                      "n_reference", "n_current", "missing_share",
+                                      "reference_missing_share", "unseen_share", "insufficient",
+                                      "note", "effect"])
+    out["p_value"] = out["p_value"].astype(float)
+    usable = out["p_value"].where(~out["insufficient"].astype(bool))
+    out.insert(5, "p_value_corrected", correct_pvalues(usable.to_numpy(), correction))
+    out["severity"] = [_severity(r, limits, alpha) for r in out.itertuples()]
+    return out.drop(columns="effect")
+
+
+def _severity(row, limits: Mapping[str, Thresholds], alpha: float) -> str:
+    if row.insufficient or row.test not in limits:
+        return "none"
+    if TESTS.get(row.test) and TESTS[row.test].has_p_value and not row.p_value_corrected < alpha:
+        return "none"
+    return limits[row.test].severity(row.effect)
+
+
+def _base_row(feature: str, kind: str, n_ref: int, n_cur: int, missing: float, ref_missing: float,
+              min_samples: int, note: str = "") -> dict:
+    short = n_cur < min_samples
+    return {"feature": feature, "kind": kind, "n_reference": n_ref, "n_current": n_cur,
+            "missing_share": missing, "reference_missing_share": ref_missing,
+            "unseen_share": float("nan"), "insufficient": bool(short),
+            "note": note or (f"only {n_cur} values (< {min_samples})" if short else "")}
+
+
+def _missing_row(base: dict, frame_rows: int) -> dict:
+    rise = base["missing_share"] - base["reference_missing_share"]
+    return {**base, "test": "missing", "statistic": rise, "p_value": float("nan"),
+            "effect": rise, "insufficient": frame_rows == 0}
+
+
+def _numeric_rows(baseline: Baseline, frame: pd.DataFrame, names: list[str],
+                  tests: Sequence[str], min_samples: int) -> list[dict]:
+    present = [f for f in names if f in frame.columns]
+    matrix = (frame[present].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+              if present else np.empty((len(frame), 0)))
+    matrix = np.where(np.isfinite(matrix), matrix, np.nan)
+    cols = np.sort(matrix, axis=0)
+    counts = np.isfinite(cols).sum(axis=0)
+    current = {f: cols[:counts[i], i] for i, f in enumerate(present)}
+    refs = [baseline.numeric[f].sample for f in present]
+    if "ks" in tests and present:
+        d, p, _, _ = ks_many(refs, [current[f] for f in present])
+        ks_by = dict(zip(present, zip(d, p)))
+    rows = []
+    total = len(frame)
+    for f in names:
+        spec = baseline.numeric[f]
+        cur = current.get(f, np.empty(0))
+        missing = 1 - cur.size / total if total and f in current else (1.0 if total else 0.0)
+        base = _base_row(f, "numeric", spec.n, int(cur.size), missing, spec.missing_share,
+                         min_samples, "" if f in current else "column not in the data")
+        if f not in current:
+            base["insufficient"] = True
+        cur_fr = (np.diff(np.searchsorted(cur, spec.edges, side="right"), prepend=0,
+                          append=cur.size) / cur.size) if cur.size else None
+        for test in tests:
+            stat, pval = float("nan"), float("nan")
+            if cur.size:
+                if test == "ks":
+                    stat, pval = (float(v) for v in ks_by[f])
+                elif test == "psi":
+                    stat = psi(spec.fractions, cur_fr)
+                elif test == "js":
+                    stat = jensen_shannon(spec.fractions, cur_fr)
+                elif test == "wasserstein":
+                    stat = wasserstein(spec.sample, cur, spec.summary.get("std"))
+            rows.append({**base, "test": test, "statistic": stat, "p_value": pval, "effect": stat})
+        rows.append(_missing_row(base, total))
+    return rows
+
+
+def _categorical_rows(baseline: Baseline, frame: pd.DataFrame, f: str, tests: Sequence[str],
+                      min_samples: int) -> list[dict]:
+    spec = baseline.categorical[f]
+    total = len(frame)
+    if f in frame.columns:
+        counts, n, unseen = category_fractions(frame[f], spec.labels)
+        base = _base_row(f, "categorical", spec.n, n, 1 - n / total if total else 0.0,
+                         spec.missing_share, min_samples)
+        base["unseen_share"] = unseen / n if n else float("nan")
+    else:
+        counts, n = np.zeros(len(spec.labels)), 0
+        base = {**_base_row(f, "categorical", spec.n, 0, 1.0 if total else 0.0,
+                            spec.missing_share, min_samples, "column not in the data"),
+                "insufficient": True}
+    rows = []
+    for test in tests:
+        stat = pval = effect = float("nan")
+        if n:
+            if test == "chi2":
+                stat, pval = chi_square(spec.fractions, counts)
+                effect = math.sqrt(stat / n)
+            elif test == "psi":
+                stat = effect = psi(spec.fractions, counts / n)
+            elif test == "js":
+                stat = effect = jensen_shannon(spec.fractions, counts / n)
+        rows.append({**base, "test": test, "statistic": stat, "p_value": pval, "effect": effect})
+    rows.append(_missing_row(base, total))
+    return rows
+
+
+# -- from histogram buckets (Prometheus) ---------------------------------------------------------
+
+def _le(value: float) -> str:
+    """An ``le`` label value exactly as prometheus-client formats it."""
+    return floatToGoString(value)
+
+
+def _num(value: float) -> str:
+    """A float literal for PromQL that round-trips exactly (so rules equal the Python rerun)."""
+    return repr(float(value))
+
+
+def feature_buckets_query(model_name: str, window: str = "1h") -> str:
+    """Each feature's bucket increases over ``window``, summed across replicas."""
+    from .queries import selector
+    sel = selector(FEATURE_VALUE.series("_bucket"), model_name=model_name)
+    return f"sum by (feature, le) (increase({sel}[{window}]))"
+
+
+def confidence_buckets_query(model_name: str, window: str = "1h") -> str:
+    """The confidence histogram's bucket increases over ``window``, summed across replicas."""
+    from .queries import selector
+    sel = selector(CONFIDENCE.series("_bucket"), model_name=model_name)
+    return f"sum by (le) (increase({sel}[{window}]))"
+
+
+def category_counts_query(model_name: str, window: str = "1h") -> str:
+    """Each categorical feature's count per category over ``window``, summed across replicas."""
+    from .metrics import FEATURE_CATEGORY
+    from .queries import selector
+    sel = selector(FEATURE_CATEGORY.sample, model_name=model_name)
+    return f"sum by (feature, category) (increase({sel}[{window}]))"
+
+
+def _cumulative_at(frame: pd.DataFrame, edges: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(timestamps, cumulative counts at ``edges`` (T × k), totals (T)) from tidy bucket rows."""
+    les = frame["le"].astype(str).map(lambda s: float(s.replace("Inf", "inf")))
+    table = frame.assign(_le=les.to_numpy()).pivot_table(index="timestamp", columns="_le",
+                                                          values="value", aggfunc="sum")
+    wanted = list(edges) + [float("inf")]
+    missing = [e for e in wanted if e not in table.columns]
+    if missing:
+        raise DriftError(f"the {what} histogram has no buckets at {missing[:5]} of the baseline's "
+                         f"edges: the service exports another baseline's buckets; compare with "
+                         f"the baseline named by ml_model_info's baseline_id")
+    values = table[wanted].to_numpy(dtype=float)
+    return table.index.to_numpy(), values[:, :-1], values[:, -1]
+
+
+def _binned_rows(timestamps, feature: str, kind: str, ref_fractions: np.ndarray,
+                 cum: np.ndarray | None, totals: np.ndarray, counts: np.ndarray | None,
+                 tests: Sequence[str], limits: Mapping[str, Thresholds], min_samples: int
+                 ) -> list[dict]:
+    """Rows of binned KS/PSI per timestamp; exactly the arithmetic of the recording rules."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if counts is None:  # cumulative at edges → bin shares, as (S_i − S_{i−1}) / T
+            counts = np.diff(np.concatenate([np.zeros((len(totals), 1)), cum,
+                                             totals[:, None]], axis=1), axis=1)
+        shares = counts / totals[:, None]
+        values = {}
+        if "ks" in tests and cum is not None:
+            values["ks"] = np.max(np.abs(cum / totals[:, None] - np.cumsum(ref_fractions)[:-1]),
+                                  axis=1)
+        if "psi" in tests:
+            values["psi"] = psi(ref_fractions, shares)
+        if "js" in tests:
+            values["js"] = jensen_shannon(ref_fractions, np.maximum(shares, 0))
+    rows = []
+    for test, stat in values.items():
+        for t, v, n in zip(timestamps, stat, totals):
+            short = not n >= min_samples
+            rows.append({"timestamp": t, "feature": feature, "kind": kind, "test": test,
+                         "statistic": float(v), "n": float(n), "insufficient": short,
+                         "severity": "none" if short or test not in limits
+                         else limits[test].severity(float(v))})
+    return rows
+
+
+def binned_drift(baseline: Baseline, buckets: pd.DataFrame, *,
+                 confidence: pd.DataFrame | None = None, categories: pd.DataFrame | None = None,
+                 tests: Sequence[str] = ("ks", "psi"),
+                 thresholds: Mapping[str, Thresholds] | None = None,
+                 min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
+    """Binned drift per timestamp from tidy bucket frames (pure).
+
+    ``buckets``: ``feature``, ``le``, ``value`` (cumulative counts, e.g. a window's increase) and
+    optionally ``timestamp``; ``confidence``: ``le``, ``value`` of the confidence histogram (concept
+    drift, feature :data:`CONCEPT_FEATURE`, PSI); ``categories``: ``feature``, ``category``,
+    ``value`` (PSI per categorical feature). Returns ``timestamp``, ``feature``, ``kind``, ``test``,
+    ``statistic``, ``n`` (the window's count behind it), ``insufficient``, ``severity``.
+    """
+    limits = thresholds_for(None, thresholds)
+    rows: list[dict] = []
+
+    def stamped(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if "timestamp" in frame.columns else frame.assign(timestamp=pd.NaT)
+
+    if buckets is not None and not buckets.empty:
+        buckets = stamped(buckets)
+        for feature, spec in baseline.numeric.items():
+            part = buckets[buckets["feature"].astype(str) == feature]
+            if part.empty:
+                continue
+            ts, cum, totals = _cumulative_at(part, spec.edges, f"feature {feature!r}")
+            rows += _binned_rows(ts, feature, "numeric", spec.fractions, cum, totals, None, tests,
+                                 limits, min_samples)
+    if confidence is not None and not confidence.empty and baseline.confidence_fractions is not None:
+        ts, cum, totals = _cumulative_at(stamped(confidence), np.array(CONFIDENCE_BUCKETS),
+                                         "confidence")
+        rows += _binned_rows(ts, CONCEPT_FEATURE, "concept", baseline.confidence_fractions, cum,
+                             totals, None, [t for t in tests if t != "ks"], limits, min_samples)
+    if categories is not None and not categories.empty:
+        categories = stamped(categories)
+        for feature, spec in baseline.categorical.items():
+            part = categories[categories["feature"].astype(str) == feature]
+            if part.empty:
+                continue
+            table = part.pivot_table(index="timestamp", columns="category", values="value",
+                                     aggfunc="sum").reindex(columns=list(spec.labels), fill_value=0)
+            counts = table.fillna(0).to_numpy(dtype=float)
+            rows += _binned_rows(table.index.to_numpy(), feature, "categorical", spec.fractions,
+                                 None, counts.sum(axis=1), counts,
+                                 [t for t in tests if t != "ks"], limits, min_samples)
+    return pd.DataFrame(rows, columns=["timestamp", "feature", "kind", "test", "statistic", "n",
+                                       "insufficient", "severity"])
+
+
+def window_drift(prom: Any, baseline: Baseline, *, time: Any = None, window: str = "1h",
+                 model_name: str | None = None, tests: Sequence[str] = ("ks", "psi"),
+                 thresholds: Mapping[str, Thresholds] | None = None,
+                 min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
+    """Binned drift of the ``window`` ending at ``time`` (default now), from Prometheus.
+
+    ``prom`` is a :class:`mlmon_nb.prom.Prometheus`. Equals the recording rules'
+    value at ``time`` (see :func:`drift_recording_rules`).
+    """
+    model = model_name or baseline.model_name
+    return binned_drift(
+        baseline, prom.query(feature_buckets_query(model, window), time=time),
+        confidence=prom.query(confidence_buckets_query(model, window), time=time),
+        categories=prom.query(category_counts_query(model, window), time=time),
+        tests=tests, thresholds=thresholds, min_samples=min_samples)
+
+
+def drift_series(prom: Any, baseline: Baseline, start: Any, end: Any, step: str = "1h", *,
+                 window: str | None = None, model_name: str | None = None,
+                 tests: Sequence[str] = ("ks", "psi"),
+                 thresholds: Mapping[str, Thresholds] | None = None,
+                 min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
+    """Binned drift as a series: one value per ``step`` (e.g. ``1h`` or ``1d``) over the range.
+
+    Each point covers the ``window`` (default ``step``) ending at its timestamp.
+    """
+    model = model_name or baseline.model_name
+    window = window or step
+    return binned_drift(
+        baseline, prom.range(feature_buckets_query(model, window), start, end, step),
+        confidence=prom.range(confidence_buckets_query(model, window), start, end, step),
+        categories=prom.range(category_counts_query(model, window), start, end, step),
+        tests=tests, thresholds=thresholds, min_samples=min_samples)
+
+
+# -- recording rules -----------------------------------------------------------------------------
+
+def _bucket_sum(metric: str, labels: Mapping[str, str], le: str, window: str, by: str) -> str:
+    from .queries import selector
+    return f"sum by ({by}) (increase({selector(metric, **labels, le=le)}[{window}]))"
+
+
+def _psi_terms(metric: str, labels: Mapping[str, str], edges: Sequence[float],
+               ref_fractions: np.ndarray, window: str, by: str) -> str:
+    """Σ (c'−r')·ln(c'/r') over the bins, with c_i = (S_i − S_{i−1}) / S_+Inf, clipped at ε."""
+    sums = [_bucket_sum(metric, labels, _le(e), window, by) for e in edges]
+    total = _bucket_sum(metric, labels, "+Inf", window, by)
+    uppers = sums + [total]
+    terms = []
+    for i, ref in enumerate(np.maximum(ref_fractions, PSI_EPSILON)):
+        count = uppers[i] if i == 0 else f"({uppers[i]} - {uppers[i - 1]})"
+        cur = f"clamp_min({count} / {total}, {_num(PSI_EPSILON)})"
+        terms.append(f"({cur} - {_num(ref)}) * ln({cur} / {_num(ref)})")
+    return "\n+ ".join(terms)
+
+
+def ks_rule_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h") -> str:
+    """Binned KS of one feature over ``window``: max over edges of |current − baseline| share."""
+    from .queries import selector
+    spec = baseline.numeric[feature]
+    metric = FEATURE_VALUE.series("_bucket")
+    labels = {"model_name": model_name, "feature": feature}
+    buckets = selector(metric, **labels)[:-1] + ',le!="+Inf"}'  # every finite bucket
+    total = _bucket_sum(metric, labels, "+Inf", window, "model_name, feature")
+    reference = " or ".join(f'label_replace(vector({_num(c)}), "le", "{_le(e)}", "", "")'
+                            for e, c in zip(spec.edges, spec.cumulative))
+    return (f"max by (model_name, feature) (abs(\n"
+            f"  (sum by (model_name, feature, le) (increase({buckets}[{window}]))\n"
+            f"   / ignoring(le) group_left {total})\n"
+            f"  - on(le) group_left ({reference})\n))")
+
+
+def psi_rule_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h") -> str:
+    """PSI of one feature over ``window`` on the baseline's bins (ε-clipped like :func:`psi`)."""
+    spec = baseline.numeric[feature]
+    return _psi_terms(FEATURE_VALUE.series("_bucket"), {"model_name": model_name, "feature": feature},
+                      spec.edges, spec.fractions, window, "model_name, feature")
+
+
+def concept_psi_rule_expr(model_name: str, baseline: Baseline, window: str = "1h") -> str:
+    """PSI of the confidence histogram over ``window`` against the baseline's confidences."""
+    if baseline.confidence_fractions is None:
+        raise DriftError(f"baseline {baseline.baseline_id} has no confidence distribution; "
+                         f"rebuild it with --confidence COLUMN")
+    return _psi_terms(CONFIDENCE.series("_bucket"), {"model_name": model_name},
+                      CONFIDENCE_BUCKETS, baseline.confidence_fractions, window, "model_name")
+
+
+def drift_recording_rules(model_name: str, baseline: Baseline,
+                          windows: Sequence[str] = ("1h",)) -> list[dict]:
+    """Recording rules for KS and PSI per feature and concept-drift PSI, per window.
+
+    Names: ``model_name_feature:ml_feature_drift_ks:<w>``, ``…:ml_feature_drift_psi:<w>`` and
+    ``model_name:ml_concept_drift_psi:<w>``; the seed's ``ml_data_drift_score`` (KS per feature)
+    and ``ml_concept_drift_psi`` follow the first window. Sums across replicas; the baseline's
+    shares are literals, so the rules depend only on the bucket counters and must be regenerated
+    with the baseline (the committed rule files are checked for staleness).
+    """
+    rules: list[dict] = []
+    for w in windows:
+        for feature in baseline.numeric:
+            rules.append({"record": recording_name("model_name_feature", KS_RECORD, w),
+                          "expr": ks_rule_expr(model_name, feature, baseline, w)})
+            rules.append({"record": recording_name("model_name_feature", PSI_RECORD, w),
+                          "expr": psi_rule_expr(model_name, feature, baseline, w)})
+        if baseline.confidence_fractions is not None:
+            rules.append({"record": recording_name("model_name", CONCEPT_PSI_RECORD, w),
+                          "expr": concept_psi_rule_expr(model_name, baseline, w)})
+    if windows:
+        from .queries import selector
+        first = windows[0]
+        if baseline.numeric:
+            rules.append({"record": LEGACY_DATA_DRIFT, "expr": selector(
+                recording_name("model_name_feature", KS_RECORD, first), model_name=model_name)})
+        if baseline.confidence_fractions is not None:
+            rules.append({"record": LEGACY_CONCEPT_DRIFT, "expr": selector(
+                recording_name("model_name", CONCEPT_PSI_RECORD, first), model_name=model_name)})
+    return rules

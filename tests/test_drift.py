@@ -1,0 +1,180 @@
+"""Drift statistics against scipy over many random cases, PSI against a worked example, and
+compare()'s contract: severities, correction, NaN, unseen categories, small samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from mlmon_nb import drift
+from mlmon_nb.baseline import Baseline, bin_fractions
+from mlmon_nb.config import Thresholds
+from mlmon_nb.errors import DriftError
+
+
+def _cases(seed: int, count: int):
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        n = int(rng.integers(1, 400)) if i % 2 else int(rng.integers(200, 15000))
+        m = int(rng.integers(1, 400)) if i % 3 else int(rng.integers(200, 15000))
+        a = rng.normal(size=n)
+        b = rng.normal(rng.uniform(-0.4, 0.4) * (i % 4 != 0), rng.uniform(0.8, 1.3), size=m)
+        if i % 5 == 0:  # heavy ties, as with integer-valued features
+            a, b = np.round(a, 1), np.round(b, 1)
+        yield a, b
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ks_matches_scipy_exact_and_asymptotic(seed):
+    methods = set()
+    for a, b in _cases(seed, 60):
+        ours = drift.ks(a, b)
+        ref = stats.ks_2samp(a, b)
+        methods.add(ours.method)
+        assert ours.statistic == pytest.approx(ref.statistic, abs=1e-12)
+        assert ours.p_value == pytest.approx(ref.pvalue, abs=1e-6)
+    assert methods == {"exact", "asymp"}
+
+
+def test_ks_asymptotic_region_of_small_statistics_matches_scipy():
+    """The region where scipy uses its slow Durbin matrix and we use Pelz–Good."""
+    rng = np.random.default_rng(11)
+    for _ in range(8):
+        a = rng.normal(size=int(rng.integers(10_001, 30_000)))
+        b = rng.normal(size=int(rng.integers(150, 3000)))
+        assert drift.ks(a, b).p_value == pytest.approx(stats.ks_2samp(a, b).pvalue, abs=1e-6)
+
+
+def test_ks_many_equals_per_feature_and_ignores_nan():
+    rng = np.random.default_rng(5)
+    refs = [np.sort(rng.normal(size=3000)) for _ in range(4)]
+    cur = rng.normal(0.1, 1.0, size=(2000, 4))
+    cur[::7, 1] = np.nan
+    d, p, n1, n2 = drift.ks_many(refs, cur)
+    for i in range(4):
+        col = cur[:, i][np.isfinite(cur[:, i])]
+        ref = stats.ks_2samp(refs[i], col)
+        assert d[i] == pytest.approx(ref.statistic, abs=1e-12)
+        assert p[i] == pytest.approx(ref.pvalue, abs=1e-6)
+        assert n2[i] == col.size
+    assert n2[1] < 2000
+
+
+def test_wasserstein_js_chisquare_against_scipy():
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        a = rng.gamma(2.0, size=int(rng.integers(2, 500)))
+        b = rng.gamma(rng.uniform(1.5, 2.5), size=int(rng.integers(2, 500)))
+        scale = a.std() or 1.0
+        assert drift.wasserstein(a, b, scale) == pytest.approx(
+            stats.wasserstein_distance(a, b) / scale, rel=1e-9)
+        p, q = rng.dirichlet(np.ones(8)), rng.dirichlet(np.ones(8))
+        assert drift.jensen_shannon(p, q) == pytest.approx(jensenshannon(p, q), rel=1e-9)
+        obs = rng.multinomial(int(rng.integers(20, 2000)), q)
+        ours = drift.chi_square(p, obs)
+        ref = stats.chisquare(obs, p * obs.sum())
+        assert ours[0] == pytest.approx(ref.statistic, rel=1e-9)
+        assert ours[1] == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_psi_worked_example_and_empty_bins():
+    # worked example: reference 25/25/25/25 %, current 10/20/30/40 %
+    # Σ (c−r) ln(c/r) = −.15 ln .4 − .05 ln .8 + .05 ln 1.2 + .15 ln 1.6
+    #                = 0.137444 + 0.011157 + 0.009116 + 0.070501 = 0.228217
+    assert drift.psi([.25, .25, .25, .25], [.1, .2, .3, .4]) == pytest.approx(0.228217, abs=1e-6)
+    assert drift.psi([.5, .5], [.5, .5]) == 0.0
+    # an empty current bin is clipped at epsilon: finite, and exactly the documented formula
+    eps = drift.PSI_EPSILON
+    expected = (eps - .5) * np.log(eps / .5) + (1 - .5) * np.log(1 / .5)
+    assert drift.psi([.5, .5], [0.0, 1.0]) == pytest.approx(expected)
+    # vectorized over rows
+    out = drift.psi([.25] * 4, np.array([[.1, .2, .3, .4], [.25] * 4]))
+    assert out == pytest.approx([0.228217, 0.0], abs=1e-6)
+
+
+def test_binned_ks_is_a_lower_bound_of_exact_ks():
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        a, b = rng.normal(size=2000), rng.normal(rng.uniform(-.5, .5), size=1500)
+        edges = np.quantile(a, np.linspace(0, 1, 11)[1:-1])
+        binned = drift.binned_ks(bin_fractions(a, edges), bin_fractions(b, edges))
+        assert binned <= stats.ks_2samp(a, b).statistic + 1e-12
+
+
+def test_correction_matches_scipy_and_rejects_unknown():
+    p = np.array([0.01, 0.04, np.nan, 0.03, 0.2])
+    bh = drift.correct_pvalues(p, "bh")
+    assert np.isnan(bh[2])
+    assert bh[[0, 1, 3, 4]] == pytest.approx(stats.false_discovery_control(p[[0, 1, 3, 4]]))
+    assert drift.correct_pvalues(p, "bonferroni")[0] == pytest.approx(0.04)
+    with pytest.raises(DriftError, match="unknown correction"):
+        drift.correct_pvalues(p, "holm-ish")
+
+
+@pytest.fixture(scope="module")
+def small_baseline() -> Baseline:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=4000), "y": rng.exponential(size=4000),
+                       "c": rng.choice(["a", "b", "c"], size=4000, p=[.5, .3, .2])})
+    return Baseline.from_frame(df, "m", categorical=["c"], bins=10)
+
+
+def test_compare_finds_the_drifted_feature_and_not_the_others(small_baseline):
+    rng = np.random.default_rng(1)
+    cur = pd.DataFrame({"x": rng.normal(0.8, 1.0, size=3000), "y": rng.exponential(size=3000),
+                        "c": rng.choice(["a", "b", "c"], size=3000, p=[.5, .3, .2])})
+    out = drift.compare(small_baseline, cur)
+    sev = out.set_index(["feature", "test"])["severity"]
+    assert sev[("x", "ks")] == "critical" and sev[("x", "psi")] == "critical"
+    assert sev[("y", "ks")] == "none" and sev[("c", "chi2")] == "none"
+    assert set(out["test"]) == {"ks", "psi", "chi2", "missing"}
+    assert (out["n_current"][out["feature"] == "x"] == 3000).all()
+    x = out.set_index(["feature", "test"]).loc[("x", "ks")]
+    assert x["statistic"] == pytest.approx(
+        stats.ks_2samp(small_baseline.numeric["x"].sample, cur["x"]).statistic)
+    assert x["p_value_corrected"] >= x["p_value"]
+
+
+def test_compare_thresholds_from_config_change_severity(small_baseline):
+    rng = np.random.default_rng(2)
+    cur = pd.DataFrame({"x": rng.normal(0.3, 1.0, size=3000)})
+    strict = drift.compare(small_baseline, cur, features=["x"], tests=["ks"],
+                           thresholds={"ks": Thresholds(0.01, 0.02, 0.03)})
+    loose = drift.compare(small_baseline, cur, features=["x"], tests=["ks"],
+                          thresholds={"ks": Thresholds(0.5, 0.6, 0.7)})
+    assert strict.iloc[0]["severity"] == "critical" and loose.iloc[0]["severity"] == "none"
+
+
+def test_compare_nan_unseen_small_and_absent_columns(small_baseline):
+    cur = pd.DataFrame({"x": [np.nan, np.inf, 1.0, 2.0, 0.5] * 4,
+                        "c": ["a", "zzz-new", None, "b", "zzz-new"] * 4})
+    out = drift.compare(small_baseline, cur, tests=["ks", "psi", "chi2", "js", "wasserstein"])
+    by = out.set_index(["feature", "test"])
+    assert by.loc[("x", "ks"), "n_current"] == 12
+    assert by.loc[("x", "missing"), "missing_share"] == pytest.approx(0.4)
+    assert by.loc[("x", "missing"), "severity"] == "critical"  # 40 % missing against 0 %
+    assert bool(by.loc[("x", "ks"), "insufficient"]) and by.loc[("x", "ks"), "severity"] == "none"
+    assert by.loc[("c", "chi2"), "unseen_share"] == pytest.approx(0.5)
+    assert bool(by.loc[("y", "ks"), "insufficient"]) and "not in the data" in by.loc[("y", "ks"), "note"]
+    assert np.isnan(by.loc[("y", "ks"), "statistic"])
+    empty = drift.compare(small_baseline, cur.iloc[:0])
+    assert empty["insufficient"].all() and (empty["severity"] == "none").all()
+
+
+def test_compare_rejects_unknown_tests_and_features(small_baseline):
+    frame = pd.DataFrame({"x": [1.0]})
+    with pytest.raises(DriftError, match="unknown drift test"):
+        drift.compare(small_baseline, frame, tests=["kss"])
+    with pytest.raises(DriftError, match="do not apply to categorical"):
+        drift.compare(small_baseline, frame, tests={"categorical": ["ks"]})
+    with pytest.raises(DriftError, match="not in baseline"):
+        drift.compare(small_baseline, frame, features=["nope"])
+
+
+def test_registry_lists_the_valid_tests():
+    assert set(drift.TESTS) == {"ks", "psi", "wasserstein", "js", "chi2"}
+    for kind, names in drift.DEFAULT_TESTS.items():
+        assert all(kind in drift.TESTS[n].kinds for n in names)
