@@ -16,6 +16,7 @@ from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from .. import metrics as m
@@ -72,7 +73,11 @@ class FeatureHistograms:
                 running += count
                 buckets.append((le_label(edge), running))
             buckets.append(("+Inf", running + counts[-1]))
-            family.add_metric(list(labels), buckets, total)
+            # add_metric() drops _count/_sum when an edge is negative; queries need both
+            family.add_metric(list(labels), buckets, None)
+            names = dict(zip(family._labelnames, labels))
+            family.samples.append(Sample(f"{family.name}_count", names, buckets[-1][1]))
+            family.samples.append(Sample(f"{family.name}_sum", dict(names), total))
         yield family
 
 

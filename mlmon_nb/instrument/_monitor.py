@@ -262,7 +262,7 @@ class ModelMonitor:
     def _end(self, endpoint: str, start: float, exc: BaseException | None) -> None:
         elapsed = time.perf_counter() - start
         try:
-            pair = self._per_endpoint.get(endpoint)
+            pair = self._per_endpoint.get(endpoint) if type(endpoint) is str else None
             if pair is None:
                 pair = self._endpoint_children(endpoint)
             pair[0].inc()
@@ -284,14 +284,19 @@ class ModelMonitor:
 
     def record_error(self, endpoint: str, error_type: str) -> None:
         """Count an error that did not surface as an exception (e.g. an HTTP 5xx response)."""
-        key = (endpoint, error_type)
-        child = self._errors.get(key)
-        if child is None:
-            child = self._fam.errors.labels(self.model_name, self.model_version,
-                                            self._endpoint(endpoint), self._error_type(error_type))
-            if type(endpoint) is str and type(error_type) is str:
-                self._errors[key] = child
-        child.inc()
+        try:
+            cacheable = type(endpoint) is str and type(error_type) is str
+            key = (endpoint, error_type)
+            child = self._errors.get(key) if cacheable else None
+            if child is None:
+                child = self._fam.errors.labels(self.model_name, self.model_version,
+                                                self._endpoint(endpoint),
+                                                self._error_type(error_type))
+                if cacheable:
+                    self._errors[key] = child
+            child.inc()
+        except Exception:
+            log.exception("mlmon_nb: failed to record an error of %r", endpoint)
 
     # -- predictions -----------------------------------------------------------------------
 
@@ -311,7 +316,7 @@ class ModelMonitor:
             return False
 
     def _record_prediction(self, label, confidence, features, request_id, segment) -> bool:
-        child = self._predicted.get(label)
+        child = self._predicted.get(label) if type(label) is str else None
         if child is None:
             child = self._prediction_child(label)
         child.inc()

@@ -17,13 +17,19 @@ ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def is_multiprocess() -> bool:
-    """Whether this process writes its metrics for multiprocess aggregation."""
-    return bool(os.environ.get(ENV) or os.environ.get(ENV.lower()))
+    """Whether this process writes its metrics for multiprocess aggregation.
+
+    prometheus-client decides at its import (from the environment); ask it, not the environment,
+    so a variable set later cannot make the two disagree.
+    """
+    from prometheus_client import values
+
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
 
 
 def exposition_registry(registry: CollectorRegistry | None = None) -> CollectorRegistry:
     """The registry ``/metrics`` should render: in multiprocess mode, all workers summed."""
-    if is_multiprocess():
+    if is_multiprocess() or (registry is None and os.environ.get(ENV)):
         from prometheus_client import multiprocess
 
         merged = CollectorRegistry()
