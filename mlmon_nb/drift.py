@@ -738,7 +738,7 @@ def ks_rule_expr(model_name: str, feature: str, baseline: Baseline, window: str 
     return (f"max by (model_name, feature) (abs(\n"
             f"  (sum by (model_name, feature, le) (increase({buckets}[{window}]))\n"
             f"   / ignoring(le) group_left {total})\n"
-            f"  - on(le) group_left ({reference})\n))")
+            f"  - on(le) group_left() ({reference})\n))")
 
 
 def psi_rule_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h") -> str:
