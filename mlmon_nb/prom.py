@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -353,26 +354,21 @@ class Prometheus:
             response = self._session.post(url, data=form, headers=self.headers, stream=True,
                                           timeout=(min(self.timeout, 5.0), self.timeout))
             try:
-                chunks = []
-                for chunk in response.iter_content(chunk_size=1 << 20):
-                    chunks.append(chunk)
-                    if _time.monotonic() > deadline:
-                        raise PrometheusTimeout(self.url, self.timeout)
-                body = b"".join(chunks)
+                body = self._read_until(response, deadline)
             finally:
                 response.close()
         except PrometheusTimeout:
             raise
-        except requests.exceptions.ConnectTimeout as exc:
-            raise PrometheusUnreachable(self.url, "connection timed out") from exc
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ChunkedEncodingError) as exc:
-            if _time.monotonic() >= deadline - 0.05 or isinstance(exc, requests.exceptions.ReadTimeout):
-                raise PrometheusTimeout(self.url, self.timeout) from exc
-            raise PrometheusError(f"Prometheus at {self.url} broke off its answer: {exc}",
-                                  self.url) from exc
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
+            if isinstance(exc, requests.exceptions.ConnectTimeout):
+                raise PrometheusUnreachable(self.url, "connection timed out") from exc
+            raise PrometheusTimeout(self.url, self.timeout) from exc
         except requests.exceptions.ConnectionError as exc:
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+                raise PrometheusTimeout(self.url, self.timeout) from exc
             raise PrometheusUnreachable(self.url, _reason(exc)) from exc
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise PrometheusError(f"request to Prometheus at {self.url} failed: {exc}",
                                   self.url) from exc
         text = body.decode("utf-8", errors="replace")
@@ -385,6 +381,21 @@ class Prometheus:
             raise PrometheusTimeout(self.url, self.timeout)
         raise PrometheusError(f"Prometheus at {self.url} answered HTTP {response.status_code}: "
                               f"{message}", self.url)
+
+    def _read_until(self, response: requests.Response, deadline: float) -> bytes:
+        """The body, read as it arrives; each socket wait is capped by the time left."""
+        raw, chunks = response.raw, []
+        while True:
+            left = deadline - _time.monotonic()
+            if left <= 0:
+                raise PrometheusTimeout(self.url, self.timeout)
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(left)
+            chunk = raw.read1(1 << 20, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def _json(self, text: str, query: str) -> dict:
         try:
