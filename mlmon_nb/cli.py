@@ -137,6 +137,68 @@ def _run(args) -> int:
                         progress=not args.no_progress)
 
 
+# -- baseline -----------------------------------------------------------------------------------
+
+def _add_baseline(sub) -> None:
+    p = sub.add_parser("baseline", help="build and inspect training baselines")
+    s = p.add_subparsers(dest="action", required=True)
+    b = s.add_parser("build", help="build a baseline file from training data (.parquet or .csv)")
+    b.add_argument("data", type=Path, help="training data: DATA.parquet or DATA.csv")
+    b.add_argument("--model", required=True, help="the model's name")
+    b.add_argument("--categorical", default="", help="categorical columns, comma-separated")
+    b.add_argument("--prediction", default=None, help="column with the predicted class")
+    b.add_argument("--confidence", default=None, help="column with the prediction confidence")
+    b.add_argument("--exclude", default="", help="columns to leave out, comma-separated")
+    b.add_argument("--bins", type=int, default=20, help="quantile bins per numeric feature")
+    b.add_argument("-o", "--output", type=Path, required=True, help="where to write the file")
+    b.set_defaults(func=_baseline_build)
+    show = s.add_parser("show", help="summarize a baseline file")
+    show.add_argument("path", type=Path)
+    show.set_defaults(func=_baseline_show)
+
+
+def _baseline_build(args) -> int:
+    from .baseline import build_from_file
+    split = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
+    base = build_from_file(args.data, args.model, categorical=split(args.categorical),
+                           prediction=args.prediction, confidence=args.confidence,
+                           exclude=split(args.exclude), bins=args.bins)
+    path = base.save(args.output)
+    print(f"baseline {base.baseline_id} for {base.model_name}: {len(base.numeric)} numeric, "
+          f"{len(base.categorical)} categorical features from {base.n_rows} rows → {path}")
+    return 0
+
+
+def _baseline_show(args) -> int:
+    from .baseline import Baseline
+    base = Baseline.load(args.path)
+    print(f"baseline {base.baseline_id} · model {base.model_name} · {base.n_rows} rows · "
+          f"created {base.created_at} · source {base.source or '-'}")
+    print(base.describe().to_string(index=False))
+    return 0
+
+
+# -- launcher -----------------------------------------------------------------------------------
+
+def _add_launcher(sub) -> None:
+    p = sub.add_parser("launcher", help="serve runbook links, the Alertmanager webhook and runs")
+    p.add_argument("--port", type=int, default=None, help="default: the config's launcher port")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--workers", type=int, default=2, help="runs executing at once")
+    p.add_argument("--warm-kernels", type=int, default=2, help="kernels kept ready")
+    p.add_argument("--run-timeout", default="10m", help="per-run timeout, e.g. 90s, 10m")
+    p.set_defaults(func=_launcher)
+
+
+def _launcher(args) -> int:
+    from .config import parse_duration
+    from .launcher import LauncherSettings, serve
+    settings = LauncherSettings(workers=args.workers, warm_kernels=args.warm_kernels,
+                                run_timeout=parse_duration(args.run_timeout))
+    serve(_config(args), port=args.port, host=args.host, settings=settings)
+    return 0
+
+
 # -- rules --------------------------------------------------------------------------------------
 
 def _add_rules(sub) -> None:
@@ -204,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=None,
                         help="mlmon.yaml (default: $MLMON_CONFIG, ./mlmon.yaml, the demo's)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_stack, _add_demo, _add_run, _add_rules, _add_query):
+    for add in (_add_stack, _add_demo, _add_run, _add_rules, _add_query, _add_launcher,
+                _add_baseline):
         add(sub)
     return parser
 

@@ -1,0 +1,229 @@
+"""Runbooks: the registry, parameter checks, the run store, and every runbook executed with
+papermill against the fixture Prometheus with the labels a real alert carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mlmon_nb.errors import ParameterError, RunbookError
+from mlmon_nb.runbooks import (ALERT_CATALOGUE, RESERVED_PARAMETERS, Registry, execute,
+                               read_summary, run_from_cli, sanitize_html, validate_parameters)
+from mlmon_nb.runstore import RunStore
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry()
+
+
+def test_every_alert_of_the_catalogue_has_a_runbook_with_the_shared_parameters(registry):
+    assert sorted(registry.names()) == sorted(ALERT_CATALOGUE)
+    for alert in ALERT_CATALOGUE:
+        declared = registry.get(alert).parameters
+        for name in ("model_name", "prometheus_url", "start", "end", "window", "step",
+                     "baseline_path", "severity", "feature", "slo", "long_window",
+                     "short_window", "starts_at", "alertname"):
+            assert declared[name].type == "str", (alert, name)
+
+
+def test_committed_runbooks_are_fresh_and_have_no_outputs():
+    out = subprocess.run([sys.executable, str(REPO / "runbooks" / "_generate.py"), "--check"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+    for path in (REPO / "runbooks").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") and c.get("execution_count") is None
+                   for c in nb.cells if c.cell_type == "code"), path
+
+
+def test_undeclared_parameter_is_refused_naming_the_declared_ones(registry):
+    rb = registry.get("HighErrorRate")
+    with pytest.raises(ParameterError, match="declares no parameter 'x__import__'.*model_name"):
+        validate_parameters(rb, {"x__import__": "1"})
+
+
+@pytest.mark.parametrize("name,value,expected", [
+    ("model_name", "a;import os", "a model name"),
+    ("window", "6 hours", "a duration"),
+    ("starts_at", "yesterday", "ISO-8601"),
+    ("starts_at", "2024-13-45T00:00:00Z", "ISO-8601"),
+    ("feature", "<script>alert(1)</script>", "a feature name"),
+    ("severity", "urgent", "one of critical"),
+    ("alertname", "LowThroughput", "this is the runbook of HighErrorRate"),
+    ("model_name", "x" * 5000, "at most 1024"),
+])
+def test_bad_values_are_refused_with_what_to_write(registry, name, value, expected):
+    with pytest.raises(ParameterError, match=expected):
+        validate_parameters(registry.get("HighErrorRate"), {name: value})
+
+
+def test_config_parameters_cannot_come_from_requests(registry):
+    rb = registry.get("HighErrorRate")
+    for name in RESERVED_PARAMETERS:
+        with pytest.raises(ParameterError, match="set by the launcher"):
+            validate_parameters(rb, {name: "http://169.254.169.254"})
+    # labels an alert carries but the runbook does not declare are dropped for webhooks
+    ok = validate_parameters(rb, {"model_name": "m", "job": "x", "prometheus_url": "http://e"},
+                             ignore_undeclared=True)
+    assert ok == {"model_name": "m"}
+
+
+def test_values_are_coerced_to_the_declared_type(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("n: int = 3\nratio: float = 0.5\nflag: bool = False\nname = 'a'")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "Typed.ipynb")
+    rb = Registry(tmp_path).get("Typed")
+    assert validate_parameters(rb, {"n": "7", "ratio": "0.25", "flag": "true", "name": "b"}) == \
+        {"n": 7, "ratio": 0.25, "flag": True, "name": "b"}
+    for name, bad in (("n", "7.5"), ("ratio", "nan"), ("flag", "maybe")):
+        with pytest.raises(ParameterError, match=f"parameter '{name}'"):
+            validate_parameters(rb, {name: bad})
+
+
+def test_registry_refuses_paths_outside_it(registry, tmp_path):
+    outside = tmp_path / "HighErrorRate.ipynb"
+    outside.write_text((REPO / "runbooks" / "HighErrorRate.ipynb").read_text())
+    for spec in (str(outside), "../notebooks/x.ipynb", "runbooks/../pyproject.toml", "Nope"):
+        with pytest.raises(RunbookError, match="runbook"):
+            registry.resolve(spec)
+    assert registry.resolve("runbooks/HighErrorRate.ipynb").alertname == "HighErrorRate"
+
+
+def test_sanitize_html_removes_script_and_handlers():
+    dirty = ('<p onclick="x()">hi<script>alert(1)</script></p><img src="x" onerror="alert(2)">'
+             '<a href="javascript:alert(3)">j</a><a href="data:text/html,<script>">d</a>'
+             '<iframe src="http://e"></iframe><style>body{}</style>'
+             '<img src="data:image/png;base64,AAAA">')
+    clean = sanitize_html(dirty)
+    for bad in ("<script", "onclick", "onerror", "javascript:", "data:text", "<iframe", "<style"):
+        assert bad not in clean
+    assert 'src="data:image/png;base64,AAAA"' in clean and "hi" in clean
+
+
+def test_run_store_dedupes_and_requeues(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    a, created = store.submit("HighErrorRate", {"model_name": "m"}, source="webhook",
+                              dedupe_key="fp|t")
+    b, again = store.submit("HighErrorRate", {"model_name": "m"}, source="webhook",
+                            dedupe_key="fp|t")
+    assert created and not again and a.run_id == b.run_id
+    claimed = store.claim_next()
+    assert claimed.run_id == a.run_id and claimed.status == "running"
+    assert store.claim_next() is None
+    assert store.requeue_interrupted() == 1
+    assert store.claim_next().attempts == 2
+    with pytest.raises(RunbookError, match="not a run id"):
+        store.run_dir("../../etc")
+
+
+# -- execution against the fixture Prometheus ---------------------------------------------------
+
+
+def alert_params(history, alert: str) -> dict[str, str]:
+    """The parameters a firing alert of this kind would bring, placed on the fixture's incident."""
+    incident = {"HighErrorRate": "errors", "ElevatedErrorRate": "errors",
+                "HighLatencyP95": "latency", "DataDriftDetected": "drift",
+                "ConceptDriftDetected": "drift", "HighLowConfidencePredictions": "low_confidence",
+                "LowModelAccuracy": "accuracy", "SLOErrorBudgetBurn": "errors"}.get(alert, "errors")
+    t0, t1 = history.incidents[incident]
+    params = {"model_name": history.model_name, "starts_at": iso(t0 + 600),
+              "end": iso(t1 - 120), "alertname": alert}
+    params["severity"] = {"ElevatedErrorRate": "warning", "DataDriftDetected": "warning",
+                          "ConceptDriftDetected": "warning",
+                          "HighLowConfidencePredictions": "info"}.get(alert, "critical")
+    if alert == "DataDriftDetected":
+        params["feature"] = "sentiment_score"
+    if alert == "SLOErrorBudgetBurn":
+        params.update(slo="availability", long_window="1h", short_window="5m")
+    return params
+
+
+@pytest.fixture(scope="module")
+def run_config(history, prometheus, tmp_path_factory):
+    state = tmp_path_factory.mktemp("runbook-state")
+    cfg = replace(history.config, prometheus_url=prometheus)
+    return replace(cfg, stack=replace(cfg.stack, state_dir=state))
+
+
+def test_cli_runs_high_error_rate_into_the_run_store(run_config, history, capsys):
+    params = alert_params(history, "HighErrorRate")
+    params["baseline_path"] = str(history.baseline_path)
+    code = run_from_cli(run_config, "runbooks/HighErrorRate.ipynb", params, progress=False)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    nb_path = Path(out.split("notebook: ")[1].split()[0])
+    html_path = Path(out.split("html:     ")[1].split()[0])
+    assert nb_path.parent.parent == run_config.stack.state_dir / "runs"
+    summary = read_summary(nbformat.read(nb_path, as_version=4))
+    assert summary["status"] == "firing", summary
+    assert summary["numbers"]["error ratio (incident)"] > run_config.models[0].alerts.error_ratio_critical
+    assert summary["numbers"]["error ratio (before)"] < 0.02
+    assert "InjectedFault" in summary["verdict"]
+    html = html_path.read_text()
+    assert "Verdict" in html and "<script" not in html
+    run = RunStore(run_config.stack.state_dir / "runs").list()[0]
+    assert run.status == "done" and run.source == "cli" and run.summary == summary
+
+
+def test_cli_refuses_undeclared_names(run_config):
+    with pytest.raises(ParameterError, match="declares no parameter 'colour'"):
+        run_from_cli(run_config, "HighErrorRate", {"colour": "red"}, progress=False)
+
+
+@pytest.mark.parametrize("alert", [a for a in ALERT_CATALOGUE if a != "HighErrorRate"])
+def test_every_runbook_executes_on_its_incident(run_config, history, registry, alert, tmp_path):
+    rb = registry.get(alert)
+    from mlmon_nb.runbooks import kernel_env, server_defaults
+    params = server_defaults(rb, run_config,
+                             validate_parameters(rb, alert_params(history, alert)))
+    params["baseline_path"] = str(history.baseline_path)
+    outcome = execute(rb, params, tmp_path / "run", env=kernel_env(run_config))
+    assert outcome.status == "done", outcome.error
+    assert outcome.summary.get("verdict"), outcome
+    assert outcome.summary["status"] in ("firing", "resolved", "no_data")
+    assert (tmp_path / "run" / "output.html").read_text().count("Verdict") >= 1
+
+
+def test_runbook_ends_early_when_resolved(run_config, history, registry, tmp_path):
+    t0, _ = history.incidents["errors"]
+    rb = registry.get("HighErrorRate")
+    params = server_defaults_for(rb, run_config, {"model_name": history.model_name,
+                                                  "start": iso(t0 - 7200), "end": iso(t0 - 600)})
+    outcome = execute(rb, params, tmp_path / "run")
+    assert outcome.status == "done", outcome.error
+    assert outcome.summary["status"] == "resolved"
+    assert outcome.summary["verdict"].startswith("Resolved")
+    nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
+    assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_runbook_ends_early_without_data(run_config, history, registry, tmp_path):
+    rb = registry.get("HighErrorRate")
+    params = server_defaults_for(rb, run_config, {"model_name": history.model_name,
+                                                  "start": iso(history.start - 86400 * 5),
+                                                  "end": iso(history.start - 86400 * 4)})
+    outcome = execute(rb, params, tmp_path / "run")
+    assert outcome.status == "done", outcome.error
+    assert outcome.summary["status"] == "no_data"
+    assert "No data" in outcome.summary["verdict"]
+
+
+def server_defaults_for(rb, cfg, raw):
+    from mlmon_nb.runbooks import server_defaults
+    return server_defaults(rb, cfg, validate_parameters(rb, raw))
