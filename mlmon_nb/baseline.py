@@ -34,6 +34,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "quantile_edges",
     "bin_fractions",
+    "read_training_data",
+    "build_from_file",
 ]
 
 SCHEMA_VERSION = 1
@@ -315,3 +317,31 @@ def _numeric_feature(column: pd.Series, name: str, bins: int, sample_cap: int,
                           sample=np.sort(sample), n=int(finite.size),
                           missing_share=float(1 - finite.size / max(len(values), 1)),
                           summary=summary)
+
+
+def read_training_data(path: str | Path) -> pd.DataFrame:
+    """Training data from a ``.parquet`` or ``.csv`` file; anything else is a BaselineError."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv"):
+        raise BaselineError(f"cannot read {suffix or 'a file without extension'}; give a .parquet "
+                            f"or .csv file", str(path))
+    if not path.is_file():
+        raise BaselineError("no such training data file", str(path))
+    try:
+        return pd.read_parquet(path) if suffix in (".parquet", ".pq") else pd.read_csv(path)
+    except ImportError as exc:  # pragma: no cover - pyarrow is a dependency
+        raise BaselineError(f"reading parquet needs pyarrow (pip install pyarrow): {exc}",
+                            str(path)) from exc
+    except Exception as exc:  # parser errors of either format, named with the file
+        raise BaselineError(f"cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})",
+                            str(path)) from exc
+
+
+def build_from_file(path: str | Path, model_name: str, **options) -> Baseline:
+    """:meth:`Baseline.from_frame` over a training data file; ``source`` records the file."""
+    frame = read_training_data(path)
+    try:
+        return Baseline.from_frame(frame, model_name, source=str(Path(path).resolve()), **options)
+    except BaselineError as exc:
+        raise BaselineError(str(exc), str(path)) from exc

@@ -1,0 +1,139 @@
+"""Baselines: built from data, saved and loaded unchanged, hashed by content, and every broken
+file is one clear error that names it. The CLI builds the same baseline from parquet and csv."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlmon_nb
+from mlmon_nb.baseline import SCHEMA_VERSION, Baseline, bin_fractions
+from mlmon_nb.cli import main
+from mlmon_nb.errors import BaselineError
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 6000
+    x = rng.normal(10, 2, size=n)
+    x[::50] = np.nan
+    return pd.DataFrame({
+        "x": x, "k": rng.poisson(4, size=n).astype(float),
+        "channel": rng.choice(["web", "mobile", "api"], size=n, p=[.6, .3, .1]),
+        "prediction": rng.choice(["neg", "pos"], size=n), "confidence": rng.uniform(.3, 1, size=n),
+        "label": rng.choice(["neg", "pos"], size=n)})
+
+
+@pytest.fixture(scope="module")
+def baseline(frame) -> Baseline:
+    return Baseline.from_frame(frame, "m", categorical=["channel"], prediction="prediction",
+                               confidence="confidence", exclude=["label"], bins=10,
+                               sample_cap=1000)
+
+
+def test_contents(baseline, frame):
+    assert set(baseline.numeric) == {"x", "k"} and set(baseline.categorical) == {"channel"}
+    x = baseline.numeric["x"]
+    assert x.n == frame["x"].notna().sum() and x.missing_share == pytest.approx(0.02)
+    assert x.fractions.sum() == pytest.approx(1.0) and x.edges.size + 1 == x.fractions.size
+    assert x.sample.size == 1000 and np.all(np.diff(x.sample) >= 0)
+    assert x.cumulative == pytest.approx(np.cumsum(x.fractions)[:-1])
+    assert x.summary["mean"] == pytest.approx(frame["x"].mean())
+    ch = baseline.categorical["channel"]
+    assert ch.categories[0] == "web" and ch.labels[-1] == "__other__"
+    assert baseline.prediction_classes == ("neg", "pos")
+    assert baseline.confidence_fractions.sum() == pytest.approx(1.0)
+    assert list(baseline.describe()["feature"]) == ["x", "k", "channel"]
+
+
+def test_bucket_semantics_follow_prometheus_le():
+    edges = np.array([1.0, 2.0])
+    # a value equal to an edge is counted in that edge's bucket (le = "less or equal")
+    assert bin_fractions(np.array([1.0, 1.5, 2.0, 3.0]), edges) == pytest.approx([.25, .5, .25])
+
+
+def test_round_trip_and_content_id(tmp_path, baseline, frame):
+    path = baseline.save(tmp_path / "b.json")
+    loaded = Baseline.load(path)
+    assert loaded.baseline_id == baseline.baseline_id
+    assert np.array_equal(loaded.numeric["x"].edges, baseline.numeric["x"].edges)
+    assert np.array_equal(loaded.numeric["x"].sample, baseline.numeric["x"].sample)
+    doc = json.loads(path.read_text())
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["features"]["categorical"] == ["channel"]
+    again = Baseline.from_frame(frame, "m", categorical=["channel"], prediction="prediction",
+                                confidence="confidence", exclude=["label"], bins=10,
+                                sample_cap=1000, source="elsewhere")
+    assert again.baseline_id == baseline.baseline_id  # content, not time or source
+    other = Baseline.from_frame(frame.iloc[:3000], "m", categorical=["channel"],
+                                exclude=["label", "prediction", "confidence"], bins=10)
+    assert other.baseline_id != baseline.baseline_id
+    assert mlmon_nb.Baseline is Baseline
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda t: t[: len(t) // 2], "corrupt or truncated"),
+    (lambda t: "\x00\xff garbage", "corrupt or truncated"),
+    (lambda t: t.replace(f'"schema_version": {SCHEMA_VERSION}', '"schema_version": 99'),
+     "schema version 99 is not supported"),
+    (lambda t: t.replace('"kind": "mlmon_nb.baseline"', '"kind": "other"'), "not an mlmon_nb"),
+    (lambda t: t.replace('"n_rows": 6000', '"n_rows": 6001'), "does not match its baseline_id"),
+    (lambda t: json.dumps({**json.loads(t), "numeric": {"x": {"edges": [1, 0]}}}),
+     "malformed baseline content"),
+])
+def test_broken_files_are_one_clear_error_naming_the_file(tmp_path, baseline, damage, message):
+    path = baseline.save(tmp_path / "b.json")
+    path.write_text(damage(path.read_text()))
+    with pytest.raises(BaselineError, match=message) as info:
+        Baseline.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(BaselineError, match="mlmon-nb baseline build"):
+        Baseline.load(tmp_path / "nope.json")
+    with pytest.raises(BaselineError, match="cannot be read"):
+        Baseline.load(tmp_path)
+
+
+def test_bad_training_data_is_a_clear_error(frame):
+    with pytest.raises(BaselineError, match="'channel' is not numeric.*--categorical channel"):
+        Baseline.from_frame(frame, "m", exclude=["label", "prediction"])
+    with pytest.raises(BaselineError, match="no finite values"):
+        Baseline.from_frame(pd.DataFrame({"x": [np.nan, np.inf]}), "m")
+    with pytest.raises(BaselineError, match="not in the data"):
+        Baseline.from_frame(frame, "m", categorical=["nope"])
+    with pytest.raises(BaselineError, match="empty"):
+        Baseline.from_frame(frame.iloc[:0], "m")
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_cli_builds_the_same_baseline_from_parquet_and_csv(tmp_path, frame, baseline, suffix,
+                                                           capsys):
+    data = tmp_path / f"train.{suffix}"
+    frame.to_parquet(data) if suffix == "parquet" else frame.to_csv(data, index=False)
+    out = tmp_path / "out" / "b.json"
+    code = main(["baseline", "build", str(data), "--model", "m", "--categorical", "channel",
+                 "--prediction", "prediction", "--confidence", "confidence", "--exclude", "label",
+                 "--bins", "10", "-o", str(out)])
+    built = Baseline.load(out)
+    assert code == 0 and f"baseline {built.baseline_id} for m" in capsys.readouterr().out
+    assert built.source.endswith(f"train.{suffix}")
+    assert np.allclose(built.numeric["x"].edges, baseline.numeric["x"].edges)
+    assert main(["baseline", "show", str(out)]) == 0
+    assert "channel" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "train.txt"
+    bad.write_text("x\n1\n")
+    assert main(["baseline", "build", str(bad), "--model", "m", "-o", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "give a .parquet or .csv file" in err and len(err.strip().splitlines()) == 1
+    broken = tmp_path / "train.parquet"
+    broken.write_bytes(b"not parquet")
+    assert main(["baseline", "build", str(broken), "--model", "m", "-o", str(tmp_path / "b.json")]) == 2
+    assert "cannot be read as parquet" in capsys.readouterr().err
