@@ -78,6 +78,14 @@ __all__ = [
     "feature_buckets_query",
     "confidence_buckets_query",
     "binned_drift",
+    "BinCounts",
+    "bin_counts",
+    "binned_statistic",
+    "BINNED_TESTS",
+    "window_counts",
+    "KS_RULE",
+    "PSI_RULE",
+    "CONCEPT_PSI_RULE",
     "window_drift",
     "drift_series",
     "ks_rule_expr",
@@ -96,6 +104,10 @@ CONCEPT_FEATURE = "confidence"
 KS_RECORD = "ml_feature_drift_ks"
 PSI_RECORD = "ml_feature_drift_psi"
 CONCEPT_PSI_RECORD = "ml_concept_drift_psi"
+# the 1h rules the alert catalogue reads (DataDriftDetected, ConceptDriftDetected)
+KS_RULE = recording_name("model_name_feature", KS_RECORD, "1h")
+PSI_RULE = recording_name("model_name_feature", PSI_RECORD, "1h")
+CONCEPT_PSI_RULE = recording_name("model_name", CONCEPT_PSI_RECORD, "1h")
 
 DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
     "ks": Thresholds(0.10, 0.15, 0.25),
@@ -591,68 +603,64 @@ def _cumulative_at(frame: pd.DataFrame, edges: np.ndarray, what: str) -> tuple[n
     return table.index.to_numpy(), values[:, :-1], values[:, -1]
 
 
-def _binned_rows(timestamps, feature: str, kind: str, ref_fractions: np.ndarray,
-                 cum: np.ndarray | None, totals: np.ndarray, counts: np.ndarray | None,
-                 tests: Sequence[str], limits: Mapping[str, Thresholds], min_samples: int
-                 ) -> list[dict]:
-    """Rows of binned KS/PSI per timestamp; exactly the arithmetic of the recording rules."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if counts is None:  # cumulative at edges → bin shares, as (S_i − S_{i−1}) / T
-            counts = np.diff(np.concatenate([np.zeros((len(totals), 1)), cum,
-                                             totals[:, None]], axis=1), axis=1)
-        shares = counts / totals[:, None]
-        values = {}
-        if "ks" in tests and cum is not None:
-            values["ks"] = np.max(np.abs(cum / totals[:, None] - np.cumsum(ref_fractions)[:-1]),
-                                  axis=1)
-        if "psi" in tests:
-            values["psi"] = psi(ref_fractions, shares)
-        if "js" in tests:
-            values["js"] = jensen_shannon(ref_fractions, np.maximum(shares, 0))
-    rows = []
-    for test, stat in values.items():
-        for t, v, n in zip(timestamps, stat, totals):
-            short = not n >= min_samples
-            rows.append({"timestamp": t, "feature": feature, "kind": kind, "test": test,
-                         "statistic": float(v), "n": float(n), "insufficient": short,
-                         "severity": "none" if short or test not in limits
-                         else limits[test].severity(float(v))})
-    return rows
+@dataclass(frozen=True)
+class BinCounts:
+    """One feature's window counts on the baseline's bins (rows: timestamps)."""
+
+    feature: str
+    kind: str  # numeric | categorical | concept
+    labels: tuple[str, ...]  # upper edge per bin ("+Inf" last) or category
+    reference: np.ndarray  # the baseline's share per bin
+    timestamps: np.ndarray
+    counts: np.ndarray  # T × bins
+    totals: np.ndarray  # T: the window's count (the +Inf bucket as read)
+    cumulative: np.ndarray | None = None  # T × edges, as read (for binned KS); None for categories
+
+    def statistic(self, test: str, reference: np.ndarray | None = None) -> np.ndarray:
+        """A binned test per timestamp against the baseline (or another ``reference``)."""
+        return binned_statistic(test, self.reference if reference is None else reference,
+                                self.counts, self.totals, self.cumulative)
+
+    @property
+    def shares(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.counts / self.totals[:, None]
 
 
-def binned_drift(baseline: Baseline, buckets: pd.DataFrame, *,
-                 confidence: pd.DataFrame | None = None, categories: pd.DataFrame | None = None,
-                 tests: Sequence[str] = ("ks", "psi"),
-                 thresholds: Mapping[str, Thresholds] | None = None,
-                 min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
-    """Binned drift per timestamp from tidy bucket frames (pure).
+def _from_cumulative(feature: str, kind: str, edges: Sequence[float], reference: np.ndarray,
+                     frame: pd.DataFrame) -> BinCounts:
+    ts, cum, totals = _cumulative_at(frame, np.asarray(edges, float), f"{kind} {feature!r}")
+    # bin counts as (S_i − S_{i−1}), the last as T − S_k: the recording rules' arithmetic
+    counts = np.diff(np.concatenate([np.zeros((len(totals), 1)), cum, totals[:, None]], axis=1),
+                     axis=1)
+    labels = tuple(_le(e) for e in edges) + ("+Inf",)
+    return BinCounts(feature, kind, labels, np.asarray(reference, float), ts, counts, totals, cum)
 
-    ``buckets``: ``feature``, ``le``, ``value`` (cumulative counts, e.g. a window's increase) and
-    optionally ``timestamp``; ``confidence``: ``le``, ``value`` of the confidence histogram (concept
-    drift, feature :data:`CONCEPT_FEATURE`, PSI); ``categories``: ``feature``, ``category``,
-    ``value`` (PSI per categorical feature). Returns ``timestamp``, ``feature``, ``kind``, ``test``,
-    ``statistic``, ``n`` (the window's count behind it), ``insufficient``, ``severity``.
+
+def bin_counts(baseline: Baseline, buckets: pd.DataFrame | None = None, *,
+               confidence: pd.DataFrame | None = None,
+               categories: pd.DataFrame | None = None) -> dict[str, BinCounts]:
+    """Tidy Prometheus frames → :class:`BinCounts` per feature (pure).
+
+    ``buckets``: ``feature``, ``le``, ``value`` (cumulative counts, e.g. a window's increase),
+    optionally ``timestamp``; ``confidence``: ``le``, ``value`` of the confidence histogram
+    (concept drift, as feature :data:`CONCEPT_FEATURE`); ``categories``: ``feature``,
+    ``category``, ``value``. Buckets that do not match the baseline's edges are a DriftError.
     """
-    limits = thresholds_for(None, thresholds)
-    rows: list[dict] = []
-
     def stamped(frame: pd.DataFrame) -> pd.DataFrame:
         return frame if "timestamp" in frame.columns else frame.assign(timestamp=pd.NaT)
 
+    out: dict[str, BinCounts] = {}
     if buckets is not None and not buckets.empty:
         buckets = stamped(buckets)
         for feature, spec in baseline.numeric.items():
             part = buckets[buckets["feature"].astype(str) == feature]
-            if part.empty:
-                continue
-            ts, cum, totals = _cumulative_at(part, spec.edges, f"feature {feature!r}")
-            rows += _binned_rows(ts, feature, "numeric", spec.fractions, cum, totals, None, tests,
-                                 limits, min_samples)
+            if not part.empty:
+                out[feature] = _from_cumulative(feature, "numeric", spec.edges, spec.fractions,
+                                                part)
     if confidence is not None and not confidence.empty and baseline.confidence_fractions is not None:
-        ts, cum, totals = _cumulative_at(stamped(confidence), np.array(CONFIDENCE_BUCKETS),
-                                         "confidence")
-        rows += _binned_rows(ts, CONCEPT_FEATURE, "concept", baseline.confidence_fractions, cum,
-                             totals, None, [t for t in tests if t != "ks"], limits, min_samples)
+        out[CONCEPT_FEATURE] = _from_cumulative(CONCEPT_FEATURE, "concept", CONFIDENCE_BUCKETS,
+                                                baseline.confidence_fractions, stamped(confidence))
     if categories is not None and not categories.empty:
         categories = stamped(categories)
         for feature, spec in baseline.categorical.items():
@@ -660,13 +668,74 @@ def binned_drift(baseline: Baseline, buckets: pd.DataFrame, *,
             if part.empty:
                 continue
             table = part.pivot_table(index="timestamp", columns="category", values="value",
-                                     aggfunc="sum").reindex(columns=list(spec.labels), fill_value=0)
-            counts = table.fillna(0).to_numpy(dtype=float)
-            rows += _binned_rows(table.index.to_numpy(), feature, "categorical", spec.fractions,
-                                 None, counts.sum(axis=1), counts,
-                                 [t for t in tests if t != "ks"], limits, min_samples)
+                                     aggfunc="sum", dropna=False)
+            table = table.reindex(columns=list(spec.labels), fill_value=0).fillna(0)
+            counts = table.to_numpy(dtype=float)
+            out[feature] = BinCounts(feature, "categorical", spec.labels, spec.fractions,
+                                     table.index.to_numpy(), counts, counts.sum(axis=1))
+    return out
+
+
+def binned_statistic(test: str, reference: np.ndarray, counts: np.ndarray, totals: np.ndarray,
+                     cumulative: np.ndarray | None = None) -> np.ndarray:
+    """A binned test per row of ``counts`` against ``reference`` shares (``ks``, ``psi``, ``js``).
+
+    With ``cumulative`` (counts at each finite edge, as read from Prometheus) KS is computed
+    exactly as the recording rule does; otherwise from the cumulated bin counts.
+    """
+    counts = np.atleast_2d(np.asarray(counts, float))
+    totals = np.atleast_1d(np.asarray(totals, float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = counts / totals[:, None]
+        if test == "ks":
+            cum = (np.atleast_2d(cumulative) if cumulative is not None
+                   else np.cumsum(counts, axis=1)[:, :-1])
+            return np.max(np.abs(cum / totals[:, None] - np.cumsum(reference)[:-1]), axis=1)
+        if test == "psi":
+            return np.atleast_1d(psi(reference, shares))
+        if test == "js":
+            return np.atleast_1d(jensen_shannon(reference, np.maximum(shares, 0)))
+    raise DriftError(f"binned test {test!r} is not available; choose ks, psi or js")
+
+
+BINNED_TESTS = ("ks", "psi", "js")
+
+
+def binned_drift(baseline: Baseline, buckets: pd.DataFrame | None, *,
+                 confidence: pd.DataFrame | None = None, categories: pd.DataFrame | None = None,
+                 tests: Sequence[str] = ("ks", "psi"),
+                 thresholds: Mapping[str, Thresholds] | None = None,
+                 min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
+    """Binned drift per timestamp and feature from tidy bucket frames (pure; see :func:`bin_counts`).
+
+    Returns ``timestamp``, ``feature``, ``kind``, ``test``, ``statistic``, ``n`` (the window's
+    count behind it), ``insufficient``, ``severity``. KS applies to binned numeric features only.
+    """
+    limits = thresholds_for(None, thresholds)
+    rows: list[dict] = []
+    for bins in bin_counts(baseline, buckets, confidence=confidence, categories=categories).values():
+        for test in tests:
+            if test == "ks" and bins.kind != "numeric":
+                continue
+            stat = bins.statistic(test)
+            for t, v, n in zip(bins.timestamps, stat, bins.totals):
+                short = not n >= min_samples
+                rows.append({"timestamp": t, "feature": bins.feature, "kind": bins.kind,
+                             "test": test, "statistic": float(v), "n": float(n),
+                             "insufficient": short,
+                             "severity": "none" if short or test not in limits
+                             else limits[test].severity(float(v))})
     return pd.DataFrame(rows, columns=["timestamp", "feature", "kind", "test", "statistic", "n",
                                        "insufficient", "severity"])
+
+
+def window_counts(prom: Any, baseline: Baseline, *, time: Any = None, window: str = "1h",
+                  model_name: str | None = None) -> dict[str, BinCounts]:
+    """Every feature's counts on the baseline's bins over the ``window`` ending at ``time``."""
+    model = model_name or baseline.model_name
+    return bin_counts(baseline, prom.query(feature_buckets_query(model, window), time=time),
+                      confidence=prom.query(confidence_buckets_query(model, window), time=time),
+                      categories=prom.query(category_counts_query(model, window), time=time))
 
 
 def window_drift(prom: Any, baseline: Baseline, *, time: Any = None, window: str = "1h",
