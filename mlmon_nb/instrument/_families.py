@@ -15,14 +15,15 @@ from bisect import bisect_left
 from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics_core import HistogramMetricFamily
+from prometheus_client.metrics_core import HistogramMetricFamily, UnknownMetricFamily
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from .. import metrics as m
 from ..errors import InstrumentError
 
-__all__ = ["Families", "families_for", "FeatureHistograms", "NumericSeries", "le_label"]
+__all__ = ["Families", "families_for", "static_collectors", "FeatureHistograms", "BaselineRatios",
+           "NumericSeries", "le_label"]
 
 
 def le_label(edge: float) -> str:
@@ -81,6 +82,31 @@ class FeatureHistograms:
         yield family
 
 
+class BaselineRatios:
+    """Collector of ``ml_feature_baseline_ratio``: static, so the same in every worker.
+
+    Exposed untyped on purpose: promtool's lint reserves the ``le`` label for histograms but
+    exempts untyped metrics, and PromQL treats untyped and gauge alike. ``le`` is formatted as the
+    histogram's buckets are, so the two join on it.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def set(self, model_name: str, feature: str, le: str, value: float) -> None:
+        with self._lock:
+            self._values[(model_name, feature, le)] = float(value)
+
+    def collect(self):
+        family = UnknownMetricFamily(m.FEATURE_BASELINE_RATIO.name, m.FEATURE_BASELINE_RATIO.help,
+                                     labels=m.FEATURE_BASELINE_RATIO.labels)
+        with self._lock:
+            for labels, value in self._values.items():
+                family.add_metric(list(labels), value)
+        yield family
+
+
 class _MultiprocessSeries:
     """A feature's histogram in multiprocess mode: a prometheus-client child per feature."""
 
@@ -115,8 +141,8 @@ class Families:
                                     buckets=m.CONFIDENCE_BUCKETS, **kw)
         self.low_confidence = Counter(m.LOW_CONFIDENCE.name, m.LOW_CONFIDENCE.help,
                                       m.LOW_CONFIDENCE.labels, **kw)
-        self.baseline_ratio = Gauge(m.FEATURE_BASELINE_RATIO.name, m.FEATURE_BASELINE_RATIO.help,
-                                    m.FEATURE_BASELINE_RATIO.labels, multiprocess_mode="max", **kw)
+        self.baseline_ratio = BaselineRatios()
+        registry.register(self.baseline_ratio)
         self.category = Counter(m.FEATURE_CATEGORY.name, m.FEATURE_CATEGORY.help,
                                 m.FEATURE_CATEGORY.labels, **kw)
         self.invalid = Counter(m.FEATURE_INVALID.name, m.FEATURE_INVALID.help,
@@ -161,3 +187,9 @@ def families_for(registry: CollectorRegistry, latency_buckets: tuple[float, ...]
                 f"this registry already has latency buckets {fam.latency_buckets}; every "
                 f"ModelMonitor on one registry must use the same latency_buckets")
         return fam
+
+
+def static_collectors(registry: CollectorRegistry) -> list:
+    """Collectors of a registry that multiprocess exposition adds to the summed files."""
+    fam = _BY_REGISTRY.get(registry)
+    return [fam.baseline_ratio] if fam is not None else []

@@ -236,8 +236,8 @@ class ModelMonitor:
             self._numeric[feature] = _NumericFeature(
                 fam.feature_series(self.model_name, feature, edges))
             for edge, cum in zip(edges, stats.cumulative):
-                fam.baseline_ratio.labels(self.model_name, feature, le_label(edge)).set(float(cum))
-            fam.baseline_ratio.labels(self.model_name, feature, "+Inf").set(1.0)
+                fam.baseline_ratio.set(self.model_name, feature, le_label(edge), cum)
+            fam.baseline_ratio.set(self.model_name, feature, "+Inf", 1.0)
         for feature, stats in baseline.categorical.items():
             top = tuple(str(c) for c in stats.categories)
             self._categorical[feature] = _CategoricalFeature(

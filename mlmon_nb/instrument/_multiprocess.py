@@ -32,8 +32,14 @@ def exposition_registry(registry: CollectorRegistry | None = None) -> CollectorR
     if is_multiprocess() or (registry is None and os.environ.get(ENV)):
         from prometheus_client import multiprocess
 
+        from ._families import static_collectors
+
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged)
+        from prometheus_client import REGISTRY
+
+        for collector in static_collectors(REGISTRY if registry is None else registry):
+            merged.register(collector)
         return merged
     if registry is None:
         from prometheus_client import REGISTRY
