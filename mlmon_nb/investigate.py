@@ -303,6 +303,11 @@ class Investigation:
         self.numbers["most_drifted_feature"] = str(out.index[0])
         return out
 
+    def invalid_rate(self, rate: str) -> str:
+        """PromQL: rejected feature values per second (0 when none were rejected)."""
+        invalid = q.selector(m.FEATURE_INVALID.sample, model_name=self.model_name)
+        return f"sum(rate({invalid}[{rate}])) or vector(0)"
+
     def slo_bad_ratio(self, slo: str, rate: str) -> str:
         """PromQL for the share of bad events of an SLO (latency, availability, accuracy)."""
         name = self.model_name

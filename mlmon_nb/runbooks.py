@@ -73,10 +73,14 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]
 
 
 def _iso(value: str) -> str:
+    what = "an ISO-8601 time such as 2024-05-01T12:00:00Z"
     if value and not _ISO.match(value):
-        raise ValueError("an ISO-8601 time such as 2024-05-01T12:00:00Z")
+        raise ValueError(what)
     if value:  # also catches 2024-13-45
-        _dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00"))
+        try:
+            _dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"{what} ({exc})") from None
     return value
 
 

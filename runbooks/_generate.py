@@ -138,8 +138,7 @@ RUNBOOKS["DataDriftDetected"] = (
         ("## Input features against the days before", '''\
 inputs = inv.compare({
     "request rate (/s)": lambda r: q.request_rate(model_name, r),
-    "invalid feature values (/s)": lambda r: f"sum(rate({q.selector('ml_feature_invalid_total',"
-    " model_name=model_name)}[{r}])) or vector(0)",
+    "invalid feature values (/s)": inv.invalid_rate,
 })
 inputs'''),
         WHAT_CHANGED,

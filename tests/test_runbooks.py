@@ -196,7 +196,9 @@ def test_every_runbook_executes_on_its_incident(run_config, history, registry, a
     outcome = execute(rb, params, tmp_path / "run", env=kernel_env(run_config))
     assert outcome.status == "done", outcome.error
     assert outcome.summary.get("verdict"), outcome
-    assert outcome.summary["status"] in ("firing", "resolved", "no_data")
+    # the fixture history has incidents for these; the service never went down or quiet
+    quiet = ("MLServiceDown", "ModelMetricsAbsent", "LowThroughput")
+    assert outcome.summary["status"] == ("resolved" if alert in quiet else "firing"), outcome.summary
     assert (tmp_path / "run" / "output.html").read_text().count("Verdict") >= 1
 
 
