@@ -26,6 +26,8 @@ _EXPORTS = {
     "RunbookError": "errors",
     "ParameterError": "errors",
     "Baseline": "baseline",
+    "DriftError": "errors",
+    "DriftExplorer": "widgets",
     "Prometheus": "prom",
     "ModelMonitor": "instrument",
 }
