@@ -53,13 +53,16 @@ def errors(segments, error_type="ValueError") -> list[dict]:
 
 
 def run_promtool(tmp_path: Path, input_series: list[dict], alert_tests: list[dict],
-                 *, promql_tests: list[dict] | None = None) -> None:
-    """Run one promtool unit test file; fail with promtool's report."""
+                 *, promql_tests: list[dict] | None = None, interval: str = "1m") -> None:
+    """Run one promtool unit test file; fail with promtool's report.
+
+    ``interval`` is both the scrape and the evaluation interval.
+    """
     doc = {
         "rule_files": [str(p) for p in sorted(RULES.glob("*.yml"))],
-        "evaluation_interval": "1m",
+        "evaluation_interval": interval,
         "group_eval_order": _group_order(),
-        "tests": [{"interval": "1m", "input_series": input_series,
+        "tests": [{"interval": interval, "input_series": input_series,
                    "alert_rule_test": alert_tests, "promql_expr_test": promql_tests or []}],
     }
     path = tmp_path / "test.yml"
@@ -144,3 +147,224 @@ def test_error_ratio_sums_replicas_and_error_types(tmp_path):
         "exp_samples": [{"labels": f'model_name:ml_errors_per_ml_requests:ratio_rate5m'
                                    f'{{model_name="{MODEL}"}}', "value": 0.1}],
     }])
+
+
+# -- the rest of the catalogue -----------------------------------------------------------------
+
+def latency(minutes: int, per_minute: float, edges_le: dict[str, float]) -> list[dict]:
+    """Latency histogram: ``edges_le`` maps ``le`` to the share of requests at or under it."""
+    out = [series("ml_request_duration_seconds_bucket", counter((minutes, per_minute * share)),
+                  endpoint="/predict", le=le) for le, share in edges_le.items()]
+    out.append(series("ml_request_duration_seconds_bucket", counter((minutes, per_minute)),
+                      endpoint="/predict", le="+Inf"))
+    out.append(series("ml_request_duration_seconds_count", counter((minutes, per_minute)),
+                      endpoint="/predict"))
+    return out
+
+
+def annotated(severity: str, summary: str, description: str, runbook: str, **labels) -> dict:
+    return {"exp_labels": {**M, "severity": severity, **labels},
+            "exp_annotations": {"summary": summary, "description": description,
+                                "runbook_url": runbook}}
+
+
+def test_high_latency_p95_critical_after_10m_warning_after_15m(tmp_path):
+    # every request between 0.5s and 0.75s: P95 = 0.5 + 0.95 * 0.25 = 0.7375s (> 0.5s and 0.375s)
+    inputs = latency(40, 60, {"0.25": 0, "0.5": 0, "0.75": 1})
+    crit = annotated("critical", f"{MODEL}: P95 latency above 2x the SLO",
+                     f"P95 latency of {MODEL} is 737.5ms over the last 5m (threshold 0.5s = 2 x "
+                     "the 0.25s latency SLO, for 10m).", url("HighLatencyP95", severity="critical"))
+    warn = annotated("warning", f"{MODEL}: P95 latency above 1.5x the SLO",
+                     f"P95 latency of {MODEL} is 737.5ms over the last 5m (threshold 0.375s = 1.5 x"
+                     " the 0.25s latency SLO, for 15m).", url("HighLatencyP95", severity="warning"))
+    run_promtool(tmp_path, inputs, [
+        alert("HighLatencyP95", "10m"),
+        alert("HighLatencyP95", "11m", crit),
+        alert("HighLatencyP95", "15m", crit),
+        alert("HighLatencyP95", "16m", crit, warn),
+    ])
+
+
+def test_high_latency_p95_warning_only_between_the_thresholds(tmp_path):
+    # every request between 0.3s and 0.4s: P95 = 0.395s, above 1.5x (0.375s), below 2x (0.5s)
+    inputs = latency(30, 60, {"0.25": 0, "0.3": 0, "0.4": 1})
+    run_promtool(tmp_path, inputs, [alert("HighLatencyP95", "25m", annotated(
+        "warning", f"{MODEL}: P95 latency above 1.5x the SLO",
+        f"P95 latency of {MODEL} is 395ms over the last 5m (threshold 0.375s = 1.5 x the 0.25s "
+        "latency SLO, for 15m).", url("HighLatencyP95", severity="warning")))])
+
+
+def test_ml_service_down_after_1m_of_failed_scrapes(tmp_path):
+    up = {"series": 'up{job="mlmon-demo",instance="127.0.0.1:18000"}', "values": "1x10 0x10"}
+    other = {"series": 'up{job="node",instance="127.0.0.1:19100"}', "values": "0x20"}
+    expected = {"exp_labels": {**M, "severity": "critical", "job": "mlmon-demo",
+                               "instance": "127.0.0.1:18000"},
+                "exp_annotations": {
+                    "summary": f"{MODEL}: the model service is down",
+                    "description": f"Prometheus cannot scrape 127.0.0.1:18000 (job mlmon-demo) "
+                                   f"serving {MODEL}: up is 0 (threshold: up == 0, for 1m).",
+                    "runbook_url": url("MLServiceDown", severity="critical")}}
+    run_promtool(tmp_path, [up, other], [
+        alert("MLServiceDown", "10m"),
+        alert("MLServiceDown", "11m"),
+        alert("MLServiceDown", "12m", expected),
+    ])
+
+
+def ground_truth(minutes: int, correct: float, incorrect: float) -> list[dict]:
+    return [series("ml_ground_truth_total", counter((minutes, correct)), segment="web",
+                   outcome="correct"),
+            series("ml_ground_truth_total", counter((minutes, incorrect)), segment="web",
+                   outcome="incorrect")]
+
+
+def test_low_model_accuracy_after_30m_below_70_percent(tmp_path):
+    expected = annotated("critical", f"{MODEL}: accuracy below 70%",
+                         f"Accuracy of {MODEL} on ground truth over the last 1h is 60% "
+                         "(threshold 70%, for 30m).", url("LowModelAccuracy", severity="critical"))
+    run_promtool(tmp_path, ground_truth(40, 6, 4), [
+        alert("LowModelAccuracy", "30m"),
+        alert("LowModelAccuracy", "31m", expected),
+    ])
+
+
+def test_low_model_accuracy_silent_above_70_percent(tmp_path):
+    run_promtool(tmp_path, ground_truth(40, 7.5, 2.5), [alert("LowModelAccuracy", "40m")])
+
+
+def test_high_low_confidence_predictions_after_1h_above_20_percent(tmp_path):
+    inputs = [series("ml_predictions_total", counter((70, 45)), predicted_class="positive"),
+              series("ml_predictions_total", counter((70, 15)), predicted_class="negative"),
+              series("ml_low_confidence_predictions_total", counter((70, 15)))]
+    expected = annotated("info", f"{MODEL}: many low-confidence predictions",
+                         f"25% of {MODEL}'s predictions over the last 30m had confidence under "
+                         "0.7 (threshold 20%, for 1h).",
+                         url("HighLowConfidencePredictions", severity="info"))
+    run_promtool(tmp_path, inputs, [
+        alert("HighLowConfidencePredictions", "60m"),
+        alert("HighLowConfidencePredictions", "61m", expected),
+    ])
+
+
+def test_high_low_confidence_predictions_silent_at_15_percent(tmp_path):
+    inputs = [series("ml_predictions_total", counter((70, 60)), predicted_class="positive"),
+              series("ml_low_confidence_predictions_total", counter((70, 9)))]
+    run_promtool(tmp_path, inputs, [alert("HighLowConfidencePredictions", "70m")])
+
+
+def test_low_throughput_after_15m_under_the_minimum(tmp_path):
+    # 12 requests/min = 0.2/s, under the 0.5/s minimum of the throughput SLO
+    expected = annotated("warning", f"{MODEL}: throughput below 0.5 requests/s",
+                         f"{MODEL} served 200m requests/s over the last 5m (threshold 0.5 "
+                         "requests/s, for 15m).", url("LowThroughput", severity="warning"))
+    run_promtool(tmp_path, requests([(30, 12)]), [
+        alert("LowThroughput", "15m"),
+        alert("LowThroughput", "16m", expected),
+    ])
+    run_promtool(tmp_path, requests([(30, 60)]), [alert("LowThroughput", "30m")])
+
+
+def test_model_metrics_absent_after_10m(tmp_path):
+    other = [{"series": 'ml_requests_total{model_name="other",model_version="1",endpoint="/p"}',
+              "values": counter((20, 60))}]
+    expected = {"exp_labels": {**M, "severity": "warning"}, "exp_annotations": {
+        "summary": f"{MODEL}: model metrics are absent",
+        "description": f"Prometheus has no ml_requests_total or ml_model_info for {MODEL} (value "
+                       "1, threshold: absent for 10m); the service or its instrumentation is not "
+                       "being scraped.",
+        "runbook_url": url("ModelMetricsAbsent", severity="warning")}}
+    run_promtool(tmp_path, other, [
+        alert("ModelMetricsAbsent", "9m"),
+        alert("ModelMetricsAbsent", "10m", expected),
+    ])
+    present = requests([(20, 60)]) + [series("ml_model_info", gauge(1, 20), model_version="1.0.0",
+                                             baseline_id="abc")]
+    run_promtool(tmp_path, present, [alert("ModelMetricsAbsent", "20m")])
+
+
+# -- SLO burn-rate alerts -----------------------------------------------------------------------
+
+# (long, short, severity, factor) for a 30d period; thresholds = factor x budget
+BURN = [("1h", "5m", "critical", "14.4"), ("6h", "30m", "critical", "6"),
+        ("1d", "2h", "warning", "3"), ("3d", "6h", "warning", "1")]
+OBJECTIVES = {"availability": (0.995, "99.5%", "0.5%"), "latency": (0.99, "99%", "1%"),
+              "accuracy": (0.85, "85%", "15%")}
+
+
+def burn(slo: str, long: str, value: str) -> dict:
+    """The expected SLOErrorBudgetBurn alert of one window pair, its long-window ratio shown."""
+    short, severity, factor = next((s, sev, f) for lw, s, sev, f in BURN if lw == long)
+    objective, objective_text, budget_text = OBJECTIVES[slo]
+    threshold = f"{float(factor) * (1 - objective) * 100:.6g}%"
+    kind = "page" if severity == "critical" else "ticket"
+    labels = {"severity": severity, "slo": slo, "long_window": long, "short_window": short}
+    return {"exp_labels": {**M, **labels}, "exp_annotations": {
+        "summary": f"{MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
+        "description": f"The {slo} error ratio of {MODEL} is {value} over {long} and above the "
+                       f"threshold over {short} too (threshold {threshold} = {factor} x the "
+                       f"{budget_text} error budget of the {objective_text} objective).",
+        "runbook_url": url("SLOErrorBudgetBurn", **labels)}}
+
+
+@pytest.mark.parametrize("errors_per_1000, firing", [
+    (100, ["1h", "6h", "1d", "3d"]),  # 10%: above 7.2% (14.4 x 0.5%)
+    (40, ["6h", "1d", "3d"]),         # 4%: above 3% (6x), below 7.2%
+    (20, ["1d", "3d"]),               # 2%: above 1.5% (3x), below 3%
+    (10, ["3d"]),                     # 1%: above 0.5% (1x), below 1.5%
+    (4, []),                          # 0.4%: within the budget's pace
+])
+def test_availability_burn_windows_fire_only_above_their_threshold(tmp_path, errors_per_1000,
+                                                                   firing):
+    # a constant error ratio: every window sees the same ratio
+    inputs = requests([(130, 1000)]) + errors([(130, errors_per_1000)])
+    value = f"{errors_per_1000 / 10:g}%"
+    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "2h",
+                                          *[burn("availability", w, value) for w in firing])])
+
+
+def test_burn_alerts_fire_when_the_long_window_reaches_its_threshold(tmp_path):
+    # 3 clean days, then every request fails; samples and evaluations every 5m (3 days at 1m
+    # would take promtool a minute). The long window's ratio is minutes_bad / window: 1h: 5/60 >
+    # 7.2% at +5m; 6h: 15/360 > 3% at +15m (10/360 is not); 1d: 25/1440 > 1.5% and 3d: 25/4320 >
+    # 0.5% at +25m (20/1440 and 20/4320 are not). The short windows are all errors by then.
+    clean = 4320 // 5  # samples
+    inputs = requests([(clean + 10, 300)]) + errors([(clean, 0), (10, 300)])
+    t = lambda minutes: f"{clean * 5 + minutes}m"  # noqa: E731
+    run_promtool(tmp_path, inputs, [
+        alert("SLOErrorBudgetBurn", t(0)),
+        alert("SLOErrorBudgetBurn", t(5), burn("availability", "1h", "8.333%")),
+        alert("SLOErrorBudgetBurn", t(10), burn("availability", "1h", "16.67%")),
+        alert("SLOErrorBudgetBurn", t(15), burn("availability", "1h", "25%"),
+              burn("availability", "6h", "4.167%")),
+        alert("SLOErrorBudgetBurn", t(20), burn("availability", "1h", "33.33%"),
+              burn("availability", "6h", "5.556%")),
+        alert("SLOErrorBudgetBurn", t(25), burn("availability", "1h", "41.67%"),
+              burn("availability", "6h", "6.944%"), burn("availability", "1d", "1.736%"),
+              burn("availability", "3d", "0.5787%")),
+    ], interval="5m")
+
+
+def test_short_window_resets_the_page_once_errors_stop(tmp_path):
+    # 10% errors for 2h, then none. 10 minutes later the 1h ratio is still 8.3% (> 7.2%) but the
+    # 5m ratio is 0, so the 1h/5m page stops; the 6h/30m page (30m ratio 6.7% > 3%) goes on.
+    inputs = requests([(140, 600)]) + errors([(120, 60), (20, 0)])
+    run_promtool(tmp_path, inputs, [
+        alert("SLOErrorBudgetBurn", "119m", *[burn("availability", w, "10%")
+                                              for w in ("1h", "6h", "1d", "3d")]),
+        alert("SLOErrorBudgetBurn", "130m", burn("availability", "6h", "9.231%"),
+              burn("availability", "1d", "9.231%"), burn("availability", "3d", "9.231%")),
+    ])
+
+
+def test_latency_burn_counts_requests_over_the_slo_threshold(tmp_path):
+    # 5% of requests slower than 0.25s: above 3% (3 x 1%), below 6% (6 x 1%)
+    inputs = latency(130, 1000, {"0.25": 0.95, "0.5": 1})
+    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "2h", burn("latency", "1d", "5%"),
+                                          burn("latency", "3d", "5%"))])
+
+
+def test_accuracy_burn_has_no_page_that_could_never_fire(tmp_path):
+    # 50% incorrect: above 45% (3 x 15%) and 15%, below 90% (6 x 15%); 14.4 x 15% > 100% is
+    # left out of the rules
+    run_promtool(tmp_path, ground_truth(130, 5, 5), [alert(
+        "SLOErrorBudgetBurn", "2h", burn("accuracy", "1d", "50%"), burn("accuracy", "3d", "50%"))])
