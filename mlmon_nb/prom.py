@@ -174,11 +174,11 @@ def to_wide(frame: pd.DataFrame, columns: str | list[str] | None = None) -> pd.D
         columns = [c for c in labels if frame[c].nunique(dropna=False) > 1]
     elif isinstance(columns, str):
         columns = [columns]
+    if frame.empty:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="timestamp"))
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise KeyError(f"no label {missing} in the result; its labels are {labels}")
-    if frame.empty:
-        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="timestamp"))
     if not columns:
         key = pd.Series("value", index=frame.index)
     elif len(columns) == 1:

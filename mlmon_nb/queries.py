@@ -63,6 +63,8 @@ __all__ = [
     "status_of",
     "health_tiles",
     "health_series",
+    "quality_series",
+    "resource_series",
     "auto_step",
 ]
 
@@ -461,3 +463,42 @@ def health_series(ctx: NotebookContext) -> dict[str, pd.DataFrame]:
     out["latency"] = pd.concat(latency, ignore_index=True) if any(
         not f.empty for f in latency) else latency[0]
     return out
+
+
+def quality_series(ctx: NotebookContext) -> dict[str, pd.DataFrame]:
+    """Model-quality data over the window: class shares, confidence bins, low-confidence share,
+    accuracy over time and per segment (``segment``, ``accuracy``, ``labelled``) at the end."""
+    name, w, prom = ctx.model_name, ctx.window, ctx.prom
+    acc_rate = format_duration(max(3600.0, w.step))
+    correct = prom.query(ground_truth_count(name, w.duration, by=("segment", "outcome")), w.end)
+    per_segment = pd.DataFrame({"segment": [], "accuracy": [], "labelled": []})
+    if not correct.empty:
+        table = correct.pivot_table(index="segment", columns="outcome", values="value",
+                                    aggfunc="sum", observed=True).fillna(0.0)
+        labelled = table.sum(axis=1)
+        hits = table["correct"] if "correct" in table else 0.0 * labelled
+        per_segment = pd.DataFrame({"segment": labelled.index.astype(str),
+                                    "accuracy": (hits / labelled.where(labelled > 0)).to_numpy(),
+                                    "labelled": labelled.round().to_numpy()})
+    return {
+        "class_share": prom.range(class_share(name, w.rate), *w.range),
+        "confidence": buckets_to_bins(prom.query(confidence_buckets(name, w.duration), w.end)),
+        "low_confidence_share": prom.range(low_confidence_share(name, w.rate), *w.range),
+        "accuracy": prom.range(accuracy(name, acc_rate), *w.range),
+        "accuracy_by_segment": per_segment,
+    }
+
+
+def resource_series(ctx: NotebookContext, job: str = DEMO_JOB,
+                    node_job: str = NODE_JOB) -> dict[str, pd.DataFrame]:
+    """Resource series over the window: service process CPU/memory, node CPU/memory/disk."""
+    w = ctx.window
+    named = {
+        "process_cpu": process_cpu(job, w.rate),
+        "process_memory": process_memory(job),
+        "node_cpu": node_cpu(node_job, w.rate),
+        "node_memory": node_memory(node_job),
+        "node_disk": node_disk(node_job),
+        "in_flight": in_flight(ctx.model_name),
+    }
+    return {key: ctx.prom.range(promql, *w.range) for key, promql in named.items()}

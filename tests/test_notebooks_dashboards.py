@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nbformat
@@ -13,7 +14,7 @@ from mlmon_nb.plots import export_html
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-DASHBOARDS = ["system_health"]
+DASHBOARDS = ["system_health", "model_quality", "resources"]
 
 
 def _iso(unix: float) -> str:
@@ -81,3 +82,59 @@ def test_no_data_ends_cleanly(name, prometheus, history, tmp_path):
               model_name=history.model_name, start=_iso(history.start - 30 * 86400),
               end=_iso(history.start - 29 * 86400))
     assert "no data" in _text(nb).lower()
+
+
+@pytest.fixture(scope="module")
+def live_stack(stack_config_module):
+    """Prometheus scraping a real node exporter and itself every second.
+
+    Prometheus's own process metrics stand in for the service's (the same process collector)."""
+    from dataclasses import replace
+
+    from mlmon_nb import Prometheus
+    from mlmon_nb.stack import Stack
+
+    config = replace(stack_config_module, stack=replace(stack_config_module.stack,
+                                                        scrape_interval_seconds=1.0,
+                                                        evaluation_interval_seconds=1.0))
+    stack = Stack(config)
+    stack.up(["prometheus", "node_exporter"], timeout=90)
+    try:
+        prom = Prometheus(stack.url("prometheus"))
+        ready = ('count_over_time(process_cpu_seconds_total{job="prometheus"}[1m]) >= 8 and on() '
+                 'count_over_time(node_cpu_seconds_total{job="node",mode="idle"}[1m]) >= 8')
+        for _ in range(120):
+            if not prom.query(ready).empty:
+                break
+            time.sleep(0.5)
+        yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="module")
+def stack_config_module(tmp_path_factory):
+    from conftest import config_on_free_ports
+    return config_on_free_ports(tmp_path_factory.mktemp("live-state"))
+
+
+def test_resources_on_live_node_exporter_and_service(live_stack, tmp_path):
+    nb = _run("resources", tmp_path / "out.ipynb", prometheus_url=live_stack.url("prometheus"),
+              model_name="sentiment_classifier", window="2m", step="2s", service_job="prometheus")
+    text = _text(nb)
+    for key in ("process_cpu", "process_memory", "node_cpu", "node_memory", "node_disk"):
+        points = int(text.split(f"{key}: ")[1].split(" points")[0])
+        assert points > 0, key
+    assert _images(nb) == 1
+
+
+def test_model_quality_over_history(prometheus, history, tmp_path):
+    start, end = history.incidents["low_confidence"]
+    nb = _run("model_quality", tmp_path / "out.ipynb", prometheus_url=prometheus,
+              model_name=history.model_name, start=_iso(start - 3600), end=_iso(end))
+    text = _text(nb)
+    labelled = int(text.split("labelled predictions: ")[1].split()[0])
+    assert labelled > 0
+    for channel in ("web", "mobile", "api", "email"):
+        assert channel in text  # the per-segment accuracy table
+    assert _images(nb) == 5
