@@ -214,10 +214,22 @@ def _add_rules(sub) -> None:
     chk.set_defaults(func=_rules_check)
 
 
+def _demo_baseline(config) -> None:
+    """The demo model's baseline is built deterministically, so its drift rules are reproducible."""
+    from .demo.model import MODEL_NAME
+    if any(m.name == MODEL_NAME for m in config.models) and not config.baseline_path(
+            MODEL_NAME).exists():
+        from .demo.bootstrap import build_demo_baseline
+        config.baseline_path(MODEL_NAME).parent.mkdir(parents=True, exist_ok=True)
+        build_demo_baseline(config.baseline_path(MODEL_NAME))
+
+
 def _rules_generate(args) -> int:
     from .config import REPO_ROOT
     from .rules import write_generated
-    for path in write_generated(_config(args), args.out or REPO_ROOT / "stack"):
+    config = _config(args)
+    _demo_baseline(config)
+    for path in write_generated(config, args.out or REPO_ROOT / "stack"):
         print(f"wrote {path}")
     return 0
 
@@ -228,7 +240,9 @@ def _rules_check(args) -> int:
     directory = args.dir or REPO_ROOT / "stack"
     for report in check_files(directory):
         print(report)
-    stale = stale_files(_config(args), directory)
+    config = _config(args)
+    _demo_baseline(config)
+    stale = stale_files(config, directory)
     if stale:
         print(f"stale: {', '.join(stale)} differ from a fresh generation; run "
               f"`mlmon-nb rules generate`", file=sys.stderr)

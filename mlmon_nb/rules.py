@@ -23,9 +23,10 @@ its window, never an average of shorter ratios, so a quiet hour counts less than
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote
 
 import yaml
@@ -68,6 +69,7 @@ __all__ = [
     "slo_groups",
     "alert_groups",
     "drift_groups",
+    "load_baselines",
     "render_rule_files",
     "render_rules",
     "render_alertmanager",
@@ -370,16 +372,22 @@ def _pct(value: float) -> str:
     return f"{value * 100:g}%"
 
 
-def alert_groups(config: Config) -> list[dict]:
-    """The alert catalogue (group ``mlmon:<model>:alerts``) and the burn-rate alerts per model."""
+def alert_groups(config: Config, baselines: Mapping[str, Any] | None = None) -> list[dict]:
+    """The alert catalogue (group ``mlmon:<model>:alerts``) and the burn-rate alerts per model.
+
+    The drift alerts are included for the models in ``baselines`` (default: whose baseline file
+    exists), since only they have drift recording rules.
+    """
+    baselines = load_baselines(config) if baselines is None else baselines
     groups = []
     for model in config.models:
-        groups.append({"name": f"mlmon:{model.name}:alerts", "rules": _catalogue(config, model)})
+        groups.append({"name": f"mlmon:{model.name}:alerts",
+                       "rules": _catalogue(config, model, baselines.get(model.name) is not None)})
         groups.append({"name": f"mlmon:{model.name}:slo-burn", "rules": _burn_alerts(config, model)})
     return groups
 
 
-def _catalogue(config: Config, model: ModelConfig) -> list[dict]:
+def _catalogue(config: Config, model: ModelConfig, drift: bool) -> list[dict]:
     m, a, s = model.name, model.alerts, model.slo
     mv = "{{ $labels.model_name }}"
     rules = []
@@ -435,7 +443,8 @@ def _catalogue(config: Config, model: ModelConfig) -> list[dict]:
         f"Prometheus has no {REQUESTS.sample} or {MODEL_INFO.name} for {m} (value "
         f"{{{{ $value }}}}, threshold: absent for 10m); the service or its instrumentation is "
         f"not being scraped.", templated=()))
-    rules.extend(_drift_alerts(config, model))
+    if drift:
+        rules.extend(_drift_alerts(config, model))
     return rules
 
 
@@ -481,30 +490,48 @@ def _drift_names() -> tuple[Callable[..., list[dict]], str, str] | None:
     return gen, ks, psi
 
 
-def _baseline(config: Config, model: ModelConfig):
+def load_baselines(config: Config) -> dict[str, Any]:
+    """Each model's baseline, loaded from its file; models without a baseline file are left out."""
     from .baseline import Baseline
-    path = config.baseline_path(model.name)
-    return Baseline.load(path) if Path(path).exists() else None
+    out = {}
+    for model in config.models:
+        path = config.baseline_path(model.name)
+        if Path(path).exists():
+            out[model.name] = Baseline.load(path)
+    return out
 
 
-def drift_groups(config: Config) -> list[dict]:
-    """The drift engine's recording rules for each model whose baseline file exists."""
+def drift_groups(config: Config, baselines: Mapping[str, Any] | None = None) -> list[dict]:
+    """The drift engine's recording rules for each model with a baseline (default: its file)."""
     names = _drift_names()
     if names is None:
         return []
+    baselines = load_baselines(config) if baselines is None else baselines
     gen = names[0]
     groups = []
     for model in config.models:
-        baseline = _baseline(config, model)
+        baseline = baselines.get(model.name)
         if baseline is not None:
             groups.append({"name": f"mlmon:{model.name}:drift",
-                           "rules": gen(model.name, baseline, ("1h",))})
+                           "rules": [_feature_label(r) for r in gen(model.name, baseline, ("1h",))]})
     return groups
+
+
+_FEATURE_MATCHER = re.compile(r'feature="([^"]+)"')
+
+
+def _feature_label(rule: dict) -> dict:
+    """Per-feature rules share a name; a static ``feature`` label (the value their expression
+    yields anyway) tells them apart for promtool's duplicate-rule lint."""
+    features = set(_FEATURE_MATCHER.findall(rule["expr"]))
+    if rule["record"].startswith("model_name_feature:") and len(features) == 1 and "labels" not in rule:
+        return {**rule, "labels": {"feature": features.pop()}}
+    return rule
 
 
 def _drift_alerts(config: Config, model: ModelConfig) -> list[dict]:
     names = _drift_names()
-    if names is None or _baseline(config, model) is None:
+    if names is None:
         return []
     _, ks, psi = names
     m = model.name
@@ -547,13 +574,21 @@ def _source(config: Config) -> str:
 
 
 def render_rule_files(config: Config, *,
-                      latency_buckets: Iterable[float] = DEFAULT_LATENCY_BUCKETS) -> dict[str, str]:
-    """Prometheus rule files for ``config``: file name → YAML text (``drift.yml`` when known)."""
+                      latency_buckets: Iterable[float] = DEFAULT_LATENCY_BUCKETS,
+                      baselines: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Prometheus rule files for ``config``: file name → YAML text.
+
+    ``baselines`` (model name → Baseline) default to the models' baseline files; models with one
+    get drift recording rules (``drift.yml``) and the drift alerts.
+    """
     validate(config, latency_buckets)
+    baselines = load_baselines(config) if baselines is None else baselines
     stages = (("recording.yml", recording_groups, "Recording rules: RED, latency, accuracy."),
               ("slo.yml", slo_groups, "SLO error ratios per window, objectives, budget left."),
-              ("alerts.yml", alert_groups, "The alert catalogue and the burn-rate alerts."),
-              ("drift.yml", drift_groups, "Drift recording rules from the training baselines."))
+              ("alerts.yml", lambda c: alert_groups(c, baselines),
+               "The alert catalogue and the burn-rate alerts."),
+              ("drift.yml", lambda c: drift_groups(c, baselines),
+               "Drift recording rules from the training baselines."))
     out = {}
     for filename, stage, what in stages:
         groups = stage(config)
@@ -564,11 +599,13 @@ def render_rule_files(config: Config, *,
 
 
 def render_rules(config: Config, *,
-                 latency_buckets: Iterable[float] = DEFAULT_LATENCY_BUCKETS) -> str:
+                 latency_buckets: Iterable[float] = DEFAULT_LATENCY_BUCKETS,
+                 baselines: Mapping[str, Any] | None = None) -> str:
     """All rule groups of ``config`` in one Prometheus rule file."""
     validate(config, latency_buckets)
-    groups = (recording_groups(config) + slo_groups(config) + alert_groups(config)
-              + drift_groups(config))
+    baselines = load_baselines(config) if baselines is None else baselines
+    groups = (recording_groups(config) + slo_groups(config) + alert_groups(config, baselines)
+              + drift_groups(config, baselines))
     return (_HEADER.format(source=_source(config), what="All rule groups.")
             + _dump({"groups": groups}))
 
@@ -661,8 +698,8 @@ def render_alertmanager(config: Config, *, webhook_url: str | None = None,
     return _AM_HEADER.format(source=_source(config)) + _dump(doc)
 
 
-def write_generated(config: Config, directory: str | Path, *,
-                    webhook_url: str | None = None, **receivers: str) -> list[Path]:
+def write_generated(config: Config, directory: str | Path, *, webhook_url: str | None = None,
+                    baselines: Mapping[str, Any] | None = None, **receivers: str) -> list[Path]:
     """Write the rule files to ``directory/rules/`` and ``alertmanager.yml`` to ``directory``.
 
     Rule files of earlier generations that no longer apply (e.g. ``drift.yml``) are removed.
@@ -670,7 +707,7 @@ def write_generated(config: Config, directory: str | Path, *,
     directory = Path(directory)
     rules_dir = directory / "rules"
     rules_dir.mkdir(parents=True, exist_ok=True)
-    files = render_rule_files(config)
+    files = render_rule_files(config, baselines=baselines)
     written = []
     for name in RULE_FILES:
         path = rules_dir / name
@@ -720,10 +757,12 @@ def check_files(directory: str | Path) -> list[str]:
     return reports
 
 
-def stale_files(config: Config, directory: str | Path) -> list[str]:
+def stale_files(config: Config, directory: str | Path, *,
+                baselines: Mapping[str, Any] | None = None) -> list[str]:
     """Generated files under ``directory`` that differ from a fresh generation (names only)."""
     directory = Path(directory)
-    fresh = {f"rules/{name}": text for name, text in render_rule_files(config).items()}
+    fresh = {f"rules/{name}": text
+             for name, text in render_rule_files(config, baselines=baselines).items()}
     fresh[ALERTMANAGER_FILE] = render_alertmanager(config)
     stale = [name for name, text in fresh.items()
              if not (directory / name).exists() or (directory / name).read_text() != text]

@@ -12,6 +12,8 @@ import yaml
 from mlmon_nb import rules
 from mlmon_nb.cli import main
 from mlmon_nb.config import load_config, parse_config
+from mlmon_nb.demo.bootstrap import build_demo_baseline
+from mlmon_nb.demo.model import MODEL_NAME
 from mlmon_nb.errors import ConfigError, RulesError
 from mlmon_nb.metrics import latency_buckets_with
 
@@ -26,21 +28,42 @@ def _with_slo(config, **changes):
         config, models=(dataclasses.replace(model, slo=dataclasses.replace(model.slo, **changes)),))
 
 
-def test_committed_files_equal_a_fresh_generation():
-    stale = rules.stale_files(DEMO, STACK)
+@pytest.fixture(scope="module")
+def baselines(tmp_path_factory):
+    """The demo's baseline, built deterministically as `mlmon-nb demo up` builds it."""
+    path = tmp_path_factory.mktemp("baselines") / f"{MODEL_NAME}.json"
+    return {MODEL_NAME: build_demo_baseline(path)}
+
+
+def test_committed_files_equal_a_fresh_generation(baselines):
+    stale = rules.stale_files(DEMO, STACK, baselines=baselines)
     assert stale == [], f"{stale} are stale: run `mlmon-nb rules generate`"
 
 
-def test_stale_files_notices_an_edit(tmp_path):
-    rules.write_generated(DEMO, tmp_path)
-    assert rules.stale_files(DEMO, tmp_path) == []
+def test_stale_files_notices_an_edit_and_a_leftover(tmp_path, baselines):
+    rules.write_generated(DEMO, tmp_path, baselines=baselines)
+    assert rules.stale_files(DEMO, tmp_path, baselines=baselines) == []
     alerts = tmp_path / "rules" / "alerts.yml"
     alerts.write_text(alerts.read_text().replace("> 0.05", "> 0.5"))
-    assert rules.stale_files(DEMO, tmp_path) == ["rules/alerts.yml"]
+    assert rules.stale_files(DEMO, tmp_path, baselines=baselines) == ["rules/alerts.yml"]
+    # without a baseline there are no drift rules: a drift.yml left behind is stale
+    assert rules.stale_files(DEMO, tmp_path, baselines={}) == ["rules/alerts.yml",
+                                                               "rules/drift.yml"]
 
 
-def test_promtool_check_rules_is_clean_with_lint(tmp_path):
-    rules.write_generated(DEMO, tmp_path)
+def test_drift_rules_and_alerts_follow_the_baseline(baselines):
+    with_drift = rules.render_rule_files(DEMO, baselines=baselines)
+    without = rules.render_rule_files(DEMO, baselines={})
+    assert "drift.yml" in with_drift and "drift.yml" not in without
+    assert "DataDriftDetected" in with_drift["alerts.yml"]
+    assert "DataDriftDetected" not in without["alerts.yml"]
+    drift = yaml.safe_load(with_drift["drift.yml"])["groups"][0]["rules"]
+    ks = [r for r in drift if r["record"] == "model_name_feature:ml_feature_drift_ks:1h"]
+    assert sorted(r["labels"]["feature"] for r in ks) == sorted(baselines[MODEL_NAME].numeric)
+
+
+def test_promtool_check_rules_is_clean_with_lint(tmp_path, baselines):
+    rules.write_generated(DEMO, tmp_path, baselines=baselines)
     files = sorted(str(p) for p in (tmp_path / "rules").glob("*.yml"))
     proc = subprocess.run(["promtool", "check", "rules", "--lint=all", "--lint-fatal", *files],
                           capture_output=True, text=True)
@@ -48,8 +71,11 @@ def test_promtool_check_rules_is_clean_with_lint(tmp_path):
     assert proc.stdout.count("SUCCESS") == len(files)
 
 
-def test_cli_generate_then_check(tmp_path, capsys):
+def test_cli_generate_then_check(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MLMON_STATE_DIR", str(tmp_path / "state"))  # the demo baseline goes here
     assert main(["rules", "generate", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "state" / "baselines" / f"{MODEL_NAME}.json").exists()
+    assert (tmp_path / "rules" / "drift.yml").exists()
     assert (tmp_path / "alertmanager.yml").exists()
     assert main(["rules", "check", "--dir", str(tmp_path)]) == 0
     (tmp_path / "alertmanager.yml").write_text("route: {receiver: nowhere}\n")
@@ -105,13 +131,14 @@ def test_runbook_url_escapes_series_labels_and_static_ones():
                     "model_name={{ $labels.model_name | urlquery }}&severity=critical&slo=a%20b%26c")
 
 
-def test_every_alert_has_severity_model_and_annotations():
-    docs = yaml.safe_load(rules.render_rule_files(DEMO)["alerts.yml"])
+def test_every_alert_has_severity_model_and_annotations(baselines):
+    docs = yaml.safe_load(rules.render_rule_files(DEMO, baselines=baselines)["alerts.yml"])
     alerts = [r for g in docs["groups"] for r in g["rules"]]
     names = {a["alert"] for a in alerts}
     assert {"HighErrorRate", "ElevatedErrorRate", "HighLatencyP95", "MLServiceDown",
             "LowModelAccuracy", "HighLowConfidencePredictions", "ModelMetricsAbsent",
-            "LowThroughput", "SLOErrorBudgetBurn"} <= names
+            "LowThroughput", "SLOErrorBudgetBurn", "DataDriftDetected",
+            "ConceptDriftDetected"} <= names
     for a in alerts:
         assert a["labels"]["severity"] in {"critical", "warning", "info"}
         assert a["labels"]["model_name"] == "sentiment_classifier"

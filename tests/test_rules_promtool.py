@@ -368,3 +368,44 @@ def test_accuracy_burn_has_no_page_that_could_never_fire(tmp_path):
     # left out of the rules
     run_promtool(tmp_path, ground_truth(130, 5, 5), [alert(
         "SLOErrorBudgetBurn", "2h", burn("accuracy", "1d", "50%"), burn("accuracy", "3d", "50%"))])
+
+
+# -- drift (on the drift engine's recording-rule names) ------------------------------------------
+
+KS = "model_name_feature:ml_feature_drift_ks:1h"
+PSI = "model_name:ml_concept_drift_psi:1h"
+
+
+def test_data_drift_warning_then_critical_per_feature(tmp_path):
+    # the drift engine's 1h KS of one feature at 0.2 (warning > 0.15) and of another at 0.3
+    # (critical > 0.25, and so warning too); a third at 0.1 stays silent
+    inputs = [series(KS, gauge(0.2, 80), feature="text_length"),
+              series(KS, gauge(0.3, 80), feature="sentiment_score"),
+              series(KS, gauge(0.1, 80), feature="other")]
+
+    def drift(severity: str, feature: str, value: str, threshold: str) -> dict:
+        return {"exp_labels": {**M, "severity": severity, "feature": feature},
+                "exp_annotations": {
+                    "summary": f"{MODEL}: input drift on {feature}",
+                    "description": f"Binned KS of feature {feature} against the training "
+                                   f"baseline is {value} over the last 1h (threshold {threshold},"
+                                   " for 1h).",
+                    "runbook_url": url("DataDriftDetected", severity=severity, feature=feature)}}
+    run_promtool(tmp_path, inputs, [
+        alert("DataDriftDetected", "59m"),
+        alert("DataDriftDetected", "60m", drift("warning", "text_length", "0.200", "0.15"),
+              drift("warning", "sentiment_score", "0.300", "0.15"),
+              drift("critical", "sentiment_score", "0.300", "0.25")),
+    ])
+
+
+def test_concept_drift_after_1h_above_psi_02(tmp_path):
+    expected = annotated("warning", f"{MODEL}: prediction confidence drifted",
+                         "PSI of the prediction confidence against the training baseline is "
+                         "0.240 over the last 1h (threshold 0.2, for 1h).",
+                         url("ConceptDriftDetected", severity="warning"))
+    run_promtool(tmp_path, [series(PSI, gauge(0.24, 80))], [
+        alert("ConceptDriftDetected", "59m"),
+        alert("ConceptDriftDetected", "60m", expected),
+    ])
+    run_promtool(tmp_path, [series(PSI, gauge(0.18, 80))], [alert("ConceptDriftDetected", "80m")])
