@@ -83,6 +83,7 @@ __all__ = [
     "binned_statistic",
     "BINNED_TESTS",
     "window_counts",
+    "counts_drift",
     "KS_RULE",
     "PSI_RULE",
     "CONCEPT_PSI_RULE",
@@ -711,9 +712,17 @@ def binned_drift(baseline: Baseline, buckets: pd.DataFrame | None, *,
     Returns ``timestamp``, ``feature``, ``kind``, ``test``, ``statistic``, ``n`` (the window's
     count behind it), ``insufficient``, ``severity``. KS applies to binned numeric features only.
     """
+    return counts_drift(bin_counts(baseline, buckets, confidence=confidence, categories=categories),
+                        tests=tests, thresholds=thresholds, min_samples=min_samples)
+
+
+def counts_drift(counts: Mapping[str, BinCounts], *, tests: Sequence[str] = ("ks", "psi"),
+                 thresholds: Mapping[str, Thresholds] | None = None,
+                 min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
+    """Binned drift of :class:`BinCounts` against their baseline (the rows of :func:`binned_drift`)."""
     limits = thresholds_for(None, thresholds)
     rows: list[dict] = []
-    for bins in bin_counts(baseline, buckets, confidence=confidence, categories=categories).values():
+    for bins in counts.values():
         for test in tests:
             if test == "ks" and bins.kind != "numeric":
                 continue
@@ -747,12 +756,8 @@ def window_drift(prom: Any, baseline: Baseline, *, time: Any = None, window: str
     ``prom`` is a :class:`mlmon_nb.prom.Prometheus`. Equals the recording rules'
     value at ``time`` (see :func:`drift_recording_rules`).
     """
-    model = model_name or baseline.model_name
-    return binned_drift(
-        baseline, prom.query(feature_buckets_query(model, window), time=time),
-        confidence=prom.query(confidence_buckets_query(model, window), time=time),
-        categories=prom.query(category_counts_query(model, window), time=time),
-        tests=tests, thresholds=thresholds, min_samples=min_samples)
+    counts = window_counts(prom, baseline, time=time, window=window, model_name=model_name)
+    return counts_drift(counts, tests=tests, thresholds=thresholds, min_samples=min_samples)
 
 
 def drift_series(prom: Any, baseline: Baseline, start: Any, end: Any, step: str = "1h", *,

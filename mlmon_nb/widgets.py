@@ -33,6 +33,9 @@ __all__ = [
     "explore",
     "distribution_frame",
     "distribution_figure",
+    "view_distribution_figure",
+    "severity_lines",
+    "history_panels",
     "history_figure",
     "drift_table_html",
     "DriftExplorer",
@@ -134,22 +137,22 @@ def distribution_frame(current: BinCounts, previous: BinCounts | None = None) ->
     return pd.DataFrame({"label": labels, "reference": ref, "current": current.shares[0]})
 
 
-def distribution_figure(view: View) -> Figure:
-    """Reference against current distribution of the chosen feature, bin by bin."""
-    from .plots import STYLE, _figure, _no_data
+def distribution_figure(data: pd.DataFrame, title: str, reference: str = "baseline",
+                        message: str = "no data in this window") -> Figure:
+    """Reference against current shares bin by bin (a :func:`distribution_frame`)."""
     import matplotlib
+
+    from .plots import STYLE, _figure, _no_data
 
     fig = _figure(8, 3.2)
     with matplotlib.rc_context(STYLE):
         ax = fig.subplots()
-        sel = view.selection
-        ax.set_title(f"{sel.feature}: {sel.reference} vs current", loc="left")
-        data = view.distribution
+        ax.set_title(title, loc="left")
         if data.empty:
-            _no_data(ax, view.message or "no data in this window")
+            _no_data(ax, message)
             return fig
         x = np.arange(len(data))
-        ax.bar(x - 0.2, data["reference"], width=0.4, label=sel.reference)
+        ax.bar(x - 0.2, data["reference"], width=0.4, label=reference)
         ax.bar(x + 0.2, data["current"].fillna(0), width=0.4, label="current")
         ax.set_xticks(x, list(data["label"]), rotation=60, fontsize=7)
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
@@ -157,14 +160,36 @@ def distribution_figure(view: View) -> Figure:
     return fig
 
 
+def view_distribution_figure(view: View) -> Figure:
+    """The explorer's distribution panel for its chosen feature."""
+    sel = view.selection
+    return distribution_figure(view.distribution, f"{sel.feature}: {sel.reference} vs current",
+                               sel.reference, view.message or "no data in this window")
+
+
+def severity_lines(t: Thresholds | None) -> dict[str, tuple[float, str]]:
+    """Threshold lines for :func:`mlmon_nb.plots.series`: info, warning, critical."""
+    return {} if t is None else {"info": (t.info, "info"), "warning": (t.warning, "warning"),
+                                 "critical": (t.critical, "critical")}
+
+
+def history_panels(history: pd.DataFrame, test: str, thresholds: Mapping[str, Thresholds],
+                   features: list[str] | None = None) -> list[dict]:
+    """:func:`mlmon_nb.plots.series_grid` panels: one feature's ``test`` per step, with bands."""
+    part = history[history["test"] == test]
+    names = features or list(dict.fromkeys(part["feature"]))
+    return [dict(data=part[part["feature"] == f].set_index("timestamp")[["statistic"]]
+                 .rename(columns={"statistic": test}),
+                 title=f"{f}: {test}", ylabel=test, thresholds=severity_lines(thresholds.get(test)))
+            for f in names]
+
+
 def history_figure(view: View) -> Figure:
     """The chosen feature's drift per step against the baseline, with the severity lines."""
     from .plots import series
 
     sel = view.selection
-    t = view.thresholds
-    lines = {} if t is None else {"info": (t.info, "info"), "warning": (t.warning, "warning"),
-                                  "critical": (t.critical, "critical")}
+    lines = severity_lines(view.thresholds)
     data = view.history.set_index("timestamp")[["statistic"]].rename(
         columns={"statistic": f"{sel.test} vs baseline"}) if not view.history.empty \
         else pd.DataFrame()
@@ -265,7 +290,7 @@ class DriftExplorer:
             f"{sel.model_name} · {sel.start:%Y-%m-%d %H:%M} → {sel.end:%Y-%m-%d %H:%M} UTC · "
             f"{sel.test} against the {sel.reference}")
         self.table.value = drift_table_html(view.table)
-        self.distribution.value = _png(distribution_figure(view))
+        self.distribution.value = _png(view_distribution_figure(view))
         self.history.value = _png(history_figure(view))
         return view
 

@@ -8,8 +8,8 @@ import pytest
 from mlmon_nb import drift
 from mlmon_nb.errors import DriftError
 from mlmon_nb.prom import Prometheus
-from mlmon_nb.widgets import (DriftExplorer, Selection, distribution_figure, explore,
-                              history_figure, with_config_thresholds)
+from mlmon_nb.widgets import (DriftExplorer, Selection, explore, history_figure,
+                              view_distribution_figure, with_config_thresholds)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_explore_against_baseline_matches_window_drift(prom, history, incident):
     assert view.distribution["reference"].sum() == pytest.approx(1.0)
     assert view.distribution["current"].sum() == pytest.approx(1.0)
     assert len(view.history) >= 4 and (view.history["n"] > 0).all()
-    assert distribution_figure(view).axes and history_figure(view).axes
+    assert view_distribution_figure(view).axes and history_figure(view).axes
 
 
 def test_previous_window_as_reference_differs_from_baseline(prom, history, incident):
