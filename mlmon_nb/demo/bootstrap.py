@@ -61,10 +61,11 @@ def demo_up(config: Config, *, days: float = 7.0, timeout: float = 90.0) -> int:
     stack = Stack(config)
     started = stack.up(timeout=timeout)
     say(f"stack up ({', '.join(started) or 'all already running'})")
-    from ..runbooks import execute_notebook
-    run = execute_notebook(config, REPO / "notebooks" / "system_health.ipynb",
-                           {"model_name": MODEL_NAME}, progress=False)
-    say(f"system health notebook executed: {run}")
+    from ..runbooks import Registry, run_from_cli
+    code = run_from_cli(config, "system_health", {"model_name": MODEL_NAME}, progress=False,
+                        registry=Registry(REPO / "notebooks"))
+    say("system health notebook executed" if code == 0 else
+        "the system health notebook failed: see its run in the launcher")
     token = stack.jupyter_token()
     print(f"""
 mlmon-nb demo is running (state in {config.stack.state_dir}).
