@@ -251,9 +251,11 @@ def server_defaults(runbook: Runbook, config: Config, params: Mapping[str, objec
 
 
 class Registry:
-    """Runbooks by alert name: exactly the ``<AlertName>.ipynb`` files in one folder."""
+    """Runbooks by alert name: exactly the ``<AlertName>.ipynb`` files in one folder
+    (default ``$MLMON_RUNBOOK_DIR``, else the repository's ``runbooks/``)."""
 
-    def __init__(self, directory: Path = RUNBOOK_DIR):
+    def __init__(self, directory: Path | None = None):
+        directory = directory or os.environ.get("MLMON_RUNBOOK_DIR") or RUNBOOK_DIR
         self.directory = Path(directory).resolve()
         self._cache: dict[str, tuple[float, Runbook]] = {}
         self._lock = threading.Lock()

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -80,3 +79,136 @@ def test_webhook_runs_high_error_rate_once_and_the_link_leads_to_it(history, pro
         assert done.json()["resolved"] == 1
         listed = client.get("/runs", params={"format": "json", "alertname": "HighErrorRate"})
         assert listed.json()["runs"][0]["resolved_at"] == iso(t1)
+
+
+@pytest.fixture(scope="module")
+def quick(faults, tmp_path_factory, history):
+    """A launcher over the fault runbooks, two workers, warm kernels; shared by fast tests."""
+    state = tmp_path_factory.mktemp("quick-state")
+    cfg = replace(history.config, stack=replace(history.config.stack, state_dir=state))
+    settings = LauncherSettings(workers=2, warm_kernels=2, run_timeout=8)
+    with InProcessLauncher(cfg, settings=settings, registry=Registry(faults)) as srv, \
+            httpx.Client(base_url=srv.url, timeout=60) as client:
+        yield srv, client, state
+
+
+def test_link_get_never_executes_and_the_form_needs_its_csrf_token(quick):
+    srv, client, state = quick
+    before = len(srv.launcher.store.list(alertname="Quick"))
+    form = client.get("/runbook/Quick", params={"model_name": "m1", "starts_at": "2026-01-01T00:00:00Z"})
+    assert form.status_code == 200 and "<form" in form.text and "value='m1'" in form.text
+    assert "prometheus_url" not in form.text  # set from the config, never from a request
+    assert len(srv.launcher.store.list(alertname="Quick")) == before
+    csrf = client.cookies.get("mlmon_csrf")
+    fields = {"model_name": "m1", "starts_at": "2026-01-01T00:00:00Z"}
+    refused = httpx.post(f"{srv.url}/runbook/Quick", data=fields)  # no cookie, no token
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    forged = httpx.post(f"{srv.url}/runbook/Quick", data={**fields, "csrf_token": "guess"},
+                        cookies={"mlmon_csrf": "other"})
+    assert forged.status_code == 403
+    assert len(srv.launcher.store.list(alertname="Quick")) == before
+    ok = client.post("/runbook/Quick", data={**fields, "csrf_token": csrf}, follow_redirects=False)
+    assert ok.status_code == 303
+    run = wait_for(finished(client, ok.headers["location"].rsplit("/", 1)[1]))
+    assert run["status"] == "done" and run["source"] == "link"
+    assert run["summary"]["verdict"] == "quick run for m1 2026-01-01T00:00:00Z"
+    # now the same link shows that run
+    again = client.get("/runbook/Quick", params={"model_name": "m1"}, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == ok.headers["location"]
+
+
+def test_run_history_filters_and_metrics(quick):
+    srv, client, state = quick
+    client.post("/alertmanager", json=payload(alert("Quick", fingerprint="hist1",
+                                                    model_name="alpha"))).raise_for_status()
+    client.post("/alertmanager", json=payload(alert("Failing", fingerprint="hist2",
+                                                    model_name="beta"))).raise_for_status()
+    wait_for(lambda: all(r["status"] not in ("queued", "running") for r in
+                         client.get("/runs", params={"format": "json"}).json()["runs"]))
+    alpha = client.get("/runs", params={"format": "json", "model_name": "alpha"}).json()["runs"]
+    assert [r["model_name"] for r in alpha] == ["alpha"]
+    failed = client.get("/runs", params={"format": "json", "status": "failed"}).json()["runs"]
+    assert [r["alertname"] for r in failed] == ["Failing"]
+    assert "the runbook broke" in failed[0]["error"]
+    assert client.get("/runs", params={"status": "nonsense"}).status_code == 400
+    page = client.get("/runs", params={"alertname": "Failing"})
+    assert "Failing" in page.text and "alpha" not in page.text
+    text = client.get("/metrics").text
+    assert 'mlmon_launcher_runs_total{alertname="Failing",status="failed"} 1.0' in text
+    assert "mlmon_launcher_queue_depth 0.0" in text
+    assert "mlmon_launcher_run_duration_seconds_count" in text
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["runbooks"] == 5
+
+
+def test_timeout_and_dead_kernel_are_reported(quick):
+    srv, client, state = quick
+    body = payload(alert("Sleepy", fingerprint="slow1"), alert("Crash", fingerprint="crash1"))
+    runs = client.post("/alertmanager", json=body).json()["runs"]
+    outcome = {r["alertname"]: wait_for(finished(client, r["run_id"]), timeout=120)
+               for r in runs}
+    assert outcome["Sleepy"]["status"] == "timeout"
+    assert "timeout of 8s" in outcome["Sleepy"]["error"]
+    assert outcome["Crash"]["status"] == "dead_kernel"
+    # the workers survive both
+    again = client.post("/alertmanager", json=payload(alert("Quick", fingerprint="after")))
+    assert wait_for(finished(client, again.json()["runs"][0]["run_id"]))["status"] == "done"
+
+
+def test_script_in_outputs_and_labels_is_sanitized(quick):
+    srv, client, state = quick
+    run_id = client.post("/alertmanager", json=payload(alert("Hostile", fingerprint="xss1"))
+                         ).json()["runs"][0]["run_id"]
+    assert wait_for(finished(client, run_id))["status"] == "done"
+    page = client.get(f"/runs/{run_id}").text
+    assert "bold" in page and "alert(4)" in page  # printed text stays, escaped
+    assert "<script" not in page.lower()
+    # the handlers survive only as escaped text, never as attributes of a tag
+    assert not re.search(r"<[a-z][^>]*\son\w+\s*=", page, re.I)
+    assert "<b>bold</b>" in page
+
+
+def test_fifty_concurrent_webhooks_run_each_alert_exactly_once(quick):
+    srv, client, state = quick
+    alerts = [alert("Quick", fingerprint=f"conc{i:02d}", model_name=f"conc{i}") for i in range(10)]
+    # 50 notifications: each alert re-sent five times, alone and grouped with others
+    bodies = [payload(alerts[i % 10]) if i % 2 else payload(alerts[i % 10], alerts[(i + 3) % 10])
+              for i in range(50)]
+    with cf.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda b: httpx.post(f"{srv.url}/alertmanager", json=b, timeout=60),
+                                bodies))
+    assert all(a.status_code == 200 for a in answers)
+    created = [r["run_id"] for a in answers for r in a.json()["runs"] if r["created"]]
+    assert len(created) == 10 == len(set(created))
+    runs = [r for r in client.get("/runs", params={"format": "json", "alertname": "Quick"}).json()["runs"]
+            if r["model_name"].startswith("conc")]
+    assert len(runs) == 10
+    done = [wait_for(finished(client, r["run_id"]), timeout=180) for r in runs]
+    assert all(r["status"] == "done" and r["attempts"] == 1 for r in done)
+
+
+def test_launcher_killed_with_runs_queued_loses_none(history, faults, tmp_path):
+    from mlmon_nb.config import load_config
+    state = tmp_path / "state"
+    cfg = replace(history.config, stack=replace(history.config.stack, state_dir=state))
+    port = free_port()
+    path = write_config(cfg, tmp_path / "mlmon.yaml")
+    assert load_config(path).stack.state_dir == state
+    env = {"MLMON_RUNBOOK_DIR": str(faults)}
+    alerts = [alert("Quick", fingerprint=f"restart{i}", model_name=f"r{i}") for i in range(6)]
+    with launcher_process(path, port, "--workers", "1", "--warm-kernels", "0", env=env) as proc:
+        for a in alerts:  # each run sleeps 2s: most are still queued when the launcher dies
+            a["labels"]["seconds"] = "2"
+            r = httpx.post(f"http://127.0.0.1:{port}/alertmanager", json=payload(a), timeout=30)
+            assert r.status_code == 200, r.text
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    store = RunStore(state / "runs")
+    assert store.counts().get("queued", 0) >= 3
+    with launcher_process(path, port, "--workers", "2", "--warm-kernels", "0", env=env):
+        wait_for(lambda: store.counts().get("done", 0) == 6, timeout=240)
+        # a re-send after the restart still runs nothing new
+        r = httpx.post(f"http://127.0.0.1:{port}/alertmanager", json=payload(alerts[0]), timeout=30)
+        assert r.json()["runs"][0]["created"] is False
+    runs = store.list()
+    assert len(runs) == 6 and {r.model_name for r in runs} == {f"r{i}" for i in range(6)}
