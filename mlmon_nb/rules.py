@@ -61,6 +61,9 @@ __all__ = [
     "segment_accuracy",
     "low_confidence_ratio",
     "slo_error_ratio",
+    "slo_events",
+    "slo_bad_ratio",
+    "slo_objective",
     "SLO_OBJECTIVE",
     "ERROR_BUDGET_REMAINING",
     "COST_PER_1K",
@@ -295,23 +298,36 @@ def _accuracy_expr(model: str, window: str, by: str = "model_name") -> str:
 
 # -- stage 3: SLO rules -------------------------------------------------------------------------
 
-def _slo_bad_ratio(slo: str, model: ModelConfig, window: str) -> str:
+def slo_events(slo: str, model: ModelConfig, window: str) -> tuple[str, str]:
+    """PromQL of an SLO's bad events and all events per second over ``window``.
+
+    latency: requests over the threshold (``_count`` minus the ``le=threshold`` bucket) of all
+    requests; availability: errors of requests; accuracy: incorrect ground-truth outcomes of all.
+    """
     m = model.name
     if slo == "availability":
-        requests = _sum_rate(REQUESTS.sample, m, window)
-        return _ratio(_sum_rate(ERRORS.sample, m, window), requests)
+        return _sum_rate(ERRORS.sample, m, window), _sum_rate(REQUESTS.sample, m, window)
     if slo == "latency":
         count = _sum_rate(REQUEST_DURATION.series("_count"), m, window)
         good = _sum_rate(REQUEST_DURATION.series("_bucket"), m, window,
                          le=floatToGoString(model.slo.latency_threshold_seconds))
-        return f"({count} - {good}) / {count}"
+        return f"{count} - {good}", count
     if slo == "accuracy":
-        total = _sum_rate(GROUND_TRUTH.sample, m, window)
-        return _ratio(_sum_rate(GROUND_TRUTH.sample, m, window, outcome="incorrect"), total)
+        return (_sum_rate(GROUND_TRUTH.sample, m, window, outcome="incorrect"),
+                _sum_rate(GROUND_TRUTH.sample, m, window))
     raise RulesError(f"unknown SLO {slo!r}; known: {', '.join(SLOS)}")
 
 
-def _objective(model: ModelConfig, slo: str) -> float:
+def slo_bad_ratio(slo: str, model: ModelConfig, window: str) -> str:
+    """PromQL of an SLO's bad-event ratio over ``window`` (0 when there are no bad events)."""
+    bad, total = slo_events(slo, model, window)
+    if slo == "latency":  # both sides come from one histogram: never missing apart
+        return f"({bad}) / {total}"
+    return _ratio(bad, total)
+
+
+def slo_objective(model: ModelConfig, slo: str) -> float:
+    """The configured objective of one of a model's SLOs."""
     return {"latency": model.slo.latency_objective,
             "availability": model.slo.availability_objective,
             "accuracy": model.slo.accuracy_objective}[slo]
@@ -326,8 +342,8 @@ def slo_groups(config: Config) -> list[dict]:
         rules = []
         for slo in SLOS:
             for w in _model_windows(model):
-                rules.append(_rule(slo_error_ratio(w), _slo_bad_ratio(slo, model, w), slo=slo))
-            objective = _objective(model, slo)
+                rules.append(_rule(slo_error_ratio(w), slo_bad_ratio(slo, model, w), slo=slo))
+            objective = slo_objective(model, slo)
             rules.append(_rule(SLO_OBJECTIVE, f"vector({_num(objective)})", model_name=m, slo=slo))
             rules.append(_rule(ERROR_BUDGET_REMAINING, (
                 f"1 - {_sel(slo_error_ratio(period), m, slo=slo)} / {_num(round(1 - objective, 9))}"),
@@ -452,7 +468,7 @@ def _burn_alerts(config: Config, model: ModelConfig) -> list[dict]:
     m = model.name
     rules = []
     for slo in SLOS:
-        objective = _objective(model, slo)
+        objective = slo_objective(model, slo)
         for window, threshold in burn_windows(objective, model.slo.period_seconds):
             factor = window.factor(model.slo.period_seconds)
             labels = {"severity": window.severity, "model_name": m, "slo": slo,
