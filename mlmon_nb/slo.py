@@ -42,6 +42,8 @@ __all__ = [
     "burn_rates_from",
     "burn_down_from",
     "monthly_from",
+    "report_context",
+    "tiles",
 ]
 
 MEETING, VIOLATING, NO_DATA = "MEETING", "VIOLATING", "NO DATA"
@@ -224,3 +226,33 @@ def monthly_from(prom, model: ModelConfig, start: Any, end: Any) -> pd.DataFrame
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["month", "slo", "objective", "sli", "events", "budget_remaining", "status"])
+
+
+# -- notebook helpers ---------------------------------------------------------------------------
+
+def report_context(model_name: str, prometheus_url: str = "", start: Any = "", end: Any = "",
+                   window: str = "", step: Any = ""):
+    """The notebook context of the SLO report; an empty ``window`` is the model's SLO period."""
+    from .config import load_config
+    from .queries import notebook_context
+    if not (window or "").strip() and not str(start or "").strip():
+        window = format_duration(load_config().model(model_name).slo.period_seconds)
+    return notebook_context(model_name, prometheus_url, start, end, window or "30d", step)
+
+
+_TILE_STATUS = {MEETING: "ok", VIOLATING: "critical", NO_DATA: "unknown"}
+
+
+def tiles(table: pd.DataFrame) -> list:
+    """One status tile per SLO of a :func:`compliance_from` table."""
+    from .queries import Tile
+    out = []
+    for row in table.to_dict("records"):
+        sli = row["sli"]
+        text = "no data" if sli != sli else f"{sli:.3%}"
+        left = row["budget_remaining"]
+        detail = (f"objective {row['objective']:.2%}"
+                  + ("" if left != left else f" · budget left {left:.0%}"))
+        out.append(Tile(row["slo"], sli, _TILE_STATUS[row["status"]], text, detail,
+                        row["objective"]))
+    return out
