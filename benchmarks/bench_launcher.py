@@ -1,0 +1,94 @@
+"""Alert received → run page ready, against a bare papermill run of an empty notebook.
+
+Measured in one run on this machine:
+- anchor: ``papermill.execute_notebook`` of a notebook with one empty cell (cold kernel);
+- cold: ``mlmon_nb.runbooks.execute`` of an empty runbook on a freshly started kernel
+  (parameters, execution, summary, sanitized HTML) — target within 2× the anchor; also a small
+  runbook that imports ``mlmon_nb.investigate`` (pandas), for scale;
+- warm: a webhook POSTed to a running launcher until its run of the small runbook is ``done``
+  (HTML written), with a warm kernel ready — target p50 <= 1.5 s.
+
+Run: ``.venv/bin/python benchmarks/bench_launcher.py [repeats]``. Prints medians and ratios.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import nbformat
+import papermill
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from launcher_support import (InProcessLauncher, alert, fault_runbooks, payload,  # noqa: E402
+                              write_runbook)
+from mlmon_nb.config import load_config  # noqa: E402
+from mlmon_nb.launcher import LauncherSettings  # noqa: E402
+from mlmon_nb.runbooks import Registry, execute  # noqa: E402
+
+
+def empty_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main(repeats: int = 5) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-launcher-"))
+    empty = empty_notebook(tmp / "empty.ipynb")
+    registry = Registry(fault_runbooks(tmp / "runbooks"))
+    write_runbook(tmp / "runbooks", "Noop", "")
+    quick, noop = registry.get("Quick"), registry.get("Noop")
+
+    anchor = [timed(lambda i=i: papermill.execute_notebook(
+        str(empty), str(tmp / f"empty-out-{i}.ipynb"), progress_bar=False, kernel_name="python3"))
+        for i in range(repeats)]
+    cold = [timed(lambda i=i: execute(noop, {"model_name": "bench"}, tmp / f"cold-{i}"))
+            for i in range(repeats)]
+    cold_quick = [timed(lambda i=i: execute(quick, {"model_name": "bench"}, tmp / f"coldq-{i}"))
+                  for i in range(repeats)]
+
+    cfg = load_config(REPO / "stack" / "mlmon.yaml")
+    cfg = replace(cfg, stack=replace(cfg.stack, state_dir=tmp / "state"))
+    warm = []
+    settings = LauncherSettings(workers=1, warm_kernels=1)
+    with InProcessLauncher(cfg, settings=settings, registry=registry) as srv, \
+            httpx.Client(base_url=srv.url, timeout=60) as client:
+        for i in range(repeats * 2):
+            while srv.launcher.pool.ready() < 1:  # as between real alerts: the pool has refilled
+                time.sleep(0.1)
+            t0 = time.perf_counter()
+            run_id = client.post("/alertmanager", json=payload(alert(
+                "Quick", fingerprint=f"bench{i}"))).json()["runs"][0]["run_id"]
+            while client.get(f"/runs/{run_id}", params={"format": "json"}).json()["status"] \
+                    in ("queued", "running"):
+                time.sleep(0.02)
+            warm.append(time.perf_counter() - t0)
+            assert client.get(f"/runs/{run_id}").status_code == 200
+
+    a, c, cq, w = (statistics.median(x) for x in (anchor, cold, cold_quick, warm))
+    print(f"anchor: bare papermill, empty notebook   median {a:.2f}s  (n={len(anchor)})")
+    print(f"cold:   empty runbook, fresh kernel      median {c:.2f}s  ratio {c / a:.2f}x anchor "
+          f"(target <= 2x)")
+    print(f"cold:   Quick runbook (imports pandas)   median {cq:.2f}s  ratio {cq / a:.2f}x anchor")
+    print(f"warm:   webhook -> run page ready        p50 {w:.2f}s  p90 "
+          f"{sorted(warm)[int(0.9 * (len(warm) - 1))]:.2f}s  ratio {w / a:.2f}x anchor "
+          f"(target p50 <= 1.5s)")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
