@@ -30,6 +30,8 @@ _EXPORTS = {
     "DriftExplorer": "widgets",
     "Prometheus": "prom",
     "ModelMonitor": "instrument",
+    "RunStore": "runstore",
+    "LauncherSettings": "launcher",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
