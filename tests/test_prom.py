@@ -49,7 +49,7 @@ def test_fast_parser_equals_json_on_real_bodies(prometheus, history):
               'or label_replace(ml_requests_total / 0.3, "kind", "third", "", "")')
     body = requests.post(f"{prometheus}/api/v1/query_range",
                          data={"query": promql, "start": end - 1800, "end": end, "step": 60.5},
-                         timeout=20).text
+                         timeout=20).content
     fast = _parse_matrix_fast(body)
     slow = _parse_result(json.loads(body)["data"])
     assert fast[0] == slow[0] and len(fast[0]) > 2
