@@ -7,7 +7,7 @@ DEB_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter
 # binary -> Debian package that ships it
 DEB_BINARIES := prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager prometheus-node-exporter:prometheus-node-exporter
 
-.PHONY: install system-deps demo demo-down test bench clean
+.PHONY: install system-deps test-deps demo demo-down test bench clean
 
 install: system-deps $(VENV)/.installed
 
@@ -39,8 +39,16 @@ demo: install
 demo-down: install
 	$(BIN)/mlmon-nb stack down
 
-test: install
+test: install test-deps
 	$(BIN)/python -m pytest
+
+# headless Chromium for the launcher's browser test (Debian package `chromium`)
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "mlmon-nb: missing chromium - install it (Debian: apt-get install chromium); automatic install needs root on Debian." >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,0 +1,91 @@
+"""Headless Chromium (Debian `chromium`) opens a run page served by the stack's launcher and its
+"open in JupyterLab" link on the stack's JupyterLab; screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlmon_nb.stack import Stack
+
+from launcher_support import alert, iso, payload, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:  # installed by `make system-deps` / `make test`
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+                       check=True, capture_output=True)
+        found = shutil.which("chromium")
+    assert found, "chromium is needed: apt-get install chromium"
+    return found
+
+
+def browse(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", "--window-size=1280,1000",
+           "--hide-scrollbars", *args, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+@pytest.fixture
+def stack(history, prometheus, tmp_path):
+    cfg = replace(history.config, prometheus_url=prometheus)
+    cfg = cfg.with_ports({"launcher": _port(), "jupyter": _port()}, state_dir=tmp_path / "state")
+    cfg = replace(cfg, prometheus_url=prometheus)
+    (tmp_path / "state" / "baselines").mkdir(parents=True)
+    shutil.copy(history.baseline_path, tmp_path / "state" / "baselines" / history.baseline_path.name)
+    stack = Stack(cfg)
+    stack.up(["launcher", "jupyter"], timeout=120)
+    try:
+        yield stack, cfg
+    finally:
+        stack.down()
+
+
+def _port() -> int:
+    from mlmon_nb.stack import free_port
+    return free_port()
+
+
+def test_chromium_shows_a_run_page_and_its_jupyterlab_link(stack, history, tmp_path):
+    stack, cfg = stack
+    ARTIFACTS.mkdir(exist_ok=True)
+    t0, t1 = history.incidents["errors"]
+    firing = alert("HighErrorRate", fingerprint="browser1", starts_at=iso(t0 + 600))
+    r = httpx.post(f"{cfg.launcher_url}/alertmanager", json=payload(firing), timeout=30)
+    assert r.status_code == 200, r.text
+    run_id = r.json()["runs"][0]["run_id"]
+    run = wait_for(lambda: (lambda j: j if j["status"] not in ("queued", "running") else None)(
+        httpx.get(f"{cfg.launcher_url}/runs/{run_id}", params={"format": "json"}).json()),
+        timeout=180)
+    assert run["status"] == "done", run["error"]
+
+    page_url = f"{cfg.launcher_url}/runs/{run_id}"
+    dom = browse(page_url, tmp_path / "profile-dom", "--dump-dom")
+    assert "HighErrorRate" in dom.stdout and "Verdict" in dom.stdout, dom.stderr[-2000:]
+    shot = ARTIFACTS / "launcher-run-page.png"
+    browse(page_url, tmp_path / "profile-run", f"--screenshot={shot}")
+    assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+    link = re.search(r"href='([^']*/lab/tree/runs/[^']*)'", httpx.get(page_url).text).group(1)
+    assert link == f"{cfg.jupyter_url}/lab/tree/runs/{run_id}/output.ipynb"
+    token = stack.jupyter_token()
+    contents = httpx.get(f"{cfg.jupyter_url}/api/contents/runs/{run_id}/output.ipynb",
+                         headers={"Authorization": f"token {token}"}, timeout=30)
+    assert contents.status_code == 200 and contents.json()["type"] == "notebook"
+    lab_shot = ARTIFACTS / "jupyterlab-run-notebook.png"
+    browse(f"{link}?token={token}", tmp_path / "profile-lab", f"--screenshot={lab_shot}",
+           "--virtual-time-budget=20000")
+    assert lab_shot.exists() and lab_shot.stat().st_size > 20_000
