@@ -1,0 +1,51 @@
+"""Named queries against the fixture history, and the pure helpers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mlmon_nb import Prometheus
+from mlmon_nb import queries as q
+
+
+def test_resolve_window_defaults_and_explicit():
+    now = pd.Timestamp("2024-05-01T12:00:00.700Z")
+    w = q.resolve_window(window="6h", now=now)
+    assert (w.start, w.end) == (pd.Timestamp("2024-05-01T06:00:00Z"), pd.Timestamp("2024-05-01T12:00:00Z"))
+    assert w.step == 60 and w.rate == "1m" and w.duration == "6h"
+    w = q.resolve_window("2024-05-01T00:00:00Z", "2024-05-08T00:00:00Z", step="", now=now)
+    assert w.step == 1800 and w.seconds / w.step <= 400
+    assert q.resolve_window(end="now-1h", window="30m", step="15s", now=now).rate == "1m"
+    with pytest.raises(ValueError, match="window"):
+        q.resolve_window(window="six hours", now=now)
+    with pytest.raises(ValueError, match="empty"):
+        q.resolve_window(start="now", end="now-1h", now=now)
+
+
+def test_buckets_to_bins():
+    frame = pd.DataFrame({"le": ["0.5", "1", "+Inf"], "value": [2.0, 6.0, 8.0]})
+    bins = q.buckets_to_bins(frame)
+    assert bins["count"].tolist() == [2.0, 4.0, 2.0]
+    assert bins["upper"].tolist()[-1] == float("inf") and bins["share"].sum() == pytest.approx(1)
+
+
+def test_selector_escapes_label_values():
+    assert q.selector("m", a='x"y\\z') == 'm{a="x\\"y\\\\z"}'
+
+
+def test_incidents_show_in_the_named_queries(prometheus, history):
+    prom, name = Prometheus(prometheus), history.model_name
+    errors_start, errors_end = history.incidents["errors"]
+    lat_start, lat_end = history.incidents["latency"]
+    during = prom.scalar(q.error_ratio(name, "5m"), errors_end - 60)
+    before = prom.scalar(q.error_ratio(name, "5m"), errors_start - 3600)
+    assert during > 0.05 > before
+    slow = prom.scalar(q.latency_quantile(0.95, name, "5m"), lat_end - 60)
+    usual = prom.scalar(q.latency_quantile(0.95, name, "5m"), lat_start - 3600)
+    assert slow > 1.5 * usual
+    shares = prom.query(q.class_share(name, "1h"), history.end - 60)
+    assert shares["value"].sum() == pytest.approx(1.0)
+    acc = prom.query(q.accuracy(name, "6h", by=["segment"]), history.end - 60)
+    assert set(acc["segment"]) == {"web", "mobile", "api", "email"}
+    assert acc["value"].between(0, 1).all()
