@@ -256,6 +256,12 @@ def _rule(record: str, expr: str, **labels: str) -> dict:
 
 # -- stage 2: recording rules -------------------------------------------------------------------
 
+def _per_model(rules: list[dict], model: str) -> list[dict]:
+    """Every model's rules share names; a static ``model_name`` label (the value the series carry
+    anyway) keeps them apart for promtool's duplicate-rule lint."""
+    return [{**r, "labels": {"model_name": model, **r.get("labels", {})}} for r in rules]
+
+
 def _model_windows(model: ModelConfig) -> tuple[str, ...]:
     period = format_duration(model.slo.period_seconds)
     return WINDOWS + ((period,) if period not in WINDOWS else ())
@@ -286,7 +292,7 @@ def recording_groups(config: Config) -> list[dict]:
             rules.append(_rule(COST_PER_1K, (
                 f"{_num(float(model.slo.cost_per_hour))} / ({_sel(request_rate('1h'), m)} * 3600) "
                 f"* 1000")))
-        groups.append({"name": f"mlmon:{m}:recording", "rules": rules})
+        groups.append({"name": f"mlmon:{m}:recording", "rules": _per_model(rules, m)})
     return groups
 
 
@@ -348,7 +354,7 @@ def slo_groups(config: Config) -> list[dict]:
             rules.append(_rule(ERROR_BUDGET_REMAINING, (
                 f"1 - {_sel(slo_error_ratio(period), m, slo=slo)} / {_num(round(1 - objective, 9))}"),
                 slo=slo))
-        groups.append({"name": f"mlmon:{m}:slo", "rules": rules})
+        groups.append({"name": f"mlmon:{m}:slo", "rules": _per_model(rules, m)})
     return groups
 
 
@@ -529,7 +535,8 @@ def drift_groups(config: Config, baselines: Mapping[str, Any] | None = None) -> 
         baseline = baselines.get(model.name)
         if baseline is not None:
             groups.append({"name": f"mlmon:{model.name}:drift",
-                           "rules": [_feature_label(r) for r in gen(model.name, baseline, ("1h",))]})
+                           "rules": _per_model([_feature_label(r) for r in gen(
+                               model.name, baseline, ("1h",))], model.name)})
     return groups
 
 
