@@ -130,6 +130,13 @@ def _seconds(start: Any, end: Any) -> int:
     return int((pd.Timestamp(end) - pd.Timestamp(start)).total_seconds())
 
 
+def _times(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """UTC timestamps from anything :func:`mlmon_nb.prom.to_timestamp` takes (``now-30d``, …)."""
+    from .prom import to_timestamp
+    now = pd.Timestamp.now(tz="UTC")
+    return to_timestamp(start, now), to_timestamp(end, now)
+
+
 def _events(prom, slo: str, model: ModelConfig, end: Any, seconds: int) -> tuple[float, float]:
     """Bad and all events of an SLO over ``seconds`` ending at ``end`` (rates × seconds)."""
     window = format_duration(seconds)
@@ -153,6 +160,7 @@ def _throughput(prom, model: ModelConfig, start: Any, end: Any) -> SLOResult:
 
 def compliance_from(prom, model: ModelConfig, start: Any, end: Any) -> pd.DataFrame:
     """One row per SLO: objective, SLI over ``[start, end]``, events, budget left, status."""
+    start, end = _times(start, end)
     seconds = _seconds(start, end)
     rows = []
     for slo in SLOS:
@@ -191,6 +199,7 @@ def burn_rates_from(prom, model: ModelConfig, at: Any) -> pd.DataFrame:
 
 def burn_down_from(prom, model: ModelConfig, start: Any, end: Any, step: float) -> pd.DataFrame:
     """Error budget remaining over ``[start, end]`` per SLO: columns timestamp, slo, value."""
+    start, end = _times(start, end)
     window = format_duration(step)
     frames = []
     for slo in SLOS:
@@ -218,7 +227,7 @@ def _series(frame: pd.DataFrame) -> pd.Series:
 def monthly_from(prom, model: ModelConfig, start: Any, end: Any) -> pd.DataFrame:
     """Compliance per calendar month in ``[start, end]``: rows month × SLO."""
     frames = []
-    for m0, m1 in month_bounds(pd.Timestamp(start), pd.Timestamp(end)):
+    for m0, m1 in month_bounds(*_times(start, end)):
         if _seconds(m0, m1) < 60:
             continue
         frame = compliance_from(prom, model, m0, m1)
