@@ -59,6 +59,7 @@ ALERT_CATALOGUE: tuple[str, ...] = (
     "ModelMetricsAbsent", "SLOErrorBudgetBurn", "LowThroughput",
 )
 RUNBOOK_DIR = REPO_ROOT / "runbooks"
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # A runbook records its verdict and key numbers as a display output of this type
 # (see mlmon_nb.investigate.record_summary); the run index reads it back from the notebook.
 SUMMARY_MIME = "application/vnd.mlmon.summary+json"
@@ -628,11 +629,14 @@ def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress
                  *, registry: Registry | None = None, timeout: float = 1800.0) -> int:
     """``mlmon-nb run``: execute a runbook into the run store and print where the result is.
 
-    ``notebook`` is a runbook path (``runbooks/X.ipynb``) or an alert name. Values are strings
+    ``notebook`` is a runbook path (``runbooks/X.ipynb``), an alert name, or a dashboard
+    notebook (``notebooks/X.ipynb``). Values are strings
     from the command line, coerced to the declared types; undeclared names are a ParameterError.
     Exit code 0 when the notebook ran to the end, 1 otherwise.
     """
-    registry = registry or Registry()
+    if registry is None:  # notebooks/X.ipynb runs the same way as a runbook
+        in_notebooks = Path(notebook).suffix == ".ipynb" and Path(notebook).parent.name == "notebooks"
+        registry = Registry(NOTEBOOK_DIR if in_notebooks else None)
     runbook = registry.resolve(notebook)
     checked = server_defaults(runbook, config, validate_parameters(runbook, params, untrusted=False))
     store = RunStore(config.stack.state_dir / "runs")

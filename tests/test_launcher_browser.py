@@ -22,11 +22,7 @@ ARTIFACTS = REPO / "test-artifacts"
 
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:  # installed by `make system-deps` / `make test`
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-                       check=True, capture_output=True)
-        found = shutil.which("chromium")
-    assert found, "chromium is needed: apt-get install chromium"
+    assert found, "chromium is needed: `make test-deps` (Debian: apt-get install chromium)"
     return found
 
 

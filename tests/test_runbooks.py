@@ -229,3 +229,26 @@ def test_runbook_ends_early_without_data(run_config, history, registry, tmp_path
 def server_defaults_for(rb, cfg, raw):
     from mlmon_nb.runbooks import server_defaults
     return server_defaults(rb, cfg, validate_parameters(rb, raw))
+
+
+def test_mlmon_nb_run_command_shows_progress_and_where_the_result_is(run_config, history,
+                                                                     tmp_path):
+    from launcher_support import write_config
+    path = write_config(run_config, tmp_path / "mlmon.yaml")
+    t0, t1 = history.incidents["latency"]
+    out = subprocess.run(
+        [sys.executable, "-m", "mlmon_nb.cli", "--config", str(path), "run",
+         "runbooks/HighLatencyP95.ipynb", "-p", "model_name", history.model_name,
+         "-p", "start", iso(t0 - 3600), "-p", "end", iso(t1 - 60),
+         "-p", "baseline_path", str(history.baseline_path)],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Executing" in out.stderr and "cell/s" in out.stderr  # papermill's progress bar
+    assert "status: done" in out.stdout and "p95 latency" in out.stdout
+    html = Path(out.stdout.split("html:     ")[1].split()[0])
+    assert html.is_relative_to(run_config.stack.state_dir / "runs") and html.exists()
+    bad = subprocess.run([sys.executable, "-m", "mlmon_nb.cli", "--config", str(path), "run",
+                          "HighErrorRate", "-p", "colour", "red"],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert bad.returncode == 2 and "declares no parameter 'colour'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
