@@ -7,6 +7,7 @@ never raised; label values are capped so no input can create unbounded series.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -69,13 +70,6 @@ def _category(value: Any) -> tuple[str | None, str]:
     if t is int or isinstance(value, numbers.Integral) and t is not bool:
         return str(value), ""
     return None, "wrong_type"
-
-
-class _NumericFeature:
-    __slots__ = ("series",)
-
-    def __init__(self, series):
-        self.series = series
 
 
 class _CategoricalFeature:
@@ -191,7 +185,7 @@ class ModelMonitor:
         self.sampler = sampler
         self.multiprocess = is_multiprocess()
         fam = self._fam = families_for(self.registry, buckets, self.multiprocess)
-        self._lock = fam.lock
+        self._feature_lock = contextlib.nullcontext() if self.multiprocess else fam.lock
         self._max_labels = max_label_values
         name = model_name
 
@@ -219,7 +213,7 @@ class ModelMonitor:
         self._truth: dict[tuple[str, str], Any] = {}
         self._unmatched = {r: fam.unmatched.labels(name, r) for r in ("unknown", "expired")}
         self._review = {r: fam.review.labels(name, r) for r in ("sent", "failed")}
-        self._numeric: dict[str, _NumericFeature] = {}
+        self._numeric: dict[str, Any] = {}  # feature -> its histogram series (.add)
         self._categorical: dict[str, _CategoricalFeature] = {}
         self._expected: tuple[str, ...] = ()
         self._open_features = baseline is None
@@ -233,8 +227,7 @@ class ModelMonitor:
         fam = self._fam
         for feature, stats in baseline.numeric.items():
             edges = [float(e) for e in stats.edges]
-            self._numeric[feature] = _NumericFeature(
-                fam.feature_series(self.model_name, feature, edges))
+            self._numeric[feature] = fam.feature_series(self.model_name, feature, edges)
             for edge, cum in zip(edges, stats.cumulative):
                 fam.baseline_ratio.set(self.model_name, feature, le_label(edge), cum)
             fam.baseline_ratio.set(self.model_name, feature, "+Inf", 1.0)
@@ -320,7 +313,10 @@ class ModelMonitor:
         if child is None:
             child = self._prediction_child(label)
         child.inc()
-        conf, reason = _number(confidence)
+        if type(confidence) is float and 0.0 <= confidence <= 1e300:  # the common case
+            conf, reason = confidence, ""
+        else:
+            conf, reason = _number(confidence)
         if conf is None:
             self._count_invalid(CONFIDENCE_FEATURE, reason)
         else:
@@ -329,7 +325,7 @@ class ModelMonitor:
                 self._low_confidence.inc()
         if features:
             self._record_features(features)
-        elif features is not None or self._expected:
+        elif features is not None:  # an empty mapping: every expected feature is missing
             for name in self._expected:
                 self._count_invalid(name, "missing")
         picked = self.sampler is not None and self.sampler.picks()
@@ -351,36 +347,33 @@ class ModelMonitor:
 
     def _record_features(self, features: Mapping[str, Any]) -> None:
         numeric, categorical = self._numeric, self._categorical
-        observed = []
         seen = 0
-        for name, value in features.items():
-            feat = numeric.get(name)
-            if feat is not None:
-                seen += 1
-                t = type(value)
-                if t is float and value - value == 0.0:  # finite, the common case
-                    observed.append((feat.series, value))
+        # one lock for every numeric feature of the prediction (a no-op in multiprocess mode,
+        # where each histogram child locks its own shared file)
+        with self._feature_lock:
+            for name, value in features.items():
+                feat = numeric.get(name)
+                if feat is not None:
+                    seen += 1
+                    if type(value) is float and value - value == 0.0:  # finite: the common case
+                        feat.add(value)
+                        continue
+                    x, reason = _number(value)
+                    if x is None:
+                        self._count_invalid(name, reason)
+                    else:
+                        feat.add(x)
                     continue
-                x, reason = _number(value)
-                if x is None:
-                    self._count_invalid(name, reason)
-                else:
-                    observed.append((feat.series, x))
-                continue
-            cat = categorical.get(name)
-            if cat is not None:
-                seen += 1
-                self._record_category(name, cat, value)
-                continue
-            self._record_unexpected(name, value, observed)
-        if observed:
-            if self.multiprocess:
-                for series, x in observed:
-                    series.add(x)
-            else:
-                with self._lock:
-                    for series, x in observed:
-                        series.add(x)
+                cat = categorical.get(name)
+                if cat is not None:
+                    seen += 1
+                    child = cat.children.get(value) if type(value) is str else None
+                    if child is None:
+                        self._record_category(name, cat, value)
+                    else:
+                        child.inc()
+                    continue
+                self._record_unexpected(name, value)
         if seen < len(self._expected):
             for name in self._expected:
                 if name not in features:
@@ -399,7 +392,7 @@ class ModelMonitor:
                 cat.children[text] = child
         child.inc()
 
-    def _record_unexpected(self, name: Any, value: Any, observed: list) -> None:
+    def _record_unexpected(self, name: Any, value: Any) -> None:
         """A feature the baseline does not know; without a baseline, learn it (capped)."""
         if not self._open_features or type(name) is not str:
             self._count_invalid(name, "unknown_feature")
@@ -410,9 +403,9 @@ class ModelMonitor:
             return
         x, reason = _number(value)
         if x is not None:
-            feat = self._numeric[name] = _NumericFeature(
-                self._fam.feature_series(self.model_name, name, m.DEFAULT_FEATURE_BUCKETS))
-            observed.append((feat.series, x))
+            series = self._numeric[name] = self._fam.feature_series(
+                self.model_name, name, m.DEFAULT_FEATURE_BUCKETS)
+            series.add(x)
             return
         if type(value) is str:
             cat = self._categorical[name] = _CategoricalFeature(
