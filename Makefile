@@ -43,12 +43,9 @@ test: install test-deps
 	$(BIN)/python -m pytest
 
 # headless Chromium for the launcher's browser test (Debian package `chromium`)
+TEST_BINARIES := chromium:chromium
 test-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
-	    echo "mlmon-nb: missing chromium - install it (Debian: apt-get install chromium); automatic install needs root on Debian." >&2; exit 1; fi; \
-	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
-	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@$(MAKE) --no-print-directory system-deps DEB_BINARIES="$(TEST_BINARIES)"
 
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -284,7 +284,8 @@ class Stack:
             stale.unlink()
         for filename, text in rules.render_rule_files(self.config).items():
             (self.state / "rules" / filename).write_text(text)
-        (self.state / "alertmanager.yml").write_text(rules.render_alertmanager(self.config))
+        (self.state / "alertmanager.yml").write_text(
+            rules.render_alertmanager(self.config, **rules.receivers_from_env()))
         repo = Path(__file__).resolve().parent.parent
         for folder in ("notebooks", "runbooks"):  # visible in JupyterLab, whose root is the state
             link = self.state / folder
