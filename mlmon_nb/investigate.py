@@ -30,15 +30,12 @@ __all__ = [
     "open_investigation",
     "record_summary",
     "end_early",
-    "binned_ks",
-    "binned_psi",
     "burn_rate_factor",
     "SUMMARY_MIME",
 ]
 
 SUMMARY_MIME = "application/vnd.mlmon.summary+json"  # = mlmon_nb.runbooks.SUMMARY_MIME
 REFERENCE_DAYS = 3
-PSI_EPSILON = 1e-4
 
 
 def _display(obj: Any, raw: bool = False) -> None:
@@ -81,36 +78,15 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else str(value)
 
 
-# -- drift from buckets (pure) -------------------------------------------------------------------
-
-def _shares(counts: np.ndarray) -> np.ndarray:
-    counts = np.clip(np.asarray(counts, dtype=float), 0, None)
-    total = counts.sum()
-    return counts / total if total > 0 else np.full(counts.shape, np.nan)
-
-
-def binned_ks(reference_fractions: np.ndarray, counts: np.ndarray) -> float:
-    """KS statistic between the baseline's bin fractions and a window's bin counts (a lower
-    bound of the exact KS, as the bins hide differences inside a bin)."""
-    cur = _shares(counts)
-    return float(np.max(np.abs(np.cumsum(cur) - np.cumsum(reference_fractions))))
-
-
-def binned_psi(reference_fractions: np.ndarray, counts: np.ndarray) -> float:
-    """PSI over the same bins; empty bins get ``PSI_EPSILON`` so the log stays finite."""
-    cur = np.clip(_shares(counts), PSI_EPSILON, None)
-    ref = np.clip(np.asarray(reference_fractions, float), PSI_EPSILON, None)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
 def burn_rate_factor(long_window: str, period_seconds: float = 30 * 86400) -> float:
-    """The burn-rate threshold of a multi-window alert: 14.4 for 1h, 6 for 6h, 3 for 1d,
-    1 for 3d on a 30-day period (the budget share each window may spend), scaled to the period."""
-    from .config import parse_duration
-    budget_share = {3600: 0.02, 6 * 3600: 0.05, 86400: 0.10, 3 * 86400: 0.10}
-    seconds = parse_duration(long_window)
-    share = budget_share.get(int(seconds), 0.10)
-    return round(share * period_seconds / seconds, 1)
+    """The burn-rate threshold factor of the multi-window alert whose long window this is
+    (14.4 for 1h on a 30-day period, …): the rules' own factors, never a second copy."""
+    from .rules import BURN_WINDOWS
+    for window in BURN_WINDOWS:
+        if window.long == long_window:
+            return window.factor(period_seconds)
+    known = ", ".join(w.long for w in BURN_WINDOWS)
+    raise ValueError(f"no burn-rate alert has the long window {long_window!r}; known: {known}")
 
 
 # -- the investigation ---------------------------------------------------------------------------
@@ -140,6 +116,7 @@ class Investigation:
     reference: Window
     labels: dict[str, str] = field(default_factory=dict)
     numbers: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def model_name(self) -> str:
@@ -258,49 +235,55 @@ class Investigation:
         self.numbers["model_versions"] = out.loc["incident", "model versions"]
         return out
 
+    def _window_drift(self, baseline) -> pd.DataFrame:
+        """The drift rerun of the incident window (``mlmon_nb.drift.window_drift``), cached."""
+        if "drift" not in self._cache:
+            from .drift import thresholds_for, window_drift
+            self._cache["drift"] = window_drift(
+                self.prom, baseline, time=self.incident.end, window=self.incident.duration,
+                model_name=self.model_name, thresholds=thresholds_for(self.ctx.model))
+        return self._cache["drift"]
+
     def feature_drift(self, feature: str, baseline=None) -> dict[str, float]:
         """Binned KS and PSI of one numeric feature over the incident window vs the baseline."""
-        baseline = baseline or self.load_baseline()
-        spec = baseline.numeric.get(feature) if baseline is not None else None
-        if spec is None:
+        table = self.drift_table(baseline, record=False)
+        if feature not in table.index:
             return {"ks": float("nan"), "psi": float("nan"), "n": 0.0}
-        bucket = q.selector(m.FEATURE_VALUE.series("_bucket"), model_name=self.model_name,
-                            feature=feature)
-        frame = self.prom.query(f"sum by (le) (increase({bucket}[{self.incident.duration}]))",
-                                self.incident.end)
-        bins = q.buckets_to_bins(frame)
-        counts = bins["count"].to_numpy(dtype=float)
-        if counts.size != spec.fractions.size or counts.sum() <= 0:
-            return {"ks": float("nan"), "psi": float("nan"), "n": float(counts.sum())}
-        return {"ks": binned_ks(spec.fractions, counts), "psi": binned_psi(spec.fractions, counts),
-                "n": float(counts.sum())}
+        row = table.loc[feature]
+        return {"ks": float(row["ks"]), "psi": float(row["psi"]), "n": float(row["n"])}
 
     def confidence_psi(self, baseline=None) -> dict[str, float]:
         """PSI of the prediction-confidence histogram in the incident window vs the baseline."""
+        from .drift import CONCEPT_FEATURE
         baseline = baseline or self.load_baseline()
-        ref = getattr(baseline, "confidence_fractions", None) if baseline is not None else None
-        frame = self.prom.query(q.confidence_buckets(self.model_name, self.incident.duration),
-                                self.incident.end)
-        counts = q.buckets_to_bins(frame)["count"].to_numpy(dtype=float)
-        if ref is None or counts.size != ref.size or counts.sum() <= 0:
-            return {"psi": float("nan"), "n": float(counts.sum())}
-        return {"psi": binned_psi(ref, counts), "n": float(counts.sum())}
+        if baseline is None:
+            return {"psi": float("nan"), "n": 0.0}
+        rows = self._window_drift(baseline)
+        rows = rows[(rows["feature"] == CONCEPT_FEATURE) & (rows["test"] == "psi")]
+        if rows.empty or rows["insufficient"].iloc[0]:
+            return {"psi": float("nan"), "n": float(rows["n"].sum()) if not rows.empty else 0.0}
+        return {"psi": float(rows["statistic"].iloc[0]), "n": float(rows["n"].iloc[0])}
 
-    def drift_table(self, baseline=None) -> pd.DataFrame:
+    def drift_table(self, baseline=None, *, record: bool = True) -> pd.DataFrame:
         """Binned KS and PSI of every numeric feature in the incident window, with severities
         from the configured thresholds (the rerun of the drift recording rules)."""
+        columns = ["ks", "psi", "n", "ks severity", "psi severity"]
         baseline = baseline or self.load_baseline()
-        rows = []
-        for feature in (baseline.numeric if baseline is not None else {}):
-            d = self.feature_drift(feature, baseline)
-            rows.append({"feature": feature, "ks": d["ks"], "psi": d["psi"], "n": d["n"],
-                         "ks severity": self.ctx.model.ks.severity(d["ks"]),
-                         "psi severity": self.ctx.model.psi.severity(d["psi"])})
-        if not rows:
-            return pd.DataFrame(columns=["ks", "psi", "n", "ks severity", "psi severity"])
-        out = pd.DataFrame(rows).set_index("feature").sort_values("ks", ascending=False)
-        self.numbers["max_ks"] = float(out["ks"].max())
-        self.numbers["most_drifted_feature"] = str(out.index[0])
+        if baseline is None:
+            return pd.DataFrame(columns=columns)
+        rows = self._window_drift(baseline)
+        rows = rows[rows["kind"] == "numeric"]
+        if rows.empty:
+            return pd.DataFrame(columns=columns)
+        stat = rows.pivot_table(index="feature", columns="test", values="statistic", aggfunc="first")
+        sev = rows.pivot_table(index="feature", columns="test", values="severity", aggfunc="first")
+        out = pd.DataFrame({"ks": stat["ks"], "psi": stat["psi"],
+                            "n": rows.groupby("feature")["n"].first(),
+                            "ks severity": sev["ks"], "psi severity": sev["psi"]})
+        out = out.sort_values("ks", ascending=False)
+        if record:
+            self.numbers["max_ks"] = float(out["ks"].max())
+            self.numbers["most_drifted_feature"] = str(out.index[0])
         return out
 
     def invalid_rate(self, rate: str) -> str:
