@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter
+DEB_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics
 # binary -> Debian package that ships it
-DEB_BINARIES := prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager prometheus-node-exporter:prometheus-node-exporter
+DEB_BINARIES := prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager prometheus-node-exporter:prometheus-node-exporter victoria-metrics:victoria-metrics
 
 .PHONY: install system-deps test-deps demo demo-down test bench clean
 

@@ -86,3 +86,27 @@ def prometheus(prometheus_stack) -> str:
 def stack_config(tmp_path) -> Config:
     """The demo configuration on free ports, in a fresh state dir."""
     return config_on_free_ports(tmp_path / "state")
+
+
+# --- VictoriaMetrics: the same history in a second, Prometheus-compatible backend (issue 5) ---
+@dataclass(frozen=True)
+class Backend:
+    """A query backend of the suite: its name and URL."""
+
+    name: str  # prometheus | victoriametrics
+    url: str
+
+
+@pytest.fixture(scope="session")
+def victoriametrics(history, tmp_path_factory) -> str:
+    """The URL of a real VictoriaMetrics over the same history as `prometheus`."""
+    from victoria_support import running_victoriametrics
+    with running_victoriametrics(history.chunks, tmp_path_factory.mktemp("victoriametrics"),
+                                 history.end) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=["prometheus", "victoriametrics"])
+def backend(request) -> Backend:
+    """Each query backend in turn, over the same history (tests use it to run on both)."""
+    return Backend(request.param, request.getfixturevalue(request.param))

@@ -1,4 +1,5 @@
-"""The dashboard notebooks, executed by papermill against the fixture Prometheus."""
+"""The dashboard notebooks, executed by papermill against the fixture Prometheus and the same
+history in VictoriaMetrics (the `backend` fixture), and resources against a live node exporter."""
 
 from __future__ import annotations
 
@@ -53,9 +54,9 @@ def test_committed_without_outputs_and_parameters_tagged(name):
     assert {"model_name", "prometheus_url", "start", "end", "window", "step"} <= set(params)
 
 
-def test_system_health_during_error_incident(prometheus, history, tmp_path):
+def test_system_health_during_error_incident(backend, history, tmp_path):
     start, end = history.incidents["errors"]
-    nb = _run("system_health", tmp_path / "out.ipynb", prometheus_url=prometheus,
+    nb = _run("system_health", tmp_path / "out.ipynb", prometheus_url=backend.url,
               model_name=history.model_name, end=_iso(end - 60), window="6h")
     text = _text(nb)
     assert "Error ratio: critical" in text
@@ -68,17 +69,17 @@ def test_system_health_during_error_incident(prometheus, history, tmp_path):
     assert "notebook_context" in with_code.read_text()
 
 
-def test_system_health_quiet_period_is_healthy(prometheus, history, tmp_path):
+def test_system_health_quiet_period_is_healthy(backend, history, tmp_path):
     start, _ = history.incidents["errors"]
-    nb = _run("system_health", tmp_path / "out.ipynb", prometheus_url=prometheus,
+    nb = _run("system_health", tmp_path / "out.ipynb", prometheus_url=backend.url,
               model_name=history.model_name, end=_iso(start - 3 * 3600), window="3h")
     assert "Error ratio: ok" in _text(nb)
     assert "Latency P95: ok" in _text(nb)
 
 
 @pytest.mark.parametrize("name", DASHBOARDS)
-def test_no_data_ends_cleanly(name, prometheus, history, tmp_path):
-    nb = _run(name, tmp_path / "out.ipynb", prometheus_url=prometheus,
+def test_no_data_ends_cleanly(name, backend, history, tmp_path):
+    nb = _run(name, tmp_path / "out.ipynb", prometheus_url=backend.url,
               model_name=history.model_name, start=_iso(history.start - 30 * 86400),
               end=_iso(history.start - 29 * 86400))
     assert "no data" in _text(nb).lower()
@@ -128,9 +129,9 @@ def test_resources_on_live_node_exporter_and_service(live_stack, tmp_path):
     assert _images(nb) == 1
 
 
-def test_model_quality_over_history(prometheus, history, tmp_path):
+def test_model_quality_over_history(backend, history, tmp_path):
     start, end = history.incidents["low_confidence"]
-    nb = _run("model_quality", tmp_path / "out.ipynb", prometheus_url=prometheus,
+    nb = _run("model_quality", tmp_path / "out.ipynb", prometheus_url=backend.url,
               model_name=history.model_name, start=_iso(start - 3600), end=_iso(end))
     text = _text(nb)
     labelled = int(text.split("labelled predictions: ")[1].split()[0])

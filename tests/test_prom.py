@@ -19,8 +19,9 @@ from mlmon_nb.stack import free_port
 
 
 @pytest.fixture(scope="module")
-def prom(prometheus):
-    with Prometheus(prometheus, timeout=20) as client:
+def prom(backend):
+    """A client of each backend in turn (Prometheus, VictoriaMetrics) over the same history."""
+    with Prometheus(backend.url, timeout=20) as client:
         yield client
 
 
@@ -41,13 +42,13 @@ def test_range_is_tidy_and_matches_instant_queries(prom, history):
     assert (instant["timestamp"] == pd.Timestamp(end, unit="s", tz="UTC")).all()
 
 
-def test_fast_parser_equals_json_on_real_bodies(prometheus, history):
+def test_fast_parser_equals_json_on_real_bodies(backend, history):
     """The numpy fast path and json.loads agree on labels, times, NaN and ±Inf."""
     end = history.end - 600
     promql = ('label_replace(rate(ml_requests_total[5m]) / 0, "odd", "q\\"u,o[te]]", "", "") '
               'or label_replace(ml_requests_total * 0 / 0, "kind", "nan", "", "") '
               'or label_replace(ml_requests_total / 0.3, "kind", "third", "", "")')
-    body = requests.post(f"{prometheus}/api/v1/query_range",
+    body = requests.post(f"{backend.url}/api/v1/query_range",
                          data={"query": promql, "start": end - 1800, "end": end, "step": 60.5},
                          timeout=20).content
     fast = _parse_matrix_fast(body)
@@ -57,16 +58,18 @@ def test_fast_parser_equals_json_on_real_bodies(prometheus, history):
     for a, b in zip(fast[1], slow[1]):
         assert np.array_equal(a, b)
     values = np.concatenate(fast[2])
-    assert np.isnan(values).any() and np.isinf(values).any()
+    assert np.isinf(values).any()
+    # VictoriaMetrics drops NaN points from responses (documented); Prometheus returns them
+    assert np.isnan(values).any() == (backend.name == "prometheus")
     for a, b in zip(fast[2], slow[2]):
         assert np.array_equal(a, b, equal_nan=True)
 
 
-def test_long_ranges_are_chunked_and_joined_without_duplicates(prometheus, history):
+def test_long_ranges_are_chunked_and_joined_without_duplicates(backend, history):
     end, start = history.end - 60, history.end - 60 - 3 * 3600
     promql = 'ml_requests_in_progress{model_name="sentiment_classifier"} or vector(1)'
-    whole = Prometheus(prometheus).range(promql, start, end, 15)
-    chunked = Prometheus(prometheus, max_points=97).range(promql, start, end, 15)
+    whole = Prometheus(backend.url).range(promql, start, end, 15)
+    chunked = Prometheus(backend.url, max_points=97).range(promql, start, end, 15)
     assert len(chunked) == len(whole) > 97
     assert not chunked.duplicated(["timestamp"] + [c for c in chunked.columns
                                                    if c not in ("timestamp", "value")]).any()
@@ -75,8 +78,26 @@ def test_long_ranges_are_chunked_and_joined_without_duplicates(prometheus, histo
         c: str for c in key if c != "timestamp"}),
         chunked.sort_values(key).reset_index(drop=True).astype({c: str for c in key if c != "timestamp"}))
     # more than 11,000 points per series in one go is refused by Prometheus; chunked it works
-    long = Prometheus(prometheus).range("vector(1)", history.end - 2 * 86400, history.end, 10)
+    long = Prometheus(backend.url).range("vector(1)", history.end - 2 * 86400, history.end, 10)
     assert len(long) == 2 * 8640 + 1 and long["timestamp"].is_unique
+
+
+def test_points_per_series_limit_differs_by_backend(backend, history):
+    """Unchunked, 17,281 points are refused by Prometheus (about 11,000 max) and served by
+    VictoriaMetrics (-search.maxPointsPerTimeseries, 30,000 by default); 3x that by both."""
+    from victoria_support import MAX_POINTS_PER_SERIES as VM_MAX
+
+    def raw(points: int):
+        end = history.end
+        return requests.post(f"{backend.url}/api/v1/query_range", timeout=20, data={
+            "query": "vector(1)", "start": end - (points - 1) * 10, "end": end, "step": 10})
+
+    over = raw(3 * VM_MAX)
+    assert over.status_code in (400, 422) and over.json()["status"] == "error"
+    served = raw(2 * 8640 + 1)
+    assert (served.status_code == 200) == (backend.name == "victoriametrics")
+    if served.status_code == 200:
+        assert len(served.json()["data"]["result"][0]["values"]) == 2 * 8640 + 1
 
 
 def test_empty_result_has_the_columns(prom, history):
@@ -95,11 +116,14 @@ def test_wide_form_one_column_per_series(prom, history):
     assert wide.index.is_monotonic_increasing and str(wide.index.tz) == "UTC"
 
 
-def test_bad_promql_raises_the_servers_message(prom):
-    with pytest.raises(PrometheusQueryError, match="parse error") as info:
+def test_bad_promql_raises_the_servers_message(prom, backend):
+    from victoria_support import PARSE_ERROR as VM_PARSE_ERROR
+
+    said = "parse error" if backend.name == "prometheus" else VM_PARSE_ERROR
+    with pytest.raises(PrometheusQueryError, match=said) as info:
         prom.query("sum(rate(ml_requests_total[5m])")
     assert info.value.query == "sum(rate(ml_requests_total[5m])"
-    with pytest.raises(PrometheusQueryError, match="parse error"):
+    with pytest.raises(PrometheusQueryError, match=said):
         prom.range("rate(", "now-1h", "now", 60)
 
 

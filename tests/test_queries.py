@@ -34,8 +34,8 @@ def test_selector_escapes_label_values():
     assert q.selector("m", a='x"y\\z') == 'm{a="x\\"y\\\\z"}'
 
 
-def test_incidents_show_in_the_named_queries(prometheus, history):
-    prom, name = Prometheus(prometheus), history.model_name
+def test_incidents_show_in_the_named_queries(backend, history):
+    prom, name = Prometheus(backend.url), history.model_name
     errors_start, errors_end = history.incidents["errors"]
     lat_start, lat_end = history.incidents["latency"]
     during = prom.scalar(q.error_ratio(name, "5m"), errors_end - 60)
@@ -49,3 +49,19 @@ def test_incidents_show_in_the_named_queries(prometheus, history):
     acc = prom.query(q.accuracy(name, "6h", by=["segment"]), history.end - 60)
     assert set(acc["segment"]) == {"web", "mobile", "api", "email"}
     assert acc["value"].between(0, 1).all()
+
+
+def test_increase_extrapolates_on_prometheus_only(backend, history):
+    """The documented difference: Prometheus extrapolates rate()/increase() from the samples
+    inside the window to its edges; VictoriaMetrics (MetricsQL) takes the exact difference from
+    the last sample before the window, so an increase of a counter is a whole number of events."""
+    prom = Prometheus(backend.url)
+    counter = 'ml_requests_total{endpoint="/predict"}'
+    t = history.end - 3600 - 30  # between two samples (history step: 60 s)
+    at = {minutes: prom.scalar(counter, t - 60 * minutes) for minutes in (0, 9, 10)}
+    increase = prom.scalar(f"increase({counter}[10m])", t)
+    if backend.name == "victoriametrics":
+        assert increase == at[0] - at[10] and float(increase).is_integer()
+    else:  # nine minutes of samples, stretched over ten
+        assert increase == pytest.approx((at[0] - at[9]) * 10 / 9)
+        assert not float(increase).is_integer()
