@@ -178,3 +178,83 @@ def test_registry_lists_the_valid_tests():
     assert set(drift.TESTS) == {"ks", "psi", "wasserstein", "js", "chi2"}
     for kind, names in drift.DEFAULT_TESTS.items():
         assert all(kind in drift.TESTS[n].kinds for n in names)
+
+
+def _hard_cases(seed: int):
+    """Samples where pruning the KS search is hardest: ties, constants, disjoint, point masses."""
+    rng = np.random.default_rng(seed)
+    for kind in range(7):
+        n, m = int(rng.integers(2_000, 60_000)), int(rng.integers(500, 60_000))
+        if kind == 0:  # continuous, tiny shift: the supremum is flat, many blocks stay open
+            a, b = rng.normal(size=n), rng.normal(0.01, size=m)
+        elif kind == 1:  # rounded: long runs of ties in both samples
+            a, b = np.round(rng.normal(size=n), 1), np.round(rng.normal(0.05, size=m), 1)
+        elif kind == 2:  # three values only
+            a, b = rng.integers(0, 3, n).astype(float), rng.integers(0, 3, m).astype(float)
+        elif kind == 3:  # identical constants: KS 0
+            a, b = np.full(n, 2.5), np.full(m, 2.5)
+        elif kind == 4:  # disjoint supports: KS 1
+            a, b = rng.normal(size=n), rng.normal(50, size=m)
+        elif kind == 5:  # a point mass inside a continuous sample
+            a = rng.exponential(size=n)
+            b = np.concatenate([np.zeros(m // 2), rng.exponential(size=m - m // 2)])
+        else:  # current values that are exactly reference values
+            a = rng.normal(size=n)
+            b = rng.choice(a, size=m)
+        yield kind, a, b
+
+
+def _full_scan(ref, cur):
+    """The KS extreme over every current value, no pruning (scaled by n·m)."""
+    first = np.r_[True, cur[1:] != cur[:-1]]
+    last = np.r_[cur[1:] != cur[:-1], True]
+    return drift._ks_scaled_extreme(ref, cur, np.arange(cur.size), first, last) / ref.size / cur.size
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_pruned_ks_search_equals_full_scan_and_scipy(seed):
+    """The block-pruned search gives the full scan's exact statistic for every block size."""
+    for kind, a, b in _hard_cases(seed):
+        ref, cur = np.sort(a), np.sort(b)
+        full = _full_scan(ref, cur)
+        assert full == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12), kind
+        for block in (2, 5, 24, 97):
+            assert drift._ks_statistic_sorted(ref, cur, block) == full, (kind, block)
+        assert drift.ks(a, b).statistic == full
+
+
+def test_smirnov_tail_with_and_without_the_factorial_table(monkeypatch):
+    """The cached ln k! table gives the same tail p-values as gammaln, and scipy's smirnov's."""
+    from scipy import special
+    rng = np.random.default_rng(4)
+    cases = [(float(rng.integers(1_001, 120_000)), 0.0) for _ in range(25)]
+    cases = [(n, float(rng.uniform(np.sqrt(2.2 / n), min(0.5, np.sqrt(300 / n)))))
+             for n, _ in cases]
+    with_table = [drift._smirnov_sf(n, x) for n, x in cases]
+    monkeypatch.setattr(drift, "LOG_FACTORIAL_MAX_N", 0)
+    without = [drift._smirnov_sf(n, x) for n, x in cases]
+    for (n, x), p, q in zip(cases, with_table, without):
+        assert p == pytest.approx(q, rel=1e-12)
+        assert p == pytest.approx(special.smirnov(int(n), x), rel=1e-8)
+
+
+def test_compare_reads_integer_nullable_and_text_columns(small_baseline):
+    """Non-float columns are read as numbers (text that is no number counts as missing)."""
+    rng = np.random.default_rng(6)
+    x = np.round(rng.normal(0.2, 1.0, size=1000) * 3).astype(np.int64)  # heavy ties
+    ints = pd.array(x, dtype="Int64")
+    ints[::10] = pd.NA
+    frame = pd.DataFrame({"x": ints,
+                          "y": pd.Series([str(v) for v in rng.exponential(size=999)] + ["n/a"],
+                                         dtype=object)})
+    out = drift.compare(small_baseline, frame, features=["x", "y"], tests=["ks"])
+    by = out.set_index(["feature", "test"])
+    xs = x[np.arange(1000) % 10 != 0].astype(float)
+    assert by.loc[("x", "ks"), "n_current"] == 900
+    assert by.loc[("x", "missing"), "missing_share"] == pytest.approx(0.1)
+    assert by.loc[("x", "ks"), "statistic"] == pytest.approx(
+        stats.ks_2samp(small_baseline.numeric["x"].sample, xs).statistic, abs=1e-12)
+    assert by.loc[("y", "ks"), "n_current"] == 999
+    ys = frame["y"].iloc[:999].astype(float)
+    assert by.loc[("y", "ks"), "p_value"] == pytest.approx(
+        stats.ks_2samp(small_baseline.numeric["y"].sample, ys).pvalue, abs=1e-6)
