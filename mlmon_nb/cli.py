@@ -273,6 +273,25 @@ def _query(args) -> int:
     return 0
 
 
+# -- grafana ------------------------------------------------------------------------------------
+
+def _add_grafana(sub) -> None:
+    p = sub.add_parser("grafana", help="Grafana dashboards and the docker-compose stack's files")
+    s = p.add_subparsers(dest="action", required=True)
+    gen = s.add_parser("generate", help="write stack/grafana/** and stack/prometheus.yml")
+    gen.add_argument("-o", "--out", type=Path, default=None,
+                     help="target folder (default: stack/ of this repository)")
+    gen.set_defaults(func=_grafana_generate)
+
+
+def _grafana_generate(args) -> int:
+    from .config import REPO_ROOT
+    from .grafana import write_files
+    for path in write_files(_config(args), args.out or REPO_ROOT / "stack"):
+        print(f"wrote {path}")
+    return 0
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mlmon.yaml (default: $MLMON_CONFIG, ./mlmon.yaml, the demo's)")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_stack, _add_demo, _add_run, _add_rules, _add_query, _add_launcher,
-                _add_baseline):
+                _add_baseline, _add_grafana):
         add(sub)
     return parser
 

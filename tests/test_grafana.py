@@ -1,0 +1,289 @@
+"""Grafana dashboards and the docker-compose stack: generation, structure, and every panel's
+PromQL executed against real backends.
+
+Panels on contract metrics run against the fixture history in Prometheus and VictoriaMetrics.
+Panels on recording rules run with the rules inlined (their expressions from the committed rule
+files, static labels added), because backfilled history was never evaluated by the rules.
+Resource panels (node exporter, process collector) run against a live node exporter scraped by a
+short-lived Prometheus: the synthetic history has no such series, and real ones are better
+evidence than synthesized ones.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlmon_nb import Prometheus, grafana
+from mlmon_nb.cli import main
+from mlmon_nb.config import load_config
+from mlmon_nb.stack import find_binary
+
+# the live node exporter + Prometheus of the notebook tests, started again for this module
+from test_notebooks_dashboards import live_stack, stack_config_module  # noqa: F401
+
+REPO = Path(__file__).resolve().parent.parent
+STACK = REPO / "stack"
+DEMO = load_config(STACK / "mlmon.yaml")
+DASHBOARDS = grafana.dashboards(DEMO)
+RESOURCES = "mlmon-resources"
+
+
+# -- generation ----------------------------------------------------------------------------------
+
+def test_committed_files_equal_a_fresh_generation():
+    stale = grafana.stale_files(DEMO, STACK)
+    assert stale == [], f"{stale} are stale: run `mlmon-nb grafana generate`"
+
+
+def test_cli_generates_and_staleness_notices_an_edit(tmp_path, capsys):
+    assert main(["--config", str(STACK / "mlmon.yaml"), "grafana", "generate", "-o",
+                 str(tmp_path)]) == 0
+    assert "system-health.json" in capsys.readouterr().out
+    assert grafana.stale_files(DEMO, tmp_path) == []
+    path = tmp_path / "grafana" / "dashboards" / "drift.json"
+    path.write_text(path.read_text().replace("KS statistic", "KS"))
+    (tmp_path / "prometheus.yml").unlink()
+    assert grafana.stale_files(DEMO, tmp_path) == ["grafana/dashboards/drift.json", "prometheus.yml"]
+
+
+# -- the dashboards' structure -------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\{?(\w+)")
+_SUBSTITUTE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def _targets(model: dict):
+    for panel in model["panels"]:
+        for target in panel["targets"]:
+            yield panel, target
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
+def test_dashboard_model_is_well_formed(dashboard):
+    model = grafana.dashboard_json(dashboard, DEMO)
+    ids = [p["id"] for p in model["panels"]]
+    assert len(ids) == len(set(ids)) > 0
+    cells = set()
+    for panel in model["panels"]:
+        grid = panel["gridPos"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24
+        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert not area & cells, f"{panel['title']} overlaps another panel"
+        cells |= area
+        assert panel["datasource"]["uid"] == "${datasource}" and panel["targets"]
+    defined = {v["name"] for v in model["templating"]["list"]}
+    assert defined == {"datasource", *grafana.VARIABLES}
+    for panel, target in _targets(model):
+        used = set(_VARIABLE.findall(target["expr"]))
+        assert used <= defined | {"__rate_interval", "__range"}, (panel["title"], used)
+        assert "model_name" in used or panel["title"].startswith(("Service", "Node", "Disk"))
+    assert (REPO / "notebooks" / f"{dashboard.notebook}.ipynb").exists()
+    assert model["templating"]["list"][1]["current"]["value"] == DEMO.models[0].name
+
+
+def test_dashboards_have_the_notebooks_pages_and_uids_are_unique():
+    uids = [d.uid for d in DASHBOARDS]
+    assert len(set(uids)) == len(uids)
+    assert {"system_health", "model_quality", "resources", "drift", "slo_report"} == {
+        d.notebook for d in DASHBOARDS}
+
+
+# -- every panel's PromQL returns data -----------------------------------------------------------
+
+_RECORD = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]*)(\{[^}]*\})?")
+_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _recording_rules() -> dict[str, list[dict]]:
+    records: dict[str, list[dict]] = {}
+    for path in sorted((STACK / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    records.setdefault(rule["record"], []).append(rule)
+    return records
+
+
+def inline_recording_rules(promql: str, records: dict[str, list[dict]]) -> str:
+    """``promql`` with each recording-rule reference replaced by the rules' expressions.
+
+    A reference's matchers select rules by their static labels (which are added to the result,
+    as the rule evaluation does); matching on any other label is refused, not ignored.
+    """
+    def replace(match: re.Match) -> str:
+        name, selector = match.group(1), match.group(2) or ""
+        if name not in records:
+            return match.group(0)
+        parts = []
+        for rule in records[name]:
+            labels = rule.get("labels", {})
+            ok = True
+            for label, op, value in _MATCHER.findall(selector):
+                assert label in labels, f"{name}: {label} is not a static label of the rule"
+                hit = (labels[label] == value if op in ("=", "!=")
+                       else re.fullmatch(value, labels[label]) is not None)
+                ok &= hit if op in ("=", "=~") else not hit
+            if ok:
+                expr = f"({inline_recording_rules(rule['expr'], records)})"
+                for label, value in labels.items():
+                    expr = f'label_replace({expr}, "{label}", "{value}", "", "")'
+                parts.append(expr)
+        assert parts, f"no rule {name} matches {selector}"
+        return "(" + " or ".join(parts) + ")"
+
+    return _RECORD.sub(replace, promql)
+
+
+def test_inline_recording_rules():
+    records = {"a:b:c": [{"record": "a:b:c", "expr": "vector(1)", "labels": {"slo": "x"}},
+                         {"record": "a:b:c", "expr": "x:y:z * 2", "labels": {"slo": "y"}}],
+               "x:y:z": [{"record": "x:y:z", "expr": "up"}]}
+    assert inline_recording_rules('a:b:c{slo="y"} + q:r', records) == \
+        '(label_replace((((up)) * 2), "slo", "y", "", "")) + q:r'
+    out = inline_recording_rules('a:b:c{slo=~"x|y"}', records)
+    assert out.count("label_replace") == 2 and "(up)" in out
+    with pytest.raises(AssertionError, match="static label"):
+        inline_recording_rules('a:b:c{feature="f"}', records)
+
+
+def _substitute(expr: str, **values: str) -> str:
+    values = {"__rate_interval": "5m", "__range": "6h", "model_name": DEMO.models[0].name,
+              **grafana.VARIABLES, **values}
+    values["model_name"] = values["model_name"] or DEMO.models[0].name
+    return _SUBSTITUTE.sub(lambda m: values[m.group(1) or m.group(2)], expr)
+
+
+def _all_targets(include_resources: bool):
+    for dashboard in DASHBOARDS:
+        if (dashboard.uid == RESOURCES) != include_resources:
+            continue
+        model = grafana.dashboard_json(dashboard, DEMO)
+        for panel, target in _targets(model):
+            yield f"{dashboard.uid}/{panel['title']}/{target['refId']}", target
+
+
+def _returns_data(prom: Prometheus, target: dict, end: float, **values: str) -> int:
+    expr = inline_recording_rules(_substitute(target["expr"], **values), _recording_rules())
+    frame = (prom.query(expr, end) if target["instant"]
+             else prom.range(expr, end - 6 * 3600, end, 300))
+    return int(frame["value"].notna().sum())
+
+
+def test_every_history_panel_returns_data(backend, history):
+    prom = Prometheus(backend.url, timeout=60)
+    end = history.end - 60
+    empty = [name for name, target in _all_targets(include_resources=False)
+             if _returns_data(prom, target, end) == 0]
+    assert empty == [], f"panels without data on {backend.name}: {empty}"
+
+
+def test_drift_panels_show_the_drift_incident(prometheus, history):
+    """Not just data: the KS panel crosses the critical threshold during the drift incident."""
+    prom = Prometheus(prometheus, timeout=60)
+    start, end = history.incidents["drift"]
+    (target,) = [t for name, t in _all_targets(False) if name.startswith("mlmon-drift/KS")]
+    expr = inline_recording_rules(_substitute(target["expr"]), _recording_rules())
+    assert prom.query(expr, end - 60)["value"].max() > DEMO.models[0].ks.critical
+    assert prom.query(expr, start - 3 * 3600)["value"].max() < DEMO.models[0].ks.warning
+
+
+def test_resource_panels_on_live_node_exporter(live_stack):
+    """Prometheus's own process metrics stand in for the service's (the same collector)."""
+    prom = Prometheus(live_stack.url("prometheus"), timeout=30)
+    at = prom.scalar("time()")
+    empty = []
+    for name, target in _all_targets(include_resources=True):
+        if "In-flight" in name:
+            continue  # the service's gauge: covered by the history test on system health
+        expr = _substitute(target["expr"], service_job="prometheus", __rate_interval="10s")
+        frame = prom.range(expr, at - 60, at, 5)
+        if frame["value"].notna().sum() == 0:
+            empty.append(name)
+    assert empty == []
+
+
+# -- docker compose (Docker does not run here: structure only) ---------------------------------
+
+COMPOSE = yaml.safe_load((STACK / "docker-compose.yml").read_text())
+
+
+def _flag(service: dict, name: str) -> str:
+    (value,) = [arg.split("=", 1)[1] for arg in service.get("command", [])
+                if str(arg).startswith(f"--{name}=")]
+    return value
+
+
+def test_compose_services_images_and_ports():
+    services = COMPOSE["services"]
+    assert {"prometheus", "alertmanager", "grafana", "demo", "launcher", "node-exporter",
+            "traffic"} <= set(services)
+    ports, host = DEMO.stack.ports, DEMO.stack.host
+    for name, service in services.items():
+        image = service.get("image", "")
+        assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image"
+        if "build" in service:
+            build = service["build"]
+            assert (STACK / build["context"] / build["dockerfile"]).is_file()
+        if name != "baseline":
+            assert service["network_mode"] == "host", name  # the generated 127.0.0.1 targets
+    assert _flag(services["prometheus"], "web.listen-address") == f"{host}:{ports['prometheus']}"
+    assert _flag(services["alertmanager"], "web.listen-address") == \
+        f"{host}:{ports['alertmanager']}"
+    assert _flag(services["node-exporter"], "web.listen-address") == \
+        f"{host}:{ports['node_exporter']}"
+    assert services["demo"]["command"][-1] == str(ports["demo"])
+    assert services["launcher"]["command"][-1] == str(ports["launcher"])
+    assert services["traffic"]["command"][-1] == f"http://{host}:{ports['demo']}"
+    assert services["grafana"]["environment"]["GF_SERVER_HTTP_ADDR"] == host
+
+
+def _binds(service: dict) -> dict[str, str]:
+    out = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith((".", "/")):
+            out[target] = source
+    return out
+
+
+def test_compose_mounts_the_committed_generated_files():
+    services, named = COMPOSE["services"], set(COMPOSE["volumes"])
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (STACK / source).exists(), f"{name} mounts {source}, which is not committed"
+            elif not source.startswith("/"):
+                assert source in named, f"{name}: undeclared volume {source}"
+    prom = _binds(services["prometheus"])
+    assert prom["/etc/prometheus/prometheus.yml"] == "./prometheus.yml"
+    assert prom["/etc/prometheus/rules"] == "./rules"  # rule_files: rules/*.yml, relative
+    assert _flag(services["prometheus"], "config.file") == "/etc/prometheus/prometheus.yml"
+    am = _binds(services["alertmanager"])
+    assert am[_flag(services["alertmanager"], "config.file")] == "./alertmanager.yml"
+    graf = _binds(services["grafana"])
+    assert graf["/etc/grafana/provisioning"] == "./grafana/provisioning"
+    assert graf[grafana.DASHBOARDS_PATH] == "./grafana/dashboards"
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (STACK / "grafana" / "dashboards" / Path(home).name).is_file()
+    dockerfile = (STACK / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (REPO / source).exists(), f"Dockerfile copies {source}, which is missing"
+
+
+def test_compose_prometheus_config_passes_promtool():
+    """promtool reads the compose prometheus.yml and the rule files it names (stack/rules)."""
+    result = subprocess.run([find_binary("promtool"), "check", "config",
+                             str(STACK / "prometheus.yml")],
+                            capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"{len(list((STACK / 'rules').glob('*.yml')))} rule files found" in output
