@@ -273,10 +273,13 @@ def test_compose_mounts_the_committed_generated_files():
     home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (STACK / "grafana" / "dashboards" / Path(home).name).is_file()
     dockerfile = (STACK / "Dockerfile").read_text()
+    allowed = {line[1:] for line in (STACK / "Dockerfile.dockerignore").read_text().splitlines()
+               if line.startswith("!")}
     for line in dockerfile.splitlines():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), f"Dockerfile copies {source}, which is missing"
+                assert source.rstrip("/") in allowed, f"{source} is not in the build context"
 
 
 def test_compose_prometheus_config_passes_promtool():
