@@ -324,7 +324,9 @@ def render_files(config: Config) -> dict[str, str]:
     files["grafana/provisioning/datasources/mlmon.yml"] = _yaml(header, {
         "apiVersion": 1,
         "datasources": [{"name": "Prometheus", "uid": DATASOURCE_UID, "type": "prometheus",
-                         "access": "proxy", "url": config.prometheus_url, "isDefault": True,
+                         "access": "proxy", "isDefault": True,
+                         # the compose Prometheus, not $MLMON_PROMETHEUS_URL's
+                         "url": f"http://{config.stack.host}:{config.stack.ports['prometheus']}",
                          "jsonData": {"timeInterval":
                                       f"{config.stack.scrape_interval_seconds:g}s"}}]})
     files["grafana/provisioning/dashboards/mlmon.yml"] = _yaml(header, {
