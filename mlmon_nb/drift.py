@@ -362,12 +362,7 @@ def ks_many(references: Sequence[np.ndarray], current: np.ndarray | Sequence[np.
     """
     if isinstance(current, np.ndarray) and current.ndim == 2:
         current = current.T
-    return _ks_sorted_many(references, [_sorted_finite(c) for c in current], method)
-
-
-def _ks_sorted_many(references: Sequence[np.ndarray], currents: Sequence[np.ndarray],
-                    method: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`ks_many` of samples already sorted and finite."""
+    currents = [_sorted_finite(c) for c in current]
     d = np.full(len(references), np.nan)
     n1 = np.array([r.size for r in references], dtype=float)
     n2 = np.array([c.size for c in currents], dtype=float)
@@ -581,21 +576,18 @@ def _missing_row(base: dict, frame_rows: int) -> dict:
 
 def _numeric_rows(baseline: Baseline, frame: pd.DataFrame, names: list[str],
                   tests: Sequence[str], min_samples: int) -> list[dict]:
-    present = [f for f in names if f in frame.columns]
-    current = {f: _sorted_finite(_numeric_column(frame[f])) for f in present}
-    refs = [baseline.numeric[f].sample for f in present]
-    if "ks" in tests and present:
-        d, p, _, _ = _ks_sorted_many(refs, [current[f] for f in present])
-        ks_by = dict(zip(present, zip(d, p)))
-    rows = []
+    rows: list[dict] = []
+    ks_at: list[tuple[int, int, int]] = []  # (row, reference sample size, current size)
     total = len(frame)
     for f in names:
         spec = baseline.numeric[f]
-        cur = current.get(f, np.empty(0))
-        missing = 1 - cur.size / total if total and f in current else (1.0 if total else 0.0)
+        present = f in frame.columns
+        # one feature's sorted values at a time: the peak memory is a column, not the frame
+        cur = _sorted_finite(_numeric_column(frame[f])) if present else np.empty(0)
+        missing = 1 - cur.size / total if total and present else (1.0 if total else 0.0)
         base = _base_row(f, "numeric", spec.n, int(cur.size), missing, spec.missing_share,
-                         min_samples, "" if f in current else "column not in the data")
-        if f not in current:
+                         min_samples, "" if present else "column not in the data")
+        if not present:
             base["insufficient"] = True
         cur_fr = (np.diff(np.searchsorted(cur, spec.edges, side="right"), prepend=0,
                           append=cur.size) / cur.size) if cur.size else None
@@ -603,7 +595,9 @@ def _numeric_rows(baseline: Baseline, frame: pd.DataFrame, names: list[str],
             stat, pval = float("nan"), float("nan")
             if cur.size:
                 if test == "ks":
-                    stat, pval = (float(v) for v in ks_by[f])
+                    if spec.sample.size:
+                        stat = _ks_statistic_sorted(spec.sample, cur)
+                    ks_at.append((len(rows), spec.sample.size, cur.size))
                 elif test == "psi":
                     stat = psi(spec.fractions, cur_fr)
                 elif test == "js":
@@ -612,6 +606,10 @@ def _numeric_rows(baseline: Baseline, frame: pd.DataFrame, names: list[str],
                     stat = wasserstein(spec.sample, cur, spec.summary.get("std"))
             rows.append({**base, "test": test, "statistic": stat, "p_value": pval, "effect": stat})
         rows.append(_missing_row(base, total))
+    if ks_at:  # the p-values in one vectorized call
+        at, n_ref, n_cur = (np.array(v) for v in zip(*ks_at))
+        for i, p in zip(at, ks_pvalue(np.array([rows[i]["statistic"] for i in at]), n_ref, n_cur)):
+            rows[i]["p_value"] = float(p)
     return rows
 
 
