@@ -300,7 +300,7 @@ def _smirnov_sf(n: float, x: float) -> float:
     return float(x * np.exp(peak + np.log(np.sum(np.exp(terms - peak)))))
 
 
-LOG_FACTORIAL_MAX_N = 2_000_000  # above this the table (8 bytes per n) is not kept
+LOG_FACTORIAL_MAX_N = 500_000  # above this no table is kept (8 bytes per n, 4 tables at most)
 
 
 @functools.lru_cache(maxsize=4)
