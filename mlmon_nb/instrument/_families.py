@@ -51,7 +51,7 @@ class FeatureHistograms:
     """Collector of ``ml_feature_value`` with per-feature buckets."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entered when a prediction brings a new feature
         self._series: dict[tuple[str, str], NumericSeries] = {}
 
     def series(self, model_name: str, feature: str, edges: Iterable[float]) -> NumericSeries:
