@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -76,13 +76,17 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
     """The demo service as a Starlette app.
 
     ``baseline`` defaults to the model's baseline file when it exists. ``registry`` defaults to a
-    fresh one. ``instrumented=False`` serves the same model without any monitoring (the HTTP
+    fresh one with the process and platform collectors (CPU, memory, open files: the resources
+    pages read them). ``instrumented=False`` serves the same model without any monitoring (the HTTP
     benchmark's anchor).
     """
     model_cfg = config.model(MODEL_NAME)
     if baseline is None and instrumented:
         baseline = _load_baseline(config, MODEL_NAME)
-    registry = CollectorRegistry() if registry is None else registry
+    if registry is None:
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
     model = SentimentModel()
     faults = FaultState()
     rng = random.Random(seed)
