@@ -88,6 +88,7 @@ def test_cli_run_writes_notebook_and_html(demo):
         assert os.path.getsize(p) > 0 and str(demo.state / "runs") in p
 
 
+@pytest.mark.timeout(1200)  # the alert's own `for: 5m`, group_wait, then the run
 def test_injected_errors_fire_an_alert_that_lands_in_an_executed_runbook(demo):
     store = RunStore(demo.state / "runs")
     before = {r.run_id for r in store.list(alertname="HighErrorRate")}
