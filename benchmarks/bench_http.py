@@ -98,11 +98,8 @@ def main() -> None:
     bodies = [json.dumps({"text": t.text, "channel": t.channel}).encode() for t in items]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        from mlmon_nb.baseline import Baseline
-        from mlmon_nb.demo.model import MODEL_NAME, training_frame
-        Baseline.from_frame(training_frame(), MODEL_NAME, categorical=["channel"],
-                            prediction="prediction", confidence="confidence",
-                            exclude=["label"]).save(Path(tmp) / "baselines" / f"{MODEL_NAME}.json")
+        from mlmon_nb.demo.model import MODEL_NAME, training_baseline
+        training_baseline().save(Path(tmp) / "baselines" / f"{MODEL_NAME}.json")
         # alternate the variants in rounds so a noisy neighbour hits both alike
         per_round = args.seconds / args.rounds
         for _ in range(args.rounds):

@@ -16,19 +16,12 @@ import pytest
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import Config, load_config
 from mlmon_nb.demo.history import openmetrics_chunks, synthesize
-from mlmon_nb.demo.model import MODEL_NAME, training_frame
+from mlmon_nb.demo.model import MODEL_NAME, training_baseline
 from mlmon_nb.stack import COMPONENTS, Stack, backfill, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 HISTORY_DAYS = 2.0
 HISTORY_STEP = 60.0
-
-
-def demo_baseline() -> Baseline:
-    """The demo model's training baseline, exactly as `make demo` builds it."""
-    return Baseline.from_frame(training_frame(), MODEL_NAME, categorical=["channel"],
-                               prediction="prediction", confidence="confidence",
-                               exclude=["label"], source="mlmon_nb.demo.model.training_frame")
 
 
 def config_on_free_ports(state_dir: Path) -> Config:
@@ -57,7 +50,7 @@ class History:
 def history(tmp_path_factory) -> History:
     state = tmp_path_factory.mktemp("history-state")
     config = config_on_free_ports(state)
-    baseline = demo_baseline()
+    baseline = training_baseline()
     path = baseline.save(config.baseline_path(MODEL_NAME))
     end = time.time()
     synthetic = synthesize(baseline, end=end, days=HISTORY_DAYS, step=HISTORY_STEP, seed=42,

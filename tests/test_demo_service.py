@@ -16,7 +16,7 @@ from mlmon_nb.baseline import Baseline
 from mlmon_nb.cli import main
 from mlmon_nb.config import load_config
 from mlmon_nb.demo.faults import active_faults, inject
-from mlmon_nb.demo.model import MODEL_NAME, training_frame
+from mlmon_nb.demo.model import MODEL_NAME, training_baseline
 from mlmon_nb.demo.service import create_app
 from mlmon_nb.demo.traffic import run_traffic
 from mlmon_nb.errors import MlmonError, ServiceUnreachable
@@ -49,9 +49,7 @@ class Server:
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
-    base = Baseline.from_frame(training_frame(3000), MODEL_NAME, categorical=["channel"],
-                               prediction="prediction", confidence="confidence",
-                               exclude=["label"])
+    base = training_baseline(3000)
     cfg = load_config().with_ports({"demo": free_port()}, state_dir=state)
     base.save(cfg.baseline_path(MODEL_NAME))
     return cfg

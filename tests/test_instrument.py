@@ -18,16 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlmon_nb import ModelMonitor
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.demo.model import MODEL_NAME, SentimentModel, generate_texts, training_frame
+from mlmon_nb.demo.model import MODEL_NAME, SentimentModel, generate_texts, training_baseline
 from mlmon_nb.errors import InstrumentError
 from mlmon_nb.instrument import GroundTruthSampler, JsonLinesSink, le_label
 
 
 @pytest.fixture(scope="module")
 def baseline() -> Baseline:
-    return Baseline.from_frame(training_frame(3000), MODEL_NAME, categorical=["channel"],
-                               prediction="prediction", confidence="confidence",
-                               exclude=["label"], top_k=3)
+    return training_baseline(3000, top_k=3)
 
 
 def scrape(registry) -> dict:

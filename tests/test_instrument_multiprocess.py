@@ -15,7 +15,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.demo.model import MODEL_NAME, SentimentModel, generate_texts, training_frame
+from mlmon_nb.demo.model import MODEL_NAME, SentimentModel, generate_texts, training_baseline
 from mlmon_nb.instrument import le_label
 from mlmon_nb.stack import free_port
 
@@ -40,9 +40,7 @@ for item in generate_texts(n, np.random.default_rng(seed)):
 
 @pytest.fixture(scope="module")
 def baseline_file(tmp_path_factory) -> tuple[Baseline, Path]:
-    base = Baseline.from_frame(training_frame(2000), MODEL_NAME, categorical=["channel"],
-                               prediction="prediction", confidence="confidence",
-                               exclude=["label"])
+    base = training_baseline(2000)
     path = tmp_path_factory.mktemp("baseline") / f"{MODEL_NAME}.json"
     return base, base.save(path)
 

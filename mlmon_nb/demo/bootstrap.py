@@ -12,9 +12,10 @@ from pathlib import Path
 
 from ..baseline import Baseline
 from ..config import Config
+from ..errors import BaselineError
 from ..stack import Stack, backfill, iter_blocks
 from .history import openmetrics_chunks, synthesize
-from .model import MODEL_NAME, training_frame
+from .model import MODEL_NAME, training_baseline
 
 __all__ = ["build_demo_baseline", "demo_up", "ensure_history"]
 
@@ -23,14 +24,12 @@ REPO = Path(__file__).resolve().parent.parent.parent
 
 def build_demo_baseline(path: Path) -> Baseline:
     """Build (deterministically) and save the demo model's training baseline."""
-    baseline = Baseline.from_frame(training_frame(), MODEL_NAME, categorical=["channel"],
-                                   prediction="prediction", confidence="confidence",
-                                   exclude=["label"], source="mlmon_nb.demo.model.training_frame")
+    baseline = training_baseline()
     if path.exists():
         try:
             if Baseline.load(path).baseline_id == baseline.baseline_id:
                 return baseline
-        except Exception:  # a corrupt file is rebuilt
+        except BaselineError:  # a corrupt or foreign file is rebuilt
             pass
     baseline.save(path)
     return baseline

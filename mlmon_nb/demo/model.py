@@ -26,6 +26,7 @@ __all__ = [
     "LabeledText",
     "generate_texts",
     "training_frame",
+    "training_baseline",
 ]
 
 MODEL_NAME = "sentiment_classifier"
@@ -136,3 +137,16 @@ def training_frame(n: int = 20000, seed: int = 7) -> pd.DataFrame:
         rows.append({**p.features, "label": item.true_label, "prediction": p.label,
                      "confidence": p.confidence})
     return pd.DataFrame(rows)
+
+
+def training_baseline(rows: int = 20000, seed: int = 7, **options):
+    """The demo model's training baseline: ``Baseline.from_frame`` of :func:`training_frame`.
+
+    Deterministic, so its ``baseline_id`` (and the drift rules generated from it) are the same
+    on every machine; ``options`` pass through to ``from_frame`` (e.g. ``top_k``).
+    """
+    from ..baseline import Baseline
+    return Baseline.from_frame(training_frame(rows, seed), MODEL_NAME, categorical=["channel"],
+                               prediction="prediction", confidence="confidence",
+                               exclude=["label"], source="mlmon_nb.demo.model.training_frame",
+                               **options)
