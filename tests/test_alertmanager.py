@@ -4,7 +4,6 @@ a critical alert to a webhook and inhibiting the warning of the same alert."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from mlmon_nb import rules
 from mlmon_nb.config import load_config
+from mlmon_nb.stack import Stack, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "stack" / "alertmanager.yml"
@@ -69,12 +69,6 @@ def test_routes_reject_a_wrong_expectation():
     assert proc.returncode != 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Webhook(BaseHTTPRequestHandler):
     received: list[dict] = []
 
@@ -91,7 +85,7 @@ class _Webhook(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook():
     _Webhook.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", _free_port()), _Webhook)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", _Webhook.received
@@ -101,30 +95,16 @@ def webhook():
 
 @pytest.fixture
 def alertmanager(tmp_path, webhook):
+    """A real Alertmanager started by the stack, its launcher port pointing at the webhook."""
     url, received = webhook
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(rules.render_alertmanager(DEMO, webhook_url=f"{url}/alertmanager"))
-    port = _free_port()
-    log = (tmp_path / "am.log").open("w")
-    proc = subprocess.Popen(
-        ["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={tmp_path}/data",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    config = DEMO.with_ports({"alertmanager": free_port(), "launcher": int(url.rsplit(":", 1)[1])},
+                             state_dir=tmp_path / "state")
+    stack = Stack(config)
+    stack.up(["alertmanager"], timeout=30)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/-/ready", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "am.log").read_text())
-                time.sleep(0.1)
-        yield base, received
+        yield stack.url("alertmanager"), received
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        stack.down()
 
 
 def _post_alerts(base: str, alerts: list[dict]) -> None:
