@@ -91,7 +91,7 @@ def write_config(config: Config, path: Path) -> Path:
     return path
 
 
-def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2):
+def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2, what: str = "condition"):
     """Poll until ``predicate()`` is truthy; its value, or AssertionError at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -99,7 +99,7 @@ def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"{what} not met within {timeout}s")
         time.sleep(interval)
 
 

@@ -13,12 +13,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
+from launcher_support import wait_for
 from mlmon_nb.demo.bootstrap import demo_up
 from mlmon_nb.runstore import RunStore
 from mlmon_nb.stack import COMPONENTS, Stack, _proc_start_time
@@ -38,16 +38,6 @@ def _cli(stack: Stack, *args: str, timeout: float = 300) -> subprocess.Completed
     return subprocess.run([sys.executable, "-m", "mlmon_nb.cli", "--config",
                            str(stack.config_file), *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "MLMON_CONFIG": ""})
-
-
-def _wait(what: str, check, timeout: float, every: float = 3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +92,7 @@ def test_injected_errors_fire_an_alert_that_lands_in_an_executed_runbook(demo):
         return [a for a in json.loads(body)["data"]["alerts"]
                 if a["labels"].get("alertname") == "HighErrorRate" and a["state"] == "firing"]
 
-    alert = _wait("HighErrorRate to fire", firing, timeout=600)[0]
+    alert = wait_for(firing, timeout=600, interval=3, what="HighErrorRate firing")[0]
     assert alert["labels"]["model_name"] == "sentiment_classifier"
     assert alert["labels"]["severity"] == "critical"
 
@@ -110,7 +100,7 @@ def test_injected_errors_fire_an_alert_that_lands_in_an_executed_runbook(demo):
         return [r for r in store.list(alertname="HighErrorRate")
                 if r.run_id not in before and r.source != "cli" and r.status in ("done", "failed")]
 
-    run = _wait("the launcher to execute the runbook", executed, timeout=240)[0]
+    run = wait_for(executed, timeout=240, interval=3, what="the launcher executing the runbook")[0]
     assert run.status == "done", run
     assert run.params.get("model_name") == "sentiment_classifier"
 
