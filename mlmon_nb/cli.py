@@ -20,6 +20,21 @@ def _config(args):
     return load_config(getattr(args, "config", None))
 
 
+def _add_generate(actions, help: str, write) -> None:
+    """A ``generate`` action: ``write(config, folder)`` the files into ``-o`` (default stack/)."""
+    gen = actions.add_parser("generate", help=help)
+    gen.add_argument("-o", "--out", type=Path, default=None,
+                     help="target folder (default: stack/ of this repository)")
+    gen.set_defaults(func=lambda args: _generate(args, write))
+
+
+def _generate(args, write) -> int:
+    from .config import REPO_ROOT
+    for path in write(_config(args), args.out or REPO_ROOT / "stack"):
+        print(f"wrote {path}")
+    return 0
+
+
 # -- stack --------------------------------------------------------------------------------------
 
 def _add_stack(sub) -> None:
@@ -204,10 +219,7 @@ def _launcher(args) -> int:
 def _add_rules(sub) -> None:
     p = sub.add_parser("rules", help="generate and check Prometheus rules and Alertmanager routing")
     s = p.add_subparsers(dest="action", required=True)
-    gen = s.add_parser("generate", help="write rules/*.yml and alertmanager.yml from the config")
-    gen.add_argument("-o", "--out", type=Path, default=None,
-                     help="target folder (default: stack/ of this repository)")
-    gen.set_defaults(func=_rules_generate)
+    _add_generate(s, "write rules/*.yml and alertmanager.yml from the config", _write_rules)
     chk = s.add_parser("check", help="promtool/amtool checks, and whether the files are stale")
     chk.add_argument("-d", "--dir", type=Path, default=None,
                      help="folder with rules/ and alertmanager.yml (default: stack/)")
@@ -220,18 +232,13 @@ def _demo_baseline(config) -> None:
     if any(m.name == MODEL_NAME for m in config.models) and not config.baseline_path(
             MODEL_NAME).exists():
         from .demo.bootstrap import build_demo_baseline
-        config.baseline_path(MODEL_NAME).parent.mkdir(parents=True, exist_ok=True)
         build_demo_baseline(config.baseline_path(MODEL_NAME))
 
 
-def _rules_generate(args) -> int:
-    from .config import REPO_ROOT
+def _write_rules(config, folder):
     from .rules import write_generated
-    config = _config(args)
     _demo_baseline(config)
-    for path in write_generated(config, args.out or REPO_ROOT / "stack"):
-        print(f"wrote {path}")
-    return 0
+    return write_generated(config, folder)
 
 
 def _rules_check(args) -> int:
@@ -278,18 +285,12 @@ def _query(args) -> int:
 def _add_grafana(sub) -> None:
     p = sub.add_parser("grafana", help="Grafana dashboards and the docker-compose stack's files")
     s = p.add_subparsers(dest="action", required=True)
-    gen = s.add_parser("generate", help="write stack/grafana/** and stack/prometheus.yml")
-    gen.add_argument("-o", "--out", type=Path, default=None,
-                     help="target folder (default: stack/ of this repository)")
-    gen.set_defaults(func=_grafana_generate)
+    _add_generate(s, "write stack/grafana/** and stack/prometheus.yml", _write_grafana)
 
 
-def _grafana_generate(args) -> int:
-    from .config import REPO_ROOT
+def _write_grafana(config, folder):
     from .grafana import write_files
-    for path in write_files(_config(args), args.out or REPO_ROOT / "stack"):
-        print(f"wrote {path}")
-    return 0
+    return write_files(config, folder)
 
 
 # -- main ---------------------------------------------------------------------------------------
