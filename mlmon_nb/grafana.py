@@ -157,11 +157,6 @@ def _resources(model: ModelConfig) -> Dashboard:
     ), "CPU, memory, disk and in-flight requests: the notebook resources.ipynb as a dashboard.")
 
 
-def _invalid_rate() -> str:
-    invalid = q.selector(m.FEATURE_INVALID.sample, model_name=MODEL)
-    return f"sum by (feature, reason) (rate({invalid}[{RATE}]))"
-
-
 def _drift(model: ModelConfig) -> Dashboard:
     ks, psi = model.ks, model.psi
     sel = {"model_name": MODEL}
@@ -174,10 +169,12 @@ def _drift(model: ModelConfig) -> Dashboard:
               ((q.selector(drift.PSI_RULE, **sel), "{{feature}}"),),
               thresholds=_steps(("green", None), ("blue", psi.info), ("yellow", psi.warning),
                                 ("red", psi.critical))),
-        Panel("Concept drift: PSI of the predicted classes (1h)",
+        Panel("Concept drift: PSI of the prediction confidence (1h)",
               ((q.selector(drift.CONCEPT_PSI_RULE, **sel), "predictions"),),
               thresholds=_upper(psi.warning, psi.critical)),
-        Panel("Invalid feature values", ((_invalid_rate(), "{{feature}} {{reason}}"),),
+        Panel("Invalid feature values",
+              ((q.invalid_feature_rate(MODEL, RATE, by=("feature", "reason")),
+                "{{feature}} {{reason}}"),),
               unit="reqps"),
     ), "Drift against the training baseline, from the recording rules: drift.ipynb's bands.")
 

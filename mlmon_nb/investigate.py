@@ -244,14 +244,6 @@ class Investigation:
                 model_name=self.model_name, thresholds=thresholds_for(self.ctx.model))
         return self._cache["drift"]
 
-    def feature_drift(self, feature: str, baseline=None) -> dict[str, float]:
-        """Binned KS and PSI of one numeric feature over the incident window vs the baseline."""
-        table = self.drift_table(baseline, record=False)
-        if feature not in table.index:
-            return {"ks": float("nan"), "psi": float("nan"), "n": 0.0}
-        row = table.loc[feature]
-        return {"ks": float(row["ks"]), "psi": float(row["psi"]), "n": float(row["n"])}
-
     def confidence_psi(self, baseline=None) -> dict[str, float]:
         """PSI of the prediction-confidence histogram in the incident window vs the baseline."""
         from .drift import CONCEPT_FEATURE
@@ -288,8 +280,7 @@ class Investigation:
 
     def invalid_rate(self, rate: str) -> str:
         """PromQL: rejected feature values per second (0 when none were rejected)."""
-        invalid = q.selector(m.FEATURE_INVALID.sample, model_name=self.model_name)
-        return f"sum(rate({invalid}[{rate}])) or vector(0)"
+        return f"sum({q.invalid_feature_rate(self.model_name, rate)}) or vector(0)"
 
     def slo_bad_ratio(self, slo: str, rate: str) -> str:
         """PromQL for the share of bad events of an SLO (latency, availability, accuracy)."""

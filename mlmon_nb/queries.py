@@ -38,6 +38,7 @@ __all__ = [
     # RED and throughput
     "request_rate",
     "error_rate",
+    "invalid_feature_rate",
     "error_ratio",
     "latency_quantile",
     "latency_quantiles",
@@ -282,6 +283,12 @@ def confidence_buckets(model_name: str, duration: str = "1h") -> str:
     """Cumulative confidence histogram counts over ``duration`` (per ``le``; instant query)."""
     bucket = selector(m.CONFIDENCE.series("_bucket"), model_name=model_name)
     return f"sum by (le) (increase({bucket}[{duration}]))"
+
+
+def invalid_feature_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
+    """Feature values rejected per second (NaN, inf, missing, wrong type, unknown feature)."""
+    return (f"sum {_by('model_name', extra=by)} "
+            f"(rate({selector(m.FEATURE_INVALID.sample, model_name=model_name)}[{rate}]))")
 
 
 def low_confidence_share(model_name: str, rate: str = "5m") -> str:
