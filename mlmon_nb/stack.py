@@ -42,6 +42,7 @@ __all__ = [
     "backfill",
     "render_prometheus_config",
     "effective_config_yaml",
+    "iter_blocks",
 ]
 
 COMPONENTS = ("prometheus", "alertmanager", "node_exporter", "demo", "traffic", "launcher",
@@ -307,11 +308,23 @@ class Stack:
             self._start(name)
             started.append(name)
         if self._running("prometheus") and "prometheus" not in started:
-            _http_post(self.url("prometheus") + "/-/reload")
+            self._reload_prometheus()
         deadline = time.monotonic() + timeout
         for name in wanted:
             self._wait_healthy(name, deadline)
         return started
+
+    def _reload_prometheus(self) -> None:
+        """Make a running Prometheus read the regenerated configuration and rules."""
+        try:
+            urllib.request.urlopen(urllib.request.Request(
+                self.url("prometheus") + "/-/reload", method="POST"), timeout=10).close()
+        except urllib.error.HTTPError as exc:  # it answered: the new files do not load
+            detail = exc.read().decode("utf-8", "replace").strip()
+            raise StackError(f"prometheus refused to reload {self.state / 'prometheus.yml'}: "
+                             f"{detail}; see its log {self.log_path('prometheus')}") from exc
+        except (urllib.error.URLError, OSError):
+            pass  # not answering yet: the health wait below reports it
 
     def _start(self, name: str) -> None:
         log = self.log_path(name)
@@ -374,13 +387,6 @@ class Stack:
             text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
             out.append((f"== {n} ({path})\n" if not name else "") + "\n".join(text))
         return "\n".join(out)
-
-
-def _http_post(url: str) -> None:
-    try:
-        urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5).close()
-    except (urllib.error.URLError, OSError):
-        pass
 
 
 def _terminate(pid: int, grace: float = 10.0) -> None:

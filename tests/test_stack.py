@@ -101,3 +101,21 @@ def test_cli_names_an_unreachable_prometheus_within_the_timeout(stack_config):
     assert "\n" not in line and url in line and "mlmon-nb stack up" in line
     assert "Traceback" not in result.stderr
     assert time.monotonic() - begun < 60  # bounded by the subprocess timeout, not asserted tighter
+
+
+def test_up_on_a_running_prometheus_reloads_and_reports_rules_that_do_not_load(stack_config):
+    stack = Stack(stack_config)
+    stack.up(["prometheus"], timeout=60)
+    try:
+        assert stack.up(["prometheus"], timeout=30) == []  # regenerated files reload cleanly
+        original = stack.write_configs
+
+        def broken(components):
+            original(components)
+            (stack.state / "rules" / "broken.yml").write_text("groups: [{name: x, rules: [{}]}]\n")
+
+        stack.write_configs = broken
+        with pytest.raises(StackError, match="prometheus refused to reload"):
+            stack.up(["prometheus"], timeout=30)
+    finally:
+        stack.down()
