@@ -291,6 +291,48 @@ def test_feedback_join_under_interleaving_threads():
     assert mon.pending == n_threads  # the last request of each thread waits
 
 
+def test_hot_path_counts_are_exact_across_threads(baseline):
+    """The hot-path metrics share one lock per request phase, re-entered when a request brings
+    a new label value: counts stay exact while threads switch mid-request (switch interval shrunk
+    to force it), create label values concurrently and scrape in between."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    reg = CollectorRegistry()
+    mon = ModelMonitor(MODEL_NAME, baseline=baseline, registry=reg)
+    n_threads, per = 8, 2000
+    barrier = threading.Barrier(n_threads)
+    features = {"text_length": 40.0, "sentiment_score": 0.25, "channel": "web"}
+
+    def worker():
+        barrier.wait()
+        for i in range(per):
+            with mon.track(f"e{i // 40}"):  # new label values while the others count
+                mon.record_prediction("positive" if i % 2 else "negative", 0.5 + (i % 5) / 10,
+                                      features=features)
+            scrape(reg) if i % 500 == 0 else None  # scrapes interleave with updates
+
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(n_threads)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(old)
+    total = n_threads * per
+    fams = scrape(reg)
+    assert value(fams, "ml_requests_total") == total
+    assert value(fams, "ml_request_duration_seconds_count") == total
+    assert value(fams, "ml_requests_in_progress") == 0
+    assert value(fams, "ml_predictions_total", predicted_class="positive") == total / 2
+    assert value(fams, "ml_prediction_confidence_count") == total
+    assert value(fams, "ml_low_confidence_predictions_total") == total * 2 / 5  # 0.5 and 0.6
+    assert value(fams, "ml_prediction_confidence_sum") == pytest.approx(total * 0.7)
+    for feature in ("text_length", "sentiment_score"):
+        assert value(fams, "ml_feature_value_count", feature=feature) == total
+    assert value(fams, "ml_feature_category_total", category="web") == total
+
+
 def test_review_sampler_writes_jsonl_and_a_failing_sink_never_raises(tmp_path):
     sink = JsonLinesSink(tmp_path / "reviews" / "m.jsonl")
     reg = CollectorRegistry()

@@ -1,10 +1,12 @@
-"""The contract's metric objects, created once per registry, and the fast feature histograms.
+"""The contract's metric objects, created once per registry, and the hot-path families.
 
-Feature histograms need other buckets per feature (each feature's baseline quantile edges), which
-one prometheus-client ``Histogram`` cannot have. In one process they live in
-:class:`FeatureHistograms`, a collector that counts under one lock per prediction; in multiprocess
-mode each feature gets its own unregistered ``Histogram`` writing to the shared files, which the
-multiprocess collector sums by label set.
+Every request touches seven metrics and every numeric feature its own histogram. With
+prometheus-client's metrics that is a lock and a method chain per update; in one process the
+hot-path metrics are instead :class:`LockedFamily` collectors: plain numbers that ModelMonitor
+updates under one lock per request phase (the shared ``Families.lock``). They also let each
+feature have its own buckets (the baseline's quantile edges), which one ``Histogram`` cannot.
+In multiprocess mode the hot-path metrics are prometheus-client's own, writing to the shared
+files that the multiprocess collector sums by label set, and the lock is not taken.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from bisect import bisect_left
 from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics_core import HistogramMetricFamily, UnknownMetricFamily
+from prometheus_client.metrics_core import (CounterMetricFamily, GaugeMetricFamily,
+                                            HistogramMetricFamily, UnknownMetricFamily)
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from .. import metrics as m
 from ..errors import InstrumentError
 
-__all__ = ["Families", "families_for", "static_collectors", "FeatureHistograms", "BaselineRatios",
-           "NumericSeries", "le_label"]
+__all__ = ["Families", "families_for", "static_collectors", "LockedFamily", "LockedValue",
+           "LockedBuckets", "BaselineRatios", "le_label"]
 
 
 def le_label(edge: float) -> str:
@@ -31,43 +34,84 @@ def le_label(edge: float) -> str:
     return floatToGoString(edge)
 
 
-class NumericSeries:
-    """One feature's bucket counts (``le`` buckets, then ``+Inf``) and sum."""
+class LockedValue:
+    """A counter's or gauge's value; the caller holds its family's lock."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def dec(self, amount: float = 1.0) -> None:
+        self.value -= amount
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+
+class LockedBuckets:
+    """A histogram's bucket counts (``le`` buckets, then ``+Inf``) and sum; the caller holds its
+    family's lock."""
 
     __slots__ = ("edges", "counts", "sum")
 
     def __init__(self, edges: Iterable[float]):
-        self.edges = [float(e) for e in edges]
+        self.edges = [float(e) for e in edges if e != float("inf")]
         self.counts = [0] * (len(self.edges) + 1)
         self.sum = 0.0
 
-    def add(self, value: float) -> None:
-        """Count one value (the caller holds the collector's lock)."""
-        self.counts[bisect_left(self.edges, value)] += 1
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.edges, value)] += 1  # le: the first edge >= value
         self.sum += value
 
 
-class FeatureHistograms:
-    """Collector of ``ml_feature_value`` with per-feature buckets."""
+class LockedFamily:
+    """A labelled counter, gauge or histogram of the contract kept as plain numbers.
 
-    def __init__(self) -> None:
-        self.lock = threading.RLock()  # re-entered when a prediction brings a new feature
-        self._series: dict[tuple[str, str], NumericSeries] = {}
+    Children (``labels(...)``) have prometheus-client's ``inc``/``dec``/``set``/``observe`` but
+    take no lock of their own: every update and every scrape holds ``lock``, so a request pays
+    one lock, not one per metric. A histogram child may have its own ``buckets``.
+    """
 
-    def series(self, model_name: str, feature: str, edges: Iterable[float]) -> NumericSeries:
-        """The series of one feature (created on first use; the first edges win)."""
-        key = (model_name, feature)
+    def __init__(self, spec: m.MetricSpec, lock: threading.RLock,
+                 buckets: Iterable[float] = ()):
+        self.spec = spec
+        self.lock = lock
+        self.buckets = tuple(buckets)
+        self._children: dict[tuple[str, ...], LockedValue | LockedBuckets] = {}
+
+    def labels(self, *values: str, buckets: Iterable[float] | None = None):
+        """The child of these label values (created on first use; the first buckets win)."""
+        key = tuple(str(v) for v in values)
+        if len(key) != len(self.spec.labels):
+            raise ValueError(f"{self.spec.name} takes labels {self.spec.labels}, got {key}")
         with self.lock:
-            found = self._series.get(key)
-            if found is None:
-                found = self._series[key] = NumericSeries(edges)
-            return found
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = (
+                    LockedBuckets(self.buckets if buckets is None else buckets)
+                    if self.spec.type == "histogram" else LockedValue())
+            return child
 
     def collect(self):
-        family = HistogramMetricFamily(m.FEATURE_VALUE.name, m.FEATURE_VALUE.help,
-                                       labels=m.FEATURE_VALUE.labels)
+        spec = self.spec
         with self.lock:
-            snapshot = [(k, list(s.edges), list(s.counts), s.sum) for k, s in self._series.items()]
+            if spec.type == "histogram":
+                snapshot = [(k, list(c.edges), list(c.counts), c.sum)
+                            for k, c in self._children.items()]
+            else:
+                snapshot = [(k, c.value) for k, c in self._children.items()]
+        if spec.type != "histogram":
+            kind = CounterMetricFamily if spec.type == "counter" else GaugeMetricFamily
+            family = kind(spec.name, spec.help, labels=spec.labels)
+            for labels, value in snapshot:
+                family.add_metric(list(labels), value)
+            yield family
+            return
+        family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
         for labels, edges, counts, total in snapshot:
             buckets, running = [], 0
             for edge, count in zip(edges, counts):
@@ -76,9 +120,9 @@ class FeatureHistograms:
             buckets.append(("+Inf", running + counts[-1]))
             # add_metric() drops _count/_sum when an edge is negative; queries need both
             family.add_metric(list(labels), buckets, None)
-            names = dict(zip(family._labelnames, labels))
-            family.samples.append(Sample(f"{family.name}_count", names, buckets[-1][1]))
-            family.samples.append(Sample(f"{family.name}_sum", dict(names), total))
+            names = dict(zip(spec.labels, labels))
+            family.samples.append(Sample(f"{spec.name}_count", names, buckets[-1][1]))
+            family.samples.append(Sample(f"{spec.name}_sum", dict(names), total))
         yield family
 
 
@@ -107,68 +151,65 @@ class BaselineRatios:
         yield family
 
 
-class _MultiprocessSeries:
-    """A feature's histogram in multiprocess mode: a prometheus-client child per feature."""
+class _ClientFeatureHistograms:
+    """``ml_feature_value`` in multiprocess mode: an unregistered prometheus-client histogram per
+    feature, since each feature has its own buckets; the multiprocess collector sums them by name
+    and labels."""
 
-    __slots__ = ("child",)
+    def labels(self, *values: str, buckets: Iterable[float]):
+        spec = m.FEATURE_VALUE
+        hist = Histogram(spec.name, spec.help, spec.labels, buckets=list(buckets) + [float("inf")],
+                         registry=None)
+        return hist.labels(*values)
 
-    def __init__(self, model_name: str, feature: str, edges: Iterable[float]):
-        hist = Histogram(m.FEATURE_VALUE.name, m.FEATURE_VALUE.help, m.FEATURE_VALUE.labels,
-                         buckets=list(edges) + [float("inf")], registry=None)
-        self.child = hist.labels(model_name, feature)
 
-    def add(self, value: float) -> None:
-        self.child.observe(value)
+_CLIENT_TYPES = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
 
 
 class Families:
-    """Every metric object of the contract in one registry."""
+    """Every metric object of the contract in one registry.
 
-    def __init__(self, registry: CollectorRegistry | None, latency_buckets: tuple[float, ...],
+    The hot-path ones (requests, duration, in-flight, predictions, confidence, low confidence,
+    feature values and categories) are :class:`LockedFamily` collectors updated under ``lock`` in
+    one process, and prometheus-client metrics in multiprocess mode; the rest are always
+    prometheus-client metrics.
+    """
+
+    def __init__(self, registry: CollectorRegistry, latency_buckets: tuple[float, ...],
                  multiprocess: bool):
-        kw = {"registry": registry}
         self.latency_buckets = latency_buckets
         self.multiprocess = multiprocess
-        self.requests = Counter(m.REQUESTS.name, m.REQUESTS.help, m.REQUESTS.labels, **kw)
-        self.errors = Counter(m.ERRORS.name, m.ERRORS.help, m.ERRORS.labels, **kw)
-        self.duration = Histogram(m.REQUEST_DURATION.name, m.REQUEST_DURATION.help,
-                                  m.REQUEST_DURATION.labels, buckets=latency_buckets, **kw)
-        self.in_progress = Gauge(m.IN_PROGRESS.name, m.IN_PROGRESS.help, m.IN_PROGRESS.labels,
-                                 multiprocess_mode="livesum", **kw)
-        self.predictions = Counter(m.PREDICTIONS.name, m.PREDICTIONS.help, m.PREDICTIONS.labels,
-                                   **kw)
-        self.confidence = Histogram(m.CONFIDENCE.name, m.CONFIDENCE.help, m.CONFIDENCE.labels,
-                                    buckets=m.CONFIDENCE_BUCKETS, **kw)
-        self.low_confidence = Counter(m.LOW_CONFIDENCE.name, m.LOW_CONFIDENCE.help,
-                                      m.LOW_CONFIDENCE.labels, **kw)
+        self.lock = threading.RLock()  # re-entered when a prediction brings a new label value
+
+        def client(spec: m.MetricSpec, **kw):
+            return _CLIENT_TYPES[spec.type](spec.name, spec.help, spec.labels, registry=registry,
+                                            **kw)
+
+        def hot(spec: m.MetricSpec, buckets: Iterable[float] = (), **kw):
+            if multiprocess:
+                return client(spec, **({"buckets": buckets} if buckets else {}), **kw)
+            family = LockedFamily(spec, self.lock, buckets)
+            registry.register(family)
+            return family
+
+        self.requests = hot(m.REQUESTS)
+        self.duration = hot(m.REQUEST_DURATION, latency_buckets)
+        self.in_progress = hot(m.IN_PROGRESS, multiprocess_mode="livesum")
+        self.predictions = hot(m.PREDICTIONS)
+        self.confidence = hot(m.CONFIDENCE, m.CONFIDENCE_BUCKETS)
+        self.low_confidence = hot(m.LOW_CONFIDENCE)
+        self.category = hot(m.FEATURE_CATEGORY)
+        self.features = _ClientFeatureHistograms() if multiprocess else hot(m.FEATURE_VALUE)
+        self.errors = client(m.ERRORS)
+        self.invalid = client(m.FEATURE_INVALID)
+        self.ground_truth = client(m.GROUND_TRUTH)
+        self.model_info = client(m.MODEL_INFO, multiprocess_mode="max")
+        self.overflow = client(m.LABEL_OVERFLOW)
+        self.unmatched = client(m.FEEDBACK_UNMATCHED)
+        self.evicted = client(m.PENDING_EVICTED)
+        self.review = client(m.REVIEW_SAMPLES)
         self.baseline_ratio = BaselineRatios()
         registry.register(self.baseline_ratio)
-        self.category = Counter(m.FEATURE_CATEGORY.name, m.FEATURE_CATEGORY.help,
-                                m.FEATURE_CATEGORY.labels, **kw)
-        self.invalid = Counter(m.FEATURE_INVALID.name, m.FEATURE_INVALID.help,
-                               m.FEATURE_INVALID.labels, **kw)
-        self.ground_truth = Counter(m.GROUND_TRUTH.name, m.GROUND_TRUTH.help, m.GROUND_TRUTH.labels,
-                                    **kw)
-        self.model_info = Gauge(m.MODEL_INFO.name, m.MODEL_INFO.help, m.MODEL_INFO.labels,
-                                multiprocess_mode="max", **kw)
-        self.overflow = Counter(m.LABEL_OVERFLOW.name, m.LABEL_OVERFLOW.help,
-                                m.LABEL_OVERFLOW.labels, **kw)
-        self.unmatched = Counter(m.FEEDBACK_UNMATCHED.name, m.FEEDBACK_UNMATCHED.help,
-                                 m.FEEDBACK_UNMATCHED.labels, **kw)
-        self.evicted = Counter(m.PENDING_EVICTED.name, m.PENDING_EVICTED.help,
-                               m.PENDING_EVICTED.labels, **kw)
-        self.review = Counter(m.REVIEW_SAMPLES.name, m.REVIEW_SAMPLES.help, m.REVIEW_SAMPLES.labels,
-                              **kw)
-        self.features = FeatureHistograms()
-        if registry is not None and not multiprocess:
-            registry.register(self.features)
-        self.lock = self.features.lock
-
-    def feature_series(self, model_name: str, feature: str, edges: Iterable[float]):
-        """The histogram series of one numeric feature (see the module docstring)."""
-        if self.multiprocess:
-            return _MultiprocessSeries(model_name, feature, edges)
-        return self.features.series(model_name, feature, edges)
 
 
 _BY_REGISTRY: "weakref.WeakKeyDictionary[CollectorRegistry, Families]" = weakref.WeakKeyDictionary()

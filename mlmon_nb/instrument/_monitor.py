@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .. import metrics as m
 from ..errors import InstrumentError
-from ._families import Families, families_for, le_label
+from ._families import families_for, le_label
 from ._labels import LabelCap, label_text
 from ._multiprocess import is_multiprocess
 from ._pending import PendingStore
@@ -185,7 +185,8 @@ class ModelMonitor:
         self.sampler = sampler
         self.multiprocess = is_multiprocess()
         fam = self._fam = families_for(self.registry, buckets, self.multiprocess)
-        self._feature_lock = contextlib.nullcontext() if self.multiprocess else fam.lock
+        # the hot-path children take no lock of their own in one process: one lock per phase
+        self._lock = contextlib.nullcontext() if self.multiprocess else fam.lock
         self._max_labels = max_label_values
         name = model_name
 
@@ -213,7 +214,7 @@ class ModelMonitor:
         self._truth: dict[tuple[str, str], Any] = {}
         self._unmatched = {r: fam.unmatched.labels(name, r) for r in ("unknown", "expired")}
         self._review = {r: fam.review.labels(name, r) for r in ("sent", "failed")}
-        self._numeric: dict[str, Any] = {}  # feature -> its histogram series (.add)
+        self._numeric: dict[str, Any] = {}  # feature -> its histogram child
         self._categorical: dict[str, _CategoricalFeature] = {}
         self._expected: tuple[str, ...] = ()
         self._open_features = baseline is None
@@ -227,7 +228,7 @@ class ModelMonitor:
         fam = self._fam
         for feature, stats in baseline.numeric.items():
             edges = [float(e) for e in stats.edges]
-            self._numeric[feature] = fam.feature_series(self.model_name, feature, edges)
+            self._numeric[feature] = fam.features.labels(self.model_name, feature, buckets=edges)
             for edge, cum in zip(edges, stats.cumulative):
                 fam.baseline_ratio.set(self.model_name, feature, le_label(edge), cum)
             fam.baseline_ratio.set(self.model_name, feature, "+Inf", 1.0)
@@ -249,7 +250,8 @@ class ModelMonitor:
         return _Track(self, endpoint)
 
     def _begin(self) -> float:
-        self._in_progress.inc()
+        with self._lock:
+            self._in_progress.inc()
         return time.perf_counter()
 
     def _end(self, endpoint: str, start: float, exc: BaseException | None) -> None:
@@ -258,14 +260,16 @@ class ModelMonitor:
             pair = self._per_endpoint.get(endpoint) if type(endpoint) is str else None
             if pair is None:
                 pair = self._endpoint_children(endpoint)
-            pair[0].inc()
-            pair[1].observe(elapsed)
-            if exc is not None:
-                self.record_error(endpoint, type(exc).__name__)
         except Exception:  # the request's own outcome must win over our bookkeeping
             log.exception("mlmon_nb: failed to record a request of %r", endpoint)
-        finally:
+            pair = None
+        with self._lock:
             self._in_progress.dec()
+            if pair is not None:
+                pair[0].inc()
+                pair[1].observe(elapsed)
+        if exc is not None:
+            self.record_error(endpoint, type(exc).__name__)
 
     def _endpoint_children(self, endpoint: Any) -> tuple[Any, Any]:
         value = self._endpoint(endpoint)
@@ -312,20 +316,21 @@ class ModelMonitor:
         child = self._predicted.get(label) if type(label) is str else None
         if child is None:
             child = self._prediction_child(label)
-        child.inc()
         if type(confidence) is float and 0.0 <= confidence <= 1e300:  # the common case
             conf, reason = confidence, ""
         else:
             conf, reason = _number(confidence)
+        with self._lock:
+            child.inc()
+            if conf is not None:
+                self._confidence.observe(conf)
+                if conf < self.low_confidence_threshold:
+                    self._low_confidence.inc()
+            if features:
+                self._record_features(features)
         if conf is None:
             self._count_invalid(CONFIDENCE_FEATURE, reason)
-        else:
-            self._confidence.observe(conf)
-            if conf < self.low_confidence_threshold:
-                self._low_confidence.inc()
-        if features:
-            self._record_features(features)
-        elif features is not None:  # an empty mapping: every expected feature is missing
+        if features is not None and not features:  # an empty mapping: every feature is missing
             for name in self._expected:
                 self._count_invalid(name, "missing")
         picked = self.sampler is not None and self.sampler.picks()
@@ -346,34 +351,32 @@ class ModelMonitor:
         return child
 
     def _record_features(self, features: Mapping[str, Any]) -> None:
+        """Count each feature value (the caller holds ``self._lock``)."""
         numeric, categorical = self._numeric, self._categorical
         seen = 0
-        # one lock for every numeric feature of the prediction (a no-op in multiprocess mode,
-        # where each histogram child locks its own shared file)
-        with self._feature_lock:
-            for name, value in features.items():
-                feat = numeric.get(name)
-                if feat is not None:
-                    seen += 1
-                    if type(value) is float and value - value == 0.0:  # finite: the common case
-                        feat.add(value)
-                        continue
-                    x, reason = _number(value)
-                    if x is None:
-                        self._count_invalid(name, reason)
-                    else:
-                        feat.add(x)
+        for name, value in features.items():
+            feat = numeric.get(name)
+            if feat is not None:
+                seen += 1
+                if type(value) is float and value - value == 0.0:  # finite: the common case
+                    feat.observe(value)
                     continue
-                cat = categorical.get(name)
-                if cat is not None:
-                    seen += 1
-                    child = cat.children.get(value) if type(value) is str else None
-                    if child is None:
-                        self._record_category(name, cat, value)
-                    else:
-                        child.inc()
-                    continue
-                self._record_unexpected(name, value)
+                x, reason = _number(value)
+                if x is None:
+                    self._count_invalid(name, reason)
+                else:
+                    feat.observe(x)
+                continue
+            cat = categorical.get(name)
+            if cat is not None:
+                seen += 1
+                child = cat.children.get(value) if type(value) is str else None
+                if child is None:
+                    self._record_category(name, cat, value)
+                else:
+                    child.inc()
+                continue
+            self._record_unexpected(name, value)
         if seen < len(self._expected):
             for name in self._expected:
                 if name not in features:
@@ -403,9 +406,9 @@ class ModelMonitor:
             return
         x, reason = _number(value)
         if x is not None:
-            series = self._numeric[name] = self._fam.feature_series(
-                self.model_name, name, m.DEFAULT_FEATURE_BUCKETS)
-            series.add(x)
+            series = self._numeric[name] = self._fam.features.labels(
+                self.model_name, name, buckets=m.DEFAULT_FEATURE_BUCKETS)
+            series.observe(x)
             return
         if type(value) is str:
             cat = self._categorical[name] = _CategoricalFeature(
