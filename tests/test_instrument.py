@@ -364,6 +364,14 @@ def test_setup_errors_are_clear(baseline):
     ModelMonitor("a", registry=reg)
     with pytest.raises(InstrumentError, match="same latency_buckets"):
         ModelMonitor("b", registry=reg, latency_buckets=[0.1, 1.0])
+    for bad in ([float("nan")], ["fast"], [float("inf")]):
+        with pytest.raises(InstrumentError, match="latency_buckets"):
+            ModelMonitor("c", registry=CollectorRegistry(), latency_buckets=bad)
+    reg = CollectorRegistry()
+    with ModelMonitor("d", registry=reg, latency_buckets=[1.0, 0.1, 0.1]).track("predict"):
+        pass
+    les = [s.labels["le"] for s in scrape(reg)[m.REQUEST_DURATION.name].samples if "le" in s.labels]
+    assert les == ["0.1", "1.0", "+Inf"]  # sorted, duplicates dropped
     with pytest.raises(ValueError, match="between 0 and 1"):
         GroundTruthSampler(1.5, print)
 

@@ -72,6 +72,19 @@ def _category(value: Any) -> tuple[str | None, str]:
     return None, "wrong_type"
 
 
+def _latency_buckets(values: Iterable[float]) -> tuple[float, ...]:
+    """Sorted, distinct, finite upper bounds (``+Inf`` is implicit)."""
+    values = tuple(values)
+    try:
+        edges = sorted({float(v) for v in values} - {math.inf})
+    except (TypeError, ValueError) as exc:
+        raise InstrumentError(f"latency_buckets must be numbers of seconds: {exc}") from None
+    if not edges or not all(math.isfinite(e) for e in edges):
+        raise InstrumentError(f"latency_buckets must hold finite upper bounds in seconds, "
+                              f"got {list(values)!r}")
+    return tuple(edges)
+
+
 class _CategoricalFeature:
     __slots__ = ("fold", "children")
 
@@ -175,7 +188,7 @@ class ModelMonitor:
         if baseline is not None and getattr(baseline, "model_name", model_name) != model_name:
             raise InstrumentError(f"the baseline is of model {baseline.model_name!r}, not "
                                   f"{model_name!r}; load the baseline of this model")
-        buckets = tuple(sorted(float(b) for b in (latency_buckets or m.DEFAULT_LATENCY_BUCKETS)))
+        buckets = _latency_buckets(latency_buckets or m.DEFAULT_LATENCY_BUCKETS)
         self.model_name = model_name
         self.model_version = str(model_version)
         self.baseline = baseline
