@@ -136,17 +136,28 @@ def test_real_alertmanager_delivers_critical_to_launcher_and_inhibits_warning(al
     assert states[("HighLatencyP95", "warning")]["state"] == "suppressed"
     assert states[("HighLatencyP95", "critical")]["state"] == "active"
     assert states[("LowThroughput", "warning")]["state"] == "active"
-    # delivery after group_wait (30s): one v4 payload per (model_name, severity) group, both at
-    # the launcher's webhook path; the suppressed warning is not in its group
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and len(received) < 2:
-        time.sleep(0.5)
-    assert len(received) == 2, received
-    by_severity = {r["body"]["groupLabels"]["severity"]: r for r in received}
-    assert set(by_severity) == {"critical", "warning"}
+    # delivery after group_wait (30s): one v4 payload per alert at the launcher's webhook path;
+    # the suppressed warning is not delivered
+    _wait_for_deliveries(received, 2)
+    by_alert = {(r["body"]["groupLabels"]["alertname"], r["body"]["groupLabels"]["severity"]): r
+                for r in received}
+    assert set(by_alert) == {("HighLatencyP95", "critical"), ("LowThroughput", "warning")}
     for r in received:
         assert r["path"] == "/alertmanager"
         assert r["body"]["version"] == "4"
         assert r["body"]["receiver"] == "launcher"
-    warned = [a["labels"]["alertname"] for a in by_severity["warning"]["body"]["alerts"]]
-    assert warned == ["LowThroughput"]
+        assert len(r["body"]["alerts"]) == 1
+    # a later critical alert of the same model has its own group at the launcher: its runbook
+    # starts after group_wait, not after the 5m group_interval of the (model, severity) group
+    posted = time.monotonic()
+    _post_alerts(base, [_alert("HighErrorRate", "critical")])
+    _wait_for_deliveries(received, 3)
+    assert time.monotonic() - posted < 120  # group_wait 30s; group_interval would be 300s
+    assert received[-1]["body"]["groupLabels"]["alertname"] == "HighErrorRate"
+
+
+def _wait_for_deliveries(received: list, n: int, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(received) < n:
+        time.sleep(0.5)
+    assert len(received) == n, received
