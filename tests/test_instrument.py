@@ -399,7 +399,8 @@ def test_instrument_imports_stay_light():
 anything = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=300) | st.binary(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=5), inner, max_size=3)),
     max_leaves=5)
 feature_names = st.sampled_from(["text_length", "sentiment_score", "channel"]) | st.text(max_size=200)
 
