@@ -1,10 +1,11 @@
 """The walking skeleton end to end, on real parts and free loopback ports.
 
 `demo up` (baseline, backfilled history, every component, the system health notebook), then
-`demo inject errors`: HighErrorRate fires in Prometheus after its 5 minutes, reaches
-Alertmanager, whose webhook makes the launcher execute runbooks/HighErrorRate.ipynb with the
-alert's labels; the run page shows the executed notebook and the alert's runbook_url leads to it.
-This takes about seven minutes, most of it the alert's own `for: 5m`.
+`demo inject errors` and `demo inject latency`: HighErrorRate fires in Prometheus after its 5
+minutes, reaches Alertmanager, whose webhook makes the launcher execute
+runbooks/HighErrorRate.ipynb with the alert's labels; the run page shows the executed notebook and
+the alert's runbook_url leads to it. HighLatencyP95 pages after its 10 minutes and its runbook
+runs too. This takes about thirteen minutes, most of it the alerts' own `for`.
 """
 
 from __future__ import annotations
@@ -78,31 +79,37 @@ def test_cli_run_writes_notebook_and_html(demo):
         assert os.path.getsize(p) > 0 and str(demo.state / "runs") in p
 
 
-@pytest.mark.timeout(1200)  # the alert's own `for: 5m`, group_wait, then the run
-def test_injected_errors_fire_an_alert_that_lands_in_an_executed_runbook(demo):
+def _firing(demo: Stack, alertname: str, severity: str) -> list[dict]:
+    _, body = _get(demo.url("prometheus") + "/api/v1/alerts")
+    return [a for a in json.loads(body)["data"]["alerts"]
+            if a["labels"].get("alertname") == alertname
+            and a["labels"].get("severity") == severity and a["state"] == "firing"]
+
+
+def _webhook_run(store: RunStore, before: set[str], alertname: str, severity: str):
+    """The webhook-launched, finished run of this alert and severity, once there is one."""
+    runs = [r for r in store.list(alertname=alertname)
+            if r.run_id not in before and r.source == "webhook" and r.status in ("done", "failed")
+            and r.params.get("severity") in (None, severity)]
+    return runs[0] if runs else None
+
+
+@pytest.mark.timeout(1500)  # the alerts' own `for` (5m errors, 10m latency), group_wait, the runs
+def test_injected_errors_and_latency_fire_alerts_that_land_in_executed_runbooks(demo):
     store = RunStore(demo.state / "runs")
-    before = {r.run_id for r in store.list(alertname="HighErrorRate")}
-    injected = _cli(demo, "demo", "inject", "errors", "--for", "10m", timeout=60)
-    assert injected.returncode == 0, injected.stderr
+    before = {r.run_id for r in store.list()}
+    for fault in ("errors", "latency"):
+        injected = _cli(demo, "demo", "inject", fault, "--for", "20m", timeout=60)
+        assert injected.returncode == 0, injected.stderr
 
-    prom = demo.url("prometheus")
-
-    def firing():
-        _, body = _get(prom + "/api/v1/alerts")
-        return [a for a in json.loads(body)["data"]["alerts"]
-                if a["labels"].get("alertname") == "HighErrorRate" and a["state"] == "firing"]
-
-    alert = wait_for(firing, timeout=600, interval=3, what="HighErrorRate firing")[0]
+    alert = wait_for(lambda: _firing(demo, "HighErrorRate", "critical"), timeout=600, interval=3,
+                     what="HighErrorRate firing")[0]
     assert alert["labels"]["model_name"] == "sentiment_classifier"
-    assert alert["labels"]["severity"] == "critical"
-
-    def executed():
-        return [r for r in store.list(alertname="HighErrorRate")
-                if r.run_id not in before and r.source != "cli" and r.status in ("done", "failed")]
-
-    run = wait_for(executed, timeout=240, interval=3, what="the launcher executing the runbook")[0]
+    run = wait_for(lambda: _webhook_run(store, before, "HighErrorRate", "critical"), timeout=240,
+                   interval=3, what="the launcher executing the HighErrorRate runbook")
     assert run.status == "done", run
     assert run.params.get("model_name") == "sentiment_classifier"
+    assert run.summary.get("status") == "firing", run.summary  # the evidence, not "resolved"
 
     status, page = _get(f"{demo.url('launcher')}/runs/{run.run_id}")
     assert status == 200 and "HighErrorRate" in page and "<script>" not in page.lower()
@@ -116,6 +123,15 @@ def test_injected_errors_fire_an_alert_that_lands_in_an_executed_runbook(demo):
     status, page = _get(runbook_url)
     assert status == 200 and run.run_id in page
     assert len(store.list(alertname="HighErrorRate")) == count
+
+    # the latency fault: P95 above 2x the SLO for 10m pages, and its runbook runs as well
+    wait_for(lambda: _firing(demo, "HighLatencyP95", "critical"), timeout=720, interval=5,
+             what="HighLatencyP95 (critical) firing")
+    run = wait_for(lambda: _webhook_run(store, before, "HighLatencyP95", "critical"),
+                   timeout=240, interval=3, what="the launcher executing the HighLatencyP95 runbook")
+    assert run.status == "done", run
+    assert run.params.get("model_name") == "sentiment_classifier"
+    assert run.summary.get("status") == "firing", run.summary
 
 
 def test_down_stops_exactly_what_up_started(demo):
