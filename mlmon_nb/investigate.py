@@ -20,9 +20,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import metrics as m
 from . import queries as q
+from . import rules
 from .queries import NotebookContext, Window, format_duration, notebook_context
+from .runbooks import SUMMARY_MIME
 
 __all__ = [
     "Investigation",
@@ -34,7 +35,6 @@ __all__ = [
     "SUMMARY_MIME",
 ]
 
-SUMMARY_MIME = "application/vnd.mlmon.summary+json"  # = mlmon_nb.runbooks.SUMMARY_MIME
 REFERENCE_DAYS = 3
 
 
@@ -81,12 +81,15 @@ def _fmt(value: Any) -> str:
 def burn_rate_factor(long_window: str, period_seconds: float = 30 * 86400) -> float:
     """The burn-rate threshold factor of the multi-window alert whose long window this is
     (14.4 for 1h on a 30-day period, …): the rules' own factors, never a second copy."""
-    from .rules import BURN_WINDOWS
-    for window in BURN_WINDOWS:
+    for window in rules.BURN_WINDOWS:
         if window.long == long_window:
             return window.factor(period_seconds)
-    known = ", ".join(w.long for w in BURN_WINDOWS)
+    known = ", ".join(w.long for w in rules.BURN_WINDOWS)
     raise ValueError(f"no burn-rate alert has the long window {long_window!r}; known: {known}")
+
+
+def _known_slo(slo: str) -> str:
+    return slo if slo in rules.SLOS else "availability"
 
 
 # -- the investigation ---------------------------------------------------------------------------
@@ -283,30 +286,20 @@ class Investigation:
         return f"sum({q.invalid_feature_rate(self.model_name, rate)}) or vector(0)"
 
     def slo_bad_ratio(self, slo: str, rate: str) -> str:
-        """PromQL for the share of bad events of an SLO (latency, availability, accuracy)."""
-        name = self.model_name
-        if slo == "latency":
-            threshold = self.ctx.model.slo.latency_threshold_seconds
-            fast = q.selector(m.REQUEST_DURATION.series("_bucket"), model_name=name,
-                              le=f"{threshold:g}")
-            every = q.selector(m.REQUEST_DURATION.series("_count"), model_name=name)
-            return (f"1 - sum(rate({fast}[{rate}])) / (sum(rate({every}[{rate}])) > 0)")
-        if slo == "accuracy":
-            return f"1 - ({q.accuracy(name, rate)})"
-        return q.error_ratio(name, rate)
+        """PromQL for the share of bad events of an SLO, exactly as the SLO rules define it
+        (an SLO without bad events of its own, such as throughput, reads as availability)."""
+        return rules.slo_bad_ratio(_known_slo(slo), self.ctx.model, rate)
 
     def slo_objective(self, slo: str) -> float:
         """The configured objective of an SLO."""
-        s = self.ctx.model.slo
-        return {"latency": s.latency_objective, "accuracy": s.accuracy_objective}.get(
-            slo, s.availability_objective)
+        return rules.slo_objective(self.ctx.model, _known_slo(slo))
 
-    def burn_rates(self, slo: str, windows: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h",
-                                                               "1d", "3d")) -> pd.DataFrame:
-        """Burn rate (bad share / error budget) of an SLO over each window at the incident end."""
+    def burn_rates(self, slo: str, windows: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Burn rate (bad share / error budget) of an SLO over each window (default: the burn
+        alerts' windows) at the incident end."""
         budget = 1 - self.slo_objective(slo)
         rows = []
-        for w in windows:
+        for w in windows or rules.WINDOWS:
             bad = self.prom.scalar(f"sum({self.slo_bad_ratio(slo, w)})", self.incident.end)
             rows.append({"window": w, "bad share": bad, "burn rate": bad / budget})
         return pd.DataFrame(rows).set_index("window")

@@ -92,6 +92,14 @@ def test_latency_threshold_off_the_buckets_is_refused():
     assert 'le="0.33"' in files["slo.yml"]
 
 
+def test_latency_slo_reads_the_bucket_as_the_service_labels_it():
+    """A whole-second threshold is exported as le="1.0" (prometheus-client's format), never "1";
+    the runbooks' SLO evidence uses this same expression (Investigation.slo_bad_ratio)."""
+    model = _with_slo(DEMO, latency_threshold_seconds=1.0).models[0]
+    expr = rules.slo_bad_ratio("latency", model, "5m")
+    assert 'le="1.0"' in expr and 'le="1"' not in expr
+
+
 def test_rules_error_is_a_config_error():
     assert issubclass(RulesError, ConfigError)
 
