@@ -43,18 +43,17 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from prometheus_client.utils import floatToGoString
 from scipy import special, stats
 
-from .baseline import Baseline, bin_fractions
+from .baseline import Baseline
 from .config import Thresholds
 from .errors import DriftError
 from .metrics import CONFIDENCE, CONFIDENCE_BUCKETS, FEATURE_VALUE, LEGACY_CONCEPT_DRIFT, \
-    LEGACY_DATA_DRIFT, OTHER_CATEGORY, recording_name
+    LEGACY_DATA_DRIFT, le_label, recording_name
 
 __all__ = [
     "TESTS",
@@ -489,8 +488,7 @@ def _tests_for(tests: Iterable[str] | Mapping[str, Iterable[str]] | None) -> dic
         names = (tests,) if isinstance(tests, str) else tuple(tests)
         chosen = {kind: tuple(n for n in names if n in TESTS and kind in TESTS[n].kinds)
                   for kind in ("numeric", "categorical")}
-        names_all = names
-        unknown = [n for n in names_all if n not in TESTS]
+        unknown = [n for n in names if n not in TESTS]
         if unknown:
             raise DriftError(f"unknown drift test(s) {unknown}; choose from {sorted(TESTS)}")
     for kind, names in chosen.items():
@@ -645,11 +643,6 @@ def _categorical_rows(baseline: Baseline, frame: pd.DataFrame, f: str, tests: Se
 
 # -- from histogram buckets (Prometheus) ---------------------------------------------------------
 
-def _le(value: float) -> str:
-    """An ``le`` label value exactly as prometheus-client formats it."""
-    return floatToGoString(value)
-
-
 def _num(value: float) -> str:
     """A float literal for PromQL that round-trips exactly (so rules equal the Python rerun)."""
     return repr(float(value))
@@ -664,9 +657,8 @@ def feature_buckets_query(model_name: str, window: str = "1h") -> str:
 
 def confidence_buckets_query(model_name: str, window: str = "1h") -> str:
     """The confidence histogram's bucket increases over ``window``, summed across replicas."""
-    from .queries import selector
-    sel = selector(CONFIDENCE.series("_bucket"), model_name=model_name)
-    return f"sum by (le) (increase({sel}[{window}]))"
+    from .queries import confidence_buckets
+    return confidence_buckets(model_name, window)
 
 
 def category_counts_query(model_name: str, window: str = "1h") -> str:
@@ -722,7 +714,7 @@ def _from_cumulative(feature: str, kind: str, edges: Sequence[float], reference:
     # bin counts as (S_i − S_{i−1}), the last as T − S_k: the recording rules' arithmetic
     counts = np.diff(np.concatenate([np.zeros((len(totals), 1)), cum, totals[:, None]], axis=1),
                      axis=1)
-    labels = tuple(_le(e) for e in edges) + ("+Inf",)
+    labels = tuple(le_label(e) for e in edges) + ("+Inf",)
     return BinCounts(feature, kind, labels, np.asarray(reference, float), ts, counts, totals, cum)
 
 
@@ -876,7 +868,7 @@ def _bucket_sum(metric: str, labels: Mapping[str, str], le: str, window: str, by
 def _psi_terms(metric: str, labels: Mapping[str, str], edges: Sequence[float],
                ref_fractions: np.ndarray, window: str, by: str) -> str:
     """Σ (c'−r')·ln(c'/r') over the bins, with c_i = (S_i − S_{i−1}) / S_+Inf, clipped at ε."""
-    sums = [_bucket_sum(metric, labels, _le(e), window, by) for e in edges]
+    sums = [_bucket_sum(metric, labels, le_label(e), window, by) for e in edges]
     total = _bucket_sum(metric, labels, "+Inf", window, by)
     uppers = sums + [total]
     terms = []
@@ -895,7 +887,7 @@ def ks_rule_expr(model_name: str, feature: str, baseline: Baseline, window: str 
     labels = {"model_name": model_name, "feature": feature}
     buckets = selector(metric, **labels)[:-1] + ',le!="+Inf"}'  # every finite bucket
     total = _bucket_sum(metric, labels, "+Inf", window, "model_name, feature")
-    reference = " or ".join(f'label_replace(vector({_num(c)}), "le", "{_le(e)}", "", "")'
+    reference = " or ".join(f'label_replace(vector({_num(c)}), "le", "{le_label(e)}", "", "")'
                             for e, c in zip(spec.edges, spec.cumulative))
     return (f"max by (model_name, feature) (abs(\n"
             f"  (sum by (model_name, feature, le) (increase({buckets}[{window}]))\n"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prometheus_client.utils import floatToGoString
+
 __all__ = [
     "MetricSpec",
     "CONTRACT",
@@ -40,6 +42,7 @@ __all__ = [
     "LEGACY_DATA_DRIFT",
     "LEGACY_CONCEPT_DRIFT",
     "latency_buckets_with",
+    "le_label",
     "recording_name",
 ]
 
@@ -140,3 +143,9 @@ def latency_buckets_with(thresholds: tuple[float, ...] | list[float],
 def recording_name(level: str, metric: str, operations: str) -> str:
     """A recording-rule name in the ``level:metric:operations`` convention."""
     return f"{level}:{metric}:{operations}"
+
+
+def le_label(edge: float) -> str:
+    """An ``le`` label value exactly as prometheus-client formats histogram buckets, so the live
+    service, the backfilled history, the rules and the drift queries all join on it."""
+    return floatToGoString(edge)

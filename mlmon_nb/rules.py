@@ -30,7 +30,6 @@ from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote
 
 import yaml
-from prometheus_client.utils import floatToGoString
 
 from .config import Config, ModelConfig
 from .errors import RulesError
@@ -43,6 +42,7 @@ from .metrics import (
     PREDICTIONS,
     REQUEST_DURATION,
     REQUESTS,
+    le_label,
     recording_name,
 )
 
@@ -316,7 +316,7 @@ def slo_events(slo: str, model: ModelConfig, window: str) -> tuple[str, str]:
     if slo == "latency":
         count = _sum_rate(REQUEST_DURATION.series("_count"), m, window)
         good = _sum_rate(REQUEST_DURATION.series("_bucket"), m, window,
-                         le=floatToGoString(model.slo.latency_threshold_seconds))
+                         le=le_label(model.slo.latency_threshold_seconds))
         return f"{count} - {good}", count
     if slo == "accuracy":
         return (_sum_rate(GROUND_TRUTH.sample, m, window, outcome="incorrect"),

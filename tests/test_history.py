@@ -45,12 +45,9 @@ def test_histogram_buckets_are_the_baseline_edges(history, small):
     for feature, spec in history.baseline.numeric.items():
         les = [s.labels["le"] for s in small.series
                if s.name == "ml_feature_value_bucket" and s.labels["feature"] == feature]
-        assert les[:-1] == [m_float(x) for x in spec.edges] and les[-1] == "+Inf"
+        assert les[:-1] == [m.le_label(x) for x in spec.edges] and les[-1] == "+Inf"
 
 
-def m_float(x: float) -> str:
-    from prometheus_client.utils import floatToGoString
-    return floatToGoString(x)
 
 
 def test_chunks_stay_inside_two_hour_blocks(small):

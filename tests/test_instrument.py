@@ -409,8 +409,9 @@ feature_names = st.sampled_from(["text_length", "sentiment_score", "channel"]) |
 @given(label=anything, confidence=anything,
        features=st.none() | st.dictionaries(feature_names, anything, max_size=6),
        request_id=anything, segment=anything, true_label=anything, endpoint=anything)
-def test_recording_never_raises(baseline, label, confidence, features, request_id, segment,
-                                true_label, endpoint):
+def test_recording_never_raises(baseline, caplog, label, confidence, features, request_id,
+                                segment, true_label, endpoint):
+    caplog.clear()
     reg = CollectorRegistry()
     mon = ModelMonitor(MODEL_NAME, baseline=baseline, registry=reg, max_label_values=3,
                        sampler=GroundTruthSampler(0.5, lambda item: item.to_json(), seed=0))
@@ -423,3 +424,5 @@ def test_recording_never_raises(baseline, label, confidence, features, request_i
     fams = {f.name: f for f in text_string_to_metric_families(text)}  # still parses
     assert value(fams, "ml_feature_invalid_total", reason="internal_error") == 0
     assert value(fams, "ml_requests_total") == 1
+    # record_feedback and record_error swallow their failures: none may have happened
+    assert not [r.getMessage() for r in caplog.records if "mlmon_nb: fail" in r.getMessage()]

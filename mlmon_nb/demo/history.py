@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
-from prometheus_client.utils import floatToGoString
 
 from .. import metrics as m
 from ..baseline import Baseline, bin_fractions
@@ -175,13 +174,13 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
     out = SyntheticHistory(ts[0], ts[-1], step, ts, incidents=windows)
 
     def add(spec: m.MetricSpec, labels: dict, values: np.ndarray, suffix: str = "") -> None:
-        name = spec.series(suffix) if suffix else spec.sample
+        name = spec.series(suffix)
         out.series.append(Series(spec.name, spec.type, name, {**base, **labels}, values))
 
     def add_histogram(spec: m.MetricSpec, labels: dict, counts: np.ndarray, edges, sums) -> None:
         cum = _cumulative(counts)
         for i, le in enumerate(list(edges) + [float("inf")]):
-            add(spec, {**labels, "le": floatToGoString(le)}, cum[:, i], "_bucket")
+            add(spec, {**labels, "le": m.le_label(le)}, cum[:, i], "_bucket")
         add(spec, labels, np.cumsum(sums), "_sum")
         add(spec, labels, cum[:, -1], "_count")
 
@@ -231,7 +230,7 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         labels = {"model_name": model_name, "feature": feat}
         add_histogram(m.FEATURE_VALUE, labels, counts, spec.edges, served * mean)
         for le, ratio in zip(spec.edges, spec.cumulative):
-            add(m.FEATURE_BASELINE_RATIO, {**labels, "le": floatToGoString(le)},
+            add(m.FEATURE_BASELINE_RATIO, {**labels, "le": m.le_label(le)},
                 np.full(T, float(ratio)))
         add(m.FEATURE_INVALID, {**labels, "reason": "nan"},
             np.cumsum(rng.binomial(served, 0.0005)))

@@ -20,18 +20,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import (CounterMetricFamily, GaugeMetricFamily,
                                             HistogramMetricFamily, UnknownMetricFamily)
 from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
 
 from .. import metrics as m
+from ..metrics import le_label
 from ..errors import InstrumentError
 
 __all__ = ["Families", "families_for", "static_collectors", "LockedFamily", "LockedValue",
-           "LockedBuckets", "BaselineRatios", "le_label"]
-
-
-def le_label(edge: float) -> str:
-    """An ``le`` label value exactly as prometheus-client formats histogram buckets."""
-    return floatToGoString(edge)
+           "LockedBuckets", "BaselineRatios"]
 
 
 class LockedValue:
@@ -178,7 +173,6 @@ class Families:
     def __init__(self, registry: CollectorRegistry, latency_buckets: tuple[float, ...],
                  multiprocess: bool):
         self.latency_buckets = latency_buckets
-        self.multiprocess = multiprocess
         self.lock = threading.RLock()  # re-entered when a prediction brings a new label value
 
         def client(spec: m.MetricSpec, **kw):

@@ -21,7 +21,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .. import metrics as m
 from ..errors import InstrumentError
-from ._families import families_for, le_label
+from ..metrics import le_label
+from ._families import families_for
 from ._labels import LabelCap, label_text
 from ._multiprocess import is_multiprocess
 from ._pending import PendingStore
@@ -339,13 +340,10 @@ class ModelMonitor:
                 self._confidence.observe(conf)
                 if conf < self.low_confidence_threshold:
                     self._low_confidence.inc()
-            if features:
+            if features is not None:
                 self._record_features(features)
         if conf is None:
             self._count_invalid(CONFIDENCE_FEATURE, reason)
-        if features is not None and not features:  # an empty mapping: every feature is missing
-            for name in self._expected:
-                self._count_invalid(name, "missing")
         picked = self.sampler is not None and self.sampler.picks()
         if request_id is None and not picked:
             return False
