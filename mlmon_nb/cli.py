@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import load_config
+from .demo.faults import KINDS
 from .errors import MlmonError
 
 __all__ = ["main", "build_parser"]
@@ -70,8 +71,9 @@ def _stack_down(args) -> int:
 def _stack_status(args) -> int:
     from .stack import Stack
     stack = Stack(_config(args))
-    print(stack.format_status())
-    return 0 if all(s.healthy for s in stack.status()) else 1
+    statuses = stack.status()
+    print(stack.format_status(statuses))
+    return 0 if all(s.healthy for s in statuses) else 1
 
 
 def _stack_logs(args) -> int:
@@ -90,7 +92,7 @@ def _add_demo(sub) -> None:
     up.add_argument("--timeout", type=float, default=90.0)
     up.set_defaults(func=_demo_up)
     inj = s.add_parser("inject", help="inject a fault into the demo traffic")
-    inj.add_argument("kind", choices=["errors", "latency", "drift", "low-confidence", "clear"])
+    inj.add_argument("kind", choices=[*KINDS, "clear"])
     inj.add_argument("--for", dest="duration", default="10m", help="how long, e.g. 90s, 10m, 1h")
     inj.set_defaults(func=_demo_inject)
     serve = s.add_parser("serve", help="run the demo model service in the foreground")

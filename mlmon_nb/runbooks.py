@@ -63,6 +63,7 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # A runbook records its verdict and key numbers as a display output of this type
 # (see mlmon_nb.investigate.record_summary); the run index reads it back from the notebook.
 SUMMARY_MIME = "application/vnd.mlmon.summary+json"
+_RUNBOOK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # an alert name, never a path
 # Set by the launcher or CLI from the config; a request can never point a kernel elsewhere.
 RESERVED_PARAMETERS = frozenset({"prometheus_url", "baseline_path"})
 MAX_VALUE_LENGTH = 1024
@@ -266,10 +267,11 @@ class Registry:
         if not self.directory.is_dir():
             return []
         return sorted(p.stem for p in self.directory.glob("*.ipynb")
-                      if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", p.stem))
+                      if _RUNBOOK_NAME.fullmatch(p.stem))
 
     def __contains__(self, alertname: object) -> bool:
-        return isinstance(alertname, str) and alertname in self.names()
+        return (isinstance(alertname, str) and _RUNBOOK_NAME.fullmatch(alertname) is not None
+                and (self.directory / f"{alertname}.ipynb").is_file())
 
     def get(self, alertname: str) -> Runbook:
         """The runbook of an alert; RunbookError naming the known ones otherwise."""
@@ -336,7 +338,6 @@ class WarmKernel:
         kernel_env = {**os.environ, **(env or {})}
         kernel_env.pop("JPY_PARENT_PID", None)
         _run_sync(self.km.start_kernel, cwd=str(cwd or Path.cwd()), env=kernel_env)
-        self.started = time.time()
         if preload:
             self.execute(preload, timeout=120)
 
@@ -490,7 +491,7 @@ def read_summary(nb) -> dict[str, object]:
 
 def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
             kernel: WarmKernel | None = None, progress: bool = False, timeout: float = 600.0,
-            env: Mapping[str, str] | None = None, title: str = "") -> Outcome:
+            env: Mapping[str, str] | None = None) -> Outcome:
     """Execute ``runbook`` with ``params`` into ``out_dir`` (output.ipynb + output.html).
 
     Uses ``kernel`` if given (and consumes it), else starts a cold one. Never raises for a
@@ -506,7 +507,7 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
     output = out_dir / "output.ipynb"
     began = time.monotonic()
     if kernel is None:
-        kernel = WarmKernel(_kernel_name(runbook), cwd=out_dir, env=env, preload="")
+        kernel = WarmKernel("python3", cwd=out_dir, env=env, preload="")
     else:
         kernel.execute(f"import os; os.chdir({str(out_dir)!r})")
     fired = threading.Event()
@@ -521,7 +522,7 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
     try:
         papermill.execute_notebook(
             str(runbook.path), str(output), parameters=dict(params), progress_bar=progress,
-            km=kernel.km, kernel_name=_kernel_name(runbook), execution_timeout=timeout,
+            km=kernel.km, kernel_name="python3", execution_timeout=timeout,
             request_save_on_cell_execute=True)
     except DeadKernelError as exc:
         status = "timeout" if fired.is_set() else "dead_kernel"
@@ -540,7 +541,7 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
         try:
             nb = nbformat.read(str(output), as_version=4)
             summary = read_summary(nb)
-            (out_dir / "output.html").write_text(notebook_html(nb, title or runbook.alertname))
+            (out_dir / "output.html").write_text(notebook_html(nb))
         except Exception as exc:
             error = error or f"could not render the output: {exc}"
             status = "failed" if status == "done" else status
@@ -548,10 +549,6 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
         (out_dir / "output.html").write_text(
             f"<p>The run produced no notebook: {_escape(error)}</p>")
     return Outcome(status, error, summary, time.monotonic() - began)
-
-
-def _kernel_name(runbook: Runbook) -> str:
-    return "python3"
 
 
 def execute_run(store: RunStore, registry: Registry, config: Config, run: Run, *,
@@ -566,8 +563,7 @@ def execute_run(store: RunStore, registry: Registry, config: Config, run: Run, *
         store.finish(run.run_id, "failed", error=str(exc))
         return Outcome("failed", str(exc))
     outcome = execute(runbook, run.params, store.run_dir(run.run_id), kernel=kernel,
-                      progress=progress, timeout=timeout, env=kernel_env(config),
-                      title=f"{run.alertname} · {run.model_name}")
+                      progress=progress, timeout=timeout, env=kernel_env(config))
     store.finish(run.run_id, outcome.status, error=outcome.error, summary=outcome.summary)
     return outcome
 
@@ -609,7 +605,7 @@ def sanitize_html(html: str) -> str:
                      url_schemes={"http", "https", "mailto", "data"}, strip_comments=True)
 
 
-def notebook_html(nb, title: str = "") -> str:
+def notebook_html(nb) -> str:
     """The executed notebook as a sanitized HTML fragment (nbconvert's ``basic`` template)."""
     from nbconvert import HTMLExporter
     exporter = HTMLExporter(template_name="basic")

@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ModelConfig
-from .metrics import REQUESTS
-from .queries import format_duration
+from .queries import format_duration, request_rate
 from .rules import SLOS, burn_windows, slo_events, slo_objective
 
 __all__ = [
@@ -148,9 +147,7 @@ def _events(prom, slo: str, model: ModelConfig, end: Any, seconds: int) -> tuple
 
 def _throughput(prom, model: ModelConfig, start: Any, end: Any) -> SLOResult:
     """Share of 5-minute intervals whose request rate met the minimum."""
-    expr = (f'sum(rate({REQUESTS.sample}{{model_name="{model.name}"}}'
-            f"[{THROUGHPUT_WINDOW}]))")
-    frame = prom.range(expr, start, end, 300)
+    frame = prom.range(request_rate(model.name, THROUGHPUT_WINDOW), start, end, 300)
     values = frame["value"].to_numpy(dtype=float) if len(frame) else np.array([])
     values = values[np.isfinite(values)]
     good = float((values >= model.slo.throughput_min_rps).sum())

@@ -265,8 +265,10 @@ class Stack:
         return record["pid"] if record else None
 
     def _healthy(self, name: str) -> bool:
-        if not self._running(name):
-            return False
+        return bool(self._running(name)) and self._answers(name)
+
+    def _answers(self, name: str) -> bool:
+        """Whether the component's health endpoint answers (true when it has none)."""
         health = self._health_url(name)
         return _http_ok(health) if health else True
 
@@ -328,10 +330,11 @@ class Stack:
 
     def _start(self, name: str) -> None:
         log = self.log_path(name)
+        command = self._command(name)
         env = {**os.environ, "MLMON_CONFIG": str(self.config_file), "PYTHONUNBUFFERED": "1"}
         with open(log, "ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n".encode())
-            proc = subprocess.Popen(self._command(name), stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=self.state, env=env,
                                     start_new_session=True)
         for _ in range(50):  # /proc/<pid>/stat appears at once; be patient on a loaded machine
@@ -340,7 +343,7 @@ class Stack:
                 break
             time.sleep(0.01)
         self._pid_path(name).write_text(json.dumps(
-            {"pid": proc.pid, "start_time": start_time, "command": self._command(name)}))
+            {"pid": proc.pid, "start_time": start_time, "command": command}))
 
     def _wait_healthy(self, name: str, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -366,13 +369,18 @@ class Stack:
         return stopped
 
     def status(self) -> list[ComponentStatus]:
-        return [ComponentStatus(name, bool(self._running(name)), self._healthy(name),
-                                self._running(name), self.url(name), self.log_path(name))
-                for name in COMPONENTS]
+        """Each component: running (its pid), healthy (its health endpoint answers)."""
+        out = []
+        for name in COMPONENTS:
+            pid = self._running(name)
+            out.append(ComponentStatus(name, bool(pid), bool(pid) and self._answers(name), pid,
+                                       self.url(name), self.log_path(name)))
+        return out
 
-    def format_status(self) -> str:
+    def format_status(self, statuses: list[ComponentStatus] | None = None) -> str:
+        """A table of ``statuses`` (default: probe them now)."""
         rows = [f"{'component':<14}{'state':<10}{'pid':<9}url"]
-        for s in self.status():
+        for s in self.status() if statuses is None else statuses:
             state = "healthy" if s.healthy else ("unhealthy" if s.running else "stopped")
             rows.append(f"{s.name:<14}{state:<10}{s.pid or '-':<9}{s.url}")
         return "\n".join(rows)

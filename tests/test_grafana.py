@@ -11,6 +11,7 @@ evidence than synthesized ones.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -100,6 +101,7 @@ _RECORD = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]*)(\{[^}]*\})?")
 _MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 
 
+@functools.cache  # read once: every panel target of both backends inlines the same rules
 def _recording_rules() -> dict[str, list[dict]]:
     records: dict[str, list[dict]] = {}
     for path in sorted((STACK / "rules").glob("*.yml")):

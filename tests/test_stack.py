@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -94,13 +93,11 @@ def test_prometheus_config_scrapes_only_what_runs(stack_config):
 
 def test_cli_names_an_unreachable_prometheus_within_the_timeout(stack_config):
     url = f"http://127.0.0.1:{stack_config.stack.ports['prometheus']}"  # nothing listens there
-    begun = time.monotonic()
-    result = _cli("query", "up", "--url", url, "--timeout", "2", timeout=60)
+    result = _cli("query", "up", "--url", url, "--timeout", "2", timeout=60)  # else it hangs
     assert result.returncode == 2
     line = result.stderr.strip()
     assert "\n" not in line and url in line and "mlmon-nb stack up" in line
     assert "Traceback" not in result.stderr
-    assert time.monotonic() - begun < 60  # bounded by the subprocess timeout, not asserted tighter
 
 
 def test_up_on_a_running_prometheus_reloads_and_reports_rules_that_do_not_load(stack_config):

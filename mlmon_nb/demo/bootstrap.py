@@ -19,8 +19,6 @@ from .model import MODEL_NAME, training_baseline
 
 __all__ = ["build_demo_baseline", "demo_up", "ensure_history"]
 
-REPO = Path(__file__).resolve().parent.parent.parent
-
 
 def build_demo_baseline(path: Path) -> Baseline:
     """Build (deterministically) and save the demo model's training baseline."""
@@ -60,9 +58,9 @@ def demo_up(config: Config, *, days: float = 7.0, timeout: float = 90.0) -> int:
     stack = Stack(config)
     started = stack.up(timeout=timeout)
     say(f"stack up ({', '.join(started) or 'all already running'})")
-    from ..runbooks import Registry, run_from_cli
+    from ..runbooks import NOTEBOOK_DIR, Registry, run_from_cli
     code = run_from_cli(config, "system_health", {"model_name": MODEL_NAME}, progress=False,
-                        registry=Registry(REPO / "notebooks"))
+                        registry=Registry(NOTEBOOK_DIR))
     say("system health notebook executed" if code == 0 else
         "the system health notebook failed: see its run in the launcher")
     token = stack.jupyter_token()

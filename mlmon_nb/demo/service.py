@@ -17,7 +17,6 @@ import os
 import random
 import uuid
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from starlette.applications import Starlette
