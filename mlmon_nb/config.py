@@ -269,7 +269,7 @@ def _model(raw: dict, base: Path) -> ModelConfig:
     slos = raw.get("slos") or {}
     d = SLOConfig()
     slo = SLOConfig(
-        period_seconds=parse_duration(slos.get("period", "30d")),
+        period_seconds=parse_duration(slos["period"]) if "period" in slos else d.period_seconds,
         latency_threshold_seconds=float((slos.get("latency") or {}).get(
             "threshold_seconds", d.latency_threshold_seconds)),
         latency_objective=float((slos.get("latency") or {}).get("objective", d.latency_objective)),
@@ -299,15 +299,16 @@ def _model(raw: dict, base: Path) -> ModelConfig:
     )
     drift = raw.get("drift") or {}
     baseline = raw.get("baseline") or None
+    m = ModelConfig(name)
     return ModelConfig(
         name=name,
         version=str(raw.get("version", "")),
         baseline=(base / baseline).resolve() if baseline else None,
-        low_confidence_threshold=float(raw.get("low_confidence_threshold", 0.7)),
+        low_confidence_threshold=float(raw.get("low_confidence_threshold", m.low_confidence_threshold)),
         slo=slo,
         alerts=alert,
-        ks=_thresholds(drift.get("ks"), Thresholds(0.10, 0.15, 0.25)),
-        psi=_thresholds(drift.get("psi"), Thresholds(0.10, 0.20, 0.25)),
+        ks=_thresholds(drift.get("ks"), m.ks),
+        psi=_thresholds(drift.get("psi"), m.psi),
     )
 
 

@@ -74,6 +74,7 @@ __all__ = [
     "chi_square",
     "correct_pvalues",
     "thresholds_for",
+    "judge",
     "compare",
     "category_fractions",
     "feature_buckets_query",
@@ -549,12 +550,18 @@ def compare(baseline: Baseline, frame: pd.DataFrame, *,
     return out.drop(columns="effect")
 
 
-def _severity(row, limits: Mapping[str, Thresholds], alpha: float) -> str:
-    if row.insufficient or row.test not in limits:
+def judge(limits: Mapping[str, Thresholds], test: str, statistic: float,
+          insufficient: bool = False) -> str:
+    """The severity of one test's statistic: "none" when too few samples or no thresholds."""
+    if insufficient or test not in limits:
         return "none"
+    return limits[test].severity(float(statistic))
+
+
+def _severity(row, limits: Mapping[str, Thresholds], alpha: float) -> str:
     if TESTS.get(row.test) and TESTS[row.test].has_p_value and not row.p_value_corrected < alpha:
         return "none"
-    return limits[row.test].severity(row.effect)
+    return judge(limits, row.test, row.effect, row.insufficient)
 
 
 def _base_row(feature: str, kind: str, n_ref: int, n_cur: int, missing: float, ref_missing: float,
@@ -811,9 +818,7 @@ def counts_drift(counts: Mapping[str, BinCounts], *, tests: Sequence[str] = ("ks
                 short = not n >= min_samples
                 rows.append({"timestamp": t, "feature": bins.feature, "kind": bins.kind,
                              "test": test, "statistic": float(v), "n": float(n),
-                             "insufficient": short,
-                             "severity": "none" if short or test not in limits
-                             else limits[test].severity(float(v))})
+                             "insufficient": short, "severity": judge(limits, test, v, short)})
     return pd.DataFrame(rows, columns=["timestamp", "feature", "kind", "test", "statistic", "n",
                                        "insufficient", "severity"])
 

@@ -320,6 +320,9 @@ class Prometheus:
         Retries with exponential backoff for refused connections and 429/502/503/504 answers.
     max_points:
         Points per series per request; longer ranges are chunked (Prometheus refuses > 11,000).
+
+    ``client`` is the underlying prometheus-api-client ``PrometheusConnect`` (same session,
+    headers and retries) for the parts of the HTTP API that are not queries.
     """
 
     def __init__(self, url: str | None = None, *, timeout: float = 10.0,
@@ -338,9 +341,11 @@ class Prometheus:
                       backoff_factor=backoff, status_forcelist=_RETRY_STATUS,
                       allowed_methods=frozenset({"GET", "POST"}), raise_on_status=False,
                       respect_retry_after_header=False)
-        self._client = PrometheusConnect(url=self.url, headers=dict(headers or {}), retry=retry,
-                                         timeout=self.timeout)
-        self._session: requests.Session = self._client._session
+        #: prometheus-api-client's ``PrometheusConnect`` on the same session, headers and
+        #: retries, for the API beyond queries (``all_metrics()``, ``get_label_values()``, …).
+        self.client = PrometheusConnect(url=self.url, headers=dict(headers or {}), retry=retry,
+                                        timeout=self.timeout)
+        self._session: requests.Session = self.client._session
         self._session.mount("http://", HTTPAdapter(max_retries=retry))
         self._session.mount("https://", HTTPAdapter(max_retries=retry))
         self.headers = dict(headers or {})

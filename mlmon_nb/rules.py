@@ -32,7 +32,7 @@ from urllib.parse import quote
 import yaml
 
 from .config import Config, ModelConfig
-from .errors import RulesError
+from .errors import RulesError, StackError
 from .metrics import (
     DEFAULT_LATENCY_BUCKETS,
     ERRORS,
@@ -749,15 +749,12 @@ def write_generated(config: Config, directory: str | Path, *, webhook_url: str |
     return written
 
 
-def _tool(name: str, env_var: str) -> str:
-    import os
-    import shutil
-    path = os.environ.get(env_var) or shutil.which(name)
-    if not path:
-        raise RulesError(f"{name} not found; install the Debian package "
-                         f"{'prometheus' if name == 'promtool' else 'prometheus-alertmanager'} "
-                         f"or set {env_var}")
-    return path
+def _tool(name: str) -> str:
+    from .stack import find_binary  # stack imports this module; binaries are found in one place
+    try:
+        return find_binary(name)
+    except StackError as exc:
+        raise RulesError(str(exc)) from None
 
 
 def check_files(directory: str | Path) -> list[str]:
@@ -770,9 +767,9 @@ def check_files(directory: str | Path) -> list[str]:
     rule_files = sorted(str(p) for p in (directory / "rules").glob("*.yml"))
     if not rule_files:
         raise RulesError(f"no rule files under {directory / 'rules'}; run `mlmon-nb rules generate`")
-    commands = [[_tool("promtool", "MLMON_PROMTOOL_BIN"), "check", "rules", "--lint=all",
+    commands = [[_tool("promtool"), "check", "rules", "--lint=all",
                  "--lint-fatal", *rule_files],
-                [_tool("amtool", "MLMON_AMTOOL_BIN"), "check-config",
+                [_tool("amtool"), "check-config",
                  str(directory / ALERTMANAGER_FILE)]]
     reports = []
     for cmd in commands:

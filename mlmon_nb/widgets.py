@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from .baseline import Baseline
 from .config import Thresholds
-from .drift import BINNED_TESTS, BinCounts, drift_series, thresholds_for, window_counts
+from .drift import BINNED_TESTS, BinCounts, drift_series, judge, thresholds_for, window_counts
 from .errors import DriftError
 
 __all__ = [
@@ -107,11 +107,9 @@ def explore(prom: Any, baseline: Baseline, selection: Selection, *,
         n = float(bins.totals[0])
         short = not n >= min_samples or (selection.reference == "previous"
                                          and not n_ref >= min_samples)
-        sev = "none" if short or selection.test not in limits else \
-            limits[selection.test].severity(stat)
         rows.append({"feature": name, "kind": bins.kind, "test": selection.test,
                      "statistic": stat, "n_current": n, "n_reference": n_ref,
-                     "insufficient": short, "severity": sev})
+                     "insufficient": short, "severity": judge(limits, selection.test, stat, short)})
     table = pd.DataFrame(rows, columns=["feature", "kind", "test", "statistic", "n_current",
                                         "n_reference", "insufficient", "severity"])
     table = table.sort_values("statistic", ascending=False, na_position="last",

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -118,13 +119,21 @@ def test_uvicorn_workers_serve_one_aggregated_metrics_endpoint(baseline_file, tm
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "uvicorn workers did not start"
             time.sleep(0.2)
-        n, pids = 120, set()
-        for i in range(n):  # a new connection each time, so both workers get requests
+        def one(i: int) -> int:  # a new connection each time, so either worker may accept it
             r = requests.post(f"{url}/predict", json={"text": f"great product {i}", "channel": "web"},
                               headers={"Connection": "close"}, timeout=5)
             assert r.status_code == 200
-            pids.add(requests.get(f"{url}/health", headers={"Connection": "close"},
-                                  timeout=5).json()["pid"])
+            return requests.get(f"{url}/health", headers={"Connection": "close"},
+                                timeout=5).json()["pid"]
+
+        # The kernel may hand an idle listener's connections to one worker for a while;
+        # concurrent batches keep one busy, so both answer well before the cap.
+        n, pids = 0, set()
+        with ThreadPoolExecutor(8) as pool:
+            while len(pids) < 2 and n < 4000:
+                pids.update(pool.map(one, range(n, n + 120)))
+                n += 120
+        assert len(pids) == 2, f"only worker(s) {pids} answered {n} requests"
         scrapes = [samples(requests.get(f"{url}/metrics", headers={"Connection": "close"},
                                         timeout=5).text) for _ in range(4)]
         for ss in scrapes:  # whichever worker answers, it reports every worker's requests
@@ -140,7 +149,7 @@ def test_uvicorn_workers_serve_one_aggregated_metrics_endpoint(baseline_file, tm
         check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                                text=True, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
-        print(f"workers that answered /health: {len(pids)}")
+        print(f"both workers answered within {n} requests")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -42,6 +42,13 @@ def test_range_is_tidy_and_matches_instant_queries(prom, history):
     assert (instant["timestamp"] == pd.Timestamp(end, unit="s", tz="UTC")).all()
 
 
+def test_client_reaches_the_rest_of_the_api_on_the_same_session(prom):
+    """``prom.client`` (PrometheusConnect) shares the session: metadata calls work on it."""
+    assert prom.client._session is prom._session
+    assert "ml_requests_total" in prom.client.all_metrics()
+    assert "sentiment_classifier" in prom.client.get_label_values("model_name")
+
+
 def test_fast_parser_equals_json_on_real_bodies(backend, history):
     """The numpy fast path and json.loads agree on labels, times, NaN and ±Inf."""
     end = history.end - 600
