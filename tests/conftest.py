@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -103,3 +104,30 @@ def victoriametrics(history, tmp_path_factory) -> str:
 def backend(request) -> Backend:
     """Each query backend in turn, over the same history (tests use it to run on both)."""
     return Backend(request.param, request.getfixturevalue(request.param))
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory) -> Iterator[Stack]:
+    """Prometheus scraping a real node exporter and itself every second (one for the session).
+
+    Prometheus's own process metrics stand in for the service's (the same process collector)."""
+    from dataclasses import replace
+
+    from launcher_support import wait_for
+
+    from mlmon_nb import Prometheus
+
+    config = config_on_free_ports(tmp_path_factory.mktemp("live-state"))
+    config = replace(config, stack=replace(config.stack, scrape_interval_seconds=1.0,
+                                           evaluation_interval_seconds=1.0))
+    stack = Stack(config)
+    stack.up(["prometheus", "node_exporter"], timeout=90)
+    try:
+        prom = Prometheus(stack.url("prometheus"))
+        ready = ('count_over_time(process_cpu_seconds_total{job="prometheus"}[1m]) >= 8 and on() '
+                 'count_over_time(node_cpu_seconds_total{job="node",mode="idle"}[1m]) >= 8')
+        wait_for(lambda: not prom.query(ready).empty, timeout=60, interval=0.5,
+                 what="8 s of node exporter and Prometheus samples")
+        yield stack
+    finally:
+        stack.down()

@@ -24,9 +24,6 @@ from mlmon_nb.cli import main
 from mlmon_nb.config import load_config
 from mlmon_nb.stack import find_binary
 
-# the live node exporter + Prometheus of the notebook tests, started again for this module
-from test_notebooks_dashboards import live_stack, stack_config_module  # noqa: F401
-
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "stack"
 DEMO = load_config(STACK / "mlmon.yaml")

@@ -3,7 +3,6 @@ history in VictoriaMetrics (the `backend` fixture), and resources against a live
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import nbformat
@@ -83,40 +82,6 @@ def test_no_data_ends_cleanly(name, backend, history, tmp_path):
               model_name=history.model_name, start=_iso(history.start - 30 * 86400),
               end=_iso(history.start - 29 * 86400))
     assert "no data" in _text(nb).lower()
-
-
-@pytest.fixture(scope="module")
-def live_stack(stack_config_module):
-    """Prometheus scraping a real node exporter and itself every second.
-
-    Prometheus's own process metrics stand in for the service's (the same process collector)."""
-    from dataclasses import replace
-
-    from mlmon_nb import Prometheus
-    from mlmon_nb.stack import Stack
-
-    config = replace(stack_config_module, stack=replace(stack_config_module.stack,
-                                                        scrape_interval_seconds=1.0,
-                                                        evaluation_interval_seconds=1.0))
-    stack = Stack(config)
-    stack.up(["prometheus", "node_exporter"], timeout=90)
-    try:
-        prom = Prometheus(stack.url("prometheus"))
-        ready = ('count_over_time(process_cpu_seconds_total{job="prometheus"}[1m]) >= 8 and on() '
-                 'count_over_time(node_cpu_seconds_total{job="node",mode="idle"}[1m]) >= 8')
-        for _ in range(120):
-            if not prom.query(ready).empty:
-                break
-            time.sleep(0.5)
-        yield stack
-    finally:
-        stack.down()
-
-
-@pytest.fixture(scope="module")
-def stack_config_module(tmp_path_factory):
-    from conftest import config_on_free_ports
-    return config_on_free_ports(tmp_path_factory.mktemp("live-state"))
 
 
 def test_resources_on_live_node_exporter_and_service(live_stack, tmp_path):
