@@ -3,10 +3,13 @@
 ``history`` builds the demo model's baseline and two days of history with incidents;
 ``prometheus`` backfills it with promtool and starts Prometheus over it (session-wide, stopped
 at the end). ``stack_config`` gives any test a configuration on free ports in its own state dir.
+``MLMON_TEST_HISTORY_SEED`` (default 42) reseeds the history, to check that the tests hold for
+other data than the usual.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +57,8 @@ def history(tmp_path_factory) -> History:
     baseline = training_baseline()
     path = baseline.save(config.baseline_path(MODEL_NAME))
     end = time.time()
-    synthetic = synthesize(baseline, end=end, days=HISTORY_DAYS, step=HISTORY_STEP, seed=42,
+    seed = int(os.environ.get("MLMON_TEST_HISTORY_SEED", "42"))
+    synthetic = synthesize(baseline, end=end, days=HISTORY_DAYS, step=HISTORY_STEP, seed=seed,
                            instance=f"127.0.0.1:{config.stack.ports['demo']}")
     return History(synthetic.start, synthetic.end, synthetic.step, synthetic.incidents, baseline,
                    path, config, MODEL_NAME, tuple(openmetrics_chunks(synthetic)))
