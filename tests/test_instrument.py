@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +21,8 @@ from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.demo.model import MODEL_NAME, SentimentModel, generate_texts, training_baseline
 from mlmon_nb.errors import InstrumentError
-from mlmon_nb.instrument import GroundTruthSampler, JsonLinesSink, le_label
+from mlmon_nb.instrument import (GroundTruthSampler, JsonLinesSink, PendingStore, SharedPendingStore,
+                                 le_label)
 
 
 @pytest.fixture(scope="module")
@@ -255,6 +257,80 @@ def test_feedback_join_correct_incorrect_unknown_expired_and_evicted():
     assert value(fams, "ml_pending_predictions_evicted_total", reason="size") == 1
     assert value(fams, "ml_pending_predictions_evicted_total", reason="age") == 3
     assert mon.pending == 0
+
+
+@pytest.fixture(params=["in-process", "shared"])
+def make_store(request, tmp_path):
+    """Each pending store: the in-memory one and the SQLite one workers share."""
+    def make(**kw):
+        if request.param == "in-process":
+            return PendingStore(**kw)
+        return SharedPendingStore(tmp_path / "pending.sqlite", "m", **kw)
+    return make
+
+
+def test_pending_store_bounds_in_size_and_age(make_store, tmp_path):
+    now, evicted = [0.0], []
+    store = make_store(max_size=3, max_age=60, on_evict=lambda r, n: evicted.append((r, n)),
+                       clock=lambda: now[0])
+    store.put("a", "neg", "web")
+    store.put("a", "pos", "web")  # a repeated id replaces, it is not an eviction
+    assert len(store) == 1 and evicted == []
+    for rid in "bcd":  # a, the oldest, is evicted by size
+        now[0] += 1
+        store.put(rid, "pos", "api")
+    assert len(store) == 3 and evicted == [("size", 1)]
+    assert store.pop("a") == (None, "unknown")
+    item, outcome = store.pop("b")
+    assert outcome == "matched" and (item.label, item.segment) == ("pos", "api")
+    now[0] = 100  # c and d are older than 60 s: c is found expired, d evicted on the way
+    assert store.pop("c") == (None, "expired")
+    assert evicted[-1] == ("age", 2) and len(store) == 0
+    if isinstance(store, SharedPendingStore):  # another model's rows and bounds are its own
+        other = SharedPendingStore(tmp_path / "pending.sqlite", "other", max_size=1)
+        other.put("a", "pos", "web")
+        store.put("a", "neg", "web")
+        assert other.pop("a")[0].label == "pos" and store.pop("a")[0].label == "neg"
+
+
+def test_shared_store_keeps_queued_predictions_when_a_commit_fails(tmp_path, monkeypatch):
+    """A failed commit (disk full, a lock held too long) loses nothing beyond the size bound."""
+    evicted = []
+    store = SharedPendingStore(tmp_path / "pending.sqlite", "m", max_size=3,
+                               on_evict=lambda r, n: evicted.append((r, n)))
+    store.flush()  # the writer thread is up; it retries on the next put
+    real = store._transaction
+    monkeypatch.setattr(store, "_transaction", lambda work: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database or disk is full")))
+    with store._db:  # hold the writer back so the puts queue together
+        for rid in "abcd":
+            store.put(rid, "pos", "web")
+    with pytest.raises(sqlite3.OperationalError):
+        store.flush()
+    assert evicted == [("size", 1)]  # a, the oldest of four, past the bound of three
+    monkeypatch.setattr(store, "_transaction", real)
+    assert len(store) == 3
+    assert store.pop("a")[1] == "unknown" and store.pop("d")[1] == "matched"
+
+
+def test_pending_store_under_interleaving_threads(make_store):
+    store = make_store(max_size=100_000)
+    matched = []
+
+    def worker(t: int) -> None:
+        for i in range(300):
+            store.put(f"{t}-{i}", "pos", "web")
+            if i:
+                matched.append(store.pop(f"{(t + 1) % 4}-{i - 1}")[1])
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    # another thread's previous id may not be put yet: whatever was not matched is still there
+    assert len(store) == 4 * 300 - matched.count("matched")
+    assert set(matched) <= {"matched", "unknown"}
 
 
 def test_feedback_join_under_interleaving_threads():

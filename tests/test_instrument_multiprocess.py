@@ -93,6 +93,34 @@ def test_aggregation_across_real_worker_processes(baseline_file, tmp_path, monke
     assert total(ss, "ml_feature_category_total") == n_all
 
 
+STORE_WORKER = """
+import sys
+from mlmon_nb.instrument import SharedPendingStore
+path, mode, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
+store = SharedPendingStore(path, "m", max_size=100_000)
+if mode == "put":
+    for i in range(400):
+        store.put(f"{k}-{i}", "pos" if i % 2 else "neg", f"s{k}")
+else:  # join the feedback of another process's predictions
+    for i in range(400):
+        item, outcome = store.pop(f"{(k + 1) % 4}-{i}")
+        assert outcome == "matched", (k, i, outcome)
+        assert (item.label, item.segment) == ("pos" if i % 2 else "neg", f"s{(k + 1) % 4}")
+"""
+
+
+def test_pending_store_is_shared_by_real_processes(tmp_path):
+    """Four processes write predictions at once, four others join each one's feedback at once."""
+    path = str(tmp_path / "pending.sqlite")
+    for mode in ("put", "pop"):
+        procs = [subprocess.Popen([sys.executable, "-c", STORE_WORKER, path, mode, str(k)],
+                                  stderr=subprocess.PIPE) for k in range(4)]
+        for p in procs:
+            assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+    from mlmon_nb.instrument import SharedPendingStore
+    assert len(SharedPendingStore(path, "m")) == 0
+
+
 def test_uvicorn_workers_serve_one_aggregated_metrics_endpoint(baseline_file, tmp_path):
     base, path = baseline_file
     state = tmp_path / "state"
@@ -119,25 +147,43 @@ def test_uvicorn_workers_serve_one_aggregated_metrics_endpoint(baseline_file, tm
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "uvicorn workers did not start"
             time.sleep(0.2)
+        close = {"Connection": "close"}
+
         def one(i: int) -> int:  # a new connection each time, so either worker may accept it
-            r = requests.post(f"{url}/predict", json={"text": f"great product {i}", "channel": "web"},
-                              headers={"Connection": "close"}, timeout=5)
+            r = requests.post(f"{url}/predict", json={"text": f"great product {i}", "channel": "web",
+                                                      "request_id": f"r{i}"},
+                              headers=close, timeout=5)
             assert r.status_code == 200
-            return requests.get(f"{url}/health", headers={"Connection": "close"},
-                                timeout=5).json()["pid"]
+            labels[i] = r.json()["label"]
+            return requests.get(f"{url}/health", headers=close, timeout=5).json()["pid"]
+
+        def feedback(i: int) -> bool:  # on another connection, so often to the other worker
+            r = requests.post(f"{url}/feedback", json={"request_id": f"r{i}",
+                                                       "true_label": "positive"},
+                              headers=close, timeout=5)
+            assert r.status_code == 200
+            return r.json()["matched"]
 
         # The kernel may hand an idle listener's connections to one worker for a while;
         # concurrent batches keep one busy, so both answer well before the cap.
-        n, pids = 0, set()
+        n, pids, labels = 0, set(), {}
         with ThreadPoolExecutor(8) as pool:
             while len(pids) < 2 and n < 4000:
                 pids.update(pool.map(one, range(n, n + 120)))
                 n += 120
-        assert len(pids) == 2, f"only worker(s) {pids} answered {n} requests"
+            assert len(pids) == 2, f"only worker(s) {pids} answered {n} requests"
+            # the join is shared: every prediction is matched, whichever worker gets its feedback
+            # (others see a prediction once its worker's writer thread commits it: ~1 ms)
+            time.sleep(0.5)
+            assert all(pool.map(feedback, range(n)))
+        correct = sum(label == "positive" for label in labels.values())
         scrapes = [samples(requests.get(f"{url}/metrics", headers={"Connection": "close"},
                                         timeout=5).text) for _ in range(4)]
         for ss in scrapes:  # whichever worker answers, it reports every worker's requests
             assert total(ss, "ml_requests_total", endpoint="/predict") == n
+            assert total(ss, "ml_ground_truth_total", outcome="correct") == correct
+            assert total(ss, "ml_ground_truth_total", outcome="incorrect") == n - correct
+            assert total(ss, "ml_feedback_unmatched_total") == 0
             assert total(ss, "ml_predictions_total") == n
             assert total(ss, "ml_feature_value_count", feature="text_length") == n
             assert total(ss, "ml_model_info", baseline_id=base.baseline_id) == 1

@@ -11,7 +11,7 @@ from ..metrics import le_label
 from ._labels import LabelCap
 from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, ModelMonitor
 from ._multiprocess import exposition_registry, is_multiprocess, mark_process_dead
-from ._pending import PendingStore
+from ._pending import PendingStore, SharedPendingStore
 from ._review import GroundTruthSampler, JsonLinesSink, ReviewItem
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "mark_process_dead",
     "LabelCap",
     "PendingStore",
+    "SharedPendingStore",
     "le_label",
     "DEFAULT_SEGMENT",
     "INVALID_REASONS",

@@ -24,8 +24,8 @@ from ..errors import InstrumentError
 from ..metrics import le_label
 from ._families import families_for
 from ._labels import LabelCap, label_text
-from ._multiprocess import is_multiprocess
-from ._pending import PendingStore
+from ._multiprocess import is_multiprocess, multiprocess_dir
+from ._pending import SHARED_FILE, PendingStore, SharedPendingStore
 from ._review import GroundTruthSampler, ReviewItem
 
 __all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS"]
@@ -172,7 +172,9 @@ class ModelMonitor:
     sampler
         A :class:`GroundTruthSampler` that hands a share of predictions to human review.
     max_pending, max_pending_age
-        Bounds of the pending-prediction store for the feedback join (count, seconds).
+        Bounds of the pending-prediction store for the feedback join (count, seconds). In
+        multiprocess mode the store is shared by all workers (an SQLite file in the metrics
+        directory), so feedback may reach any worker.
     max_label_values
         The cardinality cap of each free-form label (endpoint, error type, class, segment,
         feature names without a baseline, categories without a baseline).
@@ -216,7 +218,11 @@ class ModelMonitor:
         self._segment = LabelCap(max_label_values, overflow("segment"), allowed=allowed,
                                  fallback=m.OTHER_CATEGORY if allowed else m.OVERFLOW_VALUE)
         self._category_overflow = overflow("category")
-        self._pending = PendingStore(max_pending, max_pending_age, self._count_evicted, clock)
+        self._pending = (SharedPendingStore(multiprocess_dir() / SHARED_FILE, model_name,
+                                            max_pending, max_pending_age, self._count_evicted,
+                                            clock)
+                         if self.multiprocess else
+                         PendingStore(max_pending, max_pending_age, self._count_evicted, clock))
 
         self._in_progress = fam.in_progress.labels(name)
         self._confidence = fam.confidence.labels(name)

@@ -8,10 +8,11 @@ empty) before the workers start, and wiped between runs of the service.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-__all__ = ["is_multiprocess", "exposition_registry", "mark_process_dead", "ENV"]
+__all__ = ["is_multiprocess", "multiprocess_dir", "exposition_registry", "mark_process_dead", "ENV"]
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -25,6 +26,11 @@ def is_multiprocess() -> bool:
     from prometheus_client import values
 
     return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def multiprocess_dir() -> Path:
+    """The directory the workers share (prometheus-client also reads the legacy lower-case name)."""
+    return Path(os.environ.get(ENV) or os.environ["prometheus_multiproc_dir"])
 
 
 def exposition_registry(registry: CollectorRegistry | None = None) -> CollectorRegistry:
