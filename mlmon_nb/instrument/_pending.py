@@ -126,7 +126,7 @@ os.register_at_fork(after_in_child=_new_setup_lock)
 class SharedPendingStore(_Bounds):
     """:class:`PendingStore`'s contract for all workers of one service, in an SQLite file.
 
-    ``put`` only queues (about a microsecond on the request path); a writer thread in each
+    ``put`` only queues (a few microseconds on the request path); a writer thread in each
     process commits what is queued in one WAL transaction, so other workers see a prediction
     about a millisecond later. ``pop`` first commits its own process's queue. Each process opens
     its own connection (also after a fork). Several models share the file, each with its own rows
