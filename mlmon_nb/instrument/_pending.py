@@ -48,6 +48,15 @@ class _Bounds:
         self._clock = clock
         self._on_evict = on_evict
 
+    def _outcome(self, item: PendingPrediction | None, aged: int,
+                 now: float) -> tuple[PendingPrediction | None, str]:
+        """What ``pop`` answers for a removed item; an item past ``max_age`` counts as aged."""
+        if item is not None and now - item.created > self.max_age:
+            self._report(aged + 1, 0)
+            return None, "expired"
+        self._report(aged, 0)
+        return (item, "matched") if item is not None else (None, "unknown")
+
     def _report(self, aged: int, full: int) -> None:
         if self._on_evict is None:
             return
@@ -93,12 +102,7 @@ class PendingStore(_Bounds):
         with self._lock:
             item = self._items.pop(request_id, None)
             aged = self._expire(now)
-        if item is not None and now - item.created > self.max_age:
-            aged += 1
-            self._report(aged, 0)
-            return None, "expired"
-        self._report(aged, 0)
-        return (item, "matched") if item is not None else (None, "unknown")
+        return self._outcome(item, aged, now)
 
     def _expire(self, now: float) -> int:
         n = 0
@@ -275,8 +279,4 @@ class SharedPendingStore(_Bounds):
 
         with self._db:
             row, aged, now = self._transaction(work)
-        if row is not None and now - row[2] > self.max_age:
-            self._report(aged + 1, 0)
-            return None, "expired"
-        self._report(aged, 0)
-        return (PendingPrediction(*row), "matched") if row is not None else (None, "unknown")
+        return self._outcome(PendingPrediction(*row) if row is not None else None, aged, now)
