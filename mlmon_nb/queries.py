@@ -25,6 +25,8 @@ import pandas as pd
 from . import metrics as m
 from .config import Config, ModelConfig, load_config, parse_duration
 from .errors import ConfigError
+from . import promql
+from .promql import selector
 
 __all__ = [
     "Window",
@@ -32,7 +34,6 @@ __all__ = [
     "resolve_window",
     "notebook_context",
     "format_duration",
-    "selector",
     "DEMO_JOB",
     "NODE_JOB",
     # RED and throughput
@@ -78,12 +79,8 @@ _NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10
 # -- the window ----------------------------------------------------------------------------------
 
 def format_duration(seconds: float) -> str:
-    """A PromQL duration for whole seconds: ``90`` → ``90s``, ``3600`` → ``1h``."""
-    seconds = int(math.ceil(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 1)}s"
+    """A PromQL duration covering ``seconds``, rounded up to whole seconds: ``90.5`` → ``91s``."""
+    return promql.duration(max(math.ceil(seconds), 1))
 
 
 @dataclass(frozen=True)
@@ -201,49 +198,32 @@ def notebook_context(model_name: str, prometheus_url: str = "", start: Any = "",
     return NotebookContext(model_name, Prometheus(url, timeout=timeout), win, cfg, model, baseline)
 
 
-# -- selectors -----------------------------------------------------------------------------------
-
-def _quote(value: str) -> str:
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def selector(metric: str, **labels: str) -> str:
-    """``metric{label="value",…}`` with values escaped; ``label="!~re"`` style is not parsed."""
-    body = ",".join(f"{k}={_quote(v)}" for k, v in labels.items() if v is not None)
-    return f"{metric}{{{body}}}" if body else metric
-
-
-def _by(*labels: str, extra: Iterable[str] = ()) -> str:
-    names = list(dict.fromkeys([*labels, *extra]))
-    return f"by ({', '.join(names)})"
-
-
 # -- RED and throughput --------------------------------------------------------------------------
+
+def _model(metric: str, model_name: str, **labels: str) -> str:
+    return selector(metric, model_name=model_name, **labels)
+
 
 def request_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
     """Requests per second."""
-    return (f"sum {_by('model_name', extra=by)} "
-            f"(rate({selector(m.REQUESTS.sample, model_name=model_name)}[{rate}]))")
+    return promql.sum_rate(_model(m.REQUESTS.sample, model_name), rate, ("model_name", *by))
 
 
 def error_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
     """Failed requests per second."""
-    return (f"sum {_by('model_name', extra=by)} "
-            f"(rate({selector(m.ERRORS.sample, model_name=model_name)}[{rate}]))")
+    return promql.sum_rate(_model(m.ERRORS.sample, model_name), rate, ("model_name", *by))
 
 
 def error_ratio(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
     """Share of requests that failed (0–1); no series while there are no requests."""
-    return f"({error_rate(model_name, rate, by)}) / ({request_rate(model_name, rate, by)} > 0)"
+    return promql.ratio(error_rate(model_name, rate, by), request_rate(model_name, rate, by),
+                        bad_may_be_absent=False, drop_zero_total=True)
 
 
 def latency_quantile(q: float, model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
     """The ``q`` quantile of request duration in seconds, from the histogram buckets."""
-    if not 0 < q < 1:
-        raise ValueError(f"quantile must be between 0 and 1, not {q}")
-    bucket = selector(m.REQUEST_DURATION.series("_bucket"), model_name=model_name)
-    return (f"histogram_quantile({q:g}, sum {_by('le', 'model_name', extra=by)} "
-            f"(rate({bucket}[{rate}])))")
+    bucket = _model(m.REQUEST_DURATION.series("_bucket"), model_name)
+    return promql.histogram_quantile(q, bucket, rate, ("model_name", *by))
 
 
 def latency_quantiles(model_name: str, rate: str = "5m",
@@ -254,13 +234,12 @@ def latency_quantiles(model_name: str, rate: str = "5m",
 
 def in_flight(model_name: str) -> str:
     """Requests being served right now."""
-    return f"sum by (model_name) ({selector(m.IN_PROGRESS.sample, model_name=model_name)})"
+    return f"sum by (model_name) ({_model(m.IN_PROGRESS.sample, model_name)})"
 
 
 def throughput(model_name: str, rate: str = "5m") -> str:
     """Predictions per second."""
-    return (f"sum by (model_name) "
-            f"(rate({selector(m.PREDICTIONS.sample, model_name=model_name)}[{rate}]))")
+    return promql.sum_rate(_model(m.PREDICTIONS.sample, model_name), rate)
 
 
 def normal_request_rate(model_name: str, rate: str = "5m", lookback: str = "7d",
@@ -274,58 +253,56 @@ def normal_request_rate(model_name: str, rate: str = "5m", lookback: str = "7d",
 
 def class_share(model_name: str, rate: str = "5m") -> str:
     """Share of predictions per predicted class (sums to 1 over classes)."""
-    inner = f"rate({selector(m.PREDICTIONS.sample, model_name=model_name)}[{rate}])"
+    inner = f"rate({_model(m.PREDICTIONS.sample, model_name)}[{rate}])"
     return (f"sum by (model_name, predicted_class) ({inner}) / ignoring (predicted_class) "
             f"group_left sum by (model_name) ({inner})")
 
 
 def confidence_buckets(model_name: str, duration: str = "1h") -> str:
     """Cumulative confidence histogram counts over ``duration`` (per ``le``; instant query)."""
-    bucket = selector(m.CONFIDENCE.series("_bucket"), model_name=model_name)
-    return f"sum by (le) (increase({bucket}[{duration}]))"
+    return promql.sum_increase(_model(m.CONFIDENCE.series("_bucket"), model_name), duration,
+                               ("le",))
 
 
 def invalid_feature_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
     """Feature values rejected per second (NaN, inf, missing, wrong type, unknown feature)."""
-    return (f"sum {_by('model_name', extra=by)} "
-            f"(rate({selector(m.FEATURE_INVALID.sample, model_name=model_name)}[{rate}]))")
+    return promql.sum_rate(_model(m.FEATURE_INVALID.sample, model_name), rate, ("model_name", *by))
 
 
 def low_confidence_share(model_name: str, rate: str = "5m") -> str:
     """Share of predictions under the low-confidence threshold."""
-    low = selector(m.LOW_CONFIDENCE.sample, model_name=model_name)
-    pred = selector(m.PREDICTIONS.sample, model_name=model_name)
-    return (f"sum by (model_name) (rate({low}[{rate}])) / "
-            f"(sum by (model_name) (rate({pred}[{rate}])) > 0)")
+    return promql.ratio(promql.sum_rate(_model(m.LOW_CONFIDENCE.sample, model_name), rate),
+                        promql.sum_rate(_model(m.PREDICTIONS.sample, model_name), rate),
+                        bad_may_be_absent=False, drop_zero_total=True)
 
 
 def accuracy(model_name: str, rate: str = "1h", by: Iterable[str] = ()) -> str:
     """Share of ground-truth-labelled predictions that were correct (per ``by``, e.g. segment)."""
+    labels = ("model_name", *by)
     gt = m.GROUND_TRUTH.sample
-    correct = selector(gt, model_name=model_name, outcome="correct")
-    every = selector(gt, model_name=model_name)
-    grouping = _by("model_name", extra=by)
-    return (f"sum {grouping} (rate({correct}[{rate}])) / "
-            f"(sum {grouping} (rate({every}[{rate}])) > 0)")
+    return promql.ratio(promql.sum_rate(_model(gt, model_name, outcome="correct"), rate, labels),
+                        promql.sum_rate(_model(gt, model_name), rate, labels),
+                        bad_may_be_absent=False, drop_zero_total=True)
 
 
 def ground_truth_count(model_name: str, duration: str = "1h", by: Iterable[str] = ()) -> str:
     """Labelled predictions received over ``duration`` (the sample size behind accuracy)."""
-    return (f"sum {_by('model_name', extra=by)} "
-            f"(increase({selector(m.GROUND_TRUTH.sample, model_name=model_name)}[{duration}]))")
+    return promql.sum_increase(_model(m.GROUND_TRUTH.sample, model_name), duration,
+                               ("model_name", *by))
 
 
 def model_info(model_name: str) -> str:
     """The live model version and baseline id (value 1 per version)."""
     return (f"max by (model_name, model_version, baseline_id) "
-            f"({selector(m.MODEL_INFO.sample, model_name=model_name)})")
+            f"({_model(m.MODEL_INFO.sample, model_name)})")
 
 
 # -- resources -----------------------------------------------------------------------------------
 
 def process_cpu(job: str = DEMO_JOB, rate: str = "5m") -> str:
     """CPU cores used by the service's processes (prometheus_client's process collector)."""
-    return f"sum by (job, instance) (rate({selector('process_cpu_seconds_total', job=job)}[{rate}]))"
+    return promql.sum_rate(selector("process_cpu_seconds_total", job=job), rate,
+                           ("job", "instance"))
 
 
 def process_memory(job: str = DEMO_JOB) -> str:
@@ -345,14 +322,15 @@ def node_memory(job: str = NODE_JOB) -> str:
             f"{selector('node_memory_MemTotal_bytes', job=job)}")
 
 
-_REAL_FS = 'fstype!~"tmpfs|ramfs|devtmpfs|overlay|squashfs|nsfs|proc|sysfs|autofs"'
+_REAL_FS = promql.matcher("fstype", "tmpfs|ramfs|devtmpfs|overlay|squashfs|nsfs|proc|sysfs|autofs",
+                          "!~")
 
 
 def node_disk(job: str = NODE_JOB) -> str:
     """Share of each real filesystem's space in use (0–1), per mountpoint."""
-    sel = f'job={_quote(job)},{_REAL_FS}'
-    return (f"max by (instance, mountpoint) (1 - node_filesystem_avail_bytes{{{sel}}} / "
-            f"node_filesystem_size_bytes{{{sel}}})")
+    avail = selector("node_filesystem_avail_bytes", _REAL_FS, job=job)
+    size = selector("node_filesystem_size_bytes", _REAL_FS, job=job)
+    return f"max by (instance, mountpoint) (1 - {avail} / {size})"
 
 
 # -- transformations -----------------------------------------------------------------------------
