@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -24,6 +24,23 @@ from mlmon_nb.demo.model import MODEL_NAME, training_baseline
 from mlmon_nb.stack import COMPONENTS, Stack, backfill, free_port
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Test tiers: `unit` (pure Python, seconds), `integration` (real Prometheus, promtool, kernels,
+# servers), `slow` (the whole stack end to end). A test is integration when it uses a fixture
+# that starts a real part or its module says so (`pytestmark = pytest.mark.integration`);
+# `make test-fast` runs the unit tier only.
+INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "victoriametrics",
+                                  "backend", "live_stack", "stack_config", "free_port_config"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow"):
+            continue
+        real = (item.get_closest_marker("integration")
+                or INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+        if not real:
+            item.add_marker(pytest.mark.unit)
 HISTORY_DAYS = 2.0
 HISTORY_STEP = 60.0
 
@@ -78,6 +95,12 @@ def prometheus_stack(history):
 def prometheus(prometheus_stack) -> str:
     """The URL of a real Prometheus over the backfilled history."""
     return prometheus_stack.url("prometheus")
+
+
+@pytest.fixture(scope="session")
+def free_port_config() -> Callable[[Path], Config]:
+    """``config_on_free_ports`` for tests that make their own state dir (module-scoped stacks)."""
+    return config_on_free_ports
 
 
 @pytest.fixture

@@ -42,9 +42,8 @@ def _cli(stack: Stack, *args: str, timeout: float = 300) -> subprocess.Completed
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from conftest import config_on_free_ports
-    config = config_on_free_ports(tmp_path_factory.mktemp("e2e") / "state")
+def demo(tmp_path_factory, free_port_config):
+    config = free_port_config(tmp_path_factory.mktemp("e2e") / "state")
     stack = Stack(config)
     try:
         assert demo_up(config, days=1.0, timeout=180) == 0
