@@ -96,7 +96,8 @@ def call(app, requests_: list[tuple[str, str, dict | None]]) -> list[httpx.Respo
     async def run():
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return [await client.request(method, path, json=body) for method, path, body in requests_]
+            return [await client.request(method, path, json=body)
+                    for method, path, body in requests_]
     return asyncio.run(run())
 
 

@@ -175,7 +175,8 @@ def test_make_system_deps_accepts_the_mlmon_bin_variables(tmp_path):
     bare = {"PATH": str(tools)}
     missing = _make("system-deps", env=bare)
     assert missing.returncode != 0
-    assert "MLMON_PROMETHEUS_BIN" in missing.stderr and "apt-get install prometheus" in missing.stderr
+    assert "MLMON_PROMETHEUS_BIN" in missing.stderr
+    assert "apt-get install prometheus" in missing.stderr
     found = {var: shutil.which(binary) for var, binary in BIN_VARS.items()}
     assert all(found.values()), found
     assert _make("system-deps", env={**bare, **found}).returncode == 0

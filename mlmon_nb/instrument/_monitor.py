@@ -180,8 +180,9 @@ class ModelMonitor:
     model_name, model_version
         Label values of every series (``model_version`` on requests, errors and model info).
     baseline
-        A :class:`mlmon_nb.Baseline` (or anything with its ``numeric``/``categorical``/
-        ``baseline_id`` attributes): feature histograms use its quantile edges as buckets and its
+        A :class:`mlmon_nb.Baseline`, or :func:`load_baseline`'s standard-library reading of the
+        same file (anything with their ``numeric``/``categorical``/``baseline_id`` attributes):
+        feature histograms use its quantile edges as buckets and its
         cumulative fractions are exported as ``ml_feature_baseline_ratio``. Without one, numeric
         features use ``metrics.DEFAULT_FEATURE_BUCKETS``.
     registry
@@ -291,7 +292,8 @@ class ModelMonitor:
         function, or as ``with``/``async with monitor.track("predict"):``.
 
         Counts the request, its duration and the in-flight gauge; on an exception, its type in
-        ``ml_errors_total`` (the exception is re-raised unchanged).
+        ``ml_errors_total`` (the exception is re-raised unchanged). Inside a request that this
+        monitor's :class:`MetricsMiddleware` counts, it counts nothing (one request, one count).
         """
         return _Track(self, endpoint)
 
