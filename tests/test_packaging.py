@@ -183,3 +183,10 @@ def test_make_system_deps_accepts_the_mlmon_bin_variables(tmp_path):
     wrong = _make("system-deps", env={**bare, **found, "MLMON_PROMETHEUS_BIN": "/nonexistent/p"})
     assert wrong.returncode != 0
     assert "MLMON_PROMETHEUS_BIN=/nonexistent/p is not an executable" in wrong.stderr
+
+
+def test_the_compose_image_installs_the_stack_extra():
+    """The image runs the demo service, the traffic generator and the launcher: not the base."""
+    run = [line for line in (REPO / "stack" / "Dockerfile").read_text().splitlines()
+           if line.startswith("RUN pip install")]
+    assert run and "'.[stack]'" in run[0], run
