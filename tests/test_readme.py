@@ -11,7 +11,8 @@ A block may be marked by an HTML comment on the line right before its fence:
 - ``<!-- readme: server PATH -->`` (bash) starts a server in the foreground: it runs in the
   background until ``PATH`` answers 200 on ``$UVICORN_PORT``, is scraped, and is stopped.
 
-A README that drifts from the code fails here.
+A README that drifts from the code fails here. The blocks build on each other (the baseline
+built in one is loaded in the next), so run the module as a whole.
 """
 
 from __future__ import annotations
