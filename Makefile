@@ -1,25 +1,36 @@
 # Two commands: `make demo` and `make test`. Both install what they need first.
+# `make install` alone sets up the package for library use (no Debian packages needed).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics
-# binary -> Debian package that ships it
-DEB_BINARIES := prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager prometheus-node-exporter:prometheus-node-exporter victoria-metrics:victoria-metrics
+# binary:Debian package that ships it:variable that may point at it instead (- for none)
+DEB_BINARIES := prometheus:prometheus:MLMON_PROMETHEUS_BIN \
+	promtool:prometheus:MLMON_PROMTOOL_BIN \
+	prometheus-alertmanager:prometheus-alertmanager:MLMON_ALERTMANAGER_BIN \
+	amtool:prometheus-alertmanager:MLMON_AMTOOL_BIN \
+	prometheus-node-exporter:prometheus-node-exporter:MLMON_NODE_EXPORTER_BIN \
+	victoria-metrics:victoria-metrics:MLMON_VICTORIAMETRICS_BIN
+# headless Chromium for the launcher's browser test
+TEST_BINARIES := chromium:chromium:-
 
 .PHONY: install system-deps test-deps demo demo-down test bench clean
 
-install: system-deps $(VENV)/.installed
+# the package with every extra and the test tools, in $(VENV)
+install: $(VENV)/.installed
 
-# Debian packages where absent; one clear line where we cannot install them.
+# Debian packages where absent (a binary named by its MLMON_*_BIN variable counts as present);
+# one clear line where we cannot install them.
 system-deps:
-	@missing=""; for pair in $(DEB_BINARIES); do bin=$${pair%%:*}; pkg=$${pair##*:}; \
+	@missing=""; for triple in $(DEB_BINARIES); do IFS=: read -r bin pkg var <<< "$$triple"; \
+	  if [ "$$var" != - ] && [ -n "$${!var}" ]; then \
+	    command -v "$${!var}" >/dev/null 2>&1 && continue; \
+	    echo "mlmon-nb: $$var=$${!var} is not an executable; fix or unset it" >&2; exit 1; fi; \
 	  command -v $$bin >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
-	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ -n "$${missing// /}" ]; then \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
-	    echo "mlmon-nb: missing $$missing- install them (Debian: apt-get install $$missing) or set MLMON_PROMETHEUS_BIN etc.; automatic install needs root on Debian." >&2; exit 1; fi; \
+	    echo "mlmon-nb: missing $$missing- install them (Debian: apt-get install $$missing) or point MLMON_PROMETHEUS_BIN, MLMON_PROMTOOL_BIN, MLMON_ALERTMANAGER_BIN, MLMON_AMTOOL_BIN, MLMON_NODE_EXPORTER_BIN, MLMON_VICTORIAMETRICS_BIN at them; automatic install needs root on Debian." >&2; exit 1; fi; \
 	  echo "installing Debian packages:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
@@ -27,27 +38,27 @@ system-deps:
 	fi
 
 $(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || { \
+	  echo "mlmon-nb: $(PYTHON) cannot create a venv - install python3-venv (Debian: apt-get install python3-venv)" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip >/dev/null
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[all,test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 
-demo: install
+demo: install system-deps
 	$(BIN)/mlmon-nb demo up
 
 demo-down: install
 	$(BIN)/mlmon-nb stack down
 
-test: install test-deps
+test: install system-deps test-deps
 	$(BIN)/python -m pytest
 
-# headless Chromium for the launcher's browser test (Debian package `chromium`)
-TEST_BINARIES := chromium:chromium
 test-deps:
 	@$(MAKE) --no-print-directory system-deps DEB_BINARIES="$(TEST_BINARIES)"
 
-bench: install
+bench: install system-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

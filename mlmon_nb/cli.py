@@ -10,7 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import load_config
 from .demo.faults import KINDS
 from .errors import MlmonError
 
@@ -18,6 +17,9 @@ __all__ = ["main", "build_parser"]
 
 
 def _config(args):
+    # imported here like every subcommand's module: a base install (instrumentation only) has
+    # no PyYAML, and `main` then names the extra to install instead of failing at import
+    from .config import load_config
     return load_config(getattr(args, "config", None))
 
 
@@ -314,6 +316,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except MlmonError as exc:
         print(f"mlmon-nb: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a base install: the command's extra is missing
+        if (exc.name or "mlmon_nb").startswith("mlmon_nb"):
+            raise
+        print(f"mlmon-nb: {args.command} needs {exc.name}, which is not installed; the base "
+              f"install only instruments services: pip install 'mlmon_nb[all]' (or [notebooks], "
+              f"[launcher], [stack])", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -6,15 +6,18 @@ Relative paths are resolved against the file's folder. A complete example (the d
 ``stack/mlmon.yaml``)::
 
     version: 1
-    prometheus_url: http://127.0.0.1:19090     # MLMON_PROMETHEUS_URL overrides
     stack:
       state_dir: ../mlmon-state                # configs, TSDB, logs, pids, baselines, runs
       scrape_interval: 15s
       evaluation_interval: 15s
+      host: 127.0.0.1                          # the stack binds here
       ports: {prometheus: 19090, alertmanager: 19093, node_exporter: 19100,
               demo: 18000, launcher: 18088, jupyter: 18888}
-    launcher_url: http://127.0.0.1:18088       # runbook links point here
-    jupyter_url: http://127.0.0.1:18888
+    # Optional, only for services elsewhere: each URL defaults to http://<host>:<its port>,
+    # so moving a port moves its URL. MLMON_PROMETHEUS_URL overrides prometheus_url.
+    # prometheus_url: http://prometheus.internal:9090
+    # launcher_url: https://runbooks.internal   # runbook links and the webhook point here
+    # jupyter_url: https://jupyter.internal     # "open in JupyterLab" links
     models:
       - name: sentiment_classifier
         version: "1.0.0"
@@ -55,6 +58,7 @@ __all__ = [
     "AlertThresholds",
     "Thresholds",
     "StackConfig",
+    "URL_PORTS",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -152,16 +156,37 @@ class StackConfig:
     host: str = "127.0.0.1"
 
 
+# the configuration's URLs and the stack component each one defaults to
+URL_PORTS = {"prometheus_url": "prometheus", "launcher_url": "launcher", "jupyter_url": "jupyter"}
+
+
+def _derived_url(stack: StackConfig, component: str) -> str:
+    return f"http://{stack.host}:{stack.ports[component]}"
+
+
 @dataclass(frozen=True)
 class Config:
-    """The whole configuration."""
+    """The whole configuration.
+
+    An empty URL (the default) is derived from the stack's host and port, so one setting decides
+    each address; an explicit URL wins.
+    """
 
     models: tuple[ModelConfig, ...]
-    prometheus_url: str = "http://127.0.0.1:19090"
-    launcher_url: str = "http://127.0.0.1:18088"
-    jupyter_url: str = "http://127.0.0.1:18888"
+    prometheus_url: str = ""
+    launcher_url: str = ""
+    jupyter_url: str = ""
     stack: StackConfig = field(default_factory=StackConfig)
     path: Path | None = None
+
+    def __post_init__(self) -> None:
+        for key, component in URL_PORTS.items():
+            value = getattr(self, key)
+            if not isinstance(value, str):
+                raise ConfigError(f"{key} must be a URL string, got {type(value).__name__}",
+                                  _p(self.path))
+            object.__setattr__(self, key, value.rstrip("/") if value
+                               else _derived_url(self.stack, component))
 
     def model(self, name: str) -> ModelConfig:
         """The named model's configuration."""
@@ -177,14 +202,18 @@ class Config:
         return model.baseline or self.stack.state_dir / "baselines" / f"{name}.json"
 
     def with_ports(self, ports: dict[str, int], state_dir: Path | None = None) -> "Config":
-        """The same configuration on other ports (tests pick free ones), URLs to match."""
+        """The same configuration on other ports (tests pick free ones).
+
+        URLs derived from the old ports follow the new ones; explicit URLs stay."""
         merged = {**self.stack.ports, **ports}
-        host = self.stack.host
         stack = replace(self.stack, ports=merged, state_dir=state_dir or self.stack.state_dir)
-        return replace(self, stack=stack,
-                       prometheus_url=f"http://{host}:{merged['prometheus']}",
-                       launcher_url=f"http://{host}:{merged['launcher']}",
-                       jupyter_url=f"http://{host}:{merged['jupyter']}")
+        urls = {key: "" if getattr(self, key) == _derived_url(self.stack, component)
+                else getattr(self, key) for key, component in URL_PORTS.items()}
+        return replace(self, stack=stack, **urls)
+
+    def urls(self) -> dict[str, str]:
+        """The URLs in use: ``prometheus_url``, ``launcher_url``, ``jupyter_url``."""
+        return {key: getattr(self, key) for key in URL_PORTS}
 
 
 def _p(path: Path | None) -> str | None:
@@ -231,18 +260,9 @@ def parse_config(raw: Any, path: Path | None = None) -> Config:
         if len(set(names)) != len(names):
             raise ConfigError(f"model names must be unique: {names}", where)
         stack = _stack(raw.get("stack") or {}, base)
-        host = stack.host
-        ports = stack.ports
-        prom = os.environ.get("MLMON_PROMETHEUS_URL") or raw.get(
-            "prometheus_url", f"http://{host}:{ports['prometheus']}")
-        return Config(
-            models=models,
-            prometheus_url=str(prom).rstrip("/"),
-            launcher_url=str(raw.get("launcher_url", f"http://{host}:{ports['launcher']}")).rstrip("/"),
-            jupyter_url=str(raw.get("jupyter_url", f"http://{host}:{ports['jupyter']}")).rstrip("/"),
-            stack=stack,
-            path=path,
-        )
+        urls = {key: str(raw.get(key) or "") for key in URL_PORTS}  # empty: from the port
+        urls["prometheus_url"] = os.environ.get("MLMON_PROMETHEUS_URL") or urls["prometheus_url"]
+        return Config(models=models, stack=stack, path=path, **urls)
     except ConfigError as exc:
         if exc.path is None and where:
             raise ConfigError(str(exc), where) from exc

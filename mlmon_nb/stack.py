@@ -383,6 +383,8 @@ class Stack:
         for s in self.status() if statuses is None else statuses:
             state = "healthy" if s.healthy else ("unhealthy" if s.running else "stopped")
             rows.append(f"{s.name:<14}{state:<10}{s.pid or '-':<9}{s.url}")
+        # what queries, runbook links and the webhook use (derived from the ports unless set)
+        rows += [""] + [f"{key:<16}{url}" for key, url in self.config.urls().items()]
         return "\n".join(rows)
 
     def logs(self, name: str | None = None, lines: int = 40) -> str:

@@ -7,6 +7,7 @@ passed in as an object), so a model service pays nothing for the notebook side o
 from __future__ import annotations
 
 from ._asgi import MetricsApp, MetricsMiddleware, mount_metrics
+from ._baseline import ServingBaseline, load_baseline
 from ..metrics import le_label
 from ._labels import LabelCap
 from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, ModelMonitor
@@ -16,6 +17,8 @@ from ._review import GroundTruthSampler, JsonLinesSink, ReviewItem
 
 __all__ = [
     "ModelMonitor",
+    "load_baseline",
+    "ServingBaseline",
     "GroundTruthSampler",
     "JsonLinesSink",
     "ReviewItem",

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from ._multiprocess import exposition_registry
+from ._request import CURRENT, RequestScope
 
 __all__ = ["MetricsMiddleware", "MetricsApp", "mount_metrics", "ERROR_TYPE_STATE"]
 
@@ -34,6 +35,10 @@ class MetricsMiddleware:
     without one is counted with ``request.state.mlmon_error_type`` or ``http_<status>``. 4xx
     answers are the client's errors and count as requests only. Paths in ``exclude`` (the
     scrape and health endpoints) are not counted.
+
+    A ``monitor.track`` of the same monitor inside the request (a decorated handler) counts
+    nothing itself, so the request is counted once, under the route template; an exception it
+    saw names the error type of a 5xx answer that an exception handler made of it.
     """
 
     def __init__(self, app: Any, monitor: Any, *,
@@ -57,17 +62,22 @@ class MetricsMiddleware:
             await send(message)
 
         monitor = self.monitor
+        request = RequestScope(monitor)
+        token = CURRENT.set(request)  # an inner monitor.track of this monitor counts nothing
         start = monitor._begin()
         try:
             await self.app(scope, receive, send_status)
         except BaseException as exc:
             monitor._end(self.endpoint(scope), start, exc)
             raise
+        finally:
+            CURRENT.reset(token)
         endpoint = self.endpoint(scope)
         monitor._end(endpoint, start, None)
         if status >= 500:
             state = scope.get("state") or {}
-            monitor.record_error(endpoint, state.get(ERROR_TYPE_STATE) or f"http_{status}")
+            monitor.record_error(endpoint, state.get(ERROR_TYPE_STATE) or request.error_type
+                                 or f"http_{status}")
 
 
 class MetricsApp:

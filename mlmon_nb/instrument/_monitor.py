@@ -24,8 +24,9 @@ from ..errors import InstrumentError
 from ..metrics import le_label
 from ._families import families_for
 from ._labels import LabelCap, label_text
-from ._multiprocess import is_multiprocess, multiprocess_dir
+from ._multiprocess import ensure_multiprocess_dir, is_multiprocess
 from ._pending import SHARED_FILE, PendingStore, SharedPendingStore
+from ._request import CURRENT
 from ._review import GroundTruthSampler, ReviewItem
 
 __all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS"]
@@ -86,6 +87,31 @@ def _latency_buckets(values: Iterable[float]) -> tuple[float, ...]:
     return tuple(edges)
 
 
+def _check_arguments(model_name: Any, model_version: Any, baseline: Any, segments: Any) -> None:
+    """Refuse, with what to pass instead, the arguments that would silently export nonsense."""
+    if isinstance(model_name, str) and model_name:
+        pass
+    elif hasattr(model_name, "name") and hasattr(model_name, "slo"):  # a config.ModelConfig
+        raise InstrumentError(
+            f"ModelMonitor takes the model's name, not its {type(model_name).__name__}: "
+            f"ModelMonitor(model.name, model_version=model.version, "
+            f"low_confidence_threshold=model.low_confidence_threshold)")
+    else:
+        raise InstrumentError(f"model_name must be a non-empty string (the model_name label), "
+                              f"got {model_name!r}")
+    if not isinstance(model_version, (str, int, float)):
+        raise InstrumentError(f"model_version must be a string such as \"1.0.0\", got "
+                              f"{type(model_version).__name__}")
+    if baseline is not None and not (hasattr(baseline, "numeric")
+                                     and hasattr(baseline, "categorical")):
+        raise InstrumentError(
+            f"baseline must be a loaded baseline, got {type(baseline).__name__}: pass "
+            f"baseline=load_baseline(path) (mlmon_nb.instrument) or Baseline.load(path)")
+    if isinstance(segments, str):
+        raise InstrumentError(f"segments must be a list of segment names, not the string "
+                              f"{segments!r}; write segments=[{segments!r}]")
+
+
 class _CategoricalFeature:
     __slots__ = ("fold", "children")
 
@@ -105,7 +131,7 @@ class _Track:
         self._starts: list[float] = []
 
     def __call__(self, fn: Callable) -> Callable:
-        begin, end, endpoint = self._monitor._begin, self._monitor._end, self._endpoint
+        begin, end, endpoint = self._monitor._begin_track, self._monitor._end_track, self._endpoint
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_wrapper(*args, **kwargs):
@@ -132,11 +158,11 @@ class _Track:
         return wrapper
 
     def __enter__(self) -> "_Track":
-        self._starts.append(self._monitor._begin())
+        self._starts.append(self._monitor._begin_track())
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self._monitor._end(self._endpoint, self._starts.pop(), exc)
+        self._monitor._end_track(self._endpoint, self._starts.pop(), exc)
         return False
 
     async def __aenter__(self) -> "_Track":
@@ -154,8 +180,9 @@ class ModelMonitor:
     model_name, model_version
         Label values of every series (``model_version`` on requests, errors and model info).
     baseline
-        A :class:`mlmon_nb.Baseline` (or anything with its ``numeric``/``categorical``/
-        ``baseline_id`` attributes): feature histograms use its quantile edges as buckets and its
+        A :class:`mlmon_nb.Baseline`, or :func:`load_baseline`'s standard-library reading of the
+        same file (anything with their ``numeric``/``categorical``/``baseline_id`` attributes):
+        feature histograms use its quantile edges as buckets and its
         cumulative fractions are exported as ``ml_feature_baseline_ratio``. Without one, numeric
         features use ``metrics.DEFAULT_FEATURE_BUCKETS``.
     registry
@@ -186,8 +213,7 @@ class ModelMonitor:
                  segments: Iterable[str] | None = None, sampler: GroundTruthSampler | None = None,
                  max_pending: int = 10_000, max_pending_age: float = 3600.0,
                  max_label_values: int = 100, clock: Callable[[], float] = time.monotonic):
-        if not model_name or not isinstance(model_name, str):
-            raise InstrumentError("model_name must be a non-empty string")
+        _check_arguments(model_name, model_version, baseline, segments)
         if baseline is not None and getattr(baseline, "model_name", model_name) != model_name:
             raise InstrumentError(f"the baseline is of model {baseline.model_name!r}, not "
                                   f"{model_name!r}; load the baseline of this model")
@@ -200,6 +226,7 @@ class ModelMonitor:
         self.low_confidence_threshold = float(low_confidence_threshold)
         self.sampler = sampler
         self.multiprocess = is_multiprocess()
+        mp_dir = ensure_multiprocess_dir() if self.multiprocess else None
         fam = self._fam = families_for(self.registry, buckets, self.multiprocess)
         # the hot-path children take no lock of their own in one process: one lock per phase
         self._lock = contextlib.nullcontext() if self.multiprocess else fam.lock
@@ -218,7 +245,7 @@ class ModelMonitor:
         self._segment = LabelCap(max_label_values, overflow("segment"), allowed=allowed,
                                  fallback=m.OTHER_CATEGORY if allowed else m.OVERFLOW_VALUE)
         self._category_overflow = overflow("category")
-        self._pending = (SharedPendingStore(multiprocess_dir() / SHARED_FILE, model_name,
+        self._pending = (SharedPendingStore(mp_dir / SHARED_FILE, model_name,
                                             max_pending, max_pending_age, self._count_evicted,
                                             clock)
                          if self.multiprocess else
@@ -265,9 +292,25 @@ class ModelMonitor:
         function, or as ``with``/``async with monitor.track("predict"):``.
 
         Counts the request, its duration and the in-flight gauge; on an exception, its type in
-        ``ml_errors_total`` (the exception is re-raised unchanged).
+        ``ml_errors_total`` (the exception is re-raised unchanged). Inside a request that this
+        monitor's :class:`MetricsMiddleware` counts, it counts nothing (one request, one count).
         """
         return _Track(self, endpoint)
+
+    def _begin_track(self) -> float | None:
+        """``track``'s start: None inside a request this monitor's middleware already counts."""
+        scope = CURRENT.get()
+        if scope is not None and scope.monitor is self:
+            return None
+        return self._begin()
+
+    def _end_track(self, endpoint: str, start: float | None, exc: BaseException | None) -> None:
+        if start is not None:
+            self._end(endpoint, start, exc)
+            return
+        scope = CURRENT.get()
+        if exc is not None and scope is not None and scope.error_type is None:
+            scope.error_type = type(exc).__name__  # for the middleware, if it becomes a 5xx
 
     def _begin(self) -> float:
         with self._lock:

@@ -1,8 +1,9 @@
 """Multiprocess mode: several worker processes (gunicorn, ``uvicorn --workers``) behind one port.
 
 prometheus-client keeps each worker's values in memory-mapped files under
-``PROMETHEUS_MULTIPROC_DIR``; any worker's ``/metrics`` sums them. The directory must be set (and
-empty) before the workers start, and wiped between runs of the service.
+``PROMETHEUS_MULTIPROC_DIR``; any worker's ``/metrics`` sums them. The variable must be set before
+the workers start and the directory wiped between runs of the service; a missing directory is
+created by the first :class:`ModelMonitor` (see :func:`ensure_multiprocess_dir`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-__all__ = ["is_multiprocess", "multiprocess_dir", "exposition_registry", "mark_process_dead", "ENV"]
+from ..errors import InstrumentError
+
+__all__ = ["is_multiprocess", "multiprocess_dir", "ensure_multiprocess_dir",
+           "exposition_registry", "mark_process_dead", "ENV"]
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -31,6 +35,25 @@ def is_multiprocess() -> bool:
 def multiprocess_dir() -> Path:
     """The directory the workers share (prometheus-client also reads the legacy lower-case name)."""
     return Path(os.environ.get(ENV) or os.environ["prometheus_multiproc_dir"])
+
+
+def ensure_multiprocess_dir() -> Path:
+    """The multiprocess directory, created if missing (workers racing to create it is fine).
+
+    Without it every metric write fails with ``FileNotFoundError`` and a server restarts its
+    workers in a loop; a path that cannot be used is one :class:`InstrumentError` instead.
+    """
+    path = multiprocess_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InstrumentError(f"{ENV}={path} cannot be created ({exc.strerror or exc}); point it "
+                              f"at a writable directory, e.g. rm -rf /tmp/mlmon-mp && "
+                              f"mkdir -p /tmp/mlmon-mp") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InstrumentError(f"{ENV}={path} is not writable by this process; point it at a "
+                              f"writable directory")
+    return path
 
 
 def exposition_registry(registry: CollectorRegistry | None = None) -> CollectorRegistry:
