@@ -125,11 +125,10 @@ def test_burn_windows_that_cannot_fire_are_left_out():
     assert [t for _, t in kept] == pytest.approx([0.9, 0.45, 0.15])
 
 
-def test_format_duration():
-    assert [rules.format_duration(s) for s in (300, 3600, 86400 * 30, 90)] == ["5m", "1h", "30d",
-                                                                                "90s"]
-    with pytest.raises(RulesError):
-        rules.format_duration(0.5)
+def test_a_fractional_period_is_refused_with_a_rules_error():
+    with pytest.raises(RulesError, match=r"sentiment_classifier: the SLO period 2592000.5s is not "
+                                         r"a whole number of seconds.*30d"):
+        rules.validate(_with_slo(DEMO, period_seconds=30 * 86400 + 0.5))
 
 
 def test_runbook_url_escapes_series_labels_and_static_ones():
