@@ -16,8 +16,15 @@ from . import promql
 from .config import SERVICE_JOB, AlertThresholds, Config, ModelConfig
 from .metrics import MODEL_INFO, REQUESTS
 from .rules.model import AlertingRule
-from .rules.names import SLOS, accuracy, error_ratio, latency_quantile, low_confidence_ratio, \
-    request_rate, slo_error_ratio
+from .rules.names import (
+    SLOS,
+    accuracy,
+    error_ratio,
+    latency_quantile,
+    low_confidence_ratio,
+    request_rate,
+    slo_error_ratio,
+)
 from .rules.slo import burn_windows, slo_objective
 
 __all__ = ["Severity", "AlertSpec", "AlertBuilder", "CATALOGUE", "ALERT_NAMES", "get"]

@@ -22,9 +22,12 @@ from typing import Any, Iterable
 
 import yaml
 
-from . import drift, metrics as m, promql, queries as q
-from .config import NODE_JOB as NODE_SCRAPE_JOB, REPO_ROOT, SERVICE_JOB as SERVICE_SCRAPE_JOB, \
-    Config, ModelConfig
+from . import drift, promql
+from . import metrics as m
+from . import queries as q
+from .config import NODE_JOB as NODE_SCRAPE_JOB
+from .config import REPO_ROOT, Config, ModelConfig
+from .config import SERVICE_JOB as SERVICE_SCRAPE_JOB
 from .rules.names import ERROR_BUDGET_REMAINING, SLO_OBJECTIVE, slo_error_ratio
 from .rules.slo import period as slo_period
 from .stack import render_prometheus_config

@@ -32,8 +32,8 @@ import yaml
 from .binaries import find_binary
 from .config import NODE_JOB, SERVICE_JOB, Config
 from .errors import StackError
-from .rules.files import ALERTMANAGER_FILE, write_generated
 from .rules.alertmanager import receivers_from_env
+from .rules.files import ALERTMANAGER_FILE, write_generated
 
 __all__ = [
     "Stack",

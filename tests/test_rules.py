@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlmon_nb import rules
+from mlmon_nb import drift, rules
 from mlmon_nb.cli import main
 from mlmon_nb.config import load_config, parse_config
 from mlmon_nb.demo.bootstrap import build_demo_baseline
@@ -172,3 +172,43 @@ def test_render_rules_is_one_file_with_every_group():
     split = [g["name"] for t in rules.render_rule_files(DEMO).values()
              for g in yaml.safe_load(t)["groups"]]
     assert sorted(groups) == sorted(split)
+
+
+def test_rule_model_renders_rule_file_dicts():
+    rec = rules.RecordingRule("a:b:rate5m", "sum(x)", {"model_name": "m"})
+    assert rec.to_dict() == {"record": "a:b:rate5m", "expr": "sum(x)",
+                             "labels": {"model_name": "m"}}
+    assert "labels" not in rules.RecordingRule("a:b:c", "1").to_dict()
+    alert = rules.AlertingRule("A", "x > 1", None, {"severity": "info"}, {"summary": "s"})
+    assert list(alert.with_annotations(runbook_url="u").to_dict()) == [
+        "alert", "expr", "labels", "annotations"]  # no `for` when it fires at once
+    assert list(alert.with_annotations(runbook_url="u").to_dict()["annotations"]) == [
+        "summary", "runbook_url"]
+    group = rules.RuleGroup("g", (rec, alert))
+    assert group.to_dict() == {"name": "g", "rules": [rec.to_dict(), alert.to_dict()]}
+
+
+def test_every_recording_rule_carries_its_model_label(baselines):
+    groups = (rules.recording_groups(DEMO) + rules.slo_groups(DEMO)
+              + rules.drift_groups(DEMO, baselines))
+    recorded = [r for g in groups for r in g.rules]
+    assert recorded and all(r.labels["model_name"] == MODEL_NAME for r in recorded)
+    assert {r.labels["slo"] for g in rules.slo_groups(DEMO) for r in g.rules} == set(rules.SLOS)
+
+
+def test_drift_stage_takes_the_feature_label_from_the_drift_engine(baselines):
+    engine = drift.drift_recording_rules(MODEL_NAME, baselines[MODEL_NAME], ("1h",))
+    (group,) = rules.drift_groups(DEMO, baselines)
+    assert [r.record for r in group.rules] == [r["record"] for r in engine]
+    assert [dict(r.labels) for r in group.rules] == [
+        {"model_name": MODEL_NAME, **r.get("labels", {})} for r in engine]
+    assert rules.drift_groups(DEMO, {}) == []
+
+
+def test_label_values_are_escaped_in_generated_promql():
+    # config refuses such a name; generation escapes whatever it is given all the same
+    model = dataclasses.replace(DEMO.models[0], name='we"ird')
+    config = dataclasses.replace(DEMO, models=(model,))
+    groups = rules.recording_groups(config) + rules.alert_groups(config, {})
+    assert all('model_name="we\\"ird"' in r.expr for g in groups for r in g.rules
+               if not r.expr.startswith("up{")), "every model selector escapes the quote"

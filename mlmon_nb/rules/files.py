@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Mapping
 
-from ..binaries import find_binary
 from ..baseline import Baseline
+from ..binaries import find_binary
 from ..config import Config
 from ..errors import RulesError, StackError
 from .alertmanager import render_alertmanager
@@ -70,7 +70,7 @@ def _tool(name: str) -> str:
 
 
 def check_files(directory: str | Path) -> list[str]:
-    """Check ``directory/rules/*.yml`` with promtool (lint fatal) and ``alertmanager.yml`` with amtool.
+    """Check ``directory/rules/*.yml`` with promtool (lint fatal), ``alertmanager.yml`` with amtool.
 
     Returns the tools' reports; raises :class:`RulesError` with their output when one fails.
     """

@@ -21,16 +21,34 @@ from typing import Iterable, Mapping
 from urllib.parse import quote
 
 from .. import drift, promql
-from ..catalogue import CATALOGUE
 from ..baseline import Baseline
+from ..catalogue import CATALOGUE
 from ..config import Config, ModelConfig, parse_duration
 from ..errors import RulesError
-from ..metrics import DEFAULT_LATENCY_BUCKETS, ERRORS, GROUND_TRUTH, LOW_CONFIDENCE, \
-    PREDICTIONS, REQUEST_DURATION, REQUESTS
+from ..metrics import (
+    DEFAULT_LATENCY_BUCKETS,
+    ERRORS,
+    GROUND_TRUTH,
+    LOW_CONFIDENCE,
+    PREDICTIONS,
+    REQUEST_DURATION,
+    REQUESTS,
+)
 from .model import AlertingRule, RecordingRule, RuleGroup
-from .names import ACCURACY_WINDOWS, COST_PER_1K, LATENCY_QUANTILES, LATENCY_WINDOWS, \
-    LOW_CONFIDENCE_WINDOWS, accuracy, error_ratio, group_name, latency_quantile, \
-    low_confidence_ratio, request_rate, segment_accuracy
+from .names import (
+    ACCURACY_WINDOWS,
+    COST_PER_1K,
+    LATENCY_QUANTILES,
+    LATENCY_WINDOWS,
+    LOW_CONFIDENCE_WINDOWS,
+    accuracy,
+    error_ratio,
+    group_name,
+    latency_quantile,
+    low_confidence_ratio,
+    request_rate,
+    segment_accuracy,
+)
 from .slo import BURN_WINDOWS, model_windows, period
 
 __all__ = [

@@ -7,8 +7,14 @@ Importing this module is light (no generation machinery), so dashboards and note
 
 from __future__ import annotations
 
-from ..metrics import ERRORS, LOW_CONFIDENCE, PREDICTIONS, REQUEST_DURATION, REQUESTS, \
-    recording_name
+from ..metrics import (
+    ERRORS,
+    LOW_CONFIDENCE,
+    PREDICTIONS,
+    REQUEST_DURATION,
+    REQUESTS,
+    recording_name,
+)
 
 __all__ = [
     "WINDOWS",

@@ -15,8 +15,7 @@ from ..config import Config, ModelConfig, parse_duration
 from ..errors import RulesError
 from ..metrics import ERRORS, GROUND_TRUTH, REQUEST_DURATION, REQUESTS, le_label
 from .model import RecordingRule, RuleGroup
-from .names import ERROR_BUDGET_REMAINING, SLO_OBJECTIVE, SLOS, WINDOWS, group_name, \
-    slo_error_ratio
+from .names import ERROR_BUDGET_REMAINING, SLO_OBJECTIVE, SLOS, WINDOWS, group_name, slo_error_ratio
 
 __all__ = [
     "BurnWindow",
@@ -137,10 +136,11 @@ def slo_groups(config: Config) -> list[RuleGroup]:
         rules: list[RecordingRule] = []
         for slo in SLOS:
             labels = {"model_name": m, "slo": slo}
-            for w in model_windows(model):
-                rules.append(RecordingRule(slo_error_ratio(w), slo_bad_ratio(slo, model, w), labels))
             objective = slo_objective(model, slo)
-            rules.append(RecordingRule(SLO_OBJECTIVE, f"vector({promql.number(objective)})", labels))
+            rules += [RecordingRule(slo_error_ratio(w), slo_bad_ratio(slo, model, w), labels)
+                      for w in model_windows(model)]
+            rules.append(RecordingRule(SLO_OBJECTIVE, f"vector({promql.number(objective)})",
+                                       labels))
             budget = promql.selector(slo_error_ratio(slo_period), model_name=m, slo=slo)
             rules.append(RecordingRule(ERROR_BUDGET_REMAINING, (
                 f"1 - {budget} / {promql.number(round(1 - objective, 9))}"), labels))
