@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 from . import promql
 from .config import SERVICE_JOB, AlertThresholds, Config, ModelConfig
 from .metrics import MODEL_INFO, REQUESTS
+from .promql import number
 from .rules.model import AlertingRule
 from .rules.names import (
     SLOS,
@@ -79,11 +80,7 @@ def _pct(value: float) -> str:
     return f"{value * 100:g}%"
 
 
-def _n(value: float) -> str:
-    return promql.number(value)
-
-
-def _sel(metric: str, model: ModelConfig, **labels: str) -> str:
+def _select(metric: str, model: ModelConfig, **labels: str) -> str:
     return promql.selector(metric, model_name=model.name, **labels)
 
 
@@ -98,8 +95,9 @@ def _error_ratio(severity: Severity, for_: str,
                  threshold: Callable[[AlertThresholds], float]) -> AlertBuilder:
     def build(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
         limit = threshold(model.alerts)
-        return [_rule(alert, f"{_sel(error_ratio('5m'), model)} > {_n(limit)}", for_, severity,
-                      model, f"{_MODEL}: error ratio above {_pct(limit)}",
+        expr = f"{_select(error_ratio('5m'), model)} > {number(limit)}"
+        return [_rule(alert, expr, for_, severity, model,
+                      f"{_MODEL}: error ratio above {_pct(limit)}",
                       f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s requests failed over "
                       f"the last 5m (threshold {_pct(limit)}, for {for_}).")]
     return build
@@ -111,12 +109,13 @@ def _high_latency(alert: str, config: Config, model: ModelConfig) -> list[Alerti
     for severity, factor, for_ in ((Severity.CRITICAL, a.latency_p95_factor_critical, "10m"),
                                    (Severity.WARNING, a.latency_p95_factor_warning, "15m")):
         limit = round(factor * slo_threshold, 9)
+        expr = f"{_select(latency_quantile(0.95, '5m'), model)} > {number(limit)}"
         rules.append(_rule(
-            alert, f"{_sel(latency_quantile(0.95, '5m'), model)} > {_n(limit)}", for_, severity,
-            model, f"{_MODEL}: P95 latency above {_n(factor)}x the SLO",
+            alert, expr, for_, severity, model,
+            f"{_MODEL}: P95 latency above {number(factor)}x the SLO",
             f"P95 latency of {_MODEL} is {{{{ $value | humanizeDuration }}}} over the last 5m "
-            f"(threshold {_n(limit)}s = {_n(factor)} x the {_n(slo_threshold)}s latency SLO, "
-            f"for {for_})."))
+            f"(threshold {number(limit)}s = {number(factor)} x the {number(slo_threshold)}s "
+            f"latency SLO, for {for_})."))
     return rules
 
 
@@ -140,10 +139,10 @@ def _data_drift(alert: str, config: Config, model: ModelConfig) -> list[Alerting
     for severity, limit in ((Severity.WARNING, model.ks.warning),
                             (Severity.CRITICAL, model.ks.critical)):
         rules.append(_rule(
-            alert, f"{_sel(ks_rule, model)} > {_n(limit)}", "1h", severity, model,
+            alert, f"{_select(ks_rule, model)} > {number(limit)}", "1h", severity, model,
             f"{_MODEL}: input drift on {{{{ $labels.feature }}}}",
             f"Binned KS of feature {{{{ $labels.feature }}}} against the training baseline is "
-            f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h (threshold {_n(limit)}, "
+            f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h (threshold {number(limit)}, "
             f"for 1h)."))
     return rules
 
@@ -151,34 +150,37 @@ def _data_drift(alert: str, config: Config, model: ModelConfig) -> list[Alerting
 def _concept_drift(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
     _, psi_rule = _drift_rule_names()
     limit = model.psi.warning
-    return [_rule(alert, f"{_sel(psi_rule, model)} > {_n(limit)}", "1h", Severity.WARNING, model,
+    expr = f"{_select(psi_rule, model)} > {number(limit)}"
+    return [_rule(alert, expr, "1h", Severity.WARNING, model,
                   f"{_MODEL}: prediction confidence drifted",
                   f"PSI of the prediction confidence against the training baseline is "
-                  f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h (threshold {_n(limit)}, "
-                  f"for 1h).")]
+                  f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h (threshold "
+                  f"{number(limit)}, for 1h).")]
 
 
 def _low_accuracy(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
     limit = model.alerts.accuracy_min
-    return [_rule(alert, f"{_sel(accuracy('1h'), model)} < {_n(limit)}", "30m", Severity.CRITICAL,
-                  model, f"{_MODEL}: accuracy below {_pct(limit)}",
+    expr = f"{_select(accuracy('1h'), model)} < {number(limit)}"
+    return [_rule(alert, expr, "30m", Severity.CRITICAL, model,
+                  f"{_MODEL}: accuracy below {_pct(limit)}",
                   f"Accuracy of {_MODEL} on ground truth over the last 1h is "
                   f"{{{{ $value | humanizePercentage }}}} (threshold {_pct(limit)}, for 30m).")]
 
 
 def _low_confidence(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
     limit = model.alerts.low_confidence_share
-    return [_rule(alert, f"{_sel(low_confidence_ratio('30m'), model)} > {_n(limit)}", "1h",
+    return [_rule(alert, f"{_select(low_confidence_ratio('30m'), model)} > {number(limit)}", "1h",
                   Severity.INFO, model, f"{_MODEL}: many low-confidence predictions",
                   f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s predictions over the last "
-                  f"30m had confidence under {_n(model.low_confidence_threshold)} (threshold "
+                  f"30m had confidence under {number(model.low_confidence_threshold)} (threshold "
                   f"{_pct(limit)}, for 1h).")]
 
 
 def _metrics_absent(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
     m = model.name
-    return [_rule(alert, f"absent({_sel(REQUESTS.sample, model)}) or "
-                         f"absent({_sel(MODEL_INFO.name, model)})", "10m", Severity.WARNING, model,
+    expr = (f"absent({_select(REQUESTS.sample, model)}) or "
+            f"absent({_select(MODEL_INFO.name, model)})")
+    return [_rule(alert, expr, "10m", Severity.WARNING, model,
                   f"{m}: model metrics are absent",
                   f"Prometheus has no {REQUESTS.sample} or {MODEL_INFO.name} for {m} (value "
                   f"{{{{ $value }}}}, threshold: absent for 10m); the service or its "
@@ -192,16 +194,16 @@ def _budget_burn(alert: str, config: Config, model: ModelConfig) -> list[Alertin
         objective = slo_objective(model, slo)
         for window, threshold in burn_windows(objective, period_seconds):
             factor = window.factor(period_seconds)
-            long_sel = _sel(slo_error_ratio(window.long), model, slo=slo)
-            short_sel = _sel(slo_error_ratio(window.short), model, slo=slo)
+            long_sel = _select(slo_error_ratio(window.long), model, slo=slo)
+            short_sel = _select(slo_error_ratio(window.short), model, slo=slo)
             kind = "page" if window.severity == Severity.CRITICAL else "ticket"
+            expr = f"{long_sel} > {number(threshold)} and {short_sel} > {number(threshold)}"
             rules.append(_rule(
-                alert, f"{long_sel} > {_n(threshold)} and {short_sel} > {_n(threshold)}", None,
-                Severity(window.severity), model,
-                f"{_MODEL}: {slo} SLO burns its error budget {_n(factor)}x too fast ({kind})",
+                alert, expr, None, Severity(window.severity), model,
+                f"{_MODEL}: {slo} SLO burns its error budget {number(factor)}x too fast ({kind})",
                 f"The {slo} error ratio of {_MODEL} is {{{{ $value | humanizePercentage }}}} over "
                 f"{window.long} and above the threshold over {window.short} too (threshold "
-                f"{_pct(threshold)} = {_n(factor)} x the {_pct(round(1 - objective, 9))} error "
+                f"{_pct(threshold)} = {number(factor)} x the {_pct(round(1 - objective, 9))} error "
                 f"budget of the {_pct(objective)} objective).",
                 slo=slo, long_window=window.long, short_window=window.short))
     return rules
@@ -209,10 +211,10 @@ def _budget_burn(alert: str, config: Config, model: ModelConfig) -> list[Alertin
 
 def _low_throughput(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
     limit = model.slo.throughput_min_rps
-    return [_rule(alert, f"{_sel(request_rate('5m'), model)} < {_n(limit)}", "15m",
-                  Severity.WARNING, model, f"{_MODEL}: throughput below {_n(limit)} requests/s",
+    return [_rule(alert, f"{_select(request_rate('5m'), model)} < {number(limit)}", "15m",
+                  Severity.WARNING, model, f"{_MODEL}: throughput below {number(limit)} requests/s",
                   f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last 5m "
-                  f"(threshold {_n(limit)} requests/s, for 15m).")]
+                  f"(threshold {number(limit)} requests/s, for 15m).")]
 
 
 # -- the catalogue ------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,24 @@ def test_label_values_are_escaped_in_generated_promql():
     groups = rules.recording_groups(config) + rules.alert_groups(config, {})
     assert all('model_name="we\\"ird"' in r.expr for g in groups for r in g.rules
                if not r.expr.startswith("up{")), "every model selector escapes the quote"
+
+
+def test_write_generated_removes_other_rule_files_only_when_asked(tmp_path, baselines):
+    extra = tmp_path / "rules" / "extra.yml"
+    extra.parent.mkdir(parents=True)
+    extra.write_text("groups: []\n")
+    rules.write_generated(DEMO, tmp_path, baselines={})
+    assert extra.exists()  # a folder the user owns keeps their files
+    rules.write_generated(DEMO, tmp_path, baselines={}, remove_other=True)
+    assert not extra.exists() and (tmp_path / "rules" / "alerts.yml").exists()
+
+
+def test_rule_names_and_the_catalogue_import_light_and_rules_do_not_import_the_stack():
+    code = ("import sys; import mlmon_nb.rules.names, mlmon_nb.catalogue; "
+            "heavy = [m for m in ('numpy', 'scipy', 'mlmon_nb.rules.generate') "
+            "         if m in sys.modules]; "
+            "import mlmon_nb.rules.files; "
+            "print(heavy, 'mlmon_nb.stack' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    assert proc.stdout.split() == ["[]", "False"]

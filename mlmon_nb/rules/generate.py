@@ -95,14 +95,14 @@ def validate(config: Config, latency_buckets: Iterable[float] = DEFAULT_LATENCY_
 
 # -- stage 2: recording rules -------------------------------------------------------------------
 
-def _sum_rate(metric: str, model: str, window: str, by: tuple[str, ...] = ("model_name",),
-              **labels: str) -> str:
+def _model_rate(metric: str, model: str, window: str, by: tuple[str, ...] = ("model_name",),
+                **labels: str) -> str:
     return promql.sum_rate(promql.selector(metric, model_name=model, **labels), window, by)
 
 
 def _accuracy(model: str, window: str, by: tuple[str, ...] = ("model_name",)) -> str:
-    return promql.ratio(_sum_rate(GROUND_TRUTH.sample, model, window, by, outcome="correct"),
-                        _sum_rate(GROUND_TRUTH.sample, model, window, by))
+    return promql.ratio(_model_rate(GROUND_TRUTH.sample, model, window, by, outcome="correct"),
+                        _model_rate(GROUND_TRUTH.sample, model, window, by))
 
 
 def _recording(model: ModelConfig) -> list[RecordingRule]:
@@ -110,9 +110,9 @@ def _recording(model: ModelConfig) -> list[RecordingRule]:
     labels = {"model_name": m}  # every model's rules share names: promtool's duplicate lint
     rules = []
     for w in model_windows(model):
-        rules.append(RecordingRule(request_rate(w), _sum_rate(REQUESTS.sample, m, w), labels))
+        rules.append(RecordingRule(request_rate(w), _model_rate(REQUESTS.sample, m, w), labels))
         rules.append(RecordingRule(error_ratio(w), promql.ratio(
-            _sum_rate(ERRORS.sample, m, w), promql.selector(request_rate(w), model_name=m)),
+            _model_rate(ERRORS.sample, m, w), promql.selector(request_rate(w), model_name=m)),
             labels))
     for w in LATENCY_WINDOWS:
         for q in LATENCY_QUANTILES:
@@ -123,8 +123,9 @@ def _recording(model: ModelConfig) -> list[RecordingRule]:
     rules.append(RecordingRule(segment_accuracy("1h"),
                                _accuracy(m, "1h", ("model_name", "segment")), labels))
     for w in LOW_CONFIDENCE_WINDOWS:
-        rules.append(RecordingRule(low_confidence_ratio(w), promql.ratio(
-            _sum_rate(LOW_CONFIDENCE.sample, m, w), _sum_rate(PREDICTIONS.sample, m, w)), labels))
+        low = promql.ratio(_model_rate(LOW_CONFIDENCE.sample, m, w),
+                           _model_rate(PREDICTIONS.sample, m, w))
+        rules.append(RecordingRule(low_confidence_ratio(w), low, labels))
     if model.slo.cost_per_hour is not None:
         requests = promql.selector(request_rate("1h"), model_name=m)
         rules.append(RecordingRule(COST_PER_1K, (
@@ -139,6 +140,7 @@ def recording_groups(config: Config) -> list[RuleGroup]:
             for model in config.models]
 
 
+# -- stage 3, the SLO rules, is .slo.slo_groups ------------------------------------------------
 # -- stage 4: alerts ----------------------------------------------------------------------------
 
 def runbook_url(config: Config, alertname: str, labels: Mapping[str, str],
