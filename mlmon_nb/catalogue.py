@@ -2,16 +2,33 @@
 
 Rule generation (``mlmon_nb.rules``), the runbook notebooks' headers, the runbook registry, the
 launcher and the README's alert table all read this one list. Adding an alert is one entry here
-plus its runbook ``runbooks/<name>.ipynb``; a test fails when an alert lacks either, or its README
-row.
+(its builder says how it fires: expression, ``for``, labels, summary and description) plus its
+runbook ``runbooks/<name>.ipynb``; a test fails when an alert lacks either, or its README row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Callable, Iterable
 
-__all__ = ["Severity", "AlertSpec", "CATALOGUE", "ALERT_NAMES", "get"]
+from . import promql
+from .config import SERVICE_JOB, AlertThresholds, Config, ModelConfig
+from .metrics import MODEL_INFO, REQUESTS
+from .promql import number
+from .rules.model import AlertingRule
+from .rules.names import (
+    SLOS,
+    accuracy,
+    error_ratio,
+    latency_quantile,
+    low_confidence_ratio,
+    request_rate,
+    slo_error_ratio,
+)
+from .rules.slo import burn_windows, slo_objective
+
+__all__ = ["Severity", "AlertSpec", "AlertBuilder", "CATALOGUE", "ALERT_NAMES", "get"]
 
 
 class Severity(StrEnum):
@@ -22,12 +39,20 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+# (alert name, configuration, model) -> the alert's rules for that model
+AlertBuilder = Callable[[str, Config, ModelConfig], Iterable[AlertingRule]]
+
+
 @dataclass(frozen=True)
 class AlertSpec:
     """One alert: its name, the severities it fires at, and what its runbook is about.
 
     ``title`` and ``meaning`` head the runbook and the README row; ``signals`` name the evidence
     the runbook shows first; ``needs_baseline`` alerts exist only for models with a baseline.
+    ``build`` writes its alerting rules for one model; ``series_labels`` are the labels its
+    firing series carry (templated into the runbook link; static ones are written out);
+    ``group`` is the rule group it goes in (``mlmon:<model>:<group>``); ``inhibits`` are the
+    alerts it silences for the same model while it fires.
     """
 
     name: str
@@ -36,7 +61,163 @@ class AlertSpec:
     severities: tuple[Severity, ...]
     signals: tuple[str, ...]
     needs_baseline: bool = False
+    build: AlertBuilder = field(kw_only=True, repr=False, compare=False)
+    series_labels: tuple[str, ...] = field(default=("model_name",), kw_only=True)
+    group: str = field(default="alerts", kw_only=True)
+    inhibits: tuple[str, ...] = field(default=(), kw_only=True)
 
+    def rules(self, config: Config, model: ModelConfig) -> tuple[AlertingRule, ...]:
+        """This alert's rules for ``model`` (without the runbook link, which rules adds)."""
+        return tuple(self.build(self.name, config, model))
+
+
+# -- builders: how each alert fires -------------------------------------------------------------
+
+_MODEL = "{{ $labels.model_name }}"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def _select(metric: str, model: ModelConfig, **labels: str) -> str:
+    return promql.selector(metric, model_name=model.name, **labels)
+
+
+def _rule(alert: str, expr: str, for_: str | None, severity: Severity, model: ModelConfig,
+          summary: str, description: str, **labels: str) -> AlertingRule:
+    return AlertingRule(alert, expr, for_,
+                        {"severity": str(severity), "model_name": model.name, **labels},
+                        {"summary": summary, "description": description})
+
+
+def _error_ratio(severity: Severity, for_: str,
+                 threshold: Callable[[AlertThresholds], float]) -> AlertBuilder:
+    def build(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+        limit = threshold(model.alerts)
+        expr = f"{_select(error_ratio('5m'), model)} > {number(limit)}"
+        return [_rule(alert, expr, for_, severity, model,
+                      f"{_MODEL}: error ratio above {_pct(limit)}",
+                      f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s requests failed over "
+                      f"the last 5m (threshold {_pct(limit)}, for {for_}).")]
+    return build
+
+
+def _high_latency(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    a, slo_threshold = model.alerts, model.slo.latency_threshold_seconds
+    rules = []
+    for severity, factor, for_ in ((Severity.CRITICAL, a.latency_p95_factor_critical, "10m"),
+                                   (Severity.WARNING, a.latency_p95_factor_warning, "15m")):
+        limit = round(factor * slo_threshold, 9)
+        expr = f"{_select(latency_quantile(0.95, '5m'), model)} > {number(limit)}"
+        rules.append(_rule(
+            alert, expr, for_, severity, model,
+            f"{_MODEL}: P95 latency above {number(factor)}x the SLO",
+            f"P95 latency of {_MODEL} is {{{{ $value | humanizeDuration }}}} over the last 5m "
+            f"(threshold {number(limit)}s = {number(factor)} x the {number(slo_threshold)}s "
+            f"latency SLO, for {for_})."))
+    return rules
+
+
+def _service_down(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    m = model.name
+    return [_rule(alert, f"{promql.selector('up', job=SERVICE_JOB)} == 0", "1m", Severity.CRITICAL,
+                  model, f"{m}: the model service is down",
+                  f"Prometheus cannot scrape {{{{ $labels.instance }}}} (job {SERVICE_JOB}) "
+                  f"serving {m}: up is {{{{ $value }}}} (threshold: up == 0, for 1m).")]
+
+
+def _drift_rule_names() -> tuple[str, str]:
+    # drift pulls numpy and scipy; the catalogue is read on light paths (launcher, runbooks)
+    from .drift import CONCEPT_PSI_RULE, KS_RULE  # noqa: PLC0415
+    return KS_RULE, CONCEPT_PSI_RULE
+
+
+def _data_drift(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    ks_rule, _ = _drift_rule_names()
+    rules = []
+    for severity, limit in ((Severity.WARNING, model.ks.warning),
+                            (Severity.CRITICAL, model.ks.critical)):
+        rules.append(_rule(
+            alert, f"{_select(ks_rule, model)} > {number(limit)}", "1h", severity, model,
+            f"{_MODEL}: input drift on {{{{ $labels.feature }}}}",
+            f"Binned KS of feature {{{{ $labels.feature }}}} against the training baseline is "
+            f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h (threshold {number(limit)}, "
+            f"for 1h)."))
+    return rules
+
+
+def _concept_drift(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    _, psi_rule = _drift_rule_names()
+    limit = model.psi.warning
+    expr = f"{_select(psi_rule, model)} > {number(limit)}"
+    return [_rule(alert, expr, "1h", Severity.WARNING, model,
+                  f"{_MODEL}: prediction confidence drifted",
+                  f"PSI of the prediction confidence against the training baseline is "
+                  f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h (threshold "
+                  f"{number(limit)}, for 1h).")]
+
+
+def _low_accuracy(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    limit = model.alerts.accuracy_min
+    expr = f"{_select(accuracy('1h'), model)} < {number(limit)}"
+    return [_rule(alert, expr, "30m", Severity.CRITICAL, model,
+                  f"{_MODEL}: accuracy below {_pct(limit)}",
+                  f"Accuracy of {_MODEL} on ground truth over the last 1h is "
+                  f"{{{{ $value | humanizePercentage }}}} (threshold {_pct(limit)}, for 30m).")]
+
+
+def _low_confidence(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    limit = model.alerts.low_confidence_share
+    return [_rule(alert, f"{_select(low_confidence_ratio('30m'), model)} > {number(limit)}", "1h",
+                  Severity.INFO, model, f"{_MODEL}: many low-confidence predictions",
+                  f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s predictions over the last "
+                  f"30m had confidence under {number(model.low_confidence_threshold)} (threshold "
+                  f"{_pct(limit)}, for 1h).")]
+
+
+def _metrics_absent(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    m = model.name
+    expr = (f"absent({_select(REQUESTS.sample, model)}) or "
+            f"absent({_select(MODEL_INFO.name, model)})")
+    return [_rule(alert, expr, "10m", Severity.WARNING, model,
+                  f"{m}: model metrics are absent",
+                  f"Prometheus has no {REQUESTS.sample} or {MODEL_INFO.name} for {m} (value "
+                  f"{{{{ $value }}}}, threshold: absent for 10m); the service or its "
+                  f"instrumentation is not being scraped.")]
+
+
+def _budget_burn(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    period_seconds = model.slo.period_seconds
+    rules = []
+    for slo in SLOS:
+        objective = slo_objective(model, slo)
+        for window, threshold in burn_windows(objective, period_seconds):
+            factor = window.factor(period_seconds)
+            long_sel = _select(slo_error_ratio(window.long), model, slo=slo)
+            short_sel = _select(slo_error_ratio(window.short), model, slo=slo)
+            kind = "page" if window.severity == Severity.CRITICAL else "ticket"
+            expr = f"{long_sel} > {number(threshold)} and {short_sel} > {number(threshold)}"
+            rules.append(_rule(
+                alert, expr, None, Severity(window.severity), model,
+                f"{_MODEL}: {slo} SLO burns its error budget {number(factor)}x too fast ({kind})",
+                f"The {slo} error ratio of {_MODEL} is {{{{ $value | humanizePercentage }}}} over "
+                f"{window.long} and above the threshold over {window.short} too (threshold "
+                f"{_pct(threshold)} = {number(factor)} x the {_pct(round(1 - objective, 9))} error "
+                f"budget of the {_pct(objective)} objective).",
+                slo=slo, long_window=window.long, short_window=window.short))
+    return rules
+
+
+def _low_throughput(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+    limit = model.slo.throughput_min_rps
+    return [_rule(alert, f"{_select(request_rate('5m'), model)} < {number(limit)}", "15m",
+                  Severity.WARNING, model, f"{_MODEL}: throughput below {number(limit)} requests/s",
+                  f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last 5m "
+                  f"(threshold {number(limit)} requests/s, for 15m).")]
+
+
+# -- the catalogue ------------------------------------------------------------------------------
 
 _C, _W, _I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
@@ -44,44 +225,52 @@ CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("HighErrorRate", "High error rate",
               "More than the critical share of requests fail (error ratio above "
               "`error_ratio.critical`, 5% by default, for 5 minutes).",
-              (_C,), ("error ratio", "errors by type", "request rate")),
+              (_C,), ("error ratio", "errors by type", "request rate"),
+              build=_error_ratio(_C, "5m", lambda a: a.error_ratio_critical),
+              inhibits=("ElevatedErrorRate",)),
     AlertSpec("ElevatedErrorRate", "Elevated error rate",
               "More than the warning share of requests fail (2% by default, for 10 minutes).",
-              (_W,), ("error ratio", "errors by type", "request rate")),
+              (_W,), ("error ratio", "errors by type", "request rate"),
+              build=_error_ratio(_W, "10m", lambda a: a.error_ratio_warning)),
     AlertSpec("HighLatencyP95", "High P95 latency",
               "The 95th percentile of request duration is above a multiple of the latency SLO "
               "threshold (critical 2×, warning 1.5×).",
-              (_C, _W), ("p95 latency", "request rate", "in flight")),
+              (_C, _W), ("p95 latency", "request rate", "in flight"), build=_high_latency),
     AlertSpec("MLServiceDown", "Model service down",
               "Prometheus cannot scrape the model service (`up == 0`).",
-              (_C,), ("up", "request rate")),
+              (_C,), ("up", "request rate"), build=_service_down, series_labels=(),
+              inhibits=("ModelMetricsAbsent", "LowThroughput")),
     AlertSpec("DataDriftDetected", "Data drift",
               "An input feature's distribution moved away from the training baseline (binned KS "
               "above the configured threshold for 1 hour).",
-              (_W, _C), ("feature drift", "invalid feature values"), needs_baseline=True),
+              (_W, _C), ("feature drift", "invalid feature values"), needs_baseline=True,
+              build=_data_drift, series_labels=("model_name", "feature")),
     AlertSpec("ConceptDriftDetected", "Concept drift",
               "The model's confidence distribution moved away from the training baseline (PSI "
               "above the configured threshold for 1 hour).",
-              (_W,), ("confidence drift", "class share"), needs_baseline=True),
+              (_W,), ("confidence drift", "class share"), needs_baseline=True,
+              build=_concept_drift),
     AlertSpec("LowModelAccuracy", "Low model accuracy",
               "The share of correct predictions on the ground-truth sample is below "
               "`accuracy_min` (0.70 by default) for 30 minutes.",
-              (_C,), ("accuracy", "accuracy by segment", "ground-truth count")),
+              (_C,), ("accuracy", "accuracy by segment", "ground-truth count"),
+              build=_low_accuracy),
     AlertSpec("HighLowConfidencePredictions", "Many low-confidence predictions",
               "More than `low_confidence_share` (20% by default) of predictions are under the "
               "low-confidence threshold for 1 hour.",
-              (_I,), ("low-confidence share", "confidence distribution")),
+              (_I,), ("low-confidence share", "confidence distribution"), build=_low_confidence),
     AlertSpec("ModelMetricsAbsent", "Model metrics absent",
               "Prometheus has no series of the model's request counter: the service stopped "
               "exporting, or its scrape or name changed.",
-              (_W,), ("request-counter series", "up")),
+              (_W,), ("request-counter series", "up"), build=_metrics_absent, series_labels=()),
     AlertSpec("SLOErrorBudgetBurn", "SLO error budget burn",
               "An SLO spends its error budget too fast over both a long and a short window "
               "(multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×).",
-              (_C, _W), ("SLO bad-event ratio", "burn rates", "error budget remaining")),
+              (_C, _W), ("SLO bad-event ratio", "burn rates", "error budget remaining"),
+              build=_budget_burn, group="slo-burn"),
     AlertSpec("LowThroughput", "Low throughput",
               "The model serves fewer requests per second than `throughput.min_rps`.",
-              (_W,), ("request rate", "error ratio")),
+              (_W,), ("request rate", "error ratio"), build=_low_throughput),
 )
 
 ALERT_NAMES: tuple[str, ...] = tuple(spec.name for spec in CATALOGUE)

@@ -240,14 +240,14 @@ def _demo_baseline(config) -> None:
 
 
 def _write_rules(config, folder):
-    from .rules import write_generated
+    from .rules.files import write_generated
     _demo_baseline(config)
     return write_generated(config, folder)
 
 
 def _rules_check(args) -> int:
     from .config import REPO_ROOT
-    from .rules import check_files, stale_files
+    from .rules.files import check_files, stale_files
     directory = args.dir or REPO_ROOT / "stack"
     for report in check_files(directory):
         print(report)

@@ -59,6 +59,8 @@ __all__ = [
     "Thresholds",
     "StackConfig",
     "URL_PORTS",
+    "SERVICE_JOB",
+    "NODE_JOB",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -140,6 +142,11 @@ class ModelConfig:
     ks: Thresholds = field(default_factory=lambda: Thresholds(0.10, 0.15, 0.25))
     psi: Thresholds = field(default_factory=lambda: Thresholds(0.10, 0.20, 0.25))
 
+
+# Scrape jobs of the stack's Prometheus: the monitored model service (MLServiceDown watches its
+# `up`; the resource notebook and dashboard read its process metrics) and the node exporter.
+SERVICE_JOB = "mlmon-demo"
+NODE_JOB = "node"
 
 DEFAULT_PORTS = {"prometheus": 19090, "alertmanager": 19093, "node_exporter": 19100,
                  "demo": 18000, "launcher": 18088, "jupyter": 18888}

@@ -924,15 +924,19 @@ def drift_recording_rules(model_name: str, baseline: Baseline,
     ``model_name:ml_concept_drift_psi:<w>``; the seed's ``ml_data_drift_score`` (KS per feature)
     and ``ml_concept_drift_psi`` follow the first window. Sums across replicas; the baseline's
     shares are literals, so the rules depend only on the bucket counters and must be regenerated
-    with the baseline (the committed rule files are checked for staleness).
+    with the baseline (the committed rule files are checked for staleness). Each rule is a dict
+    ``{"record", "expr"}``; per-feature rules also carry ``"labels": {"feature": name}`` (they
+    share a name, and the static label tells them apart).
     """
     rules: list[dict] = []
     for w in windows:
         for feature in baseline.numeric:
             rules.append({"record": recording_name("model_name_feature", KS_RECORD, w),
-                          "expr": ks_rule_expr(model_name, feature, baseline, w)})
+                          "expr": ks_rule_expr(model_name, feature, baseline, w),
+                          "labels": {"feature": feature}})
             rules.append({"record": recording_name("model_name_feature", PSI_RECORD, w),
-                          "expr": psi_rule_expr(model_name, feature, baseline, w)})
+                          "expr": psi_rule_expr(model_name, feature, baseline, w),
+                          "labels": {"feature": feature}})
         if baseline.confidence_fractions is not None:
             rules.append({"record": recording_name("model_name", CONCEPT_PSI_RECORD, w),
                           "expr": concept_psi_rule_expr(model_name, baseline, w)})

@@ -2,10 +2,10 @@
 
 The dashboards are the notebooks' pages for teams that run Grafana: system health, model
 quality, resources, drift and SLOs. Every panel's PromQL comes from :mod:`mlmon_nb.queries` (raw
-contract metrics) or from the recording-rule names of :mod:`mlmon_nb.rules` and
-:mod:`mlmon_nb.drift`, with Grafana variables in place of the model and the window
-(``$model_name``, ``$__rate_interval``, ``$__range``, ``$service_job``, ``$node_job``), so the
-notebooks and the dashboards ask the same questions the same way.
+contract metrics) or selects (:mod:`mlmon_nb.promql`) the recording rules named in
+:mod:`mlmon_nb.rules.names` and :mod:`mlmon_nb.drift`, with Grafana variables in place of the
+model and the window (``$model_name``, ``$__rate_interval``, ``$__range``, ``$service_job``,
+``$node_job``), so the notebooks and the dashboards ask the same questions the same way.
 
 :func:`render_files` returns every generated file (dashboard JSON, Grafana provisioning, and the
 ``prometheus.yml`` that ``stack/docker-compose.yml`` mounts) keyed by its path under ``stack/``;
@@ -22,8 +22,15 @@ from typing import Any, Iterable
 
 import yaml
 
-from . import drift, metrics as m, queries as q, rules
+from . import drift, promql
+from . import metrics as m
+from . import queries as q
+from .config import NODE_JOB as NODE_SCRAPE_JOB
 from .config import REPO_ROOT, Config, ModelConfig
+from .config import SERVICE_JOB as SERVICE_SCRAPE_JOB
+from .rules.names import ERROR_BUDGET_REMAINING, SLO_OBJECTIVE, slo_error_ratio
+from .rules.slo import period as slo_period
+from .stack import render_prometheus_config
 
 __all__ = [
     "Panel",
@@ -44,7 +51,7 @@ _DS = {"type": "prometheus", "uid": "${datasource}"}
 MODEL, RATE, RANGE = "$model_name", "$__rate_interval", "$__range"
 SERVICE_JOB, NODE_JOB = "$service_job", "$node_job"
 # The dashboard variables besides Grafana's own ($__rate_interval, $__range) and their defaults.
-VARIABLES = {"model_name": "", "service_job": q.DEMO_JOB, "node_job": q.NODE_JOB}
+VARIABLES = {"model_name": "", "service_job": SERVICE_SCRAPE_JOB, "node_job": NODE_SCRAPE_JOB}
 
 
 @dataclass(frozen=True)
@@ -162,15 +169,15 @@ def _drift(model: ModelConfig) -> Dashboard:
     sel = {"model_name": MODEL}
     return Dashboard("mlmon-drift", "mlmon · Drift", "drift", (
         Panel("KS statistic per feature (1h vs baseline)",
-              ((q.selector(drift.KS_RULE, **sel), "{{feature}}"),),
+              ((promql.selector(drift.KS_RULE, **sel), "{{feature}}"),),
               thresholds=_steps(("green", None), ("blue", ks.info), ("yellow", ks.warning),
                                 ("red", ks.critical))),
         Panel("PSI per feature (1h vs baseline)",
-              ((q.selector(drift.PSI_RULE, **sel), "{{feature}}"),),
+              ((promql.selector(drift.PSI_RULE, **sel), "{{feature}}"),),
               thresholds=_steps(("green", None), ("blue", psi.info), ("yellow", psi.warning),
                                 ("red", psi.critical))),
         Panel("Concept drift: PSI of the prediction confidence (1h)",
-              ((q.selector(drift.CONCEPT_PSI_RULE, **sel), "predictions"),),
+              ((promql.selector(drift.CONCEPT_PSI_RULE, **sel), "predictions"),),
               thresholds=_upper(psi.warning, psi.critical)),
         Panel("Invalid feature values",
               ((q.invalid_feature_rate(MODEL, RATE, by=("feature", "reason")),
@@ -180,17 +187,17 @@ def _drift(model: ModelConfig) -> Dashboard:
 
 
 def _burn(window: str) -> str:
-    ratio = q.selector(rules.slo_error_ratio(window), model_name=MODEL)
-    objective = q.selector(rules.SLO_OBJECTIVE, model_name=MODEL)
+    ratio = promql.selector(slo_error_ratio(window), model_name=MODEL)
+    objective = promql.selector(SLO_OBJECTIVE, model_name=MODEL)
     return f"{ratio} / on (model_name, slo) (1 - {objective})"
 
 
 def _slo(model: ModelConfig) -> Dashboard:
-    period = q.format_duration(model.slo.period_seconds)
+    period = slo_period(model)
     sel = {"model_name": MODEL}
     return Dashboard("mlmon-slo", "mlmon · SLOs and error budgets", "slo_report", (
         Panel(f"Error budget remaining ({period})",
-              ((q.selector(rules.ERROR_BUDGET_REMAINING, **sel), "{{slo}}"),), "stat",
+              ((promql.selector(ERROR_BUDGET_REMAINING, **sel), "{{slo}}"),), "stat",
               "percentunit", "Share of the period's error budget left, per SLO.",
               _lower(0.0, 0.25), instant=True, width=24, height=5),
         Panel("Burn rate (1h)", ((_burn("1h"), "{{slo}}"),),
@@ -198,7 +205,7 @@ def _slo(model: ModelConfig) -> Dashboard:
               thresholds=_upper(6.0, 14.4)),
         Panel("Burn rate (6h)", ((_burn("6h"), "{{slo}}"),), thresholds=_upper(3.0, 6.0)),
         Panel(f"Bad-event ratio ({period})",
-              ((q.selector(rules.slo_error_ratio(period), **sel), "{{slo}}"),),
+              ((promql.selector(slo_error_ratio(period), **sel), "{{slo}}"),),
               unit="percentunit", width=24),
     ), "Compliance and burn rates from the SLO recording rules: slo_report.ipynb as a dashboard.")
 
@@ -312,8 +319,6 @@ def render_files(config: Config) -> dict[str, str]:
     and ``prometheus.yml`` (the stack's scrape config, :func:`mlmon_nb.stack.render_prometheus_config`,
     whose ``127.0.0.1`` targets hold because every compose service uses the host's network).
     """
-    from .stack import render_prometheus_config
-
     header = f"# Generated by `mlmon-nb grafana generate` from {_source(config)}; do not edit.\n"
     files = {f"grafana/dashboards/{d.uid.removeprefix('mlmon-')}.json":
              json.dumps(dashboard_json(d, config), indent=2, ensure_ascii=False) + "\n"

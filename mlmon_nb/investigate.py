@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from . import queries as q
-from . import rules
 from .queries import NotebookContext, Window, format_duration, notebook_context
+from .rules import names as rule_names
+from .rules import slo as rule_slo
 from .runbooks import SUMMARY_MIME
 
 __all__ = [
@@ -81,15 +82,15 @@ def _fmt(value: Any) -> str:
 def burn_rate_factor(long_window: str, period_seconds: float = 30 * 86400) -> float:
     """The burn-rate threshold factor of the multi-window alert whose long window this is
     (14.4 for 1h on a 30-day period, …): the rules' own factors, never a second copy."""
-    for window in rules.BURN_WINDOWS:
+    for window in rule_slo.BURN_WINDOWS:
         if window.long == long_window:
             return window.factor(period_seconds)
-    known = ", ".join(w.long for w in rules.BURN_WINDOWS)
+    known = ", ".join(w.long for w in rule_slo.BURN_WINDOWS)
     raise ValueError(f"no burn-rate alert has the long window {long_window!r}; known: {known}")
 
 
 def _known_slo(slo: str) -> str:
-    return slo if slo in rules.SLOS else "availability"
+    return slo if slo in rule_names.SLOS else "availability"
 
 
 # -- the investigation ---------------------------------------------------------------------------
@@ -288,18 +289,18 @@ class Investigation:
     def slo_bad_ratio(self, slo: str, rate: str) -> str:
         """PromQL for the share of bad events of an SLO, exactly as the SLO rules define it
         (an SLO without bad events of its own, such as throughput, reads as availability)."""
-        return rules.slo_bad_ratio(_known_slo(slo), self.ctx.model, rate)
+        return rule_slo.slo_bad_ratio(_known_slo(slo), self.ctx.model, rate)
 
     def slo_objective(self, slo: str) -> float:
         """The configured objective of an SLO."""
-        return rules.slo_objective(self.ctx.model, _known_slo(slo))
+        return rule_slo.slo_objective(self.ctx.model, _known_slo(slo))
 
     def burn_rates(self, slo: str, windows: tuple[str, ...] | None = None) -> pd.DataFrame:
         """Burn rate (bad share / error budget) of an SLO over each window (default: the burn
         alerts' windows) at the incident end."""
         budget = 1 - self.slo_objective(slo)
         rows = []
-        for w in windows or rules.WINDOWS:
+        for w in windows or rule_names.WINDOWS:
             bad = self.prom.scalar(f"sum({self.slo_bad_ratio(slo, w)})", self.incident.end)
             rows.append({"window": w, "bad share": bad, "burn rate": bad / budget})
         return pd.DataFrame(rows).set_index("window")

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from . import metrics as m
-from .config import Config, ModelConfig, load_config, parse_duration
+from .config import NODE_JOB, SERVICE_JOB, Config, ModelConfig, load_config, parse_duration
 from .errors import ConfigError
 from . import promql
 from .promql import selector
@@ -70,8 +70,7 @@ __all__ = [
     "auto_step",
 ]
 
-DEMO_JOB = "mlmon-demo"
-NODE_JOB = "node"
+DEMO_JOB = SERVICE_JOB  # the monitored service's scrape job (defined in config, with NODE_JOB)
 _NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
                43200, 86400)
 

@@ -4,8 +4,8 @@ The SLOs of a model come from ``mlmon.yaml``: latency (share of requests under t
 availability (share of requests without error), accuracy (share of correct ground-truth
 outcomes) and throughput (share of 5-minute intervals at or above the minimum request rate).
 Ratios are traffic-weighted: bad events over all events of the whole period, the same PromQL as
-the generated recording rules (:func:`mlmon_nb.rules.slo_events`), so the notebook and the alerts
-agree. Statistics are pure functions; the ``*_from`` functions query Prometheus.
+the generated recording rules (:func:`mlmon_nb.rules.slo.slo_events`), so the notebook and the
+alerts agree. Statistics are pure functions; the ``*_from`` functions query Prometheus.
 
 Error budget remaining = ``1 - bad_ratio / (1 - objective)``: 1 is untouched, 0 is spent,
 negative is overspent. A burn rate is ``bad_ratio / (1 - objective)``: 1 spends the budget
@@ -22,7 +22,8 @@ import pandas as pd
 
 from .config import ModelConfig
 from .queries import format_duration, request_rate
-from .rules import SLOS, burn_windows, slo_events, slo_objective
+from .rules.names import SLOS
+from .rules.slo import burn_windows, slo_events, slo_objective
 
 __all__ = [
     "SLOResult",

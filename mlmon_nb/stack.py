@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,15 +29,17 @@ from typing import Iterable, Iterator
 
 import yaml
 
-from .config import Config
+from .binaries import find_binary
+from .config import NODE_JOB, SERVICE_JOB, Config
 from .errors import StackError
+from .rules.alertmanager import receivers_from_env
+from .rules.files import ALERTMANAGER_FILE, write_generated
 
 __all__ = [
     "Stack",
     "ComponentStatus",
     "COMPONENTS",
     "free_port",
-    "find_binary",
     "backfill",
     "render_prometheus_config",
     "effective_config_yaml",
@@ -48,39 +49,11 @@ __all__ = [
 COMPONENTS = ("prometheus", "alertmanager", "node_exporter", "demo", "traffic", "launcher",
               "jupyter")
 
-# component -> (env override, candidate binaries, Debian package)
-_BINARIES = {
-    "prometheus": ("MLMON_PROMETHEUS_BIN", ("prometheus",), "prometheus"),
-    "promtool": ("MLMON_PROMTOOL_BIN", ("promtool",), "prometheus"),
-    "alertmanager": ("MLMON_ALERTMANAGER_BIN", ("prometheus-alertmanager", "alertmanager"),
-                     "prometheus-alertmanager"),
-    "amtool": ("MLMON_AMTOOL_BIN", ("amtool",), "prometheus-alertmanager"),
-    "node_exporter": ("MLMON_NODE_EXPORTER_BIN", ("prometheus-node-exporter", "node_exporter"),
-                      "prometheus-node-exporter"),
-}
-
-
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def find_binary(name: str) -> str:
-    """The path of a stack binary, or a StackError saying how to install it."""
-    env, candidates, package = _BINARIES[name]
-    override = os.environ.get(env)
-    if override:
-        if shutil.which(override):
-            return shutil.which(override)
-        raise StackError(f"{env}={override} is not an executable; fix or unset it")
-    for candidate in candidates:
-        path = shutil.which(candidate)
-        if path:
-            return path
-    raise StackError(f"{candidates[0]} not found: install it (Debian: apt-get install {package}) "
-                     f"or set {env} to its path")
 
 
 def backfill(chunks: Iterable[tuple[float, str]], tsdb_dir: Path, workers: int = 2) -> int:
@@ -115,7 +88,7 @@ def render_prometheus_config(config: Config, components: Iterable[str] = COMPONE
     """prometheus.yml for the stack: scrape what runs, load the rules, alert to Alertmanager."""
     ports, host = config.stack.ports, config.stack.host
     components = set(components)
-    targets = {"prometheus": "prometheus", "node": "node_exporter", "mlmon-demo": "demo",
+    targets = {"prometheus": "prometheus", NODE_JOB: "node_exporter", SERVICE_JOB: "demo",
                "mlmon-launcher": "launcher"}
     scrape = []
     for job, component in targets.items():
@@ -231,7 +204,7 @@ class Stack:
                     "--storage.tsdb.retention.time=60d", "--web.enable-lifecycle",
                     f"--web.external-url=http://{h}:{p['prometheus']}/"]
         if name == "alertmanager":
-            return [find_binary("alertmanager"), f"--config.file={s / 'alertmanager.yml'}",
+            return [find_binary("alertmanager"), f"--config.file={s / ALERTMANAGER_FILE}",
                     f"--storage.path={s / 'alertmanager'}",
                     f"--web.listen-address={h}:{p['alertmanager']}", "--cluster.listen-address=",
                     f"--web.external-url=http://{h}:{p['alertmanager']}/"]
@@ -282,13 +255,9 @@ class Stack:
         self.config_file.write_text(effective_config_yaml(self.config))
         (self.state / "prometheus.yml").write_text(
             render_prometheus_config(self.config, components))
-        from . import rules  # the rules and routing are generated from the configuration
-        for stale in (self.state / "rules").glob("*.yml"):
-            stale.unlink()
-        for filename, text in rules.render_rule_files(self.config).items():
-            (self.state / "rules" / filename).write_text(text)
-        (self.state / "alertmanager.yml").write_text(
-            rules.render_alertmanager(self.config, **rules.receivers_from_env()))
+        # the rules and routing, generated from the configuration; Prometheus loads rules/*.yml
+        # whole, so any other file there goes
+        write_generated(self.config, self.state, remove_other=True, **receivers_from_env())
         repo = Path(__file__).resolve().parent.parent
         for folder in ("notebooks", "runbooks"):  # visible in JupyterLab, whose root is the state
             link = self.state / folder

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mlmon_nb import rules
+from mlmon_nb import drift, rules
 from mlmon_nb.cli import main
 from mlmon_nb.config import load_config, parse_config
 from mlmon_nb.demo.bootstrap import build_demo_baseline
@@ -125,11 +127,10 @@ def test_burn_windows_that_cannot_fire_are_left_out():
     assert [t for _, t in kept] == pytest.approx([0.9, 0.45, 0.15])
 
 
-def test_format_duration():
-    assert [rules.format_duration(s) for s in (300, 3600, 86400 * 30, 90)] == ["5m", "1h", "30d",
-                                                                                "90s"]
-    with pytest.raises(RulesError):
-        rules.format_duration(0.5)
+def test_a_fractional_period_is_refused_with_a_rules_error():
+    with pytest.raises(RulesError, match=r"sentiment_classifier: the SLO period 2592000.5s is not "
+                                         r"a whole number of seconds.*30d"):
+        rules.validate(_with_slo(DEMO, period_seconds=30 * 86400 + 0.5))
 
 
 def test_runbook_url_escapes_series_labels_and_static_ones():
@@ -173,3 +174,64 @@ def test_render_rules_is_one_file_with_every_group():
     split = [g["name"] for t in rules.render_rule_files(DEMO).values()
              for g in yaml.safe_load(t)["groups"]]
     assert sorted(groups) == sorted(split)
+
+
+def test_rule_model_renders_rule_file_dicts():
+    rec = rules.RecordingRule("a:b:rate5m", "sum(x)", {"model_name": "m"})
+    assert rec.to_dict() == {"record": "a:b:rate5m", "expr": "sum(x)",
+                             "labels": {"model_name": "m"}}
+    assert "labels" not in rules.RecordingRule("a:b:c", "1").to_dict()
+    alert = rules.AlertingRule("A", "x > 1", None, {"severity": "info"}, {"summary": "s"})
+    assert list(alert.with_annotations(runbook_url="u").to_dict()) == [
+        "alert", "expr", "labels", "annotations"]  # no `for` when it fires at once
+    assert list(alert.with_annotations(runbook_url="u").to_dict()["annotations"]) == [
+        "summary", "runbook_url"]
+    group = rules.RuleGroup("g", (rec, alert))
+    assert group.to_dict() == {"name": "g", "rules": [rec.to_dict(), alert.to_dict()]}
+
+
+def test_every_recording_rule_carries_its_model_label(baselines):
+    groups = (rules.recording_groups(DEMO) + rules.slo_groups(DEMO)
+              + rules.drift_groups(DEMO, baselines))
+    recorded = [r for g in groups for r in g.rules]
+    assert recorded and all(r.labels["model_name"] == MODEL_NAME for r in recorded)
+    assert {r.labels["slo"] for g in rules.slo_groups(DEMO) for r in g.rules} == set(rules.SLOS)
+
+
+def test_drift_stage_takes_the_feature_label_from_the_drift_engine(baselines):
+    engine = drift.drift_recording_rules(MODEL_NAME, baselines[MODEL_NAME], ("1h",))
+    (group,) = rules.drift_groups(DEMO, baselines)
+    assert [r.record for r in group.rules] == [r["record"] for r in engine]
+    assert [dict(r.labels) for r in group.rules] == [
+        {"model_name": MODEL_NAME, **r.get("labels", {})} for r in engine]
+    assert rules.drift_groups(DEMO, {}) == []
+
+
+def test_label_values_are_escaped_in_generated_promql():
+    # config refuses such a name; generation escapes whatever it is given all the same
+    model = dataclasses.replace(DEMO.models[0], name='we"ird')
+    config = dataclasses.replace(DEMO, models=(model,))
+    groups = rules.recording_groups(config) + rules.alert_groups(config, {})
+    assert all('model_name="we\\"ird"' in r.expr for g in groups for r in g.rules
+               if not r.expr.startswith("up{")), "every model selector escapes the quote"
+
+
+def test_write_generated_removes_other_rule_files_only_when_asked(tmp_path, baselines):
+    extra = tmp_path / "rules" / "extra.yml"
+    extra.parent.mkdir(parents=True)
+    extra.write_text("groups: []\n")
+    rules.write_generated(DEMO, tmp_path, baselines={})
+    assert extra.exists()  # a folder the user owns keeps their files
+    rules.write_generated(DEMO, tmp_path, baselines={}, remove_other=True)
+    assert not extra.exists() and (tmp_path / "rules" / "alerts.yml").exists()
+
+
+def test_rule_names_and_the_catalogue_import_light_and_rules_do_not_import_the_stack():
+    code = ("import sys; import mlmon_nb.rules.names, mlmon_nb.catalogue; "
+            "heavy = [m for m in ('numpy', 'scipy', 'mlmon_nb.rules.generate') "
+            "         if m in sys.modules]; "
+            "import mlmon_nb.rules.files; "
+            "print(heavy, 'mlmon_nb.stack' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    assert proc.stdout.split() == ["[]", "False"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import metrics as m
 from ..baseline import Baseline, bin_fractions
+from ..config import SERVICE_JOB
 from .model import CLASSES, MODEL_NAME, MODEL_VERSION, SentimentModel, generate_texts
 
 __all__ = ["Incident", "SyntheticHistory", "synthesize", "openmetrics_chunks",
@@ -129,7 +130,7 @@ def _cumulative(counts: np.ndarray) -> np.ndarray:
 
 
 def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float = 15.0,
-               seed: int = 42, instance: str = "127.0.0.1:18000", job: str = "mlmon-demo",
+               seed: int = 42, instance: str = "127.0.0.1:18000", job: str = SERVICE_JOB,
                model_name: str = MODEL_NAME, model_version: str = MODEL_VERSION,
                low_confidence_threshold: float = 0.7,
                latency_buckets: tuple[float, ...] = m.DEFAULT_LATENCY_BUCKETS,

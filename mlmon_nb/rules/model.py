@@ -1,0 +1,74 @@
+"""The typed rule model: recording rules, alerting rules and groups, as Prometheus reads them.
+
+The generation stages build these frozen values; :meth:`RuleGroup.to_dict` renders them to the
+YAML-ready dicts of a rule file in one place, so every rule's keys come out in the same order and
+a recording rule always carries its static labels (``model_name``, and ``slo`` or ``feature``
+where rules share a name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Union
+
+__all__ = ["RecordingRule", "AlertingRule", "Rule", "RuleGroup", "groups_to_dicts"]
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    """``record: expr`` with static ``labels`` (kept in their given order)."""
+
+    record: str
+    expr: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as a rule file holds it (``labels`` only when there are some)."""
+        out: dict[str, Any] = {"record": self.record, "expr": self.expr}
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        return out
+
+
+@dataclass(frozen=True)
+class AlertingRule:
+    """``alert`` firing when ``expr`` has held for ``for_`` (``None``: at once)."""
+
+    alert: str
+    expr: str
+    for_: str | None
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+    def with_annotations(self, **annotations: str) -> "AlertingRule":
+        """The same rule with ``annotations`` added after the existing ones."""
+        return replace(self, annotations={**self.annotations, **annotations})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as a rule file holds it (``for`` only when set)."""
+        out: dict[str, Any] = {"alert": self.alert, "expr": self.expr}
+        if self.for_:
+            out["for"] = self.for_
+        out["labels"] = dict(self.labels)
+        out["annotations"] = dict(self.annotations)
+        return out
+
+
+Rule = Union[RecordingRule, AlertingRule]
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    """A named group of rules, evaluated together at the global evaluation interval."""
+
+    name: str
+    rules: tuple[Rule, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name": …, "rules": […]}`` as a rule file's ``groups:`` entry holds it."""
+        return {"name": self.name, "rules": [rule.to_dict() for rule in self.rules]}
+
+
+def groups_to_dicts(groups: Iterable[RuleGroup]) -> list[dict[str, Any]]:
+    """Rule groups as the ``groups:`` list of a rule file."""
+    return [group.to_dict() for group in groups]

@@ -1,0 +1,93 @@
+"""Recording-rule names, windows and SLO labels: one place for the rules, queries and notebooks.
+
+Names follow Prometheus' ``level:metric:operations`` convention (``metrics.recording_name``):
+``model_name:ml_requests:rate5m`` is the request rate aggregated to ``model_name`` over 5m.
+Importing this module is light (no generation machinery), so dashboards and notebooks can use it.
+"""
+
+from __future__ import annotations
+
+from ..metrics import (
+    ERRORS,
+    LOW_CONFIDENCE,
+    PREDICTIONS,
+    REQUEST_DURATION,
+    REQUESTS,
+    recording_name,
+)
+
+__all__ = [
+    "WINDOWS",
+    "LATENCY_WINDOWS",
+    "LATENCY_QUANTILES",
+    "ACCURACY_WINDOWS",
+    "LOW_CONFIDENCE_WINDOWS",
+    "SLOS",
+    "request_rate",
+    "error_ratio",
+    "latency_quantile",
+    "accuracy",
+    "segment_accuracy",
+    "low_confidence_ratio",
+    "slo_error_ratio",
+    "SLO_OBJECTIVE",
+    "ERROR_BUDGET_REMAINING",
+    "COST_PER_1K",
+    "group_name",
+]
+
+# Rate windows of the recording rules (the SLO period is added per model).
+WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+LATENCY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
+LATENCY_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
+ACCURACY_WINDOWS: tuple[str, ...] = ("1h", "1d")
+LOW_CONFIDENCE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
+# The SLOs of every model: the values of the ``slo`` label.
+SLOS: tuple[str, ...] = ("latency", "availability", "accuracy")
+
+
+def request_rate(window: str) -> str:
+    """Requests per second of a model over ``window``."""
+    return recording_name("model_name", REQUESTS.name, f"rate{window}")
+
+
+def error_ratio(window: str) -> str:
+    """Share of a model's requests that failed over ``window``."""
+    return recording_name("model_name", f"{ERRORS.name}_per_{REQUESTS.name}", f"ratio_rate{window}")
+
+
+def latency_quantile(quantile: float, window: str) -> str:
+    """A latency quantile (0.95 → ``p95``) of a model over ``window``, in seconds."""
+    return recording_name("model_name", REQUEST_DURATION.name,
+                          f"p{round(quantile * 100):d}_rate{window}")
+
+
+def accuracy(window: str) -> str:
+    """Share of ground-truth outcomes that were correct over ``window``."""
+    return recording_name("model_name", "ml_accuracy", f"ratio_rate{window}")
+
+
+def segment_accuracy(window: str) -> str:
+    """Accuracy per ground-truth segment over ``window``."""
+    return recording_name("model_name_segment", "ml_accuracy", f"ratio_rate{window}")
+
+
+def low_confidence_ratio(window: str) -> str:
+    """Share of predictions under the low-confidence threshold over ``window``."""
+    return recording_name("model_name", f"{LOW_CONFIDENCE.name}_per_{PREDICTIONS.name}",
+                          f"ratio_rate{window}")
+
+
+def slo_error_ratio(window: str) -> str:
+    """Share of bad events of an SLO (label ``slo``) over ``window``: its SLI's complement."""
+    return recording_name("model_name_slo", "ml_slo_errors_per_events", f"ratio_rate{window}")
+
+
+SLO_OBJECTIVE = recording_name("model_name_slo", "ml_slo_objective", "ratio")
+ERROR_BUDGET_REMAINING = recording_name("model_name_slo", "ml_slo_error_budget_remaining", "ratio")
+COST_PER_1K = recording_name("model_name", "ml_cost_per_1k_requests", "rate1h")
+
+
+def group_name(model_name: str, stage: str) -> str:
+    """The rule group of one model and stage: ``mlmon:<model>:<stage>``."""
+    return f"mlmon:{model_name}:{stage}"
