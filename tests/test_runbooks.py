@@ -12,9 +12,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mlmon_nb.catalogue import ALERT_NAMES
 from mlmon_nb.errors import ParameterError, RunbookError
-from mlmon_nb.runbooks import (ALERT_CATALOGUE, RESERVED_PARAMETERS, Registry, execute,
-                               read_summary, run_from_cli, sanitize_html, validate_parameters)
+from mlmon_nb.runbooks import (RESERVED_PARAMETERS, Registry, execute, read_summary, run_from_cli,
+                               sanitize_html, validate_parameters)
 from mlmon_nb.runstore import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,8 +31,8 @@ def registry() -> Registry:
 
 
 def test_every_alert_of_the_catalogue_has_a_runbook_with_the_shared_parameters(registry):
-    assert sorted(registry.names()) == sorted(ALERT_CATALOGUE)
-    for alert in ALERT_CATALOGUE:
+    assert sorted(registry.names()) == sorted(ALERT_NAMES)
+    for alert in ALERT_NAMES:
         declared = registry.get(alert).parameters
         for name in ("model_name", "prometheus_url", "start", "end", "window", "step",
                      "baseline_path", "severity", "feature", "slo", "long_window",
@@ -186,7 +187,7 @@ def test_cli_refuses_undeclared_names(run_config):
         run_from_cli(run_config, "HighErrorRate", {"colour": "red"}, progress=False)
 
 
-@pytest.mark.parametrize("alert", [a for a in ALERT_CATALOGUE if a != "HighErrorRate"])
+@pytest.mark.parametrize("alert", [a for a in ALERT_NAMES if a != "HighErrorRate"])
 def test_every_runbook_executes_on_its_incident(run_config, history, registry, alert, tmp_path):
     rb = registry.get(alert)
     from mlmon_nb.runbooks import kernel_env, server_defaults
