@@ -15,7 +15,7 @@ baseline_path = ""   # empty: the model's baseline from mlmon.yaml
 # %%
 from IPython.display import Markdown, display
 
-from mlmon_nb import drift, plots, widgets
+from mlmon_nb import drift, widgets
 from mlmon_nb import queries as q
 from mlmon_nb.baseline import Baseline
 
