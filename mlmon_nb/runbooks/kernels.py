@@ -84,7 +84,8 @@ def scrub_environment(inherited: Mapping[str, str] | None = None,
 
 
 def _private_dir(path: Path) -> Path:
-    """``path`` created if needed, owned by us and closed to others (it holds kernel keys)."""
+    """``path`` created if needed (closed to others), refused when it is not our own directory;
+    for folders in shared places such as the temp dir, where someone else could create it."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
@@ -129,7 +130,8 @@ class WarmKernel:
                  env: Mapping[str, str] | None = None, preload: str = PRELOAD,
                  connection_dir: Path | None = None, ready_timeout: float = READY_TIMEOUT):
         from jupyter_client.manager import AsyncKernelManager  # heavy (zmq); only for kernels
-        directory = _private_dir(Path(connection_dir or default_connection_dir(env)).absolute())
+        directory = Path(connection_dir or default_connection_dir(env)).absolute()
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # files in it are 0600
         stem = f"k-{uuid.uuid4().hex[:12]}"
         self.connection_dir = directory
         self.km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc",
