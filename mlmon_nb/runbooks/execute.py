@@ -83,7 +83,11 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
         kernel = WarmKernel("python3", cwd=out_dir, env=env, preload="",
                             connection_dir=connection_dir)
     else:
-        kernel.execute(f"import os; os.chdir({str(out_dir)!r})")
+        try:
+            kernel.execute(f"import os; os.chdir({str(out_dir)!r})")
+        except BaseException:  # a warm kernel that stopped answering is never left running
+            kernel.shutdown()
+            raise
     fired = threading.Event()
 
     def watchdog() -> None:
