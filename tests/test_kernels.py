@@ -185,3 +185,23 @@ def test_a_run_of_the_store_uses_the_state_directorys_kernel_folder(stack_config
     assert connection.parent.parent == store.root
     assert not numbers["token"]
     assert list(connection.parent.iterdir()) == []
+
+
+def test_a_warm_kernel_that_died_before_its_run_is_cleaned_up(tmp_path):
+    from mlmon_nb.runbooks import execute
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, folder / "Noop.ipynb")
+    before = kernel_processes()
+    connections = tmp_path / "kernels"
+    kernel = WarmKernel(connection_dir=connections, preload="import os")
+    kernel.kill()
+    with pytest.raises(RuntimeError, match="died"):
+        execute(Registry(folder).get("Noop"), {}, tmp_path / "run", kernel=kernel)
+    assert kernel_processes() - before == set()
+    assert list(connections.iterdir()) == []
