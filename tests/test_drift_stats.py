@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import special, stats as sps
+from scipy import special
+from scipy import stats as sps
 from scipy.spatial.distance import jensenshannon
 
 from mlmon_nb.baseline import bin_fractions

@@ -19,19 +19,54 @@ Everything public is re-exported here: ``from mlmon_nb import drift; drift.compa
 
 from __future__ import annotations
 
-from .bins import DRIFT_COLUMNS, BinCounts, bin_counts, binned_drift, binned_statistic, \
-    counts_drift
+from .bins import DRIFT_COLUMNS, BinCounts, bin_counts, binned_drift, binned_statistic, counts_drift
 from .compare import COLUMNS, category_fractions, compare, judge, thresholds_for
-from .expressions import CONCEPT_PSI_RECORD, CONCEPT_PSI_RULE, KS_RECORD, KS_RULE, PSI_RECORD, \
-    PSI_RULE, category_counts_query, concept_psi_rule_expr, confidence_buckets_query, \
-    feature_buckets_query, ks_rule_expr, psi_rule_expr
-from .methods import BINNED_TESTS, CONCEPT_FEATURE, DEFAULT_TESTS, DEFAULT_THRESHOLDS, MIN_SAMPLES, \
-    TESTS, DriftMethod, FeatureKind, RuleSpec, Sample, Score, TestSpec, get_method, methods_for, \
-    register
+from .expressions import (
+    CONCEPT_PSI_RECORD,
+    CONCEPT_PSI_RULE,
+    KS_RECORD,
+    KS_RULE,
+    PSI_RECORD,
+    PSI_RULE,
+    category_counts_query,
+    concept_psi_rule_expr,
+    confidence_buckets_query,
+    feature_buckets_query,
+    ks_rule_expr,
+    psi_rule_expr,
+)
+from .methods import (
+    BINNED_TESTS,
+    CONCEPT_FEATURE,
+    DEFAULT_TESTS,
+    DEFAULT_THRESHOLDS,
+    MIN_SAMPLES,
+    TESTS,
+    DriftMethod,
+    FeatureKind,
+    RuleSpec,
+    Sample,
+    Score,
+    TestSpec,
+    get_method,
+    methods_for,
+    register,
+)
 from .prometheus import QuerySource, drift_series, window_counts, window_drift
 from .rules import drift_recording_rules
-from .stats import PSI_EPSILON, KSResult, binned_ks, chi_square, correct_pvalues, \
-    jensen_shannon, ks, ks_many, ks_pvalue, psi, wasserstein
+from .stats import (
+    PSI_EPSILON,
+    KSResult,
+    binned_ks,
+    chi_square,
+    correct_pvalues,
+    jensen_shannon,
+    ks,
+    ks_many,
+    ks_pvalue,
+    psi,
+    wasserstein,
+)
 
 __all__ = [
     # the registry

@@ -68,8 +68,9 @@ def binned_statistic(test: str, reference: np.ndarray, counts: np.ndarray, total
     With ``cumulative`` (counts at each finite edge, as read from Prometheus) KS is computed
     exactly as the recording rule does; otherwise from the cumulated bin counts.
     """
-    method = get_method(test, binned=True)
-    return method.from_bins(np.asarray(reference, float),
+    from_bins = get_method(test, binned=True).from_bins
+    assert from_bins is not None  # get_method(binned=True) raised otherwise
+    return from_bins(np.asarray(reference, float),
                             np.atleast_2d(np.asarray(counts, float)),
                             np.atleast_1d(np.asarray(totals, float)), cumulative)
 
@@ -92,7 +93,7 @@ def _cumulative_at(frame: pd.DataFrame, edges: np.ndarray, what: str
     return table.index.to_numpy(), values[:, :-1], values[:, -1]
 
 
-def _from_cumulative(feature: str, kind: FeatureKind, edges: Sequence[float],
+def _from_cumulative(feature: str, kind: FeatureKind, edges: Sequence[float] | np.ndarray,
                      reference: np.ndarray, frame: pd.DataFrame) -> BinCounts:
     ts, cum, totals = _cumulative_at(frame, np.asarray(edges, float), f"{kind} {feature!r}")
     # bin counts as (S_i − S_{i−1}), the last as T − S_k: the recording rules' arithmetic
@@ -130,16 +131,16 @@ def bin_counts(baseline: Baseline, buckets: pd.DataFrame | None = None, *,
                                                 _stamped(confidence))
     if categories is not None and not categories.empty:
         categories = _stamped(categories)
-        for feature, spec in baseline.categorical.items():
+        for feature, cat in baseline.categorical.items():
             part = categories[categories["feature"].astype(str) == feature]
             if part.empty:
                 continue
             table = part.pivot_table(index="timestamp", columns="category", values="value",
                                      aggfunc="sum", dropna=False)
-            table = table.reindex(columns=list(spec.labels), fill_value=0).fillna(0)
+            table = table.reindex(columns=list(cat.labels), fill_value=0).fillna(0)
             counts = table.to_numpy(dtype=float)
-            out[feature] = BinCounts(feature, FeatureKind.CATEGORICAL, spec.labels,
-                                     spec.fractions, table.index.to_numpy(), counts,
+            out[feature] = BinCounts(feature, FeatureKind.CATEGORICAL, cat.labels,
+                                     cat.fractions, table.index.to_numpy(), counts,
                                      counts.sum(axis=1))
     return out
 

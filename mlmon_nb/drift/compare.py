@@ -23,8 +23,8 @@ import pandas as pd
 from ..baseline import Baseline
 from ..config import ModelConfig, Thresholds
 from ..errors import DriftError
-from .methods import DEFAULT_TESTS, MIN_SAMPLES, TESTS, DriftMethod, FeatureKind, Sample, Score, \
-    methods_for
+from .methods import (DEFAULT_TESTS, MIN_SAMPLES, TESTS, DriftMethod, FeatureKind, Sample,
+                      Score, methods_for)
 from .stats import correct_pvalues, sorted_finite
 
 __all__ = [
@@ -150,12 +150,12 @@ def _score(method: DriftMethod, s: Sample) -> Score:
 def _with_p_values(scored: list[tuple[DriftMethod, Score]]) -> list[Score]:
     """The scores, those of batched tests with their p-values (one vectorized call per test)."""
     out = [score for _, score in scored]
-    for method in {m.name: m for m, _ in scored if m.p_values is not None}.values():
+    for method in {m.name: m for m, _ in scored}.values():
         at = [i for i, (m, s) in enumerate(scored) if m is method and s.sizes is not None]
-        if not at:
+        if method.p_values is None or not at:
             continue
-        n_ref, n_cur = (np.array(v, dtype=float) for v in zip(*(out[i].sizes for i in at)))
-        p = method.p_values(np.array([out[i].statistic for i in at]), n_ref, n_cur)
+        sizes = np.array([out[i].sizes for i in at], dtype=float)
+        p = method.p_values(np.array([out[i].statistic for i in at]), sizes[:, 0], sizes[:, 1])
         for i, value in zip(at, np.atleast_1d(p)):
             out[i] = replace(out[i], p_value=float(value))
     return out

@@ -22,8 +22,14 @@ import numpy as np
 
 from ..baseline import Baseline
 from ..errors import DriftError
-from ..metrics import CONFIDENCE, CONFIDENCE_BUCKETS, FEATURE_CATEGORY, FEATURE_VALUE, le_label, \
-    recording_name
+from ..metrics import (
+    CONFIDENCE,
+    CONFIDENCE_BUCKETS,
+    FEATURE_CATEGORY,
+    FEATURE_VALUE,
+    le_label,
+    recording_name,
+)
 from ..promql import matcher, number, quote, selector, sum_increase
 from ..queries import confidence_buckets
 from .stats import PSI_EPSILON

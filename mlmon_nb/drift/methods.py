@@ -40,8 +40,16 @@ import numpy as np
 from ..baseline import Baseline
 from ..config import DEFAULT_KS_THRESHOLDS, DEFAULT_PSI_THRESHOLDS, Thresholds
 from ..errors import DriftError
-from .expressions import CONCEPT_PSI_RECORD, FEATURE_LEVEL, KS_RECORD, MODEL_LEVEL, PSI_RECORD, \
-    concept_psi_rule_expr, ks_rule_expr, psi_rule_expr
+from .expressions import (
+    CONCEPT_PSI_RECORD,
+    FEATURE_LEVEL,
+    KS_RECORD,
+    MODEL_LEVEL,
+    PSI_RECORD,
+    concept_psi_rule_expr,
+    ks_rule_expr,
+    psi_rule_expr,
+)
 from .stats import chi_square, jensen_shannon, ks_pvalue, ks_statistic_sorted, psi, wasserstein
 
 __all__ = [
@@ -123,7 +131,7 @@ class RuleSpec:
 
     level: str
     record: str
-    expr: Callable[[str, str | None, Baseline, str], str]
+    expr: Callable[..., str]  # (model_name, feature | None, baseline, window) -> PromQL
 
     @property
     def per_feature(self) -> bool:
@@ -197,10 +205,23 @@ def methods_for(kind: str, names: Iterable[str] | None = None) -> list[DriftMeth
 
 # -- the built-in tests --------------------------------------------------------------------------
 
+def _values(s: Sample, test: str) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted reference and current values a sample-based numeric test needs."""
+    if s.reference_sample is None or s.current is None:
+        raise DriftError(f"test {test!r} needs the values of a numeric feature, not {s.kind} "
+                         f"shares; choose from {sorted(m.name for m in methods_for(s.kind))}")
+    return s.reference_sample, s.current
+
+
 def _ks_samples(s: Sample) -> Score:
-    ref = s.reference_sample
-    stat = ks_statistic_sorted(ref, s.current) if ref.size else float("nan")
-    return Score(stat, sizes=(ref.size, s.current.size))  # p-value: batched, by ks_pvalue
+    ref, cur = _values(s, "ks")
+    stat = ks_statistic_sorted(ref, cur) if ref.size else float("nan")
+    return Score(stat, sizes=(ref.size, cur.size))  # p-value: batched, by ks_pvalue
+
+
+def _wasserstein_samples(s: Sample) -> Score:
+    ref, cur = _values(s, "wasserstein")
+    return Score(wasserstein(ref, cur, s.scale))
 
 
 def _ks_bins(reference, counts, totals, cumulative):
@@ -247,16 +268,15 @@ register(DriftMethod(
     rules={NUMERIC: RuleSpec(FEATURE_LEVEL, KS_RECORD, ks_rule_expr)}))
 register(DriftMethod(
     "psi", (NUMERIC, CATEGORICAL, CONCEPT), False, "population stability index on the bins",
-    DEFAULT_PSI_THRESHOLDS, lambda s: Score(psi(s.reference, s.shares)), _psi_bins,
+    DEFAULT_PSI_THRESHOLDS, lambda s: Score(float(psi(s.reference, s.shares))), _psi_bins,
     rules={NUMERIC: RuleSpec(FEATURE_LEVEL, PSI_RECORD, psi_rule_expr),
            CONCEPT: RuleSpec(MODEL_LEVEL, CONCEPT_PSI_RECORD, _concept_psi)}))
 register(DriftMethod(
     "wasserstein", (NUMERIC,), False, "earth mover's distance / reference std",
-    Thresholds(0.10, 0.20, 0.30),
-    lambda s: Score(wasserstein(s.reference_sample, s.current, s.scale))))
+    Thresholds(0.10, 0.20, 0.30), _wasserstein_samples))
 register(DriftMethod(
     "js", (NUMERIC, CATEGORICAL, CONCEPT), False, "Jensen–Shannon distance of the bins",
-    Thresholds(0.05, 0.10, 0.20), lambda s: Score(jensen_shannon(s.reference, s.shares)),
+    Thresholds(0.05, 0.10, 0.20), lambda s: Score(float(jensen_shannon(s.reference, s.shares))),
     _js_bins))
 register(DriftMethod(
     "chi2", (CATEGORICAL,), True, "chi-square goodness of fit of category counts",
