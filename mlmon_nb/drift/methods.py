@@ -57,6 +57,7 @@ __all__ = [
     "Sample",
     "Score",
     "RuleSpec",
+    "BinsFn",
     "DriftMethod",
     "register",
     "get_method",
@@ -120,6 +121,9 @@ class Score:
 
 
 class BinsFn(Protocol):
+    """A test from bin counts: one value per row of ``counts`` (T × bins) against the
+    ``reference`` shares; ``cumulative`` holds the counts at each finite edge as read, if any."""
+
     def __call__(self, reference: np.ndarray, counts: np.ndarray, totals: np.ndarray,
                  cumulative: np.ndarray | None) -> np.ndarray: ...
 
