@@ -140,6 +140,7 @@ def test_kernels_never_see_the_launchers_secrets(tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MLMON_PROMETHEUS_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", "") or str(tmp_path / "lib"))
     kernel = WarmKernel(connection_dir=tmp_path / "k", preload="import os",
                         env={"MLMON_STATE_DIR": str(tmp_path / "state")})
     try:
