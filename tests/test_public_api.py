@@ -55,5 +55,5 @@ def test_the_public_surface_is_exactly_the_deliberate_one():
 def test_every_error_has_the_one_root():
     exported = [getattr(mlmon_nb, n) for n in PUBLIC - {"__version__"}]
     errors = [e for e in exported if isinstance(e, type) and issubclass(e, Exception)]
-    assert len(errors) == 14
+    assert len(errors) == 13
     assert all(issubclass(e, mlmon_nb.MlmonError) for e in errors)
