@@ -111,9 +111,11 @@ class InProcessLauncher:
         from mlmon_nb.launcher import create_app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(config, **kw)
+        from mlmon_nb.launcher import LauncherSettings, server_limits
+        self.app = create_app(config, port=self.port, **kw)
+        limits = server_limits(kw.get("settings") or LauncherSettings())
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
+                                                    log_level="warning", lifespan="on", **limits))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
