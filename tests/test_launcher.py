@@ -188,7 +188,8 @@ def test_fifty_concurrent_webhooks_run_each_alert_exactly_once(quick):
             if r["model_name"].startswith("conc")]
     assert len(runs) == 10
     done = [wait_for(finished(client, r["run_id"]), timeout=180) for r in runs]
-    assert all(r["status"] == "done" and r["attempts"] == 1 for r in done)
+    assert all(r["status"] == "done" and r["attempts"] == 1 for r in done), \
+        [(r["status"], r["attempts"], r["error"][:200]) for r in done]
 
 
 def test_launcher_killed_with_runs_queued_loses_none(history, faults, tmp_path):
