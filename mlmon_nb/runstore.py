@@ -32,16 +32,25 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from .errors import RunbookError
 
-__all__ = ["Run", "RunStore", "RunStatus", "RunClaimed", "RUN_STATUSES", "FINAL_STATUSES",
-           "DEFAULT_LEASE_SECONDS", "DEFAULT_MAX_ATTEMPTS", "is_run_id"]
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "DEFAULT_MAX_ATTEMPTS",
+    "FINAL_STATUSES",
+    "RUN_STATUSES",
+    "Run",
+    "RunClaimed",
+    "RunStatus",
+    "RunStore",
+    "is_run_id",
+]
 
 
 class RunStatus(StrEnum):
@@ -106,7 +115,7 @@ def is_run_id(text: str) -> bool:
 
 
 def _new_run_id() -> str:
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{now}-{secrets.token_hex(5)}"
 
 

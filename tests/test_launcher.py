@@ -13,14 +13,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from launcher_support import (
+    InProcessLauncher,
+    alert,
+    fault_runbooks,
+    iso,
+    launcher_process,
+    payload,
+    wait_for,
+    write_config,
+)
 
 from mlmon_nb.launcher import LauncherSettings
 from mlmon_nb.runbooks import Registry
 from mlmon_nb.runstore import RunStore
 from mlmon_nb.stack import free_port
-
-from launcher_support import (InProcessLauncher, alert, fault_runbooks, iso, launcher_process,
-                              payload, wait_for, write_config)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +175,7 @@ def test_script_in_outputs_and_labels_is_sanitized(quick):
     assert "bold" in page and "alert(4)" in page  # printed text stays, escaped
     assert "<script" not in page.lower()
     # the handlers survive only as escaped text, never as attributes of a tag
-    assert not re.search(r"<[a-z][^>]*\son\w+\s*=", page, re.I)
+    assert not re.search(r"<[a-z][^>]*\son\w+\s*=", page, re.IGNORECASE)
     assert "<b>bold</b>" in page
 
 

@@ -19,15 +19,22 @@ from pathlib import Path
 
 import httpx
 import pytest
+from launcher_support import (
+    REPO,
+    InProcessLauncher,
+    alert,
+    fault_runbooks,
+    launcher_process,
+    payload,
+    wait_for,
+    write_config,
+)
 
 from mlmon_nb.errors import ConfigError
 from mlmon_nb.launcher import Launcher, LauncherSettings, create_app
 from mlmon_nb.runbooks import Registry
-from mlmon_nb.runstore import RunClaimed, RunStatus, RunStore, RUN_STATUSES
+from mlmon_nb.runstore import RUN_STATUSES, RunClaimed, RunStatus, RunStore
 from mlmon_nb.stack import free_port
-
-from launcher_support import (REPO, InProcessLauncher, alert, fault_runbooks, launcher_process,
-                              payload, wait_for, write_config)
 
 READ_TOKEN = "read-only-token"
 

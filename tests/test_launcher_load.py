@@ -10,16 +10,21 @@ import statistics
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+from launcher_support import (
+    alert,
+    launcher_process,
+    payload,
+    wait_for,
+    write_config,
+    write_runbook,
+)
 
 from mlmon_nb.runstore import RunStatus, RunStore
 from mlmon_nb.stack import free_port
-
-from launcher_support import alert, launcher_process, payload, wait_for, write_config, write_runbook
 
 ALERTS = 100          # distinct alerts; each is sent twice → 200 webhooks
 BURST = 20            # webhooks sent at once

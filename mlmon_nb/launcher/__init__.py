@@ -25,5 +25,12 @@ from .security import RequestError
 from .settings import LauncherSettings
 from .webhook import WEBHOOK_VERSION
 
-__all__ = ["LauncherSettings", "Launcher", "RequestError", "create_app", "serve",
-           "server_limits", "WEBHOOK_VERSION"]
+__all__ = [
+           "WEBHOOK_VERSION",
+           "Launcher",
+           "LauncherSettings",
+           "RequestError",
+           "create_app",
+           "serve",
+           "server_limits",
+]

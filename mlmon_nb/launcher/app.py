@@ -13,8 +13,13 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, RedirectResponse,
-                                 Response)
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from ..config import Config
@@ -23,8 +28,18 @@ from ..runbooks import Registry, validate_parameters
 from ..runstore import RUN_STATUSES, Run, is_run_id
 from . import pages
 from .engine import Launcher
-from .security import (CSRF_COOKIE, ClientGone, CsrfSigner, Guard, RequestError, allowed_hosts,
-                       header_deadline_protocol, parse_json, read_body, security_headers)
+from .security import (
+    CSRF_COOKIE,
+    ClientGone,
+    CsrfSigner,
+    Guard,
+    RequestError,
+    allowed_hosts,
+    header_deadline_protocol,
+    parse_json,
+    read_body,
+    security_headers,
+)
 from .settings import LauncherSettings
 
 __all__ = ["create_app", "serve"]

@@ -11,12 +11,25 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..config import Config
-from ..runbooks import KernelPool, Registry, execute_run, kernel_env, server_defaults, \
-    validate_parameters
+from ..runbooks import (
+    KernelPool,
+    Registry,
+    execute_run,
+    kernel_env,
+    server_defaults,
+    validate_parameters,
+)
 from ..runstore import Run, RunStatus, RunStore
 from .security import RequestError
 from .settings import LauncherSettings
-from .webhook import LINK_PRIORITY, Planned, dedupe_key, group_key, priority, webhook_alerts
+from .webhook import (
+    LINK_PRIORITY,
+    Planned,
+    dedupe_key,
+    group_key,
+    priority,
+    webhook_alerts,
+)
 
 __all__ = ["Launcher"]
 

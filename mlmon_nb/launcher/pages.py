@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from ..runbooks import RESERVED_PARAMETERS, sanitize_html
 from ..runstore import FINAL_STATUSES, Run
 
-__all__ = ["page", "run_rows", "run_page", "form_page", "error_page", "runs_page"]
+__all__ = ["error_page", "form_page", "page", "run_page", "run_rows", "runs_page"]
 
 _E = html.escape
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:1100px;color:#222}

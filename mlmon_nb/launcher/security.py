@@ -27,19 +27,34 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import ConfigError, RunbookError
 
-__all__ = ["RequestError", "ClientGone", "Guard", "CsrfSigner", "resolve_token", "allowed_hosts",
-           "json_depth", "parse_json", "read_body", "header_deadline_protocol",
-           "WRITE_TOKEN_ENV", "READ_TOKEN_ENV", "CSRF_COOKIE", "CSP", "security_headers"]
+__all__ = [
+    "CSP",
+    "CSRF_COOKIE",
+    "READ_TOKEN_ENV",
+    "WRITE_TOKEN_ENV",
+    "ClientGone",
+    "CsrfSigner",
+    "Guard",
+    "RequestError",
+    "allowed_hosts",
+    "header_deadline_protocol",
+    "json_depth",
+    "parse_json",
+    "read_body",
+    "resolve_token",
+    "security_headers",
+]
 
 WRITE_TOKEN_ENV = "MLMON_LAUNCHER_TOKEN"
 READ_TOKEN_ENV = "MLMON_LAUNCHER_READ_TOKEN"
@@ -130,7 +145,7 @@ def allowed_hosts(bind_host: str, port: int, extra: Iterable[str] = ()) -> froze
 
 # -- JSON -----------------------------------------------------------------------------------------
 
-_ESCAPE = re.compile(rb"\\.", re.S)   # drop escapes first: strings are then "[^"]*", linear
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)   # drop escapes first: strings are then "[^"]*", linear
 _STRING = re.compile(rb'"[^"]*"')
 _STEP = [0] * 256
 _STEP[ord("[")] = _STEP[ord("{")] = 1
@@ -164,7 +179,9 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
 async def read_body(request, limit: int, deadline: float) -> bytes:
     """The request body, at most ``limit`` bytes (413) within ``deadline`` seconds (408);
     ClientGone when the client disconnects first."""
-    from starlette.requests import ClientDisconnect  # starlette is only needed with the app
+    from starlette.requests import (
+        ClientDisconnect,  # starlette is only needed with the app
+    )
 
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
@@ -181,7 +198,7 @@ async def read_body(request, limit: int, deadline: float) -> bytes:
 
     try:
         return await asyncio.wait_for(collect(), timeout=deadline)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise RequestError(f"the body did not arrive within {deadline:g}s", 408,
                            {"Connection": "close"}) from None
     except ClientDisconnect:
@@ -233,7 +250,7 @@ class CsrfSigner:
         self.secret = secret
 
     @classmethod
-    def from_state_dir(cls, folder: Path) -> "CsrfSigner":
+    def from_state_dir(cls, folder: Path) -> CsrfSigner:
         """The secret kept in ``folder/launcher-secret`` (0600, made once): launchers sharing a
         state dir accept each other's forms; nothing else knows it."""
         path = Path(folder) / "launcher-secret"

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .security import RequestError
 
-__all__ = ["WEBHOOK_VERSION", "SEVERITY_PRIORITY", "Planned", "webhook_alerts", "dedupe_key",
-           "priority", "group_key"]
+__all__ = [
+    "SEVERITY_PRIORITY",
+    "WEBHOOK_VERSION",
+    "Planned",
+    "dedupe_key",
+    "group_key",
+    "priority",
+    "webhook_alerts",
+]
 
 WEBHOOK_VERSION = "4"
 SEVERITY_PRIORITY = {"critical": 0, "page": 0, "warning": 1, "info": 2}  # anything else: 3
