@@ -40,17 +40,8 @@ from pathlib import Path
 
 from .errors import RunbookError
 
-__all__ = [
-    "DEFAULT_LEASE_SECONDS",
-    "DEFAULT_MAX_ATTEMPTS",
-    "FINAL_STATUSES",
-    "RUN_STATUSES",
-    "Run",
-    "RunClaimed",
-    "RunStatus",
-    "RunStore",
-    "is_run_id",
-]
+__all__ = ["DEFAULT_LEASE_SECONDS", "DEFAULT_MAX_ATTEMPTS", "FINAL_STATUSES", "RUN_STATUSES",
+           "Run", "RunClaimed", "RunStatus", "RunStore", "is_run_id"]
 
 
 class RunStatus(StrEnum):

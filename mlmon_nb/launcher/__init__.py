@@ -25,12 +25,5 @@ from .security import RequestError
 from .settings import LauncherSettings
 from .webhook import WEBHOOK_VERSION
 
-__all__ = [
-           "WEBHOOK_VERSION",
-           "Launcher",
-           "LauncherSettings",
-           "RequestError",
-           "create_app",
-           "serve",
-           "server_limits",
-]
+__all__ = ["WEBHOOK_VERSION", "Launcher", "LauncherSettings", "RequestError", "create_app",
+           "serve", "server_limits"]

@@ -38,23 +38,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import ConfigError, RunbookError
 
-__all__ = [
-    "CSP",
-    "CSRF_COOKIE",
-    "READ_TOKEN_ENV",
-    "WRITE_TOKEN_ENV",
-    "ClientGone",
-    "CsrfSigner",
-    "Guard",
-    "RequestError",
-    "allowed_hosts",
-    "header_deadline_protocol",
-    "json_depth",
-    "parse_json",
-    "read_body",
-    "resolve_token",
-    "security_headers",
-]
+__all__ = ["CSP", "CSRF_COOKIE", "READ_TOKEN_ENV", "WRITE_TOKEN_ENV", "ClientGone", "CsrfSigner",
+           "Guard", "RequestError", "allowed_hosts", "header_deadline_protocol", "json_depth",
+           "parse_json", "read_body", "resolve_token", "security_headers"]
 
 WRITE_TOKEN_ENV = "MLMON_LAUNCHER_TOKEN"
 READ_TOKEN_ENV = "MLMON_LAUNCHER_READ_TOKEN"

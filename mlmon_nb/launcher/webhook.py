@@ -11,15 +11,8 @@ from typing import Any
 
 from .security import RequestError
 
-__all__ = [
-    "SEVERITY_PRIORITY",
-    "WEBHOOK_VERSION",
-    "Planned",
-    "dedupe_key",
-    "group_key",
-    "priority",
-    "webhook_alerts",
-]
+__all__ = ["SEVERITY_PRIORITY", "WEBHOOK_VERSION", "Planned", "dedupe_key", "group_key",
+           "priority", "webhook_alerts"]
 
 WEBHOOK_VERSION = "4"
 SEVERITY_PRIORITY = {"critical": 0, "page": 0, "warning": 1, "info": 2}  # anything else: 3
