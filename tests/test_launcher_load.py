@@ -124,6 +124,11 @@ def test_two_launchers_under_load_execute_each_alert_once(history, tmp_path):
         alive = {p.pid: kernels_of(p.pid) for p in (first, second)}
         kernels = {pid: len(found) for pid, found in alive.items()}
     # and after both stopped, none of their kernels is left behind
+    try:
+        wait_for(lambda: not any(_running(k) for found in alive.values() for k in found),
+                 timeout=30, interval=0.5)
+    except AssertionError:
+        pass  # reported and asserted below
     leftover = [k.pid for found in alive.values() for k in found if _running(k)]
 
     created = [a["run_id"] for a in answers if a["created"]]

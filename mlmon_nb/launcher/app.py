@@ -218,7 +218,7 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
                             filename=f"{run.alertname}-{run.run_id}.ipynb")
 
     async def healthz(request: Request) -> Response:
-        counts = await run_in_threadpool(engine.store.counts)
+        counts = engine.counts()
         return JSONResponse({"status": "ok", "runbooks": len(engine.registry.names()),
                              "queued": counts.get("queued", 0),
                              "running": counts.get("running", 0),

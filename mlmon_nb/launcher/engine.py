@@ -54,6 +54,7 @@ class Launcher:
         self._threads: list[threading.Thread] = []
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._counts: dict[str, int] = {}
         self.metrics = CollectorRegistry()
         self.runs_total = Counter("mlmon_launcher_runs", "Runs finished, by alert and status.",
                                   ["alertname", "status"], registry=self.metrics)
@@ -84,6 +85,9 @@ class Launcher:
         if released:
             log.warning("requeued %d run(s) whose owner stopped renewing its lease", released)
         self.pool.start()
+        self._counts = self.store.counts()
+        watcher = threading.Thread(target=self._watch_counts, name="mlmon-queue-watch", daemon=True)
+        watcher.start()
         for i in range(max(1, self.settings.workers)):
             thread = threading.Thread(target=self._work, name=f"mlmon-runner-{i}", daemon=True)
             thread.start()
@@ -107,6 +111,18 @@ class Launcher:
                         "after their lease expires (%gs)", len(self.store.held()),
                         ", ".join(sorted(self.store.held())), self.settings.lease_seconds)
         self.pool.shutdown()
+
+    def counts(self) -> dict[str, int]:
+        """Runs per status as of the last second (what /healthz answers from memory: a health
+        probe never waits for the index or for a thread)."""
+        return dict(self._counts)
+
+    def _watch_counts(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self._counts = self.store.counts()
+            except Exception:  # busy index: keep the last counts, try again in a second
+                continue
 
     def busy(self) -> int:
         """Workers executing a run right now."""
