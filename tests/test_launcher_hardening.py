@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from launcher_support import (
     REPO,
     InProcessLauncher,
@@ -32,6 +34,7 @@ from launcher_support import (
 
 from mlmon_nb.errors import ConfigError
 from mlmon_nb.launcher import Launcher, LauncherSettings, create_app
+from mlmon_nb.launcher.security import json_depth
 from mlmon_nb.runbooks import Registry
 from mlmon_nb.runstore import RUN_STATUSES, RunClaimed, RunStatus, RunStore
 from mlmon_nb.stack import free_port
@@ -347,3 +350,26 @@ def test_sigterm_drains_within_its_bound_and_the_next_start_finishes_the_work(hi
         wait_for(lambda: store.counts().get("done", 0) == 3, timeout=240)
     runs = {r.model_name: r for r in store.list()}
     assert sorted(r.attempts for r in runs.values()) == [1, 1, 2]
+
+
+# -- the depth pre-scan agrees with the parser ----------------------------------------------------
+
+def _true_depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_true_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_true_depth(v) for v in value), default=0)
+    return 0
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab"\\[]{}\n é')), max_size=12)
+_JSON = st.recursive(st.none() | st.integers() | _TEXT,
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=30)
+
+
+@given(_JSON, st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_the_depth_prescan_matches_the_parsed_depth(value, ascii_only):
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert json_depth(raw) == _true_depth(json.loads(raw))

@@ -24,16 +24,15 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import ConfigError, RunbookError
@@ -131,19 +130,29 @@ def allowed_hosts(bind_host: str, port: int, extra: Iterable[str] = ()) -> froze
 
 # -- JSON -----------------------------------------------------------------------------------------
 
-_ESCAPE = re.compile(rb"\\.", re.DOTALL)   # drop escapes first: strings are then "[^"]*", linear
-_STRING = re.compile(rb'"[^"]*"')
-_STEP = [0] * 256
-_STEP[ord("[")] = _STEP[ord("{")] = 1
-_STEP[ord("]")] = _STEP[ord("}")] = -1
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = np.zeros(256, dtype=np.int8)
+_STEP[[ord("["), ord("{")]] = 1
+_STEP[[ord("]"), ord("}")]] = -1
 
 
 def json_depth(raw: bytes) -> int:
-    """The deepest bracket nesting of ``raw`` outside strings, without parsing it (linear,
-    no recursion): checked before ``json.loads``, whose recursion a deep body would exhaust."""
-    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", raw)).translate(None, _NOT_BRACKETS)
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+    """The deepest bracket nesting of ``raw`` outside strings, without parsing it: vectorized
+    and linear (a few ms for a megabyte), checked before ``json.loads``, whose recursion a deep
+    body would exhaust. A quote counts unless an odd run of backslashes precedes it."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if data.size == 0:
+        return 0
+    index = np.arange(data.size)
+    backslash = data == ord("\\")
+    # length of the run of backslashes just before each position
+    last_other = np.maximum.accumulate(np.where(backslash, -1, index))
+    run_before = np.empty(data.size, dtype=np.int64)
+    run_before[0] = 0
+    run_before[1:] = index[:-1] - last_other[:-1]
+    quote = (data == ord('"')) & (run_before % 2 == 0)
+    outside = np.cumsum(quote) % 2 == 0  # even quotes so far: outside a string
+    steps = _STEP[data].astype(np.int64) * outside
+    return max(int(np.cumsum(steps).max()), 0)
 
 
 def parse_json(raw: bytes, max_depth: int) -> Any:
