@@ -4,6 +4,7 @@ workers that claim runs under a lease, execute them and record the outcome."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -121,7 +122,7 @@ class Launcher:
         while not self._stop.wait(1.0):
             try:
                 self._counts = self.store.counts()
-            except Exception:  # busy index: keep the last counts, try again in a second
+            except sqlite3.Error:  # busy index: keep the last counts, try again in a second
                 continue
 
     def busy(self) -> int:
