@@ -16,6 +16,7 @@ from ..runbooks import (
     KernelPool,
     Registry,
     execute_run,
+    kernel_dir,
     kernel_env,
     server_defaults,
     validate_parameters,
@@ -49,7 +50,8 @@ class Launcher:
                               lease_seconds=self.settings.lease_seconds,
                               max_attempts=self.settings.max_attempts)
         self.pool = KernelPool(self.settings.warm_kernels, cwd=self.store.root,
-                               env=kernel_env(config))
+                               env=kernel_env(config),
+                               connection_dir=kernel_dir(config.stack.state_dir))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
