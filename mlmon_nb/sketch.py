@@ -72,6 +72,7 @@ class QuantileSketch:
         self.compactions: list[int] = []
         self.low = np.empty(0)  # the `tail` smallest values, sorted
         self.high = np.empty(0)  # the `tail` largest values, sorted
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # weighted(), until updated
 
     # -- building ------------------------------------------------------------------------------
 
@@ -80,6 +81,7 @@ class QuantileSketch:
         v = np.asarray(values, dtype=float).ravel()
         if v.size == 0:
             return self
+        self._sorted = None
         self._moments(v.size, float(v.mean()), float(np.square(v - v.mean()).sum()),
                       float(v.min()), float(v.max()))
         self._tails(v)
@@ -90,6 +92,7 @@ class QuantileSketch:
         """Add another sketch's values (as if they followed this one's); returns self."""
         if other.n == 0:
             return self
+        self._sorted = None
         self._moments(other.n, other.mean, other.m2, other.min, other.max)
         self._tails(np.concatenate([other.low, other.high]))
         if other.exact is not None:
@@ -158,14 +161,17 @@ class QuantileSketch:
 
     def weighted(self) -> tuple[np.ndarray, np.ndarray]:
         """The retained values, sorted, and their integer weights (summing to ``n``)."""
-        if self.exact is not None:
-            items = np.sort(np.concatenate(self.exact)) if self.exact else np.empty(0)
-            return items, np.ones(items.size, dtype=np.int64)
-        items = np.concatenate(self.levels)
-        weights = np.concatenate([np.full(lv.size, 1 << h, dtype=np.int64)
-                                  for h, lv in enumerate(self.levels)])
-        order = np.argsort(items, kind="stable")
-        return items[order], weights[order]
+        if self._sorted is None:
+            if self.exact is not None:
+                items = np.sort(np.concatenate(self.exact)) if self.exact else np.empty(0)
+                self._sorted = items, np.ones(items.size, dtype=np.int64)
+            else:
+                items = np.concatenate(self.levels)
+                weights = np.concatenate([np.full(lv.size, 1 << h, dtype=np.int64)
+                                          for h, lv in enumerate(self.levels)])
+                order = np.argsort(items, kind="stable")
+                self._sorted = items[order], weights[order]
+        return self._sorted
 
     def rank_error_bound(self) -> float:
         """A worst-case bound of the normalized rank error (0 while exact).
@@ -182,7 +188,7 @@ class QuantileSketch:
         retained values (exact order statistics in the tails)."""
         probs = np.asarray(probs, dtype=float)
         if self.exact is not None:
-            return np.quantile(np.concatenate(self.exact), probs)
+            return np.quantile(self.weighted()[0], probs)
         items, weights = self.weighted()
         pos = probs * (self.n - 1)
         lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
@@ -248,6 +254,7 @@ class QuantileSketch:
             out.low, out.high = z["low"].copy(), z["high"].copy()
             out.levels = [z[f"level{h}"].copy() for h in range(levels)]
             out.exact = [z["exact"].copy()] if "exact" in z.files else None
+            out._sorted = None
         return out
 
     def __getstate__(self) -> dict:  # pickling (Dask) goes through the compact form
