@@ -502,7 +502,9 @@ def _numeric_feature(sketch: QuantileSketch, name: str, bins: int, rows: int) ->
     summary = {"mean": float(mean), "std": float(std), "min": float(sketch.min),
                "max": float(sketch.max), "p01": float(qs[0]), "p25": float(qs[1]),
                "p50": float(qs[2]), "p75": float(qs[3]), "p99": float(qs[4])}
-    return NumericFeature(edges=edges, fractions=fractions, reference=reference_from_sketch(sketch),
+    reference = reference_from_sketch(sketch)
+    sketch.drop_view()
+    return NumericFeature(edges=edges, fractions=fractions, reference=reference,
                           n=int(sketch.n), missing_share=float(1 - sketch.n / max(rows, 1)),
                           summary=summary)
 

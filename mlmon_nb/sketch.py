@@ -173,6 +173,10 @@ class QuantileSketch:
                 self._sorted = items[order], weights[order]
         return self._sorted
 
+    def drop_view(self) -> None:
+        """Forget the cached sorted view (built columns need not keep it in memory)."""
+        self._sorted = None
+
     def rank_error_bound(self) -> float:
         """A worst-case bound of the normalized rank error (0 while exact).
 
