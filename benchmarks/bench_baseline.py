@@ -55,6 +55,14 @@ def write_data(folder: Path) -> None:
 
 
 def peak_rss() -> int:
+    """This process's peak resident memory in bytes: VmHWM (reset by exec; ``ru_maxrss`` keeps
+    the parent's size at fork), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
@@ -88,8 +96,7 @@ def on_dask(folder: Path) -> dict:
         t0 = time.perf_counter()
         base = build_on_dask(client, f"{folder}/*.parquet", "bench")
         seconds = time.perf_counter() - t0
-        peaks = client.run(lambda: __import__("resource").getrusage(
-            __import__("resource").RUSAGE_SELF).ru_maxrss * 1024)
+        peaks = client.run(peak_rss)
     return {"seconds": seconds, "peaks": sorted(peaks.values()), "id": base.baseline_id,
             "client_peak": peak_rss()}
 
