@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROWS = int(os.environ.get("MLMON_BENCH_ROWS", 10_000_000))
+ROWS = int(os.environ.get("MLMON_BENCH_ROWS", "10000000"))
 FEATURES, FILES = 20, 10
 
 

@@ -1,16 +1,17 @@
 """Build baselines from training data of any size: streamed record batches, DuckDB, Dask.
 
 Each source is read as ``pyarrow`` record batches fed to one
-:class:`~mlmon_nb.baseline.BaselineBuilder`, so memory holds one batch plus the sketches (a few
-MiB per numeric column) whatever the row count. On Dask every partition is sketched on the worker
-that holds it; only the sketches travel (a few MiB each) and are merged in partition order.
+:class:`~mlmon_nb.baseline.BaselineBuilder`, so memory holds one row group plus the sketches (a
+few MiB per numeric column) whatever the row count. On Dask every partition is sketched on the
+worker that holds it; the sketches are merged pairwise on the workers and one reaches the client.
 """
 
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -19,9 +20,18 @@ import pyarrow.parquet as pq
 from .baseline import Baseline, BaselineBuilder
 from .errors import BaselineError
 
-__all__ = ["BATCH_ROWS", "FORMATS", "resolve_files", "open_dataset", "dataset_batches",
-           "duckdb_batches", "build_from_batches", "build_from_dataset", "build_from_query",
-           "build_on_dask"]
+__all__ = [
+    "BATCH_ROWS",
+    "FORMATS",
+    "build_from_batches",
+    "build_from_dataset",
+    "build_from_query",
+    "build_on_dask",
+    "dataset_batches",
+    "duckdb_batches",
+    "open_dataset",
+    "resolve_files",
+]
 
 BATCH_ROWS = 65_536  # rows per record batch: 512 KiB per float column
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}

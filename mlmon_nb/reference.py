@@ -23,7 +23,7 @@ import numpy as np
 from .drift import ks_pvalue
 from .sketch import ReferenceCDF
 
-__all__ = ["ReferenceDrift", "reference_ks", "reference_wasserstein", "compare_numeric"]
+__all__ = ["ReferenceDrift", "compare_numeric", "reference_ks", "reference_wasserstein"]
 
 
 @dataclass(frozen=True)
