@@ -40,8 +40,9 @@ class ReferenceDrift:
 
 
 def _points(ref: ReferenceCDF, current: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Evaluation points and both CDFs' right/left limits there."""
-    pts = np.union1d(current, ref.x)
+    """Evaluation points (current values ∪ knots) and both CDFs' right/left limits there."""
+    both = np.sort(np.concatenate([current, ref.x]), kind="stable")  # two sorted runs: merged
+    pts = both[np.concatenate([[True], both[1:] != both[:-1]])]
     fr, fr_left = ref.at(pts)
     m = current.size
     fc = np.searchsorted(current, pts, side="right") / m
@@ -49,21 +50,13 @@ def _points(ref: ReferenceCDF, current: np.ndarray) -> tuple[np.ndarray, ...]:
     return pts, fr, fr_left, fc, fc_left
 
 
-def reference_ks(ref: ReferenceCDF, current: np.ndarray) -> float:
-    """sup |F_ref − F_cur| over right and left limits; ``current`` sorted and finite."""
-    if current.size == 0:
-        return float("nan")
-    _, fr, fr_left, fc, fc_left = _points(ref, current)
+def _ks(points: tuple[np.ndarray, ...]) -> float:
+    _, fr, fr_left, fc, fc_left = points
     return float(max(np.abs(fr - fc).max(), np.abs(fr_left - fc_left).max()))
 
 
-def reference_wasserstein(ref: ReferenceCDF, current: np.ndarray, scale: float | None = None
-                          ) -> float:
-    """∫ |F_ref − F_cur| dx divided by ``scale`` (e.g. the reference's std); ``current`` sorted
-    and finite. ``scale`` None or 0 gives the plain distance (0 stays 0, else inf for 0)."""
-    if current.size == 0:
-        return float("nan")
-    pts, fr, fr_left, fc, _ = _points(ref, current)
+def _wasserstein(points: tuple[np.ndarray, ...], scale: float | None) -> float:
+    pts, fr, fr_left, fc, _ = points
     g0 = fr[:-1] - fc[:-1]  # just right of each point
     g1 = fr_left[1:] - fc[:-1]  # just left of the next one (the reference is linear between)
     a0, a1 = np.abs(g0), np.abs(g1)
@@ -76,6 +69,22 @@ def reference_wasserstein(ref: ReferenceCDF, current: np.ndarray, scale: float |
     return distance / scale if scale > 0 else (0.0 if distance == 0 else float("inf"))
 
 
+def reference_ks(ref: ReferenceCDF, current: np.ndarray) -> float:
+    """sup |F_ref − F_cur| over right and left limits; ``current`` sorted and finite."""
+    if current.size == 0:
+        return float("nan")
+    return _ks(_points(ref, current))
+
+
+def reference_wasserstein(ref: ReferenceCDF, current: np.ndarray, scale: float | None = None
+                          ) -> float:
+    """∫ |F_ref − F_cur| dx divided by ``scale`` (e.g. the reference's std); ``current`` sorted
+    and finite. ``scale`` None gives the plain distance; 0 gives 0 for 0, else inf."""
+    if current.size == 0:
+        return float("nan")
+    return _wasserstein(_points(ref, current), scale)
+
+
 def compare_numeric(spec: Any, current: np.ndarray, *, method: str = "auto") -> ReferenceDrift:
     """KS (with its p-value at the reference's real size) and Wasserstein / reference std of a
     sorted finite ``current`` sample against a baseline's :class:`~mlmon_nb.baseline.NumericFeature`.
@@ -85,7 +94,11 @@ def compare_numeric(spec: Any, current: np.ndarray, *, method: str = "auto") -> 
     """
     ref: ReferenceCDF = spec.reference
     cur = np.asarray(current, dtype=float)
-    d = reference_ks(ref, cur)
-    p = float(ks_pvalue(d, ref.n, cur.size, method)) if cur.size else float("nan")
-    w = reference_wasserstein(ref, cur, spec.summary.get("std"))
+    if cur.size == 0:
+        return ReferenceDrift(float("nan"), float("nan"), float("nan"), int(ref.n), 0,
+                              ref.precision)
+    points = _points(ref, cur)  # shared by both statistics
+    d = _ks(points)
+    p = float(ks_pvalue(d, ref.n, cur.size, method))
+    w = _wasserstein(points, spec.summary.get("std"))
     return ReferenceDrift(d, p, w, int(ref.n), int(cur.size), ref.precision)
