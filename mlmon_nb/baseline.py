@@ -54,7 +54,7 @@ SCHEMA_VERSION = 2
 KIND = "mlmon_nb.baseline"
 SAMPLE_CAP = 5000  # size of the quantile sample :attr:`NumericFeature.sample` offers
 TOP_K = 20
-SUMMARY_DIGITS = 10  # mean/std are rounded so the id does not depend on how rows were batched
+SUMMARY_DIGITS = 10  # mean/std rounded: beyond the exact limit they are merged per batch
 REBUILD = "rebuild it with `mlmon-nb baseline build`"
 
 
@@ -498,7 +498,12 @@ def _numeric_feature(sketch: QuantileSketch, name: str, bins: int, rows: int) ->
     _, le = sketch.counts_at(edges)
     fractions = np.diff(np.concatenate([[0.0], le, [float(sketch.n)]])) / sketch.n
     qs = sketch.quantiles(np.array([0.01, 0.25, 0.5, 0.75, 0.99]))
-    mean, std = _round_sig(np.array([sketch.mean, sketch.std]), SUMMARY_DIGITS)
+    if sketch.is_exact:  # from the sorted values: independent of batches and partitions
+        items = sketch.weighted()[0]
+        moments = np.array([items.mean(), items.std()])
+    else:
+        moments = np.array([sketch.mean, sketch.std])
+    mean, std = _round_sig(moments, SUMMARY_DIGITS)
     summary = {"mean": float(mean), "std": float(std), "min": float(sketch.min),
                "max": float(sketch.max), "p01": float(qs[0]), "p25": float(qs[1]),
                "p50": float(qs[2]), "p75": float(qs[3]), "p99": float(qs[4])}
