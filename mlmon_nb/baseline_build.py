@@ -119,7 +119,7 @@ def duckdb_batches(sql: str, batch_rows: int = BATCH_ROWS, database: str = ":mem
         reader = to_reader(batch_rows)
     except duckdb.Error as exc:
         con.close()
-        raise BaselineError(f"the DuckDB query failed: {exc}") from exc
+        raise BaselineError(f"the DuckDB query failed: {' '.join(str(exc).split())}") from exc
     try:
         yield from reader
     finally:

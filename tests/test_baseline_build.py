@@ -137,6 +137,9 @@ def test_cli_builds_from_a_glob_and_a_query(tmp_path, small, capsys):
     assert "--sql" in capsys.readouterr().err
     assert main(["baseline", "build", str(tmp_path / "none-*.parquet"), *args]) == 2
     assert "no file matches" in capsys.readouterr().err
+    assert main(["baseline", "build", "--sql", "SELECT * FROM no_such_table", *args]) == 2
+    err = capsys.readouterr().err
+    assert "DuckDB query failed" in err and len(err.strip().splitlines()) == 1
 
 
 def test_builders_merge_like_one_stream(small):
