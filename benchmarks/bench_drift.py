@@ -1,12 +1,14 @@
 """Drift rerun speed: mlmon_nb.drift.compare against a loop of scipy.stats.ks_2samp + numpy PSI.
 
 Workload (issue 4): 20 numeric features, a 200,000-row baseline, a 50,000-row window, KS with
-p-values plus PSI on the baseline's quantile bins. The baseline keeps its full sample
-(``sample_cap=200_000``) so both sides compute the same exact KS against the same 200,000
-values; half the features drift, so both p-value regimes are exercised. Both are timed in this
-run, in turns so that they share the machine's load (median of 5); the ratio is printed, and
-the peak memory of one run of each (tracemalloc). A last line repeats the comparison on the same
-data rounded to one decimal (heavy ties, the hard case for the KS search's pruning).
+p-values plus PSI on the baseline's quantile bins. The anchor computes KS on the FULL 200,000
+reference values; the baseline keeps a reference CDF (:mod:`mlmon_nb.sketch`), and
+:func:`mlmon_nb.reference.compare_numeric` computes KS (p-value at the reference's real size)
+and Wasserstein from it: the printed agreement is against scipy on the full data. Half the
+features drift, so both p-value regimes are exercised. All are timed in this run, in turns so
+that they share the machine's load (median of 5); the ratios are printed, and the peak memory of
+one run of each (tracemalloc). A last line repeats the comparison on the same data rounded to one
+decimal (heavy ties, atoms in the reference CDF).
 
     .venv/bin/python benchmarks/bench_drift.py
 """
@@ -23,6 +25,7 @@ from scipy import stats
 
 from mlmon_nb import drift
 from mlmon_nb.baseline import Baseline
+from mlmon_nb.reference import compare_numeric
 
 FEATURES, N_REF, N_CUR, REPEAT = 20, 200_000, 50_000, 5
 
@@ -71,45 +74,53 @@ def peak_memory(fn) -> int:
         tracemalloc.stop()
 
 
+def reference_rows(baseline: Baseline, cur: pd.DataFrame) -> list[tuple[float, float, int]]:
+    """KS, p-value and reference size per feature from the baseline's reference CDF."""
+    out = []
+    for name, spec in baseline.numeric.items():
+        got = compare_numeric(spec, np.sort(cur[name].to_numpy()))
+        out.append((got.ks, got.p_value, got.n_reference))
+    return out
+
+
 def main() -> None:
     ref, cur = workload()
     t0 = time.perf_counter()
-    baseline = Baseline.from_frame(ref, "bench", sample_cap=N_REF)
+    baseline = Baseline.from_frame(ref, "bench")
     build = time.perf_counter() - t0
-    capped = Baseline.from_frame(ref, "bench")  # the default 5,000-value sample
-    (anchor_t, ref_rows), (ours_t, ours), (capped_t, _) = timed(
+    (anchor_t, ref_rows), (ours_t, ours), (cdf_t, cdf_rows) = timed(
         lambda: anchor(ref, cur, baseline),
         lambda: drift.compare(baseline, cur, tests=["ks", "psi"]),
-        lambda: drift.compare(capped, cur, tests=["ks", "psi"]))
+        lambda: reference_rows(baseline, cur))
 
-    # same numbers: KS statistic and p-value, PSI (the baseline's bins are computed, not sampled)
     by = ours.set_index(["feature", "test"])
     worst_d = max(abs(by.loc[(f, "ks"), "statistic"] - r[0]) for f, r in zip(ref.columns, ref_rows))
-    worst_p = max(abs(by.loc[(f, "ks"), "p_value"] - r[1]) for f, r in zip(ref.columns, ref_rows))
     worst_psi = max(abs(by.loc[(f, "psi"), "statistic"] - r[2]) for f, r in zip(ref.columns, ref_rows))
+    cdf_d = max(abs(c[0] - r[0]) for c, r in zip(cdf_rows, ref_rows))
+    cdf_p = max(abs(c[1] - r[1]) for c, r in zip(cdf_rows, ref_rows))
+    n_ref = {int(v) for v in by.xs("ks", level="test")["n_reference"]} | {c[2] for c in cdf_rows}
 
     peak = peak_memory(lambda: drift.compare(baseline, cur, tests=["ks", "psi"]))
     anchor_peak = peak_memory(lambda: anchor(ref, cur, baseline))
 
-    # the KS search skips blocks by rank bounds, which ties loosen: the same workload rounded
     ref_t, cur_t = ref.round(1), cur.round(1)
-    tied = Baseline.from_frame(ref_t, "bench", sample_cap=N_REF)
-    (tied_anchor_t, tied_rows), (tied_t, tied_out) = timed(
-        lambda: anchor(ref_t, cur_t, tied), lambda: drift.compare(tied, cur_t, tests=["ks", "psi"]))
-    tied_by = tied_out.set_index(["feature", "test"])
-    tied_d = max(abs(tied_by.loc[(f, "ks"), "statistic"] - r[0])
-                 for f, r in zip(ref.columns, tied_rows))
+    tied = Baseline.from_frame(ref_t, "bench")
+    (tied_anchor_t, tied_rows), (tied_t, tied_cdf) = timed(
+        lambda: anchor(ref_t, cur_t, tied), lambda: reference_rows(tied, cur_t))
+    tied_d = max(abs(c[0] - r[0]) for c, r in zip(tied_cdf, tied_rows))
 
     print(f"workload: {FEATURES} features, baseline {N_REF:,} rows, window {N_CUR:,} rows "
           f"(median of {REPEAT})")
-    print(f"anchor  scipy ks_2samp loop + numpy PSI : {anchor_t * 1000:8.1f} ms")
-    print(f"mlmon_nb drift.compare (full sample)    : {ours_t * 1000:8.1f} ms   "
-          f"speed-up {anchor_t / ours_t:5.1f}x")
-    print(f"mlmon_nb drift.compare (5,000 sample)   : {capped_t * 1000:8.1f} ms   "
-          f"speed-up {anchor_t / capped_t:5.1f}x (default baseline; exact KS on the sample)")
-    print(f"agreement: |ΔKS| {worst_d:.1e}, |Δp| {worst_p:.1e}, |ΔPSI| {worst_psi:.1e}")
-    print(f"heavy ties (values rounded to 0.1): anchor {tied_anchor_t * 1000:.1f} ms, compare "
-          f"{tied_t * 1000:.1f} ms, speed-up {tied_anchor_t / tied_t:.1f}x, |ΔKS| {tied_d:.1e}")
+    print(f"anchor  scipy ks_2samp loop (full reference) + numpy PSI : {anchor_t * 1000:8.1f} ms")
+    print(f"mlmon_nb drift.compare (KS + PSI)                        : {ours_t * 1000:8.1f} ms   "
+          f"speed-up {anchor_t / ours_t:5.1f}x; |ΔKS| vs full data {worst_d:.1e}, "
+          f"|ΔPSI| {worst_psi:.1e}")
+    print(f"mlmon_nb reference.compare_numeric (KS, p, Wasserstein)  : {cdf_t * 1000:8.1f} ms   "
+          f"speed-up {anchor_t / cdf_t:5.1f}x; |ΔKS| vs full data {cdf_d:.1e}, |Δp| {cdf_p:.1e}")
+    print(f"n_reference reported: {sorted(n_ref)} (the reference has {N_REF:,} rows)")
+    print(f"heavy ties (values rounded to 0.1): anchor {tied_anchor_t * 1000:.1f} ms, "
+          f"compare_numeric {tied_t * 1000:.1f} ms, speed-up {tied_anchor_t / tied_t:.1f}x, "
+          f"|ΔKS| {tied_d:.1e}")
     print(f"peak memory (tracemalloc): compare {peak / 2**20:.1f} MiB, anchor loop "
           f"{anchor_peak / 2**20:.1f} MiB; baseline build once: {build:.2f} s")
 
