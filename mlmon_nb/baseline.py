@@ -24,7 +24,6 @@ previous edge; the last bucket (``+Inf``) holds values above the last edge.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BaselineError
+from .instrument import content_id
 from .metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY
 from .sketch import CategorySketch, QuantileSketch, ReferenceCDF, reference_from_sketch
 
@@ -224,7 +224,7 @@ class Baseline:
         }
 
     def _with_id(self) -> "Baseline":
-        return replace(self, baseline_id=_digest(self._content()))
+        return replace(self, baseline_id=content_id(self._content()))
 
     def to_dict(self) -> dict:
         """The file's JSON document: metadata first, then the statistics."""
@@ -298,21 +298,10 @@ class Baseline:
                 base.confidence_fractions.size != len(CONFIDENCE_BUCKETS) + 1:
             raise BaselineError("the confidence distribution does not match the confidence "
                                 "buckets", where)
-        expected = _digest(_v1_content(doc)) if version == 1 else _digest(base._content())
-        if doc.get("baseline_id") != expected:
+        if doc.get("baseline_id") != content_id(doc):
             raise BaselineError(f"content does not match its baseline_id (edited or corrupt); "
                                 f"{REBUILD}", where)
         return base._with_id()
-
-
-def _digest(content: dict) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _v1_content(doc: dict) -> dict:
-    """What a schema-1 id hashed (the document minus its metadata)."""
-    keys = ("model_name", "n_rows", "numeric", "categorical", "prediction", "confidence")
-    return {k: doc.get(k) for k in keys}
 
 
 def _numeric_from_doc(v: dict, version: int) -> NumericFeature:
