@@ -178,7 +178,7 @@ class Baseline:
     def from_frame(cls, df: pd.DataFrame, model_name: str, *, categorical: Iterable[str] = (),
                    prediction: str | None = None, confidence: str | None = None,
                    bins: int = 20, exclude: Iterable[str] = (), source: str = "",
-                   top_k: int = TOP_K) -> "Baseline":
+                   top_k: int = TOP_K) -> Baseline:
         """Build a baseline from training data in memory (the same sketches as any build).
 
         Every column not named categorical, prediction, confidence or in ``exclude`` is a numeric
@@ -191,7 +191,7 @@ class Baseline:
         return builder.update_frame(df).build(source)
 
     @classmethod
-    def from_dataset(cls, data: Any, model_name: str, **options: Any) -> "Baseline":
+    def from_dataset(cls, data: Any, model_name: str, **options: Any) -> Baseline:
         """Build a baseline by streaming record batches, in memory that does not grow with rows.
 
         ``data``: a path, glob (``'data/*.parquet'``) or list of parquet/CSV files, a
@@ -223,7 +223,7 @@ class Baseline:
                 "edges": list(CONFIDENCE_BUCKETS), "fractions": self.confidence_fractions.tolist()},
         }
 
-    def _with_id(self) -> "Baseline":
+    def _with_id(self) -> Baseline:
         return replace(self, baseline_id=content_id(self._content()))
 
     def to_dict(self) -> dict:
@@ -243,7 +243,7 @@ class Baseline:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Baseline":
+    def load(cls, path: str | Path) -> Baseline:
         """Read a baseline file; a corrupt, truncated or foreign file is a BaselineError."""
         path = Path(path)
         try:
@@ -259,7 +259,7 @@ class Baseline:
         return cls.from_dict(doc, str(path))
 
     @classmethod
-    def from_dict(cls, doc: dict, where: str | None = None) -> "Baseline":
+    def from_dict(cls, doc: dict, where: str | None = None) -> Baseline:
         """Map a baseline document to a Baseline, checking version, shape and id.
 
         A schema-1 document (random sample per feature) is checked against its own id, then
@@ -355,7 +355,7 @@ class BaselineBuilder:
             self.numeric = {c: QuantileSketch() for c in self.numeric_names}
             self.categories = {c: CategorySketch() for c in self.categorical_names}
 
-    def update_frame(self, df: pd.DataFrame) -> "BaselineBuilder":
+    def update_frame(self, df: pd.DataFrame) -> BaselineBuilder:
         """Add a pandas frame's rows; returns self."""
         columns = [str(c) for c in df.columns]
         df = df.set_axis(columns, axis=1)
@@ -372,7 +372,7 @@ class BaselineBuilder:
         self.rows += len(df)
         return self
 
-    def update_arrow(self, batch: Any) -> "BaselineBuilder":
+    def update_arrow(self, batch: Any) -> BaselineBuilder:
         """Add a ``pyarrow.RecordBatch`` (or Table); returns self."""
         import pyarrow as pa  # pyarrow is a dependency; imported here to keep load() light
         import pyarrow.compute as pc
@@ -413,7 +413,7 @@ class BaselineBuilder:
             np.searchsorted(np.array(CONFIDENCE_BUCKETS), finite, side="left"),
             minlength=self.confidence_counts.size)
 
-    def merge(self, other: "BaselineBuilder") -> "BaselineBuilder":
+    def merge(self, other: BaselineBuilder) -> BaselineBuilder:
         """Add another builder's rows (a partition sketched elsewhere); returns self."""
         if other.numeric_names is None:
             return self
@@ -458,7 +458,7 @@ class BaselineBuilder:
             if total == 0:
                 raise BaselineError(f"confidence column {self.confidence!r} has no numeric values")
             cfr = self.confidence_counts / total
-        created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         base = Baseline(self.model_name, numeric, cats, classes, pfr, cfr, self.rows, source,
                         created)
         return base._with_id()

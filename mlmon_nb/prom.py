@@ -36,8 +36,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .config import parse_duration
-from .errors import (ConfigError, PrometheusError, PrometheusQueryError, PrometheusTimeout,
-                     PrometheusUnreachable)
+from .errors import (
+    ConfigError,
+    PrometheusError,
+    PrometheusQueryError,
+    PrometheusTimeout,
+    PrometheusUnreachable,
+)
 
 __all__ = [
     "Prometheus",
@@ -357,7 +362,7 @@ class Prometheus:
         """Release the HTTP connections."""
         self._session.close()
 
-    def __enter__(self) -> "Prometheus":
+    def __enter__(self) -> Prometheus:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -23,9 +23,9 @@ from typing import Any, Iterable
 import pandas as pd
 
 from . import metrics as m
+from . import promql
 from .config import NODE_JOB, SERVICE_JOB, Config, ModelConfig, load_config, parse_duration
 from .errors import ConfigError
-from . import promql
 from .promql import selector
 
 __all__ = [

@@ -40,7 +40,7 @@ class AlertingRule:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
 
-    def with_annotations(self, **annotations: str) -> "AlertingRule":
+    def with_annotations(self, **annotations: str) -> AlertingRule:
         """The same rule with ``annotations`` added after the existing ones."""
         return replace(self, annotations={**self.annotations, **annotations})
 
