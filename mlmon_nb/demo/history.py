@@ -105,9 +105,9 @@ def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator
         feats[name], means[name] = bin_fractions(vals, f.edges), float(vals.mean())
     cats = {}
     for name, c in baseline.categorical.items():
-        vals = [p.features.get(name) for p in preds]
+        cat_vals = [p.features.get(name) for p in preds]
         known = {v: i for i, v in enumerate(c.categories)}
-        counts = np.bincount([known.get(v, len(c.categories)) for v in vals],
+        counts = np.bincount([known.get(v, len(c.categories)) for v in cat_vals],
                              minlength=len(c.categories) + 1)
         cats[name] = counts / counts.sum()
     classes = np.array([sum(p.label == k for p in preds) for k in CLASSES], float) / n
@@ -235,9 +235,9 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
                 np.full(T, float(ratio)))
         add(m.FEATURE_INVALID, {**labels, "reason": "nan"},
             np.cumsum(rng.binomial(served, 0.0005)))
-    for feat, spec in baseline.categorical.items():
+    for feat, cat_spec in baseline.categorical.items():
         counts = rng.multinomial(served, per_regime("categories", feat))
-        for i, cat in enumerate(spec.labels):
+        for i, cat in enumerate(cat_spec.labels):
             add(m.FEATURE_CATEGORY, {"model_name": model_name, "feature": feat, "category": cat},
                 np.cumsum(counts[:, i]))
 

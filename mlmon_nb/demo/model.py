@@ -94,7 +94,8 @@ class SentimentModel:
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         i = int(np.argmax(probs))
-        return Prediction(CLASSES[i], float(probs[i]), tuple(float(p) for p in probs), feats)
+        p0, p1, p2 = (float(p) for p in probs)
+        return Prediction(CLASSES[i], float(probs[i]), (p0, p1, p2), feats)
 
 
 def generate_texts(n: int, rng: np.random.Generator, *, drift: float = 0.0,
