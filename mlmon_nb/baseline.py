@@ -333,7 +333,7 @@ class BaselineBuilder:
         self.model_name, self.bins, self.top_k = model_name, bins, top_k
         self.categorical_names = tuple(categorical)
         self.prediction, self.confidence = prediction, confidence
-        self.skip: set[str | None] = set(self.categorical_names) | set(exclude) | {prediction, confidence}
+        self.skip: set[str | None] = {*self.categorical_names, *exclude, prediction, confidence}
         self.numeric_names: tuple[str, ...] | None = None
         self.rows = 0
         self.numeric: dict[str, QuantileSketch] = {}

@@ -106,7 +106,7 @@ def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator
     cats = {}
     for name, c in baseline.categorical.items():
         cat_vals = [p.features.get(name) for p in preds]
-        known = {v: i for i, v in enumerate(c.categories)}
+        known: dict[str | None, int] = {v: i for i, v in enumerate(c.categories)}
         counts = np.bincount([known.get(v, len(c.categories)) for v in cat_vals],
                              minlength=len(c.categories) + 1)
         cats[name] = counts / counts.sum()
