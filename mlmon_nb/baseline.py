@@ -526,7 +526,7 @@ def read_training_data(path: str | Path) -> pd.DataFrame:
                             str(path)) from exc
 
 
-def build_from_file(path: str | Path, model_name: str, **options) -> Baseline:
+def build_from_file(path: str | Path, model_name: str, **options: Any) -> Baseline:
     """:meth:`Baseline.from_frame` over a training data file; ``source`` records the file."""
     frame = read_training_data(path)
     try:

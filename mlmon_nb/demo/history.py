@@ -17,7 +17,7 @@ backfill a single pass over the data (``mlmon_nb.stack.backfill``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class _Regime:
 
 
 def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator, n: int,
-             low_confidence_threshold: float, **shift) -> _Regime:
+             low_confidence_threshold: float, **shift: float) -> _Regime:
     items = generate_texts(n, rng, **shift)
     preds = [model.predict(t.text, t.channel) for t in items]
     conf = np.array([p.confidence for p in preds])
@@ -178,7 +178,8 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         name = spec.series(suffix)
         out.series.append(Series(spec.name, spec.type, name, {**base, **labels}, values))
 
-    def add_histogram(spec: m.MetricSpec, labels: dict, counts: np.ndarray, edges, sums) -> None:
+    def add_histogram(spec: m.MetricSpec, labels: dict[str, str], counts: np.ndarray,
+                      edges: Iterable[float], sums: np.ndarray) -> None:
         cum = _cumulative(counts)
         for i, le in enumerate(list(edges) + [float("inf")]):
             add(spec, {**labels, "le": m.le_label(le)}, cum[:, i], "_bucket")
