@@ -306,15 +306,16 @@ class Baseline:
 
 def _numeric_from_doc(v: dict, version: int) -> NumericFeature:
     edges, fractions = np.array(v["edges"], float), np.array(v["fractions"], float)
-    common = dict(n=int(v["n"]), missing_share=float(v.get("missing_share", 0.0)),
-                  summary=dict(v.get("summary", {})))
+    n, missing_share = int(v["n"]), float(v.get("missing_share", 0.0))
+    summary = dict(v.get("summary", {}))
     if version == 1:
         sample = np.array(v["sample"], float)
         if sample.size == 0 or np.any(np.diff(sample) < 0) or not np.isfinite(sample).all():
             raise ValueError("the sample is empty, unsorted or not finite")
-        return NumericFeature(edges, fractions, ReferenceCDF.from_sorted(sample, "sample"),
-                              legacy_sample=sample, **common)
-    return NumericFeature(edges, fractions, ReferenceCDF.from_dict(v["reference"]), **common)
+        return NumericFeature(edges, fractions, ReferenceCDF.from_sorted(sample, "sample"), n,
+                              missing_share, summary, legacy_sample=sample)
+    return NumericFeature(edges, fractions, ReferenceCDF.from_dict(v["reference"]), n,
+                          missing_share, summary)
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -332,7 +333,7 @@ class BaselineBuilder:
         self.model_name, self.bins, self.top_k = model_name, bins, top_k
         self.categorical_names = tuple(categorical)
         self.prediction, self.confidence = prediction, confidence
-        self.skip = set(self.categorical_names) | set(exclude) | {prediction, confidence}
+        self.skip: set[str | None] = {*self.categorical_names, *exclude, prediction, confidence}
         self.numeric_names: tuple[str, ...] | None = None
         self.rows = 0
         self.numeric: dict[str, QuantileSketch] = {}
@@ -340,7 +341,8 @@ class BaselineBuilder:
         self.classes = CategorySketch()
         self.confidence_counts = np.zeros(len(CONFIDENCE_BUCKETS) + 1, dtype=np.int64)
 
-    def _roles(self, columns: list[str], dtypes: dict[str, str]) -> None:
+    def _roles(self, columns: list[str], dtypes: dict[str, str]) -> tuple[str, ...]:
+        """Fix the column roles on the first batch, check them on later ones; the numeric names."""
         named = self.categorical_names + tuple(c for c in (self.prediction, self.confidence) if c)
         missing = [c for c in named if c not in columns]
         if missing:
@@ -354,13 +356,14 @@ class BaselineBuilder:
                                         f"exclude it")
             self.numeric = {c: QuantileSketch() for c in self.numeric_names}
             self.categories = {c: CategorySketch() for c in self.categorical_names}
+        return self.numeric_names
 
     def update_frame(self, df: pd.DataFrame) -> BaselineBuilder:
         """Add a pandas frame's rows; returns self."""
         columns = [str(c) for c in df.columns]
         df = df.set_axis(columns, axis=1)
-        self._roles(columns, {c: _pandas_kind(df[c].dtype) for c in columns})
-        for name in self.numeric_names:
+        numeric_names = self._roles(columns, {c: _pandas_kind(df[c].dtype) for c in columns})
+        for name in numeric_names:
             self._numbers(name, pd.to_numeric(df[name], errors="coerce").to_numpy(
                 dtype=float, na_value=np.nan))
         for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
@@ -378,8 +381,7 @@ class BaselineBuilder:
         import pyarrow.compute as pc
         columns = [str(c) for c in batch.schema.names]
         kinds = {f.name: _arrow_kind(f.type, pa) for f in batch.schema}
-        self._roles(columns, kinds)
-        for name in self.numeric_names:
+        for name in self._roles(columns, kinds):
             col = batch.column(name)
             self._numbers(name, pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
         for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
@@ -448,7 +450,9 @@ class BaselineBuilder:
             fr = np.append(counts / total, (total - counts.sum()) / total if sk.n else 0.0)
             cats[name] = CategoricalFeature(tuple(label for label, _ in top), fr, int(sk.n),
                                             float(1 - sk.n / self.rows))
-        classes, pfr, cfr = (), None, None
+        classes: tuple[str, ...] = ()
+        pfr: np.ndarray | None = None
+        cfr: np.ndarray | None = None
         if self.prediction:
             pairs = sorted(self.classes.top(None))
             classes = tuple(label for label, _ in pairs)
@@ -465,7 +469,7 @@ class BaselineBuilder:
 
 
 def _pandas_kind(dtype: Any) -> str:
-    if dtype == object or isinstance(dtype, pd.CategoricalDtype) \
+    if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype) \
             or pd.api.types.is_string_dtype(dtype):
         return str(dtype)
     return "numeric"
@@ -522,7 +526,7 @@ def read_training_data(path: str | Path) -> pd.DataFrame:
                             str(path)) from exc
 
 
-def build_from_file(path: str | Path, model_name: str, **options) -> Baseline:
+def build_from_file(path: str | Path, model_name: str, **options: Any) -> Baseline:
     """:meth:`Baseline.from_frame` over a training data file; ``source`` records the file."""
     frame = read_training_data(path)
     try:

@@ -218,6 +218,7 @@ def build_on_dask(client: Any, data: Any, model_name: str, *, source: str | None
     if isinstance(data, dd.DataFrame):
         frame, where = data, source or "dask dataframe"
     else:
+        files: str | list[str]
         if isinstance(data, str) and "://" in data:  # remote storage: the workers read it
             files, fmt = data, FORMATS.get(Path(data).suffix.lower(), "parquet")
         else:

@@ -240,14 +240,17 @@ class QuantileSketch:
     def to_bytes(self) -> bytes:
         """A compact binary form (npz) for shipping between processes; see :meth:`from_bytes`."""
         buf = io.BytesIO()
-        arrays = {f"level{h}": lv for h, lv in enumerate(self.levels)}
-        if self.exact is not None:
-            arrays["exact"] = np.concatenate(self.exact) if self.exact else np.empty(0)
         meta = np.array([self.capacity, self.exact_max, self.tail, self.n, len(self.levels)],
                         dtype=np.int64)
-        np.savez(buf, meta=meta, moments=np.array([self.mean, self.m2, self.min, self.max]),
-                 compactions=np.array(self.compactions, dtype=np.int64), low=self.low,
-                 high=self.high, **arrays)
+        # Any: numpy's stubs would match the arrays against savez's keyword flags (allow_pickle)
+        arrays: dict[str, Any] = {
+            "meta": meta, "moments": np.array([self.mean, self.m2, self.min, self.max]),
+            "compactions": np.array(self.compactions, dtype=np.int64), "low": self.low,
+            "high": self.high}
+        arrays.update({f"level{h}": lv for h, lv in enumerate(self.levels)})
+        if self.exact is not None:
+            arrays["exact"] = np.concatenate(self.exact) if self.exact else np.empty(0)
+        np.savez(buf, **arrays)
         return buf.getvalue()
 
     @classmethod
@@ -409,19 +412,19 @@ class CategorySketch:
                 self.counts[label] = self.counts.get(label, 0) + int(c)
                 self.n += int(c)
             if len(self.counts) > self.exact_limit:
-                self._to_sketch()
+                self._to_sketch(self.counts)
         else:
             for label, c in zip(labels, counts):
                 self._frequent.update(label, int(c))
                 self.n += int(c)
         return self
 
-    def _to_sketch(self) -> None:
+    def _to_sketch(self, counts: dict[str, int]) -> None:
         from datasketches import (
             frequent_strings_sketch,  # only for very many categories
         )
         self._frequent = frequent_strings_sketch(self.lg_map)
-        for label, c in sorted(self.counts.items()):
+        for label, c in sorted(counts.items()):
             self._frequent.update(label, c)
         self.counts = None
 
@@ -432,7 +435,7 @@ class CategorySketch:
             self.n = n + other.n
         else:
             if self.counts is not None:
-                self._to_sketch()
+                self._to_sketch(self.counts)
             self._frequent.merge(other._frequent)
             self.n += other.n
         return self
@@ -443,6 +446,7 @@ class CategorySketch:
 
     def top(self, k: int | None) -> list[tuple[str, float]]:
         """The ``k`` most frequent (all when None) as (label, count), by count then label."""
+        items: list[tuple[str, float]]
         if self.counts is not None:
             items = list(self.counts.items())
         else:
