@@ -50,7 +50,7 @@ def launched(stack_config, tmp_path):
 
 
 def test_run_list_shows_each_runs_alert_state(launched, tmp_path):
-    srv, cfg, runs = launched
+    srv, _, runs = launched
     page = httpx.get(f"{srv.url}/runs", timeout=30).text
     for state, run in runs.items():
         row = re.search(rf"<tr class='run-(\w+)'><td><a href='/runs/{run.run_id}'>.*?</tr>", page)
@@ -68,7 +68,7 @@ def test_run_list_shows_each_runs_alert_state(launched, tmp_path):
 
 
 def test_run_again_works_for_runbooks_and_is_a_command_for_notebooks(launched):
-    srv, cfg, runs = launched
+    srv, _, runs = launched
     with httpx.Client(base_url=srv.url, timeout=30) as client:
         page = client.get(f"/runs/{runs['firing'].run_id}").text
         link = unescape(re.search(r"<a class='rerun' href='([^']+)'>run again</a>", page).group(1))
@@ -99,7 +99,7 @@ def test_open_in_jupyterlab_carries_jupyterlabs_token_only(launched):
 
 
 def test_console_lists_recently_resolved_runs(launched):
-    srv, cfg, runs = launched
+    srv, _, runs = launched
     page = httpx.get(f"{srv.url}/", timeout=30).text
     resolved = page.split("<h2>Recently resolved</h2>", 1)[1]
     assert f"/runs/{runs['resolved'].run_id}" in resolved and "it recovered" in resolved

@@ -28,7 +28,7 @@ def test_every_printed_url_answers_200_on_a_running_stack(running_stack):
     token = stack.jupyter_token()
     alerts = prometheus_alerts_path(config.prometheus_url)
     version = subprocess.run([find_binary("prometheus"), "--version"], capture_output=True,
-                             text=True, timeout=30).stdout + "x"
+                             text=True, timeout=30, check=True).stdout + "x"
     major = int(version.split("version ", 1)[1].split(".", 1)[0])
     assert alerts == ("/alerts" if major >= 3 else "/classic/alerts")
     urls = demo_urls(config, token, alerts)

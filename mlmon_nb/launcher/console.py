@@ -10,7 +10,7 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,7 +228,8 @@ class SilenceRequest:
                 "createdBy": self.author, "comment": self.comment}
 
 
-def silence_request(form: Mapping[str, str], parse_seconds) -> SilenceRequest:
+def silence_request(form: Mapping[str, str], parse_seconds: Callable[[str], float]
+                    ) -> SilenceRequest:
     """A silence from the console's form: ``label.<name>`` fields are the matchers (alertname
     among them), ``duration`` (e.g. 2h), ``comment`` and ``author``; SilenceError otherwise."""
     matchers = {k[len("label."):]: v for k, v in form.items() if k.startswith("label.")}
