@@ -297,7 +297,7 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             return html_response(pages.error_page(exc.status, str(exc)), exc.status)
         except RunbookError as exc:
             return refused(request, exc)
-        log.info("silence %s created by %s for %s", silence_id, wanted.author,
+        log.info("silence %s created by %r for %r", silence_id, wanted.author,
                  wanted.matchers.get("alertname"))
         return RedirectResponse(f"/?silenced={silence_id}", status_code=303)
 
