@@ -37,11 +37,17 @@ def _literal_default(code: str, name: str) -> str:
     except SyntaxError:
         return ""
     for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-            else getattr(node, "target", None) if isinstance(node, ast.AnnAssign) else None
+        target: ast.expr
+        value: ast.expr | None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        else:
+            continue
         if isinstance(target, ast.Name) and target.id == name and \
-                isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return node.value.value
+                isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return value.value
     return ""
 
 
