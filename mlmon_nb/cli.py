@@ -145,7 +145,10 @@ def _add_run(sub) -> None:
     p = sub.add_parser("run", help="execute a runbook or notebook into the run store")
     p.add_argument("notebook", help="a runbook path (runbooks/X.ipynb), an alert name, or a notebook")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                   metavar=("NAME", "VALUE"), help="a parameter; repeat for more")
+                   metavar=("NAME", "VALUE"),
+                   help="a parameter; repeat for more. Times (start, end, starts_at) take "
+                        "ISO-8601, unix seconds or now, now-2h, now-30m. An unknown model or "
+                        "feature is refused before anything runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
