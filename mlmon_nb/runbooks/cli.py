@@ -110,8 +110,8 @@ def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress
     check_against_config(config, validated, default_model=_default(runbook, "model_name"))
     checked = server_defaults(runbook, config, validated)
     store = RunStore(config.stack.state_dir / "runs")
-    run, _ = store.submit(runbook.alertname, checked, source="cli")
-    store.start(run.run_id)
+    # inserted already leased to this process: no launcher on the same state dir can take it
+    run, _ = store.submit(runbook.alertname, checked, source="cli", claim=True)
     print(f"run {run.run_id}: {runbook.alertname} with "
           + ", ".join(f"{k}={v}" for k, v in sorted(checked.items())))
     outcome = execute_run(store, registry, config, run, progress=progress, timeout=timeout)
