@@ -30,9 +30,22 @@ from matplotlib.figure import Figure
 
 from .baseline import Baseline
 from .config import Thresholds
-from .drift import BINNED_TESTS, CONCEPT_FEATURE, BinCounts, FeatureKind, QuerySource, \
-    bin_counts, category_counts_query, confidence_buckets_query, feature_buckets_query, \
-    get_method, judge, methods_for, thresholds_for, window_counts
+from .drift import (
+    BINNED_TESTS,
+    CONCEPT_FEATURE,
+    BinCounts,
+    FeatureKind,
+    QuerySource,
+    bin_counts,
+    category_counts_query,
+    confidence_buckets_query,
+    feature_buckets_query,
+    get_method,
+    judge,
+    methods_for,
+    thresholds_for,
+    window_counts,
+)
 from .errors import DriftError
 from .prom import to_timestamp
 from .queries import format_duration

@@ -23,8 +23,7 @@ import pandas as pd
 from ..baseline import Baseline
 from ..config import ModelConfig, Thresholds
 from ..errors import DriftError
-from .methods import (DEFAULT_TESTS, MIN_SAMPLES, TESTS, DriftMethod, FeatureKind, Sample,
-                      Score, methods_for)
+from .methods import DEFAULT_TESTS, MIN_SAMPLES, TESTS, DriftMethod, FeatureKind, Sample, Score, methods_for
 from .stats import correct_pvalues, sorted_finite
 
 __all__ = [

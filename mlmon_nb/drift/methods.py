@@ -40,6 +40,7 @@ import numpy as np
 from ..baseline import Baseline
 from ..config import DEFAULT_KS_THRESHOLDS, DEFAULT_PSI_THRESHOLDS, Thresholds
 from ..errors import DriftError
+from ..metrics import CONCEPT_FEATURE
 from .expressions import (
     CONCEPT_PSI_RECORD,
     FEATURE_LEVEL,
@@ -72,7 +73,6 @@ __all__ = [
 ]
 
 MIN_SAMPLES = 30
-CONCEPT_FEATURE = "confidence"  # the feature name concept drift is reported under
 
 
 class FeatureKind(StrEnum):

@@ -13,8 +13,13 @@ from ..config import Config
 from ..errors import ParameterError
 from ..runstore import RunStore
 from .execute import Status, execute_run
-from .parameters import CHECKED_PARAMETERS, check_against_config, check_value, server_defaults, \
-    validate_parameters
+from .parameters import (
+    CHECKED_PARAMETERS,
+    check_against_config,
+    check_value,
+    server_defaults,
+    validate_parameters,
+)
 from .registry import NOTEBOOK_DIR, Registry, Runbook
 
 __all__ = ["run_from_cli", "check_early"]
@@ -77,7 +82,7 @@ def check_early(config: Config, registry: Registry, notebook: str,
     model name, time or duration, a model that is not configured, a feature the baseline does
     not have — before papermill is imported to read the runbook's declared parameters (seconds).
     A ParameterError names what to write or what exists."""
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     for name, value in params.items():
         if name in CHECKED_PARAMETERS and isinstance(value, str):
             try:

@@ -21,15 +21,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..config import Config, parse_duration
 from ..errors import ConfigError, ParameterError
-
-if TYPE_CHECKING:  # the registry builds Parameters; only the type is needed here
-    from .registry import Runbook
+from ..metrics import CONCEPT_FEATURE
 
 __all__ = [
     "RESERVED_PARAMETERS",
@@ -38,6 +35,7 @@ __all__ = [
     "CHECKED_PARAMETERS",
     "CONCEPT_FEATURE",
     "Parameter",
+    "Runbook",
     "resolve_time",
     "check_value",
     "baseline_features",
@@ -50,9 +48,6 @@ __all__ = [
 RESERVED_PARAMETERS = frozenset({"prometheus_url", "baseline_path"})
 TIME_PARAMETERS = frozenset({"start", "end", "starts_at"})
 MAX_VALUE_LENGTH = 1024
-# the feature name of the confidence histogram (mlmon_nb.drift's CONCEPT_FEATURE; not imported,
-# since mlmon_nb.drift imports numpy and pandas)
-CONCEPT_FEATURE = "confidence"
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _RELATIVE = re.compile(r"now(?:\s*([+-])\s*(\S+))?", re.IGNORECASE)
@@ -62,7 +57,7 @@ _TIME_FORMS = ("an ISO-8601 time such as 2024-05-01T12:00:00Z, unix seconds, or 
 
 
 def _utc(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def resolve_time(value: str, now: _dt.datetime | None = None) -> str:
@@ -73,7 +68,7 @@ def resolve_time(value: str, now: _dt.datetime | None = None) -> str:
         return value
     relative = _RELATIVE.fullmatch(text)
     if relative:
-        base = now or _dt.datetime.now(_dt.timezone.utc)
+        base = now or _dt.datetime.now(_dt.UTC)
         if not relative.group(1):
             return _utc(base)
         try:
@@ -83,7 +78,7 @@ def resolve_time(value: str, now: _dt.datetime | None = None) -> str:
                 from None
         return _utc(base + delta if relative.group(1) == "+" else base - delta)
     if _UNIX.fullmatch(text):
-        return _utc(_dt.datetime.fromtimestamp(float(text), _dt.timezone.utc))
+        return _utc(_dt.datetime.fromtimestamp(float(text), _dt.UTC))
     if not _ISO.match(text):
         raise ValueError(_TIME_FORMS)
     try:  # also catches 2024-13-45
@@ -191,6 +186,21 @@ class Parameter:
         return check_value(self.name, value, now)
 
 
+@dataclass(frozen=True)
+class Runbook:
+    """A registered runbook: its alert name, notebook and declared parameters."""
+
+    alertname: str
+    path: Path
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+
+    @property
+    def declared(self) -> str:
+        """The declared parameter names, for error messages."""
+        return ", ".join(sorted(self.parameters)) or "none"
+
+
+
 def validate_parameters(runbook: Runbook, raw: Mapping[str, object], *,
                         untrusted: bool = True, ignore_undeclared: bool = False) -> dict[str, object]:
     """Declared, type-checked parameters from ``raw``; ParameterError on the first bad one.
@@ -200,7 +210,7 @@ def validate_parameters(runbook: Runbook, raw: Mapping[str, object], *,
     instead of refusing them (alert labels such as ``job`` or ``instance``). Relative times are
     resolved against one ``now`` (``start=now-2h``, ``end=now`` is exactly two hours).
     """
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     out: dict[str, object] = {}
     for name, value in raw.items():
         if not isinstance(name, str) or name not in runbook.parameters:
