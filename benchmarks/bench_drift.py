@@ -25,7 +25,7 @@ from scipy import stats
 
 from mlmon_nb import drift
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.reference import compare_numeric
+from mlmon_nb.drift.reference import compare_numeric
 
 FEATURES, N_REF, N_CUR, REPEAT = 20, 200_000, 50_000, 5
 

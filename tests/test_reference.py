@@ -10,7 +10,7 @@ from scipy import stats
 
 from mlmon_nb import drift
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.reference import compare_numeric, reference_ks, reference_wasserstein
+from mlmon_nb.drift.reference import compare_numeric, reference_ks, reference_wasserstein
 from mlmon_nb.sketch import QuantileSketch, ReferenceCDF, reference_from_sketch
 
 N_REF = 200_000
