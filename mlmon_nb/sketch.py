@@ -13,9 +13,10 @@ the CDF's right limit ``le`` (share ``<= x``) and the jump (atom) at each; betwe
 is linear. It is exact for atoms (integer data, a spike of zeros) and for the tails. Elsewhere
 its shares at the knots are within the sketch's rank error
 (:meth:`QuantileSketch.rank_error_bound`, 0 while exact), and between knots the linear
-interpolation adds at most the share between two knots (~1/2,000 with :data:`KNOTS`). Measured against the exact CDF of the
-full data (at the knots and midway between them): within 7.7e-5 at 200,000 normal values and
-1.7e-4 at 10 million normal or zero-spiked values. See :func:`reference_from_sketch`.
+interpolation adds at most the share between two knots (~1/2,000 with :data:`KNOTS`).
+Measured against the exact CDF of the full data (at the knots and midway between them): within
+7.7e-5 at 200,000 normal values and 1.7e-4 at 10 million normal or zero-spiked values. See
+:func:`reference_from_sketch`.
 
 :class:`CategorySketch` counts categories exactly up to :data:`EXACT_CATEGORIES` distinct values,
 then hands over to a frequent-items sketch (Apache DataSketches) for the top-k.
