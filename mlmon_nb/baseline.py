@@ -95,7 +95,7 @@ class NumericFeature:
     """Reference statistics of one numeric feature.
 
     ``reference`` is the distribution KS and Wasserstein are computed against (see
-    :mod:`mlmon_nb.reference`); ``n`` the finite training values behind it.
+    :mod:`mlmon_nb.drift.reference`); ``n`` the finite training values behind it.
     """
 
     edges: np.ndarray  # interior bucket edges, ascending; buckets are le=edges..., +Inf

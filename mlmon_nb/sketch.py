@@ -10,8 +10,13 @@ only on the order of the values, not on how they were cut into batches.
 
 :class:`ReferenceCDF` is what a baseline keeps of a numeric feature: knots (sorted values) with
 the CDF's right limit ``le`` (share ``<= x``) and the jump (atom) at each; between knots the CDF
-is linear. It is exact for atoms (integer data, a spike of zeros) and for the tails, and within
-the sketch's rank error elsewhere; see :func:`reference_from_sketch`.
+is linear. It is exact for atoms (integer data, a spike of zeros) and for the tails. Elsewhere
+its shares at the knots are within the sketch's rank error
+(:meth:`QuantileSketch.rank_error_bound`, 0 while exact), and between knots the linear
+interpolation adds at most the share between two knots (~1/2,000 with :data:`KNOTS`).
+Measured against the exact CDF of the full data (at the knots and midway between them): within
+7.7e-5 at 200,000 normal values and 1.7e-4 at 10 million normal or zero-spiked values. See
+:func:`reference_from_sketch`.
 
 :class:`CategorySketch` counts categories exactly up to :data:`EXACT_CATEGORIES` distinct values,
 then hands over to a frequent-items sketch (Apache DataSketches) for the top-k.
@@ -182,9 +187,12 @@ class QuantileSketch:
         """A worst-case bound of the retained values' normalized rank error (0 while exact).
 
         Each compaction at level ``h`` moves any rank by at most ``2**h``; the alternating
-        offsets make the errors cancel in practice. A stored :class:`ReferenceCDF` adds the
-        linear interpolation between its knots (below ``1 / knots``): measured on 10 million
-        normal or zero-spiked values, its CDF is within 1.7e-4 of the exact one.
+        offsets make the errors cancel in practice (2.5e-5 at 200,000 values, 6.4e-5 at 2
+        million; the shares measured at the knots were within it). It bounds the shares at a
+        stored :class:`ReferenceCDF`'s knots only: between knots its linear interpolation adds
+        up to the share between two knots (~1/2,000), so the stored CDF is within this bound
+        plus ~5e-4 of the exact one; measured, within 1.7e-4 at 10 million normal or
+        zero-spiked values (7.7e-5 at 200,000 normal values).
         """
         if self.exact is not None or not self.n:
             return 0.0
@@ -289,9 +297,12 @@ class ReferenceCDF:
 
     ``x``: knots, ascending; ``le``: share of reference values ``<= x``; ``jump``: the share
     exactly at ``x`` (0 where the CDF is continuous), so the left limit is ``le - jump``. ``n``
-    is the reference's real size. ``precision`` is ``exact`` (every value's rank is exact at
-    the knots), ``sketch`` (within ``rank_error``) or ``sample`` (the ECDF of a random sample,
-    from an old baseline file).
+    is the reference's real size. ``precision`` is ``exact`` (the shares at the knots are exact;
+    with more distinct values than knots the CDF is linear between them, within the share
+    between two knots, ~1/2,000, of the exact ECDF), ``sketch`` (the shares at the knots within
+    ``rank_error``, the sketch's worst-case rank error; between knots the interpolation adds up
+    to ~1/2,000; measured within 1.7e-4 of the exact CDF at 10 million values) or ``sample``
+    (the exact ECDF of a random sample, from an old baseline file).
     """
 
     x: np.ndarray
