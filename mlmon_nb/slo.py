@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from .config import ModelConfig
-from .queries import NotebookContext, Tile, format_duration, request_rate
+from .context import NotebookContext, format_duration, notebook_context
+from .dashboards import Tile
+from .queries import request_rate
 from .rules.names import SLOS
 from .rules.slo import burn_windows, slo_events, slo_objective
 
@@ -244,7 +246,6 @@ def report_context(model_name: str, prometheus_url: str = "", start: Any = "", e
                    window: str = "", step: Any = "") -> NotebookContext:
     """The notebook context of the SLO report; an empty ``window`` is the model's SLO period."""
     from .config import load_config
-    from .queries import notebook_context
     if not (window or "").strip() and not str(start or "").strip():
         window = format_duration(load_config().model(model_name).slo.period_seconds)
     return notebook_context(model_name, prometheus_url, start, end, window or "30d", step)

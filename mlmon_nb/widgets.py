@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from .baseline import Baseline
 from .config import Thresholds
+from .context import format_duration
 from .drift import (
     BINNED_TESTS,
     CONCEPT_FEATURE,
@@ -48,7 +49,6 @@ from .drift import (
 )
 from .errors import DriftError
 from .prom import to_timestamp
-from .queries import format_duration
 
 __all__ = [
     "REFERENCES",
