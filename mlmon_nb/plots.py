@@ -4,7 +4,8 @@ Figures are plain ``Figure`` objects, not registered with pyplot: Jupyter shows 
 returns, and nothing accumulates in long sessions. Every function takes data (tidy or wide
 frames from :mod:`mlmon_nb.prom`, tiles from :mod:`mlmon_nb.dashboards`) and returns a
 ``Figure``; none queries anything. Empty data draws a "no data in this window" panel instead of
-raising, so a notebook over a quiet window still ends cleanly. :func:`export_html` writes an executed notebook as HTML without code, for sharing.
+raising, so a notebook over a quiet window still ends cleanly. :func:`export_html` writes an
+executed notebook as HTML without code, for sharing.
 """
 
 from __future__ import annotations
