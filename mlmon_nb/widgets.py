@@ -237,7 +237,7 @@ def distribution_figure(data: pd.DataFrame, title: str, reference: str = "baseli
     from .plots import STYLE, _figure, _no_data
 
     fig = _figure(_WIDTH_IN, 3.2)
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # stubs key rcParams by literal
         ax = fig.subplots()
         ax.set_title(title, loc="left")
         if data.empty:
@@ -396,7 +396,8 @@ class DriftExplorer:
 
     def on_change(self, change: dict) -> None:
         """Observer of every control: a new model refreshes the feature list, then update."""
-        if change.get("owner") is self.model:
+        owner = change.get("owner")
+        if owner is not None and owner is self.model:
             features = self._features(self.model.value)
             with self.feature.hold_trait_notifications():
                 self.feature.options = features

@@ -73,7 +73,7 @@ def category_fractions(values: pd.Series, labels: Sequence[str]) -> tuple[np.nda
     """
     known = list(labels[:-1])
     clean = values.dropna().astype(str)
-    codes = pd.Index(known).get_indexer(clean)
+    codes = pd.Index(known).get_indexer(pd.Index(clean))
     counts = np.bincount(np.where(codes < 0, len(known), codes), minlength=len(known) + 1)
     return counts.astype(float), int(clean.size), int((codes < 0).sum())
 

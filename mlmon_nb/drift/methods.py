@@ -229,6 +229,9 @@ def methods_for(kind: str, names: Iterable[str] | None = None) -> list[DriftMeth
 def _reference_score(s: Sample, statistic: float) -> Score:
     """A statistic against the reference CDF, with the sizes and precision it used."""
     ref = s.reference_cdf
+    if ref is None:
+        raise DriftError("a numeric feature has no reference distribution in the baseline; "
+                         "rebuild it with `mlmon-nb baseline build`")
     return Score(statistic, sizes=(int(ref.n), s.n), precision=ref.precision)
 
 

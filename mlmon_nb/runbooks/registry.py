@@ -29,9 +29,9 @@ class Registry:
     """Runbooks by alert name: exactly the ``<AlertName>.ipynb`` files in one folder
     (default ``$MLMON_RUNBOOK_DIR``, else the repository's ``runbooks/``)."""
 
-    def __init__(self, directory: Path | None = None):
-        directory = directory or os.environ.get("MLMON_RUNBOOK_DIR") or RUNBOOK_DIR
-        self.directory = Path(directory).resolve()
+    def __init__(self, directory: Path | str | None = None):
+        chosen = directory or os.environ.get("MLMON_RUNBOOK_DIR") or RUNBOOK_DIR
+        self.directory = Path(chosen).resolve()
         self._cache: dict[str, tuple[float, Runbook]] = {}
         self._lock = threading.Lock()
 
