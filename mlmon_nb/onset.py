@@ -54,7 +54,7 @@ class Onset:
 
     ``time`` is midway between the last normal sample and the first abnormal one; ``ongoing``
     is False when the signal came back into its band before the series ends (then ``ended`` is
-    the last abnormal sample). ``level`` is the median of the signal after onset.
+    the last abnormal sample). ``level`` is the median of the signal during the excursion.
     """
 
     time: pd.Timestamp
@@ -186,8 +186,26 @@ def detect_onset(series: pd.Series, reference: pd.Series | np.ndarray | None = N
     onset = index[best] - pd.Timedelta(seconds=step / 2)
     spread = max((index[best] - index[first]).total_seconds(),
                  (index[last] - index[best]).total_seconds())
-    above = np.flatnonzero(z[best:stop] > drift)
-    ongoing = stop >= x.size
-    ended = None if ongoing or above.size == 0 else index[best + int(above[-1])]
-    return Onset(onset, max(step / 2, spread), index[best], step, band, ongoing, ended,
-                 float(np.median(x[best:stop])), int(stop - best))
+    back = _recovery(z, best, window, drift, h)
+    ended = None if back is None else index[back - 1]
+    last = x.size if back is None else back
+    return Onset(onset, max(step / 2, spread), index[best], step, band, back is None, ended,
+                 float(np.median(x[best:last])), int(last - best))
+
+
+def _recovery(z: np.ndarray, start: int, window: int, drift: float, h: float) -> int | None:
+    """The first sample back in band after an excursion starting at ``start`` (None: still
+    out): a CUSUM for a fall from the excursion's own level, which a long excursion's
+    accumulated score cannot delay."""
+    level = float(np.median(z[start:start + window]))
+    allowance = max(drift, level / 2)
+    acc, begun = 0.0, None
+    for i in range(start, z.size):
+        acc = max(0.0, acc + (level - z[i]) - allowance)
+        if acc <= 0:
+            begun = None
+        elif begun is None:
+            begun = i
+        if acc > h:
+            return begun
+    return None
