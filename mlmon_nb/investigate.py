@@ -32,7 +32,7 @@ from . import plots
 from . import queries as q
 from .findings import FINDING_MIME, Finding, Stat, graph_link, tiles_html, verdict_card
 from .humanize import Kind, fmt, fmt_duration
-from .onset import Band, Direction, Onset, detect_onset, normal_band
+from .onset import Direction, Onset, detect_onset, normal_band
 from .promql import selector
 from .queries import NotebookContext, Window, format_duration, notebook_context
 from .rules import names as rule_names
@@ -142,6 +142,7 @@ class Condition:
     promql: str
     threshold: float
     above: bool = True  # firing when value > threshold (else when below)
+    kind: str = Kind.NUMBER.value  # how its value reads
 
     def holds(self, value: float) -> bool:
         if value != value:
@@ -166,6 +167,12 @@ class Signal:
     @property
     def direction(self) -> Direction:
         return Direction.UP if self.above else Direction.DOWN
+
+    def condition(self, description: str, rate: str = "5m") -> Condition:
+        """The alert's condition on this signal over ``rate`` (the alert's own window)."""
+        if self.threshold is None:
+            raise ValueError(f"the signal {self.name!r} has no threshold to fire on")
+        return Condition(description, self.query(rate), self.threshold, self.above, self.kind)
 
 
 def _requests(model_name: str) -> Callable[[str], str]:
@@ -356,10 +363,11 @@ class Investigation:
         self._cache["condition"] = (condition, value)
         if not condition.holds(value):
             side = "at or under" if condition.above else "at or over"
-            shown = "no value" if value != value else fmt(value)
+            shown = "no value" if value != value else fmt(value, condition.kind)
             self._early(f"Resolved: {condition.description} is {shown} at "
                         f"{self.incident.end:%Y-%m-%d %H:%M} UTC, {side} the threshold "
-                        f"{fmt(condition.threshold)}; the alert condition no longer holds.",
+                        f"{fmt(condition.threshold, condition.kind)}; the alert condition no "
+                        f"longer holds.",
                         "resolved", current_value=value, threshold=condition.threshold)
 
     # -- onset ----------------------------------------------------------------------------------
@@ -622,7 +630,7 @@ class Investigation:
             message = (f"{top['value']} ({top['label']}) explains "
                        f"{fmt(top['share of change'], Kind.RATIO)} of the change in {name}"
                        if not split.empty else
-                       f"Every label has a single value, so the change is all of: "
+                       "Every label has a single value, so the change is all of: "
                        + ", ".join(f"{r['label']}={r['value']}" for _, r in single.iterrows()))
             interesting = bool(not split.empty and abs(top["share of change"]) >= 0.5)
         else:

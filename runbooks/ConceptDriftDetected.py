@@ -22,7 +22,7 @@ starts_at: str = ""  # the alert's startsAt
 alertname: str = "ConceptDriftDetected"
 
 # %%
-from mlmon_nb import investigate as iv, queries as q
+from mlmon_nb import investigate as iv
 inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, window, step,
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
@@ -36,7 +36,7 @@ inv.require_data();
 
 # %%
 signal = inv.psi_signal(psi_limit)
-inv.check_still_firing(iv.Condition("the 1h confidence PSI", signal.query("1h"), psi_limit));
+inv.check_still_firing(signal.condition("the 1h confidence PSI", "1h"));
 
 # %%
 inv.find_onset(signal);

@@ -22,7 +22,7 @@ starts_at: str = ""  # the alert's startsAt
 alertname: str = "DataDriftDetected"
 
 # %%
-from mlmon_nb import investigate as iv, queries as q
+from mlmon_nb import investigate as iv
 inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, window, step,
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
@@ -37,8 +37,7 @@ inv.require_data();
 # %%
 watched = inv.most_drifted_feature(feature)
 signal = inv.ks_signal(watched, ks_limit)
-inv.check_still_firing(iv.Condition(f"the 1h binned KS of {watched}", signal.query("1h"),
-                                    ks_limit));
+inv.check_still_firing(signal.condition(f"the 1h binned KS of {watched}", "1h"));
 
 # %%
 inv.find_onset(signal);

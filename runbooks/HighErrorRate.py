@@ -34,8 +34,7 @@ signal = iv.error_ratio(model_name, t.error_ratio_critical)
 inv.require_data();
 
 # %%
-inv.check_still_firing(iv.Condition("the 5m error ratio", q.error_ratio(model_name, "5m"),
-                                    t.error_ratio_critical));
+inv.check_still_firing(signal.condition("the 5m error ratio", "5m"));
 
 # %%
 inv.find_onset(signal);

@@ -36,8 +36,7 @@ signal = iv.latency(model_name, 0.95, limit)
 inv.require_data();
 
 # %%
-inv.check_still_firing(iv.Condition("the 5m P95 latency (s)",
-                                    q.latency_quantile(0.95, model_name, "5m"), limit));
+inv.check_still_firing(signal.condition("the 5m P95 latency", "5m"));
 
 # %%
 inv.find_onset(signal);

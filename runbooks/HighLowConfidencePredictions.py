@@ -22,7 +22,7 @@ starts_at: str = ""  # the alert's startsAt
 alertname: str = "HighLowConfidencePredictions"
 
 # %%
-from mlmon_nb import investigate as iv, queries as q
+from mlmon_nb import investigate as iv
 inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, window, step,
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
@@ -34,9 +34,7 @@ signal = iv.low_confidence(model_name, t.low_confidence_share)
 inv.require_data();
 
 # %%
-inv.check_still_firing(iv.Condition("the 1h low-confidence share",
-                                    q.low_confidence_share(model_name, "1h"),
-                                    t.low_confidence_share));
+inv.check_still_firing(signal.condition("the 1h low-confidence share", "1h"));
 
 # %%
 inv.find_onset(signal);

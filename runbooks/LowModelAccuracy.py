@@ -34,8 +34,7 @@ signal = iv.accuracy(model_name, t.accuracy_min)
 inv.require_data(q.accuracy(model_name, "1h"), what="ground-truth feedback");
 
 # %%
-inv.check_still_firing(iv.Condition("the 1h accuracy", q.accuracy(model_name, "1h"),
-                                    t.accuracy_min, above=False));
+inv.check_still_firing(signal.condition("the 1h accuracy", "1h"));
 
 # %%
 inv.find_onset(signal);

@@ -34,8 +34,7 @@ signal = iv.request_rate(model_name, inv.ctx.model.slo.throughput_min_rps, above
 inv.require_data();
 
 # %%
-inv.check_still_firing(iv.Condition("the 5m request rate (/s)", q.request_rate(model_name, "5m"),
-                                    inv.ctx.model.slo.throughput_min_rps, above=False));
+inv.check_still_firing(signal.condition("the 5m request rate", "5m"));
 
 # %%
 inv.find_onset(signal);

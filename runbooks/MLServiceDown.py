@@ -31,7 +31,10 @@ t = inv.thresholds
 signal = iv.scrape_up()
 
 # %%
-inv.check_still_firing(iv.Condition("the service's up", signal.query("5m"), 1, above=False));
+inv.require_data(f"max({q.selector('up', job=q.DEMO_JOB)})", what="scrape results (up)");
+
+# %%
+inv.check_still_firing(signal.condition("the service's up", "5m"));
 
 # %%
 inv.find_onset(signal);

@@ -32,8 +32,7 @@ present = f"count({q.selector('ml_requests_total', model_name=model_name)}) or v
 signal = iv.Signal("request-counter series", lambda r: present, 1, above=False, kind="count")
 
 # %%
-inv.check_still_firing(iv.Condition("the number of request-counter series", present, 1,
-                                    above=False));
+inv.check_still_firing(signal.condition("the number of request-counter series"));
 
 # %%
 inv.find_onset(signal);

@@ -22,7 +22,7 @@ starts_at: str = ""  # the alert's startsAt
 alertname: str = "SLOErrorBudgetBurn"
 
 # %%
-from mlmon_nb import investigate as iv, queries as q
+from mlmon_nb import investigate as iv
 inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, window, step,
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,

@@ -17,7 +17,7 @@ import copy
 import html as _html
 from typing import Any, Mapping
 
-from ..findings import FINDING_MIME, Finding, finding_card, read_findings, tiles_html, verdict_card
+from ..findings import FINDING_MIME, finding_card, read_findings, tiles_html, verdict_card
 
 __all__ = ["RUN_CSS", "SUMMARY_MIME", "sanitize_html", "notebook_html", "run_body", "run_page",
            "escape"]
