@@ -428,7 +428,7 @@ class Investigation:
                 else float("nan")
             lasted = ((onset.ended or end) - onset.time).total_seconds()
             when = f"{onset.time:%H:%M:%S} UTC ±{fmt_duration(onset.uncertainty)}"
-            message = (f"{signal.name.capitalize()} left its normal band at {when}"
+            message = (f"{_cap(signal.name)} left its normal band at {when}"
                        + (f", {fmt_duration(lead)} before the alert fired" if lead == lead and lead > 0
                           else "")
                        + (f"; outside it for {fmt_duration(lasted)} now"
@@ -535,7 +535,7 @@ class Investigation:
                        for k, v in signals.items()]
         rows, shown, stats = [], [], []
         interesting = False
-        before_what = ""
+        first_before = ""
         for i, signal in enumerate(signals):
             promql = signal.query(self.rate)
             now = self.range(promql)
@@ -550,7 +550,7 @@ class Investigation:
                          "before (mean)": mean_before, "change ×": change, "n": n})
             shown.append({"measure": signal.name, "since onset": fmt(mean_now, signal.kind),
                           "peak": fmt(peak, signal.kind),
-                          before_what: fmt(mean_before, signal.kind),
+                          "before": fmt(mean_before, signal.kind), "reference": before_what,
                           "change": _factor_text(mean_now, mean_before),
                           "sample": (f"{fmt(n, Kind.COUNT)} {signal.sample_unit}".strip()
                                      if n is not None else "—")})
@@ -564,6 +564,7 @@ class Investigation:
                     (mean_before == 0 and mean_now == mean_now and mean_now > 0)
                 interesting = bool(moved)
                 self._cache["compare_first"] = (signal, mean_now, mean_before, before_what)
+                first_before = before_what
                 if n is not None:
                     self.tiles.append({"label": f"{signal.sample_unit or 'sample'} since onset",
                                        "value": fmt(n, Kind.COUNT),
@@ -573,9 +574,9 @@ class Investigation:
             message = "Nothing to compare."
         else:
             sig = signals[0]
-            message = (f"{sig.name.capitalize()} averaged {fmt(first['incident mean'], sig.kind)} "
+            message = (f"{_cap(sig.name)} averaged {fmt(first['incident mean'], sig.kind)} "
                        f"since onset (peak {fmt(first['incident peak'], sig.kind)}) against "
-                       f"{fmt(first['before (mean)'], sig.kind)} ({before_what}): "
+                       f"{fmt(first['before (mean)'], sig.kind)} ({first_before}): "
                        f"{_factor_text(first['incident mean'], first['before (mean)'])}.")
         promql = signals[0].query(self.rate) if signals else ""
         self.record(Finding("Against the days before", interesting, message, stats, None,
@@ -799,7 +800,7 @@ class Investigation:
                                            f"window")
         what = "confidence" if feature == CONCEPT_FEATURE else feature
         moved = int(np.argmax(np.abs(current - bins.reference)))
-        message = (f"{what.capitalize()} in the incident window against the training baseline: "
+        message = (f"{_cap(what)} in the incident window against the training baseline: "
                    + ", ".join(f"{t.upper()} {fmt(v)}" for t, v in stat.items())
                    + f" on {fmt(n, Kind.COUNT)} values"
                    + (f" ({severity})" if severity and severity != "ok" else "")
@@ -932,13 +933,13 @@ class Investigation:
         name = sig.name if sig is not None else (measure or "the signal")
         parts = []
         if condition is not None and now == now:
-            parts.append(f"{name.capitalize()} is {_fmt_kind(now, kind)} (threshold "
+            parts.append(f"{_cap(name)} is {_fmt_kind(now, kind)} (threshold "
                          f"{_fmt_kind(condition.threshold, kind)})")
         elif first is not None:
-            parts.append(f"{name.capitalize()} averaged {_fmt_kind(first[1], kind)}")
+            parts.append(f"{_cap(name)} averaged {_fmt_kind(first[1], kind)}")
         if self.onset is not None:
             lead = self._cache.get("onset_lead", "")
-            parts[-1:] = [(parts[-1] if parts else name.capitalize())
+            parts[-1:] = [(parts[-1] if parts else _cap(name))
                           + f" since {self.onset.time:%H:%M:%S} UTC "
                             f"±{fmt_duration(self.onset.uncertainty)}" + (f", {lead}" if lead
                                                                           else "")]
@@ -968,6 +969,11 @@ class Investigation:
     def summary(self, verdict: str, *, status: str = "firing", **numbers: Any) -> dict[str, Any]:
         """Record ``verdict`` with every number gathered so far (plus ``numbers``)."""
         return _record(self._summary(verdict, status, **numbers))
+
+
+def _cap(text: str) -> str:
+    """``text`` with its first letter upper-cased (the rest kept: KS stays KS)."""
+    return text[:1].upper() + text[1:]
 
 
 def _fmt_kind(value: Any, kind: str) -> str:

@@ -322,7 +322,7 @@ def test_mlmon_nb_run_command_shows_progress_and_where_the_result_is(run_config,
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Executing" in out.stderr and "cell/s" in out.stderr  # papermill's progress bar
     assert "without encryption" not in out.stderr  # kernels talk over IPC, not TCP
-    assert "status: done" in out.stdout and "p95 latency" in out.stdout
+    assert "status: done" in out.stdout and "p95 latency" in out.stdout.lower()
     html = Path(out.stdout.split("html:     ")[1].split()[0])
     assert html.is_relative_to(run_config.stack.state_dir / "runs") and html.exists()
     bad = subprocess.run([sys.executable, "-m", "mlmon_nb.cli", "--config", str(path), "run",
