@@ -163,6 +163,12 @@ class Signal:
     kind: str = Kind.NUMBER.value
     sample: Callable[[str], str] | None = None
     sample_unit: str = ""
+    missing: float | None = None  # what a missing point means (0 for up: not scraped)
+
+    def promql(self, rate: str) -> str:
+        """The PromQL over ``rate``, with missing points as ``missing`` when it is set."""
+        text = self.query(rate)
+        return text if self.missing is None else f"({text}) or vector({self.missing:g})"
 
     @property
     def direction(self) -> Direction:
@@ -172,7 +178,7 @@ class Signal:
         """The alert's condition on this signal over ``rate`` (the alert's own window)."""
         if self.threshold is None:
             raise ValueError(f"the signal {self.name!r} has no threshold to fire on")
-        return Condition(description, self.query(rate), self.threshold, self.above, self.kind)
+        return Condition(description, self.promql(rate), self.threshold, self.above, self.kind)
 
 
 def _requests(model_name: str) -> Callable[[str], str]:
@@ -223,8 +229,8 @@ def in_flight(model_name: str) -> Signal:
 
 def scrape_up(job: str = q.DEMO_JOB) -> Signal:
     """Whether Prometheus scrapes the service (1) or not (0)."""
-    return Signal("up", lambda r: f"max({selector('up', job=job)}) or vector(0)", 1.0,
-                  above=False, kind=Kind.NUMBER.value)
+    return Signal("up", lambda r: f"max({selector('up', job=job)})", 1.0, above=False,
+                  kind=Kind.NUMBER.value, missing=0.0)
 
 
 def _one(frame: pd.DataFrame, above: bool = True) -> pd.Series:
@@ -373,10 +379,17 @@ class Investigation:
     # -- onset ----------------------------------------------------------------------------------
 
     def _signal_range(self, signal: Signal, start: pd.Timestamp, end: pd.Timestamp,
-                      rate: str | None = None, step: float | None = None) -> pd.Series:
-        frame = self.prom.range(signal.query(rate or self.fine_rate), start, end,
-                                step or self.resolution)
-        return _one(frame, signal.above)
+                      rate: str | None = None, step: float | None = None, *,
+                      fill: bool = False) -> pd.Series:
+        """The signal as one series; ``fill`` puts its ``missing`` value where a point is
+        absent (days before are never filled: a day without data is no reference)."""
+        step = step or self.resolution
+        frame = self.prom.range(signal.query(rate or self.fine_rate), start, end, step)
+        series = _one(frame, signal.above)
+        if fill and signal.missing is not None:
+            grid = pd.date_range(start, end, freq=pd.Timedelta(seconds=step))
+            series = series.reindex(series.index.union(grid)).fillna(signal.missing)
+        return series
 
     def _days_before(self, signal: Signal, start: pd.Timestamp, end: pd.Timestamp,
                      rate: str | None = None, step: float | None = None
@@ -399,7 +412,7 @@ class Investigation:
         hour before the alert (or the given window) and the finding says so.
         """
         search = self.search or self.incident
-        series = self._signal_range(signal, search.start, search.end)
+        series = self._signal_range(signal, search.start, search.end, fill=True)
         days = self._days_before(signal, search.start, search.end)
         ref_values = np.concatenate([s.to_numpy() for _, s in days]) if days else np.array([])
         ref_what = (f"the same hours of the {len(days)} day{'s' if len(days) > 1 else ''} before"
@@ -419,7 +432,7 @@ class Investigation:
         end = self.incident.end
         if onset is not None:
             self._set_incident(onset.time.floor("s"))
-        promql = signal.query(self.fine_rate)
+        promql = signal.promql(self.fine_rate)
         stats = [Stat("normal band", f"{fmt(band.median, signal.kind)} ± "
                       f"{fmt(band.k * band.scale, signal.kind)}", Kind.TEXT.value, band.n,
                       "reference points")]
@@ -514,7 +527,7 @@ class Investigation:
                 frames.append(frame)
         if frames:
             n = len(frames)
-            return pd.concat(frames), f"same hours, {n} day{'s' if n > 1 else ''} before"
+            return pd.concat(frames), f"the same hours {n} day{'s' if n > 1 else ''} before"
         span = inc.end - inc.start
         frame = self.prom.range(query, inc.start - span, inc.start, inc.step)
         return frame, f"the {fmt_duration(span.total_seconds())} before"
@@ -538,8 +551,8 @@ class Investigation:
         first_before = ""
         for i, signal in enumerate(signals):
             promql = signal.query(self.rate)
-            now = self.range(promql)
-            before, before_what = self._before(promql)
+            now = self.range(signal.promql(self.rate))  # a missing point now means `missing`
+            before, before_what = self._before(promql)  # a day without data is no reference
             mean_now = float(now["value"].mean()) if not now.empty else float("nan")
             peak = (float(now["value"].max() if signal.above else now["value"].min())
                     if not now.empty else float("nan"))
@@ -933,8 +946,9 @@ class Investigation:
         name = sig.name if sig is not None else (measure or "the signal")
         parts = []
         if condition is not None and now == now:
-            parts.append(f"{_cap(name)} is {_fmt_kind(now, kind)} (threshold "
-                         f"{_fmt_kind(condition.threshold, kind)})")
+            parts.append(f"{_cap(condition.description)} is "
+                         f"{_fmt_kind(now, condition.kind)} (threshold "
+                         f"{_fmt_kind(condition.threshold, condition.kind)})")
         elif first is not None:
             parts.append(f"{_cap(name)} averaged {_fmt_kind(first[1], kind)}")
         if self.onset is not None:
@@ -958,8 +972,11 @@ class Investigation:
         parts.extend(n for n in notes if n)
         verdict = "; ".join(parts) + "."
         if condition is not None and now == now:
-            self.tiles.insert(0, {"label": f"{name} now", "value": _fmt_kind(now, kind),
-                                  "detail": f"threshold {_fmt_kind(condition.threshold, kind)}"})
+            label = condition.description.removeprefix("the ")
+            self.tiles.insert(0, {"label": f"{label} now",
+                                  "value": _fmt_kind(now, condition.kind),
+                                  "detail": "threshold "
+                                            f"{_fmt_kind(condition.threshold, condition.kind)}"})
         if first is not None:
             self.tiles.insert(1 if len(self.tiles) else 0, {
                 "label": "against days before", "value": _factor_text(first[1], first[2]),

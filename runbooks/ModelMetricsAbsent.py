@@ -28,8 +28,9 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
 t = inv.thresholds
-present = f"count({q.selector('ml_requests_total', model_name=model_name)}) or vector(0)"
-signal = iv.Signal("request-counter series", lambda r: present, 1, above=False, kind="count")
+series = f"count({q.selector('ml_requests_total', model_name=model_name)})"
+signal = iv.Signal("request-counter series", lambda r: series, 1, above=False, kind="count",
+                   missing=0)
 
 # %%
 inv.check_still_firing(signal.condition("the number of request-counter series"));

@@ -58,6 +58,5 @@ inv.compare([signal, iv.request_rate(model_name)]);
 inv.what_changed();
 
 # %%
-inv.conclude(signal, notes=(f"burn rate {current:.1f}× against {factor:g}× over {long_w}",),
-             next_step="open the runbook of the alert behind the bad events (error rate or "
+inv.conclude(signal, next_step="open the runbook of the alert behind the bad events (error rate or "
              "latency) and stop the burn before the budget is gone.");
