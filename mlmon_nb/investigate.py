@@ -562,7 +562,7 @@ class Investigation:
             rows.append({"measure": signal.name, "incident mean": mean_now, "incident peak": peak,
                          "before (mean)": mean_before, "change ×": change, "n": n})
             shown.append({"measure": signal.name, "since onset": fmt(mean_now, signal.kind),
-                          "peak": fmt(peak, signal.kind),
+                          "worst": fmt(peak, signal.kind),
                           "before": fmt(mean_before, signal.kind), "reference": before_what,
                           "change": _factor_text(mean_now, mean_before),
                           "sample": (f"{fmt(n, Kind.COUNT)} {signal.sample_unit}".strip()
@@ -588,7 +588,7 @@ class Investigation:
         else:
             sig = signals[0]
             message = (f"{_cap(sig.name)} averaged {fmt(first['incident mean'], sig.kind)} "
-                       f"since onset (peak {fmt(first['incident peak'], sig.kind)}) against "
+                       f"since onset (worst {fmt(first['incident peak'], sig.kind)}) against "
                        f"{fmt(first['before (mean)'], sig.kind)} ({first_before}): "
                        f"{_factor_text(first['incident mean'], first['before (mean)'])}.")
         promql = signals[0].query(self.rate) if signals else ""

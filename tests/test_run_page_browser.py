@@ -7,6 +7,7 @@ The page itself carries no script; the test measures a copy of it with a small m
 script appended, whose result lands in the DOM that `--dump-dom` prints.
 """
 
+# ruff: noqa: F811 - the fixtures shared with test_runbooks are imported by name
 from __future__ import annotations
 
 import json

@@ -21,7 +21,7 @@ from ..config import Config
 from ..errors import RunbookError
 from ..runstore import Run, RunStore
 from ..findings import read_findings
-from .html import SUMMARY_MIME, escape, run_body, run_page
+from .html import SUMMARY_MIME, escape, read_summary, run_body, run_page
 from .kernels import WarmKernel, kernel_dir
 from .registry import Registry, Runbook
 
@@ -46,17 +46,6 @@ class Outcome:
     error: str = ""
     summary: dict[str, object] = field(default_factory=dict)
     duration: float = 0.0
-
-
-def read_summary(nb) -> dict[str, object]:
-    """The summary a runbook recorded (the last ``SUMMARY_MIME`` output), or {}."""
-    found: dict[str, object] = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []) or []:
-            data = output.get("data") or {}
-            if SUMMARY_MIME in data and isinstance(data[SUMMARY_MIME], dict):
-                found = dict(data[SUMMARY_MIME])
-    return found
 
 
 def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,

@@ -19,8 +19,8 @@ from typing import Any, Mapping
 
 from ..findings import FINDING_MIME, finding_card, read_findings, tiles_html, verdict_card
 
-__all__ = ["RUN_CSS", "SUMMARY_MIME", "sanitize_html", "notebook_html", "run_body", "run_page",
-           "escape"]
+__all__ = ["RUN_CSS", "SUMMARY_MIME", "sanitize_html", "notebook_html", "read_summary",
+           "run_body", "run_page", "escape"]
 
 # A runbook records its verdict and key numbers as a display output of this type
 # (see mlmon_nb.investigate.record_summary); the run index reads it back from the notebook.
@@ -109,7 +109,8 @@ def notebook_html(nb) -> str:
     return sanitize_html(_nbconvert(nb))
 
 
-def _summary(nb) -> dict[str, Any]:
+def read_summary(nb) -> dict[str, Any]:
+    """The summary a runbook recorded (the last ``SUMMARY_MIME`` output), or {}."""
     found: dict[str, Any] = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []) or []:
@@ -137,7 +138,7 @@ def _errors(nb) -> list[str]:
 def run_body(nb, *, error: str = "") -> str:
     """The run's sanitized HTML body (``<div class="mlmon-run">``): verdict, key numbers,
     findings (interesting first, each with its chart) and the notebook folded."""
-    summary = _summary(nb)
+    summary = read_summary(nb)
     findings = read_findings(nb)
     parts = []
     problems = [error] if error else []
