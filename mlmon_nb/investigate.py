@@ -487,7 +487,7 @@ class Investigation:
             onset=(onset.time, onset.uncertainty) if onset else None,
             alert_at=self.alert_at, incident_start=self.incident.start,
             reference=ref_line[ref_line.index >= chart_start] if ref_line is not None else None,
-            sample=sample)
+            sample=sample, sample_label=f"{signal.sample_unit or 'sample'} per {self.fine_rate}")
         self.record(Finding("When it started", onset is not None, message, stats,
                             plots.png(fig), promql, self.link(promql, chart_start, end)))
         return onset
@@ -495,8 +495,7 @@ class Investigation:
     def _sample_series(self, signal: Signal, start, end) -> pd.Series | None:
         if signal.sample is None:
             return None
-        frame = self.prom.range(signal.sample(format_duration(self.resolution)), start, end,
-                                self.resolution)
+        frame = self.prom.range(signal.sample(self.fine_rate), start, end, self.resolution)
         return None if frame.empty else frame.groupby("timestamp")["value"].sum()
 
     def _set_incident(self, start: pd.Timestamp) -> None:

@@ -247,7 +247,8 @@ def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
              band: tuple[float, float] | None = None,
              onset: tuple[pd.Timestamp, float] | None = None,
              alert_at: pd.Timestamp | None = None, incident_start: pd.Timestamp | None = None,
-             reference: pd.Series | None = None, sample: pd.Series | None = None) -> Figure:
+             reference: pd.Series | None = None, sample: pd.Series | None = None,
+             sample_label: str = "sample size") -> Figure:
     """A signal around its incident: the normal band of the reference period shaded grey, the
     reference (the same hours of the days before) as a grey line, the threshold dashed, the
     onset with its uncertainty, the alert's start, and the incident shaded from its start.
@@ -263,9 +264,8 @@ def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
         if sample is not None and not sample.dropna().empty:
             ax2 = ax.twinx()
             width = (sample.index[1] - sample.index[0]) if len(sample) > 1 else pd.Timedelta("1min")
-            ax2.bar(sample.index, sample.to_numpy(), width=width, color="#8a8f98", alpha=0.18,
-                    label="sample size")
-            ax2.set_ylabel("sample size", color="#8a8f98")
+            ax2.bar(sample.index, sample.to_numpy(), width=width, color="#8a8f98", alpha=0.25)
+            ax2.set_ylabel(sample_label, color="#6b7380")
             ax2.grid(False)
             ax.set_zorder(ax2.get_zorder() + 1)
             ax.patch.set_visible(False)
