@@ -20,6 +20,7 @@ import pandas as pd
 __all__ = ["Direction", "Band", "Onset", "normal_band", "detect_onset"]
 
 MAD_TO_SIGMA = 1.4826
+REFINE_CLIP = 50.0  # scores beyond this are outliers even for the change-point fit
 _TAILS = ((0.99, 2.326), (0.999, 3.090))  # (quantile, its distance from the median in sigmas)
 
 
@@ -173,15 +174,21 @@ def detect_onset(series: pd.Series, reference: pd.Series | np.ndarray | None = N
     if not epochs:
         return None
     chosen = epochs[-1]
+    pos = -1
     if at is not None:
         pos = int(index.searchsorted(pd.Timestamp(at)))
         holding = [e for e in epochs if e[0] <= pos < e[1]]
         earlier = [e for e in epochs if e[0] <= pos]
         chosen = holding[-1] if holding else earlier[-1] if earlier else epochs[-1]
     start, stop = chosen
+    alarm = start + int(np.argmax(s[start:stop] > h))
+    # refined from before the excursion began to past its alarm (and the alert), on scores
+    # clipped far less:
+    # a wander inside the band's tails before a real jump must not look like the jump
     lo = max(0, start - window)
-    hi = min(stop, start + window + 1)
-    best, first, last = _refine(z, lo, hi, mass)
+    hi = min(stop, max(alarm, pos if start <= pos < stop else -1) + window + 1)
+    wide = np.clip(sign * (x - band.median) / band.scale, -REFINE_CLIP, REFINE_CLIP)
+    best, first, last = _refine(wide, lo, hi, mass)
     step = _step(index)
     onset = index[best] - pd.Timedelta(seconds=step / 2)
     spread = max((index[best] - index[first]).total_seconds(),

@@ -151,3 +151,19 @@ def test_too_short_or_empty_input_claims_nothing():
     assert detect_onset(pd.Series(dtype=float)) is None
     flat = pd.Series(np.r_[np.zeros(50), np.ones(50)], times(100, 15))
     assert detect_onset(flat, np.array([np.nan, np.nan])) is None  # no reference, no band
+
+
+def test_a_wander_in_the_tails_before_a_real_jump_does_not_take_the_onset():
+    """Autocorrelated noise (a statistic over an overlapping window) wanders above its band
+    half an hour before the real jump, without going back to normal in between: the onset is
+    the jump, the one the alert is about."""
+    rng = np.random.default_rng(21)
+    smooth = lambda v: np.convolve(v, np.ones(10) / 10, mode="same")  # noqa: E731
+    t = times(400, 60)
+    values = 0.014 + 0.007 * smooth(rng.normal(0, 3.2, t.size))
+    values[170:200] += 0.04  # the wander: ~5 band scales for half an hour
+    truth = t[200] - pd.Timedelta(seconds=30)
+    values[200:] += 0.28  # the real drift
+    reference = 0.014 + 0.007 * smooth(rng.normal(0, 3.2, 300))
+    found = detect_onset(pd.Series(values, t), reference, at=t[210])
+    assert found is not None and off_by(found, truth, 60) <= 2, (found.time, truth)
