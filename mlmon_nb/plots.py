@@ -32,6 +32,9 @@ __all__ = [
     "shares",
     "histogram",
     "bars",
+    "incident",
+    "distributions",
+    "png",
     "export_html",
 ]
 
@@ -59,6 +62,11 @@ def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (what findings carry)."""
+    return _png(fig)
 
 
 def _register_display() -> None:
@@ -232,6 +240,91 @@ def bars(values: pd.Series, title: str, *, percent: bool = False,
             ax.legend(loc="lower right")
         if percent:
             ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    return fig
+
+
+def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
+             percent: bool = False, threshold: float | None = None,
+             band: tuple[float, float] | None = None,
+             onset: tuple[pd.Timestamp, float] | None = None,
+             alert_at: pd.Timestamp | None = None, incident_start: pd.Timestamp | None = None,
+             reference: pd.Series | None = None, sample: pd.Series | None = None,
+             sample_label: str = "sample size") -> Figure:
+    """A signal around its incident: the normal band of the reference period shaded grey, the
+    reference (the same hours of the days before) as a grey line, the threshold dashed, the
+    onset with its uncertainty, the alert's start, and the incident shaded from its start.
+    ``sample`` (the sample size per point) is drawn as light bars on a second axis."""
+    fig = _figure(10, 3.2)
+    with matplotlib.rc_context(STYLE):
+        ax = fig.subplots()
+        ax.set_title(title, loc="left")
+        wide = _wide(data.to_frame("value") if isinstance(data, pd.Series) else data)
+        if wide.empty or wide.dropna(how="all").empty:
+            _no_data(ax)
+            return fig
+        if sample is not None and not sample.dropna().empty:
+            ax2 = ax.twinx()
+            width = (sample.index[1] - sample.index[0]) if len(sample) > 1 else pd.Timedelta("1min")
+            ax2.bar(sample.index, sample.to_numpy(), width=width, color="#8a8f98", alpha=0.25)
+            ax2.set_ylabel(sample_label, color="#6b7380")
+            ax2.grid(False)
+            ax.set_zorder(ax2.get_zorder() + 1)
+            ax.patch.set_visible(False)
+        if band is not None:
+            ax.axhspan(band[0], band[1], color="#8a8f98", alpha=0.15, label="normal band")
+        if reference is not None and not reference.dropna().empty:
+            ax.plot(reference.index, reference.to_numpy(), color="#8a8f98", linewidth=1,
+                    label="same hours, days before")
+        for name in wide.columns:
+            ax.plot(wide.index, wide[name], label=str(name) if len(wide.columns) > 1 else None,
+                    linewidth=1.6, color=None if len(wide.columns) > 1 else "#3a7bd5")
+        if threshold is not None:
+            ax.axhline(threshold, color=STATUS_COLORS["critical"], linestyle="--", linewidth=1,
+                       label="threshold")
+        end = wide.index.max()
+        if incident_start is not None:
+            ax.axvspan(incident_start, end, color=STATUS_COLORS["critical"], alpha=0.06,
+                       label="incident")
+        if onset is not None:
+            at, plus_minus = onset
+            half = pd.Timedelta(seconds=plus_minus)
+            ax.axvspan(at - half, at + half, color=STATUS_COLORS["warning"], alpha=0.35)
+            ax.axvline(at, color=STATUS_COLORS["warning"], linewidth=1.4, label="onset")
+        if alert_at is not None and wide.index.min() <= alert_at <= end:
+            ax.axvline(alert_at, color="#1d2330", linestyle=":", linewidth=1.2,
+                       label="alert fired")
+        if percent:
+            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.set_ylabel(ylabel)
+        ax.set_xlim(wide.index.min(), end)
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.legend(loc="upper left", ncols=3)
+    return fig
+
+
+def distributions(labels: Sequence[str], reference: Sequence[float], current: Sequence[float],
+                  title: str, *, reference_label: str = "training baseline",
+                  current_label: str = "incident window") -> Figure:
+    """Two distributions over the same bins side by side (shares; e.g. baseline vs now)."""
+    fig = _figure(10, 3.0)
+    with matplotlib.rc_context(STYLE):
+        ax = fig.subplots()
+        ax.set_title(title, loc="left")
+        if not len(labels):
+            _no_data(ax)
+            return fig
+        x = range(len(labels))
+        ax.bar([i - 0.2 for i in x], list(reference), width=0.4, color="#8a8f98",
+               label=reference_label)
+        ax.bar([i + 0.2 for i in x], list(current), width=0.4, color="#3a7bd5",
+               label=current_label)
+        ax.set_xticks(list(x), [str(v) for v in labels], rotation=45 if len(labels) > 10 else 0,
+                      ha="right" if len(labels) > 10 else "center")
+        ax.set_xlabel("bucket (upper edge)")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.legend(loc="upper left")
     return fig
 
 

@@ -3,12 +3,12 @@
 #
 # The model's confidence distribution moved away from the training baseline (PSI above the configured threshold for 1 hour).
 #
-# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/ConceptDriftDetected.ipynb -p model_name …`. It compares the incident window with the days before, shows what changed, and records a verdict. It ends early, with a message, when the alert has resolved or there is no data.
+# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/ConceptDriftDetected.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
 # %% tags=["parameters"]
 model_name: str = "sentiment_classifier"  # the model the alert is about
 prometheus_url: str = ""  # empty: $MLMON_PROMETHEUS_URL, else the config's
-start: str = ""  # ISO-8601; empty: an hour before starts_at, else end - window
+start: str = ""  # ISO-8601; empty: the onset search starts hours before starts_at
 end: str = ""  # ISO-8601; empty: now
 window: str = "6h"  # used when start and starts_at are empty
 step: str = ""  # empty: automatic
@@ -22,55 +22,38 @@ starts_at: str = ""  # the alert's startsAt
 alertname: str = "ConceptDriftDetected"
 
 # %%
-from mlmon_nb import investigate as iv, queries as q
+from mlmon_nb import investigate as iv
 inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, window, step,
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
-rate = inv.rate
 t = inv.thresholds
+psi_limit = inv.ctx.model.psi.warning
+baseline = inv.require_baseline()
 
 # %%
-inv.require_data()
+inv.require_data();
 
 # %%
-conf = inv.confidence_psi()
-conf
+signal = inv.psi_signal(psi_limit)
+inv.check_still_firing(signal.condition("the 1h confidence PSI", "1h"));
 
 # %%
-inv.check_still_firing(iv.Condition("the confidence PSI", "", inv.ctx.model.psi.warning),
-                       value=conf["psi"])
-
-# %% [markdown]
-# ## Model outputs against the days before
+inv.find_onset(signal);
 
 # %%
-outputs = inv.compare({
-    "low-confidence share": lambda r: q.low_confidence_share(model_name, r),
-    "accuracy": lambda r: q.accuracy(model_name, r),
-    "request rate (/s)": lambda r: q.request_rate(model_name, r),
-})
-outputs
+inv.distribution("confidence", title="Confidence: training baseline against the incident window");
 
 # %%
-inv.plot({"class share": q.class_share(model_name, rate)}, title="Predicted classes")
-
-# %% [markdown]
-# ## Input drift
+inv.compare([signal, iv.low_confidence(model_name), iv.accuracy(model_name),
+             iv.request_rate(model_name)]);
 
 # %%
-inv.drift_table()
-
-# %% [markdown]
-# ## What changed
-# Model versions and baselines seen in the incident window and before.
+inv.drift_finding();
 
 # %%
-inv.what_changed()
-
-# %% [markdown]
-# ## Verdict
+inv.what_changed();
 
 # %%
-inv.conclude(outputs, "low-confidence share", fmt="{:.1%}", notes=(
-    f"confidence PSI {conf['psi']:.3f} on {conf['n']:.0f} predictions",))
+inv.conclude(signal, next_step="check whether the inputs drifted too (above) and whether "
+             "accuracy fell; relabel a sample and retrain if it did.");

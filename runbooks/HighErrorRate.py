@@ -3,12 +3,12 @@
 #
 # More than the critical share of requests fail (error ratio above `error_ratio.critical`, 5% by default, for 5 minutes).
 #
-# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighErrorRate.ipynb -p model_name …`. It compares the incident window with the days before, shows what changed, and records a verdict. It ends early, with a message, when the alert has resolved or there is no data.
+# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighErrorRate.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
 # %% tags=["parameters"]
 model_name: str = "sentiment_classifier"  # the model the alert is about
 prometheus_url: str = ""  # empty: $MLMON_PROMETHEUS_URL, else the config's
-start: str = ""  # ISO-8601; empty: an hour before starts_at, else end - window
+start: str = ""  # ISO-8601; empty: the onset search starts hours before starts_at
 end: str = ""  # ISO-8601; empty: now
 window: str = "6h"  # used when start and starts_at are empty
 step: str = ""  # empty: automatic
@@ -27,51 +27,28 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
-rate = inv.rate
 t = inv.thresholds
+signal = iv.error_ratio(model_name, t.error_ratio_critical)
 
 # %%
-inv.require_data()
+inv.require_data();
 
 # %%
-inv.check_still_firing(iv.Condition("the 5m error ratio",
-    q.error_ratio(model_name, "5m"), t.error_ratio_critical))
-
-# %% [markdown]
-# ## The incident window against the days before
+inv.check_still_firing(signal.condition("the 5m error ratio", "5m"));
 
 # %%
-red = inv.compare({
-    "error ratio": lambda r: q.error_ratio(model_name, r),
-    "request rate (/s)": lambda r: q.request_rate(model_name, r),
-    "p95 latency (s)": lambda r: q.latency_quantile(0.95, model_name, r),
-})
-red
+inv.find_onset(signal);
 
 # %%
-inv.plot({"error ratio": q.error_ratio(model_name, rate)}, title="Error ratio",
-         threshold=t.error_ratio_critical)
-
-# %% [markdown]
-# ## Errors by type
+inv.compare([signal, iv.request_rate(model_name), iv.latency(model_name, 0.95)]);
 
 # %%
-by_type = inv.breakdown(q.error_rate(model_name, rate, by=["error_type"]), "error_type")
-by_type
-
-# %% [markdown]
-# ## What changed
-# Model versions and baselines seen in the incident window and before.
+inv.breakdown("errors", lambda r, by: q.error_rate(model_name, r, by=by),
+              ["error_type", "endpoint", "model_version", "instance"]);
 
 # %%
-inv.what_changed()
+inv.what_changed();
 
 # %%
-inv.plot({"requests": q.request_rate(model_name, rate)}, title="Request rate", unit="/s")
-
-# %% [markdown]
-# ## Verdict
-
-# %%
-top = by_type.index[0] if len(by_type) else "unknown"
-inv.conclude(red, "error ratio", fmt="{:.2%}", notes=(f"most errors are {top}",))
+inv.conclude(signal, next_step="read the service's recent errors (`mlmon-nb stack logs demo`) "
+             "for the error type on top, and roll back a deploy made near onset.");

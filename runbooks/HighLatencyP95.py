@@ -3,12 +3,12 @@
 #
 # The 95th percentile of request duration is above a multiple of the latency SLO threshold (critical 2×, warning 1.5×).
 #
-# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighLatencyP95.ipynb -p model_name …`. It compares the incident window with the days before, shows what changed, and records a verdict. It ends early, with a message, when the alert has resolved or there is no data.
+# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighLatencyP95.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
 # %% tags=["parameters"]
 model_name: str = "sentiment_classifier"  # the model the alert is about
 prometheus_url: str = ""  # empty: $MLMON_PROMETHEUS_URL, else the config's
-start: str = ""  # ISO-8601; empty: an hour before starts_at, else end - window
+start: str = ""  # ISO-8601; empty: the onset search starts hours before starts_at
 end: str = ""  # ISO-8601; empty: now
 window: str = "6h"  # used when start and starts_at are empty
 step: str = ""  # empty: automatic
@@ -27,44 +27,31 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
-rate = inv.rate
 t = inv.thresholds
-
-# %%
-inv.require_data()
-
-# %%
 factor = t.latency_p95_factor_critical if severity == "critical" else t.latency_p95_factor_warning
 limit = factor * inv.ctx.model.slo.latency_threshold_seconds
-inv.check_still_firing(iv.Condition("the 5m P95 latency (s)",
-    q.latency_quantile(0.95, model_name, "5m"), limit))
-
-# %% [markdown]
-# ## The incident window against the days before
+signal = iv.latency(model_name, 0.95, limit)
 
 # %%
-lat = inv.compare({
-    "p95 latency (s)": lambda r: q.latency_quantile(0.95, model_name, r),
-    "p50 latency (s)": lambda r: q.latency_quantile(0.5, model_name, r),
-    "request rate (/s)": lambda r: q.request_rate(model_name, r),
-    "in flight": lambda r: q.in_flight(model_name),
-})
-lat
+inv.require_data();
 
 # %%
-inv.plot(q.latency_quantiles(model_name, rate), title="Latency quantiles", threshold=limit, unit="s")
-
-# %% [markdown]
-# ## What changed
-# Model versions and baselines seen in the incident window and before.
+inv.check_still_firing(signal.condition("the 5m P95 latency", "5m"));
 
 # %%
-inv.what_changed()
-
-# %% [markdown]
-# ## Verdict
+inv.find_onset(signal);
 
 # %%
-load = lat.loc["request rate (/s)", "change ×"]
-inv.conclude(lat, "p95 latency (s)", notes=(
-    "traffic rose with it" if load == load and load > 1.5 else "traffic did not explain it",))
+inv.compare([signal, iv.latency(model_name, 0.5), iv.request_rate(model_name),
+             iv.in_flight(model_name)]);
+
+# %%
+inv.breakdown("p95 latency", lambda r, by: q.latency_quantile(0.95, model_name, r, by=by),
+              ["endpoint"], kind="seconds", additive=False);
+
+# %%
+inv.what_changed();
+
+# %%
+inv.conclude(signal, next_step="if traffic rose with it, scale out; else look at the slowest "
+             "endpoint and at a deploy near onset.");

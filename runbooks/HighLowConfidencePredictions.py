@@ -3,12 +3,12 @@
 #
 # More than `low_confidence_share` (20% by default) of predictions are under the low-confidence threshold for 1 hour.
 #
-# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighLowConfidencePredictions.ipynb -p model_name …`. It compares the incident window with the days before, shows what changed, and records a verdict. It ends early, with a message, when the alert has resolved or there is no data.
+# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighLowConfidencePredictions.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
 # %% tags=["parameters"]
 model_name: str = "sentiment_classifier"  # the model the alert is about
 prometheus_url: str = ""  # empty: $MLMON_PROMETHEUS_URL, else the config's
-start: str = ""  # ISO-8601; empty: an hour before starts_at, else end - window
+start: str = ""  # ISO-8601; empty: the onset search starts hours before starts_at
 end: str = ""  # ISO-8601; empty: now
 window: str = "6h"  # used when start and starts_at are empty
 step: str = ""  # empty: automatic
@@ -22,55 +22,35 @@ starts_at: str = ""  # the alert's startsAt
 alertname: str = "HighLowConfidencePredictions"
 
 # %%
-from mlmon_nb import investigate as iv, queries as q
+from mlmon_nb import investigate as iv
 inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, window, step,
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
-rate = inv.rate
 t = inv.thresholds
+signal = iv.low_confidence(model_name, t.low_confidence_share)
 
 # %%
-inv.require_data()
+inv.require_data();
 
 # %%
-inv.check_still_firing(iv.Condition("the 1h low-confidence share",
-    q.low_confidence_share(model_name, "1h"), t.low_confidence_share))
-
-# %% [markdown]
-# ## The incident window against the days before
+inv.check_still_firing(signal.condition("the 1h low-confidence share", "1h"));
 
 # %%
-conf_table = inv.compare({
-    "low-confidence share": lambda r: q.low_confidence_share(model_name, r),
-    "accuracy": lambda r: q.accuracy(model_name, "1h"),
-})
-conf_table
+inv.find_onset(signal);
 
 # %%
-inv.plot({"low-confidence share": q.low_confidence_share(model_name, rate)},
-         title="Low-confidence share", threshold=t.low_confidence_share)
+inv.distribution("confidence", title="Confidence: training baseline against the incident window");
 
 # %%
-conf = inv.confidence_psi()
-conf
-
-# %% [markdown]
-# ## Input drift
+inv.compare([signal, iv.accuracy(model_name), iv.request_rate(model_name)]);
 
 # %%
-inv.drift_table()
-
-# %% [markdown]
-# ## What changed
-# Model versions and baselines seen in the incident window and before.
+inv.drift_finding();
 
 # %%
-inv.what_changed()
-
-# %% [markdown]
-# ## Verdict
+inv.what_changed();
 
 # %%
-inv.conclude(conf_table, "low-confidence share", fmt="{:.1%}", notes=(
-    f"confidence PSI {conf['psi']:.3f}",))
+inv.conclude(signal, next_step="look at the inputs behind the ambiguous predictions; route "
+             "them to review if accuracy is falling too.");

@@ -3,12 +3,12 @@
 #
 # The model serves fewer requests per second than `throughput.min_rps`.
 #
-# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/LowThroughput.ipynb -p model_name …`. It compares the incident window with the days before, shows what changed, and records a verdict. It ends early, with a message, when the alert has resolved or there is no data.
+# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/LowThroughput.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
 # %% tags=["parameters"]
 model_name: str = "sentiment_classifier"  # the model the alert is about
 prometheus_url: str = ""  # empty: $MLMON_PROMETHEUS_URL, else the config's
-start: str = ""  # ISO-8601; empty: an hour before starts_at, else end - window
+start: str = ""  # ISO-8601; empty: the onset search starts hours before starts_at
 end: str = ""  # ISO-8601; empty: now
 window: str = "6h"  # used when start and starts_at are empty
 step: str = ""  # empty: automatic
@@ -27,41 +27,28 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
-rate = inv.rate
 t = inv.thresholds
+signal = iv.request_rate(model_name, inv.ctx.model.slo.throughput_min_rps, above=False)
 
 # %%
-inv.require_data()
+inv.require_data();
 
 # %%
-inv.check_still_firing(iv.Condition("the 5m request rate (/s)",
-    q.request_rate(model_name, "5m"), inv.ctx.model.slo.throughput_min_rps, above=False))
-
-# %% [markdown]
-# ## The incident window against the days before
+inv.check_still_firing(signal.condition("the 5m request rate", "5m"));
 
 # %%
-red = inv.compare({
-    "error ratio": lambda r: q.error_ratio(model_name, r),
-    "request rate (/s)": lambda r: q.request_rate(model_name, r),
-    "p95 latency (s)": lambda r: q.latency_quantile(0.95, model_name, r),
-})
-red
+inv.find_onset(signal);
 
 # %%
-inv.plot({"requests": q.request_rate(model_name, rate)}, title="Request rate",
-         threshold=inv.ctx.model.slo.throughput_min_rps, unit="/s")
-
-# %% [markdown]
-# ## What changed
-# Model versions and baselines seen in the incident window and before.
+inv.compare([signal, iv.error_ratio(model_name), iv.latency(model_name, 0.95)]);
 
 # %%
-inv.what_changed()
-
-# %% [markdown]
-# ## Verdict
+inv.breakdown("requests", lambda r, by: q.request_rate(model_name, r, by=by),
+              ["endpoint", "model_version", "instance"]);
 
 # %%
-inv.conclude(red, "request rate (/s)", notes=(
-    "check upstream callers and the traffic source",))
+inv.what_changed();
+
+# %%
+inv.conclude(signal, next_step="check the upstream callers, the load balancer and the traffic "
+             "source.");

@@ -3,12 +3,12 @@
 #
 # Prometheus cannot scrape the model service (`up == 0`).
 #
-# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/MLServiceDown.ipynb -p model_name …`. It compares the incident window with the days before, shows what changed, and records a verdict. It ends early, with a message, when the alert has resolved or there is no data.
+# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/MLServiceDown.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
 # %% tags=["parameters"]
 model_name: str = "sentiment_classifier"  # the model the alert is about
 prometheus_url: str = ""  # empty: $MLMON_PROMETHEUS_URL, else the config's
-start: str = ""  # ISO-8601; empty: an hour before starts_at, else end - window
+start: str = ""  # ISO-8601; empty: the onset search starts hours before starts_at
 end: str = ""  # ISO-8601; empty: now
 window: str = "6h"  # used when start and starts_at are empty
 step: str = ""  # empty: automatic
@@ -27,33 +27,24 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
-rate = inv.rate
 t = inv.thresholds
+signal = iv.scrape_up()
 
 # %%
-inv.check_still_firing(iv.Condition("the demo job's up",
-    f"max(up{{job=\"{q.DEMO_JOB}\"}}) or vector(0)", 1, above=False))
-
-# %% [markdown]
-# ## Traffic served before and during
+inv.require_data(f"max({q.selector('up', job=q.DEMO_JOB)})", what="scrape results (up)");
 
 # %%
-served = inv.compare({"request rate (/s)": lambda r: q.request_rate(model_name, r)})
-served
+inv.check_still_firing(signal.condition("the service's up", "5m"));
 
 # %%
-inv.plot({"up": f"max(up{{job=\"{q.DEMO_JOB}\"}})", "requests": q.request_rate(model_name, rate)}, title="Scrape health and traffic")
-
-# %% [markdown]
-# ## What changed
-# Model versions and baselines seen in the incident window and before.
+inv.find_onset(signal);
 
 # %%
-inv.what_changed()
-
-# %% [markdown]
-# ## Verdict
+inv.compare([iv.request_rate(model_name)]);
 
 # %%
-inv.conclude(served, "request rate (/s)", notes=(
-    "check the service log with `mlmon-nb stack logs demo`",))
+inv.what_changed();
+
+# %%
+inv.conclude(signal, next_step="check the service's log (`mlmon-nb stack logs demo`) and its "
+             "process; restart it (`mlmon-nb stack up`).");

@@ -3,12 +3,12 @@
 #
 # Prometheus has no series of the model's request counter: the service stopped exporting, or its scrape or name changed.
 #
-# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/ModelMetricsAbsent.ipynb -p model_name …`. It compares the incident window with the days before, shows what changed, and records a verdict. It ends early, with a message, when the alert has resolved or there is no data.
+# Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/ModelMetricsAbsent.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
 # %% tags=["parameters"]
 model_name: str = "sentiment_classifier"  # the model the alert is about
 prometheus_url: str = ""  # empty: $MLMON_PROMETHEUS_URL, else the config's
-start: str = ""  # ISO-8601; empty: an hour before starts_at, else end - window
+start: str = ""  # ISO-8601; empty: the onset search starts hours before starts_at
 end: str = ""  # ISO-8601; empty: now
 window: str = "6h"  # used when start and starts_at are empty
 step: str = ""  # empty: automatic
@@ -27,37 +27,23 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
-rate = inv.rate
 t = inv.thresholds
+series = f"count({q.selector('ml_requests_total', model_name=model_name)})"
+signal = iv.Signal("request-counter series", lambda r: series, 1, above=False, kind="count",
+                   missing=0)
 
 # %%
-present = f"count({q.selector('ml_requests_total', model_name=model_name)}) or vector(0)"
-inv.check_still_firing(iv.Condition("the number of request-counter series", present, 1,
-                                    above=False))
-
-# %% [markdown]
-# ## What was exported before
+inv.check_still_firing(signal.condition("the number of request-counter series"));
 
 # %%
-before = inv.compare({
-    "request series": lambda r: present,
-    "request rate (/s)": lambda r: q.request_rate(model_name, r),
-})
-before
+inv.find_onset(signal);
 
 # %%
-inv.plot({"request series": present}, title="Request-counter series")
-
-# %% [markdown]
-# ## What changed
-# Model versions and baselines seen in the incident window and before.
+inv.compare([signal, iv.request_rate(model_name)]);
 
 # %%
-inv.what_changed()
-
-# %% [markdown]
-# ## Verdict
+inv.what_changed();
 
 # %%
-inv.conclude(before, "request series", fmt="{:.0f}", notes=(
-    "check the scrape target and the model_name label",))
+inv.conclude(signal, next_step="check the scrape target, its model_name label and whether the "
+             "service still exports (`curl` its /metrics).");

@@ -4,6 +4,7 @@ papermill against the fixture Prometheus with the labels a real alert carries.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -12,10 +13,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mlmon_nb import catalogue
 from mlmon_nb.catalogue import ALERT_NAMES
 from mlmon_nb.errors import ParameterError, RunbookError
-from mlmon_nb.runbooks import (RESERVED_PARAMETERS, Registry, execute, read_summary, run_from_cli,
-                               sanitize_html, validate_parameters)
+from mlmon_nb.runbooks import (RESERVED_PARAMETERS, Registry, execute, read_findings, read_summary,
+                               run_from_cli, sanitize_html, validate_parameters)
 from mlmon_nb.runstore import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,9 +137,7 @@ def alert_params(history, alert: str) -> dict[str, str]:
     t0, t1 = history.incidents[incident]
     params = {"model_name": history.model_name, "starts_at": iso(t0 + 600),
               "end": iso(t1 - 120), "alertname": alert}
-    params["severity"] = {"ElevatedErrorRate": "warning", "DataDriftDetected": "warning",
-                          "ConceptDriftDetected": "warning",
-                          "HighLowConfidencePredictions": "info"}.get(alert, "critical")
+    params["severity"] = str(catalogue.get(alert).severities[0])
     if alert == "DataDriftDetected":
         params["feature"] = "sentiment_score"
     if alert == "SLOErrorBudgetBurn":
@@ -177,44 +177,130 @@ def test_cli_refuses_undeclared_names(run_config):
         run_from_cli(run_config, "HighErrorRate", {"colour": "red"}, progress=False)
 
 
-@pytest.mark.parametrize("alert", [a for a in ALERT_NAMES if a != "HighErrorRate"])
-def test_every_runbook_executes_on_its_incident(run_config, history, registry, alert, tmp_path):
+# The service never went down or quiet in the fixture history: these alerts are resolved on it;
+# MLServiceDown and ModelMetricsAbsent fire after its end (the scrapes stop: up and the request
+# counter go stale), LowThroughput with a minimum throughput above all of its traffic.
+QUIET = ("MLServiceDown", "ModelMetricsAbsent", "LowThroughput")
+# ModelMetricsAbsent fires where there is no data: absence is what it alerts on
+EXPECTED = {("ModelMetricsAbsent", "no_data"): "firing"}
+
+
+def scenario_params(history, alert: str, scenario: str) -> dict[str, str]:
+    """Parameters placing a run of ``alert`` on a firing, resolved or no-data stretch."""
+    incident = alert_params(history, alert)
+    if scenario == "firing" and alert in ("LowThroughput", *[a for a in ALERT_NAMES
+                                                              if a not in QUIET]):
+        return incident
+    params = {k: v for k, v in incident.items()
+              if k in ("model_name", "alertname", "severity", "feature", "slo", "long_window",
+                       "short_window")}
+    if scenario == "firing":
+        return {**params, "starts_at": iso(history.end + 900), "end": iso(history.end + 1500)}
+    if scenario == "resolved":
+        t0 = dt.datetime.fromisoformat(incident["starts_at"].replace("Z", "+00:00")).timestamp()
+        t0 -= 600
+        return {**params, "start": iso(t0 - 7200), "end": iso(t0 - 600)}
+    return {**params, "start": iso(history.start - 86400 * 5), "end": iso(history.start - 86400 * 4)}
+
+
+def quiet_traffic_config(run_config, tmp_path: Path):
+    """The fixture's configuration with a minimum throughput above all of its traffic."""
+    import yaml
+    from launcher_support import write_config
+
+    from mlmon_nb.config import load_config
+    path = write_config(run_config, tmp_path / "mlmon.yaml")
+    raw = yaml.safe_load(path.read_text())
+    raw["models"][0]["slos"]["throughput"]["min_rps"] = 100
+    path.write_text(yaml.safe_dump(raw))
+    return replace(load_config(path), prometheus_url=run_config.prometheus_url)
+
+
+def visible_text(html: str) -> str:
+    """The page's text outside the folded notebook, tags removed."""
+    head = html.split("<body>")[1].split('<details class="mlmon-notebook"')[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", head))
+
+
+def check_page(html: str, status: str) -> str:
+    """The run page's guarantees for a run that ended as ``status``; its visible text."""
+    assert html.startswith("<!doctype html>") and "<style>" in html and "<script" not in html
+    assert '<div class="mlmon-run">' in html and "Verdict" in html
+    text = visible_text(html)
+    assert " nan " not in f" {text} " and "{'" not in text and "Out[" not in text, text
+    if status == "firing":
+        assert re.search(r'class="mlmon-verdict (critical|warning|info) firing"', html), html[:2000]
+        assert "When it started" in html and "data:image/png;base64" in html
+        images = re.findall(r'src="(data:image/png;base64,[^"]+)"', html)
+        assert len(images) == len(set(images))  # every figure once
+    else:
+        tone = {"resolved": "ok", "no_data": "unknown"}[status]
+        assert f'class="mlmon-verdict {tone} {status}"' in html
+        assert "What the runbook found" not in html and "data:image/png" not in html
+        assert len(text) < 1200, text  # a clear, short message
+    return text
+
+
+def prometheus_of(cfg) -> str:
+    return cfg.prometheus_url.rstrip("/")
+
+
+def alert_incident(alert: str) -> str:
+    return {"HighLatencyP95": "latency", "DataDriftDetected": "drift",
+            "ConceptDriftDetected": "drift", "HighLowConfidencePredictions": "low_confidence",
+            "LowModelAccuracy": "accuracy"}.get(alert, "errors")
+
+
+@pytest.mark.parametrize("scenario", ["firing", "resolved", "no_data"])
+@pytest.mark.parametrize("alert", ALERT_NAMES)
+def test_every_runbook_executes_firing_resolved_and_without_data(run_config, history, registry,
+                                                                 alert, scenario, tmp_path):
     rb = registry.get(alert)
     from mlmon_nb.runbooks import kernel_env, server_defaults
-    params = server_defaults(rb, run_config,
-                             validate_parameters(rb, alert_params(history, alert)))
+    cfg = (quiet_traffic_config(run_config, tmp_path)
+           if (alert, scenario) == ("LowThroughput", "firing") else run_config)
+    params = server_defaults(rb, cfg, validate_parameters(rb, scenario_params(history, alert,
+                                                                               scenario)))
     params["baseline_path"] = str(history.baseline_path)
-    outcome = execute(rb, params, tmp_path / "run", env=kernel_env(run_config))
+    outcome = execute(rb, params, tmp_path / "run", env=kernel_env(cfg))
     assert outcome.status == "done", outcome.error
+    status = EXPECTED.get((alert, scenario), scenario)
+    assert outcome.summary["status"] == status, outcome.summary
     assert outcome.summary.get("verdict"), outcome
-    # the fixture history has incidents for these; the service never went down or quiet
-    quiet = ("MLServiceDown", "ModelMetricsAbsent", "LowThroughput")
-    assert outcome.summary["status"] == ("resolved" if alert in quiet else "firing"), outcome.summary
-    assert (tmp_path / "run" / "output.html").read_text().count("Verdict") >= 1
-
-
-def test_runbook_ends_early_when_resolved(run_config, history, registry, tmp_path):
-    t0, _ = history.incidents["errors"]
-    rb = registry.get("HighErrorRate")
-    params = server_defaults_for(rb, run_config, {"model_name": history.model_name,
-                                                  "start": iso(t0 - 7200), "end": iso(t0 - 600)})
-    outcome = execute(rb, params, tmp_path / "run")
-    assert outcome.status == "done", outcome.error
-    assert outcome.summary["status"] == "resolved"
-    assert outcome.summary["verdict"].startswith("Resolved")
     nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
-    assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    assert not any(o.get("output_type") == "execute_result" for o in outputs), \
+        "a cell shows its value as Out[n]"
+    check_page((tmp_path / "run" / "output.html").read_text(), status)
+    if status == "firing" and alert not in QUIET:
+        found = {f.name: f for f in read_findings(nb)}
+        onset = found["When it started"]
+        assert onset.interesting and onset.chart and onset.link.startswith(prometheus_of(cfg))
+        assert "/graph?g0.expr=" in onset.link
+        t0, _ = history.incidents[alert_incident(alert)]
+        began = dt.datetime.fromisoformat(outcome.summary["onset"]["time"]).timestamp()
+        assert t0 - 900 <= began <= t0 + 900, (alert, began - t0)
 
 
-def test_runbook_ends_early_without_data(run_config, history, registry, tmp_path):
+def test_high_error_rate_finds_the_burst_onset_within_two_samples(run_config, history, registry,
+                                                                   tmp_path):
+    """The fixture's error burst begins at a known time: the runbook dates it within two
+    samples of the history and makes onset → end its incident window."""
     rb = registry.get("HighErrorRate")
-    params = server_defaults_for(rb, run_config, {"model_name": history.model_name,
-                                                  "start": iso(history.start - 86400 * 5),
-                                                  "end": iso(history.start - 86400 * 4)})
+    params = server_defaults_for(rb, run_config, alert_params(history, "HighErrorRate"))
+    params["baseline_path"] = str(history.baseline_path)
     outcome = execute(rb, params, tmp_path / "run")
-    assert outcome.status == "done", outcome.error
-    assert outcome.summary["status"] == "no_data"
-    assert "No data" in outcome.summary["verdict"]
+    t0, _ = history.incidents["errors"]
+    onset = outcome.summary["onset"]
+    began = dt.datetime.fromisoformat(onset["time"]).timestamp()
+    assert abs(began - t0) <= 2 * history.step, began - t0
+    assert onset["uncertainty"] <= 2 * history.step
+    assert outcome.summary["window"]["start"] == onset["time"]
+    numbers = outcome.summary["numbers"]
+    assert numbers["error ratio (incident)"] > 0.2  # the burst's level, not an hour's average
+    assert "InjectedFault" in outcome.summary["verdict"]
+    assert "before the alert" in onset["lead"]
 
 
 def server_defaults_for(rb, cfg, raw):
@@ -236,7 +322,7 @@ def test_mlmon_nb_run_command_shows_progress_and_where_the_result_is(run_config,
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Executing" in out.stderr and "cell/s" in out.stderr  # papermill's progress bar
     assert "without encryption" not in out.stderr  # kernels talk over IPC, not TCP
-    assert "status: done" in out.stdout and "p95 latency" in out.stdout
+    assert "status: done" in out.stdout and "p95 latency" in out.stdout.lower()
     html = Path(out.stdout.split("html:     ")[1].split()[0])
     assert html.is_relative_to(run_config.stack.state_dir / "runs") and html.exists()
     bad = subprocess.run([sys.executable, "-m", "mlmon_nb.cli", "--config", str(path), "run",

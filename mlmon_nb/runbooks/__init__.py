@@ -8,7 +8,7 @@ One module per job:
 - :mod:`.registry` — :class:`Registry` of ``.ipynb`` runbooks and their parameters;
 - :mod:`.kernels` — :class:`WarmKernel` and :class:`KernelPool` (IPC, scrubbed environment);
 - :mod:`.execute` — :func:`execute` with papermill, :class:`Outcome`, :func:`read_summary`;
-- :mod:`.html` — the executed notebook as sanitized HTML;
+- :mod:`.html` — the executed notebook as a run page: verdict, findings, the notebook folded;
 - :mod:`.cli` — ``mlmon-nb run``.
 
 Untrusted input (alert links, webhooks) reaches papermill only through
@@ -19,8 +19,9 @@ from a path in a request, and every output lands in the run store (``mlmon_nb.ru
 from __future__ import annotations
 
 from .cli import run_from_cli
-from .execute import SUMMARY_MIME, Outcome, Status, execute, execute_run, kernel_env, read_summary
-from .html import notebook_html, sanitize_html
+from .execute import (SUMMARY_MIME, Outcome, Status, execute, execute_run, kernel_env, read_findings,
+                      read_summary)
+from .html import RUN_CSS, notebook_html, run_body, run_page, sanitize_html
 from .kernels import KernelPool, WarmKernel, kernel_dir
 from .parameters import RESERVED_PARAMETERS, Parameter, server_defaults, validate_parameters
 from .registry import NOTEBOOK_DIR, RUNBOOK_DIR, Registry, Runbook
@@ -44,7 +45,11 @@ __all__ = [
     "execute_run",
     "kernel_env",
     "notebook_html",
+    "run_body",
+    "run_page",
+    "RUN_CSS",
     "sanitize_html",
     "read_summary",
+    "read_findings",
     "run_from_cli",
 ]

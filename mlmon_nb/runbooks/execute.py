@@ -1,7 +1,8 @@
 """Executing a runbook with papermill into the run store, and reading back its verdict.
 
 :func:`execute` runs a notebook on a warm kernel when given one (else a cold one) into a run
-folder: ``output.ipynb`` plus its sanitized ``output.html``. A watchdog kills the kernel at the
+folder: ``output.ipynb`` plus ``output.html``, a standalone page whose body is sanitized
+(verdict, key numbers, findings, the notebook folded; see :mod:`.html`). A watchdog kills the kernel at the
 run's timeout; a kernel that dies is reported as ``dead_kernel``; a failing notebook is an
 :class:`Outcome`, never an exception. :func:`execute_run` does the same for a run of the store
 and records the outcome in its index.
@@ -19,16 +20,13 @@ from pathlib import Path
 from ..config import Config
 from ..errors import RunbookError
 from ..runstore import Run, RunStore
-from .html import escape, notebook_html
+from ..findings import read_findings
+from .html import SUMMARY_MIME, escape, read_summary, run_body, run_page
 from .kernels import WarmKernel, kernel_dir
 from .registry import Registry, Runbook
 
-__all__ = ["SUMMARY_MIME", "Status", "Outcome", "read_summary", "execute", "execute_run",
-           "kernel_env"]
-
-# A runbook records its verdict and key numbers as a display output of this type
-# (see mlmon_nb.investigate.record_summary); the run index reads it back from the notebook.
-SUMMARY_MIME = "application/vnd.mlmon.summary+json"
+__all__ = ["SUMMARY_MIME", "Status", "Outcome", "read_summary", "read_findings", "execute",
+           "execute_run", "kernel_env"]
 
 
 class Status(StrEnum):
@@ -48,17 +46,6 @@ class Outcome:
     error: str = ""
     summary: dict[str, object] = field(default_factory=dict)
     duration: float = 0.0
-
-
-def read_summary(nb) -> dict[str, object]:
-    """The summary a runbook recorded (the last ``SUMMARY_MIME`` output), or {}."""
-    found: dict[str, object] = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []) or []:
-            data = output.get("data") or {}
-            if SUMMARY_MIME in data and isinstance(data[SUMMARY_MIME], dict):
-                found = dict(data[SUMMARY_MIME])
-    return found
 
 
 def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
@@ -119,13 +106,15 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
         try:
             nb = nbformat.read(str(output), as_version=4)
             summary = read_summary(nb)
-            (out_dir / "output.html").write_text(notebook_html(nb))
+            title = f"{runbook.alertname} · {params.get('model_name', '')}".strip(" ·")
+            (out_dir / "output.html").write_text(run_page(run_body(nb, error=error), title))
         except Exception as exc:
             error = error or f"could not render the output: {exc}"
             status = Status.FAILED if status == Status.DONE else status
     else:
-        (out_dir / "output.html").write_text(
-            f"<p>The run produced no notebook: {escape(error)}</p>")
+        (out_dir / "output.html").write_text(run_page(
+            f"<div class='mlmon-run'><p>The run produced no notebook: {escape(error)}</p></div>",
+            runbook.alertname))
     return Outcome(status, error, summary, time.monotonic() - began)
 
 

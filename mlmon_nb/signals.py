@@ -1,0 +1,121 @@
+"""What a runbook investigates: the alert's condition and its signals.
+
+A :class:`Condition` is the alert's own test (PromQL, threshold, direction) that decides
+whether the run is still firing; a :class:`Signal` is a measure as a function of the ``rate()``
+range, with its threshold, which way is bad, how it reads, the sample behind it and what a
+missing point means. The factories build the signals of the metric contract
+(:mod:`mlmon_nb.metrics`) for one model. Pure: nothing here queries anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import metrics as m
+from . import queries as q
+from .humanize import Kind
+from .onset import Direction
+from .promql import selector
+
+__all__ = ["Condition", "Signal", "error_ratio", "request_rate", "latency", "low_confidence",
+           "accuracy", "in_flight", "scrape_up"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """An alert's condition: PromQL for its value, the threshold and the direction."""
+
+    description: str
+    promql: str
+    threshold: float
+    above: bool = True  # firing when value > threshold (else when below)
+    kind: str = Kind.NUMBER.value  # how its value reads
+
+    def holds(self, value: float) -> bool:
+        if value != value:
+            return False
+        return value > self.threshold if self.above else value < self.threshold
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A measure of the alert: PromQL as a function of the ``rate()`` range, its threshold,
+    which way is bad, how it reads (:class:`~mlmon_nb.humanize.Kind`), and the PromQL of the
+    sample behind it over a range (e.g. requests) with what that sample counts."""
+
+    name: str
+    query: Callable[[str], str]
+    threshold: float | None = None
+    above: bool = True
+    kind: str = Kind.NUMBER.value
+    sample: Callable[[str], str] | None = None
+    sample_unit: str = ""
+    missing: float | None = None  # what a missing point means (0 for up: not scraped)
+
+    def promql(self, rate: str) -> str:
+        """The PromQL over ``rate``, with missing points as ``missing`` when it is set."""
+        text = self.query(rate)
+        return text if self.missing is None else f"({text}) or vector({self.missing:g})"
+
+    @property
+    def direction(self) -> Direction:
+        return Direction.UP if self.above else Direction.DOWN
+
+    def condition(self, description: str, rate: str = "5m") -> Condition:
+        """The alert's condition on this signal over ``rate`` (the alert's own window)."""
+        if self.threshold is None:
+            raise ValueError(f"the signal {self.name!r} has no threshold to fire on")
+        return Condition(description, self.promql(rate), self.threshold, self.above, self.kind)
+
+
+def _requests(model_name: str) -> Callable[[str], str]:
+    sel = selector(m.REQUESTS.sample, model_name=model_name)
+    return lambda r: f"sum(increase({sel}[{r}]))"
+
+
+def error_ratio(model_name: str, threshold: float | None = None) -> Signal:
+    """The share of failed requests, with the requests behind it."""
+    return Signal("error ratio", lambda r: q.error_ratio(model_name, r), threshold,
+                  kind=Kind.RATIO.value, sample=_requests(model_name), sample_unit="requests")
+
+
+def request_rate(model_name: str, threshold: float | None = None, *,
+                 above: bool = True) -> Signal:
+    """Requests per second (``above=False`` when too few is bad)."""
+    return Signal("request rate", lambda r: q.request_rate(model_name, r), threshold, above,
+                  kind=Kind.RATE.value, sample=_requests(model_name), sample_unit="requests")
+
+
+def latency(model_name: str, quantile: float = 0.95, threshold: float | None = None) -> Signal:
+    """A latency quantile in seconds, from the histogram, with the requests behind it."""
+    return Signal(f"p{round(quantile * 100):g} latency",
+                  lambda r: q.latency_quantile(quantile, model_name, r), threshold,
+                  kind=Kind.SECONDS.value, sample=_requests(model_name), sample_unit="requests")
+
+
+def low_confidence(model_name: str, threshold: float | None = None) -> Signal:
+    """The share of predictions under the low-confidence threshold."""
+    sel = selector(m.PREDICTIONS.sample, model_name=model_name)
+    return Signal("low-confidence share", lambda r: q.low_confidence_share(model_name, r),
+                  threshold, kind=Kind.RATIO.value,
+                  sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
+
+
+def accuracy(model_name: str, threshold: float | None = None) -> Signal:
+    """The share of correct predictions on ground truth (too low is bad), with the labels."""
+    return Signal("accuracy", lambda r: q.accuracy(model_name, r), threshold, above=False,
+                  kind=Kind.RATIO.value,
+                  sample=lambda r: f"sum({q.ground_truth_count(model_name, r)})",
+                  sample_unit="labelled predictions")
+
+
+def in_flight(model_name: str) -> Signal:
+    """Requests being served at once."""
+    return Signal("in flight", lambda r: q.in_flight(model_name), kind=Kind.NUMBER.value)
+
+
+def scrape_up(job: str = q.DEMO_JOB) -> Signal:
+    """Whether Prometheus scrapes the service (1) or not (0)."""
+    return Signal("up", lambda r: f"max({selector('up', job=job)})", 1.0, above=False,
+                  kind=Kind.NUMBER.value, missing=0.0)
