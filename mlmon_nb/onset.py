@@ -81,9 +81,9 @@ def normal_band(reference: pd.Series | np.ndarray, *, direction: Direction | str
 
     The scale is the larger of 1.4826 × MAD and the distance from the median to the 99th and
     99.9th (or, going down, the 1st and 0.1st) percentiles in normal sigmas: they agree for
-    normal noise, and the tails keep skewed or heavy-tailed references (an error ratio that is mostly
-    zero with sporadic errors) from calling their own tail an onset. ``min_scale`` floors it (a fraction of the
-    distance to the alert's threshold keeps tiny wiggles from counting).
+    normal noise, and the tails keep skewed or heavy-tailed references (an error ratio that is
+    mostly zero with sporadic errors) from calling their own tail an onset. ``min_scale`` floors
+    it (a fraction of the distance to the alert's threshold keeps tiny wiggles from counting).
     """
     values = np.asarray(reference, dtype=float)
     values = values[np.isfinite(values)]
