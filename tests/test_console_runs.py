@@ -105,3 +105,19 @@ def test_console_lists_recently_resolved_runs(launched):
     assert f"/runs/{runs['resolved'].run_id}" in resolved and "it recovered" in resolved
     assert "2026-01-01T09:00:00Z" in resolved
     assert runs["firing"].run_id not in resolved and runs["notebook"].run_id not in resolved
+
+
+def test_a_run_page_carries_the_run_style_and_shows_the_verdict_once(tmp_path):
+    from mlmon_nb.launcher.pages import run_page
+    from mlmon_nb.runbooks import RUN_CSS
+    store = RunStore(tmp_path / "runs")
+    run = finished_run(store, "Quick", {"model_name": "m"}, source="cli", verdict="all quiet")
+    run = store.get(run.run_id)
+    store.run_dir(run.run_id).mkdir(parents=True, exist_ok=True)
+    (store.run_dir(run.run_id) / "output.html").write_text(
+        "<html><head><style>body{display:none}</style></head><body><div class='mlmon-run'>"
+        "<div class='card'>all quiet</div><script>alert(1)</script></div></body></html>")
+    html = run_page(run, store.run_dir(run.run_id), "http://127.0.0.1:1", 3)
+    assert RUN_CSS in html  # the package's style, in the head
+    assert "display:none" not in html and "<script" not in html  # never the stored file's
+    assert html.count("all quiet") == 1  # the card is the verdict: no second copy above it

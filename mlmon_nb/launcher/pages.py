@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..runbooks import RESERVED_PARAMETERS, sanitize_html
+from ..runbooks import RESERVED_PARAMETERS, RUN_CSS, sanitize_html
 from ..runstore import FINAL_STATUSES, Run
 from .console import AlertFeed, ConsoleAlert, relative_time
 
@@ -42,11 +42,11 @@ border-left-color:#2b6cb0;background:#fff}.alert h3{margin:.1rem 0 .3rem;font-si
 .run{margin:.3rem 0}"""
 
 
-def page(title: str, body: str, *, refresh: bool = False) -> str:
-    """A whole page around ``body`` (already escaped HTML)."""
+def page(title: str, body: str, *, refresh: bool = False, css: str = "") -> str:
+    """A whole page around ``body`` (already escaped HTML); ``css`` is trusted page chrome."""
     meta = '<meta http-equiv="refresh" content="2">' if refresh else ""
     return (f"<!doctype html><html><head><meta charset='utf-8'>{meta}<title>{_E(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><nav><a href='/'>console</a>"
+            f"<style>{_STYLE}{css}</style></head><body><nav><a href='/'>console</a>"
             f"<a href='/runs'>runs</a>"
             f"<a href='/healthz'>health</a></nav>{body}</body></html>")
 
@@ -126,22 +126,26 @@ def run_page(run: Run, run_dir: Path, jupyter_url: str, max_attempts: int, *,
                      for k, v in sorted(run.params.items()))
     lab = lab_link(jupyter_url, run.run_id, jupyter_token)
     out = run_dir / "output.html"
-    notebook = sanitize_html(out.read_text()) if out.exists() and run.status in FINAL_STATUSES \
+    executed = out.exists() and run.status in FINAL_STATUSES
+    # the run's own page (verdict card, tiles, findings, folded notebook); its style is the
+    # package's RUN_CSS, never taken from the stored file
+    notebook = sanitize_html(out.read_text()) if executed \
         else "<p>The notebook is being executed; this page refreshes itself.</p>"
-    duration = "" if run.duration is None else f"{run.duration:.1f}s"
+    duration = "" if run.duration is None else f" {run.duration:.1f}s"
     body = (f"<h1>{_E(run.alertname)} · {_E(run.model_name)} {_state_badge(run)}</h1>"
-            f"<p>Run <code>{run.run_id}</code> — status <span class='status {run.status}'>"
-            f"{run.status}</span> {duration} · attempt <span class='attempts'>{run.attempts}"
-            f"/{max_attempts}</span> · {_E(run.source)} · created {_fmt_time(run.created)}"
+            f"<p class='muted'>run <code>{run.run_id}</code> · <span class='status {run.status}'>"
+            f"{run.status}</span>{duration} · attempt <span class='attempts'>{run.attempts}"
+            f"/{max_attempts}</span> · {_E(run.source)} · {_fmt_time(run.created)}"
             + (f" · alert resolved {_E(run.resolved_at)}" if run.resolved_at else "") + "</p>"
-            + (f"<p class='verdict'>{_E(run.verdict)}</p>" if run.verdict else "")
+            + (f"<p class='verdict'>{_E(run.verdict)}</p>" if run.verdict and not executed else "")
             + (f"<p class='failed'>{_E(run.error)}</p>" if run.error else "")
+            + f"<div class='nb'>{notebook}</div>"
             + f"<p><a href='/runs/{run.run_id}/output.ipynb' download>download .ipynb</a> · "
               f"<a class='lab' href='{_E(lab)}' rel='noreferrer'>open in JupyterLab</a> · "
               f"{_rerun(run, rerunnable)}</p>"
-            f"<details><summary>parameters</summary><table>{params}</table></details>"
-            f"<div class='nb'>{notebook}</div>")
-    return page(f"{run.alertname} {run.run_id}", body, refresh=run.status not in FINAL_STATUSES)
+            f"<details><summary>parameters</summary><table>{params}</table></details>")
+    return page(f"{run.alertname} {run.run_id}", body, refresh=run.status not in FINAL_STATUSES,
+                css=RUN_CSS)
 
 
 # -- the incident console ---------------------------------------------------------------------
