@@ -6,9 +6,13 @@ Measured in one run on this machine:
   (parameters, execution, summary, sanitized HTML) — target within 2× the anchor; also a small
   runbook that imports ``mlmon_nb.investigate`` (pandas), for scale;
 - warm: a webhook POSTed to a running launcher until its run of the small runbook is ``done``
-  (HTML written), with a warm kernel ready — target p50 <= 1.5 s.
+  (HTML written), with a warm kernel ready — target p50 <= 1.5 s;
+- guard: the JSON depth pre-scan plus ``json.loads`` of a real notification and of 1 MiB bodies
+  built to be slow (escapes, quotes, brackets), and a lease-taking ``claim_next`` on a queue of
+  1000 runs.
 
-Run: ``.venv/bin/python benchmarks/bench_launcher.py [repeats]``. Prints medians and ratios.
+Run: ``.venv/bin/python benchmarks/bench_launcher.py [repeats]`` (``--guard`` for the last part
+alone). Prints medians and ratios.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from launcher_support import (InProcessLauncher, alert, fault_runbooks, payload,
                               write_runbook)
 from mlmon_nb.config import load_config  # noqa: E402
 from mlmon_nb.launcher import LauncherSettings  # noqa: E402
+from mlmon_nb.launcher.security import RequestError, parse_json  # noqa: E402
+from mlmon_nb.runstore import RunStore  # noqa: E402
 from mlmon_nb.runbooks import Registry, execute  # noqa: E402
 
 
@@ -45,6 +51,35 @@ def timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def guard_costs(repeats: int = 5) -> None:
+    import json
+    real = json.dumps(payload(*[alert("Quick", fingerprint=f"g{i}") for i in range(20)])).encode()
+    worst = {"real notification (20 alerts)": real,
+             "1 MiB of escapes": b'{"a":"' + b'\\"' * (1 << 19) + b'"}',
+             "1 MiB of quotes": b'"' * (1 << 20),
+             "1 MiB of brackets": b"[" * (1 << 19) + b"]" * (1 << 19)}
+    for name, raw in worst.items():
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            try:
+                parse_json(raw, 32)
+            except RequestError:
+                pass  # refused as too deep: what is timed is the refusal
+            times.append(time.perf_counter() - t0)
+        print(f"guard:  pre-scan + parse, {name:<30} median {statistics.median(times) * 1000:7.1f} ms")
+    store = RunStore(Path(tempfile.mkdtemp(prefix="bench-store-")))
+    for i in range(1000):
+        store.submit("Quick", {"model_name": f"m{i}"}, source="webhook", group_key=f"g{i % 7}",
+                     priority=i % 3)
+    t0 = time.perf_counter()
+    for _ in range(200):
+        store.finish(store.claim_next().run_id, "done")
+    print(f"guard:  claim_next + finish on a 1000-run queue   "
+          f"{(time.perf_counter() - t0) / 200 * 1000:7.2f} ms per run")
+    store.stop_heartbeat()
 
 
 def main(repeats: int = 5) -> None:
@@ -91,4 +126,7 @@ def main(repeats: int = 5) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    numbers = [int(a) for a in sys.argv[1:] if a.isdigit()]
+    if "--guard" not in sys.argv:
+        main(numbers[0] if numbers else 5)
+    guard_costs(numbers[0] if numbers else 5)

@@ -27,6 +27,8 @@ _EXPORTS = {
     "ParameterError": "errors",
     "Baseline": "baseline",
     "RulesError": "errors",
+    "InstrumentError": "errors",
+    "Severity": "catalogue",
     "render_rule_files": "rules",
     "render_alertmanager": "rules",
     "DriftError": "errors",

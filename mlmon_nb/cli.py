@@ -206,6 +206,14 @@ def _add_launcher(sub) -> None:
     p.add_argument("--workers", type=int, default=2, help="runs executing at once")
     p.add_argument("--warm-kernels", type=int, default=2, help="kernels kept ready")
     p.add_argument("--run-timeout", default="10m", help="per-run timeout, e.g. 90s, 10m")
+    p.add_argument("--drain-timeout", default="30s",
+                   help="at SIGTERM, wait this long for running runs (queued ones stay queued)")
+    p.add_argument("--lease", default="30s",
+                   help="a run whose launcher stops renewing its lease is retaken after this")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME[:PORT]",
+                   help="also answer this Host (e.g. a reverse proxy's name); repeatable")
+    p.add_argument("--protect-reads", action="store_true",
+                   help="run pages need the token too (or $MLMON_LAUNCHER_READ_TOKEN[_FILE])")
     p.set_defaults(func=_launcher)
 
 
@@ -213,7 +221,11 @@ def _launcher(args) -> int:
     from .config import parse_duration
     from .launcher import LauncherSettings, serve
     settings = LauncherSettings(workers=args.workers, warm_kernels=args.warm_kernels,
-                                run_timeout=parse_duration(args.run_timeout))
+                                run_timeout=parse_duration(args.run_timeout),
+                                drain_timeout=parse_duration(args.drain_timeout),
+                                lease_seconds=parse_duration(args.lease),
+                                allowed_hosts=tuple(args.allow_host),
+                                protect_reads=args.protect_reads)
     serve(_config(args), port=args.port, host=args.host, settings=settings)
     return 0
 

@@ -70,6 +70,8 @@ __all__ = [
     "AlertThresholds",
     "MinEvents",
     "Thresholds",
+    "DEFAULT_KS_THRESHOLDS",
+    "DEFAULT_PSI_THRESHOLDS",
     "StackConfig",
     "URL_PORTS",
     "SERVICE_JOB",
@@ -115,6 +117,12 @@ class Thresholds:
             if value > getattr(self, name):
                 return name
         return "none"
+
+
+# The one definition of the KS and PSI defaults: a model's config starts from them, and so does
+# mlmon_nb.drift's registry of tests (which adds the thresholds of its other tests).
+DEFAULT_KS_THRESHOLDS = Thresholds(0.10, 0.15, 0.25)
+DEFAULT_PSI_THRESHOLDS = Thresholds(0.10, 0.20, 0.25)
 
 
 @dataclass(frozen=True)
@@ -164,8 +172,8 @@ class ModelConfig:
     low_confidence_threshold: float = 0.7
     slo: SLOConfig = field(default_factory=SLOConfig)
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
-    ks: Thresholds = field(default_factory=lambda: Thresholds(0.10, 0.15, 0.25))
-    psi: Thresholds = field(default_factory=lambda: Thresholds(0.10, 0.20, 0.25))
+    ks: Thresholds = DEFAULT_KS_THRESHOLDS
+    psi: Thresholds = DEFAULT_PSI_THRESHOLDS
     drift_alpha: float = 0.01
 
 

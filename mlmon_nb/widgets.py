@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 
 from .baseline import Baseline
 from .config import Thresholds
-from .drift import BINNED_TESTS, BinCounts, drift_series, judge, thresholds_for, window_counts
+from .drift import BINNED_TESTS, BinCounts, QuerySource, drift_series, get_method, judge, \
+    thresholds_for, window_counts
 from .errors import DriftError
 
 __all__ = [
@@ -54,14 +55,13 @@ class Selection:
     start: pd.Timestamp
     end: pd.Timestamp
     reference: str = "baseline"  # baseline | previous
-    test: str = "psi"  # ks | psi | js
+    test: str = "psi"  # a test computable from bins: drift.BINNED_TESTS (ks | psi | js)
     step: str = "1h"  # one history point per step
 
     def __post_init__(self):
         if self.reference not in REFERENCES:
             raise DriftError(f"reference {self.reference!r} is unknown; choose {REFERENCES}")
-        if self.test not in BINNED_TESTS:
-            raise DriftError(f"test {self.test!r} is unknown; choose {BINNED_TESTS}")
+        get_method(self.test, binned=True)  # a DriftError naming the valid tests
         if not self.end > self.start:
             raise DriftError(f"the range is empty: {self.start} is not before {self.end}")
 
@@ -89,7 +89,7 @@ def _reference_shares(current: BinCounts, previous: BinCounts | None) -> tuple[n
     return previous.shares[0], float(previous.totals[0])
 
 
-def explore(prom: Any, baseline: Baseline, selection: Selection, *,
+def explore(prom: QuerySource, baseline: Baseline, selection: Selection, *,
             thresholds: Mapping[str, Thresholds] | None = None, min_samples: int = 30) -> View:
     """Compute the view of ``selection`` (queries Prometheus; no widgets involved)."""
     limits = thresholds_for(None, thresholds)
@@ -98,16 +98,17 @@ def explore(prom: Any, baseline: Baseline, selection: Selection, *,
     previous = (window_counts(prom, baseline, time=selection.start, window=selection.window,
                               model_name=selection.model_name)
                 if selection.reference == "previous" else {})
+    method = get_method(selection.test, binned=True)
     rows = []
     for name, bins in current.items():
-        if selection.test == "ks" and bins.kind != "numeric":
+        if not method.applies_to(bins.kind):
             continue
         ref, n_ref = _reference_shares(bins, previous.get(name))
         stat = float(bins.statistic(selection.test, ref)[0])
         n = float(bins.totals[0])
         short = not n >= min_samples or (selection.reference == "previous"
                                          and not n_ref >= min_samples)
-        rows.append({"feature": name, "kind": bins.kind, "test": selection.test,
+        rows.append({"feature": name, "kind": str(bins.kind), "test": selection.test,
                      "statistic": stat, "n_current": n, "n_reference": n_ref,
                      "insufficient": short, "severity": judge(limits, selection.test, stat, short)})
     table = pd.DataFrame(rows, columns=["feature", "kind", "test", "statistic", "n_current",
@@ -120,8 +121,7 @@ def explore(prom: Any, baseline: Baseline, selection: Selection, *,
     dist = distribution_frame(chosen, previous.get(selection.feature)) if chosen is not None \
         else pd.DataFrame(columns=["label", "reference", "current"])
     hist = drift_series(prom, baseline, selection.start, selection.end, selection.step,
-                        model_name=selection.model_name,
-                        tests=("ks", "psi") if selection.test == "ks" else (selection.test,))
+                        model_name=selection.model_name, tests=(selection.test,))
     hist = hist[(hist["feature"] == selection.feature) & (hist["test"] == selection.test)]
     return View(selection, table, dist, hist[["timestamp", "statistic", "n"]].reset_index(drop=True),
                 limits.get(selection.test), message)
@@ -220,7 +220,7 @@ class DriftExplorer:
     recomputes the :class:`View` and replaces the table and images in place (``self.view``).
     """
 
-    def __init__(self, prom: Any, baselines: Mapping[str, Baseline], *, start: Any, end: Any,
+    def __init__(self, prom: QuerySource, baselines: Mapping[str, Baseline], *, start: Any, end: Any,
                  feature: str | None = None, reference: str = "baseline", test: str = "psi",
                  step: str = "1h", thresholds: Mapping[str, Mapping[str, Thresholds]] | None = None):
         import ipywidgets as w

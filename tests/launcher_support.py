@@ -76,7 +76,7 @@ def payload(*alerts: dict, status: str = "firing") -> dict:
 
 
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_config(config: Config, path: Path) -> Path:
@@ -108,19 +108,22 @@ class InProcessLauncher:
 
     def __init__(self, config: Config, **kw):
         import uvicorn
+
         from mlmon_nb.launcher import create_app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(config, **kw)
+        from mlmon_nb.launcher import LauncherSettings, server_limits
+        self.app = create_app(config, port=self.port, **kw)
+        limits = server_limits(kw.get("settings") or LauncherSettings())
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
+                                                    log_level="warning", lifespan="on", **limits))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def launcher(self):
         return self.app.state.launcher
 
-    def __enter__(self) -> "InProcessLauncher":
+    def __enter__(self) -> InProcessLauncher:
         self.thread.start()
         wait_for(lambda: self.server.started, timeout=60, interval=0.05)
         return self

@@ -45,7 +45,7 @@ def test_rerun_equals_recording_rule_at_window_end(prom, history, incident_phase
         record = rule["record"]
         if record.endswith(":1h") and "feature" in record.split(":")[0]:
             test = "ks" if drift.KS_RECORD in record else "psi"
-            feature = rule["expr"].split('feature="')[1].split('"')[0]
+            feature = rule["labels"]["feature"]
         elif record == "model_name:ml_concept_drift_psi:1h":
             test, feature = "psi", drift.CONCEPT_FEATURE
         else:

@@ -13,14 +13,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from launcher_support import (
+    InProcessLauncher,
+    alert,
+    fault_runbooks,
+    iso,
+    launcher_process,
+    payload,
+    wait_for,
+    write_config,
+)
 
 from mlmon_nb.launcher import LauncherSettings
 from mlmon_nb.runbooks import Registry
 from mlmon_nb.runstore import RunStore
 from mlmon_nb.stack import free_port
-
-from launcher_support import (InProcessLauncher, alert, fault_runbooks, iso, launcher_process,
-                              payload, wait_for, write_config)
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +106,17 @@ def test_link_get_never_executes_and_the_form_needs_its_csrf_token(quick):
     assert form.status_code == 200 and "<form" in form.text and "value='m1'" in form.text
     assert "prometheus_url" not in form.text  # set from the config, never from a request
     assert len(srv.launcher.store.list(alertname="Quick")) == before
-    csrf = client.cookies.get("mlmon_csrf")
+    cookie = client.cookies.get("mlmon_csrf")
+    csrf = re.search(r"name='csrf_token' value='([^']+)'", form.text).group(1)
+    assert csrf != cookie  # the form's token is signed by the server, not a copy of the cookie
     fields = {"model_name": "m1", "starts_at": "2026-01-01T00:00:00Z"}
     refused = httpx.post(f"{srv.url}/runbook/Quick", data=fields)  # no cookie, no token
     assert refused.status_code == 403 and "CSRF" in refused.text
     forged = httpx.post(f"{srv.url}/runbook/Quick", data={**fields, "csrf_token": "guess"},
                         cookies={"mlmon_csrf": "other"})
     assert forged.status_code == 403
+    copied = client.post("/runbook/Quick", data={**fields, "csrf_token": cookie})
+    assert copied.status_code == 403  # the cookie alone (plantable from another port) is not enough
     assert len(srv.launcher.store.list(alertname="Quick")) == before
     ok = client.post("/runbook/Quick", data={**fields, "csrf_token": csrf}, follow_redirects=False)
     assert ok.status_code == 303
@@ -164,7 +175,7 @@ def test_script_in_outputs_and_labels_is_sanitized(quick):
     assert "bold" in page and "alert(4)" in page  # printed text stays, escaped
     assert "<script" not in page.lower()
     # the handlers survive only as escaped text, never as attributes of a tag
-    assert not re.search(r"<[a-z][^>]*\son\w+\s*=", page, re.I)
+    assert not re.search(r"<[a-z][^>]*\son\w+\s*=", page, re.IGNORECASE)
     assert "<b>bold</b>" in page
 
 
@@ -184,7 +195,8 @@ def test_fifty_concurrent_webhooks_run_each_alert_exactly_once(quick):
             if r["model_name"].startswith("conc")]
     assert len(runs) == 10
     done = [wait_for(finished(client, r["run_id"]), timeout=180) for r in runs]
-    assert all(r["status"] == "done" and r["attempts"] == 1 for r in done)
+    assert all(r["status"] == "done" and r["attempts"] == 1 for r in done), \
+        [(r["status"], r["attempts"], r["error"][:200]) for r in done]
 
 
 def test_launcher_killed_with_runs_queued_loses_none(history, faults, tmp_path):
@@ -196,7 +208,8 @@ def test_launcher_killed_with_runs_queued_loses_none(history, faults, tmp_path):
     assert load_config(path).stack.state_dir == state
     env = {"MLMON_RUNBOOK_DIR": str(faults)}
     alerts = [alert("Quick", fingerprint=f"restart{i}", model_name=f"r{i}") for i in range(6)]
-    with launcher_process(path, port, "--workers", "1", "--warm-kernels", "0", env=env) as proc:
+    with launcher_process(path, port, "--workers", "1", "--warm-kernels", "0", "--lease", "5s",
+                          env=env) as proc:
         for a in alerts:  # each run sleeps 2s: most are still queued when the launcher dies
             a["labels"]["seconds"] = "2"
             r = httpx.post(f"http://127.0.0.1:{port}/alertmanager", json=payload(a), timeout=30)
@@ -205,7 +218,8 @@ def test_launcher_killed_with_runs_queued_loses_none(history, faults, tmp_path):
         proc.wait()
     store = RunStore(state / "runs")
     assert store.counts().get("queued", 0) >= 3
-    with launcher_process(path, port, "--workers", "2", "--warm-kernels", "0", env=env):
+    with launcher_process(path, port, "--workers", "2", "--warm-kernels", "0", "--lease", "5s",
+                          env=env):
         wait_for(lambda: store.counts().get("done", 0) == 6, timeout=240)
         # a re-send after the restart still runs nothing new
         r = httpx.post(f"http://127.0.0.1:{port}/alertmanager", json=payload(alerts[0]), timeout=30)

@@ -28,3 +28,32 @@ def test_public_modules_declare_all_and_define_it():
         missing = [n for n in module.__all__ if not hasattr(module, n)]
         assert not missing, f"{module_name}.__all__ names what it does not define: {missing}"
 
+
+
+# The top-level surface is deliberate: a name added to or dropped from `mlmon_nb` is an API change
+# and must be made here too (as httpx's test_exported_members does).
+PUBLIC = {
+    "__version__",
+    # configuration and the metric contract's producer
+    "Config", "load_config", "ModelMonitor", "Baseline",
+    # reading Prometheus, drift exploration, alerting
+    "Prometheus", "DriftExplorer", "Severity", "render_rule_files", "render_alertmanager",
+    # runbooks
+    "RunStore", "LauncherSettings",
+    # errors: one root, a type per failure a user can act on
+    "MlmonError", "ConfigError", "PrometheusError", "PrometheusUnreachable",
+    "PrometheusQueryError", "PrometheusTimeout", "BaselineError", "DriftError", "RulesError",
+    "StackError", "RunbookError", "ParameterError", "InstrumentError",
+}
+
+
+def test_the_public_surface_is_exactly_the_deliberate_one():
+    assert set(mlmon_nb.__all__) == PUBLIC
+    assert len(mlmon_nb.__all__) == len(PUBLIC)  # no name exported twice
+
+
+def test_every_error_has_the_one_root():
+    exported = [getattr(mlmon_nb, n) for n in PUBLIC - {"__version__"}]
+    errors = [e for e in exported if isinstance(e, type) and issubclass(e, Exception)]
+    assert len(errors) == 13
+    assert all(issubclass(e, mlmon_nb.MlmonError) for e in errors)

@@ -12,9 +12,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mlmon_nb.catalogue import ALERT_NAMES
 from mlmon_nb.errors import ParameterError, RunbookError
-from mlmon_nb.runbooks import (ALERT_CATALOGUE, RESERVED_PARAMETERS, Registry, execute,
-                               read_summary, run_from_cli, sanitize_html, validate_parameters)
+from mlmon_nb.runbooks import (RESERVED_PARAMETERS, Registry, execute, read_summary, run_from_cli,
+                               sanitize_html, validate_parameters)
 from mlmon_nb.runstore import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,23 +31,13 @@ def registry() -> Registry:
 
 
 def test_every_alert_of_the_catalogue_has_a_runbook_with_the_shared_parameters(registry):
-    assert sorted(registry.names()) == sorted(ALERT_CATALOGUE)
-    for alert in ALERT_CATALOGUE:
+    assert sorted(registry.names()) == sorted(ALERT_NAMES)
+    for alert in ALERT_NAMES:
         declared = registry.get(alert).parameters
         for name in ("model_name", "prometheus_url", "start", "end", "window", "step",
                      "baseline_path", "severity", "feature", "slo", "long_window",
                      "short_window", "starts_at", "alertname"):
             assert declared[name].type == "str", (alert, name)
-
-
-def test_committed_runbooks_are_fresh_and_have_no_outputs():
-    out = subprocess.run([sys.executable, str(REPO / "runbooks" / "_generate.py"), "--check"],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout
-    for path in (REPO / "runbooks").glob("*.ipynb"):
-        nb = nbformat.read(path, as_version=4)
-        assert all(not c.get("outputs") and c.get("execution_count") is None
-                   for c in nb.cells if c.cell_type == "code"), path
 
 
 def test_undeclared_parameter_is_refused_naming_the_declared_ones(registry):
@@ -186,7 +177,7 @@ def test_cli_refuses_undeclared_names(run_config):
         run_from_cli(run_config, "HighErrorRate", {"colour": "red"}, progress=False)
 
 
-@pytest.mark.parametrize("alert", [a for a in ALERT_CATALOGUE if a != "HighErrorRate"])
+@pytest.mark.parametrize("alert", [a for a in ALERT_NAMES if a != "HighErrorRate"])
 def test_every_runbook_executes_on_its_incident(run_config, history, registry, alert, tmp_path):
     rb = registry.get(alert)
     from mlmon_nb.runbooks import kernel_env, server_defaults
@@ -244,6 +235,7 @@ def test_mlmon_nb_run_command_shows_progress_and_where_the_result_is(run_config,
         capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Executing" in out.stderr and "cell/s" in out.stderr  # papermill's progress bar
+    assert "without encryption" not in out.stderr  # kernels talk over IPC, not TCP
     assert "status: done" in out.stdout and "p95 latency" in out.stdout
     html = Path(out.stdout.split("html:     ")[1].split()[0])
     assert html.is_relative_to(run_config.stack.state_dir / "runs") and html.exists()

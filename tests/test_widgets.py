@@ -67,6 +67,9 @@ def test_selection_rejects_bad_input(history, incident):
         Selection(history.model_name, "text_length", start, end, "yesterday")
     with pytest.raises(DriftError, match="not before"):
         Selection(history.model_name, "text_length", end, start)
+    # the explorer's tests are the registry's binned ones
+    with pytest.raises(DriftError, match=r"'wasserstein' is not available.*\['ks', 'psi', 'js'\]"):
+        Selection(history.model_name, "text_length", start, end, test="wasserstein")
 
 
 def test_explorer_callbacks_update_in_place(prom, history, incident):

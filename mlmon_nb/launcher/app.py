@@ -1,0 +1,299 @@
+"""The launcher over HTTP: routes, the Host check on every request, and ``serve`` (uvicorn with
+header, keep-alive and body deadlines, and a bounded drain at SIGTERM). Every rule it applies
+comes from ``security``; every page from ``pages``; the work from ``engine``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Route
+
+from ..config import Config
+from ..errors import ParameterError, RunbookError
+from ..runbooks import Registry, validate_parameters
+from ..runstore import RUN_STATUSES, Run, is_run_id
+from . import pages
+from .engine import Launcher
+from .security import (
+    CSRF_COOKIE,
+    ClientGone,
+    CsrfSigner,
+    Guard,
+    RequestError,
+    allowed_hosts,
+    header_deadline_protocol,
+    parse_json,
+    read_body,
+    security_headers,
+)
+from .settings import LauncherSettings
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("mlmon_nb.launcher")
+FORM = "application/x-www-form-urlencoded"
+
+
+def _guard(config: Config, engine: Launcher, host: str, port: int) -> Guard:
+    opts = engine.settings
+    url_host = urlsplit(config.launcher_url).netloc if config.launcher_url else ""
+    return Guard(hosts=allowed_hosts(host, port, (*opts.allowed_hosts, url_host)),
+                 write_token=opts.resolved_token(), read_token=opts.resolved_read_token(),
+                 protect_reads=opts.protect_reads,
+                 csrf=CsrfSigner.from_state_dir(engine.store.root))
+
+
+def create_app(config: Config, *, settings: LauncherSettings | None = None,
+               registry: Registry | None = None, launcher: Launcher | None = None,
+               host: str = "127.0.0.1", port: int | None = None) -> Starlette:
+    """The launcher's Starlette app for a server bound to ``host:port`` (default: the config's
+    launcher port); workers start and stop with the app's lifespan."""
+    engine = launcher or Launcher(config, settings, registry)
+    opts = engine.settings
+    guard = _guard(config, engine, host, port or config.stack.ports["launcher"])
+
+    def html_response(text: str, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(text, status_code=status, headers=security_headers())
+
+    def error(request: Request, message: str, status: int,
+              headers: dict[str, str] | None = None) -> Response:
+        if "text/html" in request.headers.get("accept", "") and request.method == "GET":
+            resp: Response = html_response(pages.error_page(status, message), status)
+        else:
+            resp = JSONResponse({"error": message}, status_code=status)
+        resp.headers.update(headers or {})
+        return resp
+
+    def refused(request: Request, exc: RunbookError) -> Response:
+        """4xx for a refused request: its own status, 400 for a bad parameter, 404 for an
+        unknown runbook."""
+        if isinstance(exc, RequestError):
+            return error(request, str(exc), exc.status, exc.headers)
+        return error(request, str(exc), 400 if isinstance(exc, ParameterError) else 404)
+
+    def gone(request: Request) -> Response:
+        client = request.client.host if request.client else "?"
+        log.info("client %s disconnected before its %s %s body arrived", client, request.method,
+                 request.url.path)
+        return Response(status_code=400)
+
+    def reader(handler):
+        """A read route: the read token when reads are protected."""
+        async def route(request: Request) -> Response:
+            try:
+                guard.check_read(request.headers)
+            except RequestError as exc:
+                return refused(request, exc)
+            return await handler(request)
+        route.__name__ = handler.__name__
+        return route
+
+    def accept(raw: bytes) -> dict[str, Any]:
+        # parsing a megabyte takes a few hundred ms at worst: off the event loop, like the queue
+        return engine.accept_webhook(parse_json(raw, opts.max_json_depth))
+
+    async def webhook(request: Request) -> Response:
+        try:
+            guard.check_write(request.headers, "application/json")
+            raw = await read_body(request, opts.max_body_bytes, opts.body_timeout)
+            result = await run_in_threadpool(accept, raw)
+        except ClientGone:
+            return gone(request)
+        except RequestError as exc:
+            engine.webhooks_total.labels("refused").inc()
+            return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
+        except RunbookError as exc:  # ParameterError included: a label failed its check
+            engine.webhooks_total.labels("refused").inc()
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        engine.webhooks_total.labels("accepted").inc()
+        return JSONResponse(result, status_code=200)
+
+    def query_params(request: Request) -> dict[str, str]:
+        pairs = parse_qsl(request.url.query, keep_blank_values=True)
+        names = [k for k, _ in pairs]
+        if len(names) != len(set(names)):
+            raise RequestError("a parameter is given twice; give each once")
+        return dict(pairs)
+
+    async def runbook_get(request: Request) -> Response:
+        alertname = request.path_params["alertname"]
+        try:
+            runbook = engine.registry.get(alertname)
+            raw = query_params(request)
+            rerun = raw.pop("rerun", "") == "1"
+            params = validate_parameters(runbook, raw, untrusted=True)
+        except RunbookError as exc:
+            return refused(request, exc)
+        if not rerun:
+            run = await run_in_threadpool(engine.store.latest_matching, alertname, params,
+                                          time.time() - opts.dedupe_window)
+            if run is not None:
+                return RedirectResponse(f"/runs/{run.run_id}", status_code=303)
+        nonce = request.cookies.get(CSRF_COOKIE, "")
+        if not (16 <= len(nonce) <= 64 and nonce.replace("-", "").replace("_", "").isalnum()):
+            nonce = guard.csrf.nonce()
+        resp = html_response(pages.form_page(alertname, runbook, params, guard.csrf.token(nonce),
+                                             guard.write_token is not None))
+        resp.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/runbook")
+        return resp
+
+    async def runbook_post(request: Request) -> Response:
+        alertname = request.path_params["alertname"]
+        try:
+            if alertname not in engine.registry:
+                engine.registry.get(alertname)  # raises with the known names
+            guard.check_same_origin(request.headers)
+            raw = await read_body(request, opts.max_form_bytes, opts.body_timeout)
+            try:
+                pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+            except UnicodeDecodeError:
+                raise RequestError("the form is not UTF-8") from None
+            form = dict(pairs)
+            if len(form) != len(pairs):
+                raise RequestError("a parameter is given twice; give each once")
+            csrf, access = form.pop("csrf_token", ""), form.pop("access_token", "")
+            via_bearer = guard.check_write(request.headers, FORM, form_token=access)
+            if not via_bearer and not guard.csrf.valid(request.cookies.get(CSRF_COOKIE, ""), csrf):
+                raise RequestError("the form's CSRF token is missing or stale; reload the runbook "
+                                   "link and submit again", 403)
+            raw_params = {k: v for k, v in form.items() if v != ""}
+            run, _ = await run_in_threadpool(engine.submit, alertname, raw_params, source="link")
+        except ClientGone:
+            return gone(request)
+        except RunbookError as exc:
+            return refused(request, exc)
+        return RedirectResponse(f"/runs/{run.run_id}", status_code=303)
+
+    async def runs(request: Request) -> Response:
+        q = request.query_params
+        status = q.get("status") or None
+        if status and status not in RUN_STATUSES:
+            return error(request, f"status must be one of {', '.join(RUN_STATUSES)}", 400)
+        try:
+            limit = min(max(int(q.get("limit", "200")), 1), 1000)
+        except ValueError:
+            return error(request, "limit must be a number", 400)
+        found = await run_in_threadpool(engine.store.list, model_name=q.get("model_name") or None,
+                                        alertname=q.get("alertname") or None, status=status,
+                                        limit=limit)
+        if q.get("format") == "json" or "application/json" in request.headers.get("accept", ""):
+            return JSONResponse({"runs": [r.to_dict() for r in found],
+                                 "max_attempts": opts.max_attempts})
+        return html_response(pages.runs_page(found, q, opts.max_attempts))
+
+    def find_run(request: Request) -> Run | None:
+        run_id = request.path_params["run_id"]
+        return engine.store.get(run_id) if is_run_id(run_id) else None
+
+    async def run_page(request: Request) -> Response:
+        run = await run_in_threadpool(find_run, request)
+        if run is None:
+            return error(request, "no such run; list runs at /runs", 404)
+        if request.query_params.get("format") == "json":
+            return JSONResponse({**run.to_dict(), "max_attempts": opts.max_attempts})
+        text = await run_in_threadpool(pages.run_page, run, engine.store.run_dir(run.run_id),
+                                       config.jupyter_url, opts.max_attempts)
+        return html_response(text)
+
+    async def run_notebook(request: Request) -> Response:
+        run = await run_in_threadpool(find_run, request)
+        path = engine.store.run_dir(run.run_id) / "output.ipynb" if run else None
+        if run is None or path is None or not path.exists():
+            return error(request, "no notebook for this run (yet); see /runs", 404)
+        return FileResponse(path, media_type="application/x-ipynb+json",
+                            filename=f"{run.alertname}-{run.run_id}.ipynb")
+
+    async def healthz(request: Request) -> Response:
+        counts = engine.counts()
+        return JSONResponse({"status": "ok", "runbooks": len(engine.registry.names()),
+                             "queued": counts.get("queued", 0),
+                             "running": counts.get("running", 0),
+                             "executing_here": engine.busy(),
+                             "warm_kernels": engine.pool.ready()})
+
+    async def metrics(request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        data = await run_in_threadpool(generate_latest, engine.metrics)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    async def index(request: Request) -> Response:
+        return RedirectResponse("/runs", status_code=303)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await run_in_threadpool(engine.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(engine.stop)
+
+    app = Starlette(routes=[
+        Route("/", index),
+        Route("/alertmanager", webhook, methods=["POST"]),
+        Route("/runbook/{alertname}", reader(runbook_get), methods=["GET"]),
+        Route("/runbook/{alertname}", runbook_post, methods=["POST"]),
+        Route("/runs", reader(runs)),
+        Route("/runs/{run_id}", reader(run_page)),
+        Route("/runs/{run_id}/output.ipynb", reader(run_notebook)),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+    ], lifespan=lifespan)
+    app.state.launcher = engine
+    app.state.guard = guard
+    return _HostCheck(app, guard)  # type: ignore[return-value]
+
+
+class _HostCheck:
+    """ASGI wrapper: every HTTP request's ``Host`` is checked before routing (DNS rebinding);
+    ``.state`` is the wrapped app's, so callers reach the engine as before."""
+
+    def __init__(self, app: Starlette, guard: Guard):
+        self.app, self.guard = app, guard
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in scope.get("headers", [])}
+            try:
+                self.guard.check_host(headers)
+            except RequestError as exc:
+                await JSONResponse({"error": str(exc)}, status_code=exc.status,
+                                   headers={"Connection": "close"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def serve(config: Config, port: int | None = None, host: str = "127.0.0.1",
+          settings: LauncherSettings | None = None) -> None:
+    """Run the launcher in the foreground (127.0.0.1 by default) until SIGINT/SIGTERM; at
+    shutdown, requests in flight get 5 s and running runs ``settings.drain_timeout``."""
+    import uvicorn
+    opts = settings or LauncherSettings()
+    port = port or config.stack.ports["launcher"]
+    app = create_app(config, settings=opts, host=host, port=port)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
+                **server_limits(opts))
+
+
+def server_limits(opts: LauncherSettings) -> dict[str, Any]:
+    """uvicorn options for the header, keep-alive and header-size limits of ``opts``."""
+    return {"timeout_keep_alive": opts.keep_alive, "h11_max_incomplete_event_size": 16 << 10,
+            "http": header_deadline_protocol(opts.header_timeout)}

@@ -1,0 +1,123 @@
+"""The runbook registry: ``<AlertName>.ipynb`` files in one folder, with their declared parameters.
+
+A runbook is ``runbooks/<AlertName>.ipynb``; its ``parameters`` cell (read with papermill's
+``inspect_notebook`` before anything runs) is its contract. The notebook is always chosen from
+the :class:`Registry` by alert name, never from a path in a request. Only ``.ipynb`` files are
+runbooks: the paired ``.py`` sources next to them are for reading and diffs.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import REPO_ROOT
+from ..errors import RunbookError
+from .parameters import Parameter
+
+__all__ = ["RUNBOOK_DIR", "NOTEBOOK_DIR", "Runbook", "Registry"]
+
+RUNBOOK_DIR = REPO_ROOT / "runbooks"
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+_RUNBOOK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # an alert name, never a path
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A registered runbook: its alert name, notebook and declared parameters."""
+
+    alertname: str
+    path: Path
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+
+    @property
+    def declared(self) -> str:
+        """The declared parameter names, for error messages."""
+        return ", ".join(sorted(self.parameters)) or "none"
+
+
+class Registry:
+    """Runbooks by alert name: exactly the ``<AlertName>.ipynb`` files in one folder
+    (default ``$MLMON_RUNBOOK_DIR``, else the repository's ``runbooks/``)."""
+
+    def __init__(self, directory: Path | None = None):
+        directory = directory or os.environ.get("MLMON_RUNBOOK_DIR") or RUNBOOK_DIR
+        self.directory = Path(directory).resolve()
+        self._cache: dict[str, tuple[float, Runbook]] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        """Alert names that have a runbook."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.stem for p in self.directory.glob("*.ipynb")
+                      if _RUNBOOK_NAME.fullmatch(p.stem))
+
+    def __contains__(self, alertname: object) -> bool:
+        return (isinstance(alertname, str) and _RUNBOOK_NAME.fullmatch(alertname) is not None
+                and (self.directory / f"{alertname}.ipynb").is_file())
+
+    def get(self, alertname: str) -> Runbook:
+        """The runbook of an alert; RunbookError naming the known ones otherwise."""
+        if alertname not in self:
+            raise RunbookError(f"no runbook for alert {str(alertname)[:80]!r}; runbooks exist for: "
+                               f"{', '.join(self.names()) or 'none'} (in {self.directory})")
+        path = self.directory / f"{alertname}.ipynb"
+        mtime = path.stat().st_mtime
+        with self._lock:
+            cached = self._cache.get(alertname)
+            if cached and cached[0] == mtime:
+                return cached[1]
+        runbook = Runbook(alertname, path, _declared_parameters(path))
+        with self._lock:
+            self._cache[alertname] = (mtime, runbook)
+        return runbook
+
+    def resolve(self, spec: str) -> Runbook:
+        """A runbook from the CLI: an alert name or a path to a notebook in the registry folder."""
+        if spec in self:
+            return self.get(spec)
+        path = Path(spec)
+        if path.suffix == ".ipynb":
+            resolved = path.resolve()
+            if resolved.parent == self.directory and resolved.exists():
+                return self.get(resolved.stem)
+            if not path.is_absolute() and (self.directory / path.name).exists() \
+                    and path.parent.name == self.directory.name:
+                return self.get(path.stem)
+            raise RunbookError(f"{spec} is not a registered runbook; runbooks live in "
+                               f"{self.directory} and are named after their alert: "
+                               f"{', '.join(self.names()) or 'none'}")
+        return self.get(spec)
+
+
+# -- parameter inspection -----------------------------------------------------------------------
+
+
+def _infer_type(declared: str, default: str) -> str:
+    """The declared annotation, else the type of the default literal; str when unsure."""
+    for name in ("str", "int", "float", "bool"):
+        if declared == name or declared.startswith(name + " "):
+            return name
+    try:
+        literal = ast.literal_eval(default)
+    except (ValueError, SyntaxError):
+        return "str"
+    return {bool: "bool", int: "int", float: "float"}.get(type(literal), "str")
+
+
+def _declared_parameters(path: Path) -> dict[str, Parameter]:
+    import papermill  # heavy (nbclient, jupyter_client); only when a runbook is first read
+    try:
+        inspected = papermill.inspect_notebook(str(path))
+    except Exception as exc:  # papermill raises bare ValueError/JSON errors for broken notebooks
+        raise RunbookError(f"cannot read the parameters of {path}: {exc}; the notebook needs a "
+                           f"kernelspec and a cell tagged `parameters`") from exc
+    return {name: Parameter(name, _infer_type(str(p.get("inferred_type_name") or ""),
+                                              str(p.get("default") or "")),
+                            str(p.get("default") or ""), str(p.get("help") or ""))
+            for name, p in inspected.items()}

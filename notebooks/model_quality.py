@@ -1,0 +1,54 @@
+# %% [markdown]
+# # Model quality
+#
+# What the model predicts and how sure it is: the predicted-class distribution over time against the training baseline, the confidence histogram, the low-confidence share, and accuracy per segment on the ground-truth sample.
+
+# %% tags=["parameters"]
+model_name = "sentiment_classifier"
+prometheus_url = ""  # empty: MLMON_PROMETHEUS_URL, then the configuration
+start = ""           # ISO-8601, unix seconds or now-6h; empty: end - window
+end = ""             # empty: now
+window = "6h"        # used when start is empty
+step = ""            # empty: automatic
+
+# %%
+from IPython.display import Markdown, display
+
+from mlmon_nb import plots
+from mlmon_nb import queries as q
+
+ctx = q.notebook_context(model_name, prometheus_url, start, end, window, step)
+display(Markdown(f"**{ctx}**"))
+
+# %%
+quality = q.quality_series(ctx)
+if quality["class_share"].empty:
+    display(Markdown(f"**No predictions for model `{model_name}` in this window.** Pick another "
+                     "window or check that the service is scraped."))
+plots.shares(quality["class_share"], "Predicted-class distribution", columns="predicted_class")
+
+# %%
+plots.histogram(quality["confidence"], f"Confidence over the window ({ctx.window.duration})",
+                xlabel="confidence of the predicted class",
+                marker=(ctx.model.low_confidence_threshold, "low-confidence threshold"))
+
+# %%
+plots.series(quality["low_confidence_share"], "Low-confidence share", percent=True,
+             thresholds={"alert": (ctx.model.alerts.low_confidence_share, "warning")})
+
+# %%
+segments = quality["accuracy_by_segment"]
+display(segments)
+plots.bars(segments.set_index("segment")["accuracy"],
+           "Accuracy per segment over the window", percent=True,
+           reference={"objective": (ctx.model.slo.accuracy_objective, "ok"),
+                      "minimum": (ctx.model.alerts.accuracy_min, "critical")})
+
+# %%
+plots.series(quality["accuracy"], "Accuracy on the ground-truth sample (1h)", percent=True,
+             thresholds={"objective": (ctx.model.slo.accuracy_objective, "ok"),
+                         "minimum": (ctx.model.alerts.accuracy_min, "critical")})
+
+# %%
+print("no data in this window" if quality["class_share"].empty else
+      f"labelled predictions: {int(segments['labelled'].sum()) if not segments.empty else 0}")
