@@ -161,35 +161,61 @@ def _service_down(alert: str, config: Config, model: ModelConfig) -> list[Alerti
                   f"serving {m}: up is {{{{ $value }}}} (threshold: up == 0, for 1m).")]
 
 
-def _drift_rule_names() -> tuple[str, str]:
+def _drift_rule_names() -> dict[str, str]:
     # drift pulls numpy and scipy; the catalogue is read on light paths (launcher, runbooks)
-    from .drift import CONCEPT_PSI_RULE, KS_RULE  # noqa: PLC0415
-    return KS_RULE, CONCEPT_PSI_RULE
+    from . import drift  # noqa: PLC0415
+    return {"ks": drift.KS_RULE, "n": drift.N_RULE, "ks_critical": drift.KS_CRITICAL_RULE,
+            "psi": drift.CONCEPT_PSI_RULE, "concept_n": drift.CONCEPT_N_RULE,
+            "psi_critical": drift.CONCEPT_PSI_CRITICAL_RULE}
+
+
+def _query_value(template_selector: str, fmt: str) -> str:
+    """An annotation template printing one series' value; ``template_selector`` is a Go
+    template expression yielding the PromQL (e.g. a ``printf`` with ``$labels``)."""
+    return (f"{{{{ with {template_selector} | query }}}}{{{{ . | first | value | printf "
+            f"\"{fmt}\" }}}}{{{{ end }}}}")
+
+
+def _feature_series(name: str) -> str:
+    return f"printf `{name}{{model_name=%q,feature=%q}}` $labels.model_name $labels.feature"
 
 
 def _data_drift(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-    ks_rule, _ = _drift_rule_names()
+    names = _drift_rule_names()
+    least = model.alerts.min_events.feature_values
+    alpha = model.drift_alpha
+    ks, critical, n = (_select(names[k], model) for k in ("ks", "ks_critical", "n"))
+    count = _query_value(_feature_series(names["n"]), "%.0f")
+    chance = _query_value(_feature_series(names["ks_critical"]), "%.3f")
     rules = []
     for severity, limit in ((Severity.WARNING, model.ks.warning),
                             (Severity.CRITICAL, model.ks.critical)):
+        # an effect above the threshold, beyond what chance gives for the window's n values
+        expr = f"{ks} > {number(limit)} and {ks} > {critical} and {n} >= {number(least)}"
         rules.append(_rule(
-            alert, f"{_select(ks_rule, model)} > {number(limit)}", "1h", severity, model,
+            alert, expr, "1h", severity, model,
             f"{_MODEL}: input drift on {{{{ $labels.feature }}}}",
             f"Binned KS of feature {{{{ $labels.feature }}}} against the training baseline is "
-            f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h (threshold {number(limit)}, "
-            f"for 1h)."))
+            f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {count} values (threshold "
+            f"{number(limit)}, and above {chance}, what chance gives for as many values at "
+            f"alpha {number(alpha)}; at least {number(least)} values; for 1h)."))
     return rules
 
 
 def _concept_drift(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-    _, psi_rule = _drift_rule_names()
+    names = _drift_rule_names()
     limit = model.psi.warning
-    expr = f"{_select(psi_rule, model)} > {number(limit)}"
+    least = model.alerts.min_events.predictions
+    alpha = model.drift_alpha
+    psi, critical, n = (_select(names[k], model) for k in ("psi", "psi_critical", "concept_n"))
+    expr = f"{psi} > {number(limit)} and {psi} > {critical} and {n} >= {number(least)}"
     return [_rule(alert, expr, "1h", Severity.WARNING, model,
                   f"{_MODEL}: prediction confidence drifted",
                   f"PSI of the prediction confidence against the training baseline is "
-                  f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h (threshold "
-                  f"{number(limit)}, for 1h).")]
+                  f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {_count(n)} "
+                  f"predictions (threshold {number(limit)}, and above "
+                  f"{_query_value(f'`{critical}`', '%.3f')}, what chance gives for as many predictions at alpha {number(alpha)}; at "
+                  f"least {number(least)} predictions; for 1h).")]
 
 
 def _low_accuracy(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:

@@ -22,10 +22,14 @@ from __future__ import annotations
 from .bins import DRIFT_COLUMNS, BinCounts, bin_counts, binned_drift, binned_statistic, counts_drift
 from .compare import COLUMNS, category_fractions, compare, judge, thresholds_for
 from .expressions import (
+    CONCEPT_N_RULE,
+    CONCEPT_PSI_CRITICAL_RULE,
     CONCEPT_PSI_RECORD,
     CONCEPT_PSI_RULE,
+    KS_CRITICAL_RULE,
     KS_RECORD,
     KS_RULE,
+    N_RULE,
     PSI_RECORD,
     PSI_RULE,
     category_counts_query,
@@ -55,7 +59,10 @@ from .methods import (
 from .prometheus import QuerySource, drift_series, window_counts, window_drift
 from .rules import drift_recording_rules
 from .stats import (
+    DEFAULT_ALPHA,
     PSI_EPSILON,
+    ks_critical,
+    psi_critical,
     KSResult,
     binned_ks,
     chi_square,
@@ -129,4 +136,12 @@ __all__ = [
     "KS_RULE",
     "PSI_RULE",
     "CONCEPT_PSI_RULE",
+    # the drift alerts' evidence: counts and the critical values chance gives for them
+    "DEFAULT_ALPHA",
+    "ks_critical",
+    "psi_critical",
+    "N_RULE",
+    "KS_CRITICAL_RULE",
+    "CONCEPT_N_RULE",
+    "CONCEPT_PSI_CRITICAL_RULE",
 ]

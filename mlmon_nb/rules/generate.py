@@ -230,6 +230,7 @@ def drift_groups(config: Config,
             continue
         rules = tuple(RecordingRule(r["record"], r["expr"],
                                     {"model_name": model.name, **r.get("labels", {})})
-                      for r in drift.drift_recording_rules(model.name, baseline, DRIFT_WINDOWS))
+                      for r in drift.drift_recording_rules(model.name, baseline, DRIFT_WINDOWS,
+                                                           alpha=model.drift_alpha))
         groups.append(RuleGroup(group_name(model.name, "drift"), rules))
     return groups
