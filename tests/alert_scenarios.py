@@ -159,7 +159,7 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
-_SAMPLE = re.compile(r"\{([^{}]*)\} (\S+)")
+_SAMPLE = re.compile(r"\{([^{}]*)\} ([-+.\dEe]+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 _RUNS: dict[tuple, dict[tuple[str, ...], float]] = {}  # one promtool run per inputs and rules
 _KEYS = ("alertname", "severity", "long_window")
