@@ -323,7 +323,8 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "threshold (critical 2×, warning 1.5×).",
               (_C, _W), ("p95 latency", "request rate", "in flight"), build=_high_latency),
     AlertSpec("MLServiceDown", "Model service down",
-              "Prometheus cannot scrape the model service (`up == 0`).",
+              "Prometheus cannot scrape a target serving the model (`up == 0`; the target's "
+              "`model_name` label or its last `ml_model_info` says which model it serves).",
               (_C,), ("up", "request rate"), build=_service_down, series_labels=(),
               inhibits=("ModelMetricsAbsent", "LowThroughput")),
     AlertSpec("DataDriftDetected", "Data drift",
@@ -346,8 +347,8 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "low-confidence threshold for 1 hour.",
               (_I,), ("low-confidence share", "confidence distribution"), build=_low_confidence),
     AlertSpec("ModelMetricsAbsent", "Model metrics absent",
-              "Prometheus has no series of the model's request counter: the service stopped "
-              "exporting, or its scrape or name changed.",
+              "Prometheus has no `ml_model_info` of the model, which a running service exports "
+              "from its start: the service stopped exporting, or its scrape or name changed.",
               (_W,), ("request-counter series", "up"), build=_metrics_absent, series_labels=()),
     AlertSpec("SLOErrorBudgetBurn", "SLO error budget burn",
               "An SLO spends its error budget too fast over both a long and a short window "
@@ -355,7 +356,8 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               (_C, _W), ("SLO bad-event ratio", "burn rates", "error budget remaining"),
               build=_budget_burn, group="slo-burn"),
     AlertSpec("LowThroughput", "Low throughput",
-              "The model serves fewer requests per second than `throughput.min_rps`.",
+              "The model serves fewer requests per second than `throughput.min_rps` and than half "
+              "the same hour last week (the floor alone where there is no such history).",
               (_W,), ("request rate", "error ratio"), build=_low_throughput),
 )
 

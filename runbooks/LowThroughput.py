@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Runbook: Low throughput (`LowThroughput`)
 #
-# The model serves fewer requests per second than `throughput.min_rps`.
+# The model serves fewer requests per second than `throughput.min_rps` and than half the same hour last week (the floor alone where there is no such history).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/LowThroughput.ipynb -p model_name …`. It compares the incident window with the days before, shows what changed, and records a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
