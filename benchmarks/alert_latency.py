@@ -19,11 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from alert_scenarios import SCENARIOS, Scenario, first_firing  # noqa: E402
-from promtool_support import RULES  # noqa: E402
+from alert_scenarios import SCENARIOS, Scenario, first_firing
+from promtool_support import RULES
 
-from mlmon_nb.config import parse_duration  # noqa: E402
-from mlmon_nb.rules import RULE_FILES  # noqa: E402
+from mlmon_nb.config import parse_duration
+from mlmon_nb.rules import RULE_FILES
 
 
 def rules_at(revision: str, directory: Path) -> Path:
@@ -40,6 +40,8 @@ def rules_at(revision: str, directory: Path) -> Path:
 def _fmt(seconds: float | None) -> str:
     if seconds is None:
         return "never"
+    if seconds == 0:
+        return "0"
     return f"{seconds / 60:g} min" if seconds % 60 == 0 else f"{seconds:g} s"
 
 

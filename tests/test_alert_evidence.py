@@ -9,10 +9,24 @@ still fire on time: see test_rules_promtool.py and the firing cases below.
 from __future__ import annotations
 
 import pytest
+from alert_scenarios import SCENARIOS, first_firing
 
+from mlmon_nb.config import parse_config, parse_duration
 from mlmon_nb.demo.model import training_baseline
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
-from promtool_support import M, alert, counter, errors, gauge, requests, run_promtool, series
+from mlmon_nb.rules import render_rule_files
+from promtool_support import (
+    LAUNCHER,
+    MODEL,
+    M,
+    alert,
+    counter,
+    errors,
+    gauge,
+    requests,
+    run_promtool,
+    series,
+)
 
 PAGES_AND_TICKETS = ("HighErrorRate", "ElevatedErrorRate", "SLOErrorBudgetBurn",
                      "DataDriftDetected", "ConceptDriftDetected", "LowModelAccuracy",
@@ -107,12 +121,6 @@ def test_a_quiet_night_as_quiet_as_last_week_is_not_low_throughput(tmp_path):
 
 
 # -- the firing counterparts: with evidence, every incident still fires on time -----------------
-
-from alert_scenarios import SCENARIOS, first_firing  # noqa: E402
-
-from mlmon_nb.config import parse_config, parse_duration  # noqa: E402
-from mlmon_nb.rules import render_rule_files  # noqa: E402
-from promtool_support import LAUNCHER, MODEL  # noqa: E402
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS,
