@@ -12,6 +12,7 @@ import pytest
 from alert_scenarios import SCENARIOS, first_firing
 
 from mlmon_nb.config import parse_config, parse_duration
+from mlmon_nb.errors import ConfigError
 from mlmon_nb.demo.model import training_baseline
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
 from mlmon_nb.rules import render_rule_files
@@ -264,3 +265,33 @@ def test_a_drift_with_evidence_pages(tmp_path):
         "eval_time": "61m",
         "exp_samples": [{"labels": '{severity="warning"}', "value": 2},
                         {"labels": '{severity="critical"}', "value": 2}]}])
+
+
+def test_the_evidence_settings_are_read_checked_and_documented():
+    raw = {"version": 1, "models": [{"name": "m", "alerts": {"min_events": {"requests": 100}},
+                                     "drift": {"alpha": 0.05},
+                                     "slos": {"throughput": {"min_share_of_last_week": 0.3}}}]}
+    model = parse_config(raw).models[0]
+    assert model.alerts.min_events.requests == 100
+    assert model.alerts.min_events.ground_truth == 30  # the default
+    assert model.drift_alpha == 0.05 and model.slo.throughput_min_share_of_last_week == 0.3
+    raw["models"][0]["alerts"]["min_events"] = {"request": 100}
+    with pytest.raises(ConfigError, match="unknown alerts.min_events key.*known: requests"):
+        parse_config(raw)
+    raw["models"][0]["alerts"] = {}
+    raw["models"][0]["drift"]["alpha"] = 5
+    with pytest.raises(ConfigError, match="drift.alpha is a significance level"):
+        parse_config(raw)
+    import mlmon_nb.config as config_module
+    for key in ("min_events:", "alpha:", "min_share_of_last_week:"):
+        assert key in config_module.__doc__
+
+
+def test_what_chance_gives_for_three_values_is_far_above_any_threshold():
+    # the trickle: KS 0.26 of three values, PSI up to 6 through the 0.0001 floor; chance alone
+    # gives KS 0.94 and PSI 12 for three values against a baseline of 20,000 (alpha 0.01)
+    from mlmon_nb.drift import ks_critical, psi_critical
+    assert ks_critical(3, 20_000) == pytest.approx(1.6276 * (1 / 3 + 1 / 20_000) ** 0.5, rel=1e-4)
+    assert ks_critical(3, 20_000) > 0.9 and psi_critical(3, 20_000, bins=20) > 12
+    assert ks_critical(10_000, 20_000) < 0.025  # thousands of values: the threshold decides
+    assert ks_critical(0, 20_000) == float("inf")
