@@ -3,9 +3,11 @@
 1. :func:`validate` — every latency SLO threshold is a bucket edge of the latency histogram, the
    SLO period is whole seconds and covers the longest burn-rate window;
 2. :func:`recording_groups` — RED, latency quantiles, accuracy and low-confidence share per model,
-   over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the SLO period;
-3. :func:`~mlmon_nb.rules.slo.slo_groups` — per SLO the error ratio over every window, the
-   objective and the error budget remaining;
+   over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the SLO period (requests and errors over the alerts'
+   short spike window too), the event counts the alerts need as evidence, and the model's
+   history age (the burn-rate windows count only once it covers 90% of them);
+3. :func:`~mlmon_nb.rules.slo.slo_groups` — per SLO the error ratio over every window, its
+   event count over the burn windows, the objective and the error budget remaining;
 4. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.catalogue``), with its
    runbook link;
 5. :func:`drift_groups` — the drift engine's recording rules, for the models with a baseline.
