@@ -250,6 +250,12 @@ def burn(slo: str, long: str, value: str, events: int) -> dict:
         "runbook_url": url("SLOErrorBudgetBurn", **labels)}}
 
 
+def model_info(samples: int) -> list[dict]:
+    """The running service's ml_model_info: the history age the burn windows need comes from it
+    (or from the request counter)."""
+    return [series("ml_model_info", gauge(1, samples), model_version="1.0.0", baseline_id="b1")]
+
+
 # Burn windows count only with history covering 90% of them: the constant-ratio scenarios run
 # three days, sampled and evaluated every 5m (per-step counts are per 5 minutes).
 DAYS3 = 4320 // 5  # samples of three days at 5m
@@ -311,7 +317,7 @@ def test_short_window_resets_the_page_once_errors_stop(tmp_path):
 
 def test_latency_burn_counts_requests_over_the_slo_threshold(tmp_path):
     # 5% of requests slower than 0.25s for three days: above 3% (3 x 1%), below 6% (6 x 1%)
-    inputs = latency(DAYS3 + 1, 5000, {"0.25": 0.95, "0.5": 1})
+    inputs = latency(DAYS3 + 1, 5000, {"0.25": 0.95, "0.5": 1}) + model_info(DAYS3 + 1)
     run_promtool(tmp_path, inputs, [alert(
         "SLOErrorBudgetBurn", "3d", burn("latency", "1d", "5%", EVENTS["1d"] * 5000),
         burn("latency", "3d", "5%", EVENTS["3d"] * 5000))], interval="5m")
@@ -320,7 +326,7 @@ def test_latency_burn_counts_requests_over_the_slo_threshold(tmp_path):
 def test_accuracy_burn_has_no_page_that_could_never_fire(tmp_path):
     # 50% incorrect for three days: above 45% (3 x 15%) and 15%, below 90% (6 x 15%); 14.4 x 15%
     # > 100% is left out of the rules
-    run_promtool(tmp_path, ground_truth(DAYS3 + 1, 25, 25), [alert(
+    run_promtool(tmp_path, ground_truth(DAYS3 + 1, 25, 25) + model_info(DAYS3 + 1), [alert(
         "SLOErrorBudgetBurn", "3d", burn("accuracy", "1d", "50%", EVENTS["1d"] * 50),
         burn("accuracy", "3d", "50%", EVENTS["3d"] * 50))], interval="5m")
 
@@ -329,25 +335,23 @@ def test_accuracy_burn_has_no_page_that_could_never_fire(tmp_path):
 
 KS = "model_name_feature:ml_feature_drift_ks:1h"
 KS_N = "model_name_feature:ml_feature_drift_n:1h"
-KS_CRITICAL = "model_name_feature:ml_feature_drift_ks_critical:1h"
 PSI = "model_name:ml_concept_drift_psi:1h"
 PSI_N = "model_name:ml_concept_drift_n:1h"
-PSI_CRITICAL = "model_name:ml_concept_drift_psi_critical:1h"
 
 
-def ks_inputs(feature: str, ks: float, n: float, critical: float, minutes: int = 80) -> list[dict]:
+def ks_inputs(feature: str, ks: float, n: float, minutes: int = 80) -> list[dict]:
+    """The KS and count series of a feature; the drift rules compute its critical value from
+    the count (c(0.01)·sqrt((n + 20000) / (n · 20000)) for the demo baseline's 20,000 values)."""
     return [series(KS, gauge(ks, minutes), feature=feature),
-            series(KS_N, gauge(n, minutes), feature=feature),
-            series(KS_CRITICAL, gauge(critical, minutes), feature=feature)]
+            series(KS_N, gauge(n, minutes), feature=feature)]
 
 
 def test_data_drift_warning_then_critical_per_feature(tmp_path):
     # the drift engine's 1h KS of one feature at 0.2 (warning > 0.15) and of another at 0.3
     # (critical > 0.25, and so warning too), both on 1000 values, far above what chance gives
-    # (0.052); a third at 0.1 stays silent
-    inputs = (ks_inputs("text_length", 0.2, 1000, 0.052)
-              + ks_inputs("sentiment_score", 0.3, 1000, 0.052)
-              + ks_inputs("other", 0.1, 1000, 0.052))
+    # (0.053); a third at 0.1 stays silent
+    inputs = (ks_inputs("text_length", 0.2, 1000) + ks_inputs("sentiment_score", 0.3, 1000)
+              + ks_inputs("other", 0.1, 1000))
 
     def drift(severity: str, feature: str, value: str, threshold: str) -> dict:
         return {"exp_labels": {**M, "severity": severity, "feature": feature},
@@ -355,7 +359,7 @@ def test_data_drift_warning_then_critical_per_feature(tmp_path):
                     "summary": f"{MODEL}: input drift on {feature}",
                     "description": f"Binned KS of feature {feature} against the training "
                                    f"baseline is {value} over the last 1h's 1000 values "
-                                   f"(threshold {threshold}, and above 0.052, what chance gives "
+                                   f"(threshold {threshold}, and above 0.053, what chance gives "
                                    "for as many values at alpha 0.01; at least 30 values; for "
                                    "1h).",
                     "runbook_url": url("DataDriftDetected", severity=severity, feature=feature)}}
@@ -368,9 +372,9 @@ def test_data_drift_warning_then_critical_per_feature(tmp_path):
 
 
 def test_data_drift_needs_the_effect_beyond_chance_and_enough_values(tmp_path):
-    # KS 0.3 on 40 values: above the thresholds, but chance alone gives 0.36 for 40 values;
-    # KS 0.3 on 20 values with a (wrongly) low critical value: fewer than the 30 values needed
-    inputs = ks_inputs("text_length", 0.3, 40, 0.36) + ks_inputs("sentiment_score", 0.3, 20, 0.1)
+    # KS 0.2 on 40 values: above the warning threshold, but chance alone gives 0.258 for 40
+    # values; KS 0.9 on 20 values: beyond chance (0.364), but fewer than the 30 values needed
+    inputs = ks_inputs("text_length", 0.2, 40) + ks_inputs("sentiment_score", 0.9, 20)
     run_promtool(tmp_path, inputs, [alert("DataDriftDetected", "80m")])
 
 
@@ -378,17 +382,16 @@ def test_concept_drift_after_1h_above_psi_02(tmp_path):
     expected = annotated("warning", f"{MODEL}: prediction confidence drifted",
                          "PSI of the prediction confidence against the training baseline is "
                          "0.240 over the last 1h's 1000 predictions (threshold 0.2, and above "
-                         "0.023, what chance gives for as many predictions at alpha 0.01; at "
+                         "0.024, what chance gives for as many predictions at alpha 0.01; at "
                          "least 30 predictions; for 1h).",
                          url("ConceptDriftDetected", severity="warning"))
-    evidence = [series(PSI_N, gauge(1000, 80)), series(PSI_CRITICAL, gauge(0.023, 80))]
+    evidence = [series(PSI_N, gauge(1000, 80))]  # the rules compute the critical PSI, 0.024
     run_promtool(tmp_path, [series(PSI, gauge(0.24, 80))] + evidence, [
         alert("ConceptDriftDetected", "59m"),
         alert("ConceptDriftDetected", "60m", expected),
     ])
     run_promtool(tmp_path, [series(PSI, gauge(0.18, 80))] + evidence,
                  [alert("ConceptDriftDetected", "80m")])
-    # above the threshold, but not above what chance gives for 50 predictions
-    run_promtool(tmp_path, [series(PSI, gauge(0.24, 80)), series(PSI_N, gauge(50, 80)),
-                            series(PSI_CRITICAL, gauge(0.45, 80))],
+    # above the threshold, but not above what chance gives for 50 predictions (0.465)
+    run_promtool(tmp_path, [series(PSI, gauge(0.24, 80)), series(PSI_N, gauge(50, 80))],
                  [alert("ConceptDriftDetected", "80m")])
