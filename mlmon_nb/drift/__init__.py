@@ -4,6 +4,8 @@ One job per module, imported in this order (no cycles):
 
 - :mod:`.stats`: the statistics, pure (arrays in, numbers out): KS with exact and asymptotic
   p-values, PSI, binned KS, Wasserstein, Jensen–Shannon, chi-square, p-value correction;
+- :mod:`.significance`: what chance alone gives — the KS and PSI critical values for a window's
+  sample size at a significance level (the drift alerts' second condition);
 - :mod:`.expressions`: the PromQL of drift (bucket queries, KS/PSI rule expressions, names);
 - :mod:`.methods`: the registry of tests (:data:`TESTS`): each test registered once with the
   :class:`FeatureKind` s it applies to, its p-value, its sample and bin computations, its rules
@@ -58,11 +60,9 @@ from .methods import (
 )
 from .prometheus import QuerySource, drift_series, window_counts, window_drift
 from .rules import drift_recording_rules
+from .significance import DEFAULT_ALPHA, ks_critical, psi_critical
 from .stats import (
-    DEFAULT_ALPHA,
     PSI_EPSILON,
-    ks_critical,
-    psi_critical,
     KSResult,
     binned_ks,
     chi_square,

@@ -22,7 +22,7 @@ from ..errors import DriftError
 from ..metrics import CONFIDENCE_BUCKETS, le_label
 from .compare import judge, thresholds_for
 from .methods import CONCEPT_FEATURE, MIN_SAMPLES, FeatureKind, get_method
-from .stats import DEFAULT_ALPHA, ks_critical, psi_critical
+from .significance import DEFAULT_ALPHA, ks_critical, psi_critical
 
 __all__ = [
     "BinCounts",

@@ -32,7 +32,8 @@ from ..metrics import (
 )
 from ..promql import matcher, number, quote, selector, sum_increase
 from ..queries import confidence_buckets
-from .stats import DEFAULT_ALPHA, PSI_EPSILON, ks_coefficient, psi_chi2
+from .significance import DEFAULT_ALPHA, ks_coefficient, psi_chi2
+from .stats import PSI_EPSILON
 
 __all__ = [
     "FEATURE_LEVEL",

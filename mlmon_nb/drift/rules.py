@@ -31,7 +31,7 @@ from .expressions import (
     psi_critical_expr,
 )
 from .methods import TESTS, FeatureKind
-from .stats import DEFAULT_ALPHA
+from .significance import DEFAULT_ALPHA
 
 __all__ = ["drift_recording_rules"]
 

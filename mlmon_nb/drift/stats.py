@@ -50,53 +50,10 @@ __all__ = [
     "jensen_shannon",
     "chi_square",
     "correct_pvalues",
-    "DEFAULT_ALPHA",
-    "ks_coefficient",
-    "ks_critical",
-    "psi_chi2",
-    "psi_critical",
 ]
 
 PSI_EPSILON = 1e-4
 EXACT_KS_MAX_N = 10_000  # like scipy's ks_2samp(method="auto")
-DEFAULT_ALPHA = 0.01  # significance of the drift alerts' critical values (config: drift.alpha)
-
-
-def ks_coefficient(alpha: float = DEFAULT_ALPHA) -> float:
-    """c(α) = sqrt(−ln(α/2)/2) of the two-sample KS critical value c(α)·sqrt((n+m)/(n·m))."""
-    if not 0 < alpha < 1:
-        raise DriftError(f"alpha is a significance level between 0 and 1, got {alpha}")
-    return math.sqrt(-math.log(alpha / 2) / 2)
-
-
-def ks_critical(n: Any, m: Any, alpha: float = DEFAULT_ALPHA) -> np.ndarray | float:
-    """The KS statistic chance alone exceeds with probability α for samples of n and m values
-    (the large-sample two-sample critical value); ``inf`` where n or m is 0."""
-    n, m = np.asarray(n, dtype=float), np.asarray(m, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = ks_coefficient(alpha) * np.sqrt((n + m) / (n * m))
-    out = np.where((n > 0) & (m > 0), out, np.inf)
-    return float(out) if out.ndim == 0 else out
-
-
-def psi_chi2(bins: int, alpha: float = DEFAULT_ALPHA) -> float:
-    """χ²₁₋α(bins − 1): the chi-square quantile behind :func:`psi_critical`."""
-    if bins < 2:
-        raise DriftError(f"PSI needs at least 2 bins, got {bins}")
-    if not 0 < alpha < 1:
-        raise DriftError(f"alpha is a significance level between 0 and 1, got {alpha}")
-    return float(stats.chi2.ppf(1 - alpha, bins - 1))
-
-
-def psi_critical(n: Any, m: Any, bins: int, alpha: float = DEFAULT_ALPHA) -> np.ndarray | float:
-    """The PSI chance alone exceeds with probability α on ``bins`` bins for samples of n and m
-    values: n·m/(n+m)·PSI ≈ χ²(bins−1), so χ²₁₋α(bins−1)·(1/n + 1/m); ``inf`` where n or m is 0."""
-    n, m = np.asarray(n, dtype=float), np.asarray(m, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = psi_chi2(bins, alpha) * (1 / n + 1 / m)
-    out = np.where((n > 0) & (m > 0), out, np.inf)
-    return float(out) if out.ndim == 0 else out
-
 
 @dataclass(frozen=True)
 class KSResult:
