@@ -14,7 +14,7 @@ DEB_BINARIES := prometheus:prometheus:MLMON_PROMETHEUS_BIN \
 # headless Chromium for the launcher's browser test
 TEST_BINARIES := chromium:chromium:-
 
-.PHONY: install system-deps test-deps demo demo-down test bench clean
+.PHONY: install system-deps test-deps demo demo-down test test-fast lint bench clean
 
 # the package with every extra and the test tools, in $(VENV)
 install: $(VENV)/.installed
@@ -54,6 +54,16 @@ demo-down: install
 
 test: install system-deps test-deps
 	$(BIN)/python -m pytest
+
+# the inner loop: the unit tier only (no Prometheus, kernels or servers), about a minute
+test-fast: install
+	$(BIN)/python -m pytest -m unit -q
+
+# the style, type and layer checks that tests/test_lint.py also runs inside `make test`
+lint: install
+	$(BIN)/ruff check mlmon_nb tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test-deps:
 	@$(MAKE) --no-print-directory system-deps DEB_BINARIES="$(TEST_BINARIES)"

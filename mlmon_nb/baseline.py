@@ -1,11 +1,21 @@
 """Training baselines: the reference statistics drift is measured against.
 
-A baseline is built once from training data and stored as one versioned, human-readable JSON
-file. Per numeric feature it keeps quantile bucket edges (the ``le`` buckets of the exported
-``ml_feature_value`` histogram), the fraction of training rows in each bucket, a capped sorted
-sample for exact tests, and summary statistics; per categorical feature its top-k categories;
-and the prediction class and confidence distributions. Its ``baseline_id`` is a hash of the
-content (not of the creation time), so the same data gives the same id.
+A baseline is built once from training data and stored as one versioned JSON file. Per numeric
+feature it keeps quantile bucket edges (the ``le`` buckets of the exported ``ml_feature_value``
+histogram), the fraction of training rows in each bucket, the reference CDF
+(:class:`~mlmon_nb.sketch.ReferenceCDF`: ~2,000 knots, exact atoms and tails) from which KS and
+Wasserstein against the full training data are computed, and summary statistics; per categorical
+feature its top-k categories; and the prediction class and confidence distributions. Its
+``baseline_id`` is a hash of the content (not of the creation time), so the same data gives the
+same id.
+
+Every build goes through :class:`BaselineBuilder`: mergeable sketches (:mod:`mlmon_nb.sketch`)
+fed batch by batch, so a pandas frame, a stream of record batches from files of any size
+(:mod:`mlmon_nb.baseline_build`) and Dask partitions give the same kind of baseline. Up to
+65,536 values per column everything is exact; beyond, ranks are within the sketch's error.
+
+Schema version 1 files (a 5,000-value random sample per feature) still load: the sample becomes
+the reference CDF, marked ``precision="sample"`` (its p-values use the sample's size).
 
 Bucket semantics follow Prometheus: bucket ``i`` holds values ``<= edges[i]`` and above the
 previous edge; the last bucket (``+Inf``) holds values above the last edge.
@@ -14,21 +24,23 @@ previous edge; the last bucket (``+Inf``) holds values above the last edge.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
 from .errors import BaselineError
+from .instrument import content_id
 from .metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY
+from .sketch import CategorySketch, QuantileSketch, ReferenceCDF, reference_from_sketch
 
 __all__ = [
     "Baseline",
+    "BaselineBuilder",
     "NumericFeature",
     "CategoricalFeature",
     "SCHEMA_VERSION",
@@ -38,20 +50,27 @@ __all__ = [
     "build_from_file",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KIND = "mlmon_nb.baseline"
-SAMPLE_CAP = 5000
+SAMPLE_CAP = 5000  # size of the quantile sample :attr:`NumericFeature.sample` offers
 TOP_K = 20
+SUMMARY_DIGITS = 10  # mean/std rounded: beyond the exact limit they are merged per batch
+REBUILD = "rebuild it with `mlmon-nb baseline build`"
 
 
 def _round_sig(values: np.ndarray, digits: int = 6) -> np.ndarray:
     """Round to significant digits so edges print as stable ``le`` label values."""
     out = np.asarray(values, dtype=float).copy()
-    nz = out != 0
+    nz = (out != 0) & np.isfinite(out)
     mags = np.floor(np.log10(np.abs(out[nz])))
     scale = 10.0 ** (digits - 1 - mags)
     out[nz] = np.round(out[nz] * scale) / scale
     return out
+
+
+def _edges_from_quantiles(qs: np.ndarray, first: float) -> np.ndarray:
+    edges = np.unique(_round_sig(qs))
+    return edges if edges.size else _round_sig(np.array([first]))
 
 
 def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
@@ -60,11 +79,7 @@ def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         raise BaselineError("a numeric feature has no finite values to take quantiles of")
-    qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
-    edges = np.unique(_round_sig(qs))
-    if edges.size == 0:
-        edges = _round_sig(np.array([finite[0]]))
-    return edges
+    return _edges_from_quantiles(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]), finite[0])
 
 
 def bin_fractions(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -75,21 +90,40 @@ def bin_fractions(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / max(finite.size, 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NumericFeature:
-    """Reference statistics of one numeric feature."""
+    """Reference statistics of one numeric feature.
+
+    ``reference`` is the distribution KS and Wasserstein are computed against (see
+    :mod:`mlmon_nb.drift.reference`); ``n`` the finite training values behind it.
+    """
 
     edges: np.ndarray  # interior bucket edges, ascending; buckets are le=edges..., +Inf
     fractions: np.ndarray  # len(edges) + 1 bucket fractions, summing to 1
-    sample: np.ndarray  # sorted, capped sample of the training values, for exact tests
+    reference: ReferenceCDF
     n: int
     missing_share: float = 0.0
     summary: dict = field(default_factory=dict)
+    legacy_sample: np.ndarray | None = None  # the random sample of a schema-1 file
 
     @property
     def cumulative(self) -> np.ndarray:
         """Baseline cumulative fraction at each edge (``ml_feature_baseline_ratio``)."""
         return np.cumsum(self.fractions)[:-1]
+
+    @property
+    def precision(self) -> str:
+        """``exact``, ``sketch`` (within the sketch's rank error) or ``sample`` (old file)."""
+        return self.reference.precision
+
+    @property
+    def sample(self) -> np.ndarray:
+        """Sorted reference values: the old file's sample, else up to 5,000 evenly spaced
+        quantiles of the reference CDF (for plots and callers that want values)."""
+        if self.legacy_sample is not None:
+            return self.legacy_sample
+        size = min(self.n, SAMPLE_CAP)
+        return self.reference.quantile((np.arange(size) + 0.5) / size)
 
 
 @dataclass(frozen=True)
@@ -109,7 +143,8 @@ class CategoricalFeature:
 
 @dataclass(frozen=True)
 class Baseline:
-    """A model's training baseline. Build with :meth:`from_frame`, store with :meth:`save`."""
+    """A model's training baseline. Build with :meth:`from_frame` or :meth:`from_dataset`,
+    store with :meth:`save`."""
 
     model_name: str
     numeric: dict[str, NumericFeature]
@@ -130,7 +165,8 @@ class Baseline:
     def describe(self) -> pd.DataFrame:
         """One row per feature: kind, rows behind it, missing share, bins/categories, summary."""
         rows = [{"feature": k, "kind": "numeric", "n": v.n, "missing_share": v.missing_share,
-                 "bins": v.edges.size + 1, "sample": v.sample.size, **v.summary}
+                 "bins": v.edges.size + 1, "precision": v.precision,
+                 "knots": v.reference.x.size, **v.summary}
                 for k, v in self.numeric.items()]
         rows += [{"feature": k, "kind": "categorical", "n": v.n,
                   "missing_share": v.missing_share, "bins": len(v.labels),
@@ -142,49 +178,29 @@ class Baseline:
     def from_frame(cls, df: pd.DataFrame, model_name: str, *, categorical: Iterable[str] = (),
                    prediction: str | None = None, confidence: str | None = None,
                    bins: int = 20, exclude: Iterable[str] = (), source: str = "",
-                   top_k: int = TOP_K, sample_cap: int = SAMPLE_CAP, seed: int = 0) -> "Baseline":
-        """Build a baseline from training data.
+                   top_k: int = TOP_K) -> Baseline:
+        """Build a baseline from training data in memory (the same sketches as any build).
 
         Every column not named categorical, prediction, confidence or in ``exclude`` is a numeric
         feature. ``bins`` is the number of quantile buckets per numeric feature.
         """
-        if bins < 2:
-            raise BaselineError(f"bins must be at least 2, got {bins}")
+        builder = BaselineBuilder(model_name, categorical=categorical, prediction=prediction,
+                                  confidence=confidence, bins=bins, exclude=exclude, top_k=top_k)
         if len(df) == 0:
             raise BaselineError("the training frame is empty")
-        categorical = tuple(categorical)
-        skip = set(categorical) | set(exclude) | {prediction, confidence}
-        missing = [c for c in categorical + tuple(c for c in (prediction, confidence) if c)
-                   if c not in df.columns]
-        if missing:
-            raise BaselineError(f"columns not in the data: {missing}; have {list(df.columns)}")
-        rng = np.random.default_rng(seed)
-        numeric = {}
-        for col in df.columns:
-            if col in skip:
-                continue
-            numeric[str(col)] = _numeric_feature(df[col], str(col), bins, sample_cap, rng)
-        cats = {}
-        for col in categorical:
-            series = df[col].dropna().astype(str)
-            counts = series.value_counts()
-            top = counts.iloc[:top_k]
-            total = max(len(series), 1)
-            fr = np.append(top.to_numpy() / total, (total - top.sum()) / total if len(series) else 0.0)
-            cats[str(col)] = CategoricalFeature(tuple(top.index.astype(str)), fr, int(len(series)),
-                                                float(1 - len(series) / len(df)))
-        classes, pfr, cfr = (), None, None
-        if prediction:
-            counts = df[prediction].dropna().astype(str).value_counts(normalize=True).sort_index()
-            classes, pfr = tuple(counts.index), counts.to_numpy()
-        if confidence:
-            conf = pd.to_numeric(df[confidence], errors="coerce").to_numpy(dtype=float)
-            if not np.isfinite(conf).any():
-                raise BaselineError(f"confidence column {confidence!r} has no numeric values")
-            cfr = bin_fractions(conf, np.array(CONFIDENCE_BUCKETS))
-        created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-        base = cls(model_name, numeric, cats, classes, pfr, cfr, len(df), source, created)
-        return base._with_id()
+        return builder.update_frame(df).build(source)
+
+    @classmethod
+    def from_dataset(cls, data: Any, model_name: str, **options: Any) -> Baseline:
+        """Build a baseline by streaming record batches, in memory that does not grow with rows.
+
+        ``data``: a path, glob (``'data/*.parquet'``) or list of parquet/CSV files, a
+        ``pyarrow.dataset.Dataset``, or an iterable of ``pyarrow.RecordBatch``; see
+        :func:`mlmon_nb.baseline_build.build_from_dataset` for the options.
+        """
+        # pyarrow.dataset (and duckdb) stay off the light path of loading a baseline file
+        from .baseline_build import build_from_dataset
+        return build_from_dataset(data, model_name, **options)
 
     # -- storage -------------------------------------------------------------------------------
 
@@ -195,7 +211,7 @@ class Baseline:
             "n_rows": self.n_rows,
             "numeric": {k: {"edges": v.edges.tolist(), "fractions": v.fractions.tolist(),
                             "n": v.n, "missing_share": v.missing_share, "summary": v.summary,
-                            "sample": v.sample.tolist()}
+                            "reference": v.reference.to_dict()}
                         for k, v in self.numeric.items()},
             "categorical": {k: {"categories": list(v.categories), "fractions": v.fractions.tolist(),
                                 "n": v.n, "missing_share": v.missing_share}
@@ -207,9 +223,8 @@ class Baseline:
                 "edges": list(CONFIDENCE_BUCKETS), "fractions": self.confidence_fractions.tolist()},
         }
 
-    def _with_id(self) -> "Baseline":
-        digest = hashlib.sha256(json.dumps(self._content(), sort_keys=True).encode()).hexdigest()
-        return _replace(self, baseline_id=digest[:16])
+    def _with_id(self) -> Baseline:
+        return replace(self, baseline_id=content_id(self._content()))
 
     def to_dict(self) -> dict:
         """The file's JSON document: metadata first, then the statistics."""
@@ -228,7 +243,7 @@ class Baseline:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Baseline":
+    def load(cls, path: str | Path) -> Baseline:
         """Read a baseline file; a corrupt, truncated or foreign file is a BaselineError."""
         path = Path(path)
         try:
@@ -244,19 +259,21 @@ class Baseline:
         return cls.from_dict(doc, str(path))
 
     @classmethod
-    def from_dict(cls, doc: dict, where: str | None = None) -> "Baseline":
-        """Map a baseline document to a Baseline, checking version, shape and id."""
+    def from_dict(cls, doc: dict, where: str | None = None) -> Baseline:
+        """Map a baseline document to a Baseline, checking version, shape and id.
+
+        A schema-1 document (random sample per feature) is checked against its own id, then
+        migrated: the sample becomes a ``precision="sample"`` reference and the id is that of
+        the migrated content.
+        """
         if not isinstance(doc, dict) or doc.get("kind") != KIND:
             raise BaselineError("not an mlmon_nb baseline file", where)
-        if doc.get("schema_version") != SCHEMA_VERSION:
-            raise BaselineError(f"schema version {doc.get('schema_version')!r} is not supported "
-                                f"(this mlmon_nb reads {SCHEMA_VERSION}); rebuild the baseline",
-                                where)
+        version = doc.get("schema_version")
+        if version not in (1, SCHEMA_VERSION):
+            raise BaselineError(f"schema version {version!r} is not supported (this mlmon_nb "
+                                f"reads 1 and {SCHEMA_VERSION}); {REBUILD}", where)
         try:
-            numeric = {k: NumericFeature(np.array(v["edges"], float), np.array(v["fractions"], float),
-                                         np.array(v["sample"], float), int(v["n"]),
-                                         float(v.get("missing_share", 0.0)), dict(v.get("summary", {})))
-                       for k, v in doc["numeric"].items()}
+            numeric = {k: _numeric_from_doc(v, version) for k, v in doc["numeric"].items()}
             cats = {k: CategoricalFeature(tuple(v["categories"]), np.array(v["fractions"], float),
                                           int(v["n"]), float(v.get("missing_share", 0.0)))
                     for k, v in doc["categorical"].items()}
@@ -266,14 +283,13 @@ class Baseline:
                        np.array(pred["fractions"], float) if pred else None,
                        np.array(conf["fractions"], float) if conf else None,
                        int(doc["n_rows"]), str(doc.get("source", "")), str(doc.get("created_at", "")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BaselineError(f"malformed baseline content ({exc!r})", where) from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BaselineError(f"malformed baseline content ({exc!r}); {REBUILD}", where) from exc
         for name, feat in numeric.items():
             if (feat.fractions.size != feat.edges.size + 1 or np.any(np.diff(feat.edges) <= 0)
-                    or not math.isclose(feat.fractions.sum(), 1.0, abs_tol=1e-6)
-                    or np.any(np.diff(feat.sample) < 0) or feat.n < 1):
+                    or not math.isclose(feat.fractions.sum(), 1.0, abs_tol=1e-6) or feat.n < 1):
                 raise BaselineError(f"feature {name!r} has inconsistent edges, fractions or "
-                                    f"sample", where)
+                                    f"reference", where)
         for name, cat in cats.items():
             if cat.fractions.size != len(cat.categories) + 1:
                 raise BaselineError(f"categorical feature {name!r} needs one fraction per "
@@ -282,40 +298,212 @@ class Baseline:
                 base.confidence_fractions.size != len(CONFIDENCE_BUCKETS) + 1:
             raise BaselineError("the confidence distribution does not match the confidence "
                                 "buckets", where)
-        checked = base._with_id()
-        if doc.get("baseline_id") != checked.baseline_id:
-            raise BaselineError("content does not match its baseline_id (edited or corrupt); "
-                                "rebuild the baseline", where)
-        return checked
+        if doc.get("baseline_id") != content_id(doc):
+            raise BaselineError(f"content does not match its baseline_id (edited or corrupt); "
+                                f"{REBUILD}", where)
+        return base._with_id()
 
 
-def _replace(obj, **changes):
-    from dataclasses import replace
-    return replace(obj, **changes)
+def _numeric_from_doc(v: dict, version: int) -> NumericFeature:
+    edges, fractions = np.array(v["edges"], float), np.array(v["fractions"], float)
+    n, missing_share = int(v["n"]), float(v.get("missing_share", 0.0))
+    summary = dict(v.get("summary", {}))
+    if version == 1:
+        sample = np.array(v["sample"], float)
+        if sample.size == 0 or np.any(np.diff(sample) < 0) or not np.isfinite(sample).all():
+            raise ValueError("the sample is empty, unsorted or not finite")
+        return NumericFeature(edges, fractions, ReferenceCDF.from_sorted(sample, "sample"), n,
+                              missing_share, summary, legacy_sample=sample)
+    return NumericFeature(edges, fractions, ReferenceCDF.from_dict(v["reference"]), n,
+                          missing_share, summary)
 
 
-def _numeric_feature(column: pd.Series, name: str, bins: int, sample_cap: int,
-                     rng: np.random.Generator) -> NumericFeature:
-    """Reference statistics of one numeric column; NaN/inf are dropped and counted as missing."""
-    if column.dtype == object or isinstance(column.dtype, pd.CategoricalDtype) \
-            or pd.api.types.is_string_dtype(column.dtype):
-        raise BaselineError(f"column {name!r} is not numeric ({column.dtype}); declare it "
-                            f"categorical (--categorical {name}) or exclude it")
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+# -- building ------------------------------------------------------------------------------------
+
+class BaselineBuilder:
+    """Accumulates training data batch by batch into mergeable sketches; :meth:`build` makes the
+    :class:`Baseline`. Frames, record batches and other builders (partitions) can be mixed; the
+    column roles are fixed by the first batch."""
+
+    def __init__(self, model_name: str, *, categorical: Iterable[str] = (),
+                 prediction: str | None = None, confidence: str | None = None, bins: int = 20,
+                 exclude: Iterable[str] = (), top_k: int = TOP_K):
+        if bins < 2:
+            raise BaselineError(f"bins must be at least 2, got {bins}")
+        self.model_name, self.bins, self.top_k = model_name, bins, top_k
+        self.categorical_names = tuple(categorical)
+        self.prediction, self.confidence = prediction, confidence
+        self.skip: set[str | None] = {*self.categorical_names, *exclude, prediction, confidence}
+        self.numeric_names: tuple[str, ...] | None = None
+        self.rows = 0
+        self.numeric: dict[str, QuantileSketch] = {}
+        self.categories: dict[str, CategorySketch] = {}
+        self.classes = CategorySketch()
+        self.confidence_counts = np.zeros(len(CONFIDENCE_BUCKETS) + 1, dtype=np.int64)
+
+    def _roles(self, columns: list[str], dtypes: dict[str, str]) -> tuple[str, ...]:
+        """Fix the column roles on the first batch, check them on later ones; the numeric names."""
+        named = self.categorical_names + tuple(c for c in (self.prediction, self.confidence) if c)
+        missing = [c for c in named if c not in columns]
+        if missing:
+            raise BaselineError(f"columns not in the data: {missing}; have {columns}")
+        if self.numeric_names is None:
+            self.numeric_names = tuple(c for c in columns if c not in self.skip)
+            for name in self.numeric_names:
+                if dtypes[name] != "numeric":
+                    raise BaselineError(f"column {name!r} is not numeric ({dtypes[name]}); "
+                                        f"declare it categorical (--categorical {name}) or "
+                                        f"exclude it")
+            self.numeric = {c: QuantileSketch() for c in self.numeric_names}
+            self.categories = {c: CategorySketch() for c in self.categorical_names}
+        return self.numeric_names
+
+    def update_frame(self, df: pd.DataFrame) -> BaselineBuilder:
+        """Add a pandas frame's rows; returns self."""
+        columns = [str(c) for c in df.columns]
+        df = df.set_axis(columns, axis=1)
+        numeric_names = self._roles(columns, {c: _pandas_kind(df[c].dtype) for c in columns})
+        for name in numeric_names:
+            self._numbers(name, pd.to_numeric(df[name], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan))
+        for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
+            counts = df[name].dropna().astype(str).value_counts(sort=False)
+            self._labels(name, counts.index, counts.to_numpy())
+        if self.confidence:
+            self._confidence(pd.to_numeric(df[self.confidence], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan))
+        self.rows += len(df)
+        return self
+
+    def update_arrow(self, batch: Any) -> BaselineBuilder:
+        """Add a ``pyarrow.RecordBatch`` (or Table); returns self."""
+        import pyarrow as pa  # pyarrow is a dependency; imported here to keep load() light
+        import pyarrow.compute as pc
+        columns = [str(c) for c in batch.schema.names]
+        kinds = {f.name: _arrow_kind(f.type, pa) for f in batch.schema}
+        for name in self._roles(columns, kinds):
+            col = batch.column(name)
+            self._numbers(name, pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
+        for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
+            col = batch.column(name)
+            if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+                col = pc.cast(col, pa.string())
+            vc = pc.value_counts(col)
+            labels, counts = vc.field("values"), vc.field("counts").to_numpy()
+            keep = labels.is_valid().to_numpy(zero_copy_only=False)
+            self._labels(name, np.asarray(labels.to_pylist(), dtype=object)[keep], counts[keep])
+        if self.confidence:
+            self._confidence(pc.cast(batch.column(self.confidence), pa.float64()).to_numpy(
+                zero_copy_only=False))
+        self.rows += batch.num_rows
+        return self
+
+    def _numbers(self, name: str, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=float)
+        self.numeric[name].update(values[np.isfinite(values)])
+
+    def _labels(self, name: str, labels: Iterable[str], counts: np.ndarray) -> None:
+        target = self.classes if name == self.prediction and name not in self.categories \
+            else self.categories[name]
+        target.update_counts(labels, counts)
+        if name == self.prediction and name in self.categories:
+            self.classes.update_counts(labels, counts)
+
+    def _confidence(self, values: np.ndarray) -> None:
+        finite = values[np.isfinite(values)]
+        self.confidence_counts += np.bincount(
+            np.searchsorted(np.array(CONFIDENCE_BUCKETS), finite, side="left"),
+            minlength=self.confidence_counts.size)
+
+    def merge(self, other: BaselineBuilder) -> BaselineBuilder:
+        """Add another builder's rows (a partition sketched elsewhere); returns self."""
+        if other.numeric_names is None:
+            return self
+        if self.numeric_names is None:
+            self.numeric_names = other.numeric_names
+            self.numeric = {c: QuantileSketch() for c in other.numeric_names}
+            self.categories = {c: CategorySketch() for c in self.categorical_names}
+        if other.numeric_names != self.numeric_names:
+            raise BaselineError(f"partitions have different columns: {list(self.numeric_names)} "
+                                f"and {list(other.numeric_names)}")
+        for name, sketch in other.numeric.items():
+            self.numeric[name].merge(sketch)
+        for name, cats in other.categories.items():
+            self.categories[name].merge(cats)
+        self.classes.merge(other.classes)
+        self.confidence_counts += other.confidence_counts
+        self.rows += other.rows
+        return self
+
+    def build(self, source: str = "") -> Baseline:
+        """The baseline of every row added so far."""
+        if self.rows == 0 or self.numeric_names is None:
+            raise BaselineError("the training frame is empty")
+        numeric = {name: _numeric_feature(self.numeric[name], name, self.bins, self.rows)
+                   for name in self.numeric_names}
+        cats = {}
+        for name in self.categorical_names:
+            sk = self.categories[name]
+            top = sk.top(self.top_k)
+            total = max(sk.n, 1)
+            counts = np.array([c for _, c in top], dtype=float)
+            fr = np.append(counts / total, (total - counts.sum()) / total if sk.n else 0.0)
+            cats[name] = CategoricalFeature(tuple(label for label, _ in top), fr, int(sk.n),
+                                            float(1 - sk.n / self.rows))
+        classes: tuple[str, ...] = ()
+        pfr: np.ndarray | None = None
+        cfr: np.ndarray | None = None
+        if self.prediction:
+            pairs = sorted(self.classes.top(None))
+            classes = tuple(label for label, _ in pairs)
+            pfr = np.array([c for _, c in pairs], dtype=float) / max(self.classes.n, 1)
+        if self.confidence:
+            total = int(self.confidence_counts.sum())
+            if total == 0:
+                raise BaselineError(f"confidence column {self.confidence!r} has no numeric values")
+            cfr = self.confidence_counts / total
+        created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+        base = Baseline(self.model_name, numeric, cats, classes, pfr, cfr, self.rows, source,
+                        created)
+        return base._with_id()
+
+
+def _pandas_kind(dtype: Any) -> str:
+    if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype) \
+            or pd.api.types.is_string_dtype(dtype):
+        return str(dtype)
+    return "numeric"
+
+
+def _arrow_kind(typ: Any, pa: Any) -> str:
+    numeric = (pa.types.is_integer(typ) or pa.types.is_floating(typ)
+               or pa.types.is_boolean(typ) or pa.types.is_decimal(typ) or pa.types.is_null(typ))
+    return "numeric" if numeric else str(typ)
+
+
+def _numeric_feature(sketch: QuantileSketch, name: str, bins: int, rows: int) -> NumericFeature:
+    """Reference statistics of one sketched column; NaN/inf were dropped and count as missing."""
+    if sketch.n == 0:
         raise BaselineError(f"numeric column {name!r} has no finite values; exclude it or fix "
                             f"the data")
-    edges = quantile_edges(finite, bins)
-    sample = finite if finite.size <= sample_cap else rng.choice(finite, sample_cap, replace=False)
-    qs = np.quantile(finite, [0.01, 0.25, 0.5, 0.75, 0.99])
-    summary = {"mean": float(finite.mean()), "std": float(finite.std()),
-               "min": float(finite.min()), "max": float(finite.max()),
-               "p01": float(qs[0]), "p25": float(qs[1]), "p50": float(qs[2]),
-               "p75": float(qs[3]), "p99": float(qs[4])}
-    return NumericFeature(edges=edges, fractions=bin_fractions(finite, edges),
-                          sample=np.sort(sample), n=int(finite.size),
-                          missing_share=float(1 - finite.size / max(len(values), 1)),
+    first = float(sketch.low[0]) if sketch.low.size else float(sketch.min)
+    edges = _edges_from_quantiles(sketch.quantiles(np.linspace(0, 1, bins + 1)[1:-1]), first)
+    _, le = sketch.counts_at(edges)
+    fractions = np.diff(np.concatenate([[0.0], le, [float(sketch.n)]])) / sketch.n
+    qs = sketch.quantiles(np.array([0.01, 0.25, 0.5, 0.75, 0.99]))
+    if sketch.is_exact:  # from the sorted values: independent of batches and partitions
+        items = sketch.weighted()[0]
+        moments = np.array([items.mean(), items.std()])
+    else:
+        moments = np.array([sketch.mean, sketch.std])
+    mean, std = _round_sig(moments, SUMMARY_DIGITS)
+    summary = {"mean": float(mean), "std": float(std), "min": float(sketch.min),
+               "max": float(sketch.max), "p01": float(qs[0]), "p25": float(qs[1]),
+               "p50": float(qs[2]), "p75": float(qs[3]), "p99": float(qs[4])}
+    reference = reference_from_sketch(sketch)
+    sketch.drop_view()
+    return NumericFeature(edges=edges, fractions=fractions, reference=reference,
+                          n=int(sketch.n), missing_share=float(1 - sketch.n / max(rows, 1)),
                           summary=summary)
 
 
@@ -338,7 +526,7 @@ def read_training_data(path: str | Path) -> pd.DataFrame:
                             str(path)) from exc
 
 
-def build_from_file(path: str | Path, model_name: str, **options) -> Baseline:
+def build_from_file(path: str | Path, model_name: str, **options: Any) -> Baseline:
     """:meth:`Baseline.from_frame` over a training data file; ``source`` records the file."""
     frame = read_training_data(path)
     try:

@@ -145,7 +145,10 @@ def _add_run(sub) -> None:
     p = sub.add_parser("run", help="execute a runbook or notebook into the run store")
     p.add_argument("notebook", help="a runbook path (runbooks/X.ipynb), an alert name, or a notebook")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                   metavar=("NAME", "VALUE"), help="a parameter; repeat for more")
+                   metavar=("NAME", "VALUE"),
+                   help="a parameter; repeat for more. Times (start, end, starts_at) take "
+                        "ISO-8601, unix seconds or now, now-2h, now-30m. An unknown model or "
+                        "feature is refused before anything runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -161,14 +164,21 @@ def _run(args) -> int:
 def _add_baseline(sub) -> None:
     p = sub.add_parser("baseline", help="build and inspect training baselines")
     s = p.add_subparsers(dest="action", required=True)
-    b = s.add_parser("build", help="build a baseline file from training data (.parquet or .csv)")
-    b.add_argument("data", type=Path, help="training data: DATA.parquet or DATA.csv")
+    b = s.add_parser("build", help="build a baseline file from training data of any size "
+                                   "(parquet or CSV files, a glob, or a DuckDB query), streamed")
+    b.add_argument("data", nargs="*", help="training data: files, globs ('data/*.parquet') or "
+                                           "directories of .parquet or .csv files")
+    b.add_argument("--sql", default=None,
+                   help="a DuckDB query giving the training rows instead of files, e.g. "
+                        "\"SELECT * FROM 'data/*.parquet' WHERE split = 'train'\"")
     b.add_argument("--model", required=True, help="the model's name")
     b.add_argument("--categorical", default="", help="categorical columns, comma-separated")
     b.add_argument("--prediction", default=None, help="column with the predicted class")
     b.add_argument("--confidence", default=None, help="column with the prediction confidence")
     b.add_argument("--exclude", default="", help="columns to leave out, comma-separated")
     b.add_argument("--bins", type=int, default=20, help="quantile bins per numeric feature")
+    b.add_argument("--top-k", type=int, default=None, help="categories kept per feature")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.add_argument("-o", "--output", type=Path, required=True, help="where to write the file")
     b.set_defaults(func=_baseline_build)
     show = s.add_parser("show", help="summarize a baseline file")
@@ -177,11 +187,18 @@ def _add_baseline(sub) -> None:
 
 
 def _baseline_build(args) -> int:
-    from .baseline import build_from_file
+    from .baseline_build import build_from_dataset, build_from_query
     split = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
-    base = build_from_file(args.data, args.model, categorical=split(args.categorical),
-                           prediction=args.prediction, confidence=args.confidence,
-                           exclude=split(args.exclude), bins=args.bins)
+    options = dict(categorical=split(args.categorical), prediction=args.prediction,
+                   confidence=args.confidence, exclude=split(args.exclude), bins=args.bins,
+                   progress=not args.no_progress and sys.stderr.isatty())
+    if args.top_k is not None:
+        options["top_k"] = args.top_k
+    if bool(args.sql) == bool(args.data):
+        raise MlmonError("give training data files or --sql QUERY (one of the two)")
+    base = (build_from_query(args.sql, args.model, **options) if args.sql else
+            build_from_dataset(args.data[0] if len(args.data) == 1 else args.data, args.model,
+                               **options))
     path = base.save(args.output)
     print(f"baseline {base.baseline_id} for {base.model_name}: {len(base.numeric)} numeric, "
           f"{len(base.categorical)} categorical features from {base.n_rows} rows → {path}")

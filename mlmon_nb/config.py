@@ -242,7 +242,7 @@ class Config:
         model = self.model(name)
         return model.baseline or self.stack.state_dir / "baselines" / f"{name}.json"
 
-    def with_ports(self, ports: dict[str, int], state_dir: Path | None = None) -> "Config":
+    def with_ports(self, ports: dict[str, int], state_dir: Path | None = None) -> Config:
         """The same configuration on other ports (tests pick free ones).
 
         URLs derived from the old ports follow the new ones; explicit URLs stay."""

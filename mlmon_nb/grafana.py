@@ -242,7 +242,7 @@ def _panel_json(panel: Panel, panel_id: int, grid: dict[str, int]) -> dict[str, 
         defaults["min"] = panel.minimum
     if panel.maximum is not None:
         defaults["max"] = panel.maximum
-    options: dict[str, Any] = {
+    options_by_kind: dict[str, dict[str, Any]] = {
         "timeseries": {"legend": {"displayMode": "list", "placement": "bottom"},
                        "tooltip": {"mode": "multi"}},
         "stat": {"colorMode": "background", "graphMode": "area", "textMode": "auto",
@@ -250,7 +250,8 @@ def _panel_json(panel: Panel, panel_id: int, grid: dict[str, int]) -> dict[str, 
         "bargauge": {"orientation": "horizontal", "displayMode": "gradient",
                      "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
         "table": {"showHeader": True},
-    }[panel.kind]
+    }
+    options = options_by_kind[panel.kind]
     targets = [{"refId": chr(ord("A") + i), "datasource": _DS, "expr": expr,
                 "legendFormat": legend, "instant": panel.instant, "range": not panel.instant,
                 **({"format": "table"} if panel.kind == "table" else {})}

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import queries as q
-from .queries import NotebookContext, Window, format_duration, notebook_context
+from .context import NotebookContext, Window, format_duration, notebook_context
 from .rules import names as rule_names
 from .rules import slo as rule_slo
 from .runbooks import SUMMARY_MIME

@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_LATENCY_BUCKETS",
     "CONFIDENCE_BUCKETS",
     "DEFAULT_FEATURE_BUCKETS",
+    "CONCEPT_FEATURE",
     "OTHER_CATEGORY",
     "OVERFLOW_VALUE",
     "LEGACY_DATA_DRIFT",
@@ -126,6 +127,8 @@ DEFAULT_FEATURE_BUCKETS: tuple[float, ...] = (
     -1000.0, -100.0, -10.0, -1.0, -0.1, 0.0, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0,
 )
 
+# the feature name concept drift (the confidence histogram against the baseline) is reported under
+CONCEPT_FEATURE = "confidence"
 OTHER_CATEGORY = "__other__"
 OVERFLOW_VALUE = "__overflow__"
 

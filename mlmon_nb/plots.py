@@ -1,10 +1,11 @@
 """Matplotlib figures in one consistent style: status tiles, series with thresholds, histograms.
 
 Figures are plain ``Figure`` objects, not registered with pyplot: Jupyter shows the one a cell
-returns, and nothing accumulates in long sessions. Every function takes data (tidy or wide frames from :mod:`mlmon_nb.prom`, tiles from
-:mod:`mlmon_nb.queries`) and returns a ``Figure``; none queries anything. Empty data draws a
-"no data in this window" panel instead of raising, so a notebook over a quiet window still ends
-cleanly. :func:`export_html` writes an executed notebook as HTML without code, for sharing.
+returns, and nothing accumulates in long sessions. Every function takes data (tidy or wide
+frames from :mod:`mlmon_nb.prom`, tiles from :mod:`mlmon_nb.dashboards`) and returns a
+``Figure``; none queries anything. Empty data draws a "no data in this window" panel instead of
+raising, so a notebook over a quiet window still ends cleanly. :func:`export_html` writes an
+executed notebook as HTML without code, for sharing.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _no_data(ax, message: str = "no data in this window") -> None:
 
 
 def tiles(items: Sequence, title: str = "") -> Figure:
-    """A row of large status tiles (``queries.Tile``: title, text, status, detail)."""
+    """A row of large status tiles (``dashboards.Tile``: title, text, status, detail)."""
     fig = _figure(3.2 * max(len(items), 1), 2.2)
     with matplotlib.rc_context(STYLE):
         axes = fig.subplots(1, max(len(items), 1), squeeze=False)[0]

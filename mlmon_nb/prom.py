@@ -26,7 +26,7 @@ import re
 import time as _time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -36,12 +36,21 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .config import parse_duration
-from .errors import (ConfigError, PrometheusError, PrometheusQueryError, PrometheusTimeout,
-                     PrometheusUnreachable)
+from .errors import (
+    ConfigError,
+    PrometheusError,
+    PrometheusQueryError,
+    PrometheusTimeout,
+    PrometheusUnreachable,
+)
+
+if TYPE_CHECKING:
+    from .config import Config
 
 __all__ = [
     "Prometheus",
     "TimeLike",
+    "StepLike",
     "MAX_POINTS_PER_SERIES",
     "to_timestamp",
     "to_wide",
@@ -52,7 +61,12 @@ __all__ = [
     "parse_response",
 ]
 
-TimeLike = "datetime | pd.Timestamp | float | int | str"
+#: What ``start``, ``end`` and ``time`` accept (see :func:`to_timestamp`).
+TimeLike: TypeAlias = "datetime | pd.Timestamp | float | int | np.integer[Any] | np.floating[Any] | str"
+#: What ``step`` accepts (see :func:`parse_step`).
+StepLike: TypeAlias = "float | int | str | pd.Timedelta"
+#: Per-series labels, times in ms and values, as the parsers hand them to :func:`_tidy`.
+_Parsed: TypeAlias = "tuple[list[dict[str, str]], list[np.ndarray], list[np.ndarray]]"
 MAX_POINTS_PER_SERIES = 11_000
 _RELATIVE = re.compile(r"^now\s*(?:([+-])\s*(\S+))?$", re.IGNORECASE)
 _RETRY_STATUS = (429, 502, 503, 504)
@@ -60,7 +74,7 @@ _RETRY_STATUS = (429, 502, 503, 504)
 
 # -- time arguments ------------------------------------------------------------------------------
 
-def to_timestamp(value: Any, now: pd.Timestamp | None = None) -> pd.Timestamp:
+def to_timestamp(value: TimeLike, now: pd.Timestamp | None = None) -> pd.Timestamp:
     """A UTC pandas Timestamp from a datetime, Timestamp, unix seconds, ISO string or ``now-6h``."""
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{value!r} is not a time; pass a datetime, unix seconds, an ISO-8601 "
@@ -95,7 +109,7 @@ def to_timestamp(value: Any, now: pd.Timestamp | None = None) -> pd.Timestamp:
                      f"or 'now-6h'")
 
 
-def parse_step(step: Any) -> float:
+def parse_step(step: StepLike) -> float:
     """Seconds in a step given as seconds, a Timedelta or a duration string (``15s``, ``5m``)."""
     if isinstance(step, pd.Timedelta):
         seconds = step.total_seconds()
@@ -115,7 +129,7 @@ def _unix(ts: pd.Timestamp) -> float:
     return ts.value / 1e9
 
 
-def default_prometheus_url(config=None) -> str:
+def default_prometheus_url(config: Config | None = None) -> str:
     """``$MLMON_PROMETHEUS_URL``, else the configuration's ``prometheus_url``."""
     env = os.environ.get("MLMON_PROMETHEUS_URL")
     if env:
@@ -140,7 +154,8 @@ def _label_order(names: Iterable[str]) -> list[str]:
     return sorted(set(names), key=lambda n: (n != "__name__", n))
 
 
-def _tidy(metrics: list[dict], times_ms: list[np.ndarray], values: list[np.ndarray]) -> pd.DataFrame:
+def _tidy(metrics: list[dict[str, str]], times_ms: list[np.ndarray],
+          values: list[np.ndarray]) -> pd.DataFrame:
     """Assemble per-series arrays into the tidy frame (labels categorical, repeated by codes)."""
     counts = np.fromiter((len(t) for t in times_ms), dtype=np.int64, count=len(times_ms))
     labels = _label_order(k for m in metrics for k in m)
@@ -151,7 +166,7 @@ def _tidy(metrics: list[dict], times_ms: list[np.ndarray], values: list[np.ndarr
         per_series = [m.get(name, "") for m in metrics]
         categories, codes = np.unique(np.asarray(per_series, dtype=object), return_inverse=True)
         data[name] = pd.Categorical.from_codes(np.repeat(codes.astype(np.int32), counts),
-                                               categories=list(categories))
+                                               categories=pd.Index(list(categories)))
     stamps = np.concatenate(times_ms).astype("datetime64[ms]").astype("datetime64[ns]")
     data["timestamp"] = pd.DatetimeIndex(stamps).tz_localize("UTC")
     data["value"] = np.concatenate(values)
@@ -208,12 +223,12 @@ class _NotFastPath(Exception):
     """The body is valid JSON of an unexpected shape; parse it the slow way."""
 
 
-def _parse_matrix_fast(body: bytes) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
+def _parse_matrix_fast(body: bytes | str) -> _Parsed:
     """Matrix JSON → (labels, times in ms, values) per series, one numpy parse per series.
 
     Only the small ``metric`` objects go through ``json``; each ``values`` array is turned into
-    CSV rows (``,t,v`` per line) by one byte translation and parsed by pandas' C CSV reader. Anything unexpected
-    raises ``_NotFastPath`` and the caller falls back to ``json.loads``.
+    CSV rows (``,t,v`` per line) by one byte translation and parsed by pandas' C CSV reader.
+    Anything unexpected raises ``_NotFastPath`` and the caller falls back to ``json.loads``.
     """
     if isinstance(body, str):
         body = body.encode("utf-8")
@@ -221,9 +236,10 @@ def _parse_matrix_fast(body: bytes) -> tuple[list[dict], list[np.ndarray], list[
     if not match:
         raise _NotFastPath
     pos = match.end()
-    metrics: list[dict] = []
+    metrics: list[dict[str, str]] = []
     times: list[np.ndarray] = []
     values: list[np.ndarray] = []
+    flat: np.ndarray
     while True:
         head = _SERIES.match(body, pos)
         if head is None:
@@ -261,12 +277,14 @@ def _parse_matrix_fast(body: bytes) -> tuple[list[dict], list[np.ndarray], list[
     return metrics, times, values
 
 
-def _parse_result(data: dict) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
+def _parse_result(data: dict[str, Any]) -> _Parsed:
     """The slow, general path for vectors, scalars and unexpected matrix shapes."""
     kind, result = data.get("resultType"), data.get("result")
     if kind in ("scalar", "string"):
         result = [{"metric": {}, "value": result}]
-    metrics, times, values = [], [], []
+    metrics: list[dict[str, str]] = []
+    times: list[np.ndarray] = []
+    values: list[np.ndarray] = []
     for item in result or ():
         points = item.get("values") or ([item["value"]] if "value" in item else [])
         metrics.append(item.get("metric") or {})
@@ -357,10 +375,10 @@ class Prometheus:
         """Release the HTTP connections."""
         self._session.close()
 
-    def __enter__(self) -> "Prometheus":
+    def __enter__(self) -> Prometheus:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -403,7 +421,8 @@ class Prometheus:
 
     def _read_until(self, response: requests.Response, deadline: float) -> bytes:
         """The body, read as it arrives; each socket wait is capped by the time left."""
-        raw, chunks = response.raw, []
+        raw = response.raw
+        chunks: list[bytes] = []
         while True:
             left = deadline - _time.monotonic()
             if left <= 0:
@@ -416,7 +435,7 @@ class Prometheus:
                 return b"".join(chunks)
             chunks.append(chunk)
 
-    def _json(self, text: bytes, query: str) -> dict:
+    def _json(self, text: bytes, query: str) -> dict[str, Any]:
         try:
             doc = json.loads(text)
         except ValueError as exc:
@@ -429,7 +448,7 @@ class Prometheus:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def query(self, promql: str, time: Any = None) -> pd.DataFrame:
+    def query(self, promql: str, time: TimeLike | None = None) -> pd.DataFrame:
         """An instant query: one row per series, at ``time`` (default: now)."""
         form = {"query": promql}
         if time is not None:
@@ -437,7 +456,7 @@ class Prometheus:
         data = self._json(self._post("/api/v1/query", form, promql), promql)
         return _tidy(*_parse_result(data))
 
-    def range(self, promql: str, start: Any, end: Any, step: Any) -> pd.DataFrame:
+    def range(self, promql: str, start: TimeLike, end: TimeLike, step: StepLike) -> pd.DataFrame:
         """A range query: one row per series and point, chunked under the per-series limit."""
         now = pd.Timestamp.now(tz="UTC")
         t0, t1 = _unix(to_timestamp(start, now)), _unix(to_timestamp(end, now))
@@ -445,7 +464,7 @@ class Prometheus:
         if t1 < t0:
             raise ValueError(f"end ({to_timestamp(end, now)}) is before start "
                              f"({to_timestamp(start, now)})")
-        metrics: list[dict] = []
+        metrics: list[dict[str, str]] = []
         times: list[np.ndarray] = []
         values: list[np.ndarray] = []
         chunks = _chunks(t0, t1, seconds, self.max_points)
@@ -458,7 +477,7 @@ class Prometheus:
             metrics, times, values = _merge_series(metrics, times, values)
         return _tidy(metrics, times, values)
 
-    def _range_once(self, promql: str, start: float, end: float, step: float):
+    def _range_once(self, promql: str, start: float, end: float, step: float) -> _Parsed:
         form = {"query": promql, "start": repr(start), "end": repr(end), "step": repr(step)}
         text = self._post("/api/v1/query_range", form, promql)
         if text.startswith(b'{"status":"success"'):
@@ -468,12 +487,12 @@ class Prometheus:
                 pass
         return _parse_result(self._json(text, promql))
 
-    def wide(self, promql: str, start: Any, end: Any, step: Any,
+    def wide(self, promql: str, start: TimeLike, end: TimeLike, step: StepLike,
              columns: str | list[str] | None = None) -> pd.DataFrame:
         """A range query in wide form: one column per series, indexed by timestamp."""
         return to_wide(self.range(promql, start, end, step), columns)
 
-    def scalar(self, promql: str, time: Any = None, default: float = float("nan")) -> float:
+    def scalar(self, promql: str, time: TimeLike | None = None, default: float = float("nan")) -> float:
         """The value of an instant query that yields one series (``default`` when none)."""
         frame = self.query(promql, time)
         if frame.empty:
@@ -492,10 +511,11 @@ class Prometheus:
             return False
 
 
-def _merge_series(metrics, times, values):
+def _merge_series(metrics: list[dict[str, str]], times: list[np.ndarray],
+                  values: list[np.ndarray]) -> _Parsed:
     """Join chunks: one entry per label set, points in time order, no duplicate timestamps."""
-    index: dict[tuple, int] = {}
-    out_m: list[dict] = []
+    index: dict[tuple[tuple[str, str], ...], int] = {}
+    out_m: list[dict[str, str]] = []
     parts_t: list[list[np.ndarray]] = []
     parts_v: list[list[np.ndarray]] = []
     for m, t, v in zip(metrics, times, values):
@@ -507,7 +527,8 @@ def _merge_series(metrics, times, values):
             parts_v.append([])
         parts_t[index[key]].append(t)
         parts_v[index[key]].append(v)
-    out_t, out_v = [], []
+    out_t: list[np.ndarray] = []
+    out_v: list[np.ndarray] = []
     for ts, vs in zip(parts_t, parts_v):
         t, v = np.concatenate(ts), np.concatenate(vs)
         t, first = np.unique(t, return_index=True)

@@ -15,15 +15,20 @@ exactly over the SLO period.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .config import ModelConfig
-from .queries import format_duration, request_rate
+from .context import NotebookContext, format_duration, notebook_context
+from .dashboards import Tile
+from .queries import request_rate
 from .rules.names import SLOS
 from .rules.slo import burn_windows, slo_events, slo_objective
+
+if TYPE_CHECKING:
+    from .prom import Prometheus
 
 __all__ = [
     "SLOResult",
@@ -137,7 +142,7 @@ def _times(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     return to_timestamp(start, now), to_timestamp(end, now)
 
 
-def _events(prom, slo: str, model: ModelConfig, end: Any, seconds: int) -> tuple[float, float]:
+def _events(prom: Prometheus, slo: str, model: ModelConfig, end: Any, seconds: int) -> tuple[float, float]:
     """Bad and all events of an SLO over ``seconds`` ending at ``end`` (rates × seconds)."""
     window = format_duration(seconds)
     bad_q, total_q = slo_events(slo, model, window)
@@ -146,7 +151,7 @@ def _events(prom, slo: str, model: ModelConfig, end: Any, seconds: int) -> tuple
     return (0.0 if bad != bad else bad), (0.0 if total != total else total)
 
 
-def _throughput(prom, model: ModelConfig, start: Any, end: Any) -> SLOResult:
+def _throughput(prom: Prometheus, model: ModelConfig, start: Any, end: Any) -> SLOResult:
     """Share of 5-minute intervals whose request rate met the minimum."""
     frame = prom.range(request_rate(model.name, THROUGHPUT_WINDOW), start, end, 300)
     values = frame["value"].to_numpy(dtype=float) if len(frame) else np.array([])
@@ -156,7 +161,7 @@ def _throughput(prom, model: ModelConfig, start: Any, end: Any) -> SLOResult:
                       float(len(values)))
 
 
-def compliance_from(prom, model: ModelConfig, start: Any, end: Any) -> pd.DataFrame:
+def compliance_from(prom: Prometheus, model: ModelConfig, start: Any, end: Any) -> pd.DataFrame:
     """One row per SLO: objective, SLI over ``[start, end]``, events, budget left, status."""
     start, end = _times(start, end)
     seconds = _seconds(start, end)
@@ -168,7 +173,7 @@ def compliance_from(prom, model: ModelConfig, start: Any, end: Any) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def burn_rates_from(prom, model: ModelConfig, at: Any) -> pd.DataFrame:
+def burn_rates_from(prom: Prometheus, model: ModelConfig, at: Any) -> pd.DataFrame:
     """Burn rates over each alert's long and short window at ``at``, against its factor.
 
     ``firing`` is True when both windows burn faster than the factor, as the
@@ -195,7 +200,7 @@ def burn_rates_from(prom, model: ModelConfig, at: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def burn_down_from(prom, model: ModelConfig, start: Any, end: Any, step: float) -> pd.DataFrame:
+def burn_down_from(prom: Prometheus, model: ModelConfig, start: Any, end: Any, step: float) -> pd.DataFrame:
     """Error budget remaining over ``[start, end]`` per SLO: columns timestamp, slo, value."""
     start, end = _times(start, end)
     window = format_duration(step)
@@ -222,7 +227,7 @@ def _series(frame: pd.DataFrame) -> pd.Series:
     return frame.groupby("timestamp")["value"].sum()
 
 
-def monthly_from(prom, model: ModelConfig, start: Any, end: Any) -> pd.DataFrame:
+def monthly_from(prom: Prometheus, model: ModelConfig, start: Any, end: Any) -> pd.DataFrame:
     """Compliance per calendar month in ``[start, end]``: rows month × SLO."""
     frames = []
     for m0, m1 in month_bounds(*_times(start, end)):
@@ -238,10 +243,9 @@ def monthly_from(prom, model: ModelConfig, start: Any, end: Any) -> pd.DataFrame
 # -- notebook helpers ---------------------------------------------------------------------------
 
 def report_context(model_name: str, prometheus_url: str = "", start: Any = "", end: Any = "",
-                   window: str = "", step: Any = ""):
+                   window: str = "", step: Any = "") -> NotebookContext:
     """The notebook context of the SLO report; an empty ``window`` is the model's SLO period."""
     from .config import load_config
-    from .queries import notebook_context
     if not (window or "").strip() and not str(start or "").strip():
         window = format_duration(load_config().model(model_name).slo.period_seconds)
     return notebook_context(model_name, prometheus_url, start, end, window or "30d", step)
@@ -250,9 +254,8 @@ def report_context(model_name: str, prometheus_url: str = "", start: Any = "", e
 _TILE_STATUS = {MEETING: "ok", VIOLATING: "critical", NO_DATA: "unknown"}
 
 
-def tiles(table: pd.DataFrame) -> list:
+def tiles(table: pd.DataFrame) -> list[Tile]:
     """One status tile per SLO of a :func:`compliance_from` table."""
-    from .queries import Tile
     out = []
     for row in table.to_dict("records"):
         sli = row["sli"]

@@ -2,17 +2,24 @@
 
 ``explore(prom, baseline, selection)`` computes everything a view shows — the drift of every
 feature for the chosen test and reference, the chosen feature's reference and current
-distributions, and its drift history — and the figure functions draw it. They are plain
-functions, tested without a browser. :class:`DriftExplorer` only wires widgets (model, feature,
-date range, reference, test) to them: each change calls :meth:`DriftExplorer.update`, which
-replaces the table and the images in place.
+distributions, and its drift per step against the same reference — and the figure functions draw
+it. They are plain functions, tested without a browser. :class:`DriftExplorer` only wires widgets
+(model, feature, date range, reference, test) to them: each change calls
+:meth:`DriftExplorer.update`, which replaces the table and the images in place.
 
 The reference is the training baseline or the production window of the same length just before
-the chosen range (``previous``): "is this week different from last week?".
+the chosen range (``previous``): "is this week different from last week?". A test that does not
+apply to the chosen feature (KS on a categorical feature or on the confidence histogram) is
+replaced, for that feature's panels, by the first binned test that does (PSI), and the view says
+so. The panels are stacked and at most :data:`FIGURE_WIDTH_PX` wide, so they fit a notebook
+column. :meth:`DriftExplorer.snapshot` displays a view as static outputs (HTML table, PNG
+panels): what an executed notebook (papermill) and its HTML export show, where the widget itself
+renders nothing without a widget frontend.
 """
 
 from __future__ import annotations
 
+import html
 import io
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -23,15 +30,34 @@ from matplotlib.figure import Figure
 
 from .baseline import Baseline
 from .config import Thresholds
-from .drift import BINNED_TESTS, BinCounts, QuerySource, drift_series, get_method, judge, \
-    thresholds_for, window_counts
+from .context import format_duration
+from .drift import (
+    BINNED_TESTS,
+    CONCEPT_FEATURE,
+    BinCounts,
+    FeatureKind,
+    QuerySource,
+    bin_counts,
+    category_counts_query,
+    confidence_buckets_query,
+    feature_buckets_query,
+    get_method,
+    judge,
+    methods_for,
+    thresholds_for,
+    window_counts,
+)
 from .errors import DriftError
+from .prom import to_timestamp
 
 __all__ = [
     "REFERENCES",
+    "FIGURE_WIDTH_PX",
     "Selection",
     "View",
     "explore",
+    "default_step",
+    "shown_test",
     "distribution_frame",
     "distribution_figure",
     "view_distribution_figure",
@@ -39,11 +65,16 @@ __all__ = [
     "history_panels",
     "history_figure",
     "drift_table_html",
+    "history_title",
+    "status_text",
     "DriftExplorer",
     "with_config_thresholds",
 ]
 
 REFERENCES = ("baseline", "previous")
+FIGURE_WIDTH_PX = 960  # every panel fits a ~1000 px notebook column, stacked vertically
+_DPI = 100
+_WIDTH_IN = FIGURE_WIDTH_PX / _DPI
 
 
 @dataclass(frozen=True)
@@ -70,6 +101,13 @@ class Selection:
         """The range as a PromQL duration (whole seconds)."""
         return f"{int((self.end - self.start).total_seconds())}s"
 
+    @property
+    def reference_label(self) -> str:
+        """The reference in words: ``baseline`` or ``previous 6h`` (the window before)."""
+        if self.reference == "baseline":
+            return "baseline"
+        return f"previous {format_duration((self.end - self.start).total_seconds())}"
+
 
 @dataclass(frozen=True)
 class View:
@@ -78,15 +116,65 @@ class View:
     selection: Selection
     table: pd.DataFrame  # per feature: statistic, n_current, n_reference, severity
     distribution: pd.DataFrame  # per bin of the chosen feature: label, reference, current
-    history: pd.DataFrame  # timestamp, statistic, n of the chosen feature against the baseline
-    thresholds: Thresholds | None
-    message: str = ""
+    history: pd.DataFrame  # timestamp, statistic, n of the chosen feature per step vs reference
+    thresholds: Thresholds | None  # of ``test``
+    message: str = ""  # why a panel is empty (no data)
+    test: str = ""  # the test the chosen feature's panels show (see :func:`shown_test`)
+    note: str = ""  # why that test differs from the selection's
+
+    @property
+    def shown_test(self) -> str:
+        return self.test or self.selection.test
+
+
+def default_step(seconds: float) -> str:
+    """One drift point per hour up to three days, else per day."""
+    return "1h" if seconds <= 3 * 86400 else "1d"
+
+
+def shown_test(test: str, kind: str) -> tuple[str, str]:
+    """``(test, note)``: ``test`` if it applies to ``kind``, else the first binned test that does
+    (PSI for categorical features and the confidence histogram) with a note saying so."""
+    if get_method(test, binned=True).applies_to(kind):
+        return test, ""
+    fallback = next((m.name for m in methods_for(kind) if m.binned), "")
+    if not fallback:
+        raise DriftError(f"no binned drift test applies to {kind} features")
+    return fallback, (f"{test.upper()} does not apply to {kind} features; "
+                      f"{fallback.upper()} is shown instead")
 
 
 def _reference_shares(current: BinCounts, previous: BinCounts | None) -> tuple[np.ndarray, float]:
     if previous is None:
         return current.reference, float("nan")
     return previous.shares[0], float(previous.totals[0])
+
+
+def _kind(baseline: Baseline, feature: str) -> FeatureKind:
+    if feature in baseline.categorical:
+        return FeatureKind.CATEGORICAL
+    if feature == CONCEPT_FEATURE and feature not in baseline.numeric:
+        return FeatureKind.CONCEPT
+    return FeatureKind.NUMERIC
+
+
+def _step_counts(prom: QuerySource, baseline: Baseline, sel: Selection) -> dict[str, BinCounts]:
+    """Every feature's counts per ``step`` (each point covers the step ending at it)."""
+    model, window = sel.model_name, sel.step
+    return bin_counts(
+        baseline, prom.range(feature_buckets_query(model, window), sel.start, sel.end, sel.step),
+        confidence=prom.range(confidence_buckets_query(model, window), sel.start, sel.end,
+                              sel.step),
+        categories=prom.range(category_counts_query(model, window), sel.start, sel.end, sel.step))
+
+
+def _history(steps: BinCounts | None, reference: np.ndarray | None, test: str) -> pd.DataFrame:
+    if steps is None or reference is None or not len(steps.totals):
+        return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+                             "statistic": pd.Series(dtype=float), "n": pd.Series(dtype=float)})
+    return pd.DataFrame({"timestamp": pd.to_datetime(pd.Index(steps.timestamps), utc=True),
+                         "statistic": steps.statistic(test, reference).astype(float),
+                         "n": steps.totals.astype(float)})
 
 
 def explore(prom: QuerySource, baseline: Baseline, selection: Selection, *,
@@ -120,11 +208,17 @@ def explore(prom: QuerySource, baseline: Baseline, selection: Selection, *,
         f"no data for feature {selection.feature!r} in {selection.start} → {selection.end}"
     dist = distribution_frame(chosen, previous.get(selection.feature)) if chosen is not None \
         else pd.DataFrame(columns=["label", "reference", "current"])
-    hist = drift_series(prom, baseline, selection.start, selection.end, selection.step,
-                        model_name=selection.model_name, tests=(selection.test,))
-    hist = hist[(hist["feature"] == selection.feature) & (hist["test"] == selection.test)]
-    return View(selection, table, dist, hist[["timestamp", "statistic", "n"]].reset_index(drop=True),
-                limits.get(selection.test), message)
+    test, note = shown_test(selection.test, _kind(baseline, selection.feature))
+    steps = _step_counts(prom, baseline, selection).get(selection.feature)
+    if selection.reference == "previous":
+        before = previous.get(selection.feature)
+        reference = before.shares[0] if before is not None and before.totals[0] > 0 else None
+        if reference is None and steps is not None and not message:
+            message = f"no data for feature {selection.feature!r} in the previous window"
+    else:
+        reference = steps.reference if steps is not None else None
+    return View(selection, table, dist, _history(steps, reference, test), limits.get(test),
+                message, test, note)
 
 
 def distribution_frame(current: BinCounts, previous: BinCounts | None = None) -> pd.DataFrame:
@@ -142,8 +236,8 @@ def distribution_figure(data: pd.DataFrame, title: str, reference: str = "baseli
 
     from .plots import STYLE, _figure, _no_data
 
-    fig = _figure(8, 3.2)
-    with matplotlib.rc_context(STYLE):
+    fig = _figure(_WIDTH_IN, 3.2)
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # stubs key rcParams by literal
         ax = fig.subplots()
         ax.set_title(title, loc="left")
         if data.empty:
@@ -161,8 +255,9 @@ def distribution_figure(data: pd.DataFrame, title: str, reference: str = "baseli
 def view_distribution_figure(view: View) -> Figure:
     """The explorer's distribution panel for its chosen feature."""
     sel = view.selection
-    return distribution_figure(view.distribution, f"{sel.feature}: {sel.reference} vs current",
-                               sel.reference, view.message or "no data in this window")
+    label = sel.reference_label
+    return distribution_figure(view.distribution, f"{sel.feature}: {label} vs current", label,
+                               view.message or "no data in this window")
 
 
 def severity_lines(t: Thresholds | None) -> dict[str, tuple[float, str]]:
@@ -182,16 +277,27 @@ def history_panels(history: pd.DataFrame, test: str, thresholds: Mapping[str, Th
             for f in names]
 
 
+def history_title(view: View) -> str:
+    """The history panel's title: feature, the test shown, the step and the reference."""
+    sel = view.selection
+    title = f"{sel.feature}: {view.shown_test} per {sel.step} vs {sel.reference_label}"
+    return f"{title} ({view.note})" if view.note else title
+
+
 def history_figure(view: View) -> Figure:
-    """The chosen feature's drift per step against the baseline, with the severity lines."""
+    """The chosen feature's drift per step against the selection's reference, with the severity
+    lines; at most :data:`FIGURE_WIDTH_PX` wide."""
     from .plots import series
 
     sel = view.selection
     lines = severity_lines(view.thresholds)
     data = view.history.set_index("timestamp")[["statistic"]].rename(
-        columns={"statistic": f"{sel.test} vs baseline"}) if not view.history.empty \
-        else pd.DataFrame()
-    return series(data, f"{sel.feature}: {sel.test} per {sel.step}", sel.test, thresholds=lines)
+        columns={"statistic": f"{view.shown_test} vs {sel.reference_label}"}) \
+        if not view.history.empty else pd.DataFrame()
+    fig = series(data, history_title(view), view.shown_test, thresholds=lines)
+    fig.set_size_inches(_WIDTH_IN, 3.0)
+    fig.set_dpi(_DPI)
+    return fig
 
 
 def drift_table_html(table: pd.DataFrame) -> str:
@@ -207,9 +313,22 @@ def drift_table_html(table: pd.DataFrame) -> str:
     return shown.style.apply(colour, axis=1).hide(axis="index").to_html()
 
 
+def status_text(view: View) -> str:
+    """One line saying what the view shows (or why a panel is empty), as HTML."""
+    sel = view.selection
+    text = view.message or (
+        f"{sel.model_name} · {sel.start:%Y-%m-%d %H:%M} → {sel.end:%Y-%m-%d %H:%M} UTC · "
+        f"{sel.test} against the {sel.reference_label} · drift per {sel.step}")
+    return html.escape(text) + (f" · <b>{html.escape(view.note)}</b>" if view.note else "")
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").floor("s")
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", dpi=_DPI)
     return buf.getvalue()
 
 
@@ -218,6 +337,9 @@ class DriftExplorer:
 
     ``baselines`` maps model name → Baseline. Every widget change calls :meth:`update`, which
     recomputes the :class:`View` and replaces the table and images in place (``self.view``).
+    Times take what :func:`mlmon_nb.prom.to_timestamp` does (ISO-8601, unix seconds, ``now-2h``).
+    :meth:`snapshot` displays the current view as static outputs for where no widget frontend
+    runs (an executed notebook, its HTML export).
     """
 
     def __init__(self, prom: QuerySource, baselines: Mapping[str, Baseline], *, start: Any, end: Any,
@@ -232,41 +354,50 @@ class DriftExplorer:
         self.thresholds = dict(thresholds or {})
         model = next(iter(self.baselines))
         features = self._features(model)
+        if feature and feature not in features:
+            raise DriftError(f"feature {feature!r} is not in the baseline of {model}; its "
+                             f"features are: {', '.join(features)}")
         self.model = w.Dropdown(options=list(self.baselines), value=model, description="model")
         self.feature = w.Dropdown(options=features, value=feature or features[0],
                                   description="feature")
-        self.start = w.Text(value=pd.Timestamp(start).isoformat(), description="from")
-        self.end = w.Text(value=pd.Timestamp(end).isoformat(), description="to")
+        now = _now()
+        self.start = w.Text(value=to_timestamp(start, now).isoformat(), description="from")
+        self.end = w.Text(value=to_timestamp(end, now).isoformat(), description="to")
         self.reference = w.ToggleButtons(options=list(REFERENCES), value=reference,
                                          description="reference")
         self.test = w.ToggleButtons(options=list(BINNED_TESTS), value=test, description="test")
         self.step = step
         self.status = w.HTML()
         self.table = w.HTML()
-        self.distribution = w.Image(format="png")
-        self.history = w.Image(format="png")
+        # never wider than the notebook column
+        self.distribution = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.history = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self.view: View | None = None
         for control in (self.model, self.feature, self.start, self.end, self.reference, self.test):
             control.observe(self.on_change, names="value")
+        # stacked, not side by side: two panels next to each other overflow a notebook column
         self.widget = w.VBox([w.HBox([self.model, self.feature]), w.HBox([self.start, self.end]),
                               self.reference, self.test, self.status, self.table,
-                              w.HBox([self.distribution, self.history])])
+                              self.distribution, self.history],
+                             layout=w.Layout(max_width=f"{FIGURE_WIDTH_PX + 40}px"))
         self.update()
 
     def _features(self, model: str) -> list[str]:
         base = self.baselines[model]
-        extra = ["confidence"] if base.confidence_fractions is not None else []
+        extra = [CONCEPT_FEATURE] if base.confidence_fractions is not None else []
         return list(base.features) + extra
 
     def selection(self) -> Selection:
         """The current widget values as a :class:`Selection`."""
-        return Selection(self.model.value, self.feature.value, pd.Timestamp(self.start.value),
-                         pd.Timestamp(self.end.value), self.reference.value, self.test.value,
-                         self.step)
+        now = _now()  # one "now" for both ends: now-6h → now is exactly six hours
+        return Selection(self.model.value, self.feature.value, to_timestamp(self.start.value, now),
+                         to_timestamp(self.end.value, now), self.reference.value,
+                         self.test.value, self.step)
 
     def on_change(self, change: dict) -> None:
         """Observer of every control: a new model refreshes the feature list, then update."""
-        if change.get("owner") is self.model:
+        owner = change.get("owner")
+        if owner is not None and owner is self.model:
             features = self._features(self.model.value)
             with self.feature.hold_trait_notifications():
                 self.feature.options = features
@@ -281,12 +412,10 @@ class DriftExplorer:
             view = explore(self.prom, self.baselines[sel.model_name], sel,
                            thresholds=self.thresholds.get(sel.model_name))
         except (ValueError, DriftError) as exc:
-            self.status.value = f"<b>Cannot show this:</b> {exc}"
+            self.status.value = f"<b>Cannot show this:</b> {html.escape(str(exc))}"
             return None
         self.view = view
-        self.status.value = view.message or (
-            f"{sel.model_name} · {sel.start:%Y-%m-%d %H:%M} → {sel.end:%Y-%m-%d %H:%M} UTC · "
-            f"{sel.test} against the {sel.reference}")
+        self.status.value = status_text(view)
         self.table.value = drift_table_html(view.table)
         self.distribution.value = _png(view_distribution_figure(view))
         self.history.value = _png(history_figure(view))
@@ -296,16 +425,30 @@ class DriftExplorer:
         """Change several controls at once with a single update (e.g. from a notebook cell)."""
         controls = {"model": self.model, "feature": self.feature, "start": self.start,
                     "end": self.end, "reference": self.reference, "test": self.test}
+        now = _now()
         for name, value in values.items():
             control = controls[name]
             with control.hold_trait_notifications():
                 control.unobserve(self.on_change, names="value")
-                control.value = pd.Timestamp(value).isoformat() if name in ("start", "end") \
+                control.value = to_timestamp(value, now).isoformat() if name in ("start", "end") \
                     else value
                 control.observe(self.on_change, names="value")
         return self.update()
 
-    def _ipython_display_(self):  # pragma: no cover - rendered by the notebook frontend
+    def snapshot(self) -> None:
+        """Display the current view as static outputs — the status and table as HTML, both panels
+        as PNG images — which an executed notebook (papermill) and its HTML export keep, where
+        the widget itself shows nothing without a widget frontend."""
+        from IPython.display import HTML, Image, display
+
+        if self.view is None:
+            display(HTML(f"<p>{self.status.value}</p>"))
+            return
+        display(HTML(f"<p>{self.status.value}</p>\n{self.table.value}"))
+        display(Image(data=self.distribution.value, format="png"))
+        display(Image(data=self.history.value, format="png"))
+
+    def _ipython_display_(self) -> None:  # pragma: no cover - rendered by the notebook frontend
         from IPython.display import display
         display(self.widget)
 

@@ -16,11 +16,11 @@ baseline_path = ""   # empty: the model's baseline from mlmon.yaml
 from IPython.display import Markdown, display
 
 from mlmon_nb import drift, plots, widgets
-from mlmon_nb import queries as q
 from mlmon_nb.baseline import Baseline
+from mlmon_nb.context import notebook_context
 
-ctx = q.notebook_context(model_name, prometheus_url, start, end, window, step="",
-                         baseline_path=baseline_path)
+ctx = notebook_context(model_name, prometheus_url, start, end, window, step="",
+                       baseline_path=baseline_path)
 baseline = Baseline.load(ctx.baseline_path)
 thresholds = drift.thresholds_for(ctx.model)
 display(Markdown(f"**{ctx}** · baseline `{baseline.baseline_id}` ({baseline.n_rows} rows)"))

@@ -1,13 +1,13 @@
 # %% [markdown]
 # # Drift explorer
 #
-# Pick a model, a feature, a date range, the reference (the training baseline, or the production window of the same length just before the range) and a test; the table and the plots update in place. Headless runs show the first view.
+# Pick a model, a feature, a date range, the reference (the training baseline, or the production window of the same length just before the range) and a test; the table and the plots update in place. A test that does not apply to the chosen feature (KS on a categorical feature) is replaced by PSI for its panels, and the status line says so. Headless runs (papermill, the HTML export) show the first view as a static table and images.
 
 # %% tags=["parameters"]
 model_name = "sentiment_classifier"
 prometheus_url = ""  # empty: MLMON_PROMETHEUS_URL, then the configuration
 start = ""           # ISO-8601, unix seconds or now-2d; empty: end - window
-end = ""             # empty: now
+end = ""             # ISO-8601, unix seconds or now; empty: now
 window = "24h"       # used when start is empty
 step = ""            # one drift point per step; empty: 1h up to 3 days, else 1d
 baseline_path = ""   # empty: the model's baseline from mlmon.yaml
@@ -16,23 +16,27 @@ baseline_path = ""   # empty: the model's baseline from mlmon.yaml
 from IPython.display import Markdown, display
 
 from mlmon_nb import drift, widgets
-from mlmon_nb import queries as q
 from mlmon_nb.baseline import Baseline
+from mlmon_nb.context import notebook_context
 
-ctx = q.notebook_context(model_name, prometheus_url, start, end, window, step="",
-                         baseline_path=baseline_path)
+ctx = notebook_context(model_name, prometheus_url, start, end, window,
+                       baseline_path=baseline_path)
+drift_step = step or widgets.default_step(ctx.window.seconds)
 baseline = Baseline.load(ctx.baseline_path)
 thresholds = drift.thresholds_for(ctx.model)
-display(Markdown(f"**{ctx}** · baseline `{baseline.baseline_id}` ({baseline.n_rows} rows)"))
+display(Markdown(
+    f"**model {model_name}** · {ctx.window.start:%Y-%m-%d %H:%M} → {ctx.window.end:%Y-%m-%d %H:%M} UTC "
+    f"· drift per {drift_step} · {ctx.prom.url} · baseline `{baseline.baseline_id}` "
+    f"({baseline.n_rows} rows)"))
 
 # %%
 explorer = widgets.DriftExplorer(
     ctx.prom, {model_name: baseline}, start=ctx.window.start, end=ctx.window.end,
-    step=step or ("1h" if ctx.window.seconds <= 3 * 86400 else "1d"),
-    thresholds=widgets.with_config_thresholds(ctx.config))
-explorer.widget
+    step=drift_step, thresholds=widgets.with_config_thresholds(ctx.config))
+explorer
+
+# %% [markdown]
+# The first view as static output: what an executed notebook and its HTML export show. The explorer above updates live; this snapshot does not.
 
 # %%
-view = explorer.view
-print(explorer.status.value)
-view.table if view is not None else None
+explorer.snapshot()

@@ -14,14 +14,14 @@ step = ""            # empty: automatic
 # %%
 from IPython.display import Markdown, display
 
-from mlmon_nb import plots
-from mlmon_nb import queries as q
+from mlmon_nb import dashboards, plots
+from mlmon_nb.context import notebook_context
 
-ctx = q.notebook_context(model_name, prometheus_url, start, end, window, step)
+ctx = notebook_context(model_name, prometheus_url, start, end, window, step)
 display(Markdown(f"**{ctx}**"))
 
 # %%
-quality = q.quality_series(ctx)
+quality = dashboards.quality_series(ctx)
 if quality["class_share"].empty:
     display(Markdown(f"**No predictions for model `{model_name}` in this window.** Pick another "
                      "window or check that the service is scraped."))

@@ -15,14 +15,14 @@ service_job = "mlmon-demo"  # the Prometheus job scraping the model service
 # %%
 from IPython.display import Markdown, display
 
-from mlmon_nb import plots
-from mlmon_nb import queries as q
+from mlmon_nb import dashboards, plots
+from mlmon_nb.context import notebook_context
 
-ctx = q.notebook_context(model_name, prometheus_url, start, end, window, step)
+ctx = notebook_context(model_name, prometheus_url, start, end, window, step)
 display(Markdown(f"**{ctx}**"))
 
 # %%
-res = q.resource_series(ctx, job=service_job)
+res = dashboards.resource_series(ctx, job=service_job)
 if all(frame.empty for frame in res.values()):
     display(Markdown("**No resource metrics in this window.** Is the node exporter (job `node`) and "
                      f"the service (job `{service_job}`) scraped by {ctx.prom.url}?"))

@@ -14,8 +14,7 @@ step = ""            # burn-down resolution; empty: automatic
 # %%
 from IPython.display import Markdown, display
 
-from mlmon_nb import plots
-from mlmon_nb import slo
+from mlmon_nb import plots, slo
 
 ctx = slo.report_context(model_name, prometheus_url, start, end, window, step)
 display(Markdown(f"**{ctx}**"))

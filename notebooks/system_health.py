@@ -14,14 +14,14 @@ step = ""            # empty: automatic
 # %%
 from IPython.display import Markdown, display
 
-from mlmon_nb import plots
-from mlmon_nb import queries as q
+from mlmon_nb import dashboards, plots
+from mlmon_nb.context import notebook_context
 
-ctx = q.notebook_context(model_name, prometheus_url, start, end, window, step)
+ctx = notebook_context(model_name, prometheus_url, start, end, window, step)
 display(Markdown(f"**{ctx}**"))
 
 # %%
-tiles = q.health_tiles(ctx)
+tiles = dashboards.health_tiles(ctx)
 has_data = any(t.status != "unknown" for t in tiles)
 if not has_data:
     display(Markdown(f"**No data for model `{model_name}` between {ctx.window.start} and "
@@ -35,7 +35,7 @@ plots.tiles(tiles, title=f"{model_name} at {ctx.window.end:%Y-%m-%d %H:%M} UTC")
 
 # %%
 rate_tile, error_tile, latency_tile, accuracy_tile = tiles
-series = q.health_series(ctx)
+series = dashboards.health_series(ctx)
 plots.series_grid([
     dict(data=series["request_rate"], title="Request rate", ylabel="req/s",
          thresholds={"normal": (rate_tile.reference, "info"),

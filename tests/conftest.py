@@ -31,6 +31,16 @@ REPO = Path(__file__).resolve().parent.parent
 # `make test-fast` runs the unit tier only.
 INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "victoriametrics",
                                   "backend", "live_stack", "stack_config", "free_port_config"})
+# modules whose tests start real parts themselves (kernels, servers, promtool, subprocesses)
+INTEGRATION_MODULES = frozenset({
+    "test_alert_evidence", "test_alertmanager", "test_baseline_build", "test_cli_run",
+    "test_config_urls", "test_console", "test_console_runs", "test_demo_service", "test_demo_urls",
+    "test_grafana", "test_history", "test_instrument_multiprocess", "test_instrument_service",
+    "test_kernels", "test_launcher", "test_launcher_browser", "test_launcher_hardening",
+    "test_lint", "test_notebook_slo", "test_notebooks_dashboards", "test_notebooks_drift",
+    "test_packaging", "test_prom", "test_readme", "test_rules", "test_rules_promtool",
+    "test_runbooks", "test_run_page", "test_security", "test_stack", "test_widgets",
+})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,9 +48,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("slow"):
             continue
         real = (item.get_closest_marker("integration")
+                or item.module.__name__ in INTEGRATION_MODULES
                 or INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())))
-        if not real:
-            item.add_marker(pytest.mark.unit)
+        item.add_marker(pytest.mark.integration if real else pytest.mark.unit)
 HISTORY_DAYS = 2.0
 HISTORY_STEP = 60.0
 

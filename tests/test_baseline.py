@@ -31,8 +31,7 @@ def frame() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def baseline(frame) -> Baseline:
     return Baseline.from_frame(frame, "m", categorical=["channel"], prediction="prediction",
-                               confidence="confidence", exclude=["label"], bins=10,
-                               sample_cap=1000)
+                               confidence="confidence", exclude=["label"], bins=10)
 
 
 def test_contents(baseline, frame):
@@ -40,7 +39,9 @@ def test_contents(baseline, frame):
     x = baseline.numeric["x"]
     assert x.n == frame["x"].notna().sum() and x.missing_share == pytest.approx(0.02)
     assert x.fractions.sum() == pytest.approx(1.0) and x.edges.size + 1 == x.fractions.size
-    assert x.sample.size == 1000 and np.all(np.diff(x.sample) >= 0)
+    # the random sample is replaced by the reference CDF: exact here (6,000 rows)
+    assert x.precision == "exact" and x.reference.n == x.n
+    assert np.all(np.diff(x.sample) >= 0) and x.sample.size == 5000  # quantiles of the CDF
     assert x.cumulative == pytest.approx(np.cumsum(x.fractions)[:-1])
     assert x.summary["mean"] == pytest.approx(frame["x"].mean())
     ch = baseline.categorical["channel"]
@@ -66,7 +67,7 @@ def test_round_trip_and_content_id(tmp_path, baseline, frame):
     assert doc["schema_version"] == SCHEMA_VERSION and doc["features"]["categorical"] == ["channel"]
     again = Baseline.from_frame(frame, "m", categorical=["channel"], prediction="prediction",
                                 confidence="confidence", exclude=["label"], bins=10,
-                                sample_cap=1000, source="elsewhere")
+                                source="elsewhere")
     assert again.baseline_id == baseline.baseline_id  # content, not time or source
     other = Baseline.from_frame(frame.iloc[:3000], "m", categorical=["channel"],
                                 exclude=["label", "prediction", "confidence"], bins=10)

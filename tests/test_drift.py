@@ -12,17 +12,26 @@ from mlmon_nb import drift
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import Thresholds
 from mlmon_nb.errors import DriftError
+from mlmon_nb.sketch import KNOTS
+
+# an exact reference with more distinct values than knots is linear between exact ranks: its CDF
+# is within one knot's share of the full data's
+KNOT_GAP = 1 / (KNOTS - 1)
 
 
 @pytest.fixture(scope="module")
-def small_baseline() -> Baseline:
+def training() -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"x": rng.normal(size=4000), "y": rng.exponential(size=4000),
-                       "c": rng.choice(["a", "b", "c"], size=4000, p=[.5, .3, .2])})
-    return Baseline.from_frame(df, "m", categorical=["c"], bins=10)
+    return pd.DataFrame({"x": rng.normal(size=4000), "y": rng.exponential(size=4000),
+                         "c": rng.choice(["a", "b", "c"], size=4000, p=[.5, .3, .2])})
 
 
-def test_compare_finds_the_drifted_feature_and_not_the_others(small_baseline):
+@pytest.fixture(scope="module")
+def small_baseline(training) -> Baseline:
+    return Baseline.from_frame(training, "m", categorical=["c"], bins=10)
+
+
+def test_compare_finds_the_drifted_feature_and_not_the_others(small_baseline, training):
     rng = np.random.default_rng(1)
     cur = pd.DataFrame({"x": rng.normal(0.8, 1.0, size=3000), "y": rng.exponential(size=3000),
                         "c": rng.choice(["a", "b", "c"], size=3000, p=[.5, .3, .2])})
@@ -33,8 +42,11 @@ def test_compare_finds_the_drifted_feature_and_not_the_others(small_baseline):
     assert set(out["test"]) == {"ks", "psi", "chi2", "missing"}
     assert (out["n_current"][out["feature"] == "x"] == 3000).all()
     x = out.set_index(["feature", "test"]).loc[("x", "ks")]
-    assert x["statistic"] == pytest.approx(
-        stats.ks_2samp(small_baseline.numeric["x"].sample, cur["x"]).statistic)
+    # 4,000 training rows: exact ranks at the reference's knots, KS is scipy's on all of them
+    want = stats.ks_2samp(training["x"], cur["x"])
+    assert x["statistic"] == pytest.approx(want.statistic, abs=KNOT_GAP)
+    assert x["n_reference"] == 4000 and x["reference_precision"] == "exact"
+    assert x["p_value"] == pytest.approx(float(drift.ks_pvalue(x["statistic"], 4000, 3000)))
     assert x["p_value_corrected"] >= x["p_value"]
 
 
@@ -82,7 +94,7 @@ def test_registry_lists_the_valid_tests():
     assert set(drift.DEFAULT_THRESHOLDS) == set(drift.TESTS)
 
 
-def test_compare_reads_integer_nullable_and_text_columns(small_baseline):
+def test_compare_reads_integer_nullable_and_text_columns(small_baseline, training):
     """Non-float columns are read as numbers (text that is no number counts as missing)."""
     rng = np.random.default_rng(6)
     x = np.round(rng.normal(0.2, 1.0, size=1000) * 3).astype(np.int64)  # heavy ties
@@ -97,8 +109,13 @@ def test_compare_reads_integer_nullable_and_text_columns(small_baseline):
     assert by.loc[("x", "ks"), "n_current"] == 900
     assert by.loc[("x", "missing"), "missing_share"] == pytest.approx(0.1)
     assert by.loc[("x", "ks"), "statistic"] == pytest.approx(
-        stats.ks_2samp(small_baseline.numeric["x"].sample, xs).statistic, abs=1e-12)
+        stats.ks_2samp(training["x"], xs).statistic, abs=KNOT_GAP)
     assert by.loc[("y", "ks"), "n_current"] == 999
     ys = frame["y"].iloc[:999].astype(float)
-    assert by.loc[("y", "ks"), "p_value"] == pytest.approx(
-        stats.ks_2samp(small_baseline.numeric["y"].sample, ys).pvalue, abs=1e-6)
+    y = by.loc[("y", "ks")]
+    want = stats.ks_2samp(training["y"], ys)
+    assert y["statistic"] == pytest.approx(want.statistic, abs=KNOT_GAP)
+    assert y["p_value"] == pytest.approx(float(drift.ks_pvalue(y["statistic"], 4000, 999)))
+    # the same p-value as scipy's on the full data, up to the knots' interpolation of D
+    assert y["p_value"] == pytest.approx(
+        want.pvalue, abs=0.01)

@@ -76,12 +76,17 @@ def test_chromium_shows_a_run_page_and_its_jupyterlab_link(stack, history, tmp_p
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
 
     link = re.search(r"href='([^']*/lab/tree/runs/[^']*)'", httpx.get(page_url).text).group(1)
-    assert link == f"{cfg.jupyter_url}/lab/tree/runs/{run_id}/output.ipynb"
     token = stack.jupyter_token()
+    # JupyterLab's own token (from the state dir), so the link opens the notebook directly
+    assert link == f"{cfg.jupyter_url}/lab/tree/runs/{run_id}/output.ipynb?token={token}"
     contents = httpx.get(f"{cfg.jupyter_url}/api/contents/runs/{run_id}/output.ipynb",
                          headers={"Authorization": f"token {token}"}, timeout=30)
     assert contents.status_code == 200 and contents.json()["type"] == "notebook"
     lab_shot = ARTIFACTS / "jupyterlab-run-notebook.png"
-    browse(f"{link}?token={token}", tmp_path / "profile-lab", f"--screenshot={lab_shot}",
+    browse(link, tmp_path / "profile-lab", f"--screenshot={lab_shot}",
            "--virtual-time-budget=20000")
     assert lab_shot.exists() and lab_shot.stat().st_size > 20_000
+    lab_dom = browse(link, tmp_path / "profile-lab-dom", "--dump-dom",
+                     "--virtual-time-budget=20000").stdout
+    assert "Token authentication is enabled" not in lab_dom  # not the bare token prompt
+    assert "output.ipynb" in lab_dom, lab_dom[-2000:]

@@ -50,8 +50,11 @@ def kernels_of(pid: int) -> list[psutil.Process]:
     return found
 
 
-def probe(ports: list[int], stop, out) -> None:
-    """Every 0.2 s, time ``GET /healthz`` on each launcher; the latencies go to ``out``."""
+def probe(ports: list[int], ready, stop, out) -> None:
+    """Every 0.2 s, time ``GET /healthz`` on each launcher; the latencies go to ``out``.
+
+    ``ready`` is set after the first round, so the load starts only once the probe runs (a
+    spawned process can take long to start on a loaded machine)."""
     latencies = []
     with httpx.Client(timeout=30) as client:
         while not stop.is_set():
@@ -59,6 +62,7 @@ def probe(ports: list[int], stop, out) -> None:
                 began = time.monotonic()
                 r = client.get(f"http://127.0.0.1:{port}/healthz")
                 latencies.append(time.monotonic() - began if r.status_code == 200 else 99.0)
+            ready.set()
             stop.wait(0.2)
     out.put(latencies)
 
@@ -106,13 +110,14 @@ def test_two_launchers_under_load_execute_each_alert_once(history, tmp_path):
 
     with launcher_process(path, ports[0], *args, env=env) as first, \
             launcher_process(path, ports[1], *args, env=env) as second:
-        began = time.monotonic()
         # /healthz is probed from a process of its own, so its figures are the launchers' and
         # not this process's threads competing for the GIL
         ctx = mp.get_context("spawn")
-        probe_stop, probe_out = ctx.Event(), ctx.Queue()
-        prober = ctx.Process(target=probe, args=(ports, probe_stop, probe_out))
+        probe_ready, probe_stop, probe_out = ctx.Event(), ctx.Event(), ctx.Queue()
+        prober = ctx.Process(target=probe, args=(ports, probe_ready, probe_stop, probe_out))
         prober.start()
+        assert probe_ready.wait(300), "the /healthz probe process did not start"
+        began = time.monotonic()
         threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(READERS)]
         for t in threads:
             t.start()

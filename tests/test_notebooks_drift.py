@@ -78,5 +78,5 @@ def test_drift_explorer_first_render(prometheus, history, tmp_path):
               baseline_path=str(history.baseline_path))
     widgets = _outputs(nb, "application/vnd.jupyter.widget-view+json")
     assert "model_id" in widgets
-    assert "psi against the baseline" in _outputs(nb, "text")
+    assert "psi against the baseline" in _outputs(nb, "text/html")  # the static snapshot
     assert "text_length" in _outputs(nb, "text/html")

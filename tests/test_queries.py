@@ -5,22 +5,23 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlmon_nb import Prometheus
+from mlmon_nb import Prometheus, promql
 from mlmon_nb import queries as q
+from mlmon_nb.context import resolve_window
 
 
 def test_resolve_window_defaults_and_explicit():
     now = pd.Timestamp("2024-05-01T12:00:00.700Z")
-    w = q.resolve_window(window="6h", now=now)
+    w = resolve_window(window="6h", now=now)
     assert (w.start, w.end) == (pd.Timestamp("2024-05-01T06:00:00Z"), pd.Timestamp("2024-05-01T12:00:00Z"))
     assert w.step == 60 and w.rate == "1m" and w.duration == "6h"
-    w = q.resolve_window("2024-05-01T00:00:00Z", "2024-05-08T00:00:00Z", step="", now=now)
+    w = resolve_window("2024-05-01T00:00:00Z", "2024-05-08T00:00:00Z", step="", now=now)
     assert w.step == 1800 and w.seconds / w.step <= 400
-    assert q.resolve_window(end="now-1h", window="30m", step="15s", now=now).rate == "1m"
+    assert resolve_window(end="now-1h", window="30m", step="15s", now=now).rate == "1m"
     with pytest.raises(ValueError, match="window"):
-        q.resolve_window(window="six hours", now=now)
+        resolve_window(window="six hours", now=now)
     with pytest.raises(ValueError, match="empty"):
-        q.resolve_window(start="now", end="now-1h", now=now)
+        resolve_window(start="now", end="now-1h", now=now)
 
 
 def test_buckets_to_bins():
@@ -31,7 +32,7 @@ def test_buckets_to_bins():
 
 
 def test_selector_escapes_label_values():
-    assert q.selector("m", a='x"y\\z') == 'm{a="x\\"y\\\\z"}'
+    assert promql.selector("m", a='x"y\\z') == 'm{a="x\\"y\\\\z"}'
 
 
 def test_incidents_show_in_the_named_queries(backend, history):

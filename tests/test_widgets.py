@@ -1,15 +1,27 @@
-"""The drift explorer's views and callbacks, without a browser, against the fixture Prometheus."""
+"""The drift explorer's views and callbacks, without a browser, against the fixture Prometheus;
+and the explorer notebook executed by papermill, whose output must show its first view."""
 
 from __future__ import annotations
 
+import base64
+import struct
+from pathlib import Path
+
+import nbformat
+import numpy as np
 import pandas as pd
+import papermill as pm
 import pytest
 
 from mlmon_nb import drift
 from mlmon_nb.errors import DriftError
 from mlmon_nb.prom import Prometheus
-from mlmon_nb.widgets import (DriftExplorer, Selection, explore, history_figure,
-                              view_distribution_figure, with_config_thresholds)
+from mlmon_nb.runbooks.html import notebook_html
+from mlmon_nb.widgets import (FIGURE_WIDTH_PX, DriftExplorer, Selection, explore, history_figure,
+                              status_text, view_distribution_figure,
+                              with_config_thresholds)
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +109,116 @@ def test_explorer_callbacks_update_in_place(prom, history, incident):
                          end=_ts(history.incidents["drift"][0] - 3600), test="psi",
                          feature="text_length")
     assert quiet.table.set_index("feature").loc["text_length", "severity"] == "none"
+
+
+def _png_width(png: bytes) -> int:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">I", png[16:20])[0]  # IHDR: width, then height
+
+
+def _legend(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_ks_on_a_categorical_feature_shows_psi_with_a_note(prom, history, incident):
+    start, end = incident
+    view = explore(prom, history.baseline,
+                   Selection(history.model_name, "channel", start, end, "baseline", "ks"))
+    assert view.shown_test == "psi"
+    assert "KS does not apply to categorical features" in view.note
+    assert len(view.history) >= 4 and np.isfinite(view.history["statistic"]).all()
+    fig = history_figure(view)
+    title = fig.axes[0].get_title(loc="left")
+    assert title.startswith("channel: psi per 1h vs baseline") and "KS does not apply" in title
+    assert any(len(line.get_xdata()) >= 4 for line in fig.axes[0].lines)  # a drawn series
+    assert not [t for t in fig.axes[0].texts if "no data" in t.get_text()]
+    assert "KS does not apply" in status_text(view)
+    # the same PSI as asking for it directly; the table stays the KS table (numeric features)
+    direct = explore(prom, history.baseline,
+                     Selection(history.model_name, "channel", start, end, "baseline", "psi"))
+    assert np.allclose(view.history["statistic"], direct.history["statistic"])
+    assert direct.note == "" and set(view.table["kind"]) == {"numeric"}
+    # the confidence histogram (concept drift) is not numeric either
+    concept = explore(prom, history.baseline,
+                      Selection(history.model_name, "confidence", start, end, "baseline", "ks"))
+    assert concept.shown_test == "psi" and len(concept.history) >= 4
+
+
+def test_legend_and_titles_name_the_reference_and_step(prom, history, incident):
+    start, end = incident
+    hours = int((end - start).total_seconds() // 3600)
+    base = explore(prom, history.baseline,
+                   Selection(history.model_name, "sentiment_score", start, end, "baseline", "psi"))
+    prev = explore(prom, history.baseline,
+                   Selection(history.model_name, "sentiment_score", start, end, "previous", "psi"))
+    assert "psi vs baseline" in _legend(history_figure(base))
+    prev_legend = _legend(history_figure(prev))
+    assert not [t for t in prev_legend if "baseline" in t]
+    assert prev.selection.reference_label == f"previous {hours}h"
+    assert f"psi vs previous {hours}h" in prev_legend
+    assert "previous" in view_distribution_figure(prev).axes[0].get_title(loc="left")
+    assert "previous" in _legend(view_distribution_figure(prev))[0]
+    # the history is against the chosen reference, not always the baseline
+    joined = base.history.merge(prev.history, on="timestamp")
+    assert len(joined) >= 4 and not np.allclose(joined["statistic_x"], joined["statistic_y"])
+    assert "per 1h" in status_text(base) and "5m" not in status_text(base)
+    assert f"against the previous {hours}h" in status_text(prev)
+
+
+def test_panels_fit_a_notebook_column_stacked(prom, history, incident):
+    start, end = incident
+    explorer = DriftExplorer(prom, {history.model_name: history.baseline}, start=start, end=end,
+                             thresholds=with_config_thresholds(history.config))
+    for png in (explorer.distribution.value, explorer.history.value):
+        assert 600 <= _png_width(png) <= FIGURE_WIDTH_PX <= 1000
+    import ipywidgets as w
+    rows = [c for c in explorer.widget.children if isinstance(c, w.HBox)]
+    images = (explorer.distribution, explorer.history)
+    assert not [r for r in rows if any(i in r.children for i in images)]  # never side by side
+    assert all(i in explorer.widget.children for i in images)
+    # the snapshot: the same view as static outputs (HTML table, the two panels as PNGs)
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+    InteractiveShell.instance()
+    with capture_output() as shown:
+        explorer.snapshot()
+    data = [o.data for o in shown.outputs]
+    assert "<table" in data[0]["text/html"] and explorer.status.value in data[0]["text/html"]
+    assert [base64.b64decode(d["image/png"]) if isinstance(d["image/png"], str) else d["image/png"]
+            for d in data[1:]] == [explorer.distribution.value, explorer.history.value]
+
+
+def test_explorer_takes_relative_times_and_refuses_unknown_features(prom, history):
+    explorer = DriftExplorer(prom, {history.model_name: history.baseline}, start="now-6h",
+                             end="now")
+    sel = explorer.view.selection
+    assert (sel.end - sel.start) == pd.Timedelta(hours=6)
+    explorer.start.value = "now-2h"
+    assert explorer.view.selection.end - explorer.view.selection.start < pd.Timedelta(hours=3)
+    with pytest.raises(DriftError, match=r"'nope' is not in the baseline.*text_length"):
+        DriftExplorer(prom, {history.model_name: history.baseline}, start="now-6h", end="now",
+                      feature="nope")
+
+
+def test_notebook_executed_headless_shows_its_first_view(prometheus, history, tmp_path):
+    start, end = history.incidents["drift"]
+    out = tmp_path / "explorer.ipynb"
+    pm.execute_notebook(str(REPO / "notebooks" / "drift_explorer.ipynb"), str(out),
+                        parameters=dict(model_name=history.model_name, prometheus_url=prometheus,
+                                        start=_ts(start).isoformat(), end=_ts(end).isoformat(),
+                                        baseline_path=str(history.baseline_path)),
+                        kernel_name="python3", progress_bar=False, cwd=str(REPO))
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    header = "".join(o["data"].get("text/markdown", "") for o in outputs if "data" in o)
+    assert "drift per 1h" in header and "step" not in header
+    widget = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(widget) == 1  # the explorer itself
+    tables = [o["data"]["text/html"] for o in outputs
+              if "<table" in o.get("data", {}).get("text/html", "")]
+    assert tables and "sentiment_score" in tables[-1] and "per 1h" in tables[-1]
+    pngs = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) == 2 and all(_png_width(base64.b64decode(p)) <= FIGURE_WIDTH_PX for p in pngs)
+    page = notebook_html(nb)  # what the launcher and an HTML export show
+    assert page.count("data:image/png;base64,") >= 2 and "text_length" in page

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import MlmonError, ServiceUnreachable
 
@@ -24,7 +26,7 @@ LATENCY_RANGE = (0.4, 0.8)   # seconds added to /predict while `latency` is acti
 class FaultState:
     """Which faults are active and until when (the service's clock, seconds since the epoch)."""
 
-    clock: object = time.time
+    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self._until: dict[str, float] = {}
@@ -59,7 +61,8 @@ class FaultState:
         return until is not None and until > self.clock()
 
 
-def _request(method: str, url: str, json: dict | None = None, timeout: float = 5.0) -> dict:
+def _request(method: str, url: str, json: dict[str, Any] | None = None,
+             timeout: float = 5.0) -> dict[str, Any]:
     import requests
 
     try:
@@ -72,11 +75,11 @@ def _request(method: str, url: str, json: dict | None = None, timeout: float = 5
     return resp.json()
 
 
-def inject(url: str, kind: str, seconds: float) -> dict:
+def inject(url: str, kind: str, seconds: float) -> dict[str, Any]:
     """Activate a fault in the demo service at ``url`` for ``seconds``; the active faults."""
     return _request("POST", f"{url.rstrip('/')}/faults", {"kind": kind, "seconds": seconds})
 
 
-def active_faults(url: str, timeout: float = 2.0) -> dict:
+def active_faults(url: str, timeout: float = 2.0) -> dict[str, Any]:
     """The demo service's active faults (``GET /faults``)."""
     return _request("GET", f"{url.rstrip('/')}/faults", timeout=timeout)

@@ -17,7 +17,7 @@ backfill a single pass over the data (``mlmon_nb.stack.backfill``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class _Regime:
 
 
 def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator, n: int,
-             low_confidence_threshold: float, **shift) -> _Regime:
+             low_confidence_threshold: float, **shift: float) -> _Regime:
     items = generate_texts(n, rng, **shift)
     preds = [model.predict(t.text, t.channel) for t in items]
     conf = np.array([p.confidence for p in preds])
@@ -105,9 +105,9 @@ def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator
         feats[name], means[name] = bin_fractions(vals, f.edges), float(vals.mean())
     cats = {}
     for name, c in baseline.categorical.items():
-        vals = [p.features.get(name) for p in preds]
-        known = {v: i for i, v in enumerate(c.categories)}
-        counts = np.bincount([known.get(v, len(c.categories)) for v in vals],
+        cat_vals = [p.features.get(name) for p in preds]
+        known: dict[str | None, int] = {v: i for i, v in enumerate(c.categories)}
+        counts = np.bincount([known.get(v, len(c.categories)) for v in cat_vals],
                              minlength=len(c.categories) + 1)
         cats[name] = counts / counts.sum()
     classes = np.array([sum(p.label == k for p in preds) for k in CLASSES], float) / n
@@ -178,7 +178,8 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         name = spec.series(suffix)
         out.series.append(Series(spec.name, spec.type, name, {**base, **labels}, values))
 
-    def add_histogram(spec: m.MetricSpec, labels: dict, counts: np.ndarray, edges, sums) -> None:
+    def add_histogram(spec: m.MetricSpec, labels: dict[str, str], counts: np.ndarray,
+                      edges: Iterable[float], sums: np.ndarray) -> None:
         cum = _cumulative(counts)
         for i, le in enumerate(list(edges) + [float("inf")]):
             add(spec, {**labels, "le": m.le_label(le)}, cum[:, i], "_bucket")
@@ -235,9 +236,9 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
                 np.full(T, float(ratio)))
         add(m.FEATURE_INVALID, {**labels, "reason": "nan"},
             np.cumsum(rng.binomial(served, 0.0005)))
-    for feat, spec in baseline.categorical.items():
+    for feat, cat_spec in baseline.categorical.items():
         counts = rng.multinomial(served, per_regime("categories", feat))
-        for i, cat in enumerate(spec.labels):
+        for i, cat in enumerate(cat_spec.labels):
             add(m.FEATURE_CATEGORY, {"model_name": model_name, "feature": feat, "category": cat},
                 np.cumsum(counts[:, i]))
 

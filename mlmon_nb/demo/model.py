@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from ..baseline import Baseline
 
 __all__ = [
     "MODEL_NAME",
@@ -94,7 +98,8 @@ class SentimentModel:
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         i = int(np.argmax(probs))
-        return Prediction(CLASSES[i], float(probs[i]), tuple(float(p) for p in probs), feats)
+        p0, p1, p2 = (float(p) for p in probs)
+        return Prediction(CLASSES[i], float(probs[i]), (p0, p1, p2), feats)
 
 
 def generate_texts(n: int, rng: np.random.Generator, *, drift: float = 0.0,
@@ -139,7 +144,7 @@ def training_frame(n: int = 20000, seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def training_baseline(rows: int = 20000, seed: int = 7, **options):
+def training_baseline(rows: int = 20000, seed: int = 7, **options: Any) -> Baseline:
     """The demo model's training baseline: ``Baseline.from_frame`` of :func:`training_frame`.
 
     Deterministic, so its ``baseline_id`` (and the drift rules generated from it) are the same

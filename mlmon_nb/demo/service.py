@@ -27,7 +27,13 @@ from starlette.routing import Route
 from ..baseline import Baseline
 from ..config import Config
 from ..errors import BaselineError
-from ..instrument import GroundTruthSampler, JsonLinesSink, MetricsApp, MetricsMiddleware, ModelMonitor
+from ..instrument import (
+    GroundTruthSampler,
+    JsonLinesSink,
+    MetricsApp,
+    MetricsMiddleware,
+    ModelMonitor,
+)
 from ..instrument._asgi import ERROR_TYPE_STATE
 from .faults import ERROR_SHARE, LATENCY_RANGE, FaultState
 from .history import FEEDBACK_ENDPOINT, INJECTED_ERROR_TYPE, PREDICT_ENDPOINT

@@ -7,6 +7,8 @@ One job per module, imported in this order (no cycles):
 - :mod:`.significance`: what chance alone gives — the KS and PSI critical values for a window's
   sample size at a significance level (the drift alerts' second condition);
 - :mod:`.expressions`: the PromQL of drift (bucket queries, KS/PSI rule expressions, names);
+- :mod:`.reference`: KS and Wasserstein of a sample against a baseline's reference CDF (the
+  full training data, within the sketch's error), pure;
 - :mod:`.methods`: the registry of tests (:data:`TESTS`): each test registered once with the
   :class:`FeatureKind` s it applies to, its p-value, its sample and bin computations, its rules
   and default thresholds; the valid test names are the registry's keys;
@@ -59,6 +61,14 @@ from .methods import (
     register,
 )
 from .prometheus import QuerySource, drift_series, window_counts, window_drift
+from .reference import (
+    CDFPoints,
+    ReferenceDrift,
+    compare_numeric,
+    evaluate,
+    reference_ks,
+    reference_wasserstein,
+)
 from .rules import drift_recording_rules
 from .significance import DEFAULT_ALPHA, ks_critical, psi_critical
 from .stats import (
@@ -104,6 +114,13 @@ __all__ = [
     "jensen_shannon",
     "chi_square",
     "correct_pvalues",
+    # against a baseline's reference CDF
+    "CDFPoints",
+    "ReferenceDrift",
+    "compare_numeric",
+    "evaluate",
+    "reference_ks",
+    "reference_wasserstein",
     # from samples
     "thresholds_for",
     "judge",

@@ -108,7 +108,9 @@ def _from_cumulative(feature: str, kind: FeatureKind, edges: Sequence[float] | n
 
 
 def _stamped(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame if "timestamp" in frame.columns else frame.assign(timestamp=pd.NaT)
+    if "timestamp" in frame.columns:
+        return frame
+    return frame.assign(timestamp=pd.Series(pd.NaT, index=frame.index))
 
 
 def bin_counts(baseline: Baseline, buckets: pd.DataFrame | None = None, *,

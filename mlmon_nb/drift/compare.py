@@ -9,7 +9,14 @@ cross a threshold by chance alone.
 Honest small samples: NaN and inf are dropped and the missing share is its own signal (test
 ``missing``, on every feature); categories the baseline did not list fall into its
 ``__other__`` bin and their share is reported; fewer than ``min_samples`` values flag the row
-``insufficient`` (severity none) instead of raising. Every row carries the sample sizes behind it.
+``insufficient`` (severity none) instead of raising.
+
+Every row carries the sizes behind its number and the reference's precision: KS and Wasserstein
+are computed against the baseline's reference CDF (:mod:`.reference`), so their ``n_reference``
+is the reference's real size (a schema-1 file's sample size) and ``reference_precision`` is
+``exact``, ``sketch`` (within the sketch's rank error) or ``sample`` (an old file's random
+sample); PSI, JS and chi-square use the baseline's shares of its ``n`` values. The KS p-values
+of all features come from one vectorized :func:`~.stats.ks_pvalue` call.
 """
 
 from __future__ import annotations
@@ -23,8 +30,7 @@ import pandas as pd
 from ..baseline import Baseline
 from ..config import ModelConfig, Thresholds
 from ..errors import DriftError
-from .methods import (DEFAULT_TESTS, MIN_SAMPLES, TESTS, DriftMethod, FeatureKind, Sample,
-                      Score, methods_for)
+from .methods import DEFAULT_TESTS, MIN_SAMPLES, TESTS, DriftMethod, FeatureKind, Sample, Score, methods_for
 from .stats import correct_pvalues, sorted_finite
 
 __all__ = [
@@ -36,8 +42,8 @@ __all__ = [
 ]
 
 COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "p_value_corrected",
-           "n_reference", "n_current", "missing_share", "reference_missing_share",
-           "unseen_share", "insufficient", "note", "severity"]
+           "n_reference", "n_current", "reference_precision", "missing_share",
+           "reference_missing_share", "unseen_share", "insufficient", "note", "severity"]
 _KINDS = (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL)  # what a frame's columns can be
 
 
@@ -67,7 +73,7 @@ def category_fractions(values: pd.Series, labels: Sequence[str]) -> tuple[np.nda
     """
     known = list(labels[:-1])
     clean = values.dropna().astype(str)
-    codes = pd.Index(known).get_indexer(clean)
+    codes = pd.Index(known).get_indexer(pd.Index(clean))
     counts = np.bincount(np.where(codes < 0, len(known), codes), minlength=len(known) + 1)
     return counts.astype(float), int(clean.size), int((codes < 0).sum())
 
@@ -110,8 +116,11 @@ def _numeric_sample(baseline: Baseline, frame: pd.DataFrame, f: str) -> tuple[Sa
     cur = sorted_finite(_numeric_column(frame[f])) if present else np.empty(0)
     missing = 1 - cur.size / total if total and present else (1.0 if total else 0.0)
     counts = np.diff(np.searchsorted(cur, spec.edges, side="right"), prepend=0, append=cur.size)
+    # the shares were counted on the full data unless the reference is a sketch's
+    shares = "sketch" if spec.reference.precision == "sketch" else "exact"
     sample = Sample(FeatureKind.NUMERIC, spec.fractions, counts, int(cur.size), total, missing,
-                    spec.missing_share, spec.n, spec.sample, cur, spec.summary.get("std"))
+                    spec.missing_share, spec.n, spec.reference, cur, spec.summary.get("std"),
+                    shares)
     return sample, {"unseen_share": float("nan"), "present": present}
 
 
@@ -134,7 +143,8 @@ def _base_row(feature: str, s: Sample, extra: dict, min_samples: int) -> dict:
     short = s.n < min_samples
     note = "" if extra["present"] else "column not in the data"
     return {"feature": feature, "kind": str(s.kind), "n_reference": s.n_reference,
-            "n_current": s.n, "missing_share": s.missing_share,
+            "n_current": s.n, "reference_precision": s.precision,
+            "missing_share": s.missing_share,
             "reference_missing_share": s.reference_missing_share,
             "unseen_share": extra["unseen_share"],
             "insufficient": bool(short) or not extra["present"],
@@ -145,6 +155,16 @@ def _score(method: DriftMethod, s: Sample) -> Score:
     if s.n or not method.needs_values:
         return method.from_samples(s)
     return Score(float("nan"))  # no value to test: the row is flagged insufficient
+
+
+def _sizes(score: Score) -> dict:
+    """The row's sizes and precision where the test used other ones than the shares'."""
+    out: dict = {}
+    if score.sizes is not None:
+        out.update(n_reference=score.sizes[0], n_current=score.sizes[1])
+    if score.precision is not None:
+        out.update(reference_precision=score.precision)
+    return out
 
 
 def _with_p_values(scored: list[tuple[DriftMethod, Score]]) -> list[Score]:
@@ -169,7 +189,8 @@ def compare(baseline: Baseline, frame: pd.DataFrame, *,
     """Drift of ``frame`` against ``baseline``: one row per feature and test.
 
     Columns (:data:`COLUMNS`): ``feature``, ``kind``, ``test``, ``statistic``, ``p_value``,
-    ``p_value_corrected``, ``n_reference``, ``n_current``, ``missing_share``,
+    ``p_value_corrected``, ``n_reference``, ``n_current``, ``reference_precision`` (what the
+    statistic was computed against: ``exact``, ``sketch`` or ``sample``), ``missing_share``,
     ``reference_missing_share``, ``unseen_share`` (categorical), ``insufficient``, ``note``,
     ``severity``. ``tests`` is a list of test names from ``TESTS`` (each applied where it fits)
     or ``{kind: names}``; default ``DEFAULT_TESTS``. Every feature also gets the ``missing``
@@ -195,7 +216,7 @@ def compare(baseline: Baseline, frame: pd.DataFrame, *,
         for method in asked + [m for m in always if m.applies_to(sample.kind)]:
             bases.append(base)
             scored.append((method, _score(method, sample)))
-    rows = [{**base, "test": method.name, "statistic": score.statistic,
+    rows = [{**base, **_sizes(score), "test": method.name, "statistic": score.statistic,
              "p_value": score.p_value, "effect": score.judged,
              "insufficient": base["insufficient"] if score.insufficient is None
              else score.insufficient}

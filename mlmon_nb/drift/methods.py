@@ -10,12 +10,14 @@ rules — looks it up here, and the valid names are the registry's keys (:data:`
 The tests:
 
 - ``ks`` (numeric; default): two-sample Kolmogorov–Smirnov statistic against the baseline's
-  sorted sample, with a p-value for the multiple-testing correction (see :mod:`.stats`). From
-  buckets: binned KS, a lower bound of the exact KS (the supremum is taken only at the edges).
+  reference CDF (:mod:`.reference`: the full training data, within the sketch's error), with a
+  p-value at the reference's real size for the multiple-testing correction (see :mod:`.stats`).
+  From buckets: binned KS, a lower bound of the exact KS (the supremum is taken only at the
+  edges).
 - ``psi`` (numeric, categorical, concept; default): population stability index on the
   baseline's quantile bins or categories, empty bins clipped at ``PSI_EPSILON``.
-- ``wasserstein`` (numeric): earth mover's distance divided by the reference standard
-  deviation, "how many standard deviations the distribution moved".
+- ``wasserstein`` (numeric): earth mover's distance to the reference CDF divided by the
+  reference standard deviation, "how many standard deviations the distribution moved".
 - ``js`` (numeric, categorical, concept): Jensen–Shannon distance (natural log) of the binned
   distributions; bounded by sqrt(ln 2).
 - ``chi2`` (categorical; default): chi-square goodness of fit of the category counts against
@@ -32,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Protocol
 
@@ -40,6 +43,8 @@ import numpy as np
 from ..baseline import Baseline
 from ..config import DEFAULT_KS_THRESHOLDS, DEFAULT_PSI_THRESHOLDS, Thresholds
 from ..errors import DriftError
+from ..metrics import CONCEPT_FEATURE
+from ..sketch import ReferenceCDF
 from .expressions import (
     CONCEPT_PSI_RECORD,
     FEATURE_LEVEL,
@@ -50,7 +55,8 @@ from .expressions import (
     ks_rule_expr,
     psi_rule_expr,
 )
-from .stats import chi_square, jensen_shannon, ks_pvalue, ks_statistic_sorted, psi, wasserstein
+from .reference import CDFPoints, evaluate
+from .stats import chi_square, jensen_shannon, ks_pvalue, psi
 
 __all__ = [
     "FeatureKind",
@@ -72,7 +78,6 @@ __all__ = [
 ]
 
 MIN_SAMPLES = 30
-CONCEPT_FEATURE = "confidence"  # the feature name concept drift is reported under
 
 
 class FeatureKind(StrEnum):
@@ -96,13 +101,23 @@ class Sample:
     missing_share: float  # of ``rows``
     reference_missing_share: float
     n_reference: int  # values behind the baseline's shares
-    reference_sample: np.ndarray | None = None  # the baseline's sorted sample (numeric)
+    reference_cdf: ReferenceCDF | None = None  # the baseline's reference distribution (numeric)
     current: np.ndarray | None = None  # the current finite values, sorted (numeric)
     scale: float | None = None  # the baseline's standard deviation (numeric)
+    precision: str = "exact"  # of the baseline's shares: exact | sketch (within its rank error)
 
     @property
     def shares(self) -> np.ndarray:
         return self.counts / self.n
+
+    @cached_property
+    def points(self) -> CDFPoints:
+        """Both CDFs where KS and Wasserstein are decided: computed once for both tests."""
+        if self.reference_cdf is None or self.current is None:
+            valid = sorted(m.name for m in methods_for(self.kind))
+            raise DriftError(f"this test needs the values of a numeric feature, not {self.kind} "
+                             f"shares; choose from {valid}")
+        return evaluate(self.reference_cdf, self.current)
 
 
 @dataclass(frozen=True)
@@ -113,7 +128,9 @@ class Score:
     p_value: float = float("nan")
     effect: float | None = None  # default: the statistic
     insufficient: bool | None = None  # set to override the sample-size rule (``missing``)
-    sizes: tuple[int, int] | None = None  # (reference, current) behind a batched p-value
+    sizes: tuple[int, int] | None = None  # (reference, current) behind a batched p-value; also
+    #   the row's n_reference and n_current when the test used other sizes than the shares'
+    precision: str | None = None  # the reference's precision, when not that of the shares
 
     @property
     def judged(self) -> float:
@@ -209,23 +226,21 @@ def methods_for(kind: str, names: Iterable[str] | None = None) -> list[DriftMeth
 
 # -- the built-in tests --------------------------------------------------------------------------
 
-def _values(s: Sample, test: str) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted reference and current values a sample-based numeric test needs."""
-    if s.reference_sample is None or s.current is None:
-        raise DriftError(f"test {test!r} needs the values of a numeric feature, not {s.kind} "
-                         f"shares; choose from {sorted(m.name for m in methods_for(s.kind))}")
-    return s.reference_sample, s.current
+def _reference_score(s: Sample, statistic: float) -> Score:
+    """A statistic against the reference CDF, with the sizes and precision it used."""
+    ref = s.reference_cdf
+    if ref is None:
+        raise DriftError("a numeric feature has no reference distribution in the baseline; "
+                         "rebuild it with `mlmon-nb baseline build`")
+    return Score(statistic, sizes=(int(ref.n), s.n), precision=ref.precision)
 
 
 def _ks_samples(s: Sample) -> Score:
-    ref, cur = _values(s, "ks")
-    stat = ks_statistic_sorted(ref, cur) if ref.size else float("nan")
-    return Score(stat, sizes=(ref.size, cur.size))  # p-value: batched, by ks_pvalue
+    return _reference_score(s, s.points.ks())  # p-value: batched, by ks_pvalue
 
 
 def _wasserstein_samples(s: Sample) -> Score:
-    ref, cur = _values(s, "wasserstein")
-    return Score(wasserstein(ref, cur, s.scale))
+    return _reference_score(s, s.points.wasserstein(s.scale))
 
 
 def _ks_bins(reference, counts, totals, cumulative):
@@ -267,7 +282,7 @@ def _concept_psi(model_name: str, feature: str | None, baseline: Baseline, windo
 NUMERIC, CATEGORICAL, CONCEPT = FeatureKind
 
 register(DriftMethod(
-    "ks", (NUMERIC,), True, "Kolmogorov–Smirnov statistic on the baseline sample",
+    "ks", (NUMERIC,), True, "Kolmogorov–Smirnov statistic against the reference CDF",
     DEFAULT_KS_THRESHOLDS, _ks_samples, _ks_bins, p_values=ks_pvalue,
     rules={NUMERIC: RuleSpec(FEATURE_LEVEL, KS_RECORD, ks_rule_expr)}))
 register(DriftMethod(
@@ -276,7 +291,7 @@ register(DriftMethod(
     rules={NUMERIC: RuleSpec(FEATURE_LEVEL, PSI_RECORD, psi_rule_expr),
            CONCEPT: RuleSpec(MODEL_LEVEL, CONCEPT_PSI_RECORD, _concept_psi)}))
 register(DriftMethod(
-    "wasserstein", (NUMERIC,), False, "earth mover's distance / reference std",
+    "wasserstein", (NUMERIC,), False, "earth mover's distance to the reference CDF / reference std",
     Thresholds(0.10, 0.20, 0.30), _wasserstein_samples))
 register(DriftMethod(
     "js", (NUMERIC, CATEGORICAL, CONCEPT), False, "Jensen–Shannon distance of the bins",

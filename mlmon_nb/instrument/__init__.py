@@ -6,9 +6,9 @@ passed in as an object), so a model service pays nothing for the notebook side o
 
 from __future__ import annotations
 
-from ._asgi import MetricsApp, MetricsMiddleware, mount_metrics
-from ._baseline import ServingBaseline, load_baseline
 from ..metrics import le_label
+from ._asgi import MetricsApp, MetricsMiddleware, mount_metrics
+from ._baseline import ServingBaseline, content_id, load_baseline
 from ._labels import LabelCap
 from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, ModelMonitor
 from ._multiprocess import exposition_registry, is_multiprocess, mark_process_dead
@@ -18,6 +18,7 @@ from ._review import GroundTruthSampler, JsonLinesSink, ReviewItem
 __all__ = [
     "ModelMonitor",
     "load_baseline",
+    "content_id",
     "ServingBaseline",
     "GroundTruthSampler",
     "JsonLinesSink",

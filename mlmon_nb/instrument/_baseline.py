@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BaselineError
-from ..metrics import CONFIDENCE_BUCKETS
 
-__all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline"]
+__all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
+           "content_id", "CONTENT_KEYS"]
 
 KIND = "mlmon_nb.baseline"  # as written by mlmon_nb.baseline
-SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = (1, 2)  # as written by mlmon_nb.baseline (2: reference CDFs; 1: samples)
 
 
 @dataclass(frozen=True)
@@ -57,29 +57,19 @@ class ServingBaseline:
         return tuple(self.numeric) + tuple(self.categorical)
 
 
+# What a baseline's id hashes: the document without its metadata (kind, version, id, when and
+# from what it was made). One definition, for the service's loader and for mlmon_nb.Baseline.
+CONTENT_KEYS = ("model_name", "n_rows", "numeric", "categorical", "prediction", "confidence")
+
+
+def content_id(doc: dict) -> str:
+    """The ``baseline_id`` a baseline document's content hashes to."""
+    content = {k: doc.get(k) for k in CONTENT_KEYS}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _floats(values: Any) -> list[float]:
     return [float(v) for v in values]
-
-
-def _content(doc: dict) -> dict:
-    """The hashed part of a baseline document, normalised as ``Baseline`` writes it."""
-    pred, conf = doc.get("prediction"), doc.get("confidence")
-    return {
-        "model_name": str(doc["model_name"]),
-        "n_rows": int(doc["n_rows"]),
-        "numeric": {k: {"edges": _floats(v["edges"]), "fractions": _floats(v["fractions"]),
-                        "n": int(v["n"]), "missing_share": float(v.get("missing_share", 0.0)),
-                        "summary": dict(v.get("summary", {})), "sample": _floats(v["sample"])}
-                    for k, v in doc["numeric"].items()},
-        "categorical": {k: {"categories": list(v["categories"]),
-                            "fractions": _floats(v["fractions"]), "n": int(v["n"]),
-                            "missing_share": float(v.get("missing_share", 0.0))}
-                        for k, v in doc["categorical"].items()},
-        "prediction": None if not pred else {"classes": list(pred["classes"]),
-                                             "fractions": _floats(pred["fractions"])},
-        "confidence": None if not conf else {"edges": list(CONFIDENCE_BUCKETS),
-                                             "fractions": _floats(conf["fractions"])},
-    }
 
 
 def load_baseline(path: str | Path) -> ServingBaseline:
@@ -98,24 +88,27 @@ def load_baseline(path: str | Path) -> ServingBaseline:
                             where) from exc
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise BaselineError("not an mlmon_nb baseline file", where)
-    if doc.get("schema_version") != SCHEMA_VERSION:
+    if doc.get("schema_version") not in SCHEMA_VERSIONS:
         raise BaselineError(f"schema version {doc.get('schema_version')!r} is not supported "
-                            f"(this mlmon_nb reads {SCHEMA_VERSION}); rebuild the baseline", where)
+                            f"(this mlmon_nb reads {SCHEMA_VERSIONS}); rebuild the baseline with "
+                            f"`mlmon-nb baseline build`", where)
+    if doc.get("baseline_id") != content_id(doc):
+        raise BaselineError("content does not match its baseline_id (edited or corrupt); "
+                            "rebuild the baseline with `mlmon-nb baseline build`", where)
     try:
-        content = _content(doc)
+        return _serving(doc, where)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BaselineError(f"malformed baseline content ({exc!r})", where) from exc
+
+
+def _serving(doc: dict, where: str) -> ServingBaseline:
     numeric = {}
-    for name, v in content["numeric"].items():
-        edges, fractions = v["edges"], v["fractions"]
+    for name, v in doc["numeric"].items():
+        edges, fractions = _floats(v["edges"]), _floats(v["fractions"])
         if (len(fractions) != len(edges) + 1 or any(b <= a for a, b in zip(edges, edges[1:]))
                 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6)):
             raise BaselineError(f"feature {name!r} has inconsistent edges or fractions", where)
         numeric[name] = ServingNumeric(tuple(edges), tuple(accumulate(fractions))[:-1])
     categorical = {name: ServingCategorical(tuple(str(c) for c in v["categories"]))
-                   for name, v in content["categorical"].items()}
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
-    if doc.get("baseline_id") != digest:
-        raise BaselineError("content does not match its baseline_id (edited or corrupt); "
-                            "rebuild the baseline", where)
-    return ServingBaseline(content["model_name"], digest, numeric, categorical)
+                   for name, v in doc["categorical"].items()}
+    return ServingBaseline(str(doc["model_name"]), str(doc["baseline_id"]), numeric, categorical)

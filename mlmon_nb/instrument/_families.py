@@ -17,13 +17,17 @@ from bisect import bisect_left
 from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics_core import (CounterMetricFamily, GaugeMetricFamily,
-                                            HistogramMetricFamily, UnknownMetricFamily)
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    UnknownMetricFamily,
+)
 from prometheus_client.samples import Sample
 
 from .. import metrics as m
-from ..metrics import le_label
 from ..errors import InstrumentError
+from ..metrics import le_label
 
 __all__ = ["Families", "families_for", "static_collectors", "LockedFamily", "LockedValue",
            "LockedBuckets", "BaselineRatios"]
@@ -206,7 +210,7 @@ class Families:
         registry.register(self.baseline_ratio)
 
 
-_BY_REGISTRY: "weakref.WeakKeyDictionary[CollectorRegistry, Families]" = weakref.WeakKeyDictionary()
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Families] = weakref.WeakKeyDictionary()
 _GLOBAL_LOCK = threading.Lock()
 
 

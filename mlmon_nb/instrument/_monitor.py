@@ -125,7 +125,7 @@ class _Track:
 
     __slots__ = ("_monitor", "_endpoint", "_starts")
 
-    def __init__(self, monitor: "ModelMonitor", endpoint: str):
+    def __init__(self, monitor: ModelMonitor, endpoint: str):
         self._monitor = monitor
         self._endpoint = endpoint
         self._starts: list[float] = []
@@ -157,7 +157,7 @@ class _Track:
             return result
         return wrapper
 
-    def __enter__(self) -> "_Track":
+    def __enter__(self) -> _Track:
         self._starts.append(self._monitor._begin_track())
         return self
 
@@ -165,7 +165,7 @@ class _Track:
         self._monitor._end_track(self._endpoint, self._starts.pop(), exc)
         return False
 
-    async def __aenter__(self) -> "_Track":
+    async def __aenter__(self) -> _Track:
         return self.__enter__()
 
     async def __aexit__(self, exc_type, exc, tb) -> bool:

@@ -138,6 +138,8 @@ class SharedPendingStore(_Bounds):
     host). The file lives as long as the metrics directory: wipe both between runs.
     """
 
+    _conn: sqlite3.Connection  # this process's, opened by _process() on first use
+
     def __init__(self, path: str | Path, model: str, max_size: int = 10_000,
                  max_age: float = 3600.0, on_evict: Callable[[str, int], None] | None = None,
                  clock: Callable[[], float] = time.monotonic):

@@ -3,6 +3,10 @@
 ``create_app(config)`` returns the ASGI app; ``serve(config, port)`` runs it with uvicorn on
 127.0.0.1. Routes:
 
+- ``GET /``: the incident console: the alerts firing now (Alertmanager's API v2, else
+  Prometheus's alerts API), each with its runbook run or a button to run it, and a silence form;
+  recently resolved runs below.
+- ``POST /silences``: create an Alertmanager silence (form with its signed CSRF token).
 - ``GET /runbook/<AlertName>?<labels>``: the latest matching run (within the dedupe window), else
   a launch form pre-filled from the link. A GET never executes (chat previews fetch links).
 - ``POST /runbook/<AlertName>``: execute (form with its signed CSRF token, or a bearer token).
@@ -15,8 +19,8 @@ Accepted runs are committed to the SQLite queue before the answer and executed b
 pool of workers under a lease, so one process executes each run (``mlmon_nb.runstore``).
 
 Modules: ``security`` (every rule a request passes), ``webhook`` (the payload as data),
-``engine`` (workers and queue), ``pages`` (HTML), ``app`` (routes and ``serve``),
-``settings``.
+``engine`` (workers and queue), ``console`` (live alerts, run matching, silences), ``pages``
+(HTML), ``app`` (routes and ``serve``), ``settings``.
 """
 
 from .app import create_app, serve, server_limits

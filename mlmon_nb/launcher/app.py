@@ -22,11 +22,11 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from ..config import Config
+from ..config import Config, parse_duration
 from ..errors import ParameterError, RunbookError
 from ..runbooks import Registry, validate_parameters
 from ..runstore import RUN_STATUSES, Run, is_run_id
-from . import pages
+from . import console, pages
 from .engine import Launcher
 from .security import (
     CSRF_COOKIE,
@@ -46,6 +46,17 @@ __all__ = ["create_app", "serve"]
 
 log = logging.getLogger("mlmon_nb.launcher")
 FORM = "application/x-www-form-urlencoded"
+JUPYTER_TOKEN_FILE = "jupyter_token"  # the stack's JupyterLab token, in the state dir
+
+
+def jupyter_token(config: Config) -> str | None:
+    """JupyterLab's token as the stack wrote it (for "open in JupyterLab" links), or None: the
+    launcher only reads it, it never makes one."""
+    try:
+        token = (config.stack.state_dir / JUPYTER_TOKEN_FILE).read_text().strip()
+    except OSError:
+        return None
+    return token or None
 
 
 def _guard(config: Config, engine: Launcher, host: str, port: int) -> Guard:
@@ -129,6 +140,38 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             raise RequestError("a parameter is given twice; give each once")
         return dict(pairs)
 
+    def csrf_nonce(request: Request) -> str:
+        """The browser's CSRF nonce (cookie), or a new one."""
+        nonce = request.cookies.get(CSRF_COOKIE, "")
+        if not (16 <= len(nonce) <= 64 and nonce.replace("-", "").replace("_", "").isalnum()):
+            nonce = guard.csrf.nonce()
+        return nonce
+
+    def with_csrf_cookie(resp: Response, nonce: str) -> Response:
+        # one cookie for every page with a form (the console and the launch form)
+        resp.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/")
+        return resp
+
+    async def checked_form(request: Request) -> dict[str, str]:
+        """A form POST that passed the launcher's write rules: same origin, form content type,
+        the write token when configured, and the signed CSRF token bound to the cookie (unless
+        a bearer token came). The form without its ``csrf_token`` and ``access_token``."""
+        guard.check_same_origin(request.headers)
+        raw = await read_body(request, opts.max_form_bytes, opts.body_timeout)
+        try:
+            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            raise RequestError("the form is not UTF-8") from None
+        form = dict(pairs)
+        if len(form) != len(pairs):
+            raise RequestError("a parameter is given twice; give each once")
+        csrf, access = form.pop("csrf_token", ""), form.pop("access_token", "")
+        via_bearer = guard.check_write(request.headers, FORM, form_token=access)
+        if not via_bearer and not guard.csrf.valid(request.cookies.get(CSRF_COOKIE, ""), csrf):
+            raise RequestError("the form's CSRF token is missing or stale; reload the page and "
+                               "submit again", 403)
+        return form
+
     async def runbook_get(request: Request) -> Response:
         alertname = request.path_params["alertname"]
         try:
@@ -143,33 +186,17 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
                                           time.time() - opts.dedupe_window)
             if run is not None:
                 return RedirectResponse(f"/runs/{run.run_id}", status_code=303)
-        nonce = request.cookies.get(CSRF_COOKIE, "")
-        if not (16 <= len(nonce) <= 64 and nonce.replace("-", "").replace("_", "").isalnum()):
-            nonce = guard.csrf.nonce()
+        nonce = csrf_nonce(request)
         resp = html_response(pages.form_page(alertname, runbook, params, guard.csrf.token(nonce),
                                              guard.write_token is not None))
-        resp.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/runbook")
-        return resp
+        return with_csrf_cookie(resp, nonce)
 
     async def runbook_post(request: Request) -> Response:
         alertname = request.path_params["alertname"]
         try:
             if alertname not in engine.registry:
                 engine.registry.get(alertname)  # raises with the known names
-            guard.check_same_origin(request.headers)
-            raw = await read_body(request, opts.max_form_bytes, opts.body_timeout)
-            try:
-                pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
-            except UnicodeDecodeError:
-                raise RequestError("the form is not UTF-8") from None
-            form = dict(pairs)
-            if len(form) != len(pairs):
-                raise RequestError("a parameter is given twice; give each once")
-            csrf, access = form.pop("csrf_token", ""), form.pop("access_token", "")
-            via_bearer = guard.check_write(request.headers, FORM, form_token=access)
-            if not via_bearer and not guard.csrf.valid(request.cookies.get(CSRF_COOKIE, ""), csrf):
-                raise RequestError("the form's CSRF token is missing or stale; reload the runbook "
-                                   "link and submit again", 403)
+            form = await checked_form(request)
             raw_params = {k: v for k, v in form.items() if v != ""}
             run, _ = await run_in_threadpool(engine.submit, alertname, raw_params, source="link")
         except ClientGone:
@@ -205,8 +232,10 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             return error(request, "no such run; list runs at /runs", 404)
         if request.query_params.get("format") == "json":
             return JSONResponse({**run.to_dict(), "max_attempts": opts.max_attempts})
-        text = await run_in_threadpool(pages.run_page, run, engine.store.run_dir(run.run_id),
-                                       config.jupyter_url, opts.max_attempts)
+        text = await run_in_threadpool(
+            lambda: pages.run_page(run, engine.store.run_dir(run.run_id), config.jupyter_url,
+                                   opts.max_attempts, jupyter_token=jupyter_token(config),
+                                   rerunnable=run.alertname in engine.registry))
         return html_response(text)
 
     async def run_notebook(request: Request) -> Response:
@@ -230,8 +259,47 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         data = await run_in_threadpool(generate_latest, engine.metrics)
         return Response(data, media_type=CONTENT_TYPE_LATEST)
 
+    am_url = console.alertmanager_url(config, opts.alertmanager_url)
+
+    def console_view(nonce: str, notice: str) -> str:
+        now = time.time()
+        feed = console.fetch_alerts(am_url, config.prometheus_url)
+        recent = engine.store.list(limit=500)
+        matched = {}
+        for i, alert in enumerate(feed.alerts):
+            run = console.match_run(alert, recent)
+            if run is not None:
+                matched[i] = run
+        declared = {a.alertname: frozenset(engine.registry.get(a.alertname).parameters)
+                    for a in feed.alerts if a.alertname in engine.registry}
+        return pages.console_page(feed, matched, console.recently_resolved(recent), declared,
+                                  guard.csrf.token(nonce), guard.write_token is not None, now,
+                                  notice)
+
     async def index(request: Request) -> Response:
-        return RedirectResponse("/runs", status_code=303)
+        silenced = request.query_params.get("silenced", "")
+        notice = ""
+        if silenced and len(silenced) <= 64 and silenced.replace("-", "").isalnum():
+            notice = f"Silence {silenced} created in Alertmanager."
+        nonce = csrf_nonce(request)
+        text = await run_in_threadpool(console_view, nonce, notice)
+        return with_csrf_cookie(html_response(text), nonce)
+
+    async def silence_post(request: Request) -> Response:
+        try:
+            form = await checked_form(request)
+            wanted = console.silence_request(form, parse_duration)
+            silence_id = await run_in_threadpool(console.create_silence, am_url, wanted,
+                                                 time.time())
+        except ClientGone:
+            return gone(request)
+        except console.SilenceError as exc:
+            return html_response(pages.error_page(exc.status, str(exc)), exc.status)
+        except RunbookError as exc:
+            return refused(request, exc)
+        log.info("silence %s created by %r for %r", silence_id, wanted.author,
+                 wanted.matchers.get("alertname"))
+        return RedirectResponse(f"/?silenced={silence_id}", status_code=303)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -242,7 +310,8 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             await run_in_threadpool(engine.stop)
 
     app = Starlette(routes=[
-        Route("/", index),
+        Route("/", reader(index)),
+        Route("/silences", silence_post, methods=["POST"]),
         Route("/alertmanager", webhook, methods=["POST"]),
         Route("/runbook/{alertname}", reader(runbook_get), methods=["GET"]),
         Route("/runbook/{alertname}", runbook_post, methods=["POST"]),

@@ -206,7 +206,7 @@ def header_deadline_protocol(seconds: float) -> type[H11Protocol]:
     would otherwise hold a connection forever; uvicorn's keep-alive timeout covers idle ones)."""
 
     class HeaderDeadlineH11(H11Protocol):
-        def connection_made(self, transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._arm_header_deadline()
 

@@ -32,6 +32,8 @@ class LauncherSettings:
     lease_seconds: float = DEFAULT_LEASE_SECONDS  # a dead launcher's runs are retaken after this
     max_attempts: int = DEFAULT_MAX_ATTEMPTS      # executions started per run
     drain_timeout: float = 30.0      # at shutdown, seconds to wait for running runs
+    alertmanager_url: str | None = None  # the console's Alertmanager ($MLMON_ALERTMANAGER_URL,
+    #                                      else the stack's port; "" for Prometheus only)
 
     def resolved_token(self) -> str | None:
         """The write token: the setting, else ``$MLMON_LAUNCHER_TOKEN``, else the file named

@@ -9,7 +9,7 @@ where rules share a name).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable, Mapping
 
 __all__ = ["RecordingRule", "AlertingRule", "Rule", "RuleGroup", "groups_to_dicts"]
 
@@ -40,7 +40,7 @@ class AlertingRule:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
 
-    def with_annotations(self, **annotations: str) -> "AlertingRule":
+    def with_annotations(self, **annotations: str) -> AlertingRule:
         """The same rule with ``annotations`` added after the existing ones."""
         return replace(self, annotations={**self.annotations, **annotations})
 
@@ -54,7 +54,7 @@ class AlertingRule:
         return out
 
 
-Rule = Union[RecordingRule, AlertingRule]
+Rule = RecordingRule | AlertingRule
 
 
 @dataclass(frozen=True)

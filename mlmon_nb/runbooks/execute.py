@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from collections.abc import Mapping
 
 from ..config import Config
 from ..errors import RunbookError

@@ -25,8 +25,8 @@ import stat
 import tempfile
 import threading
 import uuid
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..errors import RunbookError
 

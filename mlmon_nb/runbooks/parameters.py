@@ -4,48 +4,87 @@ Untrusted input (alert links, webhooks) reaches papermill only through
 :func:`validate_parameters`: names must be declared by the runbook's ``parameters`` cell, values
 are coerced to the declared type and checked per name (a model name looks like one, a window is
 a duration, …), and the parameters the launcher sets from the config
-(:data:`RESERVED_PARAMETERS`) never come from a request.
+(:data:`RESERVED_PARAMETERS`) never come from a request. Times (``start``, ``end``,
+``starts_at``) are ISO-8601, unix seconds or relative to now (``now``, ``now-2h``, ``now-30m``);
+the last two are resolved to ISO-8601 UTC here, so a run records the window it covered.
+
+:func:`check_against_config` refuses what only the configuration can tell apart — a model that is
+not configured, a feature its baseline does not have — by reading ``mlmon.yaml`` and the
+baseline's JSON alone, so ``mlmon-nb run`` refuses in well under a second, before papermill,
+Jupyter or pandas are imported.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import re
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..config import Config, parse_duration
 from ..errors import ConfigError, ParameterError
-
-if TYPE_CHECKING:  # the registry builds Parameters; only the type is needed here
-    from .registry import Runbook
+from ..metrics import CONCEPT_FEATURE
 
 __all__ = [
     "RESERVED_PARAMETERS",
     "MAX_VALUE_LENGTH",
+    "TIME_PARAMETERS",
+    "CHECKED_PARAMETERS",
+    "CONCEPT_FEATURE",
     "Parameter",
+    "Runbook",
+    "resolve_time",
+    "check_value",
+    "baseline_features",
     "validate_parameters",
+    "check_against_config",
     "server_defaults",
 ]
 
 # Set by the launcher or CLI from the config; a request can never point a kernel elsewhere.
 RESERVED_PARAMETERS = frozenset({"prometheus_url", "baseline_path"})
+TIME_PARAMETERS = frozenset({"start", "end", "starts_at"})
 MAX_VALUE_LENGTH = 1024
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_RELATIVE = re.compile(r"now(?:\s*([+-])\s*(\S+))?", re.IGNORECASE)
+_UNIX = re.compile(r"\d{9,10}(\.\d+)?")
+_TIME_FORMS = ("an ISO-8601 time such as 2024-05-01T12:00:00Z, unix seconds, or a time relative "
+               "to now such as now, now-2h or now-30m")
 
 
-def _iso(value: str) -> str:
-    what = "an ISO-8601 time such as 2024-05-01T12:00:00Z"
-    if value and not _ISO.match(value):
-        raise ValueError(what)
-    if value:  # also catches 2024-13-45
+def _utc(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def resolve_time(value: str, now: _dt.datetime | None = None) -> str:
+    """A time parameter checked: ISO-8601 as given; ``now``, ``now-2h``, ``now+5m`` and unix
+    seconds as ISO-8601 UTC (whole seconds); empty stays empty. ValueError says what to write."""
+    text = value.strip()
+    if not text:
+        return value
+    relative = _RELATIVE.fullmatch(text)
+    if relative:
+        base = now or _dt.datetime.now(_dt.UTC)
+        if not relative.group(1):
+            return _utc(base)
         try:
-            _dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError(f"{what} ({exc})") from None
+            delta = _dt.timedelta(seconds=parse_duration(relative.group(2)))
+        except ConfigError:
+            raise ValueError(f"{_TIME_FORMS} (the offset is a duration like 2h, 30m or 7d)") \
+                from None
+        return _utc(base + delta if relative.group(1) == "+" else base - delta)
+    if _UNIX.fullmatch(text):
+        return _utc(_dt.datetime.fromtimestamp(float(text), _dt.UTC))
+    if not _ISO.match(text):
+        raise ValueError(_TIME_FORMS)
+    try:  # also catches 2024-13-45
+        _dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"{_TIME_FORMS} ({exc})") from None
     return value
 
 
@@ -77,7 +116,6 @@ def _url(value: str) -> str:
 # Per-name checks on top of the declared type: what each shared parameter may look like.
 _CHECKS: dict[str, Callable[[str], str]] = {
     "model_name": _pattern(r"[A-Za-z_][A-Za-z0-9_\-]{0,127}", "a model name: letters, digits, _ or -"),
-    "start": _iso, "end": _iso, "starts_at": _iso,
     "window": _duration, "step": _duration, "long_window": _duration, "short_window": _duration,
     "severity": _pattern(r"|critical|warning|info|page|ticket",
                          "one of critical, warning, info, page, ticket"),
@@ -88,6 +126,18 @@ _CHECKS: dict[str, Callable[[str], str]] = {
     "prometheus_url": _url,
     "baseline_path": _pattern(r"[^\x00-\x1f]{0,1024}", "a file path"),
 }
+CHECKED_PARAMETERS = frozenset(_CHECKS) | TIME_PARAMETERS
+
+
+def check_value(name: str, value: str, now: _dt.datetime | None = None) -> str:
+    """A string parameter checked by its name (a model name, a duration, a time…): the value,
+    with a relative time resolved against ``now``; ValueError saying what to write."""
+    if name in TIME_PARAMETERS:
+        return resolve_time(value, now)
+    check = _CHECKS.get(name)
+    return check(value) if check else value
+
+
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -101,8 +151,9 @@ class Parameter:
     default: str
     help: str = ""
 
-    def coerce(self, value: object) -> object:
-        """``value`` converted to this parameter's type, or ValueError saying what is expected."""
+    def coerce(self, value: object, now: _dt.datetime | None = None) -> object:
+        """``value`` converted to this parameter's type, or ValueError saying what is expected;
+        a relative time is resolved against ``now`` (default: the current time)."""
         if isinstance(value, str) and (len(value) > MAX_VALUE_LENGTH or "\x00" in value):
             raise ValueError(f"a value of at most {MAX_VALUE_LENGTH} characters")
         kind = self.type
@@ -132,8 +183,22 @@ class Parameter:
             raise ValueError("a string")
         if any(ord(c) < 32 and c not in "\t" for c in value):
             raise ValueError("text without control characters")
-        check = _CHECKS.get(self.name)
-        return check(value) if check else value
+        return check_value(self.name, value, now)
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A registered runbook: its alert name, notebook and declared parameters."""
+
+    alertname: str
+    path: Path
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+
+    @property
+    def declared(self) -> str:
+        """The declared parameter names, for error messages."""
+        return ", ".join(sorted(self.parameters)) or "none"
+
 
 
 def validate_parameters(runbook: Runbook, raw: Mapping[str, object], *,
@@ -142,8 +207,10 @@ def validate_parameters(runbook: Runbook, raw: Mapping[str, object], *,
 
     ``untrusted`` (links, forms, webhooks) also refuses the parameters the launcher sets from the
     config (``prometheus_url``, ``baseline_path``). ``ignore_undeclared`` drops unknown names
-    instead of refusing them (alert labels such as ``job`` or ``instance``).
+    instead of refusing them (alert labels such as ``job`` or ``instance``). Relative times are
+    resolved against one ``now`` (``start=now-2h``, ``end=now`` is exactly two hours).
     """
+    now = _dt.datetime.now(_dt.UTC)
     out: dict[str, object] = {}
     for name, value in raw.items():
         if not isinstance(name, str) or name not in runbook.parameters:
@@ -158,7 +225,7 @@ def validate_parameters(runbook: Runbook, raw: Mapping[str, object], *,
             raise ParameterError(f"parameter {name!r} is set by the launcher from the config and "
                                  f"cannot come from a request")
         try:
-            out[name] = runbook.parameters[name].coerce(value)
+            out[name] = runbook.parameters[name].coerce(value, now)
         except ValueError as exc:
             raise ParameterError(
                 f"parameter {name!r} of runbook {runbook.alertname} must be {exc}; got "
@@ -167,6 +234,53 @@ def validate_parameters(runbook: Runbook, raw: Mapping[str, object], *,
         raise ParameterError(f"parameter 'alertname' is {out['alertname']!r} but this is the "
                              f"runbook of {runbook.alertname}")
     return out
+
+
+def baseline_features(path: str | Path) -> tuple[str, ...] | None:
+    """The features a baseline file declares — numeric, categorical, then ``confidence`` when it
+    has the confidence histogram — from its JSON alone (no numpy or pandas, no id check: that is
+    :meth:`mlmon_nb.baseline.Baseline.load`'s job); None when the file cannot be read."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        declared = doc["features"]
+        names = [str(n) for n in declared.get("numeric", [])] + \
+            [str(n) for n in declared.get("categorical", [])]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if doc.get("confidence"):
+        names.append(CONCEPT_FEATURE)
+    return tuple(names)
+
+
+def check_against_config(config: Config, params: Mapping[str, object], *,
+                         default_model: str = "") -> None:
+    """Refuse, with a ParameterError naming what exists, a ``model_name`` the configuration does
+    not have and a ``feature`` the model's baseline does not have.
+
+    ``default_model`` is the runbook's own default, checked when ``model_name`` is not given. The
+    baseline is ``baseline_path`` if given, else the model's configured one; when it cannot be
+    read the feature is left to the runbook, which reports the missing baseline itself. Reads
+    only the configuration and the baseline's JSON: cheap enough to run before anything heavy.
+    """
+    model = str(params.get("model_name") or default_model or "")
+    if not model:
+        return
+    try:
+        config.model(model)
+    except ConfigError:
+        known = ", ".join(m.name for m in config.models) or "none"
+        where = f" in {config.path}" if config.path else ""
+        raise ParameterError(f"parameter 'model_name': model {model[:80]!r} is not configured; "
+                             f"configured models{where}: {known}") from None
+    feature = str(params.get("feature") or "")
+    if not feature:
+        return
+    path = str(params.get("baseline_path") or "") or config.baseline_path(model)
+    features = baseline_features(path)
+    if features is not None and feature not in features:
+        raise ParameterError(f"parameter 'feature': {feature[:80]!r} is not a feature of the "
+                             f"baseline of {model} ({path}); its features are: "
+                             f"{', '.join(features) or 'none'}")
 
 
 def server_defaults(runbook: Runbook, config: Config, params: Mapping[str, object]) -> dict[str, object]:

@@ -12,41 +12,26 @@ import ast
 import os
 import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import REPO_ROOT
 from ..errors import RunbookError
-from .parameters import Parameter
+from .parameters import Parameter, Runbook
 
-__all__ = ["RUNBOOK_DIR", "NOTEBOOK_DIR", "Runbook", "Registry"]
+__all__ = ["RUNBOOK_DIR", "NOTEBOOK_DIR", "Registry"]
 
 RUNBOOK_DIR = REPO_ROOT / "runbooks"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 _RUNBOOK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # an alert name, never a path
 
 
-@dataclass(frozen=True)
-class Runbook:
-    """A registered runbook: its alert name, notebook and declared parameters."""
-
-    alertname: str
-    path: Path
-    parameters: dict[str, Parameter] = field(default_factory=dict)
-
-    @property
-    def declared(self) -> str:
-        """The declared parameter names, for error messages."""
-        return ", ".join(sorted(self.parameters)) or "none"
-
-
 class Registry:
     """Runbooks by alert name: exactly the ``<AlertName>.ipynb`` files in one folder
     (default ``$MLMON_RUNBOOK_DIR``, else the repository's ``runbooks/``)."""
 
-    def __init__(self, directory: Path | None = None):
-        directory = directory or os.environ.get("MLMON_RUNBOOK_DIR") or RUNBOOK_DIR
-        self.directory = Path(directory).resolve()
+    def __init__(self, directory: Path | str | None = None):
+        chosen = directory or os.environ.get("MLMON_RUNBOOK_DIR") or RUNBOOK_DIR
+        self.directory = Path(chosen).resolve()
         self._cache: dict[str, tuple[float, Runbook]] = {}
         self._lock = threading.Lock()
 

@@ -1,0 +1,279 @@
+"""The incident console's data: the alerts firing now (Alertmanager's API v2, else Prometheus's
+alerts API), each matched with its runbook run from the run store, the recently resolved runs,
+and silences created through Alertmanager. HTTP to Alertmanager and Prometheus is at the edges
+(``fetch_alerts``, ``create_silence``); matching and shaping are pure functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Config
+from ..errors import MlmonError
+from ..runstore import Run
+
+__all__ = ["ALERTMANAGER_URL_ENV", "AlertFeed", "ConsoleAlert", "SilenceError",
+           "SilenceRequest", "alertmanager_url", "create_silence", "fetch_alerts",
+           "match_run", "parse_time", "recently_resolved", "relative_time", "silence_request"]
+
+ALERTMANAGER_URL_ENV = "MLMON_ALERTMANAGER_URL"
+SEVERITY_ORDER = {"critical": 0, "page": 0, "warning": 1, "info": 2}
+MAX_SILENCE_SECONDS = 14 * 86400
+_TIMEOUT = 3.0
+
+
+class SilenceError(MlmonError):
+    """A silence the console could not create: the reason says what to fix; ``status`` is 400
+    for a bad form, 502 when Alertmanager is missing, unreachable or refuses it."""
+
+    def __init__(self, message: str, status: int = 400):
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ConsoleAlert:
+    """One active alert as the console shows it."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: float | None
+    state: str                 # active / suppressed (Alertmanager); firing / pending (Prometheus)
+    fingerprint: str = ""
+    silenced_by: tuple[str, ...] = ()
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "").lower()
+
+
+@dataclass(frozen=True)
+class AlertFeed:
+    """What the console read: the alerts, where from, and what could not be reached."""
+
+    alerts: list[ConsoleAlert]
+    source: str                # "alertmanager", "prometheus" or "" when neither answered
+    source_url: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def can_silence(self) -> bool:
+        return self.source == "alertmanager"
+
+
+def alertmanager_url(config: Config, setting: str | None = None,
+                     environ: Mapping[str, str] = os.environ) -> str:
+    """Where Alertmanager is: the setting, else ``$MLMON_ALERTMANAGER_URL``, else the stack's
+    host and Alertmanager port; an empty setting or variable means none (Prometheus only)."""
+    for value in (setting, environ.get(ALERTMANAGER_URL_ENV)):
+        if value is not None:
+            return value.strip().rstrip("/")
+    port = config.stack.ports.get("alertmanager")
+    return f"http://{config.stack.host}:{port}" if port else ""
+
+
+def parse_time(text: object) -> float | None:
+    """An RFC 3339 time (Alertmanager's or Prometheus's, nanoseconds allowed) as epoch seconds;
+    None for a missing or zero time."""
+    if not isinstance(text, str) or not text or text.startswith("0001-"):
+        return None
+    raw = text.strip().replace("Z", "+00:00")
+    head, dot, rest = raw.partition(".")
+    if dot:  # Python parses at most microseconds: cut the fraction to 6 digits
+        digits = "".join(c for c in rest if c.isdigit())
+        raw = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    try:
+        return dt.datetime.fromisoformat(raw).timestamp()
+    except ValueError:
+        return None
+
+
+def relative_time(ts: float | None, now: float) -> str:
+    """``ts`` relative to ``now``: "just now", "12m ago", "3h 5m ago", "2d 4h ago"."""
+    if ts is None:
+        return ""
+    seconds = max(0, int(now - ts))
+    if seconds < 60:
+        return "just now"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 60:
+        return f"{minutes}m ago"
+    if hours < 24:
+        return f"{hours}h {minutes % 60}m ago"
+    return f"{days}d {hours % 24}h ago"
+
+
+def _get_json(url: str, timeout: float) -> Any:
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.load(resp)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    reason = getattr(exc, "reason", None) or exc
+    return f"{type(reason).__name__}: {reason}" if not isinstance(reason, str) else reason
+
+
+def _from_alertmanager(items: Any) -> list[ConsoleAlert]:
+    if not isinstance(items, list):
+        raise TypeError("the answer is not a list of alerts")
+    alerts = []
+    for item in items:
+        status = item.get("status") or {}
+        alerts.append(ConsoleAlert(
+            labels={str(k): str(v) for k, v in (item.get("labels") or {}).items()},
+            annotations={str(k): str(v) for k, v in (item.get("annotations") or {}).items()},
+            starts_at=parse_time(item.get("startsAt")), state=str(status.get("state", "active")),
+            fingerprint=str(item.get("fingerprint", "")),
+            silenced_by=tuple(str(s) for s in status.get("silencedBy") or ())))
+    return alerts
+
+
+def _from_prometheus(answer: Any) -> list[ConsoleAlert]:
+    items = (answer or {}).get("data", {}).get("alerts")
+    if not isinstance(items, list):
+        raise TypeError("the answer has no data.alerts list")
+    return [ConsoleAlert(labels={str(k): str(v) for k, v in (a.get("labels") or {}).items()},
+                         annotations={str(k): str(v)
+                                      for k, v in (a.get("annotations") or {}).items()},
+                         starts_at=parse_time(a.get("activeAt")), state=str(a.get("state", "")))
+            for a in items if a.get("state") == "firing"]
+
+
+def _ordered(alerts: Iterable[ConsoleAlert]) -> list[ConsoleAlert]:
+    """Most severe first, then oldest first (the longest-burning fire on top)."""
+    return sorted(alerts, key=lambda a: (SEVERITY_ORDER.get(a.severity, 3), a.starts_at or 0.0,
+                                         a.alertname, sorted(a.labels.items())))
+
+
+def fetch_alerts(alertmanager: str, prometheus: str, timeout: float = _TIMEOUT) -> AlertFeed:
+    """The active alerts: from Alertmanager's API v2 when it answers, else the firing alerts of
+    Prometheus's ``/api/v1/alerts``; each source that fails adds a line to ``problems``."""
+    problems = []
+    if alertmanager:
+        url = f"{alertmanager}/api/v2/alerts?active=true&silenced=true&inhibited=true"
+        try:
+            return AlertFeed(_ordered(_from_alertmanager(_get_json(url, timeout))),
+                             "alertmanager", alertmanager)
+        except (urllib.error.URLError, OSError, ValueError, TypeError, AttributeError) as exc:
+            problems.append(f"Alertmanager at {alertmanager} is unreachable ({_why(exc)}); "
+                            f"start it (`mlmon-nb stack up`) or set {ALERTMANAGER_URL_ENV}")
+    if prometheus:
+        try:
+            alerts = _from_prometheus(_get_json(f"{prometheus}/api/v1/alerts", timeout))
+            return AlertFeed(_ordered(alerts), "prometheus", prometheus, problems)
+        except (urllib.error.URLError, OSError, ValueError, TypeError, AttributeError) as exc:
+            problems.append(f"Prometheus at {prometheus} is unreachable ({_why(exc)}); start it "
+                            f"(`mlmon-nb stack up`) or set prometheus_url in the config")
+    return AlertFeed([], "", "", problems)
+
+
+def match_run(alert: ConsoleAlert, runs: Iterable[Run]) -> Run | None:
+    """The newest run of this alert: same alertname, every run parameter that is also a label of
+    the alert equal to it, and (for a webhook run) started by this occurrence of the alert (its
+    ``starts_at`` within a second of the alert's start); a run launched by hand matches when it
+    was created after the alert started."""
+    best: Run | None = None
+    for run in runs:
+        if run.alertname != alert.alertname:
+            continue
+        if any(str(run.params[k]) != v for k, v in alert.labels.items()
+               if k in run.params and k not in ("alertname", "starts_at")):
+            continue
+        started = parse_time(run.params.get("starts_at"))
+        if started is not None and alert.starts_at is not None:
+            if abs(started - alert.starts_at) > 1.0:
+                continue
+        elif alert.starts_at is not None and run.created < alert.starts_at:
+            continue
+        if best is None or run.created > best.created:
+            best = run
+    return best
+
+
+def recently_resolved(runs: Iterable[Run], limit: int = 20) -> list[Run]:
+    """Runs whose alert has resolved, most recently created first."""
+    done = [r for r in runs if r.resolved_at]
+    return sorted(done, key=lambda r: r.created, reverse=True)[:limit]
+
+
+@dataclass(frozen=True)
+class SilenceRequest:
+    """A silence to create: equality matchers, how long, why and by whom."""
+
+    matchers: dict[str, str]
+    seconds: float
+    comment: str
+    author: str
+
+    def body(self, now: float) -> dict[str, Any]:
+        """Alertmanager's API v2 ``postableSilence``."""
+        def fmt(t: float) -> str:
+            return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return {"matchers": [{"name": k, "value": v, "isRegex": False, "isEqual": True}
+                             for k, v in sorted(self.matchers.items())],
+                "startsAt": fmt(now), "endsAt": fmt(now + self.seconds),
+                "createdBy": self.author, "comment": self.comment}
+
+
+def silence_request(form: Mapping[str, str], parse_seconds: Callable[[str], float]
+                    ) -> SilenceRequest:
+    """A silence from the console's form: ``label.<name>`` fields are the matchers (alertname
+    among them), ``duration`` (e.g. 2h), ``comment`` and ``author``; SilenceError otherwise."""
+    matchers = {k[len("label."):]: v for k, v in form.items() if k.startswith("label.")}
+    if not matchers.get("alertname"):
+        raise SilenceError("a silence needs the alert's labels (alertname at least); use the "
+                           "silence form next to the alert")
+    if any(not name or len(name) > 200 or len(value) > 1000 for name, value in matchers.items()):
+        raise SilenceError("a label of the silence is empty or too long")
+    try:
+        seconds = float(parse_seconds(form.get("duration", "") or "2h"))
+    except (ValueError, TypeError, MlmonError):
+        raise SilenceError(f"duration {form.get('duration', '')[:40]!r} is not a duration; "
+                           f"write e.g. 30m, 2h or 1d") from None
+    if not 60 <= seconds <= MAX_SILENCE_SECONDS:
+        raise SilenceError("a silence lasts between 1m and 14d")
+    comment, author = form.get("comment", "").strip(), form.get("author", "").strip()
+    if not comment or not author:
+        raise SilenceError("a silence needs a comment (why) and an author (who)")
+    if len(comment) > 2000 or len(author) > 200:
+        raise SilenceError("the comment or author is too long")
+    return SilenceRequest(matchers, seconds, comment, author)
+
+
+def create_silence(alertmanager: str, request: SilenceRequest, now: float,
+                   timeout: float = _TIMEOUT) -> str:
+    """Create the silence in Alertmanager (API v2); its id. SilenceError when Alertmanager is
+    not configured, unreachable, or refuses it (with Alertmanager's reason)."""
+    if not alertmanager:
+        raise SilenceError(f"no Alertmanager is configured; set {ALERTMANAGER_URL_ENV}", 502)
+    req = urllib.request.Request(f"{alertmanager}/api/v2/silences",
+                                 data=json.dumps(request.body(now)).encode(), method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            answer = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace").strip()[:300]
+        raise SilenceError(f"Alertmanager refused the silence (HTTP {exc.code}): {detail}",
+                           502) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise SilenceError(f"Alertmanager at {alertmanager} is unreachable ({_why(exc)}); the "
+                           f"silence was not created", 502) from None
+    silence_id = answer.get("silenceID") if isinstance(answer, dict) else None
+    if not silence_id:
+        raise SilenceError("Alertmanager answered without a silence id", 502)
+    return str(silence_id)
