@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             if change is not None:
                 worst = max(worst, change)
             window = s.labels.get("long_window")
-            alert = f"{s.alert} ({window})" if window else s.alert
+            alert = f"`{s.alert}` ({window})" if window else f"`{s.alert}`"
             print(f"| {alert} | {s.severity} | {s.name} | {s.for_} | {_fmt(before)} | "
                   f"{_fmt(now)} | {'+' if change and change > 0 else ''}"
                   f"{_fmt(change) if change else '0'} | {_fmt(s.bound_seconds())} |", flush=True)
