@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         other = args.against_dir or rules_at(args.against, work / "against")
         label = str(args.against_dir) if args.against_dir else args.against
-        print(f"| alert | severity | incident | for | {label} | now | change | bound |")
+        print(f"| alert (window) | severity | incident | for | {label} | now | change | bound |")
         print("|---|---|---|---|---|---|---|---|")
         worst = 0.0
         for i, s in enumerate(SCENARIOS):
