@@ -28,15 +28,27 @@ Relative paths are resolved against the file's folder. A complete example (the d
           latency: {threshold_seconds: 0.25, objective: 0.99}
           availability: {objective: 0.995}
           accuracy: {objective: 0.85}
-          throughput: {min_rps: 0.5}
+          throughput: {min_rps: 0.5, min_share_of_last_week: 0.5}
         alerts:
           error_ratio: {critical: 0.05, warning: 0.02}
           latency_p95_factor: {critical: 2.0, warning: 1.5}
           accuracy_min: 0.70
           low_confidence_share: 0.20
+          min_events: {requests: 30, predictions: 30, ground_truth: 30, feature_values: 30}
         drift:
           ks: {info: 0.10, warning: 0.15, critical: 0.25}
           psi: {info: 0.10, warning: 0.20, critical: 0.25}
+          alpha: 0.01
+
+Evidence (``alerts.min_events``): a ratio or statistic alert fires only when its window holds at
+least this many events — requests for the error-ratio, latency and availability/latency SLO
+alerts, predictions for the low-confidence share, ground-truth outcomes for accuracy, feature
+values (or predictions, for the confidence histogram) for drift — so a model's first handful of
+requests never pages. Drift alerts also need the statistic above the value chance alone gives for
+the window's sample size at significance ``drift.alpha`` (KS: c(α)·sqrt((n+m)/(n·m)); PSI:
+χ²₁₋α(bins−1)·(1/n+1/m); n the window's count, m the baseline's). LowThroughput compares with the
+same hour last week where that history exists: it fires when the rate is under ``min_rps`` and
+under ``min_share_of_last_week`` of last week's rate (under ``min_rps`` alone without history).
 """
 
 from __future__ import annotations
@@ -56,6 +68,7 @@ __all__ = [
     "ModelConfig",
     "SLOConfig",
     "AlertThresholds",
+    "MinEvents",
     "Thresholds",
     "DEFAULT_KS_THRESHOLDS",
     "DEFAULT_PSI_THRESHOLDS",
@@ -122,12 +135,23 @@ class SLOConfig:
     availability_objective: float = 0.995
     accuracy_objective: float = 0.85
     throughput_min_rps: float = 0.5
+    throughput_min_share_of_last_week: float = 0.5
     cost_per_hour: float | None = None
 
 
 @dataclass(frozen=True)
+class MinEvents:
+    """The fewest events an alert's window must hold before the alert may fire (its evidence)."""
+
+    requests: float = 30
+    predictions: float = 30
+    ground_truth: float = 30
+    feature_values: float = 30
+
+
+@dataclass(frozen=True)
 class AlertThresholds:
-    """Thresholds of the alert catalogue."""
+    """Thresholds of the alert catalogue and the evidence each alert needs."""
 
     error_ratio_critical: float = 0.05
     error_ratio_warning: float = 0.02
@@ -135,6 +159,7 @@ class AlertThresholds:
     latency_p95_factor_warning: float = 1.5
     accuracy_min: float = 0.70
     low_confidence_share: float = 0.20
+    min_events: MinEvents = field(default_factory=MinEvents)
 
 
 @dataclass(frozen=True)
@@ -149,6 +174,7 @@ class ModelConfig:
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
     ks: Thresholds = DEFAULT_KS_THRESHOLDS
     psi: Thresholds = DEFAULT_PSI_THRESHOLDS
+    drift_alpha: float = 0.01
 
 
 # Scrape jobs of the stack's Prometheus: the monitored model service (MLServiceDown watches its
@@ -312,6 +338,8 @@ def _model(raw: dict, base: Path) -> ModelConfig:
             "objective", d.availability_objective)),
         accuracy_objective=float((slos.get("accuracy") or {}).get("objective", d.accuracy_objective)),
         throughput_min_rps=float((slos.get("throughput") or {}).get("min_rps", d.throughput_min_rps)),
+        throughput_min_share_of_last_week=float((slos.get("throughput") or {}).get(
+            "min_share_of_last_week", d.throughput_min_share_of_last_week)),
         cost_per_hour=(slos.get("cost") or {}).get("per_hour"),
     )
     for label, objective in (("latency", slo.latency_objective),
@@ -331,6 +359,7 @@ def _model(raw: dict, base: Path) -> ModelConfig:
             "warning", a.latency_p95_factor_warning)),
         accuracy_min=float(alerts.get("accuracy_min", a.accuracy_min)),
         low_confidence_share=float(alerts.get("low_confidence_share", a.low_confidence_share)),
+        min_events=_min_events(alerts.get("min_events"), name),
     )
     drift = raw.get("drift") or {}
     baseline = raw.get("baseline") or None
@@ -344,7 +373,29 @@ def _model(raw: dict, base: Path) -> ModelConfig:
         alerts=alert,
         ks=_thresholds(drift.get("ks"), m.ks),
         psi=_thresholds(drift.get("psi"), m.psi),
+        drift_alpha=_alpha(drift.get("alpha", m.drift_alpha), name),
     )
+
+
+def _min_events(raw: dict | None, name: str) -> MinEvents:
+    raw = raw or {}
+    known = MinEvents.__dataclass_fields__
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"model {name}: unknown alerts.min_events key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(known)}")
+    out = MinEvents(**{k: float(v) for k, v in raw.items()})
+    if any(getattr(out, k) < 0 for k in known):
+        raise ConfigError(f"model {name}: alerts.min_events must be counts of 0 or more, got {out}")
+    return out
+
+
+def _alpha(value: Any, name: str) -> float:
+    alpha = float(value)
+    if not 0 < alpha < 1:
+        raise ConfigError(f"model {name}: drift.alpha is a significance level between 0 and 1 "
+                          f"(e.g. 0.01), got {alpha}")
+    return alpha
 
 
 def _stack(raw: dict, base: Path) -> StackConfig:

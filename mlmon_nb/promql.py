@@ -68,9 +68,12 @@ def by(*labels: str, extra: Iterable[str] = ()) -> str:
     return f"by ({', '.join(names)})"
 
 
-def sum_rate(series: str, window: str, labels: Iterable[str] = ("model_name",)) -> str:
-    """``sum by (labels) (rate(series[window]))``: per-second rate summed across replicas."""
-    return f"sum {by(*labels)} (rate({series}[{window}]))"
+def sum_rate(series: str, window: str, labels: Iterable[str] = ("model_name",),
+             offset: str | None = None) -> str:
+    """``sum by (labels) (rate(series[window]))``: per-second rate summed across replicas;
+    ``offset`` moves the window back (``1w``: the same time last week)."""
+    shift = f" offset {offset}" if offset else ""
+    return f"sum {by(*labels)} (rate({series}[{window}]{shift}))"
 
 
 def sum_increase(series: str, window: str, labels: Iterable[str] = ("model_name",)) -> str:

@@ -65,7 +65,7 @@ def run_promtool(tmp_path: Path, input_series: list[dict], alert_tests: list[dic
     path = tmp_path / "test.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000))
     proc = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -127,11 +127,14 @@ def test_recording_rules_carry_their_feature_and_refuse_a_model_config(base):
     rules = drift.drift_recording_rules("m", base, windows=("1h", "1d"))
     assert all(set(r) == {"record", "expr", "labels"} for r in rules)
     per_feature = [r for r in rules if r["record"].startswith("model_name_feature:")]
-    assert [r["labels"] for r in per_feature] == [{"feature": "x"}] * 4
+    # per window: the count n, the KS and PSI critical values, KS, PSI
+    assert [r["labels"] for r in per_feature] == [{"feature": "x"}] * 10
     assert all('feature="x"' in r["expr"] for r in per_feature)
     assert [r["record"] for r in rules if not r["labels"]] == [
-        "model_name:ml_concept_drift_psi:1h", "model_name:ml_concept_drift_psi:1d",
-        "ml_data_drift_score", "ml_concept_drift_psi"]
+        "model_name:ml_concept_drift_n:1h", "model_name:ml_concept_drift_psi_critical:1h",
+        "model_name:ml_concept_drift_psi:1h",
+        "model_name:ml_concept_drift_n:1d", "model_name:ml_concept_drift_psi_critical:1d",
+        "model_name:ml_concept_drift_psi:1d", "ml_data_drift_score", "ml_concept_drift_psi"]
     with pytest.raises(DriftError, match="model's name as a string, not ModelConfig"):
         drift.drift_recording_rules(ModelConfig("m"), base)
     with pytest.raises(DriftError, match="needs a Baseline"):

@@ -502,3 +502,23 @@ def test_recording_never_raises(baseline, caplog, label, confidence, features, r
     assert value(fams, "ml_requests_total") == 1
     # record_feedback and record_error swallow their failures: none may have happened
     assert not [r.getMessage() for r in caplog.records if "mlmon_nb: fail" in r.getMessage()]
+
+
+def test_known_label_values_are_exported_at_zero_from_the_start():
+    # rate() over a counter that appears at 1 misses the first event; series known in advance
+    # exist at 0 before any traffic, so the first request, error and prediction count
+    from prometheus_client import CollectorRegistry, generate_latest
+    reg = CollectorRegistry()
+    ModelMonitor("m", registry=reg, endpoints=["/predict"], error_types=["Timeout"],
+                 classes=["pos", "neg"], segments=["web"])
+    text = generate_latest(reg).decode()
+    for line in ('ml_requests_total{endpoint="/predict",model_name="m",model_version=""} 0.0',
+                 'ml_errors_total{endpoint="/predict",error_type="Timeout",model_name="m",'
+                 'model_version=""} 0.0',
+                 'ml_request_duration_seconds_count{endpoint="/predict",model_name="m"} 0.0',
+                 'ml_predictions_total{model_name="m",predicted_class="neg"} 0.0',
+                 'ml_ground_truth_total{model_name="m",outcome="incorrect",segment="web"} 0.0',
+                 'ml_ground_truth_total{model_name="m",outcome="correct",segment="all"} 0.0'):
+        assert line in text.splitlines()
+    with pytest.raises(InstrumentError, match=r"classes=\['pos'\]"):
+        ModelMonitor("m2", classes="pos", registry=CollectorRegistry())

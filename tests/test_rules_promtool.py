@@ -27,7 +27,8 @@ HIGH_ERROR_RATE_10PCT = {
     "exp_labels": {**M, "severity": "critical"},
     "exp_annotations": {
         "summary": f"{MODEL}: error ratio above 5%",
-        "description": f"10% of {MODEL}'s requests failed over the last 5m (threshold 5%, for 5m).",
+        "description": f"10% of {MODEL}'s 300 requests failed over the last 5m, and over 5% over "
+                       "the last 1m too (threshold 5% over both, for 5m; at least 30 requests).",
         "runbook_url": url("HighErrorRate", severity="critical"),
     },
 }
@@ -52,8 +53,9 @@ def test_high_error_rate_does_not_fire_below_5_percent(tmp_path):
             "exp_labels": {**M, "severity": "warning"},
             "exp_annotations": {
                 "summary": f"{MODEL}: error ratio above 2%",
-                "description": f"4% of {MODEL}'s requests failed over the last 5m "
-                               "(threshold 2%, for 10m).",
+                "description": f"4% of {MODEL}'s 500 requests failed over the last 5m, and "
+                               "over 2% over the last 1m too (threshold 2% over both, for 10m; "
+                               "at least 30 requests).",
                 "runbook_url": url("ElevatedErrorRate", severity="warning"),
             }}),
     ])
@@ -103,11 +105,13 @@ def test_high_latency_p95_critical_after_10m_warning_after_15m(tmp_path):
     # every request between 0.5s and 0.75s: P95 = 0.5 + 0.95 * 0.25 = 0.7375s (> 0.5s and 0.375s)
     inputs = latency(40, 60, {"0.25": 0, "0.5": 0, "0.75": 1})
     crit = annotated("critical", f"{MODEL}: P95 latency above 2x the SLO",
-                     f"P95 latency of {MODEL} is 737.5ms over the last 5m (threshold 0.5s = 2 x "
-                     "the 0.25s latency SLO, for 10m).", url("HighLatencyP95", severity="critical"))
+                     f"P95 latency of {MODEL} is 737.5ms over the last 5m's 300 requests "
+                     "(threshold 0.5s = 2 x the 0.25s latency SLO, for 10m; at least 30 "
+                     "requests).", url("HighLatencyP95", severity="critical"))
     warn = annotated("warning", f"{MODEL}: P95 latency above 1.5x the SLO",
-                     f"P95 latency of {MODEL} is 737.5ms over the last 5m (threshold 0.375s = 1.5 x"
-                     " the 0.25s latency SLO, for 15m).", url("HighLatencyP95", severity="warning"))
+                     f"P95 latency of {MODEL} is 737.5ms over the last 5m's 300 requests "
+                     "(threshold 0.375s = 1.5 x the 0.25s latency SLO, for 15m; at least 30 "
+                     "requests).", url("HighLatencyP95", severity="warning"))
     run_promtool(tmp_path, inputs, [
         alert("HighLatencyP95", "10m"),
         alert("HighLatencyP95", "11m", crit),
@@ -121,12 +125,16 @@ def test_high_latency_p95_warning_only_between_the_thresholds(tmp_path):
     inputs = latency(30, 60, {"0.25": 0, "0.3": 0, "0.4": 1})
     run_promtool(tmp_path, inputs, [alert("HighLatencyP95", "25m", annotated(
         "warning", f"{MODEL}: P95 latency above 1.5x the SLO",
-        f"P95 latency of {MODEL} is 395ms over the last 5m (threshold 0.375s = 1.5 x the 0.25s "
-        "latency SLO, for 15m).", url("HighLatencyP95", severity="warning")))])
+        f"P95 latency of {MODEL} is 395ms over the last 5m's 300 requests (threshold 0.375s = "
+        "1.5 x the 0.25s latency SLO, for 15m; at least 30 requests).",
+        url("HighLatencyP95", severity="warning")))])
 
 
 def test_ml_service_down_after_1m_of_failed_scrapes(tmp_path):
+    # the target served the model (its ml_model_info) until it went down at 11m
     up = {"series": 'up{job="mlmon-demo",instance="127.0.0.1:18000"}', "values": "1x10 0x10"}
+    info = series("ml_model_info", "1x10", model_version="1.0.0", baseline_id="b1",
+                  job="mlmon-demo", instance="127.0.0.1:18000")
     other = {"series": 'up{job="node",instance="127.0.0.1:19100"}', "values": "0x20"}
     expected = {"exp_labels": {**M, "severity": "critical", "job": "mlmon-demo",
                                "instance": "127.0.0.1:18000"},
@@ -135,7 +143,7 @@ def test_ml_service_down_after_1m_of_failed_scrapes(tmp_path):
                     "description": f"Prometheus cannot scrape 127.0.0.1:18000 (job mlmon-demo) "
                                    f"serving {MODEL}: up is 0 (threshold: up == 0, for 1m).",
                     "runbook_url": url("MLServiceDown", severity="critical")}}
-    run_promtool(tmp_path, [up, other], [
+    run_promtool(tmp_path, [up, info, other], [
         alert("MLServiceDown", "10m"),
         alert("MLServiceDown", "11m"),
         alert("MLServiceDown", "12m", expected),
@@ -150,10 +158,12 @@ def ground_truth(minutes: int, correct: float, incorrect: float) -> list[dict]:
 
 
 def test_low_model_accuracy_after_30m_below_70_percent(tmp_path):
+    # 30 outcomes a minute, 60% correct: the evidence (30 outcomes) is there from the first minute
     expected = annotated("critical", f"{MODEL}: accuracy below 70%",
-                         f"Accuracy of {MODEL} on ground truth over the last 1h is 60% "
-                         "(threshold 70%, for 30m).", url("LowModelAccuracy", severity="critical"))
-    run_promtool(tmp_path, ground_truth(40, 6, 4), [
+                         f"Accuracy of {MODEL} on the 930 ground-truth outcomes of the last 1h "
+                         "is 60% (threshold 70%, for 30m; at least 30 outcomes).",
+                         url("LowModelAccuracy", severity="critical"))
+    run_promtool(tmp_path, ground_truth(40, 18, 12), [
         alert("LowModelAccuracy", "30m"),
         alert("LowModelAccuracy", "31m", expected),
     ])
@@ -168,8 +178,8 @@ def test_high_low_confidence_predictions_after_1h_above_20_percent(tmp_path):
               series("ml_predictions_total", counter((70, 15)), predicted_class="negative"),
               series("ml_low_confidence_predictions_total", counter((70, 15)))]
     expected = annotated("info", f"{MODEL}: many low-confidence predictions",
-                         f"25% of {MODEL}'s predictions over the last 30m had confidence under "
-                         "0.7 (threshold 20%, for 1h).",
+                         f"25% of {MODEL}'s 1800 predictions over the last 30m had confidence "
+                         "under 0.7 (threshold 20%, for 1h; at least 30 predictions).",
                          url("HighLowConfidencePredictions", severity="info"))
     run_promtool(tmp_path, inputs, [
         alert("HighLowConfidencePredictions", "60m"),
@@ -187,7 +197,8 @@ def test_low_throughput_after_15m_under_the_minimum(tmp_path):
     # 12 requests/min = 0.2/s, under the 0.5/s minimum of the throughput SLO
     expected = annotated("warning", f"{MODEL}: throughput below 0.5 requests/s",
                          f"{MODEL} served 200m requests/s over the last 5m (threshold 0.5 "
-                         "requests/s, for 15m).", url("LowThroughput", severity="warning"))
+                         "requests/s and, where there is history, 50% of the same hour last "
+                         "week, for 15m).", url("LowThroughput", severity="warning"))
     run_promtool(tmp_path, requests([(30, 12)]), [
         alert("LowThroughput", "15m"),
         alert("LowThroughput", "16m", expected),
@@ -200,9 +211,9 @@ def test_model_metrics_absent_after_10m(tmp_path):
               "values": counter((20, 60))}]
     expected = {"exp_labels": {**M, "severity": "warning"}, "exp_annotations": {
         "summary": f"{MODEL}: model metrics are absent",
-        "description": f"Prometheus has no ml_requests_total or ml_model_info for {MODEL} (value "
-                       "1, threshold: absent for 10m); the service or its instrumentation is not "
-                       "being scraped.",
+        "description": f"Prometheus has no ml_model_info for {MODEL} (value 1, threshold: "
+                       "absent for 10m); the service or its instrumentation is not being "
+                       "scraped.",
         "runbook_url": url("ModelMetricsAbsent", severity="warning")}}
     run_promtool(tmp_path, other, [
         alert("ModelMetricsAbsent", "9m"),
@@ -222,8 +233,9 @@ OBJECTIVES = {"availability": (0.995, "99.5%", "0.5%"), "latency": (0.99, "99%",
               "accuracy": (0.85, "85%", "15%")}
 
 
-def burn(slo: str, long: str, value: str) -> dict:
-    """The expected SLOErrorBudgetBurn alert of one window pair, its long-window ratio shown."""
+def burn(slo: str, long: str, value: str, events: int) -> dict:
+    """The expected SLOErrorBudgetBurn alert of one window pair, its long-window ratio shown with
+    the number of events behind it."""
     short, severity, factor = next((s, sev, f) for lw, s, sev, f in BURN if lw == long)
     objective, objective_text, budget_text = OBJECTIVES[slo]
     threshold = f"{float(factor) * (1 - objective) * 100:.6g}%"
@@ -231,10 +243,23 @@ def burn(slo: str, long: str, value: str) -> dict:
     labels = {"severity": severity, "slo": slo, "long_window": long, "short_window": short}
     return {"exp_labels": {**M, **labels}, "exp_annotations": {
         "summary": f"{MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
-        "description": f"The {slo} error ratio of {MODEL} is {value} over {long} and above the "
-                       f"threshold over {short} too (threshold {threshold} = {factor} x the "
-                       f"{budget_text} error budget of the {objective_text} objective).",
+        "description": f"The {slo} error ratio of {MODEL} is {value} of {events} events over "
+                       f"{long} and above the threshold over {short} too (threshold {threshold} = "
+                       f"{factor} x the {budget_text} error budget of the {objective_text} "
+                       f"objective; at least 30 events and 90% of {long} of history).",
         "runbook_url": url("SLOErrorBudgetBurn", **labels)}}
+
+
+def model_info(samples: int) -> list[dict]:
+    """The running service's ml_model_info: the history age the burn windows need comes from it
+    (or from the request counter)."""
+    return [series("ml_model_info", gauge(1, samples), model_version="1.0.0", baseline_id="b1")]
+
+
+# Burn windows count only with history covering 90% of them: the constant-ratio scenarios run
+# three days, sampled and evaluated every 5m (per-step counts are per 5 minutes).
+DAYS3 = 4320 // 5  # samples of three days at 5m
+EVENTS = {"1h": 12, "6h": 72, "1d": 288, "3d": 864}  # 5m steps per long window
 
 
 @pytest.mark.parametrize("errors_per_1000, firing", [
@@ -246,11 +271,11 @@ def burn(slo: str, long: str, value: str) -> dict:
 ])
 def test_availability_burn_windows_fire_only_above_their_threshold(tmp_path, errors_per_1000,
                                                                    firing):
-    # a constant error ratio: every window sees the same ratio
-    inputs = requests([(130, 1000)]) + errors([(130, errors_per_1000)])
+    # a constant error ratio for three days: every window sees the same ratio
+    inputs = requests([(DAYS3 + 1, 5000)]) + errors([(DAYS3 + 1, errors_per_1000 * 5)])
     value = f"{errors_per_1000 / 10:g}%"
-    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "2h",
-                                          *[burn("availability", w, value) for w in firing])])
+    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "3d", *[
+        burn("availability", w, value, EVENTS[w] * 5000) for w in firing])], interval="5m")
 
 
 def test_burn_alerts_fire_when_the_long_window_reaches_its_threshold(tmp_path):
@@ -258,69 +283,85 @@ def test_burn_alerts_fire_when_the_long_window_reaches_its_threshold(tmp_path):
     # would take promtool a minute). The long window's ratio is minutes_bad / window: 1h: 5/60 >
     # 7.2% at +5m; 6h: 15/360 > 3% at +15m (10/360 is not); 1d: 25/1440 > 1.5% and 3d: 25/4320 >
     # 0.5% at +25m (20/1440 and 20/4320 are not). The short windows are all errors by then.
-    clean = 4320 // 5  # samples
+    clean = DAYS3  # samples
     inputs = requests([(clean + 10, 300)]) + errors([(clean, 0), (10, 300)])
     t = lambda minutes: f"{clean * 5 + minutes}m"  # noqa: E731
+    n = {w: steps * 300 for w, steps in EVENTS.items()}
     run_promtool(tmp_path, inputs, [
         alert("SLOErrorBudgetBurn", t(0)),
-        alert("SLOErrorBudgetBurn", t(5), burn("availability", "1h", "8.333%")),
-        alert("SLOErrorBudgetBurn", t(10), burn("availability", "1h", "16.67%")),
-        alert("SLOErrorBudgetBurn", t(15), burn("availability", "1h", "25%"),
-              burn("availability", "6h", "4.167%")),
-        alert("SLOErrorBudgetBurn", t(20), burn("availability", "1h", "33.33%"),
-              burn("availability", "6h", "5.556%")),
-        alert("SLOErrorBudgetBurn", t(25), burn("availability", "1h", "41.67%"),
-              burn("availability", "6h", "6.944%"), burn("availability", "1d", "1.736%"),
-              burn("availability", "3d", "0.5787%")),
+        alert("SLOErrorBudgetBurn", t(5), burn("availability", "1h", "8.333%", n["1h"])),
+        alert("SLOErrorBudgetBurn", t(10), burn("availability", "1h", "16.67%", n["1h"])),
+        alert("SLOErrorBudgetBurn", t(15), burn("availability", "1h", "25%", n["1h"]),
+              burn("availability", "6h", "4.167%", n["6h"])),
+        alert("SLOErrorBudgetBurn", t(20), burn("availability", "1h", "33.33%", n["1h"]),
+              burn("availability", "6h", "5.556%", n["6h"])),
+        alert("SLOErrorBudgetBurn", t(25), burn("availability", "1h", "41.67%", n["1h"]),
+              burn("availability", "6h", "6.944%", n["6h"]),
+              burn("availability", "1d", "1.736%", n["1d"]),
+              burn("availability", "3d", "0.5787%", n["3d"])),
     ], interval="5m")
 
 
 def test_short_window_resets_the_page_once_errors_stop(tmp_path):
-    # 10% errors for 2h, then none. 10 minutes later the 1h ratio is still 8.3% (> 7.2%) but the
-    # 5m ratio is 0, so the 1h/5m page stops; the 6h/30m page (30m ratio 6.7% > 3%) goes on.
-    inputs = requests([(140, 600)]) + errors([(120, 60), (20, 0)])
+    # 6 clean hours, 10% errors for 2h, then none (5m steps, 3000 requests each). At 8h both
+    # pages fire (1h: 10%; 6h: 2h of 10% = 3.33% > 3%); 1d and 3d lack the history. 10 minutes
+    # after the errors stop the 1h ratio is still 8.3% (> 7.2%) but the 5m ratio is 0, so the
+    # 1h/5m page stops; the 6h/30m page (30m ratio 6.7% > 3%) goes on.
+    inputs = requests([(100, 3000)]) + errors([(72, 0), (24, 300), (4, 0)])
     run_promtool(tmp_path, inputs, [
-        alert("SLOErrorBudgetBurn", "119m", *[burn("availability", w, "10%")
-                                              for w in ("1h", "6h", "1d", "3d")]),
-        alert("SLOErrorBudgetBurn", "130m", burn("availability", "6h", "9.231%"),
-              burn("availability", "1d", "9.231%"), burn("availability", "3d", "9.231%")),
-    ])
+        alert("SLOErrorBudgetBurn", "8h", burn("availability", "1h", "10%", 36000),
+              burn("availability", "6h", "3.333%", 216000)),
+        alert("SLOErrorBudgetBurn", "490m", burn("availability", "6h", "3.333%", 216000)),
+    ], interval="5m")
 
 
 def test_latency_burn_counts_requests_over_the_slo_threshold(tmp_path):
-    # 5% of requests slower than 0.25s: above 3% (3 x 1%), below 6% (6 x 1%)
-    inputs = latency(130, 1000, {"0.25": 0.95, "0.5": 1})
-    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "2h", burn("latency", "1d", "5%"),
-                                          burn("latency", "3d", "5%"))])
+    # 5% of requests slower than 0.25s for three days: above 3% (3 x 1%), below 6% (6 x 1%)
+    inputs = latency(DAYS3 + 1, 5000, {"0.25": 0.95, "0.5": 1}) + model_info(DAYS3 + 1)
+    run_promtool(tmp_path, inputs, [alert(
+        "SLOErrorBudgetBurn", "3d", burn("latency", "1d", "5%", EVENTS["1d"] * 5000),
+        burn("latency", "3d", "5%", EVENTS["3d"] * 5000))], interval="5m")
 
 
 def test_accuracy_burn_has_no_page_that_could_never_fire(tmp_path):
-    # 50% incorrect: above 45% (3 x 15%) and 15%, below 90% (6 x 15%); 14.4 x 15% > 100% is
-    # left out of the rules
-    run_promtool(tmp_path, ground_truth(130, 5, 5), [alert(
-        "SLOErrorBudgetBurn", "2h", burn("accuracy", "1d", "50%"), burn("accuracy", "3d", "50%"))])
+    # 50% incorrect for three days: above 45% (3 x 15%) and 15%, below 90% (6 x 15%); 14.4 x 15%
+    # > 100% is left out of the rules
+    run_promtool(tmp_path, ground_truth(DAYS3 + 1, 25, 25) + model_info(DAYS3 + 1), [alert(
+        "SLOErrorBudgetBurn", "3d", burn("accuracy", "1d", "50%", EVENTS["1d"] * 50),
+        burn("accuracy", "3d", "50%", EVENTS["3d"] * 50))], interval="5m")
 
 
 # -- drift (on the drift engine's recording-rule names) ------------------------------------------
 
 KS = "model_name_feature:ml_feature_drift_ks:1h"
+KS_N = "model_name_feature:ml_feature_drift_n:1h"
 PSI = "model_name:ml_concept_drift_psi:1h"
+PSI_N = "model_name:ml_concept_drift_n:1h"
+
+
+def ks_inputs(feature: str, ks: float, n: float, minutes: int = 80) -> list[dict]:
+    """The KS and count series of a feature; the drift rules compute its critical value from
+    the count (c(0.01)·sqrt((n + 20000) / (n · 20000)) for the demo baseline's 20,000 values)."""
+    return [series(KS, gauge(ks, minutes), feature=feature),
+            series(KS_N, gauge(n, minutes), feature=feature)]
 
 
 def test_data_drift_warning_then_critical_per_feature(tmp_path):
     # the drift engine's 1h KS of one feature at 0.2 (warning > 0.15) and of another at 0.3
-    # (critical > 0.25, and so warning too); a third at 0.1 stays silent
-    inputs = [series(KS, gauge(0.2, 80), feature="text_length"),
-              series(KS, gauge(0.3, 80), feature="sentiment_score"),
-              series(KS, gauge(0.1, 80), feature="other")]
+    # (critical > 0.25, and so warning too), both on 1000 values, far above what chance gives
+    # (0.053); a third at 0.1 stays silent
+    inputs = (ks_inputs("text_length", 0.2, 1000) + ks_inputs("sentiment_score", 0.3, 1000)
+              + ks_inputs("other", 0.1, 1000))
 
     def drift(severity: str, feature: str, value: str, threshold: str) -> dict:
         return {"exp_labels": {**M, "severity": severity, "feature": feature},
                 "exp_annotations": {
                     "summary": f"{MODEL}: input drift on {feature}",
                     "description": f"Binned KS of feature {feature} against the training "
-                                   f"baseline is {value} over the last 1h (threshold {threshold},"
-                                   " for 1h).",
+                                   f"baseline is {value} over the last 1h's 1000 values "
+                                   f"(threshold {threshold}, and above 0.053, what chance gives "
+                                   "for as many values at alpha 0.01; at least 30 values; for "
+                                   "1h).",
                     "runbook_url": url("DataDriftDetected", severity=severity, feature=feature)}}
     run_promtool(tmp_path, inputs, [
         alert("DataDriftDetected", "59m"),
@@ -330,13 +371,27 @@ def test_data_drift_warning_then_critical_per_feature(tmp_path):
     ])
 
 
+def test_data_drift_needs_the_effect_beyond_chance_and_enough_values(tmp_path):
+    # KS 0.2 on 40 values: above the warning threshold, but chance alone gives 0.258 for 40
+    # values; KS 0.9 on 20 values: beyond chance (0.364), but fewer than the 30 values needed
+    inputs = ks_inputs("text_length", 0.2, 40) + ks_inputs("sentiment_score", 0.9, 20)
+    run_promtool(tmp_path, inputs, [alert("DataDriftDetected", "80m")])
+
+
 def test_concept_drift_after_1h_above_psi_02(tmp_path):
     expected = annotated("warning", f"{MODEL}: prediction confidence drifted",
                          "PSI of the prediction confidence against the training baseline is "
-                         "0.240 over the last 1h (threshold 0.2, for 1h).",
+                         "0.240 over the last 1h's 1000 predictions (threshold 0.2, and above "
+                         "0.024, what chance gives for as many predictions at alpha 0.01; at "
+                         "least 30 predictions; for 1h).",
                          url("ConceptDriftDetected", severity="warning"))
-    run_promtool(tmp_path, [series(PSI, gauge(0.24, 80))], [
+    evidence = [series(PSI_N, gauge(1000, 80))]  # the rules compute the critical PSI, 0.024
+    run_promtool(tmp_path, [series(PSI, gauge(0.24, 80))] + evidence, [
         alert("ConceptDriftDetected", "59m"),
         alert("ConceptDriftDetected", "60m", expected),
     ])
-    run_promtool(tmp_path, [series(PSI, gauge(0.18, 80))], [alert("ConceptDriftDetected", "80m")])
+    run_promtool(tmp_path, [series(PSI, gauge(0.18, 80))] + evidence,
+                 [alert("ConceptDriftDetected", "80m")])
+    # above the threshold, but not above what chance gives for 50 predictions (0.465)
+    run_promtool(tmp_path, [series(PSI, gauge(0.24, 80)), series(PSI_N, gauge(50, 80))],
+                 [alert("ConceptDriftDetected", "80m")])

@@ -101,7 +101,9 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
         monitor = ModelMonitor(
             MODEL_NAME, model_version=model_cfg.version or MODEL_VERSION, baseline=baseline,
             registry=registry, low_confidence_threshold=model_cfg.low_confidence_threshold,
-            segments=CHANNELS, sampler=GroundTruthSampler(review_rate, sink, seed=seed))
+            segments=CHANNELS, sampler=GroundTruthSampler(review_rate, sink, seed=seed),
+            endpoints=(PREDICT_ENDPOINT,), error_types=(INJECTED_ERROR_TYPE,),
+            classes=CLASSES)
 
     async def predict(request: Request) -> JSONResponse:
         body = await _json_object(request)

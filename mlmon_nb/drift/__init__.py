@@ -4,6 +4,8 @@ One job per module, imported in this order (no cycles):
 
 - :mod:`.stats`: the statistics, pure (arrays in, numbers out): KS with exact and asymptotic
   p-values, PSI, binned KS, Wasserstein, Jensen–Shannon, chi-square, p-value correction;
+- :mod:`.significance`: what chance alone gives — the KS and PSI critical values for a window's
+  sample size at a significance level (the drift alerts' second condition);
 - :mod:`.expressions`: the PromQL of drift (bucket queries, KS/PSI rule expressions, names);
 - :mod:`.reference`: KS and Wasserstein of a sample against a baseline's reference CDF (the
   full training data, within the sketch's error), pure;
@@ -24,10 +26,14 @@ from __future__ import annotations
 from .bins import DRIFT_COLUMNS, BinCounts, bin_counts, binned_drift, binned_statistic, counts_drift
 from .compare import COLUMNS, category_fractions, compare, judge, thresholds_for
 from .expressions import (
+    CONCEPT_N_RULE,
+    CONCEPT_PSI_CRITICAL_RULE,
     CONCEPT_PSI_RECORD,
     CONCEPT_PSI_RULE,
+    KS_CRITICAL_RULE,
     KS_RECORD,
     KS_RULE,
+    N_RULE,
     PSI_RECORD,
     PSI_RULE,
     category_counts_query,
@@ -64,6 +70,7 @@ from .reference import (
     reference_wasserstein,
 )
 from .rules import drift_recording_rules
+from .significance import DEFAULT_ALPHA, ks_critical, psi_critical
 from .stats import (
     PSI_EPSILON,
     KSResult,
@@ -146,4 +153,12 @@ __all__ = [
     "KS_RULE",
     "PSI_RULE",
     "CONCEPT_PSI_RULE",
+    # the drift alerts' evidence: counts and the critical values chance gives for them
+    "DEFAULT_ALPHA",
+    "ks_critical",
+    "psi_critical",
+    "N_RULE",
+    "KS_CRITICAL_RULE",
+    "CONCEPT_N_RULE",
+    "CONCEPT_PSI_CRITICAL_RULE",
 ]

@@ -22,6 +22,7 @@ from ..errors import DriftError
 from ..metrics import CONFIDENCE_BUCKETS, le_label
 from .compare import judge, thresholds_for
 from .methods import CONCEPT_FEATURE, MIN_SAMPLES, FeatureKind, get_method
+from .significance import DEFAULT_ALPHA, ks_critical, psi_critical
 
 __all__ = [
     "BinCounts",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 DRIFT_COLUMNS = ["timestamp", "feature", "kind", "test", "statistic", "n", "insufficient",
-                 "severity"]
+                 "severity", "critical"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class BinCounts:
     counts: np.ndarray  # T × bins
     totals: np.ndarray  # T: the window's count (the +Inf bucket as read)
     cumulative: np.ndarray | None = None  # T × edges, as read (for binned KS); None for categories
+    reference_n: float = 0.0  # the baseline's count behind ``reference`` (0: unknown)
 
     def statistic(self, test: str, reference: np.ndarray | None = None) -> np.ndarray:
         """A binned test per timestamp against the baseline (or another ``reference``)."""
@@ -94,13 +96,15 @@ def _cumulative_at(frame: pd.DataFrame, edges: np.ndarray, what: str
 
 
 def _from_cumulative(feature: str, kind: FeatureKind, edges: Sequence[float] | np.ndarray,
-                     reference: np.ndarray, frame: pd.DataFrame) -> BinCounts:
+                     reference: np.ndarray, frame: pd.DataFrame,
+                     reference_n: float = 0.0) -> BinCounts:
     ts, cum, totals = _cumulative_at(frame, np.asarray(edges, float), f"{kind} {feature!r}")
     # bin counts as (S_i − S_{i−1}), the last as T − S_k: the recording rules' arithmetic
     counts = np.diff(np.concatenate([np.zeros((len(totals), 1)), cum, totals[:, None]], axis=1),
                      axis=1)
     labels = tuple(le_label(e) for e in edges) + ("+Inf",)
-    return BinCounts(feature, kind, labels, np.asarray(reference, float), ts, counts, totals, cum)
+    return BinCounts(feature, kind, labels, np.asarray(reference, float), ts, counts, totals, cum,
+                     float(reference_n))
 
 
 def _stamped(frame: pd.DataFrame) -> pd.DataFrame:
@@ -126,11 +130,11 @@ def bin_counts(baseline: Baseline, buckets: pd.DataFrame | None = None, *,
             part = buckets[buckets["feature"].astype(str) == feature]
             if not part.empty:
                 out[feature] = _from_cumulative(feature, FeatureKind.NUMERIC, spec.edges,
-                                                spec.fractions, part)
+                                                spec.fractions, part, spec.n)
     if confidence is not None and not confidence.empty and baseline.confidence_fractions is not None:
         out[CONCEPT_FEATURE] = _from_cumulative(CONCEPT_FEATURE, FeatureKind.CONCEPT,
                                                 CONFIDENCE_BUCKETS, baseline.confidence_fractions,
-                                                _stamped(confidence))
+                                                _stamped(confidence), baseline.n_rows)
     if categories is not None and not categories.empty:
         categories = _stamped(categories)
         for feature, cat in baseline.categorical.items():
@@ -143,15 +147,19 @@ def bin_counts(baseline: Baseline, buckets: pd.DataFrame | None = None, *,
             counts = table.to_numpy(dtype=float)
             out[feature] = BinCounts(feature, FeatureKind.CATEGORICAL, cat.labels,
                                      cat.fractions, table.index.to_numpy(), counts,
-                                     counts.sum(axis=1))
+                                     counts.sum(axis=1), reference_n=float(cat.n))
     return out
 
 
 def counts_drift(counts: Mapping[str, BinCounts], *, tests: Sequence[str] = ("ks", "psi"),
                  thresholds: Mapping[str, Thresholds] | None = None,
-                 min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
+                 min_samples: int = MIN_SAMPLES, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
     """Binned drift of :class:`BinCounts` against their baseline (the rows of
-    :func:`binned_drift`); each test only where its kinds include the feature's."""
+    :func:`binned_drift`); each test only where its kinds include the feature's.
+
+    ``critical`` is the value chance alone exceeds with probability ``alpha`` for the window's
+    ``n`` and the baseline's count (KS and PSI; NaN for other tests or an unknown baseline
+    count), as the drift alerts' recording rules compute it."""
     methods = [get_method(t, binned=True) for t in tests]
     limits = thresholds_for(None, thresholds)
     rows: list[dict] = []
@@ -163,8 +171,18 @@ def counts_drift(counts: Mapping[str, BinCounts], *, tests: Sequence[str] = ("ks
                 rows.append({"timestamp": t, "feature": bins.feature, "kind": str(bins.kind),
                              "test": method.name, "statistic": float(v), "n": float(n),
                              "insufficient": short,
-                             "severity": judge(limits, method.name, v, short)})
+                             "severity": judge(limits, method.name, v, short),
+                             "critical": _critical(method.name, n, bins, alpha)})
     return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
+
+
+def _critical(test: str, n: float, bins: BinCounts, alpha: float) -> float:
+    """What chance alone gives for ``test`` on ``n`` values against the baseline's count."""
+    if bins.reference_n <= 0 or test not in ("ks", "psi"):
+        return float("nan")
+    if test == "ks":
+        return float(ks_critical(n, bins.reference_n, alpha))
+    return float(psi_critical(n, bins.reference_n, len(bins.labels), alpha))
 
 
 def binned_drift(baseline: Baseline, buckets: pd.DataFrame | None, *,
@@ -176,7 +194,8 @@ def binned_drift(baseline: Baseline, buckets: pd.DataFrame | None, *,
     :func:`bin_counts`).
 
     Returns ``timestamp``, ``feature``, ``kind``, ``test``, ``statistic``, ``n`` (the window's
-    count behind it), ``insufficient``, ``severity``. KS applies to binned numeric features only.
+    count behind it), ``insufficient``, ``severity``, ``critical`` (see :func:`counts_drift`).
+    KS applies to binned numeric features only.
     """
     return counts_drift(bin_counts(baseline, buckets, confidence=confidence, categories=categories),
                         tests=tests, thresholds=thresholds, min_samples=min_samples)

@@ -32,6 +32,7 @@ from ..metrics import (
 )
 from ..promql import matcher, number, quote, selector, sum_increase
 from ..queries import confidence_buckets
+from .significance import DEFAULT_ALPHA, ks_coefficient, psi_chi2
 from .stats import PSI_EPSILON
 
 __all__ = [
@@ -49,6 +50,20 @@ __all__ = [
     "ks_rule_expr",
     "psi_rule_expr",
     "concept_psi_rule_expr",
+    "N_RECORD",
+    "KS_CRITICAL_RECORD",
+    "PSI_CRITICAL_RECORD",
+    "CONCEPT_N_RECORD",
+    "CONCEPT_PSI_CRITICAL_RECORD",
+    "N_RULE",
+    "KS_CRITICAL_RULE",
+    "CONCEPT_N_RULE",
+    "CONCEPT_PSI_CRITICAL_RULE",
+    "count_rule_expr",
+    "concept_count_rule_expr",
+    "ks_critical_expr",
+    "psi_critical_expr",
+    "concept_psi_critical_expr",
 ]
 
 FEATURE_LEVEL = "model_name_feature"  # the level of per-feature rules (one series per feature)
@@ -60,6 +75,16 @@ CONCEPT_PSI_RECORD = "ml_concept_drift_psi"
 KS_RULE = recording_name(FEATURE_LEVEL, KS_RECORD, "1h")
 PSI_RULE = recording_name(FEATURE_LEVEL, PSI_RECORD, "1h")
 CONCEPT_PSI_RULE = recording_name(MODEL_LEVEL, CONCEPT_PSI_RECORD, "1h")
+# the evidence behind them: the window's count n, and the value chance alone gives for n
+N_RECORD = "ml_feature_drift_n"
+KS_CRITICAL_RECORD = "ml_feature_drift_ks_critical"
+PSI_CRITICAL_RECORD = "ml_feature_drift_psi_critical"
+CONCEPT_N_RECORD = "ml_concept_drift_n"
+CONCEPT_PSI_CRITICAL_RECORD = "ml_concept_drift_psi_critical"
+N_RULE = recording_name(FEATURE_LEVEL, N_RECORD, "1h")
+KS_CRITICAL_RULE = recording_name(FEATURE_LEVEL, KS_CRITICAL_RECORD, "1h")
+CONCEPT_N_RULE = recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, "1h")
+CONCEPT_PSI_CRITICAL_RULE = recording_name(MODEL_LEVEL, CONCEPT_PSI_CRITICAL_RECORD, "1h")
 
 _FEATURE_BY = ("model_name", "feature")
 
@@ -138,3 +163,50 @@ def concept_psi_rule_expr(model_name: str, baseline: Baseline, window: str = "1h
                          f"rebuild it with --confidence COLUMN")
     return _psi_terms(CONFIDENCE.series("_bucket"), {"model_name": model_name},
                       CONFIDENCE_BUCKETS, baseline.confidence_fractions, window, ("model_name",))
+
+
+# -- the evidence: counts and critical values ---------------------------------------------------
+
+def count_rule_expr(model_name: str, feature: str, window: str = "1h") -> str:
+    """How many values of one feature the ``window`` holds (n of its KS and PSI)."""
+    return _bucket_sum(FEATURE_VALUE.series("_bucket"),
+                       {"model_name": model_name, "feature": feature}, "+Inf", window,
+                       _FEATURE_BY)
+
+
+def concept_count_rule_expr(model_name: str, window: str = "1h") -> str:
+    """How many confidences the ``window`` holds (n of the concept-drift PSI)."""
+    return _bucket_sum(CONFIDENCE.series("_bucket"), {"model_name": model_name}, "+Inf", window,
+                       ("model_name",))
+
+
+def ks_critical_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h",
+                     alpha: float = DEFAULT_ALPHA) -> str:
+    """c(α)·sqrt((n+m)/(n·m)) from the recorded n of the window and the baseline's m values
+    (``stats.ks_critical``): the KS chance alone exceeds with probability α; +Inf at n = 0."""
+    m = number(_numeric_spec(baseline, feature).n)
+    n = selector(recording_name(FEATURE_LEVEL, N_RECORD, window), model_name=model_name,
+                 feature=feature)
+    return f"{number(ks_coefficient(alpha))} * sqrt(({n} + {m}) / ({n} * {m}))"
+
+
+def psi_critical_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h",
+                      alpha: float = DEFAULT_ALPHA) -> str:
+    """χ²₁₋α(bins−1)·(1/n + 1/m) of one feature (``stats.psi_critical``), the quantile computed
+    here, at generation time."""
+    spec = _numeric_spec(baseline, feature)
+    n = selector(recording_name(FEATURE_LEVEL, N_RECORD, window), model_name=model_name,
+                 feature=feature)
+    chi2 = number(psi_chi2(len(spec.edges) + 1, alpha))
+    return f"{chi2} * (1 / {n} + 1 / {number(spec.n)})"
+
+
+def concept_psi_critical_expr(model_name: str, baseline: Baseline, window: str = "1h",
+                              alpha: float = DEFAULT_ALPHA) -> str:
+    """χ²₁₋α(bins−1)·(1/n + 1/m) of the confidence histogram, m the baseline's rows."""
+    if baseline.confidence_fractions is None:
+        raise DriftError(f"baseline {baseline.baseline_id} has no confidence distribution; "
+                         f"rebuild it with --confidence COLUMN")
+    n = selector(recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, window), model_name=model_name)
+    chi2 = number(psi_chi2(len(CONFIDENCE_BUCKETS) + 1, alpha))
+    return f"{chi2} * (1 / {n} + 1 / {number(baseline.n_rows)})"

@@ -14,8 +14,24 @@ from ..baseline import Baseline
 from ..errors import DriftError
 from ..metrics import LEGACY_CONCEPT_DRIFT, LEGACY_DATA_DRIFT, recording_name
 from ..promql import selector
-from .expressions import CONCEPT_PSI_RECORD, FEATURE_LEVEL, KS_RECORD, MODEL_LEVEL
+from .expressions import (
+    CONCEPT_N_RECORD,
+    CONCEPT_PSI_CRITICAL_RECORD,
+    CONCEPT_PSI_RECORD,
+    FEATURE_LEVEL,
+    KS_CRITICAL_RECORD,
+    KS_RECORD,
+    MODEL_LEVEL,
+    N_RECORD,
+    PSI_CRITICAL_RECORD,
+    concept_count_rule_expr,
+    concept_psi_critical_expr,
+    count_rule_expr,
+    ks_critical_expr,
+    psi_critical_expr,
+)
 from .methods import TESTS, FeatureKind
+from .significance import DEFAULT_ALPHA
 
 __all__ = ["drift_recording_rules"]
 
@@ -29,8 +45,35 @@ def _features(baseline: Baseline, kind: FeatureKind) -> list[str | None]:
     return [None] if baseline.confidence_fractions is not None else []
 
 
+def _evidence_rules(model_name: str, baseline: Baseline, window: str,
+                    alpha: float) -> list[dict]:
+    """Per window: each numeric feature's count n with its KS and PSI critical values, and the
+    confidence histogram's n with its PSI critical value (the drift alerts' evidence)."""
+    rules = []
+    for feature in baseline.numeric:
+        labels = {"feature": feature}
+        rules += [
+            {"record": recording_name(FEATURE_LEVEL, N_RECORD, window),
+             "expr": count_rule_expr(model_name, feature, window), "labels": labels},
+            {"record": recording_name(FEATURE_LEVEL, KS_CRITICAL_RECORD, window),
+             "expr": ks_critical_expr(model_name, feature, baseline, window, alpha),
+             "labels": labels},
+            {"record": recording_name(FEATURE_LEVEL, PSI_CRITICAL_RECORD, window),
+             "expr": psi_critical_expr(model_name, feature, baseline, window, alpha),
+             "labels": labels}]
+    if baseline.confidence_fractions is not None:
+        rules += [
+            {"record": recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, window),
+             "expr": concept_count_rule_expr(model_name, window), "labels": {}},
+            {"record": recording_name(MODEL_LEVEL, CONCEPT_PSI_CRITICAL_RECORD, window),
+             "expr": concept_psi_critical_expr(model_name, baseline, window, alpha),
+             "labels": {}}]
+    return rules
+
+
 def drift_recording_rules(model_name: str, baseline: Baseline,
-                          windows: Sequence[str] = ("1h",)) -> list[dict]:
+                          windows: Sequence[str] = ("1h",), *,
+                          alpha: float = DEFAULT_ALPHA) -> list[dict]:
     """Recording rules for KS and PSI per feature and concept-drift PSI, per window.
 
     Names: ``model_name_feature:ml_feature_drift_ks:<w>``, ``…:ml_feature_drift_psi:<w>`` and
@@ -47,6 +90,7 @@ def drift_recording_rules(model_name: str, baseline: Baseline,
                          f"load one with Baseline.load(path)")
     rules: list[dict] = []
     for w in windows:
+        rules += _evidence_rules(model_name, baseline, w, alpha)
         for kind in FeatureKind:
             for feature in _features(baseline, kind):
                 for method in TESTS.values():

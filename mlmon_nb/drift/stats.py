@@ -55,7 +55,6 @@ __all__ = [
 PSI_EPSILON = 1e-4
 EXACT_KS_MAX_N = 10_000  # like scipy's ks_2samp(method="auto")
 
-
 @dataclass(frozen=True)
 class KSResult:
     """Two-sample KS: the statistic, its p-value, and how the p-value was computed."""

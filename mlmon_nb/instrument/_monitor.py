@@ -205,6 +205,12 @@ class ModelMonitor:
     max_label_values
         The cardinality cap of each free-form label (endpoint, error type, class, segment,
         feature names without a baseline, categories without a baseline).
+    endpoints, error_types, classes
+        Label values known in advance. Their series are exported at zero from the start —
+        requests and durations per endpoint, errors per endpoint and error type, predictions per
+        class, and ground truth per segment (with ``segments``) and outcome — so ``rate()`` counts
+        the first request, error or prediction too, and an alert's evidence is zero rather than
+        missing before traffic arrives.
     """
 
     def __init__(self, model_name: str, *, model_version: str = "", baseline: Any = None,
@@ -212,8 +218,15 @@ class ModelMonitor:
                  latency_buckets: Iterable[float] | None = None,
                  segments: Iterable[str] | None = None, sampler: GroundTruthSampler | None = None,
                  max_pending: int = 10_000, max_pending_age: float = 3600.0,
-                 max_label_values: int = 100, clock: Callable[[], float] = time.monotonic):
+                 max_label_values: int = 100, clock: Callable[[], float] = time.monotonic,
+                 endpoints: Iterable[str] = (), error_types: Iterable[str] = (),
+                 classes: Iterable[str] = ()):
         _check_arguments(model_name, model_version, baseline, segments)
+        for arg, values in (("endpoints", endpoints), ("error_types", error_types),
+                            ("classes", classes)):
+            if isinstance(values, str):
+                raise InstrumentError(f"{arg} must be a list of names, not the string "
+                                      f"{values!r}; write {arg}=[{values!r}]")
         if baseline is not None and getattr(baseline, "model_name", model_name) != model_name:
             raise InstrumentError(f"the baseline is of model {baseline.model_name!r}, not "
                                   f"{model_name!r}; load the baseline of this model")
@@ -268,6 +281,25 @@ class ModelMonitor:
         fam.model_info.labels(name, self.model_version, self.baseline_id).set(1)
         if baseline is not None:
             self._load_baseline(baseline)
+        self._export_known(tuple(endpoints), tuple(error_types), tuple(classes),
+                           () if allowed is None else allowed)
+
+    def _export_known(self, endpoints: tuple[str, ...], error_types: tuple[str, ...],
+                      classes: tuple[str, ...], segments: tuple[str, ...]) -> None:
+        """Create the series of label values known in advance, at zero (see the class doc)."""
+        for endpoint in endpoints:
+            self._endpoint_children(endpoint)
+            for error_type in error_types:
+                key = (endpoint, error_type)
+                self._errors[key] = self._fam.errors.labels(
+                    self.model_name, self.model_version, self._endpoint(endpoint),
+                    self._error_type(error_type))
+        for label in classes:
+            self._prediction_child(label)
+        for segment in dict.fromkeys(segments):
+            for outcome in ("correct", "incorrect"):
+                key = (self._segment(segment), outcome)
+                self._truth[key] = self._fam.ground_truth.labels(self.model_name, *key)
 
     # -- setup -----------------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 1. :func:`validate` — every latency SLO threshold is a bucket edge of the latency histogram, the
    SLO period is whole seconds and covers the longest burn-rate window;
 2. :func:`recording_groups` — RED, latency quantiles, accuracy and low-confidence share per model,
-   over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the SLO period;
-3. :func:`~mlmon_nb.rules.slo.slo_groups` — per SLO the error ratio over every window, the
-   objective and the error budget remaining;
+   over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the SLO period (requests and errors over the alerts'
+   short spike window too), the event counts the alerts need as evidence, and the model's
+   history age (the burn-rate windows count only once it covers 90% of them);
+3. :func:`~mlmon_nb.rules.slo.slo_groups` — per SLO the error ratio over every window, its
+   event count over the burn windows, the objective and the error budget remaining;
 4. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.catalogue``), with its
    runbook link;
 5. :func:`drift_groups` — the drift engine's recording rules, for the models with a baseline.
@@ -30,6 +32,7 @@ from ..metrics import (
     ERRORS,
     GROUND_TRUTH,
     LOW_CONFIDENCE,
+    MODEL_INFO,
     PREDICTIONS,
     REQUEST_DURATION,
     REQUESTS,
@@ -38,16 +41,21 @@ from .model import AlertingRule, RecordingRule, RuleGroup
 from .names import (
     ACCURACY_WINDOWS,
     COST_PER_1K,
+    HISTORY_AGE,
     LATENCY_QUANTILES,
     LATENCY_WINDOWS,
     LOW_CONFIDENCE_WINDOWS,
     accuracy,
     error_ratio,
+    ground_truth_count,
     group_name,
     latency_quantile,
     low_confidence_ratio,
+    prediction_count,
+    request_count,
     request_rate,
     segment_accuracy,
+    spike_window,
 )
 from .slo import BURN_WINDOWS, model_windows, period
 
@@ -105,15 +113,36 @@ def _accuracy(model: str, window: str, by: tuple[str, ...] = ("model_name",)) ->
                         _model_rate(GROUND_TRUTH.sample, model, window, by))
 
 
-def _recording(model: ModelConfig) -> list[RecordingRule]:
+def _count(metric: str, model: str, window: str, **labels: str) -> str:
+    return promql.sum_increase(promql.selector(metric, model_name=model, **labels), window)
+
+
+def history_age(model: str) -> str:
+    """Seconds since the model's ``ml_model_info`` (or request counter) first appeared, up to
+    the longest burn-rate window, at 5m resolution."""
+    longest = max((w.long for w in BURN_WINDOWS), key=parse_duration)
+    present = " or ".join(f"max by (model_name) ({promql.selector(metric, model_name=model)})"
+                          for metric in (MODEL_INFO.name, REQUESTS.sample))
+    return (f"time() - min by (model_name) (min_over_time(timestamp({present})"
+            f"[{longest}:5m]))")
+
+
+def _recording(model: ModelConfig, spike: str) -> list[RecordingRule]:
     m = model.name
     labels = {"model_name": m}  # every model's rules share names: promtool's duplicate lint
     rules = []
-    for w in model_windows(model):
+    for w in (spike, *model_windows(model)):
         rules.append(RecordingRule(request_rate(w), _model_rate(REQUESTS.sample, m, w), labels))
         rules.append(RecordingRule(error_ratio(w), promql.ratio(
             _model_rate(ERRORS.sample, m, w), promql.selector(request_rate(w), model_name=m)),
             labels))
+    # the evidence behind the alerts' ratios: how many events their windows hold
+    rules.append(RecordingRule(request_count("5m"), _count(REQUESTS.sample, m, "5m"), labels))
+    rules.append(RecordingRule(prediction_count("30m"), _count(PREDICTIONS.sample, m, "30m"),
+                               labels))
+    rules.append(RecordingRule(ground_truth_count("1h"), _count(GROUND_TRUTH.sample, m, "1h"),
+                               labels))
+    rules.append(RecordingRule(HISTORY_AGE, history_age(m), labels))
     for w in LATENCY_WINDOWS:
         for q in LATENCY_QUANTILES:
             rules.append(RecordingRule(latency_quantile(q, w), promql.histogram_quantile(
@@ -135,8 +164,10 @@ def _recording(model: ModelConfig) -> list[RecordingRule]:
 
 
 def recording_groups(config: Config) -> list[RuleGroup]:
-    """RED, latency quantiles, accuracy and low-confidence share, one group per model."""
-    return [RuleGroup(group_name(model.name, "recording"), tuple(_recording(model)))
+    """RED, latency quantiles, accuracy and low-confidence share, the event counts behind them
+    and the model's history age, one group per model."""
+    spike = spike_window(config.stack.scrape_interval_seconds)
+    return [RuleGroup(group_name(model.name, "recording"), tuple(_recording(model, spike)))
             for model in config.models]
 
 
@@ -201,6 +232,7 @@ def drift_groups(config: Config,
             continue
         rules = tuple(RecordingRule(r["record"], r["expr"],
                                     {"model_name": model.name, **r.get("labels", {})})
-                      for r in drift.drift_recording_rules(model.name, baseline, DRIFT_WINDOWS))
+                      for r in drift.drift_recording_rules(model.name, baseline, DRIFT_WINDOWS,
+                                                           alpha=model.drift_alpha))
         groups.append(RuleGroup(group_name(model.name, "drift"), rules))
     return groups

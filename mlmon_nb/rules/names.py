@@ -7,8 +7,12 @@ Importing this module is light (no generation machinery), so dashboards and note
 
 from __future__ import annotations
 
+import math
+
+from .. import promql
 from ..metrics import (
     ERRORS,
+    GROUND_TRUTH,
     LOW_CONFIDENCE,
     PREDICTIONS,
     REQUEST_DURATION,
@@ -30,6 +34,13 @@ __all__ = [
     "segment_accuracy",
     "low_confidence_ratio",
     "slo_error_ratio",
+    "request_count",
+    "prediction_count",
+    "ground_truth_count",
+    "slo_event_count",
+    "spike_window",
+    "HISTORY_AGE",
+    "HISTORY_COVERAGE",
     "SLO_OBJECTIVE",
     "ERROR_BUDGET_REMAINING",
     "COST_PER_1K",
@@ -83,6 +94,39 @@ def slo_error_ratio(window: str) -> str:
     return recording_name("model_name_slo", "ml_slo_errors_per_events", f"ratio_rate{window}")
 
 
+def request_count(window: str) -> str:
+    """Requests a model served over ``window`` (the evidence behind its error ratio)."""
+    return recording_name("model_name", REQUESTS.name, f"increase{window}")
+
+
+def prediction_count(window: str) -> str:
+    """Predictions a model made over ``window`` (the evidence behind its low-confidence share)."""
+    return recording_name("model_name", PREDICTIONS.name, f"increase{window}")
+
+
+def ground_truth_count(window: str) -> str:
+    """Ground-truth outcomes of a model over ``window`` (the evidence behind its accuracy)."""
+    return recording_name("model_name", GROUND_TRUTH.name, f"increase{window}")
+
+
+def slo_event_count(window: str) -> str:
+    """Events of an SLO (label ``slo``) over ``window``: requests, or ground-truth outcomes."""
+    return recording_name("model_name_slo", "ml_slo_events", f"increase{window}")
+
+
+def spike_window(scrape_interval_seconds: float) -> str:
+    """The short window a ratio alert also holds on throughout its ``for``: 1m, or 4 scrapes.
+
+    A ratio over 5m stays above its threshold for minutes after a one-minute spike; requiring the
+    short-window ratio too means a spike shorter than ``for`` cannot fire the alert.
+    """
+    return promql.duration(max(60, math.ceil(4 * scrape_interval_seconds)))
+
+
+# How long a model has been exported, up to the longest burn-rate window (3d), in seconds; a
+# burn-rate window counts only when this covers HISTORY_COVERAGE of it.
+HISTORY_AGE = recording_name("model_name", "ml_model_info", "age_seconds")
+HISTORY_COVERAGE = 0.9
 SLO_OBJECTIVE = recording_name("model_name_slo", "ml_slo_objective", "ratio")
 ERROR_BUDGET_REMAINING = recording_name("model_name_slo", "ml_slo_error_budget_remaining", "ratio")
 COST_PER_1K = recording_name("model_name", "ml_cost_per_1k_requests", "rate1h")

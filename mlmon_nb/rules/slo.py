@@ -15,7 +15,15 @@ from ..config import Config, ModelConfig, parse_duration
 from ..errors import RulesError
 from ..metrics import ERRORS, GROUND_TRUTH, REQUEST_DURATION, REQUESTS, le_label
 from .model import RecordingRule, RuleGroup
-from .names import ERROR_BUDGET_REMAINING, SLO_OBJECTIVE, SLOS, WINDOWS, group_name, slo_error_ratio
+from .names import (
+    ERROR_BUDGET_REMAINING,
+    SLO_OBJECTIVE,
+    SLOS,
+    WINDOWS,
+    group_name,
+    slo_error_ratio,
+    slo_event_count,
+)
 
 __all__ = [
     "BurnWindow",
@@ -25,8 +33,10 @@ __all__ = [
     "model_windows",
     "slo_events",
     "slo_bad_ratio",
+    "slo_event_total",
     "slo_objective",
     "slo_groups",
+    "COUNT_WINDOWS",
 ]
 
 
@@ -54,6 +64,11 @@ BURN_WINDOWS: tuple[BurnWindow, ...] = (
     BurnWindow("1d", "2h", 0.10, "warning"),
     BurnWindow("3d", "6h", 0.10, "warning"),
 )
+
+
+# Windows whose SLO event counts are recorded: the burn alerts' long windows and the 5m of the
+# latency alert (the evidence each needs before it may fire).
+COUNT_WINDOWS: tuple[str, ...] = ("5m", *(w.long for w in BURN_WINDOWS))
 
 
 def burn_windows(slo_objective: float, period_seconds: float) -> list[tuple[BurnWindow, float]]:
@@ -110,6 +125,23 @@ def slo_events(slo: str, model: ModelConfig, window: str) -> tuple[str, str]:
     raise RulesError(f"unknown SLO {slo!r}; known: {', '.join(SLOS)}")
 
 
+def slo_event_total(slo: str, model: ModelConfig, window: str) -> str:
+    """PromQL of how many events an SLO counted over ``window`` (its ratio's evidence)."""
+    return promql.sum_increase(_event_series(slo, model), window)
+
+
+def _event_series(slo: str, model: ModelConfig) -> str:
+    """The counter of an SLO's events: requests (latency: the histogram's count), or outcomes."""
+    m = model.name
+    if slo == "availability":
+        return promql.selector(REQUESTS.sample, model_name=m)
+    if slo == "latency":
+        return promql.selector(REQUEST_DURATION.series("_count"), model_name=m)
+    if slo == "accuracy":
+        return promql.selector(GROUND_TRUTH.sample, model_name=m)
+    raise RulesError(f"unknown SLO {slo!r}; known: {', '.join(SLOS)}")
+
+
 def slo_bad_ratio(slo: str, model: ModelConfig, window: str) -> str:
     """PromQL of an SLO's bad-event ratio over ``window`` (0 when there are no bad events)."""
     bad, total = slo_events(slo, model, window)
@@ -139,6 +171,8 @@ def slo_groups(config: Config) -> list[RuleGroup]:
             objective = slo_objective(model, slo)
             rules += [RecordingRule(slo_error_ratio(w), slo_bad_ratio(slo, model, w), labels)
                       for w in model_windows(model)]
+            rules += [RecordingRule(slo_event_count(w), slo_event_total(slo, model, w), labels)
+                      for w in COUNT_WINDOWS]
             rules.append(RecordingRule(SLO_OBJECTIVE, f"vector({promql.number(objective)})",
                                        labels))
             budget = promql.selector(slo_error_ratio(slo_period), model_name=m, slo=slo)

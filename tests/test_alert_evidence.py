@@ -1,0 +1,297 @@
+"""Alerts you can trust: no page without evidence (promtool scenarios against the committed rules).
+
+Each scenario is a situation in which nothing is wrong, or too little is known to say so: a new
+model's first requests, a one-minute spike, an idle replica restarted, a fresh stack, a quiet night
+as quiet as last week's. None of them may fire an alert. The incidents the rules were written for
+still fire on time: see test_rules_promtool.py and the firing cases below.
+"""
+
+from __future__ import annotations
+
+import pytest
+from alert_scenarios import SCENARIOS, first_firing
+
+from mlmon_nb.config import parse_config, parse_duration
+from mlmon_nb.errors import ConfigError
+from mlmon_nb.demo.model import training_baseline
+from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
+from mlmon_nb.rules import render_rule_files
+from promtool_support import (
+    LAUNCHER,
+    MODEL,
+    M,
+    alert,
+    counter,
+    errors,
+    gauge,
+    requests,
+    run_promtool,
+    series,
+)
+
+PAGES_AND_TICKETS = ("HighErrorRate", "ElevatedErrorRate", "SLOErrorBudgetBurn",
+                     "DataDriftDetected", "ConceptDriftDetected", "LowModelAccuracy",
+                     "HighLowConfidencePredictions", "ModelMetricsAbsent", "MLServiceDown")
+
+
+def info(minutes: int) -> list[dict]:
+    return [series("ml_model_info", gauge(1, minutes), model_version="1.0.0", baseline_id="b1",
+                   job="mlmon-demo", instance="127.0.0.1:18000"),
+            {"series": 'up{job="mlmon-demo",instance="127.0.0.1:18000"}', "values": gauge(1, minutes)}]
+
+
+def quiet(*names: str, at: tuple[str, ...]) -> list[dict]:
+    return [alert(name, t) for name in names for t in at]
+
+
+def test_a_new_model_with_three_requests_pages_nothing(tmp_path):
+    # counters exported at zero from the start; at minute 10 three requests arrive, one fails
+    minutes = 80
+    inputs = (info(minutes) + requests([(10, 0), (1, 3), (minutes - 11, 0)])
+              + errors([(10, 0), (1, 1), (minutes - 11, 0)]))
+    run_promtool(tmp_path, inputs, quiet(*PAGES_AND_TICKETS, at=("11m", "15m", "30m", "70m")))
+
+
+def _histogram(name: str, edges, value: float, count: int, minutes: int, **labels) -> list[dict]:
+    """A histogram counter whose ``count`` observations of ``value`` all arrive at minute 10."""
+    out = []
+    for le in [le_label(e) for e in edges] + ["+Inf"]:
+        n = count if le == "+Inf" or value <= float(le) else 0
+        out.append(series(f"{name}_bucket", counter((10, 0), (1, n), (minutes - 11, 0)), le=le,
+                          **labels))
+    return out
+
+
+def test_a_trickle_of_three_values_an_hour_shows_no_drift(tmp_path):
+    # a new model gets one request every 20 minutes, its feature values far from the training
+    # data: the 1h KS of three values is large and PSI explodes through its floor, for hours,
+    # but three values an hour are no evidence of drift
+    baseline = training_baseline()
+    minutes = 200
+    inputs = info(minutes)
+    for feature, spec in baseline.numeric.items():
+        inputs += _trickle("ml_feature_value", spec.edges, float(spec.edges[-1]) + 1, minutes,
+                           feature=feature)
+    inputs += _trickle("ml_prediction_confidence", CONFIDENCE_BUCKETS, 0.99, minutes)
+    run_promtool(tmp_path, inputs, quiet("DataDriftDetected", "ConceptDriftDetected",
+                                         at=("70m", "130m", "190m")))
+
+
+def _trickle(name: str, edges, value: float, minutes: int, **labels) -> list[dict]:
+    """A histogram of one observation of ``value`` every 20 minutes."""
+    out = []
+    for le in [le_label(e) for e in edges] + ["+Inf"]:
+        per_minute = 0.05 if le == "+Inf" or value <= float(le) else 0
+        out.append(series(f"{name}_bucket", counter((minutes, per_minute)), le=le, **labels))
+    return out
+
+
+@pytest.mark.parametrize("spike_minute", [20, 33])
+def test_a_one_minute_error_spike_does_not_page(tmp_path, spike_minute):
+    # scraped every 15s, 60 requests a minute; for one minute all of them fail. The 5m average
+    # then stays above 5% for more than five minutes, but errors were above 5% for one minute.
+    steps = 60 * 4
+    at = spike_minute * 4
+    inputs = (info(steps) + requests([(steps, 15)])
+              + errors([(at, 0), (4, 15), (steps - at - 4, 0)]))
+    times = tuple(f"{(at + k) * 15}s" for k in range(1, 48))  # every evaluation for 12 minutes
+    run_promtool(tmp_path, inputs, quiet("HighErrorRate", "ElevatedErrorRate", at=times),
+                 interval="15s")
+
+
+def test_an_idle_replica_restarted_is_not_absent(tmp_path):
+    # up and exporting ml_model_info, but no request yet since the restart
+    run_promtool(tmp_path, info(40), quiet("ModelMetricsAbsent", "MLServiceDown",
+                                           at=("10m", "11m", "20m", "40m")))
+
+
+def test_a_fresh_stack_gets_no_burn_alert_from_a_short_burst(tmp_path):
+    # 30 minutes of history: 60 requests a minute, 10% failing from minute 10 to 20. Over the
+    # history that exists the 6h, 1d and 3d ratios are above their thresholds, but the windows
+    # are nearly empty: a burn rate over 6h, 1d or 3d needs most of 6h, 1d or 3d of data.
+    inputs = info(40) + requests([(40, 60)]) + errors([(10, 0), (10, 6), (20, 0)])
+    run_promtool(tmp_path, inputs, quiet("SLOErrorBudgetBurn", at=("20m", "25m", "30m", "40m")))
+
+
+def test_a_quiet_night_as_quiet_as_last_week_is_not_low_throughput(tmp_path):
+    # eight days at 0.2 requests/s (below the 0.5/s floor), exactly as quiet as a week before
+    minutes = 8 * 24 * 60
+    inputs = info(minutes // 5) + requests([(minutes // 5, 60)])  # per 5m step: 0.2/s
+    times = tuple(f"{d}d" for d in (7, 8)) + ("7d12h",)
+    run_promtool(tmp_path, inputs, quiet("LowThroughput", at=times), interval="5m")
+
+
+# -- the firing counterparts: with evidence, every incident still fires on time -----------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS,
+                         ids=lambda s: f"{s.alert}-{s.severity}-{s.labels.get('long_window', '')}")
+def test_every_incident_fires_within_for_and_two_evaluations(tmp_path, scenario):
+    fired = first_firing(scenario, tmp_path)
+    assert fired is not None, f"{scenario.alert} never fired in: {scenario.name}"
+    latency = fired - parse_duration(scenario.start)
+    assert parse_duration(scenario.for_) <= latency <= scenario.bound_seconds(), latency
+
+
+def _error_rate_alert(share: str, count: int) -> dict:
+    return {"exp_labels": {**M, "severity": "critical"}, "exp_annotations": {
+        "summary": f"{MODEL}: error ratio above 5%",
+        "description": f"{share} of {MODEL}'s {count} requests failed over the last 5m, and over "
+                       "5% over the last 1m too (threshold 5% over both, for 5m; at least 30 "
+                       "requests).",
+        "runbook_url": f"{LAUNCHER}/runbook/HighErrorRate?model_name={MODEL}&severity=critical"}}
+
+
+def test_a_new_model_pages_once_its_window_holds_the_minimum_of_requests(tmp_path):
+    # 6 requests a minute, half failing: the 5m window holds 30 requests from 5m on, so the
+    # alert is pending from 5m and fires at 10m (the edge: 30 requests are enough)
+    inputs = info(30) + requests([(30, 6)]) + errors([(30, 3)])
+    run_promtool(tmp_path, inputs, [alert("HighErrorRate", "9m"),
+                                    alert("HighErrorRate", "10m", _error_rate_alert("50%", 30))])
+    # 5.8 a minute: 29 requests in any 5m window, one short of the minimum: never
+    inputs = info(30) + requests([(30, 5.8)]) + errors([(30, 2.9)])
+    run_promtool(tmp_path, inputs, quiet("HighErrorRate", "SLOErrorBudgetBurn",
+                                         at=("10m", "20m", "30m")))
+
+
+@pytest.mark.parametrize("minutes", [3, 6])
+def test_an_error_burst_pages_only_when_it_lasts_longer_than_for(tmp_path, minutes):
+    # 15s scrapes, 60 requests a minute, all failing for `minutes` from minute 20: three
+    # minutes never fire (the 1m ratio falls back within a minute of the end); six do, 5m
+    # after the 5m ratio passed 5%
+    steps, at = 60 * 4, 20 * 4
+    inputs = (info(steps) + requests([(steps, 15)])
+              + errors([(at, 0), (4 * minutes, 15), (steps - at - 4 * minutes, 0)]))
+    if minutes == 3:
+        times = tuple(f"{(at + k) * 15}s" for k in range(1, 60))
+        run_promtool(tmp_path, inputs, quiet("HighErrorRate", at=times), interval="15s")
+    else:
+        # one failed scrape is 15 of the 5m window's 300 requests: 5%, not above it; pending
+        # from the second (both ratios above 5%), firing 5m later
+        fire = (at + 2 + 20) * 15
+        run_promtool(tmp_path, inputs, [
+            alert("HighErrorRate", f"{fire - 15}s"),
+            alert("HighErrorRate", f"{fire}s", _error_rate_alert("100%", 300))], interval="15s")
+
+
+def test_a_down_target_pages_once_for_the_model_it_serves(tmp_path):
+    # two models; target A serves sentiment_classifier, target B ranker (their ml_model_info),
+    # target C is labelled model_name=ranker in the scrape configuration. B and C go down at 11m:
+    # MLServiceDown fires for ranker, once per target, and never for sentiment_classifier.
+    config = parse_config({"version": 1, "models": [{"name": MODEL}, {"name": "ranker"}]})
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    for name, text in render_rule_files(config).items():
+        (rules_dir / name).write_text(text)
+    a, b, c = "10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.3:8000"
+    inputs = [series("ml_model_info", gauge(1, 30), model_version="1", baseline_id="none",
+                     job="mlmon-demo", instance=a),
+              {"series": f'ml_model_info{{model_name="ranker",model_version="1",'
+                         f'baseline_id="none",job="mlmon-demo",instance="{b}"}}',
+               "values": "1x10"},
+              {"series": f'up{{job="mlmon-demo",instance="{a}"}}', "values": gauge(1, 30)},
+              {"series": f'up{{job="mlmon-demo",instance="{b}"}}', "values": "1x10 0x20"},
+              {"series": f'up{{job="mlmon-demo",instance="{c}",model_name="ranker"}}',
+               "values": "1x10 0x20"}]
+
+    def down(instance: str) -> dict:
+        return {"exp_labels": {"model_name": "ranker", "severity": "critical",
+                               "job": "mlmon-demo", "instance": instance},
+                "exp_annotations": {
+                    "summary": "ranker: the model service is down",
+                    "description": f"Prometheus cannot scrape {instance} (job mlmon-demo) "
+                                   "serving ranker: up is 0 (threshold: up == 0, for 1m).",
+                    "runbook_url": f"{config.launcher_url}/runbook/MLServiceDown?"
+                                   "model_name=ranker&severity=critical"}}
+    run_promtool(tmp_path, inputs, [alert("MLServiceDown", "11m"),
+                                    alert("MLServiceDown", "12m", down(b), down(c)),
+                                    alert("MLServiceDown", "30m", down(b), down(c))],
+                 rules_dir=rules_dir)
+
+
+def test_burn_windows_count_once_history_covers_90_percent_of_them(tmp_path):
+    # 10% errors from the start (5m steps of 3000 requests): the 1h/5m page needs 54 minutes of
+    # history, the 6h/30m page 324 minutes (the history age has 5m resolution)
+    inputs = info(70) + requests([(70, 3000)]) + errors([(70, 300)])
+
+    def page(long: str, short: str, count: int) -> dict:
+        factor, threshold = {"1h": ("14.4", "7.2%"), "6h": ("6", "3%")}[long]
+        labels = {"severity": "critical", "slo": "availability", "long_window": long,
+                  "short_window": short}
+        return {"exp_labels": {**M, **labels}, "exp_annotations": {
+            "summary": f"{MODEL}: availability SLO burns its error budget {factor}x too fast "
+                       "(page)",
+            "description": f"The availability error ratio of {MODEL} is 10% of {count} events "
+                           f"over {long} and above the threshold over {short} too (threshold "
+                           f"{threshold} = {factor} x the 0.5% error budget of the 99.5% "
+                           f"objective; at least 30 events and 90% of {long} of history).",
+            "runbook_url": f"{LAUNCHER}/runbook/SLOErrorBudgetBurn?model_name={MODEL}&severity="
+                           f"critical&slo=availability&long_window={long}&short_window={short}"}}
+    run_promtool(tmp_path, inputs, [
+        alert("SLOErrorBudgetBurn", "50m"),
+        alert("SLOErrorBudgetBurn", "55m", page("1h", "5m", 33000)),
+        alert("SLOErrorBudgetBurn", "320m", page("1h", "5m", 36000)),
+        alert("SLOErrorBudgetBurn", "325m", page("1h", "5m", 36000), page("6h", "30m", 195000)),
+    ], interval="5m")
+
+
+def test_a_quiet_night_quieter_than_last_week_is_low_throughput(tmp_path):
+    # a week at 2 requests/s, then 0.2/s: under the 0.5/s floor and under half of last week's
+    # rate at the same time, so LowThroughput fires 15m after the drop shows in the 5m rate
+    week = 7 * 24 * 60 // 5
+    inputs = info(week + 6) + requests([(week, 600), (6, 60)])  # per 5m step
+    expected = {"exp_labels": {**M, "severity": "warning"}, "exp_annotations": {
+        "summary": f"{MODEL}: throughput below 0.5 requests/s",
+        "description": f"{MODEL} served 200m requests/s over the last 5m (threshold 0.5 "
+                       "requests/s and, where there is history, 50% of the same hour last "
+                       "week, for 15m).",
+        "runbook_url": f"{LAUNCHER}/runbook/LowThroughput?model_name={MODEL}&severity=warning"}}
+    run_promtool(tmp_path, inputs, [alert("LowThroughput", "7d15m"),
+                                    alert("LowThroughput", "7d20m", expected)], interval="5m")
+
+
+def test_a_drift_with_evidence_pages(tmp_path):
+    # 100 values a minute of every feature, all beyond the baseline's last edge: KS 0.95 on
+    # thousands of values, far above both thresholds and what chance gives, for an hour
+    baseline = training_baseline()
+    inputs = info(70)
+    for feature, spec in baseline.numeric.items():
+        for le in [le_label(e) for e in spec.edges] + ["+Inf"]:
+            inputs.append(series("ml_feature_value_bucket",
+                                 counter((70, 100 if le == "+Inf" else 0)), feature=feature,
+                                 le=le))
+    run_promtool(tmp_path, inputs, [], promql_tests=[{
+        "expr": 'count by (severity) (ALERTS{alertname="DataDriftDetected",alertstate="firing"})',
+        "eval_time": "61m",
+        "exp_samples": [{"labels": '{severity="warning"}', "value": 2},
+                        {"labels": '{severity="critical"}', "value": 2}]}])
+
+
+def test_the_evidence_settings_are_read_checked_and_documented():
+    raw = {"version": 1, "models": [{"name": "m", "alerts": {"min_events": {"requests": 100}},
+                                     "drift": {"alpha": 0.05},
+                                     "slos": {"throughput": {"min_share_of_last_week": 0.3}}}]}
+    model = parse_config(raw).models[0]
+    assert model.alerts.min_events.requests == 100
+    assert model.alerts.min_events.ground_truth == 30  # the default
+    assert model.drift_alpha == 0.05 and model.slo.throughput_min_share_of_last_week == 0.3
+    raw["models"][0]["alerts"]["min_events"] = {"request": 100}
+    with pytest.raises(ConfigError, match="unknown alerts.min_events key.*known: requests"):
+        parse_config(raw)
+    raw["models"][0]["alerts"] = {}
+    raw["models"][0]["drift"]["alpha"] = 5
+    with pytest.raises(ConfigError, match="drift.alpha is a significance level"):
+        parse_config(raw)
+    import mlmon_nb.config as config_module
+    for key in ("min_events:", "alpha:", "min_share_of_last_week:"):
+        assert key in config_module.__doc__
+
+
+def test_what_chance_gives_for_three_values_is_far_above_any_threshold():
+    # the trickle: KS 0.26 of three values, PSI up to 6 through the 0.0001 floor; chance alone
+    # gives KS 0.94 and PSI 12 for three values against a baseline of 20,000 (alpha 0.01)
+    from mlmon_nb.drift import ks_critical, psi_critical
+    assert ks_critical(3, 20_000) == pytest.approx(1.6276 * (1 / 3 + 1 / 20_000) ** 0.5, rel=1e-4)
+    assert ks_critical(3, 20_000) > 0.9 and psi_critical(3, 20_000, bins=20) > 12
+    assert ks_critical(10_000, 20_000) < 0.025  # thousands of values: the threshold decides
+    assert ks_critical(0, 20_000) == float("inf")
