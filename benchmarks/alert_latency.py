@@ -19,11 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from alert_scenarios import SCENARIOS, Scenario, first_firing
-from promtool_support import RULES
+from alert_scenarios import SCENARIOS, Scenario, first_firing  # noqa: E402 - tests/ on the path first
+from promtool_support import RULES  # noqa: E402
 
-from mlmon_nb.config import parse_duration
-from mlmon_nb.rules import RULE_FILES
+from mlmon_nb.config import parse_duration  # noqa: E402
+from mlmon_nb.rules import RULE_FILES  # noqa: E402
 
 
 def rules_at(revision: str, directory: Path) -> Path:

@@ -31,13 +31,13 @@ import papermill
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from launcher_support import (InProcessLauncher, alert, fault_runbooks, payload,  # noqa: E402
-                              write_runbook)
+from launcher_support import InProcessLauncher, alert, fault_runbooks, payload, write_runbook  # noqa: E402
+
 from mlmon_nb.config import load_config  # noqa: E402
 from mlmon_nb.launcher import LauncherSettings  # noqa: E402
 from mlmon_nb.launcher.security import RequestError, parse_json  # noqa: E402
-from mlmon_nb.runstore import RunStore  # noqa: E402
 from mlmon_nb.runbooks import Registry, execute  # noqa: E402
+from mlmon_nb.runstore import RunStore  # noqa: E402
 
 
 def empty_notebook(path: Path) -> Path:

@@ -28,7 +28,7 @@ _EXPORTS = {
     "Baseline": "baseline",
     "RulesError": "errors",
     "InstrumentError": "errors",
-    "Severity": "catalogue",
+    "Severity": "rules.catalogue",
     "render_rule_files": "rules",
     "render_alertmanager": "rules",
     "DriftError": "errors",

@@ -248,7 +248,7 @@ class Config:
         URLs derived from the old ports follow the new ones; explicit URLs stay."""
         merged = {**self.stack.ports, **ports}
         stack = replace(self.stack, ports=merged, state_dir=state_dir or self.stack.state_dir)
-        urls = {key: "" if getattr(self, key) == _derived_url(self.stack, component)
+        urls: dict[str, Any] = {key: "" if getattr(self, key) == _derived_url(self.stack, component)
                 else getattr(self, key) for key, component in URL_PORTS.items()}
         return replace(self, stack=stack, **urls)
 

@@ -25,7 +25,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import yaml
 
@@ -257,7 +257,8 @@ class Stack:
             render_prometheus_config(self.config, components))
         # the rules and routing, generated from the configuration; Prometheus loads rules/*.yml
         # whole, so any other file there goes
-        write_generated(self.config, self.state, remove_other=True, **receivers_from_env())
+        receivers: dict[str, Any] = dict(receivers_from_env())
+        write_generated(self.config, self.state, remove_other=True, **receivers)
         repo = Path(__file__).resolve().parent.parent
         for folder in ("notebooks", "runbooks"):  # visible in JupyterLab, whose root is the state
             link = self.state / folder

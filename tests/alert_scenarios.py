@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
+from promtool_support import RULES, _group_order, counter, errors, gauge, requests, series
 
 from mlmon_nb.config import parse_duration
 from mlmon_nb.demo.model import training_baseline
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
-from promtool_support import RULES, _group_order, counter, errors, gauge, requests, series
 
 __all__ = ["Scenario", "SCENARIOS", "first_firing", "info"]
 

@@ -10,12 +10,6 @@ from __future__ import annotations
 
 import pytest
 from alert_scenarios import SCENARIOS, first_firing
-
-from mlmon_nb.config import parse_config, parse_duration
-from mlmon_nb.errors import ConfigError
-from mlmon_nb.demo.model import training_baseline
-from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
-from mlmon_nb.rules import render_rule_files
 from promtool_support import (
     LAUNCHER,
     MODEL,
@@ -28,6 +22,12 @@ from promtool_support import (
     run_promtool,
     series,
 )
+
+from mlmon_nb.config import parse_config, parse_duration
+from mlmon_nb.demo.model import training_baseline
+from mlmon_nb.errors import ConfigError
+from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
+from mlmon_nb.rules import render_rule_files
 
 PAGES_AND_TICKETS = ("HighErrorRate", "ElevatedErrorRate", "SLOErrorBudgetBurn",
                      "DataDriftDetected", "ConceptDriftDetected", "LowModelAccuracy",

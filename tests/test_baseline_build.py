@@ -15,8 +15,8 @@ from mlmon_nb import drift
 from mlmon_nb.baseline import SCHEMA_VERSION, Baseline, BaselineBuilder
 from mlmon_nb.baseline_build import build_from_query, build_on_dask
 from mlmon_nb.cli import main
-from mlmon_nb.errors import BaselineError
 from mlmon_nb.drift.reference import compare_numeric, reference_ks
+from mlmon_nb.errors import BaselineError
 from mlmon_nb.sketch import LEVEL_CAPACITY, CategorySketch, QuantileSketch
 
 GOLDEN_V1 = Path(__file__).parent / "golden" / "baseline_v1.json"

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mlmon_nb import catalogue, rules
+from mlmon_nb import rules
 from mlmon_nb.config import load_config
 from mlmon_nb.demo.bootstrap import build_demo_baseline
 from mlmon_nb.demo.model import MODEL_NAME
+from mlmon_nb.rules import catalogue
 from mlmon_nb.rules.model import AlertingRule
 
 REPO = Path(__file__).resolve().parent.parent

@@ -60,7 +60,7 @@ def _no_runs(config: Path) -> bool:
 
 # -- times ----------------------------------------------------------------------------------------
 
-NOW = dt.datetime(2026, 5, 1, 12, 0, 30, 250000, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 5, 1, 12, 0, 30, 250000, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("given,expected", [

@@ -18,8 +18,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
 from launcher_support import wait_for
+
 from mlmon_nb.demo.bootstrap import demo_up
 from mlmon_nb.runstore import RunStore
 from mlmon_nb.stack import COMPONENTS, Stack, _proc_start_time

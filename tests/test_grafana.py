@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from mlmon_nb import Prometheus, grafana
+from mlmon_nb.binaries import find_binary
 from mlmon_nb.cli import main
 from mlmon_nb.config import load_config
-from mlmon_nb.binaries import find_binary
 
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "stack"

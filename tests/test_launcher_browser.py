@@ -11,10 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from launcher_support import alert, iso, payload, wait_for
 
 from mlmon_nb.stack import Stack
-
-from launcher_support import alert, iso, payload, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"

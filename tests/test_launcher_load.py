@@ -157,7 +157,8 @@ def test_two_launchers_under_load_execute_each_alert_once(history, tmp_path):
           f"{sorted(health)[int(len(health) * 0.99)] * 1000:.0f} ms, max {max(health) * 1000:.0f} ms;"
           f" page reads: {len(reads)}, median {statistics.median(reads) * 1000:.0f} ms, max "
           f"{max(reads) * 1000:.0f} ms; runs not started (kernel start failed): "
-          f"{sum(1 for r in runs if r.status != RunStatus.DONE)}; kernels per launcher after the load: {kernels}; left after stop: {leftover}")
+          f"{sum(1 for r in runs if r.status != RunStatus.DONE)}; kernels per launcher after "
+          f"the load: {kernels}; left after stop: {leftover}")
     assert len(created) == ALERTS == len(set(created))
     assert len(runs) == ALERTS
     assert all(r.attempts == 1 for r in runs)

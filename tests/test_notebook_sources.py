@@ -15,8 +15,8 @@ import jupytext
 import nbformat
 import pytest
 
-from mlmon_nb import catalogue
 from mlmon_nb.errors import RunbookError
+from mlmon_nb.rules import catalogue
 from mlmon_nb.runbooks import Registry
 
 REPO = Path(__file__).resolve().parent.parent

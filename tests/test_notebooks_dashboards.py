@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import papermill as pm
 import pandas as pd
+import papermill as pm
 import pytest
 
 from mlmon_nb.plots import export_html

@@ -227,7 +227,7 @@ def test_write_generated_removes_other_rule_files_only_when_asked(tmp_path, base
 
 
 def test_rule_names_and_the_catalogue_import_light_and_rules_do_not_import_the_stack():
-    code = ("import sys; import mlmon_nb.rules.names, mlmon_nb.catalogue; "
+    code = ("import sys; import mlmon_nb.rules.names, mlmon_nb.rules.catalogue; "
             "heavy = [m for m in ('numpy', 'scipy', 'mlmon_nb.rules.generate') "
             "         if m in sys.modules]; "
             "import mlmon_nb.rules.files; "

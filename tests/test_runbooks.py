@@ -13,18 +13,26 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlmon_nb import catalogue
-from mlmon_nb.catalogue import ALERT_NAMES
 from mlmon_nb.errors import ParameterError, RunbookError
-from mlmon_nb.runbooks import (RESERVED_PARAMETERS, Registry, execute, read_findings, read_summary,
-                               run_from_cli, sanitize_html, validate_parameters)
+from mlmon_nb.rules import catalogue
+from mlmon_nb.rules.catalogue import ALERT_NAMES
+from mlmon_nb.runbooks import (
+    RESERVED_PARAMETERS,
+    Registry,
+    execute,
+    read_findings,
+    read_summary,
+    run_from_cli,
+    sanitize_html,
+    validate_parameters,
+)
 from mlmon_nb.runstore import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture(scope="module")

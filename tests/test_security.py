@@ -8,11 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from launcher_support import InProcessLauncher, alert, fault_runbooks, payload, snapshot
 
 from mlmon_nb.launcher import LauncherSettings
 from mlmon_nb.runbooks import Registry
-
-from launcher_support import InProcessLauncher, alert, fault_runbooks, payload, snapshot
 
 TOKEN = "s3cret-token"
 

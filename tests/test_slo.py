@@ -11,7 +11,6 @@ import pytest
 from mlmon_nb import slo
 from mlmon_nb.prom import Prometheus
 
-
 # -- pure ---------------------------------------------------------------------------------------
 
 def test_budget_and_burn_rate():

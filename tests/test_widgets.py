@@ -17,9 +17,16 @@ from mlmon_nb import drift
 from mlmon_nb.errors import DriftError
 from mlmon_nb.prom import Prometheus
 from mlmon_nb.runbooks.html import notebook_html
-from mlmon_nb.widgets import (FIGURE_WIDTH_PX, DriftExplorer, Selection, explore, history_figure,
-                              status_text, view_distribution_figure,
-                              with_config_thresholds)
+from mlmon_nb.widgets import (
+    FIGURE_WIDTH_PX,
+    DriftExplorer,
+    Selection,
+    explore,
+    history_figure,
+    status_text,
+    view_distribution_figure,
+    with_config_thresholds,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 

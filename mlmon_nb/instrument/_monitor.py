@@ -128,7 +128,7 @@ class _Track:
     def __init__(self, monitor: ModelMonitor, endpoint: str):
         self._monitor = monitor
         self._endpoint = endpoint
-        self._starts: list[float] = []
+        self._starts: list[float | None] = []
 
     def __call__(self, fn: Callable) -> Callable:
         begin, end, endpoint = self._monitor._begin_track, self._monitor._end_track, self._endpoint
@@ -161,15 +161,14 @@ class _Track:
         self._starts.append(self._monitor._begin_track())
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self._monitor._end_track(self._endpoint, self._starts.pop(), exc)
-        return False
 
     async def __aenter__(self) -> _Track:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type, exc, tb) -> bool:
-        return self.__exit__(exc_type, exc, tb)
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 class ModelMonitor:
@@ -258,11 +257,12 @@ class ModelMonitor:
         self._segment = LabelCap(max_label_values, overflow("segment"), allowed=allowed,
                                  fallback=m.OTHER_CATEGORY if allowed else m.OVERFLOW_VALUE)
         self._category_overflow = overflow("category")
-        self._pending = (SharedPendingStore(mp_dir / SHARED_FILE, model_name,
-                                            max_pending, max_pending_age, self._count_evicted,
-                                            clock)
-                         if self.multiprocess else
-                         PendingStore(max_pending, max_pending_age, self._count_evicted, clock))
+        self._pending: PendingStore | SharedPendingStore
+        if mp_dir is not None:
+            self._pending = SharedPendingStore(mp_dir / SHARED_FILE, model_name, max_pending,
+                                               max_pending_age, self._count_evicted, clock)
+        else:
+            self._pending = PendingStore(max_pending, max_pending_age, self._count_evicted, clock)
 
         self._in_progress = fam.in_progress.labels(name)
         self._confidence = fam.confidence.labels(name)
@@ -411,6 +411,7 @@ class ModelMonitor:
         child = self._predicted.get(label) if type(label) is str else None
         if child is None:
             child = self._prediction_child(label)
+        conf: float | None
         if type(confidence) is float and 0.0 <= confidence <= 1e300:  # the common case
             conf, reason = confidence, ""
         else:

@@ -8,13 +8,13 @@ apart):
 - :mod:`.model` — the typed rules (``RecordingRule``, ``AlertingRule``, ``RuleGroup``) and their
   one rendering to YAML-ready dicts;
 - :mod:`.slo` — burn-rate windows and the SLO stage (bad-event ratios, objectives, budgets);
-- :mod:`.generate` — the stages validate → recording → alerts (from ``mlmon_nb.catalogue``) →
+- :mod:`.generate` — the stages validate → recording → alerts (from :mod:`.catalogue`) →
   drift, each a pure function returning rule groups;
 - :mod:`.render` — the stages joined into rule-file text;
 - :mod:`.alertmanager` — the routing;
 - :mod:`.files` — the I/O edge: baselines from disk, writing, promtool/amtool, staleness.
 
-Names are re-exported here lazily (PEP 562), so ``mlmon_nb.catalogue`` can build on
+Names are re-exported here lazily (PEP 562), so ``mlmon_nb.rules.catalogue`` can build on
 :mod:`.model` and :mod:`.names` while :mod:`.generate` reads the catalogue, and importing
 :mod:`.names` does not import the generation machinery.
 """

@@ -13,8 +13,8 @@ import os
 from typing import Any, Mapping
 
 from .. import promql
-from ..catalogue import CATALOGUE, Severity
 from ..config import Config
+from .catalogue import CATALOGUE, Severity
 from .render import dump, source
 
 __all__ = ["render_alertmanager", "receivers_from_env", "inhibit_rules", "RECEIVER_ENV"]

@@ -8,7 +8,7 @@
    history age (the burn-rate windows count only once it covers 90% of them);
 3. :func:`~mlmon_nb.rules.slo.slo_groups` — per SLO the error ratio over every window, its
    event count over the burn windows, the objective and the error budget remaining;
-4. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.catalogue``), with its
+4. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.rules.catalogue``), with its
    runbook link;
 5. :func:`drift_groups` — the drift engine's recording rules, for the models with a baseline.
 
@@ -24,7 +24,6 @@ from urllib.parse import quote
 
 from .. import drift, promql
 from ..baseline import Baseline
-from ..catalogue import CATALOGUE
 from ..config import Config, ModelConfig, parse_duration
 from ..errors import RulesError
 from ..metrics import (
@@ -37,6 +36,7 @@ from ..metrics import (
     REQUEST_DURATION,
     REQUESTS,
 )
+from .catalogue import CATALOGUE
 from .model import AlertingRule, RecordingRule, RuleGroup
 from .names import (
     ACCURACY_WINDOWS,

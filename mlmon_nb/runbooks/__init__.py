@@ -1,6 +1,6 @@
 """Executable runbooks: the registry, parameter checking, kernels, papermill execution, run HTML.
 
-A runbook is ``runbooks/<AlertName>.ipynb`` (one per alert of :mod:`mlmon_nb.catalogue`), paired
+A runbook is ``runbooks/<AlertName>.ipynb`` (one per alert of :mod:`mlmon_nb.rules.catalogue`), paired
 with a readable ``runbooks/<AlertName>.py`` source; its ``parameters`` cell is its contract.
 One module per job:
 

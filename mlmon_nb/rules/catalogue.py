@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Iterable
 
-from . import promql
-from .config import SERVICE_JOB, AlertThresholds, Config, ModelConfig, parse_duration
-from .metrics import MODEL_INFO, REQUESTS
-from .promql import number
-from .rules.model import AlertingRule
-from .rules.names import (
+from .. import promql
+from ..config import SERVICE_JOB, AlertThresholds, Config, ModelConfig, parse_duration
+from ..metrics import MODEL_INFO, REQUESTS
+from ..promql import number
+from .model import AlertingRule
+from .names import (
     HISTORY_AGE,
     HISTORY_COVERAGE,
     SLOS,
@@ -33,7 +33,7 @@ from .rules.names import (
     slo_event_count,
     spike_window,
 )
-from .rules.slo import burn_windows, slo_objective
+from .slo import burn_windows, slo_objective
 
 __all__ = ["Severity", "AlertSpec", "AlertBuilder", "CATALOGUE", "ALERT_NAMES", "get"]
 
@@ -163,7 +163,7 @@ def _service_down(alert: str, config: Config, model: ModelConfig) -> list[Alerti
 
 def _drift_rule_names() -> dict[str, str]:
     # drift pulls numpy and scipy; the catalogue is read on light paths (launcher, runbooks)
-    from . import drift  # noqa: PLC0415
+    from .. import drift  # noqa: PLC0415
     return {"ks": drift.KS_RULE, "n": drift.N_RULE, "ks_critical": drift.KS_CRITICAL_RULE,
             "psi": drift.CONCEPT_PSI_RULE, "concept_n": drift.CONCEPT_N_RULE,
             "psi_critical": drift.CONCEPT_PSI_CRITICAL_RULE}
@@ -214,7 +214,8 @@ def _concept_drift(alert: str, config: Config, model: ModelConfig) -> list[Alert
                   f"PSI of the prediction confidence against the training baseline is "
                   f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {_count(n)} "
                   f"predictions (threshold {number(limit)}, and above "
-                  f"{_query_value(f'`{critical}`', '%.3f')}, what chance gives for as many predictions at alpha {number(alpha)}; at "
+                  f"{_query_value(f'`{critical}`', '%.3f')}, what chance gives for as many "
+                  f"predictions at alpha {number(alpha)}; at "
                   f"least {number(least)} predictions; for 1h).")]
 
 
