@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 import matplotlib.dates as mdates
 import matplotlib.patches
 import matplotlib.ticker
 import pandas as pd
+from cycler import cycler
 from matplotlib.figure import Figure
 
 from .prom import to_wide
@@ -40,7 +41,8 @@ __all__ = [
 
 STATUS_COLORS = {"ok": "#2e9d4f", "warning": "#e0a100", "critical": "#d33a2c",
                  "unknown": "#8a8f98", "info": "#3a7bd5"}
-STYLE = {
+# rcParams (typed Any: matplotlib's stubs key them by literal names)
+STYLE: dict[Any, Any] = {
     "figure.dpi": 100,
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -53,7 +55,7 @@ STYLE = {
     "ytick.labelsize": 8,
     "legend.fontsize": 8,
     "legend.frameon": False,
-    "axes.prop_cycle": matplotlib.cycler(color=["#3a7bd5", "#e07b39", "#5aa469", "#9b59b6",
+    "axes.prop_cycle": cycler(color=["#3a7bd5", "#e07b39", "#5aa469", "#9b59b6",
                                                 "#c0392b", "#16a085", "#7f8c8d", "#d4ac0d"]),
 }
 
@@ -265,7 +267,8 @@ def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
         if sample is not None and not sample.dropna().empty:
             ax2 = ax.twinx()
             width = (sample.index[1] - sample.index[0]) if len(sample) > 1 else pd.Timedelta("1min")
-            ax2.bar(sample.index, sample.to_numpy(), width=width, color="#8a8f98", alpha=0.25)
+            ax2.bar(sample.index, sample.to_numpy(), width=width / pd.Timedelta(days=1),
+                    color="#8a8f98", alpha=0.25)  # bar widths on a date axis are in days
             ax2.set_ylabel(sample_label, color="#6b7380")
             ax2.grid(False)
             ax.set_zorder(ax2.get_zorder() + 1)
@@ -283,15 +286,16 @@ def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
                        label="threshold")
         end = wide.index.max()
         if incident_start is not None:
-            ax.axvspan(incident_start, end, color=STATUS_COLORS["critical"], alpha=0.06,
-                       label="incident")
+            ax.axvspan(mdates.date2num(incident_start), mdates.date2num(end),
+                       color=STATUS_COLORS["critical"], alpha=0.06, label="incident")
         if onset is not None:
             at, plus_minus = onset
             half = pd.Timedelta(seconds=plus_minus)
-            ax.axvspan(at - half, at + half, color=STATUS_COLORS["warning"], alpha=0.35)
-            ax.axvline(at, color=STATUS_COLORS["warning"], linewidth=1.4, label="onset")
+            ax.axvspan(mdates.date2num(at - half), mdates.date2num(at + half), color=STATUS_COLORS["warning"],
+                       alpha=0.35)
+            ax.axvline(mdates.date2num(at), color=STATUS_COLORS["warning"], linewidth=1.4, label="onset")
         if alert_at is not None and wide.index.min() <= alert_at <= end:
-            ax.axvline(alert_at, color="#1d2330", linestyle=":", linewidth=1.2,
+            ax.axvline(mdates.date2num(alert_at), color="#1d2330", linestyle=":", linewidth=1.2,
                        label="alert fired")
         if percent:
             ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))

@@ -237,7 +237,7 @@ def distribution_figure(data: pd.DataFrame, title: str, reference: str = "baseli
     from .plots import STYLE, _figure, _no_data
 
     fig = _figure(_WIDTH_IN, 3.2)
-    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # stubs key rcParams by literal
+    with matplotlib.rc_context(STYLE):
         ax = fig.subplots()
         ax.set_title(title, loc="left")
         if data.empty:
