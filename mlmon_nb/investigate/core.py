@@ -24,6 +24,11 @@ from .slo import SloEvidence
 __all__ = ["Investigation", "open_investigation"]
 
 
+def _constant(promql: str) -> Callable[[str], str]:
+    """A signal's query that is the same whatever the ``rate()`` range (a fixed expression)."""
+    return lambda _rate: promql
+
+
 @dataclass
 class Investigation(OnsetSearch, DriftEvidence, SloEvidence, InvestigationBase):
     """One runbook run: its context, the incident window, the search window around the alert,
@@ -59,9 +64,11 @@ class Investigation(OnsetSearch, DriftEvidence, SloEvidence, InvestigationBase):
         (the span just before onset when those days have no data). Records the finding
         "Against the days before"; one row per signal."""
         if isinstance(signals, Mapping):
-            signals = [Signal(k, v if callable(v) else (lambda r, v=v: v))
+            signals = [Signal(k, v if callable(v) else _constant(v))
                        for k, v in signals.items()]
-        rows, shown, stats = [], [], []
+        rows: list[dict[str, Any]] = []
+        shown: list[dict[str, str]] = []
+        stats: list[Stat] = []
         interesting = False
         first_before = ""
         for i, signal in enumerate(signals):

@@ -122,7 +122,7 @@ class DriftEvidence(InvestigationBase):
             return self.record(finding)
         labels = [lbl if lbl == "+Inf" else f"≤{float(lbl):.3g}" for lbl in bins.labels]
         current = bins.counts[-1] / bins.totals[-1]
-        fig = plots.distributions(labels, bins.reference, current,
+        fig = plots.distributions(labels, bins.reference.tolist(), current,
                                   title or f"{feature}: training baseline against the incident "
                                            f"window")
         what = "confidence" if feature == CONCEPT_FEATURE else feature
@@ -155,7 +155,7 @@ class DriftEvidence(InvestigationBase):
                    + ", ".join(f"{f} (KS {fmt(r['ks'])})" for f, r in drifted.iterrows())
                    if len(drifted) else f"No input feature drifted (largest binned KS "
                    f"{fmt(table['ks'].max())}, {table.index[0]}).")
-        rows = [{"feature": f, "binned KS": fmt(r["ks"]), "PSI": fmt(r["psi"]),
+        rows = [{"feature": str(f), "binned KS": fmt(r["ks"]), "PSI": fmt(r["psi"]),
                  "n": fmt(r["n"], Kind.COUNT), "severity": str(r["ks severity"])}
                 for f, r in table.iterrows()]
         self.record(Finding("Input drift", bool(len(drifted)), message, [], None, "", "", rows))

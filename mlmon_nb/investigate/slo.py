@@ -62,7 +62,7 @@ class SloEvidence(InvestigationBase):
                        f"{fmt(budget, Kind.RATIO)} error budget) burns above "
                        f"{fmt(factor or 1.0)}× over " + (", ".join(hot.index) or "no window")
                        + ".")
-            shown = [{"window": w, "bad share": fmt(r["bad share"], Kind.RATIO),
+            shown = [{"window": str(w), "bad share": fmt(r["bad share"], Kind.RATIO),
                       "burn rate": "—" if r["burn rate"] != r["burn rate"]
                       else f"{r['burn rate']:.1f}×"} for w, r in out.iterrows()]
             promql = f"sum({self.slo_bad_ratio(slo, '1h')})"
