@@ -150,12 +150,15 @@ class InvestigationBase:
                         f"longer holds.",
                         "resolved", current_value=value, threshold=condition.threshold)
 
+    # -- the windows ----------------------------------------------------------------------------
+
     def range(self, promql: str, *, reference: bool = False) -> pd.DataFrame:
         """A range query over the incident window (or the reference window)."""
         return self.prom.range(promql, *(self.reference if reference else self.incident).range)
 
-
     def _set_incident(self, start: pd.Timestamp) -> None:
+        """Make ``start`` → the current end the incident window (at least four samples long) and
+        the days before it the reference; the drift rerun of the old window is dropped."""
         end = self.incident.end
         start = min(start, end - pd.Timedelta(seconds=4 * self.resolution))
         step = auto_step((end - start).total_seconds(), 400, self.incident.scrape_interval)
