@@ -1,0 +1,320 @@
+"""The investigation a runbook drives: comparing the incident window with the days before,
+breaking the change down by label, deploys and baseline changes near onset, and the verdict;
+:func:`open_investigation` builds one from a runbook's parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+
+from .. import plots
+from .. import queries as q
+from ..context import Window, auto_step, notebook_context
+from ..findings import Finding, Stat
+from ..humanize import Kind, fmt, fmt_duration
+from ..signals import Signal
+from .base import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
+from .drift import DriftEvidence
+from .onset_search import OnsetSearch
+from .record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
+from .slo import SloEvidence
+
+__all__ = ["Investigation", "open_investigation"]
+
+
+def _constant(promql: str) -> Callable[[str], str]:
+    """A signal's query that is the same whatever the ``rate()`` range (a fixed expression)."""
+    return lambda _rate: promql
+
+
+@dataclass
+class Investigation(OnsetSearch, DriftEvidence, SloEvidence, InvestigationBase):
+    """One runbook run: its context, the incident window, the search window around the alert,
+    the findings recorded so far and the numbers behind the verdict."""
+
+    # -- evidence -------------------------------------------------------------------------------
+
+    def _before(self, query: str) -> tuple[pd.DataFrame, str]:
+        """``query`` over the same hours of the days before, else the span just before onset."""
+        frames = []
+        inc = self.incident
+        for d in range(1, REFERENCE_DAYS + 1):
+            shift = pd.Timedelta(days=d)
+            frame = self.prom.range(query, inc.start - shift, inc.end - shift, inc.step)
+            if not frame.empty:
+                frames.append(frame)
+        if frames:
+            n = len(frames)
+            return pd.concat(frames), f"the same hours {n} day{'s' if n > 1 else ''} before"
+        span = inc.end - inc.start
+        frame = self.prom.range(query, inc.start - span, inc.start, inc.step)
+        return frame, f"the {fmt_duration(span.total_seconds())} before"
+
+    def _sample(self, signal: Signal) -> float | None:
+        if signal.sample is None:
+            return None
+        value = self.prom.scalar(f"sum({signal.sample(self.incident.duration)})", self.incident.end)
+        return value if value == value else None
+
+    def compare(self, signals: Sequence[Signal] | Mapping[str, str | Callable[[str], str]]
+                ) -> pd.DataFrame:
+        """Mean and peak of each signal since onset against the same hours of the days before
+        (the span just before onset when those days have no data). Records the finding
+        "Against the days before"; one row per signal."""
+        if isinstance(signals, Mapping):
+            signals = [Signal(k, v if callable(v) else _constant(v))
+                       for k, v in signals.items()]
+        rows: list[dict[str, Any]] = []
+        shown: list[dict[str, str]] = []
+        stats: list[Stat] = []
+        interesting = False
+        first_before = ""
+        for i, signal in enumerate(signals):
+            promql = signal.query(self.rate)
+            now = self.range(signal.promql(self.rate))  # a missing point now means `missing`
+            before, before_what = self._before(promql)  # a day without data is no reference
+            mean_now = float(now["value"].mean()) if not now.empty else float("nan")
+            peak = (float(now["value"].max() if signal.above else now["value"].min())
+                    if not now.empty else float("nan"))
+            mean_before = float(before["value"].mean()) if not before.empty else float("nan")
+            change = _factor(mean_now, mean_before)
+            n = self._sample(signal)
+            rows.append({"measure": signal.name, "incident mean": mean_now, "incident peak": peak,
+                         "before (mean)": mean_before, "change ×": change, "n": n})
+            shown.append({"measure": signal.name, "since onset": fmt(mean_now, signal.kind),
+                          "worst": fmt(peak, signal.kind),
+                          "before": fmt(mean_before, signal.kind), "reference": before_what,
+                          "change": _factor_text(mean_now, mean_before),
+                          "sample": (f"{fmt(n, Kind.COUNT)} {signal.sample_unit}".strip()
+                                     if n is not None else "—")})
+            self.numbers[f"{signal.name} (incident)"] = _plain(mean_now)
+            self.numbers[f"{signal.name} (before)"] = _plain(mean_before)
+            if i == 0:
+                stats = [Stat(f"{signal.name} since onset", mean_now, signal.kind, n,
+                              signal.sample_unit),
+                         Stat(f"{signal.name}, {before_what}", mean_before, signal.kind)]
+                moved = (change == change and (change >= 1.5 or change <= 1 / 1.5)) or \
+                    (mean_before == 0 and mean_now == mean_now and mean_now > 0)
+                interesting = bool(moved)
+                self._cache["compare_first"] = (signal, mean_now, mean_before, before_what)
+                first_before = before_what
+                if n is not None:
+                    self.tiles.append({"label": f"{signal.sample_unit or 'sample'} since onset",
+                                       "value": fmt(n, Kind.COUNT),
+                                       "detail": f"behind the {signal.name}"})
+        first = rows[0] if rows else None
+        if first is None:
+            message = "Nothing to compare."
+        else:
+            sig = signals[0]
+            message = (f"{_cap(sig.name)} averaged {fmt(first['incident mean'], sig.kind)} "
+                       f"since onset (worst {fmt(first['incident peak'], sig.kind)}) against "
+                       f"{fmt(first['before (mean)'], sig.kind)} ({first_before}): "
+                       f"{_factor_text(first['incident mean'], first['before (mean)'])}.")
+        promql = signals[0].query(self.rate) if signals else ""
+        self.record(Finding("Against the days before", interesting, message, stats, None,
+                            promql, self.link(promql) if promql else "", shown))
+        return pd.DataFrame(rows).set_index("measure") if rows else pd.DataFrame()
+
+    def breakdown(self, name: str, query_by: Callable[[str, Sequence[str]], str],
+                  labels: Sequence[str], *, kind: str = Kind.RATE.value, additive: bool = True,
+                  sample_by: Callable[[str, Sequence[str]], str] | None = None,
+                  sample_unit: str = "") -> pd.DataFrame:
+        """The signal split by each of ``labels`` (those it carries), ranked by how much of the
+        change since before onset each value explains (``additive``: its share of the total
+        change; else by how far it moved). Records "What changed, by label" with a chart."""
+        rows = []
+        for label in labels:
+            promql = query_by(self.rate, [label])
+            now = self.range(promql)
+            if now.empty or label not in now or (now[label].astype(str) == "").all():
+                continue
+            before, before_what = self._before(promql)
+            mean_now = now.groupby(now[label].astype(str))["value"].mean()
+            mean_before = (before.groupby(before[label].astype(str))["value"].mean()
+                           if not before.empty and label in before else pd.Series(dtype=float))
+            values = sorted(set(mean_now.index) | set(mean_before.index))
+            delta = {v: float(mean_now.get(v, 0.0)) - float(mean_before.get(v, 0.0))
+                     for v in values}
+            total = sum(delta.values())
+            samples = {}
+            if sample_by is not None:
+                frame = self.prom.query(sample_by(self.incident.duration, [label]),
+                                        self.incident.end)
+                if not frame.empty and label in frame:
+                    samples = dict(zip(frame[label].astype(str), frame["value"]))
+            for v in values:
+                share = (delta[v] / total if additive and total else float("nan"))
+                rows.append({"label": label, "value": v, "values": len(values),
+                             "before": float(mean_before.get(v, float("nan"))),
+                             "now": float(mean_now.get(v, float("nan"))), "change": delta[v],
+                             "share of change": share, "n": samples.get(v)})
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            self.record(Finding("What changed, by label", False,
+                                f"No label of {name} to break down in the incident window."))
+            return frame
+        key = frame["share of change"].abs() if additive else frame["change"].abs()
+        frame = frame.assign(_key=key.fillna(0)).sort_values("_key", ascending=False, kind="stable") \
+            .drop(columns="_key").reset_index(drop=True)
+        split = frame[frame["values"] > 1]
+        top = (split.iloc[0] if not split.empty else frame.iloc[0])
+        if additive:
+            single = frame[frame["values"] == 1]
+            message = (f"{top['value']} ({top['label']}) explains "
+                       f"{fmt(top['share of change'], Kind.RATIO)} of the change in {name}"
+                       if not split.empty else
+                       "Every label has a single value, so the change is all of: "
+                       + ", ".join(f"{r['label']}={r['value']}" for _, r in single.iterrows()))
+            interesting = bool(not split.empty and abs(top["share of change"]) >= 0.5)
+        else:
+            message = (f"{top['value']} ({top['label']}) moved most: "
+                       f"{fmt(top['before'], kind)} → {fmt(top['now'], kind)}")
+            interesting = bool(not split.empty)
+        self.numbers[f"{name}: top contributor"] = f"{top['label']}={top['value']}"
+        self._cache["breakdown_top"] = (top["label"], top["value"], top["share of change"])
+        shown = [{"label": r["label"], "value": r["value"], "before": fmt(r["before"], kind),
+                  "now": fmt(r["now"], kind),
+                  **({"share of change": fmt(r["share of change"], Kind.RATIO)} if additive else
+                     {"change": fmt(r["change"], kind)}),
+                  **({"sample": fmt(r["n"], Kind.COUNT) + (f" {sample_unit}" if sample_unit
+                                                           else "")} if sample_by else {})}
+                 for _, r in frame.head(12).iterrows()]
+        chart_data = pd.Series(
+            (frame["share of change"] if additive else frame["change"]).to_numpy(),
+            index=[f"{r['label']}={r['value']}" for _, r in frame.iterrows()]).head(10)[::-1]
+        fig = plots.bars(chart_data, f"{name}: {'share of the change' if additive else 'change'}"
+                         f" by label value", percent=additive or kind == Kind.RATIO.value)
+        promql = query_by(self.rate, [frame.iloc[0]["label"]])
+        self.record(Finding("What changed, by label", interesting, message + ".", [], plots.png(fig),
+                            promql, self.link(promql), shown))
+        return frame
+
+    def what_changed(self) -> pd.DataFrame:
+        """Model versions and baseline ids seen before and since onset, with when each first
+        appeared; a deploy or baseline change within an hour of onset is called out."""
+        start = self.incident.start - pd.Timedelta(days=1)
+        frame = self.prom.range(q.model_info(self.model_name), start, self.incident.end,
+                                max(self.resolution, 60))
+        rows, near = [], []
+        for key in ("model_version", "baseline_id"):
+            if frame.empty or key not in frame:
+                continue
+            first = frame.groupby(frame[key].astype(str))["timestamp"].min()
+            last = frame.groupby(frame[key].astype(str))["timestamp"].max()
+            for value in first.index:
+                appeared = first[value]
+                new = appeared > start + pd.Timedelta(minutes=5)
+                rows.append({"what": key, "value": value,
+                             "first seen": f"{appeared:%Y-%m-%d %H:%M} UTC" if new
+                             else f"before {start:%Y-%m-%d %H:%M} UTC",
+                             "last seen": f"{last[value]:%Y-%m-%d %H:%M} UTC"})
+                if new and abs(appeared - self.incident.start) <= pd.Timedelta(hours=1):
+                    near.append(f"{key} {value} appeared at {appeared:%H:%M} UTC")
+        out = pd.DataFrame(rows)
+        versions = sorted({r["value"] for r in rows if r["what"] == "model_version"})
+        self.numbers["model_version_changed"] = bool(near)
+        self.numbers["model_versions"] = ", ".join(versions) or "none seen"
+        if near:
+            message = "Near onset: " + "; ".join(near) + "."
+        elif rows:
+            message = ("No deploy or baseline change in the day before onset: model version "
+                       f"{', '.join(versions) or 'unknown'}.")
+        else:
+            message = "No model_info series: the model version and baseline are unknown."
+        promql = q.model_info(self.model_name)
+        self.record(Finding("Deploys and baselines", bool(near), message, [], None, promql,
+                            self.link(promql, start, self.incident.end), rows))
+        return out
+
+    # -- the verdict ----------------------------------------------------------------------------
+
+    def conclude(self, signal: Signal | pd.DataFrame | None = None, measure: str = "", *,
+                 cause: str = "", next_step: str = "", notes: tuple[str, ...] = (),
+                 status: str = "firing", fmt: str = "") -> dict[str, Any]:
+        """The verdict: what (the signal now against its threshold), since when (the onset),
+        how far from normal (against the days before), why (``cause``, the top contributor, a
+        deploy near onset) and what next (``next_step``); recorded with the key numbers."""
+        condition, now = self._cache.get("condition", (None, float("nan")))
+        first = self._cache.get("compare_first")
+        sig = signal if isinstance(signal, Signal) else (first[0] if first else None)
+        kind = sig.kind if sig is not None else Kind.NUMBER.value
+        name = sig.name if sig is not None else (measure or "the signal")
+        parts = []
+        if condition is not None and now == now:
+            parts.append(f"{_cap(condition.description)} is "
+                         f"{_fmt_kind(now, condition.kind)} (threshold "
+                         f"{_fmt_kind(condition.threshold, condition.kind)})")
+        elif first is not None:
+            parts.append(f"{_cap(name)} averaged {_fmt_kind(first[1], kind)}")
+        if self.onset is not None:
+            lead = self._cache.get("onset_lead", "")
+            parts[-1:] = [(parts[-1] if parts else _cap(name))
+                          + f" since {self.onset.time:%H:%M:%S} UTC "
+                            f"±{fmt_duration(self.onset.uncertainty)}" + (f", {lead}" if lead
+                                                                          else "")]
+        if first is not None and first[0].name == name:
+            parts.append(f"{_factor_text(first[1], first[2])} against {first[3]} "
+                         f"({_fmt_kind(first[2], kind)})")
+        top = self._cache.get("breakdown_top")
+        if cause:
+            parts.append(cause)
+        elif top is not None:
+            share = top[2]
+            parts.append(f"{top[0]}={top[1]}" + (f" carries {_fmt_kind(share, Kind.RATIO.value)}"
+                                                 f" of it" if share == share else " moved most"))
+        if self.numbers.get("model_version_changed"):
+            parts.append("a deploy or baseline change came near onset")
+        parts.extend(n for n in notes if n)
+        verdict = "; ".join(parts) + "."
+        if condition is not None and now == now:
+            label = condition.description.removeprefix("the ")
+            self.tiles.insert(0, {"label": f"{label} now",
+                                  "value": _fmt_kind(now, condition.kind),
+                                  "detail": "threshold "
+                                            f"{_fmt_kind(condition.threshold, condition.kind)}"})
+        if first is not None:
+            self.tiles.insert(1 if len(self.tiles) else 0, {
+                "label": "against days before", "value": _factor_text(first[1], first[2]),
+                "detail": f"{_fmt_kind(first[2], kind)} → {_fmt_kind(first[1], kind)}"})
+        return _record(self._summary(verdict, status, next_step=next_step))
+
+
+def open_investigation(alertname: str, model_name: str, prometheus_url: str = "", start: str = "",
+                       end: str = "", window: str = "6h", step: str = "", baseline_path: str = "",
+                       *, starts_at: str = "", severity: str = "", show: bool = False,
+                       **labels: str) -> Investigation:
+    """An :class:`Investigation` from a runbook's parameters.
+
+    With the alert's ``starts_at`` (and no ``start``), the onset is searched from
+    ``SEARCH_BEFORE`` before it to ``end`` (default now) and the incident window is the hour
+    before it until :meth:`Investigation.find_onset` narrows it; with ``start``/``end`` both the
+    search and the incident are that window; else the last ``window``.
+    """
+    from ..prom import to_timestamp
+
+    alert_at = to_timestamp(starts_at) if starts_at else None
+    search_start = start
+    if not start and alert_at is not None:
+        search_start = (alert_at - SEARCH_BEFORE).isoformat()
+    ctx = notebook_context(model_name, prometheus_url, search_start, end, window, step,
+                           baseline_path)
+    search = ctx.window
+    inc = search
+    if not start and alert_at is not None:
+        inc_start = max(search.start, min(alert_at - FALLBACK_WINDOW,
+                                          search.end - pd.Timedelta(minutes=5)))
+        inc = Window(inc_start, search.end,
+                     auto_step((search.end - inc_start).total_seconds(), 400,
+                                 search.scrape_interval), search.scrape_interval)
+    reference = Window(inc.start - pd.Timedelta(days=REFERENCE_DAYS), inc.start,
+                       max(inc.step, 300.0), inc.scrape_interval)
+    inv = Investigation(alertname, ctx, inc, reference,
+                        {"starts_at": starts_at, **{k: str(v) for k, v in labels.items()}},
+                        severity=severity, alert_at=alert_at, search=search)
+    inv.numbers["incident_window"] = fmt_duration(inc.seconds)
+    if show:
+        inv.header()
+    return inv
