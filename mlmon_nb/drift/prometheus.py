@@ -17,6 +17,7 @@ from ..config import Thresholds
 from .bins import BinCounts, bin_counts, binned_drift, counts_drift
 from .expressions import category_counts_query, confidence_buckets_query, feature_buckets_query
 from .methods import MIN_SAMPLES
+from .significance import DEFAULT_ALPHA
 
 __all__ = [
     "QuerySource",
@@ -49,13 +50,15 @@ def window_counts(prom: QuerySource, baseline: Baseline, *, time: Any = None, wi
 def window_drift(prom: QuerySource, baseline: Baseline, *, time: Any = None, window: str = "1h",
                  model_name: str | None = None, tests: Sequence[str] = ("ks", "psi"),
                  thresholds: Mapping[str, Thresholds] | None = None,
-                 min_samples: int = MIN_SAMPLES) -> pd.DataFrame:
-    """Binned drift of the ``window`` ending at ``time`` (default now), from Prometheus.
+                 min_samples: int = MIN_SAMPLES, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+    """Binned drift of the ``window`` ending at ``time`` (default now), from Prometheus;
+    ``critical`` is what chance reaches at ``alpha`` (the config's ``drift.alpha``).
 
     Equals the recording rules' value at ``time`` (see ``drift_recording_rules``).
     """
     counts = window_counts(prom, baseline, time=time, window=window, model_name=model_name)
-    return counts_drift(counts, tests=tests, thresholds=thresholds, min_samples=min_samples)
+    return counts_drift(counts, tests=tests, thresholds=thresholds, min_samples=min_samples,
+                        alpha=alpha)
 
 
 def drift_series(prom: QuerySource, baseline: Baseline, start: Any, end: Any, step: str = "1h",

@@ -29,7 +29,8 @@ class DriftEvidence(InvestigationBase):
             from ..drift import thresholds_for, window_drift  # scipy: drift runbooks only
             self._cache["drift"] = window_drift(
                 self.prom, baseline, time=self.incident.end, window=self.incident.duration,
-                model_name=self.model_name, thresholds=thresholds_for(self.ctx.model))
+                model_name=self.model_name, thresholds=thresholds_for(self.ctx.model),
+                alpha=self.ctx.model.drift_alpha)
         return self._cache["drift"]
 
     def confidence_psi(self, baseline=None) -> dict[str, float]:
@@ -47,7 +48,7 @@ class DriftEvidence(InvestigationBase):
     def drift_table(self, baseline=None, *, record: bool = True) -> pd.DataFrame:
         """Binned KS and PSI of every numeric feature in the incident window, with severities
         from the configured thresholds (the rerun of the drift recording rules)."""
-        columns = ["ks", "psi", "n", "ks severity", "psi severity"]
+        columns = ["ks", "psi", "n", "ks critical", "ks severity", "psi severity"]
         baseline = baseline or self.load_baseline()
         if baseline is None:
             return pd.DataFrame(columns=columns)
@@ -57,8 +58,12 @@ class DriftEvidence(InvestigationBase):
             return pd.DataFrame(columns=columns)
         stat = rows.pivot_table(index="feature", columns="test", values="statistic", aggfunc="first")
         sev = rows.pivot_table(index="feature", columns="test", values="severity", aggfunc="first")
+        chance = rows.pivot_table(index="feature", columns="test", values="critical",
+                                  aggfunc="first")
         out = pd.DataFrame({"ks": stat["ks"], "psi": stat["psi"],
                             "n": rows.groupby("feature")["n"].first(),
+                            # what chance alone reaches for this n at the configured alpha
+                            "ks critical": chance["ks"],
                             "ks severity": sev["ks"], "psi severity": sev["psi"]})
         out = out.sort_values("ks", ascending=False)
         if record:
@@ -155,7 +160,8 @@ class DriftEvidence(InvestigationBase):
                    + ", ".join(f"{f} (KS {fmt(r['ks'])})" for f, r in drifted.iterrows())
                    if len(drifted) else f"No input feature drifted (largest binned KS "
                    f"{fmt(table['ks'].max())}, {table.index[0]}).")
-        rows = [{"feature": str(f), "binned KS": fmt(r["ks"]), "PSI": fmt(r["psi"]),
+        rows = [{"feature": str(f), "binned KS": fmt(r["ks"]),
+                 "KS by chance": fmt(r["ks critical"]), "PSI": fmt(r["psi"]),
                  "n": fmt(r["n"], Kind.COUNT), "severity": str(r["ks severity"])}
                 for f, r in table.iterrows()]
         self.record(Finding("Input drift", bool(len(drifted)), message, [], None, "", "", rows))
