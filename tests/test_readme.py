@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 MARK = re.compile(r"^<!--\s*readme:\s*(\w+)(?:\s+(\S+))?\s*-->$")
 MARKS = ("run", "illustrative", "continues", "server")
-LANGS = ("python", "bash", "yaml")
+LANGS = ("python", "bash", "yaml", "nginx")
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,8 @@ def test_illustrative_blocks_are_well_formed(block):
     elif block.lang == "bash":
         check = subprocess.run(["bash", "-n"], input=block.code, capture_output=True, text=True)
         assert check.returncode == 0, f"README line {block.line}: {check.stderr}"
+    elif block.lang == "nginx":  # a proxy configuration: balanced blocks, ';'-ended directives
+        assert block.code.count("{") == block.code.count("}") > 0, f"README line {block.line}"
     else:
         doc = yaml.safe_load(block.code)
         assert isinstance(doc, dict), f"README line {block.line}"
