@@ -1,0 +1,82 @@
+"""The reliability curve and the accuracy estimate it gives (pure; no Prometheus)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlmon_nb.calibration import (
+    N_BUCKETS,
+    Calibration,
+    bucket_counts,
+    fit_calibration,
+    isotonic,
+)
+from mlmon_nb.errors import BaselineError
+
+
+def _calibrated(n: int, rng: np.random.Generator, low: float = 0.34) -> tuple[np.ndarray, np.ndarray]:
+    conf = rng.uniform(low, 1.0, n)
+    return conf, rng.random(n) < conf
+
+
+def test_calibrated_model_estimate_matches_truth_under_covariate_shift() -> None:
+    rng = np.random.default_rng(1)
+    cal = fit_calibration(*_calibrated(50_000, rng))
+    # live traffic shifted to low confidence: true accuracy drops, the estimate follows
+    conf = rng.beta(2, 3, 20_000) * 0.66 + 0.34
+    correct = rng.random(conf.size) < conf
+    est = cal.estimate(bucket_counts(conf))
+    assert est.n == conf.size
+    assert abs(est.accuracy - correct.mean()) < 0.01
+    assert est.accuracy < cal.reference_accuracy - 0.05
+
+
+def test_overconfident_model_is_corrected_by_the_curve() -> None:
+    rng = np.random.default_rng(2)
+    conf = rng.uniform(0.5, 1.0, 40_000)
+    correct = rng.random(conf.size) < conf - 0.2  # says 90 %, is right 70 %
+    cal = fit_calibration(conf, correct)
+    live = rng.uniform(0.5, 1.0, 5_000)
+    assert abs(cal.estimate(bucket_counts(live)).accuracy - (live - 0.2).mean()) < 0.02
+    assert abs(cal.estimate(bucket_counts(live)).accuracy - live.mean()) > 0.15
+
+
+def test_curve_is_monotone_and_sparse_buckets_shrink_to_midpoint() -> None:
+    counts = np.zeros(N_BUCKETS)
+    correct = np.zeros(N_BUCKETS)
+    counts[[4, 5, 9]] = [3, 1000, 1000]
+    correct[[4, 5, 9]] = [3, 400, 950]   # 3/3 right in a sparse bucket would claim 100 %
+    cal = Calibration(counts, correct)
+    assert np.all(np.diff(cal.accuracy) >= 0)
+    assert cal.accuracy[4] < 0.5
+    assert cal.n == 2003
+
+
+def test_isotonic_pools_violators() -> None:
+    out = isotonic(np.array([0.1, 0.5, 0.3, 0.9]), np.array([1.0, 1.0, 1.0, 1.0]))
+    assert out.tolist() == pytest.approx([0.1, 0.4, 0.4, 0.9])
+
+
+def test_round_trip_and_tampering_is_refused() -> None:
+    rng = np.random.default_rng(3)
+    cal = fit_calibration(*_calibrated(2_000, rng))
+    doc = cal.to_dict()
+    again = Calibration.from_dict(doc)
+    assert np.array_equal(again.accuracy, cal.accuracy)
+    doc["accuracy"][-2] = 0.1
+    with pytest.raises(BaselineError, match="does not match"):
+        Calibration.from_dict(doc)
+    with pytest.raises(BaselineError, match="malformed"):
+        Calibration.from_dict({"edges": [0.5]})
+    with pytest.raises(BaselineError, match="at most"):
+        Calibration(np.ones(N_BUCKETS), np.full(N_BUCKETS, 2.0))
+
+
+def test_empty_window_and_nan_confidence() -> None:
+    cal = fit_calibration(np.array([0.9, np.nan, 0.95]), np.array([True, True, False]))
+    assert cal.n == 2
+    est = cal.estimate(np.zeros(N_BUCKETS))
+    assert est.n == 0 and np.isnan(est.accuracy) and str(est) == "no predictions"
+    with pytest.raises(BaselineError):
+        fit_calibration(np.array([np.nan]), np.array([True]))
