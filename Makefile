@@ -52,8 +52,9 @@ demo: install system-deps
 demo-down: install
 	$(BIN)/mlmon-nb stack down
 
+# three workers, one module each at a time: most tests wait on servers, kernels and scrapes
 test: install system-deps test-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 # the inner loop: the unit tier only (no Prometheus, kernels or servers), about a minute
 test-fast: install

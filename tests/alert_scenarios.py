@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
-from promtool_support import RULES, _group_order, counter, errors, gauge, requests, series
+from promtool_support import (
+    RULES,
+    _group_order,
+    counter,
+    errors,
+    gauge,
+    pruned_rules,
+    requests,
+    series,
+)
 
 from mlmon_nb.config import parse_duration
 from mlmon_nb.demo.model import training_baseline
@@ -168,9 +177,10 @@ _KEYS = ("alertname", "severity", "long_window")
 def _firings(scenario: Scenario, workdir: Path, rules_dir: Path) -> dict[tuple[str, ...], float]:
     """When each alert of the scenario's inputs first fired: (alertname, severity, long_window)
     → seconds, from one promtool run (cached: scenarios may share their inputs)."""
-    key = (scenario.inputs, str(rules_dir), scenario.end, scenario.interval)
+    key = (scenario.inputs, str(rules_dir), scenario.end, scenario.interval, scenario.alert)
     if key in _RUNS:
         return _RUNS[key]
+    rules_dir = pruned_rules(rules_dir, {scenario.alert}, workdir / "pruned-rules")
     expr = (f"min by ({', '.join(_KEYS)}) (min_over_time(timestamp("
             f'ALERTS{{alertstate="firing"}})[{scenario.end}:{scenario.interval}]))')
     doc = {"rule_files": [str(p) for p in sorted(rules_dir.glob("*.yml"))],

@@ -44,6 +44,9 @@ INTEGRATION_MODULES = frozenset({
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # the end-to-end modules first: `make test` spreads modules over workers in this order, so
+    # the longest start at once instead of last (a stable sort keeps each module together)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         if item.get_closest_marker("slow"):
             continue

@@ -3,6 +3,7 @@ rule files (by default the committed ones, stack/rules/ for the demo config)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -53,8 +54,11 @@ def run_promtool(tmp_path: Path, input_series: list[dict], alert_tests: list[dic
     """Run one promtool unit test file; fail with promtool's report.
 
     ``interval`` is both the scrape and the evaluation interval; ``rules_dir`` holds the rule
-    files (default: the committed ones).
+    files (default: the committed ones). Only the rules the tested alerts and expressions depend
+    on are evaluated (see :func:`pruned_rules`).
     """
+    roots = {t["alertname"] for t in alert_tests} | {t["expr"] for t in promql_tests or []}
+    rules_dir = pruned_rules(rules_dir, roots, tmp_path / "pruned-rules")
     doc = {
         "rule_files": [str(p) for p in sorted(rules_dir.glob("*.yml"))],
         "evaluation_interval": interval,
@@ -69,13 +73,54 @@ def run_promtool(tmp_path: Path, input_series: list[dict], alert_tests: list[dic
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+_RULE_FILES = ("recording.yml", "drift.yml", "slo.yml", "alerts.yml")
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
 def _group_order(rules_dir: Path) -> list[str]:
     order = []
-    for name in ("recording.yml", "drift.yml", "slo.yml", "alerts.yml"):
+    for name in _RULE_FILES:
         path = rules_dir / name
         if path.exists():
             order += [g["name"] for g in yaml.safe_load(path.read_text())["groups"]]
     return order
+
+
+def pruned_rules(rules_dir: Path, roots: set[str], dest: Path) -> Path:
+    """The rule files of ``rules_dir`` cut to what ``roots`` (alert names, PromQL expressions)
+    depend on: those alerts and every recording rule their expressions and annotation queries
+    read, transitively, in their original groups and order.
+
+    promtool evaluates every rule at every step; the 30-day SLO windows over a multi-day history
+    cost minutes, while the rules a test looks at cost seconds. The kept rules are the generated
+    ones, unchanged.
+    """
+    docs = {name: yaml.safe_load((rules_dir / name).read_text())
+            for name in _RULE_FILES if (rules_dir / name).exists()}
+    rules = [r for doc in docs.values() for g in doc["groups"] for r in g["rules"]]
+    tokens = set(roots) | {t for root in roots for t in _NAME.findall(root)}
+    if "ALERTS" in tokens or "ALERTS_FOR_STATE" in tokens:
+        tokens |= {r["alert"] for r in rules if "alert" in r}
+    keep: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for i, rule in enumerate(rules):
+            if i not in keep and (rule.get("alert") or rule.get("record")) in tokens:
+                keep.add(i)
+                tokens |= set(_NAME.findall(yaml.safe_dump(rule)))
+                changed = True
+    kept_ids = {id(rules[i]) for i in keep}
+    dest.mkdir(parents=True, exist_ok=True)
+    for stale in dest.glob("*.yml"):
+        stale.unlink()
+    for name, doc in docs.items():
+        groups = [{**g, "rules": [r for r in g["rules"] if id(r) in kept_ids]}
+                  for g in doc["groups"]]
+        if any(g["rules"] for g in groups):
+            (dest / name).write_text(yaml.safe_dump(
+                {"groups": [g for g in groups if g["rules"]]}, sort_keys=False, width=10_000))
+    return dest
 
 
 def alert(name: str, at: str, *expected: dict) -> dict:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,8 +105,8 @@ def test_the_pool_backs_off_on_failures_and_starts_over_after_a_success(tmp_path
     assert list(connections.iterdir()) == []
 
 
-def test_kernels_use_ipc_with_their_files_in_the_given_directory(tmp_path):
-    connections = tmp_path / "state" / "runs" / ".kernels"
+def test_kernels_use_ipc_with_their_files_in_the_given_directory(short_tmp):
+    connections = short_tmp / "state" / "runs" / ".kernels"
     kernel = WarmKernel(connection_dir=connections, preload="import os")
     try:
         info = json.loads(Path(kernel.km.connection_file).read_text())
@@ -116,6 +118,14 @@ def test_kernels_use_ipc_with_their_files_in_the_given_directory(tmp_path):
     finally:
         kernel.shutdown()
     assert list(connections.iterdir()) == []
+
+
+@pytest.fixture
+def short_tmp():
+    """A directory short enough for socket paths in it (a test worker's tmp_path may not be)."""
+    path = Path(tempfile.mkdtemp(prefix="k", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_a_long_state_directory_still_gets_socket_paths_a_unix_socket_can_hold(tmp_path):

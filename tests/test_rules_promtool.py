@@ -7,19 +7,43 @@ the expected time, not before its `for`, and not below its threshold.
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 from promtool_support import (
     MODEL,
+    RULES,
     M,
     alert,
     counter,
     errors,
     gauge,
+    pruned_rules,
     requests,
     run_promtool,
     series,
     url,
 )
+
+
+def _rules(rules_dir):
+    return [r for path in sorted(rules_dir.glob("*.yml"))
+            for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+
+
+@pytest.mark.parametrize("name", sorted({r["alert"] for r in _rules(RULES) if "alert" in r}))
+def test_the_rules_a_test_evaluates_are_closed_under_what_they_read(tmp_path, name):
+    # the promtool tests evaluate only an alert's own rules: every recording rule the kept rules
+    # read (expression or annotation query) must be kept, or an alert would be silent for lack
+    # of input rather than for lack of evidence
+    records = {r["record"] for r in _rules(RULES) if "record" in r}
+    kept = _rules(pruned_rules(RULES, {name}, tmp_path))
+    read = {t for r in kept for t in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", yaml.safe_dump(r))}
+    assert name in {r.get("alert") for r in kept}
+    assert read & records <= {r.get("record") for r in kept}
+    assert len(kept) < len(_rules(RULES))
+
 
 # -- HighErrorRate (walking skeleton) -----------------------------------------------------------
 
