@@ -15,7 +15,7 @@ exist; a gap that widens is the sign the assumption (or the calibration) broke.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,11 @@ import pandas as pd
 from . import queries
 from .baseline import Baseline
 from .calibration import N_BUCKETS, AccuracyEstimate, Calibration
-from .drift.prometheus import QuerySource
 from .errors import BaselineError, DriftError
 from .metrics import CONFIDENCE_BUCKETS
+
+if TYPE_CHECKING:  # the protocol only: scipy-backed drift stays off this light path
+    from .drift.prometheus import QuerySource
 
 __all__ = [
     "ASSUMPTION",
