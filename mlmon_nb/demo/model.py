@@ -166,10 +166,11 @@ def validation_frame(n: int = 10000, seed: int = 11) -> pd.DataFrame:
     return training_frame(n, seed)
 
 
-def training_baseline(rows: int = 20000, seed: int = 7, *, validation_rows: int = 10000,
+def training_baseline(rows: int = 20000, seed: int = 7, *, validation_rows: int | None = None,
                       validation_seed: int = 11, **options: Any) -> Baseline:
     """The demo model's training baseline: ``Baseline.from_frame`` of :func:`training_frame`,
-    with the reliability curve of :func:`validation_frame` (``validation_rows=0``: none).
+    with the reliability curve of :func:`validation_frame` (``validation_rows``, default half
+    the training rows; 0: none).
 
     Deterministic, so its ``baseline_id`` (and the rules generated from it) are the same on
     every machine; ``options`` pass through to ``from_frame`` (e.g. ``top_k``).
@@ -181,6 +182,7 @@ def training_baseline(rows: int = 20000, seed: int = 7, *, validation_rows: int 
                                prediction="prediction", confidence="confidence",
                                exclude=["label"], source="mlmon_nb.demo.model.training_frame",
                                **options)
+    validation_rows = rows // 2 if validation_rows is None else validation_rows
     if not validation_rows:
         return base
     valid = validation_frame(validation_rows, validation_seed)
