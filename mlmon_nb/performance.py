@@ -65,7 +65,8 @@ def confidence_counts(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     if frame.empty:
         return np.array([], dtype="datetime64[ns]"), np.zeros((0, N_BUCKETS))
     les = frame["le"].astype(str).map(lambda s: float(s.replace("Inf", "inf"))).to_numpy()
-    stamped = frame if "timestamp" in frame.columns else frame.assign(timestamp=pd.NaT)
+    stamped = (frame if "timestamp" in frame.columns
+               else frame.assign(timestamp=pd.Series(pd.NaT, index=frame.index)))
     table = stamped.assign(_le=les).pivot_table(index="timestamp", columns="_le", values="value",
                                                 aggfunc="sum", dropna=False)
     missing = [le for le in _LES if le not in table.columns]

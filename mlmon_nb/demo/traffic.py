@@ -5,8 +5,8 @@ It posts ``/predict`` at ``rps`` on average from a few worker threads; answers m
 ``/feedback``, as a reviewer would. Every couple of seconds it reads ``GET /faults``: while
 ``drift`` is active the texts drift (``generate_texts(drift=1.0)``), while ``low-confidence`` is
 active they turn ambiguous, while ``covariate-shift`` is active they turn faint and mixed
-(:data:`~mlmon_nb.demo.model.COVARIATE_SHIFT`). When the service is down it backs off (0.5 s doubling to 10 s) and
-resumes when it answers again; it never crashes on the service's account.
+(:data:`~mlmon_nb.demo.model.COVARIATE_SHIFT`). When the service is down it backs off (0.5 s
+doubling to 10 s) and resumes when it answers again; it never crashes on the service's account.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class EstimatedAccuracyEvidence(InvestigationBase):
     def require_calibration(self):
         """The baseline's reliability curve, or end the run early (status ``no_data``) saying
         how to give the baseline one."""
-        baseline = self.load_baseline()  # type: ignore[attr-defined]  # DriftEvidence's
+        baseline = self.load_baseline()  # DriftEvidence's
         if baseline is None or baseline.calibration is None:
             where = self.ctx.baseline_path
             self._early(f"No calibration for model {self.model_name}: the baseline at {where} "
