@@ -364,7 +364,9 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "The share of correct predictions on the ground-truth sample is below "
               "`accuracy_min` (0.70 by default) for 30 minutes.",
               (_C,), ("accuracy", "accuracy by segment", "ground-truth count"),
-              build=_low_accuracy),
+              build=_low_accuracy,
+              # the labels said it: the estimate that foresaw it adds nothing while it fires
+              inhibits=("EstimatedAccuracyDrop",)),
     AlertSpec("EstimatedAccuracyDrop", "Estimated accuracy drop",
               "The accuracy estimated from the live confidences through the baseline's "
               "reliability curve is below `accuracy_min` (0.70 by default) over 30 minutes, for "
