@@ -36,7 +36,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .calibration import N_BUCKETS, Calibration, bucket_index
+from .calibration import N_BUCKETS, Calibration, bucket_sums
 from .errors import BaselineError
 from .instrument import content_id
 from .metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY
@@ -375,6 +375,7 @@ class BaselineBuilder:
         # the reliability curve's counts: labelled rows and correct ones per confidence bucket
         self.labelled = np.zeros(N_BUCKETS, dtype=np.int64)
         self.correct = np.zeros(N_BUCKETS, dtype=np.int64)
+        self.confidence_sum = np.zeros(N_BUCKETS)
 
     def _roles(self, columns: list[str], dtypes: dict[str, str]) -> tuple[str, ...]:
         """Fix the column roles on the first batch, check them on later ones; the numeric names."""
@@ -464,11 +465,13 @@ class BaselineBuilder:
             minlength=self.confidence_counts.size)
 
     def _outcomes(self, confidence: np.ndarray, labelled: np.ndarray, correct: np.ndarray) -> None:
-        """Count the labelled rows with a finite confidence, and the correct ones, per bucket."""
-        keep = np.asarray(labelled, bool) & np.isfinite(confidence)
-        idx = bucket_index(confidence[keep])
-        self.labelled += np.bincount(idx, minlength=N_BUCKETS)
-        self.correct += np.bincount(idx[np.asarray(correct, bool)[keep]], minlength=N_BUCKETS)
+        """Add the labelled rows with a finite confidence per bucket: rows, correct ones and
+        their confidence sum."""
+        keep = np.asarray(labelled, bool)
+        rows, hits, sums = bucket_sums(confidence[keep], np.asarray(correct, bool)[keep])
+        self.labelled += rows.astype(np.int64)
+        self.correct += hits.astype(np.int64)
+        self.confidence_sum += sums
 
     def merge(self, other: BaselineBuilder) -> BaselineBuilder:
         """Add another builder's rows (a partition sketched elsewhere); returns self."""
@@ -489,6 +492,7 @@ class BaselineBuilder:
         self.confidence_counts += other.confidence_counts
         self.labelled += other.labelled
         self.correct += other.correct
+        self.confidence_sum += other.confidence_sum
         self.rows += other.rows
         return self
 
@@ -524,7 +528,7 @@ class BaselineBuilder:
             if self.labelled.sum() == 0:
                 raise BaselineError(f"label column {self.label!r} has no labelled rows with a "
                                     f"confidence to calibrate on")
-            calibration = Calibration(self.labelled, self.correct)
+            calibration = Calibration(self.labelled, self.correct, self.confidence_sum)
         created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         base = Baseline(self.model_name, numeric, cats, classes, pfr, cfr, self.rows, source,
                         created, calibration=calibration)

@@ -34,6 +34,7 @@ __all__ = [
     "calibration_of",
     "confidence_counts",
     "window_confidence_counts",
+    "window_confidence_sum",
     "estimated_accuracy",
     "estimated_accuracy_series",
     "realized_accuracy_series",
@@ -87,13 +88,23 @@ def window_confidence_counts(source: QuerySource, model_name: str, *, window: st
     return counts[0] if len(counts) else np.zeros(N_BUCKETS)
 
 
+def window_confidence_sum(source: QuerySource, model_name: str, *, window: str = "1h",
+                          time: Any = None) -> float:
+    """The sum of the confidences of the ``window`` ending at ``time`` (the histogram's
+    ``_sum``), summed across replicas; 0 when there were none."""
+    frame = source.query(queries.confidence_sum(model_name, window), time=time)
+    return float(frame["value"].sum()) if not frame.empty else 0.0
+
+
 def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str = "1h",
                        time: Any = None, model_name: str | None = None) -> AccuracyEstimate:
     """The accuracy the ``window`` ending at ``time`` should have, from its confidences alone:
     equals the rule ``model_name:ml_estimated_accuracy:<window>`` at ``time``."""
     calibration = calibration_of(baseline)
     model = model_name or baseline.model_name
-    return calibration.estimate(window_confidence_counts(source, model, window=window, time=time))
+    return calibration.estimate(
+        window_confidence_counts(source, model, window=window, time=time),
+        window_confidence_sum(source, model, window=window, time=time))
 
 
 def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: Any, end: Any,
@@ -105,13 +116,16 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
     model = model_name or baseline.model_name
     ts, counts = confidence_counts(source.range(
         queries.confidence_buckets(model, window or step), start, end, step))
+    sums = source.range(queries.confidence_sum(model, window or step), start, end, step)
+    by_time = (dict(zip(sums["timestamp"].to_numpy(), sums["value"].to_numpy(dtype=float)))
+               if not sums.empty else {})
     rows = []
     for t, c in zip(ts, counts):
-        est = calibration.estimate(c)
+        est = calibration.estimate(c, by_time.get(t, float("nan")))
         rows.append({"timestamp": t, "estimated": est.accuracy, "stderr": est.stderr,
                      "n": float(c.sum())})
     frame = pd.DataFrame(rows, columns=["timestamp", "estimated", "stderr", "n"])
-    return frame[frame["n"] > 0].reset_index(drop=True)
+    return frame[(frame["n"] > 0) & frame["estimated"].notna()].reset_index(drop=True)
 
 
 def realized_accuracy_series(source: QuerySource, model_name: str, start: Any, end: Any,

@@ -2,16 +2,17 @@
 confidences alone, through the baseline's reliability curve (confidence-based performance
 estimation). Pure: a baseline in, rules out.
 
-For a window, with ``C_b`` the confidence histogram's cumulative bucket counts (summed across
-replicas) and ``a_b`` the calibrated accuracy of bucket ``b``::
+For a window, with ``S`` the confidences' sum (the histogram's ``_sum``), ``C_b`` its
+cumulative bucket counts (both summed across replicas) and ``g_b`` the calibration gap of bucket
+``b`` (calibrated accuracy − mean confidence, see :mod:`mlmon_nb.calibration`)::
 
-    Σ_b a_b (C_b − C_{b−1}) / C_+Inf  =  (C_+Inf · a_last − Σ_{b<last} C_b (a_{b+1} − a_b)) / C_+Inf
+    (S + Σ_b g_b (C_b − C_{b−1})) / C_+Inf  =  (S + C_+Inf · g_last − Σ_{b<last} C_b (g_{b+1} − g_b)) / C_+Inf
 
-The right-hand side needs no bucket differences, and a term whose ``a_{b+1} − a_b`` is 0
-(isotonic pooling) is left out. The accuracies are written as exact literals
+clamped to [0, 1]. The right-hand side needs no bucket differences, and a term whose
+``g_{b+1} − g_b`` is 0 is left out. The gaps are written as exact literals
 (:func:`mlmon_nb.promql.number`), so a rule equals :meth:`Calibration.estimate` on the same
-counts; an empty window gives no series rather than NaN. The rules must be regenerated with the
-baseline, like the drift rules.
+counts and sum; an empty window gives no series rather than NaN. The rules must be regenerated
+with the baseline, like the drift rules.
 
 Per window ``w`` of :data:`~mlmon_nb.rules.names.ESTIMATED_ACCURACY_WINDOWS`:
 ``model_name:ml_estimated_accuracy:<w>`` and the prediction count it rests on
@@ -42,18 +43,20 @@ def _bucket(model_name: str, le: str, window: str) -> str:
 
 
 def estimated_accuracy_expr(model_name: str, calibration: Calibration, window: str) -> str:
-    """The PromQL of a model's estimated accuracy over ``window``: Σ count × calibrated accuracy
-    / Σ count over the live confidence histogram's buckets, summed across replicas."""
-    acc = [float(a) for a in calibration.accuracy]
-    edges = calibration.edges
+    """The PromQL of a model's estimated accuracy over ``window``: (Σ confidence + Σ bucket
+    count × bucket gap) / Σ count over the live confidence histogram, summed across replicas."""
+    gap = [float(g) for g in calibration.gap]
     total = _bucket(model_name, "+Inf", window)
-    terms = [f"{total} * {promql.number(acc[-1])}"]
-    for i, edge in enumerate(edges[:-1]):
-        step = acc[i + 1] - acc[i]
+    confidences = promql.sum_increase(
+        promql.selector(CONFIDENCE.series("_sum"), model_name=model_name), window)
+    terms = [confidences, f"{total} * {promql.number(gap[-1])}"]
+    for i, edge in enumerate(calibration.edges[:-1]):
+        step = gap[i + 1] - gap[i]
         if step != 0:
             terms.append(f"{_bucket(model_name, le_label(edge), window)} * {promql.number(step)}")
-    numerator = "\n  - ".join(terms)
-    return promql.ratio(numerator, total, bad_may_be_absent=False, drop_zero_total=True)
+    numerator = "\n  + ".join(terms[:2]) + "".join(f"\n  - {t}" for t in terms[2:])
+    ratio = promql.ratio(numerator, total, bad_may_be_absent=False, drop_zero_total=True)
+    return f"clamp(\n  {ratio},\n  0, 1)"
 
 
 def estimated_accuracy_rules(model_name: str, baseline: Baseline,
