@@ -56,9 +56,10 @@ LATENCY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
 LATENCY_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 ACCURACY_WINDOWS: tuple[str, ...] = ("1h", "1d")
 LOW_CONFIDENCE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
-# Windows of the estimated accuracy (from the confidence histogram and the baseline's curve);
+# Windows of the estimated accuracy (from the confidence histogram and the baseline's curve):
+# the short ones to see a shift early, the accuracy rules' (1h, 1d) to set it against the labels;
 # EstimatedAccuracyDrop reads the 30m one, whose prediction count the recording stage records.
-ESTIMATED_ACCURACY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
+ESTIMATED_ACCURACY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "1d")
 ESTIMATED_ACCURACY_ALERT_WINDOW = "30m"
 # The SLOs of every model: the values of the ``slo`` label.
 SLOS: tuple[str, ...] = ("latency", "availability", "accuracy")
