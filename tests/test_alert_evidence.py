@@ -8,6 +8,9 @@ still fire on time: see test_rules_promtool.py and the firing cases below.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pytest
 from alert_scenarios import SCENARIOS, first_firing
 from promtool_support import (
@@ -300,28 +303,40 @@ def test_what_chance_gives_for_three_values_is_far_above_any_threshold():
 # -- EstimatedAccuracyDrop: the accuracy the confidences promise, with evidence -----------------
 
 
-def _confidence_shares(**shift: float) -> list[float]:
-    """Bucket shares of the demo model's confidences on generated texts (``shift``: the
-    ``generate_texts`` options), one per bucket of the confidence histogram."""
-    import numpy as np
+@dataclass(frozen=True)
+class Confidences:
+    """The demo model's confidences on generated texts: shares per bucket, and their mean."""
 
+    shares: list[float]
+    mean: float
+
+    def estimate(self, calibration) -> float:
+        """The estimate of a window of 100 such predictions."""
+        return calibration.estimate(np.array(self.shares) * 100, self.mean * 100).accuracy
+
+
+def _confidences(**shift: float) -> Confidences:
+    """``shift``: the ``generate_texts`` options."""
     from mlmon_nb.calibration import bucket_counts
     from mlmon_nb.demo.model import SentimentModel, generate_texts
     model = SentimentModel()
     texts = generate_texts(2000, np.random.default_rng(5), **shift)
-    counts = bucket_counts(np.array([model.predict(t.text, t.channel).confidence for t in texts]))
-    return list(counts / counts.sum())
+    conf = np.array([model.predict(t.text, t.channel).confidence for t in texts])
+    counts = bucket_counts(conf)
+    return Confidences(list(counts / counts.sum()), float(conf.mean()))
 
 
-def _confidence_history(segments: list[tuple[int, float, list[float]]]) -> list[dict]:
-    """The confidence histogram and prediction counter over ``(minutes, predictions a minute,
-    bucket shares)`` segments."""
+def _confidence_history(segments: list[tuple[int, float, Confidences]]) -> list[dict]:
+    """The confidence histogram (buckets and sum) and prediction counter over ``(minutes,
+    predictions a minute, confidences)`` segments."""
     les = [le_label(e) for e in CONFIDENCE_BUCKETS] + ["+Inf"]
     out = []
     for i, le in enumerate(les):
         out.append(series("ml_prediction_confidence_bucket", counter(
-            *[(minutes, round(rate * sum(shares[:i + 1]), 6)) for minutes, rate, shares in segments]),
+            *[(minutes, round(rate * sum(c.shares[:i + 1]), 6)) for minutes, rate, c in segments]),
             le=le))
+    out.append(series("ml_prediction_confidence_sum", counter(
+        *[(minutes, round(rate * c.mean, 6)) for minutes, rate, c in segments])))
     out.append(series("ml_predictions_total", counter(
         *[(minutes, rate) for minutes, rate, _ in segments]), predicted_class="positive"))
     return out
@@ -337,15 +352,14 @@ def _estimated_drop_firing(at: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def shares() -> dict[str, list[float]]:
+def shares() -> dict[str, Confidences]:
     from mlmon_nb.demo.model import COVARIATE_SHIFT
     baseline = training_baseline()
-    out = {"reference": _confidence_shares(), "shifted": _confidence_shares(**COVARIATE_SHIFT)}
+    out = {"reference": _confidences(), "shifted": _confidences(**COVARIATE_SHIFT)}
     # the premise: the shifted confidences promise less than accuracy_min, the reference more
-    import numpy as np
     limit = parse_config({"version": 1, "models": [{"name": MODEL}]}).models[0].alerts.accuracy_min
-    assert baseline.calibration.estimate(np.array(out["shifted"]) * 100).accuracy < limit - 0.02
-    assert baseline.calibration.estimate(np.array(out["reference"]) * 100).accuracy > limit + 0.1
+    assert out["shifted"].estimate(baseline.calibration) < limit - 0.02
+    assert out["reference"].estimate(baseline.calibration) > limit + 0.1
     return out
 
 

@@ -48,9 +48,10 @@ def test_the_curve_counts_labelled_rows_and_correct_ones(frame, calibrated):
                                (rows["prediction"] == rows["label"]).to_numpy())
     assert np.array_equal(cal.counts, expected.counts)
     assert np.array_equal(cal.correct, expected.correct)
+    assert np.allclose(cal.confidence_sum, expected.confidence_sum)
     assert cal.reference_accuracy == pytest.approx((rows["prediction"] == rows["label"]).mean())
     # the estimate of the reference's own confidences is its accuracy
-    est = cal.estimate(bucket_counts(rows["confidence"].to_numpy()))
+    est = cal.estimate(bucket_counts(rows["confidence"].to_numpy()), rows["confidence"].sum())
     assert est.accuracy == pytest.approx(cal.reference_accuracy, abs=0.01)
     assert "label" not in calibrated.numeric  # the label is no feature
     described = calibrated.describe().set_index("kind")

@@ -230,7 +230,9 @@ def test_covariate_shift_fault_lowers_confidence_estimate_and_accuracy(config):
             assert counts.shape == (N_BUCKETS,) and counts.sum() == stats.ok
             correct = delta("ml_ground_truth_total", outcome="correct")
             labelled = delta("ml_ground_truth_total")
-            return stats, baseline.calibration.estimate(counts).accuracy, correct / labelled
+            conf_sum = delta("ml_prediction_confidence_sum")
+            return (stats, baseline.calibration.estimate(counts, conf_sum).accuracy,
+                    correct / labelled)
 
         normal, est0, acc0 = window(False)
         shifted, est1, acc1 = window(True)

@@ -42,7 +42,9 @@ def test_rule_equals_python_rerun_and_the_pure_estimate(prom, history, phase):
         rerun = performance.estimated_accuracy(prom, history.baseline, window=window, time=at)
         counts = performance.window_confidence_counts(prom, history.model_name, window=window,
                                                       time=at)
-        pure = history.baseline.calibration.estimate(counts)
+        total = performance.window_confidence_sum(prom, history.model_name, window=window,
+                                                  time=at)
+        pure = history.baseline.calibration.estimate(counts, total)
         assert counts.shape == (N_BUCKETS,) and counts.sum() > 0
         assert rule == pytest.approx(rerun.accuracy, rel=1e-9, abs=1e-12), window
         assert rerun.accuracy == pure.accuracy and rerun.n == pure.n
