@@ -17,7 +17,7 @@ accuracy, once labels arrive, is the sign the assumption broke. Pure: arrays in,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -177,7 +177,8 @@ class Calibration:
         if stored.shape != cal.accuracy.shape or not np.allclose(stored, cal.accuracy, atol=1e-9):
             raise BaselineError("the baseline's calibrated accuracy does not match its counts; "
                                 "the file was edited or is corrupt; rebuild the baseline")
-        return cal
+        # the stored values, bit for bit: the file's id hashes them, and the rules write them
+        return replace(cal, accuracy=stored)
 
 
 def _fit(counts: np.ndarray, correct: np.ndarray, prior_rows: float) -> np.ndarray:

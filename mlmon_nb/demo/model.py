@@ -48,6 +48,8 @@ _NEGATIVE = ("bad", "terrible", "awful", "hate", "slow", "broken", "poor", "refu
 _NEUTRAL = ("the", "order", "delivery", "product", "service", "app", "today", "item", "price",
             "support", "account", "update", "package", "it", "was", "and", "my")
 _HEDGES = ("maybe", "somewhat", "perhaps", "okay", "guess")
+MIXED_SHARE = 0.1  # share of texts with mixed feelings in normal traffic
+FAINT_EXTRA_WORDS = 12  # neutral words a faint text adds
 _LEXICON = {**{w: 1.0 for w in _POSITIVE}, **{w: -1.0 for w in _NEGATIVE}}
 
 
@@ -103,11 +105,14 @@ class SentimentModel:
 
 
 def generate_texts(n: int, rng: np.random.Generator, *, drift: float = 0.0,
-                   ambiguity: float = 0.0) -> list[LabeledText]:
+                   ambiguity: float = 0.0, mixed: float = MIXED_SHARE,
+                   faint: float = 0.0) -> list[LabeledText]:
     """``n`` labelled requests.
 
     ``drift`` (0..1) makes texts longer and more negative, as when a new user population
-    arrives; ``ambiguity`` (0..1) mixes opposite sentiment into texts, which lowers confidence.
+    arrives; ``ambiguity`` (0..1) adds hedging words, which lowers confidence without changing
+    the prediction; ``mixed`` is the share of texts with mixed feelings (opposite sentiment
+    mixed in): the model is less sure of them and less often right — a covariate shift.
     """
     labels = rng.choice(CLASSES, size=n, p=(0.3 + 0.25 * drift, 0.3, 0.4 - 0.25 * drift))
     channels = rng.choice(CHANNELS, size=n, p=CHANNEL_WEIGHTS)
@@ -115,13 +120,16 @@ def generate_texts(n: int, rng: np.random.Generator, *, drift: float = 0.0,
     out = []
     for label, channel, length in zip(labels, channels, lengths):
         n_sent = max(1, int(rng.binomial(length, 0.22)))
+        if faint and label != "neutral" and rng.random() < faint:
+            # one sentiment word lost in a long text: the model hesitates, often on neutral
+            n_sent, length = 1, length + int(rng.poisson(FAINT_EXTRA_WORDS))
         if label == "positive":
             sent = list(rng.choice(_POSITIVE, n_sent))
         elif label == "negative":
             sent = list(rng.choice(_NEGATIVE, n_sent))
         else:
             sent = list(rng.choice(_POSITIVE + _NEGATIVE, min(n_sent, 2))) if rng.random() < 0.3 else []
-        if rng.random() < 0.1:  # mixed feelings, and label noise
+        if rng.random() < mixed:  # mixed feelings, and label noise
             opposite = _NEGATIVE if label == "positive" else _POSITIVE
             sent += list(rng.choice(opposite, max(1, len(sent) // 2)))
         if rng.random() < ambiguity:
