@@ -48,7 +48,13 @@ import yaml
 
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.calibration import Calibration, bucket_counts, fit_calibration
+from mlmon_nb.calibration import (
+    N_BUCKETS,
+    Calibration,
+    bucket_counts,
+    bucket_index,
+    fit_calibration,
+)
 from mlmon_nb.config import ModelConfig, load_config
 from mlmon_nb.rules import render_rule_files
 
@@ -61,38 +67,44 @@ GOAL = 0.01  # one accuracy point
 
 @dataclass(frozen=True)
 class Classifier:
-    """A softmax classifier that is the Bayes posterior of its own reference mixture: cluster
-    ``k`` is N(centers[k], I) with equal weights, so P(label=k | x) ∝ exp(c_k·x − |c_k|²/2)."""
+    """The Bayes posterior of a reference mixture — cluster ``k`` is N(centers[k], I) with equal
+    weights, so P(label=k | x) ∝ exp(c_k·x − |c_k|²/2) — and a model scoring with the same
+    logits times ``sharpness`` (1: calibrated by construction; above 1: overconfident)."""
 
     centers: np.ndarray  # (classes, features), centred on the origin
+    sharpness: float = 1.0
 
     @property
     def classes(self) -> int:
         return self.centers.shape[0]
 
-    def proba(self, x: np.ndarray) -> np.ndarray:
-        logits = x @ self.centers.T - 0.5 * np.sum(self.centers ** 2, axis=1)
+    def proba(self, x: np.ndarray, sharpness: float = 1.0) -> np.ndarray:
+        """The true class probabilities (or the model's scores with its ``sharpness``)."""
+        logits = (x @ self.centers.T - 0.5 * np.sum(self.centers ** 2, axis=1)) * sharpness
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
 
-def make_classifier(classes: int, features: int, radius: float, seed: int = 0) -> Classifier:
+def make_classifier(classes: int, features: int, radius: float, seed: int = 0,
+                    sharpness: float = 1.0) -> Classifier:
     """Cluster centres at ``radius`` from their centroid, in random directions."""
     rng = np.random.default_rng(seed)
     c = rng.normal(size=(classes, features))
     c -= c.mean(axis=0)
     c *= radius / np.linalg.norm(c, axis=1, keepdims=True)
-    return Classifier(c)
+    return Classifier(c, sharpness)
 
 
 @dataclass(frozen=True)
 class Sample:
-    """Predictions on ``n`` rows: the inputs, class probabilities and the drawn true labels."""
+    """Predictions on ``n`` rows: the inputs, the model's class scores, the drawn true labels
+    and the true probability that each prediction is right."""
 
     features: np.ndarray
     proba: np.ndarray
     label: np.ndarray
+    p_correct: np.ndarray
 
     @property
     def predicted(self) -> np.ndarray:
@@ -112,19 +124,23 @@ class Sample:
 
     @property
     def expected_accuracy(self) -> float:
-        """The accuracy a perfect CBPE would report: the mean true top-class probability."""
-        return float(self.confidence.mean())
+        """The accuracy a perfect CBPE would report: the mean true probability that the
+        predictions are right (the mean confidence, for a calibrated model)."""
+        return float(self.p_correct.mean())
 
 
-def sample(clf: Classifier, n: int, shift: float, rng: np.random.Generator) -> Sample:
-    """``n`` rows contracted toward the mixture's centre by ``shift`` (0 = the reference, 1 =
-    every row at the centre); labels drawn from the classifier's own probabilities (calibrated by
-    construction, no concept shift)."""
+def sample(clf: Classifier, n: int, shift: float, rng: np.random.Generator,
+           contract: bool = True) -> Sample:
+    """``n`` rows shifted toward the mixture's centre by ``shift`` (0 = the reference): the
+    cluster means pulled in, and with ``contract`` their spread too (1 = every row at the
+    centre); labels drawn from the true probabilities, whatever the shift (no concept shift)."""
     cluster = rng.integers(clf.classes, size=n)
-    x = (clf.centers[cluster] + rng.normal(size=(n, clf.centers.shape[1]))) * (1.0 - shift)
+    noise = rng.normal(size=(n, clf.centers.shape[1]))
+    x = clf.centers[cluster] * (1.0 - shift) + noise * ((1.0 - shift) if contract else 1.0)
     p = clf.proba(x)
+    scores = p if clf.sharpness == 1.0 else clf.proba(x, clf.sharpness)
     label = (p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
-    return Sample(x, p, label)
+    return Sample(x, scores, label, p[np.arange(n), scores.argmax(axis=1)])
 
 
 # -- part 1: accuracy per window ---------------------------------------------------------------
@@ -135,10 +151,16 @@ class Scenario:
     classes: int
     features: int
     radius: float
+    contract: bool  # the shift pulls the spread in with the means
+    sharpness: float = 1.0  # the model's logits times this: above 1, overconfident
 
 
-SCENARIOS = (Scenario("multiclass (3 classes, 4 features)", 3, 4, 2.3),
-             Scenario("binary (3 features)", 2, 3, 1.3))
+SCENARIOS = (Scenario("3 classes, 4 features, cluster means pulled in", 3, 4, 2.3, False),
+             Scenario("3 classes, 4 features, inputs contracted", 3, 4, 2.3, True),
+             Scenario("binary, 3 features, inputs contracted", 2, 3, 1.3, True),
+             Scenario("3 classes, 4 features, inputs contracted, OVERCONFIDENT scores "
+                      "(logits x1.5)", 3, 4, 2.3, True, 1.5))
+LEAD_SCENARIO = SCENARIOS[1]  # the one whose accuracy falls below the alert's 70 %
 
 
 @dataclass
@@ -166,9 +188,11 @@ class WindowResult:
 def workload(scenario: Scenario, n_ref: int = N_REF, n_window: int = N_WINDOW,
              shifts: tuple[float, ...] = SHIFTS, seed: int = 1) -> tuple[Sample, list[Sample]]:
     """The labelled validation set and one window per shift."""
-    clf = make_classifier(scenario.classes, scenario.features, scenario.radius, seed)
+    clf = make_classifier(scenario.classes, scenario.features, scenario.radius, seed,
+                          scenario.sharpness)
     rng = np.random.default_rng(seed + 100)
-    return sample(clf, n_ref, 0.0, rng), [sample(clf, n_window, s, rng) for s in shifts]
+    return (sample(clf, n_ref, 0.0, rng),
+            [sample(clf, n_window, s, rng, scenario.contract) for s in shifts])
 
 
 def ours_fit(reference: Sample) -> Calibration:
@@ -187,6 +211,52 @@ def estimate_windows(reference: Sample, windows: list[Sample],
     est = ours_estimates(cal, [bucket_counts(w.confidence) for w in windows])
     return [WindowResult(s, len(w.label), w.accuracy, w.expected_accuracy, e)
             for s, w, e in zip(shifts, windows, est)]
+
+
+def bucket_means(s: Sample, values: np.ndarray | None = None) -> np.ndarray:
+    """Per confidence bucket, the mean of ``values`` over a sample's rows (default: their true
+    probability of being right, the bucket's expected accuracy); NaN where a bucket is empty."""
+    idx = bucket_index(s.confidence)
+    rows = np.bincount(idx, minlength=N_BUCKETS)
+    total = np.bincount(idx, weights=s.p_correct if values is None else values,
+                        minlength=N_BUCKETS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / rows
+
+
+@dataclass(frozen=True)
+class ErrorParts:
+    """mlmon_nb's estimate minus the window's expected accuracy, in two parts that sum to it.
+
+    ``curve``: the fitted curve against the validation rows' own expected accuracy per bucket
+    (the validation set's noise, the shrinkage and pooling); ``within``: the window's
+    confidences sitting elsewhere inside their buckets than the validation set's (the
+    exported buckets are 0.1 wide). For a calibrated model, an estimate starting from the
+    histogram's mean confidence (``_sum``/``_count``) plus each bucket's calibration gap
+    (:func:`gap_estimate`) keeps only ``curve``.
+    """
+
+    curve: float
+    within: float
+
+
+def error_parts(reference: Sample, window: Sample, cal: Calibration) -> ErrorParts:
+    ref = bucket_means(reference)
+    ref = np.where(np.isnan(ref), cal.accuracy, ref)  # no validation rows: no curve error
+    win = np.nan_to_num(bucket_means(window))
+    counts = bucket_counts(window.confidence)
+    n = counts.sum()
+    return ErrorParts(float(counts @ (cal.accuracy - ref) / n), float(counts @ (ref - win) / n))
+
+
+def gap_estimate(reference: Sample, window: Sample, cal: Calibration) -> float:
+    """A variant not in mlmon_nb, from what Prometheus also holds: the window's mean confidence
+    (the histogram's ``_sum``/``_count``) plus, per bucket, the curve's accuracy minus the
+    validation rows' mean confidence there, weighted by the window's counts."""
+    ref_conf = bucket_means(reference, reference.confidence)
+    gap = np.where(np.isnan(ref_conf), 0.0, cal.accuracy - np.nan_to_num(ref_conf))
+    counts = bucket_counts(window.confidence)
+    return float(window.confidence.mean() + counts @ gap / counts.sum())
 
 
 # -- part 2: NannyML ---------------------------------------------------------------------------
@@ -277,6 +347,13 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> float:
           f"{np.mean([r.error for r in rows]) * 100:.2f}; vs expected accuracy max "
           f"{max(abs(r.ours - r.expected) for r in rows) * 100:.2f}")
     cal = ours_fit(reference)
+    parts = [error_parts(reference, w, cal) for w in windows]
+    i = int(np.argmax([abs(r.ours - r.expected) for r in rows]))
+    variant = max(abs(gap_estimate(reference, w, cal) - r.truth) for r, w in zip(rows, windows))
+    print(f"  the largest gap to the expected accuracy (shift {rows[i].shift:.1f}): curve "
+          f"{parts[i].curve * 100:+.2f} points, confidences moving within their bucket "
+          f"{parts[i].within * 100:+.2f}; without the latter (mean confidence + per-bucket gap, "
+          f"not in mlmon_nb) max |error| vs truth {variant * 100:.2f}")
     (fit_t, _), (est_t, _), (cnt_t, _) = timed(
         lambda: ours_fit(reference), lambda: cal.estimate(counts[-1]),
         lambda: bucket_counts(windows[-1].confidence), repeat=7)
@@ -342,7 +419,8 @@ def _counter(per_minute: np.ndarray) -> np.ndarray:
 def build_history(clf: Classifier, model_name: str, baseline_id: str, *, hours: float = HOURS,
                   ramp: tuple[int, int] = RAMP_MINUTES, peak: float = SHIFT_PEAK,
                   per_minute: int = PER_MINUTE, label_share: float = LABEL_SHARE,
-                  delay: tuple[int, int] = DELAY_MINUTES, seed: int = 7) -> History:
+                  delay: tuple[int, int] = DELAY_MINUTES, contract: bool = True,
+                  seed: int = 7) -> History:
     """Minutes of traffic under a growing shift, as the exporter's counters: the confidence
     histogram, predictions per class, requests, the model info, and the ground truth of a
     ``label_share`` sample of predictions, each label arriving ``delay`` minutes (uniform) after
@@ -358,7 +436,7 @@ def build_history(clf: Classifier, model_name: str, baseline_id: str, *, hours: 
     wrong = np.zeros_like(right)
     expected, realized = np.zeros(T), np.zeros(T)
     for t in range(T):
-        s = sample(clf, int(rng.poisson(per_minute)), float(shifts[t]), rng)
+        s = sample(clf, int(rng.poisson(per_minute)), float(shifts[t]), rng, contract)
         conf[t] = bucket_counts(s.confidence)
         conf_sum[t] = s.confidence.sum()
         low[t] = int((s.confidence < LOW_CONFIDENCE).sum())
@@ -528,7 +606,7 @@ def _at(values: dict[float, float], minute: float) -> str:
 def run_lead_time() -> str | None:
     """Part 3; returns what went wrong (rules missing, an alert that never fired, the
     estimated-accuracy alert not first), or None."""
-    scenario = SCENARIOS[0]
+    scenario = LEAD_SCENARIO
     clf = make_classifier(scenario.classes, scenario.features, scenario.radius, 1)
     reference = sample(clf, N_REF, 0.0, np.random.default_rng(101))
     model, files, baseline_id = generated_rules(reference)
@@ -547,7 +625,7 @@ def run_lead_time() -> str | None:
                    if f"the alert {a}" not in missing)
     estimates = estimated_rules(files)
     cut = rules_of(files, alerts, tuple(estimates))
-    history = build_history(clf, model.name, baseline_id)
+    history = build_history(clf, model.name, baseline_id, contract=scenario.contract)
     estimate_exprs = tuple(f'{r}{{model_name="{model.name}"}}' for r in estimates)
     labelled_expr = f'model_name:ml_accuracy:ratio_rate1h{{model_name="{model.name}"}}'
     t0 = time.perf_counter()
