@@ -325,8 +325,8 @@ def print_windows(rows: list[WindowResult], with_nannyml: bool) -> None:
         print(line)
 
 
-def run_accuracy(scenario: Scenario, skip_reason: str | None) -> float:
-    """Part 1 and 2 for one scenario; returns mlmon_nb's worst |error| against the truth."""
+def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
+    """Part 1 and 2 for one scenario; returns the window mlmon_nb is furthest off the truth."""
     reference, windows = workload(scenario)
     rows = estimate_windows(reference, windows)
     counts = [bucket_counts(w.confidence) for w in windows]
@@ -369,7 +369,7 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> float:
               f"counts: {nml_t / len(windows) / est_t:,.0f}x")
     print(f"goal, within {GOAL * 100:g} point of the truth: {'met' if worst <= GOAL else 'NOT met'}"
           + (f"; of NannyML: {'met' if worst_d <= GOAL else 'NOT met'}" if with_nannyml else ""))
-    return worst
+    return max(rows, key=lambda r: r.error)
 
 
 # -- part 3: alert lead time -------------------------------------------------------------------
@@ -670,17 +670,19 @@ def main() -> None:
     t0 = time.perf_counter()
     skip = nannyml_missing()
     print(f"CBPE accuracy estimates: windows of {N_WINDOW:,} rows, shift {SHIFTS[0]}–{SHIFTS[-1]}; "
-          f"truth = realized accuracy of the window, expect = its mean true top-class probability")
+          f"truth = realized accuracy of the window, expect = the mean true probability that its "
+          f"predictions are right")
     if skip:
         print(skip)
     results = [run_accuracy(s, skip) for s in SCENARIOS]
     lead_failure = run_lead_time()
     print(f"\nload average (1 min) on {os.cpu_count()} cores: {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after; whole run {time.perf_counter() - t0:.0f} s")
-    worst = max(results)
-    if worst > GOAL:
-        raise SystemExit(f"mlmon_nb's estimate is off the truth by {worst * 100:.2f} points, more "
-                         f"than {GOAL * 100:g}")
+    print(f"goal, mlmon_nb within {GOAL * 100:g} point of the truth in every window:")
+    for s, r in zip(SCENARIOS, results):
+        print(f"  {s.name}: {'met' if r.error <= GOAL else 'NOT met'} (worst {r.error * 100:.2f} "
+              f"points, at shift {r.shift:.1f})")
+    # the goals are findings to read, not a gate: the run fails only when a part cannot run
     if lead_failure:
         raise SystemExit(lead_failure)
 
