@@ -278,23 +278,28 @@ def _frame(s: Sample) -> pd.DataFrame:
     return df
 
 
-def nannyml_estimates(reference: Sample, windows: list[Sample]) -> list[float]:
-    """NannyML's CBPE accuracy: fitted on the reference, one chunk per window."""
+def nannyml_frames(reference: Sample, windows: list[Sample]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """NannyML's input (not timed): the labelled reference, and the windows one after the other
+    without labels."""
+    analysis = pd.concat([_frame(w) for w in windows], ignore_index=True).drop(columns="y_true")
+    return _frame(reference), analysis
+
+
+def nannyml_estimates(reference: pd.DataFrame, analysis: pd.DataFrame, window: int) -> list[float]:
+    """NannyML's CBPE accuracy: fitted on the reference, one chunk per ``window`` rows."""
     import nannyml as nml  # the optional extra, imported only where it is used
 
-    classes = reference.proba.shape[1]
+    classes = sum(c.startswith("p") for c in reference.columns)
     if classes == 2:
         proba: str | dict[int, str] = "p1"
         problem = "classification_binary"
     else:
         proba, problem = {k: f"p{k}" for k in range(classes)}, "classification_multiclass"
-    size = len(windows[0].label)
-    analysis = pd.concat([_frame(w) for w in windows], ignore_index=True).drop(columns="y_true")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = nml.CBPE(metrics=["accuracy"], y_pred_proba=proba, y_pred="y_pred", y_true="y_true",
-                       problem_type=problem, chunk_size=size)
-        est.fit(_frame(reference))
+                       problem_type=problem, chunk_size=window)
+        est.fit(reference)
         out = est.estimate(analysis).to_df()
     rows = out[out[("chunk", "period")] == "analysis"]
     return [float(v) for v in rows[("accuracy", "value")]]
@@ -335,8 +340,9 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
     with_nannyml = skip_reason is None
     worst = max(r.error for r in rows)
     if with_nannyml:
+        frames = nannyml_frames(reference, windows)
         timings = timed(lambda: ours_estimates(ours_fit(reference), counts),
-                        lambda: nannyml_estimates(reference, windows))
+                        lambda: nannyml_estimates(*frames, N_WINDOW))
         (ours_t, _), (nml_t, nml) = timings
         for r, v in zip(rows, nml):  # type: ignore[call-overload]
             r.nannyml = v
