@@ -1,32 +1,25 @@
-"""The pure pieces of benchmarks/bench_cbpe.py on tiny sizes: the synthetic classifier is what it
+"""The pure pieces of the CBPE benchmark (benchmarks/bench_cbpe.py, cbpe_synthetic.py,
+cbpe_leadtime.py) on tiny sizes: the synthetic classifier is what it
 claims (calibrated, or overconfident by its sharpness; shift lowers its accuracy), mlmon_nb's
 estimate follows the truth, the history's counters keep the metric contract, and promtool's
 report of the generated rules is read back into firing times."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mlmon_nb import metrics as m
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-REPO = Path(__file__).resolve().parent.parent
+import bench_cbpe as bench  # noqa: E402 - benchmarks/ on the path first
+import cbpe_leadtime as lead  # noqa: E402
+from cbpe_synthetic import make_classifier, sample  # noqa: E402
 
+from mlmon_nb import metrics as m  # noqa: E402
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_cbpe", REPO / "benchmarks" / "bench_cbpe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cbpe"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
 CONTRACTED = bench.Scenario("tiny, contracted", 3, 4, 2.3, True)
 
 
@@ -60,9 +53,9 @@ def test_estimate_follows_the_truth_and_its_error_parts_add_up() -> None:
 
 
 def test_history_counters_keep_the_contract() -> None:
-    clf = bench.make_classifier(3, 4, 2.3, 1)
-    h = bench.build_history(clf, "m", "b0", hours=1.5, ramp=(20, 60), per_minute=60)
-    assert h.minutes == 91 and h.shift[0] == 0 and h.shift[-1] == pytest.approx(bench.SHIFT_PEAK)
+    clf = make_classifier(3, 4, 2.3, 1)
+    h = lead.build_history(clf, "m", "b0", hours=1.5, ramp=(20, 60), per_minute=60)
+    assert h.minutes == 91 and h.shift[0] == 0 and h.shift[-1] == pytest.approx(lead.SHIFT_PEAK)
     series = {s["series"]: np.array(s["values"].split(), dtype=float) for s in h.input_series}
     assert all(len(v) == h.minutes and np.all(np.diff(v) >= 0) for v in series.values())
     buckets = [series[f'{m.CONFIDENCE.series("_bucket")}{{model_name="m",le="{m.le_label(le)}"}}']
@@ -79,24 +72,24 @@ def test_promtool_report_is_read_into_firing_minutes_and_values() -> None:
               "        got:[...]\n    alertname: LowModelAccuracy, time: 7h, \n"
               '    expr: "x{model_name=\\"m\\"}", time: 30m,\n        exp: (no samples)\n'
               '        got: {__name__="x", model_name="m"} 0.875\n')
-    ev = bench.parse_report(report)
+    ev = lead.parse_report(report)
     assert ev.first("LowModelAccuracy") == 65 and ev.first("EstimatedAccuracyDrop") is None
     assert ev.values == {'x{model_name="m"}': {30.0: 0.875}}
-    assert [bench.minutes_of(d) for d in ("0s", "45m", "2h", "1h30m")] == [0, 45, 120, 90]
+    assert [lead.minutes_of(d) for d in ("0s", "45m", "2h", "1h30m")] == [0, 45, 120, 90]
 
 
 @pytest.mark.integration
 def test_labelled_accuracy_alert_fires_late_under_the_real_rules() -> None:
-    clf = bench.make_classifier(3, 4, 2.3, 1)
-    reference = bench.sample(clf, 4000, 0.0, np.random.default_rng(0))
-    model, files, baseline_id = bench.generated_rules(reference)
-    cut = bench.rules_of(files, (bench.LABELLED_ALERT,))
+    clf = make_classifier(3, 4, 2.3, 1)
+    reference = sample(clf, 4000, 0.0, np.random.default_rng(0))
+    model, files, baseline_id = lead.generated_rules(reference)
+    cut = lead.rules_of(files, (lead.LABELLED_ALERT,))
     records = "\n".join(cut.values())
     assert "record: model_name:ml_accuracy:ratio_rate1h" in records
     assert "ratio_rate30d" not in records and "alert: HighErrorRate" not in records
-    h = bench.build_history(clf, model.name, baseline_id, hours=3, ramp=(20, 60), peak=0.95)
-    ev = bench.evaluate(cut, h, (bench.LABELLED_ALERT,), (), table_every=30)
-    first = ev.first(bench.LABELLED_ALERT)
+    h = lead.build_history(clf, model.name, baseline_id, hours=3, ramp=(20, 60), peak=0.95)
+    ev = lead.evaluate(cut, h, (lead.LABELLED_ALERT,), (), table_every=30)
+    first = ev.first(lead.LABELLED_ALERT)
     # accuracy is under 70 % from about minute 50; the labels come 30–60 min late, the
     # alert waits for the 1h ratio and then 30m more
     assert first is not None and 90 < first < 180
