@@ -295,3 +295,77 @@ def test_what_chance_gives_for_three_values_is_far_above_any_threshold():
     assert ks_critical(3, 20_000) > 0.9 and psi_critical(3, 20_000, bins=20) > 12
     assert ks_critical(10_000, 20_000) < 0.025  # thousands of values: the threshold decides
     assert ks_critical(0, 20_000) == float("inf")
+
+
+# -- EstimatedAccuracyDrop: the accuracy the confidences promise, with evidence -----------------
+
+
+def _confidence_shares(**shift: float) -> list[float]:
+    """Bucket shares of the demo model's confidences on generated texts (``shift``: the
+    ``generate_texts`` options), one per bucket of the confidence histogram."""
+    import numpy as np
+
+    from mlmon_nb.calibration import bucket_counts
+    from mlmon_nb.demo.model import SentimentModel, generate_texts
+    model = SentimentModel()
+    texts = generate_texts(2000, np.random.default_rng(5), **shift)
+    counts = bucket_counts(np.array([model.predict(t.text, t.channel).confidence for t in texts]))
+    return list(counts / counts.sum())
+
+
+def _confidence_history(segments: list[tuple[int, float, list[float]]]) -> list[dict]:
+    """The confidence histogram and prediction counter over ``(minutes, predictions a minute,
+    bucket shares)`` segments."""
+    les = [le_label(e) for e in CONFIDENCE_BUCKETS] + ["+Inf"]
+    out = []
+    for i, le in enumerate(les):
+        out.append(series("ml_prediction_confidence_bucket", counter(
+            *[(minutes, round(rate * sum(shares[:i + 1]), 6)) for minutes, rate, shares in segments]),
+            le=le))
+    out.append(series("ml_predictions_total", counter(
+        *[(minutes, rate) for minutes, rate, _ in segments]), predicted_class="positive"))
+    return out
+
+
+def _estimated_drop_firing(at: str) -> dict:
+    """A promtool check that EstimatedAccuracyDrop fires at ``at`` (value-independent)."""
+    return {"expr": f'ALERTS{{alertname="EstimatedAccuracyDrop",alertstate="firing",'
+                    f'model_name="{MODEL}"}}', "eval_time": at,
+            "exp_samples": [{"labels": f'ALERTS{{alertname="EstimatedAccuracyDrop",'
+                                       f'alertstate="firing",model_name="{MODEL}",'
+                                       f'severity="warning"}}', "value": 1}]}
+
+
+@pytest.fixture(scope="module")
+def shares() -> dict[str, list[float]]:
+    from mlmon_nb.demo.model import COVARIATE_SHIFT
+    baseline = training_baseline()
+    out = {"reference": _confidence_shares(), "shifted": _confidence_shares(**COVARIATE_SHIFT)}
+    # the premise: the shifted confidences promise less than accuracy_min, the reference more
+    import numpy as np
+    limit = parse_config({"version": 1, "models": [{"name": MODEL}]}).models[0].alerts.accuracy_min
+    assert baseline.calibration.estimate(np.array(out["shifted"]) * 100).accuracy < limit - 0.02
+    assert baseline.calibration.estimate(np.array(out["reference"]) * 100).accuracy > limit + 0.1
+    return out
+
+
+def test_a_covariate_shift_with_evidence_fires_estimated_accuracy_drop(tmp_path, shares):
+    # 60 predictions a minute: 20 minutes as in the reference, then the covariate shift. The
+    # 30m estimate passes under 70% once most of its window is shifted; 15m later it fires
+    inputs = info(90) + _confidence_history([(20, 60, shares["reference"]),
+                                             (70, 60, shares["shifted"])])
+    run_promtool(tmp_path, inputs, quiet("EstimatedAccuracyDrop", at=("20m", "35m")),
+                 promql_tests=[_estimated_drop_firing("75m"), _estimated_drop_firing("90m")])
+
+
+def test_a_covariate_shift_on_too_few_predictions_fires_nothing(tmp_path, shares):
+    # the same shift on 0.9 predictions a minute: 27 in any 30m window, under the 30 needed
+    inputs = info(90) + _confidence_history([(20, 0.9, shares["reference"]),
+                                             (70, 0.9, shares["shifted"])])
+    run_promtool(tmp_path, inputs, quiet("EstimatedAccuracyDrop", at=("50m", "75m", "90m")))
+
+
+def test_the_reference_distribution_fires_nothing(tmp_path, shares):
+    inputs = info(90) + _confidence_history([(90, 60, shares["reference"])])
+    run_promtool(tmp_path, inputs, quiet("EstimatedAccuracyDrop",
+                                         at=("30m", "50m", "75m", "90m")))

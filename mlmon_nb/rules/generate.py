@@ -202,7 +202,8 @@ def alert_groups(config: Config,
     ``slo-burn``), each with its runbook link.
 
     Alerts that need a baseline (drift) are included for the models in ``baselines`` only,
-    since only they have drift recording rules.
+    since only they have drift recording rules; those that need a calibration (the estimated
+    accuracy) for the models whose baseline has one.
     """
     baselines = baselines or {}
     order = list(dict.fromkeys(spec.group for spec in CATALOGUE))
@@ -210,7 +211,10 @@ def alert_groups(config: Config,
     for model in config.models:
         rules: dict[str, list[AlertingRule]] = {name: [] for name in order}
         for spec in CATALOGUE:
-            if spec.needs_baseline and baselines.get(model.name) is None:
+            baseline = baselines.get(model.name)
+            if spec.needs_baseline and baseline is None:
+                continue
+            if spec.needs_calibration and (baseline is None or baseline.calibration is None):
                 continue
             for rule in spec.rules(config, model):
                 link = runbook_url(config, spec.name, rule.labels, spec.series_labels)
