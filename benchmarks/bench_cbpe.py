@@ -79,10 +79,8 @@ from cbpe_leadtime import (  # noqa: E402 - this directory on the path first
 from cbpe_synthetic import Sample, make_classifier, sample  # noqa: E402
 
 from mlmon_nb.calibration import (  # noqa: E402
-    N_BUCKETS,
     Calibration,
     bucket_counts,
-    bucket_index,
     fit_calibration,
 )
 
@@ -147,64 +145,30 @@ def ours_fit(reference: Sample) -> Calibration:
     return fit_calibration(reference.confidence, reference.correct)
 
 
-def ours_estimates(cal: Calibration, counts: list[np.ndarray]) -> list[float]:
-    """One estimate per window from its confidence-histogram bucket counts."""
-    return [cal.estimate(c).accuracy for c in counts]
+def histogram(window: Sample) -> tuple[np.ndarray, float]:
+    """What Prometheus holds of a window: its confidence histogram's bucket counts and sum."""
+    return bucket_counts(window.confidence), float(window.confidence.sum())
+
+
+def ours_estimates(cal: Calibration, histograms: list[tuple[np.ndarray, float]]) -> list[float]:
+    """One estimate per window from its confidence histogram (bucket counts and sum)."""
+    return [cal.estimate(c, total).accuracy for c, total in histograms]
 
 
 def estimate_windows(reference: Sample, windows: list[Sample],
                      shifts: tuple[float, ...] = SHIFTS) -> list[WindowResult]:
     """mlmon_nb's estimate for each window next to its truth (NannyML's filled in later)."""
     cal = ours_fit(reference)
-    est = ours_estimates(cal, [bucket_counts(w.confidence) for w in windows])
+    est = ours_estimates(cal, [histogram(w) for w in windows])
     return [WindowResult(s, len(w.label), w.accuracy, w.expected_accuracy, e)
             for s, w, e in zip(shifts, windows, est)]
 
 
-def bucket_means(s: Sample, values: np.ndarray | None = None) -> np.ndarray:
-    """Per confidence bucket, the mean of ``values`` over a sample's rows (default: their true
-    probability of being right, the bucket's expected accuracy); NaN where a bucket is empty."""
-    idx = bucket_index(s.confidence)
-    rows = np.bincount(idx, minlength=N_BUCKETS)
-    total = np.bincount(idx, weights=s.p_correct if values is None else values,
-                        minlength=N_BUCKETS)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / rows
-
-
-@dataclass(frozen=True)
-class ErrorParts:
-    """mlmon_nb's estimate minus the window's expected accuracy, in two parts that sum to it.
-
-    ``curve``: the fitted curve against the validation rows' own expected accuracy per bucket
-    (the validation set's noise, the shrinkage and pooling); ``within``: the window's
-    confidences sitting elsewhere inside their buckets than the validation set's (the
-    exported buckets are 0.1 wide). For a calibrated model, an estimate starting from the
-    histogram's mean confidence (``_sum``/``_count``) plus each bucket's calibration gap
-    (:func:`gap_estimate`) keeps only ``curve``.
-    """
-
-    curve: float
-    within: float
-
-
-def error_parts(reference: Sample, window: Sample, cal: Calibration) -> ErrorParts:
-    ref = bucket_means(reference)
-    ref = np.where(np.isnan(ref), cal.accuracy, ref)  # no validation rows: no curve error
-    win = np.nan_to_num(bucket_means(window))
+def buckets_only(cal: Calibration, window: Sample) -> float:
+    """The estimate from bucket counts alone (each bucket at its calibrated accuracy, without
+    the histogram's sum): what the sum adds is the difference to :func:`ours_estimates`."""
     counts = bucket_counts(window.confidence)
-    n = counts.sum()
-    return ErrorParts(float(counts @ (cal.accuracy - ref) / n), float(counts @ (ref - win) / n))
-
-
-def gap_estimate(reference: Sample, window: Sample, cal: Calibration) -> float:
-    """A variant not in mlmon_nb, from what Prometheus also holds: the window's mean confidence
-    (the histogram's ``_sum``/``_count``) plus, per bucket, the curve's accuracy minus the
-    validation rows' mean confidence there, weighted by the window's counts."""
-    ref_conf = bucket_means(reference, reference.confidence)
-    gap = np.where(np.isnan(ref_conf), 0.0, cal.accuracy - np.nan_to_num(ref_conf))
-    counts = bucket_counts(window.confidence)
-    return float(window.confidence.mean() + counts @ gap / counts.sum())
+    return float(counts @ cal.accuracy / counts.sum())
 
 
 # -- part 2: NannyML ---------------------------------------------------------------------------
@@ -282,7 +246,7 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
     """Part 1 and 2 for one scenario; returns the window mlmon_nb is furthest off the truth."""
     reference, windows = workload(scenario)
     rows = estimate_windows(reference, windows)
-    counts = [bucket_counts(w.confidence) for w in windows]
+    counts = [histogram(w) for w in windows]
     print(f"\n-- {scenario.name}: validation {N_REF:,} rows (accuracy {reference.accuracy:.2%}), "
           f"{len(windows)} windows of {N_WINDOW:,} rows")
     with_nannyml = skip_reason is None
@@ -301,15 +265,11 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
           f"{np.mean([r.error for r in rows]) * 100:.2f}; vs expected accuracy max "
           f"{max(abs(r.ours - r.expected) for r in rows) * 100:.2f}")
     cal = ours_fit(reference)
-    parts = [error_parts(reference, w, cal) for w in windows]
-    i = int(np.argmax([abs(r.ours - r.expected) for r in rows]))
-    variant = max(abs(gap_estimate(reference, w, cal) - r.truth) for r, w in zip(rows, windows))
-    print(f"  the largest gap to the expected accuracy (shift {rows[i].shift:.1f}): curve "
-          f"{parts[i].curve * 100:+.2f} points, confidences moving within their bucket "
-          f"{parts[i].within * 100:+.2f}; without the latter (mean confidence + per-bucket gap, "
-          f"not in mlmon_nb) max |error| vs truth {variant * 100:.2f}")
+    alone = max(abs(buckets_only(cal, w) - r.truth) for r, w in zip(rows, windows))
+    print(f"  from bucket counts alone, without the histogram's sum: max |error| vs truth "
+          f"{alone * 100:.2f} points")
     (fit_t, _), (est_t, _), (cnt_t, _) = timed(
-        lambda: ours_fit(reference), lambda: cal.estimate(counts[-1]),
+        lambda: ours_fit(reference), lambda: cal.estimate(*counts[-1]),
         lambda: bucket_counts(windows[-1].confidence), repeat=7)
     print(f"mlmon_nb time: fit on the validation set {fit_t * 1e3:.2f} ms, one estimate from "
           f"counts {est_t * 1e6:.1f} µs (bucketing a window's {N_WINDOW:,} confidences, the "

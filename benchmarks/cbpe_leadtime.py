@@ -28,7 +28,7 @@ from cbpe_synthetic import Classifier, Sample, sample
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.calibration import bucket_counts
-from mlmon_nb.config import ModelConfig, load_config
+from mlmon_nb.config import ModelConfig, load_config, parse_duration
 from mlmon_nb.rules import render_rule_files
 
 __all__ = ["History", "Evaluation", "shift_at", "build_history", "generated_rules", "rules_of",
@@ -186,7 +186,7 @@ def estimated_rules(files: dict[str, str]) -> list[str]:
     """The estimated-accuracy recording rules, shortest window first."""
     return sorted(set(re.findall(rf"record: ({re.escape(ESTIMATED_RULE)}\S+)",
                                  "\n".join(files.values()))),
-                  key=lambda r: minutes_of(r.split(":")[-1]))
+                  key=lambda r: parse_duration(r.split(":")[-1]))
 
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")

@@ -4,13 +4,13 @@ predicts for a window of live traffic before its labels arrive (CBPE).
 The reliability curve is binned on the exported confidence histogram's buckets
 (:data:`mlmon_nb.metrics.CONFIDENCE_BUCKETS`, then ``+Inf``), because that histogram is what
 Prometheus holds: a finer curve could not be applied to live data. Per bucket the labelled
-reference data (a validation set) gives its rows, its correct rows and its mean confidence. The
-bucket's observed accuracy is shrunk toward its mean confidence — what a calibrated model would
-score — by :data:`PRIOR_ROWS` pseudo-rows, so a bucket of three rows cannot claim 0 % or 100 %,
-and then made non-decreasing across buckets by weighted isotonic regression
-(pool-adjacent-violators), so noise cannot make higher confidence mean lower accuracy. What is
-kept per bucket is its calibration *gap*: calibrated accuracy − mean confidence (0 for a
-calibrated model, negative for an overconfident one).
+reference data (a validation set) gives its rows, its correct rows and its mean confidence, and
+so its observed calibration *gap*: accuracy − mean confidence (0 where the model is calibrated,
+negative where it is overconfident). Observed gaps are noisy where a bucket has few rows, so each
+is shrunk toward 0 — toward "calibrated" — by empirical Bayes: the spread of the true gaps
+(``spread``) is what the observed gaps vary beyond their binomial noise; a bucket keeps the
+share spread / (spread + its noise) of its gap. A calibrated model's gaps are all noise and
+vanish; a miscalibrated model's well-filled buckets keep theirs.
 
 The estimate for a window is (Σ confidence + Σ bucket count × bucket gap) / Σ count: the live
 mean confidence — the histogram's ``_sum`` over its ``_count``, exact, not a bucket midpoint —
@@ -34,21 +34,15 @@ from .errors import BaselineError
 from .metrics import CONFIDENCE_BUCKETS
 
 __all__ = [
-    "PRIOR_ROWS",
     "Calibration",
     "AccuracyEstimate",
     "bucket_index",
     "bucket_counts",
     "bucket_sums",
     "N_BUCKETS",
-    "isotonic",
     "fit_calibration",
 ]
 
-# pseudo-rows at the bucket's mean confidence that its observed accuracy is shrunk toward: a
-# bucket needs about this many labelled rows before its own accuracy outweighs the assumption
-# that the model is calibrated there
-PRIOR_ROWS = 10.0
 _EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
 N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf
 
@@ -69,20 +63,6 @@ def _midpoints() -> np.ndarray:
     lower = np.concatenate([[0.0], _EDGES])
     upper = np.concatenate([_EDGES, [1.0]])
     return np.clip((lower + upper) / 2, 0.0, 1.0)
-
-
-def isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted least-squares non-decreasing fit (pool-adjacent-violators)."""
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for v, w in zip(np.asarray(values, dtype=float), np.asarray(weights, dtype=float)):
-        blocks.append([v, w, 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            v2, w2, n2 = blocks.pop()
-            v1, w1, n1 = blocks.pop()
-            total = w1 + w2
-            mean = (v1 * w1 + v2 * w2) / total if total > 0 else (v1 + v2) / 2
-            blocks.append([mean, total, n1 + n2])
-    return np.concatenate([np.full(int(n), v) for v, _, n in blocks])
 
 
 @dataclass(frozen=True)
@@ -106,7 +86,7 @@ class AccuracyEstimate:
 @dataclass(frozen=True)
 class Calibration:
     """The reliability curve: per confidence bucket, the labelled reference rows, how many were
-    right, the sum of their confidences, and the calibrated accuracy.
+    right, the sum of their confidences, and the shrunk calibration gap applied to live traffic.
 
     Arrays have one entry per bucket of ``CONFIDENCE_BUCKETS`` and a last one for ``+Inf``.
     """
@@ -114,8 +94,7 @@ class Calibration:
     counts: np.ndarray
     correct: np.ndarray
     confidence_sum: np.ndarray
-    prior_rows: float = PRIOR_ROWS
-    accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    gap: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         arrays = [np.asarray(a, dtype=float) for a in (self.counts, self.correct,
@@ -132,14 +111,11 @@ class Calibration:
             raise BaselineError("calibration counts must be finite and non-negative, with at "
                                 "most as many correct rows as rows per bucket and confidences "
                                 "in [0, 1]; rebuild the baseline with label=")
-        if not self.prior_rows > 0:
-            raise BaselineError(f"prior_rows must be positive, got {self.prior_rows}")
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "correct", correct)
         object.__setattr__(self, "confidence_sum", conf_sum)
-        if np.asarray(self.accuracy).size == 0:
-            object.__setattr__(self, "accuracy", _fit(counts, correct, self.mean_confidence,
-                                                      self.prior_rows))
+        if np.asarray(self.gap).size == 0:
+            object.__setattr__(self, "gap", _shrunk_gaps(counts, correct, self.mean_confidence)[0])
 
     @property
     def n(self) -> int:
@@ -159,10 +135,15 @@ class Calibration:
         return np.where(self.counts > 0, mean, _midpoints())
 
     @property
-    def gap(self) -> np.ndarray:
-        """Calibrated accuracy − mean confidence per bucket: 0 where the model is calibrated,
-        negative where it is overconfident."""
-        return np.asarray(self.accuracy) - self.mean_confidence
+    def accuracy(self) -> np.ndarray:
+        """Calibrated accuracy per bucket: mean confidence + shrunk gap."""
+        return np.clip(self.mean_confidence + np.asarray(self.gap), 0.0, 1.0)
+
+    @property
+    def spread(self) -> float:
+        """The estimated spread (variance) of the true gaps across buckets; 0 for a model whose
+        observed gaps are all noise (calibrated)."""
+        return _shrunk_gaps(self.counts, self.correct, self.mean_confidence)[1]
 
     @property
     def reference_accuracy(self) -> float:
@@ -183,47 +164,54 @@ class Calibration:
         return AccuracyEstimate(acc, int(round(n)), float(np.sqrt(var)))
 
     def table(self) -> list[dict[str, float]]:
-        """One row per bucket: its edge, reference rows, mean confidence, observed and
-        calibrated accuracy."""
+        """One row per bucket: its edge, reference rows, mean confidence, observed accuracy, and
+        the calibrated accuracy and gap."""
         return [{"le": le, "rows": float(n), "mean_confidence": float(m),
-                 "observed": float(k / n) if n else float("nan"), "calibrated": float(a)}
-                for le, n, k, m, a in zip(self.edges, self.counts, self.correct,
-                                          self.mean_confidence, self.accuracy)]
+                 "observed": float(k / n) if n else float("nan"), "calibrated": float(a),
+                 "gap": float(g)}
+                for le, n, k, m, a, g in zip(self.edges, self.counts, self.correct,
+                                             self.mean_confidence, self.accuracy, self.gap)]
 
     def to_dict(self) -> dict:
         """The baseline file's ``calibration`` entry."""
-        return {"method": "binned-isotonic-gap", "prior_rows": self.prior_rows,
-                "edges": list(CONFIDENCE_BUCKETS), "counts": self.counts.tolist(),
-                "correct": self.correct.tolist(),
+        return {"method": "binned-gap-empirical-bayes", "edges": list(CONFIDENCE_BUCKETS),
+                "counts": self.counts.tolist(), "correct": self.correct.tolist(),
                 "confidence_sum": self.confidence_sum.tolist(),
-                "accuracy": self.accuracy.tolist()}
+                "gap": np.asarray(self.gap).tolist()}
 
     @classmethod
     def from_dict(cls, doc: dict) -> Calibration:
-        """Read a ``calibration`` entry; the curve is refitted from the counts and must match."""
+        """Read a ``calibration`` entry; the gaps are refitted from the counts and must match."""
         try:
             edges = tuple(float(e) for e in doc["edges"])
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
-                      np.array(doc["confidence_sum"], dtype=float),
-                      float(doc.get("prior_rows", PRIOR_ROWS)))
-            stored = np.array(doc["accuracy"], dtype=float)
+                      np.array(doc["confidence_sum"], dtype=float))
+            stored = np.array(doc["gap"], dtype=float)
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineError(f"the baseline's calibration is malformed ({exc!r}); rebuild "
                                 "the baseline with label=") from exc
         if edges != CONFIDENCE_BUCKETS:
             raise BaselineError(f"the baseline's calibration has confidence buckets {edges}, the "
                                 f"exporter uses {CONFIDENCE_BUCKETS}; rebuild the baseline")
-        if stored.shape != cal.accuracy.shape or not np.allclose(stored, cal.accuracy, atol=1e-9):
-            raise BaselineError("the baseline's calibrated accuracy does not match its counts; "
+        if stored.shape != cal.gap.shape or not np.allclose(stored, cal.gap, atol=1e-9):
+            raise BaselineError("the baseline's calibration gaps do not match its counts; "
                                 "the file was edited or is corrupt; rebuild the baseline")
         # the stored values, bit for bit: the file's id hashes them, and the rules write them
-        return replace(cal, accuracy=stored)
+        return replace(cal, gap=stored)
 
 
-def _fit(counts: np.ndarray, correct: np.ndarray, mean_confidence: np.ndarray,
-         prior_rows: float) -> np.ndarray:
-    shrunk = (correct + prior_rows * mean_confidence) / (counts + prior_rows)
-    return np.clip(isotonic(shrunk, counts + prior_rows), 0.0, 1.0)
+def _shrunk_gaps(counts: np.ndarray, correct: np.ndarray,
+                 mean_confidence: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each bucket's observed gap times spread / (spread + its binomial noise), and the spread:
+    the mean over filled buckets of gap² minus noise (method of moments), at least 0."""
+    filled = counts > 0
+    rows = np.maximum(counts, 1)
+    gap = np.where(filled, correct / rows - mean_confidence, 0.0)
+    noise = mean_confidence * (1 - mean_confidence) / rows
+    spread = max(0.0, float(np.mean(gap[filled] ** 2 - noise[filled]))) if filled.any() else 0.0
+    if spread == 0.0:
+        return np.zeros(N_BUCKETS), 0.0
+    return np.where(filled, gap * spread / (spread + noise), 0.0), spread
 
 
 def bucket_sums(confidence: np.ndarray, correct: np.ndarray

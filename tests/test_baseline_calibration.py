@@ -118,14 +118,14 @@ def test_label_needs_prediction_and_confidence_and_labelled_rows(frame):
     ("not a dict", "calibration is malformed"),
     ({"edges": [0.5]}, "calibration is malformed"),
     ("short", "11 buckets"),
-    ("tampered", "does not match its counts"),
+    ("tampered", "do not match its counts"),
 ])
 def test_a_malformed_calibration_is_one_clear_error(calibrated, tmp_path, entry, message):
     doc = calibrated.to_dict()
     if entry == "short":
         doc["calibration"] = {**doc["calibration"], "counts": [1.0] * 3, "correct": [1.0] * 3}
     elif entry == "tampered":
-        doc["calibration"]["accuracy"] = [0.5] * N_BUCKETS
+        doc["calibration"]["gap"] = [0.5] * N_BUCKETS
     else:
         doc["calibration"] = entry
     path = tmp_path / "b.json"

@@ -38,18 +38,16 @@ def test_overconfident_scores_claim_more_than_they_reach() -> None:
     assert abs(ref.accuracy - ref.expected_accuracy) < 0.03
 
 
-def test_estimate_follows_the_truth_and_its_error_parts_add_up() -> None:
+def test_estimate_follows_the_truth_better_than_bucket_counts_alone() -> None:
     shifts = (0.0, 0.4, 0.7)
     ref, windows = bench.workload(CONTRACTED, n_ref=8000, n_window=5000, shifts=shifts)
     rows = bench.estimate_windows(ref, windows, shifts)
     assert [r.n for r in rows] == [5000] * 3
     assert rows[-1].truth < rows[0].truth - 0.1
-    assert all(r.error < 0.04 for r in rows), [r.error for r in rows]
+    assert all(r.error < 0.03 for r in rows), [r.error for r in rows]
     cal = bench.ours_fit(ref)
-    for r, w in zip(rows, windows):
-        parts = bench.error_parts(ref, w, cal)
-        assert parts.curve + parts.within == pytest.approx(r.ours - r.expected, abs=1e-9)
-        assert abs(bench.gap_estimate(ref, w, cal) - r.truth) < 0.04
+    assert max(abs(r.ours - r.expected) for r in rows) <= max(
+        abs(bench.buckets_only(cal, w) - r.expected) for r, w in zip(rows, windows))
 
 
 def test_history_counters_keep_the_contract() -> None:

@@ -10,7 +10,6 @@ from mlmon_nb.calibration import (
     Calibration,
     bucket_counts,
     fit_calibration,
-    isotonic,
 )
 from mlmon_nb.errors import BaselineError
 
@@ -59,21 +58,26 @@ def test_confidences_moving_within_their_buckets_move_the_estimate() -> None:
     assert bucket_only - truth > 0.03
 
 
-def test_curve_is_monotone_and_sparse_buckets_shrink_to_midpoint() -> None:
+def test_gaps_of_a_calibrated_model_are_noise_and_vanish() -> None:
+    rng = np.random.default_rng(4)
+    cal = fit_calibration(*_calibrated(30_000, rng))
+    assert cal.spread == 0.0 and np.all(cal.gap == 0)
+    assert np.allclose(cal.accuracy, cal.mean_confidence)
+
+
+def test_a_thin_bucket_keeps_little_of_its_gap_a_full_one_most() -> None:
     counts = np.zeros(N_BUCKETS)
     correct = np.zeros(N_BUCKETS)
     counts[[4, 5, 9]] = [3, 1000, 1000]
-    correct[[4, 5, 9]] = [3, 400, 950]   # 3/3 right in a sparse bucket would claim 100 %
-    sums = counts * np.array([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.0])
-    cal = Calibration(counts, correct, sums)
-    assert np.all(np.diff(cal.accuracy) >= 0)
-    assert cal.accuracy[4] < 0.5
+    correct[[4, 5, 9]] = [3, 400, 800]   # 3/3 right in a thin bucket would claim 100 %
+    mean = np.array([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.0])
+    cal = Calibration(counts, correct, counts * mean)
+    assert cal.spread > 0
+    kept = cal.gap / np.where(counts > 0, correct / np.maximum(counts, 1) - mean, 1)
+    assert kept[4] < 0.6                     # three rows: shrunk toward calibrated
+    assert kept[5] > 0.98 and kept[9] > 0.98  # a thousand rows: kept
+    assert cal.gap[5] == pytest.approx(0.40 - 0.55, abs=0.01)
     assert cal.n == 2003
-
-
-def test_isotonic_pools_violators() -> None:
-    out = isotonic(np.array([0.1, 0.5, 0.3, 0.9]), np.array([1.0, 1.0, 1.0, 1.0]))
-    assert out.tolist() == pytest.approx([0.1, 0.4, 0.4, 0.9])
 
 
 def test_round_trip_and_tampering_is_refused() -> None:
@@ -81,9 +85,9 @@ def test_round_trip_and_tampering_is_refused() -> None:
     cal = fit_calibration(*_calibrated(2_000, rng))
     doc = cal.to_dict()
     again = Calibration.from_dict(doc)
-    assert np.array_equal(again.accuracy, cal.accuracy)
-    doc["accuracy"][-2] = 0.1
-    with pytest.raises(BaselineError, match="does not match"):
+    assert np.array_equal(again.gap, cal.gap)
+    doc["gap"][-2] = 0.1
+    with pytest.raises(BaselineError, match="do not match"):
         Calibration.from_dict(doc)
     with pytest.raises(BaselineError, match="malformed"):
         Calibration.from_dict({"edges": [0.5]})

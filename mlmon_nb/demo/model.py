@@ -52,9 +52,9 @@ _NEUTRAL = ("the", "order", "delivery", "product", "service", "app", "today", "i
 _HEDGES = ("maybe", "somewhat", "perhaps", "okay", "guess")
 MIXED_SHARE = 0.1  # share of texts with mixed feelings in normal traffic
 FAINT_EXTRA_WORDS = 12  # neutral words a faint text adds
-# generate_texts options of the covariate shift: faint and mixed feelings everywhere, texts the
-# model is less sure of and less often right on
-COVARIATE_SHIFT: dict[str, float] = {"faint": 1.0, "mixed": 0.3}
+# generate_texts options of the covariate shift: faint and mixed feelings everywhere and hedged
+# texts more often, texts the model is less sure of and less often right on
+COVARIATE_SHIFT: dict[str, float] = {"faint": 1.0, "mixed": 0.3, "ambiguity": 0.2}
 _LEXICON = {**{w: 1.0 for w in _POSITIVE}, **{w: -1.0 for w in _NEGATIVE}}
 
 

@@ -112,16 +112,18 @@ class _Generator:
 
     def submit(self, pool: ThreadPoolExecutor) -> None:
         drift = 1.0 if "drift" in self.faults else 0.0
-        ambiguity = 1.0 if "low-confidence" in self.faults else 0.0
-        shift = COVARIATE_SHIFT if "covariate-shift" in self.faults else {}
-        item = generate_texts(1, self.rng, drift=drift, ambiguity=ambiguity, **shift)[0]
+        options = {**(COVARIATE_SHIFT if "covariate-shift" in self.faults else {}), "drift": drift}
+        if "low-confidence" in self.faults:
+            options["ambiguity"] = 1.0
+        item = generate_texts(1, self.rng, **options)[0]
         with self._inflight_lock:
             if self._inflight >= 4 * self.workers:
                 self.stats.dropped += 1
                 return
             self._inflight += 1
-        self.stats.add(sent=1, drifted=int(drift > 0), ambiguous=int(ambiguity > 0),
-                       shifted=int(bool(shift)))
+        self.stats.add(sent=1, drifted=int(drift > 0),
+                       ambiguous=int("low-confidence" in self.faults),
+                       shifted=int("covariate-shift" in self.faults))
         pool.submit(self.send, item)
 
 

@@ -146,7 +146,8 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         self.numbers["share on a thin curve"] = share
         coverage = (f" {fmt(share, Kind.RATIO)} of the incident window's predictions fall where "
                     f"the curve rests on fewer than {THIN_ROWS} labelled rows (there it is "
-                    f"mostly its prior: calibrated at the bucket's mean confidence)." if share == share else "")
+                    f"mostly its prior: calibrated at the bucket's mean confidence)."
+                    if share == share else "")
         message = (f"{ASSUMPTION} The curve was fitted on {fmt(cal.n, Kind.COUNT)} labelled "
                    f"rows ({fmt(cal.reference_accuracy, Kind.RATIO)} accurate).{coverage} {held}")
         rows = [{"confidence ≤": "+Inf" if not np.isfinite(r["le"]) else f"{r['le']:g}",
