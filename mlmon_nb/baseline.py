@@ -5,7 +5,10 @@ feature it keeps quantile bucket edges (the ``le`` buckets of the exported ``ml_
 histogram), the fraction of training rows in each bucket, the reference CDF
 (:class:`~mlmon_nb.sketch.ReferenceCDF`: ~2,000 knots, exact atoms and tails) from which KS and
 Wasserstein against the full training data are computed, and summary statistics; per categorical
-feature its top-k categories; and the prediction class and confidence distributions. Its
+feature its top-k categories; the prediction class and confidence distributions; and, when
+built with ``label=`` (or given one with :meth:`Baseline.with_calibration`), the reliability
+curve of the confidences (:class:`~mlmon_nb.calibration.Calibration`), from which the accuracy
+of live traffic is estimated before its labels arrive. Its
 ``baseline_id`` is a hash of the content (not of the creation time), so the same data gives the
 same id.
 
@@ -33,6 +36,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from .calibration import N_BUCKETS, Calibration, bucket_sums
 from .errors import BaselineError
 from .instrument import content_id
 from .metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY
@@ -156,6 +160,7 @@ class Baseline:
     source: str = ""
     created_at: str = ""
     baseline_id: str = ""
+    calibration: Calibration | None = None  # P(correct | confidence bucket), for estimates
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -172,20 +177,35 @@ class Baseline:
                   "missing_share": v.missing_share, "bins": len(v.labels),
                   "top": ", ".join(v.categories[:5])}
                  for k, v in self.categorical.items()]
+        if self.calibration is not None:  # the curve behind the estimated accuracy
+            rows.append({"feature": "confidence", "kind": "calibration", "n": self.calibration.n,
+                         "bins": N_BUCKETS,
+                         "reference_accuracy": self.calibration.reference_accuracy})
         return pd.DataFrame(rows)
+
+    def with_calibration(self, calibration: Calibration | None) -> Baseline:
+        """The same baseline with another reliability curve (e.g. fitted on a validation set
+        with :func:`mlmon_nb.calibration.fit_calibration`); a new ``baseline_id``."""
+        if calibration is not None and not isinstance(calibration, Calibration):
+            raise BaselineError(f"with_calibration needs a Calibration, not "
+                                f"{type(calibration).__name__}; fit one with fit_calibration")
+        return replace(self, calibration=calibration)._with_id()
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, model_name: str, *, categorical: Iterable[str] = (),
                    prediction: str | None = None, confidence: str | None = None,
                    bins: int = 20, exclude: Iterable[str] = (), source: str = "",
-                   top_k: int = TOP_K) -> Baseline:
+                   top_k: int = TOP_K, label: str | None = None) -> Baseline:
         """Build a baseline from training data in memory (the same sketches as any build).
 
-        Every column not named categorical, prediction, confidence or in ``exclude`` is a numeric
-        feature. ``bins`` is the number of quantile buckets per numeric feature.
+        Every column not named categorical, prediction, confidence, label or in ``exclude`` is a
+        numeric feature. ``bins`` is the number of quantile buckets per numeric feature.
+        ``label`` (with ``prediction`` and ``confidence``): the true-label column; the baseline
+        then carries the reliability curve (rows without a label are left out of it).
         """
         builder = BaselineBuilder(model_name, categorical=categorical, prediction=prediction,
-                                  confidence=confidence, bins=bins, exclude=exclude, top_k=top_k)
+                                  confidence=confidence, bins=bins, exclude=exclude, top_k=top_k,
+                                  label=label)
         if len(df) == 0:
             raise BaselineError("the training frame is empty")
         return builder.update_frame(df).build(source)
@@ -221,6 +241,8 @@ class Baseline:
                 "fractions": self.prediction_fractions.tolist()},
             "confidence": None if self.confidence_fractions is None else {
                 "edges": list(CONFIDENCE_BUCKETS), "fractions": self.confidence_fractions.tolist()},
+            # only when there is one: a baseline without it keeps its id and file
+            **({} if self.calibration is None else {"calibration": self.calibration.to_dict()}),
         }
 
     def _with_id(self) -> Baseline:
@@ -285,6 +307,12 @@ class Baseline:
                        int(doc["n_rows"]), str(doc.get("source", "")), str(doc.get("created_at", "")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BaselineError(f"malformed baseline content ({exc!r}); {REBUILD}", where) from exc
+        if doc.get("calibration") is not None:
+            try:
+                base = replace(base, calibration=Calibration.from_dict(doc["calibration"]))
+            except (BaselineError, AttributeError) as exc:
+                reason = exc.args[0] if isinstance(exc, BaselineError) else f"malformed ({exc})"
+                raise BaselineError(reason, where) from exc
         for name, feat in numeric.items():
             if (feat.fractions.size != feat.edges.size + 1 or np.any(np.diff(feat.edges) <= 0)
                     or not math.isclose(feat.fractions.sum(), 1.0, abs_tol=1e-6) or feat.n < 1):
@@ -327,23 +355,32 @@ class BaselineBuilder:
 
     def __init__(self, model_name: str, *, categorical: Iterable[str] = (),
                  prediction: str | None = None, confidence: str | None = None, bins: int = 20,
-                 exclude: Iterable[str] = (), top_k: int = TOP_K):
+                 exclude: Iterable[str] = (), top_k: int = TOP_K, label: str | None = None):
         if bins < 2:
             raise BaselineError(f"bins must be at least 2, got {bins}")
+        if label and not (prediction and confidence):
+            raise BaselineError("a calibration (label=) needs the prediction and confidence "
+                                "columns too (prediction=, confidence=)")
         self.model_name, self.bins, self.top_k = model_name, bins, top_k
         self.categorical_names = tuple(categorical)
-        self.prediction, self.confidence = prediction, confidence
-        self.skip: set[str | None] = {*self.categorical_names, *exclude, prediction, confidence}
+        self.prediction, self.confidence, self.label = prediction, confidence, label
+        self.skip: set[str | None] = {*self.categorical_names, *exclude, prediction, confidence,
+                                      label}
         self.numeric_names: tuple[str, ...] | None = None
         self.rows = 0
         self.numeric: dict[str, QuantileSketch] = {}
         self.categories: dict[str, CategorySketch] = {}
         self.classes = CategorySketch()
         self.confidence_counts = np.zeros(len(CONFIDENCE_BUCKETS) + 1, dtype=np.int64)
+        # the reliability curve's counts: labelled rows and correct ones per confidence bucket
+        self.labelled = np.zeros(N_BUCKETS, dtype=np.int64)
+        self.correct = np.zeros(N_BUCKETS, dtype=np.int64)
+        self.confidence_sum = np.zeros(N_BUCKETS)
 
     def _roles(self, columns: list[str], dtypes: dict[str, str]) -> tuple[str, ...]:
         """Fix the column roles on the first batch, check them on later ones; the numeric names."""
-        named = self.categorical_names + tuple(c for c in (self.prediction, self.confidence) if c)
+        named = self.categorical_names + tuple(
+            c for c in (self.prediction, self.confidence, self.label) if c)
         missing = [c for c in named if c not in columns]
         if missing:
             raise BaselineError(f"columns not in the data: {missing}; have {columns}")
@@ -372,6 +409,11 @@ class BaselineBuilder:
         if self.confidence:
             self._confidence(pd.to_numeric(df[self.confidence], errors="coerce").to_numpy(
                 dtype=float, na_value=np.nan))
+        if self.label:
+            labelled = df[self.label].notna() & df[self.prediction].notna()
+            self._outcomes(pd.to_numeric(df[self.confidence], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan), labelled.to_numpy(),
+                (df[self.prediction].astype(str) == df[self.label].astype(str)).to_numpy())
         self.rows += len(df)
         return self
 
@@ -395,6 +437,13 @@ class BaselineBuilder:
         if self.confidence:
             self._confidence(pc.cast(batch.column(self.confidence), pa.float64()).to_numpy(
                 zero_copy_only=False))
+        if self.label:
+            pred, true = (pc.cast(batch.column(c), pa.string())
+                          for c in (self.prediction, self.label))
+            labelled = pc.and_(pred.is_valid(), true.is_valid())
+            self._outcomes(pc.cast(batch.column(self.confidence), pa.float64()).to_numpy(
+                zero_copy_only=False), labelled.to_numpy(zero_copy_only=False),
+                pc.fill_null(pc.equal(pred, true), False).to_numpy(zero_copy_only=False))
         self.rows += batch.num_rows
         return self
 
@@ -415,6 +464,15 @@ class BaselineBuilder:
             np.searchsorted(np.array(CONFIDENCE_BUCKETS), finite, side="left"),
             minlength=self.confidence_counts.size)
 
+    def _outcomes(self, confidence: np.ndarray, labelled: np.ndarray, correct: np.ndarray) -> None:
+        """Add the labelled rows with a finite confidence per bucket: rows, correct ones and
+        their confidence sum."""
+        keep = np.asarray(labelled, bool)
+        rows, hits, sums = bucket_sums(confidence[keep], np.asarray(correct, bool)[keep])
+        self.labelled += rows.astype(np.int64)
+        self.correct += hits.astype(np.int64)
+        self.confidence_sum += sums
+
     def merge(self, other: BaselineBuilder) -> BaselineBuilder:
         """Add another builder's rows (a partition sketched elsewhere); returns self."""
         if other.numeric_names is None:
@@ -432,6 +490,9 @@ class BaselineBuilder:
             self.categories[name].merge(cats)
         self.classes.merge(other.classes)
         self.confidence_counts += other.confidence_counts
+        self.labelled += other.labelled
+        self.correct += other.correct
+        self.confidence_sum += other.confidence_sum
         self.rows += other.rows
         return self
 
@@ -462,9 +523,15 @@ class BaselineBuilder:
             if total == 0:
                 raise BaselineError(f"confidence column {self.confidence!r} has no numeric values")
             cfr = self.confidence_counts / total
+        calibration = None
+        if self.label:
+            if self.labelled.sum() == 0:
+                raise BaselineError(f"label column {self.label!r} has no labelled rows with a "
+                                    f"confidence to calibrate on")
+            calibration = Calibration(self.labelled, self.correct, self.confidence_sum)
         created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         base = Baseline(self.model_name, numeric, cats, classes, pfr, cfr, self.rows, source,
-                        created)
+                        created, calibration=calibration)
         return base._with_id()
 
 

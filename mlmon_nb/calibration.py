@@ -2,22 +2,31 @@
 predicts for a window of live traffic before its labels arrive (CBPE).
 
 The reliability curve is binned on the exported confidence histogram's buckets
-(:data:`mlmon_nb.metrics.CONFIDENCE_BUCKETS`, then ``+Inf``), because that histogram is the only
-confidence signal Prometheus holds: a finer curve could not be applied to live data. Within each
-bucket the observed accuracy of labelled reference data (a validation set) is shrunk toward the
-bucket's midpoint by a few pseudo-rows — so a bucket with three rows does not claim 0 % or
-100 % — and then made non-decreasing across buckets by weighted isotonic regression
-(pool-adjacent-violators), so noise cannot make higher confidence mean lower accuracy.
+(:data:`mlmon_nb.metrics.CONFIDENCE_BUCKETS`, then ``+Inf``), because that histogram is what
+Prometheus holds: a finer curve could not be applied to live data. Per bucket the labelled
+reference data (a validation set) gives its rows, its correct rows and its mean confidence, and
+so its observed calibration *gap*: accuracy − mean confidence (0 where the model is calibrated,
+negative where it is overconfident). Observed gaps are noisy where a bucket has few rows, so each
+is shrunk toward 0 — toward "calibrated" — by empirical Bayes: the spread of the true gaps
+(``spread``) is what the observed gaps vary beyond their binomial noise; a bucket keeps the
+share spread / (spread + its noise) of its gap. A calibrated model's gaps are all noise and
+vanish; a miscalibrated model's well-filled buckets keep theirs.
 
-The estimate for a window is Σ (bucket count × bucket accuracy) / Σ count. It assumes no concept
-shift: P(correct | confidence) is what it was on the reference data. Covariate shift — inputs
-moving to regions where the model is less sure — is what it sees; a widening gap to realized
-accuracy, once labels arrive, is the sign the assumption broke. Pure: arrays in, numbers out.
+The estimate for a window is (Σ confidence + Σ bucket count × bucket gap) / Σ count: the live
+mean confidence — the histogram's ``_sum`` over its ``_count``, exact, not a bucket midpoint —
+corrected bucket by bucket by how far the model's confidence was from its accuracy on the
+reference data. On calibrated scores it is the mean confidence itself (the expected accuracy,
+however the confidences move within a bucket); on miscalibrated ones the buckets correct it.
+
+It assumes no concept shift: P(correct | confidence) is what it was on the reference data.
+Covariate shift — inputs moving to where the model is less sure — is what it sees; a widening
+gap to realized accuracy, once labels arrive, is the sign the assumption broke. Pure: arrays in,
+numbers out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,18 +34,15 @@ from .errors import BaselineError
 from .metrics import CONFIDENCE_BUCKETS
 
 __all__ = [
-    "PRIOR_ROWS",
     "Calibration",
     "AccuracyEstimate",
     "bucket_index",
     "bucket_counts",
+    "bucket_sums",
     "N_BUCKETS",
-    "isotonic",
     "fit_calibration",
 ]
 
-# pseudo-rows at the bucket midpoint that each bucket's observed accuracy is shrunk toward
-PRIOR_ROWS = 2.0
 _EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
 N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf
 
@@ -59,20 +65,6 @@ def _midpoints() -> np.ndarray:
     return np.clip((lower + upper) / 2, 0.0, 1.0)
 
 
-def isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted least-squares non-decreasing fit (pool-adjacent-violators)."""
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for v, w in zip(np.asarray(values, dtype=float), np.asarray(weights, dtype=float)):
-        blocks.append([v, w, 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            v2, w2, n2 = blocks.pop()
-            v1, w1, n1 = blocks.pop()
-            total = w1 + w2
-            mean = (v1 * w1 + v2 * w2) / total if total > 0 else (v1 + v2) / 2
-            blocks.append([mean, total, n1 + n2])
-    return np.concatenate([np.full(int(n), v) for v, _, n in blocks])
-
-
 @dataclass(frozen=True)
 class AccuracyEstimate:
     """Expected accuracy of a window of predictions, with the rows it rests on.
@@ -93,32 +85,37 @@ class AccuracyEstimate:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The reliability curve: per confidence bucket, the reference rows, how many were right,
-    and the calibrated accuracy applied to live traffic.
+    """The reliability curve: per confidence bucket, the labelled reference rows, how many were
+    right, the sum of their confidences, and the shrunk calibration gap applied to live traffic.
 
     Arrays have one entry per bucket of ``CONFIDENCE_BUCKETS`` and a last one for ``+Inf``.
     """
 
     counts: np.ndarray
     correct: np.ndarray
-    prior_rows: float = PRIOR_ROWS
-    accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    confidence_sum: np.ndarray
+    gap: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
-        counts = np.asarray(self.counts, dtype=float)
-        correct = np.asarray(self.correct, dtype=float)
-        if counts.shape != (N_BUCKETS,) or correct.shape != (N_BUCKETS,):
+        arrays = [np.asarray(a, dtype=float) for a in (self.counts, self.correct,
+                                                       self.confidence_sum)]
+        if any(a.shape != (N_BUCKETS,) for a in arrays):
             raise BaselineError(f"a calibration needs {N_BUCKETS} buckets (the confidence "
-                                f"histogram's and +Inf); got {counts.shape} and {correct.shape}; "
-                                "rebuild the baseline with label=")
-        if (not np.all(np.isfinite(counts)) or np.any(counts < 0) or np.any(correct < 0)
-                or np.any(correct > counts)):
-            raise BaselineError("calibration counts must be finite, non-negative, and the correct "
-                                "rows at most the rows per bucket; rebuild the baseline with label=")
+                                f"histogram's and +Inf) of rows, correct rows and confidence "
+                                f"sums; got shapes {[a.shape for a in arrays]}; rebuild the "
+                                "baseline with label=")
+        counts, correct, conf_sum = arrays
+        if (not all(np.all(np.isfinite(a)) for a in arrays) or np.any(counts < 0)
+                or np.any(correct < 0) or np.any(correct > counts) or np.any(conf_sum < 0)
+                or np.any(conf_sum > counts * 1.000001)):
+            raise BaselineError("calibration counts must be finite and non-negative, with at "
+                                "most as many correct rows as rows per bucket and confidences "
+                                "in [0, 1]; rebuild the baseline with label=")
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "correct", correct)
-        if np.asarray(self.accuracy).size == 0:
-            object.__setattr__(self, "accuracy", _fit(counts, correct, self.prior_rows))
+        object.__setattr__(self, "confidence_sum", conf_sum)
+        if np.asarray(self.gap).size == 0:
+            object.__setattr__(self, "gap", _shrunk_gaps(counts, correct, self.mean_confidence)[0])
 
     @property
     def n(self) -> int:
@@ -131,63 +128,96 @@ class Calibration:
         return (*CONFIDENCE_BUCKETS, float("inf"))
 
     @property
+    def mean_confidence(self) -> np.ndarray:
+        """The reference rows' mean confidence per bucket (the midpoint where a bucket is empty)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self.confidence_sum / self.counts
+        return np.where(self.counts > 0, mean, _midpoints())
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        """Calibrated accuracy per bucket: mean confidence + shrunk gap."""
+        return np.clip(self.mean_confidence + np.asarray(self.gap), 0.0, 1.0)
+
+    @property
+    def spread(self) -> float:
+        """The estimated spread (variance) of the true gaps across buckets; 0 for a model whose
+        observed gaps are all noise (calibrated)."""
+        return _shrunk_gaps(self.counts, self.correct, self.mean_confidence)[1]
+
+    @property
     def reference_accuracy(self) -> float:
         """Accuracy of the labelled reference data itself."""
         return float(self.correct.sum() / max(self.counts.sum(), 1))
 
-    def estimate(self, counts: np.ndarray) -> AccuracyEstimate:
+    def estimate(self, counts: np.ndarray, confidence_sum: float) -> AccuracyEstimate:
         """Expected accuracy of a window whose confidence histogram has ``counts`` per bucket
-        (non-cumulative, the same buckets)."""
+        (non-cumulative, the same buckets) and ``confidence_sum`` (its ``_sum``)."""
         c = np.asarray(counts, dtype=float)
         if c.shape != (N_BUCKETS,):
             raise ValueError(f"expected {N_BUCKETS} bucket counts, got shape {c.shape}")
         n = float(c.sum())
         if n <= 0:
             return AccuracyEstimate(float("nan"), 0, float("nan"))
-        acc = float(c @ self.accuracy / n)
+        acc = float(np.clip((float(confidence_sum) + c @ self.gap) / n, 0.0, 1.0))
         var = float(c @ (self.accuracy * (1 - self.accuracy))) / n ** 2
         return AccuracyEstimate(acc, int(round(n)), float(np.sqrt(var)))
 
     def table(self) -> list[dict[str, float]]:
-        """One row per bucket: its edge, reference rows, observed and calibrated accuracy."""
-        return [{"le": le, "rows": float(n), "observed": float(k / n) if n else float("nan"),
-                 "calibrated": float(a)}
-                for le, n, k, a in zip(self.edges, self.counts, self.correct, self.accuracy)]
+        """One row per bucket: its edge, reference rows, mean confidence, observed accuracy, and
+        the calibrated accuracy and gap."""
+        return [{"le": le, "rows": float(n), "mean_confidence": float(m),
+                 "observed": float(k / n) if n else float("nan"), "calibrated": float(a),
+                 "gap": float(g)}
+                for le, n, k, m, a, g in zip(self.edges, self.counts, self.correct,
+                                             self.mean_confidence, self.accuracy, self.gap)]
 
     def to_dict(self) -> dict:
         """The baseline file's ``calibration`` entry."""
-        return {"method": "binned-isotonic", "prior_rows": self.prior_rows,
-                "edges": list(CONFIDENCE_BUCKETS), "counts": self.counts.tolist(),
-                "correct": self.correct.tolist(), "accuracy": self.accuracy.tolist()}
+        return {"method": "binned-gap-empirical-bayes", "edges": list(CONFIDENCE_BUCKETS),
+                "counts": self.counts.tolist(), "correct": self.correct.tolist(),
+                "confidence_sum": self.confidence_sum.tolist(),
+                "gap": np.asarray(self.gap).tolist()}
 
     @classmethod
     def from_dict(cls, doc: dict) -> Calibration:
-        """Read a ``calibration`` entry; the curve is refitted from the counts and must match."""
+        """Read a ``calibration`` entry; the gaps are refitted from the counts and must match."""
         try:
             edges = tuple(float(e) for e in doc["edges"])
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
-                      float(doc.get("prior_rows", PRIOR_ROWS)))
-            stored = np.array(doc["accuracy"], dtype=float)
+                      np.array(doc["confidence_sum"], dtype=float))
+            stored = np.array(doc["gap"], dtype=float)
         except (KeyError, TypeError, ValueError) as exc:
-            raise BaselineError(f"the baseline's calibration is malformed ({exc}); rebuild the "
-                                "baseline with label=") from exc
+            raise BaselineError(f"the baseline's calibration is malformed ({exc!r}); rebuild "
+                                "the baseline with label=") from exc
         if edges != CONFIDENCE_BUCKETS:
             raise BaselineError(f"the baseline's calibration has confidence buckets {edges}, the "
                                 f"exporter uses {CONFIDENCE_BUCKETS}; rebuild the baseline")
-        if stored.shape != cal.accuracy.shape or not np.allclose(stored, cal.accuracy, atol=1e-9):
-            raise BaselineError("the baseline's calibrated accuracy does not match its counts; "
+        if stored.shape != cal.gap.shape or not np.allclose(stored, cal.gap, atol=1e-9):
+            raise BaselineError("the baseline's calibration gaps do not match its counts; "
                                 "the file was edited or is corrupt; rebuild the baseline")
-        return cal
+        # the stored values, bit for bit: the file's id hashes them, and the rules write them
+        return replace(cal, gap=stored)
 
 
-def _fit(counts: np.ndarray, correct: np.ndarray, prior_rows: float) -> np.ndarray:
-    shrunk = (correct + prior_rows * _midpoints()) / (counts + prior_rows)
-    return np.clip(isotonic(shrunk, counts + prior_rows), 0.0, 1.0)
+def _shrunk_gaps(counts: np.ndarray, correct: np.ndarray,
+                 mean_confidence: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each bucket's observed gap times spread / (spread + its binomial noise), and the spread:
+    the mean over filled buckets of gap² minus noise (method of moments), at least 0."""
+    filled = counts > 0
+    rows = np.maximum(counts, 1)
+    gap = np.where(filled, correct / rows - mean_confidence, 0.0)
+    noise = mean_confidence * (1 - mean_confidence) / rows
+    spread = max(0.0, float(np.mean(gap[filled] ** 2 - noise[filled]))) if filled.any() else 0.0
+    if spread == 0.0:
+        return np.zeros(N_BUCKETS), 0.0
+    return np.where(filled, gap * spread / (spread + noise), 0.0), spread
 
 
-def fit_calibration(confidence: np.ndarray, correct: np.ndarray) -> Calibration:
-    """The reliability curve of labelled reference predictions: each row's top-class confidence
-    and whether the prediction was right. Rows with a non-finite confidence are ignored."""
+def bucket_sums(confidence: np.ndarray, correct: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bucket: rows, correct rows and the sum of confidences, of the rows with a finite
+    confidence (what a :class:`Calibration` is made of; mergeable by addition)."""
     conf = np.asarray(confidence, dtype=float)
     ok = np.asarray(correct, dtype=bool)
     if conf.shape != ok.shape:
@@ -195,8 +225,15 @@ def fit_calibration(confidence: np.ndarray, correct: np.ndarray) -> Calibration:
                             f"{ok.size})")
     finite = np.isfinite(conf)
     idx = bucket_index(conf[finite])
-    counts = np.bincount(idx, minlength=N_BUCKETS).astype(float)
-    hits = np.bincount(idx, weights=ok[finite].astype(float), minlength=N_BUCKETS)
+    return (np.bincount(idx, minlength=N_BUCKETS).astype(float),
+            np.bincount(idx, weights=ok[finite].astype(float), minlength=N_BUCKETS),
+            np.bincount(idx, weights=conf[finite], minlength=N_BUCKETS))
+
+
+def fit_calibration(confidence: np.ndarray, correct: np.ndarray) -> Calibration:
+    """The reliability curve of labelled reference predictions: each row's top-class confidence
+    and whether the prediction was right. Rows with a non-finite confidence are ignored."""
+    counts, hits, sums = bucket_sums(confidence, correct)
     if counts.sum() == 0:
         raise BaselineError("no labelled rows with a finite confidence to calibrate on")
-    return Calibration(counts, hits)
+    return Calibration(counts, hits, sums)

@@ -175,6 +175,10 @@ def _add_baseline(sub) -> None:
     b.add_argument("--categorical", default="", help="categorical columns, comma-separated")
     b.add_argument("--prediction", default=None, help="column with the predicted class")
     b.add_argument("--confidence", default=None, help="column with the prediction confidence")
+    b.add_argument("--label", default=None,
+                   help="column with the true label: the baseline then carries the confidences' "
+                        "reliability curve, for the estimated accuracy (needs --prediction and "
+                        "--confidence)")
     b.add_argument("--exclude", default="", help="columns to leave out, comma-separated")
     b.add_argument("--bins", type=int, default=20, help="quantile bins per numeric feature")
     b.add_argument("--top-k", type=int, default=None, help="categories kept per feature")
@@ -190,7 +194,8 @@ def _baseline_build(args) -> int:
     from .baseline_build import build_from_dataset, build_from_query
     split = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
     options = dict(categorical=split(args.categorical), prediction=args.prediction,
-                   confidence=args.confidence, exclude=split(args.exclude), bins=args.bins,
+                   confidence=args.confidence, label=args.label, exclude=split(args.exclude),
+                   bins=args.bins,
                    progress=not args.no_progress and sys.stderr.isatty())
     if args.top_k is not None:
         options["top_k"] = args.top_k
@@ -201,7 +206,9 @@ def _baseline_build(args) -> int:
                                **options))
     path = base.save(args.output)
     print(f"baseline {base.baseline_id} for {base.model_name}: {len(base.numeric)} numeric, "
-          f"{len(base.categorical)} categorical features from {base.n_rows} rows → {path}")
+          f"{len(base.categorical)} categorical features from {base.n_rows} rows"
+          + (f", calibrated on {base.calibration.n} labelled rows" if base.calibration else "")
+          + f" → {path}")
     return 0
 
 

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .baseline import Baseline
 from .config import NODE_JOB
 from .context import NotebookContext, format_duration
+from .errors import BaselineError
+from .performance import accuracy_comparison
 from .queries import (
     DEMO_JOB,
     accuracy,
@@ -34,7 +37,12 @@ from .queries import (
 )
 
 __all__ = ["Tile", "status_of", "health_tiles", "health_series", "quality_series",
-           "resource_series"]
+           "accuracy_estimates", "resource_series", "GAP_NOTE"]
+
+GAP_NOTE = ("The gap (estimated − realized) should hover around zero. A gap that widens means "
+            "concept shift — the model is wrong where it used to be right at the same confidence "
+            "— or a calibration change (the confidences moved without the accuracy moving); "
+            "refit the baseline's curve on fresh labelled data, or retrain.")
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,28 @@ def quality_series(ctx: NotebookContext) -> dict[str, pd.DataFrame]:
         "accuracy": prom.range(accuracy(name, acc_rate), *w.range),
         "accuracy_by_segment": per_segment,
     }
+
+
+def accuracy_estimates(ctx: NotebookContext) -> tuple[pd.DataFrame, str]:
+    """Estimated (from the confidences, through the baseline's curve) and realized accuracy
+    over the window, each over the same range as the accuracy chart (1h, or the step), with
+    ``gap`` = estimated − realized; and why the frame is empty when it is (no baseline, no
+    calibration, no predictions)."""
+    try:
+        baseline = Baseline.load(ctx.baseline_path)
+    except BaselineError as exc:
+        return pd.DataFrame(), f"No estimated accuracy: {exc}"
+    if baseline.calibration is None:
+        return pd.DataFrame(), (f"No estimated accuracy: baseline {baseline.baseline_id} has no "
+                                f"calibration; build it with label= (`mlmon-nb baseline build "
+                                f"--label COLUMN`).")
+    w = ctx.window
+    table = accuracy_comparison(ctx.prom, baseline, w.start, w.end, format_duration(w.step),
+                                window=format_duration(max(3600.0, w.step)),
+                                model_name=ctx.model_name)
+    if table.empty:
+        return table, f"No predictions for model `{ctx.model_name}` in this window."
+    return table.set_index(pd.to_datetime(table["timestamp"], utc=True)), ""
 
 
 def resource_series(ctx: NotebookContext, job: str = DEMO_JOB,

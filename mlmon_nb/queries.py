@@ -116,6 +116,11 @@ def confidence_buckets(model_name: str, duration: str = "1h") -> str:
                                ("le",))
 
 
+def confidence_sum(model_name: str, duration: str = "1h") -> str:
+    """The sum of the confidences observed over ``duration`` (the histogram's ``_sum``)."""
+    return promql.sum_increase(_model(m.CONFIDENCE.series("_sum"), model_name), duration)
+
+
 def invalid_feature_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
     """Feature values rejected per second (NaN, inf, missing, wrong type, unknown feature)."""
     return promql.sum_rate(_model(m.FEATURE_INVALID.sample, model_name), rate, ("model_name", *by))

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Model quality
 #
-# What the model predicts and how sure it is: the predicted-class distribution over time against the training baseline, the confidence histogram, the low-confidence share, and accuracy per segment on the ground-truth sample.
+# What the model predicts and how sure it is: the predicted-class distribution over time against the training baseline, the confidence histogram, the low-confidence share, accuracy per segment on the ground-truth sample, and the accuracy estimated from the confidences (through the baseline's calibration) against the realized accuracy, with the gap between them.
 
 # %% tags=["parameters"]
 model_name = "sentiment_classifier"
@@ -10,6 +10,7 @@ start = ""           # ISO-8601, unix seconds or now-6h; empty: end - window
 end = ""             # empty: now
 window = "6h"        # used when start is empty
 step = ""            # empty: automatic
+baseline_path = ""   # empty: the model's configured baseline (its calibration gives the estimate)
 
 # %%
 from IPython.display import Markdown, display
@@ -17,7 +18,7 @@ from IPython.display import Markdown, display
 from mlmon_nb import dashboards, plots
 from mlmon_nb.context import notebook_context
 
-ctx = notebook_context(model_name, prometheus_url, start, end, window, step)
+ctx = notebook_context(model_name, prometheus_url, start, end, window, step, baseline_path)
 display(Markdown(f"**{ctx}**"))
 
 # %%
@@ -48,6 +49,27 @@ plots.bars(segments.set_index("segment")["accuracy"],
 plots.series(quality["accuracy"], "Accuracy on the ground-truth sample (1h)", percent=True,
              thresholds={"objective": (ctx.model.slo.accuracy_objective, "ok"),
                          "minimum": (ctx.model.alerts.accuracy_min, "critical")})
+
+# %%
+estimates, why = dashboards.accuracy_estimates(ctx)
+if why:
+    display(Markdown(f"**{why}**"))
+else:
+    display(plots.series(estimates[["estimated", "realized"]],
+                         "Estimated (from the confidences) and realized accuracy (1h)",
+                         percent=True,
+                         thresholds={"minimum": (ctx.model.alerts.accuracy_min, "critical")}))
+
+# %%
+if not why:
+    display(plots.series(estimates[["gap"]].rename(columns={"gap": "estimated − realized"}),
+                         "Gap: estimated − realized accuracy", percent=True,
+                         thresholds={"no gap": (0.0, "ok")}))
+    display(Markdown(dashboards.GAP_NOTE))
+    labelled = estimates.dropna(subset=["realized"])
+    print(f"estimated accuracy points: {len(estimates)}; with labels: {len(labelled)}; "
+          f"largest gap: {labelled['gap'].abs().max():.3f}" if len(labelled) else
+          f"estimated accuracy points: {len(estimates)}; with labels: 0")
 
 # %%
 print("no data in this window" if quality["class_share"].empty else

@@ -8,6 +8,9 @@ still fire on time: see test_rules_promtool.py and the firing cases below.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pytest
 from alert_scenarios import SCENARIOS, first_firing
 from promtool_support import (
@@ -295,3 +298,88 @@ def test_what_chance_gives_for_three_values_is_far_above_any_threshold():
     assert ks_critical(3, 20_000) > 0.9 and psi_critical(3, 20_000, bins=20) > 12
     assert ks_critical(10_000, 20_000) < 0.025  # thousands of values: the threshold decides
     assert ks_critical(0, 20_000) == float("inf")
+
+
+# -- EstimatedAccuracyDrop: the accuracy the confidences promise, with evidence -----------------
+
+
+@dataclass(frozen=True)
+class Confidences:
+    """The demo model's confidences on generated texts: shares per bucket, and their mean."""
+
+    shares: list[float]
+    mean: float
+
+    def estimate(self, calibration) -> float:
+        """The estimate of a window of 100 such predictions."""
+        return calibration.estimate(np.array(self.shares) * 100, self.mean * 100).accuracy
+
+
+def _confidences(**shift: float) -> Confidences:
+    """``shift``: the ``generate_texts`` options."""
+    from mlmon_nb.calibration import bucket_counts
+    from mlmon_nb.demo.model import SentimentModel, generate_texts
+    model = SentimentModel()
+    texts = generate_texts(2000, np.random.default_rng(5), **shift)
+    conf = np.array([model.predict(t.text, t.channel).confidence for t in texts])
+    counts = bucket_counts(conf)
+    return Confidences(list(counts / counts.sum()), float(conf.mean()))
+
+
+def _confidence_history(segments: list[tuple[int, float, Confidences]]) -> list[dict]:
+    """The confidence histogram (buckets and sum) and prediction counter over ``(minutes,
+    predictions a minute, confidences)`` segments."""
+    les = [le_label(e) for e in CONFIDENCE_BUCKETS] + ["+Inf"]
+    out = []
+    for i, le in enumerate(les):
+        out.append(series("ml_prediction_confidence_bucket", counter(
+            *[(minutes, round(rate * sum(c.shares[:i + 1]), 6)) for minutes, rate, c in segments]),
+            le=le))
+    out.append(series("ml_prediction_confidence_sum", counter(
+        *[(minutes, round(rate * c.mean, 6)) for minutes, rate, c in segments])))
+    out.append(series("ml_predictions_total", counter(
+        *[(minutes, rate) for minutes, rate, _ in segments]), predicted_class="positive"))
+    return out
+
+
+def _estimated_drop_firing(at: str) -> dict:
+    """A promtool check that EstimatedAccuracyDrop fires at ``at`` (value-independent)."""
+    return {"expr": f'ALERTS{{alertname="EstimatedAccuracyDrop",alertstate="firing",'
+                    f'model_name="{MODEL}"}}', "eval_time": at,
+            "exp_samples": [{"labels": f'ALERTS{{alertname="EstimatedAccuracyDrop",'
+                                       f'alertstate="firing",model_name="{MODEL}",'
+                                       f'severity="warning"}}', "value": 1}]}
+
+
+@pytest.fixture(scope="module")
+def shares() -> dict[str, Confidences]:
+    from mlmon_nb.demo.model import COVARIATE_SHIFT
+    baseline = training_baseline()
+    out = {"reference": _confidences(), "shifted": _confidences(**COVARIATE_SHIFT)}
+    # the premise: the shifted confidences promise less than accuracy_min, the reference more
+    limit = parse_config({"version": 1, "models": [{"name": MODEL}]}).models[0].alerts.accuracy_min
+    assert out["shifted"].estimate(baseline.calibration) < limit - 0.02
+    assert out["reference"].estimate(baseline.calibration) > limit + 0.1
+    return out
+
+
+def test_a_covariate_shift_with_evidence_fires_estimated_accuracy_drop(tmp_path, shares):
+    # 60 predictions a minute: 20 minutes as in the reference, then the covariate shift. The
+    # 30m estimate passes under 70% once most of its window is shifted; 15m later it fires
+    inputs = info(90) + _confidence_history([(20, 60, shares["reference"]),
+                                             (70, 60, shares["shifted"])])
+    run_promtool(tmp_path, inputs, quiet("EstimatedAccuracyDrop", at=("20m", "35m")),
+                 promql_tests=[_estimated_drop_firing("75m"), _estimated_drop_firing("90m")])
+
+
+def test_a_covariate_shift_on_too_few_predictions_fires_nothing(tmp_path, shares):
+    # the same shift on 0.9 predictions a minute: 27 in any 30m window, under the 30 needed
+    inputs = info(90) + _confidence_history([(20, 0.9, shares["reference"]),
+                                             (70, 0.9, shares["shifted"])])
+    run_promtool(tmp_path, inputs, quiet("EstimatedAccuracyDrop", at=("50m", "75m", "90m")))
+
+
+def test_the_reference_distribution_fires_nothing(tmp_path, shares):
+    inputs = info(90) + _confidence_history([(90, 60, shares["reference"])])
+    run_promtool(tmp_path, inputs, quiet("EstimatedAccuracyDrop",
+                                         at=("30m", "50m", "75m", "90m")))

@@ -10,7 +10,6 @@ from mlmon_nb.calibration import (
     Calibration,
     bucket_counts,
     fit_calibration,
-    isotonic,
 )
 from mlmon_nb.errors import BaselineError
 
@@ -26,9 +25,11 @@ def test_calibrated_model_estimate_matches_truth_under_covariate_shift() -> None
     # live traffic shifted to low confidence: true accuracy drops, the estimate follows
     conf = rng.beta(2, 3, 20_000) * 0.66 + 0.34
     correct = rng.random(conf.size) < conf
-    est = cal.estimate(bucket_counts(conf))
+    est = cal.estimate(bucket_counts(conf), conf.sum())
     assert est.n == conf.size
     assert abs(est.accuracy - correct.mean()) < 0.01
+    # calibrated scores: the estimate is the live mean confidence, whatever the buckets say
+    assert est.accuracy == pytest.approx(conf.mean(), abs=0.003)
     assert est.accuracy < cal.reference_accuracy - 0.05
 
 
@@ -38,24 +39,45 @@ def test_overconfident_model_is_corrected_by_the_curve() -> None:
     correct = rng.random(conf.size) < conf - 0.2  # says 90 %, is right 70 %
     cal = fit_calibration(conf, correct)
     live = rng.uniform(0.5, 1.0, 5_000)
-    assert abs(cal.estimate(bucket_counts(live)).accuracy - (live - 0.2).mean()) < 0.02
-    assert abs(cal.estimate(bucket_counts(live)).accuracy - live.mean()) > 0.15
+    est = cal.estimate(bucket_counts(live), live.sum())
+    assert abs(est.accuracy - (live - 0.2).mean()) < 0.01
+    assert abs(est.accuracy - live.mean()) > 0.15
+    assert np.all(cal.gap[5:10] == pytest.approx(-0.2, abs=0.02))
 
 
-def test_curve_is_monotone_and_sparse_buckets_shrink_to_midpoint() -> None:
+def test_confidences_moving_within_their_buckets_move_the_estimate() -> None:
+    # a calibrated model whose live confidences sit at the low end of each bucket: bucket counts
+    # alone cannot see it, the histogram's sum can
+    rng = np.random.default_rng(5)
+    cal = fit_calibration(*_calibrated(60_000, rng, low=0.5))
+    live = np.floor(rng.uniform(0.5, 1.0, 20_000) * 10) / 10 + 0.01
+    truth = (rng.random(live.size) < live).mean()
+    est = cal.estimate(bucket_counts(live), live.sum())
+    assert abs(est.accuracy - truth) < 0.01
+    bucket_only = float(bucket_counts(live) @ cal.accuracy / live.size)
+    assert bucket_only - truth > 0.03
+
+
+def test_gaps_of_a_calibrated_model_are_noise_and_vanish() -> None:
+    rng = np.random.default_rng(4)
+    cal = fit_calibration(*_calibrated(30_000, rng))
+    assert cal.spread == 0.0 and np.all(cal.gap == 0)
+    assert np.allclose(cal.accuracy, cal.mean_confidence)
+
+
+def test_a_thin_bucket_keeps_little_of_its_gap_a_full_one_most() -> None:
     counts = np.zeros(N_BUCKETS)
     correct = np.zeros(N_BUCKETS)
     counts[[4, 5, 9]] = [3, 1000, 1000]
-    correct[[4, 5, 9]] = [3, 400, 950]   # 3/3 right in a sparse bucket would claim 100 %
-    cal = Calibration(counts, correct)
-    assert np.all(np.diff(cal.accuracy) >= 0)
-    assert cal.accuracy[4] < 0.5
+    correct[[4, 5, 9]] = [3, 400, 800]   # 3/3 right in a thin bucket would claim 100 %
+    mean = np.array([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.0])
+    cal = Calibration(counts, correct, counts * mean)
+    assert cal.spread > 0
+    kept = cal.gap / np.where(counts > 0, correct / np.maximum(counts, 1) - mean, 1)
+    assert kept[4] < 0.6                     # three rows: shrunk toward calibrated
+    assert kept[5] > 0.98 and kept[9] > 0.98  # a thousand rows: kept
+    assert cal.gap[5] == pytest.approx(0.40 - 0.55, abs=0.01)
     assert cal.n == 2003
-
-
-def test_isotonic_pools_violators() -> None:
-    out = isotonic(np.array([0.1, 0.5, 0.3, 0.9]), np.array([1.0, 1.0, 1.0, 1.0]))
-    assert out.tolist() == pytest.approx([0.1, 0.4, 0.4, 0.9])
 
 
 def test_round_trip_and_tampering_is_refused() -> None:
@@ -63,20 +85,22 @@ def test_round_trip_and_tampering_is_refused() -> None:
     cal = fit_calibration(*_calibrated(2_000, rng))
     doc = cal.to_dict()
     again = Calibration.from_dict(doc)
-    assert np.array_equal(again.accuracy, cal.accuracy)
-    doc["accuracy"][-2] = 0.1
-    with pytest.raises(BaselineError, match="does not match"):
+    assert np.array_equal(again.gap, cal.gap)
+    doc["gap"][-2] = 0.1
+    with pytest.raises(BaselineError, match="do not match"):
         Calibration.from_dict(doc)
     with pytest.raises(BaselineError, match="malformed"):
         Calibration.from_dict({"edges": [0.5]})
     with pytest.raises(BaselineError, match="at most"):
-        Calibration(np.ones(N_BUCKETS), np.full(N_BUCKETS, 2.0))
+        Calibration(np.ones(N_BUCKETS), np.full(N_BUCKETS, 2.0), np.full(N_BUCKETS, 0.5))
+    with pytest.raises(BaselineError, match="in \\[0, 1\\]"):
+        Calibration(np.ones(N_BUCKETS), np.ones(N_BUCKETS), np.full(N_BUCKETS, 1.5))
 
 
 def test_empty_window_and_nan_confidence() -> None:
     cal = fit_calibration(np.array([0.9, np.nan, 0.95]), np.array([True, True, False]))
     assert cal.n == 2
-    est = cal.estimate(np.zeros(N_BUCKETS))
+    est = cal.estimate(np.zeros(N_BUCKETS), 0.0)
     assert est.n == 0 and np.isnan(est.accuracy) and str(est) == "no predictions"
     with pytest.raises(BaselineError):
         fit_calibration(np.array([np.nan]), np.array([True]))

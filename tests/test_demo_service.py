@@ -202,3 +202,41 @@ def test_unknown_fault_is_refused_with_the_known_kinds(service):
         inject(service.url, "smoke", 60)
     with pytest.raises(MlmonError, match="seconds must be"):
         inject(service.url, "errors", -1)
+
+
+def test_covariate_shift_fault_lowers_confidence_estimate_and_accuracy(config):
+    """`demo inject covariate-shift`: the traffic turns to texts the model is less sure of and
+    less often right on. Every answer reviewed here, so the realized accuracy is measured on
+    all of them; the estimate from the confidence histogram falls with it."""
+    import numpy as np
+
+    from mlmon_nb.calibration import N_BUCKETS
+    baseline = Baseline.load(config.baseline_path(MODEL_NAME))
+    app = create_app(config, seed=5, review_rate=1.0)
+    with Server(app, free_port()) as server:
+        def window(shifted: bool):
+            before = samples(server.url)
+            if shifted:
+                inject(server.url, "covariate-shift", 30)
+            stats = run_traffic(server.url, rps=80, duration=3.0, seed=4)
+            inject(server.url, "clear", 1)
+            after = samples(server.url)
+
+            def delta(name, **labels):
+                return total(after, name, **labels) - total(before, name, **labels)
+            cumulative = np.array([delta("ml_prediction_confidence_bucket", le=le) for le in
+                                   [f"{e:.1f}" for e in np.arange(1, 11) / 10] + ["+Inf"]])
+            counts = np.diff(np.concatenate([[0.0], cumulative]))
+            assert counts.shape == (N_BUCKETS,) and counts.sum() == stats.ok
+            correct = delta("ml_ground_truth_total", outcome="correct")
+            labelled = delta("ml_ground_truth_total")
+            conf_sum = delta("ml_prediction_confidence_sum")
+            return (stats, baseline.calibration.estimate(counts, conf_sum).accuracy,
+                    correct / labelled)
+
+        normal, est0, acc0 = window(False)
+        shifted, est1, acc1 = window(True)
+    assert normal.sent > 100 and normal.shifted == 0 and shifted.shifted == shifted.sent
+    assert shifted.feedback_matched > 100
+    assert est1 < est0 - 0.15 and acc1 < acc0 - 0.15, (est0, est1, acc0, acc1)
+    assert abs(est0 - acc0) < 0.1 and abs(est1 - acc1) < 0.15

@@ -97,10 +97,30 @@ def test_resources_on_live_node_exporter_and_service(live_stack, tmp_path):
 def test_model_quality_over_history(backend, history, tmp_path):
     start, end = history.incidents["low_confidence"]
     nb = _run("model_quality", tmp_path / "out.ipynb", prometheus_url=backend.url,
-              model_name=history.model_name, start=_iso(start - 3600), end=_iso(end))
+              model_name=history.model_name, start=_iso(start - 3600), end=_iso(end),
+              baseline_path=str(history.baseline_path))
     text = _text(nb)
     labelled = int(text.split("labelled predictions: ")[1].split()[0])
     assert labelled > 0
     for channel in ("web", "mobile", "api", "email"):
         assert channel in text  # the per-segment accuracy table
+    # estimated and realized accuracy, and their gap: the hedged texts lower the confidences
+    # without lowering the accuracy, so the estimate falls away from the labels (a calibration
+    # change), and the notebook says what a widening gap means
+    points = int(text.split("estimated accuracy points: ")[1].split(";")[0])
+    with_labels = int(text.split("with labels: ")[1].split(";")[0])
+    gap = float(text.split("largest gap: ")[1].split()[0])
+    assert points >= 10 and with_labels >= 10 and gap > 0.1
+    assert "widens means concept shift" in text
+    assert _images(nb) == 7
+
+
+def test_model_quality_without_a_calibration_says_so(prometheus, history, tmp_path):
+    plain = history.baseline.with_calibration(None).save(tmp_path / "plain.json")
+    start, end = history.incidents["covariate_shift"]
+    nb = _run("model_quality", tmp_path / "out.ipynb", prometheus_url=prometheus,
+              model_name=history.model_name, end=_iso(end), window="3h",
+              baseline_path=str(plain))
+    text = _text(nb)
+    assert "has no calibration" in text and "--label" in text
     assert _images(nb) == 5

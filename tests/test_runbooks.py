@@ -141,7 +141,8 @@ def alert_params(history, alert: str) -> dict[str, str]:
     incident = {"HighErrorRate": "errors", "ElevatedErrorRate": "errors",
                 "HighLatencyP95": "latency", "DataDriftDetected": "drift",
                 "ConceptDriftDetected": "drift", "HighLowConfidencePredictions": "low_confidence",
-                "LowModelAccuracy": "accuracy", "SLOErrorBudgetBurn": "errors"}.get(alert, "errors")
+                "LowModelAccuracy": "accuracy", "SLOErrorBudgetBurn": "errors",
+                "EstimatedAccuracyDrop": "covariate_shift"}.get(alert, "errors")
     t0, t1 = history.incidents[incident]
     params = {"model_name": history.model_name, "starts_at": iso(t0 + 600),
               "end": iso(t1 - 120), "alertname": alert}
@@ -256,7 +257,8 @@ def prometheus_of(cfg) -> str:
 def alert_incident(alert: str) -> str:
     return {"HighLatencyP95": "latency", "DataDriftDetected": "drift",
             "ConceptDriftDetected": "drift", "HighLowConfidencePredictions": "low_confidence",
-            "LowModelAccuracy": "accuracy"}.get(alert, "errors")
+            "LowModelAccuracy": "accuracy",
+            "EstimatedAccuracyDrop": "covariate_shift"}.get(alert, "errors")
 
 
 @pytest.mark.parametrize("scenario", ["firing", "resolved", "no_data"])
@@ -338,3 +340,32 @@ def test_mlmon_nb_run_command_shows_progress_and_where_the_result_is(run_config,
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert bad.returncode == 2 and "declares no parameter 'colour'" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_estimated_accuracy_drop_shows_estimate_labels_confidences_and_the_assumption(
+        run_config, history, registry, tmp_path):
+    """On the fixture's covariate shift the runbook puts the estimate next to the labels that
+    arrived (which confirm it), the confidences against the baseline's, the features that
+    drifted, and the assumption in plain words."""
+    rb = registry.get("EstimatedAccuracyDrop")
+    params = server_defaults_for(rb, run_config, alert_params(history, "EstimatedAccuracyDrop"))
+    params["baseline_path"] = str(history.baseline_path)
+    outcome = execute(rb, params, tmp_path / "run")
+    assert outcome.status == "done" and outcome.summary["status"] == "firing", outcome.summary
+    nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
+    found = {f.name: f for f in read_findings(nb)}
+    versus = found["Estimated against realized accuracy"]
+    assert versus.chart and versus.interesting and "confirm the drop" in versus.message
+    assert {s.name for s in versus.stats} == {"estimated accuracy", "realized accuracy"}
+    assert all(s.n for s in versus.stats)  # the predictions and labels behind each number
+    numbers = outcome.summary["numbers"]
+    limit = run_config.models[0].alerts.accuracy_min
+    assert numbers["estimated accuracy (incident)"] < limit
+    assert numbers["realized accuracy (incident)"] < limit
+    assert abs(numbers["gap (estimated - realized)"]) < 0.1
+    assert "Confidence: training baseline" in " ".join(found)
+    assert "Input drift" in found
+    assumption = found["The assumption"]
+    assert "no concept shift" in assumption.message and "P(correct | confidence)" in \
+        assumption.message and "fewer than 30 labelled rows" in assumption.message
+    assert assumption.rows  # the curve the estimate applies

@@ -1,8 +1,10 @@
 """Fault injection into the demo: the service's fault state, and the client of ``POST /faults``.
 
 ``errors`` and ``latency`` act inside the service (a share of /predict fails with 500; /predict
-sleeps long enough to break the 0.25 s latency SLO). ``drift`` and ``low-confidence`` act on the
-input side: the traffic generator reads ``GET /faults`` and shifts what it sends.
+sleeps long enough to break the 0.25 s latency SLO). ``drift``, ``low-confidence`` and
+``covariate-shift`` act on the input side: the traffic generator reads ``GET /faults`` and shifts
+what it sends (``covariate-shift``: texts the model is less sure of and less often right on, so
+the estimated accuracy falls before the sampled labels say so).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..errors import MlmonError, ServiceUnreachable
 
 __all__ = ["KINDS", "FaultState", "inject", "active_faults", "ERROR_SHARE", "LATENCY_RANGE"]
 
-KINDS = ("errors", "latency", "drift", "low-confidence")
+KINDS = ("errors", "latency", "drift", "low-confidence", "covariate-shift")
 ERROR_SHARE = 0.3            # share of /predict that fail while `errors` is active
 LATENCY_RANGE = (0.4, 0.8)   # seconds added to /predict while `latency` is active
 

@@ -6,8 +6,10 @@ The series carry the same names, labels and buckets the live demo service export
 each regime (normal, drift, low confidence) comes from running the demo model on generated
 texts, so history and live traffic agree. Deterministic from the seed.
 
-Incidents: an error burst, a latency regression, a drift onset, a stretch of low confidence and
-an accuracy drop, placed at fixed fractions of the span.
+Incidents: an error burst, a latency regression, a drift onset, a stretch of low confidence, an
+accuracy drop (of the labels alone) and a covariate shift (inputs the model is less sure of and
+less often right on: confidences and labels fall together), placed at fixed fractions of the
+span.
 
 Output is OpenMetrics text split into chunks that each fall within one 2-hour-aligned window:
 promtool (2.42) re-reads its whole input once per 2-hour block, so one chunk per block makes the
@@ -24,7 +26,14 @@ import numpy as np
 from .. import metrics as m
 from ..baseline import Baseline, bin_fractions
 from ..config import SERVICE_JOB
-from .model import CLASSES, MODEL_NAME, MODEL_VERSION, SentimentModel, generate_texts
+from .model import (
+    CLASSES,
+    COVARIATE_SHIFT,
+    MODEL_NAME,
+    MODEL_VERSION,
+    SentimentModel,
+    generate_texts,
+)
 
 __all__ = ["Incident", "SyntheticHistory", "synthesize", "openmetrics_chunks",
            "DEFAULT_INCIDENTS", "BLOCK_SECONDS", "PREDICT_ENDPOINT", "FEEDBACK_ENDPOINT",
@@ -51,6 +60,7 @@ DEFAULT_INCIDENTS = (
     Incident("low_confidence", 0.25, 2 * 3600),
     Incident("drift", 0.38, 6 * 3600),
     Incident("latency", 0.58, 3600),
+    Incident("covariate_shift", 0.68, 2 * 3600),
     Incident("errors", 0.78, 45 * 60),
 )
 
@@ -96,6 +106,7 @@ class _Regime:
 
 def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator, n: int,
              low_confidence_threshold: float, **shift: float) -> _Regime:
+    """Run the model on ``n`` generated texts (``shift``: ``generate_texts`` options)."""
     items = generate_texts(n, rng, **shift)
     preds = [model.predict(t.text, t.channel) for t in items]
     conf = np.array([p.confidence for p in preds])
@@ -157,11 +168,15 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         "drift": _measure(baseline, model, rng, 3000, low_confidence_threshold, drift=1.0),
         "low_confidence": _measure(baseline, model, rng, 3000, low_confidence_threshold,
                                    ambiguity=1.0),
+        # its own stream, so the other regimes and the traffic are those of the same seed
+        "covariate_shift": _measure(baseline, model, np.random.default_rng([seed, 1]), 3000,
+                                    low_confidence_threshold, **COVARIATE_SHIFT),
     }
     regime_of = np.zeros(T, int)  # index into regime_names
-    regime_names = ["normal", "drift", "low_confidence"]
+    regime_names = ["normal", "drift", "low_confidence", "covariate_shift"]
     regime_of[active("drift")] = 1
     regime_of[active("low_confidence")] = 2
+    regime_of[active("covariate_shift")] = 3
 
     hours = (ts % 86400) / 3600
     rate = BASE_RPS * (1 + 0.35 * np.sin(2 * np.pi * (hours - 9) / 24)) * rng.lognormal(0, 0.08, T)

@@ -30,7 +30,9 @@ __all__ = [
     "LabeledText",
     "generate_texts",
     "training_frame",
+    "validation_frame",
     "training_baseline",
+    "COVARIATE_SHIFT",
 ]
 
 MODEL_NAME = "sentiment_classifier"
@@ -48,6 +50,11 @@ _NEGATIVE = ("bad", "terrible", "awful", "hate", "slow", "broken", "poor", "refu
 _NEUTRAL = ("the", "order", "delivery", "product", "service", "app", "today", "item", "price",
             "support", "account", "update", "package", "it", "was", "and", "my")
 _HEDGES = ("maybe", "somewhat", "perhaps", "okay", "guess")
+MIXED_SHARE = 0.1  # share of texts with mixed feelings in normal traffic
+FAINT_EXTRA_WORDS = 12  # neutral words a faint text adds
+# generate_texts options of the covariate shift: faint and mixed feelings everywhere and hedged
+# texts more often, texts the model is less sure of and less often right on
+COVARIATE_SHIFT: dict[str, float] = {"faint": 1.0, "mixed": 0.3, "ambiguity": 0.2}
 _LEXICON = {**{w: 1.0 for w in _POSITIVE}, **{w: -1.0 for w in _NEGATIVE}}
 
 
@@ -103,11 +110,16 @@ class SentimentModel:
 
 
 def generate_texts(n: int, rng: np.random.Generator, *, drift: float = 0.0,
-                   ambiguity: float = 0.0) -> list[LabeledText]:
+                   ambiguity: float = 0.0, mixed: float = MIXED_SHARE,
+                   faint: float = 0.0) -> list[LabeledText]:
     """``n`` labelled requests.
 
     ``drift`` (0..1) makes texts longer and more negative, as when a new user population
-    arrives; ``ambiguity`` (0..1) mixes opposite sentiment into texts, which lowers confidence.
+    arrives; ``ambiguity`` (0..1) adds hedging words, which lowers confidence without changing
+    the prediction; ``mixed`` is the share of texts with mixed feelings (opposite sentiment
+    mixed in, and label noise); ``faint`` the share of positive or negative texts whose one
+    sentiment word is lost in a long text: the model hesitates on them and is less often right.
+    Together (:data:`COVARIATE_SHIFT`) they are a covariate shift.
     """
     labels = rng.choice(CLASSES, size=n, p=(0.3 + 0.25 * drift, 0.3, 0.4 - 0.25 * drift))
     channels = rng.choice(CHANNELS, size=n, p=CHANNEL_WEIGHTS)
@@ -115,13 +127,16 @@ def generate_texts(n: int, rng: np.random.Generator, *, drift: float = 0.0,
     out = []
     for label, channel, length in zip(labels, channels, lengths):
         n_sent = max(1, int(rng.binomial(length, 0.22)))
+        if faint and label != "neutral" and rng.random() < faint:
+            # one sentiment word lost in a long text: the model hesitates, often on neutral
+            n_sent, length = 1, length + int(rng.poisson(FAINT_EXTRA_WORDS))
         if label == "positive":
             sent = list(rng.choice(_POSITIVE, n_sent))
         elif label == "negative":
             sent = list(rng.choice(_NEGATIVE, n_sent))
         else:
             sent = list(rng.choice(_POSITIVE + _NEGATIVE, min(n_sent, 2))) if rng.random() < 0.3 else []
-        if rng.random() < 0.1:  # mixed feelings, and label noise
+        if rng.random() < mixed:  # mixed feelings, and label noise
             opposite = _NEGATIVE if label == "positive" else _POSITIVE
             sent += list(rng.choice(opposite, max(1, len(sent) // 2)))
         if rng.random() < ambiguity:
@@ -133,7 +148,8 @@ def generate_texts(n: int, rng: np.random.Generator, *, drift: float = 0.0,
 
 
 def training_frame(n: int = 20000, seed: int = 7) -> pd.DataFrame:
-    """The demo model's training data with its predictions: the source of its baseline."""
+    """The demo model's training data with its predictions and true labels: the source of its
+    baseline."""
     rng = np.random.default_rng(seed)
     model = SentimentModel()
     rows = []
@@ -144,14 +160,31 @@ def training_frame(n: int = 20000, seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def training_baseline(rows: int = 20000, seed: int = 7, **options: Any) -> Baseline:
-    """The demo model's training baseline: ``Baseline.from_frame`` of :func:`training_frame`.
+def validation_frame(n: int = 10000, seed: int = 11) -> pd.DataFrame:
+    """Labelled data the model was not trained on (another seed): what its confidences are
+    calibrated on, so the curve is not the training set's optimism."""
+    return training_frame(n, seed)
 
-    Deterministic, so its ``baseline_id`` (and the drift rules generated from it) are the same
-    on every machine; ``options`` pass through to ``from_frame`` (e.g. ``top_k``).
+
+def training_baseline(rows: int = 20000, seed: int = 7, *, validation_rows: int | None = None,
+                      validation_seed: int = 11, **options: Any) -> Baseline:
+    """The demo model's training baseline: ``Baseline.from_frame`` of :func:`training_frame`,
+    with the reliability curve of :func:`validation_frame` (``validation_rows``, default half
+    the training rows; 0: none).
+
+    Deterministic, so its ``baseline_id`` (and the rules generated from it) are the same on
+    every machine; ``options`` pass through to ``from_frame`` (e.g. ``top_k``).
     """
+    # the baseline machinery stays off the model's import (a service imports the model)
     from ..baseline import Baseline
-    return Baseline.from_frame(training_frame(rows, seed), MODEL_NAME, categorical=["channel"],
+    from ..calibration import fit_calibration
+    base = Baseline.from_frame(training_frame(rows, seed), MODEL_NAME, categorical=["channel"],
                                prediction="prediction", confidence="confidence",
                                exclude=["label"], source="mlmon_nb.demo.model.training_frame",
                                **options)
+    validation_rows = rows // 2 if validation_rows is None else validation_rows
+    if not validation_rows:
+        return base
+    valid = validation_frame(validation_rows, validation_seed)
+    return base.with_calibration(fit_calibration(
+        valid["confidence"].to_numpy(), (valid["prediction"] == valid["label"]).to_numpy()))

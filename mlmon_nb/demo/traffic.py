@@ -4,8 +4,9 @@ It posts ``/predict`` at ``rps`` on average from a few worker threads; answers m
 ``"review": true`` (the service's ground-truth sample) get their true label posted to
 ``/feedback``, as a reviewer would. Every couple of seconds it reads ``GET /faults``: while
 ``drift`` is active the texts drift (``generate_texts(drift=1.0)``), while ``low-confidence`` is
-active they turn ambiguous. When the service is down it backs off (0.5 s doubling to 10 s) and
-resumes when it answers again; it never crashes on the service's account.
+active they turn ambiguous, while ``covariate-shift`` is active they turn faint and mixed
+(:data:`~mlmon_nb.demo.model.COVARIATE_SHIFT`). When the service is down it backs off (0.5 s
+doubling to 10 s) and resumes when it answers again; it never crashes on the service's account.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import requests
 
-from .model import LabeledText, generate_texts
+from .model import COVARIATE_SHIFT, LabeledText, generate_texts
 
 __all__ = ["run_traffic", "TrafficStats", "FAULT_POLL_SECONDS"]
 
@@ -43,6 +44,7 @@ class TrafficStats:
     feedback_matched: int = 0
     drifted: int = 0          # requests sent while drift was active
     ambiguous: int = 0        # requests sent while low-confidence was active
+    shifted: int = 0          # requests sent while covariate-shift was active
     outages: int = 0          # times the service went away
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -110,14 +112,18 @@ class _Generator:
 
     def submit(self, pool: ThreadPoolExecutor) -> None:
         drift = 1.0 if "drift" in self.faults else 0.0
-        ambiguity = 1.0 if "low-confidence" in self.faults else 0.0
-        item = generate_texts(1, self.rng, drift=drift, ambiguity=ambiguity)[0]
+        options = {**(COVARIATE_SHIFT if "covariate-shift" in self.faults else {}), "drift": drift}
+        if "low-confidence" in self.faults:
+            options["ambiguity"] = 1.0
+        item = generate_texts(1, self.rng, **options)[0]
         with self._inflight_lock:
             if self._inflight >= 4 * self.workers:
                 self.stats.dropped += 1
                 return
             self._inflight += 1
-        self.stats.add(sent=1, drifted=int(drift > 0), ambiguous=int(ambiguity > 0))
+        self.stats.add(sent=1, drifted=int(drift > 0),
+                       ambiguous=int("low-confidence" in self.faults),
+                       shifted=int("covariate-shift" in self.faults))
         pool.submit(self.send, item)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import BaselineError
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
-           "content_id", "CONTENT_KEYS"]
+           "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
 
 KIND = "mlmon_nb.baseline"  # as written by mlmon_nb.baseline
 SCHEMA_VERSIONS = (1, 2)  # as written by mlmon_nb.baseline (2: reference CDFs; 1: samples)
@@ -60,11 +60,15 @@ class ServingBaseline:
 # What a baseline's id hashes: the document without its metadata (kind, version, id, when and
 # from what it was made). One definition, for the service's loader and for mlmon_nb.Baseline.
 CONTENT_KEYS = ("model_name", "n_rows", "numeric", "categorical", "prediction", "confidence")
+# Content hashed only when present, so a baseline without it keeps the id it always had: the
+# reliability curve of a labelled validation set (``mlmon_nb.calibration``).
+OPTIONAL_CONTENT_KEYS = ("calibration",)
 
 
 def content_id(doc: dict) -> str:
     """The ``baseline_id`` a baseline document's content hashes to."""
     content = {k: doc.get(k) for k in CONTENT_KEYS}
+    content.update({k: doc[k] for k in OPTIONAL_CONTENT_KEYS if doc.get(k) is not None})
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -21,7 +21,8 @@ Ending early is not an error: :func:`end_early` records the reason and makes the
 remaining cells, so the run is ``done`` with a clear message instead of a traceback.
 
 The package: :mod:`.record` (showing and recording findings and the verdict), :mod:`.base` (the
-run's state and guards), :mod:`.onset_search`, :mod:`.drift`, :mod:`.slo` (the evidence) and
+run's state and guards), :mod:`.onset_search`, :mod:`.drift`, :mod:`.estimated`, :mod:`.slo`
+(the evidence) and
 :mod:`.core` (comparison, breakdown, the verdict, :func:`open_investigation`).
 """
 

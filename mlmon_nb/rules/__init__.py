@@ -8,8 +8,9 @@ apart):
 - :mod:`.model` — the typed rules (``RecordingRule``, ``AlertingRule``, ``RuleGroup``) and their
   one rendering to YAML-ready dicts;
 - :mod:`.slo` — burn-rate windows and the SLO stage (bad-event ratios, objectives, budgets);
+- :mod:`.estimated` — the estimated-accuracy rules of a calibrated baseline;
 - :mod:`.generate` — the stages validate → recording → alerts (from :mod:`.catalogue`) →
-  drift, each a pure function returning rule groups;
+  drift → estimated accuracy, each a pure function returning rule groups;
 - :mod:`.render` — the stages joined into rule-file text;
 - :mod:`.alertmanager` — the routing;
 - :mod:`.files` — the I/O edge: baselines from disk, writing, promtool/amtool, staleness.
@@ -32,18 +33,21 @@ _EXPORTS = {
                      "slo_error_ratio", "request_count", "prediction_count",
                      "ground_truth_count", "slo_event_count", "spike_window", "HISTORY_AGE",
                      "HISTORY_COVERAGE", "SLO_OBJECTIVE", "ERROR_BUDGET_REMAINING", "COST_PER_1K",
-                     "group_name"), "names"),
+                     "group_name", "ESTIMATED_ACCURACY_WINDOWS", "ESTIMATED_ACCURACY_ALERT_WINDOW",
+                     "estimated_accuracy"), "names"),
     **dict.fromkeys(("RecordingRule", "AlertingRule", "RuleGroup"), "model"),
     **dict.fromkeys(("BurnWindow", "BURN_WINDOWS", "burn_windows", "slo_events", "slo_bad_ratio",
                      "slo_objective", "slo_groups"), "slo"),
+    **dict.fromkeys(("estimated_accuracy_expr", "estimated_accuracy_rules"), "estimated"),
     **dict.fromkeys(("validate", "recording_groups", "alert_groups", "drift_groups",
-                     "runbook_url"), "generate"),
+                     "estimated_accuracy_groups", "runbook_url"), "generate"),
     **dict.fromkeys(("RULE_FILES", "render_rule_files", "render_rules"), "render"),
     **dict.fromkeys(("render_alertmanager", "receivers_from_env"), "alertmanager"),
     **dict.fromkeys(("ALERTMANAGER_FILE", "load_baselines", "write_generated", "check_files",
                      "stale_files"), "files"),
 }
-_SUBMODULES = ("names", "model", "slo", "generate", "render", "alertmanager", "files")
+_SUBMODULES = ("names", "model", "slo", "estimated", "generate", "render", "alertmanager",
+               "files")
 
 __all__ = sorted(_EXPORTS)
 

@@ -18,11 +18,13 @@ from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
 from .model import AlertingRule
 from .names import (
+    ESTIMATED_ACCURACY_ALERT_WINDOW,
     HISTORY_AGE,
     HISTORY_COVERAGE,
     SLOS,
     accuracy,
     error_ratio,
+    estimated_accuracy,
     ground_truth_count,
     latency_quantile,
     low_confidence_ratio,
@@ -55,7 +57,8 @@ class AlertSpec:
     """One alert: its name, the severities it fires at, and what its runbook is about.
 
     ``title`` and ``meaning`` head the runbook and the README row; ``signals`` name the evidence
-    the runbook shows first; ``needs_baseline`` alerts exist only for models with a baseline.
+    the runbook shows first; ``needs_baseline`` alerts exist only for models with a baseline,
+    ``needs_calibration`` ones only for those whose baseline has a calibration.
     ``build`` writes its alerting rules for one model; ``series_labels`` are the labels its
     firing series carry (templated into the runbook link; static ones are written out);
     ``group`` is the rule group it goes in (``mlmon:<model>:<group>``); ``inhibits`` are the
@@ -68,6 +71,7 @@ class AlertSpec:
     severities: tuple[Severity, ...]
     signals: tuple[str, ...]
     needs_baseline: bool = False
+    needs_calibration: bool = False
     build: AlertBuilder = field(kw_only=True, repr=False, compare=False)
     series_labels: tuple[str, ...] = field(default=("model_name",), kw_only=True)
     group: str = field(default="alerts", kw_only=True)
@@ -231,6 +235,24 @@ def _low_accuracy(alert: str, config: Config, model: ModelConfig) -> list[Alerti
                   f"at least {number(least)} outcomes).")]
 
 
+def _estimated_accuracy_drop(alert: str, config: Config,
+                             model: ModelConfig) -> list[AlertingRule]:
+    # the LowModelAccuracy threshold: the estimate says the labels, when they come, will fire it
+    limit = model.alerts.accuracy_min
+    least = model.alerts.min_events.predictions
+    window = ESTIMATED_ACCURACY_ALERT_WINDOW
+    count = _select(prediction_count(window), model)
+    expr = (f"{_select(estimated_accuracy(window), model)} < {number(limit)} "
+            f"and {count} >= {number(least)}")
+    return [_rule(alert, expr, "15m", Severity.WARNING, model,
+                  f"{_MODEL}: estimated accuracy below {_pct(limit)}",
+                  f"From the confidences of {_MODEL}'s {_count(count)} predictions over the last "
+                  f"{window}, its accuracy is estimated at {{{{ $value | humanizePercentage }}}} "
+                  f"(threshold {_pct(limit)}, the accuracy SLO's alerts.accuracy_min, for 15m; at "
+                  f"least {number(least)} predictions). No label is needed; the estimate assumes "
+                  f"P(correct | confidence) is what it was on the baseline's labelled data.")]
+
+
 def _low_confidence(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
     limit = model.alerts.low_confidence_share
     least = model.alerts.min_events.predictions
@@ -342,7 +364,16 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "The share of correct predictions on the ground-truth sample is below "
               "`accuracy_min` (0.70 by default) for 30 minutes.",
               (_C,), ("accuracy", "accuracy by segment", "ground-truth count"),
-              build=_low_accuracy),
+              build=_low_accuracy,
+              # the labels said it: the estimate that foresaw it adds nothing while it fires
+              inhibits=("EstimatedAccuracyDrop",)),
+    AlertSpec("EstimatedAccuracyDrop", "Estimated accuracy drop",
+              "The accuracy estimated from the live confidences through the baseline's "
+              "reliability curve is below `accuracy_min` (0.70 by default) over 30 minutes, for "
+              "15 minutes: before the labels say so.",
+              (_W,), ("estimated accuracy", "realized accuracy", "confidence distribution",
+                      "drifted features"),
+              needs_baseline=True, needs_calibration=True, build=_estimated_accuracy_drop),
     AlertSpec("HighLowConfidencePredictions", "Many low-confidence predictions",
               "More than `low_confidence_share` (20% by default) of predictions are under the "
               "low-confidence threshold for 1 hour.",

@@ -10,7 +10,9 @@
    event count over the burn windows, the objective and the error budget remaining;
 4. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.rules.catalogue``), with its
    runbook link;
-5. :func:`drift_groups` — the drift engine's recording rules, for the models with a baseline.
+5. :func:`drift_groups` — the drift engine's recording rules, for the models with a baseline;
+6. :func:`estimated_accuracy_groups` — the accuracy estimated from the live confidences
+   (:mod:`mlmon_nb.rules.estimated`), for the models whose baseline has a calibration.
 
 Baselines are passed in (``model name → Baseline``); reading them from their files is
 :func:`mlmon_nb.rules.files.load_baselines`' job.
@@ -37,6 +39,7 @@ from ..metrics import (
     REQUESTS,
 )
 from .catalogue import CATALOGUE
+from .estimated import estimated_accuracy_rules
 from .model import AlertingRule, RecordingRule, RuleGroup
 from .names import (
     ACCURACY_WINDOWS,
@@ -64,6 +67,7 @@ __all__ = [
     "recording_groups",
     "alert_groups",
     "drift_groups",
+    "estimated_accuracy_groups",
     "runbook_url",
     "DRIFT_WINDOWS",
 ]
@@ -198,7 +202,8 @@ def alert_groups(config: Config,
     ``slo-burn``), each with its runbook link.
 
     Alerts that need a baseline (drift) are included for the models in ``baselines`` only,
-    since only they have drift recording rules.
+    since only they have drift recording rules; those that need a calibration (the estimated
+    accuracy) for the models whose baseline has one.
     """
     baselines = baselines or {}
     order = list(dict.fromkeys(spec.group for spec in CATALOGUE))
@@ -206,7 +211,10 @@ def alert_groups(config: Config,
     for model in config.models:
         rules: dict[str, list[AlertingRule]] = {name: [] for name in order}
         for spec in CATALOGUE:
-            if spec.needs_baseline and baselines.get(model.name) is None:
+            baseline = baselines.get(model.name)
+            if spec.needs_baseline and baseline is None:
+                continue
+            if spec.needs_calibration and (baseline is None or baseline.calibration is None):
                 continue
             for rule in spec.rules(config, model):
                 link = runbook_url(config, spec.name, rule.labels, spec.series_labels)
@@ -235,4 +243,20 @@ def drift_groups(config: Config,
                       for r in drift.drift_recording_rules(model.name, baseline, DRIFT_WINDOWS,
                                                            alpha=model.drift_alpha))
         groups.append(RuleGroup(group_name(model.name, "drift"), rules))
+    return groups
+
+
+# -- stage 6: estimated accuracy ----------------------------------------------------------------
+
+def estimated_accuracy_groups(config: Config,
+                              baselines: Mapping[str, Baseline] | None = None) -> list[RuleGroup]:
+    """The estimated accuracy per window for each model whose baseline has a calibration
+    (``mlmon:<model>:estimated-accuracy``)."""
+    baselines = baselines or {}
+    groups = []
+    for model in config.models:
+        baseline = baselines.get(model.name)
+        rules = estimated_accuracy_rules(model.name, baseline) if baseline is not None else []
+        if rules:
+            groups.append(RuleGroup(group_name(model.name, "estimated-accuracy"), tuple(rules)))
     return groups

@@ -26,6 +26,9 @@ __all__ = [
     "LATENCY_QUANTILES",
     "ACCURACY_WINDOWS",
     "LOW_CONFIDENCE_WINDOWS",
+    "ESTIMATED_ACCURACY_WINDOWS",
+    "ESTIMATED_ACCURACY_ALERT_WINDOW",
+    "estimated_accuracy",
     "SLOS",
     "request_rate",
     "error_ratio",
@@ -53,6 +56,11 @@ LATENCY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
 LATENCY_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 ACCURACY_WINDOWS: tuple[str, ...] = ("1h", "1d")
 LOW_CONFIDENCE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
+# Windows of the estimated accuracy (from the confidence histogram and the baseline's curve):
+# the short ones to see a shift early, the accuracy rules' (1h, 1d) to set it against the labels;
+# EstimatedAccuracyDrop reads the 30m one, whose prediction count the recording stage records.
+ESTIMATED_ACCURACY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "1d")
+ESTIMATED_ACCURACY_ALERT_WINDOW = "30m"
 # The SLOs of every model: the values of the ``slo`` label.
 SLOS: tuple[str, ...] = ("latency", "availability", "accuracy")
 
@@ -76,6 +84,12 @@ def latency_quantile(quantile: float, window: str) -> str:
 def accuracy(window: str) -> str:
     """Share of ground-truth outcomes that were correct over ``window``."""
     return recording_name("model_name", "ml_accuracy", f"ratio_rate{window}")
+
+
+def estimated_accuracy(window: str) -> str:
+    """Accuracy expected from the confidences of a model's predictions over ``window``, through
+    its baseline's reliability curve (before any label arrives): ``model_name:ml_estimated_accuracy:<w>``."""
+    return recording_name("model_name", "ml_estimated_accuracy", window)
 
 
 def segment_accuracy(window: str) -> str:

@@ -13,7 +13,13 @@ import yaml
 from ..baseline import Baseline
 from ..config import REPO_ROOT, Config
 from ..metrics import DEFAULT_LATENCY_BUCKETS
-from .generate import alert_groups, drift_groups, recording_groups, validate
+from .generate import (
+    alert_groups,
+    drift_groups,
+    estimated_accuracy_groups,
+    recording_groups,
+    validate,
+)
 from .model import RuleGroup, groups_to_dicts
 from .slo import slo_groups
 
@@ -51,8 +57,9 @@ def _stages(baselines: Mapping[str, Baseline]
             ("slo.yml", slo_groups, "SLO error ratios per window, objectives, budget left."),
             ("alerts.yml", lambda c: alert_groups(c, baselines),
              "The alert catalogue and the burn-rate alerts."),
-            ("drift.yml", lambda c: drift_groups(c, baselines),
-             "Drift recording rules from the training baselines."))
+            ("drift.yml", lambda c: drift_groups(c, baselines)
+             + estimated_accuracy_groups(c, baselines),
+             "Drift and estimated-accuracy recording rules from the training baselines."))
 
 
 def render_rule_files(config: Config, *,
@@ -62,7 +69,8 @@ def render_rule_files(config: Config, *,
 
     Models in ``baselines`` (model name → Baseline; default none, see
     :func:`mlmon_nb.rules.files.load_baselines`) get drift recording rules (``drift.yml``) and
-    the drift alerts. A file without rules is left out.
+    the drift alerts; those with a calibration the estimated accuracy (also in ``drift.yml``)
+    and its alert. A file without rules is left out.
     """
     validate(config, latency_buckets)
     out = {}
