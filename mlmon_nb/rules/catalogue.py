@@ -248,7 +248,7 @@ def _estimated_accuracy_drop(alert: str, config: Config,
                   f"{_MODEL}: estimated accuracy below {_pct(limit)}",
                   f"From the confidences of {_MODEL}'s {_count(count)} predictions over the last "
                   f"{window}, its accuracy is estimated at {{{{ $value | humanizePercentage }}}} "
-                  f"(threshold {_pct(limit)}, the accuracy SLO's alerts.accuracy_min, for 15m; at "
+                  f"(threshold {_pct(limit)}, alerts.accuracy_min, LowModelAccuracy's floor, for 15m; at "
                   f"least {number(least)} predictions). No label is needed; the estimate assumes "
                   f"P(correct | confidence) is what it was on the baseline's labelled data.")]
 
