@@ -95,6 +95,18 @@ def _low_confidences(minutes: int, per_minute: float) -> list[dict]:
             for le in [le_label(e) for e in CONFIDENCE_BUCKETS] + ["+Inf"]]
 
 
+def _unsure_predictions(minutes: int, per_minute: float, confidence: float) -> list[dict]:
+    """Every prediction at ``confidence`` (the confidence histogram's buckets and sum, and the
+    prediction counter), ``per_minute`` of them."""
+    return ([series("ml_prediction_confidence_bucket",
+                    counter((minutes, per_minute if confidence <= e else 0)), le=le_label(e))
+             for e in CONFIDENCE_BUCKETS]
+            + [series("ml_prediction_confidence_bucket", counter((minutes, per_minute)), le="+Inf"),
+               series("ml_prediction_confidence_sum", counter((minutes, per_minute * confidence))),
+               series("ml_predictions_total", counter((minutes, per_minute)),
+                      predicted_class="positive")])
+
+
 def _ground_truth(minutes: int, correct: float, incorrect: float) -> list[dict]:
     return [series("ml_ground_truth_total", counter((minutes, correct)), segment="web",
                    outcome="correct"),
@@ -147,6 +159,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              lambda: info(80) + _low_confidences(80, 100), "1m", "1h", "80m"),
     Scenario("60% accuracy on 30 outcomes a minute", "LowModelAccuracy", "critical",
              lambda: info(40) + _ground_truth(40, 18, 12), "1m", "30m", "40m"),
+    Scenario("every prediction at confidence 0.55, 100/min, no label", "EstimatedAccuracyDrop",
+             "warning", lambda: info(40) + _unsure_predictions(40, 100, 0.55), "1m", "15m", "40m"),
     Scenario("25% low-confidence predictions at 1/s", "HighLowConfidencePredictions", "info",
              lambda: info(70) + [
                  series("ml_predictions_total", counter((70, 60)), predicted_class="positive"),
