@@ -36,7 +36,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .calibration import N_BUCKETS, Calibration, bucket_sums
+from .calibration import N_BUCKETS, Calibration, bucket_counts, bucket_sums
 from .errors import BaselineError
 from .instrument import content_id
 from .metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY
@@ -371,7 +371,7 @@ class BaselineBuilder:
         self.numeric: dict[str, QuantileSketch] = {}
         self.categories: dict[str, CategorySketch] = {}
         self.classes = CategorySketch()
-        self.confidence_counts = np.zeros(len(CONFIDENCE_BUCKETS) + 1, dtype=np.int64)
+        self.confidence_counts = np.zeros(N_BUCKETS, dtype=np.int64)
         # the reliability curve's counts: labelled rows and correct ones per confidence bucket
         self.labelled = np.zeros(N_BUCKETS, dtype=np.int64)
         self.correct = np.zeros(N_BUCKETS, dtype=np.int64)
@@ -407,13 +407,13 @@ class BaselineBuilder:
             counts = df[name].dropna().astype(str).value_counts(sort=False)
             self._labels(name, counts.index, counts.to_numpy())
         if self.confidence:
-            self._confidence(pd.to_numeric(df[self.confidence], errors="coerce").to_numpy(
-                dtype=float, na_value=np.nan))
-        if self.label:
-            labelled = df[self.label].notna() & df[self.prediction].notna()
-            self._outcomes(pd.to_numeric(df[self.confidence], errors="coerce").to_numpy(
-                dtype=float, na_value=np.nan), labelled.to_numpy(),
-                (df[self.prediction].astype(str) == df[self.label].astype(str)).to_numpy())
+            conf = pd.to_numeric(df[self.confidence], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan)
+            self.confidence_counts += bucket_counts(conf)
+            if self.label:  # a label needs the prediction and confidence (checked at __init__)
+                labelled = df[self.label].notna() & df[self.prediction].notna()
+                self._outcomes(conf, labelled.to_numpy(), (
+                    df[self.prediction].astype(str) == df[self.label].astype(str)).to_numpy())
         self.rows += len(df)
         return self
 
@@ -435,15 +435,16 @@ class BaselineBuilder:
             keep = labels.is_valid().to_numpy(zero_copy_only=False)
             self._labels(name, np.asarray(labels.to_pylist(), dtype=object)[keep], counts[keep])
         if self.confidence:
-            self._confidence(pc.cast(batch.column(self.confidence), pa.float64()).to_numpy(
-                zero_copy_only=False))
-        if self.label:
-            pred, true = (pc.cast(batch.column(c), pa.string())
-                          for c in (self.prediction, self.label))
-            labelled = pc.and_(pred.is_valid(), true.is_valid())
-            self._outcomes(pc.cast(batch.column(self.confidence), pa.float64()).to_numpy(
-                zero_copy_only=False), labelled.to_numpy(zero_copy_only=False),
-                pc.fill_null(pc.equal(pred, true), False).to_numpy(zero_copy_only=False))
+            conf = pc.cast(batch.column(self.confidence), pa.float64()).to_numpy(
+                zero_copy_only=False)
+            self.confidence_counts += bucket_counts(conf)
+            if self.label:
+                pred, true = (pc.cast(batch.column(c), pa.string())
+                              for c in (self.prediction, self.label))
+                labelled = pc.and_(pred.is_valid(), true.is_valid())
+                self._outcomes(conf, labelled.to_numpy(zero_copy_only=False),
+                               pc.fill_null(pc.equal(pred, true), False).to_numpy(
+                                   zero_copy_only=False))
         self.rows += batch.num_rows
         return self
 
@@ -457,12 +458,6 @@ class BaselineBuilder:
         target.update_counts(labels, counts)
         if name == self.prediction and name in self.categories:
             self.classes.update_counts(labels, counts)
-
-    def _confidence(self, values: np.ndarray) -> None:
-        finite = values[np.isfinite(values)]
-        self.confidence_counts += np.bincount(
-            np.searchsorted(np.array(CONFIDENCE_BUCKETS), finite, side="left"),
-            minlength=self.confidence_counts.size)
 
     def _outcomes(self, confidence: np.ndarray, labelled: np.ndarray, correct: np.ndarray) -> None:
         """Add the labelled rows with a finite confidence per bucket: rows, correct ones and

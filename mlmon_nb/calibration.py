@@ -40,11 +40,14 @@ __all__ = [
     "bucket_counts",
     "bucket_sums",
     "N_BUCKETS",
+    "EDGES",
     "fit_calibration",
 ]
 
 _EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
 N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf
+# the buckets' upper edges (``le``) as floats, ``+Inf`` last
+EDGES: tuple[float, ...] = (*CONFIDENCE_BUCKETS, float("inf"))
 
 
 def bucket_index(confidence: np.ndarray) -> np.ndarray:
@@ -125,7 +128,7 @@ class Calibration:
     @property
     def edges(self) -> tuple[float, ...]:
         """The buckets' upper edges (``le``), ``+Inf`` last."""
-        return (*CONFIDENCE_BUCKETS, float("inf"))
+        return EDGES
 
     @property
     def mean_confidence(self) -> np.ndarray:

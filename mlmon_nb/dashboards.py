@@ -14,7 +14,7 @@ from .baseline import Baseline
 from .config import NODE_JOB
 from .context import NotebookContext, format_duration
 from .errors import BaselineError
-from .performance import accuracy_comparison
+from .performance import accuracy_comparison, calibration_of
 from .queries import (
     DEMO_JOB,
     accuracy,
@@ -170,12 +170,9 @@ def accuracy_estimates(ctx: NotebookContext) -> tuple[pd.DataFrame, str]:
     calibration, no predictions)."""
     try:
         baseline = Baseline.load(ctx.baseline_path)
+        calibration_of(baseline)
     except BaselineError as exc:
         return pd.DataFrame(), f"No estimated accuracy: {exc}"
-    if baseline.calibration is None:
-        return pd.DataFrame(), (f"No estimated accuracy: baseline {baseline.baseline_id} has no "
-                                f"calibration; build it with label= (`mlmon-nb baseline build "
-                                f"--label COLUMN`).")
     w = ctx.window
     table = accuracy_comparison(ctx.prom, baseline, w.start, w.end, format_duration(w.step),
                                 window=format_duration(max(3600.0, w.step)),

@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import queries
 from .baseline import Baseline
-from .calibration import N_BUCKETS, AccuracyEstimate, Calibration
+from .calibration import EDGES, N_BUCKETS, AccuracyEstimate, Calibration
 from .errors import BaselineError, DriftError
 from .metrics import CONFIDENCE_BUCKETS
 
@@ -47,7 +47,6 @@ ASSUMPTION = ("The estimate assumes no concept shift: P(correct | confidence) is
               "cannot see. Check it when labels arrive: the realized accuracy of the same "
               "windows should lie within the estimate's spread; a gap that widens means concept "
               "shift or a calibration that no longer holds (refit it on fresh labelled data).")
-_LES = (*CONFIDENCE_BUCKETS, float("inf"))
 
 
 def calibration_of(baseline: Baseline) -> Calibration:
@@ -70,11 +69,11 @@ def confidence_counts(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
                else frame.assign(timestamp=pd.Series(pd.NaT, index=frame.index)))
     table = stamped.assign(_le=les).pivot_table(index="timestamp", columns="_le", values="value",
                                                 aggfunc="sum", dropna=False)
-    missing = [le for le in _LES if le not in table.columns]
+    missing = [le for le in EDGES if le not in table.columns]
     if missing:
         raise DriftError(f"the confidence histogram has no buckets at {missing[:5]}; the "
                          f"exporter's buckets are {CONFIDENCE_BUCKETS} and +Inf")
-    cumulative = table[list(_LES)].to_numpy(dtype=float)
+    cumulative = table[list(EDGES)].to_numpy(dtype=float)
     counts = np.diff(np.concatenate([np.zeros((len(table), 1)), cumulative], axis=1), axis=1)
     return table.index.to_numpy(), counts
 

@@ -21,6 +21,7 @@ from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import Config, load_config
 from mlmon_nb.demo.history import openmetrics_chunks, synthesize
 from mlmon_nb.demo.model import MODEL_NAME, training_baseline
+from mlmon_nb.prom import Prometheus
 from mlmon_nb.stack import COMPONENTS, Stack, backfill, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,6 +109,13 @@ def prometheus_stack(history):
 def prometheus(prometheus_stack) -> str:
     """The URL of a real Prometheus over the backfilled history."""
     return prometheus_stack.url("prometheus")
+
+
+@pytest.fixture(scope="module")
+def prom(prometheus) -> Iterator[Prometheus]:
+    """A client of that Prometheus (a module may define its own ``prom`` over other backends)."""
+    with Prometheus(prometheus, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

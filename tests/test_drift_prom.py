@@ -17,13 +17,6 @@ import yaml
 
 from mlmon_nb import drift
 from mlmon_nb.errors import DriftError
-from mlmon_nb.prom import Prometheus
-
-
-@pytest.fixture(scope="module")
-def prom(prometheus):
-    with Prometheus(prometheus, timeout=30) as client:
-        yield client
 
 
 def _rule_value(prom, expr: str, at: float, feature: str | None) -> float:

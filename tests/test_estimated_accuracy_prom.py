@@ -15,15 +15,8 @@ import pytest
 from mlmon_nb import performance
 from mlmon_nb.calibration import N_BUCKETS
 from mlmon_nb.errors import BaselineError
-from mlmon_nb.prom import Prometheus
 from mlmon_nb.rules.estimated import estimated_accuracy_rules
 from mlmon_nb.rules.names import ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
-
-
-@pytest.fixture(scope="module")
-def prom(prometheus):
-    with Prometheus(prometheus, timeout=30) as client:
-        yield client
 
 
 def _value(prom, expr: str, at: float) -> float:

@@ -9,7 +9,6 @@ import pytest
 
 from mlmon_nb import metrics as m
 from mlmon_nb.demo.history import openmetrics_chunks, synthesize
-from mlmon_nb.prom import Prometheus
 
 SCRAPE_LABELS = {"job", "instance"}
 
@@ -57,11 +56,6 @@ def test_chunks_stay_inside_two_hour_blocks(small):
         assert min(stamps) >= start and max(stamps) < start + 7200
         assert text.endswith("# EOF\n")
         assert re.search(r"^# TYPE ml_requests counter$", text, re.M)
-
-
-@pytest.fixture(scope="module")
-def prom(prometheus):
-    return Prometheus(prometheus)
 
 
 def _at(prom, promql, t):

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from mlmon_nb import slo
-from mlmon_nb.prom import Prometheus
 
 # -- pure ---------------------------------------------------------------------------------------
 
@@ -53,12 +52,6 @@ def test_month_bounds_clip_to_the_range():
 
 
 # -- from Prometheus ----------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def prom(prometheus):
-    with Prometheus(prometheus, timeout=30) as client:
-        yield client
-
 
 @pytest.fixture(scope="module")
 def model(history):

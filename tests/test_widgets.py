@@ -15,7 +15,6 @@ import pytest
 
 from mlmon_nb import drift
 from mlmon_nb.errors import DriftError
-from mlmon_nb.prom import Prometheus
 from mlmon_nb.runbooks.html import notebook_html
 from mlmon_nb.widgets import (
     FIGURE_WIDTH_PX,
@@ -29,12 +28,6 @@ from mlmon_nb.widgets import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def prom(prometheus):
-    with Prometheus(prometheus, timeout=30) as client:
-        yield client
 
 
 def _ts(unix: float) -> pd.Timestamp:

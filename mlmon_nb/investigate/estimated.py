@@ -12,9 +12,15 @@ from .. import metrics as m
 from .. import plots
 from .. import queries as q
 from ..context import format_duration
+from ..errors import BaselineError
 from ..findings import Finding, Stat
 from ..humanize import Kind, fmt
-from ..performance import ASSUMPTION, accuracy_comparison, window_confidence_counts
+from ..performance import (
+    ASSUMPTION,
+    accuracy_comparison,
+    calibration_of,
+    window_confidence_counts,
+)
 from ..promql import selector
 from ..rules.estimated import estimated_accuracy_expr
 from ..signals import Signal
@@ -35,15 +41,15 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         """The baseline's reliability curve, or end the run early (status ``no_data``) saying
         how to give the baseline one."""
         baseline = self.load_baseline()  # DriftEvidence's
-        if baseline is None or baseline.calibration is None:
-            where = self.ctx.baseline_path
-            self._early(f"No calibration for model {self.model_name}: the baseline at {where} "
-                        f"{'is missing' if baseline is None else 'has no reliability curve'}, so "
-                        f"the accuracy cannot be estimated. Build it with `mlmon-nb baseline "
-                        f"build … --label COLUMN` (or Baseline.with_calibration on a labelled "
-                        f"validation set).", "no_data")
+        try:
+            if baseline is None:
+                raise BaselineError(f"the baseline at {self.ctx.baseline_path} is missing; build "
+                                    f"it with `mlmon-nb baseline build … --label COLUMN`")
+            return calibration_of(baseline)
+        except BaselineError as exc:
+            self._early(f"No calibration for model {self.model_name}, so the accuracy cannot "
+                        f"be estimated: {exc}.", "no_data")
             return None
-        return baseline.calibration
 
     def estimated_accuracy_signal(self, threshold: float | None = None) -> Signal | None:
         """The accuracy estimated from the confidences over a ``rate()`` range (the recording
