@@ -176,6 +176,10 @@ class Stack:
     def config_file(self) -> Path:
         return self.state / "mlmon.yaml"
 
+    @property
+    def _lab_settings(self) -> Path:
+        return self.state / ".jupyterlab" / "user-settings"
+
     def jupyter_token(self) -> str:
         path = self.state / "jupyter_token"
         if not path.exists():
@@ -220,7 +224,11 @@ class Stack:
             return [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
                     f"--ServerApp.ip={h}", f"--ServerApp.port={p['jupyter']}",
                     "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.jupyter_token()}",
-                    f"--ServerApp.root_dir={s}", "--ServerApp.open_browser=False"]
+                    f"--ServerApp.root_dir={s}", "--ServerApp.open_browser=False",
+                    f"--LabApp.user_settings_dir={self._lab_settings}",
+                    # the stack stays on loopback: no news feed, no update check
+                    "--LabApp.news_url=None",
+                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         raise StackError(f"unknown component {name!r}; components: {', '.join(COMPONENTS)}")
 
     def _read_pid(self, name: str) -> dict | None:
@@ -259,11 +267,21 @@ class Stack:
         # whole, so any other file there goes
         receivers: dict[str, Any] = dict(receivers_from_env())
         write_generated(self.config, self.state, remove_other=True, **receivers)
+        if "jupyter" in components:
+            self._write_lab_settings()
         repo = Path(__file__).resolve().parent.parent
         for folder in ("notebooks", "runbooks"):  # visible in JupyterLab, whose root is the state
             link = self.state / folder
             if not link.exists() and (repo / folder).is_dir():
                 link.symlink_to(repo / folder)
+
+    def _write_lab_settings(self) -> None:
+        """JupyterLab's settings for the stack, once: the on-call engineer opening a run's
+        notebook is not first asked about Jupyter news (their later changes are kept)."""
+        path = self._lab_settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}, indent=2))
 
     # -- lifecycle -----------------------------------------------------------------------------
 

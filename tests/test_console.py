@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import ARTIFACTS, browse
 from launcher_support import InProcessLauncher, fault_runbooks, wait_for
-from test_launcher_browser import ARTIFACTS, browse
 
 from mlmon_nb.config import Config
 from mlmon_nb.launcher import LauncherSettings
@@ -93,7 +93,7 @@ def shot(url: str, name: str, profile: Path) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     path.unlink(missing_ok=True)
-    browse(url, profile, f"--screenshot={path}", "--window-size=1280,800")
+    browse(url, profile, f"--screenshot={path}", height=800)
     assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 20_000  # a rendered page, not a blank one
     return path

@@ -5,32 +5,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import ARTIFACTS, browse, browser
 from launcher_support import alert, iso, payload, wait_for
 
 from mlmon_nb.stack import Stack
-
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "chromium is needed: `make test-deps` (Debian: apt-get install chromium)"
-    return found
-
-
-def browse(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={profile}", "--window-size=1280,1000",
-           "--hide-scrollbars", *args, url]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
 @pytest.fixture
@@ -82,10 +64,17 @@ def test_chromium_shows_a_run_page_and_its_jupyterlab_link(stack, history, tmp_p
                          headers={"Authorization": f"token {token}"}, timeout=30)
     assert contents.status_code == 200 and contents.json()["type"] == "notebook"
     lab_shot = ARTIFACTS / "jupyterlab-run-notebook.png"
-    browse(link, tmp_path / "profile-lab", f"--screenshot={lab_shot}",
-           "--virtual-time-budget=20000")
-    assert lab_shot.exists() and lab_shot.stat().st_size > 20_000
-    lab_dom = browse(link, tmp_path / "profile-lab-dom", "--dump-dom",
-                     "--virtual-time-budget=20000").stdout
-    assert "Token authentication is enabled" not in lab_dom  # not the bare token prompt
-    assert "output.ipynb" in lab_dom, lab_dom[-2000:]
+    with browser(tmp_path / "profile-lab") as lab:
+        lab.open(link)
+        # JupyterLab is an app: it is ready when the notebook's cells are on screen
+        lab.wait_for("document.querySelector('.jp-NotebookPanel .jp-OutputArea-output') !== null"
+                     " && [...document.querySelectorAll('.lm-TabBar-tabLabel')]"
+                     ".some(tab => tab.textContent === 'output.ipynb')")
+        text = lab.evaluate("document.body.innerText")
+        assert "Token authentication is enabled" not in text  # not the bare token prompt
+        assert "HighErrorRate" in text, text[-2000:]  # the run's own notebook, as it ran
+        assert "Would you like to get notified" not in text  # no news prompt over the notebook
+        assert lab.evaluate("document.documentElement.clientWidth") == 1280
+        lab.screenshot(lab_shot)
+    assert lab_shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert lab_shot.stat().st_size > 20_000

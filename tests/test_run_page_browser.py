@@ -16,14 +16,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_launcher_browser import chromium
+from browser_support import ARTIFACTS
+from browser_support import browse as browse_once
 from test_runbooks import alert_params, iso, registry, run_config  # noqa: F401 (fixtures)
 
 from mlmon_nb.runbooks import execute, kernel_env, server_defaults, validate_parameters
 
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
-WIDTH, HEIGHT = 1280, 800
+WIDTH, HEIGHT = 1280, 800  # the run page answers above this fold
 
 MEASURE = """<script>
 window.addEventListener('load', () => {
@@ -52,11 +51,7 @@ window.addEventListener('load', () => {
 
 
 def browse(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", "--hide-scrollbars",
-           "--virtual-time-budget=5000", *args, url]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    return browse_once(url, profile, "--virtual-time-budget=5000", *args, height=HEIGHT)
 
 
 def layout(page: Path, tmp_path: Path) -> dict:

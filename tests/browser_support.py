@@ -1,0 +1,119 @@
+"""Headless Chromium for the tests: one-shot runs (`browse`) for static pages, and a DevTools
+session (`Browser`) for single-page apps such as JupyterLab, which are done when something is
+visible, not when a fixed budget of virtual time has run out."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websocket
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+WIDTH, HEIGHT = 1280, 1000
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars")
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "chromium is needed: `make test-deps` (Debian: apt-get install chromium)"
+    return found
+
+
+def browse(url: str, profile: Path, *args: str, width: int = WIDTH,
+           height: int = HEIGHT) -> subprocess.CompletedProcess:
+    """One headless run over ``url`` (``--dump-dom``, ``--screenshot=…``)."""
+    cmd = [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+           *args, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+class Browser:
+    """One page of a headless Chromium, driven over the DevTools protocol."""
+
+    def __init__(self, ws_url: str) -> None:
+        self._ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+        self._ids = itertools.count(1)
+
+    def send(self, method: str, **params: Any) -> dict:
+        call = next(self._ids)
+        self._ws.send(json.dumps({"id": call, "method": method, "params": params}))
+        while True:
+            reply = json.loads(self._ws.recv())
+            if reply.get("id") == call:
+                assert "error" not in reply, f"{method}: {reply['error']}"
+                return reply.get("result", {})
+
+    def open(self, url: str) -> None:
+        self.send("Page.enable")
+        self.send("Page.navigate", url=url)
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result.get("result", {}).get("value")
+
+    def wait_for(self, expression: str, timeout: float = 150) -> Any:
+        """Poll ``expression`` until it is truthy; fail with the page's text if it never is."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.5)
+        title = self.evaluate("document.title")
+        text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+        raise AssertionError(f"not visible after {timeout:.0f}s: {expression}\n"
+                             f"title: {title!r}\n{text[-2000:]}")
+
+    def screenshot(self, path: Path) -> None:
+        data = self.send("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        self._ws.close()
+
+
+@contextmanager
+def browser(profile: Path, width: int = WIDTH, height: int = HEIGHT) -> Iterator[Browser]:
+    """A headless Chromium on a loopback DevTools port it picks itself (read back from the
+    profile's DevToolsActivePort), closed on exit."""
+    profile.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None, f"chromium exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "chromium did not open its DevTools port"
+            time.sleep(0.2)
+        port = int(port_file.read_text().split()[0])
+        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=30).json()
+        page = next(t for t in targets if t["type"] == "page")
+        session = Browser(page["webSocketDebuggerUrl"])
+        session.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                     deviceScaleFactor=1, mobile=False)
+        try:
+            yield session
+        finally:
+            session.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
