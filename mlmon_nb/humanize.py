@@ -8,8 +8,8 @@ import math
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Kind", "fmt", "fmt_count", "fmt_ratio", "fmt_duration", "fmt_number", "fmt_time",
-           "utc", "MISSING"]
+__all__ = ["Kind", "fmt", "fmt_count", "fmt_ratio", "fmt_duration", "fmt_number", "fmt_rate",
+           "fmt_time", "utc", "MISSING"]
 
 MISSING = "—"
 
@@ -20,7 +20,7 @@ class Kind(StrEnum):
     COUNT = "count"  # 431577 → 431,577
     RATIO = "ratio"  # 0.0219 → 2.19%
     SECONDS = "seconds"  # 0.2512 → 251 ms; 372 → 6m 12s
-    RATE = "rate"  # 4.93 → 4.93/s
+    RATE = "rate"  # 4.93 → 4.93/s; 0.0034 → 0.204/min
     NUMBER = "number"  # 0.90312 → 0.903
     TEXT = "text"
 
@@ -81,7 +81,22 @@ def fmt_number(value: Any) -> str:
         return f"{int(v):,}"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
+    if abs(v) < 1e-3:  # 1.05e-4, not 0.000105: the zeros are where the eye loses count
+        mantissa, exponent = f"{v:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
     return f"{v:.3g}"
+
+
+def fmt_rate(per_second: Any) -> str:
+    """An event rate in the largest unit that reads above 0.1: ``4.93/s``, ``1.2/min``,
+    ``0.378/h`` (a rare event per hour, not ``0.000105/s``)."""
+    if _missing(per_second):
+        return MISSING
+    v = float(per_second)
+    for unit, seconds in (("s", 1), ("min", 60)):
+        if v == 0 or abs(v) * seconds >= 0.1:
+            return f"{fmt_number(v * seconds)}/{unit}"
+    return f"{fmt_number(v * 3600)}/h"
 
 
 def fmt_time(value: Any) -> str:
@@ -116,7 +131,7 @@ def fmt(value: Any, kind: Kind | str = Kind.NUMBER) -> str:
     if kind == Kind.SECONDS:
         return fmt_duration(value)
     if kind == Kind.RATE:
-        return MISSING if _missing(value) else f"{fmt_number(value)}/s"
+        return fmt_rate(value)
     if kind == Kind.TEXT:
         return MISSING if _missing(value) else str(value)
     return fmt_number(value)

@@ -18,7 +18,9 @@ PNG = bytes.fromhex("89504e470d0a1a0a") + b"chart-bytes"
     (431577.0, "count", "431,577"), (0.0219, "ratio", "2.19%"), (0.27, "ratio", "27%"),
     (0.9, "ratio", "90%"), (372, "seconds", "6m 12s"), (0.2512, "seconds", "251 ms"),
     (3600, "seconds", "1h"), (float("nan"), "number", "—"), (None, "ratio", "—"),
-    (0.903124, "number", "0.903"), (4.93, "rate", "4.93/s"), (True, "number", "yes"),
+    (0.903124, "number", "0.903"), (4.93, "rate", "4.93/s"),
+    (0.0034, "rate", "0.204/min"), (0.000105, "rate", "0.378/h"), (0.0, "rate", "0/s"),
+    (0.000105, "number", "1.05e-4"), (-0.0004, "number", "-4e-4"), (True, "number", "yes"),
 ])
 def test_numbers_read_like_people_write_them(value, kind, text):
     assert fmt(value, kind) == text
