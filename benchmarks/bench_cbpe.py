@@ -41,20 +41,14 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cbpe_leadtime import (  # noqa: E402 - this directory on the path first
+from cbpe_leadtime import (
     CONFIG_PATH,
     DELAY_MINUTES,
     ESTIMATED_ALERT,
@@ -76,9 +70,10 @@ from cbpe_leadtime import (  # noqa: E402 - this directory on the path first
     rules_of,
     trailing_mean,
 )
-from cbpe_synthetic import Sample, make_classifier, sample  # noqa: E402
+from cbpe_synthetic import Sample, make_classifier, sample
+from timing import timed
 
-from mlmon_nb.calibration import (  # noqa: E402
+from mlmon_nb.calibration import (
     Calibration,
     bucket_counts,
     fit_calibration,
@@ -217,18 +212,6 @@ def nannyml_estimates(reference: pd.DataFrame, analysis: pd.DataFrame, window: i
     return [float(v) for v in rows[("accuracy", "value")]]
 
 
-def timed(*fns: Callable[[], object], repeat: int = REPEAT) -> list[tuple[float, object]]:
-    """Median time and last result of each function, run in turns so they share the load."""
-    times: list[list[float]] = [[] for _ in fns]
-    results: list[object] = [None] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            results[i] = fn()
-            times[i].append(time.perf_counter() - t0)
-    return [(statistics.median(t), r) for t, r in zip(times, results)]
-
-
 def print_windows(rows: list[WindowResult], with_nannyml: bool) -> None:
     head = f"{'shift':>5} {'n':>7} {'truth':>7} {'expect':>7} {'mlmon':>7} {'|err|':>6}"
     if with_nannyml:
@@ -254,7 +237,7 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
     if with_nannyml:
         frames = nannyml_frames(reference, windows)
         timings = timed(lambda: ours_estimates(ours_fit(reference), counts),
-                        lambda: nannyml_estimates(*frames, N_WINDOW))
+                        lambda: nannyml_estimates(*frames, N_WINDOW), repeat=REPEAT)
         (ours_t, _), (nml_t, nml) = timings
         for r, v in zip(rows, nml):  # type: ignore[call-overload]
             r.nannyml = v
@@ -314,7 +297,7 @@ def run_lead_time() -> str | None:
     alerts = tuple(a for a in (ESTIMATED_ALERT, LABELLED_ALERT, PROXY_ALERT)
                    if f"the alert {a}" not in missing)
     estimates = estimated_rules(files)
-    cut = rules_of(files, alerts, tuple(estimates))
+    cut = rules_of(files, (*alerts, *estimates))
     for doc in (yaml.safe_load(t) for t in cut.values()):
         for rule in (r for g in doc["groups"] for r in g["rules"] if r.get("alert") in alerts):
             print(f"{rule['alert']}: {rule['expr']} (for {rule.get('for', '0s')})")

@@ -22,7 +22,6 @@ data rounded to one decimal (heavy ties: atoms in the reference CDF).
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 import tracemalloc
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from timing import timed
 
 from mlmon_nb import drift
 from mlmon_nb.baseline import Baseline
@@ -75,18 +75,6 @@ def ours(baseline: Baseline, cur: pd.DataFrame) -> pd.DataFrame:
     return drift.compare(baseline, cur, tests=["ks", "psi"])
 
 
-def timed(*fns) -> list[tuple[float, object]]:
-    """Median time and last result of each function, run in turns so they share the load."""
-    times: list[list[float]] = [[] for _ in fns]
-    results: list[object] = [None] * len(fns)
-    for _ in range(REPEAT):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            results[i] = fn()
-            times[i].append(time.perf_counter() - t0)
-    return [(statistics.median(t), r) for t, r in zip(times, results)]
-
-
 def peak_memory(fn) -> int:
     """Peak bytes traced (numpy reports its buffers to tracemalloc) while ``fn`` runs."""
     tracemalloc.start()
@@ -113,7 +101,7 @@ def main() -> None:
     build = time.perf_counter() - t0
     load_before = os.getloadavg()[0]
     (anchor_t, want), (ours_t, out) = timed(lambda: anchor(ref, cur, baseline),
-                                            lambda: ours(baseline, cur))
+                                            lambda: ours(baseline, cur), repeat=REPEAT)
     d_ks, d_p, d_psi = deltas(out, want)
     ks_rows = out[out["test"] == "ks"]
     sizes = sorted({int(n) for n in ks_rows["n_reference"]})
@@ -124,7 +112,7 @@ def main() -> None:
     ref_t, cur_t = ref.round(1), cur.round(1)
     tied = stored(Baseline.from_frame(ref_t, "bench"))
     (tied_anchor_t, tied_want), (tied_t, tied_out) = timed(
-        lambda: anchor(ref_t, cur_t, tied), lambda: ours(tied, cur_t))
+        lambda: anchor(ref_t, cur_t, tied), lambda: ours(tied, cur_t), repeat=REPEAT)
     tied_ks, tied_p, _ = deltas(tied_out, tied_want)
     load_after = os.getloadavg()[0]
 

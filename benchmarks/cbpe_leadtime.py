@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +32,15 @@ from mlmon_nb.calibration import bucket_counts
 from mlmon_nb.config import ModelConfig, load_config, parse_duration
 from mlmon_nb.rules import render_rule_files
 
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the promtool harness, as alert_latency.py uses it
+
+from promtool_support import group_order, prune  # noqa: E402 - tests/ on the path first
+
 __all__ = ["History", "Evaluation", "shift_at", "build_history", "generated_rules", "rules_of",
            "missing_rules", "estimated_rules", "minutes_of", "parse_report", "evaluate",
            "trailing_mean"]
 
-REPO = Path(__file__).resolve().parent.parent
 CONFIG_PATH = REPO / "stack" / "mlmon.yaml"
 ESTIMATED_ALERT, LABELLED_ALERT = "EstimatedAccuracyDrop", "LowModelAccuracy"
 ESTIMATED_RULE = "model_name:ml_estimated_accuracy:"  # then the window
@@ -143,34 +148,13 @@ def generated_rules(reference: Sample) -> tuple[ModelConfig, dict[str, str], str
     return model, render_rule_files(config, baselines={model.name: baseline}), baseline.baseline_id
 
 
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-
-
-def rules_of(files: dict[str, str], alerts: tuple[str, ...],
-             records: tuple[str, ...] = ()) -> dict[str, str]:
-    """The generated rule files cut to ``alerts``, the recording rules ``records`` and the
-    recording rules these read, directly or through others (as generated, in their groups and
-    order): the rest —
-    the SLO windows over 30 days, the history age's 30-day subquery — costs promtool minutes
-    per hour of history and cannot change when these alerts fire."""
-    docs = {name: yaml.safe_load(text) for name, text in files.items()}
-    rules = [r for doc in docs.values() for g in doc["groups"] for r in g["rules"]]
-    wanted = {r["record"] for r in rules if "record" in r}
-    keep: set[str] = set(records) & wanted
-    todo = [r["expr"] for r in rules if r.get("alert") in alerts or r.get("record") in keep]
-    while todo:
-        for name in set(_NAME.findall(todo.pop())) & wanted - keep:
-            keep.add(name)
-            todo += [r["expr"] for r in rules if r.get("record") == name]
-    out = {}
-    for name, doc in docs.items():
-        groups = [{**g, "rules": [r for r in g["rules"]
-                                  if r.get("alert") in alerts or r.get("record") in keep]}
-                  for g in doc["groups"]]
-        groups = [g for g in groups if g["rules"]]
-        if groups:
-            out[name] = yaml.safe_dump({"groups": groups}, sort_keys=False, width=10_000)
-    return out
+def rules_of(files: dict[str, str], roots: tuple[str, ...]) -> dict[str, str]:
+    """The generated rule files cut to the alerts and recording rules ``roots`` and what they
+    read (as tests/promtool_support.py cuts them for the promtool tests): the rest — the SLO
+    windows over 30 days, the history age's 30-day subquery — costs promtool minutes per hour of
+    history and cannot change when these alerts fire."""
+    kept = prune({name: yaml.safe_load(text) for name, text in files.items()}, set(roots))
+    return {name: yaml.safe_dump(doc, sort_keys=False, width=10_000) for name, doc in kept.items()}
 
 
 def missing_rules(files: dict[str, str]) -> list[str]:
@@ -237,11 +221,7 @@ def evaluate(files: dict[str, str], history: History, alerts: tuple[str, ...],
         for name, text in files.items():
             (Path(tmp) / name).write_text(text)
             paths.append(str(Path(tmp) / name))
-        order = [g["name"] for name in ("recording.yml", "drift.yml", "slo.yml", "alerts.yml")
-                 if name in files for g in yaml.safe_load(files[name])["groups"]]
-        order += [g["name"] for name, text in files.items() if name not in
-                  ("recording.yml", "drift.yml", "slo.yml", "alerts.yml")
-                  for g in yaml.safe_load(text)["groups"]]
+        order = group_order({name: yaml.safe_load(text) for name, text in files.items()})
         doc = {"rule_files": paths, "evaluation_interval": "1m", "group_eval_order": order,
                "tests": [{
                    "interval": "1m", "input_series": history.input_series,

@@ -18,6 +18,7 @@ import yaml
 from promtool_support import (
     RULES,
     _group_order,
+    confidence_histogram,
     counter,
     errors,
     gauge,
@@ -26,6 +27,7 @@ from promtool_support import (
     series,
 )
 
+from mlmon_nb.calibration import N_BUCKETS, bucket_index
 from mlmon_nb.config import parse_duration
 from mlmon_nb.demo.model import training_baseline
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
@@ -96,15 +98,9 @@ def _low_confidences(minutes: int, per_minute: float) -> list[dict]:
 
 
 def _unsure_predictions(minutes: int, per_minute: float, confidence: float) -> list[dict]:
-    """Every prediction at ``confidence`` (the confidence histogram's buckets and sum, and the
-    prediction counter), ``per_minute`` of them."""
-    return ([series("ml_prediction_confidence_bucket",
-                    counter((minutes, per_minute if confidence <= e else 0)), le=le_label(e))
-             for e in CONFIDENCE_BUCKETS]
-            + [series("ml_prediction_confidence_bucket", counter((minutes, per_minute)), le="+Inf"),
-               series("ml_prediction_confidence_sum", counter((minutes, per_minute * confidence))),
-               series("ml_predictions_total", counter((minutes, per_minute)),
-                      predicted_class="positive")])
+    """Every prediction at ``confidence``, ``per_minute`` of them."""
+    shares = [float(i == bucket_index(confidence)) for i in range(N_BUCKETS)]
+    return confidence_histogram([(minutes, per_minute, shares, confidence)])
 
 
 def _ground_truth(minutes: int, correct: float, incorrect: float) -> list[dict]:

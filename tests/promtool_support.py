@@ -9,7 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from mlmon_nb.calibration import EDGES
 from mlmon_nb.config import load_config
+from mlmon_nb.metrics import CONFIDENCE, le_label
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "stack" / "rules"
@@ -73,30 +75,36 @@ def run_promtool(tmp_path: Path, input_series: list[dict], alert_tests: list[dic
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+# the order promtool evaluates the groups in, per step: what the alerts read is recorded first
 _RULE_FILES = ("recording.yml", "drift.yml", "slo.yml", "alerts.yml")
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
+def load_rules(rules_dir: Path) -> dict[str, dict]:
+    """The rule files of ``rules_dir``, parsed, by file name."""
+    return {p.name: yaml.safe_load(p.read_text()) for p in sorted(rules_dir.glob("*.yml"))}
+
+
+def group_order(docs: dict[str, dict]) -> list[str]:
+    """Group names for promtool's ``group_eval_order``: recording, drift, SLO, alerts, then any
+    other file's."""
+    names = [n for n in _RULE_FILES if n in docs] + [n for n in docs if n not in _RULE_FILES]
+    return [g["name"] for n in names for g in docs[n]["groups"]]
+
+
 def _group_order(rules_dir: Path) -> list[str]:
-    order = []
-    for name in _RULE_FILES:
-        path = rules_dir / name
-        if path.exists():
-            order += [g["name"] for g in yaml.safe_load(path.read_text())["groups"]]
-    return order
+    return group_order(load_rules(rules_dir))
 
 
-def pruned_rules(rules_dir: Path, roots: set[str], dest: Path) -> Path:
-    """The rule files of ``rules_dir`` cut to what ``roots`` (alert names, PromQL expressions)
-    depend on: those alerts and every recording rule their expressions and annotation queries
+def prune(docs: dict[str, dict], roots: set[str]) -> dict[str, dict]:
+    """Parsed rule files cut to what ``roots`` (alert or record names, PromQL expressions)
+    depend on: those rules and every recording rule their expressions and annotation queries
     read, transitively, in their original groups and order.
 
     promtool evaluates every rule at every step; the 30-day SLO windows over a multi-day history
     cost minutes, while the rules a test looks at cost seconds. The kept rules are the generated
     ones, unchanged.
     """
-    docs = {name: yaml.safe_load((rules_dir / name).read_text())
-            for name in _RULE_FILES if (rules_dir / name).exists()}
     rules = [r for doc in docs.values() for g in doc["groups"] for r in g["rules"]]
     tokens = set(roots) | {t for root in roots for t in _NAME.findall(root)}
     if "ALERTS" in tokens or "ALERTS_FOR_STATE" in tokens:
@@ -111,16 +119,36 @@ def pruned_rules(rules_dir: Path, roots: set[str], dest: Path) -> Path:
                 tokens |= set(_NAME.findall(yaml.safe_dump(rule)))
                 changed = True
     kept_ids = {id(rules[i]) for i in keep}
-    dest.mkdir(parents=True, exist_ok=True)
-    for stale in dest.glob("*.yml"):
-        stale.unlink()
+    out = {}
     for name, doc in docs.items():
         groups = [{**g, "rules": [r for r in g["rules"] if id(r) in kept_ids]}
                   for g in doc["groups"]]
         if any(g["rules"] for g in groups):
-            (dest / name).write_text(yaml.safe_dump(
-                {"groups": [g for g in groups if g["rules"]]}, sort_keys=False, width=10_000))
+            out[name] = {"groups": [g for g in groups if g["rules"]]}
+    return out
+
+
+def pruned_rules(rules_dir: Path, roots: set[str], dest: Path) -> Path:
+    """:func:`prune` on the rule files of ``rules_dir``, written to ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for stale in dest.glob("*.yml"):
+        stale.unlink()
+    for name, doc in prune(load_rules(rules_dir), roots).items():
+        (dest / name).write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000))
     return dest
+
+
+def confidence_histogram(segments: list[tuple[int, float, list[float], float]]) -> list[dict]:
+    """The confidence histogram (cumulative buckets and sum) and the prediction counter over
+    ``(minutes, predictions a minute, share per bucket, mean confidence)`` segments."""
+    out = [series(CONFIDENCE.series("_bucket"), counter(
+        *[(minutes, round(rate * sum(shares[:i + 1]), 6)) for minutes, rate, shares, _ in segments]),
+        le=le_label(edge)) for i, edge in enumerate(EDGES)]
+    out.append(series(CONFIDENCE.series("_sum"), counter(
+        *[(minutes, round(rate * mean, 6)) for minutes, rate, _, mean in segments])))
+    out.append(series("ml_predictions_total", counter(
+        *[(minutes, rate) for minutes, rate, _, _ in segments]), predicted_class="positive"))
+    return out
 
 
 def alert(name: str, at: str, *expected: dict) -> dict:

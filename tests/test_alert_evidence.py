@@ -18,6 +18,7 @@ from promtool_support import (
     MODEL,
     M,
     alert,
+    confidence_histogram,
     counter,
     errors,
     gauge,
@@ -327,19 +328,9 @@ def _confidences(**shift: float) -> Confidences:
 
 
 def _confidence_history(segments: list[tuple[int, float, Confidences]]) -> list[dict]:
-    """The confidence histogram (buckets and sum) and prediction counter over ``(minutes,
-    predictions a minute, confidences)`` segments."""
-    les = [le_label(e) for e in CONFIDENCE_BUCKETS] + ["+Inf"]
-    out = []
-    for i, le in enumerate(les):
-        out.append(series("ml_prediction_confidence_bucket", counter(
-            *[(minutes, round(rate * sum(c.shares[:i + 1]), 6)) for minutes, rate, c in segments]),
-            le=le))
-    out.append(series("ml_prediction_confidence_sum", counter(
-        *[(minutes, round(rate * c.mean, 6)) for minutes, rate, c in segments])))
-    out.append(series("ml_predictions_total", counter(
-        *[(minutes, rate) for minutes, rate, _ in segments]), predicted_class="positive"))
-    return out
+    """The confidence histogram and prediction counter over ``(minutes, predictions a minute,
+    confidences)`` segments."""
+    return confidence_histogram([(minutes, rate, c.shares, c.mean) for minutes, rate, c in segments])
 
 
 def _estimated_drop_firing(at: str) -> dict:

@@ -111,9 +111,10 @@ class _Generator:
                 self._inflight -= 1
 
     def submit(self, pool: ThreadPoolExecutor) -> None:
-        drift = 1.0 if "drift" in self.faults else 0.0
-        options = {**(COVARIATE_SHIFT if "covariate-shift" in self.faults else {}), "drift": drift}
-        if "low-confidence" in self.faults:
+        drifted, ambiguous, shifted = (f in self.faults
+                                       for f in ("drift", "low-confidence", "covariate-shift"))
+        options = {**(COVARIATE_SHIFT if shifted else {}), "drift": float(drifted)}
+        if ambiguous:
             options["ambiguity"] = 1.0
         item = generate_texts(1, self.rng, **options)[0]
         with self._inflight_lock:
@@ -121,9 +122,8 @@ class _Generator:
                 self.stats.dropped += 1
                 return
             self._inflight += 1
-        self.stats.add(sent=1, drifted=int(drift > 0),
-                       ambiguous=int("low-confidence" in self.faults),
-                       shifted=int("covariate-shift" in self.faults))
+        self.stats.add(sent=1, drifted=int(drifted), ambiguous=int(ambiguous),
+                       shifted=int(shifted))
         pool.submit(self.send, item)
 
 

@@ -8,8 +8,8 @@ cumulative bucket counts (both summed across replicas) and ``g_b`` the calibrati
 
     (S + Σ_b g_b (C_b − C_{b−1})) / C_+Inf  =  (S + C_+Inf · g_last − Σ_{b<last} C_b (g_{b+1} − g_b)) / C_+Inf
 
-clamped to [0, 1]. The right-hand side needs no bucket differences, and a term whose
-``g_{b+1} − g_b`` is 0 is left out. The gaps are written as exact literals
+clamped to [0, 1]. The right-hand side needs no bucket differences, and a term whose weight
+(``g_last`` or ``g_{b+1} − g_b``) is 0 is left out. The gaps are written as exact literals
 (:func:`mlmon_nb.promql.number`), so a rule equals :meth:`Calibration.estimate` on the same
 counts and sum; an empty window gives no series rather than NaN. The rules must be regenerated
 with the baseline, like the drift rules.
@@ -28,6 +28,7 @@ from ..baseline import Baseline
 from ..calibration import Calibration
 from ..errors import RulesError
 from ..metrics import CONFIDENCE, PREDICTIONS, le_label
+from ..queries import confidence_sum
 from .model import RecordingRule
 from .names import ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
 
@@ -47,14 +48,11 @@ def estimated_accuracy_expr(model_name: str, calibration: Calibration, window: s
     count × bucket gap) / Σ count over the live confidence histogram, summed across replicas."""
     gap = [float(g) for g in calibration.gap]
     total = _bucket(model_name, "+Inf", window)
-    confidences = promql.sum_increase(
-        promql.selector(CONFIDENCE.series("_sum"), model_name=model_name), window)
-    terms = [confidences, f"{total} * {promql.number(gap[-1])}"]
-    for i, edge in enumerate(calibration.edges[:-1]):
-        step = gap[i + 1] - gap[i]
-        if step != 0:
-            terms.append(f"{_bucket(model_name, le_label(edge), window)} * {promql.number(step)}")
-    numerator = "\n  + ".join(terms[:2]) + "".join(f"\n  - {t}" for t in terms[2:])
+    weights = [(total, gap[-1])] + [(_bucket(model_name, le_label(edge), window), gap[i] - gap[i + 1])
+                                    for i, edge in enumerate(calibration.edges[:-1])]
+    numerator = confidence_sum(model_name, window) + "".join(
+        f"\n  {'+' if w > 0 else '-'} {count} * {promql.number(abs(w))}"
+        for count, w in weights if w != 0)
     ratio = promql.ratio(numerator, total, bad_may_be_absent=False, drop_zero_total=True)
     return f"clamp(\n  {ratio},\n  0, 1)"
 
