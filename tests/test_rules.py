@@ -172,7 +172,7 @@ def test_thresholds_come_from_the_config():
     (critical,) = [r for r in settings if r.get("labels", {}).get("setting") == "error_ratio_critical"]
     # the model's own value as an override, the fleet default (5%) for every other model
     assert critical["expr"] == ('label_replace(vector(0.07), "model_name", "sentiment_classifier", '
-                                '"", "") or on (model_name) 0.05 * model_name:mlmon_model:known')
+                                '"", "") or on (model_name) 0.05 * model_name:mlmon_model:configured')
     assert "error_ratio_critical" in files["alerts.yml"] and "> 0.07" not in files["alerts.yml"]
     assert "http://127.0.0.1:1/runbook/HighErrorRate?" in files["alerts.yml"]
 
