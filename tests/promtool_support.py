@@ -36,13 +36,12 @@ def gauge(value: float, minutes: int) -> str:
     return f"{value:g}+0x{minutes}"
 
 
-def baseline_inputs(minutes: int, baseline=None) -> list[dict]:
+def baseline_inputs(minutes: int, baseline=None, model_name: str = MODEL) -> list[dict]:
     """What a service exports from its baseline (default: the demo's), constant for
     ``minutes``: the series the label-generic drift and estimated-accuracy rules join on."""
     out = []
     for spec, values, value in baseline_series(serving_of(baseline or training_baseline())):
-        labels = dict(zip(spec.labels, values))
-        labels.pop("model_name")
+        labels = {**dict(zip(spec.labels, values)), "model_name": model_name}
         out.append(series(spec.name, f"{value!r}+0x{minutes}", **labels))
     return out
 
