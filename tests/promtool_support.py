@@ -177,6 +177,18 @@ def alert(name: str, at: str, *expected: dict) -> dict:
     return {"eval_time": at, "alertname": name, "exp_alerts": list(expected)}
 
 
+def firing(name: str, at: str, *label_sets: dict[str, str]) -> dict:
+    """A promtool check that exactly these alerts of ``name`` fire at ``at`` (their labels;
+    ``model_name`` defaults to the demo's), whatever their annotations say."""
+    samples = []
+    for labels in label_sets:
+        inner = ",".join(f'{k}="{v}"' for k, v in
+                         {"alertname": name, "alertstate": "firing", **M, **labels}.items())
+        samples.append({"labels": f"ALERTS{{{inner}}}", "value": 1})
+    return {"expr": f'ALERTS{{alertname="{name}",alertstate="firing"}}', "eval_time": at,
+            "exp_samples": samples}
+
+
 def url(alertname: str, **labels: str) -> str:
     query = "&".join(f"{k}={v}" for k, v in {**M, **labels}.items())
     return f"{LAUNCHER}/runbook/{alertname}?{query}"

@@ -16,6 +16,7 @@ from .. import promql
 from ..config import Config, parse_duration
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
+from .evidence import EVIDENCE, RatioEvidence
 from .fleet import CONFIGURED_MODELS, Setting, compare, setting, setting_text
 from .model import AlertingRule
 from .names import (
@@ -25,6 +26,7 @@ from .names import (
     SLO_OBJECTIVE,
     SLOS,
     accuracy,
+    bound,
     error_ratio,
     estimated_accuracy,
     ground_truth_count,
@@ -146,20 +148,57 @@ def _num(key: str, **labels: str) -> str:
     return setting_text(key, **labels)
 
 
+def _evidence(evidence: RatioEvidence, key: str, least: str, on: tuple[str, ...] = ("model_name",),
+              **labels: str) -> str:
+    """The alert's evidence: in one of its windows the ratio's bound is past ``key`` with at
+    least ``least`` events (``alerts.min_events``, the floor under the statistic), unless the
+    alert's own window has events and its ratio is on the healthy side (a longer window's
+    evidence of what has passed does not keep an alert firing; a window without events neither
+    confirms nor resets)."""
+    op, healthy = (">", "<=") if evidence.side == "lower" else ("<", ">=")
+    parts = []
+    for w in evidence.windows:
+        b = promql.selector(bound(evidence.ratio(w), evidence.side), **evidence.labels)
+        n = promql.selector(evidence.count(w), **evidence.labels)
+        parts.append(f"({compare(b, op, key, on, **labels)} and {compare(n, '>=', least)})")
+    own = promql.selector(evidence.ratio(evidence.windows[0]), **evidence.labels)
+    return (f"(({' or '.join(parts)}) unless on (model_name) "
+            f"{compare(own, healthy, key, on, **labels)})")
+
+
+def _window_text(evidence: RatioEvidence, window: str, events: str) -> str:
+    """"the ratio of the n events over the window, at least (most) the bound with C% confidence",
+    for the firing model."""
+    extra = dict(evidence.labels)
+    word = "at least" if evidence.side == "lower" else "at most"
+    ratio = _query_value(_model_series(evidence.ratio(window), **extra), "humanizePercentage")
+    n = _query_value(_model_series(evidence.count(window), **extra), "%.0f")
+    b = _query_value(_model_series(bound(evidence.ratio(window), evidence.side), **extra),
+                     "humanizePercentage")
+    return f"{ratio} of {n} {events} over {window}, {word} {b} with {_pct('alert_confidence')} confidence"
+
+
+def _evidence_text(evidence: RatioEvidence, events: str) -> str:
+    return "; ".join(_window_text(evidence, w, events) for w in evidence.windows)
+
+
 def _error_ratio(severity: Severity, for_: str, key: str) -> AlertBuilder:
     def build(alert: str, config: Config) -> list[AlertingRule]:
+        errors = EVIDENCE["errors"]
         short = spike_window(config.stack.scrape_interval_seconds)
-        # the short-window ratio too, at every evaluation of the `for`: a spike shorter than
-        # `for` keeps the 5m ratio up for 5 minutes, but not the short one
-        expr = (f"{compare(error_ratio('5m'), '>', key)} "
-                f"and {compare(error_ratio(short), '>', key)} "
-                f"and {compare(request_count('5m'), '>=', 'min_requests')}")
+        # "above the threshold for 5m" holds through minutes without traffic: only a short
+        # window whose own requests show the ratio under the threshold resets the `for`
+        healthy = compare(bound(error_ratio(short), "upper"), "<", key)
+        expr = (f"{error_ratio('5m')} and on (model_name) "
+                f"{_evidence(errors, key, 'min_requests')} unless on (model_name) {healthy}")
         return [_rule(alert, expr, for_, severity,
                       f"{_MODEL}: error ratio above {_pct(key)}",
                       f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s "
-                      f"{_count(request_count('5m'))} requests failed over the last 5m, and over "
-                      f"{_pct(key)} over the last {short} too (threshold {_pct(key)} over both, "
-                      f"for {for_}; at least {_num('min_requests')} requests).")]
+                      f"{_count(request_count('5m'))} requests failed over the last 5m. Chance "
+                      f"alone does not explain it: {_evidence_text(errors, 'requests')} "
+                      f"(threshold {_pct(key)} for {for_}, the bound past it over 5m or 30m; a "
+                      f"{short} window resets it only when its own requests show the ratio under "
+                      f"{_pct(key)}; at least {_num('min_requests')} requests).")]
     return build
 
 
@@ -254,14 +293,16 @@ def _concept_drift(alert: str, config: Config) -> list[AlertingRule]:
 
 
 def _low_accuracy(alert: str, config: Config) -> list[AlertingRule]:
-    expr = (f"{compare(accuracy('1h'), '<', 'accuracy_min')} "
-            f"and {compare(ground_truth_count('1h'), '>=', 'min_ground_truth')}")
+    evidence = EVIDENCE["accuracy"]
+    expr = (f"{accuracy('1h')} and on (model_name) "
+            f"{_evidence(evidence, 'accuracy_min', 'min_ground_truth')}")
     return [_rule(alert, expr, "30m", Severity.CRITICAL,
                   f"{_MODEL}: accuracy below {_pct('accuracy_min')}",
                   f"Accuracy of {_MODEL} on the {_count(ground_truth_count('1h'))} ground-truth "
-                  f"outcomes of the last 1h is {{{{ $value | humanizePercentage }}}} (threshold "
-                  f"{_pct('accuracy_min')}, for 30m; at least {_num('min_ground_truth')} "
-                  f"outcomes).")]
+                  f"outcomes of the last 1h is {{{{ $value | humanizePercentage }}}}. Chance "
+                  f"alone does not explain it: {_evidence_text(evidence, 'outcomes')} "
+                  f"(threshold {_pct('accuracy_min')} for 30m, the bound under it over 1h or 6h; "
+                  f"at least {_num('min_ground_truth')} outcomes).")]
 
 
 def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
@@ -281,15 +322,17 @@ def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
 
 
 def _low_confidence(alert: str, config: Config) -> list[AlertingRule]:
-    count = prediction_count("30m")
-    expr = (f"{compare(low_confidence_ratio('30m'), '>', 'low_confidence_share')} "
-            f"and {compare(count, '>=', 'min_predictions')}")
+    evidence = EVIDENCE["low_confidence"]
+    expr = (f"{low_confidence_ratio('30m')} and on (model_name) "
+            f"{_evidence(evidence, 'low_confidence_share', 'min_predictions')}")
     return [_rule(alert, expr, "1h", Severity.INFO,
                   f"{_MODEL}: many low-confidence predictions",
-                  f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s {_count(count)} "
-                  f"predictions over the last 30m had confidence under "
-                  f"{_num('low_confidence_threshold')} (threshold {_pct('low_confidence_share')}, "
-                  f"for 1h; at least {_num('min_predictions')} predictions).")]
+                  f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s "
+                  f"{_count(prediction_count('30m'))} predictions over the last 30m had "
+                  f"confidence under {_num('low_confidence_threshold')}: "
+                  f"{_evidence_text(evidence, 'predictions')} (threshold "
+                  f"{_pct('low_confidence_share')} for 1h, the bound past it over 30m or 2h; at "
+                  f"least {_num('min_predictions')} predictions).")]
 
 
 def _metrics_absent(alert: str, config: Config) -> list[AlertingRule]:
@@ -317,8 +360,10 @@ def _budget_burn(alert: str, config: Config) -> list[AlertingRule]:
             count = promql.selector(slo_event_count(window.long), slo=slo)
             # evidence: enough events in the long window, and history covering most of it (a
             # fresh stack's 1d ratio is the ratio of its first minutes)
+            lower = promql.selector(bound(slo_error_ratio(window.long), "lower"), slo=slo)
             expr = (f"{compare(long_sel, '>', 'slo_burn', on, **burn)} "
                     f"and {compare(short_sel, '>', 'slo_burn', on, **burn)} "
+                    f"and {compare(lower, '>', 'slo_burn', on, **burn)} "
                     f"and {compare(count, '>=', least)} "
                     f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
             factor = _num("slo_burn_factor", long_window=window.long)
@@ -331,26 +376,43 @@ def _budget_burn(alert: str, config: Config) -> list[AlertingRule]:
                 f"events over {window.long} and above the threshold over {window.short} too "
                 f"(threshold {_pct('slo_burn', **burn)} = {factor} x the "
                 f"{_pct('slo_budget', slo=slo)} error budget of the {objective} "
-                f"objective; at least {_num(least)} events and "
+                f"objective; {_window_text(EVIDENCE[f'slo_{slo}'], window.long, 'events')}; "
+                f"at least {_num(least)} events and "
                 f"{HISTORY_COVERAGE * 100:g}% of {window.long} of history).",
                 slo=slo, long_window=window.long, short_window=window.short))
     return rules
 
 
+def _same_moment(ago: str) -> str:
+    """Requests per second in the 10 minutes around this moment ``ago`` (``1w``, ``1d``)."""
+    seconds = parse_duration(ago) - 300
+    return promql.sum_rate(REQUESTS.sample, "10m", offset=promql.duration(seconds))
+
+
+def throughput_reference() -> str:
+    """What a model's traffic is compared with: the quietest of the same moment over the last
+    four weeks that have history, or in its first week of the last six days."""
+    def quietest(agos: list[str]) -> str:
+        alternatives = " or ".join(
+            f'label_replace({_same_moment(a)}, "ago", "{a}", "", "")' for a in agos)
+        return f"min by (model_name) ({alternatives})"
+    return (f"({quietest([f'{w}w' for w in range(1, 5)])} "
+            f"or on (model_name) {quietest([f'{d}d' for d in range(1, 7)])})")
+
+
 def _low_throughput(alert: str, config: Config) -> list[AlertingRule]:
     now = request_rate("5m")
-    # the hour around this time last week, from the raw counter (backfilled history counts)
-    last_week = promql.sum_rate(REQUESTS.sample, "1h", offset="6d23h30m")
+    reference = throughput_reference()
     share = setting("throughput_min_share")
     expr = (f"({compare(now, '<', 'throughput_min_rps')} and on (model_name) {now} < "
-            f"{share} * on (model_name) group_right () {last_week}) "
-            f"or ({compare(now, '<', 'throughput_min_rps')} unless on (model_name) {last_week})")
+            f"{share} * on (model_name) group_right () {reference}) "
+            f"or ({compare(now, '<', 'throughput_min_rps')} unless on (model_name) {reference})")
     return [_rule(alert, expr, "15m", Severity.WARNING,
                   f"{_MODEL}: throughput below {_num('throughput_min_rps')} requests/s",
                   f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last 5m "
                   f"(threshold {_num('throughput_min_rps')} requests/s and, where there is "
-                  f"history, {_pct('throughput_min_share')} of the same hour last week, for "
-                  f"15m).")]
+                  f"history, {_pct('throughput_min_share')} of the quietest same moment of the "
+                  f"last four weeks, or of the last six days in its first week; for 15m).")]
 
 
 # -- the catalogue ------------------------------------------------------------------------------

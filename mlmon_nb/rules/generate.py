@@ -21,7 +21,7 @@ Baselines are passed in (``model name → Baseline``); reading them from their f
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 from urllib.parse import quote
 
 from .. import drift, promql
@@ -40,6 +40,7 @@ from ..metrics import (
 )
 from .catalogue import ALERT_SETTINGS, CATALOGUE
 from .estimated import estimated_accuracy_rules
+from .evidence import COUNT_WINDOWS, EVIDENCE_SETTINGS, bound_rules
 from .fleet import Setting, setting, setting_rules, variants
 from .model import AlertingRule, RecordingRule, RuleGroup
 from .names import (
@@ -113,7 +114,7 @@ def settings_groups(config: Config) -> list[RuleGroup]:
     """The known models and every per-model setting the rules read, as series
     (:mod:`mlmon_nb.rules.fleet`): the alerts' thresholds and evidence, the SLOs' objectives,
     budgets and burn thresholds, the cost."""
-    settings = [*ALERT_SETTINGS, *slo_settings(),
+    settings = [*ALERT_SETTINGS, *EVIDENCE_SETTINGS, *slo_settings(),
                 Setting("cost_per_hour", lambda m: m.slo.cost_per_hour)]
     return [RuleGroup(group_name("settings"), tuple(setting_rules(config, settings)))]
 
@@ -157,11 +158,12 @@ def _recording(config: Config, spike: str) -> list[RecordingRule]:
         if variant.value not in (spike, *WINDOWS):
             rules += _rates(str(variant.value), *variant.matchers)
     # the evidence behind the alerts' ratios: how many events their windows hold
-    rules.append(RecordingRule(request_count("5m"), promql.sum_increase(REQUESTS.sample, "5m")))
-    rules.append(RecordingRule(prediction_count("30m"),
-                               promql.sum_increase(PREDICTIONS.sample, "30m")))
-    rules.append(RecordingRule(ground_truth_count("1h"),
-                               promql.sum_increase(GROUND_TRUTH.sample, "1h")))
+    counted: dict[Callable[[str], str], str] = {
+               request_count: REQUESTS.sample, prediction_count: PREDICTIONS.sample,
+               ground_truth_count: GROUND_TRUTH.sample}
+    for name, windows in COUNT_WINDOWS.items():
+        rules += [RecordingRule(name(w), promql.sum_increase(counted[name], w)) for w in windows]
+    rules.append(RecordingRule(request_count(spike), promql.sum_increase(REQUESTS.sample, spike)))
     rules.append(RecordingRule(HISTORY_AGE, history_age()))
     for w in LATENCY_WINDOWS:
         for q in LATENCY_QUANTILES:
@@ -177,7 +179,8 @@ def _recording(config: Config, spike: str) -> list[RecordingRule]:
         cost = f"max by (model_name) ({setting('cost_per_hour')})"
         rules.append(RecordingRule(COST_PER_1K, (
             f"{cost} / ({request_rate('1h')} * 3600) * 1000")))
-    return rules
+    # the statistics the ratio alerts fire on: each ratio's bound at the model's alpha
+    return rules + bound_rules(config.stack.scrape_interval_seconds, slo=False)
 
 
 def recording_groups(config: Config) -> list[RuleGroup]:

@@ -42,6 +42,7 @@ __all__ = [
     "prediction_count",
     "ground_truth_count",
     "slo_event_count",
+    "bound",
     "spike_window",
     "HISTORY_AGE",
     "HISTORY_COVERAGE",
@@ -55,8 +56,8 @@ __all__ = [
 WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 LATENCY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
 LATENCY_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
-ACCURACY_WINDOWS: tuple[str, ...] = ("1h", "1d")
-LOW_CONFIDENCE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
+ACCURACY_WINDOWS: tuple[str, ...] = ("1h", "6h", "1d")
+LOW_CONFIDENCE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h")
 # Windows of the estimated accuracy (from the confidence histogram and the baseline's curve):
 # the short ones to see a shift early, the accuracy rules' (1h, 1d) to set it against the labels;
 # EstimatedAccuracyDrop reads the 30m one, whose prediction count the recording stage records.
@@ -124,6 +125,12 @@ def prediction_count(window: str) -> str:
 def ground_truth_count(window: str) -> str:
     """Ground-truth outcomes of a model over ``window`` (the evidence behind its accuracy)."""
     return recording_name("model_name", GROUND_TRUTH.name, f"increase{window}")
+
+
+def bound(record: str, side: str) -> str:
+    """The Wilson score bound (``lower`` or ``upper``) of a recorded ratio at the model's
+    ``alerts.alpha``: ``<ratio record>_lower``."""
+    return f"{record}_{side}"
 
 
 def slo_event_count(window: str) -> str:

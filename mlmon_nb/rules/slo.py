@@ -16,6 +16,7 @@ from .. import promql
 from ..config import Config, ModelConfig, parse_duration
 from ..errors import RulesError
 from ..metrics import ERRORS, GROUND_TRUTH, REQUEST_DURATION, REQUESTS, le_label
+from .evidence import bound_rules
 from .fleet import SETTING, Setting, Variant, join_variants, variants
 from .model import RecordingRule, RuleGroup
 from .names import (
@@ -245,6 +246,8 @@ def slo_groups(config: Config) -> list[RuleGroup]:
         rules += [RecordingRule(slo_event_count(w), slo_event_total(slo, w), labels)
                   for w in COUNT_WINDOWS]
         spent = join_variants(config, period, partial(_spent, slo=slo))
+        rules += [r for r in bound_rules(config.stack.scrape_interval_seconds, slo=True)
+                  if r.labels.get("slo") == slo]
         rules.append(RecordingRule(ERROR_BUDGET_REMAINING, (
             f"1 - ({spent}) / on (model_name) group_left () "
             f"{promql.selector(SETTING, setting='slo_budget', slo=slo)}"), labels))
