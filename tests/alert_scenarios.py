@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import yaml
 from promtool_support import (
     RULES,
@@ -37,22 +38,26 @@ __all__ = ["Scenario", "SCENARIOS", "first_firing", "info"]
 
 @dataclass(frozen=True)
 class Scenario:
-    """An incident: ``inputs`` (promtool input series) in which the alert's condition starts
-    holding at ``start``; it should fire ``for_`` later (+ at most two ``interval``s)."""
+    """An incident: ``inputs`` (promtool input series) in which the incident starts at
+    ``start``; once its events are evidence (``evidence`` later: what the statistic needs on
+    sparse or slow traffic, 0 where the first window already is) the alert should fire
+    ``for_`` later (+ at most two ``interval``s)."""
 
     name: str
     alert: str
     severity: str
     inputs: Callable[[], list[dict]] = field(repr=False)
-    start: str  # when the condition starts holding
+    start: str  # when the incident starts
     for_: str
     end: str  # evaluate until here
     interval: str = "1m"
     labels: dict[str, str] = field(default_factory=dict)
+    evidence: str = "0s"  # how long after ``start`` chance alone stops explaining it
 
     def bound_seconds(self) -> float:
-        """The latest acceptable latency: ``for`` plus two evaluation intervals."""
-        return parse_duration(self.for_) + 2 * parse_duration(self.interval)
+        """The latest acceptable latency: evidence, ``for`` and two evaluation intervals."""
+        return (parse_duration(self.evidence) + parse_duration(self.for_)
+                + 2 * parse_duration(self.interval))
 
 
 def _latency(minutes: int, per_minute: float, edges_le: dict[str, float],
@@ -104,6 +109,50 @@ def _ground_truth(minutes: int, correct: float, incorrect: float) -> list[dict]:
 _DAYS3 = 4320 // 5  # 5m samples of three days
 
 
+def _sparse_labels() -> list[dict]:
+    """20 ground-truth outcomes an hour: 3h at 90% correct, then 2h at 50%, then 90% again."""
+    per_min = 20 / 60
+    return info(360) + [
+        series("ml_ground_truth_total", counter((180, 0.9 * per_min), (120, 0.5 * per_min),
+                                                (60, 0.9 * per_min)),
+               segment="web", outcome="correct"),
+        series("ml_ground_truth_total", counter((180, 0.1 * per_min), (120, 0.5 * per_min),
+                                                (60, 0.1 * per_min)),
+               segment="web", outcome="incorrect")]
+
+
+def _explicit(per_step: list[float]) -> str:
+    """A counter from explicit increases per step (promtool's space-separated values)."""
+    total, values = 0.0, ["0"]
+    for inc in per_step:
+        total += inc
+        values.append(f"{total:g}")
+    return " ".join(values)
+
+
+def _bursty_errors() -> list[dict]:
+    """15s scrapes; a burst of 20 requests once a minute (one scrape in four sees it); from
+    20m on, 2 of each burst fail (10%) for 25 minutes."""
+    steps = 60 * 4
+    bursts = [20.0 if k % 4 == 3 else 0.0 for k in range(steps)]
+    failed = [2.0 if k % 4 == 3 and 80 <= k < 180 else 0.0 for k in range(steps)]
+    return info(steps) + [
+        series("ml_requests_total", _explicit(bursts), model_version="1.0.0",
+               endpoint="/predict"),
+        series("ml_errors_total", _explicit(failed), model_version="1.0.0",
+               endpoint="/predict", error_type="ValueError")]
+
+
+def _slow_steady_errors() -> list[dict]:
+    """One request every 10 s (6 a minute); after 20 clean minutes 10% fail for 40 minutes,
+    drawn at random (seeded): most minutes see no error, some one or two."""
+    rng = np.random.default_rng(22)
+    failed = [0.0] * 20 + [float(x) for x in rng.binomial(6, 0.1, 40)] + [0.0] * 20
+    return info(80) + requests([(80, 6)]) + [
+        series("ml_errors_total", _explicit(failed), model_version="1.0.0",
+               endpoint="/predict", error_type="ValueError")]
+
+
 def _burn_inputs() -> list[dict]:
     """Three clean days, then every request fails (5m steps of 300 requests)."""
     return requests([(_DAYS3 + 12, 300)]) + errors([(_DAYS3, 0), (12, 300)])
@@ -153,6 +202,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                  series("ml_predictions_total", counter((70, 60)), predicted_class="positive"),
                  series("ml_low_confidence_predictions_total", counter((70, 15)))],
              "1m", "1h", "70m"),
+    # evidence as a statistic: sparse, bursty and slow traffic still page
+    Scenario("20 labels an hour, accuracy 90% then 50% for 2h", "LowModelAccuracy", "critical",
+             _sparse_labels, "180m", "30m", "300m", evidence="56m"),
+    Scenario("10% errors in 10s bursts once a minute, 15s scrapes", "HighErrorRate",
+             "critical", _bursty_errors, "1200s", "5m", "3600s", interval="15s",
+             evidence="5m"),
+    Scenario("10% errors at one request per 10s, 40 minutes", "HighErrorRate", "critical",
+             _slow_steady_errors, "20m", "5m", "80m", evidence="30m"),
     Scenario("0.2 req/s, no history a week ago", "LowThroughput", "warning",
              lambda: info(30) + requests([(30, 12)]), "1m", "15m", "30m"),
     Scenario("ml_model_info gone at 11m", "ModelMetricsAbsent", "warning",

@@ -74,14 +74,15 @@ def errors(segments, error_type="ValueError") -> list[dict]:
 
 def run_promtool(tmp_path: Path, input_series: list[dict], alert_tests: list[dict],
                  *, promql_tests: list[dict] | None = None, interval: str = "1m",
-                 rules_dir: Path = RULES) -> None:
+                 rules_dir: Path = RULES, roots: set[str] | None = None) -> None:
     """Run one promtool unit test file; fail with promtool's report.
 
     ``interval`` is both the scrape and the evaluation interval; ``rules_dir`` holds the rule
     files (default: the committed ones). Only the rules the tested alerts and expressions depend
-    on are evaluated (see :func:`pruned_rules`).
+    on are evaluated (see :func:`pruned_rules`), and those of ``roots`` (alert names).
     """
-    roots = {t["alertname"] for t in alert_tests} | {t["expr"] for t in promql_tests or []}
+    roots = ({t["alertname"] for t in alert_tests} | {t["expr"] for t in promql_tests or []}
+             | (roots or set()))
     rules_dir = pruned_rules(rules_dir, roots, tmp_path / "pruned-rules")
     doc = {
         "rule_files": [str(p) for p in sorted(rules_dir.glob("*.yml"))],

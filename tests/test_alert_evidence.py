@@ -215,6 +215,56 @@ def test_burn_windows_count_once_history_covers_90_percent_of_them(tmp_path):
     ], interval="5m")
 
 
+def _daily_idle_hour(days: int) -> list[dict]:
+    """1 request/s, but none from 02:00 to 03:00 every day (5m steps)."""
+    per_step = [0.0 if 24 <= k % 288 < 36 else 300.0 for k in range(days * 288)]
+    cumulative, total = ["0"], 0.0
+    for inc in per_step:
+        total += inc
+        cumulative.append(f"{total:g}")
+    return info(days * 288) + [series("ml_requests_total", " ".join(cumulative),
+                                      model_version="1.0.0", endpoint="/predict")]
+
+
+def test_a_recurring_idle_hour_does_not_page_every_night(tmp_path):
+    # idle 02:00-03:00 every day: compared with the same moment of the last weeks (from day 7)
+    # or of the last days (in its first week), the idle hour is what this model does at night
+    times = tuple(f"{d}d{t}" for d in (1, 3, 7) for t in ("2h10m", "2h30m", "2h55m", "3h5m"))
+    run_promtool(tmp_path, _daily_idle_hour(8), quiet("LowThroughput", at=times),
+                 interval="5m")
+
+
+def test_a_healthy_model_pages_nothing_for_a_week(tmp_path):
+    # 0.5 requests/s with 1% failing at random, 90% accuracy on 20 labels an hour and 10%
+    # low-confidence predictions, for a simulated week (5m steps, seeded): nothing pages. 1%
+    # errors spend the 99.5% availability SLO's budget twice as fast as it allows, so the slow
+    # 3d burn ticket is the one alert, as it should be
+    rng = np.random.default_rng(7)
+    steps = 7 * 288
+
+    def explicit(increases) -> str:
+        return " ".join(f"{v:g}" for v in np.concatenate([[0], np.cumsum(increases)]))
+    labels = rng.poisson(20 / 12, steps)
+    correct = rng.binomial(labels, 0.9)
+    predictions = np.full(steps, 150)
+    inputs = info(steps) + requests([(steps, 150)]) + [
+        series("ml_errors_total", explicit(rng.binomial(150, 0.01, steps)),
+               model_version="1.0.0", endpoint="/predict", error_type="ValueError"),
+        series("ml_ground_truth_total", explicit(correct), segment="web", outcome="correct"),
+        series("ml_ground_truth_total", explicit(labels - correct), segment="web",
+               outcome="incorrect"),
+        series("ml_predictions_total", explicit(predictions), predicted_class="positive"),
+        series("ml_low_confidence_predictions_total",
+               explicit(rng.binomial(predictions, 0.1)))]
+    ever = ('count by (alertname, severity, long_window) '
+            '(max_over_time(ALERTS{alertstate="firing"}[7d:5m]))')
+    ticket = '{alertname="SLOErrorBudgetBurn",severity="warning",long_window="3d"}'
+    run_promtool(tmp_path, inputs, [], interval="5m", promql_tests=[
+        {"expr": ever, "eval_time": "7d", "exp_samples": [{"labels": ticket, "value": 1}]}],
+        roots={"HighErrorRate", "ElevatedErrorRate", "LowModelAccuracy",
+               "HighLowConfidencePredictions", "SLOErrorBudgetBurn", "LowThroughput"})
+
+
 def test_a_quiet_night_quieter_than_last_week_is_low_throughput(tmp_path):
     # a week at 2 requests/s, then 0.2/s: under the 0.5/s floor and under half of last week's
     # rate at the same time, so LowThroughput fires 15m after the drop shows in the 5m rate

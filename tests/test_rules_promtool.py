@@ -48,25 +48,47 @@ def test_the_rules_a_test_evaluates_are_closed_under_what_they_read(tmp_path, na
 
 # -- HighErrorRate (walking skeleton) -----------------------------------------------------------
 
-HIGH_ERROR_RATE_10PCT = {
-    "exp_labels": {**M, "severity": "critical"},
-    "exp_annotations": {
-        "summary": f"{MODEL}: error ratio above 5%",
-        "description": f"10% of {MODEL}'s 300 requests failed over the last 5m, and over 5% over "
-                       "the last 1m too (threshold 5% over both, for 5m; at least 30 requests).",
-        "runbook_url": url("HighErrorRate", severity="critical"),
-    },
-}
+Z95 = 1.6448536269514722  # the demo's alerts.alpha 0.05, one-sided
+
+
+def pct(value: float) -> str:
+    """A ratio as Prometheus' humanizePercentage writes it."""
+    return f"{value * 100:.4g}%"
+
+
+def wilson(p: float, n: float, side: str = "lower") -> float:
+    """The Wilson score bound the rules record (mlmon_nb.rules.evidence), here in Python."""
+    a = Z95 ** 2 / n
+    half = Z95 * (p * (1 - p) / n + a / (4 * n)) ** 0.5
+    return min(1.0, max(0.0, (p + a / 2 + (half if side == "upper" else -half)) / (1 + a)))
+
+
+def window(p: float, n: int, span: str, events: str, side: str = "lower") -> str:
+    word = "at least" if side == "lower" else "at most"
+    return f"{pct(p)} of {n} {events} over {span}, {word} {pct(wilson(p, n, side))} with 95% confidence"
+
+
+def error_alert(severity: str, threshold: str, for_: str, p: float, n5: int, n30: int) -> dict:
+    alertname = "HighErrorRate" if severity == "critical" else "ElevatedErrorRate"
+    return {"exp_labels": {**M, "severity": severity}, "exp_annotations": {
+        "summary": f"{MODEL}: error ratio above {threshold}",
+        "description": f"{pct(p)} of {MODEL}'s {n5} requests failed over the last 5m. Chance alone "
+                       f"does not explain it: {window(p, n5, '5m', 'requests')}; "
+                       f"{window(p, n30, '30m', 'requests')} (threshold {threshold} for {for_}, "
+                       f"the bound past it over 5m or 30m; a 1m window resets it only when its "
+                       f"own requests show the ratio under {threshold}; at least 10 requests).",
+        "runbook_url": url(alertname, severity=severity)}}
 
 
 def test_high_error_rate_fires_after_5m_above_5_percent(tmp_path):
     # 60 requests/min, 6 of them failing (10%) from the start: the 5m error ratio is known from
-    # 1m on, so the alert is pending from 1m and fires at 6m (for: 5m), not at 5m.
-    expected = HIGH_ERROR_RATE_10PCT
+    # 1m on, and 6 of 60 failing already is beyond chance at 5% (lower bound 5.3%), so the
+    # alert is pending from 1m and fires at 6m (for: 5m), not at 5m; the description says the
+    # ratio, its events and its bound over both windows
     run_promtool(tmp_path, requests([(30, 60)]) + errors([(30, 6)]), [
         alert("HighErrorRate", "5m"),
-        alert("HighErrorRate", "6m", expected),
-        alert("HighErrorRate", "20m", expected),
+        alert("HighErrorRate", "6m", error_alert("critical", "5%", "5m", 0.1, 300, 360)),
+        alert("HighErrorRate", "20m", error_alert("critical", "5%", "5m", 0.1, 300, 1200)),
     ])
 
 
@@ -74,22 +96,15 @@ def test_high_error_rate_does_not_fire_below_5_percent(tmp_path):
     # 4% errors for 30 minutes: above the warning threshold (2%) but below the critical one.
     run_promtool(tmp_path, requests([(30, 100)]) + errors([(30, 4)]), [
         alert("HighErrorRate", "30m"),
-        alert("ElevatedErrorRate", "30m", {
-            "exp_labels": {**M, "severity": "warning"},
-            "exp_annotations": {
-                "summary": f"{MODEL}: error ratio above 2%",
-                "description": f"4% of {MODEL}'s 500 requests failed over the last 5m, and "
-                               "over 2% over the last 1m too (threshold 2% over both, for 10m; "
-                               "at least 30 requests).",
-                "runbook_url": url("ElevatedErrorRate", severity="warning"),
-            }}),
+        alert("ElevatedErrorRate", "30m",
+              error_alert("warning", "2%", "10m", 0.04, 500, 3000)),
     ])
 
 
 def test_high_error_rate_resolves_when_errors_stop(tmp_path):
     # 10% errors for 15m, then none: the 5m ratio falls below 5% within a few minutes.
     run_promtool(tmp_path, requests([(40, 60)]) + errors([(15, 6), (25, 0)]), [
-        alert("HighErrorRate", "14m", HIGH_ERROR_RATE_10PCT),
+        alert("HighErrorRate", "14m", error_alert("critical", "5%", "5m", 0.1, 300, 840)),
         alert("HighErrorRate", "25m"),
     ])
 
@@ -131,11 +146,11 @@ def test_high_latency_p95_critical_after_10m_warning_after_15m(tmp_path):
     inputs = latency(40, 60, {"0.25": 0, "0.5": 0, "0.75": 1})
     crit = annotated("critical", f"{MODEL}: P95 latency above 2x the SLO",
                      f"P95 latency of {MODEL} is 737.5ms over the last 5m's 300 requests "
-                     "(threshold 0.5s = 2 x the 0.25s latency SLO, for 10m; at least 30 "
+                     "(threshold 0.5s = 2 x the 0.25s latency SLO, for 10m; at least 10 "
                      "requests).", url("HighLatencyP95", severity="critical"))
     warn = annotated("warning", f"{MODEL}: P95 latency above 1.5x the SLO",
                      f"P95 latency of {MODEL} is 737.5ms over the last 5m's 300 requests "
-                     "(threshold 0.375s = 1.5 x the 0.25s latency SLO, for 15m; at least 30 "
+                     "(threshold 0.375s = 1.5 x the 0.25s latency SLO, for 15m; at least 10 "
                      "requests).", url("HighLatencyP95", severity="warning"))
     run_promtool(tmp_path, inputs, [
         alert("HighLatencyP95", "10m"),
@@ -151,7 +166,7 @@ def test_high_latency_p95_warning_only_between_the_thresholds(tmp_path):
     run_promtool(tmp_path, inputs, [alert("HighLatencyP95", "25m", annotated(
         "warning", f"{MODEL}: P95 latency above 1.5x the SLO",
         f"P95 latency of {MODEL} is 395ms over the last 5m's 300 requests (threshold 0.375s = "
-        "1.5 x the 0.25s latency SLO, for 15m; at least 30 requests).",
+        "1.5 x the 0.25s latency SLO, for 15m; at least 10 requests).",
         url("HighLatencyP95", severity="warning")))])
 
 
@@ -183,14 +198,19 @@ def ground_truth(minutes: int, correct: float, incorrect: float) -> list[dict]:
 
 
 def test_low_model_accuracy_after_30m_below_70_percent(tmp_path):
-    # 30 outcomes a minute, 60% correct: the evidence (30 outcomes) is there from the first minute
+    # 30 outcomes a minute, 60% correct: after one minute, 18 of 30 correct could still be
+    # chance at 70% (upper bound 73%); from the second, 36 of 60 cannot (69.8%): pending from
+    # 2m, firing 30m later
     expected = annotated("critical", f"{MODEL}: accuracy below 70%",
-                         f"Accuracy of {MODEL} on the 930 ground-truth outcomes of the last 1h "
-                         "is 60% (threshold 70%, for 30m; at least 30 outcomes).",
+                         f"Accuracy of {MODEL} on the 960 ground-truth outcomes of the last 1h "
+                         f"is 60%. Chance alone does not explain it: "
+                         f"{window(0.6, 960, '1h', 'outcomes', 'upper')}; "
+                         f"{window(0.6, 960, '6h', 'outcomes', 'upper')} (threshold 70% for "
+                         "30m, the bound under it over 1h or 6h; at least 10 outcomes).",
                          url("LowModelAccuracy", severity="critical"))
     run_promtool(tmp_path, ground_truth(40, 18, 12), [
-        alert("LowModelAccuracy", "30m"),
-        alert("LowModelAccuracy", "31m", expected),
+        alert("LowModelAccuracy", "31m"),
+        alert("LowModelAccuracy", "32m", expected),
     ])
 
 
@@ -202,13 +222,17 @@ def test_high_low_confidence_predictions_after_1h_above_20_percent(tmp_path):
     inputs = [series("ml_predictions_total", counter((70, 45)), predicted_class="positive"),
               series("ml_predictions_total", counter((70, 15)), predicted_class="negative"),
               series("ml_low_confidence_predictions_total", counter((70, 15)))]
+    # 25% of 60 predictions a minute: from 3m (45 of 180) chance at 20% cannot explain it
+    # (lower bound 20.1%; 30 of 120 at 2m could be chance): pending from 3m, firing 1h later
     expected = annotated("info", f"{MODEL}: many low-confidence predictions",
                          f"25% of {MODEL}'s 1800 predictions over the last 30m had confidence "
-                         "under 0.7 (threshold 20%, for 1h; at least 30 predictions).",
+                         f"under 0.7: {window(0.25, 1800, '30m', 'predictions')}; "
+                         f"{window(0.25, 3780, '2h', 'predictions')} (threshold 20% for 1h, the "
+                         "bound past it over 30m or 2h; at least 10 predictions).",
                          url("HighLowConfidencePredictions", severity="info"))
     run_promtool(tmp_path, inputs, [
-        alert("HighLowConfidencePredictions", "60m"),
-        alert("HighLowConfidencePredictions", "61m", expected),
+        alert("HighLowConfidencePredictions", "62m"),
+        alert("HighLowConfidencePredictions", "63m", expected),
     ])
 
 
@@ -222,8 +246,9 @@ def test_low_throughput_after_15m_under_the_minimum(tmp_path):
     # 12 requests/min = 0.2/s, under the 0.5/s minimum of the throughput SLO
     expected = annotated("warning", f"{MODEL}: throughput below 0.5 requests/s",
                          f"{MODEL} served 200m requests/s over the last 5m (threshold 0.5 "
-                         "requests/s and, where there is history, 50% of the same hour last "
-                         "week, for 15m).", url("LowThroughput", severity="warning"))
+                         "requests/s and, where there is history, 50% of the quietest same "
+                         "moment of the last four weeks, or of the last six days in its first "
+                         "week; for 15m).", url("LowThroughput", severity="warning"))
     run_promtool(tmp_path, requests([(30, 12)]), [
         alert("LowThroughput", "15m"),
         alert("LowThroughput", "16m", expected),
@@ -258,7 +283,7 @@ OBJECTIVES = {"availability": (0.995, "99.5%", "0.5%"), "latency": (0.99, "99%",
               "accuracy": (0.85, "85%", "15%")}
 
 
-def burn(slo: str, long: str, value: str, events: int) -> dict:
+def burn(slo: str, long: str, value: float, events: int) -> dict:
     """The expected SLOErrorBudgetBurn alert of one window pair, its long-window ratio shown with
     the number of events behind it."""
     short, severity, factor = next((s, sev, f) for lw, s, sev, f in BURN if lw == long)
@@ -268,10 +293,11 @@ def burn(slo: str, long: str, value: str, events: int) -> dict:
     labels = {"severity": severity, "slo": slo, "long_window": long, "short_window": short}
     return {"exp_labels": {**M, **labels}, "exp_annotations": {
         "summary": f"{MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
-        "description": f"The {slo} error ratio of {MODEL} is {value} of {events} events over "
-                       f"{long} and above the threshold over {short} too (threshold {threshold} = "
-                       f"{factor} x the {budget_text} error budget of the {objective_text} "
-                       f"objective; at least 30 events and 90% of {long} of history).",
+        "description": f"The {slo} error ratio of {MODEL} is {pct(value)} of {events} events "
+                       f"over {long} and above the threshold over {short} too (threshold "
+                       f"{threshold} = {factor} x the {budget_text} error budget of the "
+                       f"{objective_text} objective; {window(value, events, long, 'events')}; at "
+                       f"least 10 events and 90% of {long} of history).",
         "runbook_url": url("SLOErrorBudgetBurn", **labels)}}
 
 
@@ -298,7 +324,7 @@ def test_availability_burn_windows_fire_only_above_their_threshold(tmp_path, err
                                                                    firing):
     # a constant error ratio for three days: every window sees the same ratio
     inputs = requests([(DAYS3 + 1, 5000)]) + errors([(DAYS3 + 1, errors_per_1000 * 5)])
-    value = f"{errors_per_1000 / 10:g}%"
+    value = errors_per_1000 / 1000
     run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "3d", *[
         burn("availability", w, value, EVENTS[w] * 5000) for w in firing])], interval="5m")
 
@@ -314,16 +340,16 @@ def test_burn_alerts_fire_when_the_long_window_reaches_its_threshold(tmp_path):
     n = {w: steps * 300 for w, steps in EVENTS.items()}
     run_promtool(tmp_path, inputs, [
         alert("SLOErrorBudgetBurn", t(0)),
-        alert("SLOErrorBudgetBurn", t(5), burn("availability", "1h", "8.333%", n["1h"])),
-        alert("SLOErrorBudgetBurn", t(10), burn("availability", "1h", "16.67%", n["1h"])),
-        alert("SLOErrorBudgetBurn", t(15), burn("availability", "1h", "25%", n["1h"]),
-              burn("availability", "6h", "4.167%", n["6h"])),
-        alert("SLOErrorBudgetBurn", t(20), burn("availability", "1h", "33.33%", n["1h"]),
-              burn("availability", "6h", "5.556%", n["6h"])),
-        alert("SLOErrorBudgetBurn", t(25), burn("availability", "1h", "41.67%", n["1h"]),
-              burn("availability", "6h", "6.944%", n["6h"]),
-              burn("availability", "1d", "1.736%", n["1d"]),
-              burn("availability", "3d", "0.5787%", n["3d"])),
+        alert("SLOErrorBudgetBurn", t(5), burn("availability", "1h", 5 / 60, n["1h"])),
+        alert("SLOErrorBudgetBurn", t(10), burn("availability", "1h", 10 / 60, n["1h"])),
+        alert("SLOErrorBudgetBurn", t(15), burn("availability", "1h", 15 / 60, n["1h"]),
+              burn("availability", "6h", 15 / 360, n["6h"])),
+        alert("SLOErrorBudgetBurn", t(20), burn("availability", "1h", 20 / 60, n["1h"]),
+              burn("availability", "6h", 20 / 360, n["6h"])),
+        alert("SLOErrorBudgetBurn", t(25), burn("availability", "1h", 25 / 60, n["1h"]),
+              burn("availability", "6h", 25 / 360, n["6h"]),
+              burn("availability", "1d", 25 / 1440, n["1d"]),
+              burn("availability", "3d", 25 / 4320, n["3d"])),
     ], interval="5m")
 
 
@@ -334,9 +360,9 @@ def test_short_window_resets_the_page_once_errors_stop(tmp_path):
     # 1h/5m page stops; the 6h/30m page (30m ratio 6.7% > 3%) goes on.
     inputs = requests([(100, 3000)]) + errors([(72, 0), (24, 300), (4, 0)])
     run_promtool(tmp_path, inputs, [
-        alert("SLOErrorBudgetBurn", "8h", burn("availability", "1h", "10%", 36000),
-              burn("availability", "6h", "3.333%", 216000)),
-        alert("SLOErrorBudgetBurn", "490m", burn("availability", "6h", "3.333%", 216000)),
+        alert("SLOErrorBudgetBurn", "8h", burn("availability", "1h", 0.1, 36000),
+              burn("availability", "6h", 24 / 720, 216000)),
+        alert("SLOErrorBudgetBurn", "490m", burn("availability", "6h", 24 / 720, 216000)),
     ], interval="5m")
 
 
@@ -344,16 +370,16 @@ def test_latency_burn_counts_requests_over_the_slo_threshold(tmp_path):
     # 5% of requests slower than 0.25s for three days: above 3% (3 x 1%), below 6% (6 x 1%)
     inputs = latency(DAYS3 + 1, 5000, {"0.25": 0.95, "0.5": 1}) + model_info(DAYS3 + 1)
     run_promtool(tmp_path, inputs, [alert(
-        "SLOErrorBudgetBurn", "3d", burn("latency", "1d", "5%", EVENTS["1d"] * 5000),
-        burn("latency", "3d", "5%", EVENTS["3d"] * 5000))], interval="5m")
+        "SLOErrorBudgetBurn", "3d", burn("latency", "1d", 0.05, EVENTS["1d"] * 5000),
+        burn("latency", "3d", 0.05, EVENTS["3d"] * 5000))], interval="5m")
 
 
 def test_accuracy_burn_has_no_page_that_could_never_fire(tmp_path):
     # 50% incorrect for three days: above 45% (3 x 15%) and 15%, below 90% (6 x 15%); 14.4 x 15%
     # > 100% is left out of the rules
     run_promtool(tmp_path, ground_truth(DAYS3 + 1, 25, 25) + model_info(DAYS3 + 1), [alert(
-        "SLOErrorBudgetBurn", "3d", burn("accuracy", "1d", "50%", EVENTS["1d"] * 50),
-        burn("accuracy", "3d", "50%", EVENTS["3d"] * 50))], interval="5m")
+        "SLOErrorBudgetBurn", "3d", burn("accuracy", "1d", 0.5, EVENTS["1d"] * 50),
+        burn("accuracy", "3d", 0.5, EVENTS["3d"] * 50))], interval="5m")
 
 
 # -- drift (on the drift engine's recording-rule names) ------------------------------------------
@@ -414,7 +440,7 @@ def test_concept_drift_after_1h_above_psi_02(tmp_path):
                          "PSI of the prediction confidence against the training baseline is "
                          "0.240 over the last 1h's 1000 predictions (threshold 0.2, and above "
                          "0.024, what chance gives for as many predictions at alpha 0.01; at "
-                         "least 30 predictions; for 1h).",
+                         "least 10 predictions; for 1h).",
                          url("ConceptDriftDetected", severity="warning"))
     evidence = [series(PSI_N, gauge(1000, 80))]  # the rules compute the critical PSI, 0.024
     drift_run(tmp_path, [series(PSI, gauge(0.24, 80))] + evidence, [
