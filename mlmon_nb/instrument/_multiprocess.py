@@ -173,14 +173,13 @@ def read_worker_file(path: str, cache: dict[str, _Key]) -> list[_Sample] | None:
 _warned: set[str] = set()
 
 
-def _warn_once(path: str, error: BaseException) -> None:
+def _warn_once(path: str, problem: str) -> None:
     if path in _warned or len(_warned) >= 1000:
         return
     _warned.add(path)
-    log.warning("mlmon_nb: %s is left out of /metrics: it cannot be read (%s: %s). A worker's "
-                "metric file is damaged (a full disk, a killed writer, or another program writing "
-                "in %s); stop the service, wipe the directory and start it again to clear this.",
-                path, type(error).__name__, error, ENV)
+    log.warning("mlmon_nb: %s is left out of /metrics: %s. Only prometheus-client's worker files "
+                "belong in %s; stop the service, wipe the directory and start it again to clear "
+                "this.", path, problem, ENV)
 
 
 def merge_samples(files: Iterable[tuple[WorkerFile, list[_Sample]]]) -> list[Metric]:
@@ -220,7 +219,7 @@ class WorkerFilesCollector:
             wf = worker_file(path)
             if wf is None:
                 unreadable += 1
-                _warn_once(path, ValueError("not a file name prometheus-client writes"))
+                _warn_once(path, "prometheus-client writes no file of that name")
                 continue
             if wf.live:
                 if wf.pid not in running:
@@ -231,7 +230,8 @@ class WorkerFilesCollector:
                 samples = read_worker_file(path, cache)
             except Exception as exc:  # one damaged file must not fail the scrape
                 unreadable += 1
-                _warn_once(path, exc)
+                _warn_once(path, f"it cannot be read ({type(exc).__name__}: {exc}): damaged by "
+                                 f"a full disk or by another program writing in it")
                 continue
             if samples:
                 read.append((wf, samples))
