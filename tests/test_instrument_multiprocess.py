@@ -231,6 +231,34 @@ def test_uvicorn_workers_serve_one_aggregated_metrics_endpoint(baseline_file, tm
 # - a file a starting worker has created and not yet sized is a worker with no values yet, and
 #   a file that cannot be read is left out and counted in ml_metric_files_unreadable.
 
+@pytest.mark.parametrize("name, want", [
+    ("counter_123.db", ("counter", "", "123", False)),
+    ("histogram_7.db", ("histogram", "", "7", False)),
+    ("gauge_livesum_123.db", ("gauge", "livesum", "123", True)),
+    ("gauge_max_9.db", ("gauge", "max", "9", False)),
+    ("gauge_all_worker_2.db", ("gauge", "all", "worker_2", False)),  # a chosen identifier
+    ("cache.db", None),
+    ("gauge_123.db", None),
+    ("gauge_bogus_123.db", None),
+])
+def test_worker_file_names(name, want):
+    from mlmon_nb.instrument._multiprocess import pid_running, worker_file
+
+    wf = worker_file(f"/d/{name}")
+    assert (wf and (wf.type, wf.mode, wf.pid, wf.live)) == want
+    if wf is not None and not wf.pid.isdigit():
+        assert pid_running(wf.pid)  # nothing can be known of it: its live gauges count
+
+
+def test_a_wiped_directory_still_answers_and_says_why_it_is_empty(tmp_path, caplog):
+    from mlmon_nb.instrument._multiprocess import WorkerFilesCollector
+
+    caplog.set_level("WARNING", logger="mlmon_nb")
+    [family] = WorkerFilesCollector(tmp_path / "wiped").collect()
+    assert (family.name, family.samples[0].value) == ("ml_metric_files_unreadable", 0)
+    assert any("directory is gone" in r.getMessage() for r in caplog.records)
+
+
 STALLED = """
 import os, sys
 path = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], f"counter_{os.getpid()}.db")

@@ -215,6 +215,9 @@ class WorkerFilesCollector:
         running: dict[str, bool] = {}
         read: list[tuple[WorkerFile, list[_Sample]]] = []
         unreadable = 0
+        if not self.path.is_dir():
+            _warn_once(str(self.path), "the directory is gone, and the workers' values with it "
+                                       "(it must stay while the service runs)")
         for path in sorted(glob.glob(os.path.join(self.path, "*.db"))):
             wf = worker_file(path)
             if wf is None:
