@@ -147,39 +147,46 @@ def _read_once(path: str, cache: dict[str, _Key]) -> list[_Sample]:
             for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(path)]
 
 
-def read_worker_file(path: str, cache: dict[str, _Key]) -> list[_Sample] | None:
-    """Every sample of one file, or None if it is gone; raises what a damaged file raises.
+_READ_ERRORS = (OSError, struct.error, RuntimeError, ValueError, TypeError, AttributeError)
 
-    All or nothing: a file that fails halfway gives nothing. A file shorter than its header is
-    one a worker has created and not yet sized: no values yet. Any other failure is tried once
-    more before it counts (a reader can catch a header in the middle of an update).
+
+def _unsized(path: str) -> bool:
+    """Gone, or shorter than the header: a file a worker has created and not yet sized."""
+    try:
+        return os.path.getsize(path) < _HEADER
+    except FileNotFoundError:
+        return True
+
+
+def read_worker_file(path: str, cache: dict[str, _Key]) -> list[_Sample]:
+    """Every sample of one file, all or nothing; raises what a damaged file raises.
+
+    A file that is gone (a dead worker's live gauges, removed by ``mark_process_dead``) or not
+    yet sized has no samples. Any other failure is read once more before it counts: a damaged
+    file fails again, a read that met a change in progress does not.
     """
-    for attempt in (1, 2):
-        try:
-            return _read_once(path, cache)
-        except FileNotFoundError:  # a dead worker's live gauges, removed by mark_process_dead
-            return None
-        except (OSError, struct.error, RuntimeError, ValueError, TypeError, AttributeError):
-            try:
-                if os.path.getsize(path) < _HEADER:
-                    return []
-            except FileNotFoundError:
-                return None
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _read_once(path, cache)
+    except FileNotFoundError:
+        return []
+    except _READ_ERRORS:
+        if _unsized(path):
+            return []
+    try:
+        return _read_once(path, cache)
+    except FileNotFoundError:
+        return []
 
 
 _warned: set[str] = set()
 
 
-def _warn_once(path: str, problem: str) -> None:
+def _warn_once(path: str, message: str) -> None:
+    """Each path once per process: a scrape repeats every few seconds."""
     if path in _warned or len(_warned) >= 1000:
         return
     _warned.add(path)
-    log.warning("mlmon_nb: %s is left out of /metrics: %s. Only prometheus-client's worker files "
-                "belong in %s; stop the service, wipe the directory and start it again to clear "
-                "this.", path, problem, ENV)
+    log.warning("mlmon_nb: %s", message)
 
 
 def merge_samples(files: Iterable[tuple[WorkerFile, list[_Sample]]]) -> list[Metric]:
@@ -216,13 +223,15 @@ class WorkerFilesCollector:
         read: list[tuple[WorkerFile, list[_Sample]]] = []
         unreadable = 0
         if not self.path.is_dir():
-            _warn_once(str(self.path), "the directory is gone, and the workers' values with it "
-                                       "(it must stay while the service runs)")
+            _warn_once(str(self.path), f"{ENV}={self.path} is gone, and the workers' metric "
+                                       f"values with it; it must stay while the service runs: "
+                                       f"restart the service")
         for path in sorted(glob.glob(os.path.join(self.path, "*.db"))):
             wf = worker_file(path)
             if wf is None:
                 unreadable += 1
-                _warn_once(path, "prometheus-client writes no file of that name")
+                _warn_once(path, f"{path} is left out of /metrics: prometheus-client writes no "
+                                 f"file of that name; keep other files out of {ENV}")
                 continue
             if wf.live:
                 if wf.pid not in running:
@@ -233,8 +242,10 @@ class WorkerFilesCollector:
                 samples = read_worker_file(path, cache)
             except Exception as exc:  # one damaged file must not fail the scrape
                 unreadable += 1
-                _warn_once(path, f"it cannot be read ({type(exc).__name__}: {exc}): damaged by "
-                                 f"a full disk or by another program writing in it")
+                _warn_once(path, f"{path} is left out of /metrics: it cannot be read "
+                                 f"({type(exc).__name__}: {exc}), damaged by a full disk or by "
+                                 f"another program; to clear it, stop the service, wipe {ENV} "
+                                 f"and start it again")
                 continue
             if samples:
                 read.append((wf, samples))
