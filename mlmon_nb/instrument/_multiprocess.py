@@ -211,7 +211,9 @@ class WorkerFilesCollector:
     """The sum of every worker's metric files in ``path``, which always answers.
 
     Left out of a scrape: the live gauges of workers no longer running, and files that cannot
-    be read (``ml_metric_files_unreadable`` counts them, the log names each once).
+    be read (``ml_metric_files_unreadable`` counts them, the log names each once). Whether a
+    worker runs is asked by its pid, so the workers must share the scraping process's pid
+    namespace, as they do under gunicorn and uvicorn (prometheus-client's file names assume it).
     """
 
     def __init__(self, path: str | Path | None = None):
