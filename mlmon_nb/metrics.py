@@ -38,6 +38,7 @@ __all__ = [
     "FEEDBACK_UNMATCHED",
     "PENDING_EVICTED",
     "REVIEW_SAMPLES",
+    "METRIC_FILES_UNREADABLE",
     "INSTRUMENT_HEALTH",
     "DEFAULT_LATENCY_BUCKETS",
     "CONFIDENCE_BUCKETS",
@@ -139,8 +140,11 @@ PENDING_EVICTED = MetricSpec("ml_pending_predictions_evicted", "counter", ("mode
                              "Pending predictions dropped before feedback came: size or age.")
 REVIEW_SAMPLES = MetricSpec("ml_review_samples", "counter", ("model_name", "outcome"),
                             "Predictions handed to the ground-truth review sink: sent or failed.")
+METRIC_FILES_UNREADABLE = MetricSpec("ml_metric_files_unreadable", "gauge", (),
+                                     "Worker metric files this scrape left out because they could "
+                                     "not be read (multiprocess mode; the service log names them).")
 INSTRUMENT_HEALTH: tuple[MetricSpec, ...] = (LABEL_OVERFLOW, FEEDBACK_UNMATCHED, PENDING_EVICTED,
-                                             REVIEW_SAMPLES)
+                                             REVIEW_SAMPLES, METRIC_FILES_UNREADABLE)
 
 # Latency buckets: dense around typical model latencies. Every latency SLO threshold must be a
 # bucket edge (rule generation checks it); latency_buckets_with() adds missing ones.
