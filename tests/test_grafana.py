@@ -12,12 +12,15 @@ evidence than synthesized ones.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard as GrafanaDashboard
 
 from mlmon_nb import Prometheus, grafana
 from mlmon_nb.binaries import find_binary
@@ -83,6 +86,34 @@ def test_dashboard_model_is_well_formed(dashboard):
         assert "model_name" in used or panel["title"].startswith(("Service", "Node", "Disk"))
     assert (REPO / "notebooks" / f"{dashboard.notebook}.ipynb").exists()
     assert model["templating"]["list"][1]["current"]["value"] == DEMO.models[0].name
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
+def test_dashboard_model_round_trips_through_the_sdk_types(dashboard):
+    """The committed JSON decodes into the Grafana Foundation SDK's typed model and encodes back
+    to itself: no field the SDK's types do not know, no value of the wrong kind."""
+    model = grafana.dashboard_json(dashboard, DEMO)
+    typed = GrafanaDashboard.from_json(model)
+    assert json.loads(JSONEncoder().encode(typed)) == model
+    path = STACK / "grafana" / "dashboards" / f"{dashboard.uid.removeprefix('mlmon-')}.json"
+    assert json.loads(path.read_text()) == model
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
+def test_panels_show_legends_and_reduce_to_the_last_value(dashboard):
+    """The SDK's defaults hide a time series' legend and reduce stats by nothing; every panel
+    here sets what the page needs."""
+    model = grafana.dashboard_json(dashboard, DEMO)
+    for panel, spec in zip(model["panels"], dashboard.panels):
+        assert panel["type"] == spec.kind and panel["title"] == spec.title
+        assert [t["expr"] for t in panel["targets"]] == [expr for expr, _ in spec.targets]
+        options = panel["options"]
+        if spec.kind == "timeseries":
+            assert options["legend"]["showLegend"] is True, panel["title"]
+        if spec.kind in ("stat", "bargauge"):
+            assert options["reduceOptions"]["calcs"] == ["lastNotNull"], panel["title"]
+        assert all(t["instant"] is spec.instant and t["range"] is not spec.instant
+                   for t in panel["targets"])
 
 
 def test_dashboards_have_the_notebooks_pages_and_uids_are_unique():
