@@ -391,6 +391,9 @@ def test_write_manifests_removes_its_own_leftovers_only(tmp_path, baselines):
     (["-o", "{out}", "--selector-label", "release"], "give a label as KEY=VALUE"),
     (["-o", "{out}", "--target-label", "app=not valid!"], "not a valid label value"),
     (["-o", "{out}", "--target-namespace", "Models"], "--target-namespace 'Models' is not"),
+    (["-o", "{out}", "--metrics-port", "8000/metrics"], "--metrics-port '8000/metrics' is not"),
+    (["-o", "{out}", "--webhook-url", "launcher:8088"], "is not an http(s) URL"),
+    (["-o", "{out}", "--webhook-token-secret", "Launcher Token"], "is not a Secret name"),
 ])
 def test_cli_refuses_bad_flags_with_one_clear_line(tmp_path, capsys, flags, message):
     argv = ["--config", str(_config_in(tmp_path)), "rules", "generate", "--format",

@@ -21,7 +21,8 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import RulesError
 
-__all__ = ["SCHEMA_DIR", "CRD_SCHEMAS", "MAX_OBJECT_BYTES", "DNS_LABEL", "schema_errors", "validate"]
+__all__ = ["SCHEMA_DIR", "CRD_SCHEMAS", "MAX_OBJECT_BYTES", "DNS_LABEL", "DNS_SUBDOMAIN",
+           "CONFIGMAP_KEY", "schema_errors", "validate"]
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 # (apiVersion, kind) -> the bundled openAPIV3Schema of that CRD version
@@ -37,9 +38,9 @@ _CORE = {("v1", "ConfigMap")}
 MAX_OBJECT_BYTES = 1024 * 1024
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 _LEADING_FLAG = re.compile(r"^\^\(\?i\)")
@@ -111,7 +112,7 @@ def _label_errors(where: str, labels: Any, *, values: bool) -> Iterator[str]:
     for key, value in labels.items():
         prefix, _, name = str(key).rpartition("/")
         if not (_LABEL_NAME.fullmatch(name) and len(name) <= 63) or (
-                prefix and not (_DNS_SUBDOMAIN.fullmatch(prefix) and len(prefix) <= 253)):
+                prefix and not (DNS_SUBDOMAIN.fullmatch(prefix) and len(prefix) <= 253)):
             yield (f"{where}: {key!r} is not a valid key (an optional DNS prefix and '/', then at "
                    f"most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric)")
         if not isinstance(value, str):
@@ -126,7 +127,7 @@ def _metadata_errors(metadata: Any) -> Iterator[str]:
         yield "metadata: missing"
         return
     name, namespace = metadata.get("name"), metadata.get("namespace")
-    if not (isinstance(name, str) and _DNS_SUBDOMAIN.fullmatch(name) and len(name) <= 253):
+    if not (isinstance(name, str) and DNS_SUBDOMAIN.fullmatch(name) and len(name) <= 253):
         yield f"metadata.name: {name!r} is not a DNS subdomain (lowercase letters, digits, '-', '.')"
     if namespace is not None and not (isinstance(namespace, str) and DNS_LABEL.fullmatch(namespace)
                                       and len(namespace) <= 63):
@@ -142,7 +143,7 @@ def _configmap_errors(resource: Mapping[str, Any]) -> Iterator[str]:
         yield "data: must be a mapping"
         return
     for key, value in data.items():
-        if not (isinstance(key, str) and _CONFIGMAP_KEY.fullmatch(key) and len(key) <= 253):
+        if not (isinstance(key, str) and CONFIGMAP_KEY.fullmatch(key) and len(key) <= 253):
             yield f"data: {key!r} is not a valid key (letters, digits, '-', '_' or '.')"
         if not isinstance(value, str):
             yield f"data.{key}: must be a string"
