@@ -268,6 +268,8 @@ def _add_rules(sub) -> None:
                           "dashboard ConfigMaps with a kustomization.yaml, into -o DIR")
     k8s = gen.add_argument_group("--format prometheus-operator")
     k8s.add_argument("--namespace", default="monitoring", help="of every resource (monitoring)")
+    k8s.add_argument("--name-prefix", default="mlmon",
+                     help="of every resource's name, e.g. mlmon-alerts (mlmon)")
     k8s.add_argument("--selector-label", action="append", metavar="KEY=VALUE",
                      help="a label on every resource, for the Prometheus and Alertmanager "
                           "resources' selectors (release=kube-prometheus-stack); repeatable")
@@ -282,7 +284,7 @@ def _add_rules(sub) -> None:
                      help="which monitor the kustomization lists: ServiceMonitor or PodMonitor")
     k8s.add_argument("--webhook-url", default="",
                      help="the launcher's Alertmanager webhook (default: "
-                          "http://mlmon-launcher.NAMESPACE.svc/alertmanager)")
+                          "http://PREFIX-launcher.NAMESPACE.svc/alertmanager)")
     k8s.add_argument("--webhook-token-secret", default="mlmon-launcher-token:token",
                      metavar="NAME[:KEY]", help="the Secret holding the webhook's bearer token "
                      "(mlmon-launcher-token:token); '' for none")
@@ -323,7 +325,7 @@ def _write_kubernetes(config, folder, args):
     from .kubernetes.files import write_manifests
     defaults = KubernetesOptions()
     options = KubernetesOptions(
-        namespace=args.namespace,
+        namespace=args.namespace, name_prefix=args.name_prefix,
         selector_labels=(parse_labels(args.selector_label, "--selector-label")
                          if args.selector_label else defaults.selector_labels),
         target_labels=(parse_labels(args.target_label, "--target-label")

@@ -348,6 +348,7 @@ def test_cli_writes_the_folder_with_the_flags(tmp_path, capsys):
     out = tmp_path / "deploy"
     argv = ["--config", str(_config_in(tmp_path)), "rules", "generate", "--format",
             "prometheus-operator", "-o", str(out), "--namespace", "ml-observability",
+            "--name-prefix", "fraud",
             "--selector-label", "release=prom", "--selector-label", "team=ml",
             "--target-label", "app=scorer", "--target-namespace", "models",
             "--metrics-port", "http-metrics", "--scrape", "pod",
@@ -364,6 +365,7 @@ def test_cli_writes_the_folder_with_the_flags(tmp_path, capsys):
         doc = yaml.safe_load(text)
         assert schema_errors(doc) == [], name
         assert doc["metadata"]["namespace"] == "ml-observability"
+        assert doc["metadata"]["name"].startswith("fraud-")
         assert {"release": "prom", "team": "ml"}.items() <= doc["metadata"]["labels"].items()
     pod = yaml.safe_load((out / "podmonitor.yaml").read_text())["spec"]
     assert pod["selector"] == {"matchLabels": {"app": "scorer"}}
@@ -393,6 +395,7 @@ def test_write_manifests_removes_its_own_leftovers_only(tmp_path, baselines):
     (["-o", "{out}", "--target-namespace", "Models"], "--target-namespace 'Models' is not"),
     (["-o", "{out}", "--metrics-port", "8000/metrics"], "--metrics-port '8000/metrics' is not"),
     (["-o", "{out}", "--webhook-url", "launcher:8088"], "is not an http(s) URL"),
+    (["-o", "{out}", "--name-prefix", "Fraud"], "the name prefix 'Fraud' is not"),
     (["-o", "{out}", "--webhook-token-secret", "Launcher Token"], "is not a Secret name"),
 ])
 def test_cli_refuses_bad_flags_with_one_clear_line(tmp_path, capsys, flags, message):
