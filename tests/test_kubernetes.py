@@ -136,6 +136,11 @@ def _secret_literal(doc):
         "credentials"] = "s3cr3t"
 
 
+def _same_group_name(doc):
+    groups = doc["spec"]["groups"]
+    groups.append({**groups[0], "rules": groups[0]["rules"][:1]})
+
+
 def _set(path, value):
     def mutate(doc):
         *parents, last = path
@@ -157,9 +162,13 @@ def _set(path, value):
     (_amc, _sub_route_matcher, r"spec\.route\.routes\[0\]\.matchers\[0\]\.matchType: '==' is not"),
     (_amc, _secret_literal, r"credentials: 's3cr3t' is not of type 'object'"),
     (_amc, _set(["spec", "route", "groupWait"], "half a minute"), r"does not match"),
+    (_rule, _same_group_name, r"spec\.groups: two items have the same name"),
+    (_amc, _set(["spec", "route", "groupBy"], ["model_name", "model_name"]),
+     r"spec\.route\.groupBy: .* has non-unique elements"),
 ], ids=["rule without expr", "misspelt field", "bad duration", "empty group name",
         "bad namespace", "long label value", "bad label key", "sub-route field",
-        "sub-route matcher", "secret literal", "route duration"])
+        "sub-route matcher", "secret literal", "route duration", "duplicate group",
+        "duplicate groupBy"])
 def test_invalid_resources_are_caught(manifests, pick, mutate, message):
     doc = pick(manifests)
     assert schema_errors(doc) == []

@@ -4,7 +4,8 @@ server applies to every resource.
 
 The CRDs' OpenAPI schemas are checked with ``jsonschema`` as the API server checks them with
 strict field validation (``kubectl apply --validate=strict``): a field the schema does not name is
-an error, not silently pruned. Two of the server's checks go further than the published schema:
+an error, not silently pruned, and list types hold (a ``set`` has unique items, a ``map`` unique
+keys, such as the rule groups' names). Two checks differ from the published schema:
 sub-routes of an ``AlertmanagerConfig`` (``x-kubernetes-preserve-unknown-fields`` in the CRD, checked
 by the operator when it reconciles) are checked against the route schema here, and the one CEL rule
 (``x-kubernetes-validations``, on SNS configs this project never writes) is not evaluated.
@@ -67,38 +68,65 @@ def python_pattern(pattern: str) -> str:
     return pattern
 
 
+_SUBSCHEMAS = ("items", "additionalProperties", "anyOf", "allOf", "oneOf", "not")
+
+
 def _strict(schema: Any) -> Any:
     """``schema`` as the API server applies it: unknown fields refused wherever the CRD lists an
-    object's fields, and Go's patterns in Python's syntax (:func:`python_pattern`)."""
-    if isinstance(schema, dict):
-        out = {key: _strict(value) for key, value in schema.items()}
-        if isinstance(out.get("pattern"), str):
-            out["pattern"] = python_pattern(out["pattern"])
-        if ("properties" in out and "additionalProperties" not in out
-                and not out.get("x-kubernetes-preserve-unknown-fields")):
-            out["additionalProperties"] = False
-        return out
+    object's fields, list types enforced (``set``: unique items; ``map``: unique keys, see
+    :func:`_unique_keys`), and Go's patterns in Python's syntax (:func:`python_pattern`)."""
     if isinstance(schema, list):
         return [_strict(item) for item in schema]
-    return schema
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: ({name: _strict(sub) for name, sub in value.items()} if key == "properties"
+                 else _strict(value) if key in _SUBSCHEMAS else value)
+           for key, value in schema.items()}
+    if isinstance(out.get("pattern"), str):
+        out["pattern"] = python_pattern(out["pattern"])
+    if "properties" in out and "additionalProperties" not in out and not out.get(
+            "x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    if out.get("x-kubernetes-list-type") == "set":
+        out["uniqueItems"] = True
+    return out
+
+
+def _unique_keys(validator: Any, keys: list[str], instance: Any, schema: Any) -> Iterator[Any]:
+    """``x-kubernetes-list-map-keys``: no two items of the list share their keys' values."""
+    from jsonschema import ValidationError
+
+    if schema.get("x-kubernetes-list-type") != "map" or not validator.is_type(instance, "array"):
+        return
+    seen = set()
+    for item in instance:
+        if isinstance(item, Mapping):
+            key = tuple(json.dumps(item.get(k), sort_keys=True) for k in keys)
+            if key in seen:
+                yield ValidationError(f"two items have the same {', '.join(keys)}: "
+                                      f"{', '.join(key)} (the list is a map keyed by it)")
+            seen.add(key)
+
+
+@functools.cache
+def _draft() -> Any:
+    from jsonschema import Draft4Validator, validators  # OpenAPI v3.0: draft-4 JSON Schema
+
+    return validators.extend(Draft4Validator, {"x-kubernetes-list-map-keys": _unique_keys})
 
 
 @functools.cache
 def _validator(filename: str) -> Any:
-    from jsonschema import Draft4Validator  # OpenAPI v3.0 schemas are draft-4 JSON Schema
-
     schema = _strict(json.loads((SCHEMA_DIR / filename).read_text()))
-    Draft4Validator.check_schema(schema)  # checks that every pattern compiles, too
-    return Draft4Validator(schema)
+    _draft().check_schema(schema)  # checks that every pattern compiles, too
+    return _draft()(schema)
 
 
 @functools.cache
 def _route_validator() -> Any:
-    from jsonschema import Draft4Validator
-
     spec = _validator(CRD_SCHEMAS[("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig")]).schema
     # a sub-route has the top route's fields; its receiver may be left out (it inherits)
-    return Draft4Validator(copy.deepcopy(spec["properties"]["spec"]["properties"]["route"]))
+    return _draft()(copy.deepcopy(spec["properties"]["spec"]["properties"]["route"]))
 
 
 def _path(parts: Any) -> str:
