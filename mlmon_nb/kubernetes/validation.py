@@ -79,11 +79,12 @@ def _strict(schema: Any) -> Any:
         return [_strict(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: ({name: _strict(sub) for name, sub in value.items()} if key == "properties"
-                 else _strict(value) if key in _SUBSCHEMAS else value)
-           for key, value in schema.items()}
-    if isinstance(out.get("pattern"), str):
-        out["pattern"] = python_pattern(out["pattern"])
+    out: dict[str, Any] = {
+        key: ({name: _strict(sub) for name, sub in value.items()} if key == "properties"
+              else _strict(value) if key in _SUBSCHEMAS else value)
+        for key, value in schema.items()}
+    if isinstance(pattern := out.get("pattern"), str):
+        out["pattern"] = python_pattern(pattern)
     if "properties" in out and "additionalProperties" not in out and not out.get(
             "x-kubernetes-preserve-unknown-fields"):
         out["additionalProperties"] = False
