@@ -133,9 +133,14 @@ def _sub_route_matcher(doc):
     doc["spec"]["route"]["routes"][0]["matchers"][0]["matchType"] = "=="
 
 
+def _webhook(amc: dict) -> dict:
+    """The launcher's webhook: the one webhook config of the AlertmanagerConfig."""
+    (webhook,) = [w for r in amc["spec"]["receivers"] for w in r.get("webhookConfigs", [])]
+    return webhook
+
+
 def _secret_literal(doc):
-    doc["spec"]["receivers"][0]["webhookConfigs"][0]["httpConfig"]["authorization"][
-        "credentials"] = "s3cr3t"
+    _webhook(doc)["httpConfig"]["authorization"]["credentials"] = "s3cr3t"
 
 
 def _same_group_name(doc):
@@ -273,8 +278,8 @@ def test_alertmanager_config_routes_as_alertmanager_yml(manifests):
     back = _back(_by_kind(manifests, "AlertmanagerConfig")[0])
     assert back["route"] == original["route"]
     assert back["inhibit_rules"] == original["inhibit_rules"]
-    webhook = original["receivers"][0]["webhook_configs"][0]
-    assert back["receivers"][0]["webhook_configs"] == [
+    (webhook,) = [w for r in original["receivers"] for w in r.get("webhook_configs", [])]
+    assert [w for r in back["receivers"] for w in r.get("webhook_configs", [])] == [
         {**webhook, "url": "http://mlmon-launcher.monitoring.svc/alertmanager"}]
     assert webhook["send_resolved"] is True
     assert [r["name"] for r in back["receivers"]] == [r["name"] for r in original["receivers"]]
@@ -282,7 +287,7 @@ def test_alertmanager_config_routes_as_alertmanager_yml(manifests):
 
 def test_webhook_token_is_a_secret_reference_never_a_literal(manifests, tmp_path):
     (doc,) = _by_kind(manifests, "AlertmanagerConfig")
-    (webhook,) = doc["spec"]["receivers"][0]["webhookConfigs"]
+    webhook = _webhook(doc)
     assert webhook["httpConfig"] == {"authorization": {"type": "Bearer", "credentials": {
         "name": "mlmon-launcher-token", "key": "token"}}}
     token = tmp_path / "token"
@@ -291,7 +296,7 @@ def test_webhook_token_is_a_secret_reference_never_a_literal(manifests, tmp_path
     options = KubernetesOptions(webhook_token=SecretKey.parse("launcher-auth:bearer"))
     text = render_manifests({}, with_token, {}, options)["alertmanagerconfig.yaml"]
     assert "s3cr3t" not in text and str(token) not in text and "credentials_file" not in text
-    assert yaml.safe_load(text)["spec"]["receivers"][0]["webhookConfigs"][0]["httpConfig"] == {
+    assert _webhook(yaml.safe_load(text))["httpConfig"] == {
         "authorization": {"type": "Bearer", "credentials": {"name": "launcher-auth",
                                                             "key": "bearer"}}}
     none = render_manifests({}, with_token, {}, KubernetesOptions(webhook_token=None))
@@ -385,7 +390,7 @@ def test_cli_writes_the_folder_with_the_flags(tmp_path, capsys, rule_files):
     assert pod["namespaceSelector"] == {"matchNames": ["models"]}
     assert pod["podMetricsEndpoints"][0]["port"] == "http-metrics"
     amc = yaml.safe_load((out / "alertmanagerconfig.yaml").read_text())
-    assert amc["spec"]["receivers"][0]["webhookConfigs"][0]["url"] == \
+    assert _webhook(amc)["url"] == \
         "https://runbooks.example/alertmanager"
     # the CLI built the demo baseline, so the drift rules are there as in a fresh generation
     assert sorted(n for n in listed if n.startswith("prometheusrule-")) == sorted(
