@@ -280,6 +280,9 @@ def _add_rules(sub) -> None:
                      help="where the model services run (default: --namespace); repeatable")
     k8s.add_argument("--metrics-port", default="metrics",
                      help="the name of the services' metrics port (metrics)")
+    k8s.add_argument("--job", default=None,
+                     help="the scrape job of the model services (default: the stack's, "
+                          "mlmon-demo, which the dashboards' $service_job reads)")
     k8s.add_argument("--scrape", choices=("service", "pod"), default="service",
                      help="which monitor the kustomization lists: ServiceMonitor or PodMonitor")
     k8s.add_argument("--webhook-url", default="",
@@ -331,6 +334,7 @@ def _write_kubernetes(config, folder, args):
         target_labels=(parse_labels(args.target_label, "--target-label")
                        if args.target_label else defaults.target_labels),
         target_namespaces=tuple(args.target_namespace), metrics_port=args.metrics_port,
+        job=args.job or defaults.job,
         scrape_interval=f"{config.stack.scrape_interval_seconds:g}s", scrape=Scrape(args.scrape),
         webhook_url=args.webhook_url,
         webhook_token=(SecretKey.parse(args.webhook_token_secret)

@@ -225,9 +225,8 @@ def test_any_rule_files_are_wrapped_without_reading_group_names():
 
 # -- scraping ----------------------------------------------------------------------------------------
 
-def test_monitors_scrape_the_models_as_the_job_the_rules_watch(manifests, rule_files):
-    # MLServiceDown's selector
-    assert any(f'up{{job="{SERVICE_JOB}"' in text for text in rule_files.values())
+def test_monitors_scrape_the_models_as_the_job_the_dashboards_read(manifests):
+    assert grafana.VARIABLES["service_job"] == SERVICE_JOB  # the Resources dashboard's default
     (service,) = _by_kind(manifests, "ServiceMonitor")
     (pod,) = _by_kind(manifests, "PodMonitor")
     for spec, endpoints in ((service["spec"], "endpoints"), (pod["spec"], "podMetricsEndpoints")):
@@ -369,7 +368,7 @@ def test_cli_writes_the_folder_with_the_flags(tmp_path, capsys, rule_files):
             "--name-prefix", "fraud",
             "--selector-label", "release=prom", "--selector-label", "team=ml",
             "--target-label", "app=scorer", "--target-namespace", "models",
-            "--metrics-port", "http-metrics", "--scrape", "pod",
+            "--metrics-port", "http-metrics", "--scrape", "pod", "--job", "scorer",
             "--webhook-url", "https://runbooks.example/alertmanager"]
     assert main(argv) == 0
     assert "kustomization.yaml" in capsys.readouterr().out
@@ -389,6 +388,8 @@ def test_cli_writes_the_folder_with_the_flags(tmp_path, capsys, rule_files):
     assert pod["selector"] == {"matchLabels": {"app": "scorer"}}
     assert pod["namespaceSelector"] == {"matchNames": ["models"]}
     assert pod["podMetricsEndpoints"][0]["port"] == "http-metrics"
+    assert pod["podMetricsEndpoints"][0]["relabelings"] == [
+        {"action": "replace", "targetLabel": "job", "replacement": "scorer"}]
     amc = yaml.safe_load((out / "alertmanagerconfig.yaml").read_text())
     assert _webhook(amc)["url"] == \
         "https://runbooks.example/alertmanager"

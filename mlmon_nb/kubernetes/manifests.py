@@ -6,7 +6,8 @@ dashboards already produce, without reading their contents beyond YAML and JSON:
 - one ``PrometheusRule`` per rule file, holding that file's ``groups`` unchanged;
 - a ``ServiceMonitor`` and a ``PodMonitor`` for the instrumented model services (both scrape the
   same targets, so the kustomization lists only the one chosen with ``scrape``), relabelling
-  ``job`` to the scrape job the rules watch (``up{job=...}`` in ``MLServiceDown``);
+  ``job`` to one scrape job (the dashboards' ``$service_job`` and the resources notebook read the
+  services' process metrics by it), whatever the Services are called;
 - an ``AlertmanagerConfig`` with the routing of ``alertmanager.yml`` translated field by field:
   the same routes, grouping, timings and inhibitions, the launcher's webhook with
   ``send_resolved``, its bearer token referenced from a Secret (never a literal);
@@ -183,7 +184,7 @@ def prometheus_rules(rule_files: Mapping[str, str], options: KubernetesOptions) 
 def _endpoint(options: KubernetesOptions) -> dict[str, Any]:
     return {"port": options.metrics_port, "path": options.metrics_path,
             "interval": options.scrape_interval,
-            # the rules watch `up{job=...}`: the job is the same whatever the Service is called
+            # one job whatever the Service is called: the dashboards' $service_job reads it
             "relabelings": [{"action": "replace", "targetLabel": "job",
                              "replacement": options.job}]}
 
