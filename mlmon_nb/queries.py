@@ -116,9 +116,8 @@ def confidence_buckets(model_name: str, duration: str = "1h") -> str:
                                ("le",))
 
 
-def confidence_sum(model_name: str | None, duration: str = "1h") -> str:
-    """The sum of the confidences observed over ``duration`` (the histogram's ``_sum``); every
-    model's with ``model_name=None``."""
+def confidence_sum(model_name: str, duration: str = "1h") -> str:
+    """The sum of the confidences observed over ``duration`` (the histogram's ``_sum``)."""
     return promql.sum_increase(_model(m.CONFIDENCE.series("_sum"), model_name), duration)
 
 

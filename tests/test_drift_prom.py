@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from promql_inline import inline
 
 from mlmon_nb import drift
 from mlmon_nb.errors import DriftError
-from promql_inline import inline
 
 
 def _rule_value(prom, expr: str, at: float, feature: str | None) -> float:

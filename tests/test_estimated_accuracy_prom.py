@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from promql_inline import inline
 
 from mlmon_nb import performance
 from mlmon_nb.calibration import N_BUCKETS
@@ -19,7 +20,6 @@ from mlmon_nb.errors import BaselineError
 from mlmon_nb.rules import drift_groups
 from mlmon_nb.rules.model import groups_to_dicts
 from mlmon_nb.rules.names import ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
-from promql_inline import inline
 
 
 def _value(prom, expr: str, at: float) -> float:

@@ -144,10 +144,12 @@ def confidence_buckets_rule_expr(window: str) -> str:
     return sum_increase(CONFIDENCE.series("_bucket"), window, _MODEL_LE)
 
 
-def _baseline(spec: MetricSpec, by: Sequence[str], *, lower: bool = False) -> str:
+def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (), *,
+              lower: bool = False) -> str:
     """The baseline's cumulative shares, one series per bucket (replicas export the same
     values); ``lower``: keep each bucket's lower edge (the mapping :func:`bins` needs)."""
-    return f"max by ({', '.join((*by, 'le', *(('lower',) if lower else ())))}) ({spec.name})"
+    labels = ", ".join((*by, "le", *(("lower",) if lower else ())))
+    return f"max by ({labels}) ({selector(spec.name, *matchers)})"
 
 
 def bins(cumulative: str, mapping: str, by: Sequence[str]) -> str:
@@ -159,54 +161,81 @@ def bins(cumulative: str, mapping: str, by: Sequence[str]) -> str:
     return f"(({cumulative} - on ({keys}) {below}) or {cumulative})"
 
 
-def _psi(counts: str, total: str, reference: MetricSpec, by: Sequence[str]) -> str:
+def _psi(counts: str, total: str, reference: MetricSpec, by: Sequence[str],
+         matchers: Sequence[str] = ()) -> str:
     """Σ (c'−r')·ln(c'/r') over the bins, c' = clamp_min(c / n, ε), r' = max(r, ε)
     (``stats.psi``), every model and feature at once."""
     keys = ", ".join((*by, "le"))
     eps = number(PSI_EPSILON)
-    mapping = _baseline(reference, by, lower=True)
-    ref = f"clamp_min({bins(_baseline(reference, by), mapping, by)}, {eps})"
+    mapping = _baseline(reference, by, matchers, lower=True)
+    ref = f"clamp_min({bins(_baseline(reference, by, matchers), mapping, by)}, {eps})"
     cur = (f"clamp_min({bins(counts, mapping, by)} / on ({', '.join(by)}) group_left () {total}, "
            f"{eps})")
     return (f"sum by ({', '.join(by)}) (\n  ({cur} - on ({keys}) {ref})\n"
             f"  * ln({cur} / on ({keys}) {ref})\n)")
 
 
-def ks_rule_expr(window: str = "1h") -> str:
+def _counts(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence[str],
+            recorded: bool, *extra: str) -> str:
+    """A histogram's bucket counts over ``window`` by ``by`` and ``le``: the recorded rule
+    (in the rules), or computed from the raw buckets (a query over any window)."""
+    if recorded:
+        record = (feature_buckets_record if spec is FEATURE_VALUE else confidence_buckets_record)
+        return selector(record(window), *extra, *matchers)
+    return sum_increase(selector(spec.series("_bucket"), *extra, *matchers), window, (*by, "le"))
+
+
+def _n(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence[str],
+       recorded: bool) -> str:
+    """The window's count behind a statistic: the recorded n, or the ``+Inf`` bucket's sum."""
+    if recorded:
+        level, record = ((FEATURE_LEVEL, N_RECORD) if spec is FEATURE_VALUE
+                         else (MODEL_LEVEL, CONCEPT_N_RECORD))
+        return selector(recording_name(level, record, window), *matchers)
+    inf = _counts(spec, by, window, matchers, False, 'le="+Inf"')
+    return f"sum by ({', '.join(by)}) ({inf})"
+
+
+def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
     """Binned KS of every feature over ``window``: the max over edges of |current − baseline|
-    cumulative share."""
-    counts = feature_buckets_record(window)
-    n = recording_name(FEATURE_LEVEL, N_RECORD, window)
-    reference = f"max by (model_name, feature, le) ({FEATURE_BASELINE_RATIO.name})"
+    cumulative share. ``matchers`` narrow it (e.g. one model and feature); ``recorded=False``
+    computes it from the raw buckets, for a query over any window."""
+    finite = _counts(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded, 'le!="+Inf"')
+    n = _n(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded)
+    reference = f"max by (model_name, feature, le) ({selector(FEATURE_BASELINE_RATIO.name, *matchers)})"
     return (f"max by (model_name, feature) (abs(\n"
-            f"  ({counts}{{le!=\"+Inf\"}} / ignoring (le) group_left () {n})\n"
+            f"  ({finite} / ignoring (le) group_left () {n})\n"
             f"  - on (model_name, feature, le) {reference}\n))")
 
 
-def psi_rule_expr(window: str = "1h") -> str:
+def psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
     """PSI of every feature over ``window`` on its baseline's bins (ε-clipped like
     ``stats.psi``)."""
-    return _psi(feature_buckets_record(window), recording_name(FEATURE_LEVEL, N_RECORD, window),
-                FEATURE_BASELINE_RATIO, _FEATURE_BY)
+    return _psi(_counts(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded),
+                _n(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded),
+                FEATURE_BASELINE_RATIO, _FEATURE_BY, matchers)
 
 
-def concept_psi_rule_expr(window: str = "1h") -> str:
+def concept_psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
     """PSI of every model's confidence histogram over ``window`` against its baseline's."""
-    return _psi(confidence_buckets_record(window),
-                recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, window),
-                CONFIDENCE_BASELINE_RATIO, ("model_name",))
+    by = ("model_name",)
+    return _psi(_counts(CONFIDENCE, by, window, matchers, recorded),
+                _n(CONFIDENCE, by, window, matchers, recorded),
+                CONFIDENCE_BASELINE_RATIO, by, matchers)
 
 
 # -- the evidence: counts and critical values ---------------------------------------------------
 
 def count_rule_expr(window: str = "1h") -> str:
     """How many values of each feature the ``window`` holds (n of its KS and PSI)."""
-    return f"sum by (model_name, feature) ({feature_buckets_record(window)}{{le=\"+Inf\"}})"
+    inf = _counts(FEATURE_VALUE, _FEATURE_BY, window, (), True, 'le="+Inf"')
+    return f"sum by (model_name, feature) ({inf})"
 
 
 def concept_count_rule_expr(window: str = "1h") -> str:
     """How many confidences the ``window`` holds (n of the concept-drift PSI)."""
-    return f"sum by (model_name) ({confidence_buckets_record(window)}{{le=\"+Inf\"}})"
+    inf = _counts(CONFIDENCE, ("model_name",), window, (), True, 'le="+Inf"')
+    return f"sum by (model_name) ({inf})"
 
 
 Alphas = Sequence[tuple[float, Sequence[str]]]  # each alpha with the matchers of its models

@@ -42,7 +42,7 @@ _EXPORTS = {
     **dict.fromkeys(("estimated_accuracy_expr", "estimated_accuracy_rules"), "estimated"),
     **dict.fromkeys(("validate", "settings_groups", "recording_groups", "alert_groups",
                      "drift_groups", "alpha_variants", "runbook_url"), "generate"),
-    **dict.fromkeys(("SETTING", "KNOWN_MODELS", "CONFIGURED_MODELS", "Setting", "setting",
+    **dict.fromkeys(("SETTING", "CONFIGURED_MODELS", "Setting", "setting",
                      "compare", "setting_text", "setting_rules", "model_regex", "Variant",
                      "variants", "join_variants"), "fleet"),
     **dict.fromkeys(("RULE_FILES", "render_rule_files", "render_rules"), "render"),

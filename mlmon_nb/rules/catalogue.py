@@ -22,6 +22,7 @@ from .names import (
     ESTIMATED_ACCURACY_ALERT_WINDOW,
     HISTORY_AGE,
     HISTORY_COVERAGE,
+    SLO_OBJECTIVE,
     SLOS,
     accuracy,
     error_ratio,
@@ -94,6 +95,9 @@ ALERT_SETTINGS: tuple[Setting, ...] = (
         m.alerts.latency_p95_factor_critical * m.slo.latency_threshold_seconds, 9)),
     Setting("latency_p95_warning", lambda m: round(
         m.alerts.latency_p95_factor_warning * m.slo.latency_threshold_seconds, 9)),
+    Setting("latency_p95_factor_critical", lambda m: m.alerts.latency_p95_factor_critical),
+    Setting("latency_p95_factor_warning", lambda m: m.alerts.latency_p95_factor_warning),
+    Setting("latency_slo_seconds", lambda m: m.slo.latency_threshold_seconds),
     Setting("accuracy_min", lambda m: m.alerts.accuracy_min),
     Setting("low_confidence_share", lambda m: m.alerts.low_confidence_share),
     Setting("low_confidence_threshold", lambda m: m.low_confidence_threshold),
@@ -151,7 +155,7 @@ def _error_ratio(severity: Severity, for_: str, key: str) -> AlertBuilder:
                 f"and {compare(error_ratio(short), '>', key)} "
                 f"and {compare(request_count('5m'), '>=', 'min_requests')}")
         return [_rule(alert, expr, for_, severity,
-                      f"{_MODEL}: error ratio above the {severity} threshold",
+                      f"{_MODEL}: error ratio above {_pct(key)}",
                       f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s "
                       f"{_count(request_count('5m'))} requests failed over the last 5m, and over "
                       f"{_pct(key)} over the last {short} too (threshold {_pct(key)} over both, "
@@ -167,13 +171,15 @@ def _high_latency(alert: str, config: Config) -> list[AlertingRule]:
         count = promql.selector(slo_event_count("5m"), slo="latency")
         expr = (f"{compare(latency_quantile(0.95, '5m'), '>', key)} "
                 f"and on (model_name) {compare(count, '>=', 'min_requests')}")
+        factor_key = f"latency_p95_factor_{factor}"
         rules.append(_rule(
             alert, expr, for_, severity,
-            f"{_MODEL}: P95 latency above alerts.latency_p95_factor.{factor} x the SLO",
+            f"{_MODEL}: P95 latency above {_num(factor_key)}x the SLO",
             f"P95 latency of {_MODEL} is {{{{ $value | humanizeDuration }}}} over the last 5m's "
             f"{_query_value(_model_series(slo_event_count('5m'), slo='latency'), '%.0f')} "
-            f"requests (threshold {_num(key)}s = alerts.latency_p95_factor.{factor} x the "
-            f"model's latency SLO, for {for_}; at least {_num('min_requests')} requests)."))
+            f"requests (threshold {_num(key)}s = {_num(factor_key)} x the "
+            f"{_num('latency_slo_seconds')}s latency SLO, for {for_}; at least "
+            f"{_num('min_requests')} requests)."))
     return rules
 
 
@@ -201,9 +207,10 @@ def _drift_rule_names() -> dict[str, str]:
 
 def _query_value(template_selector: str, fmt: str) -> str:
     """An annotation template printing one series' value; ``template_selector`` is a Go
-    template expression yielding the PromQL (e.g. a ``printf`` with ``$labels``)."""
-    return (f"{{{{ with {template_selector} | query }}}}{{{{ . | first | value | printf "
-            f"\"{fmt}\" }}}}{{{{ end }}}}")
+    template expression yielding the PromQL (e.g. a ``printf`` with ``$labels``); ``fmt`` a
+    printf format or a template function (``humanizePercentage``)."""
+    value = f'printf "{fmt}"' if fmt.startswith("%") else fmt
+    return f"{{{{ with {template_selector} | query }}}}{{{{ . | first | value | {value} }}}}{{{{ end }}}}"
 
 
 def _feature_series(name: str) -> str:
@@ -250,7 +257,7 @@ def _low_accuracy(alert: str, config: Config) -> list[AlertingRule]:
     expr = (f"{compare(accuracy('1h'), '<', 'accuracy_min')} "
             f"and {compare(ground_truth_count('1h'), '>=', 'min_ground_truth')}")
     return [_rule(alert, expr, "30m", Severity.CRITICAL,
-                  f"{_MODEL}: accuracy below alerts.accuracy_min",
+                  f"{_MODEL}: accuracy below {_pct('accuracy_min')}",
                   f"Accuracy of {_MODEL} on the {_count(ground_truth_count('1h'))} ground-truth "
                   f"outcomes of the last 1h is {{{{ $value | humanizePercentage }}}} (threshold "
                   f"{_pct('accuracy_min')}, for 30m; at least {_num('min_ground_truth')} "
@@ -264,7 +271,7 @@ def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
     expr = (f"{compare(estimated_accuracy(window), '<', 'accuracy_min')} "
             f"and {compare(count, '>=', 'min_predictions')}")
     return [_rule(alert, expr, "15m", Severity.WARNING,
-                  f"{_MODEL}: estimated accuracy below alerts.accuracy_min",
+                  f"{_MODEL}: estimated accuracy below {_pct('accuracy_min')}",
                   f"From the confidences of {_MODEL}'s {_count(count)} predictions over the last "
                   f"{window}, its accuracy is estimated at {{{{ $value | humanizePercentage }}}} "
                   f"(threshold {_pct('accuracy_min')}, alerts.accuracy_min, LowModelAccuracy's "
@@ -314,17 +321,18 @@ def _budget_burn(alert: str, config: Config) -> list[AlertingRule]:
                     f"and {compare(short_sel, '>', 'slo_burn', on, **burn)} "
                     f"and {compare(count, '>=', least)} "
                     f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
+            factor = _num("slo_burn_factor", long_window=window.long)
+            objective = _query_value(_model_series(SLO_OBJECTIVE, slo=slo), "humanizePercentage")
             rules.append(_rule(
                 alert, expr, None, Severity(window.severity),
-                f"{_MODEL}: {slo} SLO burns its error budget {window.budget_share:.0%} of it in "
-                f"{window.long} ({kind})",
+                f"{_MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
                 f"The {slo} error ratio of {_MODEL} is {{{{ $value | humanizePercentage }}}} of "
                 f"{_query_value(_model_series(slo_event_count(window.long), slo=slo), '%.0f')} "
                 f"events over {window.long} and above the threshold over {window.short} too "
-                f"(threshold {_pct('slo_burn', **burn)}: the burn rate that spends "
-                f"{window.budget_share:.0%} of the {_pct('slo_budget', slo=slo)} error budget in "
-                f"{window.long}; at least {_num(least)} events and {HISTORY_COVERAGE:.0%} of "
-                f"{window.long} of history).",
+                f"(threshold {_pct('slo_burn', **burn)} = {factor} x the "
+                f"{_pct('slo_budget', slo=slo)} error budget of the {objective} "
+                f"objective; at least {_num(least)} events and "
+                f"{HISTORY_COVERAGE * 100:g}% of {window.long} of history).",
                 slo=slo, long_window=window.long, short_window=window.short))
     return rules
 
@@ -338,7 +346,7 @@ def _low_throughput(alert: str, config: Config) -> list[AlertingRule]:
             f"{share} * on (model_name) group_right () {last_week}) "
             f"or ({compare(now, '<', 'throughput_min_rps')} unless on (model_name) {last_week})")
     return [_rule(alert, expr, "15m", Severity.WARNING,
-                  f"{_MODEL}: throughput below slos.throughput.min_rps",
+                  f"{_MODEL}: throughput below {_num('throughput_min_rps')} requests/s",
                   f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last 5m "
                   f"(threshold {_num('throughput_min_rps')} requests/s and, where there is "
                   f"history, {_pct('throughput_min_share')} of the same hour last week, for "

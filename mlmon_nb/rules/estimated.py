@@ -25,8 +25,7 @@ from typing import Sequence
 
 from .. import promql
 from ..drift.expressions import bins, confidence_buckets_record, confidence_buckets_rule_expr
-from ..metrics import CALIBRATION_GAP, PREDICTIONS
-from ..queries import confidence_sum
+from ..metrics import CALIBRATION_GAP, CONFIDENCE, PREDICTIONS
 from .model import RecordingRule
 from .names import DRIFT_WINDOWS, ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
 
@@ -37,15 +36,23 @@ RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
 
 
 
-def estimated_accuracy_expr(window: str) -> str:
+def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True) -> str:
     """The PromQL of every calibrated model's estimated accuracy over ``window``: (Σ confidence
-    + Σ bucket count × bucket gap) / Σ count over the live confidence histogram."""
-    counts = confidence_buckets_record(window)
-    gap = f"max by (model_name, le, lower) ({CALIBRATION_GAP.name})"
-    per_bucket = bins(counts, gap, ("model_name",))
-    corrected = (f"{confidence_sum(None, window)}\n  + sum by (model_name) ({per_bucket} "
+    + Σ bucket count × bucket gap) / Σ count over the live confidence histogram. ``matchers``
+    narrow it (one model); ``recorded=False`` reads the raw buckets, for a query over any
+    window instead of the recorded counts."""
+    def counts(*extra: str) -> str:
+        if recorded:
+            return promql.selector(confidence_buckets_record(window), *extra, *matchers)
+        return promql.sum_increase(promql.selector(CONFIDENCE.series("_bucket"), *extra,
+                                                   *matchers), window, ("model_name", "le"))
+
+    gap = f"max by (model_name, le, lower) ({promql.selector(CALIBRATION_GAP.name, *matchers)})"
+    confidences = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers),
+                                      window)
+    corrected = (f"{confidences}\n  + sum by (model_name) ({bins(counts(), gap, ('model_name',))} "
                  f"* on (model_name, le) group_left () max without (lower) ({gap}))")
-    total = f'max by (model_name) ({counts}{{le="+Inf"}})'
+    total = f'sum by (model_name) ({counts(promql.matcher("le", "+Inf"))})'
     ratio = promql.ratio(corrected, total, bad_may_be_absent=False, drop_zero_total=True)
     return f"clamp(\n  {ratio},\n  0, 1)"
 

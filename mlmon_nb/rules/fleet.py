@@ -7,12 +7,12 @@ reaches them as series joined on ``model_name``:
 - the baseline (shares, counts, calibration) is exported by each service
   (:data:`mlmon_nb.metrics.BASELINE_SERIES`);
 - every numeric setting of the configuration (thresholds, minimum evidence, objectives, burn
-  thresholds, the KS coefficient of the drift alpha) is a series of
-  :data:`SETTING` ``{model_name, setting="<key>"}``, recorded by one rule per key: the fleet's
-  default for every model Prometheus knows (:data:`KNOWN_MODELS`), overridden by a literal only
-  for the models whose configuration differs. So the rules' size grows with the keys and the
-  overrides, never with models × features × buckets, and a model the configuration does not
-  list is watched with the defaults;
+  thresholds, the drift alpha) is a series of :data:`SETTING` ``{model_name, setting="<key>"}``,
+  recorded by one rule per key: the fleet's default for every configured model
+  (:data:`CONFIGURED_MODELS`, one short literal per model), overridden by a literal only for the
+  models whose configuration differs. So the rules' size grows with the keys, the models' names
+  and the overrides, never with models × features × buckets. The rules watch the models the
+  configuration lists, as the launcher runs runbooks for those only;
 - what cannot be a series (an SLO's latency bucket ``le``, its period's window) is a variant:
   one expression per distinct value, each with a ``model_name`` regex of its models, joined
   with ``or`` (the default variant takes every model not named by another).
@@ -29,12 +29,11 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from .. import promql
 from ..config import Config, ModelConfig
-from ..metrics import GROUND_TRUTH, MODEL_INFO, PREDICTIONS, REQUESTS, recording_name
+from ..metrics import recording_name
 from .model import RecordingRule
 
 __all__ = [
     "SETTING",
-    "KNOWN_MODELS",
     "CONFIGURED_MODELS",
     "Setting",
     "setting",
@@ -49,7 +48,6 @@ __all__ = [
 ]
 
 SETTING = recording_name("model_name", "mlmon_setting", "value")
-KNOWN_MODELS = recording_name("model_name", "mlmon_model", "known")
 CONFIGURED_MODELS = recording_name("model_name", "mlmon_model", "configured")
 # the configuration a model the config does not list is watched with
 DEFAULT_MODEL = ModelConfig(name="__default__")
@@ -104,25 +102,21 @@ def _literal(model_name: str, value: float) -> str:
             f"{promql.quote(model_name)}, \"\", \"\")")
 
 
-def _known_models(config: Config) -> list[RecordingRule]:
-    """The models the configuration lists, and every model Prometheus knows of: listed, or
-    exporting its info or its counters."""
+def _configured_models(config: Config) -> RecordingRule:
+    """The models the configuration lists, one series each (value 1)."""
     listed = " or ".join(_literal(m.name, 1) for m in config.models) or "vector(1) == 0"
-    seen = " or ".join(f"group by (model_name) ({metric})" for metric in (
-        MODEL_INFO.name, REQUESTS.sample, PREDICTIONS.sample, GROUND_TRUTH.sample))
-    return [RecordingRule(CONFIGURED_MODELS, listed),
-            RecordingRule(KNOWN_MODELS, f"group by (model_name) ({CONFIGURED_MODELS} or {seen})")]
+    return RecordingRule(CONFIGURED_MODELS, listed)
 
 
 def setting_rules(config: Config, settings: Sequence[Setting]) -> list[RecordingRule]:
-    """The configured models and the known ones, then one rule per setting: the default for
-    every known model, or the model's own value where its configuration differs."""
-    rules = _known_models(config)
+    """The configured models, then one rule per setting: the default for every configured
+    model, or the model's own value where its configuration differs."""
+    rules = [_configured_models(config)]
     for s in settings:
         default = s.of(DEFAULT_MODEL)
         overrides = [_literal(m.name, value) for m in config.models
                      if (value := s.of(m)) is not None and value != default]
-        parts = overrides + ([f"{promql.number(default)} * {KNOWN_MODELS}"]
+        parts = overrides + ([f"{promql.number(default)} * {CONFIGURED_MODELS}"]
                              if default is not None else [])
         if not parts:
             continue

@@ -243,4 +243,5 @@ def drift_groups(config: Config,
 
 def alpha_variants(config: Config) -> list[tuple[float, tuple[str, ...]]]:
     """Each distinct drift alpha of the fleet with the matchers of its models."""
-    return [(float(v.value), v.matchers) for v in variants(config, lambda m: m.drift_alpha)]
+    return [(float(str(v.value)), v.matchers)
+            for v in variants(config, lambda m: m.drift_alpha)]

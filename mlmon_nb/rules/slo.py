@@ -9,6 +9,7 @@ same PromQL (:func:`slo_events`, :func:`slo_bad_ratio`) serves the SLO rules, th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 from .. import promql
@@ -194,13 +195,35 @@ def slo_settings() -> list[Setting]:
     """The SLOs' per-model numbers as series: objectives, budgets, burn thresholds."""
     out = []
     for slo in SLOS:
-        out.append(Setting(SLO_OBJECTIVE, lambda m, s=slo: slo_objective(m, s), {"slo": slo},
+        out.append(Setting(SLO_OBJECTIVE, partial(_objective, slo=slo), {"slo": slo},
                            record=SLO_OBJECTIVE))
-        out.append(Setting("slo_budget", lambda m, s=slo: slo_budget(m, s), {"slo": slo}))
+        out.append(Setting("slo_budget", partial(_budget, slo=slo), {"slo": slo}))
         for w in BURN_WINDOWS:
-            out.append(Setting("slo_burn", lambda m, s=slo, w=w: burn_threshold(m, s, w),
+            out.append(Setting("slo_burn", partial(_burn, slo=slo, window=w),
                                {"slo": slo, "long_window": w.long}))
+    out += [Setting("slo_burn_factor", partial(_factor, window=w), {"long_window": w.long})
+            for w in BURN_WINDOWS]
     return out
+
+
+def _objective(model: ModelConfig, *, slo: str) -> float:
+    return slo_objective(model, slo)
+
+
+def _budget(model: ModelConfig, *, slo: str) -> float:
+    return slo_budget(model, slo)
+
+
+def _burn(model: ModelConfig, *, slo: str, window: BurnWindow) -> float:
+    return burn_threshold(model, slo, window)
+
+
+def _factor(model: ModelConfig, *, window: BurnWindow) -> float:
+    return window.factor(model.slo.period_seconds)
+
+
+def _spent(variant: Variant, *, slo: str) -> str:
+    return promql.selector(slo_error_ratio(str(variant.value)), *variant.matchers, slo=slo)
 
 
 def slo_groups(config: Config) -> list[RuleGroup]:
@@ -221,8 +244,7 @@ def slo_groups(config: Config) -> list[RuleGroup]:
                 slo, None, str(variant.value), config=config, matchers=variant.matchers), labels))
         rules += [RecordingRule(slo_event_count(w), slo_event_total(slo, w), labels)
                   for w in COUNT_WINDOWS]
-        spent = join_variants(config, period, lambda v, s=slo: promql.selector(
-            slo_error_ratio(str(v.value)), *v.matchers, slo=s))
+        spent = join_variants(config, period, partial(_spent, slo=slo))
         rules.append(RecordingRule(ERROR_BUDGET_REMAINING, (
             f"1 - ({spent}) / on (model_name) group_left () "
             f"{promql.selector(SETTING, setting='slo_budget', slo=slo)}"), labels))
