@@ -23,12 +23,13 @@ def _config(args):
     return load_config(getattr(args, "config", None))
 
 
-def _add_generate(actions, help: str, write) -> None:
+def _add_generate(actions, help: str, write) -> argparse.ArgumentParser:
     """A ``generate`` action: ``write(config, folder)`` the files into ``-o`` (default stack/)."""
     gen = actions.add_parser("generate", help=help)
     gen.add_argument("-o", "--out", type=Path, default=None,
                      help="target folder (default: stack/ of this repository)")
     gen.set_defaults(func=lambda args: _generate(args, write))
+    return gen
 
 
 def _generate(args, write) -> int:
@@ -259,7 +260,38 @@ def _launcher(args) -> int:
 def _add_rules(sub) -> None:
     p = sub.add_parser("rules", help="generate and check Prometheus rules and Alertmanager routing")
     s = p.add_subparsers(dest="action", required=True)
-    _add_generate(s, "write rules/*.yml and alertmanager.yml from the config", _write_rules)
+    gen = _add_generate(s, "write rules/*.yml and alertmanager.yml from the config, or their "
+                        "Kubernetes resources", _write_rules)
+    gen.add_argument("--format", choices=("files", "prometheus-operator"), default="files",
+                     help="files: rules/*.yml and alertmanager.yml (default); prometheus-operator:"
+                          " PrometheusRule, ServiceMonitor, PodMonitor, AlertmanagerConfig and "
+                          "dashboard ConfigMaps with a kustomization.yaml, into -o DIR")
+    k8s = gen.add_argument_group("--format prometheus-operator")
+    k8s.add_argument("--namespace", default="monitoring", help="of every resource (monitoring)")
+    k8s.add_argument("--name-prefix", default="mlmon",
+                     help="of every resource's name, e.g. mlmon-alerts (mlmon)")
+    k8s.add_argument("--selector-label", action="append", metavar="KEY=VALUE",
+                     help="a label on every resource, for the Prometheus and Alertmanager "
+                          "resources' selectors (release=kube-prometheus-stack); repeatable")
+    k8s.add_argument("--target-label", action="append", metavar="KEY=VALUE",
+                     help="a label of the model services' Services or Pods "
+                          "(app.kubernetes.io/part-of=mlmon); repeatable")
+    k8s.add_argument("--target-namespace", action="append", default=[], metavar="NS",
+                     help="where the model services run (default: --namespace); repeatable")
+    k8s.add_argument("--metrics-port", default="metrics",
+                     help="the name of the services' metrics port (metrics)")
+    k8s.add_argument("--job", default=None,
+                     help="the scrape job of the model services (default: the stack's, "
+                          "mlmon-demo, which the dashboards' $service_job reads)")
+    k8s.add_argument("--scrape", choices=("service", "pod"), default="service",
+                     help="which monitor the kustomization lists: ServiceMonitor or PodMonitor")
+    k8s.add_argument("--webhook-url", default="",
+                     help="the launcher's Alertmanager webhook (default: "
+                          "http://PREFIX-launcher.NAMESPACE.svc/alertmanager)")
+    k8s.add_argument("--webhook-token-secret", default="mlmon-launcher-token:token",
+                     metavar="NAME[:KEY]", help="the Secret holding the webhook's bearer token "
+                     "(mlmon-launcher-token:token); '' for none")
+    gen.set_defaults(func=_rules_generate)
     chk = s.add_parser("check", help="promtool/amtool checks, and whether the files are stale")
     chk.add_argument("-d", "--dir", type=Path, default=None,
                      help="folder with rules/ and alertmanager.yml (default: stack/)")
@@ -279,6 +311,36 @@ def _write_rules(config, folder):
     from .rules.files import write_generated
     _demo_baseline(config)
     return write_generated(config, folder)
+
+
+def _rules_generate(args) -> int:
+    if args.format == "files":
+        return _generate(args, _write_rules)
+    if args.out is None:
+        from .errors import RulesError
+        raise RulesError("--format prometheus-operator writes a folder of manifests: name it "
+                         "with -o DIR (e.g. -o deploy/mlmon), then `kubectl apply -k DIR`")
+    return _generate(args, lambda config, folder: _write_kubernetes(config, folder, args))
+
+
+def _write_kubernetes(config, folder, args):
+    from .kubernetes import KubernetesOptions, Scrape, SecretKey, parse_labels
+    from .kubernetes.files import write_manifests
+    defaults = KubernetesOptions()
+    options = KubernetesOptions(
+        namespace=args.namespace, name_prefix=args.name_prefix,
+        selector_labels=(parse_labels(args.selector_label, "--selector-label")
+                         if args.selector_label else defaults.selector_labels),
+        target_labels=(parse_labels(args.target_label, "--target-label")
+                       if args.target_label else defaults.target_labels),
+        target_namespaces=tuple(args.target_namespace), metrics_port=args.metrics_port,
+        job=args.job or defaults.job,
+        scrape_interval=f"{config.stack.scrape_interval_seconds:g}s", scrape=Scrape(args.scrape),
+        webhook_url=args.webhook_url,
+        webhook_token=(SecretKey.parse(args.webhook_token_secret)
+                       if args.webhook_token_secret else None))
+    _demo_baseline(config)
+    return write_manifests(config, folder, options)
 
 
 def _rules_check(args) -> int:

@@ -7,6 +7,10 @@ contract metrics) or selects (:mod:`mlmon_nb.promql`) the recording rules named 
 model and the window (``$model_name``, ``$__rate_interval``, ``$__range``, ``$service_job``,
 ``$node_job``), so the notebooks and the dashboards ask the same questions the same way.
 
+The dashboard model is built with the Grafana Foundation SDK's typed builders (panels, queries,
+variables, links), so a misspelled option or a wrong enum is a type error rather than a field
+Grafana silently ignores; :class:`Panel` and :class:`Dashboard` keep the page's content as data.
+
 :func:`render_files` returns every generated file (dashboard JSON, Grafana provisioning, and the
 ``prometheus.yml`` that ``stack/docker-compose.yml`` mounts) keyed by its path under ``stack/``;
 ``mlmon-nb grafana generate`` writes them and a test fails when the committed ones are stale.
@@ -21,6 +25,40 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    common,
+    dashboard,
+    prometheus,
+    stat,
+    table,
+    timeseries,
+)
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import (
+    BarGaugeDisplayMode,
+    BigValueColorMode,
+    BigValueGraphMode,
+    BigValueTextMode,
+    GraphTresholdsStyleMode,
+    LegendDisplayMode,
+    LegendPlacement,
+    SortOrder,
+    TooltipDisplayMode,
+    VizOrientation,
+)
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DashboardLinkType,
+    DataSourceRef,
+    GridPos,
+    Threshold,
+    ThresholdsMode,
+    VariableOption,
+    VariableRefresh,
+    VariableSort,
+)
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from . import drift, promql
 from . import metrics as m
@@ -40,6 +78,7 @@ __all__ = [
     "VARIABLES",
     "dashboards",
     "dashboard_json",
+    "dashboard_files",
     "render_files",
     "write_files",
     "stale_files",
@@ -47,7 +86,7 @@ __all__ = [
 
 DATASOURCE_UID = "mlmon-prometheus"
 DASHBOARDS_PATH = "/var/lib/grafana/dashboards"  # where compose mounts stack/grafana/dashboards
-_DS = {"type": "prometheus", "uid": "${datasource}"}
+_DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 MODEL, RATE, RANGE = "$model_name", "$__rate_interval", "$__range"
 SERVICE_JOB, NODE_JOB = "$service_job", "$node_job"
 # The dashboard variables besides Grafana's own ($__rate_interval, $__range) and their defaults.
@@ -216,88 +255,104 @@ def dashboards(config: Config) -> list[Dashboard]:
     return [build(model) for build in (_system_health, _model_quality, _resources, _drift, _slo)]
 
 
-# -- JSON ----------------------------------------------------------------------------------------
+# -- the dashboard model, built with the Grafana Foundation SDK ---------------------------------
 
-def _layout(panels: Iterable[Panel]) -> list[dict[str, int]]:
+def _layout(panels: Iterable[Panel]) -> list[GridPos]:
     """Left-to-right, top-to-bottom grid positions on Grafana's 24-column grid."""
     x = y = row_height = 0
     out = []
     for panel in panels:
         if x + panel.width > 24:
             x, y, row_height = 0, y + row_height, 0
-        out.append({"h": panel.height, "w": panel.width, "x": x, "y": y})
+        out.append(GridPos(h=panel.height, w=panel.width, x=x, y=y))
         x += panel.width
         row_height = max(row_height, panel.height)
     return out
 
 
-def _panel_json(panel: Panel, panel_id: int, grid: dict[str, int]) -> dict[str, Any]:
-    defaults: dict[str, Any] = {"unit": panel.unit}
+_REDUCE_LAST = (lambda: common.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False))
+
+
+def _visualization(panel: Panel) -> Any:
+    """The typed builder of ``panel.kind`` with that kind's display options."""
+    if panel.kind == "timeseries":
+        builder: Any = (timeseries.Panel()
+                        .legend(common.VizLegendOptions().show_legend(True)
+                                .display_mode(LegendDisplayMode.LIST)
+                                .placement(LegendPlacement.BOTTOM))
+                        .tooltip(common.VizTooltipOptions().mode(TooltipDisplayMode.MULTI)
+                                 .sort(SortOrder.NONE)))
+        if panel.thresholds:
+            builder.thresholds_style(
+                common.GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.LINE))
+        return builder
+    if panel.kind == "stat":
+        return (stat.Panel().color_mode(BigValueColorMode.BACKGROUND)
+                .graph_mode(BigValueGraphMode.AREA).text_mode(BigValueTextMode.AUTO)
+                .reduce_options(_REDUCE_LAST()))
+    if panel.kind == "bargauge":
+        return (bargauge.Panel().orientation(VizOrientation.HORIZONTAL)
+                .display_mode(BarGaugeDisplayMode.GRADIENT).reduce_options(_REDUCE_LAST()))
+    if panel.kind == "table":
+        return table.Panel().show_header(True)
+    raise ValueError(f"unknown panel kind {panel.kind!r}")  # a programming error, not input
+
+
+def _panel(panel: Panel, panel_id: int, grid: GridPos) -> Any:
+    builder = (_visualization(panel).id(panel_id).title(panel.title).description(panel.description)
+               .datasource(_DS).grid_pos(grid).unit(panel.unit))
     if panel.thresholds:
-        defaults["thresholds"] = {"mode": "absolute", "steps": [
-            {"color": color, "value": value} for color, value in panel.thresholds]}
-        if panel.kind == "timeseries":
-            defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
+        builder.thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+            [Threshold(color=color, value=value) for color, value in panel.thresholds]))
     if panel.minimum is not None:
-        defaults["min"] = panel.minimum
+        builder.min(panel.minimum)
     if panel.maximum is not None:
-        defaults["max"] = panel.maximum
-    options_by_kind: dict[str, dict[str, Any]] = {
-        "timeseries": {"legend": {"displayMode": "list", "placement": "bottom"},
-                       "tooltip": {"mode": "multi"}},
-        "stat": {"colorMode": "background", "graphMode": "area", "textMode": "auto",
-                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
-        "bargauge": {"orientation": "horizontal", "displayMode": "gradient",
-                     "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
-        "table": {"showHeader": True},
-    }
-    options = options_by_kind[panel.kind]
-    targets = [{"refId": chr(ord("A") + i), "datasource": _DS, "expr": expr,
-                "legendFormat": legend, "instant": panel.instant, "range": not panel.instant,
-                **({"format": "table"} if panel.kind == "table" else {})}
-               for i, (expr, legend) in enumerate(panel.targets)]
-    return {"id": panel_id, "type": panel.kind, "title": panel.title,
-            "description": panel.description, "datasource": _DS, "gridPos": grid,
-            "targets": targets, "fieldConfig": {"defaults": defaults, "overrides": []},
-            "options": options}
+        builder.max(panel.maximum)
+    for i, (expr, legend) in enumerate(panel.targets):
+        query = (prometheus.Dataquery().ref_id(chr(ord("A") + i)).datasource(_DS).expr(expr)
+                 .legend_format(legend))
+        query = query.instant() if panel.instant else query.range()
+        if panel.kind == "table":
+            query.format(PromQueryFormat.TABLE)
+        builder.with_target(query)
+    return builder
 
 
-def _variables(model: ModelConfig) -> list[dict[str, Any]]:
+def _variables(model: ModelConfig) -> list[Any]:
     model_query = f"label_values({m.MODEL_INFO.sample}, model_name)"
 
-    def custom(name: str, label: str, value: str) -> dict[str, Any]:
-        return {"name": name, "label": label, "type": "custom", "query": value, "hide": 0,
-                "current": {"text": value, "value": value},
-                "options": [{"text": value, "value": value, "selected": True}]}
+    def custom(name: str, label: str, value: str) -> Any:
+        return (dashboard.CustomVariable(name).label(label).values(value)
+                .current(VariableOption(text=value, value=value))
+                .options([VariableOption(text=value, value=value, selected=True)]))
 
     return [
-        {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-         "hide": 0, "current": {"text": "Prometheus", "value": DATASOURCE_UID}},
-        {"name": "model_name", "label": "Model", "type": "query", "datasource": _DS,
-         "query": {"query": model_query, "refId": "model_name"}, "definition": model_query,
-         "refresh": 2, "hide": 0, "sort": 1,
-         "current": {"text": model.name, "value": model.name}},
+        dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
+        .current(VariableOption(text="Prometheus", value=DATASOURCE_UID)),
+        dashboard.QueryVariable("model_name").label("Model").datasource(_DS)
+        .query({"query": model_query, "refId": "model_name"})
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).sort(VariableSort.ALPHABETICAL_ASC)
+        .current(VariableOption(text=model.name, value=model.name)),
         custom("service_job", "Service job", VARIABLES["service_job"]),
         custom("node_job", "Node job", VARIABLES["node_job"]),
     ]
 
 
-def dashboard_json(dashboard: Dashboard, config: Config) -> dict[str, Any]:
-    """The Grafana dashboard model (schema 39) of ``dashboard``."""
-    grid = _layout(dashboard.panels)
-    links = [{"title": "mlmon dashboards", "type": "dashboards", "tags": ["mlmon"],
-              "asDropdown": True, "includeVars": True, "keepTime": True},
-             {"title": f"Open {dashboard.notebook}.ipynb in JupyterLab", "type": "link",
-              "url": f"{config.jupyter_url}/lab/tree/notebooks/{dashboard.notebook}.ipynb",
-              "targetBlank": True}]
-    return {
-        "uid": dashboard.uid, "title": dashboard.title, "description": dashboard.description,
-        "tags": list(dashboard.tags), "timezone": "utc", "schemaVersion": 39, "version": 1,
-        "editable": True, "graphTooltip": 1, "refresh": "1m",
-        "time": {"from": "now-6h", "to": "now"}, "links": links,
-        "templating": {"list": _variables(config.models[0])},
-        "panels": [_panel_json(p, i + 1, g) for i, (p, g) in enumerate(zip(dashboard.panels, grid))],
-    }
+def dashboard_json(board: Dashboard, config: Config) -> dict[str, Any]:
+    """The Grafana dashboard model of ``board``, built with the SDK's typed builders."""
+    builder = (dashboard.Dashboard(board.title).uid(board.uid).description(board.description)
+               .tags(list(board.tags)).timezone("utc").version(1).editable()
+               .tooltip(DashboardCursorSync.CROSSHAIR).refresh("1m").time("now-6h", "now")
+               .link(dashboard.DashboardLink("mlmon dashboards").type(DashboardLinkType.DASHBOARDS)
+                     .tags(["mlmon"]).as_dropdown(True).include_vars(True).keep_time(True))
+               .link(dashboard.DashboardLink(f"Open {board.notebook}.ipynb in JupyterLab")
+                     .type(DashboardLinkType.LINK).target_blank(True)
+                     .url(f"{config.jupyter_url}/lab/tree/notebooks/{board.notebook}.ipynb")))
+    for variable in _variables(config.models[0]):
+        builder.with_variable(variable)
+    for i, (panel, grid) in enumerate(zip(board.panels, _layout(board.panels))):
+        builder.with_panel(_panel(panel, i + 1, grid))
+    return json.loads(JSONEncoder().encode(builder.build()))
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -313,6 +368,13 @@ def _yaml(header: str, doc: Any) -> str:
     return header + yaml.safe_dump(doc, sort_keys=False)
 
 
+def dashboard_files(config: Config) -> dict[str, str]:
+    """Each dashboard's JSON text by file name (``system-health.json``, ...)."""
+    return {f"{d.uid.removeprefix('mlmon-')}.json":
+            json.dumps(dashboard_json(d, config), indent=2, ensure_ascii=False) + "\n"
+            for d in dashboards(config)}
+
+
 def render_files(config: Config) -> dict[str, str]:
     """Every generated file of the compose stack, keyed by its path under ``stack/``.
 
@@ -321,9 +383,7 @@ def render_files(config: Config) -> dict[str, str]:
     whose ``127.0.0.1`` targets hold because every compose service uses the host's network).
     """
     header = f"# Generated by `mlmon-nb grafana generate` from {_source(config)}; do not edit.\n"
-    files = {f"grafana/dashboards/{d.uid.removeprefix('mlmon-')}.json":
-             json.dumps(dashboard_json(d, config), indent=2, ensure_ascii=False) + "\n"
-             for d in dashboards(config)}
+    files = {f"grafana/dashboards/{name}": text for name, text in dashboard_files(config).items()}
     files["grafana/provisioning/datasources/mlmon.yml"] = _yaml(header, {
         "apiVersion": 1,
         "datasources": [{"name": "Prometheus", "uid": DATASOURCE_UID, "type": "prometheus",

@@ -37,7 +37,7 @@ INTEGRATION_MODULES = frozenset({
     "test_alert_evidence", "test_alertmanager", "test_baseline_build", "test_cli_run",
     "test_config_urls", "test_console", "test_console_runs", "test_demo_service", "test_demo_urls",
     "test_grafana", "test_history", "test_instrument_multiprocess", "test_instrument_service",
-    "test_kernels", "test_launcher", "test_launcher_browser", "test_launcher_hardening",
+    "test_kernels", "test_kubernetes", "test_launcher", "test_launcher_browser", "test_launcher_hardening",
     "test_lint", "test_notebook_slo", "test_notebooks_dashboards", "test_notebooks_drift",
     "test_packaging", "test_prom", "test_readme", "test_rules", "test_rules_promtool",
     "test_runbooks", "test_run_page", "test_security", "test_stack", "test_widgets",

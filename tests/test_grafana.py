@@ -12,12 +12,16 @@ evidence than synthesized ones.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard as GrafanaDashboard
+from promql_inline import inline
 
 from mlmon_nb import Prometheus, grafana
 from mlmon_nb.binaries import find_binary
@@ -85,6 +89,34 @@ def test_dashboard_model_is_well_formed(dashboard):
     assert model["templating"]["list"][1]["current"]["value"] == DEMO.models[0].name
 
 
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
+def test_dashboard_model_round_trips_through_the_sdk_types(dashboard):
+    """The committed JSON decodes into the Grafana Foundation SDK's typed model and encodes back
+    to itself: no field the SDK's types do not know, no value of the wrong kind."""
+    model = grafana.dashboard_json(dashboard, DEMO)
+    typed = GrafanaDashboard.from_json(model)
+    assert json.loads(JSONEncoder().encode(typed)) == model
+    path = STACK / "grafana" / "dashboards" / f"{dashboard.uid.removeprefix('mlmon-')}.json"
+    assert json.loads(path.read_text()) == model
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
+def test_panels_show_legends_and_reduce_to_the_last_value(dashboard):
+    """The SDK's defaults hide a time series' legend and reduce stats by nothing; every panel
+    here sets what the page needs."""
+    model = grafana.dashboard_json(dashboard, DEMO)
+    for panel, spec in zip(model["panels"], dashboard.panels):
+        assert panel["type"] == spec.kind and panel["title"] == spec.title
+        assert [t["expr"] for t in panel["targets"]] == [expr for expr, _ in spec.targets]
+        options = panel["options"]
+        if spec.kind == "timeseries":
+            assert options["legend"]["showLegend"] is True, panel["title"]
+        if spec.kind in ("stat", "bargauge"):
+            assert options["reduceOptions"]["calcs"] == ["lastNotNull"], panel["title"]
+        assert all(t["instant"] is spec.instant and t["range"] is not spec.instant
+                   for t in panel["targets"])
+
+
 def test_dashboards_have_the_notebooks_pages_and_uids_are_unique():
     uids = [d.uid for d in DASHBOARDS]
     assert len(set(uids)) == len(uids)
@@ -99,56 +131,52 @@ _MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 
 
 @functools.cache  # read once: every panel target of both backends inlines the same rules
-def _recording_rules() -> dict[str, list[dict]]:
-    records: dict[str, list[dict]] = {}
-    for path in sorted((STACK / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if "record" in rule:
-                    records.setdefault(rule["record"], []).append(rule)
-    return records
+def _recording_rules() -> tuple[dict, ...]:
+    return tuple(rule for path in sorted((STACK / "rules").glob("*.yml"))
+                 for group in yaml.safe_load(path.read_text())["groups"]
+                 for rule in group["rules"] if "record" in rule)
 
 
-def inline_recording_rules(promql: str, records: dict[str, list[dict]]) -> str:
-    """``promql`` with each recording-rule reference replaced by the rules' expressions.
+def _one_rule_each(promql: str, rules) -> str:
+    """``promql`` with each reference that selects several rules of one name (one per SLO, told
+    apart by a static label) written as the union of one reference per rule."""
+    by_record: dict[str, list] = {}
+    for rule in rules:
+        by_record.setdefault(rule["record"], []).append(rule)
 
-    A reference's matchers select rules by their static labels (which are added to the result,
-    as the rule evaluation does); matching on any other label is refused, not ignored.
-    """
     def replace(match: re.Match) -> str:
         name, selector = match.group(1), match.group(2) or ""
-        if name not in records:
+        wanted = {label: value for label, op, value in _MATCHER.findall(selector) if op == "="}
+        chosen = [rule for rule in by_record.get(name, [])
+                  if all(rule.get("labels", {}).get(k, v) == v for k, v in wanted.items())]
+        if len(chosen) < 2:
             return match.group(0)
+        body = selector[1:-1].strip()
         parts = []
-        for rule in records[name]:
-            labels = rule.get("labels", {})
-            ok = True
-            for label, op, value in _MATCHER.findall(selector):
-                assert label in labels, f"{name}: {label} is not a static label of the rule"
-                hit = (labels[label] == value if op in ("=", "!=")
-                       else re.fullmatch(value, labels[label]) is not None)
-                ok &= hit if op in ("=", "=~") else not hit
-            if ok:
-                expr = f"({inline_recording_rules(rule['expr'], records)})"
-                for label, value in labels.items():
-                    expr = f'label_replace({expr}, "{label}", "{value}", "", "")'
-                parts.append(expr)
-        assert parts, f"no rule {name} matches {selector}"
+        for rule in chosen:
+            extra = ",".join(f'{k}="{v}"' for k, v in rule["labels"].items() if k not in wanted)
+            parts.append(f"{name}{{{body + ',' if body else ''}{extra}}}")
         return "(" + " or ".join(parts) + ")"
 
     return _RECORD.sub(replace, promql)
 
 
+def inline_recording_rules(promql: str, rules) -> str:
+    """``promql`` with every recorded series it reads replaced by its rule's expression
+    (:func:`promql_inline.inline`); a panel reading every SLO's series reads each one's rule."""
+    return inline(_one_rule_each(promql, rules), rules)
+
+
 def test_inline_recording_rules():
-    records = {"a:b:c": [{"record": "a:b:c", "expr": "vector(1)", "labels": {"slo": "x"}},
-                         {"record": "a:b:c", "expr": "x:y:z * 2", "labels": {"slo": "y"}}],
-               "x:y:z": [{"record": "x:y:z", "expr": "up"}]}
-    assert inline_recording_rules('a:b:c{slo="y"} + q:r', records) == \
-        '(label_replace((((up)) * 2), "slo", "y", "", "")) + q:r'
-    out = inline_recording_rules('a:b:c{slo=~"x|y"}', records)
-    assert out.count("label_replace") == 2 and "(up)" in out
-    with pytest.raises(AssertionError, match="static label"):
-        inline_recording_rules('a:b:c{feature="f"}', records)
+    rules = [{"record": "a:b:c", "expr": "vector(1)", "labels": {"slo": "x"}},
+             {"record": "a:b:c", "expr": "x:y:z * 2", "labels": {"slo": "y"}},
+             {"record": "x:y:z", "expr": "sum by (model_name) (up)"}]
+    assert _one_rule_each('a:b:c{model_name="m"} + a:b:c{slo="y"}', rules) == \
+        '(a:b:c{model_name="m",slo="x"} or a:b:c{model_name="m",slo="y"}) + a:b:c{slo="y"}'
+    out = inline_recording_rules('a:b:c{model_name="m"}', rules)
+    assert out.count("label_replace") == 2 and 'up{model_name="m"}' in out
+    with pytest.raises(ValueError, match="not a recording rule"):
+        inline_recording_rules("q:r", rules)
 
 
 def _substitute(expr: str, **values: str) -> str:

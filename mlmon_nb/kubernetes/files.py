@@ -1,0 +1,46 @@
+"""The edge of the Kubernetes output: gather the generated files for a configuration, render them
+as resources (:func:`mlmon_nb.kubernetes.manifests.render_manifests`) and write the folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from ..baseline import Baseline
+from ..config import Config
+from ..grafana import dashboard_files
+from ..rules.alertmanager import render_alertmanager
+from ..rules.files import load_baselines
+from ..rules.render import render_rule_files, source
+from .manifests import GENERATED_HEADER, KubernetesOptions, render_manifests
+
+__all__ = ["config_manifests", "write_manifests"]
+
+
+def config_manifests(config: Config, options: KubernetesOptions | None = None, *,
+                     baselines: Mapping[str, Baseline] | None = None) -> dict[str, str]:
+    """Every manifest file for ``config``: its rule files (drift rules for the models in
+    ``baselines``, by default those with a baseline file), its Alertmanager routing and its
+    Grafana dashboards."""
+    baselines = load_baselines(config) if baselines is None else baselines
+    return render_manifests(render_rule_files(config, baselines=baselines),
+                            render_alertmanager(config), dashboard_files(config), options,
+                            source=source(config))
+
+
+def write_manifests(config: Config, directory: str | Path, options: KubernetesOptions | None = None,
+                    *, baselines: Mapping[str, Baseline] | None = None) -> list[Path]:
+    """Write :func:`config_manifests` into ``directory``; files an earlier generation wrote that
+    no longer apply (their first line is the generated header) are removed."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = config_manifests(config, options, baselines=baselines)
+    for old in directory.glob("*.yaml"):
+        if old.name not in files and old.read_text().startswith(GENERATED_HEADER):
+            old.unlink()
+    written = []
+    for name, text in files.items():
+        path = directory / name
+        path.write_text(text)
+        written.append(path)
+    return written
