@@ -48,8 +48,10 @@ border-left-color:#2b6cb0;background:#fff}.alert h3{margin:.1rem 0 .3rem;font-si
 .alert form{display:inline}.alert details{margin-top:.3rem}.alert details input{min-width:12rem}
 .run{margin:.3rem 0}.model-filter input{min-width:16rem}.model-group{margin:.4rem 0;
 border:1px solid #e3e3e3;border-radius:4px;padding:.2rem .6rem}.model-group>summary{cursor:pointer;
-padding:.2rem 0;font-size:1.05rem}.model-group .count{font-weight:600}.more{font-style:italic}
-.pager a{margin-right:1rem}"""
+padding:.2rem 0;font-size:1.05rem}.model-group.worst-critical,.model-group.worst-page{
+border-left:6px solid #c0262d}.model-group.worst-warning{border-left:6px solid #d9822b}
+.model-group.worst-info{border-left:6px solid #2b6cb0}.model-group .count{font-weight:600}
+.more{font-style:italic}.pager a{margin-right:1rem}"""
 
 
 def page(title: str, body: str, *, refresh: bool = False, css: str = "") -> str:
@@ -300,7 +302,7 @@ def _model_group(group: ModelGroup, cards: str, is_open: bool, filtered: bool) -
         f" · <a class='only' href='/?{_E(urlencode({'model_name': group.model_name}))}'>"
         f"only this model</a>")
     quiet = total - group.firing
-    return (f"<details class='model-group sev-{_E(sev)}' data-model='{_E(group.model_name)}'"
+    return (f"<details class='model-group worst-{_E(sev)}' data-model='{_E(group.model_name)}'"
             f"{' open' if is_open else ''}><summary><b class='model-name'>{_E(name)}</b> "
             f"<span class='badge sev-{_E(sev)}'>{_E(group.worst or 'no severity')}</span> "
             f"<span class='count'>{group.firing} firing</span>"
