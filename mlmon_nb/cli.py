@@ -92,6 +92,9 @@ def _add_demo(sub) -> None:
     up = s.add_parser("up", help="baseline, 7 days of history, the stack, a first notebook")
     up.add_argument("--days", type=float, default=7.0, help="days of history to synthesize")
     up.add_argument("--timeout", type=float, default=90.0)
+    up.add_argument("--models", type=int, default=1,
+                    help="a fleet of this many demo models (default 1); their configuration is "
+                         "written to <state_dir>/mlmon.fleet.yaml")
     up.set_defaults(func=_demo_up)
     inj = s.add_parser("inject", help="inject a fault into the demo traffic")
     inj.add_argument("kind", choices=[*KINDS, "clear"])
@@ -109,7 +112,7 @@ def _add_demo(sub) -> None:
 
 def _demo_up(args) -> int:
     from .demo.bootstrap import demo_up
-    return demo_up(_config(args), days=args.days, timeout=args.timeout)
+    return demo_up(_config(args), days=args.days, timeout=args.timeout, models=args.models)
 
 
 def _demo_inject(args) -> int:

@@ -5,7 +5,9 @@ It posts ``/predict`` at ``rps`` on average from a few worker threads; answers m
 ``/feedback``, as a reviewer would. Every couple of seconds it reads ``GET /faults``: while
 ``drift`` is active the texts drift (``generate_texts(drift=1.0)``), while ``low-confidence`` is
 active they turn ambiguous, while ``covariate-shift`` is active they turn faint and mixed
-(:data:`~mlmon_nb.demo.model.COVARIATE_SHIFT`). When the service is down it backs off (0.5 s
+(:data:`~mlmon_nb.demo.model.COVARIATE_SHIFT`). A service that serves a fleet of models (its
+``/health`` lists them with their paths) gets each request for one of them, picked at random:
+``rps`` is the fleet's total. When the service is down it backs off (0.5 s
 doubling to 10 s) and resumes when it answers again; it never crashes on the service's account.
 """
 
@@ -64,6 +66,8 @@ class _Generator:
         self.workers = workers
         self.stats = TrafficStats()
         self.faults: set[str] = set()
+        self.paths: list[str] = [""]  # where each served model's /predict lives
+        self._asked_models = False
         self.down = False
         self._local = threading.local()
         self._inflight = 0
@@ -76,8 +80,15 @@ class _Generator:
         return s
 
     def poll_faults(self) -> bool:
-        """Refresh the active faults; False when the service does not answer."""
+        """Refresh the active faults (and, once, the served models); False when the service
+        does not answer."""
         try:
+            if not self._asked_models:
+                health = self.session().get(f"{self.url}/health", timeout=TIMEOUT)
+                health.raise_for_status()
+                models = health.json().get("models") or {"": ""}
+                self.paths = sorted({str(p) for p in models.values()})
+                self._asked_models = True
             resp = self.session().get(f"{self.url}/faults", timeout=TIMEOUT)
             resp.raise_for_status()
             self.faults = set(resp.json().get("active", {}))
@@ -85,9 +96,9 @@ class _Generator:
         except (requests.RequestException, ValueError, AttributeError):
             return False
 
-    def send(self, item: LabeledText) -> None:
+    def send(self, item: LabeledText, path: str = "") -> None:
         try:
-            resp = self.session().post(f"{self.url}/predict", timeout=TIMEOUT,
+            resp = self.session().post(f"{self.url}{path}/predict", timeout=TIMEOUT,
                                        json={"text": item.text, "channel": item.channel})
             if resp.status_code >= 500:
                 self.stats.add(server_errors=1)
@@ -95,7 +106,7 @@ class _Generator:
             body = resp.json()
             self.stats.add(ok=1)
             if body.get("review"):
-                fb = self.session().post(f"{self.url}/feedback", timeout=TIMEOUT,
+                fb = self.session().post(f"{self.url}{path}/feedback", timeout=TIMEOUT,
                                          json={"request_id": body["request_id"],
                                                "true_label": item.true_label})
                 matched = fb.status_code == 200 and bool(fb.json().get("matched"))
@@ -124,7 +135,10 @@ class _Generator:
             self._inflight += 1
         self.stats.add(sent=1, drifted=int(drifted), ambiguous=int(ambiguous),
                        shifted=int(shifted))
-        pool.submit(self.send, item)
+        # one model: the same random sequence as ever; a fleet: each request to one at random
+        path = self.paths[int(self.rng.integers(len(self.paths)))] if len(self.paths) > 1 \
+            else self.paths[0]
+        pool.submit(self.send, item, path)
 
 
 def run_traffic(url: str, *, rps: float = 5.0, duration: float | None = None,

@@ -1,0 +1,94 @@
+"""`mlmon-nb demo up --models 3`: the fleet's configuration (in the state dir, the committed one
+untouched) lists three models whose baselines load; the stack's demo service serves all three
+and the traffic generator drives them, so a real Prometheus scrapes each model's series, loads
+rules for each, and the model picker's query lists the three."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import pytest
+import requests
+from launcher_support import wait_for
+
+from mlmon_nb import Prometheus
+from mlmon_nb.baseline import Baseline
+from mlmon_nb.cli import build_parser
+from mlmon_nb.config import DEMO_CONFIG, Config
+from mlmon_nb.demo.bootstrap import FLEET_CONFIG, build_fleet_baselines, fleet_config
+from mlmon_nb.demo.model import MODEL_NAME, fleet_names
+from mlmon_nb.errors import ConfigError
+from mlmon_nb.stack import Stack
+from mlmon_nb.widgets import fleet_models
+
+FLEET = ["sentiment_classifier", "sentiment_classifier_2", "sentiment_classifier_3"]
+
+
+def _digest() -> str:
+    return hashlib.sha256(DEMO_CONFIG.read_bytes()).hexdigest()
+
+
+def test_demo_up_takes_the_fleet_size():
+    assert build_parser().parse_args(["demo", "up", "--models", "3"]).models == 3
+    assert build_parser().parse_args(["demo", "up"]).models == 1
+    assert fleet_names(3) == FLEET
+
+
+def test_one_model_is_the_configuration_as_it_is(stack_config: Config):
+    assert fleet_config(stack_config, 1) is stack_config
+    assert not (stack_config.stack.state_dir / FLEET_CONFIG).exists()
+    with pytest.raises(ConfigError, match="between 1 and"):
+        fleet_config(stack_config, 0)
+
+
+def test_a_fleet_of_three_is_configured_served_scraped_and_ruled(stack_config: Config):
+    before = _digest()
+    cfg = replace(stack_config, stack=replace(stack_config.stack, scrape_interval_seconds=1.0,
+                                              evaluation_interval_seconds=1.0))
+    fleet = fleet_config(cfg, 3)
+    assert _digest() == before  # the committed configuration is left alone
+    assert fleet.path == cfg.stack.state_dir / FLEET_CONFIG
+    assert [m.name for m in fleet.models] == FLEET
+    assert fleet.stack == cfg.stack and fleet.urls() == cfg.urls()
+    demo = cfg.model(MODEL_NAME)
+    for model in fleet.models:  # copies of the demo model's settings, the traffic shared
+        assert model.slo.throughput_min_rps == pytest.approx(demo.slo.throughput_min_rps / 3)
+        assert model.alerts == demo.alerts and model.slo.period_seconds == demo.slo.period_seconds
+
+    made = build_fleet_baselines(fleet, FLEET)
+    loaded = [Baseline.load(fleet.baseline_path(name)) for name in FLEET]
+    assert [b.model_name for b in loaded] == FLEET
+    assert [b.baseline_id for b in loaded] == [b.baseline_id for b in made]
+    assert len({b.baseline_id for b in loaded}) == 3  # each model its own baseline
+    assert loaded[1].features == loaded[0].features
+
+    stack = Stack(fleet)
+    stack.up(["prometheus", "demo", "traffic"], timeout=120)
+    try:
+        health = requests.get(f"{stack.url('demo')}/health", timeout=10).json()
+        assert health["models"] == {"sentiment_classifier": "",
+                                    "sentiment_classifier_2": "/models/sentiment_classifier_2",
+                                    "sentiment_classifier_3": "/models/sentiment_classifier_3"}
+
+        def served() -> set[str]:
+            text = requests.get(f"{stack.url('demo')}/metrics", timeout=10).text
+            return {name for name in FLEET
+                    if f'ml_predictions_total{{model_name="{name}"' in text
+                    and f'ml_requests_total{{endpoint="/predict",model_name="{name}"' in text}
+
+        # the traffic generator drives every model of the fleet
+        wait_for(lambda: served() == set(FLEET), timeout=120, interval=1.0,
+                 what="predictions of all three models")
+        text = requests.get(f"{stack.url('demo')}/metrics", timeout=10).text
+        for b in loaded:  # each monitor with its own baseline
+            assert f'baseline_id="{b.baseline_id}"' in text
+
+        prom = Prometheus(stack.url("prometheus"), timeout=30)
+        wait_for(lambda: fleet_models(prom) == FLEET, timeout=120, interval=1.0,
+                 what="the three models in Prometheus")
+        rules = requests.get(f"{stack.url('prometheus')}/api/v1/rules", timeout=10).json()
+        text = str(rules["data"])
+        assert all(f'model_name="{name}"' in text for name in FLEET)
+    finally:
+        stack.down()
