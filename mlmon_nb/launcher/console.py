@@ -33,7 +33,7 @@ ALERTMANAGER_URL_ENV = "MLMON_ALERTMANAGER_URL"
 SEVERITY_ORDER = {"critical": 0, "page": 0, "warning": 1, "info": 2}
 MAX_SILENCE_SECONDS = 14 * 86400
 NO_MODEL = ""  # the group of alerts without a model_name label (e.g. the service is down)
-_MODEL_FILTER = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+_MODEL_FILTER = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 _TIMEOUT = 3.0
 
 
@@ -182,7 +182,7 @@ def check_model_filter(value: str | None) -> str | None:
     value = (value or "").strip()
     if not value:
         return None
-    if not _MODEL_FILTER.match(value):
+    if not _MODEL_FILTER.fullmatch(value):
         raise ParameterError(f"model_name {value[:60]!r} is not a model name (letters, digits, "
                              f"_ . : - up to 200 characters); pick one from the model list")
     return value
