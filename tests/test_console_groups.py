@@ -72,3 +72,15 @@ def test_run_store_pages_counts_and_lists_models_from_its_index(tmp_path):
     db.close()
     for sql, plan in plans.items():  # the model index, never a scan of the table or a sort
         assert "runs_model" in plan and "TEMP B-TREE" not in plan, (sql, plan)
+
+
+def test_one_model_with_very_many_alerts_is_capped_too():
+    from mlmon_nb.launcher.console import AlertFeed
+    from mlmon_nb.launcher.pages import MAX_ALERTS_ONE_MODEL, console_page
+    alerts = [alert("noisy", "warning", float(i), feature=f"f{i}") for i in range(130)]
+    page = console_page(AlertFeed(alerts, "alertmanager", "http://am"), {}, [], {}, "csrf",
+                        False, 1000.0, model_name="noisy", models=["noisy"])
+    assert page.count("<div class='alert ") == MAX_ALERTS_ONE_MODEL
+    assert f"{130 - MAX_ALERTS_ONE_MODEL} more alerts of this model" in page
+    assert "Firing now (130)" in page and "only this model" not in page
+    assert "label'>feature=f0<" in page and "feature=f129" not in page  # the oldest first

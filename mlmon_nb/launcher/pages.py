@@ -16,14 +16,15 @@ from ..runbooks import RESERVED_PARAMETERS, RUN_CSS, sanitize_html
 from ..runstore import FINAL_STATUSES, Run
 from .console import AlertFeed, ConsoleAlert, ModelGroup, group_by_model, relative_time
 
-__all__ = ["MAX_ALERTS_PER_GROUP", "MAX_GROUPS", "RunsView", "console_page", "error_page",
-           "form_page", "lab_link", "model_filter", "page", "run_page", "run_rows", "run_state",
-           "runs_page"]
+__all__ = ["MAX_ALERTS_ONE_MODEL", "MAX_ALERTS_PER_GROUP", "MAX_GROUPS", "RunsView",
+           "console_page", "error_page", "form_page", "lab_link", "model_filter", "page",
+           "run_page", "run_rows", "run_state", "runs_page"]
 
 # The console stays readable with a fleet of models: at most this many model groups, and
 # alerts per group, are drawn; the rest is counted ("N more") and one filter away.
 MAX_GROUPS = 25
 MAX_ALERTS_PER_GROUP = 8
+MAX_ALERTS_ONE_MODEL = 100  # when the console is filtered to one model
 
 _E = html.escape
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:1100px;color:#222}
@@ -287,15 +288,18 @@ def _alert_card(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] |
             + _run_cell(alert, run, declared, csrf, token_needed) + silence + "</div>")
 
 
-def _model_group(group: ModelGroup, cards: str, is_open: bool, filtered: bool) -> str:
-    """One model's collapsible section: its name, firing count and worst severity, its alerts
-    (at most MAX_ALERTS_PER_GROUP unless the console is filtered to it) and how many more."""
+def _model_group(group: ModelGroup, cards: str, shown: int, is_open: bool,
+                 filtered: bool) -> str:
+    """One model's collapsible section: its name, firing count and worst severity, the
+    ``shown`` first of its alerts (``cards``) and how many more there are."""
     sev = group.worst or "none"
     name = group.model_name or "(no model label)"
     total = len(group.alerts)
-    shown = total if filtered else min(total, MAX_ALERTS_PER_GROUP)
     more = ""
-    if shown < total:
+    if shown < total and filtered:
+        more = (f"<p class='more'>{total - shown} more alerts of this model, less severe or "
+                f"newer than those above</p>")
+    elif shown < total:
         more = (f"<p class='more'>{total - shown} more alerts of this model: "
                 f"{_model_link('/', group.model_name)}</p>")
     only = "" if filtered or not group.model_name else (
@@ -333,13 +337,14 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
         firing = "<p class='problem'>No alert source answered: the alerts firing now are unknown.</p>"
     else:
         drawn = []
+        limit = MAX_ALERTS_ONE_MODEL if model_name else MAX_ALERTS_PER_GROUP
         for n, group in enumerate(groups[:MAX_GROUPS]):
-            limit = None if model_name else MAX_ALERTS_PER_GROUP
             cards = "".join(_alert_card(a, runs.get(i), declared.get(a.alertname), csrf,
                                         token_needed, feed.can_silence, now)
                             for i, a in group.alerts[:limit])
-            drawn.append(_model_group(group, cards, is_open=n == 0 or bool(model_name)
-                                      or len(groups) <= 3, filtered=bool(model_name)))
+            drawn.append(_model_group(group, cards, min(limit, len(group.alerts)),
+                                      is_open=n == 0 or bool(model_name) or len(groups) <= 3,
+                                      filtered=bool(model_name)))
         firing = "".join(drawn)
         if len(groups) > MAX_GROUPS:
             rest = groups[MAX_GROUPS:]
