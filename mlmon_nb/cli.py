@@ -99,6 +99,8 @@ def _add_demo(sub) -> None:
     inj = s.add_parser("inject", help="inject a fault into the demo traffic")
     inj.add_argument("kind", choices=[*KINDS, "clear"])
     inj.add_argument("--for", dest="duration", default="10m", help="how long, e.g. 90s, 10m, 1h")
+    inj.add_argument("--model", default=None,
+                     help="one model of a demo fleet (demo up --models N); default: all")
     inj.set_defaults(func=_demo_inject)
     serve = s.add_parser("serve", help="run the demo model service in the foreground")
     serve.add_argument("--port", type=int, default=None)
@@ -120,8 +122,9 @@ def _demo_inject(args) -> int:
     from .demo.faults import inject
     cfg = _config(args)
     url = f"http://{cfg.stack.host}:{cfg.stack.ports['demo']}"
-    state = inject(url, args.kind, parse_duration(args.duration))
-    print(f"injected {args.kind} for {args.duration} into {url}: {state}")
+    state = inject(url, args.kind, parse_duration(args.duration), args.model)
+    where = f"{url} ({args.model})" if args.model else url
+    print(f"injected {args.kind} for {args.duration} into {where}: {state}")
     return 0
 
 

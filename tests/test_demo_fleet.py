@@ -1,7 +1,8 @@
 """`mlmon-nb demo up --models 3`: the fleet's configuration (in the state dir, the committed one
 untouched) lists three models whose baselines load; the stack's demo service serves all three
 and the traffic generator drives them, so a real Prometheus scrapes each model's series, loads
-rules for each, and the model picker's query lists the three."""
+rules for each, and the model picker's query lists the three; a fault injected into one model
+hits that model only."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from mlmon_nb.baseline import Baseline
 from mlmon_nb.cli import build_parser
 from mlmon_nb.config import DEMO_CONFIG, Config
 from mlmon_nb.demo.bootstrap import FLEET_CONFIG, build_fleet_baselines, fleet_config
+from mlmon_nb.demo.faults import inject
 from mlmon_nb.demo.model import MODEL_NAME, fleet_names
-from mlmon_nb.errors import ConfigError
+from mlmon_nb.demo.traffic import run_traffic
+from mlmon_nb.errors import ConfigError, MlmonError
 from mlmon_nb.stack import Stack
 from mlmon_nb.widgets import fleet_models
 
@@ -32,6 +35,8 @@ def _digest() -> str:
 def test_demo_up_takes_the_fleet_size():
     assert build_parser().parse_args(["demo", "up", "--models", "3"]).models == 3
     assert build_parser().parse_args(["demo", "up"]).models == 1
+    assert build_parser().parse_args(["demo", "inject", "errors", "--model",
+                                      "sentiment_classifier_2"]).model == "sentiment_classifier_2"
     assert fleet_names(3) == FLEET
 
 
@@ -83,6 +88,23 @@ def test_a_fleet_of_three_is_configured_served_scraped_and_ruled(stack_config: C
         text = requests.get(f"{stack.url('demo')}/metrics", timeout=10).text
         for b in loaded:  # each monitor with its own baseline
             assert f'baseline_id="{b.baseline_id}"' in text
+
+        # a fault in one model of the fleet: its requests fail, the others' do not
+        url = stack.url("demo")
+        state = inject(url, "errors", 120, model_name="sentiment_classifier_2")
+        assert state["active"] == {} and list(state["models"]) == ["sentiment_classifier_2"]
+        codes = {name: {requests.post(f"{url}{path}/predict", json={"text": "the order was slow"},
+                                      timeout=10).status_code for _ in range(40)}
+                 for name, path in health["models"].items()}
+        assert codes == {"sentiment_classifier": {200}, "sentiment_classifier_2": {200, 500},
+                         "sentiment_classifier_3": {200}}
+        with pytest.raises(MlmonError, match="is not served here"):
+            inject(url, "errors", 60, model_name="fraud_scorer")
+        # the traffic generator shifts only the requests of the model whose drift is on
+        inject(url, "drift", 120, model_name="sentiment_classifier_3")
+        stats = run_traffic(url, rps=30, duration=4, seed=3)
+        assert stats.sent > 30 and 0 < stats.drifted < stats.sent
+        assert inject(url, "clear", 1) == {"active": {}}  # clears every model's faults too
 
         prom = Prometheus(stack.url("prometheus"), timeout=30)
         wait_for(lambda: fleet_models(prom) == FLEET, timeout=120, interval=1.0,

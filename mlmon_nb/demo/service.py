@@ -3,7 +3,7 @@
 Endpoints: ``POST /predict`` {"text", "channel"?, "request_id"?} → {"request_id", "label",
 "confidence", "review"}; ``POST /feedback`` {"request_id", "true_label"} → {"matched"};
 ``GET /metrics``; ``GET /health`` (with ``models``: each served model and its path);
-``POST /faults`` {"kind", "seconds"} and ``GET /faults``. A demo fleet (``demo up --models N``)
+``POST /faults`` {"kind", "seconds", "model_name"?} and ``GET /faults``. A demo fleet (``demo up --models N``)
 serves its other models the same way under ``/models/<name>/predict`` and ``…/feedback``, each
 counted under its own ``model_name`` in the one ``/metrics``.
 
@@ -91,8 +91,12 @@ def _monitor(config: Config, name: str, baseline: Baseline | None, registry: Col
 
 
 def _model_app(monitor: ModelMonitor | None, model: SentimentModel, faults: FaultState,
-               rng: random.Random) -> Starlette:
-    """``/predict`` and ``/feedback`` of one model, counted by its own monitor."""
+               own: FaultState, rng: random.Random) -> Starlette:
+    """``/predict`` and ``/feedback`` of one model, counted by its own monitor; ``faults`` hit
+    every model, ``own`` this one."""
+
+    def faulty(kind: str) -> bool:
+        return faults.is_active(kind) or own.is_active(kind)
 
     async def predict(request: Request) -> JSONResponse:
         body = await _json_object(request)
@@ -106,9 +110,9 @@ def _model_app(monitor: ModelMonitor | None, model: SentimentModel, faults: Faul
         if not isinstance(channel, str) or not isinstance(rid, str) or len(rid) > 128:
             return _bad_request("`channel` must be a string and `request_id` a string of at most "
                                 "128 characters")
-        if faults.is_active("latency"):
+        if faulty("latency"):
             await asyncio.sleep(rng.uniform(*LATENCY_RANGE))
-        if faults.is_active("errors") and rng.random() < ERROR_SHARE:
+        if faulty("errors") and rng.random() < ERROR_SHARE:
             setattr(request.state, ERROR_TYPE_STATE, INJECTED_ERROR_TYPE)
             return JSONResponse({"error": "injected fault (mlmon-nb demo inject errors)"},
                                 status_code=500)
@@ -152,7 +156,8 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
 
     It serves the demo model and every other model of the demo fleet the configuration lists
     (``sentiment_classifier_2`` …, written by ``demo up --models N``), each under
-    :func:`model_path`, with its own monitor and baseline in one registry; faults apply to all.
+    :func:`model_path`, with its own monitor and baseline in one registry; a fault applies to
+    all of them, or to the one its ``model_name`` names.
     ``baseline`` (the demo model's) defaults to the model's baseline file when it exists, as do
     the others'. ``registry`` defaults to a fresh one with the process and platform collectors
     (CPU, memory, open files: the resources pages read them). ``instrumented=False`` serves the
@@ -187,11 +192,16 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
                              "instrumented": monitor is not None, "pid": os.getpid(),
                              "models": {name: model_path(name) for name in served}})
 
+    own = {name: FaultState() for name in served}
+
     def faults_state() -> dict:
-        active = faults.active()
         now = faults.clock()
-        return {"active": {k: {"until": t, "seconds_left": round(t - now, 3)}
-                           for k, t in sorted(active.items())}}
+
+        def shown(state: FaultState) -> dict:
+            return {k: {"until": t, "seconds_left": round(t - now, 3)}
+                    for k, t in sorted(state.active().items())}
+        by_model = {name: shown(state) for name, state in own.items() if state.active()}
+        return {"active": shown(faults), **({"models": by_model} if by_model else {})}
 
     async def get_faults(request: Request) -> JSONResponse:
         return JSONResponse(faults_state())
@@ -200,11 +210,20 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
         body = await _json_object(request)
         if isinstance(body, JSONResponse):
             return body
+        name = body.get("model_name")
+        if name is not None and name not in own:
+            return _bad_request(f"`model_name` {str(name)[:80]!r} is not served here; one of "
+                                f"{', '.join(served)}")
+        kind = str(body.get("kind"))
         try:
-            faults.set(str(body.get("kind")), float(body.get("seconds", 600)))
+            if name is None and kind == "clear":
+                for state in own.values():
+                    state.set("clear", 0)
+            (faults if name is None else own[name]).set(kind, float(body.get("seconds", 600)))
         except (TypeError, ValueError) as exc:
             return _bad_request(str(exc))
-        log.warning("fault %s for %ss", body.get("kind"), body.get("seconds", 600))
+        log.warning("fault %s for %ss%s", kind, body.get("seconds", 600),
+                    f" in {name}" if name else "")
         return JSONResponse(faults_state())
 
     routes: list[BaseRoute] = [
@@ -213,7 +232,7 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
         Route("/faults", post_faults, methods=["POST"]),
         Route("/metrics", MetricsApp(registry), methods=["GET"]),
     ]
-    apps = {name: _model_app(monitors[name], model, faults, rng) for name in served}
+    apps = {name: _model_app(monitors[name], model, faults, own[name], rng) for name in served}
     routes += [Mount(model_path(name), app=apps[name]) for name in served if name != MODEL_NAME]
     routes.append(Mount("", app=apps[MODEL_NAME]))  # last: the demo model at the root
     app = Starlette(routes=routes)
