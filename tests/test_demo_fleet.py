@@ -17,7 +17,13 @@ from mlmon_nb import Prometheus
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.cli import build_parser
 from mlmon_nb.config import DEMO_CONFIG, Config
-from mlmon_nb.demo.bootstrap import FLEET_CONFIG, build_fleet_baselines, fleet_config
+from mlmon_nb.demo.bootstrap import (
+    FLEET_CONFIG,
+    build_fleet_baselines,
+    demo_message,
+    demo_urls,
+    fleet_config,
+)
 from mlmon_nb.demo.faults import inject
 from mlmon_nb.demo.model import MODEL_NAME, fleet_names
 from mlmon_nb.demo.traffic import run_traffic
@@ -114,3 +120,12 @@ def test_a_fleet_of_three_is_configured_served_scraped_and_ruled(stack_config: C
         assert all(f'model_name="{name}"' in text for name in FLEET)
     finally:
         stack.down()
+
+
+def test_demo_up_says_where_the_fleets_configuration_is(stack_config: Config):
+    one = demo_message(stack_config, demo_urls(stack_config, "token"))
+    assert "fleet" not in one
+    fleet = fleet_config(stack_config, 3)
+    text = demo_message(fleet, demo_urls(fleet, "token"))
+    assert "A fleet of 3 models" in text and f"--config {fleet.path}" in text
+    assert "demo inject errors --model sentiment_classifier_3" in text

@@ -185,9 +185,11 @@ def demo_message(config: Config, urls: list[DemoUrl]) -> str:
     console, runs = urls[0].url, urls[1].url
     fleet = ""
     if len(config.models) > 1:
+        other = config.models[-1].name
         fleet = (f"\nA fleet of {len(config.models)} models: the console groups what fires by "
                  f"model and both pages filter by model\n(?model_name=…). Give other commands "
-                 f"its configuration: --config {config.path}\n")
+                 f"its configuration: --config {config.path}\nMake one model fail: "
+                 f".venv/bin/mlmon-nb demo inject errors --model {other} --for 10m\n")
     return f"""
 mlmon-nb demo is running (state in {config.stack.state_dir}).
 {fleet}
