@@ -11,6 +11,8 @@ import yaml
 
 from mlmon_nb.calibration import EDGES
 from mlmon_nb.config import load_config
+from mlmon_nb.demo.model import training_baseline
+from mlmon_nb.instrument import baseline_series, serving_of
 from mlmon_nb.metrics import CONFIDENCE, le_label
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +34,27 @@ def counter(*segments: tuple[int, float], start: float = 0.0) -> str:
 
 def gauge(value: float, minutes: int) -> str:
     return f"{value:g}+0x{minutes}"
+
+
+def baseline_inputs(minutes: int, baseline=None) -> list[dict]:
+    """What a service exports from its baseline (default: the demo's), constant for
+    ``minutes``: the series the label-generic drift and estimated-accuracy rules join on."""
+    out = []
+    for spec, values, value in baseline_series(serving_of(baseline or training_baseline())):
+        labels = dict(zip(spec.labels, values))
+        labels.pop("model_name")
+        out.append(series(spec.name, f"{value!r}+0x{minutes}", **labels))
+    return out
+
+
+def info(minutes: int, *, instance: str = "127.0.0.1:18000", values: str | None = None
+         ) -> list[dict]:
+    """``ml_model_info``, ``up`` and the baseline's series of a running demo target for
+    ``minutes``."""
+    return [series("ml_model_info", values or gauge(1, minutes), model_version="1.0.0",
+                   baseline_id="b1", job="mlmon-demo", instance=instance),
+            {"series": f'up{{job="mlmon-demo",instance="{instance}"}}',
+             "values": gauge(1, minutes)}] + baseline_inputs(minutes)
 
 
 def series(name: str, values: str, **labels: str) -> dict:

@@ -22,6 +22,7 @@ from promtool_support import (
     counter,
     errors,
     gauge,
+    info,
     requests,
     run_promtool,
     series,
@@ -36,12 +37,6 @@ from mlmon_nb.rules import render_rule_files
 PAGES_AND_TICKETS = ("HighErrorRate", "ElevatedErrorRate", "SLOErrorBudgetBurn",
                      "DataDriftDetected", "ConceptDriftDetected", "LowModelAccuracy",
                      "HighLowConfidencePredictions", "ModelMetricsAbsent", "MLServiceDown")
-
-
-def info(minutes: int) -> list[dict]:
-    return [series("ml_model_info", gauge(1, minutes), model_version="1.0.0", baseline_id="b1",
-                   job="mlmon-demo", instance="127.0.0.1:18000"),
-            {"series": 'up{job="mlmon-demo",instance="127.0.0.1:18000"}', "values": gauge(1, minutes)}]
 
 
 def quiet(*names: str, at: tuple[str, ...]) -> list[dict]:

@@ -28,6 +28,7 @@ __all__ = [
     "LOW_CONFIDENCE_WINDOWS",
     "ESTIMATED_ACCURACY_WINDOWS",
     "ESTIMATED_ACCURACY_ALERT_WINDOW",
+    "DRIFT_WINDOWS",
     "estimated_accuracy",
     "SLOS",
     "request_rate",
@@ -61,6 +62,8 @@ LOW_CONFIDENCE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
 # EstimatedAccuracyDrop reads the 30m one, whose prediction count the recording stage records.
 ESTIMATED_ACCURACY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "1d")
 ESTIMATED_ACCURACY_ALERT_WINDOW = "30m"
+# Windows of the drift recording rules (the drift alerts read the 1h ones).
+DRIFT_WINDOWS: tuple[str, ...] = ("1h",)
 # The SLOs of every model: the values of the ``slo`` label.
 SLOS: tuple[str, ...] = ("latency", "availability", "accuracy")
 
@@ -146,6 +149,6 @@ ERROR_BUDGET_REMAINING = recording_name("model_name_slo", "ml_slo_error_budget_r
 COST_PER_1K = recording_name("model_name", "ml_cost_per_1k_requests", "rate1h")
 
 
-def group_name(model_name: str, stage: str) -> str:
-    """The rule group of one model and stage: ``mlmon:<model>:<stage>``."""
-    return f"mlmon:{model_name}:{stage}"
+def group_name(stage: str) -> str:
+    """The rule group of a stage, for every model at once: ``mlmon:<stage>``."""
+    return f"mlmon:{stage}"
