@@ -28,6 +28,7 @@ from mlmon_nb.demo.faults import inject
 from mlmon_nb.demo.model import MODEL_NAME, fleet_names
 from mlmon_nb.demo.traffic import run_traffic
 from mlmon_nb.errors import ConfigError, MlmonError
+from mlmon_nb.rules.fleet import CONFIGURED_MODELS
 from mlmon_nb.stack import Stack
 from mlmon_nb.widgets import fleet_models
 
@@ -115,9 +116,10 @@ def test_a_fleet_of_three_is_configured_served_scraped_and_ruled(stack_config: C
         prom = Prometheus(stack.url("prometheus"), timeout=30)
         wait_for(lambda: fleet_models(prom) == FLEET, timeout=120, interval=1.0,
                  what="the three models in Prometheus")
-        rules = requests.get(f"{stack.url('prometheus')}/api/v1/rules", timeout=10).json()
-        text = str(rules["data"])
-        assert all(f'model_name="{name}"' in text for name in FLEET)
+        # the generated rules watch every configured model of the fleet
+        watched = f"group by (model_name) ({CONFIGURED_MODELS})"
+        wait_for(lambda: sorted(prom.query(watched).get("model_name", [])) == FLEET,
+                 timeout=120, interval=1.0, what="rules evaluated for the three models")
     finally:
         stack.down()
 
