@@ -3,9 +3,9 @@
 Endpoints: ``POST /predict`` {"text", "channel"?, "request_id"?} → {"request_id", "label",
 "confidence", "review"}; ``POST /feedback`` {"request_id", "true_label"} → {"matched"};
 ``GET /metrics``; ``GET /health`` (with ``models``: each served model and its path);
-``POST /faults`` {"kind", "seconds", "model_name"?} and ``GET /faults``. A demo fleet (``demo up --models N``)
-serves its other models the same way under ``/models/<name>/predict`` and ``…/feedback``, each
-counted under its own ``model_name`` in the one ``/metrics``.
+``POST /faults`` {"kind", "seconds", "model_name"?} and ``GET /faults``. A demo fleet
+(``demo up --models N``) serves its other models the same way under ``/models/<name>/predict``
+and ``…/feedback``, each counted under its own ``model_name`` in the one ``/metrics``.
 
 A share of predictions is sampled for human review (``"review": true`` in the answer, and a line
 in ``<state_dir>/reviews/<model>.jsonl``); the traffic generator plays the reviewer and posts

@@ -273,11 +273,9 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         now = time.time()
         feed = console.fetch_alerts(am_url, config.prometheus_url, model_name=model)
         # each shown model's recent runs, read through the run store's model index
-        runs_of: dict[str, list[Run]] = {}
         matched = {}
         for group in console.group_by_model(feed.alerts)[:pages.MAX_GROUPS]:
-            recent = runs_of.setdefault(group.model_name, engine.store.list(
-                model_name=group.model_name or None, limit=200))
+            recent = engine.store.list(model_name=group.model_name or None, limit=200)
             for i, alert in group.alerts:
                 run = console.match_run(alert, recent)
                 if run is not None:
