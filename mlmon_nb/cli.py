@@ -93,10 +93,15 @@ def _add_demo(sub) -> None:
     up = s.add_parser("up", help="baseline, 7 days of history, the stack, a first notebook")
     up.add_argument("--days", type=float, default=7.0, help="days of history to synthesize")
     up.add_argument("--timeout", type=float, default=90.0)
+    up.add_argument("--models", type=int, default=1,
+                    help="a fleet of this many demo models (default 1); their configuration is "
+                         "written to <state_dir>/mlmon.fleet.yaml")
     up.set_defaults(func=_demo_up)
     inj = s.add_parser("inject", help="inject a fault into the demo traffic")
     inj.add_argument("kind", choices=[*KINDS, "clear"])
     inj.add_argument("--for", dest="duration", default="10m", help="how long, e.g. 90s, 10m, 1h")
+    inj.add_argument("--model", default=None,
+                     help="one model of a demo fleet (demo up --models N); default: all")
     inj.set_defaults(func=_demo_inject)
     serve = s.add_parser("serve", help="run the demo model service in the foreground")
     serve.add_argument("--port", type=int, default=None)
@@ -110,7 +115,7 @@ def _add_demo(sub) -> None:
 
 def _demo_up(args) -> int:
     from .demo.bootstrap import demo_up
-    return demo_up(_config(args), days=args.days, timeout=args.timeout)
+    return demo_up(_config(args), days=args.days, timeout=args.timeout, models=args.models)
 
 
 def _demo_inject(args) -> int:
@@ -118,8 +123,9 @@ def _demo_inject(args) -> int:
     from .demo.faults import inject
     cfg = _config(args)
     url = f"http://{cfg.stack.host}:{cfg.stack.ports['demo']}"
-    state = inject(url, args.kind, parse_duration(args.duration))
-    print(f"injected {args.kind} for {args.duration} into {url}: {state}")
+    state = inject(url, args.kind, parse_duration(args.duration), args.model)
+    where = f"{url} ({args.model})" if args.model else url
+    print(f"injected {args.kind} for {args.duration} into {where}: {state}")
     return 0
 
 

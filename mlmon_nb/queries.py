@@ -1,5 +1,9 @@
 """Named PromQL for RED, throughput, model quality and resources (pure).
 
+Every query of a model's metrics carries a ``model_name`` matcher, so a notebook of one model in a
+fleet of a hundred reads that model's series only; which models exist is one cheap query
+(:func:`model_names`: one series per model, no samples of the others' metrics).
+
 Every query is a pure function returning a PromQL string built from the metric contract
 (``mlmon_nb.metrics``) with :mod:`mlmon_nb.promql`, so notebooks, runbooks and Grafana panels ask
 the same questions the same way. Queries read the raw contract metrics (not recording rules), so
@@ -38,6 +42,7 @@ __all__ = [
     "accuracy",
     "ground_truth_count",
     "model_info",
+    "model_names",
     # resources
     "process_cpu",
     "process_memory",
@@ -152,6 +157,12 @@ def model_info(model_name: str) -> str:
     """The live model version and baseline id (value 1 per version)."""
     return (f"max by (model_name, model_version, baseline_id) "
             f"({_model(m.MODEL_INFO.sample, model_name)})")
+
+
+def model_names() -> str:
+    """One series per monitored model (its ``model_name`` label only): what a model picker
+    lists, without reading any model's metrics."""
+    return f"group by (model_name) ({m.MODEL_INFO.sample})"
 
 
 # -- resources -----------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ one state dir, or the CLI and a launcher, never both. A store renews the leases 
 heartbeat thread; a dead owner's runs go back to the queue once their lease expires, at most
 ``max_attempts`` times, then they are marked failed. Outcomes are only recorded by the owner.
 
+The run list and the console filter by model through ``runs_model`` (model, created): a fleet of
+a hundred models lists one model's newest runs, and the models with their run counts, from the
+index without scanning the table.
+
 The queue is fair: severity first (``priority`` 0 critical … 3 other), then the run's place in
 its alert group (``group_seq``: how many runs of its group were queued before it), then age —
 so one notification with a thousand alerts cannot starve a new critical alert.
@@ -97,6 +101,7 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS runs_queue ON runs(status, priority, group_seq, created);
 CREATE INDEX IF NOT EXISTS runs_group ON runs(group_key, status);
 CREATE INDEX IF NOT EXISTS runs_lease ON runs(status, lease_expires);
+CREATE INDEX IF NOT EXISTS runs_model ON runs(model_name, created);
 """
 
 
@@ -412,20 +417,43 @@ class RunStore:
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return _row(row) if row else None
 
-    def list(self, *, model_name: str | None = None, alertname: str | None = None,
-             status: str | None = None, limit: int = 200) -> list[Run]:
-        """Runs, newest first, filtered by model, alert and status."""
+    @staticmethod
+    def _where(model_name: str | None, alertname: str | None, status: str | None,
+               resolved: bool | None = None) -> tuple[str, list[str]]:
         where, args = [], []
         for column, value in (("model_name", model_name), ("alertname", alertname),
                               ("status", status)):
             if value:
                 where.append(f"{column} = ?")
                 args.append(str(value))
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        if resolved is not None:
+            where.append("resolved_at != ''" if resolved else "resolved_at = ''")
+        return (" WHERE " + " AND ".join(where) if where else ""), args
+
+    def list(self, *, model_name: str | None = None, alertname: str | None = None,
+             status: str | None = None, resolved: bool | None = None, limit: int = 200,
+             offset: int = 0) -> list[Run]:
+        """Runs, newest first, filtered by model, alert, status and whether their alert
+        resolved; ``offset`` skips that many (the run list's pages)."""
+        where, args = self._where(model_name, alertname, status, resolved)
         with self._db() as db:
-            rows = db.execute(sql + " ORDER BY created DESC, rowid DESC LIMIT ?",
-                              (*args, int(limit))).fetchall()
-        return [_row(r) for r in rows]
+            rows = db.execute(f"SELECT * FROM runs{where} ORDER BY created DESC, rowid DESC "
+                              f"LIMIT ? OFFSET ?", (*args, int(limit), max(0, int(offset))))
+            return [_row(r) for r in rows.fetchall()]
+
+    def count(self, *, model_name: str | None = None, alertname: str | None = None,
+              status: str | None = None) -> int:
+        """How many runs :meth:`list` would find without its limit."""
+        where, args = self._where(model_name, alertname, status)
+        with self._db() as db:
+            return int(db.execute(f"SELECT COUNT(*) FROM runs{where}", args).fetchone()[0])
+
+    def models(self) -> dict[str, int]:
+        """Every model with runs and its number of runs, by name (read from the model index)."""
+        with self._db() as db:
+            rows = db.execute("SELECT model_name, COUNT(*) AS n FROM runs GROUP BY model_name "
+                              "ORDER BY model_name").fetchall()
+        return {r["model_name"]: r["n"] for r in rows if r["model_name"]}
 
     def latest_matching(self, alertname: str, params: Mapping[str, object],
                         since: float) -> Run | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 import io
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,8 +47,9 @@ from .drift import (
     thresholds_for,
     window_counts,
 )
-from .errors import DriftError
+from .errors import BaselineError, ConfigError, DriftError
 from .prom import to_timestamp
+from .queries import model_names
 
 __all__ = [
     "REFERENCES",
@@ -68,6 +69,7 @@ __all__ = [
     "history_title",
     "status_text",
     "DriftExplorer",
+    "fleet_models",
     "with_config_thresholds",
 ]
 
@@ -335,7 +337,10 @@ def _png(fig: Figure) -> bytes:
 class DriftExplorer:
     """ipywidgets around :func:`explore`: model, feature, date range, reference and test.
 
-    ``baselines`` maps model name → Baseline. Every widget change calls :meth:`update`, which
+    ``baselines`` maps model name → Baseline (the first is shown first). ``models`` adds names to
+    the model picker (e.g. :func:`fleet_models`: every model Prometheus knows) whose baselines
+    ``load_baseline`` reads when one is picked, so a fleet of models costs one query and one
+    baseline, not all of them. Every widget change calls :meth:`update`, which
     recomputes the :class:`View` and replaces the table and images in place (``self.view``).
     Times take what :func:`mlmon_nb.prom.to_timestamp` does (ISO-8601, unix seconds, ``now-2h``).
     :meth:`snapshot` displays the current view as static outputs for where no widget frontend
@@ -344,20 +349,25 @@ class DriftExplorer:
 
     def __init__(self, prom: QuerySource, baselines: Mapping[str, Baseline], *, start: Any, end: Any,
                  feature: str | None = None, reference: str = "baseline", test: str = "psi",
-                 step: str = "1h", thresholds: Mapping[str, Mapping[str, Thresholds]] | None = None):
+                 step: str = "1h", thresholds: Mapping[str, Mapping[str, Thresholds]] | None = None,
+                 models: Sequence[str] = (),
+                 load_baseline: Callable[[str], Baseline] | None = None):
         import ipywidgets as w
 
         if not baselines:
             raise DriftError("no baselines to explore; build one with `mlmon-nb baseline build`")
         self.prom = prom
         self.baselines = dict(baselines)
+        self.load_baseline = load_baseline
         self.thresholds = dict(thresholds or {})
         model = next(iter(self.baselines))
         features = self._features(model)
         if feature and feature not in features:
             raise DriftError(f"feature {feature!r} is not in the baseline of {model}; its "
                              f"features are: {', '.join(features)}")
-        self.model = w.Dropdown(options=list(self.baselines), value=model, description="model")
+        names = list(self.baselines) + sorted(set(models) - set(self.baselines)
+                                              if load_baseline else ())
+        self.model = w.Dropdown(options=names, value=model, description="model")
         self.feature = w.Dropdown(options=features, value=feature or features[0],
                                   description="feature")
         now = _now()
@@ -382,8 +392,19 @@ class DriftExplorer:
                              layout=w.Layout(max_width=f"{FIGURE_WIDTH_PX + 40}px"))
         self.update()
 
+    def baseline(self, model: str) -> Baseline:
+        """The model's baseline, read by ``load_baseline`` the first time it is picked."""
+        if model not in self.baselines:
+            if self.load_baseline is None:
+                raise DriftError(f"no baseline for model {model!r}")
+            try:
+                self.baselines[model] = self.load_baseline(model)
+            except (BaselineError, ConfigError, OSError) as exc:
+                raise DriftError(f"no baseline for model {model!r}: {exc}") from exc
+        return self.baselines[model]
+
     def _features(self, model: str) -> list[str]:
-        base = self.baselines[model]
+        base = self.baseline(model)
         extra = [CONCEPT_FEATURE] if base.confidence_fractions is not None else []
         return list(base.features) + extra
 
@@ -398,7 +419,12 @@ class DriftExplorer:
         """Observer of every control: a new model refreshes the feature list, then update."""
         owner = change.get("owner")
         if owner is not None and owner is self.model:
-            features = self._features(self.model.value)
+            try:
+                features = self._features(self.model.value)
+            except DriftError as exc:
+                self.view = None
+                self.status.value = f"<b>Cannot show this:</b> {html.escape(str(exc))}"
+                return
             with self.feature.hold_trait_notifications():
                 self.feature.options = features
                 if self.feature.value not in features:
@@ -409,7 +435,7 @@ class DriftExplorer:
         """Recompute and redraw; a bad input shows one clear message instead of raising."""
         try:
             sel = self.selection()
-            view = explore(self.prom, self.baselines[sel.model_name], sel,
+            view = explore(self.prom, self.baseline(sel.model_name), sel,
                            thresholds=self.thresholds.get(sel.model_name))
         except (ValueError, DriftError) as exc:
             self.status.value = f"<b>Cannot show this:</b> {html.escape(str(exc))}"
@@ -451,6 +477,15 @@ class DriftExplorer:
     def _ipython_display_(self) -> None:  # pragma: no cover - rendered by the notebook frontend
         from IPython.display import display
         display(self.widget)
+
+
+def fleet_models(prom: QuerySource, time: Any = None) -> list[str]:
+    """The names of every model Prometheus has seen (its ``ml_model_info`` series), sorted:
+    one cheap query for the model picker (:func:`mlmon_nb.queries.model_names`)."""
+    frame = prom.query(model_names(), time)
+    if frame.empty or "model_name" not in frame:
+        return []
+    return sorted(str(name) for name in frame["model_name"].dropna().unique() if name)
 
 
 def with_config_thresholds(config: Any) -> dict[str, dict[str, Thresholds]]:

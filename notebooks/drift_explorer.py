@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Drift explorer
 #
-# Pick a model, a feature, a date range, the reference (the training baseline, or the production window of the same length just before the range) and a test; the table and the plots update in place. A test that does not apply to the chosen feature (KS on a categorical feature) is replaced by PSI for its panels, and the status line says so. Headless runs (papermill, the HTML export) show the first view as a static table and images.
+# Pick a model (the picker lists every model Prometheus knows, from one query; a model's baseline is read when it is picked), a feature, a date range, the reference (the training baseline, or the production window of the same length just before the range) and a test; the table and the plots update in place. A test that does not apply to the chosen feature (KS on a categorical feature) is replaced by PSI for its panels, and the status line says so. Headless runs (papermill, the HTML export) show the first view as a static table and images.
 
 # %% tags=["parameters"]
 model_name = "sentiment_classifier"
@@ -30,9 +30,13 @@ display(Markdown(
     f"({baseline.n_rows} rows)"))
 
 # %%
+# the picker lists every model Prometheus knows from one query (one series per model); another
+# model's baseline is read only when it is picked, and its drift queries read that model only
+fleet = widgets.fleet_models(ctx.prom, ctx.window.end)
 explorer = widgets.DriftExplorer(
     ctx.prom, {model_name: baseline}, start=ctx.window.start, end=ctx.window.end,
-    step=drift_step, thresholds=widgets.with_config_thresholds(ctx.config))
+    step=drift_step, thresholds=widgets.with_config_thresholds(ctx.config), models=fleet,
+    load_baseline=lambda name: Baseline.load(ctx.config.baseline_path(name)))
 explorer
 
 # %% [markdown]

@@ -76,6 +76,23 @@ class Browser:
         raise AssertionError(f"not visible after {timeout:.0f}s: {expression}\n"
                              f"title: {title!r}\n{text[-2000:]}")
 
+    def click(self, selector: str) -> None:
+        """A real mouse click (press and release) in the middle of the first element matching
+        ``selector``, scrolled into view first."""
+        where = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            f" if (!e) return null; e.scrollIntoView({{block: 'center'}});"
+            f" const b = e.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2];"
+            f" }})()")
+        assert where, f"nothing to click: {selector}"
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=where[0], y=where[1],
+                      button="left", clickCount=1)
+
+    def type_text(self, text: str) -> None:
+        """Type ``text`` into the focused element, as a keyboard would."""
+        self.send("Input.insertText", text=text)
+
     def screenshot(self, path: Path) -> None:
         data = self.send("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))

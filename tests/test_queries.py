@@ -68,3 +68,38 @@ def test_increase_extrapolates_on_prometheus_only(backend, history):
         assert grown > 0
         assert increase == pytest.approx(grown * 10 / 9)
         assert increase > grown
+
+
+def _model_queries(model: str) -> dict[str, str]:
+    """Every query of queries.py and of the drift explorer that takes a model, for ``model``."""
+    import inspect
+
+    from mlmon_nb.drift import category_counts_query, confidence_buckets_query, feature_buckets_query
+    out = {}
+    for name in q.__all__:
+        fn = getattr(q, name)
+        if not callable(fn) or "model_name" not in inspect.signature(fn).parameters:
+            continue
+        made = fn(0.95, model) if name == "latency_quantile" else fn(model)
+        for key, text in (made.items() if isinstance(made, dict) else [(name, made)]):
+            out[key] = text
+    for fn in (feature_buckets_query, confidence_buckets_query, category_counts_query):
+        out[fn.__name__] = fn(model)
+    return out
+
+
+def test_every_model_query_reads_that_model_only():
+    """A fleet of a hundred models: each query of a model's metrics names the model in every
+    selector, so a notebook of one model never loads the others' series."""
+    import re
+    queries = _model_queries("model_042")
+    assert {"request_rate", "accuracy", "class_share", "p95", "feature_buckets_query"} <= set(queries)
+    for name, text in queries.items():
+        selectors = re.findall(r"\b(ml_\w+)(\{[^}]*\})?", text)
+        assert selectors, (name, text)
+        for metric, labels in selectors:
+            assert 'model_name="model_042"' in labels, (name, metric, text)
+
+
+def test_model_names_is_one_series_per_model():
+    assert q.model_names() == "group by (model_name) (ml_model_info)"

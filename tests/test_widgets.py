@@ -15,12 +15,14 @@ import pytest
 
 from mlmon_nb import drift
 from mlmon_nb.errors import DriftError
+from mlmon_nb.queries import model_names
 from mlmon_nb.runbooks.html import notebook_html
 from mlmon_nb.widgets import (
     FIGURE_WIDTH_PX,
     DriftExplorer,
     Selection,
     explore,
+    fleet_models,
     history_figure,
     status_text,
     view_distribution_figure,
@@ -222,3 +224,49 @@ def test_notebook_executed_headless_shows_its_first_view(prometheus, history, tm
     assert len(pngs) == 2 and all(_png_width(base64.b64decode(p)) <= FIGURE_WIDTH_PX for p in pngs)
     page = notebook_html(nb)  # what the launcher and an HTML export show
     assert page.count("data:image/png;base64,") >= 2 and "text_length" in page
+
+
+class Recording:
+    """A query source that records every PromQL it is asked (and asks the real one)."""
+
+    def __init__(self, prom):
+        self.prom, self.asked = prom, []
+
+    def query(self, promql, time=None):
+        self.asked.append(promql)
+        return self.prom.query(promql, time)
+
+    def range(self, promql, start, end, step):
+        self.asked.append(promql)
+        return self.prom.range(promql, start, end, step)
+
+
+def test_model_picker_lists_the_fleet_from_one_query_and_reads_one_model(prom, history, incident):
+    start, end = incident
+    source = Recording(prom)
+    assert fleet_models(source, end) == [history.model_name]  # one series per model
+    assert source.asked == [model_names()]
+    fleet = [history.model_name] + [f"fleet_model_{i:03d}" for i in range(99)]
+    loaded: list[str] = []
+
+    def load(name: str):
+        loaded.append(name)
+        if name == "fleet_model_007":
+            return history.baseline
+        raise FileNotFoundError(f"no such file: {name}.json")
+
+    source.asked.clear()
+    explorer = DriftExplorer(source, {history.model_name: history.baseline}, start=start, end=end,
+                             models=fleet, load_baseline=load)
+    assert list(explorer.model.options) == fleet and loaded == []  # nothing read up front
+    assert explorer.view is not None and source.asked
+    # every query of the first view reads the shown model's series only
+    assert all(f'model_name="{history.model_name}"' in q for q in source.asked), source.asked
+    explorer.model.value = "fleet_model_013"
+    assert loaded == ["fleet_model_013"] and explorer.view is None
+    assert "Cannot show this" in explorer.status.value and "fleet_model_013" in explorer.status.value
+    source.asked.clear()
+    explorer.model.value = "fleet_model_007"  # read when picked, then its series only
+    assert loaded == ["fleet_model_013", "fleet_model_007"]
+    assert source.asked and all('model_name="fleet_model_007"' in q for q in source.asked)
+    assert "no data" in explorer.status.value  # it has no series here: said, not raised

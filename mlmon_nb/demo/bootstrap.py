@@ -4,10 +4,18 @@ Builds the demo model's training baseline, synthesizes days of history and backf
 stack's TSDB (once: a TSDB with blocks is left alone), starts the stack, executes the system
 health notebook into the run store, and prints where everything is (``demo_urls``: the
 incident console first).
+
+``--models N`` makes it a fleet: ``fleet_config`` writes a configuration listing N models (the
+demo model and ``sentiment_classifier_2`` … ``_N``, copies of its settings) into the state dir,
+as ``mlmon.fleet.yaml`` — the committed configuration is never changed — and everything after
+runs on it: a baseline per model, rules for every model, one demo service serving all of them,
+the traffic generator spreading its requests over them. The history is the demo model's only;
+the other models' series start with the traffic.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import urllib.error
@@ -15,15 +23,21 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from ..baseline import Baseline
-from ..config import Config
-from ..errors import BaselineError
+from ..config import Config, load_config
+from ..errors import BaselineError, ConfigError
 from ..stack import Stack, backfill, iter_blocks
 from .history import openmetrics_chunks, synthesize
-from .model import MODEL_NAME, training_baseline
+from .model import MODEL_NAME, fleet_baseline, fleet_names, training_baseline
 
-__all__ = ["DemoUrl", "build_demo_baseline", "demo_message", "demo_up", "demo_urls",
-           "ensure_history", "prometheus_alerts_path"]
+__all__ = ["FLEET_CONFIG", "MAX_FLEET", "DemoUrl", "build_demo_baseline", "build_fleet_baselines",
+           "demo_message", "demo_up", "demo_urls", "ensure_history", "fleet_config",
+           "prometheus_alerts_path"]
+
+FLEET_CONFIG = "mlmon.fleet.yaml"  # in the state dir
+MAX_FLEET = 500
 
 
 def build_demo_baseline(path: Path) -> Baseline:
@@ -37,6 +51,79 @@ def build_demo_baseline(path: Path) -> Baseline:
             pass
     baseline.save(path)
     return baseline
+
+
+def build_fleet_baselines(config: Config, names: list[str]) -> list[Baseline]:
+    """A baseline for every model of the fleet in ``names`` (the demo model's built, the others
+    its copies under their own names, see :func:`~mlmon_nb.demo.model.fleet_baseline`); files
+    already holding the same baseline are left alone."""
+    demo = build_demo_baseline(config.baseline_path(MODEL_NAME))
+    made = [demo]
+    for name in names:
+        if name == MODEL_NAME:
+            continue
+        baseline, path = fleet_baseline(demo, name), config.baseline_path(name)
+        try:
+            same = path.exists() and Baseline.load(path).baseline_id == baseline.baseline_id
+        except BaselineError:
+            same = False
+        if not same:
+            baseline.save(path)
+        made.append(baseline)
+    return made
+
+
+def fleet_config(config: Config, models: int) -> Config:
+    """The configuration of a demo fleet of ``models`` models: ``config`` itself for one;
+    else ``config`` with the demo model's entry copied for ``sentiment_classifier_2`` …
+    ``_<models>``, written to ``<state_dir>/mlmon.fleet.yaml`` and loaded from there (the
+    committed file is left alone). The traffic generator's rate is shared by the fleet, so each
+    model's throughput SLO floor (``min_rps``) is divided by the fleet's size."""
+    if not 1 <= models <= MAX_FLEET:
+        raise ConfigError(f"--models must be between 1 and {MAX_FLEET}, not {models}")
+    if models == 1:
+        return config
+    raw = yaml.safe_load(config.path.read_text()) if config.path else None
+    entries = list((raw or {}).get("models") or [])
+    template = next((m for m in entries if m.get("name") == MODEL_NAME), None)
+    if template is None:
+        raise ConfigError(f"a demo fleet copies the model {MODEL_NAME!r}, which this "
+                          f"configuration does not list; use the demo's stack/mlmon.yaml",
+                          str(config.path) if config.path else None)
+    names = fleet_names(models)
+    taken = {m.get("name") for m in entries} - {MODEL_NAME}
+    clash = sorted(taken & set(names))
+    if clash:
+        raise ConfigError(f"the configuration already lists {', '.join(clash)}; a demo fleet "
+                          f"names its models {names[1]} … {names[-1]}", str(config.path))
+    fleet = []
+    for name in names:
+        entry = copy.deepcopy(template)
+        entry["name"] = name
+        if name != MODEL_NAME:
+            entry.pop("baseline", None)  # each model's own, in the state dir
+        throughput = (entry.get("slos") or {}).get("throughput")
+        if isinstance(throughput, dict) and "min_rps" in throughput:
+            throughput["min_rps"] = float(throughput["min_rps"]) / models
+        fleet.append(entry)
+    raw = dict(raw or {})
+    raw["models"] = [m for m in entries if m.get("name") != MODEL_NAME] + fleet
+    stack = dict(raw.get("stack") or {})
+    # as this configuration runs it; the state dir absolute: the file lives in it
+    stack.update(state_dir=str(config.stack.state_dir), host=config.stack.host,
+                 ports=dict(config.stack.ports),
+                 scrape_interval=f"{config.stack.scrape_interval_seconds:g}s",
+                 evaluation_interval=f"{config.stack.evaluation_interval_seconds:g}s")
+    raw["stack"] = stack
+    for key, value in config.urls().items():  # explicit URLs stay; derived ones follow the ports
+        if raw.get(key):
+            raw[key] = value
+    path = config.stack.state_dir / FLEET_CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# A demo fleet of {models} models, written by `mlmon-nb demo up --models "
+                    f"{models}` from {config.path}; pass it to other commands with --config.\n"
+                    + yaml.safe_dump(raw, sort_keys=False))
+    return load_config(path)
 
 
 def ensure_history(config: Config, baseline: Baseline, days: float, *, seed: int = 42) -> int:
@@ -96,9 +183,16 @@ def demo_message(config: Config, urls: list[DemoUrl]) -> str:
     lines = "\n".join(f"  {u.name:<{width}}{u.url}" + (f"   ({u.note})" if u.note else "")
                       for u in urls)
     console, runs = urls[0].url, urls[1].url
+    fleet = ""
+    if len(config.models) > 1:
+        other = config.models[-1].name
+        fleet = (f"\nA fleet of {len(config.models)} models: the console groups what fires by "
+                 f"model and both pages filter by model\n(?model_name=…). Give other commands "
+                 f"its configuration: --config {config.path}\nMake one model fail: "
+                 f".venv/bin/mlmon-nb demo inject errors --model {other} --for 10m\n")
     return f"""
 mlmon-nb demo is running (state in {config.stack.state_dir}).
-
+{fleet}
 {lines}
 
 What to click:
@@ -114,13 +208,20 @@ What to click:
 """
 
 
-def demo_up(config: Config, *, days: float = 7.0, timeout: float = 90.0) -> int:
-    """Baseline, history, stack, first notebook; prints the URLs. Returns an exit code."""
+def demo_up(config: Config, *, days: float = 7.0, timeout: float = 90.0, models: int = 1) -> int:
+    """Baseline(s), history, stack, first notebook; prints the URLs. Returns an exit code.
+    ``models`` > 1 runs a fleet on the configuration :func:`fleet_config` writes."""
     t0 = time.monotonic()
     say = lambda msg: print(f"[{time.monotonic() - t0:5.1f}s] {msg}", flush=True)  # noqa: E731
-    baseline_path = config.baseline_path(MODEL_NAME)
-    baseline = build_demo_baseline(baseline_path)
-    say(f"baseline {baseline.baseline_id} -> {baseline_path}")
+    config = fleet_config(config, models)
+    names = fleet_names(models)
+    if models > 1:
+        say(f"a fleet of {models} models ({names[1]} … {names[-1]} besides {MODEL_NAME}): "
+            f"configuration {config.path}")
+    baseline, *_ = build_fleet_baselines(config, names)
+    say(f"baseline {baseline.baseline_id} -> {config.baseline_path(MODEL_NAME)}"
+        + (f" (and {models - 1} more in {config.baseline_path(MODEL_NAME).parent})"
+           if models > 1 else ""))
     blocks = ensure_history(config, baseline, days)
     say(f"history: {blocks} blocks of {days:g} days backfilled" if blocks
         else "history: already in the TSDB")

@@ -5,6 +5,10 @@ sleeps long enough to break the 0.25 s latency SLO). ``drift``, ``low-confidence
 ``covariate-shift`` act on the input side: the traffic generator reads ``GET /faults`` and shifts
 what it sends (``covariate-shift``: texts the model is less sure of and less often right on, so
 the estimated accuracy falls before the sampled labels say so).
+
+A fault hits every model the service serves, or, with ``model_name``, one model of a demo fleet
+(``demo up --models N``): the service keeps one more state per model, and ``GET /faults`` lists
+the models with faults of their own under ``models``.
 """
 
 from __future__ import annotations
@@ -77,9 +81,13 @@ def _request(method: str, url: str, json: dict[str, Any] | None = None,
     return resp.json()
 
 
-def inject(url: str, kind: str, seconds: float) -> dict[str, Any]:
-    """Activate a fault in the demo service at ``url`` for ``seconds``; the active faults."""
-    return _request("POST", f"{url.rstrip('/')}/faults", {"kind": kind, "seconds": seconds})
+def inject(url: str, kind: str, seconds: float, model_name: str | None = None) -> dict[str, Any]:
+    """Activate a fault in the demo service at ``url`` for ``seconds`` (in one model of its
+    fleet with ``model_name``, else in all); the active faults."""
+    body: dict[str, Any] = {"kind": kind, "seconds": seconds}
+    if model_name:
+        body["model_name"] = model_name
+    return _request("POST", f"{url.rstrip('/')}/faults", body)
 
 
 def active_faults(url: str, timeout: float = 2.0) -> dict[str, Any]:

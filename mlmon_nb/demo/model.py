@@ -9,7 +9,8 @@ and low confidence, and how the training data of the baseline is made.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +34,9 @@ __all__ = [
     "validation_frame",
     "training_baseline",
     "COVARIATE_SHIFT",
+    "fleet_baseline",
+    "fleet_names",
+    "is_fleet_name",
 ]
 
 MODEL_NAME = "sentiment_classifier"
@@ -55,6 +59,7 @@ FAINT_EXTRA_WORDS = 12  # neutral words a faint text adds
 # generate_texts options of the covariate shift: faint and mixed feelings everywhere and hedged
 # texts more often, texts the model is less sure of and less often right on
 COVARIATE_SHIFT: dict[str, float] = {"faint": 1.0, "mixed": 0.3, "ambiguity": 0.2}
+_FLEET_NAME = re.compile(rf"^{MODEL_NAME}(_[1-9][0-9]*)?$")
 _LEXICON = {**{w: 1.0 for w in _POSITIVE}, **{w: -1.0 for w in _NEGATIVE}}
 
 
@@ -188,3 +193,22 @@ def training_baseline(rows: int = 20000, seed: int = 7, *, validation_rows: int 
     valid = validation_frame(validation_rows, validation_seed)
     return base.with_calibration(fit_calibration(
         valid["confidence"].to_numpy(), (valid["prediction"] == valid["label"]).to_numpy()))
+
+
+def fleet_names(n: int) -> list[str]:
+    """The names of a demo fleet of ``n`` models: the demo model, then ``<demo model>_2`` …
+    ``_n`` (copies of it, each monitored under its own name)."""
+    return [MODEL_NAME] + [f"{MODEL_NAME}_{i}" for i in range(2, n + 1)]
+
+
+def is_fleet_name(name: str) -> bool:
+    """Whether ``name`` is one of the demo fleet's models (what the demo service serves)."""
+    return bool(_FLEET_NAME.match(name))
+
+
+def fleet_baseline(baseline: Baseline, model_name: str) -> Baseline:
+    """The demo model's baseline for another model of the fleet: the same training data under
+    ``model_name``, with its own ``baseline_id`` (every fleet model serves the same classifier,
+    so building each from scratch would only cost time)."""
+    # with_calibration recomputes the content id, which covers the model's name
+    return replace(baseline, model_name=model_name).with_calibration(baseline.calibration)

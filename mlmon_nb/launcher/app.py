@@ -212,15 +212,23 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             return error(request, f"status must be one of {', '.join(RUN_STATUSES)}", 400)
         try:
             limit = min(max(int(q.get("limit", "200")), 1), 1000)
+            offset = max(int(q.get("offset", "0")), 0)
         except ValueError:
-            return error(request, "limit must be a number", 400)
-        found = await run_in_threadpool(engine.store.list, model_name=q.get("model_name") or None,
-                                        alertname=q.get("alertname") or None, status=status,
-                                        limit=limit)
+            return error(request, "limit and offset must be numbers", 400)
+        try:
+            model = console.check_model_filter(q.get("model_name"))
+        except RunbookError as exc:
+            return refused(request, exc)
+        filters: dict[str, Any] = {"model_name": model, "alertname": q.get("alertname") or None,
+                                   "status": status}
+        found = await run_in_threadpool(engine.store.list, **filters, limit=limit, offset=offset)
         if q.get("format") == "json" or "application/json" in request.headers.get("accept", ""):
             return JSONResponse({"runs": [r.to_dict() for r in found],
                                  "max_attempts": opts.max_attempts})
-        return html_response(pages.runs_page(found, q, opts.max_attempts))
+        total = await run_in_threadpool(engine.store.count, **filters)
+        models = await run_in_threadpool(engine.store.models)
+        view = pages.RunsView(found, total, offset, limit, sorted(models))
+        return html_response(pages.runs_page(view, q, opts.max_attempts))
 
     def find_run(request: Request) -> Run | None:
         run_id = request.path_params["run_id"]
@@ -261,28 +269,37 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
 
     am_url = console.alertmanager_url(config, opts.alertmanager_url)
 
-    def console_view(nonce: str, notice: str) -> str:
+    def console_view(nonce: str, notice: str, model: str | None) -> str:
         now = time.time()
-        feed = console.fetch_alerts(am_url, config.prometheus_url)
-        recent = engine.store.list(limit=500)
+        feed = console.fetch_alerts(am_url, config.prometheus_url, model_name=model)
+        # each shown model's recent runs, read through the run store's model index
         matched = {}
-        for i, alert in enumerate(feed.alerts):
-            run = console.match_run(alert, recent)
-            if run is not None:
-                matched[i] = run
+        for group in console.group_by_model(feed.alerts)[:pages.MAX_GROUPS]:
+            recent = engine.store.list(model_name=group.model_name or None, limit=200)
+            for i, alert in group.alerts:
+                run = console.match_run(alert, recent)
+                if run is not None:
+                    matched[i] = run
         declared = {a.alertname: frozenset(engine.registry.get(a.alertname).parameters)
                     for a in feed.alerts if a.alertname in engine.registry}
-        return pages.console_page(feed, matched, console.recently_resolved(recent), declared,
+        resolved = engine.store.list(model_name=model, resolved=True, limit=20)
+        known = set(engine.store.models()) | {a.model_name for a in feed.alerts if a.model_name}
+        known |= {m.name for m in config.models}
+        return pages.console_page(feed, matched, console.recently_resolved(resolved), declared,
                                   guard.csrf.token(nonce), guard.write_token is not None, now,
-                                  notice)
+                                  notice, model_name=model, models=sorted(known))
 
     async def index(request: Request) -> Response:
         silenced = request.query_params.get("silenced", "")
         notice = ""
         if silenced and len(silenced) <= 64 and silenced.replace("-", "").isalnum():
             notice = f"Silence {silenced} created in Alertmanager."
+        try:
+            model = console.check_model_filter(request.query_params.get("model_name"))
+        except RunbookError as exc:
+            return refused(request, exc)
         nonce = csrf_nonce(request)
-        text = await run_in_threadpool(console_view, nonce, notice)
+        text = await run_in_threadpool(console_view, nonce, notice, model)
         return with_csrf_cookie(html_response(text), nonce)
 
     async def silence_post(request: Request) -> Response:

@@ -1,30 +1,39 @@
 """The incident console's data: the alerts firing now (Alertmanager's API v2, else Prometheus's
 alerts API), each matched with its runbook run from the run store, the recently resolved runs,
 and silences created through Alertmanager. HTTP to Alertmanager and Prometheus is at the edges
-(``fetch_alerts``, ``create_silence``); matching and shaping are pure functions."""
+(``fetch_alerts``, ``create_silence``); matching and shaping are pure functions.
+
+With a fleet of models the console reads one model at a time when asked to (``model_name``:
+Alertmanager filters with a ``model_name`` matcher, Prometheus's alerts are filtered here) and
+groups what fires by model (``group_by_model``): the most urgent model first."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
-from ..errors import MlmonError
+from ..errors import MlmonError, ParameterError
 from ..runstore import Run
 
-__all__ = ["ALERTMANAGER_URL_ENV", "AlertFeed", "ConsoleAlert", "SilenceError",
-           "SilenceRequest", "alertmanager_url", "create_silence", "fetch_alerts",
-           "match_run", "parse_time", "recently_resolved", "relative_time", "silence_request"]
+__all__ = ["ALERTMANAGER_URL_ENV", "AlertFeed", "ConsoleAlert", "ModelGroup", "SilenceError",
+           "SilenceRequest", "alertmanager_url", "check_model_filter", "create_silence",
+           "fetch_alerts", "group_by_model", "match_run", "parse_time", "recently_resolved",
+           "relative_time", "silence_request"]
 
 ALERTMANAGER_URL_ENV = "MLMON_ALERTMANAGER_URL"
 SEVERITY_ORDER = {"critical": 0, "page": 0, "warning": 1, "info": 2}
 MAX_SILENCE_SECONDS = 14 * 86400
+NO_MODEL = ""  # the group of alerts without a model_name label (e.g. the service is down)
+_MODEL_FILTER = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 _TIMEOUT = 3.0
 
 
@@ -55,6 +64,15 @@ class ConsoleAlert:
     @property
     def severity(self) -> str:
         return self.labels.get("severity", "").lower()
+
+    @property
+    def model_name(self) -> str:
+        return self.labels.get("model_name", NO_MODEL)
+
+    @property
+    def urgency(self) -> int:
+        """0 for critical (or page) … 3 for no known severity: what the console sorts by."""
+        return SEVERITY_ORDER.get(self.severity, 3)
 
 
 @dataclass(frozen=True)
@@ -154,16 +172,68 @@ def _from_prometheus(answer: Any) -> list[ConsoleAlert]:
 
 def _ordered(alerts: Iterable[ConsoleAlert]) -> list[ConsoleAlert]:
     """Most severe first, then oldest first (the longest-burning fire on top)."""
-    return sorted(alerts, key=lambda a: (SEVERITY_ORDER.get(a.severity, 3), a.starts_at or 0.0,
+    return sorted(alerts, key=lambda a: (a.urgency, a.starts_at or 0.0,
                                          a.alertname, sorted(a.labels.items())))
 
 
-def fetch_alerts(alertmanager: str, prometheus: str, timeout: float = _TIMEOUT) -> AlertFeed:
+def check_model_filter(value: str | None) -> str | None:
+    """The console's and run list's model filter: None for all models, else the name;
+    ParameterError for what cannot be a model name."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not _MODEL_FILTER.fullmatch(value):
+        raise ParameterError(f"model_name {value[:60]!r} is not a model name (letters, digits, "
+                             f"_ . : - up to 200 characters); pick one from the model list")
+    return value
+
+
+@dataclass(frozen=True)
+class ModelGroup:
+    """The alerts of one model as the console groups them: ``alerts`` pairs each alert with its
+    index in the feed (most severe, then oldest, first)."""
+
+    model_name: str
+    alerts: tuple[tuple[int, ConsoleAlert], ...]
+
+    @property
+    def firing(self) -> int:
+        """Alerts that fire and are not silenced or inhibited."""
+        return sum(a.state in ("active", "firing") for _, a in self.alerts)
+
+    @property
+    def worst(self) -> str:
+        """The most severe severity among the group's alerts ("" when none has one)."""
+        return min((a for _, a in self.alerts), key=lambda a: a.urgency).severity
+
+    @property
+    def urgency(self) -> int:
+        return min(a.urgency for _, a in self.alerts)
+
+
+def group_by_model(alerts: Iterable[ConsoleAlert]) -> list[ModelGroup]:
+    """One group per model, the most urgent first: worst severity, then more alerts firing
+    unsilenced, then the oldest alert, then the name."""
+    groups: dict[str, list[tuple[int, ConsoleAlert]]] = {}
+    for i, alert in enumerate(alerts):
+        groups.setdefault(alert.model_name, []).append((i, alert))
+    made = [ModelGroup(name, tuple(members)) for name, members in groups.items()]
+    return sorted(made, key=lambda g: (g.urgency, -g.firing,
+                                       min((a.starts_at or 0.0) for _, a in g.alerts),
+                                       g.model_name))
+
+
+def fetch_alerts(alertmanager: str, prometheus: str, timeout: float = _TIMEOUT,
+                 model_name: str | None = None) -> AlertFeed:
     """The active alerts: from Alertmanager's API v2 when it answers, else the firing alerts of
-    Prometheus's ``/api/v1/alerts``; each source that fails adds a line to ``problems``."""
+    Prometheus's ``/api/v1/alerts``; each source that fails adds a line to ``problems``. With
+    ``model_name``, only that model's (Alertmanager filters them itself)."""
     problems = []
     if alertmanager:
-        url = f"{alertmanager}/api/v2/alerts?active=true&silenced=true&inhibited=true"
+        query = [("active", "true"), ("silenced", "true"), ("inhibited", "true")]
+        if model_name:
+            query.append(("filter", f'model_name="{model_name}"'))
+        url = f"{alertmanager}/api/v2/alerts?{urllib.parse.urlencode(query)}"
         try:
             return AlertFeed(_ordered(_from_alertmanager(_get_json(url, timeout))),
                              "alertmanager", alertmanager)
@@ -172,7 +242,9 @@ def fetch_alerts(alertmanager: str, prometheus: str, timeout: float = _TIMEOUT) 
                             f"start it (`mlmon-nb stack up`) or set {ALERTMANAGER_URL_ENV}")
     if prometheus:
         try:
-            alerts = _from_prometheus(_get_json(f"{prometheus}/api/v1/alerts", timeout))
+            alerts = [a for a in _from_prometheus(_get_json(f"{prometheus}/api/v1/alerts",
+                                                              timeout))
+                      if model_name is None or a.model_name == model_name]
             return AlertFeed(_ordered(alerts), "prometheus", prometheus, problems)
         except (urllib.error.URLError, OSError, ValueError, TypeError, AttributeError) as exc:
             problems.append(f"Prometheus at {prometheus} is unreachable ({_why(exc)}); start it "

@@ -7,16 +7,24 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..runbooks import RESERVED_PARAMETERS, RUN_CSS, sanitize_html
 from ..runstore import FINAL_STATUSES, Run
-from .console import AlertFeed, ConsoleAlert, relative_time
+from .console import AlertFeed, ConsoleAlert, ModelGroup, group_by_model, relative_time
 
-__all__ = ["console_page", "error_page", "form_page", "lab_link", "page", "run_page",
-           "run_rows", "run_state", "runs_page"]
+__all__ = ["MAX_ALERTS_ONE_MODEL", "MAX_ALERTS_PER_GROUP", "MAX_GROUPS", "RunsView",
+           "console_page", "error_page", "form_page", "lab_link", "model_filter", "page",
+           "run_page", "run_rows", "run_state", "runs_page"]
+
+# The console stays readable with a fleet of models: at most this many model groups, and
+# alerts per group, are drawn; the rest is counted ("N more") and one filter away.
+MAX_GROUPS = 25
+MAX_ALERTS_PER_GROUP = 8
+MAX_ALERTS_ONE_MODEL = 100  # when the console is filtered to one model
 
 _E = html.escape
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:1100px;color:#222}
@@ -39,7 +47,12 @@ border-left-color:#2b6cb0;background:#fff}.alert h3{margin:.1rem 0 .3rem;font-si
 .problem{background:#fff4e5;border-left:4px solid #d9822b;padding:.5rem}
 .notice{background:#eef8ee;border-left:4px solid #2a7a2a;padding:.5rem}
 .alert form{display:inline}.alert details{margin-top:.3rem}.alert details input{min-width:12rem}
-.run{margin:.3rem 0}"""
+.run{margin:.3rem 0}.model-filter input{min-width:16rem}.model-group{margin:.4rem 0;
+border:1px solid #e3e3e3;border-radius:4px;padding:.2rem .6rem}.model-group>summary{cursor:pointer;
+padding:.2rem 0;font-size:1.05rem}.model-group.worst-critical,.model-group.worst-page{
+border-left:6px solid #c0262d}.model-group.worst-warning{border-left:6px solid #d9822b}
+.model-group.worst-info{border-left:6px solid #2b6cb0}.model-group .count{font-weight:600}
+.more{font-style:italic}.pager a{margin-right:1rem}"""
 
 
 def page(title: str, body: str, *, refresh: bool = False, css: str = "") -> str:
@@ -75,13 +88,21 @@ def _state_badge(run: Run) -> str:
     return f"<span class='badge state-{state}' title='{_E(title)}'>{state}</span>"
 
 
+def _model_link(action: str, model_name: str) -> str:
+    """A model's name as a link to the same page filtered to it."""
+    if not model_name:
+        return ""
+    query = urlencode({"model_name": model_name})
+    return f"<a class='model' href='{_E(action)}?{_E(query)}'>{_E(model_name)}</a>"
+
+
 def run_rows(runs: list[Run], max_attempts: int) -> str:
     """The run table: one row per run, its alert's state, attempts out of the bound."""
     rows = "".join(
         f"<tr class='run-{run_state(r)}'><td><a href='/runs/{r.run_id}'>{r.run_id}</a></td>"
         f"<td>{_state_badge(r)}</td><td>{_E(r.alertname)}</td>"
-        f"<td>{_E(r.model_name)}</td><td class='status {r.status}'>{r.status}</td>"
-        f"<td>{r.attempts}/{max_attempts}</td>"
+        f"<td>{_model_link('/runs', r.model_name)}</td>"
+        f"<td class='status {r.status}'>{r.status}</td><td>{r.attempts}/{max_attempts}</td>"
         f"<td>{'' if r.duration is None else f'{r.duration:.1f}s'}</td><td>{_E(r.source)}</td>"
         f"<td>{_fmt_time(r.created)}</td><td>{_E(r.verdict[:160])}</td></tr>" for r in runs)
     return ("<table><tr><th>run</th><th>alert state</th><th>alert</th><th>model</th>"
@@ -89,13 +110,57 @@ def run_rows(runs: list[Run], max_attempts: int) -> str:
             f"<th>duration</th><th>source</th><th>created</th><th>verdict</th></tr>{rows}</table>")
 
 
-def runs_page(runs: list[Run], filters: Mapping[str, str], max_attempts: int) -> str:
-    """The run list with its filter form."""
-    fields = "".join(
+def model_filter(action: str, selected: str | None, models: list[str],
+                 hidden: Mapping[str, str] | None = None) -> str:
+    """The model filter of the console and the run list: a text input with the known models
+    as suggestions (type or pick a name), kept in the URL as ``?model_name=``."""
+    options = "".join(f"<option value='{_E(m)}'>" for m in models)
+    keep = "".join(f"<input type='hidden' name='{_E(k)}' value='{_E(v)}'>"
+                   for k, v in (hidden or {}).items() if v)
+    clear = f" <a class='all-models' href='{_E(action)}'>all models</a>" if selected else ""
+    return (f"<form method='get' action='{_E(action)}' class='model-filter'>"
+            f"<label>model <input name='model_name' list='model-names' "
+            f"value='{_E(selected or '')}' placeholder='{len(models)} models' "
+            f"autocomplete='off'></label><datalist id='model-names'>{options}</datalist>{keep} "
+            f"<button type='submit'>show</button>{clear}</form>")
+
+
+@dataclass(frozen=True)
+class RunsView:
+    """One page of the run list: its runs, how many match, where it starts, and the models."""
+
+    runs: list[Run]
+    total: int
+    offset: int
+    limit: int
+    models: list[str]
+
+
+def runs_page(view: RunsView, filters: Mapping[str, str], max_attempts: int) -> str:
+    """The run list: the model filter, the other filters, one page of runs and how many more."""
+    model = filters.get("model_name", "")
+    others = "".join(
         f"<label>{name} <input name='{name}' value='{_E(filters.get(name, ''))}'></label> "
-        for name in ("model_name", "alertname", "status"))
-    return page("runs", f"<h1>Runbook runs</h1><form method='get'>{fields}"
-                        f"<button>filter</button></form>{run_rows(runs, max_attempts)}")
+        for name in ("alertname", "status"))
+    shown_to = view.offset + len(view.runs)
+    more = view.total - shown_to
+    keep = {k: v for k, v in filters.items() if k in ("model_name", "alertname", "status") and v}
+    pager = []
+    if view.offset > 0:
+        back = urlencode({**keep, "offset": max(0, view.offset - view.limit), "limit": view.limit})
+        pager.append(f"<a class='prev' href='/runs?{_E(back)}'>previous {view.limit}</a>")
+    if more > 0:
+        ahead = urlencode({**keep, "offset": shown_to, "limit": view.limit})
+        pager.append(f"<a class='next' href='/runs?{_E(ahead)}'>next {min(more, view.limit)}</a>"
+                     f"<span class='more'>{more} more</span>")
+    where = f" of model <b>{_E(model)}</b>" if model else ""
+    summary = (f"<p class='muted pager'>runs {view.offset + 1 if view.runs else 0}–{shown_to} of "
+               f"<span class='total'>{view.total}</span>{where} · {' '.join(pager)}</p>")
+    return page("runs", f"<h1>Runbook runs</h1>"
+                        f"{model_filter('/runs', model, view.models, keep)}"
+                        f"<form method='get'><input type='hidden' name='model_name' "
+                        f"value='{_E(model)}'>{others}<button>filter</button></form>"
+                        f"{summary}{run_rows(view.runs, max_attempts)}")
 
 
 def _rerun(run: Run, rerunnable: bool) -> str:
@@ -223,28 +288,72 @@ def _alert_card(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] |
             + _run_cell(alert, run, declared, csrf, token_needed) + silence + "</div>")
 
 
+def _model_group(group: ModelGroup, cards: str, shown: int, is_open: bool,
+                 filtered: bool) -> str:
+    """One model's collapsible section: its name, firing count and worst severity, the
+    ``shown`` first of its alerts (``cards``) and how many more there are."""
+    sev = group.worst or "none"
+    name = group.model_name or "(no model label)"
+    total = len(group.alerts)
+    more = ""
+    if shown < total and filtered:
+        more = (f"<p class='more'>{total - shown} more alerts of this model, less severe or "
+                f"newer than those above</p>")
+    elif shown < total:
+        more = (f"<p class='more'>{total - shown} more alerts of this model: "
+                f"{_model_link('/', group.model_name)}</p>")
+    only = "" if filtered or not group.model_name else (
+        f" · <a class='only' href='/?{_E(urlencode({'model_name': group.model_name}))}'>"
+        f"only this model</a>")
+    quiet = total - group.firing
+    return (f"<details class='model-group worst-{_E(sev)}' data-model='{_E(group.model_name)}'"
+            f"{' open' if is_open else ''}><summary><b class='model-name'>{_E(name)}</b> "
+            f"<span class='badge sev-{_E(sev)}'>{_E(group.worst or 'no severity')}</span> "
+            f"<span class='count'>{group.firing} firing</span>"
+            + (f" <span class='muted'>(+{quiet} silenced or inhibited)</span>" if quiet else "")
+            + f"{only}</summary>{cards}{more}</details>")
+
+
 def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
                  declared: Mapping[str, frozenset[str]], csrf: str, token_needed: bool,
-                 now: float, notice: str = "") -> str:
-    """The incident console: what fires now (each alert with its run or a button to run it,
-    and a silence form), then the recently resolved runs. ``runs`` maps an alert's index in
-    ``feed.alerts`` to its matched run; ``declared`` maps runbook names to their parameters."""
+                 now: float, notice: str = "", *, model_name: str | None = None,
+                 models: list[str] | None = None) -> str:
+    """The incident console: the model filter, what fires now grouped by model (one collapsible
+    section per model, the most urgent first and open; each alert with its run or a button to
+    run it, and a silence form), then the recently resolved runs. ``runs`` maps an alert's index
+    in ``feed.alerts`` to its matched run; ``declared`` maps runbook names to their parameters;
+    ``model_name`` is the filter in use and ``models`` the names it suggests."""
     problems = "".join(f"<p class='problem'>{_E(p)}</p>" for p in feed.problems)
     source = {"alertmanager": "Alertmanager", "prometheus": "Prometheus (no Alertmanager: "
               "silences are not available)"}.get(feed.source, "")
+    here = f"/?{urlencode({'model_name': model_name})}" if model_name else "/"
     where = (f"<p class='muted'>Alerts from {_E(source)} {_E(feed.source_url)} as of "
-             f"{_abs_time(now)} · <a href='/'>refresh</a></p>") if source else ""
+             f"{_abs_time(now)} · <a href='{_E(here)}'>refresh</a></p>") if source else ""
+    groups = group_by_model(feed.alerts)
     if feed.source and not feed.alerts:
-        firing = "<p class='quiet'>No alert is firing.</p>"
+        firing = "<p class='quiet'>No alert is firing" + (
+            f" for model {_E(model_name)}" if model_name else "") + ".</p>"
     elif not feed.source:
         firing = "<p class='problem'>No alert source answered: the alerts firing now are unknown.</p>"
     else:
-        firing = "".join(_alert_card(a, runs.get(i), declared.get(a.alertname), csrf,
-                                     token_needed, feed.can_silence, now)
-                         for i, a in enumerate(feed.alerts))
+        drawn = []
+        limit = MAX_ALERTS_ONE_MODEL if model_name else MAX_ALERTS_PER_GROUP
+        for n, group in enumerate(groups[:MAX_GROUPS]):
+            cards = "".join(_alert_card(a, runs.get(i), declared.get(a.alertname), csrf,
+                                        token_needed, feed.can_silence, now)
+                            for i, a in group.alerts[:limit])
+            drawn.append(_model_group(group, cards, min(limit, len(group.alerts)),
+                                      is_open=n == 0 or bool(model_name) or len(groups) <= 3,
+                                      filtered=bool(model_name)))
+        firing = "".join(drawn)
+        if len(groups) > MAX_GROUPS:
+            rest = groups[MAX_GROUPS:]
+            firing += (f"<p class='more models-more'>{len(rest)} more models with "
+                       f"{sum(len(g.alerts) for g in rest)} alerts (less urgent): pick one "
+                       f"with the model filter above</p>")
     rows = "".join(
         f"<tr><td><span class='badge state-resolved'>resolved</span></td>"
-        f"<td>{_E(r.alertname)}</td><td>{_E(r.model_name)}</td>"
+        f"<td>{_E(r.alertname)}</td><td>{_model_link('/', r.model_name)}</td>"
         f"<td>{_E(str(r.params.get('severity', '')))}</td><td>{_E(r.resolved_at)}</td>"
         f"<td><a href='/runs/{r.run_id}'>{r.run_id}</a> <span class='status {r.status}'>"
         f"{r.status}</span></td><td>{_E(r.verdict[:160])}</td></tr>" for r in resolved)
@@ -252,11 +361,14 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
                       f"<th>resolved</th><th>run</th><th>verdict</th></tr>{rows}</table>")
                      if rows else "<p class='muted'>No resolved alert has a run yet.</p>")
     count = len(feed.alerts)
+    per_model = f" in {len(groups)} models" if len(groups) > 1 else ""
+    all_runs = "/runs" + (f"?{urlencode({'model_name': model_name})}" if model_name else "")
     body = ((f"<p class='notice'>{_E(notice)}</p>" if notice else "")
-            + f"<h1>Incident console</h1>{problems}{where}"
-            f"<h2>Firing now ({count})</h2>{firing}"
+            + f"<h1>Incident console</h1>{model_filter('/', model_name, models or [])}"
+            f"{problems}{where}"
+            f"<h2>Firing now ({count}){per_model}</h2>{firing}"
             f"<h2>Recently resolved</h2>{resolved_html}"
-            "<p class='muted'>All runs: <a href='/runs'>run list</a></p>")
+            f"<p class='muted'>All runs: <a href='{_E(all_runs)}'>run list</a></p>")
     return page("incident console", body)
 
 
