@@ -1,21 +1,27 @@
-"""Rule generation in stages, each a pure function of the configuration (like Sloth):
+"""Rule generation in stages, each a pure function of the configuration (like Sloth). The
+rules are written once for every model (:mod:`mlmon_nb.rules.fleet`): what differs between
+models travels as series, so their size does not grow with models, features or buckets.
 
 1. :func:`validate` — every latency SLO threshold is a bucket edge of the latency histogram, the
    SLO period is whole seconds and covers the longest burn-rate window;
-2. :func:`recording_groups` — RED, latency quantiles, accuracy and low-confidence share per model,
-   over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the SLO period (requests and errors over the alerts'
-   short spike window too), the event counts the alerts need as evidence, and the model's
-   history age (the burn-rate windows count only once it covers 90% of them);
-3. :func:`~mlmon_nb.rules.slo.slo_groups` — per SLO the error ratio over every window, its
-   event count over the burn windows, the objective and the error budget remaining;
-4. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.rules.catalogue``), with its
+2. :func:`settings_groups` — the configured models and every per-model setting (thresholds,
+   evidence, objectives, burn thresholds) as series: the fleet default, overridden only where a
+   model's configuration differs;
+3. :func:`recording_groups` — RED, latency quantiles, accuracy and low-confidence share over 5m,
+   30m, 1h, 2h, 6h, 1d, 3d and each model's SLO period (requests and errors over the alerts'
+   short spike window too), the event counts behind them, the Wilson bounds the alerts fire on
+   (:mod:`mlmon_nb.rules.evidence`), and each model's history age (the burn-rate windows count
+   only once it covers 90% of them);
+4. :func:`~mlmon_nb.rules.slo.slo_groups` — per SLO the error ratio over every window, its
+   event count and bound over the burn windows, and the error budget remaining;
+5. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.rules.catalogue``), with its
    runbook link;
-5. :func:`drift_groups` — the drift engine's recording rules, for the models with a baseline;
-6. :func:`estimated_accuracy_groups` — the accuracy estimated from the live confidences
-   (:mod:`mlmon_nb.rules.estimated`), for the models whose baseline has a calibration.
+6. :func:`drift_groups` — the drift engine's recording rules and the estimated accuracy
+   (:mod:`mlmon_nb.rules.estimated`), the baselines joined from the series the services export.
 
-Baselines are passed in (``model name → Baseline``); reading them from their files is
-:func:`mlmon_nb.rules.files.load_baselines`' job.
+Baselines may be passed in (``model name → Baseline``, read by
+:func:`mlmon_nb.rules.files.load_baselines`); the rules do not depend on them beyond widening
+the PSI critical values' table to their bin counts.
 """
 
 from __future__ import annotations
