@@ -91,7 +91,9 @@ CONFIDENCE = MetricSpec("ml_prediction_confidence", "histogram", ("model_name",)
                         "Confidence of the predicted class.")
 LOW_CONFIDENCE = MetricSpec("ml_low_confidence_predictions", "counter", ("model_name",),
                             "Predictions whose confidence was under the low-confidence threshold.")
-FEATURE_VALUE = MetricSpec("ml_feature_value", "histogram", ("model_name", "feature"),
+# model_version: a canary's inputs are judged on its own traffic (one value per model that
+# runs one version, so no more series than without it)
+FEATURE_VALUE = MetricSpec("ml_feature_value", "histogram", ("model_name", "model_version", "feature"),
                            "Input feature values; buckets are the baseline's quantile edges.")
 # ``lower`` is the ``le`` of the bucket below (``-Inf`` for the first): with it, rules written
 # once for every model difference cumulative buckets into bins without knowing the edges.

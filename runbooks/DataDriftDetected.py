@@ -15,6 +15,7 @@ step: str = ""  # empty: automatic
 baseline_path: str = ""  # empty: the model's configured baseline
 severity: str = ""  # alert labels, by name
 feature: str = ""
+model_version: str = ""  # a canary's version, when the alert judged that version alone
 slo: str = ""
 long_window: str = ""
 short_window: str = ""
@@ -36,7 +37,7 @@ inv.require_data();
 
 # %%
 watched = inv.most_drifted_feature(feature)
-signal = inv.ks_signal(watched, ks_limit)
+signal = inv.ks_signal(watched, ks_limit, model_version=model_version)
 inv.check_still_firing(signal.condition(f"the 1h binned KS of {watched}", "1h"));
 
 # %%

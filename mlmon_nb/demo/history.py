@@ -246,7 +246,7 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         counts = rng.multinomial(served, per_regime("features", feat))
         mean = np.array([regimes[r].means[feat] for r in regime_names])[regime_of]
         labels = {"model_name": model_name, "feature": feat}
-        add_histogram(m.FEATURE_VALUE, labels, counts, spec.edges, served * mean)
+        add_histogram(m.FEATURE_VALUE, {**mv, "feature": feat}, counts, spec.edges, served * mean)
         add(m.FEATURE_INVALID, {**labels, "reason": "nan"},
             np.cumsum(rng.binomial(served, 0.0005)))
     for feat, cat_spec in baseline.categorical.items():

@@ -16,6 +16,7 @@ value equals the Python rerun on the same counts (the suite checks it to 1e-9).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..metrics import (
@@ -27,6 +28,7 @@ from ..metrics import (
     FEATURE_BASELINE_VALUES,
     FEATURE_CATEGORY,
     FEATURE_VALUE,
+    MODEL_INFO,
     MetricSpec,
     recording_name,
 )
@@ -71,6 +73,14 @@ __all__ = [
     "bins",
     "Alphas",
     "PSI_CHI2_RECORD",
+    "Scope",
+    "MODEL_SCOPE",
+    "VERSION_SCOPE",
+    "VERSIONS_RULE",
+    "versions_rule_expr",
+    "VERSION_KS_RULE",
+    "VERSION_N_RULE",
+    "VERSION_KS_CRITICAL_RULE",
 ]
 
 FEATURE_LEVEL = "model_name_feature"  # the level of per-feature rules (one series per feature)
@@ -92,6 +102,11 @@ N_RULE = recording_name(FEATURE_LEVEL, N_RECORD, "1h")
 KS_CRITICAL_RULE = recording_name(FEATURE_LEVEL, KS_CRITICAL_RECORD, "1h")
 CONCEPT_N_RULE = recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, "1h")
 CONCEPT_PSI_CRITICAL_RULE = recording_name(MODEL_LEVEL, CONCEPT_PSI_CRITICAL_RECORD, "1h")
+# the same per version, for models running more than one (a canary)
+VERSION_KS_RULE = recording_name("model_name_model_version_feature", KS_RECORD, "1h")
+VERSION_N_RULE = recording_name("model_name_model_version_feature", N_RECORD, "1h")
+VERSION_KS_CRITICAL_RULE = recording_name("model_name_model_version_feature", KS_CRITICAL_RECORD,
+                                          "1h")
 
 _FEATURE_BY = ("model_name", "feature")
 
@@ -124,10 +139,39 @@ _MODEL_LE = ("model_name", "le")
 TABLE_BINS = 64
 
 
-def feature_buckets_record(window: str) -> str:
+# how many versions of each model run now: the version-level rules exist only where it is > 1
+VERSIONS_RULE = recording_name(MODEL_LEVEL, "ml_model_versions", "count")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose traffic a feature statistic judges: each model (summed over its versions), or each
+    version of a model that runs more than one (a canary on its own traffic, without a series
+    more for a model that runs one version)."""
+
+    by: tuple[str, ...]  # the labels of a feature statistic
+    level: str  # its recording level
+    only: str = ""  # what restricts its bucket counts (``and on …``)
+
+    @property
+    def buckets_level(self) -> str:
+        return f"{self.level}_le"
+
+
+MODEL_SCOPE = Scope(("model_name", "feature"), FEATURE_LEVEL)
+VERSION_SCOPE = Scope(("model_name", "model_version", "feature"), "model_name_model_version_feature",
+                      f"and on (model_name) ({VERSIONS_RULE} > 1)")
+
+
+def versions_rule_expr() -> str:
+    """How many versions of each model export their info now."""
+    return f"count by (model_name) (group by (model_name, model_version) ({MODEL_INFO.name}))"
+
+
+def feature_buckets_record(window: str, scope: Scope = MODEL_SCOPE) -> str:
     """Each feature's bucket counts over ``window`` summed across replicas (recorded once: KS,
     PSI and the count read it)."""
-    return recording_name(FEATURE_BUCKETS_LEVEL, FEATURE_VALUE.series("_bucket"), f"increase{window}")
+    return recording_name(scope.buckets_level, FEATURE_VALUE.series("_bucket"), f"increase{window}")
 
 
 def confidence_buckets_record(window: str) -> str:
@@ -136,8 +180,9 @@ def confidence_buckets_record(window: str) -> str:
                           f"increase{window}")
 
 
-def feature_buckets_rule_expr(window: str) -> str:
-    return sum_increase(FEATURE_VALUE.series("_bucket"), window, _FEATURE_LE)
+def feature_buckets_rule_expr(window: str, scope: Scope = MODEL_SCOPE) -> str:
+    counts = sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
+    return f"{counts} {scope.only}" if scope.only else counts
 
 
 def confidence_buckets_rule_expr(window: str) -> str:
@@ -176,36 +221,42 @@ def _psi(counts: str, total: str, reference: MetricSpec, by: Sequence[str],
 
 
 def _counts(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence[str],
-            recorded: bool, *extra: str) -> str:
+            recorded: bool, *extra: str, scope: Scope = MODEL_SCOPE) -> str:
     """A histogram's bucket counts over ``window`` by ``by`` and ``le``: the recorded rule
     (in the rules), or computed from the raw buckets (a query over any window)."""
     if recorded:
-        record = (feature_buckets_record if spec is FEATURE_VALUE else confidence_buckets_record)
-        return selector(record(window), *extra, *matchers)
+        record = (feature_buckets_record(window, scope) if spec is FEATURE_VALUE
+                  else confidence_buckets_record(window))
+        return selector(record, *extra, *matchers)
     return sum_increase(selector(spec.series("_bucket"), *extra, *matchers), window, (*by, "le"))
 
 
 def _n(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence[str],
-       recorded: bool) -> str:
+       recorded: bool, scope: Scope = MODEL_SCOPE) -> str:
     """The window's count behind a statistic: the recorded n, or the ``+Inf`` bucket's sum."""
     if recorded:
-        level, record = ((FEATURE_LEVEL, N_RECORD) if spec is FEATURE_VALUE
+        level, record = ((scope.level, N_RECORD) if spec is FEATURE_VALUE
                          else (MODEL_LEVEL, CONCEPT_N_RECORD))
         return selector(recording_name(level, record, window), *matchers)
     inf = _counts(spec, by, window, matchers, False, 'le="+Inf"')
     return f"sum by ({', '.join(by)}) ({inf})"
 
 
-def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
+def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True,
+                 scope: Scope = MODEL_SCOPE) -> str:
     """Binned KS of every feature over ``window``: the max over edges of |current − baseline|
     cumulative share. ``matchers`` narrow it (e.g. one model and feature); ``recorded=False``
-    computes it from the raw buckets, for a query over any window."""
-    finite = _counts(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded, 'le!="+Inf"')
-    n = _n(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded)
-    reference = f"max by (model_name, feature, le) ({selector(FEATURE_BASELINE_RATIO.name, *matchers)})"
-    return (f"max by (model_name, feature) (abs(\n"
+    computes it from the raw buckets, for a query over any window; ``scope`` says whose traffic
+    (each model's, or each version's of a model running several)."""
+    finite = _counts(FEATURE_VALUE, scope.by, window, matchers, recorded, 'le!="+Inf"',
+                     scope=scope)
+    n = _n(FEATURE_VALUE, scope.by, window, matchers, recorded, scope)
+    baseline_matchers = [m for m in matchers if not m.startswith("model_version")]
+    reference = (f"max by (model_name, feature, le) "
+                 f"({selector(FEATURE_BASELINE_RATIO.name, *baseline_matchers)})")
+    return (f"max by ({', '.join(scope.by)}) (abs(\n"
             f"  ({finite} / ignoring (le) group_left () {n})\n"
-            f"  - on (model_name, feature, le) {reference}\n))")
+            f"  - on (model_name, feature, le) group_left () {reference}\n))")
 
 
 def psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
@@ -226,10 +277,10 @@ def concept_psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = T
 
 # -- the evidence: counts and critical values ---------------------------------------------------
 
-def count_rule_expr(window: str = "1h") -> str:
+def count_rule_expr(window: str = "1h", scope: Scope = MODEL_SCOPE) -> str:
     """How many values of each feature the ``window`` holds (n of its KS and PSI)."""
-    inf = _counts(FEATURE_VALUE, _FEATURE_BY, window, (), True, 'le="+Inf"')
-    return f"sum by (model_name, feature) ({inf})"
+    inf = _counts(FEATURE_VALUE, scope.by, window, (), True, 'le="+Inf"', scope=scope)
+    return f"sum by ({', '.join(scope.by)}) ({inf})"
 
 
 def concept_count_rule_expr(window: str = "1h") -> str:
@@ -246,12 +297,14 @@ def _by_alpha(alphas: Alphas, expr: Callable[[float, Sequence[str]], str]) -> st
     return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
 
 
-def ks_critical_expr(window: str = "1h", alphas: Alphas = ((DEFAULT_ALPHA, ()),)) -> str:
+def ks_critical_expr(window: str = "1h", alphas: Alphas = ((DEFAULT_ALPHA, ()),),
+                     scope: Scope = MODEL_SCOPE) -> str:
     """c(α)·sqrt((n+m)/(n·m)) from each feature's recorded n and its baseline's m
     (``stats.ks_critical``): the KS chance alone exceeds with probability α; +Inf at n = 0."""
     def one(alpha: float, matchers: Sequence[str]) -> str:
-        n = selector(recording_name(FEATURE_LEVEL, N_RECORD, window), *matchers)
-        m = f"on (model_name, feature) max by (model_name, feature) ({FEATURE_BASELINE_VALUES.name})"
+        n = selector(recording_name(scope.level, N_RECORD, window), *matchers)
+        m = (f"on (model_name, feature) group_left () max by (model_name, feature) "
+             f"({FEATURE_BASELINE_VALUES.name})")
         return f"{number(ks_coefficient(alpha))} * sqrt(({n} + {m}) / ({n} * {m}))"
     return _by_alpha(alphas, one)
 

@@ -4,7 +4,8 @@ the series each service exports (:data:`mlmon_nb.metrics.BASELINE_SERIES`).
 Each rule is a dict ``{"record", "expr", "labels"}`` ready for a Prometheus rule group, in the
 order Prometheus must evaluate them (later rules read earlier ones of the same evaluation): per
 window the bucket counts summed across replicas, the counts n, every registered test that has a
-rule, and the critical values chance gives for n at each model's alpha.
+rule, and the critical values chance gives for n at each model's alpha; then, for the models
+that run more than one version now (a canary), each version's feature KS on its own traffic.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .expressions import (
     MODEL_LEVEL,
     N_RECORD,
     PSI_CRITICAL_RECORD,
+    VERSION_SCOPE,
+    VERSIONS_RULE,
     Alphas,
     concept_count_rule_expr,
     concept_psi_critical_expr,
@@ -32,7 +35,9 @@ from .expressions import (
     feature_buckets_record,
     feature_buckets_rule_expr,
     ks_critical_expr,
+    ks_rule_expr,
     psi_critical_expr,
+    versions_rule_expr,
 )
 from .methods import TESTS, FeatureKind
 from .significance import DEFAULT_ALPHA
@@ -62,7 +67,7 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
         raise DriftError(f"drift_recording_rules takes windows like ('1h',), not {windows!r:.60}")
     if not alphas:
         raise DriftError("drift_recording_rules needs at least one alpha, e.g. ((0.01, ()),)")
-    rules: list[dict] = []
+    rules: list[dict] = [_rule(VERSIONS_RULE, versions_rule_expr())]
     for w in windows:
         rules += [
             _rule(feature_buckets_record(w), feature_buckets_rule_expr(w)),
@@ -79,6 +84,13 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
                 spec = method.rules.get(kind)
                 if spec is not None:
                     rules.append(_rule(recording_name(spec.level, spec.record, w), spec.expr(w)))
+        # each version's own traffic, for the models that run more than one (a canary)
+        v = VERSION_SCOPE
+        rules += [
+            _rule(feature_buckets_record(w, v), feature_buckets_rule_expr(w, v)),
+            _rule(recording_name(v.level, N_RECORD, w), count_rule_expr(w, v)),
+            _rule(recording_name(v.level, KS_CRITICAL_RECORD, w), ks_critical_expr(w, alphas, v)),
+            _rule(recording_name(v.level, KS_RECORD, w), ks_rule_expr(w, scope=v))]
     if windows:
         first = windows[0]
         rules.append(_rule(LEGACY_DATA_DRIFT, recording_name(FEATURE_LEVEL, KS_RECORD, first)))

@@ -307,7 +307,8 @@ class ModelMonitor:
         fam = self._fam
         for feature, stats in baseline.numeric.items():
             edges = [float(e) for e in stats.edges]
-            self._numeric[feature] = fam.features.labels(self.model_name, feature, buckets=edges)
+            self._numeric[feature] = fam.features.labels(self.model_name, self.model_version,
+                                                         feature, buckets=edges)
         for spec, labels, value in baseline_series(serving_of(baseline)):
             fam.baseline_series.set(spec, labels, value)
         for feature, stats in baseline.categorical.items():
@@ -499,7 +500,7 @@ class ModelMonitor:
         x, reason = _number(value)
         if x is not None:
             series = self._numeric[name] = self._fam.features.labels(
-                self.model_name, name, buckets=m.DEFAULT_FEATURE_BUCKETS)
+                self.model_name, self.model_version, name, buckets=m.DEFAULT_FEATURE_BUCKETS)
             series.observe(x)
             return
         if type(value) is str:

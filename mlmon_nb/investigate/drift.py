@@ -71,19 +71,26 @@ class DriftEvidence(InvestigationBase):
             self.numbers["most_drifted_feature"] = str(out.index[0])
         return out
 
-    def ks_signal(self, feature: str, threshold: float | None, baseline=None) -> Signal | None:
+    def ks_signal(self, feature: str, threshold: float | None, baseline=None, *,
+                  model_version: str = "") -> Signal | None:
         """The binned KS of ``feature`` against the baseline over time (the drift rule's own
-        expression over a short window), with the feature's sample size."""
-        from ..drift import ks_rule_expr  # scipy: drift runbooks only
+        expression over a short window), with the feature's sample size; on one version's own
+        traffic when ``model_version`` is given (a canary the alert judged alone)."""
+        from ..drift import MODEL_SCOPE, VERSION_SCOPE, ks_rule_expr  # scipy: drift runbooks only
         baseline = baseline or self.load_baseline()
         if baseline is None or feature not in baseline.numeric:
             return None
+        version = {"model_version": model_version} if model_version else {}
         sel = selector(m.FEATURE_VALUE.series("_bucket"), model_name=self.model_name,
-                       feature=feature, le="+Inf")
-        return Signal(f"binned KS of {feature}",
-                      lambda r: ks_rule_expr(self._drift_window(r),
-                                             matcher("model_name", self.model_name),
-                                             matcher("feature", feature), recorded=False),
+                       feature=feature, le="+Inf", **version)
+        matchers = [matcher("model_name", self.model_name), matcher("feature", feature),
+                    *(matcher("model_version", v) for v in version.values())]
+        scope = VERSION_SCOPE if model_version else MODEL_SCOPE
+        name = f"binned KS of {feature}" + (f" on version {model_version}'s traffic"
+                                            if model_version else "")
+        return Signal(name,
+                      lambda r: ks_rule_expr(self._drift_window(r), *matchers, recorded=False,
+                                             scope=scope),
                       threshold, kind=Kind.NUMBER.value,
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="values")
 

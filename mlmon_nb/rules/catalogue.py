@@ -241,7 +241,9 @@ def _drift_rule_names() -> dict[str, str]:
     from .. import drift  # noqa: PLC0415
     return {"ks": drift.KS_RULE, "n": drift.N_RULE, "ks_critical": drift.KS_CRITICAL_RULE,
             "psi": drift.CONCEPT_PSI_RULE, "concept_n": drift.CONCEPT_N_RULE,
-            "psi_critical": drift.CONCEPT_PSI_CRITICAL_RULE}
+            "psi_critical": drift.CONCEPT_PSI_CRITICAL_RULE,
+            "version_ks": drift.VERSION_KS_RULE, "version_n": drift.VERSION_N_RULE,
+            "version_ks_critical": drift.VERSION_KS_CRITICAL_RULE}
 
 
 def _query_value(template_selector: str, fmt: str) -> str:
@@ -252,28 +254,43 @@ def _query_value(template_selector: str, fmt: str) -> str:
     return f"{{{{ with {template_selector} | query }}}}{{{{ . | first | value | {value} }}}}{{{{ end }}}}"
 
 
-def _feature_series(name: str) -> str:
+def _feature_series(name: str, version: bool = False) -> str:
+    if version:
+        return (f"printf `{name}{{model_name=%q,model_version=%q,feature=%q}}` "
+                f"$labels.model_name $labels.model_version $labels.feature")
     return f"printf `{name}{{model_name=%q,feature=%q}}` $labels.model_name $labels.feature"
 
 
 def _data_drift(alert: str, config: Config) -> list[AlertingRule]:
     names = _drift_rule_names()
-    ks, critical, n = names["ks"], names["ks_critical"], names["n"]
-    count = _query_value(_feature_series(n), "%.0f")
-    chance = _query_value(_feature_series(critical), "%.3f")
+
+    def condition(ks: str, critical: str, n: str, key: str) -> str:
+        # an effect above the threshold, beyond what chance gives for the window's n values
+        return (f"{compare(ks, '>', key)} and {ks} > {critical} "
+                f"and {compare(n, '>=', 'min_feature_values')}")
+
+    def text(ks: str, critical: str, n: str, key: str, version: bool) -> str:
+        whose = "version {{ $labels.model_version }}'s" if version else "the last 1h's"
+        return (f"Binned KS of feature {{{{ $labels.feature }}}} against the training baseline "
+                f"is {{{{ $value | printf \"%.3f\" }}}} over {whose} "
+                f"{_query_value(_feature_series(n, version), '%.0f')} values"
+                f"{' of the last 1h' if version else ''} (threshold {_num(key)}, and above "
+                f"{_query_value(_feature_series(critical, version), '%.3f')}, what chance gives "
+                f"for as many values at alpha {_num('drift_alpha')}; at least "
+                f"{_num('min_feature_values')} values; for 1h).")
     rules = []
     for severity, key in ((Severity.WARNING, "ks_warning"), (Severity.CRITICAL, "ks_critical")):
-        # an effect above the threshold, beyond what chance gives for the window's n values
-        expr = (f"{compare(ks, '>', key)} and {ks} > {critical} "
-                f"and {compare(n, '>=', 'min_feature_values')}")
+        model = (names["ks"], names["ks_critical"], names["n"])
+        version = (names["version_ks"], names["version_ks_critical"], names["version_n"])
+        # each model on all its traffic, and each version of a model running several on its own
+        expr = f"({condition(*model, key)}) or ({condition(*version, key)})"
         rules.append(_rule(
             alert, expr, "1h", severity,
-            f"{_MODEL}: input drift on {{{{ $labels.feature }}}}",
-            f"Binned KS of feature {{{{ $labels.feature }}}} against the training baseline is "
-            f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {count} values (threshold "
-            f"{_num(key)}, and above {chance}, what chance gives for as many values at "
-            f"alpha {_num('drift_alpha')}; at least {_num('min_feature_values')} values; "
-            f"for 1h)."))
+            f"{_MODEL}: input drift on {{{{ $labels.feature }}}}"
+            f"{{{{ if $labels.model_version }}}} (version {{{{ $labels.model_version }}}})"
+            f"{{{{ end }}}}",
+            f"{{{{ if $labels.model_version }}}}{text(*version, key, True)}{{{{ else }}}}"
+            f"{text(*model, key, False)}{{{{ end }}}}"))
     return rules
 
 
@@ -443,7 +460,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "An input feature's distribution moved away from the training baseline (binned KS "
               "above the configured threshold for 1 hour).",
               (_W, _C), ("feature drift", "invalid feature values"), needs_baseline=True,
-              build=_data_drift, series_labels=("model_name", "feature")),
+              build=_data_drift, series_labels=("model_name", "feature", "model_version")),
     AlertSpec("ConceptDriftDetected", "Concept drift",
               "The model's confidence distribution moved away from the training baseline (PSI "
               "above the configured threshold for 1 hour).",

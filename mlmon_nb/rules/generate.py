@@ -84,7 +84,8 @@ __all__ = [
 ]
 
 # Query-string order of a runbook link's labels.
-_LINK_LABELS = ("model_name", "severity", "feature", "slo", "long_window", "short_window")
+_LINK_LABELS = ("model_name", "severity", "feature", "model_version", "slo", "long_window",
+                "short_window")
 
 
 # -- stage 1: validate --------------------------------------------------------------------------

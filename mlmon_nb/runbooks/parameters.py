@@ -120,6 +120,8 @@ _CHECKS: dict[str, Callable[[str], str]] = {
     "severity": _pattern(r"|critical|warning|info|page|ticket",
                          "one of critical, warning, info, page, ticket"),
     "feature": _pattern(r"[A-Za-z0-9_.:\-]{0,128}", "a feature name: letters, digits, _ . : or -"),
+    "model_version": _pattern(r"[A-Za-z0-9_.:+\-]{0,128}",
+                              "a model version: letters, digits, _ . : + or -"),
     "slo": _pattern(r"|latency|availability|accuracy|throughput",
                     "one of latency, availability, accuracy, throughput"),
     "alertname": _pattern(r"[A-Za-z][A-Za-z0-9_]{0,127}", "an alert name"),
