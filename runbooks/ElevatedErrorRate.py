@@ -15,6 +15,7 @@ step: str = ""  # empty: automatic
 baseline_path: str = ""  # empty: the model's configured baseline
 severity: str = ""  # alert labels, by name
 feature: str = ""
+model_version: str = ""  # a canary's version, when the alert judged that version alone
 slo: str = ""
 long_window: str = ""
 short_window: str = ""

@@ -131,3 +131,22 @@ def test_a_canary_drifts_on_its_own_traffic(tmp_path):
                                 "eval_time": "75m",
                                 "exp_samples": [{"labels": "{}",
                                                  "value": len(baseline.numeric)}]}])
+
+
+def test_a_canary_fails_on_its_own_requests(tmp_path):
+    # version 2 takes 10% of 600 requests a minute and fails 20% of them; version 1 fails 1%.
+    # Over the model the error ratio is 2.9%, under the 5% critical threshold (a warning above
+    # 2%); judged alone the canary pages, its alert labelled with its version
+    inputs = []
+    for version, per_minute, failing in (("1", 540, 0.01), ("2", 60, 0.2)):
+        inputs += [series("ml_model_info", gauge(1, 30), model_version=version,
+                          baseline_id="b", instance=f"replica-{version}"),
+                   series("ml_requests_total", counter((30, per_minute)), model_version=version,
+                          endpoint="/predict", instance=f"replica-{version}"),
+                   series("ml_errors_total", counter((30, per_minute * failing)),
+                          model_version=version, endpoint="/predict", error_type="E",
+                          instance=f"replica-{version}")]
+    run_promtool(tmp_path, inputs, [alert("HighErrorRate", "5m")], promql_tests=[
+        firing("HighErrorRate", "20m", {"model_version": "2", "severity": "critical"}),
+        firing("ElevatedErrorRate", "20m", {"severity": "warning"},
+               {"model_version": "2", "severity": "warning"})])

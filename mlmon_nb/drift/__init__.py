@@ -47,6 +47,7 @@ from .expressions import (
     feature_buckets_query,
     ks_rule_expr,
     psi_rule_expr,
+    versions_rule_expr,
 )
 from .methods import (
     BINNED_TESTS,
@@ -153,6 +154,7 @@ __all__ = [
     "VERSION_N_RULE",
     "VERSION_KS_CRITICAL_RULE",
     "VERSION_SCOPE",
+    "versions_rule_expr",
     "MODEL_SCOPE",
     "psi_rule_expr",
     "concept_psi_rule_expr",

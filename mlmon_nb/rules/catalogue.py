@@ -27,13 +27,11 @@ from .names import (
     SLOS,
     accuracy,
     bound,
-    error_ratio,
     estimated_accuracy,
     ground_truth_count,
     latency_quantile,
     low_confidence_ratio,
     prediction_count,
-    request_count,
     request_rate,
     slo_error_ratio,
     slo_event_count,
@@ -162,18 +160,26 @@ def _evidence(evidence: RatioEvidence, key: str, least: str, on: tuple[str, ...]
         n = promql.selector(evidence.count(w), **evidence.labels)
         parts.append(f"({compare(b, op, key, on, **labels)} and {compare(n, '>=', least)})")
     own = promql.selector(evidence.ratio(evidence.windows[0]), **evidence.labels)
-    return (f"(({' or '.join(parts)}) unless on (model_name) "
+    return (f"(({' or '.join(parts)}) unless on ({', '.join(evidence.by)}) "
             f"{compare(own, healthy, key, on, **labels)})")
+
+
+def _series_of(evidence: RatioEvidence, name: str) -> str:
+    """A Go template expression: the PromQL of ``name`` for the firing series (its ``by``
+    labels from ``$labels``, the evidence's static ones written out)."""
+    if evidence.by == ("model_name",):
+        return _model_series(name, **evidence.labels)
+    matchers = ",".join(f"{k}=%q" for k in evidence.by)
+    return f"printf `{name}{{{matchers}}}` " + " ".join(f"$labels.{k}" for k in evidence.by)
 
 
 def _window_text(evidence: RatioEvidence, window: str, events: str) -> str:
     """"the ratio of the n events over the window, at least (most) the bound with C% confidence",
     for the firing model."""
-    extra = dict(evidence.labels)
     word = "at least" if evidence.side == "lower" else "at most"
-    ratio = _query_value(_model_series(evidence.ratio(window), **extra), "humanizePercentage")
-    n = _query_value(_model_series(evidence.count(window), **extra), "%.0f")
-    b = _query_value(_model_series(bound(evidence.ratio(window), evidence.side), **extra),
+    ratio = _query_value(_series_of(evidence, evidence.ratio(window)), "humanizePercentage")
+    n = _query_value(_series_of(evidence, evidence.count(window)), "%.0f")
+    b = _query_value(_series_of(evidence, bound(evidence.ratio(window), evidence.side)),
                      "humanizePercentage")
     return f"{ratio} of {n} {events} over {window}, {word} {b} with {_pct('alert_confidence')} confidence"
 
@@ -184,21 +190,36 @@ def _evidence_text(evidence: RatioEvidence, events: str) -> str:
 
 def _error_ratio(severity: Severity, for_: str, key: str) -> AlertBuilder:
     def build(alert: str, config: Config) -> list[AlertingRule]:
-        errors = EVIDENCE["errors"]
         short = spike_window(config.stack.scrape_interval_seconds)
-        # "above the threshold for 5m" holds through minutes without traffic: only a short
-        # window whose own requests show the ratio under the threshold resets the `for`
-        healthy = compare(bound(error_ratio(short), "upper"), "<", key)
-        expr = (f"{error_ratio('5m')} and on (model_name) "
-                f"{_evidence(errors, key, 'min_requests')} unless on (model_name) {healthy}")
+
+        def condition(evidence: RatioEvidence) -> str:
+            # "above the threshold for 5m" holds through minutes without traffic: only a short
+            # window whose own requests show the ratio under the threshold resets the `for`
+            on = ", ".join(evidence.by)
+            healthy = compare(bound(evidence.ratio(short), "upper"), "<", key)
+            return (f"{evidence.ratio('5m')} and on ({on}) "
+                    f"{_evidence(evidence, key, 'min_requests')} unless on ({on}) {healthy}")
+
+        def text(evidence: RatioEvidence, whose: str) -> str:
+            n = _query_value(_series_of(evidence, evidence.count("5m")), "%.0f")
+            return (f"{{{{ $value | humanizePercentage }}}} of {whose} {n} requests failed over "
+                    f"the last 5m. Chance alone does not explain it: "
+                    f"{_evidence_text(evidence, 'requests')} (threshold {_pct(key)} for {for_}, "
+                    f"the bound past it over 5m or 30m; a {short} window resets it only when its "
+                    f"own requests show the ratio under {_pct(key)}; at least "
+                    f"{_num('min_requests')} requests).")
+        model, version = EVIDENCE["errors"], EVIDENCE["errors_version"]
+        of_model = f"{_MODEL}'s"
+        of_version = f"version {{{{ $labels.model_version }}}} of {_MODEL}'s"
+        # each model on all its requests, and each version of a model running several alone
+        expr = f"({condition(model)}) or ({condition(version)})"
         return [_rule(alert, expr, for_, severity,
-                      f"{_MODEL}: error ratio above {_pct(key)}",
-                      f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s "
-                      f"{_count(request_count('5m'))} requests failed over the last 5m. Chance "
-                      f"alone does not explain it: {_evidence_text(errors, 'requests')} "
-                      f"(threshold {_pct(key)} for {for_}, the bound past it over 5m or 30m; a "
-                      f"{short} window resets it only when its own requests show the ratio under "
-                      f"{_pct(key)}; at least {_num('min_requests')} requests).")]
+                      f"{_MODEL}: error ratio above {_pct(key)}"
+                      f"{{{{ if $labels.model_version }}}} (version {{{{ $labels.model_version }}}})"
+                      f"{{{{ end }}}}",
+                      f"{{{{ if $labels.model_version }}}}"
+                      f"{text(version, of_version)}{{{{ else }}}}{text(model, of_model)}"
+                      f"{{{{ end }}}}")]
     return build
 
 
@@ -442,11 +463,13 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "`error_ratio.critical`, 5% by default, for 5 minutes).",
               (_C,), ("error ratio", "errors by type", "request rate"),
               build=_error_ratio(_C, "5m", "error_ratio_critical"),
+              series_labels=("model_name", "model_version"),
               inhibits=("ElevatedErrorRate",)),
     AlertSpec("ElevatedErrorRate", "Elevated error rate",
               "More than the warning share of requests fail (2% by default, for 10 minutes).",
               (_W,), ("error ratio", "errors by type", "request rate"),
-              build=_error_ratio(_W, "10m", "error_ratio_warning")),
+              build=_error_ratio(_W, "10m", "error_ratio_warning"),
+              series_labels=("model_name", "model_version")),
     AlertSpec("HighLatencyP95", "High P95 latency",
               "The 95th percentile of request duration is above a multiple of the latency SLO "
               "threshold (critical 2×, warning 1.5×).",

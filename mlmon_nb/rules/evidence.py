@@ -38,6 +38,7 @@ from .names import (
     slo_error_ratio,
     slo_event_count,
     spike_window,
+    versioned,
 )
 
 __all__ = ["RatioEvidence", "EVIDENCE", "EVIDENCE_SETTINGS", "wilson", "bound_rules",
@@ -55,10 +56,18 @@ class RatioEvidence:
     windows: tuple[str, ...]
     side: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    by: tuple[str, ...] = ("model_name",)  # the labels that name one ratio's series
+
+
+def _versioned(name: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda window: versioned(name(window))
 
 
 EVIDENCE: dict[str, RatioEvidence] = {
     "errors": RatioEvidence(error_ratio, request_count, ("5m", "30m"), "lower"),
+    # each version of a model running several, on its own requests (a canary)
+    "errors_version": RatioEvidence(_versioned(error_ratio), _versioned(request_count),
+                                    ("5m", "30m"), "lower", by=("model_name", "model_version")),
     "accuracy": RatioEvidence(accuracy, ground_truth_count, ("1h", "6h"), "upper"),
     "low_confidence": RatioEvidence(low_confidence_ratio, prediction_count, ("30m", "2h"), "lower"),
     **{f"slo_{slo}": RatioEvidence(slo_error_ratio, slo_event_count, ("1h", "6h", "1d", "3d"),
@@ -113,6 +122,6 @@ def bound_rules(scrape_interval_seconds: float, *, slo: bool) -> list[RecordingR
             continue
         rules += [_bound_rule(evidence, w, evidence.side) for w in evidence.windows]
     if not slo:
-        rules.append(_bound_rule(EVIDENCE["errors"], spike_window(scrape_interval_seconds),
-                                 "upper"))
+        spike = spike_window(scrape_interval_seconds)
+        rules += [_bound_rule(EVIDENCE[key], spike, "upper") for key in ("errors", "errors_version")]
     return rules

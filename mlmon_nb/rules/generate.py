@@ -46,7 +46,7 @@ from ..metrics import (
 )
 from .catalogue import ALERT_SETTINGS, CATALOGUE
 from .estimated import estimated_accuracy_rules
-from .evidence import COUNT_WINDOWS, EVIDENCE_SETTINGS, bound_rules
+from .evidence import COUNT_WINDOWS, EVIDENCE, EVIDENCE_SETTINGS, bound_rules
 from .fleet import Setting, setting, setting_rules, variants
 from .model import AlertingRule, RecordingRule, RuleGroup
 from .names import (
@@ -69,6 +69,7 @@ from .names import (
     request_rate,
     segment_accuracy,
     spike_window,
+    versioned,
 )
 from .slo import BURN_WINDOWS, period, period_variants, slo_settings
 
@@ -157,6 +158,19 @@ def _rates(window: str, *matchers: str) -> list[RecordingRule]:
     return [rate, errors]
 
 
+def _version_rates(window: str) -> list[RecordingRule]:
+    """Requests, their count and the error ratio per version over ``window``, for the models
+    that run more than one version now (a canary judged on its own requests)."""
+    by = ("model_name", "model_version")
+    only = f"and on (model_name) ({drift.versions_rule_expr()} > 1)"
+    rate = versioned(request_rate(window))
+    return [RecordingRule(rate, f"{_rate(REQUESTS.sample, window, by)} {only}"),
+            RecordingRule(versioned(error_ratio(window)),
+                          promql.ratio(_rate(ERRORS.sample, window, by), rate)),
+            RecordingRule(versioned(request_count(window)),
+                          f"{promql.sum_increase(REQUESTS.sample, window, by)} {only}")]
+
+
 def _recording(config: Config, spike: str) -> list[RecordingRule]:
     rules = []
     for w in (spike, *WINDOWS):
@@ -171,6 +185,8 @@ def _recording(config: Config, spike: str) -> list[RecordingRule]:
     for name, windows in COUNT_WINDOWS.items():
         rules += [RecordingRule(name(w), promql.sum_increase(counted[name], w)) for w in windows]
     rules.append(RecordingRule(request_count(spike), promql.sum_increase(REQUESTS.sample, spike)))
+    for w in (spike, *EVIDENCE["errors_version"].windows):
+        rules += _version_rates(w)
     rules.append(RecordingRule(HISTORY_AGE, history_age()))
     for w in LATENCY_WINDOWS:
         for q in LATENCY_QUANTILES:
@@ -207,16 +223,21 @@ def runbook_url(config: Config, alertname: str, labels: Mapping[str, str],
 
     Prometheus expands annotation templates with the series' labels only, not the rule's own
     ``labels:``, so static labels are written out (URL-escaped here) and series labels are
-    templated.
+    templated; a series label other than ``model_name`` only where the series has it (a
+    canary's ``model_version``).
     """
     templated = tuple(templated)
     parts = []
     for key in _LINK_LABELS:
         if key in templated:
-            parts.append(f"{key}={{{{ $labels.{key} | urlquery }}}}")
+            value = f"{key}={{{{ $labels.{key} | urlquery }}}}"
+            parts.append(value if key == "model_name" or not parts else
+                         f"{{{{ if $labels.{key} }}}}&{value}{{{{ end }}}}")
         elif key in labels:
             parts.append(f"{key}={quote(str(labels[key]), safe='')}")
-    return f"{config.launcher_url}/runbook/{alertname}?" + "&".join(parts)
+    first, *rest = parts
+    return (f"{config.launcher_url}/runbook/{alertname}?{first}"
+            + "".join(p if p.startswith("{{ if") else f"&{p}" for p in rest))
 
 
 def alert_groups(config: Config,

@@ -43,6 +43,7 @@ __all__ = [
     "ground_truth_count",
     "slo_event_count",
     "bound",
+    "versioned",
     "spike_window",
     "HISTORY_AGE",
     "HISTORY_COVERAGE",
@@ -125,6 +126,13 @@ def prediction_count(window: str) -> str:
 def ground_truth_count(window: str) -> str:
     """Ground-truth outcomes of a model over ``window`` (the evidence behind its accuracy)."""
     return recording_name("model_name", GROUND_TRUTH.name, f"increase{window}")
+
+
+def versioned(record: str) -> str:
+    """The same record per model version (``model_name_model_version:…``), for the models that
+    run more than one version at once (a canary judged on its own traffic)."""
+    level, rest = record.split(":", 1)
+    return f"{level.replace('model_name', 'model_name_model_version', 1)}:{rest}"
 
 
 def bound(record: str, side: str) -> str:
