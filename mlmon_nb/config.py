@@ -38,21 +38,27 @@ Relative paths are resolved against the file's folder. A complete example (the d
           latency_p95_factor: {critical: 2.0, warning: 1.5}
           accuracy_min: 0.70
           low_confidence_share: 0.20
-          min_events: {requests: 30, predictions: 30, ground_truth: 30, feature_values: 30}
+          alpha: 0.05                          # evidence: one-sided significance of the bounds
+          min_events: {requests: 10, predictions: 10, ground_truth: 10, feature_values: 30}
         drift:
           ks: {info: 0.10, warning: 0.15, critical: 0.25}
           psi: {info: 0.10, warning: 0.20, critical: 0.25}
           alpha: 0.01
 
-Evidence (``alerts.min_events``): a ratio or statistic alert fires only when its window holds at
-least this many events — requests for the error-ratio, latency and availability/latency SLO
-alerts, predictions for the low-confidence share, ground-truth outcomes for accuracy, feature
-values (or predictions, for the confidence histogram) for drift — so a model's first handful of
-requests never pages. Drift alerts also need the statistic above the value chance alone gives for
-the window's sample size at significance ``drift.alpha`` (KS: c(α)·sqrt((n+m)/(n·m)); PSI:
-χ²₁₋α(bins−1)·(1/n+1/m); n the window's count, m the baseline's). LowThroughput compares with the
-same hour last week where that history exists: it fires when the rate is under ``min_rps`` and
-under ``min_share_of_last_week`` of last week's rate (under ``min_rps`` alone without history).
+Evidence is a statistic, not a count. A ratio alert (error ratio, accuracy, low-confidence share,
+SLO burn) fires when the Wilson score bound of its window's ratio at one-sided significance
+``alerts.alpha`` (0.05: 95% confidence) is past the threshold — the lower bound above it, or for
+accuracy the upper bound below it — so chance alone is implausible for the window's events;
+where the alert's window is too thin, a longer one may give the evidence (30m for the error
+ratio, 6h for accuracy, 2h for the low-confidence share). ``alerts.min_events`` is only a floor
+for what no statistic fixes: under that many events (10 by default) the bound's approximation is
+not trusted. Drift alerts need the statistic above the value chance alone gives for the window's
+sample size at significance ``drift.alpha`` (KS: c(α)·sqrt((n+m)/(n·m)); PSI:
+χ²₁₋α(bins−1)·(1/n+1/m); n the window's count, m the baseline's) and at least
+``min_events.feature_values`` values. LowThroughput compares the last 5 minutes with the same
+moment (a 10-minute window around it) of the last four weeks — the quietest of those that have
+history — or, in a model's first week, of the last six days: it fires when the rate is under
+``min_rps`` and under ``min_share_of_last_week`` of that (under ``min_rps`` alone on a first day).
 """
 
 from __future__ import annotations
@@ -145,11 +151,12 @@ class SLOConfig:
 
 @dataclass(frozen=True)
 class MinEvents:
-    """The fewest events an alert's window must hold before the alert may fire (its evidence)."""
+    """The fewest events an alert's window must hold before the alert may fire: a floor under
+    the statistical evidence, where its approximation is not trusted (drift: its sample)."""
 
-    requests: float = 30
-    predictions: float = 30
-    ground_truth: float = 30
+    requests: float = 10
+    predictions: float = 10
+    ground_truth: float = 10
     feature_values: float = 30
 
 
@@ -163,6 +170,7 @@ class AlertThresholds:
     latency_p95_factor_warning: float = 1.5
     accuracy_min: float = 0.70
     low_confidence_share: float = 0.20
+    alpha: float = 0.05  # one-sided significance of the ratio alerts' evidence bounds
     min_events: MinEvents = field(default_factory=MinEvents)
 
 
@@ -366,6 +374,7 @@ def _model(raw: dict, base: Path) -> ModelConfig:
             "warning", a.latency_p95_factor_warning)),
         accuracy_min=float(alerts.get("accuracy_min", a.accuracy_min)),
         low_confidence_share=float(alerts.get("low_confidence_share", a.low_confidence_share)),
+        alpha=_alpha(alerts.get("alpha", a.alpha), name, "alerts.alpha"),
         min_events=_min_events(alerts.get("min_events"), name),
     )
     drift = raw.get("drift") or {}
@@ -380,7 +389,7 @@ def _model(raw: dict, base: Path) -> ModelConfig:
         alerts=alert,
         ks=_thresholds(drift.get("ks"), m.ks),
         psi=_thresholds(drift.get("psi"), m.psi),
-        drift_alpha=_alpha(drift.get("alpha", m.drift_alpha), name),
+        drift_alpha=_alpha(drift.get("alpha", m.drift_alpha), name, "drift.alpha"),
     )
 
 
@@ -397,10 +406,10 @@ def _min_events(raw: dict | None, name: str) -> MinEvents:
     return out
 
 
-def _alpha(value: Any, name: str) -> float:
+def _alpha(value: Any, name: str, key: str) -> float:
     alpha = float(value)
     if not 0 < alpha < 1:
-        raise ConfigError(f"model {name}: drift.alpha is a significance level between 0 and 1 "
+        raise ConfigError(f"model {name}: {key} is a significance level between 0 and 1 "
                           f"(e.g. 0.01), got {alpha}")
     return alpha
 

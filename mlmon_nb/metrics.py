@@ -25,6 +25,11 @@ __all__ = [
     "LOW_CONFIDENCE",
     "FEATURE_VALUE",
     "FEATURE_BASELINE_RATIO",
+    "FEATURE_BASELINE_VALUES",
+    "CONFIDENCE_BASELINE_RATIO",
+    "CONFIDENCE_BASELINE_VALUES",
+    "CALIBRATION_GAP",
+    "BASELINE_SERIES",
     "FEATURE_CATEGORY",
     "FEATURE_INVALID",
     "GROUND_TRUTH",
@@ -87,8 +92,28 @@ LOW_CONFIDENCE = MetricSpec("ml_low_confidence_predictions", "counter", ("model_
                             "Predictions whose confidence was under the low-confidence threshold.")
 FEATURE_VALUE = MetricSpec("ml_feature_value", "histogram", ("model_name", "feature"),
                            "Input feature values; buckets are the baseline's quantile edges.")
-FEATURE_BASELINE_RATIO = MetricSpec("ml_feature_baseline_ratio", "gauge", ("model_name", "feature", "le"),
+# ``lower`` is the ``le`` of the bucket below (``-Inf`` for the first): with it, rules written
+# once for every model difference cumulative buckets into bins without knowing the edges.
+FEATURE_BASELINE_RATIO = MetricSpec("ml_feature_baseline_ratio", "gauge",
+                                    ("model_name", "feature", "le", "lower"),
                                     "Training baseline's cumulative fraction at each bucket edge.")
+# The rest of the baseline, exported so one set of rules serves every model (no literals per
+# model or bucket).
+FEATURE_BASELINE_VALUES = MetricSpec("ml_feature_baseline_values", "gauge", ("model_name", "feature"),
+                                     "Values of the feature the training baseline counted.")
+CONFIDENCE_BASELINE_RATIO = MetricSpec("ml_confidence_baseline_ratio", "gauge",
+                                       ("model_name", "le", "lower"),
+                                       "Training baseline's cumulative fraction of confidences at "
+                                       "each bucket edge.")
+CONFIDENCE_BASELINE_VALUES = MetricSpec("ml_confidence_baseline_values", "gauge", ("model_name",),
+                                        "Rows the training baseline's confidences came from.")
+CALIBRATION_GAP = MetricSpec("ml_confidence_calibration_gap", "gauge", ("model_name", "le", "lower"),
+                             "Reliability curve: accuracy minus mean confidence in each confidence "
+                             "bucket (lower, le].")
+# everything a service exports from its baseline (static, the same in every worker)
+BASELINE_SERIES: tuple[MetricSpec, ...] = (FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES,
+                                           CONFIDENCE_BASELINE_RATIO, CONFIDENCE_BASELINE_VALUES,
+                                           CALIBRATION_GAP)
 FEATURE_CATEGORY = MetricSpec("ml_feature_category", "counter", ("model_name", "feature", "category"),
                               "Categorical feature values: the baseline's top-k categories, then __other__.")
 FEATURE_INVALID = MetricSpec("ml_feature_invalid", "counter", ("model_name", "feature", "reason"),
@@ -100,8 +125,9 @@ MODEL_INFO = MetricSpec("ml_model_info", "gauge", ("model_name", "model_version"
 
 CONTRACT: tuple[MetricSpec, ...] = (
     REQUESTS, ERRORS, REQUEST_DURATION, IN_PROGRESS, PREDICTIONS, CONFIDENCE, LOW_CONFIDENCE,
-    FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_CATEGORY, FEATURE_INVALID, GROUND_TRUTH,
-    MODEL_INFO,
+    FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES, CONFIDENCE_BASELINE_RATIO,
+    CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, FEATURE_CATEGORY,
+    FEATURE_INVALID, GROUND_TRUTH, MODEL_INFO,
 )
 
 # The instrumentation's own health (not part of the contract above; no rule depends on them).

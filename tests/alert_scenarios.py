@@ -21,7 +21,7 @@ from promtool_support import (
     confidence_histogram,
     counter,
     errors,
-    gauge,
+    info,
     pruned_rules,
     requests,
     series,
@@ -33,15 +33,6 @@ from mlmon_nb.demo.model import training_baseline
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
 
 __all__ = ["Scenario", "SCENARIOS", "first_firing", "info"]
-
-
-def info(minutes: int, *, instance: str = "127.0.0.1:18000", values: str | None = None
-         ) -> list[dict]:
-    """``ml_model_info`` and ``up`` of a running demo target for ``minutes``."""
-    return [series("ml_model_info", values or gauge(1, minutes), model_version="1.0.0",
-                   baseline_id="b1", job="mlmon-demo", instance=instance),
-            {"series": f'up{{job="mlmon-demo",instance="{instance}"}}',
-             "values": gauge(1, minutes)}]
 
 
 @dataclass(frozen=True)

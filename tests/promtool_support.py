@@ -11,6 +11,8 @@ import yaml
 
 from mlmon_nb.calibration import EDGES
 from mlmon_nb.config import load_config
+from mlmon_nb.demo.model import training_baseline
+from mlmon_nb.instrument import baseline_series, serving_of
 from mlmon_nb.metrics import CONFIDENCE, le_label
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +34,26 @@ def counter(*segments: tuple[int, float], start: float = 0.0) -> str:
 
 def gauge(value: float, minutes: int) -> str:
     return f"{value:g}+0x{minutes}"
+
+
+def baseline_inputs(minutes: int, baseline=None, model_name: str = MODEL) -> list[dict]:
+    """What a service exports from its baseline (default: the demo's), constant for
+    ``minutes``: the series the label-generic drift and estimated-accuracy rules join on."""
+    out = []
+    for spec, values, value in baseline_series(serving_of(baseline or training_baseline())):
+        labels = {**dict(zip(spec.labels, values)), "model_name": model_name}
+        out.append(series(spec.name, f"{value!r}+0x{minutes}", **labels))
+    return out
+
+
+def info(minutes: int, *, instance: str = "127.0.0.1:18000", values: str | None = None
+         ) -> list[dict]:
+    """``ml_model_info``, ``up`` and the baseline's series of a running demo target for
+    ``minutes``."""
+    return [series("ml_model_info", values or gauge(1, minutes), model_version="1.0.0",
+                   baseline_id="b1", job="mlmon-demo", instance=instance),
+            {"series": f'up{{job="mlmon-demo",instance="{instance}"}}',
+             "values": gauge(1, minutes)}] + baseline_inputs(minutes)
 
 
 def series(name: str, values: str, **labels: str) -> dict:
@@ -153,6 +175,18 @@ def confidence_histogram(segments: list[tuple[int, float, list[float], float]]) 
 
 def alert(name: str, at: str, *expected: dict) -> dict:
     return {"eval_time": at, "alertname": name, "exp_alerts": list(expected)}
+
+
+def firing(name: str, at: str, *label_sets: dict[str, str]) -> dict:
+    """A promtool check that exactly these alerts of ``name`` fire at ``at`` (their labels;
+    ``model_name`` defaults to the demo's), whatever their annotations say."""
+    samples = []
+    for labels in label_sets:
+        inner = ",".join(f'{k}="{v}"' for k, v in
+                         {"alertname": name, "alertstate": "firing", **M, **labels}.items())
+        samples.append({"labels": f"ALERTS{{{inner}}}", "value": 1})
+    return {"expr": f'ALERTS{{alertname="{name}",alertstate="firing"}}', "eval_time": at,
+            "exp_samples": samples}
 
 
 def url(alertname: str, **labels: str) -> str:

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from alert_scenarios import SCENARIOS, first_firing
 from promtool_support import (
-    LAUNCHER,
     MODEL,
-    M,
     alert,
     confidence_histogram,
     counter,
     errors,
+    firing,
     gauge,
+    info,
     requests,
     run_promtool,
     series,
@@ -36,12 +36,6 @@ from mlmon_nb.rules import render_rule_files
 PAGES_AND_TICKETS = ("HighErrorRate", "ElevatedErrorRate", "SLOErrorBudgetBurn",
                      "DataDriftDetected", "ConceptDriftDetected", "LowModelAccuracy",
                      "HighLowConfidencePredictions", "ModelMetricsAbsent", "MLServiceDown")
-
-
-def info(minutes: int) -> list[dict]:
-    return [series("ml_model_info", gauge(1, minutes), model_version="1.0.0", baseline_id="b1",
-                   job="mlmon-demo", instance="127.0.0.1:18000"),
-            {"series": 'up{job="mlmon-demo",instance="127.0.0.1:18000"}', "values": gauge(1, minutes)}]
 
 
 def quiet(*names: str, at: tuple[str, ...]) -> list[dict]:
@@ -137,23 +131,16 @@ def test_every_incident_fires_within_for_and_two_evaluations(tmp_path, scenario)
     assert parse_duration(scenario.for_) <= latency <= scenario.bound_seconds(), latency
 
 
-def _error_rate_alert(share: str, count: int) -> dict:
-    return {"exp_labels": {**M, "severity": "critical"}, "exp_annotations": {
-        "summary": f"{MODEL}: error ratio above 5%",
-        "description": f"{share} of {MODEL}'s {count} requests failed over the last 5m, and over "
-                       "5% over the last 1m too (threshold 5% over both, for 5m; at least 30 "
-                       "requests).",
-        "runbook_url": f"{LAUNCHER}/runbook/HighErrorRate?model_name={MODEL}&severity=critical"}}
-
-
-def test_a_new_model_pages_once_its_window_holds_the_minimum_of_requests(tmp_path):
-    # 6 requests a minute, half failing: the 5m window holds 30 requests from 5m on, so the
-    # alert is pending from 5m and fires at 10m (the edge: 30 requests are enough)
+def test_a_new_model_pages_once_chance_cannot_explain_its_errors(tmp_path):
+    # 6 requests a minute, half failing: from 2m the 5m window holds 12 requests (over the
+    # floor of 10) and half of 12 failing is far beyond 5% (lower bound 29%): pending from 2m,
+    # firing 5m later; the statistic needs no 30 requests
     inputs = info(30) + requests([(30, 6)]) + errors([(30, 3)])
-    run_promtool(tmp_path, inputs, [alert("HighErrorRate", "9m"),
-                                    alert("HighErrorRate", "10m", _error_rate_alert("50%", 30))])
-    # 5.8 a minute: 29 requests in any 5m window, one short of the minimum: never
-    inputs = info(30) + requests([(30, 5.8)]) + errors([(30, 2.9)])
+    run_promtool(tmp_path, inputs, [alert("HighErrorRate", "6m")],
+                 promql_tests=[firing("HighErrorRate", "7m", {"severity": "critical"})])
+    # 1.8 requests a minute, one in eighteen failing (5.6%): 9 requests in a 5m window, under
+    # the floor; 3 of 54 in 30m, which chance at 5% explains (lower bound 1.9%)
+    inputs = info(30) + requests([(30, 1.8)]) + errors([(30, 0.1)])
     run_promtool(tmp_path, inputs, quiet("HighErrorRate", "SLOErrorBudgetBurn",
                                          at=("10m", "20m", "30m")))
 
@@ -173,9 +160,9 @@ def test_an_error_burst_pages_only_when_it_lasts_longer_than_for(tmp_path, minut
         # one failed scrape is 15 of the 5m window's 300 requests: 5%, not above it; pending
         # from the second (both ratios above 5%), firing 5m later
         fire = (at + 2 + 20) * 15
-        run_promtool(tmp_path, inputs, [
-            alert("HighErrorRate", f"{fire - 15}s"),
-            alert("HighErrorRate", f"{fire}s", _error_rate_alert("100%", 300))], interval="15s")
+        run_promtool(tmp_path, inputs, [alert("HighErrorRate", f"{fire - 15}s")],
+                     promql_tests=[firing("HighErrorRate", f"{fire}s", {"severity": "critical"})],
+                     interval="15s")
 
 
 def test_a_down_target_pages_once_for_the_model_it_serves(tmp_path):
@@ -218,24 +205,13 @@ def test_burn_windows_count_once_history_covers_90_percent_of_them(tmp_path):
     # history, the 6h/30m page 324 minutes (the history age has 5m resolution)
     inputs = info(70) + requests([(70, 3000)]) + errors([(70, 300)])
 
-    def page(long: str, short: str, count: int) -> dict:
-        factor, threshold = {"1h": ("14.4", "7.2%"), "6h": ("6", "3%")}[long]
-        labels = {"severity": "critical", "slo": "availability", "long_window": long,
-                  "short_window": short}
-        return {"exp_labels": {**M, **labels}, "exp_annotations": {
-            "summary": f"{MODEL}: availability SLO burns its error budget {factor}x too fast "
-                       "(page)",
-            "description": f"The availability error ratio of {MODEL} is 10% of {count} events "
-                           f"over {long} and above the threshold over {short} too (threshold "
-                           f"{threshold} = {factor} x the 0.5% error budget of the 99.5% "
-                           f"objective; at least 30 events and 90% of {long} of history).",
-            "runbook_url": f"{LAUNCHER}/runbook/SLOErrorBudgetBurn?model_name={MODEL}&severity="
-                           f"critical&slo=availability&long_window={long}&short_window={short}"}}
-    run_promtool(tmp_path, inputs, [
-        alert("SLOErrorBudgetBurn", "50m"),
-        alert("SLOErrorBudgetBurn", "55m", page("1h", "5m", 33000)),
-        alert("SLOErrorBudgetBurn", "320m", page("1h", "5m", 36000)),
-        alert("SLOErrorBudgetBurn", "325m", page("1h", "5m", 36000), page("6h", "30m", 195000)),
+    def page(long: str, short: str) -> dict:
+        return {"severity": "critical", "slo": "availability", "long_window": long,
+                "short_window": short}
+    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "50m")], promql_tests=[
+        firing("SLOErrorBudgetBurn", "55m", page("1h", "5m")),
+        firing("SLOErrorBudgetBurn", "320m", page("1h", "5m")),
+        firing("SLOErrorBudgetBurn", "325m", page("1h", "5m"), page("6h", "30m")),
     ], interval="5m")
 
 
@@ -244,14 +220,9 @@ def test_a_quiet_night_quieter_than_last_week_is_low_throughput(tmp_path):
     # rate at the same time, so LowThroughput fires 15m after the drop shows in the 5m rate
     week = 7 * 24 * 60 // 5
     inputs = info(week + 6) + requests([(week, 600), (6, 60)])  # per 5m step
-    expected = {"exp_labels": {**M, "severity": "warning"}, "exp_annotations": {
-        "summary": f"{MODEL}: throughput below 0.5 requests/s",
-        "description": f"{MODEL} served 200m requests/s over the last 5m (threshold 0.5 "
-                       "requests/s and, where there is history, 50% of the same hour last "
-                       "week, for 15m).",
-        "runbook_url": f"{LAUNCHER}/runbook/LowThroughput?model_name={MODEL}&severity=warning"}}
-    run_promtool(tmp_path, inputs, [alert("LowThroughput", "7d15m"),
-                                    alert("LowThroughput", "7d20m", expected)], interval="5m")
+    run_promtool(tmp_path, inputs, [alert("LowThroughput", "7d15m")],
+                 promql_tests=[firing("LowThroughput", "7d20m", {"severity": "warning"})],
+                 interval="5m")
 
 
 def test_a_drift_with_evidence_pages(tmp_path):
@@ -277,10 +248,14 @@ def test_the_evidence_settings_are_read_checked_and_documented():
                                      "slos": {"throughput": {"min_share_of_last_week": 0.3}}}]}
     model = parse_config(raw).models[0]
     assert model.alerts.min_events.requests == 100
-    assert model.alerts.min_events.ground_truth == 30  # the default
+    assert model.alerts.min_events.ground_truth == 10  # the default floor
+    assert model.alerts.min_events.feature_values == 30 and model.alerts.alpha == 0.05
     assert model.drift_alpha == 0.05 and model.slo.throughput_min_share_of_last_week == 0.3
     raw["models"][0]["alerts"]["min_events"] = {"request": 100}
     with pytest.raises(ConfigError, match="unknown alerts.min_events key.*known: requests"):
+        parse_config(raw)
+    raw["models"][0]["alerts"] = {"alpha": 1.5}
+    with pytest.raises(ConfigError, match="alerts.alpha is a significance level"):
         parse_config(raw)
     raw["models"][0]["alerts"] = {}
     raw["models"][0]["drift"]["alpha"] = 5
@@ -364,9 +339,9 @@ def test_a_covariate_shift_with_evidence_fires_estimated_accuracy_drop(tmp_path,
 
 
 def test_a_covariate_shift_on_too_few_predictions_fires_nothing(tmp_path, shares):
-    # the same shift on 0.9 predictions a minute: 27 in any 30m window, under the 30 needed
-    inputs = info(90) + _confidence_history([(20, 0.9, shares["reference"]),
-                                             (70, 0.9, shares["shifted"])])
+    # the same shift on 0.3 predictions a minute: 9 in any 30m window, under the floor of 10
+    inputs = info(90) + _confidence_history([(20, 0.3, shares["reference"]),
+                                             (70, 0.3, shares["shifted"])])
     run_promtool(tmp_path, inputs, quiet("EstimatedAccuracyDrop", at=("50m", "75m", "90m")))
 
 

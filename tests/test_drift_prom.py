@@ -1,9 +1,12 @@
 """Drift from Prometheus: the notebook's rerun for a window equals the recording rules' value.
 
 Recording rules do not evaluate over backfilled history, so each generated rule's expression is
-evaluated as an instant query at the window's end: that is exactly the value Prometheus would
-have recorded at that evaluation. The rerun (``window_drift``) reads only the raw bucket
-increases and computes KS/PSI in Python; the two must agree.
+evaluated as an instant query at the window's end, with the recorded series it reads inlined
+(``promql_inline``): that is exactly the value Prometheus would have recorded at that
+evaluation. The rules are the label-generic ones (every model, the baseline joined from the
+series the service exports, which the history holds); the rerun (``window_drift``) reads only
+the raw bucket increases and computes KS/PSI in Python from the baseline file; the two must
+agree.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from promql_inline import inline
 
 from mlmon_nb import drift
 from mlmon_nb.errors import DriftError
@@ -32,28 +36,23 @@ def test_rerun_equals_recording_rule_at_window_end(prom, history, incident_phase
     start, end = history.incidents["drift"]
     at = start - 3 * 3600 if incident_phase == "before" else end - 600
     rerun = drift.window_drift(prom, history.baseline, time=at, window="1h")
-    rules = drift.drift_recording_rules(history.model_name, history.baseline, windows=("1h",))
+    rules = drift.drift_recording_rules(windows=("1h",))
+    by_record = {rule["record"]: rule for rule in rules}
     checked = 0
-    for rule in rules:
-        record = rule["record"]
-        column = "statistic"
-        if record.endswith("_critical:1h"):
-            continue  # computed from the recorded count: test_rules_promtool checks those values
-        if record in (drift.N_RULE, drift.CONCEPT_N_RULE):
-            column = "n"  # the window's count behind the statistic
-        if record.endswith(":1h") and "feature" in record.split(":")[0]:
-            test = "psi" if drift.PSI_RULE == record else "ks"
-            feature = rule["labels"]["feature"]
-        elif record in ("model_name:ml_concept_drift_psi:1h", drift.CONCEPT_N_RULE):
-            test, feature = "psi", drift.CONCEPT_FEATURE
-        else:
-            continue
-        ours = rerun[(rerun["feature"] == feature) & (rerun["test"] == test)][column]
-        assert len(ours) == 1
-        value = _rule_value(prom, rule["expr"], at, None if feature == drift.CONCEPT_FEATURE
-                            else feature)
-        assert value == pytest.approx(float(ours.iloc[0]), rel=1e-9, abs=1e-12), (record, feature)
-        checked += 1
+    for record, test, column in ((drift.KS_RULE, "ks", "statistic"),
+                                 (drift.PSI_RULE, "psi", "statistic"),
+                                 (drift.N_RULE, "ks", "n"),  # the count behind the statistic
+                                 (drift.CONCEPT_PSI_RULE, "psi", "statistic"),
+                                 (drift.CONCEPT_N_RULE, "psi", "n")):
+        concept = record in (drift.CONCEPT_PSI_RULE, drift.CONCEPT_N_RULE)
+        expr = inline(by_record[record]["expr"], rules)
+        for feature in ([drift.CONCEPT_FEATURE] if concept else list(history.baseline.numeric)):
+            ours = rerun[(rerun["feature"] == feature) & (rerun["test"] == test)][column]
+            assert len(ours) == 1
+            value = _rule_value(prom, expr, at, None if concept else feature)
+            assert value == pytest.approx(float(ours.iloc[0]), rel=1e-9, abs=1e-12), \
+                (record, feature)
+            checked += 1
     assert checked == 3 * len(history.baseline.numeric) + 2  # KS, PSI and n; concept PSI and n
 
 
@@ -92,8 +91,7 @@ def test_buckets_of_another_baseline_are_one_clear_error(prom, history):
 
 
 def test_generated_rules_pass_promtool(tmp_path, history):
-    rules = drift.drift_recording_rules(history.model_name, history.baseline,
-                                        windows=("1h", "1d"))
+    rules = drift.drift_recording_rules(windows=("1h", "1d"))
     path = tmp_path / "drift.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "drift", "rules": rules}]}))
     result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True,

@@ -123,24 +123,25 @@ def test_default_thresholds_have_one_definition():
     assert drift.thresholds_for()["js"] == drift.TESTS["js"].thresholds
 
 
-def test_recording_rules_carry_their_feature_and_refuse_a_model_config(base):
-    rules = drift.drift_recording_rules("m", base, windows=("1h", "1d"))
-    assert all(set(r) == {"record", "expr", "labels"} for r in rules)
-    per_feature = [r for r in rules if r["record"].startswith("model_name_feature:")]
-    # per window: the count n, the KS and PSI critical values, KS, PSI
-    assert [r["labels"] for r in per_feature] == [{"feature": "x"}] * 10
-    assert all('feature="x"' in r["expr"] for r in per_feature)
-    assert [r["record"] for r in rules if not r["labels"]] == [
-        "model_name:ml_concept_drift_n:1h", "model_name:ml_concept_drift_psi_critical:1h",
-        "model_name:ml_concept_drift_psi:1h",
-        "model_name:ml_concept_drift_n:1d", "model_name:ml_concept_drift_psi_critical:1d",
-        "model_name:ml_concept_drift_psi:1d", "ml_data_drift_score", "ml_concept_drift_psi"]
-    with pytest.raises(DriftError, match="model's name as a string, not ModelConfig"):
-        drift.drift_recording_rules(ModelConfig("m"), base)
-    with pytest.raises(DriftError, match="needs a Baseline"):
-        drift.drift_recording_rules("m", "baselines/m.json")
-    with pytest.raises(DriftError, match="not a numeric feature"):
-        drift.ks_rule_expr("m", "c", base)
+def test_recording_rules_are_written_once_for_every_model_and_feature():
+    rules = drift.drift_recording_rules(windows=("1h", "1d"))
+    assert all(set(r) == {"record", "expr", "labels"} and r["labels"] == {} for r in rules)
+    records = [r["record"] for r in rules]
+    assert len(records) == len(set(records))  # one rule each: no model, feature or edge in it
+    for w in ("1h", "1d"):
+        # the bucket counts first, then the counts n, the critical values, the statistics
+        assert records.index(f"model_name_feature_le:ml_feature_value_bucket:increase{w}") < \
+            records.index(f"model_name_feature:ml_feature_drift_n:{w}") < \
+            records.index(f"model_name_feature:ml_feature_drift_ks:{w}")
+    assert not any('model_name="' in r["expr"] or 'feature="' in r["expr"] for r in rules)
+    # two alphas: one critical value per alpha, each for its models only
+    two = drift.drift_recording_rules(alphas=((0.01, ()), (0.05, ('model_name=~"b"',))))
+    (ks,) = [r["expr"] for r in two if r["record"] == drift.KS_CRITICAL_RULE]
+    assert 'model_name=~"b"' in ks and " or " in ks
+    with pytest.raises(DriftError, match="windows like"):
+        drift.drift_recording_rules("1h")
+    with pytest.raises(DriftError, match="at least one alpha"):
+        drift.drift_recording_rules(alphas=())
 
 
 def test_prometheus_client_is_a_query_source():

@@ -2,8 +2,9 @@
 the pure ``Calibration.estimate`` on the same counts, and it follows the covariate shift.
 
 Recording rules do not evaluate over backfilled history, so each generated rule's expression is
-evaluated as an instant query at the window's end: exactly the value Prometheus would have
-recorded at that evaluation (as in test_drift_prom).
+evaluated as an instant query at the window's end, the recorded series it reads inlined:
+exactly the value Prometheus would have recorded at that evaluation (as in test_drift_prom). The
+rules are written once for every model; the calibration comes from the series the service exports.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from promql_inline import inline
 
 from mlmon_nb import performance
 from mlmon_nb.calibration import N_BUCKETS
 from mlmon_nb.errors import BaselineError
-from mlmon_nb.rules.estimated import estimated_accuracy_rules
+from mlmon_nb.rules import drift_groups
+from mlmon_nb.rules.model import groups_to_dicts
 from mlmon_nb.rules.names import ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
 
 
@@ -29,9 +32,10 @@ def _value(prom, expr: str, at: float) -> float:
 def test_rule_equals_python_rerun_and_the_pure_estimate(prom, history, phase):
     start, end = history.incidents["covariate_shift"]
     at = start - 3 * 3600 if phase == "before" else end - 600
-    rules = {r.record: r for r in estimated_accuracy_rules(history.model_name, history.baseline)}
+    generated = [r for g in groups_to_dicts(drift_groups(history.config)) for r in g["rules"]]
+    rules = {r["record"]: r for r in generated}
     for window in ESTIMATED_ACCURACY_WINDOWS:
-        rule = _value(prom, rules[estimated_accuracy(window)].expr, at)
+        rule = _value(prom, inline(rules[estimated_accuracy(window)]["expr"], generated), at)
         rerun = performance.estimated_accuracy(prom, history.baseline, window=window, time=at)
         counts = performance.window_confidence_counts(prom, history.model_name, window=window,
                                                       time=at)
@@ -42,7 +46,7 @@ def test_rule_equals_python_rerun_and_the_pure_estimate(prom, history, phase):
         assert rule == pytest.approx(rerun.accuracy, rel=1e-9, abs=1e-12), window
         assert rerun.accuracy == pure.accuracy and rerun.n == pure.n
         count_record = prediction_count(window)
-        expr = rules[count_record].expr if count_record in rules else None
+        expr = rules[count_record]["expr"] if count_record in rules else None
         if expr is not None:  # the event count behind the estimate (every prediction has one)
             assert _value(prom, expr, at) == pytest.approx(float(counts.sum()), rel=1e-9)
 
@@ -77,4 +81,3 @@ def test_a_baseline_without_calibration_is_one_clear_error(prom, history):
     plain = history.baseline.with_calibration(None)
     with pytest.raises(BaselineError, match="has no calibration.*label="):
         performance.estimated_accuracy(prom, plain, window="1h", time=history.end)
-    assert estimated_accuracy_rules(history.model_name, plain) == []

@@ -69,8 +69,8 @@ def test_every_contract_metric_has_its_type_labels_and_buckets(baseline):
     for spec in m.CONTRACT:
         assert spec.name in fams, spec.name
         fam = fams[spec.name]
-        # the baseline ratio is exposed untyped: promtool reserves `le` for histograms
-        assert fam.type == ("unknown" if spec is m.FEATURE_BASELINE_RATIO else spec.type)
+        # the baseline's series are exposed untyped: promtool reserves `le` for histograms
+        assert fam.type == ("unknown" if spec in m.BASELINE_SERIES else spec.type)
         samples = [s for s in fam.samples if not s.name.endswith("_created")]
         assert samples, spec.name
         for s in samples:
@@ -92,6 +92,11 @@ def test_every_contract_metric_has_its_type_labels_and_buckets(baseline):
         assert list(ratio) == expected  # the same `le` strings as the histogram's buckets
         np.testing.assert_allclose([ratio[le] for le in expected[:-1]], stats.cumulative)
         assert ratio["+Inf"] == 1.0
+        lower = {s.labels["le"]: s.labels["lower"]
+                 for s in fams[m.FEATURE_BASELINE_RATIO.name].samples
+                 if s.labels["feature"] == feature}
+        assert [lower[le] for le in expected] == ["-Inf"] + expected[:-1]  # the bucket below
+        assert value(fams, m.FEATURE_BASELINE_VALUES.name, feature=feature) == stats.n
         # the histogram holds exactly what was fed, in the baseline's buckets
         vals = np.array([p.features[feature] for p, _ in preds])
         want = np.cumsum(np.bincount(np.searchsorted(stats.edges, vals, side="left"),

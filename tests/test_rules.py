@@ -46,22 +46,25 @@ def test_stale_files_notices_an_edit_and_a_leftover(tmp_path, baselines):
     rules.write_generated(DEMO, tmp_path, baselines=baselines)
     assert rules.stale_files(DEMO, tmp_path, baselines=baselines) == []
     alerts = tmp_path / "rules" / "alerts.yml"
-    alerts.write_text(alerts.read_text().replace("> 0.05", "> 0.5"))
+    alerts.write_text(alerts.read_text().replace("for: 5m", "for: 50m"))
     assert rules.stale_files(DEMO, tmp_path, baselines=baselines) == ["rules/alerts.yml"]
-    # without a baseline there are no drift rules: a drift.yml left behind is stale
-    assert rules.stale_files(DEMO, tmp_path, baselines={}) == ["rules/alerts.yml",
-                                                               "rules/drift.yml"]
+    (tmp_path / "rules" / "extra.yml").write_text("groups: []\n")
+    assert rules.stale_files(DEMO, tmp_path, baselines=baselines) == ["rules/alerts.yml"]
 
 
-def test_drift_rules_and_alerts_follow_the_baseline(baselines):
+def test_drift_rules_read_the_baseline_from_series_not_from_the_file(baselines):
+    # the baseline travels as the series the service exports: the rules are the same with or
+    # without the file, name no feature, edge or share, and one KS rule serves every feature
     with_drift = rules.render_rule_files(DEMO, baselines=baselines)
     without = rules.render_rule_files(DEMO, baselines={})
-    assert "drift.yml" in with_drift and "drift.yml" not in without
-    assert "DataDriftDetected" in with_drift["alerts.yml"]
-    assert "DataDriftDetected" not in without["alerts.yml"]
+    assert with_drift == without
     drift = yaml.safe_load(with_drift["drift.yml"])["groups"][0]["rules"]
     ks = [r for r in drift if r["record"] == "model_name_feature:ml_feature_drift_ks:1h"]
-    assert sorted(r["labels"]["feature"] for r in ks) == sorted(baselines[MODEL_NAME].numeric)
+    assert len(ks) == 1 and "ml_feature_baseline_ratio" in ks[0]["expr"]
+    text = with_drift["drift.yml"]
+    for feature, spec in baselines[MODEL_NAME].numeric.items():
+        assert feature not in text and repr(float(spec.cumulative[0])) not in text
+    assert MODEL_NAME not in text and "DataDriftDetected" in with_drift["alerts.yml"]
 
 
 def test_promtool_check_rules_is_clean_with_lint(tmp_path, baselines):
@@ -150,7 +153,9 @@ def test_every_alert_has_severity_model_and_annotations(baselines):
             "ConceptDriftDetected"} <= names
     for a in alerts:
         assert a["labels"]["severity"] in {"critical", "warning", "info"}
-        assert a["labels"]["model_name"] == "sentiment_classifier"
+        assert "model_name" not in a["labels"]  # every model's series carries its own
+        assert "model_name" in a["expr"] or "ml_model_info" in a["expr"] or \
+            a["alert"] == "ModelMetricsAbsent"
         assert set(a["annotations"]) == {"summary", "description", "runbook_url"}
         assert a["annotations"]["runbook_url"].startswith(
             f"{DEMO.launcher_url}/runbook/{a['alert']}?model_name=")
@@ -162,10 +167,14 @@ def test_thresholds_come_from_the_config():
     raw["models"][0]["alerts"]["error_ratio"]["critical"] = 0.07
     raw["launcher_url"] = "http://127.0.0.1:1"
     config = parse_config(raw, STACK / "mlmon.yaml")
-    text = rules.render_rule_files(config)["alerts.yml"]
-    assert "ratio_rate5m{model_name=\"sentiment_classifier\"} > 0.07" in text
-    assert "threshold 7%" in text
-    assert "http://127.0.0.1:1/runbook/HighErrorRate?" in text
+    files = rules.render_rule_files(config)
+    settings = yaml.safe_load(files["recording.yml"])["groups"][0]["rules"]
+    (critical,) = [r for r in settings if r.get("labels", {}).get("setting") == "error_ratio_critical"]
+    # the model's own value as an override, the fleet default (5%) for every other model
+    assert critical["expr"] == ('label_replace(vector(0.07), "model_name", "sentiment_classifier", '
+                                '"", "") or on (model_name) 0.05 * model_name:mlmon_model:configured')
+    assert "error_ratio_critical" in files["alerts.yml"] and "> 0.07" not in files["alerts.yml"]
+    assert "http://127.0.0.1:1/runbook/HighErrorRate?" in files["alerts.yml"]
 
 
 def test_render_rules_is_one_file_with_every_group():
@@ -190,30 +199,34 @@ def test_rule_model_renders_rule_file_dicts():
     assert group.to_dict() == {"name": "g", "rules": [rec.to_dict(), alert.to_dict()]}
 
 
-def test_every_recording_rule_carries_its_model_label(baselines):
+def test_no_recording_rule_names_a_model_but_the_configured_list_and_overrides(baselines):
     groups = (rules.recording_groups(DEMO) + rules.slo_groups(DEMO)
               + rules.drift_groups(DEMO, baselines))
     recorded = [r for g in groups for r in g.rules]
-    assert recorded and all(r.labels["model_name"] == MODEL_NAME for r in recorded)
+    assert recorded and all("model_name" not in r.labels for r in recorded)
+    naming = [r.record for r in recorded if MODEL_NAME in r.expr]
+    assert naming == [rules.CONFIGURED_MODELS]  # the demo's config overrides no default
     assert {r.labels["slo"] for g in rules.slo_groups(DEMO) for r in g.rules} == set(rules.SLOS)
 
 
-def test_drift_stage_takes_the_feature_label_from_the_drift_engine(baselines):
-    engine = drift.drift_recording_rules(MODEL_NAME, baselines[MODEL_NAME], ("1h",))
+def test_drift_stage_is_the_drift_engine_then_the_estimated_accuracy(baselines):
+    engine = drift.drift_recording_rules(("1h",))
     (group,) = rules.drift_groups(DEMO, baselines)
-    assert [r.record for r in group.rules] == [r["record"] for r in engine]
-    assert [dict(r.labels) for r in group.rules] == [
-        {"model_name": MODEL_NAME, **r.get("labels", {})} for r in engine]
-    assert rules.drift_groups(DEMO, {}) == []
+    records = [r.record for r in group.rules]
+    assert records[:len(engine)] == [r["record"] for r in engine]
+    assert "model_name:ml_estimated_accuracy:30m" in records[len(engine):]
 
 
 def test_label_values_are_escaped_in_generated_promql():
-    # config refuses such a name; generation escapes whatever it is given all the same
-    model = dataclasses.replace(DEMO.models[0], name='we"ird')
-    config = dataclasses.replace(DEMO, models=(model,))
-    groups = rules.recording_groups(config) + rules.alert_groups(config, {})
-    assert all('model_name="we\\"ird"' in r.expr for g in groups for r in g.rules
-               if not r.expr.startswith("up{")), "every model selector escapes the quote"
+    # config refuses such names; generation escapes whatever it is given all the same
+    odd = dataclasses.replace(DEMO.models[0], name='we"ird',
+                              alerts=dataclasses.replace(DEMO.models[0].alerts,
+                                                         error_ratio_critical=0.5))
+    regex = dataclasses.replace(DEMO.models[0], name="a.b|c", drift_alpha=0.05)
+    config = dataclasses.replace(DEMO, models=(odd, regex))
+    text = "".join(rules.render_rule_files(config).values())
+    assert '"model_name", "we\\"ird"' in text and 'we"ird' not in text.replace('we\\"ird', "")
+    assert 'model_name=~"a\\\\.b\\\\|c"' in text  # a regex matcher matches the name only
 
 
 def test_write_generated_removes_other_rule_files_only_when_asked(tmp_path, baselines):

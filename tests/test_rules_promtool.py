@@ -16,6 +16,7 @@ from promtool_support import (
     RULES,
     M,
     alert,
+    baseline_inputs,
     counter,
     errors,
     gauge,
@@ -370,6 +371,12 @@ def ks_inputs(feature: str, ks: float, n: float, minutes: int = 80) -> list[dict
             series(KS_N, gauge(n, minutes), feature=feature)]
 
 
+def drift_run(tmp_path, inputs: list[dict], alerts: list[dict]) -> None:
+    """Run the drift alerts on ``inputs`` with the demo baseline's series, which the generic
+    critical-value rules read (its bins and value counts)."""
+    run_promtool(tmp_path, inputs + baseline_inputs(80), alerts)
+
+
 def test_data_drift_warning_then_critical_per_feature(tmp_path):
     # the drift engine's 1h KS of one feature at 0.2 (warning > 0.15) and of another at 0.3
     # (critical > 0.25, and so warning too), both on 1000 values, far above what chance gives
@@ -387,7 +394,7 @@ def test_data_drift_warning_then_critical_per_feature(tmp_path):
                                    "for as many values at alpha 0.01; at least 30 values; for "
                                    "1h).",
                     "runbook_url": url("DataDriftDetected", severity=severity, feature=feature)}}
-    run_promtool(tmp_path, inputs, [
+    drift_run(tmp_path, inputs, [
         alert("DataDriftDetected", "59m"),
         alert("DataDriftDetected", "60m", drift("warning", "text_length", "0.200", "0.15"),
               drift("warning", "sentiment_score", "0.300", "0.15"),
@@ -399,7 +406,7 @@ def test_data_drift_needs_the_effect_beyond_chance_and_enough_values(tmp_path):
     # KS 0.2 on 40 values: above the warning threshold, but chance alone gives 0.258 for 40
     # values; KS 0.9 on 20 values: beyond chance (0.364), but fewer than the 30 values needed
     inputs = ks_inputs("text_length", 0.2, 40) + ks_inputs("sentiment_score", 0.9, 20)
-    run_promtool(tmp_path, inputs, [alert("DataDriftDetected", "80m")])
+    drift_run(tmp_path, inputs, [alert("DataDriftDetected", "80m")])
 
 
 def test_concept_drift_after_1h_above_psi_02(tmp_path):
@@ -410,12 +417,12 @@ def test_concept_drift_after_1h_above_psi_02(tmp_path):
                          "least 30 predictions; for 1h).",
                          url("ConceptDriftDetected", severity="warning"))
     evidence = [series(PSI_N, gauge(1000, 80))]  # the rules compute the critical PSI, 0.024
-    run_promtool(tmp_path, [series(PSI, gauge(0.24, 80))] + evidence, [
+    drift_run(tmp_path, [series(PSI, gauge(0.24, 80))] + evidence, [
         alert("ConceptDriftDetected", "59m"),
         alert("ConceptDriftDetected", "60m", expected),
     ])
-    run_promtool(tmp_path, [series(PSI, gauge(0.18, 80))] + evidence,
-                 [alert("ConceptDriftDetected", "80m")])
+    drift_run(tmp_path, [series(PSI, gauge(0.18, 80))] + evidence,
+              [alert("ConceptDriftDetected", "80m")])
     # above the threshold, but not above what chance gives for 50 predictions (0.465)
-    run_promtool(tmp_path, [series(PSI, gauge(0.24, 80)), series(PSI_N, gauge(50, 80))],
-                 [alert("ConceptDriftDetected", "80m")])
+    drift_run(tmp_path, [series(PSI, gauge(0.24, 80)), series(PSI_N, gauge(50, 80))],
+              [alert("ConceptDriftDetected", "80m")])

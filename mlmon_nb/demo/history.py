@@ -26,6 +26,7 @@ import numpy as np
 from .. import metrics as m
 from ..baseline import Baseline, bin_fractions
 from ..config import SERVICE_JOB
+from ..instrument import baseline_series, serving_of
 from .model import (
     CLASSES,
     COVARIATE_SHIFT,
@@ -246,9 +247,6 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         mean = np.array([regimes[r].means[feat] for r in regime_names])[regime_of]
         labels = {"model_name": model_name, "feature": feat}
         add_histogram(m.FEATURE_VALUE, labels, counts, spec.edges, served * mean)
-        for le, ratio in zip(spec.edges, spec.cumulative):
-            add(m.FEATURE_BASELINE_RATIO, {**labels, "le": m.le_label(le)},
-                np.full(T, float(ratio)))
         add(m.FEATURE_INVALID, {**labels, "reason": "nan"},
             np.cumsum(rng.binomial(served, 0.0005)))
     for feat, cat_spec in baseline.categorical.items():
@@ -274,6 +272,8 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
             np.cumsum(seg_counts[:, j] - correct))
 
     add(m.MODEL_INFO, {**mv, "baseline_id": baseline.baseline_id}, np.ones(T))
+    for spec_, values, value in baseline_series(serving_of(baseline)):
+        add(spec_, dict(zip(spec_.labels, values)), np.full(T, value))
     out.series.append(Series("up", "gauge", "up", dict(base), np.ones(T)))
     return out
 

@@ -16,21 +16,21 @@ value equals the Python rerun on the same counts (the suite checks it to 1e-9).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Sequence
 
-import numpy as np
-
-from ..baseline import Baseline
-from ..errors import DriftError
 from ..metrics import (
     CONFIDENCE,
+    CONFIDENCE_BASELINE_RATIO,
+    CONFIDENCE_BASELINE_VALUES,
     CONFIDENCE_BUCKETS,
+    FEATURE_BASELINE_RATIO,
+    FEATURE_BASELINE_VALUES,
     FEATURE_CATEGORY,
     FEATURE_VALUE,
-    le_label,
+    MetricSpec,
     recording_name,
 )
-from ..promql import matcher, number, quote, selector, sum_increase
+from ..promql import number, selector, sum_increase
 from ..queries import confidence_buckets
 from .significance import DEFAULT_ALPHA, ks_coefficient, psi_chi2
 from .stats import PSI_EPSILON
@@ -64,6 +64,13 @@ __all__ = [
     "ks_critical_expr",
     "psi_critical_expr",
     "concept_psi_critical_expr",
+    "feature_buckets_record",
+    "confidence_buckets_record",
+    "feature_buckets_rule_expr",
+    "confidence_buckets_rule_expr",
+    "bins",
+    "Alphas",
+    "PSI_CHI2_RECORD",
 ]
 
 FEATURE_LEVEL = "model_name_feature"  # the level of per-feature rules (one series per feature)
@@ -106,107 +113,182 @@ def category_counts_query(model_name: str, window: str = "1h") -> str:
                         ("feature", "category"))
 
 
-def _bucket_sum(metric: str, labels: Mapping[str, str], le: str, window: str,
-                by: Sequence[str]) -> str:
-    return sum_increase(selector(metric, **labels, le=le), window, by)
+# -- the label-generic rules: every model at once, the baseline joined from its series ----------
+
+FEATURE_BUCKETS_LEVEL = "model_name_feature_le"
+CONFIDENCE_BUCKETS_LEVEL = "model_name_le"
+PSI_CHI2_RECORD = "ml_drift_psi_chi2"
+_FEATURE_LE = ("model_name", "feature", "le")
+_MODEL_LE = ("model_name", "le")
+# chi-square quantiles are tabulated per bin count up to at least this many bins
+TABLE_BINS = 64
 
 
-def _psi_terms(metric: str, labels: Mapping[str, str], edges: Sequence[float],
-               ref_fractions: np.ndarray, window: str, by: Sequence[str]) -> str:
-    """Σ (c'−r')·ln(c'/r') over the bins, with c_i = (S_i − S_{i−1}) / S_+Inf, clipped at ε."""
-    sums = [_bucket_sum(metric, labels, le_label(e), window, by) for e in edges]
-    total = _bucket_sum(metric, labels, "+Inf", window, by)
-    uppers = sums + [total]
-    terms = []
-    for i, ref in enumerate(np.maximum(ref_fractions, PSI_EPSILON)):
-        count = uppers[i] if i == 0 else f"({uppers[i]} - {uppers[i - 1]})"
-        cur = f"clamp_min({count} / {total}, {number(PSI_EPSILON)})"
-        terms.append(f"({cur} - {number(ref)}) * ln({cur} / {number(ref)})")
-    return "\n+ ".join(terms)
+def feature_buckets_record(window: str) -> str:
+    """Each feature's bucket counts over ``window`` summed across replicas (recorded once: KS,
+    PSI and the count read it)."""
+    return recording_name(FEATURE_BUCKETS_LEVEL, FEATURE_VALUE.series("_bucket"), f"increase{window}")
 
 
-def _numeric_spec(baseline: Baseline, feature: str):
-    spec = baseline.numeric.get(feature)
-    if spec is None:
-        raise DriftError(f"feature {feature!r} is not a numeric feature of baseline "
-                         f"{baseline.baseline_id}; it has {list(baseline.numeric)}")
-    return spec
+def confidence_buckets_record(window: str) -> str:
+    """The confidence histogram's bucket counts over ``window`` summed across replicas."""
+    return recording_name(CONFIDENCE_BUCKETS_LEVEL, CONFIDENCE.series("_bucket"),
+                          f"increase{window}")
 
 
-def ks_rule_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h") -> str:
-    """Binned KS of one feature over ``window``: max over edges of |current − baseline| share."""
-    spec = _numeric_spec(baseline, feature)
-    metric = FEATURE_VALUE.series("_bucket")
-    labels = {"model_name": model_name, "feature": feature}
-    finite = selector(metric, matcher("le", "+Inf", "!="), **labels)  # every finite bucket
-    total = _bucket_sum(metric, labels, "+Inf", window, _FEATURE_BY)
-    reference = " or ".join(
-        f'label_replace(vector({number(c)}), {quote("le")}, {quote(le_label(e))}, "", "")'
-        for e, c in zip(spec.edges, spec.cumulative))
+def feature_buckets_rule_expr(window: str) -> str:
+    return sum_increase(FEATURE_VALUE.series("_bucket"), window, _FEATURE_LE)
+
+
+def confidence_buckets_rule_expr(window: str) -> str:
+    return sum_increase(CONFIDENCE.series("_bucket"), window, _MODEL_LE)
+
+
+def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (), *,
+              lower: bool = False) -> str:
+    """The baseline's cumulative shares, one series per bucket (replicas export the same
+    values); ``lower``: keep each bucket's lower edge (the mapping :func:`bins` needs)."""
+    labels = ", ".join((*by, "le", *(("lower",) if lower else ())))
+    return f"max by ({labels}) ({selector(spec.name, *matchers)})"
+
+
+def bins(cumulative: str, mapping: str, by: Sequence[str]) -> str:
+    """Per-bucket values of a cumulative series (``le``-keyed): each minus the one at its
+    bucket's lower edge, which ``mapping``'s ``lower`` label names; the first bucket as is."""
+    keys, lower = ", ".join((*by, "le")), ", ".join((*by, "lower"))
+    below = (f"sum without (lower) (0 * {mapping} + on ({lower}) group_left () "
+             f"label_replace({cumulative}, \"lower\", \"$1\", \"le\", \"(.*)\"))")
+    return f"(({cumulative} - on ({keys}) {below}) or {cumulative})"
+
+
+def _psi(counts: str, total: str, reference: MetricSpec, by: Sequence[str],
+         matchers: Sequence[str] = ()) -> str:
+    """Σ (c'−r')·ln(c'/r') over the bins, c' = clamp_min(c / n, ε), r' = max(r, ε)
+    (``stats.psi``), every model and feature at once."""
+    keys = ", ".join((*by, "le"))
+    eps = number(PSI_EPSILON)
+    mapping = _baseline(reference, by, matchers, lower=True)
+    ref = f"clamp_min({bins(_baseline(reference, by, matchers), mapping, by)}, {eps})"
+    cur = (f"clamp_min({bins(counts, mapping, by)} / on ({', '.join(by)}) group_left () {total}, "
+           f"{eps})")
+    return (f"sum by ({', '.join(by)}) (\n  ({cur} - on ({keys}) {ref})\n"
+            f"  * ln({cur} / on ({keys}) {ref})\n)")
+
+
+def _counts(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence[str],
+            recorded: bool, *extra: str) -> str:
+    """A histogram's bucket counts over ``window`` by ``by`` and ``le``: the recorded rule
+    (in the rules), or computed from the raw buckets (a query over any window)."""
+    if recorded:
+        record = (feature_buckets_record if spec is FEATURE_VALUE else confidence_buckets_record)
+        return selector(record(window), *extra, *matchers)
+    return sum_increase(selector(spec.series("_bucket"), *extra, *matchers), window, (*by, "le"))
+
+
+def _n(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence[str],
+       recorded: bool) -> str:
+    """The window's count behind a statistic: the recorded n, or the ``+Inf`` bucket's sum."""
+    if recorded:
+        level, record = ((FEATURE_LEVEL, N_RECORD) if spec is FEATURE_VALUE
+                         else (MODEL_LEVEL, CONCEPT_N_RECORD))
+        return selector(recording_name(level, record, window), *matchers)
+    inf = _counts(spec, by, window, matchers, False, 'le="+Inf"')
+    return f"sum by ({', '.join(by)}) ({inf})"
+
+
+def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
+    """Binned KS of every feature over ``window``: the max over edges of |current − baseline|
+    cumulative share. ``matchers`` narrow it (e.g. one model and feature); ``recorded=False``
+    computes it from the raw buckets, for a query over any window."""
+    finite = _counts(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded, 'le!="+Inf"')
+    n = _n(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded)
+    reference = f"max by (model_name, feature, le) ({selector(FEATURE_BASELINE_RATIO.name, *matchers)})"
     return (f"max by (model_name, feature) (abs(\n"
-            f"  ({sum_increase(finite, window, (*_FEATURE_BY, 'le'))}\n"
-            f"   / ignoring(le) group_left {total})\n"
-            f"  - on(le) group_left() ({reference})\n))")
+            f"  ({finite} / ignoring (le) group_left () {n})\n"
+            f"  - on (model_name, feature, le) {reference}\n))")
 
 
-def psi_rule_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h") -> str:
-    """PSI of one feature over ``window`` on the baseline's bins (ε-clipped like ``stats.psi``)."""
-    spec = _numeric_spec(baseline, feature)
-    return _psi_terms(FEATURE_VALUE.series("_bucket"), {"model_name": model_name, "feature": feature},
-                      spec.edges, spec.fractions, window, _FEATURE_BY)
+def psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
+    """PSI of every feature over ``window`` on its baseline's bins (ε-clipped like
+    ``stats.psi``)."""
+    return _psi(_counts(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded),
+                _n(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded),
+                FEATURE_BASELINE_RATIO, _FEATURE_BY, matchers)
 
 
-def concept_psi_rule_expr(model_name: str, baseline: Baseline, window: str = "1h") -> str:
-    """PSI of the confidence histogram over ``window`` against the baseline's confidences."""
-    if baseline.confidence_fractions is None:
-        raise DriftError(f"baseline {baseline.baseline_id} has no confidence distribution; "
-                         f"rebuild it with --confidence COLUMN")
-    return _psi_terms(CONFIDENCE.series("_bucket"), {"model_name": model_name},
-                      CONFIDENCE_BUCKETS, baseline.confidence_fractions, window, ("model_name",))
+def concept_psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
+    """PSI of every model's confidence histogram over ``window`` against its baseline's."""
+    by = ("model_name",)
+    return _psi(_counts(CONFIDENCE, by, window, matchers, recorded),
+                _n(CONFIDENCE, by, window, matchers, recorded),
+                CONFIDENCE_BASELINE_RATIO, by, matchers)
 
 
 # -- the evidence: counts and critical values ---------------------------------------------------
 
-def count_rule_expr(model_name: str, feature: str, window: str = "1h") -> str:
-    """How many values of one feature the ``window`` holds (n of its KS and PSI)."""
-    return _bucket_sum(FEATURE_VALUE.series("_bucket"),
-                       {"model_name": model_name, "feature": feature}, "+Inf", window,
-                       _FEATURE_BY)
+def count_rule_expr(window: str = "1h") -> str:
+    """How many values of each feature the ``window`` holds (n of its KS and PSI)."""
+    inf = _counts(FEATURE_VALUE, _FEATURE_BY, window, (), True, 'le="+Inf"')
+    return f"sum by (model_name, feature) ({inf})"
 
 
-def concept_count_rule_expr(model_name: str, window: str = "1h") -> str:
+def concept_count_rule_expr(window: str = "1h") -> str:
     """How many confidences the ``window`` holds (n of the concept-drift PSI)."""
-    return _bucket_sum(CONFIDENCE.series("_bucket"), {"model_name": model_name}, "+Inf", window,
-                       ("model_name",))
+    inf = _counts(CONFIDENCE, ("model_name",), window, (), True, 'le="+Inf"')
+    return f"sum by (model_name) ({inf})"
 
 
-def ks_critical_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h",
-                     alpha: float = DEFAULT_ALPHA) -> str:
-    """c(α)·sqrt((n+m)/(n·m)) from the recorded n of the window and the baseline's m values
+Alphas = Sequence[tuple[float, Sequence[str]]]  # each alpha with the matchers of its models
+
+
+def _by_alpha(alphas: Alphas, expr: Callable[[float, Sequence[str]], str]) -> str:
+    parts = [expr(alpha, matchers) for alpha, matchers in alphas]
+    return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
+
+
+def ks_critical_expr(window: str = "1h", alphas: Alphas = ((DEFAULT_ALPHA, ()),)) -> str:
+    """c(α)·sqrt((n+m)/(n·m)) from each feature's recorded n and its baseline's m
     (``stats.ks_critical``): the KS chance alone exceeds with probability α; +Inf at n = 0."""
-    m = number(_numeric_spec(baseline, feature).n)
-    n = selector(recording_name(FEATURE_LEVEL, N_RECORD, window), model_name=model_name,
-                 feature=feature)
-    return f"{number(ks_coefficient(alpha))} * sqrt(({n} + {m}) / ({n} * {m}))"
+    def one(alpha: float, matchers: Sequence[str]) -> str:
+        n = selector(recording_name(FEATURE_LEVEL, N_RECORD, window), *matchers)
+        m = f"on (model_name, feature) max by (model_name, feature) ({FEATURE_BASELINE_VALUES.name})"
+        return f"{number(ks_coefficient(alpha))} * sqrt(({n} + {m}) / ({n} * {m}))"
+    return _by_alpha(alphas, one)
 
 
-def psi_critical_expr(model_name: str, feature: str, baseline: Baseline, window: str = "1h",
-                      alpha: float = DEFAULT_ALPHA) -> str:
-    """χ²₁₋α(bins−1)·(1/n + 1/m) of one feature (``stats.psi_critical``), the quantile computed
-    here, at generation time."""
-    spec = _numeric_spec(baseline, feature)
-    n = selector(recording_name(FEATURE_LEVEL, N_RECORD, window), model_name=model_name,
-                 feature=feature)
-    chi2 = number(psi_chi2(len(spec.edges) + 1, alpha))
-    return f"{chi2} * (1 / {n} + 1 / {number(spec.n)})"
+def _chi2_table(alpha: float, max_bins: int) -> str:
+    """χ²₁₋α(k−1) for k = 2 … max(max_bins, TABLE_BINS) bins, one series each (label ``bins``)."""
+    return " or ".join(
+        f"label_replace(vector({number(psi_chi2(k, alpha))}), \"bins\", \"{k}\", \"\", \"\")"
+        for k in range(2, max(max_bins, TABLE_BINS) + 1))
 
 
-def concept_psi_critical_expr(model_name: str, baseline: Baseline, window: str = "1h",
-                              alpha: float = DEFAULT_ALPHA) -> str:
+def _psi_critical(n: str, m: str, reference: str, by: Sequence[str], alphas: Alphas,
+                  max_bins: int) -> str:
+    keys = ", ".join(by)
+
+    def one(alpha: float, matchers: Sequence[str]) -> str:
+        counted = f"count by ({keys}) (max by ({keys}, le) ({reference}))"
+        per_bins = f'count_values by ({keys}) ("bins", {counted})'
+        chi2 = (f"max by ({keys}) ({per_bins} * on (bins) group_left () "
+                f"({_chi2_table(alpha, max_bins)}))")
+        return (f"{chi2} * on ({keys}) (1 / {selector(n, *matchers)} + on ({keys}) "
+                f"(1 / max by ({keys}) ({m})))")
+    return _by_alpha(alphas, one)
+
+
+def psi_critical_expr(window: str = "1h", alphas: Alphas = ((DEFAULT_ALPHA, ()),),
+                      max_bins: int = 0) -> str:
+    """χ²₁₋α(bins−1)·(1/n + 1/m) of each feature (``stats.psi_critical``): the bin count read
+    off its baseline's series, the quantile from a table computed here."""
+    return _psi_critical(recording_name(FEATURE_LEVEL, N_RECORD, window),
+                         FEATURE_BASELINE_VALUES.name, FEATURE_BASELINE_RATIO.name, _FEATURE_BY,
+                         alphas, max_bins)
+
+
+def concept_psi_critical_expr(window: str = "1h",
+                              alphas: Alphas = ((DEFAULT_ALPHA, ()),)) -> str:
     """χ²₁₋α(bins−1)·(1/n + 1/m) of the confidence histogram, m the baseline's rows."""
-    if baseline.confidence_fractions is None:
-        raise DriftError(f"baseline {baseline.baseline_id} has no confidence distribution; "
-                         f"rebuild it with --confidence COLUMN")
-    n = selector(recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, window), model_name=model_name)
-    chi2 = number(psi_chi2(len(CONFIDENCE_BUCKETS) + 1, alpha))
-    return f"{chi2} * (1 / {n} + 1 / {number(baseline.n_rows)})"
+    return _psi_critical(recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, window),
+                         CONFIDENCE_BASELINE_VALUES.name, CONFIDENCE_BASELINE_RATIO.name,
+                         ("model_name",), alphas, len(CONFIDENCE_BUCKETS) + 1)

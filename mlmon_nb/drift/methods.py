@@ -40,7 +40,6 @@ from typing import Callable, Iterable, Mapping, Protocol
 
 import numpy as np
 
-from ..baseline import Baseline
 from ..config import DEFAULT_KS_THRESHOLDS, DEFAULT_PSI_THRESHOLDS, Thresholds
 from ..errors import DriftError
 from ..metrics import CONCEPT_FEATURE
@@ -148,11 +147,11 @@ class BinsFn(Protocol):
 @dataclass(frozen=True)
 class RuleSpec:
     """A test's recording rule for one kind: ``level:record:window`` and its expression
-    ``expr(model_name, feature, baseline, window)`` (feature ``None`` at the model level)."""
+    ``expr(window)``, every model (and feature) at once."""
 
     level: str
     record: str
-    expr: Callable[..., str]  # (model_name, feature | None, baseline, window) -> PromQL
+    expr: Callable[[str], str]  # window -> PromQL
 
     @property
     def per_feature(self) -> bool:
@@ -275,10 +274,6 @@ def _missing_samples(s: Sample) -> Score:
     return Score(s.missing_share - s.reference_missing_share, insufficient=s.rows == 0)
 
 
-def _concept_psi(model_name: str, feature: str | None, baseline: Baseline, window: str) -> str:
-    return concept_psi_rule_expr(model_name, baseline, window)
-
-
 NUMERIC, CATEGORICAL, CONCEPT = FeatureKind
 
 register(DriftMethod(
@@ -289,7 +284,7 @@ register(DriftMethod(
     "psi", (NUMERIC, CATEGORICAL, CONCEPT), False, "population stability index on the bins",
     DEFAULT_PSI_THRESHOLDS, lambda s: Score(float(psi(s.reference, s.shares))), _psi_bins,
     rules={NUMERIC: RuleSpec(FEATURE_LEVEL, PSI_RECORD, psi_rule_expr),
-           CONCEPT: RuleSpec(MODEL_LEVEL, CONCEPT_PSI_RECORD, _concept_psi)}))
+           CONCEPT: RuleSpec(MODEL_LEVEL, CONCEPT_PSI_RECORD, concept_psi_rule_expr)}))
 register(DriftMethod(
     "wasserstein", (NUMERIC,), False, "earth mover's distance to the reference CDF / reference std",
     Thresholds(0.10, 0.20, 0.30), _wasserstein_samples))

@@ -1,19 +1,18 @@
-"""The drift recording rules of one model: every registered test that has a rule, per window.
+"""The drift recording rules: written once for every model and feature, the baseline joined from
+the series each service exports (:data:`mlmon_nb.metrics.BASELINE_SERIES`).
 
-Each rule is a dict ``{"record", "expr", "labels"}`` ready for a Prometheus rule group. Per
-feature rules share their name across features, so each carries ``labels={"feature": name}``
-(the value its expression yields anyway): promtool's duplicate-rule lint and any consumer tell
-them apart without reading the expression.
+Each rule is a dict ``{"record", "expr", "labels"}`` ready for a Prometheus rule group, in the
+order Prometheus must evaluate them (later rules read earlier ones of the same evaluation): per
+window the bucket counts summed across replicas, the counts n, every registered test that has a
+rule, and the critical values chance gives for n at each model's alpha.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from ..baseline import Baseline
 from ..errors import DriftError
 from ..metrics import LEGACY_CONCEPT_DRIFT, LEGACY_DATA_DRIFT, recording_name
-from ..promql import selector
 from .expressions import (
     CONCEPT_N_RECORD,
     CONCEPT_PSI_CRITICAL_RECORD,
@@ -24,9 +23,14 @@ from .expressions import (
     MODEL_LEVEL,
     N_RECORD,
     PSI_CRITICAL_RECORD,
+    Alphas,
     concept_count_rule_expr,
     concept_psi_critical_expr,
+    confidence_buckets_record,
+    confidence_buckets_rule_expr,
     count_rule_expr,
+    feature_buckets_record,
+    feature_buckets_rule_expr,
     ks_critical_expr,
     psi_critical_expr,
 )
@@ -36,78 +40,48 @@ from .significance import DEFAULT_ALPHA
 __all__ = ["drift_recording_rules"]
 
 
-def _features(baseline: Baseline, kind: FeatureKind) -> list[str | None]:
-    """The features a rule of ``kind`` is written for (None: the model level)."""
-    if kind == FeatureKind.NUMERIC:
-        return list(baseline.numeric)
-    if kind == FeatureKind.CATEGORICAL:
-        return list(baseline.categorical)
-    return [None] if baseline.confidence_fractions is not None else []
+def _rule(record: str, expr: str) -> dict:
+    return {"record": record, "expr": expr, "labels": {}}
 
 
-def _evidence_rules(model_name: str, baseline: Baseline, window: str,
-                    alpha: float) -> list[dict]:
-    """Per window: each numeric feature's count n with its KS and PSI critical values, and the
-    confidence histogram's n with its PSI critical value (the drift alerts' evidence)."""
-    rules = []
-    for feature in baseline.numeric:
-        labels = {"feature": feature}
-        rules += [
-            {"record": recording_name(FEATURE_LEVEL, N_RECORD, window),
-             "expr": count_rule_expr(model_name, feature, window), "labels": labels},
-            {"record": recording_name(FEATURE_LEVEL, KS_CRITICAL_RECORD, window),
-             "expr": ks_critical_expr(model_name, feature, baseline, window, alpha),
-             "labels": labels},
-            {"record": recording_name(FEATURE_LEVEL, PSI_CRITICAL_RECORD, window),
-             "expr": psi_critical_expr(model_name, feature, baseline, window, alpha),
-             "labels": labels}]
-    if baseline.confidence_fractions is not None:
-        rules += [
-            {"record": recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, window),
-             "expr": concept_count_rule_expr(model_name, window), "labels": {}},
-            {"record": recording_name(MODEL_LEVEL, CONCEPT_PSI_CRITICAL_RECORD, window),
-             "expr": concept_psi_critical_expr(model_name, baseline, window, alpha),
-             "labels": {}}]
-    return rules
-
-
-def drift_recording_rules(model_name: str, baseline: Baseline,
-                          windows: Sequence[str] = ("1h",), *,
-                          alpha: float = DEFAULT_ALPHA) -> list[dict]:
-    """Recording rules for KS and PSI per feature and concept-drift PSI, per window.
+def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
+                          alphas: Alphas = ((DEFAULT_ALPHA, ()),),
+                          max_bins: int = 0) -> list[dict]:
+    """Recording rules for KS and PSI per feature and concept-drift PSI, per window, for every
+    model whose service exports its baseline.
 
     Names: ``model_name_feature:ml_feature_drift_ks:<w>``, ``…:ml_feature_drift_psi:<w>`` and
-    ``model_name:ml_concept_drift_psi:<w>``; the seed's ``ml_data_drift_score`` (KS per feature)
-    and ``ml_concept_drift_psi`` follow the first window. Sums across replicas; the baseline's
-    shares are literals, so the rules depend only on the bucket counters and must be regenerated
-    with the baseline (the committed rule files are checked for staleness).
+    ``model_name:ml_concept_drift_psi:<w>``, their counts ``…_n`` and critical values
+    ``…_critical`` (``alphas``: each drift alpha with the ``model_name`` matchers of its models;
+    ``max_bins`` widens the PSI quantile table); the seed's ``ml_data_drift_score`` (KS per
+    feature) and ``ml_concept_drift_psi`` follow the first window. Sums across replicas; nothing
+    in them names a model, a feature or a bucket edge, so they need no regeneration when a
+    baseline changes.
     """
-    if not isinstance(model_name, str) or not model_name:
-        raise DriftError(f"drift_recording_rules needs the model's name as a string, not "
-                         f"{type(model_name).__name__} {model_name!r:.60}; pass e.g. model.name")
-    if not isinstance(baseline, Baseline):
-        raise DriftError(f"drift_recording_rules needs a Baseline, not {type(baseline).__name__}; "
-                         f"load one with Baseline.load(path)")
+    if isinstance(windows, str) or not all(isinstance(w, str) for w in windows):
+        raise DriftError(f"drift_recording_rules takes windows like ('1h',), not {windows!r:.60}")
+    if not alphas:
+        raise DriftError("drift_recording_rules needs at least one alpha, e.g. ((0.01, ()),)")
     rules: list[dict] = []
     for w in windows:
-        rules += _evidence_rules(model_name, baseline, w, alpha)
+        rules += [
+            _rule(feature_buckets_record(w), feature_buckets_rule_expr(w)),
+            _rule(confidence_buckets_record(w), confidence_buckets_rule_expr(w)),
+            _rule(recording_name(FEATURE_LEVEL, N_RECORD, w), count_rule_expr(w)),
+            _rule(recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, w), concept_count_rule_expr(w)),
+            _rule(recording_name(FEATURE_LEVEL, KS_CRITICAL_RECORD, w), ks_critical_expr(w, alphas)),
+            _rule(recording_name(FEATURE_LEVEL, PSI_CRITICAL_RECORD, w),
+                  psi_critical_expr(w, alphas, max_bins)),
+            _rule(recording_name(MODEL_LEVEL, CONCEPT_PSI_CRITICAL_RECORD, w),
+                  concept_psi_critical_expr(w, alphas))]
         for kind in FeatureKind:
-            for feature in _features(baseline, kind):
-                for method in TESTS.values():
-                    spec = method.rules.get(kind)
-                    if spec is None:
-                        continue
-                    rules.append({"record": recording_name(spec.level, spec.record, w),
-                                  "expr": spec.expr(model_name, feature, baseline, w),
-                                  "labels": {"feature": feature} if spec.per_feature else {}})
+            for method in TESTS.values():
+                spec = method.rules.get(kind)
+                if spec is not None:
+                    rules.append(_rule(recording_name(spec.level, spec.record, w), spec.expr(w)))
     if windows:
         first = windows[0]
-        if baseline.numeric:
-            rules.append({"record": LEGACY_DATA_DRIFT, "expr": selector(
-                recording_name(FEATURE_LEVEL, KS_RECORD, first), model_name=model_name),
-                "labels": {}})
-        if baseline.confidence_fractions is not None:
-            rules.append({"record": LEGACY_CONCEPT_DRIFT, "expr": selector(
-                recording_name(MODEL_LEVEL, CONCEPT_PSI_RECORD, first), model_name=model_name),
-                "labels": {}})
+        rules.append(_rule(LEGACY_DATA_DRIFT, recording_name(FEATURE_LEVEL, KS_RECORD, first)))
+        rules.append(_rule(LEGACY_CONCEPT_DRIFT,
+                           recording_name(MODEL_LEVEL, CONCEPT_PSI_RECORD, first)))
     return rules

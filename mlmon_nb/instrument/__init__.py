@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..metrics import le_label
 from ._asgi import MetricsApp, MetricsMiddleware, mount_metrics
-from ._baseline import ServingBaseline, content_id, load_baseline
+from ._baseline import ServingBaseline, baseline_series, content_id, load_baseline, serving_of
 from ._labels import LabelCap
 from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, ModelMonitor
 from ._multiprocess import exposition_registry, is_multiprocess, mark_process_dead
@@ -20,6 +20,8 @@ __all__ = [
     "load_baseline",
     "content_id",
     "ServingBaseline",
+    "serving_of",
+    "baseline_series",
     "GroundTruthSampler",
     "JsonLinesSink",
     "ReviewItem",

@@ -18,10 +18,11 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from .. import metrics as m
 from ..errors import BaselineError
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
-           "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
+           "serving_of", "baseline_series", "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
 
 KIND = "mlmon_nb.baseline"  # as written by mlmon_nb.baseline
 SCHEMA_VERSIONS = (1, 2)  # as written by mlmon_nb.baseline (2: reference CDFs; 1: samples)
@@ -29,10 +30,12 @@ SCHEMA_VERSIONS = (1, 2)  # as written by mlmon_nb.baseline (2: reference CDFs; 
 
 @dataclass(frozen=True)
 class ServingNumeric:
-    """A numeric feature's ``le`` bucket edges and the baseline's cumulative share at each."""
+    """A numeric feature's ``le`` bucket edges, the baseline's cumulative share at each, and how
+    many values it counted."""
 
     edges: tuple[float, ...]
     cumulative: tuple[float, ...]
+    n: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class ServingBaseline:
     baseline_id: str
     numeric: dict[str, ServingNumeric]
     categorical: dict[str, ServingCategorical]
+    n_rows: int = 0
+    # over metrics.CONFIDENCE_BUCKETS, then +Inf; None without a confidence column
+    confidence_fractions: tuple[float, ...] | None = None
+    # the reliability curve's shrunk gap per confidence bucket; None without a calibration
+    calibration_gap: tuple[float, ...] | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -112,7 +120,74 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
         if (len(fractions) != len(edges) + 1 or any(b <= a for a, b in zip(edges, edges[1:]))
                 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6)):
             raise BaselineError(f"feature {name!r} has inconsistent edges or fractions", where)
-        numeric[name] = ServingNumeric(tuple(edges), tuple(accumulate(fractions))[:-1])
+        numeric[name] = ServingNumeric(tuple(edges), tuple(accumulate(fractions))[:-1],
+                                       int(v["n"]))
     categorical = {name: ServingCategorical(tuple(str(c) for c in v["categories"]))
                    for name, v in doc["categorical"].items()}
-    return ServingBaseline(str(doc["model_name"]), str(doc["baseline_id"]), numeric, categorical)
+    confidence = doc.get("confidence")
+    conf_fractions = None if confidence is None else tuple(_floats(confidence["fractions"]))
+    if conf_fractions is not None and len(conf_fractions) != len(m.CONFIDENCE_BUCKETS) + 1:
+        raise BaselineError("the confidence distribution does not match the confidence buckets",
+                            where)
+    calibration = doc.get("calibration")
+    gap = None if calibration is None else tuple(_floats(calibration["gap"]))
+    if gap is not None and len(gap) != len(m.CONFIDENCE_BUCKETS) + 1:
+        raise BaselineError("the calibration does not match the confidence buckets", where)
+    return ServingBaseline(str(doc["model_name"]), str(doc["baseline_id"]), numeric, categorical,
+                           int(doc.get("n_rows") or 0), conf_fractions, gap)
+
+
+def serving_of(baseline: Any) -> ServingBaseline:
+    """The serving view of a baseline: a :class:`ServingBaseline` as it is, or one read off an
+    ``mlmon_nb.Baseline`` (or anything with its attributes: per numeric feature ``edges`` and
+    ``cumulative``, optionally ``n``)."""
+    if isinstance(baseline, ServingBaseline):
+        return baseline
+    numeric = {}
+    for feature, spec in baseline.numeric.items():
+        numeric[feature] = ServingNumeric(tuple(_floats(spec.edges)),
+                                          tuple(_floats(spec.cumulative)),
+                                          int(getattr(spec, "n", 0)))
+    categorical = {feature: ServingCategorical(tuple(str(c) for c in spec.categories))
+                   for feature, spec in baseline.categorical.items()}
+    conf = getattr(baseline, "confidence_fractions", None)
+    calibration = getattr(baseline, "calibration", None)
+    return ServingBaseline(
+        str(getattr(baseline, "model_name", "")), str(getattr(baseline, "baseline_id", "")),
+        numeric, categorical, int(getattr(baseline, "n_rows", 0) or 0),
+        None if conf is None else tuple(_floats(conf)),
+        None if calibration is None else tuple(_floats(calibration.gap)))
+
+
+def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
+    """Each bin's ``(le, lower)`` labels: its upper edge as the histogram writes it, and the
+    upper edge of the bin below (``-Inf`` for the first), so rules can difference cumulative
+    buckets without knowing the edges."""
+    uppers = [m.le_label(e) for e in edges] + ["+Inf"]
+    return list(zip(uppers, ["-Inf", *uppers[:-1]]))
+
+
+def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple[str, ...], float]]:
+    """Every series a service exports from its baseline, as ``(metric, label values, value)``.
+
+    What the label-generic rules join on instead of literals: per numeric feature its cumulative
+    share at each bucket edge with the edge below (``ml_feature_baseline_ratio``: KS, and PSI's
+    bins) and its value count (the critical values' m); the same for the confidences (concept
+    drift); the calibration gap per confidence bucket (estimated accuracy). One definition for
+    the service, the synthetic history and the tests.
+    """
+    name = baseline.model_name
+    out: list[tuple[m.MetricSpec, tuple[str, ...], float]] = []
+    for feature, spec in baseline.numeric.items():
+        for (le, lower), cum in zip(_bins(spec.edges), (*spec.cumulative, 1.0)):
+            out.append((m.FEATURE_BASELINE_RATIO, (name, feature, le, lower), float(cum)))
+        out.append((m.FEATURE_BASELINE_VALUES, (name, feature), float(spec.n)))
+    bins = _bins(m.CONFIDENCE_BUCKETS)
+    if baseline.confidence_fractions is not None:
+        for (le, lower), cum in zip(bins, accumulate(baseline.confidence_fractions)):
+            out.append((m.CONFIDENCE_BASELINE_RATIO, (name, le, lower), 1.0 if le == "+Inf" else cum))
+        out.append((m.CONFIDENCE_BASELINE_VALUES, (name,), float(baseline.n_rows)))
+    if baseline.calibration_gap is not None:
+        for (le, lower), gap in zip(bins, baseline.calibration_gap):
+            out.append((m.CALIBRATION_GAP, (name, le, lower), float(gap)))
+    return out

@@ -30,7 +30,7 @@ from ..errors import InstrumentError
 from ..metrics import le_label
 
 __all__ = ["Families", "families_for", "static_collectors", "LockedFamily", "LockedValue",
-           "LockedBuckets", "BaselineRatios"]
+           "LockedBuckets", "BaselineSeries"]
 
 
 class LockedValue:
@@ -125,8 +125,9 @@ class LockedFamily:
         yield family
 
 
-class BaselineRatios:
-    """Collector of ``ml_feature_baseline_ratio``: static, so the same in every worker.
+class BaselineSeries:
+    """Collector of what a service exports from its baseline (:data:`metrics.BASELINE_SERIES`):
+    static, so the same in every worker.
 
     Exposed untyped on purpose: promtool's lint reserves the ``le`` label for histograms but
     exempts untyped metrics, and PromQL treats untyped and gauge alike. ``le`` is formatted as the
@@ -134,20 +135,22 @@ class BaselineRatios:
     """
 
     def __init__(self) -> None:
-        self._values: dict[tuple[str, str, str], float] = {}
+        self._values: dict[m.MetricSpec, dict[tuple[str, ...], float]] = {
+            spec: {} for spec in m.BASELINE_SERIES}
         self._lock = threading.Lock()
 
-    def set(self, model_name: str, feature: str, le: str, value: float) -> None:
+    def set(self, spec: m.MetricSpec, labels: tuple[str, ...], value: float) -> None:
         with self._lock:
-            self._values[(model_name, feature, le)] = float(value)
+            self._values[spec][tuple(labels)] = float(value)
 
     def collect(self):
-        family = UnknownMetricFamily(m.FEATURE_BASELINE_RATIO.name, m.FEATURE_BASELINE_RATIO.help,
-                                     labels=m.FEATURE_BASELINE_RATIO.labels)
         with self._lock:
-            for labels, value in self._values.items():
+            snapshot = {spec: dict(values) for spec, values in self._values.items()}
+        for spec, values in snapshot.items():
+            family = UnknownMetricFamily(spec.name, spec.help, labels=spec.labels)
+            for labels, value in values.items():
                 family.add_metric(list(labels), value)
-        yield family
+            yield family
 
 
 class _ClientFeatureHistograms:
@@ -206,8 +209,8 @@ class Families:
         self.unmatched = client(m.FEEDBACK_UNMATCHED)
         self.evicted = client(m.PENDING_EVICTED)
         self.review = client(m.REVIEW_SAMPLES)
-        self.baseline_ratio = BaselineRatios()
-        registry.register(self.baseline_ratio)
+        self.baseline_series = BaselineSeries()
+        registry.register(self.baseline_series)
 
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Families] = weakref.WeakKeyDictionary()
@@ -231,4 +234,4 @@ def families_for(registry: CollectorRegistry, latency_buckets: tuple[float, ...]
 def static_collectors(registry: CollectorRegistry) -> list:
     """Collectors of a registry that multiprocess exposition adds to the summed files."""
     fam = _BY_REGISTRY.get(registry)
-    return [fam.baseline_ratio] if fam is not None else []
+    return [fam.baseline_series] if fam is not None else []

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .. import metrics as m
 from ..errors import InstrumentError
-from ..metrics import le_label
+from ._baseline import baseline_series, serving_of
 from ._families import families_for
 from ._labels import LabelCap, label_text
 from ._multiprocess import ensure_multiprocess_dir, is_multiprocess
@@ -308,9 +308,8 @@ class ModelMonitor:
         for feature, stats in baseline.numeric.items():
             edges = [float(e) for e in stats.edges]
             self._numeric[feature] = fam.features.labels(self.model_name, feature, buckets=edges)
-            for edge, cum in zip(edges, stats.cumulative):
-                fam.baseline_ratio.set(self.model_name, feature, le_label(edge), cum)
-            fam.baseline_ratio.set(self.model_name, feature, "+Inf", 1.0)
+        for spec, labels, value in baseline_series(serving_of(baseline)):
+            fam.baseline_series.set(spec, labels, value)
         for feature, stats in baseline.categorical.items():
             top = tuple(str(c) for c in stats.categories)
             self._categorical[feature] = _CategoricalFeature(

@@ -12,7 +12,7 @@ from .. import plots
 from ..context import format_duration
 from ..findings import Finding, Stat
 from ..humanize import Kind, fmt
-from ..promql import selector
+from ..promql import matcher, selector
 from ..signals import Signal
 from .base import InvestigationBase
 from .record import _cap
@@ -81,8 +81,9 @@ class DriftEvidence(InvestigationBase):
         sel = selector(m.FEATURE_VALUE.series("_bucket"), model_name=self.model_name,
                        feature=feature, le="+Inf")
         return Signal(f"binned KS of {feature}",
-                      lambda r: ks_rule_expr(self.model_name, feature, baseline,
-                                             window=self._drift_window(r)),
+                      lambda r: ks_rule_expr(self._drift_window(r),
+                                             matcher("model_name", self.model_name),
+                                             matcher("feature", feature), recorded=False),
                       threshold, kind=Kind.NUMBER.value,
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="values")
 
@@ -94,8 +95,9 @@ class DriftEvidence(InvestigationBase):
             return None
         sel = selector(m.CONFIDENCE.series("_count"), model_name=self.model_name)
         return Signal("confidence PSI",
-                      lambda r: concept_psi_rule_expr(self.model_name, baseline,
-                                                      window=self._drift_window(r)),
+                      lambda r: concept_psi_rule_expr(self._drift_window(r),
+                                                      matcher("model_name", self.model_name),
+                                                      recorded=False),
                       threshold, kind=Kind.NUMBER.value,
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
 

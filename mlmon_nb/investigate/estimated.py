@@ -21,7 +21,7 @@ from ..performance import (
     calibration_of,
     window_confidence_counts,
 )
-from ..promql import selector
+from ..promql import matcher, selector
 from ..rules.estimated import estimated_accuracy_expr
 from ..signals import Signal
 from .base import InvestigationBase
@@ -57,10 +57,10 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         baseline = self.load_baseline()  # type: ignore[attr-defined]
         if baseline is None or baseline.calibration is None:
             return None
-        cal = baseline.calibration
         sel = selector(m.CONFIDENCE.series("_count"), model_name=self.model_name)
         return Signal("estimated accuracy",
-                      lambda r: estimated_accuracy_expr(self.model_name, cal, r), threshold,
+                      lambda r: estimated_accuracy_expr(r, matcher("model_name", self.model_name),
+                                                        recorded=False), threshold,
                       above=False, kind=Kind.RATIO.value,
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
 

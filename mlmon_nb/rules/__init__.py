@@ -34,20 +34,24 @@ _EXPORTS = {
                      "ground_truth_count", "slo_event_count", "spike_window", "HISTORY_AGE",
                      "HISTORY_COVERAGE", "SLO_OBJECTIVE", "ERROR_BUDGET_REMAINING", "COST_PER_1K",
                      "group_name", "ESTIMATED_ACCURACY_WINDOWS", "ESTIMATED_ACCURACY_ALERT_WINDOW",
-                     "estimated_accuracy"), "names"),
+                     "estimated_accuracy", "DRIFT_WINDOWS"), "names"),
     **dict.fromkeys(("RecordingRule", "AlertingRule", "RuleGroup"), "model"),
     **dict.fromkeys(("BurnWindow", "BURN_WINDOWS", "burn_windows", "slo_events", "slo_bad_ratio",
-                     "slo_objective", "slo_groups"), "slo"),
+                     "slo_objective", "slo_budget", "burn_threshold", "slo_settings",
+                     "period_variants", "slo_groups"), "slo"),
     **dict.fromkeys(("estimated_accuracy_expr", "estimated_accuracy_rules"), "estimated"),
-    **dict.fromkeys(("validate", "recording_groups", "alert_groups", "drift_groups",
-                     "estimated_accuracy_groups", "runbook_url"), "generate"),
+    **dict.fromkeys(("validate", "settings_groups", "recording_groups", "alert_groups",
+                     "drift_groups", "alpha_variants", "runbook_url"), "generate"),
+    **dict.fromkeys(("SETTING", "CONFIGURED_MODELS", "Setting", "setting",
+                     "compare", "setting_text", "setting_rules", "model_regex", "Variant",
+                     "variants", "join_variants"), "fleet"),
     **dict.fromkeys(("RULE_FILES", "render_rule_files", "render_rules"), "render"),
     **dict.fromkeys(("render_alertmanager", "receivers_from_env"), "alertmanager"),
     **dict.fromkeys(("ALERTMANAGER_FILE", "load_baselines", "write_generated", "check_files",
                      "stale_files"), "files"),
 }
-_SUBMODULES = ("names", "model", "slo", "estimated", "generate", "render", "alertmanager",
-               "files")
+_SUBMODULES = ("names", "model", "fleet", "slo", "estimated", "generate", "render",
+               "alertmanager", "files")
 
 __all__ = sorted(_EXPORTS)
 

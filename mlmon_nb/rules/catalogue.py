@@ -13,16 +13,20 @@ from enum import StrEnum
 from typing import Callable, Iterable
 
 from .. import promql
-from ..config import SERVICE_JOB, AlertThresholds, Config, ModelConfig, parse_duration
+from ..config import Config, parse_duration
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
+from .evidence import EVIDENCE, RatioEvidence
+from .fleet import CONFIGURED_MODELS, Setting, compare, setting, setting_text
 from .model import AlertingRule
 from .names import (
     ESTIMATED_ACCURACY_ALERT_WINDOW,
     HISTORY_AGE,
     HISTORY_COVERAGE,
+    SLO_OBJECTIVE,
     SLOS,
     accuracy,
+    bound,
     error_ratio,
     estimated_accuracy,
     ground_truth_count,
@@ -35,9 +39,10 @@ from .names import (
     slo_event_count,
     spike_window,
 )
-from .slo import burn_windows, slo_objective
+from .slo import BURN_WINDOWS
 
-__all__ = ["Severity", "AlertSpec", "AlertBuilder", "CATALOGUE", "ALERT_NAMES", "get"]
+__all__ = ["Severity", "AlertSpec", "AlertBuilder", "ALERT_SETTINGS", "CATALOGUE", "ALERT_NAMES",
+           "get"]
 
 
 class Severity(StrEnum):
@@ -48,8 +53,8 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-# (alert name, configuration, model) -> the alert's rules for that model
-AlertBuilder = Callable[[str, Config, ModelConfig], Iterable[AlertingRule]]
+# (alert name, configuration) -> the alert's rules, for every model at once
+AlertBuilder = Callable[[str, Config], Iterable[AlertingRule]]
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,13 @@ class AlertSpec:
     """One alert: its name, the severities it fires at, and what its runbook is about.
 
     ``title`` and ``meaning`` head the runbook and the README row; ``signals`` name the evidence
-    the runbook shows first; ``needs_baseline`` alerts exist only for models with a baseline,
-    ``needs_calibration`` ones only for those whose baseline has a calibration.
-    ``build`` writes its alerting rules for one model; ``series_labels`` are the labels its
-    firing series carry (templated into the runbook link; static ones are written out);
-    ``group`` is the rule group it goes in (``mlmon:<model>:<group>``); ``inhibits`` are the
-    alerts it silences for the same model while it fires.
+    the runbook shows first; ``needs_baseline`` alerts fire only for models whose service exports
+    a baseline, ``needs_calibration`` ones only where the baseline has a calibration.
+    ``build`` writes its alerting rules, once for every model (thresholds are joined from the
+    settings series, :mod:`mlmon_nb.rules.fleet`); ``series_labels`` are the labels its firing
+    series carry (templated into the runbook link; static ones are written out); ``group`` is
+    the rule group it goes in (``mlmon:<group>``); ``inhibits`` are the alerts it silences for
+    the same model while it fires.
     """
 
     name: str
@@ -77,9 +83,37 @@ class AlertSpec:
     group: str = field(default="alerts", kw_only=True)
     inhibits: tuple[str, ...] = field(default=(), kw_only=True)
 
-    def rules(self, config: Config, model: ModelConfig) -> tuple[AlertingRule, ...]:
-        """This alert's rules for ``model`` (without the runbook link, which rules adds)."""
-        return tuple(self.build(self.name, config, model))
+    def rules(self, config: Config) -> tuple[AlertingRule, ...]:
+        """This alert's rules (without the runbook link, which rules adds)."""
+        return tuple(self.build(self.name, config))
+
+
+# -- the per-model numbers the alerts read (series of the settings stage) -----------------------
+
+ALERT_SETTINGS: tuple[Setting, ...] = (
+    Setting("error_ratio_critical", lambda m: m.alerts.error_ratio_critical),
+    Setting("error_ratio_warning", lambda m: m.alerts.error_ratio_warning),
+    Setting("latency_p95_critical", lambda m: round(
+        m.alerts.latency_p95_factor_critical * m.slo.latency_threshold_seconds, 9)),
+    Setting("latency_p95_warning", lambda m: round(
+        m.alerts.latency_p95_factor_warning * m.slo.latency_threshold_seconds, 9)),
+    Setting("latency_p95_factor_critical", lambda m: m.alerts.latency_p95_factor_critical),
+    Setting("latency_p95_factor_warning", lambda m: m.alerts.latency_p95_factor_warning),
+    Setting("latency_slo_seconds", lambda m: m.slo.latency_threshold_seconds),
+    Setting("accuracy_min", lambda m: m.alerts.accuracy_min),
+    Setting("low_confidence_share", lambda m: m.alerts.low_confidence_share),
+    Setting("low_confidence_threshold", lambda m: m.low_confidence_threshold),
+    Setting("min_requests", lambda m: m.alerts.min_events.requests),
+    Setting("min_predictions", lambda m: m.alerts.min_events.predictions),
+    Setting("min_ground_truth", lambda m: m.alerts.min_events.ground_truth),
+    Setting("min_feature_values", lambda m: m.alerts.min_events.feature_values),
+    Setting("ks_warning", lambda m: m.ks.warning),
+    Setting("ks_critical", lambda m: m.ks.critical),
+    Setting("psi_warning", lambda m: m.psi.warning),
+    Setting("drift_alpha", lambda m: m.drift_alpha),
+    Setting("throughput_min_rps", lambda m: m.slo.throughput_min_rps),
+    Setting("throughput_min_share", lambda m: m.slo.throughput_min_share_of_last_week),
+)
 
 
 # -- builders: how each alert fires -------------------------------------------------------------
@@ -87,82 +121,119 @@ class AlertSpec:
 _MODEL = "{{ $labels.model_name }}"
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:g}%"
-
-
-def _select(metric: str, model: ModelConfig, **labels: str) -> str:
-    return promql.selector(metric, model_name=model.name, **labels)
-
-
 def _count(selector: str) -> str:
-    """An annotation template printing the value of a count series (an alert's evidence)."""
-    return (f"{{{{ with query `{selector}` }}}}{{{{ . | first | value | printf \"%.0f\" }}}}"
-            f"{{{{ end }}}}")
+    """An annotation template printing the firing model's value of a count series (an alert's
+    evidence)."""
+    return _query_value(_model_series(selector), "%.0f")
 
 
-def _rule(alert: str, expr: str, for_: str | None, severity: Severity, model: ModelConfig,
+def _model_series(name: str, **labels: str) -> str:
+    """A Go template expression: the PromQL of ``name`` for the firing model (and ``labels``)."""
+    extra = "".join(f",{k}=%q" for k in labels)
+    args = " ".join(f'"{v}"' for v in labels.values())
+    return f"printf `{name}{{model_name=%q{extra}}}` $labels.model_name {args}".rstrip()
+
+
+def _rule(alert: str, expr: str, for_: str | None, severity: Severity,
           summary: str, description: str, **labels: str) -> AlertingRule:
-    return AlertingRule(alert, expr, for_,
-                        {"severity": str(severity), "model_name": model.name, **labels},
+    return AlertingRule(alert, expr, for_, {"severity": str(severity), **labels},
                         {"summary": summary, "description": description})
 
 
-def _error_ratio(severity: Severity, for_: str,
-                 threshold: Callable[[AlertThresholds], float]) -> AlertBuilder:
-    def build(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-        limit = threshold(model.alerts)
-        least = model.alerts.min_events.requests
+def _pct(key: str, **labels: str) -> str:
+    return setting_text(key, "humanizePercentage", **labels)
+
+
+def _num(key: str, **labels: str) -> str:
+    return setting_text(key, **labels)
+
+
+def _evidence(evidence: RatioEvidence, key: str, least: str, on: tuple[str, ...] = ("model_name",),
+              **labels: str) -> str:
+    """The alert's evidence: in one of its windows the ratio's bound is past ``key`` with at
+    least ``least`` events (``alerts.min_events``, the floor under the statistic), unless the
+    alert's own window has events and its ratio is on the healthy side (a longer window's
+    evidence of what has passed does not keep an alert firing; a window without events neither
+    confirms nor resets)."""
+    op, healthy = (">", "<=") if evidence.side == "lower" else ("<", ">=")
+    parts = []
+    for w in evidence.windows:
+        b = promql.selector(bound(evidence.ratio(w), evidence.side), **evidence.labels)
+        n = promql.selector(evidence.count(w), **evidence.labels)
+        parts.append(f"({compare(b, op, key, on, **labels)} and {compare(n, '>=', least)})")
+    own = promql.selector(evidence.ratio(evidence.windows[0]), **evidence.labels)
+    return (f"(({' or '.join(parts)}) unless on (model_name) "
+            f"{compare(own, healthy, key, on, **labels)})")
+
+
+def _window_text(evidence: RatioEvidence, window: str, events: str) -> str:
+    """"the ratio of the n events over the window, at least (most) the bound with C% confidence",
+    for the firing model."""
+    extra = dict(evidence.labels)
+    word = "at least" if evidence.side == "lower" else "at most"
+    ratio = _query_value(_model_series(evidence.ratio(window), **extra), "humanizePercentage")
+    n = _query_value(_model_series(evidence.count(window), **extra), "%.0f")
+    b = _query_value(_model_series(bound(evidence.ratio(window), evidence.side), **extra),
+                     "humanizePercentage")
+    return f"{ratio} of {n} {events} over {window}, {word} {b} with {_pct('alert_confidence')} confidence"
+
+
+def _evidence_text(evidence: RatioEvidence, events: str) -> str:
+    return "; ".join(_window_text(evidence, w, events) for w in evidence.windows)
+
+
+def _error_ratio(severity: Severity, for_: str, key: str) -> AlertBuilder:
+    def build(alert: str, config: Config) -> list[AlertingRule]:
+        errors = EVIDENCE["errors"]
         short = spike_window(config.stack.scrape_interval_seconds)
-        count = _select(request_count("5m"), model)
-        # the short-window ratio too, at every evaluation of the `for`: a spike shorter than
-        # `for` keeps the 5m ratio up for 5 minutes, but not the short one
-        expr = (f"{_select(error_ratio('5m'), model)} > {number(limit)} "
-                f"and {_select(error_ratio(short), model)} > {number(limit)} "
-                f"and {count} >= {number(least)}")
-        return [_rule(alert, expr, for_, severity, model,
-                      f"{_MODEL}: error ratio above {_pct(limit)}",
-                      f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s {_count(count)} "
-                      f"requests failed over the last 5m, and over {_pct(limit)} over the last "
-                      f"{short} too (threshold {_pct(limit)} over both, for {for_}; at least "
-                      f"{number(least)} requests).")]
+        # "above the threshold for 5m" holds through minutes without traffic: only a short
+        # window whose own requests show the ratio under the threshold resets the `for`
+        healthy = compare(bound(error_ratio(short), "upper"), "<", key)
+        expr = (f"{error_ratio('5m')} and on (model_name) "
+                f"{_evidence(errors, key, 'min_requests')} unless on (model_name) {healthy}")
+        return [_rule(alert, expr, for_, severity,
+                      f"{_MODEL}: error ratio above {_pct(key)}",
+                      f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s "
+                      f"{_count(request_count('5m'))} requests failed over the last 5m. Chance "
+                      f"alone does not explain it: {_evidence_text(errors, 'requests')} "
+                      f"(threshold {_pct(key)} for {for_}, the bound past it over 5m or 30m; a "
+                      f"{short} window resets it only when its own requests show the ratio under "
+                      f"{_pct(key)}; at least {_num('min_requests')} requests).")]
     return build
 
 
-def _high_latency(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-    a, slo_threshold = model.alerts, model.slo.latency_threshold_seconds
+def _high_latency(alert: str, config: Config) -> list[AlertingRule]:
     rules = []
-    for severity, factor, for_ in ((Severity.CRITICAL, a.latency_p95_factor_critical, "10m"),
-                                   (Severity.WARNING, a.latency_p95_factor_warning, "15m")):
-        limit = round(factor * slo_threshold, 9)
-        count = _select(slo_event_count("5m"), model, slo="latency")
-        least = a.min_events.requests
-        expr = (f"{_select(latency_quantile(0.95, '5m'), model)} > {number(limit)} "
-                f"and on (model_name) {count} >= {number(least)}")
+    for severity, key, factor, for_ in (
+            (Severity.CRITICAL, "latency_p95_critical", "critical", "10m"),
+            (Severity.WARNING, "latency_p95_warning", "warning", "15m")):
+        count = promql.selector(slo_event_count("5m"), slo="latency")
+        expr = (f"{compare(latency_quantile(0.95, '5m'), '>', key)} "
+                f"and on (model_name) {compare(count, '>=', 'min_requests')}")
+        factor_key = f"latency_p95_factor_{factor}"
         rules.append(_rule(
-            alert, expr, for_, severity, model,
-            f"{_MODEL}: P95 latency above {number(factor)}x the SLO",
+            alert, expr, for_, severity,
+            f"{_MODEL}: P95 latency above {_num(factor_key)}x the SLO",
             f"P95 latency of {_MODEL} is {{{{ $value | humanizeDuration }}}} over the last 5m's "
-            f"{_count(count)} requests (threshold {number(limit)}s = {number(factor)} x the "
-            f"{number(slo_threshold)}s latency SLO, for {for_}; at least {number(least)} "
-            f"requests)."))
+            f"{_query_value(_model_series(slo_event_count('5m'), slo='latency'), '%.0f')} "
+            f"requests (threshold {_num(key)}s = {_num(factor_key)} x the "
+            f"{_num('latency_slo_seconds')}s latency SLO, for {for_}; at least "
+            f"{_num('min_requests')} requests)."))
     return rules
 
 
-def _service_down(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-    m = model.name
-    # the targets serving this model: labelled so in the scrape configuration (a `model_name`
-    # target label), or having exported its ml_model_info within the last day
-    labelled = promql.selector("up", job=SERVICE_JOB, model_name=m)
-    unlabelled = promql.selector("up", job=SERVICE_JOB, model_name="")
-    info = promql.selector(MODEL_INFO.name, model_name=m)
+def _service_down(alert: str, config: Config) -> list[AlertingRule]:
+    # the targets serving a model: labelled so in the scrape configuration (a `model_name`
+    # target label), or having exported its ml_model_info within the last day; any job
+    labelled = promql.selector("up", promql.matcher("model_name", "", "!="))
+    unlabelled = promql.selector("up", model_name="")
     expr = (f"({labelled} == 0) or on (job, instance) ({unlabelled} == 0) * on (job, instance) "
             f"group_left (model_name) max by (job, instance, model_name) "
-            f"(last_over_time({info}[1d]))")
+            f"(last_over_time({MODEL_INFO.name}[1d]))")
     return [_rule(alert, expr, "1m", Severity.CRITICAL,
-                  model, f"{m}: the model service is down",
-                  f"Prometheus cannot scrape {{{{ $labels.instance }}}} (job {SERVICE_JOB}) "
-                  f"serving {m}: up is {{{{ $value }}}} (threshold: up == 0, for 1m).")]
+                  f"{_MODEL}: the model service is down",
+                  f"Prometheus cannot scrape {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) "
+                  f"serving {_MODEL}: up is {{{{ $value }}}} (threshold: up == 0, for 1m).")]
 
 
 def _drift_rule_names() -> dict[str, str]:
@@ -175,155 +246,173 @@ def _drift_rule_names() -> dict[str, str]:
 
 def _query_value(template_selector: str, fmt: str) -> str:
     """An annotation template printing one series' value; ``template_selector`` is a Go
-    template expression yielding the PromQL (e.g. a ``printf`` with ``$labels``)."""
-    return (f"{{{{ with {template_selector} | query }}}}{{{{ . | first | value | printf "
-            f"\"{fmt}\" }}}}{{{{ end }}}}")
+    template expression yielding the PromQL (e.g. a ``printf`` with ``$labels``); ``fmt`` a
+    printf format or a template function (``humanizePercentage``)."""
+    value = f'printf "{fmt}"' if fmt.startswith("%") else fmt
+    return f"{{{{ with {template_selector} | query }}}}{{{{ . | first | value | {value} }}}}{{{{ end }}}}"
 
 
 def _feature_series(name: str) -> str:
     return f"printf `{name}{{model_name=%q,feature=%q}}` $labels.model_name $labels.feature"
 
 
-def _data_drift(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+def _data_drift(alert: str, config: Config) -> list[AlertingRule]:
     names = _drift_rule_names()
-    least = model.alerts.min_events.feature_values
-    alpha = model.drift_alpha
-    ks, critical, n = (_select(names[k], model) for k in ("ks", "ks_critical", "n"))
-    count = _query_value(_feature_series(names["n"]), "%.0f")
-    chance = _query_value(_feature_series(names["ks_critical"]), "%.3f")
+    ks, critical, n = names["ks"], names["ks_critical"], names["n"]
+    count = _query_value(_feature_series(n), "%.0f")
+    chance = _query_value(_feature_series(critical), "%.3f")
     rules = []
-    for severity, limit in ((Severity.WARNING, model.ks.warning),
-                            (Severity.CRITICAL, model.ks.critical)):
+    for severity, key in ((Severity.WARNING, "ks_warning"), (Severity.CRITICAL, "ks_critical")):
         # an effect above the threshold, beyond what chance gives for the window's n values
-        expr = f"{ks} > {number(limit)} and {ks} > {critical} and {n} >= {number(least)}"
+        expr = (f"{compare(ks, '>', key)} and {ks} > {critical} "
+                f"and {compare(n, '>=', 'min_feature_values')}")
         rules.append(_rule(
-            alert, expr, "1h", severity, model,
+            alert, expr, "1h", severity,
             f"{_MODEL}: input drift on {{{{ $labels.feature }}}}",
             f"Binned KS of feature {{{{ $labels.feature }}}} against the training baseline is "
             f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {count} values (threshold "
-            f"{number(limit)}, and above {chance}, what chance gives for as many values at "
-            f"alpha {number(alpha)}; at least {number(least)} values; for 1h)."))
+            f"{_num(key)}, and above {chance}, what chance gives for as many values at "
+            f"alpha {_num('drift_alpha')}; at least {_num('min_feature_values')} values; "
+            f"for 1h)."))
     return rules
 
 
-def _concept_drift(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+def _concept_drift(alert: str, config: Config) -> list[AlertingRule]:
     names = _drift_rule_names()
-    limit = model.psi.warning
-    least = model.alerts.min_events.predictions
-    alpha = model.drift_alpha
-    psi, critical, n = (_select(names[k], model) for k in ("psi", "psi_critical", "concept_n"))
-    expr = f"{psi} > {number(limit)} and {psi} > {critical} and {n} >= {number(least)}"
-    return [_rule(alert, expr, "1h", Severity.WARNING, model,
+    psi, critical, n = names["psi"], names["psi_critical"], names["concept_n"]
+    expr = (f"{compare(psi, '>', 'psi_warning')} and {psi} > {critical} "
+            f"and {compare(n, '>=', 'min_predictions')}")
+    return [_rule(alert, expr, "1h", Severity.WARNING,
                   f"{_MODEL}: prediction confidence drifted",
                   f"PSI of the prediction confidence against the training baseline is "
                   f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {_count(n)} "
-                  f"predictions (threshold {number(limit)}, and above "
-                  f"{_query_value(f'`{critical}`', '%.3f')}, what chance gives for as many "
-                  f"predictions at alpha {number(alpha)}; at "
-                  f"least {number(least)} predictions; for 1h).")]
+                  f"predictions (threshold {_num('psi_warning')}, and above "
+                  f"{_query_value(_model_series(critical), '%.3f')}, what chance gives for as "
+                  f"many predictions at alpha {_num('drift_alpha')}; at least "
+                  f"{_num('min_predictions')} predictions; for 1h).")]
 
 
-def _low_accuracy(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-    limit = model.alerts.accuracy_min
-    least = model.alerts.min_events.ground_truth
-    count = _select(ground_truth_count("1h"), model)
-    expr = f"{_select(accuracy('1h'), model)} < {number(limit)} and {count} >= {number(least)}"
-    return [_rule(alert, expr, "30m", Severity.CRITICAL, model,
-                  f"{_MODEL}: accuracy below {_pct(limit)}",
-                  f"Accuracy of {_MODEL} on the {_count(count)} ground-truth outcomes of the last "
-                  f"1h is {{{{ $value | humanizePercentage }}}} (threshold {_pct(limit)}, for 30m; "
-                  f"at least {number(least)} outcomes).")]
+def _low_accuracy(alert: str, config: Config) -> list[AlertingRule]:
+    evidence = EVIDENCE["accuracy"]
+    expr = (f"{accuracy('1h')} and on (model_name) "
+            f"{_evidence(evidence, 'accuracy_min', 'min_ground_truth')}")
+    return [_rule(alert, expr, "30m", Severity.CRITICAL,
+                  f"{_MODEL}: accuracy below {_pct('accuracy_min')}",
+                  f"Accuracy of {_MODEL} on the {_count(ground_truth_count('1h'))} ground-truth "
+                  f"outcomes of the last 1h is {{{{ $value | humanizePercentage }}}}. Chance "
+                  f"alone does not explain it: {_evidence_text(evidence, 'outcomes')} "
+                  f"(threshold {_pct('accuracy_min')} for 30m, the bound under it over 1h or 6h; "
+                  f"at least {_num('min_ground_truth')} outcomes).")]
 
 
-def _estimated_accuracy_drop(alert: str, config: Config,
-                             model: ModelConfig) -> list[AlertingRule]:
+def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
     # the LowModelAccuracy threshold: the estimate says the labels, when they come, will fire it
-    limit = model.alerts.accuracy_min
-    least = model.alerts.min_events.predictions
     window = ESTIMATED_ACCURACY_ALERT_WINDOW
-    count = _select(prediction_count(window), model)
-    expr = (f"{_select(estimated_accuracy(window), model)} < {number(limit)} "
-            f"and {count} >= {number(least)}")
-    return [_rule(alert, expr, "15m", Severity.WARNING, model,
-                  f"{_MODEL}: estimated accuracy below {_pct(limit)}",
+    count = prediction_count(window)
+    expr = (f"{compare(estimated_accuracy(window), '<', 'accuracy_min')} "
+            f"and {compare(count, '>=', 'min_predictions')}")
+    return [_rule(alert, expr, "15m", Severity.WARNING,
+                  f"{_MODEL}: estimated accuracy below {_pct('accuracy_min')}",
                   f"From the confidences of {_MODEL}'s {_count(count)} predictions over the last "
                   f"{window}, its accuracy is estimated at {{{{ $value | humanizePercentage }}}} "
-                  f"(threshold {_pct(limit)}, alerts.accuracy_min, LowModelAccuracy's floor, for 15m; at "
-                  f"least {number(least)} predictions). No label is needed; the estimate assumes "
-                  f"P(correct | confidence) is what it was on the baseline's labelled data.")]
+                  f"(threshold {_pct('accuracy_min')}, alerts.accuracy_min, LowModelAccuracy's "
+                  f"floor, for 15m; at least {_num('min_predictions')} predictions). No label is "
+                  f"needed; the estimate assumes P(correct | confidence) is what it was on the "
+                  f"baseline's labelled data.")]
 
 
-def _low_confidence(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-    limit = model.alerts.low_confidence_share
-    least = model.alerts.min_events.predictions
-    count = _select(prediction_count("30m"), model)
-    expr = (f"{_select(low_confidence_ratio('30m'), model)} > {number(limit)} "
-            f"and {count} >= {number(least)}")
-    return [_rule(alert, expr, "1h",
-                  Severity.INFO, model, f"{_MODEL}: many low-confidence predictions",
-                  f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s {_count(count)} "
-                  f"predictions over the last 30m had confidence under "
-                  f"{number(model.low_confidence_threshold)} (threshold {_pct(limit)}, for 1h; at "
-                  f"least {number(least)} predictions).")]
+def _low_confidence(alert: str, config: Config) -> list[AlertingRule]:
+    evidence = EVIDENCE["low_confidence"]
+    expr = (f"{low_confidence_ratio('30m')} and on (model_name) "
+            f"{_evidence(evidence, 'low_confidence_share', 'min_predictions')}")
+    return [_rule(alert, expr, "1h", Severity.INFO,
+                  f"{_MODEL}: many low-confidence predictions",
+                  f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s "
+                  f"{_count(prediction_count('30m'))} predictions over the last 30m had "
+                  f"confidence under {_num('low_confidence_threshold')}: "
+                  f"{_evidence_text(evidence, 'predictions')} (threshold "
+                  f"{_pct('low_confidence_share')} for 1h, the bound past it over 30m or 2h; at "
+                  f"least {_num('min_predictions')} predictions).")]
 
 
-def _metrics_absent(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
+def _metrics_absent(alert: str, config: Config) -> list[AlertingRule]:
     # ml_model_info is what a running service always exports, from its start and with no
     # traffic; its counters may have no series until the first request
-    m = model.name
-    expr = f"absent({_select(MODEL_INFO.name, model)})"
-    return [_rule(alert, expr, "10m", Severity.WARNING, model,
-                  f"{m}: model metrics are absent",
-                  f"Prometheus has no {MODEL_INFO.name} for {m} (value {{{{ $value }}}}, "
+    expr = f"{CONFIGURED_MODELS} unless on (model_name) {MODEL_INFO.name}"
+    return [_rule(alert, expr, "10m", Severity.WARNING,
+                  f"{_MODEL}: model metrics are absent",
+                  f"Prometheus has no {MODEL_INFO.name} for {_MODEL} (value {{{{ $value }}}}, "
                   f"threshold: absent for 10m); the service or its instrumentation is not being "
                   f"scraped.")]
 
 
-def _budget_burn(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-    period_seconds = model.slo.period_seconds
+def _budget_burn(alert: str, config: Config) -> list[AlertingRule]:
     rules = []
     for slo in SLOS:
-        objective = slo_objective(model, slo)
-        for window, threshold in burn_windows(objective, period_seconds):
-            factor = window.factor(period_seconds)
-            long_sel = _select(slo_error_ratio(window.long), model, slo=slo)
-            short_sel = _select(slo_error_ratio(window.short), model, slo=slo)
-            count = _select(slo_event_count(window.long), model, slo=slo)
-            least = (model.alerts.min_events.ground_truth if slo == "accuracy"
-                     else model.alerts.min_events.requests)
-            history = round(HISTORY_COVERAGE * parse_duration(window.long))
+        for window in BURN_WINDOWS:
             kind = "page" if window.severity == Severity.CRITICAL else "ticket"
+            least = "min_ground_truth" if slo == "accuracy" else "min_requests"
+            history = round(HISTORY_COVERAGE * parse_duration(window.long))
+            on = ("model_name", "slo")
+            burn = {"slo": slo, "long_window": window.long}
+            long_sel = promql.selector(slo_error_ratio(window.long), slo=slo)
+            short_sel = promql.selector(slo_error_ratio(window.short), slo=slo)
+            count = promql.selector(slo_event_count(window.long), slo=slo)
             # evidence: enough events in the long window, and history covering most of it (a
             # fresh stack's 1d ratio is the ratio of its first minutes)
-            expr = (f"{long_sel} > {number(threshold)} and {short_sel} > {number(threshold)} "
-                    f"and {count} >= {number(least)} "
-                    f"and on (model_name) {_select(HISTORY_AGE, model)} >= {number(history)}")
+            lower = promql.selector(bound(slo_error_ratio(window.long), "lower"), slo=slo)
+            expr = (f"{compare(long_sel, '>', 'slo_burn', on, **burn)} "
+                    f"and {compare(short_sel, '>', 'slo_burn', on, **burn)} "
+                    f"and {compare(lower, '>', 'slo_burn', on, **burn)} "
+                    f"and {compare(count, '>=', least)} "
+                    f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
+            factor = _num("slo_burn_factor", long_window=window.long)
+            objective = _query_value(_model_series(SLO_OBJECTIVE, slo=slo), "humanizePercentage")
             rules.append(_rule(
-                alert, expr, None, Severity(window.severity), model,
-                f"{_MODEL}: {slo} SLO burns its error budget {number(factor)}x too fast ({kind})",
+                alert, expr, None, Severity(window.severity),
+                f"{_MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
                 f"The {slo} error ratio of {_MODEL} is {{{{ $value | humanizePercentage }}}} of "
-                f"{_count(count)} events over {window.long} and above the threshold over "
-                f"{window.short} too (threshold {_pct(threshold)} = {number(factor)} x the "
-                f"{_pct(round(1 - objective, 9))} error budget of the {_pct(objective)} "
-                f"objective; at least {number(least)} events and "
-                f"{_pct(HISTORY_COVERAGE)} of {window.long} of history).",
+                f"{_query_value(_model_series(slo_event_count(window.long), slo=slo), '%.0f')} "
+                f"events over {window.long} and above the threshold over {window.short} too "
+                f"(threshold {_pct('slo_burn', **burn)} = {factor} x the "
+                f"{_pct('slo_budget', slo=slo)} error budget of the {objective} "
+                f"objective; {_window_text(EVIDENCE[f'slo_{slo}'], window.long, 'events')}; "
+                f"at least {_num(least)} events and "
+                f"{HISTORY_COVERAGE * 100:g}% of {window.long} of history).",
                 slo=slo, long_window=window.long, short_window=window.short))
     return rules
 
 
-def _low_throughput(alert: str, config: Config, model: ModelConfig) -> list[AlertingRule]:
-    limit = model.slo.throughput_min_rps
-    share = model.slo.throughput_min_share_of_last_week
-    now = _select(request_rate("5m"), model)
-    # the hour around this time last week, from the raw counter (backfilled history counts)
-    last_week = promql.sum_rate(_select(REQUESTS.sample, model), "1h", offset="6d23h30m")
-    expr = (f"({now} < {number(limit)} and on (model_name) {now} < {number(share)} * "
-            f"{last_week}) or ({now} < {number(limit)} unless on (model_name) {last_week})")
-    return [_rule(alert, expr, "15m",
-                  Severity.WARNING, model, f"{_MODEL}: throughput below {number(limit)} requests/s",
+def _same_moment(ago: str) -> str:
+    """Requests per second in the 10 minutes around this moment ``ago`` (``1w``, ``1d``)."""
+    seconds = parse_duration(ago) - 300
+    return promql.sum_rate(REQUESTS.sample, "10m", offset=promql.duration(seconds))
+
+
+def throughput_reference() -> str:
+    """What a model's traffic is compared with: the quietest of the same moment over the last
+    four weeks that have history, or in its first week of the last six days."""
+    def quietest(agos: list[str]) -> str:
+        alternatives = " or ".join(
+            f'label_replace({_same_moment(a)}, "ago", "{a}", "", "")' for a in agos)
+        return f"min by (model_name) ({alternatives})"
+    return (f"({quietest([f'{w}w' for w in range(1, 5)])} "
+            f"or on (model_name) {quietest([f'{d}d' for d in range(1, 7)])})")
+
+
+def _low_throughput(alert: str, config: Config) -> list[AlertingRule]:
+    now = request_rate("5m")
+    reference = throughput_reference()
+    share = setting("throughput_min_share")
+    expr = (f"({compare(now, '<', 'throughput_min_rps')} and on (model_name) {now} < "
+            f"{share} * on (model_name) group_right () {reference}) "
+            f"or ({compare(now, '<', 'throughput_min_rps')} unless on (model_name) {reference})")
+    return [_rule(alert, expr, "15m", Severity.WARNING,
+                  f"{_MODEL}: throughput below {_num('throughput_min_rps')} requests/s",
                   f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last 5m "
-                  f"(threshold {number(limit)} requests/s and, where there is history, "
-                  f"{_pct(share)} of the same hour last week, for 15m).")]
+                  f"(threshold {_num('throughput_min_rps')} requests/s and, where there is "
+                  f"history, {_pct('throughput_min_share')} of the quietest same moment of the "
+                  f"last four weeks, or of the last six days in its first week; for 15m).")]
 
 
 # -- the catalogue ------------------------------------------------------------------------------
@@ -335,12 +424,12 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "More than the critical share of requests fail (error ratio above "
               "`error_ratio.critical`, 5% by default, for 5 minutes).",
               (_C,), ("error ratio", "errors by type", "request rate"),
-              build=_error_ratio(_C, "5m", lambda a: a.error_ratio_critical),
+              build=_error_ratio(_C, "5m", "error_ratio_critical"),
               inhibits=("ElevatedErrorRate",)),
     AlertSpec("ElevatedErrorRate", "Elevated error rate",
               "More than the warning share of requests fail (2% by default, for 10 minutes).",
               (_W,), ("error ratio", "errors by type", "request rate"),
-              build=_error_ratio(_W, "10m", lambda a: a.error_ratio_warning)),
+              build=_error_ratio(_W, "10m", "error_ratio_warning")),
     AlertSpec("HighLatencyP95", "High P95 latency",
               "The 95th percentile of request duration is above a multiple of the latency SLO "
               "threshold (critical 2×, warning 1.5×).",
@@ -348,7 +437,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("MLServiceDown", "Model service down",
               "Prometheus cannot scrape a target serving the model (`up == 0`; the target's "
               "`model_name` label or its last `ml_model_info` says which model it serves).",
-              (_C,), ("up", "request rate"), build=_service_down, series_labels=(),
+              (_C,), ("up", "request rate"), build=_service_down,
               inhibits=("ModelMetricsAbsent", "LowThroughput")),
     AlertSpec("DataDriftDetected", "Data drift",
               "An input feature's distribution moved away from the training baseline (binned KS "
@@ -381,7 +470,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("ModelMetricsAbsent", "Model metrics absent",
               "Prometheus has no `ml_model_info` of the model, which a running service exports "
               "from its start: the service stopped exporting, or its scrape or name changed.",
-              (_W,), ("request-counter series", "up"), build=_metrics_absent, series_labels=()),
+              (_W,), ("request-counter series", "up"), build=_metrics_absent),
     AlertSpec("SLOErrorBudgetBurn", "SLO error budget burn",
               "An SLO spends its error budget too fast over both a long and a short window "
               "(multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×).",

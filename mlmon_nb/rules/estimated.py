@@ -1,18 +1,18 @@
 """The estimated-accuracy recording rules: what the accuracy of live traffic should be, from its
-confidences alone, through the baseline's reliability curve (confidence-based performance
-estimation). Pure: a baseline in, rules out.
+confidences alone, through each model's reliability curve (confidence-based performance
+estimation). Written once for every model: the curve is joined from the series the service
+exports (``ml_confidence_calibration_gap``), so a model without a calibration gets no estimate.
 
-For a window, with ``S`` the confidences' sum (the histogram's ``_sum``), ``C_b`` its
-cumulative bucket counts (both summed across replicas) and ``g_b`` the calibration gap of bucket
-``b`` (calibrated accuracy − mean confidence, see :mod:`mlmon_nb.calibration`)::
+For a window, with ``S`` the confidences' sum (the histogram's ``_sum``), ``c_b`` the count of
+bucket ``b`` (both summed across replicas) and ``g_b`` its calibration gap (calibrated accuracy −
+mean confidence, see :mod:`mlmon_nb.calibration`)::
 
-    (S + Σ_b g_b (C_b − C_{b−1})) / C_+Inf  =  (S + C_+Inf · g_last − Σ_{b<last} C_b (g_{b+1} − g_b)) / C_+Inf
+    (S + Σ_b g_b c_b) / Σ_b c_b
 
-clamped to [0, 1]. The right-hand side needs no bucket differences, and a term whose weight
-(``g_last`` or ``g_{b+1} − g_b``) is 0 is left out. The gaps are written as exact literals
-(:func:`mlmon_nb.promql.number`), so a rule equals :meth:`Calibration.estimate` on the same
-counts and sum; an empty window gives no series rather than NaN. The rules must be regenerated
-with the baseline, like the drift rules.
+clamped to [0, 1], which equals :meth:`Calibration.estimate` on the same counts and sum (the
+suite checks it to 1e-9); an empty window gives no series rather than NaN. The bucket counts are
+the ones the drift rules record per window (:func:`mlmon_nb.drift.confidence_buckets_record`),
+so this stage runs in the drift group, after them.
 
 Per window ``w`` of :data:`~mlmon_nb.rules.names.ESTIMATED_ACCURACY_WINDOWS`:
 ``model_name:ml_estimated_accuracy:<w>`` and the prediction count it rests on
@@ -24,13 +24,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import promql
-from ..baseline import Baseline
-from ..calibration import Calibration
-from ..errors import RulesError
-from ..metrics import CONFIDENCE, PREDICTIONS, le_label
-from ..queries import confidence_sum
+from ..drift.expressions import bins, confidence_buckets_record, confidence_buckets_rule_expr
+from ..metrics import CALIBRATION_GAP, CONFIDENCE, PREDICTIONS
 from .model import RecordingRule
-from .names import ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
+from .names import DRIFT_WINDOWS, ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
 
 __all__ = ["estimated_accuracy_expr", "estimated_accuracy_rules", "RECORDED_COUNT_WINDOWS"]
 
@@ -38,42 +35,40 @@ __all__ = ["estimated_accuracy_expr", "estimated_accuracy_rules", "RECORDED_COUN
 RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
 
 
-def _bucket(model_name: str, le: str, window: str) -> str:
-    return promql.sum_increase(promql.selector(CONFIDENCE.series("_bucket"), model_name=model_name,
-                                               le=le), window)
 
+def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True) -> str:
+    """The PromQL of every calibrated model's estimated accuracy over ``window``: (Σ confidence
+    + Σ bucket count × bucket gap) / Σ count over the live confidence histogram. ``matchers``
+    narrow it (one model); ``recorded=False`` reads the raw buckets, for a query over any
+    window instead of the recorded counts."""
+    def counts(*extra: str) -> str:
+        if recorded:
+            return promql.selector(confidence_buckets_record(window), *extra, *matchers)
+        return promql.sum_increase(promql.selector(CONFIDENCE.series("_bucket"), *extra,
+                                                   *matchers), window, ("model_name", "le"))
 
-def estimated_accuracy_expr(model_name: str, calibration: Calibration, window: str) -> str:
-    """The PromQL of a model's estimated accuracy over ``window``: (Σ confidence + Σ bucket
-    count × bucket gap) / Σ count over the live confidence histogram, summed across replicas."""
-    gap = [float(g) for g in calibration.gap]
-    total = _bucket(model_name, "+Inf", window)
-    weights = [(total, gap[-1])] + [(_bucket(model_name, le_label(edge), window), gap[i] - gap[i + 1])
-                                    for i, edge in enumerate(calibration.edges[:-1])]
-    numerator = confidence_sum(model_name, window) + "".join(
-        f"\n  {'+' if w > 0 else '-'} {count} * {promql.number(abs(w))}"
-        for count, w in weights if w != 0)
-    ratio = promql.ratio(numerator, total, bad_may_be_absent=False, drop_zero_total=True)
+    gap = f"max by (model_name, le, lower) ({promql.selector(CALIBRATION_GAP.name, *matchers)})"
+    confidences = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers),
+                                      window)
+    corrected = (f"{confidences}\n  + sum by (model_name) ({bins(counts(), gap, ('model_name',))} "
+                 f"* on (model_name, le) group_left () max without (lower) ({gap}))")
+    total = f'sum by (model_name) ({counts(promql.matcher("le", "+Inf"))})'
+    ratio = promql.ratio(corrected, total, bad_may_be_absent=False, drop_zero_total=True)
     return f"clamp(\n  {ratio},\n  0, 1)"
 
 
-def estimated_accuracy_rules(model_name: str, baseline: Baseline,
-                             windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
+def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
                              ) -> list[RecordingRule]:
-    """The estimated accuracy of ``model_name`` per window, and the prediction count behind it
-    (except where the recording stage has it); none when the baseline has no calibration."""
-    if not isinstance(baseline, Baseline):
-        raise RulesError(f"estimated_accuracy_rules needs a Baseline, not "
-                         f"{type(baseline).__name__}; load one with Baseline.load(path)")
-    if baseline.calibration is None:
-        return []
-    labels = {"model_name": model_name}
+    """Per window: the confidence buckets (where the drift rules do not record them), the
+    estimated accuracy, and the prediction count behind it (where the recording stage does not
+    record it), every model at once."""
     rules = []
     for w in windows:
-        rules.append(RecordingRule(estimated_accuracy(w),
-                                   estimated_accuracy_expr(model_name, baseline.calibration, w),
-                                   labels))
+        if w not in DRIFT_WINDOWS:
+            rules.append(RecordingRule(confidence_buckets_record(w),
+                                       confidence_buckets_rule_expr(w)))
+        rules.append(RecordingRule(estimated_accuracy(w), estimated_accuracy_expr(w)))
         if w not in RECORDED_COUNT_WINDOWS:
-            rules.append(RecordingRule(prediction_count(w), promql.sum_increase(
-                promql.selector(PREDICTIONS.sample, model_name=model_name), w), labels))
+            rules.append(RecordingRule(prediction_count(w),
+                                       promql.sum_increase(PREDICTIONS.sample, w)))
     return rules

@@ -21,12 +21,12 @@ Baselines are passed in (``model name → Baseline``); reading them from their f
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 from urllib.parse import quote
 
 from .. import drift, promql
 from ..baseline import Baseline
-from ..config import Config, ModelConfig, parse_duration
+from ..config import Config, parse_duration
 from ..errors import RulesError
 from ..metrics import (
     DEFAULT_LATENCY_BUCKETS,
@@ -38,16 +38,20 @@ from ..metrics import (
     REQUEST_DURATION,
     REQUESTS,
 )
-from .catalogue import CATALOGUE
+from .catalogue import ALERT_SETTINGS, CATALOGUE
 from .estimated import estimated_accuracy_rules
+from .evidence import COUNT_WINDOWS, EVIDENCE_SETTINGS, bound_rules
+from .fleet import Setting, setting, setting_rules, variants
 from .model import AlertingRule, RecordingRule, RuleGroup
 from .names import (
     ACCURACY_WINDOWS,
     COST_PER_1K,
+    DRIFT_WINDOWS,
     HISTORY_AGE,
     LATENCY_QUANTILES,
     LATENCY_WINDOWS,
     LOW_CONFIDENCE_WINDOWS,
+    WINDOWS,
     accuracy,
     error_ratio,
     ground_truth_count,
@@ -60,20 +64,19 @@ from .names import (
     segment_accuracy,
     spike_window,
 )
-from .slo import BURN_WINDOWS, model_windows, period
+from .slo import BURN_WINDOWS, period, period_variants, slo_settings
 
 __all__ = [
     "validate",
+    "settings_groups",
     "recording_groups",
     "alert_groups",
     "drift_groups",
-    "estimated_accuracy_groups",
+    "alpha_variants",
     "runbook_url",
     "DRIFT_WINDOWS",
 ]
 
-# Windows of the drift recording rules (the drift alerts read the 1h ones).
-DRIFT_WINDOWS: tuple[str, ...] = ("1h",)
 # Query-string order of a runbook link's labels.
 _LINK_LABELS = ("model_name", "severity", "feature", "slo", "long_window", "short_window")
 
@@ -105,74 +108,87 @@ def validate(config: Config, latency_buckets: Iterable[float] = DEFAULT_LATENCY_
                 f"e.g. 28d or 30d.")
 
 
-# -- stage 2: recording rules -------------------------------------------------------------------
+# -- stage 2: settings and recording rules -------------------------------------------------
 
-def _model_rate(metric: str, model: str, window: str, by: tuple[str, ...] = ("model_name",),
-                **labels: str) -> str:
-    return promql.sum_rate(promql.selector(metric, model_name=model, **labels), window, by)
-
-
-def _accuracy(model: str, window: str, by: tuple[str, ...] = ("model_name",)) -> str:
-    return promql.ratio(_model_rate(GROUND_TRUTH.sample, model, window, by, outcome="correct"),
-                        _model_rate(GROUND_TRUTH.sample, model, window, by))
-
-
-def _count(metric: str, model: str, window: str, **labels: str) -> str:
-    return promql.sum_increase(promql.selector(metric, model_name=model, **labels), window)
+def settings_groups(config: Config) -> list[RuleGroup]:
+    """The known models and every per-model setting the rules read, as series
+    (:mod:`mlmon_nb.rules.fleet`): the alerts' thresholds and evidence, the SLOs' objectives,
+    budgets and burn thresholds, the cost."""
+    settings = [*ALERT_SETTINGS, *EVIDENCE_SETTINGS, *slo_settings(),
+                Setting("cost_per_hour", lambda m: m.slo.cost_per_hour)]
+    return [RuleGroup(group_name("settings"), tuple(setting_rules(config, settings)))]
 
 
-def history_age(model: str) -> str:
-    """Seconds since the model's ``ml_model_info`` (or request counter) first appeared, up to
+def _rate(metric: str, window: str, by: tuple[str, ...] = ("model_name",), *matchers: str,
+          **labels: str) -> str:
+    return promql.sum_rate(promql.selector(metric, *matchers, **labels), window, by)
+
+
+def _accuracy(window: str, by: tuple[str, ...] = ("model_name",)) -> str:
+    return promql.ratio(_rate(GROUND_TRUTH.sample, window, by, outcome="correct"),
+                        _rate(GROUND_TRUTH.sample, window, by))
+
+
+def history_age() -> str:
+    """Seconds since each model's ``ml_model_info`` (or request counter) first appeared, up to
     the longest burn-rate window, at 5m resolution."""
     longest = max((w.long for w in BURN_WINDOWS), key=parse_duration)
-    present = " or ".join(f"max by (model_name) ({promql.selector(metric, model_name=model)})"
+    present = " or ".join(f"max by (model_name) ({metric})"
                           for metric in (MODEL_INFO.name, REQUESTS.sample))
     return (f"time() - min by (model_name) (min_over_time(timestamp({present})"
             f"[{longest}:5m]))")
 
 
-def _recording(model: ModelConfig, spike: str) -> list[RecordingRule]:
-    m = model.name
-    labels = {"model_name": m}  # every model's rules share names: promtool's duplicate lint
+def _rates(window: str, *matchers: str) -> list[RecordingRule]:
+    """Requests per second and the error ratio over ``window`` (for the models ``matchers``
+    select)."""
+    rate = RecordingRule(request_rate(window), _rate(REQUESTS.sample, window, ("model_name",),
+                                                     *matchers))
+    errors = RecordingRule(error_ratio(window), promql.ratio(
+        _rate(ERRORS.sample, window, ("model_name",), *matchers),
+        promql.selector(request_rate(window), *matchers)))
+    return [rate, errors]
+
+
+def _recording(config: Config, spike: str) -> list[RecordingRule]:
     rules = []
-    for w in (spike, *model_windows(model)):
-        rules.append(RecordingRule(request_rate(w), _model_rate(REQUESTS.sample, m, w), labels))
-        rules.append(RecordingRule(error_ratio(w), promql.ratio(
-            _model_rate(ERRORS.sample, m, w), promql.selector(request_rate(w), model_name=m)),
-            labels))
+    for w in (spike, *WINDOWS):
+        rules += _rates(w)
+    for variant in period_variants(config):  # each model's SLO period, where not a window
+        if variant.value not in (spike, *WINDOWS):
+            rules += _rates(str(variant.value), *variant.matchers)
     # the evidence behind the alerts' ratios: how many events their windows hold
-    rules.append(RecordingRule(request_count("5m"), _count(REQUESTS.sample, m, "5m"), labels))
-    rules.append(RecordingRule(prediction_count("30m"), _count(PREDICTIONS.sample, m, "30m"),
-                               labels))
-    rules.append(RecordingRule(ground_truth_count("1h"), _count(GROUND_TRUTH.sample, m, "1h"),
-                               labels))
-    rules.append(RecordingRule(HISTORY_AGE, history_age(m), labels))
+    counted: dict[Callable[[str], str], str] = {
+               request_count: REQUESTS.sample, prediction_count: PREDICTIONS.sample,
+               ground_truth_count: GROUND_TRUTH.sample}
+    for name, windows in COUNT_WINDOWS.items():
+        rules += [RecordingRule(name(w), promql.sum_increase(counted[name], w)) for w in windows]
+    rules.append(RecordingRule(request_count(spike), promql.sum_increase(REQUESTS.sample, spike)))
+    rules.append(RecordingRule(HISTORY_AGE, history_age()))
     for w in LATENCY_WINDOWS:
         for q in LATENCY_QUANTILES:
             rules.append(RecordingRule(latency_quantile(q, w), promql.histogram_quantile(
-                q, promql.selector(REQUEST_DURATION.series("_bucket"), model_name=m), w), labels))
+                q, REQUEST_DURATION.series("_bucket"), w)))
     for w in ACCURACY_WINDOWS:
-        rules.append(RecordingRule(accuracy(w), _accuracy(m, w), labels))
-    rules.append(RecordingRule(segment_accuracy("1h"),
-                               _accuracy(m, "1h", ("model_name", "segment")), labels))
+        rules.append(RecordingRule(accuracy(w), _accuracy(w)))
+    rules.append(RecordingRule(segment_accuracy("1h"), _accuracy("1h", ("model_name", "segment"))))
     for w in LOW_CONFIDENCE_WINDOWS:
-        low = promql.ratio(_model_rate(LOW_CONFIDENCE.sample, m, w),
-                           _model_rate(PREDICTIONS.sample, m, w))
-        rules.append(RecordingRule(low_confidence_ratio(w), low, labels))
-    if model.slo.cost_per_hour is not None:
-        requests = promql.selector(request_rate("1h"), model_name=m)
+        low = promql.ratio(_rate(LOW_CONFIDENCE.sample, w), _rate(PREDICTIONS.sample, w))
+        rules.append(RecordingRule(low_confidence_ratio(w), low))
+    if any(m.slo.cost_per_hour is not None for m in config.models):
+        cost = f"max by (model_name) ({setting('cost_per_hour')})"
         rules.append(RecordingRule(COST_PER_1K, (
-            f"{promql.number(float(model.slo.cost_per_hour))} / ({requests} * 3600) * 1000"),
-            labels))
-    return rules
+            f"{cost} / ({request_rate('1h')} * 3600) * 1000")))
+    # the statistics the ratio alerts fire on: each ratio's bound at the model's alpha
+    return rules + bound_rules(config.stack.scrape_interval_seconds, slo=False)
 
 
 def recording_groups(config: Config) -> list[RuleGroup]:
-    """RED, latency quantiles, accuracy and low-confidence share, the event counts behind them
-    and the model's history age, one group per model."""
+    """The settings stage, then RED, latency quantiles, accuracy and low-confidence share, the
+    event counts behind them and each model's history age: one group for every model."""
     spike = spike_window(config.stack.scrape_interval_seconds)
-    return [RuleGroup(group_name(model.name, "recording"), tuple(_recording(model, spike)))
-            for model in config.models]
+    return settings_groups(config) + [RuleGroup(group_name("recording"),
+                                                tuple(_recording(config, spike)))]
 
 
 # -- stage 3, the SLO rules, is .slo.slo_groups ------------------------------------------------
@@ -198,65 +214,37 @@ def runbook_url(config: Config, alertname: str, labels: Mapping[str, str],
 
 def alert_groups(config: Config,
                  baselines: Mapping[str, Baseline] | None = None) -> list[RuleGroup]:
-    """Every catalogue alert per model, in the groups the catalogue names (``alerts``,
-    ``slo-burn``), each with its runbook link.
-
-    Alerts that need a baseline (drift) are included for the models in ``baselines`` only,
-    since only they have drift recording rules; those that need a calibration (the estimated
-    accuracy) for the models whose baseline has one.
-    """
-    baselines = baselines or {}
+    """Every catalogue alert for every model at once, in the groups the catalogue names
+    (``alerts``, ``slo-burn``), each with its runbook link. ``baselines`` is accepted for the
+    stages' common signature; alerts on drift and estimated accuracy exist for every model and
+    fire only where the model's service exports its baseline."""
     order = list(dict.fromkeys(spec.group for spec in CATALOGUE))
-    groups = []
-    for model in config.models:
-        rules: dict[str, list[AlertingRule]] = {name: [] for name in order}
-        for spec in CATALOGUE:
-            baseline = baselines.get(model.name)
-            if spec.needs_baseline and baseline is None:
-                continue
-            if spec.needs_calibration and (baseline is None or baseline.calibration is None):
-                continue
-            for rule in spec.rules(config, model):
-                link = runbook_url(config, spec.name, rule.labels, spec.series_labels)
-                rules[spec.group].append(rule.with_annotations(runbook_url=link))
-        groups += [RuleGroup(group_name(model.name, name), tuple(rules[name])) for name in order]
-    return groups
+    rules: dict[str, list[AlertingRule]] = {name: [] for name in order}
+    for spec in CATALOGUE:
+        for rule in spec.rules(config):
+            link = runbook_url(config, spec.name, rule.labels, spec.series_labels)
+            rules[spec.group].append(rule.with_annotations(runbook_url=link))
+    return [RuleGroup(group_name(name), tuple(rules[name])) for name in order]
 
 
-# -- stage 5: drift -----------------------------------------------------------------------------
+# -- stage 5: drift and estimated accuracy ------------------------------------------------------
 
 def drift_groups(config: Config,
                  baselines: Mapping[str, Baseline] | None = None) -> list[RuleGroup]:
-    """The drift engine's recording rules for each model in ``baselines``.
-
-    Per-feature rules share a name; their static ``feature`` label (from the drift engine, the
-    value their expression yields anyway) tells them apart for promtool's duplicate-rule lint.
-    """
-    baselines = baselines or {}
-    groups = []
-    for model in config.models:
-        baseline = baselines.get(model.name)
-        if baseline is None:
-            continue
-        rules = tuple(RecordingRule(r["record"], r["expr"],
-                                    {"model_name": model.name, **r.get("labels", {})})
-                      for r in drift.drift_recording_rules(model.name, baseline, DRIFT_WINDOWS,
-                                                           alpha=model.drift_alpha))
-        groups.append(RuleGroup(group_name(model.name, "drift"), rules))
-    return groups
+    """The drift engine's recording rules and the estimated accuracy, for every model whose
+    service exports its baseline (one group: the estimate reads the confidence buckets the
+    drift rules record in the same evaluation). ``baselines`` widen the PSI critical values'
+    table to their bin counts."""
+    bins = max((len(spec.edges) + 1 for b in (baselines or {}).values()
+                for spec in b.numeric.values()), default=0)
+    rules = [RecordingRule(r["record"], r["expr"], r.get("labels", {}))
+             for r in drift.drift_recording_rules(
+                 DRIFT_WINDOWS, alphas=alpha_variants(config), max_bins=bins)]
+    rules += estimated_accuracy_rules()
+    return [RuleGroup(group_name("drift"), tuple(rules))]
 
 
-# -- stage 6: estimated accuracy ----------------------------------------------------------------
-
-def estimated_accuracy_groups(config: Config,
-                              baselines: Mapping[str, Baseline] | None = None) -> list[RuleGroup]:
-    """The estimated accuracy per window for each model whose baseline has a calibration
-    (``mlmon:<model>:estimated-accuracy``)."""
-    baselines = baselines or {}
-    groups = []
-    for model in config.models:
-        baseline = baselines.get(model.name)
-        rules = estimated_accuracy_rules(model.name, baseline) if baseline is not None else []
-        if rules:
-            groups.append(RuleGroup(group_name(model.name, "estimated-accuracy"), tuple(rules)))
-    return groups
+def alpha_variants(config: Config) -> list[tuple[float, tuple[str, ...]]]:
+    """Each distinct drift alpha of the fleet with the matchers of its models."""
+    return [(float(str(v.value)), v.matchers)
+            for v in variants(config, lambda m: m.drift_alpha)]

@@ -28,6 +28,7 @@ __all__ = [
     "LOW_CONFIDENCE_WINDOWS",
     "ESTIMATED_ACCURACY_WINDOWS",
     "ESTIMATED_ACCURACY_ALERT_WINDOW",
+    "DRIFT_WINDOWS",
     "estimated_accuracy",
     "SLOS",
     "request_rate",
@@ -41,6 +42,7 @@ __all__ = [
     "prediction_count",
     "ground_truth_count",
     "slo_event_count",
+    "bound",
     "spike_window",
     "HISTORY_AGE",
     "HISTORY_COVERAGE",
@@ -54,13 +56,15 @@ __all__ = [
 WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 LATENCY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
 LATENCY_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
-ACCURACY_WINDOWS: tuple[str, ...] = ("1h", "1d")
-LOW_CONFIDENCE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h")
+ACCURACY_WINDOWS: tuple[str, ...] = ("1h", "6h", "1d")
+LOW_CONFIDENCE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h")
 # Windows of the estimated accuracy (from the confidence histogram and the baseline's curve):
 # the short ones to see a shift early, the accuracy rules' (1h, 1d) to set it against the labels;
 # EstimatedAccuracyDrop reads the 30m one, whose prediction count the recording stage records.
 ESTIMATED_ACCURACY_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "1d")
 ESTIMATED_ACCURACY_ALERT_WINDOW = "30m"
+# Windows of the drift recording rules (the drift alerts read the 1h ones).
+DRIFT_WINDOWS: tuple[str, ...] = ("1h",)
 # The SLOs of every model: the values of the ``slo`` label.
 SLOS: tuple[str, ...] = ("latency", "availability", "accuracy")
 
@@ -123,6 +127,12 @@ def ground_truth_count(window: str) -> str:
     return recording_name("model_name", GROUND_TRUTH.name, f"increase{window}")
 
 
+def bound(record: str, side: str) -> str:
+    """The Wilson score bound (``lower`` or ``upper``) of a recorded ratio at the model's
+    ``alerts.alpha``: ``<ratio record>_lower``."""
+    return f"{record}_{side}"
+
+
 def slo_event_count(window: str) -> str:
     """Events of an SLO (label ``slo``) over ``window``: requests, or ground-truth outcomes."""
     return recording_name("model_name_slo", "ml_slo_events", f"increase{window}")
@@ -146,6 +156,6 @@ ERROR_BUDGET_REMAINING = recording_name("model_name_slo", "ml_slo_error_budget_r
 COST_PER_1K = recording_name("model_name", "ml_cost_per_1k_requests", "rate1h")
 
 
-def group_name(model_name: str, stage: str) -> str:
-    """The rule group of one model and stage: ``mlmon:<model>:<stage>``."""
-    return f"mlmon:{model_name}:{stage}"
+def group_name(stage: str) -> str:
+    """The rule group of a stage, for every model at once: ``mlmon:<stage>``."""
+    return f"mlmon:{stage}"

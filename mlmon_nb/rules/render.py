@@ -16,7 +16,6 @@ from ..metrics import DEFAULT_LATENCY_BUCKETS
 from .generate import (
     alert_groups,
     drift_groups,
-    estimated_accuracy_groups,
     recording_groups,
     validate,
 )
@@ -57,9 +56,9 @@ def _stages(baselines: Mapping[str, Baseline]
             ("slo.yml", slo_groups, "SLO error ratios per window, objectives, budget left."),
             ("alerts.yml", lambda c: alert_groups(c, baselines),
              "The alert catalogue and the burn-rate alerts."),
-            ("drift.yml", lambda c: drift_groups(c, baselines)
-             + estimated_accuracy_groups(c, baselines),
-             "Drift and estimated-accuracy recording rules from the training baselines."))
+            ("drift.yml", lambda c: drift_groups(c, baselines),
+             "Drift and estimated-accuracy recording rules, the baselines joined from their "
+             "series."))
 
 
 def render_rule_files(config: Config, *,

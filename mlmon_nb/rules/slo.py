@@ -9,11 +9,15 @@ same PromQL (:func:`slo_events`, :func:`slo_bad_ratio`) serves the SLO rules, th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Sequence
 
 from .. import promql
 from ..config import Config, ModelConfig, parse_duration
 from ..errors import RulesError
 from ..metrics import ERRORS, GROUND_TRUTH, REQUEST_DURATION, REQUESTS, le_label
+from .evidence import bound_rules
+from .fleet import SETTING, Setting, Variant, join_variants, variants
 from .model import RecordingRule, RuleGroup
 from .names import (
     ERROR_BUDGET_REMAINING,
@@ -35,6 +39,10 @@ __all__ = [
     "slo_bad_ratio",
     "slo_event_total",
     "slo_objective",
+    "slo_budget",
+    "burn_threshold",
+    "slo_settings",
+    "period_variants",
     "slo_groups",
     "COUNT_WINDOWS",
 ]
@@ -101,50 +109,65 @@ def model_windows(model: ModelConfig) -> tuple[str, ...]:
     return WINDOWS + ((slo_period,) if slo_period not in WINDOWS else ())
 
 
-def slo_events(slo: str, model: ModelConfig, window: str) -> tuple[str, str]:
+def period_variants(config: Config) -> list[Variant]:
+    """The SLO periods of the fleet, each with the matchers of its models."""
+    return variants(config, period)
+
+
+def _latency_le(model: ModelConfig) -> str:
+    return le_label(model.slo.latency_threshold_seconds)
+
+
+def slo_events(slo: str, model: ModelConfig | None, window: str, *, config: Config | None = None,
+               matchers: Sequence[str] = ()) -> tuple[str, str]:
     """PromQL of an SLO's bad events and all events per second over ``window``.
 
     latency: requests over the threshold (``_count`` minus the ``le=threshold`` bucket) of all
     requests; availability: errors of requests; accuracy: incorrect ground-truth outcomes of all.
+    For one ``model`` (reports, runbooks), or with ``model=None`` for every model of the fleet
+    at once (the rules): the latency threshold then one variant per distinct value in ``config``,
+    ``matchers`` narrowing the models.
     """
-    m = model.name
+    own = {"model_name": model.name} if model is not None else {}
+
+    def rate(metric: str, *extra: str, **labels: str) -> str:
+        return promql.sum_rate(promql.selector(metric, *matchers, *extra, **own, **labels), window)
+
     if slo == "availability":
-        return (promql.sum_rate(promql.selector(ERRORS.sample, model_name=m), window),
-                promql.sum_rate(promql.selector(REQUESTS.sample, model_name=m), window))
+        return rate(ERRORS.sample), rate(REQUESTS.sample)
     if slo == "latency":
-        count = promql.sum_rate(promql.selector(REQUEST_DURATION.series("_count"), model_name=m),
-                                window)
-        good = promql.sum_rate(promql.selector(
-            REQUEST_DURATION.series("_bucket"), model_name=m,
-            le=le_label(model.slo.latency_threshold_seconds)), window)
-        return f"{count} - {good}", count
+        count = rate(REQUEST_DURATION.series("_count"))
+        bucket = REQUEST_DURATION.series("_bucket")
+        if model is not None:
+            return f"{count} - {rate(bucket, le=_latency_le(model))}", count
+        good = join_variants(config or Config(models=()), _latency_le,
+                             lambda v: rate(bucket, *v.matchers, le=str(v.value)))
+        return f"{count} - ({good})", count
     if slo == "accuracy":
-        return (promql.sum_rate(promql.selector(GROUND_TRUTH.sample, model_name=m,
-                                                outcome="incorrect"), window),
-                promql.sum_rate(promql.selector(GROUND_TRUTH.sample, model_name=m), window))
+        return rate(GROUND_TRUTH.sample, outcome="incorrect"), rate(GROUND_TRUTH.sample)
     raise RulesError(f"unknown SLO {slo!r}; known: {', '.join(SLOS)}")
 
 
-def slo_event_total(slo: str, model: ModelConfig, window: str) -> str:
-    """PromQL of how many events an SLO counted over ``window`` (its ratio's evidence)."""
-    return promql.sum_increase(_event_series(slo, model), window)
+def slo_event_total(slo: str, window: str) -> str:
+    """PromQL of how many events an SLO counted over ``window``, every model."""
+    return promql.sum_increase(_event_series(slo), window)
 
 
-def _event_series(slo: str, model: ModelConfig) -> str:
+def _event_series(slo: str) -> str:
     """The counter of an SLO's events: requests (latency: the histogram's count), or outcomes."""
-    m = model.name
     if slo == "availability":
-        return promql.selector(REQUESTS.sample, model_name=m)
+        return REQUESTS.sample
     if slo == "latency":
-        return promql.selector(REQUEST_DURATION.series("_count"), model_name=m)
+        return REQUEST_DURATION.series("_count")
     if slo == "accuracy":
-        return promql.selector(GROUND_TRUTH.sample, model_name=m)
+        return GROUND_TRUTH.sample
     raise RulesError(f"unknown SLO {slo!r}; known: {', '.join(SLOS)}")
 
 
-def slo_bad_ratio(slo: str, model: ModelConfig, window: str) -> str:
+def slo_bad_ratio(slo: str, model: ModelConfig | None, window: str, *,
+                  config: Config | None = None, matchers: Sequence[str] = ()) -> str:
     """PromQL of an SLO's bad-event ratio over ``window`` (0 when there are no bad events)."""
-    bad, total = slo_events(slo, model, window)
+    bad, total = slo_events(slo, model, window, config=config, matchers=matchers)
     # latency: both sides come from one histogram, never missing apart
     return promql.ratio(bad, total, bad_may_be_absent=slo != "latency")
 
@@ -159,24 +182,73 @@ def slo_objective(model: ModelConfig, slo: str) -> float:
     return objectives[slo]
 
 
+def slo_budget(model: ModelConfig, slo: str) -> float:
+    """The error budget of one of a model's SLOs: 1 − objective."""
+    return round(1 - slo_objective(model, slo), 9)
+
+
+def burn_threshold(model: ModelConfig, slo: str, window: BurnWindow) -> float:
+    """The error ratio a burn window fires above: factor × budget (1 or more: never)."""
+    return round(window.factor(model.slo.period_seconds) * slo_budget(model, slo), 9)
+
+
+def slo_settings() -> list[Setting]:
+    """The SLOs' per-model numbers as series: objectives, budgets, burn thresholds."""
+    out = []
+    for slo in SLOS:
+        out.append(Setting(SLO_OBJECTIVE, partial(_objective, slo=slo), {"slo": slo},
+                           record=SLO_OBJECTIVE))
+        out.append(Setting("slo_budget", partial(_budget, slo=slo), {"slo": slo}))
+        for w in BURN_WINDOWS:
+            out.append(Setting("slo_burn", partial(_burn, slo=slo, window=w),
+                               {"slo": slo, "long_window": w.long}))
+    out += [Setting("slo_burn_factor", partial(_factor, window=w), {"long_window": w.long})
+            for w in BURN_WINDOWS]
+    return out
+
+
+def _objective(model: ModelConfig, *, slo: str) -> float:
+    return slo_objective(model, slo)
+
+
+def _budget(model: ModelConfig, *, slo: str) -> float:
+    return slo_budget(model, slo)
+
+
+def _burn(model: ModelConfig, *, slo: str, window: BurnWindow) -> float:
+    return burn_threshold(model, slo, window)
+
+
+def _factor(model: ModelConfig, *, window: BurnWindow) -> float:
+    return window.factor(model.slo.period_seconds)
+
+
+def _spent(variant: Variant, *, slo: str) -> str:
+    return promql.selector(slo_error_ratio(str(variant.value)), *variant.matchers, slo=slo)
+
+
 def slo_groups(config: Config) -> list[RuleGroup]:
-    """Per model and SLO: bad-event ratios per window, the objective, the budget remaining."""
-    groups = []
-    for model in config.models:
-        m = model.name
-        slo_period = period(model)
-        rules: list[RecordingRule] = []
-        for slo in SLOS:
-            labels = {"model_name": m, "slo": slo}
-            objective = slo_objective(model, slo)
-            rules += [RecordingRule(slo_error_ratio(w), slo_bad_ratio(slo, model, w), labels)
-                      for w in model_windows(model)]
-            rules += [RecordingRule(slo_event_count(w), slo_event_total(slo, model, w), labels)
-                      for w in COUNT_WINDOWS]
-            rules.append(RecordingRule(SLO_OBJECTIVE, f"vector({promql.number(objective)})",
-                                       labels))
-            budget = promql.selector(slo_error_ratio(slo_period), model_name=m, slo=slo)
-            rules.append(RecordingRule(ERROR_BUDGET_REMAINING, (
-                f"1 - {budget} / {promql.number(round(1 - objective, 9))}"), labels))
-        groups.append(RuleGroup(group_name(m, "slo"), tuple(rules)))
-    return groups
+    """Per SLO, every model at once: bad-event ratios per window and over each model's SLO
+    period, event counts, and the error budget remaining (objectives and budgets are the
+    settings stage's)."""
+    rules: list[RecordingRule] = []
+    periods = period_variants(config)
+    windows = list(WINDOWS)
+    for slo in SLOS:
+        labels = {"slo": slo}
+        rules += [RecordingRule(slo_error_ratio(w), slo_bad_ratio(slo, None, w, config=config),
+                                labels) for w in windows]
+        for variant in periods:
+            if variant.value in windows:
+                continue
+            rules.append(RecordingRule(slo_error_ratio(str(variant.value)), slo_bad_ratio(
+                slo, None, str(variant.value), config=config, matchers=variant.matchers), labels))
+        rules += [RecordingRule(slo_event_count(w), slo_event_total(slo, w), labels)
+                  for w in COUNT_WINDOWS]
+        spent = join_variants(config, period, partial(_spent, slo=slo))
+        rules += [r for r in bound_rules(config.stack.scrape_interval_seconds, slo=True)
+                  if r.labels.get("slo") == slo]
+        rules.append(RecordingRule(ERROR_BUDGET_REMAINING, (
+            f"1 - ({spent}) / on (model_name) group_left () "
+            f"{promql.selector(SETTING, setting='slo_budget', slo=slo)}"), labels))
+    return [RuleGroup(group_name("slo"), tuple(rules))]
