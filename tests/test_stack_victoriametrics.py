@@ -172,6 +172,21 @@ def test_rules_reading_rules_of_their_own_group_on_vmalert(vm_stack):
     assert chained[2] < 0.05 and chained[0] < 0.1, chained
 
 
+def test_vmalert_evaluates_every_generated_rule_without_error(vm_stack):
+    """Every rule of the generated files, alerts too, runs on VictoriaMetrics (MetricsQL, the
+    query length), not only parses (what `vmalert -dryRun` checks)."""
+    generated = [rule for path in sorted((vm_stack.state / "rules").glob("*.yml"))
+                 for group in yaml.safe_load(path.read_text())["groups"]
+                 for rule in group["rules"]]
+    _, body = _get(vm_stack.url("vmalert") + "/api/v1/rules")
+    rules = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
+    assert len(rules) == len(generated) > 100
+    failing = {r["name"]: r["lastError"] for r in rules if r["lastError"] or r["health"] != "ok"}
+    assert not failing, failing
+    assert all(r["lastEvaluation"] and not r["lastEvaluation"].startswith("0001")
+               for r in rules)
+
+
 def test_logs_cover_the_new_components(vm_stack):
     cli = _cli(vm_stack, "stack", "logs", "vmalert", "-n", "200", timeout=60)
     assert cli.returncode == 0 and "starting vmalert" in cli.stdout, cli.stdout + cli.stderr
