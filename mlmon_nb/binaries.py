@@ -1,6 +1,8 @@
-"""Where the stack's binaries are: Prometheus, Alertmanager, node exporter, promtool, amtool.
+"""Where the stack's binaries are: Prometheus, Alertmanager, node exporter, promtool, amtool,
+and VictoriaMetrics with vmagent and vmalert (the stack's ``victoriametrics`` backend).
 
-One lookup for the stack (which starts them) and the rule checks (which run promtool and amtool):
+One lookup for the stack (which starts them) and the rule checks (which run promtool, amtool and
+``vmalert -dryRun``):
 an ``MLMON_*_BIN`` environment variable wins, else the first candidate on ``PATH``; a missing
 binary is a :class:`StackError` naming the Debian package that provides it.
 """
@@ -23,6 +25,9 @@ BINARIES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "amtool": ("MLMON_AMTOOL_BIN", ("amtool",), "prometheus-alertmanager"),
     "node_exporter": ("MLMON_NODE_EXPORTER_BIN", ("prometheus-node-exporter", "node_exporter"),
                       "prometheus-node-exporter"),
+    "victoria-metrics": ("MLMON_VICTORIAMETRICS_BIN", ("victoria-metrics",), "victoria-metrics"),
+    "vmagent": ("MLMON_VMAGENT_BIN", ("vmagent",), "victoria-metrics"),
+    "vmalert": ("MLMON_VMALERT_BIN", ("vmalert",), "victoria-metrics"),
 }
 
 

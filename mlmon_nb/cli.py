@@ -46,6 +46,9 @@ def _add_stack(sub) -> None:
     s = p.add_subparsers(dest="action", required=True)
     up = s.add_parser("up", help="start every component in the background (idempotent)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
+    up.add_argument("--backend", choices=["prometheus", "victoriametrics"], default=None,
+                    help="prometheus (default), or VictoriaMetrics with two vmagent shards, "
+                         "vmalert and two demo replicas (default: what the stack runs now)")
     up.set_defaults(func=_stack_up)
     s.add_parser("down", help="stop exactly what `stack up` started").set_defaults(func=_stack_down)
     s.add_parser("status", help="each component and whether it is healthy").set_defaults(
@@ -58,7 +61,7 @@ def _add_stack(sub) -> None:
 
 def _stack_up(args) -> int:
     from .stack import Stack
-    stack = Stack(_config(args))
+    stack = Stack(_config(args), backend=args.backend)
     stack.up(timeout=args.timeout)
     print(stack.format_status())
     return 0
@@ -121,11 +124,12 @@ def _demo_up(args) -> int:
 def _demo_inject(args) -> int:
     from .config import parse_duration
     from .demo.faults import inject
+    from .stack import Stack
     cfg = _config(args)
-    url = f"http://{cfg.stack.host}:{cfg.stack.ports['demo']}"
-    state = inject(url, args.kind, parse_duration(args.duration), args.model)
-    where = f"{url} ({args.model})" if args.model else url
-    print(f"injected {args.kind} for {args.duration} into {where}: {state}")
+    for url in Stack(cfg).replica_urls():  # every replica of the demo service
+        state = inject(url, args.kind, parse_duration(args.duration), args.model)
+        where = f"{url} ({args.model})" if args.model else url
+        print(f"injected {args.kind} for {args.duration} into {where}: {state}")
     return 0
 
 
@@ -301,6 +305,8 @@ def _add_rules(sub) -> None:
     chk = s.add_parser("check", help="promtool/amtool checks, and whether the files are stale")
     chk.add_argument("-d", "--dir", type=Path, default=None,
                      help="folder with rules/ and alertmanager.yml (default: stack/)")
+    chk.add_argument("--vmalert", action="store_true",
+                     help="also `vmalert -dryRun` the rules (the victoriametrics backend)")
     chk.set_defaults(func=_rules_check)
 
 
@@ -353,7 +359,7 @@ def _rules_check(args) -> int:
     from .config import REPO_ROOT
     from .rules.files import check_files, stale_files
     directory = args.dir or REPO_ROOT / "stack"
-    for report in check_files(directory):
+    for report in check_files(directory, vmalert=args.vmalert):
         print(report)
     config = _config(args)
     _demo_baseline(config)

@@ -12,7 +12,11 @@ Relative paths are resolved against the file's folder. A complete example (the d
       evaluation_interval: 15s
       host: 127.0.0.1                          # the stack binds here
       ports: {prometheus: 19090, alertmanager: 19093, node_exporter: 19100,
-              demo: 18000, launcher: 18088, jupyter: 18888}
+              demo: 18000, launcher: 18088, jupyter: 18888,
+              # `stack up --backend victoriametrics` only: the store, its two scrape shards,
+              # the rule evaluator, and the demo service's second replica
+              victoriametrics: 18428, vmagent_0: 18429, vmagent_1: 18430, vmalert: 18880,
+              demo_1: 18001}
     # Optional, only for services elsewhere: each URL defaults to http://<host>:<its port>,
     # so moving a port moves its URL. MLMON_PROMETHEUS_URL overrides prometheus_url.
     # prometheus_url: http://prometheus.internal:9090
@@ -191,7 +195,10 @@ SERVICE_JOB = "mlmon-demo"
 NODE_JOB = "node"
 
 DEFAULT_PORTS = {"prometheus": 19090, "alertmanager": 19093, "node_exporter": 19100,
-                 "demo": 18000, "launcher": 18088, "jupyter": 18888}
+                 "demo": 18000, "launcher": 18088, "jupyter": 18888,
+                 # the victoriametrics backend of the stack (mlmon_nb.stack_backends)
+                 "victoriametrics": 18428, "vmagent_0": 18429, "vmagent_1": 18430,
+                 "vmalert": 18880, "demo_1": 18001}
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,17 @@
 
 Components: Prometheus, Alertmanager, node exporter, the demo model service, its traffic
 generator, the runbook launcher and JupyterLab, all on loopback ports from the configuration.
+With the ``victoriametrics`` backend (``stack up --backend victoriametrics``; see
+:mod:`mlmon_nb.stack_backends`) VictoriaMetrics, two vmagent shards and vmalert take
+Prometheus's place, the demo service runs as two replicas, and ``prometheus_url`` points at
+VictoriaMetrics. The backend ``up`` started is recorded in the state dir, so ``status``, ``logs``
+and ``down`` cover its components.
 A state directory holds the generated configs, the TSDB, logs and one pid file per component;
 ``down`` stops exactly the processes ``up`` started (pid plus process start time), and ``up``
 leaves healthy components alone. Binaries can be overridden by environment
 (``MLMON_PROMETHEUS_BIN``, ``MLMON_ALERTMANAGER_BIN``, ``MLMON_NODE_EXPORTER_BIN``,
-``MLMON_PROMTOOL_BIN``, ``MLMON_AMTOOL_BIN``).
+``MLMON_PROMTOOL_BIN``, ``MLMON_AMTOOL_BIN``, ``MLMON_VICTORIAMETRICS_BIN``,
+``MLMON_VMAGENT_BIN``, ``MLMON_VMALERT_BIN``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -33,7 +39,20 @@ from .binaries import find_binary
 from .config import NODE_JOB, SERVICE_JOB, Config
 from .errors import StackError
 from .rules.alertmanager import receivers_from_env
-from .rules.files import ALERTMANAGER_FILE, write_generated
+from .rules.files import ALERTMANAGER_FILE, RULES_DIR, write_generated
+from .stack_backends import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    SCRAPE_FILE,
+    VM_HEALTH_PATHS,
+    VM_SHARDS,
+    all_components,
+    query_url,
+    render_scrape_config,
+    traffic_of,
+    vm_command,
+)
+from .stack_backends import backend as find_backend
 
 __all__ = [
     "Stack",
@@ -46,8 +65,8 @@ __all__ = [
     "iter_blocks",
 ]
 
-COMPONENTS = ("prometheus", "alertmanager", "node_exporter", "demo", "traffic", "launcher",
-              "jupyter")
+# the default (prometheus) backend's components, in start order
+COMPONENTS = BACKENDS[DEFAULT_BACKEND].components
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` right now."""
@@ -152,13 +171,40 @@ def _http_ok(url: str, timeout: float = 1.0) -> bool:
 
 
 class Stack:
-    """The local stack described by a configuration."""
+    """The local stack described by a configuration.
 
-    def __init__(self, config: Config):
-        self.config = config
+    ``backend`` (``prometheus`` or ``victoriametrics``) defaults to the one the running stack was
+    started with, else ``prometheus``. A ``prometheus_url`` derived from the ports (not set
+    explicitly) follows the backend's query component."""
+
+    def __init__(self, config: Config, backend: str | None = None):
         self.state = Path(config.stack.state_dir)
+        self.backend = find_backend(backend or self.recorded_backend() or DEFAULT_BACKEND)
+        derived = f"http://{config.stack.host}:{config.stack.ports['prometheus']}"
+        if self.backend.query_component != "prometheus" and config.prometheus_url == derived:
+            config = replace(config, prometheus_url=query_url(config, self.backend.name))
+        self.config = config
         self.host = config.stack.host
         self.ports = config.stack.ports
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """This backend's components, in start order."""
+        return self.backend.components
+
+    def _backend_path(self) -> Path:
+        return self.state / "pids" / "backend"
+
+    def recorded_backend(self) -> str | None:
+        """The backend the stack in this state dir was started with (None when stopped)."""
+        try:
+            return self._backend_path().read_text().strip() or None
+        except OSError:
+            return None
+
+    def replica_urls(self) -> list[str]:
+        """The URLs of the demo service's replicas in this backend."""
+        return [self.url(name) for name in self.backend.demo_replicas]
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -196,7 +242,8 @@ class Stack:
 
     def _health_url(self, name: str) -> str | None:
         paths = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "node_exporter": "/metrics",
-                 "demo": "/health", "launcher": "/healthz", "jupyter": "/api"}
+                 "demo": "/health", "launcher": "/healthz", "jupyter": "/api", **VM_HEALTH_PATHS}
+        paths.update({r: "/health" for r in self.backend.demo_replicas})
         return self.url(name) + paths[name] if name in paths else None
 
     def _command(self, name: str) -> list[str]:
@@ -214,10 +261,15 @@ class Stack:
                     f"--web.external-url=http://{h}:{p['alertmanager']}/"]
         if name == "node_exporter":
             return [find_binary("node_exporter"), f"--web.listen-address={h}:{p['node_exporter']}"]
-        if name == "demo":
-            return py + ["demo", "serve", "--port", str(p["demo"])]
-        if name == "traffic":
-            return py + ["demo", "traffic", "--url", self.url("demo")]
+        if name in self.backend.demo_replicas:
+            return py + ["demo", "serve", "--port", str(p[name])]
+        if name.startswith("traffic") and traffic_of(name) in self.backend.demo_replicas:
+            replicas = len(self.backend.demo_replicas)  # the demo's 5 requests/s, shared
+            return py + ["demo", "traffic", "--url", self.url(traffic_of(name))] + (
+                ["--rps", f"{5.0 / replicas:g}"] if replicas > 1 else [])
+        vm = vm_command(name, self.config, s, str(s / RULES_DIR / "*.yml"))
+        if vm is not None:
+            return vm
         if name == "launcher":
             return py + ["launcher", "--port", str(p["launcher"])]
         if name == "jupyter":
@@ -229,7 +281,7 @@ class Stack:
                     # the stack stays on loopback: no news feed, no update check
                     "--LabApp.news_url=None",
                     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-        raise StackError(f"unknown component {name!r}; components: {', '.join(COMPONENTS)}")
+        raise StackError(f"unknown component {name!r}; components: {', '.join(self.components)}")
 
     def _read_pid(self, name: str) -> dict | None:
         try:
@@ -261,8 +313,11 @@ class Stack:
         for sub in ("logs", "pids", "rules", "runs", "baselines"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(effective_config_yaml(self.config))
-        (self.state / "prometheus.yml").write_text(
-            render_prometheus_config(self.config, components))
+        if "prometheus" in self.components:
+            (self.state / "prometheus.yml").write_text(
+                render_prometheus_config(self.config, components))
+        else:  # the vmagent shards' common scrape configuration
+            (self.state / SCRAPE_FILE).write_text(render_scrape_config(self.config, components))
         # the rules and routing, generated from the configuration; Prometheus loads rules/*.yml
         # whole, so any other file there goes
         receivers: dict[str, Any] = dict(receivers_from_env())
@@ -287,22 +342,40 @@ class Stack:
 
     def up(self, components: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
         """Start what is not running, wait until all are healthy; returns what was started."""
-        wanted = [c for c in COMPONENTS if components is None or c in set(components)]
+        wanted = [c for c in self.components if components is None or c in set(components)]
+        self._refuse_other_backend()
         for name in wanted:  # a missing binary is one clear line before anything starts
             self._command(name)
         self.write_configs(wanted)
+        self._backend_path().write_text(self.backend.name)
         started = []
+        deadline = time.monotonic() + timeout
         for name in wanted:
             if self._running(name):
                 continue
             self._start(name)
             started.append(name)
+            if name in self.backend.ready_first:
+                self._wait_healthy(name, deadline)
         if self._running("prometheus") and "prometheus" not in started:
             self._reload_prometheus()
-        deadline = time.monotonic() + timeout
+        for name in (*VM_SHARDS, "vmalert"):  # they re-read scrape config and rules on SIGHUP
+            pid = self._running(name)
+            if pid and name not in started:
+                os.kill(pid, signal.SIGHUP)
         for name in wanted:
             self._wait_healthy(name, deadline)
         return started
+
+    def _refuse_other_backend(self) -> None:
+        """One clear error when the state dir runs the other backend's components."""
+        recorded = self.recorded_backend()
+        if not recorded or recorded == self.backend.name:
+            return
+        running = [c for c in all_components() if c not in self.components and self._running(c)]
+        if running:
+            raise StackError(f"the stack in {self.state} runs the {recorded} backend "
+                             f"({', '.join(running)}); stop it first with `mlmon-nb stack down`")
 
     def _reload_prometheus(self) -> None:
         """Make a running Prometheus read the regenerated configuration and rules."""
@@ -348,18 +421,20 @@ class Stack:
     def down(self) -> list[str]:
         """Stop exactly the processes `up` started; returns their names."""
         stopped = []
-        for name in reversed(COMPONENTS):
+        others = [c for c in all_components() if c not in self.components]
+        for name in [*reversed(self.components), *others]:  # any backend's leftovers too
             record = self._read_pid(name)
             if record:
                 _terminate(record["pid"])
                 stopped.append(name)
             self._pid_path(name).unlink(missing_ok=True)
+        self._backend_path().unlink(missing_ok=True)
         return stopped
 
     def status(self) -> list[ComponentStatus]:
         """Each component: running (its pid), healthy (its health endpoint answers)."""
         out = []
-        for name in COMPONENTS:
+        for name in self.components:
             pid = self._running(name)
             out.append(ComponentStatus(name, bool(pid), bool(pid) and self._answers(name), pid,
                                        self.url(name), self.log_path(name)))
@@ -367,20 +442,24 @@ class Stack:
 
     def format_status(self, statuses: list[ComponentStatus] | None = None) -> str:
         """A table of ``statuses`` (default: probe them now)."""
-        rows = [f"{'component':<14}{'state':<10}{'pid':<9}url"]
-        for s in self.status() if statuses is None else statuses:
+        statuses = self.status() if statuses is None else statuses
+        width = max([14, *(len(s.name) + 1 for s in statuses)])
+        rows = [f"{'component':<{width}}{'state':<10}{'pid':<9}url"]
+        for s in statuses:
             state = "healthy" if s.healthy else ("unhealthy" if s.running else "stopped")
-            rows.append(f"{s.name:<14}{state:<10}{s.pid or '-':<9}{s.url}")
+            rows.append(f"{s.name:<{width}}{state:<10}{s.pid or '-':<9}{s.url}")
         # what queries, runbook links and the webhook use (derived from the ports unless set)
         rows += [""] + [f"{key:<16}{url}" for key, url in self.config.urls().items()]
+        rows.append(f"{'backend':<16}{self.backend.name}")
         return "\n".join(rows)
 
     def logs(self, name: str | None = None, lines: int = 40) -> str:
-        names = [name] if name else list(COMPONENTS)
+        names = [name] if name else list(self.components)
         out = []
         for n in names:
-            if n not in COMPONENTS:
-                raise StackError(f"unknown component {n!r}; components: {', '.join(COMPONENTS)}")
+            if n not in all_components():
+                raise StackError(f"unknown component {n!r}; components: "
+                                 f"{', '.join(self.components)}")
             path = self.log_path(n)
             text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
             out.append((f"== {n} ({path})\n" if not name else "") + "\n".join(text))

@@ -1,5 +1,6 @@
 """The I/O edge of rule generation: baselines read from disk, generated files written and
-checked (promtool, amtool), and staleness against a fresh generation.
+checked (promtool, amtool, and ``vmalert -dryRun`` for the VictoriaMetrics backend), and
+staleness against a fresh generation.
 
 Layout of a generated folder (the repository's ``stack/``, the stack's state dir, or
 ``mlmon-nb rules generate -o DIR``): ``rules/{recording,slo,alerts,drift}.yml`` and
@@ -12,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Mapping
 
+import yaml
+
 from ..baseline import Baseline
 from ..binaries import find_binary
 from ..config import Config
@@ -20,10 +23,12 @@ from .alertmanager import render_alertmanager
 from .render import RULE_FILES, render_rule_files
 
 __all__ = ["ALERTMANAGER_FILE", "RULES_DIR", "load_baselines", "write_generated", "check_files",
-           "stale_files"]
+           "check_vmalert", "long_rules", "stale_files", "VM_DEFAULT_MAX_QUERY_BYTES"]
 
 ALERTMANAGER_FILE = "alertmanager.yml"
 RULES_DIR = "rules"
+# VictoriaMetrics' default -search.maxQueryLen: longer rule expressions fail at evaluation there
+VM_DEFAULT_MAX_QUERY_BYTES = 16 * 1024
 
 
 def load_baselines(config: Config) -> dict[str, Baseline]:
@@ -69,26 +74,71 @@ def _tool(name: str) -> str:
         raise RulesError(str(exc)) from None
 
 
-def check_files(directory: str | Path) -> list[str]:
-    """Check ``directory/rules/*.yml`` with promtool (lint fatal), ``alertmanager.yml`` with amtool.
-
-    Returns the tools' reports; raises :class:`RulesError` with their output when one fails.
-    """
-    directory = Path(directory)
+def _rule_files(directory: Path) -> list[str]:
     rule_files = sorted(str(p) for p in (directory / RULES_DIR).glob("*.yml"))
     if not rule_files:
         raise RulesError(f"no rule files under {directory / RULES_DIR}; run "
                          f"`mlmon-nb rules generate`")
-    commands = [[_tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal", *rule_files],
-                [_tool("amtool"), "check-config", str(directory / ALERTMANAGER_FILE)]]
-    reports = []
-    for cmd in commands:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        report = (proc.stdout + proc.stderr).strip()
-        if proc.returncode != 0:
-            raise RulesError(f"{Path(cmd[0]).name} failed:\n{report}")
-        reports.append(report)
+    return rule_files
+
+
+def _run_check(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    report = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        raise RulesError(f"{Path(cmd[0]).name} failed:\n{report}")
+    return report
+
+
+def check_files(directory: str | Path, *, vmalert: bool = False) -> list[str]:
+    """Check ``directory/rules/*.yml`` with promtool (lint fatal), ``alertmanager.yml`` with amtool,
+    and with ``vmalert`` also the rules as vmalert reads them (:func:`check_vmalert`).
+
+    Returns the tools' reports; raises :class:`RulesError` with their output when one fails.
+    """
+    directory = Path(directory)
+    rule_files = _rule_files(directory)
+    reports = [_run_check([_tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal",
+                           *rule_files]),
+               _run_check([_tool("amtool"), "check-config", str(directory / ALERTMANAGER_FILE)])]
+    if vmalert:
+        reports.append(check_vmalert(directory))
     return reports
+
+
+def check_vmalert(directory: str | Path) -> str:
+    """``vmalert -dryRun`` over ``directory/rules/*.yml``: the groups, MetricsQL expressions and
+    templates as vmalert parses them; a :class:`RulesError` with vmalert's words when it refuses.
+
+    vmalert's dry run does not know which functions VictoriaMetrics implements, nor its query
+    length limit: the report names the rules longer than VictoriaMetrics' default limit (they
+    need ``-search.maxQueryLen``, which the stack's VictoriaMetrics sets)."""
+    directory = Path(directory)
+    files = _rule_files(directory)
+    try:
+        _run_check([_tool("vmalert"), "-dryRun", "-loggerLevel=ERROR",
+                    *(f"-rule={f}" for f in files)])
+    except RulesError as exc:  # vmalert logs one fatal line: keep what it says, not the log frame
+        lines = [line.split("\t")[-1] for line in str(exc).splitlines() if "fatal" in line]
+        raise RulesError("vmalert -dryRun refused the rules: " + ("; ".join(lines) or str(exc))
+                         ) from None
+    long = long_rules(directory)
+    note = (f"; {len(long)} rule(s) longer than VictoriaMetrics' default -search.maxQueryLen="
+            f"{VM_DEFAULT_MAX_QUERY_BYTES} (run it with a higher limit): {', '.join(long)}"
+            if long else "")
+    return f"vmalert -dryRun: {len(files)} rule files valid{note}"
+
+
+def long_rules(directory: str | Path, limit: int = VM_DEFAULT_MAX_QUERY_BYTES) -> list[str]:
+    """``file:group:rule`` of every rule whose expression is longer than ``limit`` bytes."""
+    out = []
+    for path in sorted((Path(directory) / RULES_DIR).glob("*.yml")):
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups") or []:
+            for rule in group.get("rules") or []:
+                if len(str(rule.get("expr", "")).encode()) > limit:
+                    name = rule.get("record") or rule.get("alert")
+                    out.append(f"{path.name}:{group.get('name')}:{name}")
+    return out
 
 
 def stale_files(config: Config, directory: str | Path, *,
