@@ -227,7 +227,7 @@ def runbook_url(config: Config, alertname: str, labels: Mapping[str, str],
     canary's ``model_version``).
     """
     templated = tuple(templated)
-    parts = []
+    parts: list[str] = []
     for key in _LINK_LABELS:
         if key in templated:
             value = f"{key}={{{{ $labels.{key} | urlquery }}}}"
