@@ -37,6 +37,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import requests
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -47,6 +49,7 @@ from rule_cost import (  # noqa: E402
     RuleFiles,
     generate_rules,
     prometheus_rounds,
+    query,
     running_prometheus,
     running_vmalert,
     scrape,
@@ -56,6 +59,7 @@ from rule_cost import (  # noqa: E402
 from victoria_support import running_victoriametrics  # noqa: E402
 
 from mlmon_nb.demo.history import openmetrics_chunks  # noqa: E402
+from mlmon_nb.drift.expressions import KS_RULE  # noqa: E402
 from mlmon_nb.stack import backfill  # noqa: E402
 
 VARIANTS = ("before", "after")
@@ -89,6 +93,7 @@ class Measurement:
     failures: float = math.nan
     missed_iterations: float = math.nan
     lag_seconds: float = math.nan
+    drift_models: int = 0  # models with a recorded KS drift series: the rules did their work
     skipped: str = ""
 
 
@@ -134,10 +139,11 @@ def measure_prometheus(baselines: dict, rules: RuleFiles, work: Path, opts: Opti
     with running_prometheus(blocks, rules, work, opts.timeout) as url:
         rounds, final = prometheus_rounds(url, opts.rounds, opts.timeout)
         lag = time.time() - end
+        drift = _drift_models(url)
     shutil.rmtree(blocks)
     shutil.rmtree(work / "tsdb")
     return _row(row, rounds, final, final, lag,
-                _first(final, "prometheus_tsdb_head_series"))
+                _first(final, "prometheus_tsdb_head_series"), drift)
 
 
 def measure_victoriametrics(baselines: dict, rules: RuleFiles, work: Path, opts: Options,
@@ -151,18 +157,26 @@ def measure_victoriametrics(baselines: dict, rules: RuleFiles, work: Path, opts:
         with running_vmalert(vm_url, rules, work, opts.timeout) as url:
             rounds, final = vmalert_rounds(url, opts.rounds, opts.timeout)
             lag = time.time() - end
+        requests.get(f"{vm_url}/internal/force_flush", timeout=60)  # what vmalert wrote back
+        drift = _drift_models(vm_url)
         store = scrape(vm_url)
     shutil.rmtree(storage)
     return _row(row, rounds, final, store, lag,
-                _first(store, "vm_cache_entries", type="storage/hour_metric_ids"))
+                _first(store, "vm_cache_entries", type="storage/hour_metric_ids"), drift)
+
+
+def _drift_models(url: str) -> int:
+    """How many models have a recorded KS drift series now."""
+    return len(query(url, f"count by (model_name) ({KS_RULE})"))
 
 
 def _row(row: Measurement, rounds: Rounds, evaluator: dict, store: dict, lag: float,
-         active: float) -> Measurement:
+         active: float, drift_models: int) -> Measurement:
     return replace(row, active_series=active, eval_sum_seconds=rounds.median_sum,
                    eval_max_seconds=rounds.median_max, rounds=len(rounds.sums),
                    evaluator_rss_mb=_rss_mb(evaluator), store_rss_mb=_rss_mb(store),
                    failures=rounds.failures, missed_iterations=rounds.missed, lag_seconds=lag,
+                   drift_models=drift_models,
                    skipped="" if len(rounds.sums) else "no complete evaluation round in time")
 
 
@@ -224,7 +238,8 @@ def _describe(r: Measurement) -> str:
     return (f"{r.models} models {r.variant} {r.backend}: eval {r.eval_sum_seconds * 1000:.0f} ms "
             f"summed (max group {r.eval_max_seconds * 1000:.0f} ms) over {r.rounds} rounds, "
             f"{r.active_series:,.0f} active series, RSS {r.evaluator_rss_mb:.0f} MB, "
-            f"{r.failures:.0f} failures, history end {r.lag_seconds:.0f}s before the last round")
+            f"{r.failures:.0f} failures, KS drift recorded for {r.drift_models} models, history "
+            f"end {r.lag_seconds:.0f}s before the last round")
 
 
 def _ratio(after: float, before: float) -> str:
