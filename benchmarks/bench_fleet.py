@@ -6,9 +6,10 @@ the code at two trees — ``--before`` (a git ref, extracted with ``git archive`
 (a work tree, default this one; or a ref) — each in a subprocess
 (``python -m mlmon_nb.cli --config CFG rules generate -o DIR`` with ``PYTHONPATH`` on the tree).
 Then, per backend, ``--hours`` of history of ``--replicas`` replicas per model at ``--step``
-(ending now, synthesized afresh for every measurement so BEFORE and AFTER read the same span)
-is loaded, the rule files are evaluated every 15 s, and after a warm-up round ``--rounds``
-rounds are measured (medians):
+(ending now) is loaded once, one evaluator per variant is started over it, and the two are
+measured side by side — at the same time, so they share whatever load the machine has and read
+the same span — evaluating every 15 s; after a warm-up round ``--rounds`` rounds are measured
+(medians):
 
 - prometheus: history backfilled with promtool into blocks; Prometheus evaluates the rules.
   ``active series`` is ``prometheus_tsdb_head_series``: the history sits in blocks, so these
@@ -29,13 +30,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -67,6 +72,7 @@ BACKENDS = ("prometheus", "victoriametrics")
 GOAL_SECONDS = 0.1 * EVAL_INTERVAL
 GOAL_BYTES = 1_000_000
 MB = 1_000_000
+PRINT = functools.partial(print, flush=True)  # progress shows as it happens, also in a file
 
 
 @dataclass(frozen=True)
@@ -129,40 +135,68 @@ def _history(baselines: dict, opts: Options):
     return list(openmetrics_chunks(history)), history.end
 
 
-def measure_prometheus(baselines: dict, rules: RuleFiles, work: Path, opts: Options,
-                       row: Measurement) -> Measurement:
-    """Backfill a fresh history, start Prometheus with ``rules`` over it, measure rounds."""
+def _side_by_side(urls: dict[str, str], rounds: Callable[[str, int, float], tuple[Rounds, dict]],
+                  end: float, opts: Options) -> dict[str, tuple[Rounds, dict, float]]:
+    """Measure the variants' evaluators at the same time, so they share whatever load the
+    machine has: per variant its rounds, its last scrape and the history's age at the end."""
+    def one(url: str) -> tuple[Rounds, dict, float]:
+        measured, final = rounds(url, opts.rounds, opts.timeout)
+        return measured, final, time.time() - end
+
+    with ThreadPoolExecutor(len(urls)) as pool:
+        futures = {v: pool.submit(one, url) for v, url in urls.items()}
+        return {v: f.result() for v, f in futures.items()}
+
+
+def measure_prometheus(baselines: dict, rules: dict[str, RuleFiles], work: Path, opts: Options,
+                       rows: dict[str, Measurement]) -> dict[str, Measurement]:
+    """Backfill a fresh history once, start one Prometheus per variant over it (each on its own
+    hard-linked copy of the blocks) and measure them side by side."""
     chunks, end = _history(baselines, opts)
     blocks = work / "blocks"
     backfill(chunks, blocks)
     del chunks
-    with running_prometheus(blocks, rules, work, opts.timeout) as url:
-        rounds, final = prometheus_rounds(url, opts.rounds, opts.timeout)
-        lag = time.time() - end
-        drift = _drift_models(url)
-    shutil.rmtree(blocks)
-    shutil.rmtree(work / "tsdb")
-    return _row(row, rounds, final, final, lag,
-                _first(final, "prometheus_tsdb_head_series"), drift)
+    out = {}
+    with ExitStack() as running:
+        urls = {}
+        for variant, files in rules.items():
+            (work / variant).mkdir()
+            urls[variant] = running.enter_context(
+                running_prometheus(blocks, files, work / variant, opts.timeout))
+        for variant, (measured, final, lag) in _side_by_side(
+                urls, prometheus_rounds, end, opts).items():
+            out[variant] = _row(rows[variant], measured, final, final, lag,
+                                _first(final, "prometheus_tsdb_head_series"),
+                                _drift_models(urls[variant]))
+    shutil.rmtree(work)
+    return out
 
 
-def measure_victoriametrics(baselines: dict, rules: RuleFiles, work: Path, opts: Options,
-                            row: Measurement) -> Measurement:
-    """Import a fresh history into VictoriaMetrics, run vmalert with ``rules``, measure rounds."""
+def measure_victoriametrics(baselines: dict, rules: dict[str, RuleFiles], work: Path,
+                            opts: Options, rows: dict[str, Measurement]) -> dict[str, Measurement]:
+    """Import a fresh history into one VictoriaMetrics per variant (vmalert writes the recorded
+    series back, so they cannot share one), then run the vmalerts side by side."""
     chunks, end = _history(baselines, opts)
-    storage = work / "vm"
-    storage.mkdir()
-    with running_victoriametrics(chunks, storage, end) as vm_url:
+    out = {}
+    with ExitStack() as running:
+        stores = {}
+        for variant in rules:
+            (work / variant / "vm").mkdir(parents=True)
+            stores[variant] = running.enter_context(
+                running_victoriametrics(chunks, work / variant / "vm", end))
         del chunks
-        with running_vmalert(vm_url, rules, work, opts.timeout) as url:
-            rounds, final = vmalert_rounds(url, opts.rounds, opts.timeout)
-            lag = time.time() - end
-        requests.get(f"{vm_url}/internal/force_flush", timeout=60)  # what vmalert wrote back
-        drift = _drift_models(vm_url)
-        store = scrape(vm_url)
-    shutil.rmtree(storage)
-    return _row(row, rounds, final, store, lag,
-                _first(store, "vm_cache_entries", type="storage/hour_metric_ids"), drift)
+        urls = {v: running.enter_context(running_vmalert(stores[v], files, work / v, opts.timeout))
+                for v, files in rules.items()}
+        measured = _side_by_side(urls, vmalert_rounds, end, opts)
+        for variant, (rounds, final, lag) in measured.items():
+            vm_url = stores[variant]
+            requests.get(f"{vm_url}/internal/force_flush", timeout=60)  # what vmalert wrote
+            store = scrape(vm_url)
+            out[variant] = _row(rows[variant], rounds, final, store, lag,
+                                _first(store, "vm_cache_entries", type="storage/hour_metric_ids"),
+                                _drift_models(vm_url))
+    shutil.rmtree(work)
+    return out
 
 
 def _drift_models(url: str) -> int:
@@ -183,51 +217,57 @@ def _row(row: Measurement, rounds: Rounds, evaluator: dict, store: dict, lag: fl
 MEASURE = {"prometheus": measure_prometheus, "victoriametrics": measure_victoriametrics}
 
 
+def _skip_reason(series: int, points: int, rules: RuleFiles, opts: Options) -> str:
+    """Why a variant's rules are not loaded at this size ("" when they are)."""
+    if series * points > opts.max_samples:
+        return (f"history of {series:,} series x {points} points = {series * points:,} samples "
+                f"exceeds --max-samples {opts.max_samples:,.0f} (2 cores, bounded time)")
+    if rules.bytes > opts.max_rule_bytes:
+        return (f"{rules.bytes / MB:.0f} MB of rules exceeds --max-rule-bytes "
+                f"{opts.max_rule_bytes / MB:.0f} MB: generated and measured, not loaded")
+    return ""
+
+
 def run_size(models: int, trees: dict[str, Path], backends: list[str], opts: Options,
-             work: Path, log=print) -> list[Measurement]:
-    """Every measurement of one fleet size: rules of each variant generated and counted, then
-    loaded into each backend where feasible."""
+             work: Path, log: Callable[[str], object] = PRINT) -> list[Measurement]:
+    """Every measurement of one fleet size: the rules of each variant generated and counted,
+    then, per backend, the loadable variants measured side by side over one history."""
     fleet = work / f"fleet-{models}"
     config, baselines = write_fleet(fleet, models, opts.features)
-    per_replica = series_per_replica(opts.features)
-    series = models * opts.replicas * per_replica
+    series = models * opts.replicas * series_per_replica(opts.features)
     points = int(opts.hours * 3600 / opts.step) + 1
-    rows = []
+    rows: list[Measurement] = []
+    loadable: dict[str, RuleFiles] = {}
+    bases: dict[str, Measurement] = {}
     for variant in VARIANTS:
         try:
-            rules = generate_rules(trees[variant], config, fleet / variant, opts.timeout)
+            files = generate_rules(trees[variant], config, fleet / variant, opts.timeout)
         except Exception as exc:  # a timeout or a failing generator: say so, go on
             log(f"{models} models {variant}: rules not generated: {exc}")
             rows += [Measurement(models, opts.features, b, variant, 0, 0, 0, math.nan,
-                                 skipped=f"generation failed: {exc}") for b in backends]
+                                 skipped=f"generation failed: {exc}"[:300]) for b in backends]
             continue
-        log(f"{models} models {variant}: {rules.bytes / MB:.2f} MB of rules, {rules.groups} "
-            f"groups, {rules.rules} rules, generated in {rules.seconds:.1f}s")
-        base = Measurement(models, opts.features, "", variant, rules.bytes, rules.groups,
-                           rules.rules, rules.seconds, series, opts.hours, opts.step)
-        skip = ""
-        if series * points > opts.max_samples:
-            skip = (f"history of {series:,} series x {points} points = {series * points:,} "
-                    f"samples exceeds --max-samples {opts.max_samples:,.0f} (2 cores, bounded "
-                    f"time)")
-        elif rules.bytes > opts.max_rule_bytes:
-            skip = (f"{rules.bytes / MB:.0f} MB of rules exceeds --max-rule-bytes "
-                    f"{opts.max_rule_bytes / MB:.0f} MB: not loaded")
-        for backend in backends:
-            row = replace(base, backend=backend)
-            if skip:
-                log(f"{models} models {variant} {backend}: SKIPPED: {skip}")
-                rows.append(replace(row, skipped=skip))
-                continue
-            where = work / f"{backend}-{models}-{variant}"
-            where.mkdir()
-            try:
-                row = MEASURE[backend](baselines, rules, where, opts, row)
-            except Exception as exc:  # timeouts and crashes are results too
-                row = replace(row, skipped=f"failed: {exc}"[:300])
+        log(f"{models} models {variant}: {files.bytes / MB:.2f} MB of rules, {files.groups} "
+            f"groups, {files.rules} rules, generated in {files.seconds:.1f}s")
+        bases[variant] = Measurement(models, opts.features, "", variant, files.bytes,
+                                     files.groups, files.rules, files.seconds, series,
+                                     opts.hours, opts.step)
+        skip = _skip_reason(series, points, files, opts)
+        if skip:
+            log(f"{models} models {variant}: SKIPPED: {skip}")
+            rows += [replace(bases[variant], backend=b, skipped=skip) for b in backends]
+        else:
+            loadable[variant] = files
+    for backend in backends if loadable else ():
+        pending = {v: replace(bases[v], backend=backend) for v in loadable}
+        try:
+            measured = MEASURE[backend](baselines, loadable, work / f"{backend}-{models}", opts,
+                                        pending)
+        except Exception as exc:  # timeouts and crashes are results too
+            measured = {v: replace(r, skipped=f"failed: {exc}"[:300]) for v, r in pending.items()}
+        for row in measured.values():
             log(_describe(row))
-            rows.append(row)
-        shutil.rmtree(fleet / variant)
+        rows += measured.values()
     shutil.rmtree(fleet)
     return rows
 
