@@ -317,8 +317,12 @@ def goal(rows: list[Measurement], largest: int) -> list[str]:
     if not after:
         return [f"FAIL: no AFTER rules of {largest} models"]
     r = after[0]
-    lines = [f"{'PASS' if 0 < r.rule_bytes < GOAL_BYTES else 'FAIL'}: rule files of {largest} "
-             f"models x {r.features} features: {r.rule_bytes / MB:.2f} MB (goal < 1 MB)"]
+    if not r.rule_bytes:  # the generator failed or ran out of time
+        lines = [f"FAIL: rule files of {largest} models x {r.features} features not measured "
+                 f"({r.skipped}); goal < 1 MB"]
+    else:
+        lines = [f"{'PASS' if r.rule_bytes < GOAL_BYTES else 'FAIL'}: rule files of {largest} "
+                 f"models x {r.features} features: {r.rule_bytes / MB:.2f} MB (goal < 1 MB)"]
     for r in after:
         if r.skipped:
             lines.append(f"FAIL: evaluation of {largest} models on {r.backend} not measured "

@@ -82,3 +82,8 @@ def test_table_ratios_and_goal_lines():
     slow = bench_fleet.goal([before, bench_fleet.Measurement(
         1000, 20, "prometheus", "after", 2_000_000, 6, 200, 1.0, eval_sum_seconds=2.0)], 1000)
     assert slow[0].startswith("FAIL: rule files") and slow[1].startswith("FAIL: evaluation")
+    failed = bench_fleet.Measurement(1000, 20, "prometheus", "after", 0, 0, 0, math.nan,
+                                     skipped="generation failed: timed out")
+    assert bench_fleet.goal([failed], 1000)[0] == (
+        "FAIL: rule files of 1000 models x 20 features not measured (generation failed: timed "
+        "out); goal < 1 MB")
