@@ -33,6 +33,7 @@ import csv
 import functools
 import math
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -243,9 +244,11 @@ def run_size(models: int, trees: dict[str, Path], backends: list[str], opts: Opt
         try:
             files = generate_rules(trees[variant], config, fleet / variant, opts.timeout)
         except Exception as exc:  # a timeout or a failing generator: say so, go on
-            log(f"{models} models {variant}: rules not generated: {exc}")
+            why = (f"generation took over {opts.timeout:.0f}s (--timeout)"
+                   if isinstance(exc, subprocess.TimeoutExpired) else f"generation failed: {exc}")
+            log(f"{models} models {variant}: rules not generated: {why}")
             rows += [Measurement(models, opts.features, b, variant, 0, 0, 0, math.nan,
-                                 skipped=f"generation failed: {exc}"[:300]) for b in backends]
+                                 skipped=why[:300]) for b in backends]
             continue
         log(f"{models} models {variant}: {files.bytes / MB:.2f} MB of rules, {files.groups} "
             f"groups, {files.rules} rules, generated in {files.seconds:.1f}s")
@@ -290,8 +293,8 @@ def _ratio(after: float, before: float) -> str:
 
 def table(rows: list[Measurement]) -> str:
     """Measured values per size and backend, BEFORE | AFTER | AFTER/BEFORE."""
-    cols = [("rule bytes", lambda r: r.rule_bytes, lambda v: f"{v / MB:.2f}M"),
-            ("rules", lambda r: r.rules, lambda v: f"{v:.0f}"),
+    cols = [("rule bytes", lambda r: r.rule_bytes or math.nan, lambda v: f"{v / MB:.2f}M"),
+            ("rules", lambda r: r.rules or math.nan, lambda v: f"{v:.0f}"),
             ("eval sum s", lambda r: r.eval_sum_seconds, lambda v: f"{v:.3f}"),
             ("eval max s", lambda r: r.eval_max_seconds, lambda v: f"{v:.3f}"),
             ("active series", lambda r: r.active_series, lambda v: f"{v:.0f}"),
