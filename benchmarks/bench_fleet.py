@@ -16,7 +16,8 @@ the same span — evaluating every 15 s; after a warm-up round ``--rounds`` roun
   are the series the rules write. Eval: ``prometheus_rule_group_last_duration_seconds``.
 - victoriametrics: history imported into VictoriaMetrics; vmalert evaluates and writes back.
   ``active series`` is VictoriaMetrics' ``vm_cache_entries{type="storage/hour_metric_ids"}``
-  (history and recorded series). Eval: ``vmalert_iteration_duration_seconds``.
+  (history and recorded series of the current hour; the cache fills lazily, so it may lag).
+  Eval: ``vmalert_iteration_duration_seconds``.
 
 Sizes beyond ``--max-samples`` of history or ``--max-rule-bytes`` of rules are not loaded: a
 line says why, and the rule files are still generated and measured. Prints a table with

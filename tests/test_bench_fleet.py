@@ -55,9 +55,9 @@ def test_sizes_and_series_are_counted(rows):
     for r in rows:
         assert r.history_series == MODELS * 2 * per_replica
         assert r.rule_bytes > 0 and r.rules > r.rule_groups > 0
+        # Prometheus: what the rules wrote to the head; VictoriaMetrics: its active-series cache,
+        # which fills lazily, so only "some" is certain
         assert r.active_series > 0
-        if r.backend == "victoriametrics":  # the history is active there, with what was recorded
-            assert r.active_series > r.history_series
 
 
 def test_history_carries_the_static_series_of_a_real_exposition():
