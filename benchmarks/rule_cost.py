@@ -1,0 +1,267 @@
+"""What generated rules cost a rule evaluator: rule files generated at a git ref, then loaded
+into a real Prometheus (over backfilled blocks) or a real vmalert (over VictoriaMetrics) and
+measured over several evaluation rounds. Used by ``bench_fleet.py`` and its test.
+
+A round is complete when every rule group has been evaluated once more since the last round;
+the per-group durations of that round are summed (the time all rules take per interval) and
+their max taken (the slowest group). The first round is a warm-up and is left out. Every wait
+has a deadline, and every process started here is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import requests
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from mlmon_nb.binaries import find_binary
+from mlmon_nb.stack import _terminate, free_port
+
+__all__ = ["RuleFiles", "Rounds", "source_tree", "generate_rules", "running_prometheus",
+           "running_vmalert", "prometheus_rounds", "vmalert_rounds", "scrape", "query"]
+
+EVAL_INTERVAL = 15.0
+_RULE = re.compile(rb"^\s*- (?:record|alert): ", re.M)
+_GROUP = re.compile(rb"^- name: ", re.M)
+
+
+@dataclass(frozen=True)
+class RuleFiles:
+    """Generated rule files: where, how big, how many groups and rules, how long it took."""
+
+    directory: Path
+    bytes: int
+    groups: int
+    rules: int
+    seconds: float
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(self.directory.glob("*.yml"))
+
+
+@dataclass
+class Rounds:
+    """Evaluation rounds of one evaluator: per round the summed and the max group duration."""
+
+    sums: list[float] = field(default_factory=list)
+    maxes: list[float] = field(default_factory=list)
+    groups: int = 0
+    failures: float = 0.0
+    missed: float = 0.0
+
+    @property
+    def median_sum(self) -> float:
+        return statistics.median(self.sums) if self.sums else float("nan")
+
+    @property
+    def median_max(self) -> float:
+        return statistics.median(self.maxes) if self.maxes else float("nan")
+
+
+def source_tree(ref_or_path: str, repo: Path, dest: Path) -> Path:
+    """A checkout to generate rules with: ``ref_or_path`` itself when it is a directory (a work
+    tree), else the files of that git ref extracted with ``git archive`` under ``dest`` (no
+    worktree is registered, the repository is left as it is)."""
+    if Path(ref_or_path).is_dir():
+        return Path(ref_or_path).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = dest.with_suffix(".tar")
+    with open(archive, "wb") as out:
+        proc = subprocess.run(["git", "-C", str(repo), "archive", ref_or_path, "mlmon_nb"],
+                              stdout=out, stderr=subprocess.PIPE, timeout=120)
+    if proc.returncode != 0:
+        raise SystemExit(f"git archive {ref_or_path} failed: {proc.stderr.decode().strip()}")
+    with tarfile.open(archive) as tar:  # the safe extraction filter where Python has it
+        tar.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    archive.unlink()
+    return dest
+
+
+def generate_rules(tree: Path, config: Path, out: Path, timeout: float) -> RuleFiles:
+    """``mlmon-nb rules generate`` of the code in ``tree`` (a subprocess with ``PYTHONPATH`` on
+    it) for ``config``, into ``out``; counts the result."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "mlmon_nb.cli", "--config", str(config),
+                           "rules", "generate", "-o", str(out)], env=env, cwd=config.parent,
+                          capture_output=True, text=True, timeout=timeout)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"rule generation in {tree} failed: {proc.stderr.strip()[-800:]}")
+    rules_dir = out / "rules"
+    size = groups = rules = 0
+    for path in sorted(rules_dir.glob("*.yml")):
+        data = path.read_bytes()
+        size += len(data)
+        groups += len(_GROUP.findall(data))
+        rules += len(_RULE.findall(data))
+    return RuleFiles(rules_dir, size, groups, rules, seconds)
+
+
+def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """A ``/metrics`` page: sample name → [(labels, value)]."""
+    text = requests.get(f"{url}/metrics", timeout=30).text
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((dict(s.labels), float(s.value)))
+    return out
+
+
+def _one(samples: dict, name: str) -> float:
+    values = samples.get(name) or []
+    return float(sum(v for _, v in values)) if values else float("nan")
+
+
+def query(url: str, promql: str) -> list[dict]:
+    """An instant query's result vector."""
+    body = requests.get(f"{url}/api/v1/query", params={"query": promql}, timeout=60).json()
+    if body.get("status") != "success":
+        raise RuntimeError(f"{url}: {promql!r}: {body}")
+    return body["data"]["result"]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited; see {log}:\n{log.read_text()[-1500:]}")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready within {timeout:.0f}s; see {log}")
+
+
+@contextmanager
+def _process(command: list[str], log: Path, ready_url: str, timeout: float) -> Iterator[None]:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_http(ready_url, proc, log, timeout)
+        yield
+    finally:
+        _terminate(proc.pid)
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def running_prometheus(blocks: Path, rules: RuleFiles, work: Path, timeout: float
+                       ) -> Iterator[str]:
+    """A real Prometheus over a copy of the backfilled ``blocks`` (hard links: blocks are
+    immutable) evaluating ``rules`` every 15 s, scraping nothing; yields its URL."""
+    tsdb = work / "tsdb"
+    shutil.copytree(blocks, tsdb, copy_function=os.link)
+    config = work / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"evaluation_interval": f"{EVAL_INTERVAL:g}s"},
+        "rule_files": [str(p) for p in rules.files]}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [find_binary("prometheus"), f"--config.file={config}",
+               f"--storage.tsdb.path={tsdb}", f"--web.listen-address=127.0.0.1:{port}",
+               "--storage.tsdb.retention.time=100y"]
+    with _process(command, work / "prometheus.log", f"{url}/-/ready", timeout):
+        yield url
+
+
+@contextmanager
+def running_vmalert(vm_url: str, rules: RuleFiles, work: Path, timeout: float) -> Iterator[str]:
+    """A real vmalert evaluating ``rules`` every 15 s against VictoriaMetrics, writing recorded
+    series back to it; yields its URL. Notifications go to a loopback port nothing listens on:
+    delivering alerts is not what is measured."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = ["vmalert", *[f"-rule={p}" for p in rules.files], f"-datasource.url={vm_url}",
+               f"-remoteWrite.url={vm_url}", f"-notifier.url=http://127.0.0.1:{free_port()}",
+               f"-evaluationInterval={EVAL_INTERVAL:g}s", f"-httpListenAddr=127.0.0.1:{port}",
+               "-loggerLevel=ERROR"]
+    with _process(command, work / "vmalert.log", f"{url}/metrics", timeout):
+        yield url
+
+
+def _collect(url: str, per_group: Callable[[dict], dict[str, tuple[float, float]]],
+             rounds: int, timeout: float) -> Rounds:
+    """Poll ``url``'s metrics until ``rounds`` complete rounds after a warm-up one.
+
+    ``per_group`` maps a scrape to group → (iterations so far, a duration measure); a round is
+    taken when every group's iterations grew, with the durations the scrape shows then.
+    """
+    out = Rounds()
+    deadline = time.monotonic() + timeout
+    last: dict[str, float] | None = None
+    warm = False
+    while time.monotonic() < deadline and len(out.sums) < rounds:
+        groups = per_group(scrape(url))
+        if groups:
+            counts = {g: n for g, (n, _) in groups.items()}
+            if last is None:
+                last = counts
+            elif all(counts[g] > last.get(g, 0) for g in counts):
+                if warm:
+                    durations = [d for _, d in groups.values()]
+                    out.sums.append(sum(durations))
+                    out.maxes.append(max(durations))
+                warm, last = True, counts
+            out.groups = len(groups)
+        time.sleep(1.0)
+    return out
+
+
+def prometheus_rounds(url: str, rounds: int, timeout: float) -> tuple[Rounds, dict]:
+    """Rounds of Prometheus's rule groups (``prometheus_rule_group_last_duration_seconds``),
+    with evaluation failures and missed iterations, and its last scrape."""
+    def per_group(samples: dict) -> dict[str, tuple[float, float]]:
+        its = {lab["rule_group"]: v for lab, v in samples.get(
+            "prometheus_rule_group_iterations_total", [])}
+        last = {lab["rule_group"]: v for lab, v in samples.get(
+            "prometheus_rule_group_last_duration_seconds", [])}
+        return {g: (its[g], last.get(g, float("nan"))) for g in its}
+
+    out = _collect(url, per_group, rounds, timeout)
+    final = scrape(url)
+    out.failures = _one(final, "prometheus_rule_evaluation_failures_total")
+    out.missed = _one(final, "prometheus_rule_group_iterations_missed_total")
+    return out, final
+
+
+def vmalert_rounds(url: str, rounds: int, timeout: float) -> tuple[Rounds, dict]:
+    """Rounds of vmalert's groups: each group's duration in a round is the growth of
+    ``vmalert_iteration_duration_seconds_sum`` over that of its ``_count`` since the last round."""
+    previous: dict[str, tuple[float, float]] = {}
+
+    def per_group(samples: dict) -> dict[str, tuple[float, float]]:
+        counts = {lab["group"]: v for lab, v in samples.get(
+            "vmalert_iteration_duration_seconds_count", [])}
+        sums = {lab["group"]: v for lab, v in samples.get(
+            "vmalert_iteration_duration_seconds_sum", [])}
+        out = {}
+        for g, n in counts.items():
+            n0, s0 = previous.get(g, (0.0, 0.0))
+            out[g] = (n, (sums[g] - s0) / (n - n0) if n > n0 else float("nan"))
+        if counts and all(counts[g] > previous.get(g, (-1.0, 0.0))[0] for g in counts):
+            previous.update({g: (counts[g], sums[g]) for g in counts})
+        return out
+
+    out = _collect(url, per_group, rounds, timeout)
+    final = scrape(url)
+    out.failures = sum(v for name, values in final.items() if name.startswith("vmalert_")
+                       and name.endswith("rules_errors_total") for _, v in values)
+    return out, final
