@@ -290,7 +290,7 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         pending = reading.get(model)
         if pending is None:
             pending = asyncio.ensure_future(off_loop(
-                lambda: console.fetch_alerts(am_url, config.prometheus_url, model_name=model)))
+                console.fetch_alerts, am_url, config.prometheus_url, opts.source_timeout, model))
             reading[model] = pending
             pending.add_done_callback(lambda _: reading.pop(model, None))
         return await asyncio.shield(pending)
@@ -337,7 +337,8 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         try:
             form = await checked_form(request)
             wanted = console.silence_request(form, parse_duration)
-            silence_id = await off_loop(console.create_silence, am_url, wanted, time.time())
+            silence_id = await off_loop(console.create_silence, am_url, wanted, time.time(),
+                                        opts.source_timeout)
         except ClientGone:
             return gone(request)
         except console.SilenceError as exc:
@@ -352,7 +353,7 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         silence_id = request.path_params["silence_id"]
         try:
             await checked_form(request)
-            await off_loop(console.expire_silence, am_url, silence_id)
+            await off_loop(console.expire_silence, am_url, silence_id, opts.source_timeout)
         except ClientGone:
             return gone(request)
         except console.SilenceError as exc:
