@@ -203,6 +203,8 @@ def _exchange(method: str, url: str, deadline: float, body: bytes | None = None
         data = resp.read(MAX_ANSWER_BYTES + 1)
         if len(data) > MAX_ANSWER_BYTES:
             raise ValueError(f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB")
+        if resp.length:  # the connection ended before the Content-Length it announced
+            raise http.client.IncompleteRead(data, resp.length)
         return resp.status, data
     except (OSError, http.client.HTTPException):
         if expired.is_set():
@@ -230,8 +232,8 @@ def _get_json(url: str, timeout: float) -> Any:
     return _json(data)
 
 
-_UNREACHABLE = (OSError, http.client.HTTPException, _Refused)
-_UNREADABLE = (ValueError, TypeError, AttributeError)
+_UNREACHABLE = (OSError, _Refused)   # not there, too slow, or an HTTP error status
+_UNREADABLE = (http.client.HTTPException, ValueError, TypeError, AttributeError)  # garbage
 
 
 def _why(exc: Exception) -> str:
@@ -239,15 +241,15 @@ def _why(exc: Exception) -> str:
         return f"HTTP {exc.status}"
     if isinstance(exc, TimeoutError):
         return f"TimeoutError: {exc}"
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc}"
     if isinstance(exc, http.client.HTTPException):
         return f"not an HTTP answer: {type(exc).__name__}"
-    if isinstance(exc, _UNREADABLE):
-        return f"an answer the console cannot read: {str(exc)[:120]}"
-    return f"{type(exc).__name__}: {exc}"
+    return f"an answer the console cannot read: {str(exc)[:120]}"
 
 
 def _problem(kind: str, url: str, exc: Exception, fix: str) -> str:
-    verb = "answered garbage" if isinstance(exc, _UNREADABLE) else "is unreachable"
+    verb = "is unreachable" if isinstance(exc, _UNREACHABLE) else "answered garbage"
     return f"{kind} at {url} {verb} ({_why(exc)}); {fix}"
 
 
