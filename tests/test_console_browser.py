@@ -1,7 +1,8 @@
-"""The console's actions clicked in headless Chromium against a real Alertmanager: "run the
-runbook", "run again" and its form, a silence created and then expired from the console (and
-Alertmanager holds it, then does not); a silenced alert is told from an inhibited one; the same
-forms served from another site and submitted there are refused, and nothing is created."""
+"""The console's actions clicked in headless Chromium against a real Alertmanager: the model
+filter, "run the runbook", "run again" and its form, a silence created and then expired from the
+console (Alertmanager holds it, then does not); a silenced alert is told from an inhibited one;
+the same forms served from another site and submitted there are refused, and nothing is
+created."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ def test_every_console_action_works_when_clicked(console, tmp_path):
         text = page.text()
         assert "Firing now (2)" in text and "inhibited by Quick" in text, text
         assert "suppressed by silence" not in text and "No silence is active." in text
+
+        # the model filter (a GET form): typed in and submitted, it keeps the model in the URL
+        page.fill("form.model-filter input[name=model_name]", "sentiment_classifier")
+        page.click_and_wait("form.model-filter button")
+        assert page.evaluate("location.search") == "?model_name=sentiment_classifier"
+        assert "Firing now (2)" in page.text()
+        page.goto(f"{srv.url}/")
 
         # "run the Quick runbook" on the critical alert: a run page, and the run exists
         page.click_and_wait(f"{CRITICAL} form[action='/runbook/Quick'] button")
