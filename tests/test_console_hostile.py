@@ -178,7 +178,7 @@ def test_a_csrf_token_with_a_huge_or_non_ascii_stamp_is_a_403(console):
     assert active_silences(am) == []
 
 
-def test_an_invalid_label_name_in_a_silence_is_a_400(console):
+def test_an_invalid_label_name_or_silence_id_is_a_400(console):
     srv, am = console
     with httpx.Client(base_url=srv.url, timeout=30) as client:
         form = silence_form(client, srv)
@@ -186,6 +186,14 @@ def test_an_invalid_label_name_in_a_silence_is_a_400(console):
             r = client.post("/silences", data={**form, f"label.{name}": "x"},
                             headers=browser_headers(srv.url))
             assert r.status_code == 400 and "is not a label name" in r.text, r.text
+        token = {"csrf_token": form["csrf_token"]}
+        r = client.post("/silences/bad$id/expire", data=token, headers=browser_headers(srv.url))
+        assert r.status_code == 400 and "is not a silence id" in r.text, r.text
+        unknown = "00000000-0000-0000-0000-000000000000"
+        r = client.post(f"/silences/{unknown}/expire", data=token,
+                        headers=browser_headers(srv.url))
+        # Alertmanager answers 500 "silence not found": passed on as a 502 with its reason
+        assert r.status_code == 502 and "silence not found" in r.text, r.text
     assert active_silences(am) == []
 
 
