@@ -165,7 +165,8 @@ def test_stuck_console_loads_never_delay_the_webhook_or_healthz(hostile):
     assert am.completed == 0
 
 
-def test_a_csrf_token_with_a_huge_or_non_ascii_stamp_is_a_403(console):
+def test_a_csrf_token_with_a_huge_or_non_ascii_stamp_is_a_403_and_origin_null_needs_same_origin(
+        console):
     srv, am = console
     with httpx.Client(base_url=srv.url, timeout=30) as client:
         form = silence_form(client, srv)
@@ -175,7 +176,16 @@ def test_a_csrf_token_with_a_huge_or_non_ascii_stamp_is_a_403(console):
                             headers=browser_headers(srv.url))
             assert r.status_code == 403 and "CSRF token is missing or stale" in r.text, \
                 (stamp[:20], r.status_code, r.text[:200])
-    assert active_silences(am) == []
+        assert active_silences(am) == []
+        # an opaque origin is the launcher's own page only when the browser says same-origin
+        assert client.get("/").headers["referrer-policy"] == "same-origin"
+        form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+        r = client.post("/silences", data=form, headers={**form_type, "Origin": "null"})
+        assert r.status_code == 403 and "origin 'null'" in r.text, r.text
+        r = client.post("/silences", data=form, headers={**form_type, "Origin": "null",
+                                                         "Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 303, r.text
+    assert len(active_silences(am)) == 1
 
 
 def test_an_invalid_label_name_or_silence_id_is_a_400(console):
