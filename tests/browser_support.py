@@ -89,6 +89,35 @@ class Browser:
             self.send("Input.dispatchMouseEvent", type=kind, x=where[0], y=where[1],
                       button="left", clickCount=1)
 
+    def goto(self, url: str, timeout: float = 60) -> None:
+        """Open ``url`` and wait until its document has loaded."""
+        self.navigate(lambda: self.open(url), timeout)
+
+    def navigate(self, action, timeout: float = 60) -> None:
+        """Run ``action`` (a click, a submit) and wait until it has loaded a new document: the
+        old document's marker is gone and the new one is complete."""
+        self.evaluate("window.__mlmon_old_document = true")
+        action()
+        self.wait_for("!window.__mlmon_old_document && document.readyState === 'complete'",
+                      timeout=timeout)
+
+    def click_and_wait(self, selector: str, timeout: float = 60) -> None:
+        """Click ``selector`` (a submit button, a link) and wait for the page it leads to."""
+        self.navigate(lambda: self.click(selector), timeout)
+
+    def fill(self, selector: str, text: str) -> None:
+        """Focus the field ``selector``, clear it and type ``text`` into it."""
+        found = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            f" if (!e) return false; e.scrollIntoView({{block: 'center'}}); e.focus();"
+            f" e.select && e.select(); return true; }})()")
+        assert found, f"no field to fill: {selector}"
+        self.type_text(text)
+
+    def text(self) -> str:
+        """The visible text of the page."""
+        return self.evaluate("document.body ? document.body.innerText : ''") or ""
+
     def type_text(self, text: str) -> None:
         """Type ``text`` into the focused element, as a keyboard would."""
         self.send("Input.insertText", text=text)

@@ -35,7 +35,8 @@ INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "
 # modules whose tests start real parts themselves (kernels, servers, promtool, subprocesses)
 INTEGRATION_MODULES = frozenset({
     "test_alert_evidence", "test_alertmanager", "test_baseline_build", "test_bench_fleet",
-    "test_cli_run", "test_config_urls", "test_console", "test_console_fleet", "test_console_runs",
+    "test_cli_run", "test_config_urls", "test_console", "test_console_browser",
+    "test_console_fleet", "test_console_hostile", "test_console_runs",
     "test_demo_fleet", "test_demo_service", "test_demo_urls",
     "test_grafana", "test_history", "test_instrument_multiprocess", "test_instrument_service",
     "test_kernels", "test_kubernetes", "test_launcher", "test_launcher_browser", "test_launcher_hardening",

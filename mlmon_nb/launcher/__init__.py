@@ -4,9 +4,11 @@
 127.0.0.1. Routes:
 
 - ``GET /``: the incident console: the alerts firing now (Alertmanager's API v2, else
-  Prometheus's alerts API), each with its runbook run or a button to run it, and a silence form;
+  Prometheus's alerts API), each with its runbook run or a button to run it, and a silence form
+  or what silences or inhibits it; Alertmanager's active silences, each with an expire button;
   recently resolved runs below.
 - ``POST /silences``: create an Alertmanager silence (form with its signed CSRF token).
+- ``POST /silences/<id>/expire``: expire it (the same rules).
 - ``GET /runbook/<AlertName>?<labels>``: the latest matching run (within the dedupe window), else
   a launch form pre-filled from the link. A GET never executes (chat previews fetch links).
 - ``POST /runbook/<AlertName>``: execute (form with its signed CSRF token, or a bearer token).

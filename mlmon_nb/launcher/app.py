@@ -1,11 +1,19 @@
 """The launcher over HTTP: routes, the Host check on every request, and ``serve`` (uvicorn with
 header, keep-alive and body deadlines, and a bounded drain at SIGTERM). Every rule it applies
-comes from ``security``; every page from ``pages``; the work from ``engine``."""
+comes from ``security``; every page from ``pages``; the work from ``engine``.
+
+The console's calls to Alertmanager and Prometheus run on a pool of their own
+(``CONSOLE_THREADS``), and concurrent loads of one view share one read of the alerts: however
+slow those sources are, page loads never take the threads that answer the webhook and
+``/healthz``."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -47,6 +55,7 @@ __all__ = ["create_app", "serve"]
 log = logging.getLogger("mlmon_nb.launcher")
 FORM = "application/x-www-form-urlencoded"
 JUPYTER_TOKEN_FILE = "jupyter_token"  # the stack's JupyterLab token, in the state dir
+CONSOLE_THREADS = 8  # the console's own threads for Alertmanager and Prometheus calls
 
 
 def jupyter_token(config: Config) -> str | None:
@@ -268,10 +277,26 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         return Response(data, media_type=CONTENT_TYPE_LATEST)
 
     am_url = console.alertmanager_url(config, opts.alertmanager_url)
+    sources = ThreadPoolExecutor(CONSOLE_THREADS, thread_name_prefix="console")
+    reading: dict[str | None, asyncio.Future] = {}
 
-    def console_view(nonce: str, notice: str, model: str | None) -> str:
+    async def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the console's own threads, never the webhook's."""
+        return await asyncio.get_running_loop().run_in_executor(sources, fn, *args)
+
+    async def read_feed(model: str | None) -> console.AlertFeed:
+        """The alerts of ``model`` (None: all); loads arriving while a read is under way wait
+        for that read instead of starting another (each read is bounded by its deadline)."""
+        pending = reading.get(model)
+        if pending is None:
+            pending = asyncio.ensure_future(off_loop(
+                console.fetch_alerts, am_url, config.prometheus_url, opts.source_timeout, model))
+            reading[model] = pending
+            pending.add_done_callback(lambda _: reading.pop(model, None))
+        return await asyncio.shield(pending)
+
+    def console_view(feed: console.AlertFeed, nonce: str, notice: str, model: str | None) -> str:
         now = time.time()
-        feed = console.fetch_alerts(am_url, config.prometheus_url, model_name=model)
         # each shown model's recent runs, read through the run store's model index
         matched = {}
         for group in console.group_by_model(feed.alerts)[:pages.MAX_GROUPS]:
@@ -289,25 +314,31 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
                                   guard.csrf.token(nonce), guard.write_token is not None, now,
                                   notice, model_name=model, models=sorted(known))
 
+    def notice_of(request: Request) -> str:
+        for key, words in (("silenced", "Silence {} created in Alertmanager."),
+                           ("expired", "Silence {} expired in Alertmanager.")):
+            value = request.query_params.get(key, "")
+            if value and len(value) <= 64 and value.replace("-", "").isalnum():
+                return words.format(value)
+        return ""
+
     async def index(request: Request) -> Response:
-        silenced = request.query_params.get("silenced", "")
-        notice = ""
-        if silenced and len(silenced) <= 64 and silenced.replace("-", "").isalnum():
-            notice = f"Silence {silenced} created in Alertmanager."
+        notice = notice_of(request)
         try:
             model = console.check_model_filter(request.query_params.get("model_name"))
         except RunbookError as exc:
             return refused(request, exc)
         nonce = csrf_nonce(request)
-        text = await run_in_threadpool(console_view, nonce, notice, model)
+        feed = await read_feed(model)
+        text = await off_loop(console_view, feed, nonce, notice, model)
         return with_csrf_cookie(html_response(text), nonce)
 
     async def silence_post(request: Request) -> Response:
         try:
             form = await checked_form(request)
             wanted = console.silence_request(form, parse_duration)
-            silence_id = await run_in_threadpool(console.create_silence, am_url, wanted,
-                                                 time.time())
+            silence_id = await off_loop(console.create_silence, am_url, wanted, time.time(),
+                                        opts.source_timeout)
         except ClientGone:
             return gone(request)
         except console.SilenceError as exc:
@@ -318,17 +349,33 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
                  wanted.matchers.get("alertname"))
         return RedirectResponse(f"/?silenced={silence_id}", status_code=303)
 
+    async def silence_expire(request: Request) -> Response:
+        silence_id = request.path_params["silence_id"]
+        try:
+            await checked_form(request)
+            await off_loop(console.expire_silence, am_url, silence_id, opts.source_timeout)
+        except ClientGone:
+            return gone(request)
+        except console.SilenceError as exc:
+            return html_response(pages.error_page(exc.status, str(exc)), exc.status)
+        except RunbookError as exc:
+            return refused(request, exc)
+        log.info("silence %s expired from the console", silence_id)
+        return RedirectResponse(f"/?expired={silence_id}", status_code=303)
+
     @asynccontextmanager
     async def lifespan(app):
         await run_in_threadpool(engine.start)
         try:
             yield
         finally:
+            sources.shutdown(wait=False, cancel_futures=True)
             await run_in_threadpool(engine.stop)
 
     app = Starlette(routes=[
         Route("/", reader(index)),
         Route("/silences", silence_post, methods=["POST"]),
+        Route("/silences/{silence_id}/expire", silence_expire, methods=["POST"]),
         Route("/alertmanager", webhook, methods=["POST"]),
         Route("/runbook/{alertname}", reader(runbook_get), methods=["GET"]),
         Route("/runbook/{alertname}", runbook_post, methods=["POST"]),

@@ -1,7 +1,10 @@
 """The incident console's data: the alerts firing now (Alertmanager's API v2, else Prometheus's
 alerts API), each matched with its runbook run from the run store, the recently resolved runs,
-and silences created through Alertmanager. HTTP to Alertmanager and Prometheus is at the edges
-(``fetch_alerts``, ``create_silence``); matching and shaping are pure functions.
+and the silences of Alertmanager (listed, created, expired). HTTP to Alertmanager and Prometheus
+is at the edges (``fetch_alerts``, ``create_silence``, ``expire_silence``), each exchange bounded
+by one deadline for the whole answer (not per socket read: a source that drips its answer or
+sends garbage gives a clear problem line within the deadline, never a stuck or broken page);
+matching and shaping are pure functions.
 
 With a fleet of models the console reads one model at a time when asked to (``model_name``:
 Alertmanager filters with a ``model_name`` matcher, Prometheus's alerts are filtered here) and
@@ -10,12 +13,13 @@ groups what fires by model (``group_by_model``): the most urgent model first."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import os
 import re
-import urllib.error
+import socket
+import threading
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,18 +27,23 @@ from typing import Any
 from ..config import Config
 from ..errors import MlmonError, ParameterError
 from ..runstore import Run
+from .security import json_depth
 
 __all__ = ["ALERTMANAGER_URL_ENV", "AlertFeed", "ConsoleAlert", "ModelGroup", "SilenceError",
-           "SilenceRequest", "alertmanager_url", "check_model_filter", "create_silence",
-           "fetch_alerts", "group_by_model", "match_run", "parse_time", "recently_resolved",
-           "relative_time", "silence_request"]
+           "Silence", "SilenceRequest", "alertmanager_url", "check_model_filter",
+           "create_silence", "expire_silence", "fetch_alerts", "group_by_model", "match_run",
+           "parse_time", "recently_resolved", "relative_time", "silence_request"]
 
 ALERTMANAGER_URL_ENV = "MLMON_ALERTMANAGER_URL"
 SEVERITY_ORDER = {"critical": 0, "page": 0, "warning": 1, "info": 2}
 MAX_SILENCE_SECONDS = 14 * 86400
 NO_MODEL = ""  # the group of alerts without a model_name label (e.g. the service is down)
 _MODEL_FILTER = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
-_TIMEOUT = 3.0
+_TIMEOUT = 3.0               # seconds for a whole answer of Alertmanager or Prometheus
+MAX_ANSWER_BYTES = 8 << 20
+MAX_ANSWER_DEPTH = 32        # Alertmanager's and Prometheus's answers nest 4 deep
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SILENCE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 class SilenceError(MlmonError):
@@ -56,6 +65,7 @@ class ConsoleAlert:
     state: str                 # active / suppressed (Alertmanager); firing / pending (Prometheus)
     fingerprint: str = ""
     silenced_by: tuple[str, ...] = ()
+    inhibited_by: tuple[str, ...] = ()   # fingerprints of the alerts that inhibit this one
 
     @property
     def alertname(self) -> str:
@@ -83,10 +93,29 @@ class AlertFeed:
     source: str                # "alertmanager", "prometheus" or "" when neither answered
     source_url: str = ""
     problems: list[str] = field(default_factory=list)
+    silences: list[Silence] = field(default_factory=list)   # Alertmanager's active silences
 
     @property
     def can_silence(self) -> bool:
         return self.source == "alertmanager"
+
+    def silence(self, silence_id: str) -> Silence | None:
+        return next((s for s in self.silences if s.silence_id == silence_id), None)
+
+    def alertname_of(self, fingerprint: str) -> str:
+        """The name of the alert with this fingerprint ("" when it is not in the feed)."""
+        return next((a.alertname for a in self.alerts if a.fingerprint == fingerprint), "")
+
+
+@dataclass(frozen=True)
+class Silence:
+    """One active silence of Alertmanager: who made it, why, until when, what it matches."""
+
+    silence_id: str
+    matchers: tuple[str, ...]    # as Alertmanager writes them: name="value", name=~"re"
+    created_by: str
+    comment: str
+    ends_at: float | None
 
 
 def alertmanager_url(config: Config, setting: str | None = None,
@@ -131,17 +160,97 @@ def relative_time(ts: float | None, now: float) -> str:
     return f"{days}d {hours % 24}h ago"
 
 
+class _Refused(Exception):
+    """An HTTP error status from a source, with the start of its body."""
+
+    def __init__(self, status: int, detail: str):
+        self.status, self.detail = status, detail
+        super().__init__(f"HTTP {status}")
+
+
+def _exchange(method: str, url: str, deadline: float, body: bytes | None = None
+              ) -> tuple[int, bytes]:
+    """One HTTP exchange, finished within ``deadline`` seconds in all (connect, headers and
+    body together): a watchdog shuts the socket at the deadline, since a socket timeout only
+    bounds each read and an answer dripped a byte a second would never hit it. At most
+    ``MAX_ANSWER_BYTES`` are read. TimeoutError at the deadline; OSError or HTTPException when
+    the source is not reachable or does not speak HTTP."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OSError(f"{url[:80]!r} is not an http(s) URL")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname, parts.port, timeout=deadline)
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        if conn.sock is not None:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    watchdog = threading.Timer(deadline, cut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, target, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read(MAX_ANSWER_BYTES + 1)
+        if len(data) > MAX_ANSWER_BYTES:
+            raise ValueError(f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB")
+        if resp.length:  # the connection ended before the Content-Length it announced
+            raise http.client.IncompleteRead(data, resp.length)
+        return resp.status, data
+    except (OSError, http.client.HTTPException):
+        if expired.is_set():
+            raise TimeoutError(f"no complete answer within {deadline:g}s") from None
+        raise
+    finally:
+        watchdog.cancel()
+        conn.close()
+
+
+def _json(data: bytes) -> Any:
+    """An answer as JSON; ValueError for what is not JSON or nests deeper than any API's."""
+    if json_depth(data) > MAX_ANSWER_DEPTH:
+        raise ValueError(f"the answer nests deeper than {MAX_ANSWER_DEPTH} levels")
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, RecursionError):
+        raise ValueError("the answer is not JSON") from None
+
+
 def _get_json(url: str, timeout: float) -> Any:
-    req = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.load(resp)
+    status, data = _exchange("GET", url, timeout)
+    if status >= 400:
+        raise _Refused(status, data[:300].decode("utf-8", "replace").strip())
+    return _json(data)
+
+
+_UNREACHABLE = (OSError, _Refused)   # not there, too slow, or an HTTP error status
+_UNREADABLE = (http.client.HTTPException, ValueError, TypeError, AttributeError)  # garbage
 
 
 def _why(exc: Exception) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code}"
-    reason = getattr(exc, "reason", None) or exc
-    return f"{type(reason).__name__}: {reason}" if not isinstance(reason, str) else reason
+    if isinstance(exc, _Refused):
+        return f"HTTP {exc.status}"
+    if isinstance(exc, TimeoutError):
+        return f"TimeoutError: {exc}"
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, http.client.HTTPException):
+        return f"not an HTTP answer: {type(exc).__name__}"
+    return f"an answer the console cannot read: {str(exc)[:120]}"
+
+
+def _problem(kind: str, url: str, exc: Exception, fix: str) -> str:
+    verb = "is unreachable" if isinstance(exc, _UNREACHABLE) else "answered garbage"
+    return f"{kind} at {url} {verb} ({_why(exc)}); {fix}"
 
 
 def _from_alertmanager(items: Any) -> list[ConsoleAlert]:
@@ -155,8 +264,29 @@ def _from_alertmanager(items: Any) -> list[ConsoleAlert]:
             annotations={str(k): str(v) for k, v in (item.get("annotations") or {}).items()},
             starts_at=parse_time(item.get("startsAt")), state=str(status.get("state", "active")),
             fingerprint=str(item.get("fingerprint", "")),
-            silenced_by=tuple(str(s) for s in status.get("silencedBy") or ())))
+            silenced_by=tuple(str(s) for s in status.get("silencedBy") or ()),
+            inhibited_by=tuple(str(s) for s in status.get("inhibitedBy") or ())))
     return alerts
+
+
+_MATCH_OPS = {(True, False): "=", (False, False): "!=", (True, True): "=~", (False, True): "!~"}
+
+
+def _from_silences(items: Any) -> list[Silence]:
+    """Alertmanager's active silences, the soonest to end first."""
+    if not isinstance(items, list):
+        raise TypeError("the answer is not a list of silences")
+    found = []
+    for item in items:
+        if (item.get("status") or {}).get("state") != "active":
+            continue
+        matchers = tuple(
+            str(m.get("name", "")) + _MATCH_OPS[bool(m.get("isEqual", True)),
+                                                bool(m.get("isRegex"))]
+            + json.dumps(str(m.get("value", ""))) for m in item.get("matchers") or ())
+        found.append(Silence(str(item.get("id", "")), matchers, str(item.get("createdBy", "")),
+                             str(item.get("comment", "")), parse_time(item.get("endsAt"))))
+    return sorted(found, key=lambda s: (s.ends_at or 0.0, s.silence_id))
 
 
 def _from_prometheus(answer: Any) -> list[ConsoleAlert]:
@@ -235,20 +365,29 @@ def fetch_alerts(alertmanager: str, prometheus: str, timeout: float = _TIMEOUT,
             query.append(("filter", f'model_name="{model_name}"'))
         url = f"{alertmanager}/api/v2/alerts?{urllib.parse.urlencode(query)}"
         try:
-            return AlertFeed(_ordered(_from_alertmanager(_get_json(url, timeout))),
-                             "alertmanager", alertmanager)
-        except (urllib.error.URLError, OSError, ValueError, TypeError, AttributeError) as exc:
-            problems.append(f"Alertmanager at {alertmanager} is unreachable ({_why(exc)}); "
-                            f"start it (`mlmon-nb stack up`) or set {ALERTMANAGER_URL_ENV}")
+            alerts = _ordered(_from_alertmanager(_get_json(url, timeout)))
+        except (*_UNREACHABLE, *_UNREADABLE) as exc:
+            problems.append(_problem("Alertmanager", alertmanager, exc,
+                                     f"start it (`mlmon-nb stack up`) or set "
+                                     f"{ALERTMANAGER_URL_ENV}"))
+        else:
+            try:
+                silences = _from_silences(_get_json(f"{alertmanager}/api/v2/silences", timeout))
+            except (*_UNREACHABLE, *_UNREADABLE) as exc:
+                silences = []
+                problems.append(_problem("Alertmanager", alertmanager, exc,
+                                         "its silences are not listed"))
+            return AlertFeed(alerts, "alertmanager", alertmanager, problems, silences)
     if prometheus:
         try:
             alerts = [a for a in _from_prometheus(_get_json(f"{prometheus}/api/v1/alerts",
                                                               timeout))
                       if model_name is None or a.model_name == model_name]
             return AlertFeed(_ordered(alerts), "prometheus", prometheus, problems)
-        except (urllib.error.URLError, OSError, ValueError, TypeError, AttributeError) as exc:
-            problems.append(f"Prometheus at {prometheus} is unreachable ({_why(exc)}); start it "
-                            f"(`mlmon-nb stack up`) or set prometheus_url in the config")
+        except (*_UNREACHABLE, *_UNREADABLE) as exc:
+            problems.append(_problem("Prometheus", prometheus, exc,
+                                     "start it (`mlmon-nb stack up`) or set prometheus_url in "
+                                     "the config"))
     return AlertFeed([], "", "", problems)
 
 
@@ -310,6 +449,10 @@ def silence_request(form: Mapping[str, str], parse_seconds: Callable[[str], floa
                            "silence form next to the alert")
     if any(not name or len(name) > 200 or len(value) > 1000 for name, value in matchers.items()):
         raise SilenceError("a label of the silence is empty or too long")
+    bad = sorted(name for name in matchers if not _LABEL_NAME.fullmatch(name))
+    if bad:
+        raise SilenceError(f"{bad[0][:60]!r} is not a label name (letters, digits and _, not "
+                           f"starting with a digit); use the silence form next to the alert")
     try:
         seconds = float(parse_seconds(form.get("duration", "") or "2h"))
     except (ValueError, TypeError, MlmonError):
@@ -325,27 +468,48 @@ def silence_request(form: Mapping[str, str], parse_seconds: Callable[[str], floa
     return SilenceRequest(matchers, seconds, comment, author)
 
 
+def _silence_call(alertmanager: str, method: str, path: str, body: bytes | None,
+                  timeout: float, what: str, outcome: str) -> Any:
+    """One call to Alertmanager's silences API: its answer (JSON, or None when empty);
+    SilenceError 400 when Alertmanager refuses the request (4xx: the form was wrong), 502 when
+    it is missing, unreachable, slower than ``timeout`` or answers garbage."""
+    if not alertmanager:
+        raise SilenceError(f"no Alertmanager is configured; set {ALERTMANAGER_URL_ENV}", 502)
+    try:
+        status, data = _exchange(method, f"{alertmanager}{path}", timeout, body)
+        detail = data[:300].decode("utf-8", "replace").strip()
+        if 400 <= status < 500:
+            raise SilenceError(f"Alertmanager refused to {what} (HTTP {status}): {detail}", 400)
+        if status >= 300:
+            raise SilenceError(f"Alertmanager failed to {what} (HTTP {status}): {detail}", 502)
+        return _json(data) if data.strip() else None
+    except _UNREACHABLE as exc:
+        raise SilenceError(f"Alertmanager at {alertmanager} is unreachable ({_why(exc)}); "
+                           f"{outcome}", 502) from None
+    except _UNREADABLE as exc:
+        raise SilenceError(f"Alertmanager at {alertmanager} answered garbage ({_why(exc)}); "
+                           f"{outcome} as far as the console knows", 502) from None
+
+
 def create_silence(alertmanager: str, request: SilenceRequest, now: float,
                    timeout: float = _TIMEOUT) -> str:
     """Create the silence in Alertmanager (API v2); its id. SilenceError when Alertmanager is
     not configured, unreachable, or refuses it (with Alertmanager's reason)."""
-    if not alertmanager:
-        raise SilenceError(f"no Alertmanager is configured; set {ALERTMANAGER_URL_ENV}", 502)
-    req = urllib.request.Request(f"{alertmanager}/api/v2/silences",
-                                 data=json.dumps(request.body(now)).encode(), method="POST",
-                                 headers={"Content-Type": "application/json",
-                                          "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            answer = json.load(resp)
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace").strip()[:300]
-        raise SilenceError(f"Alertmanager refused the silence (HTTP {exc.code}): {detail}",
-                           502) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise SilenceError(f"Alertmanager at {alertmanager} is unreachable ({_why(exc)}); the "
-                           f"silence was not created", 502) from None
+    answer = _silence_call(alertmanager, "POST", "/api/v2/silences",
+                           json.dumps(request.body(now)).encode(), timeout,
+                           "create the silence", "the silence was not created")
     silence_id = answer.get("silenceID") if isinstance(answer, dict) else None
     if not silence_id:
         raise SilenceError("Alertmanager answered without a silence id", 502)
     return str(silence_id)
+
+
+def expire_silence(alertmanager: str, silence_id: str, timeout: float = _TIMEOUT) -> None:
+    """Expire an active silence now (API v2 ``DELETE /silence/<id>``); SilenceError for an id
+    that cannot be one (400), one Alertmanager does not know (400) or an unreachable one
+    (502)."""
+    if not _SILENCE_ID.fullmatch(silence_id):
+        raise SilenceError(f"{silence_id[:60]!r} is not a silence id; expire it from the "
+                           f"console's list of silences")
+    _silence_call(alertmanager, "DELETE", f"/api/v2/silence/{silence_id}", None, timeout,
+                  f"expire silence {silence_id}", f"silence {silence_id} was not expired")

@@ -267,8 +267,24 @@ def _silence_form(alert: ConsoleAlert, csrf: str, token_needed: bool) -> str:
             f"<button type='submit'>silence</button></form></details>")
 
 
+def _quieted(alert: ConsoleAlert, feed: AlertFeed) -> str:
+    """Why a suppressed alert is quiet: the silence that holds it (who, why, until when) or the
+    alert that inhibits it; the two are told apart."""
+    why = []
+    for sid in alert.silenced_by:
+        held = feed.silence(sid)
+        who = (f" by {_E(held.created_by)}: {_E(held.comment[:160])} (until "
+               f"{_abs_time(held.ends_at)})") if held else ""
+        why.append(f"<span class='silenced'>suppressed by silence <code>{_E(sid)}</code>"
+                   f"{who}</span>")
+    for fingerprint in alert.inhibited_by:
+        name = feed.alertname_of(fingerprint) or f"alert {fingerprint}"
+        why.append(f"<span class='inhibited'>inhibited by {_E(name)}</span>")
+    return f"<div class='quieted'>{' · '.join(why)}</div>" if why else ""
+
+
 def _alert_card(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] | None,
-                csrf: str, token_needed: bool, can_silence: bool, now: float) -> str:
+                csrf: str, token_needed: bool, feed: AlertFeed, now: float) -> str:
     sev = alert.severity or "none"
     labels = "".join(f"<span class='label'>{_E(k)}={_E(v)}</span>"
                      for k, v in sorted(alert.labels.items()) if k not in ("alertname",))
@@ -277,15 +293,16 @@ def _alert_card(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] |
     state = ""
     if alert.state not in ("active", "firing"):
         state = f" <span class='badge state-suppressed'>{_E(alert.state)}</span>"
-    silence = "" if not can_silence or alert.silenced_by else _silence_form(alert, csrf,
-                                                                           token_needed)
+    silence = "" if not feed.can_silence or alert.silenced_by else _silence_form(alert, csrf,
+                                                                                token_needed)
     return (f"<div class='alert sev-{_E(sev)}'><h3><span class='badge sev-{_E(sev)}'>"
             f"{_E(alert.severity or 'no severity')}</span> {_E(alert.alertname)}{state}</h3>"
             f"<div>firing since <b class='since'>{relative_time(alert.starts_at, now)}</b> "
             f"<span class='muted'>({_abs_time(alert.starts_at)})</span></div>"
             f"<div>{labels}</div>" + (f"<div>{_E(note)}</div>" if note else "")
             + (f"<div class='muted'>runbook link: {_link(link, link)}</div>" if link else "")
-            + _run_cell(alert, run, declared, csrf, token_needed) + silence + "</div>")
+            + _quieted(alert, feed) + _run_cell(alert, run, declared, csrf, token_needed)
+            + silence + "</div>")
 
 
 def _model_group(group: ModelGroup, cards: str, shown: int, is_open: bool,
@@ -314,13 +331,34 @@ def _model_group(group: ModelGroup, cards: str, shown: int, is_open: bool,
             + f"{only}</summary>{cards}{more}</details>")
 
 
+def _silences(feed: AlertFeed, csrf: str, token_needed: bool) -> str:
+    """Alertmanager's active silences: who, why, until when, what they match, and a button
+    that expires each."""
+    if not feed.can_silence:
+        return ""
+    if not feed.silences:
+        return "<h2>Silences (0)</h2><p class='muted'>No silence is active.</p>"
+    token = ("<input type='password' name='access_token' placeholder='launcher token'> "
+             if token_needed else "")
+    rows = "".join(
+        f"<tr class='silence' data-silence='{_E(s.silence_id)}'><td>{_E(s.created_by)}</td>"
+        f"<td>{_E(s.comment[:300])}</td><td>{_abs_time(s.ends_at)}</td>"
+        f"<td>{' '.join(f'<code>{_E(m)}</code>' for m in s.matchers)}</td>"
+        f"<td><form method='post' action='/silences/{_E(s.silence_id)}/expire'>"
+        f"<input type='hidden' name='csrf_token' value='{_E(csrf)}'>{token}"
+        f"<button type='submit'>expire</button></form></td></tr>" for s in feed.silences)
+    return (f"<h2>Silences ({len(feed.silences)})</h2><table><tr><th>who</th><th>why</th>"
+            f"<th>until</th><th>matches</th><th></th></tr>{rows}</table>")
+
+
 def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
                  declared: Mapping[str, frozenset[str]], csrf: str, token_needed: bool,
                  now: float, notice: str = "", *, model_name: str | None = None,
                  models: list[str] | None = None) -> str:
     """The incident console: the model filter, what fires now grouped by model (one collapsible
     section per model, the most urgent first and open; each alert with its run or a button to
-    run it, and a silence form), then the recently resolved runs. ``runs`` maps an alert's index
+    run it, a silence form, or what silences or inhibits it), Alertmanager's active silences
+    with a button to expire each, then the recently resolved runs. ``runs`` maps an alert's index
     in ``feed.alerts`` to its matched run; ``declared`` maps runbook names to their parameters;
     ``model_name`` is the filter in use and ``models`` the names it suggests."""
     problems = "".join(f"<p class='problem'>{_E(p)}</p>" for p in feed.problems)
@@ -340,7 +378,7 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
         limit = MAX_ALERTS_ONE_MODEL if model_name else MAX_ALERTS_PER_GROUP
         for n, group in enumerate(groups[:MAX_GROUPS]):
             cards = "".join(_alert_card(a, runs.get(i), declared.get(a.alertname), csrf,
-                                        token_needed, feed.can_silence, now)
+                                        token_needed, feed, now)
                             for i, a in group.alerts[:limit])
             drawn.append(_model_group(group, cards, min(limit, len(group.alerts)),
                                       is_open=n == 0 or bool(model_name) or len(groups) <= 3,
@@ -367,6 +405,7 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
             + f"<h1>Incident console</h1>{model_filter('/', model_name, models or [])}"
             f"{problems}{where}"
             f"<h2>Firing now ({count}){per_model}</h2>{firing}"
+            f"{_silences(feed, csrf, token_needed)}"
             f"<h2>Recently resolved</h2>{resolved_html}"
             f"<p class='muted'>All runs: <a href='{_E(all_runs)}'>run list</a></p>")
     return page("incident console", body)

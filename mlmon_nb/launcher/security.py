@@ -3,13 +3,19 @@
 - **Host** allow-list on every route (DNS rebinding): the bind address, ``127.0.0.1``,
   ``localhost`` and ``[::1]`` with the launcher's port, the host of ``launcher_url``, and any
   configured names (a reverse proxy's).
-- **One rule for state-changing routes** (``POST /alertmanager``, ``POST /runbook/<alert>``):
-  refuse what a browser marks cross-site (``Sec-Fetch-Site: cross-site|same-site``, an ``Origin``
-  that is not the launcher's own), require the route's content type (``application/json`` for
-  the webhook, so a no-cors ``text/plain`` or form POST from any page is refused without being
-  parsed), then the bearer token when one is configured.
-- **CSRF** for the form: double-submit, the cookie's nonce signed with a secret kept in the
-  state dir (HMAC), so a cookie planted by another port on 127.0.0.1 is not enough.
+- **One rule for state-changing routes** (``POST /alertmanager``, ``POST /runbook/<alert>``,
+  ``POST /silences[/<id>/expire]``): refuse what a browser marks cross-site
+  (``Sec-Fetch-Site: cross-site|same-site``, an ``Origin`` or ``Referer`` that is not the
+  launcher's own; ``Origin: null`` only with ``Sec-Fetch-Site: same-origin``), require the
+  route's content type (``application/json`` for the webhook, so a no-cors ``text/plain`` or
+  form POST from any page is refused without being parsed), then the write token when one is
+  configured.
+- **Referrer policy** ``same-origin``: the launcher's own form posts carry its origin (with
+  ``no-referrer`` Chromium sends ``Origin: null``), and no link leaks a URL to another site.
+- **CSRF** for the forms: double-submit, the cookie's nonce signed with a secret kept in the
+  state dir (HMAC), so a cookie planted by another port on 127.0.0.1 is not enough. Only an
+  ``Authorization: Bearer`` header (which no browser sends by itself) stands in for it; HTTP
+  Basic, which a browser caches and replays to any form post, never does.
 - **Tokens**: the write token (``MLMON_LAUNCHER_TOKEN[_FILE]``) and an optional read token
   (``MLMON_LAUNCHER_READ_TOKEN[_FILE]``) for the run pages; an empty token file is an error.
 - **Limits**: body size, a body read deadline, JSON nesting depth checked before the parser,
@@ -24,6 +30,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -45,6 +52,8 @@ WRITE_TOKEN_ENV = "MLMON_LAUNCHER_TOKEN"
 READ_TOKEN_ENV = "MLMON_LAUNCHER_READ_TOKEN"
 CSRF_COOKIE = "mlmon_csrf"
 CSRF_MAX_AGE = 12 * 3600
+REFERRER_POLICY = "same-origin"
+_STAMP = re.compile(r"[0-9]{1,12}")
 CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -63,9 +72,10 @@ class ClientGone(Exception):
 
 
 def security_headers() -> dict[str, str]:
-    """Headers on every HTML page: no script, no framing, no sniffing, no referrer."""
+    """Headers on every HTML page: no script, no framing, no sniffing, and a referrer only to
+    the launcher itself (so its form posts carry their origin)."""
     return {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+            "Referrer-Policy": REFERRER_POLICY, "X-Frame-Options": "DENY"}
 
 
 # -- tokens ---------------------------------------------------------------------------------------
@@ -94,14 +104,14 @@ def resolve_token(setting: str | None, env: str, environ: Mapping[str, str] = os
     return text
 
 
-def _credential(headers: Mapping[str, str]) -> str | None:
-    """The token a request presents: ``Authorization: Bearer <t>``, or HTTP Basic with the
-    token as password (what a browser can send for the read routes)."""
+def _credential(headers: Mapping[str, str], basic: bool = True) -> str | None:
+    """The token a request presents: ``Authorization: Bearer <t>``, or (with ``basic``) HTTP
+    Basic with the token as password (what a browser can send for the read routes)."""
     header = headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         return value.strip()
-    if scheme.lower() == "basic":
+    if basic and scheme.lower() == "basic":
         try:
             return base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
         except (ValueError, UnicodeDecodeError):
@@ -275,7 +285,7 @@ class CsrfSigner:
 
     def valid(self, nonce: str, token: str, now: float | None = None) -> bool:
         stamp, _, mac = token.partition(".")
-        if not (nonce and stamp.isdigit() and mac):
+        if not (nonce and _STAMP.fullmatch(stamp) and mac):  # ASCII digits, a sane length
             return False
         age = (now if now is not None else time.time()) - int(stamp)
         return 0 <= age <= CSRF_MAX_AGE and _equal(mac, self._mac(nonce, stamp))
@@ -306,34 +316,49 @@ class Guard:
                                f"{', '.join(sorted(self.hosts))} (add a name with --allow-host)",
                                421)
 
+    def _own(self, url: str) -> bool:
+        try:
+            parts = urlsplit(url)
+            return parts.scheme in ("http", "https") and parts.netloc.lower() in self.hosts
+        except ValueError:
+            return False
+
     def check_same_origin(self, headers: Mapping[str, str]) -> None:
-        """State-changing routes: refuse what a browser marks as coming from another site."""
+        """State-changing routes: refuse what a browser marks as coming from another site, an
+        ``Origin`` or ``Referer`` of another site, and ``Origin: null`` unless the browser says
+        the request is ``same-origin`` (a sandboxed or ``data:`` page sends ``null`` too)."""
         site = headers.get("sec-fetch-site", "").lower()
         if site in ("cross-site", "same-site"):
             raise RequestError(f"refused a {site} request: the launcher only takes POSTs from "
                                f"its own pages or from non-browser clients", 403)
         origin = headers.get("origin")
-        if origin is not None:
-            netloc = urlsplit(origin).netloc.lower() if origin != "null" else ""
-            if not netloc or netloc not in self.hosts:
-                raise RequestError(f"refused a request from origin {origin[:80]!r}; the launcher "
-                                   f"only takes POSTs from its own pages", 403)
+        if origin is not None and not (self._own(origin)
+                                       or (origin == "null" and site == "same-origin")):
+            raise RequestError(f"refused a request from origin {origin[:80]!r}; the launcher "
+                               f"only takes POSTs from its own pages", 403)
+        referer = headers.get("referer")
+        if referer is not None and not self._own(referer):
+            raise RequestError(f"refused a request sent from {referer[:80]!r}; the launcher "
+                               f"only takes POSTs from its own pages", 403)
 
     def check_write(self, headers: Mapping[str, str], content_type: str,
                     form_token: str | None = None) -> bool:
         """The one rule of every state-changing route: same origin, the route's content type,
-        and the write token when one is configured (bearer header, or ``form_token`` from the
-        form's field). True when the request carried a valid bearer token (no CSRF needed)."""
+        and the write token when one is configured (a bearer header, HTTP Basic's password, or
+        ``form_token`` from the form's field). True only when a bearer header carried it: the
+        one credential a browser never attaches by itself, so the only one that makes a CSRF
+        token unnecessary."""
         self.check_same_origin(headers)
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != content_type:
             raise RequestError(f"send {content_type}, not {ctype or 'no content type'!r}", 415)
         if self.write_token is None:
             return False
-        given = _credential(headers)
-        if given is not None and _equal(given, self.write_token):
+        bearer = _credential(headers, basic=False)
+        if bearer is not None and _equal(bearer, self.write_token):
             return True
-        if form_token and _equal(form_token, self.write_token):
+        given = _credential(headers)
+        if any(t is not None and _equal(t, self.write_token) for t in (given, form_token)):
             return False
         raise RequestError("missing or wrong bearer token (Alertmanager: set "
                            "http_config.authorization.credentials_file)", 401)

@@ -34,6 +34,7 @@ class LauncherSettings:
     drain_timeout: float = 30.0      # at shutdown, seconds to wait for running runs
     alertmanager_url: str | None = None  # the console's Alertmanager ($MLMON_ALERTMANAGER_URL,
     #                                      else the stack's port; "" for Prometheus only)
+    source_timeout: float = 3.0      # seconds for a whole answer of Alertmanager or Prometheus
 
     def resolved_token(self) -> str | None:
         """The write token: the setting, else ``$MLMON_LAUNCHER_TOKEN``, else the file named
