@@ -27,6 +27,7 @@ from .names import (
     accuracy,
     error_ratio,
     estimated_accuracy,
+    estimated_accuracy_margin,
     ground_truth_count,
     latency_quantile,
     low_confidence_ratio,
@@ -268,13 +269,16 @@ def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
     # the LowModelAccuracy threshold: the estimate says the labels, when they come, will fire it
     window = ESTIMATED_ACCURACY_ALERT_WINDOW
     count = prediction_count(window)
-    expr = (f"{compare(estimated_accuracy(window), '<', 'accuracy_min')} "
+    # the band's upper edge under it: the estimate's own uncertainty cannot explain the drop
+    upper = f"({estimated_accuracy(window)} + {estimated_accuracy_margin(window)})"
+    expr = (f"{compare(upper, '<', 'accuracy_min')} "
             f"and {compare(count, '>=', 'min_predictions')}")
     return [_rule(alert, expr, "15m", Severity.WARNING,
                   f"{_MODEL}: estimated accuracy below {_pct('accuracy_min')}",
                   f"From the confidences of {_MODEL}'s {_count(count)} predictions over the last "
-                  f"{window}, its accuracy is estimated at {{{{ $value | humanizePercentage }}}} "
-                  f"(threshold {_pct('accuracy_min')}, alerts.accuracy_min, LowModelAccuracy's "
+                  f"{window}, its accuracy is estimated at most {{{{ $value | humanizePercentage }}}} "
+                  f"(the 95% band's upper edge; threshold {_pct('accuracy_min')}, "
+                  f"alerts.accuracy_min, LowModelAccuracy's "
                   f"floor, for 15m; at least {_num('min_predictions')} predictions). No label is "
                   f"needed; the estimate assumes P(correct | confidence) is what it was on the "
                   f"baseline's labelled data.")]
