@@ -280,7 +280,7 @@ def run_lead_time() -> str | None:
     scenario = LEAD_SCENARIO
     clf = make_classifier(scenario.classes, scenario.features, scenario.radius, 1)
     reference = sample(clf, N_REF, 0.0, np.random.default_rng(101))
-    model, files, baseline_id = generated_rules(reference)
+    model, files, baseline = generated_rules(reference)
     print(f"\n-- alert lead time: {scenario.name}, {PER_MINUTE} predictions/min for {HOURS} h, "
           f"the shift growing from 0 to {SHIFT_PEAK} between minute {RAMP_MINUTES[0]} and "
           f"{RAMP_MINUTES[1]}; {LABEL_SHARE:.0%} of predictions labelled, each label "
@@ -306,8 +306,8 @@ def run_lead_time() -> str | None:
     limit = model.alerts.accuracy_min
     leads = []
     for i, seed in enumerate(LEAD_SEEDS):
-        history = build_history(clf, model.name, baseline_id, contract=scenario.contract,
-                                seed=seed)
+        history = build_history(clf, model.name, baseline.baseline_id,
+                                contract=scenario.contract, seed=seed, baseline=baseline)
         t0 = time.perf_counter()
         ev = evaluate(cut, history, alerts, (*estimate_exprs, labelled_expr) if i == 0 else ())
         took = time.perf_counter() - t0
