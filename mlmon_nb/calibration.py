@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import BaselineError
 from .metrics import CONFIDENCE_BUCKETS
-from .reliability import fit_gaps, midpoints
+from .reliability import METHOD, fit_gaps, midpoints
 
 __all__ = [
     "Calibration",
@@ -56,8 +56,6 @@ __all__ = [
 
 # the normal quantile of a two-sided 95 % band
 Z_95 = 1.96
-# the baseline file's name of the fit
-METHOD = "binned-gap-pooled-empirical-bayes"
 
 _EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
 N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf
@@ -224,13 +222,14 @@ class Calibration:
     @classmethod
     def from_dict(cls, doc: dict) -> Calibration:
         """Read a ``calibration`` entry; the gaps are refitted from the counts and must match.
-        An entry of the older fit (no ``gap_stderr``: gaps shrunk toward 0) is migrated,
-        refitted from its counts, as the service reads it (:mod:`mlmon_nb.instrument`)."""
+        An entry of another fit (another ``method``, e.g. the first one's gaps shrunk toward 0)
+        is migrated, refitted from its counts, as the service reads it
+        (:mod:`mlmon_nb.instrument`)."""
         try:
             edges = tuple(float(e) for e in doc["edges"])
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
                       np.array(doc["confidence_sum"], dtype=float))
-            if "gap_stderr" not in doc:
+            if doc.get("method") != METHOD:
                 stored, stored_se = cal.gap, cal.gap_stderr
             else:
                 stored = np.array(doc["gap"], dtype=float)

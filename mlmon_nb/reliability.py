@@ -13,14 +13,22 @@ the row-weighted method of moments. Each bucket's gap is shrunk toward ``μ`` by
 The standard error of each gap is its posterior spread: what is left of ``τ²`` after the
 bucket's own evidence, plus ``μ``'s own noise — the gap of an empty or thin bucket is as
 uncertain as the spread of gaps (``τ² + Var μ``), a well-filled one's as its binomial noise.
-Unlike a bootstrap of the shrunk gaps, this counts the shrinkage's own bias.
+Unlike a bootstrap of the shrunk gaps, this counts the shrinkage's own bias. A filled bucket's
+error adds how far the gap moves within it: a window's confidences need not sit where the
+reference rows' did inside a bucket (the live histogram cannot say where), so the gap's slope
+across the neighbouring buckets times the bucket's width / √12 (the spread of a uniform position
+in it) is part of its uncertainty — large near 1 for an overconfident model, 0 on a flat curve.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["fit_gaps", "midpoints"]
+__all__ = ["fit_gaps", "midpoints", "METHOD"]
+
+# the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
+# shrunk toward 0) is refitted from its counts when read, by the service and by the library
+METHOD = "binned-gap-pooled-empirical-bayes/1"
 
 
 def midpoints(edges: Sequence[float]) -> list[float]:
@@ -54,13 +62,27 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
         scatter = sum(weight[i] * (observed[i] - pooled) ** 2 for i in filled)
         expected_noise = sum(weight[i] * noise[i] * (1 - weight[i]) for i in filled)
         spread = max(0.0, (scatter - expected_noise) / concentration)
-    gaps, stderr = [], []
+    gaps, posterior = [], []
     for i in range(len(n)):
         if i not in observed:
             gaps.append(pooled)
-            stderr.append((spread + pooled_var) ** 0.5)
+            posterior.append(spread + pooled_var)
             continue
         pull = noise[i] / (spread + noise[i])  # the share of the gap taken from the pooled one
         gaps.append(pooled + (1 - pull) * (observed[i] - pooled))
-        stderr.append((spread * pull + pull * pull * pooled_var) ** 0.5)
+        posterior.append(spread * pull + pull * pull * pooled_var)
+    widths = [b - a for a, b in zip([0.0, *edges], [*edges, 1.0])]
+    stderr = [(v + (_slope(gaps, mean, filled, i) * max(w, 0.0) / 12 ** 0.5) ** 2) ** 0.5
+              if i in observed else v ** 0.5
+              for i, (v, w) in enumerate(zip(posterior, widths))]
     return gaps, stderr
+
+
+def _slope(gaps: list[float], mean: list[float], filled: list[int], i: int) -> float:
+    """How steeply the gap changes with the confidence around bucket ``i``: between the nearest
+    filled buckets on either side (``i`` itself at an end), 0 with no neighbour."""
+    left = max((j for j in filled if j < i), default=i)
+    right = min((j for j in filled if j > i), default=i)
+    if right == left or mean[right] == mean[left]:
+        return 0.0
+    return abs((gaps[right] - gaps[left]) / (mean[right] - mean[left]))

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import metrics as m
 from ..errors import BaselineError
-from ..reliability import fit_gaps
+from ..reliability import METHOD, fit_gaps
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
            "serving_of", "baseline_series", "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
@@ -132,24 +132,29 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     if conf_fractions is not None and len(conf_fractions) != len(m.CONFIDENCE_BUCKETS) + 1:
         raise BaselineError("the confidence distribution does not match the confidence buckets",
                             where)
-    gap, stderr = _calibration(doc.get("calibration"))
+    calibration = _calibration(doc.get("calibration"))
+    gap = None if calibration is None else tuple(_floats(calibration["gap"]))
+    stderr = None if calibration is None else tuple(_floats(calibration["gap_stderr"]))
     if gap is not None and (len(gap) != len(m.CONFIDENCE_BUCKETS) + 1 or stderr is None
                             or len(stderr) != len(gap)):
         raise BaselineError("the calibration does not match the confidence buckets", where)
-    return ServingBaseline(str(doc["model_name"]), str(doc["baseline_id"]), numeric, categorical,
+    # a migrated calibration: the id of the migrated content, as mlmon_nb.Baseline reports it
+    baseline_id = (str(doc["baseline_id"]) if calibration is doc.get("calibration")
+                   else content_id({**doc, "calibration": calibration}))
+    return ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
                            int(doc.get("n_rows") or 0), conf_fractions, gap, stderr)
 
 
-def _calibration(doc: dict | None) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
-    """A calibration entry's gaps and their standard errors; an entry of an older fit (without
-    ``gap_stderr``) is refitted from its counts, as ``Calibration.from_dict`` does."""
-    if doc is None:
-        return None, None
-    if "gap_stderr" in doc:
-        return tuple(_floats(doc["gap"])), tuple(_floats(doc["gap_stderr"]))
+def _calibration(doc: dict | None) -> dict | None:
+    """A calibration entry; one of another fit (another ``method``) refitted from its counts,
+    as ``Calibration.from_dict`` and ``to_dict`` do."""
+    if doc is None or doc.get("method") == METHOD:
+        return doc
     gap, stderr = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
                            _floats(doc["confidence_sum"]), _floats(doc["edges"]))
-    return tuple(gap), tuple(stderr)
+    return {"method": METHOD, "edges": _floats(doc["edges"]), "counts": _floats(doc["counts"]),
+            "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),
+            "gap": gap, "gap_stderr": stderr}
 
 
 def serving_of(baseline: Any) -> ServingBaseline:
