@@ -400,8 +400,8 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               inhibits=("EstimatedAccuracyDrop",)),
     AlertSpec("EstimatedAccuracyDrop", "Estimated accuracy drop",
               "The accuracy estimated from the live confidences through the baseline's "
-              "reliability curve is below `accuracy_min` (0.70 by default) over 30 minutes, for "
-              "15 minutes: before the labels say so.",
+              "reliability curve is below `accuracy_min` (0.70 by default) over 30 minutes, its "
+              "whole 95% band included, for 15 minutes: before the labels say so.",
               (_W,), ("estimated accuracy", "realized accuracy", "confidence distribution",
                       "drifted features"),
               needs_baseline=True, needs_calibration=True, build=_estimated_accuracy_drop),
