@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import yaml
+from cbpe_cases import run_table
 from cbpe_leadtime import (
     CONFIG_PATH,
     DELAY_MINUTES,
@@ -74,7 +75,6 @@ from cbpe_leadtime import (
     rules_of,
     trailing_mean,
 )
-from cbpe_cases import run_table
 from cbpe_synthetic import Sample, make_classifier, sample
 from timing import timed
 
