@@ -30,6 +30,7 @@ from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.calibration import bucket_counts
 from mlmon_nb.config import ModelConfig, load_config, parse_duration
+from mlmon_nb.instrument import baseline_series, serving_of
 from mlmon_nb.rules import render_rule_files
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,11 +88,12 @@ def build_history(clf: Classifier, model_name: str, baseline_id: str, *, hours: 
                   ramp: tuple[int, int] = RAMP_MINUTES, peak: float = SHIFT_PEAK,
                   per_minute: int = PER_MINUTE, label_share: float = LABEL_SHARE,
                   delay: tuple[int, int] = DELAY_MINUTES, contract: bool = True,
-                  seed: int = 7) -> History:
+                  seed: int = 7, baseline: Baseline | None = None) -> History:
     """Minutes of traffic under a growing shift, as the exporter's counters: the confidence
     histogram, predictions per class, requests, the model info, and the ground truth of a
     ``label_share`` sample of predictions, each label arriving ``delay`` minutes (uniform) after
-    its prediction."""
+    its prediction; with ``baseline``, the series the service exports from it (the rules join
+    on its calibration)."""
     rng = np.random.default_rng(seed)
     T = int(hours * 60) + 1
     shifts = shift_at(np.arange(T), ramp, peak)
@@ -130,12 +132,15 @@ def build_history(clf: Classifier, model_name: str, baseline_id: str, *, hours: 
     for outcome, per in (("correct", right[:T]), ("incorrect", wrong[:T])):
         out.append(_series(m.GROUND_TRUTH.sample, _counter(per),
                            {**labels, "segment": "web", "outcome": outcome}))
+    if baseline is not None:
+        out += [_series(spec.name, np.full(T, value), dict(zip(spec.labels, values)), "{!r}")
+                for spec, values, value in baseline_series(serving_of(baseline))]
     return History(T, shifts, expected, realized, out)
 
 
-def generated_rules(reference: Sample) -> tuple[ModelConfig, dict[str, str], str]:
-    """The demo configuration's model, its generated rule files (with a baseline built with
-    ``label=`` on the labelled reference), and the baseline's id."""
+def generated_rules(reference: Sample) -> tuple[ModelConfig, dict[str, str], Baseline]:
+    """The demo configuration's model, its generated rule files, and a baseline built with
+    ``label=`` on the labelled reference (its series go into the history)."""
     config = load_config(CONFIG_PATH)
     model = config.models[0]
     frame = pd.DataFrame(reference.features,
@@ -145,7 +150,7 @@ def generated_rules(reference: Sample) -> tuple[ModelConfig, dict[str, str], str
     frame["label"] = reference.label.astype(str)
     baseline = Baseline.from_frame(frame, model.name, prediction="prediction",
                                    confidence="confidence", label="label")
-    return model, render_rule_files(config, baselines={model.name: baseline}), baseline.baseline_id
+    return model, render_rule_files(config, baselines={model.name: baseline}), baseline
 
 
 def rules_of(files: dict[str, str], roots: tuple[str, ...]) -> dict[str, str]:

@@ -7,16 +7,23 @@ Prometheus holds: a finer curve could not be applied to live data. Per bucket th
 reference data (a validation set) gives its rows, its correct rows and its mean confidence, and
 so its observed calibration *gap*: accuracy − mean confidence (0 where the model is calibrated,
 negative where it is overconfident). Observed gaps are noisy where a bucket has few rows, so each
-is shrunk toward 0 — toward "calibrated" — by empirical Bayes: the spread of the true gaps
-(``spread``) is what the observed gaps vary beyond their binomial noise; a bucket keeps the
-share spread / (spread + its noise) of its gap. A calibrated model's gaps are all noise and
-vanish; a miscalibrated model's well-filled buckets keep theirs.
+is shrunk by empirical Bayes toward the *pooled* gap of all rows (:mod:`mlmon_nb.reliability`):
+a model overconfident everywhere keeps that bias even on a small validation set where no single
+bucket shows it beyond its noise; a bucket keeps the share spread / (spread + its noise) of its
+own difference to the pooled gap. Each gap carries its standard error (``gap_stderr``), large
+where the curve is thin or empty.
 
 The estimate for a window is (Σ confidence + Σ bucket count × bucket gap) / Σ count: the live
 mean confidence — the histogram's ``_sum`` over its ``_count``, exact, not a bucket midpoint —
 corrected bucket by bucket by how far the model's confidence was from its accuracy on the
 reference data. On calibrated scores it is the mean confidence itself (the expected accuracy,
 however the confidences move within a bucket); on miscalibrated ones the buckets correct it.
+
+Its uncertainty (:attr:`AccuracyEstimate.margin`, a 95 % half-width) combines the curve's — Σ
+count × gap standard error / Σ count, the buckets' errors taken as fully correlated (they share
+the pooled gap) — with the window's binomial noise, estimate × (1 − estimate) / Σ count::
+
+    margin = 1.96 · sqrt((Σ c_b se_b / n)² + a (1 − a) / n)
 
 It assumes no concept shift: P(correct | confidence) is what it was on the reference data.
 Covariate shift — inputs moving to where the model is less sure — is what it sees; a widening
@@ -32,6 +39,7 @@ import numpy as np
 
 from .errors import BaselineError
 from .metrics import CONFIDENCE_BUCKETS
+from .reliability import METHOD, fit_gaps, midpoints
 
 __all__ = [
     "Calibration",
@@ -42,7 +50,12 @@ __all__ = [
     "N_BUCKETS",
     "EDGES",
     "fit_calibration",
+    "Z_95",
+    "METHOD",
 ]
+
+# the normal quantile of a two-sided 95 % band
+Z_95 = 1.96
 
 _EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
 N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf
@@ -63,33 +76,45 @@ def bucket_counts(confidence: np.ndarray) -> np.ndarray:
 
 
 def _midpoints() -> np.ndarray:
-    lower = np.concatenate([[0.0], _EDGES])
-    upper = np.concatenate([_EDGES, [1.0]])
-    return np.clip((lower + upper) / 2, 0.0, 1.0)
+    return np.array(midpoints(CONFIDENCE_BUCKETS))
 
 
 @dataclass(frozen=True)
 class AccuracyEstimate:
     """Expected accuracy of a window of predictions, with the rows it rests on.
 
-    ``stderr`` is the binomial spread of the window's outcomes given the curve (it shrinks with
-    ``n``); it does not include the curve's own uncertainty, which ``Calibration.n`` bounds.
+    ``stderr`` combines the window's binomial noise (it shrinks with ``n``) and the curve's own
+    uncertainty where the window's confidences fall (it does not); ``margin`` is the 95 %
+    half-width, ``lower``/``upper`` the band's edges within [0, 1].
     """
 
     accuracy: float
     n: int
     stderr: float
 
+    @property
+    def margin(self) -> float:
+        return Z_95 * self.stderr
+
+    @property
+    def lower(self) -> float:
+        return max(0.0, self.accuracy - self.margin)
+
+    @property
+    def upper(self) -> float:
+        return min(1.0, self.accuracy + self.margin)
+
     def __str__(self) -> str:
         if self.n == 0:
             return "no predictions"
-        return f"{self.accuracy:.1%} ± {1.96 * self.stderr:.1%} (n={self.n:,})"
+        return f"{self.accuracy:.1%} ± {self.margin:.1%} (n={self.n:,})"
 
 
 @dataclass(frozen=True)
 class Calibration:
     """The reliability curve: per confidence bucket, the labelled reference rows, how many were
-    right, the sum of their confidences, and the shrunk calibration gap applied to live traffic.
+    right, the sum of their confidences, and the shrunk calibration gap applied to live traffic
+    with its standard error.
 
     Arrays have one entry per bucket of ``CONFIDENCE_BUCKETS`` and a last one for ``+Inf``.
     """
@@ -98,6 +123,7 @@ class Calibration:
     correct: np.ndarray
     confidence_sum: np.ndarray
     gap: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    gap_stderr: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         arrays = [np.asarray(a, dtype=float) for a in (self.counts, self.correct,
@@ -117,8 +143,11 @@ class Calibration:
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "correct", correct)
         object.__setattr__(self, "confidence_sum", conf_sum)
-        if np.asarray(self.gap).size == 0:
-            object.__setattr__(self, "gap", _shrunk_gaps(counts, correct, self.mean_confidence)[0])
+        if np.asarray(self.gap).size == 0 or np.asarray(self.gap_stderr).size == 0:
+            gap, stderr = fit_gaps(counts.tolist(), correct.tolist(), conf_sum.tolist(),
+                                   CONFIDENCE_BUCKETS)
+            object.__setattr__(self, "gap", np.array(gap))
+            object.__setattr__(self, "gap_stderr", np.array(stderr))
 
     @property
     def n(self) -> int:
@@ -143,10 +172,9 @@ class Calibration:
         return np.clip(self.mean_confidence + np.asarray(self.gap), 0.0, 1.0)
 
     @property
-    def spread(self) -> float:
-        """The estimated spread (variance) of the true gaps across buckets; 0 for a model whose
-        observed gaps are all noise (calibrated)."""
-        return _shrunk_gaps(self.counts, self.correct, self.mean_confidence)[1]
+    def pooled_gap(self) -> float:
+        """Accuracy − mean confidence over all reference rows: what the gaps shrink toward."""
+        return float((self.correct.sum() - self.confidence_sum.sum()) / max(self.n, 1))
 
     @property
     def reference_accuracy(self) -> float:
@@ -163,58 +191,62 @@ class Calibration:
         if n <= 0:
             return AccuracyEstimate(float("nan"), 0, float("nan"))
         acc = float(np.clip((float(confidence_sum) + c @ self.gap) / n, 0.0, 1.0))
-        var = float(c @ (self.accuracy * (1 - self.accuracy))) / n ** 2
-        return AccuracyEstimate(acc, int(round(n)), float(np.sqrt(var)))
+        curve = float(c @ self.gap_stderr) / n
+        return AccuracyEstimate(acc, int(round(n)),
+                                float(np.sqrt(curve ** 2 + acc * (1 - acc) / n)))
+
+    def thin_share(self, counts: np.ndarray, rows: int) -> float:
+        """The share of a window's predictions (``counts`` per bucket) that fall where the curve
+        rests on fewer than ``rows`` labelled rows (NaN for an empty window)."""
+        c = np.asarray(counts, dtype=float)
+        return float(c[self.counts < rows].sum() / c.sum()) if c.sum() > 0 else float("nan")
 
     def table(self) -> list[dict[str, float]]:
         """One row per bucket: its edge, reference rows, mean confidence, observed accuracy, and
-        the calibrated accuracy and gap."""
+        the calibrated accuracy, gap and the gap's standard error."""
         return [{"le": le, "rows": float(n), "mean_confidence": float(m),
                  "observed": float(k / n) if n else float("nan"), "calibrated": float(a),
-                 "gap": float(g)}
-                for le, n, k, m, a, g in zip(self.edges, self.counts, self.correct,
-                                             self.mean_confidence, self.accuracy, self.gap)]
+                 "gap": float(g), "gap_stderr": float(e)}
+                for le, n, k, m, a, g, e in zip(self.edges, self.counts, self.correct,
+                                                self.mean_confidence, self.accuracy, self.gap,
+                                                self.gap_stderr)]
 
     def to_dict(self) -> dict:
         """The baseline file's ``calibration`` entry."""
-        return {"method": "binned-gap-empirical-bayes", "edges": list(CONFIDENCE_BUCKETS),
+        return {"method": METHOD, "edges": list(CONFIDENCE_BUCKETS),
                 "counts": self.counts.tolist(), "correct": self.correct.tolist(),
                 "confidence_sum": self.confidence_sum.tolist(),
-                "gap": np.asarray(self.gap).tolist()}
+                "gap": np.asarray(self.gap).tolist(),
+                "gap_stderr": np.asarray(self.gap_stderr).tolist()}
 
     @classmethod
     def from_dict(cls, doc: dict) -> Calibration:
-        """Read a ``calibration`` entry; the gaps are refitted from the counts and must match."""
+        """Read a ``calibration`` entry; the gaps are refitted from the counts and must match.
+        An entry of another fit (another ``method``, e.g. the first one's gaps shrunk toward 0)
+        is migrated, refitted from its counts, as the service reads it
+        (:mod:`mlmon_nb.instrument`)."""
         try:
             edges = tuple(float(e) for e in doc["edges"])
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
                       np.array(doc["confidence_sum"], dtype=float))
-            stored = np.array(doc["gap"], dtype=float)
+            if doc.get("method") != METHOD:
+                stored, stored_se = cal.gap, cal.gap_stderr
+            else:
+                stored = np.array(doc["gap"], dtype=float)
+                stored_se = np.array(doc["gap_stderr"], dtype=float)
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineError(f"the baseline's calibration is malformed ({exc!r}); rebuild "
                                 "the baseline with label=") from exc
         if edges != CONFIDENCE_BUCKETS:
             raise BaselineError(f"the baseline's calibration has confidence buckets {edges}, the "
                                 f"exporter uses {CONFIDENCE_BUCKETS}; rebuild the baseline")
-        if stored.shape != cal.gap.shape or not np.allclose(stored, cal.gap, atol=1e-9):
+        if (stored.shape != cal.gap.shape or stored_se.shape != cal.gap_stderr.shape
+                or not np.allclose(stored, cal.gap, atol=1e-9)
+                or not np.allclose(stored_se, cal.gap_stderr, atol=1e-9)):
             raise BaselineError("the baseline's calibration gaps do not match its counts; "
                                 "the file was edited or is corrupt; rebuild the baseline")
-        # the stored values, bit for bit: the file's id hashes them, and the rules write them
-        return replace(cal, gap=stored)
-
-
-def _shrunk_gaps(counts: np.ndarray, correct: np.ndarray,
-                 mean_confidence: np.ndarray) -> tuple[np.ndarray, float]:
-    """Each bucket's observed gap times spread / (spread + its binomial noise), and the spread:
-    the mean over filled buckets of gap² minus noise (method of moments), at least 0."""
-    filled = counts > 0
-    rows = np.maximum(counts, 1)
-    gap = np.where(filled, correct / rows - mean_confidence, 0.0)
-    noise = mean_confidence * (1 - mean_confidence) / rows
-    spread = max(0.0, float(np.mean(gap[filled] ** 2 - noise[filled]))) if filled.any() else 0.0
-    if spread == 0.0:
-        return np.zeros(N_BUCKETS), 0.0
-    return np.where(filled, gap * spread / (spread + noise), 0.0), spread
+        # the stored values, bit for bit: the file's id hashes them, and the service exports them
+        return replace(cal, gap=stored, gap_stderr=stored_se)
 
 
 def bucket_sums(confidence: np.ndarray, correct: np.ndarray

@@ -29,6 +29,7 @@ __all__ = [
     "CONFIDENCE_BASELINE_RATIO",
     "CONFIDENCE_BASELINE_VALUES",
     "CALIBRATION_GAP",
+    "CALIBRATION_GAP_STDERR",
     "BASELINE_SERIES",
     "FEATURE_CATEGORY",
     "FEATURE_INVALID",
@@ -113,10 +114,14 @@ CONFIDENCE_BASELINE_VALUES = MetricSpec("ml_confidence_baseline_values", "gauge"
 CALIBRATION_GAP = MetricSpec("ml_confidence_calibration_gap", "gauge", ("model_name", "le", "lower"),
                              "Reliability curve: accuracy minus mean confidence in each confidence "
                              "bucket (lower, le].")
+CALIBRATION_GAP_STDERR = MetricSpec("ml_confidence_calibration_gap_stderr", "gauge",
+                                    ("model_name", "le", "lower"),
+                                    "Standard error of the reliability curve's gap in each "
+                                    "confidence bucket (lower, le]: large where the curve is thin.")
 # everything a service exports from its baseline (static, the same in every worker)
 BASELINE_SERIES: tuple[MetricSpec, ...] = (FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES,
                                            CONFIDENCE_BASELINE_RATIO, CONFIDENCE_BASELINE_VALUES,
-                                           CALIBRATION_GAP)
+                                           CALIBRATION_GAP, CALIBRATION_GAP_STDERR)
 FEATURE_CATEGORY = MetricSpec("ml_feature_category", "counter", ("model_name", "feature", "category"),
                               "Categorical feature values: the baseline's top-k categories, then __other__.")
 FEATURE_INVALID = MetricSpec("ml_feature_invalid", "counter", ("model_name", "feature", "reason"),
@@ -129,7 +134,7 @@ MODEL_INFO = MetricSpec("ml_model_info", "gauge", ("model_name", "model_version"
 CONTRACT: tuple[MetricSpec, ...] = (
     REQUESTS, ERRORS, REQUEST_DURATION, IN_PROGRESS, PREDICTIONS, CONFIDENCE, LOW_CONFIDENCE,
     FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES, CONFIDENCE_BASELINE_RATIO,
-    CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, FEATURE_CATEGORY,
+    CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, CALIBRATION_GAP_STDERR, FEATURE_CATEGORY,
     FEATURE_INVALID, GROUND_TRUTH, MODEL_INFO,
 )
 

@@ -10,7 +10,9 @@ window, summed across replicas, turned into per-bucket counts and put through th
 
 The estimate assumes no concept shift — P(correct | confidence) is what it was on the labelled
 reference data. :func:`accuracy_comparison` sets it against the realized accuracy where labels
-exist; a gap that widens is the sign the assumption (or the calibration) broke.
+exist; a gap that widens is the sign the assumption (or the calibration) broke. Each estimate
+carries its 95 % band (``lower``, ``upper``: the curve's uncertainty and the window's noise), as
+the rule ``model_name:ml_estimated_accuracy_margin:<window>`` records it.
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
                               step: str = "5m", *, window: str | None = None,
                               model_name: str | None = None) -> pd.DataFrame:
     """One estimate per ``step`` over the range, each over the ``window`` (default ``step``)
-    ending at its timestamp: ``timestamp``, ``estimated``, ``stderr``, ``n`` (confidences)."""
+    ending at its timestamp: ``timestamp``, ``estimated``, ``stderr``, the 95 % band's ``lower``
+    and ``upper`` edges, ``n`` (confidences)."""
     calibration = calibration_of(baseline)
     model = model_name or baseline.model_name
     ts, counts = confidence_counts(source.range(
@@ -122,8 +125,8 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
     for t, c in zip(ts, counts):
         est = calibration.estimate(c, by_time.get(t, float("nan")))
         rows.append({"timestamp": t, "estimated": est.accuracy, "stderr": est.stderr,
-                     "n": float(c.sum())})
-    frame = pd.DataFrame(rows, columns=["timestamp", "estimated", "stderr", "n"])
+                     "lower": est.lower, "upper": est.upper, "n": float(c.sum())})
+    frame = pd.DataFrame(rows, columns=["timestamp", "estimated", "stderr", "lower", "upper", "n"])
     return frame[(frame["n"] > 0) & frame["estimated"].notna()].reset_index(drop=True)
 
 
@@ -147,8 +150,8 @@ def accuracy_comparison(source: QuerySource, baseline: Baseline, start: Any, end
                         step: str = "1h", *, window: str | None = None,
                         model_name: str | None = None) -> pd.DataFrame:
     """Estimated and realized accuracy per ``step`` side by side, with ``gap`` = estimated −
-    realized (NaN where no label arrived): ``timestamp``, ``estimated``, ``stderr``, ``n``,
-    ``realized``, ``n_labels``, ``gap``."""
+    realized (NaN where no label arrived): ``timestamp``, ``estimated``, ``stderr``, ``lower``,
+    ``upper``, ``n``, ``realized``, ``n_labels``, ``gap``."""
     model = model_name or baseline.model_name
     est = estimated_accuracy_series(source, baseline, start, end, step, window=window,
                                     model_name=model)

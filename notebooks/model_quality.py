@@ -55,8 +55,10 @@ estimates, why = dashboards.accuracy_estimates(ctx)
 if why:
     display(Markdown(f"**{why}**"))
 else:
-    display(plots.series(estimates[["estimated", "realized"]],
-                         "Estimated (from the confidences) and realized accuracy (1h)",
+    display(plots.series(estimates[["estimated", "lower", "upper", "realized"]].rename(
+                             columns={"lower": "95% band, lower", "upper": "95% band, upper"}),
+                         "Estimated (from the confidences, with its 95% band) and realized "
+                         "accuracy (1h)",
                          percent=True,
                          thresholds={"minimum": (ctx.model.alerts.accuracy_min, "critical")}))
 

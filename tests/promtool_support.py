@@ -46,14 +46,14 @@ def baseline_inputs(minutes: int, baseline=None, model_name: str = MODEL) -> lis
     return out
 
 
-def info(minutes: int, *, instance: str = "127.0.0.1:18000", values: str | None = None
-         ) -> list[dict]:
-    """``ml_model_info``, ``up`` and the baseline's series of a running demo target for
-    ``minutes``."""
+def info(minutes: int, *, instance: str = "127.0.0.1:18000", values: str | None = None,
+         baseline=None) -> list[dict]:
+    """``ml_model_info``, ``up`` and the baseline's series (default: the demo's) of a running
+    demo target for ``minutes``."""
     return [series("ml_model_info", values or gauge(1, minutes), model_version="1.0.0",
                    baseline_id="b1", job="mlmon-demo", instance=instance),
             {"series": f'up{{job="mlmon-demo",instance="{instance}"}}',
-             "values": gauge(1, minutes)}] + baseline_inputs(minutes)
+             "values": gauge(1, minutes)}] + baseline_inputs(minutes, baseline)
 
 
 def series(name: str, values: str, **labels: str) -> dict:

@@ -145,3 +145,23 @@ def test_cli_builds_a_calibrated_baseline(frame, calibrated, tmp_path, capsys):
     assert f"calibrated on {calibrated.calibration.n} labelled rows" in capsys.readouterr().out
     built = Baseline.load(out)
     assert np.array_equal(built.calibration.correct, calibrated.calibration.correct)
+
+
+def test_a_calibration_of_the_older_fit_is_refitted_alike_by_library_and_service(calibrated,
+                                                                                   tmp_path):
+    # a baseline written by the first fit (gaps shrunk toward 0, no standard errors): both
+    # readers refit it from its counts, to the same gaps and the same (migrated) id
+    from mlmon_nb.instrument import content_id
+    doc = calibrated.to_dict()
+    doc["calibration"] = {k: v for k, v in doc["calibration"].items() if k != "gap_stderr"}
+    doc["calibration"].update(method="binned-gap-empirical-bayes",
+                              gap=[0.0] * len(doc["calibration"]["gap"]))
+    doc["baseline_id"] = content_id(doc)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    library, service = Baseline.load(path), load_baseline(path)
+    assert library.baseline_id == service.baseline_id == calibrated.baseline_id
+    assert np.array_equal(library.calibration.gap, calibrated.calibration.gap)
+    assert np.array_equal(library.calibration.gap_stderr, calibrated.calibration.gap_stderr)
+    assert service.calibration_gap == tuple(calibrated.calibration.gap.tolist())
+    assert service.calibration_gap_stderr == tuple(calibrated.calibration.gap_stderr.tolist())

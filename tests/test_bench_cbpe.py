@@ -80,7 +80,7 @@ def test_promtool_report_is_read_into_firing_minutes_and_values() -> None:
 def test_estimated_accuracy_alert_fires_before_the_labelled_one_under_the_real_rules() -> None:
     clf = make_classifier(3, 4, 2.3, 1)
     reference = sample(clf, 4000, 0.0, np.random.default_rng(0))
-    model, files, baseline_id = lead.generated_rules(reference)
+    model, files, baseline = lead.generated_rules(reference)
     assert lead.missing_rules(files) == []
     alerts = (lead.ESTIMATED_ALERT, lead.LABELLED_ALERT)
     cut = lead.rules_of(files, alerts)
@@ -88,7 +88,8 @@ def test_estimated_accuracy_alert_fires_before_the_labelled_one_under_the_real_r
     assert "record: model_name:ml_accuracy:ratio_rate1h" in records
     assert "record: model_name:ml_estimated_accuracy:30m" in records
     assert "ratio_rate30d" not in records and "alert: HighErrorRate" not in records
-    h = lead.build_history(clf, model.name, baseline_id, hours=3, ramp=(20, 60), peak=0.95)
+    h = lead.build_history(clf, model.name, baseline.baseline_id, hours=3, ramp=(20, 60),
+                           peak=0.95, baseline=baseline)
     ev = lead.evaluate(cut, h, alerts, ())
     estimated, labelled = ev.first(lead.ESTIMATED_ALERT), ev.first(lead.LABELLED_ALERT)
     # accuracy is under 70 % from about minute 50; the estimate needs its 30m window and 15m

@@ -58,26 +58,63 @@ def test_confidences_moving_within_their_buckets_move_the_estimate() -> None:
     assert bucket_only - truth > 0.03
 
 
-def test_gaps_of_a_calibrated_model_are_noise_and_vanish() -> None:
+def test_gaps_of_a_calibrated_model_are_noise_and_nearly_vanish() -> None:
     rng = np.random.default_rng(4)
     cal = fit_calibration(*_calibrated(30_000, rng))
-    assert cal.spread == 0.0 and np.all(cal.gap == 0)
-    assert np.allclose(cal.accuracy, cal.mean_confidence)
+    assert abs(cal.pooled_gap) < 0.01 and np.all(np.abs(cal.gap) < 0.01)
+    assert np.allclose(cal.accuracy, cal.mean_confidence, atol=0.01)
+    # each gap as uncertain as the pooled gap's noise: a few tenths of a point
+    assert np.all(cal.gap_stderr[4:] < 0.005)
+
+
+def test_a_small_validation_set_keeps_a_consistent_overconfidence() -> None:
+    # every bucket 5 points overconfident: on 500 rows no bucket shows it beyond its noise,
+    # together they do; the estimate keeps it, and the band holds the truth
+    rng = np.random.default_rng(6)
+    conf = rng.uniform(0.4, 1.0, 500)
+    cal = fit_calibration(conf, rng.random(conf.size) < conf - 0.05)
+    assert cal.pooled_gap == pytest.approx(-0.05, abs=0.03)
+    live = rng.uniform(0.4, 0.9, 20_000)
+    truth = (rng.random(live.size) < live - 0.05).mean()
+    est = cal.estimate(bucket_counts(live), live.sum())
+    assert abs(est.accuracy - truth) < 0.03 and est.accuracy < live.mean() - 0.02
+    assert est.lower <= truth <= est.upper
+    # the band is the curve's (500 rows), not the window's binomial noise alone
+    assert est.margin > 3 * 1.96 * np.sqrt(truth * (1 - truth) / live.size)
 
 
 def test_a_thin_bucket_keeps_little_of_its_gap_a_full_one_most() -> None:
     counts = np.zeros(N_BUCKETS)
     correct = np.zeros(N_BUCKETS)
     counts[[4, 5, 9]] = [3, 1000, 1000]
-    correct[[4, 5, 9]] = [3, 400, 800]   # 3/3 right in a thin bucket would claim 100 %
+    correct[[4, 5, 9]] = [3, 400, 900]   # 3/3 right in a thin bucket would claim 100 %
     mean = np.array([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.0])
     cal = Calibration(counts, correct, counts * mean)
-    assert cal.spread > 0
-    kept = cal.gap / np.where(counts > 0, correct / np.maximum(counts, 1) - mean, 1)
-    assert kept[4] < 0.6                     # three rows: shrunk toward calibrated
-    assert kept[5] > 0.98 and kept[9] > 0.98  # a thousand rows: kept
+    pooled = cal.pooled_gap
+    kept = (cal.gap - pooled) / np.where(counts > 0,
+                                         correct / np.maximum(counts, 1) - mean - pooled, 1)
+    assert kept[4] < 0.6                     # three rows: shrunk toward the pooled gap
+    assert kept[5] > 0.9 and kept[9] > 0.9  # a thousand rows: kept
     assert cal.gap[5] == pytest.approx(0.40 - 0.55, abs=0.01)
     assert cal.n == 2003
+    # an empty bucket: the pooled gap, as uncertain as the spread of gaps; a full one: its noise
+    assert cal.gap[0] == pytest.approx(pooled)
+    assert cal.gap_stderr[0] > 0.05 > 0.02 > cal.gap_stderr[5]
+    assert cal.gap_stderr[4] > 4 * cal.gap_stderr[5]
+
+
+def test_a_window_on_an_empty_part_of_the_curve_is_uncertain() -> None:
+    rng = np.random.default_rng(8)
+    conf = np.concatenate([rng.uniform(0.5, 0.6, 1000), rng.uniform(0.9, 1.0, 1000)])
+    cal = fit_calibration(conf, rng.random(conf.size) < conf - 0.1 * (conf < 0.6))
+    on_curve = rng.uniform(0.9, 1.0, 5000)
+    off_curve = rng.uniform(0.7, 0.8, 5000)
+    near = cal.estimate(bucket_counts(on_curve), on_curve.sum())
+    far = cal.estimate(bucket_counts(off_curve), off_curve.sum())
+    assert far.margin > 3 * near.margin
+    assert cal.thin_share(bucket_counts(off_curve), 30) == 1.0
+    assert cal.thin_share(bucket_counts(on_curve), 30) == 0.0
+    assert np.isnan(cal.thin_share(np.zeros(N_BUCKETS), 30))
 
 
 def test_round_trip_and_tampering_is_refused() -> None:

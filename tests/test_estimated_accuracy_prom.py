@@ -1,5 +1,6 @@
-"""Estimated accuracy from Prometheus: the recording rule's value equals the Python rerun and
-the pure ``Calibration.estimate`` on the same counts, and it follows the covariate shift.
+"""Estimated accuracy from Prometheus: the recording rules' values (the estimate and its band's
+half-width) equal the Python rerun and the pure ``Calibration.estimate`` on the same counts, and
+the estimate follows the covariate shift.
 
 Recording rules do not evaluate over backfilled history, so each generated rule's expression is
 evaluated as an instant query at the window's end, the recorded series it reads inlined:
@@ -19,7 +20,12 @@ from mlmon_nb.calibration import N_BUCKETS
 from mlmon_nb.errors import BaselineError
 from mlmon_nb.rules import drift_groups
 from mlmon_nb.rules.model import groups_to_dicts
-from mlmon_nb.rules.names import ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
+from mlmon_nb.rules.names import (
+    ESTIMATED_ACCURACY_WINDOWS,
+    estimated_accuracy,
+    estimated_accuracy_margin,
+    prediction_count,
+)
 
 
 def _value(prom, expr: str, at: float) -> float:
@@ -45,6 +51,12 @@ def test_rule_equals_python_rerun_and_the_pure_estimate(prom, history, phase):
         assert counts.shape == (N_BUCKETS,) and counts.sum() > 0
         assert rule == pytest.approx(rerun.accuracy, rel=1e-9, abs=1e-12), window
         assert rerun.accuracy == pure.accuracy and rerun.n == pure.n
+        # the band's half-width: the curve's uncertainty and the window's noise, the same
+        margin = _value(prom, inline(rules[estimated_accuracy_margin(window)]["expr"], generated),
+                        at)
+        assert margin == pytest.approx(rerun.margin, rel=1e-9), window
+        assert rerun.margin == pure.margin > 1.96 * np.sqrt(pure.accuracy * (1 - pure.accuracy)
+                                                            / pure.n)
         count_record = prediction_count(window)
         expr = rules[count_record]["expr"] if count_record in rules else None
         if expr is not None:  # the event count behind the estimate (every prediction has one)

@@ -355,7 +355,10 @@ def test_estimated_accuracy_drop_shows_estimate_labels_confidences_and_the_assum
     nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
     found = {f.name: f for f in read_findings(nb)}
     versus = found["Estimated against realized accuracy"]
-    assert versus.chart and versus.interesting and "confirm the drop" in versus.message
+    assert versus.chart and "confirm the drop" in versus.message and "95% band" in versus.message
+    # the demo's curve has few labelled rows under 0.6, where much of the shift falls: the
+    # estimate is marked uncertain and does not count as evidence on its own
+    assert "Uncertain:" in versus.message and not versus.interesting
     assert {s.name for s in versus.stats} == {"estimated accuracy", "realized accuracy"}
     assert all(s.n for s in versus.stats)  # the predictions and labels behind each number
     numbers = outcome.summary["numbers"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import metrics as m
 from ..errors import BaselineError
+from ..reliability import METHOD, fit_gaps
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
            "serving_of", "baseline_series", "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
@@ -58,6 +59,8 @@ class ServingBaseline:
     confidence_fractions: tuple[float, ...] | None = None
     # the reliability curve's shrunk gap per confidence bucket; None without a calibration
     calibration_gap: tuple[float, ...] | None = None
+    # the standard error of each gap (same buckets)
+    calibration_gap_stderr: tuple[float, ...] | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -129,12 +132,29 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     if conf_fractions is not None and len(conf_fractions) != len(m.CONFIDENCE_BUCKETS) + 1:
         raise BaselineError("the confidence distribution does not match the confidence buckets",
                             where)
-    calibration = doc.get("calibration")
+    calibration = _calibration(doc.get("calibration"))
     gap = None if calibration is None else tuple(_floats(calibration["gap"]))
-    if gap is not None and len(gap) != len(m.CONFIDENCE_BUCKETS) + 1:
+    stderr = None if calibration is None else tuple(_floats(calibration["gap_stderr"]))
+    if gap is not None and (len(gap) != len(m.CONFIDENCE_BUCKETS) + 1 or stderr is None
+                            or len(stderr) != len(gap)):
         raise BaselineError("the calibration does not match the confidence buckets", where)
-    return ServingBaseline(str(doc["model_name"]), str(doc["baseline_id"]), numeric, categorical,
-                           int(doc.get("n_rows") or 0), conf_fractions, gap)
+    # a migrated calibration: the id of the migrated content, as mlmon_nb.Baseline reports it
+    baseline_id = (str(doc["baseline_id"]) if calibration is doc.get("calibration")
+                   else content_id({**doc, "calibration": calibration}))
+    return ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
+                           int(doc.get("n_rows") or 0), conf_fractions, gap, stderr)
+
+
+def _calibration(doc: dict | None) -> dict | None:
+    """A calibration entry; one of another fit (another ``method``) refitted from its counts,
+    as ``Calibration.from_dict`` and ``to_dict`` do."""
+    if doc is None or doc.get("method") == METHOD:
+        return doc
+    gap, stderr = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
+                           _floats(doc["confidence_sum"]), _floats(doc["edges"]))
+    return {"method": METHOD, "edges": _floats(doc["edges"]), "counts": _floats(doc["counts"]),
+            "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),
+            "gap": gap, "gap_stderr": stderr}
 
 
 def serving_of(baseline: Any) -> ServingBaseline:
@@ -156,7 +176,8 @@ def serving_of(baseline: Any) -> ServingBaseline:
         str(getattr(baseline, "model_name", "")), str(getattr(baseline, "baseline_id", "")),
         numeric, categorical, int(getattr(baseline, "n_rows", 0) or 0),
         None if conf is None else tuple(_floats(conf)),
-        None if calibration is None else tuple(_floats(calibration.gap)))
+        None if calibration is None else tuple(_floats(calibration.gap)),
+        None if calibration is None else tuple(_floats(calibration.gap_stderr)))
 
 
 def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
@@ -173,7 +194,8 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     What the label-generic rules join on instead of literals: per numeric feature its cumulative
     share at each bucket edge with the edge below (``ml_feature_baseline_ratio``: KS, and PSI's
     bins) and its value count (the critical values' m); the same for the confidences (concept
-    drift); the calibration gap per confidence bucket (estimated accuracy). One definition for
+    drift); the calibration gap and its standard error per confidence bucket (estimated
+    accuracy and its band). One definition for
     the service, the synthetic history and the tests.
     """
     name = baseline.model_name
@@ -190,4 +212,7 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     if baseline.calibration_gap is not None:
         for (le, lower), gap in zip(bins, baseline.calibration_gap):
             out.append((m.CALIBRATION_GAP, (name, le, lower), float(gap)))
+    if baseline.calibration_gap_stderr is not None:
+        for (le, lower), se in zip(bins, baseline.calibration_gap_stderr):
+            out.append((m.CALIBRATION_GAP_STDERR, (name, le, lower), float(se)))
     return out

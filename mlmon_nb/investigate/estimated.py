@@ -1,7 +1,10 @@
 """The estimated-accuracy evidence of an investigation: the accuracy the live confidences
 promise through the baseline's reliability curve, set against the realized accuracy of the
 labels that arrived (with their counts), the confidence distribution against the baseline's, and
-the assumption the estimate rests on, stated plainly with how to check it."""
+the assumption the estimate rests on, stated plainly with how to check it. The estimate counts
+as evidence only when its whole 95 % band is under the threshold and the window does not sit on
+thin parts of the curve (more than :data:`THIN_SHARE` of its predictions where the curve rests
+on fewer than :data:`THIN_ROWS` labelled rows): there it is marked uncertain."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import pandas as pd
 from .. import metrics as m
 from .. import plots
 from .. import queries as q
+from ..calibration import Z_95
 from ..context import format_duration
 from ..errors import BaselineError
 from ..findings import Finding, Stat
@@ -26,12 +30,15 @@ from ..rules.estimated import estimated_accuracy_expr
 from ..signals import Signal
 from .base import InvestigationBase
 
-__all__ = ["EstimatedAccuracyEvidence", "GAP_TOLERANCE", "THIN_ROWS"]
+__all__ = ["EstimatedAccuracyEvidence", "GAP_TOLERANCE", "THIN_ROWS", "THIN_SHARE"]
 
 # |estimated − realized| beyond which the labels are said to disagree with the estimate
 GAP_TOLERANCE = 0.05
 # a confidence bucket with fewer labelled reference rows than this is a thin part of the curve
 THIN_ROWS = 30
+# the share of a window's predictions on thin parts of the curve beyond which the estimate is
+# uncertain (its band rests on the curve's prior there)
+THIN_SHARE = 0.2
 
 
 class EstimatedAccuracyEvidence(InvestigationBase):
@@ -74,9 +81,20 @@ class EstimatedAccuracyEvidence(InvestigationBase):
                                    window=format_duration(max(step, 1800)),
                                    model_name=self.model_name)
 
+    def _thin_share(self) -> float:
+        """The share of the incident window's predictions on thin parts of the curve."""
+        if "share on a thin curve" not in self.numbers:
+            counts = window_confidence_counts(self.prom, self.model_name,
+                                              window=self.incident.duration,
+                                              time=self.incident.end)
+            cal = self.load_baseline().calibration  # type: ignore[attr-defined]
+            self.numbers["share on a thin curve"] = cal.thin_share(counts, THIN_ROWS)
+        return self.numbers["share on a thin curve"]
+
     def estimated_vs_realized(self) -> Finding:
-        """The estimate over time against the realized accuracy where labels arrived (with
-        their count), the gap between them in the incident window, and what it means."""
+        """The estimate over time, with its band, against the realized accuracy where labels
+        arrived (with their count), the gap between them in the incident window, and what it
+        means; uncertain where the window sits on thin parts of the curve."""
         table = self._comparison()
         inc = self.incident
         stamps = pd.to_datetime(table["timestamp"], utc=True) if len(table) else pd.Series([])
@@ -85,17 +103,27 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         shown = inside.dropna(subset=["estimated"]) if len(inside) else inside
         est = float(shown["estimated"].iloc[-1]) if len(shown) else float("nan")
         n = float(shown["n"].iloc[-1]) if len(shown) else 0.0
+        margin = Z_95 * float(shown["stderr"].iloc[-1]) if len(shown) else float("nan")
+        thin = self._thin_share()
+        uncertain = thin == thin and thin > THIN_SHARE
         labelled = shown.dropna(subset=["realized"]) if len(shown) else shown
         real = float(labelled["realized"].iloc[-1]) if len(labelled) else float("nan")
         labels = float(labelled["n_labels"].iloc[-1]) if len(labelled) else 0.0
         gap = float(labelled["gap"].iloc[-1]) if len(labelled) else float("nan")
         self.numbers.update({"estimated accuracy (incident)": est,
+                             "estimate's 95% margin": margin,
                              "realized accuracy (incident)": real, "gap (estimated - realized)": gap})
         stats = [Stat("estimated accuracy", est, Kind.RATIO.value, n, "predictions"),
                  Stat("realized accuracy", real, Kind.RATIO.value, labels or None, "labels")]
         limit = self.thresholds.accuracy_min
+        band = (f"{fmt(est, Kind.RATIO)} (95% band {fmt(max(est - margin, 0.0), Kind.RATIO)}–"
+                f"{fmt(min(est + margin, 1.0), Kind.RATIO)})")
+        caveat = (f" Uncertain: {fmt(thin, Kind.RATIO)} of the window's predictions fall where "
+                  f"the curve rests on fewer than {THIN_ROWS} labelled rows (more than "
+                  f"{fmt(THIN_SHARE, Kind.RATIO)}); refit the curve on labelled data that "
+                  f"covers these confidences." if uncertain else "")
         if real != real:
-            message = (f"The confidences promise {fmt(est, Kind.RATIO)} accuracy over the latest "
+            message = (f"The confidences promise {band} accuracy over the latest "
                        f"window; no label has arrived for it yet, so the estimate is all there "
                        f"is until they do.")
         else:
@@ -105,7 +133,7 @@ class EstimatedAccuracyEvidence(InvestigationBase):
                        f"The labels that arrived do not show the drop: realized "
                        f"{fmt(real, Kind.RATIO)} on {fmt(labels, Kind.COUNT)} labels")
             message = (f"{verdict} (threshold {fmt(limit, Kind.RATIO)}) against an estimate of "
-                       f"{fmt(est, Kind.RATIO)} for the same window (gap {gap:+.1%}). ")
+                       f"{band} for the same window (gap {gap:+.1%}). ")
             if abs(gap) <= GAP_TOLERANCE:
                 message += "The estimate holds: the model is less often right on these inputs."
             elif gap > 0:
@@ -133,8 +161,10 @@ class EstimatedAccuracyEvidence(InvestigationBase):
                  else "0"}
                 for _, r in table.tail(8).iterrows()] if len(table) else []
         promql = q.accuracy(self.model_name, "1h")
-        return self.record(Finding("Estimated against realized accuracy",
-                                   bool(est == est and est < self.thresholds.accuracy_min),
+        message += caveat
+        # evidence when the whole band is under the threshold, on a curve that covers the window
+        below = bool(est == est and est + margin < limit and not uncertain)
+        return self.record(Finding("Estimated against realized accuracy", below,
                                    message, stats, chart, promql, self.link(promql), rows))
 
     def assumption(self) -> Finding:
@@ -145,14 +175,11 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         held = ("The labels so far bear it out." if gap == gap and abs(gap) <= GAP_TOLERANCE
                 else "No label to check it yet." if gap != gap
                 else f"The labels so far do not (gap {gap:+.1%}).")
-        counts = window_confidence_counts(self.prom, self.model_name,
-                                          window=self.incident.duration, time=self.incident.end)
-        thin = cal.counts < THIN_ROWS
-        share = float(counts[thin].sum() / counts.sum()) if counts.sum() else float("nan")
-        self.numbers["share on a thin curve"] = share
+        share = self._thin_share()
         coverage = (f" {fmt(share, Kind.RATIO)} of the incident window's predictions fall where "
                     f"the curve rests on fewer than {THIN_ROWS} labelled rows (there it is "
-                    f"mostly its prior: calibrated at the bucket's mean confidence)."
+                    f"mostly its prior, the pooled gap, and the band widens)."
+                    + (" The estimate is uncertain." if share > THIN_SHARE else "")
                     if share == share else "")
         message = (f"{ASSUMPTION} The curve was fitted on {fmt(cal.n, Kind.COUNT)} labelled "
                    f"rows ({fmt(cal.reference_accuracy, Kind.RATIO)} accurate).{coverage} {held}")

@@ -28,6 +28,7 @@ from .names import (
     accuracy,
     bound,
     estimated_accuracy,
+    estimated_accuracy_margin,
     ground_truth_count,
     latency_quantile,
     low_confidence_ratio,
@@ -347,13 +348,16 @@ def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
     # the LowModelAccuracy threshold: the estimate says the labels, when they come, will fire it
     window = ESTIMATED_ACCURACY_ALERT_WINDOW
     count = prediction_count(window)
-    expr = (f"{compare(estimated_accuracy(window), '<', 'accuracy_min')} "
+    # the band's upper edge under it: the estimate's own uncertainty cannot explain the drop
+    upper = f"({estimated_accuracy(window)} + {estimated_accuracy_margin(window)})"
+    expr = (f"{compare(upper, '<', 'accuracy_min')} "
             f"and {compare(count, '>=', 'min_predictions')}")
     return [_rule(alert, expr, "15m", Severity.WARNING,
                   f"{_MODEL}: estimated accuracy below {_pct('accuracy_min')}",
                   f"From the confidences of {_MODEL}'s {_count(count)} predictions over the last "
-                  f"{window}, its accuracy is estimated at {{{{ $value | humanizePercentage }}}} "
-                  f"(threshold {_pct('accuracy_min')}, alerts.accuracy_min, LowModelAccuracy's "
+                  f"{window}, its accuracy is estimated at most {{{{ $value | humanizePercentage }}}} "
+                  f"(the 95% band's upper edge; threshold {_pct('accuracy_min')}, "
+                  f"alerts.accuracy_min, LowModelAccuracy's "
                   f"floor, for 15m; at least {_num('min_predictions')} predictions). No label is "
                   f"needed; the estimate assumes P(correct | confidence) is what it was on the "
                   f"baseline's labelled data.")]
@@ -498,8 +502,8 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               inhibits=("EstimatedAccuracyDrop",)),
     AlertSpec("EstimatedAccuracyDrop", "Estimated accuracy drop",
               "The accuracy estimated from the live confidences through the baseline's "
-              "reliability curve is below `accuracy_min` (0.70 by default) over 30 minutes, for "
-              "15 minutes: before the labels say so.",
+              "reliability curve is below `accuracy_min` (0.70 by default) over 30 minutes, its "
+              "whole 95% band included, for 15 minutes: before the labels say so.",
               (_W,), ("estimated accuracy", "realized accuracy", "confidence distribution",
                       "drifted features"),
               needs_baseline=True, needs_calibration=True, build=_estimated_accuracy_drop),

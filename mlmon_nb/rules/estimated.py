@@ -10,12 +10,18 @@ mean confidence, see :mod:`mlmon_nb.calibration`)::
     (S + Σ_b g_b c_b) / Σ_b c_b
 
 clamped to [0, 1], which equals :meth:`Calibration.estimate` on the same counts and sum (the
-suite checks it to 1e-9); an empty window gives no series rather than NaN. The bucket counts are
+suite checks it to 1e-9); an empty window gives no series rather than NaN. Its 95 % half-width,
+from the gaps' standard errors ``se_b`` (``ml_confidence_calibration_gap_stderr``) and the
+window's noise, equals :attr:`AccuracyEstimate.margin`::
+
+    1.96 · sqrt((Σ_b se_b c_b / Σ_b c_b)² + a (1 − a) / Σ_b c_b)
+ The bucket counts are
 the ones the drift rules record per window (:func:`mlmon_nb.drift.confidence_buckets_record`),
 so this stage runs in the drift group, after them.
 
 Per window ``w`` of :data:`~mlmon_nb.rules.names.ESTIMATED_ACCURACY_WINDOWS`:
-``model_name:ml_estimated_accuracy:<w>`` and the prediction count it rests on
+``model_name:ml_estimated_accuracy:<w>``, its half-width
+``model_name:ml_estimated_accuracy_margin:<w>`` and the prediction count it rests on
 (``model_name:ml_predictions:increase<w>``; the 30m one is the recording stage's).
 """
 
@@ -24,12 +30,20 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import promql
+from ..calibration import Z_95
 from ..drift.expressions import bins, confidence_buckets_record, confidence_buckets_rule_expr
-from ..metrics import CALIBRATION_GAP, CONFIDENCE, PREDICTIONS
+from ..metrics import CALIBRATION_GAP, CALIBRATION_GAP_STDERR, CONFIDENCE, PREDICTIONS
 from .model import RecordingRule
-from .names import DRIFT_WINDOWS, ESTIMATED_ACCURACY_WINDOWS, estimated_accuracy, prediction_count
+from .names import (
+    DRIFT_WINDOWS,
+    ESTIMATED_ACCURACY_WINDOWS,
+    estimated_accuracy,
+    estimated_accuracy_margin,
+    prediction_count,
+)
 
-__all__ = ["estimated_accuracy_expr", "estimated_accuracy_rules", "RECORDED_COUNT_WINDOWS"]
+__all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
+           "estimated_accuracy_rules", "RECORDED_COUNT_WINDOWS"]
 
 # prediction counts the recording stage already records (``generate._recording``)
 RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
@@ -41,33 +55,59 @@ def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True) 
     + Σ bucket count × bucket gap) / Σ count over the live confidence histogram. ``matchers``
     narrow it (one model); ``recorded=False`` reads the raw buckets, for a query over any
     window instead of the recorded counts."""
-    def counts(*extra: str) -> str:
-        if recorded:
-            return promql.selector(confidence_buckets_record(window), *extra, *matchers)
-        return promql.sum_increase(promql.selector(CONFIDENCE.series("_bucket"), *extra,
-                                                   *matchers), window, ("model_name", "le"))
-
-    gap = f"max by (model_name, le, lower) ({promql.selector(CALIBRATION_GAP.name, *matchers)})"
     confidences = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers),
                                       window)
-    corrected = (f"{confidences}\n  + sum by (model_name) ({bins(counts(), gap, ('model_name',))} "
-                 f"* on (model_name, le) group_left () max without (lower) ({gap}))")
-    total = f'sum by (model_name) ({counts(promql.matcher("le", "+Inf"))})'
-    ratio = promql.ratio(corrected, total, bad_may_be_absent=False, drop_zero_total=True)
+    corrected = f"{confidences}\n  + {_weighted(CALIBRATION_GAP.name, window, matchers, recorded)}"
+    ratio = promql.ratio(corrected, _total(window, matchers, recorded), bad_may_be_absent=False,
+                         drop_zero_total=True)
     return f"clamp(\n  {ratio},\n  0, 1)"
+
+
+def _counts(window: str, matchers: Sequence[str], recorded: bool, *extra: str) -> str:
+    """The window's cumulative confidence bucket counts by model and ``le``."""
+    if recorded:
+        return promql.selector(confidence_buckets_record(window), *extra, *matchers)
+    return promql.sum_increase(promql.selector(CONFIDENCE.series("_bucket"), *extra, *matchers),
+                               window, ("model_name", "le"))
+
+
+def _total(window: str, matchers: Sequence[str], recorded: bool) -> str:
+    return f'sum by (model_name) ({_counts(window, matchers, recorded, promql.matcher("le", "+Inf"))})'
+
+
+def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool) -> str:
+    """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model."""
+    values = f"max by (model_name, le, lower) ({promql.selector(series, *matchers)})"
+    counts = bins(_counts(window, matchers, recorded), values, ("model_name",))
+    return (f"sum by (model_name) ({counts} "
+            f"* on (model_name, le) group_left () max without (lower) ({values}))")
+
+
+def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool = True) -> str:
+    """The PromQL of the estimate's 95 % half-width over ``window``: the curve's standard error
+    where the window's confidences fall (Σ count × gap stderr / Σ count) and the window's
+    binomial noise (a (1 − a) / Σ count), combined. ``recorded=True`` reads the recorded
+    estimate and bucket counts; ``False`` the raw buckets."""
+    estimate = (promql.selector(estimated_accuracy(window), *matchers) if recorded
+                else f"({estimated_accuracy_expr(window, *matchers, recorded=False)})")
+    total = f"({_total(window, matchers, recorded)} > 0)"
+    curve = f"({_weighted(CALIBRATION_GAP_STDERR.name, window, matchers, recorded)} / {total})"
+    noise = f"{estimate} * (1 - {estimate}) / {total}"
+    return f"{promql.number(Z_95)} * sqrt(\n  {curve} ^ 2\n  + {noise})"
 
 
 def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
                              ) -> list[RecordingRule]:
     """Per window: the confidence buckets (where the drift rules do not record them), the
-    estimated accuracy, and the prediction count behind it (where the recording stage does not
-    record it), every model at once."""
+    estimated accuracy and its half-width, and the prediction count behind it (where the
+    recording stage does not record it), every model at once."""
     rules = []
     for w in windows:
         if w not in DRIFT_WINDOWS:
             rules.append(RecordingRule(confidence_buckets_record(w),
                                        confidence_buckets_rule_expr(w)))
         rules.append(RecordingRule(estimated_accuracy(w), estimated_accuracy_expr(w)))
+        rules.append(RecordingRule(estimated_accuracy_margin(w), estimated_accuracy_margin_expr(w)))
         if w not in RECORDED_COUNT_WINDOWS:
             rules.append(RecordingRule(prediction_count(w),
                                        promql.sum_increase(PREDICTIONS.sample, w)))

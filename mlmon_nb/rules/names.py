@@ -30,6 +30,7 @@ __all__ = [
     "ESTIMATED_ACCURACY_ALERT_WINDOW",
     "DRIFT_WINDOWS",
     "estimated_accuracy",
+    "estimated_accuracy_margin",
     "SLOS",
     "request_rate",
     "error_ratio",
@@ -95,6 +96,12 @@ def estimated_accuracy(window: str) -> str:
     """Accuracy expected from the confidences of a model's predictions over ``window``, through
     its baseline's reliability curve (before any label arrives): ``model_name:ml_estimated_accuracy:<w>``."""
     return recording_name("model_name", "ml_estimated_accuracy", window)
+
+
+def estimated_accuracy_margin(window: str) -> str:
+    """The 95 % half-width of the estimated accuracy over ``window`` (the curve's uncertainty and
+    the window's noise): ``model_name:ml_estimated_accuracy_margin:<w>``."""
+    return recording_name("model_name", "ml_estimated_accuracy_margin", window)
 
 
 def segment_accuracy(window: str) -> str:

@@ -1,0 +1,184 @@
+"""The CBPE benchmark's table of cases: mlmon_nb's estimate and its 95 % band against the truth
+and NannyML's CBPE, over models, validation-set sizes and shifts (benchmarks/bench_cbpe.py
+prints it; ``python benchmarks/cbpe_cases.py`` prints it alone).
+
+Known truth by construction (benchmarks/cbpe_synthetic.py): the Bayes posterior of a Gaussian
+mixture, scored calibrated (logits × 1), overconfident (× 1.3, × 1.5) or underconfident (× 0.7).
+Per case and validation size, ``DRAWS`` draws: a fresh labelled validation set fits both
+estimators, one window of ``N_WINDOW`` shifted predictions is estimated from its confidence
+histogram (mlmon_nb: bucket counts and sum, what Prometheus holds) and from its rows (NannyML).
+Shifts: covariate (inputs pulled toward the classes' meeting point), prior (one class's share
+raised; P(label | input) changes, which no CBPE can see), and outside the reference's support
+(inputs pushed out to twice their spread, where the validation set has no row).
+
+Columns: mean and max |error| against the realized accuracy, the same for NannyML, mean
+|mlmon_nb − NannyML|, the mean band half-width and its coverage (the share of draws whose truth
+falls inside the band).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from cbpe_synthetic import Classifier, Sample, make_classifier, sample
+
+from mlmon_nb.calibration import bucket_counts, fit_calibration
+
+__all__ = ["Case", "CASES", "SIZES", "DRAWS", "N_WINDOW", "Draw", "run_case", "print_table",
+           "main"]
+
+SIZES: tuple[int, ...] = (500, 5_000, 50_000)
+DRAWS = 4
+N_WINDOW = 30_000
+GOAL_TRUTH, GOAL_NANNYML, GOAL_COVERAGE = 0.02, 0.01, 0.90
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    classes: int
+    features: int
+    radius: float
+    sharpness: float
+    shift: str  # covariate | prior | outside
+    amount: float
+
+
+CASES: tuple[Case, ...] = (
+    Case("binary, calibrated, covariate", 2, 3, 1.3, 1.0, "covariate", 0.5),
+    Case("binary, overconfident x1.5, covariate", 2, 3, 1.3, 1.5, "covariate", 0.5),
+    Case("3-class, overconfident x1.3, covariate", 3, 4, 2.3, 1.3, "covariate", 0.4),
+    Case("3-class, underconfident x0.7, covariate", 3, 4, 2.3, 0.7, "covariate", 0.4),
+    Case("3-class, calibrated, prior shift", 3, 4, 2.3, 1.0, "prior", 0.6),
+    Case("binary, overconfident x1.5, outside support", 2, 3, 1.3, 1.5, "outside", 1.0),
+)
+
+
+def prior_sample(clf: Classifier, n: int, share: float, rng: np.random.Generator) -> Sample:
+    """``n`` rows with class 0 at ``share`` of them (the rest equal): each row from its class's
+    cluster, labelled with that class; the true probability of being right under the new prior."""
+    k = clf.classes
+    weights = np.array([share] + [(1 - share) / (k - 1)] * (k - 1))
+    label = rng.choice(k, size=n, p=weights)
+    x = clf.centers[label] + rng.normal(size=(n, clf.centers.shape[1]))
+    scores = clf.proba(x, clf.sharpness)
+    posterior = clf.proba(x) * weights * k
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    return Sample(x, scores, label, posterior[np.arange(n), scores.argmax(axis=1)])
+
+
+def window(case: Case, clf: Classifier, rng: np.random.Generator) -> Sample:
+    if case.shift == "prior":
+        return prior_sample(clf, N_WINDOW, case.amount, rng)
+    if case.shift == "outside":  # the spread and the means grown by 1 + amount
+        return sample(clf, N_WINDOW, -case.amount, rng, True)
+    return sample(clf, N_WINDOW, case.amount, rng, True)
+
+
+@dataclass
+class Draw:
+    truth: float
+    ours: float
+    lower: float
+    upper: float
+    nannyml: float = float("nan")
+
+    @property
+    def covered(self) -> bool:
+        return self.lower <= self.truth <= self.upper
+
+
+def run_case(case: Case, size: int, with_nannyml: bool, draws: int = DRAWS) -> list[Draw]:
+    """``draws`` validation sets of ``size`` rows and one shifted window each."""
+    from bench_cbpe import nannyml_estimates, nannyml_frames  # NannyML's CBPE, as part 1 runs it
+    out = []
+    for d in range(draws):
+        clf = make_classifier(case.classes, case.features, case.radius, d, case.sharpness)
+        rng = np.random.default_rng(1000 * d + size)
+        reference = sample(clf, size, 0.0, rng)
+        live = window(case, clf, rng)
+        est = fit_calibration(reference.confidence, reference.correct).estimate(
+            bucket_counts(live.confidence), float(live.confidence.sum()))
+        draw = Draw(live.accuracy, est.accuracy, est.lower, est.upper)
+        if with_nannyml:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                draw.nannyml = nannyml_estimates(*nannyml_frames(reference, [live]), N_WINDOW)[0]
+        out.append(draw)
+    return out
+
+
+@dataclass(frozen=True)
+class Row:
+    case: Case
+    size: int
+    draws: list[Draw]
+
+    def errors(self, of: str) -> np.ndarray:
+        return np.array([abs(getattr(d, of) - d.truth) for d in self.draws])
+
+    @property
+    def difference(self) -> np.ndarray:
+        return np.array([abs(d.ours - d.nannyml) for d in self.draws])
+
+    @property
+    def coverage(self) -> float:
+        return float(np.mean([d.covered for d in self.draws]))
+
+    @property
+    def margin(self) -> float:
+        return float(np.mean([(d.upper - d.lower) / 2 for d in self.draws]))
+
+
+def print_table(rows: list[Row]) -> None:
+    print("| case | validation rows | mlmon_nb mean / max abs error (points) | NannyML mean / max "
+          "| mean abs(mlmon_nb − NannyML) | band ± (mean) | coverage |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        ours, nml = r.errors("ours") * 100, r.errors("nannyml") * 100
+        print(f"| {r.case.name} | {r.size:,} | {ours.mean():.2f} / {ours.max():.2f} | "
+              f"{nml.mean():.2f} / {nml.max():.2f} | {r.difference.mean() * 100:.2f} | "
+              f"{r.margin * 100:.2f} | {r.coverage:.0%} |")
+
+
+def summary(rows: list[Row]) -> list[str]:
+    """The goals: within 2 points of the truth; within 1 point of NannyML wherever NannyML is
+    within 2; the band covering the truth in 90 % of the draws."""
+    draws = [(r, d) for r in rows for d in r.draws]
+    truth = [abs(d.ours - d.truth) <= GOAL_TRUTH for _, d in draws]
+    fair = [abs(d.ours - d.nannyml) <= GOAL_NANNYML for _, d in draws
+            if abs(d.nannyml - d.truth) <= GOAL_TRUTH]
+    covered = [d.covered for _, d in draws]
+    return [f"within {GOAL_TRUTH * 100:g} points of the truth: {sum(truth)}/{len(truth)} draws",
+            f"within {GOAL_NANNYML * 100:g} point of NannyML where NannyML is within "
+            f"{GOAL_TRUTH * 100:g}: {sum(fair)}/{len(fair)} draws",
+            f"band covers the truth: {sum(covered)}/{len(covered)} draws "
+            f"({np.mean(covered):.0%}; goal {GOAL_COVERAGE:.0%})"]
+
+
+def run_table(with_nannyml: bool) -> list[Row]:
+    t0 = time.perf_counter()
+    rows = [Row(c, s, run_case(c, s, with_nannyml)) for c in CASES for s in SIZES]
+    print(f"\n-- cases: {len(CASES)} × validation sizes {SIZES} × {DRAWS} draws, one window of "
+          f"{N_WINDOW:,} predictions each ({time.perf_counter() - t0:.0f} s)")
+    print_table(rows)
+    for line in summary(rows):
+        print(line)
+    return rows
+
+
+def main() -> None:
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # NannyML: no usage analytics
+    from bench_cbpe import nannyml_missing
+    skip = nannyml_missing()
+    if skip:
+        print(skip)
+    run_table(skip is None)
+
+
+if __name__ == "__main__":
+    main()
