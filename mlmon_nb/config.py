@@ -10,6 +10,7 @@ Relative paths are resolved against the file's folder. A complete example (the d
       state_dir: ../mlmon-state                # configs, TSDB, logs, pids, baselines, runs
       scrape_interval: 15s
       evaluation_interval: 15s
+      drift_evaluation_interval: 5m            # the drift rules' own (their 1h windows)
       host: 127.0.0.1                          # the stack binds here
       ports: {prometheus: 19090, alertmanager: 19093, node_exporter: 19100,
               demo: 18000, launcher: 18088, jupyter: 18888,
@@ -208,6 +209,9 @@ class StackConfig:
     state_dir: Path = REPO_ROOT / "mlmon-state"
     scrape_interval_seconds: float = 15.0
     evaluation_interval_seconds: float = 15.0
+    # the drift rules' own interval: their 1h windows over every feature's buckets are what
+    # costs at fleet scale, and a 1h statistic needs no 15 s resolution
+    drift_evaluation_interval_seconds: float = 300.0
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     host: str = "127.0.0.1"
 
@@ -427,6 +431,8 @@ def _stack(raw: dict, base: Path) -> StackConfig:
         ((base / state).resolve() if state else StackConfig().state_dir),
         scrape_interval_seconds=parse_duration(raw.get("scrape_interval", "15s")),
         evaluation_interval_seconds=parse_duration(raw.get("evaluation_interval", "15s")),
+        drift_evaluation_interval_seconds=parse_duration(
+            raw.get("drift_evaluation_interval", "5m")),
         ports=ports,
         host=str(raw.get("host", "127.0.0.1")),
     )

@@ -31,7 +31,7 @@ def _readme_alert_rows() -> list[str]:
     """First cells of the alert table in the README's "Alerts, SLOs and routing" section."""
     text = (REPO / "README.md").read_text()
     section = text.split("## Alerts, SLOs and routing", 1)[1].split("\n## ", 1)[0]
-    table = section.split("| alert | severity |", 1)[1]
+    table = section.split("| alert | severity |", 1)[1].split("\n\n", 1)[0]
     return [m.group(1) for m in re.finditer(r"^\| (\w+) \|", table, re.MULTILINE)]
 
 

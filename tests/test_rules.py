@@ -58,7 +58,7 @@ def test_drift_rules_read_the_baseline_from_series_not_from_the_file(baselines):
     with_drift = rules.render_rule_files(DEMO, baselines=baselines)
     without = rules.render_rule_files(DEMO, baselines={})
     assert with_drift == without
-    drift = yaml.safe_load(with_drift["drift.yml"])["groups"][0]["rules"]
+    drift = [r for g in yaml.safe_load(with_drift["drift.yml"])["groups"] for r in g["rules"]]
     ks = [r for r in drift if r["record"] == "model_name_feature:ml_feature_drift_ks:1h"]
     assert len(ks) == 1 and "ml_feature_baseline_ratio" in ks[0]["expr"]
     text = with_drift["drift.yml"]
@@ -209,12 +209,15 @@ def test_no_recording_rule_names_a_model_but_the_configured_list_and_overrides(b
     assert {r.labels["slo"] for g in rules.slo_groups(DEMO) for r in g.rules} == set(rules.SLOS)
 
 
-def test_drift_stage_is_the_drift_engine_then_the_estimated_accuracy(baselines):
-    engine = drift.drift_recording_rules(("1h",))
-    (group,) = rules.drift_groups(DEMO, baselines)
-    records = [r.record for r in group.rules]
-    assert records[:len(engine)] == [r["record"] for r in engine]
-    assert "model_name:ml_estimated_accuracy:30m" in records[len(engine):]
+def test_drift_stage_is_the_estimated_accuracy_then_the_drift_engine_every_5m(baselines):
+    engine = drift.drift_recording_rules(("1h",), confidence_buckets=False)
+    estimated, group = rules.drift_groups(DEMO, baselines)
+    assert [r.record for r in group.rules] == [r["record"] for r in engine]
+    assert group.interval == "5m" and estimated.interval is None
+    records = [r.record for r in estimated.rules]
+    # the estimate's group records every window's confidence buckets, the drift's 1h too
+    assert "model_name:ml_estimated_accuracy:30m" in records
+    assert "model_name_le:ml_prediction_confidence_bucket:increase1h" in records
 
 
 def test_label_values_are_escaped_in_generated_promql():

@@ -51,17 +51,18 @@ def _rule(record: str, expr: str) -> dict:
 
 def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
                           alphas: Alphas = ((DEFAULT_ALPHA, ()),),
-                          max_bins: int = 0) -> list[dict]:
+                          max_bins: int = 0, confidence_buckets: bool = True) -> list[dict]:
     """Recording rules for KS and PSI per feature and concept-drift PSI, per window, for every
     model whose service exports its baseline.
 
     Names: ``model_name_feature:ml_feature_drift_ks:<w>``, ``…:ml_feature_drift_psi:<w>`` and
     ``model_name:ml_concept_drift_psi:<w>``, their counts ``…_n`` and critical values
     ``…_critical`` (``alphas``: each drift alpha with the ``model_name`` matchers of its models;
-    ``max_bins`` widens the PSI quantile table); the seed's ``ml_data_drift_score`` (KS per
-    feature) and ``ml_concept_drift_psi`` follow the first window. Sums across replicas; nothing
-    in them names a model, a feature or a bucket edge, so they need no regeneration when a
-    baseline changes.
+    ``max_bins`` widens the PSI quantile table; ``confidence_buckets=False`` leaves the
+    confidence histogram's bucket counts to another group that records them); the seed's
+    ``ml_data_drift_score`` (KS per feature) and ``ml_concept_drift_psi`` follow the first
+    window. Sums across replicas; nothing in them names a model, a feature or a bucket edge,
+    so they need no regeneration when a baseline changes.
     """
     if isinstance(windows, str) or not all(isinstance(w, str) for w in windows):
         raise DriftError(f"drift_recording_rules takes windows like ('1h',), not {windows!r:.60}")
@@ -71,7 +72,8 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
     for w in windows:
         rules += [
             _rule(feature_buckets_record(w), feature_buckets_rule_expr(w)),
-            _rule(confidence_buckets_record(w), confidence_buckets_rule_expr(w)),
+            *([_rule(confidence_buckets_record(w), confidence_buckets_rule_expr(w))]
+              if confidence_buckets else []),
             _rule(recording_name(FEATURE_LEVEL, N_RECORD, w), count_rule_expr(w)),
             _rule(recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, w), concept_count_rule_expr(w)),
             _rule(recording_name(FEATURE_LEVEL, KS_CRITICAL_RECORD, w), ks_critical_expr(w, alphas)),

@@ -16,8 +16,8 @@ window's noise, equals :attr:`AccuracyEstimate.margin`::
 
     1.96 · sqrt((Σ_b se_b c_b / Σ_b c_b)² + a (1 − a) / Σ_b c_b)
  The bucket counts are
-the ones the drift rules record per window (:func:`mlmon_nb.drift.confidence_buckets_record`),
-so this stage runs in the drift group, after them.
+recorded here per window (:func:`mlmon_nb.drift.confidence_buckets_record`), the 1h ones for the
+concept-drift rules too.
 
 Per window ``w`` of :data:`~mlmon_nb.rules.names.ESTIMATED_ACCURACY_WINDOWS`:
 ``model_name:ml_estimated_accuracy:<w>``, its half-width
@@ -35,7 +35,6 @@ from ..drift.expressions import bins, confidence_buckets_record, confidence_buck
 from ..metrics import CALIBRATION_GAP, CALIBRATION_GAP_STDERR, CONFIDENCE, PREDICTIONS
 from .model import RecordingRule
 from .names import (
-    DRIFT_WINDOWS,
     ESTIMATED_ACCURACY_WINDOWS,
     estimated_accuracy,
     estimated_accuracy_margin,
@@ -103,9 +102,7 @@ def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
     recording stage does not record it), every model at once."""
     rules = []
     for w in windows:
-        if w not in DRIFT_WINDOWS:
-            rules.append(RecordingRule(confidence_buckets_record(w),
-                                       confidence_buckets_rule_expr(w)))
+        rules.append(RecordingRule(confidence_buckets_record(w), confidence_buckets_rule_expr(w)))
         rules.append(RecordingRule(estimated_accuracy(w), estimated_accuracy_expr(w)))
         rules.append(RecordingRule(estimated_accuracy_margin(w), estimated_accuracy_margin_expr(w)))
         if w not in RECORDED_COUNT_WINDOWS:

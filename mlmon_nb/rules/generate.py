@@ -259,17 +259,21 @@ def alert_groups(config: Config,
 
 def drift_groups(config: Config,
                  baselines: Mapping[str, Baseline] | None = None) -> list[RuleGroup]:
-    """The drift engine's recording rules and the estimated accuracy, for every model whose
-    service exports its baseline (one group: the estimate reads the confidence buckets the
-    drift rules record in the same evaluation). ``baselines`` widen the PSI critical values'
-    table to their bin counts."""
+    """The estimated accuracy at the global interval, with the confidence buckets of its
+    windows, and the drift engine's recording rules, evaluated every
+    ``stack.drift_evaluation_interval`` (5m: their 1h windows over every feature's buckets are
+    what costs at fleet scale), for every model whose service exports its baseline.
+    ``baselines`` widen the PSI critical values' table to their bin counts."""
     bins = max((len(spec.edges) + 1 for b in (baselines or {}).values()
                 for spec in b.numeric.values()), default=0)
     rules = [RecordingRule(r["record"], r["expr"], r.get("labels", {}))
              for r in drift.drift_recording_rules(
-                 DRIFT_WINDOWS, alphas=alpha_variants(config), max_bins=bins)]
-    rules += estimated_accuracy_rules()
-    return [RuleGroup(group_name("drift"), tuple(rules))]
+                 DRIFT_WINDOWS, alphas=alpha_variants(config), max_bins=bins,
+                 confidence_buckets=False)]
+    interval = promql.duration(math.ceil(config.stack.drift_evaluation_interval_seconds))
+    # the estimate's group records the confidence buckets of every window, the drift's 1h too
+    return [RuleGroup(group_name("estimated-accuracy"), tuple(estimated_accuracy_rules())),
+            RuleGroup(group_name("drift"), tuple(rules), interval)]
 
 
 def alpha_variants(config: Config) -> list[tuple[float, tuple[str, ...]]]:

@@ -59,14 +59,20 @@ Rule = RecordingRule | AlertingRule
 
 @dataclass(frozen=True)
 class RuleGroup:
-    """A named group of rules, evaluated together at the global evaluation interval."""
+    """A named group of rules, evaluated together at the global evaluation interval or at its
+    own ``interval``."""
 
     name: str
     rules: tuple[Rule, ...]
+    interval: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"name": …, "rules": […]}`` as a rule file's ``groups:`` entry holds it."""
-        return {"name": self.name, "rules": [rule.to_dict() for rule in self.rules]}
+        """``{"name": …, ["interval": …,] "rules": […]}`` as a rule file's ``groups:`` entry
+        holds it."""
+        head: dict[str, Any] = {"name": self.name}
+        if self.interval:
+            head["interval"] = self.interval
+        return {**head, "rules": [rule.to_dict() for rule in self.rules]}
 
 
 def groups_to_dicts(groups: Iterable[RuleGroup]) -> list[dict[str, Any]]:
