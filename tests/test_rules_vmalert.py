@@ -126,15 +126,15 @@ def _missing(url: str, rules: list[dict], start: float, end: float) -> list[str]
 
 @pytest.fixture(scope="module")
 def replay(history, rules_dir, tmp_path_factory) -> Replay:
-    """VictoriaMetrics over the history, with vmalert's replay of the recording rules from the
-    end of the drift incident to after the latency incident (about five hours).
+    """VictoriaMetrics over the history, with vmalert's replay of the recording rules from an
+    hour before the end of the drift incident, for two hours.
 
     A rule reading a series another rule of its group wrote a moment before may find it not yet
     searchable (VictoriaMetrics makes new series visible within about a second), and then writes
     nothing: the replay runs again, at most three times, until every rule has values."""
     start = float(int(history.incidents["drift"][1] - 3600) // STEP * STEP) + OFFSET
-    end = float(int(min(history.incidents["latency"][0] + 3600, history.end - 600))
-                // STEP * STEP) + OFFSET
+    end = float(int(min(history.incidents["latency"][0] + 3600, history.end - 600,
+                        start + 2 * 3600)) // STEP * STEP) + OFFSET
     files = [str(p) for p in sorted((rules_dir / RULES_DIR).glob("*.yml"))
              if "record:" in p.read_text()]
     recording = [r for r in _rules(rules_dir) if "record" in r]
