@@ -72,7 +72,6 @@ __all__ = [
     "confidence_buckets_rule_expr",
     "bins",
     "Alphas",
-    "PSI_CHI2_RECORD",
     "Scope",
     "MODEL_SCOPE",
     "VERSION_SCOPE",
@@ -132,8 +131,6 @@ def category_counts_query(model_name: str, window: str = "1h") -> str:
 
 FEATURE_BUCKETS_LEVEL = "model_name_feature_le"
 CONFIDENCE_BUCKETS_LEVEL = "model_name_le"
-PSI_CHI2_RECORD = "ml_drift_psi_chi2"
-_FEATURE_LE = ("model_name", "feature", "le")
 _MODEL_LE = ("model_name", "le")
 # chi-square quantiles are tabulated per bin count up to at least this many bins
 TABLE_BINS = 64

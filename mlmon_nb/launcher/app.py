@@ -333,35 +333,36 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         text = await off_loop(console_view, feed, nonce, notice, model)
         return with_csrf_cookie(html_response(text), nonce)
 
-    async def silence_post(request: Request) -> Response:
+    async def silence_action(request: Request, act) -> Response:
+        """A silence form's POST: checked, ``act(form)`` off the event loop, then back to the
+        console (``act`` returns the redirect); refusals and Alertmanager's answers as pages."""
         try:
-            form = await checked_form(request)
+            return await act(await checked_form(request))
+        except ClientGone:
+            return gone(request)
+        except console.SilenceError as exc:
+            return html_response(pages.error_page(exc.status, str(exc)), exc.status)
+        except RunbookError as exc:
+            return refused(request, exc)
+
+    async def silence_post(request: Request) -> Response:
+        async def create(form) -> Response:
             wanted = console.silence_request(form, parse_duration)
             silence_id = await off_loop(console.create_silence, am_url, wanted, time.time(),
                                         opts.source_timeout)
-        except ClientGone:
-            return gone(request)
-        except console.SilenceError as exc:
-            return html_response(pages.error_page(exc.status, str(exc)), exc.status)
-        except RunbookError as exc:
-            return refused(request, exc)
-        log.info("silence %s created by %r for %r", silence_id, wanted.author,
-                 wanted.matchers.get("alertname"))
-        return RedirectResponse(f"/?silenced={silence_id}", status_code=303)
+            log.info("silence %s created by %r for %r", silence_id, wanted.author,
+                     wanted.matchers.get("alertname"))
+            return RedirectResponse(f"/?silenced={silence_id}", status_code=303)
+        return await silence_action(request, create)
 
     async def silence_expire(request: Request) -> Response:
         silence_id = request.path_params["silence_id"]
-        try:
-            await checked_form(request)
+
+        async def expire(form) -> Response:
             await off_loop(console.expire_silence, am_url, silence_id, opts.source_timeout)
-        except ClientGone:
-            return gone(request)
-        except console.SilenceError as exc:
-            return html_response(pages.error_page(exc.status, str(exc)), exc.status)
-        except RunbookError as exc:
-            return refused(request, exc)
-        log.info("silence %s expired from the console", silence_id)
-        return RedirectResponse(f"/?expired={silence_id}", status_code=303)
+            log.info("silence %s expired from the console", silence_id)
+            return RedirectResponse(f"/?expired={silence_id}", status_code=303)
+        return await silence_action(request, expire)
 
     @asynccontextmanager
     async def lifespan(app):

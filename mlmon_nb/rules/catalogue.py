@@ -17,7 +17,15 @@ from ..config import Config, parse_duration
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
 from .evidence import EVIDENCE, RatioEvidence
-from .fleet import CONFIGURED_MODELS, Setting, compare, setting, setting_text
+from .fleet import (
+    CONFIGURED_MODELS,
+    Setting,
+    compare,
+    model_series,
+    query_text,
+    setting,
+    setting_text,
+)
 from .model import AlertingRule
 from .names import (
     ESTIMATED_ACCURACY_ALERT_WINDOW,
@@ -123,14 +131,7 @@ _MODEL = "{{ $labels.model_name }}"
 def _count(selector: str) -> str:
     """An annotation template printing the firing model's value of a count series (an alert's
     evidence)."""
-    return _query_value(_model_series(selector), "%.0f")
-
-
-def _model_series(name: str, **labels: str) -> str:
-    """A Go template expression: the PromQL of ``name`` for the firing model (and ``labels``)."""
-    extra = "".join(f",{k}=%q" for k in labels)
-    args = " ".join(f'"{v}"' for v in labels.values())
-    return f"printf `{name}{{model_name=%q{extra}}}` $labels.model_name {args}".rstrip()
+    return query_text(model_series(selector), "%.0f")
 
 
 def _rule(alert: str, expr: str, for_: str | None, severity: Severity,
@@ -147,8 +148,7 @@ def _num(key: str, **labels: str) -> str:
     return setting_text(key, **labels)
 
 
-def _evidence(evidence: RatioEvidence, key: str, least: str, on: tuple[str, ...] = ("model_name",),
-              **labels: str) -> str:
+def _evidence(evidence: RatioEvidence, key: str, least: str) -> str:
     """The alert's evidence: in one of its windows the ratio's bound is past ``key`` with at
     least ``least`` events (``alerts.min_events``, the floor under the statistic), unless the
     alert's own window has events and its ratio is on the healthy side (a longer window's
@@ -159,17 +159,17 @@ def _evidence(evidence: RatioEvidence, key: str, least: str, on: tuple[str, ...]
     for w in evidence.windows:
         b = promql.selector(bound(evidence.ratio(w), evidence.side), **evidence.labels)
         n = promql.selector(evidence.count(w), **evidence.labels)
-        parts.append(f"({compare(b, op, key, on, **labels)} and {compare(n, '>=', least)})")
+        parts.append(f"({compare(b, op, key)} and {compare(n, '>=', least)})")
     own = promql.selector(evidence.ratio(evidence.windows[0]), **evidence.labels)
     return (f"(({' or '.join(parts)}) unless on ({', '.join(evidence.by)}) "
-            f"{compare(own, healthy, key, on, **labels)})")
+            f"{compare(own, healthy, key)})")
 
 
 def _series_of(evidence: RatioEvidence, name: str) -> str:
     """A Go template expression: the PromQL of ``name`` for the firing series (its ``by``
     labels from ``$labels``, the evidence's static ones written out)."""
     if evidence.by == ("model_name",):
-        return _model_series(name, **evidence.labels)
+        return model_series(name, **evidence.labels)
     matchers = ",".join(f"{k}=%q" for k in evidence.by)
     return f"printf `{name}{{{matchers}}}` " + " ".join(f"$labels.{k}" for k in evidence.by)
 
@@ -178,9 +178,9 @@ def _window_text(evidence: RatioEvidence, window: str, events: str) -> str:
     """"the ratio of the n events over the window, at least (most) the bound with C% confidence",
     for the firing model."""
     word = "at least" if evidence.side == "lower" else "at most"
-    ratio = _query_value(_series_of(evidence, evidence.ratio(window)), "humanizePercentage")
-    n = _query_value(_series_of(evidence, evidence.count(window)), "%.0f")
-    b = _query_value(_series_of(evidence, bound(evidence.ratio(window), evidence.side)),
+    ratio = query_text(_series_of(evidence, evidence.ratio(window)), "humanizePercentage")
+    n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
+    b = query_text(_series_of(evidence, bound(evidence.ratio(window), evidence.side)),
                      "humanizePercentage")
     return f"{ratio} of {n} {events} over {window}, {word} {b} with {_pct('alert_confidence')} confidence"
 
@@ -202,7 +202,7 @@ def _error_ratio(severity: Severity, for_: str, key: str) -> AlertBuilder:
                     f"{_evidence(evidence, key, 'min_requests')} unless on ({on}) {healthy}")
 
         def text(evidence: RatioEvidence, whose: str) -> str:
-            n = _query_value(_series_of(evidence, evidence.count("5m")), "%.0f")
+            n = query_text(_series_of(evidence, evidence.count("5m")), "%.0f")
             return (f"{{{{ $value | humanizePercentage }}}} of {whose} {n} requests failed over "
                     f"the last 5m. Chance alone does not explain it: "
                     f"{_evidence_text(evidence, 'requests')} (threshold {_pct(key)} for {for_}, "
@@ -237,7 +237,7 @@ def _high_latency(alert: str, config: Config) -> list[AlertingRule]:
             alert, expr, for_, severity,
             f"{_MODEL}: P95 latency above {_num(factor_key)}x the SLO",
             f"P95 latency of {_MODEL} is {{{{ $value | humanizeDuration }}}} over the last 5m's "
-            f"{_query_value(_model_series(slo_event_count('5m'), slo='latency'), '%.0f')} "
+            f"{query_text(model_series(slo_event_count('5m'), slo='latency'), '%.0f')} "
             f"requests (threshold {_num(key)}s = {_num(factor_key)} x the "
             f"{_num('latency_slo_seconds')}s latency SLO, for {for_}; at least "
             f"{_num('min_requests')} requests)."))
@@ -268,14 +268,6 @@ def _drift_rule_names() -> dict[str, str]:
             "version_ks_critical": drift.VERSION_KS_CRITICAL_RULE}
 
 
-def _query_value(template_selector: str, fmt: str) -> str:
-    """An annotation template printing one series' value; ``template_selector`` is a Go
-    template expression yielding the PromQL (e.g. a ``printf`` with ``$labels``); ``fmt`` a
-    printf format or a template function (``humanizePercentage``)."""
-    value = f'printf "{fmt}"' if fmt.startswith("%") else fmt
-    return f"{{{{ with {template_selector} | query }}}}{{{{ . | first | value | {value} }}}}{{{{ end }}}}"
-
-
 def _feature_series(name: str, version: bool = False) -> str:
     if version:
         return (f"printf `{name}{{model_name=%q,model_version=%q,feature=%q}}` "
@@ -295,9 +287,9 @@ def _data_drift(alert: str, config: Config) -> list[AlertingRule]:
         whose = "version {{ $labels.model_version }}'s" if version else "the last 1h's"
         return (f"Binned KS of feature {{{{ $labels.feature }}}} against the training baseline "
                 f"is {{{{ $value | printf \"%.3f\" }}}} over {whose} "
-                f"{_query_value(_feature_series(n, version), '%.0f')} values"
+                f"{query_text(_feature_series(n, version), '%.0f')} values"
                 f"{' of the last 1h' if version else ''} (threshold {_num(key)}, and above "
-                f"{_query_value(_feature_series(critical, version), '%.3f')}, what chance gives "
+                f"{query_text(_feature_series(critical, version), '%.3f')}, what chance gives "
                 f"for as many values at alpha {_num('drift_alpha')}; at least "
                 f"{_num('min_feature_values')} values; for 1h).")
     rules = []
@@ -326,7 +318,7 @@ def _concept_drift(alert: str, config: Config) -> list[AlertingRule]:
                   f"PSI of the prediction confidence against the training baseline is "
                   f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {_count(n)} "
                   f"predictions (threshold {_num('psi_warning')}, and above "
-                  f"{_query_value(_model_series(critical), '%.3f')}, what chance gives for as "
+                  f"{query_text(model_series(critical), '%.3f')}, what chance gives for as "
                   f"many predictions at alpha {_num('drift_alpha')}; at least "
                   f"{_num('min_predictions')} predictions; for 1h).")]
 
@@ -409,12 +401,12 @@ def _budget_burn(alert: str, config: Config) -> list[AlertingRule]:
                     f"and {compare(count, '>=', least)} "
                     f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
             factor = _num("slo_burn_factor", long_window=window.long)
-            objective = _query_value(_model_series(SLO_OBJECTIVE, slo=slo), "humanizePercentage")
+            objective = query_text(model_series(SLO_OBJECTIVE, slo=slo), "humanizePercentage")
             rules.append(_rule(
                 alert, expr, None, Severity(window.severity),
                 f"{_MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
                 f"The {slo} error ratio of {_MODEL} is {{{{ $value | humanizePercentage }}}} of "
-                f"{_query_value(_model_series(slo_event_count(window.long), slo=slo), '%.0f')} "
+                f"{query_text(model_series(slo_event_count(window.long), slo=slo), '%.0f')} "
                 f"events over {window.long} and above the threshold over {window.short} too "
                 f"(threshold {_pct('slo_burn', **burn)} = {factor} x the "
                 f"{_pct('slo_budget', slo=slo)} error budget of the {objective} "

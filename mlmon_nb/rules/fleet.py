@@ -39,6 +39,8 @@ __all__ = [
     "setting",
     "compare",
     "setting_text",
+    "model_series",
+    "query_text",
     "setting_rules",
     "model_regex",
     "Variant",
@@ -81,15 +83,24 @@ def compare(expr: str, op: str, key: str, on: Sequence[str] = ("model_name",),
     return f"{expr} {op} on ({', '.join(on)}) group_left () {setting(key, **labels)}"
 
 
-def setting_text(key: str, fmt: str = "%g", **labels: str) -> str:
-    """An annotation template printing the firing model's value of a setting; ``fmt`` is a
-    printf format or a template function (``humanizePercentage``)."""
-    matchers = "".join(f",{k}=%q" for k in labels)
+def model_series(name: str, **labels: str) -> str:
+    """A Go template expression: the PromQL of ``name`` for the firing model (and ``labels``)."""
+    extra = "".join(f",{k}=%q" for k in labels)
     args = " ".join(f'"{v}"' for v in labels.values())
+    return f"printf `{name}{{model_name=%q{extra}}}` $labels.model_name {args}".rstrip()
+
+
+def query_text(template_selector: str, fmt: str) -> str:
+    """An annotation template printing one series' value; ``template_selector`` is a Go
+    template expression yielding the PromQL (e.g. :func:`model_series`); ``fmt`` a printf
+    format or a template function (``humanizePercentage``)."""
     value = f'printf "{fmt}"' if fmt.startswith("%") else fmt
-    return (f"{{{{ with printf `{SETTING}{{model_name=%q,setting=%q{matchers}}}` "
-            f"$labels.model_name \"{key}\" {args} | query }}}}{{{{ . | first | value | {value} }}}}"
-            f"{{{{ end }}}}")
+    return f"{{{{ with {template_selector} | query }}}}{{{{ . | first | value | {value} }}}}{{{{ end }}}}"
+
+
+def setting_text(key: str, fmt: str = "%g", **labels: str) -> str:
+    """An annotation template printing the firing model's value of a setting."""
+    return query_text(model_series(SETTING, setting=key, **labels), fmt)
 
 
 def model_regex(names: Iterable[str]) -> str:
@@ -132,9 +143,6 @@ class Variant:
 
     value: object
     matchers: tuple[str, ...]
-
-    def select(self, metric: str, *matchers: str, **labels: object) -> str:
-        return promql.selector(metric, *self.matchers, *matchers, **labels)
 
 
 def variants(config: Config, of: Callable[[ModelConfig], object]) -> list[Variant]:
