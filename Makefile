@@ -56,11 +56,11 @@ demo-down: install
 test: install system-deps test-deps
 	$(BIN)/python -m pytest -n 3 --dist loadfile
 
-# the inner loop: the unit tier only (no Prometheus, kernels or servers), about a minute
+# the inner loop: the unit tier only (tests/unit: no Prometheus, kernels or servers), about a minute
 test-fast: install
-	$(BIN)/python -m pytest -m unit -q
+	$(BIN)/python -m pytest tests/unit -q
 
-# the style, type and layer checks that tests/test_lint.py also runs inside `make test`
+# the style, type and layer checks that tests/integration/test_lint.py also runs inside `make test`
 lint: install
 	$(BIN)/ruff check mlmon_nb tests benchmarks
 	$(BIN)/mypy

@@ -24,9 +24,9 @@ from victoria_support import running_victoriametrics  # noqa: E402
 
 from mlmon_nb import Prometheus  # noqa: E402
 from mlmon_nb import queries as q  # noqa: E402
-from mlmon_nb.demo.history import openmetrics_chunks, synthesize  # noqa: E402
-from mlmon_nb.demo.model import MODEL_NAME  # noqa: E402
 from mlmon_nb.stack import Stack, backfill  # noqa: E402
+from mlmon_nb.stack.demo.history import openmetrics_chunks, synthesize  # noqa: E402
+from mlmon_nb.stack.demo.model import MODEL_NAME  # noqa: E402
 
 DAYS, STEP, REPEAT = 2.0, 60.0, 5
 QUERIES = {

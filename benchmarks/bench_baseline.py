@@ -1,4 +1,4 @@
-"""Baseline build from parquet on disk: streamed (Baseline.from_dataset) against the anchor,
+"""Baseline build from parquet on disk: streamed (build_from_dataset) against the anchor,
 pandas.read_parquet + Baseline.from_frame of the same data; then the same build on a 2-worker
 Dask LocalCluster.
 
@@ -69,10 +69,11 @@ def peak_rss() -> int:
 def child(mode: str, folder: str) -> None:
     """One build in this (fresh) process; prints time, peak RSS and the baseline's id."""
     from mlmon_nb.baseline import Baseline
+    from mlmon_nb.baseline.build import build_from_dataset
     start_rss = peak_rss()
     t0 = time.perf_counter()
     if mode == "stream":
-        base = Baseline.from_dataset(f"{folder}/*.parquet", "bench")
+        base = build_from_dataset(f"{folder}/*.parquet", "bench")
     else:
         base = Baseline.from_frame(pd.read_parquet(folder), "bench")
     seconds = time.perf_counter() - t0
@@ -89,7 +90,7 @@ def run_child(mode: str, folder: Path) -> dict:
 def on_dask(folder: Path) -> dict:
     from dask.distributed import Client, LocalCluster
 
-    from mlmon_nb.baseline_build import build_on_dask
+    from mlmon_nb.baseline.build import build_on_dask
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         client.run(lambda: __import__("mlmon_nb.baseline"))  # imports outside the timing

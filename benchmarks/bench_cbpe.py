@@ -10,7 +10,7 @@ features with the cluster means pulled in; the same with the inputs contracted (
 spread); binary on 3 features, contracted; and an overconfident model (logits ×1.5), contracted.
 
 1. Accuracy per window: a labelled validation set (the reference) fits mlmon_nb's reliability
-   curve (:func:`mlmon_nb.calibration.fit_calibration`); each window of shifted traffic is
+   curve (:func:`mlmon_nb.estimated.calibration.fit_calibration`); each window of shifted traffic is
    reduced to its confidence-histogram bucket counts, the only signal Prometheus holds, and
    estimated from them. Printed per window: realized accuracy, the expected accuracy (the mean
    true probability that the predictions are right, what any CBPE can at best recover),
@@ -78,7 +78,7 @@ from cbpe_leadtime import (
 from cbpe_synthetic import Sample, make_classifier, sample
 from timing import timed
 
-from mlmon_nb.calibration import (
+from mlmon_nb.estimated.calibration import (
     Calibration,
     bucket_counts,
     fit_calibration,

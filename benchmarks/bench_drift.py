@@ -6,7 +6,7 @@ set, a 50,000-row window, KS with p-values plus PSI on the baseline's quantile b
 - the anchor: per feature ``scipy.stats.ks_2samp`` on the FULL 200,000 training values and the
   window, and PSI with numpy on the same bins;
 - ``compare``: the baseline as stored (saved and loaded back), whose per-feature reference CDF
-  (:mod:`mlmon_nb.sketch`) stands for the full training data; KS against it, the p-values of all
+  (:mod:`mlmon_nb.baseline.sketch`) stands for the full training data; KS against it, the p-values of all
   features in one vectorized call at the reference's real size (200,000), PSI on the stored
   shares.
 

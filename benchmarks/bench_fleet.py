@@ -65,9 +65,9 @@ from rule_cost import (  # noqa: E402
 )
 from victoria_support import running_victoriametrics  # noqa: E402
 
-from mlmon_nb.demo.history import openmetrics_chunks  # noqa: E402
 from mlmon_nb.drift.expressions import KS_RULE  # noqa: E402
 from mlmon_nb.stack import backfill  # noqa: E402
+from mlmon_nb.stack.demo.history import openmetrics_chunks  # noqa: E402
 
 VARIANTS = ("before", "after")
 BACKENDS = ("prometheus", "victoriametrics")

@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from mlmon_nb.demo.model import generate_texts
 from mlmon_nb.stack import free_port
+from mlmon_nb.stack.demo.model import generate_texts
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER = """
 import sys, uvicorn
 from mlmon_nb.config import load_config
-from mlmon_nb.demo.service import create_app
+from mlmon_nb.stack.demo.service import create_app
 port, instrumented = int(sys.argv[1]), sys.argv[2] == "1"
 app = create_app(load_config(), instrumented=instrumented, review_rate=0.0)
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
@@ -98,7 +98,7 @@ def main() -> None:
     bodies = [json.dumps({"text": t.text, "channel": t.channel}).encode() for t in items]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        from mlmon_nb.demo.model import MODEL_NAME, training_baseline
+        from mlmon_nb.stack.demo.model import MODEL_NAME, training_baseline
         training_baseline().save(Path(tmp) / "baselines" / f"{MODEL_NAME}.json")
         # alternate the variants in rounds so a noisy neighbour hits both alike
         per_round = args.seconds / args.rounds

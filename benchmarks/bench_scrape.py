@@ -25,14 +25,14 @@ from prometheus_client.multiprocess import MultiProcessCollector
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import timed  # noqa: E402
 
-from mlmon_nb.demo.model import MODEL_NAME, training_baseline  # noqa: E402
 from mlmon_nb.instrument._multiprocess import WorkerFilesCollector  # noqa: E402
+from mlmon_nb.stack.demo.model import MODEL_NAME, training_baseline  # noqa: E402
 
 WORKER = """
 import sys
 import numpy as np
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.demo.model import MODEL_NAME, SentimentModel, generate_texts
+from mlmon_nb.stack.demo.model import MODEL_NAME, SentimentModel, generate_texts
 from mlmon_nb.instrument import ModelMonitor
 mon = ModelMonitor(MODEL_NAME, model_version="1.0.0", baseline=Baseline.load(sys.argv[1]))
 model = SentimentModel()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from cbpe_synthetic import Classifier, Sample, make_classifier, sample
 
-from mlmon_nb.calibration import bucket_counts, fit_calibration
+from mlmon_nb.estimated.calibration import bucket_counts, fit_calibration
 
 __all__ = ["Case", "CASES", "SIZES", "DRAWS", "N_WINDOW", "Draw", "run_case", "print_table",
            "main"]

@@ -28,8 +28,8 @@ from cbpe_synthetic import Classifier, Sample, sample
 
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.calibration import bucket_counts
 from mlmon_nb.config import ModelConfig, load_config, parse_duration
+from mlmon_nb.estimated.calibration import bucket_counts
 from mlmon_nb.instrument import baseline_series, serving_of
 from mlmon_nb.rules import render_rule_files
 

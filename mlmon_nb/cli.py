@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .demo.faults import KINDS
 from .errors import MlmonError
+from .stack.demo.faults import KINDS
 
 __all__ = ["main", "build_parser"]
 
@@ -60,7 +60,7 @@ def _add_stack(sub) -> None:
 
 
 def _stack_up(args) -> int:
-    from .stack import Stack
+    from .stack.lifecycle import Stack
     stack = Stack(_config(args), backend=args.backend)
     stack.up(timeout=args.timeout)
     print(stack.format_status())
@@ -68,14 +68,14 @@ def _stack_up(args) -> int:
 
 
 def _stack_down(args) -> int:
-    from .stack import Stack
+    from .stack.lifecycle import Stack
     stopped = Stack(_config(args)).down()
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     return 0
 
 
 def _stack_status(args) -> int:
-    from .stack import Stack
+    from .stack.lifecycle import Stack
     stack = Stack(_config(args))
     statuses = stack.status()
     print(stack.format_status(statuses))
@@ -83,7 +83,7 @@ def _stack_status(args) -> int:
 
 
 def _stack_logs(args) -> int:
-    from .stack import Stack
+    from .stack.lifecycle import Stack
     print(Stack(_config(args)).logs(args.component, args.lines))
     return 0
 
@@ -117,14 +117,14 @@ def _add_demo(sub) -> None:
 
 
 def _demo_up(args) -> int:
-    from .demo.bootstrap import demo_up
+    from .stack.demo.bootstrap import demo_up
     return demo_up(_config(args), days=args.days, timeout=args.timeout, models=args.models)
 
 
 def _demo_inject(args) -> int:
     from .config import parse_duration
-    from .demo.faults import inject
-    from .stack import Stack
+    from .stack.demo.faults import inject
+    from .stack.lifecycle import Stack
     cfg = _config(args)
     for url in Stack(cfg).replica_urls():  # every replica of the demo service
         state = inject(url, args.kind, parse_duration(args.duration), args.model)
@@ -134,7 +134,7 @@ def _demo_inject(args) -> int:
 
 
 def _demo_serve(args) -> int:
-    from .demo.service import serve
+    from .stack.demo.service import serve
     cfg = _config(args)
     serve(cfg, port=args.port or cfg.stack.ports["demo"])
     return 0
@@ -142,7 +142,7 @@ def _demo_serve(args) -> int:
 
 def _demo_traffic(args) -> int:
     from .config import parse_duration
-    from .demo.traffic import run_traffic
+    from .stack.demo.traffic import run_traffic
     cfg = _config(args)
     url = args.url or f"http://{cfg.stack.host}:{cfg.stack.ports['demo']}"
     run_traffic(url, rps=args.rps,
@@ -202,7 +202,7 @@ def _add_baseline(sub) -> None:
 
 
 def _baseline_build(args) -> int:
-    from .baseline_build import build_from_dataset, build_from_query
+    from .baseline.build import build_from_dataset, build_from_query
     split = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
     options = dict(categorical=split(args.categorical), prediction=args.prediction,
                    confidence=args.confidence, label=args.label, exclude=split(args.exclude),
@@ -312,10 +312,10 @@ def _add_rules(sub) -> None:
 
 def _demo_baseline(config) -> None:
     """The demo model's baseline is built deterministically, so its drift rules are reproducible."""
-    from .demo.model import MODEL_NAME
+    from .stack.demo.model import MODEL_NAME
     if any(m.name == MODEL_NAME for m in config.models) and not config.baseline_path(
             MODEL_NAME).exists():
-        from .demo.bootstrap import build_demo_baseline
+        from .stack.demo.bootstrap import build_demo_baseline
         build_demo_baseline(config.baseline_path(MODEL_NAME))
 
 
@@ -403,7 +403,7 @@ def _add_grafana(sub) -> None:
 
 
 def _write_grafana(config, folder):
-    from .grafana import write_files
+    from .stack.grafana import write_files
     return write_files(config, folder)
 
 

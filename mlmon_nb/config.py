@@ -197,7 +197,7 @@ NODE_JOB = "node"
 
 DEFAULT_PORTS = {"prometheus": 19090, "alertmanager": 19093, "node_exporter": 19100,
                  "demo": 18000, "launcher": 18088, "jupyter": 18888,
-                 # the victoriametrics backend of the stack (mlmon_nb.stack_backends)
+                 # the victoriametrics backend of the stack (mlmon_nb.stack.backends)
                  "victoriametrics": 18428, "vmagent_0": 18429, "vmagent_1": 18430,
                  "vmalert": 18880, "demo_1": 18001}
 

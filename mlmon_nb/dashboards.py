@@ -14,7 +14,7 @@ from .baseline import Baseline
 from .config import NODE_JOB
 from .context import NotebookContext, format_duration
 from .errors import BaselineError
-from .performance import accuracy_comparison, calibration_of
+from .estimated.accuracy import accuracy_comparison, calibration_of
 from .queries import (
     DEMO_JOB,
     accuracy,

@@ -1,6 +1,6 @@
 """The metric contract: every metric, label and bucket set in one place.
 
-The exporter (`mlmon_nb.instrument`), the history synthesis (`mlmon_nb.demo.history`), the
+The exporter (`mlmon_nb.instrument`), the history synthesis (`mlmon_nb.stack.demo.history`), the
 generated rules (`mlmon_nb.rules`) and the queries (`mlmon_nb.queries`) all take their names from
 here, so they cannot drift apart. Prometheus conventions: base units, `_total` counters, no type
 in names, bounded labels. Ratios are counters, never gauges, so PromQL can compute them over any

@@ -28,10 +28,10 @@ from promtool_support import (
     series,
 )
 
-from mlmon_nb.calibration import N_BUCKETS, bucket_index
 from mlmon_nb.config import parse_duration
-from mlmon_nb.demo.model import training_baseline
+from mlmon_nb.estimated.calibration import N_BUCKETS, bucket_index
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
+from mlmon_nb.stack.demo.model import training_baseline
 
 __all__ = ["Scenario", "SCENARIOS", "first_firing", "info"]
 

@@ -19,31 +19,19 @@ import pytest
 
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import Config, load_config
-from mlmon_nb.demo.history import openmetrics_chunks, synthesize
-from mlmon_nb.demo.model import MODEL_NAME, training_baseline
 from mlmon_nb.prom import Prometheus
 from mlmon_nb.stack import COMPONENTS, Stack, backfill, free_port
+from mlmon_nb.stack.demo.history import openmetrics_chunks, synthesize
+from mlmon_nb.stack.demo.model import MODEL_NAME, training_baseline
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Test tiers: `unit` (pure Python, seconds), `integration` (real Prometheus, promtool, kernels,
-# servers), `slow` (the whole stack end to end). A test is integration when it uses a fixture
-# that starts a real part or its module says so (`pytestmark = pytest.mark.integration`);
-# `make test-fast` runs the unit tier only.
+# Test tiers are folders: tests/unit (pure Python, seconds; `make test-fast`) and
+# tests/integration (real Prometheus, promtool, kernels, servers); `slow` marks the end-to-end
+# modules that start the whole stack. A unit test that asks for a fixture starting a real part is
+# a mistake in its folder, and collection says so.
 INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "victoriametrics",
                                   "backend", "live_stack", "stack_config", "free_port_config"})
-# modules whose tests start real parts themselves (kernels, servers, promtool, subprocesses)
-INTEGRATION_MODULES = frozenset({
-    "test_alert_evidence", "test_alertmanager", "test_baseline_build", "test_bench_fleet",
-    "test_cli_run", "test_config_urls", "test_console", "test_console_browser",
-    "test_console_fleet", "test_console_hostile", "test_console_runs",
-    "test_demo_fleet", "test_demo_service", "test_demo_urls",
-    "test_grafana", "test_history", "test_instrument_multiprocess", "test_instrument_service",
-    "test_kernels", "test_kubernetes", "test_launcher", "test_launcher_browser", "test_launcher_hardening",
-    "test_lint", "test_notebook_slo", "test_notebooks_dashboards", "test_notebooks_drift",
-    "test_packaging", "test_prom", "test_readme", "test_rules", "test_rules_promtool",
-    "test_runbooks", "test_run_page", "test_security", "test_stack", "test_widgets",
-})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,12 +39,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # the longest start at once instead of last (a stable sort keeps each module together)
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
-        if item.get_closest_marker("slow"):
-            continue
-        real = (item.get_closest_marker("integration")
-                or item.module.__name__ in INTEGRATION_MODULES
-                or INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())))
-        item.add_marker(pytest.mark.integration if real else pytest.mark.unit)
+        tier = Path(str(item.fspath)).parent.name
+        if tier == "unit":
+            real = INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            if real:
+                raise pytest.UsageError(f"{item.nodeid} uses {sorted(real)}, which start real "
+                                        "parts: move its module to tests/integration")
+            item.add_marker(pytest.mark.unit)
+        elif not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.integration)
+
+
 HISTORY_DAYS = 2.0
 HISTORY_STEP = 60.0
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from mlmon_nb.calibration import EDGES
 from mlmon_nb.config import load_config
-from mlmon_nb.demo.model import training_baseline
+from mlmon_nb.estimated.calibration import EDGES
 from mlmon_nb.instrument import baseline_series, serving_of
 from mlmon_nb.metrics import CONFIDENCE, le_label
+from mlmon_nb.stack.demo.model import training_baseline
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "stack" / "rules"

@@ -9,7 +9,7 @@ timestamps in seconds, so :func:`to_import_text` converts it.
 Flags: ``-search.disableCache`` because the data is backfilled into the past (VictoriaMetrics'
 documented advice for backfilling), ``-search.latencyOffset=0s`` so the last points (end ≈ now)
 are visible at once, a long retention so nothing of the history is dropped, and a query length
-limit above the inlined recording rules of ``tests/test_grafana.py``.
+limit above the inlined recording rules of ``tests/integration/test_grafana.py``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,11 @@ from ..metrics import (
     recording_name,
 )
 from ..promql import number, selector, sum_increase
+from ..promql.histograms import (
+    bins,
+    confidence_buckets_record,
+    confidence_buckets_rule_expr,
+)
 from ..queries import confidence_buckets
 from .significance import DEFAULT_ALPHA, ks_coefficient, psi_chi2
 from .stats import PSI_EPSILON
@@ -130,8 +135,6 @@ def category_counts_query(model_name: str, window: str = "1h") -> str:
 # -- the label-generic rules: every model at once, the baseline joined from its series ----------
 
 FEATURE_BUCKETS_LEVEL = "model_name_feature_le"
-CONFIDENCE_BUCKETS_LEVEL = "model_name_le"
-_MODEL_LE = ("model_name", "le")
 # chi-square quantiles are tabulated per bin count up to at least this many bins
 TABLE_BINS = 64
 
@@ -171,19 +174,9 @@ def feature_buckets_record(window: str, scope: Scope = MODEL_SCOPE) -> str:
     return recording_name(scope.buckets_level, FEATURE_VALUE.series("_bucket"), f"increase{window}")
 
 
-def confidence_buckets_record(window: str) -> str:
-    """The confidence histogram's bucket counts over ``window`` summed across replicas."""
-    return recording_name(CONFIDENCE_BUCKETS_LEVEL, CONFIDENCE.series("_bucket"),
-                          f"increase{window}")
-
-
 def feature_buckets_rule_expr(window: str, scope: Scope = MODEL_SCOPE) -> str:
     counts = sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
     return f"{counts} {scope.only}" if scope.only else counts
-
-
-def confidence_buckets_rule_expr(window: str) -> str:
-    return sum_increase(CONFIDENCE.series("_bucket"), window, _MODEL_LE)
 
 
 def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (), *,
@@ -192,15 +185,6 @@ def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (),
     values); ``lower``: keep each bucket's lower edge (the mapping :func:`bins` needs)."""
     labels = ", ".join((*by, "le", *(("lower",) if lower else ())))
     return f"max by ({labels}) ({selector(spec.name, *matchers)})"
-
-
-def bins(cumulative: str, mapping: str, by: Sequence[str]) -> str:
-    """Per-bucket values of a cumulative series (``le``-keyed): each minus the one at its
-    bucket's lower edge, which ``mapping``'s ``lower`` label names; the first bucket as is."""
-    keys, lower = ", ".join((*by, "le")), ", ".join((*by, "lower"))
-    below = (f"sum without (lower) (0 * {mapping} + on ({lower}) group_left () "
-             f"label_replace({cumulative}, \"lower\", \"$1\", \"le\", \"(.*)\"))")
-    return f"(({cumulative} - on ({keys}) {below}) or {cumulative})"
 
 
 def _psi(counts: str, total: str, reference: MetricSpec, by: Sequence[str],

@@ -40,10 +40,10 @@ from typing import Callable, Iterable, Mapping, Protocol
 
 import numpy as np
 
+from ..baseline.sketch import ReferenceCDF
 from ..config import DEFAULT_KS_THRESHOLDS, DEFAULT_PSI_THRESHOLDS, Thresholds
 from ..errors import DriftError
 from ..metrics import CONCEPT_FEATURE
-from ..sketch import ReferenceCDF
 from .expressions import (
     CONCEPT_PSI_RECORD,
     FEATURE_LEVEL,

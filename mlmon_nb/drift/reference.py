@@ -1,6 +1,6 @@
 """KS and Wasserstein of a current sample against a baseline's reference CDF (pure).
 
-The reference is a :class:`~mlmon_nb.sketch.ReferenceCDF`: linear between knots, with exact
+The reference is a :class:`~mlmon_nb.baseline.sketch.ReferenceCDF`: linear between knots, with exact
 jumps at atoms. Between consecutive points of (current values ∪ knots) the current ECDF is
 constant and the reference CDF linear, so
 
@@ -12,7 +12,7 @@ constant and the reference CDF linear, so
 :class:`CDFPoints` (the ``ks`` and ``wasserstein`` tests of :mod:`.methods` share it). The
 p-value uses the reference's real size ``ReferenceCDF.n`` (a schema-1 file's sample size), with
 the vectorized :func:`~mlmon_nb.drift.stats.ks_pvalue`. Measured against ``scipy.stats.ks_2samp``
-and ``wasserstein_distance`` on the full 200,000-row reference: see ``tests/test_reference.py``.
+and ``wasserstein_distance`` on the full 200,000-row reference: see ``tests/unit/test_reference.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..sketch import ReferenceCDF
+from ..baseline.sketch import ReferenceCDF
 from .stats import ks_pvalue
 
 __all__ = [

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import metrics as m
 from ..errors import BaselineError
-from ..reliability import METHOD, fit_gaps
+from ..estimated.reliability import METHOD, fit_gaps
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
            "serving_of", "baseline_series", "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
@@ -72,7 +72,7 @@ class ServingBaseline:
 # from what it was made). One definition, for the service's loader and for mlmon_nb.Baseline.
 CONTENT_KEYS = ("model_name", "n_rows", "numeric", "categorical", "prediction", "confidence")
 # Content hashed only when present, so a baseline without it keeps the id it always had: the
-# reliability curve of a labelled validation set (``mlmon_nb.calibration``).
+# reliability curve of a labelled validation set (``mlmon_nb.estimated.calibration``).
 OPTIONAL_CONTENT_KEYS = ("calibration",)
 
 

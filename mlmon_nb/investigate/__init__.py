@@ -28,8 +28,9 @@ run's state and guards), :mod:`.onset_search`, :mod:`.drift`, :mod:`.estimated`,
 
 from __future__ import annotations
 
-from ..findings import FINDING_MIME
-from ..runbooks.html import SUMMARY_MIME
+from ..findings import FINDING_MIME, SUMMARY_MIME
+from ..findings.investigation import REFERENCE_DAYS
+from ..findings.record import end_early, record_finding, record_summary
 from ..signals import (
     Condition,
     Signal,
@@ -41,10 +42,8 @@ from ..signals import (
     request_rate,
     scrape_up,
 )
-from .base import REFERENCE_DAYS
+from ..slo.investigate import burn_rate_factor
 from .core import Investigation, open_investigation
-from .record import end_early, record_finding, record_summary
-from .slo import burn_rate_factor
 
 __all__ = [
     "Investigation",

@@ -12,15 +12,15 @@ import pandas as pd
 from .. import plots
 from .. import queries as q
 from ..context import Window, auto_step, notebook_context
+from ..drift.investigate import DriftEvidence
+from ..estimated.investigate import EstimatedAccuracyEvidence
 from ..findings import Finding, Stat
+from ..findings.investigation import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
+from ..findings.record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
 from ..humanize import Kind, fmt, fmt_duration
 from ..signals import Signal
-from .base import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
-from .drift import DriftEvidence
-from .estimated import EstimatedAccuracyEvidence
+from ..slo.investigate import SloEvidence
 from .onset_search import OnsetSearch
-from .record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
-from .slo import SloEvidence
 
 __all__ = ["Investigation", "open_investigation"]
 

@@ -8,11 +8,11 @@ import pandas as pd
 
 from .. import plots
 from ..findings import Finding, Stat
+from ..findings.investigation import FALLBACK_WINDOW, REFERENCE_DAYS, InvestigationBase
+from ..findings.record import _cap, _one
 from ..humanize import Kind, fmt, fmt_duration
 from ..onset import Onset, detect_onset, normal_band
 from ..signals import Signal
-from .base import FALLBACK_WINDOW, REFERENCE_DAYS, InvestigationBase
-from .record import _cap, _one
 
 __all__ = ["OnsetSearch"]
 

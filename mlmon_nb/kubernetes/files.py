@@ -8,10 +8,10 @@ from typing import Mapping
 
 from ..baseline import Baseline
 from ..config import Config
-from ..grafana import dashboard_files
 from ..rules.alertmanager import render_alertmanager
 from ..rules.files import load_baselines
 from ..rules.render import render_rule_files, source
+from ..stack.grafana import dashboard_files
 from .manifests import GENERATED_HEADER, KubernetesOptions, render_manifests
 
 __all__ = ["config_manifests", "write_manifests"]

@@ -1,23 +1,22 @@
 """Prometheus rule files and Alertmanager routing, generated from the configuration.
 
-One job per module, in the order the data flows (like Sloth: a typed model, stages, storage
-apart):
+This package holds the rule set as a whole; each signal's rules live with the signal, on the
+PromQL building blocks of :mod:`mlmon_nb.promql`:
 
-- :mod:`.names` — recording-rule names, windows and SLO labels (light: dashboards and notebooks
-  import it alone);
-- :mod:`.model` — the typed rules (``RecordingRule``, ``AlertingRule``, ``RuleGroup``) and their
-  one rendering to YAML-ready dicts;
-- :mod:`.slo` — burn-rate windows and the SLO stage (bad-event ratios, objectives, budgets);
-- :mod:`.estimated` — the estimated-accuracy rules of a calibrated baseline;
+- :mod:`mlmon_nb.promql.names`, :mod:`mlmon_nb.promql.rule`, :mod:`mlmon_nb.promql.fleet`,
+  :mod:`mlmon_nb.promql.evidence` — recording-rule names, the typed rules (``RecordingRule``,
+  ``AlertingRule``, ``RuleGroup``), per-model settings as series, the evidence bounds;
+- :mod:`mlmon_nb.slo.rules`, :mod:`mlmon_nb.estimated.rules`, :mod:`mlmon_nb.drift.rules` — each
+  signal's rule groups;
+- :mod:`.catalogue` — every alert, one row each;
 - :mod:`.generate` — the stages validate → recording → alerts (from :mod:`.catalogue`) →
   drift → estimated accuracy, each a pure function returning rule groups;
 - :mod:`.render` — the stages joined into rule-file text;
 - :mod:`.alertmanager` — the routing;
 - :mod:`.files` — the I/O edge: baselines from disk, writing, promtool/amtool, staleness.
 
-Names are re-exported here lazily (PEP 562), so ``mlmon_nb.rules.catalogue`` can build on
-:mod:`.model` and :mod:`.names` while :mod:`.generate` reads the catalogue, and importing
-:mod:`.names` does not import the generation machinery.
+Names are re-exported here lazily (PEP 562), so importing one building block does not import the
+generation machinery.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# public name -> submodule that defines it
+# public name -> module that defines it (relative to this package)
 _EXPORTS = {
     **dict.fromkeys(("WINDOWS", "LATENCY_WINDOWS", "LATENCY_QUANTILES", "ACCURACY_WINDOWS",
                      "LOW_CONFIDENCE_WINDOWS", "SLOS", "request_rate", "error_ratio",
@@ -34,24 +33,23 @@ _EXPORTS = {
                      "ground_truth_count", "slo_event_count", "spike_window", "HISTORY_AGE",
                      "HISTORY_COVERAGE", "SLO_OBJECTIVE", "ERROR_BUDGET_REMAINING", "COST_PER_1K",
                      "group_name", "ESTIMATED_ACCURACY_WINDOWS", "ESTIMATED_ACCURACY_ALERT_WINDOW",
-                     "estimated_accuracy", "DRIFT_WINDOWS"), "names"),
-    **dict.fromkeys(("RecordingRule", "AlertingRule", "RuleGroup"), "model"),
+                     "estimated_accuracy", "DRIFT_WINDOWS"), "..promql.names"),
+    **dict.fromkeys(("RecordingRule", "AlertingRule", "RuleGroup"), "..promql.rule"),
     **dict.fromkeys(("BurnWindow", "BURN_WINDOWS", "burn_windows", "slo_events", "slo_bad_ratio",
                      "slo_objective", "slo_budget", "burn_threshold", "slo_settings",
-                     "period_variants", "slo_groups"), "slo"),
-    **dict.fromkeys(("estimated_accuracy_expr", "estimated_accuracy_rules"), "estimated"),
+                     "period_variants", "slo_groups"), "..slo.rules"),
+    **dict.fromkeys(("estimated_accuracy_expr", "estimated_accuracy_rules"), "..estimated.rules"),
     **dict.fromkeys(("validate", "settings_groups", "recording_groups", "alert_groups",
-                     "drift_groups", "alpha_variants", "runbook_url"), "generate"),
+                     "drift_groups", "alpha_variants", "runbook_url"), ".generate"),
     **dict.fromkeys(("SETTING", "CONFIGURED_MODELS", "Setting", "setting",
                      "compare", "setting_text", "setting_rules", "model_regex", "Variant",
-                     "variants", "join_variants"), "fleet"),
-    **dict.fromkeys(("RULE_FILES", "render_rule_files", "render_rules"), "render"),
-    **dict.fromkeys(("render_alertmanager", "receivers_from_env"), "alertmanager"),
+                     "variants", "join_variants"), "..promql.fleet"),
+    **dict.fromkeys(("RULE_FILES", "render_rule_files", "render_rules"), ".render"),
+    **dict.fromkeys(("render_alertmanager", "receivers_from_env"), ".alertmanager"),
     **dict.fromkeys(("ALERTMANAGER_FILE", "load_baselines", "write_generated", "check_files",
-                     "stale_files"), "files"),
+                     "stale_files"), ".files"),
 }
-_SUBMODULES = ("names", "model", "fleet", "slo", "estimated", "generate", "render",
-               "alertmanager", "files")
+_SUBMODULES = ("catalogue", "generate", "render", "alertmanager", ".files")
 
 __all__ = sorted(_EXPORTS)
 
@@ -62,7 +60,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 

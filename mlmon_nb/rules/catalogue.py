@@ -16,8 +16,8 @@ from .. import promql
 from ..config import Config, parse_duration
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
-from .evidence import EVIDENCE, RatioEvidence
-from .fleet import (
+from ..promql.evidence import EVIDENCE, RatioEvidence
+from ..promql.fleet import (
     CONFIGURED_MODELS,
     Setting,
     compare,
@@ -26,8 +26,7 @@ from .fleet import (
     setting,
     setting_text,
 )
-from .model import AlertingRule
-from .names import (
+from ..promql.names import (
     ESTIMATED_ACCURACY_ALERT_WINDOW,
     HISTORY_AGE,
     HISTORY_COVERAGE,
@@ -46,7 +45,8 @@ from .names import (
     slo_event_count,
     spike_window,
 )
-from .slo import BURN_WINDOWS
+from ..promql.rule import AlertingRule
+from ..slo.rules import BURN_WINDOWS
 
 __all__ = ["Severity", "AlertSpec", "AlertBuilder", "ALERT_SETTINGS", "CATALOGUE", "ALERT_NAMES",
            "get"]
@@ -72,7 +72,7 @@ class AlertSpec:
     the runbook shows first; ``needs_baseline`` alerts fire only for models whose service exports
     a baseline, ``needs_calibration`` ones only where the baseline has a calibration.
     ``build`` writes its alerting rules, once for every model (thresholds are joined from the
-    settings series, :mod:`mlmon_nb.rules.fleet`); ``series_labels`` are the labels its firing
+    settings series, :mod:`mlmon_nb.promql.fleet`); ``series_labels`` are the labels its firing
     series carry (templated into the runbook link; static ones are written out); ``group`` is
     the rule group it goes in (``mlmon:<group>``); ``inhibits`` are the alerts it silences for
     the same model while it fires.

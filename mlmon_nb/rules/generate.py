@@ -1,5 +1,5 @@
 """Rule generation in stages, each a pure function of the configuration (like Sloth). The
-rules are written once for every model (:mod:`mlmon_nb.rules.fleet`): what differs between
+rules are written once for every model (:mod:`mlmon_nb.promql.fleet`): what differs between
 models travels as series, so their size does not grow with models, features or buckets.
 
 1. :func:`validate` — every latency SLO threshold is a bucket edge of the latency histogram, the
@@ -10,14 +10,14 @@ models travels as series, so their size does not grow with models, features or b
 3. :func:`recording_groups` — RED, latency quantiles, accuracy and low-confidence share over 5m,
    30m, 1h, 2h, 6h, 1d, 3d and each model's SLO period (requests and errors over the alerts'
    short spike window too), the event counts behind them, the Wilson bounds the alerts fire on
-   (:mod:`mlmon_nb.rules.evidence`), and each model's history age (the burn-rate windows count
+   (:mod:`mlmon_nb.promql.evidence`), and each model's history age (the burn-rate windows count
    only once it covers 90% of them);
-4. :func:`~mlmon_nb.rules.slo.slo_groups` — per SLO the error ratio over every window, its
+4. :func:`~mlmon_nb.slo.rules.slo_groups` — per SLO the error ratio over every window, its
    event count and bound over the burn windows, and the error budget remaining;
 5. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.rules.catalogue``), with its
    runbook link;
 6. :func:`drift_groups` — the drift engine's recording rules and the estimated accuracy
-   (:mod:`mlmon_nb.rules.estimated`), the baselines joined from the series the services export.
+   (:mod:`mlmon_nb.estimated.rules`), the baselines joined from the series the services export.
 
 Baselines may be passed in (``model name → Baseline``, read by
 :func:`mlmon_nb.rules.files.load_baselines`); the rules do not depend on them beyond widening
@@ -34,6 +34,7 @@ from .. import drift, promql
 from ..baseline import Baseline
 from ..config import Config, parse_duration
 from ..errors import RulesError
+from ..estimated.rules import estimated_accuracy_rules
 from ..metrics import (
     DEFAULT_LATENCY_BUCKETS,
     ERRORS,
@@ -44,12 +45,9 @@ from ..metrics import (
     REQUEST_DURATION,
     REQUESTS,
 )
-from .catalogue import ALERT_SETTINGS, CATALOGUE
-from .estimated import estimated_accuracy_rules
-from .evidence import COUNT_WINDOWS, EVIDENCE, EVIDENCE_SETTINGS, bound_rules
-from .fleet import Setting, setting, setting_rules, variants
-from .model import AlertingRule, RecordingRule, RuleGroup
-from .names import (
+from ..promql.evidence import COUNT_WINDOWS, EVIDENCE, EVIDENCE_SETTINGS, bound_rules
+from ..promql.fleet import Setting, setting, setting_rules, variants
+from ..promql.names import (
     ACCURACY_WINDOWS,
     COST_PER_1K,
     DRIFT_WINDOWS,
@@ -71,7 +69,9 @@ from .names import (
     spike_window,
     versioned,
 )
-from .slo import BURN_WINDOWS, period, period_variants, slo_settings
+from ..promql.rule import AlertingRule, RecordingRule, RuleGroup
+from ..slo.rules import BURN_WINDOWS, period, period_variants, slo_settings
+from .catalogue import ALERT_SETTINGS, CATALOGUE
 
 __all__ = [
     "validate",
@@ -120,7 +120,7 @@ def validate(config: Config, latency_buckets: Iterable[float] = DEFAULT_LATENCY_
 
 def settings_groups(config: Config) -> list[RuleGroup]:
     """The known models and every per-model setting the rules read, as series
-    (:mod:`mlmon_nb.rules.fleet`): the alerts' thresholds and evidence, the SLOs' objectives,
+    (:mod:`mlmon_nb.promql.fleet`): the alerts' thresholds and evidence, the SLOs' objectives,
     budgets and burn thresholds, the cost."""
     settings = [*ALERT_SETTINGS, *EVIDENCE_SETTINGS, *slo_settings(),
                 Setting("cost_per_hour", lambda m: m.slo.cost_per_hour)]

@@ -13,14 +13,14 @@ import yaml
 from ..baseline import Baseline
 from ..config import REPO_ROOT, Config
 from ..metrics import DEFAULT_LATENCY_BUCKETS
+from ..promql.rule import RuleGroup, groups_to_dicts
+from ..slo.rules import slo_groups
 from .generate import (
     alert_groups,
     drift_groups,
     recording_groups,
     validate,
 )
-from .model import RuleGroup, groups_to_dicts
-from .slo import slo_groups
 
 __all__ = ["RULE_FILES", "render_rule_files", "render_rules", "header", "source", "dump"]
 

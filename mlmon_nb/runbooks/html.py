@@ -17,14 +17,10 @@ import copy
 import html as _html
 from typing import Any, Mapping
 
-from ..findings import FINDING_MIME, finding_card, read_findings, tiles_html, verdict_card
+from ..findings import FINDING_MIME, SUMMARY_MIME, finding_card, read_findings, tiles_html, verdict_card
 
 __all__ = ["RUN_CSS", "SUMMARY_MIME", "sanitize_html", "notebook_html", "read_summary",
            "run_body", "run_page", "escape"]
-
-# A runbook records its verdict and key numbers as a display output of this type
-# (see mlmon_nb.investigate.record_summary); the run index reads it back from the notebook.
-SUMMARY_MIME = "application/vnd.mlmon.summary+json"
 
 _TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del",
          "details", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",

@@ -1,0 +1,162 @@
+"""Estimated accuracy from Prometheus: the Python rerun of the estimated-accuracy rules, for any
+window, next to the realized accuracy of the labels that arrived.
+
+Reads through a :class:`~mlmon_nb.drift.QuerySource` (a :class:`mlmon_nb.prom.Prometheus`, or
+anything with its ``query``/``range``): the confidence histogram's bucket increases over a
+window, summed across replicas, turned into per-bucket counts and put through the baseline's
+:class:`~mlmon_nb.estimated.calibration.Calibration`. The value for a window equals the recording rule
+``model_name:ml_estimated_accuracy:<window>`` at its end (see
+:mod:`mlmon_nb.estimated.rules`), and :meth:`Calibration.estimate` on the same counts.
+
+The estimate assumes no concept shift — P(correct | confidence) is what it was on the labelled
+reference data. :func:`accuracy_comparison` sets it against the realized accuracy where labels
+exist; a gap that widens is the sign the assumption (or the calibration) broke. Each estimate
+carries its 95 % band (``lower``, ``upper``: the curve's uncertainty and the window's noise), as
+the rule ``model_name:ml_estimated_accuracy_margin:<window>`` records it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .. import queries
+from ..errors import BaselineError, DriftError
+from ..metrics import CONFIDENCE_BUCKETS
+from .calibration import EDGES, N_BUCKETS, AccuracyEstimate, Calibration
+
+if TYPE_CHECKING:  # the protocol only: scipy-backed drift stays off this light path; a Baseline
+    # holds its Calibration, so the baseline package imports this one, not the reverse
+    from ..baseline import Baseline
+    from ..drift.prometheus import QuerySource
+
+__all__ = [
+    "ASSUMPTION",
+    "calibration_of",
+    "confidence_counts",
+    "window_confidence_counts",
+    "window_confidence_sum",
+    "estimated_accuracy",
+    "estimated_accuracy_series",
+    "realized_accuracy_series",
+    "accuracy_comparison",
+]
+
+ASSUMPTION = ("The estimate assumes no concept shift: P(correct | confidence) is what it was on "
+              "the labelled reference data. Inputs moving to where the model is less sure "
+              "(covariate shift) are what it sees; a model confidently wrong on new inputs it "
+              "cannot see. Check it when labels arrive: the realized accuracy of the same "
+              "windows should lie within the estimate's spread; a gap that widens means concept "
+              "shift or a calibration that no longer holds (refit it on fresh labelled data).")
+
+
+def calibration_of(baseline: Baseline) -> Calibration:
+    """The baseline's reliability curve, or a BaselineError saying how to get one."""
+    if baseline.calibration is None:
+        raise BaselineError(f"baseline {baseline.baseline_id} of {baseline.model_name} has no "
+                            f"calibration; build it with label=COLUMN (mlmon-nb baseline build "
+                            f"--label) or add a validation set's curve with "
+                            f"Baseline.with_calibration(fit_calibration(...))")
+    return baseline.calibration
+
+
+def confidence_counts(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps, per-bucket counts T × 11) from the confidence histogram's cumulative bucket
+    rows (``le``, ``value``, optionally ``timestamp``); no rows give T = 0."""
+    if frame.empty:
+        return np.array([], dtype="datetime64[ns]"), np.zeros((0, N_BUCKETS))
+    les = frame["le"].astype(str).map(lambda s: float(s.replace("Inf", "inf"))).to_numpy()
+    stamped = (frame if "timestamp" in frame.columns
+               else frame.assign(timestamp=pd.Series(pd.NaT, index=frame.index)))
+    table = stamped.assign(_le=les).pivot_table(index="timestamp", columns="_le", values="value",
+                                                aggfunc="sum", dropna=False)
+    missing = [le for le in EDGES if le not in table.columns]
+    if missing:
+        raise DriftError(f"the confidence histogram has no buckets at {missing[:5]}; the "
+                         f"exporter's buckets are {CONFIDENCE_BUCKETS} and +Inf")
+    cumulative = table[list(EDGES)].to_numpy(dtype=float)
+    counts = np.diff(np.concatenate([np.zeros((len(table), 1)), cumulative], axis=1), axis=1)
+    return table.index.to_numpy(), counts
+
+
+def window_confidence_counts(source: QuerySource, model_name: str, *, window: str = "1h",
+                             time: Any = None) -> np.ndarray:
+    """The confidences of the ``window`` ending at ``time`` (default now) per bucket, summed
+    across replicas; zeros when there were none."""
+    _, counts = confidence_counts(source.query(queries.confidence_buckets(model_name, window),
+                                               time=time))
+    return counts[0] if len(counts) else np.zeros(N_BUCKETS)
+
+
+def window_confidence_sum(source: QuerySource, model_name: str, *, window: str = "1h",
+                          time: Any = None) -> float:
+    """The sum of the confidences of the ``window`` ending at ``time`` (the histogram's
+    ``_sum``), summed across replicas; 0 when there were none."""
+    frame = source.query(queries.confidence_sum(model_name, window), time=time)
+    return float(frame["value"].sum()) if not frame.empty else 0.0
+
+
+def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str = "1h",
+                       time: Any = None, model_name: str | None = None) -> AccuracyEstimate:
+    """The accuracy the ``window`` ending at ``time`` should have, from its confidences alone:
+    equals the rule ``model_name:ml_estimated_accuracy:<window>`` at ``time``."""
+    calibration = calibration_of(baseline)
+    model = model_name or baseline.model_name
+    return calibration.estimate(
+        window_confidence_counts(source, model, window=window, time=time),
+        window_confidence_sum(source, model, window=window, time=time))
+
+
+def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: Any, end: Any,
+                              step: str = "5m", *, window: str | None = None,
+                              model_name: str | None = None) -> pd.DataFrame:
+    """One estimate per ``step`` over the range, each over the ``window`` (default ``step``)
+    ending at its timestamp: ``timestamp``, ``estimated``, ``stderr``, the 95 % band's ``lower``
+    and ``upper`` edges, ``n`` (confidences)."""
+    calibration = calibration_of(baseline)
+    model = model_name or baseline.model_name
+    ts, counts = confidence_counts(source.range(
+        queries.confidence_buckets(model, window or step), start, end, step))
+    sums = source.range(queries.confidence_sum(model, window or step), start, end, step)
+    by_time = (dict(zip(sums["timestamp"].to_numpy(), sums["value"].to_numpy(dtype=float)))
+               if not sums.empty else {})
+    rows = []
+    for t, c in zip(ts, counts):
+        est = calibration.estimate(c, by_time.get(t, float("nan")))
+        rows.append({"timestamp": t, "estimated": est.accuracy, "stderr": est.stderr,
+                     "lower": est.lower, "upper": est.upper, "n": float(c.sum())})
+    frame = pd.DataFrame(rows, columns=["timestamp", "estimated", "stderr", "lower", "upper", "n"])
+    return frame[(frame["n"] > 0) & frame["estimated"].notna()].reset_index(drop=True)
+
+
+def realized_accuracy_series(source: QuerySource, model_name: str, start: Any, end: Any,
+                             step: str = "5m", *, window: str | None = None) -> pd.DataFrame:
+    """The accuracy of the labels that arrived, per ``step`` over ``window``: ``timestamp``,
+    ``realized`` and ``n_labels`` (no row where no label arrived)."""
+    window = window or step
+    acc = source.range(queries.accuracy(model_name, window), start, end, step)
+    count = source.range(queries.ground_truth_count(model_name, window), start, end, step)
+    out = pd.DataFrame(columns=["timestamp", "realized", "n_labels"])
+    if acc.empty or count.empty:
+        return out
+    acc = acc[["timestamp", "value"]].rename(columns={"value": "realized"})
+    count = count[["timestamp", "value"]].rename(columns={"value": "n_labels"})
+    return acc.merge(count, on="timestamp", how="inner").sort_values("timestamp") \
+        .reset_index(drop=True)
+
+
+def accuracy_comparison(source: QuerySource, baseline: Baseline, start: Any, end: Any,
+                        step: str = "1h", *, window: str | None = None,
+                        model_name: str | None = None) -> pd.DataFrame:
+    """Estimated and realized accuracy per ``step`` side by side, with ``gap`` = estimated −
+    realized (NaN where no label arrived): ``timestamp``, ``estimated``, ``stderr``, ``lower``,
+    ``upper``, ``n``, ``realized``, ``n_labels``, ``gap``."""
+    model = model_name or baseline.model_name
+    est = estimated_accuracy_series(source, baseline, start, end, step, window=window,
+                                    model_name=model)
+    real = realized_accuracy_series(source, model, start, end, step, window=window)
+    out = est.merge(real, on="timestamp", how="outer").sort_values("timestamp")
+    out["gap"] = out["estimated"] - out["realized"]
+    return out.reset_index(drop=True)

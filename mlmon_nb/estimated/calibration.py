@@ -1,0 +1,274 @@
+"""Confidence calibration: how often the model is right at each confidence, and what that
+predicts for a window of live traffic before its labels arrive (CBPE).
+
+The reliability curve is binned on the exported confidence histogram's buckets
+(:data:`mlmon_nb.metrics.CONFIDENCE_BUCKETS`, then ``+Inf``), because that histogram is what
+Prometheus holds: a finer curve could not be applied to live data. Per bucket the labelled
+reference data (a validation set) gives its rows, its correct rows and its mean confidence, and
+so its observed calibration *gap*: accuracy − mean confidence (0 where the model is calibrated,
+negative where it is overconfident). Observed gaps are noisy where a bucket has few rows, so each
+is shrunk by empirical Bayes toward the *pooled* gap of all rows (:mod:`mlmon_nb.estimated.reliability`):
+a model overconfident everywhere keeps that bias even on a small validation set where no single
+bucket shows it beyond its noise; a bucket keeps the share spread / (spread + its noise) of its
+own difference to the pooled gap. Each gap carries its standard error (``gap_stderr``), large
+where the curve is thin or empty.
+
+The estimate for a window is (Σ confidence + Σ bucket count × bucket gap) / Σ count: the live
+mean confidence — the histogram's ``_sum`` over its ``_count``, exact, not a bucket midpoint —
+corrected bucket by bucket by how far the model's confidence was from its accuracy on the
+reference data. On calibrated scores it is the mean confidence itself (the expected accuracy,
+however the confidences move within a bucket); on miscalibrated ones the buckets correct it.
+
+Its uncertainty (:attr:`AccuracyEstimate.margin`, a 95 % half-width) combines the curve's — Σ
+count × gap standard error / Σ count, the buckets' errors taken as fully correlated (they share
+the pooled gap) — with the window's binomial noise, estimate × (1 − estimate) / Σ count::
+
+    margin = 1.96 · sqrt((Σ c_b se_b / n)² + a (1 − a) / n)
+
+It assumes no concept shift: P(correct | confidence) is what it was on the reference data.
+Covariate shift — inputs moving to where the model is less sure — is what it sees; a widening
+gap to realized accuracy, once labels arrive, is the sign the assumption broke. Pure: arrays in,
+numbers out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..errors import BaselineError
+from ..metrics import CONFIDENCE_BUCKETS
+from .reliability import METHOD, fit_gaps, midpoints
+
+__all__ = [
+    "Calibration",
+    "AccuracyEstimate",
+    "bucket_index",
+    "bucket_counts",
+    "bucket_sums",
+    "N_BUCKETS",
+    "EDGES",
+    "fit_calibration",
+    "Z_95",
+    "METHOD",
+]
+
+# the normal quantile of a two-sided 95 % band
+Z_95 = 1.96
+
+_EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
+N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf
+# the buckets' upper edges (``le``) as floats, ``+Inf`` last
+EDGES: tuple[float, ...] = (*CONFIDENCE_BUCKETS, float("inf"))
+
+
+def bucket_index(confidence: np.ndarray) -> np.ndarray:
+    """The histogram bucket of each confidence (``le`` semantics: a value on an edge belongs to
+    the bucket that edge closes), as the exporter counts it."""
+    return np.searchsorted(_EDGES, np.asarray(confidence, dtype=float), side="left")
+
+
+def bucket_counts(confidence: np.ndarray) -> np.ndarray:
+    """Non-cumulative counts per bucket of finite confidences."""
+    values = np.asarray(confidence, dtype=float)
+    return np.bincount(bucket_index(values[np.isfinite(values)]), minlength=N_BUCKETS)
+
+
+def _midpoints() -> np.ndarray:
+    return np.array(midpoints(CONFIDENCE_BUCKETS))
+
+
+@dataclass(frozen=True)
+class AccuracyEstimate:
+    """Expected accuracy of a window of predictions, with the rows it rests on.
+
+    ``stderr`` combines the window's binomial noise (it shrinks with ``n``) and the curve's own
+    uncertainty where the window's confidences fall (it does not); ``margin`` is the 95 %
+    half-width, ``lower``/``upper`` the band's edges within [0, 1].
+    """
+
+    accuracy: float
+    n: int
+    stderr: float
+
+    @property
+    def margin(self) -> float:
+        return Z_95 * self.stderr
+
+    @property
+    def lower(self) -> float:
+        return max(0.0, self.accuracy - self.margin)
+
+    @property
+    def upper(self) -> float:
+        return min(1.0, self.accuracy + self.margin)
+
+    def __str__(self) -> str:
+        if self.n == 0:
+            return "no predictions"
+        return f"{self.accuracy:.1%} ± {self.margin:.1%} (n={self.n:,})"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The reliability curve: per confidence bucket, the labelled reference rows, how many were
+    right, the sum of their confidences, and the shrunk calibration gap applied to live traffic
+    with its standard error.
+
+    Arrays have one entry per bucket of ``CONFIDENCE_BUCKETS`` and a last one for ``+Inf``.
+    """
+
+    counts: np.ndarray
+    correct: np.ndarray
+    confidence_sum: np.ndarray
+    gap: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    gap_stderr: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        arrays = [np.asarray(a, dtype=float) for a in (self.counts, self.correct,
+                                                       self.confidence_sum)]
+        if any(a.shape != (N_BUCKETS,) for a in arrays):
+            raise BaselineError(f"a calibration needs {N_BUCKETS} buckets (the confidence "
+                                f"histogram's and +Inf) of rows, correct rows and confidence "
+                                f"sums; got shapes {[a.shape for a in arrays]}; rebuild the "
+                                "baseline with label=")
+        counts, correct, conf_sum = arrays
+        if (not all(np.all(np.isfinite(a)) for a in arrays) or np.any(counts < 0)
+                or np.any(correct < 0) or np.any(correct > counts) or np.any(conf_sum < 0)
+                or np.any(conf_sum > counts * 1.000001)):
+            raise BaselineError("calibration counts must be finite and non-negative, with at "
+                                "most as many correct rows as rows per bucket and confidences "
+                                "in [0, 1]; rebuild the baseline with label=")
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "correct", correct)
+        object.__setattr__(self, "confidence_sum", conf_sum)
+        if np.asarray(self.gap).size == 0 or np.asarray(self.gap_stderr).size == 0:
+            gap, stderr = fit_gaps(counts.tolist(), correct.tolist(), conf_sum.tolist(),
+                                   CONFIDENCE_BUCKETS)
+            object.__setattr__(self, "gap", np.array(gap))
+            object.__setattr__(self, "gap_stderr", np.array(stderr))
+
+    @property
+    def n(self) -> int:
+        """Labelled reference rows the curve was fitted on."""
+        return int(self.counts.sum())
+
+    @property
+    def edges(self) -> tuple[float, ...]:
+        """The buckets' upper edges (``le``), ``+Inf`` last."""
+        return EDGES
+
+    @property
+    def mean_confidence(self) -> np.ndarray:
+        """The reference rows' mean confidence per bucket (the midpoint where a bucket is empty)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self.confidence_sum / self.counts
+        return np.where(self.counts > 0, mean, _midpoints())
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        """Calibrated accuracy per bucket: mean confidence + shrunk gap."""
+        return np.clip(self.mean_confidence + np.asarray(self.gap), 0.0, 1.0)
+
+    @property
+    def pooled_gap(self) -> float:
+        """Accuracy − mean confidence over all reference rows: what the gaps shrink toward."""
+        return float((self.correct.sum() - self.confidence_sum.sum()) / max(self.n, 1))
+
+    @property
+    def reference_accuracy(self) -> float:
+        """Accuracy of the labelled reference data itself."""
+        return float(self.correct.sum() / max(self.counts.sum(), 1))
+
+    def estimate(self, counts: np.ndarray, confidence_sum: float) -> AccuracyEstimate:
+        """Expected accuracy of a window whose confidence histogram has ``counts`` per bucket
+        (non-cumulative, the same buckets) and ``confidence_sum`` (its ``_sum``)."""
+        c = np.asarray(counts, dtype=float)
+        if c.shape != (N_BUCKETS,):
+            raise ValueError(f"expected {N_BUCKETS} bucket counts, got shape {c.shape}")
+        n = float(c.sum())
+        if n <= 0:
+            return AccuracyEstimate(float("nan"), 0, float("nan"))
+        acc = float(np.clip((float(confidence_sum) + c @ self.gap) / n, 0.0, 1.0))
+        curve = float(c @ self.gap_stderr) / n
+        return AccuracyEstimate(acc, int(round(n)),
+                                float(np.sqrt(curve ** 2 + acc * (1 - acc) / n)))
+
+    def thin_share(self, counts: np.ndarray, rows: int) -> float:
+        """The share of a window's predictions (``counts`` per bucket) that fall where the curve
+        rests on fewer than ``rows`` labelled rows (NaN for an empty window)."""
+        c = np.asarray(counts, dtype=float)
+        return float(c[self.counts < rows].sum() / c.sum()) if c.sum() > 0 else float("nan")
+
+    def table(self) -> list[dict[str, float]]:
+        """One row per bucket: its edge, reference rows, mean confidence, observed accuracy, and
+        the calibrated accuracy, gap and the gap's standard error."""
+        return [{"le": le, "rows": float(n), "mean_confidence": float(m),
+                 "observed": float(k / n) if n else float("nan"), "calibrated": float(a),
+                 "gap": float(g), "gap_stderr": float(e)}
+                for le, n, k, m, a, g, e in zip(self.edges, self.counts, self.correct,
+                                                self.mean_confidence, self.accuracy, self.gap,
+                                                self.gap_stderr)]
+
+    def to_dict(self) -> dict:
+        """The baseline file's ``calibration`` entry."""
+        return {"method": METHOD, "edges": list(CONFIDENCE_BUCKETS),
+                "counts": self.counts.tolist(), "correct": self.correct.tolist(),
+                "confidence_sum": self.confidence_sum.tolist(),
+                "gap": np.asarray(self.gap).tolist(),
+                "gap_stderr": np.asarray(self.gap_stderr).tolist()}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> Calibration:
+        """Read a ``calibration`` entry; the gaps are refitted from the counts and must match.
+        An entry of another fit (another ``method``, e.g. the first one's gaps shrunk toward 0)
+        is migrated, refitted from its counts, as the service reads it
+        (:mod:`mlmon_nb.instrument`)."""
+        try:
+            edges = tuple(float(e) for e in doc["edges"])
+            cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
+                      np.array(doc["confidence_sum"], dtype=float))
+            if doc.get("method") != METHOD:
+                stored, stored_se = cal.gap, cal.gap_stderr
+            else:
+                stored = np.array(doc["gap"], dtype=float)
+                stored_se = np.array(doc["gap_stderr"], dtype=float)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaselineError(f"the baseline's calibration is malformed ({exc!r}); rebuild "
+                                "the baseline with label=") from exc
+        if edges != CONFIDENCE_BUCKETS:
+            raise BaselineError(f"the baseline's calibration has confidence buckets {edges}, the "
+                                f"exporter uses {CONFIDENCE_BUCKETS}; rebuild the baseline")
+        if (stored.shape != cal.gap.shape or stored_se.shape != cal.gap_stderr.shape
+                or not np.allclose(stored, cal.gap, atol=1e-9)
+                or not np.allclose(stored_se, cal.gap_stderr, atol=1e-9)):
+            raise BaselineError("the baseline's calibration gaps do not match its counts; "
+                                "the file was edited or is corrupt; rebuild the baseline")
+        # the stored values, bit for bit: the file's id hashes them, and the service exports them
+        return replace(cal, gap=stored, gap_stderr=stored_se)
+
+
+def bucket_sums(confidence: np.ndarray, correct: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bucket: rows, correct rows and the sum of confidences, of the rows with a finite
+    confidence (what a :class:`Calibration` is made of; mergeable by addition)."""
+    conf = np.asarray(confidence, dtype=float)
+    ok = np.asarray(correct, dtype=bool)
+    if conf.shape != ok.shape:
+        raise BaselineError(f"confidence and correctness differ in length ({conf.size} and "
+                            f"{ok.size})")
+    finite = np.isfinite(conf)
+    idx = bucket_index(conf[finite])
+    return (np.bincount(idx, minlength=N_BUCKETS).astype(float),
+            np.bincount(idx, weights=ok[finite].astype(float), minlength=N_BUCKETS),
+            np.bincount(idx, weights=conf[finite], minlength=N_BUCKETS))
+
+
+def fit_calibration(confidence: np.ndarray, correct: np.ndarray) -> Calibration:
+    """The reliability curve of labelled reference predictions: each row's top-class confidence
+    and whether the prediction was right. Rows with a non-finite confidence are ignored."""
+    counts, hits, sums = bucket_sums(confidence, correct)
+    if counts.sum() == 0:
+        raise BaselineError("no labelled rows with a finite confidence to calibrate on")
+    return Calibration(counts, hits, sums)

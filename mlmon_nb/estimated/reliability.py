@@ -1,0 +1,88 @@
+"""The reliability curve's fit from per-bucket sums: standard library only, so the model service
+(which exports the curve as series, :mod:`mlmon_nb.instrument`) and :mod:`mlmon_nb.estimated.calibration`
+compute the same numbers from a baseline's counts.
+
+Per confidence bucket ``b`` the labelled reference rows give ``n_b`` rows, ``k_b`` correct ones
+and ``s_b`` the sum of their confidences, so an observed gap ``y_b = k_b/n_b − s_b/n_b``
+(accuracy − mean confidence). The true gaps are modelled as drawn around the *pooled* gap ``μ``
+(all correct rows minus all confidences, over all rows: a model overconfident everywhere keeps
+that bias even when no single bucket shows it beyond its noise) with spread ``τ²``, estimated by
+the row-weighted method of moments. Each bucket's gap is shrunk toward ``μ`` by its noise
+(``μ + τ²/(τ² + v_b) · (y_b − μ)``, ``v_b`` its binomial variance); an empty bucket gets ``μ``.
+
+The standard error of each gap is its posterior spread: what is left of ``τ²`` after the
+bucket's own evidence, plus ``μ``'s own noise — the gap of an empty or thin bucket is as
+uncertain as the spread of gaps (``τ² + Var μ``), a well-filled one's as its binomial noise.
+Unlike a bootstrap of the shrunk gaps, this counts the shrinkage's own bias. A filled bucket's
+error adds how far the gap moves within it: a window's confidences need not sit where the
+reference rows' did inside a bucket (the live histogram cannot say where), so the gap's slope
+across the neighbouring buckets times the bucket's width / √12 (the spread of a uniform position
+in it) is part of its uncertainty — large near 1 for an overconfident model, 0 on a flat curve.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+__all__ = ["fit_gaps", "midpoints", "METHOD"]
+
+# the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
+# shrunk toward 0) is refitted from its counts when read, by the service and by the library
+METHOD = "binned-gap-pooled-empirical-bayes/1"
+
+
+def midpoints(edges: Sequence[float]) -> list[float]:
+    """Each bucket's midpoint in [0, 1] (bucket upper edges ``edges``, then ``+Inf``)."""
+    lower = [0.0, *edges]
+    upper = [*edges, 1.0]
+    return [min(max((a + b) / 2, 0.0), 1.0) for a, b in zip(lower, upper)]
+
+
+def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: Sequence[float],
+             edges: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The shrunk calibration gap and its standard error per bucket (see the module text)."""
+    n = [float(v) for v in counts]
+    total = sum(n)
+    if total <= 0:
+        return [0.0] * len(n), [0.0] * len(n)
+    mid = midpoints(edges)
+    mean = [s / c if c > 0 else m for s, c, m in zip(confidence_sum, n, mid)]
+    pooled = (sum(correct) - sum(confidence_sum)) / total
+    filled = [i for i, c in enumerate(n) if c > 0]
+    observed = {i: correct[i] / n[i] - mean[i] for i in filled}
+    noise = {}
+    for i in filled:  # the binomial variance at the bucket's prior accuracy, kept off 0 and 1
+        p = min(max(mean[i] + pooled, 0.5 / (n[i] + 1)), 1 - 0.5 / (n[i] + 1))
+        noise[i] = p * (1 - p) / n[i]
+    pooled_var = sum(n[i] ** 2 * noise[i] for i in filled) / total ** 2
+    weight = {i: n[i] / total for i in filled}
+    concentration = 1 - sum(w * w for w in weight.values())
+    spread = 0.0
+    if concentration > 1e-12:  # two filled buckets at least: the gaps' spread beyond noise
+        scatter = sum(weight[i] * (observed[i] - pooled) ** 2 for i in filled)
+        expected_noise = sum(weight[i] * noise[i] * (1 - weight[i]) for i in filled)
+        spread = max(0.0, (scatter - expected_noise) / concentration)
+    gaps, posterior = [], []
+    for i in range(len(n)):
+        if i not in observed:
+            gaps.append(pooled)
+            posterior.append(spread + pooled_var)
+            continue
+        pull = noise[i] / (spread + noise[i])  # the share of the gap taken from the pooled one
+        gaps.append(pooled + (1 - pull) * (observed[i] - pooled))
+        posterior.append(spread * pull + pull * pull * pooled_var)
+    widths = [b - a for a, b in zip([0.0, *edges], [*edges, 1.0])]
+    stderr = [(v + (_slope(gaps, mean, filled, i) * max(w, 0.0) / 12 ** 0.5) ** 2) ** 0.5
+              if i in observed else v ** 0.5
+              for i, (v, w) in enumerate(zip(posterior, widths))]
+    return gaps, stderr
+
+
+def _slope(gaps: list[float], mean: list[float], filled: list[int], i: int) -> float:
+    """How steeply the gap changes with the confidence around bucket ``i``: between the nearest
+    filled buckets on either side (``i`` itself at an end), 0 with no neighbour."""
+    left = max((j for j in filled if j < i), default=i)
+    right = min((j for j in filled if j > i), default=i)
+    if right == left or mean[right] == mean[left]:
+        return 0.0
+    return abs((gaps[right] - gaps[left]) / (mean[right] - mean[left]))

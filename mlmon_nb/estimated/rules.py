@@ -1,0 +1,111 @@
+"""The estimated-accuracy recording rules: what the accuracy of live traffic should be, from its
+confidences alone, through each model's reliability curve (confidence-based performance
+estimation). Written once for every model: the curve is joined from the series the service
+exports (``ml_confidence_calibration_gap``), so a model without a calibration gets no estimate.
+
+For a window, with ``S`` the confidences' sum (the histogram's ``_sum``), ``c_b`` the count of
+bucket ``b`` (both summed across replicas) and ``g_b`` its calibration gap (calibrated accuracy −
+mean confidence, see :mod:`mlmon_nb.estimated.calibration`)::
+
+    (S + Σ_b g_b c_b) / Σ_b c_b
+
+clamped to [0, 1], which equals :meth:`Calibration.estimate` on the same counts and sum (the
+suite checks it to 1e-9); an empty window gives no series rather than NaN. Its 95 % half-width,
+from the gaps' standard errors ``se_b`` (``ml_confidence_calibration_gap_stderr``) and the
+window's noise, equals :attr:`AccuracyEstimate.margin`::
+
+    1.96 · sqrt((Σ_b se_b c_b / Σ_b c_b)² + a (1 − a) / Σ_b c_b)
+ The bucket counts are
+recorded here per window (:func:`mlmon_nb.promql.histograms.confidence_buckets_record`), the 1h ones for the
+concept-drift rules too.
+
+Per window ``w`` of :data:`~mlmon_nb.promql.names.ESTIMATED_ACCURACY_WINDOWS`:
+``model_name:ml_estimated_accuracy:<w>``, its half-width
+``model_name:ml_estimated_accuracy_margin:<w>`` and the prediction count it rests on
+(``model_name:ml_predictions:increase<w>``; the 30m one is the recording stage's).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .. import promql
+from ..metrics import CALIBRATION_GAP, CALIBRATION_GAP_STDERR, CONFIDENCE, PREDICTIONS
+from ..promql.histograms import bins, confidence_buckets_record, confidence_buckets_rule_expr
+from ..promql.names import (
+    ESTIMATED_ACCURACY_WINDOWS,
+    estimated_accuracy,
+    estimated_accuracy_margin,
+    prediction_count,
+)
+from ..promql.rule import RecordingRule
+from .calibration import Z_95
+
+__all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
+           "estimated_accuracy_rules", "RECORDED_COUNT_WINDOWS"]
+
+# prediction counts the recording stage already records (``generate._recording``)
+RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
+
+
+
+def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True) -> str:
+    """The PromQL of every calibrated model's estimated accuracy over ``window``: (Σ confidence
+    + Σ bucket count × bucket gap) / Σ count over the live confidence histogram. ``matchers``
+    narrow it (one model); ``recorded=False`` reads the raw buckets, for a query over any
+    window instead of the recorded counts."""
+    confidences = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers),
+                                      window)
+    corrected = f"{confidences}\n  + {_weighted(CALIBRATION_GAP.name, window, matchers, recorded)}"
+    ratio = promql.ratio(corrected, _total(window, matchers, recorded), bad_may_be_absent=False,
+                         drop_zero_total=True)
+    return f"clamp(\n  {ratio},\n  0, 1)"
+
+
+def _counts(window: str, matchers: Sequence[str], recorded: bool, *extra: str) -> str:
+    """The window's cumulative confidence bucket counts by model and ``le``."""
+    if recorded:
+        return promql.selector(confidence_buckets_record(window), *extra, *matchers)
+    return promql.sum_increase(promql.selector(CONFIDENCE.series("_bucket"), *extra, *matchers),
+                               window, ("model_name", "le"))
+
+
+def _total(window: str, matchers: Sequence[str], recorded: bool) -> str:
+    return f'sum by (model_name) ({_counts(window, matchers, recorded, promql.matcher("le", "+Inf"))})'
+
+
+def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool) -> str:
+    """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model."""
+    values = f"max by (model_name, le, lower) ({promql.selector(series, *matchers)})"
+    counts = bins(_counts(window, matchers, recorded), values, ("model_name",))
+    return (f"sum by (model_name) ({counts} "
+            f"* on (model_name, le) group_left () max without (lower) ({values}))")
+
+
+def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool = True) -> str:
+    """The PromQL of the estimate's 95 % half-width over ``window``: the curve's standard error
+    where the window's confidences fall (Σ count × gap stderr / Σ count) and the window's
+    binomial noise (a (1 − a) / Σ count), combined. ``recorded=True`` reads the recorded
+    estimate and bucket counts; ``False`` the raw buckets."""
+    estimate = (promql.selector(estimated_accuracy(window), *matchers) if recorded
+                else f"({estimated_accuracy_expr(window, *matchers, recorded=False)})")
+    total = f"({_total(window, matchers, recorded)} > 0)"
+    curve = f"({_weighted(CALIBRATION_GAP_STDERR.name, window, matchers, recorded)} / {total})"
+    noise = f"{estimate} * (1 - {estimate}) / {total}"
+    return f"{promql.number(Z_95)} * sqrt(\n  {curve} ^ 2\n  + {noise})"
+
+
+def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
+                             ) -> list[RecordingRule]:
+    """Per window: the confidence buckets (where the drift rules do not record them), the
+    estimated accuracy and its half-width, and the prediction count behind it (where the
+    recording stage does not record it), every model at once."""
+    rules = []
+    for w in windows:
+        rules.append(RecordingRule(confidence_buckets_record(w), confidence_buckets_rule_expr(w)))
+        rules.append(RecordingRule(estimated_accuracy(w), estimated_accuracy_expr(w)))
+        rules.append(RecordingRule(estimated_accuracy_margin(w), estimated_accuracy_margin_expr(w)))
+        if w not in RECORDED_COUNT_WINDOWS:
+            rules.append(RecordingRule(prediction_count(w),
+                                       promql.sum_increase(PREDICTIONS.sample, w)))
+    return rules

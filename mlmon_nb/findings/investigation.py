@@ -1,0 +1,191 @@
+"""The state of one runbook run and what every check shares: its windows, the Prometheus
+queries' resolution, links, recording findings, the guards that end a run early and the summary
+recorded with the verdict. The checks themselves are mixed in by
+:class:`~mlmon_nb.investigate.Investigation`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .. import metrics as m
+from .. import queries as q
+from ..context import NotebookContext, Window, auto_step, format_duration
+from ..humanize import fmt, fmt_duration
+from ..onset import Onset
+from ..promql import selector
+from ..signals import Condition
+from . import Finding, graph_link
+from .record import _display, _plain, _record, _skip_remaining_cells, record_finding
+
+__all__ = ["InvestigationBase", "REFERENCE_DAYS", "SEARCH_BEFORE", "FALLBACK_WINDOW"]
+
+REFERENCE_DAYS = 3
+SEARCH_BEFORE = pd.Timedelta(hours=4)  # how far before the alert the onset is looked for
+FALLBACK_WINDOW = pd.Timedelta(hours=1)  # the incident window when no onset is found
+_NICE = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600)
+
+
+
+@dataclass
+class InvestigationBase:
+    """The state of one runbook run: its context, the incident window, the search window around
+    the alert, the findings recorded so far and the numbers behind the verdict."""
+
+    alertname: str
+    ctx: NotebookContext
+    incident: Window
+    reference: Window
+    labels: dict[str, str] = field(default_factory=dict)
+    numbers: dict[str, Any] = field(default_factory=dict)
+    severity: str = ""
+    alert_at: pd.Timestamp | None = None
+    search: Window | None = None
+    onset: Onset | None = None
+    findings: list[Finding] = field(default_factory=list)
+    tiles: list[dict[str, str]] = field(default_factory=list)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def model_name(self) -> str:
+        return self.ctx.model_name
+
+    @property
+    def prom(self):
+        return self.ctx.prom
+
+    @property
+    def rate(self) -> str:
+        """The ``rate()`` range for the incident window: the window's own step, at least four
+        samples (history backfilled at a coarse step has too few points in a shorter range)."""
+        return format_duration(max(self.incident.step, 4 * self.resolution, 60))
+
+    @property
+    def fine_rate(self) -> str:
+        """The shortest ``rate()`` range that holds two samples: for onsets at scrape resolution."""
+        return format_duration(math.ceil(2.5 * self.resolution))
+
+    @property
+    def reference_rate(self) -> str:
+        """The ``rate()`` range for the reference (kept for notebooks written against it)."""
+        return self.rate
+
+    @property
+    def thresholds(self):
+        """The model's alert thresholds from the configuration."""
+        return self.ctx.model.alerts
+
+    @property
+    def resolution(self) -> float:
+        """Seconds between samples of the model's series, as stored (at least the configured
+        scrape interval): backfilled history may be coarser than live scrapes."""
+        if "resolution" not in self._cache:
+            sel = selector(m.REQUESTS.sample, model_name=self.model_name)
+            end = self.search.end if self.search else self.incident.end
+            try:
+                n = self.prom.scalar(f"max(count_over_time({sel}[30m]))", end)
+            except Exception:  # a missing series or a failing query: the configured interval
+                n = float("nan")
+            measured = 1800 / (n - 1) if n == n and n > 1 else 0.0
+            base = max(self.incident.scrape_interval, measured)
+            self._cache["resolution"] = float(min(_NICE, key=lambda s: abs(s - base))
+                                              if base <= _NICE[-1] else base)
+        return self._cache["resolution"]
+
+    def link(self, promql: str, start: Any = None, end: Any = None) -> str:
+        """Prometheus's graph page for ``promql`` (default: over the incident window)."""
+        return graph_link(self.prom.url, promql, start if start is not None else
+                          self.incident.start, end if end is not None else self.incident.end)
+
+    def record(self, finding: Finding) -> Finding:
+        """Record a finding of this run (shown as a card, read back by the run page)."""
+        self.findings.append(finding)
+        return record_finding(finding)
+
+    def header(self) -> None:
+        """A short header: what is investigated, over which windows (Markdown)."""
+        from IPython.display import Markdown  # only inside a kernel
+        labels = ", ".join(f"{k}={v}" for k, v in self.labels.items() if v)
+        _display(Markdown(f"{self.alertname} · model `{self.model_name}` · incident window "
+                          f"{self.incident} · Prometheus {self.prom.url}"
+                          + (f" · alert labels: {labels}" if labels else "")))
+
+    # -- guards ---------------------------------------------------------------------------------
+
+    def _early(self, message: str, status: str, **numbers: Any) -> None:
+        summary = self._summary(message, status, **numbers)
+        _record(summary)
+        _skip_remaining_cells()
+
+    def require_data(self, promql: str | None = None, what: str = "requests") -> None:
+        """End the run early (status ``no_data``) when ``promql`` has no points in the window."""
+        promql = promql or q.request_rate(self.model_name, self.rate)
+        window = self.search or self.incident
+        frame = self.prom.range(promql, *window.range)
+        if frame.empty:
+            self._early(
+                f"No data: Prometheus has no {what} for model {self.model_name} between "
+                f"{window.start:%Y-%m-%d %H:%M} and {window.end:%Y-%m-%d %H:%M} UTC. Check that "
+                f"the service is scraped (up{{job=\"{q.DEMO_JOB}\"}}) and that the window is "
+                f"right.", "no_data")
+
+    def check_still_firing(self, condition: Condition, value: float | None = None) -> None:
+        """End early (status ``resolved``) when the alert condition no longer holds at the end
+        of the window; otherwise record its current value. ``value`` skips the query (for
+        conditions computed here, such as drift from buckets)."""
+        if value is None:
+            value = self.prom.scalar(condition.promql, self.incident.end)
+        self.numbers["current_value"] = _plain(value)
+        self.numbers["threshold"] = condition.threshold
+        self._cache["condition"] = (condition, value)
+        if not condition.holds(value):
+            side = "at or under" if condition.above else "at or over"
+            shown = "no value" if value != value else fmt(value, condition.kind)
+            self._early(f"Resolved: {condition.description} is {shown} at "
+                        f"{self.incident.end:%Y-%m-%d %H:%M} UTC, {side} the threshold "
+                        f"{fmt(condition.threshold, condition.kind)}; the alert condition no "
+                        f"longer holds.",
+                        "resolved", current_value=value, threshold=condition.threshold)
+
+    # -- the windows ----------------------------------------------------------------------------
+
+    def range(self, promql: str, *, reference: bool = False) -> pd.DataFrame:
+        """A range query over the incident window (or the reference window)."""
+        return self.prom.range(promql, *(self.reference if reference else self.incident).range)
+
+    def _set_incident(self, start: pd.Timestamp) -> None:
+        """Make ``start`` → the current end the incident window (at least four samples long) and
+        the days before it the reference; the drift rerun of the old window is dropped."""
+        end = self.incident.end
+        start = min(start, end - pd.Timedelta(seconds=4 * self.resolution))
+        step = auto_step((end - start).total_seconds(), 400, self.incident.scrape_interval)
+        self.incident = Window(start, end, step, self.incident.scrape_interval)
+        span = end - start
+        self.reference = Window(start - pd.Timedelta(days=REFERENCE_DAYS), start,
+                                max(step, 300.0), self.incident.scrape_interval)
+        self.numbers["incident_window"] = fmt_duration(span.total_seconds())
+        self._cache.pop("drift", None)
+
+    # -- the summary ----------------------------------------------------------------------------
+
+    def _summary(self, verdict: str, status: str, next_step: str = "",
+                 **numbers: Any) -> dict[str, Any]:
+        onset = None
+        if self.onset is not None and status == "firing":
+            onset = {"time": self.onset.time.isoformat(), "uncertainty": self.onset.uncertainty,
+                     "lead": self._cache.get("onset_lead", ""), "ongoing": self.onset.ongoing}
+        clean = {k: _plain(v) for k, v in {**self.numbers, **numbers}.items()}
+        tiles = self.tiles if status == "firing" else []
+        return {"verdict": verdict, "status": status, "severity": self.severity,
+                "alertname": self.alertname, "model": self.model_name, "numbers": clean,
+                "tiles": tiles, "onset": onset, "next": next_step,
+                "window": {"start": self.incident.start.isoformat(),
+                           "end": self.incident.end.isoformat()}}
+
+    def summary(self, verdict: str, *, status: str = "firing", **numbers: Any) -> dict[str, Any]:
+        """Record ``verdict`` with every number gathered so far (plus ``numbers``)."""
+        return _record(self._summary(verdict, status, **numbers))
+

@@ -1,0 +1,127 @@
+"""Evidence is a statistic: the bounds a ratio alert fires on.
+
+A ratio alert asks "could chance explain this?", not "are there 30 events?". For each ratio it
+reads (bad events over all events of a window, ``p`` of ``n``), a recording rule gives the Wilson
+score bound at the model's one-sided significance ``alerts.alpha`` (z = Φ⁻¹(1 − α), a setting
+series)::
+
+    (p + z²/2n ∓ z·sqrt(p(1 − p)/n + z²/4n²)) / (1 + z²/n)
+
+clamped to [0, 1]: the lower bound for alerts that fire above a threshold (error ratio,
+low-confidence share, SLO burn), the upper bound for those that fire below one (accuracy). An
+alert fires when the bound is past its threshold in its window, or in a longer one where the
+short window is too thin (:data:`EVIDENCE`). The short spike window's upper bound is what resets
+an error-ratio alert's ``for``: a minute whose own requests show the ratio under the threshold
+resets it; a minute without requests, or with too few to tell, neither confirms nor resets.
+
+:func:`wilson` is the PromQL; :func:`bound_rules` records every bound the alerts read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Callable, Mapping
+
+from .. import promql
+from .fleet import Setting, setting
+from .names import (
+    SLOS,
+    accuracy,
+    bound,
+    error_ratio,
+    ground_truth_count,
+    low_confidence_ratio,
+    prediction_count,
+    request_count,
+    slo_error_ratio,
+    slo_event_count,
+    spike_window,
+    versioned,
+)
+from .rule import RecordingRule
+
+__all__ = ["RatioEvidence", "EVIDENCE", "EVIDENCE_SETTINGS", "wilson", "bound_rules",
+           "COUNT_WINDOWS", "z_of"]
+
+
+@dataclass(frozen=True)
+class RatioEvidence:
+    """A ratio an alert fires on: its record and its count per window, the windows whose bound
+    may give the evidence (the alert's own first, then a longer look-back), and the bound's side
+    (``lower``: fires above a threshold; ``upper``: below)."""
+
+    ratio: Callable[[str], str]
+    count: Callable[[str], str]
+    windows: tuple[str, ...]
+    side: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    by: tuple[str, ...] = ("model_name",)  # the labels that name one ratio's series
+
+
+def _versioned(name: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda window: versioned(name(window))
+
+
+EVIDENCE: dict[str, RatioEvidence] = {
+    "errors": RatioEvidence(error_ratio, request_count, ("5m", "30m"), "lower"),
+    # each version of a model running several, on its own requests (a canary)
+    "errors_version": RatioEvidence(_versioned(error_ratio), _versioned(request_count),
+                                    ("5m", "30m"), "lower", by=("model_name", "model_version")),
+    "accuracy": RatioEvidence(accuracy, ground_truth_count, ("1h", "6h"), "upper"),
+    "low_confidence": RatioEvidence(low_confidence_ratio, prediction_count, ("30m", "2h"), "lower"),
+    **{f"slo_{slo}": RatioEvidence(slo_error_ratio, slo_event_count, ("1h", "6h", "1d", "3d"),
+                                   "lower", {"slo": slo}) for slo in SLOS},
+}
+# the counts the recording stage records for the evidence (besides those it had)
+COUNT_WINDOWS: dict[Callable[[str], str], tuple[str, ...]] = {
+    request_count: ("5m", "30m"),
+    prediction_count: ("30m", "2h"),
+    ground_truth_count: ("1h", "6h"),
+}
+
+
+def z_of(alpha: float) -> float:
+    """Φ⁻¹(1 − α): the one-sided normal quantile of a significance level."""
+    return NormalDist().inv_cdf(1 - alpha)
+
+
+EVIDENCE_SETTINGS: tuple[Setting, ...] = (
+    Setting("alert_alpha", lambda m: m.alerts.alpha),
+    Setting("alert_confidence", lambda m: round(1 - m.alerts.alpha, 9)),
+    Setting("alert_z", lambda m: z_of(m.alerts.alpha)),
+    Setting("alert_z2", lambda m: z_of(m.alerts.alpha) ** 2),
+)
+
+
+def wilson(ratio: str, count: str, side: str) -> str:
+    """The Wilson score bound of ``ratio`` over ``count`` events at each model's ``alert_z``
+    (series of the same labels as ``ratio``; none where the count is 0)."""
+    if side not in ("lower", "upper"):
+        raise ValueError(f"a bound is 'lower' or 'upper', not {side!r}")
+    z = f"({setting('alert_z')} * on (model_name) group_right () (0 * {count} + 1))"
+    a = f"({setting('alert_z2')} * on (model_name) group_right () (1 / {count}))"
+    sign = "-" if side == "lower" else "+"
+    return (f"clamp(({ratio} + {a} / 2 {sign} {z} * sqrt({ratio} * (1 - {ratio}) / {count} "
+            f"+ {a} / (4 * {count}))) / (1 + {a}), 0, 1)")
+
+
+def _bound_rule(evidence: RatioEvidence, window: str, side: str) -> RecordingRule:
+    labels = dict(evidence.labels)
+    ratio = promql.selector(evidence.ratio(window), **labels)
+    count = promql.selector(evidence.count(window), **labels)
+    return RecordingRule(bound(evidence.ratio(window), side), wilson(ratio, count, side), labels)
+
+
+def bound_rules(scrape_interval_seconds: float, *, slo: bool) -> list[RecordingRule]:
+    """The bounds the alerts read: every window of :data:`EVIDENCE` (the SLO ones with
+    ``slo=True``, the others without) and the spike window's upper bound of the error ratio."""
+    rules = []
+    for key, evidence in EVIDENCE.items():
+        if key.startswith("slo_") != slo:
+            continue
+        rules += [_bound_rule(evidence, w, evidence.side) for w in evidence.windows]
+    if not slo:
+        spike = spike_window(scrape_interval_seconds)
+        rules += [_bound_rule(EVIDENCE[key], spike, "upper") for key in ("errors", "errors_version")]
+    return rules

@@ -1,0 +1,95 @@
+"""Fault injection into the demo: the service's fault state, and the client of ``POST /faults``.
+
+``errors`` and ``latency`` act inside the service (a share of /predict fails with 500; /predict
+sleeps long enough to break the 0.25 s latency SLO). ``drift``, ``low-confidence`` and
+``covariate-shift`` act on the input side: the traffic generator reads ``GET /faults`` and shifts
+what it sends (``covariate-shift``: texts the model is less sure of and less often right on, so
+the estimated accuracy falls before the sampled labels say so).
+
+A fault hits every model the service serves, or, with ``model_name``, one model of a demo fleet
+(``demo up --models N``): the service keeps one more state per model, and ``GET /faults`` lists
+the models with faults of their own under ``models``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import MlmonError, ServiceUnreachable
+
+__all__ = ["KINDS", "FaultState", "inject", "active_faults", "ERROR_SHARE", "LATENCY_RANGE"]
+
+KINDS = ("errors", "latency", "drift", "low-confidence", "covariate-shift")
+ERROR_SHARE = 0.3            # share of /predict that fail while `errors` is active
+LATENCY_RANGE = (0.4, 0.8)   # seconds added to /predict while `latency` is active
+
+
+@dataclass
+class FaultState:
+    """Which faults are active and until when (the service's clock, seconds since the epoch)."""
+
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def set(self, kind: str, seconds: float) -> dict[str, float]:
+        """Activate ``kind`` for ``seconds`` (``clear`` ends every fault); the new state."""
+        if kind == "clear":
+            with self._lock:
+                self._until.clear()
+            return self.active()
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(KINDS)} or clear")
+        seconds = float(seconds)
+        if not 0 < seconds <= 7 * 86400:
+            raise ValueError(f"seconds must be in (0, 604800], got {seconds}")
+        with self._lock:
+            self._until[kind] = self.clock() + seconds
+        return self.active()
+
+    def active(self) -> dict[str, float]:
+        """Active fault → its expiry (unix seconds)."""
+        now = self.clock()
+        with self._lock:
+            for kind in [k for k, t in self._until.items() if t <= now]:
+                del self._until[kind]
+            return dict(self._until)
+
+    def is_active(self, kind: str) -> bool:
+        """Whether ``kind`` is active now."""
+        until = self._until.get(kind)
+        return until is not None and until > self.clock()
+
+
+def _request(method: str, url: str, json: dict[str, Any] | None = None,
+             timeout: float = 5.0) -> dict[str, Any]:
+    import requests
+
+    try:
+        resp = requests.request(method, url, json=json, timeout=timeout)
+    except requests.RequestException as exc:
+        raise ServiceUnreachable(url.rsplit("/faults", 1)[0], type(exc).__name__) from exc
+    if resp.status_code != 200:
+        raise MlmonError(f"the demo service at {url} refused the fault: "
+                         f"{resp.status_code} {resp.text.strip()[:200]}")
+    return resp.json()
+
+
+def inject(url: str, kind: str, seconds: float, model_name: str | None = None) -> dict[str, Any]:
+    """Activate a fault in the demo service at ``url`` for ``seconds`` (in one model of its
+    fleet with ``model_name``, else in all); the active faults."""
+    body: dict[str, Any] = {"kind": kind, "seconds": seconds}
+    if model_name:
+        body["model_name"] = model_name
+    return _request("POST", f"{url.rstrip('/')}/faults", body)
+
+
+def active_faults(url: str, timeout: float = 2.0) -> dict[str, Any]:
+    """The demo service's active faults (``GET /faults``)."""
+    return _request("GET", f"{url.rstrip('/')}/faults", timeout=timeout)

@@ -1,0 +1,89 @@
+"""The fleet cost benchmark's pipeline on a tiny fleet: 2 models × 3 features, half an hour of
+history, the rules of HEAD (BEFORE, extracted with ``git archive``) and of this tree (AFTER), on
+a real Prometheus and a real vmalert over VictoriaMetrics. Asserts the measurements are there and
+sane, never their timing."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import bench_fleet  # noqa: E402
+from fleet import exported_series, fleet_baseline, series_per_replica  # noqa: E402
+from rule_cost import source_tree  # noqa: E402
+
+from mlmon_nb import metrics as m  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+MODELS, FEATURES = 2, 3
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory) -> list[bench_fleet.Measurement]:
+    work = tmp_path_factory.mktemp("fleet")
+    trees = {"before": source_tree("HEAD", REPO, work / "before-src"), "after": REPO}
+    opts = bench_fleet.Options(features=FEATURES, hours=0.5, step=15.0, replicas=2, rounds=2,
+                               timeout=300.0, max_samples=1e7, max_rule_bytes=64e6)
+    return bench_fleet.run_size(MODELS, trees, list(bench_fleet.BACKENDS), opts, work,
+                                log=lambda line: None)
+
+
+def test_every_backend_and_variant_is_measured(rows):
+    assert {(r.backend, r.variant) for r in rows} == {
+        (b, v) for b in bench_fleet.BACKENDS for v in bench_fleet.VARIANTS}
+    assert [r.skipped for r in rows] == [""] * len(rows)
+
+
+def test_rules_evaluate_without_failures_and_record_drift_for_each_model(rows):
+    for r in rows:
+        assert r.rounds == 2, r
+        assert r.failures == 0, r  # prometheus_rule_evaluation_failures_total / vmalert errors
+        assert r.drift_models == MODELS, r  # a KS drift series recorded for every model
+        assert 0 < r.eval_max_seconds <= r.eval_sum_seconds < math.inf, r
+        assert r.evaluator_rss_mb > 0 and r.store_rss_mb > 0, r
+
+
+def test_sizes_and_series_are_counted(rows):
+    per_replica = series_per_replica(FEATURES)
+    for r in rows:
+        assert r.history_series == MODELS * 2 * per_replica
+        assert r.rule_bytes > 0 and r.rules > r.rule_groups > 0
+        # Prometheus: what the rules wrote to the head; VictoriaMetrics: its active-series cache,
+        # which fills lazily, so only "some" is certain
+        assert r.active_series > 0
+
+
+def test_history_carries_the_static_series_of_a_real_exposition():
+    baseline = fleet_baseline("model_0000", FEATURES, seed=1)
+    names = {s.name for s in exported_series(baseline)}
+    assert {m.FEATURE_BASELINE_RATIO.name, m.MODEL_INFO.name, m.FEATURE_VALUE.series("_bucket"),
+            m.REQUESTS.sample} <= names
+    ratios = [s for s in exported_series(baseline) if s.name == m.FEATURE_BASELINE_RATIO.name]
+    assert len(ratios) == sum(len(f.edges) + 1 for f in baseline.numeric.values())
+
+
+def test_table_ratios_and_goal_lines():
+    before = bench_fleet.Measurement(1000, 20, "prometheus", "before", 400_000_000, 6000, 200_000,
+                                     300.0, skipped="too big")
+    after = bench_fleet.Measurement(1000, 20, "prometheus", "after", 500_000, 6, 200, 1.0,
+                                    eval_sum_seconds=0.5, eval_max_seconds=0.2, rounds=4)
+    text = bench_fleet.table([before, after])
+    assert "rule bytes" in text and "0.001" in text  # 0.5 MB / 400 MB
+    assert "skipped" in text  # before's evaluation was not measured
+    goal = bench_fleet.goal([before, after], 1000)
+    assert goal[0].startswith("PASS: rule files") and goal[1].startswith("PASS: evaluation")
+    slow = bench_fleet.goal([before, bench_fleet.Measurement(
+        1000, 20, "prometheus", "after", 2_000_000, 6, 200, 1.0, eval_sum_seconds=2.0)], 1000)
+    assert slow[0].startswith("FAIL: rule files") and slow[1].startswith("FAIL: evaluation")
+    failed = bench_fleet.Measurement(1000, 20, "prometheus", "after", 0, 0, 0, math.nan,
+                                     skipped="generation failed: timed out")
+    assert bench_fleet.goal([failed], 1000)[0] == (
+        "FAIL: rule files of 1000 models x 20 features not measured (generation failed: timed "
+        "out); goal < 1 MB")

@@ -1,0 +1,283 @@
+"""The generated rules on vmalert: valid for it (`vmalert -dryRun`), and on the same backfilled
+history the recording rules it evaluates give Prometheus's values, within the documented
+difference (VictoriaMetrics' `rate`/`increase` do not extrapolate to the window's edges).
+
+vmalert replays the recording rules over five hours of the `history` fixture imported into
+VictoriaMetrics (`-replay.timeFrom/-replay.timeTo`: one range query per rule, results written
+back, the next rule of a group after `-replay.rulesDelay`); Prometheus's value of a rule at the
+same timestamps is its expression with the recording rules it reads inlined, over the same history
+in the fixture Prometheus (what its rule evaluation computes, step by step). The evaluations fall
+half a step after the history's samples, as live evaluations fall between scrapes, so Prometheus
+extrapolates and VictoriaMetrics does not.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from promql_inline import inline
+from victoria_support import running_victoriametrics
+
+from mlmon_nb.binaries import find_binary
+from mlmon_nb.cli import main
+from mlmon_nb.config import parse_duration
+from mlmon_nb.errors import RulesError
+from mlmon_nb.rules.files import (
+    RULES_DIR,
+    VM_DEFAULT_MAX_QUERY_BYTES,
+    check_files,
+    check_vmalert,
+    long_rules,
+    write_generated,
+)
+from mlmon_nb.stack.backends import VM_MAX_QUERY_BYTES
+
+pytestmark = pytest.mark.integration
+
+STEP = 60  # the history's step; the replay's evaluation interval
+
+
+@pytest.fixture(scope="module")
+def rules_dir(history, tmp_path_factory) -> Path:
+    """The rules generated for the history's configuration (the fixture Prometheus loads these)."""
+    out = tmp_path_factory.mktemp("vmalert-rules")
+    write_generated(history.config, out, baselines={history.model_name: history.baseline})
+    return out
+
+
+def test_generated_rules_pass_vmalert_dry_run(rules_dir):
+    reports = check_files(rules_dir, vmalert=True)
+    assert reports[-1] == "vmalert -dryRun: 4 rule files valid", reports[-1]
+    # the label-generic rules stay under VictoriaMetrics' default query length limit
+    assert long_rules(rules_dir) == []
+    biggest = max(len(str(r["expr"]).encode()) for r in _rules(rules_dir))
+    assert biggest < VM_DEFAULT_MAX_QUERY_BYTES < VM_MAX_QUERY_BYTES
+
+
+def test_rules_over_the_default_query_length_are_named(tmp_path):
+    (tmp_path / RULES_DIR).mkdir()
+    expr = " + ".join(["sum(rate(ml_requests_total[5m]))"] * 600)  # about 20 KiB
+    (tmp_path / RULES_DIR / "long.yml").write_text(yaml.safe_dump(
+        {"groups": [{"name": "g", "rules": [{"record": "a:b", "expr": expr}]}]}))
+    report = check_vmalert(tmp_path)
+    assert long_rules(tmp_path) == ["long.yml:g:a:b"]
+    assert "1 rule(s) longer than VictoriaMetrics' default -search.maxQueryLen=16384" in report
+
+
+def test_vmalert_dry_run_names_what_it_refuses(rules_dir, tmp_path):
+    broken = tmp_path / RULES_DIR
+    broken.mkdir()
+    (broken / "x.yml").write_text(
+        "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: rate(x[5m]\n")
+    with pytest.raises(RulesError, match=r"vmalert -dryRun refused the rules: .*\"a:b\".*"
+                                         r"unexpected token"):
+        check_vmalert(tmp_path)
+
+
+def test_cli_rules_check_with_vmalert(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MLMON_STATE_DIR", str(tmp_path / "state"))  # the demo baseline goes here
+    assert main(["rules", "generate", "--out", str(tmp_path)]) == 0
+    assert main(["rules", "check", "--vmalert", "--dir", str(tmp_path)]) == 0
+    assert "vmalert -dryRun: 4 rule files valid" in capsys.readouterr().out
+    (tmp_path / RULES_DIR / "recording.yml").write_text(
+        "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: sum(x) by (\n")
+    # promtool refuses it first; vmalert's own words are checked above
+    assert main(["rules", "check", "--vmalert", "--dir", str(tmp_path)]) == 2
+
+
+def _rules(directory: Path) -> list[dict]:
+    return [rule for path in sorted((directory / RULES_DIR).glob("*.yml"))
+            for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
+
+
+def _records(directory: Path) -> dict[str, list[dict]]:
+    records: dict[str, list[dict]] = {}
+    for rule in _rules(directory):
+        if "record" in rule:
+            records.setdefault(rule["record"], []).append(rule)
+    return records
+
+
+@dataclass(frozen=True)
+class Replay:
+    url: str
+    start: float
+    end: float
+    passes: int
+
+
+def _rfc3339(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _missing(url: str, rules: list[dict], start: float, end: float) -> list[str]:
+    """Recording rules without a single value in VictoriaMetrics over the replayed window."""
+    return [_selector(r) for r in rules if not _range(url, _selector(r), start, end)]
+
+
+@pytest.fixture(scope="module")
+def replay(history, rules_dir, tmp_path_factory) -> Replay:
+    """VictoriaMetrics over the history, with vmalert's replay of the recording rules from an
+    hour before the end of the drift incident, for two hours.
+
+    A rule reading a series another rule of its group wrote a moment before may find it not yet
+    searchable (VictoriaMetrics makes new series visible within about a second), and then writes
+    nothing: the replay runs again, at most three times, until every rule has values."""
+    start = float(int(history.incidents["drift"][1] - 3600) // STEP * STEP) + OFFSET
+    end = float(int(min(history.incidents["latency"][0] + 3600, history.end - 600,
+                        start + 2 * 3600)) // STEP * STEP) + OFFSET
+    files = [str(p) for p in sorted((rules_dir / RULES_DIR).glob("*.yml"))
+             if "record:" in p.read_text()]
+    # the per-version rules write nothing for a model running one version, as the history's
+    recording = [r for r in _rules(rules_dir) if "record" in r
+                 and not r["record"].startswith("model_name_model_version")]
+    with running_victoriametrics(history.chunks, tmp_path_factory.mktemp("vm-replay"),
+                                 history.end) as url:
+        passes = 0
+        while passes < 3:
+            passes += 1
+            proc = subprocess.run(
+                [find_binary("vmalert"), *(f"-rule={f}" for f in files),
+                 f"-datasource.url={url}", f"-remoteWrite.url={url}",
+                 f"-replay.timeFrom={_rfc3339(start)}", f"-replay.timeTo={_rfc3339(end)}",
+                 f"-evaluationInterval={STEP}s",
+                 # the replay's resolution (5m by default): one value per evaluation step
+                 f"-datasource.queryStep={STEP}s", "-replay.disableProgressBar",
+                 "-remoteWrite.flushInterval=200ms", "-replay.rulesDelay=1s",
+                 "-loggerLevel=WARN"], capture_output=True, text=True, timeout=900)
+            failures = [line for line in (proc.stdout + proc.stderr).splitlines()
+                        if "\terror\t" in line or "\tfatal\t" in line]
+            assert proc.returncode == 0 and not failures, failures[:5] or proc.stderr[-2000:]
+            requests.get(f"{url}/internal/force_flush", timeout=30)
+            time.sleep(2)
+            if not _missing(url, recording, start, end):
+                break
+        yield Replay(url, start, end, passes)
+
+
+def _range(url: str, promql: str, start: float, end: float) -> dict[tuple, dict[float, float]]:
+    response = requests.post(f"{url}/api/v1/query_range", timeout=120, data={
+        "query": promql, "start": start, "end": end, "step": STEP})
+    assert response.status_code == 200, (promql[:300], response.text[:500])
+    return {tuple(sorted((k, v) for k, v in r["metric"].items() if k != "__name__")):
+            {float(t): float(v) for t, v in r["values"]} for r in response.json()["data"]["result"]}
+
+
+def _selector(rule: dict) -> str:
+    labels = ",".join(f'{k}="{v}"' for k, v in sorted((rule.get("labels") or {}).items()))
+    return f"{rule['record']}{{{labels}}}"
+
+
+OFFSET = STEP / 2  # evaluations half a step after the samples, as live ones fall between scrapes
+_WINDOW = re.compile(r"\[(\d+[smhdw])\]")
+# a rate or increase of one counter, summed: the case whose difference has a closed bound
+_ONE_COUNTER = re.compile(r"^sum by \([\w, ]+\) \((rate|increase)\(\w+(\{[^}]*\})?\[\w+\]\)\)$")
+
+
+def _rel(a: float, b: float) -> float:
+    scale = max(abs(a), abs(b))
+    return abs(a - b) / scale if scale else 0.0
+
+
+@dataclass
+class Verdict:
+    """One recording rule compared: its kind, the points, their relative differences."""
+
+    name: str
+    kind: str
+    points: int = 0
+    median: float = 0.0
+    max: float = 0.0
+    bound: float | None = None
+    ok: bool = True
+
+
+def _judge(rule: dict, inlined: str, vm: dict, prom: dict, history_start: float) -> Verdict:
+    """Compare one rule's values; the bound depends on its kind (README, VictoriaMetrics):
+
+    - one counter's rate/increase over a window the history covers: VictoriaMetrics takes the
+      exact difference from the sample before the window, Prometheus extrapolates the samples
+      inside it by up to half a step at each edge: median |Δ| ≤ step / window (a steady counter
+      stays under it at every point; a sparse one, a bucket with a few values an hour, differs
+      by its whole count where one increment falls between the window's edge and its first
+      sample);
+    - the same over a window reaching before the history's first sample (3d, 30d here): Prometheus
+      divides by the window, VictoriaMetrics by the time its samples cover: ratio window / covered;
+    - anything built on those (ratios, quantiles, drift): median |Δ| ≤ 2 · step / window;
+    - a window of one step (1m): Prometheus has one sample in it and no value; VictoriaMetrics
+      reaches back to the sample before, so only it has values.
+    """
+    windows = [parse_duration(w) for w in _WINDOW.findall(inlined)]
+    name = rule["record"]
+    if not vm and not prom:  # nothing to compare: a per-version rule on one version's history
+        return Verdict(name, "empty on both", ok=name.startswith("model_name_model_version"))
+    diffs = {(labels, t): _rel(vm[labels][t], prom[labels][t])
+             for labels in set(vm) & set(prom) for t in set(vm[labels]) & set(prom[labels])}
+    if windows and min(windows) <= STEP:
+        return Verdict(name, "one-step window", len(diffs), ok=not diffs and bool(vm))
+    if not diffs:
+        return Verdict(name, "missing", ok=False)
+    values = list(diffs.values())
+    verdict = Verdict(name, "derived", len(values), statistics.median(values), max(values))
+    if not windows:  # constants (objectives): the same numbers
+        verdict.kind, verdict.bound = "no window", 1e-9
+        verdict.ok = verdict.max <= verdict.bound
+        return verdict
+    widest = max(windows)
+    if _ONE_COUNTER.match(rule["expr"]):
+        covered = {k: d for k, d in diffs.items() if k[1] - widest >= history_start + STEP}
+        if covered:
+            verdict.kind, verdict.bound = "one counter", STEP / widest
+            verdict.ok = statistics.median(covered.values()) <= verdict.bound
+            return verdict
+        if "rate(" in rule["expr"]:
+            verdict.kind = "rate beyond the history"
+            verdict.ok = all(abs(vm[labels][t] / prom[labels][t] / (widest / (t - history_start))
+                                 - 1) < 0.05 for labels, t in diffs)
+            return verdict
+    if name.endswith(":ml_slo_error_budget_remaining:ratio"):
+        # 1 − ratio / (1 − objective): near zero its relative difference is not the input's
+        verdict.kind = "error budget (checked through its ratio)"
+        return verdict
+    covered = min(t for _, t in diffs) - history_start  # the history a window can reach
+    verdict.bound = 2 * STEP / min(min(windows), covered)
+    verdict.ok = verdict.median <= verdict.bound
+    return verdict
+
+
+def _as_prometheus_evaluates(rule: dict, rules: list[dict]) -> str:
+    """The rule's expression with the recording rules it reads inlined, and its static labels
+    set (seed names such as ``ml_data_drift_score`` have no colon for the inliner to find)."""
+    expr = f"({inline(rule['expr'], rules)})"
+    for label, value in (rule.get("labels") or {}).items():
+        expr = f'label_replace({expr}, "{label}", "{value}", "", "")'
+    return expr
+
+
+def test_recording_rules_on_vmalert_match_prometheus(replay, rules_dir, prometheus, history):
+    records = _records(rules_dir)
+    every = _rules(rules_dir)
+    verdicts = []
+    for rules in records.values():
+        for rule in rules:
+            inlined = _as_prometheus_evaluates(rule, every)
+            vm = _range(replay.url, _selector(rule), replay.start, replay.end)
+            prom = _range(prometheus, inlined, replay.start, replay.end)
+            verdicts.append(_judge(rule, inlined, vm, prom, history.start))
+    print(f"\nvmalert replay passes: {replay.passes}; {len(verdicts)} recording rules")
+    for v in sorted(verdicts, key=lambda v: (v.kind, -v.median)):
+        bound = f"{v.bound:.4f}" if v.bound is not None else "-"
+        print(f"  {v.kind:<42}{v.name:<72}n={v.points:<5} median {v.median:.4f} "
+              f"max {v.max:.4f} bound {bound} {'ok' if v.ok else 'FAILS'}")
+    assert all(v.ok for v in verdicts), [v for v in verdicts if not v.ok]
+    kinds = {v.kind for v in verdicts}
+    assert {"one counter", "derived", "one-step window", "rate beyond the history"} <= kinds

@@ -1,0 +1,167 @@
+"""A baseline's reliability curve: built with ``label=`` (frames, record batches, partitions
+alike), hashed into the id only when present, replaced with ``with_calibration``, read back
+exactly, and refused with one clear error when malformed. The service's loader still reads it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from mlmon_nb.baseline import Baseline, BaselineBuilder
+from mlmon_nb.cli import main
+from mlmon_nb.errors import BaselineError
+from mlmon_nb.estimated.calibration import N_BUCKETS, bucket_counts, fit_calibration
+from mlmon_nb.instrument import load_baseline
+
+OPTIONS = dict(categorical=["channel"], prediction="prediction", confidence="confidence", bins=10)
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 8000
+    conf = rng.uniform(0.34, 1.0, n)
+    pred = rng.choice(["neg", "neu", "pos"], size=n)
+    right = rng.random(n) < conf  # a calibrated model: right as often as it says
+    other = np.where(pred == "neg", "pos", "neg")
+    label = np.where(right, pred, other).astype(object)
+    label[::97] = None  # unlabelled rows are left out of the curve
+    return pd.DataFrame({"x": rng.normal(0, 1, n), "channel": rng.choice(["a", "b"], size=n),
+                         "prediction": pred, "confidence": conf, "label": label})
+
+
+@pytest.fixture(scope="module")
+def calibrated(frame) -> Baseline:
+    return Baseline.from_frame(frame, "m", label="label", **OPTIONS)
+
+
+def test_the_curve_counts_labelled_rows_and_correct_ones(frame, calibrated):
+    cal = calibrated.calibration
+    labelled = frame["label"].notna()
+    assert cal is not None and cal.n == labelled.sum()
+    rows = frame[labelled]
+    expected = fit_calibration(rows["confidence"].to_numpy(),
+                               (rows["prediction"] == rows["label"]).to_numpy())
+    assert np.array_equal(cal.counts, expected.counts)
+    assert np.array_equal(cal.correct, expected.correct)
+    assert np.allclose(cal.confidence_sum, expected.confidence_sum)
+    assert cal.reference_accuracy == pytest.approx((rows["prediction"] == rows["label"]).mean())
+    # the estimate of the reference's own confidences is its accuracy
+    est = cal.estimate(bucket_counts(rows["confidence"].to_numpy()), rows["confidence"].sum())
+    assert est.accuracy == pytest.approx(cal.reference_accuracy, abs=0.01)
+    assert "label" not in calibrated.numeric  # the label is no feature
+    described = calibrated.describe().set_index("kind")
+    assert described.loc["calibration", "n"] == cal.n
+
+
+def test_without_label_the_id_and_file_are_unchanged(frame, calibrated, tmp_path):
+    plain = Baseline.from_frame(frame, "m", exclude=["label"], **OPTIONS)
+    assert plain.calibration is None and "calibration" not in plain.to_dict()
+    assert calibrated.baseline_id != plain.baseline_id
+    # the same statistics otherwise: dropping the curve gives back the plain baseline's id
+    assert calibrated.with_calibration(None).baseline_id == plain.baseline_id
+    path = plain.save(tmp_path / "plain.json")
+    assert "calibration" not in json.loads(path.read_text())
+
+
+def test_round_trip_and_serving_loader(calibrated, tmp_path):
+    path = calibrated.save(tmp_path / "b.json")
+    again = Baseline.load(path)
+    assert again.baseline_id == calibrated.baseline_id
+    assert np.array_equal(again.calibration.accuracy, calibrated.calibration.accuracy)
+    assert load_baseline(path).baseline_id == calibrated.baseline_id
+
+
+def test_with_calibration_takes_a_validation_sets_curve(frame, calibrated):
+    plain = Baseline.from_frame(frame, "m", exclude=["label"], **OPTIONS)
+    rng = np.random.default_rng(9)
+    conf = rng.uniform(0.5, 1.0, 3000)
+    curve = fit_calibration(conf, rng.random(3000) < conf - 0.1)
+    validated = plain.with_calibration(curve)
+    assert validated.calibration is curve
+    assert validated.baseline_id not in (plain.baseline_id, calibrated.baseline_id)
+    assert Baseline.from_dict(validated.to_dict()).baseline_id == validated.baseline_id
+    with pytest.raises(BaselineError, match="needs a Calibration"):
+        plain.with_calibration({"counts": []})  # type: ignore[arg-type]
+
+
+def test_streamed_and_merged_builds_give_the_same_curve(frame, calibrated):
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    streamed = BaselineBuilder("m", label="label", **OPTIONS)
+    for batch in table.to_batches(max_chunksize=1500):
+        streamed.update_arrow(batch)
+    halves = [BaselineBuilder("m", label="label", **OPTIONS).update_frame(part)
+              for part in (frame.iloc[:3000], frame.iloc[3000:])]
+    merged = halves[0].merge(halves[1])
+    for builder in (streamed, merged):
+        cal = builder.build().calibration
+        assert np.array_equal(cal.counts, calibrated.calibration.counts)
+        assert np.array_equal(cal.correct, calibrated.calibration.correct)
+
+
+def test_label_needs_prediction_and_confidence_and_labelled_rows(frame):
+    with pytest.raises(BaselineError, match="needs the prediction and confidence"):
+        Baseline.from_frame(frame, "m", label="label", categorical=["channel"],
+                            exclude=["prediction"], confidence="confidence")
+    with pytest.raises(BaselineError, match="not in the data"):
+        Baseline.from_frame(frame, "m", label="truth", **OPTIONS)
+    unlabelled = frame.assign(label=None)
+    with pytest.raises(BaselineError, match="no labelled rows"):
+        Baseline.from_frame(unlabelled, "m", label="label", **OPTIONS)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("not a dict", "calibration is malformed"),
+    ({"edges": [0.5]}, "calibration is malformed"),
+    ("short", "11 buckets"),
+    ("tampered", "do not match its counts"),
+])
+def test_a_malformed_calibration_is_one_clear_error(calibrated, tmp_path, entry, message):
+    doc = calibrated.to_dict()
+    if entry == "short":
+        doc["calibration"] = {**doc["calibration"], "counts": [1.0] * 3, "correct": [1.0] * 3}
+    elif entry == "tampered":
+        doc["calibration"]["gap"] = [0.5] * N_BUCKETS
+    else:
+        doc["calibration"] = entry
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(BaselineError, match=message) as info:
+        Baseline.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_cli_builds_a_calibrated_baseline(frame, calibrated, tmp_path, capsys):
+    data = tmp_path / "train.parquet"
+    frame.to_parquet(data)
+    out = tmp_path / "b.json"
+    assert main(["baseline", "build", str(data), "--model", "m", "--categorical", "channel",
+                 "--prediction", "prediction", "--confidence", "confidence", "--label", "label",
+                 "--bins", "10", "--no-progress", "-o", str(out)]) == 0
+    assert f"calibrated on {calibrated.calibration.n} labelled rows" in capsys.readouterr().out
+    built = Baseline.load(out)
+    assert np.array_equal(built.calibration.correct, calibrated.calibration.correct)
+
+
+def test_a_calibration_of_the_older_fit_is_refitted_alike_by_library_and_service(calibrated,
+                                                                                   tmp_path):
+    # a baseline written by the first fit (gaps shrunk toward 0, no standard errors): both
+    # readers refit it from its counts, to the same gaps and the same (migrated) id
+    from mlmon_nb.instrument import content_id
+    doc = calibrated.to_dict()
+    doc["calibration"] = {k: v for k, v in doc["calibration"].items() if k != "gap_stderr"}
+    doc["calibration"].update(method="binned-gap-empirical-bayes",
+                              gap=[0.0] * len(doc["calibration"]["gap"]))
+    doc["baseline_id"] = content_id(doc)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    library, service = Baseline.load(path), load_baseline(path)
+    assert library.baseline_id == service.baseline_id == calibrated.baseline_id
+    assert np.array_equal(library.calibration.gap, calibrated.calibration.gap)
+    assert np.array_equal(library.calibration.gap_stderr, calibrated.calibration.gap_stderr)
+    assert service.calibration_gap == tuple(calibrated.calibration.gap.tolist())
+    assert service.calibration_gap_stderr == tuple(calibrated.calibration.gap_stderr.tolist())

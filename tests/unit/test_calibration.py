@@ -1,0 +1,143 @@
+"""The reliability curve and the accuracy estimate it gives (pure; no Prometheus)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlmon_nb.errors import BaselineError
+from mlmon_nb.estimated.calibration import (
+    N_BUCKETS,
+    Calibration,
+    bucket_counts,
+    fit_calibration,
+)
+
+
+def _calibrated(n: int, rng: np.random.Generator, low: float = 0.34) -> tuple[np.ndarray, np.ndarray]:
+    conf = rng.uniform(low, 1.0, n)
+    return conf, rng.random(n) < conf
+
+
+def test_calibrated_model_estimate_matches_truth_under_covariate_shift() -> None:
+    rng = np.random.default_rng(1)
+    cal = fit_calibration(*_calibrated(50_000, rng))
+    # live traffic shifted to low confidence: true accuracy drops, the estimate follows
+    conf = rng.beta(2, 3, 20_000) * 0.66 + 0.34
+    correct = rng.random(conf.size) < conf
+    est = cal.estimate(bucket_counts(conf), conf.sum())
+    assert est.n == conf.size
+    assert abs(est.accuracy - correct.mean()) < 0.01
+    # calibrated scores: the estimate is the live mean confidence, whatever the buckets say
+    assert est.accuracy == pytest.approx(conf.mean(), abs=0.003)
+    assert est.accuracy < cal.reference_accuracy - 0.05
+
+
+def test_overconfident_model_is_corrected_by_the_curve() -> None:
+    rng = np.random.default_rng(2)
+    conf = rng.uniform(0.5, 1.0, 40_000)
+    correct = rng.random(conf.size) < conf - 0.2  # says 90 %, is right 70 %
+    cal = fit_calibration(conf, correct)
+    live = rng.uniform(0.5, 1.0, 5_000)
+    est = cal.estimate(bucket_counts(live), live.sum())
+    assert abs(est.accuracy - (live - 0.2).mean()) < 0.01
+    assert abs(est.accuracy - live.mean()) > 0.15
+    assert np.all(cal.gap[5:10] == pytest.approx(-0.2, abs=0.02))
+
+
+def test_confidences_moving_within_their_buckets_move_the_estimate() -> None:
+    # a calibrated model whose live confidences sit at the low end of each bucket: bucket counts
+    # alone cannot see it, the histogram's sum can
+    rng = np.random.default_rng(5)
+    cal = fit_calibration(*_calibrated(60_000, rng, low=0.5))
+    live = np.floor(rng.uniform(0.5, 1.0, 20_000) * 10) / 10 + 0.01
+    truth = (rng.random(live.size) < live).mean()
+    est = cal.estimate(bucket_counts(live), live.sum())
+    assert abs(est.accuracy - truth) < 0.01
+    bucket_only = float(bucket_counts(live) @ cal.accuracy / live.size)
+    assert bucket_only - truth > 0.03
+
+
+def test_gaps_of_a_calibrated_model_are_noise_and_nearly_vanish() -> None:
+    rng = np.random.default_rng(4)
+    cal = fit_calibration(*_calibrated(30_000, rng))
+    assert abs(cal.pooled_gap) < 0.01 and np.all(np.abs(cal.gap) < 0.01)
+    assert np.allclose(cal.accuracy, cal.mean_confidence, atol=0.01)
+    # each gap as uncertain as the pooled gap's noise: a few tenths of a point
+    assert np.all(cal.gap_stderr[4:] < 0.005)
+
+
+def test_a_small_validation_set_keeps_a_consistent_overconfidence() -> None:
+    # every bucket 5 points overconfident: on 500 rows no bucket shows it beyond its noise,
+    # together they do; the estimate keeps it, and the band holds the truth
+    rng = np.random.default_rng(6)
+    conf = rng.uniform(0.4, 1.0, 500)
+    cal = fit_calibration(conf, rng.random(conf.size) < conf - 0.05)
+    assert cal.pooled_gap == pytest.approx(-0.05, abs=0.03)
+    live = rng.uniform(0.4, 0.9, 20_000)
+    truth = (rng.random(live.size) < live - 0.05).mean()
+    est = cal.estimate(bucket_counts(live), live.sum())
+    assert abs(est.accuracy - truth) < 0.03 and est.accuracy < live.mean() - 0.02
+    assert est.lower <= truth <= est.upper
+    # the band is the curve's (500 rows), not the window's binomial noise alone
+    assert est.margin > 3 * 1.96 * np.sqrt(truth * (1 - truth) / live.size)
+
+
+def test_a_thin_bucket_keeps_little_of_its_gap_a_full_one_most() -> None:
+    counts = np.zeros(N_BUCKETS)
+    correct = np.zeros(N_BUCKETS)
+    counts[[4, 5, 9]] = [3, 1000, 1000]
+    correct[[4, 5, 9]] = [3, 400, 900]   # 3/3 right in a thin bucket would claim 100 %
+    mean = np.array([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.0])
+    cal = Calibration(counts, correct, counts * mean)
+    pooled = cal.pooled_gap
+    kept = (cal.gap - pooled) / np.where(counts > 0,
+                                         correct / np.maximum(counts, 1) - mean - pooled, 1)
+    assert kept[4] < 0.6                     # three rows: shrunk toward the pooled gap
+    assert kept[5] > 0.9 and kept[9] > 0.9  # a thousand rows: kept
+    assert cal.gap[5] == pytest.approx(0.40 - 0.55, abs=0.01)
+    assert cal.n == 2003
+    # an empty bucket: the pooled gap, as uncertain as the spread of gaps; a full one: its noise
+    assert cal.gap[0] == pytest.approx(pooled)
+    assert cal.gap_stderr[0] > 0.05 > 0.02 > cal.gap_stderr[5]
+    assert cal.gap_stderr[4] > 4 * cal.gap_stderr[5]
+
+
+def test_a_window_on_an_empty_part_of_the_curve_is_uncertain() -> None:
+    rng = np.random.default_rng(8)
+    conf = np.concatenate([rng.uniform(0.5, 0.6, 1000), rng.uniform(0.9, 1.0, 1000)])
+    cal = fit_calibration(conf, rng.random(conf.size) < conf - 0.1 * (conf < 0.6))
+    on_curve = rng.uniform(0.9, 1.0, 5000)
+    off_curve = rng.uniform(0.7, 0.8, 5000)
+    near = cal.estimate(bucket_counts(on_curve), on_curve.sum())
+    far = cal.estimate(bucket_counts(off_curve), off_curve.sum())
+    assert far.margin > 3 * near.margin
+    assert cal.thin_share(bucket_counts(off_curve), 30) == 1.0
+    assert cal.thin_share(bucket_counts(on_curve), 30) == 0.0
+    assert np.isnan(cal.thin_share(np.zeros(N_BUCKETS), 30))
+
+
+def test_round_trip_and_tampering_is_refused() -> None:
+    rng = np.random.default_rng(3)
+    cal = fit_calibration(*_calibrated(2_000, rng))
+    doc = cal.to_dict()
+    again = Calibration.from_dict(doc)
+    assert np.array_equal(again.gap, cal.gap)
+    doc["gap"][-2] = 0.1
+    with pytest.raises(BaselineError, match="do not match"):
+        Calibration.from_dict(doc)
+    with pytest.raises(BaselineError, match="malformed"):
+        Calibration.from_dict({"edges": [0.5]})
+    with pytest.raises(BaselineError, match="at most"):
+        Calibration(np.ones(N_BUCKETS), np.full(N_BUCKETS, 2.0), np.full(N_BUCKETS, 0.5))
+    with pytest.raises(BaselineError, match="in \\[0, 1\\]"):
+        Calibration(np.ones(N_BUCKETS), np.ones(N_BUCKETS), np.full(N_BUCKETS, 1.5))
+
+
+def test_empty_window_and_nan_confidence() -> None:
+    cal = fit_calibration(np.array([0.9, np.nan, 0.95]), np.array([True, True, False]))
+    assert cal.n == 2
+    est = cal.estimate(np.zeros(N_BUCKETS), 0.0)
+    assert est.n == 0 and np.isnan(est.accuracy) and str(est) == "no predictions"
+    with pytest.raises(BaselineError):
+        fit_calibration(np.array([np.nan]), np.array([True]))
