@@ -89,6 +89,11 @@ def _latency_buckets(values: Iterable[float]) -> tuple[float, ...]:
 
 def _check_arguments(model_name: Any, model_version: Any, baseline: Any, segments: Any) -> None:
     """Refuse, with what to pass instead, the arguments that would silently export nonsense."""
+    if isinstance(model_name, str) and (model_name.endswith(".json") or "/" in model_name
+                                        or "\\" in model_name):
+        raise InstrumentError(
+            f"ModelMonitor takes the model's name first, not a baseline file ({model_name!r}): "
+            f"ModelMonitor(\"<model name>\", baseline=load_baseline({model_name!r}))")
     if isinstance(model_name, str) and model_name:
         pass
     elif hasattr(model_name, "name") and hasattr(model_name, "slo"):  # a config.ModelConfig

@@ -124,7 +124,7 @@ def test_the_cli_of_a_base_install_names_the_extra_to_install(base_venv, tmp_pat
     assert _run([str(cli), "--help"], env=_clean_env(), cwd=tmp_path).returncode == 0
     out = _run([str(cli), "stack", "status"], env=_clean_env(), cwd=tmp_path)
     assert out.returncode == 2
-    assert "stack needs yaml" in out.stderr and "pip install 'mlmon_nb[all]'" in out.stderr
+    assert "stack needs yaml" in out.stderr and "pip install 'mlmon_nb[stack]'" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -526,3 +526,11 @@ def test_known_label_values_are_exported_at_zero_from_the_start():
         assert line in text.splitlines()
     with pytest.raises(InstrumentError, match=r"classes=\['pos'\]"):
         ModelMonitor("m2", classes="pos", registry=CollectorRegistry())
+
+
+def test_a_baseline_path_in_place_of_the_model_name_says_how_to_pass_it():
+    from mlmon_nb.errors import InstrumentError
+    from mlmon_nb.instrument import ModelMonitor
+    for path in ("baselines/churn.json", "churn.json", r"C:\\models\\churn"):
+        with pytest.raises(InstrumentError, match=r"not a baseline file.*baseline=load_baseline"):
+            ModelMonitor(path, registry=CollectorRegistry())
