@@ -182,7 +182,8 @@ class ModelMonitor:
     Parameters
     ----------
     model_name, model_version
-        Label values of every series (``model_version`` on requests, errors and model info).
+        Label values of every series (``model_version`` on requests, errors, predictions,
+        confidence, ground truth, feature values and model info: a canary is judged on its own).
     baseline
         A :class:`mlmon_nb.Baseline`, or :func:`load_baseline`'s standard-library reading of the
         same file (anything with their ``numeric``/``categorical``/``baseline_id`` attributes):
@@ -270,8 +271,8 @@ class ModelMonitor:
             self._pending = PendingStore(max_pending, max_pending_age, self._count_evicted, clock)
 
         self._in_progress = fam.in_progress.labels(name)
-        self._confidence = fam.confidence.labels(name)
-        self._low_confidence = fam.low_confidence.labels(name)
+        self._confidence = fam.confidence.labels(name, self.model_version)
+        self._low_confidence = fam.low_confidence.labels(name, self.model_version)
         self._per_endpoint: dict[str, tuple[Any, Any]] = {}
         self._errors: dict[tuple[str, str], Any] = {}
         self._predicted: dict[str, Any] = {}
@@ -304,7 +305,7 @@ class ModelMonitor:
         for segment in dict.fromkeys(segments):
             for outcome in ("correct", "incorrect"):
                 key = (self._segment(segment), outcome)
-                self._truth[key] = self._fam.ground_truth.labels(self.model_name, *key)
+                self._truth[key] = self._fam.ground_truth.labels(self.model_name, self.model_version, *key)
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -443,7 +444,7 @@ class ModelMonitor:
 
     def _prediction_child(self, label: Any):
         value = self._klass(label)
-        child = self._fam.predictions.labels(self.model_name, value)
+        child = self._fam.predictions.labels(self.model_name, self.model_version, value)
         if value == label and type(label) is str:
             self._predicted[label] = child
         return child
@@ -557,7 +558,7 @@ class ModelMonitor:
             key = (item.segment, result)
             child = self._truth.get(key)
             if child is None:
-                child = self._truth[key] = self._fam.ground_truth.labels(self.model_name, *key)
+                child = self._truth[key] = self._fam.ground_truth.labels(self.model_name, self.model_version, *key)
             child.inc()
             return True
         except Exception:

@@ -96,7 +96,8 @@ def test_the_base_install_instruments_a_service_with_prometheus_client_alone(bas
     assert out.returncode == 0, out.stderr
     assert 'ml_requests_total{endpoint="predict",model_name="svc",model_version="2"} 1.0' \
         in out.stdout
-    assert 'ml_ground_truth_total{model_name="svc",outcome="correct",segment="web"} 1.0' \
+    assert ('ml_ground_truth_total{model_name="svc",model_version="2",outcome="correct",'
+            'segment="web"} 1.0') \
         in out.stdout
     assert "HEAVY []" in out.stdout and "LOADED []" in out.stdout
     assert str(python.parent.parent) in out.stdout.split("FROM", 1)[1]  # the wheel, not the tree
