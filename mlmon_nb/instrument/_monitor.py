@@ -558,7 +558,8 @@ class ModelMonitor:
             key = (item.segment, result)
             child = self._truth.get(key)
             if child is None:
-                child = self._truth[key] = self._fam.ground_truth.labels(self.model_name, self.model_version, *key)
+                child = self._truth[key] = self._fam.ground_truth.labels(
+                    self.model_name, self.model_version, *key)
             child.inc()
             return True
         except Exception:

@@ -521,8 +521,10 @@ def test_known_label_values_are_exported_at_zero_from_the_start():
                  'model_version=""} 0.0',
                  'ml_request_duration_seconds_count{endpoint="/predict",model_name="m"} 0.0',
                  'ml_predictions_total{model_name="m",model_version="",predicted_class="neg"} 0.0',
-                 'ml_ground_truth_total{model_name="m",model_version="",outcome="incorrect",segment="web"} 0.0',
-                 'ml_ground_truth_total{model_name="m",model_version="",outcome="correct",segment="all"} 0.0'):
+                 'ml_ground_truth_total{model_name="m",model_version="",outcome="incorrect",'
+                 'segment="web"} 0.0',
+                 'ml_ground_truth_total{model_name="m",model_version="",outcome="correct",'
+                 'segment="all"} 0.0'):
         assert line in text.splitlines()
     with pytest.raises(InstrumentError, match=r"classes=\['pos'\]"):
         ModelMonitor("m2", classes="pos", registry=CollectorRegistry())
