@@ -41,6 +41,7 @@ __all__ = [
     "low_confidence_share",
     "accuracy",
     "ground_truth_count",
+    "prediction_count",
     "model_info",
     "model_names",
     # resources
@@ -131,11 +132,19 @@ def invalid_feature_rate(model_name: str, rate: str = "5m", by: Iterable[str] = 
     return promql.sum_rate(_model(m.FEATURE_INVALID.sample, model_name), rate, ("model_name", *by))
 
 
-def low_confidence_share(model_name: str, rate: str = "5m") -> str:
-    """Share of predictions under the low-confidence threshold."""
-    return promql.ratio(promql.sum_rate(_model(m.LOW_CONFIDENCE.sample, model_name), rate),
-                        promql.sum_rate(_model(m.PREDICTIONS.sample, model_name), rate),
-                        bad_may_be_absent=False, drop_zero_total=True)
+def low_confidence_share(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
+    """Share of predictions under the low-confidence threshold (per ``by``, e.g. version)."""
+    labels = ("model_name", *by)
+    return promql.ratio(
+        promql.sum_rate(_model(m.LOW_CONFIDENCE.sample, model_name), rate, labels),
+        promql.sum_rate(_model(m.PREDICTIONS.sample, model_name), rate, labels),
+        bad_may_be_absent=False, drop_zero_total=True)
+
+
+def prediction_count(model_name: str, duration: str = "1h", by: Iterable[str] = ()) -> str:
+    """Predictions made over ``duration`` (the sample size behind the low-confidence share)."""
+    return promql.sum_increase(_model(m.PREDICTIONS.sample, model_name), duration,
+                               ("model_name", *by))
 
 
 def accuracy(model_name: str, rate: str = "1h", by: Iterable[str] = ()) -> str:

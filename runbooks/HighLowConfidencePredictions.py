@@ -15,6 +15,7 @@ step: str = ""  # empty: automatic
 baseline_path: str = ""  # empty: the model's configured baseline
 severity: str = ""  # alert labels, by name
 feature: str = ""
+model_version: str = ""  # a canary's version, when the alert judged that version alone
 slo: str = ""
 long_window: str = ""
 short_window: str = ""
@@ -22,7 +23,7 @@ starts_at: str = ""  # the alert's startsAt
 alertname: str = "HighLowConfidencePredictions"
 
 # %%
-from mlmon_nb import investigate as iv
+from mlmon_nb import investigate as iv, queries as q
 inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, window, step,
                             baseline_path, starts_at=starts_at, severity=severity,
                             feature=feature, slo=slo, long_window=long_window,
@@ -44,6 +45,12 @@ inv.distribution("confidence", title="Confidence: training baseline against the 
 
 # %%
 inv.compare([signal, iv.accuracy(model_name), iv.request_rate(model_name)]);
+
+# %%
+inv.breakdown("low-confidence share", lambda r, by: q.low_confidence_share(model_name, r, by=by),
+              ["model_version"], kind="ratio", additive=False,
+              sample_by=lambda d, by: q.prediction_count(model_name, d, by=by),
+              sample_unit="predictions");
 
 # %%
 inv.drift_finding();

@@ -15,6 +15,7 @@ step: str = ""  # empty: automatic
 baseline_path: str = ""  # empty: the model's configured baseline
 severity: str = ""  # alert labels, by name
 feature: str = ""
+model_version: str = ""  # a canary's version, when the alert judged that version alone
 slo: str = ""
 long_window: str = ""
 short_window: str = ""
@@ -43,7 +44,8 @@ inv.find_onset(signal);
 inv.compare([signal, iv.low_confidence(model_name), iv.request_rate(model_name)]);
 
 # %%
-inv.breakdown("accuracy", lambda r, by: q.accuracy(model_name, r, by=by), ["segment"],
+inv.breakdown("accuracy", lambda r, by: q.accuracy(model_name, r, by=by),
+              ["segment", "model_version"],
               kind="ratio", additive=False,
               sample_by=lambda d, by: q.ground_truth_count(model_name, d, by=by),
               sample_unit="labels");

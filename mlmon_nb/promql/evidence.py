@@ -69,7 +69,12 @@ EVIDENCE: dict[str, RatioEvidence] = {
     "errors_version": RatioEvidence(_versioned(error_ratio), _versioned(request_count),
                                     ("5m", "30m"), "lower", by=("model_name", "model_version")),
     "accuracy": RatioEvidence(accuracy, ground_truth_count, ("1h", "6h"), "upper"),
+    "accuracy_version": RatioEvidence(_versioned(accuracy), _versioned(ground_truth_count),
+                                      ("1h", "6h"), "upper", by=("model_name", "model_version")),
     "low_confidence": RatioEvidence(low_confidence_ratio, prediction_count, ("30m", "2h"), "lower"),
+    "low_confidence_version": RatioEvidence(_versioned(low_confidence_ratio),
+                                            _versioned(prediction_count), ("30m", "2h"), "lower",
+                                            by=("model_name", "model_version")),
     **{f"slo_{slo}": RatioEvidence(slo_error_ratio, slo_event_count, ("1h", "6h", "1d", "3d"),
                                    "lower", {"slo": slo}) for slo in SLOS},
 }

@@ -32,13 +32,10 @@ from ..promql.names import (
     HISTORY_COVERAGE,
     SLO_OBJECTIVE,
     SLOS,
-    accuracy,
     bound,
     estimated_accuracy,
     estimated_accuracy_margin,
-    ground_truth_count,
     latency_quantile,
-    low_confidence_ratio,
     prediction_count,
     request_rate,
     slo_error_ratio,
@@ -189,6 +186,18 @@ def _evidence_text(evidence: RatioEvidence, events: str) -> str:
     return "; ".join(_window_text(evidence, w, events) for w in evidence.windows)
 
 
+def _by_version(summary: str, model_text: str, version_text: str) -> tuple[str, str]:
+    """The summary and description of an alert that judges each model on all its traffic and
+    each version of a model running several on its own: the firing series says which."""
+    return (f"{summary}{{{{ if $labels.model_version }}}} (version {{{{ $labels.model_version }}}})"
+            f"{{{{ end }}}}",
+            f"{{{{ if $labels.model_version }}}}{version_text}{{{{ else }}}}{model_text}"
+            f"{{{{ end }}}}")
+
+
+_OF_VERSION = f"version {{{{ $labels.model_version }}}} of {_MODEL}"
+
+
 def _error_ratio(severity: Severity, for_: str, key: str) -> AlertBuilder:
     def build(alert: str, config: Config) -> list[AlertingRule]:
         short = spike_window(config.stack.scrape_interval_seconds)
@@ -210,17 +219,12 @@ def _error_ratio(severity: Severity, for_: str, key: str) -> AlertBuilder:
                     f"own requests show the ratio under {_pct(key)}; at least "
                     f"{_num('min_requests')} requests).")
         model, version = EVIDENCE["errors"], EVIDENCE["errors_version"]
-        of_model = f"{_MODEL}'s"
-        of_version = f"version {{{{ $labels.model_version }}}} of {_MODEL}'s"
         # each model on all its requests, and each version of a model running several alone
-        expr = f"({condition(model)}) or ({condition(version)})"
-        return [_rule(alert, expr, for_, severity,
-                      f"{_MODEL}: error ratio above {_pct(key)}"
-                      f"{{{{ if $labels.model_version }}}} (version {{{{ $labels.model_version }}}})"
-                      f"{{{{ end }}}}",
-                      f"{{{{ if $labels.model_version }}}}"
-                      f"{text(version, of_version)}{{{{ else }}}}{text(model, of_model)}"
-                      f"{{{{ end }}}}")]
+        summary, description = _by_version(f"{_MODEL}: error ratio above {_pct(key)}",
+                                           text(model, f"{_MODEL}'s"),
+                                           text(version, f"{_OF_VERSION}'s"))
+        return [_rule(alert, f"({condition(model)}) or ({condition(version)})", for_, severity,
+                      summary, description)]
     return build
 
 
@@ -323,17 +327,32 @@ def _concept_drift(alert: str, config: Config) -> list[AlertingRule]:
                   f"{_num('min_predictions')} predictions; for 1h).")]
 
 
+def _model_or_version(alert: str, key: str, window: str, threshold: str, least: str, for_: str,
+                      severity: Severity, summary: str,
+                      text: Callable[[RatioEvidence, str], str]) -> list[AlertingRule]:
+    """An alert on the ratio ``EVIDENCE[key]`` over ``window`` past ``threshold`` with its
+    evidence (at least ``least`` events), for each model on all its traffic and for each version
+    of a model running several on its own (``EVIDENCE[key + "_version"]``)."""
+    def condition(evidence: RatioEvidence) -> str:
+        return (f"{evidence.ratio(window)} and on ({', '.join(evidence.by)}) "
+                f"{_evidence(evidence, threshold, least)}")
+    model, version = EVIDENCE[key], EVIDENCE[f"{key}_version"]
+    summary, description = _by_version(summary, text(model, _MODEL), text(version, _OF_VERSION))
+    return [_rule(alert, f"({condition(model)}) or ({condition(version)})", for_, severity,
+                  summary, description)]
+
+
 def _low_accuracy(alert: str, config: Config) -> list[AlertingRule]:
-    evidence = EVIDENCE["accuracy"]
-    expr = (f"{accuracy('1h')} and on (model_name) "
-            f"{_evidence(evidence, 'accuracy_min', 'min_ground_truth')}")
-    return [_rule(alert, expr, "30m", Severity.CRITICAL,
-                  f"{_MODEL}: accuracy below {_pct('accuracy_min')}",
-                  f"Accuracy of {_MODEL} on the {_count(ground_truth_count('1h'))} ground-truth "
-                  f"outcomes of the last 1h is {{{{ $value | humanizePercentage }}}}. Chance "
-                  f"alone does not explain it: {_evidence_text(evidence, 'outcomes')} "
-                  f"(threshold {_pct('accuracy_min')} for 30m, the bound under it over 1h or 6h; "
-                  f"at least {_num('min_ground_truth')} outcomes).")]
+    def text(evidence: RatioEvidence, whose: str) -> str:
+        n = query_text(_series_of(evidence, evidence.count("1h")), "%.0f")
+        return (f"Accuracy of {whose} on the {n} ground-truth outcomes of the last 1h is "
+                f"{{{{ $value | humanizePercentage }}}}. Chance alone does not explain it: "
+                f"{_evidence_text(evidence, 'outcomes')} (threshold {_pct('accuracy_min')} for "
+                f"30m, the bound under it over 1h or 6h; at least {_num('min_ground_truth')} "
+                f"outcomes).")
+    return _model_or_version(alert, "accuracy", "1h", "accuracy_min", "min_ground_truth", "30m",
+                             Severity.CRITICAL,
+                             f"{_MODEL}: accuracy below {_pct('accuracy_min')}", text)
 
 
 def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
@@ -356,17 +375,16 @@ def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
 
 
 def _low_confidence(alert: str, config: Config) -> list[AlertingRule]:
-    evidence = EVIDENCE["low_confidence"]
-    expr = (f"{low_confidence_ratio('30m')} and on (model_name) "
-            f"{_evidence(evidence, 'low_confidence_share', 'min_predictions')}")
-    return [_rule(alert, expr, "1h", Severity.INFO,
-                  f"{_MODEL}: many low-confidence predictions",
-                  f"{{{{ $value | humanizePercentage }}}} of {_MODEL}'s "
-                  f"{_count(prediction_count('30m'))} predictions over the last 30m had "
-                  f"confidence under {_num('low_confidence_threshold')}: "
-                  f"{_evidence_text(evidence, 'predictions')} (threshold "
-                  f"{_pct('low_confidence_share')} for 1h, the bound past it over 30m or 2h; at "
-                  f"least {_num('min_predictions')} predictions).")]
+    def text(evidence: RatioEvidence, whose: str) -> str:
+        n = query_text(_series_of(evidence, evidence.count("30m")), "%.0f")
+        return (f"{{{{ $value | humanizePercentage }}}} of {whose}'s {n} predictions over the "
+                f"last 30m had confidence under {_num('low_confidence_threshold')}: "
+                f"{_evidence_text(evidence, 'predictions')} (threshold "
+                f"{_pct('low_confidence_share')} for 1h, the bound past it over 30m or 2h; at "
+                f"least {_num('min_predictions')} predictions).")
+    return _model_or_version(alert, "low_confidence", "30m", "low_confidence_share",
+                             "min_predictions", "1h", Severity.INFO,
+                             f"{_MODEL}: many low-confidence predictions", text)
 
 
 def _metrics_absent(alert: str, config: Config) -> list[AlertingRule]:
@@ -489,7 +507,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "The share of correct predictions on the ground-truth sample is below "
               "`accuracy_min` (0.70 by default) for 30 minutes.",
               (_C,), ("accuracy", "accuracy by segment", "ground-truth count"),
-              build=_low_accuracy,
+              build=_low_accuracy, series_labels=("model_name", "model_version"),
               # the labels said it: the estimate that foresaw it adds nothing while it fires
               inhibits=("EstimatedAccuracyDrop",)),
     AlertSpec("EstimatedAccuracyDrop", "Estimated accuracy drop",
@@ -502,7 +520,8 @@ CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("HighLowConfidencePredictions", "Many low-confidence predictions",
               "More than `low_confidence_share` (20% by default) of predictions are under the "
               "low-confidence threshold for 1 hour.",
-              (_I,), ("low-confidence share", "confidence distribution"), build=_low_confidence),
+              (_I,), ("low-confidence share", "confidence distribution"), build=_low_confidence,
+              series_labels=("model_name", "model_version")),
     AlertSpec("ModelMetricsAbsent", "Model metrics absent",
               "Prometheus has no `ml_model_info` of the model, which a running service exports "
               "from its start: the service stopped exporting, or its scrape or name changed.",

@@ -171,6 +171,27 @@ def _version_rates(window: str) -> list[RecordingRule]:
                           f"{promql.sum_increase(REQUESTS.sample, window, by)} {only}")]
 
 
+def _version_quality() -> list[RecordingRule]:
+    """Accuracy and the low-confidence share per version, with their counts, over the windows
+    their alerts read, for the models that run more than one version now (a canary's quality
+    judged on its own predictions and labels)."""
+    by = ("model_name", "model_version")
+    only = f"and on (model_name) ({drift.versions_rule_expr()} > 1)"
+    rules = []
+    for w in EVIDENCE["accuracy_version"].windows:
+        count = versioned(ground_truth_count(w))
+        rules += [RecordingRule(count, f"{promql.sum_increase(GROUND_TRUTH.sample, w, by)} {only}"),
+                  RecordingRule(versioned(accuracy(w)),
+                                f"{_accuracy(w, by)} and on (model_name, model_version) {count}")]
+    for w in EVIDENCE["low_confidence_version"].windows:
+        count = versioned(prediction_count(w))
+        low = promql.ratio(_rate(LOW_CONFIDENCE.sample, w, by), _rate(PREDICTIONS.sample, w, by))
+        rules += [RecordingRule(count, f"{promql.sum_increase(PREDICTIONS.sample, w, by)} {only}"),
+                  RecordingRule(versioned(low_confidence_ratio(w)),
+                                f"{low} and on (model_name, model_version) {count}")]
+    return rules
+
+
 def _recording(config: Config, spike: str) -> list[RecordingRule]:
     rules = []
     for w in (spike, *WINDOWS):
@@ -187,6 +208,7 @@ def _recording(config: Config, spike: str) -> list[RecordingRule]:
     rules.append(RecordingRule(request_count(spike), promql.sum_increase(REQUESTS.sample, spike)))
     for w in (spike, *EVIDENCE["errors_version"].windows):
         rules += _version_rates(w)
+    rules += _version_quality()
     rules.append(RecordingRule(HISTORY_AGE, history_age()))
     for w in LATENCY_WINDOWS:
         for q in LATENCY_QUANTILES:

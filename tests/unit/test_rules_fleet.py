@@ -150,3 +150,43 @@ def test_a_canary_fails_on_its_own_requests(tmp_path):
         firing("HighErrorRate", "20m", {"model_version": "2", "severity": "critical"}),
         firing("ElevatedErrorRate", "20m", {"severity": "warning"},
                {"model_version": "2", "severity": "warning"})])
+
+
+def test_a_canary_is_wrong_and_unsure_on_its_own_predictions(tmp_path):
+    # version 2 takes 10% of 600 predictions a minute: a quarter of its labels are right and
+    # half its predictions are low-confidence; version 1 is 90% right and 10% unsure. Over the
+    # model the accuracy (83.5%) and the low-confidence share (14%) are on the healthy side of
+    # 70% and 20%; judged alone the canary fires both, each alert labelled with its version
+    inputs = []
+    for version, per_minute, right, unsure in (("1", 540, 0.9, 0.1), ("2", 60, 0.25, 0.5)):
+        labels = {"model_version": version, "instance": f"replica-{version}"}
+        inputs += [series("ml_model_info", gauge(1, 90), baseline_id="b", **labels),
+                   series("ml_predictions_total", counter((90, per_minute)),
+                          predicted_class="positive", **labels),
+                   series("ml_low_confidence_predictions_total",
+                          counter((90, per_minute * unsure)), **labels),
+                   series("ml_ground_truth_total", counter((90, per_minute * right)),
+                          segment="web", outcome="correct", **labels),
+                   series("ml_ground_truth_total", counter((90, per_minute * (1 - right))),
+                          segment="web", outcome="incorrect", **labels)]
+    run_promtool(tmp_path, inputs, [alert("LowModelAccuracy", "30m"),
+                                    alert("HighLowConfidencePredictions", "1h")],
+                 promql_tests=[
+                     firing("LowModelAccuracy", "45m",
+                            {"model_version": "2", "severity": "critical"}),
+                     firing("HighLowConfidencePredictions", "85m",
+                            {"model_version": "2", "severity": "info"})])
+
+
+def test_one_version_gets_no_version_quality_series(tmp_path):
+    inputs = [series("ml_model_info", gauge(1, 40), model_version="1", baseline_id="b"),
+              series("ml_predictions_total", counter((40, 60)), model_version="1",
+                     predicted_class="positive"),
+              series("ml_ground_truth_total", counter((40, 30)), model_version="1",
+                     segment="web", outcome="correct")]
+    run_promtool(tmp_path, inputs, [], promql_tests=[
+        {"expr": name, "eval_time": "35m", "exp_samples": []}
+        for name in ("model_name_model_version:ml_accuracy:ratio_rate1h",
+                     "model_name_model_version:ml_predictions:increase30m",
+                     "model_name_model_version:ml_low_confidence_predictions_per_ml_predictions"
+                     ":ratio_rate30m")])
