@@ -6,7 +6,8 @@ The user's path, step by step: build the wheel; install it; a small HTTP service
 the demo; scrape job ``fraud-api``) instrumented with ``ModelMonitor``; ``mlmon-nb baseline build``;
 ``mlmon-nb init``; ``mlmon-nb rules generate``; a Prometheus loading those rules and an
 Alertmanager whose configuration is a bare one with the generated launcher snippet pasted in;
-``mlmon-nb launcher``. Every ``mlmon-nb`` command runs from the fresh venv, in the fresh folder.
+``mlmon-nb launcher``. A rule and runbook of the user's own (``runbook_dirs``) page and run too.
+Every ``mlmon-nb`` command runs from the fresh venv, in the fresh folder.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from launcher_support import write_runbook
 
 from mlmon_nb.binaries import find_binary
 from mlmon_nb.runstore import RunStore
@@ -199,10 +201,20 @@ def test_an_installed_wheel_pages_and_runs_the_runbook_for_a_service_of_its_own(
         rule["for"] = "0s"
     alerts_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
-    # the user's own Prometheus: their scrape job, the generated rules
+    # the user's own alert and its runbook, in a folder the configuration names
+    (home / "own-rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "fraud-team", "rules": [
+        {"alert": "FraudApiFailing", "labels": {"severity": "critical"},
+         "expr": f'sum by (model_name) (rate(ml_errors_total{{job="{JOB}"}}[30s])) > 0'}]}]}))
+    write_runbook(home / "my-runbooks", "FraudApiFailing",
+                  "from mlmon_nb.investigate import record_summary\n"
+                  "record_summary(f'our own runbook for {model_name}', n=1)")
+    with (home / "mlmon.yaml").open("a") as config:
+        config.write("runbook_dirs: [my-runbooks]\n")
+
+    # the user's own Prometheus: their scrape job, the generated rules and their own
     (home / "prometheus.yml").write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(out / "rules" / "*.yml")],
+        "rule_files": [str(out / "rules" / "*.yml"), str(home / "own-rules.yml")],
         "scrape_configs": [{"job_name": JOB, "static_configs": [
             {"targets": [f"127.0.0.1:{ports['service']}"]}]}],
         "alerting": {"alertmanagers": [{"static_configs": [
@@ -263,11 +275,12 @@ def test_an_installed_wheel_pages_and_runs_the_runbook_for_a_service_of_its_own(
 
             store = RunStore(home / "mlmon-state" / "runs")
 
-            def ran():
-                runs = [r for r in store.list(alertname="HighErrorRate")
+            def ran(alertname: str):
+                runs = [r for r in store.list(alertname=alertname)
                         if r.source == "webhook" and r.status in ("done", "failed")]
                 return runs[0] if runs else None
-            run = _wait(ran, 180, "the HighErrorRate runbook run", procs)
+            run = _wait(lambda: ran("HighErrorRate"), 180, "the HighErrorRate runbook run", procs)
+            own = _wait(lambda: ran("FraudApiFailing"), 120, "the user's own runbook run", procs)
         except AssertionError:
             for name in procs:
                 print(f"--- {name}.log\n" + (home / f"{name}.log").read_text()[-3000:])
@@ -278,3 +291,5 @@ def test_an_installed_wheel_pages_and_runs_the_runbook_for_a_service_of_its_own(
     assert any(executed.glob("*.ipynb")), list(executed.iterdir())
     summary = textwrap.shorten(json.dumps(run.summary), 400)
     assert run.summary.get("verdict"), summary  # the shipped runbook ran to its verdict
+    assert own.status == "done" and own.params["model_name"] == MODEL, own
+    assert "our own runbook for fraud_detector" in json.dumps(own.summary)
