@@ -206,14 +206,13 @@ class ModelConfig:
     name: str
     version: str = ""
     baseline: Path | None = None
-    job: str = ""  # the Prometheus scrape job of its service; empty: the model's name
     low_confidence_threshold: float = 0.7
     slo: SLOConfig = field(default_factory=SLOConfig)
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
     ks: Thresholds = DEFAULT_KS_THRESHOLDS
     psi: Thresholds = DEFAULT_PSI_THRESHOLDS
     drift_alpha: float = 0.01
-
+    job: str = ""  # the Prometheus scrape job of its service; empty: the model's name
 
     def __post_init__(self) -> None:
         if not self.job:
