@@ -330,14 +330,26 @@ def _demo_baseline(config) -> None:
         build_demo_baseline(config.baseline_path(MODEL_NAME))
 
 
+def _launcher_snippet(config) -> str:
+    from .rules.alertmanager import receivers_from_env, render_launcher_snippet
+    token = receivers_from_env().get("webhook_token_file")
+    return render_launcher_snippet(config, webhook_token_file=token)
+
+
+def _stale_snippet(config, directory: Path) -> list[str]:
+    """The launcher's Alertmanager snippet, when written and no longer what generation gives."""
+    from .rules.alertmanager import SNIPPET_FILE
+    path = Path(directory) / SNIPPET_FILE
+    return [SNIPPET_FILE] if path.exists() and path.read_text() != _launcher_snippet(config) else []
+
+
 def _write_rules(config, folder):
-    from .rules.alertmanager import SNIPPET_FILE, receivers_from_env, render_launcher_snippet
+    from .rules.alertmanager import SNIPPET_FILE
     from .rules.files import write_generated
     _demo_baseline(config)
     written = write_generated(config, folder)
     snippet = Path(folder) / SNIPPET_FILE  # the launcher's receiver and route, for your own
-    token = receivers_from_env().get("webhook_token_file")
-    snippet.write_text(render_launcher_snippet(config, webhook_token_file=token))
+    snippet.write_text(_launcher_snippet(config))
     return [*written, snippet]
 
 
@@ -378,7 +390,7 @@ def _rules_check(args) -> int:
     for report in check_files(directory, vmalert=args.vmalert):
         print(report)
     _demo_baseline(config)
-    stale = stale_files(config, directory)
+    stale = stale_files(config, directory) + _stale_snippet(config, directory)
     if stale:
         print(f"stale: {', '.join(stale)} differ from a fresh generation; run "
               f"`mlmon-nb rules generate`", file=sys.stderr)

@@ -120,3 +120,4 @@ def test_init_command_refuses_an_existing_file_and_a_missing_flag(tmp_path, caps
     assert main([*flags, "--force"]) == 0
     assert main(["init", "-o", str(tmp_path / "b.yaml"), "--model", "m"]) == 2
     assert "init needs --prometheus-url" in capsys.readouterr().err
+
