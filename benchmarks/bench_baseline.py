@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from figures import record
 
 ROWS = int(os.environ.get("MLMON_BENCH_ROWS", "10000000"))
 FEATURES, FILES = 20, 10
@@ -139,6 +140,11 @@ def main() -> None:
               + f"; same baseline_id as streamed: {dask['id'] == stream['id']} "
                 f"(merged sketches differ within their error)")
         nbytes, rows = file_size_100_features(Path(tmp))
+        record("bench_baseline", stream_s=f"{stream['seconds']:.0f} s",
+               stream_peak=f"{stream['peak'] / mib:,.0f} MiB", frame_s=f"{frame['seconds']:.0f} s",
+               frame_peak=f"{frame['peak'] / 2**30:.1f} GiB", dask_s=f"{dask['seconds']:.0f} s",
+               dask_peak=f"{max(dask['peaks']) / mib:,.0f} MiB",
+               file_100=f"{nbytes / 2**20:.1f} MiB")
         print(f"baseline file, 100 numeric features from {rows:,} rows: {nbytes / 2**20:.2f} MiB "
               f"({nbytes / 100 / 1024:.0f} KiB per feature)")
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from figures import record
 from scipy import stats
 from timing import timed
 
@@ -133,6 +134,15 @@ def main() -> None:
           f"{anchor_peak / 2**20:.1f} MiB; baseline build + save + load once: {build:.2f} s")
     print(f"load average (1 min) on {os.cpu_count()} cores: {load_before:.1f} before, "
           f"{load_after:.1f} after")
+    record("bench_drift", anchor_ms=f"{anchor_t * 1000:,.0f} ms", compare_ms=f"{ours_t * 1000:,.0f} ms",
+           speedup=f"{anchor_t / ours_t:.1f}×", ties_speedup=f"{tied_anchor_t / tied_t:.1f}×",
+           ties_anchor_ms=f"{tied_anchor_t * 1000:,.0f} ms", ties_compare_ms=f"{tied_t * 1000:,.0f} ms",
+           ks_delta=f"{d_ks:.1e}", ks_delta_ties=f"{tied_ks:.1e}", p_delta=f"{d_p:.1e}",
+           psi_delta=f"{d_psi:.1e}", peak_mib=f"{peak / 2**20:.1f} MiB",
+           anchor_peak_mib=f"{anchor_peak / 2**20:.1f} MiB",
+           load=f"{min(load_before, load_after):.1f}–{max(load_before, load_after):.1f}"
+           if load_after != load_before
+           else f"{load_before:.1f}")
     if d_ks > KS_TOLERANCE or tied_ks > KS_TOLERANCE:
         raise SystemExit(f"KS differs from scipy on the full data by more than {KS_TOLERANCE}")
 

@@ -13,7 +13,53 @@ from pathlib import Path
 from .errors import MlmonError
 from .stack.demo.faults import KINDS
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "extra_for"]
+
+
+# import names whose distribution is named otherwise
+_DISTRIBUTIONS = {"yaml": "pyyaml", "multipart": "python_multipart"}
+# the extra each command is installed with
+_COMMAND_EXTRAS = {"stack": "stack", "demo": "stack", "grafana": "stack", "launcher": "launcher",
+                   "run": "launcher"}
+
+
+def _extras() -> dict[str, set[str]]:
+    """Each extra of this package -> the normalized distribution names it installs (nested
+    extras expanded)."""
+    from importlib.metadata import PackageNotFoundError, requires
+    try:
+        requirements = requires("mlmon_nb") or []
+    except PackageNotFoundError:
+        return {}
+    direct: dict[str, set[str]] = {}
+    for text in requirements:
+        spec, _, marker = text.partition(";")
+        if "extra" not in marker:
+            continue
+        extra = marker.split("extra")[1].strip(" =\"'")
+        name = spec.strip()
+        for sep in "<>=!~ ":
+            name = name.split(sep)[0]
+        if name.startswith("mlmon_nb["):  # a nested extra: mlmon_nb[notebooks,launcher]
+            direct.setdefault(extra, set()).update(f"[{e}]" for e in name[9:-1].split(","))
+        else:
+            direct.setdefault(extra, set()).add(name.split("[")[0].lower().replace("-", "_"))
+
+    def expand(extra: str) -> set[str]:
+        return {n for item in direct.get(extra, ()) for n in
+                (expand(item[1:-1]) if item.startswith("[") else {item})}
+    return {extra: expand(extra) for extra in direct}
+
+
+def extra_for(module: str, command: str = "") -> str:
+    """The extra to install for ``module`` (``dask`` → ``scale``): ``command``'s own extra when
+    that includes it, else the smallest extra that does; "" when none does."""
+    top = module.split(".")[0].lower()
+    wanted = _DISTRIBUTIONS.get(top, top).replace("-", "_")
+    having = {extra: names for extra, names in _extras().items() if wanted in names}
+    if _COMMAND_EXTRAS.get(command) in having:
+        return _COMMAND_EXTRAS[command]
+    return min(having, key=lambda extra: len(having[extra]), default="")
 
 
 def _config(args):
@@ -528,9 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:  # a base install: the command's extra is missing
         if (exc.name or "mlmon_nb").startswith("mlmon_nb"):
             raise
-        print(f"mlmon-nb: {args.command} needs {exc.name}, which is not installed; the base "
-              f"install only instruments services: pip install 'mlmon_nb[all]' (or [notebooks], "
-              f"[launcher], [stack])", file=sys.stderr)
+        extra = extra_for(exc.name or "", args.command)
+        print(f"mlmon-nb: {args.command} needs {exc.name}, which is not installed; install "
+              f"the extra that has it: pip install 'mlmon_nb[{extra or 'all'}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -86,14 +86,14 @@ REQUEST_DURATION = MetricSpec("ml_request_duration_seconds", "histogram", ("mode
                               "Request duration in seconds.")
 IN_PROGRESS = MetricSpec("ml_requests_in_progress", "gauge", ("model_name",),
                          "Requests being served right now.")
-PREDICTIONS = MetricSpec("ml_predictions", "counter", ("model_name", "predicted_class"),
+PREDICTIONS = MetricSpec("ml_predictions", "counter", ("model_name", "model_version", "predicted_class"),
                          "Predictions made, by predicted class.")
-CONFIDENCE = MetricSpec("ml_prediction_confidence", "histogram", ("model_name",),
+CONFIDENCE = MetricSpec("ml_prediction_confidence", "histogram", ("model_name", "model_version"),
                         "Confidence of the predicted class.")
-LOW_CONFIDENCE = MetricSpec("ml_low_confidence_predictions", "counter", ("model_name",),
+LOW_CONFIDENCE = MetricSpec("ml_low_confidence_predictions", "counter", ("model_name", "model_version"),
                             "Predictions whose confidence was under the low-confidence threshold.")
-# model_version: a canary's inputs are judged on its own traffic (one value per model that
-# runs one version, so no more series than without it)
+# model_version (here and on the quality families above): a canary's inputs and quality are
+# judged on its own traffic (one value per model that runs one version, so no more series)
 FEATURE_VALUE = MetricSpec("ml_feature_value", "histogram", ("model_name", "model_version", "feature"),
                            "Input feature values; buckets are the baseline's quantile edges.")
 # ``lower`` is the ``le`` of the bucket below (``-Inf`` for the first): with it, rules written
@@ -126,7 +126,7 @@ FEATURE_CATEGORY = MetricSpec("ml_feature_category", "counter", ("model_name", "
                               "Categorical feature values: the baseline's top-k categories, then __other__.")
 FEATURE_INVALID = MetricSpec("ml_feature_invalid", "counter", ("model_name", "feature", "reason"),
                              "Feature values rejected: NaN, inf, missing, wrong type, unknown feature.")
-GROUND_TRUTH = MetricSpec("ml_ground_truth", "counter", ("model_name", "segment", "outcome"),
+GROUND_TRUTH = MetricSpec("ml_ground_truth", "counter", ("model_name", "model_version", "segment", "outcome"),
                           "Predictions joined with their true label: outcome correct or incorrect.")
 MODEL_INFO = MetricSpec("ml_model_info", "gauge", ("model_name", "model_version", "baseline_id"),
                         "Always 1: the live model version and the baseline it is compared with.")

@@ -373,12 +373,17 @@ class BaselineBuilder:
         if missing:
             raise BaselineError(f"columns not in the data: {missing}; have {columns}")
         if self.numeric_names is None:
+            # an undeclared text or category column is categorical, as its type says
+            inferred = tuple(c for c in columns if c not in self.skip
+                             and dtypes[c].startswith(_CATEGORICAL_KINDS))
+            self.categorical_names += inferred
+            self.skip.update(inferred)
             self.numeric_names = tuple(c for c in columns if c not in self.skip)
             for name in self.numeric_names:
                 if dtypes[name] != "numeric":
-                    raise BaselineError(f"column {name!r} is not numeric ({dtypes[name]}); "
-                                        f"declare it categorical (--categorical {name}) or "
-                                        f"exclude it")
+                    raise BaselineError(f"column {name!r} is neither numeric nor text "
+                                        f"({dtypes[name]}); exclude it (--exclude {name}) or "
+                                        f"convert it")
             self.numeric = {c: QuantileSketch() for c in self.numeric_names}
             self.categories = {c: CategorySketch() for c in self.categorical_names}
         return self.numeric_names
@@ -462,9 +467,12 @@ class BaselineBuilder:
             return self
         if self.numeric_names is None:
             self.numeric_names = other.numeric_names
+            self.categorical_names = other.categorical_names  # with the ones it inferred
+            self.skip.update(other.categorical_names)
             self.numeric = {c: QuantileSketch() for c in other.numeric_names}
             self.categories = {c: CategorySketch() for c in self.categorical_names}
-        if other.numeric_names != self.numeric_names:
+        if (other.numeric_names, other.categorical_names) != (self.numeric_names,
+                                                              self.categorical_names):
             raise BaselineError(f"partitions have different columns: {list(self.numeric_names)} "
                                 f"and {list(other.numeric_names)}")
         for name, sketch in other.numeric.items():
@@ -516,6 +524,10 @@ class BaselineBuilder:
         base = Baseline(self.model_name, numeric, cats, classes, pfr, cfr, self.rows, source,
                         created, calibration=calibration)
         return base._with_id()
+
+
+# column types read as categories when not declared (pandas and pyarrow spellings)
+_CATEGORICAL_KINDS = ("object", "string", "str", "category", "large_string", "dictionary")
 
 
 def _pandas_kind(dtype: Any) -> str:

@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 
 from .. import queries
+from ..context import format_duration
 from ..errors import BaselineError, DriftError
 from ..metrics import CONFIDENCE_BUCKETS
+from ..prom import parse_step, to_timestamp
 from .calibration import EDGES, N_BUCKETS, AccuracyEstimate, Calibration
 
 if TYPE_CHECKING:  # the protocol only: scipy-backed drift stays off this light path; a Baseline
@@ -109,17 +111,28 @@ def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str =
         window_confidence_sum(source, model, window=window, time=time))
 
 
+def _range(start: Any, end: Any, step: Any, window: str | None
+           ) -> tuple[pd.Timestamp, pd.Timestamp, str, str]:
+    """``start`` and ``end`` resolved against one "now" (so the range queries of one comparison
+    share their timestamps), the step as a PromQL duration (``600`` → ``10m``) and the window
+    (default: the step)."""
+    now = pd.Timestamp.now(tz="UTC")
+    step_text = format_duration(parse_step(step))
+    return (to_timestamp(start, now), to_timestamp(end, now), step_text, window or step_text)
+
+
 def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: Any, end: Any,
-                              step: str = "5m", *, window: str | None = None,
+                              step: str | float = "5m", *, window: str | None = None,
                               model_name: str | None = None) -> pd.DataFrame:
     """One estimate per ``step`` over the range, each over the ``window`` (default ``step``)
     ending at its timestamp: ``timestamp``, ``estimated``, ``stderr``, the 95 % band's ``lower``
     and ``upper`` edges, ``n`` (confidences)."""
     calibration = calibration_of(baseline)
     model = model_name or baseline.model_name
+    start, end, step, window = _range(start, end, step, window)
     ts, counts = confidence_counts(source.range(
-        queries.confidence_buckets(model, window or step), start, end, step))
-    sums = source.range(queries.confidence_sum(model, window or step), start, end, step)
+        queries.confidence_buckets(model, window), start, end, step))
+    sums = source.range(queries.confidence_sum(model, window), start, end, step)
     by_time = (dict(zip(sums["timestamp"].to_numpy(), sums["value"].to_numpy(dtype=float)))
                if not sums.empty else {})
     rows = []
@@ -132,10 +145,11 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
 
 
 def realized_accuracy_series(source: QuerySource, model_name: str, start: Any, end: Any,
-                             step: str = "5m", *, window: str | None = None) -> pd.DataFrame:
+                             step: str | float = "5m", *, window: str | None = None
+                             ) -> pd.DataFrame:
     """The accuracy of the labels that arrived, per ``step`` over ``window``: ``timestamp``,
     ``realized`` and ``n_labels`` (no row where no label arrived)."""
-    window = window or step
+    start, end, step, window = _range(start, end, step, window)
     acc = source.range(queries.accuracy(model_name, window), start, end, step)
     count = source.range(queries.ground_truth_count(model_name, window), start, end, step)
     out = pd.DataFrame(columns=["timestamp", "realized", "n_labels"])
@@ -148,12 +162,13 @@ def realized_accuracy_series(source: QuerySource, model_name: str, start: Any, e
 
 
 def accuracy_comparison(source: QuerySource, baseline: Baseline, start: Any, end: Any,
-                        step: str = "1h", *, window: str | None = None,
+                        step: str | float = "1h", *, window: str | None = None,
                         model_name: str | None = None) -> pd.DataFrame:
     """Estimated and realized accuracy per ``step`` side by side, with ``gap`` = estimated −
     realized (NaN where no label arrived): ``timestamp``, ``estimated``, ``stderr``, ``lower``,
     ``upper``, ``n``, ``realized``, ``n_labels``, ``gap``."""
     model = model_name or baseline.model_name
+    start, end, step, window = _range(start, end, step, window)
     est = estimated_accuracy_series(source, baseline, start, end, step, window=window,
                                     model_name=model)
     real = realized_accuracy_series(source, model, start, end, step, window=window)

@@ -89,6 +89,11 @@ def _latency_buckets(values: Iterable[float]) -> tuple[float, ...]:
 
 def _check_arguments(model_name: Any, model_version: Any, baseline: Any, segments: Any) -> None:
     """Refuse, with what to pass instead, the arguments that would silently export nonsense."""
+    if isinstance(model_name, str) and (model_name.endswith(".json") or "/" in model_name
+                                        or "\\" in model_name):
+        raise InstrumentError(
+            f"ModelMonitor takes the model's name first, not a baseline file ({model_name!r}): "
+            f"ModelMonitor(\"<model name>\", baseline=load_baseline({model_name!r}))")
     if isinstance(model_name, str) and model_name:
         pass
     elif hasattr(model_name, "name") and hasattr(model_name, "slo"):  # a config.ModelConfig
@@ -177,7 +182,8 @@ class ModelMonitor:
     Parameters
     ----------
     model_name, model_version
-        Label values of every series (``model_version`` on requests, errors and model info).
+        Label values of every series (``model_version`` on requests, errors, predictions,
+        confidence, ground truth, feature values and model info: a canary is judged on its own).
     baseline
         A :class:`mlmon_nb.Baseline`, or :func:`load_baseline`'s standard-library reading of the
         same file (anything with their ``numeric``/``categorical``/``baseline_id`` attributes):
@@ -265,8 +271,8 @@ class ModelMonitor:
             self._pending = PendingStore(max_pending, max_pending_age, self._count_evicted, clock)
 
         self._in_progress = fam.in_progress.labels(name)
-        self._confidence = fam.confidence.labels(name)
-        self._low_confidence = fam.low_confidence.labels(name)
+        self._confidence = fam.confidence.labels(name, self.model_version)
+        self._low_confidence = fam.low_confidence.labels(name, self.model_version)
         self._per_endpoint: dict[str, tuple[Any, Any]] = {}
         self._errors: dict[tuple[str, str], Any] = {}
         self._predicted: dict[str, Any] = {}
@@ -299,7 +305,7 @@ class ModelMonitor:
         for segment in dict.fromkeys(segments):
             for outcome in ("correct", "incorrect"):
                 key = (self._segment(segment), outcome)
-                self._truth[key] = self._fam.ground_truth.labels(self.model_name, *key)
+                self._truth[key] = self._fam.ground_truth.labels(self.model_name, self.model_version, *key)
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -438,7 +444,7 @@ class ModelMonitor:
 
     def _prediction_child(self, label: Any):
         value = self._klass(label)
-        child = self._fam.predictions.labels(self.model_name, value)
+        child = self._fam.predictions.labels(self.model_name, self.model_version, value)
         if value == label and type(label) is str:
             self._predicted[label] = child
         return child
@@ -552,7 +558,8 @@ class ModelMonitor:
             key = (item.segment, result)
             child = self._truth.get(key)
             if child is None:
-                child = self._truth[key] = self._fam.ground_truth.labels(self.model_name, *key)
+                child = self._truth[key] = self._fam.ground_truth.labels(
+                    self.model_name, self.model_version, *key)
             child.inc()
             return True
         except Exception:

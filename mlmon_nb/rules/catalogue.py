@@ -1,9 +1,9 @@
 """The alert catalogue as data: one :class:`AlertSpec` per alert.
 
 Rule generation (``mlmon_nb.rules``), the runbook notebooks' headers, the runbook registry, the
-launcher and the README's alert table all read this one list. Adding an alert is one entry here
+launcher and the alert table of docs/alerts.md all read this one list. Adding an alert is one entry here
 (its builder says how it fires: expression, ``for``, labels, summary and description) plus its
-runbook ``runbooks/<name>.ipynb``; a test fails when an alert lacks either, or its README row.
+runbook ``runbooks/<name>.ipynb``; a test fails when an alert lacks either, or its row in that table.
 """
 
 from __future__ import annotations

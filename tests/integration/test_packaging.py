@@ -96,7 +96,8 @@ def test_the_base_install_instruments_a_service_with_prometheus_client_alone(bas
     assert out.returncode == 0, out.stderr
     assert 'ml_requests_total{endpoint="predict",model_name="svc",model_version="2"} 1.0' \
         in out.stdout
-    assert 'ml_ground_truth_total{model_name="svc",outcome="correct",segment="web"} 1.0' \
+    assert ('ml_ground_truth_total{model_name="svc",model_version="2",outcome="correct",'
+            'segment="web"} 1.0') \
         in out.stdout
     assert "HEAVY []" in out.stdout and "LOADED []" in out.stdout
     assert str(python.parent.parent) in out.stdout.split("FROM", 1)[1]  # the wheel, not the tree
@@ -124,7 +125,7 @@ def test_the_cli_of_a_base_install_names_the_extra_to_install(base_venv, tmp_pat
     assert _run([str(cli), "--help"], env=_clean_env(), cwd=tmp_path).returncode == 0
     out = _run([str(cli), "stack", "status"], env=_clean_env(), cwd=tmp_path)
     assert out.returncode == 2
-    assert "stack needs yaml" in out.stderr and "pip install 'mlmon_nb[all]'" in out.stderr
+    assert "stack needs yaml" in out.stderr and "pip install 'mlmon_nb[stack]'" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -1,5 +1,6 @@
-"""The README runs as pasted: every fenced code block is executed here, in the README's order, in
-one working directory, the way a reader following it would (the venv's commands on PATH, as after
+"""The README and docs/ run as pasted: every fenced code block is executed here, the README's
+first and then each page of docs/ in the order the README lists them, in one working directory,
+the way a reader following them would (the venv's commands on PATH, as after
 ``source .venv/bin/activate``), against a real Prometheus over backfilled history.
 
 A block may be marked by an HTML comment on the line right before its fence:
@@ -36,6 +37,9 @@ from mlmon_nb.stack import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+# the pages in reading order: the README, then docs/ as its "Where to read on" table lists them
+DOCS = [README] + [REPO / link for link in
+                   dict.fromkeys(re.findall(r"\]\((docs/[\w-]+\.md)\)", README.read_text()))]
 MARK = re.compile(r"^<!--\s*readme:\s*(\w+)(?:\s+(\S+))?\s*-->$")
 MARKS = ("run", "illustrative", "continues", "server")
 LANGS = ("python", "bash", "yaml", "nginx")
@@ -50,13 +54,18 @@ class Block:
     code: str
     mark: str = "run"
     arg: str = ""
+    doc: str = "README.md"
 
     @property
     def id(self) -> str:
-        return f"L{self.line}-{self.lang}-{self.mark}"
+        return f"{Path(self.doc).stem}-L{self.line}-{self.lang}-{self.mark}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.doc} line {self.line}"
 
 
-def parse_blocks(text: str) -> list[Block]:
+def parse_blocks(text: str, doc: str = "README.md") -> list[Block]:
     """Every fenced block of ``text`` with the mark on the line before it (if any)."""
     lines = text.splitlines()
     out, i = [], 0
@@ -70,28 +79,29 @@ def parse_blocks(text: str) -> list[Block]:
         while i < len(lines) and not lines[i].startswith("```"):
             body.append(lines[i])
             i += 1
-        assert i < len(lines), f"README line {start + 1}: the block is never closed"
+        assert i < len(lines), f"{doc} line {start + 1}: the block is never closed"
         mark = MARK.match(lines[start - 1].strip()) if start else None
         out.append(Block(start + 1, fence.group(1), "\n".join(body) + "\n",
-                         mark.group(1) if mark else "run", (mark.group(2) or "") if mark else ""))
+                         mark.group(1) if mark else "run", (mark.group(2) or "") if mark else "",
+                         doc))
         i += 1
     return out
 
 
-BLOCKS = parse_blocks(README.read_text())
+BLOCKS = [b for page in DOCS for b in parse_blocks(page.read_text(), str(page.relative_to(REPO)))]
 RUNNABLE = [b for b in BLOCKS if b.mark != "illustrative"]
 ILLUSTRATIVE = [b for b in BLOCKS if b.mark == "illustrative"]
 
 
 def test_every_block_has_a_known_language_and_mark():
     for b in BLOCKS:
-        assert b.lang in LANGS, f"README line {b.line}: fence language {b.lang!r} not in {LANGS}"
-        assert b.mark in MARKS, f"README line {b.line}: unknown mark {b.mark!r}"
+        assert b.lang in LANGS, f"{b.where}: fence language {b.lang!r} not in {LANGS}"
+        assert b.mark in MARKS, f"{b.where}: unknown mark {b.mark!r}"
         if b.mark == "continues":
-            before = [p for p in RUNNABLE if p.line < b.line and p.lang == "python"]
-            assert b.lang == "python" and before, f"README line {b.line}: continues nothing"
+            before = [p for p in RUNNABLE[:RUNNABLE.index(b)] if p.lang == "python"]
+            assert b.lang == "python" and before, f"{b.where}: continues nothing"
         if b.mark == "server":
-            assert b.lang == "bash" and b.arg.startswith("/"), f"README line {b.line}"
+            assert b.lang == "bash" and b.arg.startswith("/"), f"{b.where}"
     # most of it runs: marking everything illustrative is not a way out
     assert sum(b.lang == "python" for b in RUNNABLE) >= 6
     assert sum(b.lang == "bash" for b in RUNNABLE) >= 6
@@ -108,15 +118,15 @@ def test_the_marks_are_read_as_written():
 @pytest.mark.parametrize("block", ILLUSTRATIVE, ids=lambda b: b.id)
 def test_illustrative_blocks_are_well_formed(block):
     if block.lang == "python":
-        compile(block.code, f"README.md:{block.line}", "exec")
+        compile(block.code, f"{block.doc}:{block.line}", "exec")
     elif block.lang == "bash":
         check = subprocess.run(["bash", "-n"], input=block.code, capture_output=True, text=True)
-        assert check.returncode == 0, f"README line {block.line}: {check.stderr}"
+        assert check.returncode == 0, f"{block.where}: {check.stderr}"
     elif block.lang == "nginx":  # a proxy configuration: balanced blocks, ';'-ended directives
-        assert block.code.count("{") == block.code.count("}") > 0, f"README line {block.line}"
+        assert block.code.count("{") == block.code.count("}") > 0, f"{block.where}"
     else:
         doc = yaml.safe_load(block.code)
-        assert isinstance(doc, dict), f"README line {block.line}"
+        assert isinstance(doc, dict), f"{block.where}"
         if "version" in doc:  # a configuration: it must load
             parse_config(doc, README)
 
@@ -152,7 +162,7 @@ def reader(tmp_path_factory, history, prometheus) -> Reader:
 def _python_source(block: Block) -> str:
     if block.mark != "continues":
         return block.code
-    before = [b for b in RUNNABLE if b.line < block.line and b.lang == "python"][-1]
+    before = [b for b in RUNNABLE[:RUNNABLE.index(block)] if b.lang == "python"][-1]
     return _python_source(before) + block.code
 
 
@@ -169,9 +179,9 @@ def _run_server(block: Block, reader: Reader) -> None:
                     break
             except requests.RequestException:
                 pass
-            assert proc.poll() is None, (f"README line {block.line} exited "
+            assert proc.poll() is None, (f"{block.where} exited "
                                          f"{proc.returncode}: {proc.stderr.read().decode()}")
-            assert time.monotonic() < deadline, f"README line {block.line}: {url} never answered"
+            assert time.monotonic() < deadline, f"{block.where}: {url} never answered"
             time.sleep(0.3)
         assert requests.get(url + "/metrics", timeout=10).status_code == 200
     finally:
@@ -181,7 +191,7 @@ def _run_server(block: Block, reader: Reader) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             err = proc.communicate()[1].decode()
-    assert "Traceback" not in err, f"README line {block.line}:\n{err}"
+    assert "Traceback" not in err, f"{block.where}:\n{err}"
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
@@ -194,10 +204,15 @@ def test_readme_block_runs(block, reader):
     elif block.lang == "bash":
         cmd = ["bash", "-e", "-o", "pipefail", "-c", block.code]
     else:
-        pytest.fail(f"README line {block.line}: a {block.lang} block cannot run; mark it "
+        pytest.fail(f"{block.where}: a {block.lang} block cannot run; mark it "
                     f"illustrative")
     result = subprocess.run(cmd, cwd=reader.cwd, env=reader.env, capture_output=True, text=True,
                             timeout=300)
-    assert result.returncode == 0, (f"README line {block.line} failed ({result.returncode}):\n"
+    assert result.returncode == 0, (f"{block.where} failed ({result.returncode}):\n"
                                     f"{block.code}\n--- stdout\n{result.stdout[-3000:]}\n"
                                     f"--- stderr\n{result.stderr[-3000:]}")
+
+
+def test_every_page_of_docs_is_read_and_run():
+    assert sorted(DOCS[1:]) == sorted((REPO / "docs").glob("*.md")), \
+        "list each docs/ page in the README's 'Where to read on' table"

@@ -100,9 +100,24 @@ def test_missing_file_and_directory(tmp_path):
         Baseline.load(tmp_path)
 
 
+def test_text_columns_are_categorical_unless_declared_otherwise(frame):
+    inferred = Baseline.from_frame(frame, "m", exclude=["label", "prediction"])
+    declared = Baseline.from_frame(frame, "m", categorical=["channel"],
+                                   exclude=["label", "prediction"])
+    assert "channel" in inferred.categorical and "channel" not in inferred.numeric
+    assert inferred.baseline_id == declared.baseline_id
+
+
+def test_a_column_neither_numeric_nor_text_names_the_way_out():
+    import pyarrow as pa
+
+    from mlmon_nb.baseline.build import build_from_batches
+    batch = pa.record_batch({"x": [1.0, 2.0], "tags": [[1], [2, 3]]})
+    with pytest.raises(BaselineError, match="'tags' is neither numeric nor text.*--exclude tags"):
+        build_from_batches([batch], "m")
+
+
 def test_bad_training_data_is_a_clear_error(frame):
-    with pytest.raises(BaselineError, match="'channel' is not numeric.*--categorical channel"):
-        Baseline.from_frame(frame, "m", exclude=["label", "prediction"])
     with pytest.raises(BaselineError, match="no finite values"):
         Baseline.from_frame(pd.DataFrame({"x": [np.nan, np.inf]}), "m")
     with pytest.raises(BaselineError, match="not in the data"):

@@ -520,9 +520,19 @@ def test_known_label_values_are_exported_at_zero_from_the_start():
                  'ml_errors_total{endpoint="/predict",error_type="Timeout",model_name="m",'
                  'model_version=""} 0.0',
                  'ml_request_duration_seconds_count{endpoint="/predict",model_name="m"} 0.0',
-                 'ml_predictions_total{model_name="m",predicted_class="neg"} 0.0',
-                 'ml_ground_truth_total{model_name="m",outcome="incorrect",segment="web"} 0.0',
-                 'ml_ground_truth_total{model_name="m",outcome="correct",segment="all"} 0.0'):
+                 'ml_predictions_total{model_name="m",model_version="",predicted_class="neg"} 0.0',
+                 'ml_ground_truth_total{model_name="m",model_version="",outcome="incorrect",'
+                 'segment="web"} 0.0',
+                 'ml_ground_truth_total{model_name="m",model_version="",outcome="correct",'
+                 'segment="all"} 0.0'):
         assert line in text.splitlines()
     with pytest.raises(InstrumentError, match=r"classes=\['pos'\]"):
         ModelMonitor("m2", classes="pos", registry=CollectorRegistry())
+
+
+def test_a_baseline_path_in_place_of_the_model_name_says_how_to_pass_it():
+    from mlmon_nb.errors import InstrumentError
+    from mlmon_nb.instrument import ModelMonitor
+    for path in ("baselines/churn.json", "churn.json", r"C:\\models\\churn"):
+        with pytest.raises(InstrumentError, match=r"not a baseline file.*baseline=load_baseline"):
+            ModelMonitor(path, registry=CollectorRegistry())

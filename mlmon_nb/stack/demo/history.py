@@ -233,14 +233,14 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
 
     cls_counts = rng.multinomial(served, per_regime("classes"))
     for i, cls in enumerate(CLASSES):
-        add(m.PREDICTIONS, {"model_name": model_name, "predicted_class": cls},
+        add(m.PREDICTIONS, {**mv, "predicted_class": cls},
             np.cumsum(cls_counts[:, i]))
     conf_counts = rng.multinomial(served, per_regime("confidence"))
     mean_conf = np.array([regimes[r].mean_confidence for r in regime_names])[regime_of]
-    add_histogram(m.CONFIDENCE, {"model_name": model_name}, conf_counts, m.CONFIDENCE_BUCKETS,
+    add_histogram(m.CONFIDENCE, mv, conf_counts, m.CONFIDENCE_BUCKETS,
                   served * mean_conf)
     low = np.array([regimes[r].low_confidence for r in regime_names])[regime_of]
-    add(m.LOW_CONFIDENCE, {"model_name": model_name}, np.cumsum(rng.binomial(served, low)))
+    add(m.LOW_CONFIDENCE, mv, np.cumsum(rng.binomial(served, low)))
 
     for feat, spec in baseline.numeric.items():
         counts = rng.multinomial(served, per_regime("features", feat))
@@ -266,9 +266,9 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         acc = np.array([regimes[r].accuracy.get(seg, 0.9) for r in regime_names])[regime_of]
         acc = np.where(bad_labels, 0.55, acc)
         correct = rng.binomial(seg_counts[:, j], acc)
-        add(m.GROUND_TRUTH, {"model_name": model_name, "segment": seg, "outcome": "correct"},
+        add(m.GROUND_TRUTH, {**mv, "segment": seg, "outcome": "correct"},
             np.cumsum(correct))
-        add(m.GROUND_TRUTH, {"model_name": model_name, "segment": seg, "outcome": "incorrect"},
+        add(m.GROUND_TRUTH, {**mv, "segment": seg, "outcome": "incorrect"},
             np.cumsum(seg_counts[:, j] - correct))
 
     add(m.MODEL_INFO, {**mv, "baseline_id": baseline.baseline_id}, np.ones(T))
