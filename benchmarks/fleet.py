@@ -28,10 +28,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.config import SERVICE_JOB
 from mlmon_nb.estimated.calibration import fit_calibration
 from mlmon_nb.instrument import ModelMonitor
 from mlmon_nb.stack.demo.history import Series, SyntheticHistory
+from mlmon_nb.stack.demo.model import DEMO_JOB as SERVICE_JOB
 
 __all__ = ["CLASSES", "ENDPOINTS", "ExportedSeries", "model_names", "fleet_baseline",
            "write_fleet", "exported_series", "synthesize_fleet", "series_per_replica"]

@@ -70,17 +70,27 @@ def _config(args):
 
 
 def _add_generate(actions, help: str, write) -> argparse.ArgumentParser:
-    """A ``generate`` action: ``write(config, folder)`` the files into ``-o`` (default stack/)."""
+    """A ``generate`` action: ``write(config, folder)`` the files into ``-o`` (default: the
+    configuration file's folder)."""
     gen = actions.add_parser("generate", help=help)
     gen.add_argument("-o", "--out", type=Path, default=None,
-                     help="target folder (default: stack/ of this repository)")
+                     help="target folder (default: the configuration file's folder; the demo's "
+                          "is stack/ of this repository)")
     gen.set_defaults(func=lambda args: _generate(args, write))
     return gen
 
 
+def _out_dir(config) -> Path:
+    """Where generated files go by default: beside the configuration file (the demo's: the
+    clone's stack/); an installed package's own demo configuration: ./stack."""
+    from .config import PACKAGE_DATA
+    folder = Path(config.path).resolve().parent if config.path else Path.cwd()
+    return Path.cwd() / "stack" if folder.is_relative_to(PACKAGE_DATA) else folder
+
+
 def _generate(args, write) -> int:
-    from .config import REPO_ROOT
-    for path in write(_config(args), args.out or REPO_ROOT / "stack"):
+    config = _config(args)
+    for path in write(config, args.out or _out_dir(config)):
         print(f"wrote {path}")
     return 0
 
@@ -337,8 +347,8 @@ def _add_rules(sub) -> None:
     k8s.add_argument("--metrics-port", default="metrics",
                      help="the name of the services' metrics port (metrics)")
     k8s.add_argument("--job", default=None,
-                     help="the scrape job of the model services (default: the stack's, "
-                          "mlmon-demo, which the dashboards' $service_job reads)")
+                     help="the scrape job of the model services (default: the first model's "
+                          "`job` in the configuration, which the dashboards' $service_job reads)")
     k8s.add_argument("--scrape", choices=("service", "pod"), default="service",
                      help="which monitor the kustomization lists: ServiceMonitor or PodMonitor")
     k8s.add_argument("--webhook-url", default="",
@@ -350,7 +360,8 @@ def _add_rules(sub) -> None:
     gen.set_defaults(func=_rules_generate)
     chk = s.add_parser("check", help="promtool/amtool checks, and whether the files are stale")
     chk.add_argument("-d", "--dir", type=Path, default=None,
-                     help="folder with rules/ and alertmanager.yml (default: stack/)")
+                     help="folder with rules/ and alertmanager.yml (default: the configuration "
+                          "file's folder)")
     chk.add_argument("--vmalert", action="store_true",
                      help="also `vmalert -dryRun` the rules (the victoriametrics backend)")
     chk.set_defaults(func=_rules_check)
@@ -365,10 +376,27 @@ def _demo_baseline(config) -> None:
         build_demo_baseline(config.baseline_path(MODEL_NAME))
 
 
+def _launcher_snippet(config) -> str:
+    from .rules.alertmanager import receivers_from_env, render_launcher_snippet
+    token = receivers_from_env().get("webhook_token_file")
+    return render_launcher_snippet(config, webhook_token_file=token)
+
+
+def _stale_snippet(config, directory: Path) -> list[str]:
+    """The launcher's Alertmanager snippet, when written and no longer what generation gives."""
+    from .rules.alertmanager import SNIPPET_FILE
+    path = Path(directory) / SNIPPET_FILE
+    return [SNIPPET_FILE] if path.exists() and path.read_text() != _launcher_snippet(config) else []
+
+
 def _write_rules(config, folder):
+    from .rules.alertmanager import SNIPPET_FILE
     from .rules.files import write_generated
     _demo_baseline(config)
-    return write_generated(config, folder)
+    written = write_generated(config, folder)
+    snippet = Path(folder) / SNIPPET_FILE  # the launcher's receiver and route, for your own
+    snippet.write_text(_launcher_snippet(config))
+    return [*written, snippet]
 
 
 def _rules_generate(args) -> int:
@@ -402,19 +430,89 @@ def _write_kubernetes(config, folder, args):
 
 
 def _rules_check(args) -> int:
-    from .config import REPO_ROOT
     from .rules.files import check_files, stale_files
-    directory = args.dir or REPO_ROOT / "stack"
+    config = _config(args)
+    directory = args.dir or _out_dir(config)
     for report in check_files(directory, vmalert=args.vmalert):
         print(report)
-    config = _config(args)
     _demo_baseline(config)
-    stale = stale_files(config, directory)
+    stale = stale_files(config, directory) + _stale_snippet(config, directory)
     if stale:
         print(f"stale: {', '.join(stale)} differ from a fresh generation; run "
               f"`mlmon-nb rules generate`", file=sys.stderr)
         return 1
     print(f"{directory}: rules and routing are valid and up to date")
+    return 0
+
+
+# -- init ---------------------------------------------------------------------------------------
+
+def _add_init(sub) -> None:
+    p = sub.add_parser("init", help="write mlmon.yaml for your own models, Prometheus and "
+                                    "Alertmanager (asks for what the flags leave out)")
+    p.add_argument("--prometheus-url", default=None, help="e.g. http://prometheus.internal:9090")
+    p.add_argument("--alertmanager-url", default=None, help="e.g. http://alertmanager:9093")
+    p.add_argument("--launcher-url", default=None,
+                   help="where Alertmanager reaches the runbook launcher (default "
+                        "http://127.0.0.1:18088; a loopback URL's port is the launcher's port)")
+    p.add_argument("--model", action="append", default=[], metavar="NAME",
+                   help="a model's name (its model_name label); repeat for more")
+    p.add_argument("--job", action="append", default=[], metavar="JOB",
+                   help="the scrape job of the service serving the model, in --model order "
+                        "(default: the model's name)")
+    p.add_argument("--baseline", action="append", default=[], metavar="PATH",
+                   help="the model's baseline file (`mlmon-nb baseline build`), in --model order")
+    p.add_argument("--scrape-interval", default=None,
+                   help="your Prometheus's scrape interval, which the rules are built for (15s)")
+    p.add_argument("--state-dir", default="mlmon-state",
+                   help="runs, logs and default baselines, relative to the file (mlmon-state)")
+    p.add_argument("-o", "--output", type=Path, default=Path("mlmon.yaml"),
+                   help="the file to write (mlmon.yaml)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=_init)
+
+
+def _ask(flag: str, question: str, default: str | None = None) -> str:
+    """A missing flag's value: asked on a terminal, else an error naming the flag."""
+    if not sys.stdin.isatty():
+        if default is not None:
+            return default
+        raise MlmonError(f"init needs {flag} (no terminal to ask on)")
+    answer = input(f"{question}{f' [{default}]' if default else ''}: ").strip()
+    if not answer and default is None:
+        raise MlmonError(f"init needs {flag}; nothing was entered")
+    return answer or (default or "")
+
+
+def _init(args) -> int:
+    from .initialize import InitAnswers, ModelAnswer, render_init_config
+    if args.output.exists() and not args.force:
+        raise MlmonError(f"{args.output} exists; pass --force to overwrite it, or -o another file")
+    if len(args.job) > len(args.model) or len(args.baseline) > len(args.model):
+        raise MlmonError("each --job and --baseline belongs to the --model before it, in order; "
+                         f"got {len(args.model)} --model, {len(args.job)} --job, "
+                         f"{len(args.baseline)} --baseline")
+    names = args.model or [_ask("--model", "Model name (its model_name label)")]
+    models = []
+    for i, name in enumerate(names):
+        job = (args.job[i] if i < len(args.job) else
+               _ask("--job", f"Scrape job of {name}'s service", name))
+        baseline = (args.baseline[i] if i < len(args.baseline) else
+                    _ask("--baseline", f"Baseline file of {name} (empty: none yet)", ""))
+        models.append(ModelAnswer(name, job, baseline))
+    defaults = InitAnswers("", "", ())
+    answers = InitAnswers(
+        prometheus_url=args.prometheus_url or _ask("--prometheus-url", "Prometheus URL"),
+        alertmanager_url=args.alertmanager_url or _ask("--alertmanager-url", "Alertmanager URL"),
+        launcher_url=args.launcher_url or _ask("--launcher-url", "Launcher URL",
+                                               defaults.launcher_url),
+        scrape_interval=args.scrape_interval or _ask("--scrape-interval", "Scrape interval",
+                                                     defaults.scrape_interval),
+        models=tuple(models), state_dir=args.state_dir)
+    text = render_init_config(answers)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(f"wrote {args.output}; next: mlmon-nb --config {args.output} rules generate -o DIR")
     return 0
 
 
@@ -460,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=None,
                         help="mlmon.yaml (default: $MLMON_CONFIG, ./mlmon.yaml, the demo's)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_stack, _add_demo, _add_run, _add_rules, _add_query, _add_launcher,
+    for add in (_add_init, _add_stack, _add_demo, _add_run, _add_rules, _add_query, _add_launcher,
                 _add_baseline, _add_grafana):
         add(sub)
     return parser

@@ -21,10 +21,14 @@ Relative paths are resolved against the file's folder. A complete example (the d
     # Optional, only for services elsewhere: each URL defaults to http://<host>:<its port>,
     # so moving a port moves its URL. MLMON_PROMETHEUS_URL overrides prometheus_url.
     # prometheus_url: http://prometheus.internal:9090
+    # alertmanager_url: http://alertmanager.internal:9093   # the console's silences and alerts
     # launcher_url: https://runbooks.internal   # runbook links and the webhook point here
     # jupyter_url: https://jupyter.internal     # "open in JupyterLab" links
+    # runbook_dirs: [my-runbooks]             # <AlertName>.ipynb here override or add to the
+    #                                          # shipped runbooks (first folder wins)
     models:
       - name: sentiment_classifier
+        job: mlmon-demo                        # its Prometheus scrape job (default: the name)
         version: "1.0.0"
         baseline: ""                           # default: <state_dir>/baselines/<name>.json
         low_confidence_threshold: 0.7
@@ -85,8 +89,8 @@ __all__ = [
     "DEFAULT_PSI_THRESHOLDS",
     "StackConfig",
     "URL_PORTS",
-    "SERVICE_JOB",
     "NODE_JOB",
+    "shipped_dir",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -96,8 +100,28 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = REPO_ROOT / "stack" / "mlmon.yaml"
+# An installed wheel carries the clone's runbooks/, notebooks/ and stack/ here (setup.py copies
+# them at build time); a clone or an editable install has no such folder and reads the clone's.
+PACKAGE_DATA = Path(__file__).resolve().parent / "_shipped"
+SHIPPED = ("runbooks", "notebooks", "stack")
 
+
+def shipped_dir(name: str) -> Path:
+    """The folder of the shipped ``runbooks``, ``notebooks`` or ``stack`` files: the wheel's
+    copy when installed, else the clone's own (so edits in a clone take effect at once)."""
+    if name not in SHIPPED:
+        raise ValueError(f"{name!r} is not shipped; shipped folders: {', '.join(SHIPPED)}")
+    return PACKAGE_DATA / name if PACKAGE_DATA.is_dir() else REPO_ROOT / name
+
+
+def _installed() -> bool:
+    return PACKAGE_DATA.is_dir()
+
+
+DEMO_CONFIG = shipped_dir("stack") / "mlmon.yaml"
+
+MODEL_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_\-]*"
+JOB_PATTERN = r"[A-Za-z0-9_.:/\-]+"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -188,11 +212,15 @@ class ModelConfig:
     ks: Thresholds = DEFAULT_KS_THRESHOLDS
     psi: Thresholds = DEFAULT_PSI_THRESHOLDS
     drift_alpha: float = 0.01
+    job: str = ""  # the Prometheus scrape job of its service; empty: the model's name
+
+    def __post_init__(self) -> None:
+        if not self.job:
+            object.__setattr__(self, "job", self.name)
 
 
-# Scrape jobs of the stack's Prometheus: the monitored model service (MLServiceDown watches its
-# `up`; the resource notebook and dashboard read its process metrics) and the node exporter.
-SERVICE_JOB = "mlmon-demo"
+# The node exporter's scrape job. A model's service has its own, `models[].job` (ModelConfig.job):
+# the resource notebook, the Resources dashboard and the runbooks read it.
 NODE_JOB = "node"
 
 DEFAULT_PORTS = {"prometheus": 19090, "alertmanager": 19093, "node_exporter": 19100,
@@ -206,7 +234,9 @@ DEFAULT_PORTS = {"prometheus": 19090, "alertmanager": 19093, "node_exporter": 19
 class StackConfig:
     """Where the local stack keeps its state and which loopback ports it uses."""
 
-    state_dir: Path = REPO_ROOT / "mlmon-state"
+    # a clone's state sits in it; an installed package's in the working directory
+    state_dir: Path = field(default_factory=lambda: (Path.cwd() if _installed() else REPO_ROOT)
+                            / "mlmon-state")
     scrape_interval_seconds: float = 15.0
     evaluation_interval_seconds: float = 15.0
     # the drift rules' own interval: their 1h windows over every feature's buckets are what
@@ -217,7 +247,8 @@ class StackConfig:
 
 
 # the configuration's URLs and the stack component each one defaults to
-URL_PORTS = {"prometheus_url": "prometheus", "launcher_url": "launcher", "jupyter_url": "jupyter"}
+URL_PORTS = {"prometheus_url": "prometheus", "alertmanager_url": "alertmanager",
+             "launcher_url": "launcher", "jupyter_url": "jupyter"}
 
 
 def _derived_url(stack: StackConfig, component: str) -> str:
@@ -234,10 +265,12 @@ class Config:
 
     models: tuple[ModelConfig, ...]
     prometheus_url: str = ""
+    alertmanager_url: str = ""
     launcher_url: str = ""
     jupyter_url: str = ""
     stack: StackConfig = field(default_factory=StackConfig)
     path: Path | None = None
+    runbook_dirs: tuple[Path, ...] = ()  # the user's runbooks, before the shipped ones
 
     def __post_init__(self) -> None:
         for key, component in URL_PORTS.items():
@@ -256,6 +289,11 @@ class Config:
         known = ", ".join(m.name for m in self.models) or "none"
         raise ConfigError(f"unknown model {name!r}; configured models: {known}", _p(self.path))
 
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        """The scrape jobs of the configured models' services, each once, in config order."""
+        return tuple(dict.fromkeys(m.job for m in self.models))
+
     def baseline_path(self, name: str) -> Path:
         """Where the named model's baseline file is (its default lives in the state dir)."""
         model = self.model(name)
@@ -272,7 +310,8 @@ class Config:
         return replace(self, stack=stack, **urls)
 
     def urls(self) -> dict[str, str]:
-        """The URLs in use: ``prometheus_url``, ``launcher_url``, ``jupyter_url``."""
+        """The URLs in use: ``prometheus_url``, ``alertmanager_url``, ``launcher_url``,
+        ``jupyter_url``."""
         return {key: getattr(self, key) for key in URL_PORTS}
 
 
@@ -312,6 +351,8 @@ def parse_config(raw: Any, path: Path | None = None) -> Config:
         raise ConfigError(f"version {version!r} is not supported; this mlmon_nb reads version "
                           f"{SCHEMA_VERSION}", where)
     base = path.resolve().parent if path else Path.cwd()
+    if base.is_relative_to(PACKAGE_DATA):  # the wheel's demo config: as if in ./stack, so its
+        base = Path.cwd() / "stack"       # state (../mlmon-state) is not written into the wheel
     try:
         models = tuple(_model(m, base) for m in raw.get("models") or ())
         if not models:
@@ -322,7 +363,11 @@ def parse_config(raw: Any, path: Path | None = None) -> Config:
         stack = _stack(raw.get("stack") or {}, base)
         urls = {key: str(raw.get(key) or "") for key in URL_PORTS}  # empty: from the port
         urls["prometheus_url"] = os.environ.get("MLMON_PROMETHEUS_URL") or urls["prometheus_url"]
-        return Config(models=models, stack=stack, path=path, **urls)
+        dirs = raw.get("runbook_dirs") or []
+        if not isinstance(dirs, list) or not all(isinstance(d, str) and d for d in dirs):
+            raise ConfigError(f"runbook_dirs must be a list of folders, got {dirs!r}", where)
+        return Config(models=models, stack=stack, path=path, **urls,
+                      runbook_dirs=tuple((base / d).resolve() for d in dirs))
     except ConfigError as exc:
         if exc.path is None and where:
             raise ConfigError(str(exc), where) from exc
@@ -344,8 +389,12 @@ def _model(raw: dict, base: Path) -> ModelConfig:
     if not isinstance(raw, dict) or not raw.get("name"):
         raise ConfigError("each model needs a `name`")
     name = str(raw["name"])
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", name):
+    if not re.fullmatch(MODEL_NAME_PATTERN, name):
         raise ConfigError(f"model name {name!r} must be letters, digits, _ or -")
+    job = str(raw.get("job") or name)
+    if not re.fullmatch(JOB_PATTERN, job):
+        raise ConfigError(f"model {name}: job {job!r} must be the scrape job's name as Prometheus "
+                          f"shows it (letters, digits and _ . : / -)")
     slos = raw.get("slos") or {}
     d = SLOConfig()
     slo = SLOConfig(
@@ -387,6 +436,7 @@ def _model(raw: dict, base: Path) -> ModelConfig:
     return ModelConfig(
         name=name,
         version=str(raw.get("version", "")),
+        job=job,
         baseline=(base / baseline).resolve() if baseline else None,
         low_confidence_threshold=float(raw.get("low_confidence_threshold", m.low_confidence_threshold)),
         slo=slo,

@@ -16,7 +16,6 @@ from .context import NotebookContext, format_duration
 from .errors import BaselineError
 from .estimated.accuracy import accuracy_comparison, calibration_of
 from .queries import (
-    DEMO_JOB,
     accuracy,
     buckets_to_bins,
     class_share,
@@ -182,10 +181,12 @@ def accuracy_estimates(ctx: NotebookContext) -> tuple[pd.DataFrame, str]:
     return table.set_index(pd.to_datetime(table["timestamp"], utc=True)), ""
 
 
-def resource_series(ctx: NotebookContext, job: str = DEMO_JOB,
+def resource_series(ctx: NotebookContext, job: str = "",
                     node_job: str = NODE_JOB) -> dict[str, pd.DataFrame]:
-    """Resource series over the window: service process CPU/memory, node CPU/memory/disk."""
+    """Resource series over the window: service process CPU/memory (scrape job ``job``, default
+    the model's configured one), node CPU/memory/disk."""
     w = ctx.window
+    job = job or ctx.model.job
     named = {
         "process_cpu": process_cpu(job, w.rate),
         "process_memory": process_memory(job),

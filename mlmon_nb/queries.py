@@ -19,11 +19,10 @@ import pandas as pd
 
 from . import metrics as m
 from . import promql
-from .config import NODE_JOB, SERVICE_JOB
+from .config import NODE_JOB
 from .promql import selector
 
 __all__ = [
-    "DEMO_JOB",
     "NODE_JOB",
     # RED and throughput
     "request_rate",
@@ -52,8 +51,6 @@ __all__ = [
     "node_disk",
     "buckets_to_bins",
 ]
-
-DEMO_JOB = SERVICE_JOB  # the monitored service's scrape job (defined in config, with NODE_JOB)
 
 
 # -- RED and throughput --------------------------------------------------------------------------
@@ -176,13 +173,14 @@ def model_names() -> str:
 
 # -- resources -----------------------------------------------------------------------------------
 
-def process_cpu(job: str = DEMO_JOB, rate: str = "5m") -> str:
-    """CPU cores used by the service's processes (prometheus_client's process collector)."""
+def process_cpu(job: str, rate: str = "5m") -> str:
+    """CPU cores used by the processes of scrape job ``job`` (a model's ``ModelConfig.job``;
+    prometheus_client's process collector)."""
     return promql.sum_rate(selector("process_cpu_seconds_total", job=job), rate,
                            ("job", "instance"))
 
 
-def process_memory(job: str = DEMO_JOB) -> str:
+def process_memory(job: str) -> str:
     """Resident memory of the service's processes, in bytes."""
     return f"sum by (job, instance) ({selector('process_resident_memory_bytes', job=job)})"
 

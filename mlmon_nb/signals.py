@@ -115,7 +115,7 @@ def in_flight(model_name: str) -> Signal:
     return Signal("in flight", lambda r: q.in_flight(model_name), kind=Kind.NUMBER.value)
 
 
-def scrape_up(job: str = q.DEMO_JOB) -> Signal:
-    """Whether Prometheus scrapes the service (1) or not (0)."""
+def scrape_up(job: str) -> Signal:
+    """Whether Prometheus scrapes the service of scrape job ``job`` (1) or not (0)."""
     return Signal("up", lambda r: f"max({selector('up', job=job)})", 1.0, above=False,
                   kind=Kind.NUMBER.value, missing=0.0)

@@ -10,7 +10,7 @@ start = ""           # ISO-8601, unix seconds or now-6h; empty: end - window
 end = ""             # empty: now
 window = "6h"        # used when start is empty
 step = ""            # empty: automatic
-service_job = "mlmon-demo"  # the Prometheus job scraping the model service
+service_job = ""   # the Prometheus job scraping the model service; empty: the configured one
 
 # %%
 from IPython.display import Markdown, display
@@ -22,6 +22,7 @@ ctx = notebook_context(model_name, prometheus_url, start, end, window, step)
 display(Markdown(f"**{ctx}**"))
 
 # %%
+service_job = service_job or ctx.model.job
 res = dashboards.resource_series(ctx, job=service_job)
 if all(frame.empty for frame in res.values()):
     display(Markdown("**No resource metrics in this window.** Is the node exporter (job `node`) and "

@@ -28,10 +28,10 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
 t = inv.thresholds
-signal = iv.scrape_up()
+signal = iv.scrape_up(inv.job)
 
 # %%
-inv.require_data(f"max({q.selector('up', job=q.DEMO_JOB)})", what="scrape results (up)");
+inv.require_data(f"max({q.selector('up', job=inv.job)})", what="scrape results (up)");
 
 # %%
 inv.check_still_firing(signal.condition("the service's up", "5m"));

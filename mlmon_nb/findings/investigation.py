@@ -54,6 +54,11 @@ class InvestigationBase:
         return self.ctx.model_name
 
     @property
+    def job(self) -> str:
+        """The scrape job of the model's service, from the configuration."""
+        return self.ctx.model.job
+
+    @property
     def prom(self):
         return self.ctx.prom
 
@@ -129,7 +134,7 @@ class InvestigationBase:
             self._early(
                 f"No data: Prometheus has no {what} for model {self.model_name} between "
                 f"{window.start:%Y-%m-%d %H:%M} and {window.end:%Y-%m-%d %H:%M} UTC. Check that "
-                f"the service is scraped (up{{job=\"{q.DEMO_JOB}\"}}) and that the window is "
+                f"the service is scraped (up{{job=\"{self.job}\"}}) and that the window is "
                 f"right.", "no_data")
 
     def check_still_firing(self, condition: Condition, value: float | None = None) -> None:

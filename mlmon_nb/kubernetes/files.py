@@ -3,6 +3,7 @@ as resources (:func:`mlmon_nb.kubernetes.manifests.render_manifests`) and write 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Mapping
 
@@ -23,6 +24,9 @@ def config_manifests(config: Config, options: KubernetesOptions | None = None, *
     ``baselines``, by default those with a baseline file), its Alertmanager routing and its
     Grafana dashboards."""
     baselines = load_baselines(config) if baselines is None else baselines
+    options = options or KubernetesOptions()
+    if not options.job:  # the monitors' one job: the first model's (the dashboards' default)
+        options = replace(options, job=config.jobs[0])
     return render_manifests(render_rule_files(config, baselines=baselines),
                             render_alertmanager(config), dashboard_files(config), options,
                             source=source(config))

@@ -31,7 +31,6 @@ from urllib.parse import urlparse
 
 import yaml
 
-from ..config import SERVICE_JOB
 from ..errors import RulesError
 from .validation import CONFIGMAP_KEY, DNS_LABEL, DNS_SUBDOMAIN, schema_errors, validate
 
@@ -106,7 +105,7 @@ class KubernetesOptions:
     metrics_port: str = "metrics"
     metrics_path: str = "/metrics"
     scrape_interval: str = "15s"
-    job: str = SERVICE_JOB
+    job: str = ""  # empty: the configured models' (ModelConfig.job), set by files.py
     scrape: Scrape = Scrape.SERVICE
     webhook_url: str = ""  # empty: the launcher's Service in the namespace, see webhook()
     webhook_token: SecretKey | None = SecretKey("mlmon-launcher-token", "token")
@@ -182,11 +181,12 @@ def prometheus_rules(rule_files: Mapping[str, str], options: KubernetesOptions) 
 
 
 def _endpoint(options: KubernetesOptions) -> dict[str, Any]:
-    return {"port": options.metrics_port, "path": options.metrics_path,
-            "interval": options.scrape_interval,
-            # one job whatever the Service is called: the dashboards' $service_job reads it
-            "relabelings": [{"action": "replace", "targetLabel": "job",
-                             "replacement": options.job}]}
+    endpoint: dict[str, Any] = {"port": options.metrics_port, "path": options.metrics_path,
+                                "interval": options.scrape_interval}
+    if options.job:  # one job whatever the Service is called: the dashboards' $service_job reads it
+        endpoint["relabelings"] = [{"action": "replace", "targetLabel": "job",
+                                    "replacement": options.job}]
+    return endpoint
 
 
 def _monitor_spec(options: KubernetesOptions, endpoints_key: str) -> dict[str, Any]:

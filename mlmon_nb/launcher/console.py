@@ -120,13 +120,13 @@ class Silence:
 
 def alertmanager_url(config: Config, setting: str | None = None,
                      environ: Mapping[str, str] = os.environ) -> str:
-    """Where Alertmanager is: the setting, else ``$MLMON_ALERTMANAGER_URL``, else the stack's
-    host and Alertmanager port; an empty setting or variable means none (Prometheus only)."""
+    """Where Alertmanager is: the setting, else ``$MLMON_ALERTMANAGER_URL``, else the
+    configuration's ``alertmanager_url`` (default: the stack's host and Alertmanager port); an
+    empty setting or variable means none (Prometheus only)."""
     for value in (setting, environ.get(ALERTMANAGER_URL_ENV)):
         if value is not None:
             return value.strip().rstrip("/")
-    port = config.stack.ports.get("alertmanager")
-    return f"http://{config.stack.host}:{port}" if port else ""
+    return config.alertmanager_url  # the configuration's, else the stack's host and port
 
 
 def parse_time(text: object) -> float | None:

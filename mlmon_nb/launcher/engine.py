@@ -45,7 +45,7 @@ class Launcher:
                  registry: Registry | None = None):
         self.config = config
         self.settings = settings or LauncherSettings()
-        self.registry = registry or Registry()
+        self.registry = registry or Registry.for_config(config)
         self.store = RunStore(config.stack.state_dir / "runs",
                               lease_seconds=self.settings.lease_seconds,
                               max_attempts=self.settings.max_attempts)

@@ -108,7 +108,7 @@ def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress
     """
     if registry is None:  # notebooks/X.ipynb runs the same way as a runbook
         in_notebooks = Path(notebook).suffix == ".ipynb" and Path(notebook).parent.name == "notebooks"
-        registry = Registry(NOTEBOOK_DIR if in_notebooks else None)
+        registry = Registry(NOTEBOOK_DIR) if in_notebooks else Registry.for_config(config)
     check_early(config, registry, notebook, params)
     runbook = registry.resolve(notebook)
     validated = validate_parameters(runbook, params, untrusted=False)

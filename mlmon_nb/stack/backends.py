@@ -26,7 +26,7 @@ from typing import Iterable
 import yaml
 
 from ..binaries import find_binary
-from ..config import NODE_JOB, SERVICE_JOB, Config
+from ..config import NODE_JOB, Config
 from ..errors import StackError
 
 __all__ = ["Backend", "BACKENDS", "DEFAULT_BACKEND", "VM_SHARDS", "backend",
@@ -97,15 +97,21 @@ def traffic_of(name: str) -> str:
     return "demo" + name[len("traffic"):]
 
 
+def demo_job(config: Config) -> str:
+    """The job the stack scrapes its demo service under: the configured models' (the demo's
+    ``stack/mlmon.yaml`` says ``mlmon-demo``); the one service serves every configured model."""
+    return config.jobs[0]
+
+
 def render_scrape_config(config: Config, components: Iterable[str]) -> str:
     """The vmagent shards' scrape configuration: every running target, split among the shards.
 
-    The demo replicas are one job (``SERVICE_JOB``), as Prometheus sees the single service."""
+    The demo replicas are one job (:func:`demo_job`), as Prometheus sees the single service."""
     ports, host = config.stack.ports, config.stack.host
     components = list(components)
     jobs: dict[str, list[str]] = {
         "victoriametrics": ["victoriametrics"], NODE_JOB: ["node_exporter"],
-        SERVICE_JOB: demo_replicas(components), "mlmon-launcher": ["launcher"],
+        demo_job(config): demo_replicas(components), "mlmon-launcher": ["launcher"],
         "vmagent": list(VM_SHARDS), "vmalert": ["vmalert"]}
     scrape = []
     for job, names in jobs.items():

@@ -65,7 +65,6 @@ from .. import metrics as m
 from .. import queries as q
 from ..config import NODE_JOB as NODE_SCRAPE_JOB
 from ..config import REPO_ROOT, Config, ModelConfig
-from ..config import SERVICE_JOB as SERVICE_SCRAPE_JOB
 from ..promql.names import ERROR_BUDGET_REMAINING, SLO_OBJECTIVE, slo_error_ratio
 from ..slo.rules import period as slo_period
 from .lifecycle import render_prometheus_config
@@ -89,8 +88,9 @@ DASHBOARDS_PATH = "/var/lib/grafana/dashboards"  # where compose mounts stack/gr
 _DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 MODEL, RATE, RANGE = "$model_name", "$__rate_interval", "$__range"
 SERVICE_JOB, NODE_JOB = "$service_job", "$node_job"
-# The dashboard variables besides Grafana's own ($__rate_interval, $__range) and their defaults.
-VARIABLES = {"model_name": "", "service_job": SERVICE_SCRAPE_JOB, "node_job": NODE_SCRAPE_JOB}
+# The dashboard variables besides Grafana's own ($__rate_interval, $__range) and their defaults;
+# $service_job offers the configured models' scrape jobs (`models[].job`), the first one chosen.
+VARIABLES = {"model_name": "", "service_job": "", "node_job": NODE_SCRAPE_JOB}
 
 
 @dataclass(frozen=True)
@@ -318,13 +318,14 @@ def _panel(panel: Panel, panel_id: int, grid: GridPos) -> Any:
     return builder
 
 
-def _variables(model: ModelConfig) -> list[Any]:
+def _variables(model: ModelConfig, jobs: tuple[str, ...]) -> list[Any]:
     model_query = f"label_values({m.MODEL_INFO.sample}, model_name)"
 
-    def custom(name: str, label: str, value: str) -> Any:
-        return (dashboard.CustomVariable(name).label(label).values(value)
-                .current(VariableOption(text=value, value=value))
-                .options([VariableOption(text=value, value=value, selected=True)]))
+    def custom(name: str, label: str, *values: str) -> Any:
+        return (dashboard.CustomVariable(name).label(label).values(",".join(values))
+                .current(VariableOption(text=values[0], value=values[0]))
+                .options([VariableOption(text=v, value=v, selected=i == 0)
+                          for i, v in enumerate(values)]))
 
     return [
         dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
@@ -333,7 +334,7 @@ def _variables(model: ModelConfig) -> list[Any]:
         .query({"query": model_query, "refId": "model_name"})
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).sort(VariableSort.ALPHABETICAL_ASC)
         .current(VariableOption(text=model.name, value=model.name)),
-        custom("service_job", "Service job", VARIABLES["service_job"]),
+        custom("service_job", "Service job", model.job, *(j for j in jobs if j != model.job)),
         custom("node_job", "Node job", VARIABLES["node_job"]),
     ]
 
@@ -348,7 +349,7 @@ def dashboard_json(board: Dashboard, config: Config) -> dict[str, Any]:
                .link(dashboard.DashboardLink(f"Open {board.notebook}.ipynb in JupyterLab")
                      .type(DashboardLinkType.LINK).target_blank(True)
                      .url(f"{config.jupyter_url}/lab/tree/notebooks/{board.notebook}.ipynb")))
-    for variable in _variables(config.models[0]):
+    for variable in _variables(config.models[0], config.jobs):
         builder.with_variable(variable)
     for i, (panel, grid) in enumerate(zip(board.panels, _layout(board.panels))):
         builder.with_panel(_panel(panel, i + 1, grid))

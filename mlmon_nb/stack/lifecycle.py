@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator
 import yaml
 
 from ..binaries import find_binary
-from ..config import NODE_JOB, SERVICE_JOB, Config
+from ..config import NODE_JOB, Config, shipped_dir
 from ..errors import StackError
 from ..rules.alertmanager import receivers_from_env
 from ..rules.files import ALERTMANAGER_FILE, RULES_DIR, write_generated
@@ -47,6 +47,7 @@ from .backends import (
     VM_HEALTH_PATHS,
     VM_SHARDS,
     all_components,
+    demo_job,
     query_url,
     render_scrape_config,
     traffic_of,
@@ -107,7 +108,7 @@ def render_prometheus_config(config: Config, components: Iterable[str] = COMPONE
     """prometheus.yml for the stack: scrape what runs, load the rules, alert to Alertmanager."""
     ports, host = config.stack.ports, config.stack.host
     components = set(components)
-    targets = {"prometheus": "prometheus", NODE_JOB: "node_exporter", SERVICE_JOB: "demo",
+    targets = {"prometheus": "prometheus", NODE_JOB: "node_exporter", demo_job(config): "demo",
                "mlmon-launcher": "launcher"}
     scrape = []
     for job, component in targets.items():
@@ -137,6 +138,8 @@ def effective_config_yaml(config: Config) -> str:
     stack.update(state_dir=str(config.stack.state_dir), ports=dict(config.stack.ports),
                  host=config.stack.host)
     raw["stack"] = stack
+    if config.runbook_dirs:
+        raw["runbook_dirs"] = [str(d) for d in config.runbook_dirs]
     raw["models"] = [{**m, "baseline": str(config.baseline_path(m["name"]))}
                      for m in raw.get("models") or []]
     return yaml.safe_dump(raw, sort_keys=False)
@@ -324,11 +327,10 @@ class Stack:
         write_generated(self.config, self.state, remove_other=True, **receivers)
         if "jupyter" in components:
             self._write_lab_settings()
-        repo = Path(__file__).resolve().parent.parent
         for folder in ("notebooks", "runbooks"):  # visible in JupyterLab, whose root is the state
-            link = self.state / folder
-            if not link.exists() and (repo / folder).is_dir():
-                link.symlink_to(repo / folder)
+            link, target = self.state / folder, shipped_dir(folder)
+            if not link.exists() and not link.is_symlink() and target.is_dir():
+                link.symlink_to(target)
 
     def _write_lab_settings(self) -> None:
         """JupyterLab's settings for the stack, once: the on-call engineer opening a run's

@@ -56,13 +56,14 @@ def test_explicit_urls_win_over_ports(monkeypatch):
     raw = _demo_raw()
     raw["stack"]["ports"]["prometheus"] = 29090
     raw.update(prometheus_url="http://prom.example:9090/", launcher_url="https://runbooks.example",
-               jupyter_url="https://jupyter.example")
+               jupyter_url="https://jupyter.example", alertmanager_url="http://am.example:9093")
     config = parse_config(raw, DEMO)
     assert config.urls() == {"prometheus_url": "http://prom.example:9090",
+                             "alertmanager_url": "http://am.example:9093",
                              "launcher_url": "https://runbooks.example",
                              "jupyter_url": "https://jupyter.example"}
     # with_ports (tests' free ports) moves derived URLs only
-    moved = config.with_ports({"prometheus": 1, "launcher": 2, "jupyter": 3})
+    moved = config.with_ports({"prometheus": 1, "alertmanager": 4, "launcher": 2, "jupyter": 3})
     assert moved.urls() == config.urls()
     monkeypatch.setenv("MLMON_PROMETHEUS_URL", "http://env.example:1")
     assert parse_config(raw, DEMO).prometheus_url == "http://env.example:1"

@@ -184,6 +184,7 @@ def _substitute(expr: str, **values: str) -> str:
     values = {"__rate_interval": "5m", "__range": "6h", "model_name": DEMO.models[0].name,
               **grafana.VARIABLES, **values}
     values["model_name"] = values["model_name"] or DEMO.models[0].name
+    values["service_job"] = values["service_job"] or DEMO.models[0].job  # the dashboards' default
     return _SUBSTITUTE.sub(lambda m: values[m.group(1) or m.group(2)], expr)
 
 

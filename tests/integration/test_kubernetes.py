@@ -17,7 +17,7 @@ import yaml
 
 from mlmon_nb.binaries import find_binary
 from mlmon_nb.cli import build_parser, main
-from mlmon_nb.config import SERVICE_JOB, load_config
+from mlmon_nb.config import load_config
 from mlmon_nb.errors import RulesError
 from mlmon_nb.kubernetes import (
     KubernetesOptions,
@@ -226,7 +226,10 @@ def test_any_rule_files_are_wrapped_without_reading_group_names():
 # -- scraping ----------------------------------------------------------------------------------------
 
 def test_monitors_scrape_the_models_as_the_job_the_dashboards_read(manifests):
-    assert grafana.VARIABLES["service_job"] == SERVICE_JOB  # the Resources dashboard's default
+    job = DEMO.models[0].job  # the Resources dashboard's default $service_job
+    resources = json.loads(grafana.dashboard_files(DEMO)["resources.json"])
+    (variable,) = [v for v in resources["templating"]["list"] if v["name"] == "service_job"]
+    assert variable["current"]["value"] == job == "mlmon-demo"
     (service,) = _by_kind(manifests, "ServiceMonitor")
     (pod,) = _by_kind(manifests, "PodMonitor")
     for spec, endpoints in ((service["spec"], "endpoints"), (pod["spec"], "podMetricsEndpoints")):
@@ -235,7 +238,7 @@ def test_monitors_scrape_the_models_as_the_job_the_dashboards_read(manifests):
         assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
         assert endpoint["interval"] == f"{DEMO.stack.scrape_interval_seconds:g}s"
         assert {"action": "replace", "targetLabel": "job",
-                "replacement": SERVICE_JOB} in endpoint["relabelings"]
+                "replacement": job} in endpoint["relabelings"]
         assert "namespaceSelector" not in spec
 
 

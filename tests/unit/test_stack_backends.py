@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlmon_nb.config import DEFAULT_PORTS, SERVICE_JOB, load_config
+from mlmon_nb.config import DEFAULT_PORTS, load_config
 from mlmon_nb.errors import StackError
 from mlmon_nb.stack.backends import (
     BACKENDS,
@@ -23,6 +23,7 @@ from mlmon_nb.stack.backends import (
     render_scrape_config,
     vm_command,
 )
+from mlmon_nb.stack.demo.model import DEMO_JOB as SERVICE_JOB
 from mlmon_nb.stack.lifecycle import COMPONENTS, Stack, _proc_start_time
 
 REPO = Path(__file__).resolve().parents[2]

@@ -134,7 +134,7 @@ def ensure_history(config: Config, baseline: Baseline, days: float, *, seed: int
     history = synthesize(baseline, end=time.time(), days=days,
                          step=config.stack.scrape_interval_seconds, seed=seed,
                          instance=f"{config.stack.host}:{config.stack.ports['demo']}",
-                         model_name=MODEL_NAME)
+                         job=config.model(MODEL_NAME).job, model_name=MODEL_NAME)
     return backfill(openmetrics_chunks(history), stack.tsdb)
 
 

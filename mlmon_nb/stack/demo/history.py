@@ -25,11 +25,11 @@ import numpy as np
 
 from ... import metrics as m
 from ...baseline import Baseline, bin_fractions
-from ...config import SERVICE_JOB
 from ...instrument import baseline_series, serving_of
 from .model import (
     CLASSES,
     COVARIATE_SHIFT,
+    DEMO_JOB,
     MODEL_NAME,
     MODEL_VERSION,
     SentimentModel,
@@ -142,7 +142,7 @@ def _cumulative(counts: np.ndarray) -> np.ndarray:
 
 
 def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float = 15.0,
-               seed: int = 42, instance: str = "127.0.0.1:18000", job: str = SERVICE_JOB,
+               seed: int = 42, instance: str = "127.0.0.1:18000", job: str = DEMO_JOB,
                model_name: str = MODEL_NAME, model_version: str = MODEL_VERSION,
                low_confidence_threshold: float = 0.7,
                latency_buckets: tuple[float, ...] = m.DEFAULT_LATENCY_BUCKETS,

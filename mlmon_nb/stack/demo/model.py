@@ -41,6 +41,7 @@ __all__ = [
 
 MODEL_NAME = "sentiment_classifier"
 MODEL_VERSION = "1.0.0"
+DEMO_JOB = "mlmon-demo"  # its scrape job, as the demo's stack/mlmon.yaml configures it
 CLASSES = ("negative", "neutral", "positive")
 CHANNELS = ("web", "mobile", "api", "email")
 CHANNEL_WEIGHTS = (0.45, 0.35, 0.15, 0.05)

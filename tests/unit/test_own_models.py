@@ -1,0 +1,123 @@
+"""A user's own models: their scrape jobs, their runbook folders, `mlmon-nb init`'s file, and
+generated output that never names the demo unless the demo is configured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from mlmon_nb import queries as q
+from mlmon_nb.cli import main
+from mlmon_nb.config import DEMO_CONFIG, load_config, parse_config, shipped_dir
+from mlmon_nb.errors import ConfigError, RunbookError
+from mlmon_nb.initialize import InitAnswers, ModelAnswer, render_init_config
+from mlmon_nb.rules.alertmanager import render_alertmanager, render_launcher_snippet
+from mlmon_nb.rules.render import render_rule_files
+from mlmon_nb.runbooks import Registry
+from mlmon_nb.stack.grafana import dashboard_files
+
+OWN = {"version": 1, "prometheus_url": "http://prom.internal:9090",
+       "models": [{"name": "fraud", "job": "fraud-api"}, {"name": "churn"}]}
+
+
+def _runbook(folder: Path, alert: str, marker: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(f'model_name = "x"\nmarker = "{marker}"')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{alert}.ipynb")
+    return folder / f"{alert}.ipynb"
+
+
+def test_a_models_job_is_configured_and_defaults_to_its_name():
+    config = parse_config(OWN)
+    assert [m.job for m in config.models] == ["fraud-api", "churn"]
+    assert config.jobs == ("fraud-api", "churn")
+    assert load_config(DEMO_CONFIG).jobs == ("mlmon-demo",)
+    with pytest.raises(ConfigError, match="job 'a b' must be the scrape job"):
+        parse_config({**OWN, "models": [{"name": "m", "job": "a b"}]})
+    assert 'job="fraud-api"' in q.process_cpu("fraud-api")
+
+
+def test_generated_output_names_the_demo_only_when_the_demo_is_configured():
+    own, demo = parse_config(OWN), load_config(DEMO_CONFIG)
+
+    def generated(config) -> str:
+        return "\n".join([*render_rule_files(config, baselines={}).values(),
+                          render_alertmanager(config), render_launcher_snippet(config),
+                          *dashboard_files(config).values()])
+    assert "mlmon-demo" not in generated(own)
+    assert "mlmon-demo" in generated(demo)  # the Resources dashboard's $service_job
+    resources = json.loads(dashboard_files(own)["resources.json"])
+    (job,) = [v for v in resources["templating"]["list"] if v["name"] == "service_job"]
+    assert job["current"]["value"] == "fraud-api"
+    assert [o["value"] for o in job["options"]] == ["fraud-api", "churn"]
+
+
+def test_runbook_dirs_override_and_add_to_the_shipped_runbooks(tmp_path):
+    own = tmp_path / "my-runbooks"
+    _runbook(own, "HighErrorRate", "mine")
+    _runbook(own, "FraudRingSuspected", "mine")
+    path = tmp_path / "mlmon.yaml"
+    path.write_text(yaml.safe_dump({**OWN, "runbook_dirs": ["my-runbooks"]}))
+    config = load_config(path)
+    assert config.runbook_dirs == (own.resolve(),)
+    registry = Registry.for_config(config)
+    assert registry.get("HighErrorRate").path == own.resolve() / "HighErrorRate.ipynb"
+    assert registry.get("FraudRingSuspected").path.parent == own.resolve()
+    shipped = registry.get("MLServiceDown").path
+    assert shipped.parent == shipped_dir("runbooks").resolve()
+    assert {"HighErrorRate", "FraudRingSuspected", "MLServiceDown"} <= set(registry.names())
+    # a clone's runbooks/X.ipynb still names the runbook of alert X
+    assert registry.resolve("runbooks/MLServiceDown.ipynb").path == shipped
+    path.write_text(yaml.safe_dump({**OWN, "runbook_dirs": ["missing"]}))
+    with pytest.raises(RunbookError, match="not a folder; create it"):
+        Registry.for_config(load_config(path))
+    with pytest.raises(ConfigError, match="runbook_dirs must be a list of folders"):
+        parse_config({**OWN, "runbook_dirs": "my-runbooks"})
+
+
+def test_init_writes_a_configuration_that_loads(tmp_path):
+    answers = InitAnswers("http://prom:9090/", "http://am:9093", (
+        ModelAnswer("fraud", "fraud-api", "baselines/fraud.json"),),
+        launcher_url="http://127.0.0.1:18999", scrape_interval="30s")
+    path = tmp_path / "mlmon.yaml"
+    path.write_text(render_init_config(answers))
+    config = load_config(path)
+    assert config.prometheus_url == "http://prom:9090" and config.alertmanager_url == "http://am:9093"
+    assert config.models[0].job == "fraud-api"
+    assert config.baseline_path("fraud") == tmp_path / "baselines" / "fraud.json"
+    assert config.stack.ports["launcher"] == 18999
+    assert config.stack.state_dir == tmp_path / "mlmon-state"
+    assert config.stack.scrape_interval_seconds == 30
+
+
+@pytest.mark.parametrize(("answers", "message"), [
+    (InitAnswers("prom:9090", "http://am", (ModelAnswer("m", "j"),)), "--prometheus-url 'prom:9090'"),
+    (InitAnswers("http://p", "http://am:x", (ModelAnswer("m", "j"),)), "port that is not a number"),
+    (InitAnswers("http://p", "http://am", (ModelAnswer("9m", "j"),)), "--model '9m' is not a model"),
+    (InitAnswers("http://p", "http://am", (ModelAnswer("m", "a b"),)), "--job 'a b'"),
+    (InitAnswers("http://p", "http://am", ()), "name at least one model"),
+])
+def test_init_refuses_bad_answers_saying_which(answers, message):
+    with pytest.raises(ConfigError, match=message):
+        render_init_config(answers)
+
+
+def test_init_command_refuses_an_existing_file_and_a_missing_flag(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))  # no terminal: nothing is asked
+    out = tmp_path / "mlmon.yaml"
+    flags = ["init", "-o", str(out), "--prometheus-url", "http://p:9090",
+             "--alertmanager-url", "http://a:9093", "--model", "fraud", "--job", "fraud-api"]
+    assert main(flags) == 0 and load_config(out).models[0].job == "fraud-api"
+    assert main(flags) == 2 and "pass --force" in capsys.readouterr().err
+    assert main([*flags, "--force"]) == 0
+    assert main(["init", "-o", str(tmp_path / "b.yaml"), "--model", "m"]) == 2
+    assert "init needs --prometheus-url" in capsys.readouterr().err
+
