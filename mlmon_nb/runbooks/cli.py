@@ -17,22 +17,13 @@ from .parameters import (
     CHECKED_PARAMETERS,
     check_against_config,
     check_value,
+    declared_default,
     server_defaults,
     validate_parameters,
 )
-from .registry import NOTEBOOK_DIR, Registry, Runbook
+from .registry import NOTEBOOK_DIR, Registry
 
 __all__ = ["run_from_cli", "check_early"]
-
-
-def _default(runbook: Runbook, name: str) -> str:
-    """A declared parameter's default as a string ("" when absent or not a string literal)."""
-    declared = runbook.parameters.get(name)
-    try:
-        value = ast.literal_eval(declared.default) if declared else ""
-    except (ValueError, SyntaxError):
-        return ""
-    return value if isinstance(value, str) else ""
 
 
 def _literal_default(code: str, name: str) -> str:
@@ -112,7 +103,7 @@ def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress
     check_early(config, registry, notebook, params)
     runbook = registry.resolve(notebook)
     validated = validate_parameters(runbook, params, untrusted=False)
-    check_against_config(config, validated, default_model=_default(runbook, "model_name"))
+    check_against_config(config, validated, default_model=declared_default(runbook, "model_name"))
     checked = server_defaults(runbook, config, validated)
     store = RunStore(config.stack.state_dir / "runs")
     # inserted already leased to this process: no launcher on the same state dir can take it
