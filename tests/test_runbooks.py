@@ -208,7 +208,9 @@ def scenario_params(history, alert: str, scenario: str) -> dict[str, str]:
     if scenario == "resolved":
         t0 = dt.datetime.fromisoformat(incident["starts_at"].replace("Z", "+00:00")).timestamp()
         t0 -= 600
-        return {**params, "start": iso(t0 - 7200), "end": iso(t0 - 600)}
+        # an alert that fired then (its starts_at) and had resolved by the window's end
+        return {**params, "start": iso(t0 - 7200), "end": iso(t0 - 600),
+                "starts_at": iso(t0 - 3600)}
     return {**params, "start": iso(history.start - 86400 * 5), "end": iso(history.start - 86400 * 4)}
 
 

@@ -245,7 +245,7 @@ class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEv
         kind = sig.kind if sig is not None else Kind.NUMBER.value
         name = sig.name if sig is not None else (measure or "the signal")
         parts = []
-        if condition is not None and now == now:
+        if condition is not None and now == now and not self._cache.get("not_firing"):
             parts.append(f"{_cap(condition.description)} is "
                          f"{_fmt_kind(now, condition.kind)} (threshold "
                          f"{_fmt_kind(condition.threshold, condition.kind)})")
@@ -271,6 +271,10 @@ class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEv
             parts.append("a deploy or baseline change came near onset")
         parts.extend(n for n in notes if n)
         verdict = "; ".join(parts) + "."
+        not_firing = self._cache.get("not_firing")
+        if not_firing and status == "firing":  # a run started by hand, the condition not met
+            status = "not_firing"
+            verdict = f"{not_firing}. Evidence over the window: {verdict}"
         if condition is not None and now == now:
             label = condition.description.removeprefix("the ")
             self.tiles.insert(0, {"label": f"{label} now",
