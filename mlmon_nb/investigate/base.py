@@ -171,9 +171,10 @@ class InvestigationBase:
         span = f"{fmt_duration((window.end - window.start).total_seconds())} asked for"
         if series.empty:
             return f"it has no value in the {span}"
-        peak_at = pd.Timestamp(series.idxmax() if condition.above else series.idxmin())
+        where = int(series.to_numpy().argmax() if condition.above else series.to_numpy().argmin())
         peak = (f"{'peak' if condition.above else 'lowest'} "
-                f"{fmt(float(series.loc[peak_at]), condition.kind)} at {peak_at:%H:%M} UTC")
+                f"{fmt(float(series.iloc[where]), condition.kind)} at "
+                f"{series.index[where]:%H:%M} UTC")
         held = series[[condition.holds(v) for v in series]]
         self.numbers["held_in_window"] = not held.empty
         if held.empty:
