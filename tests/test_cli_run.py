@@ -141,6 +141,22 @@ def test_cli_refuses_an_unknown_feature_listing_the_baseline_features(configured
     assert seconds < 60
 
 
+def test_an_unreachable_prometheus_is_one_line_naming_the_url_used(configured):
+    from mlmon_nb.stack import free_port
+    passed = f"http://127.0.0.1:{free_port()}"
+    out, seconds = _cli(configured, "runbooks/HighErrorRate.ipynb", "-p", "prometheus_url",
+                        passed)
+    print(f"refused an unreachable Prometheus in {seconds:.2f}s (process start to exit)")
+    assert out.returncode == 2 and out.stdout == "", out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"Prometheus is unreachable at {passed} (" in lines[0], lines
+    assert "-p prometheus_url" in lines[0] and "nothing was run" in lines[0]
+    assert _no_runs(configured)  # no run, no kernel, no traceback page
+    # without -p the URL named is the configuration's, the one the run would have used
+    out, _ = _cli(configured, "HighErrorRate")
+    assert f"unreachable at {load_config(configured).prometheus_url} (" in out.stderr, out.stderr
+
+
 def test_refusals_happen_before_the_notebook_machinery_is_imported(configured):
     code = ("import sys\nfrom mlmon_nb.cli import main\n"
             f"codes = [main(['--config', {str(configured)!r}, 'run', '{{}}', *a]) for a in ("
