@@ -50,6 +50,43 @@ def test_every_alert_of_the_catalogue_has_a_runbook_with_the_shared_parameters(r
             assert declared[name].type == "str", (alert, name)
 
 
+# alerts whose condition is not a windowed value against a setting: an instant `up == 0`, an
+# absent series, and the burn rates of the SLO's own windows (given as the alert's labels)
+UNWINDOWED = {"MLServiceDown", "ModelMetricsAbsent", "SLOErrorBudgetBurn"}
+
+
+@pytest.mark.parametrize("alert", ALERT_NAMES)
+def test_every_runbook_judges_its_alerts_own_window_and_threshold(alert):
+    """The runbook's condition is read from the catalogue's rule of the alert (per severity):
+    its window is the one of the value the rule reports, its threshold the rule's setting."""
+    from mlmon_nb.config import load_config
+    from mlmon_nb.investigate.rule_condition import rule_condition
+    config = load_config(Path(__file__).resolve().parent.parent / "stack" / "mlmon.yaml")
+    model = config.models[0].name
+    source = (Path(__file__).resolve().parent.parent / "runbooks" / f"{alert}.py").read_text()
+    for severity in catalogue.get(alert).severities:
+        rule = rule_condition(alert, str(severity), config)
+        assert rule.severity == str(severity)
+        if alert in UNWINDOWED:
+            continue
+        assert "inv.alert_condition(signal," in source and ".condition(" not in source
+        assert rule.window and re.search(rf"(rate|:){rule.window}\b", rule.expr), rule
+        assert rule.setting and f'setting="{rule.setting}"' in rule.expr
+        assert rule.threshold(config, model) is not None, rule
+    expected = {"HighErrorRate": ("critical", "5m", "error_ratio_critical"),
+                "ElevatedErrorRate": ("warning", "5m", "error_ratio_warning"),
+                "HighLowConfidencePredictions": ("info", "30m", "low_confidence_share"),
+                "DataDriftDetected": ("critical", "1h", "ks_critical"),
+                "ConceptDriftDetected": ("warning", "1h", "psi_warning"),
+                "EstimatedAccuracyDrop": ("warning", "30m", "accuracy_min"),
+                "LowModelAccuracy": ("critical", "1h", "accuracy_min"),
+                "HighLatencyP95": ("warning", "5m", "latency_p95_warning"),
+                "LowThroughput": ("warning", "5m", "throughput_min_rps")}.get(alert)
+    if expected:
+        rule = rule_condition(alert, expected[0], config)
+        assert (rule.window, rule.setting) == expected[1:], rule
+
+
 def test_undeclared_parameter_is_refused_naming_the_declared_ones(registry):
     rb = registry.get("HighErrorRate")
     with pytest.raises(ParameterError, match="declares no parameter 'x__import__'.*model_name"):
@@ -285,6 +322,8 @@ def test_every_runbook_executes_firing_resolved_and_without_data(run_config, his
     assert not any(o.get("output_type") == "execute_result" for o in outputs), \
         "a cell shows its value as Out[n]"
     check_page((tmp_path / "run" / "output.html").read_text(), status)
+    if alert not in UNWINDOWED and status != "no_data":  # judged by the alert's own rule
+        assert outcome.summary["numbers"]["alert_rule"].startswith(f"{alert} ("), outcome.summary
     if status == "firing" and alert not in QUIET:
         found = {f.name: f for f in read_findings(nb)}
         onset = found["When it started"]

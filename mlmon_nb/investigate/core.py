@@ -20,6 +20,7 @@ from .drift import DriftEvidence
 from .estimated import EstimatedAccuracyEvidence
 from .onset_search import OnsetSearch
 from .record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
+from .rule_condition import RuleConditions
 from .slo import SloEvidence
 
 __all__ = ["Investigation", "open_investigation"]
@@ -31,8 +32,8 @@ def _constant(promql: str) -> Callable[[str], str]:
 
 
 @dataclass
-class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEvidence,
-                    InvestigationBase):
+class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence,
+                    SloEvidence, InvestigationBase):
     """One runbook run: its context, the incident window, the search window around the alert,
     the findings recorded so far and the numbers behind the verdict."""
 
