@@ -159,3 +159,13 @@ def test_the_incident_chart_keeps_a_ratio_axis_at_or_above_zero_and_names_its_ba
     assert colour == plots.SAMPLE_COLOR and colour != "#8a8f98"  # not the band's grey
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert {"normal band", "threshold", "requests per minute"} <= set(legend), legend
+
+
+def test_a_column_of_rates_reads_in_one_unit():
+    from mlmon_nb.humanize import fmt_rate, rate_unit
+    column = [1.43, 0.013, 0.0]  # 1.43/s next to 0.782/min read alone
+    assert fmt_rate(0.013) == "0.78/min" and fmt_rate(1.43) == "1.43/s"
+    unit = rate_unit(*column)
+    assert unit == "s" and [fmt(v, "rate", unit) for v in column] == ["1.43/s", "0.013/s", "0/s"]
+    assert rate_unit(0.002, 0.0001) == "min" and rate_unit(1e-5) == "h"
+    assert fmt_rate(float("nan")) == "—" and rate_unit() == "s"

@@ -352,6 +352,14 @@ def test_high_error_rate_finds_the_burst_onset_within_two_samples(run_config, hi
     assert numbers["error ratio (incident)"] > 0.2  # the burst's level, not an hour's average
     assert "InjectedFault" in outcome.summary["verdict"]
     assert "before the alert" in onset["lead"]
+    # the breakdown naming the cause is a finding shown as such, not folded as "nothing unusual"
+    nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
+    cause = {f.name: f for f in read_findings(nb)}["What changed, by label"]
+    assert cause.interesting and "error_type=InjectedFault" in cause.message, cause
+    assert cause.chart is None  # single values each carrying 100%: no chart of equal bars
+    page = (tmp_path / "run" / "output.html").read_text()
+    folded = re.search(r'class="mlmon-quiet".*?</summary>', page, re.S)
+    assert folded is None or "What changed, by label" not in folded.group(0)
 
 
 def server_defaults_for(rb, cfg, raw):

@@ -13,7 +13,7 @@ from .. import plots
 from .. import queries as q
 from ..context import Window, auto_step, notebook_context
 from ..findings import Finding, Stat
-from ..humanize import Kind, fmt, fmt_duration
+from ..humanize import Kind, fmt, fmt_duration, rate_unit
 from ..signals import Signal
 from .base import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
 from .drift import DriftEvidence
@@ -86,9 +86,10 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence, Drif
             n = self._sample(signal)
             rows.append({"measure": signal.name, "incident mean": mean_now, "incident peak": peak,
                          "before (mean)": mean_before, "change ×": change, "n": n})
-            shown.append({"measure": signal.name, "since onset": fmt(mean_now, signal.kind),
-                          "worst": fmt(peak, signal.kind),
-                          "before": fmt(mean_before, signal.kind), "reference": before_what,
+            unit = rate_unit(mean_now, peak, mean_before)  # one unit across the row
+            shown.append({"measure": signal.name, "since onset": fmt(mean_now, signal.kind, unit),
+                          "worst": fmt(peak, signal.kind, unit),
+                          "before": fmt(mean_before, signal.kind, unit), "reference": before_what,
                           "change": _factor_text(mean_now, mean_before),
                           "sample": (f"{fmt(n, Kind.COUNT)} {signal.sample_unit}".strip()
                                      if n is not None else "—")})
@@ -171,27 +172,38 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence, Drif
                        if not split.empty else
                        "Every label has a single value, so the change is all of: "
                        + ", ".join(f"{r['label']}={r['value']}" for _, r in single.iterrows()))
-            interesting = bool(not split.empty and abs(top["share of change"]) >= 0.5)
+            # a single value carrying the whole change names the cause as much as a split does
+            # (error_type=InjectedFault): interesting when the signal itself grew markedly
+            grew = (top["now"] >= 1.5 * top["before"] if top["before"] > 0
+                    else top["now"] > 0) if top["now"] == top["now"] else False
+            interesting = bool(abs(top["share of change"]) >= 0.5 if not split.empty
+                               else grew)
         else:
             message = (f"{top['value']} ({top['label']}) moved most: "
                        f"{fmt(top['before'], kind)} → {fmt(top['now'], kind)}")
             interesting = bool(not split.empty)
         self.numbers[f"{name}: top contributor"] = f"{top['label']}={top['value']}"
         self._cache["breakdown_top"] = (top["label"], top["value"], top["share of change"])
-        shown = [{"label": r["label"], "value": r["value"], "before": fmt(r["before"], kind),
-                  "now": fmt(r["now"], kind),
+        top_rows = frame.head(12)
+        unit = rate_unit(*top_rows["before"], *top_rows["now"])  # one unit per column
+        shown = [{"label": r["label"], "value": r["value"], "before": fmt(r["before"], kind, unit),
+                  "now": fmt(r["now"], kind, unit),
                   **({"share of change": fmt(r["share of change"], Kind.RATIO)} if additive else
-                     {"change": fmt(r["change"], kind)}),
+                     {"change": fmt(r["change"], kind, unit)}),
                   **({"sample": fmt(r["n"], Kind.COUNT) + (f" {sample_unit}" if sample_unit
                                                            else "")} if sample_by else {})}
-                 for _, r in frame.head(12).iterrows()]
+                 for _, r in top_rows.iterrows()]
         chart_data = pd.Series(
             (frame["share of change"] if additive else frame["change"]).to_numpy(),
             index=[f"{r['label']}={r['value']}" for _, r in frame.iterrows()]).head(10)[::-1]
-        fig = plots.bars(chart_data, f"{name}: {'share of the change' if additive else 'change'}"
-                         f" by label value", percent=additive or kind == Kind.RATIO.value)
+        chart = None
+        if not split.empty or not additive:  # single values all carry 100%: no chart says more
+            fig = plots.bars(chart_data, f"{name}: "
+                             f"{'share of the change' if additive else 'change'} by label value",
+                             percent=additive or kind == Kind.RATIO.value)
+            chart = plots.png(fig)
         promql = query_by(self.rate, [frame.iloc[0]["label"]])
-        self.record(Finding("What changed, by label", interesting, message + ".", [], plots.png(fig),
+        self.record(Finding("What changed, by label", interesting, message + ".", [], chart,
                             promql, self.link(promql), shown))
         return frame
 
