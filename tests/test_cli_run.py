@@ -186,3 +186,16 @@ def test_cli_runs_with_a_relative_start(history, prometheus, tmp_path, capsys):
                   for k in ("start", "end"))
     assert end - start == dt.timedelta(hours=2)  # resolved before execution, as recorded
     assert f"start={run.params['start']}" in out
+
+
+def test_a_run_without_model_name_records_the_runbooks_default_model(configured):
+    """The run index, its list's model column, the run's title and the model filter all read
+    the run's model_name: a run started without one records the runbook's default."""
+    from mlmon_nb.runbooks import server_defaults
+    config = load_config(configured)
+    rb = Registry().get("DataDriftDetected")
+    filled = server_defaults(rb, config, validate_parameters(rb, {"window": "2h"}))
+    assert filled["model_name"] == MODEL and filled["window"] == "2h"
+    store = RunStore(config.stack.state_dir / "runs-default-model")
+    run, _ = store.submit(rb.alertname, filled, source="cli")
+    assert run.model_name == MODEL and store.list(model_name=MODEL)[0].run_id == run.run_id
