@@ -65,6 +65,18 @@ def test_every_console_action_works_when_clicked(console, tmp_path):
         wait_for(lambda: store.get(run.run_id).status == "done", timeout=180,
                  what="the clicked run to finish")
 
+        # the run page says when its verdict was true, and the alert's state since
+        page.goto(f"{srv.url}{first}")
+        assert re.search(r"verdict as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \((just now|\d+m ago)\)",
+                         page.text()), page.text()
+        assert "run by hand for the alert that started at" in page.text()  # from the console
+        # the console shows the run's verdict with its time, whole, and nothing stale
+        page.goto(f"{srv.url}/")
+        card = page.evaluate(f"document.querySelector('{CRITICAL} .run').innerText")
+        assert re.search(r"done \(as of \d\d:\d\d UTC, (just now|\d+m ago)\) — quick run for "
+                         r"sentiment_classifier", card), card
+        assert "verdict older" not in card
+
         # "run again" on the run page: its form, then "Run": a second run of the same alert
         page.goto(f"{srv.url}{first}")
         page.click_and_wait("a.rerun")

@@ -124,10 +124,11 @@ def test_a_run_page_carries_the_run_style_and_shows_the_verdict_once(tmp_path):
 
 
 def judged_run(store: RunStore, status: str, end: str, *, source: str = "webhook",
-               key: str | None = None, verdict: str = "errors from the model"):
+               key: str | None = None, verdict: str = "errors from the model",
+               starts_at: str = "2026-01-01T02:40:00Z"):
     """A finished run whose verdict judged its alert ``status`` at ``end``."""
-    run, _ = store.submit("Quick", {"model_name": "m", "starts_at": "2026-01-01T02:40:00Z"},
-                          source=source, dedupe_key=key, claim=True)
+    params = {"model_name": "m", **({"starts_at": starts_at} if starts_at else {})}
+    run, _ = store.submit("Quick", params, source=source, dedupe_key=key, claim=True)
     summary = {"verdict": verdict, "status": status,
                "window": {"start": "2026-01-01T02:00:00+00:00", "end": end}}
     assert store.finish(run.run_id, "done", summary=summary)
@@ -145,7 +146,8 @@ def test_a_run_page_says_when_its_verdict_was_true_and_the_alert_state_since(tmp
                                                     "http://127.0.0.1:1", 3, now=now)))
     assert "verdict as of 2026-01-01 02:46:10 UTC (13m ago)" in text, text
     assert "was firing at 02:46 UTC, resolved 02:55 UTC" in text, text
-    hand = judged_run(store, "not_firing", "2026-01-01T02:50:00+00:00", source="cli")
+    hand = judged_run(store, "not_firing", "2026-01-01T02:50:00+00:00", source="cli",
+                      starts_at="")
     text = unescape(re.sub(r"<[^>]+>", "", run_page(hand, store.run_dir(hand.run_id),
                                                     "http://127.0.0.1:1", 3, now=now)))
     assert "was not firing at 02:50 UTC, started by hand" in text, text

@@ -125,6 +125,9 @@ def then_and_now(run: Run, now: float) -> str:
         later = f"resolved {_hm(resolved, now)}" if resolved else f"resolved {run.resolved_at}"
     elif run.source == "webhook":
         later = "no resolve received since"
+    elif parse_time(run.params.get("starts_at")):
+        later = (f"run by hand for the alert that started at "
+                 f"{_hm(parse_time(run.params.get('starts_at')), now)}")
     else:
         later = "started by hand: an investigation, not an alert's run"
     return ", ".join(x for x in (then, later) if x)
