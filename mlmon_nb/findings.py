@@ -190,13 +190,14 @@ def verdict_card(summary: Mapping[str, Any]) -> str:
                                    str(summary.get("model") or "")) if x)
     label = STATUS_TEXT.get(status, status) + (f" · {severity}" if severity else "")
     onset = summary.get("onset") or {}
-    since = ""
+    when = []
     if isinstance(onset, Mapping) and onset.get("time"):
-        since = (f"<span class='mlmon-since'>since {_E(fmt_time(onset['time']))} "
-                 f"±{_E(fmt_duration(onset.get('uncertainty')))}</span>")
+        when.append(f"since {_E(fmt_time(onset['time']))} "
+                    f"±{_E(fmt_duration(onset.get('uncertainty')))}")
     window = summary.get("window") or {}
     if isinstance(window, Mapping) and window.get("end"):
-        since += (f"<span class='mlmon-asof'>as of {_E(fmt_time(window['end']))}</span>")
+        when.append(f"<span class='mlmon-asof'>as of {_E(fmt_time(window['end']))}</span>")
+    since = f"<span class='mlmon-since'>{' · '.join(when)}</span>" if when else ""
     follow = summary.get("next")
     follow = f"<p class='mlmon-next'><b>Next:</b> {_E(str(follow))}</p>" if follow else ""
     return (f"<div class='mlmon-verdict {_E(tone)} {_E(status)}'>"

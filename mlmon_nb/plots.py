@@ -276,7 +276,9 @@ def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
                     color=SAMPLE_COLOR, alpha=0.35,  # bar widths on a date axis are in days
                     label=sample_label)
             ax2.set_ylabel(sample_label, color="#4a78a8")
-            ax2.set_ylim(bottom=0)
+            # the bars keep to the lower third: the signal, its band and the legend stay legible
+            top = float(sample.max())
+            ax2.set_ylim(0, 3 * top if top > 0 else 1)
             ax2.grid(False)
             ax.set_zorder(ax2.get_zorder() + 1)
             ax.patch.set_visible(False)

@@ -54,7 +54,6 @@ font-weight:700;text-transform:uppercase;font-size:.8rem;letter-spacing:.04em}
 .mlmon-verdict-title{font-weight:600;font-size:1rem}
 .mlmon-verdict-text{font-size:1.15rem;font-weight:600;margin:.45rem 0 .2rem}
 .mlmon-since{margin-left:auto;font-size:.9rem;opacity:.95}
-.mlmon-asof{margin-left:auto;font-size:.9rem;opacity:.95}.mlmon-since+.mlmon-asof{margin-left:.8rem}
 .mlmon-next{margin:.35rem 0 0;font-size:.98rem}
 .mlmon-tiles{display:flex;flex-wrap:wrap;gap:.6rem;margin:0 0 1rem}
 .mlmon-tile{flex:1 1 150px;border:1px solid #dde1e6;border-radius:8px;padding:.5rem .75rem;
