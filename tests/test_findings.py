@@ -102,11 +102,8 @@ def test_the_verdict_is_coloured_by_state_and_severity_never_green_while_firing(
 
 
 def test_a_run_without_verdict_says_so_and_opens_the_notebook(tmp_path):
-    nb = notebook(None, [])
-    nb.cells[0].outputs = [nbformat.v4.new_output("error", ename="KeyError", evalue="'x'",
-                                                  traceback=[])]
-    body = run_body(roundtrip(nb, tmp_path))
-    assert "recorded no verdict: KeyError" in body and "<details class=\"mlmon-notebook\" open" in body
+    body = run_body(roundtrip(notebook(None, []), tmp_path))
+    assert "recorded no verdict." in body and "<details class=\"mlmon-notebook\" open" in body
 
 
 def test_the_standalone_page_is_complete_and_styled():
@@ -169,3 +166,15 @@ def test_a_column_of_rates_reads_in_one_unit():
     assert unit == "s" and [fmt(v, "rate", unit) for v in column] == ["1.43/s", "0.013/s", "0/s"]
     assert rate_unit(0.002, 0.0001) == "min" and rate_unit(1e-5) == "h"
     assert fmt_rate(float("nan")) == "—" and rate_unit() == "s"
+
+
+def test_a_failed_run_page_is_one_line_with_the_traceback_folded(tmp_path):
+    nb = notebook(None, [])
+    nb.cells.append(nbformat.v4.new_code_cell("raise", outputs=[nbformat.v4.new_output(
+        "error", ename="PrometheusUnreachable", evalue="Prometheus is unreachable at "
+        "http://127.0.0.1:1", traceback=["line"] * 400)]))
+    body = run_body(roundtrip(nb, tmp_path), error="PrometheusUnreachable: unreachable")
+    assert "The runbook recorded no verdict: PrometheusUnreachable: unreachable" in body
+    assert "folded: open it for the traceback" in body
+    assert re.search(r'<details class="mlmon-notebook">', body)  # folded, not open
+    assert 'class="mlmon-notebook" open' not in body
