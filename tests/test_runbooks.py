@@ -421,3 +421,20 @@ def test_estimated_accuracy_drop_shows_estimate_labels_confidences_and_the_assum
     assert "no concept shift" in assumption.message and "P(correct | confidence)" in \
         assumption.message and "fewer than 30 labelled rows" in assumption.message
     assert assumption.rows  # the curve the estimate applies
+
+
+def test_concept_drift_shows_its_key_chart_as_a_finding_and_names_each_psi_window(
+        run_config, history, registry, tmp_path):
+    """The confidence distribution is the concept-drift run's key chart: judged by its PSI
+    (KS does not apply to the histogram), shown as a finding; each PSI figure says its window."""
+    rb = registry.get("ConceptDriftDetected")
+    params = server_defaults_for(rb, run_config, alert_params(history, "ConceptDriftDetected"))
+    params["baseline_path"] = str(history.baseline_path)
+    outcome = execute(rb, params, tmp_path / "run")
+    assert outcome.status == "done", outcome.error
+    nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
+    found = {f.name: f for f in read_findings(nb)}
+    key = found["Confidence: training baseline against the incident window"]
+    assert key.interesting and key.chart, key.message
+    assert re.search(r"over the \d+[hm].* incident window", key.message), key.message
+    assert all(re.search(r"over \d", s.name) for s in key.stats), key.stats
