@@ -18,7 +18,7 @@ CONSOLE_SCRIPT = """(function () {
   function busy() {
     var a = document.activeElement;
     if (a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && a.type !== 'hidden') return true;
-    var fields = document.querySelectorAll('input, textarea, select');
+    var fields = document.querySelectorAll('input, textarea');
     for (var i = 0; i < fields.length; i++) {
       var f = fields[i];
       if (f.type !== 'hidden' && f.value !== f.defaultValue) return true;
