@@ -47,7 +47,9 @@ class PrometheusUnreachable(PrometheusError):
         detail = f" ({reason})" if reason else ""
         super().__init__(
             f"Prometheus is unreachable at {url}{detail}. Start the local stack with "
-            f"`mlmon-nb stack up`, or point MLMON_PROMETHEUS_URL at a running Prometheus.", url)
+            f"`mlmon-nb stack up`, or point at a running Prometheus: the prometheus_url "
+            f"parameter (-p prometheus_url URL), else MLMON_PROMETHEUS_URL or the "
+            f"configuration's prometheus_url.", url)
 
 
 class PrometheusQueryError(PrometheusError):

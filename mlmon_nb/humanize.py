@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = ["Kind", "fmt", "fmt_count", "fmt_ratio", "fmt_duration", "fmt_number", "fmt_rate",
-           "fmt_time", "utc", "MISSING"]
+           "fmt_time", "rate_unit", "utc", "MISSING"]
 
 MISSING = "—"
 
@@ -87,16 +87,26 @@ def fmt_number(value: Any) -> str:
     return f"{v:.3g}"
 
 
-def fmt_rate(per_second: Any) -> str:
-    """An event rate in the largest unit that reads above 0.1: ``4.93/s``, ``1.2/min``,
-    ``0.378/h`` (a rare event per hour, not ``0.000105/s``)."""
+_RATE_UNITS = {"s": 1, "min": 60, "h": 3600}
+
+
+def rate_unit(*per_second: Any) -> str:
+    """The unit a column of rates reads in: the largest (``s``, ``min``, ``h``) in which its
+    largest value reads above 0.1, so every cell of the column shares it."""
+    values = [abs(float(v)) for v in per_second if not _missing(v)]
+    top = max(values, default=0.0)
+    return next((u for u, seconds in _RATE_UNITS.items() if top == 0 or top * seconds >= 0.1),
+                "h")
+
+
+def fmt_rate(per_second: Any, unit: str | None = None) -> str:
+    """An event rate in ``unit`` (``s``, ``min``, ``h``), by default the largest that reads
+    above 0.1: ``4.93/s``, ``1.2/min``, ``0.378/h`` (a rare event per hour, not
+    ``0.000105/s``). A table passes one :func:`rate_unit` for a whole column."""
     if _missing(per_second):
         return MISSING
-    v = float(per_second)
-    for unit, seconds in (("s", 1), ("min", 60)):
-        if v == 0 or abs(v) * seconds >= 0.1:
-            return f"{fmt_number(v * seconds)}/{unit}"
-    return f"{fmt_number(v * 3600)}/h"
+    unit = unit or rate_unit(per_second)
+    return f"{fmt_number(float(per_second) * _RATE_UNITS[unit])}/{unit}"
 
 
 def fmt_time(value: Any) -> str:
@@ -117,8 +127,9 @@ def utc(value: Any) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def fmt(value: Any, kind: Kind | str = Kind.NUMBER) -> str:
-    """``value`` formatted as ``kind`` (strings and booleans read as they are)."""
+def fmt(value: Any, kind: Kind | str = Kind.NUMBER, unit: str | None = None) -> str:
+    """``value`` formatted as ``kind`` (strings and booleans read as they are); ``unit`` fixes
+    a rate's unit (one per table column, see :func:`rate_unit`)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str):
@@ -131,7 +142,7 @@ def fmt(value: Any, kind: Kind | str = Kind.NUMBER) -> str:
     if kind == Kind.SECONDS:
         return fmt_duration(value)
     if kind == Kind.RATE:
-        return fmt_rate(value)
+        return fmt_rate(value, unit)
     if kind == Kind.TEXT:
         return MISSING if _missing(value) else str(value)
     return fmt_number(value)

@@ -142,7 +142,7 @@ def detect_onset(series: pd.Series, reference: pd.Series | np.ndarray | None = N
                  direction: Direction | str = Direction.UP, at: pd.Timestamp | None = None,
                  band: Band | None = None, min_scale: float = 0.0, drift: float = 1.0,
                  h: float = 10.0, clip: float = 4.0, window: int = 20,
-                 mass: float = 0.9) -> Onset | None:
+                 mass: float = 0.9, lag: float = 0.0) -> Onset | None:
     """When ``series`` left the normal band of ``reference`` (default: its first half).
 
     ``direction`` says which way is bad; ``at`` (the alert's start) picks the excursion the
@@ -150,8 +150,11 @@ def detect_onset(series: pd.Series, reference: pd.Series | np.ndarray | None = N
     last one); without ``at`` the last excursion. Scores are ``(x - median) / scale`` clipped to
     ``±clip``; the CUSUM with allowance ``drift`` alarms above ``h``. The onset is refined over
     ``window`` samples either side and its uncertainty is the half-width of the ``mass``
-    credible range of the change-point (never under half a sample interval). ``None`` when the
-    series never left its band.
+    credible range of the change-point (never under half a sample interval). ``lag`` is the
+    trailing window each point summarizes, in seconds (a ``rate()`` over 38s): a change at T
+    moves such a series from T to T + lag and the fit finds the middle of that ramp, so the
+    onset is placed ``lag / 2`` earlier and its uncertainty widened by ``lag / 2`` (measured
+    on injected faults in the README). ``None`` when the series never left its band.
     """
     series = series.dropna().sort_index()
     if series.size < 5:
@@ -190,13 +193,13 @@ def detect_onset(series: pd.Series, reference: pd.Series | np.ndarray | None = N
     wide = np.clip(sign * (x - band.median) / band.scale, -REFINE_CLIP, REFINE_CLIP)
     best, first, last = _refine(wide, lo, hi, mass)
     step = _step(index)
-    onset = index[best] - pd.Timedelta(seconds=step / 2)
+    onset = index[best] - pd.Timedelta(seconds=step / 2 + lag / 2)
     spread = max((index[best] - index[first]).total_seconds(),
-                 (index[last] - index[best]).total_seconds())
+                 (index[last] - index[best]).total_seconds()) + lag / 2
     back = _recovery(z, best, window, drift, h)
     ended = None if back is None else index[back - 1]
     last = x.size if back is None else back
-    return Onset(onset, max(step / 2, spread), index[best], step, band, back is None, ended,
+    return Onset(onset, max(step / 2 + lag / 2, spread), index[best], step, band, back is None, ended,
                  float(np.median(x[best:last])), int(last - best))
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "export_html",
 ]
 
+SAMPLE_COLOR = "#7fb2e5"  # sample-size bars: light blue, never the normal band's grey
 STATUS_COLORS = {"ok": "#2e9d4f", "warning": "#e0a100", "critical": "#d33a2c",
                  "unknown": "#8a8f98", "info": "#3a7bd5"}
 # rcParams (typed Any: matplotlib's stubs key them by literal names)
@@ -251,11 +252,15 @@ def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
              onset: tuple[pd.Timestamp, float] | None = None,
              alert_at: pd.Timestamp | None = None, incident_start: pd.Timestamp | None = None,
              reference: pd.Series | None = None, sample: pd.Series | None = None,
-             sample_label: str = "sample size") -> Figure:
+             sample_label: str = "sample size",
+             domain: tuple[float | None, float | None] = (None, None)) -> Figure:
     """A signal around its incident: the normal band of the reference period shaded grey, the
     reference (the same hours of the days before) as a grey line, the threshold dashed, the
     onset with its uncertainty, the alert's start, and the incident shaded from its start.
-    ``sample`` (the sample size per point) is drawn as light bars on a second axis."""
+    ``sample`` (the sample size per point) is drawn as light blue bars on a second axis, named
+    in the legend by ``sample_label``. ``domain`` is the signal's range (a ratio's is 0–1; a
+    rate's starts at 0): the band and the axis never leave it (``percent`` implies 0–1)."""
+    low_end, high_end = domain if domain != (None, None) or not percent else (0.0, 1.0)
     fig = _figure(10, 3.2)
     with matplotlib.rc_context(STYLE):
         ax = fig.subplots()
@@ -268,13 +273,19 @@ def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
             ax2 = ax.twinx()
             width = (sample.index[1] - sample.index[0]) if len(sample) > 1 else pd.Timedelta("1min")
             ax2.bar(sample.index, sample.to_numpy(), width=width / pd.Timedelta(days=1),
-                    color="#8a8f98", alpha=0.25)  # bar widths on a date axis are in days
-            ax2.set_ylabel(sample_label, color="#6b7380")
+                    color=SAMPLE_COLOR, alpha=0.35,  # bar widths on a date axis are in days
+                    label=sample_label)
+            ax2.set_ylabel(sample_label, color="#4a78a8")
+            # the bars keep to the lower third: the signal, its band and the legend stay legible
+            top = float(sample.max())
+            ax2.set_ylim(0, 3 * top if top > 0 else 1)
             ax2.grid(False)
             ax.set_zorder(ax2.get_zorder() + 1)
             ax.patch.set_visible(False)
         if band is not None:
-            ax.axhspan(band[0], band[1], color="#8a8f98", alpha=0.15, label="normal band")
+            ax.axhspan(max(band[0], low_end) if low_end is not None else band[0],
+                       min(band[1], high_end) if high_end is not None else band[1],
+                       color="#8a8f98", alpha=0.15, label="normal band")
         if reference is not None and not reference.dropna().empty:
             ax.plot(reference.index, reference.to_numpy(), color="#8a8f98", linewidth=1,
                     label="same hours, days before")
@@ -301,10 +312,17 @@ def incident(data: pd.DataFrame | pd.Series, title: str, *, ylabel: str = "",
             ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         ax.set_ylabel(ylabel)
         ax.set_xlim(wide.index.min(), end)
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(max(bottom, low_end) if low_end is not None else bottom,
+                    min(top, high_end) if high_end is not None else top)
         locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        ax.legend(loc="upper left", ncols=3)
+        handles, labels = ax.get_legend_handles_labels()
+        if len(fig.axes) > 1:  # the sample bars' axis: named in the same legend
+            more, names = fig.axes[1].get_legend_handles_labels()
+            handles, labels = handles + more, labels + names
+        ax.legend(handles, labels, loc="upper left", ncols=3)
     return fig
 
 

@@ -48,6 +48,7 @@ from .drift import (
     window_counts,
 )
 from .errors import BaselineError, ConfigError, DriftError
+from .humanize import MISSING, fmt_count, fmt_number
 from .prom import to_timestamp
 from .queries import model_names
 
@@ -191,16 +192,20 @@ def explore(prom: QuerySource, baseline: Baseline, selection: Selection, *,
     method = get_method(selection.test, binned=True)
     rows = []
     for name, bins in current.items():
+        test = selection.test
         if not method.applies_to(bins.kind):
-            continue
+            if name != selection.feature:
+                continue
+            # the chosen feature stays in the table, judged by the test that applies to it
+            test = shown_test(selection.test, str(bins.kind))[0]
         ref, n_ref = _reference_shares(bins, previous.get(name))
-        stat = float(bins.statistic(selection.test, ref)[0])
+        stat = float(bins.statistic(test, ref)[0])
         n = float(bins.totals[0])
         short = not n >= min_samples or (selection.reference == "previous"
                                          and not n_ref >= min_samples)
-        rows.append({"feature": name, "kind": str(bins.kind), "test": selection.test,
+        rows.append({"feature": name, "kind": str(bins.kind), "test": test,
                      "statistic": stat, "n_current": n, "n_reference": n_ref,
-                     "insufficient": short, "severity": judge(limits, selection.test, stat, short)})
+                     "insufficient": short, "severity": judge(limits, test, stat, short)})
     table = pd.DataFrame(rows, columns=["feature", "kind", "test", "statistic", "n_current",
                                         "n_reference", "insufficient", "severity"])
     table = table.sort_values("statistic", ascending=False, na_position="last",
@@ -303,16 +308,21 @@ def history_figure(view: View) -> Figure:
 
 
 def drift_table_html(table: pd.DataFrame) -> str:
-    """The per-feature table as HTML, rows coloured by severity."""
+    """The per-feature table as HTML, rows coloured by severity, numbers as a person reads
+    them: the statistic to three significant digits, counts with separators, "—" for none
+    (never ``441478.000000``, ``nan`` or ``0.007900``); the test is named per row (a
+    categorical feature chosen under KS is judged by PSI)."""
     from .plots import STATUS_COLORS
 
     def colour(row):
         c = STATUS_COLORS.get(row["severity"], "")
         return [f"background-color: {c}33" if c else ""] * len(row)
 
-    shown = table.drop(columns=["test"]).round({"statistic": 4, "n_current": 0,
-                                                 "n_reference": 0})
-    return shown.style.apply(colour, axis=1).hide(axis="index").to_html()
+    shown = table.assign(test=table["test"].astype(str).str.upper())
+    return (shown.style.apply(colour, axis=1).hide(axis="index")
+            .format({"statistic": fmt_number, "n_current": fmt_count, "n_reference": fmt_count,
+                     "insufficient": lambda v: "yes" if v else "no"}, na_rep=MISSING)
+            .to_html())
 
 
 def status_text(view: View) -> str:

@@ -36,7 +36,7 @@ inv.require_data();
 
 # %%
 signal = inv.psi_signal(psi_limit)
-inv.check_still_firing(signal.condition("the 1h confidence PSI", "1h"));
+inv.check_still_firing(inv.alert_condition(signal, "confidence PSI"));
 
 # %%
 inv.find_onset(signal);

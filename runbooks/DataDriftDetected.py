@@ -38,7 +38,7 @@ inv.require_data();
 # %%
 watched = inv.most_drifted_feature(feature)
 signal = inv.ks_signal(watched, ks_limit, model_version=model_version)
-inv.check_still_firing(signal.condition(f"the 1h binned KS of {watched}", "1h"));
+inv.check_still_firing(inv.alert_condition(signal, f"binned KS of {watched}"));
 
 # %%
 inv.find_onset(signal);

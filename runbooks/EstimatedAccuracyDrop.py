@@ -35,7 +35,7 @@ inv.require_data(q.confidence_buckets(model_name, "30m"), what="prediction confi
 signal = inv.estimated_accuracy_signal(t.accuracy_min)
 
 # %%
-inv.check_still_firing(signal.condition("the 30m estimated accuracy", "30m"));
+inv.check_still_firing(inv.alert_condition(signal, "estimated accuracy"));
 
 # %%
 inv.find_onset(signal);

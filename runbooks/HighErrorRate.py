@@ -35,7 +35,7 @@ signal = iv.error_ratio(model_name, t.error_ratio_critical)
 inv.require_data();
 
 # %%
-inv.check_still_firing(signal.condition("the 5m error ratio", "5m"));
+inv.check_still_firing(inv.alert_condition(signal, "error ratio"));
 
 # %%
 inv.find_onset(signal);

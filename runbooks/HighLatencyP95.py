@@ -36,7 +36,7 @@ signal = iv.latency(model_name, 0.95, limit)
 inv.require_data();
 
 # %%
-inv.check_still_firing(signal.condition("the 5m P95 latency", "5m"));
+inv.check_still_firing(inv.alert_condition(signal, "P95 latency"));
 
 # %%
 inv.find_onset(signal);

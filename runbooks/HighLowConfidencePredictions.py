@@ -35,7 +35,7 @@ signal = iv.low_confidence(model_name, t.low_confidence_share)
 inv.require_data();
 
 # %%
-inv.check_still_firing(signal.condition("the 1h low-confidence share", "1h"));
+inv.check_still_firing(inv.alert_condition(signal, "low-confidence share"));
 
 # %%
 inv.find_onset(signal);

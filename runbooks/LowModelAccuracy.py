@@ -35,7 +35,7 @@ signal = iv.accuracy(model_name, t.accuracy_min)
 inv.require_data(q.accuracy(model_name, "1h"), what="ground-truth feedback");
 
 # %%
-inv.check_still_firing(signal.condition("the 1h accuracy", "1h"));
+inv.check_still_firing(inv.alert_condition(signal, "accuracy"));
 
 # %%
 inv.find_onset(signal);

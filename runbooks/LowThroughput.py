@@ -34,7 +34,7 @@ signal = iv.request_rate(model_name, inv.ctx.model.slo.throughput_min_rps, above
 inv.require_data();
 
 # %%
-inv.check_still_firing(signal.condition("the 5m request rate", "5m"));
+inv.check_still_firing(inv.alert_condition(signal, "request rate"));
 
 # %%
 inv.find_onset(signal);

@@ -15,7 +15,7 @@ from ..errors import BaselineError
 from ..findings import Finding, Stat
 from ..findings.investigation import InvestigationBase
 from ..findings.record import _cap
-from ..humanize import Kind, fmt
+from ..humanize import Kind, fmt, fmt_duration
 from ..promql import matcher, selector
 from ..signals import Signal
 from .compare import thresholds_for
@@ -135,8 +135,11 @@ class DriftEvidence(InvestigationBase):
         stat = {t: float(rows.loc[rows["test"] == t, "statistic"].iloc[0])
                 for t in ("ks", "psi") if (rows["test"] == t).any()}
         n = float(rows["n"].iloc[0]) if not rows.empty else 0.0
-        severity = (str(rows.loc[rows["test"] == "ks", "severity"].iloc[0])
-                    if (rows["test"] == "ks").any() else "")
+        # the severity of the test that applies: KS for a numeric feature, PSI for the
+        # confidence histogram (its key chart is a finding, not "nothing unusual")
+        judged = "ks" if (rows["test"] == "ks").any() else "psi"
+        severity = (str(rows.loc[rows["test"] == judged, "severity"].iloc[0])
+                    if (rows["test"] == judged).any() else "")
         if bins is None or not len(bins.totals) or not bins.totals[-1]:
             finding = Finding(title or f"Distribution of {feature}", False,
                               f"No values of {feature} in the incident window.")
@@ -148,13 +151,14 @@ class DriftEvidence(InvestigationBase):
                                            f"window")
         what = "confidence" if feature == CONCEPT_FEATURE else feature
         moved = int(np.argmax(np.abs(current - bins.reference)))
-        message = (f"{_cap(what)} in the incident window against the training baseline: "
-                   + ", ".join(f"{t.upper()} {fmt(v)}" for t, v in stat.items())
+        span = fmt_duration(self.incident.seconds)
+        message = (f"{_cap(what)} over the {span} incident window against the training "
+                   f"baseline: " + ", ".join(f"{t.upper()} {fmt(v)}" for t, v in stat.items())
                    + f" on {fmt(n, Kind.COUNT)} values"
                    + (f" ({severity})" if severity and severity != "ok" else "")
                    + f"; the bucket {labels[moved]} moved most "
                      f"({fmt(bins.reference[moved], Kind.RATIO)} → {fmt(current[moved], Kind.RATIO)}).")
-        stats = [Stat(f"binned {t.upper()}", v, Kind.NUMBER.value, n, "values")
+        stats = [Stat(f"binned {t.upper()} over {span}", v, Kind.NUMBER.value, n, "values")
                  for t, v in stat.items()]
         promql = (confidence_buckets_query(self.model_name, self.incident.duration)
                   if feature == CONCEPT_FEATURE

@@ -30,7 +30,8 @@ FINDING_MIME = "application/vnd.mlmon.finding+json"
 SUMMARY_MIME = "application/vnd.mlmon.summary+json"
 
 # status → what the verdict card says; severity and status choose its colour (see html.py)
-STATUS_TEXT = {"firing": "Firing", "resolved": "Resolved", "no_data": "No data"}
+STATUS_TEXT = {"firing": "Firing", "resolved": "Resolved", "no_data": "No data",
+               "not_firing": "Not firing now"}
 
 _E = html.escape
 
@@ -186,16 +187,20 @@ def verdict_card(summary: Mapping[str, Any]) -> str:
     """The verdict as a card coloured by status and severity, with the onset when known."""
     status = str(summary.get("status", "firing"))
     severity = str(summary.get("severity") or "")
-    tone = ("ok" if status == "resolved" else "unknown" if status == "no_data"
+    tone = ("ok" if status == "resolved" else "unknown" if status in ("no_data", "not_firing")
             else severity if severity in ("critical", "warning", "info") else "critical")
     title = " · ".join(x for x in (str(summary.get("alertname") or ""),
                                    str(summary.get("model") or "")) if x)
     label = STATUS_TEXT.get(status, status) + (f" · {severity}" if severity else "")
     onset = summary.get("onset") or {}
-    since = ""
+    when = []
     if isinstance(onset, Mapping) and onset.get("time"):
-        since = (f"<span class='mlmon-since'>since {_E(fmt_time(onset['time']))} "
-                 f"±{_E(fmt_duration(onset.get('uncertainty')))}</span>")
+        when.append(f"since {_E(fmt_time(onset['time']))} "
+                    f"±{_E(fmt_duration(onset.get('uncertainty')))}")
+    window = summary.get("window") or {}
+    if isinstance(window, Mapping) and window.get("end"):
+        when.append(f"<span class='mlmon-asof'>as of {_E(fmt_time(window['end']))}</span>")
+    since = f"<span class='mlmon-since'>{' · '.join(when)}</span>" if when else ""
     follow = summary.get("next")
     follow = f"<p class='mlmon-next'><b>Next:</b> {_E(str(follow))}</p>" if follow else ""
     return (f"<div class='mlmon-verdict {_E(tone)} {_E(status)}'>"

@@ -19,7 +19,7 @@ from ..onset import Onset
 from ..promql import selector
 from ..signals import Condition
 from . import Finding, graph_link
-from .record import _display, _plain, _record, _skip_remaining_cells, record_finding
+from .record import _display, _one, _plain, _record, _skip_remaining_cells, record_finding
 
 __all__ = ["InvestigationBase", "REFERENCE_DAYS", "SEARCH_BEFORE", "FALLBACK_WINDOW"]
 
@@ -138,22 +138,54 @@ class InvestigationBase:
                 f"right.", "no_data")
 
     def check_still_firing(self, condition: Condition, value: float | None = None) -> None:
-        """End early (status ``resolved``) when the alert condition no longer holds at the end
-        of the window; otherwise record its current value. ``value`` skips the query (for
-        conditions computed here, such as drift from buckets)."""
+        """Judge the alert's condition at the end of the window and record its value.
+
+        A run an alert started (``starts_at`` given) ends early (status ``resolved``) when the
+        condition no longer holds. A run started by hand (no alert) is an investigation: it
+        never ends here; it says "not firing now" (status ``not_firing``) when the condition
+        does not hold at the end, with when it held in the window asked for and its peak, and
+        goes on to the same evidence. ``value`` skips the query (for conditions computed here,
+        such as drift from buckets)."""
         if value is None:
             value = self.prom.scalar(condition.promql, self.incident.end)
         self.numbers["current_value"] = _plain(value)
         self.numbers["threshold"] = condition.threshold
         self._cache["condition"] = (condition, value)
-        if not condition.holds(value):
-            side = "at or under" if condition.above else "at or over"
-            shown = "no value" if value != value else fmt(value, condition.kind)
-            self._early(f"Resolved: {condition.description} is {shown} at "
-                        f"{self.incident.end:%Y-%m-%d %H:%M} UTC, {side} the threshold "
-                        f"{fmt(condition.threshold, condition.kind)}; the alert condition no "
-                        f"longer holds.",
-                        "resolved", current_value=value, threshold=condition.threshold)
+        if condition.holds(value):
+            return
+        side = "at or under" if condition.above else "at or over"
+        shown = "no value" if value != value else fmt(value, condition.kind)
+        now = (f"{condition.description} is {shown} at {self.incident.end:%Y-%m-%d %H:%M} UTC, "
+               f"{side} the threshold {fmt(condition.threshold, condition.kind)}")
+        if self.alert_at is None:
+            self._cache["not_firing"] = f"Not firing now: {now}; " + self._held_in_window(
+                condition)
+            return
+        self._early(f"Resolved: {now}; the alert condition no longer holds.",
+                    "resolved", current_value=value, threshold=condition.threshold)
+
+    def _held_in_window(self, condition: Condition) -> str:
+        """When ``condition`` held in the window asked for, and its peak (words)."""
+        window = self.search or self.incident
+        step = max(self.resolution, window.step)
+        try:
+            frame = self.prom.range(condition.promql, window.start, window.end, step)
+        except Exception:  # the window's values are evidence, not a reason to stop
+            frame = pd.DataFrame()
+        series = _one(frame, condition.above)
+        span = f"{fmt_duration((window.end - window.start).total_seconds())} asked for"
+        if series.empty:
+            return f"it has no value in the {span}"
+        where = int(series.to_numpy().argmax() if condition.above else series.to_numpy().argmin())
+        peak = (f"{'peak' if condition.above else 'lowest'} "
+                f"{fmt(float(series.iloc[where]), condition.kind)} at "
+                f"{series.index[where]:%H:%M} UTC")
+        held = series[[condition.holds(v) for v in series]]
+        self.numbers["held_in_window"] = not held.empty
+        if held.empty:
+            return f"it did not cross the threshold in the {span} ({peak}, n = {len(series)} points)"
+        return (f"in the {span} it held from {held.index[0]:%H:%M} to {held.index[-1]:%H:%M} UTC "
+                f"({peak}, n = {len(series)} points)")
 
     # -- the windows ----------------------------------------------------------------------------
 
@@ -178,12 +210,13 @@ class InvestigationBase:
 
     def _summary(self, verdict: str, status: str, next_step: str = "",
                  **numbers: Any) -> dict[str, Any]:
+        evidence = status in ("firing", "not_firing")
         onset = None
-        if self.onset is not None and status == "firing":
+        if self.onset is not None and evidence:
             onset = {"time": self.onset.time.isoformat(), "uncertainty": self.onset.uncertainty,
                      "lead": self._cache.get("onset_lead", ""), "ongoing": self.onset.ongoing}
         clean = {k: _plain(v) for k, v in {**self.numbers, **numbers}.items()}
-        tiles = self.tiles if status == "firing" else []
+        tiles = self.tiles if evidence else []
         return {"verdict": verdict, "status": status, "severity": self.severity,
                 "alertname": self.alertname, "model": self.model_name, "numbers": clean,
                 "tiles": tiles, "onset": onset, "next": next_step,

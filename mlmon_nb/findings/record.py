@@ -87,10 +87,16 @@ def _factor(now: float, before: float) -> float:
 
 
 def _factor_text(now: float, before: float) -> str:
+    """How many times ``before`` ``now`` is, as a person reads it: ×3.2, ×40, ×0.04 (never
+    ×0.0: a drop to a small fraction keeps two significant digits), "none now", "new"."""
     k = _factor(now, before)
     if k != k:
         return "new" if before == 0 and now and now > 0 else "—"
-    return f"×{k:.1f}" if k < 10 else f"×{k:.0f}"
+    if k <= 0:
+        return "none now" if k == 0 else "—"
+    if k >= 10:
+        return f"×{k:.0f}"
+    return f"×{k:.1f}" if k >= 0.1 else f"×{k:.2g}"
 
 
 def _cap(text: str) -> str:

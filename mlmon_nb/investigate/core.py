@@ -17,10 +17,11 @@ from ..estimated.investigate import EstimatedAccuracyEvidence
 from ..findings import Finding, Stat
 from ..findings.investigation import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
 from ..findings.record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
-from ..humanize import Kind, fmt, fmt_duration
+from ..humanize import Kind, fmt, fmt_duration, rate_unit
 from ..signals import Signal
 from ..slo.investigate import SloEvidence
 from .onset_search import OnsetSearch
+from .rule_condition import RuleConditions
 
 __all__ = ["Investigation", "open_investigation"]
 
@@ -31,8 +32,8 @@ def _constant(promql: str) -> Callable[[str], str]:
 
 
 @dataclass
-class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEvidence,
-                    InvestigationBase):
+class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence,
+                    SloEvidence, InvestigationBase):
     """One runbook run: its context, the incident window, the search window around the alert,
     the findings recorded so far and the numbers behind the verdict."""
 
@@ -85,9 +86,10 @@ class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEv
             n = self._sample(signal)
             rows.append({"measure": signal.name, "incident mean": mean_now, "incident peak": peak,
                          "before (mean)": mean_before, "change ×": change, "n": n})
-            shown.append({"measure": signal.name, "since onset": fmt(mean_now, signal.kind),
-                          "worst": fmt(peak, signal.kind),
-                          "before": fmt(mean_before, signal.kind), "reference": before_what,
+            unit = rate_unit(mean_now, peak, mean_before)  # one unit across the row
+            shown.append({"measure": signal.name, "since onset": fmt(mean_now, signal.kind, unit),
+                          "worst": fmt(peak, signal.kind, unit),
+                          "before": fmt(mean_before, signal.kind, unit), "reference": before_what,
                           "change": _factor_text(mean_now, mean_before),
                           "sample": (f"{fmt(n, Kind.COUNT)} {signal.sample_unit}".strip()
                                      if n is not None else "—")})
@@ -170,27 +172,38 @@ class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEv
                        if not split.empty else
                        "Every label has a single value, so the change is all of: "
                        + ", ".join(f"{r['label']}={r['value']}" for _, r in single.iterrows()))
-            interesting = bool(not split.empty and abs(top["share of change"]) >= 0.5)
+            # a single value carrying the whole change names the cause as much as a split does
+            # (error_type=InjectedFault): interesting when the signal itself grew markedly
+            grew = (top["now"] >= 1.5 * top["before"] if top["before"] > 0
+                    else top["now"] > 0) if top["now"] == top["now"] else False
+            interesting = bool(abs(top["share of change"]) >= 0.5 if not split.empty
+                               else grew)
         else:
             message = (f"{top['value']} ({top['label']}) moved most: "
                        f"{fmt(top['before'], kind)} → {fmt(top['now'], kind)}")
             interesting = bool(not split.empty)
         self.numbers[f"{name}: top contributor"] = f"{top['label']}={top['value']}"
         self._cache["breakdown_top"] = (top["label"], top["value"], top["share of change"])
-        shown = [{"label": r["label"], "value": r["value"], "before": fmt(r["before"], kind),
-                  "now": fmt(r["now"], kind),
+        top_rows = frame.head(12)
+        unit = rate_unit(*top_rows["before"], *top_rows["now"])  # one unit per column
+        shown = [{"label": r["label"], "value": r["value"], "before": fmt(r["before"], kind, unit),
+                  "now": fmt(r["now"], kind, unit),
                   **({"share of change": fmt(r["share of change"], Kind.RATIO)} if additive else
-                     {"change": fmt(r["change"], kind)}),
+                     {"change": fmt(r["change"], kind, unit)}),
                   **({"sample": fmt(r["n"], Kind.COUNT) + (f" {sample_unit}" if sample_unit
                                                            else "")} if sample_by else {})}
-                 for _, r in frame.head(12).iterrows()]
+                 for _, r in top_rows.iterrows()]
         chart_data = pd.Series(
             (frame["share of change"] if additive else frame["change"]).to_numpy(),
             index=[f"{r['label']}={r['value']}" for _, r in frame.iterrows()]).head(10)[::-1]
-        fig = plots.bars(chart_data, f"{name}: {'share of the change' if additive else 'change'}"
-                         f" by label value", percent=additive or kind == Kind.RATIO.value)
+        chart = None
+        if not split.empty or not additive:  # single values all carry 100%: no chart says more
+            fig = plots.bars(chart_data, f"{name}: "
+                             f"{'share of the change' if additive else 'change'} by label value",
+                             percent=additive or kind == Kind.RATIO.value)
+            chart = plots.png(fig)
         promql = query_by(self.rate, [frame.iloc[0]["label"]])
-        self.record(Finding("What changed, by label", interesting, message + ".", [], plots.png(fig),
+        self.record(Finding("What changed, by label", interesting, message + ".", [], chart,
                             promql, self.link(promql), shown))
         return frame
 
@@ -245,7 +258,7 @@ class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEv
         kind = sig.kind if sig is not None else Kind.NUMBER.value
         name = sig.name if sig is not None else (measure or "the signal")
         parts = []
-        if condition is not None and now == now:
+        if condition is not None and now == now and not self._cache.get("not_firing"):
             parts.append(f"{_cap(condition.description)} is "
                          f"{_fmt_kind(now, condition.kind)} (threshold "
                          f"{_fmt_kind(condition.threshold, condition.kind)})")
@@ -271,6 +284,10 @@ class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEv
             parts.append("a deploy or baseline change came near onset")
         parts.extend(n for n in notes if n)
         verdict = "; ".join(parts) + "."
+        not_firing = self._cache.get("not_firing")
+        if not_firing and status == "firing":  # a run started by hand, the condition not met
+            status = "not_firing"
+            verdict = f"{not_firing}. Evidence over the window: {verdict}"
         if condition is not None and now == now:
             label = condition.description.removeprefix("the ")
             self.tiles.insert(0, {"label": f"{label} now",

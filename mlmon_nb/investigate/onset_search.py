@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
+from ..config import parse_duration
 from ..findings import Finding, Stat
 from ..findings.investigation import FALLBACK_WINDOW, REFERENCE_DAYS, InvestigationBase
 from ..findings.record import _cap, _one
@@ -14,7 +15,27 @@ from ..humanize import Kind, fmt, fmt_duration
 from ..onset import Onset, detect_onset, normal_band
 from ..signals import Signal
 
-__all__ = ["OnsetSearch"]
+__all__ = ["OnsetSearch", "band_range", "domain"]
+
+# kinds whose values cannot be negative, and the one that cannot pass 1 either
+_NON_NEGATIVE = {Kind.RATIO.value, Kind.RATE.value, Kind.COUNT.value, Kind.SECONDS.value}
+
+
+def domain(kind: str) -> tuple[float | None, float | None]:
+    """The range a signal of ``kind`` can take: 0–1 for a ratio, from 0 for rates, counts and
+    durations, unbounded otherwise."""
+    if kind == Kind.RATIO.value:
+        return 0.0, 1.0
+    return (0.0, None) if kind in _NON_NEGATIVE else (None, None)
+
+
+def band_range(band, kind: str) -> str:
+    """A normal band as the range a person reads, inside the signal's domain: "0%–6%", never
+    "0% ± 6%" (a ratio is never negative)."""
+    low_end, high_end = domain(kind)
+    low = band.low if low_end is None else max(low_end, band.low)
+    high = band.high if high_end is None else min(high_end, band.high)
+    return f"{fmt(low, kind)}–{fmt(high, kind)} (median {fmt(band.median, kind)})"
 
 
 class OnsetSearch(InvestigationBase):
@@ -68,16 +89,19 @@ class OnsetSearch(InvestigationBase):
         min_scale = (abs(signal.threshold - median) / 20
                      if signal.threshold is not None and median == median else 0.0)
         band = normal_band(ref_values, direction=signal.direction, min_scale=min_scale)
-        onset = (detect_onset(series, band=band, direction=signal.direction, at=self.alert_at)
-                 if not series.empty else None)
+        # a rate over fine_rate lags a change by up to that range; a fixed expression (a 1h
+        # KS) does not depend on it and is dated as it is
+        lag = (parse_duration(self.fine_rate)
+               if signal.query("1m") != signal.query("2m") else 0.0)
+        onset = (detect_onset(series, band=band, direction=signal.direction, at=self.alert_at,
+                              lag=lag) if not series.empty else None)
         self.onset = onset
         end = self.incident.end
         if onset is not None:
             self._set_incident(onset.time.floor("s"))
         promql = signal.promql(self.fine_rate)
-        stats = [Stat("normal band", f"{fmt(band.median, signal.kind)} ± "
-                      f"{fmt(band.k * band.scale, signal.kind)}", Kind.TEXT.value, band.n,
-                      "reference points")]
+        band_text = band_range(band, signal.kind)
+        stats = [Stat("normal band", band_text, Kind.TEXT.value, band.n, "reference points")]
         if onset is not None:
             lead = (self.alert_at - onset.time).total_seconds() if self.alert_at is not None \
                 else float("nan")
@@ -107,8 +131,7 @@ class OnsetSearch(InvestigationBase):
             self._cache["onset_lead"] = lead_text
         else:
             message = (f"No clear onset: {signal.name} did not leave its normal band "
-                       f"({fmt(band.median, signal.kind)} ± {fmt(band.k * band.scale, signal.kind)},"
-                       f" from {ref_what}) in a sustained way between {search.start:%H:%M} and "
+                       f"({band_text}, from {ref_what}) in a sustained way between {search.start:%H:%M} and "
                        f"{search.end:%H:%M} UTC; the incident window is "
                        f"{self.incident.start:%H:%M}–{self.incident.end:%H:%M} UTC.")
         chart_start = search.start
@@ -125,11 +148,11 @@ class OnsetSearch(InvestigationBase):
             percent=signal.kind == Kind.RATIO.value,
             ylabel="s" if signal.kind == Kind.SECONDS.value else "",
             threshold=signal.threshold,
-            band=(band.low, band.high) if band.n else None,
+            band=(band.low, band.high) if band.n else None, domain=domain(signal.kind),
             onset=(onset.time, onset.uncertainty) if onset else None,
             alert_at=self.alert_at, incident_start=self.incident.start,
             reference=ref_line[ref_line.index >= chart_start] if ref_line is not None else None,
-            sample=sample, sample_label=f"{signal.sample_unit or 'sample'} per {self.fine_rate}")
+            sample=sample, sample_label=f"{signal.sample_unit or 'sample'} per minute")
         self.record(Finding("When it started", onset is not None, message, stats,
                             plots.png(fig), promql, self.link(promql, chart_start, end)))
         return onset
@@ -138,5 +161,9 @@ class OnsetSearch(InvestigationBase):
         if signal.sample is None:
             return None
         frame = self.prom.range(signal.sample(self.fine_rate), start, end, self.resolution)
-        return None if frame.empty else frame.groupby("timestamp")["value"].sum()
+        if frame.empty:
+            return None
+        # the count over each fine_rate range, as a count per minute (a unit a person reads)
+        per_minute = 60.0 / parse_duration(self.fine_rate)
+        return frame.groupby("timestamp")["value"].sum() * per_minute
 

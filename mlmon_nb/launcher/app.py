@@ -312,7 +312,8 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         known |= {m.name for m in config.models}
         return pages.console_page(feed, matched, console.recently_resolved(resolved), declared,
                                   guard.csrf.token(nonce), guard.write_token is not None, now,
-                                  notice, model_name=model, models=sorted(known))
+                                  notice, model_name=model, models=sorted(known),
+                                  refresh_every=opts.console_refresh)
 
     def notice_of(request: Request) -> str:
         for key, words in (("silenced", "Silence {} created in Alertmanager."),

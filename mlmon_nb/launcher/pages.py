@@ -14,11 +14,13 @@ from urllib.parse import quote, urlencode
 
 from ..runbooks import RESERVED_PARAMETERS, RUN_CSS, sanitize_html
 from ..runstore import FINAL_STATUSES, Run
-from .console import AlertFeed, ConsoleAlert, ModelGroup, group_by_model, relative_time
+from .console import AlertFeed, ConsoleAlert, ModelGroup, group_by_model, parse_time, relative_time
+from .refresh import CONSOLE_SCRIPT, DEFAULT_REFRESH_SECONDS
 
 __all__ = ["MAX_ALERTS_ONE_MODEL", "MAX_ALERTS_PER_GROUP", "MAX_GROUPS", "RunsView",
-           "console_page", "error_page", "form_page", "lab_link", "model_filter", "page",
-           "run_page", "run_rows", "run_state", "runs_page"]
+           "console_page", "error_page", "form_page", "judged", "lab_link", "model_filter",
+           "page", "run_page", "run_rows", "run_state", "runs_page", "short_text", "stale_reason",
+           "then_and_now"]
 
 # The console stays readable with a fleet of models: at most this many model groups, and
 # alerts per group, are drawn; the rest is counted ("N more") and one filter away.
@@ -52,16 +54,25 @@ border:1px solid #e3e3e3;border-radius:4px;padding:.2rem .6rem}.model-group>summ
 padding:.2rem 0;font-size:1.05rem}.model-group.worst-critical,.model-group.worst-page{
 border-left:6px solid #c0262d}.model-group.worst-warning{border-left:6px solid #d9822b}
 .model-group.worst-info{border-left:6px solid #2b6cb0}.model-group .count{font-weight:600}
-.more{font-style:italic}.pager a{margin-right:1rem}"""
+.more{font-style:italic}.pager a{margin-right:1rem}.asof{color:#444;font-size:.9rem}
+.then-now{font-weight:600}.stale{background:#fff4e5;border-left:4px solid #d9822b;padding:.2rem
+.5rem;margin:.2rem 0}.run .verdict-text{overflow-wrap:anywhere;white-space:normal}
+td{overflow-wrap:anywhere}"""
 
 
-def page(title: str, body: str, *, refresh: bool = False, css: str = "") -> str:
-    """A whole page around ``body`` (already escaped HTML); ``css`` is trusted page chrome."""
+def page(title: str, body: str, *, refresh: bool = False, css: str = "",
+         live_every: float | None = None) -> str:
+    """A whole page around ``body`` (already escaped HTML); ``css`` is trusted page chrome.
+    ``refresh`` reloads the page every 2 s (a run not finished yet); ``live_every`` refreshes
+    its ``#live`` part in place every so many seconds, never while a form is in use (the
+    console)."""
     meta = '<meta http-equiv="refresh" content="2">' if refresh else ""
+    live = (f" data-refresh='{float(live_every):g}'" if live_every else "")
+    script = f"<script>{CONSOLE_SCRIPT}</script>" if live_every else ""
     return (f"<!doctype html><html><head><meta charset='utf-8'>{meta}<title>{_E(title)}</title>"
-            f"<style>{_STYLE}{css}</style></head><body><nav><a href='/'>console</a>"
+            f"<style>{_STYLE}{css}</style></head><body{live}><nav><a href='/'>console</a>"
             f"<a href='/runs'>runs</a>"
-            f"<a href='/healthz'>health</a></nav>{body}</body></html>")
+            f"<a href='/healthz'>health</a></nav>{body}{script}</body></html>")
 
 
 def error_page(status: int, message: str) -> str:
@@ -70,6 +81,69 @@ def error_page(status: int, message: str) -> str:
 
 def _fmt_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else ""
+
+
+def _hm(ts: float | None, now: float | None = None) -> str:
+    """A time as ``02:46 UTC``, with the date when it is not the day of ``now``."""
+    if not ts:
+        return ""
+    same_day = now is not None and time.gmtime(ts)[:3] == time.gmtime(now)[:3]
+    return time.strftime("%H:%M UTC" if same_day else "%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
+def short_text(text: str, limit: int = 320) -> str:
+    """``text`` whole when it fits, else cut at the last word boundary before ``limit`` with an
+    ellipsis — never in the middle of a word or a ``label=value``."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:·—-")
+    return cut + " …"
+
+
+# what the run's verdict said about its alert when it ran (the summary's status)
+_JUDGED = {"firing": "was firing", "resolved": "had resolved", "no_data": "had no data",
+           "not_firing": "was not firing"}
+
+
+def judged(run: Run) -> tuple[float | None, str]:
+    """When the run judged its alert (the end of the window it analysed, else when it
+    finished) and the status its verdict gave then ("" when it recorded none)."""
+    window = run.summary.get("window")
+    at = parse_time(window.get("end")) if isinstance(window, Mapping) else None
+    return at or run.finished, str(run.summary.get("status") or "")
+
+
+def then_and_now(run: Run, now: float) -> str:
+    """The alert's state when the run judged it next to its state now, in words: "was firing
+    at 02:46 UTC, resolved 02:55 UTC"; for a run started by hand, what it found and that no
+    alert started it."""
+    at, status = judged(run)
+    then = f"{_JUDGED.get(status, status or 'was judged')} at {_hm(at, now)}" if at else ""
+    resolved = parse_time(run.resolved_at) if run.resolved_at else None
+    if run.resolved_at:
+        later = f"resolved {_hm(resolved, now)}" if resolved else f"resolved {run.resolved_at}"
+    elif run.source == "webhook":
+        later = "no resolve received since"
+    elif parse_time(run.params.get("starts_at")):
+        later = (f"run by hand for the alert that started at "
+                 f"{_hm(parse_time(run.params.get('starts_at')), now)}")
+    else:
+        later = "started by hand: an investigation, not an alert's run"
+    return ", ".join(x for x in (then, later) if x)
+
+
+def stale_reason(alert: ConsoleAlert, run: Run) -> str:
+    """Why the run's verdict is older than what the alert says now ("" when it is not): the
+    alert (re)started after the verdict's time, or the verdict found it not firing while it
+    fires now."""
+    at, status = judged(run)
+    if alert.starts_at and at and alert.starts_at > at:
+        return "verdict older than the alert's latest change (it started again after the run)"
+    if status in ("resolved", "not_firing", "no_data") and alert.state in ("active", "firing"):
+        return (f"verdict older than the alert's latest change (the run found it "
+                f"{_JUDGED[status].removeprefix('was ').removeprefix('had ')}; it fires now)")
+    return ""
 
 
 def run_state(run: Run) -> str:
@@ -104,7 +178,8 @@ def run_rows(runs: list[Run], max_attempts: int) -> str:
         f"<td>{_model_link('/runs', r.model_name)}</td>"
         f"<td class='status {r.status}'>{r.status}</td><td>{r.attempts}/{max_attempts}</td>"
         f"<td>{'' if r.duration is None else f'{r.duration:.1f}s'}</td><td>{_E(r.source)}</td>"
-        f"<td>{_fmt_time(r.created)}</td><td>{_E(r.verdict[:160])}</td></tr>" for r in runs)
+        f"<td>{_fmt_time(r.created)}</td><td>{_E(short_text(r.verdict, 160))}</td></tr>"
+        for r in runs)
     return ("<table><tr><th>run</th><th>alert state</th><th>alert</th><th>model</th>"
             "<th>status</th><th>attempts</th>"
             f"<th>duration</th><th>source</th><th>created</th><th>verdict</th></tr>{rows}</table>")
@@ -184,9 +259,11 @@ def lab_link(jupyter_url: str, run_id: str, jupyter_token: str | None) -> str:
 
 
 def run_page(run: Run, run_dir: Path, jupyter_url: str, max_attempts: int, *,
-             jupyter_token: str | None = None, rerunnable: bool = True) -> str:
-    """One run: status, its alert's state, attempts, verdict, parameters and the sanitized
-    executed notebook; "run again" as a form link (runbooks) or a shell command (notebooks)."""
+             jupyter_token: str | None = None, rerunnable: bool = True,
+             now: float | None = None) -> str:
+    """One run: status, its alert's state, attempts, when its verdict was true ("as of") next
+    to the alert's state now, the verdict, parameters and the sanitized executed notebook;
+    "run again" as a form link (runbooks) or a shell command (notebooks)."""
     params = "".join(f"<tr><th>{_E(k)}</th><td>{_E(str(v))}</td></tr>"
                      for k, v in sorted(run.params.items()))
     lab = lab_link(jupyter_url, run.run_id, jupyter_token)
@@ -197,11 +274,18 @@ def run_page(run: Run, run_dir: Path, jupyter_url: str, max_attempts: int, *,
     notebook = sanitize_html(out.read_text()) if executed \
         else "<p>The notebook is being executed; this page refreshes itself.</p>"
     duration = "" if run.duration is None else f" {run.duration:.1f}s"
-    body = (f"<h1>{_E(run.alertname)} · {_E(run.model_name)} {_state_badge(run)}</h1>"
+    now = time.time() if now is None else now
+    at, _ = judged(run)
+    asof = (f"<p class='asof'>verdict as of <b class='asof-time'>{_fmt_time(at)}</b> "
+            f"({relative_time(at, now)}) · <span class='then-now'>{_E(then_and_now(run, now))}"
+            f"</span></p>") if at and run.status in FINAL_STATUSES else ""
+    title = " · ".join(x for x in (run.alertname, run.model_name) if x)
+    body = (f"<h1>{_E(title)} {_state_badge(run)}</h1>"
             f"<p class='muted'>run <code>{run.run_id}</code> · <span class='status {run.status}'>"
             f"{run.status}</span>{duration} · attempt <span class='attempts'>{run.attempts}"
             f"/{max_attempts}</span> · {_E(run.source)} · {_fmt_time(run.created)}"
-            + (f" · alert resolved {_E(run.resolved_at)}" if run.resolved_at else "") + "</p>"
+            + (f" · alert resolved {_E(_fmt_time(parse_time(run.resolved_at)) or run.resolved_at)}"
+               if run.resolved_at else "") + "</p>" + asof
             + (f"<p class='verdict'>{_E(run.verdict)}</p>" if run.verdict and not executed else "")
             + (f"<p class='failed'>{_E(run.error)}</p>" if run.error else "")
             + f"<div class='nb'>{notebook}</div>"
@@ -209,7 +293,7 @@ def run_page(run: Run, run_dir: Path, jupyter_url: str, max_attempts: int, *,
               f"<a class='lab' href='{_E(lab)}' rel='noreferrer'>open in JupyterLab</a> · "
               f"{_rerun(run, rerunnable)}</p>"
             f"<details><summary>parameters</summary><table>{params}</table></details>")
-    return page(f"{run.alertname} {run.run_id}", body, refresh=run.status not in FINAL_STATUSES,
+    return page(f"{title} {run.run_id}", body, refresh=run.status not in FINAL_STATUSES,
                 css=RUN_CSS)
 
 
@@ -230,16 +314,9 @@ def _link(url: str, text: str) -> str:
     return f"<a href='{_E(url)}' rel='noreferrer'>{_E(text)}</a>"
 
 
-def _run_cell(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] | None,
-              csrf: str, token_needed: bool) -> str:
-    """The alert's runbook run (state, verdict, link), else a button that runs it, else why
-    there is none."""
-    if run is not None:
-        verdict = f" — {_E(run.verdict[:200])}" if run.verdict else ""
-        return (f"<div class='run'>runbook run <a href='/runs/{run.run_id}'>{run.run_id}</a>: "
-                f"<span class='status {run.status}'>{run.status}</span>{verdict}</div>")
-    if declared is None:
-        return "<div class='run muted'>no runbook for this alert</div>"
+def _run_form(alert: ConsoleAlert, declared: frozenset[str], csrf: str, token_needed: bool,
+              label: str) -> str:
+    """A button that runs the alert's runbook with the alert's labels (and its start)."""
     values = {k: v for k, v in alert.labels.items()
               if k in declared and k not in RESERVED_PARAMETERS}
     if "starts_at" in declared and alert.starts_at:
@@ -248,10 +325,35 @@ def _run_cell(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] | N
                      for k, v in sorted(values.items()))
     token = ("<input type='password' name='access_token' placeholder='launcher token'>"
              if token_needed else "")
-    return (f"<div class='run'><form method='post' action='/runbook/{quote(alert.alertname)}'>"
+    return (f"<form method='post' action='/runbook/{quote(alert.alertname)}'>"
             f"<input type='hidden' name='csrf_token' value='{_E(csrf)}'>{hidden}{token}"
-            f"<button type='submit'>run the {_E(alert.alertname)} runbook</button></form> "
-            f"<span class='muted'>no run yet</span></div>")
+            f"<button type='submit'>{_E(label)}</button></form>")
+
+
+def _run_cell(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] | None,
+              csrf: str, token_needed: bool, now: float) -> str:
+    """The alert's runbook run (state, verdict and when it was true, link), flagged with a
+    button to run it again when the alert changed after the verdict; else a button that runs
+    it, else why there is none."""
+    if run is not None:
+        at, _ = judged(run)
+        asof = (f" <span class='muted asof'>(as of {_hm(at, now)}, {relative_time(at, now)})"
+                f"</span>") if at else ""
+        verdict = (f" — <span class='verdict-text'>{_E(short_text(run.verdict))}</span>"
+                   if run.verdict else "")
+        why = stale_reason(alert, run) if run.status in FINAL_STATUSES else ""
+        stale = ""
+        if why:
+            again = (" " + _run_form(alert, declared, csrf, token_needed, "run again")
+                     if declared is not None else "")
+            stale = f"<div class='stale'>{_E(why)}{again}</div>"
+        return (f"<div class='run'>runbook run <a href='/runs/{run.run_id}'>{run.run_id}</a>: "
+                f"<span class='status {run.status}'>{run.status}</span>{asof}{verdict}{stale}"
+                f"</div>")
+    if declared is None:
+        return "<div class='run muted'>no runbook for this alert</div>"
+    form = _run_form(alert, declared, csrf, token_needed, f"run the {alert.alertname} runbook")
+    return f"<div class='run'>{form} <span class='muted'>no run yet</span></div>"
 
 
 def _silence_form(alert: ConsoleAlert, csrf: str, token_needed: bool) -> str:
@@ -301,7 +403,7 @@ def _alert_card(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] |
             f"<span class='muted'>({_abs_time(alert.starts_at)})</span></div>"
             f"<div>{labels}</div>" + (f"<div>{_E(note)}</div>" if note else "")
             + (f"<div class='muted'>runbook link: {_link(link, link)}</div>" if link else "")
-            + _quieted(alert, feed) + _run_cell(alert, run, declared, csrf, token_needed)
+            + _quieted(alert, feed) + _run_cell(alert, run, declared, csrf, token_needed, now)
             + silence + "</div>")
 
 
@@ -354,19 +456,26 @@ def _silences(feed: AlertFeed, csrf: str, token_needed: bool) -> str:
 def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
                  declared: Mapping[str, frozenset[str]], csrf: str, token_needed: bool,
                  now: float, notice: str = "", *, model_name: str | None = None,
-                 models: list[str] | None = None) -> str:
+                 models: list[str] | None = None,
+                 refresh_every: float = DEFAULT_REFRESH_SECONDS) -> str:
     """The incident console: the model filter, what fires now grouped by model (one collapsible
     section per model, the most urgent first and open; each alert with its run or a button to
     run it, a silence form, or what silences or inhibits it), Alertmanager's active silences
     with a button to expire each, then the recently resolved runs. ``runs`` maps an alert's index
     in ``feed.alerts`` to its matched run; ``declared`` maps runbook names to their parameters;
-    ``model_name`` is the filter in use and ``models`` the names it suggests."""
+    ``model_name`` is the filter in use and ``models`` the names it suggests. The part below
+    the filter refreshes itself every ``refresh_every`` seconds, never while a form is in
+    use; each run's verdict says when it was true and is flagged when the alert changed
+    since."""
     problems = "".join(f"<p class='problem'>{_E(p)}</p>" for p in feed.problems)
     source = {"alertmanager": "Alertmanager", "prometheus": "Prometheus (no Alertmanager: "
               "silences are not available)"}.get(feed.source, "")
     here = f"/?{urlencode({'model_name': model_name})}" if model_name else "/"
-    where = (f"<p class='muted'>Alerts from {_E(source)} {_E(feed.source_url)} as of "
-             f"{_abs_time(now)} · <a href='{_E(here)}'>refresh</a></p>") if source else ""
+    where = (f"<p class='muted asof'>Alerts from {_E(source)} {_E(feed.source_url)} as of "
+             f"<b class='asof-time'>{_fmt_time(now)}</b> · refreshes itself every "
+             f"{refresh_every:g}s (not while you type in a form) · "
+             f"<a href='{_E(here)}'>refresh now</a></p>") if source else (
+        f"<p class='muted asof'>as of <b class='asof-time'>{_fmt_time(now)}</b></p>")
     groups = group_by_model(feed.alerts)
     if feed.source and not feed.alerts:
         firing = "<p class='quiet'>No alert is firing" + (
@@ -392,9 +501,11 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
     rows = "".join(
         f"<tr><td><span class='badge state-resolved'>resolved</span></td>"
         f"<td>{_E(r.alertname)}</td><td>{_model_link('/', r.model_name)}</td>"
-        f"<td>{_E(str(r.params.get('severity', '')))}</td><td>{_E(r.resolved_at)}</td>"
+        f"<td>{_E(str(r.params.get('severity', '')))}</td>"
+        f"<td>{_E(_fmt_time(parse_time(r.resolved_at)) or r.resolved_at)}</td>"
         f"<td><a href='/runs/{r.run_id}'>{r.run_id}</a> <span class='status {r.status}'>"
-        f"{r.status}</span></td><td>{_E(r.verdict[:160])}</td></tr>" for r in resolved)
+        f"{r.status}</span></td><td>{_E(short_text(r.verdict, 160))}</td></tr>"
+        for r in resolved)
     resolved_html = (("<table><tr><th>state</th><th>alert</th><th>model</th><th>severity</th>"
                       f"<th>resolved</th><th>run</th><th>verdict</th></tr>{rows}</table>")
                      if rows else "<p class='muted'>No resolved alert has a run yet.</p>")
@@ -403,12 +514,12 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
     all_runs = "/runs" + (f"?{urlencode({'model_name': model_name})}" if model_name else "")
     body = ((f"<p class='notice'>{_E(notice)}</p>" if notice else "")
             + f"<h1>Incident console</h1>{model_filter('/', model_name, models or [])}"
-            f"{problems}{where}"
+            f"<div id='live'>{problems}{where}"
             f"<h2>Firing now ({count}){per_model}</h2>{firing}"
             f"{_silences(feed, csrf, token_needed)}"
-            f"<h2>Recently resolved</h2>{resolved_html}"
+            f"<h2>Recently resolved</h2>{resolved_html}</div>"
             f"<p class='muted'>All runs: <a href='{_E(all_runs)}'>run list</a></p>")
-    return page("incident console", body)
+    return page("incident console", body, live_every=refresh_every)
 
 
 def form_page(alertname: str, runbook, values: Mapping[str, Any], csrf: str,

@@ -43,6 +43,7 @@ import numpy as np
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import ConfigError, RunbookError
+from .refresh import script_source
 
 __all__ = ["CSP", "CSRF_COOKIE", "READ_TOKEN_ENV", "WRITE_TOKEN_ENV", "ClientGone", "CsrfSigner",
            "Guard", "RequestError", "allowed_hosts", "header_deadline_protocol", "json_depth",
@@ -54,7 +55,9 @@ CSRF_COOKIE = "mlmon_csrf"
 CSRF_MAX_AGE = 12 * 3600
 REFERRER_POLICY = "same-origin"
 _STAMP = re.compile(r"[0-9]{1,12}")
+# no script but the console's refresh (allowed by its hash), which reads the console again
 CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+       f"script-src {script_source()}; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..runstore import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS
+from .refresh import DEFAULT_REFRESH_SECONDS
 from .security import READ_TOKEN_ENV, WRITE_TOKEN_ENV, resolve_token
 
 __all__ = ["LauncherSettings"]
@@ -35,6 +36,7 @@ class LauncherSettings:
     alertmanager_url: str | None = None  # the console's Alertmanager ($MLMON_ALERTMANAGER_URL,
     #                                      else the stack's port; "" for Prometheus only)
     source_timeout: float = 3.0      # seconds for a whole answer of Alertmanager or Prometheus
+    console_refresh: float = DEFAULT_REFRESH_SECONDS  # the console refreshes itself this often
 
     def resolved_token(self) -> str | None:
         """The write token: the setting, else ``$MLMON_LAUNCHER_TOKEN``, else the file named

@@ -10,29 +10,20 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Config
-from ..errors import ParameterError
+from ..errors import ParameterError, PrometheusError
 from ..runstore import RunStore
 from .execute import Status, execute_run
 from .parameters import (
     CHECKED_PARAMETERS,
     check_against_config,
     check_value,
+    declared_default,
     server_defaults,
     validate_parameters,
 )
-from .registry import NOTEBOOK_DIR, Registry, Runbook
+from .registry import NOTEBOOK_DIR, Registry
 
-__all__ = ["run_from_cli", "check_early"]
-
-
-def _default(runbook: Runbook, name: str) -> str:
-    """A declared parameter's default as a string ("" when absent or not a string literal)."""
-    declared = runbook.parameters.get(name)
-    try:
-        value = ast.literal_eval(declared.default) if declared else ""
-    except (ValueError, SyntaxError):
-        return ""
-    return value if isinstance(value, str) else ""
+__all__ = ["run_from_cli", "check_early", "check_prometheus"]
 
 
 def _literal_default(code: str, name: str) -> str:
@@ -95,6 +86,37 @@ def check_early(config: Config, registry: Registry, notebook: str,
     check_against_config(config, params, default_model=default)
 
 
+PROMETHEUS_CHECK_SECONDS = 1.0
+
+
+def check_prometheus(url: str, timeout: float = PROMETHEUS_CHECK_SECONDS) -> None:
+    """Ask the Prometheus a run would query for one instant value, within ``timeout`` seconds,
+    before any run is created or kernel started; PrometheusError naming ``url`` (the one the run
+    would use) and how to point at another when nothing answers like a Prometheus there."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    fix = ("nothing was run. Start the local stack with `mlmon-nb stack up`, or pass a running "
+           "one with -p prometheus_url URL")
+    probe = f"{url.rstrip('/')}/api/v1/query?query=1"
+    try:
+        with urllib.request.urlopen(probe, timeout=timeout) as resp:
+            answer = json.loads(resp.read(1 << 16))
+        if not isinstance(answer, dict) or answer.get("status") != "success":
+            raise ValueError("its answer is not a Prometheus API answer")
+    except urllib.error.HTTPError as exc:
+        raise PrometheusError(f"Prometheus at {url} answered HTTP {exc.code} to a query; {fix}",
+                              url) from None
+    except (OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise PrometheusError(f"Prometheus is unreachable at {url} ({reason}); {fix}",
+                              url) from None
+    except ValueError as exc:
+        raise PrometheusError(f"what answers at {url} is not Prometheus ({exc}); {fix}",
+                              url) from None
+
+
 def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress: bool = True,
                  *, registry: Registry | None = None, timeout: float = 1800.0) -> int:
     """``mlmon-nb run``: execute a runbook into the run store and print where the result is.
@@ -103,16 +125,18 @@ def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress
     notebook (``notebooks/X.ipynb``). Values are strings
     from the command line, coerced to the declared types; undeclared names are a ParameterError,
     and so are a model the configuration does not have and a feature its baseline does not have —
-    refused before any run is created. Relative times (``now-2h``) are resolved to ISO-8601.
+    refused before any run is created, and so is a Prometheus that does not answer at the URL
+    the run would use (within a second, before a kernel starts). Relative times (``now-2h``) are resolved to ISO-8601.
     Exit code 0 when the notebook ran to the end, 1 otherwise.
     """
     if registry is None:  # notebooks/X.ipynb runs the same way as a runbook
         in_notebooks = Path(notebook).suffix == ".ipynb" and Path(notebook).parent.name == "notebooks"
         registry = Registry(NOTEBOOK_DIR) if in_notebooks else Registry.for_config(config)
     check_early(config, registry, notebook, params)
+    check_prometheus(str(params.get("prometheus_url") or config.prometheus_url))
     runbook = registry.resolve(notebook)
     validated = validate_parameters(runbook, params, untrusted=False)
-    check_against_config(config, validated, default_model=_default(runbook, "model_name"))
+    check_against_config(config, validated, default_model=declared_default(runbook, "model_name"))
     checked = server_defaults(runbook, config, validated)
     store = RunStore(config.stack.state_dir / "runs")
     # inserted already leased to this process: no launcher on the same state dir can take it

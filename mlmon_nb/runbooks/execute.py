@@ -2,7 +2,8 @@
 
 :func:`execute` runs a notebook on a warm kernel when given one (else a cold one) into a run
 folder: ``output.ipynb`` plus ``output.html``, a standalone page whose body is sanitized
-(verdict, key numbers, findings, the notebook folded; see :mod:`.html`). A watchdog kills the kernel at the
+(verdict, key numbers, findings, the notebook folded; see :mod:`.html`); the notebook's cells
+are marked not editable and not deletable, as the record of the run. A watchdog kills the kernel at the
 run's timeout; a kernel that dies is reported as ``dead_kernel``; a failing notebook is an
 :class:`Outcome`, never an exception. :func:`execute_run` does the same for a run of the store
 and records the outcome in its index.
@@ -26,7 +27,7 @@ from .kernels import WarmKernel, kernel_dir
 from .registry import Registry, Runbook
 
 __all__ = ["SUMMARY_MIME", "Status", "Outcome", "read_summary", "read_findings", "execute",
-           "execute_run", "kernel_env"]
+           "execute_run", "kernel_env", "read_only"]
 
 
 class Status(StrEnum):
@@ -105,6 +106,7 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
     if output.exists():
         try:
             nb = nbformat.read(str(output), as_version=4)
+            nbformat.write(read_only(nb), str(output))
             summary = read_summary(nb)
             title = f"{runbook.alertname} · {params.get('model_name', '')}".strip(" ·")
             (out_dir / "output.html").write_text(run_page(run_body(nb, error=error), title))
@@ -116,6 +118,17 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
             f"<div class='mlmon-run'><p>The run produced no notebook: {escape(error)}</p></div>",
             runbook.alertname))
     return Outcome(status, error, summary, time.monotonic() - began)
+
+
+def read_only(nb):
+    """``nb`` (an executed notebook, changed in place) marked as the record of a run: every
+    cell not editable and not deletable, which JupyterLab honours, so opening a run's output
+    cannot change what it recorded by a stray keystroke."""
+    for cell in nb.cells:
+        cell.metadata["editable"] = False
+        cell.metadata["deletable"] = False
+    nb.metadata.setdefault("mlmon", {})["record_of_a_run"] = True
+    return nb
 
 
 def execute_run(store: RunStore, registry: Registry, config: Config, run: Run, *,

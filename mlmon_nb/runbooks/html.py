@@ -145,7 +145,8 @@ def run_body(nb, *, error: str = "") -> str:
     else:
         parts.append(verdict_card({"status": "no_data", "verdict": (
             "The runbook recorded no verdict" + (f": {problems[0]}" if problems else "")
-            + ". The notebook below shows where it stopped.")}))
+            + ". The notebook below shows where it stopped"
+            + (" (folded: open it for the traceback)." if problems else "."))}))
     loud = [f for f in findings if f.interesting]
     quiet = [f for f in findings if not f.interesting]
     if loud:
@@ -156,7 +157,9 @@ def run_body(nb, *, error: str = "") -> str:
                      f"{len(quiet)} other {word}, nothing unusual: "
                      f"{_html.escape(', '.join(f.name for f in quiet))}</summary>"
                      + "".join(finding_card(f) for f in quiet) + "</details>")
-    opened = " open" if not summary else ""
+    # open only when there is nothing above it; a failure's traceback stays folded (its error
+    # is the verdict's one line)
+    opened = " open" if not summary and not problems else ""
     parts.append(f"<details class='mlmon-notebook'{opened}><summary>The notebook: code and "
                  f"every output</summary>{_nbconvert(_without_recorded(nb))}</details>")
     return sanitize_html(f"<div class='mlmon-run'>{''.join(parts)}</div>")

@@ -16,6 +16,7 @@ Jupyter or pandas are imported.
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import json
 import math
@@ -42,6 +43,7 @@ __all__ = [
     "validate_parameters",
     "check_against_config",
     "server_defaults",
+    "declared_default",
 ]
 
 # Set by the launcher or CLI from the config; a request can never point a kernel elsewhere.
@@ -285,11 +287,26 @@ def check_against_config(config: Config, params: Mapping[str, object], *,
                              f"{', '.join(features) or 'none'}")
 
 
+def declared_default(runbook: Runbook, name: str) -> str:
+    """A declared parameter's default as a string ("" when absent or not a string literal)."""
+    declared = runbook.parameters.get(name)
+    try:
+        value = ast.literal_eval(declared.default) if declared else ""
+    except (ValueError, SyntaxError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
 def server_defaults(runbook: Runbook, config: Config, params: Mapping[str, object]) -> dict[str, object]:
-    """``params`` plus what the launcher and CLI fill in from the config when left empty:
-    ``prometheus_url``, ``baseline_path`` and ``alertname``."""
+    """``params`` plus what the launcher and CLI fill in when left empty: ``prometheus_url``,
+    ``baseline_path`` and ``alertname`` from the config, and ``model_name`` from the runbook's
+    own default (so the run index, its list, title and model filter know the model)."""
     out = dict(params)
     declared = runbook.parameters
+    if "model_name" in declared and not out.get("model_name"):
+        default = declared_default(runbook, "model_name")
+        if default:
+            out["model_name"] = default
     if "prometheus_url" in declared and not out.get("prometheus_url"):
         out["prometheus_url"] = config.prometheus_url
     if "alertname" in declared and not out.get("alertname"):

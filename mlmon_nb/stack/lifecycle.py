@@ -281,6 +281,9 @@ class Stack:
                     "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.jupyter_token()}",
                     f"--ServerApp.root_dir={s}", "--ServerApp.open_browser=False",
                     f"--LabApp.user_settings_dir={self._lab_settings}",
+                    # JupyterLab's defaults, and the token and launcher secret out of its files
+                    "--ContentsManager.hide_globs=['__pycache__','*.pyc','*.pyo','.DS_Store',"
+                    "'*~','*.so','*.dylib','jupyter_token','launcher-secret']",
                     # the stack stays on loopback: no news feed, no update check
                     "--LabApp.news_url=None",
                     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]

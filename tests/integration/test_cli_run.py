@@ -141,6 +141,22 @@ def test_cli_refuses_an_unknown_feature_listing_the_baseline_features(configured
     assert seconds < 60
 
 
+def test_an_unreachable_prometheus_is_one_line_naming_the_url_used(configured):
+    from mlmon_nb.stack import free_port
+    passed = f"http://127.0.0.1:{free_port()}"
+    out, seconds = _cli(configured, "runbooks/HighErrorRate.ipynb", "-p", "prometheus_url",
+                        passed)
+    print(f"refused an unreachable Prometheus in {seconds:.2f}s (process start to exit)")
+    assert out.returncode == 2 and out.stdout == "", out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"Prometheus is unreachable at {passed} (" in lines[0], lines
+    assert "-p prometheus_url" in lines[0] and "nothing was run" in lines[0]
+    assert _no_runs(configured)  # no run, no kernel, no traceback page
+    # without -p the URL named is the configuration's, the one the run would have used
+    out, _ = _cli(configured, "HighErrorRate")
+    assert f"unreachable at {load_config(configured).prometheus_url} (" in out.stderr, out.stderr
+
+
 def test_refusals_happen_before_the_notebook_machinery_is_imported(configured):
     code = ("import sys\nfrom mlmon_nb.cli import main\n"
             f"codes = [main(['--config', {str(configured)!r}, 'run', '{{}}', *a]) for a in ("
@@ -170,3 +186,16 @@ def test_cli_runs_with_a_relative_start(history, prometheus, tmp_path, capsys):
                   for k in ("start", "end"))
     assert end - start == dt.timedelta(hours=2)  # resolved before execution, as recorded
     assert f"start={run.params['start']}" in out
+
+
+def test_a_run_without_model_name_records_the_runbooks_default_model(configured):
+    """The run index, its list's model column, the run's title and the model filter all read
+    the run's model_name: a run started without one records the runbook's default."""
+    from mlmon_nb.runbooks import server_defaults
+    config = load_config(configured)
+    rb = Registry().get("DataDriftDetected")
+    filled = server_defaults(rb, config, validate_parameters(rb, {"window": "2h"}))
+    assert filled["model_name"] == MODEL and filled["window"] == "2h"
+    store = RunStore(config.stack.state_dir / "runs-default-model")
+    run, _ = store.submit(rb.alertname, filled, source="cli")
+    assert run.model_name == MODEL and store.list(model_name=MODEL)[0].run_id == run.run_id

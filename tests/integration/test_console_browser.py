@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
 from browser_support import browser
-from launcher_support import wait_for
+from launcher_support import InProcessLauncher, fault_runbooks, wait_for
 from test_console import active_silences, alertmanager, am_get, console, post_alert
 
+from mlmon_nb.launcher import LauncherSettings
+from mlmon_nb.runbooks import Registry
 from mlmon_nb.stack import free_port
 
 __all__ = ["alertmanager", "console"]  # fixtures of test_console, used here
@@ -61,6 +65,18 @@ def test_every_console_action_works_when_clicked(console, tmp_path):
         wait_for(lambda: store.get(run.run_id).status == "done", timeout=180,
                  what="the clicked run to finish")
 
+        # the run page says when its verdict was true, and the alert's state since
+        page.goto(f"{srv.url}{first}")
+        assert re.search(r"verdict as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \((just now|\d+m ago)\)",
+                         page.text()), page.text()
+        assert "run by hand for the alert that started at" in page.text()  # from the console
+        # the console shows the run's verdict with its time, whole, and nothing stale
+        page.goto(f"{srv.url}/")
+        card = page.evaluate(f"document.querySelector('{CRITICAL} .run').innerText")
+        assert re.search(r"done \(as of \d\d:\d\d UTC, (just now|\d+m ago)\) — quick run for "
+                         r"sentiment_classifier", card), card
+        assert "verdict older" not in card
+
         # "run again" on the run page: its form, then "Run": a second run of the same alert
         page.goto(f"{srv.url}{first}")
         page.click_and_wait("a.rerun")
@@ -102,6 +118,51 @@ def test_every_console_action_works_when_clicked(console, tmp_path):
         assert f"Silence {silence['id']} expired in Alertmanager." in page.text()
         assert active_silences(am) == []
         assert "No silence is active." in page.text()
+
+
+@pytest.fixture
+def live_console(alertmanager, tmp_path):
+    """The console of ``console`` refreshing itself every second."""
+    cfg, am = alertmanager
+    cfg = replace(cfg, prometheus_url=f"http://127.0.0.1:{free_port()}")
+    settings = LauncherSettings(workers=1, warm_kernels=0, alertmanager_url=am,
+                                console_refresh=1.0)
+    with InProcessLauncher(cfg, settings=settings,
+                           registry=Registry(fault_runbooks(tmp_path / "runbooks"))) as srv:
+        yield srv, am
+
+
+def test_the_console_refreshes_itself_but_never_under_a_form_being_typed(live_console, tmp_path):
+    srv, am = live_console
+    post_alert(am, {**LABELS, "severity": "critical"}, {"summary": "error ratio above 5%"})
+    wait_for(lambda: am_get(am, "/api/v2/alerts"), timeout=30, what="the alert")
+    asof = "document.querySelector('#live .asof-time').innerText"
+    with browser(tmp_path / "chromium") as page:
+        page.goto(f"{srv.url}/")
+        assert "Firing now (1)" in page.text() and "refreshes itself every 1s" in page.text()
+        first = page.evaluate(asof)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", first), first
+        # refreshed in place (the "as of" time moves on) without reloading the document
+        page.evaluate("window.__same_document = true")
+        page.wait_for(f"{asof} !== {first!r}", timeout=30)
+        assert page.evaluate("window.__same_document") is True
+
+        # a silence form opened and typed in: a new alert arrives, the form is kept
+        page.click(f"{CRITICAL} details summary")
+        page.fill(f"{CRITICAL} input[name=comment]", "half a sentence")
+        typed_at = page.evaluate(asof)
+        post_alert(am, {**LABELS, "alertname": "Other", "severity": "warning"}, {"summary": "s"})
+        wait_for(lambda: len(am_get(am, "/api/v2/alerts")) == 2, timeout=30, what="2 alerts")
+        time.sleep(4)  # four refresh periods pass while the field holds what was typed
+        assert page.evaluate(f"document.querySelector('{CRITICAL} input[name=comment]').value") \
+            == "half a sentence"
+        assert page.evaluate(asof) == typed_at and "Firing now (1)" in page.text()
+
+        # the form left alone (cleared, closed, unfocused): the next refresh shows both alerts
+        page.evaluate(f"(() => {{ const f = document.querySelector('{CRITICAL} input[name=comment]');"
+                      f" f.value = ''; f.blur(); f.closest('details').open = false; }})()")
+        page.wait_for("document.body.innerText.includes('Firing now (2)')", timeout=30)
+        assert page.evaluate("window.__same_document") is True
 
 
 class _Hostile(BaseHTTPRequestHandler):

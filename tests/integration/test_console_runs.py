@@ -103,7 +103,7 @@ def test_console_lists_recently_resolved_runs(launched):
     page = httpx.get(f"{srv.url}/", timeout=30).text
     resolved = page.split("<h2>Recently resolved</h2>", 1)[1]
     assert f"/runs/{runs['resolved'].run_id}" in resolved and "it recovered" in resolved
-    assert "2026-01-01T09:00:00Z" in resolved
+    assert "2026-01-01 09:00:00 UTC" in resolved and "2026-01-01T09:00:00Z" not in resolved
     assert runs["firing"].run_id not in resolved and runs["notebook"].run_id not in resolved
 
 
@@ -121,3 +121,62 @@ def test_a_run_page_carries_the_run_style_and_shows_the_verdict_once(tmp_path):
     assert RUN_CSS in html  # the package's style, in the head
     assert "display:none" not in html and "<script" not in html  # never the stored file's
     assert html.count("all quiet") == 1  # the card is the verdict: no second copy above it
+
+
+def judged_run(store: RunStore, status: str, end: str, *, source: str = "webhook",
+               key: str | None = None, verdict: str = "errors from the model",
+               starts_at: str = "2026-01-01T02:40:00Z"):
+    """A finished run whose verdict judged its alert ``status`` at ``end``."""
+    params = {"model_name": "m", **({"starts_at": starts_at} if starts_at else {})}
+    run, _ = store.submit("Quick", params, source=source, dedupe_key=key, claim=True)
+    summary = {"verdict": verdict, "status": status,
+               "window": {"start": "2026-01-01T02:00:00+00:00", "end": end}}
+    assert store.finish(run.run_id, "done", summary=summary)
+    return store.get(run.run_id)
+
+
+def test_a_run_page_says_when_its_verdict_was_true_and_the_alert_state_since(tmp_path):
+    from mlmon_nb.launcher.pages import run_page
+    store = RunStore(tmp_path / "runs")
+    run = judged_run(store, "firing", "2026-01-01T02:46:10+00:00", key="k1")
+    store.mark_resolved("k1", "2026-01-01T02:55:00Z")
+    run = store.get(run.run_id)
+    now = 1767236400.0  # 2026-01-01 03:00 UTC
+    text = unescape(re.sub(r"<[^>]+>", "", run_page(run, store.run_dir(run.run_id),
+                                                    "http://127.0.0.1:1", 3, now=now)))
+    assert "verdict as of 2026-01-01 02:46:10 UTC (13m ago)" in text, text
+    assert "was firing at 02:46 UTC, resolved 02:55 UTC" in text, text
+    hand = judged_run(store, "not_firing", "2026-01-01T02:50:00+00:00", source="cli",
+                      starts_at="")
+    text = unescape(re.sub(r"<[^>]+>", "", run_page(hand, store.run_dir(hand.run_id),
+                                                    "http://127.0.0.1:1", 3, now=now)))
+    assert "was not firing at 02:50 UTC, started by hand" in text, text
+    assert "Quick · m" in text and "resolved 02:55" not in text
+
+
+def test_the_console_flags_a_verdict_older_than_the_alerts_latest_change(tmp_path):
+    from mlmon_nb.launcher.console import AlertFeed, ConsoleAlert, parse_time
+    from mlmon_nb.launcher.pages import console_page, short_text
+    store = RunStore(tmp_path / "runs")
+    fresh = judged_run(store, "firing", "2026-01-01T02:46:00+00:00")
+    quiet = judged_run(store, "resolved", "2026-01-01T02:46:00+00:00")
+    alert = ConsoleAlert({"alertname": "Quick", "model_name": "m", "severity": "critical"}, {},
+                         parse_time("2026-01-01T02:40:00Z"), "active")
+    again = ConsoleAlert(alert.labels, {}, parse_time("2026-01-01T02:58:00Z"), "active")
+    now = 1767236400.0
+    declared = {"Quick": frozenset({"model_name", "starts_at"})}
+
+    def card(a, run):
+        page = console_page(AlertFeed([a], "alertmanager", "http://am"), {0: run}, [], declared,
+                            "tok", False, now)
+        return page.split("<h2>Firing now", 1)[1].split("<h2>Silences", 1)[0]
+    assert "as of 02:46 UTC, 14m ago" in card(alert, fresh)
+    assert "verdict older" not in card(alert, fresh)
+    for a, run in ((again, fresh), (alert, quiet)):
+        flagged = card(a, run)
+        assert "verdict older than the alert&#x27;s latest change" in flagged, flagged
+        assert re.search(r"class='stale'>.*<form method='post' action='/runbook/Quick'>.*"
+                         r"name='starts_at' value='2026-01-01T02:[45]\d:00Z'.*>run again</button>",
+                         flagged), flagged
+    words = "error_type=InjectedFault carries 100% of it " * 20
+    assert short_text(words, 60).endswith("of it …") and "Inje …" not in short_text(words, 50)

@@ -63,6 +63,17 @@ def test_chromium_shows_a_run_page_and_its_jupyterlab_link(stack, history, tmp_p
     contents = httpx.get(f"{cfg.jupyter_url}/api/contents/runs/{run_id}/output.ipynb",
                          headers={"Authorization": f"token {token}"}, timeout=30)
     assert contents.status_code == 200 and contents.json()["type"] == "notebook"
+    # the record of the run: its cells cannot be edited or deleted in JupyterLab
+    cells = contents.json()["content"]["cells"]
+    assert cells and all(c["metadata"].get("editable") is False
+                         and c["metadata"].get("deletable") is False for c in cells)
+    # no secret in the Lab's file browser: neither its token nor the launcher's secret
+    for folder, secret in (("", "jupyter_token"), ("runs", "launcher-secret")):
+        assert (cfg.stack.state_dir / folder / secret).exists()
+        listed = httpx.get(f"{cfg.jupyter_url}/api/contents/{folder}",
+                           headers={"Authorization": f"token {token}"}, timeout=30).json()
+        names = [item["name"] for item in listed["content"]]
+        assert names and secret not in names, names
     lab_shot = ARTIFACTS / "jupyterlab-run-notebook.png"
     with browser(tmp_path / "profile-lab") as lab:
         lab.open(link)
@@ -75,6 +86,12 @@ def test_chromium_shows_a_run_page_and_its_jupyterlab_link(stack, history, tmp_p
         assert "HighErrorRate" in text, text[-2000:]  # the run's own notebook, as it ran
         assert "Would you like to get notified" not in text  # no news prompt over the notebook
         assert lab.evaluate("document.documentElement.clientWidth") == 1280
+        # JupyterLab shows the cells as locked (read-only), not as a notebook to edit
+        editors = "[...document.querySelectorAll('.jp-NotebookPanel .jp-Cell .cm-editor')]"
+        assert lab.evaluate(f"{editors}.length > 0 && {editors}.every(e => "
+                            f"e.classList.contains('jp-mod-readOnly') && e.querySelector("
+                            f"'.cm-content').getAttribute('aria-readonly') === 'true')"), \
+            "a cell of the run's record is editable"
         lab.screenshot(lab_shot)
     assert lab_shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert lab_shot.stat().st_size > 20_000

@@ -100,8 +100,8 @@ def test_a_firing_run_page_answers_above_the_fold(run_config, history, registry,
 
 def test_a_resolved_run_page_is_a_short_clear_message(run_config, history, registry, tmp_path):
     t0, _ = history.incidents["errors"]
-    page = run_page(run_config, history, registry, tmp_path, "HighErrorRate", starts_at="",
-                    start=iso(t0 - 7200), end=iso(t0 - 600))
+    page = run_page(run_config, history, registry, tmp_path, "HighErrorRate",
+                    starts_at=iso(t0 - 3600), start=iso(t0 - 7200), end=iso(t0 - 600))
     ARTIFACTS.mkdir(exist_ok=True)
     browse(page.as_uri(), tmp_path / "profile-shot",
            f"--screenshot={ARTIFACTS / 'run-page-resolved.png'}")
@@ -110,3 +110,23 @@ def test_a_resolved_run_page_is_a_short_clear_message(run_config, history, regis
     assert seen["verdict"]["bottom"] <= 300 and not seen["images"] and not seen["wide"]
     text = seen["text"]
     assert text.count("\n") < 12 and "Resolved" in text, text  # no headings over empty cells
+    assert re.search(r"as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text), text
+
+
+@pytest.mark.parametrize("alert", ["HighErrorRate", "DataDriftDetected"])
+def test_a_hand_run_after_an_incident_is_an_investigation_of_its_window(
+        run_config, history, registry, alert, tmp_path):
+    """`mlmon-nb run … -p model_name … -p window 2h` with no alert, just after the incident:
+    not "Resolved" (it never fired for this run) but "not firing now", when the condition held
+    in the window asked for, and the same evidence as a firing run."""
+    incident = {"HighErrorRate": "errors", "DataDriftDetected": "drift"}[alert]
+    _, t1 = history.incidents[incident]
+    page = run_page(run_config, history, registry, tmp_path, alert, starts_at="", window="2h",
+                    end=iso(t1 + 3900), severity="")
+    seen = layout(page, tmp_path)
+    text = seen["text"]
+    assert "Not firing now" in text and "Resolved" not in text and "resolved" not in text, text
+    assert re.search(r"in the 2h asked for it held from \d\d:\d\d to \d\d:\d\d UTC", text), text
+    assert "When it started" in text and seen["images"], text  # the evidence, with its charts
+    assert re.search(r"as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text), text
+    assert seen["cardColour"] == "rgb(95, 102, 112)"  # neither an alert's red nor resolved green

@@ -50,6 +50,43 @@ def test_every_alert_of_the_catalogue_has_a_runbook_with_the_shared_parameters(r
             assert declared[name].type == "str", (alert, name)
 
 
+# alerts whose condition is not a windowed value against a setting: an instant `up == 0`, an
+# absent series, and the burn rates of the SLO's own windows (given as the alert's labels)
+UNWINDOWED = {"MLServiceDown", "ModelMetricsAbsent", "SLOErrorBudgetBurn"}
+
+
+@pytest.mark.parametrize("alert", ALERT_NAMES)
+def test_every_runbook_judges_its_alerts_own_window_and_threshold(alert):
+    """The runbook's condition is read from the catalogue's rule of the alert (per severity):
+    its window is the one of the value the rule reports, its threshold the rule's setting."""
+    from mlmon_nb.config import load_config
+    from mlmon_nb.investigate.rule_condition import rule_condition
+    config = load_config(Path(__file__).resolve().parent.parent / "stack" / "mlmon.yaml")
+    model = config.models[0].name
+    source = (Path(__file__).resolve().parent.parent / "runbooks" / f"{alert}.py").read_text()
+    for severity in catalogue.get(alert).severities:
+        rule = rule_condition(alert, str(severity), config)
+        assert rule.severity == str(severity)
+        if alert in UNWINDOWED:
+            continue
+        assert "inv.alert_condition(signal," in source and ".condition(" not in source
+        assert rule.window and re.search(rf"(rate|:){rule.window}\b", rule.expr), rule
+        assert rule.setting and f'setting="{rule.setting}"' in rule.expr
+        assert rule.threshold(config, model) is not None, rule
+    expected = {"HighErrorRate": ("critical", "5m", "error_ratio_critical"),
+                "ElevatedErrorRate": ("warning", "5m", "error_ratio_warning"),
+                "HighLowConfidencePredictions": ("info", "30m", "low_confidence_share"),
+                "DataDriftDetected": ("critical", "1h", "ks_critical"),
+                "ConceptDriftDetected": ("warning", "1h", "psi_warning"),
+                "EstimatedAccuracyDrop": ("warning", "30m", "accuracy_min"),
+                "LowModelAccuracy": ("critical", "1h", "accuracy_min"),
+                "HighLatencyP95": ("warning", "5m", "latency_p95_warning"),
+                "LowThroughput": ("warning", "5m", "throughput_min_rps")}.get(alert)
+    if expected:
+        rule = rule_condition(alert, expected[0], config)
+        assert (rule.window, rule.setting) == expected[1:], rule
+
+
 def test_undeclared_parameter_is_refused_naming_the_declared_ones(registry):
     rb = registry.get("HighErrorRate")
     with pytest.raises(ParameterError, match="declares no parameter 'x__import__'.*model_name"):
@@ -208,7 +245,9 @@ def scenario_params(history, alert: str, scenario: str) -> dict[str, str]:
     if scenario == "resolved":
         t0 = dt.datetime.fromisoformat(incident["starts_at"].replace("Z", "+00:00")).timestamp()
         t0 -= 600
-        return {**params, "start": iso(t0 - 7200), "end": iso(t0 - 600)}
+        # an alert that fired then (its starts_at) and had resolved by the window's end
+        return {**params, "start": iso(t0 - 7200), "end": iso(t0 - 600),
+                "starts_at": iso(t0 - 3600)}
     return {**params, "start": iso(history.start - 86400 * 5), "end": iso(history.start - 86400 * 4)}
 
 
@@ -283,6 +322,8 @@ def test_every_runbook_executes_firing_resolved_and_without_data(run_config, his
     assert not any(o.get("output_type") == "execute_result" for o in outputs), \
         "a cell shows its value as Out[n]"
     check_page((tmp_path / "run" / "output.html").read_text(), status)
+    if alert not in UNWINDOWED and status != "no_data":  # judged by the alert's own rule
+        assert outcome.summary["numbers"]["alert_rule"].startswith(f"{alert} ("), outcome.summary
     if status == "firing" and alert not in QUIET:
         found = {f.name: f for f in read_findings(nb)}
         onset = found["When it started"]
@@ -311,6 +352,14 @@ def test_high_error_rate_finds_the_burst_onset_within_two_samples(run_config, hi
     assert numbers["error ratio (incident)"] > 0.2  # the burst's level, not an hour's average
     assert "InjectedFault" in outcome.summary["verdict"]
     assert "before the alert" in onset["lead"]
+    # the breakdown naming the cause is a finding shown as such, not folded as "nothing unusual"
+    nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
+    cause = {f.name: f for f in read_findings(nb)}["What changed, by label"]
+    assert cause.interesting and "error_type=InjectedFault" in cause.message, cause
+    assert cause.chart is None  # single values each carrying 100%: no chart of equal bars
+    page = (tmp_path / "run" / "output.html").read_text()
+    folded = re.search(r'class="mlmon-quiet".*?</summary>', page, re.S)
+    assert folded is None or "What changed, by label" not in folded.group(0)
 
 
 def server_defaults_for(rb, cfg, raw):
@@ -372,3 +421,20 @@ def test_estimated_accuracy_drop_shows_estimate_labels_confidences_and_the_assum
     assert "no concept shift" in assumption.message and "P(correct | confidence)" in \
         assumption.message and "fewer than 30 labelled rows" in assumption.message
     assert assumption.rows  # the curve the estimate applies
+
+
+def test_concept_drift_shows_its_key_chart_as_a_finding_and_names_each_psi_window(
+        run_config, history, registry, tmp_path):
+    """The confidence distribution is the concept-drift run's key chart: judged by its PSI
+    (KS does not apply to the histogram), shown as a finding; each PSI figure says its window."""
+    rb = registry.get("ConceptDriftDetected")
+    params = server_defaults_for(rb, run_config, alert_params(history, "ConceptDriftDetected"))
+    params["baseline_path"] = str(history.baseline_path)
+    outcome = execute(rb, params, tmp_path / "run")
+    assert outcome.status == "done", outcome.error
+    nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
+    found = {f.name: f for f in read_findings(nb)}
+    key = found["Confidence: training baseline against the incident window"]
+    assert key.interesting and key.chart, key.message
+    assert re.search(r"over the \d+[hm].* incident window", key.message), key.message
+    assert all(re.search(r"over \d", s.name) for s in key.stats), key.stats

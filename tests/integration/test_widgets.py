@@ -4,6 +4,7 @@ and the explorer notebook executed by papermill, whose output must show its firs
 from __future__ import annotations
 
 import base64
+import re
 import struct
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from mlmon_nb.widgets import (
     FIGURE_WIDTH_PX,
     DriftExplorer,
     Selection,
+    drift_table_html,
     explore,
     fleet_models,
     history_figure,
@@ -100,8 +102,9 @@ def test_explorer_callbacks_update_in_place(prom, history, incident):
     assert list(explorer.view.distribution["label"])[-1] == "__other__"
     assert explorer.distribution.value != image
 
-    explorer.test.value = "ks"
-    assert set(explorer.view.table["test"]) == {"ks"}
+    explorer.test.value = "ks"  # the chosen categorical feature stays, by the test that applies
+    tests = explorer.view.table.set_index("feature")["test"]
+    assert tests["channel"] == "psi" and set(tests.drop("channel")) == {"ks"}
 
     explorer.start.value = "not a date"
     assert "Cannot show this" in explorer.status.value
@@ -135,11 +138,22 @@ def test_ks_on_a_categorical_feature_shows_psi_with_a_note(prom, history, incide
     assert any(len(line.get_xdata()) >= 4 for line in fig.axes[0].lines)  # a drawn series
     assert not [t for t in fig.axes[0].texts if "no data" in t.get_text()]
     assert "KS does not apply" in status_text(view)
-    # the same PSI as asking for it directly; the table stays the KS table (numeric features)
+    # the same PSI as asking for it directly; the table keeps the chosen categorical feature,
+    # judged by PSI and named so, next to the numeric features' KS
     direct = explore(prom, history.baseline,
                      Selection(history.model_name, "channel", start, end, "baseline", "psi"))
     assert np.allclose(view.history["statistic"], direct.history["statistic"])
-    assert direct.note == "" and set(view.table["kind"]) == {"numeric"}
+    assert direct.note == "" and set(view.table["kind"]) == {"numeric", "categorical"}
+    chosen = view.table.set_index("feature").loc["channel"]
+    assert chosen["test"] == "psi" and set(view.table[view.table["kind"] == "numeric"]["test"]) \
+        == {"ks"}
+    assert chosen["statistic"] == pytest.approx(
+        direct.table.set_index("feature").loc["channel", "statistic"], rel=1e-12)
+    # the table as a person reads it: no six decimals, no nan, counts with separators
+    shown = drift_table_html(view.table)
+    assert "channel" in shown and ">PSI<" in shown and ">KS<" in shown
+    assert not re.search(r"\d\.\d{5,}|>nan<|\.000000", shown), shown
+    assert re.search(r">\d{1,3}(,\d{3})+<", shown) and ">—<" in shown  # n_reference: none
     # the confidence histogram (concept drift) is not numeric either
     concept = explore(prom, history.baseline,
                       Selection(history.model_name, "confidence", start, end, "baseline", "ks"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import nbformat
+import pandas as pd
 import pytest
 
 from mlmon_nb.findings import FINDING_MIME, Finding, Stat, graph_link, read_findings, verdict_card
@@ -101,11 +102,8 @@ def test_the_verdict_is_coloured_by_state_and_severity_never_green_while_firing(
 
 
 def test_a_run_without_verdict_says_so_and_opens_the_notebook(tmp_path):
-    nb = notebook(None, [])
-    nb.cells[0].outputs = [nbformat.v4.new_output("error", ename="KeyError", evalue="'x'",
-                                                  traceback=[])]
-    body = run_body(roundtrip(nb, tmp_path))
-    assert "recorded no verdict: KeyError" in body and "<details class=\"mlmon-notebook\" open" in body
+    body = run_body(roundtrip(notebook(None, []), tmp_path))
+    assert "recorded no verdict." in body and "<details class=\"mlmon-notebook\" open" in body
 
 
 def test_the_standalone_page_is_complete_and_styled():
@@ -128,3 +126,56 @@ def test_finding_outputs_carry_json_and_a_card_for_jupyterlab():
     assert set(bundle) == {FINDING_MIME, "text/html", "text/plain"}
     assert bundle[FINDING_MIME]["interesting"] is True
     assert "mlmon-finding interesting" in bundle["text/html"]
+
+
+def test_ratios_and_bands_read_inside_the_signals_domain():
+    from mlmon_nb.investigate.record import _factor_text
+
+    from mlmon_nb.investigate.onset_search import band_range, domain
+    from mlmon_nb.onset import Band
+    assert [_factor_text(n, 1.0) for n in (40.0, 3.24, 0.5, 0.004, 0.0)] == \
+        ["×40", "×3.2", "×0.5", "×0.004", "none now"]  # never ×0.0, never negative
+    band = Band(median=0.0, scale=0.015, n=300)  # an error ratio mostly at 0
+    assert band.low < 0 and band_range(band, "ratio") == "0%–6% (median 0%)"
+    assert domain("ratio") == (0.0, 1.0) and domain("rate") == (0.0, None)
+    assert domain("number") == (None, None)
+
+
+def test_the_incident_chart_keeps_a_ratio_axis_at_or_above_zero_and_names_its_bars():
+    import matplotlib.colors
+
+    from mlmon_nb import plots
+    idx = pd.date_range("2026-01-01", periods=60, freq="15s", tz="UTC")
+    ratio = pd.Series([0.0] * 40 + [0.3] * 20, index=idx)
+    requests = pd.Series([300.0] * 60, index=idx)
+    fig = plots.incident(ratio, "error ratio", percent=True, threshold=0.05,
+                         band=(-0.06, 0.06), sample=requests, sample_label="requests per minute")
+    ax, bars = fig.axes[0], fig.axes[1]
+    assert ax.get_ylim()[0] >= 0  # the error-ratio axis never below 0%
+    assert bars.get_ylabel() == "requests per minute"
+    colour = matplotlib.colors.to_hex(bars.patches[0].get_facecolor(), keep_alpha=False)
+    assert colour == plots.SAMPLE_COLOR and colour != "#8a8f98"  # not the band's grey
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"normal band", "threshold", "requests per minute"} <= set(legend), legend
+
+
+def test_a_column_of_rates_reads_in_one_unit():
+    from mlmon_nb.humanize import fmt_rate, rate_unit
+    column = [1.43, 0.013, 0.0]  # 1.43/s next to 0.782/min read alone
+    assert fmt_rate(0.013) == "0.78/min" and fmt_rate(1.43) == "1.43/s"
+    unit = rate_unit(*column)
+    assert unit == "s" and [fmt(v, "rate", unit) for v in column] == ["1.43/s", "0.013/s", "0/s"]
+    assert rate_unit(0.002, 0.0001) == "min" and rate_unit(1e-5) == "h"
+    assert fmt_rate(float("nan")) == "—" and rate_unit() == "s"
+
+
+def test_a_failed_run_page_is_one_line_with_the_traceback_folded(tmp_path):
+    nb = notebook(None, [])
+    nb.cells.append(nbformat.v4.new_code_cell("raise", outputs=[nbformat.v4.new_output(
+        "error", ename="PrometheusUnreachable", evalue="Prometheus is unreachable at "
+        "http://127.0.0.1:1", traceback=["line"] * 400)]))
+    body = run_body(roundtrip(nb, tmp_path), error="PrometheusUnreachable: unreachable")
+    assert "The runbook recorded no verdict: PrometheusUnreachable: unreachable" in body
+    assert "folded: open it for the traceback" in body
+    assert re.search(r'<details class="mlmon-notebook">', body)  # folded, not open
+    assert 'class="mlmon-notebook" open' not in body

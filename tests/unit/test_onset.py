@@ -167,3 +167,56 @@ def test_a_wander_in_the_tails_before_a_real_jump_does_not_take_the_onset():
     reference = 0.014 + 0.007 * smooth(rng.normal(0, 3.2, 300))
     found = detect_onset(pd.Series(values, t), reference, at=t[210])
     assert found is not None and off_by(found, truth, 60) <= 2, (found.time, truth)
+
+
+def _rate_series(rng, *, scrape: float = 15.0, rate_window: float = 38.0, rps: float = 5.0,
+                 p0: float = 0.01, p1: float = 0.2, seconds: float = 7200.0):
+    """An error ratio as Prometheus computes it from scraped counters — errors over requests
+    in each trailing ``rate_window`` of scrapes, evaluated on a grid of its own phase — with a
+    fault injected at a known, random time; the series and the fault's start."""
+    fault = 3600 + rng.uniform(0, 600)
+    scrapes = np.arange(rng.uniform(0, scrape), seconds, scrape)
+    arrivals = np.sort(rng.uniform(0, seconds, rng.poisson(rps * seconds)))
+    failed = rng.random(arrivals.size) < np.where(arrivals >= fault, p1, p0)
+    requests = np.searchsorted(arrivals, scrapes, side="right")
+    errors = np.concatenate([[0], np.cumsum(failed)])[requests]
+    evals = np.arange(600 + rng.uniform(0, scrape), seconds, scrape)
+    values = []
+    for t in evals:
+        idx = np.nonzero((scrapes > t - rate_window) & (scrapes <= t))[0]
+        served = requests[idx[-1]] - requests[idx[0]] if idx.size > 1 else 0
+        values.append((errors[idx[-1]] - errors[idx[0]]) / served if served else np.nan)
+    base = pd.Timestamp("2026-01-01", tz="UTC")
+    return (pd.Series(values, index=base + pd.to_timedelta(evals, unit="s")),
+            base + pd.Timedelta(seconds=fault))
+
+
+def test_the_onset_of_injected_faults_is_within_its_stated_uncertainty():
+    """Faults injected at known times into counters scraped every 15 s, dated on their error
+    ratio over 38 s (the rate range the runbooks use at that resolution): the trailing range
+    delays the series by up to 38 s, which the stated ± must cover. Measured here over 40
+    faults: with ``lag`` the error is a few seconds and inside the ± for at least 90% of them;
+    without it every onset is dated ~20 s late with a ± of 7.5 s that covers almost none."""
+    rng = np.random.default_rng(7)
+    late, covered, plain_covered, errors, stated = [], 0, 0, [], []
+    faults = 40
+    for _ in range(faults):
+        series, fault = _rate_series(rng)
+        ref = series[series.index < fault - pd.Timedelta(minutes=5)].to_numpy()
+        band = normal_band(ref, min_scale=(0.05 - float(np.nanmedian(ref))) / 20)
+        onset = detect_onset(series, band=band, lag=38.0)
+        plain = detect_onset(series, band=band)
+        assert onset is not None and plain is not None
+        error = (onset.time - fault).total_seconds()
+        errors.append(abs(error))
+        stated.append(onset.uncertainty)
+        covered += abs(error) <= onset.uncertainty
+        late.append((plain.time - fault).total_seconds())
+        plain_covered += abs(late[-1]) <= plain.uncertainty
+    print(f"onset error over {faults} injected faults: median {np.median(errors):.1f}s, "
+          f"90th percentile {np.quantile(errors, 0.9):.1f}s, stated ± median "
+          f"{np.median(stated):.1f}s, covered {covered}/{faults}; without the lag: median "
+          f"{np.median(late):.1f}s late, covered {plain_covered}/{faults}")
+    assert covered >= 0.9 * faults
+    assert np.median(errors) < np.median(stated) / 2  # the ± is not just made huge
+    assert np.median(late) > 10 and plain_covered < faults / 2  # what the lag corrects
