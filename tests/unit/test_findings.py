@@ -129,8 +129,7 @@ def test_finding_outputs_carry_json_and_a_card_for_jupyterlab():
 
 
 def test_ratios_and_bands_read_inside_the_signals_domain():
-    from mlmon_nb.investigate.record import _factor_text
-
+    from mlmon_nb.findings.record import _factor_text
     from mlmon_nb.investigate.onset_search import band_range, domain
     from mlmon_nb.onset import Band
     assert [_factor_text(n, 1.0) for n in (40.0, 3.24, 0.5, 0.004, 0.0)] == \
