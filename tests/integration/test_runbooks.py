@@ -61,9 +61,9 @@ def test_every_runbook_judges_its_alerts_own_window_and_threshold(alert):
     its window is the one of the value the rule reports, its threshold the rule's setting."""
     from mlmon_nb.config import load_config
     from mlmon_nb.investigate.rule_condition import rule_condition
-    config = load_config(Path(__file__).resolve().parent.parent / "stack" / "mlmon.yaml")
+    config = load_config(REPO / "stack" / "mlmon.yaml")
     model = config.models[0].name
-    source = (Path(__file__).resolve().parent.parent / "runbooks" / f"{alert}.py").read_text()
+    source = (REPO / "runbooks" / f"{alert}.py").read_text()
     for severity in catalogue.get(alert).severities:
         rule = rule_condition(alert, str(severity), config)
         assert rule.severity == str(severity)
