@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -141,3 +143,49 @@ def test_empty_window_and_nan_confidence() -> None:
     assert est.n == 0 and np.isnan(est.accuracy) and str(est) == "no predictions"
     with pytest.raises(BaselineError):
         fit_calibration(np.array([np.nan]), np.array([True]))
+
+
+def _overconfident(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # a binary model scoring with its logits × 1.5: right with probability sigmoid(logit / 1.5)
+    logit = rng.normal(2.0, 1.5, n)
+    conf = 1 / (1 + np.exp(-np.abs(logit)))
+    truth = 1 / (1 + np.exp(-np.abs(logit) / 1.5))
+    return conf, truth, rng.random(n) < truth
+
+
+def test_an_overconfident_models_accuracy_rises_faster_than_its_confidence_within_buckets() -> None:
+    rng = np.random.default_rng(9)
+    conf, _, correct = _overconfident(50_000, rng)
+    cal = fit_calibration(conf, correct)
+    assert 1.1 < cal.slope < 2.0  # steeper than calibrated: the gap deepens as it falls
+    # live traffic sliding down inside the top bucket: from about 0.99 to 0.96
+    live, truth, _ = _overconfident(200_000, rng)
+    live_conf = live[(live > 0.9) & (live < 0.97)]
+    live_truth = truth[(live > 0.9) & (live < 0.97)]
+    est = cal.estimate(bucket_counts(live_conf), live_conf.sum())
+    flat = replace(cal, square_sum=None, product_sum=None)  # the slope-1 curve
+    old = flat.estimate(bucket_counts(live_conf), live_conf.sum())
+    assert flat.slope == 1.0 and np.array_equal(flat.offset, flat.gap)
+    assert abs(est.accuracy - live_truth.mean()) < 0.01
+    assert abs(old.accuracy - live_truth.mean()) > 1.5 * abs(est.accuracy - live_truth.mean())
+    # the piecewise-linear curve: slope × sum + offsets, the estimate's own formula
+    counts = bucket_counts(live_conf)
+    assert est.accuracy == pytest.approx(
+        (cal.slope * live_conf.sum() + counts @ cal.offset) / live_conf.size, abs=1e-12)
+
+
+def test_a_calibrated_models_slope_stays_near_one_and_a_small_set_barely_moves_it() -> None:
+    rng = np.random.default_rng(10)
+    # within its noise: Σ within-bucket variance ≈ 42 here, so a standard error of about 0.07
+    assert fit_calibration(*_calibrated(50_000, rng)).slope == pytest.approx(1.0, abs=0.2)
+    small = fit_calibration(*_calibrated(300, rng))
+    assert 0.5 < small.slope < 1.5  # shrunk toward 1 by its noise
+    doc = small.to_dict()
+    assert Calibration.from_dict(doc).slope == small.slope
+    del doc["square_sum"], doc["product_sum"]  # a baseline from before the within-bucket sums
+    assert Calibration.from_dict(doc).slope == 1.0
+    with pytest.raises(BaselineError, match="pairs"):
+        Calibration(small.counts, small.correct, small.confidence_sum, square_sum=small.square_sum)
+    with pytest.raises(BaselineError, match="within-bucket"):
+        Calibration(small.counts, small.correct, small.confidence_sum,
+                    square_sum=small.square_sum * 3, product_sum=small.product_sum)
