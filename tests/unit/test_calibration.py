@@ -189,3 +189,19 @@ def test_a_calibrated_models_slope_stays_near_one_and_a_small_set_barely_moves_i
     with pytest.raises(BaselineError, match="within-bucket"):
         Calibration(small.counts, small.correct, small.confidence_sum,
                     square_sum=small.square_sum * 3, product_sum=small.product_sum)
+
+
+def test_an_empty_bucket_is_as_uncertain_as_the_gaps_scatter_even_when_their_spread_is_noise() -> None:
+    # 200 calibrated rows over 0.6–1.0: the gaps' spread beyond their noise is estimated at 0,
+    # yet a window at 0.3–0.4, where no labelled row is, must not get the filled buckets' band
+    rng = np.random.default_rng(12)
+    conf = rng.uniform(0.6, 1.0, 200)
+    correct = rng.random(conf.size) < conf
+    cal = fit_calibration(conf, correct)
+    rows = cal.counts > 0
+    observed = cal.correct[rows] / cal.counts[rows] - cal.mean_confidence[rows]
+    scatter = float(np.sum(cal.counts[rows] / cal.n * (observed - cal.pooled_gap) ** 2))
+    assert scatter > 0 and cal.gap_stderr[3] ** 2 >= scatter
+    assert cal.gap_stderr[3] > cal.gap_stderr[rows].min()
+    empty = rng.uniform(0.3, 0.4, 3000)
+    assert cal.estimate(bucket_counts(empty), empty.sum()).margin >= 1.96 * np.sqrt(scatter)
