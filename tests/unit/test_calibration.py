@@ -205,3 +205,29 @@ def test_an_empty_bucket_is_as_uncertain_as_the_gaps_scatter_even_when_their_spr
     assert cal.gap_stderr[3] > cal.gap_stderr[rows].min()
     empty = rng.uniform(0.3, 0.4, 3000)
     assert cal.estimate(bucket_counts(empty), empty.sum()).margin >= 1.96 * np.sqrt(scatter)
+
+
+def test_the_demos_covariate_shift_fault_is_in_part_concept_shift() -> None:
+    # why no validation set makes the demo's fault fire EstimatedAccuracyDrop through an honest
+    # curve: at the same confidence its texts are far less often right than ordinary ones, so a
+    # curve fitted on a mix of both over-estimates the shifted traffic
+    from mlmon_nb.stack.demo.model import COVARIATE_SHIFT, SentimentModel, generate_texts
+    model = SentimentModel()
+
+    def outcomes(seed: int, **shift: float) -> tuple[np.ndarray, np.ndarray]:
+        texts = generate_texts(3000, np.random.default_rng(seed), **shift)
+        answers = [model.predict(t.text, t.channel) for t in texts]
+        return (np.array([a.confidence for a in answers]),
+                np.array([a.label == t.true_label for a, t in zip(answers, texts)]))
+
+    conf, ok = outcomes(11)
+    shifted_conf, shifted_ok = outcomes(12, **COVARIATE_SHIFT)
+    band = (conf > 0.7) & (conf <= 0.8)
+    shifted_band = (shifted_conf > 0.7) & (shifted_conf <= 0.8)
+    assert band.sum() > 300 and shifted_band.sum() > 300
+    assert ok[band].mean() > shifted_ok[shifted_band].mean() + 0.3
+    mixed = fit_calibration(np.concatenate([conf, shifted_conf[:600]]),
+                            np.concatenate([ok, shifted_ok[:600]]))
+    live_conf, live_ok = outcomes(13, **COVARIATE_SHIFT)
+    estimate = mixed.estimate(bucket_counts(live_conf), live_conf.sum())
+    assert estimate.accuracy > live_ok.mean() + 0.1
