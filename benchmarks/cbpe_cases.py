@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from cbpe_synthetic import Classifier, Sample, make_classifier, sample
+from figures import record
 
 from mlmon_nb.estimated.calibration import bucket_counts, fit_calibration
 
-__all__ = ["Case", "CASES", "SIZES", "DRAWS", "N_WINDOW", "Draw", "run_case", "print_table",
-           "main"]
+__all__ = ["Case", "CASES", "SIZES", "DRAWS", "N_WINDOW", "Draw", "Row", "run_case", "table",
+           "overall", "summary", "run_table", "main"]
 
 SIZES: tuple[int, ...] = (500, 5_000, 50_000)
 DRAWS = 4
@@ -134,40 +135,66 @@ class Row:
         return float(np.mean([(d.upper - d.lower) / 2 for d in self.draws]))
 
 
-def print_table(rows: list[Row]) -> None:
-    print("| case | validation rows | mlmon_nb mean / max abs error (points) | NannyML mean / max "
-          "| mean abs(mlmon_nb − NannyML) | band ± (mean) | coverage |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+def table(rows: list[Row]) -> str:
+    """The table of cases, as markdown (errors in accuracy points)."""
+    lines = ["| case | validation rows | mlmon_nb mean / max \\|error\\| | NannyML mean / max "
+             "| mean \\|mlmon_nb − NannyML\\| | band ± (mean) | band holds the truth |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ours, nml = r.errors("ours") * 100, r.errors("nannyml") * 100
-        print(f"| {r.case.name} | {r.size:,} | {ours.mean():.2f} / {ours.max():.2f} | "
-              f"{nml.mean():.2f} / {nml.max():.2f} | {r.difference.mean() * 100:.2f} | "
-              f"{r.margin * 100:.2f} | {r.coverage:.0%} |")
+        held = sum(d.covered for d in r.draws)
+        lines.append(f"| {r.case.name} | {r.size:,} | {ours.mean():.2f} / {ours.max():.2f} | "
+                     f"{nml.mean():.2f} / {nml.max():.2f} | {r.difference.mean() * 100:.2f} | "
+                     f"{r.margin * 100:.2f} | {held}/{len(r.draws)} |")
+    return "\n".join(lines)
+
+
+def overall(rows: list[Row]) -> dict[str, str]:
+    """Over all draws, for both estimators on the same draws: the mean |error| and the share
+    within 1 point of the truth; the goals' counts and the band's coverage."""
+    draws = [d for r in rows for d in r.draws]
+    out = {"draws": f"{len(draws)}"}
+    for of in ("ours", "nannyml"):
+        err = np.array([abs(getattr(d, of) - d.truth) for d in draws]) * 100
+        out[f"{of}_mean_error"] = f"{err.mean():.2f}"
+        out[f"{of}_within_1"] = f"{np.mean(err <= 1):.0%}"
+        out[f"{of}_within_2"] = f"{int(np.sum(err <= 2))}"
+    fair = [abs(d.ours - d.nannyml) <= GOAL_NANNYML for d in draws
+            if abs(d.nannyml - d.truth) <= GOAL_TRUTH]
+    covered = [d.covered for d in draws]
+    out.update(fair=f"{sum(fair)}", fair_of=f"{len(fair)}", covered=f"{sum(covered)}",
+               coverage=f"{np.mean(covered):.0%}")
+    return out
 
 
 def summary(rows: list[Row]) -> list[str]:
     """The goals: within 2 points of the truth; within 1 point of NannyML wherever NannyML is
     within 2; the band covering the truth in 90 % of the draws."""
-    draws = [(r, d) for r in rows for d in r.draws]
-    truth = [abs(d.ours - d.truth) <= GOAL_TRUTH for _, d in draws]
-    fair = [abs(d.ours - d.nannyml) <= GOAL_NANNYML for _, d in draws
-            if abs(d.nannyml - d.truth) <= GOAL_TRUTH]
-    covered = [d.covered for _, d in draws]
-    return [f"within {GOAL_TRUTH * 100:g} points of the truth: {sum(truth)}/{len(truth)} draws",
+    o = overall(rows)
+    return [f"mean |error| (points): mlmon_nb {o['ours_mean_error']}, NannyML "
+            f"{o['nannyml_mean_error']}; within 1 point of the truth: mlmon_nb "
+            f"{o['ours_within_1']}, NannyML {o['nannyml_within_1']} of {o['draws']} draws",
+            f"within {GOAL_TRUTH * 100:g} points of the truth: {o['ours_within_2']}/{o['draws']} "
+            f"draws (NannyML {o['nannyml_within_2']})",
             f"within {GOAL_NANNYML * 100:g} point of NannyML where NannyML is within "
-            f"{GOAL_TRUTH * 100:g}: {sum(fair)}/{len(fair)} draws",
-            f"band covers the truth: {sum(covered)}/{len(covered)} draws "
-            f"({np.mean(covered):.0%}; goal {GOAL_COVERAGE:.0%})"]
+            f"{GOAL_TRUTH * 100:g}: {o['fair']}/{o['fair_of']} draws",
+            f"band covers the truth: {o['covered']}/{o['draws']} draws "
+            f"({o['coverage']}; goal {GOAL_COVERAGE:.0%})"]
 
 
 def run_table(with_nannyml: bool) -> list[Row]:
+    """Every case; with NannyML, its figures recorded for the docs (benchmarks/figures.py)."""
     t0 = time.perf_counter()
     rows = [Row(c, s, run_case(c, s, with_nannyml)) for c in CASES for s in SIZES]
+    seconds = time.perf_counter() - t0
     print(f"\n-- cases: {len(CASES)} × validation sizes {SIZES} × {DRAWS} draws, one window of "
-          f"{N_WINDOW:,} predictions each ({time.perf_counter() - t0:.0f} s)")
-    print_table(rows)
+          f"{N_WINDOW:,} predictions each ({seconds:.0f} s)")
+    print(table(rows))
     for line in summary(rows):
         print(line)
+    if with_nannyml:
+        record("cbpe_cases", table=f"\n{table(rows)}\n", seconds=f"{seconds:.0f} s",
+               **overall(rows))
     return rows
 
 

@@ -30,6 +30,9 @@ __all__ = [
     "CONFIDENCE_BASELINE_VALUES",
     "CALIBRATION_GAP",
     "CALIBRATION_GAP_STDERR",
+    "CALIBRATION_OFFSET",
+    "CALIBRATION_SLOPE",
+    "CALIBRATION_ROWS",
     "BASELINE_SERIES",
     "FEATURE_CATEGORY",
     "FEATURE_INVALID",
@@ -118,10 +121,22 @@ CALIBRATION_GAP_STDERR = MetricSpec("ml_confidence_calibration_gap_stderr", "gau
                                     ("model_name", "le", "lower"),
                                     "Standard error of the reliability curve's gap in each "
                                     "confidence bucket (lower, le]: large where the curve is thin.")
+CALIBRATION_OFFSET = MetricSpec("ml_confidence_calibration_offset", "gauge",
+                                ("model_name", "le", "lower"),
+                                "Reliability curve: the intercept of accuracy in each confidence "
+                                "bucket (lower, le], accuracy = slope x confidence + offset.")
+CALIBRATION_SLOPE = MetricSpec("ml_confidence_calibration_slope", "gauge", ("model_name",),
+                               "Reliability curve: the slope of accuracy on confidence within "
+                               "its buckets (1 on a calibrated model).")
+CALIBRATION_ROWS = MetricSpec("ml_confidence_calibration_rows", "gauge", ("model_name", "le", "lower"),
+                              "Reliability curve: the labelled reference rows in each confidence "
+                              "bucket (lower, le] (few: a thin part of the curve).")
 # everything a service exports from its baseline (static, the same in every worker)
 BASELINE_SERIES: tuple[MetricSpec, ...] = (FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES,
                                            CONFIDENCE_BASELINE_RATIO, CONFIDENCE_BASELINE_VALUES,
-                                           CALIBRATION_GAP, CALIBRATION_GAP_STDERR)
+                                           CALIBRATION_GAP, CALIBRATION_GAP_STDERR,
+                                           CALIBRATION_OFFSET, CALIBRATION_SLOPE,
+                                           CALIBRATION_ROWS)
 FEATURE_CATEGORY = MetricSpec("ml_feature_category", "counter", ("model_name", "feature", "category"),
                               "Categorical feature values: the baseline's top-k categories, then __other__.")
 FEATURE_INVALID = MetricSpec("ml_feature_invalid", "counter", ("model_name", "feature", "reason"),
@@ -134,7 +149,8 @@ MODEL_INFO = MetricSpec("ml_model_info", "gauge", ("model_name", "model_version"
 CONTRACT: tuple[MetricSpec, ...] = (
     REQUESTS, ERRORS, REQUEST_DURATION, IN_PROGRESS, PREDICTIONS, CONFIDENCE, LOW_CONFIDENCE,
     FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES, CONFIDENCE_BASELINE_RATIO,
-    CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, CALIBRATION_GAP_STDERR, FEATURE_CATEGORY,
+    CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, CALIBRATION_GAP_STDERR, CALIBRATION_OFFSET,
+    CALIBRATION_SLOPE, CALIBRATION_ROWS, FEATURE_CATEGORY,
     FEATURE_INVALID, GROUND_TRUTH, MODEL_INFO,
 )
 

@@ -364,6 +364,8 @@ class BaselineBuilder:
         self.labelled = np.zeros(N_BUCKETS, dtype=np.int64)
         self.correct = np.zeros(N_BUCKETS, dtype=np.int64)
         self.confidence_sum = np.zeros(N_BUCKETS)
+        self.square_sum = np.zeros(N_BUCKETS)  # Σ confidence², Σ confidence × correct
+        self.product_sum = np.zeros(N_BUCKETS)
 
     def _roles(self, columns: list[str], dtypes: dict[str, str]) -> tuple[str, ...]:
         """Fix the column roles on the first batch, check them on later ones; the numeric names."""
@@ -453,13 +455,17 @@ class BaselineBuilder:
             self.classes.update_counts(labels, counts)
 
     def _outcomes(self, confidence: np.ndarray, labelled: np.ndarray, correct: np.ndarray) -> None:
-        """Add the labelled rows with a finite confidence per bucket: rows, correct ones and
-        their confidence sum."""
+        """Add the labelled rows with a finite confidence per bucket: rows, correct ones, their
+        confidence sum and the within-bucket sums (of squared confidences, of the correct ones'
+        confidences)."""
         keep = np.asarray(labelled, bool)
-        rows, hits, sums = bucket_sums(confidence[keep], np.asarray(correct, bool)[keep])
+        rows, hits, sums, squares, products = bucket_sums(confidence[keep],
+                                                          np.asarray(correct, bool)[keep])
         self.labelled += rows.astype(np.int64)
         self.correct += hits.astype(np.int64)
         self.confidence_sum += sums
+        self.square_sum += squares
+        self.product_sum += products
 
     def merge(self, other: BaselineBuilder) -> BaselineBuilder:
         """Add another builder's rows (a partition sketched elsewhere); returns self."""
@@ -484,6 +490,8 @@ class BaselineBuilder:
         self.labelled += other.labelled
         self.correct += other.correct
         self.confidence_sum += other.confidence_sum
+        self.square_sum += other.square_sum
+        self.product_sum += other.product_sum
         self.rows += other.rows
         return self
 
@@ -519,7 +527,8 @@ class BaselineBuilder:
             if self.labelled.sum() == 0:
                 raise BaselineError(f"label column {self.label!r} has no labelled rows with a "
                                     f"confidence to calibrate on")
-            calibration = Calibration(self.labelled, self.correct, self.confidence_sum)
+            calibration = Calibration(self.labelled, self.correct, self.confidence_sum,
+                                      square_sum=self.square_sum, product_sum=self.product_sum)
         created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         base = Baseline(self.model_name, numeric, cats, classes, pfr, cfr, self.rows, source,
                         created, calibration=calibration)

@@ -13,11 +13,24 @@ bucket shows it beyond its noise; a bucket keeps the share spread / (spread + it
 own difference to the pooled gap. Each gap carries its standard error (``gap_stderr``), large
 where the curve is thin or empty.
 
-The estimate for a window is (Σ confidence + Σ bucket count × bucket gap) / Σ count: the live
-mean confidence — the histogram's ``_sum`` over its ``_count``, exact, not a bucket midpoint —
-corrected bucket by bucket by how far the model's confidence was from its accuracy on the
-reference data. On calibrated scores it is the mean confidence itself (the expected accuracy,
-however the confidences move within a bucket); on miscalibrated ones the buckets correct it.
+The estimate for a window is (β Σ confidence + Σ bucket count × bucket offset) / Σ count, with
+the offset ``o_b = g_b + (1 − β) m_b``: the live mean confidence — the histogram's ``_sum`` over
+its ``_count``, exact, not a bucket midpoint — corrected bucket by bucket by how far the model's
+confidence was from its accuracy on the reference data, and, through the common within-bucket
+slope ``β`` (:func:`~mlmon_nb.estimated.reliability.fit_slope`, from per-bucket sums of squared
+confidences and of confidence × correct), by how accuracy moves with confidence inside a bucket.
+On calibrated scores (β near 1, gaps near 0) it is the mean confidence itself, however the confidences
+move within a bucket; on miscalibrated ones the buckets and the slope correct it. A baseline
+without those sums has β = 1: the estimate is (Σ confidence + Σ count × gap) / Σ count.
+
+Kept from the alternatives measured on the CBPE benchmark (mean |error| over its 72 draws, in
+accuracy points; NannyML's CBPE 0.64 on the same draws): gaps shrunk toward the row-weighted
+pooled gap, 1.25; unshrunk gaps, 1.19; shrunk gaps with the common slope, 0.91 (kept); a slope
+per bucket applied to the window's whole ``_sum`` split in proportion to each bucket's
+variance, 0.93. Finer buckets near 1 (edges at 0.95 and 0.99) reach 0.77 with unshrunk gaps,
+but change the exported confidence histogram, every baseline's confidence shares and the
+confidence drift rules, and a stored baseline cannot split its 0.9–1.0 rows into the new
+buckets: not made.
 
 Its uncertainty (:attr:`AccuracyEstimate.margin`, a 95 % half-width) combines the curve's — Σ
 count × gap standard error / Σ count, the buckets' errors taken as fully correlated (they share
@@ -34,12 +47,13 @@ numbers out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
 from ..errors import BaselineError
 from ..metrics import CONFIDENCE_BUCKETS
-from .reliability import METHOD, fit_gaps, midpoints
+from .reliability import METHOD, fit_gaps, fit_slope, midpoints, offsets
 
 __all__ = [
     "Calibration",
@@ -124,6 +138,10 @@ class Calibration:
     confidence_sum: np.ndarray
     gap: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gap_stderr: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # per bucket Σ confidence² and Σ confidence × correct: the within-bucket slope's data (None
+    # in a baseline built before them: slope 1)
+    square_sum: np.ndarray | None = None
+    product_sum: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         arrays = [np.asarray(a, dtype=float) for a in (self.counts, self.correct,
@@ -143,6 +161,20 @@ class Calibration:
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "correct", correct)
         object.__setattr__(self, "confidence_sum", conf_sum)
+        if (self.square_sum is None) != (self.product_sum is None):
+            raise BaselineError("a calibration's within-bucket sums come in pairs (square_sum "
+                                "and product_sum); rebuild the baseline with label=")
+        if self.square_sum is not None and self.product_sum is not None:
+            extra = [np.asarray(a, dtype=float) for a in (self.square_sum, self.product_sum)]
+            if (any(a.shape != (N_BUCKETS,) or not np.all(np.isfinite(a)) or np.any(a < 0)
+                    for a in extra)
+                    or np.any(extra[0] > conf_sum * 1.000001 + 1e-12)
+                    or np.any(extra[1] > np.minimum(conf_sum, correct) * 1.000001 + 1e-12)):
+                raise BaselineError(f"a calibration's within-bucket sums need {N_BUCKETS} finite "
+                                    "non-negative values each, of confidences in [0, 1]; "
+                                    "rebuild the baseline with label=")
+            object.__setattr__(self, "square_sum", extra[0])
+            object.__setattr__(self, "product_sum", extra[1])
         if np.asarray(self.gap).size == 0 or np.asarray(self.gap_stderr).size == 0:
             gap, stderr = fit_gaps(counts.tolist(), correct.tolist(), conf_sum.tolist(),
                                    CONFIDENCE_BUCKETS)
@@ -165,6 +197,20 @@ class Calibration:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self.confidence_sum / self.counts
         return np.where(self.counts > 0, mean, _midpoints())
+
+    @cached_property
+    def slope(self) -> float:
+        """The common within-bucket slope of accuracy on confidence (1: none fitted)."""
+        return fit_slope(*(None if a is None else a.tolist() for a in (
+            self.counts, self.correct, self.confidence_sum, self.square_sum,
+            self.product_sum)))[0]  # type: ignore[arg-type]
+
+    @cached_property
+    def offset(self) -> np.ndarray:
+        """Each bucket's intercept of the piecewise-linear curve: gap + (1 − slope) × mean
+        confidence (the gap itself when the slope is 1)."""
+        return np.array(offsets(np.asarray(self.gap).tolist(), self.mean_confidence.tolist(),
+                                self.slope))
 
     @property
     def accuracy(self) -> np.ndarray:
@@ -190,7 +236,7 @@ class Calibration:
         n = float(c.sum())
         if n <= 0:
             return AccuracyEstimate(float("nan"), 0, float("nan"))
-        acc = float(np.clip((float(confidence_sum) + c @ self.gap) / n, 0.0, 1.0))
+        acc = float(np.clip((self.slope * float(confidence_sum) + c @ self.offset) / n, 0.0, 1.0))
         curve = float(c @ self.gap_stderr) / n
         return AccuracyEstimate(acc, int(round(n)),
                                 float(np.sqrt(curve ** 2 + acc * (1 - acc) / n)))
@@ -213,11 +259,15 @@ class Calibration:
 
     def to_dict(self) -> dict:
         """The baseline file's ``calibration`` entry."""
-        return {"method": METHOD, "edges": list(CONFIDENCE_BUCKETS),
-                "counts": self.counts.tolist(), "correct": self.correct.tolist(),
-                "confidence_sum": self.confidence_sum.tolist(),
-                "gap": np.asarray(self.gap).tolist(),
-                "gap_stderr": np.asarray(self.gap_stderr).tolist()}
+        doc = {"method": METHOD, "edges": list(CONFIDENCE_BUCKETS),
+               "counts": self.counts.tolist(), "correct": self.correct.tolist(),
+               "confidence_sum": self.confidence_sum.tolist(),
+               "gap": np.asarray(self.gap).tolist(),
+               "gap_stderr": np.asarray(self.gap_stderr).tolist()}
+        if self.square_sum is not None and self.product_sum is not None:
+            doc["square_sum"] = self.square_sum.tolist()
+            doc["product_sum"] = self.product_sum.tolist()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: dict) -> Calibration:
@@ -227,8 +277,11 @@ class Calibration:
         (:mod:`mlmon_nb.instrument`)."""
         try:
             edges = tuple(float(e) for e in doc["edges"])
+            within = [None if doc.get(k) is None else np.array(doc[k], dtype=float)
+                      for k in ("square_sum", "product_sum")]
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
-                      np.array(doc["confidence_sum"], dtype=float))
+                      np.array(doc["confidence_sum"], dtype=float),
+                      square_sum=within[0], product_sum=within[1])
             if doc.get("method") != METHOD:
                 stored, stored_se = cal.gap, cal.gap_stderr
             else:
@@ -250,25 +303,28 @@ class Calibration:
 
 
 def bucket_sums(confidence: np.ndarray, correct: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per bucket: rows, correct rows and the sum of confidences, of the rows with a finite
-    confidence (what a :class:`Calibration` is made of; mergeable by addition)."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per bucket: rows, correct rows, the sum of confidences, of squared confidences and of the
+    correct rows' confidences, of the rows with a finite confidence (what a
+    :class:`Calibration` is made of; mergeable by addition)."""
     conf = np.asarray(confidence, dtype=float)
     ok = np.asarray(correct, dtype=bool)
     if conf.shape != ok.shape:
         raise BaselineError(f"confidence and correctness differ in length ({conf.size} and "
                             f"{ok.size})")
     finite = np.isfinite(conf)
-    idx = bucket_index(conf[finite])
+    idx, x, y = bucket_index(conf[finite]), conf[finite], ok[finite].astype(float)
     return (np.bincount(idx, minlength=N_BUCKETS).astype(float),
-            np.bincount(idx, weights=ok[finite].astype(float), minlength=N_BUCKETS),
-            np.bincount(idx, weights=conf[finite], minlength=N_BUCKETS))
+            np.bincount(idx, weights=y, minlength=N_BUCKETS),
+            np.bincount(idx, weights=x, minlength=N_BUCKETS),
+            np.bincount(idx, weights=x * x, minlength=N_BUCKETS),
+            np.bincount(idx, weights=x * y, minlength=N_BUCKETS))
 
 
 def fit_calibration(confidence: np.ndarray, correct: np.ndarray) -> Calibration:
     """The reliability curve of labelled reference predictions: each row's top-class confidence
     and whether the prediction was right. Rows with a non-finite confidence are ignored."""
-    counts, hits, sums = bucket_sums(confidence, correct)
+    counts, hits, sums, squares, products = bucket_sums(confidence, correct)
     if counts.sum() == 0:
         raise BaselineError("no labelled rows with a finite confidence to calibrate on")
-    return Calibration(counts, hits, sums)
+    return Calibration(counts, hits, sums, square_sum=squares, product_sum=products)

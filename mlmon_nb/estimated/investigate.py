@@ -28,17 +28,12 @@ from .accuracy import (
     window_confidence_counts,
 )
 from .calibration import Z_95
-from .rules import estimated_accuracy_expr
+from .rules import THIN_ROWS, THIN_SHARE, estimated_accuracy_expr
 
 __all__ = ["EstimatedAccuracyEvidence", "GAP_TOLERANCE", "THIN_ROWS", "THIN_SHARE"]
 
 # |estimated − realized| beyond which the labels are said to disagree with the estimate
 GAP_TOLERANCE = 0.05
-# a confidence bucket with fewer labelled reference rows than this is a thin part of the curve
-THIN_ROWS = 30
-# the share of a window's predictions on thin parts of the curve beyond which the estimate is
-# uncertain (its band rests on the curve's prior there)
-THIN_SHARE = 0.2
 
 
 class EstimatedAccuracyEvidence(InvestigationBase):

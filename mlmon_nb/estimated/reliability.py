@@ -11,24 +11,44 @@ the row-weighted method of moments. Each bucket's gap is shrunk toward ``μ`` by
 (``μ + τ²/(τ² + v_b) · (y_b − μ)``, ``v_b`` its binomial variance); an empty bucket gets ``μ``.
 
 The standard error of each gap is its posterior spread: what is left of ``τ²`` after the
-bucket's own evidence, plus ``μ``'s own noise — the gap of an empty or thin bucket is as
-uncertain as the spread of gaps (``τ² + Var μ``), a well-filled one's as its binomial noise.
+bucket's own evidence, plus ``μ``'s own noise — the gap of a thin bucket is as uncertain as the
+spread of gaps (``τ² + Var μ``), a well-filled one's as its binomial noise. An empty bucket is not
+taken as calibrated like its neighbours: its gap is as uncertain as the observed gaps scatter
+around ``μ``, their noise included (``Σ_b w_b (y_b − μ)²``, ``w_b`` the share of rows), when
+that is more than ``τ²``: on a small validation set the estimated spread is often 0, and a
+window on a part of the curve no labelled row reached would otherwise get a narrow band.
 Unlike a bootstrap of the shrunk gaps, this counts the shrinkage's own bias. A filled bucket's
 error adds how far the gap moves within it: a window's confidences need not sit where the
 reference rows' did inside a bucket (the live histogram cannot say where), so the gap's slope
 across the neighbouring buckets times the bucket's width / √12 (the spread of a uniform position
 in it) is part of its uncertainty — large near 1 for an overconfident model, 0 on a flat curve.
+
+*Within* the buckets, accuracy need not rise with confidence one for one: an overconfident model's
+accuracy rises faster than its confidence near 1 (its gap deepens as the confidence falls from
+0.99 to 0.96), an underconfident one's more slowly. Where the reference rows also give per bucket
+the sums of squared confidences ``q_b`` and of confidence × correct ``r_b``, one *common slope*
+``β`` of correctness on confidence is fitted within the buckets (the pooled within-bucket
+regression: Σ_b (r_b − s_b k_b/n_b) / Σ_b (q_b − s_b²/n_b)), shrunk toward 1 (calibrated) by its
+own noise with a N(1, 1) prior, and kept in [0, 2]. The curve is then piecewise linear, bucket
+``b`` giving ``β · x + o_b`` at confidence ``x`` with ``o_b = g_b + (1 − β) m_b`` (``m_b`` the
+reference rows' mean confidence), so a window's accuracy is (β Σ confidence + Σ_b c_b o_b) / Σ c
+— exactly, from the histogram's ``_sum`` and counts, wherever inside its buckets the window's
+confidences sit. A per-bucket slope would fit better but needs each bucket's own confidence sum,
+which the live histogram does not have; a common slope needs only the one ``_sum``. Measured on
+the CBPE benchmark's 72 draws (benchmarks/cbpe_cases.py) the mean error fell from 1.25 to 0.91
+accuracy points. Without those sums (a baseline built before them) ``β`` is 1 and ``o_b = g_b``:
+the earlier estimate, unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["fit_gaps", "midpoints", "METHOD"]
+__all__ = ["fit_gaps", "fit_slope", "offsets", "mean_confidences", "midpoints", "METHOD"]
 
 # the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
 # shrunk toward 0) is refitted from its counts when read, by the service and by the library
-METHOD = "binned-gap-pooled-empirical-bayes/1"
+METHOD = "binned-gap-pooled-empirical-bayes/2"
 
 
 def midpoints(edges: Sequence[float]) -> list[float]:
@@ -45,8 +65,7 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
     total = sum(n)
     if total <= 0:
         return [0.0] * len(n), [0.0] * len(n)
-    mid = midpoints(edges)
-    mean = [s / c if c > 0 else m for s, c, m in zip(confidence_sum, n, mid)]
+    mean = mean_confidences(n, confidence_sum, edges)
     pooled = (sum(correct) - sum(confidence_sum)) / total
     filled = [i for i, c in enumerate(n) if c > 0]
     observed = {i: correct[i] / n[i] - mean[i] for i in filled}
@@ -58,15 +77,15 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
     weight = {i: n[i] / total for i in filled}
     concentration = 1 - sum(w * w for w in weight.values())
     spread = 0.0
+    scatter = sum(weight[i] * (observed[i] - pooled) ** 2 for i in filled)
     if concentration > 1e-12:  # two filled buckets at least: the gaps' spread beyond noise
-        scatter = sum(weight[i] * (observed[i] - pooled) ** 2 for i in filled)
         expected_noise = sum(weight[i] * noise[i] * (1 - weight[i]) for i in filled)
         spread = max(0.0, (scatter - expected_noise) / concentration)
     gaps, posterior = [], []
     for i in range(len(n)):
         if i not in observed:
             gaps.append(pooled)
-            posterior.append(spread + pooled_var)
+            posterior.append(max(spread, scatter) + pooled_var)
             continue
         pull = noise[i] / (spread + noise[i])  # the share of the gap taken from the pooled one
         gaps.append(pooled + (1 - pull) * (observed[i] - pooled))
@@ -76,6 +95,39 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
               if i in observed else v ** 0.5
               for i, (v, w) in enumerate(zip(posterior, widths))]
     return gaps, stderr
+
+
+def fit_slope(counts: Sequence[float], correct: Sequence[float], confidence_sum: Sequence[float],
+              square_sum: Sequence[float] | None, product_sum: Sequence[float] | None
+              ) -> tuple[float, float]:
+    """The common within-bucket slope of correctness on confidence, shrunk toward 1, and its
+    standard error before shrinking (see the module text); ``(1.0, 0.0)`` without the sums."""
+    if square_sum is None or product_sum is None:
+        return 1.0, 0.0
+    sxx = sxy = 0.0
+    for n, k, s, q, r in zip(counts, correct, confidence_sum, square_sum, product_sum):
+        if n > 1:
+            sxx += max(q - s * s / n, 0.0)
+            sxy += r - s * k / n
+    total = sum(counts)
+    if sxx <= 1e-12 or total <= 0:
+        return 1.0, 0.0
+    accuracy = min(max(sum(correct) / total, 0.5 / (total + 1)), 1 - 0.5 / (total + 1))
+    variance = accuracy * (1 - accuracy) / sxx  # of the raw slope: the residual noise over Sxx
+    raw = sxy / sxx
+    shrunk = 1 + (raw - 1) / (1 + variance)
+    return min(max(shrunk, 0.0), 2.0), variance ** 0.5
+
+
+def offsets(gaps: Sequence[float], mean_confidence: Sequence[float], slope: float) -> list[float]:
+    """Each bucket's intercept ``o_b = g_b + (1 − β) m_b`` of the piecewise-linear curve."""
+    return [g + (1 - slope) * m for g, m in zip(gaps, mean_confidence)]
+
+
+def mean_confidences(counts: Sequence[float], confidence_sum: Sequence[float],
+                     edges: Sequence[float]) -> list[float]:
+    """The reference rows' mean confidence per bucket, the midpoint where a bucket is empty."""
+    return [s / c if c > 0 else m for s, c, m in zip(confidence_sum, counts, midpoints(edges))]
 
 
 def _slope(gaps: list[float], mean: list[float], filled: list[int], i: int) -> float:

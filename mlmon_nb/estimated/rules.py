@@ -1,13 +1,16 @@
 """The estimated-accuracy recording rules: what the accuracy of live traffic should be, from its
 confidences alone, through each model's reliability curve (confidence-based performance
 estimation). Written once for every model: the curve is joined from the series the service
-exports (``ml_confidence_calibration_gap``), so a model without a calibration gets no estimate.
+exports (``ml_confidence_calibration_offset`` and ``_slope``), so a model without a calibration
+gets no estimate.
 
 For a window, with ``S`` the confidences' sum (the histogram's ``_sum``), ``c_b`` the count of
-bucket ``b`` (both summed across replicas) and ``g_b`` its calibration gap (calibrated accuracy −
-mean confidence, see :mod:`mlmon_nb.estimated.calibration`)::
+bucket ``b`` (both summed across replicas), ``β`` the curve's common within-bucket slope
+(``ml_confidence_calibration_slope``) and ``o_b`` its offset in bucket ``b`` (calibration gap +
+(1 − β) × mean confidence, ``ml_confidence_calibration_offset``; see
+:mod:`mlmon_nb.estimated.calibration`)::
 
-    (S + Σ_b g_b c_b) / Σ_b c_b
+    (β S + Σ_b o_b c_b) / Σ_b c_b
 
 clamped to [0, 1], which equals :meth:`Calibration.estimate` on the same counts and sum (the
 suite checks it to 1e-9); an empty window gives no series rather than NaN. Its 95 % half-width,
@@ -21,7 +24,10 @@ concept-drift rules too.
 
 Per window ``w`` of :data:`~mlmon_nb.promql.names.ESTIMATED_ACCURACY_WINDOWS`:
 ``model_name:ml_estimated_accuracy:<w>``, its half-width
-``model_name:ml_estimated_accuracy_margin:<w>`` and the prediction count it rests on
+``model_name:ml_estimated_accuracy_margin:<w>``, the share of the window's predictions on thin
+parts of the curve (buckets with fewer than :data:`THIN_ROWS` labelled rows,
+``ml_confidence_calibration_rows``; over :data:`THIN_SHARE` the estimate is uncertain)
+``model_name:ml_estimated_accuracy_thin_share:<w>``, and the prediction count it rests on
 (``model_name:ml_predictions:increase<w>``; the 30m one is the recording stage's).
 """
 
@@ -30,7 +36,15 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import promql
-from ..metrics import CALIBRATION_GAP, CALIBRATION_GAP_STDERR, CONFIDENCE, PREDICTIONS
+from ..metrics import (
+    CALIBRATION_GAP_STDERR,
+    CALIBRATION_OFFSET,
+    CALIBRATION_ROWS,
+    CALIBRATION_SLOPE,
+    CONFIDENCE,
+    PREDICTIONS,
+    recording_name,
+)
 from ..promql.histograms import bins, confidence_buckets_record, confidence_buckets_rule_expr
 from ..promql.names import (
     ESTIMATED_ACCURACY_WINDOWS,
@@ -42,21 +56,36 @@ from ..promql.rule import RecordingRule
 from .calibration import Z_95
 
 __all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
-           "estimated_accuracy_rules", "RECORDED_COUNT_WINDOWS"]
+           "estimated_accuracy_rules", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",
+           "THIN_ROWS", "THIN_SHARE"]
 
 # prediction counts the recording stage already records (``generate._recording``)
 RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
+# a confidence bucket with fewer labelled reference rows than this is a thin part of the curve
+THIN_ROWS = 30
+# the share of a window's predictions on thin parts of the curve beyond which the estimate is
+# uncertain (its band rests on the curve's prior there)
+THIN_SHARE = 0.2
 
+
+def thin_share(window: str) -> str:
+    """The share of a model's predictions over ``window`` in confidence buckets where its curve
+    rests on fewer than :data:`THIN_ROWS` labelled rows:
+    ``model_name:ml_estimated_accuracy_thin_share:<w>``."""
+    return recording_name("model_name", "ml_estimated_accuracy_thin_share", window)
 
 
 def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True) -> str:
-    """The PromQL of every calibrated model's estimated accuracy over ``window``: (Σ confidence
-    + Σ bucket count × bucket gap) / Σ count over the live confidence histogram. ``matchers``
+    """The PromQL of every calibrated model's estimated accuracy over ``window``: (slope × Σ
+    confidence + Σ bucket count × bucket offset) / Σ count over the live confidence histogram.
+    ``matchers``
     narrow it (one model); ``recorded=False`` reads the raw buckets, for a query over any
     window instead of the recorded counts."""
     confidences = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers),
                                       window)
-    corrected = f"{confidences}\n  + {_weighted(CALIBRATION_GAP.name, window, matchers, recorded)}"
+    slope = f"max by (model_name) ({promql.selector(CALIBRATION_SLOPE.name, *matchers)})"
+    corrected = (f"{confidences} * on (model_name) {slope}\n"
+                 f"  + {_weighted(CALIBRATION_OFFSET.name, window, matchers, recorded)}")
     ratio = promql.ratio(corrected, _total(window, matchers, recorded), bad_may_be_absent=False,
                          drop_zero_total=True)
     return f"clamp(\n  {ratio},\n  0, 1)"
@@ -74,9 +103,11 @@ def _total(window: str, matchers: Sequence[str], recorded: bool) -> str:
     return f'sum by (model_name) ({_counts(window, matchers, recorded, promql.matcher("le", "+Inf"))})'
 
 
-def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool) -> str:
-    """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model."""
-    values = f"max by (model_name, le, lower) ({promql.selector(series, *matchers)})"
+def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool,
+              condition: str = "") -> str:
+    """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model
+    (``condition``, e.g. ``< bool 30``, applied to the series first)."""
+    values = f"max by (model_name, le, lower) ({promql.selector(series, *matchers)}{condition})"
     counts = bins(_counts(window, matchers, recorded), values, ("model_name",))
     return (f"sum by (model_name) ({counts} "
             f"* on (model_name, le) group_left () max without (lower) ({values}))")
@@ -95,16 +126,26 @@ def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool =
     return f"{promql.number(Z_95)} * sqrt(\n  {curve} ^ 2\n  + {noise})"
 
 
+def thin_share_expr(window: str, *matchers: str, recorded: bool = True) -> str:
+    """The PromQL of the share of the window's predictions on thin parts of the curve: Σ count
+    of the buckets with fewer than :data:`THIN_ROWS` labelled rows / Σ count."""
+    thin = _weighted(CALIBRATION_ROWS.name, window, matchers, recorded,
+                     f" < bool {promql.number(THIN_ROWS)}")
+    return promql.ratio(thin, _total(window, matchers, recorded), bad_may_be_absent=False,
+                        drop_zero_total=True)
+
+
 def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
                              ) -> list[RecordingRule]:
     """Per window: the confidence buckets (where the drift rules do not record them), the
-    estimated accuracy and its half-width, and the prediction count behind it (where the
-    recording stage does not record it), every model at once."""
+    estimated accuracy, its half-width and the share on a thin curve, and the prediction count
+    behind it (where the recording stage does not record it), every model at once."""
     rules = []
     for w in windows:
         rules.append(RecordingRule(confidence_buckets_record(w), confidence_buckets_rule_expr(w)))
         rules.append(RecordingRule(estimated_accuracy(w), estimated_accuracy_expr(w)))
         rules.append(RecordingRule(estimated_accuracy_margin(w), estimated_accuracy_margin_expr(w)))
+        rules.append(RecordingRule(thin_share(w), thin_share_expr(w)))
         if w not in RECORDED_COUNT_WINDOWS:
             rules.append(RecordingRule(prediction_count(w),
                                        promql.sum_increase(PREDICTIONS.sample, w)))

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import metrics as m
 from ..errors import BaselineError
-from ..estimated.reliability import METHOD, fit_gaps
+from ..estimated.reliability import METHOD, fit_gaps, fit_slope, mean_confidences, offsets
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
            "serving_of", "baseline_series", "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
@@ -61,6 +61,11 @@ class ServingBaseline:
     calibration_gap: tuple[float, ...] | None = None
     # the standard error of each gap (same buckets)
     calibration_gap_stderr: tuple[float, ...] | None = None
+    # the piecewise-linear curve: accuracy = slope × confidence + offset in each bucket
+    calibration_offset: tuple[float, ...] | None = None
+    calibration_slope: float = 1.0
+    # the labelled reference rows per confidence bucket
+    calibration_rows: tuple[float, ...] | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -141,8 +146,22 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     # a migrated calibration: the id of the migrated content, as mlmon_nb.Baseline reports it
     baseline_id = (str(doc["baseline_id"]) if calibration is doc.get("calibration")
                    else content_id({**doc, "calibration": calibration}))
+    offset, slope = (None, 1.0) if calibration is None or gap is None else _linear(calibration, gap)
+    rows = None if calibration is None else tuple(_floats(calibration["counts"]))
     return ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
-                           int(doc.get("n_rows") or 0), conf_fractions, gap, stderr)
+                           int(doc.get("n_rows") or 0), conf_fractions, gap, stderr, offset, slope,
+                           rows)
+
+
+def _linear(calibration: dict, gap: tuple[float, ...]) -> tuple[tuple[float, ...], float]:
+    """The per-bucket offsets and the common slope of a calibration entry, as
+    ``Calibration.offset`` and ``slope`` compute them."""
+    counts, sums = _floats(calibration["counts"]), _floats(calibration["confidence_sum"])
+    within = [None if calibration.get(k) is None else _floats(calibration[k])
+              for k in ("square_sum", "product_sum")]
+    slope = fit_slope(counts, _floats(calibration["correct"]), sums, *within)[0]
+    mean = mean_confidences(counts, sums, m.CONFIDENCE_BUCKETS)
+    return tuple(offsets(gap, mean, slope)), slope
 
 
 def _calibration(doc: dict | None) -> dict | None:
@@ -154,7 +173,8 @@ def _calibration(doc: dict | None) -> dict | None:
                            _floats(doc["confidence_sum"]), _floats(doc["edges"]))
     return {"method": METHOD, "edges": _floats(doc["edges"]), "counts": _floats(doc["counts"]),
             "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),
-            "gap": gap, "gap_stderr": stderr}
+            "gap": gap, "gap_stderr": stderr,
+            **{k: doc[k] for k in ("square_sum", "product_sum") if doc.get(k) is not None}}
 
 
 def serving_of(baseline: Any) -> ServingBaseline:
@@ -177,7 +197,10 @@ def serving_of(baseline: Any) -> ServingBaseline:
         numeric, categorical, int(getattr(baseline, "n_rows", 0) or 0),
         None if conf is None else tuple(_floats(conf)),
         None if calibration is None else tuple(_floats(calibration.gap)),
-        None if calibration is None else tuple(_floats(calibration.gap_stderr)))
+        None if calibration is None else tuple(_floats(calibration.gap_stderr)),
+        None if calibration is None else tuple(_floats(calibration.offset)),
+        1.0 if calibration is None else float(calibration.slope),
+        None if calibration is None else tuple(_floats(calibration.counts)))
 
 
 def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
@@ -194,8 +217,9 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     What the label-generic rules join on instead of literals: per numeric feature its cumulative
     share at each bucket edge with the edge below (``ml_feature_baseline_ratio``: KS, and PSI's
     bins) and its value count (the critical values' m); the same for the confidences (concept
-    drift); the calibration gap and its standard error per confidence bucket (estimated
-    accuracy and its band). One definition for
+    drift); the calibration gap, its standard error and the piecewise-linear curve's offset per
+    confidence bucket, and its slope (estimated accuracy and its band), and the labelled rows
+    per bucket (the share of a window on a thin curve). One definition for
     the service, the synthetic history and the tests.
     """
     name = baseline.model_name
@@ -215,4 +239,11 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     if baseline.calibration_gap_stderr is not None:
         for (le, lower), se in zip(bins, baseline.calibration_gap_stderr):
             out.append((m.CALIBRATION_GAP_STDERR, (name, le, lower), float(se)))
+    if baseline.calibration_offset is not None:
+        for (le, lower), offset in zip(bins, baseline.calibration_offset):
+            out.append((m.CALIBRATION_OFFSET, (name, le, lower), float(offset)))
+        out.append((m.CALIBRATION_SLOPE, (name,), float(baseline.calibration_slope)))
+    if baseline.calibration_rows is not None:
+        for (le, lower), rows in zip(bins, baseline.calibration_rows):
+            out.append((m.CALIBRATION_ROWS, (name, le, lower), float(rows)))
     return out

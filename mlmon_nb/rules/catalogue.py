@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 from .. import promql
 from ..config import Config, parse_duration
+from ..estimated.rules import THIN_ROWS, THIN_SHARE, thin_share
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
 from ..promql.evidence import EVIDENCE, RatioEvidence
@@ -369,7 +370,10 @@ def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
                   f"{window}, its accuracy is estimated at most {{{{ $value | humanizePercentage }}}} "
                   f"(the 95% band's upper edge; threshold {_pct('accuracy_min')}, "
                   f"alerts.accuracy_min, LowModelAccuracy's "
-                  f"floor, for 15m; at least {_num('min_predictions')} predictions). No label is "
+                  f"floor, for 15m; at least {_num('min_predictions')} predictions). "
+                  f"{query_text(model_series(thin_share(window)), 'humanizePercentage')} of them "
+                  f"fell where the curve rests on fewer than {THIN_ROWS} labelled rows (over "
+                  f"{THIN_SHARE:.0%}: the estimate is uncertain). No label is "
                   f"needed; the estimate assumes P(correct | confidence) is what it was on the "
                   f"baseline's labelled data.")]
 

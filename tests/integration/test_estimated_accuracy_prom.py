@@ -1,6 +1,6 @@
-"""Estimated accuracy from Prometheus: the recording rules' values (the estimate and its band's
-half-width) equal the Python rerun and the pure ``Calibration.estimate`` on the same counts, and
-the estimate follows the covariate shift.
+"""Estimated accuracy from Prometheus: the recording rules' values (the estimate, its band's
+half-width and the share of the window on a thin curve) equal the Python rerun and the pure
+``Calibration.estimate`` on the same counts, and the estimate follows the covariate shift.
 
 Recording rules do not evaluate over backfilled history, so each generated rule's expression is
 evaluated as an instant query at the window's end, the recorded series it reads inlined:
@@ -18,6 +18,7 @@ from promql_inline import inline
 from mlmon_nb.errors import BaselineError
 from mlmon_nb.estimated import accuracy as performance
 from mlmon_nb.estimated.calibration import N_BUCKETS
+from mlmon_nb.estimated.rules import THIN_ROWS, thin_share
 from mlmon_nb.promql.names import (
     ESTIMATED_ACCURACY_WINDOWS,
     estimated_accuracy,
@@ -57,6 +58,10 @@ def test_rule_equals_python_rerun_and_the_pure_estimate(prom, history, phase):
         assert margin == pytest.approx(rerun.margin, rel=1e-9), window
         assert rerun.margin == pure.margin > 1.96 * np.sqrt(pure.accuracy * (1 - pure.accuracy)
                                                             / pure.n)
+        # the share of the window on thin parts of the curve: the runbook's, as a series
+        thin = _value(prom, inline(rules[thin_share(window)]["expr"], generated), at)
+        assert thin == pytest.approx(history.baseline.calibration.thin_share(counts, THIN_ROWS),
+                                     abs=1e-12), window
         count_record = prediction_count(window)
         expr = rules[count_record]["expr"] if count_record in rules else None
         if expr is not None:  # the event count behind the estimate (every prediction has one)

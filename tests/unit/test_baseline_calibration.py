@@ -73,7 +73,13 @@ def test_round_trip_and_serving_loader(calibrated, tmp_path):
     again = Baseline.load(path)
     assert again.baseline_id == calibrated.baseline_id
     assert np.array_equal(again.calibration.accuracy, calibrated.calibration.accuracy)
-    assert load_baseline(path).baseline_id == calibrated.baseline_id
+    served = load_baseline(path)
+    assert served.baseline_id == calibrated.baseline_id
+    # the service's piecewise-linear curve (standard library) is the library's (numpy)
+    assert served.calibration_slope == pytest.approx(calibrated.calibration.slope, abs=1e-12)
+    assert served.calibration_offset == pytest.approx(calibrated.calibration.offset.tolist(),
+                                                      abs=1e-12)
+    assert calibrated.calibration.square_sum is not None
 
 
 def test_with_calibration_takes_a_validation_sets_curve(frame, calibrated):
