@@ -31,6 +31,7 @@ class Condition:
     threshold: float
     above: bool = True  # firing when value > threshold (else when below)
     kind: str = Kind.NUMBER.value  # how its value reads
+    window: str = ""  # the range its value is computed over ("" for an instant condition)
 
     def holds(self, value: float) -> bool:
         if value != value:
@@ -66,7 +67,8 @@ class Signal:
         """The alert's condition on this signal over ``rate`` (the alert's own window)."""
         if self.threshold is None:
             raise ValueError(f"the signal {self.name!r} has no threshold to fire on")
-        return Condition(description, self.promql(rate), self.threshold, self.above, self.kind)
+        return Condition(description, self.promql(rate), self.threshold, self.above, self.kind,
+                         rate)
 
 
 def _requests(model_name: str) -> Callable[[str], str]:

@@ -18,7 +18,8 @@ from ..findings import Finding, Stat
 from ..findings.investigation import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
 from ..findings.record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
 from ..humanize import Kind, fmt, fmt_duration, rate_unit
-from ..signals import Signal
+from ..promql.evidence import wilson_interval, z_of
+from ..signals import Condition, Signal
 from ..slo.investigate import SloEvidence
 from .onset_search import OnsetSearch
 from .rule_condition import RuleConditions
@@ -280,6 +281,8 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence, Drif
             share = top[2]
             parts.append(f"{top[0]}={top[1]}" + (f" carries {_fmt_kind(share, Kind.RATIO.value)}"
                                                  f" of it" if share == share else " moved most"))
+        if sig is not None and condition is not None and now == now:
+            parts.extend(w for w in [self._evidence_words(sig, condition, now)] if w)
         if self.numbers.get("model_version_changed"):
             parts.append("a deploy or baseline change came near onset")
         parts.extend(n for n in notes if n)
@@ -299,6 +302,31 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence, Drif
                 "label": "against days before", "value": _factor_text(first[1], first[2]),
                 "detail": f"{_fmt_kind(first[2], kind)} → {_fmt_kind(first[1], kind)}"})
         return _record(self._summary(verdict, status, next_step=next_step))
+
+
+    def _evidence_words(self, sig: Signal, condition: Condition, value: float) -> str:
+        """Whether chance alone explains a ratio past its threshold, in words: the ratio's
+        Wilson bound over the alert's window at the model's ``alerts.alpha`` (the bound the
+        alert's rule records), with the events it was computed on."""
+        if sig.sample is None or condition.kind != Kind.RATIO.value or not condition.window:
+            return ""
+        n = self.prom.scalar(sig.sample(condition.window), self.incident.end)
+        if not n == n or n <= 0:
+            return ""
+        alpha = self.ctx.model.alerts.alpha
+        lower, upper = wilson_interval(value, n, z_of(alpha))
+        bound, word = (lower, "at least") if condition.above else (upper, "at most")
+        past = bound > condition.threshold if condition.above else bound < condition.threshold
+        self.numbers.update(evidence_n=_plain(n), evidence_bound=_plain(bound),
+                            evidence_confidence=1 - alpha)
+        said = (f"{fmt(value, Kind.RATIO)} of {fmt(n, Kind.COUNT)} {sig.sample_unit} over "
+                f"{condition.window}: with {fmt(1 - alpha, Kind.RATIO)} confidence {word} "
+                f"{fmt(bound, Kind.RATIO)}")
+        if past:
+            return (f"{said}, so chance alone does not explain crossing "
+                    f"{fmt(condition.threshold, Kind.RATIO)}")
+        return (f"{said}, so chance could still explain crossing "
+                f"{fmt(condition.threshold, Kind.RATIO)}: too few {sig.sample_unit} yet")
 
 
 def open_investigation(alertname: str, model_name: str, prometheus_url: str = "", start: str = "",

@@ -7,7 +7,7 @@ the same window and threshold as the alert that started it; a test checks every 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..config import Config
 from ..findings.investigation import InvestigationBase
@@ -73,8 +73,7 @@ class RuleConditions(InvestigationBase):
         threshold = rule.threshold(self.ctx.config, self.model_name)
         condition = signal.condition(f"the {used} {what}", used)
         if threshold is not None:
-            condition = Condition(condition.description, condition.promql, float(threshold),
-                                  condition.above, condition.kind)
+            condition = replace(condition, threshold=float(threshold))
         self.numbers["alert_rule"] = (f"{rule.alertname} ({rule.severity}): window "
                                       f"{used}, threshold {rule.setting or 'as the runbook'}")
         return condition

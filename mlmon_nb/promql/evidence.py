@@ -19,6 +19,7 @@ resets it; a minute without requests, or with too few to tell, neither confirms 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Callable, Mapping
@@ -41,7 +42,8 @@ from .names import (
 )
 from .rule import RecordingRule
 
-__all__ = ["RatioEvidence", "EVIDENCE", "EVIDENCE_SETTINGS", "wilson", "bound_rules",
+__all__ = ["RatioEvidence", "EVIDENCE", "EVIDENCE_SETTINGS", "wilson", "wilson_interval",
+           "bound_rules",
            "COUNT_WINDOWS", "z_of"]
 
 
@@ -97,6 +99,19 @@ EVIDENCE_SETTINGS: tuple[Setting, ...] = (
     Setting("alert_z", lambda m: z_of(m.alerts.alpha)),
     Setting("alert_z2", lambda m: z_of(m.alerts.alpha) ** 2),
 )
+
+
+def wilson_interval(ratio: float, count: float, z: float) -> tuple[float, float]:
+    """The Wilson score interval of ``ratio`` over ``count`` events at normal quantile ``z``:
+    the bounds :func:`wilson` records, computed here for a runbook's words (NaN without
+    events)."""
+    if not count > 0 or ratio != ratio:
+        return float("nan"), float("nan")
+    a = z * z / count
+    centre = ratio + a / 2
+    spread = z * math.sqrt(max(ratio * (1 - ratio), 0.0) / count + a / (4 * count))
+    return (min(max((centre - spread) / (1 + a), 0.0), 1.0),
+            min(max((centre + spread) / (1 + a), 0.0), 1.0))
 
 
 def wilson(ratio: str, count: str, side: str) -> str:

@@ -212,6 +212,12 @@ def test_cli_runs_high_error_rate_into_the_run_store(run_config, history, capsys
     assert summary["numbers"]["error ratio (incident)"] > run_config.models[0].alerts.error_ratio_critical
     assert summary["numbers"]["error ratio (before)"] < 0.02
     assert "InjectedFault" in summary["verdict"]
+    # the evidence in words: the ratio's bound at the model's alerts.alpha and its sample size
+    numbers = summary["numbers"]
+    assert numbers["evidence_n"] > 0 and numbers["evidence_confidence"] == pytest.approx(0.95)
+    assert numbers["evidence_bound"] > run_config.models[0].alerts.error_ratio_critical
+    assert re.search(r"of [\d,]+ requests over \d+[smh]: with 95% confidence at least [\d.]+%, so "
+                     r"chance alone does not explain crossing 5%", summary["verdict"]), summary
     html = html_path.read_text()
     assert "Verdict" in html and "<script" not in html
     run = RunStore(run_config.stack.state_dir / "runs").list()[0]

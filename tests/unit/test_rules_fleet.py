@@ -190,3 +190,21 @@ def test_one_version_gets_no_version_quality_series(tmp_path):
                      "model_name_model_version:ml_predictions:increase30m",
                      "model_name_model_version:ml_low_confidence_predictions_per_ml_predictions"
                      ":ratio_rate30m")])
+
+
+def test_the_runbooks_wilson_bound_is_the_one_the_rules_record(tmp_path):
+    # 18 of 180 requests failing over the last 5m (the slow, steady case): the recorded
+    # lower bound of the 5m error ratio equals what a runbook computes in Python for its words
+    from mlmon_nb.promql.evidence import wilson_interval, z_of
+    inputs = [series("ml_model_info", gauge(1, 12), model_version="1", baseline_id="b"),
+              series("ml_requests_total", counter((12, 36)), model_version="1",
+                     endpoint="/predict"),
+              series("ml_errors_total", counter((12, 3.6)), model_version="1",
+                     endpoint="/predict", error_type="E")]
+    lower, upper = wilson_interval(0.1, 180, z_of(0.05))
+    assert 0.05 < lower < 0.1 < upper
+    run_promtool(tmp_path, inputs, [], promql_tests=[
+        {"expr": "round(model_name:ml_errors_per_ml_requests:ratio_rate5m_lower, 1e-9)",
+         "eval_time": "10m",
+         "exp_samples": [{"labels": '{model_name="sentiment_classifier"}',
+                          "value": round(lower / 1e-9) * 1e-9}]}])
