@@ -13,6 +13,7 @@ from ._labels import LabelCap
 from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, ModelMonitor
 from ._multiprocess import exposition_registry, is_multiprocess, mark_process_dead
 from ._pending import PendingStore, SharedPendingStore
+from ._reconstruction import JointStructure, reconstruction_error, residuals, standardize
 from ._review import GroundTruthSampler, JsonLinesSink, ReviewItem
 
 __all__ = [
@@ -37,4 +38,8 @@ __all__ = [
     "le_label",
     "DEFAULT_SEGMENT",
     "INVALID_REASONS",
+    "JointStructure",
+    "reconstruction_error",
+    "residuals",
+    "standardize",
 ]

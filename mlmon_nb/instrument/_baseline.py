@@ -21,6 +21,7 @@ from typing import Any
 from .. import metrics as m
 from ..errors import BaselineError
 from ..reliability import METHOD, fit_gaps
+from ._reconstruction import JointStructure
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
            "serving_of", "baseline_series", "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
@@ -61,6 +62,8 @@ class ServingBaseline:
     calibration_gap: tuple[float, ...] | None = None
     # the standard error of each gap (same buckets)
     calibration_gap_stderr: tuple[float, ...] | None = None
+    # the numeric features' joint structure (the multivariate check); None in older baselines
+    joint: JointStructure | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -73,7 +76,8 @@ class ServingBaseline:
 CONTENT_KEYS = ("model_name", "n_rows", "numeric", "categorical", "prediction", "confidence")
 # Content hashed only when present, so a baseline without it keeps the id it always had: the
 # reliability curve of a labelled validation set (``mlmon_nb.calibration``).
-OPTIONAL_CONTENT_KEYS = ("calibration",)
+# and the numeric features' joint structure (``mlmon_nb.multivariate``).
+OPTIONAL_CONTENT_KEYS = ("calibration", "multivariate")
 
 
 def content_id(doc: dict) -> str:
@@ -142,7 +146,28 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     baseline_id = (str(doc["baseline_id"]) if calibration is doc.get("calibration")
                    else content_id({**doc, "calibration": calibration}))
     return ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
-                           int(doc.get("n_rows") or 0), conf_fractions, gap, stderr)
+                           int(doc.get("n_rows") or 0), conf_fractions, gap, stderr,
+                           _joint(doc.get("multivariate"), where))
+
+
+def _joint(doc: dict | None, where: str) -> JointStructure | None:
+    """The serving view of a ``multivariate`` entry (``mlmon_nb.multivariate.JointModel``)."""
+    if doc is None:
+        return None
+    features = tuple(str(f) for f in doc["features"])
+    components = tuple(tuple(_floats(row)) for row in doc["components"])
+    fractions = _floats(doc["fractions"])
+    joint = JointStructure(features, tuple(_floats(doc["mean"])), tuple(_floats(doc["scale"])),
+                           components, tuple(_floats(doc["edges"])),
+                           tuple(accumulate(fractions))[:-1], int(doc["n"]),
+                           tuple(_floats(doc["residual"])))
+    d = len(features)
+    if (len(joint.mean) != d or len(joint.scale) != d or any(s <= 0 for s in joint.scale)
+            or any(len(row) != d for row in components) or len(joint.residual) != d
+            or len(fractions) != len(joint.edges) + 1):
+        raise BaselineError("the multivariate entry has inconsistent shapes; rebuild the "
+                            "baseline with `mlmon-nb baseline build`", where)
+    return joint
 
 
 def _calibration(doc: dict | None) -> dict | None:
@@ -172,12 +197,14 @@ def serving_of(baseline: Any) -> ServingBaseline:
                    for feature, spec in baseline.categorical.items()}
     conf = getattr(baseline, "confidence_fractions", None)
     calibration = getattr(baseline, "calibration", None)
+    joint = getattr(baseline, "multivariate", None)
     return ServingBaseline(
         str(getattr(baseline, "model_name", "")), str(getattr(baseline, "baseline_id", "")),
         numeric, categorical, int(getattr(baseline, "n_rows", 0) or 0),
         None if conf is None else tuple(_floats(conf)),
         None if calibration is None else tuple(_floats(calibration.gap)),
-        None if calibration is None else tuple(_floats(calibration.gap_stderr)))
+        None if calibration is None else tuple(_floats(calibration.gap_stderr)),
+        None if joint is None else joint.serving())
 
 
 def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
@@ -195,7 +222,9 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     share at each bucket edge with the edge below (``ml_feature_baseline_ratio``: KS, and PSI's
     bins) and its value count (the critical values' m); the same for the confidences (concept
     drift); the calibration gap and its standard error per confidence bucket (estimated
-    accuracy and its band). One definition for
+    accuracy and its band); with a joint structure, the reference error's cumulative shares and
+    its row count (the multivariate KS) and each feature's mean squared residual. One definition
+    for
     the service, the synthetic history and the tests.
     """
     name = baseline.model_name
@@ -215,4 +244,11 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     if baseline.calibration_gap_stderr is not None:
         for (le, lower), se in zip(bins, baseline.calibration_gap_stderr):
             out.append((m.CALIBRATION_GAP_STDERR, (name, le, lower), float(se)))
+    joint = baseline.joint
+    if joint is not None:
+        for (le, lower), cum in zip(_bins(joint.edges), (*joint.cumulative, 1.0)):
+            out.append((m.RECONSTRUCTION_BASELINE_RATIO, (name, le, lower), float(cum)))
+        out.append((m.RECONSTRUCTION_BASELINE_VALUES, (name,), float(joint.n)))
+        for feature, residual in zip(joint.features, joint.residual):
+            out.append((m.FEATURE_RESIDUAL_BASELINE, (name, feature), float(residual)))
     return out

@@ -26,10 +26,11 @@ from ._families import families_for
 from ._labels import LabelCap, label_text
 from ._multiprocess import ensure_multiprocess_dir, is_multiprocess
 from ._pending import SHARED_FILE, PendingStore, SharedPendingStore
+from ._reconstruction import reconstruction_error, residuals
 from ._request import CURRENT
 from ._review import GroundTruthSampler, ReviewItem
 
-__all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS"]
+__all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS", "RESIDUAL_STRIDE"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,24 @@ DEFAULT_SEGMENT = "all"
 CONFIDENCE_FEATURE = "__confidence__"
 INVALID_REASONS = ("missing", "nan", "inf", "wrong_type", "unknown_feature", "internal_error")
 _RESERVED_FEATURES = (CONFIDENCE_FEATURE, "__record__")
+# one prediction in this many adds its per-feature reconstruction residuals (the runbook's
+# ranking of the features behind the error needs shares, not every prediction; it costs k·d
+# multiplications and d counter updates more)
+RESIDUAL_STRIDE = 16
+
+
+class _Joint:
+    """The multivariate check of a monitor: the baseline's joint structure and its series."""
+
+    __slots__ = ("standardization", "components", "error", "residuals", "samples", "countdown")
+
+    def __init__(self, standardization, components, error, residuals, samples):
+        self.standardization = standardization  # (feature, mean, scale) per numeric feature
+        self.components = components
+        self.error = error  # ml_reconstruction_error's child
+        self.residuals = residuals  # ml_feature_reconstruction_residual_total's, per feature
+        self.samples = samples
+        self.countdown = 1  # the first prediction is sampled
 
 
 def _number(value: Any) -> tuple[float | None, str]:
@@ -277,6 +296,7 @@ class ModelMonitor:
         self._numeric: dict[str, Any] = {}  # feature -> its histogram child
         self._categorical: dict[str, _CategoricalFeature] = {}
         self._expected: tuple[str, ...] = ()
+        self._joint: _Joint | None = None
         self._open_features = baseline is None
         fam.model_info.labels(name, self.model_version, self.baseline_id).set(1)
         if baseline is not None:
@@ -309,8 +329,17 @@ class ModelMonitor:
             edges = [float(e) for e in stats.edges]
             self._numeric[feature] = fam.features.labels(self.model_name, self.model_version,
                                                          feature, buckets=edges)
-        for spec, labels, value in baseline_series(serving_of(baseline)):
+        serving = serving_of(baseline)
+        for spec, labels, value in baseline_series(serving):
             fam.baseline_series.set(spec, labels, value)
+        joint = serving.joint
+        if joint is not None:
+            self._joint = _Joint(
+                tuple(zip(joint.features, joint.mean, joint.scale)), joint.components,
+                fam.reconstruction.labels(self.model_name, self.model_version,
+                                          buckets=list(joint.edges)),
+                [fam.residual.labels(self.model_name, f) for f in joint.features],
+                fam.residual_samples.labels(self.model_name))
         for feature, stats in baseline.categorical.items():
             top = tuple(str(c) for c in stats.categories)
             self._categorical[feature] = _CategoricalFeature(
@@ -424,6 +453,8 @@ class ModelMonitor:
                     self._low_confidence.inc()
             if features is not None:
                 self._record_features(features)
+                if self._joint is not None:
+                    self._record_joint(self._joint, features)
         if conf is None:
             self._count_invalid(CONFIDENCE_FEATURE, reason)
         picked = self.sampler is not None and self.sampler.picks()
@@ -474,6 +505,26 @@ class ModelMonitor:
             for name in self._expected:
                 if name not in features:
                     self._count_invalid(name, "missing")
+
+    def _record_joint(self, joint: _Joint, features: Mapping[str, Any]) -> None:
+        """Observe the prediction's reconstruction error (the caller holds ``self._lock``).
+
+        The standardization of ``instrument.standardize`` written inline (a missing or invalid
+        value is the baseline's mean, ``z = 0``): it is most of the cost."""
+        get = features.get
+        z = []
+        for name, mean, scale in joint.standardization:
+            value = get(name)
+            if type(value) is not float or value - value != 0.0:
+                value = _number(value)[0]
+            z.append(0.0 if value is None else (value - mean) / scale)
+        joint.error.observe(reconstruction_error(z, joint.components))
+        joint.countdown -= 1
+        if joint.countdown == 0:
+            joint.countdown = RESIDUAL_STRIDE
+            for child, residual in zip(joint.residuals, residuals(z, joint.components)):
+                child.inc(residual)
+            joint.samples.inc()
 
     def _record_category(self, name: str, cat: _CategoricalFeature, value: Any) -> None:
         text, reason = _category(value)
