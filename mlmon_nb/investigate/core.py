@@ -18,6 +18,7 @@ from ..signals import Signal
 from .base import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
 from .drift import DriftEvidence
 from .estimated import EstimatedAccuracyEvidence
+from .multivariate import MultivariateEvidence
 from .onset_search import OnsetSearch
 from .record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
 from .slo import SloEvidence
@@ -31,8 +32,8 @@ def _constant(promql: str) -> Callable[[str], str]:
 
 
 @dataclass
-class Investigation(OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence, SloEvidence,
-                    InvestigationBase):
+class Investigation(OnsetSearch, EstimatedAccuracyEvidence, MultivariateEvidence, DriftEvidence,
+                    SloEvidence, InvestigationBase):
     """One runbook run: its context, the incident window, the search window around the alert,
     the findings recorded so far and the numbers behind the verdict."""
 
