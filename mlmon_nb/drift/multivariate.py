@@ -31,7 +31,7 @@ class ReconstructionDrift:
 
     ks: float
     critical: float
-    n: int
+    n: float  # Prometheus' increase: extrapolated to the window's edges, not whole
     m: int
     mean: float
     reference_mean: float
@@ -60,7 +60,7 @@ def reconstruction_drift(cumulative: Numbers, n: float, reference: Numbers,
                          f"rerun with the baseline whose id ml_model_info shows")
     ks = float(np.max(np.abs(cum / n - ref))) if n > 0 and cum.size else float("nan")
     mean = float(total) / n if total is not None and n > 0 else float("nan")
-    return ReconstructionDrift(ks, float(ks_critical(n, m, alpha)), int(round(n)), int(m), mean,
+    return ReconstructionDrift(ks, float(ks_critical(n, m, alpha)), float(n), int(m), mean,
                                float(reference_mean), alpha)
 
 
