@@ -42,14 +42,16 @@ class JointStructure:
 
 def standardize(values: Sequence[float | None], mean: Sequence[float],
                 scale: Sequence[float]) -> list[float]:
-    """``(x − mean) / scale`` per feature; ``None`` (missing or invalid) is imputed as 0."""
-    return [0.0 if x is None else (x - mu) / s for x, mu, s in zip(values, mean, scale)]
+    """``(x − mean) / scale`` per feature (as ``(x − mean) · (1 / scale)``, the service's
+    arithmetic); ``None`` (missing or invalid) is imputed as 0."""
+    return [0.0 if x is None else (x - mu) * (1.0 / s) for x, mu, s in zip(values, mean, scale)]
 
 
 def reconstruction_error(z: Sequence[float],
                          components: Sequence[Sequence[float]]) -> float:
-    """The distance of standardized values ``z`` from the span of the unit ``components``."""
-    left = sum(map(mul, z, z))
+    """The distance of standardized values ``z`` from the span of the unit ``components``:
+    ``sqrt(|z|² − Σ (vᵢ·z)²)``."""
+    left = math.hypot(*z) ** 2
     for row in components:
         t = sum(map(mul, row, z))
         left -= t * t
@@ -59,7 +61,4 @@ def reconstruction_error(z: Sequence[float],
 def residuals(z: Sequence[float], components: Sequence[Sequence[float]]) -> list[float]:
     """Each feature's squared residual ``(z − Vᵀ V z)²``: what it adds to the squared error."""
     scores = [sum(map(mul, row, z)) for row in components]
-    out = list(z)
-    for t, row in zip(scores, components):
-        out = [r - t * v for r, v in zip(out, row)]
-    return [r * r for r in out]
+    return [(x - sum(map(mul, column, scores))) ** 2 for x, column in zip(z, zip(*components))]
