@@ -34,6 +34,8 @@ __all__ = [
     "RECONSTRUCTION_ERROR",
     "RECONSTRUCTION_BASELINE_RATIO",
     "RECONSTRUCTION_BASELINE_VALUES",
+    "RECONSTRUCTION_BASELINE_MEAN",
+    "RECONSTRUCTION_BASELINE_STDDEV",
     "FEATURE_RESIDUAL",
     "FEATURE_RESIDUAL_BASELINE",
     "RESIDUAL_SAMPLES",
@@ -140,6 +142,13 @@ RECONSTRUCTION_BASELINE_VALUES = MetricSpec("ml_reconstruction_error_baseline_va
                                             ("model_name",),
                                             "Rows the training baseline's reconstruction errors "
                                             "came from.")
+RECONSTRUCTION_BASELINE_MEAN = MetricSpec("ml_reconstruction_error_baseline_mean", "gauge",
+                                          ("model_name",),
+                                          "Training baseline's mean reconstruction error.")
+RECONSTRUCTION_BASELINE_STDDEV = MetricSpec("ml_reconstruction_error_baseline_stddev", "gauge",
+                                            ("model_name",),
+                                            "Standard deviation of the training baseline's "
+                                            "reconstruction errors.")
 # what each feature adds to the error (squared standardized residual), on one prediction in
 # ``instrument.RESIDUAL_STRIDE``: the runbook's ranking of the features behind the error
 FEATURE_RESIDUAL = MetricSpec("ml_feature_reconstruction_residual", "counter",
@@ -158,6 +167,8 @@ BASELINE_SERIES: tuple[MetricSpec, ...] = (FEATURE_BASELINE_RATIO, FEATURE_BASEL
                                            CALIBRATION_GAP, CALIBRATION_GAP_STDERR,
                                            RECONSTRUCTION_BASELINE_RATIO,
                                            RECONSTRUCTION_BASELINE_VALUES,
+                                           RECONSTRUCTION_BASELINE_MEAN,
+                                           RECONSTRUCTION_BASELINE_STDDEV,
                                            FEATURE_RESIDUAL_BASELINE)
 FEATURE_CATEGORY = MetricSpec("ml_feature_category", "counter", ("model_name", "feature", "category"),
                               "Categorical feature values: the baseline's top-k categories, then __other__.")
@@ -173,7 +184,8 @@ CONTRACT: tuple[MetricSpec, ...] = (
     FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES, CONFIDENCE_BASELINE_RATIO,
     CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, CALIBRATION_GAP_STDERR, FEATURE_CATEGORY,
     FEATURE_INVALID, GROUND_TRUTH, MODEL_INFO, RECONSTRUCTION_ERROR,
-    RECONSTRUCTION_BASELINE_RATIO, RECONSTRUCTION_BASELINE_VALUES, FEATURE_RESIDUAL,
+    RECONSTRUCTION_BASELINE_RATIO, RECONSTRUCTION_BASELINE_VALUES, RECONSTRUCTION_BASELINE_MEAN,
+    RECONSTRUCTION_BASELINE_STDDEV, FEATURE_RESIDUAL,
     RESIDUAL_SAMPLES, FEATURE_RESIDUAL_BASELINE,
 )
 

@@ -109,6 +109,7 @@ class JointModel:
     residual: np.ndarray
     correlation: np.ndarray
     reference_mean: float
+    reference_std: float  # of the error on the fitted rows: the mean test's scale
 
     @property
     def cumulative(self) -> np.ndarray:
@@ -121,7 +122,8 @@ class JointModel:
                               tuple(map(float, self.scale)),
                               tuple(tuple(map(float, row)) for row in self.components),
                               tuple(map(float, self.edges)), tuple(map(float, self.cumulative)),
-                              self.n, tuple(map(float, self.residual)))
+                              self.n, tuple(map(float, self.residual)), self.reference_mean,
+                              self.reference_std)
 
     def errors(self, rows: np.ndarray) -> np.ndarray:
         """The reconstruction error of each row (NaN values imputed with the mean)."""
@@ -133,7 +135,8 @@ class JointModel:
                 "variance": self.variance, "explained": self.explained,
                 "edges": self.edges.tolist(), "fractions": self.fractions.tolist(), "n": self.n,
                 "residual": self.residual.tolist(), "correlation": self.correlation.tolist(),
-                "reference_mean": self.reference_mean, "missing": "mean"}
+                "reference_mean": self.reference_mean, "reference_std": self.reference_std,
+                "missing": "mean"}
 
     @classmethod
     def from_dict(cls, doc: dict) -> JointModel:
@@ -148,7 +151,7 @@ class JointModel:
                         np.array(doc["fractions"], float), int(doc["n"]),
                         np.array(doc["residual"], float),
                         np.array(doc["correlation"], float).reshape(d, d),
-                        float(doc["reference_mean"]))
+                        float(doc["reference_mean"]), float(doc["reference_std"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineError(f"malformed multivariate entry ({exc!r}); rebuild the baseline "
                                 f"with `mlmon-nb baseline build`") from exc
@@ -215,7 +218,8 @@ def fit_joint(features: Sequence[str], rows: np.ndarray, *, variance: float = DE
     return JointModel(tuple(features), np.array(joint.mean), np.array(joint.scale),
                       np.array(joint.components), float(variance), float(_round(share[k - 1])),
                       edges, fractions, int(rows.shape[0]), _round(res / rows.shape[0]),
-                      _round(corr), float(_round(np.array(err.mean()))))
+                      _round(corr), float(_round(np.array(err.mean()))),
+                      float(_round(np.array(err.std()))))
 
 
 def joint_of(doc: Any) -> JointModel | None:

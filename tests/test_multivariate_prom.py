@@ -34,7 +34,8 @@ def test_rules_equal_the_python_rerun_at_the_window_end(prom, history, phase):
     by_record = {r["record"]: r for r in rules}
     rerun = drift.window_reconstruction(prom, history.baseline, time=at, window="1h", alpha=0.01)
     pairs = ((drift.MV_KS_RULE, rerun.ks), (drift.MV_N_RULE, rerun.n),
-             (drift.MV_MEAN_RULE, rerun.mean), (drift.MV_KS_CRITICAL_RULE, rerun.critical))
+             (drift.MV_MEAN_RULE, rerun.mean), (drift.MV_KS_CRITICAL_RULE, rerun.critical),
+             (drift.MV_MEAN_CRITICAL_RULE, rerun.mean_critical))
     for record, ours in pairs:
         value = _value(prom, inline(by_record[record]["expr"], rules), at)
         assert value == pytest.approx(ours, rel=1e-9, abs=1e-12), record

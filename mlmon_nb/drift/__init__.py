@@ -74,6 +74,7 @@ from .multivariate import ReconstructionDrift, pair_changes, reconstruction_drif
 from .multivariate_rules import (
     MV_KS_CRITICAL_RULE,
     MV_KS_RULE,
+    MV_MEAN_CRITICAL_RULE,
     MV_MEAN_RULE,
     MV_N_RULE,
     multivariate_rules,
@@ -206,4 +207,5 @@ __all__ = [
     "MV_N_RULE",
     "MV_MEAN_RULE",
     "MV_KS_CRITICAL_RULE",
+    "MV_MEAN_CRITICAL_RULE",
 ]

@@ -10,13 +10,14 @@ that both agree on the same counts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import DriftError
-from .significance import DEFAULT_ALPHA, ks_critical
+from .significance import DEFAULT_ALPHA, ks_critical, mean_coefficient
 
 Numbers = Sequence[float] | np.ndarray
 
@@ -27,7 +28,8 @@ __all__ = ["ReconstructionDrift", "reconstruction_drift", "residual_shares", "pa
 class ReconstructionDrift:
     """One window's multivariate drift: KS of the error against the reference, what chance
     gives (``critical``) for ``n`` errors and the reference's ``m`` rows at ``alpha``, and the
-    window's mean error (NaN without errors) with the reference's."""
+    window's mean error (NaN without errors) with the reference's and the mean chance reaches
+    (``mean_critical``: the reference mean + z₁₋α·σ·sqrt(1/n + 1/m))."""
 
     ks: float
     critical: float
@@ -35,6 +37,7 @@ class ReconstructionDrift:
     m: int
     mean: float
     reference_mean: float
+    mean_critical: float
     alpha: float
 
     @property
@@ -43,12 +46,16 @@ class ReconstructionDrift:
         return self.ks > self.critical
 
     def drifted(self, threshold: float, min_values: float) -> bool:
-        """The alert's condition: KS past ``threshold`` and past chance, on ≥ ``min_values``."""
-        return self.ks > threshold and self.significant and self.n >= min_values
+        """The alert's condition, on ≥ ``min_values`` errors with a KS past chance: the KS past
+        ``threshold`` too (the distribution moved), or the mean past chance (a few far-off
+        inputs, a new segment, raise the mean before they move many quantiles)."""
+        return (self.n >= min_values and self.significant
+                and (self.ks > threshold or self.mean > self.mean_critical))
 
 
 def reconstruction_drift(cumulative: Numbers, n: float, reference: Numbers,
                          m: int, *, total: float | None = None, reference_mean: float = np.nan,
+                         reference_std: float = np.nan,
                          alpha: float = DEFAULT_ALPHA) -> ReconstructionDrift:
     """The statistics of a window whose errors have ``cumulative`` counts at the reference's
     finite edges (``le`` buckets, as Prometheus sums them), ``n`` in all (the ``+Inf`` bucket)
@@ -60,8 +67,10 @@ def reconstruction_drift(cumulative: Numbers, n: float, reference: Numbers,
                          f"rerun with the baseline whose id ml_model_info shows")
     ks = float(np.max(np.abs(cum / n - ref))) if n > 0 and cum.size else float("nan")
     mean = float(total) / n if total is not None and n > 0 else float("nan")
+    spread = math.sqrt(1 / n + 1 / m) if n > 0 and m > 0 else math.inf
+    mean_critical = reference_mean + mean_coefficient(alpha) * reference_std * spread
     return ReconstructionDrift(ks, float(ks_critical(n, m, alpha)), float(n), int(m), mean,
-                               float(reference_mean), alpha)
+                               float(reference_mean), float(mean_critical), alpha)
 
 
 def residual_shares(live: Numbers, samples: float, baseline: Numbers) -> np.ndarray:

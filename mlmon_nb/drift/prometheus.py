@@ -117,4 +117,5 @@ def window_reconstruction(prom: QuerySource, baseline: Baseline, *, time: Any = 
     finite = [counts.get(le, 0.0) for le in finite_les]
     return reconstruction_drift(finite, counts.get("+Inf", 0.0), joint.cumulative, joint.n,
                                 total=float(total["value"].iloc[0]) if len(total) else None,
-                                reference_mean=joint.reference_mean, alpha=alpha)
+                                reference_mean=joint.reference_mean,
+                                reference_std=joint.reference_std, alpha=alpha)

@@ -160,7 +160,8 @@ def _joint(doc: dict | None, where: str) -> JointStructure | None:
     joint = JointStructure(features, tuple(_floats(doc["mean"])), tuple(_floats(doc["scale"])),
                            components, tuple(_floats(doc["edges"])),
                            tuple(accumulate(fractions))[:-1], int(doc["n"]),
-                           tuple(_floats(doc["residual"])))
+                           tuple(_floats(doc["residual"])), float(doc["reference_mean"]),
+                           float(doc["reference_std"]))
     d = len(features)
     if (len(joint.mean) != d or len(joint.scale) != d or any(s <= 0 for s in joint.scale)
             or any(len(row) != d for row in components) or len(joint.residual) != d
@@ -223,7 +224,8 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     bins) and its value count (the critical values' m); the same for the confidences (concept
     drift); the calibration gap and its standard error per confidence bucket (estimated
     accuracy and its band); with a joint structure, the reference error's cumulative shares and
-    its row count (the multivariate KS) and each feature's mean squared residual. One definition
+    its row count (the multivariate KS), its mean and standard deviation (the mean test) and
+    each feature's mean squared residual. One definition
     for
     the service, the synthetic history and the tests.
     """
@@ -249,6 +251,8 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
         for (le, lower), cum in zip(_bins(joint.edges), (*joint.cumulative, 1.0)):
             out.append((m.RECONSTRUCTION_BASELINE_RATIO, (name, le, lower), float(cum)))
         out.append((m.RECONSTRUCTION_BASELINE_VALUES, (name,), float(joint.n)))
+        out.append((m.RECONSTRUCTION_BASELINE_MEAN, (name,), float(joint.reference_mean)))
+        out.append((m.RECONSTRUCTION_BASELINE_STDDEV, (name,), float(joint.reference_std)))
         for feature, residual in zip(joint.features, joint.residual):
             out.append((m.FEATURE_RESIDUAL_BASELINE, (name, feature), float(residual)))
     return out

@@ -27,7 +27,8 @@ class JointStructure:
 
     ``edges``/``cumulative``: the reference error's ``le`` bucket edges and the baseline's
     cumulative share at each; ``n``: the rows behind them; ``residual``: each feature's mean
-    squared standardized residual on the baseline.
+    squared standardized residual on the baseline; ``reference_mean``/``reference_std``: the
+    error's mean and standard deviation on the baseline.
     """
 
     features: tuple[str, ...]
@@ -38,6 +39,8 @@ class JointStructure:
     cumulative: tuple[float, ...]
     n: int
     residual: tuple[float, ...]
+    reference_mean: float = 0.0
+    reference_std: float = 0.0
 
 
 def standardize(values: Sequence[float | None], mean: Sequence[float],

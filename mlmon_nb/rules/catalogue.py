@@ -309,12 +309,16 @@ def _data_drift(alert: str, config: Config) -> list[AlertingRule]:
 
 
 def _past_chance(alert: str, statistic: str, critical: str, n: str, key: str, least: str,
-                 summary: str, what: str, events: str, extra: str = "") -> list[AlertingRule]:
+                 summary: str, what: str, events: str, extra: str = "",
+                 otherwise: str = "") -> list[AlertingRule]:
     """A model-level drift alert (warning, for 1h): ``statistic`` past the ``key`` threshold and
     past what chance gives for the window's ``n`` (``critical``), with at least ``least``
-    events; ``what`` names the statistic and ``extra`` follows the count in its text."""
-    expr = (f"{compare(statistic, '>', key)} and {statistic} > {critical} "
-            f"and {compare(n, '>=', least)}")
+    events; or, past chance and with as many events, where ``otherwise`` holds instead of the
+    threshold. ``what`` names the statistic and ``extra`` follows the count in its text."""
+    evidence = f"{statistic} > {critical} and {compare(n, '>=', least)}"
+    expr = f"{compare(statistic, '>', key)} and {evidence}"
+    if otherwise:
+        expr = f"({expr}) or ({evidence} and {otherwise})"
     unit = "values" if least == "min_feature_values" else events
     return [_rule(alert, expr, "1h", Severity.WARNING, f"{_MODEL}: {summary}",
                   f"{what} against the training baseline is "
@@ -328,13 +332,17 @@ def _past_chance(alert: str, statistic: str, critical: str, n: str, key: str, le
 def _multivariate_drift(alert: str, config: Config) -> list[AlertingRule]:
     # drift pulls numpy and scipy; the catalogue is read on light paths (launcher, runbooks)
     from .. import drift  # noqa: PLC0415
-    # the univariate drift alerts' rules: the warning threshold, past chance, enough values
+    # the univariate drift alerts' rules: the warning threshold, past chance, enough values;
+    # or, past chance, the mean error past what chance gives (a new segment of far-off inputs)
+    mean, mean_critical = drift.MV_MEAN_RULE, drift.MV_MEAN_CRITICAL_RULE
     return _past_chance(
         alert, drift.MV_KS_RULE, drift.MV_KS_CRITICAL_RULE, drift.MV_N_RULE, "ks_warning",
         "min_feature_values", "the features' joint distribution drifted",
         "Binned KS of the reconstruction error (the distance of each input from the baseline's "
         "principal components)", "predictions",
-        f", mean error {query_text(model_series(drift.MV_MEAN_RULE), '%.3f')}")
+        f", mean error {query_text(model_series(mean), '%.3f')} (chance gives up to "
+        f"{query_text(model_series(mean_critical), '%.3f')})",
+        f"{mean} > {mean_critical}")
 
 
 def _concept_drift(alert: str, config: Config) -> list[AlertingRule]:
