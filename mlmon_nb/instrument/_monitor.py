@@ -1,8 +1,9 @@
 """ModelMonitor: RED metrics, predictions, ground truth and drift inputs of one model.
 
-Everything on the request path is counting: no statistics, no I/O except the optional review
-sink for sampled predictions. Bad input is counted in ``ml_feature_invalid_total{reason}`` and
-never raised; label values are capped so no input can create unbounded series.
+Everything on the request path is counting (and, with a baseline's joint structure, one small
+matrix product in plain Python): no I/O except the optional review sink for sampled
+predictions. Bad input is counted in ``ml_feature_invalid_total{reason}`` and never raised;
+label values are capped so no input can create unbounded series.
 """
 
 from __future__ import annotations
@@ -204,8 +205,12 @@ class ModelMonitor:
         A :class:`mlmon_nb.Baseline`, or :func:`load_baseline`'s standard-library reading of the
         same file (anything with their ``numeric``/``categorical``/``baseline_id`` attributes):
         feature histograms use its quantile edges as buckets and its
-        cumulative fractions are exported as ``ml_feature_baseline_ratio``. Without one, numeric
-        features use ``metrics.DEFAULT_FEATURE_BUCKETS``.
+        cumulative fractions are exported as ``ml_feature_baseline_ratio``. With its joint
+        structure (``mlmon_nb.multivariate``), each prediction's reconstruction error is observed
+        in ``ml_reconstruction_error`` (the baseline's buckets; a few microseconds at 10 numeric
+        features) and one prediction in :data:`RESIDUAL_STRIDE` adds each feature's residual to
+        ``ml_feature_reconstruction_residual_total``. Without one, numeric features use
+        ``metrics.DEFAULT_FEATURE_BUCKETS``.
     registry
         Where the metrics live (default: prometheus-client's global registry). Monitors of several
         models may share one registry.
