@@ -249,6 +249,9 @@ def _add_baseline(sub) -> None:
     b.add_argument("--exclude", default="", help="columns to leave out, comma-separated")
     b.add_argument("--bins", type=int, default=20, help="quantile bins per numeric feature")
     b.add_argument("--top-k", type=int, default=None, help="categories kept per feature")
+    b.add_argument("--variance", type=float, default=0.65,
+                   help="share of the numeric features' variance the joint structure's "
+                        "components keep, for the multivariate check (0: no joint structure)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.add_argument("-o", "--output", type=Path, required=True, help="where to write the file")
     b.set_defaults(func=_baseline_build)
@@ -262,7 +265,7 @@ def _baseline_build(args) -> int:
     split = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
     options = dict(categorical=split(args.categorical), prediction=args.prediction,
                    confidence=args.confidence, label=args.label, exclude=split(args.exclude),
-                   bins=args.bins,
+                   bins=args.bins, variance=args.variance or None,
                    progress=not args.no_progress and sys.stderr.isatty())
     if args.top_k is not None:
         options["top_k"] = args.top_k
@@ -275,8 +278,14 @@ def _baseline_build(args) -> int:
     print(f"baseline {base.baseline_id} for {base.model_name}: {len(base.numeric)} numeric, "
           f"{len(base.categorical)} categorical features from {base.n_rows} rows"
           + (f", calibrated on {base.calibration.n} labelled rows" if base.calibration else "")
+          + (f", joint structure of {_count(len(base.multivariate.components), 'component')} "
+             f"on {base.multivariate.n} rows" if base.multivariate else "")
           + f" → {path}")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _baseline_show(args) -> int:

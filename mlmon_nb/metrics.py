@@ -34,6 +34,14 @@ __all__ = [
     "CALIBRATION_SLOPE",
     "CALIBRATION_ROWS",
     "BASELINE_SERIES",
+    "RECONSTRUCTION_ERROR",
+    "RECONSTRUCTION_BASELINE_RATIO",
+    "RECONSTRUCTION_BASELINE_VALUES",
+    "RECONSTRUCTION_BASELINE_MEAN",
+    "RECONSTRUCTION_BASELINE_STDDEV",
+    "FEATURE_RESIDUAL",
+    "FEATURE_RESIDUAL_BASELINE",
+    "RESIDUAL_SAMPLES",
     "FEATURE_CATEGORY",
     "FEATURE_INVALID",
     "GROUND_TRUTH",
@@ -131,12 +139,52 @@ CALIBRATION_SLOPE = MetricSpec("ml_confidence_calibration_slope", "gauge", ("mod
 CALIBRATION_ROWS = MetricSpec("ml_confidence_calibration_rows", "gauge", ("model_name", "le", "lower"),
                               "Reliability curve: the labelled reference rows in each confidence "
                               "bucket (lower, le] (few: a thin part of the curve).")
+# The multivariate check (a baseline with a joint structure, ``mlmon_nb.baseline.joint``): each
+# prediction's distance from the baseline's principal subspace, with the baseline's quantile
+# edges of that distance as buckets, and the baseline's shares at them.
+RECONSTRUCTION_ERROR = MetricSpec("ml_reconstruction_error", "histogram",
+                                  ("model_name", "model_version"),
+                                  "Reconstruction error of each prediction's standardized numeric "
+                                  "features by the baseline's principal components; buckets are "
+                                  "the baseline's quantile edges of it.")
+RECONSTRUCTION_BASELINE_RATIO = MetricSpec("ml_reconstruction_error_baseline_ratio", "gauge",
+                                           ("model_name", "le", "lower"),
+                                           "Training baseline's cumulative fraction of "
+                                           "reconstruction errors at each bucket edge.")
+RECONSTRUCTION_BASELINE_VALUES = MetricSpec("ml_reconstruction_error_baseline_values", "gauge",
+                                            ("model_name",),
+                                            "Rows the training baseline's reconstruction errors "
+                                            "came from.")
+RECONSTRUCTION_BASELINE_MEAN = MetricSpec("ml_reconstruction_error_baseline_mean", "gauge",
+                                          ("model_name",),
+                                          "Training baseline's mean reconstruction error.")
+RECONSTRUCTION_BASELINE_STDDEV = MetricSpec("ml_reconstruction_error_baseline_stddev", "gauge",
+                                            ("model_name",),
+                                            "Standard deviation of the training baseline's "
+                                            "reconstruction errors.")
+# what each feature adds to the error (squared standardized residual), on one prediction in
+# ``instrument.RESIDUAL_STRIDE``: the runbook's ranking of the features behind the error
+FEATURE_RESIDUAL = MetricSpec("ml_feature_reconstruction_residual", "counter",
+                              ("model_name", "feature"),
+                              "Sum of the feature's squared standardized reconstruction residual "
+                              "over the sampled predictions.")
+RESIDUAL_SAMPLES = MetricSpec("ml_reconstruction_residual_samples", "counter", ("model_name",),
+                              "Predictions whose reconstruction residuals were summed.")
+FEATURE_RESIDUAL_BASELINE = MetricSpec("ml_feature_reconstruction_residual_baseline", "gauge",
+                                       ("model_name", "feature"),
+                                       "Training baseline's mean squared standardized "
+                                       "reconstruction residual of the feature.")
 # everything a service exports from its baseline (static, the same in every worker)
 BASELINE_SERIES: tuple[MetricSpec, ...] = (FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES,
                                            CONFIDENCE_BASELINE_RATIO, CONFIDENCE_BASELINE_VALUES,
                                            CALIBRATION_GAP, CALIBRATION_GAP_STDERR,
                                            CALIBRATION_OFFSET, CALIBRATION_SLOPE,
-                                           CALIBRATION_ROWS)
+                                           CALIBRATION_ROWS,
+                                           RECONSTRUCTION_BASELINE_RATIO,
+                                           RECONSTRUCTION_BASELINE_VALUES,
+                                           RECONSTRUCTION_BASELINE_MEAN,
+                                           RECONSTRUCTION_BASELINE_STDDEV,
+                                           FEATURE_RESIDUAL_BASELINE)
 FEATURE_CATEGORY = MetricSpec("ml_feature_category", "counter", ("model_name", "feature", "category"),
                               "Categorical feature values: the baseline's top-k categories, then __other__.")
 FEATURE_INVALID = MetricSpec("ml_feature_invalid", "counter", ("model_name", "feature", "reason"),
@@ -151,7 +199,10 @@ CONTRACT: tuple[MetricSpec, ...] = (
     FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES, CONFIDENCE_BASELINE_RATIO,
     CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, CALIBRATION_GAP_STDERR, CALIBRATION_OFFSET,
     CALIBRATION_SLOPE, CALIBRATION_ROWS, FEATURE_CATEGORY,
-    FEATURE_INVALID, GROUND_TRUTH, MODEL_INFO,
+    FEATURE_INVALID, GROUND_TRUTH, MODEL_INFO, RECONSTRUCTION_ERROR,
+    RECONSTRUCTION_BASELINE_RATIO, RECONSTRUCTION_BASELINE_VALUES, RECONSTRUCTION_BASELINE_MEAN,
+    RECONSTRUCTION_BASELINE_STDDEV, FEATURE_RESIDUAL,
+    RESIDUAL_SAMPLES, FEATURE_RESIDUAL_BASELINE,
 )
 
 # The instrumentation's own health (not part of the contract above; no rule depends on them).

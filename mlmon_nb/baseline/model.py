@@ -8,7 +8,10 @@ Wasserstein against the full training data are computed, and summary statistics;
 feature its top-k categories; the prediction class and confidence distributions; and, when
 built with ``label=`` (or given one with :meth:`Baseline.with_calibration`), the reliability
 curve of the confidences (:class:`~mlmon_nb.estimated.calibration.Calibration`), from which the accuracy
-of live traffic is estimated before its labels arrive. Its
+of live traffic is estimated before its labels arrive; and, with two or more numeric features,
+their joint structure (:class:`~mlmon_nb.baseline.joint.JointModel`: standardization, principal
+components and the reference distribution of the reconstruction error) for the multivariate
+drift check. Its
 ``baseline_id`` is a hash of the content (not of the creation time), so the same data gives the
 same id.
 
@@ -40,6 +43,7 @@ from ..errors import BaselineError
 from ..estimated.calibration import N_BUCKETS, Calibration, bucket_counts, bucket_sums
 from ..instrument import content_id
 from ..metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY
+from .joint import DEFAULT_VARIANCE, JointModel, RowSample, fit_joint
 from .sketch import CategorySketch, QuantileSketch, ReferenceCDF, reference_from_sketch
 
 __all__ = [
@@ -161,6 +165,7 @@ class Baseline:
     created_at: str = ""
     baseline_id: str = ""
     calibration: Calibration | None = None  # P(correct | confidence bucket), for estimates
+    multivariate: JointModel | None = None  # the numeric features' joint structure
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -181,6 +186,11 @@ class Baseline:
             rows.append({"feature": "confidence", "kind": "calibration", "n": self.calibration.n,
                          "bins": N_BUCKETS,
                          "reference_accuracy": self.calibration.reference_accuracy})
+        if self.multivariate is not None:  # the multivariate check's reference
+            joint = self.multivariate
+            rows.append({"feature": "reconstruction error", "kind": "multivariate", "n": joint.n,
+                         "bins": joint.edges.size + 1, "components": len(joint.components),
+                         "explained": joint.explained, "mean": joint.reference_mean})
         return pd.DataFrame(rows)
 
     def with_calibration(self, calibration: Calibration | None) -> Baseline:
@@ -195,17 +205,20 @@ class Baseline:
     def from_frame(cls, df: pd.DataFrame, model_name: str, *, categorical: Iterable[str] = (),
                    prediction: str | None = None, confidence: str | None = None,
                    bins: int = 20, exclude: Iterable[str] = (), source: str = "",
-                   top_k: int = TOP_K, label: str | None = None) -> Baseline:
+                   top_k: int = TOP_K, label: str | None = None,
+                   variance: float | None = DEFAULT_VARIANCE) -> Baseline:
         """Build a baseline from training data in memory (the same sketches as any build).
 
         Every column not named categorical, prediction, confidence, label or in ``exclude`` is a
         numeric feature. ``bins`` is the number of quantile buckets per numeric feature.
         ``label`` (with ``prediction`` and ``confidence``): the true-label column; the baseline
         then carries the reliability curve (rows without a label are left out of it).
+        ``variance``: the share of the numeric features' variance the joint structure's
+        components keep (None: no multivariate check).
         """
         builder = BaselineBuilder(model_name, categorical=categorical, prediction=prediction,
                                   confidence=confidence, bins=bins, exclude=exclude, top_k=top_k,
-                                  label=label)
+                                  label=label, variance=variance)
         if len(df) == 0:
             raise BaselineError("the training frame is empty")
         return builder.update_frame(df).build(source)
@@ -231,6 +244,8 @@ class Baseline:
                 "edges": list(CONFIDENCE_BUCKETS), "fractions": self.confidence_fractions.tolist()},
             # only when there is one: a baseline without it keeps its id and file
             **({} if self.calibration is None else {"calibration": self.calibration.to_dict()}),
+            **({} if self.multivariate is None else
+               {"multivariate": self.multivariate.to_dict()}),
         }
 
     def _with_id(self) -> Baseline:
@@ -301,6 +316,11 @@ class Baseline:
             except (BaselineError, AttributeError) as exc:
                 reason = exc.args[0] if isinstance(exc, BaselineError) else f"malformed ({exc})"
                 raise BaselineError(reason, where) from exc
+        if doc.get("multivariate") is not None:  # older baselines have none: no such check
+            try:
+                base = replace(base, multivariate=JointModel.from_dict(doc["multivariate"]))
+            except (BaselineError, AttributeError) as exc:
+                raise BaselineError(str(exc.args[0]), where) from exc
         for name, feat in numeric.items():
             if (feat.fractions.size != feat.edges.size + 1 or np.any(np.diff(feat.edges) <= 0)
                     or not math.isclose(feat.fractions.sum(), 1.0, abs_tol=1e-6) or feat.n < 1):
@@ -343,7 +363,8 @@ class BaselineBuilder:
 
     def __init__(self, model_name: str, *, categorical: Iterable[str] = (),
                  prediction: str | None = None, confidence: str | None = None, bins: int = 20,
-                 exclude: Iterable[str] = (), top_k: int = TOP_K, label: str | None = None):
+                 exclude: Iterable[str] = (), top_k: int = TOP_K, label: str | None = None,
+                 variance: float | None = DEFAULT_VARIANCE):
         if bins < 2:
             raise BaselineError(f"bins must be at least 2, got {bins}")
         if label and not (prediction and confidence):
@@ -366,6 +387,9 @@ class BaselineBuilder:
         self.confidence_sum = np.zeros(N_BUCKETS)
         self.square_sum = np.zeros(N_BUCKETS)  # Σ confidence², Σ confidence × correct
         self.product_sum = np.zeros(N_BUCKETS)
+        # the numeric rows the joint structure is fitted on (None: no multivariate check)
+        self.variance = variance
+        self.sample: RowSample | None = None
 
     def _roles(self, columns: list[str], dtypes: dict[str, str]) -> tuple[str, ...]:
         """Fix the column roles on the first batch, check them on later ones; the numeric names."""
@@ -386,18 +410,23 @@ class BaselineBuilder:
                     raise BaselineError(f"column {name!r} is neither numeric nor text "
                                         f"({dtypes[name]}); exclude it (--exclude {name}) or "
                                         f"convert it")
-            self.numeric = {c: QuantileSketch() for c in self.numeric_names}
-            self.categories = {c: CategorySketch() for c in self.categorical_names}
+            self._start()
         return self.numeric_names
+
+    def _start(self) -> None:
+        assert self.numeric_names is not None
+        self.numeric = {c: QuantileSketch() for c in self.numeric_names}
+        self.categories = {c: CategorySketch() for c in self.categorical_names}
+        if self.variance is not None and len(self.numeric_names) >= 2:
+            self.sample = RowSample(len(self.numeric_names))
 
     def update_frame(self, df: pd.DataFrame) -> BaselineBuilder:
         """Add a pandas frame's rows; returns self."""
         columns = [str(c) for c in df.columns]
         df = df.set_axis(columns, axis=1)
         numeric_names = self._roles(columns, {c: _pandas_kind(df[c].dtype) for c in columns})
-        for name in numeric_names:
-            self._numbers(name, pd.to_numeric(df[name], errors="coerce").to_numpy(
-                dtype=float, na_value=np.nan))
+        self._rows([pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                    for name in numeric_names])
         for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
             counts = df[name].dropna().astype(str).value_counts(sort=False)
             self._labels(name, counts.index, counts.to_numpy())
@@ -418,9 +447,8 @@ class BaselineBuilder:
         import pyarrow.compute as pc
         columns = [str(c) for c in batch.schema.names]
         kinds = {f.name: _arrow_kind(f.type, pa) for f in batch.schema}
-        for name in self._roles(columns, kinds):
-            col = batch.column(name)
-            self._numbers(name, pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
+        self._rows([pc.cast(batch.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+                    for name in self._roles(columns, kinds)])
         for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
             col = batch.column(name)
             if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
@@ -443,9 +471,15 @@ class BaselineBuilder:
         self.rows += batch.num_rows
         return self
 
-    def _numbers(self, name: str, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=float)
-        self.numeric[name].update(values[np.isfinite(values)])
+    def _rows(self, columns: list[np.ndarray]) -> None:
+        """Add a batch's numeric columns (in ``numeric_names`` order) to the sketches and the
+        joint structure's sample."""
+        assert self.numeric_names is not None
+        arrays = [np.asarray(values, dtype=float) for values in columns]
+        for name, values in zip(self.numeric_names, arrays):
+            self.numeric[name].update(values[np.isfinite(values)])
+        if self.sample is not None and arrays and arrays[0].size:
+            self.sample.update(np.column_stack(arrays))
 
     def _labels(self, name: str, labels: Iterable[str], counts: np.ndarray) -> None:
         target = self.classes if name == self.prediction and name not in self.categories \
@@ -475,8 +509,7 @@ class BaselineBuilder:
             self.numeric_names = other.numeric_names
             self.categorical_names = other.categorical_names  # with the ones it inferred
             self.skip.update(other.categorical_names)
-            self.numeric = {c: QuantileSketch() for c in other.numeric_names}
-            self.categories = {c: CategorySketch() for c in self.categorical_names}
+            self._start()
         if (other.numeric_names, other.categorical_names) != (self.numeric_names,
                                                               self.categorical_names):
             raise BaselineError(f"partitions have different columns: {list(self.numeric_names)} "
@@ -492,6 +525,8 @@ class BaselineBuilder:
         self.confidence_sum += other.confidence_sum
         self.square_sum += other.square_sum
         self.product_sum += other.product_sum
+        if self.sample is not None and other.sample is not None:
+            self.sample.merge(other.sample)
         self.rows += other.rows
         return self
 
@@ -529,9 +564,13 @@ class BaselineBuilder:
                                     f"confidence to calibrate on")
             calibration = Calibration(self.labelled, self.correct, self.confidence_sum,
                                       square_sum=self.square_sum, product_sum=self.product_sum)
+        joint = None
+        if self.sample is not None and self.variance is not None:
+            joint = fit_joint(self.numeric_names, self.sample.rows, variance=self.variance,
+                              bins=self.bins, edges_of=quantile_edges, fractions_of=bin_fractions)
         created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         base = Baseline(self.model_name, numeric, cats, classes, pfr, cfr, self.rows, source,
-                        created, calibration=calibration)
+                        created, calibration=calibration, multivariate=joint)
         return base._with_id()
 
 

@@ -15,8 +15,12 @@ One job per module, imported in this order (no cycles):
 - :mod:`.compare`: :func:`compare`, drift of a frame against a baseline, and the severities;
 - :mod:`.bins`: binned drift of tidy bucket frames (:class:`BinCounts`, :func:`counts_drift`);
 - :mod:`.rules`: :func:`drift_recording_rules`, the same binned computation as recording rules;
-- :mod:`.prometheus`: :func:`window_drift` and :func:`drift_series`, the only I/O (through a
-  :class:`QuerySource` such as :class:`mlmon_nb.prom.Prometheus`).
+- :mod:`.multivariate` and :mod:`.multivariate_rules`: the multivariate check's window
+  statistics (KS of the reconstruction error against the baseline's, its critical value, the
+  mean) and the same as recording rules;
+- :mod:`.prometheus`: :func:`window_drift`, :func:`drift_series` and
+  :func:`window_reconstruction`, the only I/O (through a :class:`QuerySource` such as
+  :class:`mlmon_nb.prom.Prometheus`).
 
 Everything public is re-exported here: ``from mlmon_nb import drift; drift.compare(...)``.
 """
@@ -66,7 +70,24 @@ from .methods import (
     methods_for,
     register,
 )
-from .prometheus import QuerySource, drift_series, window_counts, window_drift
+from .multivariate import ReconstructionDrift, pair_changes, reconstruction_drift, residual_shares
+from .multivariate_rules import (
+    MV_KS_CRITICAL_RULE,
+    MV_KS_RULE,
+    MV_MEAN_CRITICAL_RULE,
+    MV_MEAN_RULE,
+    MV_N_RULE,
+    multivariate_rules,
+    reconstruction_ks_expr,
+)
+from .prometheus import (
+    QuerySource,
+    drift_series,
+    reconstruction_query,
+    window_counts,
+    window_drift,
+    window_reconstruction,
+)
 from .reference import (
     CDFPoints,
     ReferenceDrift,
@@ -173,4 +194,18 @@ __all__ = [
     "KS_CRITICAL_RULE",
     "CONCEPT_N_RULE",
     "CONCEPT_PSI_CRITICAL_RULE",
+    # the multivariate check
+    "ReconstructionDrift",
+    "reconstruction_drift",
+    "residual_shares",
+    "pair_changes",
+    "reconstruction_query",
+    "window_reconstruction",
+    "multivariate_rules",
+    "reconstruction_ks_expr",
+    "MV_KS_RULE",
+    "MV_N_RULE",
+    "MV_MEAN_RULE",
+    "MV_KS_CRITICAL_RULE",
+    "MV_MEAN_CRITICAL_RULE",
 ]

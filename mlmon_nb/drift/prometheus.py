@@ -14,9 +14,13 @@ import pandas as pd
 
 from ..baseline import Baseline
 from ..config import Thresholds
+from ..errors import DriftError
+from ..metrics import RECONSTRUCTION_ERROR, le_label
+from ..promql import selector, sum_increase
 from .bins import BinCounts, bin_counts, binned_drift, counts_drift
 from .expressions import category_counts_query, confidence_buckets_query, feature_buckets_query
 from .methods import MIN_SAMPLES
+from .multivariate import ReconstructionDrift, reconstruction_drift
 from .significance import DEFAULT_ALPHA
 
 __all__ = [
@@ -24,6 +28,8 @@ __all__ = [
     "window_counts",
     "window_drift",
     "drift_series",
+    "reconstruction_query",
+    "window_reconstruction",
 ]
 
 
@@ -77,3 +83,39 @@ def drift_series(prom: QuerySource, baseline: Baseline, start: Any, end: Any, st
         confidence=prom.range(confidence_buckets_query(model, window), start, end, step),
         categories=prom.range(category_counts_query(model, window), start, end, step),
         tests=tests, thresholds=thresholds, min_samples=min_samples)
+
+
+def reconstruction_query(model_name: str, window: str = "1h", suffix: str = "_bucket") -> str:
+    """The reconstruction error's bucket increases (or ``_sum``) over ``window``, summed across
+    replicas."""
+    by = ("le",) if suffix == "_bucket" else ()
+    return sum_increase(selector(RECONSTRUCTION_ERROR.series(suffix), model_name=model_name),
+                        window, by)
+
+
+def window_reconstruction(prom: QuerySource, baseline: Baseline, *, time: Any = None,
+                          window: str = "1h", model_name: str | None = None,
+                          alpha: float = DEFAULT_ALPHA) -> ReconstructionDrift:
+    """The multivariate check of the ``window`` ending at ``time``, from the raw buckets and the
+    baseline file: equals the recording rules' value at ``time``
+    (:func:`mlmon_nb.drift.multivariate_rules`)."""
+    joint = baseline.multivariate
+    if joint is None:
+        raise DriftError("this baseline has no joint structure (built before the multivariate "
+                         "check, or with fewer than two numeric features); rebuild it with "
+                         "`mlmon-nb baseline build`")
+    model = model_name or baseline.model_name
+    frame = prom.query(reconstruction_query(model, window), time=time)
+    counts = {str(le): float(v) for le, v in zip(frame.get("le", []), frame.get("value", []))}
+    total = prom.query(reconstruction_query(model, window, "_sum"), time=time)
+    finite_les = [le_label(e) for e in joint.edges]
+    foreign = sorted(set(counts) - {*finite_les, "+Inf"})
+    if foreign:
+        raise DriftError(f"the service's reconstruction-error buckets ({', '.join(foreign[:3])}, "
+                         f"…) are another baseline's; rerun with the baseline whose id "
+                         f"ml_model_info shows")
+    finite = [counts.get(le, 0.0) for le in finite_les]
+    return reconstruction_drift(finite, counts.get("+Inf", 0.0), joint.cumulative, joint.n,
+                                total=float(total["value"].iloc[0]) if len(total) else None,
+                                reference_mean=joint.reference_mean,
+                                reference_std=joint.reference_std, alpha=alpha)

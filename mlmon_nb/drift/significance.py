@@ -16,7 +16,8 @@ from scipy import stats
 
 from ..errors import DriftError
 
-__all__ = ["DEFAULT_ALPHA", "ks_coefficient", "ks_critical", "psi_chi2", "psi_critical"]
+__all__ = ["DEFAULT_ALPHA", "ks_coefficient", "ks_critical", "psi_chi2", "psi_critical",
+           "mean_coefficient"]
 
 DEFAULT_ALPHA = 0.01  # significance of the drift alerts' critical values (config: drift.alpha)
 
@@ -36,6 +37,14 @@ def ks_critical(n: Any, m: Any, alpha: float = DEFAULT_ALPHA) -> np.ndarray | fl
         out = ks_coefficient(alpha) * np.sqrt((n + m) / (n * m))
     out = np.where((n > 0) & (m > 0), out, np.inf)
     return float(out) if out.ndim == 0 else out
+
+
+def mean_coefficient(alpha: float = DEFAULT_ALPHA) -> float:
+    """z₁₋α, the one-sided normal quantile: a mean of n values exceeds the reference's by more
+    than z₁₋α·σ·sqrt(1/n + 1/m) with probability α by chance alone."""
+    if not 0 < alpha < 1:
+        raise DriftError(f"alpha is a significance level between 0 and 1, got {alpha}")
+    return float(stats.norm.ppf(1 - alpha))
 
 
 def psi_chi2(bins: int, alpha: float = DEFAULT_ALPHA) -> float:

@@ -10,9 +10,10 @@ from ..metrics import le_label
 from ._asgi import MetricsApp, MetricsMiddleware, mount_metrics
 from ._baseline import ServingBaseline, baseline_series, content_id, load_baseline, serving_of
 from ._labels import LabelCap
-from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, ModelMonitor
+from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, RESIDUAL_STRIDE, ModelMonitor
 from ._multiprocess import exposition_registry, is_multiprocess, mark_process_dead
 from ._pending import PendingStore, SharedPendingStore
+from ._reconstruction import JointStructure, reconstruction_error, residuals, standardize
 from ._review import GroundTruthSampler, JsonLinesSink, ReviewItem
 
 __all__ = [
@@ -37,4 +38,9 @@ __all__ = [
     "le_label",
     "DEFAULT_SEGMENT",
     "INVALID_REASONS",
+    "RESIDUAL_STRIDE",
+    "JointStructure",
+    "reconstruction_error",
+    "residuals",
+    "standardize",
 ]

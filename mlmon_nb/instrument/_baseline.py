@@ -21,6 +21,7 @@ from typing import Any
 from .. import metrics as m
 from ..errors import BaselineError
 from ..estimated.reliability import METHOD, fit_gaps, fit_slope, mean_confidences, offsets
+from ._reconstruction import JointStructure
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
            "serving_of", "baseline_series", "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
@@ -66,6 +67,8 @@ class ServingBaseline:
     calibration_slope: float = 1.0
     # the labelled reference rows per confidence bucket
     calibration_rows: tuple[float, ...] | None = None
+    # the numeric features' joint structure (the multivariate check); None in older baselines
+    joint: JointStructure | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -77,8 +80,9 @@ class ServingBaseline:
 # from what it was made). One definition, for the service's loader and for mlmon_nb.Baseline.
 CONTENT_KEYS = ("model_name", "n_rows", "numeric", "categorical", "prediction", "confidence")
 # Content hashed only when present, so a baseline without it keeps the id it always had: the
-# reliability curve of a labelled validation set (``mlmon_nb.estimated.calibration``).
-OPTIONAL_CONTENT_KEYS = ("calibration",)
+# reliability curve of a labelled validation set (``mlmon_nb.estimated.calibration``),
+# and the numeric features' joint structure (``mlmon_nb.baseline.joint``).
+OPTIONAL_CONTENT_KEYS = ("calibration", "multivariate")
 
 
 def content_id(doc: dict) -> str:
@@ -150,7 +154,7 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     rows = None if calibration is None else tuple(_floats(calibration["counts"]))
     return ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
                            int(doc.get("n_rows") or 0), conf_fractions, gap, stderr, offset, slope,
-                           rows)
+                           rows, _joint(doc.get("multivariate"), where))
 
 
 def _linear(calibration: dict, gap: tuple[float, ...]) -> tuple[tuple[float, ...], float]:
@@ -162,6 +166,27 @@ def _linear(calibration: dict, gap: tuple[float, ...]) -> tuple[tuple[float, ...
     slope = fit_slope(counts, _floats(calibration["correct"]), sums, *within)[0]
     mean = mean_confidences(counts, sums, m.CONFIDENCE_BUCKETS)
     return tuple(offsets(gap, mean, slope)), slope
+
+
+def _joint(doc: dict | None, where: str) -> JointStructure | None:
+    """The serving view of a ``multivariate`` entry (``mlmon_nb.baseline.joint.JointModel``)."""
+    if doc is None:
+        return None
+    features = tuple(str(f) for f in doc["features"])
+    components = tuple(tuple(_floats(row)) for row in doc["components"])
+    fractions = _floats(doc["fractions"])
+    joint = JointStructure(features, tuple(_floats(doc["mean"])), tuple(_floats(doc["scale"])),
+                           components, tuple(_floats(doc["edges"])),
+                           tuple(accumulate(fractions))[:-1], int(doc["n"]),
+                           tuple(_floats(doc["residual"])), float(doc["reference_mean"]),
+                           float(doc["reference_std"]))
+    d = len(features)
+    if (len(joint.mean) != d or len(joint.scale) != d or any(s <= 0 for s in joint.scale)
+            or any(len(row) != d for row in components) or len(joint.residual) != d
+            or len(fractions) != len(joint.edges) + 1):
+        raise BaselineError("the multivariate entry has inconsistent shapes; rebuild the "
+                            "baseline with `mlmon-nb baseline build`", where)
+    return joint
 
 
 def _calibration(doc: dict | None) -> dict | None:
@@ -192,6 +217,7 @@ def serving_of(baseline: Any) -> ServingBaseline:
                    for feature, spec in baseline.categorical.items()}
     conf = getattr(baseline, "confidence_fractions", None)
     calibration = getattr(baseline, "calibration", None)
+    joint = getattr(baseline, "multivariate", None)
     return ServingBaseline(
         str(getattr(baseline, "model_name", "")), str(getattr(baseline, "baseline_id", "")),
         numeric, categorical, int(getattr(baseline, "n_rows", 0) or 0),
@@ -200,7 +226,8 @@ def serving_of(baseline: Any) -> ServingBaseline:
         None if calibration is None else tuple(_floats(calibration.gap_stderr)),
         None if calibration is None else tuple(_floats(calibration.offset)),
         1.0 if calibration is None else float(calibration.slope),
-        None if calibration is None else tuple(_floats(calibration.counts)))
+        None if calibration is None else tuple(_floats(calibration.counts)),
+        None if joint is None else joint.serving())
 
 
 def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
@@ -219,7 +246,9 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     bins) and its value count (the critical values' m); the same for the confidences (concept
     drift); the calibration gap, its standard error and the piecewise-linear curve's offset per
     confidence bucket, and its slope (estimated accuracy and its band), and the labelled rows
-    per bucket (the share of a window on a thin curve). One definition for
+    per bucket (the share of a window on a thin curve); with a joint structure, the reference
+    error's cumulative shares and its row count (the multivariate KS), its mean and standard
+    deviation (the mean test) and each feature's mean squared residual. One definition for
     the service, the synthetic history and the tests.
     """
     name = baseline.model_name
@@ -246,4 +275,13 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     if baseline.calibration_rows is not None:
         for (le, lower), rows in zip(bins, baseline.calibration_rows):
             out.append((m.CALIBRATION_ROWS, (name, le, lower), float(rows)))
+    joint = baseline.joint
+    if joint is not None:
+        for (le, lower), cum in zip(_bins(joint.edges), (*joint.cumulative, 1.0)):
+            out.append((m.RECONSTRUCTION_BASELINE_RATIO, (name, le, lower), float(cum)))
+        out.append((m.RECONSTRUCTION_BASELINE_VALUES, (name,), float(joint.n)))
+        out.append((m.RECONSTRUCTION_BASELINE_MEAN, (name,), float(joint.reference_mean)))
+        out.append((m.RECONSTRUCTION_BASELINE_STDDEV, (name,), float(joint.reference_std)))
+        for feature, residual in zip(joint.features, joint.residual):
+            out.append((m.FEATURE_RESIDUAL_BASELINE, (name, feature), float(residual)))
     return out

@@ -154,12 +154,15 @@ class BaselineSeries:
 
 
 class _ClientFeatureHistograms:
-    """``ml_feature_value`` in multiprocess mode: an unregistered prometheus-client histogram per
-    feature, since each feature has its own buckets; the multiprocess collector sums them by name
-    and labels."""
+    """``ml_feature_value`` (or another histogram whose buckets come from the baseline) in
+    multiprocess mode: an unregistered prometheus-client histogram per feature, since each
+    feature has its own buckets; the multiprocess collector sums them by name and labels."""
+
+    def __init__(self, spec: m.MetricSpec = m.FEATURE_VALUE):
+        self.spec = spec
 
     def labels(self, *values: str, buckets: Iterable[float]):
-        spec = m.FEATURE_VALUE
+        spec = self.spec
         hist = Histogram(spec.name, spec.help, spec.labels, buckets=list(buckets) + [float("inf")],
                          registry=None)
         return hist.labels(*values)
@@ -201,6 +204,12 @@ class Families:
         self.low_confidence = hot(m.LOW_CONFIDENCE)
         self.category = hot(m.FEATURE_CATEGORY)
         self.features = _ClientFeatureHistograms() if multiprocess else hot(m.FEATURE_VALUE)
+        # the multivariate check: each prediction's reconstruction error, and (sampled) each
+        # feature's share of it
+        self.reconstruction = (_ClientFeatureHistograms(m.RECONSTRUCTION_ERROR) if multiprocess
+                               else hot(m.RECONSTRUCTION_ERROR))
+        self.residual = hot(m.FEATURE_RESIDUAL)
+        self.residual_samples = hot(m.RESIDUAL_SAMPLES)
         self.errors = client(m.ERRORS)
         self.invalid = client(m.FEATURE_INVALID)
         self.ground_truth = client(m.GROUND_TRUTH)

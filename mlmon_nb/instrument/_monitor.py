@@ -1,8 +1,9 @@
 """ModelMonitor: RED metrics, predictions, ground truth and drift inputs of one model.
 
-Everything on the request path is counting: no statistics, no I/O except the optional review
-sink for sampled predictions. Bad input is counted in ``ml_feature_invalid_total{reason}`` and
-never raised; label values are capped so no input can create unbounded series.
+Everything on the request path is counting (and, with a baseline's joint structure, one small
+matrix product in plain Python): no I/O except the optional review sink for sampled
+predictions. Bad input is counted in ``ml_feature_invalid_total{reason}`` and never raised;
+label values are capped so no input can create unbounded series.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from ._families import families_for
 from ._labels import LabelCap, label_text
 from ._multiprocess import ensure_multiprocess_dir, is_multiprocess
 from ._pending import SHARED_FILE, PendingStore, SharedPendingStore
+from ._reconstruction import reconstruction_error, residuals
 from ._request import CURRENT
 from ._review import GroundTruthSampler, ReviewItem
 
-__all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS"]
+__all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS", "RESIDUAL_STRIDE"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,27 @@ DEFAULT_SEGMENT = "all"
 CONFIDENCE_FEATURE = "__confidence__"
 INVALID_REASONS = ("missing", "nan", "inf", "wrong_type", "unknown_feature", "internal_error")
 _RESERVED_FEATURES = (CONFIDENCE_FEATURE, "__record__")
+# one prediction in this many adds its per-feature reconstruction residuals (the runbook's
+# ranking of the features behind the error needs shares, not every prediction; it costs k·d
+# multiplications and d counter updates more)
+RESIDUAL_STRIDE = 16
+
+
+class _Joint:
+    """The multivariate check of a monitor: the baseline's joint structure and its series."""
+
+    __slots__ = ("features", "mean", "inverse", "components", "error", "residuals", "samples",
+                 "countdown")
+
+    def __init__(self, joint, error, residuals, samples):
+        self.features = joint.features
+        self.mean = joint.mean
+        self.inverse = tuple(1.0 / s for s in joint.scale)  # multiplying is cheaper
+        self.components = joint.components
+        self.error = error  # ml_reconstruction_error's child
+        self.residuals = residuals  # ml_feature_reconstruction_residual_total's, per feature
+        self.samples = samples
+        self.countdown = 1  # the first prediction is sampled
 
 
 def _number(value: Any) -> tuple[float | None, str]:
@@ -188,8 +211,12 @@ class ModelMonitor:
         A :class:`mlmon_nb.Baseline`, or :func:`load_baseline`'s standard-library reading of the
         same file (anything with their ``numeric``/``categorical``/``baseline_id`` attributes):
         feature histograms use its quantile edges as buckets and its
-        cumulative fractions are exported as ``ml_feature_baseline_ratio``. Without one, numeric
-        features use ``metrics.DEFAULT_FEATURE_BUCKETS``.
+        cumulative fractions are exported as ``ml_feature_baseline_ratio``. With its joint
+        structure (``mlmon_nb.baseline.joint``), each prediction's reconstruction error is observed
+        in ``ml_reconstruction_error`` (the baseline's buckets; a few microseconds at 10 numeric
+        features) and one prediction in :data:`RESIDUAL_STRIDE` adds each feature's residual to
+        ``ml_feature_reconstruction_residual_total``. Without one, numeric features use
+        ``metrics.DEFAULT_FEATURE_BUCKETS``.
     registry
         Where the metrics live (default: prometheus-client's global registry). Monitors of several
         models may share one registry.
@@ -283,6 +310,7 @@ class ModelMonitor:
         self._numeric: dict[str, Any] = {}  # feature -> its histogram child
         self._categorical: dict[str, _CategoricalFeature] = {}
         self._expected: tuple[str, ...] = ()
+        self._joint: _Joint | None = None
         self._open_features = baseline is None
         fam.model_info.labels(name, self.model_version, self.baseline_id).set(1)
         if baseline is not None:
@@ -315,8 +343,16 @@ class ModelMonitor:
             edges = [float(e) for e in stats.edges]
             self._numeric[feature] = fam.features.labels(self.model_name, self.model_version,
                                                          feature, buckets=edges)
-        for spec, labels, value in baseline_series(serving_of(baseline)):
+        serving = serving_of(baseline)
+        for spec, labels, value in baseline_series(serving):
             fam.baseline_series.set(spec, labels, value)
+        joint = serving.joint
+        if joint is not None:
+            self._joint = _Joint(
+                joint, fam.reconstruction.labels(self.model_name, self.model_version,
+                                          buckets=list(joint.edges)),
+                [fam.residual.labels(self.model_name, f) for f in joint.features],
+                fam.residual_samples.labels(self.model_name))
         for feature, stats in baseline.categorical.items():
             top = tuple(str(c) for c in stats.categories)
             self._categorical[feature] = _CategoricalFeature(
@@ -430,6 +466,8 @@ class ModelMonitor:
                     self._low_confidence.inc()
             if features is not None:
                 self._record_features(features)
+                if self._joint is not None:
+                    self._record_joint(self._joint, features)
         if conf is None:
             self._count_invalid(CONFIDENCE_FEATURE, reason)
         picked = self.sampler is not None and self.sampler.picks()
@@ -480,6 +518,31 @@ class ModelMonitor:
             for name in self._expected:
                 if name not in features:
                     self._count_invalid(name, "missing")
+
+    def _record_joint(self, joint: _Joint, features: Mapping[str, Any]) -> None:
+        """Observe the prediction's reconstruction error (the caller holds ``self._lock``).
+
+        ``instrument.standardize`` written for speed (it is most of the cost): one pass when
+        every value is a finite number, else value by value with a missing or invalid one as
+        the baseline's mean (``z = 0``)."""
+        values = list(map(features.get, joint.features))
+        try:
+            z = [(x - mu) * inv for x, mu, inv in zip(values, joint.mean, joint.inverse)]
+            total = sum(z)
+            clean = total - total == 0.0  # no NaN or infinity among them
+        except TypeError:  # None, text, …
+            clean = False
+        if not clean:
+            numbers = [_number(x)[0] for x in values]
+            z = [0.0 if x is None else (x - mu) * inv
+                 for x, mu, inv in zip(numbers, joint.mean, joint.inverse)]
+        joint.error.observe(reconstruction_error(z, joint.components))
+        joint.countdown -= 1
+        if joint.countdown == 0:
+            joint.countdown = RESIDUAL_STRIDE
+            for child, residual in zip(joint.residuals, residuals(z, joint.components)):
+                child.inc(residual)
+            joint.samples.inc()
 
     def _record_category(self, name: str, cat: _CategoricalFeature, value: Any) -> None:
         text, reason = _category(value)

@@ -13,6 +13,7 @@ from .. import plots
 from .. import queries as q
 from ..context import Window, auto_step, notebook_context
 from ..drift.investigate import DriftEvidence
+from ..drift.multivariate_evidence import MultivariateEvidence
 from ..estimated.investigate import EstimatedAccuracyEvidence
 from ..findings import Finding, Stat
 from ..findings.investigation import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
@@ -33,7 +34,8 @@ def _constant(promql: str) -> Callable[[str], str]:
 
 
 @dataclass
-class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence, DriftEvidence,
+class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
+                    MultivariateEvidence, DriftEvidence,
                     SloEvidence, InvestigationBase):
     """One runbook run: its context, the incident window, the search window around the alert,
     the findings recorded so far and the numbers behind the verdict."""

@@ -313,19 +313,48 @@ def _data_drift(alert: str, config: Config) -> list[AlertingRule]:
     return rules
 
 
+def _past_chance(alert: str, statistic: str, critical: str, n: str, key: str, least: str,
+                 summary: str, what: str, events: str, extra: str = "",
+                 otherwise: str = "") -> list[AlertingRule]:
+    """A model-level drift alert (warning, for 1h): ``statistic`` past the ``key`` threshold and
+    past what chance gives for the window's ``n`` (``critical``), with at least ``least``
+    events; or, past chance and with as many events, where ``otherwise`` holds instead of the
+    threshold. ``what`` names the statistic and ``extra`` follows the count in its text."""
+    evidence = f"{statistic} > {critical} and {compare(n, '>=', least)}"
+    expr = f"{compare(statistic, '>', key)} and {evidence}"
+    if otherwise:
+        expr = f"({expr}) or ({evidence} and {otherwise})"
+    unit = "values" if least == "min_feature_values" else events
+    return [_rule(alert, expr, "1h", Severity.WARNING, f"{_MODEL}: {summary}",
+                  f"{what} against the training baseline is "
+                  f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {_count(n)} "
+                  f"{events}{extra} (threshold {_num(key)}, and above "
+                  f"{query_text(model_series(critical), '%.3f')}, what chance gives for as "
+                  f"many {events} at alpha {_num('drift_alpha')}; at least "
+                  f"{_num(least)} {unit}; for 1h).")]
+
+
+def _multivariate_drift(alert: str, config: Config) -> list[AlertingRule]:
+    # drift pulls numpy and scipy; the catalogue is read on light paths (launcher, runbooks)
+    from .. import drift  # noqa: PLC0415
+    # the univariate drift alerts' rules: the warning threshold, past chance, enough values;
+    # or, past chance, the mean error past what chance gives (a new segment of far-off inputs)
+    mean, mean_critical = drift.MV_MEAN_RULE, drift.MV_MEAN_CRITICAL_RULE
+    return _past_chance(
+        alert, drift.MV_KS_RULE, drift.MV_KS_CRITICAL_RULE, drift.MV_N_RULE, "ks_warning",
+        "min_feature_values", "the features' joint distribution drifted",
+        "Binned KS of the reconstruction error (the distance of each input from the baseline's "
+        "principal components)", "predictions",
+        f", mean error {query_text(model_series(mean), '%.3f')} (chance gives up to "
+        f"{query_text(model_series(mean_critical), '%.3f')})",
+        f"{mean} > {mean_critical}")
+
+
 def _concept_drift(alert: str, config: Config) -> list[AlertingRule]:
     names = _drift_rule_names()
-    psi, critical, n = names["psi"], names["psi_critical"], names["concept_n"]
-    expr = (f"{compare(psi, '>', 'psi_warning')} and {psi} > {critical} "
-            f"and {compare(n, '>=', 'min_predictions')}")
-    return [_rule(alert, expr, "1h", Severity.WARNING,
-                  f"{_MODEL}: prediction confidence drifted",
-                  f"PSI of the prediction confidence against the training baseline is "
-                  f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {_count(n)} "
-                  f"predictions (threshold {_num('psi_warning')}, and above "
-                  f"{query_text(model_series(critical), '%.3f')}, what chance gives for as "
-                  f"many predictions at alpha {_num('drift_alpha')}; at least "
-                  f"{_num('min_predictions')} predictions; for 1h).")]
+    return _past_chance(alert, names["psi"], names["psi_critical"], names["concept_n"],
+                        "psi_warning", "min_predictions", "prediction confidence drifted",
+                        "PSI of the prediction confidence", "predictions")
 
 
 def _model_or_version(alert: str, key: str, window: str, threshold: str, least: str, for_: str,
@@ -507,6 +536,13 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "above the configured threshold for 1 hour).",
               (_W,), ("confidence drift", "class share"), needs_baseline=True,
               build=_concept_drift),
+    AlertSpec("MultivariateDriftDetected", "Multivariate drift",
+              "The inputs' joint distribution moved away from the training baseline while each "
+              "feature alone may look as usual: the reconstruction error by the baseline's "
+              "principal components (binned KS above the data-drift warning threshold and past "
+              "chance, for 1 hour).",
+              (_W,), ("reconstruction error", "feature residuals", "feature drift"),
+              needs_baseline=True, build=_multivariate_drift),
     AlertSpec("LowModelAccuracy", "Low model accuracy",
               "The share of correct predictions on the ground-truth sample is below "
               "`accuracy_min` (0.70 by default) for 30 minutes.",

@@ -16,8 +16,9 @@ models travels as series, so their size does not grow with models, features or b
    event count and bound over the burn windows, and the error budget remaining;
 5. :func:`alert_groups` — every alert of the catalogue (``mlmon_nb.rules.catalogue``), with its
    runbook link;
-6. :func:`drift_groups` — the drift engine's recording rules and the estimated accuracy
-   (:mod:`mlmon_nb.estimated.rules`), the baselines joined from the series the services export.
+6. :func:`drift_groups` — the drift engine's recording rules, the multivariate check's and the
+   estimated accuracy (:mod:`mlmon_nb.estimated.rules`), the baselines joined from the series
+   the services export.
 
 Baselines may be passed in (``model name → Baseline``, read by
 :func:`mlmon_nb.rules.files.load_baselines`); the rules do not depend on them beyond widening
@@ -295,7 +296,17 @@ def drift_groups(config: Config,
     interval = promql.duration(math.ceil(config.stack.drift_evaluation_interval_seconds))
     # the estimate's group records the confidence buckets of every window, the drift's 1h too
     return [RuleGroup(group_name("estimated-accuracy"), tuple(estimated_accuracy_rules())),
-            RuleGroup(group_name("drift"), tuple(rules), interval)]
+            RuleGroup(group_name("drift"), tuple(rules), interval),
+            multivariate_group(config, interval)]
+
+
+def multivariate_group(config: Config, interval: str) -> RuleGroup:
+    """The multivariate check's recording rules (``drift.multivariate_rules``) at the drift
+    rules' interval, at each model's drift alpha."""
+    return RuleGroup(group_name("multivariate-drift"), tuple(
+        RecordingRule(r["record"], r["expr"], r.get("labels", {}))
+        for r in drift.multivariate_rules(DRIFT_WINDOWS[:1], alphas=alpha_variants(config))),
+        interval)
 
 
 def alpha_variants(config: Config) -> list[tuple[float, tuple[str, ...]]]:

@@ -63,6 +63,7 @@ def test_streamed_files_csv_and_duckdb_give_the_frame_s_baseline(tmp_path, small
     for other in (streamed, from_csv, queried):
         assert other.baseline_id == want.baseline_id and other.n_rows == 20_000
     assert streamed.numeric["x"].precision == "exact"
+    assert want.multivariate is not None  # the joint structure is in the id the paths share
     assert want.categorical["channel"].categories == ("web", "mobile", "api", "email")
 
 
@@ -172,6 +173,9 @@ def test_dask_build_equals_the_single_machine_build(tmp_path, small, cluster_cli
     assert on_dask.n_rows == local.n_rows == 300_000
     assert on_dask.categorical["channel"].categories == local.categorical["channel"].categories
     assert np.array_equal(on_dask.confidence_fractions, local.confidence_fractions)
+    # the joint structure's hash sample does not depend on partitions: the same on both
+    assert on_dask.multivariate.to_dict() == local.multivariate.to_dict()
+    assert on_dask.multivariate.n == 20_000
     for name in ("x", "k", "z"):
         a, b = on_dask.numeric[name], local.numeric[name]
         assert a.precision == b.precision == "sketch" and a.n == b.n

@@ -111,6 +111,17 @@ def test_metrics_pass_promtool_check_metrics(service):
         check.stdout + check.stderr
 
 
+def traffic_window(url: str, fault: str | None):
+    """3 s of the traffic generator at 80 requests/s, under ``fault`` if given: its stats and
+    the service's samples before and after."""
+    before = samples(url)
+    if fault:
+        inject(url, fault, 30)
+    stats = run_traffic(url, rps=80, duration=3.0, seed=4)
+    inject(url, "clear", 1)
+    return stats, before, samples(url)
+
+
 def test_errors_fault_fails_a_share_and_counts_the_error_type(service):
     state = inject(service.url, "errors", 60)
     assert 59 < state["active"]["errors"]["seconds_left"] <= 60
@@ -215,12 +226,8 @@ def test_covariate_shift_fault_lowers_confidence_estimate_and_accuracy(config):
     app = create_app(config, seed=5, review_rate=1.0)
     with Server(app, free_port()) as server:
         def window(shifted: bool):
-            before = samples(server.url)
-            if shifted:
-                inject(server.url, "covariate-shift", 30)
-            stats = run_traffic(server.url, rps=80, duration=3.0, seed=4)
-            inject(server.url, "clear", 1)
-            after = samples(server.url)
+            stats, before, after = traffic_window(server.url, "covariate-shift" if shifted
+                                                  else None)
 
             def delta(name, **labels):
                 return total(after, name, **labels) - total(before, name, **labels)
@@ -240,3 +247,39 @@ def test_covariate_shift_fault_lowers_confidence_estimate_and_accuracy(config):
     assert shifted.feedback_matched > 100
     assert est1 < est0 - 0.15 and acc1 < acc0 - 0.15, (est0, est1, acc0, acc1)
     assert abs(est0 - acc0) < 0.1 and abs(est1 - acc1) < 0.15
+
+
+def test_correlation_break_fault_moves_the_reconstruction_error_not_the_features(config):
+    """`demo inject correlation-break`: word_count comes from an earlier request. Its buckets
+    (every feature's) stay the baseline's, the reconstruction error's leave them: what the
+    multivariate check and not the univariate one sees."""
+    import numpy as np
+
+    from mlmon_nb.drift import reconstruction_drift
+    from mlmon_nb.metrics import le_label
+    baseline = Baseline.load(config.baseline_path(MODEL_NAME))
+    joint = baseline.multivariate
+    app = create_app(config, seed=5)
+    with Server(app, free_port()) as server:
+        def window(broken: bool):
+            stats, before, after = traffic_window(server.url, "correlation-break" if broken
+                                                  else None)
+
+            def cumulative(name: str, edges, **labels) -> tuple[np.ndarray, float]:
+                counts = np.array([total(after, name, le=le_label(e), **labels)
+                                   - total(before, name, le=le_label(e), **labels)
+                                   for e in [*edges, float("inf")]])
+                return counts[:-1], counts[-1]
+            error = reconstruction_drift(*cumulative("ml_reconstruction_error_bucket",
+                                                     joint.edges), joint.cumulative, joint.n)
+            spec = baseline.numeric["word_count"]
+            words = reconstruction_drift(*cumulative("ml_feature_value_bucket", spec.edges,
+                                                     feature="word_count"),
+                                         spec.cumulative, spec.n)
+            return stats, error, words
+
+        normal, error0, words0 = window(False)
+        broken, error1, words1 = window(True)
+    assert normal.sent > 100 and error0.n == normal.ok and error1.n == broken.ok
+    assert not error0.significant and error1.significant and error1.ks > 0.15, (error0, error1)
+    assert not words0.significant and not words1.significant, (words0, words1)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import yaml
+from mlmon_nb.demo.model import SentimentModel, generate_texts, training_baseline
 from promtool_support import (
     MODEL,
     RULES,
@@ -19,13 +21,18 @@ from promtool_support import (
     baseline_inputs,
     counter,
     errors,
+    firing,
     gauge,
+    info,
     pruned_rules,
     requests,
     run_promtool,
     series,
     url,
 )
+
+from mlmon_nb.baseline import bin_fractions
+from mlmon_nb.metrics import le_label
 
 
 def _rules(rules_dir):
@@ -452,3 +459,41 @@ def test_concept_drift_after_1h_above_psi_02(tmp_path):
     # above the threshold, but not above what chance gives for 50 predictions (0.465)
     drift_run(tmp_path, [series(PSI, gauge(0.24, 80)), series(PSI_N, gauge(50, 80))],
               [alert("ConceptDriftDetected", "80m")])
+
+
+# -- multivariate drift: the correlation break ----------------------------------------------------
+
+def _buckets(name: str, edges, segments: list[tuple[int, float, list[float]]], **labels) -> list[dict]:
+    """A histogram's cumulative buckets over ``(minutes, values a minute, share per bucket)``
+    segments (the ``+Inf`` bucket last)."""
+    out = []
+    les = [le_label(e) for e in edges] + ["+Inf"]
+    for i, le in enumerate(les):
+        out.append(series(name, counter(*[(minutes, round(rate * sum(shares[:i + 1]), 6))
+                                          for minutes, rate, shares in segments]),
+                          le=le, **labels))
+    return out
+
+
+def test_a_correlation_break_fires_multivariate_drift_and_no_data_drift(tmp_path):
+    # 20 minutes as on the baseline, then word_count from another request (the demo's
+    # correlation-break fault): every feature's buckets keep the baseline's shares, only the
+    # reconstruction error's move; 100 predictions a minute
+    base = training_baseline()
+    joint = base.multivariate
+    model, rng = SentimentModel(), np.random.default_rng(5)
+    rows = np.array([[model.features(t.text)[f] for f in joint.features]
+                     for t in generate_texts(2000, rng)])
+    rows[:, joint.features.index("word_count")] = rng.permutation(
+        rows[:, joint.features.index("word_count")])
+    broken = list(bin_fractions(joint.errors(rows), joint.edges))
+    normal = list(joint.fractions)
+    v = {"model_version": "1.0.0"}
+    inputs = info(150) + _buckets("ml_reconstruction_error_bucket", joint.edges,
+                                  [(20, 100, normal), (130, 100, broken)], **v)
+    for feature, spec in base.numeric.items():
+        inputs += _buckets("ml_feature_value_bucket", spec.edges,
+                           [(150, 100, list(spec.fractions))], feature=feature, **v)
+    run_promtool(tmp_path, inputs, [alert("MultivariateDriftDetected", "60m"),
+                                    alert("DataDriftDetected", "150m")],
+                 promql_tests=[firing("MultivariateDriftDetected", "150m", {"severity": "warning"})])

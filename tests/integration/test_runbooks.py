@@ -175,12 +175,7 @@ def test_run_store_dedupes_and_requeues(tmp_path):
 
 def alert_params(history, alert: str) -> dict[str, str]:
     """The parameters a firing alert of this kind would bring, placed on the fixture's incident."""
-    incident = {"HighErrorRate": "errors", "ElevatedErrorRate": "errors",
-                "HighLatencyP95": "latency", "DataDriftDetected": "drift",
-                "ConceptDriftDetected": "drift", "HighLowConfidencePredictions": "low_confidence",
-                "LowModelAccuracy": "accuracy", "SLOErrorBudgetBurn": "errors",
-                "EstimatedAccuracyDrop": "covariate_shift"}.get(alert, "errors")
-    t0, t1 = history.incidents[incident]
+    t0, t1 = history.incidents[alert_incident(alert)]
     params = {"model_name": history.model_name, "starts_at": iso(t0 + 600),
               "end": iso(t1 - 120), "alertname": alert}
     params["severity"] = str(catalogue.get(alert).severities[0])
@@ -303,7 +298,8 @@ def alert_incident(alert: str) -> str:
     return {"HighLatencyP95": "latency", "DataDriftDetected": "drift",
             "ConceptDriftDetected": "drift", "HighLowConfidencePredictions": "low_confidence",
             "LowModelAccuracy": "accuracy",
-            "EstimatedAccuracyDrop": "covariate_shift"}.get(alert, "errors")
+            "EstimatedAccuracyDrop": "covariate_shift",
+            "MultivariateDriftDetected": "correlation_break"}.get(alert, "errors")
 
 
 @pytest.mark.parametrize("scenario", ["firing", "resolved", "no_data"])
@@ -444,3 +440,26 @@ def test_concept_drift_shows_its_key_chart_as_a_finding_and_names_each_psi_windo
     assert key.interesting and key.chart, key.message
     assert re.search(r"over the \d+[hm].* incident window", key.message), key.message
     assert all(re.search(r"over \d", s.name) for s in key.stats), key.stats
+
+
+def test_multivariate_drift_names_the_features_and_the_broken_pair(run_config, history, registry,
+                                                                   tmp_path):
+    """On the fixture's correlation break (word_count from another request) the runbook shows the
+    reconstruction error past chance with its chart, ranks text_length and word_count first by
+    their residuals, and names their correlation as the one that changed; no feature drifted."""
+    rb = registry.get("MultivariateDriftDetected")
+    params = server_defaults_for(rb, run_config, alert_params(history, "MultivariateDriftDetected"))
+    params["baseline_path"] = str(history.baseline_path)
+    outcome = execute(rb, params, tmp_path / "run")
+    assert outcome.status == "done" and outcome.summary["status"] == "firing", outcome.summary
+    nb = nbformat.read(tmp_path / "run" / "output.ipynb", as_version=4)
+    found = {f.name: f for f in read_findings(nb)}
+    error = found["Reconstruction error"]
+    assert error.interesting and error.chart and all(s.n for s in error.stats)
+    numbers = outcome.summary["numbers"]
+    assert numbers["reconstruction KS"] > max(numbers["reconstruction KS critical"], 0.15)
+    assert numbers["top residual feature"] in ("text_length", "word_count")
+    assert numbers["broken pair"] == "text_length–word_count"
+    pair = found["Correlations"]
+    assert pair.interesting and "text_length and word_count" in pair.message
+    assert not found["Input drift"].interesting, found["Input drift"].message

@@ -48,7 +48,7 @@ def test_contents(baseline, frame):
     assert ch.categories[0] == "web" and ch.labels[-1] == "__other__"
     assert baseline.prediction_classes == ("neg", "pos")
     assert baseline.confidence_fractions.sum() == pytest.approx(1.0)
-    assert list(baseline.describe()["feature"]) == ["x", "k", "channel"]
+    assert list(baseline.describe()["feature"]) == ["x", "k", "channel", "reconstruction error"]
 
 
 def test_bucket_semantics_follow_prometheus_le():

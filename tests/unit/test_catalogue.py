@@ -61,7 +61,8 @@ def test_every_alert_is_written_once_for_the_fleet_with_or_without_baseline_file
     names = {r.alert for g in rules.alert_groups(DEMO, {}) for r in g.rules}
     assert names == set(catalogue.ALERT_NAMES)
     assert {s.name for s in catalogue.CATALOGUE if s.needs_baseline} == {
-        "DataDriftDetected", "ConceptDriftDetected", "EstimatedAccuracyDrop"}
+        "DataDriftDetected", "ConceptDriftDetected", "EstimatedAccuracyDrop",
+        "MultivariateDriftDetected"}
 
 
 def test_inhibitions_name_catalogue_alerts():

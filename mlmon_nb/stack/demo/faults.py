@@ -1,10 +1,13 @@
 """Fault injection into the demo: the service's fault state, and the client of ``POST /faults``.
 
-``errors`` and ``latency`` act inside the service (a share of /predict fails with 500; /predict
-sleeps long enough to break the 0.25 s latency SLO). ``drift``, ``low-confidence`` and
-``covariate-shift`` act on the input side: the traffic generator reads ``GET /faults`` and shifts
-what it sends (``covariate-shift``: texts the model is less sure of and less often right on, so
-the estimated accuracy falls before the sampled labels say so).
+``errors``, ``latency`` and ``correlation-break`` act inside the service (a share of /predict
+fails with 500; /predict sleeps long enough to break the 0.25 s latency SLO; each prediction's
+``word_count`` is the one of an earlier request, as after a wrong join upstream: every feature's
+distribution stays the same, only the joint one changes, which the multivariate check sees).
+``drift``, ``low-confidence`` and ``covariate-shift`` act on the input side: the traffic
+generator reads ``GET /faults`` and shifts what it sends (``covariate-shift``: texts the model is
+less sure of and less often right on, so the estimated accuracy falls before the sampled labels
+say so).
 
 A fault hits every model the service serves, or, with ``model_name``, one model of a demo fleet
 (``demo up --models N``): the service keeps one more state per model, and ``GET /faults`` lists
@@ -23,7 +26,9 @@ from ...errors import MlmonError, ServiceUnreachable
 
 __all__ = ["KINDS", "FaultState", "inject", "active_faults", "ERROR_SHARE", "LATENCY_RANGE"]
 
-KINDS = ("errors", "latency", "drift", "low-confidence", "covariate-shift")
+KINDS = ("errors", "latency", "drift", "low-confidence", "covariate-shift", "correlation-break")
+BROKEN_FEATURE = "word_count"  # what correlation-break takes from an earlier request
+SWAP_POOL = 64  # earlier requests it takes it from (a random one of them)
 ERROR_SHARE = 0.3            # share of /predict that fail while `errors` is active
 LATENCY_RANGE = (0.4, 0.8)   # seconds added to /predict while `latency` is active
 

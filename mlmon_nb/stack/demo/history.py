@@ -8,8 +8,9 @@ texts, so history and live traffic agree. Deterministic from the seed.
 
 Incidents: an error burst, a latency regression, a drift onset, a stretch of low confidence, an
 accuracy drop (of the labels alone) and a covariate shift (inputs the model is less sure of and
-less often right on: confidences and labels fall together), placed at fixed fractions of the
-span.
+less often right on: confidences and labels fall together) and a correlation break (every
+marginal as usual, but ``word_count`` no longer goes with ``text_length``: only the
+reconstruction error moves), placed at fixed fractions of the span.
 
 Output is OpenMetrics text split into chunks that each fall within one 2-hour-aligned window:
 promtool (2.42) re-reads its whole input once per 2-hour block, so one chunk per block makes the
@@ -18,14 +19,14 @@ backfill a single pass over the data (``mlmon_nb.stack.backfill``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from ... import metrics as m
 from ...baseline import Baseline, bin_fractions
-from ...instrument import baseline_series, serving_of
+from ...instrument import RESIDUAL_STRIDE, baseline_series, serving_of
 from .model import (
     CLASSES,
     COVARIATE_SHIFT,
@@ -45,6 +46,7 @@ PREDICT_ENDPOINT = "/predict"
 FEEDBACK_ENDPOINT = "/feedback"
 INJECTED_ERROR_TYPE = "InjectedFault"
 BASE_RPS = 5.0
+BROKEN_FEATURE = "word_count"  # the feature a correlation break pairs with another request
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ DEFAULT_INCIDENTS = (
     Incident("latency", 0.58, 3600),
     Incident("covariate_shift", 0.68, 2 * 3600),
     Incident("errors", 0.78, 45 * 60),
+    Incident("correlation_break", 0.86, 3 * 3600),
 )
 
 
@@ -103,6 +106,31 @@ class _Regime:
     mean_confidence: float
     low_confidence: float
     accuracy: dict[str, float]  # per channel (segment)
+    # the multivariate check (a baseline with a joint structure): error bucket fractions, its
+    # mean, each feature's mean squared residual
+    reconstruction: np.ndarray | None = None
+    reconstruction_mean: float = 0.0
+    residual: np.ndarray | None = None
+
+
+def _joint_rows(baseline: Baseline, preds: list) -> np.ndarray | None:
+    joint = baseline.multivariate
+    if joint is None:
+        return None
+    return np.array([[p.features.get(f, np.nan) for f in joint.features] for p in preds], float)
+
+
+def _with_joint(regime: _Regime, baseline: Baseline, rows: np.ndarray | None) -> _Regime:
+    """The regime with the reconstruction error of ``rows`` (the model's joint features)."""
+    joint = baseline.multivariate
+    if joint is None or rows is None:
+        return regime
+    errors = joint.errors(rows)
+    z = np.nan_to_num((rows - joint.mean) / joint.scale)
+    resid = z - (z @ joint.components.T) @ joint.components
+    return replace(regime, reconstruction=bin_fractions(errors, joint.edges),
+                   reconstruction_mean=float(errors.mean()),
+                   residual=(resid ** 2).mean(axis=0))
 
 
 def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator, n: int,
@@ -126,8 +154,22 @@ def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator
     channels = np.array([t.channel for t in items])
     correct = np.array([p.label == t.true_label for p, t in zip(preds, items)])
     accuracy = {ch: float(correct[channels == ch].mean()) for ch in np.unique(channels)}
-    return _Regime(feats, means, cats, classes, bin_fractions(conf, np.array(m.CONFIDENCE_BUCKETS)),
-                   float(conf.mean()), float((conf < low_confidence_threshold).mean()), accuracy)
+    regime = _Regime(feats, means, cats, classes,
+                     bin_fractions(conf, np.array(m.CONFIDENCE_BUCKETS)), float(conf.mean()),
+                     float((conf < low_confidence_threshold).mean()), accuracy)
+    return _with_joint(regime, baseline, _joint_rows(baseline, preds))
+
+
+def _correlation_break(baseline: Baseline, normal: _Regime, model: SentimentModel,
+                       rng: np.random.Generator, n: int) -> _Regime:
+    """Normal traffic whose ``word_count`` belongs to another request: every marginal as in
+    ``normal``, only the joint structure (the reconstruction error) differs."""
+    joint = baseline.multivariate
+    rows = _joint_rows(baseline, [model.predict(t.text, t.channel) for t in generate_texts(n, rng)])
+    if joint is not None and rows is not None and BROKEN_FEATURE in joint.features:
+        j = joint.features.index(BROKEN_FEATURE)
+        rows[:, j] = rng.permutation(rows[:, j])
+    return _with_joint(normal, baseline, rows)
 
 
 def _latency_fractions(median: float, sigma: float, buckets: np.ndarray) -> np.ndarray:
@@ -173,11 +215,14 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         "covariate_shift": _measure(baseline, model, np.random.default_rng([seed, 1]), 3000,
                                     low_confidence_threshold, **COVARIATE_SHIFT),
     }
+    regimes["correlation_break"] = _correlation_break(
+        baseline, regimes["normal"], model, np.random.default_rng([seed, 2]), 3000)
     regime_of = np.zeros(T, int)  # index into regime_names
-    regime_names = ["normal", "drift", "low_confidence", "covariate_shift"]
+    regime_names = ["normal", "drift", "low_confidence", "covariate_shift", "correlation_break"]
     regime_of[active("drift")] = 1
     regime_of[active("low_confidence")] = 2
     regime_of[active("covariate_shift")] = 3
+    regime_of[active("correlation_break")] = 4
 
     hours = (ts % 86400) / 3600
     rate = BASE_RPS * (1 + 0.35 * np.sin(2 * np.pi * (hours - 9) / 24)) * rng.lognormal(0, 0.08, T)
@@ -271,6 +316,18 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
         add(m.GROUND_TRUTH, {**mv, "segment": seg, "outcome": "incorrect"},
             np.cumsum(seg_counts[:, j] - correct))
 
+    joint = baseline.multivariate
+    if joint is not None:  # its own stream: the other series are those of the same seed
+        jrng = np.random.default_rng([seed, 3])
+        counts = jrng.multinomial(served, per_regime("reconstruction"))
+        mean_error = np.array([regimes[r].reconstruction_mean for r in regime_names])[regime_of]
+        add_histogram(m.RECONSTRUCTION_ERROR, mv, counts, joint.edges, served * mean_error)
+        sampled = jrng.binomial(served, 1 / RESIDUAL_STRIDE)
+        add(m.RESIDUAL_SAMPLES, {"model_name": model_name}, np.cumsum(sampled))
+        residual = per_regime("residual")
+        for j, feat in enumerate(joint.features):
+            add(m.FEATURE_RESIDUAL, {"model_name": model_name, "feature": feat},
+                np.cumsum(sampled * residual[:, j]))
     add(m.MODEL_INFO, {**mv, "baseline_id": baseline.baseline_id}, np.ones(T))
     for spec_, values, value in baseline_series(serving_of(baseline)):
         add(spec_, dict(zip(spec_.labels, values)), np.full(T, value))

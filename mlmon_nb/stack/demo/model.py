@@ -45,7 +45,8 @@ DEMO_JOB = "mlmon-demo"  # its scrape job, as the demo's stack/mlmon.yaml config
 CLASSES = ("negative", "neutral", "positive")
 CHANNELS = ("web", "mobile", "api", "email")
 CHANNEL_WEIGHTS = (0.45, 0.35, 0.15, 0.05)
-NUMERIC_FEATURES = ("text_length", "sentiment_score")
+# text_length and word_count move together: the joint structure the multivariate check learns
+NUMERIC_FEATURES = ("text_length", "sentiment_score", "word_count")
 CATEGORICAL_FEATURES = ("channel",)
 
 _POSITIVE = ("good", "great", "excellent", "love", "happy", "fast", "helpful", "amazing",
@@ -91,13 +92,15 @@ class SentimentModel:
 
     @staticmethod
     def features(text: str, channel: str = "web") -> dict:
-        """The model's input features: text length, lexicon sentiment score, channel."""
+        """The model's input features: text length, lexicon sentiment score, word count,
+        channel."""
         words = text.lower().split()
         clean = [w.strip(".,!?") for w in words]
         score = sum(_LEXICON.get(w, 0.0) for w in clean)
         return {
             "text_length": float(len(text)),
             "sentiment_score": score / math.sqrt(max(len(words), 1)),
+            "word_count": float(len(words)),
             "channel": channel,
         }
 

@@ -38,7 +38,7 @@ from ...instrument import (
     ModelMonitor,
 )
 from ...instrument._asgi import ERROR_TYPE_STATE
-from .faults import ERROR_SHARE, LATENCY_RANGE, FaultState
+from .faults import BROKEN_FEATURE, ERROR_SHARE, LATENCY_RANGE, SWAP_POOL, FaultState
 from .history import FEEDBACK_ENDPOINT, INJECTED_ERROR_TYPE, PREDICT_ENDPOINT
 from .model import CHANNELS, CLASSES, MODEL_NAME, MODEL_VERSION, SentimentModel, is_fleet_name
 
@@ -98,6 +98,19 @@ def _model_app(monitor: ModelMonitor | None, model: SentimentModel, faults: Faul
     def faulty(kind: str) -> bool:
         return faults.is_active(kind) or own.is_active(kind)
 
+    pool: list[float] = []  # the last requests' word counts, for correlation-break
+
+    def broken(features: dict) -> dict:
+        """The features with ``word_count`` of a random one of the last requests (kept as they
+        come, so its distribution stays the one traffic has)."""
+        value = features[BROKEN_FEATURE]
+        if len(pool) < SWAP_POOL:
+            pool.append(value)
+            return features
+        i = rng.randrange(SWAP_POOL)
+        pool[i], value = value, pool[i]
+        return {**features, BROKEN_FEATURE: value}
+
     async def predict(request: Request) -> JSONResponse:
         body = await _json_object(request)
         if isinstance(body, JSONResponse):
@@ -117,9 +130,10 @@ def _model_app(monitor: ModelMonitor | None, model: SentimentModel, faults: Faul
             return JSONResponse({"error": "injected fault (mlmon-nb demo inject errors)"},
                                 status_code=500)
         pred = model.predict(text, channel)
+        features = broken(pred.features) if faulty("correlation-break") else pred.features
         review = False
         if monitor is not None:
-            review = monitor.record_prediction(pred.label, pred.confidence, features=pred.features,
+            review = monitor.record_prediction(pred.label, pred.confidence, features=features,
                                                request_id=rid, segment=channel)
         return JSONResponse({"request_id": rid, "label": pred.label,
                              "confidence": pred.confidence, "review": review})
