@@ -242,8 +242,9 @@ def _skip_reason(series: int, points: int, rules: RuleFiles, opts: Options) -> s
 
 def run_size(models: int, trees: dict[str, Path], backends: list[str], opts: Options,
              work: Path, log: Callable[[str], object] = PRINT) -> list[Measurement]:
-    """Every measurement of one fleet size: the rules of each variant generated and counted,
-    then, per backend, the loadable variants measured side by side over one history."""
+    """Every measurement of one fleet size: the rules of each variant in ``trees`` generated
+    and counted, then, per backend, the loadable variants measured side by side over one
+    history."""
     fleet = work / f"fleet-{models}"
     config, baselines = write_fleet(fleet, models, opts.features)
     series = models * opts.replicas * series_per_replica(opts.features)
@@ -251,7 +252,7 @@ def run_size(models: int, trees: dict[str, Path], backends: list[str], opts: Opt
     rows: list[Measurement] = []
     loadable: dict[str, RuleFiles] = {}
     bases: dict[str, Measurement] = {}
-    for variant in VARIANTS:
+    for variant in [v for v in VARIANTS if v in trees]:
         try:
             files = generate_rules(trees[variant], config, fleet / variant, opts.timeout)
         except Exception as exc:  # a timeout or a failing generator: say so, go on
@@ -404,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before", default="86c95bc", help="git ref of the BEFORE rule generator")
     p.add_argument("--after", default=str(REPO), help="work tree (or git ref) of the AFTER one")
     p.add_argument("--backends", default=",".join(BACKENDS))
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help="which to measure (e.g. after alone where BEFORE cannot keep up)")
     p.add_argument("--rounds", type=int, default=4, help="measured evaluation rounds")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds for any one step")
     p.add_argument("--max-samples", type=float, default=15e6,
@@ -417,15 +420,19 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         p.error(f"unknown backends {sorted(unknown)}; choose from {', '.join(BACKENDS)}")
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        p.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
     opts = Options(args.features, args.hours, args.step, args.replicas, args.rounds,
                    args.timeout, args.max_samples, args.max_rule_bytes)
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         work = Path(tmp)
-        trees = {"before": source_tree(args.before, REPO, work / "before-src"),
-                 "after": source_tree(args.after, REPO, work / "after-src")}
-        print(f"before: {args.before} ({trees['before']}); after: {args.after}")
+        refs = {"before": args.before, "after": args.after}
+        trees = {v: source_tree(refs[v], REPO, work / f"{v}-src")
+                 for v in args.variants.split(",") if v in refs}
+        print(f"before: {args.before}; after: {args.after}; measured: {', '.join(trees)}")
         print(f"history: {args.hours:g} h at {args.step:g} s, {args.replicas} replicas per "
               f"model, {args.features} numeric features; rules evaluated every "
               f"{EVAL_INTERVAL:g} s, median of {args.rounds} rounds after a warm-up")
