@@ -300,6 +300,7 @@ def _judge_chained(rule: dict, inlined: str, vm: dict, prometheus: str, replay: 
     return verdict
 
 
+@pytest.mark.timeout(1200)  # the replay: one range query per rule, 1 s apart, up to 3 passes
 def test_recording_rules_on_vmalert_match_prometheus(replay, rules_dir, prometheus, history):
     records = _records(rules_dir)
     every = _rules(rules_dir)
