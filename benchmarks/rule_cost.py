@@ -2,10 +2,15 @@
 into a real Prometheus (over backfilled blocks) or a real vmalert (over VictoriaMetrics) and
 measured over several evaluation rounds. Used by ``bench_fleet.py`` and its test.
 
+The evaluators load a copy of the rule files with every group's own ``interval`` removed, so
+every group runs every 15 s and its cost per evaluation is measured in a minute, not once per
+5 minutes; each group's own interval is kept (:attr:`RuleFiles.intervals`) to weigh it back.
 A round is complete when every rule group has been evaluated once more since the last round;
-the per-group durations of that round are summed (the time all rules take per interval) and
-their max taken (the slowest group). The first round is a warm-up and is left out. Every wait
-has a deadline, and every process started here is stopped by its pid.
+the per-group durations of that round are summed (the time all rules take per evaluation), their
+max taken (the slowest group), and their *load* computed: each group's duration × 15 s / its
+own interval, summed — the evaluation time per 15 s the rules cost when each group runs at its
+interval (a group every 1m counts a quarter). The first round is a warm-up and is left out.
+Every wait has a deadline, and every process started here is stopped by its pid.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon_nb.binaries import find_binary
+from mlmon_nb.config import parse_duration
 from mlmon_nb.stack import _terminate, free_port
 
 __all__ = ["RuleFiles", "Rounds", "source_tree", "generate_rules", "running_prometheus",
@@ -47,10 +53,12 @@ class RuleFiles:
     groups: int
     rules: int
     seconds: float
+    intervals: dict[str, float] = field(default_factory=dict)  # group -> its own interval (s)
 
     @property
     def files(self) -> list[Path]:
-        return sorted(self.directory.glob("*.yml"))
+        """The files the evaluators load: the generated ones with every group at 15 s."""
+        return sorted((self.directory.parent / "loaded").glob("*.yml"))
 
 
 @dataclass
@@ -59,6 +67,8 @@ class Rounds:
 
     sums: list[float] = field(default_factory=list)
     maxes: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+    per_group: dict[str, list[float]] = field(default_factory=dict)
     groups: int = 0
     failures: float = 0.0
     missed: float = 0.0
@@ -70,6 +80,14 @@ class Rounds:
     @property
     def median_max(self) -> float:
         return statistics.median(self.maxes) if self.maxes else float("nan")
+
+    @property
+    def median_load(self) -> float:
+        return statistics.median(self.loads) if self.loads else float("nan")
+
+    def group_medians(self) -> dict[str, float]:
+        """Each group's median duration per evaluation."""
+        return {g: statistics.median(d) for g, d in sorted(self.per_group.items()) if d}
 
 
 def source_tree(ref_or_path: str, repo: Path, dest: Path) -> Path:
@@ -103,13 +121,20 @@ def generate_rules(tree: Path, config: Path, out: Path, timeout: float) -> RuleF
     if proc.returncode != 0:
         raise RuntimeError(f"rule generation in {tree} failed: {proc.stderr.strip()[-800:]}")
     rules_dir = out / "rules"
+    loaded = out / "loaded"
+    loaded.mkdir(exist_ok=True)
     size = groups = rules = 0
+    intervals: dict[str, float] = {}
     for path in sorted(rules_dir.glob("*.yml")):
         data = path.read_bytes()
         size += len(data)
         groups += len(_GROUP.findall(data))
         rules += len(_RULE.findall(data))
-    return RuleFiles(rules_dir, size, groups, rules, seconds)
+        doc = yaml.safe_load(data)
+        for group in doc["groups"]:
+            intervals[group["name"]] = parse_duration(group.pop("interval", EVAL_INTERVAL))
+        (loaded / path.name).write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000))
+    return RuleFiles(rules_dir, size, groups, rules, seconds, intervals)
 
 
 def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -197,8 +222,13 @@ def running_vmalert(vm_url: str, rules: RuleFiles, work: Path, timeout: float) -
         yield url
 
 
+def group_of(label: str) -> str:
+    """A group's name from an evaluator's label (Prometheus: ``file;name``)."""
+    return label.rsplit(";", 1)[-1]
+
+
 def _collect(url: str, per_group: Callable[[dict], dict[str, tuple[float, float]]],
-             rounds: int, timeout: float) -> Rounds:
+             rounds: int, timeout: float, intervals: dict[str, float]) -> Rounds:
     """Poll ``url``'s metrics until ``rounds`` complete rounds after a warm-up one.
 
     ``per_group`` maps a scrape to group → (iterations so far, a duration measure); a round is
@@ -216,16 +246,21 @@ def _collect(url: str, per_group: Callable[[dict], dict[str, tuple[float, float]
                 last = counts
             elif all(counts[g] > last.get(g, 0) for g in counts):
                 if warm:
-                    durations = [d for _, d in groups.values()]
-                    out.sums.append(sum(durations))
-                    out.maxes.append(max(durations))
+                    durations = {group_of(g): d for g, (_, d) in groups.items()}
+                    out.sums.append(sum(durations.values()))
+                    out.maxes.append(max(durations.values()))
+                    out.loads.append(sum(d * EVAL_INTERVAL / intervals.get(g, EVAL_INTERVAL)
+                                         for g, d in durations.items()))
+                    for g, d in durations.items():
+                        out.per_group.setdefault(g, []).append(d)
                 warm, last = True, counts
             out.groups = len(groups)
         time.sleep(1.0)
     return out
 
 
-def prometheus_rounds(url: str, rounds: int, timeout: float) -> tuple[Rounds, dict]:
+def prometheus_rounds(url: str, rounds: int, timeout: float,
+                      intervals: dict[str, float]) -> tuple[Rounds, dict]:
     """Rounds of Prometheus's rule groups (``prometheus_rule_group_last_duration_seconds``),
     with evaluation failures and missed iterations, and its last scrape."""
     def per_group(samples: dict) -> dict[str, tuple[float, float]]:
@@ -235,14 +270,15 @@ def prometheus_rounds(url: str, rounds: int, timeout: float) -> tuple[Rounds, di
             "prometheus_rule_group_last_duration_seconds", [])}
         return {g: (its[g], last.get(g, float("nan"))) for g in its}
 
-    out = _collect(url, per_group, rounds, timeout)
+    out = _collect(url, per_group, rounds, timeout, intervals)
     final = scrape(url)
     out.failures = _one(final, "prometheus_rule_evaluation_failures_total")
     out.missed = _one(final, "prometheus_rule_group_iterations_missed_total")
     return out, final
 
 
-def vmalert_rounds(url: str, rounds: int, timeout: float) -> tuple[Rounds, dict]:
+def vmalert_rounds(url: str, rounds: int, timeout: float,
+                   intervals: dict[str, float]) -> tuple[Rounds, dict]:
     """Rounds of vmalert's groups: each group's duration in a round is the growth of
     ``vmalert_iteration_duration_seconds_sum`` over that of its ``_count`` since the last round."""
     previous: dict[str, tuple[float, float]] = {}
@@ -260,7 +296,7 @@ def vmalert_rounds(url: str, rounds: int, timeout: float) -> tuple[Rounds, dict]
             previous.update({g: (counts[g], sums[g]) for g in counts})
         return out
 
-    out = _collect(url, per_group, rounds, timeout)
+    out = _collect(url, per_group, rounds, timeout, intervals)
     final = scrape(url)
     out.failures = sum(v for name, values in final.items() if name.startswith("vmalert_")
                        and name.endswith("rules_errors_total") for _, v in values)

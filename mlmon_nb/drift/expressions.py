@@ -76,6 +76,12 @@ __all__ = [
     "feature_buckets_rule_expr",
     "confidence_buckets_rule_expr",
     "bins",
+    "reference_record",
+    "reference_rule_expr",
+    "reference_bins_record",
+    "reference_bins_rule_expr",
+    "current_bins_record",
+    "current_bins_rule_expr",
     "Alphas",
     "Scope",
     "MODEL_SCOPE",
@@ -179,24 +185,87 @@ def feature_buckets_rule_expr(window: str, scope: Scope = MODEL_SCOPE) -> str:
     return f"{counts} {scope.only}" if scope.only else counts
 
 
+def reference_record(reference: MetricSpec) -> str:
+    """The baseline's cumulative shares with each bucket's lower edge, one series per bucket
+    (``max`` across replicas, which export the same values): recorded once per evaluation, so
+    the statistics join a recorded series instead of every replica's exported one."""
+    level = "model_name_le_lower" if reference is CONFIDENCE_BASELINE_RATIO else \
+        "model_name_feature_le_lower"
+    return recording_name(level, reference.name, "max")
+
+
+def reference_rule_expr(reference: MetricSpec) -> str:
+    by = ("model_name",) if reference is CONFIDENCE_BASELINE_RATIO else _FEATURE_BY
+    return f"max by ({', '.join((*by, 'le', 'lower'))}) ({reference.name})"
+
+
 def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (), *,
-              lower: bool = False) -> str:
+              lower: bool = False, recorded: bool = False) -> str:
     """The baseline's cumulative shares, one series per bucket (replicas export the same
-    values); ``lower``: keep each bucket's lower edge (the mapping :func:`bins` needs)."""
+    values); ``lower``: keep each bucket's lower edge (the mapping :func:`bins` needs);
+    ``recorded``: from :func:`reference_record` (the same values) instead of the exported
+    series."""
+    if recorded and lower:
+        return selector(reference_record(spec), *matchers)
     labels = ", ".join((*by, "le", *(("lower",) if lower else ())))
-    return f"max by ({labels}) ({selector(spec.name, *matchers)})"
+    source = reference_record(spec) if recorded else spec.name
+    return f"max by ({labels}) ({selector(source, *matchers)})"
 
 
-def _psi(counts: str, total: str, reference: MetricSpec, by: Sequence[str],
-         matchers: Sequence[str] = ()) -> str:
+def _level(by: Sequence[str]) -> str:
+    return "_".join(by)
+
+
+def reference_bins_record(reference: MetricSpec) -> str:
+    """The baseline's ε-clipped share per bin (PSI's r'), recorded once per evaluation."""
+    by = ("model_name",) if reference is CONFIDENCE_BASELINE_RATIO else _FEATURE_BY
+    return recording_name(f"{_level(by)}_le", reference.name, "psi_bin")
+
+
+def reference_bins_rule_expr(reference: MetricSpec, recorded: bool = True) -> str:
+    """r' = max(r, ε) per bin of the baseline's shares (``stats.psi``)."""
+    by = ("model_name",) if reference is CONFIDENCE_BASELINE_RATIO else _FEATURE_BY
+    mapping = _baseline(reference, by, lower=True, recorded=recorded)
+    cumulative = _baseline(reference, by, recorded=recorded)
+    return f"clamp_min({bins(cumulative, mapping, by)}, {number(PSI_EPSILON)})"
+
+
+def current_bins_record(spec: MetricSpec, window: str) -> str:
+    """The window's ε-clipped share per bin (PSI's c'), recorded once per evaluation."""
+    by = _FEATURE_BY if spec is FEATURE_VALUE else ("model_name",)
+    return recording_name(f"{_level(by)}_le", spec.series("_bucket"), f"psi_bin{window}")
+
+
+def _current_bins(counts: str, total: str, reference: MetricSpec, by: Sequence[str],
+                  matchers: Sequence[str], recorded: bool) -> str:
+    mapping = _baseline(reference, by, matchers, lower=True, recorded=recorded)
+    return (f"clamp_min({bins(counts, mapping, by)} / on ({', '.join(by)}) group_left () "
+            f"{total}, {number(PSI_EPSILON)})")
+
+
+def current_bins_rule_expr(spec: MetricSpec, window: str) -> str:
+    """c' = clamp_min(c / n, ε) per bin of the window's recorded counts."""
+    by = _FEATURE_BY if spec is FEATURE_VALUE else ("model_name",)
+    reference = FEATURE_BASELINE_RATIO if spec is FEATURE_VALUE else CONFIDENCE_BASELINE_RATIO
+    return _current_bins(_counts(spec, by, window, (), True), _n(spec, by, window, (), True),
+                         reference, by, (), True)
+
+
+def _psi(spec: MetricSpec, window: str, reference: MetricSpec, by: Sequence[str],
+         matchers: Sequence[str], recorded: bool) -> str:
     """Σ (c'−r')·ln(c'/r') over the bins, c' = clamp_min(c / n, ε), r' = max(r, ε)
-    (``stats.psi``), every model and feature at once."""
+    (``stats.psi``), every model and feature at once: from the recorded c' and r' in the rules
+    (each computed once, not once per use), from the raw buckets and baseline otherwise."""
     keys = ", ".join((*by, "le"))
-    eps = number(PSI_EPSILON)
-    mapping = _baseline(reference, by, matchers, lower=True)
-    ref = f"clamp_min({bins(_baseline(reference, by, matchers), mapping, by)}, {eps})"
-    cur = (f"clamp_min({bins(counts, mapping, by)} / on ({', '.join(by)}) group_left () {total}, "
-           f"{eps})")
+    if recorded:
+        cur = selector(current_bins_record(spec, window), *matchers)
+        ref = selector(reference_bins_record(reference), *matchers)
+    else:
+        cur = _current_bins(_counts(spec, by, window, matchers, False),
+                            _n(spec, by, window, matchers, False), reference, by, matchers, False)
+        mapping = _baseline(reference, by, matchers, lower=True)
+        ref = f"clamp_min({bins(_baseline(reference, by, matchers), mapping, by)}, " \
+              f"{number(PSI_EPSILON)})"
     return (f"sum by ({', '.join(by)}) (\n  ({cur} - on ({keys}) {ref})\n"
             f"  * ln({cur} / on ({keys}) {ref})\n)")
 
@@ -233,8 +302,8 @@ def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True,
                      scope=scope)
     n = _n(FEATURE_VALUE, scope.by, window, matchers, recorded, scope)
     baseline_matchers = [m for m in matchers if not m.startswith("model_version")]
-    reference = (f"max by (model_name, feature, le) "
-                 f"({selector(FEATURE_BASELINE_RATIO.name, *baseline_matchers)})")
+    reference = _baseline(FEATURE_BASELINE_RATIO, _FEATURE_BY, baseline_matchers,
+                          recorded=recorded)
     return (f"max by ({', '.join(scope.by)}) (abs(\n"
             f"  ({finite} / ignoring (le) group_left () {n})\n"
             f"  - on (model_name, feature, le) group_left () {reference}\n))")
@@ -243,17 +312,13 @@ def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True,
 def psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
     """PSI of every feature over ``window`` on its baseline's bins (ε-clipped like
     ``stats.psi``)."""
-    return _psi(_counts(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded),
-                _n(FEATURE_VALUE, _FEATURE_BY, window, matchers, recorded),
-                FEATURE_BASELINE_RATIO, _FEATURE_BY, matchers)
+    return _psi(FEATURE_VALUE, window, FEATURE_BASELINE_RATIO, _FEATURE_BY, matchers, recorded)
 
 
 def concept_psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
     """PSI of every model's confidence histogram over ``window`` against its baseline's."""
-    by = ("model_name",)
-    return _psi(_counts(CONFIDENCE, by, window, matchers, recorded),
-                _n(CONFIDENCE, by, window, matchers, recorded),
-                CONFIDENCE_BASELINE_RATIO, by, matchers)
+    return _psi(CONFIDENCE, window, CONFIDENCE_BASELINE_RATIO, ("model_name",), matchers,
+                recorded)
 
 
 # -- the evidence: counts and critical values ---------------------------------------------------
@@ -297,12 +362,12 @@ def _chi2_table(alpha: float, max_bins: int) -> str:
         for k in range(2, max(max_bins, TABLE_BINS) + 1))
 
 
-def _psi_critical(n: str, m: str, reference: str, by: Sequence[str], alphas: Alphas,
+def _psi_critical(n: str, m: str, reference: MetricSpec, by: Sequence[str], alphas: Alphas,
                   max_bins: int) -> str:
     keys = ", ".join(by)
 
     def one(alpha: float, matchers: Sequence[str]) -> str:
-        counted = f"count by ({keys}) (max by ({keys}, le) ({reference}))"
+        counted = f"count by ({keys}) ({_baseline(reference, by, recorded=True)})"
         per_bins = f'count_values by ({keys}) ("bins", {counted})'
         chi2 = (f"max by ({keys}) ({per_bins} * on (bins) group_left () "
                 f"({_chi2_table(alpha, max_bins)}))")
@@ -316,7 +381,7 @@ def psi_critical_expr(window: str = "1h", alphas: Alphas = ((DEFAULT_ALPHA, ()),
     """χ²₁₋α(bins−1)·(1/n + 1/m) of each feature (``stats.psi_critical``): the bin count read
     off its baseline's series, the quantile from a table computed here."""
     return _psi_critical(recording_name(FEATURE_LEVEL, N_RECORD, window),
-                         FEATURE_BASELINE_VALUES.name, FEATURE_BASELINE_RATIO.name, _FEATURE_BY,
+                         FEATURE_BASELINE_VALUES.name, FEATURE_BASELINE_RATIO, _FEATURE_BY,
                          alphas, max_bins)
 
 
@@ -324,5 +389,5 @@ def concept_psi_critical_expr(window: str = "1h",
                               alphas: Alphas = ((DEFAULT_ALPHA, ()),)) -> str:
     """χ²₁₋α(bins−1)·(1/n + 1/m) of the confidence histogram, m the baseline's rows."""
     return _psi_critical(recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, window),
-                         CONFIDENCE_BASELINE_VALUES.name, CONFIDENCE_BASELINE_RATIO.name,
+                         CONFIDENCE_BASELINE_VALUES.name, CONFIDENCE_BASELINE_RATIO,
                          ("model_name",), alphas, len(CONFIDENCE_BUCKETS) + 1)

@@ -13,7 +13,15 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import DriftError
-from ..metrics import LEGACY_CONCEPT_DRIFT, LEGACY_DATA_DRIFT, recording_name
+from ..metrics import (
+    CONFIDENCE,
+    CONFIDENCE_BASELINE_RATIO,
+    FEATURE_BASELINE_RATIO,
+    FEATURE_VALUE,
+    LEGACY_CONCEPT_DRIFT,
+    LEGACY_DATA_DRIFT,
+    recording_name,
+)
 from .expressions import (
     CONCEPT_N_RECORD,
     CONCEPT_PSI_CRITICAL_RECORD,
@@ -32,17 +40,25 @@ from .expressions import (
     confidence_buckets_record,
     confidence_buckets_rule_expr,
     count_rule_expr,
+    current_bins_record,
+    current_bins_rule_expr,
     feature_buckets_record,
     feature_buckets_rule_expr,
     ks_critical_expr,
     ks_rule_expr,
     psi_critical_expr,
+    reference_bins_record,
+    reference_bins_rule_expr,
+    reference_record,
+    reference_rule_expr,
     versions_rule_expr,
 )
 from .methods import TESTS, FeatureKind
 from .significance import DEFAULT_ALPHA
 
 __all__ = ["drift_recording_rules"]
+
+_REFERENCES = (FEATURE_BASELINE_RATIO, CONFIDENCE_BASELINE_RATIO)
 
 
 def _rule(record: str, expr: str) -> dict:
@@ -68,7 +84,11 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
         raise DriftError(f"drift_recording_rules takes windows like ('1h',), not {windows!r:.60}")
     if not alphas:
         raise DriftError("drift_recording_rules needs at least one alpha, e.g. ((0.01, ()),)")
+    # the baselines' shares as recorded series, read by every statistic below (replicas export
+    # the same values; each is read once per evaluation instead of once per use)
     rules: list[dict] = [_rule(VERSIONS_RULE, versions_rule_expr())]
+    rules += [_rule(reference_record(r), reference_rule_expr(r)) for r in _REFERENCES]
+    rules += [_rule(reference_bins_record(r), reference_bins_rule_expr(r)) for r in _REFERENCES]
     for w in windows:
         rules += [
             _rule(feature_buckets_record(w), feature_buckets_rule_expr(w)),
@@ -76,6 +96,8 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
               if confidence_buckets else []),
             _rule(recording_name(FEATURE_LEVEL, N_RECORD, w), count_rule_expr(w)),
             _rule(recording_name(MODEL_LEVEL, CONCEPT_N_RECORD, w), concept_count_rule_expr(w)),
+            *[_rule(current_bins_record(spec, w), current_bins_rule_expr(spec, w))
+              for spec in (FEATURE_VALUE, CONFIDENCE)],
             _rule(recording_name(FEATURE_LEVEL, KS_CRITICAL_RECORD, w), ks_critical_expr(w, alphas)),
             _rule(recording_name(FEATURE_LEVEL, PSI_CRITICAL_RECORD, w),
                   psi_critical_expr(w, alphas, max_bins)),

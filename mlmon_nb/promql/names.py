@@ -8,8 +8,10 @@ Importing this module is light (no generation machinery), so dashboards and note
 from __future__ import annotations
 
 import math
+import re
 
 from .. import promql
+from ..config import parse_duration
 from ..metrics import (
     ERRORS,
     GROUND_TRUTH,
@@ -52,6 +54,17 @@ __all__ = [
     "ERROR_BUDGET_REMAINING",
     "COST_PER_1K",
     "group_name",
+    "latency_buckets",
+    "LONG_WINDOW_SECONDS",
+    "LONG_INTERVAL",
+    "record_window",
+    "error_count",
+    "slo_bad_count",
+    "CHAIN_STEP",
+    "CHAINED_WINDOW_SECONDS",
+    "is_chained",
+    "chained",
+    "chain_record",
 ]
 
 # Rate windows of the recording rules (the SLO period is added per model).
@@ -85,6 +98,12 @@ def latency_quantile(quantile: float, window: str) -> str:
     """A latency quantile (0.95 → ``p95``) of a model over ``window``, in seconds."""
     return recording_name("model_name", REQUEST_DURATION.name,
                           f"p{round(quantile * 100):d}_rate{window}")
+
+
+def latency_buckets(window: str) -> str:
+    """A model's latency histogram buckets per second over ``window`` (every quantile's input,
+    computed once)."""
+    return recording_name("model_name_le", REQUEST_DURATION.series("_bucket"), f"rate{window}")
 
 
 def accuracy(window: str) -> str:
@@ -125,6 +144,11 @@ def request_count(window: str) -> str:
     return recording_name("model_name", REQUESTS.name, f"increase{window}")
 
 
+def error_count(window: str) -> str:
+    """Failed requests of a model over ``window`` (what chained error ratios sum)."""
+    return recording_name("model_name", ERRORS.name, f"increase{window}")
+
+
 def prediction_count(window: str) -> str:
     """Predictions a model made over ``window`` (the evidence behind its low-confidence share)."""
     return recording_name("model_name", PREDICTIONS.name, f"increase{window}")
@@ -153,6 +177,11 @@ def slo_event_count(window: str) -> str:
     return recording_name("model_name_slo", "ml_slo_events", f"increase{window}")
 
 
+def slo_bad_count(window: str) -> str:
+    """Bad events of an SLO (label ``slo``) over ``window`` (what chained SLO ratios sum)."""
+    return recording_name("model_name_slo", "ml_slo_bad_events", f"increase{window}")
+
+
 def spike_window(scrape_interval_seconds: float) -> str:
     """The short window a ratio alert also holds on throughout its ``for``: 1m, or 4 scrapes.
 
@@ -174,3 +203,47 @@ COST_PER_1K = recording_name("model_name", "ml_cost_per_1k_requests", "rate1h")
 def group_name(stage: str) -> str:
     """The rule group of a stage, for every model at once: ``mlmon:<stage>``."""
     return f"mlmon:{stage}"
+
+
+# Rules over windows of an hour or more move little in 15 s: each stage evaluates them in its own
+# "-long" group every LONG_INTERVAL (short enough that the 5m lookback always finds the last one).
+LONG_WINDOW_SECONDS = 3600
+LONG_INTERVAL = "1m"
+_WINDOW = re.compile(r"(\d+[smhdwy])(?:_lower|_upper)?$")
+
+
+def record_window(record: str) -> str | None:
+    """The window a record name ends with (``…:ratio_rate1h_lower`` → ``1h``), if any."""
+    match = _WINDOW.search(record.rsplit(":", 1)[-1])
+    return match.group(1) if match else None
+
+
+# Windows of a day or more are chained, as Sloth and kube-prometheus do: summed from counts of
+# CHAIN_STEP recorded every CHAIN_STEP (:func:`chain_record`) instead of re-read from days of raw
+# samples at every evaluation.
+CHAIN_STEP = "5m"
+CHAINED_WINDOW_SECONDS = 86400
+
+
+def is_chained(window: str) -> bool:
+    """Whether rules over ``window`` sum recorded CHAIN_STEP counts (a day or more)."""
+    return parse_duration(window) >= CHAINED_WINDOW_SECONDS
+
+
+def chain_record(record: str) -> str:
+    """The CHAIN_STEP count ``record`` recorded every CHAIN_STEP, in its stage's ``-chain``
+    group: one sample per step, what chained windows sum."""
+    return f"{record}_chain"
+
+
+def chained(record: str, window: str, *matchers: str) -> str:
+    """``window``'s total of a CHAIN_STEP count recorded every CHAIN_STEP (``record``, a
+    :func:`chain_record`): its samples at the ``window`` / CHAIN_STEP most recent
+    CHAIN_STEP-aligned instants, summed (the subquery's range is one second short of
+    ``window``, as Prometheus' ranges include their start). Each sample counts the CHAIN_STEP
+    before it, so the samples tile ``window`` (shifted by the group's phase, at most one step):
+    the sum equals the raw window's count where the counter's samples fall on the steps. It
+    covers only the time the count has been recorded."""
+    seconds = int(parse_duration(window))
+    return (f"sum_over_time({promql.selector(record, *matchers)}"
+            f"[{promql.duration(seconds - 1)}:{CHAIN_STEP}])")

@@ -50,17 +50,24 @@ from ..promql.evidence import COUNT_WINDOWS, EVIDENCE, EVIDENCE_SETTINGS, bound_
 from ..promql.fleet import Setting, setting, setting_rules, variants
 from ..promql.names import (
     ACCURACY_WINDOWS,
+    CHAIN_STEP,
     COST_PER_1K,
     DRIFT_WINDOWS,
     HISTORY_AGE,
     LATENCY_QUANTILES,
     LATENCY_WINDOWS,
+    LONG_INTERVAL,
     LOW_CONFIDENCE_WINDOWS,
     WINDOWS,
     accuracy,
+    chain_record,
+    chained,
+    error_count,
     error_ratio,
     ground_truth_count,
     group_name,
+    is_chained,
+    latency_buckets,
     latency_quantile,
     low_confidence_ratio,
     prediction_count,
@@ -70,7 +77,7 @@ from ..promql.names import (
     spike_window,
     versioned,
 )
-from ..promql.rule import AlertingRule, RecordingRule, RuleGroup
+from ..promql.rule import AlertingRule, RecordingRule, RuleGroup, stage_groups
 from ..slo.rules import BURN_WINDOWS, period, period_variants, slo_settings
 from .catalogue import ALERT_SETTINGS, CATALOGUE
 
@@ -82,6 +89,7 @@ __all__ = [
     "drift_groups",
     "alpha_variants",
     "runbook_url",
+
     "DRIFT_WINDOWS",
 ]
 
@@ -125,7 +133,9 @@ def settings_groups(config: Config) -> list[RuleGroup]:
     budgets and burn thresholds, the cost."""
     settings = [*ALERT_SETTINGS, *EVIDENCE_SETTINGS, *slo_settings(),
                 Setting("cost_per_hour", lambda m: m.slo.cost_per_hour)]
-    return [RuleGroup(group_name("settings"), tuple(setting_rules(config, settings)))]
+    # they change only when the rules are reloaded: every LONG_INTERVAL is fresh enough
+    return [RuleGroup(group_name("settings"), tuple(setting_rules(config, settings)),
+                      LONG_INTERVAL)]
 
 
 def _rate(metric: str, window: str, by: tuple[str, ...] = ("model_name",), *matchers: str,
@@ -150,12 +160,19 @@ def history_age() -> str:
 
 def _rates(window: str, *matchers: str) -> list[RecordingRule]:
     """Requests per second and the error ratio over ``window`` (for the models ``matchers``
-    select)."""
-    rate = RecordingRule(request_rate(window), _rate(REQUESTS.sample, window, ("model_name",),
-                                                     *matchers))
+    select); a window of a day or more chained from the recorded 5m counts."""
+    if is_chained(window):
+        seconds = promql.number(parse_duration(window))
+        requests = f"{chained(chain_record(request_count(CHAIN_STEP)), window, *matchers)} / " \
+                   f"{seconds}"
+        failed = f"{chained(chain_record(error_count(CHAIN_STEP)), window, *matchers)} / " \
+                 f"{seconds}"
+    else:
+        requests = _rate(REQUESTS.sample, window, ("model_name",), *matchers)
+        failed = _rate(ERRORS.sample, window, ("model_name",), *matchers)
+    rate = RecordingRule(request_rate(window), requests)
     errors = RecordingRule(error_ratio(window), promql.ratio(
-        _rate(ERRORS.sample, window, ("model_name",), *matchers),
-        promql.selector(request_rate(window), *matchers)))
+        failed, promql.selector(request_rate(window), *matchers)))
     return [rate, errors]
 
 
@@ -211,10 +228,12 @@ def _recording(config: Config, spike: str) -> list[RecordingRule]:
         rules += _version_rates(w)
     rules += _version_quality()
     rules.append(RecordingRule(HISTORY_AGE, history_age()))
-    for w in LATENCY_WINDOWS:
-        for q in LATENCY_QUANTILES:
-            rules.append(RecordingRule(latency_quantile(q, w), promql.histogram_quantile(
-                q, REQUEST_DURATION.series("_bucket"), w)))
+    for w in LATENCY_WINDOWS:  # the buckets' rates once, every quantile from them
+        rules.append(RecordingRule(latency_buckets(w), promql.sum_rate(
+            REQUEST_DURATION.series("_bucket"), w, ("le", "model_name"))))
+        rules += [RecordingRule(latency_quantile(q, w),
+                                f"histogram_quantile({promql.number(q)}, {latency_buckets(w)})")
+                  for q in LATENCY_QUANTILES]
     for w in ACCURACY_WINDOWS:
         rules.append(RecordingRule(accuracy(w), _accuracy(w)))
     rules.append(RecordingRule(segment_accuracy("1h"), _accuracy("1h", ("model_name", "segment"))))
@@ -231,10 +250,13 @@ def _recording(config: Config, spike: str) -> list[RecordingRule]:
 
 def recording_groups(config: Config) -> list[RuleGroup]:
     """The settings stage, then RED, latency quantiles, accuracy and low-confidence share, the
-    event counts behind them and each model's history age: one group for every model."""
+    event counts behind them and each model's history age, for every model: windows under an
+    hour every evaluation, longer ones every :data:`LONG_INTERVAL`."""
     spike = spike_window(config.stack.scrape_interval_seconds)
-    return settings_groups(config) + [RuleGroup(group_name("recording"),
-                                                tuple(_recording(config, spike)))]
+    # the requests and failures of each 5m, once per 5m: what the day-long windows sum
+    chain = [RecordingRule(chain_record(name(CHAIN_STEP)), promql.sum_increase(metric, CHAIN_STEP))
+             for name, metric in ((request_count, REQUESTS.sample), (error_count, ERRORS.sample))]
+    return settings_groups(config) + stage_groups("recording", _recording(config, spike), chain)
 
 
 # -- stage 3, the SLO rules, is .slo.slo_groups ------------------------------------------------
@@ -295,7 +317,7 @@ def drift_groups(config: Config,
                  confidence_buckets=False)]
     interval = promql.duration(math.ceil(config.stack.drift_evaluation_interval_seconds))
     # the estimate's group records the confidence buckets of every window, the drift's 1h too
-    return [RuleGroup(group_name("estimated-accuracy"), tuple(estimated_accuracy_rules())),
+    return [*stage_groups("estimated-accuracy", estimated_accuracy_rules()),
             RuleGroup(group_name("drift"), tuple(rules), interval),
             multivariate_group(config, interval)]
 

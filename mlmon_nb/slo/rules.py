@@ -19,15 +19,19 @@ from ..metrics import ERRORS, GROUND_TRUTH, REQUEST_DURATION, REQUESTS, le_label
 from ..promql.evidence import bound_rules
 from ..promql.fleet import SETTING, Setting, Variant, join_variants, variants
 from ..promql.names import (
+    CHAIN_STEP,
     ERROR_BUDGET_REMAINING,
     SLO_OBJECTIVE,
     SLOS,
     WINDOWS,
-    group_name,
+    chain_record,
+    chained,
+    is_chained,
+    slo_bad_count,
     slo_error_ratio,
     slo_event_count,
 )
-from ..promql.rule import RecordingRule, RuleGroup
+from ..promql.rule import RecordingRule, RuleGroup, stage_groups
 
 __all__ = [
     "BurnWindow",
@@ -119,30 +123,32 @@ def _latency_le(model: ModelConfig) -> str:
 
 
 def slo_events(slo: str, model: ModelConfig | None, window: str, *, config: Config | None = None,
-               matchers: Sequence[str] = ()) -> tuple[str, str]:
+               matchers: Sequence[str] = (), count: bool = False) -> tuple[str, str]:
     """PromQL of an SLO's bad events and all events per second over ``window``.
 
     latency: requests over the threshold (``_count`` minus the ``le=threshold`` bucket) of all
     requests; availability: errors of requests; accuracy: incorrect ground-truth outcomes of all.
     For one ``model`` (reports, runbooks), or with ``model=None`` for every model of the fleet
     at once (the rules): the latency threshold then one variant per distinct value in ``config``,
-    ``matchers`` narrowing the models.
+    ``matchers`` narrowing the models. ``count``: events over ``window`` (``increase``), not per
+    second.
     """
     own = {"model_name": model.name} if model is not None else {}
+    over = promql.sum_increase if count else promql.sum_rate
 
     def rate(metric: str, *extra: str, **labels: str) -> str:
-        return promql.sum_rate(promql.selector(metric, *matchers, *extra, **own, **labels), window)
+        return over(promql.selector(metric, *matchers, *extra, **own, **labels), window)
 
     if slo == "availability":
         return rate(ERRORS.sample), rate(REQUESTS.sample)
     if slo == "latency":
-        count = rate(REQUEST_DURATION.series("_count"))
+        total = rate(REQUEST_DURATION.series("_count"))
         bucket = REQUEST_DURATION.series("_bucket")
         if model is not None:
-            return f"{count} - {rate(bucket, le=_latency_le(model))}", count
+            return f"{total} - {rate(bucket, le=_latency_le(model))}", total
         good = join_variants(config or Config(models=()), _latency_le,
                              lambda v: rate(bucket, *v.matchers, le=str(v.value)))
-        return f"{count} - ({good})", count
+        return f"{total} - ({good})", total
     if slo == "accuracy":
         return rate(GROUND_TRUTH.sample, outcome="incorrect"), rate(GROUND_TRUTH.sample)
     raise RulesError(f"unknown SLO {slo!r}; known: {', '.join(SLOS)}")
@@ -227,23 +233,48 @@ def _spent(variant: Variant, *, slo: str) -> str:
     return promql.selector(slo_error_ratio(str(variant.value)), *variant.matchers, slo=slo)
 
 
+def _ratio(slo: str, window: str, config: Config, matchers: Sequence[str] = ()) -> str:
+    """The SLO's bad-event ratio over ``window`` for every model: from the raw counters, or
+    (a day or more) chained from the recorded 5m counts of bad and all events."""
+    if not is_chained(window):
+        return slo_bad_ratio(slo, None, window, config=config, matchers=matchers)
+    bad = chained(chain_record(slo_bad_count(CHAIN_STEP)), window, *matchers,
+                  promql.matcher("slo", slo))
+    total = chained(chain_record(slo_event_count(CHAIN_STEP)), window, *matchers,
+                    promql.matcher("slo", slo))
+    return promql.ratio(bad, total, bad_may_be_absent=slo != "latency")
+
+
+def _count(slo: str, window: str) -> str:
+    if not is_chained(window):
+        return slo_event_total(slo, window)
+    return chained(chain_record(slo_event_count(CHAIN_STEP)), window, promql.matcher("slo", slo))
+
+
 def slo_groups(config: Config) -> list[RuleGroup]:
     """Per SLO, every model at once: bad-event ratios per window and over each model's SLO
     period, event counts, and the error budget remaining (objectives and budgets are the
-    settings stage's)."""
+    settings stage's). Windows of a day or more, the period among them, are chained from the
+    5m counts of bad and all events recorded every evaluation."""
     rules: list[RecordingRule] = []
+    chain: list[RecordingRule] = []
     periods = period_variants(config)
     windows = list(WINDOWS)
     for slo in SLOS:
         labels = {"slo": slo}
-        rules += [RecordingRule(slo_error_ratio(w), slo_bad_ratio(slo, None, w, config=config),
-                                labels) for w in windows]
+        # the bad and all events of each 5m, once per 5m: what the day-long windows sum
+        bad, _ = slo_events(slo, None, CHAIN_STEP, config=config, count=True)
+        chain += [RecordingRule(chain_record(slo_bad_count(CHAIN_STEP)), bad, labels),
+                  RecordingRule(chain_record(slo_event_count(CHAIN_STEP)),
+                                slo_event_total(slo, CHAIN_STEP), labels)]
+        rules += [RecordingRule(slo_error_ratio(w), _ratio(slo, w, config), labels)
+                  for w in windows]
         for variant in periods:
             if variant.value in windows:
                 continue
-            rules.append(RecordingRule(slo_error_ratio(str(variant.value)), slo_bad_ratio(
-                slo, None, str(variant.value), config=config, matchers=variant.matchers), labels))
-        rules += [RecordingRule(slo_event_count(w), slo_event_total(slo, w), labels)
+            rules.append(RecordingRule(slo_error_ratio(str(variant.value)), _ratio(
+                slo, str(variant.value), config, variant.matchers), labels))
+        rules += [RecordingRule(slo_event_count(w), _count(slo, w), labels)
                   for w in COUNT_WINDOWS]
         spent = join_variants(config, period, partial(_spent, slo=slo))
         rules += [r for r in bound_rules(config.stack.scrape_interval_seconds, slo=True)
@@ -251,4 +282,4 @@ def slo_groups(config: Config) -> list[RuleGroup]:
         rules.append(RecordingRule(ERROR_BUDGET_REMAINING, (
             f"1 - ({spent}) / on (model_name) group_left () "
             f"{promql.selector(SETTING, setting='slo_budget', slo=slo)}"), labels))
-    return [RuleGroup(group_name("slo"), tuple(rules))]
+    return stage_groups("slo", rules, chain)

@@ -47,6 +47,9 @@ def test_rules_evaluate_without_failures_and_record_drift_for_each_model(rows):
         assert r.failures == 0, r  # prometheus_rule_evaluation_failures_total / vmalert errors
         assert r.drift_models == MODELS, r  # a KS drift series recorded for every model
         assert 0 < r.eval_max_seconds <= r.eval_sum_seconds < math.inf, r
+        # the load weighs each group by its own interval: never more than every group at 15 s
+        assert 0 < r.eval_load_seconds <= r.eval_sum_seconds, r
+        assert r.group_seconds.count("@") == r.rule_groups, r
         assert r.evaluator_rss_mb > 0 and r.store_rss_mb > 0, r
 
 
@@ -73,14 +76,16 @@ def test_table_ratios_and_goal_lines():
     before = bench_fleet.Measurement(1000, 20, "prometheus", "before", 400_000_000, 6000, 200_000,
                                      300.0, skipped="too big")
     after = bench_fleet.Measurement(1000, 20, "prometheus", "after", 500_000, 6, 200, 1.0,
-                                    eval_sum_seconds=0.5, eval_max_seconds=0.2, rounds=4)
+                                    eval_sum_seconds=3.0, eval_max_seconds=2.0,
+                                    eval_load_seconds=0.5, rounds=4)
     text = bench_fleet.table([before, after])
     assert "rule bytes" in text and "0.001" in text  # 0.5 MB / 400 MB
     assert "skipped" in text  # before's evaluation was not measured
     goal = bench_fleet.goal([before, after], 1000)
     assert goal[0].startswith("PASS: rule files") and goal[1].startswith("PASS: evaluation")
     slow = bench_fleet.goal([before, bench_fleet.Measurement(
-        1000, 20, "prometheus", "after", 2_000_000, 6, 200, 1.0, eval_sum_seconds=2.0)], 1000)
+        1000, 20, "prometheus", "after", 2_000_000, 6, 200, 1.0, eval_sum_seconds=2.0,
+        eval_load_seconds=1.6)], 1000)
     assert slow[0].startswith("FAIL: rule files") and slow[1].startswith("FAIL: evaluation")
     failed = bench_fleet.Measurement(1000, 20, "prometheus", "after", 0, 0, 0, math.nan,
                                      skipped="generation failed: timed out")

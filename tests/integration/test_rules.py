@@ -211,17 +211,21 @@ def test_no_recording_rule_names_a_model_but_the_configured_list_and_overrides(b
 
 def test_drift_stage_is_the_estimated_accuracy_then_the_drift_engine_every_5m(baselines):
     engine = drift.drift_recording_rules(("1h",), confidence_buckets=False)
-    estimated, group, multivariate = rules.drift_groups(DEMO, baselines)
+    estimated, estimated_long, group, multivariate = rules.drift_groups(DEMO, baselines)
     assert [r.record for r in group.rules] == [r["record"] for r in engine]
     assert group.interval == "5m" and estimated.interval is None
+    # windows of an hour or more every minute, in their own group
+    assert estimated_long.name == estimated.name + "-long" and estimated_long.interval == "1m"
     # the multivariate check at the same interval, after the drift engine
     assert [r.record for r in multivariate.rules] == [
         r["record"] for r in drift.multivariate_rules(("1h",))]
     assert multivariate.interval == "5m" and multivariate.name == "mlmon:multivariate-drift"
     records = [r.record for r in estimated.rules]
-    # the estimate's group records every window's confidence buckets, the drift's 1h too
+    long_records = [r.record for r in estimated_long.rules]
+    # the estimate's groups record every window's confidence buckets, the drift's 1h too
     assert "model_name:ml_estimated_accuracy:30m" in records
-    assert "model_name_le:ml_prediction_confidence_bucket:increase1h" in records
+    assert "model_name_le:ml_prediction_confidence_bucket:increase1h" in long_records
+    assert not any(r.endswith(("1h", "1d")) for r in records)
 
 
 def test_label_values_are_escaped_in_generated_promql():
