@@ -36,7 +36,7 @@ inv.require_data();
 
 # %%
 signal = inv.reconstruction_signal(ks_limit)
-inv.check_still_firing(signal.condition("the 1h binned KS of the reconstruction error", "1h"));
+inv.check_still_firing(inv.alert_condition(signal, "binned KS of the reconstruction error", "1h"));
 
 # %%
 inv.find_onset(signal);

@@ -53,7 +53,7 @@ import numpy as np
 
 from ..errors import BaselineError
 from ..metrics import CONFIDENCE_BUCKETS
-from .reliability import METHOD, fit_gaps, fit_slope, midpoints, offsets
+from .reliability import METHOD, Z_95, fit_gaps, fit_slope, midpoints, offsets
 
 __all__ = [
     "Calibration",
@@ -68,8 +68,6 @@ __all__ = [
     "METHOD",
 ]
 
-# the normal quantile of a two-sided 95 % band
-Z_95 = 1.96
 
 _EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
 N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf

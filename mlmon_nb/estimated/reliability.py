@@ -44,11 +44,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["fit_gaps", "fit_slope", "offsets", "mean_confidences", "midpoints", "METHOD"]
+__all__ = ["fit_gaps", "fit_slope", "offsets", "mean_confidences", "midpoints", "METHOD", "Z_95"]
 
 # the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
 # shrunk toward 0) is refitted from its counts when read, by the service and by the library
 METHOD = "binned-gap-pooled-empirical-bayes/2"
+# the normal quantile of a two-sided 95 % band (the estimate's band, the rules' and the rerun's)
+Z_95 = 1.96
 
 
 def midpoints(edges: Sequence[float]) -> list[float]:

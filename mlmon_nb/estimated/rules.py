@@ -53,7 +53,7 @@ from ..promql.names import (
     prediction_count,
 )
 from ..promql.rule import RecordingRule
-from .calibration import Z_95
+from .reliability import Z_95
 
 __all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
            "estimated_accuracy_rules", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",

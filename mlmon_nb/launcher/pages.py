@@ -57,7 +57,7 @@ border-left:6px solid #c0262d}.model-group.worst-warning{border-left:6px solid #
 .more{font-style:italic}.pager a{margin-right:1rem}.asof{color:#444;font-size:.9rem}
 .then-now{font-weight:600}.stale{background:#fff4e5;border-left:4px solid #d9822b;padding:.2rem
 .5rem;margin:.2rem 0}.run .verdict-text{overflow-wrap:anywhere;white-space:normal}
-td{overflow-wrap:anywhere}"""
+td{overflow-wrap:anywhere}td a.model{white-space:nowrap;overflow-wrap:normal}"""
 
 
 def page(title: str, body: str, *, refresh: bool = False, css: str = "",

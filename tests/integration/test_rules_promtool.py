@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 import yaml
-from mlmon_nb.demo.model import SentimentModel, generate_texts, training_baseline
+from mlmon_nb.stack.demo.model import SentimentModel, generate_texts, training_baseline
 from promtool_support import (
     MODEL,
     RULES,
