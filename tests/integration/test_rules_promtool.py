@@ -12,7 +12,6 @@ import re
 import numpy as np
 import pytest
 import yaml
-from mlmon_nb.stack.demo.model import SentimentModel, generate_texts, training_baseline
 from promtool_support import (
     MODEL,
     RULES,
@@ -33,6 +32,7 @@ from promtool_support import (
 
 from mlmon_nb.baseline import bin_fractions
 from mlmon_nb.metrics import le_label
+from mlmon_nb.stack.demo.model import SentimentModel, generate_texts, training_baseline
 
 
 def _rules(rules_dir):
