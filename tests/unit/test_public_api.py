@@ -57,3 +57,9 @@ def test_every_error_has_the_one_root():
     errors = [e for e in exported if isinstance(e, type) and issubclass(e, Exception)]
     assert len(errors) == 13
     assert all(issubclass(e, mlmon_nb.MlmonError) for e in errors)
+
+
+def test_a_lazily_loaded_name_is_kept_in_its_package():
+    import mlmon_nb.slo as slo
+    value = slo.burn_rate
+    assert vars(slo)["burn_rate"] is value  # later uses are plain attribute reads
