@@ -27,7 +27,7 @@ from ._families import families_for
 from ._labels import LabelCap, label_text
 from ._multiprocess import ensure_multiprocess_dir, is_multiprocess
 from ._pending import SHARED_FILE, PendingStore, SharedPendingStore
-from ._reconstruction import reconstruction_error, residuals
+from ._reconstruction import bounded, reconstruction_error, residuals
 from ._request import CURRENT
 from ._review import GroundTruthSampler, ReviewItem
 
@@ -536,7 +536,12 @@ class ModelMonitor:
             numbers = [_number(x)[0] for x in values]
             z = [0.0 if x is None else (x - mu) * inv
                  for x, mu, inv in zip(numbers, joint.mean, joint.inverse)]
-        joint.error.observe(reconstruction_error(z, joint.components))
+        try:
+            error = reconstruction_error(z, joint.components)
+        except OverflowError:  # a finite value whose square is not
+            z = bounded(z)
+            error = reconstruction_error(z, joint.components)
+        joint.error.observe(error)
         joint.countdown -= 1
         if joint.countdown == 0:
             joint.countdown = RESIDUAL_STRIDE

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from operator import mul
 from typing import Sequence
 
-__all__ = ["JointStructure", "reconstruction_error", "standardize", "residuals"]
+__all__ = ["JointStructure", "Z_LIMIT", "bounded", "reconstruction_error", "standardize",
+           "residuals"]
+
+#: How far (in baseline standard deviations) a standardized value may lie before it is clipped:
+#: far beyond any error bucket, and small enough that squares of tens of them stay finite.
+Z_LIMIT = 1e6
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,13 @@ def standardize(values: Sequence[float | None], mean: Sequence[float],
     """``(x − mean) / scale`` per feature (as ``(x − mean) · (1 / scale)``, the service's
     arithmetic); ``None`` (missing or invalid) is imputed as 0."""
     return [0.0 if x is None else (x - mu) * (1.0 / s) for x, mu, s in zip(values, mean, scale)]
+
+
+def bounded(z: Sequence[float]) -> list[float]:
+    """``z`` clipped to ±:data:`Z_LIMIT`: what the error is computed on when a value so extreme
+    (a finite 1e155, say) would overflow its square. The clipped error still lands beyond the
+    last bucket, so the observation counts as the outlier it is."""
+    return [max(-Z_LIMIT, min(Z_LIMIT, x)) for x in z]
 
 
 def reconstruction_error(z: Sequence[float],

@@ -173,3 +173,16 @@ def test_the_pair_whose_correlation_broke_is_named_with_its_new_correlation(base
     best = drift.pair_changes(joint.components, joint.correlation, excess)[0]
     assert (best["a"], best["b"]) == (0, 1) and best["fit"] > 0.9
     assert best["baseline"] == pytest.approx(0.9, abs=0.02) and abs(best["implied"]) < 0.1
+
+
+def test_a_finite_value_whose_square_overflows_is_an_outlier_not_an_error(base, tmp_path, caplog):
+    # 2.6e155 is a finite float; its standardized square is not, and the error must still count
+    reg = CollectorRegistry()
+    mon = ModelMonitor("m", baseline=load_baseline(base.save(tmp_path / "b.json")), registry=reg)
+    feature = base.multivariate.features[0]
+    mon.record_prediction("x", 0.9, features={feature: 2.6e155})
+    fams = {f.name: f for f in text_string_to_metric_families(_text(reg))}
+    hist = {s.labels["le"]: s.value for s in fams["ml_reconstruction_error"].samples
+            if s.name.endswith("_bucket")}
+    assert hist["+Inf"] == 1 and list(hist.values())[-2] == 0  # beyond the last edge
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
