@@ -75,6 +75,7 @@ BACKENDS = ("prometheus", "victoriametrics")
 GOAL_SECONDS = 0.1 * EVAL_INTERVAL
 GOAL_BYTES = 1_000_000
 MB = 1_000_000
+VM_LATENCY_WAIT = 90.0  # seconds to wait for vmalert's last KS points to become visible
 PRINT = functools.partial(print, flush=True)  # progress shows as it happens, also in a file
 
 
@@ -203,14 +204,23 @@ def measure_victoriametrics(baselines: dict, rules: dict[str, RuleFiles], work: 
             store = scrape(vm_url)
             out[variant] = _row(rows[variant], rounds, final, store, lag,
                                 _first(store, "vm_cache_entries", type="storage/hour_metric_ids"),
-                                _drift_models(vm_url), rules[variant].intervals)
+                                _drift_models(vm_url, len(baselines), VM_LATENCY_WAIT),
+                                rules[variant].intervals)
     shutil.rmtree(work)
     return out
 
 
-def _drift_models(url: str) -> int:
-    """How many models have a recorded KS drift series now."""
-    return len(query(url, f"count by (model_name) ({KS_RULE})"))
+def _drift_models(url: str, expected: int = 0, wait: float = 0.0) -> int:
+    """How many models have a recorded KS drift series; waiting up to ``wait`` seconds for
+    ``expected`` of them. VictoriaMetrics shows a point to queries only ``-search.latencyOffset``
+    (30 s) after its timestamp, and vmalert's rules see what other rules wrote an evaluation
+    later: when the first round had nothing to read, the KS point is the last round's."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = len(query(url, f"count by (model_name) ({KS_RULE})"))
+        if found >= expected or time.monotonic() >= deadline:
+            return found
+        time.sleep(2.0)
 
 
 def _row(row: Measurement, rounds: Rounds, evaluator: dict, store: dict, lag: float,
