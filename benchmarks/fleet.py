@@ -61,7 +61,7 @@ def fleet_baseline(name: str, features: int, seed: int) -> Baseline:
     rng = np.random.default_rng(seed)
     cols = {f"feature_{j:02d}": rng.normal(rng.uniform(-5, 5), rng.uniform(0.5, 3), TRAINING_ROWS)
             for j in range(features)}
-    confidence = rng.beta(5, 2, TRAINING_ROWS)
+    confidence = rng.beta(12, 2, TRAINING_ROWS)  # a healthy model: 6% under 0.7, none alerting
     frame = pd.DataFrame({**cols, "prediction": rng.choice(CLASSES, TRAINING_ROWS),
                           "confidence": confidence})
     base = Baseline.from_frame(frame, name, prediction="prediction", confidence="confidence",
