@@ -72,7 +72,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -271,6 +271,9 @@ class Config:
     stack: StackConfig = field(default_factory=StackConfig)
     path: Path | None = None
     runbook_dirs: tuple[Path, ...] = ()  # the user's runbooks, before the shipped ones
+    # `alerts.for`: an alert's name -> the `for` of all its rules (the catalogue's otherwise;
+    # the catalogue refuses a name it does not have)
+    alert_for: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for key, component in URL_PORTS.items():
@@ -367,13 +370,32 @@ def parse_config(raw: Any, path: Path | None = None) -> Config:
         if not isinstance(dirs, list) or not all(isinstance(d, str) and d for d in dirs):
             raise ConfigError(f"runbook_dirs must be a list of folders, got {dirs!r}", where)
         return Config(models=models, stack=stack, path=path, **urls,
-                      runbook_dirs=tuple((base / d).resolve() for d in dirs))
+                      runbook_dirs=tuple((base / d).resolve() for d in dirs),
+                      alert_for=_alert_for(raw.get("alerts")))
     except ConfigError as exc:
         if exc.path is None and where:
             raise ConfigError(str(exc), where) from exc
         raise
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"malformed configuration: {exc}", where) from exc
+
+
+def _alert_for(raw: Any) -> dict[str, str]:
+    """``alerts: {for: {HighErrorRate: 0s}}``: each alert's ``for`` (a duration)."""
+    raw = raw or {}
+    if not isinstance(raw, dict) or set(raw) - {"for"}:
+        raise ConfigError(f"the top-level `alerts` holds only `for` (alert name -> duration, "
+                          f"e.g. {{HighErrorRate: 0s}}), got {raw!r}; thresholds are per model, "
+                          f"under models[].alerts")
+    out = raw.get("for") or {}
+    if not isinstance(out, dict):
+        raise ConfigError(f"alerts.for maps alert names to durations (e.g. HighErrorRate: 0s), "
+                          f"got {out!r}")
+    for name, value in out.items():
+        if not re.fullmatch(r"\d+(ms|s|m|h|d|w)", str(value)):
+            raise ConfigError(f"alerts.for: {name}'s `for` must be a Prometheus duration "
+                              f"(e.g. 0s, 5m, 1h), got {value!r}")
+    return {str(name): str(value) for name, value in out.items()}
 
 
 def _thresholds(raw: dict | None, default: Thresholds) -> Thresholds:

@@ -1,12 +1,12 @@
-"""What an alert's rule judges, read from the alert catalogue's rules for the configuration:
-the window of the value the alert reports (``ratio_rate5m`` → 5m, ``:1h`` → 1h) and the setting
-its threshold compares with (``error_ratio_critical``), for the rule of the alert's severity.
-A runbook's condition is built from these (:meth:`RuleConditions.alert_condition`), so it judges
-the same window and threshold as the alert that started it; a test checks every alert."""
+"""What an alert's rule judges, read from the alert catalogue's firing row of the alert's
+severity (:class:`~mlmon_nb.rules.catalogue.Firing`): the window of the value the alert reports
+(5m, 1h) and the setting its threshold compares with (``error_ratio_critical``), the same row
+its rule is built from. A runbook's condition is built from these
+(:meth:`RuleConditions.alert_condition`), so it judges the same window and threshold as the
+alert that started it; a test checks every alert."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from ..config import Config
@@ -16,15 +16,12 @@ from ..signals import Condition, Signal
 
 __all__ = ["RuleCondition", "RuleConditions", "rule_condition"]
 
-_RECORDED = re.compile(r"[a-z_]+:[A-Za-z0-9_]+:[A-Za-z0-9_]+")
-_WINDOW = re.compile(r"(?:rate|:|increase)(\d+[smhdw])(?:_\w+)?$")
-_SETTING = re.compile(r'setting="([a-z0-9_]+)"')
-
 
 @dataclass(frozen=True)
 class RuleCondition:
     """The alert rule of one severity: its expression, the window of the value it reports
-    (None for an instant condition such as ``up == 0``) and its threshold's setting key."""
+    (None for an instant condition such as ``up == 0``, or the SLO burn windows its labels give)
+    and its threshold's setting key."""
 
     alertname: str
     severity: str
@@ -41,16 +38,13 @@ class RuleCondition:
 
 
 def rule_condition(alertname: str, severity: str, config: Config) -> RuleCondition:
-    """The rule of ``alertname`` at ``severity`` (else its first rule) as the catalogue writes
-    it for ``config``; KeyError for an alert the catalogue does not have."""
-    rules = catalogue.get(alertname).rules(config)
-    rule = next((r for r in rules if r.labels.get("severity") == severity), rules[0])
-    leading = _RECORDED.search(rule.expr)
-    window = _WINDOW.search(leading.group(0)) if leading else None
-    setting = _SETTING.search(rule.expr)
-    return RuleCondition(alertname, str(rule.labels.get("severity", "")), rule.expr,
-                         window.group(1) if window else None,
-                         setting.group(1) if setting else None)
+    """The firing row of ``alertname`` at ``severity`` (else its first) and its rule, as the
+    catalogue writes it for ``config``; KeyError for an alert the catalogue does not have."""
+    spec = catalogue.get(alertname)
+    rows = spec.firings_for(config)
+    row = next((r for r in rows if r.severity == severity), rows[0])
+    rule = next(r for r in spec.rules(config) if r.labels.get("severity") == row.severity)
+    return RuleCondition(alertname, str(row.severity), rule.expr, row.window, row.threshold)
 
 
 class RuleConditions(InvestigationBase):

@@ -8,12 +8,13 @@ runbook ``runbooks/<name>.ipynb``; a test fails when an alert lacks either, or i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from .. import promql
-from ..config import Config, parse_duration
+from ..config import Config, ModelConfig, parse_duration
+from ..errors import ConfigError
 from ..estimated.rules import THIN_ROWS, THIN_SHARE, thin_share
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
@@ -46,8 +47,8 @@ from ..promql.names import (
 from ..promql.rule import AlertingRule
 from ..slo.rules import BURN_WINDOWS
 
-__all__ = ["Severity", "AlertSpec", "AlertBuilder", "ALERT_SETTINGS", "CATALOGUE", "ALERT_NAMES",
-           "get"]
+__all__ = ["Severity", "Firing", "AlertSpec", "AlertBuilder", "ALERT_SETTINGS", "CATALOGUE",
+           "ALERT_NAMES", "get", "for_overrides", "fires_when"]
 
 
 class Severity(StrEnum):
@@ -58,39 +59,93 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-# (alert name, configuration) -> the alert's rules, for every model at once
-AlertBuilder = Callable[[str, Config], Iterable[AlertingRule]]
+@dataclass(frozen=True)
+class Firing:
+    """One severity of an alert, as its rule states it: how long the condition holds before the
+    alert fires (``for_``; None: at the first evaluation that finds it), the setting key its
+    value is compared with (``threshold``, a key of :data:`ALERT_SETTINGS` or of the SLO
+    settings), the window of the value it reports, and the setting key of the fewest events
+    its window must hold (``least``, from ``alerts.min_events``). The rule builders, the runbooks'
+    conditions (:mod:`mlmon_nb.investigate.rule_condition`) and the "fires when" text of the
+    runbook headers and docs/alerts.md all read these."""
+
+    severity: Severity
+    for_: str | None
+    threshold: str | None = None
+    window: str | None = None
+    least: str | None = None
+
+
+# (the alert, configuration) -> the alert's rules, for every model at once
+AlertBuilder = Callable[["AlertSpec", Config], Iterable[AlertingRule]]
 
 
 @dataclass(frozen=True)
 class AlertSpec:
-    """One alert: its name, the severities it fires at, and what its runbook is about.
+    """One alert: its name, the firing rows of its severities, and what its runbook is about.
 
-    ``title`` and ``meaning`` head the runbook and the README row; ``signals`` name the evidence
-    the runbook shows first; ``needs_baseline`` alerts fire only for models whose service exports
-    a baseline, ``needs_calibration`` ones only where the baseline has a calibration.
-    ``build`` writes its alerting rules, once for every model (thresholds are joined from the
-    settings series, :mod:`mlmon_nb.promql.fleet`); ``series_labels`` are the labels its firing
-    series carry (templated into the runbook link; static ones are written out); ``group`` is
-    the rule group it goes in (``mlmon:<group>``); ``inhibits`` are the alerts it silences for
-    the same model while it fires.
+    ``title`` and ``meaning`` head the runbook and the docs row (``meaning`` says what the alert
+    means; the facts of each severity are its ``firings``, rendered by :func:`fires_when`);
+    ``reports`` names the value its rule compares (``the 5m <reports> above …``) and ``side``
+    how (``above``, ``below``), or, for an alert without a threshold, is its whole condition;
+    ``signals`` name the evidence the runbook shows first; ``needs_baseline`` alerts fire only
+    for models whose service exports a baseline, ``needs_calibration`` ones only where the
+    baseline has a calibration. ``build`` writes its alerting rules from its firing rows, once
+    for every model (thresholds are joined from the settings series,
+    :mod:`mlmon_nb.promql.fleet`); ``series_labels`` are the labels its firing series carry
+    (templated into the runbook link; static ones are written out); ``group`` is the rule group
+    it goes in (``mlmon:<group>``); ``inhibits`` are the alerts it silences for the same model
+    while it fires.
     """
 
     name: str
     title: str
     meaning: str
-    severities: tuple[Severity, ...]
+    firings: tuple[Firing, ...]
     signals: tuple[str, ...]
     needs_baseline: bool = False
     needs_calibration: bool = False
     build: AlertBuilder = field(kw_only=True, repr=False, compare=False)
+    reports: str = field(kw_only=True)
+    side: str = field(default="above", kw_only=True)
     series_labels: tuple[str, ...] = field(default=("model_name",), kw_only=True)
     group: str = field(default="alerts", kw_only=True)
     inhibits: tuple[str, ...] = field(default=(), kw_only=True)
 
+    @property
+    def severities(self) -> tuple[Severity, ...]:
+        """The severities it fires at, in the order of its rows."""
+        return tuple(f.severity for f in self.firings)
+
+    def firings_for(self, config: Config) -> tuple[Firing, ...]:
+        """Its firing rows under ``config``: ``alerts.for`` may set the ``for`` of every row."""
+        override = for_overrides(config).get(self.name)
+        if override is None:
+            return self.firings
+        return tuple(replace(f, for_=override) for f in self.firings)
+
+    def firing(self, severity: Severity | str, config: Config) -> Firing:
+        """The row of ``severity`` under ``config``; KeyError when it does not fire at it."""
+        for row in self.firings_for(config):
+            if row.severity == severity:
+                return row
+        raise KeyError(f"{self.name} does not fire at {severity!r}; it fires at "
+                       f"{', '.join(self.severities)}")
+
     def rules(self, config: Config) -> tuple[AlertingRule, ...]:
         """This alert's rules (without the runbook link, which rules adds)."""
-        return tuple(self.build(self.name, config))
+        return tuple(self.build(self, config))
+
+
+def for_overrides(config: Config) -> Mapping[str, str]:
+    """``alerts.for`` of the configuration: alert name → its ``for``; a ConfigError naming the
+    known alerts for a name the catalogue does not have."""
+    unknown = sorted(set(config.alert_for) - set(_BY_NAME))
+    if unknown:
+        raise ConfigError(f"alerts.for names no alert of the catalogue: {', '.join(unknown)}; "
+                          f"known: {', '.join(ALERT_NAMES)}",
+                          str(config.path) if config.path else None)
+    return config.alert_for
 
 
 # -- the per-model numbers the alerts read (series of the settings stage) -----------------------
@@ -199,57 +254,64 @@ def _by_version(summary: str, model_text: str, version_text: str) -> tuple[str, 
 _OF_VERSION = f"version {{{{ $labels.model_version }}}} of {_MODEL}"
 
 
-def _error_ratio(severity: Severity, for_: str, key: str) -> AlertBuilder:
-    def build(alert: str, config: Config) -> list[AlertingRule]:
-        short = spike_window(config.stack.scrape_interval_seconds)
-
-        def condition(evidence: RatioEvidence) -> str:
-            # "above the threshold for 5m" holds through minutes without traffic: only a short
-            # window whose own requests show the ratio under the threshold resets the `for`
-            on = ", ".join(evidence.by)
-            healthy = compare(bound(evidence.ratio(short), "upper"), "<", key)
-            return (f"{evidence.ratio('5m')} and on ({on}) "
-                    f"{_evidence(evidence, key, 'min_requests')} unless on ({on}) {healthy}")
-
-        def text(evidence: RatioEvidence, whose: str) -> str:
-            n = query_text(_series_of(evidence, evidence.count("5m")), "%.0f")
-            return (f"{{{{ $value | humanizePercentage }}}} of {whose} {n} requests failed over "
-                    f"the last 5m. Chance alone does not explain it: "
-                    f"{_evidence_text(evidence, 'requests')} (threshold {_pct(key)} for {for_}, "
-                    f"the bound past it over 5m or 30m; a {short} window resets it only when its "
-                    f"own requests show the ratio under {_pct(key)}; at least "
-                    f"{_num('min_requests')} requests).")
-        model, version = EVIDENCE["errors"], EVIDENCE["errors_version"]
-        # each model on all its requests, and each version of a model running several alone
-        summary, description = _by_version(f"{_MODEL}: error ratio above {_pct(key)}",
-                                           text(model, f"{_MODEL}'s"),
-                                           text(version, f"{_OF_VERSION}'s"))
-        return [_rule(alert, f"({condition(model)}) or ({condition(version)})", for_, severity,
-                      summary, description)]
-    return build
+def _facts(row: Firing) -> tuple[str, str | None, str, str]:
+    """A row's threshold key, ``for``, window and least key (the alert's builder needs them)."""
+    if row.threshold is None or row.window is None or row.least is None:
+        raise ValueError(f"{row} lacks a threshold, window or least its builder needs")
+    return row.threshold, row.for_, row.window, row.least
 
 
-def _high_latency(alert: str, config: Config) -> list[AlertingRule]:
+def _error_ratio(spec: AlertSpec, config: Config) -> list[AlertingRule]:
+    row = spec.firings_for(config)[0]
+    key, for_, window, least = _facts(row)
+    short = spike_window(config.stack.scrape_interval_seconds)
+
+    def condition(evidence: RatioEvidence) -> str:
+        # "above the threshold for 5m" holds through minutes without traffic: only a short
+        # window whose own requests show the ratio under the threshold resets the `for`
+        on = ", ".join(evidence.by)
+        healthy = compare(bound(evidence.ratio(short), "upper"), "<", key)
+        return (f"{evidence.ratio(window)} and on ({on}) "
+                f"{_evidence(evidence, key, least)} unless on ({on}) {healthy}")
+
+    def text(evidence: RatioEvidence, whose: str) -> str:
+        n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
+        windows = " or ".join(evidence.windows)
+        return (f"{{{{ $value | humanizePercentage }}}} of {whose} {n} requests failed over "
+                f"the last {window}. Chance alone does not explain it: "
+                f"{_evidence_text(evidence, 'requests')} (threshold {_pct(key)} for {for_}, "
+                f"the bound past it over {windows}; a {short} window resets it only when its "
+                f"own requests show the ratio under {_pct(key)}; at least "
+                f"{_num(least)} requests).")
+    model, version = EVIDENCE["errors"], EVIDENCE["errors_version"]
+    # each model on all its requests, and each version of a model running several alone
+    summary, description = _by_version(f"{_MODEL}: error ratio above {_pct(key)}",
+                                       text(model, f"{_MODEL}'s"),
+                                       text(version, f"{_OF_VERSION}'s"))
+    return [_rule(spec.name, f"({condition(model)}) or ({condition(version)})", for_,
+                  row.severity, summary, description)]
+
+
+def _high_latency(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     rules = []
-    for severity, key, factor, for_ in (
-            (Severity.CRITICAL, "latency_p95_critical", "critical", "10m"),
-            (Severity.WARNING, "latency_p95_warning", "warning", "15m")):
-        count = promql.selector(slo_event_count("5m"), slo="latency")
-        expr = (f"{compare(latency_quantile(0.95, '5m'), '>', key)} "
-                f"and on (model_name) {compare(count, '>=', 'min_requests')}")
-        factor_key = f"latency_p95_factor_{factor}"
+    for row in spec.firings_for(config):
+        key, for_, window, least = _facts(row)
+        count = promql.selector(slo_event_count(window), slo="latency")
+        expr = (f"{compare(latency_quantile(0.95, window), '>', key)} "
+                f"and on (model_name) {compare(count, '>=', least)}")
+        factor_key = key.replace("latency_p95_", "latency_p95_factor_")
         rules.append(_rule(
-            alert, expr, for_, severity,
+            spec.name, expr, for_, row.severity,
             f"{_MODEL}: P95 latency above {_num(factor_key)}x the SLO",
-            f"P95 latency of {_MODEL} is {{{{ $value | humanizeDuration }}}} over the last 5m's "
-            f"{query_text(model_series(slo_event_count('5m'), slo='latency'), '%.0f')} "
+            f"P95 latency of {_MODEL} is {{{{ $value | humanizeDuration }}}} over the last "
+            f"{window}'s {query_text(model_series(slo_event_count(window), slo='latency'), '%.0f')} "
             f"requests (threshold {_num(key)}s = {_num(factor_key)} x the "
             f"{_num('latency_slo_seconds')}s latency SLO, for {for_}; at least "
-            f"{_num('min_requests')} requests)."))
+            f"{_num(least)} requests)."))
     return rules
 
 
-def _service_down(alert: str, config: Config) -> list[AlertingRule]:
+def _service_down(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     # the targets serving a model: labelled so in the scrape configuration (a `model_name`
     # target label), or having exported its ml_model_info within the last day; any job
     labelled = promql.selector("up", promql.matcher("model_name", "", "!="))
@@ -257,10 +319,11 @@ def _service_down(alert: str, config: Config) -> list[AlertingRule]:
     expr = (f"({labelled} == 0) or on (job, instance) ({unlabelled} == 0) * on (job, instance) "
             f"group_left (model_name) max by (job, instance, model_name) "
             f"(last_over_time({MODEL_INFO.name}[1d]))")
-    return [_rule(alert, expr, "1m", Severity.CRITICAL,
+    row = spec.firings_for(config)[0]
+    return [_rule(spec.name, expr, row.for_, row.severity,
                   f"{_MODEL}: the model service is down",
                   f"Prometheus cannot scrape {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) "
-                  f"serving {_MODEL}: up is {{{{ $value }}}} (threshold: up == 0, for 1m).")]
+                  f"serving {_MODEL}: up is {{{{ $value }}}} (threshold: up == 0, for {row.for_}).")]
 
 
 def _drift_rule_names() -> dict[str, str]:
@@ -280,69 +343,72 @@ def _feature_series(name: str, version: bool = False) -> str:
     return f"printf `{name}{{model_name=%q,feature=%q}}` $labels.model_name $labels.feature"
 
 
-def _data_drift(alert: str, config: Config) -> list[AlertingRule]:
+def _data_drift(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     names = _drift_rule_names()
-
-    def condition(ks: str, critical: str, n: str, key: str) -> str:
-        # an effect above the threshold, beyond what chance gives for the window's n values
-        return (f"{compare(ks, '>', key)} and {ks} > {critical} "
-                f"and {compare(n, '>=', 'min_feature_values')}")
-
-    def text(ks: str, critical: str, n: str, key: str, version: bool) -> str:
-        whose = "version {{ $labels.model_version }}'s" if version else "the last 1h's"
-        return (f"Binned KS of feature {{{{ $labels.feature }}}} against the training baseline "
-                f"is {{{{ $value | printf \"%.3f\" }}}} over {whose} "
-                f"{query_text(_feature_series(n, version), '%.0f')} values"
-                f"{' of the last 1h' if version else ''} (threshold {_num(key)}, and above "
-                f"{query_text(_feature_series(critical, version), '%.3f')}, what chance gives "
-                f"for as many values at alpha {_num('drift_alpha')}; at least "
-                f"{_num('min_feature_values')} values; for 1h).")
     rules = []
-    for severity, key in ((Severity.WARNING, "ks_warning"), (Severity.CRITICAL, "ks_critical")):
+    for row in spec.firings_for(config):
+        key, for_, window, least = _facts(row)
+
+        def condition(ks: str, critical: str, n: str) -> str:
+            # an effect above the threshold, beyond what chance gives for the window's n values
+            return (f"{compare(ks, '>', key)} and {ks} > {critical} "
+                    f"and {compare(n, '>=', least)}")
+
+        def text(ks: str, critical: str, n: str, version: bool) -> str:
+            whose = "version {{ $labels.model_version }}'s" if version else f"the last {window}'s"
+            return (f"Binned KS of feature {{{{ $labels.feature }}}} against the training "
+                    f"baseline is {{{{ $value | printf \"%.3f\" }}}} over {whose} "
+                    f"{query_text(_feature_series(n, version), '%.0f')} values"
+                    f"{f' of the last {window}' if version else ''} (threshold {_num(key)}, and "
+                    f"above {query_text(_feature_series(critical, version), '%.3f')}, what chance "
+                    f"gives for as many values at alpha {_num('drift_alpha')}; at least "
+                    f"{_num(least)} values; for {for_}).")
         model = (names["ks"], names["ks_critical"], names["n"])
         version = (names["version_ks"], names["version_ks_critical"], names["version_n"])
         # each model on all its traffic, and each version of a model running several on its own
-        expr = f"({condition(*model, key)}) or ({condition(*version, key)})"
+        expr = f"({condition(*model)}) or ({condition(*version)})"
         rules.append(_rule(
-            alert, expr, "1h", severity,
+            spec.name, expr, for_, row.severity,
             f"{_MODEL}: input drift on {{{{ $labels.feature }}}}"
             f"{{{{ if $labels.model_version }}}} (version {{{{ $labels.model_version }}}})"
             f"{{{{ end }}}}",
-            f"{{{{ if $labels.model_version }}}}{text(*version, key, True)}{{{{ else }}}}"
-            f"{text(*model, key, False)}{{{{ end }}}}"))
+            f"{{{{ if $labels.model_version }}}}{text(*version, True)}{{{{ else }}}}"
+            f"{text(*model, False)}{{{{ end }}}}"))
     return rules
 
 
-def _past_chance(alert: str, statistic: str, critical: str, n: str, key: str, least: str,
+def _past_chance(spec: AlertSpec, config: Config, statistic: str, critical: str, n: str,
                  summary: str, what: str, events: str, extra: str = "",
                  otherwise: str = "") -> list[AlertingRule]:
-    """A model-level drift alert (warning, for 1h): ``statistic`` past the ``key`` threshold and
-    past what chance gives for the window's ``n`` (``critical``), with at least ``least``
-    events; or, past chance and with as many events, where ``otherwise`` holds instead of the
+    """A model-level drift alert of one row: ``statistic`` past its threshold and past what
+    chance gives for the window's ``n`` (``critical``), with at least the row's least events;
+    or, past chance and with as many events, where ``otherwise`` holds instead of the
     threshold. ``what`` names the statistic and ``extra`` follows the count in its text."""
+    row = spec.firings_for(config)[0]
+    key, for_, window, least = _facts(row)
     evidence = f"{statistic} > {critical} and {compare(n, '>=', least)}"
     expr = f"{compare(statistic, '>', key)} and {evidence}"
     if otherwise:
         expr = f"({expr}) or ({evidence} and {otherwise})"
     unit = "values" if least == "min_feature_values" else events
-    return [_rule(alert, expr, "1h", Severity.WARNING, f"{_MODEL}: {summary}",
+    return [_rule(spec.name, expr, for_, row.severity, f"{_MODEL}: {summary}",
                   f"{what} against the training baseline is "
-                  f"{{{{ $value | printf \"%.3f\" }}}} over the last 1h's {_count(n)} "
+                  f"{{{{ $value | printf \"%.3f\" }}}} over the last {window}'s {_count(n)} "
                   f"{events}{extra} (threshold {_num(key)}, and above "
                   f"{query_text(model_series(critical), '%.3f')}, what chance gives for as "
                   f"many {events} at alpha {_num('drift_alpha')}; at least "
-                  f"{_num(least)} {unit}; for 1h).")]
+                  f"{_num(least)} {unit}; for {for_}).")]
 
 
-def _multivariate_drift(alert: str, config: Config) -> list[AlertingRule]:
+def _multivariate_drift(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     # drift pulls numpy and scipy; the catalogue is read on light paths (launcher, runbooks)
     from .. import drift  # noqa: PLC0415
     # the univariate drift alerts' rules: the warning threshold, past chance, enough values;
     # or, past chance, the mean error past what chance gives (a new segment of far-off inputs)
     mean, mean_critical = drift.MV_MEAN_RULE, drift.MV_MEAN_CRITICAL_RULE
     return _past_chance(
-        alert, drift.MV_KS_RULE, drift.MV_KS_CRITICAL_RULE, drift.MV_N_RULE, "ks_warning",
-        "min_feature_values", "the features' joint distribution drifted",
+        spec, config, drift.MV_KS_RULE, drift.MV_KS_CRITICAL_RULE, drift.MV_N_RULE,
+        "the features' joint distribution drifted",
         "Binned KS of the reconstruction error (the distance of each input from the baseline's "
         "principal components)", "predictions",
         f", mean error {query_text(model_series(mean), '%.3f')} (chance gives up to "
@@ -350,56 +416,60 @@ def _multivariate_drift(alert: str, config: Config) -> list[AlertingRule]:
         f"{mean} > {mean_critical}")
 
 
-def _concept_drift(alert: str, config: Config) -> list[AlertingRule]:
+def _concept_drift(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     names = _drift_rule_names()
-    return _past_chance(alert, names["psi"], names["psi_critical"], names["concept_n"],
-                        "psi_warning", "min_predictions", "prediction confidence drifted",
+    return _past_chance(spec, config, names["psi"], names["psi_critical"], names["concept_n"],
+                        "prediction confidence drifted",
                         "PSI of the prediction confidence", "predictions")
 
 
-def _model_or_version(alert: str, key: str, window: str, threshold: str, least: str, for_: str,
-                      severity: Severity, summary: str,
+def _model_or_version(spec: AlertSpec, config: Config, key: str, summary: str,
                       text: Callable[[RatioEvidence, str], str]) -> list[AlertingRule]:
-    """An alert on the ratio ``EVIDENCE[key]`` over ``window`` past ``threshold`` with its
-    evidence (at least ``least`` events), for each model on all its traffic and for each version
+    """An alert on the ratio ``EVIDENCE[key]`` over its row's window past its threshold with its
+    evidence (at least its least events), for each model on all its traffic and for each version
     of a model running several on its own (``EVIDENCE[key + "_version"]``)."""
+    row = spec.firings_for(config)[0]
+    threshold, for_, window, least = _facts(row)
+
     def condition(evidence: RatioEvidence) -> str:
         return (f"{evidence.ratio(window)} and on ({', '.join(evidence.by)}) "
                 f"{_evidence(evidence, threshold, least)}")
     model, version = EVIDENCE[key], EVIDENCE[f"{key}_version"]
     summary, description = _by_version(summary, text(model, _MODEL), text(version, _OF_VERSION))
-    return [_rule(alert, f"({condition(model)}) or ({condition(version)})", for_, severity,
-                  summary, description)]
+    return [_rule(spec.name, f"({condition(model)}) or ({condition(version)})", for_,
+                  row.severity, summary, description)]
 
 
-def _low_accuracy(alert: str, config: Config) -> list[AlertingRule]:
+def _low_accuracy(spec: AlertSpec, config: Config) -> list[AlertingRule]:
+    key, for_, window, least = _facts(spec.firings_for(config)[0])
+
     def text(evidence: RatioEvidence, whose: str) -> str:
-        n = query_text(_series_of(evidence, evidence.count("1h")), "%.0f")
-        return (f"Accuracy of {whose} on the {n} ground-truth outcomes of the last 1h is "
+        n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
+        return (f"Accuracy of {whose} on the {n} ground-truth outcomes of the last {window} is "
                 f"{{{{ $value | humanizePercentage }}}}. Chance alone does not explain it: "
-                f"{_evidence_text(evidence, 'outcomes')} (threshold {_pct('accuracy_min')} for "
-                f"30m, the bound under it over 1h or 6h; at least {_num('min_ground_truth')} "
-                f"outcomes).")
-    return _model_or_version(alert, "accuracy", "1h", "accuracy_min", "min_ground_truth", "30m",
-                             Severity.CRITICAL,
-                             f"{_MODEL}: accuracy below {_pct('accuracy_min')}", text)
+                f"{_evidence_text(evidence, 'outcomes')} (threshold {_pct(key)} for "
+                f"{for_}, the bound under it over {' or '.join(evidence.windows)}; at least "
+                f"{_num(least)} outcomes).")
+    return _model_or_version(spec, config, "accuracy",
+                             f"{_MODEL}: accuracy below {_pct(key)}", text)
 
 
-def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
+def _estimated_accuracy_drop(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     # the LowModelAccuracy threshold: the estimate says the labels, when they come, will fire it
-    window = ESTIMATED_ACCURACY_ALERT_WINDOW
+    row = spec.firings_for(config)[0]
+    key, for_, window, least = _facts(row)
     count = prediction_count(window)
     # the band's upper edge under it: the estimate's own uncertainty cannot explain the drop
     upper = f"({estimated_accuracy(window)} + {estimated_accuracy_margin(window)})"
-    expr = (f"{compare(upper, '<', 'accuracy_min')} "
-            f"and {compare(count, '>=', 'min_predictions')}")
-    return [_rule(alert, expr, "15m", Severity.WARNING,
-                  f"{_MODEL}: estimated accuracy below {_pct('accuracy_min')}",
+    expr = (f"{compare(upper, '<', key)} "
+            f"and {compare(count, '>=', least)}")
+    return [_rule(spec.name, expr, for_, row.severity,
+                  f"{_MODEL}: estimated accuracy below {_pct(key)}",
                   f"From the confidences of {_MODEL}'s {_count(count)} predictions over the last "
                   f"{window}, its accuracy is estimated at most {{{{ $value | humanizePercentage }}}} "
-                  f"(the 95% band's upper edge; threshold {_pct('accuracy_min')}, "
+                  f"(the 95% band's upper edge; threshold {_pct(key)}, "
                   f"alerts.accuracy_min, LowModelAccuracy's "
-                  f"floor, for 15m; at least {_num('min_predictions')} predictions). "
+                  f"floor, for {for_}; at least {_num(least)} predictions). "
                   f"{query_text(model_series(thin_share(window)), 'humanizePercentage')} of them "
                   f"fell where the curve rests on fewer than {THIN_ROWS} labelled rows (over "
                   f"{THIN_SHARE:.0%}: the estimate is uncertain). No label is "
@@ -407,36 +477,45 @@ def _estimated_accuracy_drop(alert: str, config: Config) -> list[AlertingRule]:
                   f"baseline's labelled data.")]
 
 
-def _low_confidence(alert: str, config: Config) -> list[AlertingRule]:
+def _low_confidence(spec: AlertSpec, config: Config) -> list[AlertingRule]:
+    key, for_, window, least = _facts(spec.firings_for(config)[0])
+
     def text(evidence: RatioEvidence, whose: str) -> str:
-        n = query_text(_series_of(evidence, evidence.count("30m")), "%.0f")
+        n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
         return (f"{{{{ $value | humanizePercentage }}}} of {whose}'s {n} predictions over the "
-                f"last 30m had confidence under {_num('low_confidence_threshold')}: "
+                f"last {window} had confidence under {_num('low_confidence_threshold')}: "
                 f"{_evidence_text(evidence, 'predictions')} (threshold "
-                f"{_pct('low_confidence_share')} for 1h, the bound past it over 30m or 2h; at "
-                f"least {_num('min_predictions')} predictions).")
-    return _model_or_version(alert, "low_confidence", "30m", "low_confidence_share",
-                             "min_predictions", "1h", Severity.INFO,
+                f"{_pct(key)} for {for_}, the bound past it over "
+                f"{' or '.join(evidence.windows)}; at least {_num(least)} predictions).")
+    return _model_or_version(spec, config, "low_confidence",
                              f"{_MODEL}: many low-confidence predictions", text)
 
 
-def _metrics_absent(alert: str, config: Config) -> list[AlertingRule]:
+def _metrics_absent(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     # ml_model_info is what a running service always exports, from its start and with no
     # traffic; its counters may have no series until the first request
+    row = spec.firings_for(config)[0]
     expr = f"{CONFIGURED_MODELS} unless on (model_name) {MODEL_INFO.name}"
-    return [_rule(alert, expr, "10m", Severity.WARNING,
+    return [_rule(spec.name, expr, row.for_, row.severity,
                   f"{_MODEL}: model metrics are absent",
                   f"Prometheus has no {MODEL_INFO.name} for {_MODEL} (value {{{{ $value }}}}, "
-                  f"threshold: absent for 10m); the service or its instrumentation is not being "
-                  f"scraped.")]
+                  f"threshold: absent for {row.for_}); the service or its instrumentation is not "
+                  f"being scraped.")]
 
 
-def _budget_burn(alert: str, config: Config) -> list[AlertingRule]:
+# the SLOs whose events are not requests: their evidence floor (the row's is the requests')
+_SLO_LEAST = {"accuracy": "min_ground_truth"}
+
+
+def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     rules = []
     for slo in SLOS:
         for window in BURN_WINDOWS:
+            row = spec.firing(window.severity, config)
             kind = "page" if window.severity == Severity.CRITICAL else "ticket"
-            least = "min_ground_truth" if slo == "accuracy" else "min_requests"
+            if row.threshold is None or row.least is None:
+                raise ValueError(f"{row} lacks the threshold or least the burn rules need")
+            key, least = row.threshold, _SLO_LEAST.get(slo, row.least)
             history = round(HISTORY_COVERAGE * parse_duration(window.long))
             on = ("model_name", "slo")
             burn = {"slo": slo, "long_window": window.long}
@@ -446,20 +525,20 @@ def _budget_burn(alert: str, config: Config) -> list[AlertingRule]:
             # evidence: enough events in the long window, and history covering most of it (a
             # fresh stack's 1d ratio is the ratio of its first minutes)
             lower = promql.selector(bound(slo_error_ratio(window.long), "lower"), slo=slo)
-            expr = (f"{compare(long_sel, '>', 'slo_burn', on, **burn)} "
-                    f"and {compare(short_sel, '>', 'slo_burn', on, **burn)} "
-                    f"and {compare(lower, '>', 'slo_burn', on, **burn)} "
+            expr = (f"{compare(long_sel, '>', key, on, **burn)} "
+                    f"and {compare(short_sel, '>', key, on, **burn)} "
+                    f"and {compare(lower, '>', key, on, **burn)} "
                     f"and {compare(count, '>=', least)} "
                     f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
             factor = _num("slo_burn_factor", long_window=window.long)
             objective = query_text(model_series(SLO_OBJECTIVE, slo=slo), "humanizePercentage")
             rules.append(_rule(
-                alert, expr, None, Severity(window.severity),
+                spec.name, expr, row.for_, row.severity,
                 f"{_MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
                 f"The {slo} error ratio of {_MODEL} is {{{{ $value | humanizePercentage }}}} of "
                 f"{query_text(model_series(slo_event_count(window.long), slo=slo), '%.0f')} "
                 f"events over {window.long} and above the threshold over {window.short} too "
-                f"(threshold {_pct('slo_burn', **burn)} = {factor} x the "
+                f"(threshold {_pct(key, **burn)} = {factor} x the "
                 f"{_pct('slo_budget', slo=slo)} error budget of the {objective} "
                 f"objective; {_window_text(EVIDENCE[f'slo_{slo}'], window.long, 'events')}; "
                 f"at least {_num(least)} events and "
@@ -485,19 +564,23 @@ def throughput_reference() -> str:
             f"or on (model_name) {quietest([f'{d}d' for d in range(1, 7)])})")
 
 
-def _low_throughput(alert: str, config: Config) -> list[AlertingRule]:
-    now = request_rate("5m")
+def _low_throughput(spec: AlertSpec, config: Config) -> list[AlertingRule]:
+    row = spec.firings_for(config)[0]
+    if row.threshold is None or row.window is None:
+        raise ValueError(f"{row} lacks the threshold or window the throughput rule needs")
+    key, window = row.threshold, row.window
+    now = request_rate(window)
     reference = throughput_reference()
     share = setting("throughput_min_share")
-    expr = (f"({compare(now, '<', 'throughput_min_rps')} and on (model_name) {now} < "
+    expr = (f"({compare(now, '<', key)} and on (model_name) {now} < "
             f"{share} * on (model_name) group_right () {reference}) "
-            f"or ({compare(now, '<', 'throughput_min_rps')} unless on (model_name) {reference})")
-    return [_rule(alert, expr, "15m", Severity.WARNING,
-                  f"{_MODEL}: throughput below {_num('throughput_min_rps')} requests/s",
-                  f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last 5m "
-                  f"(threshold {_num('throughput_min_rps')} requests/s and, where there is "
+            f"or ({compare(now, '<', key)} unless on (model_name) {reference})")
+    return [_rule(spec.name, expr, row.for_, row.severity,
+                  f"{_MODEL}: throughput below {_num(key)} requests/s",
+                  f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last {window} "
+                  f"(threshold {_num(key)} requests/s and, where there is "
                   f"history, {_pct('throughput_min_share')} of the quietest same moment of the "
-                  f"last four weeks, or of the last six days in its first week; for 15m).")]
+                  f"last four weeks, or of the last six days in its first week; for {row.for_}).")]
 
 
 # -- the catalogue ------------------------------------------------------------------------------
@@ -506,75 +589,114 @@ _C, _W, _I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("HighErrorRate", "High error rate",
-              "More than the critical share of requests fail (error ratio above "
-              "`error_ratio.critical`, 5% by default, for 5 minutes).",
-              (_C,), ("error ratio", "errors by type", "request rate"),
-              build=_error_ratio(_C, "5m", "error_ratio_critical"),
+              "More than the critical share of requests fail, beyond chance: the Wilson lower "
+              "bound of the error ratio at `alerts.alpha` is above the threshold over its window, "
+              "or over 30m where that is too thin; a 1m window (4 scrape intervals when scrapes "
+              "are slower) resets it only when its own requests show the ratio under the "
+              "threshold.",
+              (Firing(_C, "5m", "error_ratio_critical", "5m", "min_requests"),),
+              ("error ratio", "errors by type", "request rate"),
+              build=_error_ratio, reports="error ratio",
               series_labels=("model_name", "model_version"),
               inhibits=("ElevatedErrorRate",)),
     AlertSpec("ElevatedErrorRate", "Elevated error rate",
-              "More than the warning share of requests fail (2% by default, for 10 minutes).",
-              (_W,), ("error ratio", "errors by type", "request rate"),
-              build=_error_ratio(_W, "10m", "error_ratio_warning"),
+              "More than the warning share of requests fail, beyond chance: the same evidence as "
+              "HighErrorRate at the warning threshold.",
+              (Firing(_W, "10m", "error_ratio_warning", "5m", "min_requests"),),
+              ("error ratio", "errors by type", "request rate"),
+              build=_error_ratio, reports="error ratio",
               series_labels=("model_name", "model_version")),
     AlertSpec("HighLatencyP95", "High P95 latency",
               "The 95th percentile of request duration is above a multiple of the latency SLO "
-              "threshold (critical 2×, warning 1.5×).",
-              (_C, _W), ("p95 latency", "request rate", "in flight"), build=_high_latency),
+              "threshold.",
+              (Firing(_C, "10m", "latency_p95_critical", "5m", "min_requests"),
+               Firing(_W, "15m", "latency_p95_warning", "5m", "min_requests")),
+              ("p95 latency", "request rate", "in flight"), build=_high_latency,
+              reports="P95 latency"),
     AlertSpec("MLServiceDown", "Model service down",
-              "Prometheus cannot scrape a target serving the model (`up == 0`; the target's "
-              "`model_name` label or its last `ml_model_info` says which model it serves).",
-              (_C,), ("up", "request rate"), build=_service_down,
+              "Prometheus cannot scrape a target serving the model (the target's `model_name` "
+              "label or the `ml_model_info` it exported within the last day says which model it "
+              "serves; any job; labels `job`, `instance`).",
+              (Firing(_C, "1m"),), ("up", "request rate"), build=_service_down,
+              reports="`up == 0` for a target serving the model",
               inhibits=("ModelMetricsAbsent", "LowThroughput")),
     AlertSpec("DataDriftDetected", "Data drift",
-              "An input feature's distribution moved away from the training baseline (binned KS "
-              "above the configured threshold for 1 hour).",
-              (_W, _C), ("feature drift", "invalid feature values"), needs_baseline=True,
-              build=_data_drift, series_labels=("model_name", "feature", "model_version")),
+              "An input feature's distribution moved away from the training baseline: its binned "
+              "KS is above the threshold and above what chance gives for the window's count at "
+              "`drift.alpha` (label `feature`).",
+              (Firing(_W, "1h", "ks_warning", "1h", "min_feature_values"),
+               Firing(_C, "1h", "ks_critical", "1h", "min_feature_values")),
+              ("feature drift", "invalid feature values"), needs_baseline=True,
+              build=_data_drift, reports="binned KS of a feature",
+              series_labels=("model_name", "feature", "model_version")),
     AlertSpec("ConceptDriftDetected", "Concept drift",
-              "The model's confidence distribution moved away from the training baseline (PSI "
-              "above the configured threshold for 1 hour).",
-              (_W,), ("confidence drift", "class share"), needs_baseline=True,
-              build=_concept_drift),
+              "The model's confidence distribution moved away from the training baseline: the "
+              "PSI of the confidence histogram is above the threshold and above what chance gives "
+              "for the window's count at `drift.alpha`.",
+              (Firing(_W, "1h", "psi_warning", "1h", "min_predictions"),),
+              ("confidence drift", "class share"), needs_baseline=True,
+              build=_concept_drift, reports="PSI of the confidence"),
     AlertSpec("MultivariateDriftDetected", "Multivariate drift",
               "The inputs' joint distribution moved away from the training baseline while each "
-              "feature alone may look as usual: the reconstruction error by the baseline's "
-              "principal components (binned KS above the data-drift warning threshold and past "
-              "chance, for 1 hour).",
-              (_W,), ("reconstruction error", "feature residuals", "feature drift"),
-              needs_baseline=True, build=_multivariate_drift),
+              "feature alone may look as usual: the binned KS of the reconstruction error by the "
+              "baseline's principal components is above the data-drift warning threshold and "
+              "past chance, or its mean past what chance gives; models whose baseline has a "
+              "joint structure.",
+              (Firing(_W, "1h", "ks_warning", "1h", "min_feature_values"),),
+              ("reconstruction error", "feature residuals", "feature drift"),
+              needs_baseline=True, build=_multivariate_drift,
+              reports="binned KS of the reconstruction error"),
     AlertSpec("LowModelAccuracy", "Low model accuracy",
-              "The share of correct predictions on the ground-truth sample is below "
-              "`accuracy_min` (0.70 by default) for 30 minutes.",
-              (_C,), ("accuracy", "accuracy by segment", "ground-truth count"),
-              build=_low_accuracy, series_labels=("model_name", "model_version"),
+              "The share of correct predictions on the ground-truth sample is below the floor, "
+              "beyond chance: the Wilson upper bound at `alerts.alpha` is under it over its "
+              "window, or over 6h; also each version alone of a model running several (label "
+              "`model_version`).",
+              (Firing(_C, "30m", "accuracy_min", "1h", "min_ground_truth"),),
+              ("accuracy", "accuracy by segment", "ground-truth count"),
+              build=_low_accuracy, reports="accuracy", side="below",
+              series_labels=("model_name", "model_version"),
               # the labels said it: the estimate that foresaw it adds nothing while it fires
               inhibits=("EstimatedAccuracyDrop",)),
     AlertSpec("EstimatedAccuracyDrop", "Estimated accuracy drop",
               "The accuracy estimated from the live confidences through the baseline's "
-              "reliability curve is below `accuracy_min` (0.70 by default) over 30 minutes, its "
-              "whole 95% band included, for 15 minutes: before the labels say so.",
-              (_W,), ("estimated accuracy", "realized accuracy", "confidence distribution",
-                      "drifted features"),
-              needs_baseline=True, needs_calibration=True, build=_estimated_accuracy_drop),
+              "reliability curve is below LowModelAccuracy's floor, its whole 95% band included: "
+              "before the labels say so; models whose baseline has a calibration.",
+              (Firing(_W, "15m", "accuracy_min", ESTIMATED_ACCURACY_ALERT_WINDOW,
+                      "min_predictions"),),
+              ("estimated accuracy", "realized accuracy", "confidence distribution",
+               "drifted features"),
+              needs_baseline=True, needs_calibration=True, build=_estimated_accuracy_drop,
+              reports="estimated accuracy (the upper edge of its band)", side="below"),
     AlertSpec("HighLowConfidencePredictions", "Many low-confidence predictions",
-              "More than `low_confidence_share` (20% by default) of predictions are under the "
-              "low-confidence threshold for 1 hour.",
-              (_I,), ("low-confidence share", "confidence distribution"), build=_low_confidence,
-              series_labels=("model_name", "model_version")),
+              "More predictions than the threshold's share are under the low-confidence "
+              "threshold, beyond chance (the lower bound over the window or over 2h); also each "
+              "version alone (label `model_version`).",
+              (Firing(_I, "1h", "low_confidence_share", "30m", "min_predictions"),),
+              ("low-confidence share", "confidence distribution"), build=_low_confidence,
+              reports="low-confidence share", series_labels=("model_name", "model_version")),
     AlertSpec("ModelMetricsAbsent", "Model metrics absent",
               "Prometheus has no `ml_model_info` of the model, which a running service exports "
               "from its start: the service stopped exporting, or its scrape or name changed.",
-              (_W,), ("request-counter series", "up"), build=_metrics_absent),
+              (Firing(_W, "10m"),), ("request-counter series", "up"), build=_metrics_absent,
+              reports="no `ml_model_info` for the model"),
     AlertSpec("SLOErrorBudgetBurn", "SLO error budget burn",
               "An SLO spends its error budget too fast over both a long and a short window "
-              "(multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×).",
-              (_C, _W), ("SLO bad-event ratio", "burn rates", "error budget remaining"),
-              build=_budget_burn, group="slo-burn"),
+              "(multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×), the "
+              "long window's lower bound above the burn threshold too, and history covering 90% "
+              "of it (the accuracy SLO's evidence floor is `alerts.min_events.ground_truth`); "
+              "labels `slo`, `long_window`, `short_window`.",
+              (Firing(_C, None, "slo_burn", None, "min_requests"),
+               Firing(_W, None, "slo_burn", None, "min_requests")),
+              ("SLO bad-event ratio", "burn rates", "error budget remaining"),
+              build=_budget_burn, reports="burn rate of its long and short window",
+              group="slo-burn"),
     AlertSpec("LowThroughput", "Low throughput",
-              "The model serves fewer requests per second than `throughput.min_rps` and than half "
-              "the same hour last week (the floor alone where there is no such history).",
-              (_W,), ("request rate", "error ratio"), build=_low_throughput),
+              "The model serves fewer requests per second than the floor and than half the "
+              "quietest same moment (±5 min) of the last four weeks — in a first week, of the "
+              "last six days; the floor alone on a first day.",
+              (Firing(_W, "15m", "throughput_min_rps", "5m"),),
+              ("request rate", "error ratio"), build=_low_throughput,
+              reports="request rate", side="below"),
 )
 
 ALERT_NAMES: tuple[str, ...] = tuple(spec.name for spec in CATALOGUE)
@@ -588,3 +710,59 @@ def get(name: str) -> AlertSpec:
     except KeyError:
         raise KeyError(f"no alert {name!r} in the catalogue; known: {', '.join(ALERT_NAMES)}") \
             from None
+
+
+# -- the facts in words: "fires when", from the rows and the configuration's defaults ----------
+
+# a setting key -> where the configuration sets it (per model) and how its value reads
+_WRITTEN: dict[str, tuple[str, str]] = {
+    "error_ratio_critical": ("`alerts.error_ratio.critical`", "%"),
+    "error_ratio_warning": ("`alerts.error_ratio.warning`", "%"),
+    "latency_p95_critical": ("`alerts.latency_p95_factor.critical` × "
+                             "`slos.latency.threshold_seconds`", "s"),
+    "latency_p95_warning": ("`alerts.latency_p95_factor.warning` × "
+                            "`slos.latency.threshold_seconds`", "s"),
+    "accuracy_min": ("`alerts.accuracy_min`", "%"),
+    "low_confidence_share": ("`alerts.low_confidence_share`", "%"),
+    "ks_warning": ("`drift.ks.warning`", ""),
+    "ks_critical": ("`drift.ks.critical`", ""),
+    "psi_warning": ("`drift.psi.warning`", ""),
+    "throughput_min_rps": ("`slos.throughput.min_rps`", " requests/s"),
+    "slo_burn": ("the window's burn factor × the SLO's error budget", "none"),
+    "min_requests": ("`alerts.min_events.requests`", " requests"),
+    "min_predictions": ("`alerts.min_events.predictions`", " predictions"),
+    "min_ground_truth": ("`alerts.min_events.ground_truth`", " ground-truth outcomes"),
+    "min_feature_values": ("`alerts.min_events.feature_values`", " values"),
+}
+
+
+def _setting_words(key: str, model: ModelConfig) -> str:
+    """"`alerts.error_ratio.critical` (5%)": where ``key`` is set and its value for ``model``."""
+    where, unit = _WRITTEN[key]
+    found = next((s for s in ALERT_SETTINGS if s.key == key), None)
+    value = None if found is None or unit == "none" else found.of(model)
+    if value is None:
+        return where
+    shown = f"{value * 100:g}%" if unit == "%" else f"{value:g}{unit}"
+    return f"{where} ({shown})"
+
+
+def fires_when(spec: AlertSpec, config: Config | None = None) -> str:
+    """Each row of ``spec`` in words, with the values of ``config``'s first model (default: the
+    configuration's defaults), e.g. "critical: the 5m error ratio above
+    `alerts.error_ratio.critical` (5%) for 5m, with at least `alerts.min_events.requests` (10)
+    requests"; the severities' texts joined by "; "."""
+    model = config.models[0] if config is not None else ModelConfig("defaults")
+    rows = spec.firings if config is None else spec.firings_for(config)
+    out = []
+    for row in rows:
+        if row.threshold is None:
+            text = spec.reports
+        else:
+            value = f"the {row.window} {spec.reports}" if row.window else f"the {spec.reports}"
+            text = f"{value} {spec.side} {_setting_words(row.threshold, model)}"
+        text += f" for {row.for_}" if row.for_ else " at once"
+        if row.least is not None:
+            text += f", with at least {_setting_words(row.least, model)}"
+        out.append(f"{row.severity}: {text}")
+    return "; ".join(out)
