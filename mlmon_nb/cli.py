@@ -398,6 +398,14 @@ def _stale_snippet(config, directory: Path) -> list[str]:
     return [SNIPPET_FILE] if path.exists() and path.read_text() != _launcher_snippet(config) else []
 
 
+def _clone_of(folder) -> Path | None:
+    """The clone ``folder`` is in, when it is in this package's clone (its runbooks' headers and
+    docs/alerts.md are generated from the catalogue too); None for an installed package."""
+    from .config import PACKAGE_DATA, REPO_ROOT
+    inside = Path(folder).resolve().is_relative_to(REPO_ROOT)
+    return REPO_ROOT if inside and not PACKAGE_DATA.is_dir() else None
+
+
 def _write_rules(config, folder):
     from .rules.alertmanager import SNIPPET_FILE
     from .rules.files import write_generated
@@ -405,6 +413,10 @@ def _write_rules(config, folder):
     written = write_generated(config, folder)
     snippet = Path(folder) / SNIPPET_FILE  # the launcher's receiver and route, for your own
     snippet.write_text(_launcher_snippet(config))
+    clone = _clone_of(folder)
+    if clone is not None:
+        from .runbooks.headers import write_headers
+        written += write_headers(clone)
     return [*written, snippet]
 
 
@@ -446,6 +458,10 @@ def _rules_check(args) -> int:
         print(report)
     _demo_baseline(config)
     stale = stale_files(config, directory) + _stale_snippet(config, directory)
+    clone = _clone_of(directory)
+    if clone is not None:
+        from .runbooks.headers import stale_headers
+        stale += stale_headers(clone)
     if stale:
         print(f"stale: {', '.join(stale)} differ from a fresh generation; run "
               f"`mlmon-nb rules generate`", file=sys.stderr)

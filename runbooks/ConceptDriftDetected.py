@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: Concept drift (`ConceptDriftDetected`)
 #
-# The model's confidence distribution moved away from the training baseline (PSI above the configured threshold for 1 hour).
+# The model's confidence distribution moved away from the training baseline: the PSI of the confidence histogram is above the threshold and above what chance gives for the window's count at `drift.alpha`.
+#
+# **Fires when** warning: the 1h PSI of the confidence above `drift.psi.warning` (0.2) for 1h, with at least `alerts.min_events.predictions` (10 predictions).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/ConceptDriftDetected.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: Data drift (`DataDriftDetected`)
 #
-# An input feature's distribution moved away from the training baseline (binned KS above the configured threshold for 1 hour).
+# An input feature's distribution moved away from the training baseline: its binned KS is above the threshold and above what chance gives for the window's count at `drift.alpha` (label `feature`).
+#
+# **Fires when** warning: the 1h binned KS of a feature above `drift.ks.warning` (0.15) for 1h, with at least `alerts.min_events.feature_values` (30 values); critical: the 1h binned KS of a feature above `drift.ks.critical` (0.25) for 1h, with at least `alerts.min_events.feature_values` (30 values).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/DataDriftDetected.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

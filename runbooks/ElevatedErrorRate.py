@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: Elevated error rate (`ElevatedErrorRate`)
 #
-# More than the warning share of requests fail (2% by default, for 10 minutes).
+# More than the warning share of requests fail, beyond chance: the same evidence as HighErrorRate at the warning threshold.
+#
+# **Fires when** warning: the 5m error ratio above `alerts.error_ratio.warning` (2%) for 10m, with at least `alerts.min_events.requests` (10 requests).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/ElevatedErrorRate.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: Estimated accuracy drop (`EstimatedAccuracyDrop`)
 #
-# The accuracy estimated from the live confidences through the baseline's reliability curve is below `accuracy_min` (0.70 by default) over 30 minutes, its whole 95% band included, for 15 minutes: before the labels say so.
+# The accuracy estimated from the live confidences through the baseline's reliability curve is below LowModelAccuracy's floor, its whole 95% band included: before the labels say so; models whose baseline has a calibration.
+#
+# **Fires when** warning: the 30m estimated accuracy (the upper edge of its band) below `alerts.accuracy_min` (70%) for 15m, with at least `alerts.min_events.predictions` (10 predictions).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/EstimatedAccuracyDrop.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: High error rate (`HighErrorRate`)
 #
-# More than the critical share of requests fail (error ratio above `error_ratio.critical`, 5% by default, for 5 minutes).
+# More than the critical share of requests fail, beyond chance: the Wilson lower bound of the error ratio at `alerts.alpha` is above the threshold over its window, or over 30m where that is too thin; a 1m window (4 scrape intervals when scrapes are slower) resets it only when its own requests show the ratio under the threshold.
+#
+# **Fires when** critical: the 5m error ratio above `alerts.error_ratio.critical` (5%) for 5m, with at least `alerts.min_events.requests` (10 requests).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighErrorRate.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: High P95 latency (`HighLatencyP95`)
 #
-# The 95th percentile of request duration is above a multiple of the latency SLO threshold (critical 2×, warning 1.5×).
+# The 95th percentile of request duration is above a multiple of the latency SLO threshold.
+#
+# **Fires when** critical: the 5m P95 latency above `alerts.latency_p95_factor.critical` × `slos.latency.threshold_seconds` (0.5s) for 10m, with at least `alerts.min_events.requests` (10 requests); warning: the 5m P95 latency above `alerts.latency_p95_factor.warning` × `slos.latency.threshold_seconds` (0.375s) for 15m, with at least `alerts.min_events.requests` (10 requests).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighLatencyP95.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

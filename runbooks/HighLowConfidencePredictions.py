@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: Many low-confidence predictions (`HighLowConfidencePredictions`)
 #
-# More than `low_confidence_share` (20% by default) of predictions are under the low-confidence threshold for 1 hour.
+# More predictions than the threshold's share are under the low-confidence threshold, beyond chance (the lower bound over the window or over 2h); also each version alone (label `model_version`).
+#
+# **Fires when** info: the 30m low-confidence share above `alerts.low_confidence_share` (20%) for 1h, with at least `alerts.min_events.predictions` (10 predictions).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/HighLowConfidencePredictions.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

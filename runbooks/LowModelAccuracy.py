@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: Low model accuracy (`LowModelAccuracy`)
 #
-# The share of correct predictions on the ground-truth sample is below `accuracy_min` (0.70 by default) for 30 minutes.
+# The share of correct predictions on the ground-truth sample is below the floor, beyond chance: the Wilson upper bound at `alerts.alpha` is under it over its window, or over 6h; also each version alone of a model running several (label `model_version`).
+#
+# **Fires when** critical: the 1h accuracy below `alerts.accuracy_min` (70%) for 30m, with at least `alerts.min_events.ground_truth` (10 ground-truth outcomes).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/LowModelAccuracy.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

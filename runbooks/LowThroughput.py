@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: Low throughput (`LowThroughput`)
 #
-# The model serves fewer requests per second than `throughput.min_rps` and than half the same hour last week (the floor alone where there is no such history).
+# The model serves fewer requests per second than the floor and than half the quietest same moment (±5 min) of the last four weeks — in a first week, of the last six days; the floor alone on a first day.
+#
+# **Fires when** warning: the 5m request rate below `slos.throughput.min_rps` (0.5 requests/s) for 15m.
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/LowThroughput.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

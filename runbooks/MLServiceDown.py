@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: Model service down (`MLServiceDown`)
 #
-# Prometheus cannot scrape a target serving the model (`up == 0`; the target's `model_name` label or its last `ml_model_info` says which model it serves).
+# Prometheus cannot scrape a target serving the model (the target's `model_name` label or the `ml_model_info` it exported within the last day says which model it serves; any job; labels `job`, `instance`).
+#
+# **Fires when** critical: `up == 0` for a target serving the model for 1m.
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/MLServiceDown.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

@@ -3,6 +3,8 @@
 #
 # Prometheus has no `ml_model_info` of the model, which a running service exports from its start: the service stopped exporting, or its scrape or name changed.
 #
+# **Fires when** warning: no `ml_model_info` for the model for 10m.
+#
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/ModelMetricsAbsent.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 
 # %% tags=["parameters"]

@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Runbook: SLO error budget burn (`SLOErrorBudgetBurn`)
 #
-# An SLO spends its error budget too fast over both a long and a short window (multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×).
+# An SLO spends its error budget too fast over both a long and a short window (multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×), the long window's lower bound above the burn threshold too, and history covering 90% of it (the accuracy SLO's evidence floor is `alerts.min_events.ground_truth`); labels `slo`, `long_window`, `short_window`.
+#
+# **Fires when** critical: the burn rate of its long and short window above the window's burn factor × the SLO's error budget (no `for`), with at least `alerts.min_events.requests` (10 requests); warning: the burn rate of its long and short window above the window's burn factor × the SLO's error budget (no `for`), with at least `alerts.min_events.requests` (10 requests).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/SLOErrorBudgetBurn.ipynb -p model_name …`. It finds when the alert's signal left its normal band (the incident window runs from there), compares that window with the same hours of the days before, breaks the change down by label, and records each check as a finding and a verdict. It ends early, with a message, when the alert has resolved or there is no data.
 

@@ -343,37 +343,40 @@ def _feature_series(name: str, version: bool = False) -> str:
     return f"printf `{name}{{model_name=%q,feature=%q}}` $labels.model_name $labels.feature"
 
 
+def _drift_condition(ks: str, critical: str, n: str, key: str, least: str) -> str:
+    """An effect above the threshold, beyond what chance gives for the window's n values."""
+    return f"{compare(ks, '>', key)} and {ks} > {critical} and {compare(n, '>=', least)}"
+
+
+def _drift_text(ks: str, critical: str, n: str, row: Firing, version: bool) -> str:
+    key, for_, window, least = _facts(row)
+    whose = "version {{ $labels.model_version }}'s" if version else f"the last {window}'s"
+    return (f"Binned KS of feature {{{{ $labels.feature }}}} against the training "
+            f"baseline is {{{{ $value | printf \"%.3f\" }}}} over {whose} "
+            f"{query_text(_feature_series(n, version), '%.0f')} values"
+            f"{f' of the last {window}' if version else ''} (threshold {_num(key)}, and "
+            f"above {query_text(_feature_series(critical, version), '%.3f')}, what chance "
+            f"gives for as many values at alpha {_num('drift_alpha')}; at least "
+            f"{_num(least)} values; for {for_}).")
+
+
 def _data_drift(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     names = _drift_rule_names()
+    model = (names["ks"], names["ks_critical"], names["n"])
+    version = (names["version_ks"], names["version_ks_critical"], names["version_n"])
     rules = []
     for row in spec.firings_for(config):
-        key, for_, window, least = _facts(row)
-
-        def condition(ks: str, critical: str, n: str) -> str:
-            # an effect above the threshold, beyond what chance gives for the window's n values
-            return (f"{compare(ks, '>', key)} and {ks} > {critical} "
-                    f"and {compare(n, '>=', least)}")
-
-        def text(ks: str, critical: str, n: str, version: bool) -> str:
-            whose = "version {{ $labels.model_version }}'s" if version else f"the last {window}'s"
-            return (f"Binned KS of feature {{{{ $labels.feature }}}} against the training "
-                    f"baseline is {{{{ $value | printf \"%.3f\" }}}} over {whose} "
-                    f"{query_text(_feature_series(n, version), '%.0f')} values"
-                    f"{f' of the last {window}' if version else ''} (threshold {_num(key)}, and "
-                    f"above {query_text(_feature_series(critical, version), '%.3f')}, what chance "
-                    f"gives for as many values at alpha {_num('drift_alpha')}; at least "
-                    f"{_num(least)} values; for {for_}).")
-        model = (names["ks"], names["ks_critical"], names["n"])
-        version = (names["version_ks"], names["version_ks_critical"], names["version_n"])
+        key, for_, _, least = _facts(row)
         # each model on all its traffic, and each version of a model running several on its own
-        expr = f"({condition(*model)}) or ({condition(*version)})"
+        expr = (f"({_drift_condition(*model, key, least)}) "
+                f"or ({_drift_condition(*version, key, least)})")
         rules.append(_rule(
             spec.name, expr, for_, row.severity,
             f"{_MODEL}: input drift on {{{{ $labels.feature }}}}"
             f"{{{{ if $labels.model_version }}}} (version {{{{ $labels.model_version }}}})"
             f"{{{{ end }}}}",
-            f"{{{{ if $labels.model_version }}}}{text(*version, True)}{{{{ else }}}}"
-            f"{text(*model, False)}{{{{ end }}}}"))
+            f"{{{{ if $labels.model_version }}}}{_drift_text(*version, row, True)}"
+            f"{{{{ else }}}}{_drift_text(*model, row, False)}{{{{ end }}}}"))
     return rules
 
 
@@ -761,7 +764,7 @@ def fires_when(spec: AlertSpec, config: Config | None = None) -> str:
         else:
             value = f"the {row.window} {spec.reports}" if row.window else f"the {spec.reports}"
             text = f"{value} {spec.side} {_setting_words(row.threshold, model)}"
-        text += f" for {row.for_}" if row.for_ else " at once"
+        text += f" for {row.for_}" if row.for_ else " (no `for`)"
         if row.least is not None:
             text += f", with at least {_setting_words(row.least, model)}"
         out.append(f"{row.severity}: {text}")

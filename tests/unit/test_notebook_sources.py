@@ -57,12 +57,14 @@ def test_notebooks_are_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("spec", catalogue.CATALOGUE, ids=lambda s: s.name)
-def test_each_runbook_is_headed_by_its_alerts_title_and_meaning(spec):
+def test_each_runbook_is_headed_by_its_alerts_title_meaning_and_firing_rows(spec):
+    """The header is generated from the catalogue (`mlmon-nb rules generate` rewrites it)."""
     first = jupytext.read(REPO / "runbooks" / f"{spec.name}.py", fmt="py:percent").cells[0]
     assert first.cell_type == "markdown"
-    title, meaning, *_ = first.source.split("\n\n")
+    title, meaning, fires, *_ = first.source.split("\n\n")
     assert title == f"# Runbook: {spec.title} (`{spec.name}`)"
     assert meaning == spec.meaning
+    assert fires == f"**Fires when** {catalogue.fires_when(spec)}."
 
 
 def test_sources_are_not_runbooks():
