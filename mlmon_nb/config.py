@@ -26,6 +26,8 @@ Relative paths are resolved against the file's folder. A complete example (the d
     # jupyter_url: https://jupyter.internal     # "open in JupyterLab" links
     # runbook_dirs: [my-runbooks]             # <AlertName>.ipynb here override or add to the
     #                                          # shipped runbooks (first folder wins)
+    # alerts:                                  # the fleet's: the `for` of every rule of an alert
+    #   for: {HighErrorRate: 2m}               # (default: the catalogue's; names checked there)
     models:
       - name: sentiment_classifier
         job: mlmon-demo                        # its Prometheus scrape job (default: the name)

@@ -1,9 +1,13 @@
 """The alert catalogue as data: one :class:`AlertSpec` per alert.
 
-Rule generation (``mlmon_nb.rules``), the runbook notebooks' headers, the runbook registry, the
-launcher and the alert table of docs/alerts.md all read this one list. Adding an alert is one entry here
-(its builder says how it fires: expression, ``for``, labels, summary and description) plus its
-runbook ``runbooks/<name>.ipynb``; a test fails when an alert lacks either, or its row in that table.
+Rule generation (``mlmon_nb.rules``), the runbooks' conditions, the runbook notebooks' headers,
+the runbook registry, the launcher and the alert table of docs/alerts.md all read this one list.
+Each alert's facts — per severity its ``for``, the setting its threshold compares with, the window
+of the value it reports and the setting of the fewest events it needs — are its
+:class:`Firing` rows, which its builder reads (the expression, labels, summary and description
+are the builder's) and :func:`fires_when` puts in words for the headers and that table
+(:mod:`mlmon_nb.runbooks.headers` writes them). Adding an alert is one entry here plus its
+runbook ``runbooks/<name>.ipynb``; a test fails when an alert lacks either.
 """
 
 from __future__ import annotations

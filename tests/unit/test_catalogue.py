@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlmon_nb import rules
-from mlmon_nb.config import load_config
+from mlmon_nb.config import Config, load_config
 from mlmon_nb.promql.rule import AlertingRule
 from mlmon_nb.rules import catalogue
 from mlmon_nb.stack.demo.bootstrap import build_demo_baseline
@@ -80,7 +80,7 @@ def test_get_names_the_known_alerts_when_one_is_unknown():
 
 # -- the firing rows: one place for each alert's facts ------------------------------------------
 
-def _with_for(overrides: dict) -> object:
+def _with_for(overrides: dict[str, str]) -> Config:
     from dataclasses import replace
     return replace(DEMO, alert_for=overrides)
 
