@@ -447,6 +447,14 @@ def _model_or_version(spec: AlertSpec, config: Config, key: str, summary: str,
                   row.severity, summary, description)]
 
 
+def _evidence_terms(evidence: RatioEvidence, events: str, key: str, for_: str | None,
+                    least: str, where: str) -> str:
+    """The evidence of a ratio alert in words, then its terms: threshold, ``for``, the windows
+    whose bound is ``where`` (past, under) it, and the fewest events."""
+    return (f"{_evidence_text(evidence, events)} (threshold {_pct(key)} for {for_}, the bound "
+            f"{where} it over {' or '.join(evidence.windows)}; at least {_num(least)} {events}).")
+
+
 def _low_accuracy(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     key, for_, window, least = _facts(spec.firings_for(config)[0])
 
@@ -454,9 +462,7 @@ def _low_accuracy(spec: AlertSpec, config: Config) -> list[AlertingRule]:
         n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
         return (f"Accuracy of {whose} on the {n} ground-truth outcomes of the last {window} is "
                 f"{{{{ $value | humanizePercentage }}}}. Chance alone does not explain it: "
-                f"{_evidence_text(evidence, 'outcomes')} (threshold {_pct(key)} for "
-                f"{for_}, the bound under it over {' or '.join(evidence.windows)}; at least "
-                f"{_num(least)} outcomes).")
+                f"{_evidence_terms(evidence, 'outcomes', key, for_, least, 'under')}")
     return _model_or_version(spec, config, "accuracy",
                              f"{_MODEL}: accuracy below {_pct(key)}", text)
 
@@ -491,9 +497,7 @@ def _low_confidence(spec: AlertSpec, config: Config) -> list[AlertingRule]:
         n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
         return (f"{{{{ $value | humanizePercentage }}}} of {whose}'s {n} predictions over the "
                 f"last {window} had confidence under {_num('low_confidence_threshold')}: "
-                f"{_evidence_text(evidence, 'predictions')} (threshold "
-                f"{_pct(key)} for {for_}, the bound past it over "
-                f"{' or '.join(evidence.windows)}; at least {_num(least)} predictions).")
+                f"{_evidence_terms(evidence, 'predictions', key, for_, least, 'past')}")
     return _model_or_version(spec, config, "low_confidence",
                              f"{_MODEL}: many low-confidence predictions", text)
 
@@ -698,9 +702,10 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               build=_budget_burn, reports="burn rate of its long and short window",
               group="slo-burn"),
     AlertSpec("LowThroughput", "Low throughput",
-              "The model serves fewer requests per second than the floor and than half the "
-              "quietest same moment (±5 min) of the last four weeks — in a first week, of the "
-              "last six days; the floor alone on a first day.",
+              "The model serves fewer requests per second than the floor and than the share "
+              "`slos.throughput.min_share_of_last_week` of the quietest same moment (±5 min) of "
+              "the last four weeks — in a first week, of the last six days; the floor alone on a "
+              "first day.",
               (Firing(_W, "15m", "throughput_min_rps", "5m"),),
               ("request rate", "error ratio"), build=_low_throughput,
               reports="request rate", side="below"),
