@@ -21,8 +21,7 @@ generation machinery.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import forward
 
 # public name -> module that defines it (relative to this package)
 _EXPORTS = {
@@ -49,20 +48,11 @@ _EXPORTS = {
     **dict.fromkeys(("ALERTMANAGER_FILE", "load_baselines", "write_generated", "check_files",
                      "stale_files"), ".files"),
 }
-_SUBMODULES = ("catalogue", "generate", "render", "alertmanager", ".files")
+_SUBMODULES = ("catalogue", "generate", "render", "alertmanager", "files")
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = forward(__name__, names=_EXPORTS)
 
 
 def __dir__() -> list[str]:
