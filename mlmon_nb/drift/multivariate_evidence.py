@@ -14,9 +14,10 @@ from .. import metrics as m
 from .. import plots
 from ..findings import Finding, Stat
 from ..findings.investigation import InvestigationBase
-from ..humanize import Kind, fmt
+from ..humanize import Kind, fmt, fmt_duration
 from ..promql import matcher, selector, sum_increase
 from ..signals import Signal
+from .investigate import POINT_WINDOW
 from .multivariate import pair_changes, residual_shares
 from .multivariate_rules import reconstruction_ks_expr
 from .prometheus import reconstruction_query, window_reconstruction
@@ -51,7 +52,7 @@ class MultivariateEvidence(InvestigationBase):
         """The binned KS of the reconstruction error against the baseline's over time (the
         rule's own expression over a short window), with the predictions behind it."""
         count = selector(m.RECONSTRUCTION_ERROR.series("_count"), model_name=self.model_name)
-        return Signal("binned KS of the reconstruction error",
+        return Signal(f"{POINT_WINDOW} binned KS of the reconstruction error",
                       lambda r: reconstruction_ks_expr(self._drift_window(r),  # type: ignore[attr-defined]
                                                        self._model(), recorded=False),
                       threshold, kind=Kind.NUMBER.value,
@@ -81,13 +82,14 @@ class MultivariateEvidence(InvestigationBase):
                              result.critical, "reconstruction error mean": result.mean,
                              "reconstruction error reference mean": result.reference_mean,
                              "predictions": result.n})
+        span = fmt_duration(self.incident.seconds)
         message = (f"The reconstruction error of the {fmt(result.n, Kind.COUNT)} predictions in "
-                   f"the incident window has binned KS {fmt(result.ks)} against the baseline's "
+                   f"the {span} incident window has binned KS {fmt(result.ks)} against the baseline's "
                    f"{fmt(result.m, Kind.COUNT)} rows (chance alone reaches "
                    f"{fmt(result.critical)} at alpha {self.ctx.model.drift_alpha:g}; threshold "
                    f"{threshold:g}); its mean is {fmt(result.mean)} against "
                    f"{fmt(result.reference_mean)} on the baseline.")
-        stats = [Stat("binned KS", result.ks, Kind.NUMBER.value, result.n, "predictions"),
+        stats = [Stat(f"binned KS over {span}", result.ks, Kind.NUMBER.value, result.n, "predictions"),
                  Stat("mean error", result.mean, Kind.NUMBER.value, result.n, "predictions"),
                  Stat("baseline mean error", result.reference_mean, Kind.NUMBER.value, result.m,
                       "rows")]
