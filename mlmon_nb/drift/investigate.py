@@ -17,7 +17,7 @@ import pandas as pd
 from .. import metrics as m
 from .. import plots
 from ..baseline import Baseline
-from ..context import format_duration, parse_step
+from ..context import parse_step
 from ..errors import BaselineError
 from ..findings import Finding, Stat
 from ..findings.investigation import InvestigationBase
@@ -141,10 +141,11 @@ class DriftEvidence(InvestigationBase):
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
 
     def _drift_window(self, rate: str) -> str:
-        """The window of each point of a drift signal: the ``rate()`` range, at least
-        :data:`POINT_WINDOW` (the one the signal's name states; an alert's own window, such as
-        1h, is its condition's)."""
-        return format_duration(max(parse_step(rate), parse_step(POINT_WINDOW)))
+        """The window of each point of a drift signal: :data:`POINT_WINDOW`, the one its name
+        states, for any ``rate()`` range shorter than the alert rules' :data:`RULE_WINDOW` (a
+        step longer than it samples those points); that window or longer is the range itself
+        (the alert's own condition, over 1h)."""
+        return rate if parse_step(rate) >= parse_step(RULE_WINDOW) else POINT_WINDOW
 
     def distribution(self, feature: str, *, title: str = "", baseline=None,
                      key: bool = False) -> Finding | None:

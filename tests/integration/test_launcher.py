@@ -151,7 +151,7 @@ def test_run_history_filters_and_metrics(quick):
     assert "mlmon_launcher_queue_depth 0.0" in text
     assert "mlmon_launcher_run_duration_seconds_count" in text
     health = client.get("/healthz").json()
-    assert health["status"] == "ok" and health["runbooks"] == 5
+    assert health["status"] == "ok" and health["runbooks"] == 6
 
 
 def test_timeout_and_dead_kernel_are_reported(quick):
