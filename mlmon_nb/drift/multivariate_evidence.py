@@ -60,7 +60,8 @@ class MultivariateEvidence(InvestigationBase):
 
     def reconstruction_finding(self, joint, threshold: float):
         """The incident window's multivariate check (the rule's rerun) and the chart of the
-        error's median against the baseline's interquartile band. Records the finding."""
+        error's median against the baseline's interquartile band. Records the finding, shown
+        among the findings as the runbook's key chart."""
         result = window_reconstruction(self.prom, self.load_baseline(),  # type: ignore[attr-defined]
                                        time=self.incident.end, window=self.incident.duration,
                                        model_name=self.model_name,
@@ -81,7 +82,8 @@ class MultivariateEvidence(InvestigationBase):
         self.numbers.update({"reconstruction KS": result.ks, "reconstruction KS critical":
                              result.critical, "reconstruction error mean": result.mean,
                              "reconstruction error reference mean": result.reference_mean,
-                             "predictions": result.n})
+                             "predictions": result.n,
+                             "reconstruction drifted (incident window)": bool(drifted)})
         span = fmt_duration(self.incident.seconds)
         message = (f"The reconstruction error of the {fmt(result.n, Kind.COUNT)} predictions in "
                    f"the {span} incident window has binned KS {fmt(result.ks)} against the baseline's "
@@ -94,7 +96,9 @@ class MultivariateEvidence(InvestigationBase):
                  Stat("baseline mean error", result.reference_mean, Kind.NUMBER.value, result.m,
                       "rows")]
         promql = reconstruction_query(self.model_name, self.incident.duration)
-        self.record(Finding("Reconstruction error", drifted, message, stats, plots.png(fig),
+        # the multivariate runbook's key chart: among the findings whatever the window's test
+        # says (its message says whether chance explains it), never under "nothing unusual"
+        self.record(Finding("Reconstruction error", True, message, stats, plots.png(fig),
                             promql, self.link(promql)))
         return result
 

@@ -11,6 +11,7 @@ import nbformat
 from test_runbooks import alert_params, iso, run_config, server_defaults_for, visible_text
 
 from mlmon_nb.drift.expressions import concept_psi_rule_expr
+from mlmon_nb.drift.multivariate_rules import reconstruction_ks_expr
 from mlmon_nb.humanize import fmt
 from mlmon_nb.prom import Prometheus
 from mlmon_nb.promql import matcher
@@ -100,3 +101,24 @@ def test_drift_runbooks_run_at_one_end_report_the_same_input_drift(run_config, h
     verdict = re.search(r"1h binned KS of sentiment_score is ([\d.]+)", visible_text(data_html))
     assert verdict and verdict.group(1) == shared["sentiment_score"], (verdict, shared)
     assert f"to {end[11:16]} UTC" in data["Input drift"].message
+
+
+def test_multivariate_drift_page_names_each_ks_window_and_shows_its_key_chart(run_config,
+                                                                            history, tmp_path):
+    outcome, found, html = run("MultivariateDriftDetected", history, run_config, tmp_path / "run")
+    text = visible_text(html)
+    shown = set(re.findall(r"1h binned KS of the reconstruction error is ([\d.]+)", text)) | \
+        set(re.findall(r"([\d.]+) 1h binned KS of the reconstruction error now", text))
+    expr = reconstruction_ks_expr("1h", matcher("model_name", history.model_name),
+                                  recorded=False)
+    with Prometheus(run_config.prometheus_url, timeout=30) as prom:
+        alert_value = prom.scalar(expr, outcome.summary["window"]["end"])
+    assert shown == {fmt(alert_value)}, (shown, alert_value)  # the alert's own, one figure
+    span = outcome.summary["numbers"]["incident_window"]
+    error = found["Reconstruction error"]
+    assert f"in the {span} incident window has binned KS" in error.message
+    assert [s.name for s in error.stats if "KS" in s.name] == [f"binned KS over {span}"]
+    assert "10m binned KS of the reconstruction error left its normal band" in text
+    assert error.interesting and error.chart  # the key chart, among the findings
+    folded = re.search(r'class="mlmon-quiet".*?</summary>', html, re.S)
+    assert folded is None or error.name not in folded.group(0)
