@@ -44,7 +44,8 @@ inv.check_still_firing(inv.alert_condition(signal, "confidence PSI"));
 inv.find_onset(signal);
 
 # %%
-inv.distribution("confidence", title="Confidence: training baseline against the incident window");
+inv.distribution("confidence", title="Confidence: training baseline against the incident window",
+                 key=True);
 
 # %%
 inv.compare([signal, iv.low_confidence(model_name), iv.accuracy(model_name),

@@ -46,7 +46,7 @@ inv.check_still_firing(inv.alert_condition(signal, f"binned KS of {watched}"));
 inv.find_onset(signal);
 
 # %%
-inv.distribution(watched);
+inv.distribution(watched, key=True);
 
 # %%
 inv.drift_finding();

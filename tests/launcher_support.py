@@ -22,15 +22,20 @@ from mlmon_nb.stack import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
-SHARED_PARAMETERS = ('model_name: str = "sentiment_classifier"\nprometheus_url: str = ""\n'
+# the runbooks of launcher mechanics query no Prometheus: they do not declare prometheus_url,
+# so the launcher does not ask Prometheus before running them
+SHARED_PARAMETERS = ('model_name: str = "sentiment_classifier"\n'
                      'severity: str = ""\nfeature: str = ""\nstarts_at: str = ""\n'
                      'alertname: str = "{alert}"\nseconds: float = 0.0\n')
 
 
-def write_runbook(folder: Path, alert: str, body: str) -> Path:
-    """A minimal runbook: the shared parameters cell, then ``body``."""
+def write_runbook(folder: Path, alert: str, body: str, *, queries_prometheus: bool = False) -> Path:
+    """A minimal runbook: the shared parameters cell (with ``prometheus_url`` when it
+    ``queries_prometheus``), then ``body``."""
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(SHARED_PARAMETERS.replace("{alert}", alert))
+    params = nbformat.v4.new_code_cell(SHARED_PARAMETERS.replace("{alert}", alert)
+                                       + ('prometheus_url: str = ""\n' if queries_prometheus
+                                          else ""))
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(body)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -51,6 +56,9 @@ def fault_runbooks(folder: Path) -> Path:
                   "display(HTML('<b id=x onmouseover=alert(1)>bold</b><script>alert(2)</script>'"
                   "'<img src=x onerror=alert(3)>'))\nprint('<script>alert(4)</script>')")
     write_runbook(folder, "Failing", "raise RuntimeError('the runbook broke')")
+    write_runbook(folder, "Probe", "import urllib.request\n"
+                  "urllib.request.urlopen(prometheus_url + '/api/v1/query?query=1', timeout=5)",
+                  queries_prometheus=True)
     return folder
 
 

@@ -10,8 +10,8 @@ value equals the Python rerun on the same counts (the suite checks it to 1e-9).
   the confidence histogram's) binned KS and PSI against the baseline's shares, written as
   literals;
 - the record names (``level:metric:window``): :data:`KS_RECORD`, :data:`PSI_RECORD`,
-  :data:`CONCEPT_PSI_RECORD` and the 1h rules the alert catalogue reads, :data:`KS_RULE`,
-  :data:`PSI_RULE`, :data:`CONCEPT_PSI_RULE`.
+  :data:`CONCEPT_PSI_RECORD` and the rules the alert catalogue reads, over
+  :data:`RULE_WINDOW` (1h): :data:`KS_RULE`, :data:`PSI_RULE`, :data:`CONCEPT_PSI_RULE`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "KS_RECORD",
     "PSI_RECORD",
     "CONCEPT_PSI_RECORD",
+    "RULE_WINDOW",
     "KS_RULE",
     "PSI_RULE",
     "CONCEPT_PSI_RULE",
@@ -98,10 +99,11 @@ MODEL_LEVEL = "model_name"
 KS_RECORD = "ml_feature_drift_ks"
 PSI_RECORD = "ml_feature_drift_psi"
 CONCEPT_PSI_RECORD = "ml_concept_drift_psi"
-# the 1h rules the alert catalogue reads (DataDriftDetected, ConceptDriftDetected)
-KS_RULE = recording_name(FEATURE_LEVEL, KS_RECORD, "1h")
-PSI_RULE = recording_name(FEATURE_LEVEL, PSI_RECORD, "1h")
-CONCEPT_PSI_RULE = recording_name(MODEL_LEVEL, CONCEPT_PSI_RECORD, "1h")
+# the window of the rules the alert catalogue reads (DataDriftDetected, ConceptDriftDetected)
+RULE_WINDOW = "1h"
+KS_RULE = recording_name(FEATURE_LEVEL, KS_RECORD, RULE_WINDOW)
+PSI_RULE = recording_name(FEATURE_LEVEL, PSI_RECORD, RULE_WINDOW)
+CONCEPT_PSI_RULE = recording_name(MODEL_LEVEL, CONCEPT_PSI_RECORD, RULE_WINDOW)
 # the evidence behind them: the window's count n, and the value chance alone gives for n
 N_RECORD = "ml_feature_drift_n"
 KS_CRITICAL_RECORD = "ml_feature_drift_ks_critical"

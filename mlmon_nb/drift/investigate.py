@@ -1,6 +1,13 @@
-"""The drift evidence of an investigation: the drift rerun of the incident window against the
-model's training baseline (binned KS and PSI per feature, the confidence histogram's PSI) and
-their findings. scipy-backed :mod:`mlmon_nb.drift` is imported only when a drift runbook asks."""
+"""The drift evidence of an investigation: the drift rerun against the model's training baseline
+(binned KS and PSI per feature, the confidence histogram's PSI) and their findings.
+scipy-backed :mod:`mlmon_nb.drift` is imported only when a drift runbook asks.
+
+Each figure says its window, and one window gives one figure on a page: the alert's own
+(:data:`~mlmon_nb.drift.expressions.RULE_WINDOW`, 1h, ending at the run's end: the value the
+drift rules record, so every runbook run at the same end reports the same input drift), the
+incident window (onset → end: the distribution charts), and the :data:`POINT_WINDOW` (10m) of
+each point of a drift signal over time (the onset search and the comparison with the days
+before)."""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ import pandas as pd
 from .. import metrics as m
 from .. import plots
 from ..baseline import Baseline
-from ..context import format_duration, parse_step
+from ..context import parse_step
 from ..errors import BaselineError
 from ..findings import Finding, Stat
 from ..findings.investigation import InvestigationBase
@@ -21,6 +28,7 @@ from ..signals import Signal
 from .compare import thresholds_for
 from .expressions import (
     MODEL_SCOPE,
+    RULE_WINDOW,
     VERSION_SCOPE,
     concept_psi_rule_expr,
     confidence_buckets_query,
@@ -30,7 +38,10 @@ from .expressions import (
 from .methods import CONCEPT_FEATURE
 from .prometheus import window_counts, window_drift
 
-__all__ = ["DriftEvidence"]
+__all__ = ["DriftEvidence", "POINT_WINDOW"]
+
+# each point of a drift signal over time: drift statistics need a few hundred values
+POINT_WINDOW = "10m"
 
 
 class DriftEvidence(InvestigationBase):
@@ -45,6 +56,16 @@ class DriftEvidence(InvestigationBase):
                 alpha=self.ctx.model.drift_alpha)
         return self._cache["drift"]
 
+    def _rule_window_drift(self, baseline) -> pd.DataFrame:
+        """The drift rerun of the alert rules' window (:data:`RULE_WINDOW` ending at the run's
+        end): the drift recording rules' values, whatever this run's onset; cached."""
+        if "drift_rule" not in self._cache:
+            self._cache["drift_rule"] = window_drift(
+                self.prom, baseline, time=self.incident.end, window=RULE_WINDOW,
+                model_name=self.model_name, thresholds=thresholds_for(self.ctx.model),
+                alpha=self.ctx.model.drift_alpha)
+        return self._cache["drift_rule"]
+
     def confidence_psi(self, baseline=None) -> dict[str, float]:
         """PSI of the prediction-confidence histogram in the incident window vs the baseline."""
         baseline = baseline or self.load_baseline()
@@ -57,13 +78,15 @@ class DriftEvidence(InvestigationBase):
         return {"psi": float(rows["statistic"].iloc[0]), "n": float(rows["n"].iloc[0])}
 
     def drift_table(self, baseline=None, *, record: bool = True) -> pd.DataFrame:
-        """Binned KS and PSI of every numeric feature in the incident window, with severities
-        from the configured thresholds (the rerun of the drift recording rules)."""
+        """Binned KS and PSI of every numeric feature over the alert rules' window
+        (:data:`RULE_WINDOW` ending at the run's end), with severities from the configured
+        thresholds: the rerun of the drift recording rules, the same in every runbook run at
+        the same end."""
         columns = ["ks", "psi", "n", "ks critical", "ks severity", "psi severity"]
         baseline = baseline or self.load_baseline()
         if baseline is None:
             return pd.DataFrame(columns=columns)
-        rows = self._window_drift(baseline)
+        rows = self._rule_window_drift(baseline)
         rows = rows[rows["kind"] == "numeric"]
         if rows.empty:
             return pd.DataFrame(columns=columns)
@@ -96,7 +119,7 @@ class DriftEvidence(InvestigationBase):
         matchers = [matcher("model_name", self.model_name), matcher("feature", feature),
                     *(matcher("model_version", v) for v in version.values())]
         scope = VERSION_SCOPE if model_version else MODEL_SCOPE
-        name = f"binned KS of {feature}" + (f" on version {model_version}'s traffic"
+        name = f"{POINT_WINDOW} binned KS of {feature}" + (f" on version {model_version}'s traffic"
                                             if model_version else "")
         return Signal(name,
                       lambda r: ks_rule_expr(self._drift_window(r), *matchers, recorded=False,
@@ -110,7 +133,7 @@ class DriftEvidence(InvestigationBase):
         if baseline is None or baseline.confidence_fractions is None:
             return None
         sel = selector(m.CONFIDENCE.series("_count"), model_name=self.model_name)
-        return Signal("confidence PSI",
+        return Signal(f"{POINT_WINDOW} confidence PSI",
                       lambda r: concept_psi_rule_expr(self._drift_window(r),
                                                       matcher("model_name", self.model_name),
                                                       recorded=False),
@@ -118,12 +141,18 @@ class DriftEvidence(InvestigationBase):
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
 
     def _drift_window(self, rate: str) -> str:
-        """Drift statistics need a few hundred values: at least 10 minutes per point."""
-        return format_duration(max(parse_step(rate), 600))
+        """The window of each point of a drift signal: :data:`POINT_WINDOW`, the one its name
+        states, for any ``rate()`` range shorter than the alert rules' :data:`RULE_WINDOW` (a
+        step longer than it samples those points); that window or longer is the range itself
+        (the alert's own condition, over 1h)."""
+        return rate if parse_step(rate) >= parse_step(RULE_WINDOW) else POINT_WINDOW
 
-    def distribution(self, feature: str, *, title: str = "", baseline=None) -> Finding | None:
+    def distribution(self, feature: str, *, title: str = "", baseline=None,
+                     key: bool = False) -> Finding | None:
         """The baseline's distribution of ``feature`` (or ``confidence``) against the incident
-        window's, with binned KS, PSI and the sample size. Records the finding."""
+        window's, with binned KS, PSI and the sample size. Records the finding; the ``key``
+        chart of a runbook is shown among the findings even where its test says nothing moved
+        (never folded under "nothing unusual")."""
         baseline = baseline or self.load_baseline()
         if baseline is None:
             return None
@@ -164,23 +193,28 @@ class DriftEvidence(InvestigationBase):
                   if feature == CONCEPT_FEATURE
                   else feature_buckets_query(self.model_name, self.incident.duration))
         return self.record(Finding(title or f"Distribution of {feature}",
-                                   bool(severity and severity not in ("ok", "insufficient")),
+                                   key or bool(severity and severity
+                                               not in ("ok", "insufficient")),
                                    message, stats, plots.png(fig), promql, self.link(promql)))
 
     def drift_finding(self, baseline=None) -> pd.DataFrame:
-        """Every numeric feature's binned KS and PSI in the incident window, as a finding."""
+        """Every numeric feature's binned KS and PSI over the alert rules' window, as a
+        finding."""
         table = self.drift_table(baseline)
         if table.empty:
             self.record(Finding("Input drift", False, "No baseline or no feature values: "
                                 "input drift was not rerun."))
             return table
         drifted = table[table["ks severity"].isin(["warning", "critical"])]
-        message = (f"{len(drifted)} of {len(table)} features drifted: "
-                   + ", ".join(f"{f} (KS {fmt(r['ks'])})" for f, r in drifted.iterrows())
-                   if len(drifted) else f"No input feature drifted (largest binned KS "
-                   f"{fmt(table['ks'].max())}, {table.index[0]}).")
-        rows = [{"feature": str(f), "binned KS": fmt(r["ks"]),
-                 "KS by chance": fmt(r["ks critical"]), "PSI": fmt(r["psi"]),
+        window = (f"in the {RULE_WINDOW} to {self.incident.end:%H:%M} UTC (the drift alerts' "
+                  f"window)")
+        message = (f"{len(drifted)} of {len(table)} features drifted {window}: "
+                   + ", ".join(f"{f} ({RULE_WINDOW} KS {fmt(r['ks'])})"
+                               for f, r in drifted.iterrows())
+                   if len(drifted) else f"No input feature drifted {window}: the largest "
+                   f"{RULE_WINDOW} binned KS is {fmt(table['ks'].max())} ({table.index[0]}).")
+        rows = [{"feature": str(f), f"{RULE_WINDOW} binned KS": fmt(r["ks"]),
+                 "KS by chance": fmt(r["ks critical"]), f"{RULE_WINDOW} PSI": fmt(r["psi"]),
                  "n": fmt(r["n"], Kind.COUNT), "severity": str(r["ks severity"])}
                 for f, r in table.iterrows()]
         self.record(Finding("Input drift", bool(len(drifted)), message, [], None, "", "", rows))

@@ -14,9 +14,10 @@ from .. import metrics as m
 from .. import plots
 from ..findings import Finding, Stat
 from ..findings.investigation import InvestigationBase
-from ..humanize import Kind, fmt
+from ..humanize import Kind, fmt, fmt_duration
 from ..promql import matcher, selector, sum_increase
 from ..signals import Signal
+from .investigate import POINT_WINDOW
 from .multivariate import pair_changes, residual_shares
 from .multivariate_rules import reconstruction_ks_expr
 from .prometheus import reconstruction_query, window_reconstruction
@@ -51,7 +52,7 @@ class MultivariateEvidence(InvestigationBase):
         """The binned KS of the reconstruction error against the baseline's over time (the
         rule's own expression over a short window), with the predictions behind it."""
         count = selector(m.RECONSTRUCTION_ERROR.series("_count"), model_name=self.model_name)
-        return Signal("binned KS of the reconstruction error",
+        return Signal(f"{POINT_WINDOW} binned KS of the reconstruction error",
                       lambda r: reconstruction_ks_expr(self._drift_window(r),  # type: ignore[attr-defined]
                                                        self._model(), recorded=False),
                       threshold, kind=Kind.NUMBER.value,
@@ -59,7 +60,8 @@ class MultivariateEvidence(InvestigationBase):
 
     def reconstruction_finding(self, joint, threshold: float):
         """The incident window's multivariate check (the rule's rerun) and the chart of the
-        error's median against the baseline's interquartile band. Records the finding."""
+        error's median against the baseline's interquartile band. Records the finding, shown
+        among the findings as the runbook's key chart."""
         result = window_reconstruction(self.prom, self.load_baseline(),  # type: ignore[attr-defined]
                                        time=self.incident.end, window=self.incident.duration,
                                        model_name=self.model_name,
@@ -80,19 +82,23 @@ class MultivariateEvidence(InvestigationBase):
         self.numbers.update({"reconstruction KS": result.ks, "reconstruction KS critical":
                              result.critical, "reconstruction error mean": result.mean,
                              "reconstruction error reference mean": result.reference_mean,
-                             "predictions": result.n})
+                             "predictions": result.n,
+                             "reconstruction drifted (incident window)": bool(drifted)})
+        span = fmt_duration(self.incident.seconds)
         message = (f"The reconstruction error of the {fmt(result.n, Kind.COUNT)} predictions in "
-                   f"the incident window has binned KS {fmt(result.ks)} against the baseline's "
+                   f"the {span} incident window has binned KS {fmt(result.ks)} against the baseline's "
                    f"{fmt(result.m, Kind.COUNT)} rows (chance alone reaches "
                    f"{fmt(result.critical)} at alpha {self.ctx.model.drift_alpha:g}; threshold "
                    f"{threshold:g}); its mean is {fmt(result.mean)} against "
                    f"{fmt(result.reference_mean)} on the baseline.")
-        stats = [Stat("binned KS", result.ks, Kind.NUMBER.value, result.n, "predictions"),
+        stats = [Stat(f"binned KS over {span}", result.ks, Kind.NUMBER.value, result.n, "predictions"),
                  Stat("mean error", result.mean, Kind.NUMBER.value, result.n, "predictions"),
                  Stat("baseline mean error", result.reference_mean, Kind.NUMBER.value, result.m,
                       "rows")]
         promql = reconstruction_query(self.model_name, self.incident.duration)
-        self.record(Finding("Reconstruction error", drifted, message, stats, plots.png(fig),
+        # the multivariate runbook's key chart: among the findings whatever the window's test
+        # says (its message says whether chance explains it), never under "nothing unusual"
+        self.record(Finding("Reconstruction error", True, message, stats, plots.png(fig),
                             promql, self.link(promql)))
         return result
 

@@ -261,7 +261,8 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
         kind = sig.kind if sig is not None else Kind.NUMBER.value
         name = sig.name if sig is not None else (measure or "the signal")
         parts = []
-        if condition is not None and now == now and not self._cache.get("not_firing"):
+        stated = condition is not None and now == now and not self._cache.get("not_firing")
+        if stated:
             parts.append(f"{_cap(condition.description)} is "
                          f"{_fmt_kind(now, condition.kind)} (threshold "
                          f"{_fmt_kind(condition.threshold, condition.kind)})")
@@ -274,8 +275,11 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
                             f"±{fmt_duration(self.onset.uncertainty)}" + (f", {lead}" if lead
                                                                           else "")]
         if first is not None and first[0].name == name:
-            parts.append(f"{_factor_text(first[1], first[2])} against {first[3]} "
-                         f"({_fmt_kind(first[2], kind)})")
+            # after the alert's own window, the comparison's mean is another figure: named
+            parts.append((f"the {name} averaged {_fmt_kind(first[1], kind)} since onset, "
+                          if stated else "")
+                         + f"{_factor_text(first[1], first[2])} against {first[3]} "
+                           f"({_fmt_kind(first[2], kind)})")
         top = self._cache.get("breakdown_top")
         if cause:
             parts.append(cause)
@@ -302,7 +306,8 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
         if first is not None:
             self.tiles.insert(1 if len(self.tiles) else 0, {
                 "label": "against days before", "value": _factor_text(first[1], first[2]),
-                "detail": f"{_fmt_kind(first[2], kind)} → {_fmt_kind(first[1], kind)}"})
+                "detail": f"{first[0].name}: {_fmt_kind(first[2], first[0].kind)} → "
+                          f"{_fmt_kind(first[1], first[0].kind)}"})
         return _record(self._summary(verdict, status, next_step=next_step))
 
 

@@ -113,12 +113,12 @@ class OnsetSearch(InvestigationBase):
                        + (f"; outside it for {fmt_duration(lasted)} now"
                           if onset.ongoing else
                           f"; back in band at {onset.ended:%H:%M:%S} UTC" if onset.ended else "")
-                       + f" (level {fmt(onset.level, signal.kind)} against a normal "
-                         f"{fmt(band.median, signal.kind)}).")
+                       + f" (median {fmt(onset.level, signal.kind)} since onset against a "
+                         f"normal median {fmt(band.median, signal.kind)}).")
             stats = [Stat("onset", f"{onset.time:%Y-%m-%d %H:%M:%S} UTC", Kind.TEXT.value),
                      Stat("uncertainty", onset.uncertainty, Kind.SECONDS.value),
                      Stat("before the alert", lead, Kind.SECONDS.value),
-                     Stat("level since onset", onset.level, signal.kind, onset.points, "points"),
+                     Stat("median since onset", onset.level, signal.kind, onset.points, "points"),
                      *stats]
             self.numbers["onset"] = onset.time.isoformat()
             self.numbers["onset_uncertainty_seconds"] = onset.uncertainty

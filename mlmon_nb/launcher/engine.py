@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..config import Config
+from ..errors import PrometheusError
 from ..runbooks import (
     KernelPool,
     Registry,
@@ -21,6 +22,7 @@ from ..runbooks import (
     server_defaults,
     validate_parameters,
 )
+from ..runbooks.cli import check_prometheus
 from ..runstore import Run, RunStatus, RunStore
 from .security import RequestError
 from .settings import LauncherSettings
@@ -153,6 +155,9 @@ class Launcher:
 
     def _execute(self, run: Run) -> None:
         self.wait_seconds.observe(max(0.0, (run.started or time.time()) - run.created))
+        if self._prometheus_missing(run):
+            self.runs_total.labels(run.alertname, RunStatus.FAILED.value).inc()
+            return
         try:
             outcome = execute_run(self.store, self.registry, self.config, run,
                                   kernel=self.pool.acquire(), timeout=self.settings.run_timeout)
@@ -162,6 +167,21 @@ class Launcher:
             status, duration = RunStatus.FAILED.value, 0.0
         self.runs_total.labels(run.alertname, status).inc()
         self.run_seconds.labels(run.alertname).observe(duration)
+
+    def _prometheus_missing(self, run: Run) -> bool:
+        """A runbook that queries Prometheus (it declares ``prometheus_url``) asks it for one
+        value before a kernel is taken from the pool or started: when nothing answers there
+        within a second, the run ends as failed with one line naming the URL it would use."""
+        url = run.params.get("prometheus_url")
+        if not url:
+            return False
+        try:
+            check_prometheus(str(url), fix="no kernel was started. Start it, or set "
+                             "prometheus_url in the launcher's configuration")
+        except PrometheusError as exc:
+            self.store.finish(run.run_id, RunStatus.FAILED, error=str(exc))
+            return True
+        return False
 
     # -- accepting work -------------------------------------------------------------------------
 

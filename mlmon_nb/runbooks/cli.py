@@ -89,16 +89,20 @@ def check_early(config: Config, registry: Registry, notebook: str,
 PROMETHEUS_CHECK_SECONDS = 1.0
 
 
-def check_prometheus(url: str, timeout: float = PROMETHEUS_CHECK_SECONDS) -> None:
+CLI_FIX = ("nothing was run. Start the local stack with `mlmon-nb stack up`, or pass a running "
+           "one with -p prometheus_url URL")
+
+
+def check_prometheus(url: str, timeout: float = PROMETHEUS_CHECK_SECONDS, *,
+                     fix: str = CLI_FIX) -> None:
     """Ask the Prometheus a run would query for one instant value, within ``timeout`` seconds,
     before any run is created or kernel started; PrometheusError naming ``url`` (the one the run
-    would use) and how to point at another when nothing answers like a Prometheus there."""
+    would use) and ``fix`` (how to point at another) in one line when nothing answers like a
+    Prometheus there."""
     import http.client
     import urllib.error
     import urllib.request
 
-    fix = ("nothing was run. Start the local stack with `mlmon-nb stack up`, or pass a running "
-           "one with -p prometheus_url URL")
     probe = f"{url.rstrip('/')}/api/v1/query?query=1"
     try:
         with urllib.request.urlopen(probe, timeout=timeout) as resp:
@@ -109,7 +113,7 @@ def check_prometheus(url: str, timeout: float = PROMETHEUS_CHECK_SECONDS) -> Non
         raise PrometheusError(f"Prometheus at {url} answered HTTP {exc.code} to a query; {fix}",
                               url) from None
     except (OSError, http.client.HTTPException) as exc:
-        reason = getattr(exc, "reason", None) or exc
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())  # one line
         raise PrometheusError(f"Prometheus is unreachable at {url} ({reason}); {fix}",
                               url) from None
     except ValueError as exc:

@@ -281,6 +281,9 @@ class Stack:
                     "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.jupyter_token()}",
                     f"--ServerApp.root_dir={s}", "--ServerApp.open_browser=False",
                     f"--LabApp.user_settings_dir={self._lab_settings}",
+                    # a run's output.ipynb is a record: opening it starts no kernel (so no
+                    # notebook here does; pick one from the toolbar to run cells)
+                    "--LabApp.notebook_starts_kernel=False",
                     # JupyterLab's defaults, and the token and launcher secret out of its files
                     "--ContentsManager.hide_globs=['__pycache__','*.pyc','*.pyo','.DS_Store',"
                     "'*~','*.so','*.dylib','jupyter_token','launcher-secret']",

@@ -151,7 +151,7 @@ def test_run_history_filters_and_metrics(quick):
     assert "mlmon_launcher_queue_depth 0.0" in text
     assert "mlmon_launcher_run_duration_seconds_count" in text
     health = client.get("/healthz").json()
-    assert health["status"] == "ok" and health["runbooks"] == 5
+    assert health["status"] == "ok" and health["runbooks"] == 6
 
 
 def test_timeout_and_dead_kernel_are_reported(quick):
@@ -228,3 +228,31 @@ def test_launcher_killed_with_runs_queued_loses_none(history, faults, tmp_path):
         assert r.json()["runs"][0]["created"] is False
     runs = store.list()
     assert len(runs) == 6 and {r.model_name for r in runs} == {f"r{i}" for i in range(6)}
+
+
+def test_a_queued_run_against_an_unreachable_prometheus_fails_without_a_kernel(history, faults,
+                                                                              tmp_path):
+    """A webhook's run of a runbook that queries Prometheus (it declares prometheus_url), with
+    the configured Prometheus on a closed port: the run fails with one line naming that URL, and
+    papermill never ran (no notebook written); a runbook that queries none still runs."""
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    cfg = replace(history.config, prometheus_url=closed)
+    cfg = replace(cfg, stack=replace(cfg.stack, state_dir=tmp_path / "state"))
+    settings = LauncherSettings(workers=1, warm_kernels=0)  # a kernel would be started cold
+    with InProcessLauncher(cfg, settings=settings, registry=Registry(faults)) as srv, \
+            httpx.Client(base_url=srv.url, timeout=30) as client:
+        r = client.post("/alertmanager", json=payload(alert("Probe", fingerprint="probe1")))
+        assert r.status_code == 200, r.text
+        run = wait_for(finished(client, r.json()["runs"][0]["run_id"]), timeout=60)
+        assert run["status"] == "failed", run
+        error = run["error"]
+        assert f"Prometheus is unreachable at {closed} (" in error and "\n" not in error, error
+        assert "no kernel was started" in error and "prometheus_url" in error
+        assert run["params"]["prometheus_url"] == closed
+        folder = tmp_path / "state" / "runs" / run["run_id"]
+        assert not (folder / "output.ipynb").exists()  # no kernel executed the notebook
+        page = client.get(f"/runs/{run['run_id']}")
+        assert page.status_code == 200 and closed in page.text
+        quick = client.post("/alertmanager", json=payload(alert("Quick", fingerprint="quick1")))
+        done = wait_for(finished(client, quick.json()["runs"][0]["run_id"]), timeout=120)
+        assert done["status"] == "done", done["error"]

@@ -92,6 +92,14 @@ def test_chromium_shows_a_run_page_and_its_jupyterlab_link(stack, history, tmp_p
                             f"e.classList.contains('jp-mod-readOnly') && e.querySelector("
                             f"'.cm-content').getAttribute('aria-readonly') === 'true')"), \
             "a cell of the run's record is editable"
+        # opening the record starts no kernel: the toolbar says so once the notebook is
+        # rendered, and the Lab's kernel and session lists stay empty
+        lab.wait_for("[...document.querySelectorAll('.jp-NotebookPanel .jp-KernelName')]"
+                     ".some(k => k.textContent.trim() === 'No Kernel')", timeout=60)
+        auth = {"Authorization": f"token {token}"}
+        for api in ("kernels", "sessions"):
+            listed = httpx.get(f"{cfg.jupyter_url}/api/{api}", headers=auth, timeout=30)
+            assert listed.status_code == 200 and listed.json() == [], (api, listed.text)
         lab.screenshot(lab_shot)
     assert lab_shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert lab_shot.stat().st_size > 20_000

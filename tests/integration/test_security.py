@@ -77,7 +77,7 @@ def raw_post(srv, path, content, headers):
     ("json form", "/runbook/Quick", b"{}", {**AUTH, "content-type": "application/json"}, 415),
     ("undeclared parameter", "/runbook/Quick", b"model_name=m&__import__=os",
      {**AUTH, "content-type": "application/x-www-form-urlencoded"}, 400),
-    ("reserved parameter", "/runbook/Quick", b"prometheus_url=http://169.254.169.254",
+    ("reserved parameter", "/runbook/Probe", b"prometheus_url=http://169.254.169.254",
      {**AUTH, "content-type": "application/x-www-form-urlencoded"}, 400),
     ("duplicate parameter", "/runbook/Quick", b"model_name=a&model_name=b",
      {**AUTH, "content-type": "application/x-www-form-urlencoded"}, 400),
