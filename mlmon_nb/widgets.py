@@ -37,15 +37,17 @@ from .drift import (
     BinCounts,
     FeatureKind,
     QuerySource,
-    bin_counts,
-    category_counts_query,
-    confidence_buckets_query,
-    feature_buckets_query,
     get_method,
     judge,
     methods_for,
     thresholds_for,
     window_counts,
+)
+from .drift.bins import bin_counts
+from .drift.expressions import (
+    category_counts_query,
+    confidence_buckets_query,
+    feature_buckets_query,
 )
 from .errors import BaselineError, ConfigError, DriftError
 from .humanize import MISSING, fmt_count, fmt_number

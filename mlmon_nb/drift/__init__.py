@@ -22,118 +22,75 @@ One job per module, imported in this order (no cycles):
   :func:`window_reconstruction`, the only I/O (through a :class:`QuerySource` such as
   :class:`mlmon_nb.prom.Prometheus`).
 
-Everything public is re-exported here: ``from mlmon_nb import drift; drift.compare(...)``.
+What notebooks and services call is re-exported here (``from mlmon_nb import drift;
+drift.compare(...)``): comparing samples or bucket counts with a baseline, the window queries,
+the registry of tests and the statistics, the critical values, the multivariate check and the
+drift rule builder. The building blocks (record names, PromQL expressions and queries,
+reference-CDF and bin internals, the multivariate rules) stay in their modules, e.g.
+``drift.expressions.KS_RULE``, ``drift.multivariate_rules.multivariate_rules``.
 """
 
 from __future__ import annotations
 
-from .bins import DRIFT_COLUMNS, BinCounts, bin_counts, binned_drift, binned_statistic, counts_drift
-from .compare import COLUMNS, category_fractions, compare, judge, thresholds_for
-from .expressions import (
-    CONCEPT_N_RULE,
-    CONCEPT_PSI_CRITICAL_RULE,
-    CONCEPT_PSI_RECORD,
-    CONCEPT_PSI_RULE,
-    KS_CRITICAL_RULE,
-    KS_RECORD,
-    KS_RULE,
-    MODEL_SCOPE,
-    N_RULE,
-    PSI_RECORD,
-    PSI_RULE,
-    VERSION_KS_CRITICAL_RULE,
-    VERSION_KS_RULE,
-    VERSION_N_RULE,
-    VERSION_SCOPE,
-    category_counts_query,
-    concept_psi_rule_expr,
-    confidence_buckets_query,
-    feature_buckets_query,
-    ks_rule_expr,
-    psi_rule_expr,
-    versions_rule_expr,
-)
+from . import bins, expressions, methods, multivariate, multivariate_rules, reference, stats
+from .bins import DRIFT_COLUMNS, BinCounts, counts_drift
+from .compare import COLUMNS, compare, judge, thresholds_for
 from .methods import (
     BINNED_TESTS,
     CONCEPT_FEATURE,
     DEFAULT_TESTS,
     DEFAULT_THRESHOLDS,
-    MIN_SAMPLES,
     TESTS,
     DriftMethod,
     FeatureKind,
-    RuleSpec,
     Sample,
     Score,
-    TestSpec,
     get_method,
     methods_for,
     register,
 )
-from .multivariate import ReconstructionDrift, pair_changes, reconstruction_drift, residual_shares
-from .multivariate_rules import (
-    MV_KS_CRITICAL_RULE,
-    MV_KS_RULE,
-    MV_MEAN_CRITICAL_RULE,
-    MV_MEAN_RULE,
-    MV_N_RULE,
-    multivariate_rules,
-    reconstruction_ks_expr,
-)
-from .prometheus import (
-    QuerySource,
-    drift_series,
-    reconstruction_query,
-    window_counts,
-    window_drift,
-    window_reconstruction,
-)
-from .reference import (
-    CDFPoints,
-    ReferenceDrift,
-    compare_numeric,
-    evaluate,
-    reference_ks,
-    reference_wasserstein,
-)
+from .multivariate import ReconstructionDrift, reconstruction_drift
+from .prometheus import QuerySource, drift_series, window_counts, window_drift, window_reconstruction
+from .reference import ReferenceDrift, compare_numeric
 from .rules import drift_recording_rules
 from .significance import DEFAULT_ALPHA, ks_critical, psi_critical
 from .stats import (
-    PSI_EPSILON,
     KSResult,
     binned_ks,
     chi_square,
     correct_pvalues,
     jensen_shannon,
     ks,
-    ks_many,
     ks_pvalue,
     psi,
     wasserstein,
 )
 
 __all__ = [
-    # the registry
+    # the building blocks, by module
+    "bins",
+    "expressions",
+    "methods",
+    "multivariate",
+    "multivariate_rules",
+    "reference",
+    "stats",
+    # the registry of tests
     "TESTS",
     "FeatureKind",
     "DriftMethod",
-    "TestSpec",
     "Sample",
     "Score",
-    "RuleSpec",
     "register",
     "get_method",
     "methods_for",
     "BINNED_TESTS",
     "DEFAULT_TESTS",
     "DEFAULT_THRESHOLDS",
-    "PSI_EPSILON",
-    "MIN_SAMPLES",
     "CONCEPT_FEATURE",
     # statistics
     "KSResult",
     "ks",
-    "ks_many",
     "ks_pvalue",
     "psi",
     "binned_ks",
@@ -142,70 +99,30 @@ __all__ = [
     "chi_square",
     "correct_pvalues",
     # against a baseline's reference CDF
-    "CDFPoints",
     "ReferenceDrift",
     "compare_numeric",
-    "evaluate",
-    "reference_ks",
-    "reference_wasserstein",
     # from samples
     "thresholds_for",
     "judge",
     "compare",
-    "category_fractions",
     "COLUMNS",
     # from buckets
     "BinCounts",
-    "bin_counts",
-    "binned_statistic",
-    "binned_drift",
     "counts_drift",
     "DRIFT_COLUMNS",
     # from Prometheus
     "QuerySource",
-    "feature_buckets_query",
-    "confidence_buckets_query",
-    "category_counts_query",
     "window_counts",
     "window_drift",
     "drift_series",
-    # recording rules
-    "ks_rule_expr",
-    "VERSION_KS_RULE",
-    "VERSION_N_RULE",
-    "VERSION_KS_CRITICAL_RULE",
-    "VERSION_SCOPE",
-    "versions_rule_expr",
-    "MODEL_SCOPE",
-    "psi_rule_expr",
-    "concept_psi_rule_expr",
-    "drift_recording_rules",
-    "KS_RECORD",
-    "PSI_RECORD",
-    "CONCEPT_PSI_RECORD",
-    "KS_RULE",
-    "PSI_RULE",
-    "CONCEPT_PSI_RULE",
-    # the drift alerts' evidence: counts and the critical values chance gives for them
+    "window_reconstruction",
+    # what chance gives: the drift alerts' second condition
     "DEFAULT_ALPHA",
     "ks_critical",
     "psi_critical",
-    "N_RULE",
-    "KS_CRITICAL_RULE",
-    "CONCEPT_N_RULE",
-    "CONCEPT_PSI_CRITICAL_RULE",
     # the multivariate check
     "ReconstructionDrift",
     "reconstruction_drift",
-    "residual_shares",
-    "pair_changes",
-    "reconstruction_query",
-    "window_reconstruction",
-    "multivariate_rules",
-    "reconstruction_ks_expr",
-    "MV_KS_RULE",
-    "MV_N_RULE",
-    "MV_MEAN_RULE",
-    "MV_KS_CRITICAL_RULE",
-    "MV_MEAN_CRITICAL_RULE",
+    # recording rules
+    "drift_recording_rules",
 ]

@@ -332,12 +332,12 @@ def _service_down(spec: AlertSpec, config: Config) -> list[AlertingRule]:
 
 def _drift_rule_names() -> dict[str, str]:
     # drift pulls numpy and scipy; the catalogue is read on light paths (launcher, runbooks)
-    from .. import drift  # noqa: PLC0415
-    return {"ks": drift.KS_RULE, "n": drift.N_RULE, "ks_critical": drift.KS_CRITICAL_RULE,
-            "psi": drift.CONCEPT_PSI_RULE, "concept_n": drift.CONCEPT_N_RULE,
-            "psi_critical": drift.CONCEPT_PSI_CRITICAL_RULE,
-            "version_ks": drift.VERSION_KS_RULE, "version_n": drift.VERSION_N_RULE,
-            "version_ks_critical": drift.VERSION_KS_CRITICAL_RULE}
+    from ..drift import expressions as e  # noqa: PLC0415
+    return {"ks": e.KS_RULE, "n": e.N_RULE, "ks_critical": e.KS_CRITICAL_RULE,
+            "psi": e.CONCEPT_PSI_RULE, "concept_n": e.CONCEPT_N_RULE,
+            "psi_critical": e.CONCEPT_PSI_CRITICAL_RULE,
+            "version_ks": e.VERSION_KS_RULE, "version_n": e.VERSION_N_RULE,
+            "version_ks_critical": e.VERSION_KS_CRITICAL_RULE}
 
 
 def _feature_series(name: str, version: bool = False) -> str:
@@ -409,12 +409,12 @@ def _past_chance(spec: AlertSpec, config: Config, statistic: str, critical: str,
 
 def _multivariate_drift(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     # drift pulls numpy and scipy; the catalogue is read on light paths (launcher, runbooks)
-    from .. import drift  # noqa: PLC0415
+    from ..drift import multivariate_rules as mv  # noqa: PLC0415
     # the univariate drift alerts' rules: the warning threshold, past chance, enough values;
     # or, past chance, the mean error past what chance gives (a new segment of far-off inputs)
-    mean, mean_critical = drift.MV_MEAN_RULE, drift.MV_MEAN_CRITICAL_RULE
+    mean, mean_critical = mv.MV_MEAN_RULE, mv.MV_MEAN_CRITICAL_RULE
     return _past_chance(
-        spec, config, drift.MV_KS_RULE, drift.MV_KS_CRITICAL_RULE, drift.MV_N_RULE,
+        spec, config, mv.MV_KS_RULE, mv.MV_KS_CRITICAL_RULE, mv.MV_N_RULE,
         "the features' joint distribution drifted",
         "Binned KS of the reconstruction error (the distance of each input from the baseline's "
         "principal components)", "predictions",

@@ -180,7 +180,7 @@ def _version_rates(window: str) -> list[RecordingRule]:
     """Requests, their count and the error ratio per version over ``window``, for the models
     that run more than one version now (a canary judged on its own requests)."""
     by = ("model_name", "model_version")
-    only = f"and on (model_name) ({drift.versions_rule_expr()} > 1)"
+    only = f"and on (model_name) ({drift.expressions.versions_rule_expr()} > 1)"
     rate = versioned(request_rate(window))
     return [RecordingRule(rate, f"{_rate(REQUESTS.sample, window, by)} {only}"),
             RecordingRule(versioned(error_ratio(window)),
@@ -194,7 +194,7 @@ def _version_quality() -> list[RecordingRule]:
     their alerts read, for the models that run more than one version now (a canary's quality
     judged on its own predictions and labels)."""
     by = ("model_name", "model_version")
-    only = f"and on (model_name) ({drift.versions_rule_expr()} > 1)"
+    only = f"and on (model_name) ({drift.expressions.versions_rule_expr()} > 1)"
     rules = []
     for w in EVIDENCE["accuracy_version"].windows:
         count = versioned(ground_truth_count(w))
@@ -327,7 +327,8 @@ def multivariate_group(config: Config, interval: str) -> RuleGroup:
     rules' interval, at each model's drift alpha."""
     return RuleGroup(group_name("multivariate-drift"), tuple(
         RecordingRule(r["record"], r["expr"], r.get("labels", {}))
-        for r in drift.multivariate_rules(DRIFT_WINDOWS[:1], alphas=alpha_variants(config))),
+        for r in drift.multivariate_rules.multivariate_rules(DRIFT_WINDOWS[:1],
+                                                             alphas=alpha_variants(config))),
         interval)
 
 

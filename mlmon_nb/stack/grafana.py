@@ -208,15 +208,15 @@ def _drift(model: ModelConfig) -> Dashboard:
     sel = {"model_name": MODEL}
     return Dashboard("mlmon-drift", "mlmon · Drift", "drift", (
         Panel("KS statistic per feature (1h vs baseline)",
-              ((promql.selector(drift.KS_RULE, **sel), "{{feature}}"),),
+              ((promql.selector(drift.expressions.KS_RULE, **sel), "{{feature}}"),),
               thresholds=_steps(("green", None), ("blue", ks.info), ("yellow", ks.warning),
                                 ("red", ks.critical))),
         Panel("PSI per feature (1h vs baseline)",
-              ((promql.selector(drift.PSI_RULE, **sel), "{{feature}}"),),
+              ((promql.selector(drift.expressions.PSI_RULE, **sel), "{{feature}}"),),
               thresholds=_steps(("green", None), ("blue", psi.info), ("yellow", psi.warning),
                                 ("red", psi.critical))),
         Panel("Concept drift: PSI of the prediction confidence (1h)",
-              ((promql.selector(drift.CONCEPT_PSI_RULE, **sel), "predictions"),),
+              ((promql.selector(drift.expressions.CONCEPT_PSI_RULE, **sel), "predictions"),),
               thresholds=_upper(psi.warning, psi.critical)),
         Panel("Invalid feature values",
               ((q.invalid_feature_rate(MODEL, RATE, by=("feature", "reason")),

@@ -39,12 +39,12 @@ def test_rerun_equals_recording_rule_at_window_end(prom, history, incident_phase
     rules = drift.drift_recording_rules(windows=("1h",))
     by_record = {rule["record"]: rule for rule in rules}
     checked = 0
-    for record, test, column in ((drift.KS_RULE, "ks", "statistic"),
-                                 (drift.PSI_RULE, "psi", "statistic"),
-                                 (drift.N_RULE, "ks", "n"),  # the count behind the statistic
-                                 (drift.CONCEPT_PSI_RULE, "psi", "statistic"),
-                                 (drift.CONCEPT_N_RULE, "psi", "n")):
-        concept = record in (drift.CONCEPT_PSI_RULE, drift.CONCEPT_N_RULE)
+    for record, test, column in ((drift.expressions.KS_RULE, "ks", "statistic"),
+                                 (drift.expressions.PSI_RULE, "psi", "statistic"),
+                                 (drift.expressions.N_RULE, "ks", "n"),  # the count behind the statistic
+                                 (drift.expressions.CONCEPT_PSI_RULE, "psi", "statistic"),
+                                 (drift.expressions.CONCEPT_N_RULE, "psi", "n")):
+        concept = record in (drift.expressions.CONCEPT_PSI_RULE, drift.expressions.CONCEPT_N_RULE)
         expr = inline(by_record[record]["expr"], rules)
         for feature in ([drift.CONCEPT_FEATURE] if concept else list(history.baseline.numeric)):
             ours = rerun[(rerun["feature"] == feature) & (rerun["test"] == test)][column]

@@ -30,12 +30,12 @@ def test_rules_equal_the_python_rerun_at_the_window_end(prom, history, phase):
     start, end = history.incidents["correlation_break"]
     at = start - 3 * 3600 if phase == "before" else end - 600
     alphas = ((0.01, ()),)
-    rules = drift.multivariate_rules(("1h",), alphas=alphas)
+    rules = drift.multivariate_rules.multivariate_rules(("1h",), alphas=alphas)
     by_record = {r["record"]: r for r in rules}
     rerun = drift.window_reconstruction(prom, history.baseline, time=at, window="1h", alpha=0.01)
-    pairs = ((drift.MV_KS_RULE, rerun.ks), (drift.MV_N_RULE, rerun.n),
-             (drift.MV_MEAN_RULE, rerun.mean), (drift.MV_KS_CRITICAL_RULE, rerun.critical),
-             (drift.MV_MEAN_CRITICAL_RULE, rerun.mean_critical))
+    mv = drift.multivariate_rules
+    pairs = ((mv.MV_KS_RULE, rerun.ks), (mv.MV_N_RULE, rerun.n), (mv.MV_MEAN_RULE, rerun.mean),
+             (mv.MV_KS_CRITICAL_RULE, rerun.critical), (mv.MV_MEAN_CRITICAL_RULE, rerun.mean_critical))
     for record, ours in pairs:
         value = _value(prom, inline(by_record[record]["expr"], rules), at)
         assert value == pytest.approx(ours, rel=1e-9, abs=1e-12), record

@@ -74,7 +74,11 @@ def _model_queries(model: str) -> dict[str, str]:
     """Every query of queries.py and of the drift explorer that takes a model, for ``model``."""
     import inspect
 
-    from mlmon_nb.drift import category_counts_query, confidence_buckets_query, feature_buckets_query
+    from mlmon_nb.drift.expressions import (
+        category_counts_query,
+        confidence_buckets_query,
+        feature_buckets_query,
+    )
     out = {}
     for name in q.__all__:
         fn = getattr(q, name)

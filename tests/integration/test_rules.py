@@ -218,7 +218,7 @@ def test_drift_stage_is_the_estimated_accuracy_then_the_drift_engine_every_5m(ba
     assert estimated_long.name == estimated.name + "-long" and estimated_long.interval == "1m"
     # the multivariate check at the same interval, after the drift engine
     assert [r.record for r in multivariate.rules] == [
-        r["record"] for r in drift.multivariate_rules(("1h",))]
+        r["record"] for r in drift.multivariate_rules.multivariate_rules(("1h",))]
     assert multivariate.interval == "5m" and multivariate.name == "mlmon:multivariate-drift"
     records = [r.record for r in estimated.rules]
     long_records = [r.record for r in estimated_long.rules]

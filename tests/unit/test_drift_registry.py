@@ -76,7 +76,7 @@ def test_unknown_names_list_the_registry_including_tests_registered_later(base, 
     assert out.loc[("x", "tv"), "severity"] in ("info", "warning", "critical")
     with pytest.raises(DriftError, match="'tv'"):
         drift.compare(base, frame, tests=["nope"])
-    assert drift.binned_statistic("tv", [0.5, 0.5], [[30.0, 10.0]], [40.0]) == pytest.approx(0.25)
+    assert drift.bins.binned_statistic("tv", [0.5, 0.5], [[30.0, 10.0]], [40.0]) == pytest.approx(0.25)
     with pytest.raises(DriftError, match="already registered"):
         drift.register(dataclasses.replace(tv, description="again"))
 
@@ -136,7 +136,7 @@ def test_recording_rules_are_written_once_for_every_model_and_feature():
     assert not any('model_name="' in r["expr"] or 'feature="' in r["expr"] for r in rules)
     # two alphas: one critical value per alpha, each for its models only
     two = drift.drift_recording_rules(alphas=((0.01, ()), (0.05, ('model_name=~"b"',))))
-    (ks,) = [r["expr"] for r in two if r["record"] == drift.KS_CRITICAL_RULE]
+    (ks,) = [r["expr"] for r in two if r["record"] == drift.expressions.KS_CRITICAL_RULE]
     assert 'model_name=~"b"' in ks and " or " in ks
     with pytest.raises(DriftError, match="windows like"):
         drift.drift_recording_rules("1h")

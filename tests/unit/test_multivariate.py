@@ -169,8 +169,8 @@ def test_the_pair_whose_correlation_broke_is_named_with_its_new_correlation(base
     frame["b"] = np.random.default_rng(5).permutation(frame["b"].to_numpy())
     z = np.nan_to_num((frame[list(joint.features)].to_numpy() - joint.mean) / joint.scale)
     r = z - (z @ joint.components.T) @ joint.components
-    excess = drift.residual_shares((r ** 2).sum(axis=0), len(r), joint.residual)
-    best = drift.pair_changes(joint.components, joint.correlation, excess)[0]
+    excess = drift.multivariate.residual_shares((r ** 2).sum(axis=0), len(r), joint.residual)
+    best = drift.multivariate.pair_changes(joint.components, joint.correlation, excess)[0]
     assert (best["a"], best["b"]) == (0, 1) and best["fit"] > 0.9
     assert best["baseline"] == pytest.approx(0.9, abs=0.02) and abs(best["implied"]) < 0.1
 
