@@ -123,7 +123,7 @@ def test_label_needs_prediction_and_confidence_and_labelled_rows(frame):
 @pytest.mark.parametrize("entry, message", [
     ("not a dict", "calibration is malformed"),
     ({"edges": [0.5]}, "calibration is malformed"),
-    ("short", "11 buckets"),
+    ("short", f"{N_BUCKETS} buckets"),
     ("tampered", "do not match its counts"),
 ])
 def test_a_malformed_calibration_is_one_clear_error(calibrated, tmp_path, entry, message):
