@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from mlmon_nb.errors import BaselineError
-from mlmon_nb.metrics import CONFIDENCE_BUCKETS, LEGACY_CONFIDENCE_BUCKETS
 from mlmon_nb.estimated.calibration import (
     N_BUCKETS,
     Calibration,
     bucket_counts,
     fit_calibration,
 )
+from mlmon_nb.metrics import CONFIDENCE_BUCKETS, LEGACY_CONFIDENCE_BUCKETS
 
 
 def _calibrated(n: int, rng: np.random.Generator, low: float = 0.34) -> tuple[np.ndarray, np.ndarray]:
