@@ -245,7 +245,7 @@ def serving_of(baseline: Any) -> ServingBaseline:
         None if calibration is None else tuple(_floats(calibration.counts)),
         None if joint is None else joint.serving(),
         tuple(getattr(baseline, "confidence_edges", m.CONFIDENCE_BUCKETS)),
-        m.CONFIDENCE_BUCKETS if calibration is None else tuple(calibration.bucket_edges))
+        tuple(getattr(calibration, "bucket_edges", m.CONFIDENCE_BUCKETS)))
 
 
 def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
