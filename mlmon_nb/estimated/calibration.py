@@ -66,7 +66,7 @@ import numpy as np
 
 from ..errors import BaselineError
 from ..metrics import CONFIDENCE_BUCKETS, confidence_edges
-from .reliability import METHOD, Z_95, fit_gaps, fit_slope, method_for, midpoints, offsets
+from .reliability import METHOD, Z_95, fit_gaps, fit_slope, midpoints, offsets
 
 __all__ = [
     "Calibration",
@@ -284,7 +284,7 @@ class Calibration:
 
     def to_dict(self) -> dict:
         """The baseline file's ``calibration`` entry."""
-        doc = {"method": method_for(self.bucket_edges), "edges": list(self.bucket_edges),
+        doc = {"method": METHOD, "edges": list(self.bucket_edges),
                "counts": self.counts.tolist(), "correct": self.correct.tolist(),
                "confidence_sum": self.confidence_sum.tolist(),
                "gap": np.asarray(self.gap).tolist(),
@@ -308,7 +308,7 @@ class Calibration:
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
                       np.array(doc["confidence_sum"], dtype=float),
                       square_sum=within[0], product_sum=within[1], bucket_edges=edges)
-            if doc.get("method") != method_for(edges):
+            if doc.get("method") != METHOD:
                 stored, stored_se = cal.gap, cal.gap_stderr
             else:
                 stored = np.array(doc["gap"], dtype=float)

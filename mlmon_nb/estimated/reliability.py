@@ -7,19 +7,8 @@ and ``s_b`` the sum of their confidences, so an observed gap ``y_b = k_b/n_b −
 (accuracy − mean confidence). The true gaps are modelled as drawn around the *pooled* gap ``μ``
 (all correct rows minus all confidences, over all rows: a model overconfident everywhere keeps
 that bias even when no single bucket shows it beyond its noise) with spread ``τ²``, estimated by
-the row-weighted method of moments. On the earlier 0.1-wide buckets each bucket's gap is shrunk
-toward ``μ`` by its noise (``μ + τ²/(τ² + v_b) · (y_b − μ)``, ``v_b`` its binomial variance;
-:data:`WIDE_METHOD`). On the finer buckets near 1 (:data:`METHOD`) the pooled gap is a prior worth
-:data:`PRIOR_ROWS` rows instead: ``(n_b y_b + K μ) / (n_b + K)``, so a bucket of three rows keeps
-a quarter of its own gap and one of a thousand nearly all of it. The row-weighted spread is
-dominated by the buckets that hold most rows, where gaps sit near ``μ``: it shrank the gaps of
-the middle buckets of an underconfident model, and of the finer buckets of an overconfident
-one, by half, where their rows measured them within a point or two. On the CBPE benchmark's 72
-draws (benchmarks/cbpe_cases.py, finer buckets) the mean error fell from 0.80 to 0.66 points,
-and from 0.80 to 0.66 on 144 further draws not used to choose it (prior of 30 rows: 0.66 and
-0.68; 100 rows: 0.73 and 0.78; unshrunk: 0.72 and 0.69); calibrated scores lose a little (a
-prior toward 0 fits them best). A baseline on the 0.1-wide buckets keeps its fit, and so its
-estimate. An empty bucket gets ``μ`` under either.
+the row-weighted method of moments. Each bucket's gap is shrunk toward ``μ`` by its noise
+(``μ + τ²/(τ² + v_b) · (y_b − μ)``, ``v_b`` its binomial variance); an empty bucket gets ``μ``.
 
 The standard error of each gap is its posterior spread: what is left of ``τ²`` after the
 bucket's own evidence, plus ``μ``'s own noise — the gap of a thin bucket is as uncertain as the
@@ -55,18 +44,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..metrics import LEGACY_CONFIDENCE_BUCKETS
+__all__ = ["fit_gaps", "fit_slope", "offsets", "mean_confidences", "midpoints", "METHOD", "Z_95"]
 
-__all__ = ["fit_gaps", "fit_slope", "offsets", "mean_confidences", "midpoints", "method_for",
-           "METHOD", "WIDE_METHOD", "PRIOR_ROWS", "Z_95"]
-
-# the fits' names in a baseline file, by the buckets they are on (:func:`method_for`): an entry
-# of another fit (or none: the first one, gaps shrunk toward 0) is refitted from its counts when
-# read, by the service and by the library
-METHOD = "binned-gap-pooled-prior-rows/3"  # the finer buckets near 1
-WIDE_METHOD = "binned-gap-pooled-empirical-bayes/2"  # the earlier 0.1-wide buckets
-# the rows the pooled gap counts for in each bucket's gap (METHOD)
-PRIOR_ROWS = 10.0
+# the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
+# shrunk toward 0) is refitted from its counts when read, by the service and by the library
+METHOD = "binned-gap-pooled-empirical-bayes/2"
 # the normal quantile of a two-sided 95 % band (the estimate's band, the rules' and the rerun's)
 Z_95 = 1.96
 
@@ -78,16 +60,9 @@ def midpoints(edges: Sequence[float]) -> list[float]:
     return [min(max((a + b) / 2, 0.0), 1.0) for a, b in zip(lower, upper)]
 
 
-def method_for(edges: Sequence[float]) -> str:
-    """The fit of a calibration on buckets with upper ``edges``: :data:`WIDE_METHOD` on the
-    earlier 0.1-wide ones, :data:`METHOD` on the finer ones."""
-    return WIDE_METHOD if tuple(float(e) for e in edges) == LEGACY_CONFIDENCE_BUCKETS else METHOD
-
-
 def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: Sequence[float],
              edges: Sequence[float]) -> tuple[list[float], list[float]]:
-    """The shrunk calibration gap and its standard error per bucket (see the module text), by
-    the fit of the buckets (:func:`method_for`)."""
+    """The shrunk calibration gap and its standard error per bucket (see the module text)."""
     n = [float(v) for v in counts]
     total = sum(n)
     if total <= 0:
@@ -108,7 +83,6 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
     if concentration > 1e-12:  # two filled buckets at least: the gaps' spread beyond noise
         expected_noise = sum(weight[i] * noise[i] * (1 - weight[i]) for i in filled)
         spread = max(0.0, (scatter - expected_noise) / concentration)
-    prior_rows = PRIOR_ROWS if method_for(edges) == METHOD else None
     gaps, posterior = [], []
     for i in range(len(n)):
         if i not in observed:
@@ -116,8 +90,7 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
             posterior.append(max(spread, scatter) + pooled_var)
             continue
         pull = noise[i] / (spread + noise[i])  # the share of the gap taken from the pooled one
-        own = pull if prior_rows is None else prior_rows / (n[i] + prior_rows)
-        gaps.append(pooled + (1 - own) * (observed[i] - pooled))
+        gaps.append(pooled + (1 - pull) * (observed[i] - pooled))
         posterior.append(spread * pull + pull * pull * pooled_var)
     widths = [b - a for a, b in zip([0.0, *edges], [*edges, 1.0])]
     stderr = [(v + (_slope(gaps, mean, filled, i) * max(w, 0.0) / 12 ** 0.5) ** 2) ** 0.5

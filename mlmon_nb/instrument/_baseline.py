@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import metrics as m
 from ..errors import BaselineError
-from ..estimated.reliability import fit_gaps, fit_slope, mean_confidences, method_for, offsets
+from ..estimated.reliability import METHOD, fit_gaps, fit_slope, mean_confidences, offsets
 from ._reconstruction import JointStructure
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
@@ -208,12 +208,11 @@ def _joint(doc: dict | None, where: str) -> JointStructure | None:
 def _calibration(doc: dict | None) -> dict | None:
     """A calibration entry; one of another fit (another ``method``) refitted from its counts,
     as ``Calibration.from_dict`` and ``to_dict`` do."""
-    if doc is None or doc.get("method") == method_for(_floats(doc["edges"])):
+    if doc is None or doc.get("method") == METHOD:
         return doc
     gap, stderr = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
                            _floats(doc["confidence_sum"]), _floats(doc["edges"]))
-    return {"method": method_for(_floats(doc["edges"])), "edges": _floats(doc["edges"]),
-            "counts": _floats(doc["counts"]),
+    return {"method": METHOD, "edges": _floats(doc["edges"]), "counts": _floats(doc["counts"]),
             "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),
             "gap": gap, "gap_stderr": stderr,
             **{k: doc[k] for k in ("square_sum", "product_sum") if doc.get(k) is not None}}

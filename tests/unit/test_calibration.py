@@ -14,7 +14,6 @@ from mlmon_nb.estimated.calibration import (
     bucket_counts,
     fit_calibration,
 )
-from mlmon_nb.estimated.reliability import METHOD, PRIOR_ROWS, WIDE_METHOD, midpoints
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, LEGACY_CONFIDENCE_BUCKETS
 
 
@@ -239,22 +238,3 @@ def test_the_demos_covariate_shift_fault_is_in_part_concept_shift() -> None:
     live_conf, live_ok = outcomes(13, **COVARIATE_SHIFT)
     estimate = mixed.estimate(bucket_counts(live_conf), live_conf.sum())
     assert estimate.accuracy > live_ok.mean() + 0.1
-
-
-def test_on_the_finer_buckets_the_pooled_gap_is_a_prior_of_a_few_rows() -> None:
-    counts, correct = np.zeros(N_BUCKETS), np.zeros(N_BUCKETS)
-    counts[[5, 9, 10]] = [1000, 1000, 3]
-    correct[[5, 9, 10]] = [550, 800, 3]  # 3/3 right in a thin bucket would claim 100 %
-    mean = np.array(midpoints(CONFIDENCE_BUCKETS))
-    cal = Calibration(counts, correct, counts * mean)
-    assert cal.to_dict()["method"] == METHOD != WIDE_METHOD
-    pooled = cal.pooled_gap
-    observed = correct[[5, 9, 10]] / counts[[5, 9, 10]] - mean[[5, 9, 10]]
-    own = (cal.gap[[5, 9, 10]] - pooled) / (observed - pooled)
-    assert own == pytest.approx(counts[[5, 9, 10]] / (counts[[5, 9, 10]] + PRIOR_ROWS))
-    assert cal.gap[0] == pytest.approx(pooled)  # an empty bucket: the pooled gap
-    # the same rows on the 0.1-wide buckets keep their fit: empirical Bayes by the gaps' spread
-    wide = fit_calibration(np.repeat(mean[[5, 9]], 1000),
-                           np.r_[np.arange(1000) < 550, np.arange(1000) < 800],
-                           LEGACY_CONFIDENCE_BUCKETS)
-    assert wide.to_dict()["method"] == WIDE_METHOD
