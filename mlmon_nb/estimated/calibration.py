@@ -30,10 +30,12 @@ accuracy points; NannyML's CBPE 0.64 on the same draws): gaps shrunk toward the 
 pooled gap, 1.25; unshrunk gaps, 1.19; shrunk gaps with the common slope, 0.91; a slope
 per bucket applied to the window's whole ``_sum`` split in proportion to each bucket's
 variance, 0.93. On 0.1-wide buckets; with the edges 0.95 and 0.99 added, 0.84, and 0.999 too,
-0.80 (kept); 0.97, 0.99 and 0.999, 0.79; 0.85 added as well, 0.84. On the finer buckets the
-gaps unshrunk reach 0.72, shrunk toward a line in the confidence instead of the pooled gap 0.74
-(its band covers fewer draws, 67 of 72): not made, as either would change the estimate of every
-stored baseline.
+0.80 (kept); 0.97, 0.99 and 0.999, 0.79; 0.85 added as well, 0.84. On the finer buckets: the
+gaps unshrunk, 0.72; shrunk toward a line in the confidence instead of the pooled gap, 0.74 (its
+band covers fewer draws, 67 of 72); with the pooled gap as a prior worth 10 rows of each bucket,
+0.66 (0.66 on 144 further draws, NannyML 0.69 there), but on calibrated scores under strong shift
+(benchmarks/bench_cbpe.py, windows on thin low-confidence buckets) 1.7–2.5 points at worst
+against 0.56–0.79: not made.
 
 A baseline saved with the earlier 0.1-wide buckets
 (:data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`) keeps them: its rows in 0.9–1.0 cannot be
