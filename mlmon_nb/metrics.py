@@ -10,6 +10,7 @@ window.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from prometheus_client.utils import floatToGoString
 
@@ -54,6 +55,8 @@ __all__ = [
     "INSTRUMENT_HEALTH",
     "DEFAULT_LATENCY_BUCKETS",
     "CONFIDENCE_BUCKETS",
+    "LEGACY_CONFIDENCE_BUCKETS",
+    "confidence_edges",
     "DEFAULT_FEATURE_BUCKETS",
     "CONCEPT_FEATURE",
     "OTHER_CATEGORY",
@@ -225,7 +228,16 @@ INSTRUMENT_HEALTH: tuple[MetricSpec, ...] = (LABEL_OVERFLOW, FEEDBACK_UNMATCHED,
 DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
 )
-CONFIDENCE_BUCKETS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 11))
+# Confidence buckets: 0.1 wide, then finer near 1, where a confident model's predictions crowd
+# and its calibration changes fastest (the estimated accuracy's reliability curve is binned on
+# them; docs/estimated-accuracy.md has what the finer edges measured).
+CONFIDENCE_BUCKETS: tuple[float, ...] = (
+    *(round(0.1 * i, 1) for i in range(1, 10)), 0.95, 0.99, 0.999, 1.0,
+)
+# The edges before the finer ones near 1, a subset of CONFIDENCE_BUCKETS: a baseline saved with
+# them keeps them (its confidence shares and calibration cannot be split into the finer buckets);
+# its series carry its own edges, so the rules difference the live histogram at those alone.
+LEGACY_CONFIDENCE_BUCKETS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 11))
 # Used for numeric features when no baseline is known.
 DEFAULT_FEATURE_BUCKETS: tuple[float, ...] = (
     -1000.0, -100.0, -10.0, -1.0, -0.1, 0.0, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0,
@@ -245,6 +257,17 @@ def latency_buckets_with(thresholds: tuple[float, ...] | list[float],
                          base: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS) -> tuple[float, ...]:
     """Latency buckets that contain every SLO threshold as an edge."""
     return tuple(sorted(set(base) | {float(t) for t in thresholds}))
+
+
+def confidence_edges(edges: Iterable[float]) -> tuple[float, ...]:
+    """A baseline's confidence bucket edges as stored, checked: the current
+    :data:`CONFIDENCE_BUCKETS` or the :data:`LEGACY_CONFIDENCE_BUCKETS` (both edges of the live
+    histogram); anything else is a ValueError."""
+    stored = tuple(float(e) for e in edges)
+    if stored not in (CONFIDENCE_BUCKETS, LEGACY_CONFIDENCE_BUCKETS):
+        raise ValueError(f"confidence buckets {stored} are neither the exporter's "
+                         f"{CONFIDENCE_BUCKETS} nor the earlier {LEGACY_CONFIDENCE_BUCKETS}")
+    return stored
 
 
 def recording_name(level: str, metric: str, operations: str) -> str:

@@ -161,12 +161,15 @@ def pruned_rules(rules_dir: Path, roots: set[str], dest: Path) -> Path:
     return dest
 
 
-def confidence_histogram(segments: list[tuple[int, float, list[float], float]]) -> list[dict]:
+def confidence_histogram(segments: list[tuple[int, float, list[float], float]],
+                         edges: tuple[float, ...] = EDGES) -> list[dict]:
     """The confidence histogram (cumulative buckets and sum) and the prediction counter over
-    ``(minutes, predictions a minute, share per bucket, mean confidence)`` segments."""
+    ``(minutes, predictions a minute, share per bucket, mean confidence)`` segments; ``edges``:
+    the buckets' upper edges, ``+Inf`` last (the exporter's, or those of a service before the
+    finer edges near 1)."""
     out = [series(CONFIDENCE.series("_bucket"), counter(
         *[(minutes, round(rate * sum(shares[:i + 1]), 6)) for minutes, rate, shares, _ in segments]),
-        le=le_label(edge)) for i, edge in enumerate(EDGES)]
+        le=le_label(edge)) for i, edge in enumerate(edges)]
     out.append(series(CONFIDENCE.series("_sum"), counter(
         *[(minutes, round(rate * mean, 6)) for minutes, rate, _, mean in segments])))
     out.append(series("ml_predictions_total", counter(

@@ -21,7 +21,11 @@ fed batch by batch, so a pandas frame, a stream of record batches from files of 
 65,536 values per column everything is exact; beyond, ranks are within the sketch's error.
 
 Schema version 1 files (a 5,000-value random sample per feature) still load: the sample becomes
-the reference CDF, marked ``precision="sample"`` (its p-values use the sample's size).
+the reference CDF, marked ``precision="sample"`` (its p-values use the sample's size). Files
+whose confidence distribution and calibration are over the earlier 0.1-wide confidence buckets
+(:data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`, before the finer edges near 1) load with
+those buckets and the same id: rows cannot be split into finer buckets, and every edge of theirs
+is one of the live histogram's, so drift and the estimate compare them at their own edges.
 
 Bucket semantics follow Prometheus: bucket ``i`` holds values ``<= edges[i]`` and above the
 previous edge; the last bucket (``+Inf``) holds values above the last edge.
@@ -42,7 +46,7 @@ import pandas as pd
 from ..errors import BaselineError
 from ..estimated.calibration import N_BUCKETS, Calibration, bucket_counts, bucket_sums
 from ..instrument import content_id
-from ..metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY
+from ..metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY, confidence_edges
 from .joint import DEFAULT_VARIANCE, JointModel, RowSample, fit_joint
 from .sketch import CategorySketch, QuantileSketch, ReferenceCDF, reference_from_sketch
 
@@ -159,13 +163,16 @@ class Baseline:
     categorical: dict[str, CategoricalFeature]
     prediction_classes: tuple[str, ...] = ()
     prediction_fractions: np.ndarray | None = None
-    confidence_fractions: np.ndarray | None = None  # over metrics.CONFIDENCE_BUCKETS, then +Inf
+    confidence_fractions: np.ndarray | None = None  # over confidence_edges, then +Inf
     n_rows: int = 0
     source: str = ""
     created_at: str = ""
     baseline_id: str = ""
     calibration: Calibration | None = None  # P(correct | confidence bucket), for estimates
     multivariate: JointModel | None = None  # the numeric features' joint structure
+    # the confidence buckets' upper edges: metrics.CONFIDENCE_BUCKETS, or the
+    # LEGACY_CONFIDENCE_BUCKETS of a file saved with them
+    confidence_edges: tuple[float, ...] = CONFIDENCE_BUCKETS
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -184,7 +191,7 @@ class Baseline:
                  for k, v in self.categorical.items()]
         if self.calibration is not None:  # the curve behind the estimated accuracy
             rows.append({"feature": "confidence", "kind": "calibration", "n": self.calibration.n,
-                         "bins": N_BUCKETS,
+                         "bins": self.calibration.n_buckets,
                          "reference_accuracy": self.calibration.reference_accuracy})
         if self.multivariate is not None:  # the multivariate check's reference
             joint = self.multivariate
@@ -241,7 +248,8 @@ class Baseline:
                 "classes": list(self.prediction_classes),
                 "fractions": self.prediction_fractions.tolist()},
             "confidence": None if self.confidence_fractions is None else {
-                "edges": list(CONFIDENCE_BUCKETS), "fractions": self.confidence_fractions.tolist()},
+                "edges": list(self.confidence_edges),
+                "fractions": self.confidence_fractions.tolist()},
             # only when there is one: a baseline without it keeps its id and file
             **({} if self.calibration is None else {"calibration": self.calibration.to_dict()}),
             **({} if self.multivariate is None else
@@ -307,7 +315,9 @@ class Baseline:
                        tuple(pred["classes"]) if pred else (),
                        np.array(pred["fractions"], float) if pred else None,
                        np.array(conf["fractions"], float) if conf else None,
-                       int(doc["n_rows"]), str(doc.get("source", "")), str(doc.get("created_at", "")))
+                       int(doc["n_rows"]), str(doc.get("source", "")), str(doc.get("created_at", "")),
+                       confidence_edges=confidence_edges(conf["edges"]) if conf
+                       else CONFIDENCE_BUCKETS)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BaselineError(f"malformed baseline content ({exc!r}); {REBUILD}", where) from exc
         if doc.get("calibration") is not None:
@@ -331,7 +341,7 @@ class Baseline:
                 raise BaselineError(f"categorical feature {name!r} needs one fraction per "
                                     f"category plus {OTHER_CATEGORY}", where)
         if base.confidence_fractions is not None and \
-                base.confidence_fractions.size != len(CONFIDENCE_BUCKETS) + 1:
+                base.confidence_fractions.size != len(base.confidence_edges) + 1:
             raise BaselineError("the confidence distribution does not match the confidence "
                                 "buckets", where)
         if doc.get("baseline_id") != content_id(doc):

@@ -19,7 +19,7 @@ import pandas as pd
 from ..baseline import Baseline
 from ..config import Thresholds
 from ..errors import DriftError
-from ..metrics import CONFIDENCE_BUCKETS, le_label
+from ..metrics import le_label
 from .compare import judge, thresholds_for
 from .methods import CONCEPT_FEATURE, MIN_SAMPLES, FeatureKind, get_method
 from .significance import DEFAULT_ALPHA, ks_critical, psi_critical
@@ -133,7 +133,8 @@ def bin_counts(baseline: Baseline, buckets: pd.DataFrame | None = None, *,
                                                 spec.fractions, part, spec.n)
     if confidence is not None and not confidence.empty and baseline.confidence_fractions is not None:
         out[CONCEPT_FEATURE] = _from_cumulative(CONCEPT_FEATURE, FeatureKind.CONCEPT,
-                                                CONFIDENCE_BUCKETS, baseline.confidence_fractions,
+                                                baseline.confidence_edges,
+                                                baseline.confidence_fractions,
                                                 _stamped(confidence), baseline.n_rows)
     if categories is not None and not categories.empty:
         categories = _stamped(categories)

@@ -3,7 +3,9 @@ window, next to the realized accuracy of the labels that arrived.
 
 Reads through a :class:`~mlmon_nb.drift.QuerySource` (a :class:`mlmon_nb.prom.Prometheus`, or
 anything with its ``query``/``range``): the confidence histogram's bucket increases over a
-window, summed across replicas, turned into per-bucket counts and put through the baseline's
+window, summed across replicas, turned into per-bucket counts at the calibration's own edges
+(a baseline saved with the earlier 0.1-wide buckets is read at those, the finer edges near 1
+left out, as the rules do) and put through the baseline's
 :class:`~mlmon_nb.estimated.calibration.Calibration`. The value for a window equals the recording rule
 ``model_name:ml_estimated_accuracy:<window>`` at its end (see
 :mod:`mlmon_nb.estimated.rules`), and :meth:`Calibration.estimate` on the same counts.
@@ -17,7 +19,7 @@ the rule ``model_name:ml_estimated_accuracy_margin:<window>`` records it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,9 +27,8 @@ import pandas as pd
 from .. import queries
 from ..context import format_duration
 from ..errors import BaselineError, DriftError
-from ..metrics import CONFIDENCE_BUCKETS
 from ..prom import parse_step, to_timestamp
-from .calibration import EDGES, N_BUCKETS, AccuracyEstimate, Calibration
+from .calibration import EDGES, AccuracyEstimate, Calibration
 
 if TYPE_CHECKING:  # the protocol only: scipy-backed drift stays off this light path; a Baseline
     # holds its Calibration, so the baseline package imports this one, not the reverse
@@ -64,32 +65,36 @@ def calibration_of(baseline: Baseline) -> Calibration:
     return baseline.calibration
 
 
-def confidence_counts(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(timestamps, per-bucket counts T × 11) from the confidence histogram's cumulative bucket
-    rows (``le``, ``value``, optionally ``timestamp``); no rows give T = 0."""
+def confidence_counts(frame: pd.DataFrame, edges: Sequence[float] = EDGES
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps, per-bucket counts T × buckets) from the confidence histogram's cumulative
+    bucket rows (``le``, ``value``, optionally ``timestamp``) at ``edges`` (``+Inf`` last; a
+    calibration's :attr:`~Calibration.edges`; other buckets the histogram has are left out); no
+    rows give T = 0."""
+    edges = [float(e) for e in edges]
     if frame.empty:
-        return np.array([], dtype="datetime64[ns]"), np.zeros((0, N_BUCKETS))
+        return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(edges)))
     les = frame["le"].astype(str).map(lambda s: float(s.replace("Inf", "inf"))).to_numpy()
     stamped = (frame if "timestamp" in frame.columns
                else frame.assign(timestamp=pd.Series(pd.NaT, index=frame.index)))
     table = stamped.assign(_le=les).pivot_table(index="timestamp", columns="_le", values="value",
                                                 aggfunc="sum", dropna=False)
-    missing = [le for le in EDGES if le not in table.columns]
+    missing = [le for le in edges if le not in table.columns]
     if missing:
         raise DriftError(f"the confidence histogram has no buckets at {missing[:5]}; the "
-                         f"exporter's buckets are {CONFIDENCE_BUCKETS} and +Inf")
-    cumulative = table[list(EDGES)].to_numpy(dtype=float)
+                         f"calibration's buckets are {tuple(edges)}")
+    cumulative = table[edges].to_numpy(dtype=float)
     counts = np.diff(np.concatenate([np.zeros((len(table), 1)), cumulative], axis=1), axis=1)
     return table.index.to_numpy(), counts
 
 
 def window_confidence_counts(source: QuerySource, model_name: str, *, window: str = "1h",
-                             time: Any = None) -> np.ndarray:
-    """The confidences of the ``window`` ending at ``time`` (default now) per bucket, summed
-    across replicas; zeros when there were none."""
+                             time: Any = None, edges: Sequence[float] = EDGES) -> np.ndarray:
+    """The confidences of the ``window`` ending at ``time`` (default now) per bucket (of
+    ``edges``, ``+Inf`` last), summed across replicas; zeros when there were none."""
     _, counts = confidence_counts(source.query(queries.confidence_buckets(model_name, window),
-                                               time=time))
-    return counts[0] if len(counts) else np.zeros(N_BUCKETS)
+                                               time=time), edges)
+    return counts[0] if len(counts) else np.zeros(len(edges))
 
 
 def window_confidence_sum(source: QuerySource, model_name: str, *, window: str = "1h",
@@ -107,7 +112,8 @@ def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str =
     calibration = calibration_of(baseline)
     model = model_name or baseline.model_name
     return calibration.estimate(
-        window_confidence_counts(source, model, window=window, time=time),
+        window_confidence_counts(source, model, window=window, time=time,
+                                 edges=calibration.edges),
         window_confidence_sum(source, model, window=window, time=time))
 
 
@@ -131,7 +137,7 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
     model = model_name or baseline.model_name
     start, end, step, window = _range(start, end, step, window)
     ts, counts = confidence_counts(source.range(
-        queries.confidence_buckets(model, window), start, end, step))
+        queries.confidence_buckets(model, window), start, end, step), calibration.edges)
     sums = source.range(queries.confidence_sum(model, window), start, end, step)
     by_time = (dict(zip(sums["timestamp"].to_numpy(), sums["value"].to_numpy(dtype=float)))
                if not sums.empty else {})

@@ -3,7 +3,9 @@ predicts for a window of live traffic before its labels arrive (CBPE).
 
 The reliability curve is binned on the exported confidence histogram's buckets
 (:data:`mlmon_nb.metrics.CONFIDENCE_BUCKETS`, then ``+Inf``), because that histogram is what
-Prometheus holds: a finer curve could not be applied to live data. Per bucket the labelled
+Prometheus holds: a finer curve could not be applied to live data. The buckets are 0.1 wide, then
+finer near 1 (edges at 0.95, 0.99 and 0.999), where a confident model's predictions crowd and an
+overconfident one's gap changes fastest. Per bucket the labelled
 reference data (a validation set) gives its rows, its correct rows and its mean confidence, and
 so its observed calibration *gap*: accuracy − mean confidence (0 where the model is calibrated,
 negative where it is overconfident). Observed gaps are noisy where a bucket has few rows, so each
@@ -25,12 +27,24 @@ without those sums has β = 1: the estimate is (Σ confidence + Σ count × gap)
 
 Kept from the alternatives measured on the CBPE benchmark (mean |error| over its 72 draws, in
 accuracy points; NannyML's CBPE 0.64 on the same draws): gaps shrunk toward the row-weighted
-pooled gap, 1.25; unshrunk gaps, 1.19; shrunk gaps with the common slope, 0.91 (kept); a slope
+pooled gap, 1.25; unshrunk gaps, 1.19; shrunk gaps with the common slope, 0.91; a slope
 per bucket applied to the window's whole ``_sum`` split in proportion to each bucket's
-variance, 0.93. Finer buckets near 1 (edges at 0.95 and 0.99) reach 0.77 with unshrunk gaps,
-but change the exported confidence histogram, every baseline's confidence shares and the
-confidence drift rules, and a stored baseline cannot split its 0.9–1.0 rows into the new
-buckets: not made.
+variance, 0.93. On 0.1-wide buckets; with the edges 0.95 and 0.99 added, 0.84, and 0.999 too,
+0.80 (kept); 0.97, 0.99 and 0.999, 0.79; 0.85 added as well, 0.84. On the finer buckets: the
+gaps unshrunk, 0.72; shrunk toward a line in the confidence instead of the pooled gap, 0.74 (its
+band covers fewer draws, 67 of 72); with the pooled gap as a prior worth 10 rows of each bucket,
+0.66 (0.66 on 144 further draws, NannyML 0.69 there), but on calibrated scores under strong shift
+(benchmarks/bench_cbpe.py, windows on thin low-confidence buckets) 1.7–2.5 points at worst
+against 0.56–0.79: not made.
+
+A baseline saved with the earlier 0.1-wide buckets
+(:data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`) keeps them: its rows in 0.9–1.0 cannot be
+split into the finer buckets, and mapping them (the bucket's gap repeated in each part) would
+only look finer. Its curve, its estimate and the series the service exports from it are what
+they were; its ``le`` edges are all edges of the live histogram, so the rules, which difference
+the histogram at the edges a model's calibration series carry (``le`` and ``lower``), ignore the
+finer ones for it, and the rerun (:mod:`mlmon_nb.estimated.accuracy`) reads the histogram at
+:attr:`Calibration.edges`. Rebuilding the baseline gives it the finer buckets.
 
 Its uncertainty (:attr:`AccuracyEstimate.margin`, a 95 % half-width) combines the curve's — Σ
 count × gap standard error / Σ count, the buckets' errors taken as fully correlated (they share
@@ -48,11 +62,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Sequence
 
 import numpy as np
 
 from ..errors import BaselineError
-from ..metrics import CONFIDENCE_BUCKETS
+from ..metrics import CONFIDENCE_BUCKETS, confidence_edges
 from .reliability import METHOD, Z_95, fit_gaps, fit_slope, midpoints, offsets
 
 __all__ = [
@@ -70,25 +85,26 @@ __all__ = [
 
 
 _EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
-N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf
+N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf (a new calibration's)
 # the buckets' upper edges (``le``) as floats, ``+Inf`` last
 EDGES: tuple[float, ...] = (*CONFIDENCE_BUCKETS, float("inf"))
 
 
-def bucket_index(confidence: np.ndarray) -> np.ndarray:
+def bucket_index(confidence: np.ndarray, edges: Sequence[float] = CONFIDENCE_BUCKETS
+                 ) -> np.ndarray:
     """The histogram bucket of each confidence (``le`` semantics: a value on an edge belongs to
-    the bucket that edge closes), as the exporter counts it."""
-    return np.searchsorted(_EDGES, np.asarray(confidence, dtype=float), side="left")
+    the bucket that edge closes), as the exporter counts it (``edges``: the upper edges without
+    ``+Inf``; the exporter's by default)."""
+    upper = _EDGES if edges is CONFIDENCE_BUCKETS else np.asarray(edges, dtype=float)
+    return np.searchsorted(upper, np.asarray(confidence, dtype=float), side="left")
 
 
-def bucket_counts(confidence: np.ndarray) -> np.ndarray:
+def bucket_counts(confidence: np.ndarray, edges: Sequence[float] = CONFIDENCE_BUCKETS
+                  ) -> np.ndarray:
     """Non-cumulative counts per bucket of finite confidences."""
     values = np.asarray(confidence, dtype=float)
-    return np.bincount(bucket_index(values[np.isfinite(values)]), minlength=N_BUCKETS)
-
-
-def _midpoints() -> np.ndarray:
-    return np.array(midpoints(CONFIDENCE_BUCKETS))
+    return np.bincount(bucket_index(values[np.isfinite(values)], edges),
+                       minlength=len(edges) + 1)
 
 
 @dataclass(frozen=True)
@@ -128,7 +144,8 @@ class Calibration:
     right, the sum of their confidences, and the shrunk calibration gap applied to live traffic
     with its standard error.
 
-    Arrays have one entry per bucket of ``CONFIDENCE_BUCKETS`` and a last one for ``+Inf``.
+    Arrays have one entry per bucket of ``bucket_edges`` (``CONFIDENCE_BUCKETS``, or the
+    ``LEGACY_CONFIDENCE_BUCKETS`` of a baseline saved with them) and a last one for ``+Inf``.
     """
 
     counts: np.ndarray
@@ -140,12 +157,19 @@ class Calibration:
     # in a baseline built before them: slope 1)
     square_sum: np.ndarray | None = None
     product_sum: np.ndarray | None = None
+    # the buckets' upper edges without +Inf
+    bucket_edges: tuple[float, ...] = CONFIDENCE_BUCKETS
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "bucket_edges", confidence_edges(self.bucket_edges))
+        except ValueError as exc:
+            raise BaselineError(f"the calibration's {exc}; rebuild the baseline") from None
+        size = self.n_buckets
         arrays = [np.asarray(a, dtype=float) for a in (self.counts, self.correct,
                                                        self.confidence_sum)]
-        if any(a.shape != (N_BUCKETS,) for a in arrays):
-            raise BaselineError(f"a calibration needs {N_BUCKETS} buckets (the confidence "
+        if any(a.shape != (size,) for a in arrays):
+            raise BaselineError(f"a calibration needs {size} buckets (the confidence "
                                 f"histogram's and +Inf) of rows, correct rows and confidence "
                                 f"sums; got shapes {[a.shape for a in arrays]}; rebuild the "
                                 "baseline with label=")
@@ -164,18 +188,18 @@ class Calibration:
                                 "and product_sum); rebuild the baseline with label=")
         if self.square_sum is not None and self.product_sum is not None:
             extra = [np.asarray(a, dtype=float) for a in (self.square_sum, self.product_sum)]
-            if (any(a.shape != (N_BUCKETS,) or not np.all(np.isfinite(a)) or np.any(a < 0)
+            if (any(a.shape != (size,) or not np.all(np.isfinite(a)) or np.any(a < 0)
                     for a in extra)
                     or np.any(extra[0] > conf_sum * 1.000001 + 1e-12)
                     or np.any(extra[1] > np.minimum(conf_sum, correct) * 1.000001 + 1e-12)):
-                raise BaselineError(f"a calibration's within-bucket sums need {N_BUCKETS} finite "
+                raise BaselineError(f"a calibration's within-bucket sums need {size} finite "
                                     "non-negative values each, of confidences in [0, 1]; "
                                     "rebuild the baseline with label=")
             object.__setattr__(self, "square_sum", extra[0])
             object.__setattr__(self, "product_sum", extra[1])
         if np.asarray(self.gap).size == 0 or np.asarray(self.gap_stderr).size == 0:
             gap, stderr = fit_gaps(counts.tolist(), correct.tolist(), conf_sum.tolist(),
-                                   CONFIDENCE_BUCKETS)
+                                   self.bucket_edges)
             object.__setattr__(self, "gap", np.array(gap))
             object.__setattr__(self, "gap_stderr", np.array(stderr))
 
@@ -185,16 +209,21 @@ class Calibration:
         return int(self.counts.sum())
 
     @property
+    def n_buckets(self) -> int:
+        """Its buckets, ``+Inf`` included."""
+        return len(self.bucket_edges) + 1
+
+    @property
     def edges(self) -> tuple[float, ...]:
         """The buckets' upper edges (``le``), ``+Inf`` last."""
-        return EDGES
+        return (*self.bucket_edges, float("inf"))
 
     @property
     def mean_confidence(self) -> np.ndarray:
         """The reference rows' mean confidence per bucket (the midpoint where a bucket is empty)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self.confidence_sum / self.counts
-        return np.where(self.counts > 0, mean, _midpoints())
+        return np.where(self.counts > 0, mean, np.array(midpoints(self.bucket_edges)))
 
     @cached_property
     def slope(self) -> float:
@@ -227,10 +256,10 @@ class Calibration:
 
     def estimate(self, counts: np.ndarray, confidence_sum: float) -> AccuracyEstimate:
         """Expected accuracy of a window whose confidence histogram has ``counts`` per bucket
-        (non-cumulative, the same buckets) and ``confidence_sum`` (its ``_sum``)."""
+        (non-cumulative, the calibration's buckets) and ``confidence_sum`` (its ``_sum``)."""
         c = np.asarray(counts, dtype=float)
-        if c.shape != (N_BUCKETS,):
-            raise ValueError(f"expected {N_BUCKETS} bucket counts, got shape {c.shape}")
+        if c.shape != (self.n_buckets,):
+            raise ValueError(f"expected {self.n_buckets} bucket counts, got shape {c.shape}")
         n = float(c.sum())
         if n <= 0:
             return AccuracyEstimate(float("nan"), 0, float("nan"))
@@ -257,7 +286,7 @@ class Calibration:
 
     def to_dict(self) -> dict:
         """The baseline file's ``calibration`` entry."""
-        doc = {"method": METHOD, "edges": list(CONFIDENCE_BUCKETS),
+        doc = {"method": METHOD, "edges": list(self.bucket_edges),
                "counts": self.counts.tolist(), "correct": self.correct.tolist(),
                "confidence_sum": self.confidence_sum.tolist(),
                "gap": np.asarray(self.gap).tolist(),
@@ -272,14 +301,15 @@ class Calibration:
         """Read a ``calibration`` entry; the gaps are refitted from the counts and must match.
         An entry of another fit (another ``method``, e.g. the first one's gaps shrunk toward 0)
         is migrated, refitted from its counts, as the service reads it
-        (:mod:`mlmon_nb.instrument`)."""
+        (:mod:`mlmon_nb.instrument`); one on the earlier 0.1-wide buckets keeps them (see the
+        module text)."""
         try:
-            edges = tuple(float(e) for e in doc["edges"])
+            edges = confidence_edges(doc["edges"])
             within = [None if doc.get(k) is None else np.array(doc[k], dtype=float)
                       for k in ("square_sum", "product_sum")]
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
                       np.array(doc["confidence_sum"], dtype=float),
-                      square_sum=within[0], product_sum=within[1])
+                      square_sum=within[0], product_sum=within[1], bucket_edges=edges)
             if doc.get("method") != METHOD:
                 stored, stored_se = cal.gap, cal.gap_stderr
             else:
@@ -288,9 +318,6 @@ class Calibration:
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineError(f"the baseline's calibration is malformed ({exc!r}); rebuild "
                                 "the baseline with label=") from exc
-        if edges != CONFIDENCE_BUCKETS:
-            raise BaselineError(f"the baseline's calibration has confidence buckets {edges}, the "
-                                f"exporter uses {CONFIDENCE_BUCKETS}; rebuild the baseline")
         if (stored.shape != cal.gap.shape or stored_se.shape != cal.gap_stderr.shape
                 or not np.allclose(stored, cal.gap, atol=1e-9)
                 or not np.allclose(stored_se, cal.gap_stderr, atol=1e-9)):
@@ -300,7 +327,8 @@ class Calibration:
         return replace(cal, gap=stored, gap_stderr=stored_se)
 
 
-def bucket_sums(confidence: np.ndarray, correct: np.ndarray
+def bucket_sums(confidence: np.ndarray, correct: np.ndarray,
+                edges: Sequence[float] = CONFIDENCE_BUCKETS
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per bucket: rows, correct rows, the sum of confidences, of squared confidences and of the
     correct rows' confidences, of the rows with a finite confidence (what a
@@ -311,18 +339,23 @@ def bucket_sums(confidence: np.ndarray, correct: np.ndarray
         raise BaselineError(f"confidence and correctness differ in length ({conf.size} and "
                             f"{ok.size})")
     finite = np.isfinite(conf)
-    idx, x, y = bucket_index(conf[finite]), conf[finite], ok[finite].astype(float)
-    return (np.bincount(idx, minlength=N_BUCKETS).astype(float),
-            np.bincount(idx, weights=y, minlength=N_BUCKETS),
-            np.bincount(idx, weights=x, minlength=N_BUCKETS),
-            np.bincount(idx, weights=x * x, minlength=N_BUCKETS),
-            np.bincount(idx, weights=x * y, minlength=N_BUCKETS))
+    idx, x, y = bucket_index(conf[finite], edges), conf[finite], ok[finite].astype(float)
+    size = len(edges) + 1
+    return (np.bincount(idx, minlength=size).astype(float),
+            np.bincount(idx, weights=y, minlength=size),
+            np.bincount(idx, weights=x, minlength=size),
+            np.bincount(idx, weights=x * x, minlength=size),
+            np.bincount(idx, weights=x * y, minlength=size))
 
 
-def fit_calibration(confidence: np.ndarray, correct: np.ndarray) -> Calibration:
+def fit_calibration(confidence: np.ndarray, correct: np.ndarray,
+                    edges: Sequence[float] = CONFIDENCE_BUCKETS) -> Calibration:
     """The reliability curve of labelled reference predictions: each row's top-class confidence
-    and whether the prediction was right. Rows with a non-finite confidence are ignored."""
-    counts, hits, sums, squares, products = bucket_sums(confidence, correct)
+    and whether the prediction was right. Rows with a non-finite confidence are ignored.
+    ``edges``: the buckets' upper edges, the exporter's (or, to compare, the earlier
+    :data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`)."""
+    counts, hits, sums, squares, products = bucket_sums(confidence, correct, edges)
     if counts.sum() == 0:
         raise BaselineError("no labelled rows with a finite confidence to calibrate on")
-    return Calibration(counts, hits, sums, square_sum=squares, product_sum=products)
+    return Calibration(counts, hits, sums, square_sum=squares, product_sum=products,
+                       bucket_edges=tuple(float(e) for e in edges))

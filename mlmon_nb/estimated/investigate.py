@@ -79,10 +79,10 @@ class EstimatedAccuracyEvidence(InvestigationBase):
     def _thin_share(self) -> float:
         """The share of the incident window's predictions on thin parts of the curve."""
         if "share on a thin curve" not in self.numbers:
+            cal = self.load_baseline().calibration  # type: ignore[attr-defined]
             counts = window_confidence_counts(self.prom, self.model_name,
                                               window=self.incident.duration,
-                                              time=self.incident.end)
-            cal = self.load_baseline().calibration  # type: ignore[attr-defined]
+                                              time=self.incident.end, edges=cal.edges)
             self.numbers["share on a thin curve"] = cal.thin_share(counts, THIN_ROWS)
         return self.numbers["share on a thin curve"]
 

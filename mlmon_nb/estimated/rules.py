@@ -13,7 +13,11 @@ bucket ``b`` (both summed across replicas), ``β`` the curve's common within-buc
     (β S + Σ_b o_b c_b) / Σ_b c_b
 
 clamped to [0, 1], which equals :meth:`Calibration.estimate` on the same counts and sum (the
-suite checks it to 1e-9); an empty window gives no series rather than NaN. Its 95 % half-width,
+suite checks it to 1e-9); an empty window gives no series rather than NaN. The buckets ``b`` are
+the calibration's: the live histogram is differenced at the edges its series carry (``le`` and
+the edge below, ``lower``), so for a baseline saved with the earlier 0.1-wide buckets the finer
+edges near 1 are left out, not counted twice, and a service exporting only the 0.1-wide buckets
+gives the same value. Its 95 % half-width,
 from the gaps' standard errors ``se_b`` (``ml_confidence_calibration_gap_stderr``) and the
 window's noise, equals :attr:`AccuracyEstimate.margin`::
 

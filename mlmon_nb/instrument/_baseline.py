@@ -56,7 +56,7 @@ class ServingBaseline:
     numeric: dict[str, ServingNumeric]
     categorical: dict[str, ServingCategorical]
     n_rows: int = 0
-    # over metrics.CONFIDENCE_BUCKETS, then +Inf; None without a confidence column
+    # over confidence_edges, then +Inf; None without a confidence column
     confidence_fractions: tuple[float, ...] | None = None
     # the reliability curve's shrunk gap per confidence bucket; None without a calibration
     calibration_gap: tuple[float, ...] | None = None
@@ -69,6 +69,10 @@ class ServingBaseline:
     calibration_rows: tuple[float, ...] | None = None
     # the numeric features' joint structure (the multivariate check); None in older baselines
     joint: JointStructure | None = None
+    # the confidence buckets' upper edges of the confidence shares and of the calibration:
+    # metrics.CONFIDENCE_BUCKETS, or the LEGACY_CONFIDENCE_BUCKETS of a file saved with them
+    confidence_edges: tuple[float, ...] = m.CONFIDENCE_BUCKETS
+    calibration_edges: tuple[float, ...] = m.CONFIDENCE_BUCKETS
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -138,13 +142,15 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
                    for name, v in doc["categorical"].items()}
     confidence = doc.get("confidence")
     conf_fractions = None if confidence is None else tuple(_floats(confidence["fractions"]))
-    if conf_fractions is not None and len(conf_fractions) != len(m.CONFIDENCE_BUCKETS) + 1:
+    conf_edges = m.CONFIDENCE_BUCKETS if confidence is None else _edges(confidence, where)
+    if conf_fractions is not None and len(conf_fractions) != len(conf_edges) + 1:
         raise BaselineError("the confidence distribution does not match the confidence buckets",
                             where)
     calibration = _calibration(doc.get("calibration"))
+    cal_edges = m.CONFIDENCE_BUCKETS if calibration is None else _edges(calibration, where)
     gap = None if calibration is None else tuple(_floats(calibration["gap"]))
     stderr = None if calibration is None else tuple(_floats(calibration["gap_stderr"]))
-    if gap is not None and (len(gap) != len(m.CONFIDENCE_BUCKETS) + 1 or stderr is None
+    if gap is not None and (len(gap) != len(cal_edges) + 1 or stderr is None
                             or len(stderr) != len(gap)):
         raise BaselineError("the calibration does not match the confidence buckets", where)
     # a migrated calibration: the id of the migrated content, as mlmon_nb.Baseline reports it
@@ -154,7 +160,17 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     rows = None if calibration is None else tuple(_floats(calibration["counts"]))
     return ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
                            int(doc.get("n_rows") or 0), conf_fractions, gap, stderr, offset, slope,
-                           rows, _joint(doc.get("multivariate"), where))
+                           rows, _joint(doc.get("multivariate"), where), conf_edges, cal_edges)
+
+
+def _edges(entry: dict, where: str) -> tuple[float, ...]:
+    """The confidence edges of a ``confidence`` or ``calibration`` entry: the current buckets
+    or the earlier 0.1-wide ones (a file saved with them keeps them)."""
+    try:
+        return m.confidence_edges(entry["edges"])
+    except ValueError as exc:
+        raise BaselineError(f"{exc}; rebuild the baseline with `mlmon-nb baseline build`",
+                            where) from None
 
 
 def _linear(calibration: dict, gap: tuple[float, ...]) -> tuple[tuple[float, ...], float]:
@@ -164,7 +180,7 @@ def _linear(calibration: dict, gap: tuple[float, ...]) -> tuple[tuple[float, ...
     within = [None if calibration.get(k) is None else _floats(calibration[k])
               for k in ("square_sum", "product_sum")]
     slope = fit_slope(counts, _floats(calibration["correct"]), sums, *within)[0]
-    mean = mean_confidences(counts, sums, m.CONFIDENCE_BUCKETS)
+    mean = mean_confidences(counts, sums, m.confidence_edges(calibration["edges"]))
     return tuple(offsets(gap, mean, slope)), slope
 
 
@@ -227,7 +243,9 @@ def serving_of(baseline: Any) -> ServingBaseline:
         None if calibration is None else tuple(_floats(calibration.offset)),
         1.0 if calibration is None else float(calibration.slope),
         None if calibration is None else tuple(_floats(calibration.counts)),
-        None if joint is None else joint.serving())
+        None if joint is None else joint.serving(),
+        tuple(getattr(baseline, "confidence_edges", m.CONFIDENCE_BUCKETS)),
+        tuple(getattr(calibration, "bucket_edges", m.CONFIDENCE_BUCKETS)))
 
 
 def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
@@ -257,11 +275,12 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
         for (le, lower), cum in zip(_bins(spec.edges), (*spec.cumulative, 1.0)):
             out.append((m.FEATURE_BASELINE_RATIO, (name, feature, le, lower), float(cum)))
         out.append((m.FEATURE_BASELINE_VALUES, (name, feature), float(spec.n)))
-    bins = _bins(m.CONFIDENCE_BUCKETS)
     if baseline.confidence_fractions is not None:
-        for (le, lower), cum in zip(bins, accumulate(baseline.confidence_fractions)):
+        for (le, lower), cum in zip(_bins(baseline.confidence_edges),
+                                    accumulate(baseline.confidence_fractions)):
             out.append((m.CONFIDENCE_BASELINE_RATIO, (name, le, lower), 1.0 if le == "+Inf" else cum))
         out.append((m.CONFIDENCE_BASELINE_VALUES, (name,), float(baseline.n_rows)))
+    bins = _bins(baseline.calibration_edges)
     if baseline.calibration_gap is not None:
         for (le, lower), gap in zip(bins, baseline.calibration_gap):
             out.append((m.CALIBRATION_GAP, (name, le, lower), float(gap)))

@@ -221,7 +221,8 @@ def test_covariate_shift_fault_lowers_confidence_estimate_and_accuracy(config):
     all of them; the estimate from the confidence histogram falls with it."""
     import numpy as np
 
-    from mlmon_nb.estimated.calibration import N_BUCKETS
+    from mlmon_nb.estimated.calibration import EDGES, N_BUCKETS
+    from mlmon_nb.metrics import le_label
     baseline = Baseline.load(config.baseline_path(MODEL_NAME))
     app = create_app(config, seed=5, review_rate=1.0)
     with Server(app, free_port()) as server:
@@ -231,8 +232,8 @@ def test_covariate_shift_fault_lowers_confidence_estimate_and_accuracy(config):
 
             def delta(name, **labels):
                 return total(after, name, **labels) - total(before, name, **labels)
-            cumulative = np.array([delta("ml_prediction_confidence_bucket", le=le) for le in
-                                   [f"{e:.1f}" for e in np.arange(1, 11) / 10] + ["+Inf"]])
+            cumulative = np.array([delta("ml_prediction_confidence_bucket", le=le_label(e))
+                                   for e in EDGES])
             counts = np.diff(np.concatenate([[0.0], cumulative]))
             assert counts.shape == (N_BUCKETS,) and counts.sum() == stats.ok
             correct = delta("ml_ground_truth_total", outcome="correct")

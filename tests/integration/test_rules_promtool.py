@@ -446,17 +446,17 @@ def test_concept_drift_after_1h_above_psi_02(tmp_path):
     expected = annotated("warning", f"{MODEL}: prediction confidence drifted",
                          "PSI of the prediction confidence against the training baseline is "
                          "0.240 over the last 1h's 1000 predictions (threshold 0.2, and above "
-                         "0.024, what chance gives for as many predictions at alpha 0.01; at "
+                         "0.029, what chance gives for as many predictions at alpha 0.01; at "
                          "least 10 predictions; for 1h).",
                          url("ConceptDriftDetected", severity="warning"))
-    evidence = [series(PSI_N, gauge(1000, 80))]  # the rules compute the critical PSI, 0.024
+    evidence = [series(PSI_N, gauge(1000, 80))]  # the rules compute the critical PSI, 0.029
     drift_run(tmp_path, [series(PSI, gauge(0.24, 80))] + evidence, [
         alert("ConceptDriftDetected", "59m"),
         alert("ConceptDriftDetected", "60m", expected),
     ])
     drift_run(tmp_path, [series(PSI, gauge(0.18, 80))] + evidence,
               [alert("ConceptDriftDetected", "80m")])
-    # above the threshold, but not above what chance gives for 50 predictions (0.465)
+    # above the threshold, but not above what chance gives for 50 predictions (0.555)
     drift_run(tmp_path, [series(PSI, gauge(0.24, 80)), series(PSI_N, gauge(50, 80))],
               [alert("ConceptDriftDetected", "80m")])
 

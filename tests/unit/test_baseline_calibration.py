@@ -5,6 +5,7 @@ exactly, and refused with one clear error when malformed. The service's loader s
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,14 @@ from mlmon_nb.baseline import Baseline, BaselineBuilder
 from mlmon_nb.cli import main
 from mlmon_nb.errors import BaselineError
 from mlmon_nb.estimated.calibration import N_BUCKETS, bucket_counts, fit_calibration
-from mlmon_nb.instrument import load_baseline
+from mlmon_nb.instrument import baseline_series, content_id, load_baseline
+from mlmon_nb.metrics import (
+    CALIBRATION_OFFSET,
+    CONFIDENCE_BASELINE_RATIO,
+    CONFIDENCE_BUCKETS,
+    LEGACY_CONFIDENCE_BUCKETS,
+    le_label,
+)
 
 OPTIONS = dict(categorical=["channel"], prediction="prediction", confidence="confidence", bins=10)
 
@@ -123,7 +131,7 @@ def test_label_needs_prediction_and_confidence_and_labelled_rows(frame):
 @pytest.mark.parametrize("entry, message", [
     ("not a dict", "calibration is malformed"),
     ({"edges": [0.5]}, "calibration is malformed"),
-    ("short", "11 buckets"),
+    ("short", f"{N_BUCKETS} buckets"),
     ("tampered", "do not match its counts"),
 ])
 def test_a_malformed_calibration_is_one_clear_error(calibrated, tmp_path, entry, message):
@@ -171,3 +179,74 @@ def test_a_calibration_of_the_older_fit_is_refitted_alike_by_library_and_service
     assert np.array_equal(library.calibration.gap_stderr, calibrated.calibration.gap_stderr)
     assert service.calibration_gap == tuple(calibrated.calibration.gap.tolist())
     assert service.calibration_gap_stderr == tuple(calibrated.calibration.gap_stderr.tolist())
+
+
+# a baseline saved before the finer confidence edges near 1 (0.1-wide buckets), and what the
+# library of then gave for it: the estimate of 3,000 live confidences uniform in 0.5–1.0 (counts
+# per bucket and their sum) and the calibration offsets its service exported, bucket by bucket
+LEGACY_FILE = Path(__file__).resolve().parents[1] / "golden" / "baseline_legacy_confidence.json"
+LEGACY_ID = "368d97671ddd9acf"
+LEGACY_WINDOW = ([0, 0, 0, 0, 0, 622, 574, 642, 571, 591, 0], 2244.3432379532337)
+LEGACY_ESTIMATE = (0.6936978612649662, 0.03646024365556828)
+LEGACY_OFFSETS = [-0.026601247201692976, -0.00987574160507923, 0.006849763991534509,
+                  0.05919403512624206, 0.08857835094388325, 0.03534855675343557,
+                  0.07010299767124246, 0.074295246408221, 0.12249272221310428,
+                  0.05458762127083705, 0.13229105596613758]
+
+
+def test_a_baseline_saved_with_the_earlier_buckets_keeps_them_and_its_estimate(tmp_path):
+    base = Baseline.load(LEGACY_FILE)
+    assert base.baseline_id == LEGACY_ID
+    assert base.confidence_edges == LEGACY_CONFIDENCE_BUCKETS != CONFIDENCE_BUCKETS
+    assert base.calibration.edges == (*LEGACY_CONFIDENCE_BUCKETS, float("inf"))
+    assert base.confidence_fractions.size == base.calibration.n_buckets == 11
+    counts, total = LEGACY_WINDOW
+    est = base.calibration.estimate(np.array(counts, float), total)
+    assert (est.accuracy, est.stderr) == pytest.approx(LEGACY_ESTIMATE, rel=1e-12)
+    # the same window counted on the finer buckets, read back at the calibration's edges
+    live = np.random.default_rng(5).uniform(0.5, 1.0, 3000)
+    assert bucket_counts(live, LEGACY_CONFIDENCE_BUCKETS).tolist() == counts
+    assert bucket_counts(live).size == N_BUCKETS == 14
+    # saved again: the same file content and id
+    again = Baseline.load(base.save(tmp_path / "again.json"))
+    assert again.baseline_id == LEGACY_ID and again.confidence_edges == LEGACY_CONFIDENCE_BUCKETS
+    assert json.loads((tmp_path / "again.json").read_text())["calibration"]["edges"] == \
+        list(LEGACY_CONFIDENCE_BUCKETS)
+    # the service reads it too, and exports the same series on the earlier buckets' labels
+    served = load_baseline(LEGACY_FILE)
+    assert served.baseline_id == LEGACY_ID
+    offsets = {labels[1:]: v for spec, labels, v in baseline_series(served)
+               if spec is CALIBRATION_OFFSET}
+    assert list(offsets) == list(zip([le_label(e) for e in LEGACY_CONFIDENCE_BUCKETS] + ["+Inf"],
+                                     ["-Inf"] + [le_label(e) for e in LEGACY_CONFIDENCE_BUCKETS]))
+    assert list(offsets.values()) == pytest.approx(LEGACY_OFFSETS, rel=1e-12)
+    assert list(offsets.values()) == pytest.approx(base.calibration.offset.tolist(), rel=1e-12)
+    shares = [v for spec, labels, v in baseline_series(served)
+              if spec is CONFIDENCE_BASELINE_RATIO]
+    assert len(shares) == 11 and shares[-1] == 1.0
+
+
+def test_a_new_baseline_has_the_finer_buckets_and_their_shares(frame, calibrated):
+    conf = frame["confidence"].to_numpy()
+    assert calibrated.confidence_edges == CONFIDENCE_BUCKETS
+    assert {0.95, 0.99, 0.999} <= set(CONFIDENCE_BUCKETS) and CONFIDENCE_BUCKETS[-1] == 1.0
+    assert calibrated.confidence_fractions.size == len(CONFIDENCE_BUCKETS) + 1
+    for i, (low, high) in enumerate(zip((0.9, 0.95, 0.99), (0.95, 0.99, 0.999)), start=9):
+        share = float(np.mean((conf > low) & (conf <= high)))
+        assert calibrated.confidence_fractions[i] == pytest.approx(share, abs=1e-12) and share > 0
+    labelled = frame["label"].notna().to_numpy()
+    assert calibrated.calibration.counts[10] == np.sum(labelled & (conf > 0.95) & (conf <= 0.99))
+    assert calibrated.calibration.edges == (*CONFIDENCE_BUCKETS, float("inf"))
+
+
+def test_confidence_buckets_other_than_the_two_known_are_refused(calibrated, tmp_path):
+    doc = calibrated.to_dict()
+    doc["confidence"]["edges"] = [0.25, 0.5, 0.75, 1.0]
+    doc["confidence"]["fractions"] = [0.2] * 5
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({**doc, "baseline_id": content_id(doc)}))
+    for load in (Baseline.load, load_baseline):
+        with pytest.raises(BaselineError, match="neither the exporter's"):
+            load(path)
+    with pytest.raises(BaselineError, match="neither the exporter's"):
+        fit_calibration(np.array([0.5]), np.array([True]), (0.5, 1.0))

@@ -14,6 +14,7 @@ from mlmon_nb.estimated.calibration import (
     bucket_counts,
     fit_calibration,
 )
+from mlmon_nb.metrics import CONFIDENCE_BUCKETS, LEGACY_CONFIDENCE_BUCKETS
 
 
 def _calibrated(n: int, rng: np.random.Generator, low: float = 0.34) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +53,7 @@ def test_confidences_moving_within_their_buckets_move_the_estimate() -> None:
     # alone cannot see it, the histogram's sum can
     rng = np.random.default_rng(5)
     cal = fit_calibration(*_calibrated(60_000, rng, low=0.5))
-    live = np.floor(rng.uniform(0.5, 1.0, 20_000) * 10) / 10 + 0.01
+    live = np.floor(rng.uniform(0.5, 1.0, 20_000) * 10) / 10 + 0.001
     truth = (rng.random(live.size) < live).mean()
     est = cal.estimate(bucket_counts(live), live.sum())
     assert abs(est.accuracy - truth) < 0.01
@@ -86,12 +87,12 @@ def test_a_small_validation_set_keeps_a_consistent_overconfidence() -> None:
 
 
 def test_a_thin_bucket_keeps_little_of_its_gap_a_full_one_most() -> None:
-    counts = np.zeros(N_BUCKETS)
-    correct = np.zeros(N_BUCKETS)
+    counts = np.zeros(11)  # on the earlier 0.1-wide buckets
+    correct = np.zeros(11)
     counts[[4, 5, 9]] = [3, 1000, 1000]
     correct[[4, 5, 9]] = [3, 400, 900]   # 3/3 right in a thin bucket would claim 100 %
     mean = np.array([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.0])
-    cal = Calibration(counts, correct, counts * mean)
+    cal = Calibration(counts, correct, counts * mean, bucket_edges=LEGACY_CONFIDENCE_BUCKETS)
     pooled = cal.pooled_gap
     kept = (cal.gap - pooled) / np.where(counts > 0,
                                          correct / np.maximum(counts, 1) - mean - pooled, 1)
@@ -109,7 +110,7 @@ def test_a_window_on_an_empty_part_of_the_curve_is_uncertain() -> None:
     rng = np.random.default_rng(8)
     conf = np.concatenate([rng.uniform(0.5, 0.6, 1000), rng.uniform(0.9, 1.0, 1000)])
     cal = fit_calibration(conf, rng.random(conf.size) < conf - 0.1 * (conf < 0.6))
-    on_curve = rng.uniform(0.9, 1.0, 5000)
+    on_curve = rng.uniform(0.9, 0.99, 5000)  # few reference rows over 0.99: thin
     off_curve = rng.uniform(0.7, 0.8, 5000)
     near = cal.estimate(bucket_counts(on_curve), on_curve.sum())
     far = cal.estimate(bucket_counts(off_curve), off_curve.sum())
@@ -154,22 +155,28 @@ def _overconfident(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
 
 
 def test_an_overconfident_models_accuracy_rises_faster_than_its_confidence_within_buckets() -> None:
+    # on the earlier 0.1-wide buckets, whose top one spans the steep part of the curve
     rng = np.random.default_rng(9)
     conf, _, correct = _overconfident(50_000, rng)
-    cal = fit_calibration(conf, correct)
+    cal = fit_calibration(conf, correct, LEGACY_CONFIDENCE_BUCKETS)
     assert 1.1 < cal.slope < 2.0  # steeper than calibrated: the gap deepens as it falls
     # live traffic sliding down inside the top bucket: from about 0.99 to 0.96
     live, truth, _ = _overconfident(200_000, rng)
     live_conf = live[(live > 0.9) & (live < 0.97)]
     live_truth = truth[(live > 0.9) & (live < 0.97)]
-    est = cal.estimate(bucket_counts(live_conf), live_conf.sum())
+    counts = bucket_counts(live_conf, LEGACY_CONFIDENCE_BUCKETS)
+    est = cal.estimate(counts, live_conf.sum())
     flat = replace(cal, square_sum=None, product_sum=None)  # the slope-1 curve
-    old = flat.estimate(bucket_counts(live_conf), live_conf.sum())
+    old = flat.estimate(counts, live_conf.sum())
     assert flat.slope == 1.0 and np.array_equal(flat.offset, flat.gap)
     assert abs(est.accuracy - live_truth.mean()) < 0.01
     assert abs(old.accuracy - live_truth.mean()) > 1.5 * abs(est.accuracy - live_truth.mean())
+    # the finer buckets near 1 follow the steep part with their own gaps: little slope left
+    fine = fit_calibration(conf, correct)
+    assert fine.bucket_edges == CONFIDENCE_BUCKETS and abs(fine.slope - 1) < abs(cal.slope - 1)
+    fine_est = fine.estimate(bucket_counts(live_conf), live_conf.sum())
+    assert abs(fine_est.accuracy - live_truth.mean()) < abs(est.accuracy - live_truth.mean())
     # the piecewise-linear curve: slope × sum + offsets, the estimate's own formula
-    counts = bucket_counts(live_conf)
     assert est.accuracy == pytest.approx(
         (cal.slope * live_conf.sum() + counts @ cal.offset) / live_conf.size, abs=1e-12)
 

@@ -119,3 +119,22 @@ def test_compare_reads_integer_nullable_and_text_columns(small_baseline, trainin
     # the same p-value as scipy's on the full data, up to the knots' interpolation of D
     assert y["p_value"] == pytest.approx(
         want.pvalue, abs=0.01)
+
+
+def test_concept_drift_of_a_baseline_on_the_earlier_buckets_reads_its_own_edges():
+    # a baseline saved with the 0.1-wide confidence buckets, a live histogram with the finer
+    # edges near 1: the window is binned at the baseline's edges, 0.9–1.0 counted once
+    from pathlib import Path
+
+    from mlmon_nb.estimated.calibration import EDGES, bucket_counts
+    from mlmon_nb.metrics import CONCEPT_FEATURE, LEGACY_CONFIDENCE_BUCKETS, le_label
+    base = Baseline.load(Path(__file__).resolve().parents[1] / "golden"
+                         / "baseline_legacy_confidence.json")
+    live = np.random.default_rng(3).uniform(0.6, 1.0, 2000)
+    frame = pd.DataFrame({"le": [le_label(e) for e in EDGES],
+                          "value": np.cumsum(bucket_counts(live)).astype(float)})
+    counts = drift.bin_counts(base, confidence=frame)[CONCEPT_FEATURE]
+    assert counts.labels == tuple(le_label(e) for e in LEGACY_CONFIDENCE_BUCKETS) + ("+Inf",)
+    assert counts.counts[0].tolist() == bucket_counts(live, LEGACY_CONFIDENCE_BUCKETS).tolist()
+    assert counts.counts[0, 9] == np.sum(live > 0.9) and counts.totals[0] == live.size
+    assert counts.reference.tolist() == base.confidence_fractions.tolist()
