@@ -133,7 +133,7 @@ def test_concept_drift_of_a_baseline_on_the_earlier_buckets_reads_its_own_edges(
     live = np.random.default_rng(3).uniform(0.6, 1.0, 2000)
     frame = pd.DataFrame({"le": [le_label(e) for e in EDGES],
                           "value": np.cumsum(bucket_counts(live)).astype(float)})
-    counts = drift.bin_counts(base, confidence=frame)[CONCEPT_FEATURE]
+    counts = drift.bins.bin_counts(base, confidence=frame)[CONCEPT_FEATURE]
     assert counts.labels == tuple(le_label(e) for e in LEGACY_CONFIDENCE_BUCKETS) + ("+Inf",)
     assert counts.counts[0].tolist() == bucket_counts(live, LEGACY_CONFIDENCE_BUCKETS).tolist()
     assert counts.counts[0, 9] == np.sum(live > 0.9) and counts.totals[0] == live.size
