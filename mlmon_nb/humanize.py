@@ -22,6 +22,7 @@ class Kind(StrEnum):
     SECONDS = "seconds"  # 0.2512 → 251 ms; 372 → 6m 12s
     RATE = "rate"  # 4.93 → 4.93/s; 0.0034 → 0.204/min
     NUMBER = "number"  # 0.90312 → 0.903
+    SCORE = "score"  # a number that is never negative (KS, PSI, a distance): reads as NUMBER
     TEXT = "text"
 
 

@@ -18,12 +18,13 @@ from ..signals import Signal
 __all__ = ["OnsetSearch", "band_range", "domain"]
 
 # kinds whose values cannot be negative, and the one that cannot pass 1 either
-_NON_NEGATIVE = {Kind.RATIO.value, Kind.RATE.value, Kind.COUNT.value, Kind.SECONDS.value}
+_NON_NEGATIVE = {Kind.RATIO.value, Kind.RATE.value, Kind.COUNT.value, Kind.SECONDS.value,
+                 Kind.SCORE.value}
 
 
 def domain(kind: str) -> tuple[float | None, float | None]:
-    """The range a signal of ``kind`` can take: 0–1 for a ratio, from 0 for rates, counts and
-    durations, unbounded otherwise."""
+    """The range a signal of ``kind`` can take: 0–1 for a ratio, from 0 for rates, counts,
+    durations and scores (drift statistics), unbounded otherwise."""
     if kind == Kind.RATIO.value:
         return 0.0, 1.0
     return (0.0, None) if kind in _NON_NEGATIVE else (None, None)

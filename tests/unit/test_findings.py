@@ -138,6 +138,9 @@ def test_ratios_and_bands_read_inside_the_signals_domain():
     assert band.low < 0 and band_range(band, "ratio") == "0%–6% (median 0%)"
     assert domain("ratio") == (0.0, 1.0) and domain("rate") == (0.0, None)
     assert domain("number") == (None, None)
+    # a drift statistic (KS, PSI) is never negative: its band reads from 0, not "-0.94–0.975"
+    ks = Band(median=0.0177, scale=0.32, n=2889)
+    assert domain("score") == (0.0, None) and band_range(ks, "score").startswith("0–")
 
 
 def test_the_incident_chart_keeps_a_ratio_axis_at_or_above_zero_and_names_its_bars():
