@@ -52,6 +52,26 @@ def test_a_model_that_differs_is_one_override_per_setting_it_changes():
     assert 0 < extra < 200 and files["recording.yml"].count('"m0003"') == 2  # listed, overridden
 
 
+def test_every_configured_model_gets_its_own_setting_from_the_or_tree(tmp_path):
+    # 7 models, 3 overridden: the literals nest as a balanced tree of `or`s; each model is
+    # listed once and keeps its own value, the others the default
+    defaults = ModelConfig("x").alerts
+    own = {"m0001": 0.01, "m0003": 0.02, "m0006": 0.03}
+    config = _fleet(7, **{name: ModelConfig(name, alerts=dataclasses.replace(
+        defaults, error_ratio_critical=value)) for name, value in own.items()})
+    write_generated(config, tmp_path / "gen", baselines={})
+    inputs = [series("ml_requests_total", counter((10, 1)), model_name="m0000",
+                     model_version="1", endpoint="/predict")]
+    names = [f"m{i:04d}" for i in range(7)]
+    run_promtool(tmp_path, inputs, [], rules_dir=tmp_path / "gen" / "rules", promql_tests=[
+        {"expr": "sum by (model_name) (model_name:mlmon_model:configured)", "eval_time": "5m",
+         "exp_samples": [{"labels": f'{{model_name="{n}"}}', "value": 1} for n in names]},
+        {"expr": 'sum by (model_name) (model_name:mlmon_setting:value'
+                 '{setting="error_ratio_critical"})', "eval_time": "5m",
+         "exp_samples": [{"labels": f'{{model_name="{n}"}}',
+                          "value": own.get(n, defaults.error_ratio_critical)} for n in names]}])
+
+
 def _two_models(tmp_path, a: ModelConfig, b: ModelConfig):
     config = dataclasses.replace(DEMO, models=(a, b))
     write_generated(config, tmp_path / "gen", baselines={})
