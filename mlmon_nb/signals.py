@@ -53,6 +53,9 @@ class Signal:
     sample: Callable[[str], str] | None = None
     sample_unit: str = ""
     missing: float | None = None  # what a missing point means (0 for up: not scraped)
+    # the range each point spans when it does not follow the rate() range (a drift statistic's
+    # 10m); "" when it does. A change shows in the points over that range: the onset lags it.
+    window: str = ""
 
     def promql(self, rate: str) -> str:
         """The PromQL over ``rate``, with missing points as ``missing`` when it is set."""

@@ -124,7 +124,7 @@ class DriftEvidence(InvestigationBase):
         return Signal(name,
                       lambda r: ks_rule_expr(self._drift_window(r), *matchers, recorded=False,
                                              scope=scope),
-                      threshold, kind=Kind.SCORE.value,
+                      threshold, kind=Kind.SCORE.value, window=POINT_WINDOW,
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="values")
 
     def psi_signal(self, threshold: float | None, baseline=None) -> Signal | None:
@@ -137,7 +137,7 @@ class DriftEvidence(InvestigationBase):
                       lambda r: concept_psi_rule_expr(self._drift_window(r),
                                                       matcher("model_name", self.model_name),
                                                       recorded=False),
-                      threshold, kind=Kind.SCORE.value,
+                      threshold, kind=Kind.SCORE.value, window=POINT_WINDOW,
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
 
     def _drift_window(self, rate: str) -> str:

@@ -55,7 +55,7 @@ class MultivariateEvidence(InvestigationBase):
         return Signal(f"{POINT_WINDOW} binned KS of the reconstruction error",
                       lambda r: reconstruction_ks_expr(self._drift_window(r),  # type: ignore[attr-defined]
                                                        self._model(), recorded=False),
-                      threshold, kind=Kind.SCORE.value,
+                      threshold, kind=Kind.SCORE.value, window=POINT_WINDOW,
                       sample=lambda r: f"sum(increase({count}[{r}]))", sample_unit="predictions")
 
     def reconstruction_finding(self, joint, threshold: float):

@@ -90,10 +90,10 @@ class OnsetSearch(InvestigationBase):
         min_scale = (abs(signal.threshold - median) / 20
                      if signal.threshold is not None and median == median else 0.0)
         band = normal_band(ref_values, direction=signal.direction, min_scale=min_scale)
-        # a rate over fine_rate lags a change by up to that range; a fixed expression (a 1h
-        # KS) does not depend on it and is dated as it is
-        lag = (parse_duration(self.fine_rate)
-               if signal.query("1m") != signal.query("2m") else 0.0)
+        # a rate over fine_rate lags a change by up to that range; a signal whose points span
+        # a fixed range (a drift statistic's 10m) lags it by that range; an instant one not
+        lag = (parse_duration(self.fine_rate) if signal.query("1m") != signal.query("2m")
+               else parse_duration(signal.window) if signal.window else 0.0)
         onset = (detect_onset(series, band=band, direction=signal.direction, at=self.alert_at,
                               lag=lag) if not series.empty else None)
         self.onset = onset

@@ -334,6 +334,10 @@ def test_every_runbook_executes_firing_resolved_and_without_data(run_config, his
         t0, _ = history.incidents[alert_incident(alert)]
         began = dt.datetime.fromisoformat(outcome.summary["onset"]["time"]).timestamp()
         assert t0 - 900 <= began <= t0 + 900, (alert, began - t0)
+        # the stated uncertainty covers the real error (a drift statistic's 10m points lag the
+        # change by up to 10m: the onset says so), to within the history's resolution
+        stated = outcome.summary["onset"]["uncertainty"]
+        assert abs(began - t0) <= stated + history.step, (alert, began - t0, stated)
 
 
 def test_high_error_rate_finds_the_burst_onset_within_two_samples(run_config, history, registry,
