@@ -15,8 +15,9 @@ PromQL building blocks of :mod:`mlmon_nb.promql`:
 - :mod:`.alertmanager` — the routing;
 - :mod:`.files` — the I/O edge: baselines from disk, writing, promtool/amtool, staleness.
 
-Names are re-exported here lazily (PEP 562), so importing one building block does not import the
-generation machinery.
+This package's own names are re-exported here lazily (PEP 562), so importing one building block
+does not import the generation machinery; the building blocks are read from their packages
+(``mlmon_nb.promql.rule.RecordingRule``, ``mlmon_nb.slo.rules.slo_groups``).
 """
 
 from __future__ import annotations
@@ -25,24 +26,8 @@ from .._lazy import forward
 
 # public name -> module that defines it (relative to this package)
 _EXPORTS = {
-    **dict.fromkeys(("WINDOWS", "LATENCY_WINDOWS", "LATENCY_QUANTILES", "ACCURACY_WINDOWS",
-                     "LOW_CONFIDENCE_WINDOWS", "SLOS", "request_rate", "error_ratio",
-                     "latency_quantile", "accuracy", "segment_accuracy", "low_confidence_ratio",
-                     "slo_error_ratio", "request_count", "prediction_count",
-                     "ground_truth_count", "slo_event_count", "spike_window", "HISTORY_AGE",
-                     "HISTORY_COVERAGE", "SLO_OBJECTIVE", "ERROR_BUDGET_REMAINING", "COST_PER_1K",
-                     "group_name", "ESTIMATED_ACCURACY_WINDOWS", "ESTIMATED_ACCURACY_ALERT_WINDOW",
-                     "estimated_accuracy", "DRIFT_WINDOWS"), "..promql.names"),
-    **dict.fromkeys(("RecordingRule", "AlertingRule", "RuleGroup"), "..promql.rule"),
-    **dict.fromkeys(("BurnWindow", "BURN_WINDOWS", "burn_windows", "slo_events", "slo_bad_ratio",
-                     "slo_objective", "slo_budget", "burn_threshold", "slo_settings",
-                     "period_variants", "slo_groups"), "..slo.rules"),
-    **dict.fromkeys(("estimated_accuracy_expr", "estimated_accuracy_rules"), "..estimated.rules"),
     **dict.fromkeys(("validate", "settings_groups", "recording_groups", "alert_groups",
                      "drift_groups", "alpha_variants", "runbook_url"), ".generate"),
-    **dict.fromkeys(("SETTING", "CONFIGURED_MODELS", "Setting", "setting",
-                     "compare", "setting_text", "setting_rules", "model_regex", "Variant",
-                     "variants", "join_variants"), "..promql.fleet"),
     **dict.fromkeys(("RULE_FILES", "render_rule_files", "render_rules"), ".render"),
     **dict.fromkeys(("render_alertmanager", "receivers_from_env"), ".alertmanager"),
     **dict.fromkeys(("ALERTMANAGER_FILE", "load_baselines", "write_generated", "check_files",

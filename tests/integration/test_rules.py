@@ -16,6 +16,9 @@ from mlmon_nb.cli import main
 from mlmon_nb.config import load_config, parse_config
 from mlmon_nb.errors import ConfigError, RulesError
 from mlmon_nb.metrics import latency_buckets_with
+from mlmon_nb.promql import fleet, rule
+from mlmon_nb.promql.names import SLOS
+from mlmon_nb.slo import rules as rule_slo
 from mlmon_nb.stack.demo.bootstrap import build_demo_baseline
 from mlmon_nb.stack.demo.model import MODEL_NAME
 
@@ -101,7 +104,7 @@ def test_latency_slo_reads_the_bucket_as_the_service_labels_it():
     """A whole-second threshold is exported as le="1.0" (prometheus-client's format), never "1";
     the runbooks' SLO evidence uses this same expression (Investigation.slo_bad_ratio)."""
     model = _with_slo(DEMO, latency_threshold_seconds=1.0).models[0]
-    expr = rules.slo_bad_ratio("latency", model, "5m")
+    expr = rule_slo.slo_bad_ratio("latency", model, "5m")
     assert 'le="1.0"' in expr and 'le="1"' not in expr
 
 
@@ -116,16 +119,16 @@ def test_period_shorter_than_the_longest_burn_window_is_refused():
 
 def test_burn_factors_are_the_workbook_ones_for_30_days_and_derived_otherwise():
     month = 30 * 86400
-    assert [w.factor(month) for w in rules.BURN_WINDOWS] == [14.4, 6.0, 3.0, 1.0]
+    assert [w.factor(month) for w in rule_slo.BURN_WINDOWS] == [14.4, 6.0, 3.0, 1.0]
     week = 7 * 86400
     # the same share of the budget in the same window: factor scales with the period
-    assert [w.factor(week) for w in rules.BURN_WINDOWS] == pytest.approx(
+    assert [w.factor(week) for w in rule_slo.BURN_WINDOWS] == pytest.approx(
         [14.4 * 7 / 30, 6.0 * 7 / 30, 3.0 * 7 / 30, 1.0 * 7 / 30])
 
 
 def test_burn_windows_that_cannot_fire_are_left_out():
     # 85% accuracy: budget 15%; 14.4 x 15% > 100% can never fire
-    kept = rules.burn_windows(0.85, 30 * 86400)
+    kept = rule_slo.burn_windows(0.85, 30 * 86400)
     assert [w.long for w, _ in kept] == ["6h", "1d", "3d"]
     assert [t for _, t in kept] == pytest.approx([0.9, 0.45, 0.15])
 
@@ -186,27 +189,27 @@ def test_render_rules_is_one_file_with_every_group():
 
 
 def test_rule_model_renders_rule_file_dicts():
-    rec = rules.RecordingRule("a:b:rate5m", "sum(x)", {"model_name": "m"})
+    rec = rule.RecordingRule("a:b:rate5m", "sum(x)", {"model_name": "m"})
     assert rec.to_dict() == {"record": "a:b:rate5m", "expr": "sum(x)",
                              "labels": {"model_name": "m"}}
-    assert "labels" not in rules.RecordingRule("a:b:c", "1").to_dict()
-    alert = rules.AlertingRule("A", "x > 1", None, {"severity": "info"}, {"summary": "s"})
+    assert "labels" not in rule.RecordingRule("a:b:c", "1").to_dict()
+    alert = rule.AlertingRule("A", "x > 1", None, {"severity": "info"}, {"summary": "s"})
     assert list(alert.with_annotations(runbook_url="u").to_dict()) == [
         "alert", "expr", "labels", "annotations"]  # no `for` when it fires at once
     assert list(alert.with_annotations(runbook_url="u").to_dict()["annotations"]) == [
         "summary", "runbook_url"]
-    group = rules.RuleGroup("g", (rec, alert))
+    group = rule.RuleGroup("g", (rec, alert))
     assert group.to_dict() == {"name": "g", "rules": [rec.to_dict(), alert.to_dict()]}
 
 
 def test_no_recording_rule_names_a_model_but_the_configured_list_and_overrides(baselines):
-    groups = (rules.recording_groups(DEMO) + rules.slo_groups(DEMO)
+    groups = (rules.recording_groups(DEMO) + rule_slo.slo_groups(DEMO)
               + rules.drift_groups(DEMO, baselines))
     recorded = [r for g in groups for r in g.rules]
     assert recorded and all("model_name" not in r.labels for r in recorded)
     naming = [r.record for r in recorded if MODEL_NAME in r.expr]
-    assert naming == [rules.CONFIGURED_MODELS]  # the demo's config overrides no default
-    assert {r.labels["slo"] for g in rules.slo_groups(DEMO) for r in g.rules} == set(rules.SLOS)
+    assert naming == [fleet.CONFIGURED_MODELS]  # the demo's config overrides no default
+    assert {r.labels["slo"] for g in rule_slo.slo_groups(DEMO) for r in g.rules} == set(SLOS)
 
 
 def test_drift_stage_is_the_estimated_accuracy_then_the_drift_engine_every_5m(baselines):

@@ -16,10 +16,11 @@ from mlmon_nb import rules
 from mlmon_nb.config import parse_config
 from mlmon_nb.errors import RulesError
 from mlmon_nb.promql.rule import groups_to_dicts
+from mlmon_nb.slo import rules as rule_slo
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 INPUTS = sorted(GOLDEN.glob("in-*.yaml"))
-STAGES = {"recording": rules.recording_groups, "slo": rules.slo_groups,
+STAGES = {"recording": rules.recording_groups, "slo": rule_slo.slo_groups,
           "alerts": lambda config: rules.alert_groups(config, baselines={})}
 
 
