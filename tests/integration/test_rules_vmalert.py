@@ -183,9 +183,14 @@ _WINDOW = re.compile(r"\[(\d+[smhdw])\]")
 _ONE_COUNTER = re.compile(r"^sum by \([\w, ]+\) \((rate|increase)\(\w+(\{[^}]*\})?\[\w+\]\)\)$")
 
 
+FLOAT_NOISE = 1e-12  # a Wilson lower bound of a zero ratio is 0 ± a few ulp, either sign
+
+
 def _rel(a: float, b: float) -> float:
+    """The relative difference; values both within float noise of 0 are equal (a bound that
+    is mathematically 0 comes out as 0 on one engine and 1e-19 on the other: 100% apart)."""
     scale = max(abs(a), abs(b))
-    return abs(a - b) / scale if scale else 0.0
+    return abs(a - b) / scale if scale > FLOAT_NOISE else 0.0
 
 
 @dataclass
