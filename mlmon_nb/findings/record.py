@@ -73,9 +73,10 @@ def end_early(message: str, *, status: str, **numbers: Any) -> None:
 
 
 def _one(frame: pd.DataFrame, above: bool = True) -> pd.Series:
-    """One series from a range frame (the worst of several series at each time)."""
+    """One series from a range frame (the worst of several series at each time); with no
+    rows, an empty series still indexed by UTC time, so a comparison with a time holds."""
     if frame.empty:
-        return pd.Series(dtype=float)
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
     grouped = frame.groupby("timestamp")["value"]
     return (grouped.max() if above else grouped.min()).sort_index()
 

@@ -181,3 +181,15 @@ def test_a_failed_run_page_is_one_line_with_the_traceback_folded(tmp_path):
     assert "folded: open it for the traceback" in body
     assert re.search(r'<details class="mlmon-notebook">', body)  # folded, not open
     assert 'class="mlmon-notebook" open' not in body
+
+
+def test_a_range_with_no_points_is_an_empty_series_of_utc_times():
+    # a fresh service's first minutes: the onset search cuts the series at a time, and an
+    # untyped empty index raised "'<' not supported between 'numpy.ndarray' and 'Timestamp'"
+    import pandas as pd
+
+    from mlmon_nb.findings.record import _one
+    from mlmon_nb.prom import empty_frame
+    series = _one(empty_frame(["model_name"]))
+    cut = pd.Timestamp("2026-12-04T12:00:00Z")
+    assert series[series.index < cut].empty and str(series.index.tz) == "UTC"
