@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jupytext
+from nbformat import NotebookNode
+
 from ..rules import catalogue
 from ..rules.catalogue import AlertSpec
 
@@ -21,7 +24,7 @@ __all__ = ["FIRES_WHEN", "TABLE_HEADER", "header", "docs_row", "refresh_runbook_
 
 FIRES_WHEN = "**Fires when**"
 TABLE_HEADER = "| alert | severity | fires when (defaults from the config) |\n|---|---|---|\n"
-_MARKDOWN = "# %% [markdown]\n"
+_SOURCE = "py:percent"  # the runbooks' sources, paired with their .ipynb
 
 
 def header(spec: AlertSpec) -> str:
@@ -36,26 +39,12 @@ def docs_row(spec: AlertSpec) -> str:
             f"{catalogue.fires_when(spec)}. {spec.meaning} |")
 
 
-def _first_cell(text: str) -> tuple[int, int]:
-    """The line span of a percent source's first markdown cell's comment lines."""
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0] != _MARKDOWN:
-        raise ValueError("the runbook source does not open with a markdown cell (# %% [markdown])")
-    end = 1
-    while end < len(lines) and lines[end].startswith("#") and not lines[end].startswith("# %%"):
-        end += 1
-    return 1, end
-
-
-def _cell_source(text: str) -> str:
-    start, end = _first_cell(text)
-    lines = text.splitlines()[start:end]
-    return "\n".join(line[2:] if line.startswith("# ") else line[1:] for line in lines)
-
-
-def _new_source(source: str, spec: AlertSpec) -> str:
-    """The first cell's source with its generated paragraphs replaced."""
-    paragraphs = source.split("\n\n")[2:]  # title and meaning
+def _header_cell(notebook: NotebookNode, spec: AlertSpec) -> str:
+    """The notebook's first cell's source with its generated paragraphs replaced."""
+    cell = notebook.cells[0] if notebook.cells else None
+    if cell is None or cell.cell_type != "markdown":
+        raise ValueError(f"the {spec.name} runbook does not open with a markdown cell")
+    paragraphs = cell.source.split("\n\n")[2:]  # title and meaning
     if paragraphs and paragraphs[0].startswith(FIRES_WHEN):
         paragraphs = paragraphs[1:]
     return "\n\n".join([header(spec), *paragraphs])
@@ -63,11 +52,9 @@ def _new_source(source: str, spec: AlertSpec) -> str:
 
 def refresh_runbook_source(text: str, spec: AlertSpec) -> str:
     """A runbook's percent-format source with its header generated afresh."""
-    start, end = _first_cell(text)
-    lines = text.splitlines(keepends=True)
-    source = _new_source(_cell_source(text), spec)
-    cell = "".join(f"# {line}\n" if line else "#\n" for line in source.split("\n"))
-    return "".join(lines[:start]) + cell + "".join(lines[end:])
+    notebook = jupytext.reads(text, fmt=_SOURCE)
+    notebook.cells[0].source = _header_cell(notebook, spec)
+    return str(jupytext.writes(notebook, fmt=_SOURCE))
 
 
 def refresh_docs(text: str) -> str:
@@ -103,18 +90,16 @@ def stale_headers(repo: Path) -> list[str]:
 def write_headers(repo: Path) -> list[Path]:
     """Rewrite the stale headers and table under ``repo``: each runbook's ``.py`` and the first
     cell of its paired ``.ipynb``, and docs/alerts.md. Returns the files written."""
-    import nbformat  # noqa: PLC0415  (the notebooks' extra; generation alone does not need it)
-
     written = []
     for path, text in _fresh(repo).items():
         if path.read_text() == text:
             continue
         path.write_text(text)
         written.append(path)
-        notebook = path.with_suffix(".ipynb")
-        if path.suffix == ".py" and notebook.is_file():
-            nb = nbformat.reads(notebook.read_text(), as_version=4)
-            nb.cells[0].source = _cell_source(text)
-            notebook.write_text(nbformat.writes(nb) + "\n")
-            written.append(notebook)
+        paired = path.with_suffix(".ipynb")
+        if path.suffix == ".py" and paired.is_file():
+            notebook = jupytext.read(paired)
+            notebook.cells[0].source = jupytext.reads(text, fmt=_SOURCE).cells[0].source
+            jupytext.write(notebook, paired, fmt="ipynb")
+            written.append(paired)
     return written

@@ -158,7 +158,7 @@ def test_a_stale_header_or_table_row_is_named_and_rewritten(tmp_path):
     for folder in ("runbooks", "docs"):
         shutil.copytree(REPO / folder, tmp_path / folder)
     source = tmp_path / "runbooks" / "HighErrorRate.py"
-    fresh = source.read_text()
+    fresh, notebook = source.read_text(), source.with_suffix(".ipynb").read_text()
     source.write_text(fresh.replace("(5%) for 5m", "(5%) for 10m"))
     docs = tmp_path / "docs" / "alerts.md"
     docs.write_text(docs.read_text().replace("| ElevatedErrorRate | warning | warning: the 5m",
@@ -168,6 +168,7 @@ def test_a_stale_header_or_table_row_is_named_and_rewritten(tmp_path):
     assert sorted(p.name for p in written) == ["HighErrorRate.ipynb", "HighErrorRate.py",
                                                "alerts.md"]
     assert stale_headers(tmp_path) == [] and source.read_text() == fresh
+    assert source.with_suffix(".ipynb").read_text() == notebook  # byte for byte, as committed
     # the paired notebook's first cell too
     first = json.loads(source.with_suffix(".ipynb").read_text())["cells"][0]
     assert "".join(first["source"]).startswith(header(catalogue.get("HighErrorRate")) + "\n\n")
