@@ -42,13 +42,18 @@ the earlier estimate, unchanged.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 __all__ = ["fit_gaps", "fit_slope", "offsets", "mean_confidences", "midpoints", "METHOD", "Z_95"]
 
 # the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
 # shrunk toward 0) is refitted from its counts when read, by the service and by the library
-METHOD = "binned-gap-pooled-empirical-bayes/2"
+METHOD = "binned-gap-random-walk/3"
+# the random-walk strengths τ² (gap² per unit of logit confidence) the band averages over, on a
+# log scale; the gaps take the likeliest of them or 0
+STRENGTHS: tuple[float, ...] = tuple(10 ** (-6 + 6 * i / 32) for i in range(33))
+_EPS = 1e-6  # confidences kept off 0 and 1 for their logit
 # the normal quantile of a two-sided 95 % band (the estimate's band, the rules' and the rerun's)
 Z_95 = 1.96
 
@@ -62,7 +67,7 @@ def midpoints(edges: Sequence[float]) -> list[float]:
 
 def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: Sequence[float],
              edges: Sequence[float]) -> tuple[list[float], list[float]]:
-    """The shrunk calibration gap and its standard error per bucket (see the module text)."""
+    """The smoothed calibration gap and its standard error per bucket (see the module text)."""
     n = [float(v) for v in counts]
     total = sum(n)
     if total <= 0:
@@ -70,33 +75,76 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
     mean = mean_confidences(n, confidence_sum, edges)
     pooled = (sum(correct) - sum(confidence_sum)) / total
     filled = [i for i, c in enumerate(n) if c > 0]
-    observed = {i: correct[i] / n[i] - mean[i] for i in filled}
-    noise = {}
+    observed = [correct[i] / n[i] - mean[i] for i in filled]
+    noise = []
     for i in filled:  # the binomial variance at the bucket's prior accuracy, kept off 0 and 1
         p = min(max(mean[i] + pooled, 0.5 / (n[i] + 1)), 1 - 0.5 / (n[i] + 1))
-        noise[i] = p * (1 - p) / n[i]
-    pooled_var = sum(n[i] ** 2 * noise[i] for i in filled) / total ** 2
-    weight = {i: n[i] / total for i in filled}
-    concentration = 1 - sum(w * w for w in weight.values())
-    spread = 0.0
-    scatter = sum(weight[i] * (observed[i] - pooled) ** 2 for i in filled)
-    if concentration > 1e-12:  # two filled buckets at least: the gaps' spread beyond noise
-        expected_noise = sum(weight[i] * noise[i] * (1 - weight[i]) for i in filled)
-        spread = max(0.0, (scatter - expected_noise) / concentration)
-    gaps, posterior = [], []
-    for i in range(len(n)):
-        if i not in observed:
-            gaps.append(pooled)
-            posterior.append(max(spread, scatter) + pooled_var)
-            continue
-        pull = noise[i] / (spread + noise[i])  # the share of the gap taken from the pooled one
-        gaps.append(pooled + (1 - pull) * (observed[i] - pooled))
-        posterior.append(spread * pull + pull * pull * pooled_var)
+        noise.append(p * (1 - p) / n[i])
+    logits = [math.log(min(max(m, _EPS), 1 - _EPS) / (1 - min(max(m, _EPS), 1 - _EPS)))
+              for m in mean]
+    position = [x - min(logits) for x in logits]
+    fits = [_smooth(s, position, filled, observed, noise) for s in (0.0, *STRENGTHS)]
+    best = max(fits, key=lambda f: f[0])  # the first of equals: 0 when the data cannot tell
+    gaps = best[1]
+    likelihood = [math.exp(f[0] - max(f[0] for f in fits[1:])) for f in fits[1:]]
+    weights = [w / sum(likelihood) for w in likelihood]
+    variance = [sum(w * (f[2][i] + (f[1][i] - gaps[i]) ** 2) for w, f in zip(weights, fits[1:]))
+                for i in range(len(n))]
     widths = [b - a for a, b in zip([0.0, *edges], [*edges, 1.0])]
     stderr = [(v + (_slope(gaps, mean, filled, i) * max(w, 0.0) / 12 ** 0.5) ** 2) ** 0.5
-              if i in observed else v ** 0.5
-              for i, (v, w) in enumerate(zip(posterior, widths))]
+              if n[i] > 0 else v ** 0.5
+              for i, (v, w) in enumerate(zip(variance, widths))]
     return gaps, stderr
+
+
+def _smooth(strength: float, position: list[float], filled: list[int], observed: list[float],
+            noise: list[float]) -> tuple[float, list[float], list[float]]:
+    """At one random-walk strength ``τ²``: the restricted log-likelihood of the observed gaps,
+    and every bucket's posterior gap and variance (the level estimated, not known)."""
+    size = len(filled)
+    cov = [[strength * min(position[a], position[b]) + (noise[i] if i == j else 0.0)
+            for j, b in enumerate(filled)] for i, a in enumerate(filled)]
+    lower = _cholesky(cov)
+    inverse = _inverse(lower)
+    ones = [sum(row) for row in inverse]  # K⁻¹ 1
+    total = sum(ones)  # 1' K⁻¹ 1
+    level = sum(o * y for o, y in zip(ones, observed)) / total
+    residual = [y - level for y in observed]
+    alpha = [sum(r * x for r, x in zip(row, residual)) for row in inverse]  # K⁻¹ (y − level 1)
+    loglik = -0.5 * (2 * sum(math.log(lower[i][i]) for i in range(size)) + math.log(total)
+                     + sum(r * a for r, a in zip(residual, alpha)))
+    gaps, variance = [], []
+    for x in position:
+        c = [strength * min(x, position[b]) for b in filled]
+        kc = [sum(r * v for r, v in zip(row, c)) for row in inverse]  # K⁻¹ c
+        gaps.append(level + sum(a * v for a, v in zip(alpha, c)))
+        left = 1 - sum(kc)  # the level's share in this bucket's posterior
+        variance.append(max(strength * x - sum(a * v for a, v in zip(kc, c))
+                            + left * left / total, 0.0))
+    return loglik, gaps, variance
+
+
+def _cholesky(matrix: list[list[float]]) -> list[list[float]]:
+    """The lower-triangular L with L L' = ``matrix`` (symmetric positive definite)."""
+    size = len(matrix)
+    lower = [[0.0] * size for _ in range(size)]
+    for i in range(size):
+        for j in range(i + 1):
+            s = matrix[i][j] - sum(lower[i][k] * lower[j][k] for k in range(j))
+            lower[i][j] = math.sqrt(max(s, 1e-300)) if i == j else s / lower[j][j]
+    return lower
+
+
+def _inverse(lower: list[list[float]]) -> list[list[float]]:
+    """(L L')⁻¹ from the Cholesky factor L."""
+    size = len(lower)
+    inv_lower = [[0.0] * size for _ in range(size)]  # L⁻¹, lower triangular
+    for i in range(size):
+        inv_lower[i][i] = 1 / lower[i][i]
+        for j in range(i):
+            inv_lower[i][j] = -sum(lower[i][k] * inv_lower[k][j] for k in range(j, i)) / lower[i][i]
+    return [[sum(inv_lower[k][i] * inv_lower[k][j] for k in range(max(i, j), size))
+             for j in range(size)] for i in range(size)]
 
 
 def fit_slope(counts: Sequence[float], correct: Sequence[float], confidence_sum: Sequence[float],
