@@ -107,7 +107,8 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
     fits = [_smooth(s, position, filled, observed, noise) for s in (0.0, *STRENGTHS)]
     best = max(fits, key=lambda f: f[0])  # the first of equals: 0 when the data cannot tell
     gaps = best[1]
-    likelihood = [math.exp(f[0] - max(f[0] for f in fits[1:])) for f in fits[1:]]
+    top = max(f[0] for f in fits[1:])
+    likelihood = [math.exp(f[0] - top) for f in fits[1:]]
     weights = [w / sum(likelihood) for w in likelihood]
     variance = [sum(w * (f[2][i] + (f[1][i] - gaps[i]) ** 2) for w, f in zip(weights, fits[1:]))
                 for i in range(len(n))]
