@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Runbook: Estimated accuracy drop (`EstimatedAccuracyDrop`)
 #
-# The accuracy estimated from the live confidences through the baseline's reliability curve is below LowModelAccuracy's floor, its whole 95% band included: before the labels say so; models whose baseline has a calibration.
+# The accuracy estimated from the live confidences through the baseline's reliability curve is below LowModelAccuracy's floor, its whole 95% band included: before the labels say so; models whose baseline has a calibration; also each version alone of a model running several, through the model's curve (label `model_version`).
 #
 # **Fires when** warning: the 30m estimated accuracy (the upper edge of its band) below `alerts.accuracy_min` (70%) for 15m, with at least `alerts.min_events.predictions` (10 predictions).
 #
