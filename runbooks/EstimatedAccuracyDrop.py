@@ -17,6 +17,7 @@ step: str = ""  # empty: automatic
 baseline_path: str = ""  # empty: the model's configured baseline
 severity: str = ""  # alert labels, by name
 feature: str = ""
+model_version: str = ""  # a canary's version, when the alert judged that version alone
 slo: str = ""
 long_window: str = ""
 short_window: str = ""
@@ -34,16 +35,19 @@ inv.require_calibration();
 
 # %%
 inv.require_data(q.confidence_buckets(model_name, "30m"), what="prediction confidences")
-signal = inv.estimated_accuracy_signal(t.accuracy_min)
+signal = inv.estimated_accuracy_signal(t.accuracy_min, model_version=model_version)
 
 # %%
-inv.check_still_firing(inv.alert_condition(signal, "estimated accuracy"));
+inv.check_still_firing(inv.alert_condition(signal, signal.name));
 
 # %%
 inv.find_onset(signal);
 
 # %%
-inv.estimated_vs_realized();
+inv.estimated_vs_realized(model_version);
+
+# %%
+inv.estimated_accuracy_by_version();
 
 # %%
 inv.distribution("confidence", title="Confidence: training baseline against the incident window");
@@ -52,7 +56,7 @@ inv.distribution("confidence", title="Confidence: training baseline against the 
 inv.drift_finding();
 
 # %%
-inv.assumption();
+inv.assumption(model_version);
 
 # %%
 inv.what_changed();
