@@ -15,16 +15,16 @@ from promtool_support import (
     confidence_histogram,
     firing,
     gauge,
+    overconfident_baseline,
     run_promtool,
     series,
 )
 
 from mlmon_nb.config import load_config
-from mlmon_nb.estimated.calibration import EDGES, fit_calibration
+from mlmon_nb.estimated.calibration import EDGES
 from mlmon_nb.estimated.rules import THIN_ROWS, thin_share
 from mlmon_nb.promql import number
 from mlmon_nb.promql.names import estimated_accuracy, estimated_accuracy_margin, versioned
-from mlmon_nb.stack.demo.model import training_baseline
 
 LIMIT = load_config().models[0].alerts.accuracy_min
 # the canary's confidences: half in 0.6–0.7, half in 0.7–0.8 (mean 0.7, no low-confidence
@@ -39,14 +39,7 @@ STABLE_RATE, CANARY_RATE = 540, 60  # predictions a minute: a 10% canary
 
 @pytest.fixture(scope="module")
 def overconfident():
-    """The demo baseline with a curve fitted on 20,000 labelled rows at every confidence from
-    0.3 up, calibrated except in 0.6–0.8, where the model was right 30 points less often than
-    it was sure."""
-    rng = np.random.default_rng(7)
-    conf = rng.uniform(0.3, 1.0, 20_000)
-    poor = (conf > 0.6) & (conf <= 0.8)
-    correct = rng.random(conf.size) < conf - 0.3 * poor
-    return training_baseline().with_calibration(fit_calibration(conf, correct))
+    return overconfident_baseline()
 
 
 def _histogram(version: str, minutes: int, rate: float, shares: list[float],
