@@ -14,7 +14,9 @@ The estimate assumes no concept shift — P(correct | confidence) is what it was
 reference data. :func:`accuracy_comparison` sets it against the realized accuracy where labels
 exist; a gap that widens is the sign the assumption (or the calibration) broke. Each estimate
 carries its 95 % band (``lower``, ``upper``: the curve's uncertainty and the window's noise), as
-the rule ``model_name:ml_estimated_accuracy_margin:<window>`` records it.
+the rule ``model_name:ml_estimated_accuracy_margin:<window>`` records it. ``model_version``
+narrows each to one version's predictions (and labels), through the model's curve: the rules
+``model_name_model_version:…`` of a model running several.
 """
 
 from __future__ import annotations

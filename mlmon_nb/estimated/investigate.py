@@ -76,7 +76,7 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         model's curve, with their count), ranked by how far it moved since before onset:
         which version the drop is on. Records "What changed, by label"."""
         model = matcher("model_name", self.model_name)
-        return self.breakdown(  # type: ignore[attr-defined]
+        return self.breakdown(
             "estimated accuracy",
             lambda r, by: estimated_accuracy_expr(r, model, recorded=False,
                                                   scope=Scope(("model_name", *by))),

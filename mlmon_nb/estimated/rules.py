@@ -33,6 +33,12 @@ parts of the curve (buckets with fewer than :data:`THIN_ROWS` labelled rows,
 ``ml_confidence_calibration_rows``; over :data:`THIN_SHARE` the estimate is uncertain)
 ``model_name:ml_estimated_accuracy_thin_share:<w>``, and the prediction count it rests on
 (``model_name:ml_predictions:increase<w>``; the 30m one is the recording stage's).
+
+For the models running more than one version now, :func:`version_estimated_accuracy_rules`
+records the same per version over :data:`VERSION_WINDOWS` (the alert's 30m) under
+``model_name_model_version…`` names (:data:`VERSION_SCOPE`): each version's bucket counts through
+the model's one curve (its calibration series are the model's, without ``model_version``), so a
+canary is judged on its own predictions; a model running one version gets no series more.
 """
 
 from __future__ import annotations
@@ -206,16 +212,14 @@ def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
 VERSION_WINDOWS: tuple[str, ...] = (ESTIMATED_ACCURACY_ALERT_WINDOW,)
 
 
-def version_estimated_accuracy_rules(windows: Sequence[str] = VERSION_WINDOWS
+def version_estimated_accuracy_rules(only: str, windows: Sequence[str] = VERSION_WINDOWS
                                      ) -> list[RecordingRule]:
-    """Per window, for the models that run more than one version now: each version's confidence
-    buckets, its estimated accuracy through the model's curve, the estimate's half-width, the
-    share on a thin curve, and its prediction count (where the recording stage does not record
-    it), under ``model_name_model_version…`` names. A model running one version gets none: its
-    version's estimate is the model's."""
-    # drift pulls numpy and scipy; this module is read on light paths (catalogue, launcher)
-    from ..drift.expressions import versions_rule_expr  # noqa: PLC0415
-    only = f"and on (model_name) ({versions_rule_expr()} > 1)"
+    """Per window, for the models that run more than one version now (``only``: the clause
+    that keeps them, ``and on (model_name) (<versions> > 1)``, the generator's): each version's
+    confidence buckets, its estimated accuracy through the model's curve, the estimate's
+    half-width, the share on a thin curve, and its prediction count (where the recording stage
+    does not record it), under ``model_name_model_version…`` names. A model running one version
+    gets none: its version's estimate is the model's."""
     counted = EVIDENCE["low_confidence_version"].windows  # the recording stage's version counts
     scope = VERSION_SCOPE
     rules = []
