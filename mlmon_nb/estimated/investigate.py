@@ -198,7 +198,7 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         share = self._thin_share(model_version)
         coverage = (f" {fmt(share, Kind.RATIO)} of the incident window's predictions fall where "
                     f"the curve rests on fewer than {THIN_ROWS} labelled rows (there it is "
-                    f"mostly its prior, the pooled gap, and the band widens)."
+                    f"mostly the curve around it, and the band widens)."
                     + (" The estimate is uncertain." if share > THIN_SHARE else "")
                     if share == share else "")
         message = (f"{ASSUMPTION} The curve was fitted on {fmt(cal.n, Kind.COUNT)} labelled "
