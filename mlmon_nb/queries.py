@@ -59,19 +59,26 @@ def _model(metric: str, model_name: str, **labels: str) -> str:
     return selector(metric, model_name=model_name, **labels)
 
 
-def request_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
-    """Requests per second."""
-    return promql.sum_rate(_model(m.REQUESTS.sample, model_name), rate, ("model_name", *by))
+def request_rate(model_name: str, rate: str = "5m", by: Iterable[str] = (),
+                 **labels: str) -> str:
+    """Requests per second; ``labels`` narrow it (``model_version``: one version's)."""
+    return promql.sum_rate(_model(m.REQUESTS.sample, model_name, **labels), rate,
+                           ("model_name", *by))
 
 
-def error_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
-    """Failed requests per second."""
-    return promql.sum_rate(_model(m.ERRORS.sample, model_name), rate, ("model_name", *by))
+def error_rate(model_name: str, rate: str = "5m", by: Iterable[str] = (),
+               **labels: str) -> str:
+    """Failed requests per second; ``labels`` narrow it."""
+    return promql.sum_rate(_model(m.ERRORS.sample, model_name, **labels), rate,
+                           ("model_name", *by))
 
 
-def error_ratio(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
-    """Share of requests that failed (0–1); no series while there are no requests."""
-    return promql.ratio(error_rate(model_name, rate, by), request_rate(model_name, rate, by),
+def error_ratio(model_name: str, rate: str = "5m", by: Iterable[str] = (),
+                **labels: str) -> str:
+    """Share of requests that failed (0–1); no series while there are no requests; ``labels``
+    narrow it (``model_version``: one version's requests)."""
+    return promql.ratio(error_rate(model_name, rate, by, **labels),
+                        request_rate(model_name, rate, by, **labels),
                         bad_may_be_absent=False, drop_zero_total=True)
 
 
@@ -132,33 +139,41 @@ def invalid_feature_rate(model_name: str, rate: str = "5m", by: Iterable[str] = 
     return promql.sum_rate(_model(m.FEATURE_INVALID.sample, model_name), rate, ("model_name", *by))
 
 
-def low_confidence_share(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
-    """Share of predictions under the low-confidence threshold (per ``by``, e.g. version)."""
-    labels = ("model_name", *by)
+def low_confidence_share(model_name: str, rate: str = "5m", by: Iterable[str] = (),
+                         **labels: str) -> str:
+    """Share of predictions under the low-confidence threshold (per ``by``, e.g. version);
+    ``labels`` narrow it."""
+    keep = ("model_name", *by)
     return promql.ratio(
-        promql.sum_rate(_model(m.LOW_CONFIDENCE.sample, model_name), rate, labels),
-        promql.sum_rate(_model(m.PREDICTIONS.sample, model_name), rate, labels),
+        promql.sum_rate(_model(m.LOW_CONFIDENCE.sample, model_name, **labels), rate, keep),
+        promql.sum_rate(_model(m.PREDICTIONS.sample, model_name, **labels), rate, keep),
         bad_may_be_absent=False, drop_zero_total=True)
 
 
-def prediction_count(model_name: str, duration: str = "1h", by: Iterable[str] = ()) -> str:
-    """Predictions made over ``duration`` (the sample size behind the low-confidence share)."""
-    return promql.sum_increase(_model(m.PREDICTIONS.sample, model_name), duration,
+def prediction_count(model_name: str, duration: str = "1h", by: Iterable[str] = (),
+                     **labels: str) -> str:
+    """Predictions made over ``duration`` (the sample size behind the low-confidence share);
+    ``labels`` narrow it."""
+    return promql.sum_increase(_model(m.PREDICTIONS.sample, model_name, **labels), duration,
                                ("model_name", *by))
 
 
-def accuracy(model_name: str, rate: str = "1h", by: Iterable[str] = ()) -> str:
-    """Share of ground-truth-labelled predictions that were correct (per ``by``, e.g. segment)."""
-    labels = ("model_name", *by)
+def accuracy(model_name: str, rate: str = "1h", by: Iterable[str] = (), **labels: str) -> str:
+    """Share of ground-truth-labelled predictions that were correct (per ``by``, e.g. segment);
+    ``labels`` narrow it."""
+    keep = ("model_name", *by)
     gt = m.GROUND_TRUTH.sample
-    return promql.ratio(promql.sum_rate(_model(gt, model_name, outcome="correct"), rate, labels),
-                        promql.sum_rate(_model(gt, model_name), rate, labels),
-                        bad_may_be_absent=False, drop_zero_total=True)
+    return promql.ratio(
+        promql.sum_rate(_model(gt, model_name, **labels, outcome="correct"), rate, keep),
+        promql.sum_rate(_model(gt, model_name, **labels), rate, keep),
+        bad_may_be_absent=False, drop_zero_total=True)
 
 
-def ground_truth_count(model_name: str, duration: str = "1h", by: Iterable[str] = ()) -> str:
-    """Labelled predictions received over ``duration`` (the sample size behind accuracy)."""
-    return promql.sum_increase(_model(m.GROUND_TRUTH.sample, model_name), duration,
+def ground_truth_count(model_name: str, duration: str = "1h", by: Iterable[str] = (),
+                       **labels: str) -> str:
+    """Labelled predictions received over ``duration`` (the sample size behind accuracy);
+    ``labels`` narrow it."""
+    return promql.sum_increase(_model(m.GROUND_TRUTH.sample, model_name, **labels), duration,
                                ("model_name", *by))
 
 

@@ -74,22 +74,39 @@ class Signal:
                          rate)
 
 
-def _requests(model_name: str) -> Callable[[str], str]:
-    sel = selector(m.REQUESTS.sample, model_name=model_name)
+def _version(model_version: str) -> dict[str, str]:
+    """The ``model_version`` matcher of a canary judged alone (none for the whole model)."""
+    return {"model_version": model_version} if model_version else {}
+
+
+def _of(name: str, model_version: str) -> str:
+    return f"{name} of version {model_version}" if model_version else name
+
+
+def _requests(model_name: str, model_version: str = "") -> Callable[[str], str]:
+    sel = selector(m.REQUESTS.sample, model_name=model_name, **_version(model_version))
     return lambda r: f"sum(increase({sel}[{r}]))"
 
 
-def error_ratio(model_name: str, threshold: float | None = None) -> Signal:
-    """The share of failed requests, with the requests behind it."""
-    return Signal("error ratio", lambda r: q.error_ratio(model_name, r), threshold,
-                  kind=Kind.RATIO.value, sample=_requests(model_name), sample_unit="requests")
+def error_ratio(model_name: str, threshold: float | None = None, *,
+                model_version: str = "") -> Signal:
+    """The share of failed requests, with the requests behind it; ``model_version``'s requests
+    alone when given (a canary the alert judged on its own traffic)."""
+    v = _version(model_version)
+    return Signal(_of("error ratio", model_version), lambda r: q.error_ratio(model_name, r, **v),
+                  threshold, kind=Kind.RATIO.value, sample=_requests(model_name, model_version),
+                  sample_unit="requests")
 
 
 def request_rate(model_name: str, threshold: float | None = None, *,
-                 above: bool = True) -> Signal:
-    """Requests per second (``above=False`` when too few is bad)."""
-    return Signal("request rate", lambda r: q.request_rate(model_name, r), threshold, above,
-                  kind=Kind.RATE.value, sample=_requests(model_name), sample_unit="requests")
+                 above: bool = True, model_version: str = "") -> Signal:
+    """Requests per second (``above=False`` when too few is bad); ``model_version``'s alone
+    when given."""
+    v = _version(model_version)
+    return Signal(_of("request rate", model_version),
+                  lambda r: q.request_rate(model_name, r, **v), threshold, above,
+                  kind=Kind.RATE.value, sample=_requests(model_name, model_version),
+                  sample_unit="requests")
 
 
 def latency(model_name: str, quantile: float = 0.95, threshold: float | None = None) -> Signal:
@@ -99,19 +116,26 @@ def latency(model_name: str, quantile: float = 0.95, threshold: float | None = N
                   kind=Kind.SECONDS.value, sample=_requests(model_name), sample_unit="requests")
 
 
-def low_confidence(model_name: str, threshold: float | None = None) -> Signal:
-    """The share of predictions under the low-confidence threshold."""
-    sel = selector(m.PREDICTIONS.sample, model_name=model_name)
-    return Signal("low-confidence share", lambda r: q.low_confidence_share(model_name, r),
-                  threshold, kind=Kind.RATIO.value,
+def low_confidence(model_name: str, threshold: float | None = None, *,
+                   model_version: str = "") -> Signal:
+    """The share of predictions under the low-confidence threshold; ``model_version``'s
+    predictions alone when given."""
+    v = _version(model_version)
+    sel = selector(m.PREDICTIONS.sample, model_name=model_name, **v)
+    return Signal(_of("low-confidence share", model_version),
+                  lambda r: q.low_confidence_share(model_name, r, **v), threshold,
+                  kind=Kind.RATIO.value,
                   sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
 
 
-def accuracy(model_name: str, threshold: float | None = None) -> Signal:
-    """The share of correct predictions on ground truth (too low is bad), with the labels."""
-    return Signal("accuracy", lambda r: q.accuracy(model_name, r), threshold, above=False,
-                  kind=Kind.RATIO.value,
-                  sample=lambda r: f"sum({q.ground_truth_count(model_name, r)})",
+def accuracy(model_name: str, threshold: float | None = None, *,
+             model_version: str = "") -> Signal:
+    """The share of correct predictions on ground truth (too low is bad), with the labels;
+    ``model_version``'s labelled predictions alone when given."""
+    v = _version(model_version)
+    return Signal(_of("accuracy", model_version), lambda r: q.accuracy(model_name, r, **v),
+                  threshold, above=False, kind=Kind.RATIO.value,
+                  sample=lambda r: f"sum({q.ground_truth_count(model_name, r, **v)})",
                   sample_unit="labelled predictions")
 
 

@@ -31,19 +31,20 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
 t = inv.thresholds
-signal = iv.error_ratio(model_name, t.error_ratio_critical)
+signal = iv.error_ratio(model_name, t.error_ratio_critical, model_version=model_version)
 
 # %%
 inv.require_data();
 
 # %%
-inv.check_still_firing(inv.alert_condition(signal, "error ratio"));
+inv.check_still_firing(inv.alert_condition(signal, signal.name));
 
 # %%
 inv.find_onset(signal);
 
 # %%
-inv.compare([signal, iv.request_rate(model_name), iv.latency(model_name, 0.95)]);
+inv.compare([signal, iv.request_rate(model_name, model_version=model_version),
+             iv.latency(model_name, 0.95)]);
 
 # %%
 inv.breakdown("errors", lambda r, by: q.error_rate(model_name, r, by=by),

@@ -31,13 +31,13 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
 t = inv.thresholds
-signal = iv.low_confidence(model_name, t.low_confidence_share)
+signal = iv.low_confidence(model_name, t.low_confidence_share, model_version=model_version)
 
 # %%
 inv.require_data();
 
 # %%
-inv.check_still_firing(inv.alert_condition(signal, "low-confidence share"));
+inv.check_still_firing(inv.alert_condition(signal, signal.name));
 
 # %%
 inv.find_onset(signal);
@@ -46,7 +46,8 @@ inv.find_onset(signal);
 inv.distribution("confidence", title="Confidence: training baseline against the incident window");
 
 # %%
-inv.compare([signal, iv.accuracy(model_name), iv.request_rate(model_name)]);
+inv.compare([signal, iv.accuracy(model_name, model_version=model_version),
+             iv.request_rate(model_name, model_version=model_version)]);
 
 # %%
 inv.breakdown("low-confidence share", lambda r, by: q.low_confidence_share(model_name, r, by=by),

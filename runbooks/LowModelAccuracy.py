@@ -31,19 +31,20 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
 t = inv.thresholds
-signal = iv.accuracy(model_name, t.accuracy_min)
+signal = iv.accuracy(model_name, t.accuracy_min, model_version=model_version)
 
 # %%
 inv.require_data(q.accuracy(model_name, "1h"), what="ground-truth feedback");
 
 # %%
-inv.check_still_firing(inv.alert_condition(signal, "accuracy"));
+inv.check_still_firing(inv.alert_condition(signal, signal.name));
 
 # %%
 inv.find_onset(signal);
 
 # %%
-inv.compare([signal, iv.low_confidence(model_name), iv.request_rate(model_name)]);
+inv.compare([signal, iv.low_confidence(model_name, model_version=model_version),
+             iv.request_rate(model_name, model_version=model_version)]);
 
 # %%
 inv.breakdown("accuracy", lambda r, by: q.accuracy(model_name, r, by=by),

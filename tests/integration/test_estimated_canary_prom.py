@@ -1,11 +1,15 @@
 """A canary's estimated accuracy from a real Prometheus: five hours of a model running two
 versions (version 2 a 10% canary whose confidences move, for the last 90 minutes, to 0.6–0.8,
-where the model's curve says it is right 30 points less often than it is sure), backfilled.
+where the model's curve says it is right 30 points less often than it is sure, and fails 20%
+of its requests while the stable version fails 1%: the model, ~3%, stays under the 5% HighErrorRate
+threshold), backfilled.
 
 Each version's recorded estimate and band (the generated rule, its recorded inputs inlined, as
 in test_estimated_accuracy_prom) equal the Python rerun on that version's predictions and the
 pure estimate on its counts; and the EstimatedAccuracyDrop runbook, given the version the alert
-named, judges that version's predictions and labels and breaks the estimate down by version.
+named, judges that version's predictions and labels and breaks the estimate down by version;
+the HighErrorRate runbook, given the version, judges that version's requests (firing), and
+without it the model's (under the threshold).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pytest
 from promql_inline import inline
 from promtool_support import overconfident_baseline
 
+from mlmon_nb import investigate as iv
 from mlmon_nb import metrics as m
 from mlmon_nb.estimated import accuracy as performance
 from mlmon_nb.estimated.calibration import bucket_counts
@@ -45,6 +50,7 @@ HOURS = 5
 SHIFT_MINUTES = 90  # the canary's last minutes on the poorly calibrated region
 RATES = {"1": 540, "2": 60}  # predictions a minute: a 10% canary
 LABELLED = 0.2  # the share of predictions whose label arrives
+FAILING = {"1": 0.01, "2": 0.2}  # each version's share of failed requests after the shift
 
 
 def _history(baseline, end: float) -> tuple[SyntheticHistory, float]:
@@ -59,7 +65,7 @@ def _history(baseline, end: float) -> tuple[SyntheticHistory, float]:
     for version, rate in RATES.items():
         base = {"job": "canary", "instance": f"replica-{version}", "model_name": MODEL_NAME,
                 "model_version": version}
-        counts, sums, correct, labelled = [], [], [], []
+        counts, sums, correct, labelled, failed = [], [], [], [], []
         for t in ts:
             moved = version == "2" and t > shift
             conf = rng.uniform(0.6, 0.8, rate) if moved else rng.uniform(0.9, 1.0, rate)
@@ -69,6 +75,7 @@ def _history(baseline, end: float) -> tuple[SyntheticHistory, float]:
             sums.append(conf.sum())
             correct.append(int((right & seen).sum()))
             labelled.append(int(seen.sum()))
+            failed.append(rng.binomial(rate, FAILING[version] if moved else FAILING["1"]))
         cumulative = np.cumsum(np.cumsum(np.array(counts), axis=1), axis=0)
         name = m.CONFIDENCE.name
         for i, le in enumerate(edges):
@@ -84,6 +91,10 @@ def _history(baseline, end: float) -> tuple[SyntheticHistory, float]:
             Series(m.GROUND_TRUTH.name, "counter", m.GROUND_TRUTH.sample,
                    {**base, "segment": "web", "outcome": "incorrect"},
                    np.cumsum(np.array(labelled) - np.array(correct))),
+            Series(m.REQUESTS.name, "counter", m.REQUESTS.sample,
+                   {**base, "endpoint": "/predict"}, cumulative[:, -1]),
+            Series(m.ERRORS.name, "counter", m.ERRORS.sample,
+                   {**base, "endpoint": "/predict", "error_type": "timeout"}, np.cumsum(failed)),
             Series(m.MODEL_INFO.name, "gauge", m.MODEL_INFO.sample,
                    {**base, "baseline_id": baseline.baseline_id}, np.ones(ts.size))]
     for spec, values, value in baseline_series(serving_of(baseline)):
@@ -184,3 +195,29 @@ def test_the_runbook_judges_the_version_the_alert_named(canary, tmp_path):
     assert split.interesting and split.message.startswith("2 (model_version) moved most")
     assert {r["value"] for r in split.rows} == set(RATES)
     assert all("predictions" in r["sample"] for r in split.rows)
+
+
+def test_the_error_rate_runbook_judges_the_version_the_alert_named(canary, tmp_path):
+    """The canary fails 20% of its requests, the model ~3% (under the 5% threshold): given the
+    version the runbook judges the version's own requests and fires naming it; without it, the
+    same condition reads the model's diluted ratio and does not hold."""
+    config, baseline, prom, shift, end = canary
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    rb = Registry().get("HighErrorRate")
+    raw = {"model_name": MODEL_NAME, "alertname": "HighErrorRate", "severity": "critical",
+           "model_version": "2", "starts_at": iso(shift + 600), "end": iso(end - 120)}
+    params = server_defaults(rb, config, validate_parameters(rb, raw))
+    outcome = execute(rb, params, tmp_path / "run", env=kernel_env(config))
+    summary = outcome.summary
+    assert outcome.status == "done" and summary["status"] == "firing", summary
+    assert summary["numbers"]["current_value"] == pytest.approx(FAILING["2"], abs=0.08)
+    assert summary["verdict"].startswith("The 5m error ratio of version 2 is "), summary
+    # the evidence is the version's own requests (60 a minute over 5m)
+    assert summary["numbers"]["evidence_n"] == pytest.approx(5 * RATES["2"], rel=0.05)
+    # without the version: the model's ratio, diluted by the stable version's traffic
+    model = iv.open_investigation("HighErrorRate", MODEL_NAME, config.prometheus_url,
+                                  iso(shift + 600), iso(end - 120), severity="critical")
+    condition = model.alert_condition(iv.error_ratio(MODEL_NAME, 0.05), "error ratio")
+    value = prom.scalar(condition.promql, model.incident.end)
+    mixed = sum(RATES[v] * FAILING[v] for v in RATES) / sum(RATES.values())
+    assert value == pytest.approx(mixed, abs=0.01) and not condition.holds(value)
