@@ -2,8 +2,9 @@
 
 Critical alerts page and warnings go to chat; both also reach the runbook launcher, one webhook
 per alert; info is only logged. Inhibitions: a critical alert silences the warning and info of
-the same model, alert, SLO and feature, and each catalogue alert silences the alerts it names in
-``inhibits`` for the same model. Secrets are referenced by file path only, so the rendered file
+the same model, alert, SLO, feature and version, and each catalogue alert silences the alerts it
+names in ``inhibits`` for the same model (and the same version where both alerts judge each
+version of a model running several on its own). Secrets are referenced by file path only, so the rendered file
 can be committed.
 """
 
@@ -14,7 +15,7 @@ from typing import Any, Mapping
 
 from .. import promql
 from ..config import Config
-from .catalogue import CATALOGUE, Severity
+from .catalogue import CATALOGUE, Severity, get
 from .render import dump, source
 
 __all__ = ["render_alertmanager", "render_launcher_snippet", "receivers_from_env", "inhibit_rules",
@@ -63,18 +64,31 @@ def _alertname(names: tuple[str, ...]) -> str:
     return promql.matcher("alertname", "|".join(names), "=~")
 
 
+def _paired(source: str, target: str) -> list[str]:
+    """The labels an inhibition of ``target`` by ``source`` matches on: the model, and the
+    version where both alerts judge each version of a model running several on its own (a
+    version's alert and the model-wide one differ; an absent label equals an absent label, so
+    two model-wide alerts still pair)."""
+    both = set(get(source).series_labels) & set(get(target).series_labels)
+    return ["model_name", *(["model_version"] if "model_version" in both else [])]
+
+
 def inhibit_rules() -> list[dict[str, Any]]:
-    """Critical silences warning and info of the same model and alert (and SLO/feature); each
-    catalogue alert silences the alerts it ``inhibits`` of the same model."""
+    """Critical silences warning and info of the same model and alert (and SLO, feature and
+    version); each catalogue alert silences the alerts it ``inhibits`` of the same model (and
+    version, where both judge versions alone)."""
     rules: list[dict[str, Any]] = [
         {"source_matchers": [_severity(Severity.CRITICAL)],
          "target_matchers": [_severity(Severity.WARNING, Severity.INFO)],
-         "equal": ["model_name", "alertname", "slo", "feature"]}]
+         "equal": ["model_name", "alertname", "slo", "feature", "model_version"]}]
     for spec in CATALOGUE:
-        if spec.inhibits:
+        by_equal: dict[tuple[str, ...], list[str]] = {}
+        for target in spec.inhibits:
+            by_equal.setdefault(tuple(_paired(spec.name, target)), []).append(target)
+        for equal, targets in by_equal.items():
             rules.append({"source_matchers": [_alertname((spec.name,))],
-                          "target_matchers": [_alertname(spec.inhibits)],
-                          "equal": ["model_name"]})
+                          "target_matchers": [_alertname(tuple(targets))],
+                          "equal": list(equal)})
     return rules
 
 

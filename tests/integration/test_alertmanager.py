@@ -161,3 +161,30 @@ def _wait_for_deliveries(received: list, n: int, timeout: float = 90.0) -> None:
     while time.monotonic() < deadline and len(received) < n:
         time.sleep(0.5)
     assert len(received) == n, received
+
+
+def test_real_alertmanager_inhibits_a_canarys_alert_only_by_the_same_version(alertmanager):
+    """LowModelAccuracy silences EstimatedAccuracyDrop of the same model and version: the
+    model-wide alert silences the model-wide one, a version's the same version's, and neither
+    the other's."""
+    base, _ = alertmanager
+
+    def alert(alertname: str, version: str = "") -> dict:
+        out = _alert(alertname, "warning")
+        out["labels"].update({"model_version": version} if version else {})
+        return out
+    _post_alerts(base, [alert("LowModelAccuracy"), alert("LowModelAccuracy", "3"),
+                        alert("EstimatedAccuracyDrop"), alert("EstimatedAccuracyDrop", "2"),
+                        alert("EstimatedAccuracyDrop", "3")])
+    states: dict = {}
+    for _ in range(50):
+        with urllib.request.urlopen(f"{base}/api/v2/alerts", timeout=5) as resp:
+            states = {(a["labels"]["alertname"], a["labels"].get("model_version", "")):
+                      a["status"]["state"] for a in json.load(resp)}
+        if len(states) == 5 and list(states.values()).count("suppressed") == 2:
+            break
+        time.sleep(0.2)
+    assert states == {("LowModelAccuracy", ""): "active", ("LowModelAccuracy", "3"): "active",
+                      ("EstimatedAccuracyDrop", ""): "suppressed",
+                      ("EstimatedAccuracyDrop", "2"): "active",
+                      ("EstimatedAccuracyDrop", "3"): "suppressed"}, states
