@@ -56,6 +56,10 @@ class Signal:
     # the range each point spans when it does not follow the rate() range (a drift statistic's
     # 10m); "" when it does. A change shows in the points over that range: the onset lags it.
     window: str = ""
+    # an estimate whose alert judges its band's edge, not a proportion's chance: the PromQL of
+    # the band's half-width over a range, and the name its rule records it under
+    band: Callable[[str], str] | None = None
+    band_record: Callable[[str], str] | None = None
 
     def promql(self, rate: str) -> str:
         """The PromQL over ``rate``, with missing points as ``missing`` when it is set."""

@@ -20,6 +20,7 @@ from ..findings import Finding, Stat
 from ..findings.investigation import InvestigationBase
 from ..humanize import Kind, fmt
 from ..promql import matcher, selector
+from ..promql.names import estimated_accuracy_margin
 from ..signals import Signal
 from .accuracy import (
     ASSUMPTION,
@@ -28,7 +29,15 @@ from .accuracy import (
     window_confidence_counts,
 )
 from .calibration import Z_95
-from .rules import THIN_ROWS, THIN_SHARE, Scope, estimated_accuracy_expr
+from .rules import (
+    MODEL_SCOPE,
+    THIN_ROWS,
+    THIN_SHARE,
+    VERSION_SCOPE,
+    Scope,
+    estimated_accuracy_expr,
+    estimated_accuracy_margin_expr,
+)
 
 __all__ = ["EstimatedAccuracyEvidence", "GAP_TOLERANCE", "THIN_ROWS", "THIN_SHARE"]
 
@@ -67,9 +76,13 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         matchers = [matcher("model_name", self.model_name),
                     *(matcher(k, v) for k, v in version.items())]
         name = "estimated accuracy" + (f" of version {model_version}" if model_version else "")
+        scope = VERSION_SCOPE if model_version else MODEL_SCOPE  # the rule's record of the band
         return Signal(name, lambda r: estimated_accuracy_expr(r, *matchers, recorded=False),
                       threshold, above=False, kind=Kind.RATIO.value,
-                      sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
+                      sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions",
+                      band=lambda r: estimated_accuracy_margin_expr(r, *matchers,
+                                                                    recorded=False),
+                      band_record=lambda r: scope.name(estimated_accuracy_margin(r)))
 
     def estimated_accuracy_by_version(self):
         """The estimate split by ``model_version`` (each version's predictions through the

@@ -320,6 +320,8 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
         n = self.prom.scalar(sig.sample(condition.window), self.incident.end)
         if not n == n or n <= 0:
             return ""
+        if sig.band is not None:
+            return self._band_words(sig, condition, value, n)
         alpha = self.ctx.model.alerts.alpha
         lower, upper = wilson_interval(value, n, z_of(alpha))
         bound, word = (lower, "at least") if condition.above else (upper, "at most")
@@ -334,6 +336,29 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
                     f"{fmt(condition.threshold, Kind.RATIO)}")
         return (f"{said}, so chance could still explain crossing "
                 f"{fmt(condition.threshold, Kind.RATIO)}: too few {sig.sample_unit} yet")
+
+    def _band_words(self, sig: Signal, condition: Condition, value: float, n: float) -> str:
+        """Whether an estimate's own uncertainty explains it crossing its threshold, in words:
+        its 95 % band over the alert's window (the band its rule records, whose edge the alert
+        judges), with the events it was computed on."""
+        assert sig.band is not None
+        margin = self.prom.scalar(sig.band(condition.window), self.incident.end)
+        if not margin == margin:
+            return ""
+        edge, word = (value - margin, "at least") if condition.above else (value + margin,
+                                                                           "at most")
+        past = edge > condition.threshold if condition.above else edge < condition.threshold
+        self.numbers.update(evidence_n=_plain(n), evidence_bound=_plain(edge),
+                            evidence_margin=_plain(margin), evidence_confidence=0.95)
+        record = f" (`{sig.band_record(condition.window)}`)" if sig.band_record else ""
+        said = (f"{fmt(value, Kind.RATIO)} ± {fmt(margin, Kind.RATIO)} from "
+                f"{fmt(n, Kind.COUNT)} {sig.sample_unit} over {condition.window}, the 95% band "
+                f"its rule records{record}: {word} {fmt(edge, Kind.RATIO)}")
+        crossing = f"crossing {fmt(condition.threshold, Kind.RATIO)}"
+        if past:
+            return f"{said}, so the estimate's own uncertainty does not explain {crossing}"
+        return (f"{said}, so the estimate's own uncertainty could still explain {crossing}: "
+                f"too few {sig.sample_unit} or a thin curve")
 
 
 def open_investigation(alertname: str, model_name: str, prometheus_url: str = "", start: str = "",

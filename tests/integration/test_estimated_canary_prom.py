@@ -185,6 +185,12 @@ def test_the_runbook_judges_the_version_the_alert_named(canary, tmp_path):
                                                             as_version=4))}
     numbers = outcome.summary["numbers"]
     limit = config.models[0].alerts.accuracy_min
+    # the evidence is the band the rule records for the version, its upper edge under the floor
+    verdict = outcome.summary["verdict"]
+    assert "model_name_model_version:ml_estimated_accuracy_margin:" in verdict, verdict
+    assert numbers["evidence_bound"] == pytest.approx(
+        numbers["current_value"] + numbers["evidence_margin"])
+    assert numbers["evidence_bound"] < limit and "does not explain" in verdict, verdict
     # the version's estimate and its own labels, both well under the floor the model is above
     assert numbers["estimated accuracy (incident)"] < limit - 0.1
     assert numbers["realized accuracy (incident)"] < limit - 0.1
