@@ -50,6 +50,64 @@ def test_a_new_model_with_three_requests_pages_nothing(tmp_path):
     run_promtool(tmp_path, inputs, quiet(*PAGES_AND_TICKETS, at=("11m", "15m", "30m", "70m")))
 
 
+def _past(expr: str, at: str) -> dict:
+    """A promtool check that ``expr`` (a model's recorded value compared with ``bool``) is 1 at
+    ``at``: the value is past its threshold, so only the missing evidence keeps the alert quiet."""
+    return {"expr": expr, "eval_time": at,
+            "exp_samples": [{"labels": f'{{model_name="{MODEL}"}}', "value": 1}]}
+
+
+def test_a_new_model_with_one_of_two_requests_failing_pages_nothing(tmp_path):
+    # two requests at minute 10, one fails: a 50% error ratio over 5m and 30m, on 2 requests
+    minutes = 60
+    inputs = (info(minutes) + requests([(10, 0), (1, 2), (minutes - 11, 0)])
+              + errors([(10, 0), (1, 1), (minutes - 11, 0)]))
+    run_promtool(tmp_path, inputs, quiet(*PAGES_AND_TICKETS, at=("11m", "16m", "25m", "40m")),
+                 promql_tests=[_past("model_name:ml_errors_per_ml_requests:ratio_rate5m "
+                                     "> bool 0.05", "12m")])
+
+
+def test_eight_predictions_an_hour_page_no_accuracy_or_low_confidence_alert(tmp_path):
+    # 8 predictions an hour, each labelled: 5 right (62.5%, under the 70% floor) and 2 under
+    # the confidence threshold (25%, over the 20% share). 8 an hour is under the floor of 10 in
+    # the 1h and 30m windows; over 6h, 30 of 48 right is at most 73% with 95% confidence, and
+    # over 2h 4 of 16 unsure at least 12%: chance explains both, for hours
+    minutes = 400
+    per_minute = 8 / 60
+    inputs = info(minutes) + [
+        series("ml_predictions_total", counter((minutes, per_minute)), predicted_class="positive"),
+        series("ml_low_confidence_predictions_total", counter((minutes, 2 / 60))),
+        series("ml_ground_truth_total", counter((minutes, 5 / 60)), segment="web",
+               outcome="correct"),
+        series("ml_ground_truth_total", counter((minutes, 3 / 60)), segment="web",
+               outcome="incorrect")]
+    run_promtool(tmp_path, inputs,
+                 quiet("LowModelAccuracy", "HighLowConfidencePredictions",
+                       at=("1h", "2h", "3h", "4h", "6h", "6h30m")),
+                 promql_tests=[
+                     _past("model_name:ml_accuracy:ratio_rate1h < bool 0.7", "2h"),
+                     _past("model_name:ml_low_confidence_predictions_per_ml_predictions:"
+                           "ratio_rate30m > bool 0.2", "2h")])
+
+
+def test_three_slow_requests_at_night_do_not_page(tmp_path):
+    # at night, 3 requests every 5 minutes, each taking 2s: the 5m P95 is far above the 0.5s
+    # critical threshold for an hour, but 3 requests a window are under the floor of 10
+    minutes = 70
+    per_minute = 3 / 5
+    edges = ("0.1", "0.25", "0.5", "1", "2.5", "+Inf")
+    inputs = info(minutes) + [
+        series("ml_request_duration_seconds_bucket",
+               counter((minutes, per_minute if le in ("2.5", "+Inf") else 0)),
+               endpoint="/predict", le=le) for le in edges] + [
+        series("ml_request_duration_seconds_count", counter((minutes, per_minute)),
+               endpoint="/predict")]
+    run_promtool(tmp_path, inputs,
+                 quiet("HighLatencyP95", at=("20m", "30m", "45m", "60m", "70m")),
+                 promql_tests=[_past("model_name:ml_request_duration_seconds:p95_rate5m "
+                                     "> bool 0.5", "30m")])
+
+
 def _histogram(name: str, edges, value: float, count: int, minutes: int, **labels) -> list[dict]:
     """A histogram counter whose ``count`` observations of ``value`` all arrive at minute 10."""
     out = []
@@ -163,6 +221,21 @@ def test_an_error_burst_pages_only_when_it_lasts_longer_than_for(tmp_path, minut
         run_promtool(tmp_path, inputs, [alert("HighErrorRate", f"{fire - 15}s")],
                      promql_tests=[firing("HighErrorRate", f"{fire}s", {"severity": "critical"})],
                      interval="15s")
+
+
+def test_a_minute_without_requests_inside_an_error_incident_neither_confirms_nor_resets(
+        tmp_path):
+    # as the 6-minute burst above (15s scrapes, 60 requests a minute, all failing from minute
+    # 20), for 10 minutes, but minute 22 has no request at all: its 1m window has no ratio, so
+    # it does not reset the `for`, and the alert fires when it would without the gap
+    steps, at = 60 * 4, 20 * 4
+    gap = at + 8  # minute 22: four scrapes without a request
+    inputs = (info(steps) + requests([(gap, 15), (4, 0), (steps - gap - 4, 15)])
+              + errors([(at, 0), (8, 15), (4, 0), (28, 15), (steps - at - 40, 0)]))
+    fire = (at + 2 + 20) * 15
+    run_promtool(tmp_path, inputs, [alert("HighErrorRate", f"{fire - 15}s")],
+                 promql_tests=[firing("HighErrorRate", f"{fire}s", {"severity": "critical"})],
+                 interval="15s")
 
 
 def test_a_down_target_pages_once_for_the_model_it_serves(tmp_path):
