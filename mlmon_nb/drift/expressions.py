@@ -32,12 +32,14 @@ from ..metrics import (
     MetricSpec,
     recording_name,
 )
-from ..promql import number, selector, sum_increase
+from ..config import parse_duration
+from ..promql import matcher, number, selector, sum_increase
 from ..promql.histograms import (
     bins,
     confidence_buckets_record,
     confidence_buckets_rule_expr,
 )
+from ..promql.names import CHAIN_STEP, LONG_WINDOW_SECONDS, chain_record, chain_sum
 from ..queries import confidence_buckets
 from .significance import DEFAULT_ALPHA, ks_coefficient, psi_chi2
 from .stats import PSI_EPSILON
@@ -92,6 +94,9 @@ __all__ = [
     "VERSION_KS_RULE",
     "VERSION_N_RULE",
     "VERSION_KS_CRITICAL_RULE",
+    "is_chained",
+    "FEATURE_CHAIN_RECORD",
+    "feature_chain_rule_expr",
 ]
 
 FEATURE_LEVEL = "model_name_feature"  # the level of per-feature rules (one series per feature)
@@ -124,9 +129,9 @@ _FEATURE_BY = ("model_name", "feature")
 
 
 def feature_buckets_query(model_name: str, window: str = "1h") -> str:
-    """Each feature's bucket increases over ``window``, summed across replicas."""
-    return sum_increase(selector(FEATURE_VALUE.series("_bucket"), model_name=model_name), window,
-                        ("feature", "le"))
+    """Each feature's bucket increases over ``window``, summed across replicas (a window the
+    rules chain counted as they count it: :func:`is_chained`)."""
+    return _raw_feature_counts(("feature",), window, (matcher("model_name", model_name),))
 
 
 def confidence_buckets_query(model_name: str, window: str = "1h") -> str:
@@ -171,6 +176,19 @@ VERSION_SCOPE = Scope(("model_name", "model_version", "feature"), "model_name_mo
                       f"and on (model_name) ({VERSIONS_RULE} > 1)")
 
 
+def is_chained(window: str) -> bool:
+    """Whether the rules count a window's feature buckets as the sum of the CHAIN_STEP
+    increases recorded every CHAIN_STEP (:data:`FEATURE_CHAIN_RECORD`), as the day-long windows
+    of the other stages are: windows of an hour or more, whole steps. Each feature bucket's
+    hour then costs 12 recorded points instead of every raw sample of the hour (240 at a 15 s
+    scrape) for each replica, and the per-version counts sum the same recorded steps instead
+    of re-reading every model's raw buckets. The sum equals the raw window's increase where the
+    counter's samples fall on the 5m steps; otherwise it differs by the extrapolation of the
+    12 increases, and it trails the evaluation by up to one step plus the groups' phase."""
+    seconds = parse_duration(window)
+    return seconds >= LONG_WINDOW_SECONDS and seconds % parse_duration(CHAIN_STEP) == 0
+
+
 def versions_rule_expr() -> str:
     """How many versions of each model export their info now."""
     return f"count by (model_name) (group by (model_name, model_version) ({MODEL_INFO.name}))"
@@ -183,8 +201,36 @@ def feature_buckets_record(window: str, scope: Scope = MODEL_SCOPE) -> str:
 
 
 def feature_buckets_rule_expr(window: str, scope: Scope = MODEL_SCOPE) -> str:
-    counts = sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
+    if is_chained(window):
+        counts = f"sum by ({', '.join((*scope.by, 'le'))}) " \
+                 f"({chain_sum(FEATURE_CHAIN_RECORD, window)})"
+    else:
+        counts = sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
     return f"{counts} {scope.only}" if scope.only else counts
+
+
+# each version's feature bucket counts over one CHAIN_STEP, recorded every CHAIN_STEP: what the
+# chained windows of both scopes sum (a model's counts are its versions' summed)
+FEATURE_CHAIN_RECORD = chain_record(recording_name(VERSION_SCOPE.buckets_level,
+                                                   FEATURE_VALUE.series("_bucket"),
+                                                   f"increase{CHAIN_STEP}"))
+
+
+def feature_chain_rule_expr(*matchers: str) -> str:
+    """Each version's feature bucket increases over CHAIN_STEP, summed across replicas."""
+    return sum_increase(selector(FEATURE_VALUE.series("_bucket"), *matchers), CHAIN_STEP,
+                        (*VERSION_SCOPE.by, "le"))
+
+
+def _raw_feature_counts(by: Sequence[str], window: str, matchers: Sequence[str]) -> str:
+    """The feature buckets' counts over ``window`` by ``by`` and ``le`` from the raw samples,
+    counted as the rules count them: a chained window (:func:`is_chained`) as the sum of its
+    CHAIN_STEP increases at CHAIN_STEP-aligned instants, the others as one increase."""
+    if not is_chained(window):
+        return sum_increase(selector(FEATURE_VALUE.series("_bucket"), *matchers), window,
+                            (*by, "le"))
+    steps = f"({feature_chain_rule_expr(*matchers)})"
+    return f"sum by ({', '.join((*by, 'le'))}) ({chain_sum(steps, window)})"
 
 
 def reference_record(reference: MetricSpec) -> str:
@@ -280,6 +326,8 @@ def _counts(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence
         record = (feature_buckets_record(window, scope) if spec is FEATURE_VALUE
                   else confidence_buckets_record(window))
         return selector(record, *extra, *matchers)
+    if spec is FEATURE_VALUE:
+        return _raw_feature_counts(by, window, (*extra, *matchers))
     return sum_increase(selector(spec.series("_bucket"), *extra, *matchers), window, (*by, "le"))
 
 
