@@ -161,13 +161,21 @@ def query(url: str, promql: str) -> list[dict]:
     return body["data"]["result"]
 
 
-def rule_times(url: str) -> list[tuple[str, str, float]]:
-    """Each rule's last evaluation time as Prometheus's ``/api/v1/rules`` reports it: (group,
-    record or alert name, seconds), slowest first. Rules sharing a name (one per ``slo`` or
-    variant) are listed once each."""
-    body = requests.get(f"{url}/api/v1/rules", timeout=60).json()
-    out = [(group["name"], rule["name"], float(rule.get("evaluationTime", 0.0)))
-           for group in body["data"]["groups"] for rule in group["rules"]]
+def rule_times(url: str, samples: int = 3, wait: float = EVAL_INTERVAL + 1.0
+               ) -> list[tuple[str, str, float]]:
+    """Each rule's evaluation time as Prometheus's ``/api/v1/rules`` reports it (its last
+    evaluation), the median of ``samples`` reads ``wait`` seconds apart: (group, record or
+    alert name, seconds), slowest first. Rules sharing a name (one per ``slo`` or variant) are
+    listed once each, in their order in the group."""
+    reads = []
+    for i in range(samples):
+        if i:
+            time.sleep(wait)
+        body = requests.get(f"{url}/api/v1/rules", timeout=60).json()
+        reads.append([(group["name"], rule["name"], float(rule.get("evaluationTime", 0.0)))
+                      for group in body["data"]["groups"] for rule in group["rules"]])
+    out = [(g, n, statistics.median(r[i][2] for r in reads if len(r) == len(reads[0])))
+           for i, (g, n, _) in enumerate(reads[0])]
     return sorted(out, key=lambda r: -r[2])
 
 
