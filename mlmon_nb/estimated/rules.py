@@ -60,7 +60,7 @@ from ..promql.rule import RecordingRule
 from .reliability import Z_95
 
 __all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
-           "estimated_accuracy_rules", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",
+           "estimated_accuracy_rules", "calibration_bins_record", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",
            "THIN_ROWS", "THIN_SHARE"]
 
 # prediction counts the recording stage already records (``generate._recording``)
@@ -107,14 +107,32 @@ def _total(window: str, matchers: Sequence[str], recorded: bool) -> str:
     return f'sum by (model_name) ({_counts(window, matchers, recorded, promql.matcher("le", "+Inf"))})'
 
 
+def calibration_bins_record(window: str) -> str:
+    """The window's confidence counts per bucket of the curve (``le``, its edge below differenced
+    off), recorded once per window: the estimate, its margin and the thin share all weigh them."""
+    return recording_name("model_name_le", CONFIDENCE.series("_bucket"), f"bin_increase{window}")
+
+
+def _bins(window: str, matchers: Sequence[str], recorded: bool) -> str:
+    """The window's count per bucket of the curve: the recorded one, or differenced at the
+    edges the curve's offsets carry (its gap's standard errors and rows carry the same)."""
+    if recorded:
+        return promql.selector(calibration_bins_record(window), *matchers)
+    return _bins_expr(window, matchers, recorded)
+
+
+def _bins_expr(window: str, matchers: Sequence[str], recorded: bool) -> str:
+    mapping = f"max by (model_name, le, lower) ({promql.selector(CALIBRATION_OFFSET.name, *matchers)})"
+    return bins(_counts(window, matchers, recorded), mapping, ("model_name",))
+
+
 def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool,
               condition: str = "") -> str:
     """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model
     (``condition``, e.g. ``< bool 30``, applied to the series first)."""
-    values = f"max by (model_name, le, lower) ({promql.selector(series, *matchers)}{condition})"
-    counts = bins(_counts(window, matchers, recorded), values, ("model_name",))
-    return (f"sum by (model_name) ({counts} "
-            f"* on (model_name, le) group_left () max without (lower) ({values}))")
+    values = f"max by (model_name, le) ({promql.selector(series, *matchers)}{condition})"
+    return (f"sum by (model_name) ({_bins(window, matchers, recorded)} "
+            f"* on (model_name, le) group_left () {values})")
 
 
 def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool = True) -> str:
@@ -147,6 +165,7 @@ def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
     rules = []
     for w in windows:
         rules.append(RecordingRule(confidence_buckets_record(w), confidence_buckets_rule_expr(w)))
+        rules.append(RecordingRule(calibration_bins_record(w), _bins_expr(w, (), True)))
         rules.append(RecordingRule(estimated_accuracy(w), estimated_accuracy_expr(w)))
         rules.append(RecordingRule(estimated_accuracy_margin(w), estimated_accuracy_margin_expr(w)))
         rules.append(RecordingRule(thin_share(w), thin_share_expr(w)))
