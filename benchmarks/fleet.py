@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import parse_duration
-from mlmon_nb.drift.expressions import FEATURE_CHAIN_RECORD
+FEATURE_CHAIN_RECORD = "model_name_model_version_feature_le:ml_feature_value_bucket:increase5m_chain"
 from mlmon_nb.estimated.calibration import fit_calibration
 from mlmon_nb.instrument import ModelMonitor
 from mlmon_nb.stack.demo.history import Series, SyntheticHistory

@@ -187,12 +187,10 @@ SCENARIOS: tuple[Scenario, ...] = (
                       {"series": 'up{job="mlmon-demo",instance="127.0.0.1:18000"}',
                        "values": "1x10 0x20"}],
              "11m", "1m", "30m"),
-    # the drift's hour sums the 5m feature counts recorded at each 5m step: the first completes
-    # at 5m, four minutes after the incident starts
     Scenario("every feature value beyond the baseline, 100/min", "DataDriftDetected", "warning",
-             _drift_inputs, "1m", "1h", "80m", evidence="4m"),
+             _drift_inputs, "1m", "1h", "80m"),
     Scenario("every feature value beyond the baseline, 100/min", "DataDriftDetected", "critical",
-             _drift_inputs, "1m", "1h", "80m", evidence="4m"),
+             _drift_inputs, "1m", "1h", "80m"),
     Scenario("every confidence under 0.1, 100/min", "ConceptDriftDetected", "warning",
              lambda: info(80) + _low_confidences(80, 100), "1m", "1h", "80m"),
     Scenario("60% accuracy on 30 outcomes a minute", "LowModelAccuracy", "critical",

@@ -32,14 +32,12 @@ from ..metrics import (
     MetricSpec,
     recording_name,
 )
-from ..config import parse_duration
-from ..promql import matcher, number, selector, sum_increase
+from ..promql import number, selector, sum_increase
 from ..promql.histograms import (
     bins,
     confidence_buckets_record,
     confidence_buckets_rule_expr,
 )
-from ..promql.names import CHAIN_STEP, LONG_WINDOW_SECONDS, chain_record, chain_sum
 from ..queries import confidence_buckets
 from .significance import DEFAULT_ALPHA, ks_coefficient, psi_chi2
 from .stats import PSI_EPSILON
@@ -94,9 +92,6 @@ __all__ = [
     "VERSION_KS_RULE",
     "VERSION_N_RULE",
     "VERSION_KS_CRITICAL_RULE",
-    "is_chained",
-    "FEATURE_CHAIN_RECORD",
-    "feature_chain_rule_expr",
 ]
 
 FEATURE_LEVEL = "model_name_feature"  # the level of per-feature rules (one series per feature)
@@ -129,9 +124,9 @@ _FEATURE_BY = ("model_name", "feature")
 
 
 def feature_buckets_query(model_name: str, window: str = "1h") -> str:
-    """Each feature's bucket increases over ``window``, summed across replicas (a window the
-    rules chain counted as they count it: :func:`is_chained`)."""
-    return _raw_feature_counts(("feature",), window, (matcher("model_name", model_name),))
+    """Each feature's bucket increases over ``window``, summed across replicas."""
+    return sum_increase(selector(FEATURE_VALUE.series("_bucket"), model_name=model_name), window,
+                        ("feature", "le"))
 
 
 def confidence_buckets_query(model_name: str, window: str = "1h") -> str:
@@ -164,7 +159,7 @@ class Scope:
 
     by: tuple[str, ...]  # the labels of a feature statistic
     level: str  # its recording level
-    only: str = ""  # what restricts its bucket counts (``and on …``)
+    only: str = ""  # what restricts its count n, so its statistics (``and on …``)
 
     @property
     def buckets_level(self) -> str:
@@ -174,19 +169,6 @@ class Scope:
 MODEL_SCOPE = Scope(("model_name", "feature"), FEATURE_LEVEL)
 VERSION_SCOPE = Scope(("model_name", "model_version", "feature"), "model_name_model_version_feature",
                       f"and on (model_name) ({VERSIONS_RULE} > 1)")
-
-
-def is_chained(window: str) -> bool:
-    """Whether the rules count a window's feature buckets as the sum of the CHAIN_STEP
-    increases recorded every CHAIN_STEP (:data:`FEATURE_CHAIN_RECORD`), as the day-long windows
-    of the other stages are: windows of an hour or more, whole steps. Each feature bucket's
-    hour then costs 12 recorded points instead of every raw sample of the hour (240 at a 15 s
-    scrape) for each replica, and the per-version counts sum the same recorded steps instead
-    of re-reading every model's raw buckets. The sum equals the raw window's increase where the
-    counter's samples fall on the 5m steps; otherwise it differs by the extrapolation of the
-    12 increases, and it trails the evaluation by up to one step plus the groups' phase."""
-    seconds = parse_duration(window)
-    return seconds >= LONG_WINDOW_SECONDS and seconds % parse_duration(CHAIN_STEP) == 0
 
 
 def versions_rule_expr() -> str:
@@ -201,36 +183,12 @@ def feature_buckets_record(window: str, scope: Scope = MODEL_SCOPE) -> str:
 
 
 def feature_buckets_rule_expr(window: str, scope: Scope = MODEL_SCOPE) -> str:
-    if is_chained(window):
-        counts = f"sum by ({', '.join((*scope.by, 'le'))}) " \
-                 f"({chain_sum(FEATURE_CHAIN_RECORD, window)})"
-    else:
-        counts = sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
-    return f"{counts} {scope.only}" if scope.only else counts
-
-
-# each version's feature bucket counts over one CHAIN_STEP, recorded every CHAIN_STEP: what the
-# chained windows of both scopes sum (a model's counts are its versions' summed)
-FEATURE_CHAIN_RECORD = chain_record(recording_name(VERSION_SCOPE.buckets_level,
-                                                   FEATURE_VALUE.series("_bucket"),
-                                                   f"increase{CHAIN_STEP}"))
-
-
-def feature_chain_rule_expr(*matchers: str) -> str:
-    """Each version's feature bucket increases over CHAIN_STEP, summed across replicas."""
-    return sum_increase(selector(FEATURE_VALUE.series("_bucket"), *matchers), CHAIN_STEP,
-                        (*VERSION_SCOPE.by, "le"))
-
-
-def _raw_feature_counts(by: Sequence[str], window: str, matchers: Sequence[str]) -> str:
-    """The feature buckets' counts over ``window`` by ``by`` and ``le`` from the raw samples,
-    counted as the rules count them: a chained window (:func:`is_chained`) as the sum of its
-    CHAIN_STEP increases at CHAIN_STEP-aligned instants, the others as one increase."""
-    if not is_chained(window):
-        return sum_increase(selector(FEATURE_VALUE.series("_bucket"), *matchers), window,
-                            (*by, "le"))
-    steps = f"({feature_chain_rule_expr(*matchers)})"
-    return f"sum by ({', '.join((*by, 'le'))}) ({chain_sum(steps, window)})"
+    """Each version's counts from the raw buckets, for every model (the only read of the raw
+    buckets: a version's statistics are restricted through its count n); each model's the sum
+    of its versions' (the same counts, without reading every replica's raw buckets again)."""
+    if scope is MODEL_SCOPE:
+        return f"sum by (model_name, feature, le) ({feature_buckets_record(window, VERSION_SCOPE)})"
+    return sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
 
 
 def reference_record(reference: MetricSpec) -> str:
@@ -326,8 +284,6 @@ def _counts(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence
         record = (feature_buckets_record(window, scope) if spec is FEATURE_VALUE
                   else confidence_buckets_record(window))
         return selector(record, *extra, *matchers)
-    if spec is FEATURE_VALUE:
-        return _raw_feature_counts(by, window, (*extra, *matchers))
     return sum_increase(selector(spec.series("_bucket"), *extra, *matchers), window, (*by, "le"))
 
 
@@ -376,7 +332,8 @@ def concept_psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = T
 def count_rule_expr(window: str = "1h", scope: Scope = MODEL_SCOPE) -> str:
     """How many values of each feature the ``window`` holds (n of its KS and PSI)."""
     inf = _counts(FEATURE_VALUE, scope.by, window, (), True, 'le="+Inf"', scope=scope)
-    return f"sum by ({', '.join(scope.by)}) ({inf})"
+    n = f"sum by ({', '.join(scope.by)}) ({inf})"
+    return f"{n} {scope.only}" if scope.only else n
 
 
 def concept_count_rule_expr(window: str = "1h") -> str:

@@ -26,7 +26,6 @@ from .expressions import (
     CONCEPT_N_RECORD,
     CONCEPT_PSI_CRITICAL_RECORD,
     CONCEPT_PSI_RECORD,
-    FEATURE_CHAIN_RECORD,
     FEATURE_LEVEL,
     KS_CRITICAL_RECORD,
     KS_RECORD,
@@ -41,13 +40,11 @@ from .expressions import (
     confidence_buckets_record,
     confidence_buckets_rule_expr,
     count_rule_expr,
-    feature_chain_rule_expr,
     current_bins_record,
     current_bins_rule_expr,
     feature_buckets_record,
     feature_buckets_rule_expr,
     ks_critical_expr,
-    is_chained,
     ks_rule_expr,
     psi_critical_expr,
     reference_bins_record,
@@ -80,26 +77,23 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
     ``max_bins`` widens the PSI quantile table; ``confidence_buckets=False`` leaves the
     confidence histogram's bucket counts to another group that records them); the seed's
     ``ml_data_drift_score`` (KS per feature) and ``ml_concept_drift_psi`` follow the first
-    window. The feature bucket counts of windows of an hour or more sum each version's 5m
-    counts (``expressions.is_chained``), recorded by the first rule, which must run every 5m.
-    Sums across replicas; nothing in them names a model, a feature or a bucket edge,
+    window. Sums across replicas; nothing in them names a model, a feature or a bucket edge,
     so they need no regeneration when a baseline changes.
     """
     if isinstance(windows, str) or not all(isinstance(w, str) for w in windows):
         raise DriftError(f"drift_recording_rules takes windows like ('1h',), not {windows!r:.60}")
     if not alphas:
         raise DriftError("drift_recording_rules needs at least one alpha, e.g. ((0.01, ()),)")
-    # each version's feature bucket increases per 5m, what windows of an hour or more sum
-    # (first: the rule generator moves it to its own group every 5m)
-    rules: list[dict] = [_rule(FEATURE_CHAIN_RECORD, feature_chain_rule_expr())
-                         ] if any(is_chained(w) for w in windows) else []
-    rules.append(_rule(VERSIONS_RULE, versions_rule_expr()))
     # the baselines' shares as recorded series, read by every statistic below (replicas export
     # the same values; each is read once per evaluation instead of once per use)
+    rules: list[dict] = [_rule(VERSIONS_RULE, versions_rule_expr())]
     rules += [_rule(reference_record(r), reference_rule_expr(r)) for r in _REFERENCES]
     rules += [_rule(reference_bins_record(r), reference_bins_rule_expr(r)) for r in _REFERENCES]
+    v = VERSION_SCOPE
     for w in windows:
         rules += [
+            # each version's bucket counts (the one read of the raw buckets), then each model's
+            _rule(feature_buckets_record(w, v), feature_buckets_rule_expr(w, v)),
             _rule(feature_buckets_record(w), feature_buckets_rule_expr(w)),
             *([_rule(confidence_buckets_record(w), confidence_buckets_rule_expr(w))]
               if confidence_buckets else []),
@@ -118,9 +112,7 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
                 if spec is not None:
                     rules.append(_rule(recording_name(spec.level, spec.record, w), spec.expr(w)))
         # each version's own traffic, for the models that run more than one (a canary)
-        v = VERSION_SCOPE
         rules += [
-            _rule(feature_buckets_record(w, v), feature_buckets_rule_expr(w, v)),
             _rule(recording_name(v.level, N_RECORD, w), count_rule_expr(w, v)),
             _rule(recording_name(v.level, KS_CRITICAL_RECORD, w), ks_critical_expr(w, alphas, v)),
             _rule(recording_name(v.level, KS_RECORD, w), ks_rule_expr(w, scope=v))]

@@ -65,7 +65,6 @@ __all__ = [
     "is_chained",
     "chained",
     "chain_record",
-    "chain_sum",
 ]
 
 # Rate windows of the recording rules (the SLO period is added per model).
@@ -245,12 +244,6 @@ def chained(record: str, window: str, *matchers: str) -> str:
     before it, so the samples tile ``window`` (shifted by the group's phase, at most one step):
     the sum equals the raw window's count where the counter's samples fall on the steps. It
     covers only the time the count has been recorded."""
-    return chain_sum(promql.selector(record, *matchers), window)
-
-
-def chain_sum(counts: str, window: str) -> str:
-    """``window``'s total of ``counts``, a CHAIN_STEP count (a recorded series, or the
-    parenthesized expression that records it, for a query reading raw samples): the subquery
-    :func:`chained` reads."""
     seconds = int(parse_duration(window))
-    return f"sum_over_time({counts}[{promql.duration(seconds - 1)}:{CHAIN_STEP}])"
+    return (f"sum_over_time({promql.selector(record, *matchers)}"
+            f"[{promql.duration(seconds - 1)}:{CHAIN_STEP}])")

@@ -316,12 +316,8 @@ def drift_groups(config: Config,
                  DRIFT_WINDOWS, alphas=alpha_variants(config), max_bins=bins,
                  confidence_buckets=False)]
     interval = promql.duration(math.ceil(config.stack.drift_evaluation_interval_seconds))
-    # the 5m counts the drift's windows sum, every 5m, in their own group (before the drift's)
-    chain = tuple(r for r in rules if r.record == drift.expressions.FEATURE_CHAIN_RECORD)
-    rules = [r for r in rules if r not in chain]
     # the estimate's group records the confidence buckets of every window, the drift's 1h too
     return [*stage_groups("estimated-accuracy", estimated_accuracy_rules()),
-            *([RuleGroup(group_name("drift-chain"), chain, CHAIN_STEP)] if chain else []),
             RuleGroup(group_name("drift"), tuple(rules), interval),
             multivariate_group(config, interval)]
 

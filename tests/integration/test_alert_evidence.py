@@ -277,8 +277,7 @@ def test_a_quiet_night_quieter_than_last_week_is_low_throughput(tmp_path):
 
 def test_a_drift_with_evidence_pages(tmp_path):
     # 100 values a minute of every feature, all beyond the baseline's last edge: KS 0.95 on
-    # thousands of values, far above both thresholds and what chance gives, for an hour (from
-    # the first 5m step the hour's chained counts hold: pending at 5m, firing at 65m)
+    # thousands of values, far above both thresholds and what chance gives, for an hour
     baseline = training_baseline()
     inputs = info(70)
     for feature, spec in baseline.numeric.items():
@@ -288,7 +287,7 @@ def test_a_drift_with_evidence_pages(tmp_path):
                                  le=le))
     run_promtool(tmp_path, inputs, [], promql_tests=[{
         "expr": 'count by (severity) (ALERTS{alertname="DataDriftDetected",alertstate="firing"})',
-        "eval_time": "65m",
+        "eval_time": "61m",
         "exp_samples": [{"labels": '{severity="warning"}', "value": len(baseline.numeric)},
                         {"labels": '{severity="critical"}', "value": len(baseline.numeric)}]}])
 

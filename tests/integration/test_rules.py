@@ -214,12 +214,9 @@ def test_no_recording_rule_names_a_model_but_the_configured_list_and_overrides(b
 
 def test_drift_stage_is_the_estimated_accuracy_then_the_drift_engine_every_5m(baselines):
     engine = drift.drift_recording_rules(("1h",), confidence_buckets=False)
-    estimated, estimated_long, chain, group, multivariate = rules.drift_groups(DEMO, baselines)
-    assert [r.record for r in chain.rules + group.rules] == [r["record"] for r in engine]
+    estimated, estimated_long, group, multivariate = rules.drift_groups(DEMO, baselines)
+    assert [r.record for r in group.rules] == [r["record"] for r in engine]
     assert group.interval == "5m" and estimated.interval is None
-    # the 5m feature counts the hour sums, every 5m in their own group, before the engine's
-    assert chain.name == "mlmon:drift-chain" and chain.interval == "5m"
-    assert [r.record for r in chain.rules] == [drift.expressions.FEATURE_CHAIN_RECORD]
     # windows of an hour or more every minute, in their own group
     assert estimated_long.name == estimated.name + "-long" and estimated_long.interval == "1m"
     # the multivariate check at the same interval, after the drift engine
