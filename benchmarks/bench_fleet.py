@@ -50,7 +50,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from fleet import chain_history, series_per_replica, synthesize_fleet, write_fleet  # noqa: E402
+from fleet import series_per_replica, synthesize_fleet, write_fleet  # noqa: E402
 from rule_cost import (  # noqa: E402
     EVAL_INTERVAL,
     Rounds,
@@ -137,14 +137,11 @@ def _first(samples: dict, name: str, **labels: str) -> float:
 
 
 def _history(baselines: dict, opts: Options):
-    """History ending now, as promtool's OpenMetrics chunks, and its end; with the drift
-    rules' 5m chain over it (``chain_history``: what those rules would have recorded, so their
-    chained hour reads as many points as in steady state; BEFORE's rules do not read it)."""
+    """History ending now, as promtool's OpenMetrics chunks, and its end."""
     history = synthesize_fleet(baselines, end=time.time(), hours=opts.hours, step=opts.step,
                                replicas=opts.replicas)
     history.series.sort(key=lambda s: s.family)  # one TYPE line per family
-    return [*openmetrics_chunks(history), *openmetrics_chunks(chain_history(history))], \
-        history.end
+    return list(openmetrics_chunks(history)), history.end
 
 
 RoundsOf = Callable[[str, int, float, dict[str, float]], tuple[Rounds, dict]]

@@ -28,16 +28,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.config import parse_duration
-FEATURE_CHAIN_RECORD = "model_name_model_version_feature_le:ml_feature_value_bucket:increase5m_chain"
 from mlmon_nb.estimated.calibration import fit_calibration
 from mlmon_nb.instrument import ModelMonitor
 from mlmon_nb.stack.demo.history import Series, SyntheticHistory
 from mlmon_nb.stack.demo.model import DEMO_JOB as SERVICE_JOB
 
 __all__ = ["CLASSES", "ENDPOINTS", "ExportedSeries", "model_names", "fleet_baseline",
-           "write_fleet", "exported_series", "synthesize_fleet", "series_per_replica",
-           "chain_history"]
+           "write_fleet", "exported_series", "synthesize_fleet", "series_per_replica"]
 
 CLASSES = ("negative", "neutral", "positive")
 ENDPOINTS = ("/predict", "/feedback")
@@ -242,32 +239,3 @@ def synthesize_fleet(baselines: dict[str, Baseline], *, end: float, hours: float
             scrape = {"job": SERVICE_JOB, "instance": f"10.0.{i // 250}.{i % 250}:{8000 + r}"}
             history.series.extend(_replica_series(exported, replica, ts.size, scrape))
     return history
-
-
-def chain_history(history: SyntheticHistory) -> SyntheticHistory:
-    """What the drift rules' 5m chain (``FEATURE_CHAIN_RECORD``: each version's feature bucket
-    increases over 5m, summed across replicas) would have recorded over ``history`` at every
-    5m-aligned instant, so the rules' hour-long chained sums read the 12 points they read in
-    steady state instead of the few recorded since the evaluator started. The history's points
-    fall on the 5m steps (``step`` divides 5m), so each increase is the difference of two
-    points, as Prometheus computes it there."""
-    chain = parse_duration("5m")
-    lag = int(round(chain / history.step))
-    ts = history.timestamps
-    if lag < 1 or abs(lag * history.step - chain) > 1e-9:
-        return SyntheticHistory(history.start, history.end, chain, ts[:0])
-    at = np.flatnonzero((np.mod(ts, chain) == 0) & (np.arange(ts.size) >= lag))
-    sums: dict[tuple, np.ndarray] = {}
-    for s in history.series:
-        if s.name != m.FEATURE_VALUE.series("_bucket"):
-            continue
-        key = tuple(s.labels.get(k, "") for k in ("model_name", "model_version", "feature", "le"))
-        steps = s.values[at] - s.values[at - lag]
-        sums[key] = sums[key] + steps if key in sums else steps
-    out = SyntheticHistory(float(ts[at[0]]) if at.size else history.start, history.end, chain,
-                           ts[at])
-    for (model, version, feature, le), values in sorted(sums.items()):
-        out.series.append(Series(FEATURE_CHAIN_RECORD, "gauge", FEATURE_CHAIN_RECORD,
-                                 {"feature": feature, "le": le, "model_name": model,
-                                  "model_version": version}, values))
-    return out
