@@ -24,7 +24,8 @@ window's noise, equals :attr:`AccuracyEstimate.margin`::
     1.96 · sqrt((Σ_b se_b c_b / Σ_b c_b)² + a (1 − a) / Σ_b c_b)
  The bucket counts are
 recorded here per window (:func:`mlmon_nb.promql.histograms.confidence_buckets_record`), the 1h ones for the
-concept-drift rules too.
+concept-drift rules too, and so are their counts per bucket of the curve
+(:func:`calibration_bins_record`), which the estimate, its half-width and the thin share weigh.
 
 Per window ``w`` of :data:`~mlmon_nb.promql.names.ESTIMATED_ACCURACY_WINDOWS`:
 ``model_name:ml_estimated_accuracy:<w>``, its half-width
@@ -60,8 +61,8 @@ from ..promql.rule import RecordingRule
 from .reliability import Z_95
 
 __all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
-           "estimated_accuracy_rules", "calibration_bins_record", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",
-           "THIN_ROWS", "THIN_SHARE"]
+           "estimated_accuracy_rules", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",
+           "THIN_ROWS", "THIN_SHARE", "calibration_bins_record"]
 
 # prediction counts the recording stage already records (``generate._recording``)
 RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
