@@ -229,20 +229,11 @@ def reference_bins_record(reference: MetricSpec) -> str:
 
 
 def reference_bins_rule_expr(reference: MetricSpec, recorded: bool = True) -> str:
-    """r' = max(r, ε) per bin of the baseline's shares (``stats.psi``). From the recorded
-    shares, whose series carry both edges of their bucket: each minus the share at its lower
-    edge (one join, instead of :func:`bins`' three; the same differences), the first bucket as
-    is."""
+    """r' = max(r, ε) per bin of the baseline's shares (``stats.psi``)."""
     by = ("model_name",) if reference is CONFIDENCE_BASELINE_RATIO else _FEATURE_BY
-    if not recorded:
-        mapping = _baseline(reference, by, lower=True)
-        return f"clamp_min({bins(_baseline(reference, by), mapping, by)}, {number(PSI_EPSILON)})"
-    shares = selector(reference_record(reference))
-    below = f'label_replace({shares}, "lower", "$1", "le", "(.*)")'
-    per_bin = (f"({shares} - on ({', '.join((*by, 'lower'))}) group_left () {below}) "
-               f"or {shares}")
-    return (f"clamp_min(max by ({', '.join((*by, 'le'))}) ({per_bin}), "
-            f"{number(PSI_EPSILON)})")
+    mapping = _baseline(reference, by, lower=True, recorded=recorded)
+    cumulative = _baseline(reference, by, recorded=recorded)
+    return f"clamp_min({bins(cumulative, mapping, by)}, {number(PSI_EPSILON)})"
 
 
 def current_bins_record(spec: MetricSpec, window: str) -> str:
@@ -317,10 +308,8 @@ def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True,
                      scope=scope)
     n = _n(FEATURE_VALUE, scope.by, window, matchers, recorded, scope)
     baseline_matchers = [m for m in matchers if not m.startswith("model_version")]
-    # the recorded shares hold one series per bucket: joined on its edge as they are
-    reference = (selector(reference_record(FEATURE_BASELINE_RATIO), *baseline_matchers)
-                 if recorded else _baseline(FEATURE_BASELINE_RATIO, _FEATURE_BY,
-                                            baseline_matchers))
+    reference = _baseline(FEATURE_BASELINE_RATIO, _FEATURE_BY, baseline_matchers,
+                          recorded=recorded)
     return (f"max by ({', '.join(scope.by)}) (abs(\n"
             f"  ({finite} / ignoring (le) group_left () {n})\n"
             f"  - on (model_name, feature, le) group_left () {reference}\n))")
@@ -385,7 +374,7 @@ def _psi_critical(n: str, m: str, reference: MetricSpec, by: Sequence[str], alph
     keys = ", ".join(by)
 
     def one(alpha: float, matchers: Sequence[str]) -> str:
-        counted = f"count by ({keys}) ({selector(reference_record(reference))})"
+        counted = f"count by ({keys}) ({_baseline(reference, by, recorded=True)})"
         per_bins = f'count_values by ({keys}) ("bins", {counted})'
         chi2 = (f"max by ({keys}) ({per_bins} * on (bins) group_left () "
                 f"({_chi2_table(alpha, max_bins)}))")
