@@ -1,6 +1,7 @@
 """The CBPE benchmark's table of cases: mlmon_nb's estimate and its 95 % band against the truth
 and NannyML's CBPE, over models, validation-set sizes and shifts (benchmarks/bench_cbpe.py
-prints it; ``python benchmarks/cbpe_cases.py`` prints it alone).
+prints it; ``python benchmarks/cbpe_cases.py`` prints it alone, ``--seeds 100 8`` on eight other
+draws per case, not recorded).
 
 Known truth by construction (benchmarks/cbpe_synthetic.py): the Bayes posterior of a Gaussian
 mixture, scored calibrated (logits × 1), overconfident (× 1.3, × 1.5) or underconfident (× 0.7).
@@ -19,6 +20,7 @@ falls inside the band).
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -93,11 +95,13 @@ class Draw:
         return self.lower <= self.truth <= self.upper
 
 
-def run_case(case: Case, size: int, with_nannyml: bool, draws: int = DRAWS) -> list[Draw]:
-    """``draws`` validation sets of ``size`` rows and one shifted window each."""
+def run_case(case: Case, size: int, with_nannyml: bool, draws: int = DRAWS,
+             first_seed: int = 0) -> list[Draw]:
+    """``draws`` validation sets of ``size`` rows and one shifted window each (seeds
+    ``first_seed`` onward: another start gives draws no fit was chosen on)."""
     from bench_cbpe import nannyml_estimates, nannyml_frames  # NannyML's CBPE, as part 1 runs it
     out = []
-    for d in range(draws):
+    for d in range(first_seed, first_seed + draws):
         clf = make_classifier(case.classes, case.features, case.radius, d, case.sharpness)
         rng = np.random.default_rng(1000 * d + size)
         reference = sample(clf, size, 0.0, rng)
@@ -182,30 +186,37 @@ def summary(rows: list[Row]) -> list[str]:
             f"({o['coverage']}; goal {GOAL_COVERAGE:.0%})"]
 
 
-def run_table(with_nannyml: bool) -> list[Row]:
-    """Every case; with NannyML, its figures recorded for the docs (benchmarks/figures.py)."""
+def run_table(with_nannyml: bool, draws: int = DRAWS, first_seed: int = 0) -> list[Row]:
+    """Every case; with NannyML on the standard draws (seeds from 0), its figures recorded for
+    the docs (benchmarks/figures.py)."""
     t0 = time.perf_counter()
-    rows = [Row(c, s, run_case(c, s, with_nannyml)) for c in CASES for s in SIZES]
+    rows = [Row(c, s, run_case(c, s, with_nannyml, draws, first_seed)) for c in CASES
+            for s in SIZES]
     seconds = time.perf_counter() - t0
-    print(f"\n-- cases: {len(CASES)} × validation sizes {SIZES} × {DRAWS} draws, one window of "
-          f"{N_WINDOW:,} predictions each ({seconds:.0f} s)")
+    print(f"\n-- cases: {len(CASES)} × validation sizes {SIZES} × {draws} draws (seeds "
+          f"{first_seed}–{first_seed + draws - 1}), one window of {N_WINDOW:,} predictions each "
+          f"({seconds:.0f} s)")
     print(table(rows))
     for line in summary(rows):
         print(line)
-    if with_nannyml:
+    if with_nannyml and (draws, first_seed) == (DRAWS, 0):
         record("cbpe_cases", table=f"\n{table(rows)}\n", seconds=f"{seconds:.0f} s",
                **overall(rows))
     return rows
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    """``--seeds FIRST DRAWS``: other draws (not recorded), to check a change on draws it was
+    not chosen on, e.g. ``--seeds 100 8``."""
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # NannyML: no usage analytics
     from bench_cbpe import nannyml_missing
     skip = nannyml_missing()
     if skip:
         print(skip)
-    run_table(skip is None)
+    first, draws = ((int(argv[argv.index("--seeds") + 1]), int(argv[argv.index("--seeds") + 2]))
+                    if "--seeds" in argv else (0, DRAWS))
+    run_table(skip is None, draws, first)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

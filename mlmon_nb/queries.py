@@ -113,15 +113,18 @@ def class_share(model_name: str, rate: str = "5m") -> str:
             f"group_left sum by (model_name) ({inner})")
 
 
-def confidence_buckets(model_name: str, duration: str = "1h") -> str:
-    """Cumulative confidence histogram counts over ``duration`` (per ``le``; instant query)."""
-    return promql.sum_increase(_model(m.CONFIDENCE.series("_bucket"), model_name), duration,
-                               ("le",))
+def confidence_buckets(model_name: str, duration: str = "1h", **labels: str) -> str:
+    """Cumulative confidence histogram counts over ``duration`` (per ``le``; instant query);
+    ``labels`` narrow it (``model_version``: one version's)."""
+    return promql.sum_increase(_model(m.CONFIDENCE.series("_bucket"), model_name, **labels),
+                               duration, ("le",))
 
 
-def confidence_sum(model_name: str, duration: str = "1h") -> str:
-    """The sum of the confidences observed over ``duration`` (the histogram's ``_sum``)."""
-    return promql.sum_increase(_model(m.CONFIDENCE.series("_sum"), model_name), duration)
+def confidence_sum(model_name: str, duration: str = "1h", **labels: str) -> str:
+    """The sum of the confidences observed over ``duration`` (the histogram's ``_sum``);
+    ``labels`` narrow it."""
+    return promql.sum_increase(_model(m.CONFIDENCE.series("_sum"), model_name, **labels),
+                               duration)
 
 
 def invalid_feature_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:

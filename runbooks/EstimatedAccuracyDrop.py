@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Runbook: Estimated accuracy drop (`EstimatedAccuracyDrop`)
 #
-# The accuracy estimated from the live confidences through the baseline's reliability curve is below LowModelAccuracy's floor, its whole 95% band included: before the labels say so; models whose baseline has a calibration.
+# The accuracy estimated from the live confidences through the baseline's reliability curve is below LowModelAccuracy's floor, its whole 95% band included: before the labels say so; models whose baseline has a calibration; also each version alone of a model running several, through the model's curve (label `model_version`).
 #
 # **Fires when** warning: the 30m estimated accuracy (the upper edge of its band) below `alerts.accuracy_min` (70%) for 15m, with at least `alerts.min_events.predictions` (10 predictions).
 #
@@ -17,6 +17,7 @@ step: str = ""  # empty: automatic
 baseline_path: str = ""  # empty: the model's configured baseline
 severity: str = ""  # alert labels, by name
 feature: str = ""
+model_version: str = ""  # a canary's version, when the alert judged that version alone
 slo: str = ""
 long_window: str = ""
 short_window: str = ""
@@ -34,16 +35,19 @@ inv.require_calibration();
 
 # %%
 inv.require_data(q.confidence_buckets(model_name, "30m"), what="prediction confidences")
-signal = inv.estimated_accuracy_signal(t.accuracy_min)
+signal = inv.estimated_accuracy_signal(t.accuracy_min, model_version=model_version)
 
 # %%
-inv.check_still_firing(inv.alert_condition(signal, "estimated accuracy"));
+inv.check_still_firing(inv.alert_condition(signal, signal.name));
 
 # %%
 inv.find_onset(signal);
 
 # %%
-inv.estimated_vs_realized();
+inv.estimated_vs_realized(model_version);
+
+# %%
+inv.estimated_accuracy_by_version();
 
 # %%
 inv.distribution("confidence", title="Confidence: training baseline against the incident window");
@@ -52,7 +56,7 @@ inv.distribution("confidence", title="Confidence: training baseline against the 
 inv.drift_finding();
 
 # %%
-inv.assumption();
+inv.assumption(model_version);
 
 # %%
 inv.what_changed();

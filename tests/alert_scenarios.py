@@ -195,8 +195,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              lambda: info(80) + _low_confidences(80, 100), "1m", "1h", "80m"),
     Scenario("60% accuracy on 30 outcomes a minute", "LowModelAccuracy", "critical",
              lambda: info(40) + _ground_truth(40, 18, 12), "1m", "30m", "40m"),
-    Scenario("every prediction at confidence 0.55, 100/min, no label", "EstimatedAccuracyDrop",
-             "warning", lambda: info(40) + _unsure_predictions(40, 100, 0.55), "1m", "15m", "40m"),
+    Scenario("every prediction at confidence 0.35, 100/min, no label", "EstimatedAccuracyDrop",
+             "warning", lambda: info(40) + _unsure_predictions(40, 100, 0.35), "1m", "15m", "40m"),
     Scenario("25% low-confidence predictions at 1/s", "HighLowConfidencePredictions", "info",
              lambda: info(70) + [
                  series("ml_predictions_total", counter((70, 60)), predicted_class="positive"),

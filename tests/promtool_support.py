@@ -46,6 +46,20 @@ def baseline_inputs(minutes: int, baseline=None, model_name: str = MODEL) -> lis
     return out
 
 
+def overconfident_baseline(seed: int = 7):
+    """The demo baseline with a curve fitted on 20,000 labelled rows at every confidence from
+    0.3 up, calibrated except in 0.6–0.8, where the model was right 30 points less often than
+    it was sure: confidences moving there promise far less accuracy than they say."""
+    import numpy as np
+
+    from mlmon_nb.estimated.calibration import fit_calibration
+    rng = np.random.default_rng(seed)
+    conf = rng.uniform(0.3, 1.0, 20_000)
+    poor = (conf > 0.6) & (conf <= 0.8)
+    correct = rng.random(conf.size) < conf - 0.3 * poor
+    return training_baseline().with_calibration(fit_calibration(conf, correct))
+
+
 def info(minutes: int, *, instance: str = "127.0.0.1:18000", values: str | None = None,
          baseline=None) -> list[dict]:
     """``ml_model_info``, ``up`` and the baseline's series (default: the demo's) of a running

@@ -14,7 +14,9 @@ The estimate assumes no concept shift — P(correct | confidence) is what it was
 reference data. :func:`accuracy_comparison` sets it against the realized accuracy where labels
 exist; a gap that widens is the sign the assumption (or the calibration) broke. Each estimate
 carries its 95 % band (``lower``, ``upper``: the curve's uncertainty and the window's noise), as
-the rule ``model_name:ml_estimated_accuracy_margin:<window>`` records it.
+the rule ``model_name:ml_estimated_accuracy_margin:<window>`` records it. ``model_version``
+narrows each to one version's predictions (and labels), through the model's curve: the rules
+``model_name_model_version:…`` of a model running several.
 """
 
 from __future__ import annotations
@@ -88,33 +90,46 @@ def confidence_counts(frame: pd.DataFrame, edges: Sequence[float] = EDGES
     return table.index.to_numpy(), counts
 
 
+def _version(model_version: str) -> dict[str, str]:
+    """The matcher of one version's series (none: every version's)."""
+    return {"model_version": model_version} if model_version else {}
+
+
 def window_confidence_counts(source: QuerySource, model_name: str, *, window: str = "1h",
-                             time: Any = None, edges: Sequence[float] = EDGES) -> np.ndarray:
+                             time: Any = None, edges: Sequence[float] = EDGES,
+                             model_version: str = "") -> np.ndarray:
     """The confidences of the ``window`` ending at ``time`` (default now) per bucket (of
-    ``edges``, ``+Inf`` last), summed across replicas; zeros when there were none."""
-    _, counts = confidence_counts(source.query(queries.confidence_buckets(model_name, window),
-                                               time=time), edges)
+    ``edges``, ``+Inf`` last), summed across replicas (of ``model_version`` alone when given);
+    zeros when there were none."""
+    query = queries.confidence_buckets(model_name, window, **_version(model_version))
+    _, counts = confidence_counts(source.query(query, time=time), edges)
     return counts[0] if len(counts) else np.zeros(len(edges))
 
 
 def window_confidence_sum(source: QuerySource, model_name: str, *, window: str = "1h",
-                          time: Any = None) -> float:
+                          time: Any = None, model_version: str = "") -> float:
     """The sum of the confidences of the ``window`` ending at ``time`` (the histogram's
-    ``_sum``), summed across replicas; 0 when there were none."""
-    frame = source.query(queries.confidence_sum(model_name, window), time=time)
+    ``_sum``), summed across replicas (of ``model_version`` alone when given); 0 when there
+    were none."""
+    frame = source.query(queries.confidence_sum(model_name, window, **_version(model_version)),
+                         time=time)
     return float(frame["value"].sum()) if not frame.empty else 0.0
 
 
 def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str = "1h",
-                       time: Any = None, model_name: str | None = None) -> AccuracyEstimate:
+                       time: Any = None, model_name: str | None = None,
+                       model_version: str = "") -> AccuracyEstimate:
     """The accuracy the ``window`` ending at ``time`` should have, from its confidences alone:
-    equals the rule ``model_name:ml_estimated_accuracy:<window>`` at ``time``."""
+    equals the rule ``model_name:ml_estimated_accuracy:<window>`` at ``time``; with
+    ``model_version``, that version's through the model's curve (the rule
+    ``model_name_model_version:ml_estimated_accuracy:<window>`` of a model running several)."""
     calibration = calibration_of(baseline)
     model = model_name or baseline.model_name
     return calibration.estimate(
         window_confidence_counts(source, model, window=window, time=time,
-                                 edges=calibration.edges),
-        window_confidence_sum(source, model, window=window, time=time))
+                                 edges=calibration.edges, model_version=model_version),
+        window_confidence_sum(source, model, window=window, time=time,
+                              model_version=model_version))
 
 
 def _range(start: Any, end: Any, step: Any, window: str | None
@@ -129,16 +144,20 @@ def _range(start: Any, end: Any, step: Any, window: str | None
 
 def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: Any, end: Any,
                               step: str | float = "5m", *, window: str | None = None,
-                              model_name: str | None = None) -> pd.DataFrame:
+                              model_name: str | None = None,
+                              model_version: str = "") -> pd.DataFrame:
     """One estimate per ``step`` over the range, each over the ``window`` (default ``step``)
-    ending at its timestamp: ``timestamp``, ``estimated``, ``stderr``, the 95 % band's ``lower``
-    and ``upper`` edges, ``n`` (confidences)."""
+    ending at its timestamp (of ``model_version``'s predictions alone when given):
+    ``timestamp``, ``estimated``, ``stderr``, the 95 % band's ``lower`` and ``upper`` edges,
+    ``n`` (confidences)."""
     calibration = calibration_of(baseline)
     model = model_name or baseline.model_name
+    version = _version(model_version)
     start, end, step, window = _range(start, end, step, window)
     ts, counts = confidence_counts(source.range(
-        queries.confidence_buckets(model, window), start, end, step), calibration.edges)
-    sums = source.range(queries.confidence_sum(model, window), start, end, step)
+        queries.confidence_buckets(model, window, **version), start, end, step),
+        calibration.edges)
+    sums = source.range(queries.confidence_sum(model, window, **version), start, end, step)
     by_time = (dict(zip(sums["timestamp"].to_numpy(), sums["value"].to_numpy(dtype=float)))
                if not sums.empty else {})
     rows = []
@@ -151,13 +170,21 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
 
 
 def realized_accuracy_series(source: QuerySource, model_name: str, start: Any, end: Any,
-                             step: str | float = "5m", *, window: str | None = None
-                             ) -> pd.DataFrame:
-    """The accuracy of the labels that arrived, per ``step`` over ``window``: ``timestamp``,
-    ``realized`` and ``n_labels`` (no row where no label arrived)."""
+                             step: str | float = "5m", *, window: str | None = None,
+                             model_version: str = "") -> pd.DataFrame:
+    """The accuracy of the labels that arrived, per ``step`` over ``window`` (of
+    ``model_version``'s predictions alone when given): ``timestamp``, ``realized`` and
+    ``n_labels`` (no row where no label arrived)."""
     start, end, step, window = _range(start, end, step, window)
-    acc = source.range(queries.accuracy(model_name, window), start, end, step)
-    count = source.range(queries.ground_truth_count(model_name, window), start, end, step)
+    by = tuple(_version(model_version))
+
+    def of_version(frame: pd.DataFrame) -> pd.DataFrame:
+        if not model_version or frame.empty:
+            return frame
+        return frame[frame["model_version"].astype(str) == model_version]
+    acc = of_version(source.range(queries.accuracy(model_name, window, by=by), start, end, step))
+    count = of_version(source.range(queries.ground_truth_count(model_name, window, by=by),
+                                    start, end, step))
     out = pd.DataFrame(columns=["timestamp", "realized", "n_labels"])
     if acc.empty or count.empty:
         return out
@@ -169,15 +196,17 @@ def realized_accuracy_series(source: QuerySource, model_name: str, start: Any, e
 
 def accuracy_comparison(source: QuerySource, baseline: Baseline, start: Any, end: Any,
                         step: str | float = "1h", *, window: str | None = None,
-                        model_name: str | None = None) -> pd.DataFrame:
-    """Estimated and realized accuracy per ``step`` side by side, with ``gap`` = estimated −
-    realized (NaN where no label arrived): ``timestamp``, ``estimated``, ``stderr``, ``lower``,
-    ``upper``, ``n``, ``realized``, ``n_labels``, ``gap``."""
+                        model_name: str | None = None, model_version: str = "") -> pd.DataFrame:
+    """Estimated and realized accuracy per ``step`` side by side (of ``model_version`` alone
+    when given), with ``gap`` = estimated − realized (NaN where no label arrived):
+    ``timestamp``, ``estimated``, ``stderr``, ``lower``, ``upper``, ``n``, ``realized``,
+    ``n_labels``, ``gap``."""
     model = model_name or baseline.model_name
     start, end, step, window = _range(start, end, step, window)
     est = estimated_accuracy_series(source, baseline, start, end, step, window=window,
-                                    model_name=model)
-    real = realized_accuracy_series(source, model, start, end, step, window=window)
+                                    model_name=model, model_version=model_version)
+    real = realized_accuracy_series(source, model, start, end, step, window=window,
+                                    model_version=model_version)
     out = est.merge(real, on="timestamp", how="outer").sort_values("timestamp")
     out["gap"] = out["estimated"] - out["realized"]
     return out.reset_index(drop=True)

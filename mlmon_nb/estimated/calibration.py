@@ -9,11 +9,13 @@ overconfident one's gap changes fastest. Per bucket the labelled
 reference data (a validation set) gives its rows, its correct rows and its mean confidence, and
 so its observed calibration *gap*: accuracy − mean confidence (0 where the model is calibrated,
 negative where it is overconfident). Observed gaps are noisy where a bucket has few rows, so each
-is shrunk by empirical Bayes toward the *pooled* gap of all rows (:mod:`mlmon_nb.estimated.reliability`):
-a model overconfident everywhere keeps that bias even on a small validation set where no single
-bucket shows it beyond its noise; a bucket keeps the share spread / (spread + its noise) of its
-own difference to the pooled gap. Each gap carries its standard error (``gap_stderr``), large
-where the curve is thin or empty.
+is smoothed along the curve (:mod:`mlmon_nb.estimated.reliability`): the gaps are modelled as a
+random walk in the logit of the confidence, whose strength the rows themselves choose (restricted
+likelihood), so a thin bucket takes the gap of the part of the curve around it, and where the
+rows show no shape beyond their noise every bucket gets one common gap — a model overconfident
+everywhere keeps that bias even on a small validation set where no single bucket shows it. Each
+gap carries its standard error (``gap_stderr``), large where the curve is thin or empty, and the
+larger the further a bucket is from the labelled rows.
 
 The estimate for a window is (β Σ confidence + Σ bucket count × bucket offset) / Σ count, with
 the offset ``o_b = g_b + (1 − β) m_b``: the live mean confidence — the histogram's ``_sum`` over
@@ -35,7 +37,12 @@ gaps unshrunk, 0.72; shrunk toward a line in the confidence instead of the poole
 band covers fewer draws, 67 of 72); with the pooled gap as a prior worth 10 rows of each bucket,
 0.66 (0.66 on 144 further draws, NannyML 0.69 there), but on calibrated scores under strong shift
 (benchmarks/bench_cbpe.py, windows on thin low-confidence buckets) 1.7–2.5 points at worst
-against 0.56–0.79: not made.
+against 0.56–0.79: not made. Smoothed as a random walk instead of shrunk toward the pooled gap,
+0.65 (kept; 0.70 and 0.65 on 288 fresh draws against 0.81 and 0.79, NannyML 0.70 and 0.69), the
+calibrated scenarios under strong shift no worse (0.52–0.77 at worst); see
+:mod:`~mlmon_nb.estimated.reliability` for it and the curves tried beside it. A baseline saved
+with an earlier fit is refitted from its counts when read, by the library and the service alike
+(the ``method`` of its ``calibration`` entry differs), to a new id.
 
 A baseline saved with the earlier 0.1-wide buckets
 (:data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`) keeps them: its rows in 0.9–1.0 cannot be
@@ -48,7 +55,7 @@ finer ones for it, and the rerun (:mod:`mlmon_nb.estimated.accuracy`) reads the 
 
 Its uncertainty (:attr:`AccuracyEstimate.margin`, a 95 % half-width) combines the curve's — Σ
 count × gap standard error / Σ count, the buckets' errors taken as fully correlated (they share
-the pooled gap) — with the window's binomial noise, estimate × (1 − estimate) / Σ count::
+the curve's level) — with the window's binomial noise, estimate × (1 − estimate) / Σ count::
 
     margin = 1.96 · sqrt((Σ c_b se_b / n)² + a (1 − a) / n)
 
@@ -141,8 +148,8 @@ class AccuracyEstimate:
 @dataclass(frozen=True)
 class Calibration:
     """The reliability curve: per confidence bucket, the labelled reference rows, how many were
-    right, the sum of their confidences, and the shrunk calibration gap applied to live traffic
-    with its standard error.
+    right, the sum of their confidences, and the smoothed calibration gap applied to live
+    traffic with its standard error.
 
     Arrays have one entry per bucket of ``bucket_edges`` (``CONFIDENCE_BUCKETS``, or the
     ``LEGACY_CONFIDENCE_BUCKETS`` of a baseline saved with them) and a last one for ``+Inf``.
@@ -241,12 +248,13 @@ class Calibration:
 
     @property
     def accuracy(self) -> np.ndarray:
-        """Calibrated accuracy per bucket: mean confidence + shrunk gap."""
+        """Calibrated accuracy per bucket: mean confidence + smoothed gap."""
         return np.clip(self.mean_confidence + np.asarray(self.gap), 0.0, 1.0)
 
     @property
     def pooled_gap(self) -> float:
-        """Accuracy − mean confidence over all reference rows: what the gaps shrink toward."""
+        """Accuracy − mean confidence over all reference rows (the binomial noise of each bucket's
+        gap is taken at its mean confidence plus this)."""
         return float((self.correct.sum() - self.confidence_sum.sum()) / max(self.n, 1))
 
     @property

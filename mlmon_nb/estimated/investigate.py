@@ -28,7 +28,7 @@ from .accuracy import (
     window_confidence_counts,
 )
 from .calibration import Z_95
-from .rules import THIN_ROWS, THIN_SHARE, estimated_accuracy_expr
+from .rules import THIN_ROWS, THIN_SHARE, Scope, estimated_accuracy_expr
 
 __all__ = ["EstimatedAccuracyEvidence", "GAP_TOLERANCE", "THIN_ROWS", "THIN_SHARE"]
 
@@ -53,20 +53,38 @@ class EstimatedAccuracyEvidence(InvestigationBase):
                         f"be estimated: {exc}.", "no_data")
             return None
 
-    def estimated_accuracy_signal(self, threshold: float | None = None) -> Signal | None:
+    def estimated_accuracy_signal(self, threshold: float | None = None, *,
+                                  model_version: str = "") -> Signal | None:
         """The accuracy estimated from the confidences over a ``rate()`` range (the recording
-        rule's own expression), with the predictions behind it; too low is bad."""
+        rule's own expression), with the predictions behind it; too low is bad. With
+        ``model_version`` (a canary the alert judged alone), that version's predictions through
+        the model's curve."""
         baseline = self.load_baseline()  # type: ignore[attr-defined]
         if baseline is None or baseline.calibration is None:
             return None
-        sel = selector(m.CONFIDENCE.series("_count"), model_name=self.model_name)
-        return Signal("estimated accuracy",
-                      lambda r: estimated_accuracy_expr(r, matcher("model_name", self.model_name),
-                                                        recorded=False), threshold,
-                      above=False, kind=Kind.RATIO.value,
+        version = {"model_version": model_version} if model_version else {}
+        sel = selector(m.CONFIDENCE.series("_count"), model_name=self.model_name, **version)
+        matchers = [matcher("model_name", self.model_name),
+                    *(matcher(k, v) for k, v in version.items())]
+        name = "estimated accuracy" + (f" of version {model_version}" if model_version else "")
+        return Signal(name, lambda r: estimated_accuracy_expr(r, *matchers, recorded=False),
+                      threshold, above=False, kind=Kind.RATIO.value,
                       sample=lambda r: f"sum(increase({sel}[{r}]))", sample_unit="predictions")
 
-    def _comparison(self) -> pd.DataFrame:
+    def estimated_accuracy_by_version(self):
+        """The estimate split by ``model_version`` (each version's predictions through the
+        model's curve, with their count), ranked by how far it moved since before onset:
+        which version the drop is on. Records "What changed, by label"."""
+        model = matcher("model_name", self.model_name)
+        return self.breakdown(
+            "estimated accuracy",
+            lambda r, by: estimated_accuracy_expr(r, model, recorded=False,
+                                                  scope=Scope(("model_name", *by))),
+            ["model_version"], kind=Kind.RATIO.value, additive=False,
+            sample_by=lambda d, by: q.prediction_count(self.model_name, d, by=by),
+            sample_unit="predictions")
+
+    def _comparison(self, model_version: str = "") -> pd.DataFrame:
         """Estimated and realized accuracy per step from twice the incident's span before it."""
         inc = self.incident
         span = max(inc.end - inc.start, pd.Timedelta(hours=1))
@@ -74,23 +92,27 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         return accuracy_comparison(self.prom, self.load_baseline(),  # type: ignore[attr-defined]
                                    inc.start - 2 * span, inc.end, format_duration(step),
                                    window=format_duration(max(step, 1800)),
-                                   model_name=self.model_name)
+                                   model_name=self.model_name, model_version=model_version)
 
-    def _thin_share(self) -> float:
-        """The share of the incident window's predictions on thin parts of the curve."""
-        if "share on a thin curve" not in self.numbers:
+    def _thin_share(self, model_version: str = "") -> float:
+        """The share of the incident window's predictions (of ``model_version`` alone when
+        given) on thin parts of the curve."""
+        key = "share on a thin curve" + (f" (version {model_version})" if model_version else "")
+        if key not in self.numbers:
             cal = self.load_baseline().calibration  # type: ignore[attr-defined]
             counts = window_confidence_counts(self.prom, self.model_name,
                                               window=self.incident.duration,
-                                              time=self.incident.end, edges=cal.edges)
-            self.numbers["share on a thin curve"] = cal.thin_share(counts, THIN_ROWS)
-        return self.numbers["share on a thin curve"]
+                                              time=self.incident.end, edges=cal.edges,
+                                              model_version=model_version)
+            self.numbers[key] = cal.thin_share(counts, THIN_ROWS)
+        return self.numbers[key]
 
-    def estimated_vs_realized(self) -> Finding:
+    def estimated_vs_realized(self, model_version: str = "") -> Finding:
         """The estimate over time, with its band, against the realized accuracy where labels
         arrived (with their count), the gap between them in the incident window, and what it
-        means; uncertain where the window sits on thin parts of the curve."""
-        table = self._comparison()
+        means; uncertain where the window sits on thin parts of the curve. With
+        ``model_version``, that version's predictions and labels alone."""
+        table = self._comparison(model_version)
         inc = self.incident
         stamps = pd.to_datetime(table["timestamp"], utc=True) if len(table) else pd.Series([])
         inside = table[stamps >= inc.start] if len(table) else table
@@ -99,7 +121,7 @@ class EstimatedAccuracyEvidence(InvestigationBase):
         est = float(shown["estimated"].iloc[-1]) if len(shown) else float("nan")
         n = float(shown["n"].iloc[-1]) if len(shown) else 0.0
         margin = Z_95 * float(shown["stderr"].iloc[-1]) if len(shown) else float("nan")
-        thin = self._thin_share()
+        thin = self._thin_share(model_version)
         uncertain = thin == thin and thin > THIN_SHARE
         labelled = shown.dropna(subset=["realized"]) if len(shown) else shown
         real = float(labelled["realized"].iloc[-1]) if len(labelled) else float("nan")
@@ -117,8 +139,9 @@ class EstimatedAccuracyEvidence(InvestigationBase):
                   f"the curve rests on fewer than {THIN_ROWS} labelled rows (more than "
                   f"{fmt(THIN_SHARE, Kind.RATIO)}); refit the curve on labelled data that "
                   f"covers these confidences." if uncertain else "")
+        whose = f"Version {model_version}'s confidences" if model_version else "The confidences"
         if real != real:
-            message = (f"The confidences promise {band} accuracy over the latest "
+            message = (f"{whose} promise {band} accuracy over the latest "
                        f"window; no label has arrived for it yet, so the estimate is all there "
                        f"is until they do.")
         else:
@@ -155,25 +178,27 @@ class EstimatedAccuracyEvidence(InvestigationBase):
                  "labels": fmt(r["n_labels"], Kind.COUNT) if r["n_labels"] == r["n_labels"]
                  else "0"}
                 for _, r in table.tail(8).iterrows()] if len(table) else []
-        promql = q.accuracy(self.model_name, "1h")
+        promql = q.accuracy(self.model_name, "1h",
+                            by=("model_version",) if model_version else ())
         message += caveat
         # evidence when the whole band is under the threshold, on a curve that covers the window
         below = bool(est == est and est + margin < limit and not uncertain)
         return self.record(Finding("Estimated against realized accuracy", below,
                                    message, stats, chart, promql, self.link(promql), rows))
 
-    def assumption(self) -> Finding:
+    def assumption(self, model_version: str = "") -> Finding:
         """The assumption behind the estimate, plainly, and whether the labels so far bear it
-        out (recorded as a finding)."""
+        out (recorded as a finding); the curve's coverage of ``model_version``'s predictions
+        alone when given."""
         gap = self.numbers.get("gap (estimated - realized)", float("nan"))
         cal = self.load_baseline().calibration  # type: ignore[attr-defined]
         held = ("The labels so far bear it out." if gap == gap and abs(gap) <= GAP_TOLERANCE
                 else "No label to check it yet." if gap != gap
                 else f"The labels so far do not (gap {gap:+.1%}).")
-        share = self._thin_share()
+        share = self._thin_share(model_version)
         coverage = (f" {fmt(share, Kind.RATIO)} of the incident window's predictions fall where "
                     f"the curve rests on fewer than {THIN_ROWS} labelled rows (there it is "
-                    f"mostly its prior, the pooled gap, and the band widens)."
+                    f"mostly the curve around it, and the band widens)."
                     + (" The estimate is uncertain." if share > THIN_SHARE else "")
                     if share == share else "")
         message = (f"{ASSUMPTION} The curve was fitted on {fmt(cal.n, Kind.COUNT)} labelled "

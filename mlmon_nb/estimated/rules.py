@@ -34,10 +34,17 @@ parts of the curve (buckets with fewer than :data:`THIN_ROWS` labelled rows,
 ``ml_confidence_calibration_rows``; over :data:`THIN_SHARE` the estimate is uncertain)
 ``model_name:ml_estimated_accuracy_thin_share:<w>``, and the prediction count it rests on
 (``model_name:ml_predictions:increase<w>``; the 30m one is the recording stage's).
+
+For the models running more than one version now, :func:`version_estimated_accuracy_rules`
+records the same per version over :data:`VERSION_WINDOWS` (the alert's 30m) under
+``model_name_model_version…`` names (:data:`VERSION_SCOPE`): each version's bucket counts through
+the model's one curve (its calibration series are the model's, without ``model_version``), so a
+canary is judged on its own predictions; a model running one version gets no series more.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from .. import promql
@@ -50,19 +57,23 @@ from ..metrics import (
     PREDICTIONS,
     recording_name,
 )
+from ..promql.evidence import EVIDENCE
 from ..promql.histograms import bins, confidence_buckets_record, confidence_buckets_rule_expr
 from ..promql.names import (
+    ESTIMATED_ACCURACY_ALERT_WINDOW,
     ESTIMATED_ACCURACY_WINDOWS,
     estimated_accuracy,
     estimated_accuracy_margin,
     prediction_count,
+    versioned,
 )
 from ..promql.rule import RecordingRule
 from .reliability import Z_95
 
 __all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
            "estimated_accuracy_rules", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",
-           "THIN_ROWS", "THIN_SHARE", "calibration_bins_record"]
+           "THIN_ROWS", "THIN_SHARE", "Scope", "MODEL_SCOPE", "VERSION_SCOPE", "VERSION_WINDOWS",
+           "version_estimated_accuracy_rules", "calibration_bins_record"]
 
 # prediction counts the recording stage already records (``generate._recording``)
 RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
@@ -80,32 +91,63 @@ def thin_share(window: str) -> str:
     return recording_name("model_name", "ml_estimated_accuracy_thin_share", window)
 
 
-def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True) -> str:
+@dataclass(frozen=True)
+class Scope:
+    """Whose predictions an estimate judges: each model's (all its versions), or each version's
+    of a model running several (``by`` also ``model_version``: a canary on its own traffic,
+    through the model's one reliability curve). ``versioned`` scopes record under
+    ``model_name_model_version…`` names (:func:`~mlmon_nb.promql.names.versioned`)."""
+
+    by: tuple[str, ...] = ("model_name",)
+    versioned: bool = False
+
+    def name(self, record: str) -> str:
+        """The scope's name of a model-level record."""
+        return versioned(record) if self.versioned else record
+
+
+MODEL_SCOPE = Scope()
+VERSION_SCOPE = Scope(("model_name", "model_version"), versioned=True)
+
+
+def _curve(matchers: Sequence[str]) -> list[str]:
+    """The matchers that apply to the curve's series, which are the model's (one baseline for
+    all its versions) and carry no ``model_version``."""
+    return [m for m in matchers if not m.startswith("model_version")]
+
+
+def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True,
+                            scope: Scope = MODEL_SCOPE) -> str:
     """The PromQL of every calibrated model's estimated accuracy over ``window``: (slope × Σ
     confidence + Σ bucket count × bucket offset) / Σ count over the live confidence histogram.
     ``matchers``
     narrow it (one model); ``recorded=False`` reads the raw buckets, for a query over any
-    window instead of the recorded counts."""
+    window instead of the recorded counts; ``scope`` says whose predictions (each model's, or
+    each version's)."""
     confidences = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers),
-                                      window)
-    slope = f"max by (model_name) ({promql.selector(CALIBRATION_SLOPE.name, *matchers)})"
-    corrected = (f"{confidences} * on (model_name) {slope}\n"
-                 f"  + {_weighted(CALIBRATION_OFFSET.name, window, matchers, recorded)}")
-    ratio = promql.ratio(corrected, _total(window, matchers, recorded), bad_may_be_absent=False,
-                         drop_zero_total=True)
+                                      window, scope.by)
+    slope = f"max by (model_name) ({promql.selector(CALIBRATION_SLOPE.name, *_curve(matchers))})"
+    join = "on (model_name)" if scope.by == ("model_name",) else "on (model_name) group_left ()"
+    corrected = (f"{confidences} * {join} {slope}\n"
+                 f"  + {_weighted(CALIBRATION_OFFSET.name, window, matchers, recorded, scope=scope)}")
+    ratio = promql.ratio(corrected, _total(window, matchers, recorded, scope),
+                         bad_may_be_absent=False, drop_zero_total=True)
     return f"clamp(\n  {ratio},\n  0, 1)"
 
 
-def _counts(window: str, matchers: Sequence[str], recorded: bool, *extra: str) -> str:
-    """The window's cumulative confidence bucket counts by model and ``le``."""
+def _counts(window: str, matchers: Sequence[str], recorded: bool, *extra: str,
+            scope: Scope = MODEL_SCOPE) -> str:
+    """The window's cumulative confidence bucket counts by the scope's labels and ``le``."""
     if recorded:
-        return promql.selector(confidence_buckets_record(window), *extra, *matchers)
+        return promql.selector(scope.name(confidence_buckets_record(window)), *extra, *matchers)
     return promql.sum_increase(promql.selector(CONFIDENCE.series("_bucket"), *extra, *matchers),
-                               window, ("model_name", "le"))
+                               window, (*scope.by, "le"))
 
 
-def _total(window: str, matchers: Sequence[str], recorded: bool) -> str:
-    return f'sum by (model_name) ({_counts(window, matchers, recorded, promql.matcher("le", "+Inf"))})'
+def _total(window: str, matchers: Sequence[str], recorded: bool,
+           scope: Scope = MODEL_SCOPE) -> str:
+    counts = _counts(window, matchers, recorded, promql.matcher("le", "+Inf"), scope=scope)
+    return f'sum by ({", ".join(scope.by)}) ({counts})'
 
 
 def calibration_bins_record(window: str) -> str:
@@ -114,47 +156,61 @@ def calibration_bins_record(window: str) -> str:
     return recording_name("model_name_le", CONFIDENCE.series("_bucket"), f"bin_increase{window}")
 
 
-def _bins(window: str, matchers: Sequence[str], recorded: bool) -> str:
-    """The window's count per bucket of the curve: the recorded one, or differenced at the
-    edges the curve's offsets carry (its gap's standard errors and rows carry the same)."""
-    if recorded:
+def _bins(window: str, matchers: Sequence[str], recorded: bool,
+          scope: Scope = MODEL_SCOPE) -> str:
+    """The window's count per bucket of the curve by the scope's labels: each model's recorded
+    one, or differenced at the edges the curve's offsets carry (its gap's standard errors and
+    rows carry the same)."""
+    if recorded and scope == MODEL_SCOPE:
         return promql.selector(calibration_bins_record(window), *matchers)
-    return _bins_expr(window, matchers, recorded)
+    return _bins_expr(window, matchers, recorded, scope)
 
 
-def _bins_expr(window: str, matchers: Sequence[str], recorded: bool) -> str:
-    mapping = f"max by (model_name, le, lower) ({promql.selector(CALIBRATION_OFFSET.name, *matchers)})"
-    return bins(_counts(window, matchers, recorded), mapping, ("model_name",))
+def _bins_expr(window: str, matchers: Sequence[str], recorded: bool,
+               scope: Scope = MODEL_SCOPE) -> str:
+    values = (f"max by (model_name, le, lower) "
+              f"({promql.selector(CALIBRATION_OFFSET.name, *_curve(matchers))})")
+    cumulative = _counts(window, matchers, recorded, scope=scope)
+    # each bucket's lower edge for the scope's series: the model's own mapping, or the model's
+    # given to each of its versions' buckets (one mapping series per version and bucket)
+    mapping = (values if scope.by == ("model_name",) else
+               f"({cumulative} * on (model_name, le) group_left (lower) (0 * {values}))")
+    return bins(cumulative, mapping, scope.by)
 
 
 def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool,
-              condition: str = "") -> str:
-    """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model
-    (``condition``, e.g. ``< bool 30``, applied to the series first)."""
-    values = f"max by (model_name, le) ({promql.selector(series, *matchers)}{condition})"
-    return (f"sum by (model_name) ({_bins(window, matchers, recorded)} "
+              condition: str = "", scope: Scope = MODEL_SCOPE) -> str:
+    """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model, or
+    per version (the model's curve applied to each version's counts) (``condition``, e.g.
+    ``< bool 30``, applied to the series first)."""
+    values = (f"max by (model_name, le) "
+              f"({promql.selector(series, *_curve(matchers))}{condition})")
+    return (f"sum by ({', '.join(scope.by)}) ({_bins(window, matchers, recorded, scope)} "
             f"* on (model_name, le) group_left () {values})")
 
 
-def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool = True) -> str:
+def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool = True,
+                                   scope: Scope = MODEL_SCOPE) -> str:
     """The PromQL of the estimate's 95 % half-width over ``window``: the curve's standard error
     where the window's confidences fall (Σ count × gap stderr / Σ count) and the window's
     binomial noise (a (1 − a) / Σ count), combined. ``recorded=True`` reads the recorded
     estimate and bucket counts; ``False`` the raw buckets."""
-    estimate = (promql.selector(estimated_accuracy(window), *matchers) if recorded
-                else f"({estimated_accuracy_expr(window, *matchers, recorded=False)})")
-    total = f"({_total(window, matchers, recorded)} > 0)"
-    curve = f"({_weighted(CALIBRATION_GAP_STDERR.name, window, matchers, recorded)} / {total})"
+    estimate = (promql.selector(scope.name(estimated_accuracy(window)), *matchers) if recorded
+                else f"({estimated_accuracy_expr(window, *matchers, recorded=False, scope=scope)})")
+    total = f"({_total(window, matchers, recorded, scope)} > 0)"
+    stderr = _weighted(CALIBRATION_GAP_STDERR.name, window, matchers, recorded, scope=scope)
+    curve = f"({stderr} / {total})"
     noise = f"{estimate} * (1 - {estimate}) / {total}"
     return f"{promql.number(Z_95)} * sqrt(\n  {curve} ^ 2\n  + {noise})"
 
 
-def thin_share_expr(window: str, *matchers: str, recorded: bool = True) -> str:
+def thin_share_expr(window: str, *matchers: str, recorded: bool = True,
+                    scope: Scope = MODEL_SCOPE) -> str:
     """The PromQL of the share of the window's predictions on thin parts of the curve: Σ count
     of the buckets with fewer than :data:`THIN_ROWS` labelled rows / Σ count."""
     thin = _weighted(CALIBRATION_ROWS.name, window, matchers, recorded,
-                     f" < bool {promql.number(THIN_ROWS)}")
-    return promql.ratio(thin, _total(window, matchers, recorded), bad_may_be_absent=False,
+                     f" < bool {promql.number(THIN_ROWS)}", scope=scope)
+    return promql.ratio(thin, _total(window, matchers, recorded, scope), bad_may_be_absent=False,
                         drop_zero_total=True)
 
 
@@ -173,4 +229,33 @@ def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
         if w not in RECORDED_COUNT_WINDOWS:
             rules.append(RecordingRule(prediction_count(w),
                                        promql.sum_increase(PREDICTIONS.sample, w)))
+    return rules
+
+
+# the windows a version's estimate is recorded over: the alert's own (a canary is judged on it)
+VERSION_WINDOWS: tuple[str, ...] = (ESTIMATED_ACCURACY_ALERT_WINDOW,)
+
+
+def version_estimated_accuracy_rules(only: str, windows: Sequence[str] = VERSION_WINDOWS
+                                     ) -> list[RecordingRule]:
+    """Per window, for the models that run more than one version now (``only``: the clause
+    that keeps them, ``and on (model_name) (<versions> > 1)``, the generator's): each version's
+    confidence buckets, its estimated accuracy through the model's curve, the estimate's
+    half-width, the share on a thin curve, and its prediction count (where the recording stage
+    does not record it), under ``model_name_model_version…`` names. A model running one version
+    gets none: its version's estimate is the model's."""
+    counted = EVIDENCE["low_confidence_version"].windows  # the recording stage's version counts
+    scope = VERSION_SCOPE
+    rules = []
+    for w in windows:
+        buckets = promql.sum_increase(CONFIDENCE.series("_bucket"), w, (*scope.by, "le"))
+        rules += [RecordingRule(scope.name(confidence_buckets_record(w)), f"{buckets} {only}"),
+                  RecordingRule(scope.name(estimated_accuracy(w)),
+                                estimated_accuracy_expr(w, scope=scope)),
+                  RecordingRule(scope.name(estimated_accuracy_margin(w)),
+                                estimated_accuracy_margin_expr(w, scope=scope)),
+                  RecordingRule(scope.name(thin_share(w)), thin_share_expr(w, scope=scope))]
+        if w not in counted:
+            count = promql.sum_increase(PREDICTIONS.sample, w, scope.by)
+            rules.append(RecordingRule(scope.name(prediction_count(w)), f"{count} {only}"))
     return rules

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Mapping
 from .. import promql
 from ..config import Config, ModelConfig, parse_duration
 from ..errors import ConfigError
-from ..estimated.rules import THIN_ROWS, THIN_SHARE, thin_share
+from ..estimated.rules import MODEL_SCOPE, THIN_ROWS, THIN_SHARE, VERSION_SCOPE, Scope, thin_share
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
 from ..promql.evidence import EVIDENCE, RatioEvidence
@@ -225,10 +225,16 @@ def _evidence(evidence: RatioEvidence, key: str, least: str) -> str:
 def _series_of(evidence: RatioEvidence, name: str) -> str:
     """A Go template expression: the PromQL of ``name`` for the firing series (its ``by``
     labels from ``$labels``, the evidence's static ones written out)."""
-    if evidence.by == ("model_name",):
-        return model_series(name, **evidence.labels)
-    matchers = ",".join(f"{k}=%q" for k in evidence.by)
-    return f"printf `{name}{{{matchers}}}` " + " ".join(f"$labels.{k}" for k in evidence.by)
+    return _series_by(name, evidence.by, **evidence.labels)
+
+
+def _series_by(name: str, by: tuple[str, ...], **labels: str) -> str:
+    """A Go template expression: the PromQL of ``name`` for the firing series' ``by`` labels
+    (``labels`` written out where ``by`` is the model alone)."""
+    if by == ("model_name",):
+        return model_series(name, **labels)
+    matchers = ",".join(f"{k}=%q" for k in by)
+    return f"printf `{name}{{{matchers}}}` " + " ".join(f"$labels.{k}" for k in by)
 
 
 def _window_text(evidence: RatioEvidence, window: str, events: str) -> str:
@@ -471,23 +477,35 @@ def _estimated_accuracy_drop(spec: AlertSpec, config: Config) -> list[AlertingRu
     # the LowModelAccuracy threshold: the estimate says the labels, when they come, will fire it
     row = spec.firings_for(config)[0]
     key, for_, window, least = _facts(row)
-    count = prediction_count(window)
-    # the band's upper edge under it: the estimate's own uncertainty cannot explain the drop
-    upper = f"({estimated_accuracy(window)} + {estimated_accuracy_margin(window)})"
-    expr = (f"{compare(upper, '<', key)} "
-            f"and {compare(count, '>=', least)}")
-    return [_rule(spec.name, expr, for_, row.severity,
-                  f"{_MODEL}: estimated accuracy below {_pct(key)}",
-                  f"From the confidences of {_MODEL}'s {_count(count)} predictions over the last "
-                  f"{window}, its accuracy is estimated at most {{{{ $value | humanizePercentage }}}} "
-                  f"(the 95% band's upper edge; threshold {_pct(key)}, "
-                  f"alerts.accuracy_min, LowModelAccuracy's "
-                  f"floor, for {for_}; at least {_num(least)} predictions). "
-                  f"{query_text(model_series(thin_share(window)), 'humanizePercentage')} of them "
-                  f"fell where the curve rests on fewer than {THIN_ROWS} labelled rows (over "
-                  f"{THIN_SHARE:.0%}: the estimate is uncertain). No label is "
-                  f"needed; the estimate assumes P(correct | confidence) is what it was on the "
-                  f"baseline's labelled data.")]
+
+    def condition(scope: Scope) -> str:
+        # the band's upper edge under it: the estimate's own uncertainty cannot explain the drop
+        upper = (f"({scope.name(estimated_accuracy(window))} + "
+                 f"{scope.name(estimated_accuracy_margin(window))})")
+        return (f"{compare(upper, '<', key)} "
+                f"and {compare(scope.name(prediction_count(window)), '>=', least)}")
+
+    def text(scope: Scope, whose: str) -> str:
+        count = query_text(_series_by(scope.name(prediction_count(window)), scope.by), "%.0f")
+        thin = query_text(_series_by(scope.name(thin_share(window)), scope.by),
+                          "humanizePercentage")
+        return (f"From the confidences of {whose} {count} predictions over the last "
+                f"{window}, its accuracy is estimated at most {{{{ $value | humanizePercentage }}}} "
+                f"(the 95% band's upper edge; threshold {_pct(key)}, "
+                f"alerts.accuracy_min, LowModelAccuracy's "
+                f"floor, for {for_}; at least {_num(least)} predictions). "
+                f"{thin} of them "
+                f"fell where the curve rests on fewer than {THIN_ROWS} labelled rows (over "
+                f"{THIN_SHARE:.0%}: the estimate is uncertain). No label is "
+                f"needed; the estimate assumes P(correct | confidence) is what it was on the "
+                f"baseline's labelled data.")
+    # each model on all its predictions, and each version of a model running several on its own
+    # (through the model's curve)
+    summary, description = _by_version(f"{_MODEL}: estimated accuracy below {_pct(key)}",
+                                       text(MODEL_SCOPE, f"{_MODEL}'s"),
+                                       text(VERSION_SCOPE, f"{_OF_VERSION}'s"))
+    return [_rule(spec.name, f"({condition(MODEL_SCOPE)}) or ({condition(VERSION_SCOPE)})",
+                  for_, row.severity, summary, description)]
 
 
 def _low_confidence(spec: AlertSpec, config: Config) -> list[AlertingRule]:
@@ -671,13 +689,16 @@ CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("EstimatedAccuracyDrop", "Estimated accuracy drop",
               "The accuracy estimated from the live confidences through the baseline's "
               "reliability curve is below LowModelAccuracy's floor, its whole 95% band included: "
-              "before the labels say so; models whose baseline has a calibration.",
+              "before the labels say so; models whose baseline has a calibration; also each "
+              "version alone of a model running several, through the model's curve (label "
+              "`model_version`).",
               (Firing(_W, "15m", "accuracy_min", ESTIMATED_ACCURACY_ALERT_WINDOW,
                       "min_predictions"),),
               ("estimated accuracy", "realized accuracy", "confidence distribution",
                "drifted features"),
               needs_baseline=True, needs_calibration=True, build=_estimated_accuracy_drop,
-              reports="estimated accuracy (the upper edge of its band)", side="below"),
+              reports="estimated accuracy (the upper edge of its band)", side="below",
+              series_labels=("model_name", "model_version")),
     AlertSpec("HighLowConfidencePredictions", "Many low-confidence predictions",
               "More predictions than the threshold's share are under the low-confidence "
               "threshold, beyond chance (the lower bound over the window or over 2h); also each "

@@ -35,7 +35,7 @@ from .. import drift, promql
 from ..baseline import Baseline
 from ..config import Config, parse_duration
 from ..errors import RulesError
-from ..estimated.rules import estimated_accuracy_rules
+from ..estimated.rules import estimated_accuracy_rules, version_estimated_accuracy_rules
 from ..metrics import (
     DEFAULT_LATENCY_BUCKETS,
     ERRORS,
@@ -317,7 +317,9 @@ def drift_groups(config: Config,
                  confidence_buckets=False)]
     interval = promql.duration(math.ceil(config.stack.drift_evaluation_interval_seconds))
     # the estimate's group records the confidence buckets of every window, the drift's 1h too
-    return [*stage_groups("estimated-accuracy", estimated_accuracy_rules()),
+    several = f"and on (model_name) ({drift.expressions.versions_rule_expr()} > 1)"
+    return [*stage_groups("estimated-accuracy", [*estimated_accuracy_rules(),
+                                                 *version_estimated_accuracy_rules(several)]),
             RuleGroup(group_name("drift"), tuple(rules), interval),
             multivariate_group(config, interval)]
 

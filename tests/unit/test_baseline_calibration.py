@@ -181,20 +181,24 @@ def test_a_calibration_of_the_older_fit_is_refitted_alike_by_library_and_service
     assert service.calibration_gap_stderr == tuple(calibrated.calibration.gap_stderr.tolist())
 
 
-# a baseline saved before the finer confidence edges near 1 (0.1-wide buckets), and what the
-# library of then gave for it: the estimate of 3,000 live confidences uniform in 0.5–1.0 (counts
-# per bucket and their sum) and the calibration offsets its service exported, bucket by bucket
+# a baseline saved before the finer confidence edges near 1 (0.1-wide buckets) and before the
+# random-walk fit (its gaps were shrunk toward the pooled gap): both readers refit its counts on
+# its own buckets, to the migrated id; the estimate of 3,000 live confidences uniform in 0.5–1.0
+# (counts per bucket and their sum) and the calibration offsets its service exports, bucket by
+# bucket, are the refit's (the fit of then gave 69.37% ± 1.96 × 3.65 points for that window)
 LEGACY_FILE = Path(__file__).resolve().parents[1] / "golden" / "baseline_legacy_confidence.json"
-LEGACY_ID = "368d97671ddd9acf"
+LEGACY_SAVED_ID = "368d97671ddd9acf"
+LEGACY_ID = "12f613ee0d646b87"
 LEGACY_WINDOW = ([0, 0, 0, 0, 0, 622, 574, 642, 571, 591, 0], 2244.3432379532337)
-LEGACY_ESTIMATE = (0.6936978612649662, 0.03646024365556828)
-LEGACY_OFFSETS = [-0.026601247201692976, -0.00987574160507923, 0.006849763991534509,
-                  0.05919403512624206, 0.08857835094388325, 0.03534855675343557,
-                  0.07010299767124246, 0.074295246408221, 0.12249272221310428,
-                  0.05458762127083705, 0.13229105596613758]
+LEGACY_ESTIMATE = (0.6961113242155111, 0.03502949237996389)
+LEGACY_OFFSETS = [0.030819728303974045, 0.04754523390058779, 0.06427073949720156,
+                  0.08534443640405072, 0.08868464689831296, 0.06697586339517379,
+                  0.07217968961963404, 0.07922193377166926, 0.10339101560106685,
+                  0.04463893113587307, 0.0525929199292693]
 
 
-def test_a_baseline_saved_with_the_earlier_buckets_keeps_them_and_its_estimate(tmp_path):
+def test_a_baseline_saved_with_the_earlier_buckets_keeps_them_refitted_alike(tmp_path):
+    assert json.loads(LEGACY_FILE.read_text())["baseline_id"] == LEGACY_SAVED_ID
     base = Baseline.load(LEGACY_FILE)
     assert base.baseline_id == LEGACY_ID
     assert base.confidence_edges == LEGACY_CONFIDENCE_BUCKETS != CONFIDENCE_BUCKETS
@@ -207,7 +211,7 @@ def test_a_baseline_saved_with_the_earlier_buckets_keeps_them_and_its_estimate(t
     live = np.random.default_rng(5).uniform(0.5, 1.0, 3000)
     assert bucket_counts(live, LEGACY_CONFIDENCE_BUCKETS).tolist() == counts
     assert bucket_counts(live).size == N_BUCKETS == 14
-    # saved again: the same file content and id
+    # saved again: the refitted content, and the same id
     again = Baseline.load(base.save(tmp_path / "again.json"))
     assert again.baseline_id == LEGACY_ID and again.confidence_edges == LEGACY_CONFIDENCE_BUCKETS
     assert json.loads((tmp_path / "again.json").read_text())["calibration"]["edges"] == \
