@@ -58,11 +58,13 @@ from rule_cost import (  # noqa: E402
     generate_rules,
     prometheus_rounds,
     query,
+    rule_times,
     running_prometheus,
     running_vmalert,
     scrape,
     source_tree,
     vmalert_rounds,
+    write_rule_times,
 )
 from victoria_support import running_victoriametrics  # noqa: E402
 
@@ -119,6 +121,7 @@ class Options:
     timeout: float
     max_samples: float
     max_rule_bytes: float
+    rule_times: Path | None = None  # where to write each rule's evaluation time (Prometheus)
 
 
 def _rss_mb(samples: dict) -> float:
@@ -178,6 +181,9 @@ def measure_prometheus(baselines: dict, rules: dict[str, RuleFiles], work: Path,
             out[variant] = _row(rows[variant], measured, final, final, lag,
                                 _first(final, "prometheus_tsdb_head_series"),
                                 _drift_models(urls[variant]), rules[variant].intervals)
+            if opts.rule_times is not None:  # the last evaluation of each rule, slowest first
+                write_rule_times(rule_times(urls[variant]), opts.rule_times /
+                                 f"fleet_rules_{rows[variant].models}_{variant}.csv")
     shutil.rmtree(work)
     return out
 
@@ -424,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-rule-bytes", type=float, default=64e6,
                    help="largest rule files to load")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--rule-times", action="store_true",
+                   help="also write each rule's last evaluation time (Prometheus) to "
+                        "--out/fleet_rules_<models>_<variant>.csv")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.models.split(",") if s.strip()]
     backends = [b for b in args.backends.split(",") if b]
@@ -434,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
     opts = Options(args.features, args.hours, args.step, args.replicas, args.rounds,
-                   args.timeout, args.max_samples, args.max_rule_bytes)
+                   args.timeout, args.max_samples, args.max_rule_bytes,
+                   args.out if args.rule_times else None)
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:

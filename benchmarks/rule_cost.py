@@ -37,7 +37,8 @@ from mlmon_nb.config import parse_duration
 from mlmon_nb.stack import _terminate, free_port
 
 __all__ = ["RuleFiles", "Rounds", "source_tree", "generate_rules", "running_prometheus",
-           "running_vmalert", "prometheus_rounds", "vmalert_rounds", "scrape", "query"]
+           "running_vmalert", "prometheus_rounds", "vmalert_rounds", "scrape", "query",
+           "rule_times", "write_rule_times"]
 
 EVAL_INTERVAL = 15.0
 _RULE = re.compile(rb"^\s*- (?:record|alert): ", re.M)
@@ -158,6 +159,30 @@ def query(url: str, promql: str) -> list[dict]:
     if body.get("status") != "success":
         raise RuntimeError(f"{url}: {promql!r}: {body}")
     return body["data"]["result"]
+
+
+def rule_times(url: str, samples: int = 3, wait: float = EVAL_INTERVAL + 1.0
+               ) -> list[tuple[str, str, float]]:
+    """Each rule's evaluation time as Prometheus's ``/api/v1/rules`` reports it (its last
+    evaluation), the median of ``samples`` reads ``wait`` seconds apart: (group, record or
+    alert name, seconds), slowest first. Rules sharing a name (one per ``slo`` or variant) are
+    listed once each, in their order in the group."""
+    reads = []
+    for i in range(samples):
+        if i:
+            time.sleep(wait)
+        body = requests.get(f"{url}/api/v1/rules", timeout=60).json()
+        reads.append([(group["name"], rule["name"], float(rule.get("evaluationTime", 0.0)))
+                      for group in body["data"]["groups"] for rule in group["rules"]])
+    out = [(g, n, statistics.median(r[i][2] for r in reads if len(r) == len(reads[0])))
+           for i, (g, n, _) in enumerate(reads[0])]
+    return sorted(out, key=lambda r: -r[2])
+
+
+def write_rule_times(times: list[tuple[str, str, float]], path: Path) -> None:
+    """``rule_times`` as a CSV (group, rule, seconds)."""
+    lines = ["group,rule,seconds"] + [f"{g},{n},{t:.4f}" for g, n, t in times]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:

@@ -159,7 +159,7 @@ class Scope:
 
     by: tuple[str, ...]  # the labels of a feature statistic
     level: str  # its recording level
-    only: str = ""  # what restricts its bucket counts (``and on …``)
+    only: str = ""  # what restricts its count n, so its statistics (``and on …``)
 
     @property
     def buckets_level(self) -> str:
@@ -183,8 +183,12 @@ def feature_buckets_record(window: str, scope: Scope = MODEL_SCOPE) -> str:
 
 
 def feature_buckets_rule_expr(window: str, scope: Scope = MODEL_SCOPE) -> str:
-    counts = sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
-    return f"{counts} {scope.only}" if scope.only else counts
+    """Each version's counts from the raw buckets, for every model (the only read of the raw
+    buckets: a version's statistics are restricted through its count n); each model's the sum
+    of its versions' (the same counts, without reading every replica's raw buckets again)."""
+    if scope is MODEL_SCOPE:
+        return f"sum by (model_name, feature, le) ({feature_buckets_record(window, VERSION_SCOPE)})"
+    return sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
 
 
 def reference_record(reference: MetricSpec) -> str:
@@ -328,7 +332,8 @@ def concept_psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = T
 def count_rule_expr(window: str = "1h", scope: Scope = MODEL_SCOPE) -> str:
     """How many values of each feature the ``window`` holds (n of its KS and PSI)."""
     inf = _counts(FEATURE_VALUE, scope.by, window, (), True, 'le="+Inf"', scope=scope)
-    return f"sum by ({', '.join(scope.by)}) ({inf})"
+    n = f"sum by ({', '.join(scope.by)}) ({inf})"
+    return f"{n} {scope.only}" if scope.only else n
 
 
 def concept_count_rule_expr(window: str = "1h") -> str:

@@ -3,9 +3,11 @@ the series each service exports (:data:`mlmon_nb.metrics.BASELINE_SERIES`).
 
 Each rule is a dict ``{"record", "expr", "labels"}`` ready for a Prometheus rule group, in the
 order Prometheus must evaluate them (later rules read earlier ones of the same evaluation): per
-window the bucket counts summed across replicas, the counts n, every registered test that has a
-rule, and the critical values chance gives for n at each model's alpha; then, for the models
-that run more than one version now (a canary), each version's feature KS on its own traffic.
+window each version's feature bucket counts summed across replicas (for every model: the one
+read of the raw buckets) and each model's summed from them, the counts n, every registered test
+that has a rule, and the critical values chance gives for n at each model's alpha; then, for the
+models that run more than one version now (a canary), each version's feature KS on its own
+traffic (its count n, so its statistics, kept to those models).
 """
 
 from __future__ import annotations
@@ -89,8 +91,11 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
     rules: list[dict] = [_rule(VERSIONS_RULE, versions_rule_expr())]
     rules += [_rule(reference_record(r), reference_rule_expr(r)) for r in _REFERENCES]
     rules += [_rule(reference_bins_record(r), reference_bins_rule_expr(r)) for r in _REFERENCES]
+    v = VERSION_SCOPE
     for w in windows:
         rules += [
+            # each version's bucket counts (the one read of the raw buckets), then each model's
+            _rule(feature_buckets_record(w, v), feature_buckets_rule_expr(w, v)),
             _rule(feature_buckets_record(w), feature_buckets_rule_expr(w)),
             *([_rule(confidence_buckets_record(w), confidence_buckets_rule_expr(w))]
               if confidence_buckets else []),
@@ -109,9 +114,7 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
                 if spec is not None:
                     rules.append(_rule(recording_name(spec.level, spec.record, w), spec.expr(w)))
         # each version's own traffic, for the models that run more than one (a canary)
-        v = VERSION_SCOPE
         rules += [
-            _rule(feature_buckets_record(w, v), feature_buckets_rule_expr(w, v)),
             _rule(recording_name(v.level, N_RECORD, w), count_rule_expr(w, v)),
             _rule(recording_name(v.level, KS_CRITICAL_RECORD, w), ks_critical_expr(w, alphas, v)),
             _rule(recording_name(v.level, KS_RECORD, w), ks_rule_expr(w, scope=v))]

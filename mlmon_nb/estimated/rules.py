@@ -24,7 +24,8 @@ window's noise, equals :attr:`AccuracyEstimate.margin`::
     1.96 · sqrt((Σ_b se_b c_b / Σ_b c_b)² + a (1 − a) / Σ_b c_b)
  The bucket counts are
 recorded here per window (:func:`mlmon_nb.promql.histograms.confidence_buckets_record`), the 1h ones for the
-concept-drift rules too.
+concept-drift rules too, and so are their counts per bucket of the curve
+(:func:`calibration_bins_record`), which the estimate, its half-width and the thin share weigh.
 
 Per window ``w`` of :data:`~mlmon_nb.promql.names.ESTIMATED_ACCURACY_WINDOWS`:
 ``model_name:ml_estimated_accuracy:<w>``, its half-width
@@ -72,7 +73,7 @@ from .reliability import Z_95
 __all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
            "estimated_accuracy_rules", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",
            "THIN_ROWS", "THIN_SHARE", "Scope", "MODEL_SCOPE", "VERSION_SCOPE", "VERSION_WINDOWS",
-           "version_estimated_accuracy_rules"]
+           "version_estimated_accuracy_rules", "calibration_bins_record"]
 
 # prediction counts the recording stage already records (``generate._recording``)
 RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
@@ -149,21 +150,43 @@ def _total(window: str, matchers: Sequence[str], recorded: bool,
     return f'sum by ({", ".join(scope.by)}) ({counts})'
 
 
-def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool,
-              condition: str = "", scope: Scope = MODEL_SCOPE) -> str:
-    """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model, or
-    per version (the model's curve applied to each version's counts) (``condition``, e.g.
-    ``< bool 30``, applied to the series first)."""
+def calibration_bins_record(window: str) -> str:
+    """The window's confidence counts per bucket of the curve (``le``, its edge below differenced
+    off), recorded once per window: the estimate, its margin and the thin share all weigh them."""
+    return recording_name("model_name_le", CONFIDENCE.series("_bucket"), f"bin_increase{window}")
+
+
+def _bins(window: str, matchers: Sequence[str], recorded: bool,
+          scope: Scope = MODEL_SCOPE) -> str:
+    """The window's count per bucket of the curve by the scope's labels: each model's recorded
+    one, or differenced at the edges the curve's offsets carry (its gap's standard errors and
+    rows carry the same)."""
+    if recorded and scope == MODEL_SCOPE:
+        return promql.selector(calibration_bins_record(window), *matchers)
+    return _bins_expr(window, matchers, recorded, scope)
+
+
+def _bins_expr(window: str, matchers: Sequence[str], recorded: bool,
+               scope: Scope = MODEL_SCOPE) -> str:
     values = (f"max by (model_name, le, lower) "
-              f"({promql.selector(series, *_curve(matchers))}{condition})")
+              f"({promql.selector(CALIBRATION_OFFSET.name, *_curve(matchers))})")
     cumulative = _counts(window, matchers, recorded, scope=scope)
     # each bucket's lower edge for the scope's series: the model's own mapping, or the model's
     # given to each of its versions' buckets (one mapping series per version and bucket)
     mapping = (values if scope.by == ("model_name",) else
                f"({cumulative} * on (model_name, le) group_left (lower) (0 * {values}))")
-    counts = bins(cumulative, mapping, scope.by)
-    return (f"sum by ({', '.join(scope.by)}) ({counts} "
-            f"* on (model_name, le) group_left () max without (lower) ({values}))")
+    return bins(cumulative, mapping, scope.by)
+
+
+def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool,
+              condition: str = "", scope: Scope = MODEL_SCOPE) -> str:
+    """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model, or
+    per version (the model's curve applied to each version's counts) (``condition``, e.g.
+    ``< bool 30``, applied to the series first)."""
+    values = (f"max by (model_name, le) "
+              f"({promql.selector(series, *_curve(matchers))}{condition})")
+    return (f"sum by ({', '.join(scope.by)}) ({_bins(window, matchers, recorded, scope)} "
+            f"* on (model_name, le) group_left () {values})")
 
 
 def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool = True,
@@ -199,6 +222,7 @@ def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
     rules = []
     for w in windows:
         rules.append(RecordingRule(confidence_buckets_record(w), confidence_buckets_rule_expr(w)))
+        rules.append(RecordingRule(calibration_bins_record(w), _bins_expr(w, (), True)))
         rules.append(RecordingRule(estimated_accuracy(w), estimated_accuracy_expr(w)))
         rules.append(RecordingRule(estimated_accuracy_margin(w), estimated_accuracy_margin_expr(w)))
         rules.append(RecordingRule(thin_share(w), thin_share_expr(w)))

@@ -113,9 +113,22 @@ def _literal(model_name: str, value: float) -> str:
             f"{promql.quote(model_name)}, \"\", \"\")")
 
 
+def _or_tree(parts: Sequence[str], op: str = "or") -> str:
+    """``parts`` joined with ``op`` as a balanced tree of parenthesized halves: the same series
+    as the flat ``a or b or c …`` (``or`` keeps the left side's series, so the first listed
+    wins either way), but each ``or`` copies its operands once per level, O(n log n) for n
+    parts instead of the flat chain's O(n²) (15 s per evaluation at 1,000 models)."""
+    if len(parts) <= 2:
+        return f" {op} ".join(parts)
+    half = len(parts) // 2
+    left, right = (_or_tree(p, op) if len(p) == 1 else f"({_or_tree(p, op)})"
+                   for p in (parts[:half], parts[half:]))
+    return f"{left} {op} {right}"
+
+
 def _configured_models(config: Config) -> RecordingRule:
     """The models the configuration lists, one series each (value 1)."""
-    listed = " or ".join(_literal(m.name, 1) for m in config.models) or "vector(1) == 0"
+    listed = _or_tree([_literal(m.name, 1) for m in config.models]) or "vector(1) == 0"
     return RecordingRule(CONFIGURED_MODELS, listed)
 
 
@@ -131,7 +144,7 @@ def setting_rules(config: Config, settings: Sequence[Setting]) -> list[Recording
                              if default is not None else [])
         if not parts:
             continue
-        expr = " or on (model_name) ".join(parts) if len(parts) > 1 else parts[0]
+        expr = _or_tree(parts, "or on (model_name)")
         rules.append(RecordingRule(s.record, expr, s.rule_labels()))
     return rules
 

@@ -117,12 +117,18 @@ def test_each_model_drifts_against_its_own_baseline(tmp_path):
                                  model_name=name, feature="x", le=le))
         inputs.append(series("ml_model_info", gauge(1, 80), model_name=name,
                              model_version="1", baseline_id=baseline.baseline_id))
-    one_version = "model_name_model_version_feature_le:ml_feature_value_bucket:increase1h"
+    # one version each: no version-level statistic (their bucket counts, which the models' sum,
+    # exist for every model)
+    one_version = ("model_name_model_version_feature:ml_feature_drift_n:1h or "
+                   "model_name_model_version_feature:ml_feature_drift_ks:1h")
     run_promtool(tmp_path, inputs, [alert("DataDriftDetected", "59m")], rules_dir=rules_dir,
                  promql_tests=[firing("DataDriftDetected", "75m",
                                       *({"model_name": "b", "feature": "x", "severity": s}
                                         for s in ("warning", "critical"))),
-                               {"expr": one_version, "eval_time": "75m", "exp_samples": []}])
+                               {"expr": one_version, "eval_time": "75m", "exp_samples": []},
+                               {"expr": "count(model_name_model_version_feature_le:"
+                                        "ml_feature_value_bucket:increase1h)", "eval_time": "75m",
+                                "exp_samples": [{"labels": "{}", "value": 2 * 20}]}])
 
 
 def test_a_canary_drifts_on_its_own_traffic(tmp_path):
