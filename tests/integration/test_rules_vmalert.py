@@ -130,8 +130,10 @@ def replay(history, rules_dir, tmp_path_factory) -> Replay:
     hour before the end of the drift incident, for two hours.
 
     A rule reading a series another rule of its group wrote a moment before may find it not yet
-    searchable (VictoriaMetrics makes new series visible within about a second), and then writes
-    nothing: the replay runs again, at most three times, until every rule has values."""
+    searchable (VictoriaMetrics makes new series visible within about a second; on a loaded
+    machine 1s between a group's rules left a chained 5m count or a whole record unwritten, so
+    the rules run 2s apart), and then writes nothing: the replay runs again, at most three
+    times, until every rule has values."""
     start = float(int(history.incidents["drift"][1] - 3600) // STEP * STEP) + OFFSET
     end = float(int(min(history.incidents["latency"][0] + 3600, history.end - 600,
                         start + 2 * 3600)) // STEP * STEP) + OFFSET
@@ -152,7 +154,7 @@ def replay(history, rules_dir, tmp_path_factory) -> Replay:
                  f"-evaluationInterval={STEP}s",
                  # the replay's resolution (5m by default): one value per evaluation step
                  f"-datasource.queryStep={STEP}s", "-replay.disableProgressBar",
-                 "-remoteWrite.flushInterval=200ms", "-replay.rulesDelay=1s",
+                 "-remoteWrite.flushInterval=200ms", "-replay.rulesDelay=2s",
                  "-loggerLevel=WARN"], capture_output=True, text=True, timeout=900)
             failures = [line for line in (proc.stdout + proc.stderr).splitlines()
                         if "\terror\t" in line or "\tfatal\t" in line]
