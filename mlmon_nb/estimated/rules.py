@@ -248,7 +248,7 @@ def version_estimated_accuracy_rules(only: str, windows: Sequence[str] = VERSION
     scope = VERSION_SCOPE
     rules = []
     for w in windows:
-        buckets = promql.sum_increase(CONFIDENCE.series("_bucket"), w, (*scope.by, "le"))
+        buckets = _counts(w, (), False, scope=scope)
         rules += [RecordingRule(scope.name(confidence_buckets_record(w)), f"{buckets} {only}"),
                   RecordingRule(scope.name(estimated_accuracy(w)),
                                 estimated_accuracy_expr(w, scope=scope)),
