@@ -51,7 +51,11 @@ def test_the_correlation_break_is_multivariate_drift_and_no_feature_drift(prom, 
     before = drift.window_reconstruction(prom, history.baseline, time=start - 3 * 3600,
                                          window="1h", alpha=model.drift_alpha)
     assert during.drifted(model.ks.warning, least), during
-    assert not before.drifted(model.ks.warning, least) and before.ks < before.critical, before
+    # before the break the check is quiet; its KS alone is a 1%-level test that chance passes one
+    # run in a hundred (the history's traffic follows the clock), so quiet means not drifted and
+    # far under the break's own KS
+    assert not before.drifted(model.ks.warning, least), before
+    assert before.ks < model.ks.warning / 3 and before.ks < during.ks / 5, (before, during)
     assert during.mean > 2 * during.reference_mean and math.isfinite(before.mean)
     # every marginal as usual: no feature's KS is past its threshold or past chance
     features = drift.window_drift(prom, history.baseline, time=end - 600, window="1h",

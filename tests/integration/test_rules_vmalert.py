@@ -2,9 +2,9 @@
 history the recording rules it evaluates give Prometheus's values, within the documented
 difference (VictoriaMetrics' `rate`/`increase` do not extrapolate to the window's edges).
 
-vmalert replays the recording rules over five hours of the `history` fixture imported into
+vmalert replays the recording rules over two hours of the `history` fixture imported into
 VictoriaMetrics (`-replay.timeFrom/-replay.timeTo`: one range query per rule, results written
-back, the next rule of a group after `-replay.rulesDelay`); Prometheus's value of a rule at the
+back; a rule that reads records after they are searchable); Prometheus's value of a rule at the
 same timestamps is its expression with the recording rules it reads inlined, over the same history
 in the fixture Prometheus (what its rule evaluation computes, step by step). The evaluations fall
 half a step after the history's samples, as live evaluations fall between scrapes, so Prometheus
@@ -124,46 +124,104 @@ def _missing(url: str, rules: list[dict], start: float, end: float) -> list[str]
     return [_selector(r) for r in rules if not _range(url, _selector(r), start, end)]
 
 
+def _reads(rule: dict, names: set[str]) -> set[str]:
+    """The records among ``names`` that ``rule``'s expression reads."""
+    return {n for n in names if n != rule["record"]
+            and re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", rule["expr"])}
+
+
+def replay_levels(directory: Path, out: Path) -> list[tuple[Path, list[dict]]]:
+    """The recording rules split by how deep they read other records: level 0 reads only
+    scraped series, level k a record of level k − 1 at most. One rule file per level, each rule
+    in a group named and timed as its own (``<group>@<level>``), and the level's rules."""
+    groups = [g for path in sorted((directory / RULES_DIR).glob("*.yml"))
+              for g in yaml.safe_load(path.read_text())["groups"]]
+    rules = [(g, r) for g in groups for r in g["rules"] if "record" in r]
+    names = {r["record"] for _, r in rules}
+    level: dict[str, int] = {}
+    for _ in range(len(rules)):  # the files are in order; a pass more confirms it
+        before = dict(level)
+        for _, rule in rules:
+            deepest = max((level.get(n, 0) for n in _reads(rule, names)), default=-1)
+            level[rule["record"]] = max(level.get(rule["record"], 0), deepest + 1)
+        if level == before:
+            break
+    files = []
+    for depth in range(max(level.values()) + 1):
+        chosen: dict[str, dict] = {}
+        for group, rule in rules:
+            if level[rule["record"]] == depth:
+                name = f"{group['name']}@{depth}"
+                chosen.setdefault(name, {k: v for k, v in group.items() if k != "rules"}
+                                  | {"name": name, "rules": []})["rules"].append(rule)
+        path = out / f"level{depth}.yml"
+        path.write_text(yaml.safe_dump({"groups": list(chosen.values())}, sort_keys=False))
+        files.append((path, [r for g in chosen.values() for r in g["rules"]]))
+    return files
+
+
+def test_replay_levels_put_every_record_after_what_it_reads(rules_dir, tmp_path):
+    levels = replay_levels(rules_dir, tmp_path)
+    written: set[str] = set()
+    every = {r["record"] for r in _rules(rules_dir) if "record" in r}
+    for _, rules in levels:
+        for rule in rules:
+            assert _reads(rule, every) <= written, rule["record"]
+        written |= {r["record"] for r in rules}
+    assert written == every and len(levels) > 2
+    assert sum(len(rules) for _, rules in levels) == sum("record" in r for r in _rules(rules_dir))
+
+
 @pytest.fixture(scope="module")
 def replay(history, rules_dir, tmp_path_factory) -> Replay:
     """VictoriaMetrics over the history, with vmalert's replay of the recording rules from an
     hour before the end of the drift incident, for two hours.
 
-    A rule reading a series another rule of its group wrote a moment before may find it not yet
-    searchable (VictoriaMetrics makes new series visible within about a second; on a loaded
-    machine 1s between a group's rules left a chained 5m count or a whole record unwritten, so
-    the rules run 2s apart), and then writes nothing: the replay runs again, at most three
-    times, until every rule has values."""
+    A rule reading a series another rule wrote a moment before may find it not yet searchable
+    (VictoriaMetrics makes new series visible within about a second), and then writes nothing.
+    So the rules are replayed level by level (``replay_levels``), one vmalert per level, and the
+    next level starts once every record of this one has values (a level replayed again, at most
+    three times, if one stays empty); within a level no rule reads another."""
     start = float(int(history.incidents["drift"][1] - 3600) // STEP * STEP) + OFFSET
     end = float(int(min(history.incidents["latency"][0] + 3600, history.end - 600,
                         start + 2 * 3600)) // STEP * STEP) + OFFSET
-    files = [str(p) for p in sorted((rules_dir / RULES_DIR).glob("*.yml"))
-             if "record:" in p.read_text()]
-    # the per-version rules write nothing for a model running one version, as the history's
-    recording = [r for r in _rules(rules_dir) if "record" in r
-                 and not r["record"].startswith("model_name_model_version")]
+    levels = replay_levels(rules_dir, tmp_path_factory.mktemp("vm-replay-levels"))
     with running_victoriametrics(history.chunks, tmp_path_factory.mktemp("vm-replay"),
                                  history.end) as url:
         passes = 0
-        while passes < 3:
-            passes += 1
-            proc = subprocess.run(
-                [find_binary("vmalert"), *(f"-rule={f}" for f in files),
-                 f"-datasource.url={url}", f"-remoteWrite.url={url}",
-                 f"-replay.timeFrom={_rfc3339(start)}", f"-replay.timeTo={_rfc3339(end)}",
-                 f"-evaluationInterval={STEP}s",
-                 # the replay's resolution (5m by default): one value per evaluation step
-                 f"-datasource.queryStep={STEP}s", "-replay.disableProgressBar",
-                 "-remoteWrite.flushInterval=200ms", "-replay.rulesDelay=2s",
-                 "-loggerLevel=WARN"], capture_output=True, text=True, timeout=900)
-            failures = [line for line in (proc.stdout + proc.stderr).splitlines()
-                        if "\terror\t" in line or "\tfatal\t" in line]
-            assert proc.returncode == 0 and not failures, failures[:5] or proc.stderr[-2000:]
-            requests.get(f"{url}/internal/force_flush", timeout=30)
-            time.sleep(2)
-            if not _missing(url, recording, start, end):
-                break
+        for path, rules in levels:
+            # the per-version rules write nothing for a model running one version, as here
+            expected = [r for r in rules if not r["record"].startswith("model_name_model_version")]
+            for _attempt in range(3):
+                passes += 1
+                proc = subprocess.run(
+                    [find_binary("vmalert"), f"-rule={path}",
+                     f"-datasource.url={url}", f"-remoteWrite.url={url}",
+                     f"-replay.timeFrom={_rfc3339(start)}", f"-replay.timeTo={_rfc3339(end)}",
+                     f"-evaluationInterval={STEP}s",
+                     # the replay's resolution (5m by default): one value per evaluation step
+                     f"-datasource.queryStep={STEP}s", "-replay.disableProgressBar",
+                     "-remoteWrite.flushInterval=200ms", "-replay.rulesDelay=0s",
+                     "-loggerLevel=WARN"], capture_output=True, text=True, timeout=900)
+                failures = [line for line in (proc.stdout + proc.stderr).splitlines()
+                            if "\terror\t" in line or "\tfatal\t" in line]
+                assert proc.returncode == 0 and not failures, failures[:5] or proc.stderr[-2000:]
+                if _searchable(url, expected, start, end):
+                    break
         yield Replay(url, start, end, passes)
+
+
+def _searchable(url: str, rules: list[dict], start: float, end: float,
+                within: float = 15.0) -> bool:
+    """Whether every rule has values in VictoriaMetrics, waiting up to ``within`` seconds for
+    what was just written to become searchable."""
+    requests.get(f"{url}/internal/force_flush", timeout=30)
+    deadline = time.monotonic() + within
+    while _missing(url, rules, start, end):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _range(url: str, promql: str, start: float, end: float) -> dict[tuple, dict[float, float]]:
@@ -310,7 +368,7 @@ def _judge_chained(rule: dict, inlined: str, vm: dict, prometheus: str, replay: 
     return verdict
 
 
-@pytest.mark.timeout(1200)  # the replay: one range query per rule, 1 s apart, up to 3 passes
+@pytest.mark.timeout(1200)  # the replay: one range query per rule, a level at a time
 def test_recording_rules_on_vmalert_match_prometheus(replay, rules_dir, prometheus, history):
     records = _records(rules_dir)
     every = _rules(rules_dir)
@@ -326,7 +384,7 @@ def test_recording_rules_on_vmalert_match_prometheus(replay, rules_dir, promethe
                 continue
             prom = _range(prometheus, inlined, replay.start, replay.end)
             verdicts.append(_judge(rule, inlined, vm, prom, history.start))
-    print(f"\nvmalert replay passes: {replay.passes}; {len(verdicts)} recording rules")
+    print(f"\nvmalert replay runs: {replay.passes}; {len(verdicts)} recording rules")
     for v in sorted(verdicts, key=lambda v: (v.kind, -v.median)):
         bound = f"{v.bound:.4f}" if v.bound is not None else "-"
         print(f"  {v.kind:<42}{v.name:<72}n={v.points:<5} median {v.median:.4f} "
