@@ -34,7 +34,7 @@ t = inv.thresholds
 signal = iv.accuracy(model_name, t.accuracy_min, model_version=model_version)
 
 # %%
-inv.require_data(q.accuracy(model_name, "1h"), what="ground-truth feedback");
+inv.require_data(signal.query("1h"), what="ground-truth feedback");
 
 # %%
 inv.check_still_firing(inv.alert_condition(signal, signal.name));

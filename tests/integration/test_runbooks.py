@@ -368,6 +368,21 @@ def test_high_error_rate_finds_the_burst_onset_within_two_samples(run_config, hi
     assert folded is None or "What changed, by label" not in folded.group(0)
 
 
+def test_low_model_accuracy_asks_for_the_named_versions_own_labels(run_config, history, registry,
+                                                                    tmp_path):
+    """Given ``model_version``, the runbook's no-data check reads that version's labels: a
+    version that received none ends "no data" on the window where the model-wide run fires."""
+    rb = registry.get("LowModelAccuracy")
+    raw = alert_params(history, "LowModelAccuracy")
+    for version, status in (("", "firing"), ("9.9.9", "no_data")):
+        params = server_defaults_for(rb, run_config, {**raw, "model_version": version}
+                                     if version else raw)
+        params["baseline_path"] = str(history.baseline_path)
+        outcome = execute(rb, params, tmp_path / (version or "model"))
+        assert outcome.summary["status"] == status, outcome.summary
+    assert "no ground-truth feedback" in outcome.summary["verdict"], outcome.summary
+
+
 def server_defaults_for(rb, cfg, raw):
     from mlmon_nb.runbooks import server_defaults
     return server_defaults(rb, cfg, validate_parameters(rb, raw))
