@@ -8,8 +8,10 @@ timestamps in seconds, so :func:`to_import_text` converts it.
 
 Flags: ``-search.disableCache`` because the data is backfilled into the past (VictoriaMetrics'
 documented advice for backfilling), ``-search.latencyOffset=0s`` so the last points (end ≈ now)
-are visible at once, a long retention so nothing of the history is dropped, and a query length
-limit above the inlined recording rules of ``tests/integration/test_grafana.py``.
+are visible at once, a long retention so nothing of the history is dropped, and the stack's query
+limits (``vm_search_flags``: a query length above the inlined recording rules of
+``tests/integration/test_grafana.py``, and room for a fleet's drift rules, which select every
+feature bucket at once).
 """
 
 from __future__ import annotations
@@ -25,15 +27,13 @@ from typing import Iterable, Iterator
 import requests
 
 from mlmon_nb.stack import _terminate, free_port
+from mlmon_nb.stack.backends import vm_search_flags
 
 BINARY_ENV = "MLMON_VICTORIAMETRICS_BIN"
 # What VictoriaMetrics does differently from Prometheus, as documented by VictoriaMetrics
 # (https://docs.victoriametrics.com/MetricsQL.html, https://docs.victoriametrics.com/#prometheus-querying-api-usage)
 MAX_POINTS_PER_SERIES = 30_000  # -search.maxPointsPerTimeseries default; Prometheus: 11,000
 PARSE_ERROR = "unexpected token"  # Prometheus says "parse error"
-# Queries are limited to 16 KiB by default (Prometheus: no limit); the Grafana test inlines the
-# drift recording rules into panel queries (about 32 KiB), so the fixture raises the limit.
-MAX_QUERY_BYTES = 256 * 1024
 
 
 def to_import_text(openmetrics: str) -> bytes:
@@ -88,7 +88,7 @@ def running_victoriametrics(chunks: Iterable[tuple[float, str]], storage: Path,
     proc = subprocess.Popen(
         [_binary(), f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={storage / 'data'}",
          "-retentionPeriod=100y", "-search.disableCache", "-search.latencyOffset=0s",
-         f"-search.maxQueryLen={MAX_QUERY_BYTES}", "-loggerLevel=WARN"],
+         *vm_search_flags(), "-loggerLevel=WARN"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 30

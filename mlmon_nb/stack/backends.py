@@ -32,7 +32,7 @@ from ..errors import StackError
 __all__ = ["Backend", "BACKENDS", "DEFAULT_BACKEND", "VM_SHARDS", "backend",
            "all_components", "demo_replicas", "traffic_of", "render_scrape_config",
            "vm_command", "query_url", "VM_HEALTH_PATHS", "SCRAPE_FILE",
-           "VM_MAX_QUERY_BYTES"]
+           "VM_MAX_QUERY_BYTES", "VM_MAX_UNIQUE_TIMESERIES", "vm_search_flags"]
 
 DEFAULT_BACKEND = "prometheus"
 VM_SHARDS = ("vmagent_0", "vmagent_1")
@@ -41,6 +41,10 @@ SCRAPE_FILE = "scrape.yml"  # the vmagent shards' common -promscrape.config
 # it; the generated ones stay under). Queries with recording rules inlined, such as the Grafana
 # panels the suite checks (about 32 KiB), need more, so the stack allows it
 VM_MAX_QUERY_BYTES = 256 * 1024
+# VictoriaMetrics refuses a query selecting over 300,000 series by default; the drift rules select
+# every feature bucket of the fleet at once (models × features × bins × replicas: 800,000 for
+# 1,000 models × 20 features of the default 20 bins × 2 replicas), so the stack allows ten million
+VM_MAX_UNIQUE_TIMESERIES = 10_000_000
 # the health endpoint of each VictoriaMetrics component (they all serve /health)
 VM_HEALTH_PATHS = {name: "/health" for name in ("victoriametrics", *VM_SHARDS, "vmalert")}
 
@@ -69,6 +73,13 @@ BACKENDS: dict[str, Backend] = {
          "traffic_1", *VM_SHARDS, "vmalert", *_COMMON_TAIL),
         "victoriametrics", ("demo", "demo_1"), ready_first=("victoriametrics",)),
 }
+
+
+def vm_search_flags() -> list[str]:
+    """The query limits VictoriaMetrics runs with here (the generated rules and panels need
+    them)."""
+    return [f"-search.maxQueryLen={VM_MAX_QUERY_BYTES}",
+            f"-search.maxUniqueTimeseries={VM_MAX_UNIQUE_TIMESERIES}"]
 
 
 def backend(name: str) -> Backend:
@@ -134,8 +145,7 @@ def vm_command(name: str, config: Config, state: Path, rule_files: str) -> list[
         # the response cache off: history imported into the past must show at once
         return [find_binary("victoria-metrics"), listen,
                 f"-storageDataPath={state / 'victoriametrics'}", "-retentionPeriod=100y",
-                "-search.disableCache", f"-search.maxQueryLen={VM_MAX_QUERY_BYTES}",
-                "-loggerLevel=WARN"]
+                "-search.disableCache", *vm_search_flags(), "-loggerLevel=WARN"]
     if name in VM_SHARDS:
         return [find_binary("vmagent"), listen, f"-promscrape.config={state / SCRAPE_FILE}",
                 f"-promscrape.cluster.membersCount={len(VM_SHARDS)}",

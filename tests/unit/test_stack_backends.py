@@ -9,9 +9,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
+from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import DEFAULT_PORTS, load_config
 from mlmon_nb.errors import StackError
 from mlmon_nb.stack.backends import (
@@ -28,6 +31,7 @@ from mlmon_nb.stack.lifecycle import COMPONENTS, Stack, _proc_start_time
 
 REPO = Path(__file__).resolve().parents[2]
 VM = BACKENDS["victoriametrics"]
+VM_DEFAULT_MAX_UNIQUE_TIMESERIES = 300_000  # victoria-metrics -help: -search.maxUniqueTimeseries
 
 
 @pytest.fixture
@@ -122,3 +126,17 @@ def test_one_backend_is_not_started_over_the_other(config, tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_victoriametrics_selects_a_thousand_models_feature_buckets_at_once(config, tmp_path):
+    """The drift rules select every feature bucket of the fleet in one query; VictoriaMetrics'
+    default limit (300,000 series) refuses that past a few hundred models, the stack's does
+    not: 1,000 models × 20 features at the default bins × 2 replicas."""
+    rng = np.random.default_rng(0)
+    baseline = Baseline.from_frame(
+        pd.DataFrame({f"f{j}": rng.normal(size=2000) for j in range(20)}), "m")
+    buckets = sum(len(f.edges) + 1 for f in baseline.numeric.values())  # +Inf too
+    fleet = 1000 * buckets * 2
+    cmd = vm_command("victoriametrics", config, tmp_path, "")
+    assert cmd is not None
+    assert VM_DEFAULT_MAX_UNIQUE_TIMESERIES < fleet <= int(_flag(cmd, "search.maxUniqueTimeseries"))
