@@ -69,7 +69,8 @@ def _wait(url: str, promql: str, predicate, at: float | None = None, timeout: fl
     while time.monotonic() < deadline:
         try:
             params = {"query": promql, **({"time": at} if at is not None else {})}
-            last = requests.get(f"{url}/api/v1/query", params=params, timeout=5).json()
+            left = max(deadline - time.monotonic(), 1.0)
+            last = requests.get(f"{url}/api/v1/query", params=params, timeout=left).json()
             if predicate(last["data"]["result"]):
                 return
         except (requests.RequestException, ValueError, KeyError):
@@ -110,9 +111,11 @@ def running_victoriametrics(chunks: Iterable[tuple[float, str]], storage: Path,
                 last = text
         requests.get(f"{url}/internal/force_flush", timeout=30)
         expected = _series_of(last)
+        # a fleet's millions of new series take minutes to become searchable, and one count
+        # over them seconds: the wait grows with them
         _wait(url, 'count(last_over_time({__name__!=""}[10m]))',
               lambda result: bool(result) and int(float(result[0]["value"][1])) == expected,
-              at=end)
+              at=end, timeout=60.0 + expected / 10_000)
         yield url
     finally:
         _terminate(proc.pid)
