@@ -13,6 +13,7 @@ extrapolates and VictoriaMetrics does not.
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 import subprocess
@@ -112,7 +113,7 @@ class Replay:
     url: str
     start: float
     end: float
-    passes: int
+    runs: int  # vmalert runs: one per level, more where a level was replayed again
 
 
 def _rfc3339(t: float) -> str:
@@ -138,19 +139,19 @@ def replay_levels(directory: Path, out: Path) -> list[tuple[Path, list[dict]]]:
               for g in yaml.safe_load(path.read_text())["groups"]]
     rules = [(g, r) for g in groups for r in g["rules"] if "record" in r]
     names = {r["record"] for _, r in rules}
-    level: dict[str, int] = {}
-    for _ in range(len(rules)):  # the files are in order; a pass more confirms it
-        before = dict(level)
-        for _, rule in rules:
-            deepest = max((level.get(n, 0) for n in _reads(rule, names)), default=-1)
-            level[rule["record"]] = max(level.get(rule["record"], 0), deepest + 1)
-        if level == before:
-            break
+    reads: dict[str, set[str]] = {}  # a record's rules may be several (per-model overrides)
+    for _, rule in rules:
+        reads.setdefault(rule["record"], set()).update(_reads(rule, names))
+
+    @functools.cache
+    def level(record: str) -> int:
+        return 1 + max((level(n) for n in reads[record]), default=-1)
+
     files = []
-    for depth in range(max(level.values()) + 1):
+    for depth in range(max(map(level, reads)) + 1):
         chosen: dict[str, dict] = {}
         for group, rule in rules:
-            if level[rule["record"]] == depth:
+            if level(rule["record"]) == depth:
                 name = f"{group['name']}@{depth}"
                 chosen.setdefault(name, {k: v for k, v in group.items() if k != "rules"}
                                   | {"name": name, "rules": []})["rules"].append(rule)
@@ -162,14 +163,14 @@ def replay_levels(directory: Path, out: Path) -> list[tuple[Path, list[dict]]]:
 
 def test_replay_levels_put_every_record_after_what_it_reads(rules_dir, tmp_path):
     levels = replay_levels(rules_dir, tmp_path)
+    records = _records(rules_dir)
     written: set[str] = set()
-    every = {r["record"] for r in _rules(rules_dir) if "record" in r}
     for _, rules in levels:
         for rule in rules:
-            assert _reads(rule, every) <= written, rule["record"]
+            assert _reads(rule, set(records)) <= written, rule["record"]
         written |= {r["record"] for r in rules}
-    assert written == every and len(levels) > 2
-    assert sum(len(rules) for _, rules in levels) == sum("record" in r for r in _rules(rules_dir))
+    assert written == set(records) and len(levels) > 2
+    assert sum(len(rules) for _, rules in levels) == sum(map(len, records.values()))
 
 
 @pytest.fixture(scope="module")
@@ -188,12 +189,12 @@ def replay(history, rules_dir, tmp_path_factory) -> Replay:
     levels = replay_levels(rules_dir, tmp_path_factory.mktemp("vm-replay-levels"))
     with running_victoriametrics(history.chunks, tmp_path_factory.mktemp("vm-replay"),
                                  history.end) as url:
-        passes = 0
+        runs = 0
         for path, rules in levels:
             # the per-version rules write nothing for a model running one version, as here
             expected = [r for r in rules if not r["record"].startswith("model_name_model_version")]
             for _attempt in range(3):
-                passes += 1
+                runs += 1
                 proc = subprocess.run(
                     [find_binary("vmalert"), f"-rule={path}",
                      f"-datasource.url={url}", f"-remoteWrite.url={url}",
@@ -208,7 +209,7 @@ def replay(history, rules_dir, tmp_path_factory) -> Replay:
                 assert proc.returncode == 0 and not failures, failures[:5] or proc.stderr[-2000:]
                 if _searchable(url, expected, start, end):
                     break
-        yield Replay(url, start, end, passes)
+        yield Replay(url, start, end, runs)
 
 
 def _searchable(url: str, rules: list[dict], start: float, end: float,
@@ -338,7 +339,7 @@ def _chained(rules: list[dict]) -> set[str]:
     out = {r["record"] for r in rules if "record" in r and re.search(r"_chain[\[{]", r["expr"])}
     while True:
         more = {r["record"] for r in rules if "record" in r and r["record"] not in out
-                and any(re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", r["expr"]) for n in out)}
+                and _reads(r, out)}
         if not more:
             return out
         out |= more
@@ -384,7 +385,7 @@ def test_recording_rules_on_vmalert_match_prometheus(replay, rules_dir, promethe
                 continue
             prom = _range(prometheus, inlined, replay.start, replay.end)
             verdicts.append(_judge(rule, inlined, vm, prom, history.start))
-    print(f"\nvmalert replay runs: {replay.passes}; {len(verdicts)} recording rules")
+    print(f"\nvmalert replay runs: {replay.runs}; {len(verdicts)} recording rules")
     for v in sorted(verdicts, key=lambda v: (v.kind, -v.median)):
         bound = f"{v.bound:.4f}" if v.bound is not None else "-"
         print(f"  {v.kind:<42}{v.name:<72}n={v.points:<5} median {v.median:.4f} "

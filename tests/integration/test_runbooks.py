@@ -375,8 +375,7 @@ def test_low_model_accuracy_asks_for_the_named_versions_own_labels(run_config, h
     rb = registry.get("LowModelAccuracy")
     raw = alert_params(history, "LowModelAccuracy")
     for version, status in (("", "firing"), ("9.9.9", "no_data")):
-        params = server_defaults_for(rb, run_config, {**raw, "model_version": version}
-                                     if version else raw)
+        params = server_defaults_for(rb, run_config, {**raw, "model_version": version})
         params["baseline_path"] = str(history.baseline_path)
         outcome = execute(rb, params, tmp_path / (version or "model"))
         assert outcome.summary["status"] == status, outcome.summary
