@@ -4,7 +4,10 @@
 ``prometheus`` backfills it with promtool and starts Prometheus over it (session-wide, stopped
 at the end). ``stack_config`` gives any test a configuration on free ports in its own state dir.
 ``MLMON_TEST_HISTORY_SEED`` (default 42) reseeds the history, to check that the tests hold for
-other data than the usual.
+other data than the usual. ``MLMON_TEST_HISTORY_END`` (unix seconds, default now) ends it at
+another moment: the incidents and the daily traffic curve fall on other minutes and hours, so a
+failure that depends on when the suite ran can be rerun as it happened (the tests that read
+"now" expect an end within the last few minutes).
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def history(tmp_path_factory) -> History:
     config = config_on_free_ports(state)
     baseline = training_baseline()
     path = baseline.save(config.baseline_path(MODEL_NAME))
-    end = time.time()
+    end = float(os.environ.get("MLMON_TEST_HISTORY_END") or time.time())
     seed = int(os.environ.get("MLMON_TEST_HISTORY_SEED", "42"))
     synthetic = synthesize(baseline, end=end, days=HISTORY_DAYS, step=HISTORY_STEP, seed=seed,
                            instance=f"127.0.0.1:{config.stack.ports['demo']}")

@@ -37,6 +37,7 @@ from ..promql.histograms import (
     bins,
     confidence_buckets_record,
     confidence_buckets_rule_expr,
+    own_bins,
 )
 from ..queries import confidence_buckets
 from .significance import DEFAULT_ALPHA, ks_coefficient, psi_chi2
@@ -218,28 +219,26 @@ def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (),
     return f"max by ({labels}) ({selector(source, *matchers)})"
 
 
-def _level(by: Sequence[str]) -> str:
-    return "_".join(by)
-
-
 def reference_bins_record(reference: MetricSpec) -> str:
-    """The baseline's ε-clipped share per bin (PSI's r'), recorded once per evaluation."""
+    """The baseline's ε-clipped share per bin (PSI's r'), recorded once per evaluation, with
+    each bin's lower edge."""
     by = ("model_name",) if reference is CONFIDENCE_BASELINE_RATIO else _FEATURE_BY
-    return recording_name(f"{_level(by)}_le", reference.name, "psi_bin")
+    return recording_name(f"{'_'.join(by)}_le_lower", reference.name, "psi_bin")
 
 
-def reference_bins_rule_expr(reference: MetricSpec, recorded: bool = True) -> str:
-    """r' = max(r, ε) per bin of the baseline's shares (``stats.psi``)."""
+def reference_bins_rule_expr(reference: MetricSpec, matchers: Sequence[str] = (),
+                             recorded: bool = True) -> str:
+    """r' = max(r, ε) per bin of the baseline's shares (``stats.psi``), from the shares that
+    carry their own lower edges: one join."""
     by = ("model_name",) if reference is CONFIDENCE_BASELINE_RATIO else _FEATURE_BY
-    mapping = _baseline(reference, by, lower=True, recorded=recorded)
-    cumulative = _baseline(reference, by, recorded=recorded)
-    return f"clamp_min({bins(cumulative, mapping, by)}, {number(PSI_EPSILON)})"
+    shares = _baseline(reference, by, matchers, lower=True, recorded=recorded)
+    return f"clamp_min({own_bins(shares, by)}, {number(PSI_EPSILON)})"
 
 
 def current_bins_record(spec: MetricSpec, window: str) -> str:
     """The window's ε-clipped share per bin (PSI's c'), recorded once per evaluation."""
     by = _FEATURE_BY if spec is FEATURE_VALUE else ("model_name",)
-    return recording_name(f"{_level(by)}_le", spec.series("_bucket"), f"psi_bin{window}")
+    return recording_name(f"{'_'.join(by)}_le", spec.series("_bucket"), f"psi_bin{window}")
 
 
 def _current_bins(counts: str, total: str, reference: MetricSpec, by: Sequence[str],
@@ -269,9 +268,7 @@ def _psi(spec: MetricSpec, window: str, reference: MetricSpec, by: Sequence[str]
     else:
         cur = _current_bins(_counts(spec, by, window, matchers, False),
                             _n(spec, by, window, matchers, False), reference, by, matchers, False)
-        mapping = _baseline(reference, by, matchers, lower=True)
-        ref = f"clamp_min({bins(_baseline(reference, by, matchers), mapping, by)}, " \
-              f"{number(PSI_EPSILON)})"
+        ref = reference_bins_rule_expr(reference, matchers, recorded=False)
     return (f"sum by ({', '.join(by)}) (\n  ({cur} - on ({keys}) {ref})\n"
             f"  * ln({cur} / on ({keys}) {ref})\n)")
 
@@ -308,8 +305,9 @@ def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True,
                      scope=scope)
     n = _n(FEATURE_VALUE, scope.by, window, matchers, recorded, scope)
     baseline_matchers = [m for m in matchers if not m.startswith("model_version")]
+    # the recorded shares are one series per bucket already (with its lower edge)
     reference = _baseline(FEATURE_BASELINE_RATIO, _FEATURE_BY, baseline_matchers,
-                          recorded=recorded)
+                          lower=recorded, recorded=recorded)
     return (f"max by ({', '.join(scope.by)}) (abs(\n"
             f"  ({finite} / ignoring (le) group_left () {n})\n"
             f"  - on (model_name, feature, le) group_left () {reference}\n))")
@@ -374,7 +372,7 @@ def _psi_critical(n: str, m: str, reference: MetricSpec, by: Sequence[str], alph
     keys = ", ".join(by)
 
     def one(alpha: float, matchers: Sequence[str]) -> str:
-        counted = f"count by ({keys}) ({_baseline(reference, by, recorded=True)})"
+        counted = f"count by ({keys}) ({_baseline(reference, by, lower=True, recorded=True)})"
         per_bins = f'count_values by ({keys}) ("bins", {counted})'
         chi2 = (f"max by ({keys}) ({per_bins} * on (bins) group_left () "
                 f"({_chi2_table(alpha, max_bins)}))")

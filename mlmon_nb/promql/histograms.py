@@ -18,11 +18,22 @@ _MODEL_LE = ("model_name", "le")
 
 def bins(cumulative: str, mapping: str, by: Sequence[str]) -> str:
     """Per-bucket values of a cumulative series (``le``-keyed): each minus the one at its
-    bucket's lower edge, which ``mapping``'s ``lower`` label names; the first bucket as is."""
+    bucket's lower edge, which ``mapping``'s ``lower`` label names; the first bucket as is.
+    The difference matches ``on`` the buckets' own labels, so ``lower`` leaves it without an
+    aggregation over every bucket."""
     keys, lower = ", ".join((*by, "le")), ", ".join((*by, "lower"))
-    below = (f"sum without (lower) (0 * {mapping} + on ({lower}) group_left () "
+    below = (f"(0 * {mapping} + on ({lower}) group_left () "
              f"label_replace({cumulative}, \"lower\", \"$1\", \"le\", \"(.*)\"))")
     return f"(({cumulative} - on ({keys}) {below}) or {cumulative})"
+
+
+def own_bins(cumulative: str, by: Sequence[str]) -> str:
+    """Per-bucket values of a cumulative series that carries each bucket's ``lower`` edge
+    itself (a baseline's shares): one join, no mapping; the result keeps ``lower``."""
+    lower = ", ".join((*by, "lower"))
+    return (f"(({cumulative} - on ({lower}) group_left () "
+            f"label_replace({cumulative}, \"lower\", \"$1\", \"le\", \"(.*)\")) "
+            f"or {cumulative})")
 
 
 def confidence_buckets_record(window: str) -> str:

@@ -36,6 +36,7 @@ from ..promql.names import (
     ESTIMATED_ACCURACY_ALERT_WINDOW,
     HISTORY_AGE,
     HISTORY_COVERAGE,
+    LONG_INTERVAL,
     SLO_OBJECTIVE,
     SLOS,
     bound,
@@ -52,7 +53,14 @@ from ..promql.rule import AlertingRule
 from ..slo.rules import BURN_WINDOWS
 
 __all__ = ["Severity", "Firing", "AlertSpec", "AlertBuilder", "ALERT_SETTINGS", "CATALOGUE",
-           "ALERT_NAMES", "get", "for_overrides", "fires_when"]
+           "ALERT_NAMES", "get", "for_overrides", "fires_when", "DRIFT_ALERTS",
+           "GROUP_INTERVALS"]
+
+# the group of the alerts on drift: their statistics change once per drift evaluation (5m) and
+# they fire after an hour, so they are judged every minute instead of every evaluation
+DRIFT_ALERTS = "drift-alerts"
+# the alert groups with an interval of their own (the others run at the global interval)
+GROUP_INTERVALS: Mapping[str, str] = {DRIFT_ALERTS: LONG_INTERVAL}
 
 
 class Severity(StrEnum):
@@ -657,14 +665,14 @@ CATALOGUE: tuple[AlertSpec, ...] = (
                Firing(_C, "1h", "ks_critical", "1h", "min_feature_values")),
               ("feature drift", "invalid feature values"), needs_baseline=True,
               build=_data_drift, reports="binned KS of a feature",
-              series_labels=("model_name", "feature", "model_version")),
+              series_labels=("model_name", "feature", "model_version"), group=DRIFT_ALERTS),
     AlertSpec("ConceptDriftDetected", "Concept drift",
               "The model's confidence distribution moved away from the training baseline: the "
               "PSI of the confidence histogram is above the threshold and above what chance gives "
               "for the window's count at `drift.alpha`.",
               (Firing(_W, "1h", "psi_warning", "1h", "min_predictions"),),
               ("confidence drift", "class share"), needs_baseline=True,
-              build=_concept_drift, reports="PSI of the confidence"),
+              build=_concept_drift, reports="PSI of the confidence", group=DRIFT_ALERTS),
     AlertSpec("MultivariateDriftDetected", "Multivariate drift",
               "The inputs' joint distribution moved away from the training baseline while each "
               "feature alone may look as usual: the binned KS of the reconstruction error by the "
@@ -674,7 +682,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               (Firing(_W, "1h", "ks_warning", "1h", "min_feature_values"),),
               ("reconstruction error", "feature residuals", "feature drift"),
               needs_baseline=True, build=_multivariate_drift,
-              reports="binned KS of the reconstruction error"),
+              reports="binned KS of the reconstruction error", group=DRIFT_ALERTS),
     AlertSpec("LowModelAccuracy", "Low model accuracy",
               "The share of correct predictions on the ground-truth sample is below the floor, "
               "beyond chance: the Wilson upper bound at `alerts.alpha` is under it over its "

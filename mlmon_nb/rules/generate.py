@@ -79,7 +79,7 @@ from ..promql.names import (
 )
 from ..promql.rule import AlertingRule, RecordingRule, RuleGroup, stage_groups
 from ..slo.rules import BURN_WINDOWS, period, period_variants, slo_settings
-from .catalogue import ALERT_SETTINGS, CATALOGUE
+from .catalogue import ALERT_SETTINGS, CATALOGUE, GROUP_INTERVALS
 
 __all__ = [
     "validate",
@@ -297,15 +297,18 @@ def alert_groups(config: Config,
         for rule in spec.rules(config):
             link = runbook_url(config, spec.name, rule.labels, spec.series_labels)
             rules[spec.group].append(rule.with_annotations(runbook_url=link))
-    return [RuleGroup(group_name(name), tuple(rules[name])) for name in order]
+    return [RuleGroup(group_name(name), tuple(rules[name]), GROUP_INTERVALS.get(name))
+            for name in order]
 
 
 # -- stage 5: drift and estimated accuracy ------------------------------------------------------
 
 def drift_groups(config: Config,
                  baselines: Mapping[str, Baseline] | None = None) -> list[RuleGroup]:
-    """The estimated accuracy at the global interval, with the confidence buckets of its
-    windows, and the drift engine's recording rules, evaluated every
+    """The estimated accuracy every :data:`LONG_INTERVAL`, with the confidence buckets of its
+    windows (an estimate over 5m to 1d, alerting after 15m, needs no 15 s freshness; every
+    replica's confidence buckets read every 15 s were a quarter of a fleet's cost outside the
+    drift group), and the drift engine's recording rules, evaluated every
     ``stack.drift_evaluation_interval`` (5m: their 1h windows over every feature's buckets are
     what costs at fleet scale), for every model whose service exports its baseline.
     ``baselines`` widen the PSI critical values' table to their bin counts."""
@@ -318,8 +321,8 @@ def drift_groups(config: Config,
     interval = promql.duration(math.ceil(config.stack.drift_evaluation_interval_seconds))
     # the estimate's group records the confidence buckets of every window, the drift's 1h too
     several = f"and on (model_name) ({drift.expressions.versions_rule_expr()} > 1)"
-    return [*stage_groups("estimated-accuracy", [*estimated_accuracy_rules(),
-                                                 *version_estimated_accuracy_rules(several)]),
+    estimated = (*estimated_accuracy_rules(), *version_estimated_accuracy_rules(several))
+    return [RuleGroup(group_name("estimated-accuracy"), estimated, LONG_INTERVAL),
             RuleGroup(group_name("drift"), tuple(rules), interval),
             multivariate_group(config, interval)]
 

@@ -212,23 +212,30 @@ def test_no_recording_rule_names_a_model_but_the_configured_list_and_overrides(b
     assert {r.labels["slo"] for g in rule_slo.slo_groups(DEMO) for r in g.rules} == set(SLOS)
 
 
-def test_drift_stage_is_the_estimated_accuracy_then_the_drift_engine_every_5m(baselines):
+def test_drift_stage_is_the_estimated_accuracy_every_minute_then_the_drift_engine_every_5m(
+        baselines):
     engine = drift.drift_recording_rules(("1h",), confidence_buckets=False)
-    estimated, estimated_long, group, multivariate = rules.drift_groups(DEMO, baselines)
+    estimated, group, multivariate = rules.drift_groups(DEMO, baselines)
     assert [r.record for r in group.rules] == [r["record"] for r in engine]
-    assert group.interval == "5m" and estimated.interval is None
-    # windows of an hour or more every minute, in their own group
-    assert estimated_long.name == estimated.name + "-long" and estimated_long.interval == "1m"
+    assert group.interval == "5m" and estimated.interval == "1m"
     # the multivariate check at the same interval, after the drift engine
     assert [r.record for r in multivariate.rules] == [
         r["record"] for r in drift.multivariate_rules.multivariate_rules(("1h",))]
     assert multivariate.interval == "5m" and multivariate.name == "mlmon:multivariate-drift"
     records = [r.record for r in estimated.rules]
-    long_records = [r.record for r in estimated_long.rules]
-    # the estimate's groups record every window's confidence buckets, the drift's 1h too
-    assert "model_name:ml_estimated_accuracy:30m" in records
-    assert "model_name_le:ml_prediction_confidence_bucket:increase1h" in long_records
-    assert not any(r.endswith(("1h", "1d")) for r in records)
+    # the estimate's group records every window's confidence buckets, the drift's 1h too
+    assert {"model_name:ml_estimated_accuracy:30m", "model_name:ml_estimated_accuracy:1d",
+            "model_name_le:ml_prediction_confidence_bucket:increase1h"} <= set(records)
+
+
+def test_the_drift_alerts_are_judged_every_minute_the_others_every_evaluation():
+    groups = {g.name: g for g in rules.alert_groups(DEMO)}
+    drift_alerts = {r.alert for r in groups["mlmon:drift-alerts"].rules}
+    assert drift_alerts == {"DataDriftDetected", "ConceptDriftDetected",
+                            "MultivariateDriftDetected"}
+    assert groups["mlmon:drift-alerts"].interval == "1m"
+    assert groups["mlmon:alerts"].interval is None and groups["mlmon:slo-burn"].interval is None
+    assert not drift_alerts & {r.alert for r in groups["mlmon:alerts"].rules}
 
 
 def test_label_values_are_escaped_in_generated_promql():
