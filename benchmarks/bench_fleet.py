@@ -15,8 +15,9 @@ the same span — evaluating every 15 s; after a warm-up round ``--rounds`` roun
   ``active series`` is ``prometheus_tsdb_head_series``: the history sits in blocks, so these
   are the series the rules write. Eval: ``prometheus_rule_group_last_duration_seconds``.
 - victoriametrics: history imported into VictoriaMetrics; vmalert evaluates and writes back.
-  ``active series`` is VictoriaMetrics' ``vm_cache_entries{type="storage/hour_metric_ids"}``
-  (history and recorded series of the current hour; the cache fills lazily, so it may lag).
+  ``active series`` are the series with a sample in the last hour, history and recorded
+  (``count(last_over_time({__name__!=""}[1h]))``; its active-series cache fills lazily and
+  read 0 once).
   Eval: ``vmalert_iteration_duration_seconds``.
 
 Sizes beyond ``--max-samples`` of history or ``--max-rule-bytes`` of rules are not loaded: a
@@ -209,11 +210,17 @@ def measure_victoriametrics(baselines: dict, rules: dict[str, RuleFiles], work: 
             requests.get(f"{vm_url}/internal/force_flush", timeout=60)  # what vmalert wrote
             store = scrape(vm_url)
             out[variant] = _row(rows[variant], rounds, final, store, lag,
-                                _first(store, "vm_cache_entries", type="storage/hour_metric_ids"),
+                                _active_series(vm_url),
                                 _drift_models(vm_url, len(baselines), VM_LATENCY_WAIT),
                                 rules[variant].intervals)
     shutil.rmtree(work)
     return out
+
+
+def _active_series(url: str) -> float:
+    """VictoriaMetrics' series with a sample in the last hour: the history's and the rules'."""
+    result = query(url, 'count(last_over_time({__name__!=""}[1h]))')
+    return float(result[0]["value"][1]) if result else 0.0
 
 
 def _drift_models(url: str, expected: int = 0, wait: float = 0.0) -> int:

@@ -58,9 +58,12 @@ def test_sizes_and_series_are_counted(rows):
     for r in rows:
         assert r.history_series == MODELS * 2 * per_replica
         assert r.rule_bytes > 0 and r.rules > r.rule_groups > 0
-        # Prometheus: what the rules wrote to the head; VictoriaMetrics: its active-series cache,
-        # which fills lazily, so only "some" is certain
-        assert r.active_series > 0
+        # Prometheus: what the rules wrote to the head (the history sits in blocks);
+        # VictoriaMetrics: every series with a sample in the last hour, the history's among them
+        if r.backend == "victoriametrics":
+            assert r.active_series > r.history_series, r
+        else:
+            assert r.active_series > 0, r
 
 
 def test_history_carries_the_static_series_of_a_real_exposition():
