@@ -208,15 +208,14 @@ def reference_rule_expr(reference: MetricSpec) -> str:
 
 def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (), *,
               lower: bool = False, recorded: bool = False) -> str:
-    """The baseline's cumulative shares, one series per bucket (replicas export the same
-    values); ``lower``: keep each bucket's lower edge (the mapping :func:`bins` needs);
-    ``recorded``: from :func:`reference_record` (the same values) instead of the exported
-    series."""
-    if recorded and lower:
+    """The baseline's cumulative shares, one series per bucket: ``recorded``, the
+    :func:`reference_record` (the same values, each bucket with its lower edge); otherwise the
+    exported series (replicas export the same values), ``lower`` keeping each bucket's lower
+    edge (the mapping :func:`bins` needs)."""
+    if recorded:
         return selector(reference_record(spec), *matchers)
     labels = ", ".join((*by, "le", *(("lower",) if lower else ())))
-    source = reference_record(spec) if recorded else spec.name
-    return f"max by ({labels}) ({selector(source, *matchers)})"
+    return f"max by ({labels}) ({selector(spec.name, *matchers)})"
 
 
 def reference_bins_record(reference: MetricSpec) -> str:
@@ -305,9 +304,8 @@ def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True,
                      scope=scope)
     n = _n(FEATURE_VALUE, scope.by, window, matchers, recorded, scope)
     baseline_matchers = [m for m in matchers if not m.startswith("model_version")]
-    # the recorded shares are one series per bucket already (with its lower edge)
     reference = _baseline(FEATURE_BASELINE_RATIO, _FEATURE_BY, baseline_matchers,
-                          lower=recorded, recorded=recorded)
+                          recorded=recorded)
     return (f"max by ({', '.join(scope.by)}) (abs(\n"
             f"  ({finite} / ignoring (le) group_left () {n})\n"
             f"  - on (model_name, feature, le) group_left () {reference}\n))")
@@ -372,7 +370,7 @@ def _psi_critical(n: str, m: str, reference: MetricSpec, by: Sequence[str], alph
     keys = ", ".join(by)
 
     def one(alpha: float, matchers: Sequence[str]) -> str:
-        counted = f"count by ({keys}) ({_baseline(reference, by, lower=True, recorded=True)})"
+        counted = f"count by ({keys}) ({_baseline(reference, by, recorded=True)})"
         per_bins = f'count_values by ({keys}) ("bins", {counted})'
         chi2 = (f"max by ({keys}) ({per_bins} * on (bins) group_left () "
                 f"({_chi2_table(alpha, max_bins)}))")

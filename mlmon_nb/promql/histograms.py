@@ -9,11 +9,17 @@ from typing import Sequence
 from ..metrics import CONFIDENCE, recording_name
 from . import sum_increase
 
-__all__ = ["CONFIDENCE_BUCKETS_LEVEL", "bins", "confidence_buckets_record",
+__all__ = ["CONFIDENCE_BUCKETS_LEVEL", "bins", "own_bins", "confidence_buckets_record",
            "confidence_buckets_rule_expr"]
 
 CONFIDENCE_BUCKETS_LEVEL = "model_name_le"
 _MODEL_LE = ("model_name", "le")
+
+
+def _at_lower(series: str) -> str:
+    """``series`` with each bucket's ``le`` copied to ``lower``: joined ``on`` ``lower``, it
+    gives every bucket the value at its lower edge."""
+    return f'label_replace({series}, "lower", "$1", "le", "(.*)")'
 
 
 def bins(cumulative: str, mapping: str, by: Sequence[str]) -> str:
@@ -22,8 +28,7 @@ def bins(cumulative: str, mapping: str, by: Sequence[str]) -> str:
     The difference matches ``on`` the buckets' own labels, so ``lower`` leaves it without an
     aggregation over every bucket."""
     keys, lower = ", ".join((*by, "le")), ", ".join((*by, "lower"))
-    below = (f"(0 * {mapping} + on ({lower}) group_left () "
-             f"label_replace({cumulative}, \"lower\", \"$1\", \"le\", \"(.*)\"))")
+    below = f"(0 * {mapping} + on ({lower}) group_left () {_at_lower(cumulative)})"
     return f"(({cumulative} - on ({keys}) {below}) or {cumulative})"
 
 
@@ -31,8 +36,7 @@ def own_bins(cumulative: str, by: Sequence[str]) -> str:
     """Per-bucket values of a cumulative series that carries each bucket's ``lower`` edge
     itself (a baseline's shares): one join, no mapping; the result keeps ``lower``."""
     lower = ", ".join((*by, "lower"))
-    return (f"(({cumulative} - on ({lower}) group_left () "
-            f"label_replace({cumulative}, \"lower\", \"$1\", \"le\", \"(.*)\")) "
+    return (f"(({cumulative} - on ({lower}) group_left () {_at_lower(cumulative)}) "
             f"or {cumulative})")
 
 

@@ -53,8 +53,7 @@ from ..promql.rule import AlertingRule
 from ..slo.rules import BURN_WINDOWS
 
 __all__ = ["Severity", "Firing", "AlertSpec", "AlertBuilder", "ALERT_SETTINGS", "CATALOGUE",
-           "ALERT_NAMES", "get", "for_overrides", "fires_when", "DRIFT_ALERTS",
-           "GROUP_INTERVALS"]
+           "ALERT_NAMES", "get", "for_overrides", "fires_when", "GROUP_INTERVALS"]
 
 # the group of the alerts on drift: their statistics change once per drift evaluation (5m) and
 # they fire after an hour, so they are judged every minute instead of every evaluation

@@ -114,7 +114,6 @@ class Replay:
     url: str
     start: float
     end: float
-    runs: int  # vmalert runs: one per level
 
 
 def _rfc3339(t: float) -> str:
@@ -204,7 +203,7 @@ def replay(history, rules_dir, tmp_path_factory) -> Replay:
             stored = _stored_when_complete(url, {r["record"] for r in rules},
                                            int(imported[1]))
             assert stored == int(imported[1]), (path.name, stored, imported[0])
-        yield Replay(url, start, end, len(levels))
+        yield Replay(url, start, end)
 
 
 def _stored_when_complete(url: str, records: set[str], expected: int,
@@ -229,8 +228,13 @@ def _range(url: str, promql: str, start: float, end: float) -> dict[tuple, dict[
     response = requests.post(f"{url}/api/v1/query_range", timeout=120, data={
         "query": promql, "start": start, "end": end, "step": STEP})
     assert response.status_code == 200, (promql[:300], response.text[:500])
-    return {tuple(sorted((k, v) for k, v in r["metric"].items() if k != "__name__")):
-            {float(t): float(v) for t, v in r["values"]} for r in response.json()["data"]["result"]}
+    return {_labels(r): {float(t): float(v) for t, v in r["values"]}
+            for r in response.json()["data"]["result"]}
+
+
+def _labels(result: dict) -> tuple:
+    """A query result's series as its sorted labels, without the metric name."""
+    return tuple(sorted((k, v) for k, v in result["metric"].items() if k != "__name__"))
 
 
 def _selector(rule: dict) -> str:
@@ -364,8 +368,7 @@ def _judge_chained(rule: dict, inlined: str, vm: dict, prometheus: str, replay: 
             body = requests.get(f"{prometheus}/api/v1/query", params={"query": cut, "time": end},
                                 timeout=120).json()
             for r in body["data"]["result"]:
-                labels = tuple(sorted((k, v) for k, v in r["metric"].items() if k != "__name__"))
-                around.setdefault(labels, []).append(float(r["value"][1]))
+                around.setdefault(_labels(r), []).append(float(r["value"][1]))
     diffs = [_outside(vm[labels][last], around[labels]) for labels in set(vm) & set(around)
              if last in vm[labels]]
     verdict = Verdict(rule["record"], "chained (replayed span)", len(diffs),
@@ -399,7 +402,7 @@ def test_recording_rules_on_vmalert_match_prometheus(replay, rules_dir, promethe
                 continue
             prom = _range(prometheus, inlined, replay.start, replay.end)
             verdicts.append(_judge(rule, inlined, vm, prom, history.start))
-    print(f"\nvmalert replay runs: {replay.runs}; {len(verdicts)} recording rules")
+    print(f"\n{len(verdicts)} recording rules")
     for v in sorted(verdicts, key=lambda v: (v.kind, -v.median)):
         bound = f"{v.bound:.4f}" if v.bound is not None else "-"
         print(f"  {v.kind:<42}{v.name:<72}n={v.points:<5} median {v.median:.4f} "
