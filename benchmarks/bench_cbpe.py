@@ -82,6 +82,7 @@ from mlmon_nb.estimated.calibration import (
     Calibration,
     bucket_counts,
     fit_calibration,
+    purity,
 )
 
 N_REF, N_WINDOW, REPEAT = 20_000, 20_000, 3
@@ -142,17 +143,22 @@ def workload(scenario: Scenario, n_ref: int = N_REF, n_window: int = N_WINDOW,
 
 
 def ours_fit(reference: Sample) -> Calibration:
-    return fit_calibration(reference.confidence, reference.correct)
+    """The curve, fitted with every class's score (the purity slope)."""
+    return fit_calibration(reference.confidence, reference.correct, scores=reference.proba)
 
 
-def histogram(window: Sample) -> tuple[np.ndarray, float]:
-    """What Prometheus holds of a window: its confidence histogram's bucket counts and sum."""
-    return bucket_counts(window.confidence), float(window.confidence.sum())
+def histogram(window: Sample) -> tuple[np.ndarray, float, float]:
+    """What Prometheus holds of a window: its confidence histogram's bucket counts and sum, and
+    the sum of its class scores' purities."""
+    return (bucket_counts(window.confidence), float(window.confidence.sum()),
+            float(purity(window.proba).sum()))
 
 
-def ours_estimates(cal: Calibration, histograms: list[tuple[np.ndarray, float]]) -> list[float]:
-    """One estimate per window from its confidence histogram (bucket counts and sum)."""
-    return [cal.estimate(c, total).accuracy for c, total in histograms]
+def ours_estimates(cal: Calibration, histograms: list[tuple[np.ndarray, float, float]]
+                   ) -> list[float]:
+    """One estimate per window from its confidence histogram (bucket counts and sum) and
+    purity sum."""
+    return [cal.estimate(*h).accuracy for h in histograms]
 
 
 def estimate_windows(reference: Sample, windows: list[Sample],

@@ -7,7 +7,8 @@ Known truth by construction (benchmarks/cbpe_synthetic.py): the Bayes posterior 
 mixture, scored calibrated (logits × 1), overconfident (× 1.3, × 1.5) or underconfident (× 0.7).
 Per case and validation size, ``DRAWS`` draws: a fresh labelled validation set fits both
 estimators, one window of ``N_WINDOW`` shifted predictions is estimated from its confidence
-histogram (mlmon_nb: bucket counts and sum, what Prometheus holds) and from its rows (NannyML).
+histogram and purity sum (mlmon_nb: bucket counts, the confidences' sum and the class scores'
+purities' sum, what Prometheus holds) and from its rows (NannyML).
 Shifts: covariate (inputs pulled toward the classes' meeting point), prior (one class's share
 raised; P(label | input) changes, which no CBPE can see), and outside the reference's support
 (inputs pushed out to twice their spread, where the validation set has no row).
@@ -29,7 +30,7 @@ import numpy as np
 from cbpe_synthetic import Classifier, Sample, make_classifier, sample
 from figures import record
 
-from mlmon_nb.estimated.calibration import bucket_counts, fit_calibration
+from mlmon_nb.estimated.calibration import bucket_counts, fit_calibration, purity
 
 __all__ = ["Case", "CASES", "SIZES", "DRAWS", "N_WINDOW", "Draw", "Row", "run_case", "table",
            "overall", "summary", "run_table", "main"]
@@ -106,8 +107,10 @@ def run_case(case: Case, size: int, with_nannyml: bool, draws: int = DRAWS,
         rng = np.random.default_rng(1000 * d + size)
         reference = sample(clf, size, 0.0, rng)
         live = window(case, clf, rng)
-        est = fit_calibration(reference.confidence, reference.correct).estimate(
-            bucket_counts(live.confidence), float(live.confidence.sum()))
+        est = fit_calibration(reference.confidence, reference.correct,
+                              scores=reference.proba).estimate(
+            bucket_counts(live.confidence), float(live.confidence.sum()),
+            float(purity(live.proba).sum()))
         draw = Draw(live.accuracy, est.accuracy, est.lower, est.upper)
         if with_nannyml:
             with warnings.catch_warnings():

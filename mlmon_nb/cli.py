@@ -246,6 +246,10 @@ def _add_baseline(sub) -> None:
                    help="column with the true label: the baseline then carries the confidences' "
                         "reliability curve, for the estimated accuracy (needs --prediction and "
                         "--confidence)")
+    b.add_argument("--scores", default="",
+                   help="every class's score column, comma-separated (a multiclass model's "
+                        "probabilities): the curve then also weighs how the other classes share "
+                        "the rest (needs --label; the service records them with scores=)")
     b.add_argument("--exclude", default="", help="columns to leave out, comma-separated")
     b.add_argument("--bins", type=int, default=20, help="quantile bins per numeric feature")
     b.add_argument("--top-k", type=int, default=None, help="categories kept per feature")
@@ -264,7 +268,8 @@ def _baseline_build(args) -> int:
     from .baseline.build import build_from_dataset, build_from_query
     split = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
     options = dict(categorical=split(args.categorical), prediction=args.prediction,
-                   confidence=args.confidence, label=args.label, exclude=split(args.exclude),
+                   confidence=args.confidence, label=args.label, scores=split(args.scores),
+                   exclude=split(args.exclude),
                    bins=args.bins, variance=args.variance or None,
                    progress=not args.no_progress and sys.stderr.isatty())
     if args.top_k is not None:

@@ -33,6 +33,12 @@ __all__ = [
     "CALIBRATION_GAP_STDERR",
     "CALIBRATION_OFFSET",
     "CALIBRATION_SLOPE",
+    "CALIBRATION_PURITY_SLOPE",
+    "CALIBRATION_MEAN",
+    "CALIBRATION_MEAN_PURITY",
+    "CALIBRATION_SLOPE_COVARIANCE",
+    "SLOPE_COVARIANCE_TERMS",
+    "PURITY",
     "CALIBRATION_ROWS",
     "BASELINE_SERIES",
     "RECONSTRUCTION_ERROR",
@@ -104,6 +110,11 @@ PREDICTIONS = MetricSpec("ml_predictions", "counter", ("model_name", "model_vers
                          "Predictions made, by predicted class.")
 CONFIDENCE = MetricSpec("ml_prediction_confidence", "histogram", ("model_name", "model_version"),
                         "Confidence of the predicted class.")
+# Σ_k p_k² of each prediction's class scores (c² + (1 − c)² when only the confidence c is given):
+# with the confidence histogram's _sum, what a multiclass model's estimated accuracy weighs
+PURITY = MetricSpec("ml_prediction_purity", "counter", ("model_name", "model_version"),
+                    "Sum over the predictions of their class scores' purity (sum of squared "
+                    "scores).")
 LOW_CONFIDENCE = MetricSpec("ml_low_confidence_predictions", "counter", ("model_name", "model_version"),
                             "Predictions whose confidence was under the low-confidence threshold.")
 # model_version (here and on the quality families above): a canary's inputs and quality are
@@ -139,6 +150,28 @@ CALIBRATION_OFFSET = MetricSpec("ml_confidence_calibration_offset", "gauge",
 CALIBRATION_SLOPE = MetricSpec("ml_confidence_calibration_slope", "gauge", ("model_name",),
                                "Reliability curve: the slope of accuracy on confidence within "
                                "its buckets (1 on a calibrated model).")
+CALIBRATION_PURITY_SLOPE = MetricSpec("ml_confidence_calibration_purity_slope", "gauge",
+                                      ("model_name",),
+                                      "Reliability curve: the slope of accuracy on the class "
+                                      "scores' purity within its confidence buckets (a curve "
+                                      "fitted with the class scores).")
+# a curve fitted with the class scores: where its reference rows sat in each bucket, and how
+# uncertain its slopes are, so a window's band widens as it moves away from them within buckets
+CALIBRATION_MEAN = MetricSpec("ml_confidence_calibration_mean", "gauge",
+                              ("model_name", "le", "lower"),
+                              "Reliability curve: the labelled reference rows' mean confidence "
+                              "in each confidence bucket (lower, le].")
+CALIBRATION_MEAN_PURITY = MetricSpec("ml_confidence_calibration_mean_purity", "gauge",
+                                     ("model_name", "le", "lower"),
+                                     "Reliability curve: the labelled reference rows' mean class "
+                                     "score purity in each confidence bucket (lower, le].")
+CALIBRATION_SLOPE_COVARIANCE = MetricSpec("ml_confidence_calibration_slope_covariance", "gauge",
+                                          ("model_name", "term"),
+                                          "Reliability curve: the sampling covariance of its "
+                                          "slopes on confidence and on purity (term).")
+# the ``term`` values of CALIBRATION_SLOPE_COVARIANCE: (slope, slope), (slope, purity slope),
+# (purity slope, purity slope)
+SLOPE_COVARIANCE_TERMS = ("confidence", "confidence_purity", "purity")
 CALIBRATION_ROWS = MetricSpec("ml_confidence_calibration_rows", "gauge", ("model_name", "le", "lower"),
                               "Reliability curve: the labelled reference rows in each confidence "
                               "bucket (lower, le] (few: a thin part of the curve).")
@@ -182,7 +215,9 @@ BASELINE_SERIES: tuple[MetricSpec, ...] = (FEATURE_BASELINE_RATIO, FEATURE_BASEL
                                            CONFIDENCE_BASELINE_RATIO, CONFIDENCE_BASELINE_VALUES,
                                            CALIBRATION_GAP, CALIBRATION_GAP_STDERR,
                                            CALIBRATION_OFFSET, CALIBRATION_SLOPE,
-                                           CALIBRATION_ROWS,
+                                           CALIBRATION_PURITY_SLOPE, CALIBRATION_MEAN,
+                                           CALIBRATION_MEAN_PURITY,
+                                           CALIBRATION_SLOPE_COVARIANCE, CALIBRATION_ROWS,
                                            RECONSTRUCTION_BASELINE_RATIO,
                                            RECONSTRUCTION_BASELINE_VALUES,
                                            RECONSTRUCTION_BASELINE_MEAN,
@@ -198,10 +233,12 @@ MODEL_INFO = MetricSpec("ml_model_info", "gauge", ("model_name", "model_version"
                         "Always 1: the live model version and the baseline it is compared with.")
 
 CONTRACT: tuple[MetricSpec, ...] = (
-    REQUESTS, ERRORS, REQUEST_DURATION, IN_PROGRESS, PREDICTIONS, CONFIDENCE, LOW_CONFIDENCE,
+    REQUESTS, ERRORS, REQUEST_DURATION, IN_PROGRESS, PREDICTIONS, CONFIDENCE, PURITY,
+    LOW_CONFIDENCE,
     FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES, CONFIDENCE_BASELINE_RATIO,
     CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, CALIBRATION_GAP_STDERR, CALIBRATION_OFFSET,
-    CALIBRATION_SLOPE, CALIBRATION_ROWS, FEATURE_CATEGORY,
+    CALIBRATION_SLOPE, CALIBRATION_PURITY_SLOPE, CALIBRATION_MEAN, CALIBRATION_MEAN_PURITY,
+    CALIBRATION_SLOPE_COVARIANCE, CALIBRATION_ROWS, FEATURE_CATEGORY,
     FEATURE_INVALID, GROUND_TRUTH, MODEL_INFO, RECONSTRUCTION_ERROR,
     RECONSTRUCTION_BASELINE_RATIO, RECONSTRUCTION_BASELINE_VALUES, RECONSTRUCTION_BASELINE_MEAN,
     RECONSTRUCTION_BASELINE_STDDEV, FEATURE_RESIDUAL,

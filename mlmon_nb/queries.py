@@ -134,6 +134,12 @@ def confidence_sum(model_name: str, duration: str = "1h", **labels: str) -> str:
                                duration)
 
 
+def purity_sum(model_name: str, duration: str = "1h", **labels: str) -> str:
+    """The sum of the predictions' class-score purities over ``duration``
+    (``ml_prediction_purity_total``); ``labels`` narrow it."""
+    return promql.sum_increase(_model(m.PURITY.sample, model_name, **labels), duration)
+
+
 def invalid_feature_rate(model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
     """Feature values rejected per second (NaN, inf, missing, wrong type, unknown feature)."""
     return promql.sum_rate(_model(m.FEATURE_INVALID.sample, model_name), rate, ("model_name", *by))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,7 +25,7 @@ from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import Config, load_config
 from mlmon_nb.prom import Prometheus
 from mlmon_nb.stack import COMPONENTS, Stack, backfill, free_port
-from mlmon_nb.stack.demo.history import openmetrics_chunks, synthesize
+from mlmon_nb.stack.demo.history import SyntheticHistory, openmetrics_chunks, synthesize
 from mlmon_nb.stack.demo.model import MODEL_NAME, training_baseline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 # modules that start the whole stack. A unit test that asks for a fixture starting a real part is
 # a mistake in its folder, and collection says so.
 INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "victoriametrics",
-                                  "backend", "live_stack", "stack_config", "free_port_config"})
+                                  "backend", "live_stack", "stack_config", "free_port_config",
+                                  "prometheus_over"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -120,6 +122,29 @@ def prom(prometheus) -> Iterator[Prometheus]:
 def free_port_config() -> Callable[[Path], Config]:
     """``config_on_free_ports`` for tests that make their own state dir (module-scoped stacks)."""
     return config_on_free_ports
+
+
+@contextmanager
+def _prometheus_over(config: Config, history: SyntheticHistory
+                     ) -> Iterator[tuple[Config, Prometheus]]:
+    """A real Prometheus over ``history`` backfilled into ``config``'s state dir: the
+    configuration pointing at it and a client (stopped on exit)."""
+    stack = Stack(config)
+    backfill(openmetrics_chunks(history), stack.tsdb)
+    stack.up(["prometheus"], timeout=60)
+    try:
+        url = stack.url("prometheus")
+        with Prometheus(url, timeout=30) as prom:
+            yield replace(config, prometheus_url=url), prom
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def prometheus_over() -> Callable:
+    """``with prometheus_over(config, history) as (config, prom)``: a module's own history in
+    its own real Prometheus."""
+    return _prometheus_over
 
 
 @pytest.fixture

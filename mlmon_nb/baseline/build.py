@@ -36,7 +36,7 @@ __all__ = [
 BATCH_ROWS = 65_536  # rows per record batch: 512 KiB per float column
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 _BUILD_OPTIONS = ("categorical", "prediction", "confidence", "bins", "exclude", "top_k", "label",
-                  "variance")
+                  "scores", "variance")
 
 
 def resolve_files(data: str | Path | Sequence[str | Path]) -> tuple[list[str], str]:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BaselineError
-from ..estimated.calibration import N_BUCKETS, Calibration, bucket_counts, bucket_sums
+from ..estimated.calibration import N_BUCKETS, Calibration, bucket_counts, bucket_sums, purity
 from ..instrument import content_id
 from ..metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY, confidence_edges
 from .joint import DEFAULT_VARIANCE, JointModel, RowSample, fit_joint
@@ -212,7 +212,7 @@ class Baseline:
     def from_frame(cls, df: pd.DataFrame, model_name: str, *, categorical: Iterable[str] = (),
                    prediction: str | None = None, confidence: str | None = None,
                    bins: int = 20, exclude: Iterable[str] = (), source: str = "",
-                   top_k: int = TOP_K, label: str | None = None,
+                   top_k: int = TOP_K, label: str | None = None, scores: Iterable[str] = (),
                    variance: float | None = DEFAULT_VARIANCE) -> Baseline:
         """Build a baseline from training data in memory (the same sketches as any build).
 
@@ -220,12 +220,14 @@ class Baseline:
         numeric feature. ``bins`` is the number of quantile buckets per numeric feature.
         ``label`` (with ``prediction`` and ``confidence``): the true-label column; the baseline
         then carries the reliability curve (rows without a label are left out of it).
+        ``scores``: every class's score column (a multiclass model's probabilities), for the
+        curve's slope on the scores' purity (the service then records them too, ``scores=``).
         ``variance``: the share of the numeric features' variance the joint structure's
         components keep (None: no multivariate check).
         """
         builder = BaselineBuilder(model_name, categorical=categorical, prediction=prediction,
                                   confidence=confidence, bins=bins, exclude=exclude, top_k=top_k,
-                                  label=label, variance=variance)
+                                  label=label, scores=scores, variance=variance)
         if len(df) == 0:
             raise BaselineError("the training frame is empty")
         return builder.update_frame(df).build(source)
@@ -374,6 +376,7 @@ class BaselineBuilder:
     def __init__(self, model_name: str, *, categorical: Iterable[str] = (),
                  prediction: str | None = None, confidence: str | None = None, bins: int = 20,
                  exclude: Iterable[str] = (), top_k: int = TOP_K, label: str | None = None,
+                 scores: Iterable[str] = (),
                  variance: float | None = DEFAULT_VARIANCE):
         if bins < 2:
             raise BaselineError(f"bins must be at least 2, got {bins}")
@@ -383,8 +386,12 @@ class BaselineBuilder:
         self.model_name, self.bins, self.top_k = model_name, bins, top_k
         self.categorical_names = tuple(categorical)
         self.prediction, self.confidence, self.label = prediction, confidence, label
+        self.scores = tuple(scores)
+        if self.scores and (not label or len(self.scores) < 2):
+            raise BaselineError("class scores (scores=) are for the calibration: give label= "
+                                "and at least two score columns, one per class")
         self.skip: set[str | None] = {*self.categorical_names, *exclude, prediction, confidence,
-                                      label}
+                                      label, *self.scores}
         self.numeric_names: tuple[str, ...] | None = None
         self.rows = 0
         self.numeric: dict[str, QuantileSketch] = {}
@@ -397,6 +404,8 @@ class BaselineBuilder:
         self.confidence_sum = np.zeros(N_BUCKETS)
         self.square_sum = np.zeros(N_BUCKETS)  # Σ confidence², Σ confidence × correct
         self.product_sum = np.zeros(N_BUCKETS)
+        # with class scores, the purity sums (Calibration.purity_sums)
+        self.purity_sums = np.zeros((4, N_BUCKETS)) if self.scores else None
         # the numeric rows the joint structure is fitted on (None: no multivariate check)
         self.variance = variance
         self.sample: RowSample | None = None
@@ -404,7 +413,7 @@ class BaselineBuilder:
     def _roles(self, columns: list[str], dtypes: dict[str, str]) -> tuple[str, ...]:
         """Fix the column roles on the first batch, check them on later ones; the numeric names."""
         named = self.categorical_names + tuple(
-            c for c in (self.prediction, self.confidence, self.label) if c)
+            c for c in (self.prediction, self.confidence, self.label) if c) + self.scores
         missing = [c for c in named if c not in columns]
         if missing:
             raise BaselineError(f"columns not in the data: {missing}; have {columns}")
@@ -447,7 +456,9 @@ class BaselineBuilder:
             if self.label:  # a label needs the prediction and confidence (checked at __init__)
                 labelled = df[self.label].notna() & df[self.prediction].notna()
                 self._outcomes(conf, labelled.to_numpy(), (
-                    df[self.prediction].astype(str) == df[self.label].astype(str)).to_numpy())
+                    df[self.prediction].astype(str) == df[self.label].astype(str)).to_numpy(),
+                    [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                     for c in self.scores])
         self.rows += len(df)
         return self
 
@@ -477,7 +488,9 @@ class BaselineBuilder:
                 labelled = pc.and_(pred.is_valid(), true.is_valid())
                 self._outcomes(conf, labelled.to_numpy(zero_copy_only=False),
                                pc.fill_null(pc.equal(pred, true), False).to_numpy(
-                                   zero_copy_only=False))
+                                   zero_copy_only=False),
+                               [pc.cast(batch.column(c), pa.float64()).to_numpy(
+                                   zero_copy_only=False) for c in self.scores])
         self.rows += batch.num_rows
         return self
 
@@ -498,13 +511,18 @@ class BaselineBuilder:
         if name == self.prediction and name in self.categories:
             self.classes.update_counts(labels, counts)
 
-    def _outcomes(self, confidence: np.ndarray, labelled: np.ndarray, correct: np.ndarray) -> None:
+    def _outcomes(self, confidence: np.ndarray, labelled: np.ndarray, correct: np.ndarray,
+                  scores: list[np.ndarray]) -> None:
         """Add the labelled rows with a finite confidence per bucket: rows, correct ones, their
         confidence sum and the within-bucket sums (of squared confidences, of the correct ones'
-        confidences)."""
+        confidences); with class scores, the purity sums (a row with a missing score is left
+        out)."""
         keep = np.asarray(labelled, bool)
-        rows, hits, sums, squares, products = bucket_sums(confidence[keep],
-                                                          np.asarray(correct, bool)[keep])
+        purities = purity(np.column_stack(scores)[keep]) if scores else None
+        rows, hits, sums, squares, products, *more = bucket_sums(
+            confidence[keep], np.asarray(correct, bool)[keep], purities=purities)
+        if self.purity_sums is not None:
+            self.purity_sums += np.array(more)
         self.labelled += rows.astype(np.int64)
         self.correct += hits.astype(np.int64)
         self.confidence_sum += sums
@@ -535,6 +553,8 @@ class BaselineBuilder:
         self.confidence_sum += other.confidence_sum
         self.square_sum += other.square_sum
         self.product_sum += other.product_sum
+        if self.purity_sums is not None and other.purity_sums is not None:
+            self.purity_sums += other.purity_sums
         if self.sample is not None and other.sample is not None:
             self.sample.merge(other.sample)
         self.rows += other.rows
@@ -573,7 +593,8 @@ class BaselineBuilder:
                 raise BaselineError(f"label column {self.label!r} has no labelled rows with a "
                                     f"confidence to calibrate on")
             calibration = Calibration(self.labelled, self.correct, self.confidence_sum,
-                                      square_sum=self.square_sum, product_sum=self.product_sum)
+                                      square_sum=self.square_sum, product_sum=self.product_sum,
+                                      purity_sums=self.purity_sums)
         joint = None
         if self.sample is not None and self.variance is not None:
             joint = fit_joint(self.numeric_names, self.sample.rows, variance=self.variance,

@@ -43,6 +43,7 @@ __all__ = [
     "confidence_counts",
     "window_confidence_counts",
     "window_confidence_sum",
+    "window_purity_sum",
     "estimated_accuracy",
     "estimated_accuracy_series",
     "realized_accuracy_series",
@@ -116,6 +117,22 @@ def window_confidence_sum(source: QuerySource, model_name: str, *, window: str =
     return float(frame["value"].sum()) if not frame.empty else 0.0
 
 
+def window_purity_sum(source: QuerySource, model_name: str, *, window: str = "1h",
+                      time: Any = None, model_version: str = "") -> float | None:
+    """The sum of the predictions' class-score purities of the ``window`` ending at ``time``
+    (``ml_prediction_purity_total``), summed across replicas; None when the service exports
+    none (a curve fitted with class scores then has no estimate)."""
+    frame = source.query(queries.purity_sum(model_name, window, **_version(model_version)),
+                         time=time)
+    return float(frame["value"].sum()) if not frame.empty else None
+
+
+def _no_purity(model: str) -> DriftError:
+    return DriftError(f"{model}'s calibration was fitted with class scores, but Prometheus has "
+                      f"no ml_prediction_purity_total for the window: upgrade the service's "
+                      f"mlmon_nb, or rebuild the baseline without scores=")
+
+
 def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str = "1h",
                        time: Any = None, model_name: str | None = None,
                        model_version: str = "") -> AccuracyEstimate:
@@ -125,11 +142,16 @@ def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str =
     ``model_name_model_version:ml_estimated_accuracy:<window>`` of a model running several)."""
     calibration = calibration_of(baseline)
     model = model_name or baseline.model_name
-    return calibration.estimate(
-        window_confidence_counts(source, model, window=window, time=time,
-                                 edges=calibration.edges, model_version=model_version),
-        window_confidence_sum(source, model, window=window, time=time,
-                              model_version=model_version))
+    counts = window_confidence_counts(source, model, window=window, time=time,
+                                      edges=calibration.edges, model_version=model_version)
+    purities = None
+    if calibration.purity_sums is not None and counts.sum() > 0:
+        purities = window_purity_sum(source, model, window=window, time=time,
+                                     model_version=model_version)
+        if purities is None:
+            raise _no_purity(model)
+    return calibration.estimate(counts, window_confidence_sum(
+        source, model, window=window, time=time, model_version=model_version), purities)
 
 
 def _range(start: Any, end: Any, step: Any, window: str | None
@@ -158,15 +180,28 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
         queries.confidence_buckets(model, window, **version), start, end, step),
         calibration.edges)
     sums = source.range(queries.confidence_sum(model, window, **version), start, end, step)
-    by_time = (dict(zip(sums["timestamp"].to_numpy(), sums["value"].to_numpy(dtype=float)))
-               if not sums.empty else {})
+    by_time = _by_time(sums)
+    purities: dict[Any, float] | None = None
+    if calibration.purity_sums is not None:
+        purities = _by_time(source.range(queries.purity_sum(model, window, **version), start,
+                                         end, step))
+        if len(ts) and not purities:
+            raise _no_purity(model)
     rows = []
     for t, c in zip(ts, counts):
-        est = calibration.estimate(c, by_time.get(t, float("nan")))
+        est = calibration.estimate(c, by_time.get(t, float("nan")),
+                                   None if purities is None else purities.get(t, float("nan")))
         rows.append({"timestamp": t, "estimated": est.accuracy, "stderr": est.stderr,
                      "lower": est.lower, "upper": est.upper, "n": float(c.sum())})
     frame = pd.DataFrame(rows, columns=["timestamp", "estimated", "stderr", "lower", "upper", "n"])
     return frame[(frame["n"] > 0) & frame["estimated"].notna()].reset_index(drop=True)
+
+
+def _by_time(frame: pd.DataFrame) -> dict[Any, float]:
+    """A range query's values by timestamp."""
+    if frame.empty:
+        return {}
+    return dict(zip(frame["timestamp"].to_numpy(), frame["value"].to_numpy(dtype=float)))
 
 
 def realized_accuracy_series(source: QuerySource, model_name: str, start: Any, end: Any,

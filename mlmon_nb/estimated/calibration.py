@@ -26,6 +26,12 @@ confidences and of confidence × correct), by how accuracy moves with confidence
 On calibrated scores (β near 1, gaps near 0) it is the mean confidence itself, however the confidences
 move within a bucket; on miscalibrated ones the buckets and the slope correct it. A baseline
 without those sums has β = 1: the estimate is (Σ confidence + Σ count × gap) / Σ count.
+Fitted with every class's score (``fit_calibration(..., scores=)``, a baseline built with
+``scores=``), the curve also has a slope ``γ`` on each prediction's :func:`purity` (Σ score²:
+how the other classes share the rest, which a multiclass model's accuracy at a given top score
+depends on), and the estimate adds γ × the window's purity sum (``ml_prediction_purity_total``)
+to the numerator, the offsets taking − γ × the bucket's mean purity
+(:mod:`~mlmon_nb.estimated.reliability` has the fit and its measurement).
 
 Kept from the alternatives measured on the CBPE benchmark (mean |error| over its 72 draws, in
 accuracy points; NannyML's CBPE 0.64 on the same draws): gaps shrunk toward the row-weighted
@@ -75,7 +81,17 @@ import numpy as np
 
 from ..errors import BaselineError
 from ..metrics import CONFIDENCE_BUCKETS, confidence_edges
-from .reliability import METHOD, Z_95, fit_gaps, fit_slope, midpoints, offsets
+from .reliability import (
+    METHOD,
+    PURITY_KEYS,
+    Z_95,
+    Slopes,
+    fit_gaps,
+    fit_slope,
+    mean_purities,
+    midpoints,
+    offsets,
+)
 
 __all__ = [
     "Calibration",
@@ -83,6 +99,7 @@ __all__ = [
     "bucket_index",
     "bucket_counts",
     "bucket_sums",
+    "purity",
     "N_BUCKETS",
     "EDGES",
     "fit_calibration",
@@ -164,6 +181,9 @@ class Calibration:
     # in a baseline built before them: slope 1)
     square_sum: np.ndarray | None = None
     product_sum: np.ndarray | None = None
+    # per bucket Σ purity, Σ purity², Σ purity × confidence and Σ purity × correct (4 rows; None:
+    # a curve over the confidence alone, built without the class scores)
+    purity_sums: np.ndarray | None = None
     # the buckets' upper edges without +Inf
     bucket_edges: tuple[float, ...] = CONFIDENCE_BUCKETS
 
@@ -204,6 +224,15 @@ class Calibration:
                                     "rebuild the baseline with label=")
             object.__setattr__(self, "square_sum", extra[0])
             object.__setattr__(self, "product_sum", extra[1])
+        if self.purity_sums is not None:
+            sums = np.asarray(self.purity_sums, dtype=float)
+            if (self.square_sum is None or sums.shape != (4, size)
+                    or not np.all(np.isfinite(sums)) or np.any(sums < 0)
+                    or np.any(sums > counts * 1.000001 + 1e-12)):
+                raise BaselineError(f"a calibration's purity sums need 4 × {size} finite "
+                                    "non-negative values of purities in [0, 1], beside the "
+                                    "within-bucket sums; rebuild the baseline with scores=")
+            object.__setattr__(self, "purity_sums", sums)
         if np.asarray(self.gap).size == 0 or np.asarray(self.gap_stderr).size == 0:
             gap, stderr = fit_gaps(counts.tolist(), correct.tolist(), conf_sum.tolist(),
                                    self.bucket_edges)
@@ -233,18 +262,39 @@ class Calibration:
         return np.where(self.counts > 0, mean, np.array(midpoints(self.bucket_edges)))
 
     @cached_property
-    def slope(self) -> float:
-        """The common within-bucket slope of accuracy on confidence (1: none fitted)."""
+    def slopes(self) -> Slopes:
+        """The common within-bucket slopes (on the confidence and on the scores' purity) and,
+        fitted with the scores, their covariance."""
         return fit_slope(*(None if a is None else a.tolist() for a in (
             self.counts, self.correct, self.confidence_sum, self.square_sum,
-            self.product_sum)))[0]  # type: ignore[arg-type]
+            self.product_sum, self.purity_sums)))  # type: ignore[arg-type]
+
+    @property
+    def slope(self) -> float:
+        """The common within-bucket slope of accuracy on confidence (1: none fitted)."""
+        return self.slopes.slope
+
+    @property
+    def purity_slope(self) -> float:
+        """The common within-bucket slope of accuracy on the scores' purity (0: none fitted)."""
+        return self.slopes.purity
+
+    @property
+    def mean_purity(self) -> np.ndarray | None:
+        """The reference rows' mean purity per bucket (None without the purity sums)."""
+        if self.purity_sums is None:
+            return None
+        return np.array(mean_purities(self.counts.tolist(), self.purity_sums[0].tolist(),
+                                      self.mean_confidence.tolist()))
 
     @cached_property
     def offset(self) -> np.ndarray:
         """Each bucket's intercept of the piecewise-linear curve: gap + (1 − slope) × mean
-        confidence (the gap itself when the slope is 1)."""
+        confidence − purity slope × mean purity (the gap itself when the slope is 1)."""
+        mean_purity = self.mean_purity
         return np.array(offsets(np.asarray(self.gap).tolist(), self.mean_confidence.tolist(),
-                                self.slope))
+                                self.slope, self.purity_slope,
+                                None if mean_purity is None else mean_purity.tolist()))
 
     @property
     def accuracy(self) -> np.ndarray:
@@ -262,19 +312,41 @@ class Calibration:
         """Accuracy of the labelled reference data itself."""
         return float(self.correct.sum() / max(self.counts.sum(), 1))
 
-    def estimate(self, counts: np.ndarray, confidence_sum: float) -> AccuracyEstimate:
+    def estimate(self, counts: np.ndarray, confidence_sum: float,
+                 purity_sum: float | None = None) -> AccuracyEstimate:
         """Expected accuracy of a window whose confidence histogram has ``counts`` per bucket
-        (non-cumulative, the calibration's buckets) and ``confidence_sum`` (its ``_sum``)."""
+        (non-cumulative, the calibration's buckets) and ``confidence_sum`` (its ``_sum``), and
+        whose predictions' purities sum to ``purity_sum`` (``ml_prediction_purity_total``; needed
+        by a curve fitted with the class scores)."""
         c = np.asarray(counts, dtype=float)
         if c.shape != (self.n_buckets,):
             raise ValueError(f"expected {self.n_buckets} bucket counts, got shape {c.shape}")
         n = float(c.sum())
         if n <= 0:
             return AccuracyEstimate(float("nan"), 0, float("nan"))
-        acc = float(np.clip((self.slope * float(confidence_sum) + c @ self.offset) / n, 0.0, 1.0))
+        if self.purity_sums is not None and purity_sum is None:
+            raise ValueError("this calibration was fitted with the class scores: give the "
+                             "window's purity sum (purity_sum=, ml_prediction_purity_total)")
+        scores = 0.0 if purity_sum is None else self.purity_slope * float(purity_sum)
+        acc = float(np.clip((self.slope * float(confidence_sum) + scores + c @ self.offset) / n,
+                            0.0, 1.0))
         curve = float(c @ self.gap_stderr) / n
-        return AccuracyEstimate(acc, int(round(n)),
-                                float(np.sqrt(curve ** 2 + acc * (1 - acc) / n)))
+        return AccuracyEstimate(acc, int(round(n)), float(np.sqrt(
+            curve ** 2 + self._slopes_variance(c, confidence_sum, purity_sum)
+            + acc * (1 - acc) / n)))
+
+    def _slopes_variance(self, counts: np.ndarray, confidence_sum: float,
+                         purity_sum: float | None) -> float:
+        """The slopes' share of the estimate's variance (a curve fitted with the scores): their
+        covariance weighed by how far the window's mean confidence and purity sit from the
+        reference rows' in the same buckets."""
+        cov, mean_purity = self.slopes.covariance, self.mean_purity
+        if cov is None or mean_purity is None or purity_sum is None:
+            return 0.0
+        n = float(counts.sum())
+        dx = (float(confidence_sum) - float(counts @ self.mean_confidence)) / n
+        dz = (float(purity_sum) - float(counts @ mean_purity)) / n
+        return cov[0] * dx * dx + 2 * cov[1] * dx * dz + cov[2] * dz * dz
 
     def thin_share(self, counts: np.ndarray, rows: int) -> float:
         """The share of a window's predictions (``counts`` per bucket) that fall where the curve
@@ -302,6 +374,8 @@ class Calibration:
         if self.square_sum is not None and self.product_sum is not None:
             doc["square_sum"] = self.square_sum.tolist()
             doc["product_sum"] = self.product_sum.tolist()
+        if self.purity_sums is not None:
+            doc["purity"] = dict(zip(PURITY_KEYS, self.purity_sums.tolist()))
         return doc
 
     @classmethod
@@ -315,9 +389,12 @@ class Calibration:
             edges = confidence_edges(doc["edges"])
             within = [None if doc.get(k) is None else np.array(doc[k], dtype=float)
                       for k in ("square_sum", "product_sum")]
+            scores = doc.get("purity")
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
                       np.array(doc["confidence_sum"], dtype=float),
-                      square_sum=within[0], product_sum=within[1], bucket_edges=edges)
+                      square_sum=within[0], product_sum=within[1], bucket_edges=edges,
+                      purity_sums=None if scores is None else np.array(
+                          [scores[k] for k in PURITY_KEYS], dtype=float))
             if doc.get("method") != METHOD:
                 stored, stored_se = cal.gap, cal.gap_stderr
             else:
@@ -335,35 +412,55 @@ class Calibration:
         return replace(cal, gap=stored, gap_stderr=stored_se)
 
 
+def purity(scores: np.ndarray) -> np.ndarray:
+    """Each row's purity, Σ_k p_k² over its class scores (rows × classes, each row summing to
+    1): how concentrated the scores are beyond the top one (1 for a one-hot row, 1/K for an
+    even one). What ``ModelMonitor.record_prediction(..., scores=)`` counts."""
+    p = np.asarray(scores, dtype=float)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise BaselineError(f"class scores need one column per class (at least 2); got shape "
+                            f"{p.shape}")
+    return np.einsum("ij,ij->i", p, p)
+
+
 def bucket_sums(confidence: np.ndarray, correct: np.ndarray,
-                edges: Sequence[float] = CONFIDENCE_BUCKETS
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                edges: Sequence[float] = CONFIDENCE_BUCKETS,
+                purities: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Per bucket: rows, correct rows, the sum of confidences, of squared confidences and of the
     correct rows' confidences, of the rows with a finite confidence (what a
-    :class:`Calibration` is made of; mergeable by addition)."""
+    :class:`Calibration` is made of; mergeable by addition); with ``purities`` (one per row, see
+    :func:`purity`), also their sum, of their squares, of purity × confidence and of the
+    correct rows' purities."""
     conf = np.asarray(confidence, dtype=float)
     ok = np.asarray(correct, dtype=bool)
-    if conf.shape != ok.shape:
-        raise BaselineError(f"confidence and correctness differ in length ({conf.size} and "
-                            f"{ok.size})")
-    finite = np.isfinite(conf)
+    z = None if purities is None else np.asarray(purities, dtype=float)
+    if conf.shape != ok.shape or (z is not None and z.shape != conf.shape):
+        raise BaselineError(f"confidence, correctness and purity differ in length ({conf.size}, "
+                            f"{ok.size} and {conf.size if z is None else z.size})")
+    finite = np.isfinite(conf) & (True if z is None else np.isfinite(z))
     idx, x, y = bucket_index(conf[finite], edges), conf[finite], ok[finite].astype(float)
     size = len(edges) + 1
-    return (np.bincount(idx, minlength=size).astype(float),
-            np.bincount(idx, weights=y, minlength=size),
-            np.bincount(idx, weights=x, minlength=size),
-            np.bincount(idx, weights=x * x, minlength=size),
-            np.bincount(idx, weights=x * y, minlength=size))
+    weights = [None, y, x, x * x, x * y]
+    if z is not None:
+        zf = np.clip(z[finite], 0.0, 1.0)
+        weights += [zf, zf * zf, zf * x, zf * y]
+    return tuple(np.bincount(idx, weights=w, minlength=size).astype(float) for w in weights)
 
 
 def fit_calibration(confidence: np.ndarray, correct: np.ndarray,
-                    edges: Sequence[float] = CONFIDENCE_BUCKETS) -> Calibration:
+                    edges: Sequence[float] = CONFIDENCE_BUCKETS,
+                    scores: np.ndarray | None = None) -> Calibration:
     """The reliability curve of labelled reference predictions: each row's top-class confidence
-    and whether the prediction was right. Rows with a non-finite confidence are ignored.
+    and whether the prediction was right; with ``scores`` (rows × classes, every class's score)
+    also a slope on the scores' :func:`purity`, which a multiclass model needs to see how the
+    other classes share the rest (the service then needs them too:
+    ``record_prediction(..., scores=)``). Rows with a non-finite confidence are ignored.
     ``edges``: the buckets' upper edges, the exporter's (or, to compare, the earlier
     :data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`)."""
-    counts, hits, sums, squares, products = bucket_sums(confidence, correct, edges)
-    if counts.sum() == 0:
+    sums = bucket_sums(confidence, correct, edges,
+                       None if scores is None else purity(scores))
+    if sums[0].sum() == 0:
         raise BaselineError("no labelled rows with a finite confidence to calibrate on")
-    return Calibration(counts, hits, sums, square_sum=squares, product_sum=products,
+    return Calibration(sums[0], sums[1], sums[2], square_sum=sums[3], product_sum=sums[4],
+                       purity_sums=np.array(sums[5:]) if len(sums) > 5 else None,
                        bucket_edges=tuple(float(e) for e in edges))

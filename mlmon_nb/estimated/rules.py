@@ -7,10 +7,15 @@ gets no estimate.
 For a window, with ``S`` the confidences' sum (the histogram's ``_sum``), ``c_b`` the count of
 bucket ``b`` (both summed across replicas), ``β`` the curve's common within-bucket slope
 (``ml_confidence_calibration_slope``) and ``o_b`` its offset in bucket ``b`` (calibration gap +
-(1 − β) × mean confidence, ``ml_confidence_calibration_offset``; see
-:mod:`mlmon_nb.estimated.calibration`)::
+(1 − β) × mean confidence − γ × mean purity, ``ml_confidence_calibration_offset``; see
+:mod:`mlmon_nb.estimated.calibration`), and for a curve fitted with the class scores ``γ`` its
+slope on their purity (``ml_confidence_calibration_purity_slope``) and ``Z`` the window's purity
+sum (``ml_prediction_purity_total``)::
 
-    (β S + Σ_b o_b c_b) / Σ_b c_b
+    (β S + γ Z + Σ_b o_b c_b) / Σ_b c_b
+
+(``γ Z`` is 0 for a curve without a purity slope; a curve with one and a window without the
+purity counter, a service older than the baseline, gets no estimate rather than a wrong one)
 
 clamped to [0, 1], which equals :meth:`Calibration.estimate` on the same counts and sum (the
 suite checks it to 1e-9); an empty window gives no series rather than NaN. The buckets ``b`` are
@@ -50,11 +55,17 @@ from typing import Sequence
 from .. import promql
 from ..metrics import (
     CALIBRATION_GAP_STDERR,
+    CALIBRATION_MEAN,
+    CALIBRATION_MEAN_PURITY,
     CALIBRATION_OFFSET,
+    CALIBRATION_PURITY_SLOPE,
     CALIBRATION_ROWS,
     CALIBRATION_SLOPE,
+    CALIBRATION_SLOPE_COVARIANCE,
     CONFIDENCE,
     PREDICTIONS,
+    PURITY,
+    SLOPE_COVARIANCE_TERMS,
     recording_name,
 )
 from ..promql.evidence import EVIDENCE
@@ -119,7 +130,8 @@ def _curve(matchers: Sequence[str]) -> list[str]:
 def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True,
                             scope: Scope = MODEL_SCOPE) -> str:
     """The PromQL of every calibrated model's estimated accuracy over ``window``: (slope × Σ
-    confidence + Σ bucket count × bucket offset) / Σ count over the live confidence histogram.
+    confidence + purity slope × Σ purity + Σ bucket count × bucket offset) / Σ count over the
+    live confidence histogram (the purity term 0 for a curve fitted without class scores).
     ``matchers``
     narrow it (one model); ``recorded=False`` reads the raw buckets, for a query over any
     window instead of the recorded counts; ``scope`` says whose predictions (each model's, or
@@ -129,10 +141,22 @@ def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True,
     slope = f"max by (model_name) ({promql.selector(CALIBRATION_SLOPE.name, *_curve(matchers))})"
     join = "on (model_name)" if scope.by == ("model_name",) else "on (model_name) group_left ()"
     corrected = (f"{confidences} * {join} {slope}\n"
+                 f"  + {_purity_term(confidences, window, matchers, scope)}\n"
                  f"  + {_weighted(CALIBRATION_OFFSET.name, window, matchers, recorded, scope=scope)}")
     ratio = promql.ratio(corrected, _total(window, matchers, recorded, scope),
                          bad_may_be_absent=False, drop_zero_total=True)
     return f"clamp(\n  {ratio},\n  0, 1)"
+
+
+def _purity_term(confidences: str, window: str, matchers: Sequence[str], scope: Scope) -> str:
+    """purity slope × Σ purity for a curve fitted with class scores, 0 for one without (it
+    exports no purity slope); no value where a curve has the slope but the window no purity."""
+    slope = (f"max by (model_name) "
+             f"({promql.selector(CALIBRATION_PURITY_SLOPE.name, *_curve(matchers))})")
+    purities = promql.sum_increase(promql.selector(PURITY.sample, *matchers), window, scope.by)
+    join = "on (model_name)" if scope.by == ("model_name",) else "on (model_name) group_left ()"
+    return (f"({purities} * {join} {slope}\n"
+            f"    or 0 * {confidences} unless on (model_name) {slope})")
 
 
 def _counts(window: str, matchers: Sequence[str], recorded: bool, *extra: str,
@@ -201,7 +225,34 @@ def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool =
     stderr = _weighted(CALIBRATION_GAP_STDERR.name, window, matchers, recorded, scope=scope)
     curve = f"({stderr} / {total})"
     noise = f"{estimate} * (1 - {estimate}) / {total}"
-    return f"{promql.number(Z_95)} * sqrt(\n  {curve} ^ 2\n  + {noise})"
+    slopes = _slopes_variance(window, matchers, recorded, scope, total)
+    return f"{promql.number(Z_95)} * sqrt(\n  {curve} ^ 2\n  + {slopes}\n  + {noise})"
+
+
+def _slopes_variance(window: str, matchers: Sequence[str], recorded: bool, scope: Scope,
+                     total: str) -> str:
+    """The slopes' share of the estimate's variance for a curve fitted with the class scores
+    (``Calibration._slopes_variance``): their covariance weighed by how far the window's mean
+    confidence (dx) and purity (dz) sit from the reference rows' in the same buckets; 0 for a
+    curve without it."""
+    join = "on (model_name)" if scope.by == ("model_name",) else "on (model_name) group_left ()"
+
+    def term(name: str) -> str:
+        cov = promql.selector(CALIBRATION_SLOPE_COVARIANCE.name, *_curve(matchers),
+                              promql.matcher("term", name))
+        return f"max by (model_name) ({cov})"
+
+    def distance(family: str, reference: str) -> str:
+        window_sum = promql.sum_increase(promql.selector(family, *matchers), window, scope.by)
+        weighted = _weighted(reference, window, matchers, recorded, scope=scope)
+        return f"(({window_sum} - {weighted}) / {total})"
+    dx = distance(CONFIDENCE.series("_sum"), CALIBRATION_MEAN.name)
+    dz = distance(PURITY.sample, CALIBRATION_MEAN_PURITY.name)
+    xx, xz, zz = (term(t) for t in SLOPE_COVARIANCE_TERMS)
+    return (f"({dx} ^ 2 * {join} {xx}\n"
+            f"    + 2 * {dx} * {dz} * {join} {xz}\n"
+            f"    + {dz} ^ 2 * {join} {zz}\n"
+            f"    or 0 * {total} unless on (model_name) {zz})")
 
 
 def thin_share_expr(window: str, *matchers: str, recorded: bool = True,

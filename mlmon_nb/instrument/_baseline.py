@@ -13,14 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 from .. import metrics as m
 from ..errors import BaselineError
-from ..estimated.reliability import METHOD, fit_gaps, fit_slope, mean_confidences, offsets
+from ..estimated.reliability import (
+    METHOD,
+    PURITY_KEYS,
+    fit_gaps,
+    fit_slope,
+    mean_confidences,
+    mean_purities,
+    offsets,
+)
 from ._reconstruction import JointStructure
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
@@ -73,6 +81,12 @@ class ServingBaseline:
     # metrics.CONFIDENCE_BUCKETS, or the LEGACY_CONFIDENCE_BUCKETS of a file saved with them
     confidence_edges: tuple[float, ...] = m.CONFIDENCE_BUCKETS
     calibration_edges: tuple[float, ...] = m.CONFIDENCE_BUCKETS
+    # fitted with the class scores (else None): the curve's slope on their purity, the reference
+    # rows' mean confidence and purity per bucket, and the slopes' covariance (SLOPE_COVARIANCE_TERMS)
+    calibration_purity_slope: float | None = None
+    calibration_mean: tuple[float, ...] | None = None
+    calibration_mean_purity: tuple[float, ...] | None = None
+    calibration_slope_covariance: tuple[float, float, float] | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -156,11 +170,13 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     # a migrated calibration: the id of the migrated content, as mlmon_nb.Baseline reports it
     baseline_id = (str(doc["baseline_id"]) if calibration is doc.get("calibration")
                    else content_id({**doc, "calibration": calibration}))
-    offset, slope = (None, 1.0) if calibration is None or gap is None else _linear(calibration, gap)
+    offset, slope, scored = ((None, 1.0, ScoredCurve()) if calibration is None or gap is None
+                             else _linear(calibration, gap))
     rows = None if calibration is None else tuple(_floats(calibration["counts"]))
     return ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
                            int(doc.get("n_rows") or 0), conf_fractions, gap, stderr, offset, slope,
-                           rows, _joint(doc.get("multivariate"), where), conf_edges, cal_edges)
+                           rows, _joint(doc.get("multivariate"), where), conf_edges, cal_edges,
+                           *astuple(scored))
 
 
 def _edges(entry: dict, where: str) -> tuple[float, ...]:
@@ -173,15 +189,33 @@ def _edges(entry: dict, where: str) -> tuple[float, ...]:
                             where) from None
 
 
-def _linear(calibration: dict, gap: tuple[float, ...]) -> tuple[tuple[float, ...], float]:
-    """The per-bucket offsets and the common slope of a calibration entry, as
-    ``Calibration.offset`` and ``slope`` compute them."""
+@dataclass(frozen=True)
+class ScoredCurve:
+    """What a curve fitted with the class scores exports beyond the others (None without)."""
+
+    purity_slope: float | None = None
+    mean: tuple[float, ...] | None = None
+    mean_purity: tuple[float, ...] | None = None
+    slope_covariance: tuple[float, float, float] | None = None
+
+
+def _linear(calibration: dict, gap: tuple[float, ...]
+            ) -> tuple[tuple[float, ...], float, ScoredCurve]:
+    """The per-bucket offsets, the common slope and, fitted with the class scores, the rest of
+    the scored curve of a calibration entry, as ``Calibration`` computes them."""
     counts, sums = _floats(calibration["counts"]), _floats(calibration["confidence_sum"])
     within = [None if calibration.get(k) is None else _floats(calibration[k])
               for k in ("square_sum", "product_sum")]
-    slope = fit_slope(counts, _floats(calibration["correct"]), sums, *within)[0]
+    scores = calibration.get("purity")
+    purity = None if scores is None else [_floats(scores[k]) for k in PURITY_KEYS]
+    slopes = fit_slope(counts, _floats(calibration["correct"]), sums, within[0], within[1],
+                       purity)
     mean = mean_confidences(counts, sums, m.confidence_edges(calibration["edges"]))
-    return tuple(offsets(gap, mean, slope)), slope
+    mean_purity = None if purity is None else mean_purities(counts, purity[0], mean)
+    scored = (ScoredCurve() if mean_purity is None else
+              ScoredCurve(slopes.purity, tuple(mean), tuple(mean_purity), slopes.covariance))
+    return (tuple(offsets(gap, mean, slopes.slope, slopes.purity, mean_purity)), slopes.slope,
+            scored)
 
 
 def _joint(doc: dict | None, where: str) -> JointStructure | None:
@@ -215,7 +249,8 @@ def _calibration(doc: dict | None) -> dict | None:
     return {"method": METHOD, "edges": _floats(doc["edges"]), "counts": _floats(doc["counts"]),
             "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),
             "gap": gap, "gap_stderr": stderr,
-            **{k: doc[k] for k in ("square_sum", "product_sum") if doc.get(k) is not None}}
+            **{k: doc[k] for k in ("square_sum", "product_sum", "purity")
+               if doc.get(k) is not None}}
 
 
 def serving_of(baseline: Any) -> ServingBaseline:
@@ -245,7 +280,18 @@ def serving_of(baseline: Any) -> ServingBaseline:
         None if calibration is None else tuple(_floats(calibration.counts)),
         None if joint is None else joint.serving(),
         tuple(getattr(baseline, "confidence_edges", m.CONFIDENCE_BUCKETS)),
-        tuple(getattr(calibration, "bucket_edges", m.CONFIDENCE_BUCKETS)))
+        tuple(getattr(calibration, "bucket_edges", m.CONFIDENCE_BUCKETS)),
+        *astuple(_scored(calibration)))
+
+
+def _scored(calibration: Any) -> ScoredCurve:
+    """The scored part of an ``mlmon_nb.estimated.calibration.Calibration`` (or none)."""
+    if calibration is None or calibration.mean_purity is None:
+        return ScoredCurve()
+    return ScoredCurve(float(calibration.purity_slope),
+                       tuple(_floats(calibration.mean_confidence)),
+                       tuple(_floats(calibration.mean_purity)),
+                       calibration.slopes.covariance)
 
 
 def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
@@ -291,6 +337,16 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
         for (le, lower), offset in zip(bins, baseline.calibration_offset):
             out.append((m.CALIBRATION_OFFSET, (name, le, lower), float(offset)))
         out.append((m.CALIBRATION_SLOPE, (name,), float(baseline.calibration_slope)))
+        if baseline.calibration_purity_slope is not None:
+            out.append((m.CALIBRATION_PURITY_SLOPE, (name,),
+                        float(baseline.calibration_purity_slope)))
+        for family, values in ((m.CALIBRATION_MEAN, baseline.calibration_mean),
+                               (m.CALIBRATION_MEAN_PURITY, baseline.calibration_mean_purity)):
+            for (le, lower), value in zip(bins, values or ()):
+                out.append((family, (name, le, lower), float(value)))
+        for term, value in zip(m.SLOPE_COVARIANCE_TERMS,
+                               baseline.calibration_slope_covariance or ()):
+            out.append((m.CALIBRATION_SLOPE_COVARIANCE, (name, term), float(value)))
     if baseline.calibration_rows is not None:
         for (le, lower), rows in zip(bins, baseline.calibration_rows):
             out.append((m.CALIBRATION_ROWS, (name, le, lower), float(rows)))

@@ -201,6 +201,7 @@ class Families:
         self.in_progress = hot(m.IN_PROGRESS, multiprocess_mode="livesum")
         self.predictions = hot(m.PREDICTIONS)
         self.confidence = hot(m.CONFIDENCE, m.CONFIDENCE_BUCKETS)
+        self.purity = hot(m.PURITY)
         self.low_confidence = hot(m.LOW_CONFIDENCE)
         self.category = hot(m.FEATURE_CATEGORY)
         self.features = _ClientFeatureHistograms() if multiprocess else hot(m.FEATURE_VALUE)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEGMENT = "all"
 CONFIDENCE_FEATURE = "__confidence__"
+SCORES_FEATURE = "__scores__"  # the class scores' invalid values, as the confidence's
 INVALID_REASONS = ("missing", "nan", "inf", "wrong_type", "unknown_feature", "internal_error")
 _RESERVED_FEATURES = (CONFIDENCE_FEATURE, "__record__")
 # one prediction in this many adds its per-feature reconstruction residuals (the runbook's
@@ -83,6 +84,22 @@ def _number(value: Any) -> tuple[float | None, str]:
     if x in (math.inf, -math.inf):
         return None, "inf"
     return x, ""
+
+
+def _purity(confidence: float, scores: Any) -> tuple[float, bool]:
+    """Σ score² of a prediction's class scores, and whether they were valid; a binary model's
+    (the confidence and the rest on one class) without them or when they are not at least two
+    numbers in [0, 1]."""
+    if scores is not None:
+        try:
+            values = [float(v) for v in (scores.values() if isinstance(scores, Mapping)
+                                         else scores)]
+        except (TypeError, ValueError, OverflowError):
+            values = []
+        if len(values) >= 2 and all(0.0 <= v <= 1.0 for v in values):
+            return min(sum(v * v for v in values), 1.0), True
+    top = min(max(confidence, 0.0), 1.0)
+    return top * top + (1.0 - top) ** 2, scores is None
 
 
 def _category(value: Any) -> tuple[str | None, str]:
@@ -300,6 +317,7 @@ class ModelMonitor:
         self._in_progress = fam.in_progress.labels(name)
         self._confidence = fam.confidence.labels(name, self.model_version)
         self._low_confidence = fam.low_confidence.labels(name, self.model_version)
+        self._purity = fam.purity.labels(name, self.model_version)
         self._per_endpoint: dict[str, tuple[Any, Any]] = {}
         self._errors: dict[tuple[str, str], Any] = {}
         self._predicted: dict[str, Any] = {}
@@ -436,20 +454,27 @@ class ModelMonitor:
 
     def record_prediction(self, label: str, confidence: float, *,
                           features: Mapping[str, Any] | None = None,
-                          request_id: str | None = None, segment: str | None = None) -> bool:
+                          request_id: str | None = None, segment: str | None = None,
+                          scores: Iterable[float] | Mapping[str, float] | None = None) -> bool:
         """Count a prediction, its confidence and its input features; never raises.
 
-        With ``request_id`` the prediction waits (bounded) for :meth:`record_feedback`. Returns
-        whether the review sampler picked it for human review.
+        ``scores``: every class's score (a multiclass model's probabilities, a sequence or a
+        mapping by class): their purity, Σ score², is what a calibration fitted with class
+        scores weighs (without them, or if one is not a number in [0, 1], the purity of a binary
+        model's scores, confidence² + (1 − confidence)²). With ``request_id`` the prediction waits
+        (bounded) for :meth:`record_feedback`. Returns whether the review sampler picked it for
+        human review.
         """
         try:
-            return self._record_prediction(label, confidence, features, request_id, segment)
+            return self._record_prediction(label, confidence, features, request_id, segment,
+                                           scores)
         except Exception:
             log.exception("mlmon_nb: failed to record a prediction")
             self._count_invalid("__record__", "internal_error")
             return False
 
-    def _record_prediction(self, label, confidence, features, request_id, segment) -> bool:
+    def _record_prediction(self, label, confidence, features, request_id, segment,
+                           scores) -> bool:
         child = self._predicted.get(label) if type(label) is str else None
         if child is None:
             child = self._prediction_child(label)
@@ -458,10 +483,12 @@ class ModelMonitor:
             conf, reason = confidence, ""
         else:
             conf, reason = _number(confidence)
+        purity, scores_ok = (None, True) if conf is None else _purity(conf, scores)
         with self._lock:
             child.inc()
             if conf is not None:
                 self._confidence.observe(conf)
+                self._purity.inc(purity)
                 if conf < self.low_confidence_threshold:
                     self._low_confidence.inc()
             if features is not None:
@@ -470,6 +497,8 @@ class ModelMonitor:
                     self._record_joint(self._joint, features)
         if conf is None:
             self._count_invalid(CONFIDENCE_FEATURE, reason)
+        if not scores_ok:
+            self._count_invalid(SCORES_FEATURE, "wrong_type")
         picked = self.sampler is not None and self.sampler.picks()
         if request_id is None and not picked:
             return False

@@ -15,7 +15,6 @@ without it the model's (under the threshold).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import nbformat
 import numpy as np
@@ -28,7 +27,6 @@ from mlmon_nb import metrics as m
 from mlmon_nb.estimated import accuracy as performance
 from mlmon_nb.estimated.calibration import bucket_counts
 from mlmon_nb.instrument import baseline_series, serving_of
-from mlmon_nb.prom import Prometheus
 from mlmon_nb.promql.histograms import confidence_buckets_record
 from mlmon_nb.promql.names import estimated_accuracy, estimated_accuracy_margin, versioned
 from mlmon_nb.promql.rule import groups_to_dicts
@@ -41,8 +39,7 @@ from mlmon_nb.runbooks import (
     server_defaults,
     validate_parameters,
 )
-from mlmon_nb.stack import Stack, backfill
-from mlmon_nb.stack.demo.history import Series, SyntheticHistory, openmetrics_chunks
+from mlmon_nb.stack.demo.history import Series, SyntheticHistory
 from mlmon_nb.stack.demo.model import MODEL_NAME
 
 STEP = 60.0
@@ -108,22 +105,15 @@ def _history(baseline, end: float) -> tuple[SyntheticHistory, float]:
 
 
 @pytest.fixture(scope="module")
-def canary(free_port_config, tmp_path_factory):
+def canary(free_port_config, prometheus_over, tmp_path_factory):
     """(configuration, baseline, Prometheus client, the time the canary moved, the end)."""
     baseline = overconfident_baseline()
     config = free_port_config(tmp_path_factory.mktemp("canary-state"))
     baseline.save(config.baseline_path(MODEL_NAME))
     end = float(np.floor(time.time() / STEP) * STEP)
     history, shift = _history(baseline, end)
-    stack = Stack(config)
-    backfill(openmetrics_chunks(history), stack.tsdb)
-    stack.up(["prometheus"], timeout=60)
-    try:
-        url = stack.url("prometheus")
-        with Prometheus(url, timeout=30) as prom:
-            yield replace(config, prometheus_url=url), baseline, prom, shift, end
-    finally:
-        stack.down()
+    with prometheus_over(config, history) as (config, prom):
+        yield config, baseline, prom, shift, end
 
 
 def _by_version(prom, expr: str, at: float) -> dict[str, float]:

@@ -20,6 +20,7 @@ from mlmon_nb import ModelMonitor
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.errors import InstrumentError
+from mlmon_nb.estimated.calibration import fit_calibration
 from mlmon_nb.instrument import GroundTruthSampler, JsonLinesSink, PendingStore, SharedPendingStore, le_label
 from mlmon_nb.stack.demo.model import MODEL_NAME, SentimentModel, generate_texts, training_baseline
 
@@ -55,9 +56,21 @@ def drive(monitor: ModelMonitor, n: int = 200, seed: int = 3) -> list:
     return preds
 
 
+def scored(baseline: Baseline, n: int = 1500) -> Baseline:
+    """``baseline`` with a curve fitted with the demo model's class scores."""
+    model = SentimentModel()
+    items = generate_texts(n, np.random.default_rng(5))
+    preds = [model.predict(item.text, item.channel) for item in items]
+    curve = fit_calibration(np.array([p.confidence for p in preds]),
+                            np.array([p.label == item.true_label for p, item in zip(preds, items)]),
+                            scores=np.array([p.probabilities for p in preds]))
+    return baseline.with_calibration(curve)
+
+
 def test_every_contract_metric_has_its_type_labels_and_buckets(baseline):
     reg = CollectorRegistry()
-    mon = ModelMonitor(MODEL_NAME, model_version="1.0.0", baseline=baseline, registry=reg)
+    served = scored(baseline)
+    mon = ModelMonitor(MODEL_NAME, model_version="1.0.0", baseline=served, registry=reg)
     preds = drive(mon)
     for i, (_, item) in enumerate(preds[:50]):
         mon.record_feedback(f"r{i}", item.true_label)
@@ -113,7 +126,7 @@ def test_every_contract_metric_has_its_type_labels_and_buckets(baseline):
     assert value(fams, "ml_errors_total", error_type="ZeroDivisionError") == 1
     assert value(fams, "ml_request_duration_seconds_count") == len(preds) + 1
     assert value(fams, "ml_model_info", model_version="1.0.0",
-                 baseline_id=baseline.baseline_id) == 1
+                 baseline_id=served.baseline_id) == 1
     low = sum(p.confidence < 0.7 for p, _ in preds)
     assert value(fams, "ml_low_confidence_predictions_total") == low
     truth = sum(value(fams, "ml_ground_truth_total", outcome=o) for o in ("correct", "incorrect"))

@@ -1,0 +1,223 @@
+"""A multiclass model's estimated accuracy with its class scores, from a real Prometheus.
+
+A 3-class model whose scores are underconfident (its logits × 0.7; labels drawn from the true
+posterior, so each prediction's chance of being right is known), calibrated on 20,000 labelled
+rows with every class's score (``fit_calibration(..., scores=)``), serves three hours from two
+replicas and two versions (a 10% canary), its inputs pulled toward the classes' meeting point
+for the last hour (covariate shift), its predictions counted by a real ``ModelMonitor`` given
+each prediction's scores (``ml_prediction_purity_total`` beside the confidence histogram),
+scraped and backfilled.
+
+The generated rules (their recorded inputs inlined, as in test_estimated_accuracy_prom) equal
+the Python rerun and the pure estimate on the same counts, sums and purity sums, per model and
+per version; the purity term moves the estimate toward the truth where the curve over the
+confidence alone misses it; a model whose curve was fitted with scores but whose service
+exports no purity gets no estimate (not a wrong one), and the rerun says why.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from promql_inline import inline
+from promtool_support import overconfident_baseline
+
+from mlmon_nb import ModelMonitor
+from mlmon_nb import metrics as m
+from mlmon_nb.errors import DriftError
+from mlmon_nb.estimated import accuracy as performance
+from mlmon_nb.estimated.calibration import fit_calibration, purity
+from mlmon_nb.instrument import baseline_series, serving_of
+from mlmon_nb.promql.histograms import confidence_buckets_record
+from mlmon_nb.promql.names import estimated_accuracy, estimated_accuracy_margin, versioned
+from mlmon_nb.promql.rule import groups_to_dicts
+from mlmon_nb.rules import drift_groups
+from mlmon_nb.stack.demo.history import Series, SyntheticHistory
+from mlmon_nb.stack.demo.model import MODEL_NAME
+
+STEP = 60.0
+HOURS = 3
+SHIFT_MINUTES = 60
+SHIFT = 0.45  # the inputs pulled this far toward the classes' meeting point
+RATES = {"1": 360, "2": 40}  # predictions a minute per version
+REPLICAS = 2
+SHARPNESS = 0.7  # the scores' logits × this: underconfident
+UNSCORED = "unscored_model"  # a curve with scores, a service without the purity counter
+CLASSES = ("a", "b", "c")
+
+
+class Model:
+    """Three Gaussian classes on four features; ``scores`` the model's, ``posterior`` the
+    truth."""
+
+    def __init__(self, seed: int = 3):
+        rng = np.random.default_rng(seed)
+        angles = np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
+        self.centers = np.zeros((3, 4))
+        self.centers[:, 0], self.centers[:, 1] = 2.3 * np.cos(angles), 2.3 * np.sin(angles)
+        self.rng = rng
+
+    def draw(self, n: int, shift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, true labels, the true chance each prediction is right) of ``n`` inputs."""
+        label = self.rng.integers(0, 3, n)
+        x = (self.centers[label] + self.rng.normal(size=(n, 4))) * (1 - shift)
+        logits = -0.5 * ((x[:, None, :] - self.centers[None]) ** 2).sum(axis=2)
+        posterior = _softmax(logits)
+        truth = np.array([self.rng.choice(3, p=p) for p in posterior])
+        scores = _softmax(SHARPNESS * logits)
+        return scores, truth, posterior[np.arange(n), scores.argmax(axis=1)]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _scraped(registry: CollectorRegistry) -> dict[tuple[str, tuple], float]:
+    """Every sample of the purity counter and the confidence histogram, by name and labels."""
+    out = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        if family.name in (m.PURITY.name, m.CONFIDENCE.name):
+            for s in family.samples:
+                if not s.name.endswith("_created"):
+                    out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def _history(baseline, end: float) -> tuple[SyntheticHistory, float]:
+    """Each replica's and version's counters as a real ModelMonitor exported them minute by
+    minute, the baseline's series (and the unscored model's, without its purity counter); and
+    the realized accuracy of the last 30 minutes' predictions."""
+    model = Model()
+    ts = np.arange(end - HOURS * 3600, end + STEP / 2, STEP)
+    out = SyntheticHistory(ts[0], ts[-1], STEP, ts)
+    monitors = {}
+    for replica in range(REPLICAS):
+        for version in RATES:
+            registry = CollectorRegistry()
+            monitors[(replica, version)] = (registry, ModelMonitor(
+                MODEL_NAME, model_version=version, registry=registry))
+    values: dict[tuple[str, tuple], list[float]] = {}
+    right = seen = 0
+    for i, t in enumerate(ts):
+        shifted = t > ts[-1] - SHIFT_MINUTES * 60
+        for (replica, version), (registry, monitor) in monitors.items():
+            scores, truth, _ = model.draw(RATES[version] // REPLICAS, SHIFT if shifted else 0.0)
+            for row, label in zip(scores, truth):
+                top = int(row.argmax())
+                monitor.record_prediction(CLASSES[top], float(row[top]), scores=row.tolist())
+                if t > ts[-1] - 30 * 60:
+                    right, seen = right + (top == label), seen + 1
+            for key, value in _scraped(registry).items():
+                name, labels = key
+                values.setdefault((name, labels + (("instance", f"r{replica}"),)),
+                                  [np.nan] * i).append(value)
+    for (name, labels), series in values.items():
+        family = m.PURITY.name if name.startswith(m.PURITY.name) else m.CONFIDENCE.name
+        kind = "counter" if family == m.PURITY.name else "histogram"
+        out.series.append(Series(family, kind, name, {"job": "scored", **dict(labels)},
+                                 np.array(series)))
+    for name in (MODEL_NAME, UNSCORED):
+        for spec, labels, value in baseline_series(serving_of(baseline)):
+            out.series.append(Series(spec.name, "gauge", spec.name,
+                                     {"job": "scored", "instance": "r0",
+                                      **dict(zip(spec.labels, labels)), "model_name": name},
+                                     np.full(ts.size, value)))
+    # the unscored model's service: the confidence histogram without the purity counter
+    for s in [s for s in out.series if s.family == m.CONFIDENCE.name
+              and s.labels["model_name"] == MODEL_NAME and s.labels["instance"] == "r0"
+              and s.labels["model_version"] == "1"]:
+        out.series.append(Series(s.family, s.type, s.name, {**s.labels, "model_name": UNSCORED},
+                                 s.values))
+    out.series.sort(key=lambda s: s.family)
+    return out, right / seen
+
+
+@pytest.fixture(scope="module")
+def scored(free_port_config, prometheus_over, tmp_path_factory):
+    """(configuration, baseline, Prometheus client, the end, the last 30 minutes' realized
+    accuracy, the curve over the confidence alone)."""
+    model = Model(seed=5)
+    scores, truth, _ = model.draw(20_000, 0.0)
+    conf, correct = scores.max(axis=1), scores.argmax(axis=1) == truth
+    baseline = overconfident_baseline().with_calibration(
+        fit_calibration(conf, correct, scores=scores))
+    config = free_port_config(tmp_path_factory.mktemp("scored-state"))
+    baseline.save(config.baseline_path(MODEL_NAME))
+    end = float(np.floor(time.time() / STEP) * STEP)
+    history, realized = _history(baseline, end)
+    with prometheus_over(config, history) as (config, prom):
+        yield config, baseline, prom, end, realized, fit_calibration(conf, correct)
+
+
+def _by(prom, expr: str, at: float, label: str) -> dict[str, float]:
+    frame = prom.query(expr, time=at)
+    return dict(zip(frame[label].astype(str), frame["value"].astype(float))) \
+        if not frame.empty else {}
+
+
+def test_the_purity_slope_is_exported_and_fitted():
+    scores, truth, _ = Model(seed=5).draw(20_000, 0.0)
+    curve = fit_calibration(scores.max(axis=1), scores.argmax(axis=1) == truth, scores=scores)
+    # at one confidence, a purer score vector is one with the rest on a single runner-up: a
+    # closer contest, which an underconfident model loses more often than its scores say
+    assert curve.purity_slope < -0.1
+    exported = {spec.name: value for spec, _, value in baseline_series(serving_of(
+        overconfident_baseline().with_calibration(curve)))}
+    assert exported[m.CALIBRATION_PURITY_SLOPE.name] == curve.purity_slope
+    np.testing.assert_allclose(purity(scores), (scores ** 2).sum(axis=1))
+
+
+def test_rules_equal_the_rerun_and_weigh_the_scores(scored):
+    config, baseline, prom, end, realized, unscored_curve = scored
+    at = end - 60
+    generated = [r for g in groups_to_dicts(drift_groups(config)) for r in g["rules"]]
+    rules = {r["record"]: r["expr"] for r in generated}
+    cal = baseline.calibration
+    estimate = _by(prom, inline(rules[estimated_accuracy("30m")], generated), at, "model_name")
+    margin = _by(prom, inline(rules[estimated_accuracy_margin("30m")], generated), at,
+                 "model_name")
+    # the unscored model's curve has a purity slope, its service no purity: no estimate
+    assert set(estimate) == set(margin) == {MODEL_NAME}
+    rerun = performance.estimated_accuracy(prom, baseline, window="30m", time=at)
+    counts = performance.window_confidence_counts(prom, MODEL_NAME, window="30m", time=at)
+    total = performance.window_confidence_sum(prom, MODEL_NAME, window="30m", time=at)
+    purities = performance.window_purity_sum(prom, MODEL_NAME, window="30m", time=at)
+    assert purities is not None and 0 < purities < counts.sum()
+    pure = cal.estimate(counts, total, purities)
+    assert estimate[MODEL_NAME] == pytest.approx(rerun.accuracy, rel=1e-9, abs=1e-12)
+    assert margin[MODEL_NAME] == pytest.approx(rerun.margin, rel=1e-9)
+    assert (rerun.accuracy, rerun.margin, rerun.n) == (pure.accuracy, pure.margin, pure.n)
+    assert rerun.n == 30 * sum(RATES.values())
+    # the scores' purity brings the estimate nearer the truth than the confidence alone
+    alone = unscored_curve.estimate(counts, total).accuracy
+    assert abs(rerun.accuracy - realized) < abs(alone - realized)
+    assert abs(rerun.accuracy - realized) < 0.02
+    with pytest.raises(DriftError, match="no ml_prediction_purity_total"):
+        performance.estimated_accuracy(prom, baseline, window="30m", time=at,
+                                       model_name=UNSCORED)
+
+
+def test_each_versions_rule_weighs_its_own_purity(scored):
+    config, baseline, prom, end, _, _ = scored
+    at = end - 60
+    generated = [r for g in groups_to_dicts(drift_groups(config)) for r in g["rules"]]
+    rules = {r["record"]: r["expr"] for r in generated}
+    # the versions' buckets are inlined without the restriction to models running several
+    # (this one runs two; test_estimated_canary_prom says why)
+    buckets = versioned(confidence_buckets_record("30m"))
+    only = " and on (model_name) ("
+    generated = [{**r, "expr": r["expr"].split(only)[0]} if r.get("record") == buckets else r
+                 for r in generated]
+    estimate = _by(prom, inline(rules[versioned(estimated_accuracy("30m"))], generated), at,
+                   "model_version")
+    assert set(estimate) == set(RATES)
+    for version in RATES:
+        rerun = performance.estimated_accuracy(prom, baseline, window="30m", time=at,
+                                               model_version=version)
+        assert rerun.n == 30 * RATES[version]
+        assert estimate[version] == pytest.approx(rerun.accuracy, rel=1e-9, abs=1e-12), version
