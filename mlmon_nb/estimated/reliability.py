@@ -65,14 +65,24 @@ CBPE, calibrating every class's score, does). Where the reference rows also give
 sums of each row's *purity* ``z`` = Σ_k p_k² over its class scores (:data:`PURITY_KEYS`: Σ z,
 Σ z², Σ z × confidence and Σ z × correct), the within-bucket regression takes it as a second
 covariate: slopes ``(β, γ)`` on (confidence, purity), the pooled within-bucket least squares
-with a N((1, 0), I) prior (ridge toward a calibrated, purity-blind curve, which also keeps a
-binary model's purity — a function of its confidence — from destabilising the fit), and the
-offsets become ``o_b = g_b + (1 − β) m_b − γ z̄_b``. The estimate then needs the window's Σ z
-beside its ``_sum`` (``ml_prediction_purity_total``, one counter per model and version).
-Measured on the CBPE benchmark's 72 draws: mean error 0.65 → 0.61 points, within 1 point of
-NannyML where NannyML is within 2 in 60 → 63 of 66 draws; 3-class underconfident at 5,000 and
-50,000 validation rows 0.88 → 0.50 and 0.42 → 0.07 (NannyML 0.27 and 0.12); on 144 fresh draws
-(seeds 100–107) 0.70 → 0.67, of NannyML 114 → 118 of 130. Purity was chosen over the
+shrunk toward a calibrated, purity-blind curve (β toward 1 as above, γ toward 0), and the
+offsets become ``o_b = g_b + (1 − β) m_b − γ z̄_b``. Within a bucket confidence and purity move
+together, so γ is noisy: on a *calibrated* 3-class model (true γ = 0) 20,000 validation rows
+still give γ between −0.76 and 0.44 over six draws (its sampling deviation, by bootstrap and by
+the sandwich below alike, 0.32), and applied to a window whose scores sit far from the
+reference's within the buckets such a γ moves the estimate by up to 2.3 points. Hence: γ's prior
+variance is chosen by the rows (type-II maximum likelihood: γ̂² less its sampling variance, 0
+when that is negative, and then γ = 0 and β is the curve-alone fit); that sampling variance is
+the sandwich ``B⁻¹ M B⁻¹`` with each bucket's rows at their own binomial noise (a pooled noise
+underestimated it twofold: the slopes are learnt from the low-confidence buckets, where the rows
+are noisiest); and the estimate's band adds the slopes' covariance weighed by how far the
+window's mean confidence and purity sit from the reference rows' in the same buckets
+(:class:`Slopes` ``.covariance``). The estimate then needs the window's Σ z beside its ``_sum``
+(``ml_prediction_purity_total``, one counter per model and version). Measured on the CBPE
+benchmark's 72 draws: mean error 0.65 → 0.61 points, within 1 point of NannyML where NannyML
+is within 2 in 60 → 63 of 66 draws, the band's coverage unchanged (69); 3-class underconfident
+at 5,000 and 50,000 validation rows 0.88 → 0.56 and 0.42 → 0.07 (NannyML 0.27 and 0.12); on 144
+fresh draws (seeds 100–107) 0.70 → 0.67, of NannyML 114 → 118 of 130. Purity was chosen over the
 runner-up's score and over its share of the rest (unshrunk fits, the 3-class underconfident
 draws at 5,000 rows: 0.27, 0.35 and 0.52 points); the share is undefined at confidence 1 and
 constant on a binary model. Without the sums ``γ`` is 0 and nothing changes.
