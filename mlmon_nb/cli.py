@@ -283,6 +283,8 @@ def _baseline_build(args) -> int:
     print(f"baseline {base.baseline_id} for {base.model_name}: {len(base.numeric)} numeric, "
           f"{len(base.categorical)} categorical features from {base.n_rows} rows"
           + (f", calibrated on {base.calibration.n} labelled rows" if base.calibration else "")
+          + (" with their class scores" if base.calibration
+             and base.calibration.purity_sums is not None else "")
           + (f", joint structure of {_count(len(base.multivariate.components), 'component')} "
              f"on {base.multivariate.n} rows" if base.multivariate else "")
           + f" → {path}")

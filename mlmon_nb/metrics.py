@@ -38,6 +38,7 @@ __all__ = [
     "CALIBRATION_MEAN_PURITY",
     "CALIBRATION_SLOPE_COVARIANCE",
     "SLOPE_COVARIANCE_TERMS",
+    "SCORED_CALIBRATION_SERIES",
     "PURITY",
     "CALIBRATION_ROWS",
     "BASELINE_SERIES",
@@ -172,6 +173,10 @@ CALIBRATION_SLOPE_COVARIANCE = MetricSpec("ml_confidence_calibration_slope_covar
 # the ``term`` values of CALIBRATION_SLOPE_COVARIANCE: (slope, slope), (slope, purity slope),
 # (purity slope, purity slope)
 SLOPE_COVARIANCE_TERMS = ("confidence", "confidence_purity", "purity")
+# what only a curve fitted with the class scores exports
+SCORED_CALIBRATION_SERIES: tuple[MetricSpec, ...] = (
+    CALIBRATION_PURITY_SLOPE, CALIBRATION_MEAN, CALIBRATION_MEAN_PURITY,
+    CALIBRATION_SLOPE_COVARIANCE)
 CALIBRATION_ROWS = MetricSpec("ml_confidence_calibration_rows", "gauge", ("model_name", "le", "lower"),
                               "Reliability curve: the labelled reference rows in each confidence "
                               "bucket (lower, le] (few: a thin part of the curve).")

@@ -192,7 +192,10 @@ class Baseline:
         if self.calibration is not None:  # the curve behind the estimated accuracy
             rows.append({"feature": "confidence", "kind": "calibration", "n": self.calibration.n,
                          "bins": self.calibration.n_buckets,
-                         "reference_accuracy": self.calibration.reference_accuracy})
+                         "reference_accuracy": self.calibration.reference_accuracy,
+                         "purity_slope": (self.calibration.purity_slope
+                                          if self.calibration.purity_sums is not None
+                                          else float("nan"))})
         if self.multivariate is not None:  # the multivariate check's reference
             joint = self.multivariate
             rows.append({"feature": "reconstruction error", "kind": "multivariate", "n": joint.n,

@@ -237,10 +237,11 @@ def fit_slope(counts: Sequence[float], correct: Sequence[float], confidence_sum:
         return Slopes(covariance=None if purity is None else (0.0, 0.0, 0.0))
     accuracy = min(max(sum(correct) / total, 0.5 / (total + 1)), 1 - 0.5 / (total + 1))
     noise = accuracy * (1 - accuracy)  # of one row's correctness around the curve
+    # β alone: the posterior mean under its prior around 1, (Sxy + σ²/v) / (Sxx + σ²/v)
+    ridge = noise / SLOPES_PRIOR_VARIANCE
+    alone = min(max((sxy + ridge) / (sxx + ridge), 0.0), 2.0)
     if purity is None:
-        variance = noise / sxx  # of the raw slope: the residual noise over Sxx
-        shrunk = 1 + (sxy / sxx - 1) / (1 + variance)
-        return Slopes(min(max(shrunk, 0.0), 2.0))
+        return Slopes(alone)
     szz = sxz = szy = 0.0
     meat = [0.0, 0.0, 0.0]  # Σ_b p_b (1 − p_b) × the bucket's scatter (xx, xz, zz)
     for n, k, s, q, z, zz, zx, zy in zip(counts, correct, confidence_sum, square_sum, *purity):
@@ -254,12 +255,10 @@ def fit_slope(counts: Sequence[float], correct: Sequence[float], confidence_sum:
     # γ's prior variance from the rows themselves (type-II maximum likelihood: its estimate's
     # square beyond its sampling variance, each bucket's rows with their own binomial noise), so
     # a slope the rows cannot tell from 0 is 0
-    ridge = noise / SLOPES_PRIOR_VARIANCE
     raw = _ridge((sxx, sxz, szz), sxy, szy, ridge, 0.0)
     prior = max(raw[1] ** 2 - _sandwich((sxx + ridge, sxz, szz), meat)[2], 0.0)
     if prior <= 0.0:
-        slope = (sxy + ridge) / (sxx + ridge)
-        return Slopes(min(max(slope, 0.0), 2.0), 0.0, (meat[0] / (sxx + ridge) ** 2, 0.0, 0.0))
+        return Slopes(alone, 0.0, (meat[0] / (sxx + ridge) ** 2, 0.0, 0.0))
     bread = (sxx + ridge, sxz, szz + noise / prior)
     slope, purity_slope = _ridge((sxx, sxz, szz), sxy, szy, ridge, noise / prior)
     return Slopes(min(max(slope, 0.0), 2.0), min(max(purity_slope, -2.0), 2.0),

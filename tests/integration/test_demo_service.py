@@ -239,6 +239,11 @@ def test_covariate_shift_fault_lowers_confidence_estimate_and_accuracy(config):
             correct = delta("ml_ground_truth_total", outcome="correct")
             labelled = delta("ml_ground_truth_total")
             conf_sum = delta("ml_prediction_confidence_sum")
+            # the service counts its three class scores' purity: between an even split's and
+            # a one-hot's, and at least the top score's square
+            purities = delta("ml_prediction_purity_total")
+            assert stats.ok / 3 <= purities <= stats.ok
+            assert purities >= delta("ml_prediction_confidence_sum") ** 2 / stats.ok
             return (stats, baseline.calibration.estimate(counts, conf_sum).accuracy,
                     correct / labelled)
 

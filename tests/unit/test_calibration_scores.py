@@ -64,12 +64,15 @@ def test_the_curve_has_purity_sums_and_a_purity_slope(frame, scored):
     # loses more often than the scores say
     assert cal.purity_slope < -0.1 and cal.slopes.covariance is not None
     assert not set(SCORES) & set(scored.numeric)  # the scores are no features
+    described = scored.describe().set_index("kind")
+    assert described.loc["calibration", "purity_slope"] == cal.purity_slope
     plain = Baseline.from_frame(frame, "m", exclude=SCORES, **OPTIONS)
     assert plain.calibration.purity_sums is None and plain.calibration.purity_slope == 0.0
     assert plain.baseline_id != scored.baseline_id
 
 
-def test_record_batches_partitions_and_the_cli_give_the_same_curve(frame, scored, tmp_path):
+def test_record_batches_partitions_and_the_cli_give_the_same_curve(frame, scored, tmp_path,
+                                                                  capsys):
     batches = BaselineBuilder("m", scores=SCORES, **OPTIONS)
     for start in range(0, len(frame), 10_000):
         part = frame.iloc[start:start + 10_000]
@@ -83,6 +86,7 @@ def test_record_batches_partitions_and_the_cli_give_the_same_curve(frame, scored
                  "--prediction", "prediction", "--confidence", "confidence", "--label", "label",
                  "--scores", ",".join(SCORES), "--bins", "10", "--no-progress",
                  "-o", str(out)]) == 0
+    assert "with their class scores" in capsys.readouterr().out
     built = Baseline.load(out)
     np.testing.assert_allclose(built.calibration.purity_sums, scored.calibration.purity_sums)
     assert built.calibration.purity_slope == pytest.approx(scored.calibration.purity_slope)

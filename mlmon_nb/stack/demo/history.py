@@ -111,6 +111,8 @@ class _Regime:
     reconstruction: np.ndarray | None = None
     reconstruction_mean: float = 0.0
     residual: np.ndarray | None = None
+    # the class scores' mean purity (Σ score², what the demo service counts)
+    mean_purity: float = 0.0
 
 
 def _joint_rows(baseline: Baseline, preds: list) -> np.ndarray | None:
@@ -156,7 +158,9 @@ def _measure(baseline: Baseline, model: SentimentModel, rng: np.random.Generator
     accuracy = {ch: float(correct[channels == ch].mean()) for ch in np.unique(channels)}
     regime = _Regime(feats, means, cats, classes,
                      bin_fractions(conf, np.array(m.CONFIDENCE_BUCKETS)), float(conf.mean()),
-                     float((conf < low_confidence_threshold).mean()), accuracy)
+                     float((conf < low_confidence_threshold).mean()), accuracy,
+                     mean_purity=float(np.mean([sum(q * q for q in p.probabilities)
+                                                for p in preds])))
     return _with_joint(regime, baseline, _joint_rows(baseline, preds))
 
 
@@ -286,6 +290,8 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
                   served * mean_conf)
     low = np.array([regimes[r].low_confidence for r in regime_names])[regime_of]
     add(m.LOW_CONFIDENCE, mv, np.cumsum(rng.binomial(served, low)))
+    mean_purity = np.array([regimes[r].mean_purity for r in regime_names])[regime_of]
+    add(m.PURITY, mv, np.cumsum(served * mean_purity))
 
     for feat, spec in baseline.numeric.items():
         counts = rng.multinomial(served, per_regime("features", feat))

@@ -134,7 +134,8 @@ def _model_app(monitor: ModelMonitor | None, model: SentimentModel, faults: Faul
         review = False
         if monitor is not None:
             review = monitor.record_prediction(pred.label, pred.confidence, features=features,
-                                               request_id=rid, segment=channel)
+                                               request_id=rid, segment=channel,
+                                               scores=pred.probabilities)
         return JSONResponse({"request_id": rid, "label": pred.label,
                              "confidence": pred.confidence, "review": review})
 
