@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -221,3 +222,18 @@ def test_each_versions_rule_weighs_its_own_purity(scored):
                                                model_version=version)
         assert rerun.n == 30 * RATES[version]
         assert estimate[version] == pytest.approx(rerun.accuracy, rel=1e-9, abs=1e-12), version
+
+
+def test_the_series_over_a_range_weighs_purity_too(scored):
+    config, baseline, prom, end, _, _ = scored
+    table = performance.accuracy_comparison(prom, baseline, end - 7200, end - 60, "30m",
+                                            window="30m")
+    assert len(table) >= 4 and table["estimated"].notna().all()
+    last = table.iloc[-1]
+    at = pd.Timestamp(last["timestamp"]).timestamp()
+    point = performance.estimated_accuracy(prom, baseline, window="30m", time=at)
+    assert last["estimated"] == pytest.approx(point.accuracy, rel=1e-9)
+    assert last["upper"] - last["lower"] == pytest.approx(2 * point.margin, rel=1e-9)
+    with pytest.raises(DriftError, match="no ml_prediction_purity_total"):
+        performance.estimated_accuracy_series(prom, baseline, end - 7200, end - 60, "30m",
+                                              model_name=UNSCORED)
