@@ -279,7 +279,7 @@ class Calibration:
         """The common within-bucket slope of accuracy on the scores' purity (0: none fitted)."""
         return self.slopes.purity
 
-    @property
+    @cached_property
     def mean_purity(self) -> np.ndarray | None:
         """The reference rows' mean purity per bucket (None without the purity sums)."""
         if self.purity_sums is None:

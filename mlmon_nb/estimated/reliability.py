@@ -94,7 +94,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-__all__ = ["fit_gaps", "fit_slope", "Slopes", "offsets", "mean_confidences", "mean_purities", "midpoints",
+__all__ = ["fit_gaps", "fit_slope", "Slopes", "offsets", "mean_confidences", "mean_purities", "binary_purity",
+           "midpoints",
            "METHOD", "PURITY_KEYS", "Z_95"]
 
 # the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
@@ -302,11 +303,17 @@ def offsets(gaps: Sequence[float], mean_confidence: Sequence[float], slope: floa
             for g, m, p in zip(gaps, mean_confidence, purity)]
 
 
+def binary_purity(confidence: float) -> float:
+    """The purity of a binary model's scores at ``confidence`` (the rest on one class): what a
+    prediction without its class scores counts, and an empty bucket's reference mean."""
+    return confidence * confidence + (1 - confidence) ** 2
+
+
 def mean_purities(counts: Sequence[float], purity_sum: Sequence[float],
                   mean_confidence: Sequence[float]) -> list[float]:
     """The reference rows' mean purity per bucket; where a bucket is empty, that of a binary
     model at its mean confidence (the rest of the score on one class)."""
-    return [z / c if c > 0 else m * m + (1 - m) ** 2
+    return [z / c if c > 0 else binary_purity(m)
             for z, c, m in zip(purity_sum, counts, mean_confidence)]
 
 

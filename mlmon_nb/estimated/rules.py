@@ -116,6 +116,12 @@ class Scope:
         """The scope's name of a model-level record."""
         return versioned(record) if self.versioned else record
 
+    @property
+    def curve_join(self) -> str:
+        """The matching that applies a model's curve series (by ``model_name``) to the scope's
+        series: one to one per model, many to one per version."""
+        return "on (model_name)" if self.by == ("model_name",) else "on (model_name) group_left ()"
+
 
 MODEL_SCOPE = Scope()
 VERSION_SCOPE = Scope(("model_name", "model_version"), versioned=True)
@@ -139,8 +145,7 @@ def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True,
     confidences = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers),
                                       window, scope.by)
     slope = f"max by (model_name) ({promql.selector(CALIBRATION_SLOPE.name, *_curve(matchers))})"
-    join = "on (model_name)" if scope.by == ("model_name",) else "on (model_name) group_left ()"
-    corrected = (f"{confidences} * {join} {slope}\n"
+    corrected = (f"{confidences} * {scope.curve_join} {slope}\n"
                  f"  + {_purity_term(confidences, window, matchers, scope)}\n"
                  f"  + {_weighted(CALIBRATION_OFFSET.name, window, matchers, recorded, scope=scope)}")
     ratio = promql.ratio(corrected, _total(window, matchers, recorded, scope),
@@ -154,9 +159,13 @@ def _purity_term(confidences: str, window: str, matchers: Sequence[str], scope: 
     slope = (f"max by (model_name) "
              f"({promql.selector(CALIBRATION_PURITY_SLOPE.name, *_curve(matchers))})")
     purities = promql.sum_increase(promql.selector(PURITY.sample, *matchers), window, scope.by)
-    join = "on (model_name)" if scope.by == ("model_name",) else "on (model_name) group_left ()"
-    return (f"({purities} * {join} {slope}\n"
-            f"    or 0 * {confidences} unless on (model_name) {slope})")
+    return _or_zero(f"{purities} * {scope.curve_join} {slope}", confidences, slope)
+
+
+def _or_zero(scored: str, like: str, marker: str) -> str:
+    """``scored`` for the models whose curve exports ``marker`` (fitted with the class scores),
+    0 with the labels of ``like`` for the others."""
+    return f"({scored}\n    or 0 * {like} unless on (model_name) {marker})"
 
 
 def _counts(window: str, matchers: Sequence[str], recorded: bool, *extra: str,
@@ -235,7 +244,7 @@ def _slopes_variance(window: str, matchers: Sequence[str], recorded: bool, scope
     (``Calibration._slopes_variance``): their covariance weighed by how far the window's mean
     confidence (dx) and purity (dz) sit from the reference rows' in the same buckets; 0 for a
     curve without it."""
-    join = "on (model_name)" if scope.by == ("model_name",) else "on (model_name) group_left ()"
+    join = scope.curve_join
 
     def term(name: str) -> str:
         cov = promql.selector(CALIBRATION_SLOPE_COVARIANCE.name, *_curve(matchers),
@@ -249,10 +258,9 @@ def _slopes_variance(window: str, matchers: Sequence[str], recorded: bool, scope
     dx = distance(CONFIDENCE.series("_sum"), CALIBRATION_MEAN.name)
     dz = distance(PURITY.sample, CALIBRATION_MEAN_PURITY.name)
     xx, xz, zz = (term(t) for t in SLOPE_COVARIANCE_TERMS)
-    return (f"({dx} ^ 2 * {join} {xx}\n"
-            f"    + 2 * {dx} * {dz} * {join} {xz}\n"
-            f"    + {dz} ^ 2 * {join} {zz}\n"
-            f"    or 0 * {total} unless on (model_name) {zz})")
+    return _or_zero(f"{dx} ^ 2 * {join} {xx}\n"
+                    f"    + 2 * {dx} * {dz} * {join} {xz}\n"
+                    f"    + {dz} ^ 2 * {join} {zz}", total, zz)
 
 
 def thin_share_expr(window: str, *matchers: str, recorded: bool = True,

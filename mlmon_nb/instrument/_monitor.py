@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .. import metrics as m
 from ..errors import InstrumentError
+from ..estimated.reliability import binary_purity
 from ._baseline import baseline_series, serving_of
 from ._families import families_for
 from ._labels import LabelCap, label_text
@@ -98,8 +99,7 @@ def _purity(confidence: float, scores: Any) -> tuple[float, bool]:
             values = []
         if len(values) >= 2 and all(0.0 <= v <= 1.0 for v in values):
             return min(sum(v * v for v in values), 1.0), True
-    top = min(max(confidence, 0.0), 1.0)
-    return top * top + (1.0 - top) ** 2, scores is None
+    return binary_purity(min(max(confidence, 0.0), 1.0)), scores is None
 
 
 def _category(value: Any) -> tuple[str | None, str]:

@@ -170,7 +170,10 @@ def test_the_purity_slope_is_exported_and_fitted():
     exported = {spec.name: value for spec, _, value in baseline_series(serving_of(
         overconfident_baseline().with_calibration(curve)))}
     assert exported[m.CALIBRATION_PURITY_SLOPE.name] == curve.purity_slope
-    np.testing.assert_allclose(purity(scores), (scores ** 2).sum(axis=1))
+    # purity: 1 for a one-hot score vector, 1/K for an even one, and between them otherwise
+    np.testing.assert_allclose(purity(np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])),
+                               [1.0, 1 / 3])
+    assert np.all((purity(scores) >= 1 / 3 - 1e-12) & (purity(scores) <= 1.0))
 
 
 def test_rules_equal_the_rerun_and_weigh_the_scores(scored):
