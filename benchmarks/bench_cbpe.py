@@ -262,6 +262,11 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
     alone = max(abs(buckets_only(cal, w) - r.truth) for r, w in zip(rows, windows))
     print(f"  from bucket counts alone, without the histogram's sum: max |error| vs truth "
           f"{alone * 100:.2f} points")
+    unscored = fit_calibration(reference.confidence, reference.correct)
+    confidence_only = max(abs(unscored.estimate(c[0], c[1]).accuracy - r.truth)
+                          for r, c in zip(rows, counts))
+    print(f"  without the class scores, the curve over the confidence alone: max |error| vs "
+          f"truth {confidence_only * 100:.2f} points")
     (fit_t, _), (est_t, _), (cnt_t, _) = timed(
         lambda: ours_fit(reference), lambda: cal.estimate(*counts[-1]),
         lambda: bucket_counts(windows[-1].confidence), repeat=7)

@@ -327,7 +327,8 @@ class Baseline:
             raise BaselineError(f"malformed baseline content ({exc!r}); {REBUILD}", where) from exc
         if doc.get("calibration") is not None:
             try:
-                base = replace(base, calibration=Calibration.from_dict(doc["calibration"]))
+                base = replace(base, calibration=Calibration.from_dict(
+                    doc["calibration"], max(2, len(base.prediction_classes))))
             except (BaselineError, AttributeError) as exc:
                 reason = exc.args[0] if isinstance(exc, BaselineError) else f"malformed ({exc})"
                 raise BaselineError(reason, where) from exc
@@ -597,7 +598,8 @@ class BaselineBuilder:
                                     f"confidence to calibrate on")
             calibration = Calibration(self.labelled, self.correct, self.confidence_sum,
                                       square_sum=self.square_sum, product_sum=self.product_sum,
-                                      purity_sums=self.purity_sums)
+                                      purity_sums=self.purity_sums,
+                                      classes=max(2, len(self.scores) or len(classes)))
         joint = None
         if self.sample is not None and self.variance is not None:
             joint = fit_joint(self.numeric_names, self.sample.rows, variance=self.variance,

@@ -13,7 +13,10 @@ is smoothed along the curve (:mod:`mlmon_nb.estimated.reliability`): the gaps ar
 random walk in the logit of the confidence, whose strength the rows themselves choose (restricted
 likelihood), so a thin bucket takes the gap of the part of the curve around it, and where the
 rows show no shape beyond their noise every bucket gets one common gap — a model overconfident
-everywhere keeps that bias even on a small validation set where no single bucket shows it. Each
+everywhere keeps that bias even on a small validation set where no single bucket shows it — and
+where they show a model over- or underconfident by a temperature, the walk goes around that
+temperature's curve (shaped by the model's number of classes, ``classes``), which keeps the
+shape one common gap would lose. Each
 gap carries its standard error (``gap_stderr``), large where the curve is thin or empty, and the
 larger the further a bucket is from the labelled rows.
 
@@ -73,6 +76,7 @@ numbers out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Sequence
@@ -186,6 +190,9 @@ class Calibration:
     purity_sums: np.ndarray | None = None
     # the buckets' upper edges without +Inf
     bucket_edges: tuple[float, ...] = CONFIDENCE_BUCKETS
+    # the model's number of classes: the shape of the temperature curve the gaps are shrunk
+    # toward (reliability.temperature_gap)
+    classes: int = 2
 
     def __post_init__(self) -> None:
         try:
@@ -201,6 +208,10 @@ class Calibration:
                                 f"sums; got shapes {[a.shape for a in arrays]}; rebuild the "
                                 "baseline with label=")
         counts, correct, conf_sum = arrays
+        if isinstance(self.classes, bool) or not isinstance(self.classes, int) \
+                or self.classes < 2:
+            raise BaselineError(f"a calibration's classes must be a whole number of at least 2, "
+                                f"not {self.classes!r}; rebuild the baseline with label=")
         if (not all(np.all(np.isfinite(a)) for a in arrays) or np.any(counts < 0)
                 or np.any(correct < 0) or np.any(correct > counts) or np.any(conf_sum < 0)
                 or np.any(conf_sum > counts * 1.000001)):
@@ -235,7 +246,7 @@ class Calibration:
             object.__setattr__(self, "purity_sums", sums)
         if np.asarray(self.gap).size == 0 or np.asarray(self.gap_stderr).size == 0:
             gap, stderr = fit_gaps(counts.tolist(), correct.tolist(), conf_sum.tolist(),
-                                   self.bucket_edges)
+                                   self.bucket_edges, self.classes)
             object.__setattr__(self, "gap", np.array(gap))
             object.__setattr__(self, "gap_stderr", np.array(stderr))
 
@@ -366,7 +377,7 @@ class Calibration:
 
     def to_dict(self) -> dict:
         """The baseline file's ``calibration`` entry."""
-        doc = {"method": METHOD, "edges": list(self.bucket_edges),
+        doc = {"method": METHOD, "edges": list(self.bucket_edges), "classes": self.classes,
                "counts": self.counts.tolist(), "correct": self.correct.tolist(),
                "confidence_sum": self.confidence_sum.tolist(),
                "gap": np.asarray(self.gap).tolist(),
@@ -379,12 +390,13 @@ class Calibration:
         return doc
 
     @classmethod
-    def from_dict(cls, doc: dict) -> Calibration:
+    def from_dict(cls, doc: dict, classes: int = 2) -> Calibration:
         """Read a ``calibration`` entry; the gaps are refitted from the counts and must match.
         An entry of another fit (another ``method``, e.g. the first one's gaps shrunk toward 0)
         is migrated, refitted from its counts, as the service reads it
         (:mod:`mlmon_nb.instrument`); one on the earlier 0.1-wide buckets keeps them (see the
-        module text)."""
+        module text). ``classes``: the model's, for an entry written before they were stored
+        (the baseline's predicted classes)."""
         try:
             edges = confidence_edges(doc["edges"])
             within = [None if doc.get(k) is None else np.array(doc[k], dtype=float)
@@ -393,6 +405,7 @@ class Calibration:
             cal = cls(np.array(doc["counts"], dtype=float), np.array(doc["correct"], dtype=float),
                       np.array(doc["confidence_sum"], dtype=float),
                       square_sum=within[0], product_sum=within[1], bucket_edges=edges,
+                      classes=doc.get("classes", classes),
                       purity_sums=None if scores is None else np.array(
                           [scores[k] for k in PURITY_KEYS], dtype=float))
             if doc.get("method") != METHOD:
@@ -449,18 +462,30 @@ def bucket_sums(confidence: np.ndarray, correct: np.ndarray,
 
 def fit_calibration(confidence: np.ndarray, correct: np.ndarray,
                     edges: Sequence[float] = CONFIDENCE_BUCKETS,
-                    scores: np.ndarray | None = None) -> Calibration:
+                    scores: np.ndarray | None = None, classes: int | None = None) -> Calibration:
     """The reliability curve of labelled reference predictions: each row's top-class confidence
     and whether the prediction was right; with ``scores`` (rows × classes, every class's score)
     also a slope on the scores' :func:`purity`, which a multiclass model needs to see how the
     other classes share the rest (the service then needs them too:
     ``record_prediction(..., scores=)``). Rows with a non-finite confidence are ignored.
     ``edges``: the buckets' upper edges, the exporter's (or, to compare, the earlier
-    :data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`)."""
+    :data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`). ``classes``: the model's number of
+    classes (default: the scores' columns, else the fewest the confidences allow,
+    :func:`fewest_classes`)."""
+    if classes is None:
+        classes = np.shape(scores)[1] if scores is not None else fewest_classes(confidence)
     sums = bucket_sums(confidence, correct, edges,
                        None if scores is None else purity(scores))
     if sums[0].sum() == 0:
         raise BaselineError("no labelled rows with a finite confidence to calibrate on")
     return Calibration(sums[0], sums[1], sums[2], square_sum=sums[3], product_sum=sums[4],
                        purity_sums=np.array(sums[5:]) if len(sums) > 5 else None,
-                       bucket_edges=tuple(float(e) for e in edges))
+                       bucket_edges=tuple(float(e) for e in edges), classes=int(classes))
+
+
+def fewest_classes(confidence: np.ndarray) -> int:
+    """The fewest classes a model can have whose top-class confidences these are (a top score is
+    at least 1/K): 2 when every one is at least 0.5."""
+    c = np.asarray(confidence, dtype=float)
+    c = c[np.isfinite(c) & (c > 0)]
+    return 2 if c.size == 0 else int(min(max(2, math.ceil(1 / float(c.min()) - 1e-9)), 1000))

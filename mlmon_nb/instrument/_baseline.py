@@ -160,7 +160,8 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     if conf_fractions is not None and len(conf_fractions) != len(conf_edges) + 1:
         raise BaselineError("the confidence distribution does not match the confidence buckets",
                             where)
-    calibration = _calibration(doc.get("calibration"))
+    calibration = _calibration(doc.get("calibration"),
+                               max(2, len((doc.get("prediction") or {}).get("classes") or ())))
     cal_edges = m.CONFIDENCE_BUCKETS if calibration is None else _edges(calibration, where)
     gap = None if calibration is None else tuple(_floats(calibration["gap"]))
     stderr = None if calibration is None else tuple(_floats(calibration["gap_stderr"]))
@@ -239,14 +240,20 @@ def _joint(doc: dict | None, where: str) -> JointStructure | None:
     return joint
 
 
-def _calibration(doc: dict | None) -> dict | None:
+def _calibration(doc: dict | None, classes: int) -> dict | None:
     """A calibration entry; one of another fit (another ``method``) refitted from its counts,
-    as ``Calibration.from_dict`` and ``to_dict`` do."""
+    as ``Calibration.from_dict`` and ``to_dict`` do (``classes``: the model's, where the entry
+    does not say: the baseline's predicted classes)."""
     if doc is None or doc.get("method") == METHOD:
         return doc
+    classes = doc.get("classes", classes)
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
+        raise BaselineError(f"the calibration's classes must be a whole number of at least 2, "
+                            f"not {classes!r}; rebuild the baseline")
     gap, stderr = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
-                           _floats(doc["confidence_sum"]), _floats(doc["edges"]))
-    return {"method": METHOD, "edges": _floats(doc["edges"]), "counts": _floats(doc["counts"]),
+                           _floats(doc["confidence_sum"]), _floats(doc["edges"]), classes)
+    return {"method": METHOD, "edges": _floats(doc["edges"]), "classes": classes,
+            "counts": _floats(doc["counts"]),
             "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),
             "gap": gap, "gap_stderr": stderr,
             **{k: doc[k] for k in ("square_sum", "product_sum", "purity")

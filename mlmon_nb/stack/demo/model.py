@@ -196,7 +196,8 @@ def training_baseline(rows: int = 20000, seed: int = 7, *, validation_rows: int 
         return base
     valid = validation_frame(validation_rows, validation_seed)
     return base.with_calibration(fit_calibration(
-        valid["confidence"].to_numpy(), (valid["prediction"] == valid["label"]).to_numpy()))
+        valid["confidence"].to_numpy(), (valid["prediction"] == valid["label"]).to_numpy(),
+        classes=len(CLASSES)))
 
 
 def fleet_names(n: int) -> list[str]:
