@@ -90,6 +90,7 @@ from .reliability import (
     PURITY_KEYS,
     Z_95,
     Slopes,
+    checked_classes,
     fit_gaps,
     fit_slope,
     mean_purities,
@@ -104,6 +105,7 @@ __all__ = [
     "bucket_counts",
     "bucket_sums",
     "purity",
+    "fewest_classes",
     "N_BUCKETS",
     "EDGES",
     "fit_calibration",
@@ -208,10 +210,10 @@ class Calibration:
                                 f"sums; got shapes {[a.shape for a in arrays]}; rebuild the "
                                 "baseline with label=")
         counts, correct, conf_sum = arrays
-        if isinstance(self.classes, bool) or not isinstance(self.classes, int) \
-                or self.classes < 2:
-            raise BaselineError(f"a calibration's classes must be a whole number of at least 2, "
-                                f"not {self.classes!r}; rebuild the baseline with label=")
+        try:
+            checked_classes(self.classes)
+        except ValueError as exc:
+            raise BaselineError(str(exc)) from None
         if (not all(np.all(np.isfinite(a)) for a in arrays) or np.any(counts < 0)
                 or np.any(correct < 0) or np.any(correct > counts) or np.any(conf_sum < 0)
                 or np.any(conf_sum > counts * 1.000001)):

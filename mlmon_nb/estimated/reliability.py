@@ -119,7 +119,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 __all__ = ["fit_gaps", "fit_slope", "Slopes", "offsets", "mean_confidences", "mean_purities",
-           "binary_purity", "midpoints", "temperature_gap",
+           "binary_purity", "midpoints", "temperature_gap", "checked_classes",
            "METHOD", "PURITY_KEYS", "TEMPERATURES", "Z_95"]
 
 # the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
@@ -205,6 +205,15 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
                   if n[i] > 0 else v ** 0.5, MAX_STDERR)
               for i, (v, w) in enumerate(zip(variance, widths))]
     return gaps, stderr
+
+
+def checked_classes(value: object) -> int:
+    """A calibration's number of classes as read from a file: a whole number of at least 2
+    (ValueError otherwise, with what to do)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(f"a calibration's classes must be a whole number of at least 2, not "
+                         f"{value!r}; rebuild the baseline with label=")
+    return value
 
 
 def temperature_gap(confidence: float, temperature: float, classes: int) -> float:

@@ -23,6 +23,7 @@ from ..errors import BaselineError
 from ..estimated.reliability import (
     METHOD,
     PURITY_KEYS,
+    checked_classes,
     fit_gaps,
     fit_slope,
     mean_confidences,
@@ -246,10 +247,10 @@ def _calibration(doc: dict | None, classes: int) -> dict | None:
     does not say: the baseline's predicted classes)."""
     if doc is None or doc.get("method") == METHOD:
         return doc
-    classes = doc.get("classes", classes)
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-        raise BaselineError(f"the calibration's classes must be a whole number of at least 2, "
-                            f"not {classes!r}; rebuild the baseline")
+    try:
+        classes = checked_classes(doc.get("classes", classes))
+    except ValueError as exc:
+        raise BaselineError(str(exc)) from None
     gap, stderr = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
                            _floats(doc["confidence_sum"]), _floats(doc["edges"]), classes)
     return {"method": METHOD, "edges": _floats(doc["edges"]), "classes": classes,
