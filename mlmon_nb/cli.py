@@ -285,10 +285,19 @@ def _baseline_build(args) -> int:
           + (f", calibrated on {base.calibration.n} labelled rows" if base.calibration else "")
           + (" with their class scores" if base.calibration
              and base.calibration.purity_sums is not None else "")
+          + (_temperature(base.calibration.temperature) if base.calibration else "")
           + (f", joint structure of {_count(len(base.multivariate.components), 'component')} "
              f"on {base.multivariate.n} rows" if base.multivariate else "")
           + f" → {path}")
     return 0
+
+
+def _temperature(value: float) -> str:
+    """The curve's temperature in words, where one was kept."""
+    if value == 1.0:
+        return ""
+    kind = "overconfident" if value > 1 else "underconfident"
+    return f" ({kind}: temperature {value:.2f})"
 
 
 def _count(n: int, noun: str) -> str:

@@ -193,6 +193,7 @@ class Baseline:
             rows.append({"feature": "confidence", "kind": "calibration", "n": self.calibration.n,
                          "bins": self.calibration.n_buckets,
                          "reference_accuracy": self.calibration.reference_accuracy,
+                         "temperature": self.calibration.temperature,
                          "purity_slope": (self.calibration.purity_slope
                                           if self.calibration.purity_sums is not None
                                           else float("nan"))})

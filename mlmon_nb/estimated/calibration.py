@@ -89,6 +89,7 @@ from .reliability import (
     METHOD,
     PURITY_KEYS,
     Z_95,
+    Gaps,
     Slopes,
     checked_classes,
     fit_gaps,
@@ -247,10 +248,20 @@ class Calibration:
                                     "within-bucket sums; rebuild the baseline with scores=")
             object.__setattr__(self, "purity_sums", sums)
         if np.asarray(self.gap).size == 0 or np.asarray(self.gap_stderr).size == 0:
-            gap, stderr = fit_gaps(counts.tolist(), correct.tolist(), conf_sum.tolist(),
-                                   self.bucket_edges, self.classes)
-            object.__setattr__(self, "gap", np.array(gap))
-            object.__setattr__(self, "gap_stderr", np.array(stderr))
+            fit = self._fit()
+            object.__setattr__(self, "gap", np.array(fit.gaps))
+            object.__setattr__(self, "gap_stderr", np.array(fit.stderr))
+
+    def _fit(self) -> Gaps:
+        return fit_gaps(self.counts.tolist(), self.correct.tolist(),
+                        self.confidence_sum.tolist(), self.bucket_edges, self.classes)
+
+    @cached_property
+    def temperature(self) -> float:
+        """The temperature the gaps were shrunk toward: what the model's top logit margin would
+        be divided by to be calibrated (temperature scaling's: > 1 overconfident, < 1
+        underconfident; 1 where the rows show none beyond their noise)."""
+        return self._fit().temperature
 
     @property
     def n(self) -> int:

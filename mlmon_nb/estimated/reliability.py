@@ -20,14 +20,16 @@ interpolated between its filled neighbours, or the nearest one's beyond them.
 
 *Toward a temperature curve.* On a small validation set the likeliest strength is often 0, and
 then every bucket gets one level, which loses the shape of a model over- or underconfident by a
-*temperature*: its gap is 0 near a confidence of 1 and widest lower down, so one level set by
-the many rows near 1 misses the gap where a shifted window's confidences fall (a 3-class model
+*temperature* (its logits scaled): its gap is 0 near a confidence of 1 and widest lower down,
+so one level set by the many rows near 1 misses the gap where a shifted window's confidences
+fall (a 3-class model
 underconfident ×0.7, 500 validation rows, 50 draws: −2.1 points on average). The gaps are
 therefore modelled as a temperature curve plus the level and the random walk around it: the gap
-of a ``K``-class model whose top logit margin, the rest spread evenly, is ``a`` times what it
-should be (:func:`temperature_gap`; ``K`` the model's classes; at ``a = 1``, calibrated, the
-curve is 0). ``a`` is the likeliest of :data:`TEMPERATURES` under a N(0, 1/8) prior on
-``log a``, kept only where it beats ``a = 1`` by the likelihood-ratio test at 5 %, so a
+of a ``K``-class model whose top logit margin, the rest spread evenly, must be divided by ``T``
+to be calibrated (temperature scaling's ``T``: above 1 overconfident, below 1 underconfident;
+:func:`temperature_gap`; ``K`` the model's classes; at ``T = 1``, calibrated, the curve is 0).
+``T`` is the likeliest of :data:`TEMPERATURES` under a N(0, 1/8) prior on ``log T``, kept only
+where it beats ``T = 1`` by the likelihood-ratio test at 5 %, so a
 calibrated model's curve is what it was (in the suite's 20 draws of one, all 20); where one is
 kept the band averages over the temperatures too. Measured on 300 draws at 500 validation rows
 (benchmarks/cbpe_cases.py's cases, seeds 200–219 and 300–329; mean |error| in points): 1.26 →
@@ -116,9 +118,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
-__all__ = ["fit_gaps", "fit_slope", "Slopes", "offsets", "mean_confidences", "mean_purities",
+__all__ = ["fit_gaps", "Gaps", "fit_slope", "Slopes", "offsets", "mean_confidences", "mean_purities",
            "binary_purity", "midpoints", "temperature_gap", "checked_classes",
            "METHOD", "PURITY_KEYS", "TEMPERATURES", "Z_95"]
 
@@ -128,8 +130,8 @@ METHOD = "binned-gap-temperature-walk/4"
 # the random-walk strengths τ² (gap² per unit of logit confidence) the band averages over, on a
 # log scale; the gaps take the likeliest of them or 0
 STRENGTHS: tuple[float, ...] = tuple(10 ** (-6 + 6 * i / 32) for i in range(33))
-# the temperatures of the curve the gaps are shrunk toward (a top logit margin × 0.30 to × 3.3;
-# 1: calibrated, no curve), with a N(0, 1/TEMPERATURE_PRECISION) prior on their logarithm, and
+# the temperatures of the curve the gaps are shrunk toward (the top logit margin divided by 0.30
+# to 3.3; 1: calibrated, no curve), with a N(0, 1/TEMPERATURE_PRECISION) prior on their logarithm, and
 # the likelihood-ratio test's 95 % χ² (one degree of freedom) a temperature must pass
 TEMPERATURES: tuple[float, ...] = tuple(math.exp(i / 10) for i in range(-12, 13))
 TEMPERATURE_PRECISION = 8.0
@@ -154,14 +156,23 @@ def midpoints(edges: Sequence[float]) -> list[float]:
     return [min(max((a + b) / 2, 0.0), 1.0) for a, b in zip(lower, upper)]
 
 
+class Gaps(NamedTuple):
+    """The curve's fit: per bucket the smoothed gap and its standard error, and the temperature
+    the gaps were shrunk toward (1: none kept; > 1 overconfident, < 1 underconfident)."""
+
+    gaps: list[float]
+    stderr: list[float]
+    temperature: float = 1.0
+
+
 def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: Sequence[float],
-             edges: Sequence[float], classes: int = 2) -> tuple[list[float], list[float]]:
+             edges: Sequence[float], classes: int = 2) -> Gaps:
     """The smoothed calibration gap and its standard error per bucket (see the module text);
     ``classes``: the model's number of classes, which shapes the temperature curve."""
     n = [float(v) for v in counts]
     total = sum(n)
     if total <= 0:
-        return [0.0] * len(n), [0.0] * len(n)
+        return Gaps([0.0] * len(n), [0.0] * len(n))
     mean = mean_confidences(n, confidence_sum, edges)
     pooled = (sum(correct) - sum(confidence_sum)) / total
     filled = [i for i, c in enumerate(n) if c > 0]
@@ -204,7 +215,7 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
     stderr = [min((v + (_slope(gaps, mean, filled, i) * max(w, 0.0) / 12 ** 0.5) ** 2) ** 0.5
                   if n[i] > 0 else v ** 0.5, MAX_STDERR)
               for i, (v, w) in enumerate(zip(variance, widths))]
-    return gaps, stderr
+    return Gaps(gaps, stderr, temperature)
 
 
 def checked_classes(value: object) -> int:
@@ -218,13 +229,13 @@ def checked_classes(value: object) -> int:
 
 def temperature_gap(confidence: float, temperature: float, classes: int) -> float:
     """The gap (accuracy − confidence) at a top-class ``confidence`` of a ``classes``-class model
-    whose top logit margin, the rest spread evenly, is ``temperature`` times what it should be
-    (> 1 underconfident, < 1 overconfident; 1 calibrated: 0)."""
+    whose top logit margin, the rest spread evenly, must be divided by ``temperature`` to be
+    calibrated (temperature scaling: > 1 overconfident, < 1 underconfident; 1 calibrated: 0)."""
     if temperature == 1.0:
         return 0.0
     c = min(max(confidence, _EPS), 1 - _EPS)
     rest = max(classes, 2) - 1
-    margin = math.log(c * rest / (1 - c)) * temperature
+    margin = math.log(c * rest / (1 - c)) / temperature
     return (1 / (1 + rest * math.exp(-margin)) if margin > -700 else 0.0) - c
 
 

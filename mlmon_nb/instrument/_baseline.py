@@ -251,8 +251,8 @@ def _calibration(doc: dict | None, classes: int) -> dict | None:
         classes = checked_classes(doc.get("classes", classes))
     except ValueError as exc:
         raise BaselineError(str(exc)) from None
-    gap, stderr = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
-                           _floats(doc["confidence_sum"]), _floats(doc["edges"]), classes)
+    gap, stderr, _ = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
+                              _floats(doc["confidence_sum"]), _floats(doc["edges"]), classes)
     return {"method": METHOD, "edges": _floats(doc["edges"]), "classes": classes,
             "counts": _floats(doc["counts"]),
             "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),

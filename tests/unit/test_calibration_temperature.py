@@ -79,14 +79,14 @@ def test_a_calibrated_models_curve_is_unchanged(monkeypatch):
 def test_the_temperature_curve_has_the_gaps_of_over_and_underconfidence(classes):
     confidences = np.linspace(1 / classes + 0.01, 0.999, 50)
     assert all(temperature_gap(c, 1.0, classes) == 0.0 for c in confidences)
-    under = [temperature_gap(c, 1.5, classes) for c in confidences]
-    over = [temperature_gap(c, 0.7, classes) for c in confidences]
+    under = [temperature_gap(c, 0.7, classes) for c in confidences]
+    over = [temperature_gap(c, 1.5, classes) for c in confidences]
     assert all(g > 0 for g in under) and all(g < 0 for g in over)
     assert all(0 <= c + g <= 1 for c, g in zip(confidences, under + over))
     # sure and right: the gap vanishes toward a confidence of 1
-    assert abs(temperature_gap(0.999999, 0.5, classes)) < 0.1 * abs(temperature_gap(0.99, 0.5,
+    assert abs(temperature_gap(0.999999, 2.0, classes)) < 0.1 * abs(temperature_gap(0.99, 2.0,
                                                                                      classes))
-    assert temperature_gap(0.0, 2.0, classes) == pytest.approx(0.0, abs=1e-6)
+    assert temperature_gap(0.0, 0.5, classes) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_the_classes_come_from_the_scores_the_confidences_or_the_caller():
@@ -146,3 +146,26 @@ def test_an_entry_without_classes_takes_the_baselines_predicted_classes(tmp_path
     assert library.calibration.classes == 3
     assert library.baseline_id == service.baseline_id == base.baseline_id
     assert service.calibration_gap == tuple(library.calibration.gap.tolist())
+
+
+def test_the_temperature_kept_is_described_and_named_by_the_cli(tmp_path, capsys):
+    from mlmon_nb.cli import main
+    rng = np.random.default_rng(5)
+    conf, correct, _ = _draw(5_000, 0.0, 0.7, rng)
+    base = _baseline(conf, correct)
+    temperature = base.calibration.temperature
+    assert 0.5 < temperature < 0.95  # logits × 0.7: underconfident, T near 0.7
+    row = base.describe().set_index("kind").loc["calibration"]
+    assert row["temperature"] == temperature
+    calibrated = _baseline(*_draw(5_000, 0.0, 1.0, rng)[:2])
+    assert calibrated.calibration.temperature == 1.0
+    frame = pd.DataFrame({"x": rng.normal(size=conf.size), "confidence": conf,
+                          "prediction": rng.choice(["a", "b", "c"], size=conf.size),
+                          "label": "a"})
+    frame["label"] = np.where(correct, frame["prediction"], "wrong")
+    data = tmp_path / "valid.parquet"
+    frame.to_parquet(data)
+    assert main(["baseline", "build", str(data), "--model", "m", "--prediction", "prediction",
+                 "--confidence", "confidence", "--label", "label", "--no-progress",
+                 "-o", str(tmp_path / "b.json")]) == 0
+    assert "(underconfident: temperature 0." in capsys.readouterr().out
