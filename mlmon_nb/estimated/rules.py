@@ -34,7 +34,10 @@ concept-drift rules too, and so are their counts per bucket of the curve
 
 Per window ``w`` of :data:`~mlmon_nb.promql.names.ESTIMATED_ACCURACY_WINDOWS`:
 ``model_name:ml_estimated_accuracy:<w>``, its half-width
-``model_name:ml_estimated_accuracy_margin:<w>``, the share of the window's predictions on thin
+``model_name:ml_estimated_accuracy_margin:<w>`` (for a curve fitted with the class scores, from
+the window's distances to the reference rows recorded beside it,
+``model_name:ml_estimated_accuracy_{confidence,purity}_distance:<w>``, read three times by the
+half-width), the share of the window's predictions on thin
 parts of the curve (buckets with fewer than :data:`THIN_ROWS` labelled rows,
 ``ml_confidence_calibration_rows``; over :data:`THIN_SHARE` the estimate is uncertain)
 ``model_name:ml_estimated_accuracy_thin_share:<w>``, and the prediction count it rests on
@@ -84,7 +87,8 @@ from .reliability import Z_95
 __all__ = ["estimated_accuracy_expr", "estimated_accuracy_margin_expr",
            "estimated_accuracy_rules", "thin_share", "thin_share_expr", "RECORDED_COUNT_WINDOWS",
            "THIN_ROWS", "THIN_SHARE", "Scope", "MODEL_SCOPE", "VERSION_SCOPE", "VERSION_WINDOWS",
-           "version_estimated_accuracy_rules", "calibration_bins_record"]
+           "version_estimated_accuracy_rules", "calibration_bins_record", "slope_distance",
+           "slope_distance_expr", "SLOPE_COVARIATES"]
 
 # prediction counts the recording stage already records (``generate._recording``)
 RECORDED_COUNT_WINDOWS: tuple[str, ...] = ("30m",)
@@ -238,12 +242,36 @@ def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool =
     return f"{promql.number(Z_95)} * sqrt(\n  {curve} ^ 2\n  + {slopes}\n  + {noise})"
 
 
+# per covariate of the slopes: its window sum and the reference rows' per-bucket mean
+_DISTANCES = {"confidence": (CONFIDENCE.series("_sum"), CALIBRATION_MEAN.name),
+              "purity": (PURITY.sample, CALIBRATION_MEAN_PURITY.name)}
+SLOPE_COVARIATES: tuple[str, ...] = tuple(_DISTANCES)
+
+
+def slope_distance(window: str, covariate: str) -> str:
+    """How far a window's mean ``covariate`` (``confidence`` or ``purity``) sits from the
+    reference rows' in the same buckets, for a curve fitted with the class scores (the only ones
+    exporting those means): ``model_name:ml_estimated_accuracy_<covariate>_distance:<w>``,
+    recorded once so the half-width reads it three times without recomputing it."""
+    return recording_name("model_name", f"ml_estimated_accuracy_{covariate}_distance", window)
+
+
+def slope_distance_expr(window: str, covariate: str, *matchers: str, recorded: bool = True,
+                        scope: Scope = MODEL_SCOPE) -> str:
+    """The PromQL of :func:`slope_distance`: (the window's sum − Σ bucket count × the reference
+    rows' mean) / Σ count."""
+    family, reference = _DISTANCES[covariate]
+    window_sum = promql.sum_increase(promql.selector(family, *matchers), window, scope.by)
+    weighted = _weighted(reference, window, matchers, recorded, scope=scope)
+    return f"(({window_sum} - {weighted}) / ({_total(window, matchers, recorded, scope)} > 0))"
+
+
 def _slopes_variance(window: str, matchers: Sequence[str], recorded: bool, scope: Scope,
                      total: str) -> str:
     """The slopes' share of the estimate's variance for a curve fitted with the class scores
     (``Calibration._slopes_variance``): their covariance weighed by how far the window's mean
-    confidence (dx) and purity (dz) sit from the reference rows' in the same buckets; 0 for a
-    curve without it."""
+    confidence (dx) and purity (dz) sit from the reference rows' in the same buckets (recorded,
+    or computed where ``recorded`` is False); 0 for a curve without it."""
     join = scope.curve_join
 
     def term(name: str) -> str:
@@ -251,12 +279,11 @@ def _slopes_variance(window: str, matchers: Sequence[str], recorded: bool, scope
                               promql.matcher("term", name))
         return f"max by (model_name) ({cov})"
 
-    def distance(family: str, reference: str) -> str:
-        window_sum = promql.sum_increase(promql.selector(family, *matchers), window, scope.by)
-        weighted = _weighted(reference, window, matchers, recorded, scope=scope)
-        return f"(({window_sum} - {weighted}) / {total})"
-    dx = distance(CONFIDENCE.series("_sum"), CALIBRATION_MEAN.name)
-    dz = distance(PURITY.sample, CALIBRATION_MEAN_PURITY.name)
+    def distance(covariate: str) -> str:
+        if recorded:
+            return promql.selector(scope.name(slope_distance(window, covariate)), *matchers)
+        return slope_distance_expr(window, covariate, *matchers, recorded=False, scope=scope)
+    dx, dz = distance("confidence"), distance("purity")
     xx, xz, zz = (term(t) for t in SLOPE_COVARIANCE_TERMS)
     return _or_zero(f"{dx} ^ 2 * {join} {xx}\n"
                     f"    + 2 * {dx} * {dz} * {join} {xz}\n"
@@ -283,6 +310,8 @@ def estimated_accuracy_rules(windows: Sequence[str] = ESTIMATED_ACCURACY_WINDOWS
         rules.append(RecordingRule(confidence_buckets_record(w), confidence_buckets_rule_expr(w)))
         rules.append(RecordingRule(calibration_bins_record(w), _bins_expr(w, (), True)))
         rules.append(RecordingRule(estimated_accuracy(w), estimated_accuracy_expr(w)))
+        rules += [RecordingRule(slope_distance(w, c), slope_distance_expr(w, c))
+                  for c in SLOPE_COVARIATES]
         rules.append(RecordingRule(estimated_accuracy_margin(w), estimated_accuracy_margin_expr(w)))
         rules.append(RecordingRule(thin_share(w), thin_share_expr(w)))
         if w not in RECORDED_COUNT_WINDOWS:
@@ -311,6 +340,8 @@ def version_estimated_accuracy_rules(only: str, windows: Sequence[str] = VERSION
         rules += [RecordingRule(scope.name(confidence_buckets_record(w)), f"{buckets} {only}"),
                   RecordingRule(scope.name(estimated_accuracy(w)),
                                 estimated_accuracy_expr(w, scope=scope)),
+                  *(RecordingRule(scope.name(slope_distance(w, c)),
+                                  slope_distance_expr(w, c, scope=scope)) for c in SLOPE_COVARIATES),
                   RecordingRule(scope.name(estimated_accuracy_margin(w)),
                                 estimated_accuracy_margin_expr(w, scope=scope)),
                   RecordingRule(scope.name(thin_share(w)), thin_share_expr(w, scope=scope))]

@@ -33,6 +33,13 @@ from mlmon_nb.binaries import find_binary
 from mlmon_nb.cli import main
 from mlmon_nb.config import parse_duration
 from mlmon_nb.errors import RulesError
+from mlmon_nb.estimated.rules import (
+    SLOPE_COVARIATES,
+    VERSION_SCOPE,
+    VERSION_WINDOWS,
+    slope_distance,
+)
+from mlmon_nb.promql.names import ESTIMATED_ACCURACY_WINDOWS
 from mlmon_nb.rules.files import (
     RULES_DIR,
     VM_DEFAULT_MAX_QUERY_BYTES,
@@ -271,6 +278,13 @@ class Verdict:
     ok: bool = True
 
 
+# the records only a curve fitted with the class scores has (the slopes' distances)
+_SCORED_RECORDS = ({slope_distance(w, c) for w in ESTIMATED_ACCURACY_WINDOWS
+                    for c in SLOPE_COVARIATES}
+                   | {VERSION_SCOPE.name(slope_distance(w, c)) for w in VERSION_WINDOWS
+                      for c in SLOPE_COVARIATES})
+
+
 def _judge(rule: dict, inlined: str, vm: dict, prom: dict, history_start: float) -> Verdict:
     """Compare one rule's values; the bound depends on its kind (README, VictoriaMetrics):
 
@@ -288,8 +302,10 @@ def _judge(rule: dict, inlined: str, vm: dict, prom: dict, history_start: float)
     """
     windows = [parse_duration(w) for w in _WINDOW.findall(inlined)]
     name = rule["record"]
-    if not vm and not prom:  # nothing to compare: a per-version rule on one version's history
-        return Verdict(name, "empty on both", ok=name.startswith("model_name_model_version"))
+    if not vm and not prom:  # nothing to compare: a per-version rule on one version's history,
+        # or a record of curves fitted with the class scores (the history's curve has none)
+        return Verdict(name, "empty on both", ok=name.startswith("model_name_model_version")
+                       or name in _SCORED_RECORDS)
     diffs = {(labels, t): _rel(vm[labels][t], prom[labels][t])
              for labels in set(vm) & set(prom) for t in set(vm[labels]) & set(prom[labels])}
     if windows and min(windows) <= STEP:
