@@ -22,8 +22,8 @@ interpolated between its filled neighbours, or the nearest one's beyond them.
 then every bucket gets one level, which loses the shape of a model over- or underconfident by a
 *temperature* (its logits scaled): its gap is 0 near a confidence of 1 and widest lower down,
 so one level set by the many rows near 1 misses the gap where a shifted window's confidences
-fall (a 3-class model
-underconfident ×0.7, 500 validation rows, 50 draws: −2.1 points on average). The gaps are
+fall (a 3-class model underconfident ×0.7, 500 validation rows, 50 draws: −2.1 points on
+average). The gaps are
 therefore modelled as a temperature curve plus the level and the random walk around it: the gap
 of a ``K``-class model whose top logit margin, the rest spread evenly, must be divided by ``T``
 to be calibrated (temperature scaling's ``T``: above 1 overconfident, below 1 underconfident;
