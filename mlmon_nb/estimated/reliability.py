@@ -185,30 +185,29 @@ def fit_gaps(counts: Sequence[float], correct: Sequence[float], confidence_sum: 
               for m in mean]
     position = [x - min(logits) for x in logits]
     walks = [_Walk(s, position, filled, noise) for s in (0.0, *STRENGTHS)]
+    # per temperature: its curve, the observed gaps beyond it, and its log prior
+    shapes = {t: [temperature_gap(m, t, classes) for m in mean] for t in TEMPERATURES}
+    beyond = {t: [y - shapes[t][i] for y, i in zip(observed, filled)] for t in TEMPERATURES}
+    prior = {t: -TEMPERATURE_PRECISION / 2 * math.log(t) ** 2 for t in TEMPERATURES}
     # the temperature: the likeliest under its prior, kept only where it beats 1 (no curve)
     # by the test's margin
-    shapes = {a: [temperature_gap(m, a, classes) for m in mean] for a in TEMPERATURES}
-    scored = [(w.loglik([y - shapes[a][i] for y, i in zip(observed, filled)])
-               - TEMPERATURE_PRECISION / 2 * math.log(a) ** 2, a) for a in TEMPERATURES
-              for w in walks]
+    scored = [(walk.loglik(beyond[t]) + prior[t], t) for t in TEMPERATURES for walk in walks]
     best = max(scored)
-    calibrated = max(score for score, a in scored if a == 1.0)
+    calibrated = max(score for score, t in scored if t == 1.0)
     temperature = best[1] if best[0] - calibrated > TEMPERATURE_TEST / 2 else 1.0
-    shape = shapes[temperature]
-    fits = [w.fit([y - shape[i] for y, i in zip(observed, filled)]) for w in walks]
+    fits = [walk.fit(beyond[temperature]) for walk in walks]
     best_fit = max(fits, key=lambda f: f[0])  # the first of equals: 0 when the data cannot tell
-    gaps = [g + h for g, h in zip(best_fit[1], shape)]
+    gaps = [g + h for g, h in zip(best_fit[1], shapes[temperature])]
     # the band averages over the strengths (and, a temperature kept, the temperatures) by their
     # likelihood under their priors: each fit's spread plus its distance from the gaps
-    spread = [(f[0], f[1], f[2], shape) for f in fits[1:]]
-    if temperature != 1.0:
-        spread = [(f[0] - TEMPERATURE_PRECISION / 2 * math.log(a) ** 2, f[1], f[2], shapes[a])
-                  for a in TEMPERATURES
-                  for f in (w.fit([y - shapes[a][i] for y, i in zip(observed, filled)])
-                            for w in walks[1:])]
+    spread = []
+    for t in (TEMPERATURES if temperature != 1.0 else (temperature,)):
+        at = fits[1:] if t == temperature else [walk.fit(beyond[t]) for walk in walks[1:]]
+        spread += [(f[0] + prior[t], f[1], f[2], shapes[t]) for f in at]
     top = max(f[0] for f in spread)
     likelihood = [math.exp(f[0] - top) for f in spread]
-    weights = [w / sum(likelihood) for w in likelihood]
+    scale = sum(likelihood)
+    weights = [w / scale for w in likelihood]
     variance = [sum(w * (f[2][i] + (f[1][i] + f[3][i] - gaps[i]) ** 2)
                     for w, f in zip(weights, spread)) for i in range(len(n))]
     widths = [b - a for a, b in zip([0.0, *edges], [*edges, 1.0])]
@@ -266,6 +265,9 @@ class _Walk:
     def loglik(self, observed: list[float]) -> float:
         """The restricted log-likelihood of the observed gaps (the level integrated out)."""
         _, residual, alpha = self._residual(observed)
+        return self._loglik(residual, alpha)
+
+    def _loglik(self, residual: list[float], alpha: list[float]) -> float:
         return -0.5 * (self.logdet + math.log(self.total)
                        + sum(r * a for r, a in zip(residual, alpha)))
 
@@ -273,8 +275,7 @@ class _Walk:
         """The log-likelihood, and every bucket's posterior gap and variance (the level
         estimated, not known)."""
         level, residual, alpha = self._residual(observed)
-        loglik = -0.5 * (self.logdet + math.log(self.total)
-                         + sum(r * a for r, a in zip(residual, alpha)))
+        loglik = self._loglik(residual, alpha)
         gaps, variance = [], []
         for x, c, kc in zip(self.position, self.cross, self.kc):
             gaps.append(level + sum(a * v for a, v in zip(alpha, c)))

@@ -283,7 +283,7 @@ def _slopes_variance(window: str, matchers: Sequence[str], recorded: bool, scope
         if recorded:
             return promql.selector(scope.name(slope_distance(window, covariate)), *matchers)
         return slope_distance_expr(window, covariate, *matchers, recorded=False, scope=scope)
-    dx, dz = distance("confidence"), distance("purity")
+    dx, dz = (distance(c) for c in SLOPE_COVARIATES)
     xx, xz, zz = (term(t) for t in SLOPE_COVARIANCE_TERMS)
     return _or_zero(f"{dx} ^ 2 * {join} {xx}\n"
                     f"    + 2 * {dx} * {dz} * {join} {xz}\n"
