@@ -245,12 +245,14 @@ def _calibration(doc: dict | None, classes: int) -> dict | None:
     """A calibration entry; one of another fit (another ``method``) refitted from its counts,
     as ``Calibration.from_dict`` and ``to_dict`` do (``classes``: the model's, where the entry
     does not say: the baseline's predicted classes)."""
-    if doc is None or doc.get("method") == METHOD:
-        return doc
-    try:
+    if doc is None:
+        return None
+    try:  # refused here as the library refuses it, whether the entry is refitted or not
         classes = checked_classes(doc.get("classes", classes))
     except ValueError as exc:
         raise BaselineError(str(exc)) from None
+    if doc.get("method") == METHOD:
+        return doc
     gap, stderr, _ = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
                               _floats(doc["confidence_sum"]), _floats(doc["edges"]), classes)
     return {"method": METHOD, "edges": _floats(doc["edges"]), "classes": classes,

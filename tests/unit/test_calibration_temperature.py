@@ -118,16 +118,16 @@ def test_the_classes_travel_with_the_baseline_and_a_bad_one_is_refused(tmp_path)
     again, served = Baseline.load(path), load_baseline(path)
     assert again.calibration.classes == 3 and again.baseline_id == base.baseline_id
     assert served.calibration_gap == tuple(base.calibration.gap.tolist())
-    for bad in (1, "3", 2.5, True):
+    for bad, method in [(1, "an earlier fit"), ("3", "an earlier fit"), (2.5, None),
+                        (True, None)]:  # an entry refitted when read, and one of this fit
         doc = json.loads(path.read_text())
-        doc["calibration"].update(classes=bad, method="an earlier fit")  # refitted when read
+        doc["calibration"].update(classes=bad, method=method or doc["calibration"]["method"])
         doc["baseline_id"] = content_id(doc)
         hostile = tmp_path / "bad.json"
         hostile.write_text(json.dumps(doc))
-        with pytest.raises(BaselineError, match="classes must be a whole number"):
-            Baseline.load(hostile)
-        with pytest.raises(BaselineError, match="classes must be a whole number"):
-            load_baseline(hostile)
+        for load in (Baseline.load, load_baseline):  # the library and the service alike
+            with pytest.raises(BaselineError, match="classes must be a whole number"):
+                load(hostile)
 
 
 def test_an_entry_without_classes_takes_the_baselines_predicted_classes(tmp_path):
