@@ -147,10 +147,13 @@ def ours_fit(reference: Sample) -> Calibration:
     return fit_calibration(reference.confidence, reference.correct, scores=reference.proba)
 
 
-def histogram(window: Sample) -> tuple[np.ndarray, float, float]:
-    """What Prometheus holds of a window: its confidence histogram's bucket counts and sum, and
-    the sum of its class scores' purities."""
-    return (bucket_counts(window.confidence), float(window.confidence.sum()),
+def histogram(cal: Calibration, window: Sample) -> tuple[np.ndarray, float, float]:
+    """What Prometheus holds of a window: its confidence histogram's bucket counts, the sum of
+    its confidences as the curve weighs them (scaled by its temperature, if any: the service's
+    ``ml_prediction_scaled_confidence_total``, else the histogram's ``_sum``), and the sum of
+    its class scores' purities."""
+    return (bucket_counts(window.confidence),
+            float(cal.confidences(window.confidence, window.proba).sum()),
             float(purity(window.proba).sum()))
 
 
@@ -165,7 +168,7 @@ def estimate_windows(reference: Sample, windows: list[Sample],
                      shifts: tuple[float, ...] = SHIFTS) -> list[WindowResult]:
     """mlmon_nb's estimate for each window next to its truth (NannyML's filled in later)."""
     cal = ours_fit(reference)
-    est = ours_estimates(cal, [histogram(w) for w in windows])
+    est = ours_estimates(cal, [histogram(cal, w) for w in windows])
     return [WindowResult(s, len(w.label), w.accuracy, w.expected_accuracy, e)
             for s, w, e in zip(shifts, windows, est)]
 
@@ -240,7 +243,7 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
     """Part 1 and 2 for one scenario; returns the window mlmon_nb is furthest off the truth."""
     reference, windows = workload(scenario)
     rows = estimate_windows(reference, windows)
-    counts = [histogram(w) for w in windows]
+    counts = [histogram(ours_fit(reference), w) for w in windows]
     print(f"\n-- {scenario.name}: validation {N_REF:,} rows (accuracy {reference.accuracy:.2%}), "
           f"{len(windows)} windows of {N_WINDOW:,} rows")
     with_nannyml = skip_reason is None
@@ -263,8 +266,8 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
     print(f"  from bucket counts alone, without the histogram's sum: max |error| vs truth "
           f"{alone * 100:.2f} points")
     unscored = fit_calibration(reference.confidence, reference.correct)
-    confidence_only = max(abs(unscored.estimate(c[0], c[1]).accuracy - r.truth)
-                          for r, c in zip(rows, counts))
+    confidence_only = max(abs(unscored.estimate(*histogram(unscored, w)[:2]).accuracy - r.truth)
+                          for r, w in zip(rows, windows))
     print(f"  without the class scores, the curve over the confidence alone: max |error| vs "
           f"truth {confidence_only * 100:.2f} points")
     (fit_t, _), (est_t, _), (cnt_t, _) = timed(

@@ -107,10 +107,10 @@ def run_case(case: Case, size: int, with_nannyml: bool, draws: int = DRAWS,
         rng = np.random.default_rng(1000 * d + size)
         reference = sample(clf, size, 0.0, rng)
         live = window(case, clf, rng)
-        est = fit_calibration(reference.confidence, reference.correct,
-                              scores=reference.proba).estimate(
-            bucket_counts(live.confidence), float(live.confidence.sum()),
-            float(purity(live.proba).sum()))
+        cal = fit_calibration(reference.confidence, reference.correct, scores=reference.proba)
+        est = cal.estimate(bucket_counts(live.confidence),
+                           float(cal.confidences(live.confidence, live.proba).sum()),
+                           float(purity(live.proba).sum()))
         draw = Draw(live.accuracy, est.accuracy, est.lower, est.upper)
         if with_nannyml:
             with warnings.catch_warnings():

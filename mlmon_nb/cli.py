@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import MlmonError
 from .stack.demo.faults import KINDS
+
+if TYPE_CHECKING:
+    from .estimated.calibration import Calibration
 
 __all__ = ["main", "build_parser", "extra_for"]
 
@@ -285,19 +289,22 @@ def _baseline_build(args) -> int:
           + (f", calibrated on {base.calibration.n} labelled rows" if base.calibration else "")
           + (" with their class scores" if base.calibration
              and base.calibration.purity_sums is not None else "")
-          + (_temperature(base.calibration.temperature) if base.calibration else "")
+          + (_temperature(base.calibration) if base.calibration else "")
           + (f", joint structure of {_count(len(base.multivariate.components), 'component')} "
              f"on {base.multivariate.n} rows" if base.multivariate else "")
           + f" → {path}")
     return 0
 
 
-def _temperature(value: float) -> str:
-    """The curve's temperature in words, where one was kept."""
+def _temperature(calibration: Calibration) -> str:
+    """The curve's temperature in words, where one was kept: the class scores' scaling, else
+    the temperature curve its gaps were shrunk toward."""
+    value = calibration.scaling if calibration.scaling != 1.0 else calibration.temperature
     if value == 1.0:
         return ""
     kind = "overconfident" if value > 1 else "underconfident"
-    return f" ({kind}: temperature {value:.2f})"
+    how = "scores scaled by temperature" if calibration.scaling != 1.0 else "temperature"
+    return f" ({kind}: {how} {value:.2f})"
 
 
 def _count(n: int, noun: str) -> str:

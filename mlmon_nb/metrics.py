@@ -40,6 +40,8 @@ __all__ = [
     "SLOPE_COVARIANCE_TERMS",
     "SCORED_CALIBRATION_SERIES",
     "PURITY",
+    "SCALED_CONFIDENCE",
+    "CALIBRATION_SCALING",
     "CALIBRATION_ROWS",
     "BASELINE_SERIES",
     "RECONSTRUCTION_ERROR",
@@ -116,6 +118,13 @@ CONFIDENCE = MetricSpec("ml_prediction_confidence", "histogram", ("model_name", 
 PURITY = MetricSpec("ml_prediction_purity", "counter", ("model_name", "model_version"),
                     "Sum over the predictions of their class scores' purity (sum of squared "
                     "scores).")
+# each prediction's top class score after the baseline curve's temperature scaling
+# (mlmon_nb.estimated.scaling), counted only under a curve with one: what its estimate weighs
+# instead of the confidence histogram's _sum
+SCALED_CONFIDENCE = MetricSpec("ml_prediction_scaled_confidence", "counter",
+                               ("model_name", "model_version"),
+                               "Sum over the predictions of their top class score after the "
+                               "reliability curve's temperature scaling.")
 LOW_CONFIDENCE = MetricSpec("ml_low_confidence_predictions", "counter", ("model_name", "model_version"),
                             "Predictions whose confidence was under the low-confidence threshold.")
 # model_version (here and on the quality families above): a canary's inputs and quality are
@@ -156,6 +165,10 @@ CALIBRATION_PURITY_SLOPE = MetricSpec("ml_confidence_calibration_purity_slope", 
                                       "Reliability curve: the slope of accuracy on the class "
                                       "scores' purity within its confidence buckets (a curve "
                                       "fitted with the class scores).")
+CALIBRATION_SCALING = MetricSpec("ml_confidence_calibration_scaling", "gauge", ("model_name",),
+                                 "Reliability curve: the temperature its class scores are "
+                                 "scaled by before it (a curve with one; its estimate weighs "
+                                 "ml_prediction_scaled_confidence_total).")
 # a curve fitted with the class scores: where its reference rows sat in each bucket, and how
 # uncertain its slopes are, so a window's band widens as it moves away from them within buckets
 CALIBRATION_MEAN = MetricSpec("ml_confidence_calibration_mean", "gauge",
@@ -173,10 +186,11 @@ CALIBRATION_SLOPE_COVARIANCE = MetricSpec("ml_confidence_calibration_slope_covar
 # the ``term`` values of CALIBRATION_SLOPE_COVARIANCE: (slope, slope), (slope, purity slope),
 # (purity slope, purity slope)
 SLOPE_COVARIANCE_TERMS = ("confidence", "confidence_purity", "purity")
-# what only a curve fitted with the class scores exports
+# what only a service under a curve fitted with the class scores exports (the last two only
+# where the curve scales them by a temperature)
 SCORED_CALIBRATION_SERIES: tuple[MetricSpec, ...] = (
     CALIBRATION_PURITY_SLOPE, CALIBRATION_MEAN, CALIBRATION_MEAN_PURITY,
-    CALIBRATION_SLOPE_COVARIANCE)
+    CALIBRATION_SLOPE_COVARIANCE, CALIBRATION_SCALING, SCALED_CONFIDENCE)
 CALIBRATION_ROWS = MetricSpec("ml_confidence_calibration_rows", "gauge", ("model_name", "le", "lower"),
                               "Reliability curve: the labelled reference rows in each confidence "
                               "bucket (lower, le] (few: a thin part of the curve).")
@@ -222,8 +236,8 @@ BASELINE_SERIES: tuple[MetricSpec, ...] = (FEATURE_BASELINE_RATIO, FEATURE_BASEL
                                            CALIBRATION_OFFSET, CALIBRATION_SLOPE,
                                            CALIBRATION_PURITY_SLOPE, CALIBRATION_MEAN,
                                            CALIBRATION_MEAN_PURITY,
-                                           CALIBRATION_SLOPE_COVARIANCE, CALIBRATION_ROWS,
-                                           RECONSTRUCTION_BASELINE_RATIO,
+                                           CALIBRATION_SLOPE_COVARIANCE, CALIBRATION_SCALING,
+                                           CALIBRATION_ROWS, RECONSTRUCTION_BASELINE_RATIO,
                                            RECONSTRUCTION_BASELINE_VALUES,
                                            RECONSTRUCTION_BASELINE_MEAN,
                                            RECONSTRUCTION_BASELINE_STDDEV,
@@ -239,11 +253,11 @@ MODEL_INFO = MetricSpec("ml_model_info", "gauge", ("model_name", "model_version"
 
 CONTRACT: tuple[MetricSpec, ...] = (
     REQUESTS, ERRORS, REQUEST_DURATION, IN_PROGRESS, PREDICTIONS, CONFIDENCE, PURITY,
-    LOW_CONFIDENCE,
+    SCALED_CONFIDENCE, LOW_CONFIDENCE,
     FEATURE_VALUE, FEATURE_BASELINE_RATIO, FEATURE_BASELINE_VALUES, CONFIDENCE_BASELINE_RATIO,
     CONFIDENCE_BASELINE_VALUES, CALIBRATION_GAP, CALIBRATION_GAP_STDERR, CALIBRATION_OFFSET,
     CALIBRATION_SLOPE, CALIBRATION_PURITY_SLOPE, CALIBRATION_MEAN, CALIBRATION_MEAN_PURITY,
-    CALIBRATION_SLOPE_COVARIANCE, CALIBRATION_ROWS, FEATURE_CATEGORY,
+    CALIBRATION_SLOPE_COVARIANCE, CALIBRATION_SCALING, CALIBRATION_ROWS, FEATURE_CATEGORY,
     FEATURE_INVALID, GROUND_TRUTH, MODEL_INFO, RECONSTRUCTION_ERROR,
     RECONSTRUCTION_BASELINE_RATIO, RECONSTRUCTION_BASELINE_VALUES, RECONSTRUCTION_BASELINE_MEAN,
     RECONSTRUCTION_BASELINE_STDDEV, FEATURE_RESIDUAL,

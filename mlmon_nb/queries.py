@@ -134,6 +134,14 @@ def confidence_sum(model_name: str, duration: str = "1h", **labels: str) -> str:
                                duration)
 
 
+def scaled_confidence_sum(model_name: str, duration: str = "1h", **labels: str) -> str:
+    """The sum of the predictions' temperature-scaled top scores over ``duration``
+    (``ml_prediction_scaled_confidence_total``, counted under a curve that scales them);
+    ``labels`` narrow it."""
+    return promql.sum_increase(_model(m.SCALED_CONFIDENCE.sample, model_name, **labels),
+                               duration)
+
+
 def purity_sum(model_name: str, duration: str = "1h", **labels: str) -> str:
     """The sum of the predictions' class-score purities over ``duration``
     (``ml_prediction_purity_total``); ``labels`` narrow it."""

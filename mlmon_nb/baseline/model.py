@@ -44,7 +44,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BaselineError
-from ..estimated.calibration import N_BUCKETS, Calibration, bucket_counts, bucket_sums, purity
+from ..estimated.calibration import (
+    N_BUCKETS,
+    Calibration,
+    ScalingSums,
+    bucket_counts,
+    bucket_sums,
+    calibration_of_sums,
+    purity,
+)
 from ..instrument import content_id
 from ..metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY, confidence_edges
 from .joint import DEFAULT_VARIANCE, JointModel, RowSample, fit_joint
@@ -194,6 +202,7 @@ class Baseline:
                          "bins": self.calibration.n_buckets,
                          "reference_accuracy": self.calibration.reference_accuracy,
                          "temperature": self.calibration.temperature,
+                         "scaling": self.calibration.scaling,
                          "purity_slope": (self.calibration.purity_slope
                                           if self.calibration.purity_sums is not None
                                           else float("nan"))})
@@ -411,6 +420,8 @@ class BaselineBuilder:
         self.product_sum = np.zeros(N_BUCKETS)
         # with class scores, the purity sums (Calibration.purity_sums)
         self.purity_sums = np.zeros((4, N_BUCKETS)) if self.scores else None
+        # with class scores, what choosing their temperature needs (ScalingSums)
+        self.scaling_sums = ScalingSums.empty() if self.scores else None
         # the numeric rows the joint structure is fitted on (None: no multivariate check)
         self.variance = variance
         self.sample: RowSample | None = None
@@ -523,11 +534,15 @@ class BaselineBuilder:
         confidences); with class scores, the purity sums (a row with a missing score is left
         out)."""
         keep = np.asarray(labelled, bool)
-        purities = purity(np.column_stack(scores)[keep]) if scores else None
+        kept = np.column_stack(scores)[keep] if scores else None
         rows, hits, sums, squares, products, *more = bucket_sums(
-            confidence[keep], np.asarray(correct, bool)[keep], purities=purities)
+            confidence[keep], np.asarray(correct, bool)[keep],
+            purities=None if kept is None else purity(kept))
         if self.purity_sums is not None:
             self.purity_sums += np.array(more)
+        if self.scaling_sums is not None and kept is not None:
+            self.scaling_sums += ScalingSums.of(confidence[keep], np.asarray(correct, bool)[keep],
+                                                kept)
         self.labelled += rows.astype(np.int64)
         self.correct += hits.astype(np.int64)
         self.confidence_sum += sums
@@ -560,6 +575,8 @@ class BaselineBuilder:
         self.product_sum += other.product_sum
         if self.purity_sums is not None and other.purity_sums is not None:
             self.purity_sums += other.purity_sums
+        if self.scaling_sums is not None and other.scaling_sums is not None:
+            self.scaling_sums += other.scaling_sums
         if self.sample is not None and other.sample is not None:
             self.sample.merge(other.sample)
         self.rows += other.rows
@@ -597,10 +614,14 @@ class BaselineBuilder:
             if self.labelled.sum() == 0:
                 raise BaselineError(f"label column {self.label!r} has no labelled rows with a "
                                     f"confidence to calibrate on")
-            calibration = Calibration(self.labelled, self.correct, self.confidence_sum,
-                                      square_sum=self.square_sum, product_sum=self.product_sum,
-                                      purity_sums=self.purity_sums,
-                                      classes=max(2, len(self.scores) or len(classes)))
+            sums: tuple[np.ndarray, ...] = (
+                self.labelled.astype(float), self.correct.astype(float), self.confidence_sum,
+                self.square_sum, self.product_sum,
+                *(() if self.purity_sums is None else self.purity_sums))
+            count = max(2, len(self.scores) or len(classes))
+            calibration = (calibration_of_sums(sums, CONFIDENCE_BUCKETS, count)
+                           if self.scaling_sums is None else
+                           self.scaling_sums.calibration(sums, CONFIDENCE_BUCKETS, count))
         joint = None
         if self.sample is not None and self.variance is not None:
             joint = fit_joint(self.numeric_names, self.sample.rows, variance=self.variance,

@@ -44,6 +44,7 @@ __all__ = [
     "window_confidence_counts",
     "window_confidence_sum",
     "window_purity_sum",
+    "window_scaled_sum",
     "estimated_accuracy",
     "estimated_accuracy_series",
     "realized_accuracy_series",
@@ -117,6 +118,16 @@ def window_confidence_sum(source: QuerySource, model_name: str, *, window: str =
     return float(frame["value"].sum()) if not frame.empty else 0.0
 
 
+def window_scaled_sum(source: QuerySource, model_name: str, *, window: str = "1h",
+                      time: Any = None, model_version: str = "") -> float | None:
+    """The sum of the predictions' temperature-scaled top scores of the ``window`` ending at
+    ``time`` (``ml_prediction_scaled_confidence_total``), summed across replicas; None when the
+    service counts none (a curve that scales the scores then has no estimate)."""
+    frame = source.query(queries.scaled_confidence_sum(model_name, window,
+                                                       **_version(model_version)), time=time)
+    return float(frame["value"].sum()) if not frame.empty else None
+
+
 def window_purity_sum(source: QuerySource, model_name: str, *, window: str = "1h",
                       time: Any = None, model_version: str = "") -> float | None:
     """The sum of the predictions' class-score purities of the ``window`` ending at ``time``
@@ -125,6 +136,13 @@ def window_purity_sum(source: QuerySource, model_name: str, *, window: str = "1h
     frame = source.query(queries.purity_sum(model_name, window, **_version(model_version)),
                          time=time)
     return float(frame["value"].sum()) if not frame.empty else None
+
+
+def _no_scaled(model: str) -> DriftError:
+    return DriftError(f"{model}'s calibration scales the class scores by a temperature, but "
+                      f"Prometheus has no ml_prediction_scaled_confidence_total for the window: "
+                      f"load the baseline in the service's ModelMonitor (baseline=) with an "
+                      f"mlmon_nb that counts it")
 
 
 def _no_purity(model: str) -> DriftError:
@@ -150,8 +168,14 @@ def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str =
                                      model_version=model_version)
         if purities is None:
             raise _no_purity(model)
-    return calibration.estimate(counts, window_confidence_sum(
-        source, model, window=window, time=time, model_version=model_version), purities)
+    if calibration.scaling == 1.0:
+        return calibration.estimate(counts, window_confidence_sum(
+            source, model, window=window, time=time, model_version=model_version), purities)
+    scaled = window_scaled_sum(source, model, window=window, time=time,
+                               model_version=model_version)
+    if scaled is None and counts.sum() > 0:
+        raise _no_scaled(model)
+    return calibration.estimate(counts, scaled or 0.0, purities)
 
 
 def _range(start: Any, end: Any, step: Any, window: str | None
@@ -179,14 +203,18 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
     ts, counts = confidence_counts(source.range(
         queries.confidence_buckets(model, window, **version), start, end, step),
         calibration.edges)
-    sums = source.range(queries.confidence_sum(model, window, **version), start, end, step)
-    by_time = _by_time(sums)
     purities: dict[Any, float] | None = None
     if calibration.purity_sums is not None:
         purities = _by_time(source.range(queries.purity_sum(model, window, **version), start,
                                          end, step))
         if len(ts) and not purities:
             raise _no_purity(model)
+    scaled = calibration.scaling != 1.0
+    by_time = _by_time(source.range((queries.scaled_confidence_sum if scaled
+                                     else queries.confidence_sum)(model, window, **version),
+                                    start, end, step))
+    if scaled and len(ts) and not by_time:
+        raise _no_scaled(model)
     rows = []
     for t, c in zip(ts, counts):
         est = calibration.estimate(c, by_time.get(t, float("nan")),

@@ -122,7 +122,7 @@ from typing import NamedTuple, Sequence
 
 __all__ = ["fit_gaps", "Gaps", "fit_slope", "Slopes", "offsets", "mean_confidences", "mean_purities",
            "binary_purity", "midpoints", "temperature_gap", "checked_classes",
-           "METHOD", "PURITY_KEYS", "TEMPERATURES", "Z_95"]
+           "METHOD", "PURITY_KEYS", "TEMPERATURES", "Z_95", "MAX_STDERR"]
 
 # the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
 # shrunk toward 0) is refitted from its counts when read, by the service and by the library

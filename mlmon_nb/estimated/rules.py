@@ -4,7 +4,9 @@ estimation). Written once for every model: the curve is joined from the series t
 exports (``ml_confidence_calibration_offset`` and ``_slope``), so a model without a calibration
 gets no estimate.
 
-For a window, with ``S`` the confidences' sum (the histogram's ``_sum``), ``c_b`` the count of
+For a window, with ``S`` the confidences' sum (the histogram's ``_sum``; for a curve that scales
+the class scores by a temperature, ``ml_confidence_calibration_scaling``, the sum of the scaled
+top scores, ``ml_prediction_scaled_confidence_total``), ``c_b`` the count of
 bucket ``b`` (both summed across replicas), ``β`` the curve's common within-bucket slope
 (``ml_confidence_calibration_slope``) and ``o_b`` its offset in bucket ``b`` (calibration gap +
 (1 − β) × mean confidence − γ × mean purity, ``ml_confidence_calibration_offset``; see
@@ -63,11 +65,13 @@ from ..metrics import (
     CALIBRATION_OFFSET,
     CALIBRATION_PURITY_SLOPE,
     CALIBRATION_ROWS,
+    CALIBRATION_SCALING,
     CALIBRATION_SLOPE,
     CALIBRATION_SLOPE_COVARIANCE,
     CONFIDENCE,
     PREDICTIONS,
     PURITY,
+    SCALED_CONFIDENCE,
     SLOPE_COVARIANCE_TERMS,
     recording_name,
 )
@@ -146,8 +150,7 @@ def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True,
     narrow it (one model); ``recorded=False`` reads the raw buckets, for a query over any
     window instead of the recorded counts; ``scope`` says whose predictions (each model's, or
     each version's)."""
-    confidences = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers),
-                                      window, scope.by)
+    confidences = _confidences(window, matchers, scope)
     slope = f"max by (model_name) ({promql.selector(CALIBRATION_SLOPE.name, *_curve(matchers))})"
     corrected = (f"{confidences} * {scope.curve_join} {slope}\n"
                  f"  + {_purity_term(confidences, window, matchers, scope)}\n"
@@ -155,6 +158,21 @@ def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True,
     ratio = promql.ratio(corrected, _total(window, matchers, recorded, scope),
                          bad_may_be_absent=False, drop_zero_total=True)
     return f"clamp(\n  {ratio},\n  0, 1)"
+
+
+def _confidences(window: str, matchers: Sequence[str], scope: Scope) -> str:
+    """The window's sum of the confidences as each model's curve weighs them: of the scaled top
+    scores (``ml_prediction_scaled_confidence_total``) for a curve that scales the class scores
+    by a temperature (it exports ``ml_confidence_calibration_scaling``; none where its service
+    does not count them), the histogram's ``_sum`` for the others."""
+    scaling = (f"max by (model_name) "
+               f"({promql.selector(CALIBRATION_SCALING.name, *_curve(matchers))})")
+    scaled = promql.sum_increase(promql.selector(SCALED_CONFIDENCE.sample, *matchers), window,
+                                 scope.by)
+    raw = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers), window,
+                              scope.by)
+    return (f"({scaled} and on (model_name) {scaling}\n"
+            f"    or {raw} unless on (model_name) {scaling})")
 
 
 def _purity_term(confidences: str, window: str, matchers: Sequence[str], scope: Scope) -> str:
@@ -242,9 +260,8 @@ def estimated_accuracy_margin_expr(window: str, *matchers: str, recorded: bool =
     return f"{promql.number(Z_95)} * sqrt(\n  {curve} ^ 2\n  + {slopes}\n  + {noise})"
 
 
-# per covariate of the slopes: its window sum and the reference rows' per-bucket mean
-_DISTANCES = {"confidence": (CONFIDENCE.series("_sum"), CALIBRATION_MEAN.name),
-              "purity": (PURITY.sample, CALIBRATION_MEAN_PURITY.name)}
+# per covariate of the slopes: the reference rows' per-bucket mean
+_DISTANCES = {"confidence": CALIBRATION_MEAN.name, "purity": CALIBRATION_MEAN_PURITY.name}
 SLOPE_COVARIATES: tuple[str, ...] = tuple(_DISTANCES)
 
 
@@ -260,9 +277,9 @@ def slope_distance_expr(window: str, covariate: str, *matchers: str, recorded: b
                         scope: Scope = MODEL_SCOPE) -> str:
     """The PromQL of :func:`slope_distance`: (the window's sum − Σ bucket count × the reference
     rows' mean) / Σ count."""
-    family, reference = _DISTANCES[covariate]
-    window_sum = promql.sum_increase(promql.selector(family, *matchers), window, scope.by)
-    weighted = _weighted(reference, window, matchers, recorded, scope=scope)
+    window_sum = (_confidences(window, matchers, scope) if covariate == "confidence" else
+                  promql.sum_increase(promql.selector(PURITY.sample, *matchers), window, scope.by))
+    weighted = _weighted(_DISTANCES[covariate], window, matchers, recorded, scope=scope)
     return f"(({window_sum} - {weighted}) / ({_total(window, matchers, recorded, scope)} > 0))"
 
 

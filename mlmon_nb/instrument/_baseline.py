@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from .. import metrics as m
 from ..errors import BaselineError
 from ..estimated.reliability import (
+    MAX_STDERR,
     METHOD,
     PURITY_KEYS,
     checked_classes,
@@ -30,6 +31,7 @@ from ..estimated.reliability import (
     mean_purities,
     offsets,
 )
+from ..estimated.scaling import checked_scaling, with_scaling_stderr
 from ._reconstruction import JointStructure
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
@@ -88,6 +90,10 @@ class ServingBaseline:
     calibration_mean: tuple[float, ...] | None = None
     calibration_mean_purity: tuple[float, ...] | None = None
     calibration_slope_covariance: tuple[float, float, float] | None = None
+    # the temperature each prediction's class scores are scaled by before the curve (1: none),
+    # and the model's classes (how a prediction without its scores is scaled)
+    calibration_scaling: float = 1.0
+    calibration_classes: int = 2
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -161,8 +167,8 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     if conf_fractions is not None and len(conf_fractions) != len(conf_edges) + 1:
         raise BaselineError("the confidence distribution does not match the confidence buckets",
                             where)
-    calibration = _calibration(doc.get("calibration"),
-                               max(2, len((doc.get("prediction") or {}).get("classes") or ())))
+    predicted = max(2, len((doc.get("prediction") or {}).get("classes") or ()))
+    calibration = _calibration(doc.get("calibration"), predicted)
     cal_edges = m.CONFIDENCE_BUCKETS if calibration is None else _edges(calibration, where)
     gap = None if calibration is None else tuple(_floats(calibration["gap"]))
     stderr = None if calibration is None else tuple(_floats(calibration["gap_stderr"]))
@@ -175,10 +181,35 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     offset, slope, scored = ((None, 1.0, ScoredCurve()) if calibration is None or gap is None
                              else _linear(calibration, gap))
     rows = None if calibration is None else tuple(_floats(calibration["counts"]))
-    return ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
-                           int(doc.get("n_rows") or 0), conf_fractions, gap, stderr, offset, slope,
-                           rows, _joint(doc.get("multivariate"), where), conf_edges, cal_edges,
-                           *astuple(scored))
+    scaling, classes = _scaling(calibration, where, predicted)
+    return replace(ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
+                                   int(doc.get("n_rows") or 0), conf_fractions, gap, stderr,
+                                   offset, slope, rows, _joint(doc.get("multivariate"), where),
+                                   conf_edges, cal_edges, *astuple(scored)),
+                   calibration_scaling=scaling, calibration_classes=classes)
+
+
+def _scaling(calibration: dict | None, where: str, predicted: int) -> tuple[float, int]:
+    """A calibration entry's scaling temperature (1 where it has none) and classes (``predicted``
+    where it does not say), refused here as ``Calibration`` refuses them."""
+    if calibration is None:
+        return 1.0, 2
+    try:
+        scaling = checked_scaling(calibration.get("scaling", 1.0))
+    except ValueError as exc:
+        raise BaselineError(str(exc), where) from None
+    if scaling != 1.0:
+        stderr: Any = calibration.get("scaling_stderr")
+        sensitivity = calibration.get("scaling_sensitivity")
+        if (calibration.get("purity") is None or type(stderr) not in (int, float)
+                or not 0.0 <= stderr <= 1.0 or not isinstance(sensitivity, list)
+                or len(sensitivity) != len(calibration["counts"])
+                or not all(math.isfinite(v) for v in _floats(sensitivity))):
+            raise BaselineError("a calibration scaled by a temperature is fitted with the class "
+                                "scores: it has their purity sums, the temperature's standard "
+                                "error in [0, 1] and a finite sensitivity per bucket; rebuild "
+                                "the baseline with label= and scores=", where)
+    return scaling, checked_classes(calibration.get("classes", predicted))
 
 
 def _edges(entry: dict, where: str) -> tuple[float, ...]:
@@ -255,11 +286,16 @@ def _calibration(doc: dict | None, classes: int) -> dict | None:
         return doc
     gap, stderr, _ = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
                               _floats(doc["confidence_sum"]), _floats(doc["edges"]), classes)
+    if doc.get("scaling", 1.0) != 1.0:  # its temperature's uncertainty, as Calibration adds it
+        stderr = with_scaling_stderr(stderr, _floats(doc["counts"]),
+                                     _floats(doc["scaling_sensitivity"]),
+                                     float(doc["scaling_stderr"]), MAX_STDERR)
     return {"method": METHOD, "edges": _floats(doc["edges"]), "classes": classes,
             "counts": _floats(doc["counts"]),
             "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),
             "gap": gap, "gap_stderr": stderr,
-            **{k: doc[k] for k in ("square_sum", "product_sum", "purity")
+            **{k: doc[k] for k in ("square_sum", "product_sum", "purity", "scaling",
+                                   "scaling_stderr", "scaling_sensitivity")
                if doc.get(k) is not None}}
 
 
@@ -279,7 +315,7 @@ def serving_of(baseline: Any) -> ServingBaseline:
     conf = getattr(baseline, "confidence_fractions", None)
     calibration = getattr(baseline, "calibration", None)
     joint = getattr(baseline, "multivariate", None)
-    return ServingBaseline(
+    return replace(ServingBaseline(
         str(getattr(baseline, "model_name", "")), str(getattr(baseline, "baseline_id", "")),
         numeric, categorical, int(getattr(baseline, "n_rows", 0) or 0),
         None if conf is None else tuple(_floats(conf)),
@@ -291,7 +327,9 @@ def serving_of(baseline: Any) -> ServingBaseline:
         None if joint is None else joint.serving(),
         tuple(getattr(baseline, "confidence_edges", m.CONFIDENCE_BUCKETS)),
         tuple(getattr(calibration, "bucket_edges", m.CONFIDENCE_BUCKETS)),
-        *astuple(_scored(calibration)))
+        *astuple(_scored(calibration))),
+        calibration_scaling=float(getattr(calibration, "scaling", 1.0)),
+        calibration_classes=int(getattr(calibration, "classes", 2)))
 
 
 def _scored(calibration: Any) -> ScoredCurve:
@@ -357,6 +395,8 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
         for term, value in zip(m.SLOPE_COVARIANCE_TERMS,
                                baseline.calibration_slope_covariance or ()):
             out.append((m.CALIBRATION_SLOPE_COVARIANCE, (name, term), float(value)))
+        if baseline.calibration_scaling != 1.0:
+            out.append((m.CALIBRATION_SCALING, (name,), float(baseline.calibration_scaling)))
     if baseline.calibration_rows is not None:
         for (le, lower), rows in zip(bins, baseline.calibration_rows):
             out.append((m.CALIBRATION_ROWS, (name, le, lower), float(rows)))

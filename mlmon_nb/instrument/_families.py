@@ -202,6 +202,7 @@ class Families:
         self.predictions = hot(m.PREDICTIONS)
         self.confidence = hot(m.CONFIDENCE, m.CONFIDENCE_BUCKETS)
         self.purity = hot(m.PURITY)
+        self.scaled = hot(m.SCALED_CONFIDENCE)
         self.low_confidence = hot(m.LOW_CONFIDENCE)
         self.category = hot(m.FEATURE_CATEGORY)
         self.features = _ClientFeatureHistograms() if multiprocess else hot(m.FEATURE_VALUE)

@@ -23,6 +23,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from .. import metrics as m
 from ..errors import InstrumentError
 from ..estimated.reliability import binary_purity
+from ..estimated.scaling import scaled_confidence
 from ._baseline import baseline_series, serving_of
 from ._families import families_for
 from ._labels import LabelCap, label_text
@@ -87,10 +88,10 @@ def _number(value: Any) -> tuple[float | None, str]:
     return x, ""
 
 
-def _purity(confidence: float, scores: Any) -> tuple[float, bool]:
-    """Σ score² of a prediction's class scores, and whether they were valid; a binary model's
-    (the confidence and the rest on one class) without them or when they are not at least two
-    numbers in [0, 1]."""
+def _purity(confidence: float, scores: Any) -> tuple[float, bool, list[float] | None]:
+    """Σ score² of a prediction's class scores, whether they were valid, and the scores; a
+    binary model's (the confidence and the rest on one class) and None without them or when
+    they are not at least two numbers in [0, 1]."""
     if scores is not None:
         try:
             values = [float(v) for v in (scores.values() if isinstance(scores, Mapping)
@@ -98,8 +99,8 @@ def _purity(confidence: float, scores: Any) -> tuple[float, bool]:
         except (TypeError, ValueError, OverflowError):
             values = []
         if len(values) >= 2 and all(0.0 <= v <= 1.0 for v in values):
-            return min(sum(v * v for v in values), 1.0), True
-    return binary_purity(min(max(confidence, 0.0), 1.0)), scores is None
+            return min(sum(v * v for v in values), 1.0), True, values
+    return binary_purity(min(max(confidence, 0.0), 1.0)), scores is None, None
 
 
 def _category(value: Any) -> tuple[str | None, str]:
@@ -318,6 +319,9 @@ class ModelMonitor:
         self._confidence = fam.confidence.labels(name, self.model_version)
         self._low_confidence = fam.low_confidence.labels(name, self.model_version)
         self._purity = fam.purity.labels(name, self.model_version)
+        # under a curve that scales the class scores: its counter, temperature and classes
+        self._scaled: Any = None
+        self._scaling = (1.0, 2)
         self._per_endpoint: dict[str, tuple[Any, Any]] = {}
         self._errors: dict[tuple[str, str], Any] = {}
         self._predicted: dict[str, Any] = {}
@@ -362,6 +366,9 @@ class ModelMonitor:
             self._numeric[feature] = fam.features.labels(self.model_name, self.model_version,
                                                          feature, buckets=edges)
         serving = serving_of(baseline)
+        if serving.calibration_scaling != 1.0:
+            self._scaled = fam.scaled.labels(self.model_name, self.model_version)
+            self._scaling = (serving.calibration_scaling, serving.calibration_classes)
         for spec, labels, value in baseline_series(serving):
             fam.baseline_series.set(spec, labels, value)
         joint = serving.joint
@@ -461,7 +468,9 @@ class ModelMonitor:
         ``scores``: every class's score (a multiclass model's probabilities, a sequence or a
         mapping by class): their purity, Σ score², is what a calibration fitted with class
         scores weighs (without them, or if one is not a number in [0, 1], the purity of a binary
-        model's scores, confidence² + (1 − confidence)²). With ``request_id`` the prediction waits
+        model's scores, confidence² + (1 − confidence)²); under a curve that scales them by a
+        temperature, their scaled top score is counted too (without them, the confidence's, the
+        rest spread evenly over the other classes). With ``request_id`` the prediction waits
         (bounded) for :meth:`record_feedback`. Returns whether the review sampler picked it for
         human review.
         """
@@ -483,12 +492,16 @@ class ModelMonitor:
             conf, reason = confidence, ""
         else:
             conf, reason = _number(confidence)
-        purity, scores_ok = (None, True) if conf is None else _purity(conf, scores)
+        purity, scores_ok, values = (None, True, None) if conf is None else _purity(conf, scores)
+        scaled = (None if conf is None or self._scaled is None else
+                  scaled_confidence(min(max(conf, 0.0), 1.0), *self._scaling, values))
         with self._lock:
             child.inc()
             if conf is not None:
                 self._confidence.observe(conf)
                 self._purity.inc(purity)
+                if scaled is not None:
+                    self._scaled.inc(scaled)
                 if conf < self.low_confidence_threshold:
                     self._low_confidence.inc()
             if features is not None:

@@ -5,14 +5,16 @@ posterior, so each prediction's chance of being right is known), calibrated on 2
 rows with every class's score (``fit_calibration(..., scores=)``), serves three hours from two
 replicas and two versions (a 10% canary), its inputs pulled toward the classes' meeting point
 for the last hour (covariate shift), its predictions counted by a real ``ModelMonitor`` given
-each prediction's scores (``ml_prediction_purity_total`` beside the confidence histogram),
-scraped and backfilled.
+each prediction's scores under the baseline (``ml_prediction_purity_total`` and, the curve
+scaling the scores by the temperature the rows chose, ``ml_prediction_scaled_confidence_total``
+beside the confidence histogram), scraped and backfilled.
 
 The generated rules (their recorded inputs inlined, as in test_estimated_accuracy_prom) equal
 the Python rerun and the pure estimate on the same counts, sums and purity sums, per model and
-per version; the purity term is weighed (the curve's purity slope is not 0 here) and the
-estimate is within a point of the truth; a model whose curve was fitted with scores but whose service
-exports no purity gets no estimate (not a wrong one), and the rerun says why.
+per version; the scaled top scores are weighed (the curve's temperature is near the model's
+0.7) and the estimate is within a point of the truth; a model whose curve was fitted with scores
+but whose service exports no purity and no scaled sum gets no estimate (not a wrong one), and the
+rerun says why.
 """
 
 from __future__ import annotations
@@ -31,8 +33,14 @@ from mlmon_nb import ModelMonitor
 from mlmon_nb import metrics as m
 from mlmon_nb.errors import DriftError
 from mlmon_nb.estimated import accuracy as performance
-from mlmon_nb.estimated.calibration import fit_calibration, purity
+from mlmon_nb.estimated.calibration import (
+    bucket_sums,
+    calibration_of_sums,
+    fit_calibration,
+    purity,
+)
 from mlmon_nb.instrument import baseline_series, serving_of
+from mlmon_nb.metrics import CONFIDENCE_BUCKETS
 from mlmon_nb.promql.histograms import confidence_buckets_record
 from mlmon_nb.promql.names import estimated_accuracy, estimated_accuracy_margin, versioned
 from mlmon_nb.promql.rule import groups_to_dicts
@@ -48,7 +56,9 @@ RATES = {"1": 360, "2": 40}  # predictions a minute per version
 REPLICAS = 2
 SHARPNESS = 0.7  # the scores' logits × this: underconfident
 UNSCORED = "unscored_model"  # a curve with scores, a service without the purity counter
+UNSCALED = "unscaled_model"  # a scaled curve, a service counting purity but no scaled scores
 CLASSES = ("a", "b", "c")
+COUNTED = (m.PURITY.name, m.SCALED_CONFIDENCE.name, m.CONFIDENCE.name)
 
 
 class Model:
@@ -79,10 +89,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _scraped(registry: CollectorRegistry) -> dict[tuple[str, tuple], float]:
-    """Every sample of the purity counter and the confidence histogram, by name and labels."""
+    """Every sample of the purity and scaled-confidence counters and the confidence histogram,
+    by name and labels."""
     out = {}
     for family in text_string_to_metric_families(generate_latest(registry).decode()):
-        if family.name in (m.PURITY.name, m.CONFIDENCE.name):
+        if family.name in COUNTED:
             for s in family.samples:
                 if not s.name.endswith("_created"):
                     out[(s.name, tuple(sorted(s.labels.items())))] = s.value
@@ -101,7 +112,7 @@ def _history(baseline, end: float) -> tuple[SyntheticHistory, float]:
         for version in RATES:
             registry = CollectorRegistry()
             monitors[(replica, version)] = (registry, ModelMonitor(
-                MODEL_NAME, model_version=version, registry=registry))
+                MODEL_NAME, model_version=version, registry=registry, baseline=baseline))
     values: dict[tuple[str, tuple], list[float]] = {}
     right = seen = 0
     for i, t in enumerate(ts):
@@ -118,22 +129,25 @@ def _history(baseline, end: float) -> tuple[SyntheticHistory, float]:
                 values.setdefault((name, labels + (("instance", f"r{replica}"),)),
                                   [np.nan] * i).append(value)
     for (name, labels), series in values.items():
-        family = m.PURITY.name if name.startswith(m.PURITY.name) else m.CONFIDENCE.name
-        kind = "counter" if family == m.PURITY.name else "histogram"
+        family = next(f for f in COUNTED if name.startswith(f))
+        kind = "histogram" if family == m.CONFIDENCE.name else "counter"
         out.series.append(Series(family, kind, name, {"job": "scored", **dict(labels)},
                                  np.array(series)))
-    for name in (MODEL_NAME, UNSCORED):
+    for name in (MODEL_NAME, UNSCORED, UNSCALED):
         for spec, labels, value in baseline_series(serving_of(baseline)):
             out.series.append(Series(spec.name, "gauge", spec.name,
                                      {"job": "scored", "instance": "r0",
                                       **dict(zip(spec.labels, labels)), "model_name": name},
                                      np.full(ts.size, value)))
-    # the unscored model's service: the confidence histogram without the purity counter
-    for s in [s for s in out.series if s.family == m.CONFIDENCE.name
+    # the unscored model's service: the confidence histogram without the purity and
+    # scaled-confidence counters
+    # scaled-confidence counters; the unscaled model's: with the purity counter
+    for s in [s for s in out.series if s.family in (m.CONFIDENCE.name, m.PURITY.name)
               and s.labels["model_name"] == MODEL_NAME and s.labels["instance"] == "r0"
               and s.labels["model_version"] == "1"]:
-        out.series.append(Series(s.family, s.type, s.name, {**s.labels, "model_name": UNSCORED},
-                                 s.values))
+        for name in (UNSCORED, UNSCALED)[s.family == m.PURITY.name:]:
+            out.series.append(Series(s.family, s.type, s.name, {**s.labels, "model_name": name},
+                                     s.values))
     out.series.sort(key=lambda s: s.family)
     return out, right / seen
 
@@ -161,15 +175,21 @@ def _by(prom, expr: str, at: float, label: str) -> dict[str, float]:
         if not frame.empty else {}
 
 
-def test_the_purity_slope_is_exported_and_fitted():
+def test_the_scaling_and_the_purity_slope_are_exported_and_fitted():
     scores, truth, _ = Model(seed=5).draw(20_000, 0.0)
-    curve = fit_calibration(scores.max(axis=1), scores.argmax(axis=1) == truth, scores=scores)
-    # at one confidence, a purer score vector is one with the rest on a single runner-up: a
-    # closer contest, which an underconfident model loses more often than its scores say
-    assert curve.purity_slope < -0.1
+    conf, correct = scores.max(axis=1), scores.argmax(axis=1) == truth
+    curve = fit_calibration(conf, correct, scores=scores)
+    assert 0.6 < curve.scaling < 0.8  # the model's logits × 0.7, scaled back
     exported = {spec.name: value for spec, _, value in baseline_series(serving_of(
         overconfident_baseline().with_calibration(curve)))}
+    assert exported[m.CALIBRATION_SCALING.name] == curve.scaling
     assert exported[m.CALIBRATION_PURITY_SLOPE.name] == curve.purity_slope
+    # unscaled, at one confidence, a purer score vector is one with the rest on a single
+    # runner-up: a closer contest, which an underconfident model loses more often than its
+    # scores say, and the purity slope sees it
+    unscaled = calibration_of_sums(bucket_sums(conf, correct, purities=purity(scores)),
+                                   CONFIDENCE_BUCKETS, 3)
+    assert unscaled.purity_slope < -0.1
     # purity: 1 for a one-hot score vector, 1/K for an even one, and between them otherwise
     np.testing.assert_allclose(purity(np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])),
                                [1.0, 1 / 3])
@@ -185,11 +205,14 @@ def test_rules_equal_the_rerun_and_weigh_the_scores(scored):
     estimate = _by(prom, inline(rules[estimated_accuracy("30m")], generated), at, "model_name")
     margin = _by(prom, inline(rules[estimated_accuracy_margin("30m")], generated), at,
                  "model_name")
-    # the unscored model's curve has a purity slope, its service no purity: no estimate
+    # the unscored model's curve has a purity slope, its service no purity; the unscaled
+    # model's a scaling, its service no scaled sum: no estimate
     assert set(estimate) == set(margin) == {MODEL_NAME}
     rerun = performance.estimated_accuracy(prom, baseline, window="30m", time=at)
     counts = performance.window_confidence_counts(prom, MODEL_NAME, window="30m", time=at)
-    total = performance.window_confidence_sum(prom, MODEL_NAME, window="30m", time=at)
+    total = performance.window_scaled_sum(prom, MODEL_NAME, window="30m", time=at)
+    raw = performance.window_confidence_sum(prom, MODEL_NAME, window="30m", time=at)
+    assert total is not None and total > raw  # underconfident: its scaled scores are higher
     purities = performance.window_purity_sum(prom, MODEL_NAME, window="30m", time=at)
     assert purities is not None and 0 < purities < counts.sum()
     pure = cal.estimate(counts, total, purities)
@@ -197,14 +220,18 @@ def test_rules_equal_the_rerun_and_weigh_the_scores(scored):
     assert margin[MODEL_NAME] == pytest.approx(rerun.margin, rel=1e-9)
     assert (rerun.accuracy, rerun.margin, rerun.n) == (pure.accuracy, pure.margin, pure.n)
     assert rerun.n == 30 * sum(RATES.values())
-    # the scores' purity is weighed, and both curves (with and without it) are near the truth
-    assert cal.purity_slope != 0.0
-    alone = unscored_curve.estimate(counts, total).accuracy
+    # the scores are scaled by the temperature the rows chose (the model's logits × 0.7), and
+    # both curves (with and without the scores) are near the truth
+    assert 0.6 < cal.scaling < 0.8
+    alone = unscored_curve.estimate(counts, raw).accuracy
     assert rerun.accuracy != pytest.approx(alone, abs=1e-6)
     assert abs(rerun.accuracy - realized) < 0.01 and abs(alone - realized) < 0.01
     with pytest.raises(DriftError, match="no ml_prediction_purity_total"):
         performance.estimated_accuracy(prom, baseline, window="30m", time=at,
                                        model_name=UNSCORED)
+    with pytest.raises(DriftError, match="no ml_prediction_scaled_confidence_total"):
+        performance.estimated_accuracy(prom, baseline, window="30m", time=at,
+                                       model_name=UNSCALED)
 
 
 def test_each_versions_rule_weighs_its_own_purity(scored):

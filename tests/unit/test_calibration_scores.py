@@ -18,8 +18,15 @@ from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline, BaselineBuilder
 from mlmon_nb.cli import main
 from mlmon_nb.errors import BaselineError
-from mlmon_nb.estimated.calibration import bucket_counts, fit_calibration, purity
+from mlmon_nb.estimated.calibration import (
+    bucket_counts,
+    bucket_sums,
+    calibration_of_sums,
+    fit_calibration,
+    purity,
+)
 from mlmon_nb.instrument import baseline_series, load_baseline
+from mlmon_nb.metrics import CONFIDENCE_BUCKETS
 
 CLASSES = ("neg", "neu", "pos")
 SCORES = [f"p_{c}" for c in CLASSES]
@@ -60,9 +67,14 @@ def test_the_curve_has_purity_sums_and_a_purity_slope(frame, scored):
                                scores=frame[SCORES].to_numpy())
     assert cal.purity_sums is not None and cal.purity_sums.shape == (4, cal.n_buckets)
     np.testing.assert_allclose(cal.purity_sums, expected.purity_sums)
-    # an underconfident 3-class model: at one confidence, a close runner-up (a purer rest)
-    # loses more often than the scores say
-    assert cal.purity_slope < -0.1 and cal.slopes.covariance is not None
+    # an underconfident 3-class model (logits × 0.7): its scores are scaled back first...
+    assert 0.6 < cal.scaling < 0.8 and cal.slopes.covariance is not None
+    # ...and without that, at one confidence, a close runner-up (a purer rest) loses more
+    # often than the scores say: the purity slope sees it
+    sums = bucket_sums(frame["confidence"].to_numpy(),
+                       (frame["prediction"] == frame["label"]).to_numpy(),
+                       purities=purity(frame[SCORES].to_numpy()))
+    assert calibration_of_sums(sums, CONFIDENCE_BUCKETS, 3).purity_slope < -0.1
     assert not set(SCORES) & set(scored.numeric)  # the scores are no features
     described = scored.describe().set_index("kind")
     assert described.loc["calibration", "purity_slope"] == cal.purity_slope
@@ -135,14 +147,16 @@ def test_the_estimate_weighs_purity_and_its_band_the_slopes(frame, scored):
     cal = scored.calibration
     shifted = _draw(20_000, 0.7, 1.2, 8)  # inputs nearer the classes' meeting point
     counts = bucket_counts(shifted["confidence"].to_numpy())
-    total = float(shifted["confidence"].sum())
+    # the window's scaled top scores, as the service counts them under this curve
+    total = float(cal.confidences(shifted["confidence"].to_numpy(),
+                                  shifted[SCORES].to_numpy()).sum())
     with pytest.raises(ValueError, match="purity sum"):
         cal.estimate(counts, total)
     purities = float(purity(shifted[SCORES].to_numpy()).sum())
     est = cal.estimate(counts, total, purities)
     truth = float((shifted["prediction"] == shifted["label"]).mean())
     alone = Baseline.from_frame(frame, "m", exclude=SCORES, **OPTIONS).calibration.estimate(
-        counts, total)
+        counts, float(shifted["confidence"].sum()))
     assert abs(est.accuracy - truth) < abs(alone.accuracy - truth)
     assert est.lower <= truth <= est.upper
     # the slopes' uncertainty widens the band as the window's purity leaves the reference's
