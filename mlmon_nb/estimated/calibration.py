@@ -513,12 +513,14 @@ class Calibration:
 def purity(scores: np.ndarray) -> np.ndarray:
     """Each row's purity, Σ_k p_k² over its class scores (rows × classes, each row summing to
     1): how concentrated the scores are beyond the top one (1 for a one-hot row, 1/K for an
-    even one). What ``ModelMonitor.record_prediction(..., scores=)`` counts."""
+    even one; NaN for a row with no positive score, which a curve leaves out). What
+    ``ModelMonitor.record_prediction(..., scores=)`` counts."""
     p = np.asarray(scores, dtype=float)
     if p.ndim != 2 or p.shape[1] < 2:
         raise BaselineError(f"class scores need one column per class (at least 2); got shape "
                             f"{p.shape}")
-    return np.einsum("ij,ij->i", p, p)
+    # a row without a positive score (all 0) has no top class to scale: left out as missing
+    return np.where(p.max(axis=1) > 0, np.einsum("ij,ij->i", p, p), np.nan)
 
 
 def bucket_sums(confidence: np.ndarray, correct: np.ndarray,
@@ -583,26 +585,30 @@ def scaled_confidences(scores: np.ndarray, temperature: float) -> np.ndarray:
     """Each row's top class score after its logits are divided by ``temperature`` (rows ×
     classes; :func:`mlmon_nb.estimated.scaling.scaled_confidence` over rows, which the service
     counts)."""
-    return _scaled(scores, temperature)[0]
+    return _scaled(_margins(scores), temperature)[0]
 
 
 def scaling_sensitivities(scores: np.ndarray, temperature: float) -> np.ndarray:
     """Each row's change of its scaled top score per unit of log ``temperature`` (how much an
     error in the temperature moves it)."""
-    return _scaled(scores, temperature)[1]
+    return _scaled(_margins(scores), temperature)[1]
 
 
-def _scaled(scores: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's scaled top score ``t`` and its change per unit of log ``temperature``: with
-    ``d_k`` = log(top / p_k), t = 1 / Σ exp(−d_k / T) and dt / dlog T = −t² Σ exp(−d_k / T)
-    d_k / T."""
+def _margins(scores: np.ndarray) -> np.ndarray:
+    """Each class's log-score margin below the row's top one, ``d_k`` = log(top / p_k) (∞ for
+    a score of 0), computed once for every temperature."""
     p = np.clip(np.asarray(scores, dtype=float), 0.0, None)
-    top = p.max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = p / top[:, None]
-        powered = ratio ** (1.0 / temperature)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(p.max(axis=1, keepdims=True)) - np.log(p)
+
+
+def _scaled(margins: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's scaled top score ``t`` and its change per unit of log ``temperature``, from
+    its :func:`_margins`: t = 1 / Σ exp(−d_k / T) and dt / dlog T = −t² Σ exp(−d_k / T) d_k / T."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        powered = np.exp(-margins / temperature)
         t = 1.0 / np.sum(powered, axis=1)
-        weighted = np.where(ratio > 0, powered * -np.log(ratio), 0.0)
+        weighted = np.where(powered > 0, powered * margins, 0.0)
     return t, -t * t * np.sum(weighted, axis=1) / temperature
 
 
@@ -630,8 +636,9 @@ class ScalingSums:
         y = np.asarray(correct, dtype=bool)[finite].astype(float)
         size = len(edges) + 1
         loss, sums = np.zeros(len(SCALINGS)), np.zeros((len(SCALINGS), 5, size))
+        margins = _margins(p)
         for i, temperature in enumerate(SCALINGS):
-            t, change = _scaled(p, temperature)
+            t, change = _scaled(margins, temperature)
             t = np.clip(t, 0.0, 1.0)
             sure = np.clip(t, 1e-12, 1 - 1e-12)
             loss[i] = -float(np.sum(y * np.log(sure) + (1 - y) * np.log1p(-sure)))

@@ -7,15 +7,27 @@ miscalibration of neural and boosted classifiers, and temperature scaling its st
 scores ``p_k`` become ``p_k^(1/T) / Σ_j p_j^(1/T)`` (the logits divided by ``T``), ``T > 1``
 for an overconfident model. Binned curves see it only through the top score, and lose how the
 other classes share the rest: on many-class models the bins cannot recover it (10 classes,
-logits × 2, 5,000 validation rows: 3.8 points off with the top score alone, 1.9 with the
-scores' purity, NannyML's CBPE 0.6). A curve fitted with the class scores therefore first
+logits × 2, 5,000 validation rows: 3.4 points off with the top score alone, 2.4 with the
+scores' purity, NannyML's CBPE 1.6). A curve fitted with the class scores therefore first
 chooses ``T`` on the labelled rows — the likeliest of :data:`SCALINGS` for their correctness
 (each row right with probability its scaled top score), kept only where it beats ``T = 1`` by
 the likelihood-ratio test at 5 % (:func:`choose_scaling`), so a calibrated model's curve is
 exactly what it was — and is then fitted on the scaled top scores: what is left for the bins is
 the residual, small and smooth. The service counts each prediction's scaled top score
 (``ml_prediction_scaled_confidence_total``), and the estimate weighs that sum where the curve's
-would weigh the confidences' ``_sum``.
+would weigh the confidences' ``_sum``. The temperature's own uncertainty (the standard error of
+log T from the likelihood's curvature, :func:`scaling_stderr`) widens each gap's standard error
+by the bucket's mean change of the scaled score per unit of log T (:func:`with_scaling_stderr`):
+without it the band held the truth in 86 % of 120 benchmark draws at 500 validation rows, with
+it 92 %.
+
+Measured (benchmarks/cbpe_cases.py's cases, mean |error| in accuracy points against the truth):
+the table's 72 draws 0.58 → 0.51 (NannyML 0.57), 288 fresh draws 0.64 → 0.59 and 0.53 → 0.49
+(NannyML 0.70 and 0.69), 300 draws at 500 rows 1.11 → 0.98 (more than 2 points off in 58 → 45,
+NannyML 84); 5 and 10 classes with logits × 2 on 5,000 rows 0.97 → 0.48 and 2.39 → 0.77
+(NannyML 0.50 and 1.58); bench_cbpe's overconfident scenario, worst window 1.51 → 0.49 (NannyML
+0.53). The price is the fit: one pass over the labelled rows per temperature, 60 ms to 1 s on
+500 to 50,000 rows, once per baseline.
 """
 
 from __future__ import annotations

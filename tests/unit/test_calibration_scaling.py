@@ -257,3 +257,12 @@ def test_the_band_carries_the_temperatures_uncertainty(overconfident, tmp_path):
     assert service.calibration_gap_stderr == pytest.approx(library.calibration.gap_stderr.tolist(),
                                                            abs=1e-12)
     np.testing.assert_allclose(library.calibration.gap_stderr, cal.gap_stderr, atol=1e-12)
+
+
+def test_rows_without_a_positive_or_finite_score_are_left_out():
+    rng = np.random.default_rng(12)
+    scores, correct, _ = _draw(3_000, 3, 1.6, 2.0, rng)
+    scores[0], scores[1, 0] = 0.0, np.nan
+    cal = fit_calibration(scores.max(axis=1), correct, scores=scores)
+    assert cal.n == 2_998 and cal.scaling != 1.0
+    assert np.all(np.isfinite(cal.confidence_sum)) and np.all(np.isfinite(cal.gap_stderr))
