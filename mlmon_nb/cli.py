@@ -297,14 +297,9 @@ def _baseline_build(args) -> int:
 
 
 def _temperature(calibration: Calibration) -> str:
-    """The curve's temperature in words, where one was kept: the class scores' scaling, else
-    the temperature curve its gaps were shrunk toward."""
-    value = calibration.scaling if calibration.scaling != 1.0 else calibration.temperature
-    if value == 1.0:
-        return ""
-    kind = "overconfident" if value > 1 else "underconfident"
-    how = "scores scaled by temperature" if calibration.scaling != 1.0 else "temperature"
-    return f" ({kind}: {how} {value:.2f})"
+    """The curve's temperature in words, where one was kept."""
+    kind = calibration.miscalibration
+    return f" ({kind})" if kind else ""
 
 
 def _count(n: int, noun: str) -> str:

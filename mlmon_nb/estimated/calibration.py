@@ -327,6 +327,17 @@ class Calibration:
         return scaled_confidences(scores, self.scaling)
 
     @property
+    def miscalibration(self) -> str:
+        """The temperature kept, in words ("underconfident: scores scaled by temperature 0.70",
+        "overconfident: temperature 1.30"): the class scores' scaling, else the temperature
+        curve the gaps were shrunk toward; "" where neither was kept."""
+        value = self.scaling if self.scaling != 1.0 else self.temperature
+        if value == 1.0:
+            return ""
+        how = "scores scaled by temperature" if self.scaling != 1.0 else "temperature"
+        return f"{'overconfident' if value > 1 else 'underconfident'}: {how} {value:.2f}"
+
+    @property
     def n(self) -> int:
         """Labelled reference rows the curve was fitted on."""
         return int(self.counts.sum())
@@ -444,8 +455,9 @@ class Calibration:
         return float(c[self.counts < rows].sum() / c.sum()) if c.sum() > 0 else float("nan")
 
     def table(self) -> list[dict[str, float]]:
-        """One row per bucket: its edge, reference rows, mean confidence, observed accuracy, and
-        the calibrated accuracy, gap and the gap's standard error."""
+        """One row per bucket: its edge, reference rows, mean confidence (of the scaled top
+        scores, for a curve with a :attr:`scaling`), observed accuracy, and the calibrated
+        accuracy, gap and the gap's standard error."""
         return [{"le": le, "rows": float(n), "mean_confidence": float(m),
                  "observed": float(k / n) if n else float("nan"), "calibrated": float(a),
                  "gap": float(g), "gap_stderr": float(e)}

@@ -214,8 +214,11 @@ class EstimatedAccuracyEvidence(InvestigationBase):
                     f"mostly the curve around it, and the band widens)."
                     + (" The estimate is uncertain." if share > THIN_SHARE else "")
                     if share == share else "")
+        kind = cal.miscalibration
         message = (f"{ASSUMPTION} The curve was fitted on {fmt(cal.n, Kind.COUNT)} labelled "
-                   f"rows ({fmt(cal.reference_accuracy, Kind.RATIO)} accurate).{coverage} {held}")
+                   f"rows ({fmt(cal.reference_accuracy, Kind.RATIO)} accurate"
+                   f"{'; ' + kind if kind else ''})."
+                   f"{coverage} {held}")
         rows = [{"confidence ≤": "+Inf" if not np.isfinite(r["le"]) else f"{r['le']:g}",
                  "reference rows": fmt(r["rows"], Kind.COUNT),
                  "calibrated accuracy": fmt(r["calibrated"], Kind.RATIO)}

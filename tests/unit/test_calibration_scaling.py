@@ -164,6 +164,7 @@ def test_batches_build_the_same_scaled_curve(overconfident):
         np.testing.assert_allclose(other.confidence_sum, cal.confidence_sum, rtol=1e-12)
         np.testing.assert_allclose(other.gap, cal.gap, atol=1e-12)
     assert base.describe().set_index("kind").loc["calibration", "scaling"] == cal.scaling
+    assert cal.miscalibration == f"overconfident: scores scaled by temperature {cal.scaling:.2f}"
 
 
 def test_the_service_counts_the_scaled_top_scores_the_estimate_weighs(overconfident):

@@ -98,7 +98,8 @@ def test_record_batches_partitions_and_the_cli_give_the_same_curve(frame, scored
                  "--prediction", "prediction", "--confidence", "confidence", "--label", "label",
                  "--scores", ",".join(SCORES), "--bins", "10", "--no-progress",
                  "-o", str(out)]) == 0
-    assert "with their class scores" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "with their class scores (underconfident: scores scaled by temperature 0." in printed
     built = Baseline.load(out)
     np.testing.assert_allclose(built.calibration.purity_sums, scored.calibration.purity_sums)
     assert built.calibration.purity_slope == pytest.approx(scored.calibration.purity_slope)
