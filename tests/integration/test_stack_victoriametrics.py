@@ -155,7 +155,8 @@ def test_rules_reading_rules_of_their_own_group_on_vmalert(vm_stack):
     request-rate rule, both against their expressions evaluated afterwards.
 
     Seen: the leaf equals its expression two evaluations (30 s) earlier, VictoriaMetrics'
-    ``-search.latencyOffset`` (queries near now read 30 s back); the error ratio differs from its
+    ``-search.latencyOffset`` (queries near now read 30 s back), one on a loaded machine; the
+    error ratio differs from its
     own expression at that instant by about 1% (median, during the burst): its denominator is
     the request-rate rule's previous evaluation. Far below what moves HighErrorRate (5%, 2%)."""
     selector = f'{{model_name="{MODEL_NAME}"}}'
@@ -168,8 +169,10 @@ def test_rules_reading_rules_of_their_own_group_on_vmalert(vm_stack):
         f"sum by (model_name) (rate(ml_requests_total{selector}[5m]))")
     print(f"median relative difference, recorded vs evaluated 0/1/2 steps earlier: "
           f"leaf {[round(x, 4) for x in leaf]}, chained {[round(x, 4) for x in chained]}")
-    assert leaf[2] < 0.01, leaf  # the leaf: its expression at t − 30 s
-    assert chained[2] < 0.05 and chained[0] < 0.1, chained
+    # the leaf: its expression one or two evaluations earlier (two on a quiet machine; one when
+    # the loaded machine runs the evaluation late, past part of the latency offset)
+    assert min(leaf[1:]) < 0.01, leaf
+    assert min(chained[1:]) < 0.05 and chained[0] < 0.1, chained
 
 
 def test_vmalert_evaluates_every_generated_rule_without_error(vm_stack):
