@@ -165,9 +165,11 @@ def ours_estimates(cal: Calibration, histograms: list[tuple[np.ndarray, float, f
 
 
 def estimate_windows(reference: Sample, windows: list[Sample],
-                     shifts: tuple[float, ...] = SHIFTS) -> list[WindowResult]:
-    """mlmon_nb's estimate for each window next to its truth (NannyML's filled in later)."""
-    cal = ours_fit(reference)
+                     shifts: tuple[float, ...] = SHIFTS,
+                     cal: Calibration | None = None) -> list[WindowResult]:
+    """mlmon_nb's estimate for each window next to its truth (NannyML's filled in later), by
+    ``cal`` (default: fitted on ``reference``)."""
+    cal = cal or ours_fit(reference)
     est = ours_estimates(cal, [histogram(cal, w) for w in windows])
     return [WindowResult(s, len(w.label), w.accuracy, w.expected_accuracy, e)
             for s, w, e in zip(shifts, windows, est)]
@@ -242,8 +244,9 @@ def print_windows(rows: list[WindowResult], with_nannyml: bool) -> None:
 def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
     """Part 1 and 2 for one scenario; returns the window mlmon_nb is furthest off the truth."""
     reference, windows = workload(scenario)
-    rows = estimate_windows(reference, windows)
-    counts = [histogram(ours_fit(reference), w) for w in windows]
+    cal = ours_fit(reference)
+    rows = estimate_windows(reference, windows, cal=cal)
+    counts = [histogram(cal, w) for w in windows]
     print(f"\n-- {scenario.name}: validation {N_REF:,} rows (accuracy {reference.accuracy:.2%}), "
           f"{len(windows)} windows of {N_WINDOW:,} rows")
     with_nannyml = skip_reason is None
@@ -261,7 +264,6 @@ def run_accuracy(scenario: Scenario, skip_reason: str | None) -> WindowResult:
     print(f"mlmon_nb: max |error| vs truth {worst * 100:.2f} points, mean "
           f"{np.mean([r.error for r in rows]) * 100:.2f}; vs expected accuracy max "
           f"{max(abs(r.ours - r.expected) for r in rows) * 100:.2f}")
-    cal = ours_fit(reference)
     alone = max(abs(buckets_only(cal, w) - r.truth) for r, w in zip(rows, windows))
     print(f"  from bucket counts alone, without the histogram's sum: max |error| vs truth "
           f"{alone * 100:.2f} points")

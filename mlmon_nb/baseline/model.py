@@ -534,15 +534,14 @@ class BaselineBuilder:
         confidences); with class scores, the purity sums (a row with a missing score is left
         out)."""
         keep = np.asarray(labelled, bool)
+        conf, right = confidence[keep], np.asarray(correct, bool)[keep]
         kept = np.column_stack(scores)[keep] if scores else None
-        rows, hits, sums, squares, products, *more = bucket_sums(
-            confidence[keep], np.asarray(correct, bool)[keep],
-            purities=None if kept is None else purity(kept))
+        purities = None if kept is None else purity(kept)
+        rows, hits, sums, squares, products, *more = bucket_sums(conf, right, purities=purities)
         if self.purity_sums is not None:
             self.purity_sums += np.array(more)
         if self.scaling_sums is not None and kept is not None:
-            self.scaling_sums += ScalingSums.of(confidence[keep], np.asarray(correct, bool)[keep],
-                                                kept)
+            self.scaling_sums += ScalingSums.of(conf, right, kept, purities=purities)
         self.labelled += rows.astype(np.int64)
         self.correct += hits.astype(np.int64)
         self.confidence_sum += sums

@@ -21,7 +21,7 @@ narrows each to one version's predictions (and labels), through the model's curv
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -108,14 +108,19 @@ def window_confidence_counts(source: QuerySource, model_name: str, *, window: st
     return counts[0] if len(counts) else np.zeros(len(edges))
 
 
+def _window_total(source: QuerySource, query: str, time: Any) -> float | None:
+    """An instant sum query's value summed over its series; None where it has none."""
+    frame = source.query(query, time=time)
+    return float(frame["value"].sum()) if not frame.empty else None
+
+
 def window_confidence_sum(source: QuerySource, model_name: str, *, window: str = "1h",
                           time: Any = None, model_version: str = "") -> float:
     """The sum of the confidences of the ``window`` ending at ``time`` (the histogram's
     ``_sum``), summed across replicas (of ``model_version`` alone when given); 0 when there
     were none."""
-    frame = source.query(queries.confidence_sum(model_name, window, **_version(model_version)),
-                         time=time)
-    return float(frame["value"].sum()) if not frame.empty else 0.0
+    return _window_total(source, queries.confidence_sum(
+        model_name, window, **_version(model_version)), time) or 0.0
 
 
 def window_scaled_sum(source: QuerySource, model_name: str, *, window: str = "1h",
@@ -123,9 +128,8 @@ def window_scaled_sum(source: QuerySource, model_name: str, *, window: str = "1h
     """The sum of the predictions' temperature-scaled top scores of the ``window`` ending at
     ``time`` (``ml_prediction_scaled_confidence_total``), summed across replicas; None when the
     service counts none (a curve that scales the scores then has no estimate)."""
-    frame = source.query(queries.scaled_confidence_sum(model_name, window,
-                                                       **_version(model_version)), time=time)
-    return float(frame["value"].sum()) if not frame.empty else None
+    return _window_total(source, queries.scaled_confidence_sum(
+        model_name, window, **_version(model_version)), time)
 
 
 def window_purity_sum(source: QuerySource, model_name: str, *, window: str = "1h",
@@ -133,9 +137,14 @@ def window_purity_sum(source: QuerySource, model_name: str, *, window: str = "1h
     """The sum of the predictions' class-score purities of the ``window`` ending at ``time``
     (``ml_prediction_purity_total``), summed across replicas; None when the service exports
     none (a curve fitted with class scores then has no estimate)."""
-    frame = source.query(queries.purity_sum(model_name, window, **_version(model_version)),
-                         time=time)
-    return float(frame["value"].sum()) if not frame.empty else None
+    return _window_total(source, queries.purity_sum(
+        model_name, window, **_version(model_version)), time)
+
+
+def _confidence_sum_query(calibration: Calibration) -> Callable[..., str]:
+    """The query of a window's confidences as ``calibration`` weighs them: the scaled top
+    scores' sum for a curve with a scaling, the histogram's ``_sum`` for the others."""
+    return queries.scaled_confidence_sum if calibration.scaling != 1.0 else queries.confidence_sum
 
 
 def _no_scaled(model: str) -> DriftError:
@@ -168,14 +177,11 @@ def estimated_accuracy(source: QuerySource, baseline: Baseline, *, window: str =
                                      model_version=model_version)
         if purities is None:
             raise _no_purity(model)
-    if calibration.scaling == 1.0:
-        return calibration.estimate(counts, window_confidence_sum(
-            source, model, window=window, time=time, model_version=model_version), purities)
-    scaled = window_scaled_sum(source, model, window=window, time=time,
-                               model_version=model_version)
-    if scaled is None and counts.sum() > 0:
+    total = _window_total(source, _confidence_sum_query(calibration)(
+        model, window, **_version(model_version)), time)
+    if total is None and calibration.scaling != 1.0 and counts.sum() > 0:
         raise _no_scaled(model)
-    return calibration.estimate(counts, scaled or 0.0, purities)
+    return calibration.estimate(counts, total or 0.0, purities)
 
 
 def _range(start: Any, end: Any, step: Any, window: str | None
@@ -209,11 +215,9 @@ def estimated_accuracy_series(source: QuerySource, baseline: Baseline, start: An
                                          end, step))
         if len(ts) and not purities:
             raise _no_purity(model)
-    scaled = calibration.scaling != 1.0
-    by_time = _by_time(source.range((queries.scaled_confidence_sum if scaled
-                                     else queries.confidence_sum)(model, window, **version),
+    by_time = _by_time(source.range(_confidence_sum_query(calibration)(model, window, **version),
                                     start, end, step))
-    if scaled and len(ts) and not by_time:
+    if calibration.scaling != 1.0 and len(ts) and not by_time:
         raise _no_scaled(model)
     rows = []
     for t, c in zip(ts, counts):

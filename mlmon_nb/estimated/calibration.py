@@ -241,7 +241,6 @@ class Calibration:
         counts, correct, conf_sum = arrays
         try:
             checked_classes(self.classes)
-            object.__setattr__(self, "scaling", checked_scaling(self.scaling))
         except ValueError as exc:
             raise BaselineError(str(exc)) from None
         if (not all(np.all(np.isfinite(a)) for a in arrays) or np.any(counts < 0)
@@ -276,31 +275,25 @@ class Calibration:
                                     "non-negative values of purities in [0, 1], beside the "
                                     "within-bucket sums; rebuild the baseline with scores=")
             object.__setattr__(self, "purity_sums", sums)
-        if self.scaling != 1.0:
-            self._check_scaling(size)
+        try:
+            scaling, stderr, sensitivity = checked_scaling(
+                self.scaling, self.scaling_stderr, self.scaling_sensitivity, size,
+                self.purity_sums is not None)
+        except ValueError as exc:
+            raise BaselineError(str(exc)) from None
+        object.__setattr__(self, "scaling", scaling)
+        object.__setattr__(self, "scaling_stderr", stderr)
+        object.__setattr__(self, "scaling_sensitivity",
+                           None if sensitivity is None else np.array(sensitivity))
         if np.asarray(self.gap).size == 0 or np.asarray(self.gap_stderr).size == 0:
             fit = self._fit()
             object.__setattr__(self, "gap", np.array(fit.gaps))
             object.__setattr__(self, "gap_stderr", np.array(fit.stderr))
 
-    def _check_scaling(self, size: int) -> None:
-        sensitivity = (None if self.scaling_sensitivity is None
-                       else np.asarray(self.scaling_sensitivity, dtype=float))
-        if (self.purity_sums is None or sensitivity is None or sensitivity.shape != (size,)
-                or not np.all(np.isfinite(sensitivity))
-                or type(self.scaling_stderr) not in (int, float)
-                or not 0.0 <= self.scaling_stderr <= 1.0):
-            raise BaselineError("a calibration scaled by a temperature is fitted with the class "
-                                "scores: it has their purity sums, the temperature's standard "
-                                f"error in [0, 1] and {size} finite sensitivities; rebuild the "
-                                "baseline with label= and scores=")
-        object.__setattr__(self, "scaling_sensitivity", sensitivity)
-        object.__setattr__(self, "scaling_stderr", float(self.scaling_stderr))
-
     def _fit(self) -> Gaps:
         fit = fit_gaps(self.counts.tolist(), self.correct.tolist(),
                        self.confidence_sum.tolist(), self.bucket_edges, self.classes)
-        if self.scaling == 1.0 or self.scaling_sensitivity is None:
+        if self.scaling_sensitivity is None:  # unscaled
             return fit
         return fit._replace(stderr=with_scaling_stderr(
             fit.stderr, self.counts.tolist(), self.scaling_sensitivity.tolist(),
@@ -477,7 +470,7 @@ class Calibration:
             doc["product_sum"] = self.product_sum.tolist()
         if self.purity_sums is not None:
             doc["purity"] = dict(zip(PURITY_KEYS, self.purity_sums.tolist()))
-        if self.scaling != 1.0 and self.scaling_sensitivity is not None:
+        if self.scaling_sensitivity is not None:  # scaled
             doc.update(scaling=self.scaling, scaling_stderr=self.scaling_stderr,
                        scaling_sensitivity=self.scaling_sensitivity.tolist())
         return doc
@@ -499,10 +492,8 @@ class Calibration:
                       np.array(doc["confidence_sum"], dtype=float),
                       square_sum=within[0], product_sum=within[1], bucket_edges=edges,
                       classes=doc.get("classes", classes), scaling=doc.get("scaling", 1.0),
-                      scaling_stderr=doc.get("scaling_stderr", math.nan if "scaling" in doc
-                                             else 0.0),
-                      scaling_sensitivity=(None if doc.get("scaling_sensitivity") is None else
-                                           np.array(doc["scaling_sensitivity"], dtype=float)),
+                      scaling_stderr=doc.get("scaling_stderr", math.nan),  # NaN: refused if scaled
+                      scaling_sensitivity=doc.get("scaling_sensitivity"),
                       purity_sums=None if scores is None else np.array(
                           [scores[k] for k in PURITY_KEYS], dtype=float))
             if doc.get("method") != METHOD:
@@ -573,12 +564,12 @@ def fit_calibration(confidence: np.ndarray, correct: np.ndarray,
     :func:`fewest_classes`)."""
     if classes is None:
         classes = np.shape(scores)[1] if scores is not None else fewest_classes(confidence)
-    sums = bucket_sums(confidence, correct, edges,
-                       None if scores is None else purity(scores))
+    purities = None if scores is None else purity(scores)
+    sums = bucket_sums(confidence, correct, edges, purities)
     if sums[0].sum() == 0:
         raise BaselineError("no labelled rows with a finite confidence to calibrate on")
     if scores is not None:
-        return ScalingSums.of(confidence, correct, scores, edges).calibration(
+        return ScalingSums.of(confidence, correct, scores, edges, purities).calibration(
             sums, edges, int(classes))
     return calibration_of_sums(sums, edges, int(classes))
 
@@ -638,11 +629,13 @@ class ScalingSums:
 
     @classmethod
     def of(cls, confidence: np.ndarray, correct: np.ndarray, scores: np.ndarray,
-           edges: Sequence[float] = CONFIDENCE_BUCKETS) -> ScalingSums:
+           edges: Sequence[float] = CONFIDENCE_BUCKETS,
+           purities: np.ndarray | None = None) -> ScalingSums:
         """The sums of labelled rows: their confidences, correctness and class scores (rows ×
-        classes); the rows :func:`bucket_sums` leaves out are left out."""
+        classes; ``purities``: their :func:`purity`, where the caller has it); the rows
+        :func:`bucket_sums` leaves out are left out."""
         conf, p = np.asarray(confidence, dtype=float), np.asarray(scores, dtype=float)
-        z = purity(p)
+        z = purity(p) if purities is None else np.asarray(purities, dtype=float)
         finite = np.isfinite(conf) & np.isfinite(z)
         idx, p, z = bucket_index(conf[finite], edges), p[finite], np.clip(z[finite], 0.0, 1.0)
         y = np.asarray(correct, dtype=bool)[finite].astype(float)

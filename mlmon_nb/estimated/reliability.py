@@ -121,7 +121,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 __all__ = ["fit_gaps", "Gaps", "fit_slope", "Slopes", "offsets", "mean_confidences", "mean_purities",
-           "binary_purity", "midpoints", "temperature_gap", "checked_classes",
+           "binary_purity", "midpoints", "temperature_gap", "even_rest_scaled", "checked_classes",
            "METHOD", "PURITY_KEYS", "TEMPERATURES", "Z_95", "MAX_STDERR"]
 
 # the fit's name in a baseline file: an entry of another fit (or none: the first one, gaps
@@ -226,16 +226,24 @@ def checked_classes(value: object) -> int:
     return value
 
 
+def even_rest_scaled(confidence: float, temperature: float, classes: int) -> float:
+    """The top score of a ``classes``-class prediction with top-class ``confidence`` and the
+    rest spread evenly, after its top logit margin is divided by ``temperature`` (temperature
+    scaling; the confidence kept off 0 and 1)."""
+    c = min(max(confidence, _EPS), 1 - _EPS)
+    rest = max(classes, 2) - 1
+    margin = math.log(c * rest / (1 - c)) / temperature
+    return 1 / (1 + rest * math.exp(-margin)) if margin > -700 else 0.0
+
+
 def temperature_gap(confidence: float, temperature: float, classes: int) -> float:
     """The gap (accuracy − confidence) at a top-class ``confidence`` of a ``classes``-class model
     whose top logit margin, the rest spread evenly, must be divided by ``temperature`` to be
     calibrated (temperature scaling: > 1 overconfident, < 1 underconfident; 1 calibrated: 0)."""
     if temperature == 1.0:
         return 0.0
-    c = min(max(confidence, _EPS), 1 - _EPS)
-    rest = max(classes, 2) - 1
-    margin = math.log(c * rest / (1 - c)) / temperature
-    return (1 / (1 + rest * math.exp(-margin)) if margin > -700 else 0.0) - c
+    return even_rest_scaled(confidence, temperature, classes) - min(max(confidence, _EPS),
+                                                                    1 - _EPS)
 
 
 class _Walk:

@@ -35,6 +35,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from .reliability import even_rest_scaled
+
 __all__ = ["SCALINGS", "SCALING_TEST", "scaled_confidence", "choose_scaling", "checked_scaling",
            "scaling_stderr", "with_scaling_stderr"]
 
@@ -43,7 +45,6 @@ SCALINGS: tuple[float, ...] = tuple(math.exp(i / 20) for i in range(-24, 25))
 _IDENTITY = SCALINGS.index(1.0)
 # the likelihood-ratio test's 95 % χ² (one degree of freedom) a temperature must pass
 SCALING_TEST = 3.841458820694124
-_EPS = 1e-6  # a confidence kept off 0 and 1 for its logit
 
 
 def scaled_confidence(confidence: float, temperature: float, classes: int,
@@ -54,15 +55,12 @@ def scaled_confidence(confidence: float, temperature: float, classes: int,
     itself at ``temperature`` 1."""
     if temperature == 1.0:
         return confidence
-    inverse = 1.0 / temperature
     if scores:
         top = max(scores)
         if top > 0:
+            inverse = 1.0 / temperature
             return 1.0 / sum((p / top) ** inverse for p in scores if p > 0)
-    c = min(max(confidence, _EPS), 1 - _EPS)
-    rest = max(classes, 2) - 1
-    margin = math.log(c * rest / (1 - c)) * inverse
-    return 1 / (1 + rest * math.exp(-margin)) if margin > -700 else 0.0
+    return even_rest_scaled(confidence, temperature, classes)
 
 
 def choose_scaling(loss: Sequence[float]) -> float:
@@ -98,11 +96,28 @@ def with_scaling_stderr(stderr: Sequence[float], counts: Sequence[float],
     return out
 
 
-def checked_scaling(value: object) -> float:
-    """A calibration's scaling temperature, or ValueError saying it is malformed."""
-    if (type(value) not in (int, float) or not math.isfinite(value)  # type: ignore[arg-type]
-            or not SCALINGS[0] - 1e-9 <= float(value) <= SCALINGS[-1] + 1e-9):  # type: ignore[arg-type]
+def checked_scaling(scaling: object, stderr: object, sensitivity: object, buckets: int,
+                    scored: bool) -> tuple[float, float, list[float] | None]:
+    """A calibration's scaling temperature, the standard error of its log and its per-bucket
+    sensitivity sums (none where the temperature is 1), or ValueError saying which is
+    malformed: one check for the library's ``Calibration`` and the service's loader. A scaled
+    curve is ``scored`` (fitted with the class scores)."""
+    if (type(scaling) not in (int, float) or not math.isfinite(scaling)  # type: ignore[arg-type]
+            or not SCALINGS[0] - 1e-9 <= float(scaling) <= SCALINGS[-1] + 1e-9):  # type: ignore[arg-type]
         raise ValueError(f"the calibration's scaling temperature must be a number from "
-                         f"{SCALINGS[0]:.2f} to {SCALINGS[-1]:.2f}, got {value!r}; rebuild the "
+                         f"{SCALINGS[0]:.2f} to {SCALINGS[-1]:.2f}, got {scaling!r}; rebuild the "
                          f"baseline with label= and scores=")
-    return float(value)  # type: ignore[arg-type]
+    if scaling == 1.0:
+        return 1.0, 0.0, None
+    try:
+        values = [float(v) for v in sensitivity]  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        values = []
+    if (not scored or type(stderr) not in (int, float)
+            or not 0.0 <= stderr <= 1.0  # type: ignore[operator]
+            or len(values) != buckets or not all(math.isfinite(v) for v in values)):
+        raise ValueError(f"a calibration scaled by a temperature is fitted with the class "
+                         f"scores: it has their purity sums, the temperature's standard error in "
+                         f"[0, 1] and {buckets} finite sensitivities; rebuild the baseline with "
+                         f"label= and scores=")
+    return float(scaling), float(stderr), values  # type: ignore[arg-type]

@@ -195,21 +195,13 @@ def _scaling(calibration: dict | None, where: str, predicted: int) -> tuple[floa
     if calibration is None:
         return 1.0, 2
     try:
-        scaling = checked_scaling(calibration.get("scaling", 1.0))
+        scaling, _, _ = checked_scaling(
+            calibration.get("scaling", 1.0), calibration.get("scaling_stderr"),
+            calibration.get("scaling_sensitivity"), len(calibration["counts"]),
+            calibration.get("purity") is not None)
+        return scaling, checked_classes(calibration.get("classes", predicted))
     except ValueError as exc:
         raise BaselineError(str(exc), where) from None
-    if scaling != 1.0:
-        stderr: Any = calibration.get("scaling_stderr")
-        sensitivity = calibration.get("scaling_sensitivity")
-        if (calibration.get("purity") is None or type(stderr) not in (int, float)
-                or not 0.0 <= stderr <= 1.0 or not isinstance(sensitivity, list)
-                or len(sensitivity) != len(calibration["counts"])
-                or not all(math.isfinite(v) for v in _floats(sensitivity))):
-            raise BaselineError("a calibration scaled by a temperature is fitted with the class "
-                                "scores: it has their purity sums, the temperature's standard "
-                                "error in [0, 1] and a finite sensitivity per bucket; rebuild "
-                                "the baseline with label= and scores=", where)
-    return scaling, checked_classes(calibration.get("classes", predicted))
 
 
 def _edges(entry: dict, where: str) -> tuple[float, ...]:

@@ -11,9 +11,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from baseline_support import refused_by_both
 
 from mlmon_nb.baseline import Baseline
-from mlmon_nb.errors import BaselineError
 from mlmon_nb.estimated import reliability
 from mlmon_nb.estimated.calibration import bucket_counts, fewest_classes, fit_calibration
 from mlmon_nb.estimated.reliability import temperature_gap
@@ -122,12 +122,7 @@ def test_the_classes_travel_with_the_baseline_and_a_bad_one_is_refused(tmp_path)
                         (True, None)]:  # an entry refitted when read, and one of this fit
         doc = json.loads(path.read_text())
         doc["calibration"].update(classes=bad, method=method or doc["calibration"]["method"])
-        doc["baseline_id"] = content_id(doc)
-        hostile = tmp_path / "bad.json"
-        hostile.write_text(json.dumps(doc))
-        for load in (Baseline.load, load_baseline):  # the library and the service alike
-            with pytest.raises(BaselineError, match="classes must be a whole number"):
-                load(hostile)
+        refused_by_both(doc, tmp_path / "bad.json", "classes must be a whole number")
 
 
 def test_an_entry_without_classes_takes_the_baselines_predicted_classes(tmp_path):
