@@ -21,6 +21,7 @@ from promtool_support import (
     _group_order,
     confidence_histogram,
     counter,
+    demo_baseline,
     errors,
     info,
     pruned_rules,
@@ -31,7 +32,6 @@ from promtool_support import (
 from mlmon_nb.config import parse_duration
 from mlmon_nb.estimated.calibration import N_BUCKETS, bucket_index
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
-from mlmon_nb.stack.demo.model import training_baseline
 
 __all__ = ["Scenario", "SCENARIOS", "first_firing", "info"]
 
@@ -79,7 +79,7 @@ def _latency(minutes: int, per_minute: float, edges_le: dict[str, float],
 def _far_off_features(minutes: int, per_minute: float) -> list[dict]:
     """Every feature's values beyond the baseline's last edge, ``per_minute`` of them."""
     out = []
-    for feature, spec in training_baseline().numeric.items():
+    for feature, spec in demo_baseline().numeric.items():
         for le in [le_label(e) for e in spec.edges] + ["+Inf"]:
             n = per_minute if le == "+Inf" else 0
             out.append(series("ml_feature_value_bucket", counter((minutes, n)), feature=feature,

@@ -3,6 +3,7 @@ rule files (by default the committed ones, stack/rules/ for the demo config)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -36,11 +37,18 @@ def gauge(value: float, minutes: int) -> str:
     return f"{value:g}+0x{minutes}"
 
 
+@functools.cache
+def demo_baseline():
+    """The demo's training baseline, built once per test process: it is deterministic, and
+    building it takes seconds that dozens of tests would otherwise each spend."""
+    return training_baseline()
+
+
 def baseline_inputs(minutes: int, baseline=None, model_name: str = MODEL) -> list[dict]:
     """What a service exports from its baseline (default: the demo's), constant for
     ``minutes``: the series the label-generic drift and estimated-accuracy rules join on."""
     out = []
-    for spec, values, value in baseline_series(serving_of(baseline or training_baseline())):
+    for spec, values, value in baseline_series(serving_of(baseline or demo_baseline())):
         labels = {**dict(zip(spec.labels, values)), "model_name": model_name}
         out.append(series(spec.name, f"{value!r}+0x{minutes}", **labels))
     return out
@@ -57,7 +65,7 @@ def overconfident_baseline(seed: int = 7):
     conf = rng.uniform(0.3, 1.0, 20_000)
     poor = (conf > 0.6) & (conf <= 0.8)
     correct = rng.random(conf.size) < conf - 0.3 * poor
-    return training_baseline().with_calibration(fit_calibration(conf, correct))
+    return demo_baseline().with_calibration(fit_calibration(conf, correct))
 
 
 def info(minutes: int, *, instance: str = "127.0.0.1:18000", values: str | None = None,
@@ -144,8 +152,7 @@ def prune(docs: dict[str, dict], roots: set[str]) -> dict[str, dict]:
     """
     rules = [r for doc in docs.values() for g in doc["groups"] for r in g["rules"]]
     tokens = set(roots) | {t for root in roots for t in _NAME.findall(root)}
-    if "ALERTS" in tokens or "ALERTS_FOR_STATE" in tokens:
-        tokens |= {r["alert"] for r in rules if "alert" in r}
+    tokens |= _alerts_read(roots, {r["alert"] for r in rules if "alert" in r})
     keep: set[int] = set()
     changed = True
     while changed:
@@ -163,6 +170,21 @@ def prune(docs: dict[str, dict], roots: set[str]) -> dict[str, dict]:
         if any(g["rules"] for g in groups):
             out[name] = {"groups": [g for g in groups if g["rules"]]}
     return out
+
+
+_ALERTS_SELECTOR = re.compile(r"\bALERTS(?:_FOR_STATE)?\b(\{[^}]*\})?")
+_ALERTNAME_IS = re.compile(r'alertname\s*=\s*"([^"]*)"')
+
+
+def _alerts_read(roots: set[str], alerts: set[str]) -> set[str]:
+    """The alerts whose ``ALERTS`` series the expressions of ``roots`` read: those an
+    ``alertname="…"`` matcher names, or every alert where a selector names none."""
+    read: set[str] = set()
+    for root in roots:
+        for match in _ALERTS_SELECTOR.finditer(root):
+            named = _ALERTNAME_IS.findall(match.group(1) or "")
+            read |= set(named) if named else alerts
+    return read
 
 
 def pruned_rules(rules_dir: Path, roots: set[str], dest: Path) -> Path:

@@ -18,6 +18,7 @@ from promtool_support import (
     alert,
     confidence_histogram,
     counter,
+    demo_baseline,
     errors,
     firing,
     gauge,
@@ -31,7 +32,6 @@ from mlmon_nb.config import parse_config, parse_duration
 from mlmon_nb.errors import ConfigError
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
 from mlmon_nb.rules import render_rule_files
-from mlmon_nb.stack.demo.model import training_baseline
 
 PAGES_AND_TICKETS = ("HighErrorRate", "ElevatedErrorRate", "SLOErrorBudgetBurn",
                      "DataDriftDetected", "ConceptDriftDetected", "LowModelAccuracy",
@@ -122,7 +122,7 @@ def test_a_trickle_of_three_values_an_hour_shows_no_drift(tmp_path):
     # a new model gets one request every 20 minutes, its feature values far from the training
     # data: the 1h KS of three values is large and PSI explodes through its floor, for hours,
     # but three values an hour are no evidence of drift
-    baseline = training_baseline()
+    baseline = demo_baseline()
     minutes = 200
     inputs = info(minutes)
     for feature, spec in baseline.numeric.items():
@@ -351,7 +351,7 @@ def test_a_quiet_night_quieter_than_last_week_is_low_throughput(tmp_path):
 def test_a_drift_with_evidence_pages(tmp_path):
     # 100 values a minute of every feature, all beyond the baseline's last edge: KS 0.95 on
     # thousands of values, far above both thresholds and what chance gives, for an hour
-    baseline = training_baseline()
+    baseline = demo_baseline()
     inputs = info(70)
     for feature, spec in baseline.numeric.items():
         for le in [le_label(e) for e in spec.edges] + ["+Inf"]:
@@ -440,7 +440,7 @@ def covering():
     from mlmon_nb.estimated.calibration import fit_calibration
     rng = np.random.default_rng(23)
     conf = rng.uniform(0.3, 1.0, 20_000)
-    return training_baseline().with_calibration(fit_calibration(conf, rng.random(conf.size)
+    return demo_baseline().with_calibration(fit_calibration(conf, rng.random(conf.size)
                                                                 < conf))
 
 
@@ -469,7 +469,7 @@ def shares(covering) -> dict[str, Confidences]:
     # the premise: through a curve that covers them, the shifted confidences promise less than
     # accuracy_min, the whole band under it; the reference more
     assert out["shifted"].estimate(covering.calibration).upper < LIMIT - 0.01
-    assert out["reference"].estimate(training_baseline().calibration).lower > LIMIT + 0.1
+    assert out["reference"].estimate(demo_baseline().calibration).lower > LIMIT + 0.1
     return out
 
 
@@ -484,7 +484,7 @@ def test_a_covariate_shift_with_evidence_fires_estimated_accuracy_drop(tmp_path,
 def test_a_shift_onto_a_thin_curve_fires_nothing(tmp_path, shares):
     # the demo's own curve has (almost) no labelled rows under 0.6, where half of the shifted
     # confidences fall: the estimate is under 70 %, but its band reaches above, so no alert
-    thin = training_baseline().calibration
+    thin = demo_baseline().calibration
     estimate = shares["shifted"].estimate(thin)
     assert estimate.accuracy < LIMIT < estimate.upper
     inputs = info(90) + _confidence_history([(20, 60, shares["reference"]),

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from promtool_support import MODEL, confidence_histogram, info, run_promtool
+from promtool_support import MODEL, confidence_histogram, demo_baseline, info, run_promtool
 
 from mlmon_nb.estimated.calibration import EDGES, bucket_index, fit_calibration
 from mlmon_nb.estimated.rules import THIN_ROWS, thin_share
 from mlmon_nb.metrics import LEGACY_CONFIDENCE_BUCKETS
 from mlmon_nb.promql import number
 from mlmon_nb.promql.names import estimated_accuracy
-from mlmon_nb.stack.demo.model import training_baseline
 
 LEGACY_EDGES = (*LEGACY_CONFIDENCE_BUCKETS, float("inf"))
 # a window's shares over the exporter's buckets: most of it in 0.9–1.0, spread over the finer ones
@@ -32,7 +31,7 @@ def legacy():
     correct = rng.random(conf.size) < conf - 0.15 * (conf > 0.9)
     cal = fit_calibration(conf, correct, LEGACY_CONFIDENCE_BUCKETS)
     assert cal.edges == LEGACY_EDGES and cal.slope != 1.0
-    return training_baseline().with_calibration(cal)
+    return demo_baseline().with_calibration(cal)
 
 
 def _legacy_shares() -> np.ndarray:

@@ -19,6 +19,7 @@ from promtool_support import (
     alert,
     baseline_inputs,
     counter,
+    demo_baseline,
     errors,
     firing,
     gauge,
@@ -32,7 +33,7 @@ from promtool_support import (
 
 from mlmon_nb.baseline import bin_fractions
 from mlmon_nb.metrics import le_label
-from mlmon_nb.stack.demo.model import SentimentModel, generate_texts, training_baseline
+from mlmon_nb.stack.demo.model import SentimentModel, generate_texts
 
 
 def _rules(rules_dir):
@@ -479,7 +480,7 @@ def test_a_correlation_break_fires_multivariate_drift_and_no_data_drift(tmp_path
     # 20 minutes as on the baseline, then word_count from another request (the demo's
     # correlation-break fault): every feature's buckets keep the baseline's shares, only the
     # reconstruction error's move; 100 predictions a minute
-    base = training_baseline()
+    base = demo_baseline()
     joint = base.multivariate
     model, rng = SentimentModel(), np.random.default_rng(5)
     rows = np.array([[model.features(t.text)[f] for f in joint.features]

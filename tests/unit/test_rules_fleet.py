@@ -12,6 +12,7 @@ from promtool_support import (
     alert,
     baseline_inputs,
     counter,
+    demo_baseline,
     firing,
     gauge,
     run_promtool,
@@ -137,8 +138,7 @@ def test_a_canary_drifts_on_its_own_traffic(tmp_path):
     # the model-wide alert stays quiet; judged on its own traffic the canary's KS is 0.95 and
     # DataDriftDetected fires for version 2 only. A model that runs one version gets no
     # version-level series at all.
-    from mlmon_nb.stack.demo.model import training_baseline
-    baseline = training_baseline()
+    baseline = demo_baseline()
     inputs = baseline_inputs(80, baseline)
     for version, per_minute, off in (("1", 90, False), ("2", 10, True)):
         inputs.append(series("ml_model_info", gauge(1, 80), model_version=version,
