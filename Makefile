@@ -52,9 +52,10 @@ demo: install system-deps
 demo-down: install
 	$(BIN)/mlmon-nb stack down
 
-# three workers, one module each at a time: most tests wait on servers, kernels and scrapes
+# four workers, one module each at a time: most tests wait on servers, kernels and scrapes (the
+# end-to-end modules for alerts whose `for` is minutes), so four keep two cores busy
 test: install system-deps test-deps
-	$(BIN)/python -m pytest -n 3 --dist loadfile
+	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 # the inner loop: the unit tier only (tests/unit: no Prometheus, kernels or servers), about a minute
 test-fast: install

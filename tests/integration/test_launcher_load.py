@@ -1,5 +1,5 @@
-"""Load from a second process against two launchers sharing one state dir: 200 webhooks in
-bursts (40 alerts, each sent five times across both launchers) while 20 clients read run pages. Every
+"""Load from a second process against two launchers sharing one state dir: 100 webhooks in
+bursts (20 alerts, each sent five times across both launchers) while 20 clients read run pages. Every
 accepted alert executes exactly once, no kernel outlives the pools, ``/healthz`` keeps
 answering. The figures are printed (``-s``); only generous bounds are asserted."""
 
@@ -27,8 +27,8 @@ from launcher_support import (
 from mlmon_nb.runstore import RunStatus, RunStore
 from mlmon_nb.stack import free_port
 
-ALERTS = 40           # distinct alerts (each runs a kernel: the cost of the test)
-SENDS = 5             # each alert is sent this often, alternating launchers → 200 webhooks
+ALERTS = 20           # distinct alerts (each runs a kernel: the cost of the test)
+SENDS = 5             # each alert is sent this often, alternating launchers → 100 webhooks
 BURST = 20            # webhooks sent at once
 READERS = 20          # concurrent page readers
 WARM = 1              # warm kernels per launcher
