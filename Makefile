@@ -55,7 +55,7 @@ demo-down: install
 # four workers, one module each at a time: most tests wait on servers, kernels and scrapes (the
 # end-to-end modules for alerts whose `for` is minutes), so four keep two cores busy
 test: install system-deps test-deps
-	$(BIN)/python -m pytest -n 4 --dist loadfile
+	$(BIN)/python -m pytest -n 4 --dist loadfile --no-loadscope-reorder
 
 # the inner loop: the unit tier only (tests/unit: no Prometheus, kernels or servers), about a minute
 test-fast: install
