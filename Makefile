@@ -52,10 +52,9 @@ demo: install system-deps
 demo-down: install
 	$(BIN)/mlmon-nb stack down
 
-# four workers, one module each at a time: most tests wait on servers, kernels and scrapes (the
-# end-to-end modules for alerts whose `for` is minutes), so four keep two cores busy
+# three workers, one module each at a time: most tests wait on servers, kernels and scrapes
 test: install system-deps test-deps
-	$(BIN)/python -m pytest -n 4 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 # the inner loop: the unit tier only (tests/unit: no Prometheus, kernels or servers), about a minute
 test-fast: install
