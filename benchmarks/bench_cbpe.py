@@ -169,7 +169,7 @@ def estimate_windows(reference: Sample, windows: list[Sample],
                      cal: Calibration | None = None) -> list[WindowResult]:
     """mlmon_nb's estimate for each window next to its truth (NannyML's filled in later), by
     ``cal`` (default: fitted on ``reference``)."""
-    cal = cal or ours_fit(reference)
+    cal = ours_fit(reference) if cal is None else cal
     est = ours_estimates(cal, [histogram(cal, w) for w in windows])
     return [WindowResult(s, len(w.label), w.accuracy, w.expected_accuracy, e)
             for s, w, e in zip(shifts, windows, est)]

@@ -56,12 +56,8 @@ class Browser:
                 return reply.get("result", {})
 
     def open(self, url: str) -> None:
-        """Navigate to ``url`` and return once the page left is gone: what is evaluated next
-        is the new document's (it may still be loading), never the old one's last moments."""
         self.send("Page.enable")
-        self.evaluate("window.__left = true")
         self.send("Page.navigate", url=url)
-        self.wait_for("window.__left === undefined", timeout=60)
 
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)

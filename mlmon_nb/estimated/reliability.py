@@ -242,8 +242,8 @@ def temperature_gap(confidence: float, temperature: float, classes: int) -> floa
     calibrated (temperature scaling: > 1 overconfident, < 1 underconfident; 1 calibrated: 0)."""
     if temperature == 1.0:
         return 0.0
-    return even_rest_scaled(confidence, temperature, classes) - min(max(confidence, _EPS),
-                                                                    1 - _EPS)
+    c = min(max(confidence, _EPS), 1 - _EPS)
+    return even_rest_scaled(c, temperature, classes) - c
 
 
 class _Walk:

@@ -113,8 +113,7 @@ def test_console_groups_a_fleet_by_model_and_filters_to_one(fleet, tmp_path):
     srv, newest = fleet
     ARTIFACTS.mkdir(exist_ok=True)
     with browser(tmp_path / "profile") as page:
-        page.open(f"{srv.url}/")
-        page.wait_for("document.querySelectorAll('details.model-group').length > 0", timeout=60)
+        page.goto(f"{srv.url}/")
         assert page.evaluate("document.documentElement.clientWidth") == 1280
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
         text = page.evaluate("document.body.innerText")
@@ -154,8 +153,7 @@ def test_console_groups_a_fleet_by_model_and_filters_to_one(fleet, tmp_path):
         page.screenshot(ARTIFACTS / "console-fleet-one-model.png")
 
         # "only this model" from the busiest group: all twelve alerts, nothing left out
-        page.open(f"{srv.url}/")
-        page.wait_for("document.querySelectorAll('details.model-group').length > 0", timeout=60)
+        page.goto(f"{srv.url}/")
         page.click(f"details.model-group[data-model='{BUSY}'] a.only")
         loaded(page, f"?model_name={BUSY}")
         groups = json.loads(page.evaluate(GROUPS))
@@ -170,8 +168,7 @@ def test_run_list_pages_a_fleets_runs_and_filters_by_model(fleet, tmp_path):
     srv, newest = fleet
     total = len(MODELS) * RUNS_PER_MODEL
     with browser(tmp_path / "profile") as page:
-        page.open(f"{srv.url}/runs")
-        page.wait_for("document.querySelectorAll('table tr').length > 1", timeout=60)
+        page.goto(f"{srv.url}/runs")
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
         rows = json.loads(page.evaluate(ROWS))
         assert len(rows) == 200 and len(set(rows)) == len(MODELS)
@@ -187,8 +184,7 @@ def test_run_list_pages_a_fleets_runs_and_filters_by_model(fleet, tmp_path):
         assert len(rows) == total - 200
         assert f"runs 201–{total} of {total}" in page.evaluate("document.body.innerText")
 
-        page.open(f"{srv.url}/runs")
-        page.wait_for("document.querySelectorAll('table tr').length > 1", timeout=60)
+        page.goto(f"{srv.url}/runs")
         use_filter(page, "model_013")
         loaded(page, "?model_name=model_013")
         rows = json.loads(page.evaluate(ROWS))
@@ -200,8 +196,7 @@ def test_run_list_pages_a_fleets_runs_and_filters_by_model(fleet, tmp_path):
         page.screenshot(ARTIFACTS / "runs-fleet-one-model.png")
 
         # a model's name in a row is a link to its runs
-        page.open(f"{srv.url}/runs")
-        page.wait_for("document.querySelectorAll('table tr').length > 1", timeout=60)
+        page.goto(f"{srv.url}/runs")
         first = json.loads(page.evaluate(ROWS))[0]
         page.click("table td a.model")
         loaded(page, f"?model_name={first}")
