@@ -52,9 +52,11 @@ demo: install system-deps
 demo-down: install
 	$(BIN)/mlmon-nb stack down
 
-# three workers, one module each at a time: most tests wait on servers, kernels and scrapes
+# four workers, one module each at a time, in the suite's order (the end-to-end modules first;
+# xdist would reorder them by their number of tests): most tests wait on servers, kernels and
+# scrapes, the end-to-end ones minutes on their alerts' `for`
 test: install system-deps test-deps
-	$(BIN)/python -m pytest -n 3 --dist loadfile
+	$(BIN)/python -m pytest -n 4 --dist loadfile --no-loadscope-reorder
 
 # the inner loop: the unit tier only (tests/unit: no Prometheus, kernels or servers), about a minute
 test-fast: install

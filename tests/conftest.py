@@ -40,9 +40,9 @@ INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # the end-to-end modules first (a stable sort keeps each module together); note that
-    # pytest-xdist's --dist loadfile reorders modules by their number of tests unless given
-    # --no-loadscope-reorder, which `make test` does not pass yet
+    # the end-to-end modules first: `make test` spreads modules over workers in this order
+    # (--no-loadscope-reorder; xdist would order them by their number of tests), so the longest
+    # start at once instead of last (a stable sort keeps each module together)
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         tier = Path(str(item.fspath)).parent.name
