@@ -7,12 +7,14 @@ the expected time, not before its `for`, and not below its threshold.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
 import pytest
 import yaml
 from promtool_support import (
+    CONFIG,
     MODEL,
     RULES,
     M,
@@ -33,6 +35,7 @@ from promtool_support import (
 
 from mlmon_nb.baseline import bin_fractions
 from mlmon_nb.metrics import le_label
+from mlmon_nb.rules import render_rule_files
 from mlmon_nb.stack.demo.model import SentimentModel, generate_texts
 
 
@@ -291,22 +294,22 @@ OBJECTIVES = {"availability": (0.995, "99.5%", "0.5%"), "latency": (0.99, "99%",
               "accuracy": (0.85, "85%", "15%")}
 
 
-def burn(slo: str, long: str, value: float, events: int) -> dict:
-    """The expected SLOErrorBudgetBurn alert of one window pair, its long-window ratio shown with
-    the number of events behind it."""
+def burn(slo: str, long: str, value: float, events: int, model: str = MODEL) -> dict:
+    """The expected SLOErrorBudgetBurn alert of one window pair of ``model``, its long-window
+    ratio shown with the number of events behind it."""
     short, severity, factor = next((s, sev, f) for lw, s, sev, f in BURN if lw == long)
     objective, objective_text, budget_text = OBJECTIVES[slo]
     threshold = f"{float(factor) * (1 - objective) * 100:.6g}%"
     kind = "page" if severity == "critical" else "ticket"
     labels = {"severity": severity, "slo": slo, "long_window": long, "short_window": short}
-    return {"exp_labels": {**M, **labels}, "exp_annotations": {
-        "summary": f"{MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
-        "description": f"The {slo} error ratio of {MODEL} is {pct(value)} of {events} events "
+    return {"exp_labels": {"model_name": model, **labels}, "exp_annotations": {
+        "summary": f"{model}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
+        "description": f"The {slo} error ratio of {model} is {pct(value)} of {events} events "
                        f"over {long} and above the threshold over {short} too (threshold "
                        f"{threshold} = {factor} x the {budget_text} error budget of the "
                        f"{objective_text} objective; {window(value, events, long, 'events')}; at "
                        f"least 10 events and 90% of {long} of history).",
-        "runbook_url": url("SLOErrorBudgetBurn", **labels)}}
+        "runbook_url": url("SLOErrorBudgetBurn", model_name=model, **labels)}}
 
 
 def model_info(samples: int) -> list[dict]:
@@ -321,20 +324,37 @@ DAYS3 = 4320 // 5  # samples of three days at 5m
 EVENTS = {"1h": 12, "6h": 72, "1d": 288, "3d": 864}  # 5m steps per long window
 
 
-@pytest.mark.parametrize("errors_per_1000, firing", [
-    (100, ["1h", "6h", "1d", "3d"]),  # 10%: above 7.2% (14.4 x 0.5%)
-    (40, ["6h", "1d", "3d"]),         # 4%: above 3% (6x), below 7.2%
-    (20, ["1d", "3d"]),               # 2%: above 1.5% (3x), below 3%
-    (10, ["3d"]),                     # 1%: above 0.5% (1x), below 1.5%
-    (4, []),                          # 0.4%: within the budget's pace
-])
-def test_availability_burn_windows_fire_only_above_their_threshold(tmp_path, errors_per_1000,
-                                                                   firing):
-    # a constant error ratio for three days: every window sees the same ratio
-    inputs = requests([(DAYS3 + 1, 5000)]) + errors([(DAYS3 + 1, errors_per_1000 * 5)])
-    value = errors_per_1000 / 1000
-    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "3d", *[
-        burn("availability", w, value, EVENTS[w] * 5000) for w in firing])], interval="5m")
+# errors per 1,000 requests -> the long windows whose burn alert fires at that constant ratio
+CONSTANT_RATIOS = {
+    100: ["1h", "6h", "1d", "3d"],  # 10%: above 7.2% (14.4 x 0.5%)
+    40: ["6h", "1d", "3d"],         # 4%: above 3% (6x), below 7.2%
+    20: ["1d", "3d"],               # 2%: above 1.5% (3x), below 3%
+    10: ["3d"],                     # 1%: above 0.5% (1x), below 1.5%
+    4: [],                          # 0.4%: within the budget's pace
+}
+
+
+def test_availability_burn_windows_fire_only_above_their_threshold(tmp_path):
+    # a constant error ratio for three days, one model per ratio (each configured like the
+    # demo's, in one promtool run): every window sees the same ratio, and each model's windows
+    # fire exactly where that ratio is above their threshold
+    demo = CONFIG.models[0]
+    models = {per_1000: f"{MODEL}_{per_1000}" for per_1000 in CONSTANT_RATIOS}
+    config = dataclasses.replace(CONFIG, models=tuple(
+        dataclasses.replace(demo, name=name) for name in models.values()))
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    for name, text in render_rule_files(config).items():
+        (rules_dir / name).write_text(text)
+    inputs, expected = [], []
+    for per_1000, model in models.items():
+        inputs += [{**s, "series": s["series"].replace(f'"{MODEL}"', f'"{model}"')}
+                   for s in requests([(DAYS3 + 1, 5000)])
+                   + errors([(DAYS3 + 1, per_1000 * 5)])]
+        expected += [burn("availability", w, per_1000 / 1000, EVENTS[w] * 5000, model)
+                     for w in CONSTANT_RATIOS[per_1000]]
+    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "3d", *expected)],
+                 interval="5m", rules_dir=rules_dir)
 
 
 def test_burn_alerts_fire_when_the_long_window_reaches_its_threshold(tmp_path):
