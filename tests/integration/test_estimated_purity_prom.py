@@ -78,7 +78,8 @@ class Model:
         x = (self.centers[label] + self.rng.normal(size=(n, 4))) * (1 - shift)
         logits = -0.5 * ((x[:, None, :] - self.centers[None]) ** 2).sum(axis=2)
         posterior = _softmax(logits)
-        truth = np.array([self.rng.choice(3, p=p) for p in posterior])
+        # a label per row from its posterior: the first class whose cumulative share passes a draw
+        truth = (self.rng.random(n)[:, None] > posterior.cumsum(axis=1)[:, :-1]).sum(axis=1)
         scores = _softmax(SHARPNESS * logits)
         return scores, truth, posterior[np.arange(n), scores.argmax(axis=1)]
 

@@ -39,7 +39,8 @@ def _draw(n: int, shift: float, sharpness: float, rng: np.random.Generator
     logits = -0.5 * ((x[:, None, :] - CENTERS[None]) ** 2).sum(axis=2)
     posterior, scores = _softmax(logits), _softmax(sharpness * logits)
     top = scores.argmax(axis=1)
-    truth = np.array([rng.choice(3, p=p) for p in posterior])
+    # a label per row from its posterior: the first class whose cumulative share passes a draw
+    truth = (rng.random(n)[:, None] > posterior.cumsum(axis=1)[:, :-1]).sum(axis=1)
     return scores.max(axis=1), top == truth, posterior[np.arange(n), top]
 
 
