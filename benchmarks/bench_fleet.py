@@ -51,6 +51,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from figures import record  # noqa: E402
 from fleet import series_per_replica, synthesize_fleet, write_fleet  # noqa: E402
 from rule_cost import (  # noqa: E402
     EVAL_INTERVAL,
@@ -138,7 +139,8 @@ def _first(samples: dict, name: str, **labels: str) -> float:
 
 
 def _history(baselines: dict, opts: Options):
-    """History ending now, as promtool's OpenMetrics chunks, and its end."""
+    """History ending now, as promtool's OpenMetrics chunks, and its end. (It cannot end later:
+    Prometheus refuses rule results older than its newest block's end, out of bounds.)"""
     history = synthesize_fleet(baselines, end=time.time(), hours=opts.hours, step=opts.step,
                                replicas=opts.replicas)
     history.series.sort(key=lambda s: s.family)  # one TYPE line per family
@@ -377,6 +379,70 @@ def goal(rows: list[Measurement], largest: int) -> list[str]:
     return lines
 
 
+def read_csv(path: Path) -> list[Measurement]:
+    """Rows a previous run wrote (none when ``path`` does not exist)."""
+    if not path.exists():
+        return []
+    types = {f: t for f, t in Measurement.__annotations__.items()}
+    cast = {"int": int, "float": float, "str": str}
+    with open(path, newline="") as f:
+        return [Measurement(**{k: cast[types[k]](float(v)) if types[k] == "int"
+                               else cast[types[k]](v) for k, v in row.items()})
+                for row in csv.DictReader(f)]
+
+
+def merged(old: list[Measurement], new: list[Measurement]) -> list[Measurement]:
+    """``old`` rows with those ``new`` measures again (same size, backend and variant)
+    replaced, by size: a size measured in a run of its own joins the others' curve."""
+    key = lambda r: (r.models, r.backend, r.variant)  # noqa: E731
+    fresh = {key(r) for r in new}
+    return sorted([r for r in old if key(r) not in fresh] + new,
+                  key=lambda r: (r.models, BACKENDS.index(r.backend) if r.backend in BACKENDS
+                                 else len(BACKENDS), VARIANTS.index(r.variant)))
+
+
+def _seconds(v: float) -> str:
+    return "–" if v != v else f"{v:.2f} s" if v >= 0.995 else f"{v:.3f} s"
+
+
+def _both(pair: list[Measurement | None], fmt: Callable[[Measurement], str]) -> str:
+    """BEFORE → AFTER of one measure (or the one variant measured); a variant without a
+    measured round says so."""
+    return " → ".join("not run" if r is None else "no round" if r.skipped or not r.rounds
+                      else fmt(r) for r in pair)
+
+
+def _span(r: Measurement) -> str:
+    return f"{r.history_hours:g} h at {r.step_seconds:g} s, {r.rounds}"
+
+
+def _size(mb: float) -> str:
+    return f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB"
+
+
+def markdown(rows: list[Measurement]) -> str:
+    """The README's table: per size and backend the rule files, the load per 15 s (the goal's
+    measure), the slowest group per evaluation, the series the rules write and the evaluator's
+    memory, BEFORE → AFTER where the rows hold both variants."""
+    variants = [v for v in VARIANTS if any(r.variant == v for r in rows)]
+    keyed = {(r.models, r.backend, r.variant): r for r in rows}
+    out = ["| models | backend | rule files | load per 15 s (goal < 1.5 s) | slowest group "
+           "per evaluation | active series | RSS | history, rounds |",
+           "|---:|---|---|---|---|---:|---:|---|"]
+    for models, backend in dict.fromkeys((r.models, r.backend) for r in rows):
+        pair = [keyed.get((models, backend, v)) for v in variants]
+        both = functools.partial(_both, pair)
+        files = " → ".join(f"{r.rule_bytes / MB:.2f} MB" if r and r.rule_bytes else "–"
+                           for r in pair)  # generated and sized even where not evaluated
+        out.append(f"| {models:,} | {backend} | {files} | "
+                   f"{both(lambda r: _seconds(r.eval_load_seconds))} | "
+                   f"{both(lambda r: _seconds(r.eval_max_seconds))} | "
+                   f"{both(lambda r: f'{r.active_series:,.0f}')} | "
+                   f"{both(lambda r: _size(r.evaluator_rss_mb))} | "
+                   f"{both(_span)} |")
+    return "\n".join(out)
+
+
 def write_csv(rows: list[Measurement], path: Path) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
@@ -425,7 +491,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=float, default=3.0, help="hours of history")
     p.add_argument("--step", type=float, default=15.0, help="seconds between history points")
     p.add_argument("--replicas", type=int, default=2, help="instances per model")
-    p.add_argument("--before", default="86c95bc", help="git ref of the BEFORE rule generator")
+    p.add_argument("--before", default="HEAD",
+                   help="git ref of the BEFORE rule generator (from b50d353 on: earlier ones "
+                        "cannot read the fleet's baselines, saved with the finer confidence "
+                        "buckets)")
     p.add_argument("--after", default=str(REPO), help="work tree (or git ref) of the AFTER one")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--variants", default=",".join(VARIANTS),
@@ -437,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-rule-bytes", type=float, default=64e6,
                    help="largest rule files to load")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows of --out/fleet_cost.csv this run does not measure (a "
+                        "size run on its own joins the table and the curve)")
     p.add_argument("--rule-times", action="store_true",
                    help="also write each rule's last evaluation time (Prometheus) to "
                         "--out/fleet_rules_<models>_<variant>.csv")
@@ -470,9 +542,17 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in goal(rows, max(sizes)):
         print(line)
+    if args.merge:
+        rows = merged(read_csv(args.out / "fleet_cost.csv"), rows)
     write_csv(rows, args.out / "fleet_cost.csv")
     plot(rows, args.out / "fleet_cost.png")
-    print(f"wrote {args.out / 'fleet_cost.csv'} and {args.out / 'fleet_cost.png'}")
+    largest = [r for r in rows if r.models == max(r.models for r in rows)
+               and r.backend == "prometheus" and r.variant == "after" and r.rounds]
+    record("bench_fleet", table=f"\n{markdown(rows)}\n",
+           largest=f"{max(r.models for r in rows):,}",
+           largest_load=_seconds(largest[0].eval_load_seconds) if largest else "no round")
+    print(f"wrote {args.out / 'fleet_cost.csv'} and {args.out / 'fleet_cost.png'}; the README's "
+          f"table: python benchmarks/figures.py")
     return 0
 
 
