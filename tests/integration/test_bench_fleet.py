@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,30 @@ def test_table_ratios_and_goal_lines():
     assert bench_fleet.goal([failed], 1000)[0] == (
         "FAIL: rule files of 1000 models x 20 features not measured (generation failed: timed "
         "out); goal < 1 MB")
+
+
+def _measured(models: int, variant: str, load: float) -> bench_fleet.Measurement:
+    return bench_fleet.Measurement(
+        models, 20, "prometheus", variant, 200_000, 13, 277, 3.0, 100, 1.0, 60.0, 2000.0,
+        load * 4, load * 2, load, "mlmon:drift=0.1@300s", 4, 70.0, 70.0, 0.0, 0.0, 100.0, models)
+
+
+def test_a_size_measured_alone_joins_the_csv_and_the_readme_table(tmp_path):
+    # 1,000 models run on their own (AFTER alone, BEFORE cannot keep up); their rows join the
+    # smaller sizes' in the CSV, the plot and the README's table, replacing a size run again
+    path = tmp_path / "fleet_cost.csv"
+    small = [_measured(10, "after", 0.3), _measured(100, "after", 8.0)]
+    bench_fleet.write_csv(small, path)
+    assert bench_fleet.read_csv(path) == small
+    alone = [_measured(1000, "after", 15.2), _measured(10, "after", 0.25)]
+    rows = bench_fleet.merged(bench_fleet.read_csv(path), alone)
+    assert [(r.models, r.eval_load_seconds) for r in rows] == [(10, 0.25), (100, 8.0),
+                                                               (1000, 15.2)]
+    table = bench_fleet.markdown(rows).splitlines()
+    assert table[0].startswith("| models |") and len(table) == 2 + 3
+    assert table[-1] == ("| 1,000 | prometheus | 0.20 MB | 15.20 s | 30.40 s | 2,000 | 70 MB | "
+                         "1 h at 60 s, 4 |")
+    both = bench_fleet.markdown([replace(_measured(100, "before", 9.0), rounds=0,
+                                         skipped="no complete evaluation round in time"),
+                                 _measured(100, "after", 8.0)]).splitlines()[-1]
+    assert "| no round → 8.00 s |" in both and "| 0.20 MB → 0.20 MB |" in both
