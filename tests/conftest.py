@@ -40,10 +40,12 @@ INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "
 
 
 # After the end-to-end modules, the longest of the others, longest first (their wall time in a
-# full `make test` on two cores: 4–8 minutes each): one of them started last would set the end
-# of the run alone, while short modules fill the workers' tails.
-LONGEST_MODULES = ("test_runbooks.py", "test_alert_evidence.py", "test_rules_promtool.py",
-                   "test_readme.py", "test_launcher.py")
+# full `make test` on two cores, `--durations=0` summed by module: 9 to 2 minutes): one of them
+# started last would set the end of the run alone, while short modules fill the workers' tails.
+LONGEST_MODULES = ("test_runbooks.py", "test_alert_evidence.py", "test_notebooks_dashboards.py",
+                   "test_rules_promtool.py", "test_launcher_hardening.py", "test_launcher.py",
+                   "test_readme.py", "test_bench_fleet.py", "test_notebooks_drift.py",
+                   "test_drift_figures.py")
 
 
 def _order(item: pytest.Item) -> tuple[bool, int]:
