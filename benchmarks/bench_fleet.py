@@ -42,7 +42,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -383,11 +383,9 @@ def read_csv(path: Path) -> list[Measurement]:
     """Rows a previous run wrote (none when ``path`` does not exist)."""
     if not path.exists():
         return []
-    types = {f: t for f, t in Measurement.__annotations__.items()}
-    cast = {"int": int, "float": float, "str": str}
+    read = {"int": lambda v: int(float(v)), "float": float, "str": str}
     with open(path, newline="") as f:
-        return [Measurement(**{k: cast[types[k]](float(v)) if types[k] == "int"
-                               else cast[types[k]](v) for k, v in row.items()})
+        return [Measurement(**{k.name: read[str(k.type)](row[k.name]) for k in fields(Measurement)})
                 for row in csv.DictReader(f)]
 
 
@@ -546,11 +544,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = merged(read_csv(args.out / "fleet_cost.csv"), rows)
     write_csv(rows, args.out / "fleet_cost.csv")
     plot(rows, args.out / "fleet_cost.png")
-    largest = [r for r in rows if r.models == max(r.models for r in rows)
-               and r.backend == "prometheus" and r.variant == "after" and r.rounds]
-    record("bench_fleet", table=f"\n{markdown(rows)}\n",
-           largest=f"{max(r.models for r in rows):,}",
-           largest_load=_seconds(largest[0].eval_load_seconds) if largest else "no round")
+    top = max(r.models for r in rows)
+    measured = next((r for r in rows if r.models == top and r.rounds
+                     and (r.backend, r.variant) == ("prometheus", "after")), None)
+    record("bench_fleet", table=f"\n{markdown(rows)}\n", largest=f"{top:,}",
+           largest_load=_seconds(measured.eval_load_seconds) if measured else "no round")
     print(f"wrote {args.out / 'fleet_cost.csv'} and {args.out / 'fleet_cost.png'}; the README's "
           f"table: python benchmarks/figures.py")
     return 0

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import yaml
 
-from mlmon_nb.config import load_config
+from mlmon_nb.config import Config, load_config
 from mlmon_nb.estimated.calibration import EDGES
 from mlmon_nb.instrument import baseline_series, serving_of
 from mlmon_nb.metrics import CONFIDENCE, le_label
+from mlmon_nb.rules import render_rule_files
 from mlmon_nb.stack.demo.model import training_baseline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,15 +84,25 @@ def series(name: str, values: str, **labels: str) -> dict:
     return {"series": f"{name}{{{inner}}}", "values": values}
 
 
-def requests(segments, endpoint="/predict") -> list[dict]:
-    """ml_requests_total per (minutes, requests/min) segment."""
+def requests(segments, endpoint="/predict", **labels: str) -> list[dict]:
+    """ml_requests_total per (minutes, requests/min) segment (``labels``: e.g. another
+    ``model_name``)."""
     return [series("ml_requests_total", counter(*segments), model_version="1.0.0",
-                   endpoint=endpoint)]
+                   endpoint=endpoint, **labels)]
 
 
-def errors(segments, error_type="ValueError") -> list[dict]:
+def errors(segments, error_type="ValueError", **labels: str) -> list[dict]:
     return [series("ml_errors_total", counter(*segments), model_version="1.0.0",
-                   endpoint="/predict", error_type=error_type)]
+                   endpoint="/predict", error_type=error_type, **labels)]
+
+
+def generated_rules(config: Config, dest: Path) -> Path:
+    """The rule files ``mlmon-nb rules generate`` writes for ``config`` (its models' own
+    settings), in ``dest``: for scenarios with models other than the demo's."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, text in render_rule_files(config).items():
+        (dest / name).write_text(text)
+    return dest
 
 
 def run_promtool(tmp_path: Path, input_series: list[dict], alert_tests: list[dict],

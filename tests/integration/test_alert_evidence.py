@@ -22,6 +22,7 @@ from promtool_support import (
     errors,
     firing,
     gauge,
+    generated_rules,
     info,
     requests,
     run_promtool,
@@ -31,7 +32,6 @@ from promtool_support import (
 from mlmon_nb.config import parse_config, parse_duration
 from mlmon_nb.errors import ConfigError
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
-from mlmon_nb.rules import render_rule_files
 
 PAGES_AND_TICKETS = ("HighErrorRate", "ElevatedErrorRate", "SLOErrorBudgetBurn",
                      "DataDriftDetected", "ConceptDriftDetected", "LowModelAccuracy",
@@ -243,10 +243,7 @@ def test_a_down_target_pages_once_for_the_model_it_serves(tmp_path):
     # target C is labelled model_name=ranker in the scrape configuration. B and C go down at 11m:
     # MLServiceDown fires for ranker, once per target, and never for sentiment_classifier.
     config = parse_config({"version": 1, "models": [{"name": MODEL}, {"name": "ranker"}]})
-    rules_dir = tmp_path / "rules"
-    rules_dir.mkdir()
-    for name, text in render_rule_files(config).items():
-        (rules_dir / name).write_text(text)
+    rules_dir = generated_rules(config, tmp_path / "rules")
     a, b, c = "10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.3:8000"
     inputs = [series("ml_model_info", gauge(1, 30), model_version="1", baseline_id="none",
                      job="mlmon-demo", instance=a),

@@ -100,8 +100,12 @@ def test_table_ratios_and_goal_lines():
 
 def _measured(models: int, variant: str, load: float) -> bench_fleet.Measurement:
     return bench_fleet.Measurement(
-        models, 20, "prometheus", variant, 200_000, 13, 277, 3.0, 100, 1.0, 60.0, 2000.0,
-        load * 4, load * 2, load, "mlmon:drift=0.1@300s", 4, 70.0, 70.0, 0.0, 0.0, 100.0, models)
+        models, 20, "prometheus", variant, rule_bytes=200_000, rule_groups=13, rules=277,
+        generate_seconds=3.0, history_series=100, history_hours=1.0, step_seconds=60.0,
+        active_series=2000.0, eval_sum_seconds=load * 4, eval_max_seconds=load * 2,
+        eval_load_seconds=load, group_seconds="mlmon:drift=0.1@300s", rounds=4,
+        evaluator_rss_mb=70.0, store_rss_mb=70.0, failures=0.0, missed_iterations=0.0,
+        lag_seconds=100.0, drift_models=models)
 
 
 def test_a_size_measured_alone_joins_the_csv_and_the_readme_table(tmp_path):

@@ -25,6 +25,7 @@ from promtool_support import (
     errors,
     firing,
     gauge,
+    generated_rules,
     info,
     pruned_rules,
     requests,
@@ -35,7 +36,6 @@ from promtool_support import (
 
 from mlmon_nb.baseline import bin_fractions
 from mlmon_nb.metrics import le_label
-from mlmon_nb.rules import render_rule_files
 from mlmon_nb.stack.demo.model import SentimentModel, generate_texts
 
 
@@ -342,19 +342,14 @@ def test_availability_burn_windows_fire_only_above_their_threshold(tmp_path):
     models = {per_1000: f"{MODEL}_{per_1000}" for per_1000 in CONSTANT_RATIOS}
     config = dataclasses.replace(CONFIG, models=tuple(
         dataclasses.replace(demo, name=name) for name in models.values()))
-    rules_dir = tmp_path / "rules"
-    rules_dir.mkdir()
-    for name, text in render_rule_files(config).items():
-        (rules_dir / name).write_text(text)
     inputs, expected = [], []
     for per_1000, model in models.items():
-        inputs += [{**s, "series": s["series"].replace(f'"{MODEL}"', f'"{model}"')}
-                   for s in requests([(DAYS3 + 1, 5000)])
-                   + errors([(DAYS3 + 1, per_1000 * 5)])]
+        inputs += (requests([(DAYS3 + 1, 5000)], model_name=model)
+                   + errors([(DAYS3 + 1, per_1000 * 5)], model_name=model))
         expected += [burn("availability", w, per_1000 / 1000, EVENTS[w] * 5000, model)
                      for w in CONSTANT_RATIOS[per_1000]]
     run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "3d", *expected)],
-                 interval="5m", rules_dir=rules_dir)
+                 interval="5m", rules_dir=generated_rules(config, tmp_path / "rules"))
 
 
 def test_burn_alerts_fire_when_the_long_window_reaches_its_threshold(tmp_path):
