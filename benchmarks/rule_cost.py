@@ -10,6 +10,12 @@ the per-group durations of that round are summed (the time all rules take per ev
 max taken (the slowest group), and their *load* computed: each group's duration × 15 s / its
 own interval, summed — the evaluation time per 15 s the rules cost when each group runs at its
 interval (a group every 1m counts a quarter). The first round is a warm-up and is left out.
+
+Every group at 15 s on two cores makes the groups wait for each other: at 100 models and more
+they ask for more CPU than there is, and each group's duration includes its waiting.
+:func:`alone_costs` measures the work itself: Prometheus's rules stopped (:func:`stop_rules`),
+each rule's expression is evaluated as an instant query at the last round's time, one at a
+time, and the engine's own timing and sample count (``stats=all``) are kept.
 Every wait has a deadline, and every process started here is stopped by its pid.
 """
 
@@ -36,9 +42,10 @@ from mlmon_nb.binaries import find_binary
 from mlmon_nb.config import parse_duration
 from mlmon_nb.stack import _terminate, free_port
 
-__all__ = ["RuleFiles", "Rounds", "source_tree", "generate_rules", "running_prometheus",
-           "running_vmalert", "prometheus_rounds", "vmalert_rounds", "scrape", "query",
-           "rule_times", "write_rule_times"]
+__all__ = ["RuleFiles", "Rounds", "RuleCost", "source_tree", "generate_rules",
+           "running_prometheus", "running_vmalert", "prometheus_rounds", "vmalert_rounds",
+           "scrape", "query", "rule_times", "write_rule_times", "stop_rules", "alone_costs",
+           "write_alone_costs"]
 
 EVAL_INTERVAL = 15.0
 _RULE = re.compile(rb"^\s*- (?:record|alert): ", re.M)
@@ -89,6 +96,23 @@ class Rounds:
     def group_medians(self) -> dict[str, float]:
         """Each group's median duration per evaluation."""
         return {g: statistics.median(d) for g, d in sorted(self.per_group.items()) if d}
+
+
+@dataclass(frozen=True)
+class RuleCost:
+    """One rule's expression evaluated alone: the engine's seconds and the samples it read, per
+    evaluation, and its group's interval to weigh them per 15 s."""
+
+    group: str
+    rule: str
+    interval: float
+    seconds: float
+    samples: float
+
+    @property
+    def per_interval(self) -> float:
+        """Seconds per 15 s at the group's own interval."""
+        return self.seconds * EVAL_INTERVAL / self.interval
 
 
 def source_tree(ref_or_path: str, repo: Path, dest: Path) -> Path:
@@ -227,7 +251,7 @@ def running_prometheus(blocks: Path, rules: RuleFiles, work: Path, timeout: floa
     url = f"http://127.0.0.1:{port}"
     command = [find_binary("prometheus"), f"--config.file={config}",
                f"--storage.tsdb.path={tsdb}", f"--web.listen-address=127.0.0.1:{port}",
-               "--storage.tsdb.retention.time=100y"]
+               "--storage.tsdb.retention.time=100y", "--web.enable-lifecycle"]
     with _process(command, work / "prometheus.log", f"{url}/-/ready", timeout):
         yield url
 
@@ -245,6 +269,56 @@ def running_vmalert(vm_url: str, rules: RuleFiles, work: Path, timeout: float) -
                "-loggerLevel=ERROR"]
     with _process(command, work / "vmalert.log", f"{url}/metrics", timeout):
         yield url
+
+
+def stop_rules(url: str, config: Path, timeout: float) -> float:
+    """Reload the Prometheus at ``url`` (started by :func:`running_prometheus` with ``config``)
+    with no rule files, once it has run its rounds; returns the time to evaluate the rules at
+    alone: one second after the groups' oldest last evaluation, when every recorded series the
+    rules read still has a point."""
+    last = scrape(url).get("prometheus_rule_group_last_evaluation_timestamp_seconds", [])
+    at = min((v for _, v in last if v > 0), default=time.time()) + 1.0
+    doc = yaml.safe_load(config.read_text())
+    doc.pop("rule_files", None)
+    config.write_text(yaml.safe_dump(doc))
+    requests.post(f"{url}/-/reload", timeout=timeout).raise_for_status()
+    deadline = time.monotonic() + timeout
+    while requests.get(f"{url}/api/v1/rules", timeout=60).json()["data"]["groups"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} still evaluates rules {timeout:.0f}s after a reload")
+        time.sleep(0.5)
+    return at
+
+
+def alone_costs(url: str, rules: RuleFiles, at: float, timeout: float) -> list[RuleCost]:
+    """Each rule of ``rules`` evaluated alone at ``at`` (see :func:`stop_rules`): its
+    expression as an instant query (``count(...)``, so the answer is one number), one query at
+    a time, in the files' order. Seconds are the engine's ``evalTotalTime``, samples its
+    ``totalQueryableSamples``; writing the result, which a group also does, is not counted."""
+    out = []
+    for path in rules.files:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            interval = rules.intervals.get(group["name"], EVAL_INTERVAL)
+            for rule in group["rules"]:
+                name = rule.get("record") or rule["alert"]
+                body = requests.get(f"{url}/api/v1/query", timeout=timeout, params={
+                    "query": f"count(({rule['expr']}))", "time": f"{at:.3f}",
+                    "stats": "all"}).json()
+                if body.get("status") != "success":
+                    raise RuntimeError(f"{url}: {name}: {body}")
+                stats = body["data"]["stats"]
+                out.append(RuleCost(group["name"], name, interval,
+                                    float(stats["timings"]["evalTotalTime"]),
+                                    float(stats["samples"]["totalQueryableSamples"])))
+    return out
+
+
+def write_alone_costs(costs: list[RuleCost], path: Path) -> None:
+    """``alone_costs`` as a CSV, costliest per 15 s first."""
+    lines = ["group,rule,interval,seconds,samples,seconds_per_15s"] + [
+        f"{c.group},{c.rule},{c.interval:g},{c.seconds:.5f},{c.samples:.0f},{c.per_interval:.5f}"
+        for c in sorted(costs, key=lambda c: -c.per_interval)]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def group_of(label: str) -> str:

@@ -54,6 +54,18 @@ def test_rules_evaluate_without_failures_and_record_drift_for_each_model(rows):
         assert r.evaluator_rss_mb > 0 and r.store_rss_mb > 0, r
 
 
+def test_each_rule_is_evaluated_alone_on_prometheus(rows):
+    # after the rounds Prometheus's rules are stopped and each rule runs alone as a query at
+    # the last round's time: engine seconds and samples read, weighed by the group's interval;
+    # vmalert has no such measure and says so with NaN
+    for r in rows:
+        if r.backend == "prometheus":
+            assert 0 < r.alone_load_seconds < math.inf, r
+            assert r.alone_samples > r.history_series, r  # the raw series are read, and more
+        else:
+            assert math.isnan(r.alone_load_seconds) and math.isnan(r.alone_samples), r
+
+
 def test_sizes_and_series_are_counted(rows):
     per_replica = series_per_replica(FEATURES)
     for r in rows:
@@ -105,7 +117,8 @@ def _measured(models: int, variant: str, load: float) -> bench_fleet.Measurement
         active_series=2000.0, eval_sum_seconds=load * 4, eval_max_seconds=load * 2,
         eval_load_seconds=load, group_seconds="mlmon:drift=0.1@300s", rounds=4,
         evaluator_rss_mb=70.0, store_rss_mb=70.0, failures=0.0, missed_iterations=0.0,
-        lag_seconds=100.0, drift_models=models)
+        lag_seconds=100.0, drift_models=models, alone_load_seconds=load / 4,
+        alone_samples=2.5e6 * models)
 
 
 def test_a_size_measured_alone_joins_the_csv_and_the_readme_table(tmp_path):
@@ -121,9 +134,21 @@ def test_a_size_measured_alone_joins_the_csv_and_the_readme_table(tmp_path):
                                                                (1000, 15.2)]
     table = bench_fleet.markdown(rows).splitlines()
     assert table[0].startswith("| models |") and len(table) == 2 + 3
-    assert table[-1] == ("| 1,000 | prometheus | 0.20 MB | 15.20 s | 30.40 s | 2,000 | 70 MB | "
-                         "1 h at 60 s, 4 |")
+    assert table[-1] == ("| 1,000 | prometheus | 0.20 MB | 15.20 s | 3.80 s | 2,500.0 M | "
+                         "30.40 s | 2,000 | 70 MB | 1 h at 60 s, 4 |")
     both = bench_fleet.markdown([replace(_measured(100, "before", 9.0), rounds=0,
                                          skipped="no complete evaluation round in time"),
                                  _measured(100, "after", 8.0)]).splitlines()[-1]
     assert "| no round → 8.00 s |" in both and "| 0.20 MB → 0.20 MB |" in both
+
+
+def test_a_csv_of_an_older_run_reads_without_the_alone_columns(tmp_path):
+    path = tmp_path / "fleet_cost.csv"
+    bench_fleet.write_csv([_measured(10, "after", 0.3)], path)
+    header, row = path.read_text().splitlines()
+    keep = [i for i, name in enumerate(header.split(",")) if not name.startswith("alone_")]
+    path.write_text("\n".join(",".join(line.split(",")[i] for i in keep)
+                              for line in (header, row)) + "\n")
+    old = bench_fleet.read_csv(path)[0]
+    assert old.eval_load_seconds == 0.3 and math.isnan(old.alone_load_seconds)
+    assert "| 0.300 s | – | – |" in bench_fleet.markdown([old])
