@@ -243,13 +243,15 @@ def _active_series(url: str) -> float:
 
 
 def _drift_models(url: str, expected: int = 0, wait: float = 0.0) -> int:
-    """How many models have a recorded KS drift series; waiting up to ``wait`` seconds for
-    ``expected`` of them. VictoriaMetrics shows a point to queries only ``-search.latencyOffset``
-    (30 s) after its timestamp, and vmalert's rules see what other rules wrote an evaluation
-    later: when the first round had nothing to read, the KS point is the last round's."""
+    """How many models have a KS drift point recorded in the last hour; waiting up to ``wait``
+    seconds for ``expected`` of them. VictoriaMetrics shows a point to queries only
+    ``-search.latencyOffset`` (30 s) after its timestamp, and vmalert's rules see what other
+    rules wrote an evaluation later: when the first round had nothing to read, the KS point is
+    the last round's. An hour, not the 5-minute lookback: at 1,000 models the drift group's
+    last evaluation can start more than 5 minutes before the round is read."""
     deadline = time.monotonic() + wait
     while True:
-        found = len(query(url, f"count by (model_name) ({KS_RULE})"))
+        found = len(query(url, f"count by (model_name) (last_over_time({KS_RULE}[1h]))"))
         if found >= expected or time.monotonic() >= deadline:
             return found
         time.sleep(2.0)
