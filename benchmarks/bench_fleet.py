@@ -203,7 +203,7 @@ def measure_prometheus(baselines: dict, rules: dict[str, RuleFiles], work: Path,
             costs = alone_costs(url, rules[variant], at[variant], opts.timeout)
             out[variant] = replace(
                 out[variant], alone_load_seconds=sum(c.per_interval for c in costs),
-                alone_samples=sum(c.samples * EVAL_INTERVAL / c.interval for c in costs))
+                alone_samples=sum(c.samples * c.weight for c in costs))
             if opts.rule_times is not None:
                 write_alone_costs(costs, opts.rule_times /
                                   f"fleet_rules_{rows[variant].models}_{variant}_each_alone.csv")

@@ -32,7 +32,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import requests
 import yaml
@@ -110,9 +110,14 @@ class RuleCost:
     samples: float
 
     @property
+    def weight(self) -> float:
+        """Evaluations per 15 s at the group's own interval (a group every 1m: a quarter)."""
+        return EVAL_INTERVAL / self.interval
+
+    @property
     def per_interval(self) -> float:
         """Seconds per 15 s at the group's own interval."""
-        return self.seconds * EVAL_INTERVAL / self.interval
+        return self.seconds * self.weight
 
 
 def source_tree(ref_or_path: str, repo: Path, dest: Path) -> Path:
@@ -205,8 +210,11 @@ def rule_times(url: str, samples: int = 3, wait: float = EVAL_INTERVAL + 1.0
 
 def write_rule_times(times: list[tuple[str, str, float]], path: Path) -> None:
     """``rule_times`` as a CSV (group, rule, seconds)."""
-    lines = ["group,rule,seconds"] + [f"{g},{n},{t:.4f}" for g, n, t in times]
-    path.write_text("\n".join(lines) + "\n")
+    _write_lines(path, "group,rule,seconds", (f"{g},{n},{t:.4f}" for g, n, t in times))
+
+
+def _write_lines(path: Path, header: str, rows: Iterable[str]) -> None:
+    path.write_text("\n".join([header, *rows]) + "\n")
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
@@ -315,10 +323,9 @@ def alone_costs(url: str, rules: RuleFiles, at: float, timeout: float) -> list[R
 
 def write_alone_costs(costs: list[RuleCost], path: Path) -> None:
     """``alone_costs`` as a CSV, costliest per 15 s first."""
-    lines = ["group,rule,interval,seconds,samples,seconds_per_15s"] + [
+    _write_lines(path, "group,rule,interval,seconds,samples,seconds_per_15s", (
         f"{c.group},{c.rule},{c.interval:g},{c.seconds:.5f},{c.samples:.0f},{c.per_interval:.5f}"
-        for c in sorted(costs, key=lambda c: -c.per_interval)]
-    path.write_text("\n".join(lines) + "\n")
+        for c in sorted(costs, key=lambda c: -c.per_interval)))
 
 
 def group_of(label: str) -> str:

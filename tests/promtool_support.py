@@ -14,7 +14,7 @@ from mlmon_nb.config import Config, load_config
 from mlmon_nb.estimated.calibration import EDGES
 from mlmon_nb.instrument import baseline_series, serving_of
 from mlmon_nb.metrics import CONFIDENCE, le_label
-from mlmon_nb.rules import render_rule_files
+from mlmon_nb.rules.files import RULES_DIR, write_generated
 from mlmon_nb.stack.demo.model import training_baseline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,13 +96,12 @@ def errors(segments, error_type="ValueError", **labels: str) -> list[dict]:
                    endpoint="/predict", error_type=error_type, **labels)]
 
 
-def generated_rules(config: Config, dest: Path) -> Path:
-    """The rule files ``mlmon-nb rules generate`` writes for ``config`` (its models' own
-    settings), in ``dest``: for scenarios with models other than the demo's."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, text in render_rule_files(config).items():
-        (dest / name).write_text(text)
-    return dest
+def generated_rules(config: Config, directory: Path) -> Path:
+    """The rule directory ``mlmon-nb rules generate`` writes for ``config`` (its models' own
+    settings, no baselines) under ``directory``: for scenarios with models other than the
+    demo's."""
+    write_generated(config, directory, baselines={})
+    return directory / RULES_DIR
 
 
 def run_promtool(tmp_path: Path, input_series: list[dict], alert_tests: list[dict],

@@ -243,7 +243,7 @@ def test_a_down_target_pages_once_for_the_model_it_serves(tmp_path):
     # target C is labelled model_name=ranker in the scrape configuration. B and C go down at 11m:
     # MLServiceDown fires for ranker, once per target, and never for sentiment_classifier.
     config = parse_config({"version": 1, "models": [{"name": MODEL}, {"name": "ranker"}]})
-    rules_dir = generated_rules(config, tmp_path / "rules")
+    rules_dir = generated_rules(config, tmp_path)
     a, b, c = "10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.3:8000"
     inputs = [series("ml_model_info", gauge(1, 30), model_version="1", baseline_id="none",
                      job="mlmon-demo", instance=a),

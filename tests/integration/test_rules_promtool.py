@@ -349,7 +349,7 @@ def test_availability_burn_windows_fire_only_above_their_threshold(tmp_path):
         expected += [burn("availability", w, per_1000 / 1000, EVENTS[w] * 5000, model)
                      for w in CONSTANT_RATIOS[per_1000]]
     run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "3d", *expected)],
-                 interval="5m", rules_dir=generated_rules(config, tmp_path / "rules"))
+                 interval="5m", rules_dir=generated_rules(config, tmp_path))
 
 
 def test_burn_alerts_fire_when_the_long_window_reaches_its_threshold(tmp_path):
