@@ -22,6 +22,7 @@ PNG = bytes.fromhex("89504e470d0a1a0a") + b"chart-bytes"
     (0.903124, "number", "0.903"), (4.93, "rate", "4.93/s"),
     (0.0034, "rate", "0.204/min"), (0.000105, "rate", "0.378/h"), (0.0, "rate", "0/s"),
     (0.000105, "number", "1.05e-4"), (-0.0004, "number", "-4e-4"), (True, "number", "yes"),
+    (0.00103, "number", "0.00103"), (0.0079, "number", "0.0079"),
 ])
 def test_numbers_read_like_people_write_them(value, kind, text):
     assert fmt(value, kind) == text
