@@ -40,12 +40,13 @@ INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "
 
 
 # After the end-to-end modules, the longest of the others, longest first (their wall time in a
-# full `make test` on two cores, `--durations=0` summed by module: 9 to 2 minutes): one of them
+# full `make test` on two cores, `--durations=0` summed by module: 8 to 1 minutes): one of them
 # started last would set the end of the run alone, while short modules fill the workers' tails.
 LONGEST_MODULES = ("test_runbooks.py", "test_alert_evidence.py", "test_notebooks_dashboards.py",
                    "test_rules_promtool.py", "test_launcher_hardening.py", "test_launcher.py",
-                   "test_readme.py", "test_bench_fleet.py", "test_notebooks_drift.py",
-                   "test_drift_figures.py")
+                   "test_readme.py", "test_run_page_browser.py", "test_bench_fleet.py",
+                   "test_outside_tree.py", "test_launcher_browser.py", "test_rules_vmalert.py",
+                   "test_notebooks_drift.py", "test_drift_figures.py")
 
 
 def _order(item: pytest.Item) -> tuple[bool, int]:

@@ -38,8 +38,6 @@ import yaml
 from ..binaries import find_binary
 from ..config import NODE_JOB, Config, shipped_dir
 from ..errors import StackError
-from ..rules.alertmanager import receivers_from_env
-from ..rules.files import ALERTMANAGER_FILE, RULES_DIR, write_generated
 from .backends import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -250,6 +248,10 @@ class Stack:
         return self.url(name) + paths[name] if name in paths else None
 
     def _command(self, name: str) -> list[str]:
+        # the rule machinery (pandas, scipy: seconds of imports) loads only where a stack starts,
+        # so the commands that talk to a running one (status, inject, logs) answer at once
+        from ..rules.files import ALERTMANAGER_FILE, RULES_DIR
+
         h, p, s = self.host, self.ports, self.state
         py = [sys.executable, "-m", "mlmon_nb.cli", "--config", str(self.config_file)]
         if name == "prometheus":
@@ -329,6 +331,9 @@ class Stack:
             (self.state / SCRAPE_FILE).write_text(render_scrape_config(self.config, components))
         # the rules and routing, generated from the configuration; Prometheus loads rules/*.yml
         # whole, so any other file there goes
+        from ..rules.alertmanager import receivers_from_env
+        from ..rules.files import write_generated
+
         receivers: dict[str, Any] = dict(receivers_from_env())
         write_generated(self.config, self.state, remove_other=True, **receivers)
         if "jupyter" in components:

@@ -98,7 +98,7 @@ def test_injected_errors_and_latency_fire_alerts_that_land_in_executed_runbooks(
     store = RunStore(demo.state / "runs")
     before = {r.run_id for r in store.list()}
     for fault in ("errors", "latency"):
-        injected = _cli(demo, "demo", "inject", fault, "--for", "20m", timeout=60)
+        injected = _cli(demo, "demo", "inject", fault, "--for", "20m")
         assert injected.returncode == 0, injected.stderr
 
     alert = wait_for(lambda: _firing(demo, "HighErrorRate", "critical"), timeout=600, interval=3,

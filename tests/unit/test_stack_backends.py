@@ -5,6 +5,7 @@ runs them)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -140,3 +141,22 @@ def test_victoriametrics_selects_a_thousand_models_feature_buckets_at_once(confi
     cmd = vm_command("victoriametrics", config, tmp_path, "")
     assert cmd is not None
     assert VM_DEFAULT_MAX_UNIQUE_TIMESERIES < fleet <= int(_flag(cmd, "search.maxUniqueTimeseries"))
+
+
+def test_commands_that_talk_to_a_running_stack_start_without_the_rule_machinery(tmp_path):
+    # `demo inject`, `stack status` and `stack logs` only read the configuration and ask a
+    # service: the rule generation's pandas and scipy (seconds of imports, far more on a loaded
+    # machine) load only where a stack starts
+    config = tmp_path / "mlmon.yaml"
+    raw = yaml.safe_load((REPO / "stack" / "mlmon.yaml").read_text())
+    raw["stack"].update(state_dir=str(tmp_path / "state"), ports={**raw["stack"]["ports"], "demo": 9})
+    config.write_text(yaml.safe_dump(raw))
+    code = ("import sys\nfrom mlmon_nb.cli import main\n"
+            f"codes = [main(['--config', {str(config)!r}, *a]) for a in ("
+            "['demo', 'inject', 'errors', '--for', '1m'], ['stack', 'status'],"
+            "['stack', 'logs', 'demo'])]\n"
+            "print(codes, [m for m in ('pandas', 'scipy', 'numpy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[2, 1, 0] []", out.stdout + out.stderr
+    assert "the demo model service is unreachable at http://127.0.0.1:9 (" in out.stderr
