@@ -40,7 +40,7 @@ INTEGRATION_FIXTURES = frozenset({"history", "prometheus_stack", "prometheus", "
 
 
 # After the end-to-end modules, the longest of the others, longest first (their wall time in a
-# full `make test` on two cores, `--durations=0` summed by module: 8 to 1 minutes): one of them
+# full `make test` on two cores, `--durations=0` summed by module: 8 minutes down to 1): one of them
 # started last would set the end of the run alone, while short modules fill the workers' tails.
 LONGEST_MODULES = ("test_runbooks.py", "test_alert_evidence.py", "test_notebooks_dashboards.py",
                    "test_rules_promtool.py", "test_launcher_hardening.py", "test_launcher.py",

@@ -28,7 +28,7 @@ from mlmon_nb.stack.backends import (
     vm_command,
 )
 from mlmon_nb.stack.demo.model import DEMO_JOB as SERVICE_JOB
-from mlmon_nb.stack.lifecycle import COMPONENTS, Stack, _proc_start_time
+from mlmon_nb.stack.lifecycle import COMPONENTS, Stack, _proc_start_time, effective_config_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 VM = BACKENDS["victoriametrics"]
@@ -143,16 +143,14 @@ def test_victoriametrics_selects_a_thousand_models_feature_buckets_at_once(confi
     assert VM_DEFAULT_MAX_UNIQUE_TIMESERIES < fleet <= int(_flag(cmd, "search.maxUniqueTimeseries"))
 
 
-def test_commands_that_talk_to_a_running_stack_start_without_the_rule_machinery(tmp_path):
+def test_commands_that_talk_to_a_running_stack_start_without_the_rule_machinery(config, tmp_path):
     # `demo inject`, `stack status` and `stack logs` only read the configuration and ask a
     # service: the rule generation's pandas and scipy (seconds of imports, far more on a loaded
     # machine) load only where a stack starts
-    config = tmp_path / "mlmon.yaml"
-    raw = yaml.safe_load((REPO / "stack" / "mlmon.yaml").read_text())
-    raw["stack"].update(state_dir=str(tmp_path / "state"), ports={**raw["stack"]["ports"], "demo": 9})
-    config.write_text(yaml.safe_dump(raw))
+    path = tmp_path / "mlmon.yaml"
+    path.write_text(effective_config_yaml(config.with_ports({"demo": 9})))
     code = ("import sys\nfrom mlmon_nb.cli import main\n"
-            f"codes = [main(['--config', {str(config)!r}, *a]) for a in ("
+            f"codes = [main(['--config', {str(path)!r}, *a]) for a in ("
             "['demo', 'inject', 'errors', '--for', '1m'], ['stack', 'status'],"
             "['stack', 'logs', 'demo'])]\n"
             "print(codes, [m for m in ('pandas', 'scipy', 'numpy') if m in sys.modules])")
