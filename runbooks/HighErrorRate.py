@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Runbook: High error rate (`HighErrorRate`)
 #
-# More than the critical share of requests fail, beyond chance: the Wilson lower bound of the error ratio at `alerts.alpha` is above the threshold over its window, or over 30m where that is too thin; a 1m window (4 scrape intervals when scrapes are slower) resets it only when its own requests show the ratio under the threshold.
+# More than the critical share of requests fail, beyond chance: the Wilson lower bound of the error ratio at `alerts.alpha` is above the threshold over its window, or over 30m where that is too thin; it stops when the 5m window's upper bound is under the threshold, and a 1m window (4 scrape intervals when scrapes are slower) resets it only when its own requests show the ratio under the threshold: a thin window neither confirms nor resets.
 #
 # **Fires when** critical: the 5m error ratio above `alerts.error_ratio.critical` (5%) for 5m, with at least `alerts.min_events.requests` (10 requests).
 #

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Runbook: Many low-confidence predictions (`HighLowConfidencePredictions`)
 #
-# More predictions than the threshold's share are under the low-confidence threshold, beyond chance (the lower bound over the window or over 2h); also each version alone (label `model_version`).
+# More predictions than the threshold's share are under the low-confidence threshold, beyond chance (the lower bound over the window or over 2h, until the 30m window's upper bound is back under it); also each version alone (label `model_version`).
 #
 # **Fires when** info: the 30m low-confidence share above `alerts.low_confidence_share` (20%) for 1h, with at least `alerts.min_events.predictions` (10 predictions).
 #

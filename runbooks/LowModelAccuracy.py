@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Runbook: Low model accuracy (`LowModelAccuracy`)
 #
-# The share of correct predictions on the ground-truth sample is below the floor, beyond chance: the Wilson upper bound at `alerts.alpha` is under it over its window, or over 6h; also each version alone of a model running several (label `model_version`).
+# The share of correct predictions on the ground-truth sample is below the floor, beyond chance: the Wilson upper bound at `alerts.alpha` is under it over its window, or over 6h, until the 1h window's lower bound is back at the floor; also each version alone of a model running several (label `model_version`).
 #
 # **Fires when** critical: the 1h accuracy below `alerts.accuracy_min` (70%) for 30m, with at least `alerts.min_events.ground_truth` (10 ground-truth outcomes).
 #

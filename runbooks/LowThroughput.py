@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Runbook: Low throughput (`LowThroughput`)
 #
-# The model serves fewer requests per second than the floor and than the share `slos.throughput.min_share_of_last_week` of the quietest same moment (±5 min) of the last four weeks — in a first week, of the last six days; the floor alone on a first day.
+# The model serves fewer requests per second than the floor and than the share `slos.throughput.min_share_of_last_week` of the quietest same moment (±5 min) of the last four weeks — in a first week, of the last six days; the floor alone on a first day. Beyond chance: the upper bound of the window's request count (Poisson, at `alerts.alpha`) is under both too, so a few missing requests on a quiet night are no evidence.
 #
 # **Fires when** warning: the 5m request rate below `slos.throughput.min_rps` (0.5 requests/s) for 15m.
 #

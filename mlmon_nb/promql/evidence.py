@@ -10,9 +10,11 @@ series)::
 clamped to [0, 1]: the lower bound for alerts that fire above a threshold (error ratio,
 low-confidence share, SLO burn), the upper bound for those that fire below one (accuracy). An
 alert fires when the bound is past its threshold in its window, or in a longer one where the
-short window is too thin (:data:`EVIDENCE`). The short spike window's upper bound is what resets
-an error-ratio alert's ``for``: a minute whose own requests show the ratio under the threshold
-resets it; a minute without requests, or with too few to tell, neither confirms nor resets.
+short window is too thin (:data:`EVIDENCE`). The other bound of the alert's own window is what
+stops it (the window shows the ratio healthy beyond chance), and the short spike window's upper
+bound is what resets an error-ratio alert's ``for``: a window whose own events show the ratio on
+the healthy side resets it; a window without events, or with too few to tell, neither confirms
+nor resets.
 
 :func:`wilson` is the PromQL; :func:`bound_rules` records every bound the alerts read.
 """
@@ -43,7 +45,7 @@ from .names import (
 from .rule import RecordingRule
 
 __all__ = ["RatioEvidence", "EVIDENCE", "EVIDENCE_SETTINGS", "wilson", "wilson_interval",
-           "bound_rules",
+           "poisson_upper", "bound_rules",
            "COUNT_WINDOWS", "z_of"]
 
 
@@ -59,6 +61,11 @@ class RatioEvidence:
     side: str
     labels: Mapping[str, str] = field(default_factory=dict)
     by: tuple[str, ...] = ("model_name",)  # the labels that name one ratio's series
+
+    @property
+    def healthy_side(self) -> str:
+        """The bound that shows the ratio on the healthy side of a threshold: the other one."""
+        return "upper" if self.side == "lower" else "lower"
 
 
 def _versioned(name: Callable[[str], str]) -> Callable[[str], str]:
@@ -126,6 +133,17 @@ def wilson(ratio: str, count: str, side: str) -> str:
             f"+ {a} / (4 * {count}))) / (1 + {a}), 0, 1)")
 
 
+def poisson_upper(count: str) -> str:
+    """The score upper bound of a Poisson count at each model's ``alert_z``,
+    ``c + z²/2 + z·sqrt(c + z²/4)``: the most events a window's count ``c`` is consistent with
+    (0 events are consistent with up to z² ≈ 2.7 at α = 0.05). A count alert (too few requests)
+    fires only when this is under its threshold, so 0 requests where 1 was expected is no
+    evidence."""
+    z = f"({setting('alert_z')} * on (model_name) group_right () (0 * {count} + 1))"
+    z2 = f"({setting('alert_z2')} * on (model_name) group_right () (0 * {count} + 1))"
+    return f"({count} + {z2} / 2 + {z} * sqrt({count} + {z2} / 4))"
+
+
 def _bound_rule(evidence: RatioEvidence, window: str, side: str) -> RecordingRule:
     labels = dict(evidence.labels)
     ratio = promql.selector(evidence.ratio(window), **labels)
@@ -135,13 +153,21 @@ def _bound_rule(evidence: RatioEvidence, window: str, side: str) -> RecordingRul
 
 def bound_rules(scrape_interval_seconds: float, *, slo: bool) -> list[RecordingRule]:
     """The bounds the alerts read: every window of :data:`EVIDENCE` (the SLO ones with
-    ``slo=True``, the others without) and the spike window's upper bound of the error ratio."""
-    rules = []
+    ``slo=True``, the others without), the other bound of each non-SLO alert's own window (what
+    stops it) and the spike window's upper bound of the error ratio."""
+    rules: dict[tuple[str, tuple[tuple[str, str], ...]], RecordingRule] = {}
     for key, evidence in EVIDENCE.items():
         if key.startswith("slo_") != slo:
             continue
-        rules += [_bound_rule(evidence, w, evidence.side) for w in evidence.windows]
+        wanted = [(w, evidence.side) for w in evidence.windows]
+        if not slo:
+            wanted.append((evidence.windows[0], evidence.healthy_side))
+        for window, side in wanted:
+            rule = _bound_rule(evidence, window, side)
+            rules[rule.record, tuple(rule.labels.items())] = rule
     if not slo:
         spike = spike_window(scrape_interval_seconds)
-        rules += [_bound_rule(EVIDENCE[key], spike, "upper") for key in ("errors", "errors_version")]
-    return rules
+        for key in ("errors", "errors_version"):  # the spike window may be the alert's own
+            rule = _bound_rule(EVIDENCE[key], spike, "upper")
+            rules.setdefault((rule.record, tuple(rule.labels.items())), rule)
+    return list(rules.values())

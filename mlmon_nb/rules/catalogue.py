@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..estimated.rules import MODEL_SCOPE, THIN_ROWS, THIN_SHARE, VERSION_SCOPE, Scope, thin_share
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
-from ..promql.evidence import EVIDENCE, RatioEvidence
+from ..promql.evidence import EVIDENCE, RatioEvidence, poisson_upper
 from ..promql.fleet import (
     CONFIGURED_MODELS,
     Setting,
@@ -44,6 +44,7 @@ from ..promql.names import (
     estimated_accuracy_margin,
     latency_quantile,
     prediction_count,
+    request_count,
     request_rate,
     slo_error_ratio,
     slo_event_count,
@@ -215,16 +216,17 @@ def _num(key: str, **labels: str) -> str:
 def _evidence(evidence: RatioEvidence, key: str, least: str) -> str:
     """The alert's evidence: in one of its windows the ratio's bound is past ``key`` with at
     least ``least`` events (``alerts.min_events``, the floor under the statistic), unless the
-    alert's own window has events and its ratio is on the healthy side (a longer window's
-    evidence of what has passed does not keep an alert firing; a window without events neither
-    confirms nor resets)."""
+    alert's own window shows the ratio on the healthy side beyond chance (its other bound there:
+    a longer window's evidence of what has passed does not keep an alert firing, and a window
+    without events, or with too few to tell, neither confirms nor resets)."""
     op, healthy = (">", "<=") if evidence.side == "lower" else ("<", ">=")
     parts = []
     for w in evidence.windows:
         b = promql.selector(bound(evidence.ratio(w), evidence.side), **evidence.labels)
         n = promql.selector(evidence.count(w), **evidence.labels)
         parts.append(f"({compare(b, op, key)} and {compare(n, '>=', least)})")
-    own = promql.selector(evidence.ratio(evidence.windows[0]), **evidence.labels)
+    own = promql.selector(bound(evidence.ratio(evidence.windows[0]), evidence.healthy_side),
+                          **evidence.labels)
     return (f"(({' or '.join(parts)}) unless on ({', '.join(evidence.by)}) "
             f"{compare(own, healthy, key)})")
 
@@ -562,7 +564,7 @@ def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
             # fresh stack's 1d ratio is the ratio of its first minutes)
             lower = promql.selector(bound(slo_error_ratio(window.long), "lower"), slo=slo)
             expr = (f"{compare(long_sel, '>', key, on, **burn)} "
-                    f"and {compare(short_sel, '>', key, on, **burn)} "
+                    f"unless on ({', '.join(on)}) {compare(short_sel, '<=', key, on, **burn)} "
                     f"and {compare(lower, '>', key, on, **burn)} "
                     f"and {compare(count, '>=', least)} "
                     f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
@@ -573,7 +575,8 @@ def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                 f"{_MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
                 f"The {slo} error ratio of {_MODEL} is {{{{ $value | humanizePercentage }}}} of "
                 f"{query_text(model_series(slo_event_count(window.long), slo=slo), '%.0f')} "
-                f"events over {window.long} and above the threshold over {window.short} too "
+                f"events over {window.long}, and not under the threshold over {window.short} "
+                f"(a {window.short} window without events neither confirms nor resets it) "
                 f"(threshold {_pct(key, **burn)} = {factor} x the "
                 f"{_pct('slo_budget', slo=slo)} error budget of the {objective} "
                 f"objective; {_window_text(EVIDENCE[f'slo_{slo}'], window.long, 'events')}; "
@@ -606,17 +609,23 @@ def _low_throughput(spec: AlertSpec, config: Config) -> list[AlertingRule]:
         raise ValueError(f"{row} lacks the threshold or window the throughput rule needs")
     key, window = row.threshold, row.window
     now = request_rate(window)
+    # evidence: the most requests/s the window's count is consistent with is under the
+    # threshold too (no page for 0 requests where chance gives 0 anyway)
+    most = f"({poisson_upper(promql.selector(request_count(window)))} / {number(parse_duration(window))})"
     reference = throughput_reference()
     share = setting("throughput_min_share")
-    expr = (f"({compare(now, '<', key)} and on (model_name) {now} < "
+    low = f"{compare(now, '<', key)} and on (model_name) {compare(most, '<', key)}"
+    expr = (f"({low} and on (model_name) {most} < "
             f"{share} * on (model_name) group_right () {reference}) "
-            f"or ({compare(now, '<', key)} unless on (model_name) {reference})")
+            f"or ({low} unless on (model_name) {reference})")
     return [_rule(spec.name, expr, row.for_, row.severity,
                   f"{_MODEL}: throughput below {_num(key)} requests/s",
                   f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last {window} "
                   f"(threshold {_num(key)} requests/s and, where there is "
                   f"history, {_pct('throughput_min_share')} of the quietest same moment of the "
-                  f"last four weeks, or of the last six days in its first week; for {row.for_}).")]
+                  f"last four weeks, or of the last six days in its first week; for {row.for_}; "
+                  f"beyond chance: the {window} count's upper bound with "
+                  f"{_pct('alert_confidence')} confidence under both).")]
 
 
 # -- the catalogue ------------------------------------------------------------------------------
@@ -627,9 +636,10 @@ CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("HighErrorRate", "High error rate",
               "More than the critical share of requests fail, beyond chance: the Wilson lower "
               "bound of the error ratio at `alerts.alpha` is above the threshold over its window, "
-              "or over 30m where that is too thin; a 1m window (4 scrape intervals when scrapes "
-              "are slower) resets it only when its own requests show the ratio under the "
-              "threshold.",
+              "or over 30m where that is too thin; it stops when the 5m window's upper bound "
+              "is under the threshold, and a 1m window (4 scrape intervals when scrapes are "
+              "slower) resets it only when its own requests show the ratio under the "
+              "threshold: a thin window neither confirms nor resets.",
               (Firing(_C, "5m", "error_ratio_critical", "5m", "min_requests"),),
               ("error ratio", "errors by type", "request rate"),
               build=_error_ratio, reports="error ratio",
@@ -685,8 +695,8 @@ CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("LowModelAccuracy", "Low model accuracy",
               "The share of correct predictions on the ground-truth sample is below the floor, "
               "beyond chance: the Wilson upper bound at `alerts.alpha` is under it over its "
-              "window, or over 6h; also each version alone of a model running several (label "
-              "`model_version`).",
+              "window, or over 6h, until the 1h window's lower bound is back at the floor; also "
+              "each version alone of a model running several (label `model_version`).",
               (Firing(_C, "30m", "accuracy_min", "1h", "min_ground_truth"),),
               ("accuracy", "accuracy by segment", "ground-truth count"),
               build=_low_accuracy, reports="accuracy", side="below",
@@ -708,8 +718,9 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               series_labels=("model_name", "model_version")),
     AlertSpec("HighLowConfidencePredictions", "Many low-confidence predictions",
               "More predictions than the threshold's share are under the low-confidence "
-              "threshold, beyond chance (the lower bound over the window or over 2h); also each "
-              "version alone (label `model_version`).",
+              "threshold, beyond chance (the lower bound over the window or over 2h, until the "
+              "30m window's upper bound is back under it); also each version alone (label "
+              "`model_version`).",
               (Firing(_I, "1h", "low_confidence_share", "30m", "min_predictions"),),
               ("low-confidence share", "confidence distribution"), build=_low_confidence,
               reports="low-confidence share", series_labels=("model_name", "model_version")),
@@ -719,8 +730,9 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               (Firing(_W, "10m"),), ("request-counter series", "up"), build=_metrics_absent,
               reports="no `ml_model_info` for the model"),
     AlertSpec("SLOErrorBudgetBurn", "SLO error budget burn",
-              "An SLO spends its error budget too fast over both a long and a short window "
-              "(multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×), the "
+              "An SLO spends its error budget too fast over a long window and not slower over "
+              "a short one (a short window without events neither confirms nor resets; "
+              "multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×), the "
               "long window's lower bound above the burn threshold too, and history covering 90% "
               "of it (the accuracy SLO's evidence floor is `alerts.min_events.ground_truth`); "
               "labels `slo`, `long_window`, `short_window`.",
@@ -733,7 +745,9 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "The model serves fewer requests per second than the floor and than the share "
               "`slos.throughput.min_share_of_last_week` of the quietest same moment (±5 min) of "
               "the last four weeks — in a first week, of the last six days; the floor alone on a "
-              "first day.",
+              "first day. Beyond chance: the upper bound of the window's request count (Poisson, "
+              "at `alerts.alpha`) is under both too, so a few missing requests on a quiet night "
+              "are no evidence.",
               (Firing(_W, "15m", "throughput_min_rps", "5m"),),
               ("request rate", "error ratio"), build=_low_throughput,
               reports="request rate", side="below"),

@@ -285,6 +285,56 @@ def test_burn_windows_count_once_history_covers_90_percent_of_them(tmp_path):
     ], interval="5m")
 
 
+def _explicit(increases) -> str:
+    """A counter's samples from its increase per step, from 0."""
+    return " ".join(f"{v:g}" for v in np.concatenate([[0], np.cumsum(increases)]))
+
+
+def test_a_thin_window_with_one_error_does_not_reset_the_evidence_of_thirty_minutes(tmp_path):
+    # 4 requests a minute; after 30 clean minutes two of every five minutes have one failing
+    # request (10%), but the one at minute 57 is missing. No 5m window holds the 3 errors of 20
+    # a 5m bound needs; the 30m one does from 53m (11 of 120: at least 5.7% with 95%
+    # confidence). The 5m windows that hold minute 57 have 1 error of 20 (5%, not above the
+    # threshold), which chance also gives at 10% (its upper bound is 21%): they neither confirm
+    # nor reset. So the alert is pending from 53m and fires at 58m, where a raw-ratio reset
+    # would hold it back to 68m
+    err = [0] * 30 + [1 if m % 5 in (0, 2) else 0 for m in range(60)]
+    err[57] = 0
+    inputs = info(90) + requests([(90, 4)]) + [
+        series("ml_errors_total", _explicit(err), model_version="1.0.0", endpoint="/predict",
+               error_type="ValueError")]
+    run_promtool(tmp_path, inputs, [alert("HighErrorRate", "57m")],
+                 promql_tests=[firing("HighErrorRate", "58m", {"severity": "critical"})])
+
+
+def test_a_burn_page_holds_through_a_short_window_without_requests(tmp_path):
+    # bursts of 40 requests every 7 minutes, 12 of each failing (30%, over the 1h page's 7.2%):
+    # at 76m the 5m window (71m-76m] has no request, so its ratio is no evidence either way and
+    # the page stays firing, instead of resolving and firing again at the next burst
+    minutes = 90
+    burst = [40 if m % 7 == 6 else 0 for m in range(minutes)]
+    inputs = info(minutes) + [
+        series("ml_requests_total", _explicit(burst), model_version="1.0.0",
+               endpoint="/predict"),
+        series("ml_errors_total", _explicit([0.3 * b for b in burst]), model_version="1.0.0",
+               endpoint="/predict", error_type="ValueError")]
+    page = {"severity": "critical", "slo": "availability", "long_window": "1h",
+            "short_window": "5m"}
+    run_promtool(tmp_path, inputs, [], promql_tests=[
+        firing("SLOErrorBudgetBurn", at, page) for at in ("70m", "74m", "76m")])
+
+
+def test_a_trickle_missing_its_few_requests_is_not_low_throughput(tmp_path):
+    # a week at one request every 5 minutes (under the 0.5/s floor), then none for an hour:
+    # half of last week's same moment is 0.5 requests in 5m, and 0 requests are what chance
+    # gives for that (its upper bound is 2.7 with 95% confidence), so nothing pages. The
+    # firing counterpart, 2/s falling to 0.2/s, is the test above
+    week = 7 * 24 * 60 // 5
+    inputs = info(week + 12) + requests([(week, 1), (12, 0)])  # per 5m step
+    times = ("7d20m", "7d40m", "7d1h")
+    run_promtool(tmp_path, inputs, quiet("LowThroughput", at=times), interval="5m")
+
+
 def _daily_idle_hour(days: int) -> list[dict]:
     """1 request/s, but none from 02:00 to 03:00 every day (5m steps)."""
     per_step = [0.0 if 24 <= k % 288 < 36 else 300.0 for k in range(days * 288)]
@@ -311,9 +361,7 @@ def test_a_healthy_model_pages_nothing_for_a_week(tmp_path):
     # 3d burn ticket is the one alert, as it should be
     rng = np.random.default_rng(7)
     steps = 7 * 288
-
-    def explicit(increases) -> str:
-        return " ".join(f"{v:g}" for v in np.concatenate([[0], np.cumsum(increases)]))
+    explicit = _explicit
     labels = rng.poisson(20 / 12, steps)
     correct = rng.binomial(labels, 0.9)
     predictions = np.full(steps, 150)

@@ -259,7 +259,8 @@ def test_low_throughput_after_15m_under_the_minimum(tmp_path):
                          f"{MODEL} served 200m requests/s over the last 5m (threshold 0.5 "
                          "requests/s and, where there is history, 50% of the quietest same "
                          "moment of the last four weeks, or of the last six days in its first "
-                         "week; for 15m).", url("LowThroughput", severity="warning"))
+                         "week; for 15m; beyond chance: the 5m count's upper bound with 95% "
+                         "confidence under both).", url("LowThroughput", severity="warning"))
     run_promtool(tmp_path, requests([(30, 12)]), [
         alert("LowThroughput", "15m"),
         alert("LowThroughput", "16m", expected),
@@ -305,7 +306,8 @@ def burn(slo: str, long: str, value: float, events: int, model: str = MODEL) -> 
     return {"exp_labels": {"model_name": model, **labels}, "exp_annotations": {
         "summary": f"{model}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
         "description": f"The {slo} error ratio of {model} is {pct(value)} of {events} events "
-                       f"over {long} and above the threshold over {short} too (threshold "
+                       f"over {long}, and not under the threshold over {short} (a {short} "
+                       f"window without events neither confirms nor resets it) (threshold "
                        f"{threshold} = {factor} x the {budget_text} error budget of the "
                        f"{objective_text} objective; {window(value, events, long, 'events')}; at "
                        f"least 10 events and 90% of {long} of history).",
