@@ -498,12 +498,12 @@ def _add_init(sub) -> None:
     p.add_argument("--launcher-url", default=None,
                    help="where Alertmanager reaches the runbook launcher (default "
                         "http://127.0.0.1:18088; a loopback URL's port is the launcher's port)")
-    p.add_argument("--model", action="append", default=[], metavar="NAME",
+    p.add_argument("--model", action=_ModelAction, default=[], metavar="NAME",
                    help="a model's name (its model_name label); repeat for more")
-    p.add_argument("--job", action="append", default=[], metavar="JOB",
+    p.add_argument("--job", action=_ModelAction, default=[], metavar="JOB",
                    help="the scrape job of the service serving the model, in --model order "
                         "(default: the model's name)")
-    p.add_argument("--baseline", action="append", default=[], metavar="PATH",
+    p.add_argument("--baseline", action=_ModelAction, default=[], metavar="PATH",
                    help="the model's baseline file (`mlmon-nb baseline build`), in --model order")
     p.add_argument("--scrape-interval", default=None,
                    help="your Prometheus's scrape interval, which the rules are built for (15s)")
@@ -515,13 +515,37 @@ def _add_init(sub) -> None:
     p.set_defaults(func=_init)
 
 
+class _ModelAction(argparse.Action):
+    """--model/--job/--baseline in command-line order: each --job and --baseline belongs to the
+    --model before it (an "append" per flag loses that order: `--model a --model b --job j`
+    gave j to a)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if self.dest == "model":
+            namespace.model = [*namespace.model, value]
+            namespace.job = [*namespace.job, None]
+            namespace.baseline = [*namespace.baseline, None]
+            return
+        if not namespace.model:
+            parser.error(f"--{self.dest} {value!r} comes before any --model; write --model NAME "
+                         f"first")
+        column = list(getattr(namespace, self.dest))
+        if column[-1] is not None:
+            parser.error(f"model {namespace.model[-1]!r} has two --{self.dest}")
+        column[-1] = value
+        setattr(namespace, self.dest, column)
+
+
 def _ask(flag: str, question: str, default: str | None = None) -> str:
     """A missing flag's value: asked on a terminal, else an error naming the flag."""
     if not sys.stdin.isatty():
         if default is not None:
             return default
         raise MlmonError(f"init needs {flag} (no terminal to ask on)")
-    answer = input(f"{question}{f' [{default}]' if default else ''}: ").strip()
+    try:
+        answer = input(f"{question}{f' [{default}]' if default else ''}: ").strip()
+    except EOFError:
+        raise MlmonError(f"init needs {flag}; the input ended before it was entered") from None
     if not answer and default is None:
         raise MlmonError(f"init needs {flag}; nothing was entered")
     return answer or (default or "")
@@ -531,16 +555,14 @@ def _init(args) -> int:
     from .initialize import InitAnswers, ModelAnswer, render_init_config
     if args.output.exists() and not args.force:
         raise MlmonError(f"{args.output} exists; pass --force to overwrite it, or -o another file")
-    if len(args.job) > len(args.model) or len(args.baseline) > len(args.model):
-        raise MlmonError("each --job and --baseline belongs to the --model before it, in order; "
-                         f"got {len(args.model)} --model, {len(args.job)} --job, "
-                         f"{len(args.baseline)} --baseline")
     names = args.model or [_ask("--model", "Model name (its model_name label)")]
     models = []
     for i, name in enumerate(names):
-        job = (args.job[i] if i < len(args.job) else
+        given_job = args.job[i] if i < len(args.job) else None
+        given_baseline = args.baseline[i] if i < len(args.baseline) else None
+        job = (given_job if given_job is not None else
                _ask("--job", f"Scrape job of {name}'s service", name))
-        baseline = (args.baseline[i] if i < len(args.baseline) else
+        baseline = (given_baseline if given_baseline is not None else
                     _ask("--baseline", f"Baseline file of {name} (empty: none yet)", ""))
         models.append(ModelAnswer(name, job, baseline))
     defaults = InitAnswers("", "", ())

@@ -49,13 +49,20 @@ def check_url(flag: str, url: str) -> str:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         raise ConfigError(f"{flag} {url!r} has a port that is not a number") from None
+    # the URLs end up in rule annotations (Go templates), YAML and HTML: refuse what would be
+    # reinterpreted there, and credentials (they would be written into rules and pages)
+    if re.search(r'[\s"\'<>{}`\\]', url.strip()) or parts.username or parts.password \
+            or parts.query or parts.fragment:
+        raise ConfigError(f"{flag} {url!r} is not a plain URL: write http(s)://host:port[/path] "
+                          f"without spaces, quotes, braces, credentials, query or fragment")
     return url.strip().rstrip("/")
 
 
 def _check_model(model: ModelAnswer) -> None:
-    if not re.fullmatch(MODEL_NAME_PATTERN, model.name):
+    if not re.fullmatch(MODEL_NAME_PATTERN, model.name) or len(model.name) > 128:
         raise ConfigError(f"--model {model.name!r} is not a model name: letters, digits, _ or -, "
-                          f"starting with a letter or _ (the model_name label's value)")
+                          f"starting with a letter or _, at most 128 characters (the model_name "
+                          f"label's value; the launcher refuses longer ones)")
     if not re.fullmatch(JOB_PATTERN, model.job):
         raise ConfigError(f"--job {model.job!r} (model {model.name}) is not a scrape job name: "
                           f"write the job_name of your Prometheus scrape config")

@@ -54,5 +54,5 @@ inv.breakdown("errors", lambda r, by: q.error_rate(model_name, r, by=by),
 inv.what_changed();
 
 # %%
-inv.conclude(signal, next_step="read the service's recent errors (`mlmon-nb stack logs demo`) "
+inv.conclude(signal, next_step=f"read the logs of the service (scrape job `{inv.job}`) "
              "for the error type on top, and roll back a deploy made near onset.");

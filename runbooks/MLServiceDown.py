@@ -48,5 +48,5 @@ inv.compare([iv.request_rate(model_name)]);
 inv.what_changed();
 
 # %%
-inv.conclude(signal, next_step="check the service's log (`mlmon-nb stack logs demo`) and its "
-             "process; restart it (`mlmon-nb stack up`).");
+inv.conclude(signal, next_step=f"check the log and process of the service (scrape job `{inv.job}`) "
+             "and restart it.");

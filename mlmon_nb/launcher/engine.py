@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..config import Config
-from ..errors import PrometheusError
+from ..errors import ParameterError, PrometheusError
 from ..runbooks import (
     KernelPool,
     Registry,
@@ -23,6 +23,7 @@ from ..runbooks import (
     validate_parameters,
 )
 from ..runbooks.cli import check_prometheus
+from ..runbooks.parameters import check_against_config, default_model
 from ..runstore import Run, RunStatus, RunStore
 from .security import RequestError
 from .settings import LauncherSettings
@@ -38,6 +39,9 @@ from .webhook import (
 __all__ = ["Launcher"]
 
 log = logging.getLogger("mlmon_nb.launcher")
+# alert labels a run can do without: one that fails its check (a model_version such as
+# "release/2.1") is dropped with a log line rather than refusing the whole notification
+OPTIONAL_LABELS = frozenset({"model_version"})
 
 
 class Launcher:
@@ -191,6 +195,11 @@ class Launcher:
         runbook = self.registry.get(alertname)
         params = validate_parameters(runbook, raw, untrusted=True,
                                      ignore_undeclared=ignore_undeclared)
+        # the same refusal as `mlmon-nb run` (docs/runbooks.md): an unconfigured model or a
+        # feature the baseline lacks is a 400 naming what exists, not a failed (or silently
+        # substituted) run
+        check_against_config(self.config, params,
+                             default_model=default_model(runbook, self.config))
         return self._queue(Planned(alertname, params, dedupe_key or "", LINK_PRIORITY, ""),
                            source)
 
@@ -224,6 +233,14 @@ class Launcher:
                 continue
             runbook = self.registry.get(name)
             raw = {**labels, "starts_at": alert["startsAt"], "alertname": name}
+            # refusing the notification (400) would mean Alertmanager drops it: no runbook runs
+            for optional in OPTIONAL_LABELS & raw.keys():
+                try:
+                    validate_parameters(runbook, {optional: raw[optional]}, untrusted=True,
+                                        ignore_undeclared=True)
+                except ParameterError as exc:
+                    log.warning("alert %s: label dropped: %s", name, exc)
+                    del raw[optional]
             params = validate_parameters(runbook, raw, untrusted=True, ignore_undeclared=True)
             planned.append(Planned(name, params, key, priority(labels), group))
         if not planned and not resolved:

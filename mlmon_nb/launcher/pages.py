@@ -290,8 +290,9 @@ def run_page(run: Run, run_dir: Path, jupyter_url: str, max_attempts: int, *,
             + (f"<p class='failed'>{_E(run.error)}</p>" if run.error else "")
             + f"<div class='nb'>{notebook}</div>"
             + f"<p><a href='/runs/{run.run_id}/output.ipynb' download>download .ipynb</a> · "
-              f"<a class='lab' href='{_E(lab)}' rel='noreferrer'>open in JupyterLab</a> · "
-              f"{_rerun(run, rerunnable)}</p>"
+              + (f"<a class='lab' href='{_E(lab)}' rel='noreferrer'>open in JupyterLab</a> · "
+                 if jupyter_url else "")
+              + f"{_rerun(run, rerunnable)}</p>"
             f"<details><summary>parameters</summary><table>{params}</table></details>")
     return page(f"{title} {run.run_id}", body, refresh=run.status not in FINAL_STATUSES,
                 css=RUN_CSS)

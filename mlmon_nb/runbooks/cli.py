@@ -17,7 +17,7 @@ from .parameters import (
     CHECKED_PARAMETERS,
     check_against_config,
     check_value,
-    declared_default,
+    default_model,
     server_defaults,
     validate_parameters,
 )
@@ -140,7 +140,7 @@ def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress
     check_prometheus(str(params.get("prometheus_url") or config.prometheus_url))
     runbook = registry.resolve(notebook)
     validated = validate_parameters(runbook, params, untrusted=False)
-    check_against_config(config, validated, default_model=declared_default(runbook, "model_name"))
+    check_against_config(config, validated, default_model=default_model(runbook, config))
     checked = server_defaults(runbook, config, validated)
     store = RunStore(config.stack.state_dir / "runs")
     # inserted already leased to this process: no launcher on the same state dir can take it

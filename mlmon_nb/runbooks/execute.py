@@ -154,9 +154,12 @@ def execute_run(store: RunStore, registry: Registry, config: Config, run: Run, *
 
 
 def kernel_env(config: Config) -> dict[str, str]:
-    """Environment of runbook kernels: the same config and state dir as the caller."""
+    """Environment of runbook kernels: the same config and state dir as the caller, and
+    IPython's own files (its history database) under the state dir rather than the home
+    folder, so a run writes nowhere but the state dir."""
     env = {"MLMON_PROMETHEUS_URL": config.prometheus_url,
-           "MLMON_STATE_DIR": str(config.stack.state_dir)}
+           "MLMON_STATE_DIR": str(config.stack.state_dir),
+           "IPYTHONDIR": str(config.stack.state_dir / "ipython")}
     if config.path:
         env["MLMON_CONFIG"] = str(Path(config.path).resolve())
     return env

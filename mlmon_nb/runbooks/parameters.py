@@ -38,6 +38,7 @@ __all__ = [
     "Parameter",
     "Runbook",
     "resolve_time",
+    "default_model",
     "check_value",
     "baseline_features",
     "validate_parameters",
@@ -75,10 +76,13 @@ def resolve_time(value: str, now: _dt.datetime | None = None) -> str:
             return _utc(base)
         try:
             delta = _dt.timedelta(seconds=parse_duration(relative.group(2)))
+            return _utc(base + delta if relative.group(1) == "+" else base - delta)
         except ConfigError:
             raise ValueError(f"{_TIME_FORMS} (the offset is a duration like 2h, 30m or 7d)") \
                 from None
-        return _utc(base + delta if relative.group(1) == "+" else base - delta)
+        except (OverflowError, ValueError):  # now-99999999h: before year 1 / after 9999
+            raise ValueError(f"{_TIME_FORMS} (the offset {relative.group(2)!r} is out of range)") \
+                from None
     if _UNIX.fullmatch(text):
         return _utc(_dt.datetime.fromtimestamp(float(text), _dt.UTC))
     if not _ISO.match(text):
@@ -158,8 +162,10 @@ class Parameter:
     def coerce(self, value: object, now: _dt.datetime | None = None) -> object:
         """``value`` converted to this parameter's type, or ValueError saying what is expected;
         a relative time is resolved against ``now`` (default: the current time)."""
-        if isinstance(value, str) and (len(value) > MAX_VALUE_LENGTH or "\x00" in value):
+        if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
             raise ValueError(f"a value of at most {MAX_VALUE_LENGTH} characters")
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text without control characters")
         kind = self.type
         if kind == "bool":
             if isinstance(value, bool):
@@ -297,14 +303,24 @@ def declared_default(runbook: Runbook, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def default_model(runbook: Runbook, config: Config) -> str:
+    """The model a run without ``model_name`` is about: the runbook's own default where the
+    configuration has it, else the configuration's only model (the shipped runbooks default to
+    the demo's model, which a user's own setup does not have), else the runbook's default (which
+    :func:`check_against_config` then refuses by name)."""
+    declared = declared_default(runbook, "model_name")
+    names = [m.name for m in config.models]
+    return names[0] if declared not in names and len(names) == 1 else declared
+
+
 def server_defaults(runbook: Runbook, config: Config, params: Mapping[str, object]) -> dict[str, object]:
     """``params`` plus what the launcher and CLI fill in when left empty: ``prometheus_url``,
-    ``baseline_path`` and ``alertname`` from the config, and ``model_name`` from the runbook's
-    own default (so the run index, its list, title and model filter know the model)."""
+    ``baseline_path`` and ``alertname`` from the config, and ``model_name`` from
+    :func:`default_model` (so the run index, its list, title and model filter know the model)."""
     out = dict(params)
     declared = runbook.parameters
     if "model_name" in declared and not out.get("model_name"):
-        default = declared_default(runbook, "model_name")
+        default = default_model(runbook, config)
         if default:
             out["model_name"] = default
     if "prometheus_url" in declared and not out.get("prometheus_url"):

@@ -89,7 +89,8 @@ def test_open_in_jupyterlab_carries_jupyterlabs_token_only(launched):
     run_id = runs["firing"].run_id
     lab = f"{cfg.jupyter_url}/lab/tree/runs/{run_id}/output.ipynb"
     page = httpx.get(f"{srv.url}/runs/{run_id}", timeout=30).text
-    assert f"href='{lab}'" in page  # no token file: the bare link
+    # no token file and no jupyter_url set: no JupyterLab is known to serve the store, no link
+    assert "/lab/tree/" not in page and "open in JupyterLab" not in page
     (cfg.stack.state_dir / "jupyter_token").write_text("0123abcd" * 6 + "\n")
     page = httpx.get(f"{srv.url}/runs/{run_id}", timeout=30).text
     assert f"href='{lab}?token={'0123abcd' * 6}'" in page

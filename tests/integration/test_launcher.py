@@ -71,7 +71,8 @@ def test_webhook_runs_high_error_rate_once_and_the_link_leads_to_it(history, pro
         page = client.get(f"/runs/{run['run_id']}")
         assert page.status_code == 200 and "Verdict" in page.text
         assert "<script" not in page.text.lower()
-        assert f"/lab/tree/runs/{run['run_id']}/output.ipynb" in page.text
+        # no JupyterLab serves this store (no stack token, jupyter_url not set): no dead link
+        assert "/lab/tree/" not in page.text
         assert page.headers["content-security-policy"].startswith("default-src 'none'")
         # the alert's runbook_url (labels urlquery-escaped) shows that run, it does not execute
         link = client.get("/runbook/HighErrorRate",
@@ -92,7 +93,9 @@ def test_webhook_runs_high_error_rate_once_and_the_link_leads_to_it(history, pro
 def quick(faults, tmp_path_factory, history):
     """A launcher over the fault runbooks, two workers, warm kernels; shared by fast tests."""
     state = tmp_path_factory.mktemp("quick-state")
-    cfg = replace(history.config, stack=replace(history.config.stack, state_dir=state))
+    # m1: a second configured model, so forms for it pass the configuration check
+    cfg = replace(history.config, stack=replace(history.config.stack, state_dir=state),
+                  models=(*history.config.models, replace(history.config.models[0], name="m1")))
     # generous: under a loaded machine a quick run can take seconds; only Sleepy (600 s) hits it
     settings = LauncherSettings(workers=2, warm_kernels=2, run_timeout=25)
     with InProcessLauncher(cfg, settings=settings, registry=Registry(faults)) as srv, \
@@ -127,6 +130,25 @@ def test_link_get_never_executes_and_the_form_needs_its_csrf_token(quick):
     # now the same link shows that run
     again = client.get("/runbook/Quick", params={"model_name": "m1"}, follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"] == ok.headers["location"]
+    # no JupyterLab serves this launcher's run store (no stack token, no jupyter_url set): the
+    # run page offers no link that would not open
+    page = client.get(ok.headers["location"])
+    assert page.status_code == 200 and "download .ipynb" in page.text
+    assert "open in JupyterLab" not in page.text
+
+
+def test_a_form_for_a_model_or_feature_the_configuration_lacks_is_refused(quick):
+    # as `mlmon-nb run` does (the same check_against_config, whose feature check the CLI tests
+    # cover): a 400 naming what exists, and no run
+    srv, client, state = quick
+    before = len(srv.launcher.store.list())
+    form = client.get("/runbook/Quick", params={"model_name": "m1"})
+    csrf = re.search(r"name='csrf_token' value='([^']+)'", form.text).group(1)
+    r = client.post("/runbook/Quick", data={"model_name": "nope", "csrf_token": csrf},
+                    follow_redirects=False)
+    assert r.status_code == 400, (r.status_code, r.text)
+    assert "model 'nope' is not configured" in r.text and "sentiment_classifier, m1" in r.text
+    assert len(srv.launcher.store.list()) == before
 
 
 def test_run_history_filters_and_metrics(quick):

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import nbformat
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,9 +31,10 @@ from launcher_support import (
     payload,
     wait_for,
     write_config,
+    write_runbook,
 )
 
-from mlmon_nb.errors import ConfigError
+from mlmon_nb.errors import ConfigError, ParameterError
 from mlmon_nb.launcher import Launcher, LauncherSettings, create_app
 from mlmon_nb.launcher.security import json_depth
 from mlmon_nb.runbooks import Registry
@@ -308,6 +310,28 @@ def test_a_storm_cannot_starve_a_critical_alert(history, faults, tmp_path):
     assert order[0] == "c1"                  # critical first
     assert set(order[1:3]) == {"s0", "w2"}   # then the head of each warning group
     assert order[3] == "s1"
+
+
+def test_a_label_the_service_sets_freely_never_costs_the_alert_its_runbook(history, tmp_path):
+    # a model_version such as "release/2.1" fails the parameter's check; refusing the
+    # notification would make Alertmanager drop it, so the label is dropped and the run queued
+    folder = tmp_path / "runbooks"
+    write_runbook(folder, "Versioned", "pass")
+    nb = nbformat.read(folder / "Versioned.ipynb", as_version=4)
+    nb.cells[0].source += 'model_version: str = ""\n'
+    nbformat.write(nb, folder / "Versioned.ipynb")
+    engine = Launcher(cfg_at(history, tmp_path / "state"), LauncherSettings(warm_kernels=0),
+                      Registry(folder))
+    engine.accept_webhook(payload(alert("Versioned", fingerprint="v1", model_version="1.2.0"),
+                                  alert("Versioned", fingerprint="v2", model_name="other",
+                                        model_version="release/2.1 rc1")))
+    params = {r.params["model_name"]: r.params.get("model_version")
+              for r in engine.store.list()}
+    assert params == {"sentiment_classifier": "1.2.0", "other": None}
+    # a time out of range is the usual 400-class refusal, not a crash
+    with pytest.raises(ParameterError, match="out of range"):
+        engine.accept_webhook(payload(alert("Versioned", fingerprint="v3",
+                                            starts_at="now-99999999h")))
 
 
 def test_a_reused_fingerprint_cannot_preclaim_a_real_alert(open_launcher):

@@ -382,6 +382,24 @@ def test_low_model_accuracy_asks_for_the_named_versions_own_labels(run_config, h
     assert "no ground-truth feedback" in outcome.summary["verdict"], outcome.summary
 
 
+def test_an_alert_whose_value_is_gone_is_no_data_not_resolved(run_config, history, registry,
+                                                               tmp_path):
+    """The window ends after the service stopped reporting: the error ratio has no value there,
+    which says nothing about whether the errors stopped."""
+    from mlmon_nb.runbooks import kernel_env
+    rb = registry.get("ElevatedErrorRate")
+    raw = {**alert_params(history, "HighErrorRate"), "alertname": "ElevatedErrorRate",
+           "severity": "warning", "end": iso(history.end + 3600)}
+    params = server_defaults_for(rb, run_config, raw)
+    params["baseline_path"] = str(history.baseline_path)
+    outcome = execute(rb, params, tmp_path / "gone", env=kernel_env(run_config))
+    assert outcome.summary["status"] == "no_data", outcome.summary
+    # the kernel kept IPython's history in the state dir, not in the home folder
+    assert (run_config.stack.state_dir / "ipython" / "profile_default" / "history.sqlite").exists()
+    assert outcome.summary["verdict"].startswith("No data: the 5m error ratio has no value")
+    assert "Resolved" not in outcome.summary["verdict"]
+
+
 def server_defaults_for(rb, cfg, raw):
     from mlmon_nb.runbooks import server_defaults
     return server_defaults(rb, cfg, validate_parameters(rb, raw))

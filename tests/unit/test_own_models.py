@@ -13,11 +13,17 @@ import yaml
 from mlmon_nb import queries as q
 from mlmon_nb.cli import main
 from mlmon_nb.config import DEMO_CONFIG, load_config, parse_config, shipped_dir
-from mlmon_nb.errors import ConfigError, RunbookError
+from mlmon_nb.errors import ConfigError, ParameterError, RunbookError
 from mlmon_nb.initialize import InitAnswers, ModelAnswer, render_init_config
 from mlmon_nb.rules.alertmanager import render_alertmanager, render_launcher_snippet
 from mlmon_nb.rules.render import render_rule_files
 from mlmon_nb.runbooks import Registry
+from mlmon_nb.runbooks.parameters import (
+    check_against_config,
+    default_model,
+    resolve_time,
+    server_defaults,
+)
 from mlmon_nb.stack.grafana import dashboard_files
 
 OWN = {"version": 1, "prometheus_url": "http://prom.internal:9090",
@@ -104,6 +110,12 @@ def test_init_writes_a_configuration_that_loads(tmp_path):
     (InitAnswers("http://p", "http://am", (ModelAnswer("9m", "j"),)), "--model '9m' is not a model"),
     (InitAnswers("http://p", "http://am", (ModelAnswer("m", "a b"),)), "--job 'a b'"),
     (InitAnswers("http://p", "http://am", ()), "name at least one model"),
+    (InitAnswers("http://p", "http://am", (ModelAnswer("m" * 129, "j"),)), "at most 128"),
+    # a launcher URL ends up in every rule's runbook_url, a Go template Prometheus expands
+    (InitAnswers("http://p", "http://am", (ModelAnswer("m", "j"),),
+                 launcher_url='http://127.0.0.1:18088/a{{ .x }}'), "not a plain URL"),
+    (InitAnswers("http://p", "http://am", (ModelAnswer("m", "j"),),
+                 launcher_url="http://user:pw@127.0.0.1:18088"), "not a plain URL"),
 ])
 def test_init_refuses_bad_answers_saying_which(answers, message):
     with pytest.raises(ConfigError, match=message):
@@ -121,3 +133,39 @@ def test_init_command_refuses_an_existing_file_and_a_missing_flag(tmp_path, caps
     assert main(["init", "-o", str(tmp_path / "b.yaml"), "--model", "m"]) == 2
     assert "init needs --prometheus-url" in capsys.readouterr().err
 
+
+
+def test_each_job_and_baseline_belongs_to_the_model_before_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))
+    urls = ["--prometheus-url", "http://p:9090", "--alertmanager-url", "http://a:9093"]
+    out = tmp_path / "mlmon.yaml"
+    assert main(["init", "-o", str(out), *urls, "--model", "fraud", "--model", "churn",
+                 "--job", "churn-api"]) == 0
+    assert [(m.name, m.job) for m in load_config(out).models] == [
+        ("fraud", "fraud"), ("churn", "churn-api")]
+    for flags, message in [(["--job", "j", "--model", "m"], "comes before any --model"),
+                           (["--model", "m", "--job", "a", "--job", "b"], "has two --job")]:
+        with pytest.raises(SystemExit) as usage:  # argparse's usage error
+            main(["init", "-o", str(tmp_path / "b.yaml"), *urls, *flags])
+        assert usage.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["now-99999999h", "now+99999999999999999999s"])
+def test_a_time_out_of_range_is_a_clear_error(value):
+    with pytest.raises(ValueError, match="out of range"):
+        resolve_time(value)
+
+
+def test_a_run_without_a_model_is_about_the_only_configured_model():
+    # the shipped runbooks default to the demo's model; a setup with one model of its own means
+    # that one, and with several the default is refused by name, as an unknown model is
+    shipped = Registry.for_config(load_config(DEMO_CONFIG)).get("ElevatedErrorRate")
+    one = parse_config({**OWN, "models": [{"name": "fraud", "job": "fraud-api"}]})
+    assert default_model(shipped, one) == "fraud"
+    assert server_defaults(shipped, one, {})["model_name"] == "fraud"
+    check_against_config(one, {}, default_model=default_model(shipped, one))
+    two = parse_config(OWN)
+    assert default_model(shipped, two) == "sentiment_classifier"
+    with pytest.raises(ParameterError, match="configured models: fraud, churn"):
+        check_against_config(two, {}, default_model=default_model(shipped, two))
+    assert default_model(shipped, load_config(DEMO_CONFIG)) == "sentiment_classifier"
