@@ -67,7 +67,9 @@ def test_webhook_runs_high_error_rate_once_and_the_link_leads_to_it(history, pro
         assert run["params"]["starts_at"] == iso(t0 + 600)
         assert run["params"]["prometheus_url"] == prometheus
         assert "job" not in run["params"] and "instance" not in run["params"]
-        assert run["summary"]["status"] in ("firing", "resolved")
+        # the run judges the alert at its end, now: within 5 minutes of the history's end the
+        # ratio has a value (firing or resolved); later it has none (no_data, not "resolved")
+        assert run["summary"]["status"] in ("firing", "resolved", "no_data")
         page = client.get(f"/runs/{run['run_id']}")
         assert page.status_code == 200 and "Verdict" in page.text
         assert "<script" not in page.text.lower()
@@ -142,7 +144,8 @@ def test_a_form_for_a_model_or_feature_the_configuration_lacks_is_refused(quick)
     # cover): a 400 naming what exists, and no run
     srv, client, state = quick
     before = len(srv.launcher.store.list())
-    form = client.get("/runbook/Quick", params={"model_name": "m1"})
+    # rerun=1: the form even where a run for m1 exists (an earlier test made one)
+    form = client.get("/runbook/Quick", params={"model_name": "m1", "rerun": "1"})
     csrf = re.search(r"name='csrf_token' value='([^']+)'", form.text).group(1)
     r = client.post("/runbook/Quick", data={"model_name": "nope", "csrf_token": csrf},
                     follow_redirects=False)
