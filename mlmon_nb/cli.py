@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -557,13 +558,12 @@ def _init(args) -> int:
         raise MlmonError(f"{args.output} exists; pass --force to overwrite it, or -o another file")
     names = args.model or [_ask("--model", "Model name (its model_name label)")]
     models = []
-    for i, name in enumerate(names):
-        given_job = args.job[i] if i < len(args.job) else None
-        given_baseline = args.baseline[i] if i < len(args.baseline) else None
-        job = (given_job if given_job is not None else
-               _ask("--job", f"Scrape job of {name}'s service", name))
-        baseline = (given_baseline if given_baseline is not None else
-                    _ask("--baseline", f"Baseline file of {name} (empty: none yet)", ""))
+    # _ModelAction keeps --job and --baseline as long as --model (None where not given)
+    for name, job, baseline in zip_longest(names, args.job, args.baseline):
+        if job is None:
+            job = _ask("--job", f"Scrape job of {name}'s service", name)
+        if baseline is None:
+            baseline = _ask("--baseline", f"Baseline file of {name} (empty: none yet)", "")
         models.append(ModelAnswer(name, job, baseline))
     defaults = InitAnswers("", "", ())
     answers = InitAnswers(

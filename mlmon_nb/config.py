@@ -310,9 +310,14 @@ class Config:
         URLs derived from the old ports follow the new ones; explicit URLs stay."""
         merged = {**self.stack.ports, **ports}
         stack = replace(self.stack, ports=merged, state_dir=state_dir or self.stack.state_dir)
-        urls: dict[str, Any] = {key: "" if getattr(self, key) == _derived_url(self.stack, component)
-                else getattr(self, key) for key, component in URL_PORTS.items()}
+        urls: dict[str, Any] = {key: "" if self.url_is_derived(key) else getattr(self, key)
+                                for key in URL_PORTS}
         return replace(self, stack=stack, **urls)
+
+    def url_is_derived(self, key: str) -> bool:
+        """Whether the URL ``key`` (of :data:`URL_PORTS`) is its stack component's default on
+        these ports, not one the configuration names."""
+        return getattr(self, key) == _derived_url(self.stack, URL_PORTS[key])
 
     def urls(self) -> dict[str, str]:
         """The URLs in use: ``prometheus_url``, ``alertmanager_url``, ``launcher_url``,

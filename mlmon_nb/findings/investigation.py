@@ -153,8 +153,8 @@ class InvestigationBase:
         self._cache["condition"] = (condition, value)
         if condition.holds(value):
             return
+        at = f"{self.incident.end:%Y-%m-%d %H:%M} UTC"
         if value != value:  # NaN: no data at the window's end is not "the condition stopped"
-            at = f"{self.incident.end:%Y-%m-%d %H:%M} UTC"
             message = (f"No data: {condition.description} has no value at {at} (the service "
                        f"may have stopped reporting; check up{{job=\"{self.job}\"}}).")
             if self.alert_at is None:
@@ -163,8 +163,7 @@ class InvestigationBase:
             self._early(message, "no_data", threshold=condition.threshold)
             return
         side = "at or under" if condition.above else "at or over"
-        now = (f"{condition.description} is {fmt(value, condition.kind)} at "
-               f"{self.incident.end:%Y-%m-%d %H:%M} UTC, "
+        now = (f"{condition.description} is {fmt(value, condition.kind)} at {at}, "
                f"{side} the threshold {fmt(condition.threshold, condition.kind)}")
         if self.alert_at is None:
             self._cache["not_firing"] = f"Not firing now: {now}; " + self._held_in_window(

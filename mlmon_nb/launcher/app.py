@@ -251,10 +251,10 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             return JSONResponse({**run.to_dict(), "max_attempts": opts.max_attempts})
         token = jupyter_token(config)
         # "open in JupyterLab" only where a JupyterLab is known to serve the run store: the
-        # stack's (it wrote its token) or one the configuration names explicitly; a user's own
-        # Prometheus + launcher has none, and the derived default port would be a dead link
-        derived = f"http://{config.stack.host}:{config.stack.ports['jupyter']}"
-        lab_url = config.jupyter_url if (token or config.jupyter_url != derived) else ""
+        # stack's (it wrote its token) or one the configuration names; a user's own Prometheus
+        # and launcher have none, and the derived default port would be a dead link
+        known = token or not config.url_is_derived("jupyter_url")
+        lab_url = config.jupyter_url if known else ""
         text = await run_in_threadpool(
             lambda: pages.run_page(run, engine.store.run_dir(run.run_id), lab_url,
                                    opts.max_attempts, jupyter_token=token,

@@ -121,13 +121,18 @@ def wilson_interval(ratio: float, count: float, z: float) -> tuple[float, float]
             min(max((centre + spread) / (1 + a), 0.0), 1.0))
 
 
+def _per_model(name: str, series: str) -> str:
+    """Each model's setting ``name`` times each of its series in ``series`` (their labels)."""
+    return f"({setting(name)} * on (model_name) group_right () {series})"
+
+
 def wilson(ratio: str, count: str, side: str) -> str:
     """The Wilson score bound of ``ratio`` over ``count`` events at each model's ``alert_z``
     (series of the same labels as ``ratio``; none where the count is 0)."""
     if side not in ("lower", "upper"):
         raise ValueError(f"a bound is 'lower' or 'upper', not {side!r}")
-    z = f"({setting('alert_z')} * on (model_name) group_right () (0 * {count} + 1))"
-    a = f"({setting('alert_z2')} * on (model_name) group_right () (1 / {count}))"
+    z = _per_model("alert_z", f"(0 * {count} + 1)")
+    a = _per_model("alert_z2", f"(1 / {count})")
     sign = "-" if side == "lower" else "+"
     return (f"clamp(({ratio} + {a} / 2 {sign} {z} * sqrt({ratio} * (1 - {ratio}) / {count} "
             f"+ {a} / (4 * {count}))) / (1 + {a}), 0, 1)")
@@ -139,8 +144,8 @@ def poisson_upper(count: str) -> str:
     (0 events are consistent with up to z² ≈ 2.7 at α = 0.05). A count alert (too few requests)
     fires only when this is under its threshold, so 0 requests where 1 was expected is no
     evidence."""
-    z = f"({setting('alert_z')} * on (model_name) group_right () (0 * {count} + 1))"
-    z2 = f"({setting('alert_z2')} * on (model_name) group_right () (0 * {count} + 1))"
+    z = _per_model("alert_z", f"(0 * {count} + 1)")
+    z2 = _per_model("alert_z2", f"(0 * {count} + 1)")
     return f"({count} + {z2} / 2 + {z} * sqrt({count} + {z2} / 4))"
 
 
@@ -155,19 +160,15 @@ def bound_rules(scrape_interval_seconds: float, *, slo: bool) -> list[RecordingR
     """The bounds the alerts read: every window of :data:`EVIDENCE` (the SLO ones with
     ``slo=True``, the others without), the other bound of each non-SLO alert's own window (what
     stops it) and the spike window's upper bound of the error ratio."""
-    rules: dict[tuple[str, tuple[tuple[str, str], ...]], RecordingRule] = {}
+    wanted: list[tuple[str, str, str]] = []  # (EVIDENCE key, window, side)
     for key, evidence in EVIDENCE.items():
         if key.startswith("slo_") != slo:
             continue
-        wanted = [(w, evidence.side) for w in evidence.windows]
+        wanted += [(key, w, evidence.side) for w in evidence.windows]
         if not slo:
-            wanted.append((evidence.windows[0], evidence.healthy_side))
-        for window, side in wanted:
-            rule = _bound_rule(evidence, window, side)
-            rules[rule.record, tuple(rule.labels.items())] = rule
+            wanted.append((key, evidence.windows[0], evidence.healthy_side))
     if not slo:
         spike = spike_window(scrape_interval_seconds)
-        for key in ("errors", "errors_version"):  # the spike window may be the alert's own
-            rule = _bound_rule(EVIDENCE[key], spike, "upper")
-            rules.setdefault((rule.record, tuple(rule.labels.items())), rule)
-    return list(rules.values())
+        wanted += [(key, spike, "upper") for key in ("errors", "errors_version")]
+    # each bound once: the spike window may be an alert's own (4 scrapes of 75 s are 5m)
+    return [_bound_rule(EVIDENCE[key], w, side) for key, w, side in dict.fromkeys(wanted)]

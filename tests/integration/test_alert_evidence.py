@@ -361,19 +361,18 @@ def test_a_healthy_model_pages_nothing_for_a_week(tmp_path):
     # 3d burn ticket is the one alert, as it should be
     rng = np.random.default_rng(7)
     steps = 7 * 288
-    explicit = _explicit
     labels = rng.poisson(20 / 12, steps)
     correct = rng.binomial(labels, 0.9)
     predictions = np.full(steps, 150)
     inputs = info(steps) + requests([(steps, 150)]) + [
-        series("ml_errors_total", explicit(rng.binomial(150, 0.01, steps)),
+        series("ml_errors_total", _explicit(rng.binomial(150, 0.01, steps)),
                model_version="1.0.0", endpoint="/predict", error_type="ValueError"),
-        series("ml_ground_truth_total", explicit(correct), segment="web", outcome="correct"),
-        series("ml_ground_truth_total", explicit(labels - correct), segment="web",
+        series("ml_ground_truth_total", _explicit(correct), segment="web", outcome="correct"),
+        series("ml_ground_truth_total", _explicit(labels - correct), segment="web",
                outcome="incorrect"),
-        series("ml_predictions_total", explicit(predictions), predicted_class="positive"),
+        series("ml_predictions_total", _explicit(predictions), predicted_class="positive"),
         series("ml_low_confidence_predictions_total",
-               explicit(rng.binomial(predictions, 0.1)))]
+               _explicit(rng.binomial(predictions, 0.1)))]
     ever = ('count by (alertname, severity, long_window) '
             '(max_over_time(ALERTS{alertstate="firing"}[7d:5m]))')
     ticket = '{alertname="SLOErrorBudgetBurn",severity="warning",long_window="3d"}'

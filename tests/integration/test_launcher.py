@@ -139,7 +139,7 @@ def test_link_get_never_executes_and_the_form_needs_its_csrf_token(quick):
     assert "open in JupyterLab" not in page.text
 
 
-def test_a_form_for_a_model_or_feature_the_configuration_lacks_is_refused(quick):
+def test_a_form_for_a_model_the_configuration_lacks_is_refused(quick):
     # as `mlmon-nb run` does (the same check_against_config, whose feature check the CLI tests
     # cover): a 400 naming what exists, and no run
     srv, client, state = quick

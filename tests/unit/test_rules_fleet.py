@@ -234,3 +234,15 @@ def test_the_runbooks_wilson_bound_is_the_one_the_rules_record(tmp_path):
          "eval_time": "10m",
          "exp_samples": [{"labels": '{model_name="sentiment_classifier"}',
                           "value": round(lower / 1e-9) * 1e-9}]}])
+
+
+def test_each_evidence_bound_is_recorded_once_whatever_the_scrape_interval():
+    from mlmon_nb.promql.evidence import bound_rules
+    # at 75 s scrapes the spike window (4 scrapes) is the error alerts' own 5m window, whose
+    # upper bound is also what stops them: one rule for it, not two
+    for scrape, spike in ((15, "1m"), (75, "5m")):
+        records = [r.record for r in bound_rules(scrape, slo=False)]
+        assert len(records) == len(set(records)), records
+        assert f"model_name:ml_errors_per_ml_requests:ratio_rate{spike}_upper" in records
+        assert "model_name:ml_errors_per_ml_requests:ratio_rate5m_upper" in records
+        assert "model_name:ml_accuracy:ratio_rate1h_lower" in records
