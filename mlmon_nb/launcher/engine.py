@@ -23,7 +23,7 @@ from ..runbooks import (
     validate_parameters,
 )
 from ..runbooks.cli import check_prometheus
-from ..runbooks.parameters import check_against_config, default_model
+from ..runbooks.parameters import check_against_config, declared_default
 from ..runstore import Run, RunStatus, RunStore
 from .security import RequestError
 from .settings import LauncherSettings
@@ -199,7 +199,7 @@ class Launcher:
         # feature the baseline lacks is a 400 naming what exists, not a failed (or silently
         # substituted) run
         check_against_config(self.config, params,
-                             default_model=default_model(runbook, self.config))
+                             declared_model=declared_default(runbook, "model_name"))
         return self._queue(Planned(alertname, params, dedupe_key or "", LINK_PRIORITY, ""),
                            source)
 

@@ -17,7 +17,7 @@ from .parameters import (
     CHECKED_PARAMETERS,
     check_against_config,
     check_value,
-    default_model,
+    declared_default,
     server_defaults,
     validate_parameters,
 )
@@ -83,7 +83,7 @@ def check_early(config: Config, registry: Registry, notebook: str,
                                      f"{value[:80]!r}") from None
     default = "" if params.get("model_name") else _notebook_default(registry, notebook,
                                                                      "model_name")
-    check_against_config(config, params, default_model=default)
+    check_against_config(config, params, declared_model=default)
 
 
 PROMETHEUS_CHECK_SECONDS = 1.0
@@ -140,7 +140,8 @@ def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress
     check_prometheus(str(params.get("prometheus_url") or config.prometheus_url))
     runbook = registry.resolve(notebook)
     validated = validate_parameters(runbook, params, untrusted=False)
-    check_against_config(config, validated, default_model=default_model(runbook, config))
+    check_against_config(config, validated,
+                         declared_model=declared_default(runbook, "model_name"))
     checked = server_defaults(runbook, config, validated)
     store = RunStore(config.stack.state_dir / "runs")
     # inserted already leased to this process: no launcher on the same state dir can take it

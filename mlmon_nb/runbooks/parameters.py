@@ -263,16 +263,17 @@ def baseline_features(path: str | Path) -> tuple[str, ...] | None:
 
 
 def check_against_config(config: Config, params: Mapping[str, object], *,
-                         default_model: str = "") -> None:
+                         declared_model: str = "") -> None:
     """Refuse, with a ParameterError naming what exists, a ``model_name`` the configuration does
     not have and a ``feature`` the model's baseline does not have.
 
-    ``default_model`` is the runbook's own default, checked when ``model_name`` is not given. The
+    ``declared_model`` is the runbook's own default: without ``model_name``, the model of
+    :func:`default_model` is checked (the same one :func:`server_defaults` fills in). The
     baseline is ``baseline_path`` if given, else the model's configured one; when it cannot be
     read the feature is left to the runbook, which reports the missing baseline itself. Reads
     only the configuration and the baseline's JSON: cheap enough to run before anything heavy.
     """
-    model = str(params.get("model_name") or default_model or "")
+    model = str(params.get("model_name") or default_model(declared_model, config))
     if not model:
         return
     try:
@@ -303,12 +304,11 @@ def declared_default(runbook: Runbook, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def default_model(runbook: Runbook, config: Config) -> str:
-    """The model a run without ``model_name`` is about: the runbook's own default where the
-    configuration has it, else the configuration's only model (the shipped runbooks default to
-    the demo's model, which a user's own setup does not have), else the runbook's default (which
-    :func:`check_against_config` then refuses by name)."""
-    declared = declared_default(runbook, "model_name")
+def default_model(declared: str, config: Config) -> str:
+    """The model a run without ``model_name`` is about, from the runbook's ``declared``
+    default: that model where the configuration has it, else the configuration's only model (the
+    shipped runbooks default to the demo's model, which a user's own setup does not have), else
+    the declared one (which :func:`check_against_config` then refuses by name)."""
     names = [m.name for m in config.models]
     return names[0] if declared not in names and len(names) == 1 else declared
 
@@ -320,7 +320,7 @@ def server_defaults(runbook: Runbook, config: Config, params: Mapping[str, objec
     out = dict(params)
     declared = runbook.parameters
     if "model_name" in declared and not out.get("model_name"):
-        default = default_model(runbook, config)
+        default = default_model(declared_default(runbook, "model_name"), config)
         if default:
             out["model_name"] = default
     if "prometheus_url" in declared and not out.get("prometheus_url"):

@@ -108,7 +108,7 @@ def test_unknown_model_and_feature_are_refused_naming_what_exists(configured, tm
                                              "sentiment_score, channel, confidence$"):
         check_against_config(config, {"model_name": MODEL, "feature": "nope"})
     with pytest.raises(ParameterError, match="'nope' is not a feature"):
-        check_against_config(config, {"feature": "nope"}, default_model=MODEL)
+        check_against_config(config, {"feature": "nope"}, declared_model=MODEL)
     # a baseline that cannot be read leaves the feature to the runbook (which says so itself)
     check_against_config(config, {"model_name": MODEL, "feature": "nope",
                                   "baseline_path": str(tmp_path / "absent.json")})

@@ -18,8 +18,10 @@ from mlmon_nb.initialize import InitAnswers, ModelAnswer, render_init_config
 from mlmon_nb.rules.alertmanager import render_alertmanager, render_launcher_snippet
 from mlmon_nb.rules.render import render_rule_files
 from mlmon_nb.runbooks import Registry
+from mlmon_nb.runbooks.cli import check_early
 from mlmon_nb.runbooks.parameters import (
     check_against_config,
+    declared_default,
     default_model,
     resolve_time,
     server_defaults,
@@ -159,13 +161,18 @@ def test_a_time_out_of_range_is_a_clear_error(value):
 def test_a_run_without_a_model_is_about_the_only_configured_model():
     # the shipped runbooks default to the demo's model; a setup with one model of its own means
     # that one, and with several the default is refused by name, as an unknown model is
-    shipped = Registry.for_config(load_config(DEMO_CONFIG)).get("ElevatedErrorRate")
+    registry = Registry.for_config(load_config(DEMO_CONFIG))
+    shipped = registry.get("ElevatedErrorRate")
+    declared = declared_default(shipped, "model_name")
     one = parse_config({**OWN, "models": [{"name": "fraud", "job": "fraud-api"}]})
-    assert default_model(shipped, one) == "fraud"
+    assert default_model(declared, one) == "fraud"
     assert server_defaults(shipped, one, {})["model_name"] == "fraud"
-    check_against_config(one, {}, default_model=default_model(shipped, one))
+    check_against_config(one, {}, declared_model=declared)
+    check_early(one, registry, "ElevatedErrorRate", {})  # `mlmon-nb run`'s check before papermill
     two = parse_config(OWN)
-    assert default_model(shipped, two) == "sentiment_classifier"
-    with pytest.raises(ParameterError, match="configured models: fraud, churn"):
-        check_against_config(two, {}, default_model=default_model(shipped, two))
-    assert default_model(shipped, load_config(DEMO_CONFIG)) == "sentiment_classifier"
+    assert default_model(declared, two) == "sentiment_classifier"
+    for check in (lambda: check_against_config(two, {}, declared_model=declared),
+                  lambda: check_early(two, registry, "ElevatedErrorRate", {})):
+        with pytest.raises(ParameterError, match="configured models: fraud, churn"):
+            check()
+    assert default_model(declared, load_config(DEMO_CONFIG)) == "sentiment_classifier"
