@@ -48,8 +48,11 @@ def format_duration(seconds: float) -> str:
 class Window:
     """A resolved time window: UTC ``start``/``end``, ``step`` seconds, and PromQL durations.
 
-    ``rate`` is the range selector for ``rate()`` at this resolution (at least four scrapes, at
-    least one step); ``duration`` is the whole window as a PromQL duration (for ``increase``).
+    ``rate`` is the range selector for ``rate()`` at this resolution: Grafana's
+    ``$__rate_interval``, one step plus a scrape and at least four scrapes, so that every range
+    holds two samples or more, also where the range excludes its left end (Prometheus 3) or
+    the scrapes jitter; the dashboards use the same. ``duration`` is the whole window as a
+    PromQL duration (for ``increase``).
     """
 
     start: pd.Timestamp
@@ -63,7 +66,7 @@ class Window:
 
     @property
     def rate(self) -> str:
-        return format_duration(max(self.step, 4 * self.scrape_interval))
+        return format_duration(max(self.step + self.scrape_interval, 4 * self.scrape_interval))
 
     @property
     def duration(self) -> str:

@@ -1,16 +1,14 @@
 """Every URL `demo up` prints answers 200 on a running stack (real Prometheus, Alertmanager,
 launcher, JupyterLab and demo service on free ports), the console first; Prometheus's alerts
-page is the one the installed Prometheus serves."""
+page is the one the installed Prometheus serves, and is left out where it serves no web UI."""
 
 from __future__ import annotations
-
-import subprocess
 
 import httpx
 import pytest
 
-from mlmon_nb.stack.demo.bootstrap import demo_message, demo_urls, prometheus_alerts_path
-from mlmon_nb.stack.lifecycle import Stack, find_binary, free_port
+from mlmon_nb.stack.demo.bootstrap import ALERTS_PAGES, demo_message, demo_urls, prometheus_alerts_path
+from mlmon_nb.stack.lifecycle import Stack, free_port
 
 
 @pytest.fixture
@@ -27,11 +25,12 @@ def test_every_printed_url_answers_200_on_a_running_stack(running_stack):
     config, stack = running_stack
     token = stack.jupyter_token()
     alerts = prometheus_alerts_path(config.prometheus_url)
-    version = subprocess.run([find_binary("prometheus"), "--version"], capture_output=True,
-                             text=True, timeout=30, check=True).stdout + "x"
-    major = int(version.split("version ", 1)[1].split(".", 1)[0])
-    assert alerts == ("/alerts" if major >= 3 else "/classic/alerts")
+    served = {path: httpx.get(f"{config.prometheus_url}{path}", timeout=30).status_code
+              for path in ALERTS_PAGES}
+    # the first page this build serves (Debian's 2.x: the classic one; its 3.x: none)
+    assert alerts == next((path for path in ALERTS_PAGES if served[path] == 200), None), served
     urls = demo_urls(config, token, alerts)
+    assert ("Prometheus" in [u.name for u in urls]) == (alerts is not None)
     assert urls[0].name == "Console" and urls[0].url == f"{config.launcher_url}/"
     assert all(stack.url("alertmanager") not in u.url for u in urls)  # no web UI to open
     message = demo_message(config, urls)
@@ -44,10 +43,13 @@ def test_every_printed_url_answers_200_on_a_running_stack(running_stack):
     # the console on the running stack reads the stack's Alertmanager
     console = httpx.get(f"{config.launcher_url}/", timeout=30).text
     assert f"Alerts from Alertmanager {stack.url('alertmanager')}" in console
-    # the page `demo up` used to print is not served by this Prometheus 2
-    if major < 3:
-        assert httpx.get(f"{config.prometheus_url}/alerts", timeout=30).status_code == 404
 
 
 def test_alerts_path_when_prometheus_does_not_answer():
-    assert prometheus_alerts_path(f"http://127.0.0.1:{free_port()}") == "/classic/alerts"
+    assert prometheus_alerts_path(f"http://127.0.0.1:{free_port()}") is None
+
+
+def test_no_prometheus_line_without_its_web_ui(stack_config):
+    urls = demo_urls(stack_config, "token", None)
+    assert [u.name for u in urls] == ["Console", "Runs", "JupyterLab", "Demo service"]
+    assert "Prometheus" not in demo_message(stack_config, urls).split("What to click")[0]

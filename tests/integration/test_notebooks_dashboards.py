@@ -96,9 +96,12 @@ def test_resources_on_live_node_exporter_and_service(live_stack, tmp_path):
 
 def test_model_quality_over_history(backend, history, tmp_path):
     start, end = history.incidents["low_confidence"]
+    # the history has a point a minute, the configuration says 15 s scrapes: at the automatic
+    # 30 s step a rate's range (60 s) holds one point where it excludes its left end
+    # (Prometheus 3), so the chart takes the history's own resolution
     nb = _run("model_quality", tmp_path / "out.ipynb", prometheus_url=backend.url,
               model_name=history.model_name, start=_iso(start - 3600), end=_iso(end),
-              baseline_path=str(history.baseline_path))
+              step=f"{history.step:g}s", baseline_path=str(history.baseline_path))
     text = _text(nb)
     labelled = int(text.split("labelled predictions: ")[1].split()[0])
     assert labelled > 0

@@ -14,7 +14,7 @@ def test_resolve_window_defaults_and_explicit():
     now = pd.Timestamp("2024-05-01T12:00:00.700Z")
     w = resolve_window(window="6h", now=now)
     assert (w.start, w.end) == (pd.Timestamp("2024-05-01T06:00:00Z"), pd.Timestamp("2024-05-01T12:00:00Z"))
-    assert w.step == 60 and w.rate == "1m" and w.duration == "6h"
+    assert w.step == 60 and w.rate == "75s" and w.duration == "6h"
     w = resolve_window("2024-05-01T00:00:00Z", "2024-05-08T00:00:00Z", step="", now=now)
     assert w.step == 1800 and w.seconds / w.step <= 400
     assert resolve_window(end="now-1h", window="30m", step="15s", now=now).rate == "1m"

@@ -16,7 +16,6 @@ the other models' series start with the traffic.
 from __future__ import annotations
 
 import copy
-import json
 import time
 import urllib.error
 import urllib.request
@@ -32,8 +31,8 @@ from ..lifecycle import Stack, backfill, iter_blocks
 from .history import openmetrics_chunks, synthesize
 from .model import MODEL_NAME, fleet_baseline, fleet_names, training_baseline
 
-__all__ = ["FLEET_CONFIG", "MAX_FLEET", "DemoUrl", "build_demo_baseline", "build_fleet_baselines",
-           "demo_message", "demo_up", "demo_urls", "ensure_history", "fleet_config",
+__all__ = ["ALERTS_PAGES", "FLEET_CONFIG", "MAX_FLEET", "DemoUrl", "build_demo_baseline",
+           "build_fleet_baselines", "demo_message", "demo_up", "demo_urls", "ensure_history", "fleet_config",
            "prometheus_alerts_path"]
 
 FLEET_CONFIG = "mlmon.fleet.yaml"  # in the state dir
@@ -138,18 +137,24 @@ def ensure_history(config: Config, baseline: Baseline, days: float, *, seed: int
     return backfill(openmetrics_chunks(history), stack.tsdb)
 
 
-def prometheus_alerts_path(prometheus_url: str, timeout: float = 3.0) -> str:
-    """The path of the running Prometheus's alerts page: ``/classic/alerts`` on 2.x (Debian's
-    build serves only the classic UI; upstream 2.x serves it too), ``/alerts`` from 3.0 (no
-    classic UI). Asks the server's build info; 2.x when it does not answer."""
-    try:
-        with urllib.request.urlopen(f"{prometheus_url}/api/v1/status/buildinfo",
-                                    timeout=timeout) as resp:
-            version = str(json.load(resp)["data"]["version"])
-    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
-        return "/classic/alerts"
-    major = version.split(".", 1)[0]
-    return "/alerts" if major.isdigit() and int(major) >= 3 else "/classic/alerts"
+# Prometheus's alerts page by UI: the React UI (upstream 2.x and 3.x), then the classic one
+# (Debian's 2.x serves only that). Debian's 3.x serves no web UI at all.
+ALERTS_PAGES = ("/alerts", "/classic/alerts")
+
+
+def prometheus_alerts_path(prometheus_url: str, timeout: float = 3.0) -> str | None:
+    """The path of the running Prometheus's alerts page: the first of :data:`ALERTS_PAGES` it
+    serves, asked of the server itself, since which UI a build carries depends on who built
+    it; ``None`` when it serves none (or does not answer), so that no URL is printed that
+    would not open."""
+    for path in ALERTS_PAGES:
+        try:
+            with urllib.request.urlopen(f"{prometheus_url}{path}", timeout=timeout) as resp:
+                if resp.status == 200:
+                    return path
+        except (urllib.error.URLError, OSError, ValueError):
+            continue
+    return None
 
 
 @dataclass(frozen=True)
@@ -161,17 +166,20 @@ class DemoUrl:
     note: str = ""
 
 
-def demo_urls(config: Config, jupyter_token: str, alerts_path: str = "/classic/alerts"
+def demo_urls(config: Config, jupyter_token: str, alerts_path: str | None = "/classic/alerts"
               ) -> list[DemoUrl]:
     """Every URL `demo up` prints, the incident console first; each opens in a browser on the
     running stack. Alertmanager's is not among them (Debian's build has no web UI): its alerts
-    and silences are on the console."""
+    and silences are on the console; nor is Prometheus's when ``alerts_path`` is ``None`` (a
+    build without a web UI)."""
     stack = Stack(config)
     launcher = config.launcher_url
+    prometheus = [DemoUrl("Prometheus", f"{config.prometheus_url}{alerts_path}",
+                          "alert rules and states")] if alerts_path else []
     return [
         DemoUrl("Console", f"{launcher}/", "alerts firing now, their runbook runs, silences"),
         DemoUrl("Runs", f"{launcher}/runs", "executed runbooks and notebooks"),
-        DemoUrl("Prometheus", f"{config.prometheus_url}{alerts_path}", "alert rules and states"),
+        *prometheus,
         DemoUrl("JupyterLab", f"{config.jupyter_url}/lab?token={jupyter_token}"),
         DemoUrl("Demo service", f"{stack.url('demo')}/metrics"),
     ]
