@@ -502,6 +502,16 @@ class Prometheus:
                                        f"expected one series, got {len(frame)}; aggregate it")
         return float(frame["value"].iloc[0])
 
+    def serves_graph_page(self) -> bool:
+        """True when the server serves its graph page (``/graph``): a Prometheus built without
+        a web UI (Debian's 3.x) and VictoriaMetrics do not, so links to it would not open."""
+        try:
+            answer = self._session.get(f"{self.url}/graph", headers=self.headers,
+                                       timeout=self.timeout)
+        except requests.RequestException:
+            return False
+        return answer.status_code == 200 and "html" in answer.headers.get("Content-Type", "")
+
     def healthy(self) -> bool:
         """True when the server answers its readiness endpoint (or a trivial query)."""
         try:

@@ -101,7 +101,12 @@ class InvestigationBase:
         return self._cache["resolution"]
 
     def link(self, promql: str, start: Any = None, end: Any = None) -> str:
-        """Prometheus's graph page for ``promql`` (default: over the incident window)."""
+        """Prometheus's graph page for ``promql`` (default: over the incident window); empty
+        where the server serves no graph page (asked once per run)."""
+        if "graph_page" not in self._cache:
+            self._cache["graph_page"] = self.prom.serves_graph_page()
+        if not self._cache["graph_page"]:
+            return ""
         return graph_link(self.prom.url, promql, start if start is not None else
                           self.incident.start, end if end is not None else self.incident.end)
 

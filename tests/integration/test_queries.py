@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import requests
 
 from mlmon_nb import Prometheus, promql
 from mlmon_nb import queries as q
 from mlmon_nb.context import resolve_window
+from mlmon_nb.findings import graph_link
+from mlmon_nb.stack.lifecycle import free_port
 
 
 def test_resolve_window_defaults_and_explicit():
@@ -107,3 +110,15 @@ def test_every_model_query_reads_that_model_only():
 
 def test_model_names_is_one_series_per_model():
     assert q.model_names() == "group by (model_name) (ml_model_info)"
+
+
+def test_graph_links_only_where_the_graph_page_is_served(backend, history):
+    """Findings link to Prometheus's graph page; a server without that page (Debian's
+    VictoriaMetrics, a Prometheus built without its web UI) gets no link that would not open."""
+    answer = requests.get(f"{backend.url}/graph", timeout=30)
+    served = answer.status_code == 200 and "html" in answer.headers.get("Content-Type", "")
+    assert Prometheus(backend.url).serves_graph_page() == served
+    if served:
+        link = graph_link(backend.url, "up", history.end - 3600, history.end)
+        assert requests.get(link, timeout=30).status_code == 200
+    assert not Prometheus(f"http://127.0.0.1:{free_port()}").serves_graph_page()
