@@ -502,11 +502,13 @@ class Prometheus:
                                        f"expected one series, got {len(frame)}; aggregate it")
         return float(frame["value"].iloc[0])
 
-    def serves_graph_page(self) -> bool:
-        """True when the server serves its graph page (``/graph``): a Prometheus built without
-        a web UI (Debian's 3.x) and VictoriaMetrics do not, so links to it would not open."""
+    def serves_page(self, path: str) -> bool:
+        """True when the server serves the web page at ``path`` (200, HTML): which UI pages a
+        build carries depends on who built it (Debian's Prometheus 2.x serves only the classic
+        UI, its 3.x none; VictoriaMetrics no ``/graph``), so links are made only to pages that
+        open."""
         try:
-            answer = self._session.get(f"{self.url}/graph", headers=self.headers,
+            answer = self._session.get(f"{self.url}{path}", headers=self.headers,
                                        timeout=self.timeout)
         except requests.RequestException:
             return False

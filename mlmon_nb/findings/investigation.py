@@ -104,7 +104,7 @@ class InvestigationBase:
         """Prometheus's graph page for ``promql`` (default: over the incident window); empty
         where the server serves no graph page (asked once per run)."""
         if "graph_page" not in self._cache:
-            self._cache["graph_page"] = self.prom.serves_graph_page()
+            self._cache["graph_page"] = self.prom.serves_page("/graph")
         if not self._cache["graph_page"]:
             return ""
         return graph_link(self.prom.url, promql, start if start is not None else

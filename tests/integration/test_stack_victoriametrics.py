@@ -15,12 +15,15 @@ import statistics
 import time
 import urllib.parse
 
+import nbformat
 import pytest
 import yaml
 from launcher_support import wait_for
 from test_e2e import _cli, _get, _webhook_run
+from web_pages_support import known_web_pages, opens
 
 from mlmon_nb.config import DEFAULT_PORTS
+from mlmon_nb.findings import read_findings
 from mlmon_nb.runstore import RunStore
 from mlmon_nb.stack.backends import BACKENDS, VM_SHARDS
 from mlmon_nb.stack.demo.bootstrap import build_demo_baseline
@@ -117,6 +120,12 @@ def test_injected_errors_page_through_vmalert_and_land_in_an_executed_runbook(vm
     assert run.status == "done", run
     assert run.params.get("model_name") == MODEL_NAME
     assert run.summary.get("status") == "firing", run.summary  # its evidence, read from VM
+    # its findings link to VictoriaMetrics's graph page only where it serves one (Debian's: not)
+    findings = read_findings(nbformat.read(store.run_dir(run.run_id) / "output.ipynb", 4))
+    links = [f.link for f in findings if f.link]
+    assert findings and all(opens(link) for link in links), links
+    known = known_web_pages(vm_stack.config.prometheus_url)
+    assert known is None or bool(links) == known.graph, (links, known)
 
     # vmalert keeps its state in VictoriaMetrics (ALERTS_FOR_STATE, restored at a restart)
     assert _query(vm_stack, 'ALERTS{alertname="HighErrorRate",alertstate="firing"}')

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import copy
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import yaml
 from ...baseline import Baseline
 from ...config import Config, load_config
 from ...errors import BaselineError, ConfigError
+from ...prom import Prometheus
 from ..lifecycle import Stack, backfill, iter_blocks
 from .history import openmetrics_chunks, synthesize
 from .model import MODEL_NAME, fleet_baseline, fleet_names, training_baseline
@@ -144,17 +143,10 @@ ALERTS_PAGES = ("/alerts", "/classic/alerts")
 
 def prometheus_alerts_path(prometheus_url: str, timeout: float = 3.0) -> str | None:
     """The path of the running Prometheus's alerts page: the first of :data:`ALERTS_PAGES` it
-    serves, asked of the server itself, since which UI a build carries depends on who built
-    it; ``None`` when it serves none (or does not answer), so that no URL is printed that
+    serves; ``None`` when it serves none (or does not answer), so that no URL is printed that
     would not open."""
-    for path in ALERTS_PAGES:
-        try:
-            with urllib.request.urlopen(f"{prometheus_url}{path}", timeout=timeout) as resp:
-                if resp.status == 200:
-                    return path
-        except (urllib.error.URLError, OSError, ValueError):
-            continue
-    return None
+    prom = Prometheus(prometheus_url, timeout=timeout)
+    return next((path for path in ALERTS_PAGES if prom.serves_page(path)), None)
 
 
 @dataclass(frozen=True)
