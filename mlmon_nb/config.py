@@ -79,6 +79,7 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import ConfigError
+from .metrics import model_name_problem
 
 __all__ = [
     "Config",
@@ -122,7 +123,6 @@ def _installed() -> bool:
 
 DEMO_CONFIG = shipped_dir("stack") / "mlmon.yaml"
 
-MODEL_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_\-]*"
 JOB_PATTERN = r"[A-Za-z0-9_.:/\-]+"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -418,8 +418,8 @@ def _model(raw: dict, base: Path) -> ModelConfig:
     if not isinstance(raw, dict) or not raw.get("name"):
         raise ConfigError("each model needs a `name`")
     name = str(raw["name"])
-    if not re.fullmatch(MODEL_NAME_PATTERN, name):
-        raise ConfigError(f"model name {name!r} must be letters, digits, _ or -")
+    if problem := model_name_problem(name):
+        raise ConfigError(f"models: {problem}")
     job = str(raw.get("job") or name)
     if not re.fullmatch(JOB_PATTERN, job):
         raise ConfigError(f"model {name}: job {job!r} must be the scrape job's name as Prometheus "

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import JOB_PATTERN, MODEL_NAME_PATTERN, parse_config, parse_duration
+from .config import JOB_PATTERN, parse_config, parse_duration
 from .errors import ConfigError
+from .metrics import model_name_problem
 
 __all__ = ["ModelAnswer", "InitAnswers", "check_url", "render_init_config"]
 
@@ -59,10 +60,8 @@ def check_url(flag: str, url: str) -> str:
 
 
 def _check_model(model: ModelAnswer) -> None:
-    if not re.fullmatch(MODEL_NAME_PATTERN, model.name) or len(model.name) > 128:
-        raise ConfigError(f"--model {model.name!r} is not a model name: letters, digits, _ or -, "
-                          f"starting with a letter or _, at most 128 characters (the model_name "
-                          f"label's value; the launcher refuses longer ones)")
+    if problem := model_name_problem(model.name):
+        raise ConfigError(f"--model {problem} (the model_name label's value)")
     if not re.fullmatch(JOB_PATTERN, model.job):
         raise ConfigError(f"--job {model.job!r} (model {model.name}) is not a scrape job name: "
                           f"write the job_name of your Prometheus scrape config")

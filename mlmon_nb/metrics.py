@@ -9,6 +9,7 @@ window.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -74,6 +75,8 @@ __all__ = [
     "LEGACY_CONCEPT_DRIFT",
     "latency_buckets_with",
     "le_label",
+    "MODEL_NAME_PATTERN",
+    "model_name_problem",
     "recording_name",
 ]
 
@@ -324,6 +327,19 @@ def confidence_edges(edges: Iterable[float]) -> tuple[float, ...]:
         raise ValueError(f"confidence buckets {stored} are neither the exporter's "
                          f"{CONFIDENCE_BUCKETS} nor the earlier {LEGACY_CONFIDENCE_BUCKETS}")
     return stored
+
+
+# The model_name label's values every part accepts: the configuration, `init`, the exporter,
+# the baseline, the rules and the runbooks' parameters (it reaches file names, URLs and rules).
+MODEL_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_\-]{0,127}"
+
+
+def model_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a model's name (the ``model_name`` label), or None when it can."""
+    if isinstance(name, str) and re.fullmatch(MODEL_NAME_PATTERN, name):
+        return None
+    return (f"{str(name)[:80]!r} is not a model name: letters, digits, _ or -, starting with "
+            f"a letter or _, at most 128 characters")
 
 
 def recording_name(level: str, metric: str, operations: str) -> str:

@@ -54,7 +54,7 @@ from ..estimated.calibration import (
     purity,
 )
 from ..instrument import content_id
-from ..metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY, confidence_edges
+from ..metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY, confidence_edges, model_name_problem
 from .joint import DEFAULT_VARIANCE, JointModel, RowSample, fit_joint
 from .sketch import CategorySketch, QuantileSketch, ReferenceCDF, reference_from_sketch
 
@@ -392,6 +392,9 @@ class BaselineBuilder:
                  exclude: Iterable[str] = (), top_k: int = TOP_K, label: str | None = None,
                  scores: Iterable[str] = (),
                  variance: float | None = DEFAULT_VARIANCE):
+        if problem := model_name_problem(model_name):
+            raise BaselineError(f"model_name {problem}: name the baseline after the model's "
+                                f"model_name label")
         if bins < 2:
             raise BaselineError(f"bins must be at least 2, got {bins}")
         if label and not (prediction and confidence):

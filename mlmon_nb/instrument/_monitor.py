@@ -136,7 +136,9 @@ def _check_arguments(model_name: Any, model_version: Any, baseline: Any, segment
             f"ModelMonitor takes the model's name first, not a baseline file ({model_name!r}): "
             f"ModelMonitor(\"<model name>\", baseline=load_baseline({model_name!r}))")
     if isinstance(model_name, str) and model_name:
-        pass
+        if problem := m.model_name_problem(model_name):
+            raise InstrumentError(f"model_name {problem}: the rules, the configuration and the "
+                                  f"runbooks know a model by this label")
     elif hasattr(model_name, "name") and hasattr(model_name, "slo"):  # a config.ModelConfig
         raise InstrumentError(
             f"ModelMonitor takes the model's name, not its {type(model_name).__name__}: "

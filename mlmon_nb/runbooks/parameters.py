@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..config import Config, parse_duration
 from ..errors import ConfigError, ParameterError
-from ..metrics import CONCEPT_FEATURE
+from ..metrics import CONCEPT_FEATURE, MODEL_NAME_PATTERN
 
 __all__ = [
     "RESERVED_PARAMETERS",
@@ -121,7 +121,8 @@ def _url(value: str) -> str:
 
 # Per-name checks on top of the declared type: what each shared parameter may look like.
 _CHECKS: dict[str, Callable[[str], str]] = {
-    "model_name": _pattern(r"[A-Za-z_][A-Za-z0-9_\-]{0,127}", "a model name: letters, digits, _ or -"),
+    "model_name": _pattern(MODEL_NAME_PATTERN, "a model name: letters, digits, _ or -, starting "
+                                            "with a letter or _, at most 128 characters"),
     "window": _duration, "step": _duration, "long_window": _duration, "short_window": _duration,
     "severity": _pattern(r"|critical|warning|info|page|ticket",
                          "one of critical, warning, info, page, ticket"),

@@ -176,3 +176,35 @@ def test_a_run_without_a_model_is_about_the_only_configured_model():
         with pytest.raises(ParameterError, match="configured models: fraud, churn"):
             check()
     assert default_model(declared, load_config(DEMO_CONFIG)) == "sentiment_classifier"
+
+
+MODEL_NAMES = ["sentiment_classifier", "fraud-v2", "_shadow", "m" * 128]
+NOT_MODEL_NAMES = ["fraud.v2", "2fast", "a b", 'x"} or {', "m" * 129, "model:v2", "é"]
+
+
+def test_every_entry_point_takes_the_same_model_names():
+    """The exporter, the baseline, the configuration, `init` and a runbook's parameters accept
+    one set of model names: a model instrumented under a name the others refuse could never be
+    configured, alerted on or investigated."""
+    from prometheus_client import CollectorRegistry
+
+    from mlmon_nb import ModelMonitor
+    from mlmon_nb.baseline import BaselineBuilder
+    from mlmon_nb.errors import BaselineError, InstrumentError
+    from mlmon_nb.runbooks.parameters import check_value
+
+    def config(name: str):
+        return parse_config({"version": 1, "models": [{"name": name, "job": "svc"}]})
+
+    def init(name: str) -> str:
+        return render_init_config(InitAnswers("http://127.0.0.1:9090", "http://127.0.0.1:9093",
+                                              (ModelAnswer(name, "svc"),)))
+    entry_points = [(lambda n: ModelMonitor(n, registry=CollectorRegistry()), InstrumentError),
+                    (BaselineBuilder, BaselineError), (config, ConfigError), (init, ConfigError),
+                    (lambda n: check_value("model_name", n), ValueError)]
+    for enter, error in entry_points:
+        for name in MODEL_NAMES:
+            enter(name)
+        for name in NOT_MODEL_NAMES:
+            with pytest.raises(error, match="a model name"):
+                enter(name)
