@@ -38,7 +38,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -429,8 +429,10 @@ class BaselineBuilder:
         self.variance = variance
         self.sample: RowSample | None = None
 
-    def _roles(self, columns: list[str], dtypes: dict[str, str]) -> tuple[str, ...]:
-        """Fix the column roles on the first batch, check them on later ones; the numeric names."""
+    def _roles(self, columns: list[str], dtypes: dict[str, str],
+               values: Callable[[str], pd.Series]) -> tuple[str, ...]:
+        """Fix the column roles on the first batch, check them on later ones; the numeric names.
+        ``values`` gives a column's values, read only for the text columns to be inferred."""
         named = self.categorical_names + tuple(
             c for c in (self.prediction, self.confidence, self.label) if c) + self.scores
         missing = [c for c in named if c not in columns]
@@ -440,6 +442,8 @@ class BaselineBuilder:
             # an undeclared text or category column is categorical, as its type says
             inferred = tuple(c for c in columns if c not in self.skip
                              and dtypes[c].startswith(_CATEGORICAL_KINDS))
+            for name in inferred:
+                _refuse_stray_text(name, values(name))
             self.categorical_names += inferred
             self.skip.update(inferred)
             self.numeric_names = tuple(c for c in columns if c not in self.skip)
@@ -462,7 +466,8 @@ class BaselineBuilder:
         """Add a pandas frame's rows; returns self."""
         columns = [str(c) for c in df.columns]
         df = df.set_axis(columns, axis=1)
-        numeric_names = self._roles(columns, {c: _pandas_kind(df[c].dtype) for c in columns})
+        numeric_names = self._roles(columns, {c: _pandas_kind(df[c].dtype) for c in columns},
+                                    df.__getitem__)
         self._rows([pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
                     for name in numeric_names])
         for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
@@ -488,7 +493,8 @@ class BaselineBuilder:
         columns = [str(c) for c in batch.schema.names]
         kinds = {f.name: _arrow_kind(f.type, pa) for f in batch.schema}
         self._rows([pc.cast(batch.column(name), pa.float64()).to_numpy(zero_copy_only=False)
-                    for name in self._roles(columns, kinds)])
+                    for name in self._roles(columns, kinds,
+                                            lambda c: batch.column(c).to_pandas())])
         for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
             col = batch.column(name)
             if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
@@ -636,6 +642,26 @@ class BaselineBuilder:
 
 # column types read as categories when not declared (pandas and pyarrow spellings)
 _CATEGORICAL_KINDS = ("object", "string", "str", "category", "large_string", "dictionary")
+
+
+# an undeclared text column this much of whose values are numbers is a numeric column with
+# stray text (a CSV's "?", "unknown" or "-"), not a category
+STRAY_TEXT_SHARE = 0.9
+
+
+def _refuse_stray_text(name: str, values: pd.Series) -> None:
+    """BaselineError where a text column is numbers but for a few cells: read as categories, its
+    numbers would each be a category and its drift measured as such, without a word."""
+    present = values.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    stray = present[numbers.isna()]
+    if len(present) and 0 < len(stray) <= (1 - STRAY_TEXT_SHARE) * len(present):
+        examples = ", ".join(repr(str(v))[:40] for v in stray.astype(str).unique()[:5])
+        raise BaselineError(
+            f"column {name!r} is numbers but for {len(stray)} of {len(present)} values "
+            f"({examples}): make those missing (pandas.to_numeric(df[{name!r}], "
+            f"errors='coerce'), or NaN in the file) to keep it numeric, or declare it "
+            f"categorical (--categorical {name}) if its values are categories")
 
 
 def _pandas_kind(dtype: Any) -> str:

@@ -117,6 +117,37 @@ def test_a_column_neither_numeric_nor_text_names_the_way_out():
         build_from_batches([batch], "m")
 
 
+def test_a_numeric_column_with_stray_text_is_refused_not_read_as_categories(tmp_path):
+    """A CSV's "?" in a numeric column makes pandas read it as text; as categories its numbers
+    would each be one, and its drift measured so, without a word."""
+    import pyarrow as pa
+    import pyarrow.csv
+
+    from mlmon_nb.baseline.build import build_from_batches
+    rng = np.random.default_rng(1)
+    ages = [f"{v:.1f}" for v in rng.normal(40, 10, 300)]
+    ages[17], ages[230] = "?", "unknown"
+    frame = pd.DataFrame({"x": rng.normal(size=300), "age": ages})
+    (tmp_path / "train.csv").write_text(frame.to_csv(index=False))
+    read = pd.read_csv(tmp_path / "train.csv")
+    assert not pd.api.types.is_numeric_dtype(read["age"])  # what a user's file becomes
+    for build in (lambda: Baseline.from_frame(read, "m"),
+                  lambda: build_from_batches(pa.csv.read_csv(tmp_path / "train.csv").to_batches(),
+                                             "m")):
+        with pytest.raises(BaselineError, match=r"'age' is numbers but for 2 of 300 values "
+                                                r"\('\?', 'unknown'\).*--categorical age"):
+            build()
+    # the two ways out: the stray cells made missing, or the column declared categorical
+    fixed = read.assign(age=pd.to_numeric(read["age"], errors="coerce"))
+    assert Baseline.from_frame(fixed, "m").numeric["age"].missing_share == pytest.approx(2 / 300)
+    assert "age" in Baseline.from_frame(read, "m", categorical=["age"]).categorical
+    # a text column of codes (every value a number, typed as text on purpose) stays categorical,
+    # as does real text with a few numbers in it
+    codes = pd.DataFrame({"x": rng.normal(size=50), "zip": [f"{i:05d}" for i in range(50)],
+                          "city": ["Oslo"] * 45 + ["1", "2", "3", "4", "5"]})
+    assert {"zip", "city"} <= set(Baseline.from_frame(codes, "m").categorical)
+
+
 def test_bad_training_data_is_a_clear_error(frame):
     with pytest.raises(BaselineError, match="no finite values"):
         Baseline.from_frame(pd.DataFrame({"x": [np.nan, np.inf]}), "m")
