@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 __all__ = [
     "MlmonError",
     "ConfigError",
@@ -32,6 +34,15 @@ class ConfigError(MlmonError, ValueError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+def start_hint(url: str) -> str:
+    """How to bring up what should answer at ``url``: the bundled stack only runs on this
+    machine, so a server elsewhere is the user's own, to be checked where it runs."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in ("localhost", "::1", "0.0.0.0") or host.startswith("127."):
+        return "start it (`mlmon-nb stack up`, if it is the bundled stack)"
+    return f"check that it runs on {host or url} and that this machine reaches it"
+
+
 class PrometheusError(MlmonError):
     """A Prometheus HTTP API call failed."""
 
@@ -46,10 +57,9 @@ class PrometheusUnreachable(PrometheusError):
     def __init__(self, url: str, reason: str = ""):
         detail = f" ({reason})" if reason else ""
         super().__init__(
-            f"Prometheus is unreachable at {url}{detail}. Start the local stack with "
-            f"`mlmon-nb stack up`, or point at a running Prometheus: the prometheus_url "
-            f"parameter (-p prometheus_url URL), else MLMON_PROMETHEUS_URL or the "
-            f"configuration's prometheus_url.", url)
+            f"Prometheus is unreachable at {url}{detail}. {start_hint(url).capitalize()}, or "
+            f"point at a running Prometheus: the prometheus_url parameter (-p prometheus_url "
+            f"URL), else MLMON_PROMETHEUS_URL or the configuration's prometheus_url.", url)
 
 
 class PrometheusQueryError(PrometheusError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
-from ..errors import MlmonError, ParameterError
+from ..errors import MlmonError, ParameterError, start_hint
 from ..runstore import Run
 from .security import json_depth
 
@@ -368,7 +368,7 @@ def fetch_alerts(alertmanager: str, prometheus: str, timeout: float = _TIMEOUT,
             alerts = _ordered(_from_alertmanager(_get_json(url, timeout)))
         except (*_UNREACHABLE, *_UNREADABLE) as exc:
             problems.append(_problem("Alertmanager", alertmanager, exc,
-                                     f"start it (`mlmon-nb stack up`) or set "
+                                     f"{start_hint(alertmanager)} or set "
                                      f"{ALERTMANAGER_URL_ENV}"))
         else:
             try:
@@ -386,8 +386,8 @@ def fetch_alerts(alertmanager: str, prometheus: str, timeout: float = _TIMEOUT,
             return AlertFeed(_ordered(alerts), "prometheus", prometheus, problems)
         except (*_UNREACHABLE, *_UNREADABLE) as exc:
             problems.append(_problem("Prometheus", prometheus, exc,
-                                     "start it (`mlmon-nb stack up`) or set prometheus_url in "
-                                     "the config"))
+                                     f"{start_hint(prometheus)} or set prometheus_url in "
+                                     f"the config"))
     return AlertFeed([], "", "", problems)
 
 

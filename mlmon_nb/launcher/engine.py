@@ -180,7 +180,7 @@ class Launcher:
         if not url:
             return False
         try:
-            check_prometheus(str(url), fix="no kernel was started. Start it, or set "
+            check_prometheus(str(url), fix="no kernel was started. {start}, or set "
                              "prometheus_url in the launcher's configuration")
         except PrometheusError as exc:
             self.store.finish(run.run_id, RunStatus.FAILED, error=str(exc))

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Config
-from ..errors import ParameterError, PrometheusError
+from ..errors import ParameterError, PrometheusError, start_hint
 from ..runstore import RunStore
 from .execute import Status, execute_run
 from .parameters import (
@@ -89,8 +89,7 @@ def check_early(config: Config, registry: Registry, notebook: str,
 PROMETHEUS_CHECK_SECONDS = 1.0
 
 
-CLI_FIX = ("nothing was run. Start the local stack with `mlmon-nb stack up`, or pass a running "
-           "one with -p prometheus_url URL")
+CLI_FIX = "nothing was run. {start}, or pass a running one with -p prometheus_url URL"
 
 
 def check_prometheus(url: str, timeout: float = PROMETHEUS_CHECK_SECONDS, *,
@@ -103,6 +102,7 @@ def check_prometheus(url: str, timeout: float = PROMETHEUS_CHECK_SECONDS, *,
     import urllib.error
     import urllib.request
 
+    fix = fix.format(start=start_hint(url).capitalize())
     probe = f"{url.rstrip('/')}/api/v1/query?query=1"
     try:
         with urllib.request.urlopen(probe, timeout=timeout) as resp:

@@ -208,3 +208,16 @@ def test_every_entry_point_takes_the_same_model_names():
         for name in NOT_MODEL_NAMES:
             with pytest.raises(error, match="a model name"):
                 enter(name)
+
+
+def test_servers_elsewhere_are_not_told_to_start_the_bundled_stack():
+    """The bundled stack runs on this machine only: an unreachable Prometheus on another host is
+    the user's own, and the fix says to check it there (messages only: no traffic leaves)."""
+    from mlmon_nb.errors import PrometheusUnreachable, start_hint
+
+    own = str(PrometheusUnreachable("http://prometheus.monitoring.svc:9090", "name not known"))
+    assert "stack up" not in own and "runs on prometheus.monitoring.svc" in own, own
+    assert "-p prometheus_url URL" in own  # how to point at another, either way
+    for local in ("http://127.0.0.1:9090", "http://localhost:9090", "http://[::1]:9090"):
+        assert "`mlmon-nb stack up`" in str(PrometheusUnreachable(local)), local
+    assert "stack up" not in start_hint("http://10.0.0.7:9093")
