@@ -241,9 +241,13 @@ def chained(record: str, window: str, *matchers: str) -> str:
     :func:`chain_record`): its samples at the ``window`` / CHAIN_STEP most recent
     CHAIN_STEP-aligned instants, summed (the subquery's range is one second short of
     ``window``, as Prometheus' ranges include their start). Each sample counts the CHAIN_STEP
-    before it, so the samples tile ``window`` (shifted by the group's phase, at most one step):
-    the sum equals the raw window's count where the counter's samples fall on the steps. It
-    covers only the time the count has been recorded."""
+    before it, so the samples tile ``window`` (shifted by the group's phase, at most one step).
+    Each count is Prometheus's extrapolated ``increase`` over its 5 minutes, so the sum is the
+    window's count up to each count's extrapolation: exact on Prometheus 2 where the counter's
+    samples fall on the steps (its ranges include their start; Prometheus 3's do not, so there
+    each count extrapolates its slot from the samples after the start, as any count does
+    whose samples fall between the steps). It covers only the time the count has been
+    recorded."""
     seconds = int(parse_duration(window))
     return (f"sum_over_time({promql.selector(record, *matchers)}"
             f"[{promql.duration(seconds - 1)}:{CHAIN_STEP}])")

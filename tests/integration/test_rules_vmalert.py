@@ -351,6 +351,10 @@ def _as_prometheus_evaluates(rule: dict, rules: list[dict]) -> str:
 
 CHAIN_STEP = 300  # the chained counts' resolution: one 5m increase each
 _CHAIN_RANGE = re.compile(r"\[\d+s:5m\]")
+# each chained 5m count's own range, a millisecond wider: it then holds the sample at its start on
+# Prometheus 3 too (whose ranges exclude their start; 2.x's include it), so on the history's
+# minute-aligned samples each count is its slot's exact increase, as VictoriaMetrics' is
+_SLOT_RANGE, _SLOT_WITH_START = re.compile(r"\[5m\]"), f"[{CHAIN_STEP * 1000 + 1}ms]"
 
 
 def _chained(rules: list[dict]) -> set[str]:
@@ -372,7 +376,10 @@ def _judge_chained(rule: dict, inlined: str, vm: dict, prometheus: str, replay: 
     counts, not on the history's steps, so each edge may be one count apart: a sparse counter
     (three slow requests in two hours) differs by a whole event there. So VictoriaMetrics' value
     must lie among Prometheus's with each edge moved by up to one count, and the relative
-    difference beyond them stay within 2 · 5m / span."""
+    difference beyond them stay within 2 · 5m / span. Each 5m count's range holds its slot's
+    first sample (``_SLOT_WITH_START``), as on Prometheus 2: on Prometheus 3 each count would
+    otherwise extrapolate four of its five minutes, and a sparse counter's sum (a few errors in
+    two hours) would differ from the exact count by a whole event per slot, not per edge."""
     last = max((t for values in vm.values() for t in values), default=None)
     if last is None:
         return Verdict(rule["record"], "chained (replayed span)", ok=False)
@@ -380,7 +387,8 @@ def _judge_chained(rule: dict, inlined: str, vm: dict, prometheus: str, replay: 
     around: dict[tuple, list[float]] = {}
     for end in (last - CHAIN_STEP, last):
         for begin in (replay.start - CHAIN_STEP, replay.start, replay.start + CHAIN_STEP):
-            cut = _CHAIN_RANGE.sub(f"[{int(end - begin)}s:5m]", inlined)
+            cut = _SLOT_RANGE.sub(_SLOT_WITH_START,
+                                  _CHAIN_RANGE.sub(f"[{int(end - begin)}s:5m]", inlined))
             body = requests.get(f"{prometheus}/api/v1/query", params={"query": cut, "time": end},
                                 timeout=120).json()
             for r in body["data"]["result"]:
