@@ -19,9 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from . import metrics as m
 from . import promql
 from .config import Config, ModelConfig, load_config, parse_duration
-from .errors import ConfigError
+from .errors import ConfigError, PrometheusError
 from .prom import Prometheus, default_prometheus_url, parse_step, to_timestamp
 
 __all__ = [
@@ -119,6 +120,32 @@ def resolve_window(start: Any = "", end: Any = "", window: str = "6h", step: Any
     return Window(t0, t1, resolved, scrape_interval)
 
 
+# the usual scrape intervals, to which a measured sample interval is rounded
+_NICE_INTERVALS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600)
+# samples this much sparser than the configured scrape interval size a notebook's ranges instead
+SPARSER = 1.5
+
+
+def sample_interval(prom: Prometheus, model_name: str, at: Any) -> float:
+    """Seconds between the stored samples of the model's request counter in the 30 minutes
+    before ``at``: its real scrape interval, or a backfilled history's resolution. NaN with
+    fewer than two samples there or no answer (the configured interval then stands)."""
+    sel = promql.selector(m.REQUESTS.sample, model_name=model_name)
+    try:
+        n = prom.scalar(f"max(count_over_time({sel}[30m]))", at)
+    except PrometheusError:
+        return float("nan")
+    return 1800 / (n - 1) if n > 1 else float("nan")
+
+
+def stored_interval(configured: float, measured: float) -> float:
+    """The interval to read a model's series at: the configured scrape interval, or the
+    measured one where the samples are sparser, rounded to a usual interval."""
+    base = max(configured, measured) if measured == measured else configured
+    return float(min(_NICE_INTERVALS, key=lambda s: abs(s - base))
+                 if base <= _NICE_INTERVALS[-1] else base)
+
+
 def _given(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
@@ -141,18 +168,27 @@ class NotebookContext:
 def notebook_context(model_name: str, prometheus_url: str = "", start: Any = "", end: Any = "",
                      window: str = "6h", step: Any = "", baseline_path: str = "", *,
                      config: Config | str | Path | None = None, timeout: float = 30.0,
-                     now: pd.Timestamp | None = None) -> NotebookContext:
+                     now: pd.Timestamp | None = None,
+                     measure_interval: bool = True) -> NotebookContext:
     """Resolve a notebook's parameters in one place.
 
     ``prometheus_url`` empty → ``$MLMON_PROMETHEUS_URL`` → the configuration's; the configuration
     is ``config`` or :func:`~mlmon_nb.config.load_config`'s default; ``baseline_path`` empty → the
     model's configured baseline. An unknown model is a :class:`~mlmon_nb.errors.ConfigError`.
+    With ``measure_interval``, where the model's samples are sparser than the configured scrape
+    interval (:func:`sample_interval`), the window's step and rate ranges are sized from the
+    samples, so that no range holds a single point.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     model = cfg.model(model_name)
     url = prometheus_url.strip() if prometheus_url and prometheus_url.strip() else \
         default_prometheus_url(cfg)
-    win = resolve_window(start, end, window, step, now=now,
-                         scrape_interval=cfg.stack.scrape_interval_seconds)
+    configured = cfg.stack.scrape_interval_seconds
+    win = resolve_window(start, end, window, step, now=now, scrape_interval=configured)
+    prom = Prometheus(url, timeout=timeout)
+    if measure_interval and (measured := sample_interval(prom, model_name, win.end)) \
+            > SPARSER * configured:  # NaN compares False: the configured interval stands
+        win = resolve_window(start, end, window, step, now=now,
+                             scrape_interval=stored_interval(configured, measured))
     baseline = Path(baseline_path) if baseline_path else cfg.baseline_path(model_name)
-    return NotebookContext(model_name, Prometheus(url, timeout=timeout), win, cfg, model, baseline)
+    return NotebookContext(model_name, prom, win, cfg, model, baseline)

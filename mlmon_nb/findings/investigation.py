@@ -11,12 +11,17 @@ from typing import Any
 
 import pandas as pd
 
-from .. import metrics as m
 from .. import queries as q
-from ..context import NotebookContext, Window, auto_step, format_duration
+from ..context import (
+    NotebookContext,
+    Window,
+    auto_step,
+    format_duration,
+    sample_interval,
+    stored_interval,
+)
 from ..humanize import fmt, fmt_duration
 from ..onset import Onset
-from ..promql import selector
 from ..signals import Condition
 from . import Finding, graph_link
 from .record import _display, _one, _plain, _record, _skip_remaining_cells, record_finding
@@ -26,7 +31,6 @@ __all__ = ["InvestigationBase", "REFERENCE_DAYS", "SEARCH_BEFORE", "FALLBACK_WIN
 REFERENCE_DAYS = 3
 SEARCH_BEFORE = pd.Timedelta(hours=4)  # how far before the alert the onset is looked for
 FALLBACK_WINDOW = pd.Timedelta(hours=1)  # the incident window when no onset is found
-_NICE = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600)
 
 
 
@@ -88,16 +92,9 @@ class InvestigationBase:
         """Seconds between samples of the model's series, as stored (at least the configured
         scrape interval): backfilled history may be coarser than live scrapes."""
         if "resolution" not in self._cache:
-            sel = selector(m.REQUESTS.sample, model_name=self.model_name)
             end = self.search.end if self.search else self.incident.end
-            try:
-                n = self.prom.scalar(f"max(count_over_time({sel}[30m]))", end)
-            except Exception:  # a missing series or a failing query: the configured interval
-                n = float("nan")
-            measured = 1800 / (n - 1) if n == n and n > 1 else 0.0
-            base = max(self.incident.scrape_interval, measured)
-            self._cache["resolution"] = float(min(_NICE, key=lambda s: abs(s - base))
-                                              if base <= _NICE[-1] else base)
+            self._cache["resolution"] = stored_interval(
+                self.incident.scrape_interval, sample_interval(self.prom, self.model_name, end))
         return self._cache["resolution"]
 
     def link(self, promql: str, start: Any = None, end: Any = None) -> str:

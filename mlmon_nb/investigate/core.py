@@ -379,7 +379,7 @@ def open_investigation(alertname: str, model_name: str, prometheus_url: str = ""
     if not start and alert_at is not None:
         search_start = (alert_at - SEARCH_BEFORE).isoformat()
     ctx = notebook_context(model_name, prometheus_url, search_start, end, window, step,
-                           baseline_path)
+                           baseline_path, measure_interval=False)  # its own: resolution
     search = ctx.window
     inc = search
     if not start and alert_at is not None:

@@ -27,6 +27,36 @@ def test_resolve_window_defaults_and_explicit():
         resolve_window(start="now", end="now-1h", now=now)
 
 
+def test_a_notebook_reads_sparse_samples_at_their_own_interval(history, prometheus):
+    """The configuration says 15 s scrapes; the history has a sample a minute. A notebook's
+    rate ranges sized from the configuration hold one sample at most steps and chart gaps;
+    sized from the samples (measured once, at the window's end), every step has its rate."""
+    from dataclasses import replace
+
+    from mlmon_nb.context import notebook_context
+    config = replace(history.config, prometheus_url=prometheus)
+    assert config.stack.scrape_interval_seconds == 15.0 and history.step == 60.0
+    # an end between two samples, as "now" is
+    end = pd.Timestamp(history.end - 3600 + 30, unit="s", tz="UTC").isoformat()
+
+    def rates(ctx) -> pd.DataFrame:
+        return ctx.prom.range(q.request_rate(ctx.model_name, ctx.window.rate), *ctx.window.range)
+
+    sized = notebook_context(history.model_name, end=end, window="6h", config=config)
+    assert sized.window.scrape_interval == 60.0 and sized.window.rate == "4m", sized.window
+    points = len(rates(sized))
+    assert points == sized.window.seconds / sized.window.step + 1, points  # not one missing
+
+    configured = notebook_context(history.model_name, end=end, window="6h", config=config,
+                                  measure_interval=False)
+    assert configured.window.rate == "75s"
+    assert len(rates(configured)) < points / 2  # the gaps the measurement closes
+
+    # no answer to measure with: the configured interval stands, and nothing is raised here
+    down = replace(config, prometheus_url=f"http://127.0.0.1:{free_port()}")
+    assert notebook_context(history.model_name, end=end, config=down).window.scrape_interval == 15
+
+
 def test_buckets_to_bins():
     frame = pd.DataFrame({"le": ["0.5", "1", "+Inf"], "value": [2.0, 6.0, 8.0]})
     bins = q.buckets_to_bins(frame)
