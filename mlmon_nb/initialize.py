@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import JOB_PATTERN, parse_config, parse_duration
+from .config import DEFAULT_PORTS, JOB_PATTERN, parse_config, parse_duration
 from .errors import ConfigError
 from .metrics import model_name_problem
 
@@ -81,8 +81,14 @@ def render_init_config(answers: InitAnswers) -> str:
     stack: dict = {"state_dir": answers.state_dir, "scrape_interval": interval,
                    "evaluation_interval": interval}
     launcher = urlsplit(urls["--launcher-url"])
+    proxied = ""
     if launcher.hostname in ("127.0.0.1", "localhost") and launcher.port:
         stack["ports"] = {"launcher": launcher.port}  # `mlmon-nb launcher` binds there
+    else:  # it runs notebooks, so it binds loopback only; the URL is a proxy's in front of it
+        proxied = (f"# launcher_url is not this machine's loopback: `mlmon-nb launcher` still "
+                   f"binds\n# 127.0.0.1:{DEFAULT_PORTS['launcher']} (it executes notebooks). Put "
+                   f"a reverse proxy with TLS and a login\n# at launcher_url in front of it, and "
+                   f"pass --allow-host (docs/runbooks.md).\n")
     raw = {"version": 1,
            "prometheus_url": urls["--prometheus-url"],
            "alertmanager_url": urls["--alertmanager-url"],
@@ -95,4 +101,4 @@ def render_init_config(answers: InitAnswers) -> str:
             "# Prometheus at DIR/rules/*.yml and add DIR/alertmanager-launcher.yml to your\n"
             "# Alertmanager. Every key: mlmon_nb/config.py. runbook_dirs: [FOLDER] adds your own\n"
             "# runbooks (<AlertName>.ipynb), before the shipped ones.\n"
-            + yaml.safe_dump(raw, sort_keys=False))
+            + proxied + yaml.safe_dump(raw, sort_keys=False))

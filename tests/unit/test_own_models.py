@@ -221,3 +221,19 @@ def test_servers_elsewhere_are_not_told_to_start_the_bundled_stack():
     for local in ("http://127.0.0.1:9090", "http://localhost:9090", "http://[::1]:9090"):
         assert "`mlmon-nb stack up`" in str(PrometheusUnreachable(local)), local
     assert "stack up" not in start_hint("http://10.0.0.7:9093")
+
+
+def test_init_with_a_public_launcher_url_says_where_the_launcher_binds():
+    """A launcher URL that is not this machine's loopback is a reverse proxy's: the launcher
+    executes notebooks, so it still binds loopback, and the written file says so."""
+    def written(launcher_url: str) -> str:
+        return render_init_config(InitAnswers("http://10.0.0.5:9090", "http://10.0.0.5:9093",
+                                              (ModelAnswer("m", "svc"),), launcher_url=launcher_url))
+    public = written("https://mlmon.example.com")
+    config = parse_config(yaml.safe_load(public))
+    assert config.launcher_url == "https://mlmon.example.com"
+    assert config.stack.ports["launcher"] == 18088  # what the comment names
+    assert "binds\n# 127.0.0.1:18088" in public and "--allow-host" in public
+    local = written("http://127.0.0.1:18999")
+    assert parse_config(yaml.safe_load(local)).stack.ports["launcher"] == 18999
+    assert "reverse proxy" not in local
