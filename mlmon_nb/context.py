@@ -184,6 +184,7 @@ def notebook_context(model_name: str, prometheus_url: str = "", start: Any = "",
     url = prometheus_url.strip() if prometheus_url and prometheus_url.strip() else \
         default_prometheus_url(cfg)
     configured = cfg.stack.scrape_interval_seconds
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")  # one "now" for both windows
     win = resolve_window(start, end, window, step, now=now, scrape_interval=configured)
     prom = Prometheus(url, timeout=timeout)
     if measure_interval and (measured := sample_interval(prom, model_name, win.end)) \

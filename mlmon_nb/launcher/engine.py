@@ -180,8 +180,8 @@ class Launcher:
         if not url:
             return False
         try:
-            check_prometheus(str(url), fix="no kernel was started. {start}, or set "
-                             "prometheus_url in the launcher's configuration")
+            check_prometheus(str(url), outcome="no kernel was started",
+                             elsewhere="set prometheus_url in the launcher's configuration")
         except PrometheusError as exc:
             self.store.finish(run.run_id, RunStatus.FAILED, error=str(exc))
             return True

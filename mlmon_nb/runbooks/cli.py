@@ -89,20 +89,18 @@ def check_early(config: Config, registry: Registry, notebook: str,
 PROMETHEUS_CHECK_SECONDS = 1.0
 
 
-CLI_FIX = "nothing was run. {start}, or pass a running one with -p prometheus_url URL"
-
-
 def check_prometheus(url: str, timeout: float = PROMETHEUS_CHECK_SECONDS, *,
-                     fix: str = CLI_FIX) -> None:
+                     outcome: str = "nothing was run",
+                     elsewhere: str = "pass a running one with -p prometheus_url URL") -> None:
     """Ask the Prometheus a run would query for one instant value, within ``timeout`` seconds,
-    before any run is created or kernel started; PrometheusError naming ``url`` (the one the run
-    would use) and ``fix`` (how to point at another) in one line when nothing answers like a
-    Prometheus there."""
+    before any run is created or kernel started; PrometheusError in one line when nothing
+    answers like a Prometheus there, naming ``url`` (the one the run would use), the
+    ``outcome``, how to start it and ``elsewhere`` (how to point at another)."""
     import http.client
     import urllib.error
     import urllib.request
 
-    fix = fix.format(start=start_hint(url).capitalize())
+    fix = f"{outcome}. {start_hint(url).capitalize()}, or {elsewhere}"
     probe = f"{url.rstrip('/')}/api/v1/query?query=1"
     try:
         with urllib.request.urlopen(probe, timeout=timeout) as resp:

@@ -145,8 +145,8 @@ def prometheus_alerts_path(prometheus_url: str, timeout: float = 3.0) -> str | N
     """The path of the running Prometheus's alerts page: the first of :data:`ALERTS_PAGES` it
     serves; ``None`` when it serves none (or does not answer), so that no URL is printed that
     would not open."""
-    prom = Prometheus(prometheus_url, timeout=timeout)
-    return next((path for path in ALERTS_PAGES if prom.serves_page(path)), None)
+    with Prometheus(prometheus_url, timeout=timeout) as prom:
+        return next((path for path in ALERTS_PAGES if prom.serves_page(path)), None)
 
 
 @dataclass(frozen=True)
