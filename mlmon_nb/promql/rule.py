@@ -8,8 +8,9 @@ where rules share a name).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import parse_duration
 from .names import (
@@ -17,12 +18,13 @@ from .names import (
     HISTORY_AGE,
     LONG_INTERVAL,
     LONG_WINDOW_SECONDS,
+    UNREAD_WINDOW_SECONDS,
     group_name,
     record_window,
 )
 
 __all__ = ["RecordingRule", "AlertingRule", "Rule", "RuleGroup", "groups_to_dicts", "split_group",
-           "long_window", "stage_groups"]
+           "long_window", "stage_groups", "unhurried"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,64 @@ def stage_groups(stage: str, rules: Iterable[Rule], chain: Iterable[Rule] = ()
         groups.insert(len(groups) - 1 if groups[-1].interval else len(groups),
                       RuleGroup(group_name(f"{stage}-chain"), chain, CHAIN_STEP))
     return groups
+
+
+_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def _reads(rule: Rule, names: set[str]) -> set[str]:
+    """The ``names`` a rule's expression reads."""
+    return names.intersection(_NAME.findall(rule.expr))
+
+
+def unhurried(stages: Sequence[Sequence[RuleGroup]]) -> list[list[RuleGroup]]:
+    """``stages`` with each record over :data:`UNREAD_WINDOW_SECONDS` or more that no rule
+    reads (a dashboard's, a notebook's) moved from its stage's group at the global interval to
+    the head of the stage's ``-long`` group, every :data:`LONG_INTERVAL`.
+
+    Together with it move only records that read nothing else of the global interval, so every
+    rule's value at its evaluation is what it was: what moves is how often an unread record is
+    written, not what any rule computes.
+    """
+    fast = [r for groups in stages for g in groups if not g.interval for r in g.rules]
+    rest = [r for groups in stages for g in groups if g.interval for r in g.rules]
+    records = {r.record for r in fast if isinstance(r, RecordingRule)}
+    windows = {name: record_window(name) for name in records}
+    moving = {name for name, w in windows.items()
+              if w is not None and parse_duration(w) >= UNREAD_WINDOW_SECONDS}
+    moving -= {r.record for r in rest if isinstance(r, RecordingRule)}  # written at two paces
+    while True:  # a record stays where a rule reads it, or it reads one that stays
+        stay = [r for r in (*fast, *rest)
+                if not (isinstance(r, RecordingRule) and r.record in moving)]
+        read = set().union(*(_reads(r, moving) for r in stay))
+        reading = {r.record for r in fast if isinstance(r, RecordingRule)
+                   and r.record in moving and _reads(r, records - moving)}
+        if not read | reading:
+            break
+        moving -= read | reading
+    return [_move(list(groups), moving) for groups in stages]
+
+
+def _move(groups: list[RuleGroup], moving: set[str]) -> list[RuleGroup]:
+    """A stage's groups with the ``moving`` records of its global-interval groups at the head
+    of its ``-long`` group (made after them where the stage has none)."""
+    out: list[RuleGroup] = []
+    moved: list[Rule] = []
+    for group in groups:
+        if group.interval:
+            out.append(group)
+            continue
+        keep = tuple(r for r in group.rules
+                     if not (isinstance(r, RecordingRule) and r.record in moving))
+        moved += [r for r in group.rules if r not in keep]
+        if keep:
+            out.append(replace(group, rules=keep))
+    if not moved:
+        return out
+    fast = next(g.name for g in groups if not g.interval)
+    name = fast + "-long"
+    for i, group in enumerate(out):
+        if group.name == name:
+            out[i] = replace(group, rules=(*moved, *group.rules))
+            return out
+    return [*out, RuleGroup(name, tuple(moved), LONG_INTERVAL)]

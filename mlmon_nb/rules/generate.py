@@ -251,7 +251,8 @@ def _recording(config: Config, spike: str) -> list[RecordingRule]:
 def recording_groups(config: Config) -> list[RuleGroup]:
     """The settings stage, then RED, latency quantiles, accuracy and low-confidence share, the
     event counts behind them and each model's history age, for every model: windows under an
-    hour every evaluation, longer ones every :data:`LONG_INTERVAL`."""
+    hour every evaluation, longer ones every :data:`LONG_INTERVAL` (and, once every stage is
+    generated, the 30m records no rule reads too: :func:`~mlmon_nb.promql.rule.unhurried`)."""
     spike = spike_window(config.stack.scrape_interval_seconds)
     # the requests and failures of each 5m, once per 5m: what the day-long windows sum
     chain = [RecordingRule(chain_record(name(CHAIN_STEP)), promql.sum_increase(metric, CHAIN_STEP))

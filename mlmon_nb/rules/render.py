@@ -13,7 +13,7 @@ import yaml
 from ..baseline import Baseline
 from ..config import REPO_ROOT, Config
 from ..metrics import DEFAULT_LATENCY_BUCKETS
-from ..promql.rule import RuleGroup, groups_to_dicts
+from ..promql.rule import RuleGroup, groups_to_dicts, unhurried
 from ..slo.rules import slo_groups
 from .generate import (
     alert_groups,
@@ -61,6 +61,11 @@ def _stages(baselines: Mapping[str, Baseline]
              "series."))
 
 
+def _groups(config: Config, baselines: Mapping[str, Baseline] | None) -> list[list[RuleGroup]]:
+    """Each stage's groups, the records no rule reads over 30m or more in its ``-long`` group."""
+    return unhurried([stage(config) for _, stage, _ in _stages(baselines or {})])
+
+
 def render_rule_files(config: Config, *,
                       latency_buckets: Iterable[float] = DEFAULT_LATENCY_BUCKETS,
                       baselines: Mapping[str, Baseline] | None = None) -> dict[str, str]:
@@ -73,8 +78,7 @@ def render_rule_files(config: Config, *,
     """
     validate(config, latency_buckets)
     out = {}
-    for filename, stage, what in _stages(baselines or {}):
-        groups = stage(config)
+    for (filename, _, what), groups in zip(_stages(baselines or {}), _groups(config, baselines)):
         if groups:
             out[filename] = header(config, what) + dump({"groups": groups_to_dicts(groups)})
     return out
@@ -85,5 +89,5 @@ def render_rules(config: Config, *,
                  baselines: Mapping[str, Baseline] | None = None) -> str:
     """All rule groups of ``config`` in one Prometheus rule file."""
     validate(config, latency_buckets)
-    groups = [group for _, stage, _ in _stages(baselines or {}) for group in stage(config)]
+    groups = [group for stage in _groups(config, baselines) for group in stage]
     return header(config, "All rule groups.") + dump({"groups": groups_to_dicts(groups)})
