@@ -24,7 +24,7 @@ from .names import (
 )
 
 __all__ = ["RecordingRule", "AlertingRule", "Rule", "RuleGroup", "groups_to_dicts", "split_group",
-           "long_window", "stage_groups", "unhurried"]
+           "long_window", "stage_groups", "unhurried", "shared_reads"]
 
 
 @dataclass(frozen=True)
@@ -186,3 +186,64 @@ def _move(groups: list[RuleGroup], moving: set[str]) -> list[RuleGroup]:
             out[i] = replace(group, rules=(*moved, *group.rules))
             return out
     return [*out, RuleGroup(name, tuple(moved), LONG_INTERVAL)]
+
+
+# a window's sum across replicas, read from the raw counters: what a group reads once
+_SUM = re.compile(r"sum by \(([\w, ]+)\) \((rate|increase)\(([A-Za-z_:][A-Za-z0-9_:]*)"
+                  r"\[(\d+[smhdwy])\]\)\)")
+
+
+def _shared_name(match: re.Match[str]) -> str:
+    labels, op, metric, window = match.groups()
+    level = "_".join(label.strip() for label in labels.split(","))
+    return f"{level}:{metric.removesuffix('_total')}:{op}{window}"
+
+
+def shared_reads(stages: Sequence[Sequence[RuleGroup]]) -> list[list[RuleGroup]]:
+    """``stages`` with each raw window sum a group reads more than once (``sum by (…)
+    (rate(m[w]))``, ``… (increase(m[w]))``, without matchers) recorded once at the head of the
+    group and read from there (``model_name:m:rate<w>``, the metric without ``_total``).
+
+    Rules of a group are evaluated in order at one timestamp, each seeing what those before it
+    wrote, so every rule computes exactly what it did: the sum is the same number, written once
+    and read back, instead of read from every replica's raw samples once per use. A sum whose
+    name another group records (or records with labels, or otherwise) is left inline.
+    """
+    writers: dict[str, set[str]] = {}
+    for groups in stages:
+        for g in groups:
+            for r in g.rules:
+                if isinstance(r, RecordingRule):
+                    writers.setdefault(r.record, set()).add(g.name)
+    return [[_share(g, writers) for g in groups] for groups in stages]
+
+
+def _share(group: RuleGroup, writers: dict[str, set[str]]) -> RuleGroup:
+    """One group with its repeated raw sums recorded once; ``writers`` (record → the groups
+    writing it) learns the names it adds."""
+    count: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for rule in group.rules:
+        for match in _SUM.finditer(rule.expr):
+            names[match.group(0)] = _shared_name(match)
+            count[match.group(0)] = count.get(match.group(0), 0) + 1
+    mine = [r for r in group.rules if isinstance(r, RecordingRule)]
+    shared: dict[str, str] = {}
+    for expr, name in names.items():
+        same = [r for r in mine if r.record == name]
+        if count[expr] < 2 or writers.get(name, {group.name}) != {group.name} or (
+                same and (len(same) > 1 or same[0].expr != expr or same[0].labels)):
+            continue
+        shared[expr] = name
+        writers[name] = {group.name}
+    if not shared:
+        return group
+    rules: list[Rule] = [RecordingRule(name, expr) for expr, name in shared.items()]
+    for rule in group.rules:
+        if isinstance(rule, RecordingRule) and shared.get(rule.expr) == rule.record:
+            continue  # recorded already: now at the head, before every use
+        expr = rule.expr
+        for inline, name in shared.items():
+            expr = expr.replace(inline, name)
+        rules.append(replace(rule, expr=expr))
+    return replace(group, rules=tuple(rules))

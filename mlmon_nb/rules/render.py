@@ -13,7 +13,7 @@ import yaml
 from ..baseline import Baseline
 from ..config import REPO_ROOT, Config
 from ..metrics import DEFAULT_LATENCY_BUCKETS
-from ..promql.rule import RuleGroup, groups_to_dicts, unhurried
+from ..promql.rule import RuleGroup, groups_to_dicts, shared_reads, unhurried
 from ..slo.rules import slo_groups
 from .generate import (
     alert_groups,
@@ -62,8 +62,9 @@ def _stages(baselines: Mapping[str, Baseline]
 
 
 def _groups(config: Config, baselines: Mapping[str, Baseline] | None) -> list[list[RuleGroup]]:
-    """Each stage's groups, the records no rule reads over 30m or more in its ``-long`` group."""
-    return unhurried([stage(config) for _, stage, _ in _stages(baselines or {})])
+    """Each stage's groups, the records no rule reads over 30m or more in its ``-long`` group,
+    each raw window sum a group reads more than once recorded once at its head."""
+    return shared_reads(unhurried([stage(config) for _, stage, _ in _stages(baselines or {})]))
 
 
 def render_rule_files(config: Config, *,

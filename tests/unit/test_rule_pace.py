@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 
 import yaml
-from promtool_support import RULES, counter, run_promtool, series
+from promtool_support import CONFIG, RULES, baseline_inputs, counter, gauge, run_promtool, series
 
 from mlmon_nb.config import parse_duration
+from mlmon_nb.estimated.calibration import EDGES
+from mlmon_nb.metrics import SLOPE_COVARIANCE_TERMS, le_label
 from mlmon_nb.promql.names import LONG_INTERVAL, UNREAD_WINDOW_SECONDS, record_window
-from mlmon_nb.promql.rule import AlertingRule, RecordingRule, RuleGroup, unhurried
+from mlmon_nb.promql.rule import AlertingRule, RecordingRule, RuleGroup, shared_reads, unhurried
 
 NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
@@ -95,4 +97,108 @@ def test_a_moved_quantile_is_the_quantile_of_its_window_at_each_evaluation(tmp_p
     p95 = "model_name:ml_request_duration_seconds:p95_rate30m"
     tests.append({"expr": f"{p95} > 0.25", "eval_time": "45m",
                   "exp_samples": [{"labels": f'{p95}{{model_name="m"}}', "value": 0.485}]})
+    run_promtool(tmp_path, inputs, [], promql_tests=tests)
+
+
+def test_a_raw_sum_read_twice_in_a_group_is_recorded_once_at_its_head():
+    twice = "sum by (model_name) (rate(m_total[5m]))"
+    kept = RuleGroup("mlmon:g", (
+        _rec("model_name:m:ratio_rate5m", f"(sum by (model_name) (rate(e_total[5m])) or 0 * "
+                                          f"{twice}) / {twice}"),
+        _rec("model_name:m:rate5m", twice),  # recorded already, after a use: moves to the head
+        _rec("model_name:k:ratio_rate5m", 'sum by (model_name) (rate(k_total{a="b"}[5m])) / '
+                                          'sum by (model_name) (rate(k_total{a="b"}[5m]))'),
+        _rec("model_name:o:ratio_rate5m", "sum by (model_name) (rate(o_total[5m])) / "
+                                          "sum by (model_name) (rate(o_total[5m]))")))
+    elsewhere = RuleGroup("mlmon:h", (_rec("model_name:o:rate5m", "sum(o_total)"),), "1m")
+    (shared, other), = shared_reads([[kept, elsewhere]])
+    assert other == elsewhere
+    assert [(r.record, r.expr) for r in shared.rules] == [
+        ("model_name:m:rate5m", twice),
+        ("model_name:m:ratio_rate5m", "(sum by (model_name) (rate(e_total[5m])) or 0 * "
+                                      "model_name:m:rate5m) / model_name:m:rate5m"),
+        # a sum with matchers, and one whose name another group records, stay inline
+        *((r.record, r.expr) for r in kept.rules[2:])]
+    # a name two groups would add is added by the first only
+    one, two = (RuleGroup(n, (_rec(f"model_name:x:{n[-1]}", f"{twice} / {twice}"),))
+                for n in ("mlmon:a", "mlmon:b"))
+    (first, second), = shared_reads([[one, two]])
+    assert len(first.rules) == 2 and second == two
+
+
+def _key(rule) -> tuple:
+    return (getattr(rule, "record", None) or rule.alert, tuple(sorted(rule.labels.items())))
+
+
+def test_every_rule_that_reads_a_shared_sum_computes_exactly_what_it_did(tmp_path):
+    # the demo's rules as rendered (shared sums) against the same rules with every sum inline,
+    # on a history with every signal, two versions and two replicas: each rewritten expression
+    # equals its inline original bit for bit (``!=``, not a tolerance), and is not empty
+    from mlmon_nb.rules.files import load_baselines
+    from mlmon_nb.rules.render import _stages
+
+    stages = unhurried([stage(CONFIG) for _, stage, _ in _stages(load_baselines(CONFIG))])
+    shared = shared_reads(stages)
+    changed = []
+    for before, after in zip(stages, shared):
+        for g0, g1 in zip(before, after):
+            seen: dict[tuple, int] = {}
+            original = {}
+            for rule in g0.rules:
+                k = _key(rule)
+                original[(k, seen.setdefault(k, 0))] = rule.expr
+                seen[k] += 1
+            seen = {}
+            for rule in g1.rules:
+                k = _key(rule)
+                i = seen.setdefault(k, 0)
+                seen[k] += 1
+                inline = original.get((k, i))
+                if inline is not None and inline != rule.expr:
+                    changed.append((rule.expr, inline))
+    assert len(changed) >= 20
+    minutes = 100
+    inputs = []
+    for version, instance, scale in (("1.0.0", "a", 1.0), ("2.0.0", "b", 0.3)):
+        labels = {"model_version": version, "instance": instance}
+        inputs += [series("ml_model_info", gauge(1, minutes), baseline_id="b1", **labels),
+                   series("ml_requests_total", counter((minutes, 120 * scale)),
+                          endpoint="/predict", **labels),
+                   series("ml_errors_total", counter((minutes, 6 * scale)), endpoint="/predict",
+                          error_type="ValueError", **labels),
+                   series("ml_request_duration_seconds_count", counter((minutes, 120 * scale)),
+                          endpoint="/predict", **labels),
+                   series("ml_predictions_total", counter((minutes, 100 * scale)),
+                          predicted_class="positive", **labels),
+                   series("ml_low_confidence_predictions_total", counter((minutes, 9 * scale)),
+                          **labels),
+                   series("ml_prediction_confidence_sum", counter((minutes, 80 * scale)),
+                          **labels),
+                   series("ml_prediction_scaled_confidence_total", counter((minutes, 78 * scale)),
+                          **labels),
+                   series("ml_prediction_purity_total", counter((minutes, 70 * scale)), **labels)]
+        inputs += [series("ml_request_duration_seconds_bucket", counter((minutes, n * scale)),
+                          endpoint="/predict", le=le, **labels)
+                   for le, n in (("0.1", 90), ("0.25", 110), ("0.5", 118), ("+Inf", 120))]
+        inputs += [series("ml_prediction_confidence_bucket",
+                          counter((minutes, round(100 * scale * min(1.0, e), 6))),
+                          le=le_label(e), **labels) for e in EDGES]
+        inputs += [series("ml_ground_truth_total", counter((minutes, n * scale)),
+                          segment=segment, outcome=outcome, **labels)
+                   for segment, outcome, n in (("web", "correct", 30), ("web", "incorrect", 4),
+                                               ("app", "correct", 20), ("app", "incorrect", 6))]
+    # the demo's curve is fitted without class scores: a curve with them (its scaling, purity
+    # slope and reference means), so the estimate's distances are computed too
+    inputs += baseline_inputs(minutes) + [
+        series("ml_confidence_calibration_scaling", gauge(1.1, minutes)),
+        series("ml_confidence_calibration_purity_slope", gauge(0.2, minutes))]
+    inputs += [series("ml_confidence_calibration_slope_covariance", gauge(1e-4, minutes),
+                      term=term) for term in SLOPE_COVARIANCE_TERMS]
+    inputs += [series(name, gauge(round(0.5 * min(1.0, e), 6), minutes), le=le_label(e))
+               for e in EDGES for name in ("ml_confidence_calibration_mean",
+                                           "ml_confidence_calibration_mean_purity")]
+    tests = [t for at in ("60m", "95m") for shared_expr, inline in changed
+             for t in ({"expr": f"({shared_expr}) != ({inline})", "eval_time": at,
+                        "exp_samples": []},
+                       {"expr": f"absent({inline})", "eval_time": at, "exp_samples": []})]
     run_promtool(tmp_path, inputs, [], promql_tests=tests)
