@@ -39,6 +39,7 @@ from mlmon_nb.estimated.rules import (
     VERSION_WINDOWS,
     slope_distance,
 )
+from mlmon_nb.metrics import PURITY, SCALED_CONFIDENCE
 from mlmon_nb.promql.names import ESTIMATED_ACCURACY_WINDOWS
 from mlmon_nb.rules.files import (
     RULES_DIR,
@@ -283,6 +284,8 @@ _SCORED_RECORDS = ({slope_distance(w, c) for w in ESTIMATED_ACCURACY_WINDOWS
                     for c in SLOPE_COVARIATES}
                    | {VERSION_SCOPE.name(slope_distance(w, c)) for w in VERSION_WINDOWS
                       for c in SLOPE_COVARIATES})
+# … and the sums of the counters only its service exports, recorded once per group
+_SCORED_COUNTERS = (PURITY.name, SCALED_CONFIDENCE.name)
 
 
 def _judge(rule: dict, inlined: str, vm: dict, prom: dict, history_start: float) -> Verdict:
@@ -305,7 +308,7 @@ def _judge(rule: dict, inlined: str, vm: dict, prom: dict, history_start: float)
     if not vm and not prom:  # nothing to compare: a per-version rule on one version's history,
         # or a record of curves fitted with the class scores (the history's curve has none)
         return Verdict(name, "empty on both", ok=name.startswith("model_name_model_version")
-                       or name in _SCORED_RECORDS)
+                       or name in _SCORED_RECORDS or name.split(":")[1] in _SCORED_COUNTERS)
     diffs = {(labels, t): _rel(vm[labels][t], prom[labels][t])
              for labels in set(vm) & set(prom) for t in set(vm[labels]) & set(prom[labels])}
     if windows and min(windows) <= STEP:
