@@ -231,7 +231,8 @@ def _share(group: RuleGroup, writers: dict[str, set[str]]) -> RuleGroup:
     shared: dict[str, str] = {}
     for expr, name in names.items():
         same = [r for r in mine if r.record == name]
-        if count[expr] < 2 or writers.get(name, {group.name}) != {group.name} or (
+        if count[expr] < 2 or name in shared.values() or (
+                writers.get(name, {group.name}) != {group.name}) or (
                 same and (len(same) > 1 or same[0].expr != expr or same[0].labels)):
             continue
         shared[expr] = name

@@ -124,6 +124,14 @@ def test_a_raw_sum_read_twice_in_a_group_is_recorded_once_at_its_head():
                 for n in ("mlmon:a", "mlmon:b"))
     (first, second), = shared_reads([[one, two]])
     assert len(first.rules) == 2 and second == two
+    # two sums that would share a name (m and m_total): the first only
+    other = "sum by (model_name) (rate(m[5m]))"
+    both = RuleGroup("mlmon:c", (_rec("model_name:y:r", f"{twice} / {twice}"),
+                                 _rec("model_name:z:r", f"{other} / {other}")))
+    ((named,),) = shared_reads([[both]])
+    assert [r.record for r in named.rules] == ["model_name:m:rate5m", "model_name:y:r",
+                                               "model_name:z:r"]
+    assert named.rules[2].expr == f"{other} / {other}"
 
 
 def _key(rule) -> tuple:
