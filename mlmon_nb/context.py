@@ -141,7 +141,7 @@ def sample_interval(prom: Prometheus, model_name: str, at: Any) -> float:
 def stored_interval(configured: float, measured: float) -> float:
     """The interval to read a model's series at: the configured scrape interval, or the
     measured one where the samples are sparser, rounded to a usual interval."""
-    base = max(configured, measured) if measured == measured else configured
+    base = configured if math.isnan(measured) else max(configured, measured)
     return float(min(_NICE_INTERVALS, key=lambda s: abs(s - base))
                  if base <= _NICE_INTERVALS[-1] else base)
 

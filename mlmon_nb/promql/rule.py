@@ -24,7 +24,7 @@ from .names import (
 )
 
 __all__ = ["RecordingRule", "AlertingRule", "Rule", "RuleGroup", "groups_to_dicts", "split_group",
-           "long_window", "stage_groups", "unhurried", "shared_reads"]
+           "long_window", "stage_groups", "names_read", "unhurried", "shared_reads"]
 
 
 @dataclass(frozen=True)
@@ -130,9 +130,9 @@ def stage_groups(stage: str, rules: Iterable[Rule], chain: Iterable[Rule] = ()
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
 
-def _reads(rule: Rule, names: set[str]) -> set[str]:
-    """The ``names`` a rule's expression reads."""
-    return names.intersection(_NAME.findall(rule.expr))
+def names_read(expr: str, names: set[str]) -> set[str]:
+    """The ``names`` (records, metrics) a PromQL expression reads, as whole names."""
+    return names.intersection(_NAME.findall(expr))
 
 
 def unhurried(stages: Sequence[Sequence[RuleGroup]]) -> list[list[RuleGroup]]:
@@ -147,16 +147,15 @@ def unhurried(stages: Sequence[Sequence[RuleGroup]]) -> list[list[RuleGroup]]:
     fast = [r for groups in stages for g in groups if not g.interval for r in g.rules]
     rest = [r for groups in stages for g in groups if g.interval for r in g.rules]
     records = {r.record for r in fast if isinstance(r, RecordingRule)}
-    windows = {name: record_window(name) for name in records}
-    moving = {name for name, w in windows.items()
-              if w is not None and parse_duration(w) >= UNREAD_WINDOW_SECONDS}
+    moving = {name for name in records if (w := record_window(name)) is not None
+              and parse_duration(w) >= UNREAD_WINDOW_SECONDS}
     moving -= {r.record for r in rest if isinstance(r, RecordingRule)}  # written at two paces
     while True:  # a record stays where a rule reads it, or it reads one that stays
         stay = [r for r in (*fast, *rest)
                 if not (isinstance(r, RecordingRule) and r.record in moving)]
-        read = set().union(*(_reads(r, moving) for r in stay))
+        read = set().union(*(names_read(r.expr, moving) for r in stay))
         reading = {r.record for r in fast if isinstance(r, RecordingRule)
-                   and r.record in moving and _reads(r, records - moving)}
+                   and r.record in moving and names_read(r.expr, records - moving)}
         if not read | reading:
             break
         moving -= read | reading
@@ -172,15 +171,15 @@ def _move(groups: list[RuleGroup], moving: set[str]) -> list[RuleGroup]:
         if group.interval:
             out.append(group)
             continue
-        keep = tuple(r for r in group.rules
-                     if not (isinstance(r, RecordingRule) and r.record in moving))
-        moved += [r for r in group.rules if r not in keep]
+        keep: list[Rule] = []
+        for rule in group.rules:
+            (moved if isinstance(rule, RecordingRule) and rule.record in moving
+             else keep).append(rule)
         if keep:
-            out.append(replace(group, rules=keep))
+            out.append(replace(group, rules=tuple(keep)))
     if not moved:
         return out
-    fast = next(g.name for g in groups if not g.interval)
-    name = fast + "-long"
+    name = next(g.name for g in groups if not g.interval) + "-long"
     for i, group in enumerate(out):
         if group.name == name:
             out[i] = replace(group, rules=(*moved, *group.rules))
@@ -227,16 +226,16 @@ def _share(group: RuleGroup, writers: dict[str, set[str]]) -> RuleGroup:
         for match in _SUM.finditer(rule.expr):
             names[match.group(0)] = _shared_name(match)
             count[match.group(0)] = count.get(match.group(0), 0) + 1
-    mine = [r for r in group.rules if isinstance(r, RecordingRule)]
+    here = [r for r in group.rules if isinstance(r, RecordingRule)]
     shared: dict[str, str] = {}
     for expr, name in names.items():
-        same = [r for r in mine if r.record == name]
-        if count[expr] < 2 or name in shared.values() or (
-                writers.get(name, {group.name}) != {group.name}) or (
-                same and (len(same) > 1 or same[0].expr != expr or same[0].labels)):
-            continue
-        shared[expr] = name
-        writers[name] = {group.name}
+        same = [r for r in here if r.record == name]
+        free = writers.get(name, {group.name}) == {group.name} and name not in shared.values()
+        # a record of this group that is this very sum moves to the head; any other keeps it
+        reusable = not same or (len(same) == 1 and same[0].expr == expr and not same[0].labels)
+        if count[expr] > 1 and free and reusable:
+            shared[expr] = name
+            writers[name] = {group.name}
     if not shared:
         return group
     rules: list[Rule] = [RecordingRule(name, expr) for expr, name in shared.items()]

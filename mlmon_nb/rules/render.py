@@ -22,7 +22,8 @@ from .generate import (
     validate,
 )
 
-__all__ = ["RULE_FILES", "render_rule_files", "render_rules", "header", "source", "dump"]
+__all__ = ["RULE_FILES", "render_rule_files", "render_rules", "header", "source", "dump",
+           "stages"]
 
 RULE_FILES: tuple[str, ...] = ("recording.yml", "slo.yml", "alerts.yml", "drift.yml")
 
@@ -50,8 +51,9 @@ def header(config: Config, what: str) -> str:
     return _HEADER.format(source=source(config), what=what)
 
 
-def _stages(baselines: Mapping[str, Baseline]
-            ) -> tuple[tuple[str, Callable[[Config], list[RuleGroup]], str], ...]:
+def stages(baselines: Mapping[str, Baseline]
+           ) -> tuple[tuple[str, Callable[[Config], list[RuleGroup]], str], ...]:
+    """The generation stages in file order: file name, the stage, what the file holds."""
     return (("recording.yml", recording_groups, "Recording rules: RED, latency, accuracy."),
             ("slo.yml", slo_groups, "SLO error ratios per window, objectives, budget left."),
             ("alerts.yml", lambda c: alert_groups(c, baselines),
@@ -61,10 +63,14 @@ def _stages(baselines: Mapping[str, Baseline]
              "series."))
 
 
-def _groups(config: Config, baselines: Mapping[str, Baseline] | None) -> list[list[RuleGroup]]:
-    """Each stage's groups, the records no rule reads over 30m or more in its ``-long`` group,
-    each raw window sum a group reads more than once recorded once at its head."""
-    return shared_reads(unhurried([stage(config) for _, stage, _ in _stages(baselines or {})]))
+def _staged(config: Config, baselines: Mapping[str, Baseline] | None
+            ) -> list[tuple[str, str, list[RuleGroup]]]:
+    """Each stage's file name, what it holds and its groups: the records no rule reads over 30m
+    or more in its ``-long`` group, each raw window sum a group reads more than once recorded
+    once at the group's head."""
+    each = stages(baselines or {})
+    groups = shared_reads(unhurried([stage(config) for _, stage, _ in each]))
+    return [(filename, what, g) for (filename, _, what), g in zip(each, groups)]
 
 
 def render_rule_files(config: Config, *,
@@ -79,7 +85,7 @@ def render_rule_files(config: Config, *,
     """
     validate(config, latency_buckets)
     out = {}
-    for (filename, _, what), groups in zip(_stages(baselines or {}), _groups(config, baselines)):
+    for filename, what, groups in _staged(config, baselines):
         if groups:
             out[filename] = header(config, what) + dump({"groups": groups_to_dicts(groups)})
     return out
@@ -90,5 +96,5 @@ def render_rules(config: Config, *,
                  baselines: Mapping[str, Baseline] | None = None) -> str:
     """All rule groups of ``config`` in one Prometheus rule file."""
     validate(config, latency_buckets)
-    groups = [group for stage in _groups(config, baselines) for group in stage]
+    groups = [group for _, _, stage in _staged(config, baselines) for group in stage]
     return header(config, "All rule groups.") + dump({"groups": groups_to_dicts(groups)})

@@ -41,6 +41,7 @@ from mlmon_nb.estimated.rules import (
 )
 from mlmon_nb.metrics import PURITY, SCALED_CONFIDENCE
 from mlmon_nb.promql.names import ESTIMATED_ACCURACY_WINDOWS
+from mlmon_nb.promql.rule import names_read
 from mlmon_nb.rules.files import (
     RULES_DIR,
     VM_DEFAULT_MAX_QUERY_BYTES,
@@ -130,8 +131,7 @@ def _rfc3339(t: float) -> str:
 
 def _reads(rule: dict, names: set[str]) -> set[str]:
     """The records among ``names`` that ``rule``'s expression reads."""
-    return {n for n in names if n != rule["record"]
-            and re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", rule["expr"])}
+    return names_read(rule["expr"], names - {rule["record"]})
 
 
 def replay_levels(directory: Path, out: Path) -> list[tuple[Path, list[dict]]]:

@@ -3,18 +3,34 @@ every minute, not every 15 s, and nothing any rule computes changes."""
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 
 import yaml
-from promtool_support import CONFIG, RULES, baseline_inputs, counter, gauge, run_promtool, series
+from promtool_support import (
+    CONFIG,
+    RULES,
+    baseline_inputs,
+    counter,
+    demo_baseline,
+    gauge,
+    run_promtool,
+    series,
+)
 
 from mlmon_nb.config import parse_duration
 from mlmon_nb.estimated.calibration import EDGES
 from mlmon_nb.metrics import SLOPE_COVARIANCE_TERMS, le_label
 from mlmon_nb.promql.names import LONG_INTERVAL, UNREAD_WINDOW_SECONDS, record_window
-from mlmon_nb.promql.rule import AlertingRule, RecordingRule, RuleGroup, shared_reads, unhurried
-
-NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+from mlmon_nb.promql.rule import (
+    AlertingRule,
+    RecordingRule,
+    RuleGroup,
+    names_read,
+    shared_reads,
+    unhurried,
+)
+from mlmon_nb.rules.files import load_baselines, write_generated
+from mlmon_nb.rules.render import stages
 
 
 def _rec(record: str, expr: str) -> RecordingRule:
@@ -55,14 +71,20 @@ def test_a_stage_without_a_long_group_gets_one_and_other_stages_keep_theirs():
     assert unhurried([[fast], [reader]]) == [[fast], [reader]]
 
 
+def _groups() -> list[dict]:
+    """The committed rule files' groups."""
+    return [group for path in sorted(RULES.glob("*.yml"))
+            for group in yaml.safe_load(path.read_text())["groups"]]
+
+
 def _generated() -> list[tuple[dict, dict]]:
-    return [(group, rule) for path in sorted(RULES.glob("*.yml"))
-            for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
+    return [(group, rule) for group in _groups() for rule in group["rules"]]
 
 
 def test_the_generated_rules_write_an_unread_window_every_minute_and_a_read_one_every_15s():
     rules = _generated()
-    read = {name for _, rule in rules for name in NAME.findall(rule["expr"])}
+    records = {rule["record"] for _, rule in rules if "record" in rule}
+    read = set().union(*(names_read(rule["expr"], records) for _, rule in rules))
     fast_unread = [rule["record"] for group, rule in rules
                    if "interval" not in group and "record" in rule
                    and rule["record"] not in read
@@ -134,36 +156,34 @@ def test_a_raw_sum_read_twice_in_a_group_is_recorded_once_at_its_head():
     assert named.rules[2].expr == f"{other} / {other}"
 
 
-def _key(rule) -> tuple:
-    return (getattr(rule, "record", None) or rule.alert, tuple(sorted(rule.labels.items())))
+def _keyed(group: RuleGroup) -> dict[tuple, str]:
+    """A group's expressions by rule (name, labels, and which of the same)."""
+    seen: Counter[tuple] = Counter()
+    out = {}
+    for rule in group.rules:
+        key = (getattr(rule, "record", None) or rule.alert, *sorted(rule.labels.items()))
+        out[(key, seen[key])] = rule.expr
+        seen[key] += 1
+    return out
 
 
 def test_every_rule_that_reads_a_shared_sum_computes_exactly_what_it_did(tmp_path):
-    # the demo's rules as rendered (shared sums) against the same rules with every sum inline,
-    # on a history with every signal, two versions and two replicas: each rewritten expression
-    # equals its inline original bit for bit (``!=``, not a tolerance), and is not empty
-    from mlmon_nb.rules.files import load_baselines
-    from mlmon_nb.rules.render import _stages
-
-    stages = unhurried([stage(CONFIG) for _, stage, _ in _stages(load_baselines(CONFIG))])
-    shared = shared_reads(stages)
+    # the demo's rules with each group's repeated sums shared, against the same rules with every
+    # sum inline: a rule reading a record of its group comes after it, and on a history with
+    # every signal, two versions and two replicas each rewritten expression equals its inline
+    # original bit for bit (``!=``, not a tolerance), and neither is empty
+    baselines = load_baselines(CONFIG)
+    inline = unhurried([stage(CONFIG) for _, stage, _ in stages(baselines)])
     changed = []
-    for before, after in zip(stages, shared):
-        for g0, g1 in zip(before, after):
-            seen: dict[tuple, int] = {}
-            original = {}
-            for rule in g0.rules:
-                k = _key(rule)
-                original[(k, seen.setdefault(k, 0))] = rule.expr
-                seen[k] += 1
-            seen = {}
-            for rule in g1.rules:
-                k = _key(rule)
-                i = seen.setdefault(k, 0)
-                seen[k] += 1
-                inline = original.get((k, i))
-                if inline is not None and inline != rule.expr:
-                    changed.append((rule.expr, inline))
+    for before, after in zip((g for s in inline for g in s),
+                             (g for s in shared_reads(inline) for g in s)):
+        records = {r.record for r in after.rules if isinstance(r, RecordingRule)}
+        for i, rule in enumerate(after.rules):
+            earlier = {getattr(r, "record", None) for r in after.rules[:i]}
+            assert names_read(rule.expr, records - {getattr(rule, "record", None)}) <= earlier, \
+                (after.name, rule)
+        was, now = _keyed(before), _keyed(after)
+        changed += [(now[k], was[k]) for k in was.keys() & now.keys() if now[k] != was[k]]
     assert len(changed) >= 20
     minutes = 100
     inputs = []
@@ -191,6 +211,10 @@ def test_every_rule_that_reads_a_shared_sum_computes_exactly_what_it_did(tmp_pat
         inputs += [series("ml_prediction_confidence_bucket",
                           counter((minutes, round(100 * scale * min(1.0, e), 6))),
                           le=le_label(e), **labels) for e in EDGES]
+        inputs += [series("ml_feature_value_bucket", counter((minutes, 5 * (i + 1) * scale)),
+                          feature=feature, le=le, **labels)
+                   for feature, spec in demo_baseline().numeric.items()
+                   for i, le in enumerate([le_label(e) for e in spec.edges] + ["+Inf"])]
         inputs += [series("ml_ground_truth_total", counter((minutes, n * scale)),
                           segment=segment, outcome=outcome, **labels)
                    for segment, outcome, n in (("web", "correct", 30), ("web", "incorrect", 4),
@@ -209,4 +233,6 @@ def test_every_rule_that_reads_a_shared_sum_computes_exactly_what_it_did(tmp_pat
              for t in ({"expr": f"({shared_expr}) != ({inline})", "eval_time": at,
                         "exp_samples": []},
                        {"expr": f"absent({inline})", "eval_time": at, "exp_samples": []})]
-    run_promtool(tmp_path, inputs, [], promql_tests=tests)
+    # the files as generated now (the committed ones are checked against them elsewhere)
+    rules_dir = write_generated(CONFIG, tmp_path / "generated", baselines=baselines)[0].parent
+    run_promtool(tmp_path, inputs, [], promql_tests=tests, rules_dir=rules_dir)
