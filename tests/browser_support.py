@@ -39,6 +39,15 @@ def browse(url: str, profile: Path, *args: str, width: int = WIDTH,
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
+# What DevTools answers when an evaluation meets a document being replaced: "not yet", not a failure.
+NAVIGATING = ("Inspected target navigated or closed", "Execution context was destroyed",
+              "Cannot find context with specified id")
+
+
+class DevToolsError(AssertionError):
+    """A DevTools command answered with an error."""
+
+
 class Browser:
     """One page of a headless Chromium, driven over the DevTools protocol."""
 
@@ -52,7 +61,8 @@ class Browser:
         while True:
             reply = json.loads(self._ws.recv())
             if reply.get("id") == call:
-                assert "error" not in reply, f"{method}: {reply['error']}"
+                if "error" in reply:
+                    raise DevToolsError(f"{method}: {reply['error']}")
                 return reply.get("result", {})
 
     def open(self, url: str) -> None:
@@ -67,7 +77,12 @@ class Browser:
         """Poll ``expression`` until it is truthy; fail with the page's text if it never is."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except DevToolsError as error:
+                if not any(words in str(error) for words in NAVIGATING):
+                    raise
+                value = None
             if value:
                 return value
             time.sleep(0.5)
