@@ -69,20 +69,25 @@ class Browser:
         self.send("Page.enable")
         self.send("Page.navigate", url=url)
 
-    def evaluate(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result.get("result", {}).get("value")
+    def evaluate(self, expression: str, settle: float = 10) -> Any:
+        """``expression``'s value in the page; evaluated again on the next document when the
+        page is being replaced (a click's navigation, a refresh), for up to ``settle`` seconds."""
+        deadline = time.monotonic() + settle
+        while True:
+            try:
+                result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+            except DevToolsError as error:
+                if time.monotonic() > deadline or not any(w in str(error) for w in NAVIGATING):
+                    raise
+                time.sleep(0.2)
+                continue
+            return result.get("result", {}).get("value")
 
     def wait_for(self, expression: str, timeout: float = 150) -> Any:
         """Poll ``expression`` until it is truthy; fail with the page's text if it never is."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                value = self.evaluate(expression)
-            except DevToolsError as error:
-                if not any(words in str(error) for words in NAVIGATING):
-                    raise
-                value = None
+            value = self.evaluate(expression)
             if value:
                 return value
             time.sleep(0.5)
