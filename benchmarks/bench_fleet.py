@@ -15,8 +15,8 @@ the same span — evaluating every 15 s; after a warm-up round ``--rounds`` roun
   ``active series`` is ``prometheus_tsdb_head_series``: the history sits in blocks, so these
   are the series the rules write. Eval: ``prometheus_rule_group_last_duration_seconds``.
   Then the rules are stopped and each rule's expression is evaluated alone, one query at a time
-  at the last round's time (``rule_cost.alone_costs``): the work without the groups' waiting
-  for each other, and the samples it reads.
+  at the last round's time, ``--alone-passes`` times (``rule_cost.alone_costs``, the median of
+  each rule): the work without the groups' waiting for each other, and the samples it reads.
 - victoriametrics: history imported into VictoriaMetrics; vmalert evaluates and writes back.
   ``active series`` are the series with a sample in the last hour, history and recorded
   (``count(last_over_time({__name__!=""}[1h]))``; its active-series cache fills lazily and
@@ -133,6 +133,7 @@ class Options:
     max_samples: float
     max_rule_bytes: float
     rule_times: Path | None = None  # where to write each rule's evaluation time (Prometheus)
+    alone_passes: int = 3  # reads of each rule alone, the median kept
 
 
 def _rss_mb(samples: dict) -> float:
@@ -200,7 +201,8 @@ def measure_prometheus(baselines: dict, rules: dict[str, RuleFiles], work: Path,
         at = {v: stop_rules(url, work / v / "prometheus.yml", opts.timeout)
               for v, url in urls.items()}
         for variant, url in urls.items():
-            costs = alone_costs(url, rules[variant], at[variant], opts.timeout)
+            costs = alone_costs(url, rules[variant], at[variant], opts.timeout,
+                                opts.alone_passes)
             out[variant] = replace(
                 out[variant], alone_load_seconds=sum(c.per_interval for c in costs),
                 alone_samples=sum(c.samples * c.weight for c in costs))
@@ -565,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge", action="store_true",
                    help="keep the rows of --out/fleet_cost.csv this run does not measure (a "
                         "size run on its own joins the table and the curve)")
+    p.add_argument("--alone-passes", type=int, default=3,
+                   help="reads of each rule alone after the rounds; the median is kept")
     p.add_argument("--rule-times", action="store_true",
                    help="also write each rule's last evaluation time (Prometheus) to "
                         "--out/fleet_rules_<models>_<variant>.csv")
@@ -579,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
     opts = Options(args.features, args.hours, args.step, args.replicas, args.rounds,
                    args.timeout, args.max_samples, args.max_rule_bytes,
-                   args.out if args.rule_times else None)
+                   args.out if args.rule_times else None, args.alone_passes)
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
