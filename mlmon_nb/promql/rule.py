@@ -187,26 +187,37 @@ def _move(groups: list[RuleGroup], moving: set[str]) -> list[RuleGroup]:
     return [*out, RuleGroup(name, tuple(moved), LONG_INTERVAL)]
 
 
-# a window's sum across replicas, read from the raw counters: what a group reads once
+# what a group reads once: a window's sum across replicas, read from the raw counters, or a
+# static series (a baseline's, a curve's) deduplicated across the replicas exporting it
 _SUM = re.compile(r"sum by \(([\w, ]+)\) \((rate|increase)\(([A-Za-z_:][A-Za-z0-9_:]*)"
                   r"\[(\d+[smhdwy])\]\)\)")
+_MAX = re.compile(r"max by \(([\w, ]+)\) \(([A-Za-z_:][A-Za-z0-9_:]*)\)")
+
+
+def _level(labels: str) -> str:
+    return "_".join(label.strip() for label in labels.split(","))
 
 
 def _shared_name(match: re.Match[str]) -> str:
+    if match.re is _MAX:
+        labels, metric = match.groups()
+        return f"{_level(labels)}:{metric}:max"
     labels, op, metric, window = match.groups()
-    level = "_".join(label.strip() for label in labels.split(","))
-    return f"{level}:{metric.removesuffix('_total')}:{op}{window}"
+    return f"{_level(labels)}:{metric.removesuffix('_total')}:{op}{window}"
 
 
 def shared_reads(stages: Sequence[Sequence[RuleGroup]]) -> list[list[RuleGroup]]:
-    """``stages`` with each raw window sum a group reads more than once (``sum by (…)
-    (rate(m[w]))``, ``… (increase(m[w]))``, without matchers) recorded once at the head of the
-    group and read from there (``model_name:m:rate<w>``, the metric without ``_total``).
+    """``stages`` with each raw read a group makes more than once recorded once at the head of
+    the group and read from there: a window's sum (``sum by (…) (rate(m[w]))``, ``…
+    (increase(m[w]))``, as ``model_name:m:rate<w>``, the metric without ``_total``) and a static
+    series deduplicated across replicas (``max by (…) (m)``, as ``model_name:m:max``), both
+    without matchers.
 
     Rules of a group are evaluated in order at one timestamp, each seeing what those before it
-    wrote, so every rule computes exactly what it did: the sum is the same number, written once
-    and read back, instead of read from every replica's raw samples once per use. A sum whose
-    name another group records (or records with labels, or otherwise) is left inline.
+    wrote, so every rule computes exactly what it did: the sum or maximum is the same number,
+    written once and read back, instead of read from every replica's raw samples once per use.
+    A read whose name another group records (or records with labels, or otherwise) is left
+    inline.
     """
     writers: dict[str, set[str]] = {}
     for groups in stages:
@@ -223,7 +234,7 @@ def _share(group: RuleGroup, writers: dict[str, set[str]]) -> RuleGroup:
     count: dict[str, int] = {}
     names: dict[str, str] = {}
     for rule in group.rules:
-        for match in _SUM.finditer(rule.expr):
+        for match in (*_SUM.finditer(rule.expr), *_MAX.finditer(rule.expr)):
             names[match.group(0)] = _shared_name(match)
             count[match.group(0)] = count.get(match.group(0), 0) + 1
     here = [r for r in group.rules if isinstance(r, RecordingRule)]

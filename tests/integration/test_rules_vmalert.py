@@ -39,7 +39,14 @@ from mlmon_nb.estimated.rules import (
     VERSION_WINDOWS,
     slope_distance,
 )
-from mlmon_nb.metrics import PURITY, SCALED_CONFIDENCE
+from mlmon_nb.metrics import (
+    CALIBRATION_MEAN,
+    CALIBRATION_MEAN_PURITY,
+    CALIBRATION_PURITY_SLOPE,
+    CALIBRATION_SCALING,
+    PURITY,
+    SCALED_CONFIDENCE,
+)
 from mlmon_nb.promql.names import ESTIMATED_ACCURACY_WINDOWS
 from mlmon_nb.promql.rule import names_read
 from mlmon_nb.rules.files import (
@@ -284,8 +291,10 @@ _SCORED_RECORDS = ({slope_distance(w, c) for w in ESTIMATED_ACCURACY_WINDOWS
                     for c in SLOPE_COVARIATES}
                    | {VERSION_SCOPE.name(slope_distance(w, c)) for w in VERSION_WINDOWS
                       for c in SLOPE_COVARIATES})
-# … and the sums of the counters only its service exports, recorded once per group
-_SCORED_COUNTERS = (PURITY.name, SCALED_CONFIDENCE.name)
+# … and the series only its service exports (counters and curve), each read recorded once per
+# group (their sums, their maxima across replicas)
+_SCORED_SERIES = (PURITY.name, SCALED_CONFIDENCE.name, CALIBRATION_SCALING.name,
+                  CALIBRATION_PURITY_SLOPE.name, CALIBRATION_MEAN.name, CALIBRATION_MEAN_PURITY.name)
 
 
 def _judge(rule: dict, inlined: str, vm: dict, prom: dict, history_start: float) -> Verdict:
@@ -308,7 +317,7 @@ def _judge(rule: dict, inlined: str, vm: dict, prom: dict, history_start: float)
     if not vm and not prom:  # nothing to compare: a per-version rule on one version's history,
         # or a record of curves fitted with the class scores (the history's curve has none)
         return Verdict(name, "empty on both", ok=name.startswith("model_name_model_version")
-                       or name in _SCORED_RECORDS or name.split(":")[1] in _SCORED_COUNTERS)
+                       or name in _SCORED_RECORDS or name.split(":")[1] in _SCORED_SERIES)
     diffs = {(labels, t): _rel(vm[labels][t], prom[labels][t])
              for labels in set(vm) & set(prom) for t in set(vm[labels]) & set(prom[labels])}
     if windows and min(windows) <= STEP:

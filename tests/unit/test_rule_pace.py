@@ -156,6 +156,27 @@ def test_a_raw_sum_read_twice_in_a_group_is_recorded_once_at_its_head():
     assert named.rules[2].expr == f"{other} / {other}"
 
 
+def test_a_static_series_deduplicated_twice_in_a_group_is_recorded_once_at_its_head():
+    # a curve's or baseline's series, one per replica, deduplicated by ``max by`` in several
+    # rules: one record at the head; with matchers or a condition it stays inline
+    twice = "max by (model_name, le) (c_offset)"
+    group = RuleGroup("mlmon:g", (
+        _rec("model_name:a:x", f"sum by (model_name) (b * on (model_name, le) {twice})"),
+        _rec("model_name:a:y", f"sum by (model_name) (d * on (model_name, le) {twice})"),
+        _rec("model_name:a:z", 'max by (model_name) (c_cov{term="x"}) / '
+                               'max by (model_name) (c_cov{term="x"})'),
+        _rec("model_name:a:w", "max by (model_name) (c_rows < 30) / "
+                               "max by (model_name) (c_rows < 30)")))
+    ((shared,),) = shared_reads([[group]])
+    assert [(r.record, r.expr) for r in shared.rules] == [
+        ("model_name_le:c_offset:max", twice),
+        ("model_name:a:x", "sum by (model_name) (b * on (model_name, le) "
+                           "model_name_le:c_offset:max)"),
+        ("model_name:a:y", "sum by (model_name) (d * on (model_name, le) "
+                           "model_name_le:c_offset:max)"),
+        *((r.record, r.expr) for r in group.rules[2:])]
+
+
 def _keyed(group: RuleGroup) -> dict[tuple, str]:
     """A group's expressions by rule (name, labels, and which of the same)."""
     seen: Counter[tuple] = Counter()
@@ -168,8 +189,8 @@ def _keyed(group: RuleGroup) -> dict[tuple, str]:
 
 
 def test_every_rule_that_reads_a_shared_sum_computes_exactly_what_it_did(tmp_path):
-    # the demo's rules with each group's repeated sums shared, against the same rules with every
-    # sum inline: a rule reading a record of its group comes after it, and on a history with
+    # the demo's rules with each group's repeated sums and maxima shared, against the same rules
+    # with every one inline: a rule reading a record of its group comes after it, and on a history with
     # every signal, two versions and two replicas each rewritten expression equals its inline
     # original bit for bit (``!=``, not a tolerance), and neither is empty
     baselines = load_baselines(CONFIG)
@@ -219,6 +240,10 @@ def test_every_rule_that_reads_a_shared_sum_computes_exactly_what_it_did(tmp_pat
                           segment=segment, outcome=outcome, **labels)
                    for segment, outcome, n in (("web", "correct", 30), ("web", "incorrect", 4),
                                                ("app", "correct", 20), ("app", "incorrect", 6))]
+        inputs += [series("ml_reconstruction_error_bucket", counter((minutes, n * scale)), le=le,
+                          **labels) for le, n in (("0.5", 60), ("1", 90), ("+Inf", 100))]
+        inputs.append(series("ml_reconstruction_error_sum", counter((minutes, 55 * scale)),
+                             **labels))
     # the demo's curve is fitted without class scores: a curve with them (its scaling, purity
     # slope and reference means), so the estimate's distances are computed too
     inputs += baseline_inputs(minutes) + [
@@ -229,6 +254,11 @@ def test_every_rule_that_reads_a_shared_sum_computes_exactly_what_it_did(tmp_pat
     inputs += [series(name, gauge(round(0.5 * min(1.0, e), 6), minutes), le=le_label(e))
                for e in EDGES for name in ("ml_confidence_calibration_mean",
                                            "ml_confidence_calibration_mean_purity")]
+    # and a multivariate baseline, which the demo's has not
+    inputs += [series("ml_reconstruction_error_baseline_ratio", gauge(r, minutes), le=le)
+               for le, r in (("0.5", 0.7), ("1", 0.95), ("+Inf", 1.0))]
+    inputs += [series(f"ml_reconstruction_error_baseline_{name}", gauge(v, minutes))
+               for name, v in (("values", 500), ("mean", 0.45), ("stddev", 0.2))]
     tests = [t for at in ("60m", "95m") for shared_expr, inline in changed
              for t in ({"expr": f"({shared_expr}) != ({inline})", "eval_time": at,
                         "exp_samples": []},
