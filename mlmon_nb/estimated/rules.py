@@ -213,11 +213,11 @@ def calibration_bins_record(window: str) -> str:
 
 def _bins(window: str, matchers: Sequence[str], recorded: bool,
           scope: Scope = MODEL_SCOPE) -> str:
-    """The window's count per bucket of the curve by the scope's labels: each model's recorded
-    one, or differenced at the edges the curve's offsets carry (its gap's standard errors and
-    rows carry the same)."""
-    if recorded and scope == MODEL_SCOPE:
-        return promql.selector(calibration_bins_record(window), *matchers)
+    """The window's count per bucket of the curve by the scope's labels: the recorded one, or
+    differenced at the edges the curve's offsets carry (its gap's standard errors and rows carry
+    the same)."""
+    if recorded:
+        return promql.selector(scope.name(calibration_bins_record(window)), *matchers)
     return _bins_expr(window, matchers, recorded, scope)
 
 
@@ -345,16 +345,18 @@ def version_estimated_accuracy_rules(only: str, windows: Sequence[str] = VERSION
                                      ) -> list[RecordingRule]:
     """Per window, for the models that run more than one version now (``only``: the clause
     that keeps them, ``and on (model_name) (<versions> > 1)``, the generator's): each version's
-    confidence buckets, its estimated accuracy through the model's curve, the estimate's
-    half-width, the share on a thin curve, and its prediction count (where the recording stage
-    does not record it), under ``model_name_model_version…`` names. A model running one version
-    gets none: its version's estimate is the model's."""
+    confidence buckets and its counts per bucket of the curve, its estimated accuracy through
+    the model's curve, the estimate's half-width, the share on a thin curve, and its prediction
+    count (where the recording stage does not record it), under ``model_name_model_version…``
+    names. A model running one version gets none: its version's estimate is the model's."""
     counted = EVIDENCE["low_confidence_version"].windows  # the recording stage's version counts
     scope = VERSION_SCOPE
     rules = []
     for w in windows:
         buckets = _counts(w, (), False, scope=scope)
         rules += [RecordingRule(scope.name(confidence_buckets_record(w)), f"{buckets} {only}"),
+                  RecordingRule(scope.name(calibration_bins_record(w)),
+                                _bins_expr(w, (), True, scope)),
                   RecordingRule(scope.name(estimated_accuracy(w)),
                                 estimated_accuracy_expr(w, scope=scope)),
                   *(RecordingRule(scope.name(slope_distance(w, c)),
