@@ -191,7 +191,7 @@ def _move(groups: list[RuleGroup], moving: set[str]) -> list[RuleGroup]:
 # static series (a baseline's, a curve's) deduplicated across the replicas exporting it
 _SUM = re.compile(r"sum by \(([\w, ]+)\) \((rate|increase)\(([A-Za-z_:][A-Za-z0-9_:]*)"
                   r"\[(\d+[smhdwy])\]\)\)")
-_MAX = re.compile(r"max by \(([\w, ]+)\) \(([A-Za-z_:][A-Za-z0-9_:]*)\)")
+_MAX = re.compile(r"max by \(([\w, ]+)\) \(([A-Za-z_][A-Za-z0-9_]*)\)")  # raw: no colon
 
 
 def _level(labels: str) -> str:

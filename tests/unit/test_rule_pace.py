@@ -158,7 +158,7 @@ def test_a_raw_sum_read_twice_in_a_group_is_recorded_once_at_its_head():
 
 def test_a_static_series_deduplicated_twice_in_a_group_is_recorded_once_at_its_head():
     # a curve's or baseline's series, one per replica, deduplicated by ``max by`` in several
-    # rules: one record at the head; with matchers or a condition it stays inline
+    # rules: one record at the head; with matchers or a condition, or of a record, it stays inline
     twice = "max by (model_name, le) (c_offset)"
     group = RuleGroup("mlmon:g", (
         _rec("model_name:a:x", f"sum by (model_name) (b * on (model_name, le) {twice})"),
@@ -166,7 +166,9 @@ def test_a_static_series_deduplicated_twice_in_a_group_is_recorded_once_at_its_h
         _rec("model_name:a:z", 'max by (model_name) (c_cov{term="x"}) / '
                                'max by (model_name) (c_cov{term="x"})'),
         _rec("model_name:a:w", "max by (model_name) (c_rows < 30) / "
-                               "max by (model_name) (c_rows < 30)")))
+                               "max by (model_name) (c_rows < 30)"),
+        _rec("model_name:a:v", "max by (model_name) (model_name:r:x) / "
+                               "max by (model_name) (model_name:r:x)")))
     ((shared,),) = shared_reads([[group]])
     assert [(r.record, r.expr) for r in shared.rules] == [
         ("model_name_le:c_offset:max", twice),
