@@ -57,6 +57,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from figures import record  # noqa: E402
 from fleet import series_per_replica, synthesize_fleet, write_fleet  # noqa: E402
 from rule_cost import (  # noqa: E402
+    ALONE_PASSES,
     EVAL_INTERVAL,
     Rounds,
     RuleFiles,
@@ -133,7 +134,7 @@ class Options:
     max_samples: float
     max_rule_bytes: float
     rule_times: Path | None = None  # where to write each rule's evaluation time (Prometheus)
-    alone_passes: int = 3  # reads of each rule alone, the median kept
+    alone_passes: int = ALONE_PASSES  # reads of each rule alone, the median kept
 
 
 def _rss_mb(samples: dict) -> float:
@@ -567,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge", action="store_true",
                    help="keep the rows of --out/fleet_cost.csv this run does not measure (a "
                         "size run on its own joins the table and the curve)")
-    p.add_argument("--alone-passes", type=int, default=3,
+    p.add_argument("--alone-passes", type=int, default=ALONE_PASSES,
                    help="reads of each rule alone after the rounds; the median is kept")
     p.add_argument("--rule-times", action="store_true",
                    help="also write each rule's last evaluation time (Prometheus) to "

@@ -46,9 +46,10 @@ from mlmon_nb.stack import _terminate, free_port
 __all__ = ["RuleFiles", "Rounds", "RuleCost", "source_tree", "generate_rules",
            "running_prometheus", "running_vmalert", "prometheus_rounds", "vmalert_rounds",
            "scrape", "query", "rule_times", "write_rule_times", "stop_rules", "alone_costs",
-           "write_alone_costs"]
+           "write_alone_costs", "ALONE_PASSES"]
 
 EVAL_INTERVAL = 15.0
+ALONE_PASSES = 3  # reads of each rule alone (:func:`alone_costs`), the median kept
 _RULE = re.compile(rb"^\s*- (?:record|alert): ", re.M)
 _GROUP = re.compile(rb"^- name: ", re.M)
 
@@ -107,9 +108,13 @@ class RuleCost:
     group: str
     rule: str
     interval: float
-    seconds: float
     samples: float
-    reads: tuple[float, ...] = ()  # the seconds of each read, ``seconds`` their median
+    reads: tuple[float, ...]  # the seconds of each read
+
+    @property
+    def seconds(self) -> float:
+        """Seconds per evaluation: the median of the reads."""
+        return statistics.median(self.reads)
 
     @property
     def weight(self) -> float:
@@ -301,7 +306,7 @@ def stop_rules(url: str, config: Path, timeout: float) -> float:
 
 
 def alone_costs(url: str, rules: RuleFiles, at: float, timeout: float,
-                passes: int = 3) -> list[RuleCost]:
+                passes: int = ALONE_PASSES) -> list[RuleCost]:
     """Each rule of ``rules`` evaluated alone at ``at`` (see :func:`stop_rules`): its
     expression as an instant query (``count(...)``, so the answer is one number), one query at
     a time, in the files' order, ``passes`` times over the whole files. Seconds are the median of
@@ -325,7 +330,7 @@ def alone_costs(url: str, rules: RuleFiles, at: float, timeout: float,
             stats = body["data"]["stats"]
             seconds[i].append(float(stats["timings"]["evalTotalTime"]))
             samples[i] = float(stats["samples"]["totalQueryableSamples"])
-    return [RuleCost(group, name, interval, statistics.median(s), n, tuple(s))
+    return [RuleCost(group, name, interval, n, tuple(s))
             for (group, name, interval, _), s, n in zip(queries, seconds, samples)]
 
 
@@ -333,7 +338,7 @@ def write_alone_costs(costs: list[RuleCost], path: Path) -> None:
     """``alone_costs`` as a CSV, costliest per 15 s first, with the fastest and slowest read."""
     _write_lines(path, "group,rule,interval,seconds,samples,seconds_per_15s,fastest,slowest", (
         f"{c.group},{c.rule},{c.interval:g},{c.seconds:.5f},{c.samples:.0f},{c.per_interval:.5f},"
-        f"{min(c.reads or (c.seconds,)):.5f},{max(c.reads or (c.seconds,)):.5f}"
+        f"{min(c.reads):.5f},{max(c.reads):.5f}"
         for c in sorted(costs, key=lambda c: -c.per_interval)))
 
 

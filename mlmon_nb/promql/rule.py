@@ -187,23 +187,25 @@ def _move(groups: list[RuleGroup], moving: set[str]) -> list[RuleGroup]:
     return [*out, RuleGroup(name, tuple(moved), LONG_INTERVAL)]
 
 
-# what a group reads once: a window's sum across replicas, read from the raw counters, or a
-# static series (a baseline's, a curve's) deduplicated across the replicas exporting it
-_SUM = re.compile(r"sum by \(([\w, ]+)\) \((rate|increase)\(([A-Za-z_:][A-Za-z0-9_:]*)"
-                  r"\[(\d+[smhdwy])\]\)\)")
-_MAX = re.compile(r"max by \(([\w, ]+)\) \(([A-Za-z_][A-Za-z0-9_]*)\)")  # raw: no colon
-
-
 def _level(labels: str) -> str:
     return "_".join(label.strip() for label in labels.split(","))
 
 
-def _shared_name(match: re.Match[str]) -> str:
-    if match.re is _MAX:
-        labels, metric = match.groups()
-        return f"{_level(labels)}:{metric}:max"
-    labels, op, metric, window = match.groups()
+def _sum_name(labels: str, op: str, metric: str, window: str) -> str:
     return f"{_level(labels)}:{metric.removesuffix('_total')}:{op}{window}"
+
+
+def _max_name(labels: str, metric: str) -> str:
+    return f"{_level(labels)}:{metric}:max"
+
+
+# what a group reads once, and the name it is recorded under: a window's sum across replicas,
+# read from the raw counters, or a raw static series (a baseline's, a curve's; no colon, so not
+# a record) deduplicated across the replicas exporting it
+_SHARED: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = (
+    (re.compile(r"sum by \(([\w, ]+)\) \((rate|increase)\(([A-Za-z_:][A-Za-z0-9_:]*)"
+                r"\[(\d+[smhdwy])\]\)\)"), _sum_name),
+    (re.compile(r"max by \(([\w, ]+)\) \(([A-Za-z_][A-Za-z0-9_]*)\)"), _max_name))
 
 
 def shared_reads(stages: Sequence[Sequence[RuleGroup]]) -> list[list[RuleGroup]]:
@@ -229,20 +231,21 @@ def shared_reads(stages: Sequence[Sequence[RuleGroup]]) -> list[list[RuleGroup]]
 
 
 def _share(group: RuleGroup, writers: dict[str, set[str]]) -> RuleGroup:
-    """One group with its repeated raw sums recorded once; ``writers`` (record → the groups
+    """One group with its repeated raw reads recorded once; ``writers`` (record → the groups
     writing it) learns the names it adds."""
     count: dict[str, int] = {}
     names: dict[str, str] = {}
     for rule in group.rules:
-        for match in (*_SUM.finditer(rule.expr), *_MAX.finditer(rule.expr)):
-            names[match.group(0)] = _shared_name(match)
-            count[match.group(0)] = count.get(match.group(0), 0) + 1
+        for pattern, name_of in _SHARED:
+            for match in pattern.finditer(rule.expr):
+                names[match.group(0)] = name_of(*match.groups())
+                count[match.group(0)] = count.get(match.group(0), 0) + 1
     here = [r for r in group.rules if isinstance(r, RecordingRule)]
     shared: dict[str, str] = {}
     for expr, name in names.items():
         same = [r for r in here if r.record == name]
         free = writers.get(name, {group.name}) == {group.name} and name not in shared.values()
-        # a record of this group that is this very sum moves to the head; any other keeps it
+        # a record of this group that is this very read moves to the head; any other keeps it
         reusable = not same or (len(same) == 1 and same[0].expr == expr and not same[0].labels)
         if count[expr] > 1 and free and reusable:
             shared[expr] = name

@@ -66,8 +66,8 @@ def stages(baselines: Mapping[str, Baseline]
 def _staged(config: Config, baselines: Mapping[str, Baseline] | None
             ) -> list[tuple[str, str, list[RuleGroup]]]:
     """Each stage's file name, what it holds and its groups: the records no rule reads over 30m
-    or more in its ``-long`` group, each raw window sum a group reads more than once recorded
-    once at the group's head."""
+    or more in its ``-long`` group, each raw read a group makes more than once (a window's sum,
+    a static series' maximum across replicas) recorded once at the group's head."""
     each = stages(baselines or {})
     groups = shared_reads(unhurried([stage(config) for _, stage, _ in each]))
     return [(filename, what, g) for (filename, _, what), g in zip(each, groups)]

@@ -190,7 +190,7 @@ def _keyed(group: RuleGroup) -> dict[tuple, str]:
     return out
 
 
-def test_every_rule_that_reads_a_shared_sum_computes_exactly_what_it_did(tmp_path):
+def test_every_rule_that_reads_a_shared_record_computes_exactly_what_it_did(tmp_path):
     # the demo's rules with each group's repeated sums and maxima shared, against the same rules
     # with every one inline: a rule reading a record of its group comes after it, and on a history with
     # every signal, two versions and two replicas each rewritten expression equals its inline
