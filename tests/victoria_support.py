@@ -11,7 +11,7 @@ documented advice for backfilling), ``-search.latencyOffset=0s`` so the last poi
 are visible at once, a long retention so nothing of the history is dropped, and the stack's query
 limits (``vm_search_flags``: a query length above the inlined recording rules of
 ``tests/integration/test_grafana.py``, and room for a fleet's drift rules, which select every
-feature bucket at once).
+feature bucket at once and may read for the drift group's interval).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Iterable
 import yaml
 
 from ..binaries import find_binary
-from ..config import NODE_JOB, Config
+from ..config import NODE_JOB, Config, StackConfig
 from ..errors import StackError
 
 __all__ = ["Backend", "BACKENDS", "DEFAULT_BACKEND", "VM_SHARDS", "backend",
@@ -45,6 +45,7 @@ VM_MAX_QUERY_BYTES = 256 * 1024
 # every feature bucket of the fleet at once (models × features × bins × replicas: 800,000 for
 # 1,000 models × 20 features of the default 20 bins × 2 replicas), so the stack allows ten million
 VM_MAX_UNIQUE_TIMESERIES = 10_000_000
+VM_DEFAULT_QUERY_SECONDS = 30.0  # victoria-metrics -help: -search.maxQueryDuration
 # the health endpoint of each VictoriaMetrics component (they all serve /health)
 VM_HEALTH_PATHS = {name: "/health" for name in ("victoriametrics", *VM_SHARDS, "vmalert")}
 
@@ -75,11 +76,16 @@ BACKENDS: dict[str, Backend] = {
 }
 
 
-def vm_search_flags() -> list[str]:
+def vm_search_flags(query_seconds: float = StackConfig.drift_evaluation_interval_seconds,
+                    ) -> list[str]:
     """The query limits VictoriaMetrics runs with here (the generated rules and panels need
-    them)."""
+    them). A query may run for ``query_seconds``, the drift group's interval: VictoriaMetrics
+    stops one after 30 s by default, where Prometheus bounds no rule's evaluation, and at 1,000
+    models one drift rule alone reads every feature bucket for 17–20 s on Prometheus, while
+    vmalert runs every group at once on the same cores."""
     return [f"-search.maxQueryLen={VM_MAX_QUERY_BYTES}",
-            f"-search.maxUniqueTimeseries={VM_MAX_UNIQUE_TIMESERIES}"]
+            f"-search.maxUniqueTimeseries={VM_MAX_UNIQUE_TIMESERIES}",
+            f"-search.maxQueryDuration={max(VM_DEFAULT_QUERY_SECONDS, query_seconds):g}s"]
 
 
 def backend(name: str) -> Backend:
@@ -145,7 +151,9 @@ def vm_command(name: str, config: Config, state: Path, rule_files: str) -> list[
         # the response cache off: history imported into the past must show at once
         return [find_binary("victoria-metrics"), listen,
                 f"-storageDataPath={state / 'victoriametrics'}", "-retentionPeriod=100y",
-                "-search.disableCache", *vm_search_flags(), "-loggerLevel=WARN"]
+                "-search.disableCache",
+                *vm_search_flags(config.stack.drift_evaluation_interval_seconds),
+                "-loggerLevel=WARN"]
     if name in VM_SHARDS:
         return [find_binary("vmagent"), listen, f"-promscrape.config={state / SCRAPE_FILE}",
                 f"-promscrape.cluster.membersCount={len(VM_SHARDS)}",

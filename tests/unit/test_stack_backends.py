@@ -143,6 +143,21 @@ def test_victoriametrics_selects_a_thousand_models_feature_buckets_at_once(confi
     assert VM_DEFAULT_MAX_UNIQUE_TIMESERIES < fleet <= int(_flag(cmd, "search.maxUniqueTimeseries"))
 
 
+def test_victoriametrics_lets_a_rule_query_run_as_long_as_the_drift_groups_interval(
+        config, tmp_path):
+    """VictoriaMetrics stops a query after 30 s by default; Prometheus bounds no rule. A
+    fleet's drift queries read every feature bucket, so the stack lets a query run for the
+    drift group's interval, whatever the configuration sets it to."""
+    for seconds in (300.0, 900.0):
+        stack = replace(config.stack, drift_evaluation_interval_seconds=seconds)
+        cmd = vm_command("victoriametrics", replace(config, stack=stack), tmp_path, "")
+        assert cmd is not None
+        assert _flag(cmd, "search.maxQueryDuration") == f"{seconds:g}s"
+    short = replace(config.stack, drift_evaluation_interval_seconds=10.0)
+    cmd = vm_command("victoriametrics", replace(config, stack=short), tmp_path, "")
+    assert cmd is not None and _flag(cmd, "search.maxQueryDuration") == "30s"  # never below
+
+
 def test_commands_that_talk_to_a_running_stack_start_without_the_rule_machinery(config, tmp_path):
     # `demo inject`, `stack status` and `stack logs` only read the configuration and ask a
     # service: the rule generation's pandas and scipy (seconds of imports, far more on a loaded
