@@ -18,9 +18,8 @@ the same span — evaluating every 15 s; after a warm-up round ``--rounds`` roun
   at the last round's time, ``--alone-passes`` times (``rule_cost.alone_costs``, the median of
   each rule): the work without the groups' waiting for each other, and the samples it reads.
 - victoriametrics: history imported into VictoriaMetrics; vmalert evaluates and writes back.
-  ``active series`` are the series with a sample in the last hour, history and recorded
-  (``count(last_over_time({__name__!=""}[1h]))``; its active-series cache fills lazily and
-  read 0 once).
+  ``active series`` are every series of the fresh store, history and recorded
+  (``/api/v1/series/count``, see ``_active_series``).
   Eval: ``vmalert_iteration_duration_seconds``.
 
 Sizes beyond ``--max-samples`` of history or ``--max-rule-bytes`` of rules are not loaded: a
@@ -121,6 +120,12 @@ class Measurement:
     # each rule alone (Prometheus): engine seconds and samples read per 15 s at its interval
     alone_load_seconds: float = math.nan
     alone_samples: float = math.nan
+
+    @property
+    def without_drift(self) -> bool:
+        """The round was read before the drift group finished: no KS for some models, so the
+        load leaves that group out."""
+        return self.drift_models < self.models
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,7 @@ def measure_victoriametrics(baselines: dict, rules: dict[str, RuleFiles], work: 
 def _active_series(url: str) -> float:
     """The series in the fresh VictoriaMetrics: the history's and the rules'. Its own count
     (``/api/v1/series/count``): at 1,000 models a query counting them outlasts the server's
-    30 s limit on a query."""
+    30 s limit on a query, and its active-series metric fills lazily (it read 0 once)."""
     answer = requests.get(f"{url}/api/v1/series/count", timeout=60).json()
     return float(answer["data"][0])
 
@@ -452,7 +457,7 @@ def _load(r: Measurement) -> str:
     """The load per 15 s, and where the drift group had not finished an evaluation when the
     round was read (no KS recorded for some models), that it is missing from the figure."""
     unfinished = (f", without the drift group (KS for {r.drift_models:,} of {r.models:,} models)"
-                  if r.drift_models < r.models else "")
+                  if r.without_drift else "")
     return _seconds(r.eval_load_seconds) + unfinished
 
 
@@ -520,7 +525,7 @@ def plot(rows: list[Measurement], path: Path) -> None:
                              label=f"{variant} ({backend})")
             for r in rows:  # a round read before the drift group finished lacks it: say so
                 if (r.variant, r.backend) == (variant, backend) and not r.skipped \
-                        and r.drift_models < r.models:
+                        and r.without_drift:
                     ax_eval.annotate("without drift", (r.models, r.eval_load_seconds),
                                      textcoords="offset points", xytext=(-70, 4), fontsize=7)
             alone = sorted((r.models, r.alone_load_seconds) for r in rows
