@@ -93,7 +93,7 @@ def test_table_ratios_and_goal_lines():
                                      300.0, skipped="too big")
     after = bench_fleet.Measurement(1000, 20, "prometheus", "after", 500_000, 6, 200, 1.0,
                                     eval_sum_seconds=3.0, eval_max_seconds=2.0,
-                                    eval_load_seconds=0.5, rounds=4)
+                                    eval_load_seconds=0.5, rounds=4, drift_models=1000)
     text = bench_fleet.table([before, after])
     assert "rule bytes" in text and "0.001" in text  # 0.5 MB / 400 MB
     assert "skipped" in text  # before's evaluation was not measured
@@ -103,6 +103,10 @@ def test_table_ratios_and_goal_lines():
         1000, 20, "prometheus", "after", 2_000_000, 6, 200, 1.0, eval_sum_seconds=2.0,
         eval_load_seconds=1.6)], 1000)
     assert slow[0].startswith("FAIL: rule files") and slow[1].startswith("FAIL: evaluation")
+    # under the goal, but read before the drift group finished: not a pass
+    partial = bench_fleet.goal([replace(after, drift_models=999)], 1000)
+    assert partial[1].startswith("FAIL: evaluation") and "KS for 999 of 1,000 models" in partial[1]
+    assert bench_fleet.goal([replace(after, drift_models=1000)], 1000)[1].startswith("PASS")
     failed = bench_fleet.Measurement(1000, 20, "prometheus", "after", 0, 0, 0, math.nan,
                                      skipped="generation failed: timed out")
     assert bench_fleet.goal([failed], 1000)[0] == (
