@@ -20,7 +20,10 @@ the same span — evaluating every 15 s; after a warm-up round ``--rounds`` roun
 - victoriametrics: history imported into VictoriaMetrics; vmalert evaluates and writes back.
   ``active series`` are every series of the fresh store, history and recorded
   (``/api/v1/series/count``, see ``_active_series``).
-  Eval: ``vmalert_iteration_duration_seconds``.
+  Eval: ``vmalert_iteration_duration_seconds``. Then vmalert is stopped and each rule is
+  evaluated alone the same way, just after the history's end, each recording rule's result
+  written there before the next rule reads it (``rule_cost.vm_recorder``); timing and samples
+  from the query's trace.
 
 Sizes beyond ``--max-samples`` of history or ``--max-rule-bytes`` of rules are not loaded: a
 line says why, and the rule files are still generated and measured. Prints a table with
@@ -59,6 +62,7 @@ from rule_cost import (  # noqa: E402
     ALONE_PASSES,
     EVAL_INTERVAL,
     Rounds,
+    RuleCost,
     RuleFiles,
     alone_costs,
     generate_rules,
@@ -70,6 +74,8 @@ from rule_cost import (  # noqa: E402
     scrape,
     source_tree,
     stop_rules,
+    victoriametrics_read,
+    vm_recorder,
     vmalert_rounds,
     write_alone_costs,
     write_rule_times,
@@ -117,7 +123,7 @@ class Measurement:
     lag_seconds: float = math.nan
     drift_models: int = 0  # models with a recorded KS drift series: the rules did their work
     skipped: str = ""
-    # each rule alone (Prometheus): engine seconds and samples read per 15 s at its interval
+    # each rule alone: engine seconds and samples read per 15 s at its interval
     alone_load_seconds: float = math.nan
     alone_samples: float = math.nan
 
@@ -140,6 +146,7 @@ class Options:
     max_rule_bytes: float
     rule_times: Path | None = None  # where to write each rule's evaluation time (Prometheus)
     alone_passes: int = ALONE_PASSES  # reads of each rule alone, the median kept
+    each_alone: Path | None = None  # where to write each rule's cost alone
 
 
 def _rss_mb(samples: dict) -> float:
@@ -209,12 +216,7 @@ def measure_prometheus(baselines: dict, rules: dict[str, RuleFiles], work: Path,
         for variant, url in urls.items():
             costs = alone_costs(url, rules[variant], at[variant], opts.timeout,
                                 opts.alone_passes)
-            out[variant] = replace(
-                out[variant], alone_load_seconds=sum(c.per_interval for c in costs),
-                alone_samples=sum(c.samples * c.weight for c in costs))
-            if opts.rule_times is not None:
-                write_alone_costs(costs, opts.rule_times /
-                                  f"fleet_rules_{rows[variant].models}_{variant}_each_alone.csv")
+            out[variant] = _with_alone(out[variant], costs, opts, "prometheus")
     shutil.rmtree(work)
     return out
 
@@ -222,7 +224,8 @@ def measure_prometheus(baselines: dict, rules: dict[str, RuleFiles], work: Path,
 def measure_victoriametrics(baselines: dict, rules: dict[str, RuleFiles], work: Path,
                             opts: Options, rows: dict[str, Measurement]) -> dict[str, Measurement]:
     """Import a fresh history into one VictoriaMetrics per variant (vmalert writes the recorded
-    series back, so they cannot share one), then run the vmalerts side by side."""
+    series back, so they cannot share one), then run the vmalerts side by side; then stop them
+    and evaluate each rule alone just after the history's end, one variant after the other."""
     chunks, end = _history(baselines, opts)
     out = {}
     with ExitStack() as running:
@@ -232,19 +235,39 @@ def measure_victoriametrics(baselines: dict, rules: dict[str, RuleFiles], work: 
             stores[variant] = running.enter_context(
                 running_victoriametrics(chunks, work / variant / "vm", end))
         del chunks
-        urls = {v: running.enter_context(running_vmalert(stores[v], files, work / v, opts.timeout))
-                for v, files in rules.items()}
-        measured = _side_by_side(urls, vmalert_rounds, rules, end, opts)
-        for variant, (rounds, final, lag) in measured.items():
-            vm_url = stores[variant]
-            requests.get(f"{vm_url}/internal/force_flush", timeout=60)  # what vmalert wrote
-            store = scrape(vm_url)
-            out[variant] = _row(rows[variant], rounds, final, store, lag,
-                                _active_series(vm_url),
-                                _drift_models(vm_url, len(baselines), VM_LATENCY_WAIT),
-                                rules[variant].intervals)
+        with ExitStack() as evaluating:
+            urls = {v: evaluating.enter_context(running_vmalert(stores[v], files, work / v,
+                                                                opts.timeout))
+                    for v, files in rules.items()}
+            measured = _side_by_side(urls, vmalert_rounds, rules, end, opts)
+            for variant, (rounds, final, lag) in measured.items():
+                vm_url = stores[variant]
+                requests.get(f"{vm_url}/internal/force_flush", timeout=60)  # what vmalert wrote
+                store = scrape(vm_url)
+                out[variant] = _row(rows[variant], rounds, final, store, lag,
+                                    _active_series(vm_url),
+                                    _drift_models(vm_url, len(baselines), VM_LATENCY_WAIT),
+                                    rules[variant].intervals)
+        # vmalert's points lie after the history's end: at its end + 1 s each rule reads the
+        # history and what the recorder wrote before it, in the files' order
+        at = end + 1.0
+        for variant, vm_url in stores.items():
+            costs = alone_costs(vm_url, rules[variant], at, opts.timeout, opts.alone_passes,
+                                victoriametrics_read, vm_recorder(vm_url, at, opts.timeout))
+            out[variant] = _with_alone(out[variant], costs, opts, "victoriametrics")
     shutil.rmtree(work)
     return out
+
+
+def _with_alone(row: Measurement, costs: list[RuleCost], opts: Options,
+                backend: str) -> Measurement:
+    """``row`` with its rules' cost alone; their per-rule CSV where asked (``--rule-times``)."""
+    if opts.each_alone is not None:
+        suffix = "" if backend == "prometheus" else f"_{backend}"
+        write_alone_costs(costs, opts.each_alone /
+                          f"fleet_rules_{row.models}_{row.variant}{suffix}_each_alone.csv")
+    return replace(row, alone_load_seconds=sum(c.per_interval for c in costs),
+                   alone_samples=sum(c.samples * c.weight for c in costs))
 
 
 def _active_series(url: str) -> float:
@@ -393,7 +416,7 @@ def goal(rows: list[Measurement], largest: int) -> list[str]:
     """PASS/FAIL lines of the goal at the largest fleet, AFTER variant: rule files under 1 MB,
     and on each backend every rule evaluated in under 10% of the interval: the load (each
     group's duration weighed by its own interval, summed over groups) under 1.5 s per 15 s, and
-    the same load with each rule alone where it was measured (Prometheus)."""
+    the same load with each rule alone where it was measured."""
     after = [r for r in rows if r.variant == "after" and r.models == largest]
     if not after:
         return [f"FAIL: no AFTER rules of {largest} models"]
@@ -409,7 +432,7 @@ def goal(rows: list[Measurement], largest: int) -> list[str]:
             lines.append(f"FAIL: evaluation of {largest} models on {r.backend} not measured "
                          f"({r.skipped}); goal < {GOAL_SECONDS:.1f}s per {EVAL_INTERVAL:g}s")
             continue
-        alone = not math.isnan(r.alone_load_seconds)  # measured (Prometheus)
+        alone = not math.isnan(r.alone_load_seconds)  # measured
         # a round without the drift group's work cannot show the goal met
         ok = "PASS" if r.eval_load_seconds < GOAL_SECONDS and not r.without_drift and (
             not alone or r.alone_load_seconds < GOAL_SECONDS) else "FAIL"
@@ -597,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="reads of each rule alone after the rounds; the median is kept")
     p.add_argument("--rule-times", action="store_true",
                    help="also write each rule's last evaluation time (Prometheus) to "
-                        "--out/fleet_rules_<models>_<variant>.csv")
+                        "--out/fleet_rules_<models>_<variant>.csv, and each rule's cost alone "
+                        "to fleet_rules_<models>_<variant>[_victoriametrics]_each_alone.csv")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.models.split(",") if s.strip()]
     backends = [b for b in args.backends.split(",") if b]
@@ -609,7 +633,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
     opts = Options(args.features, args.hours, args.step, args.replicas, args.rounds,
                    args.timeout, args.max_samples, args.max_rule_bytes,
-                   args.out if args.rule_times else None, args.alone_passes)
+                   rule_times=args.out if args.rule_times else None,
+                   alone_passes=args.alone_passes,
+                   each_alone=args.out if args.rule_times else None)
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:

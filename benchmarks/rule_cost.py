@@ -13,10 +13,13 @@ interval (a group every 1m counts a quarter). The first round is a warm-up and i
 
 Every group at 15 s on two cores makes the groups wait for each other: at 100 models and more
 they ask for more CPU than there is, and each group's duration includes its waiting.
-:func:`alone_costs` measures the work itself: Prometheus's rules stopped (:func:`stop_rules`),
-each rule's expression is evaluated as an instant query at the last round's time, one at a
-time, over the files several times, and the engine's own timing (each rule's median) and sample
-count (``stats=all``) are kept.
+:func:`alone_costs` measures the work itself: the evaluator's rules stopped, each rule's
+expression is evaluated as an instant query, one at a time, over the files several times, and
+the engine's own timing (each rule's median) and sample count are kept. On Prometheus the query
+runs at the last round's time (:func:`stop_rules`), over what the groups recorded, and reports
+``stats=all``; on VictoriaMetrics it runs just after the history's end, each recording rule's
+result written there first (:func:`vm_recorder`, since vmalert's groups may not have reached
+the end of their chain), and reports its trace (``trace=1``).
 Every wait has a deadline, and every process started here is stopped by its pid.
 """
 
@@ -46,7 +49,8 @@ from mlmon_nb.stack import _terminate, free_port
 __all__ = ["RuleFiles", "Rounds", "RuleCost", "source_tree", "generate_rules",
            "running_prometheus", "running_vmalert", "prometheus_rounds", "vmalert_rounds",
            "scrape", "query", "rule_times", "write_rule_times", "stop_rules", "alone_costs",
-           "write_alone_costs", "ALONE_PASSES"]
+           "prometheus_read", "victoriametrics_read", "vm_recorder", "write_alone_costs",
+           "ALONE_PASSES"]
 
 EVAL_INTERVAL = 15.0
 ALONE_PASSES = 3  # reads of each rule alone (:func:`alone_costs`), the median kept
@@ -110,6 +114,7 @@ class RuleCost:
     interval: float
     samples: float
     reads: tuple[float, ...]  # the seconds of each read
+    series: int = 0  # how many series it answered: 0 where what it reads was not there
 
     @property
     def seconds(self) -> float:
@@ -189,9 +194,10 @@ def _one(samples: dict, name: str) -> float:
     return float(sum(v for _, v in values)) if values else float("nan")
 
 
-def query(url: str, promql: str) -> list[dict]:
-    """An instant query's result vector."""
-    body = requests.get(f"{url}/api/v1/query", params={"query": promql}, timeout=60).json()
+def query(url: str, promql: str, at: float | None = None, timeout: float = 60.0) -> list[dict]:
+    """An instant query's result vector (now, or at ``at``)."""
+    params = {"query": promql} | ({} if at is None else {"time": f"{at:.3f}"})
+    body = requests.get(f"{url}/api/v1/query", params=params, timeout=timeout).json()
     if body.get("status") != "success":
         raise RuntimeError(f"{url}: {promql!r}: {body}")
     return body["data"]["result"]
@@ -305,40 +311,115 @@ def stop_rules(url: str, config: Path, timeout: float) -> float:
     return at
 
 
+Read = Callable[[requests.Session, str, str, float, float], tuple[float, float, float]]
+
+
+def prometheus_read(session: requests.Session, url: str, expr: str, at: float,
+                    timeout: float) -> tuple[float, float, float]:
+    """``count(expr)`` at ``at`` on Prometheus: the engine's ``evalTotalTime``, its
+    ``totalQueryableSamples`` and the count (``stats=all``)."""
+    data = _instant(session, url, expr, at, timeout, {"stats": "all"})
+    stats = data["stats"]
+    return (float(stats["timings"]["evalTotalTime"]),
+            float(stats["samples"]["totalQueryableSamples"]), _count_of(data))
+
+
+_FETCHED = re.compile(r"fetch unique series=\d+, blocks=\d+, samples=(\d+)")
+
+
+def victoriametrics_read(session: requests.Session, url: str, expr: str, at: float,
+                         timeout: float) -> tuple[float, float, float]:
+    """``count(expr)`` at ``at`` on VictoriaMetrics, uncached, traced (``trace=1``): the
+    query's own duration, the samples of the blocks it fetched (every fetch in the trace; a
+    block holds more samples than a window may need, so this is not Prometheus's count) and the
+    count."""
+    data, trace = _instant(session, url, expr, at, timeout, {"trace": "1", "nocache": "1"},
+                           whole=True)
+    samples, stack = 0.0, [trace]
+    while stack:
+        node = stack.pop()
+        found = _FETCHED.search(node.get("message", ""))
+        samples += float(found.group(1)) if found else 0.0
+        stack += node.get("children") or []
+    return float(trace["duration_msec"]) / 1000, samples, _count_of(data)
+
+
+def _instant(session: requests.Session, url: str, expr: str, at: float, timeout: float,
+             extra: dict[str, str], whole: bool = False):
+    body = session.get(f"{url}/api/v1/query", timeout=timeout, params={
+        "query": f"count(({expr}))", "time": f"{at:.3f}", **extra}).json()
+    if body.get("status") != "success":
+        raise RuntimeError(f"{url}: {expr[:200]}: {body}")
+    return (body["data"], body.get("trace") or {}) if whole else body["data"]
+
+
+def _count_of(data: dict) -> float:
+    result = data["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def _rules_of(rules: RuleFiles) -> list[tuple[str, dict, float]]:
+    """Every rule of the files in order: its group, the rule, the group's own interval."""
+    return [(group["name"], rule, rules.intervals.get(group["name"], EVAL_INTERVAL))
+            for path in rules.files for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"]]
+
+
 def alone_costs(url: str, rules: RuleFiles, at: float, timeout: float,
-                passes: int = ALONE_PASSES) -> list[RuleCost]:
+                passes: int = ALONE_PASSES, read: Read = prometheus_read,
+                record: Callable[[dict], None] | None = None) -> list[RuleCost]:
     """Each rule of ``rules`` evaluated alone at ``at`` (see :func:`stop_rules`): its
     expression as an instant query (``count(...)``, so the answer is one number), one query at
     a time, in the files' order, ``passes`` times over the whole files. Seconds are the median of
-    the engine's ``evalTotalTime`` over the passes (in one pass at 1,000 models, two rules doing
-    the same work read 0.045 s and 0.187 s), samples its ``totalQueryableSamples``; writing
-    the result, which a group also does, is not counted."""
-    queries = []
-    for path in rules.files:
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            interval = rules.intervals.get(group["name"], EVAL_INTERVAL)
-            queries += [(group["name"], rule.get("record") or rule["alert"], interval,
-                         f"count(({rule['expr']}))") for rule in group["rules"]]
+    the engine's timing over the passes (in one pass at 1,000 models, two rules doing the same
+    work read 0.045 s and 0.187 s), samples what ``read`` reports; writing the result, which a
+    group also does, is not counted. ``record``, where given, is called with each recording
+    rule after its first read: it writes the rule's result at ``at`` where no group did, so the
+    rules after it read it, as in a group."""
+    queries = _rules_of(rules)
     seconds: list[list[float]] = [[] for _ in queries]
     samples = [0.0] * len(queries)
-    for _ in range(passes):
-        for i, (_, name, _, expr) in enumerate(queries):
-            body = requests.get(f"{url}/api/v1/query", timeout=timeout, params={
-                "query": expr, "time": f"{at:.3f}", "stats": "all"}).json()
-            if body.get("status") != "success":
-                raise RuntimeError(f"{url}: {name}: {body}")
-            stats = body["data"]["stats"]
-            seconds[i].append(float(stats["timings"]["evalTotalTime"]))
-            samples[i] = float(stats["samples"]["totalQueryableSamples"])
-    return [RuleCost(group, name, interval, n, tuple(s))
-            for (group, name, interval, _), s, n in zip(queries, seconds, samples)]
+    answered = [0.0] * len(queries)
+    with requests.Session() as session:
+        for n in range(passes):
+            for i, (_, rule, _) in enumerate(queries):
+                took, samples[i], answered[i] = read(session, url, rule["expr"], at, timeout)
+                seconds[i].append(took)
+                if n == 0 and record is not None and "record" in rule:
+                    record(rule)
+    return [RuleCost(group, rule.get("record") or rule["alert"], interval, n, tuple(s), int(c))
+            for (group, rule, interval), s, n, c in zip(queries, seconds, samples, answered)]
+
+
+def vm_recorder(url: str, at: float, timeout: float) -> Callable[[dict], None]:
+    """A ``record`` for :func:`alone_costs` on VictoriaMetrics: the rule's result at ``at``
+    (its name and ``labels`` set, as vmalert writes it) imported at ``at`` and flushed, so the
+    next query reads it."""
+    def record(rule: dict) -> None:
+        result = query(url, rule["expr"], at, timeout)
+        lines = []
+        for item in result:
+            labels = {**item["metric"], **(rule.get("labels") or {}), "__name__": rule["record"]}
+            name = labels.pop("__name__")
+            inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+            lines.append(f"{name}{{{inner}}} {item['value'][1]} {round(at * 1000)}")
+        if lines:
+            requests.post(f"{url}/api/v1/import/prometheus", data="\n".join(lines) + "\n",
+                          timeout=timeout).raise_for_status()
+            requests.get(f"{url}/internal/force_flush", timeout=timeout).raise_for_status()
+    return record
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def write_alone_costs(costs: list[RuleCost], path: Path) -> None:
     """``alone_costs`` as a CSV, costliest per 15 s first, with the fastest and slowest read."""
-    _write_lines(path, "group,rule,interval,seconds,samples,seconds_per_15s,fastest,slowest", (
+    _write_lines(path, "group,rule,interval,seconds,samples,seconds_per_15s,fastest,slowest,"
+                       "series", (
         f"{c.group},{c.rule},{c.interval:g},{c.seconds:.5f},{c.samples:.0f},{c.per_interval:.5f},"
-        f"{min(c.reads):.5f},{max(c.reads):.5f}"
+        f"{min(c.reads):.5f},{max(c.reads):.5f},{c.series}"
         for c in sorted(costs, key=lambda c: -c.per_interval)))
 
 
