@@ -318,7 +318,7 @@ def prometheus_read(session: requests.Session, url: str, expr: str, at: float,
                     timeout: float) -> tuple[float, float, float]:
     """``count(expr)`` at ``at`` on Prometheus: the engine's ``evalTotalTime``, its
     ``totalQueryableSamples`` and the count (``stats=all``)."""
-    data = _instant(session, url, expr, at, timeout, {"stats": "all"})
+    data = _instant(session, url, expr, at, timeout, {"stats": "all"})["data"]
     stats = data["stats"]
     return (float(stats["timings"]["evalTotalTime"]),
             float(stats["samples"]["totalQueryableSamples"]), _count_of(data))
@@ -333,24 +333,25 @@ def victoriametrics_read(session: requests.Session, url: str, expr: str, at: flo
     query's own duration, the samples of the blocks it fetched (every fetch in the trace; a
     block holds more samples than a window may need, so this is not Prometheus's count) and the
     count."""
-    data, trace = _instant(session, url, expr, at, timeout, {"trace": "1", "nocache": "1"},
-                           whole=True)
+    body = _instant(session, url, expr, at, timeout, {"trace": "1", "nocache": "1"})
+    trace = body["trace"]
     samples, stack = 0.0, [trace]
     while stack:
         node = stack.pop()
         found = _FETCHED.search(node.get("message", ""))
         samples += float(found.group(1)) if found else 0.0
         stack += node.get("children") or []
-    return float(trace["duration_msec"]) / 1000, samples, _count_of(data)
+    return float(trace["duration_msec"]) / 1000, samples, _count_of(body["data"])
 
 
 def _instant(session: requests.Session, url: str, expr: str, at: float, timeout: float,
-             extra: dict[str, str], whole: bool = False):
+             extra: dict[str, str]) -> dict:
+    """The whole answer to ``count(expr)`` at ``at``: its ``data`` and what ``extra`` asks."""
     body = session.get(f"{url}/api/v1/query", timeout=timeout, params={
         "query": f"count(({expr}))", "time": f"{at:.3f}", **extra}).json()
     if body.get("status") != "success":
         raise RuntimeError(f"{url}: {expr[:200]}: {body}")
-    return (body["data"], body.get("trace") or {}) if whole else body["data"]
+    return body
 
 
 def _count_of(data: dict) -> float:
@@ -381,11 +382,11 @@ def alone_costs(url: str, rules: RuleFiles, at: float, timeout: float,
     samples = [0.0] * len(queries)
     answered = [0.0] * len(queries)
     with requests.Session() as session:
-        for n in range(passes):
+        for done in range(passes):
             for i, (_, rule, _) in enumerate(queries):
                 took, samples[i], answered[i] = read(session, url, rule["expr"], at, timeout)
                 seconds[i].append(took)
-                if n == 0 and record is not None and "record" in rule:
+                if not done and record is not None and "record" in rule:
                     record(rule)
     return [RuleCost(group, rule.get("record") or rule["alert"], interval, n, tuple(s), int(c))
             for (group, rule, interval), s, n, c in zip(queries, seconds, samples, answered)]
