@@ -462,8 +462,8 @@ class Stack:
             state = "healthy" if s.healthy else ("unhealthy" if s.running else "stopped")
             rows.append(f"{s.name:<{width}}{state:<10}{s.pid or '-':<9}{s.url}")
         # what queries, runbook links and the webhook use (derived from the ports unless set)
-        rows += [""] + [f"{key:<16}{url}" for key, url in self.config.urls().items()]
-        rows.append(f"{'backend':<16}{self.backend.name}")
+        urls = {**self.config.urls(), "backend": self.backend.name}
+        rows += [""] + [f"{key:<15} {url}" for key, url in urls.items()]  # a space at least
         return "\n".join(rows)
 
     def logs(self, name: str | None = None, lines: int = 40) -> str:

@@ -88,7 +88,7 @@ def test_a_config_built_in_code_derives_its_urls_too():
 
 def test_stack_status_shows_the_urls_it_uses(tmp_path):
     raw = _demo_raw()
-    ports = {c: free_port() for c in ("prometheus", "launcher", "jupyter")}
+    ports = {c: free_port() for c in ("prometheus", "alertmanager", "launcher", "jupyter")}
     raw["stack"]["ports"].update(ports)
     raw["stack"]["state_dir"] = str(tmp_path / "state")
     raw["jupyter_url"] = "https://jupyter.example"
@@ -102,3 +102,5 @@ def test_stack_status_shows_the_urls_it_uses(tmp_path):
     assert f"prometheus_url  http://127.0.0.1:{ports['prometheus']}" in lines
     assert f"launcher_url    http://127.0.0.1:{ports['launcher']}" in lines
     assert "jupyter_url     https://jupyter.example" in lines
+    # the longest key keeps a space before its URL, so the URL is one word to copy or click
+    assert f"alertmanager_url http://127.0.0.1:{ports['alertmanager']}" in lines

@@ -4,11 +4,15 @@ page is the one the installed Prometheus serves, and is left out where it serves
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
+from browser_support import browser
 from web_pages_support import known_web_pages, opens
 
 from mlmon_nb.stack.demo.bootstrap import ALERTS_PAGES, demo_message, demo_urls, prometheus_alerts_path
+from mlmon_nb.stack.demo.model import MODEL_NAME
 from mlmon_nb.stack.lifecycle import Stack, free_port
 
 
@@ -46,6 +50,31 @@ def test_every_printed_url_answers_200_on_a_running_stack(running_stack):
     # the console on the running stack reads the stack's Alertmanager
     console = httpx.get(f"{config.launcher_url}/", timeout=30).text
     assert f"Alerts from Alertmanager {stack.url('alertmanager')}" in console
+
+
+def test_every_url_stack_status_prints_opens(running_stack, tmp_path):
+    # each running component's address and the URLs the configuration derives: a page answers
+    # at each, the demo service's its own (what it serves, where); Prometheus's base where the
+    # build has a web UI (Debian's 3.x has none). A stopped component's address is only that.
+    config, stack = running_stack
+    statuses = stack.status()
+    printed = re.findall(r"http://\S+", stack.format_status(statuses))
+    stopped = {s.url for s in statuses if not s.running}
+    assert stack.url("demo") in printed and config.prometheus_url in printed
+    known = known_web_pages(config.prometheus_url)
+    for url in dict.fromkeys(u for u in printed if u not in stopped):
+        if url == config.prometheus_url:
+            if known is not None:
+                assert opens(url) == known.graph, url
+            continue
+        assert opens(url), (url, stack.format_status(statuses))
+    with browser(tmp_path / "chromium") as page:
+        page.goto(f"{stack.url('demo')}/")
+        text = page.text()
+        assert "mlmon-nb demo model service" in text and MODEL_NAME in text, text
+        assert "/predict" in text and "/feedback" in text, text
+        page.click_and_wait("a[href='/metrics']")
+        assert "ml_requests_total" in page.text()  # the link leads to the metrics
 
 
 def test_alerts_path_when_prometheus_does_not_answer():

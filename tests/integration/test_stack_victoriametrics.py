@@ -11,6 +11,7 @@ of it the alert's own `for`.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 import urllib.parse
@@ -67,6 +68,8 @@ def test_every_component_is_healthy_and_queries_go_to_victoriametrics(vm_stack):
     cli = _cli(vm_stack, "stack", "status", timeout=60)
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "prometheus " not in cli.stdout  # no Prometheus runs in this backend
+    for url in dict.fromkeys(re.findall(r"http://\S+", cli.stdout)):  # every one opens a page
+        assert opens(url), (url, cli.stdout)
     vm_url = vm_stack.url("victoriametrics")
     assert f"prometheus_url  {vm_url}" in cli.stdout
     # what the launcher, its runbooks and JupyterLab read

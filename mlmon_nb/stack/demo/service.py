@@ -2,10 +2,11 @@
 
 Endpoints: ``POST /predict`` {"text", "channel"?, "request_id"?} → {"request_id", "label",
 "confidence", "review"}; ``POST /feedback`` {"request_id", "true_label"} → {"matched"};
-``GET /metrics``; ``GET /health`` (with ``models``: each served model and its path);
-``POST /faults`` {"kind", "seconds", "model_name"?} and ``GET /faults``. A demo fleet
-(``demo up --models N``) serves its other models the same way under ``/models/<name>/predict``
-and ``…/feedback``, each counted under its own ``model_name`` in the one ``/metrics``.
+``GET /`` (a page listing these and the models served); ``GET /metrics``; ``GET /health``
+(with ``models``: each served model and its path); ``POST /faults`` {"kind", "seconds",
+"model_name"?} and ``GET /faults``. A demo fleet (``demo up --models N``) serves its other
+models the same way under ``/models/<name>/predict`` and ``…/feedback``, each counted under
+its own ``model_name`` in the one ``/metrics``.
 
 A share of predictions is sampled for human review (``"review": true`` in the answer, and a line
 in ``<state_dir>/reviews/<model>.jsonl``); the traffic generator plays the reviewer and posts
@@ -15,6 +16,7 @@ the true label of those to ``/feedback``. Bad requests get a 400 with one clear 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import os
 import random
@@ -24,7 +26,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from ...baseline import Baseline
@@ -157,6 +159,35 @@ def _model_app(monitor: ModelMonitor | None, model: SentimentModel, faults: Faul
     return app
 
 
+def index_page(served: list[str], version: str) -> str:
+    """The service's own page (``GET /``): what it serves and where, so the address `stack
+    status` prints opens on something."""
+    rows = "".join(
+        f"<tr><td>{method}</td><td>{f'<a href={path!r}>{path}</a>' if method == 'GET' else path}"
+        f"</td><td>{what}</td></tr>"
+        for method, path, what in (
+            ("GET", "/metrics", "Prometheus metrics of every model served"),
+            ("GET", "/health", "status, version and the models served (JSON)"),
+            ("GET", "/faults", "the faults injected now (JSON)"),
+            ("POST", "/faults", 'inject one: {"kind", "seconds", "model_name"?}'),
+            ("POST", f"&lt;model path&gt;{PREDICT_ENDPOINT}", 'a prediction: {"text", '
+             '"channel"?, "request_id"?}'),
+            ("POST", f"&lt;model path&gt;{FEEDBACK_ENDPOINT}",
+             'a true label: {"request_id", "true_label"}')))
+    models = "".join(f"<tr><td>{html.escape(name)}</td><td>{html.escape(model_path(name)) or '/'}"
+                     f"</td></tr>" for name in served)
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<title>mlmon-nb demo model service</title><style>body{font-family:sans-serif;"
+        "max-width:60rem;margin:2rem auto;padding:0 1rem}td,th{text-align:left;padding:.2rem "
+        "1rem .2rem 0}</style></head><body><h1>mlmon-nb demo model service</h1>"
+        f"<p>Model version {html.escape(version)}; {len(served)} model"
+        f"{'' if len(served) == 1 else 's'} served.</p>"
+        f"<h2>Endpoints</h2><table><tr><th>method</th><th>path</th><th>what</th></tr>{rows}"
+        f"</table><h2>Models</h2><table><tr><th>model</th><th>model path</th></tr>{models}"
+        "</table></body></html>")
+
+
 def model_path(name: str) -> str:
     """Where a fleet model's ``/predict`` and ``/feedback`` live: the demo model at the root,
     every other model of the fleet under ``/models/<name>``."""
@@ -218,6 +249,11 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
         by_model = {name: shown(state) for name, state in own.items() if state.active()}
         return {"active": shown(faults), **({"models": by_model} if by_model else {})}
 
+    page = index_page(served, model_cfg.version or MODEL_VERSION)
+
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
     async def get_faults(request: Request) -> JSONResponse:
         return JSONResponse(faults_state())
 
@@ -242,6 +278,7 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
         return JSONResponse(faults_state())
 
     routes: list[BaseRoute] = [
+        Route("/", index, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/faults", get_faults, methods=["GET"]),
         Route("/faults", post_faults, methods=["POST"]),
