@@ -259,13 +259,18 @@ def measure_victoriametrics(baselines: dict, rules: dict[str, RuleFiles], work: 
     return out
 
 
+def each_alone_csv(directory: Path, models: int, variant: str, backend: str) -> Path:
+    """Where a run writes each rule's cost alone (Prometheus's name has no backend in it)."""
+    suffix = "" if backend == "prometheus" else f"_{backend}"
+    return directory / f"fleet_rules_{models}_{variant}{suffix}_each_alone.csv"
+
+
 def _with_alone(row: Measurement, costs: list[RuleCost], opts: Options,
                 backend: str) -> Measurement:
     """``row`` with its rules' cost alone; their per-rule CSV where asked (``--rule-times``)."""
     if opts.each_alone is not None:
-        suffix = "" if backend == "prometheus" else f"_{backend}"
-        write_alone_costs(costs, opts.each_alone /
-                          f"fleet_rules_{row.models}_{row.variant}{suffix}_each_alone.csv")
+        write_alone_costs(costs, each_alone_csv(opts.each_alone, row.models, row.variant,
+                                                backend))
     return replace(row, alone_load_seconds=sum(c.per_interval for c in costs),
                    alone_samples=sum(c.samples * c.weight for c in costs))
 

@@ -44,6 +44,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon_nb.binaries import find_binary
 from mlmon_nb.config import parse_duration
+from mlmon_nb.promql import quote  # a label value's escaping is the exposition format's too
 from mlmon_nb.stack import _terminate, free_port
 
 __all__ = ["RuleFiles", "Rounds", "RuleCost", "source_tree", "generate_rules",
@@ -196,11 +197,18 @@ def _one(samples: dict, name: str) -> float:
 
 def query(url: str, promql: str, at: float | None = None, timeout: float = 60.0) -> list[dict]:
     """An instant query's result vector (now, or at ``at``)."""
-    params = {"query": promql} | ({} if at is None else {"time": f"{at:.3f}"})
-    body = requests.get(f"{url}/api/v1/query", params=params, timeout=timeout).json()
+    return _answer(requests, url, promql, at, timeout)["data"]["result"]
+
+
+def _answer(http, url: str, promql: str, at: float | None, timeout: float,
+            **extra: str) -> dict:
+    """The whole answer to an instant query (now, or at ``at``), through ``http`` (``requests``
+    or a session), with ``extra`` parameters (``stats``, ``trace``…); an error raises."""
+    params = {"query": promql, **extra} | ({} if at is None else {"time": f"{at:.3f}"})
+    body = http.get(f"{url}/api/v1/query", params=params, timeout=timeout).json()
     if body.get("status") != "success":
-        raise RuntimeError(f"{url}: {promql!r}: {body}")
-    return body["data"]["result"]
+        raise RuntimeError(f"{url}: {promql[:200]!r}: {body}")
+    return body
 
 
 def rule_times(url: str, samples: int = 3, wait: float = EVAL_INTERVAL + 1.0
@@ -318,7 +326,7 @@ def prometheus_read(session: requests.Session, url: str, expr: str, at: float,
                     timeout: float) -> tuple[float, float, float]:
     """``count(expr)`` at ``at`` on Prometheus: the engine's ``evalTotalTime``, its
     ``totalQueryableSamples`` and the count (``stats=all``)."""
-    data = _instant(session, url, expr, at, timeout, {"stats": "all"})["data"]
+    data = _answer(session, url, f"count(({expr}))", at, timeout, stats="all")["data"]
     stats = data["stats"]
     return (float(stats["timings"]["evalTotalTime"]),
             float(stats["samples"]["totalQueryableSamples"]), _count_of(data))
@@ -333,7 +341,7 @@ def victoriametrics_read(session: requests.Session, url: str, expr: str, at: flo
     query's own duration, the samples of the blocks it fetched (every fetch in the trace; a
     block holds more samples than a window may need, so this is not Prometheus's count) and the
     count."""
-    body = _instant(session, url, expr, at, timeout, {"trace": "1", "nocache": "1"})
+    body = _answer(session, url, f"count(({expr}))", at, timeout, trace="1", nocache="1")
     trace = body["trace"]
     samples, stack = 0.0, [trace]
     while stack:
@@ -342,16 +350,6 @@ def victoriametrics_read(session: requests.Session, url: str, expr: str, at: flo
         samples += float(found.group(1)) if found else 0.0
         stack += node.get("children") or []
     return float(trace["duration_msec"]) / 1000, samples, _count_of(body["data"])
-
-
-def _instant(session: requests.Session, url: str, expr: str, at: float, timeout: float,
-             extra: dict[str, str]) -> dict:
-    """The whole answer to ``count(expr)`` at ``at``: its ``data`` and what ``extra`` asks."""
-    body = session.get(f"{url}/api/v1/query", timeout=timeout, params={
-        "query": f"count(({expr}))", "time": f"{at:.3f}", **extra}).json()
-    if body.get("status") != "success":
-        raise RuntimeError(f"{url}: {expr[:200]}: {body}")
-    return body
 
 
 def _count_of(data: dict) -> float:
@@ -402,17 +400,13 @@ def vm_recorder(url: str, at: float, timeout: float) -> Callable[[dict], None]:
         for item in result:
             labels = {**item["metric"], **(rule.get("labels") or {}), "__name__": rule["record"]}
             name = labels.pop("__name__")
-            inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+            inner = ",".join(f"{k}={quote(v)}" for k, v in sorted(labels.items()))
             lines.append(f"{name}{{{inner}}} {item['value'][1]} {round(at * 1000)}")
         if lines:
             requests.post(f"{url}/api/v1/import/prometheus", data="\n".join(lines) + "\n",
                           timeout=timeout).raise_for_status()
             requests.get(f"{url}/internal/force_flush", timeout=timeout).raise_for_status()
     return record
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def write_alone_costs(costs: list[RuleCost], path: Path) -> None:

@@ -50,8 +50,7 @@ def each_alone(rows, work) -> dict[tuple[str, str], dict[str, dict]]:
     out = {}
     for backend in bench_fleet.BACKENDS:
         for variant in bench_fleet.VARIANTS:
-            suffix = "" if backend == "prometheus" else f"_{backend}"
-            path = work / f"fleet_rules_{MODELS}_{variant}{suffix}_each_alone.csv"
+            path = bench_fleet.each_alone_csv(work, MODELS, variant, backend)
             out[backend, variant] = {r["rule"]: r for r in csv.DictReader(path.open())}
     return out
 

@@ -230,10 +230,11 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
                                   review_path if name == MODEL_NAME else None,
                                   None if seed is None else seed + i)
     monitor = monitors[MODEL_NAME]
+    version = model_cfg.version or MODEL_VERSION
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model_name": MODEL_NAME,
-                             "model_version": model_cfg.version or MODEL_VERSION,
+                             "model_version": version,
                              "baseline_id": monitor.baseline_id if monitor else "none",
                              "instrumented": monitor is not None, "pid": os.getpid(),
                              "models": {name: model_path(name) for name in served}})
@@ -249,7 +250,7 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
         by_model = {name: shown(state) for name, state in own.items() if state.active()}
         return {"active": shown(faults), **({"models": by_model} if by_model else {})}
 
-    page = index_page(served, model_cfg.version or MODEL_VERSION)
+    page = index_page(served, version)  # built once: what it lists does not change
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page)
