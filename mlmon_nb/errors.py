@@ -11,6 +11,7 @@ __all__ = [
     "PrometheusUnreachable",
     "PrometheusQueryError",
     "PrometheusTimeout",
+    "QueryArgumentError",
     "BaselineError",
     "DriftError",
     "StackError",
@@ -79,6 +80,10 @@ class PrometheusTimeout(PrometheusError):
         super().__init__(
             f"Prometheus at {url} did not answer within {timeout:g}s. Narrow the range, raise "
             f"the step, or raise the timeout.", url)
+
+
+class QueryArgumentError(MlmonError, ValueError):
+    """A query's time, range, step or timeout cannot be used; the message says what to write."""
 
 
 class BaselineError(MlmonError, ValueError):

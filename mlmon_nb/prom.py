@@ -42,6 +42,7 @@ from .errors import (
     PrometheusQueryError,
     PrometheusTimeout,
     PrometheusUnreachable,
+    QueryArgumentError,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ StepLike: TypeAlias = "float | int | str | pd.Timedelta"
 #: Per-series labels, times in ms and values, as the parsers hand them to :func:`_tidy`.
 _Parsed: TypeAlias = "tuple[list[dict[str, str]], list[np.ndarray], list[np.ndarray]]"
 MAX_POINTS_PER_SERIES = 11_000
+#: Points per series one range call may ask for (100 requests at the server's limit): ten years
+#: at 1s would otherwise be 28,000 requests; a range this long wants a coarser step.
+MAX_RANGE_POINTS = 100 * MAX_POINTS_PER_SERIES
 _RELATIVE = re.compile(r"^now\s*(?:([+-])\s*(\S+))?$", re.IGNORECASE)
 _RETRY_STATUS = (429, 502, 503, 504)
 
@@ -77,11 +81,11 @@ _RETRY_STATUS = (429, 502, 503, 504)
 def to_timestamp(value: TimeLike, now: pd.Timestamp | None = None) -> pd.Timestamp:
     """A UTC pandas Timestamp from a datetime, Timestamp, unix seconds, ISO string or ``now-6h``."""
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{value!r} is not a time; pass a datetime, unix seconds, an ISO-8601 "
+        raise QueryArgumentError(f"{value!r} is not a time; pass a datetime, unix seconds, an ISO-8601 "
                          f"string or 'now-6h'")
     if isinstance(value, (int, float, np.integer, np.floating)):
         if not math.isfinite(float(value)):
-            raise ValueError(f"{value!r} is not a time")
+            raise QueryArgumentError(f"{value!r} is not a time")
         return pd.Timestamp(float(value), unit="s", tz="UTC")
     if isinstance(value, str):
         text = value.strip()
@@ -93,19 +97,19 @@ def to_timestamp(value: TimeLike, now: pd.Timestamp | None = None) -> pd.Timesta
             try:
                 delta = pd.Timedelta(seconds=parse_duration(match.group(2)))
             except ConfigError as exc:
-                raise ValueError(f"{value!r}: write a relative time like now-6h or now-30m") from exc
+                raise QueryArgumentError(f"{value!r}: write a relative time like now-6h or now-30m") from exc
             return base + delta if match.group(1) == "+" else base - delta
         try:
             value = pd.Timestamp(text)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{value!r} is not a time; write ISO-8601 (2024-05-01T12:00:00Z), "
+            raise QueryArgumentError(f"{value!r} is not a time; write ISO-8601 (2024-05-01T12:00:00Z), "
                              f"unix seconds or 'now-6h'") from exc
     if isinstance(value, datetime):
         ts = pd.Timestamp(value)
         if ts is pd.NaT:
-            raise ValueError("NaT is not a time")
+            raise QueryArgumentError("NaT is not a time")
         return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    raise ValueError(f"{value!r} is not a time; pass a datetime, unix seconds, an ISO-8601 string "
+    raise QueryArgumentError(f"{value!r} is not a time; pass a datetime, unix seconds, an ISO-8601 string "
                      f"or 'now-6h'")
 
 
@@ -117,11 +121,11 @@ def parse_step(step: StepLike) -> float:
         try:
             seconds = parse_duration(step)
         except ConfigError as exc:
-            raise ValueError(f"step {step!r} is not a duration; write e.g. 15s, 1m or 5m") from exc
+            raise QueryArgumentError(f"step {step!r} is not a duration; write e.g. 15s, 1m or 5m") from exc
     else:
         seconds = float(step)
     if not seconds > 0 or not math.isfinite(seconds):
-        raise ValueError(f"step must be a positive duration, not {step!r}")
+        raise QueryArgumentError(f"step must be a positive duration, not {step!r}")
     return seconds
 
 
@@ -352,7 +356,7 @@ class Prometheus:
         if not re.match(r"^https?://", self.url):
             raise ConfigError(f"Prometheus URL {self.url!r} must start with http:// or https://")
         if not timeout > 0:
-            raise ValueError(f"timeout must be positive, not {timeout!r}")
+            raise QueryArgumentError(f"timeout must be positive, not {timeout!r}")
         self.timeout = float(timeout)
         self.max_points = int(max_points)
         retry = Retry(total=retries, connect=retries, read=0, status=retries, other=0,
@@ -387,7 +391,7 @@ class Prometheus:
         """POST a form; the body, within the deadline, or a specific error."""
         deadline = _time.monotonic() + self.timeout
         url = f"{self.url}{path}"
-        form = {**form, "timeout": f"{self.timeout:g}s"}
+        form = {**form, "timeout": f"{math.ceil(self.timeout * 1000)}ms"}  # 2.5s is no duration
         try:
             response = self._session.post(url, data=form, headers=self.headers, stream=True,
                                           timeout=(min(self.timeout, 5.0), self.timeout))
@@ -462,8 +466,14 @@ class Prometheus:
         t0, t1 = _unix(to_timestamp(start, now)), _unix(to_timestamp(end, now))
         seconds = parse_step(step)
         if t1 < t0:
-            raise ValueError(f"end ({to_timestamp(end, now)}) is before start "
+            raise QueryArgumentError(f"end ({to_timestamp(end, now)}) is before start "
                              f"({to_timestamp(start, now)})")
+        points = (t1 - t0) / seconds + 1
+        if points > MAX_RANGE_POINTS:
+            raise QueryArgumentError(
+                f"a step of {seconds:g}s over {pd.Timedelta(seconds=t1 - t0)} is {points:,.0f} "
+                f"points per series, over the {MAX_RANGE_POINTS:,} one range query may ask for; "
+                f"raise the step to at least {math.ceil((t1 - t0) / (MAX_RANGE_POINTS - 1)):d}s")
         metrics: list[dict[str, str]] = []
         times: list[np.ndarray] = []
         values: list[np.ndarray] = []

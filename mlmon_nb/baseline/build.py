@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
@@ -76,12 +77,15 @@ def open_dataset(data: Any) -> pads.Dataset:
     if isinstance(data, pads.Dataset):
         return data
     files, fmt = resolve_files(data)
+    # an empty cell of a text column is missing, as pandas and Dask read it, not the category ""
+    form: str | pads.FileFormat = fmt if fmt != "csv" else pads.CsvFileFormat(
+        convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
     try:
-        dataset = pads.dataset(files, format=fmt)
+        dataset = pads.dataset(files, format=form)
         if fmt == "csv":  # integers inferred from the first block may meet a decimal later
             schema = pa.schema([f.with_type(pa.float64()) if pa.types.is_integer(f.type) else f
                                 for f in dataset.schema])
-            dataset = pads.dataset(files, format=fmt, schema=schema)
+            dataset = pads.dataset(files, format=form, schema=schema)
         return dataset
     except (pa.ArrowInvalid, OSError) as exc:
         reason = " ".join(str(exc).split())

@@ -397,6 +397,9 @@ class BaselineBuilder:
                                 f"model_name label")
         if bins < 2:
             raise BaselineError(f"bins must be at least 2, got {bins}")
+        if top_k < 1:
+            raise BaselineError(f"top_k must keep at least 1 category per feature, got {top_k} "
+                                f"(with none, every value would count as {OTHER_CATEGORY!r})")
         if label and not (prediction and confidence):
             raise BaselineError("a calibration (label=) needs the prediction and confidence "
                                 "columns too (prediction=, confidence=)")

@@ -146,6 +146,10 @@ def load_baseline(path: str | Path) -> ServingBaseline:
                             "rebuild the baseline with `mlmon-nb baseline build`", where)
     try:
         return _serving(doc, where)
+    except BaselineError as exc:  # already says what is wrong; name the file once
+        if exc.path is not None:
+            raise
+        raise BaselineError(str(exc), where) from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BaselineError(f"malformed baseline content ({exc!r})", where) from exc
 
@@ -154,11 +158,12 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     numeric = {}
     for name, v in doc["numeric"].items():
         edges, fractions = _floats(v["edges"]), _floats(v["fractions"])
+        n = int(v["n"])
         if (len(fractions) != len(edges) + 1 or any(b <= a for a, b in zip(edges, edges[1:]))
-                or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6)):
-            raise BaselineError(f"feature {name!r} has inconsistent edges or fractions", where)
-        numeric[name] = ServingNumeric(tuple(edges), tuple(accumulate(fractions))[:-1],
-                                       int(v["n"]))
+                or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6) or n < 1):
+            raise BaselineError(f"feature {name!r} has inconsistent edges, fractions or "
+                                f"reference", where)
+        numeric[name] = ServingNumeric(tuple(edges), tuple(accumulate(fractions))[:-1], n)
     categorical = {name: ServingCategorical(tuple(str(c) for c in v["categories"]))
                    for name, v in doc["categorical"].items()}
     confidence = doc.get("confidence")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Callable
 
@@ -10,12 +11,20 @@ from ..metrics import OVERFLOW_VALUE
 __all__ = ["LabelCap", "label_text"]
 
 MAX_LABEL_CHARS = 128
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def label_text(value: object) -> str:
-    """A label value as text, truncated so one odd value cannot bloat every scrape."""
+    """A label value as text, truncated so one odd value cannot bloat every scrape.
+
+    A lone surrogate (``json.loads('"\\ud83d"')`` makes one) has no UTF-8 form: exported as is,
+    it would fail every later scrape, so it becomes U+FFFD."""
     text = value if type(value) is str else str(value)
-    return text if len(text) <= MAX_LABEL_CHARS else text[:MAX_LABEL_CHARS]
+    if len(text) > MAX_LABEL_CHARS:
+        text = text[:MAX_LABEL_CHARS]
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 class LabelCap:

@@ -40,8 +40,12 @@ log = logging.getLogger(__name__)
 DEFAULT_SEGMENT = "all"
 CONFIDENCE_FEATURE = "__confidence__"
 SCORES_FEATURE = "__scores__"  # the class scores' invalid values, as the confidence's
-INVALID_REASONS = ("missing", "nan", "inf", "wrong_type", "unknown_feature", "internal_error")
-_RESERVED_FEATURES = (CONFIDENCE_FEATURE, "__record__")
+FEATURES_FEATURE = "__features__"  # ``features`` that is not a mapping of name to value
+INVALID_REASONS = ("missing", "nan", "inf", "out_of_range", "wrong_type", "unknown_feature",
+                   "internal_error")
+_RESERVED_FEATURES = (CONFIDENCE_FEATURE, SCORES_FEATURE, FEATURES_FEATURE, "__record__")
+# how far beyond [0, 1] a confidence may stray by rounding (a softmax's sum) and be clipped
+CONFIDENCE_SLACK = 1e-9
 # one prediction in this many adds its per-feature reconstruction residuals (the runbook's
 # ranking of the features behind the error needs shares, not every prediction; it costs k·d
 # multiplications and d counter updates more)
@@ -88,6 +92,18 @@ def _number(value: Any) -> tuple[float | None, str]:
     return x, ""
 
 
+def _confidence(value: Any) -> tuple[float | None, str]:
+    """A confidence in [0, 1] (a rounding error beyond it clipped), or None and the reason it is
+    invalid: a percentage or a logit would land every prediction in one bucket and read as
+    certainty to the estimated accuracy."""
+    x, reason = _number(value)
+    if x is None:
+        return None, reason
+    if -CONFIDENCE_SLACK <= x <= 1.0 + CONFIDENCE_SLACK:
+        return min(max(x, 0.0), 1.0), ""
+    return None, "out_of_range"
+
+
 def _purity(confidence: float, scores: Any) -> tuple[float, bool, list[float] | None]:
     """Σ score² of a prediction's class scores, whether they were valid, and the scores; a
     binary model's (the confidence and the rest on one class) and None without them or when
@@ -100,7 +116,7 @@ def _purity(confidence: float, scores: Any) -> tuple[float, bool, list[float] | 
             values = []
         if len(values) >= 2 and all(0.0 <= v <= 1.0 for v in values):
             return min(sum(v * v for v in values), 1.0), True, values
-    return binary_purity(min(max(confidence, 0.0), 1.0)), scores is None, None
+    return binary_purity(confidence), scores is None, None
 
 
 def _category(value: Any) -> tuple[str | None, str]:
@@ -490,13 +506,15 @@ class ModelMonitor:
         if child is None:
             child = self._prediction_child(label)
         conf: float | None
-        if type(confidence) is float and 0.0 <= confidence <= 1e300:  # the common case
+        if type(confidence) is float and 0.0 <= confidence <= 1.0:  # the common case
             conf, reason = confidence, ""
         else:
-            conf, reason = _number(confidence)
+            conf, reason = _confidence(confidence)
         purity, scores_ok, values = (None, True, None) if conf is None else _purity(conf, scores)
         scaled = (None if conf is None or self._scaled is None else
-                  scaled_confidence(min(max(conf, 0.0), 1.0), *self._scaling, values))
+                  scaled_confidence(conf, *self._scaling, values))
+        mapping = features is None or isinstance(features, Mapping)
+        failed = False
         with self._lock:
             child.inc()
             if conf is not None:
@@ -506,10 +524,18 @@ class ModelMonitor:
                     self._scaled.inc(scaled)
                 if conf < self.low_confidence_threshold:
                     self._low_confidence.inc()
-            if features is not None:
-                self._record_features(features)
-                if self._joint is not None:
-                    self._record_joint(self._joint, features)
+            if features is not None and mapping:
+                try:
+                    self._record_features(features)
+                    if self._joint is not None:
+                        self._record_joint(self._joint, features)
+                except Exception:  # the prediction still counts and still waits for its label
+                    log.exception("mlmon_nb: failed to record a prediction's features")
+                    failed = True
+        if failed:
+            self._count_invalid("__record__", "internal_error")
+        if not mapping:
+            self._count_invalid(FEATURES_FEATURE, "wrong_type")
         if conf is None:
             self._count_invalid(CONFIDENCE_FEATURE, reason)
         if not scores_ok:
@@ -521,7 +547,7 @@ class ModelMonitor:
         seg = self._segment(DEFAULT_SEGMENT if segment is None else segment)
         self._pending.put(rid, label_text(label), seg)
         if picked:
-            self._send_for_review(rid, label, conf, seg, features)
+            self._send_for_review(rid, label, conf, seg, features if mapping else None)
         return picked
 
     def _prediction_child(self, label: Any):
@@ -573,8 +599,9 @@ class ModelMonitor:
         try:
             z = [(x - mu) * inv for x, mu, inv in zip(values, joint.mean, joint.inverse)]
             total = sum(z)
-            clean = total - total == 0.0  # no NaN or infinity among them
-        except TypeError:  # None, text, …
+            # real and finite: no NaN, infinity or complex among them
+            clean = isinstance(total, float) and total - total == 0.0
+        except (TypeError, OverflowError):  # None, text, an int beyond float range, …
             clean = False
         if not clean:
             numbers = [_number(x)[0] for x in values]

@@ -23,6 +23,7 @@ import pandas as pd
 from ..config import ModelConfig
 from ..context import NotebookContext, format_duration, notebook_context
 from ..dashboards import Tile
+from ..errors import QueryArgumentError
 from ..promql.names import SLOS
 from ..queries import request_rate
 from .rules import burn_windows, slo_events, slo_objective
@@ -136,10 +137,14 @@ def _seconds(start: Any, end: Any) -> int:
 
 
 def _times(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """UTC timestamps from anything :func:`mlmon_nb.prom.to_timestamp` takes (``now-30d``, …)."""
+    """UTC timestamps from anything :func:`mlmon_nb.prom.to_timestamp` takes (``now-30d``, …),
+    start first."""
     from ..prom import to_timestamp
     now = pd.Timestamp.now(tz="UTC")
-    return to_timestamp(start, now), to_timestamp(end, now)
+    t0, t1 = to_timestamp(start, now), to_timestamp(end, now)
+    if t1 < t0:
+        raise QueryArgumentError(f"end ({t1}) is before start ({t0}); swap them")
+    return t0, t1
 
 
 def _events(prom: Prometheus, slo: str, model: ModelConfig, end: Any, seconds: int) -> tuple[float, float]:
@@ -200,9 +205,13 @@ def burn_rates_from(prom: Prometheus, model: ModelConfig, at: Any) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def burn_down_from(prom: Prometheus, model: ModelConfig, start: Any, end: Any, step: float) -> pd.DataFrame:
-    """Error budget remaining over ``[start, end]`` per SLO: columns timestamp, slo, value."""
+def burn_down_from(prom: Prometheus, model: ModelConfig, start: Any, end: Any,
+                   step: float | str) -> pd.DataFrame:
+    """Error budget remaining over ``[start, end]`` per SLO: columns timestamp, slo, value.
+    ``step``: seconds or a duration (``30s``, ``5m``)."""
+    from ..prom import parse_step
     start, end = _times(start, end)
+    step = parse_step(step)
     window = format_duration(step)
     frames = []
     for slo in SLOS:

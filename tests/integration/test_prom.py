@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,7 +15,13 @@ import pytest
 import requests
 
 from mlmon_nb import Prometheus
-from mlmon_nb.errors import PrometheusError, PrometheusQueryError, PrometheusTimeout, PrometheusUnreachable
+from mlmon_nb.errors import (
+    PrometheusError,
+    PrometheusQueryError,
+    PrometheusTimeout,
+    PrometheusUnreachable,
+    QueryArgumentError,
+)
 from mlmon_nb.prom import _parse_matrix_fast, _parse_result, to_timestamp, to_wide
 from mlmon_nb.stack import free_port
 
@@ -250,3 +258,29 @@ def test_time_arguments(value, expected):
 def test_bad_time_arguments(bad):
     with pytest.raises(ValueError, match="time"):
         to_timestamp(bad)
+
+
+def test_a_fractional_timeout_reaches_either_backend(backend, history):
+    """A timeout of 2.5 s is no Prometheus duration as "2.5s"; the client sends milliseconds."""
+    with Prometheus(backend.url, timeout=2.5) as client:
+        assert client.scalar("vector(1)") == 1.0
+
+
+def test_a_range_of_too_many_points_says_which_step_would_do(prom):
+    with pytest.raises(QueryArgumentError, match=r"raise the step to at least \d+s"):
+        prom.range("up", "now-3650d", "now", "1s")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--start", "now", "--end", "now-1h"], "is before start"),
+    (["--start", "yesterday"], "is not a time"),
+    (["--start", "now-1h", "--step", "0s"], "step must be a positive duration"),
+    (["--start", "now-1h", "--step", "fast"], "is not a duration"),
+    (["--timeout", "0"], "timeout must be positive"),
+])
+def test_the_cli_says_a_bad_query_argument_in_one_line(prom, args, said):
+    run = subprocess.run([sys.executable, "-m", "mlmon_nb.cli", "query", "up", "--url", prom.url,
+                          *args], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith("mlmon-nb: ") and said in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

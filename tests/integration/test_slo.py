@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mlmon_nb import slo
+from mlmon_nb.errors import QueryArgumentError
 
 # -- pure ---------------------------------------------------------------------------------------
 
@@ -122,7 +123,8 @@ def test_burn_rates_page_during_the_error_burst_only(prom, model, history):
 
 def test_burn_down_drops_across_the_error_burst(prom, model, history):
     start, end = ts(history.start), ts(history.end)
-    down = slo.burn_down_from(prom, model, start, end, 600)
+    down = slo.burn_down_from(prom, model, start, end, "10m")  # seconds or a duration
+    assert down.equals(slo.burn_down_from(prom, model, start, end, 600))
     avail = down[down.slo == "availability"].set_index("timestamp")["value"]
     a, b = history.incidents["errors"]
     before = avail[avail.index < ts(a)].iloc[-1]
@@ -141,3 +143,11 @@ def test_monthly_table_covers_the_range(prom, model, history):
     whole = by_slo(slo.compliance_from(prom, model, start, end))["availability"]
     assert table[table.slo == "availability"].events.sum() == pytest.approx(whole["events"],
                                                                            rel=0.01)
+
+
+def test_a_range_that_ends_before_it_starts_is_refused_alike(prom, model, history):
+    start, end = ts(history.end), ts(history.start)
+    for report in (slo.compliance_from, slo.monthly_from,
+                   lambda *a: slo.burn_down_from(*a, "10m")):
+        with pytest.raises(QueryArgumentError, match="is before start"):
+            report(prom, model, start, end)

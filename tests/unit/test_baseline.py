@@ -184,3 +184,36 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     broken.write_bytes(b"not parquet")
     assert main(["baseline", "build", str(broken), "--model", "m", "-o", str(tmp_path / "b.json")]) == 2
     assert "cannot be read as parquet" in capsys.readouterr().err
+
+
+def test_an_empty_csv_cell_of_a_text_column_is_missing_as_pandas_reads_it(tmp_path):
+    """Read as the category "", a quarter of empty cells would be a category the service never
+    sees (it counts None as missing): a false alarm on the same data."""
+    rng = np.random.default_rng(5)
+    country = rng.choice(["de", "fr", "us"], 2000).astype(object)
+    country[rng.random(2000) < 0.25] = None
+    frame = pd.DataFrame({"x": rng.normal(size=2000), "country": country})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    frame.to_parquet(tmp_path / "train.parquet")
+    built = {}
+    for suffix in ("csv", "parquet"):
+        out = tmp_path / f"{suffix}.json"
+        assert main(["baseline", "build", str(tmp_path / f"train.{suffix}"), "--model", "m",
+                     "--categorical", "country", "--no-progress", "-o", str(out)]) == 0
+        built[suffix] = Baseline.load(out).categorical["country"]
+    read = Baseline.from_frame(pd.read_csv(tmp_path / "train.csv"), "m",
+                               categorical=["country"]).categorical["country"]
+    for feature in built.values():
+        assert set(feature.categories) == {"de", "fr", "us"}
+        assert feature.missing_share == pytest.approx(read.missing_share)
+    assert read.missing_share == pytest.approx(np.mean(pd.isna(country)))
+
+
+@pytest.mark.parametrize("top_k", [0, -1])
+def test_top_k_below_one_is_refused(frame, top_k, capsys, tmp_path):
+    with pytest.raises(BaselineError, match="top_k must keep at least 1 category"):
+        Baseline.from_frame(frame, "m", categorical=["channel"], top_k=top_k)
+    frame.to_parquet(tmp_path / "t.parquet")
+    assert main(["baseline", "build", str(tmp_path / "t.parquet"), "--model", "m", "--top-k",
+                 str(top_k), "-o", str(tmp_path / "b.json")]) == 2
+    assert "top_k must keep at least 1" in capsys.readouterr().err

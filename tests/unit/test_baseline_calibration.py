@@ -254,3 +254,22 @@ def test_confidence_buckets_other_than_the_two_known_are_refused(calibrated, tmp
             load(path)
     with pytest.raises(BaselineError, match="neither the exporter's"):
         fit_calibration(np.array([0.5]), np.array([True]), (0.5, 1.0))
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda doc: doc["calibration"].update(gap=doc["calibration"]["gap"][:-2]), "calibration"),
+    (lambda doc: next(iter(doc["numeric"].values())).update(n=-5),
+     "inconsistent edges, fractions or reference"),
+])
+def test_the_service_and_the_library_refuse_an_edited_baseline_alike(calibrated, tmp_path,
+                                                                      edit, said):
+    """Both loaders run the same checks and name the file once, in one sentence."""
+    doc = calibrated.to_dict()
+    edit(doc)
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({**doc, "baseline_id": content_id(doc)}))
+    for load in (Baseline.load, load_baseline):
+        with pytest.raises(BaselineError, match=said) as caught:
+            load(path)
+        message = str(caught.value)
+        assert message.count(str(path)) == 1 and "BaselineError(" not in message

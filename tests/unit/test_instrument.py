@@ -549,3 +549,87 @@ def test_a_baseline_path_in_place_of_the_model_name_says_how_to_pass_it():
     for path in ("baselines/churn.json", "churn.json", r"C:\\models\\churn"):
         with pytest.raises(InstrumentError, match=r"not a baseline file.*baseline=load_baseline"):
             ModelMonitor(path, registry=CollectorRegistry())
+
+
+LONE_SURROGATE = json.loads('"bad\\ud83dlabel"')  # what a JSON request body can carry
+
+
+def test_a_lone_surrogate_in_any_label_cannot_break_the_scrape(baseline):
+    """A string with no UTF-8 form, exported as is, would fail every later scrape."""
+    reg = CollectorRegistry()
+    mon = ModelMonitor(MODEL_NAME, baseline=baseline, registry=reg)
+    with mon.track(LONE_SURROGATE):
+        pass
+    mon.record_error("predict", LONE_SURROGATE)
+    mon.record_prediction(LONE_SURROGATE, 0.9, request_id=LONE_SURROGATE, segment=LONE_SURROGATE,
+                          features={"text_length": 3.0, "sentiment_score": 0.1,
+                                    "channel": LONE_SURROGATE, LONE_SURROGATE: 1.0})
+    assert mon.record_feedback(LONE_SURROGATE, LONE_SURROGATE)
+    fams = scrape(reg)
+    shown = "bad\ufffdlabel"
+    assert value(fams, "ml_requests_total", endpoint=shown) == 1
+    assert value(fams, "ml_errors_total", error_type=shown) == 1
+    assert value(fams, "ml_predictions_total", predicted_class=shown) == 1
+    assert value(fams, "ml_ground_truth_total", segment=shown, outcome="correct") == 1
+    assert value(fams, "ml_feature_invalid_total", feature=shown, reason="unknown_feature") == 1
+    assert value(fams, "ml_feature_category_total", feature="channel",
+                 category=m.OTHER_CATEGORY) == 1
+
+
+def test_the_shared_store_keeps_joining_after_a_lone_surrogate_id(tmp_path):
+    """One unencodable id must not keep a worker's whole queue from committing."""
+    store = SharedPendingStore(tmp_path / "pending.sqlite", "m")
+    reg = CollectorRegistry()
+    mon = ModelMonitor("m", registry=reg)
+    mon._pending = store
+    mon.record_prediction("pos", 0.9, request_id="good-1")
+    mon.record_prediction("pos", 0.9, request_id=LONE_SURROGATE)
+    mon.record_prediction("pos", 0.9, request_id="good-2")
+    store.flush()
+    assert mon.record_feedback("good-1", "pos") and mon.record_feedback("good-2", "neg")
+    assert mon.record_feedback(LONE_SURROGATE, "pos")
+
+
+@pytest.mark.parametrize("confidence", [87.0, -0.2, 1.5, 10 ** 400])
+def test_a_confidence_outside_zero_one_is_counted_invalid_not_observed(confidence):
+    """A percentage or a logit passed as the confidence would read as certainty."""
+    reg = CollectorRegistry()
+    mon = ModelMonitor("m", registry=reg)
+    mon.record_prediction("pos", confidence)
+    mon.record_prediction("pos", 1.0 + 1e-12)  # a softmax's rounding: clipped to 1
+    fams = scrape(reg)
+    reason = "inf" if confidence == 10 ** 400 else "out_of_range"
+    assert value(fams, "ml_feature_invalid_total", feature="__confidence__", reason=reason) == 1
+    assert value(fams, "ml_prediction_confidence_count") == 1
+    assert value(fams, "ml_prediction_confidence_sum") == 1.0
+    assert value(fams, "ml_predictions_total") == 2
+
+
+@pytest.mark.parametrize("bad", [10 ** 400, 1 + 2j])
+def test_a_value_the_joint_check_cannot_use_loses_neither_the_join_nor_the_error(bad):
+    """The reconstruction error takes an unusable value as the baseline's mean; the prediction
+    still waits for its label."""
+    served = training_baseline(3000, top_k=3)
+    assert served.multivariate is not None
+    reg = CollectorRegistry()
+    mon = ModelMonitor(MODEL_NAME, baseline=served, registry=reg)
+    features = {name: 1.0 for name in served.numeric} | {"channel": "web"}
+    features[served.multivariate.features[0]] = bad
+    mon.record_prediction("neutral", 0.9, features=features, request_id="r0")
+    assert mon.record_feedback("r0", "neutral")
+    fams = scrape(reg)
+    assert value(fams, "ml_reconstruction_error_count") == 1
+    assert value(fams, "ml_feature_invalid_total", reason="internal_error") == 0
+
+
+@pytest.mark.parametrize("features", [[1.0, 2.0], "text_length=3", np.zeros(3)])
+def test_features_that_are_not_a_mapping_are_counted_and_the_join_kept(baseline, features):
+    reg = CollectorRegistry()
+    mon = ModelMonitor(MODEL_NAME, baseline=baseline, registry=reg,
+                       sampler=GroundTruthSampler(1.0, lambda item: item.to_json(), seed=0))
+    assert mon.record_prediction("neutral", 0.9, features=features, request_id="r0")
+    assert mon.record_feedback("r0", "neutral")
+    fams = scrape(reg)
+    assert value(fams, "ml_feature_invalid_total", feature="__features__",
+                 reason="wrong_type") == 1
+    assert value(fams, "ml_feature_invalid_total", reason="internal_error") == 0
