@@ -63,6 +63,7 @@ RUN_STATUSES = tuple(s.value for s in RunStatus)
 FINAL_STATUSES = ("done", "failed", "timeout", "dead_kernel")
 DEFAULT_LEASE_SECONDS = 30.0   # a dead owner's run is taken over this long after its last beat
 DEFAULT_MAX_ATTEMPTS = 3       # executions started per run before it is given up
+FINISH_ATTEMPTS = 4            # tries to record an outcome, each waiting up to 30 s on a lock
 _RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{10}$")
 
 
@@ -107,7 +108,7 @@ CREATE INDEX IF NOT EXISTS runs_model ON runs(model_name, created);
 
 def is_run_id(text: str) -> bool:
     """Whether ``text`` has the shape of a run id (never a path)."""
-    return bool(_RUN_ID.match(text or ""))
+    return bool(_RUN_ID.fullmatch(text or ""))
 
 
 def _new_run_id() -> str:
@@ -326,18 +327,31 @@ class RunStore:
     def finish(self, run_id: str, status: str, *, error: str = "",
                summary: Mapping[str, object] | None = None) -> bool:
         """Record a run's outcome; False (and nothing written) when this store no longer owns
-        the run (its lease expired and another process took it over)."""
+        the run (its lease expired and another process took it over). An index locked for
+        longer than the connection's timeout is tried again, :data:`FINISH_ATTEMPTS` times in
+        all: the outcome of a run that executed is worth the wait."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"{status!r} is not a final status; use one of {FINAL_STATUSES}")
-        with self._db() as db:
-            done = db.execute(
-                "UPDATE runs SET status = ?, finished = ?, error = ?, summary = ?, owner = '', "
-                "lease_expires = NULL WHERE run_id = ? AND (owner = ? OR owner = '')",
-                (str(status), time.time(), error[:4000], json.dumps(dict(summary or {})), run_id,
-                 self.owner)).rowcount
+        for attempt in range(1, FINISH_ATTEMPTS + 1):
+            try:
+                with self._db() as db:
+                    done = db.execute(
+                        "UPDATE runs SET status = ?, finished = ?, error = ?, summary = ?, "
+                        "owner = '', lease_expires = NULL WHERE run_id = ? AND "
+                        "(owner = ? OR owner = '')",
+                        (str(status), time.time(), error[:4000], json.dumps(dict(summary or {})),
+                         run_id, self.owner)).rowcount
+                break
+            except sqlite3.OperationalError:
+                if attempt == FINISH_ATTEMPTS:
+                    raise
+        self.release(run_id)
+        return done == 1
+
+    def release(self, run_id: str) -> None:
+        """Stop renewing a run's lease: finished here, or to be taken over once it lapses."""
         with self._lock:
             self._held.discard(run_id)
-        return done == 1
 
     def requeue_interrupted(self) -> int:
         """Put runs no live owner holds back in the queue — expired leases, and this store's

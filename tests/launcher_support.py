@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -87,9 +88,20 @@ def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def with_models(config: Config, *names: str) -> Config:
+    """``config`` with more models like its first: the launcher runs a runbook only for a
+    configured model, and tests tell their runs apart by model."""
+    extra = tuple(replace(config.models[0], name=name) for name in names)
+    return replace(config, models=(*config.models, *extra))
+
+
 def write_config(config: Config, path: Path) -> Path:
-    """A YAML file for ``config`` (subprocess launchers read their config from a file)."""
+    """A YAML file for ``config`` (subprocess launchers read their config from a file), with
+    its models beyond the demo's as copies of the demo's."""
     raw = yaml.safe_load((REPO / "stack" / "mlmon.yaml").read_text())
+    known = {m["name"] for m in raw["models"]}
+    raw["models"] += [{**raw["models"][0], "name": m.name} for m in config.models
+                      if m.name not in known]
     raw["prometheus_url"] = config.prometheus_url
     raw["launcher_url"] = config.launcher_url
     raw["jupyter_url"] = config.jupyter_url

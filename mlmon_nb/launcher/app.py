@@ -221,7 +221,7 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             return error(request, f"status must be one of {', '.join(RUN_STATUSES)}", 400)
         try:
             limit = min(max(int(q.get("limit", "200")), 1), 1000)
-            offset = max(int(q.get("offset", "0")), 0)
+            offset = min(max(int(q.get("offset", "0")), 0), 2 ** 62)  # SQLite's integers
         except ValueError:
             return error(request, "limit and offset must be numbers", 400)
         try:

@@ -41,7 +41,9 @@ __all__ = ["Launcher"]
 log = logging.getLogger("mlmon_nb.launcher")
 # alert labels a run can do without: one that fails its check (a model_version such as
 # "release/2.1") is dropped with a log line rather than refusing the whole notification
-OPTIONAL_LABELS = frozenset({"model_version"})
+# labels a service or a rule sets freely: one that fails its parameter's check is dropped
+# (the run goes ahead without it), never the alert
+OPTIONAL_LABELS = frozenset({"model_version", "severity"})
 
 
 class Launcher:
@@ -153,13 +155,17 @@ class Launcher:
                 self._busy += 1
             try:
                 self._execute(run)
+            except Exception as exc:  # its outcome could not be recorded: never lose a worker
+                log.error("run %s: its outcome could not be recorded (%s); it runs again once "
+                          "its lease lapses", run.run_id, exc)
+                self.store.release(run.run_id)
             finally:
                 with self._busy_lock:
                     self._busy -= 1
 
     def _execute(self, run: Run) -> None:
         self.wait_seconds.observe(max(0.0, (run.started or time.time()) - run.created))
-        if self._prometheus_missing(run):
+        if self._refused(run) or self._prometheus_missing(run):
             self.runs_total.labels(run.alertname, RunStatus.FAILED.value).inc()
             return
         try:
@@ -171,6 +177,18 @@ class Launcher:
             status, duration = RunStatus.FAILED.value, 0.0
         self.runs_total.labels(run.alertname, status).inc()
         self.run_seconds.labels(run.alertname).observe(duration)
+
+    def _refused(self, run: Run) -> bool:
+        """An alert's model that this launcher's configuration lacks, or a feature its baseline
+        lacks, ends the run as failed with one line naming what exists, before any kernel: the
+        webhook accepts the notification (refusing it would drop every runbook in it), but a
+        kernel would only fail on it, or investigate another feature in its place."""
+        try:
+            check_against_config(self.config, run.params)
+        except ParameterError as exc:
+            self.store.finish(run.run_id, RunStatus.FAILED, error=f"{exc}; no kernel was started")
+            return True
+        return False
 
     def _prometheus_missing(self, run: Run) -> bool:
         """A runbook that queries Prometheus (it declares ``prometheus_url``) asks it for one
@@ -215,12 +233,14 @@ class Launcher:
         return run, created
 
     def accept_webhook(self, payload: Any) -> dict[str, Any]:
-        """Queue the runbook of each firing alert once; mark resolved ones. All-or-nothing:
-        one invalid alert refuses the whole notification and queues nothing."""
+        """Queue the runbook of each firing alert once; mark resolved ones. An alert whose
+        labels its runbook refuses is left out, logged and listed (``refused``) with the
+        reason; the others still run: Alertmanager does not resend a notification refused with
+        a 4xx, so refusing all of it would drop every runbook in it."""
         alerts = webhook_alerts(payload, self.settings.max_alerts)
         group = group_key(payload)
         planned: list[Planned] = []
-        resolved, skipped = [], []
+        resolved, skipped, refused = [], [], []
         for alert in alerts:
             labels = alert["labels"]
             name = labels.get("alertname", "")
@@ -241,8 +261,15 @@ class Launcher:
                 except ParameterError as exc:
                     log.warning("alert %s: label dropped: %s", name, exc)
                     del raw[optional]
-            params = validate_parameters(runbook, raw, untrusted=True, ignore_undeclared=True)
+            try:
+                params = validate_parameters(runbook, raw, untrusted=True, ignore_undeclared=True)
+            except ParameterError as exc:
+                log.warning("alert %s: refused: %s", name, exc)
+                refused.append({"alertname": name, "error": str(exc)})
+                continue
             planned.append(Planned(name, params, key, priority(labels), group))
+        if refused and not planned and not resolved:
+            raise RequestError("; ".join(r["error"] for r in refused)[:2000], 400)
         if not planned and not resolved:
             raise RequestError(f"no alert in this notification has a runbook (alerts: "
                                f"{', '.join(sorted(set(skipped)))[:200]}); runbooks exist for: "
@@ -252,4 +279,4 @@ class Launcher:
             run, created = self._queue(plan, "webhook")
             runs.append({"run_id": run.run_id, "alertname": run.alertname, "created": created})
         marked = sum(self.store.mark_resolved(key, ends) for key, ends in resolved)
-        return {"runs": runs, "resolved": marked, "skipped": skipped}
+        return {"runs": runs, "resolved": marked, "skipped": skipped, "refused": refused}

@@ -57,15 +57,37 @@ _RELATIVE = re.compile(r"now(?:\s*([+-])\s*(\S+))?", re.IGNORECASE)
 _UNIX = re.compile(r"\d{9,10}(\.\d+)?")
 _TIME_FORMS = ("an ISO-8601 time such as 2024-05-01T12:00:00Z, unix seconds, or a time relative "
                "to now such as now, now-2h or now-30m")
+# what pandas' nanosecond timestamps (and so every query of a run) can hold, and the longest
+# window or step a run may ask for: checked when the run is asked for, not in its kernel
+EARLIEST = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+LATEST = _dt.datetime(2262, 1, 1, tzinfo=_dt.UTC)
+MAX_DURATION_SECONDS = 366 * 86400
 
 
 def _utc(moment: _dt.datetime) -> str:
     return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(value: str) -> _dt.datetime | None:
+    """The moment an already resolved time parameter names (UTC when it has no offset)."""
+    text = value.strip()
+    if not text:
+        return None
+    moment = _dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.UTC)
+
+
 def resolve_time(value: str, now: _dt.datetime | None = None) -> str:
     """A time parameter checked: ISO-8601 as given; ``now``, ``now-2h``, ``now+5m`` and unix
     seconds as ISO-8601 UTC (whole seconds); empty stays empty. ValueError says what to write."""
+    resolved = _resolve_time(value, now)
+    moment = parse_time(resolved)
+    if moment is not None and not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{_TIME_FORMS}, between {EARLIEST.year} and {LATEST.year - 1}")
+    return resolved
+
+
+def _resolve_time(value: str, now: _dt.datetime | None) -> str:
     text = value.strip()
     if not text:
         return value
@@ -97,9 +119,12 @@ def resolve_time(value: str, now: _dt.datetime | None = None) -> str:
 def _duration(value: str) -> str:
     if value:
         try:
-            parse_duration(value)
+            seconds = parse_duration(value)
         except ConfigError:
             raise ValueError("a duration such as 30s, 5m, 6h or 7d") from None
+        if not 1 <= seconds <= MAX_DURATION_SECONDS:
+            raise ValueError(f"a duration from 1s to {MAX_DURATION_SECONDS // 86400}d, such as "
+                             f"30s, 5m, 6h or 7d")
     return value
 
 
@@ -241,6 +266,10 @@ def validate_parameters(runbook: Runbook, raw: Mapping[str, object], *,
             raise ParameterError(
                 f"parameter {name!r} of runbook {runbook.alertname} must be {exc}; got "
                 f"{str(value)[:80]!r}") from None
+    start, end = (parse_time(str(out.get(k) or "")) for k in ("start", "end"))
+    if start is not None and end is not None and end <= start:
+        raise ParameterError(f"parameters 'start' and 'end' of runbook {runbook.alertname}: end "
+                             f"({out['end']}) must be after start ({out['start']})")
     if "alertname" in out and out["alertname"] != runbook.alertname:
         raise ParameterError(f"parameter 'alertname' is {out['alertname']!r} but this is the "
                              f"runbook of {runbook.alertname}")

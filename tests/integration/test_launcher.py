@@ -21,6 +21,7 @@ from launcher_support import (
     launcher_process,
     payload,
     wait_for,
+    with_models,
     write_config,
 )
 
@@ -95,9 +96,11 @@ def test_webhook_runs_high_error_rate_once_and_the_link_leads_to_it(history, pro
 def quick(faults, tmp_path_factory, history):
     """A launcher over the fault runbooks, two workers, warm kernels; shared by fast tests."""
     state = tmp_path_factory.mktemp("quick-state")
-    # m1: a second configured model, so forms for it pass the configuration check
-    cfg = replace(history.config, stack=replace(history.config.stack, state_dir=state),
-                  models=(*history.config.models, replace(history.config.models[0], name="m1")))
+    # m1: a second configured model, so forms for it pass the configuration check (the rest:
+    # the models other tests tell their runs apart by)
+    cfg = with_models(replace(history.config, stack=replace(history.config.stack,
+                                                            state_dir=state)),
+                      "m1", "alpha", "beta", *(f"conc{i}" for i in range(10)))
     # generous: under a loaded machine a quick run can take seconds; only Sleepy (600 s) hits it
     settings = LauncherSettings(workers=2, warm_kernels=2, run_timeout=25)
     with InProcessLauncher(cfg, settings=settings, registry=Registry(faults)) as srv, \
@@ -168,6 +171,8 @@ def test_run_history_filters_and_metrics(quick):
     assert [r["alertname"] for r in failed] == ["Failing"]
     assert "the runbook broke" in failed[0]["error"]
     assert client.get("/runs", params={"status": "nonsense"}).status_code == 400
+    assert client.get("/runs", params={"offset": "9" * 30}).status_code == 200  # past the end
+    assert client.get(f"/runs/{alpha[0]['run_id']}%0A").status_code == 404  # ids match whole
     page = client.get("/runs", params={"alertname": "Failing"})
     table = page.text.split("<table>", 1)[1]  # (the model filter suggests every model)
     assert "Failing" in table and "alpha" not in table
@@ -229,7 +234,9 @@ def test_fifty_concurrent_webhooks_run_each_alert_exactly_once(quick):
 def test_launcher_killed_with_runs_queued_loses_none(history, faults, tmp_path):
     from mlmon_nb.config import load_config
     state = tmp_path / "state"
-    cfg = replace(history.config, stack=replace(history.config.stack, state_dir=state))
+    cfg = with_models(replace(history.config, stack=replace(history.config.stack,
+                                                            state_dir=state)),
+                      *(f"r{i}" for i in range(6)))
     port = free_port()
     path = write_config(cfg, tmp_path / "mlmon.yaml")
     assert load_config(path).stack.state_dir == state
@@ -281,3 +288,24 @@ def test_a_queued_run_against_an_unreachable_prometheus_fails_without_a_kernel(h
         quick = client.post("/alertmanager", json=payload(alert("Quick", fingerprint="quick1")))
         done = wait_for(finished(client, quick.json()["runs"][0]["run_id"]), timeout=120)
         assert done["status"] == "done", done["error"]
+
+
+def test_a_webhook_for_a_model_or_feature_the_configuration_lacks_fails_without_a_kernel(
+        quick, history):
+    """Alertmanager's notification is accepted (a 4xx would drop every runbook in it), but the
+    run ends as failed with what exists, before a kernel, as the form and `mlmon-nb run` refuse
+    it: never a kernel failing on it, nor another feature investigated in its place."""
+    srv, client, state = quick
+    history.baseline.save(srv.launcher.config.baseline_path("m1"))
+    r = client.post("/alertmanager", json=payload(
+        alert("Quick", fingerprint="unconf1", model_name="unconfigured"),
+        alert("Quick", fingerprint="unconf2", model_name="m1", feature="no_such_feature")))
+    assert r.status_code == 200, r.text
+    for run in r.json()["runs"]:
+        done = wait_for(finished(client, run["run_id"]), timeout=60)
+        assert done["status"] == "failed" and "no kernel was started" in done["error"], done
+        assert not (state / "runs" / run["run_id"] / "output.ipynb").exists()
+    errors = sorted(wait_for(finished(client, run["run_id"]))["error"]
+                    for run in r.json()["runs"])
+    assert "model 'unconfigured' is not configured" in errors[1]
+    assert "'no_such_feature' is not a feature of the baseline of m1" in errors[0]

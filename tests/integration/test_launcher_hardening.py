@@ -11,6 +11,7 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -30,13 +31,14 @@ from launcher_support import (
     launcher_process,
     payload,
     wait_for,
+    with_models,
     write_config,
     write_runbook,
 )
 
 from mlmon_nb.errors import ConfigError, ParameterError
 from mlmon_nb.launcher import Launcher, LauncherSettings, create_app
-from mlmon_nb.launcher.security import json_depth
+from mlmon_nb.launcher.security import RequestError, json_depth
 from mlmon_nb.runbooks import Registry
 from mlmon_nb.runstore import RUN_STATUSES, RunClaimed, RunStatus, RunStore
 from mlmon_nb.stack import free_port
@@ -50,7 +52,11 @@ def faults(tmp_path_factory) -> Path:
 
 
 def cfg_at(history, state: Path):
-    return replace(history.config, stack=replace(history.config.stack, state_dir=state))
+    """The history's configuration with the models these tests name (a webhook's run for a
+    model the configuration lacks fails before a kernel)."""
+    return with_models(replace(history.config, stack=replace(history.config.stack,
+                                                             state_dir=state)),
+                       "real-model", "decoy", "d0", "d1", "d2")
 
 
 @pytest.fixture(scope="module")
@@ -397,3 +403,55 @@ _JSON = st.recursive(st.none() | st.integers() | _TEXT,
 def test_the_depth_prescan_matches_the_parsed_depth(value, ascii_only):
     raw = json.dumps(value, ensure_ascii=ascii_only).encode()
     assert json_depth(raw) == _true_depth(json.loads(raw))
+
+
+# -- one alert's bad labels, and an index that stays locked ----------------------------------------
+
+def test_one_refused_alert_leaves_the_rest_of_its_notification_running(history, faults,
+                                                                       tmp_path):
+    """Alertmanager does not resend a notification answered with a 4xx: refusing all of it for
+    one alert's labels would drop every runbook in it."""
+    engine = Launcher(cfg_at(history, tmp_path / "state"), LauncherSettings(warm_kernels=0),
+                      Registry(faults))
+    answer = engine.accept_webhook(payload(
+        alert("Quick", fingerprint="ok1", model_name="decoy"),
+        alert("Quick", fingerprint="p1", model_name="d0", severity="P1"),  # dropped, not refused
+        alert("Quick", fingerprint="bad1", model_name="../../etc")))
+    assert sorted(r.model_name for r in engine.store.list()) == ["d0", "decoy"]
+    assert len(answer["runs"]) == 2 and "severity" not in engine.store.list(
+        model_name="d0")[0].params
+    [refused] = answer["refused"]
+    assert refused["alertname"] == "Quick" and "parameter 'model_name'" in refused["error"]
+    with pytest.raises(RequestError, match="parameter 'model_name'") as caught:
+        engine.accept_webhook(payload(alert("Quick", fingerprint="bad2", model_name="a b")))
+    assert caught.value.status == 400
+    assert len(engine.store.list()) == 2
+
+
+def test_a_worker_outlives_an_index_it_cannot_write_and_lets_the_run_go(history, faults,
+                                                                       tmp_path, monkeypatch):
+    """A run whose outcome cannot be recorded is released (its lease is no longer renewed, so
+    it runs again once the lease lapses), and the worker takes the next run."""
+    engine = Launcher(cfg_at(history, tmp_path / "state"),
+                      LauncherSettings(workers=1, warm_kernels=0), Registry(faults))
+    real = engine.store.finish
+    broken = {"calls": 0}
+
+    def locked(run_id, status, **kw):
+        broken["calls"] += 1
+        if broken["calls"] <= 2:  # the outcome, then the failure recorded in its place
+            raise sqlite3.OperationalError("database is locked")
+        return real(run_id, status, **kw)
+
+    monkeypatch.setattr(engine.store, "finish", locked)
+    first = engine.accept_webhook(payload(alert("Quick", fingerprint="lk1")))["runs"][0]
+    engine.start()
+    try:
+        wait_for(lambda: broken["calls"] >= 2, timeout=120)
+        wait_for(lambda: first["run_id"] not in engine.store.held(), timeout=30)
+        second = engine.accept_webhook(payload(alert("Quick", fingerprint="lk2",
+                                                     model_name="decoy")))["runs"][0]
+        wait_for(lambda: engine.store.get(second["run_id"]).status == "done", timeout=120)
+    finally:
+        engine.stop()
+    assert engine.store.get(first["run_id"]).status == "running"  # until its lease lapses

@@ -20,6 +20,7 @@ from launcher_support import (
     launcher_process,
     payload,
     wait_for,
+    with_models,
     write_config,
     write_runbook,
 )
@@ -76,7 +77,9 @@ def test_two_launchers_under_load_execute_each_alert_once(history, tmp_path):
                   "from mlmon_nb.investigate import record_summary\n"
                   "record_summary(f'counted {model_name}', n=1)")
     state = tmp_path / "state"
-    cfg = replace(history.config, stack=replace(history.config.stack, state_dir=state))
+    cfg = with_models(replace(history.config, stack=replace(history.config.stack,
+                                                            state_dir=state)),
+                      *(f"m{n:03d}" for n in range(ALERTS)))
     path = write_config(cfg, tmp_path / "mlmon.yaml")
     env = {"MLMON_RUNBOOK_DIR": str(folder)}
     ports = [free_port(), free_port()]

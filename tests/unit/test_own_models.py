@@ -25,6 +25,7 @@ from mlmon_nb.runbooks.parameters import (
     default_model,
     resolve_time,
     server_defaults,
+    validate_parameters,
 )
 from mlmon_nb.stack.grafana import dashboard_files
 
@@ -156,6 +157,26 @@ def test_each_job_and_baseline_belongs_to_the_model_before_it(tmp_path, capsys, 
 def test_a_time_out_of_range_is_a_clear_error(value):
     with pytest.raises(ValueError, match="out of range"):
         resolve_time(value)
+
+
+@pytest.mark.parametrize("raw, said", [
+    ({"window": "999999999999d"}, "a duration from 1s to 366d"),
+    ({"window": "0s"}, "a duration from 1s to 366d"),
+    ({"step": "1ms"}, "a duration from 1s to 366d"),
+    ({"start": "0001-01-01"}, "between 1970 and 2261"),
+    ({"end": "9999-12-31T23:59:59Z"}, "between 1970 and 2261"),
+    ({"start": "now", "end": "now-2h"}, "end .* must be after start"),
+    ({"start": "2026-01-02", "end": "2026-01-01T23:00:00Z"}, "end .* must be after start"),
+])
+def test_times_and_durations_a_run_cannot_query_are_refused_when_asked_for(raw, said):
+    """Refused before a run exists, not by a kernel failing on pandas' or Prometheus' limits."""
+    runbook = Registry.for_config(load_config(DEMO_CONFIG)).get("HighErrorRate")
+    assert {"window", "step", "start", "end"} <= set(runbook.parameters)
+    with pytest.raises(ParameterError, match=said):
+        validate_parameters(runbook, raw)
+    fine = validate_parameters(runbook, {"window": "366d", "step": "1s", "start": "now-2h",
+                                         "end": "now"})
+    assert fine["window"] == "366d"
 
 
 def test_a_run_without_a_model_is_about_the_only_configured_model():
