@@ -7,6 +7,7 @@ parsers; ``main`` turns an :class:`~mlmon_nb.errors.MlmonError` into one clear l
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from itertools import zip_longest
 from pathlib import Path
@@ -226,6 +227,8 @@ def _add_run(sub) -> None:
 
 
 def _run(args) -> int:
+    import nh3  # noqa: F401  the run's page needs it: a missing extra is refused before a run
+
     from .runbooks import run_from_cli
     return run_from_cli(_config(args), args.notebook, dict(args.parameter),
                         progress=not args.no_progress)
@@ -339,6 +342,9 @@ def _add_launcher(sub) -> None:
 def _launcher(args) -> int:
     from .config import parse_duration
     from .launcher import LauncherSettings, serve
+    # what the launcher decides (runs queued, webhooks refused, leases taken over) goes to
+    # stderr, one line each; uvicorn's own access log stays off
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = LauncherSettings(workers=args.workers, warm_kernels=args.warm_kernels,
                                 run_timeout=parse_duration(args.run_timeout),
                                 drain_timeout=parse_duration(args.drain_timeout),
@@ -481,6 +487,15 @@ def _rules_check(args) -> int:
     if clone is not None:
         from .runbooks.headers import stale_headers
         stale += stale_headers(clone)
+    missing = [(m.name, m.baseline) for m in config.models
+               if m.baseline is not None and not m.baseline.is_file()]
+    for name, path in missing:
+        print(f"missing: the baseline of {name}, {path}, is not a file: drift reruns and its "
+              f"runbooks need it; build it with `mlmon-nb baseline build DATA --model {name} "
+              f"-o {path}` or fix `baseline:` in {config.path or 'the configuration'}",
+              file=sys.stderr)
+    if missing and not stale:
+        return 1
     if stale:
         print(f"stale: {', '.join(stale)} differ from a fresh generation; run "
               f"`mlmon-nb rules generate`", file=sys.stderr)

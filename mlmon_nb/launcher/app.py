@@ -135,11 +135,17 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             return gone(request)
         except RequestError as exc:
             engine.webhooks_total.labels("refused").inc()
+            log.warning("webhook refused (%d): %s", exc.status, exc)
             return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
         except RunbookError as exc:  # ParameterError included: a label failed its check
             engine.webhooks_total.labels("refused").inc()
+            log.warning("webhook refused (400): %s", exc)
             return JSONResponse({"error": str(exc)}, status_code=400)
         engine.webhooks_total.labels("accepted").inc()
+        log.info("webhook: %d run(s) queued, %d already known, %d resolved, %d skipped, "
+                 "%d refused", sum(r["created"] for r in result["runs"]),
+                 sum(not r["created"] for r in result["runs"]), result["resolved"],
+                 len(result["skipped"]), len(result["refused"]))
         return JSONResponse(result, status_code=200)
 
     def query_params(request: Request) -> dict[str, str]:

@@ -167,6 +167,8 @@ class Launcher:
         self.wait_seconds.observe(max(0.0, (run.started or time.time()) - run.created))
         if self._refused(run) or self._prometheus_missing(run):
             self.runs_total.labels(run.alertname, RunStatus.FAILED.value).inc()
+            log.warning("run %s of %s for %s: failed before a kernel", run.run_id, run.alertname,
+                        run.model_name or "-")
             return
         try:
             outcome = execute_run(self.store, self.registry, self.config, run,
@@ -175,6 +177,8 @@ class Launcher:
         except Exception as exc:  # never lose a worker; record and go on
             self.store.finish(run.run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             status, duration = RunStatus.FAILED.value, 0.0
+        log.info("run %s of %s for %s: %s in %.1fs", run.run_id, run.alertname,
+                 run.model_name or "-", status, duration)
         self.runs_total.labels(run.alertname, status).inc()
         self.run_seconds.labels(run.alertname).observe(duration)
 

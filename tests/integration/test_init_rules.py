@@ -22,3 +22,19 @@ def test_rules_check_finds_a_stale_launcher_snippet(tmp_path, capsys, monkeypatc
     snippet.write_text(snippet.read_text().replace("fraud|churn", "fraud"))
     assert main(["--config", str(config), "rules", "check"]) == 1
     assert "alertmanager-launcher.yml" in capsys.readouterr().err
+
+
+def test_rules_check_names_a_configured_baseline_that_is_not_there(tmp_path, capsys,
+                                                                   monkeypatch):
+    """Rules need no baseline file (the service exports it), but drift reruns and the drift
+    runbooks do: a `baseline:` that names no file is found by the check, not at 3 a.m."""
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))
+    config = tmp_path / "mlmon.yaml"
+    config.write_text(yaml.safe_dump({**OWN, "models": [
+        {"name": "fraud", "job": "fraud-api", "baseline": "baselines/nope.json"}]}))
+    assert main(["--config", str(config), "rules", "generate"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config), "rules", "check"]) == 1
+    err = capsys.readouterr().err
+    assert f"the baseline of fraud, {tmp_path / 'baselines' / 'nope.json'}, is not a file" in err
+    assert "mlmon-nb baseline build DATA --model fraud" in err

@@ -9,6 +9,7 @@ import base64
 import json
 import multiprocessing as mp
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -36,7 +37,7 @@ from launcher_support import (
     write_runbook,
 )
 
-from mlmon_nb.errors import ConfigError, ParameterError
+from mlmon_nb.errors import ConfigError
 from mlmon_nb.launcher import Launcher, LauncherSettings, create_app
 from mlmon_nb.launcher.security import RequestError, json_depth
 from mlmon_nb.runbooks import Registry
@@ -197,9 +198,22 @@ def test_a_client_vanishing_mid_body_is_one_log_line(history, faults, tmp_path):
             time.sleep(0.3)
             sock.close()
         assert _wait_healthy(port)
+        assert RunStore(state / "runs").list() == []
+        # what the launcher decides reaches its log, one line each
+        url = f"http://127.0.0.1:{port}/alertmanager"
+        assert httpx.post(url, json=payload(alert("NoSuchAlert", fingerprint="n1")),
+                          timeout=30).status_code == 422
+        assert httpx.post(url, json=payload(alert("Quick", fingerprint="q1")),
+                          timeout=30).status_code == 200
+        wait_for(lambda: RunStore(state / "runs").counts().get("done") == 1, timeout=120)
+        wait_for(lambda: ": done in " in (tmp_path / f"launcher-{port}.log").read_text(),
+                 timeout=30)
     log = (tmp_path / f"launcher-{port}.log").read_text()
     assert "Traceback" not in log, log[-3000:]
-    assert RunStore(state / "runs").list() == []
+    assert log.count("disconnected before its POST /alertmanager body arrived") == 3, log[-3000:]
+    assert "webhook refused (422): no alert in this notification has a runbook" in log
+    assert "webhook: 1 run(s) queued" in log
+    assert re.search(r"run \S+ of Quick for sentiment_classifier: done in ", log), log[-3000:]
 
 
 def _wait_healthy(port: int) -> bool:
@@ -335,7 +349,7 @@ def test_a_label_the_service_sets_freely_never_costs_the_alert_its_runbook(histo
               for r in engine.store.list()}
     assert params == {"sentiment_classifier": "1.2.0", "other": None}
     # a time out of range is the usual 400-class refusal, not a crash
-    with pytest.raises(ParameterError, match="out of range"):
+    with pytest.raises(RequestError, match="out of range"):
         engine.accept_webhook(payload(alert("Versioned", fingerprint="v3",
                                             starts_at="now-99999999h")))
 
