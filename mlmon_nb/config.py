@@ -1,6 +1,9 @@
 """The configuration: one YAML file (``mlmon.yaml``) mapped to frozen dataclasses.
 
 Loaded in two steps, like Sloth's spec: check the version, then map the YAML to dataclasses.
+Every mapping takes only the keys below: an unknown one is refused, naming its key path
+(``models[1].job_name``) and the closest known key, as are values of the wrong shape, URLs that
+``mlmon-nb init`` refuses and severities out of order.
 Rules, notebook defaults, runbook links and the local stack all take their settings from here.
 Relative paths are resolved against the file's folder. A complete example (the demo's,
 ``stack/mlmon.yaml``)::
@@ -70,11 +73,14 @@ history — or, in a model's first week, of the last six days: it fires when the
 
 from __future__ import annotations
 
+import difflib
+import itertools
+import math
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import yaml
 
@@ -352,48 +358,131 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def parse_config(raw: Any, path: Path | None = None) -> Config:
-    """Map an already-parsed YAML document to a :class:`Config` (step two of loading)."""
+    """Map an already-parsed YAML document to a :class:`Config` (step two of loading).
+
+    Every mapping is checked against the keys it takes: an unknown key is refused, naming its
+    path and the closest known key, never dropped for a default."""
     where = _p(path)
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a YAML mapping", where)
     version = raw.get("version")
-    if version != SCHEMA_VERSION:
-        raise ConfigError(f"version {version!r} is not supported; this mlmon_nb reads version "
-                          f"{SCHEMA_VERSION}", where)
+    if type(version) is not int or version != SCHEMA_VERSION:  # not True, 1.0 or "1"
+        problem = f"version {version!r} is not supported" if "version" in raw else "no version"
+        raise ConfigError(f"{problem}; this mlmon_nb reads version {SCHEMA_VERSION}: write "
+                          f"`version: {SCHEMA_VERSION}` at the top", where)
     base = path.resolve().parent if path else Path.cwd()
     if base.is_relative_to(PACKAGE_DATA):  # the wheel's demo config: as if in ./stack, so its
         base = Path.cwd() / "stack"       # state (../mlmon-state) is not written into the wheel
     try:
-        models = tuple(_model(m, base) for m in raw.get("models") or ())
+        raw = _keys(raw, "", ("version", "models", "stack", *URL_PORTS, "runbook_dirs", "alerts"))
+        listed = raw.get("models") or []
+        if not isinstance(listed, list):
+            raise ConfigError(f"models must be a list (`- name: my_model` a line), got {listed!r}")
+        models = tuple(_model(m, f"models[{i}]", base) for i, m in enumerate(listed))
         if not models:
-            raise ConfigError("no models configured; add at least one under `models:`", where)
+            raise ConfigError("no models configured; add at least one under `models:`")
         names = [m.name for m in models]
         if len(set(names)) != len(names):
-            raise ConfigError(f"model names must be unique: {names}", where)
-        stack = _stack(raw.get("stack") or {}, base)
-        urls = {key: str(raw.get(key) or "") for key in URL_PORTS}  # empty: from the port
-        urls["prometheus_url"] = os.environ.get("MLMON_PROMETHEUS_URL") or urls["prometheus_url"]
+            raise ConfigError(f"model names must be unique: {names}")
+        urls = {key: _url(raw.get(key), key) for key in URL_PORTS}  # empty: from the port
+        urls["prometheus_url"] = _url(os.environ.get("MLMON_PROMETHEUS_URL"),
+                                      "MLMON_PROMETHEUS_URL") or urls["prometheus_url"]
         dirs = raw.get("runbook_dirs") or []
         if not isinstance(dirs, list) or not all(isinstance(d, str) and d for d in dirs):
-            raise ConfigError(f"runbook_dirs must be a list of folders, got {dirs!r}", where)
-        return Config(models=models, stack=stack, path=path, **urls,
+            raise ConfigError(f"runbook_dirs must be a list of folders, got {dirs!r}")
+        return Config(models=models, stack=_stack(raw.get("stack"), base), path=path, **urls,
                       runbook_dirs=tuple((base / d).resolve() for d in dirs),
                       alert_for=_alert_for(raw.get("alerts")))
     except ConfigError as exc:
         if exc.path is None and where:
             raise ConfigError(str(exc), where) from exc
         raise
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError) as exc:  # a shape no check above foresaw
         raise ConfigError(f"malformed configuration: {exc}", where) from exc
+
+
+def _keys(raw: Any, where: str, known: Collection[str], hint: str = "") -> dict[str, Any]:
+    """``raw`` (null: empty) as the mapping at key path ``where``, holding only ``known`` keys.
+
+    The one check of every mapping of the schema: a value of another shape or an unknown key is
+    a ConfigError naming its path, with the closest known key the mapping lacks (a misspelling
+    stands for a key left out), else the known keys; ``hint`` is appended to the message."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping of {', '.join(known)}, got {raw!r}{hint}")
+    for key in raw:
+        if key not in known:
+            path = f"{where}.{key}" if where else str(key)
+            missing = [k for k in known if k not in raw]
+            close = difflib.get_close_matches(str(key).replace("-", "_"), missing, 1, 0.5)
+            advice = (f"did you mean `{close[0]}`?" if close else
+                      f"the known keys{' of ' + where if where else ''}: {', '.join(known)}")
+            raise ConfigError(f"unknown key {path}; {advice}{hint}")
+    return raw
+
+
+def _number(raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    """``raw[key]`` (``default`` when absent) as a finite number."""
+    value = raw.get(key, default)
+    try:
+        number = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}.{key} must be a number (e.g. {default:g}), got {value!r}")
+    return number
+
+
+def _fraction(raw: Mapping[str, Any], key: str, where: str, default: float, what: str) -> float:
+    """``raw[key]`` as a number strictly between 0 and 1: ``what`` it is names it in errors."""
+    value = _number(raw, key, where, default)
+    if not 0 < value < 1:
+        raise ConfigError(f"{where}.{key} is {what} between 0 and 1 (e.g. {default:g}), "
+                          f"got {value:g}")
+    return value
+
+
+def _duration(raw: Mapping[str, Any], key: str, where: str, default: str) -> float:
+    """``raw[key]`` (``default`` when absent) as a positive duration, in seconds."""
+    value = raw.get(key, default)
+    try:
+        seconds = parse_duration(value)
+    except ConfigError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise ConfigError(f"{where}.{key} must be a duration such as {default} (or 30s, 1h, "
+                          f"7d), got {value!r}")
+    return seconds
+
+
+def _severities(raw: Any, where: str, defaults: Mapping[str, float], worse: str
+                ) -> dict[str, float]:
+    """The severity mapping at ``where`` (``defaults`` gives its keys, mildest first): a number
+    each, rising with severity, since the higher the value, the ``worse`` it is."""
+    raw = _keys(raw, where, defaults)
+    out = {key: _number(raw, key, where, default) for key, default in defaults.items()}
+    for (mild, low), (severe, high) in itertools.pairwise(out.items()):
+        if high < low:
+            example = ", ".join(f"{k}: {v:g}" for k, v in reversed(list(defaults.items())))
+            raise ConfigError(f"{where}.{severe} ({high:g}) is below {where}.{mild} ({low:g}); "
+                              f"the higher the value, the {worse}, so {severe} must be at least "
+                              f"{mild}: write e.g. {{{example}}}")
+    return out
+
+
+def _url(value: Any, key: str) -> str:
+    """A configured URL, checked as ``mlmon-nb init`` checks its flags; null or empty: ""."""
+    from .initialize import check_url  # it imports this module: import it when called
+
+    return check_url(key, str(value)) if value not in (None, "") else ""
 
 
 def _alert_for(raw: Any) -> dict[str, str]:
     """``alerts: {for: {HighErrorRate: 0s}}``: each alert's ``for`` (a duration)."""
-    raw = raw or {}
-    if not isinstance(raw, dict) or set(raw) - {"for"}:
-        raise ConfigError(f"the top-level `alerts` holds only `for` (alert name -> duration, "
-                          f"e.g. {{HighErrorRate: 0s}}), got {raw!r}; thresholds are per model, "
-                          f"under models[].alerts")
+    raw = _keys(raw, "alerts", ("for",), " (the top-level `alerts` holds only `for`: alert name "
+                "-> duration, e.g. {HighErrorRate: 0s}; thresholds are per model, under "
+                "models[].alerts)")
     out = raw.get("for") or {}
     if not isinstance(out, dict):
         raise ConfigError(f"alerts.for maps alert names to durations (e.g. HighErrorRate: 0s), "
@@ -405,113 +494,151 @@ def _alert_for(raw: Any) -> dict[str, str]:
     return {str(name): str(value) for name, value in out.items()}
 
 
-def _thresholds(raw: dict | None, default: Thresholds) -> Thresholds:
-    raw = raw or {}
-    t = Thresholds(float(raw.get("info", default.info)), float(raw.get("warning", default.warning)),
-                   float(raw.get("critical", default.critical)))
-    if not t.info <= t.warning <= t.critical:
-        raise ConfigError(f"drift thresholds must rise info <= warning <= critical, got {t}")
-    return t
+def _thresholds(raw: Any, where: str, default: Thresholds) -> Thresholds:
+    """A drift statistic's thresholds: info <= warning <= critical."""
+    return Thresholds(**_severities(raw, where, {f.name: getattr(default, f.name)
+                                                 for f in fields(Thresholds)}, "more drift"))
 
 
-def _model(raw: dict, base: Path) -> ModelConfig:
-    if not isinstance(raw, dict) or not raw.get("name"):
-        raise ConfigError("each model needs a `name`")
-    name = str(raw["name"])
+def _model(raw: Any, where: str, base: Path) -> ModelConfig:
+    """One entry of ``models``, at key path ``where`` (``models[1]``)."""
+    raw = _keys(raw, where, ("name", "job", "version", "baseline", "low_confidence_threshold",
+                             "slos", "alerts", "drift"))
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where} needs a `name` (its model_name label), got {name!r}")
     if problem := model_name_problem(name):
-        raise ConfigError(f"models: {problem}")
+        raise ConfigError(f"{where}.name: {problem}")
     job = str(raw.get("job") or name)
     if not re.fullmatch(JOB_PATTERN, job):
-        raise ConfigError(f"model {name}: job {job!r} must be the scrape job's name as Prometheus "
+        raise ConfigError(f"{where}.job {job!r} must be the scrape job's name as Prometheus "
                           f"shows it (letters, digits and _ . : / -)")
-    slos = raw.get("slos") or {}
-    d = SLOConfig()
-    slo = SLOConfig(
-        period_seconds=parse_duration(slos["period"]) if "period" in slos else d.period_seconds,
-        latency_threshold_seconds=float((slos.get("latency") or {}).get(
-            "threshold_seconds", d.latency_threshold_seconds)),
-        latency_objective=float((slos.get("latency") or {}).get("objective", d.latency_objective)),
-        availability_objective=float((slos.get("availability") or {}).get(
-            "objective", d.availability_objective)),
-        accuracy_objective=float((slos.get("accuracy") or {}).get("objective", d.accuracy_objective)),
-        throughput_min_rps=float((slos.get("throughput") or {}).get("min_rps", d.throughput_min_rps)),
-        throughput_min_share_of_last_week=float((slos.get("throughput") or {}).get(
-            "min_share_of_last_week", d.throughput_min_share_of_last_week)),
-        cost_per_hour=(slos.get("cost") or {}).get("per_hour"),
-    )
-    for label, objective in (("latency", slo.latency_objective),
-                             ("availability", slo.availability_objective),
-                             ("accuracy", slo.accuracy_objective)):
-        if not 0 < objective < 1:
-            raise ConfigError(f"model {name}: the {label} objective must be between 0 and 1, "
-                              f"got {objective}")
-    alerts = raw.get("alerts") or {}
-    a = AlertThresholds()
-    alert = AlertThresholds(
-        error_ratio_critical=float((alerts.get("error_ratio") or {}).get("critical", a.error_ratio_critical)),
-        error_ratio_warning=float((alerts.get("error_ratio") or {}).get("warning", a.error_ratio_warning)),
-        latency_p95_factor_critical=float((alerts.get("latency_p95_factor") or {}).get(
-            "critical", a.latency_p95_factor_critical)),
-        latency_p95_factor_warning=float((alerts.get("latency_p95_factor") or {}).get(
-            "warning", a.latency_p95_factor_warning)),
-        accuracy_min=float(alerts.get("accuracy_min", a.accuracy_min)),
-        low_confidence_share=float(alerts.get("low_confidence_share", a.low_confidence_share)),
-        alpha=_alpha(alerts.get("alpha", a.alpha), name, "alerts.alpha"),
-        min_events=_min_events(alerts.get("min_events"), name),
-    )
-    drift = raw.get("drift") or {}
+    version = raw.get("version")
+    if version is not None and (isinstance(version, (bool, float))
+                                or not isinstance(version, (str, int))):
+        raise ConfigError(f"{where}.version must be a string; quote it (e.g. \"1.10\": YAML "
+                          f"reads an unquoted 1.10 as the number 1.1), got {version!r}")
     baseline = raw.get("baseline") or None
+    if baseline is not None and not isinstance(baseline, str):
+        raise ConfigError(f"{where}.baseline must be a file's path, got {baseline!r}")
     m = ModelConfig(name)
+    slo = _slo(raw.get("slos"), f"{where}.slos")
+    alerts = _alerts(raw.get("alerts"), f"{where}.alerts")
+    if alerts.accuracy_min > slo.accuracy_objective:  # lower is worse: the floor is the critical
+        raise ConfigError(f"{where}.alerts.accuracy_min ({alerts.accuracy_min:g}) is above "
+                          f"{where}.slos.accuracy.objective ({slo.accuracy_objective:g}); the "
+                          f"lower the accuracy, the worse, so LowModelAccuracy's floor must be "
+                          f"at most the objective: lower accuracy_min (e.g. 0.7) or raise the "
+                          f"objective")
+    drift = _keys(raw.get("drift"), f"{where}.drift", ("ks", "psi", "alpha"))
     return ModelConfig(
         name=name,
-        version=str(raw.get("version", "")),
+        version="" if version is None else str(version),
         job=job,
         baseline=(base / baseline).resolve() if baseline else None,
-        low_confidence_threshold=float(raw.get("low_confidence_threshold", m.low_confidence_threshold)),
+        low_confidence_threshold=_number(raw, "low_confidence_threshold", where,
+                                         m.low_confidence_threshold),
         slo=slo,
-        alerts=alert,
-        ks=_thresholds(drift.get("ks"), m.ks),
-        psi=_thresholds(drift.get("psi"), m.psi),
-        drift_alpha=_alpha(drift.get("alpha", m.drift_alpha), name, "drift.alpha"),
+        alerts=alerts,
+        ks=_thresholds(drift.get("ks"), f"{where}.drift.ks", m.ks),
+        psi=_thresholds(drift.get("psi"), f"{where}.drift.psi", m.psi),
+        drift_alpha=_fraction(drift, "alpha", f"{where}.drift", m.drift_alpha,
+                              "a significance level"),
     )
 
 
-def _min_events(raw: dict | None, name: str) -> MinEvents:
-    raw = raw or {}
-    known = MinEvents.__dataclass_fields__
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(f"model {name}: unknown alerts.min_events key(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(known)}")
-    out = MinEvents(**{k: float(v) for k, v in raw.items()})
-    if any(getattr(out, k) < 0 for k in known):
-        raise ConfigError(f"model {name}: alerts.min_events must be counts of 0 or more, got {out}")
+def _slo(raw: Any, where: str) -> SLOConfig:
+    """A model's ``slos``: each objective strictly between 0 and 1."""
+    raw = _keys(raw, where, ("period", "latency", "availability", "accuracy", "throughput",
+                             "cost"))
+    d = SLOConfig()
+    latency = _keys(raw.get("latency"), f"{where}.latency", ("threshold_seconds", "objective"))
+    availability = _keys(raw.get("availability"), f"{where}.availability", ("objective",))
+    accuracy = _keys(raw.get("accuracy"), f"{where}.accuracy", ("objective",))
+    throughput = _keys(raw.get("throughput"), f"{where}.throughput",
+                       ("min_rps", "min_share_of_last_week"))
+    cost = _keys(raw.get("cost"), f"{where}.cost", ("per_hour",))
+    objective = "an objective"
+    return SLOConfig(
+        period_seconds=_duration(raw, "period", where, "30d"),
+        latency_threshold_seconds=_number(latency, "threshold_seconds", f"{where}.latency",
+                                          d.latency_threshold_seconds),
+        latency_objective=_fraction(latency, "objective", f"{where}.latency",
+                                    d.latency_objective, objective),
+        availability_objective=_fraction(availability, "objective", f"{where}.availability",
+                                         d.availability_objective, objective),
+        accuracy_objective=_fraction(accuracy, "objective", f"{where}.accuracy",
+                                     d.accuracy_objective, objective),
+        throughput_min_rps=_number(throughput, "min_rps", f"{where}.throughput",
+                                   d.throughput_min_rps),
+        throughput_min_share_of_last_week=_number(throughput, "min_share_of_last_week",
+                                                  f"{where}.throughput",
+                                                  d.throughput_min_share_of_last_week),
+        cost_per_hour=None if cost.get("per_hour") is None else
+        _number(cost, "per_hour", f"{where}.cost", 1.0),
+    )
+
+
+def _alerts(raw: Any, where: str) -> AlertThresholds:
+    """A model's ``alerts``: thresholds, and the evidence each alert needs."""
+    raw = _keys(raw, where, ("error_ratio", "latency_p95_factor", "accuracy_min",
+                             "low_confidence_share", "alpha", "min_events"))
+    a = AlertThresholds()
+    errors = _severities(raw.get("error_ratio"), f"{where}.error_ratio",
+                         {"warning": a.error_ratio_warning, "critical": a.error_ratio_critical},
+                         "more requests fail")
+    latency = _severities(raw.get("latency_p95_factor"), f"{where}.latency_p95_factor",
+                          {"warning": a.latency_p95_factor_warning,
+                           "critical": a.latency_p95_factor_critical}, "slower the requests")
+    return AlertThresholds(
+        error_ratio_critical=errors["critical"],
+        error_ratio_warning=errors["warning"],
+        latency_p95_factor_critical=latency["critical"],
+        latency_p95_factor_warning=latency["warning"],
+        accuracy_min=_number(raw, "accuracy_min", where, a.accuracy_min),
+        low_confidence_share=_number(raw, "low_confidence_share", where, a.low_confidence_share),
+        alpha=_fraction(raw, "alpha", where, a.alpha, "a significance level"),
+        min_events=_min_events(raw.get("min_events"), f"{where}.min_events"),
+    )
+
+
+def _min_events(raw: Any, where: str) -> MinEvents:
+    """A model's ``alerts.min_events``: counts of 0 or more."""
+    d = MinEvents()
+    raw = _keys(raw, where, [f.name for f in fields(MinEvents)])
+    out = MinEvents(**{k: _number(raw, k, where, getattr(d, k)) for k in raw})
+    if any(getattr(out, f.name) < 0 for f in fields(MinEvents)):
+        raise ConfigError(f"{where} must be counts of 0 or more, got {out}")
     return out
 
 
-def _alpha(value: Any, name: str, key: str) -> float:
-    alpha = float(value)
-    if not 0 < alpha < 1:
-        raise ConfigError(f"model {name}: {key} is a significance level between 0 and 1 "
-                          f"(e.g. 0.01), got {alpha}")
-    return alpha
+def _port(value: Any, where: str) -> int:
+    """A TCP port number."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ConfigError(f"{where} must be a port number from 1 to 65535, got {value!r}")
+    return value
 
 
-def _stack(raw: dict, base: Path) -> StackConfig:
-    ports = dict(DEFAULT_PORTS)
-    for key, value in (raw.get("ports") or {}).items():
-        if key not in DEFAULT_PORTS:
-            raise ConfigError(f"unknown port {key!r}; known: {', '.join(DEFAULT_PORTS)}")
-        ports[key] = int(value)
-    state = raw.get("state_dir")
+def _stack(raw: Any, base: Path) -> StackConfig:
+    """The ``stack`` section; ``MLMON_STATE_DIR`` overrides its ``state_dir``."""
+    raw = _keys(raw, "stack", ("state_dir", "host", "scrape_interval", "evaluation_interval",
+                               "drift_evaluation_interval", "ports"))
+    ports = {key: _port(value, f"stack.ports.{key}")
+             for key, value in _keys(raw.get("ports"), "stack.ports", DEFAULT_PORTS).items()}
+    state, host = raw.get("state_dir"), raw.get("host", "127.0.0.1")
+    if state is not None and not isinstance(state, str):
+        raise ConfigError(f"stack.state_dir must be a folder's path, got {state!r}")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"stack.host must be a host name or address (e.g. 127.0.0.1), "
+                          f"got {host!r}")
     env_state = os.environ.get("MLMON_STATE_DIR")
     return StackConfig(
         state_dir=Path(env_state).resolve() if env_state else
         ((base / state).resolve() if state else StackConfig().state_dir),
-        scrape_interval_seconds=parse_duration(raw.get("scrape_interval", "15s")),
-        evaluation_interval_seconds=parse_duration(raw.get("evaluation_interval", "15s")),
-        drift_evaluation_interval_seconds=parse_duration(
-            raw.get("drift_evaluation_interval", "5m")),
-        ports=ports,
-        host=str(raw.get("host", "127.0.0.1")),
+        scrape_interval_seconds=_duration(raw, "scrape_interval", "stack", "15s"),
+        evaluation_interval_seconds=_duration(raw, "evaluation_interval", "stack", "15s"),
+        drift_evaluation_interval_seconds=_duration(raw, "drift_evaluation_interval", "stack",
+                                                    "5m"),
+        ports={**DEFAULT_PORTS, **ports},
+        host=host,
     )

@@ -419,7 +419,8 @@ def test_the_evidence_settings_are_read_checked_and_documented():
     assert model.alerts.min_events.feature_values == 30 and model.alerts.alpha == 0.05
     assert model.drift_alpha == 0.05 and model.slo.throughput_min_share_of_last_week == 0.3
     raw["models"][0]["alerts"]["min_events"] = {"request": 100}
-    with pytest.raises(ConfigError, match="unknown alerts.min_events key.*known: requests"):
+    with pytest.raises(ConfigError, match=r"unknown key models\[0\]\.alerts\.min_events\.request; "
+                                          r"did you mean `requests`"):
         parse_config(raw)
     raw["models"][0]["alerts"] = {"alpha": 1.5}
     with pytest.raises(ConfigError, match="alerts.alpha is a significance level"):
