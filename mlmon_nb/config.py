@@ -81,6 +81,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Collection, Mapping
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -98,6 +99,7 @@ __all__ = [
     "DEFAULT_PSI_THRESHOLDS",
     "StackConfig",
     "URL_PORTS",
+    "check_url",
     "NODE_JOB",
     "shipped_dir",
     "load_config",
@@ -471,10 +473,27 @@ def _severities(raw: Any, where: str, defaults: Mapping[str, float], worse: str
     return out
 
 
+def check_url(flag: str, url: str) -> str:
+    """``url`` without its trailing slash; ConfigError naming ``flag`` unless it is http(s)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{flag} {url!r} is not a URL; write it as http://host:port, "
+                          f"e.g. http://prometheus.internal:9090")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{flag} {url!r} has a port that is not a number") from None
+    # the URLs end up in rule annotations (Go templates), YAML and HTML: refuse what would be
+    # reinterpreted there, and credentials (they would be written into rules and pages)
+    if re.search(r'[\s"\'<>{}`\\]', url.strip()) or parts.username or parts.password \
+            or parts.query or parts.fragment:
+        raise ConfigError(f"{flag} {url!r} is not a plain URL: write http(s)://host:port[/path] "
+                          f"without spaces, quotes, braces, credentials, query or fragment")
+    return url.strip().rstrip("/")
+
+
 def _url(value: Any, key: str) -> str:
     """A configured URL, checked as ``mlmon-nb init`` checks its flags; null or empty: ""."""
-    from .initialize import check_url  # it imports this module: import it when called
-
     return check_url(key, str(value)) if value not in (None, "") else ""
 
 

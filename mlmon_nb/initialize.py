@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import DEFAULT_PORTS, JOB_PATTERN, parse_config, parse_duration
+from .config import DEFAULT_PORTS, JOB_PATTERN, check_url, parse_config, parse_duration
 from .errors import ConfigError
 from .metrics import model_name_problem
 
@@ -38,25 +38,6 @@ class InitAnswers:
     launcher_url: str = "http://127.0.0.1:18088"
     state_dir: str = "mlmon-state"
     scrape_interval: str = "15s"
-
-
-def check_url(flag: str, url: str) -> str:
-    """``url`` without its trailing slash; ConfigError naming ``flag`` unless it is http(s)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{flag} {url!r} is not a URL; write it as http://host:port, "
-                          f"e.g. http://prometheus.internal:9090")
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        raise ConfigError(f"{flag} {url!r} has a port that is not a number") from None
-    # the URLs end up in rule annotations (Go templates), YAML and HTML: refuse what would be
-    # reinterpreted there, and credentials (they would be written into rules and pages)
-    if re.search(r'[\s"\'<>{}`\\]', url.strip()) or parts.username or parts.password \
-            or parts.query or parts.fragment:
-        raise ConfigError(f"{flag} {url!r} is not a plain URL: write http(s)://host:port[/path] "
-                          f"without spaces, quotes, braces, credentials, query or fragment")
-    return url.strip().rstrip("/")
 
 
 def _check_model(model: ModelAnswer) -> None:
