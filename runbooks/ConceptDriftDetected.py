@@ -31,7 +31,7 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             short_window=short_window)
 t = inv.thresholds
 psi_limit = inv.ctx.model.psi.warning
-baseline = inv.require_baseline()
+inv.require_confidence();
 
 # %%
 inv.require_data();

@@ -31,16 +31,17 @@ inv = iv.open_investigation(alertname, model_name, prometheus_url, start, end, w
                             feature=feature, slo=slo, long_window=long_window,
                             short_window=short_window)
 t = inv.thresholds
-ks_limit = inv.ctx.model.ks.critical if severity == "critical" else inv.ctx.model.ks.warning
 baseline = inv.require_baseline()
 
 # %%
 inv.require_data();
 
 # %%
-watched = inv.most_drifted_feature(feature)
-signal = inv.ks_signal(watched, ks_limit, model_version=model_version)
-inv.check_still_firing(inv.alert_condition(signal, f"binned KS of {watched}"));
+watched = inv.watched_feature(feature)  # the one asked for, else the most drifted
+categorical = watched in baseline.categorical  # judged by its PSI, which no alert judges
+signal = inv.feature_signal(watched, severity, model_version=model_version)
+inv.check_still_firing(inv.alert_condition(signal, f"{'PSI' if categorical else 'binned KS'} "
+                                                   f"of {watched}", own_threshold=categorical));
 
 # %%
 inv.find_onset(signal);

@@ -6,6 +6,7 @@ recorded with the verdict. The checks themselves are mixed in by
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,26 @@ from ..signals import Condition
 from . import Finding, graph_link
 from .record import _display, _one, _plain, _record, _skip_remaining_cells, record_finding
 
-__all__ = ["InvestigationBase", "REFERENCE_DAYS", "SEARCH_BEFORE", "FALLBACK_WINDOW"]
+__all__ = ["InvestigationBase", "REFERENCE_DAYS", "SEARCH_BEFORE", "FALLBACK_WINDOW",
+           "observed_query", "from_first_observation"]
+
+# how Signal.promql fills a signal's missing points: ``(query) or vector(missing)``
+_FILLED = re.compile(r"\((?P<query>.*)\) or vector\([^()]*\)", re.S)
+
+
+def observed_query(promql: str) -> str | None:
+    """The query behind a condition whose missing points read as a value (``Signal.promql``
+    with ``missing``: up's absent points as 0), else None: its points are all data."""
+    match = _FILLED.fullmatch(promql)
+    return match["query"] if match else None
+
+
+def from_first_observation(series: pd.Series, observed: pd.Series) -> pd.Series:
+    """``series`` from the first point ``observed`` has on: before it, a filled value is no
+    evidence (Prometheus, or the service, may not have existed yet); nothing observed leaves
+    nothing."""
+    return series[series.index >= observed.index[0]] if not observed.empty else series.iloc[:0]
+
 
 REFERENCE_DAYS = 3
 SEARCH_BEFORE = pd.Timedelta(hours=4)  # how far before the alert the onset is looked for
@@ -175,14 +195,20 @@ class InvestigationBase:
                     "resolved", current_value=value, threshold=condition.threshold)
 
     def _held_in_window(self, condition: Condition) -> str:
-        """When ``condition`` held in the window asked for, and its peak (words)."""
+        """When ``condition`` held in the window asked for, and its peak (words); a condition
+        whose missing points read as a value is judged from its first observed point on."""
         window = self.search or self.incident
         step = max(self.resolution, window.step)
+        observed = observed_query(condition.promql)
         try:
             frame = self.prom.range(condition.promql, window.start, window.end, step)
+            seen = (_one(self.prom.range(observed, window.start, window.end, step))
+                    if observed is not None else None)
         except Exception:  # the window's values are evidence, not a reason to stop
-            frame = pd.DataFrame()
+            frame, seen = pd.DataFrame(), None
         series = _one(frame, condition.above)
+        if seen is not None:
+            series = from_first_observation(series, seen)
         span = f"{fmt_duration((window.end - window.start).total_seconds())} asked for"
         if series.empty:
             return f"it has no value in the {span}"

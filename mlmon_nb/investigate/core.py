@@ -25,7 +25,42 @@ from ..slo.investigate import SloEvidence
 from .onset_search import OnsetSearch
 from .rule_condition import RuleConditions
 
-__all__ = ["Investigation", "open_investigation"]
+__all__ = ["Investigation", "against_words", "evidence_words", "open_investigation"]
+
+
+def evidence_words(said: str, value: float, low: float, high: float, threshold: float,
+                   above: bool, *, confidence: str = "", cause: str = "chance",
+                   short: str = "too few events") -> tuple[str, float]:
+    """What an interval [``low``, ``high``] around ``value`` says of its side of ``threshold``,
+    in words after ``said`` (the value and its sample), and the bound the words state.
+
+    On the alert's side (over the threshold when ``above``, else under it): the bound nearer
+    the threshold, and whether ``cause`` explains crossing it. On the healthy side: that side,
+    and the bound nearer the threshold; "``short`` yet" only where that bound reaches past the
+    threshold, so the sample is too small to rule a crossing out."""
+    crossed = value > threshold if above else value < threshold
+    lower = crossed == above  # the bound on the threshold's side of the value
+    bound = low if lower else high
+    settled = (bound > threshold if above else bound < threshold) == crossed
+    limit = fmt(threshold, Kind.RATIO)
+    stated = f"{confidence}{'at least' if lower else 'at most'} {fmt(bound, Kind.RATIO)}"
+    if crossed and settled:
+        return f"{said}: {stated}, so {cause} alone does not explain crossing {limit}", bound
+    if crossed:
+        return (f"{said}: {stated}, so {cause} could still explain crossing {limit}: "
+                f"{short} yet"), bound
+    side = "at" if value == threshold else "below" if above else "above"
+    if settled:
+        return f"{said}, {side} {limit}: {stated}", bound
+    return f"{said}, {side} {limit}, but {stated}: {short} yet to rule out crossing it", bound
+
+
+def against_words(now: float, before: float, reference: str, kind: str) -> str:
+    """How ``now`` compares with ``before``, the mean of ``reference`` (the same hours of the
+    days before), in words; a reference without data is said to be one."""
+    if before != before:
+        return f"no data in {reference} to compare with"
+    return f"{_factor_text(now, before)} against {reference} ({fmt(before, kind)})"
 
 
 def _constant(promql: str) -> Callable[[str], str]:
@@ -186,7 +221,8 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
                        f"{fmt(top['before'], kind)} → {fmt(top['now'], kind)}")
             interesting = bool(not split.empty)
         self.numbers[f"{name}: top contributor"] = f"{top['label']}={top['value']}"
-        self._cache["breakdown_top"] = (top["label"], top["value"], top["share of change"])
+        self._cache["breakdown_top"] = (top["label"], top["value"], top["share of change"],
+                                        interesting)
         top_rows = frame.head(12)
         unit = rate_unit(*top_rows["before"], *top_rows["now"])  # one unit per column
         shown = [{"label": r["label"], "value": r["value"], "before": fmt(r["before"], kind, unit),
@@ -260,30 +296,35 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
         sig = signal if isinstance(signal, Signal) else (first[0] if first else None)
         kind = sig.kind if sig is not None else Kind.NUMBER.value
         name = sig.name if sig is not None else (measure or "the signal")
+        own = first if first is not None and first[0].name == name else None  # its comparison
         parts = []
         stated = condition is not None and now == now and not self._cache.get("not_firing")
         if stated:
             parts.append(f"{_cap(condition.description)} is "
                          f"{_fmt_kind(now, condition.kind)} (threshold "
                          f"{_fmt_kind(condition.threshold, condition.kind)})")
-        elif first is not None:
-            parts.append(f"{_cap(name)} averaged {_fmt_kind(first[1], kind)}")
+        elif own is not None:
+            parts.append(f"{_cap(name)} averaged {_fmt_kind(own[1], kind)}")
         if self.onset is not None:
             lead = self._cache.get("onset_lead", "")
-            parts[-1:] = [(parts[-1] if parts else _cap(name))
+            parts[-1:] = [(parts[-1] if parts else f"{_cap(name)} out of its normal band")
                           + f" since {self.onset.time:%H:%M:%S} UTC "
                             f"±{fmt_duration(self.onset.uncertainty)}" + (f", {lead}" if lead
                                                                           else "")]
-        if first is not None and first[0].name == name:
+        if own is not None:
             # after the alert's own window, the comparison's mean is another figure: named
-            parts.append((f"the {name} averaged {_fmt_kind(first[1], kind)} since onset, "
-                          if stated else "")
-                         + f"{_factor_text(first[1], first[2])} against {first[3]} "
-                           f"({_fmt_kind(first[2], kind)})")
+            parts.append((f"the {name} averaged {_fmt_kind(own[1], kind)} since onset, "
+                          if stated else "") + against_words(own[1], own[2], own[3], kind))
+        elif first is not None:  # another measure's comparison: its figures under its name
+            other, mean, before, reference = first
+            compared = (f"the {other.name} averaged {_fmt_kind(mean, other.kind)} "
+                        f"{'since onset' if self.onset is not None else 'in the window'}, "
+                        + against_words(mean, before, reference, other.kind))
+            parts.append(compared if parts else _cap(compared))
         top = self._cache.get("breakdown_top")
         if cause:
             parts.append(cause)
-        elif top is not None:
+        elif top is not None and top[3]:  # a contributor its finding found telling
             share = top[2]
             parts.append(f"{top[0]}={top[1]}" + (f" carries {_fmt_kind(share, Kind.RATIO.value)}"
                                                  f" of it" if share == share else " moved most"))
@@ -292,11 +333,13 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
         if self.numbers.get("model_version_changed"):
             parts.append("a deploy or baseline change came near onset")
         parts.extend(n for n in notes if n)
-        verdict = "; ".join(parts) + "."
+        said = "; ".join(parts)
         not_firing = self._cache.get("not_firing")
         if not_firing and status == "firing":  # a run started by hand, the condition not met
             status = "not_firing"
-            verdict = f"{not_firing}. Evidence over the window: {verdict}"
+            verdict = f"{not_firing}." + (f" Evidence over the window: {said}." if said else "")
+        else:
+            verdict = f"{said or _cap(name)}."
         if condition is not None and now == now:
             label = condition.description.removeprefix("the ")
             self.tiles.insert(0, {"label": f"{label} now",
@@ -312,9 +355,9 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
 
 
     def _evidence_words(self, sig: Signal, condition: Condition, value: float) -> str:
-        """Whether chance alone explains a ratio past its threshold, in words: the ratio's
-        Wilson bound over the alert's window at the model's ``alerts.alpha`` (the bound the
-        alert's rule records), with the events it was computed on."""
+        """Which side of its threshold a ratio is on beyond chance, in words: the ratio's
+        Wilson bounds over the alert's window at the model's ``alerts.alpha`` (the bounds the
+        alert's rule records), with the events they were computed on."""
         if sig.sample is None or condition.kind != Kind.RATIO.value or not condition.window:
             return ""
         n = self.prom.scalar(sig.sample(condition.window), self.incident.end)
@@ -323,42 +366,34 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
         if sig.band is not None:
             return self._band_words(sig, condition, value, n)
         alpha = self.ctx.model.alerts.alpha
-        lower, upper = wilson_interval(value, n, z_of(alpha))
-        bound, word = (lower, "at least") if condition.above else (upper, "at most")
-        past = bound > condition.threshold if condition.above else bound < condition.threshold
+        low, high = wilson_interval(value, n, z_of(alpha))
+        words, bound = evidence_words(
+            f"{fmt(value, Kind.RATIO)} of {fmt(n, Kind.COUNT)} {sig.sample_unit} over "
+            f"{condition.window}", value, low, high, condition.threshold, condition.above,
+            confidence=f"with {fmt(1 - alpha, Kind.RATIO)} confidence ",
+            short=f"too few {sig.sample_unit}")
         self.numbers.update(evidence_n=_plain(n), evidence_bound=_plain(bound),
                             evidence_confidence=1 - alpha)
-        said = (f"{fmt(value, Kind.RATIO)} of {fmt(n, Kind.COUNT)} {sig.sample_unit} over "
-                f"{condition.window}: with {fmt(1 - alpha, Kind.RATIO)} confidence {word} "
-                f"{fmt(bound, Kind.RATIO)}")
-        if past:
-            return (f"{said}, so chance alone does not explain crossing "
-                    f"{fmt(condition.threshold, Kind.RATIO)}")
-        return (f"{said}, so chance could still explain crossing "
-                f"{fmt(condition.threshold, Kind.RATIO)}: too few {sig.sample_unit} yet")
+        return words
 
     def _band_words(self, sig: Signal, condition: Condition, value: float, n: float) -> str:
-        """Whether an estimate's own uncertainty explains it crossing its threshold, in words:
+        """Which side of its threshold an estimate is on beyond its own uncertainty, in words:
         its 95 % band over the alert's window (the band its rule records, whose edge the alert
         judges), with the events it was computed on."""
         assert sig.band is not None
         margin = self.prom.scalar(sig.band(condition.window), self.incident.end)
         if not margin == margin:
             return ""
-        edge, word = (value - margin, "at least") if condition.above else (value + margin,
-                                                                           "at most")
-        past = edge > condition.threshold if condition.above else edge < condition.threshold
+        record = f" (`{sig.band_record(condition.window)}`)" if sig.band_record else ""
+        words, edge = evidence_words(
+            f"{fmt(value, Kind.RATIO)} ± {fmt(margin, Kind.RATIO)} from {fmt(n, Kind.COUNT)} "
+            f"{sig.sample_unit} over {condition.window}, the 95% band its rule records{record}",
+            value, value - margin, value + margin, condition.threshold, condition.above,
+            cause="the estimate's own uncertainty",
+            short=f"too few {sig.sample_unit} or a thin curve")
         self.numbers.update(evidence_n=_plain(n), evidence_bound=_plain(edge),
                             evidence_margin=_plain(margin), evidence_confidence=0.95)
-        record = f" (`{sig.band_record(condition.window)}`)" if sig.band_record else ""
-        said = (f"{fmt(value, Kind.RATIO)} ± {fmt(margin, Kind.RATIO)} from "
-                f"{fmt(n, Kind.COUNT)} {sig.sample_unit} over {condition.window}, the 95% band "
-                f"its rule records{record}: {word} {fmt(edge, Kind.RATIO)}")
-        crossing = f"crossing {fmt(condition.threshold, Kind.RATIO)}"
-        if past:
-            return f"{said}, so the estimate's own uncertainty does not explain {crossing}"
-        return (f"{said}, so the estimate's own uncertainty could still explain {crossing}: "
-                f"too few {sig.sample_unit} or a thin curve")
+        return words
 
 
 def open_investigation(alertname: str, model_name: str, prometheus_url: str = "", start: str = "",

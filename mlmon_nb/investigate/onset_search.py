@@ -46,12 +46,16 @@ class OnsetSearch(InvestigationBase):
                       rate: str | None = None, step: float | None = None, *,
                       fill: bool = False) -> pd.Series:
         """The signal as one series; ``fill`` puts its ``missing`` value where a point is
-        absent (days before are never filled: a day without data is no reference)."""
+        absent from its first point on (before it, no data is no evidence: Prometheus or the
+        service may not have existed yet; a window without any point is filled whole); days
+        before are never filled: a day without data is no reference."""
         step = step or self.resolution
         frame = self.prom.range(signal.query(rate or self.fine_rate), start, end, step)
         series = _one(frame, signal.above)
         if fill and signal.missing is not None:
             grid = pd.date_range(start, end, freq=pd.Timedelta(seconds=step))
+            if not series.empty:
+                grid = grid[grid >= series.index[0]]
             series = series.reindex(series.index.union(grid)).fillna(signal.missing)
         return series
 
@@ -131,9 +135,11 @@ class OnsetSearch(InvestigationBase):
                                "detail": "ongoing" if onset.ongoing else "ended"})
             self._cache["onset_lead"] = lead_text
         else:
-            message = (f"No clear onset: {signal.name} did not leave its normal band "
-                       f"({band_text}, from {ref_what}) in a sustained way between {search.start:%H:%M} and "
-                       f"{search.end:%H:%M} UTC; the incident window is "
+            left = (f"did not leave its normal band ({band_text}, from {ref_what}) in a "
+                    f"sustained way" if band.n else
+                    f"has no normal band to leave (no points in {ref_what})")
+            message = (f"No clear onset: {signal.name} {left} between "
+                       f"{search.start:%H:%M} and {search.end:%H:%M} UTC; the incident window is "
                        f"{self.incident.start:%H:%M}–{self.incident.end:%H:%M} UTC.")
         chart_start = search.start
         if onset is not None:
