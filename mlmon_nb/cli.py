@@ -393,7 +393,7 @@ def _add_rules(sub) -> None:
                      "(mlmon-launcher-token:token); '' for none")
     gen.set_defaults(func=_rules_generate)
     chk = s.add_parser("check", help="promtool/amtool checks, and whether the files are stale")
-    chk.add_argument("-d", "--dir", type=Path, default=None,
+    chk.add_argument("-d", "--dir", "-o", "--out", dest="dir", type=Path, default=None,
                      help="folder with rules/ and alertmanager.yml (default: the configuration "
                           "file's folder)")
     chk.add_argument("--vmalert", action="store_true",

@@ -86,6 +86,7 @@ def test_cli_generate_then_check(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "rules" / "drift.yml").exists()
     assert (tmp_path / "alertmanager.yml").exists()
     assert main(["rules", "check", "--dir", str(tmp_path)]) == 0
+    assert main(["rules", "check", "-o", str(tmp_path)]) == 0  # as `generate -o` names it
     (tmp_path / "alertmanager.yml").write_text("route: {receiver: nowhere}\n")
     assert main(["rules", "check", "--dir", str(tmp_path)]) == 2
     assert "amtool failed" in capsys.readouterr().err

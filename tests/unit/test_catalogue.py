@@ -56,6 +56,12 @@ def test_readme_table_names_only_catalogue_alerts():
     assert sorted(_readme_alert_rows()) == sorted(catalogue.ALERT_NAMES)
 
 
+def test_the_runbooks_page_lists_every_runbook():
+    intro = (REPO / "docs" / "runbooks.md").read_text().split("Each compares", 1)[0]
+    listed = set(re.findall(r"[A-Z]\w+", intro.split("(", 1)[1]))
+    assert listed == set(catalogue.ALERT_NAMES)
+
+
 def test_every_alert_is_written_once_for_the_fleet_with_or_without_baseline_files():
     # drift and estimated-accuracy alerts read the baseline series the services export, so
     # they exist for every model and fire only where a service exports a baseline
