@@ -66,6 +66,8 @@ __all__ = [
     "is_chained",
     "chained",
     "chain_record",
+    "chain_coverage",
+    "chain_coverage_record",
 ]
 
 # Rate windows of the recording rules (the SLO period is added per model).
@@ -239,6 +241,23 @@ def chain_record(record: str) -> str:
     """The CHAIN_STEP count ``record`` recorded every CHAIN_STEP, in its stage's ``-chain``
     group: one sample per step, what chained windows sum."""
     return f"{record}_chain"
+
+
+def chain_coverage_record(record: str, window: str) -> str:
+    """The record of :func:`chain_coverage` of the chain ``record`` over ``window``."""
+    return f"{record}_coverage{window}"
+
+
+def chain_coverage(record: str, window: str) -> str:
+    """The share of ``window``'s CHAIN_STEP instants at which the chain ``record`` holds a
+    count: the share of ``window`` that :func:`chained` sums. A chain covers only the time it
+    has been recorded, so on a rule set deployed an hour ago over weeks of raw history a day's
+    chained ratio is the ratio of that hour; a burn-rate alert over a chained window needs this
+    share, not only the model's history, to cover HISTORY_COVERAGE of it."""
+    seconds = int(parse_duration(window))
+    steps = seconds // int(parse_duration(CHAIN_STEP))
+    return (f"count_over_time({record}[{promql.duration(seconds - 1)}:{CHAIN_STEP}]) "
+            f"/ {steps}")
 
 
 def chained(record: str, window: str, *matchers: str) -> str:

@@ -33,6 +33,7 @@ from ..promql.fleet import (
     setting_text,
 )
 from ..promql.names import (
+    CHAIN_STEP,
     ESTIMATED_ACCURACY_ALERT_WINDOW,
     HISTORY_AGE,
     HISTORY_COVERAGE,
@@ -40,8 +41,11 @@ from ..promql.names import (
     SLO_OBJECTIVE,
     SLOS,
     bound,
+    chain_coverage_record,
+    chain_record,
     estimated_accuracy,
     estimated_accuracy_margin,
+    is_chained,
     latency_quantile,
     prediction_count,
     request_count,
@@ -568,6 +572,10 @@ def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                     f"and {compare(lower, '>', key, on, **burn)} "
                     f"and {compare(count, '>=', least)} "
                     f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
+            if is_chained(window.long):  # and the chained counts, not only the history
+                covered = promql.selector(chain_coverage_record(chain_record(slo_event_count(
+                    CHAIN_STEP)), window.long), slo=slo)
+                expr += f" and on ({', '.join(on)}) {covered} >= {number(HISTORY_COVERAGE)}"
             factor = _num("slo_burn_factor", long_window=window.long)
             objective = query_text(model_series(SLO_OBJECTIVE, slo=slo), "humanizePercentage")
             rules.append(_rule(

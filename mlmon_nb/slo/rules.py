@@ -24,6 +24,8 @@ from ..promql.names import (
     SLO_OBJECTIVE,
     SLOS,
     WINDOWS,
+    chain_coverage,
+    chain_coverage_record,
     chain_record,
     chained,
     is_chained,
@@ -282,4 +284,9 @@ def slo_groups(config: Config) -> list[RuleGroup]:
         rules.append(RecordingRule(ERROR_BUDGET_REMAINING, (
             f"1 - ({spent}) / on (model_name) group_left () "
             f"{promql.selector(SETTING, setting='slo_budget', slo=slo)}"), labels))
+    # how much of each chained burn window the chain covers (what its alerts' evidence needs)
+    events = chain_record(slo_event_count(CHAIN_STEP))
+    chain += [RecordingRule(chain_coverage_record(events, w.long),
+                            chain_coverage(promql.selector(events, slo=slo), w.long), {"slo": slo})
+              for w in BURN_WINDOWS if is_chained(w.long) for slo in SLOS]
     return stage_groups("slo", rules, chain)

@@ -515,3 +515,24 @@ def test_a_correlation_break_fires_multivariate_drift_and_no_data_drift(tmp_path
     run_promtool(tmp_path, inputs, [alert("MultivariateDriftDetected", "60m"),
                                     alert("DataDriftDetected", "150m")],
                  promql_tests=[firing("MultivariateDriftDetected", "150m", {"severity": "warning"})])
+
+
+def test_a_chained_window_counts_only_as_far_as_its_chain_covers_it(tmp_path):
+    # the model has been known for three days (ml_model_info), but its counts reached the
+    # rules only an hour ago (a rule set deployed over backfilled history, a counter renamed):
+    # the chained 1d and 3d ratios are that hour's 2%, over their 1.5% and 0.5% thresholds, but
+    # the chain covers 12 of their 288 and 864 steps, so neither ticket fires; the raw 1h and 6h
+    # ratios (2%, under 7.2% and 3%) do not either
+    recent = 13  # samples: the last hour at 5m
+    gap = f"_x{DAYS3 + 1 - recent}"
+    inputs = model_info(DAYS3 + 1) + [
+        series("ml_requests_total", f"{gap} 0+5000x{recent - 1}", model_version="1.0.0",
+               endpoint="/predict"),
+        series("ml_errors_total", f"{gap} 0+100x{recent - 1}", model_version="1.0.0",
+               endpoint="/predict", error_type="ValueError")]
+    coverage = "model_name_slo:ml_slo_events:increase5m_chain_coverage{}"
+    run_promtool(tmp_path, inputs, [alert("SLOErrorBudgetBurn", "3d")], promql_tests=[
+        {"expr": f'{coverage.format(w)}{{slo="availability"}} < 0.1', "eval_time": "3d",
+         "exp_samples": [{"labels": f'{coverage.format(w)}{{model_name="{MODEL}",'
+                                    f'slo="availability"}}', "value": value}]}
+        for w, value in (("1d", 12 / 288), ("3d", 12 / 864))], interval="5m")
