@@ -18,14 +18,14 @@ from mlmon_nb import dashboards, plots
 from mlmon_nb.context import notebook_context
 
 ctx = notebook_context(model_name, prometheus_url, start, end, window, step)
-display(Markdown(f"**{ctx}**"))
+display(Markdown(f"**{ctx.model_name}** · {ctx.window} · <{ctx.prom.url}>"))
 
 # %%
 tiles = dashboards.health_tiles(ctx)
 has_data = any(t.status != "unknown" for t in tiles)
 if not has_data:
     display(Markdown(f"**No data for model `{model_name}` between {ctx.window.start} and "
-                     f"{ctx.window.end}.** Is the service scraped by {ctx.prom.url}? "
+                     f"{ctx.window.end}.** Is the service scraped by <{ctx.prom.url}>? "
                      "Pick another window (`start`/`end`/`window`) or start the stack with "
                      "`mlmon-nb stack up`."))
 plots.tiles(tiles, title=f"{model_name} at {ctx.window.end:%Y-%m-%d %H:%M} UTC")

@@ -58,6 +58,15 @@ JUPYTER_TOKEN_FILE = "jupyter_token"  # the stack's JupyterLab token, in the sta
 CONSOLE_THREADS = 8  # the console's own threads for Alertmanager and Prometheus calls
 
 
+def wants_html(request: Request) -> bool:
+    """Whether the client prefers a page to JSON: its Accept names text/html before (or
+    without) application/json — a browser's navigation or form POST, never an API client
+    asking for JSON."""
+    accept = request.headers.get("accept", "").lower()
+    page, data = accept.find("text/html"), accept.find("application/json")
+    return page >= 0 and (data < 0 or page < data)
+
+
 def jupyter_token(config: Config) -> str | None:
     """JupyterLab's token as the stack wrote it (for "open in JupyterLab" links), or None: the
     launcher only reads it, it never makes one."""
@@ -91,19 +100,24 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
 
     def error(request: Request, message: str, status: int,
               headers: dict[str, str] | None = None) -> Response:
-        if "text/html" in request.headers.get("accept", "") and request.method == "GET":
+        if wants_html(request):  # a browser: a page, for a GET or a form's POST alike
             resp: Response = html_response(pages.error_page(status, message), status)
         else:
             resp = JSONResponse({"error": message}, status_code=status)
         resp.headers.update(headers or {})
         return resp
 
-    def refused(request: Request, exc: RunbookError) -> Response:
-        """4xx for a refused request: its own status, 400 for a bad parameter, 404 for an
+    def refusal(exc: RunbookError) -> tuple[int, dict[str, str] | None]:
+        """A refusal's status and headers: its own, 400 for a bad parameter, 404 for an
         unknown runbook."""
         if isinstance(exc, RequestError):
-            return error(request, str(exc), exc.status, exc.headers)
-        return error(request, str(exc), 400 if isinstance(exc, ParameterError) else 404)
+            return exc.status, exc.headers
+        return (400 if isinstance(exc, ParameterError) else 404), None
+
+    def refused(request: Request, exc: RunbookError) -> Response:
+        """4xx for a refused request (a page for a browser, JSON for an API client)."""
+        status, headers = refusal(exc)
+        return error(request, str(exc), status, headers)
 
     def gone(request: Request) -> Response:
         client = request.client.host if request.client else "?"
@@ -196,18 +210,32 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
             params = validate_parameters(runbook, raw, untrusted=True)
         except RunbookError as exc:
             return refused(request, exc)
-        if not rerun:
-            run = await run_in_threadpool(engine.store.latest_matching, alertname, params,
-                                          time.time() - opts.dedupe_window)
-            if run is not None:
-                return RedirectResponse(f"/runs/{run.run_id}", status_code=303)
+        since = 0.0 if rerun else time.time() - opts.dedupe_window
+        run = await run_in_threadpool(engine.store.latest_matching, alertname, params, since)
+        if run is not None and not rerun:
+            return RedirectResponse(f"/runs/{run.run_id}", status_code=303)
         nonce = csrf_nonce(request)
         resp = html_response(pages.form_page(alertname, runbook, params, guard.csrf.token(nonce),
-                                             guard.write_token is not None))
+                                             guard.write_token is not None, rerun=rerun,
+                                             previous=run))
         return with_csrf_cookie(resp, nonce)
+
+    def form_again(request: Request, alertname: str, form: dict[str, str],
+                   exc: RunbookError) -> Response:
+        """A browser's refused launch form: the form again, with what was typed and why it was
+        refused, under the refusal's status."""
+        status, headers = refusal(exc)
+        nonce = csrf_nonce(request)
+        text = pages.form_page(alertname, engine.registry.get(alertname), form,
+                               guard.csrf.token(nonce), guard.write_token is not None,
+                               error=str(exc))
+        resp = with_csrf_cookie(html_response(text, status), nonce)
+        resp.headers.update(headers or {})
+        return resp
 
     async def runbook_post(request: Request) -> Response:
         alertname = request.path_params["alertname"]
+        form: dict[str, str] | None = None
         try:
             if alertname not in engine.registry:
                 engine.registry.get(alertname)  # raises with the known names
@@ -217,6 +245,8 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
         except ClientGone:
             return gone(request)
         except RunbookError as exc:
+            if form is not None and wants_html(request):  # a browser's form: keep what it typed
+                return form_again(request, alertname, form, exc)
             return refused(request, exc)
         return RedirectResponse(f"/runs/{run.run_id}", status_code=303)
 

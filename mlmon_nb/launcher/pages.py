@@ -31,7 +31,7 @@ MAX_ALERTS_ONE_MODEL = 100  # when the console is filtered to one model
 _E = html.escape
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .5rem;
-text-align:left;font-size:.9rem}.status{font-weight:600}.done{color:#2a7a2a}.failed,.timeout,
+text-align:left;font-size:.85rem}.status{font-weight:600}.done{color:#2a7a2a}.failed,.timeout,
 .dead_kernel{color:#b02020}.queued,.running{color:#a06000}nav a{margin-right:1rem}
 .nb{border-top:2px solid #eee;margin-top:1rem;padding-top:1rem}pre{background:#f6f6f6;
 padding:.5rem;overflow-x:auto}.verdict{background:#f4f8ff;padding:.5rem;border-left:4px solid #4a7}
@@ -57,7 +57,9 @@ border-left:6px solid #c0262d}.model-group.worst-warning{border-left:6px solid #
 .more{font-style:italic}.pager a{margin-right:1rem}.asof{color:#444;font-size:.9rem}
 .then-now{font-weight:600}.stale{background:#fff4e5;border-left:4px solid #d9822b;padding:.2rem
 .5rem;margin:.2rem 0}.run .verdict-text{overflow-wrap:anywhere;white-space:normal}
-td{overflow-wrap:anywhere}td a.model{white-space:nowrap;overflow-wrap:normal}"""
+td{overflow-wrap:break-word}td .badge,td a.model{white-space:nowrap}td,th{padding:.25rem .4rem}
+td.text{overflow-wrap:anywhere;min-width:8rem}.table-wrap{max-width:100%;overflow-x:auto}.label{max-width:100%;overflow-wrap:anywhere}
+.form-error{background:#fdecea;border-left:4px solid #b02020;padding:.5rem}"""
 
 
 def page(title: str, body: str, *, refresh: bool = False, css: str = "",
@@ -133,6 +135,11 @@ def then_and_now(run: Run, now: float) -> str:
     return ", ".join(x for x in (then, later) if x)
 
 
+# alert states that fire: Alertmanager's active and suppressed (silenced or inhibited, still
+# firing), Prometheus's firing
+_FIRES = ("active", "suppressed", "firing")
+
+
 def stale_reason(alert: ConsoleAlert, run: Run) -> str:
     """Why the run's verdict is older than what the alert says now ("" when it is not): the
     alert (re)started after the verdict's time, or the verdict found it not firing while it
@@ -140,7 +147,7 @@ def stale_reason(alert: ConsoleAlert, run: Run) -> str:
     at, status = judged(run)
     if alert.starts_at and at and alert.starts_at > at:
         return "verdict older than the alert's latest change (it started again after the run)"
-    if status in ("resolved", "not_firing", "no_data") and alert.state in ("active", "firing"):
+    if status in ("resolved", "not_firing", "no_data") and alert.state in _FIRES:
         return (f"verdict older than the alert's latest change (the run found it "
                 f"{_JUDGED[status].removeprefix('was ').removeprefix('had ')}; it fires now)")
     return ""
@@ -178,24 +185,29 @@ def run_rows(runs: list[Run], max_attempts: int) -> str:
         f"<td>{_model_link('/runs', r.model_name)}</td>"
         f"<td class='status {r.status}'>{r.status}</td><td>{r.attempts}/{max_attempts}</td>"
         f"<td>{'' if r.duration is None else f'{r.duration:.1f}s'}</td><td>{_E(r.source)}</td>"
-        f"<td>{_fmt_time(r.created)}</td><td>{_E(short_text(r.verdict, 160))}</td></tr>"
-        for r in runs)
-    return ("<table><tr><th>run</th><th>alert state</th><th>alert</th><th>model</th>"
-            "<th>status</th><th>attempts</th>"
-            f"<th>duration</th><th>source</th><th>created</th><th>verdict</th></tr>{rows}</table>")
+        f"<td>{_fmt_time(r.created)}</td><td class='text'>{_E(short_text(r.verdict, 160))}</td>"
+        f"</tr>" for r in runs)
+    # words whole (a cell breaks only what cannot fit); a table still wider than the page
+    # scrolls in its own box, never the page
+    return ("<div class='table-wrap'><table><tr><th>run</th><th>alert state</th><th>alert</th>"
+            "<th>model</th><th>status</th><th>attempts</th><th>duration</th><th>source</th>"
+            f"<th>created</th><th>verdict</th></tr>{rows}</table></div>")
 
 
 def model_filter(action: str, selected: str | None, models: list[str],
                  hidden: Mapping[str, str] | None = None) -> str:
     """The model filter of the console and the run list: a text input with the known models
-    as suggestions (type or pick a name), kept in the URL as ``?model_name=``."""
+    as suggestions (type or pick a name), kept in the URL as ``?model_name=``. ``hidden`` are
+    the other filters the form keeps; the typed name replaces the model filter (never a hidden
+    copy of it) and an empty box clears it."""
     options = "".join(f"<option value='{_E(m)}'>" for m in models)
     keep = "".join(f"<input type='hidden' name='{_E(k)}' value='{_E(v)}'>"
-                   for k, v in (hidden or {}).items() if v)
+                   for k, v in (hidden or {}).items() if v and k != "model_name")
+    counted = f"{len(models)} model" + ("" if len(models) == 1 else "s")
     clear = f" <a class='all-models' href='{_E(action)}'>all models</a>" if selected else ""
     return (f"<form method='get' action='{_E(action)}' class='model-filter'>"
             f"<label>model <input name='model_name' list='model-names' "
-            f"value='{_E(selected or '')}' placeholder='{len(models)} models' "
+            f"value='{_E(selected or '')}' placeholder='{counted}' "
             f"autocomplete='off'></label><datalist id='model-names'>{options}</datalist>{keep} "
             f"<button type='submit'>show</button>{clear}</form>")
 
@@ -223,16 +235,18 @@ def runs_page(view: RunsView, filters: Mapping[str, str], max_attempts: int) -> 
     pager = []
     if view.offset > 0:
         back = urlencode({**keep, "offset": max(0, view.offset - view.limit), "limit": view.limit})
-        pager.append(f"<a class='prev' href='/runs?{_E(back)}'>previous {view.limit}</a>")
+        pager.append(f"<a class='prev' href='/runs?{_E(back)}'>← previous {view.limit}</a>")
     if more > 0:
         ahead = urlencode({**keep, "offset": shown_to, "limit": view.limit})
-        pager.append(f"<a class='next' href='/runs?{_E(ahead)}'>next {min(more, view.limit)}</a>"
-                     f"<span class='more'>{more} more</span>")
+        pager.append(f"<a class='next' href='/runs?{_E(ahead)}'>next {min(more, view.limit)} →</a>"
+                     f" <span class='more'>({more} more after this page)</span>")
     where = f" of model <b>{_E(model)}</b>" if model else ""
     summary = (f"<p class='muted pager'>runs {view.offset + 1 if view.runs else 0}–{shown_to} of "
-               f"<span class='total'>{view.total}</span>{where} · {' '.join(pager)}</p>")
+               f"<span class='total'>{view.total}</span>{where}"
+               + (f" · {' · '.join(pager)}" if pager else "") + "</p>")
+    others_kept = {k: v for k, v in keep.items() if k != "model_name"}
     return page("runs", f"<h1>Runbook runs</h1>"
-                        f"{model_filter('/runs', model, view.models, keep)}"
+                        f"{model_filter('/runs', model, view.models, others_kept)}"
                         f"<form method='get'><input type='hidden' name='model_name' "
                         f"value='{_E(model)}'>{others}<button>filter</button></form>"
                         f"{summary}{run_rows(view.runs, max_attempts)}")
@@ -264,7 +278,7 @@ def run_page(run: Run, run_dir: Path, jupyter_url: str, max_attempts: int, *,
     """One run: status, its alert's state, attempts, when its verdict was true ("as of") next
     to the alert's state now, the verdict, parameters and the sanitized executed notebook;
     "run again" as a form link (runbooks) or a shell command (notebooks)."""
-    params = "".join(f"<tr><th>{_E(k)}</th><td>{_E(str(v))}</td></tr>"
+    params = "".join(f"<tr><th>{_E(k)}</th><td class='text'>{_E(str(v))}</td></tr>"
                      for k, v in sorted(run.params.items()))
     lab = lab_link(jupyter_url, run.run_id, jupyter_token)
     out = run_dir / "output.html"
@@ -445,8 +459,8 @@ def _silences(feed: AlertFeed, csrf: str, token_needed: bool) -> str:
              if token_needed else "")
     rows = "".join(
         f"<tr class='silence' data-silence='{_E(s.silence_id)}'><td>{_E(s.created_by)}</td>"
-        f"<td>{_E(s.comment[:300])}</td><td>{_abs_time(s.ends_at)}</td>"
-        f"<td>{' '.join(f'<code>{_E(m)}</code>' for m in s.matchers)}</td>"
+        f"<td class='text'>{_E(s.comment[:300])}</td><td>{_abs_time(s.ends_at)}</td>"
+        f"<td class='text'>{' '.join(f'<code>{_E(m)}</code>' for m in s.matchers)}</td>"
         f"<td><form method='post' action='/silences/{_E(s.silence_id)}/expire'>"
         f"<input type='hidden' name='csrf_token' value='{_E(csrf)}'>{token}"
         f"<button type='submit'>expire</button></form></td></tr>" for s in feed.silences)
@@ -505,7 +519,7 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
         f"<td>{_E(str(r.params.get('severity', '')))}</td>"
         f"<td>{_E(_fmt_time(parse_time(r.resolved_at)) or r.resolved_at)}</td>"
         f"<td><a href='/runs/{r.run_id}'>{r.run_id}</a> <span class='status {r.status}'>"
-        f"{r.status}</span></td><td>{_E(short_text(r.verdict, 160))}</td></tr>"
+        f"{r.status}</span></td><td class='text'>{_E(short_text(r.verdict, 160))}</td></tr>"
         for r in resolved)
     resolved_html = (("<table><tr><th>state</th><th>alert</th><th>model</th><th>severity</th>"
                       f"<th>resolved</th><th>run</th><th>verdict</th></tr>{rows}</table>")
@@ -524,8 +538,11 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
 
 
 def form_page(alertname: str, runbook, values: Mapping[str, Any], csrf: str,
-              token_needed: bool) -> str:
-    """The launch form, pre-filled from the link, with its signed CSRF token."""
+              token_needed: bool, *, rerun: bool = False, previous: Run | None = None,
+              error: str = "") -> str:
+    """The launch form, pre-filled from the link (or with what was typed, above the ``error``
+    that refused it), with its signed CSRF token. ``rerun``: reached by "run again", whose
+    ``previous`` run (the newest with these parameters, when known) it links to."""
     fields = "".join(
         f"<tr><th><label for='p-{_E(n)}'>{_E(n)}</label></th><td><input id='p-{_E(n)}' "
         f"name='{_E(n)}' value='{_E(str(values.get(n, '')))}'></td>"
@@ -533,8 +550,19 @@ def form_page(alertname: str, runbook, values: Mapping[str, Any], csrf: str,
         for n, p in sorted(runbook.parameters.items()) if n not in RESERVED_PARAMETERS)
     token = ("<tr><th>token</th><td><input type='password' name='access_token'></td>"
              "<td>the launcher's bearer token</td></tr>") if token_needed else ""
-    body = (f"<h1>Run the {_E(alertname)} runbook</h1><p>No run of this alert with these "
-            f"parameters yet. Check them and run:</p>"
+    if error:
+        intro = (f"<p class='form-error'>Not run: {_E(error)}</p><p>Correct the parameters "
+                 f"and run:</p>")
+    elif rerun and previous is not None:
+        intro = (f"<p>Run again: the last run with these parameters is <a href='/runs/"
+                 f"{_E(previous.run_id)}'>{_E(previous.run_id)}</a> (<span class='status "
+                 f"{_E(previous.status)}'>{_E(previous.status)}</span>, "
+                 f"{_fmt_time(previous.created)}). Check the parameters and run it again:</p>")
+    elif rerun:
+        intro = "<p>Run again with these parameters. Check them and run:</p>"
+    else:
+        intro = "<p>No run of this alert with these parameters yet. Check them and run:</p>"
+    body = (f"<h1>Run the {_E(alertname)} runbook</h1>{intro}"
             f"<form method='post' action='/runbook/{_E(alertname)}'>"
             f"<input type='hidden' name='csrf_token' value='{_E(csrf)}'>"
             f"<table>{fields}{token}</table><button type='submit'>Run</button></form>")

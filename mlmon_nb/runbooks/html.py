@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import copy
 import html as _html
+import re
 from typing import Any, Mapping
 
 from ..findings import FINDING_MIME, SUMMARY_MIME, finding_card, read_findings, tiles_html, verdict_card
 
-__all__ = ["RUN_CSS", "SUMMARY_MIME", "sanitize_html", "notebook_html", "read_summary",
-           "run_body", "run_page", "escape"]
+__all__ = ["RUN_CSS", "SUMMARY_MIME", "sanitize_html", "notebook_html", "is_runbook",
+           "read_summary", "run_body", "run_page", "escape"]
 
 _TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del",
          "details", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
@@ -131,17 +132,36 @@ def _errors(nb) -> list[str]:
             for o in c.get("outputs", []) or [] if o.get("output_type") == "error"]
 
 
-def run_body(nb, *, error: str = "") -> str:
+_ALERTNAME = re.compile(r"^alertname\s*[:=]", re.M)
+
+
+def is_runbook(nb) -> bool:
+    """Whether ``nb`` owes a verdict: True unless it is a dashboard notebook (``notebooks/``),
+    which has a ``parameters`` cell without the ``alertname`` every runbook declares."""
+    params = [cell.get("source", "") for cell in nb.cells if cell.get("cell_type") == "code"
+              and "parameters" in (cell.get("metadata", {}).get("tags") or [])]
+    return not params or any(_ALERTNAME.search(source) for source in params)
+
+
+def run_body(nb, *, error: str = "", runbook: bool | None = None) -> str:
     """The run's sanitized HTML body (``<div class="mlmon-run">``): verdict, key numbers,
-    findings (interesting first, each with its chart) and the notebook folded."""
+    findings (interesting first, each with its chart) and the notebook folded. A runbook
+    (``runbook``; default: :func:`is_runbook`) without a verdict says so; a dashboard notebook
+    that finished owes none and shows its notebook open, one that failed shows its error."""
     summary = read_summary(nb)
     findings = read_findings(nb)
     parts = []
     problems = [error] if error else []
     problems += [e for e in _errors(nb) if e not in problems]
+    runbook = is_runbook(nb) if runbook is None else runbook
     if summary:
         parts.append(verdict_card(summary))
         parts.append(tiles_html(summary.get("tiles") or ()))
+    elif not runbook:
+        if problems:  # a notebook that stopped: why, above the (folded) notebook
+            parts.append(verdict_card({"status": "no_data", "verdict": (
+                f"The notebook stopped: {problems[0]}. Open the notebook below for the "
+                f"traceback.")}))
     else:
         parts.append(verdict_card({"status": "no_data", "verdict": (
             "The runbook recorded no verdict" + (f": {problems[0]}" if problems else "")
