@@ -494,11 +494,10 @@ def _rules_check(args) -> int:
               f"runbooks need it; build it with `mlmon-nb baseline build DATA --model {name} "
               f"-o {path}` or fix `baseline:` in {config.path or 'the configuration'}",
               file=sys.stderr)
-    if missing and not stale:
-        return 1
     if stale:
         print(f"stale: {', '.join(stale)} differ from a fresh generation; run "
               f"`mlmon-nb rules generate`", file=sys.stderr)
+    if stale or missing:
         return 1
     print(f"{directory}: rules and routing are valid and up to date")
     return 0

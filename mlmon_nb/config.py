@@ -446,13 +446,13 @@ def _fraction(raw: Mapping[str, Any], key: str, where: str, default: float, what
 
 
 def _duration(raw: Mapping[str, Any], key: str, where: str, default: str) -> float:
-    """``raw[key]`` (``default`` when absent) as a positive duration, in seconds."""
+    """``raw[key]`` (``default`` when absent) as a positive, finite duration, in seconds."""
     value = raw.get(key, default)
     try:
         seconds = parse_duration(value)
     except ConfigError:
         seconds = math.nan
-    if not seconds > 0:
+    if not 0 < seconds < math.inf:
         raise ConfigError(f"{where}.{key} must be a duration such as {default} (or 30s, 1h, "
                           f"7d), got {value!r}")
     return seconds
@@ -533,8 +533,7 @@ def _model(raw: Any, where: str, base: Path) -> ModelConfig:
         raise ConfigError(f"{where}.job {job!r} must be the scrape job's name as Prometheus "
                           f"shows it (letters, digits and _ . : / -)")
     version = raw.get("version")
-    if version is not None and (isinstance(version, (bool, float))
-                                or not isinstance(version, (str, int))):
+    if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int))):
         raise ConfigError(f"{where}.version must be a string; quote it (e.g. \"1.10\": YAML "
                           f"reads an unquoted 1.10 as the number 1.1), got {version!r}")
     baseline = raw.get("baseline") or None

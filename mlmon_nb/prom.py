@@ -54,6 +54,7 @@ __all__ = [
     "StepLike",
     "MAX_POINTS_PER_SERIES",
     "to_timestamp",
+    "time_range",
     "to_wide",
     "parse_step",
     "series_name",
@@ -81,8 +82,8 @@ _RETRY_STATUS = (429, 502, 503, 504)
 def to_timestamp(value: TimeLike, now: pd.Timestamp | None = None) -> pd.Timestamp:
     """A UTC pandas Timestamp from a datetime, Timestamp, unix seconds, ISO string or ``now-6h``."""
     if isinstance(value, bool) or value is None:
-        raise QueryArgumentError(f"{value!r} is not a time; pass a datetime, unix seconds, an ISO-8601 "
-                         f"string or 'now-6h'")
+        raise QueryArgumentError(f"{value!r} is not a time; pass a datetime, unix seconds, an "
+                                 f"ISO-8601 string or 'now-6h'")
     if isinstance(value, (int, float, np.integer, np.floating)):
         if not math.isfinite(float(value)):
             raise QueryArgumentError(f"{value!r} is not a time")
@@ -97,20 +98,31 @@ def to_timestamp(value: TimeLike, now: pd.Timestamp | None = None) -> pd.Timesta
             try:
                 delta = pd.Timedelta(seconds=parse_duration(match.group(2)))
             except ConfigError as exc:
-                raise QueryArgumentError(f"{value!r}: write a relative time like now-6h or now-30m") from exc
+                raise QueryArgumentError(f"{value!r}: write a relative time like now-6h or "
+                                         f"now-30m") from exc
             return base + delta if match.group(1) == "+" else base - delta
         try:
             value = pd.Timestamp(text)
         except (ValueError, TypeError) as exc:
-            raise QueryArgumentError(f"{value!r} is not a time; write ISO-8601 (2024-05-01T12:00:00Z), "
-                             f"unix seconds or 'now-6h'") from exc
+            raise QueryArgumentError(f"{value!r} is not a time; write ISO-8601 "
+                                     f"(2024-05-01T12:00:00Z), unix seconds or 'now-6h'") from exc
     if isinstance(value, datetime):
         ts = pd.Timestamp(value)
         if ts is pd.NaT:
             raise QueryArgumentError("NaT is not a time")
         return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    raise QueryArgumentError(f"{value!r} is not a time; pass a datetime, unix seconds, an ISO-8601 string "
-                     f"or 'now-6h'")
+    raise QueryArgumentError(f"{value!r} is not a time; pass a datetime, unix seconds, an "
+                             f"ISO-8601 string or 'now-6h'")
+
+
+def time_range(start: TimeLike, end: TimeLike) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``start`` and ``end`` as UTC Timestamps against one ``now`` (``now-2h`` to ``now`` is
+    exactly two hours); QueryArgumentError when ``end`` is before ``start``."""
+    now = pd.Timestamp.now(tz="UTC")
+    t0, t1 = to_timestamp(start, now), to_timestamp(end, now)
+    if t1 < t0:
+        raise QueryArgumentError(f"end ({t1}) is before start ({t0}); swap them")
+    return t0, t1
 
 
 def parse_step(step: StepLike) -> float:
@@ -121,7 +133,8 @@ def parse_step(step: StepLike) -> float:
         try:
             seconds = parse_duration(step)
         except ConfigError as exc:
-            raise QueryArgumentError(f"step {step!r} is not a duration; write e.g. 15s, 1m or 5m") from exc
+            raise QueryArgumentError(f"step {step!r} is not a duration; write e.g. 15s, 1m or "
+                                     f"5m") from exc
     else:
         seconds = float(step)
     if not seconds > 0 or not math.isfinite(seconds):
@@ -462,12 +475,8 @@ class Prometheus:
 
     def range(self, promql: str, start: TimeLike, end: TimeLike, step: StepLike) -> pd.DataFrame:
         """A range query: one row per series and point, chunked under the per-series limit."""
-        now = pd.Timestamp.now(tz="UTC")
-        t0, t1 = _unix(to_timestamp(start, now)), _unix(to_timestamp(end, now))
+        t0, t1 = (_unix(t) for t in time_range(start, end))
         seconds = parse_step(step)
-        if t1 < t0:
-            raise QueryArgumentError(f"end ({to_timestamp(end, now)}) is before start "
-                             f"({to_timestamp(start, now)})")
         points = (t1 - t0) / seconds + 1
         if points > MAX_RANGE_POINTS:
             raise QueryArgumentError(

@@ -342,8 +342,8 @@ class RunStore:
                         (str(status), time.time(), error[:4000], json.dumps(dict(summary or {})),
                          run_id, self.owner)).rowcount
                 break
-            except sqlite3.OperationalError:
-                if attempt == FINISH_ATTEMPTS:
+            except sqlite3.OperationalError as exc:  # only a lock is worth waiting out
+                if "locked" not in str(exc) or attempt == FINISH_ATTEMPTS:
                     raise
         self.release(run_id)
         return done == 1

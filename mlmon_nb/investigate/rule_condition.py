@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..config import Config
-from ..errors import RunbookError
 from ..findings.investigation import InvestigationBase
 from ..rules import catalogue
 from ..signals import Condition, Signal
@@ -59,22 +58,17 @@ class RuleConditions(InvestigationBase):
                                                  self.ctx.config)
         return self._cache["rule"]
 
-    def alert_condition(self, signal: Signal | None, what: str, window: str = "5m", *,
+    def alert_condition(self, signal: Signal, what: str, window: str = "5m", *,
                         own_threshold: bool = False) -> Condition:
         """``signal``'s condition over the alert rule's own window and against its own
         threshold (both from the catalogue; ``window`` and the signal's threshold only where
         the rule has none), described as "the <window> <what>". ``own_threshold``: a signal the
         rule does not judge (a categorical feature's PSI under the KS rule of data drift) keeps
-        its threshold. A missing signal (a check that found nothing to judge) is a
-        RunbookError."""
-        if signal is None:
-            raise RunbookError(f"{self.alertname}: no signal to judge {what}: end the run early "
-                               f"(a require_… check) before judging a signal its baseline or "
-                               f"data cannot give")
+        its threshold."""
         rule = self.rule
         used = rule.window or window
         setting = None if own_threshold else rule.setting
-        threshold = rule.threshold(self.ctx.config, self.model_name) if setting else None
+        threshold = None if own_threshold else rule.threshold(self.ctx.config, self.model_name)
         condition = signal.condition(f"the {used} {what}", used)
         if threshold is not None:
             condition = replace(condition, threshold=float(threshold))

@@ -39,8 +39,6 @@ from .webhook import (
 __all__ = ["Launcher"]
 
 log = logging.getLogger("mlmon_nb.launcher")
-# alert labels a run can do without: one that fails its check (a model_version such as
-# "release/2.1") is dropped with a log line rather than refusing the whole notification
 # labels a service or a rule sets freely: one that fails its parameter's check is dropped
 # (the run goes ahead without it), never the alert
 OPTIONAL_LABELS = frozenset({"model_version", "severity"})
@@ -186,7 +184,10 @@ class Launcher:
         """An alert's model that this launcher's configuration lacks, or a feature its baseline
         lacks, ends the run as failed with one line naming what exists, before any kernel: the
         webhook accepts the notification (refusing it would drop every runbook in it), but a
-        kernel would only fail on it, or investigate another feature in its place."""
+        kernel would only fail on it, or investigate another feature in its place. (A form's
+        or the CLI's run was checked when it was asked for.)"""
+        if run.source != "webhook":
+            return False
         try:
             check_against_config(self.config, run.params)
         except ParameterError as exc:

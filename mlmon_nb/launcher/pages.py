@@ -244,9 +244,8 @@ def runs_page(view: RunsView, filters: Mapping[str, str], max_attempts: int) -> 
     summary = (f"<p class='muted pager'>runs {view.offset + 1 if view.runs else 0}–{shown_to} of "
                f"<span class='total'>{view.total}</span>{where}"
                + (f" · {' · '.join(pager)}" if pager else "") + "</p>")
-    others_kept = {k: v for k, v in keep.items() if k != "model_name"}
     return page("runs", f"<h1>Runbook runs</h1>"
-                        f"{model_filter('/runs', model, view.models, others_kept)}"
+                        f"{model_filter('/runs', model, view.models, keep)}"
                         f"<form method='get'><input type='hidden' name='model_name' "
                         f"value='{_E(model)}'>{others}<button>filter</button></form>"
                         f"{summary}{run_rows(view.runs, max_attempts)}")

@@ -67,7 +67,7 @@ __all__ = [
     "chained",
     "chain_record",
     "chain_coverage",
-    "chain_coverage_record",
+    "slo_chain_coverage",
 ]
 
 # Rate windows of the recording rules (the SLO period is added per model).
@@ -243,9 +243,16 @@ def chain_record(record: str) -> str:
     return f"{record}_chain"
 
 
-def chain_coverage_record(record: str, window: str) -> str:
-    """The record of :func:`chain_coverage` of the chain ``record`` over ``window``."""
-    return f"{record}_coverage{window}"
+def slo_chain_coverage(window: str) -> str:
+    """The record of :func:`chain_coverage` of each SLO's chained event counts over ``window``:
+    what a burn-rate alert over a chained window needs, besides the model's history."""
+    return f"{chain_record(slo_event_count(CHAIN_STEP))}_coverage{window}"
+
+
+def _chain_range(window: str) -> str:
+    """The subquery range that reads ``window``'s CHAIN_STEP-aligned instants, one second short
+    of ``window`` (Prometheus' ranges include their start)."""
+    return f"[{promql.duration(int(parse_duration(window)) - 1)}:{CHAIN_STEP}]"
 
 
 def chain_coverage(record: str, window: str) -> str:
@@ -254,10 +261,8 @@ def chain_coverage(record: str, window: str) -> str:
     has been recorded, so on a rule set deployed an hour ago over weeks of raw history a day's
     chained ratio is the ratio of that hour; a burn-rate alert over a chained window needs this
     share, not only the model's history, to cover HISTORY_COVERAGE of it."""
-    seconds = int(parse_duration(window))
-    steps = seconds // int(parse_duration(CHAIN_STEP))
-    return (f"count_over_time({record}[{promql.duration(seconds - 1)}:{CHAIN_STEP}]) "
-            f"/ {steps}")
+    steps = int(parse_duration(window)) // int(parse_duration(CHAIN_STEP))
+    return f"count_over_time({record}{_chain_range(window)}) / {steps}"
 
 
 def chained(record: str, window: str, *matchers: str) -> str:
@@ -272,6 +277,4 @@ def chained(record: str, window: str, *matchers: str) -> str:
     each count extrapolates its slot from the samples after the start, as any count does
     whose samples fall between the steps). It covers only the time the count has been
     recorded."""
-    seconds = int(parse_duration(window))
-    return (f"sum_over_time({promql.selector(record, *matchers)}"
-            f"[{promql.duration(seconds - 1)}:{CHAIN_STEP}])")
+    return f"sum_over_time({promql.selector(record, *matchers)}{_chain_range(window)})"

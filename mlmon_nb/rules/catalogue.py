@@ -33,7 +33,6 @@ from ..promql.fleet import (
     setting_text,
 )
 from ..promql.names import (
-    CHAIN_STEP,
     ESTIMATED_ACCURACY_ALERT_WINDOW,
     HISTORY_AGE,
     HISTORY_COVERAGE,
@@ -41,8 +40,6 @@ from ..promql.names import (
     SLO_OBJECTIVE,
     SLOS,
     bound,
-    chain_coverage_record,
-    chain_record,
     estimated_accuracy,
     estimated_accuracy_margin,
     is_chained,
@@ -50,6 +47,7 @@ from ..promql.names import (
     prediction_count,
     request_count,
     request_rate,
+    slo_chain_coverage,
     slo_error_ratio,
     slo_event_count,
     spike_window,
@@ -573,8 +571,7 @@ def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                     f"and {compare(count, '>=', least)} "
                     f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
             if is_chained(window.long):  # and the chained counts, not only the history
-                covered = promql.selector(chain_coverage_record(chain_record(slo_event_count(
-                    CHAIN_STEP)), window.long), slo=slo)
+                covered = promql.selector(slo_chain_coverage(window.long), slo=slo)
                 expr += f" and on ({', '.join(on)}) {covered} >= {number(HISTORY_COVERAGE)}"
             factor = _num("slo_burn_factor", long_window=window.long)
             objective = query_text(model_series(SLO_OBJECTIVE, slo=slo), "humanizePercentage")

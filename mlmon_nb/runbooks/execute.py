@@ -109,7 +109,8 @@ def execute(runbook: Runbook, params: Mapping[str, object], out_dir: Path, *,
             nbformat.write(read_only(nb), str(output))
             summary = read_summary(nb)
             title = f"{runbook.alertname} · {params.get('model_name', '')}".strip(" ·")
-            (out_dir / "output.html").write_text(run_page(run_body(nb, error=error), title))
+            (out_dir / "output.html").write_text(run_page(run_body(
+                nb, error=error, runbook="alertname" in runbook.parameters), title))
         except Exception as exc:
             error = error or f"could not render the output: {exc}"
             status = Status.FAILED if status == Status.DONE else status

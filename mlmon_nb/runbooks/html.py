@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from ..findings import FINDING_MIME, SUMMARY_MIME, finding_card, read_findings, tiles_html, verdict_card
 
-__all__ = ["RUN_CSS", "SUMMARY_MIME", "sanitize_html", "notebook_html", "is_runbook",
+__all__ = ["RUN_CSS", "SUMMARY_MIME", "sanitize_html", "notebook_html",
            "read_summary", "run_body", "run_page", "escape"]
 
 _TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del",
@@ -132,28 +132,16 @@ def _errors(nb) -> list[str]:
             for o in c.get("outputs", []) or [] if o.get("output_type") == "error"]
 
 
-_ALERTNAME = re.compile(r"^alertname\s*[:=]", re.M)
-
-
-def is_runbook(nb) -> bool:
-    """Whether ``nb`` owes a verdict: True unless it is a dashboard notebook (``notebooks/``),
-    which has a ``parameters`` cell without the ``alertname`` every runbook declares."""
-    params = [cell.get("source", "") for cell in nb.cells if cell.get("cell_type") == "code"
-              and "parameters" in (cell.get("metadata", {}).get("tags") or [])]
-    return not params or any(_ALERTNAME.search(source) for source in params)
-
-
-def run_body(nb, *, error: str = "", runbook: bool | None = None) -> str:
+def run_body(nb, *, error: str = "", runbook: bool = True) -> str:
     """The run's sanitized HTML body (``<div class="mlmon-run">``): verdict, key numbers,
     findings (interesting first, each with its chart) and the notebook folded. A runbook
-    (``runbook``; default: :func:`is_runbook`) without a verdict says so; a dashboard notebook
+    (``runbook``: it declares ``alertname``) without a verdict says so; a dashboard notebook
     that finished owes none and shows its notebook open, one that failed shows its error."""
     summary = read_summary(nb)
     findings = read_findings(nb)
     parts = []
     problems = [error] if error else []
     problems += [e for e in _errors(nb) if e not in problems]
-    runbook = is_runbook(nb) if runbook is None else runbook
     if summary:
         parts.append(verdict_card(summary))
         parts.append(tiles_html(summary.get("tiles") or ()))

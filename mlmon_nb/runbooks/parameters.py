@@ -110,7 +110,7 @@ def _resolve_time(value: str, now: _dt.datetime | None) -> str:
     if not _ISO.match(text):
         raise ValueError(_TIME_FORMS)
     try:  # also catches 2024-13-45
-        _dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00"))
+        parse_time(text)
     except ValueError as exc:
         raise ValueError(f"{_TIME_FORMS} ({exc})") from None
     return value

@@ -23,7 +23,6 @@ import pandas as pd
 from ..config import ModelConfig
 from ..context import NotebookContext, format_duration, notebook_context
 from ..dashboards import Tile
-from ..errors import QueryArgumentError
 from ..promql.names import SLOS
 from ..queries import request_rate
 from .rules import burn_windows, slo_events, slo_objective
@@ -139,12 +138,8 @@ def _seconds(start: Any, end: Any) -> int:
 def _times(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     """UTC timestamps from anything :func:`mlmon_nb.prom.to_timestamp` takes (``now-30d``, …),
     start first."""
-    from ..prom import to_timestamp
-    now = pd.Timestamp.now(tz="UTC")
-    t0, t1 = to_timestamp(start, now), to_timestamp(end, now)
-    if t1 < t0:
-        raise QueryArgumentError(f"end ({t1}) is before start ({t0}); swap them")
-    return t0, t1
+    from ..prom import time_range
+    return time_range(start, end)
 
 
 def _events(prom: Prometheus, slo: str, model: ModelConfig, end: Any, seconds: int) -> tuple[float, float]:

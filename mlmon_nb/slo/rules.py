@@ -25,11 +25,11 @@ from ..promql.names import (
     SLOS,
     WINDOWS,
     chain_coverage,
-    chain_coverage_record,
     chain_record,
     chained,
     is_chained,
     slo_bad_count,
+    slo_chain_coverage,
     slo_error_ratio,
     slo_event_count,
 )
@@ -286,7 +286,7 @@ def slo_groups(config: Config) -> list[RuleGroup]:
             f"{promql.selector(SETTING, setting='slo_budget', slo=slo)}"), labels))
     # how much of each chained burn window the chain covers (what its alerts' evidence needs)
     events = chain_record(slo_event_count(CHAIN_STEP))
-    chain += [RecordingRule(chain_coverage_record(events, w.long),
+    chain += [RecordingRule(slo_chain_coverage(w.long),
                             chain_coverage(promql.selector(events, slo=slo), w.long), {"slo": slo})
               for w in BURN_WINDOWS if is_chained(w.long) for slo in SLOS]
     return stage_groups("slo", rules, chain)

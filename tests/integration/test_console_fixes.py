@@ -161,12 +161,15 @@ def test_run_table_cells_never_break_a_word_that_fits(site):
 # 4 -------------------------------------------------------------------------------------------
 
 def test_a_finished_dashboard_notebook_is_not_a_runbook_without_verdict():
+    # what execute_run passes: a runbook declares alertname, a dashboard notebook does not
+    dashboards, runbooks = Registry(REPO / "notebooks"), Registry(REPO / "runbooks")
+    assert "alertname" not in dashboards.get("system_health").parameters
+    assert "alertname" in runbooks.get("HighErrorRate").parameters
     notebook = nbformat.read(REPO / "notebooks" / "system_health.ipynb", as_version=4)
-    assert "recorded no verdict" not in run_body(notebook)
+    assert "recorded no verdict" not in run_body(notebook, runbook=False)
     runbook = nbformat.read(REPO / "runbooks" / "HighErrorRate.ipynb", as_version=4)
     assert "recorded no verdict" in run_body(runbook)  # a runbook that stopped before its verdict
-    failed = nbformat.read(REPO / "notebooks" / "system_health.ipynb", as_version=4)
-    assert "boom" in run_body(failed, error="RuntimeError: boom")
+    assert "boom" in run_body(notebook, runbook=False, error="RuntimeError: boom")
 
 
 def _markdown_calls(source: str) -> list[str]:
