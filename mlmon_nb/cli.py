@@ -164,7 +164,9 @@ def _add_demo(sub) -> None:
     up.set_defaults(func=_demo_up)
     inj = s.add_parser("inject", help="inject a fault into the demo traffic")
     inj.add_argument("kind", choices=[*KINDS, "clear"])
-    inj.add_argument("--for", dest="duration", default="10m", help="how long, e.g. 90s, 10m, 1h")
+    inj.add_argument("--for", dest="duration", default=None,
+                     help="how long, e.g. 90s, 10m, 1h (default 10m, or what is left of the "
+                          "same fault already running longer)")
     inj.add_argument("--model", default=None,
                      help="one model of a demo fleet (demo up --models N); default: all")
     inj.set_defaults(func=_demo_inject)
@@ -185,13 +187,13 @@ def _demo_up(args) -> int:
 
 def _demo_inject(args) -> int:
     from .config import parse_duration
-    from .stack.demo.faults import inject
+    from .stack.demo.faults import fault_line, inject
     from .stack.lifecycle import Stack
     cfg = _config(args)
+    seconds = None if args.duration is None else parse_duration(args.duration)
     for url in Stack(cfg).replica_urls():  # every replica of the demo service
-        state = inject(url, args.kind, parse_duration(args.duration), args.model)
-        where = f"{url} ({args.model})" if args.model else url
-        print(f"injected {args.kind} for {args.duration} into {where}: {state}")
+        state = inject(url, args.kind, seconds, args.model)
+        print(fault_line(args.kind, state, url, args.model))
     return 0
 
 

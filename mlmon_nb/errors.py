@@ -18,6 +18,7 @@ __all__ = [
     "ServiceUnreachable",
     "InstrumentError",
     "RunbookError",
+    "UnknownRunbook",
     "ParameterError",
     "RulesError",
 ]
@@ -119,6 +120,17 @@ class ServiceUnreachable(MlmonError):
 
 class RunbookError(MlmonError):
     """A runbook is unknown, or its execution failed."""
+
+
+class UnknownRunbook(RunbookError):
+    """No runbook for an alert: names the known ones and the folders searched; ``public`` is
+    the message without the folders, for a web client, which has no use for server paths."""
+
+    def __init__(self, alertname: str, known: list[str], folders: list[str]):
+        self.alertname, self.known, self.folders = alertname, known, folders
+        self.public = (f"no runbook for alert {alertname[:80]!r}; runbooks exist for: "
+                       f"{', '.join(known) or 'none'}")
+        super().__init__(f"{self.public} (in {', '.join(folders)})")
 
 
 class ParameterError(RunbookError, ValueError):

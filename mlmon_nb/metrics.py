@@ -71,6 +71,7 @@ __all__ = [
     "CONCEPT_FEATURE",
     "OTHER_CATEGORY",
     "OVERFLOW_VALUE",
+    "UNMATCHED_ENDPOINT",
     "LEGACY_DATA_DRIFT",
     "LEGACY_CONCEPT_DRIFT",
     "latency_buckets_with",
@@ -306,6 +307,9 @@ DEFAULT_FEATURE_BUCKETS: tuple[float, ...] = (
 CONCEPT_FEATURE = "confidence"
 OTHER_CATEGORY = "__other__"
 OVERFLOW_VALUE = "__overflow__"
+# the endpoint of a request no route of the service matched (a 404 for /favicon.ico, a scanner's
+# probe): one value, so unknown paths neither become labels nor read as what changed
+UNMATCHED_ENDPOINT = "__unmatched__"
 
 # Seed names kept for dashboards and alerts written against them (recording rules provide them).
 LEGACY_DATA_DRIFT = "ml_data_drift_score"

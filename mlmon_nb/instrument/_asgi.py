@@ -10,6 +10,7 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from ..metrics import UNMATCHED_ENDPOINT
 from ._multiprocess import exposition_registry
 from ._request import CURRENT, RequestScope
 
@@ -31,9 +32,11 @@ class MetricsMiddleware:
     """Counts every HTTP request of the wrapped app as ``monitor.track`` does.
 
     The endpoint label is the route template where the router recorded it, else the path (capped
-    like every label). An exception is counted with its type and re-raised; a 5xx response
-    without one is counted with ``request.state.mlmon_error_type`` or ``http_<status>``. 4xx
-    answers are the client's errors and count as requests only. Paths in ``exclude`` (the
+    like every label); a 404 that no route answered (``/favicon.ico``, a scanner's probe) is
+    ``__unmatched__``, so unknown paths never become endpoints of their own. An exception is
+    counted with its type and re-raised; a 5xx response without one is counted with
+    ``request.state.mlmon_error_type`` or ``http_<status>``. 4xx answers are the client's errors
+    and count as requests only. Paths in ``exclude`` (the
     scrape and health endpoints) are not counted.
 
     A ``monitor.track`` of the same monitor inside the request (a decorated handler) counts
@@ -72,12 +75,13 @@ class MetricsMiddleware:
             raise
         finally:
             CURRENT.reset(token)
-        endpoint = self.endpoint(scope)
-        monitor._end(endpoint, start, None)
+        unmatched = status == 404 and scope.get("route") is None
+        endpoint = UNMATCHED_ENDPOINT if unmatched else self.endpoint(scope)
+        label = monitor._end(endpoint, start, None)
         if status >= 500:
             state = scope.get("state") or {}
-            monitor.record_error(endpoint, state.get(ERROR_TYPE_STATE) or request.error_type
-                                 or f"http_{status}")
+            monitor._count_error(endpoint, label, state.get(ERROR_TYPE_STATE)
+                                 or request.error_type or f"http_{status}")
 
 
 class MetricsApp:

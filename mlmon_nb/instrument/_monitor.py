@@ -340,7 +340,7 @@ class ModelMonitor:
         # under a curve that scales the class scores: its counter, temperature and classes
         self._scaled: Any = None
         self._scaling = (1.0, 2)
-        self._per_endpoint: dict[str, tuple[Any, Any]] = {}
+        self._per_endpoint: dict[str, tuple[str, Any, Any]] = {}
         self._errors: dict[tuple[str, str], Any] = {}
         self._predicted: dict[str, Any] = {}
         self._invalid: dict[tuple[str, str], Any] = {}
@@ -434,40 +434,50 @@ class ModelMonitor:
             self._in_progress.inc()
         return time.perf_counter()
 
-    def _end(self, endpoint: str, start: float, exc: BaseException | None) -> None:
+    def _end(self, endpoint: str, start: float, exc: BaseException | None) -> str | None:
+        """Count a finished request; the endpoint label it was counted under (None when it
+        could not be), so its error is counted under the same one and a folded endpoint is
+        counted as overflowing once per request."""
         elapsed = time.perf_counter() - start
         try:
-            pair = self._per_endpoint.get(endpoint) if type(endpoint) is str else None
-            if pair is None:
-                pair = self._endpoint_children(endpoint)
+            children = self._per_endpoint.get(endpoint) if type(endpoint) is str else None
+            if children is None:
+                children = self._endpoint_children(endpoint)
         except Exception:  # the request's own outcome must win over our bookkeeping
             log.exception("mlmon_nb: failed to record a request of %r", endpoint)
-            pair = None
+            children = None
         with self._lock:
             self._in_progress.dec()
-            if pair is not None:
-                pair[0].inc()
-                pair[1].observe(elapsed)
+            if children is not None:
+                children[1].inc()
+                children[2].observe(elapsed)
+        label = None if children is None else children[0]
         if exc is not None:
-            self.record_error(endpoint, type(exc).__name__)
+            self._count_error(endpoint, label, type(exc).__name__)
+        return label
 
-    def _endpoint_children(self, endpoint: Any) -> tuple[Any, Any]:
+    def _endpoint_children(self, endpoint: Any) -> tuple[str, Any, Any]:
         value = self._endpoint(endpoint)
-        pair = (self._fam.requests.labels(self.model_name, self.model_version, value),
-                self._fam.duration.labels(self.model_name, value))
+        children = (value, self._fam.requests.labels(self.model_name, self.model_version, value),
+                    self._fam.duration.labels(self.model_name, value))
         if value == endpoint and type(endpoint) is str:
-            self._per_endpoint[endpoint] = pair
-        return pair
+            self._per_endpoint[endpoint] = children
+        return children
 
     def record_error(self, endpoint: str, error_type: str) -> None:
         """Count an error that did not surface as an exception (e.g. an HTTP 5xx response)."""
+        self._count_error(endpoint, None, error_type)
+
+    def _count_error(self, endpoint: Any, label: str | None, error_type: str) -> None:
+        """One error of ``endpoint``; ``label`` is the endpoint label its request was already
+        counted under (else the endpoint's cap is asked)."""
         try:
             cacheable = type(endpoint) is str and type(error_type) is str
             key = (endpoint, error_type)
             child = self._errors.get(key) if cacheable else None
             if child is None:
-                child = self._fam.errors.labels(self.model_name, self.model_version,
-                                                self._endpoint(endpoint),
+                value = self._endpoint(endpoint) if label is None else label
+                child = self._fam.errors.labels(self.model_name, self.model_version, value,
                                                 self._error_type(error_type))
                 if cacheable:
                     self._errors[key] = child

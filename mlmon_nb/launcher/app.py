@@ -31,7 +31,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from ..config import Config, parse_duration
-from ..errors import ParameterError, RunbookError
+from ..errors import ParameterError, RunbookError, UnknownRunbook
 from ..runbooks import Registry, validate_parameters
 from ..runstore import RUN_STATUSES, Run, is_run_id
 from . import console, pages
@@ -117,7 +117,8 @@ def create_app(config: Config, *, settings: LauncherSettings | None = None,
     def refused(request: Request, exc: RunbookError) -> Response:
         """4xx for a refused request (a page for a browser, JSON for an API client)."""
         status, headers = refusal(exc)
-        return error(request, str(exc), status, headers)
+        return error(request, exc.public if isinstance(exc, UnknownRunbook) else str(exc),
+                     status, headers)
 
     def gone(request: Request) -> Response:
         client = request.client.host if request.client else "?"

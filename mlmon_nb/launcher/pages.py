@@ -56,7 +56,9 @@ border-left:6px solid #c0262d}.model-group.worst-warning{border-left:6px solid #
 .model-group.worst-info{border-left:6px solid #2b6cb0}.model-group .count{font-weight:600}
 .more{font-style:italic}.pager a{margin-right:1rem}.asof{color:#444;font-size:.9rem}
 .then-now{font-weight:600}.stale{background:#fff4e5;border-left:4px solid #d9822b;padding:.2rem
-.5rem;margin:.2rem 0}.run .verdict-text{overflow-wrap:anywhere;white-space:normal}
+.5rem;margin:.2rem 0}.failed-reason{background:#fdecea;border-left:4px solid #b02020;
+padding:.2rem .5rem;margin:.2rem 0;overflow-wrap:break-word}
+.run .verdict-text{overflow-wrap:anywhere;white-space:normal}
 td{overflow-wrap:break-word}td .badge,td a.model{white-space:nowrap}td,th{padding:.25rem .4rem}
 td.text{overflow-wrap:anywhere;min-width:8rem}.table-wrap{max-width:100%;overflow-x:auto}.label{max-width:100%;overflow-wrap:anywhere}
 .form-error{background:#fdecea;border-left:4px solid #b02020;padding:.5rem}"""
@@ -72,6 +74,8 @@ def page(title: str, body: str, *, refresh: bool = False, css: str = "",
     live = (f" data-refresh='{float(live_every):g}'" if live_every else "")
     script = f"<script>{CONSOLE_SCRIPT}</script>" if live_every else ""
     return (f"<!doctype html><html><head><meta charset='utf-8'>{meta}<title>{_E(title)}</title>"
+            # no icon, said in the page: a browser would otherwise ask for /favicon.ico (404)
+            "<link rel='icon' href='data:,'>"
             f"<style>{_STYLE}{css}</style></head><body{live}><nav><a href='/'>console</a>"
             f"<a href='/runs'>runs</a>"
             f"<a href='/healthz'>health</a></nav>{body}{script}</body></html>")
@@ -355,15 +359,16 @@ def _run_cell(alert: ConsoleAlert, run: Run | None, declared: frozenset[str] | N
                 f"</span>") if at else ""
         verdict = (f" — <span class='verdict-text'>{_E(short_text(run.verdict))}</span>"
                    if run.verdict else "")
-        why = stale_reason(alert, run) if run.status in FINAL_STATUSES else ""
-        stale = ""
-        if why:
-            again = (" " + _run_form(alert, declared, csrf, token_needed, "run again")
-                     if declared is not None else "")
-            stale = f"<div class='stale'>{_E(why)}{again}</div>"
+        failed = run.status in FINAL_STATUSES and run.status != "done"
+        why = stale_reason(alert, run) if run.status in FINAL_STATUSES and not failed else ""
+        again = (" " + _run_form(alert, declared, csrf, token_needed, "run again")
+                 if declared is not None and (why or failed) else "")
+        stale = f"<div class='stale'>{_E(why)}{again}</div>" if why else ""
+        reason = (f"<div class='failed-reason'>{_E(short_text(run.error or 'no reason recorded', 240))}"
+                  f"{again}</div>") if failed else ""
         return (f"<div class='run'>runbook run <a href='/runs/{run.run_id}'>{run.run_id}</a>: "
                 f"<span class='status {run.status}'>{run.status}</span>{asof}{verdict}{stale}"
-                f"</div>")
+                f"{reason}</div>")
     if declared is None:
         return "<div class='run muted'>no runbook for this alert</div>"
     form = _run_form(alert, declared, csrf, token_needed, f"run the {alert.alertname} runbook")

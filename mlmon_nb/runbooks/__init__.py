@@ -19,8 +19,16 @@ from a path in a request, and every output lands in the run store (``mlmon_nb.ru
 from __future__ import annotations
 
 from .cli import run_from_cli
-from .execute import (SUMMARY_MIME, Outcome, Status, execute, execute_run, kernel_env, read_findings,
-                      read_summary)
+from .execute import (
+    SUMMARY_MIME,
+    Outcome,
+    Status,
+    execute,
+    execute_run,
+    kernel_env,
+    read_findings,
+    read_summary,
+)
 from .html import RUN_CSS, notebook_html, run_body, run_page, sanitize_html
 from .kernels import KernelPool, WarmKernel, kernel_dir
 from .parameters import RESERVED_PARAMETERS, Parameter, server_defaults, validate_parameters

@@ -128,7 +128,8 @@ def run_from_cli(config: Config, notebook: str, params: dict[str, str], progress
     from the command line, coerced to the declared types; undeclared names are a ParameterError,
     and so are a model the configuration does not have and a feature its baseline does not have —
     refused before any run is created, and so is a Prometheus that does not answer at the URL
-    the run would use (within a second, before a kernel starts). Relative times (``now-2h``) are resolved to ISO-8601.
+    the run would use (within a second, before a kernel starts). Relative times (``now-2h``)
+    are resolved to ISO-8601.
     Exit code 0 when the notebook ran to the end, 1 otherwise.
     """
     if registry is None:  # notebooks/X.ipynb runs the same way as a runbook

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import RunbookError
-from ..runstore import Run, RunStore
 from ..findings import read_findings
+from ..runstore import Run, RunStore
 from .html import SUMMARY_MIME, escape, read_summary, run_body, run_page
 from .kernels import WarmKernel, kernel_dir
 from .registry import Registry, Runbook

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import html as _html
-import re
 from typing import Any, Mapping
 
 from ..findings import FINDING_MIME, SUMMARY_MIME, finding_card, read_findings, tiles_html, verdict_card
@@ -33,7 +32,7 @@ _ATTRIBUTES = {"*": {"class", "title"}, "a": {"href"}, "img": {"src", "alt", "wi
 
 RUN_CSS = """
 .mlmon-run{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;
-max-width:1100px;margin:0 auto;line-height:1.4;overflow-wrap:anywhere}
+max-width:1100px;margin:0 auto;line-height:1.4;overflow-wrap:break-word}
 .mlmon-run *{box-sizing:border-box;max-width:100%}
 .mlmon-run img{max-width:100%;height:auto}
 .mlmon-run pre{white-space:pre-wrap;background:#f4f5f7;padding:.5rem .75rem;border-radius:4px;

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from ..config import Config, shipped_dir
-from ..errors import RunbookError
+from ..errors import RunbookError, UnknownRunbook
 from .parameters import Parameter, Runbook
 
 __all__ = ["RUNBOOK_DIR", "NOTEBOOK_DIR", "Registry"]
@@ -71,9 +71,7 @@ class Registry:
         """The runbook of an alert; RunbookError naming the known ones otherwise."""
         path = self._path(alertname) if alertname in self else None
         if path is None:
-            where = ", ".join(str(d) for d in self.directories)
-            raise RunbookError(f"no runbook for alert {str(alertname)[:80]!r}; runbooks exist for: "
-                               f"{', '.join(self.names()) or 'none'} (in {where})")
+            raise UnknownRunbook(str(alertname), self.names(), [str(d) for d in self.directories])
         mtime = path.stat().st_mtime
         with self._lock:
             cached = self._cache.get(alertname)

@@ -214,3 +214,27 @@ def test_the_same_forms_from_another_site_are_refused_in_chromium(console, tmp_p
             server.server_close()
     assert active_silences(am) == []
     assert len(srv.launcher.store.list(limit=100)) == runs_before
+
+
+def test_a_failed_run_says_why_on_the_console_and_runs_again_when_clicked(console, tmp_path):
+    srv, am = console
+    store = srv.launcher.store
+    labels = {**LABELS, "alertname": "Failing", "severity": "critical"}
+    post_alert(am, labels, {"summary": "the runbook of this alert fails"})
+    wait_for(lambda: am_get(am, "/api/v2/alerts"), timeout=60, what="the alert in Alertmanager")
+
+    with browser(tmp_path / "chromium") as page:
+        page.goto(f"{srv.url}/")
+        page.click_and_wait(f"{CRITICAL} form[action='/runbook/Failing'] button")
+        first = path_of(page.evaluate("location.href")).rsplit("/", 1)[1]
+        wait_for(lambda: store.get(first).status == "failed", timeout=180,
+                 what="the clicked run to fail")
+
+        page.goto(f"{srv.url}/")
+        card = page.evaluate(f"document.querySelector('{CRITICAL} .run').innerText")
+        assert "failed" in card and "the runbook broke" in card, card  # the reason, not a status
+        page.click_and_wait(f"{CRITICAL} .failed-reason form[action='/runbook/Failing'] button")
+        second = path_of(page.evaluate("location.href")).rsplit("/", 1)[1]
+        assert second != first, page.text()
+        again = store.get(second)
+        assert again is not None and again.params["model_name"] == LABELS["model_name"]

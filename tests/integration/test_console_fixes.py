@@ -21,6 +21,7 @@ from browser_support import browser
 from launcher_support import InProcessLauncher, fault_runbooks
 
 from mlmon_nb.config import load_config
+from mlmon_nb.findings import tiles_html
 from mlmon_nb.launcher import LauncherSettings
 from mlmon_nb.launcher.console import AlertFeed, ConsoleAlert, parse_time
 from mlmon_nb.launcher.pages import RunsView, console_page, runs_page, stale_reason
@@ -152,10 +153,33 @@ LINES = """(() => {
 def test_run_table_cells_never_break_a_word_that_fits(site):
     page = site.page
     page.goto(f"{site.url}/runs")
+    # the page names its (empty) icon, so no browser asks for /favicon.ico and gets a 404
+    assert page.evaluate("document.querySelector('link[rel=icon]').getAttribute('href')") == "data:,"
     seen = page.evaluate(LINES)
     assert seen["vw"] == 1280 and seen["words"] >= 50, seen
     assert seen["broken"] == [], seen  # "firin g", "man ual", "SLOErro rBudget Burn"
     assert seen["scroll"] <= seen["vw"], seen  # the long unbroken token does not widen the page
+
+
+def test_the_run_pages_notebook_breaks_no_word_that_fits(site):
+    """The run page's tiles and a wide table keep their names whole: a tile wraps to the next
+    row and a table scrolls inside its box, instead of breaking names letter by letter."""
+    columns = [f"{name}_{i}" for i in range(4) for name in ("sentiment_classifier", "ratio")]
+    table = (f"<table><tr>{''.join(f'<th>{c}</th>' for c in columns)}</tr>"
+             f"<tr>{''.join(f'<td>{c}</td>' for c in columns)}</tr></table>")
+    tiles = tiles_html([{"value": f"sentiment_classifier_v{i}", "label": "model_version_label"}
+                        for i in range(6)])
+    run = site.runs[3]
+    folder = site.store.run_dir(run.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "output.html").write_text(f"<div class='mlmon-run'>{tiles}{table}</div>")
+    site.page.goto(f"{site.url}/runs/{run.run_id}")
+    seen = site.page.evaluate(LINES.replace(
+        "[...document.querySelectorAll('td')].filter(td => !td.classList.contains('text'))",
+        "[...document.querySelectorAll('.mlmon-run td, .mlmon-tile-value, .mlmon-tile-label')]"))
+    assert seen["words"] >= 20, seen
+    assert seen["broken"] == [], seen  # "sentiment_classif ier_v0"
+    assert seen["scroll"] <= seen["vw"], seen  # the table scrolls in its box, not the page
 
 
 # 4 -------------------------------------------------------------------------------------------

@@ -131,3 +131,19 @@ def test_demo_up_says_where_the_fleets_configuration_is(stack_config: Config):
     text = demo_message(fleet, demo_urls(fleet, "token"))
     assert "A fleet of 3 models" in text and f"--config {fleet.path}" in text
     assert "demo inject errors --model sentiment_classifier_3" in text
+
+
+def test_demo_ups_commands_carry_the_state_folder_it_was_given(stack_config: Config,
+                                                               monkeypatch, tmp_path):
+    state = tmp_path / "my state"
+    monkeypatch.setenv("MLMON_STATE_DIR", str(state))
+    text = demo_message(stack_config, demo_urls(stack_config, "token"))
+    prefix = f"MLMON_STATE_DIR='{state}' .venv/bin/mlmon-nb"
+    for command in ("demo inject errors --for 10m", "stack status", "run runbooks/"):
+        assert f"{prefix} {command}" in text, text
+    assert f"Stop: MLMON_STATE_DIR='{state}' make demo-down" in text
+    monkeypatch.delenv("MLMON_STATE_DIR")
+    plain = demo_message(stack_config, demo_urls(stack_config, "token"))
+    assert "MLMON_STATE_DIR" not in plain and "Stop: make demo-down" in plain
+    fleet = fleet_config(stack_config, 3)
+    assert f"--config {fleet.path} stack down" in demo_message(fleet, demo_urls(fleet, "token"))

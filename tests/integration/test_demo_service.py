@@ -17,7 +17,7 @@ from mlmon_nb.cli import main
 from mlmon_nb.config import load_config
 from mlmon_nb.errors import MlmonError, ServiceUnreachable
 from mlmon_nb.stack import free_port
-from mlmon_nb.stack.demo.faults import active_faults, inject
+from mlmon_nb.stack.demo.faults import DEFAULT_SECONDS, active_faults, fault_line, inject
 from mlmon_nb.stack.demo.model import MODEL_NAME, training_baseline
 from mlmon_nb.stack.demo.service import create_app
 from mlmon_nb.stack.demo.traffic import run_traffic
@@ -292,3 +292,19 @@ def test_correlation_break_fault_moves_the_reconstruction_error_not_the_features
     # moved to another request (whether the seeded traffic sits near the baseline's critical
     # value is the generator's business, not the fault's)
     assert abs(words1.ks - words0.ks) < 0.05 < error1.ks - words1.ks, (words0, words1, error1)
+
+
+def test_a_fault_without_a_duration_never_shortens_one_running_longer(service):
+    assert 3599 < inject(service.url, "latency", 3600)["active"]["latency"]["seconds_left"]
+    kept = inject(service.url, "latency")  # the default, 10m, asked while an hour runs
+    assert 3590 < kept["active"]["latency"]["seconds_left"] <= 3600, kept
+    assert fault_line("latency", kept, service.url) == \
+        f"injected latency into {service.url}: active for 1h more"
+    shortened = inject(service.url, "latency", 60)  # a duration asked for is what it says
+    assert 59 < shortened["active"]["latency"]["seconds_left"] <= 60
+    fresh = inject(service.url, "errors")
+    assert 590 < fresh["active"]["errors"]["seconds_left"] <= DEFAULT_SECONDS
+    cleared = inject(service.url, "clear")
+    assert cleared == {"active": {}}
+    assert fault_line("clear", cleared, service.url) == \
+        f"cleared every fault in {service.url} (active now: none)"

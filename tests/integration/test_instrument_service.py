@@ -26,6 +26,7 @@ from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import load_config
 from mlmon_nb.errors import BaselineError, InstrumentError
 from mlmon_nb.instrument import MetricsMiddleware, ModelMonitor, load_baseline, mount_metrics
+from mlmon_nb.metrics import UNMATCHED_ENDPOINT
 from mlmon_nb.stack import free_port
 from mlmon_nb.stack.demo.model import MODEL_NAME, training_baseline
 
@@ -119,6 +120,18 @@ def test_decorator_inside_the_middleware_counts_each_request_once():
     predict("hi")
     assert requests_by_endpoint(reg)["predict"] == 1
     assert samples(reg, "ml_requests_in_progress") == {(("model_name", "m"),): 0.0}
+
+
+def test_paths_no_route_serves_are_one_endpoint_not_one_each():
+    reg = CollectorRegistry()
+    app, _, _ = service(reg)
+    probes = ["/favicon.ico", "/wp-login.php", "/.env", "/predict/../../etc/passwd"]
+    answers = call(app, [("GET", p, None) for p in probes] + [("POST", "/predict?text=hi", None),
+                                                               ("GET", "/predict", None)])
+    assert [a.status_code for a in answers] == [404] * 4 + [200, 405]
+    # a matched route keeps its template whatever it answers (405 here, a handler's 404 too)
+    assert requests_by_endpoint(reg) == {UNMATCHED_ENDPOINT: 4, "/predict": 2}
+    assert errors_by_type(reg) == {}
 
 
 def test_the_demo_service_counts_each_predict_once(tmp_path):

@@ -95,6 +95,16 @@ def test_hostile_posts_are_refused(guarded, name, path, content, headers, status
     assert r.status_code == status, r.text
     assert srv.launcher.store.list() == []
     assert {p for p in snapshot(root) - before if "runs" not in p.parts} == set()
+    assert str(root) not in r.text and "/tmp" not in r.text  # no server path in any refusal
+
+
+def test_an_unknown_runbook_names_the_known_ones_not_the_servers_folders(guarded):
+    srv, root = guarded
+    for accept in ("text/html", "application/json"):
+        r = httpx.get(f"{srv.url}/runbook/NoSuchAlert", headers={"Accept": accept}, timeout=30)
+        assert r.status_code == 404 and "Quick" in r.text, r.text
+        assert str(root) not in r.text and "runbooks" not in r.text.replace(
+            "runbooks exist for", ""), r.text
 
 
 @pytest.mark.parametrize("path", [

@@ -246,6 +246,21 @@ def test_label_cardinality_is_capped_and_overflow_counted():
     assert value(fams, "ml_label_overflow_total", label="predicted_class") == 490
 
 
+def test_a_failing_request_of_a_folded_endpoint_overflows_once():
+    reg = CollectorRegistry()
+    mon = ModelMonitor("m", registry=reg, max_label_values=1)
+    with mon.track("/kept"):
+        pass
+    for i in range(5):  # each a request that fails, at an endpoint past the cap
+        with pytest.raises(ValueError), mon.track(f"/item/{i}"):
+            raise ValueError("no")
+    mon.record_error("/item/9", "Timeout")  # an error without its request: its own lookup
+    fams = scrape(reg)
+    assert value(fams, "ml_requests_total", endpoint=m.OVERFLOW_VALUE) == 5
+    assert value(fams, "ml_errors_total", endpoint=m.OVERFLOW_VALUE, error_type="ValueError") == 5
+    assert value(fams, "ml_label_overflow_total", label="endpoint") == 6  # once per request
+
+
 def test_feedback_join_correct_incorrect_unknown_expired_and_evicted():
     now = [1000.0]
     reg = CollectorRegistry()

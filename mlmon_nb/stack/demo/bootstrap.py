@@ -16,6 +16,8 @@ the other models' series start with the traffic.
 from __future__ import annotations
 
 import copy
+import os
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,19 +179,31 @@ def demo_urls(config: Config, jupyter_token: str, alerts_path: str | None = "/cl
     ]
 
 
+def demo_commands(config: Config) -> tuple[str, str]:
+    """The command line that reaches this stack again, and the one that stops it: what was set
+    for `demo up` (``MLMON_STATE_DIR``, a fleet's ``--config``) goes with them, so a pasted
+    command never acts on another state folder."""
+    state = os.environ.get("MLMON_STATE_DIR")
+    env = f"MLMON_STATE_DIR={shlex.quote(state)} " if state else ""
+    flag = f" --config {shlex.quote(str(config.path))}" if len(config.models) > 1 else ""
+    return (f"{env}.venv/bin/mlmon-nb{flag}",
+            f"{env}.venv/bin/mlmon-nb{flag} stack down" if flag else f"{env}make demo-down")
+
+
 def demo_message(config: Config, urls: list[DemoUrl]) -> str:
     """What `demo up` prints once the stack runs: the URLs, then what to click."""
     width = max(len(u.name) for u in urls) + 2
     lines = "\n".join(f"  {u.name:<{width}}{u.url}" + (f"   ({u.note})" if u.note else "")
                       for u in urls)
     console, runs = urls[0].url, urls[1].url
+    cli, stop = demo_commands(config)
     fleet = ""
     if len(config.models) > 1:
         other = config.models[-1].name
         fleet = (f"\nA fleet of {len(config.models)} models: the console groups what fires by "
                  f"model and both pages filter by model\n(?model_name=…). Give other commands "
                  f"its configuration: --config {config.path}\nMake one model fail: "
-                 f".venv/bin/mlmon-nb demo inject errors --model {other} --for 10m\n")
+                 f"{cli} demo inject errors --model {other} --for 10m\n")
     return f"""
 mlmon-nb demo is running (state in {config.stack.state_dir}).
 {fleet}
@@ -198,13 +212,13 @@ mlmon-nb demo is running (state in {config.stack.state_dir}).
 What to click:
   1. The console ({console}): nothing fires yet. The run list ({runs})
      has the system health notebook you just ran.
-  2. Make the demo fail:   .venv/bin/mlmon-nb demo inject errors --for 10m
+  2. Make the demo fail:   {cli} demo inject errors --for 10m
      In ~6 minutes HighErrorRate fires: the console lists it with its severity, since when, and
      its runbook run (Alertmanager sends it to the launcher, which executes
      runbooks/HighErrorRate.ipynb); silence it from there while you work on it.
   3. In JupyterLab open notebooks/ to dig further, or rerun a runbook from the shell:
-     .venv/bin/mlmon-nb run runbooks/HighErrorRate.ipynb -p model_name {MODEL_NAME}
-  Status: .venv/bin/mlmon-nb stack status     Stop: make demo-down
+     {cli} run runbooks/HighErrorRate.ipynb -p model_name {MODEL_NAME}
+  Status: {cli} stack status     Stop: {stop}
 """
 
 

@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ...errors import MlmonError, ServiceUnreachable
+from ...humanize import fmt_duration
 
-__all__ = ["KINDS", "FaultState", "inject", "active_faults", "ERROR_SHARE", "LATENCY_RANGE"]
+__all__ = ["KINDS", "FaultState", "inject", "fault_line", "active_faults", "ERROR_SHARE",
+           "LATENCY_RANGE", "DEFAULT_SECONDS"]
 
 KINDS = ("errors", "latency", "drift", "low-confidence", "covariate-shift", "correlation-break")
 BROKEN_FEATURE = "word_count"  # what correlation-break takes from an earlier request
 SWAP_POOL = 64  # earlier requests it takes it from (a random one of them)
 ERROR_SHARE = 0.3            # share of /predict that fail while `errors` is active
 LATENCY_RANGE = (0.4, 0.8)   # seconds added to /predict while `latency` is active
+DEFAULT_SECONDS = 600.0      # a fault injected without a duration
 
 
 @dataclass
@@ -43,8 +46,10 @@ class FaultState:
         self._until: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def set(self, kind: str, seconds: float) -> dict[str, float]:
-        """Activate ``kind`` for ``seconds`` (``clear`` ends every fault); the new state."""
+    def set(self, kind: str, seconds: float, *, extend: bool = False) -> dict[str, float]:
+        """Activate ``kind`` for ``seconds`` (``clear`` ends every fault); the new state. With
+        ``extend``, a fault already active longer keeps its end (a default duration never
+        shortens a fault someone asked to run longer)."""
         if kind == "clear":
             with self._lock:
                 self._until.clear()
@@ -55,7 +60,8 @@ class FaultState:
         if not 0 < seconds <= 7 * 86400:
             raise ValueError(f"seconds must be in (0, 604800], got {seconds}")
         with self._lock:
-            self._until[kind] = self.clock() + seconds
+            until = self.clock() + seconds
+            self._until[kind] = max(until, self._until.get(kind, until)) if extend else until
         return self.active()
 
     def active(self) -> dict[str, float]:
@@ -86,13 +92,30 @@ def _request(method: str, url: str, json: dict[str, Any] | None = None,
     return resp.json()
 
 
-def inject(url: str, kind: str, seconds: float, model_name: str | None = None) -> dict[str, Any]:
+def inject(url: str, kind: str, seconds: float | None = None,
+           model_name: str | None = None) -> dict[str, Any]:
     """Activate a fault in the demo service at ``url`` for ``seconds`` (in one model of its
-    fleet with ``model_name``, else in all); the active faults."""
-    body: dict[str, Any] = {"kind": kind, "seconds": seconds}
+    fleet with ``model_name``, else in all); the active faults. Without ``seconds`` it lasts
+    ``DEFAULT_SECONDS``, or longer where it already runs longer."""
+    body: dict[str, Any] = {"kind": kind}
+    if seconds is not None:
+        body["seconds"] = seconds
     if model_name:
         body["model_name"] = model_name
     return _request("POST", f"{url.rstrip('/')}/faults", body)
+
+
+def fault_line(kind: str, state: Mapping[str, Any], url: str,
+               model_name: str | None = None) -> str:
+    """What an injection did, in words, from the service's answer (``state``): "injected
+    latency into http://… (fraud_scorer): active for 10m more", "cleared every fault in …"."""
+    where = f"{url} ({model_name})" if model_name else url
+    active = (state.get("models", {}).get(model_name, {}) if model_name
+              else state.get("active", {}))
+    if kind == "clear":
+        return f"cleared every fault in {where} (active now: {', '.join(sorted(active)) or 'none'})"
+    left = active.get(kind, {}).get("seconds_left")
+    return f"injected {kind} into {where}: active for {fmt_duration(left)} more"
 
 
 def active_faults(url: str, timeout: float = 2.0) -> dict[str, Any]:

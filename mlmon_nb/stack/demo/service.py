@@ -40,7 +40,14 @@ from ...instrument import (
     ModelMonitor,
 )
 from ...instrument._asgi import ERROR_TYPE_STATE
-from .faults import BROKEN_FEATURE, ERROR_SHARE, LATENCY_RANGE, SWAP_POOL, FaultState
+from .faults import (
+    BROKEN_FEATURE,
+    DEFAULT_SECONDS,
+    ERROR_SHARE,
+    LATENCY_RANGE,
+    SWAP_POOL,
+    FaultState,
+)
 from .history import FEEDBACK_ENDPOINT, INJECTED_ERROR_TYPE, PREDICT_ENDPOINT
 from .model import CHANNELS, CLASSES, MODEL_NAME, MODEL_VERSION, SentimentModel, is_fleet_name
 
@@ -271,11 +278,12 @@ def create_app(config: Config, *, baseline: Baseline | None = None,
             if name is None and kind == "clear":
                 for state in own.values():
                     state.set("clear", 0)
-            (faults if name is None else own[name]).set(kind, float(body.get("seconds", 600)))
+            seconds = float(body.get("seconds", DEFAULT_SECONDS))
+            (faults if name is None else own[name]).set(kind, seconds,
+                                                        extend="seconds" not in body)
         except (TypeError, ValueError) as exc:
             return _bad_request(str(exc))
-        log.warning("fault %s for %ss%s", kind, body.get("seconds", 600),
-                    f" in {name}" if name else "")
+        log.warning("fault %s for %ss%s", kind, seconds, f" in {name}" if name else "")
         return JSONResponse(faults_state())
 
     routes: list[BaseRoute] = [
