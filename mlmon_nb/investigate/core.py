@@ -22,7 +22,7 @@ from ..humanize import Kind, fmt, fmt_duration, rate_unit
 from ..promql.evidence import wilson_interval, z_of
 from ..signals import Condition, Signal
 from ..slo.investigate import SloEvidence
-from .onset_search import OnsetSearch
+from .onset_search import OnsetSearch, place
 from .rule_condition import RuleConditions
 
 __all__ = ["Investigation", "against_words", "evidence_words", "open_investigation"]
@@ -307,7 +307,8 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
             parts.append(f"{_cap(name)} averaged {_fmt_kind(own[1], kind)}")
         if self.onset is not None:
             lead = self._cache.get("onset_lead", "")
-            parts[-1:] = [(parts[-1] if parts else f"{_cap(name)} out of its normal band")
+            where = place(self.onset.band, self.onset.level)
+            parts[-1:] = [(parts[-1] if parts else f"{_cap(name)} {where}")
                           + f" since {self.onset.time:%H:%M:%S} UTC "
                             f"±{fmt_duration(self.onset.uncertainty)}" + (f", {lead}" if lead
                                                                           else "")]

@@ -15,7 +15,7 @@ from ..humanize import Kind, fmt, fmt_duration
 from ..onset import Onset, detect_onset, normal_band
 from ..signals import Signal
 
-__all__ = ["OnsetSearch", "band_range", "domain"]
+__all__ = ["OnsetSearch", "band_range", "departure", "domain", "place"]
 
 # kinds whose values cannot be negative, and the one that cannot pass 1 either
 _NON_NEGATIVE = {Kind.RATIO.value, Kind.RATE.value, Kind.COUNT.value, Kind.SECONDS.value,
@@ -28,6 +28,23 @@ def domain(kind: str) -> tuple[float | None, float | None]:
     if kind == Kind.RATIO.value:
         return 0.0, 1.0
     return (0.0, None) if kind in _NON_NEGATIVE else (None, None)
+
+
+def place(band, level: float) -> str:
+    """Where a level sits against the normal band, in words: "out of its normal band" only when
+    it is outside the band; a sustained shift inside it (what the change-point search also
+    finds) is "above its normal level" or "below" it."""
+    if not band.low <= level <= band.high:
+        return "out of its normal band"
+    return f"{'above' if level > band.median else 'below'} its normal level"
+
+
+def departure(band, level: float) -> str:
+    """How the signal left normal, in words true of the level it held since (see ``place``)."""
+    where = place(band, level)
+    if where.startswith("out of"):
+        return "left its normal band"
+    return f"{'rose' if where.startswith('above') else 'fell'} {where}"
 
 
 def band_range(band, kind: str) -> str:
@@ -112,12 +129,12 @@ class OnsetSearch(InvestigationBase):
                 else float("nan")
             lasted = ((onset.ended or end) - onset.time).total_seconds()
             when = f"{onset.time:%H:%M:%S} UTC ±{fmt_duration(onset.uncertainty)}"
-            message = (f"{_cap(signal.name)} left its normal band at {when}"
+            message = (f"{_cap(signal.name)} {departure(band, onset.level)} at {when}"
                        + (f", {fmt_duration(lead)} before the alert fired" if lead == lead and lead > 0
                           else "")
                        + (f"; outside it for {fmt_duration(lasted)} now"
                           if onset.ongoing else
-                          f"; back in band at {onset.ended:%H:%M:%S} UTC" if onset.ended else "")
+                          f"; back to normal at {onset.ended:%H:%M:%S} UTC" if onset.ended else "")
                        + f" (median {fmt(onset.level, signal.kind)} since onset against a "
                          f"normal median {fmt(band.median, signal.kind)}).")
             stats = [Stat("onset", f"{onset.time:%Y-%m-%d %H:%M:%S} UTC", Kind.TEXT.value),

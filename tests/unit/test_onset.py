@@ -220,3 +220,20 @@ def test_the_onset_of_injected_faults_is_within_its_stated_uncertainty():
     assert covered >= 0.9 * faults
     assert np.median(errors) < np.median(stated) / 2  # the ± is not just made huge
     assert np.median(late) > 10 and plain_covered < faults / 2  # what the lag corrects
+
+
+@pytest.mark.parametrize("shift,words", [(3.0, "rose above its normal level"),
+                                         (-3.0, "fell below its normal level"),
+                                         (10.0, "left its normal band")])
+def test_the_words_for_an_onset_are_true_of_the_level_held_since(shift, words):
+    """A 3σ shift is found (the change-point search sees it) but stays inside the ±4σ band, so
+    saying it "left its normal band" would contradict the band shown beside it."""
+    from mlmon_nb.investigate.onset_search import departure, place
+    series, reference, _ = level_shift(7, shift)
+    found = detect_onset(series, reference, direction=Direction.UP if shift > 0 else Direction.DOWN)
+    assert found is not None
+    inside = found.band.low <= found.level <= found.band.high
+    assert inside == (abs(shift) < 4), (found.level, found.band)
+    assert departure(found.band, found.level) == words
+    assert place(found.band, found.level) == ("out of its normal band" if not inside
+                                              else words.split(" ", 1)[1])
