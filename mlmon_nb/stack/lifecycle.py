@@ -67,6 +67,17 @@ __all__ = [
 # the default (prometheus) backend's components, in start order
 COMPONENTS = BACKENDS[DEFAULT_BACKEND].components
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether a process listens on ``host``:``port`` (a server binding there would fail)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is free
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -357,6 +368,7 @@ class Stack:
         """Start what is not running, wait until all are healthy; returns what was started."""
         wanted = [c for c in self.components if components is None or c in set(components)]
         self._refuse_other_backend()
+        self._refuse_taken_ports(wanted)
         for name in wanted:  # a missing binary is one clear line before anything starts
             self._command(name)
         self.write_configs(wanted)
@@ -389,6 +401,26 @@ class Stack:
         if running:
             raise StackError(f"the stack in {self.state} runs the {recorded} backend "
                              f"({', '.join(running)}); stop it first with `mlmon-nb stack down`")
+
+    def _refuse_taken_ports(self, wanted: list[str]) -> None:
+        """One clear error before anything starts when two components are given one port, or
+        a component's port is held by a process this stack did not start."""
+        ports, host = self.config.stack.ports, self.config.stack.host
+        where = self.config.path or "the configuration"
+        owners: dict[int, list[str]] = {}
+        for name in self.components:
+            if name in ports:
+                owners.setdefault(ports[name], []).append(name)
+        for port, names in owners.items():
+            if len(names) > 1:
+                raise StackError(f"stack.ports gives {' and '.join(names)} the same port {port}; "
+                                 f"give each its own in {where}")
+        for name in wanted:
+            if name in ports and not self._running(name) and port_taken(host, ports[name]):
+                raise StackError(
+                    f"port {ports[name]} on {host}, {name}'s, is held by another process; stop "
+                    f"it, or set stack.ports.{name} in {where} (a stack started from another "
+                    f"state folder stops with `mlmon-nb stack down` there)")
 
     def _reload_prometheus(self) -> None:
         """Make a running Prometheus read the regenerated configuration and rules."""

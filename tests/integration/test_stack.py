@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -67,16 +68,34 @@ def test_cli_missing_binary_exits_with_one_line(stack_config):
     assert result.stderr.strip().count("\n") == 0 and "MLMON_PROMETHEUS_BIN" in result.stderr
 
 
-def test_failed_component_names_itself_and_its_log(stack_config):
+def test_failed_component_names_itself_and_its_log(stack_config, monkeypatch, tmp_path):
+    broken = tmp_path / "prometheus"  # a Prometheus that cannot start
+    broken.write_text("#!/bin/sh\necho 'err=\"opening storage failed: lock DB directory\"'\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("MLMON_PROMETHEUS_BIN", str(broken))
     stack = Stack(stack_config)
-    with socket.socket() as taken:  # the port Prometheus wants is occupied
-        taken.bind(("127.0.0.1", stack_config.stack.ports["prometheus"]))
-        taken.listen()
-        with pytest.raises(StackError) as err:
-            stack.up(["prometheus"], timeout=20)
+    with pytest.raises(StackError) as err:
+        stack.up(["prometheus"], timeout=20)
     message = str(err.value)
-    assert message.startswith("prometheus ") and str(stack.log_path("prometheus")) in message
-    assert "address already in use" in message
+    assert message.startswith("prometheus exited") and str(stack.log_path("prometheus")) in message
+    assert "opening storage failed" in message  # the log's tail
+    assert stack.down() == []
+
+
+def test_a_taken_or_shared_port_is_one_clear_error_before_anything_starts(stack_config):
+    stack = Stack(stack_config)
+    port = stack_config.stack.ports["alertmanager"]
+    with socket.socket() as taken:  # another process holds the port Alertmanager wants
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(StackError, match=rf"port {port} on 127.0.0.1, alertmanager's, is held "
+                                             rf"by another process.*stack.ports.alertmanager"):
+            stack.up(CORE, timeout=20)
+    assert [s.name for s in stack.status() if s.running] == []  # prometheus was not started
+    ports = {**stack_config.stack.ports, "launcher": stack_config.stack.ports["prometheus"]}
+    shared = Stack(replace(stack_config, stack=replace(stack_config.stack, ports=ports)))
+    with pytest.raises(StackError, match=r"gives prometheus and launcher the same port"):
+        shared.up(CORE, timeout=20)
     assert stack.down() == []
 
 
