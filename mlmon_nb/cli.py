@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "build_parser", "extra_for"]
 
+DESCRIPTION = ("Monitor machine learning models with Prometheus: rules and alerts, drift and SLO "
+               "queries, and runbooks that run when an alert fires.")
+
 
 # import names whose distribution is named otherwise
 _DISTRIBUTIONS = {"yaml": "pyyaml", "multipart": "python_multipart"}
@@ -635,7 +638,10 @@ def _write_grafana(config, folder):
 # -- main ---------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlmon-nb", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="mlmon-nb", description=DESCRIPTION,
+        epilog="Start with `mlmon-nb demo up` (the bundled demo) or `mlmon-nb init` (your own "
+               "models); `mlmon-nb <command> --help` says more.")
     parser.add_argument("--config", type=Path, default=None,
                         help="mlmon.yaml (default: $MLMON_CONFIG, ./mlmon.yaml, the demo's)")
     sub = parser.add_subparsers(dest="command", required=True)
