@@ -60,8 +60,9 @@ class PrometheusUnreachable(PrometheusError):
         detail = f" ({reason})" if reason else ""
         super().__init__(
             f"Prometheus is unreachable at {url}{detail}. {start_hint(url).capitalize()}, or "
-            f"point at a running Prometheus: the prometheus_url parameter (-p prometheus_url "
-            f"URL), else MLMON_PROMETHEUS_URL or the configuration's prometheus_url.", url)
+            f"point at a running Prometheus: MLMON_PROMETHEUS_URL or the configuration's "
+            f"prometheus_url (one command: `mlmon-nb query --url URL`, `mlmon-nb run … -p "
+            f"prometheus_url URL`; in Python, Prometheus(URL)).", url)
 
 
 class PrometheusQueryError(PrometheusError):

@@ -238,7 +238,8 @@ def test_servers_elsewhere_are_not_told_to_start_the_bundled_stack():
 
     own = str(PrometheusUnreachable("http://prometheus.monitoring.svc:9090", "name not known"))
     assert "stack up" not in own and "runs on prometheus.monitoring.svc" in own, own
-    assert "-p prometheus_url URL" in own  # how to point at another, either way
+    # how to point at another, either way, for each way in: the CLI's two and Python's
+    assert "-p prometheus_url URL" in own and "query --url URL" in own and "Prometheus(URL)" in own
     for local in ("http://127.0.0.1:9090", "http://localhost:9090", "http://[::1]:9090"):
         assert "`mlmon-nb stack up`" in str(PrometheusUnreachable(local)), local
     assert "stack up" not in start_hint("http://10.0.0.7:9093")
