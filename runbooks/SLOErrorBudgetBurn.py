@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Runbook: SLO error budget burn (`SLOErrorBudgetBurn`)
 #
-# An SLO spends its error budget too fast over a long window and not slower over a short one (a short window without events neither confirms nor resets; multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×), the long window's lower bound above the burn threshold too, and history covering 90% of it (the accuracy SLO's evidence floor is `alerts.min_events.ground_truth`); labels `slo`, `long_window`, `short_window`.
+# An SLO spends its error budget too fast over a long window and not slower over a short one (the short window resets it only when its own events show the ratio under the threshold, its upper bound at `alerts.alpha`: a thin one neither confirms nor resets; multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×), the long window's lower bound above the burn threshold too, and history covering 90% of it (the accuracy SLO's evidence floor is `alerts.min_events.ground_truth`); labels `slo`, `long_window`, `short_window`.
 #
 # **Fires when** critical: the burn rate of its long and short window above the window's burn factor × the SLO's error budget (no `for`), with at least `alerts.min_events.requests` (10 requests); warning: the burn rate of its long and short window above the window's burn factor × the SLO's error budget (no `for`), with at least `alerts.min_events.requests` (10 requests).
 #

@@ -12,9 +12,9 @@ low-confidence share, SLO burn), the upper bound for those that fire below one (
 alert fires when the bound is past its threshold in its window, or in a longer one where the
 short window is too thin (:data:`EVIDENCE`). The other bound of the alert's own window is what
 stops it (the window shows the ratio healthy beyond chance), and the short spike window's upper
-bound is what resets an error-ratio alert's ``for``: a window whose own events show the ratio on
-the healthy side resets it; a window without events, or with too few to tell, neither confirms
-nor resets.
+bound is what resets an error-ratio alert's ``for`` (a burn alert's short window's, what resolves
+it): a window whose own events show the ratio on the healthy side resets it; a window without
+events, or with too few to tell, neither confirms nor resets.
 
 :func:`wilson` is the PromQL; :func:`bound_rules` records every bound the alerts read.
 """
@@ -156,16 +156,21 @@ def _bound_rule(evidence: RatioEvidence, window: str, side: str) -> RecordingRul
     return RecordingRule(bound(evidence.ratio(window), side), wilson(ratio, count, side), labels)
 
 
-def bound_rules(scrape_interval_seconds: float, *, slo: bool) -> list[RecordingRule]:
+def bound_rules(scrape_interval_seconds: float, *, slo: bool,
+                short_windows: tuple[str, ...] = ()) -> list[RecordingRule]:
     """The bounds the alerts read: every window of :data:`EVIDENCE` (the SLO ones with
     ``slo=True``, the others without), the other bound of each non-SLO alert's own window (what
-    stops it) and the spike window's upper bound of the error ratio."""
+    stops it), the spike window's upper bound of the error ratio, and with ``slo=True`` the
+    upper bound of each burn alert's ``short_windows`` (what resets a burn alert: only a short
+    window whose own events show the ratio under the threshold)."""
     wanted: list[tuple[str, str, str]] = []  # (EVIDENCE key, window, side)
     for key, evidence in EVIDENCE.items():
         if key.startswith("slo_") != slo:
             continue
         wanted += [(key, w, evidence.side) for w in evidence.windows]
-        if not slo:
+        if slo:
+            wanted += [(key, w, evidence.healthy_side) for w in short_windows]
+        else:
             wanted.append((key, evidence.windows[0], evidence.healthy_side))
     if not slo:
         spike = spike_window(scrape_interval_seconds)

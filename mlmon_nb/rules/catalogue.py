@@ -560,13 +560,16 @@ def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
             on = ("model_name", "slo")
             burn = {"slo": slo, "long_window": window.long}
             long_sel = promql.selector(slo_error_ratio(window.long), slo=slo)
-            short_sel = promql.selector(slo_error_ratio(window.short), slo=slo)
+            # only a short window whose own events show the ratio under the threshold (its
+            # upper bound) resolves the burn: one without events, or too few, neither confirms
+            # nor resets it
+            short_upper = promql.selector(bound(slo_error_ratio(window.short), "upper"), slo=slo)
             count = promql.selector(slo_event_count(window.long), slo=slo)
             # evidence: enough events in the long window, and history covering most of it (a
             # fresh stack's 1d ratio is the ratio of its first minutes)
             lower = promql.selector(bound(slo_error_ratio(window.long), "lower"), slo=slo)
             expr = (f"{compare(long_sel, '>', key, on, **burn)} "
-                    f"unless on ({', '.join(on)}) {compare(short_sel, '<=', key, on, **burn)} "
+                    f"unless on ({', '.join(on)}) {compare(short_upper, '<=', key, on, **burn)} "
                     f"and {compare(lower, '>', key, on, **burn)} "
                     f"and {compare(count, '>=', least)} "
                     f"and on (model_name) {HISTORY_AGE} >= {number(history)}")
@@ -580,8 +583,9 @@ def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                 f"{_MODEL}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
                 f"The {slo} error ratio of {_MODEL} is {{{{ $value | humanizePercentage }}}} of "
                 f"{query_text(model_series(slo_event_count(window.long), slo=slo), '%.0f')} "
-                f"events over {window.long}, and not under the threshold over {window.short} "
-                f"(a {window.short} window without events neither confirms nor resets it) "
+                f"events over {window.long}, and not shown under the threshold over "
+                f"{window.short} (a {window.short} window resets it only when its own events "
+                f"show the ratio under the threshold) "
                 f"(threshold {_pct(key, **burn)} = {factor} x the "
                 f"{_pct('slo_budget', slo=slo)} error budget of the {objective} "
                 f"objective; {_window_text(EVIDENCE[f'slo_{slo}'], window.long, 'events')}; "
@@ -736,7 +740,9 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               reports="no `ml_model_info` for the model"),
     AlertSpec("SLOErrorBudgetBurn", "SLO error budget burn",
               "An SLO spends its error budget too fast over a long window and not slower over "
-              "a short one (a short window without events neither confirms nor resets; "
+              "a short one (the short window resets it only when its own events show the ratio "
+              "under the threshold, its upper bound at `alerts.alpha`: a thin one neither "
+              "confirms nor resets; "
               "multi-window, multi-burn-rate: page at 14.4× and 6×, ticket at 3× and 1×), the "
               "long window's lower bound above the burn threshold too, and history covering 90% "
               "of it (the accuracy SLO's evidence floor is `alerts.min_events.ground_truth`); "

@@ -80,9 +80,10 @@ BURN_WINDOWS: tuple[BurnWindow, ...] = (
 )
 
 
-# Windows whose SLO event counts are recorded: the burn alerts' long windows and the 5m of the
-# latency alert (the evidence each needs before it may fire).
-COUNT_WINDOWS: tuple[str, ...] = ("5m", *(w.long for w in BURN_WINDOWS))
+# Windows whose SLO event counts are recorded: the burn alerts' long windows, their short ones
+# (whose upper bound resets them) and the 5m of the latency alert (the evidence each needs).
+COUNT_WINDOWS: tuple[str, ...] = tuple(dict.fromkeys(
+    ("5m", *(w.long for w in BURN_WINDOWS), *(w.short for w in BURN_WINDOWS))))
 
 
 def burn_windows(slo_objective: float, period_seconds: float) -> list[tuple[BurnWindow, float]]:
@@ -279,7 +280,8 @@ def slo_groups(config: Config) -> list[RuleGroup]:
         rules += [RecordingRule(slo_event_count(w), _count(slo, w), labels)
                   for w in COUNT_WINDOWS]
         spent = join_variants(config, period, partial(_spent, slo=slo))
-        rules += [r for r in bound_rules(config.stack.scrape_interval_seconds, slo=True)
+        rules += [r for r in bound_rules(config.stack.scrape_interval_seconds, slo=True,
+                                         short_windows=tuple(w.short for w in BURN_WINDOWS))
                   if r.labels.get("slo") == slo]
         rules.append(RecordingRule(ERROR_BUDGET_REMAINING, (
             f"1 - ({spent}) / on (model_name) group_left () "

@@ -306,8 +306,9 @@ def burn(slo: str, long: str, value: float, events: int, model: str = MODEL) -> 
     return {"exp_labels": {"model_name": model, **labels}, "exp_annotations": {
         "summary": f"{model}: {slo} SLO burns its error budget {factor}x too fast ({kind})",
         "description": f"The {slo} error ratio of {model} is {pct(value)} of {events} events "
-                       f"over {long}, and not under the threshold over {short} (a {short} "
-                       f"window without events neither confirms nor resets it) (threshold "
+                       f"over {long}, and not shown under the threshold over {short} (a "
+                       f"{short} window resets it only when its own events show the ratio "
+                       f"under the threshold) (threshold "
                        f"{threshold} = {factor} x the {budget_text} error budget of the "
                        f"{objective_text} objective; {window(value, events, long, 'events')}; at "
                        f"least 10 events and 90% of {long} of history).",
