@@ -121,6 +121,8 @@ __all__ = [
     "bucket_index",
     "bucket_counts",
     "bucket_sums",
+    "checked_confidences",
+    "checked_scores",
     "purity",
     "fewest_classes",
     "N_BUCKETS",
@@ -136,6 +138,11 @@ __all__ = [
 
 
 _EDGES = np.array(CONFIDENCE_BUCKETS, dtype=float)
+# how far beyond [0, 1] a confidence or a class score may be (a rounding error) and be clipped
+CONFIDENCE_SLACK = 1e-9
+# the right predictions the labelled rows' confidences promise (their sum) beyond which none
+# being right is a label column spelled unlike the predictions, not a model (at most e^-10 likely)
+NONE_RIGHT = 10.0
 N_BUCKETS = _EDGES.size + 1  # the exported buckets, then +Inf (a new calibration's)
 # the buckets' upper edges (``le``) as floats, ``+Inf`` last
 EDGES: tuple[float, ...] = (*CONFIDENCE_BUCKETS, float("inf"))
@@ -414,6 +421,9 @@ class Calibration:
         c = np.asarray(counts, dtype=float)
         if c.shape != (self.n_buckets,):
             raise ValueError(f"expected {self.n_buckets} bucket counts, got shape {c.shape}")
+        if not np.all(np.isfinite(c)):
+            raise ValueError(f"bucket counts must be finite numbers of predictions, got "
+                             f"{c.tolist()}")
         n = float(c.sum())
         if n <= 0:
             return AccuracyEstimate(float("nan"), 0, float("nan"))
@@ -516,13 +526,14 @@ class Calibration:
 def purity(scores: np.ndarray) -> np.ndarray:
     """Each row's purity, Σ_k p_k² over its class scores (rows × classes, each row summing to
     1): how concentrated the scores are beyond the top one (1 for a one-hot row, 1/K for an
-    even one; NaN for a row with no positive score, which a curve leaves out). What
+    even one; NaN for a row with no positive score, which a curve refuses:
+    :func:`checked_scores`). What
     ``ModelMonitor.record_prediction(..., scores=)`` counts."""
     p = np.asarray(scores, dtype=float)
     if p.ndim != 2 or p.shape[1] < 2:
         raise BaselineError(f"class scores need one column per class (at least 2); got shape "
                             f"{p.shape}")
-    # a row without a positive score (all 0) has no top class to scale: left out as missing
+    # a row without a positive score (all 0) has no top class to scale: NaN
     return np.where(p.max(axis=1) > 0, np.einsum("ij,ij->i", p, p), np.nan)
 
 
@@ -541,13 +552,57 @@ def bucket_sums(confidence: np.ndarray, correct: np.ndarray,
         raise BaselineError(f"confidence, correctness and purity differ in length ({conf.size}, "
                             f"{ok.size} and {conf.size if z is None else z.size})")
     finite = np.isfinite(conf) & (True if z is None else np.isfinite(z))
-    idx, x, y = bucket_index(conf[finite], edges), conf[finite], ok[finite].astype(float)
+    x = checked_confidences(conf[finite])
+    idx, y = bucket_index(x, edges), ok[finite].astype(float)
     size = len(edges) + 1
     weights = [None, y, x, x * x, x * y]
     if z is not None:
         zf = np.clip(z[finite], 0.0, 1.0)
         weights += [zf, zf * zf, zf * x, zf * y]
     return tuple(np.bincount(idx, weights=w, minlength=size).astype(float) for w in weights)
+
+
+def checked_confidences(confidence: np.ndarray) -> np.ndarray:
+    """Finite confidences as probabilities in [0, 1] (a rounding error beyond them clipped, as
+    the service does), or a BaselineError saying what they look like instead: a percentage or a
+    logit would put every row in the last bucket and read as certainty."""
+    c = np.asarray(confidence, dtype=float)
+    outside = c[(c < -CONFIDENCE_SLACK) | (c > 1 + CONFIDENCE_SLACK)]
+    if outside.size:
+        hint = ("they look like percentages: divide them by 100"
+                if outside.min() >= 0 and c.max() <= 100 else
+                "they look like logits or raw scores: give the predicted class's probability "
+                "(softmax or sigmoid of the logits)")
+        raise BaselineError(f"{outside.size:,} of {c.size:,} confidences are outside [0, 1] "
+                            f"(e.g. {outside[0]:g}); {hint}")
+    return np.clip(c, 0.0, 1.0)
+
+
+def checked_scores(confidence: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Class scores (rows × classes) whose rows with a finite confidence are all probabilities
+    (finite, in [0, 1], one of them positive), or a BaselineError counting the rows that are
+    not: a NaN score, a logit or an all-zero row is a broken model output, and leaving those
+    rows out of the curve would bias it (a model that overflows does so at its surest rows)."""
+    p = np.asarray(scores, dtype=float)
+    conf = np.asarray(confidence, dtype=float)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise BaselineError(f"class scores need one column per class (at least 2); got shape "
+                            f"{p.shape}")
+    if p.shape[0] != conf.shape[0]:
+        raise BaselineError(f"{conf.shape[0]:,} confidences but {p.shape[0]:,} rows of class "
+                            f"scores; give one row of scores per prediction")
+    with np.errstate(invalid="ignore"):
+        proper = (np.all(np.isfinite(p) & (p >= -CONFIDENCE_SLACK) & (p <= 1 + CONFIDENCE_SLACK),
+                         axis=1) & (np.max(p, axis=1) > 0))
+    bad = np.flatnonzero(np.isfinite(conf) & ~proper)
+    if bad.size:
+        example = ", ".join(f"{v:g}" for v in p[bad[0]][:6])
+        raise BaselineError(f"{bad.size:,} of {int(np.isfinite(conf).sum()):,} rows have class "
+                            f"scores that are not probabilities (NaN, below 0, above 1, or all "
+                            f"0; e.g. row {bad[0]}: [{example}]): give every class's "
+                            f"probability (the softmax of the logits), or drop those rows before "
+                            f"fitting")
+    return np.clip(p, 0.0, 1.0)
 
 
 def fit_calibration(confidence: np.ndarray, correct: np.ndarray,
@@ -557,11 +612,16 @@ def fit_calibration(confidence: np.ndarray, correct: np.ndarray,
     and whether the prediction was right; with ``scores`` (rows × classes, every class's score)
     also a slope on the scores' :func:`purity`, which a multiclass model needs to see how the
     other classes share the rest (the service then needs them too:
-    ``record_prediction(..., scores=)``). Rows with a non-finite confidence are ignored.
+    ``record_prediction(..., scores=)``). Rows with a non-finite confidence are ignored; the
+    others' confidences must be in [0, 1] (:func:`checked_confidences`) and their class scores
+    probabilities (:func:`checked_scores`), and a curve none of whose rows was right is refused
+    as a label column spelled unlike the predictions (:func:`calibration_of_sums`).
     ``edges``: the buckets' upper edges, the exporter's (or, to compare, the earlier
     :data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`). ``classes``: the model's number of
     classes (default: the scores' columns, else the fewest the confidences allow,
     :func:`fewest_classes`)."""
+    if scores is not None:
+        scores = checked_scores(confidence, scores)
     if classes is None:
         classes = np.shape(scores)[1] if scores is not None else fewest_classes(confidence)
     purities = None if scores is None else purity(scores)
@@ -579,6 +639,13 @@ def calibration_of_sums(sums: Sequence[np.ndarray], edges: Sequence[float], clas
     """The curve of :func:`bucket_sums`' sums: unscaled, or of a temperature's (``scaling``:
     the :class:`Calibration` fields ``scaling``, ``scaling_stderr`` and ``scaling_sensitivity``;
     :meth:`ScalingSums.calibration` chooses them)."""
+    promised = float(np.sum(sums[2]))
+    if float(np.sum(sums[1])) == 0 and promised >= NONE_RIGHT:
+        raise BaselineError(f"none of the {int(np.sum(sums[0])):,} labelled predictions equals "
+                            f"its label, though their confidences promise {promised:,.0f} right: "
+                            f"the label column is likely spelled unlike the prediction column "
+                            f"(1 against '1' or 'c1', 'Cat' against 'cat'); map the labels to the "
+                            f"predicted classes' names")
     return Calibration(sums[0], sums[1], sums[2], square_sum=sums[3], product_sum=sums[4],
                        purity_sums=np.array(sums[5:]) if len(sums) > 5 else None,
                        bucket_edges=tuple(float(e) for e in edges), classes=classes, **scaling)
@@ -633,8 +700,10 @@ class ScalingSums:
            purities: np.ndarray | None = None) -> ScalingSums:
         """The sums of labelled rows: their confidences, correctness and class scores (rows ×
         classes; ``purities``: their :func:`purity`, where the caller has it); the rows
-        :func:`bucket_sums` leaves out are left out."""
-        conf, p = np.asarray(confidence, dtype=float), np.asarray(scores, dtype=float)
+        :func:`bucket_sums` leaves out (a non-finite confidence) are left out; the others' scores
+        must be probabilities (:func:`checked_scores`)."""
+        conf = np.asarray(confidence, dtype=float)
+        p = checked_scores(conf, scores)
         z = purity(p) if purities is None else np.asarray(purities, dtype=float)
         finite = np.isfinite(conf) & np.isfinite(z)
         idx, p, z = bucket_index(conf[finite], edges), p[finite], np.clip(z[finite], 0.0, 1.0)

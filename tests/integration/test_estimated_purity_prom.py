@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from promql_inline import inline
 from promtool_support import overconfident_baseline
+from scores_support import softmax
 
 from mlmon_nb import ModelMonitor
 from mlmon_nb import metrics as m
@@ -77,16 +78,12 @@ class Model:
         label = self.rng.integers(0, 3, n)
         x = (self.centers[label] + self.rng.normal(size=(n, 4))) * (1 - shift)
         logits = -0.5 * ((x[:, None, :] - self.centers[None]) ** 2).sum(axis=2)
-        posterior = _softmax(logits)
+        posterior = softmax(logits)
         # a label per row from its posterior: the first class whose cumulative share passes a draw
         truth = (self.rng.random(n)[:, None] > posterior.cumsum(axis=1)[:, :-1]).sum(axis=1)
-        scores = _softmax(SHARPNESS * logits)
+        scores = softmax(SHARPNESS * logits)
         return scores, truth, posterior[np.arange(n), scores.argmax(axis=1)]
 
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _scraped(registry: CollectorRegistry) -> dict[tuple[str, tuple], float]:

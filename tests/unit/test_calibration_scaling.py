@@ -14,10 +14,12 @@ import pyarrow as pa
 import pytest
 from baseline_support import refused_by_both
 from prometheus_client import CollectorRegistry, generate_latest
+from scores_support import softmax
 
 from mlmon_nb import ModelMonitor
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline, BaselineBuilder
+from mlmon_nb.errors import BaselineError
 from mlmon_nb.estimated.calibration import (
     bucket_counts,
     bucket_sums,
@@ -33,11 +35,6 @@ from mlmon_nb.instrument import baseline_series, content_id, load_baseline
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _draw(n: int, classes: int, sharpness: float, spread: float, rng: np.random.Generator
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A ``classes``-class model's scores (its logits × ``sharpness``: above 1 overconfident),
@@ -45,7 +42,7 @@ def _draw(n: int, classes: int, sharpness: float, spread: float, rng: np.random.
     true chance of being right; ``spread``: the logits' (a smaller one, inputs nearer the
     classes' meeting points)."""
     logits = rng.normal(0, spread, size=(n, classes))
-    posterior, scores = _softmax(logits), _softmax(sharpness * logits)
+    posterior, scores = softmax(logits), softmax(sharpness * logits)
     top = scores.argmax(axis=1)
     truth = (rng.random(n)[:, None] > np.cumsum(posterior, axis=1)).sum(axis=1)
     return scores, top == truth, posterior[np.arange(n), top]
@@ -69,14 +66,14 @@ def _scores(frame: pd.DataFrame) -> list[str]:
 
 def test_the_service_and_the_library_scale_alike():
     rng = np.random.default_rng(1)
-    scores = _softmax(rng.normal(0, 2, size=(200, 5)))
+    scores = softmax(rng.normal(0, 2, size=(200, 5)))
     for temperature in (SCALINGS[0], 0.7, 1.0, 1.5, SCALINGS[-1]):
         library = scaled_confidences(scores, temperature)
         service = [scaled_confidence(float(row.max()), temperature, 5, row.tolist())
                    for row in scores]
         np.testing.assert_allclose(library, service, rtol=1e-12)
         # the logits divided by the temperature: softmax(log p / T)'s top score
-        np.testing.assert_allclose(library, _softmax(np.log(scores) / temperature).max(axis=1),
+        np.testing.assert_allclose(library, softmax(np.log(scores) / temperature).max(axis=1),
                                    rtol=1e-9)
     # no temperature, no change; without the scores the rest is spread evenly
     assert scaled_confidence(0.83, 1.0, 3) == 0.83
@@ -234,7 +231,7 @@ def test_the_band_carries_the_temperatures_uncertainty(overconfident, tmp_path):
     filled = cal.counts > 0
     assert np.all(cal.gap_stderr[filled] > np.array(residual.stderr)[filled])
     # the sensitivity is the scaled top score's change per unit of log T
-    scores = _softmax(np.random.default_rng(2).normal(0, 2, size=(50, 4)))
+    scores = softmax(np.random.default_rng(2).normal(0, 2, size=(50, 4)))
     h = 1e-6
     numeric = (scaled_confidences(scores, 1.5 * math.exp(h))
                - scaled_confidences(scores, 1.5 * math.exp(-h))) / (2 * h)
@@ -252,10 +249,16 @@ def test_the_band_carries_the_temperatures_uncertainty(overconfident, tmp_path):
     np.testing.assert_allclose(library.calibration.gap_stderr, cal.gap_stderr, atol=1e-12)
 
 
-def test_rows_without_a_positive_or_finite_score_are_left_out():
+def test_rows_without_a_positive_or_finite_score_are_refused_unless_their_confidence_is_missing():
     rng = np.random.default_rng(12)
     scores, correct, _ = _draw(3_000, 3, 1.6, 2.0, rng)
+    confidence = scores.max(axis=1)
     scores[0], scores[1, 0] = 0.0, np.nan
-    cal = fit_calibration(scores.max(axis=1), correct, scores=scores)
+    with pytest.raises(BaselineError, match=r"2 of 3,000 rows have class scores that are not "
+                                            r"probabilities.*softmax"):
+        fit_calibration(confidence, correct, scores=scores)
+    # a row without a confidence is no prediction: its scores are not read
+    confidence[:2] = np.nan
+    cal = fit_calibration(confidence, correct, scores=scores)
     assert cal.n == 2_998 and cal.scaling != 1.0
     assert np.all(np.isfinite(cal.confidence_sum)) and np.all(np.isfinite(cal.gap_stderr))

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from baseline_support import refused_by_both
+from scores_support import softmax
 
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.estimated import reliability
@@ -23,10 +24,6 @@ ANGLES = np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
 CENTERS = np.column_stack([2.3 * np.cos(ANGLES), 2.3 * np.sin(ANGLES), np.zeros((3, 2))])
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
 
 def _draw(n: int, shift: float, sharpness: float, rng: np.random.Generator
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,7 +34,7 @@ def _draw(n: int, shift: float, sharpness: float, rng: np.random.Generator
     label = rng.integers(0, 3, n)
     x = (CENTERS[label] + rng.normal(size=(n, 4))) * (1 - shift)
     logits = -0.5 * ((x[:, None, :] - CENTERS[None]) ** 2).sum(axis=2)
-    posterior, scores = _softmax(logits), _softmax(sharpness * logits)
+    posterior, scores = softmax(logits), softmax(sharpness * logits)
     top = scores.argmax(axis=1)
     # a label per row from its posterior: the first class whose cumulative share passes a draw
     truth = (rng.random(n)[:, None] > posterior.cumsum(axis=1)[:, :-1]).sum(axis=1)
