@@ -51,6 +51,7 @@ from ..estimated.calibration import (
     bucket_counts,
     bucket_sums,
     calibration_of_sums,
+    checked_confidences,
     purity,
 )
 from ..instrument import content_id
@@ -479,7 +480,7 @@ class BaselineBuilder:
         if self.confidence:
             conf = pd.to_numeric(df[self.confidence], errors="coerce").to_numpy(
                 dtype=float, na_value=np.nan)
-            self.confidence_counts += bucket_counts(conf)
+            self._confidences(conf)
             if self.label:  # a label needs the prediction and confidence (checked at __init__)
                 labelled = df[self.label].notna() & df[self.prediction].notna()
                 self._outcomes(conf, labelled.to_numpy(), (
@@ -509,7 +510,7 @@ class BaselineBuilder:
         if self.confidence:
             conf = pc.cast(batch.column(self.confidence), pa.float64()).to_numpy(
                 zero_copy_only=False)
-            self.confidence_counts += bucket_counts(conf)
+            self._confidences(conf)
             if self.label:
                 pred, true = (pc.cast(batch.column(c), pa.string())
                               for c in (self.prediction, self.label))
@@ -531,6 +532,14 @@ class BaselineBuilder:
             self.numeric[name].update(values[np.isfinite(values)])
         if self.sample is not None and arrays and arrays[0].size:
             self.sample.update(np.column_stack(arrays))
+
+    def _confidences(self, conf: np.ndarray) -> None:
+        """Count a batch's confidences into the distribution concept drift compares with; a
+        percentage or a logit is refused (:func:`checked_confidences`), with a label or without:
+        it would land in the last bucket and read as certainty."""
+        conf = np.asarray(conf, dtype=float)
+        checked_confidences(conf[np.isfinite(conf)])
+        self.confidence_counts += bucket_counts(conf)
 
     def _labels(self, name: str, labels: Iterable[str], counts: np.ndarray) -> None:
         target = self.classes if name == self.prediction and name not in self.categories \

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,7 +18,7 @@ from scores_support import softmax
 
 from mlmon_nb import ModelMonitor
 from mlmon_nb import metrics as m
-from mlmon_nb.baseline import Baseline
+from mlmon_nb.baseline import Baseline, BaselineBuilder
 from mlmon_nb.errors import BaselineError
 from mlmon_nb.estimated.accuracy import calibration_of
 from mlmon_nb.estimated.calibration import (
@@ -253,6 +254,15 @@ def test_confidences_in_percent_are_refused_saying_so(validation):
     with pytest.raises(BaselineError, match="logits or raw scores"):
         fit_calibration(np.log(validation.confidence / (1 - validation.confidence)),
                         validation.correct)
+    # without labels the confidences still make the distribution concept drift compares with
+    unlabelled = frame.drop(columns=["label"])
+    for build in (lambda: Baseline.from_frame(unlabelled, "cases", prediction="pred",
+                                              confidence="conf", variance=None),
+                  lambda: BaselineBuilder("cases", prediction="pred", confidence="conf",
+                                          variance=None)
+                  .update_arrow(pa.Table.from_pandas(unlabelled)).build()):
+        with pytest.raises(BaselineError, match=r"outside \[0, 1\].*percentages"):
+            build()
 
 
 def test_class_scores_that_are_not_probabilities_are_refused(validation):
