@@ -35,7 +35,8 @@ long_w = long_window or "1h"
 factor = iv.burn_rate_factor(long_w, inv.ctx.model.slo.period_seconds)
 budget = 1 - inv.slo_objective(objective_slo)
 signal = iv.Signal(f"{objective_slo} bad share", lambda r: inv.slo_bad_ratio(objective_slo, r),
-                   factor * budget, kind="ratio")
+                   factor * budget, kind="ratio",
+                   sample=lambda r: inv.slo_event_count(objective_slo, r), sample_unit="events")
 
 # %%
 inv.require_data();

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import plots
 from .. import queries as q
+from ..config import parse_duration
 from ..context import Window, auto_step, notebook_context
 from ..drift.investigate import DriftEvidence
 from ..drift.multivariate_evidence import MultivariateEvidence
@@ -19,9 +20,10 @@ from ..findings import Finding, Stat
 from ..findings.investigation import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
 from ..findings.record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
 from ..humanize import Kind, fmt, fmt_duration, rate_unit
-from ..promql.evidence import wilson_interval, z_of
+from ..promql.evidence import poisson_interval, wilson_interval, z_of
 from ..signals import Condition, Signal
 from ..slo.investigate import SloEvidence
+from .chance import WindowEvidence, evidence_window
 from .onset_search import OnsetSearch, place
 from .rule_condition import RuleConditions
 
@@ -30,9 +32,11 @@ __all__ = ["Investigation", "against_words", "evidence_words", "open_investigati
 
 def evidence_words(said: str, value: float, low: float, high: float, threshold: float,
                    above: bool, *, confidence: str = "", cause: str = "chance",
-                   short: str = "too few events") -> tuple[str, float]:
+                   short: str = "too few events", kind: str = Kind.RATIO.value,
+                   unit: str | None = None) -> tuple[str, float]:
     """What an interval [``low``, ``high``] around ``value`` says of its side of ``threshold``,
-    in words after ``said`` (the value and its sample), and the bound the words state.
+    in words after ``said`` (the value and its sample), and the bound the words state (read as
+    ``kind``: a ratio, or a rate in ``unit`` for a count's bound).
 
     On the alert's side (over the threshold when ``above``, else under it): the bound nearer
     the threshold, and whether ``cause`` explains crossing it. On the healthy side: that side,
@@ -42,8 +46,8 @@ def evidence_words(said: str, value: float, low: float, high: float, threshold: 
     lower = crossed == above  # the bound on the threshold's side of the value
     bound = low if lower else high
     settled = (bound > threshold if above else bound < threshold) == crossed
-    limit = fmt(threshold, Kind.RATIO)
-    stated = f"{confidence}{'at least' if lower else 'at most'} {fmt(bound, Kind.RATIO)}"
+    limit = fmt(threshold, kind, unit)
+    stated = f"{confidence}{'at least' if lower else 'at most'} {fmt(bound, kind, unit)}"
     if crossed and settled:
         return f"{said}: {stated}, so {cause} alone does not explain crossing {limit}", bound
     if crossed:
@@ -356,25 +360,107 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
 
 
     def _evidence_words(self, sig: Signal, condition: Condition, value: float) -> str:
-        """Which side of its threshold a ratio is on beyond chance, in words: the ratio's
-        Wilson bounds over the alert's window at the model's ``alerts.alpha`` (the bounds the
-        alert's rule records), with the events they were computed on."""
-        if sig.sample is None or condition.kind != Kind.RATIO.value or not condition.window:
+        """Which side of its threshold the alert's measure is on beyond chance, in words, with
+        the events the statistic was computed on: a count's Poisson bound (throughput), an
+        estimate's band, or a ratio's Wilson bound at the model's ``alerts.alpha`` over the
+        window the alert fired on (its own, or the look-back it fell back to)."""
+        if sig.sample is None:
             return ""
-        n = self.prom.scalar(sig.sample(condition.window), self.incident.end)
-        if not n == n or n <= 0:
+        if sig.kind == Kind.RATE.value and condition.kind == Kind.RATE.value and condition.window:
+            return self._count_words(sig, condition, value)
+        if sig.kind != Kind.RATIO.value:
             return ""
         if sig.band is not None:
-            return self._band_words(sig, condition, value, n)
+            if condition.kind != Kind.RATIO.value or not condition.window:
+                return ""
+            n = self.prom.scalar(sig.sample(condition.window), self.incident.end)
+            return self._band_words(sig, condition, value, n) if n == n and n > 0 else ""
+        plan = self._evidence_plan(sig, condition)
+        if plan is None:
+            return ""
+        windows, threshold, above, least = plan
         alpha = self.ctx.model.alerts.alpha
-        low, high = wilson_interval(value, n, z_of(alpha))
+        z = z_of(alpha)
+        seen = []
+        for w in windows:
+            # the condition's own window at the value it was judged at; the others queried
+            ratio = (value if w == condition.window and condition.kind == Kind.RATIO.value
+                     else self.prom.scalar(f"sum({sig.query(w)})", self.incident.end))
+            n = self.prom.scalar(sig.sample(w), self.incident.end)
+            seen.append(WindowEvidence(w, ratio, n, *wilson_interval(ratio, n, z)))
+        chosen = evidence_window(seen, threshold, above, least)
+        if chosen is None:
+            return ""
+        unit = sig.sample_unit or "events"
         words, bound = evidence_words(
-            f"{fmt(value, Kind.RATIO)} of {fmt(n, Kind.COUNT)} {sig.sample_unit} over "
-            f"{condition.window}", value, low, high, condition.threshold, condition.above,
+            f"{fmt(chosen.value, Kind.RATIO)} of {fmt(chosen.n, Kind.COUNT)} {unit} over "
+            f"{chosen.window}", chosen.value, chosen.low, chosen.high, threshold, above,
             confidence=f"with {fmt(1 - alpha, Kind.RATIO)} confidence ",
-            short=f"too few {sig.sample_unit}")
-        self.numbers.update(evidence_n=_plain(n), evidence_bound=_plain(bound),
-                            evidence_confidence=1 - alpha)
+            short=f"too few {unit}")
+        passed = chosen.passes(threshold, above, least)
+        thinner = [self._thin_words(w, above, unit) for w in seen[:seen.index(chosen)]]
+        if thinner:
+            words = "; ".join([*thinner, (f"the alert fired on its {chosen.window} look-back: "
+                                          if passed else "") + words])
+        self.numbers.update(evidence_window=chosen.window, evidence_n=_plain(chosen.n),
+                            evidence_bound=_plain(bound), evidence_confidence=1 - alpha)
+        return words
+
+    @staticmethod
+    def _thin_words(w: WindowEvidence, above: bool, unit: str) -> str:
+        """A window before the one the alert fired on, in words: empty, or too thin."""
+        if not w.has_events:
+            return f"no {unit} over {w.window}"
+        return (f"too few {unit} over {w.window} to tell ({fmt(w.value, Kind.RATIO)} of "
+                f"{fmt(w.n, Kind.COUNT)}, {'at least' if above else 'at most'} "
+                f"{fmt(w.bound(above), Kind.RATIO)})")
+
+    def _evidence_plan(self, sig: Signal, condition: Condition
+                       ) -> tuple[tuple[str, ...], float, bool, float] | None:
+        """The windows whose bound the alert judges, its own first then its look-back, with
+        the threshold, its side and the fewest events, as the alert's rule has them: a ratio
+        alert's evidence windows, an SLO burn's long window (its labels name it; the
+        ``short_window`` only resets it), else the condition's own window."""
+        try:
+            rule = self.rule
+        except KeyError:  # a runbook of the user's own alert: its condition's window alone
+            rule = None
+        if rule is None or (rule.setting != "slo_burn" and rule.evidence is None):
+            if condition.kind != Kind.RATIO.value or not condition.window:
+                return None
+            return (condition.window,), condition.threshold, condition.above, 1.0
+        least = rule.least_events(self.ctx.config, self.model_name)
+        if rule.setting == "slo_burn":
+            slo = self.labels.get("slo") or "availability"
+            long = self.labels.get("long_window") or "1h"
+            if slo == "accuracy":  # its events are outcomes: the floor of outcomes
+                least = float(self.ctx.model.alerts.min_events.ground_truth)
+            return (long,), self.burn_threshold(slo, long), True, least
+        if condition.kind != Kind.RATIO.value or not condition.window or rule.evidence is None:
+            return None
+        return rule.evidence.windows, condition.threshold, condition.above, least
+
+    def _count_words(self, sig: Signal, condition: Condition, value: float) -> str:
+        """A rate judged on its window's count, in words: the count and the score interval of
+        a Poisson count at ``alerts.alpha`` (the bound the throughput alert judges), per
+        second of the window."""
+        if sig.sample is None:
+            return ""
+        n = self.prom.scalar(sig.sample(condition.window), self.incident.end)
+        if not n == n:
+            return ""
+        alpha = self.ctx.model.alerts.alpha
+        seconds = parse_duration(condition.window)
+        low, high = poisson_interval(n, z_of(alpha))
+        per = rate_unit(value, high / seconds, condition.threshold)  # one unit in the words
+        words, bound = evidence_words(
+            f"{fmt(n, Kind.COUNT)} {sig.sample_unit or 'events'} over {condition.window} "
+            f"({fmt(value, Kind.RATE, per)})", value, low / seconds, high / seconds,
+            condition.threshold, condition.above,
+            confidence=f"with {fmt(1 - alpha, Kind.RATIO)} confidence ",
+            short="a window too short to tell", kind=Kind.RATE.value, unit=per)
+        self.numbers.update(evidence_window=condition.window, evidence_n=_plain(n),
+                            evidence_bound=_plain(bound), evidence_confidence=1 - alpha)
         return words
 
     def _band_words(self, sig: Signal, condition: Condition, value: float, n: float) -> str:

@@ -3,7 +3,13 @@ severity (:class:`~mlmon_nb.rules.catalogue.Firing`): the window of the value th
 (5m, 1h) and the setting its threshold compares with (``error_ratio_critical``), the same row
 its rule is built from. A runbook's condition is built from these
 (:meth:`RuleConditions.alert_condition`), so it judges the same window and threshold as the
-alert that started it; a test checks every alert."""
+alert that started it; a test checks every alert.
+
+A ratio alert judges a Wilson bound in its own window or, where that is too thin, in a longer
+look-back (:data:`ALERT_EVIDENCE` names its ratio in
+:data:`~mlmon_nb.promql.evidence.EVIDENCE`): its verdict reads the same windows. Where the own
+window has no events at all (labels arrive in bursts), the alert keeps firing on the look-back,
+and so does the runbook's condition."""
 
 from __future__ import annotations
 
@@ -11,30 +17,59 @@ from dataclasses import dataclass, replace
 
 from ..config import Config
 from ..findings.investigation import InvestigationBase
+from ..promql.evidence import EVIDENCE, RatioEvidence
 from ..rules import catalogue
 from ..signals import Condition, Signal
 
-__all__ = ["RuleCondition", "RuleConditions", "rule_condition"]
+__all__ = ["ALERT_EVIDENCE", "RuleCondition", "RuleConditions", "rule_condition"]
+
+# the ratio alerts and the key of the ratio their rule judges in EVIDENCE (a test checks each
+# rule reads every window's bound); a canary's own traffic is the key's "_version" ratio, over
+# the same windows
+ALERT_EVIDENCE: dict[str, str] = {
+    "HighErrorRate": "errors",
+    "ElevatedErrorRate": "errors",
+    "LowModelAccuracy": "accuracy",
+    "HighLowConfidencePredictions": "low_confidence",
+}
 
 
 @dataclass(frozen=True)
 class RuleCondition:
     """The alert rule of one severity: its expression, the window of the value it reports
-    (None for an instant condition such as ``up == 0``, or the SLO burn windows its labels give)
-    and its threshold's setting key."""
+    (None for an instant condition such as ``up == 0``, or the SLO burn windows its labels give),
+    its threshold's setting key and the setting key of the fewest events it needs."""
 
     alertname: str
     severity: str
     expr: str
     window: str | None
     setting: str | None
+    least: str | None = None
+
+    @property
+    def evidence(self) -> RatioEvidence | None:
+        """The ratio whose bound it judges, over its own window and its look-back (None for an
+        alert that judges no Wilson bound)."""
+        key = ALERT_EVIDENCE.get(self.alertname)
+        return None if key is None else EVIDENCE[key]
 
     def threshold(self, config: Config, model_name: str) -> float | None:
         """The threshold's value for ``model_name`` (None when the rule has no setting)."""
-        if self.setting is None:
-            return None
-        found = next((s for s in catalogue.ALERT_SETTINGS if s.key == self.setting), None)
-        return None if found is None else found.of(config.model(model_name))
+        return _setting(self.setting, config, model_name)
+
+    def least_events(self, config: Config, model_name: str) -> float:
+        """The fewest events its window needs for ``model_name`` (``alerts.min_events``; 1
+        when the rule names none: an empty window is never evidence)."""
+        value = _setting(self.least, config, model_name)
+        return 1.0 if value is None else float(value)
+
+
+def _setting(key: str | None, config: Config, model_name: str) -> float | None:
+    if key is None:
+        return None
+    found = next((s for s in catalogue.ALERT_SETTINGS if s.key == key), None)
+    return None if found is None else found.of(config.model(model_name))
 
 
 def rule_condition(alertname: str, severity: str, config: Config) -> RuleCondition:
@@ -44,7 +79,8 @@ def rule_condition(alertname: str, severity: str, config: Config) -> RuleConditi
     rows = spec.firings_for(config)
     row = next((r for r in rows if r.severity == severity), rows[0])
     rule = next(r for r in spec.rules(config) if r.labels.get("severity") == row.severity)
-    return RuleCondition(alertname, str(row.severity), rule.expr, row.window, row.threshold)
+    return RuleCondition(alertname, str(row.severity), rule.expr, row.window, row.threshold,
+                         row.least)
 
 
 class RuleConditions(InvestigationBase):
@@ -69,9 +105,29 @@ class RuleConditions(InvestigationBase):
         used = rule.window or window
         setting = None if own_threshold else rule.setting
         threshold = None if own_threshold else rule.threshold(self.ctx.config, self.model_name)
-        condition = signal.condition(f"the {used} {what}", used)
+        judged = used
+        if rule.evidence is not None and not own_threshold and used in rule.evidence.windows:
+            judged = self._window_with_events(signal, used, rule.evidence.windows)
+        condition = signal.condition(f"the {judged} {what}", judged)
         if threshold is not None:
             condition = replace(condition, threshold=float(threshold))
+        fell_back = (f" (no {signal.sample_unit or 'events'} over {used}: its look-back "
+                     f"{judged})" if judged != used else "")
         self.numbers["alert_rule"] = (f"{rule.alertname} ({rule.severity}): window "
-                                      f"{used}, threshold {setting or 'as the runbook'}")
+                                      f"{used}{fell_back}, threshold {setting or 'as the runbook'}")
         return condition
+
+    def _window_with_events(self, signal: Signal, own: str, windows: tuple[str, ...]) -> str:
+        """``own``, unless it counted no events at all (a series, at 0) while a longer window of
+        the rule's look-back did: the alert then fires on that window's evidence, its own
+        window's ratio being 0/0. A window without series is no data, not a gap: ``own``."""
+        if signal.sample is None:
+            return own
+        end = self.incident.end
+        if self.prom.scalar(signal.sample(own), end) != 0:
+            return own
+        for window in windows[windows.index(own) + 1:]:
+            n = self.prom.scalar(signal.sample(window), end)
+            if n == n and n > 0:
+                return window
+        return own

@@ -45,7 +45,7 @@ from .names import (
 from .rule import RecordingRule
 
 __all__ = ["RatioEvidence", "EVIDENCE", "EVIDENCE_SETTINGS", "wilson", "wilson_interval",
-           "poisson_upper", "bound_rules",
+           "poisson_interval", "poisson_upper", "bound_rules",
            "COUNT_WINDOWS", "z_of"]
 
 
@@ -119,6 +119,18 @@ def wilson_interval(ratio: float, count: float, z: float) -> tuple[float, float]
     spread = z * math.sqrt(max(ratio * (1 - ratio), 0.0) / count + a / (4 * count))
     return (min(max((centre - spread) / (1 + a), 0.0), 1.0),
             min(max((centre + spread) / (1 + a), 0.0), 1.0))
+
+
+def poisson_interval(count: float, z: float) -> tuple[float, float]:
+    """The score interval of a Poisson ``count`` at normal quantile ``z``:
+    ``c + z²/2 ∓ z·sqrt(c + z²/4)``, the lower end clamped at 0 (NaN for a missing count).
+    The bounds :func:`poisson_upper` records (its upper end, what the throughput alert
+    compares with its floor), computed here for a runbook's words."""
+    if count != count or count < 0:
+        return float("nan"), float("nan")
+    centre = count + z * z / 2
+    spread = z * math.sqrt(count + z * z / 4)
+    return max(centre - spread, 0.0), centre + spread
 
 
 def _per_model(name: str, series: str) -> str:

@@ -259,8 +259,28 @@ def _window_text(evidence: RatioEvidence, window: str, events: str) -> str:
     return f"{ratio} of {n} {events} over {window}, {word} {b} with {_pct('alert_confidence')} confidence"
 
 
+def _window_or_none(evidence: RatioEvidence, window: str, events: str) -> str:
+    """:func:`_window_text`, or "no <events> over <window>" where the window counted none (its
+    ratio is 0/0: labels arrive in bursts, and the alert fires on its look-back)."""
+    n = _series_of(evidence, evidence.count(window))
+    none = f"no {events} over {window}"
+    return (f"{{{{ with {n} | query }}}}{{{{ if gt (. | first | value) 0.0 }}}}"
+            f"{_window_text(evidence, window, events)}{{{{ else }}}}{none}{{{{ end }}}}"
+            f"{{{{ else }}}}{none}{{{{ end }}}}")
+
+
 def _evidence_text(evidence: RatioEvidence, events: str) -> str:
-    return "; ".join(_window_text(evidence, w, events) for w in evidence.windows)
+    """Each window's evidence in words (a window without events says so)."""
+    return "; ".join(_window_or_none(evidence, w, events) for w in evidence.windows)
+
+
+def _own_or_lookback(counted: str, none: str, evidence: RatioEvidence, end: str = ".") -> str:
+    """``counted`` (the alert's own window, with its ratio) and ``end`` where that window has a
+    value, else ``none`` and the look-back the alert fires on: a window without events has a
+    ratio of 0/0 (bursts of traffic or labels) while the alert fires on a longer window's."""
+    lookback = " or ".join(evidence.windows[1:])
+    return (f"{{{{ if eq $value $value }}}}{counted}{end}{{{{ else }}}}{none}; it fires on its "
+            f"{lookback} look-back.{{{{ end }}}}")
 
 
 def _by_version(summary: str, model_text: str, version_text: str) -> tuple[str, str]:
@@ -298,9 +318,12 @@ def _error_ratio(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     def text(evidence: RatioEvidence, whose: str) -> str:
         n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
         windows = " or ".join(evidence.windows)
-        return (f"{{{{ $value | humanizePercentage }}}} of {whose} {n} requests failed over "
-                f"the last {window}. Chance alone does not explain it: "
-                f"{_evidence_text(evidence, 'requests')} (threshold {_pct(key)} for {for_}, "
+        own = _own_or_lookback(f"{{{{ $value | humanizePercentage }}}} of {whose} {n} requests "
+                               f"failed over the last {window}",
+                               f"{whose} last {window} had no requests", evidence)
+        return (f"{own} Chance alone does not explain it: "
+                f"{_evidence_text(evidence, 'requests')} (threshold {_pct(key)} for "
+                f"{for_}, "
                 f"the bound past it over {windows}; a {short} window resets it only when its "
                 f"own requests show the ratio under {_pct(key)}; at least "
                 f"{_num(least)} requests).")
@@ -468,8 +491,9 @@ def _evidence_terms(evidence: RatioEvidence, events: str, key: str, for_: str | 
                     least: str, where: str) -> str:
     """The evidence of a ratio alert in words, then its terms: threshold, ``for``, the windows
     whose bound is ``where`` (past, under) it, and the fewest events."""
-    return (f"{_evidence_text(evidence, events)} (threshold {_pct(key)} for {for_}, the bound "
-            f"{where} it over {' or '.join(evidence.windows)}; at least {_num(least)} {events}).")
+    return (f"{_evidence_text(evidence, events)} (threshold {_pct(key)} for "
+            f"{for_}, the bound {where} it over {' or '.join(evidence.windows)}; at least "
+            f"{_num(least)} {events}).")
 
 
 def _low_accuracy(spec: AlertSpec, config: Config) -> list[AlertingRule]:
@@ -477,8 +501,13 @@ def _low_accuracy(spec: AlertSpec, config: Config) -> list[AlertingRule]:
 
     def text(evidence: RatioEvidence, whose: str) -> str:
         n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
-        return (f"Accuracy of {whose} on the {n} ground-truth outcomes of the last {window} is "
-                f"{{{{ $value | humanizePercentage }}}}. Chance alone does not explain it: "
+        # between bursts of labels the own window has none (its accuracy 0/0, NaN) while the
+        # alert fires on its look-back: the words name the window that has them
+        own = _own_or_lookback(f"Accuracy of {whose} on the {n} ground-truth outcomes of the "
+                               f"last {window} is {{{{ $value | humanizePercentage }}}}",
+                               f"No ground-truth outcome of {whose} arrived over the last "
+                               f"{window}", evidence)
+        return (f"{own} Chance alone does not explain it: "
                 f"{_evidence_terms(evidence, 'outcomes', key, for_, least, 'under')}")
     return _model_or_version(spec, config, "accuracy",
                              f"{_MODEL}: accuracy below {_pct(key)}", text)
@@ -524,9 +553,11 @@ def _low_confidence(spec: AlertSpec, config: Config) -> list[AlertingRule]:
 
     def text(evidence: RatioEvidence, whose: str) -> str:
         n = query_text(_series_of(evidence, evidence.count(window)), "%.0f")
-        return (f"{{{{ $value | humanizePercentage }}}} of {whose}'s {n} predictions over the "
-                f"last {window} had confidence under {_num('low_confidence_threshold')}: "
-                f"{_evidence_terms(evidence, 'predictions', key, for_, least, 'past')}")
+        own = _own_or_lookback(f"{{{{ $value | humanizePercentage }}}} of {whose}'s {n} "
+                               f"predictions over the last {window} had confidence under "
+                               f"{_num('low_confidence_threshold')}",
+                               f"{whose}'s last {window} had no predictions", evidence, ":")
+        return f"{own} " + _evidence_terms(evidence, "predictions", key, for_, least, "past")
     return _model_or_version(spec, config, "low_confidence",
                              f"{_MODEL}: many low-confidence predictions", text)
 
@@ -624,17 +655,24 @@ def _low_throughput(spec: AlertSpec, config: Config) -> list[AlertingRule]:
     reference = throughput_reference()
     share = setting("throughput_min_share")
     low = f"{compare(now, '<', key)} and on (model_name) {compare(most, '<', key)}"
+    # the count the bound was computed on, and the bound, for the firing model
+    count = query_text(model_series(request_count(window)), "%.0f")
+    scoped = (f"({poisson_upper(f'{request_count(window)}{{model_name=%q}}')} / "
+              f"{number(parse_duration(window))})")
+    upper = query_text(f"printf `{scoped}` " + " ".join(
+        ["$labels.model_name"] * scoped.count("%q")), "humanize")
     expr = (f"({low} and on (model_name) {most} < "
             f"{share} * on (model_name) group_right () {reference}) "
             f"or ({low} unless on (model_name) {reference})")
     return [_rule(spec.name, expr, row.for_, row.severity,
                   f"{_MODEL}: throughput below {_num(key)} requests/s",
-                  f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last {window} "
-                  f"(threshold {_num(key)} requests/s and, where there is "
-                  f"history, {_pct('throughput_min_share')} of the quietest same moment of the "
-                  f"last four weeks, or of the last six days in its first week; for {row.for_}; "
-                  f"beyond chance: the {window} count's upper bound with "
-                  f"{_pct('alert_confidence')} confidence under both).")]
+                  f"{_MODEL} served {{{{ $value | humanize }}}} requests/s over the last {window}: "
+                  f"{count} requests, at most {upper} requests/s with "
+                  f"{_pct('alert_confidence')} confidence (threshold {_num(key)} requests/s and, "
+                  f"where there is history, {_pct('throughput_min_share')} of the quietest same "
+                  f"moment of the last four weeks, or of the last six days in its first week; "
+                  f"for {row.for_}; beyond chance: that upper bound, of the {window} count, "
+                  f"under both).")]
 
 
 # -- the catalogue ------------------------------------------------------------------------------

@@ -18,9 +18,14 @@ __all__ = ["SloEvidence", "burn_rate_factor"]
 def burn_rate_factor(long_window: str, period_seconds: float = 30 * 86400) -> float:
     """The burn-rate threshold factor of the multi-window alert whose long window this is
     (14.4 for 1h on a 30-day period, …): the rules' own factors, never a second copy."""
+    return _burn_window(long_window).factor(period_seconds)
+
+
+def _burn_window(long_window: str) -> rule_slo.BurnWindow:
+    """The rules' burn window whose long window this is; ValueError naming the known ones."""
     for window in rule_slo.BURN_WINDOWS:
         if window.long == long_window:
-            return window.factor(period_seconds)
+            return window
     known = ", ".join(w.long for w in rule_slo.BURN_WINDOWS)
     raise ValueError(f"no burn-rate alert has the long window {long_window!r}; known: {known}")
 
@@ -41,6 +46,17 @@ class SloEvidence(InvestigationBase):
         """PromQL for the share of bad events of an SLO, exactly as the SLO rules define it
         (an SLO without bad events of its own, such as throughput, reads as availability)."""
         return rule_slo.slo_bad_ratio(_known_slo(slo), self.ctx.model, rate)
+
+    def slo_event_count(self, slo: str, rate: str) -> str:
+        """PromQL for how many events an SLO counted over ``rate``, as the SLO rules count them
+        (requests; ground-truth outcomes for accuracy): the sample behind its bad share."""
+        _, total = rule_slo.slo_events(_known_slo(slo), self.ctx.model, rate, count=True)
+        return total
+
+    def burn_threshold(self, slo: str, long_window: str) -> float:
+        """The bad share the burn alert of ``long_window`` fires above (its factor × the SLO's
+        error budget), as the SLO rules compute it."""
+        return rule_slo.burn_threshold(self.ctx.model, _known_slo(slo), _burn_window(long_window))
 
     def slo_objective(self, slo: str) -> float:
         """The configured objective of an SLO."""

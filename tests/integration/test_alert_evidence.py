@@ -27,11 +27,13 @@ from promtool_support import (
     requests,
     run_promtool,
     series,
+    url,
 )
 
 from mlmon_nb.config import parse_config, parse_duration
 from mlmon_nb.errors import ConfigError
 from mlmon_nb.metrics import CONFIDENCE_BUCKETS, le_label
+from mlmon_nb.promql.evidence import wilson_interval, z_of
 
 PAGES_AND_TICKETS = ("HighErrorRate", "ElevatedErrorRate", "SLOErrorBudgetBurn",
                      "DataDriftDetected", "ConceptDriftDetected", "LowModelAccuracy",
@@ -392,6 +394,46 @@ def test_a_quiet_night_quieter_than_last_week_is_low_throughput(tmp_path):
                  interval="5m")
 
 
+def _label_bursts(minutes: int, correct: int, incorrect: int) -> list[dict]:
+    """Ground truth in bursts: ``correct`` and ``incorrect`` outcomes at minute 10 of every
+    two hours, none between."""
+    def cumulative(n: int) -> str:
+        return _explicit([n if m % 120 == 10 else 0 for m in range(1, minutes + 1)])
+    return [series("ml_ground_truth_total", cumulative(correct), segment="web",
+                   outcome="correct"),
+            series("ml_ground_truth_total", cumulative(incorrect), segment="web",
+                   outcome="incorrect")]
+
+
+def test_an_accuracy_alert_between_label_bursts_names_the_window_with_labels(tmp_path):
+    # 40 labels every two hours, half right: each burst alone is evidence under 70% (at most
+    # 62.6% with 95% confidence), so the alert fires 30m after the first; from 70 minutes after a
+    # burst the 1h window has no label (accuracy 0/0) and the alert stays firing on the 6h
+    # window. Its description then says the 1h window has none, not "NaN% of 0 outcomes"
+    minutes = 400
+    inputs = info(minutes) + _label_bursts(minutes, 20, 20)
+
+    def described(text: str) -> dict:
+        return {"exp_labels": {"model_name": MODEL, "severity": "critical"},
+                "exp_annotations": {"summary": f"{MODEL}: accuracy below 70%",
+                                    "description": text,
+                                    "runbook_url": url("LowModelAccuracy",
+                                                       severity="critical")}}
+    terms = "(threshold 70% for 30m, the bound under it over 1h or 6h; at least 10 outcomes)."
+    z = z_of(0.05)
+    most = {n: f"{wilson_interval(0.5, n, z)[1] * 100:.4g}%" for n in (40, 120)}
+    run_promtool(tmp_path, inputs, [
+        alert("LowModelAccuracy", "50m", described(
+            f"Accuracy of {MODEL} on the 40 ground-truth outcomes of the last 1h is 50%. Chance "
+            f"alone does not explain it: 50% of 40 outcomes over 1h, at most {most[40]} with 95% "
+            f"confidence; 50% of 40 outcomes over 6h, at most {most[40]} with 95% confidence "
+            f"{terms}")),
+        alert("LowModelAccuracy", "320m", described(
+            f"No ground-truth outcome of {MODEL} arrived over the last 1h; it fires on its 6h "
+            "look-back. Chance alone does not explain it: no outcomes over 1h; 50% of 120 "
+            f"outcomes over 6h, at most {most[120]} with 95% confidence {terms}"))])
+
+
 def test_a_drift_with_evidence_pages(tmp_path):
     # 100 values a minute of every feature, all beyond the baseline's last edge: KS 0.95 on
     # thousands of values, far above both thresholds and what chance gives, for an hour
@@ -547,3 +589,28 @@ def test_the_reference_distribution_fires_nothing(tmp_path, shares):
     inputs = info(90) + _confidence_history([(90, 60, shares["reference"])])
     run_promtool(tmp_path, inputs, quiet("EstimatedAccuracyDrop",
                                          at=("30m", "50m", "75m", "90m")))
+
+
+def test_an_error_alert_between_bursts_names_the_window_with_requests(tmp_path):
+    # 60 requests every 8 minutes, 18 of them failing: between bursts the 5m window has no
+    # request (its ratio 0/0) while HighErrorRate fires on its 30m look-back. Its description
+    # says the 5m window had none, not "NaN% of 0 requests"
+    minutes = 90
+    burst = [1 if m % 8 == 1 else 0 for m in range(1, minutes + 1)]
+    inputs = info(minutes) + [
+        series("ml_requests_total", _explicit([60 * b for b in burst]), model_version="1.0.0",
+               endpoint="/predict"),
+        series("ml_errors_total", _explicit([18 * b for b in burst]), model_version="1.0.0",
+               endpoint="/predict", error_type="ValueError")]
+    z = z_of(0.05)
+    least = f"{wilson_interval(0.3, 180, z)[0] * 100:.4g}%"  # bursts at 57, 65 and 73m
+    terms = ("(threshold 5% for 5m, the bound past it over 5m or 30m; a 1m window resets it "
+             "only when its own requests show the ratio under 5%; at least 10 requests).")
+    run_promtool(tmp_path, inputs, [alert("HighErrorRate", "80m", {
+        "exp_labels": {"model_name": MODEL, "severity": "critical"},
+        "exp_annotations": {
+            "summary": f"{MODEL}: error ratio above 5%",
+            "description": f"{MODEL}'s last 5m had no requests; it fires on its 30m look-back. "
+                           f"Chance alone does not explain it: no requests over 5m; 30% of 180 "
+                           f"requests over 30m, at least {least} with 95% confidence {terms}",
+            "runbook_url": url("HighErrorRate", severity="critical")}})])

@@ -254,13 +254,15 @@ def test_high_low_confidence_predictions_silent_at_15_percent(tmp_path):
 
 
 def test_low_throughput_after_15m_under_the_minimum(tmp_path):
-    # 12 requests/min = 0.2/s, under the 0.5/s minimum of the throughput SLO
+    # 12 requests/min = 0.2/s, under the 0.5/s minimum of the throughput SLO: 60 requests in
+    # 5m, whose Poisson upper bound at 95% is (60 + 1.35 + 1.645 * sqrt(60.68)) / 300 = 0.247/s
     expected = annotated("warning", f"{MODEL}: throughput below 0.5 requests/s",
-                         f"{MODEL} served 200m requests/s over the last 5m (threshold 0.5 "
-                         "requests/s and, where there is history, 50% of the quietest same "
-                         "moment of the last four weeks, or of the last six days in its first "
-                         "week; for 15m; beyond chance: the 5m count's upper bound with 95% "
-                         "confidence under both).", url("LowThroughput", severity="warning"))
+                         f"{MODEL} served 200m requests/s over the last 5m: 60 requests, at "
+                         "most 247.2m requests/s with 95% confidence (threshold 0.5 requests/s "
+                         "and, where there is history, 50% of the quietest same moment of the "
+                         "last four weeks, or of the last six days in its first week; for 15m; "
+                         "beyond chance: that upper bound, of the 5m count, under both).",
+                         url("LowThroughput", severity="warning"))
     run_promtool(tmp_path, requests([(30, 12)]), [
         alert("LowThroughput", "15m"),
         alert("LowThroughput", "16m", expected),
