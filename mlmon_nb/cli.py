@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -518,13 +517,14 @@ def _add_init(sub) -> None:
     p.add_argument("--launcher-url", default=None,
                    help="where Alertmanager reaches the runbook launcher (default "
                         "http://127.0.0.1:18088; a loopback URL's port is the launcher's port)")
-    p.add_argument("--model", action=_ModelAction, default=[], metavar="NAME",
+    p.add_argument("--model", action=_ModelAction, metavar="NAME",
                    help="a model's name (its model_name label); repeat for more")
-    p.add_argument("--job", action=_ModelAction, default=[], metavar="JOB",
-                   help="the scrape job of the service serving the model, in --model order "
-                        "(default: the model's name)")
-    p.add_argument("--baseline", action=_ModelAction, default=[], metavar="PATH",
-                   help="the model's baseline file (`mlmon-nb baseline build`), in --model order")
+    p.add_argument("--job", action=_ModelAction, metavar="JOB",
+                   help="the scrape job of the service serving the model: right after its "
+                        "--model, or one per model in --model order (default: the model's name)")
+    p.add_argument("--baseline", action=_ModelAction, metavar="PATH",
+                   help="the model's baseline file (`mlmon-nb baseline build`): right after its "
+                        "--model, or one per model in --model order")
     p.add_argument("--scrape-interval", default=None,
                    help="your Prometheus's scrape interval, which the rules are built for (15s)")
     p.add_argument("--state-dir", default="mlmon-state",
@@ -536,24 +536,49 @@ def _add_init(sub) -> None:
 
 
 class _ModelAction(argparse.Action):
-    """--model/--job/--baseline in command-line order: each --job and --baseline belongs to the
-    --model before it (an "append" per flag loses that order: `--model a --model b --job j`
-    gave j to a)."""
+    """--model/--job/--baseline in command-line order (an "append" per flag loses it), paired by
+    :func:`_pair_models` once every flag is read."""
 
     def __call__(self, parser, namespace, value, option_string=None):
-        if self.dest == "model":
-            namespace.model = [*namespace.model, value]
-            namespace.job = [*namespace.job, None]
-            namespace.baseline = [*namespace.baseline, None]
-            return
-        if not namespace.model:
-            parser.error(f"--{self.dest} {value!r} comes before any --model; write --model NAME "
-                         f"first")
-        column = list(getattr(namespace, self.dest))
-        if column[-1] is not None:
-            parser.error(f"model {namespace.model[-1]!r} has two --{self.dest}")
-        column[-1] = value
-        setattr(namespace, self.dest, column)
+        namespace.model_flags = [*getattr(namespace, "model_flags", []), (self.dest, value)]
+
+
+def _pair_models(flags: list[tuple[str, str]]) -> list[tuple[str, str | None, str | None]]:
+    """Each --model with its --job and --baseline (None where not given): a --job or --baseline
+    belongs to the --model before it; as many of them in a row as the --model flags before
+    them pair with those in order (`--model a --model b --job ja --job jb`)."""
+    models: list[str] = []
+    given: dict[str, dict[int, str]] = {"job": {}, "baseline": {}}
+    group: list[int] = []  # the run of --model flags the next --job/--baseline run follows
+    runs: list[tuple[str, list[str]]] = []
+    for dest, value in flags:
+        if runs and runs[-1][0] == dest:
+            runs[-1][1].append(value)
+        else:
+            runs.append((dest, [value]))
+    for dest, values in runs:
+        if dest == "model":
+            group = list(range(len(models), len(models) + len(values)))
+            models += values
+            continue
+        if not group:
+            raise MlmonError(f"--{dest} {values[0]!r} comes before any --model; write --model "
+                             f"NAME first")
+        if len(values) == 1 or len(values) != len(group):
+            if len(values) > 1:
+                raise MlmonError(
+                    f"model {models[group[-1]]!r} has two --{dest}" if len(group) == 1 else
+                    f"{len(values)} --{dest} follow {len(group)} --model: give one per model in "
+                    f"--model order, or each right after its --model")
+            targets = [group[-1]]
+        else:
+            targets = group
+        for i, value in zip(targets, values):
+            if i in given[dest]:
+                raise MlmonError(f"model {models[i]!r} has two --{dest}")
+            given[dest][i] = value
+    return [(name, given["job"].get(i), given["baseline"].get(i))
+            for i, name in enumerate(models)]
 
 
 def _ask(flag: str, question: str, default: str | None = None) -> str:
@@ -575,10 +600,10 @@ def _init(args) -> int:
     from .initialize import InitAnswers, ModelAnswer, render_init_config
     if args.output.exists() and not args.force:
         raise MlmonError(f"{args.output} exists; pass --force to overwrite it, or -o another file")
-    names = args.model or [_ask("--model", "Model name (its model_name label)")]
+    paired = (_pair_models(getattr(args, "model_flags", []))
+              or [(_ask("--model", "Model name (its model_name label)"), None, None)])
     models = []
-    # _ModelAction keeps --job and --baseline as long as --model (None where not given)
-    for name, job, baseline in zip_longest(names, args.job, args.baseline):
+    for name, job, baseline in paired:
         if job is None:
             job = _ask("--job", f"Scrape job of {name}'s service", name)
         if baseline is None:

@@ -146,11 +146,23 @@ def test_each_job_and_baseline_belongs_to_the_model_before_it(tmp_path, capsys, 
                  "--job", "churn-api"]) == 0
     assert [(m.name, m.job) for m in load_config(out).models] == [
         ("fraud", "fraud"), ("churn", "churn-api")]
+    # or one per model in --model order, as the help says; each after its own, mixed
+    assert main(["init", "-o", str(out), "--force", *urls, "--model", "a", "--model", "b",
+                 "--model", "c", "--job", "ja", "--job", "jb", "--job", "jc", "--baseline",
+                 "c.json", "--model", "d", "--job", "jd"]) == 0
+    assert [(m.name, m.job) for m in load_config(out).models] == [
+        ("a", "ja"), ("b", "jb"), ("c", "jc"), ("d", "jd")]
+    assert [m.name for m in load_config(out).models if m.baseline] == ["c"]
     for flags, message in [(["--job", "j", "--model", "m"], "comes before any --model"),
-                           (["--model", "m", "--job", "a", "--job", "b"], "has two --job")]:
-        with pytest.raises(SystemExit) as usage:  # argparse's usage error
-            main(["init", "-o", str(tmp_path / "b.yaml"), *urls, *flags])
-        assert usage.value.code == 2 and message in capsys.readouterr().err
+                           (["--model", "m", "--job", "a", "--job", "b"], "has two --job"),
+                           (["--model", "a", "--model", "b", "--model", "c", "--job", "x",
+                             "--job", "y"], "2 --job follow 3 --model"),
+                           (["--model", "a", "--job", "x", "--baseline", "p", "--job", "y"],
+                            "model 'a' has two --job")]:
+        assert main(["init", "-o", str(tmp_path / "b.yaml"), *urls, *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "b.yaml").exists()
 
 
 @pytest.mark.parametrize("value", ["now-99999999h", "now+99999999999999999999s"])
