@@ -13,6 +13,10 @@ second half drifts:
 - ``pure marginal shift``: both factors shift by 0.5 sd: every marginal moves, the correlations
   do not (the univariate KS sees it; a reconstruction error need not).
 
+``--width 60`` adds 54 independent features (noise), so the break is between two of sixty and
+the PCA keeps tens of components: where a reference scored by the components fitted on it
+would sit under every new window's errors.
+
 Per chunk of 500 predictions (5 minutes) each method judges alone: ours, the alert's condition
 on the chunk (n >= 30, binned KS of the error against the baseline's buckets past its critical
 value at alpha 0.01, and either past ``ks.warning`` 0.15 or the mean error past the mean chance
@@ -24,7 +28,7 @@ as the drift group is) holding for ``for: 1h``; NannyML, the end of its first fl
 batch job run at every chunk's end, its best case). For context, the univariate check's
 (``DataDriftDetected``: any feature's binned KS past 0.15 and past chance) per-chunk rate too.
 
-    .venv/bin/python benchmarks/bench_multivariate.py [--seeds 5]
+    .venv/bin/python benchmarks/bench_multivariate.py [--seeds 5] [--width 6]
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import pandas as pd
 from mlmon_nb import Baseline
 from mlmon_nb.drift import reconstruction_drift
 
-FEATURES = [f"f{i}" for i in range(6)]
+STRUCTURED = 6  # features on the two factors; any beyond are independent noise
 PER_MINUTE = 100
 CHUNK = 500  # 5 minutes of traffic
 MINUTES = 240  # the stream: 2 hours as usual, then 2 hours of drift
@@ -49,30 +53,38 @@ WINDOW, FOR, EVERY = 60, 60, 5  # the live rule: 1h window, for 1h, evaluated ev
 SCENARIOS = ("no drift", "correlation break", "new segment", "pure marginal shift")
 
 
-def sample(n: int, rng: np.random.Generator, shift: float = 0.0) -> np.ndarray:
-    """Rows of the 6 features: f0..f2 load on one factor, f3..f5 on another, plus noise."""
+def features(width: int) -> list[str]:
+    return [f"f{i}" for i in range(width)]
+
+
+def sample(n: int, rng: np.random.Generator, shift: float = 0.0,
+           width: int = STRUCTURED) -> np.ndarray:
+    """Rows of ``width`` features: f0..f2 load on one factor, f3..f5 on another, plus noise;
+    any further ones independent standard normal."""
     factors = rng.normal(size=(n, 2)) + shift
     loadings = np.array([[1.0, 0.9, 0.8, 0, 0, 0], [0, 0, 0, 1.0, 0.9, 0.8]])
-    return factors @ loadings + rng.normal(scale=0.5, size=(n, 6)) + np.arange(6)
+    rows = factors @ loadings + rng.normal(scale=0.5, size=(n, 6)) + np.arange(6)
+    return np.hstack([rows, rng.normal(size=(n, width - STRUCTURED))])
 
 
-def drifted(scenario: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    rows = sample(n, rng)
+def drifted(scenario: str, n: int, rng: np.random.Generator, width: int) -> np.ndarray:
+    rows = sample(n, rng, width=width)
     if scenario == "correlation break":
         rows[:, 1] = rng.permutation(rows[:, 1])
     elif scenario == "new segment":
         seg = rng.random(n) < 0.3
         rows[seg, 1] = 1 + (2 * 0.9 - rows[seg, 0] * 0.9)  # f1 mirrors f0 around their means
     elif scenario == "pure marginal shift":
-        rows = sample(n, rng, shift=0.5)
+        rows = sample(n, rng, shift=0.5, width=width)
     return rows
 
 
-def stream(scenario: str, rng: np.random.Generator) -> np.ndarray:
+def stream(scenario: str, rng: np.random.Generator, width: int) -> np.ndarray:
     """MINUTES × PER_MINUTE rows; from ONSET on as the scenario says."""
-    before = sample(ONSET * PER_MINUTE, rng)
-    after = (sample if scenario == "no drift" else
-             lambda n, r: drifted(scenario, n, r))((MINUTES - ONSET) * PER_MINUTE, rng)
+    before = sample(ONSET * PER_MINUTE, rng, width=width)
+    n = (MINUTES - ONSET) * PER_MINUTE
+    after = (sample(n, rng, width=width) if scenario == "no drift" else
+             drifted(scenario, n, rng, width))
     return np.vstack([before, after])
 
 
@@ -106,7 +118,7 @@ def univariate_flags(baseline: Baseline, rows: np.ndarray) -> np.ndarray:
     flags = []
     for i in range(0, len(rows), CHUNK):
         hit = False
-        for j, name in enumerate(FEATURES):
+        for j, name in enumerate(baseline.numeric):
             spec = baseline.numeric[name]
             c = np.cumsum(np.bincount(np.searchsorted(spec.edges, rows[i:i + CHUNK, j],
                                                       side="left"), minlength=spec.edges.size + 1))
@@ -121,16 +133,17 @@ def nannyml_flags(reference: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     import nannyml as nml
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        calc = nml.DataReconstructionDriftCalculator(column_names=FEATURES, chunk_size=CHUNK,
+        names = list(reference.columns)
+        calc = nml.DataReconstructionDriftCalculator(column_names=names, chunk_size=CHUNK,
                                                      n_components=0.65).fit(reference)
-        result = calc.calculate(pd.DataFrame(rows, columns=FEATURES))
+        result = calc.calculate(pd.DataFrame(rows, columns=names))
     frame = result.filter(period="analysis").to_df()
     return frame[("reconstruction_error", "alert")].to_numpy(dtype=bool)
 
 
-def run(seeds: int) -> pd.DataFrame:
+def run(seeds: int, width: int = STRUCTURED) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    reference = pd.DataFrame(sample(20_000, rng), columns=FEATURES)
+    reference = pd.DataFrame(sample(20_000, rng, width=width), columns=features(width))
     baseline = Baseline.from_frame(reference, "bench")
     chunks_before = ONSET * PER_MINUTE // CHUNK
     rows_out = []
@@ -139,7 +152,8 @@ def run(seeds: int) -> pd.DataFrame:
         tallies = {m: {"hit": 0, "drifted": 0, "false": 0, "quiet": 0, "times": []}
                    for m in methods}
         for seed in range(seeds):
-            data = stream(scenario, np.random.default_rng([seed, SCENARIOS.index(scenario)]))
+            data = stream(scenario, np.random.default_rng([seed, SCENARIOS.index(scenario)]),
+                          width)
             ours, minutes = ours_flags(baseline, data)
             theirs = nannyml_flags(reference, data)
             first = np.flatnonzero(theirs[chunks_before:])
@@ -172,8 +186,12 @@ def run(seeds: int) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--width", type=int, default=STRUCTURED,
+                    help=f"numeric features (at least {STRUCTURED}; beyond, independent noise)")
     args = ap.parse_args()
-    table = run(args.seeds)
+    if args.width < STRUCTURED:
+        ap.error(f"--width is at least {STRUCTURED}, the features on the two factors")
+    table = run(args.seeds, args.width)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

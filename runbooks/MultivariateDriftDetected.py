@@ -34,11 +34,12 @@ inv.require_baseline()
 joint = inv.require_joint()
 
 # %%
-inv.require_data();
+inv.require_errors();
 
 # %%
 signal = inv.reconstruction_signal(ks_limit)
-inv.check_still_firing(inv.alert_condition(signal, "binned KS of the reconstruction error", "1h"));
+condition = inv.alert_condition(signal, "binned KS of the reconstruction error", "1h")
+inv.check_still_firing(*inv.reconstruction_condition(condition));
 
 # %%
 inv.find_onset(signal);
@@ -50,12 +51,13 @@ inv.reconstruction_finding(joint, ks_limit);
 residuals = inv.residual_finding(joint)
 
 # %%
-inv.pairs_finding(joint, residuals);
+pairs = inv.pairs_finding(joint, residuals)
 
 # %%
 inv.drift_finding();
 
 # %%
-inv.conclude(signal, next_step="find which upstream join or source changed how the features "
-             "above go together (each may look normal alone); retrain on recent data if the "
-             "new joint distribution is real and lasting.");
+inv.conclude(signal, cause=inv.reconstruction_cause(joint, residuals, pairs),
+             next_step="find which upstream join or source changed how the features above go "
+             "together (each may look normal alone); retrain on recent data if the new joint "
+             "distribution is real and lasting.");

@@ -8,7 +8,10 @@ features' standardization and a PCA keeping a configured share of their variance
 components' span (:func:`mlmon_nb.instrument.reconstruction_error`). The baseline keeps the
 reference distribution of that error as quantile buckets, which the service's
 ``ml_reconstruction_error`` histogram uses, so Prometheus compares a window with it (KS) like
-any feature.
+any feature. The reference is what new inputs meet: each row's error under components fitted
+without it (:data:`FOLDS` folds), a row the sample repeats under the served ones; errors of
+rows scored by the components fitted on them would sit under every live window's, and with
+tens of features the check would fire on undrifted traffic.
 
 Categorical features are left out: the service would have to encode them per request, and a
 one-hot code turns the error into a count of rare categories, which the univariate category
@@ -42,6 +45,7 @@ DEFAULT_VARIANCE = 0.65  # share of variance the components keep (NannyML's defa
 SAMPLE_ROWS = 20_000  # rows the joint structure is fitted on (a hash sample beyond)
 MIN_ROWS = 100  # fewer complete rows, or fewer than two numeric features: no joint structure
 DIGITS = 12  # significant digits the fitted numbers are stored with
+FOLDS = 10  # the reference errors are each row's under components fitted without its fold
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -93,8 +97,9 @@ class JointModel:
 
     ``explained``: the share of variance the ``components`` keep (≥ ``variance``, the configured
     share); ``edges``/``fractions``: the reference error's ``le`` buckets and the share of the
-    ``n`` fitted rows in each (the ``+Inf`` one last); ``residual``: each feature's mean squared
-    residual on those rows; ``correlation``: their correlation matrix (the runbook's pairs).
+    ``n`` fitted rows in each (the ``+Inf`` one last), each row's error as a new input meets the
+    components (:func:`_held_out`); ``residual``: each feature's mean squared residual on those
+    rows, alike; ``correlation``: their correlation matrix (the runbook's pairs).
     """
 
     features: tuple[str, ...]
@@ -109,7 +114,7 @@ class JointModel:
     residual: np.ndarray
     correlation: np.ndarray
     reference_mean: float
-    reference_std: float  # of the error on the fitted rows: the mean test's scale
+    reference_std: float  # of the reference errors: the mean test's scale
 
     @property
     def cumulative(self) -> np.ndarray:
@@ -208,18 +213,53 @@ def fit_joint(features: Sequence[str], rows: np.ndarray, *, variance: float = DE
     components = components * signs[:, None]
     joint = JointStructure(tuple(features), tuple(_round(mean)), tuple(_round(scale)),
                            tuple(tuple(r) for r in _round(components)), (), (), 0, ())
-    err = reference_errors(joint, rows)
+    err, res = _held_out(joint, rows, z, k)
     edges = edges_of(err, bins)
     fractions = fractions_of(err, edges)
-    res = np.zeros(d)
-    for row in rows.tolist():
-        zr = standardize([None if x != x else x for x in row], joint.mean, joint.scale)
-        res += residuals(zr, joint.components)
     return JointModel(tuple(features), np.array(joint.mean), np.array(joint.scale),
                       np.array(joint.components), float(variance), float(_round(share[k - 1])),
-                      edges, fractions, int(rows.shape[0]), _round(res / rows.shape[0]),
+                      edges, fractions, int(rows.shape[0]), _round(res),
                       _round(corr), float(_round(np.array(err.mean()))),
                       float(_round(np.array(err.std()))))
+
+
+def _held_out(joint: JointStructure, rows: np.ndarray, z: np.ndarray,
+              k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's reconstruction error as a new input meets the served components, and each
+    feature's mean squared residual so.
+
+    A row met once is scored by ``k`` components fitted without it: components fitted on the
+    very rows they score reconstruct those rows better than any others (their last eigenvalues
+    are biased low), so in-sample errors sit under every live window's and, with tens of
+    features, the check fired on undrifted traffic. Fitted on 1 − 1/:data:`FOLDS` of the rows,
+    they are a little worse than the served ones: the reference errs on the side of quiet. A
+    row the sample holds more than once (a default many rows share, a discrete grid) is one
+    live inputs repeat exactly: the served components have seen it, so it is scored by them,
+    as it will be live. Rows are dealt into folds in the sample's order (hash, then values),
+    which does not depend on how the data came."""
+    hashes = _row_hash(rows)
+    _, index, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+    repeated = counts[index] > 1  # equal hashes are equal rows (as in RowSample)
+    order = np.lexsort((*rows.T[::-1], hashes))
+    fold = np.empty(rows.shape[0], dtype=np.int64)
+    fold[order] = np.arange(rows.shape[0]) % FOLDS
+    err, res = np.empty(rows.shape[0]), np.zeros(rows.shape[1])
+    parts = [(repeated, joint)]
+    for f in range(FOLDS):
+        held = (fold == f) & ~repeated
+        if held.any():
+            rest = z[fold != f]
+            eigval, eigvec = np.linalg.eigh(rest.T @ rest / max(rest.shape[0], 1))
+            top = eigvec[:, np.argsort(eigval)[::-1][:k]].T
+            parts.append((held, JointStructure(joint.features, joint.mean, joint.scale,
+                                               tuple(tuple(r) for r in _round(top)), (), (),
+                                               0, ())))
+    for which, part in parts:
+        err[which] = reference_errors(part, rows[which])
+        for row in rows[which].tolist():
+            zr = standardize([None if x != x else x for x in row], part.mean, part.scale)
+            res += residuals(zr, part.components)
+    return err, res / rows.shape[0]
 
 
 def joint_of(doc: Any) -> JointModel | None:

@@ -7,6 +7,9 @@ is imported only when the multivariate runbook asks."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -16,7 +19,7 @@ from ..findings import Finding, Stat
 from ..findings.investigation import InvestigationBase
 from ..humanize import Kind, fmt, fmt_duration
 from ..promql import matcher, selector, sum_increase
-from ..signals import Signal
+from ..signals import Condition, Signal
 from .investigate import POINT_WINDOW
 from .multivariate import pair_changes, residual_shares
 from .multivariate_rules import reconstruction_ks_expr
@@ -45,6 +48,14 @@ class MultivariateEvidence(InvestigationBase):
                         "no_data")
         return joint
 
+    def require_errors(self) -> None:
+        """End the run early (status ``no_data``) when the model observed no reconstruction
+        error in the window. The alert's data are the predictions' errors: a service that
+        calls ``record_prediction`` without the HTTP middleware counts no requests."""
+        count = selector(m.RECONSTRUCTION_ERROR.series("_count"), model_name=self.model_name)
+        self.require_data(f"sum(rate({count}[{self.rate}]))",
+                          what="predictions with a reconstruction error")
+
     def _model(self) -> str:
         return matcher("model_name", self.model_name)
 
@@ -57,6 +68,37 @@ class MultivariateEvidence(InvestigationBase):
                                                        self._model(), recorded=False),
                       threshold, kind=Kind.SCORE.value, window=POINT_WINDOW,
                       sample=lambda r: f"sum(increase({count}[{r}]))", sample_unit="predictions")
+
+    def reconstruction_condition(self, condition: Condition) -> tuple[Condition, float]:
+        """The alert's whole condition at the window's end, as a KS against the threshold it
+        must pass there, with that KS (for ``check_still_firing``); ``condition``: the rule's
+        KS condition (``alert_condition``), its window and ``ks.warning``.
+
+        The rule fires on at least ``alerts.min_events.feature_values`` errors whose KS is past
+        chance and either past ``ks.warning`` or with the mean error past chance too (a new
+        segment raises the mean before it moves many quantiles). So the KS must pass the larger
+        of ``ks.warning`` and its critical value, or only the critical value when the mean is
+        past chance (the description says so), and nothing on too few errors."""
+        result = window_reconstruction(self.prom, self.load_baseline(),  # type: ignore[attr-defined]
+                                       time=self.incident.end, window=condition.window or "1h",
+                                       model_name=self.model_name,
+                                       alpha=self.ctx.model.drift_alpha)
+        least = self.ctx.model.alerts.min_events.feature_values
+        self.numbers.update({"alert window reconstruction KS critical": result.critical,
+                             "alert window reconstruction error mean": result.mean,
+                             "alert window reconstruction error mean critical":
+                                 result.mean_critical})
+        if result.n < least:
+            return replace(condition, threshold=math.inf, description=(
+                f"{condition.description} on {fmt(result.n, Kind.COUNT)} predictions (the "
+                f"alert needs at least {fmt(least, Kind.COUNT)})")), result.ks
+        threshold = max(condition.threshold, result.critical)
+        if result.mean > result.mean_critical and not result.ks > threshold:
+            return replace(condition, threshold=result.critical, description=(
+                f"{condition.description} (its mean {fmt(result.mean)} is past the "
+                f"{fmt(result.mean_critical)} chance gives, so the KS need only pass chance)")
+            ), result.ks
+        return replace(condition, threshold=threshold), result.ks
 
     def reconstruction_finding(self, joint, threshold: float):
         """The incident window's multivariate check (the rule's rerun) and the chart of the
@@ -164,3 +206,23 @@ class MultivariateEvidence(InvestigationBase):
         self.numbers["broken pair"] = f"{names[best['a']]}–{names[best['b']]}"
         self.record(Finding("Correlations", best["fit"] > 0.5, message, rows=rows))
         return pairs
+
+    def reconstruction_cause(self, joint, residuals: pd.DataFrame, pairs: list[dict]) -> str:
+        """The verdict's why, in words: the features whose residuals grew (those that carry
+        most of the excess, at most three) and, when one pair's change explains most of it, that
+        pair's correlation on the baseline and now; empty without sampled residuals."""
+        excess = residuals["excess"].dropna()
+        grew = excess[excess > 0]
+        if grew.empty:
+            return ""
+        share = grew.cumsum() / grew.sum()
+        named = list(grew.index[:min(3, int(np.searchsorted(share.to_numpy(), 0.8)) + 1)])
+        words = (f"{named[0]} adds most to the error" if len(named) == 1 else
+                 f"{', '.join(named[:-1])} and {named[-1]} add most to the error")
+        if pairs and pairs[0]["fit"] > 0.5 and np.isfinite(excess.to_numpy()).all():
+            best, names = pairs[0], joint.features
+            words += (f"; the correlation of {names[best['a']]} and {names[best['b']]} was "
+                      f"{best['baseline']:.2f} on the baseline and is about "
+                      f"{best['implied']:.2f} now")
+        return words
+

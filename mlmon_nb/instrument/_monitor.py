@@ -609,8 +609,10 @@ class ModelMonitor:
         try:
             z = [(x - mu) * inv for x, mu, inv in zip(values, joint.mean, joint.inverse)]
             total = sum(z)
-            # real and finite: no NaN, infinity or complex among them
-            clean = isinstance(total, float) and total - total == 0.0
+            # real and finite: no NaN, infinity or complex among them, and no bool (a number to
+            # arithmetic, a wrong type to the feature counts: the mean, as every invalid value)
+            clean = (isinstance(total, float) and total - total == 0.0
+                     and bool not in map(type, values))
         except (TypeError, OverflowError):  # None, text, an int beyond float range, …
             clean = False
         if not clean:

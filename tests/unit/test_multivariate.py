@@ -47,10 +47,13 @@ def test_the_joint_structure_keeps_the_variance_share_and_the_reference_buckets(
     assert np.allclose(joint.components @ joint.components.T, np.eye(k), atol=1e-9)
     assert joint.fractions.sum() == pytest.approx(1.0) and joint.n == 5000
     assert joint.correlation[0, 1] == pytest.approx(0.9, abs=0.02)
-    # the reference buckets are quantiles of the error on the fitted rows
-    errors = joint.errors(correlated(5000)[list(joint.features)].to_numpy())
-    assert np.mean(errors <= joint.edges[9]) == pytest.approx(joint.cumulative[9], abs=1e-9)
-    assert np.mean(errors) == pytest.approx(joint.reference_mean, rel=1e-9)
+    # the reference buckets are quantiles of the error held out from the fit: new rows from the
+    # training distribution fall in them as the reference says, the fitted rows a little lower
+    fresh = joint.errors(correlated(20000, seed=8)[list(joint.features)].to_numpy())
+    assert np.mean(fresh <= joint.edges[9]) == pytest.approx(joint.cumulative[9], abs=0.015)
+    assert np.mean(fresh) == pytest.approx(joint.reference_mean, rel=0.02)
+    fitted = joint.errors(correlated(5000)[list(joint.features)].to_numpy())
+    assert np.mean(fitted) < joint.reference_mean
 
 
 def test_the_service_error_is_the_distance_from_the_components_span(base):
