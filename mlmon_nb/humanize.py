@@ -8,8 +8,8 @@ import math
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Kind", "fmt", "fmt_count", "fmt_ratio", "fmt_duration", "fmt_number", "fmt_rate",
-           "fmt_time", "rate_unit", "utc", "MISSING"]
+__all__ = ["Kind", "fmt", "fmt_pair", "fmt_count", "fmt_ratio", "fmt_duration", "fmt_number",
+           "fmt_rate", "fmt_time", "rate_unit", "utc", "MISSING"]
 
 MISSING = "—"
 
@@ -147,3 +147,10 @@ def fmt(value: Any, kind: Kind | str = Kind.NUMBER, unit: str | None = None) -> 
     if kind == Kind.TEXT:
         return MISSING if _missing(value) else str(value)
     return fmt_number(value)
+
+
+def fmt_pair(value: Any, other: Any, kind: Kind | str) -> tuple[str, str]:
+    """Two figures read side by side (a value and its threshold) in one unit: rates in the unit
+    both read in ("0.05/s (threshold 0.5/s)", never "3/min (threshold 0.5/s)")."""
+    unit = rate_unit(value, other) if Kind(kind) == Kind.RATE else None
+    return fmt(value, kind, unit), fmt(other, kind, unit)

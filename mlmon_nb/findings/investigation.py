@@ -21,7 +21,7 @@ from ..context import (
     sample_interval,
     stored_interval,
 )
-from ..humanize import fmt, fmt_duration
+from ..humanize import fmt, fmt_duration, fmt_pair
 from ..onset import Onset
 from ..signals import Condition
 from . import Finding, graph_link
@@ -185,8 +185,8 @@ class InvestigationBase:
             self._early(message, "no_data", threshold=condition.threshold)
             return
         side = "at or under" if condition.above else "at or over"
-        now = (f"{condition.description} is {fmt(value, condition.kind)} at {at}, "
-               f"{side} the threshold {fmt(condition.threshold, condition.kind)}")
+        shown, limit = fmt_pair(value, condition.threshold, condition.kind)
+        now = f"{condition.description} is {shown} at {at}, {side} the threshold {limit}"
         if self.alert_at is None:
             self._cache["not_firing"] = f"Not firing now: {now}; " + self._held_in_window(
                 condition)

@@ -19,7 +19,7 @@ from ..estimated.investigate import EstimatedAccuracyEvidence
 from ..findings import Finding, Stat
 from ..findings.investigation import FALLBACK_WINDOW, REFERENCE_DAYS, SEARCH_BEFORE, InvestigationBase
 from ..findings.record import _cap, _factor, _factor_text, _fmt_kind, _plain, _record
-from ..humanize import Kind, fmt, fmt_duration, rate_unit
+from ..humanize import Kind, fmt, fmt_duration, fmt_pair, rate_unit
 from ..promql.evidence import poisson_interval, wilson_interval, z_of
 from ..signals import Condition, Signal
 from ..slo.investigate import SloEvidence
@@ -304,9 +304,8 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
         parts = []
         stated = condition is not None and now == now and not self._cache.get("not_firing")
         if stated:
-            parts.append(f"{_cap(condition.description)} is "
-                         f"{_fmt_kind(now, condition.kind)} (threshold "
-                         f"{_fmt_kind(condition.threshold, condition.kind)})")
+            value, limit = fmt_pair(now, condition.threshold, condition.kind)
+            parts.append(f"{_cap(condition.description)} is {value} (threshold {limit})")
         elif own is not None:
             parts.append(f"{_cap(name)} averaged {_fmt_kind(own[1], kind)}")
         if self.onset is not None:
@@ -347,10 +346,9 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
             verdict = f"{said or _cap(name)}."
         if condition is not None and now == now:
             label = condition.description.removeprefix("the ")
-            self.tiles.insert(0, {"label": f"{label} now",
-                                  "value": _fmt_kind(now, condition.kind),
-                                  "detail": "threshold "
-                                            f"{_fmt_kind(condition.threshold, condition.kind)}"})
+            value, limit = fmt_pair(now, condition.threshold, condition.kind)
+            self.tiles.insert(0, {"label": f"{label} now", "value": value,
+                                  "detail": f"threshold {limit}"})
         if first is not None:
             self.tiles.insert(1 if len(self.tiles) else 0, {
                 "label": "against days before", "value": _factor_text(first[1], first[2]),

@@ -172,6 +172,13 @@ def test_a_column_of_rates_reads_in_one_unit():
     assert fmt_rate(float("nan")) == "—" and rate_unit() == "s"
 
 
+def test_a_value_and_its_threshold_read_in_one_unit():
+    from mlmon_nb.humanize import fmt_pair
+    assert fmt_pair(0.05, 0.5, "rate") == ("0.05/s", "0.5/s")  # not "3/min" beside "0.5/s"
+    assert fmt_pair(0.001, 0.002, "rate") == ("0.06/min", "0.12/min")
+    assert fmt_pair(0.07, 0.05, "ratio") == ("7%", "5%")
+
+
 def test_a_failed_run_page_is_one_line_with_the_traceback_folded(tmp_path):
     nb = notebook(None, [])
     nb.cells.append(nbformat.v4.new_code_cell("raise", outputs=[nbformat.v4.new_output(
