@@ -301,6 +301,13 @@ def _baseline_build(args) -> int:
           + (f", joint structure of {_count(len(base.multivariate.components), 'component')} "
              f"on {base.multivariate.n} rows" if base.multivariate else "")
           + f" → {path}")
+    cal = base.calibration
+    if cal is not None and cal.purity_sums is None and cal.classes > 2:
+        print(f"note: a {cal.classes}-class model calibrated without its class scores: the "
+              f"estimated accuracy cannot see how the other classes share the rest of each "
+              f"prediction (about 1.5 points off on a 10-class model under shift); give every "
+              f"class's probability column with --scores, and record them in the service with "
+              f"record_prediction(..., scores=)", file=sys.stderr)
     return 0
 
 

@@ -98,8 +98,17 @@ def test_record_batches_partitions_and_the_cli_give_the_same_curve(frame, scored
                  "--prediction", "prediction", "--confidence", "confidence", "--label", "label",
                  "--scores", ",".join(SCORES), "--bins", "10", "--no-progress",
                  "-o", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed, said = capsys.readouterr()
     assert "with their class scores (underconfident: scores scaled by temperature 0." in printed
+    assert "without its class scores" not in said
+    plain = tmp_path / "plain.json"  # the same model without its scores: told what it misses
+    assert main(["baseline", "build", str(data), "--model", "m", "--categorical", "channel",
+                 "--prediction", "prediction", "--confidence", "confidence", "--label", "label",
+                 "--exclude", ",".join(SCORES), "--bins", "10", "--no-progress",
+                 "-o", str(plain)]) == 0
+    said = capsys.readouterr().err
+    assert "note: a 3-class model calibrated without its class scores" in said
+    assert "--scores" in said and said.count("\n") == 1
     built = Baseline.load(out)
     np.testing.assert_allclose(built.calibration.purity_sums, scored.calibration.purity_sums)
     assert built.calibration.purity_slope == pytest.approx(scored.calibration.purity_slope)
