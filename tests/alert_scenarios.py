@@ -23,6 +23,7 @@ from promtool_support import (
     counter,
     demo_baseline,
     errors,
+    explicit,
     info,
     pruned_rules,
     requests,
@@ -121,15 +122,6 @@ def _sparse_labels() -> list[dict]:
                segment="web", outcome="incorrect")]
 
 
-def _explicit(per_step: list[float]) -> str:
-    """A counter from explicit increases per step (promtool's space-separated values)."""
-    total, values = 0.0, ["0"]
-    for inc in per_step:
-        total += inc
-        values.append(f"{total:g}")
-    return " ".join(values)
-
-
 def _bursty_errors() -> list[dict]:
     """15s scrapes; a burst of 20 requests once a minute (one scrape in four sees it); from
     20m on, 2 of each burst fail (10%) for 25 minutes."""
@@ -137,9 +129,9 @@ def _bursty_errors() -> list[dict]:
     bursts = [20.0 if k % 4 == 3 else 0.0 for k in range(steps)]
     failed = [2.0 if k % 4 == 3 and 80 <= k < 180 else 0.0 for k in range(steps)]
     return info(steps) + [
-        series("ml_requests_total", _explicit(bursts), model_version="1.0.0",
+        series("ml_requests_total", explicit(bursts), model_version="1.0.0",
                endpoint="/predict"),
-        series("ml_errors_total", _explicit(failed), model_version="1.0.0",
+        series("ml_errors_total", explicit(failed), model_version="1.0.0",
                endpoint="/predict", error_type="ValueError")]
 
 
@@ -149,7 +141,7 @@ def _slow_steady_errors() -> list[dict]:
     rng = np.random.default_rng(22)
     failed = [0.0] * 20 + [float(x) for x in rng.binomial(6, 0.1, 40)] + [0.0] * 20
     return info(80) + requests([(80, 6)]) + [
-        series("ml_errors_total", _explicit(failed), model_version="1.0.0",
+        series("ml_errors_total", explicit(failed), model_version="1.0.0",
                endpoint="/predict", error_type="ValueError")]
 
 

@@ -96,6 +96,33 @@ def errors(segments, error_type="ValueError", **labels: str) -> list[dict]:
                    endpoint="/predict", error_type=error_type, **labels)]
 
 
+def explicit(increases) -> str:
+    """A counter's samples from its increase per step, from 0 (promtool's values)."""
+    total, values = 0.0, ["0"]
+    for inc in increases:
+        total += float(inc)
+        values.append(f"{total:g}")
+    return " ".join(values)
+
+
+def random_traffic(rng, steps: int, per_step: int, *, errors: float, labels: float,
+                   accuracy: float, low_confidence: float) -> list[dict]:
+    """``steps`` steps of ``per_step`` requests and predictions, each failing with probability
+    ``errors`` and low-confidence with ``low_confidence``, and Poisson(``labels``) ground-truth
+    outcomes per step, right with probability ``accuracy``: a healthy model's noise (seeded by
+    ``rng``, a numpy Generator)."""
+    n = rng.poisson(labels, steps)
+    right = rng.binomial(n, accuracy)
+    return requests([(steps, per_step)]) + [
+        series("ml_errors_total", explicit(rng.binomial(per_step, errors, steps)),
+               model_version="1.0.0", endpoint="/predict", error_type="ValueError"),
+        series("ml_ground_truth_total", explicit(right), segment="web", outcome="correct"),
+        series("ml_ground_truth_total", explicit(n - right), segment="web", outcome="incorrect"),
+        series("ml_predictions_total", counter((steps, per_step)), predicted_class="positive"),
+        series("ml_low_confidence_predictions_total",
+               explicit(rng.binomial(per_step, low_confidence, steps)))]
+
+
 def generated_rules(config: Config, directory: Path) -> Path:
     """The rule directory ``mlmon-nb rules generate`` writes for ``config`` (its models' own
     settings, no baselines) under ``directory``: for scenarios with models other than the

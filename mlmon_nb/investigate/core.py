@@ -427,13 +427,12 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
             if condition.kind != Kind.RATIO.value or not condition.window:
                 return None
             return (condition.window,), condition.threshold, condition.above, 1.0
-        least = rule.least_events(self.ctx.config, self.model_name)
         if rule.setting == "slo_burn":
             slo = self.labels.get("slo") or "availability"
             long = self.labels.get("long_window") or "1h"
-            if slo == "accuracy":  # its events are outcomes: the floor of outcomes
-                least = float(self.ctx.model.alerts.min_events.ground_truth)
+            least = rule.least_events(self.ctx.config, self.model_name, slo)
             return (long,), self.burn_threshold(slo, long), True, least
+        least = rule.least_events(self.ctx.config, self.model_name)
         if condition.kind != Kind.RATIO.value or not condition.window or rule.evidence is None:
             return None
         return rule.evidence.windows, condition.threshold, condition.above, least
@@ -441,9 +440,8 @@ class Investigation(RuleConditions, OnsetSearch, EstimatedAccuracyEvidence,
     def _count_words(self, sig: Signal, condition: Condition, value: float) -> str:
         """A rate judged on its window's count, in words: the count and the score interval of
         a Poisson count at ``alerts.alpha`` (the bound the throughput alert judges), per
-        second of the window."""
-        if sig.sample is None:
-            return ""
+        second of the window (the caller checked ``sig.sample``)."""
+        assert sig.sample is not None and condition.window
         n = self.prom.scalar(sig.sample(condition.window), self.incident.end)
         if not n == n:
             return ""

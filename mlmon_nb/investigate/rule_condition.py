@@ -6,8 +6,8 @@ its rule is built from. A runbook's condition is built from these
 alert that started it; a test checks every alert.
 
 A ratio alert judges a Wilson bound in its own window or, where that is too thin, in a longer
-look-back (:data:`ALERT_EVIDENCE` names its ratio in
-:data:`~mlmon_nb.promql.evidence.EVIDENCE`): its verdict reads the same windows. Where the own
+look-back (its catalogue entry names its ratio in :data:`~mlmon_nb.promql.evidence.EVIDENCE`):
+its verdict reads the same windows. Where the own
 window has no events at all (labels arrive in bursts), the alert keeps firing on the look-back,
 and so does the runbook's condition."""
 
@@ -21,17 +21,7 @@ from ..promql.evidence import EVIDENCE, RatioEvidence
 from ..rules import catalogue
 from ..signals import Condition, Signal
 
-__all__ = ["ALERT_EVIDENCE", "RuleCondition", "RuleConditions", "rule_condition"]
-
-# the ratio alerts and the key of the ratio their rule judges in EVIDENCE (a test checks each
-# rule reads every window's bound); a canary's own traffic is the key's "_version" ratio, over
-# the same windows
-ALERT_EVIDENCE: dict[str, str] = {
-    "HighErrorRate": "errors",
-    "ElevatedErrorRate": "errors",
-    "LowModelAccuracy": "accuracy",
-    "HighLowConfidencePredictions": "low_confidence",
-}
+__all__ = ["RuleCondition", "RuleConditions", "rule_condition"]
 
 
 @dataclass(frozen=True)
@@ -46,22 +36,18 @@ class RuleCondition:
     window: str | None
     setting: str | None
     least: str | None = None
-
-    @property
-    def evidence(self) -> RatioEvidence | None:
-        """The ratio whose bound it judges, over its own window and its look-back (None for an
-        alert that judges no Wilson bound)."""
-        key = ALERT_EVIDENCE.get(self.alertname)
-        return None if key is None else EVIDENCE[key]
+    evidence: RatioEvidence | None = None  # the ratio whose bound it judges, if any
 
     def threshold(self, config: Config, model_name: str) -> float | None:
         """The threshold's value for ``model_name`` (None when the rule has no setting)."""
         return _setting(self.setting, config, model_name)
 
-    def least_events(self, config: Config, model_name: str) -> float:
-        """The fewest events its window needs for ``model_name`` (``alerts.min_events``; 1
-        when the rule names none: an empty window is never evidence)."""
-        value = _setting(self.least, config, model_name)
+    def least_events(self, config: Config, model_name: str, slo: str | None = None) -> float:
+        """The fewest events its window needs for ``model_name`` (``alerts.min_events``, an
+        SLO's own floor for ``slo`` where its events are not requests; 1 when the rule names
+        none: an empty window is never evidence)."""
+        key = catalogue.SLO_LEAST.get(slo, self.least) if slo else self.least
+        value = _setting(key, config, model_name)
         return 1.0 if value is None else float(value)
 
 
@@ -80,7 +66,7 @@ def rule_condition(alertname: str, severity: str, config: Config) -> RuleConditi
     row = next((r for r in rows if r.severity == severity), rows[0])
     rule = next(r for r in spec.rules(config) if r.labels.get("severity") == row.severity)
     return RuleCondition(alertname, str(row.severity), rule.expr, row.window, row.threshold,
-                         row.least)
+                         row.least, None if spec.evidence is None else EVIDENCE[spec.evidence])
 
 
 class RuleConditions(InvestigationBase):

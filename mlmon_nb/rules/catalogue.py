@@ -56,7 +56,7 @@ from ..promql.rule import AlertingRule
 from ..slo.rules import BURN_WINDOWS
 
 __all__ = ["Severity", "Firing", "AlertSpec", "AlertBuilder", "ALERT_SETTINGS", "CATALOGUE",
-           "ALERT_NAMES", "get", "for_overrides", "fires_when", "GROUP_INTERVALS"]
+           "ALERT_NAMES", "get", "for_overrides", "fires_when", "GROUP_INTERVALS", "SLO_LEAST"]
 
 # the group of the alerts on drift: their statistics change once per drift evaluation (5m) and
 # they fire after an hour, so they are judged every minute instead of every evaluation
@@ -109,7 +109,9 @@ class AlertSpec:
     :mod:`mlmon_nb.promql.fleet`); ``series_labels`` are the labels its firing series carry
     (templated into the runbook link; static ones are written out); ``group`` is the rule group
     it goes in (``mlmon:<group>``); ``inhibits`` are the alerts it silences for the same model
-    while it fires.
+    while it fires; ``evidence`` is the key in :data:`~mlmon_nb.promql.evidence.EVIDENCE` of the
+    ratio whose bound it judges over its own window and its look-back (a canary's: the key's
+    ``_version`` ratio), for the alerts that judge one.
     """
 
     name: str
@@ -125,6 +127,7 @@ class AlertSpec:
     series_labels: tuple[str, ...] = field(default=("model_name",), kw_only=True)
     group: str = field(default="alerts", kw_only=True)
     inhibits: tuple[str, ...] = field(default=(), kw_only=True)
+    evidence: str | None = field(default=None, kw_only=True)
 
     @property
     def severities(self) -> tuple[Severity, ...]:
@@ -327,7 +330,7 @@ def _error_ratio(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                 f"the bound past it over {windows}; a {short} window resets it only when its "
                 f"own requests show the ratio under {_pct(key)}; at least "
                 f"{_num(least)} requests).")
-    model, version = EVIDENCE["errors"], EVIDENCE["errors_version"]
+    model, version = _evidence_of(spec)
     # each model on all its requests, and each version of a model running several alone
     summary, description = _by_version(f"{_MODEL}: error ratio above {_pct(key)}",
                                        text(model, f"{_MODEL}'s"),
@@ -470,18 +473,25 @@ def _concept_drift(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                         "PSI of the prediction confidence", "predictions")
 
 
-def _model_or_version(spec: AlertSpec, config: Config, key: str, summary: str,
+def _evidence_of(spec: AlertSpec) -> tuple[RatioEvidence, RatioEvidence]:
+    """The ratio ``spec`` judges (``EVIDENCE[spec.evidence]``) and each version's of it."""
+    if spec.evidence is None:
+        raise ValueError(f"{spec.name} names no evidence ratio")
+    return EVIDENCE[spec.evidence], EVIDENCE[f"{spec.evidence}_version"]
+
+
+def _model_or_version(spec: AlertSpec, config: Config, summary: str,
                       text: Callable[[RatioEvidence, str], str]) -> list[AlertingRule]:
-    """An alert on the ratio ``EVIDENCE[key]`` over its row's window past its threshold with its
-    evidence (at least its least events), for each model on all its traffic and for each version
-    of a model running several on its own (``EVIDENCE[key + "_version"]``)."""
+    """An alert on its ratio (:func:`_evidence_of`) over its row's window past its threshold
+    with its evidence (at least its least events), for each model on all its traffic and for
+    each version of a model running several on its own."""
     row = spec.firings_for(config)[0]
     threshold, for_, window, least = _facts(row)
 
     def condition(evidence: RatioEvidence) -> str:
         return (f"{evidence.ratio(window)} and on ({', '.join(evidence.by)}) "
                 f"{_evidence(evidence, threshold, least)}")
-    model, version = EVIDENCE[key], EVIDENCE[f"{key}_version"]
+    model, version = _evidence_of(spec)
     summary, description = _by_version(summary, text(model, _MODEL), text(version, _OF_VERSION))
     return [_rule(spec.name, f"({condition(model)}) or ({condition(version)})", for_,
                   row.severity, summary, description)]
@@ -509,7 +519,7 @@ def _low_accuracy(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                                f"{window}", evidence)
         return (f"{own} Chance alone does not explain it: "
                 f"{_evidence_terms(evidence, 'outcomes', key, for_, least, 'under')}")
-    return _model_or_version(spec, config, "accuracy",
+    return _model_or_version(spec, config,
                              f"{_MODEL}: accuracy below {_pct(key)}", text)
 
 
@@ -558,7 +568,7 @@ def _low_confidence(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                                f"{_num('low_confidence_threshold')}",
                                f"{whose}'s last {window} had no predictions", evidence, ":")
         return f"{own} " + _evidence_terms(evidence, "predictions", key, for_, least, "past")
-    return _model_or_version(spec, config, "low_confidence",
+    return _model_or_version(spec, config,
                              f"{_MODEL}: many low-confidence predictions", text)
 
 
@@ -575,7 +585,7 @@ def _metrics_absent(spec: AlertSpec, config: Config) -> list[AlertingRule]:
 
 
 # the SLOs whose events are not requests: their evidence floor (the row's is the requests')
-_SLO_LEAST = {"accuracy": "min_ground_truth"}
+SLO_LEAST = {"accuracy": "min_ground_truth"}
 
 
 def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
@@ -586,7 +596,7 @@ def _budget_burn(spec: AlertSpec, config: Config) -> list[AlertingRule]:
             kind = "page" if window.severity == Severity.CRITICAL else "ticket"
             if row.threshold is None or row.least is None:
                 raise ValueError(f"{row} lacks the threshold or least the burn rules need")
-            key, least = row.threshold, _SLO_LEAST.get(slo, row.least)
+            key, least = row.threshold, SLO_LEAST.get(slo, row.least)
             history = round(HISTORY_COVERAGE * parse_duration(window.long))
             on = ("model_name", "slo")
             burn = {"slo": slo, "long_window": window.long}
@@ -689,7 +699,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "threshold: a thin window neither confirms nor resets.",
               (Firing(_C, "5m", "error_ratio_critical", "5m", "min_requests"),),
               ("error ratio", "errors by type", "request rate"),
-              build=_error_ratio, reports="error ratio",
+              build=_error_ratio, reports="error ratio", evidence="errors",
               series_labels=("model_name", "model_version"),
               inhibits=("ElevatedErrorRate",)),
     AlertSpec("ElevatedErrorRate", "Elevated error rate",
@@ -697,7 +707,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "HighErrorRate at the warning threshold.",
               (Firing(_W, "10m", "error_ratio_warning", "5m", "min_requests"),),
               ("error ratio", "errors by type", "request rate"),
-              build=_error_ratio, reports="error ratio",
+              build=_error_ratio, reports="error ratio", evidence="errors",
               series_labels=("model_name", "model_version")),
     AlertSpec("HighLatencyP95", "High P95 latency",
               "The 95th percentile of request duration is above a multiple of the latency SLO "
@@ -746,7 +756,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "each version alone of a model running several (label `model_version`).",
               (Firing(_C, "30m", "accuracy_min", "1h", "min_ground_truth"),),
               ("accuracy", "accuracy by segment", "ground-truth count"),
-              build=_low_accuracy, reports="accuracy", side="below",
+              build=_low_accuracy, reports="accuracy", side="below", evidence="accuracy",
               series_labels=("model_name", "model_version"),
               # the labels said it: the estimate that foresaw it adds nothing while it fires
               inhibits=("EstimatedAccuracyDrop",)),
@@ -770,6 +780,7 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "`model_version`).",
               (Firing(_I, "1h", "low_confidence_share", "30m", "min_predictions"),),
               ("low-confidence share", "confidence distribution"), build=_low_confidence,
+              evidence="low_confidence",
               reports="low-confidence share", series_labels=("model_name", "model_version")),
     AlertSpec("ModelMetricsAbsent", "Model metrics absent",
               "Prometheus has no `ml_model_info` of the model, which a running service exports "

@@ -20,10 +20,12 @@ from promtool_support import (
     counter,
     demo_baseline,
     errors,
+    explicit,
     firing,
     gauge,
     generated_rules,
     info,
+    random_traffic,
     requests,
     run_promtool,
     series,
@@ -287,11 +289,6 @@ def test_burn_windows_count_once_history_covers_90_percent_of_them(tmp_path):
     ], interval="5m")
 
 
-def _explicit(increases) -> str:
-    """A counter's samples from its increase per step, from 0."""
-    return " ".join(f"{v:g}" for v in np.concatenate([[0], np.cumsum(increases)]))
-
-
 def test_a_thin_window_with_one_error_does_not_reset_the_evidence_of_thirty_minutes(tmp_path):
     # 4 requests a minute; after 30 clean minutes two of every five minutes have one failing
     # request (10%), but the one at minute 57 is missing. No 5m window holds the 3 errors of 20
@@ -303,7 +300,7 @@ def test_a_thin_window_with_one_error_does_not_reset_the_evidence_of_thirty_minu
     err = [0] * 30 + [1 if m % 5 in (0, 2) else 0 for m in range(60)]
     err[57] = 0
     inputs = info(90) + requests([(90, 4)]) + [
-        series("ml_errors_total", _explicit(err), model_version="1.0.0", endpoint="/predict",
+        series("ml_errors_total", explicit(err), model_version="1.0.0", endpoint="/predict",
                error_type="ValueError")]
     run_promtool(tmp_path, inputs, [alert("HighErrorRate", "57m")],
                  promql_tests=[firing("HighErrorRate", "58m", {"severity": "critical"})])
@@ -316,9 +313,9 @@ def test_a_burn_page_holds_through_a_short_window_without_requests(tmp_path):
     minutes = 90
     burst = [40 if m % 7 == 6 else 0 for m in range(minutes)]
     inputs = info(minutes) + [
-        series("ml_requests_total", _explicit(burst), model_version="1.0.0",
+        series("ml_requests_total", explicit(burst), model_version="1.0.0",
                endpoint="/predict"),
-        series("ml_errors_total", _explicit([0.3 * b for b in burst]), model_version="1.0.0",
+        series("ml_errors_total", explicit([0.3 * b for b in burst]), model_version="1.0.0",
                endpoint="/predict", error_type="ValueError")]
     page = {"severity": "critical", "slo": "availability", "long_window": "1h",
             "short_window": "5m"}
@@ -361,20 +358,9 @@ def test_a_healthy_model_pages_nothing_for_a_week(tmp_path):
     # low-confidence predictions, for a simulated week (5m steps, seeded): nothing pages. 1%
     # errors spend the 99.5% availability SLO's budget twice as fast as it allows, so the slow
     # 3d burn ticket is the one alert, as it should be
-    rng = np.random.default_rng(7)
     steps = 7 * 288
-    labels = rng.poisson(20 / 12, steps)
-    correct = rng.binomial(labels, 0.9)
-    predictions = np.full(steps, 150)
-    inputs = info(steps) + requests([(steps, 150)]) + [
-        series("ml_errors_total", _explicit(rng.binomial(150, 0.01, steps)),
-               model_version="1.0.0", endpoint="/predict", error_type="ValueError"),
-        series("ml_ground_truth_total", _explicit(correct), segment="web", outcome="correct"),
-        series("ml_ground_truth_total", _explicit(labels - correct), segment="web",
-               outcome="incorrect"),
-        series("ml_predictions_total", _explicit(predictions), predicted_class="positive"),
-        series("ml_low_confidence_predictions_total",
-               _explicit(rng.binomial(predictions, 0.1)))]
+    inputs = info(steps) + random_traffic(np.random.default_rng(7), steps, 150, errors=0.01,
+                                          labels=20 / 12, accuracy=0.9, low_confidence=0.1)
     ever = ('count by (alertname, severity, long_window) '
             '(max_over_time(ALERTS{alertstate="firing"}[7d:5m]))')
     ticket = '{alertname="SLOErrorBudgetBurn",severity="warning",long_window="3d"}'
@@ -398,7 +384,7 @@ def _label_bursts(minutes: int, correct: int, incorrect: int) -> list[dict]:
     """Ground truth in bursts: ``correct`` and ``incorrect`` outcomes at minute 10 of every
     two hours, none between."""
     def cumulative(n: int) -> str:
-        return _explicit([n if m % 120 == 10 else 0 for m in range(1, minutes + 1)])
+        return explicit([n if m % 120 == 10 else 0 for m in range(1, minutes + 1)])
     return [series("ml_ground_truth_total", cumulative(correct), segment="web",
                    outcome="correct"),
             series("ml_ground_truth_total", cumulative(incorrect), segment="web",
@@ -598,9 +584,9 @@ def test_an_error_alert_between_bursts_names_the_window_with_requests(tmp_path):
     minutes = 90
     burst = [1 if m % 8 == 1 else 0 for m in range(1, minutes + 1)]
     inputs = info(minutes) + [
-        series("ml_requests_total", _explicit([60 * b for b in burst]), model_version="1.0.0",
+        series("ml_requests_total", explicit([60 * b for b in burst]), model_version="1.0.0",
                endpoint="/predict"),
-        series("ml_errors_total", _explicit([18 * b for b in burst]), model_version="1.0.0",
+        series("ml_errors_total", explicit([18 * b for b in burst]), model_version="1.0.0",
                endpoint="/predict", error_type="ValueError")]
     z = z_of(0.05)
     least = f"{wilson_interval(0.3, 180, z)[0] * 100:.4g}%"  # bursts at 57, 65 and 73m

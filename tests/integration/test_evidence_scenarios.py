@@ -16,20 +16,17 @@ from promtool_support import (
     MODEL,
     alert,
     counter,
+    explicit,
     firing,
     gauge,
     generated_rules,
+    random_traffic,
     requests,
     run_promtool,
     series,
 )
 
 from mlmon_nb.config import parse_config, parse_duration
-
-
-def _explicit(increases) -> str:
-    """A counter's samples from its increase per step, from 0."""
-    return " ".join(f"{v:g}" for v in np.concatenate([[0], np.cumsum(increases)]))
 
 
 def _info(minutes: int, *versions: str) -> list[dict]:
@@ -68,7 +65,7 @@ def test_a_burn_page_on_sparse_traffic_holds_while_the_errors_go_on(tmp_path):
     minutes = 310
     failed = np.concatenate([np.zeros(60), rng.binomial(1, 0.3, 180), np.zeros(minutes - 240)])
     inputs = _info(minutes) + requests([(minutes, 1)]) + [
-        series("ml_errors_total", _explicit(failed), model_version="1.0.0",
+        series("ml_errors_total", explicit(failed), model_version="1.0.0",
                endpoint="/predict", error_type="ValueError")]
     page = {"severity": "critical", "slo": "availability", "long_window": "1h",
             "short_window": "5m"}
@@ -175,9 +172,9 @@ def test_a_stricter_floor_waits_for_the_longer_window(tmp_path):
 
 def _version_traffic(version: str, per_minute, failed) -> list[dict]:
     """A version's requests and failures: per-minute increases (numbers or arrays)."""
-    return [series("ml_requests_total", _explicit(per_minute), model_version=version,
+    return [series("ml_requests_total", explicit(per_minute), model_version=version,
                    endpoint="/predict"),
-            series("ml_errors_total", _explicit(failed), model_version=version,
+            series("ml_errors_total", explicit(failed), model_version=version,
                    endpoint="/predict", error_type="ValueError")]
 
 
@@ -222,14 +219,14 @@ def test_two_healthy_versions_page_nothing_for_eight_hours(tmp_path):
         correct = rng.binomial(labels, 0.9)
         inputs += _version_traffic(version, np.full(minutes, 30), rng.binomial(30, 0.005, minutes))
         inputs += [
-            series("ml_ground_truth_total", _explicit(correct), model_version=version,
+            series("ml_ground_truth_total", explicit(correct), model_version=version,
                    segment="web", outcome="correct"),
-            series("ml_ground_truth_total", _explicit(labels - correct), model_version=version,
+            series("ml_ground_truth_total", explicit(labels - correct), model_version=version,
                    segment="web", outcome="incorrect"),
-            series("ml_predictions_total", _explicit(np.full(minutes, 30)),
+            series("ml_predictions_total", explicit(np.full(minutes, 30)),
                    model_version=version, predicted_class="positive"),
             series("ml_low_confidence_predictions_total",
-                   _explicit(rng.binomial(30, 0.1, minutes)), model_version=version)]
+                   explicit(rng.binomial(30, 0.1, minutes)), model_version=version)]
     ever = 'count by (alertname) (max_over_time(ALERTS{alertstate="firing"}[8h:1m]))'
     run_promtool(tmp_path, inputs, [], promql_tests=[
         {"expr": ever, "eval_time": "8h", "exp_samples": []}],
@@ -246,8 +243,8 @@ def _label_bursts(minutes: int, correct_share) -> list[dict]:
     batch = np.array([30.0 if m % 30 == 29 else 0.0 for m in range(minutes)])
     correct = np.array([b * correct_share(m) for m, b in enumerate(batch)])
     return _info(minutes) + [
-        series("ml_ground_truth_total", _explicit(correct), segment="web", outcome="correct"),
-        series("ml_ground_truth_total", _explicit(batch - correct), segment="web",
+        series("ml_ground_truth_total", explicit(correct), segment="web", outcome="correct"),
+        series("ml_ground_truth_total", explicit(batch - correct), segment="web",
                outcome="incorrect")]
 
 
@@ -315,7 +312,7 @@ def _daily_idle_hour(days: int, outage: tuple[int, int] | None = None) -> list[d
     per_step = np.array([0.0 if 24 <= k % 288 < 36 else 300.0 for k in range(days * 288)])
     if outage:
         per_step[outage[0]:outage[1]] = 0.0
-    return _info(days * 288) + [series("ml_requests_total", _explicit(per_step),
+    return _info(days * 288) + [series("ml_requests_total", explicit(per_step),
                                        model_version="1.0.0", endpoint="/predict")]
 
 
@@ -339,19 +336,10 @@ def test_a_healthy_busy_model_pages_nothing_for_half_a_day(tmp_path):
     # 5 requests/s with 0.2% failing, 10 labels a minute at 88% accuracy and 10%
     # low-confidence predictions, all at random (seeded), a minute apart for 12 hours: 720
     # evaluations of every spike, 5m and 30m window, none of them evidence of anything
-    rng = np.random.default_rng(17)
     minutes = 12 * 60
-    labels = rng.poisson(10, minutes)
-    correct = rng.binomial(labels, 0.88)
-    inputs = _info(minutes) + requests([(minutes, 300)]) + [
-        series("ml_errors_total", _explicit(rng.binomial(300, 0.002, minutes)),
-               model_version="1.0.0", endpoint="/predict", error_type="ValueError"),
-        series("ml_ground_truth_total", _explicit(correct), segment="web", outcome="correct"),
-        series("ml_ground_truth_total", _explicit(labels - correct), segment="web",
-               outcome="incorrect"),
-        series("ml_predictions_total", counter((minutes, 300)), predicted_class="positive"),
-        series("ml_low_confidence_predictions_total",
-               _explicit(rng.binomial(300, 0.1, minutes)))]
+    inputs = _info(minutes) + random_traffic(np.random.default_rng(17), minutes, 300,
+                                             errors=0.002, labels=10, accuracy=0.88,
+                                             low_confidence=0.1)
     ever = 'count by (alertname) (max_over_time(ALERTS{alertstate="firing"}[12h:1m]))'
     run_promtool(tmp_path, inputs, [], promql_tests=[
         {"expr": ever, "eval_time": "12h", "exp_samples": []}],

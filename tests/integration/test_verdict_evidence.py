@@ -28,8 +28,8 @@ from promtool_support import demo_baseline
 
 from mlmon_nb import metrics as m
 from mlmon_nb.config import load_config
-from mlmon_nb.investigate.rule_condition import ALERT_EVIDENCE, rule_condition
-from mlmon_nb.promql.evidence import EVIDENCE, poisson_interval, wilson_interval, z_of
+from mlmon_nb.investigate.rule_condition import rule_condition
+from mlmon_nb.promql.evidence import poisson_interval, wilson_interval, z_of
 from mlmon_nb.promql.names import bound
 from mlmon_nb.rules import catalogue
 from mlmon_nb.runbooks import Registry, execute, kernel_env, server_defaults, validate_parameters
@@ -115,19 +115,21 @@ def _run(stretches, tmp_path, alert: str, fired: float, at: float, **labels: str
 
 
 def test_every_ratio_alerts_evidence_windows_are_those_its_rule_reads():
-    """The runbooks' map of alert to evidence names the bounds the alert's rule compares."""
+    """The evidence ratio the catalogue names for an alert is the one whose bounds its rule
+    compares, over its own window first."""
     config = load_config(Path(__file__).resolve().parents[2] / "stack" / "mlmon.yaml")
-    for alert, key in ALERT_EVIDENCE.items():
+    named = {s.name for s in catalogue.CATALOGUE if s.evidence is not None}
+    for alert in named:
         spec = catalogue.get(alert)
         rule = rule_condition(alert, str(spec.severities[0]), config)
-        evidence = EVIDENCE[key]
-        assert rule.window == evidence.windows[0], alert
+        evidence = rule.evidence
+        assert evidence is not None and rule.window == evidence.windows[0], alert
         for window in evidence.windows:
             assert bound(evidence.ratio(window), evidence.side) in rule.expr, (alert, window)
-    # every alert judging a Wilson bound is in the map (SLO burns name their windows by label)
+    # every alert judging a Wilson bound names its ratio (SLO burns name their windows by label)
     bounded = {s.name for s in catalogue.CATALOGUE if s.name != "SLOErrorBudgetBurn"
                and any("_lower" in r.expr or "_upper" in r.expr for r in s.rules(config))}
-    assert bounded == set(ALERT_EVIDENCE)
+    assert bounded == named
 
 
 def test_an_error_alert_that_fired_on_its_look_back_says_so(stretches, tmp_path):
