@@ -136,55 +136,61 @@ LOW_CONFIDENCE = MetricSpec("ml_low_confidence_predictions", "counter", ("model_
 FEATURE_VALUE = MetricSpec("ml_feature_value", "histogram", ("model_name", "model_version", "feature"),
                            "Input feature values; buckets are the baseline's quantile edges.")
 # ``lower`` is the ``le`` of the bucket below (``-Inf`` for the first): with it, rules written
-# once for every model difference cumulative buckets into bins without knowing the edges.
+# once for every model difference cumulative buckets into bins without knowing the edges. Every
+# baseline series carries the ``model_version`` the service serves: a canary retrained on other
+# data exports its own baseline, and is judged against it (mlmon_nb.promql.baselines).
 FEATURE_BASELINE_RATIO = MetricSpec("ml_feature_baseline_ratio", "gauge",
-                                    ("model_name", "feature", "le", "lower"),
+                                    ("model_name", "model_version", "feature", "le", "lower"),
                                     "Training baseline's cumulative fraction at each bucket edge.")
 # The rest of the baseline, exported so one set of rules serves every model (no literals per
 # model or bucket).
-FEATURE_BASELINE_VALUES = MetricSpec("ml_feature_baseline_values", "gauge", ("model_name", "feature"),
+FEATURE_BASELINE_VALUES = MetricSpec("ml_feature_baseline_values", "gauge",
+                                     ("model_name", "model_version", "feature"),
                                      "Values of the feature the training baseline counted.")
 CONFIDENCE_BASELINE_RATIO = MetricSpec("ml_confidence_baseline_ratio", "gauge",
-                                       ("model_name", "le", "lower"),
+                                       ("model_name", "model_version", "le", "lower"),
                                        "Training baseline's cumulative fraction of confidences at "
                                        "each bucket edge.")
-CONFIDENCE_BASELINE_VALUES = MetricSpec("ml_confidence_baseline_values", "gauge", ("model_name",),
+CONFIDENCE_BASELINE_VALUES = MetricSpec("ml_confidence_baseline_values", "gauge",
+                                        ("model_name", "model_version"),
                                         "Rows the training baseline's confidences came from.")
-CALIBRATION_GAP = MetricSpec("ml_confidence_calibration_gap", "gauge", ("model_name", "le", "lower"),
+CALIBRATION_GAP = MetricSpec("ml_confidence_calibration_gap", "gauge",
+                             ("model_name", "model_version", "le", "lower"),
                              "Reliability curve: accuracy minus mean confidence in each confidence "
                              "bucket (lower, le].")
 CALIBRATION_GAP_STDERR = MetricSpec("ml_confidence_calibration_gap_stderr", "gauge",
-                                    ("model_name", "le", "lower"),
+                                    ("model_name", "model_version", "le", "lower"),
                                     "Standard error of the reliability curve's gap in each "
                                     "confidence bucket (lower, le]: large where the curve is thin.")
 CALIBRATION_OFFSET = MetricSpec("ml_confidence_calibration_offset", "gauge",
-                                ("model_name", "le", "lower"),
+                                ("model_name", "model_version", "le", "lower"),
                                 "Reliability curve: the intercept of accuracy in each confidence "
                                 "bucket (lower, le], accuracy = slope x confidence + offset.")
-CALIBRATION_SLOPE = MetricSpec("ml_confidence_calibration_slope", "gauge", ("model_name",),
+CALIBRATION_SLOPE = MetricSpec("ml_confidence_calibration_slope", "gauge", ("model_name", "model_version"),
                                "Reliability curve: the slope of accuracy on confidence within "
                                "its buckets (1 on a calibrated model).")
 CALIBRATION_PURITY_SLOPE = MetricSpec("ml_confidence_calibration_purity_slope", "gauge",
-                                      ("model_name",),
+                                      ("model_name", "model_version"),
                                       "Reliability curve: the slope of accuracy on the class "
                                       "scores' purity within its confidence buckets (a curve "
                                       "fitted with the class scores).")
-CALIBRATION_SCALING = MetricSpec("ml_confidence_calibration_scaling", "gauge", ("model_name",),
+CALIBRATION_SCALING = MetricSpec("ml_confidence_calibration_scaling", "gauge",
+                                 ("model_name", "model_version"),
                                  "Reliability curve: the temperature its class scores are "
                                  "scaled by before it (a curve with one; its estimate weighs "
                                  "ml_prediction_scaled_confidence_total).")
 # a curve fitted with the class scores: where its reference rows sat in each bucket, and how
 # uncertain its slopes are, so a window's band widens as it moves away from them within buckets
 CALIBRATION_MEAN = MetricSpec("ml_confidence_calibration_mean", "gauge",
-                              ("model_name", "le", "lower"),
+                              ("model_name", "model_version", "le", "lower"),
                               "Reliability curve: the labelled reference rows' mean confidence "
                               "in each confidence bucket (lower, le].")
 CALIBRATION_MEAN_PURITY = MetricSpec("ml_confidence_calibration_mean_purity", "gauge",
-                                     ("model_name", "le", "lower"),
+                                     ("model_name", "model_version", "le", "lower"),
                                      "Reliability curve: the labelled reference rows' mean class "
                                      "score purity in each confidence bucket (lower, le].")
 CALIBRATION_SLOPE_COVARIANCE = MetricSpec("ml_confidence_calibration_slope_covariance", "gauge",
-                                          ("model_name", "term"),
+                                          ("model_name", "model_version", "term"),
                                           "Reliability curve: the sampling covariance of its "
                                           "slopes on confidence and on purity (term).")
 # the ``term`` values of CALIBRATION_SLOPE_COVARIANCE: (slope, slope), (slope, purity slope),
@@ -195,7 +201,8 @@ SLOPE_COVARIANCE_TERMS = ("confidence", "confidence_purity", "purity")
 SCORED_CALIBRATION_SERIES: tuple[MetricSpec, ...] = (
     CALIBRATION_PURITY_SLOPE, CALIBRATION_MEAN, CALIBRATION_MEAN_PURITY,
     CALIBRATION_SLOPE_COVARIANCE, CALIBRATION_SCALING, SCALED_CONFIDENCE)
-CALIBRATION_ROWS = MetricSpec("ml_confidence_calibration_rows", "gauge", ("model_name", "le", "lower"),
+CALIBRATION_ROWS = MetricSpec("ml_confidence_calibration_rows", "gauge",
+                              ("model_name", "model_version", "le", "lower"),
                               "Reliability curve: the labelled reference rows in each confidence "
                               "bucket (lower, le] (few: a thin part of the curve).")
 # The multivariate check (a baseline with a joint structure, ``mlmon_nb.baseline.joint``): each
@@ -207,18 +214,18 @@ RECONSTRUCTION_ERROR = MetricSpec("ml_reconstruction_error", "histogram",
                                   "features by the baseline's principal components; buckets are "
                                   "the baseline's quantile edges of it.")
 RECONSTRUCTION_BASELINE_RATIO = MetricSpec("ml_reconstruction_error_baseline_ratio", "gauge",
-                                           ("model_name", "le", "lower"),
+                                           ("model_name", "model_version", "le", "lower"),
                                            "Training baseline's cumulative fraction of "
                                            "reconstruction errors at each bucket edge.")
 RECONSTRUCTION_BASELINE_VALUES = MetricSpec("ml_reconstruction_error_baseline_values", "gauge",
-                                            ("model_name",),
+                                            ("model_name", "model_version"),
                                             "Rows the training baseline's reconstruction errors "
                                             "came from.")
 RECONSTRUCTION_BASELINE_MEAN = MetricSpec("ml_reconstruction_error_baseline_mean", "gauge",
-                                          ("model_name",),
+                                          ("model_name", "model_version"),
                                           "Training baseline's mean reconstruction error.")
 RECONSTRUCTION_BASELINE_STDDEV = MetricSpec("ml_reconstruction_error_baseline_stddev", "gauge",
-                                            ("model_name",),
+                                            ("model_name", "model_version"),
                                             "Standard deviation of the training baseline's "
                                             "reconstruction errors.")
 # what each feature adds to the error (squared standardized residual), on one prediction in
@@ -230,7 +237,7 @@ FEATURE_RESIDUAL = MetricSpec("ml_feature_reconstruction_residual", "counter",
 RESIDUAL_SAMPLES = MetricSpec("ml_reconstruction_residual_samples", "counter", ("model_name",),
                               "Predictions whose reconstruction residuals were summed.")
 FEATURE_RESIDUAL_BASELINE = MetricSpec("ml_feature_reconstruction_residual_baseline", "gauge",
-                                       ("model_name", "feature"),
+                                       ("model_name", "model_version", "feature"),
                                        "Training baseline's mean squared standardized "
                                        "reconstruction residual of the feature.")
 # everything a service exports from its baseline (static, the same in every worker)

@@ -45,13 +45,16 @@ def demo_baseline():
     return training_baseline()
 
 
-def baseline_inputs(minutes: int, baseline=None, model_name: str = MODEL) -> list[dict]:
-    """What a service exports from its baseline (default: the demo's), constant for
-    ``minutes``: the series the label-generic drift and estimated-accuracy rules join on."""
+def baseline_inputs(minutes: int, baseline=None, model_name: str = MODEL,
+                    model_version: str = "1.0.0", **labels: str) -> list[dict]:
+    """What a service serving ``model_version`` exports from its baseline (default: the
+    demo's), constant for ``minutes``: the series the label-generic drift and
+    estimated-accuracy rules join on (``labels``: e.g. the replica's ``instance``)."""
     out = []
-    for spec, values, value in baseline_series(serving_of(baseline or demo_baseline())):
-        labels = {**dict(zip(spec.labels, values)), "model_name": model_name}
-        out.append(series(spec.name, f"{value!r}+0x{minutes}", **labels))
+    for spec, values, value in baseline_series(serving_of(baseline or demo_baseline()),
+                                               model_version):
+        names = {**dict(zip(spec.labels, values)), "model_name": model_name, **labels}
+        out.append(series(spec.name, f"{value!r}+0x{minutes}", **names))
     return out
 
 

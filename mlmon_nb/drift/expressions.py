@@ -33,6 +33,7 @@ from ..metrics import (
     recording_name,
 )
 from ..promql import number, selector, sum_increase
+from ..promql.baselines import one_baseline
 from ..promql.histograms import (
     bins,
     confidence_buckets_record,
@@ -44,54 +45,19 @@ from .significance import DEFAULT_ALPHA, ks_coefficient, psi_chi2
 from .stats import PSI_EPSILON
 
 __all__ = [
-    "FEATURE_LEVEL",
-    "MODEL_LEVEL",
-    "KS_RECORD",
-    "PSI_RECORD",
-    "CONCEPT_PSI_RECORD",
-    "RULE_WINDOW",
-    "KS_RULE",
-    "PSI_RULE",
-    "CONCEPT_PSI_RULE",
-    "feature_buckets_query",
-    "confidence_buckets_query",
-    "category_counts_query",
-    "ks_rule_expr",
-    "psi_rule_expr",
-    "concept_psi_rule_expr",
-    "N_RECORD",
-    "KS_CRITICAL_RECORD",
-    "PSI_CRITICAL_RECORD",
-    "CONCEPT_N_RECORD",
-    "CONCEPT_PSI_CRITICAL_RECORD",
-    "N_RULE",
-    "KS_CRITICAL_RULE",
-    "CONCEPT_N_RULE",
-    "CONCEPT_PSI_CRITICAL_RULE",
-    "count_rule_expr",
-    "concept_count_rule_expr",
-    "ks_critical_expr",
-    "psi_critical_expr",
-    "concept_psi_critical_expr",
-    "feature_buckets_record",
-    "confidence_buckets_record",
-    "feature_buckets_rule_expr",
-    "confidence_buckets_rule_expr",
-    "bins",
-    "reference_record",
-    "reference_rule_expr",
-    "reference_bins_record",
-    "reference_bins_rule_expr",
-    "current_bins_record",
-    "current_bins_rule_expr",
-    "Alphas",
-    "Scope",
-    "MODEL_SCOPE",
-    "VERSION_SCOPE",
-    "VERSIONS_RULE",
-    "versions_rule_expr",
-    "VERSION_KS_RULE",
-    "VERSION_N_RULE",
+    "FEATURE_LEVEL", "MODEL_LEVEL", "KS_RECORD", "PSI_RECORD", "CONCEPT_PSI_RECORD",
+    "RULE_WINDOW", "KS_RULE", "PSI_RULE", "CONCEPT_PSI_RULE", "feature_buckets_query",
+    "confidence_buckets_query", "category_counts_query", "ks_rule_expr", "psi_rule_expr",
+    "concept_psi_rule_expr", "N_RECORD", "KS_CRITICAL_RECORD", "PSI_CRITICAL_RECORD",
+    "CONCEPT_N_RECORD", "CONCEPT_PSI_CRITICAL_RECORD", "N_RULE", "KS_CRITICAL_RULE",
+    "CONCEPT_N_RULE", "CONCEPT_PSI_CRITICAL_RULE", "count_rule_expr",
+    "concept_count_rule_expr", "ks_critical_expr", "psi_critical_expr",
+    "concept_psi_critical_expr", "feature_buckets_record", "confidence_buckets_record",
+    "feature_buckets_rule_expr", "confidence_buckets_rule_expr", "bins", "reference_record",
+    "reference_rule_expr", "version_reference_record", "version_reference_rule_expr",
+    "reference_bins_record", "reference_bins_rule_expr", "current_bins_record",
+    "current_bins_rule_expr", "Alphas", "Scope", "MODEL_SCOPE", "VERSION_SCOPE",
+    "VERSIONS_RULE", "versions_rule_expr", "VERSION_KS_RULE", "VERSION_N_RULE",
     "VERSION_KS_CRITICAL_RULE",
 ]
 
@@ -203,7 +169,25 @@ def reference_record(reference: MetricSpec) -> str:
 
 def reference_rule_expr(reference: MetricSpec) -> str:
     by = ("model_name",) if reference is CONFIDENCE_BASELINE_RATIO else _FEATURE_BY
-    return f"max by ({', '.join((*by, 'le', 'lower'))}) ({reference.name})"
+    return f"max by ({', '.join((*by, 'le', 'lower'))}) ({one_baseline(reference.name)})"
+
+
+def version_reference_record() -> str:
+    """Each version's own baseline shares, for the models that run more than one version now:
+    a canary retrained on other data is judged against its own baseline."""
+    return recording_name(f"{VERSION_SCOPE.level}_le", FEATURE_BASELINE_RATIO.name, "max")
+
+
+def _version_reference(matchers: Sequence[str] = (), recorded: bool = True) -> str:
+    if recorded:
+        return selector(version_reference_record(), *matchers)
+    labels = ", ".join((*VERSION_SCOPE.by, "le"))
+    return f"max by ({labels}) ({selector(FEATURE_BASELINE_RATIO.name, *matchers)})"
+
+
+def version_reference_rule_expr() -> str:
+    restricted = f"{FEATURE_BASELINE_RATIO.name} {VERSION_SCOPE.only}"
+    return f"max by ({', '.join((*VERSION_SCOPE.by, 'le'))}) ({restricted})"
 
 
 def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (), *,
@@ -215,7 +199,7 @@ def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (),
     if recorded:
         return selector(reference_record(spec), *matchers)
     labels = ", ".join((*by, "le", *(("lower",) if lower else ())))
-    return f"max by ({labels}) ({selector(spec.name, *matchers)})"
+    return f"max by ({labels}) ({one_baseline(selector(spec.name, *matchers))})"
 
 
 def reference_bins_record(reference: MetricSpec) -> str:
@@ -303,12 +287,15 @@ def ks_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True,
     finite = _counts(FEATURE_VALUE, scope.by, window, matchers, recorded, 'le!="+Inf"',
                      scope=scope)
     n = _n(FEATURE_VALUE, scope.by, window, matchers, recorded, scope)
-    baseline_matchers = [m for m in matchers if not m.startswith("model_version")]
-    reference = _baseline(FEATURE_BASELINE_RATIO, _FEATURE_BY, baseline_matchers,
-                          recorded=recorded)
+    if scope is MODEL_SCOPE:
+        baseline_matchers = [m for m in matchers if not m.startswith("model_version")]
+        reference = _baseline(FEATURE_BASELINE_RATIO, _FEATURE_BY, baseline_matchers,
+                              recorded=recorded)
+    else:  # each version against its own baseline
+        reference = _version_reference(matchers, recorded)
     return (f"max by ({', '.join(scope.by)}) (abs(\n"
             f"  ({finite} / ignoring (le) group_left () {n})\n"
-            f"  - on (model_name, feature, le) group_left () {reference}\n))")
+            f"  - on ({', '.join((*scope.by, 'le'))}) group_left () {reference}\n))")
 
 
 def psi_rule_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
@@ -352,8 +339,10 @@ def ks_critical_expr(window: str = "1h", alphas: Alphas = ((DEFAULT_ALPHA, ()),)
     (``stats.ks_critical``): the KS chance alone exceeds with probability α; +Inf at n = 0."""
     def one(alpha: float, matchers: Sequence[str]) -> str:
         n = selector(recording_name(scope.level, N_RECORD, window), *matchers)
-        m = (f"on (model_name, feature) group_left () max by (model_name, feature) "
-             f"({FEATURE_BASELINE_VALUES.name})")
+        values = (one_baseline(FEATURE_BASELINE_VALUES.name) if scope is MODEL_SCOPE
+                  else FEATURE_BASELINE_VALUES.name)  # a version's own baseline's
+        keys = ", ".join(scope.by)
+        m = f"on ({keys}) group_left () max by ({keys}) ({values})"
         return f"{number(ks_coefficient(alpha))} * sqrt(({n} + {m}) / ({n} * {m}))"
     return _by_alpha(alphas, one)
 
@@ -375,7 +364,7 @@ def _psi_critical(n: str, m: str, reference: MetricSpec, by: Sequence[str], alph
         chi2 = (f"max by ({keys}) ({per_bins} * on (bins) group_left () "
                 f"({_chi2_table(alpha, max_bins)}))")
         return (f"{chi2} * on ({keys}) (1 / {selector(n, *matchers)} + on ({keys}) "
-                f"(1 / max by ({keys}) ({m})))")
+                f"(1 / max by ({keys}) ({one_baseline(m)})))")
     return _by_alpha(alphas, one)
 
 

@@ -353,7 +353,8 @@ class DriftEvidence(InvestigationBase):
         return most_drifted(self._rule_window_drift(baseline)) or baseline.features[0]
 
     def load_baseline(self):
-        """The model's training baseline, or None when its file is missing (cached)."""
+        """The model's training baseline, or None when its file is missing (cached); with a
+        finding when versions of the model serve another baseline (:meth:`_served_baselines`)."""
         if "baseline" not in self._cache:
             try:
                 self._cache["baseline"] = Baseline.load(self.ctx.baseline_path)
@@ -362,5 +363,29 @@ class DriftEvidence(InvestigationBase):
                 self.record(Finding("Training baseline", True,
                                     f"No baseline ({exc}); drift cannot be rerun. Build it with "
                                     f"`mlmon-nb baseline build`."))
+            else:
+                self._served_baselines(self._cache["baseline"])
         return self._cache["baseline"]
+
+    def _served_baselines(self, baseline: Baseline) -> None:
+        """Say so when a live version of the model serves another baseline than the configured
+        file (a canary retrained on other data): the reruns here compare with the file, while
+        the rules judge each version against the baseline it serves."""
+        info = selector(m.MODEL_INFO.name, model_name=self.model_name)
+        served = self.prom.query(f"group by (model_version, baseline_id) ({info})",
+                                 self.incident.end)
+        if served.empty:
+            return
+        pairs = sorted(zip(served["model_version"].astype(str), served["baseline_id"].astype(str)))
+        others = [(v, b) for v, b in pairs if b != baseline.baseline_id]
+        if not others:
+            return
+        named = "; ".join(f"version {v or '(none)'} serves {b}" for v, b in others)
+        self.record(Finding(
+            "Training baseline", True,
+            f"{named}, not the configured {self.ctx.baseline_path} ({baseline.baseline_id}). "
+            f"The reruns below compare the model's traffic with that file; the rules judge each "
+            f"version against the baseline it serves, and judge no drift of the model as a whole "
+            f"while its versions run more than one. Rerun with -p baseline_path FILE (the "
+            f"version's baseline) to compare with its own."))
 

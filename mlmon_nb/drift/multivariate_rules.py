@@ -22,6 +22,7 @@ from ..metrics import (
     recording_name,
 )
 from ..promql import number, ratio, selector, sum_increase
+from ..promql.baselines import one_baseline
 from .expressions import MODEL_LEVEL, Alphas, _by_alpha
 from .significance import DEFAULT_ALPHA, ks_coefficient, mean_coefficient
 
@@ -59,7 +60,7 @@ def reconstruction_ks_expr(window: str = "1h", *matchers: str, recorded: bool = 
                               ("model_name", "le"))
         n = sum_increase(selector(bucket, 'le="+Inf"', *matchers), window)
     reference = (f"max by (model_name, le) "
-                 f"({selector(RECONSTRUCTION_BASELINE_RATIO.name, *matchers)})")
+                 f"({one_baseline(selector(RECONSTRUCTION_BASELINE_RATIO.name, *matchers))})")
     return (f"max by (model_name) (abs(\n"
             f"  ({finite} / ignoring (le) group_left () {n})\n"
             f"  - on (model_name, le) group_left () {reference}\n))")
@@ -70,7 +71,7 @@ def _critical(window: str, alphas: Alphas) -> str:
     def one(alpha: float, matchers: Sequence[str]) -> str:
         n = selector(recording_name(MODEL_LEVEL, N_RECORD, window), *matchers)
         m = (f"on (model_name) group_left () max by (model_name) "
-             f"({RECONSTRUCTION_BASELINE_VALUES.name})")
+             f"({one_baseline(RECONSTRUCTION_BASELINE_VALUES.name)})")
         return f"{number(ks_coefficient(alpha))} * sqrt(({n} + {m}) / ({n} * {m}))"
     return _by_alpha(alphas, one)
 
@@ -80,8 +81,9 @@ def _mean_critical(window: str, alphas: Alphas) -> str:
     def one(alpha: float, matchers: Sequence[str]) -> str:
         n = selector(recording_name(MODEL_LEVEL, N_RECORD, window), *matchers)
         m = (f"on (model_name) group_left () max by (model_name) "
-             f"({RECONSTRUCTION_BASELINE_VALUES.name})")
-        mean, std = (f"on (model_name) group_left () max by (model_name) ({spec.name})"
+             f"({one_baseline(RECONSTRUCTION_BASELINE_VALUES.name)})")
+        mean, std = (f"on (model_name) group_left () max by (model_name) "
+                     f"({one_baseline(spec.name)})"
                      for spec in (RECONSTRUCTION_BASELINE_MEAN, RECONSTRUCTION_BASELINE_STDDEV))
         return (f"(0 * {n} + {mean}) + {number(mean_coefficient(alpha))} * (0 * {n} + {std}) "
                 f"* sqrt(1 / {n} + 1 / (0 * {n} + {m}))")

@@ -53,6 +53,8 @@ from .expressions import (
     reference_bins_rule_expr,
     reference_record,
     reference_rule_expr,
+    version_reference_record,
+    version_reference_rule_expr,
     versions_rule_expr,
 )
 from .methods import TESTS, FeatureKind
@@ -91,6 +93,7 @@ def drift_recording_rules(windows: Sequence[str] = ("1h",), *,
     rules: list[dict] = [_rule(VERSIONS_RULE, versions_rule_expr())]
     rules += [_rule(reference_record(r), reference_rule_expr(r)) for r in _REFERENCES]
     rules += [_rule(reference_bins_record(r), reference_bins_rule_expr(r)) for r in _REFERENCES]
+    rules.append(_rule(version_reference_record(), version_reference_rule_expr()))
     v = VERSION_SCOPE
     for w in windows:
         rules += [

@@ -75,6 +75,7 @@ from ..metrics import (
     SLOPE_COVARIANCE_TERMS,
     recording_name,
 )
+from ..promql.baselines import one_baseline
 from ..promql.evidence import EVIDENCE
 from ..promql.histograms import bins, confidence_buckets_record, confidence_buckets_rule_expr
 from ..promql.names import (
@@ -135,10 +136,12 @@ MODEL_SCOPE = Scope()
 VERSION_SCOPE = Scope(("model_name", "model_version"), versioned=True)
 
 
-def _curve(matchers: Sequence[str]) -> list[str]:
-    """The matchers that apply to the curve's series, which are the model's (one baseline for
-    all its versions) and carry no ``model_version``."""
-    return [m for m in matchers if not m.startswith("model_version")]
+def _curve_series(name: str, matchers: Sequence[str], *extra: str) -> str:
+    """A curve's series (``ml_confidence_calibration_…``) of the scope's models: the model's,
+    for all its versions (a ``model_version`` matcher is not applied to it), where its live
+    versions run one baseline (:func:`~mlmon_nb.promql.baselines.one_baseline`)."""
+    model = [m for m in matchers if not m.startswith("model_version")]
+    return one_baseline(promql.selector(name, *model, *extra))
 
 
 def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True,
@@ -151,7 +154,7 @@ def estimated_accuracy_expr(window: str, *matchers: str, recorded: bool = True,
     window instead of the recorded counts; ``scope`` says whose predictions (each model's, or
     each version's)."""
     confidences = _confidences(window, matchers, scope)
-    slope = f"max by (model_name) ({promql.selector(CALIBRATION_SLOPE.name, *_curve(matchers))})"
+    slope = f"max by (model_name) ({_curve_series(CALIBRATION_SLOPE.name, matchers)})"
     corrected = (f"{confidences} * {scope.curve_join} {slope}\n"
                  f"  + {_purity_term(confidences, window, matchers, scope)}\n"
                  f"  + {_weighted(CALIBRATION_OFFSET.name, window, matchers, recorded, scope=scope)}")
@@ -165,8 +168,7 @@ def _confidences(window: str, matchers: Sequence[str], scope: Scope) -> str:
     scores (``ml_prediction_scaled_confidence_total``) for a curve that scales the class scores
     by a temperature (it exports ``ml_confidence_calibration_scaling``; none where its service
     does not count them), the histogram's ``_sum`` for the others."""
-    scaling = (f"max by (model_name) "
-               f"({promql.selector(CALIBRATION_SCALING.name, *_curve(matchers))})")
+    scaling = f"max by (model_name) ({_curve_series(CALIBRATION_SCALING.name, matchers)})"
     scaled = promql.sum_increase(promql.selector(SCALED_CONFIDENCE.sample, *matchers), window,
                                  scope.by)
     raw = promql.sum_increase(promql.selector(CONFIDENCE.series("_sum"), *matchers), window,
@@ -178,8 +180,7 @@ def _confidences(window: str, matchers: Sequence[str], scope: Scope) -> str:
 def _purity_term(confidences: str, window: str, matchers: Sequence[str], scope: Scope) -> str:
     """purity slope × Σ purity for a curve fitted with class scores, 0 for one without (it
     exports no purity slope); no value where a curve has the slope but the window no purity."""
-    slope = (f"max by (model_name) "
-             f"({promql.selector(CALIBRATION_PURITY_SLOPE.name, *_curve(matchers))})")
+    slope = f"max by (model_name) ({_curve_series(CALIBRATION_PURITY_SLOPE.name, matchers)})"
     purities = promql.sum_increase(promql.selector(PURITY.sample, *matchers), window, scope.by)
     return _or_zero(f"{purities} * {scope.curve_join} {slope}", confidences, slope)
 
@@ -224,7 +225,7 @@ def _bins(window: str, matchers: Sequence[str], recorded: bool,
 def _bins_expr(window: str, matchers: Sequence[str], recorded: bool,
                scope: Scope = MODEL_SCOPE) -> str:
     values = (f"max by (model_name, le, lower) "
-              f"({promql.selector(CALIBRATION_OFFSET.name, *_curve(matchers))})")
+              f"({_curve_series(CALIBRATION_OFFSET.name, matchers)})")
     cumulative = _counts(window, matchers, recorded, scope=scope)
     # each bucket's lower edge for the scope's series: the model's own mapping, or the model's
     # given to each of its versions' buckets (one mapping series per version and bucket)
@@ -238,8 +239,8 @@ def _weighted(series: str, window: str, matchers: Sequence[str], recorded: bool,
     """Σ_b count_b × value_b of a per-bucket baseline series (``le``, ``lower``) per model, or
     per version (the model's curve applied to each version's counts) (``condition``, e.g.
     ``< bool 30``, applied to the series first)."""
-    values = (f"max by (model_name, le) "
-              f"({promql.selector(series, *_curve(matchers))}{condition})")
+    curve = _curve_series(series, matchers)
+    values = f"max by (model_name, le) ({f'({curve}){condition}' if condition else curve})"
     return (f"sum by ({', '.join(scope.by)}) ({_bins(window, matchers, recorded, scope)} "
             f"* on (model_name, le) group_left () {values})")
 
@@ -292,8 +293,8 @@ def _slopes_variance(window: str, matchers: Sequence[str], recorded: bool, scope
     join = scope.curve_join
 
     def term(name: str) -> str:
-        cov = promql.selector(CALIBRATION_SLOPE_COVARIANCE.name, *_curve(matchers),
-                              promql.matcher("term", name))
+        cov = _curve_series(CALIBRATION_SLOPE_COVARIANCE.name, matchers,
+                            promql.matcher("term", name))
         return f"max by (model_name) ({cov})"
 
     def distance(covariate: str) -> str:

@@ -347,8 +347,11 @@ def _bins(edges: tuple[float, ...]) -> list[tuple[str, str]]:
     return list(zip(uppers, ["-Inf", *uppers[:-1]]))
 
 
-def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple[str, ...], float]]:
-    """Every series a service exports from its baseline, as ``(metric, label values, value)``.
+def baseline_series(baseline: ServingBaseline, model_version: str = ""
+                    ) -> list[tuple[m.MetricSpec, tuple[str, ...], float]]:
+    """Every series a service exports from its baseline, as ``(metric, label values, value)``,
+    labelled with the ``model_version`` it serves: a canary retrained on other data has its own
+    baseline, and the rules judge each version against its own.
 
     What the label-generic rules join on instead of literals: per numeric feature its cumulative
     share at each bucket edge with the edge below (``ml_feature_baseline_ratio``: KS, and PSI's
@@ -360,50 +363,51 @@ def baseline_series(baseline: ServingBaseline) -> list[tuple[m.MetricSpec, tuple
     deviation (the mean test) and each feature's mean squared residual. One definition for
     the service, the synthetic history and the tests.
     """
-    name = baseline.model_name
+    name, version = baseline.model_name, str(model_version)
     out: list[tuple[m.MetricSpec, tuple[str, ...], float]] = []
     for feature, spec in baseline.numeric.items():
         for (le, lower), cum in zip(_bins(spec.edges), (*spec.cumulative, 1.0)):
-            out.append((m.FEATURE_BASELINE_RATIO, (name, feature, le, lower), float(cum)))
-        out.append((m.FEATURE_BASELINE_VALUES, (name, feature), float(spec.n)))
+            out.append((m.FEATURE_BASELINE_RATIO, (name, version, feature, le, lower), float(cum)))
+        out.append((m.FEATURE_BASELINE_VALUES, (name, version, feature), float(spec.n)))
     if baseline.confidence_fractions is not None:
         for (le, lower), cum in zip(_bins(baseline.confidence_edges),
                                     accumulate(baseline.confidence_fractions)):
-            out.append((m.CONFIDENCE_BASELINE_RATIO, (name, le, lower), 1.0 if le == "+Inf" else cum))
-        out.append((m.CONFIDENCE_BASELINE_VALUES, (name,), float(baseline.n_rows)))
+            out.append((m.CONFIDENCE_BASELINE_RATIO, (name, version, le, lower),
+                        1.0 if le == "+Inf" else cum))
+        out.append((m.CONFIDENCE_BASELINE_VALUES, (name, version), float(baseline.n_rows)))
     bins = _bins(baseline.calibration_edges)
     if baseline.calibration_gap is not None:
         for (le, lower), gap in zip(bins, baseline.calibration_gap):
-            out.append((m.CALIBRATION_GAP, (name, le, lower), float(gap)))
+            out.append((m.CALIBRATION_GAP, (name, version, le, lower), float(gap)))
     if baseline.calibration_gap_stderr is not None:
         for (le, lower), se in zip(bins, baseline.calibration_gap_stderr):
-            out.append((m.CALIBRATION_GAP_STDERR, (name, le, lower), float(se)))
+            out.append((m.CALIBRATION_GAP_STDERR, (name, version, le, lower), float(se)))
     if baseline.calibration_offset is not None:
         for (le, lower), offset in zip(bins, baseline.calibration_offset):
-            out.append((m.CALIBRATION_OFFSET, (name, le, lower), float(offset)))
-        out.append((m.CALIBRATION_SLOPE, (name,), float(baseline.calibration_slope)))
+            out.append((m.CALIBRATION_OFFSET, (name, version, le, lower), float(offset)))
+        out.append((m.CALIBRATION_SLOPE, (name, version), float(baseline.calibration_slope)))
         if baseline.calibration_purity_slope is not None:
-            out.append((m.CALIBRATION_PURITY_SLOPE, (name,),
+            out.append((m.CALIBRATION_PURITY_SLOPE, (name, version),
                         float(baseline.calibration_purity_slope)))
         for family, values in ((m.CALIBRATION_MEAN, baseline.calibration_mean),
                                (m.CALIBRATION_MEAN_PURITY, baseline.calibration_mean_purity)):
             for (le, lower), value in zip(bins, values or ()):
-                out.append((family, (name, le, lower), float(value)))
+                out.append((family, (name, version, le, lower), float(value)))
         for term, value in zip(m.SLOPE_COVARIANCE_TERMS,
                                baseline.calibration_slope_covariance or ()):
-            out.append((m.CALIBRATION_SLOPE_COVARIANCE, (name, term), float(value)))
+            out.append((m.CALIBRATION_SLOPE_COVARIANCE, (name, version, term), float(value)))
         if baseline.calibration_scaling != 1.0:
-            out.append((m.CALIBRATION_SCALING, (name,), float(baseline.calibration_scaling)))
+            out.append((m.CALIBRATION_SCALING, (name, version), float(baseline.calibration_scaling)))
     if baseline.calibration_rows is not None:
         for (le, lower), rows in zip(bins, baseline.calibration_rows):
-            out.append((m.CALIBRATION_ROWS, (name, le, lower), float(rows)))
+            out.append((m.CALIBRATION_ROWS, (name, version, le, lower), float(rows)))
     joint = baseline.joint
     if joint is not None:
         for (le, lower), cum in zip(_bins(joint.edges), (*joint.cumulative, 1.0)):
-            out.append((m.RECONSTRUCTION_BASELINE_RATIO, (name, le, lower), float(cum)))
-        out.append((m.RECONSTRUCTION_BASELINE_VALUES, (name,), float(joint.n)))
-        out.append((m.RECONSTRUCTION_BASELINE_MEAN, (name,), float(joint.reference_mean)))
-        out.append((m.RECONSTRUCTION_BASELINE_STDDEV, (name,), float(joint.reference_std)))
+            out.append((m.RECONSTRUCTION_BASELINE_RATIO, (name, version, le, lower), float(cum)))
+        out.append((m.RECONSTRUCTION_BASELINE_VALUES, (name, version), float(joint.n)))
+        out.append((m.RECONSTRUCTION_BASELINE_MEAN, (name, version), float(joint.reference_mean)))
+        out.append((m.RECONSTRUCTION_BASELINE_STDDEV, (name, version), float(joint.reference_std)))
         for feature, residual in zip(joint.features, joint.residual):
-            out.append((m.FEATURE_RESIDUAL_BASELINE, (name, feature), float(residual)))
+            out.append((m.FEATURE_RESIDUAL_BASELINE, (name, version, feature), float(residual)))
     return out

@@ -387,7 +387,7 @@ class ModelMonitor:
         if serving.calibration_scaling != 1.0:
             self._scaled = fam.scaled.labels(self.model_name, self.model_version)
             self._scaling = (serving.calibration_scaling, serving.calibration_classes)
-        for spec, labels, value in baseline_series(serving):
+        for spec, labels, value in baseline_series(serving, self.model_version):
             fam.baseline_series.set(spec, labels, value)
         joint = serving.joint
         if joint is not None:

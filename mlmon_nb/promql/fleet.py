@@ -5,7 +5,10 @@ rules: no ``model_name="…"`` matcher, no per-model literal. What differs betwe
 reaches them as series joined on ``model_name``:
 
 - the baseline (shares, counts, calibration) is exported by each service
-  (:data:`mlmon_nb.metrics.BASELINE_SERIES`);
+  (:data:`mlmon_nb.metrics.BASELINE_SERIES`), labelled with the version it serves, and read
+  through :func:`mlmon_nb.promql.baselines.one_baseline`: a model whose live versions run two
+  baselines (a canary retrained on other data) is judged version by version, never against a
+  blend of both, and never stops another model's rules;
 - every numeric setting of the configuration (thresholds, minimum evidence, objectives, burn
   thresholds, the drift alpha) is a series of :data:`SETTING` ``{model_name, setting="<key>"}``,
   recorded by one rule per key: the fleet's default for every configured model

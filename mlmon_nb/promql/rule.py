@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import parse_duration
+from .baselines import one_baseline
 from .names import (
     CHAIN_STEP,
     HISTORY_AGE,
@@ -205,14 +206,16 @@ def _max_name(labels: str, metric: str) -> str:
 _SHARED: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = (
     (re.compile(r"sum by \(([\w, ]+)\) \((rate|increase)\(([A-Za-z_:][A-Za-z0-9_:]*)"
                 r"\[(\d+[smhdwy])\]\)\)"), _sum_name),
-    (re.compile(r"max by \(([\w, ]+)\) \(([A-Za-z_][A-Za-z0-9_]*)\)"), _max_name))
+    (re.compile(r"max by \(([\w, ]+)\) \(([A-Za-z_][A-Za-z0-9_]*)"
+                rf"(?:{re.escape(one_baseline(''))})?\)"), _max_name))
 
 
 def shared_reads(stages: Sequence[Sequence[RuleGroup]]) -> list[list[RuleGroup]]:
     """``stages`` with each raw read a group makes more than once recorded once at the head of
     the group and read from there: a window's sum (``sum by (…) (rate(m[w]))``, ``…
     (increase(m[w]))``, as ``model_name:m:rate<w>``, the metric without ``_total``) and a static
-    series deduplicated across replicas (``max by (…) (m)``, as ``model_name:m:max``), both
+    series deduplicated across replicas (``max by (…) (m)``, or of the models running one
+    baseline, :func:`~mlmon_nb.promql.baselines.one_baseline`, as ``model_name:m:max``), both
     without matchers.
 
     Rules of a group are evaluated in order at one timestamp, each seeing what those before it

@@ -219,7 +219,7 @@ def test_a_baseline_saved_with_the_earlier_buckets_keeps_them_refitted_alike(tmp
     # the service reads it too, and exports the same series on the earlier buckets' labels
     served = load_baseline(LEGACY_FILE)
     assert served.baseline_id == LEGACY_ID
-    offsets = {labels[1:]: v for spec, labels, v in baseline_series(served)
+    offsets = {labels[2:]: v for spec, labels, v in baseline_series(served)
                if spec is CALIBRATION_OFFSET}
     assert list(offsets) == list(zip([le_label(e) for e in LEGACY_CONFIDENCE_BUCKETS] + ["+Inf"],
                                      ["-Inf"] + [le_label(e) for e in LEGACY_CONFIDENCE_BUCKETS]))

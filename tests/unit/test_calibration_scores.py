@@ -130,10 +130,11 @@ def test_round_trip_and_the_service_serves_the_librarys_numbers(scored, tmp_path
     assert served.calibration_mean_purity == pytest.approx(cal.mean_purity.tolist(), abs=1e-12)
     assert served.calibration_slope_covariance == pytest.approx(cal.slopes.covariance,
                                                                 abs=1e-15)
-    exported = {(spec.name, labels[-1]) for spec, labels, _ in baseline_series(served)}
+    # (the last label: a covariance's term, the version the others serve)
+    exported = {(spec.name, labels[-1]) for spec, labels, _ in baseline_series(served, "2")}
     for term in m.SLOPE_COVARIANCE_TERMS:
         assert (m.CALIBRATION_SLOPE_COVARIANCE.name, term) in exported
-    assert (m.CALIBRATION_PURITY_SLOPE.name, "m") in exported
+    assert (m.CALIBRATION_PURITY_SLOPE.name, "2") in exported
     # a curve without scores exports none of them
     plain = {spec for spec, _, _ in baseline_series(load_baseline(
         Baseline.from_frame(pd.DataFrame({"x": [1.0, 2.0], "prediction": ["a", "b"],

@@ -139,8 +139,10 @@ def test_a_canary_drifts_on_its_own_traffic(tmp_path):
     # DataDriftDetected fires for version 2 only. A model that runs one version gets no
     # version-level series at all.
     baseline = demo_baseline()
-    inputs = baseline_inputs(80, baseline)
+    inputs = []
     for version, per_minute, off in (("1", 90, False), ("2", 10, True)):
+        inputs += baseline_inputs(80, baseline, model_version=version,
+                                  instance=f"replica-{version}")
         inputs.append(series("ml_model_info", gauge(1, 80), model_version=version,
                              baseline_id=baseline.baseline_id, instance=f"replica-{version}"))
         for feature, spec in baseline.numeric.items():
@@ -157,6 +159,117 @@ def test_a_canary_drifts_on_its_own_traffic(tmp_path):
                                 "eval_time": "75m",
                                 "exp_samples": [{"labels": "{}",
                                                  "value": len(baseline.numeric)}]}])
+
+
+def _served(values: np.ndarray, baseline: Baseline, minutes: int, **labels: str) -> list[dict]:
+    """The feature ``x`` buckets of a replica serving ``values`` spread over ``minutes``, at its
+    baseline's edges, as the service exports them."""
+    edges = baseline.numeric["x"].edges
+    cumulative = [int((values <= e).sum()) for e in edges] + [values.size]
+    return [series("ml_feature_value_bucket", counter((minutes, count / (minutes - 5))),
+                   feature="x", le=le, **labels)
+            for le, count in zip([le_label(e) for e in edges] + ["+Inf"], cumulative)]
+
+
+def _own_ks(values: np.ndarray, baseline: Baseline) -> float:
+    """The binned KS of ``values`` against ``baseline`` at its own edges."""
+    spec = baseline.numeric["x"]
+    shares = np.array([(values <= e).mean() for e in spec.edges])
+    return float(np.max(np.abs(shares - np.asarray(spec.cumulative))))
+
+
+def _retrained_canary(tmp_path, canary_loc: float) -> None:
+    """Model a runs version 1 (80% of its traffic) and version 2 (20%) retrained on other data:
+    each replica exports its own baseline, whose quantile edges differ. Both versions receive
+    values around 0; version 1's baseline is centred on 0, version 2's on ``canary_loc``. Model
+    b, one version, receives values around 10 against a baseline centred on 0."""
+    rng = np.random.default_rng(4)
+    rules_dir = _two_models(tmp_path, ModelConfig("a"), ModelConfig("b"))
+    own = {"1": _baseline("a", 0.0), "2": Baseline.from_frame(pd.DataFrame(
+        {"x": np.random.default_rng(5).normal(canary_loc, 1.0, 5000)}), "a")}
+    assert own["1"].numeric["x"].edges.tolist() != own["2"].numeric["x"].edges.tolist()
+    inputs, ks = [], {}
+    for version, size in (("1", 4800), ("2", 1200)):
+        labels = {"model_name": "a", "model_version": version, "instance": f"a-{version}"}
+        values = rng.normal(0.0, 1.0, size)
+        ks[version] = _own_ks(values, own[version])
+        inputs += [*baseline_inputs(80, own[version], **labels), *_served(values, own[version], 80, **labels),
+                   series("ml_model_info", gauge(1, 80), baseline_id=own[version].baseline_id, **labels)]
+    b = _baseline("b", 0.0)
+    labels = {"model_name": "b", "model_version": "1", "instance": "b-1"}
+    inputs += [*baseline_inputs(80, b, **labels), *_served(rng.normal(10.0, 1.0, 6000), b, 80, **labels),
+               series("ml_model_info", gauge(1, 80), baseline_id=b.baseline_id, **labels)]
+    a = 'model_name="a"'
+    fired = [{"model_name": "b", "feature": "x", "severity": s} for s in ("warning", "critical")]
+    fired += [{"model_name": "a", "model_version": "2", "feature": "x", "severity": s}
+              for s in ("warning", "critical") if canary_loc]
+    per_version = [{"labels": f'{{model_name="a",model_version="{v}",feature="x"}}', "value": k}
+                   for v, k in ks.items()]
+    run_promtool(tmp_path, inputs, [], rules_dir=rules_dir, promql_tests=[
+        firing("DataDriftDetected", "75m", *fired),
+        # b's statistics are whole: a's two baselines fail no rule of the fleet
+        {"expr": 'count(model_name_feature:ml_feature_drift_psi:1h{model_name="b"} > 1)',
+         "eval_time": "75m", "exp_samples": [{"labels": "{}", "value": 1}]},
+        # a has no model-wide statistic (no one baseline to compare its blend with) ...
+        {"expr": f"model_name_feature:ml_feature_drift_ks:1h{{{a}}} or "
+                 f"model_name_feature:ml_feature_drift_psi:1h{{{a}}} or "
+                 f"model_name:ml_concept_drift_psi:1h{{{a}}}",
+         "eval_time": "75m", "exp_samples": []},
+        # ... and each version's KS is against its own baseline, at its own edges
+        {"expr": f"round(model_name_model_version_feature:ml_feature_drift_ks:1h{{{a}}}, 1e-6)",
+         "eval_time": "75m",
+         "exp_samples": [{**x, "value": round(x["value"], 6)} for x in per_version]}])
+    return ks
+
+
+def test_a_canary_retrained_on_other_data_is_judged_against_its_own_baseline(tmp_path):
+    # both of a's versions serve what their baselines saw: no alert for a, each version's KS
+    # against its own baseline under 0.1; joining the two baselines' edges into one model's
+    # failed the drift rules of every model ("vector cannot contain metrics with the same
+    # labelset"), b's too
+    ks = _retrained_canary(tmp_path, 0.0)
+    assert max(ks.values()) < 0.1
+
+
+def test_a_retrained_canary_that_drifted_from_its_own_baseline_fires_alone(tmp_path):
+    # version 2 was trained on values around 2 and now receives values around 0
+    ks = _retrained_canary(tmp_path, 2.0)
+    assert ks["2"] > 0.5 > 0.1 > ks["1"]
+
+
+def test_a_rollout_of_a_retrained_model_pages_nothing(tmp_path):
+    # version 1 serves alone for an hour, then version 2, retrained on other data (its own
+    # edges), replaces it; both receive what their baselines saw. For the hour after, the
+    # model's window still holds version 1's buckets, which version 2's baseline has no edges
+    # for: its KS reads version 2's share of the window (0.71 a quarter hour after, 0.32 at 40
+    # minutes) until they age out, above the warning threshold for under the hour the alert
+    # waits
+    rng = np.random.default_rng(6)
+    rules_dir = _two_models(tmp_path, ModelConfig("a"), ModelConfig("b"))
+    own = {"1": _baseline("a", 0.0), "2": Baseline.from_frame(pd.DataFrame(
+        {"x": np.random.default_rng(5).normal(0.0, 1.0, 5000)}), "a")}
+    inputs = []
+    for version, start in (("1", 0), ("2", 60)):
+        labels = {"model_name": "a", "model_version": version, "instance": f"a-{version}"}
+        edges = own[version].numeric["x"].edges
+        values = rng.normal(0.0, 1.0, 100 * 60)  # 100 a minute
+        cumulative = [int((values <= e).sum()) for e in edges] + [values.size]
+        live = (lambda v, start=start: f"_x60 {v}x140" if start else f"{v}x60")
+        for le, count in zip([le_label(e) for e in edges] + ["+Inf"], cumulative):
+            inputs.append(series("ml_feature_value_bucket",
+                                 live(f"0+{count / 60:g}"), feature="x", le=le, **labels))
+        for spec_series in baseline_inputs(0, own[version], **labels):
+            inputs.append({**spec_series, "values": live(spec_series["values"].split("+")[0]
+                                                         + "+0")})
+        inputs.append(series("ml_model_info", live("1+0"), baseline_id=own[version].baseline_id,
+                             **labels))
+    run_promtool(tmp_path, inputs, [alert("DataDriftDetected", f"{t}m") for t in
+                                    range(60, 200, 10)], rules_dir=rules_dir,
+                 promql_tests=[{"expr": "round(model_name_feature:ml_feature_drift_ks:1h, 0.01)",
+                                "eval_time": f"{t}m",
+                                "exp_samples": [{"labels": '{model_name="a",feature="x"}',
+                                                 "value": ks}]}
+                               for t, ks in ((58, 0.02), (75, 0.71), (100, 0.32), (125, 0.04))])
 
 
 def test_a_canary_fails_on_its_own_requests(tmp_path):

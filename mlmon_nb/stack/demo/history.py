@@ -335,7 +335,7 @@ def synthesize(baseline: Baseline, *, end: float, days: float = 7.0, step: float
             add(m.FEATURE_RESIDUAL, {"model_name": model_name, "feature": feat},
                 np.cumsum(sampled * residual[:, j]))
     add(m.MODEL_INFO, {**mv, "baseline_id": baseline.baseline_id}, np.ones(T))
-    for spec_, values, value in baseline_series(serving_of(baseline)):
+    for spec_, values, value in baseline_series(serving_of(baseline), mv["model_version"]):
         add(spec_, dict(zip(spec_.labels, values)), np.full(T, value))
     out.series.append(Series("up", "gauge", "up", dict(base), np.ones(T)))
     return out
