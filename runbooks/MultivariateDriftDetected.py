@@ -3,7 +3,7 @@
 #
 # The inputs' joint distribution moved away from the training baseline while each feature alone may look as usual: the binned KS of the reconstruction error by the baseline's principal components is above the data-drift warning threshold and past chance, or its mean past what chance gives; models whose baseline has a joint structure.
 #
-# **Fires when** warning: the 1h binned KS of the reconstruction error above `drift.ks.warning` (0.15) for 1h, with at least `alerts.min_events.feature_values` (30 values).
+# **Fires when** warning: the 1h binned KS of the reconstruction error above `drift.ks.warning` (0.15), or the 1h mean reconstruction error above what chance gives for its count at `drift.alpha`, for 1h, with at least `alerts.min_events.feature_values` (30 values).
 #
 # Executed by the launcher when the alert fires, with its labels as parameters; rerun with `mlmon-nb run runbooks/MultivariateDriftDetected.ipynb -p model_name …`. It finds when the reconstruction error left its normal band (the incident window runs from there), reruns the alert's statistic on that window, charts the error against the baseline's band, ranks the features by the residual they add, names the baseline-correlated pair whose correlation change explains it, and checks each feature's own drift. It ends early, with a message, when the alert has resolved, there is no data or the baseline has no joint structure.
 

@@ -111,7 +111,8 @@ class AlertSpec:
     it goes in (``mlmon:<group>``); ``inhibits`` are the alerts it silences for the same model
     while it fires; ``evidence`` is the key in :data:`~mlmon_nb.promql.evidence.EVIDENCE` of the
     ratio whose bound it judges over its own window and its look-back (a canary's: the key's
-    ``_version`` ratio), for the alerts that judge one.
+    ``_version`` ratio), for the alerts that judge one; ``otherwise`` is a second condition that
+    fires it as well, in the words of :func:`fires_when`.
     """
 
     name: str
@@ -128,6 +129,7 @@ class AlertSpec:
     group: str = field(default="alerts", kw_only=True)
     inhibits: tuple[str, ...] = field(default=(), kw_only=True)
     evidence: str | None = field(default=None, kw_only=True)
+    otherwise: str = field(default="", kw_only=True)
 
     @property
     def severities(self) -> tuple[Severity, ...]:
@@ -748,7 +750,9 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               (Firing(_W, "1h", "ks_warning", "1h", "min_feature_values"),),
               ("reconstruction error", "feature residuals", "feature drift"),
               needs_baseline=True, build=_multivariate_drift,
-              reports="binned KS of the reconstruction error", group=DRIFT_ALERTS),
+              reports="binned KS of the reconstruction error", group=DRIFT_ALERTS,
+              otherwise="the 1h mean reconstruction error above what chance gives for its "
+                        "count at `drift.alpha`"),
     AlertSpec("LowModelAccuracy", "Low model accuracy",
               "The share of correct predictions on the ground-truth sample is below the floor, "
               "beyond chance: the Wilson upper bound at `alerts.alpha` is under it over its "
@@ -875,6 +879,7 @@ def fires_when(spec: AlertSpec, config: Config | None = None) -> str:
         else:
             value = f"the {row.window} {spec.reports}" if row.window else f"the {spec.reports}"
             text = f"{value} {spec.side} {_setting_words(row.threshold, model)}"
+        text += f", or {spec.otherwise}," if spec.otherwise else ""
         text += f" for {row.for_}" if row.for_ else " (no `for`)"
         if row.least is not None:
             text += f", with at least {_setting_words(row.least, model)}"

@@ -152,6 +152,17 @@ def test_fires_when_states_each_rows_facts_with_the_configs_values():
     assert "warning: the 5m P95 latency" in latency and "(0.375s) for 15m" in latency
 
 
+def test_fires_when_states_every_condition_its_rule_fires_on():
+    # the multivariate alert fires on its KS past chance or on its mean error past chance
+    spec = catalogue.get("MultivariateDriftDetected")
+    text = catalogue.fires_when(spec)
+    assert "binned KS of the reconstruction error above `drift.ks.warning` (0.15), or the 1h " \
+           "mean reconstruction error above what chance gives" in text, text
+    (rule,) = spec.rules(load_config())
+    assert "ml_reconstruction_error_mean:1h > model_name:ml_reconstruction_error_mean_critical" \
+        in rule.expr and "ml_reconstruction_error_ks:1h" in rule.expr
+
+
 def test_committed_runbook_headers_and_alert_table_are_fresh():
     from mlmon_nb.runbooks.headers import stale_headers
     assert stale_headers(REPO) == [], "run `mlmon-nb rules generate` to refresh them"
