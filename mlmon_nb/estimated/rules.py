@@ -48,8 +48,9 @@ parts of the curve (buckets with fewer than :data:`THIN_ROWS` labelled rows,
 For the models running more than one version now, :func:`version_estimated_accuracy_rules`
 records the same per version over :data:`VERSION_WINDOWS` (the alert's 30m) under
 ``model_name_model_version…`` names (:data:`VERSION_SCOPE`): each version's bucket counts through
-the model's one curve (its calibration series are the model's, without ``model_version``), so a
-canary is judged on its own predictions; a model running one version gets no series more.
+the model's one curve (read without the versions' ``model_version``, for the models whose versions
+run one baseline), so a canary is judged on its own predictions; a model running one version gets
+no series more.
 """
 
 from __future__ import annotations

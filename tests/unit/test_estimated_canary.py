@@ -110,3 +110,27 @@ def test_one_version_gets_no_version_estimate(tmp_path, overconfident):
 def test_edges_cover_the_shares():
     assert len(CANARY) == len(STABLE) == len(EDGES)
     assert sum(CANARY) == pytest.approx(1) and sum(STABLE) == pytest.approx(1)
+
+
+def test_a_canary_serving_its_own_curve_gets_no_estimate_through_another(tmp_path,
+                                                                         overconfident):
+    # the same canary, retrained: its replica serves its own baseline (baseline_id "b2"). The
+    # model has no one curve while its versions run two, so neither it nor its versions are
+    # estimated (and EstimatedAccuracyDrop waits); with one baseline the same counts are
+    inputs = (baseline_inputs(60, overconfident, model_version="1", instance="replica-1")
+              + baseline_inputs(60, overconfident, model_version="2", instance="replica-2")
+              + _histogram("1", 60, STABLE_RATE, STABLE, STABLE_MEAN)
+              + _histogram("2", 60, CANARY_RATE, CANARY, CANARY_MEAN))
+    model, version = estimated_accuracy("30m"), versioned(estimated_accuracy("30m"))
+    one = [{"labels": f'{{__name__="{model}",model_name="{MODEL}"}}'},
+           *({"labels": f'{{__name__="{version}",model_name="{MODEL}",model_version="{v}"}}'}
+             for v in ("1", "2"))]
+    for ids, expected in ((("b", "b"), one), (("b", "b2"), [])):
+        info = [series("ml_model_info", gauge(1, 60), model_version=v, baseline_id=i,
+                       instance=f"replica-{v}") for v, i in zip(("1", "2"), ids)]
+        run_promtool(tmp_path, inputs + info, [alert("EstimatedAccuracyDrop", "50m")]
+                     if not expected else [],
+                     promql_tests=[{"expr": f"count by (__name__, model_name, model_version) "
+                                            f"({{__name__=~\"{model}|{version}\"}})",
+                                    "eval_time": "50m",
+                                    "exp_samples": [{**x, "value": 1} for x in expected]}])
