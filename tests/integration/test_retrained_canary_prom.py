@@ -4,7 +4,8 @@ its own, trained on values around 2 (other quantile edges), while both receive v
 Each replica exports the baseline it serves, labelled with its version, as a service does.
 
 Judged on its own traffic against its own baseline, version 2.0.0 drifted and version 1.0.0 did
-not: the DataDriftDetected runbook given the version the alert named reads the same KS the rule
+not, on Prometheus and on VictoriaMetrics alike, and the model as a whole is not judged: the
+DataDriftDetected runbook given the version the alert named reads the same KS the rule
 does, and says that the version serves another baseline than the configured file.
 """
 
@@ -16,11 +17,15 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from victoria_support import running_victoriametrics
 
+from mlmon_nb import Prometheus
 from mlmon_nb import investigate as iv
 from mlmon_nb import metrics as m
 from mlmon_nb.baseline import Baseline
+from mlmon_nb.drift.expressions import VERSION_SCOPE, ks_rule_expr
 from mlmon_nb.instrument import baseline_series, serving_of
+from mlmon_nb.promql import matcher
 from mlmon_nb.runbooks import (
     Registry,
     execute,
@@ -29,7 +34,7 @@ from mlmon_nb.runbooks import (
     server_defaults,
     validate_parameters,
 )
-from mlmon_nb.stack.demo.history import Series, SyntheticHistory
+from mlmon_nb.stack.demo.history import Series, SyntheticHistory, openmetrics_chunks
 from mlmon_nb.stack.demo.model import MODEL_NAME
 
 STEP = 60.0
@@ -118,6 +123,23 @@ def test_each_versions_ks_is_against_the_baseline_it_serves(retrained):
         signal = inv.ks_signal("x", 0.25, model_version=version)
         value = prom.scalar(signal.query("1h"), end)
         assert value == pytest.approx(ks[version], abs=1e-9), version
+
+
+def test_victoriametrics_reads_the_same_ks_for_each_version_and_none_for_the_model(
+        retrained, tmp_path):
+    # the same history in VictoriaMetrics (what vmalert evaluates the rules on): each version's
+    # KS against its own baseline, and no model-wide KS while the versions run two baselines
+    config, baselines, prom, end, ks = retrained
+    history, _ = _history(baselines, end)
+    with running_victoriametrics(openmetrics_chunks(history), tmp_path, end) as url, \
+            Prometheus(url) as vm:
+        for version in RATES:
+            matchers = (matcher("model_name", MODEL_NAME), matcher("feature", "x"),
+                        matcher("model_version", version))
+            query = ks_rule_expr("1h", *matchers, recorded=False, scope=VERSION_SCOPE)
+            assert vm.scalar(query, end) == pytest.approx(ks[version], abs=1e-9), version
+        model = ks_rule_expr("1h", matcher("model_name", MODEL_NAME), recorded=False)
+        assert vm.query(model, end).empty and prom.query(model, end).empty
 
 
 def test_the_investigation_says_a_version_serves_another_baseline(retrained):
