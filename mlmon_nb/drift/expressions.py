@@ -179,6 +179,8 @@ def version_reference_record() -> str:
 
 
 def _version_reference(matchers: Sequence[str] = (), recorded: bool = True) -> str:
+    """Each version's own baseline shares by ``le``: the record, or (a query over any window)
+    from the exported series."""
     if recorded:
         return selector(version_reference_record(), *matchers)
     labels = ", ".join((*VERSION_SCOPE.by, "le"))
@@ -186,6 +188,7 @@ def _version_reference(matchers: Sequence[str] = (), recorded: bool = True) -> s
 
 
 def version_reference_rule_expr() -> str:
+    """The record's expression: the exported shares of the models running several versions."""
     restricted = f"{FEATURE_BASELINE_RATIO.name} {VERSION_SCOPE.only}"
     return f"max by ({', '.join((*VERSION_SCOPE.by, 'le'))}) ({restricted})"
 
