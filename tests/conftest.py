@@ -24,7 +24,7 @@ import pytest
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import Config, load_config
 from mlmon_nb.prom import Prometheus
-from mlmon_nb.stack import COMPONENTS, Stack, backfill, free_port
+from mlmon_nb.stack import COMPONENTS, Stack, backfill, free_ports
 from mlmon_nb.stack.demo.history import SyntheticHistory, openmetrics_chunks, synthesize
 from mlmon_nb.stack.demo.model import MODEL_NAME, training_baseline
 
@@ -80,8 +80,8 @@ HISTORY_STEP = 60.0
 def config_on_free_ports(state_dir: Path) -> Config:
     """The demo configuration with every port free right now and its own state dir."""
     base = load_config(REPO / "stack" / "mlmon.yaml")
-    return base.with_ports({c: free_port() for c in COMPONENTS if c != "traffic"},
-                           state_dir=state_dir)
+    names = [c for c in COMPONENTS if c != "traffic"]
+    return base.with_ports(dict(zip(names, free_ports(len(names)))), state_dir=state_dir)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ if TYPE_CHECKING:
         backfill,
         effective_config_yaml,
         free_port,
+        free_ports,
         iter_blocks,
         render_prometheus_config,
     )
 
 __all__ = ["COMPONENTS", "ComponentStatus", "Stack", "backfill", "effective_config_yaml",
-           "free_port", "iter_blocks", "render_prometheus_config"]
+           "free_port", "free_ports", "iter_blocks", "render_prometheus_config"]
 
 __getattr__ = forward(__name__, ".lifecycle")

@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -58,6 +59,7 @@ __all__ = [
     "ComponentStatus",
     "COMPONENTS",
     "free_port",
+    "free_ports",
     "backfill",
     "render_prometheus_config",
     "effective_config_yaml",
@@ -80,9 +82,22 @@ def port_taken(host: str, port: int) -> bool:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1", avoid: Iterable[int] = ()) -> list[int]:
+    """``count`` distinct TCP ports free on ``host`` right now, none of ``avoid`` (ports given
+    out earlier and not yet listened on): each socket is held until all are bound, as ports
+    asked for one at a time can repeat once the first is released."""
+    avoid = set(avoid)
+    with ExitStack() as held:
+        ports: list[int] = []
+        while len(ports) < count:
+            s = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind((host, 0))
+            if s.getsockname()[1] not in avoid:
+                ports.append(s.getsockname()[1])
+        return ports
 
 
 def backfill(chunks: Iterable[tuple[float, str]], tsdb_dir: Path, workers: int = 2) -> int:

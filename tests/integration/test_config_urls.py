@@ -13,7 +13,7 @@ import yaml
 
 from mlmon_nb.config import URL_PORTS, Config, ModelConfig, load_config, parse_config
 from mlmon_nb.errors import ConfigError
-from mlmon_nb.stack import free_port
+from mlmon_nb.stack import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "stack" / "mlmon.yaml"
@@ -88,7 +88,8 @@ def test_a_config_built_in_code_derives_its_urls_too():
 
 def test_stack_status_shows_the_urls_it_uses(tmp_path):
     raw = _demo_raw()
-    ports = {c: free_port() for c in ("prometheus", "alertmanager", "launcher", "jupyter")}
+    names = ("prometheus", "alertmanager", "launcher", "jupyter")
+    ports = dict(zip(names, free_ports(len(names))))
     raw["stack"]["ports"].update(ports)
     raw["stack"]["state_dir"] = str(tmp_path / "state")
     raw["jupyter_url"] = "https://jupyter.example"

@@ -27,7 +27,7 @@ from mlmon_nb.launcher.console import AlertFeed, ConsoleAlert, parse_time
 from mlmon_nb.launcher.pages import RunsView, console_page, runs_page, stale_reason
 from mlmon_nb.runbooks import Registry, run_body
 from mlmon_nb.runstore import RunStore
-from mlmon_nb.stack import COMPONENTS, free_port
+from mlmon_nb.stack import COMPONENTS, free_port, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +51,8 @@ def site(tmp_path_factory):
     a long unbroken token), and a headless Chromium at 1280 px."""
     root = tmp_path_factory.mktemp("fixes")
     base = load_config(REPO / "stack" / "mlmon.yaml")
-    cfg = base.with_ports({c: free_port() for c in COMPONENTS if c != "traffic"},
-                          state_dir=root / "state")
+    names = [c for c in COMPONENTS if c != "traffic"]
+    cfg = base.with_ports(dict(zip(names, free_ports(len(names)))), state_dir=root / "state")
     cfg = replace(cfg, prometheus_url=f"http://127.0.0.1:{free_port()}")
     store = RunStore(cfg.stack.state_dir / "runs")
     runs = []

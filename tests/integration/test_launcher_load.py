@@ -26,7 +26,7 @@ from launcher_support import (
 )
 
 from mlmon_nb.runstore import RunStatus, RunStore
-from mlmon_nb.stack import free_port
+from mlmon_nb.stack import free_ports
 
 ALERTS = 20           # distinct alerts (each runs a kernel: the cost of the test)
 SENDS = 5             # each alert is sent this often, alternating launchers → 100 webhooks
@@ -82,7 +82,7 @@ def test_two_launchers_under_load_execute_each_alert_once(history, tmp_path):
                       *(f"m{n:03d}" for n in range(ALERTS)))
     path = write_config(cfg, tmp_path / "mlmon.yaml")
     env = {"MLMON_RUNBOOK_DIR": str(folder)}
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     args = ("--workers", "2", "--warm-kernels", str(WARM), "--run-timeout", "120s")
     store = RunStore(state / "runs")
     reads: list[float] = []

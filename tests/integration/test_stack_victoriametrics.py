@@ -29,7 +29,7 @@ from mlmon_nb.runstore import RunStore
 from mlmon_nb.stack.backends import BACKENDS, VM_SHARDS
 from mlmon_nb.stack.demo.bootstrap import build_demo_baseline
 from mlmon_nb.stack.demo.model import MODEL_NAME
-from mlmon_nb.stack.lifecycle import Stack, _proc_start_time, free_port
+from mlmon_nb.stack.lifecycle import Stack, _proc_start_time, free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,8 @@ VM = BACKENDS["victoriametrics"]
 @pytest.fixture(scope="module")
 def vm_stack(tmp_path_factory, free_port_config):
     config = free_port_config(tmp_path_factory.mktemp("vm-e2e") / "state")
-    config = config.with_ports({c: free_port() for c in DEFAULT_PORTS})
+    config = config.with_ports(dict(zip(DEFAULT_PORTS, free_ports(
+        len(DEFAULT_PORTS), avoid=config.stack.ports.values()))))
     build_demo_baseline(config.baseline_path(MODEL_NAME))
     stack = Stack(config, backend="victoriametrics")
     try:

@@ -18,6 +18,7 @@ import yaml
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.config import DEFAULT_PORTS, load_config
 from mlmon_nb.errors import StackError
+from mlmon_nb.stack import free_ports
 from mlmon_nb.stack.backends import (
     BACKENDS,
     SCRAPE_FILE,
@@ -173,3 +174,11 @@ def test_commands_that_talk_to_a_running_stack_start_without_the_rule_machinery(
                          timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[2, 1, 0] []", out.stdout + out.stderr
     assert "the demo model service is unreachable at http://127.0.0.1:9 (" in out.stderr
+
+
+def test_free_ports_are_distinct_and_none_of_those_given_out_before():
+    # ports asked for one at a time can repeat once a socket is released; a stack of many
+    # components needs each its own
+    first = free_ports(40)
+    again = free_ports(40, avoid=first)
+    assert len(set(first)) == 40 and len(set(again)) == 40 and not set(first) & set(again)
