@@ -32,8 +32,8 @@ from ..metrics import (
     MetricSpec,
     recording_name,
 )
-from ..promql import number, selector, sum_increase
-from ..promql.baselines import one_baseline
+from ..promql import matcher, number, selector, sum_increase
+from ..promql.baselines import one_baseline, served, served_increase
 from ..promql.histograms import (
     bins,
     confidence_buckets_record,
@@ -91,9 +91,11 @@ _FEATURE_BY = ("model_name", "feature")
 
 
 def feature_buckets_query(model_name: str, window: str = "1h") -> str:
-    """Each feature's bucket increases over ``window``, summed across replicas."""
-    return sum_increase(selector(FEATURE_VALUE.series("_bucket"), model_name=model_name), window,
-                        ("feature", "le"))
+    """Each feature's bucket increases over ``window``, summed across replicas, of the versions
+    serving a baseline now (:func:`~mlmon_nb.promql.baselines.served`), as the rules sum them."""
+    own = matcher("model_name", model_name)
+    return served_increase(selector(FEATURE_VALUE.series("_bucket"), own), window,
+                           ("feature", "le"), FEATURE_BASELINE_VALUES, own)
 
 
 def confidence_buckets_query(model_name: str, window: str = "1h") -> str:
@@ -120,9 +122,9 @@ VERSIONS_RULE = recording_name(MODEL_LEVEL, "ml_model_versions", "count")
 
 @dataclass(frozen=True)
 class Scope:
-    """Whose traffic a feature statistic judges: each model (summed over its versions), or each
-    version of a model that runs more than one (a canary on its own traffic, without a series
-    more for a model that runs one version)."""
+    """Whose traffic a feature statistic judges: each model (summed over its versions serving a
+    baseline now), or each version of a model that runs more than one (a canary on its own
+    traffic, without a series more for a model that runs one version)."""
 
     by: tuple[str, ...]  # the labels of a feature statistic
     level: str  # its recording level
@@ -152,9 +154,12 @@ def feature_buckets_record(window: str, scope: Scope = MODEL_SCOPE) -> str:
 def feature_buckets_rule_expr(window: str, scope: Scope = MODEL_SCOPE) -> str:
     """Each version's counts from the raw buckets, for every model (the only read of the raw
     buckets: a version's statistics are restricted through its count n); each model's the sum
-    of its versions' (the same counts, without reading every replica's raw buckets again)."""
+    of its versions' serving a baseline now (the same counts, without reading every replica's
+    raw buckets again; a version retired within the window, whose buckets another baseline's
+    edges would not match, is left out: :func:`~mlmon_nb.promql.baselines.served`)."""
     if scope is MODEL_SCOPE:
-        return f"sum by (model_name, feature, le) ({feature_buckets_record(window, VERSION_SCOPE)})"
+        versions = served(feature_buckets_record(window, VERSION_SCOPE))
+        return f"sum by (model_name, feature, le) ({versions})"
     return sum_increase(FEATURE_VALUE.series("_bucket"), window, (*scope.by, "le"))
 
 
@@ -267,7 +272,11 @@ def _counts(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence
         record = (feature_buckets_record(window, scope) if spec is FEATURE_VALUE
                   else confidence_buckets_record(window))
         return selector(record, *extra, *matchers)
-    return sum_increase(selector(spec.series("_bucket"), *extra, *matchers), window, (*by, "le"))
+    raw = selector(spec.series("_bucket"), *extra, *matchers)
+    if spec is FEATURE_VALUE and scope is MODEL_SCOPE:
+        own = [m for m in matchers if m.startswith("model_name")]
+        return served_increase(raw, window, (*by, "le"), FEATURE_BASELINE_VALUES, *own)
+    return sum_increase(raw, window, (*by, "le"))
 
 
 def _n(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence[str],

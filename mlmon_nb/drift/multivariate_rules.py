@@ -21,8 +21,8 @@ from ..metrics import (
     RECONSTRUCTION_ERROR,
     recording_name,
 )
-from ..promql import number, ratio, selector, sum_increase
-from ..promql.baselines import one_baseline
+from ..promql import number, ratio, selector
+from ..promql.baselines import one_baseline, served_increase
 from .expressions import MODEL_LEVEL, Alphas, _by_alpha
 from .significance import DEFAULT_ALPHA, ks_coefficient, mean_coefficient
 
@@ -56,9 +56,11 @@ def reconstruction_ks_expr(window: str = "1h", *matchers: str, recorded: bool = 
         n = selector(recording_name(MODEL_LEVEL, N_RECORD, window), *matchers)
     else:
         bucket = RECONSTRUCTION_ERROR.series("_bucket")
-        finite = sum_increase(selector(bucket, 'le!="+Inf"', *matchers), window,
-                              ("model_name", "le"))
-        n = sum_increase(selector(bucket, 'le="+Inf"', *matchers), window)
+        own = [m for m in matchers if m.startswith("model_name")]
+        finite = served_increase(selector(bucket, 'le!="+Inf"', *matchers), window,
+                                 ("model_name", "le"), RECONSTRUCTION_BASELINE_VALUES, *own)
+        n = served_increase(selector(bucket, 'le="+Inf"', *matchers), window, ("model_name",),
+                            RECONSTRUCTION_BASELINE_VALUES, *own)
     reference = (f"max by (model_name, le) "
                  f"({one_baseline(selector(RECONSTRUCTION_BASELINE_RATIO.name, *matchers))})")
     return (f"max by (model_name) (abs(\n"
@@ -101,10 +103,12 @@ def multivariate_rules(windows: Sequence[str] = ("1h",), *,
         everything = selector(reconstruction_buckets_record(w), 'le="+Inf"')
         rules += [
             {"record": reconstruction_buckets_record(w),
-             "expr": sum_increase(RECONSTRUCTION_ERROR.series("_bucket"), w, ("model_name", "le"))},
+             "expr": served_increase(RECONSTRUCTION_ERROR.series("_bucket"), w,
+                                     ("model_name", "le"), RECONSTRUCTION_BASELINE_VALUES)},
             {"record": n, "expr": f"sum by (model_name) ({everything})"},
             {"record": recording_name(MODEL_LEVEL, MEAN_RECORD, w),
-             "expr": ratio(sum_increase(RECONSTRUCTION_ERROR.series("_sum"), w, ("model_name",)),
+             "expr": ratio(served_increase(RECONSTRUCTION_ERROR.series("_sum"), w,
+                                           ("model_name",), RECONSTRUCTION_BASELINE_VALUES),
                            f"({n} > 0)", bad_may_be_absent=False)},
             {"record": recording_name(MODEL_LEVEL, KS_RECORD, w), "expr": reconstruction_ks_expr(w)},
             {"record": recording_name(MODEL_LEVEL, KS_CRITICAL_RECORD, w),

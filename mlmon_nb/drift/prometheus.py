@@ -15,8 +15,9 @@ import pandas as pd
 from ..baseline import Baseline
 from ..config import Thresholds
 from ..errors import DriftError
-from ..metrics import RECONSTRUCTION_ERROR, le_label
-from ..promql import selector, sum_increase
+from ..metrics import RECONSTRUCTION_BASELINE_VALUES, RECONSTRUCTION_ERROR, le_label
+from ..promql import matcher, selector
+from ..promql.baselines import served_increase
 from .bins import BinCounts, bin_counts, binned_drift, counts_drift
 from .expressions import category_counts_query, confidence_buckets_query, feature_buckets_query
 from .methods import MIN_SAMPLES
@@ -87,10 +88,11 @@ def drift_series(prom: QuerySource, baseline: Baseline, start: Any, end: Any, st
 
 def reconstruction_query(model_name: str, window: str = "1h", suffix: str = "_bucket") -> str:
     """The reconstruction error's bucket increases (or ``_sum``) over ``window``, summed across
-    replicas."""
+    replicas, of the versions serving a baseline now, as the rules sum them."""
     by = ("le",) if suffix == "_bucket" else ()
-    return sum_increase(selector(RECONSTRUCTION_ERROR.series(suffix), model_name=model_name),
-                        window, by)
+    own = matcher("model_name", model_name)
+    return served_increase(selector(RECONSTRUCTION_ERROR.series(suffix), own), window, by,
+                           RECONSTRUCTION_BASELINE_VALUES, own)
 
 
 def window_reconstruction(prom: QuerySource, baseline: Baseline, *, time: Any = None,

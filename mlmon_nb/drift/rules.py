@@ -4,7 +4,8 @@ the series each service exports (:data:`mlmon_nb.metrics.BASELINE_SERIES`).
 Each rule is a dict ``{"record", "expr", "labels"}`` ready for a Prometheus rule group, in the
 order Prometheus must evaluate them (later rules read earlier ones of the same evaluation): per
 window each version's feature bucket counts summed across replicas (for every model: the one
-read of the raw buckets) and each model's summed from them, the counts n, every registered test
+read of the raw buckets) and each model's summed from those of its versions serving a baseline
+now, the counts n, every registered test
 that has a rule, and the critical values chance gives for n at each model's alpha; then, for the
 models that run more than one version now (a canary), each version's feature KS on its own
 traffic (its count n, so its statistics, kept to those models).

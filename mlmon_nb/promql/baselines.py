@@ -7,14 +7,20 @@ versions run two (a canary retrained on other data, or a rollout of one), there 
 compare with: the two baselines' buckets differ, so their shares would blend, and joining them
 on their edges fails the rule for every model. :func:`one_baseline` keeps a model's baseline
 series only where its versions run one; a model running two is judged version by version, each
-against its own (:mod:`mlmon_nb.drift.expressions`).
+against its own (:mod:`mlmon_nb.drift.expressions`). And a model's window sums only the
+versions serving a baseline now (:func:`served`): after a rollout of a version retrained on
+other data, the retired version's buckets, at edges the new baseline does not have, would
+otherwise stay in the hour's counts and read as drift until they aged out.
 """
 
 from __future__ import annotations
 
-from ..metrics import MODEL_INFO
+from typing import Sequence
 
-__all__ = ["MIXED_BASELINES", "one_baseline"]
+from ..metrics import FEATURE_BASELINE_VALUES, MODEL_INFO, MetricSpec
+from . import by, matcher, selector
+
+__all__ = ["MIXED_BASELINES", "one_baseline", "served", "served_increase"]
 
 # the models whose live versions export more than one baseline (``ml_model_info``'s
 # ``baseline_id``)
@@ -27,3 +33,21 @@ def one_baseline(series: str) -> str:
     """``series`` (a selector of a baseline's or a reliability curve's series) for the models
     whose live versions all run one baseline."""
     return f"{series}{_GUARD}"
+
+
+def served(series: str, values: MetricSpec = FEATURE_BASELINE_VALUES, *matchers: str) -> str:
+    """``series`` (by ``model_name`` and ``model_version``, e.g. a window's bucket counts) of
+    the versions whose services export their baseline now (``values``, a baseline series
+    carrying ``model_version``; ``matchers``: of one model, say); every version of the models
+    that export none so labelled (no baseline, or a service from before the label)."""
+    live = (f"group by (model_name, model_version) "
+            f"({selector(values.name, matcher('model_version', '', '!='), *matchers)})")
+    return (f"({series} and on (model_name, model_version) {live}\n"
+            f"  or {series} unless on (model_name) {live})")
+
+
+def served_increase(series: str, window: str, labels: Sequence[str],
+                    values: MetricSpec = FEATURE_BASELINE_VALUES, *matchers: str) -> str:
+    """``sum by (labels) (increase(series[window]))`` over the versions :func:`served`
+    (``matchers``: the model's, for the baseline series)."""
+    return f"sum {by(*labels)} ({served(f'increase({series}[{window}])', values, *matchers)})"

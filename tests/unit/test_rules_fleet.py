@@ -110,12 +110,12 @@ def test_each_model_drifts_against_its_own_baseline(tmp_path):
     values = np.random.default_rng(4).normal(10.0, 1.0, 6000)
     inputs = []
     for name, baseline in base.items():
-        inputs += baseline_inputs(80, baseline, model_name=name)
+        inputs += baseline_inputs(80, baseline, model_name=name, model_version="1")
         edges = baseline.numeric["x"].edges
         cumulative = [int((values <= e).sum()) for e in edges] + [values.size]
         for le, count in zip([le_label(e) for e in edges] + ["+Inf"], cumulative):
             inputs.append(series("ml_feature_value_bucket", counter((80, count / 75)),
-                                 model_name=name, feature="x", le=le))
+                                 model_name=name, model_version="1", feature="x", le=le))
         inputs.append(series("ml_model_info", gauge(1, 80), model_name=name,
                              model_version="1", baseline_id=baseline.baseline_id))
     # one version each: no version-level statistic (their bucket counts, which the models' sum,
@@ -239,11 +239,10 @@ def test_a_retrained_canary_that_drifted_from_its_own_baseline_fires_alone(tmp_p
 
 def test_a_rollout_of_a_retrained_model_pages_nothing(tmp_path):
     # version 1 serves alone for an hour, then version 2, retrained on other data (its own
-    # edges), replaces it; both receive what their baselines saw. For the hour after, the
-    # model's window still holds version 1's buckets, which version 2's baseline has no edges
-    # for: its KS reads version 2's share of the window (0.71 a quarter hour after, 0.32 at 40
-    # minutes) until they age out, above the warning threshold for under the hour the alert
-    # waits
+    # edges), replaces it; both receive what their baselines saw. The model's hour window sums
+    # the versions serving a baseline now: a quarter hour after, version 2's 1,500 values alone,
+    # KS 0.04 (with version 1's buckets, at edges version 2's baseline does not have, it read
+    # 0.71 then, 0.32 at 40 minutes, above the warning threshold for 50 minutes)
     rng = np.random.default_rng(6)
     rules_dir = _two_models(tmp_path, ModelConfig("a"), ModelConfig("b"))
     own = {"1": _baseline("a", 0.0), "2": Baseline.from_frame(pd.DataFrame(
@@ -265,11 +264,14 @@ def test_a_rollout_of_a_retrained_model_pages_nothing(tmp_path):
                              **labels))
     run_promtool(tmp_path, inputs, [alert("DataDriftDetected", f"{t}m") for t in
                                     range(60, 200, 10)], rules_dir=rules_dir,
-                 promql_tests=[{"expr": "round(model_name_feature:ml_feature_drift_ks:1h, 0.01)",
-                                "eval_time": f"{t}m",
+                 promql_tests=[{"expr": f"round({record})", "eval_time": f"{t}m",
                                 "exp_samples": [{"labels": '{model_name="a",feature="x"}',
-                                                 "value": ks}]}
-                               for t, ks in ((58, 0.02), (75, 0.71), (100, 0.32), (125, 0.04))])
+                                                 "value": value}]}
+                               for t, ks, n in ((58, 2, 5800), (75, 4, 1500), (100, 4, 4000),
+                                                (125, 4, 6000))
+                               for record, value in (
+                                   ("model_name_feature:ml_feature_drift_ks:1h * 100", ks),
+                                   ("model_name_feature:ml_feature_drift_n:1h", n))])
 
 
 def test_a_canary_fails_on_its_own_requests(tmp_path):
