@@ -84,7 +84,7 @@ def _far_off_features(minutes: int, per_minute: float) -> list[dict]:
         for le in [le_label(e) for e in spec.edges] + ["+Inf"]:
             n = per_minute if le == "+Inf" else 0
             out.append(series("ml_feature_value_bucket", counter((minutes, n)), feature=feature,
-                              le=le))
+                              le=le, model_version="1.0.0"))
     return out
 
 

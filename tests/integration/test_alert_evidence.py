@@ -429,7 +429,7 @@ def test_a_drift_with_evidence_pages(tmp_path):
         for le in [le_label(e) for e in spec.edges] + ["+Inf"]:
             inputs.append(series("ml_feature_value_bucket",
                                  counter((70, 100 if le == "+Inf" else 0)), feature=feature,
-                                 le=le))
+                                 le=le, model_version="1.0.0"))
     run_promtool(tmp_path, inputs, [], promql_tests=[{
         "expr": 'count by (severity) (ALERTS{alertname="DataDriftDetected",alertstate="firing"})',
         "eval_time": "61m",
