@@ -5,10 +5,11 @@ Every selector, ``sum … (increase(…))`` and number literal is written with
 value equals the Python rerun on the same counts (the suite checks it to 1e-9).
 
 - :func:`feature_buckets_query`, :func:`confidence_buckets_query`,
-  :func:`category_counts_query`: a window's counts per bin, summed across replicas;
-- :func:`ks_rule_expr`, :func:`psi_rule_expr`, :func:`concept_psi_rule_expr`: one feature's (or
-  the confidence histogram's) binned KS and PSI against the baseline's shares, written as
-  literals;
+  :func:`category_counts_query`: a window's counts per bin, summed across replicas (and the
+  versions serving a baseline);
+- :func:`ks_rule_expr`, :func:`psi_rule_expr`, :func:`concept_psi_rule_expr`: every feature's
+  (or the confidence histogram's) binned KS and PSI against the baseline's shares, joined from
+  the series its service exports (each version's own, for a version's KS);
 - the record names (``level:metric:window``): :data:`KS_RECORD`, :data:`PSI_RECORD`,
   :data:`CONCEPT_PSI_RECORD` and the rules the alert catalogue reads, over
   :data:`RULE_WINDOW` (1h): :data:`KS_RULE`, :data:`PSI_RULE`, :data:`CONCEPT_PSI_RULE`.
