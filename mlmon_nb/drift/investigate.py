@@ -24,6 +24,7 @@ from ..findings.investigation import InvestigationBase
 from ..findings.record import _cap
 from ..humanize import Kind, fmt, fmt_duration
 from ..promql import matcher, number, quote, selector, sum_increase
+from ..queries import model_info
 from ..signals import Signal
 from .compare import thresholds_for
 from .expressions import (
@@ -371,11 +372,11 @@ class DriftEvidence(InvestigationBase):
         """Say so when a live version of the model serves another baseline than the configured
         file (a canary retrained on other data): the reruns here compare with the file, while
         the rules judge each version against the baseline it serves."""
-        info = selector(m.MODEL_INFO.name, model_name=self.model_name)
-        served = self.prom.query(f"group by (model_version, baseline_id) ({info})",
-                                 self.incident.end)
+        served = self.prom.query(model_info(self.model_name), self.incident.end)
         if served.empty:
             return
+        # a service without a version (or a baseline) exports no such label
+        served = served.reindex(columns=["model_version", "baseline_id"], fill_value="")
         pairs = sorted(zip(served["model_version"].astype(str), served["baseline_id"].astype(str)))
         others = [(v, b) for v, b in pairs if b != baseline.baseline_id]
         if not others:

@@ -12,18 +12,21 @@ does, and says that the version serves another baseline than the configured file
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from launcher_support import write_config
 from victoria_support import running_victoriametrics
 
 from mlmon_nb import Prometheus
 from mlmon_nb import investigate as iv
 from mlmon_nb import metrics as m
-from mlmon_nb.baseline import Baseline
+from mlmon_nb.baseline import Baseline, bin_fractions
 from mlmon_nb.drift.expressions import VERSION_SCOPE, ks_rule_expr
+from mlmon_nb.drift.stats import binned_ks
 from mlmon_nb.instrument import baseline_series, serving_of
 from mlmon_nb.promql import matcher
 from mlmon_nb.runbooks import (
@@ -41,6 +44,7 @@ STEP = 60.0
 HOURS = 2
 RATES = {"1.0.0": 80, "2.0.0": 20}  # values a minute
 TRAINED_ON = {"1.0.0": 0.0, "2.0.0": 2.0}  # the centre of each version's training values
+UNVERSIONED = "plain_model"  # a model whose service gives no version
 
 
 def _baselines() -> dict[str, Baseline]:
@@ -83,6 +87,10 @@ def _history(baselines: dict[str, Baseline], end: float
             out.series.append(Series(spec.name, "gauge", spec.name,
                                      {**base, **dict(zip(spec.labels, labels))},
                                      np.full(ts.size, value)))
+    # another model, its service without a version, serving a baseline other than the file's
+    out.series.append(Series(m.MODEL_INFO.name, "gauge", m.MODEL_INFO.sample,
+                             {"job": "retrained", "instance": "plain", "model_name": UNVERSIONED,
+                              "baseline_id": "rebuilt"}, np.ones(ts.size)))
     out.series.sort(key=lambda s: s.family)  # one family's series together, as OpenMetrics wants
     return out, last_hour
 
@@ -90,8 +98,7 @@ def _history(baselines: dict[str, Baseline], end: float
 def _ks(values: np.ndarray, baseline: Baseline) -> float:
     """The binned KS of ``values`` against ``baseline``'s own edges and shares."""
     spec = baseline.numeric["x"]
-    shares = np.array([(values <= e).mean() for e in spec.edges])
-    return float(np.max(np.abs(shares - np.asarray(spec.cumulative))))
+    return binned_ks(spec.fractions, bin_fractions(values, spec.edges))
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +115,9 @@ def retrained(free_port_config, prometheus_over, tmp_path_factory):
                {v: _ks(values, baselines[v]) for v, values in last_hour.items()})
 
 
-def _investigation(config, end: float, version: str):
+def _investigation(config, end: float, version: str, model_name: str = MODEL_NAME):
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))
-    return iv.open_investigation("DataDriftDetected", MODEL_NAME, config.prometheus_url,
+    return iv.open_investigation("DataDriftDetected", model_name, config.prometheus_url,
                                  "", iso, "2h", "", str(config.baseline_path(MODEL_NAME)),
                                  severity="critical", feature="x", model_version=version)
 
@@ -151,6 +158,17 @@ def test_the_investigation_says_a_version_serves_another_baseline(retrained):
     message = said[0].message
     assert f"version 2.0.0 serves {baselines['2.0.0'].baseline_id}" in message, message
     assert "1.0.0 serves" not in message and "-p baseline_path" in message
+
+
+def test_a_service_without_a_version_is_named_as_such(retrained, tmp_path, monkeypatch):
+    config, baselines, prom, end, ks = retrained
+    both = replace(config, models=(*config.models, replace(config.models[0], name=UNVERSIONED)))
+    monkeypatch.setenv("MLMON_CONFIG", str(write_config(both, tmp_path / "mlmon.yaml")))
+    inv = _investigation(config, end, "", model_name=UNVERSIONED)
+    inv.load_baseline()
+    (said,) = [f for f in inv.findings if f.name == "Training baseline"]
+    assert said.message.startswith("version (none) serves rebuilt, not the configured"), \
+        said.message
 
 
 def test_the_runbook_judges_the_version_against_its_own_baseline(retrained, tmp_path):
