@@ -189,14 +189,16 @@ def _version_reference(matchers: Sequence[str] = (), recorded: bool = True) -> s
     from the exported series."""
     if recorded:
         return selector(version_reference_record(), *matchers)
-    labels = ", ".join((*VERSION_SCOPE.by, "le"))
-    return f"max by ({labels}) ({selector(FEATURE_BASELINE_RATIO.name, *matchers)})"
+    return _version_shares(selector(FEATURE_BASELINE_RATIO.name, *matchers))
 
 
 def version_reference_rule_expr() -> str:
     """The record's expression: the exported shares of the models running several versions."""
-    restricted = f"{FEATURE_BASELINE_RATIO.name} {VERSION_SCOPE.only}"
-    return f"max by ({', '.join((*VERSION_SCOPE.by, 'le'))}) ({restricted})"
+    return _version_shares(f"{FEATURE_BASELINE_RATIO.name} {VERSION_SCOPE.only}")
+
+
+def _version_shares(exported: str) -> str:
+    return f"max by ({', '.join((*VERSION_SCOPE.by, 'le'))}) ({exported})"
 
 
 def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (), *,
@@ -275,8 +277,7 @@ def _counts(spec: MetricSpec, by: Sequence[str], window: str, matchers: Sequence
         return selector(record, *extra, *matchers)
     raw = selector(spec.series("_bucket"), *extra, *matchers)
     if spec is FEATURE_VALUE and scope is MODEL_SCOPE:
-        own = [m for m in matchers if m.startswith("model_name")]
-        return served_increase(raw, window, (*by, "le"), FEATURE_BASELINE_VALUES, *own)
+        return served_increase(raw, window, (*by, "le"), FEATURE_BASELINE_VALUES, *matchers)
     return sum_increase(raw, window, (*by, "le"))
 
 

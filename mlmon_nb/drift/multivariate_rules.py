@@ -56,11 +56,10 @@ def reconstruction_ks_expr(window: str = "1h", *matchers: str, recorded: bool = 
         n = selector(recording_name(MODEL_LEVEL, N_RECORD, window), *matchers)
     else:
         bucket = RECONSTRUCTION_ERROR.series("_bucket")
-        own = [m for m in matchers if m.startswith("model_name")]
         finite = served_increase(selector(bucket, 'le!="+Inf"', *matchers), window,
-                                 ("model_name", "le"), RECONSTRUCTION_BASELINE_VALUES, *own)
+                                 ("model_name", "le"), RECONSTRUCTION_BASELINE_VALUES, *matchers)
         n = served_increase(selector(bucket, 'le="+Inf"', *matchers), window, ("model_name",),
-                            RECONSTRUCTION_BASELINE_VALUES, *own)
+                            RECONSTRUCTION_BASELINE_VALUES, *matchers)
     reference = (f"max by (model_name, le) "
                  f"({one_baseline(selector(RECONSTRUCTION_BASELINE_RATIO.name, *matchers))})")
     return (f"max by (model_name) (abs(\n"

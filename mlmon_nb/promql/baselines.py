@@ -38,10 +38,12 @@ def one_baseline(series: str) -> str:
 def served(series: str, values: MetricSpec = FEATURE_BASELINE_VALUES, *matchers: str) -> str:
     """``series`` (by ``model_name`` and ``model_version``, e.g. a window's bucket counts) of
     the versions whose services export their baseline now (``values``, a baseline series
-    carrying ``model_version``; ``matchers``: of one model, say); every version of the models
-    that export none so labelled (no baseline, or a service from before the label)."""
+    carrying ``model_version``); every version of the models that export none so labelled (no
+    baseline, or a service from before the label). ``matchers``: the query's; those on
+    ``model_name`` narrow the baseline series read alike."""
+    model = [m for m in matchers if m.startswith("model_name")]
     live = (f"group by (model_name, model_version) "
-            f"({selector(values.name, matcher('model_version', '', '!='), *matchers)})")
+            f"({selector(values.name, matcher('model_version', '', '!='), *model)})")
     return (f"({series} and on (model_name, model_version) {live}\n"
             f"  or {series} unless on (model_name) {live})")
 
@@ -49,5 +51,5 @@ def served(series: str, values: MetricSpec = FEATURE_BASELINE_VALUES, *matchers:
 def served_increase(series: str, window: str, labels: Sequence[str],
                     values: MetricSpec = FEATURE_BASELINE_VALUES, *matchers: str) -> str:
     """``sum by (labels) (increase(series[window]))`` over the versions :func:`served`
-    (``matchers``: the model's, for the baseline series)."""
+    (``matchers``: those ``series`` was selected with)."""
     return f"sum {by(*labels)} ({served(f'increase({series}[{window}])', values, *matchers)})"
