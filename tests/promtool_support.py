@@ -7,6 +7,7 @@ import functools
 import re
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -46,15 +47,19 @@ def demo_baseline():
 
 
 def baseline_inputs(minutes: int, baseline=None, model_name: str = MODEL,
-                    model_version: str = "1.0.0", **labels: str) -> list[dict]:
+                    model_version: str = "1.0.0", notation: Callable[[str], str] | None = None,
+                    **labels: str) -> list[dict]:
     """What a service serving ``model_version`` exports from its baseline (default: the
     demo's), constant for ``minutes``: the series the label-generic drift and
-    estimated-accuracy rules join on (``labels``: e.g. the replica's ``instance``)."""
+    estimated-accuracy rules join on (``labels``: e.g. the replica's ``instance``;
+    ``notation``: promtool's values of a series constant at the value it is given, for one that
+    is not there all along)."""
     out = []
     for spec, values, value in baseline_series(serving_of(baseline or demo_baseline()),
                                                model_version):
         names = {**dict(zip(spec.labels, values)), "model_name": model_name, **labels}
-        out.append(series(spec.name, f"{value!r}+0x{minutes}", **names))
+        constant = notation(f"{value!r}+0") if notation else f"{value!r}+0x{minutes}"
+        out.append(series(spec.name, constant, **names))
     return out
 
 

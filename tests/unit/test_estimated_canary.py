@@ -50,9 +50,9 @@ def _histogram(version: str, minutes: int, rate: float, shares: list[float],
             for s in confidence_histogram([(minutes, rate, shares, mean)])]
 
 
-def _info(version: str, minutes: int) -> dict:
-    return series("ml_model_info", gauge(1, minutes), model_version=version, baseline_id="b",
-                  instance=f"replica-{version}")
+def _info(version: str, minutes: int, baseline_id: str = "b") -> dict:
+    return series("ml_model_info", gauge(1, minutes), model_version=version,
+                  baseline_id=baseline_id, instance=f"replica-{version}")
 
 
 def _within(record: str, labels: str, expected: float, at: str) -> dict:
@@ -126,8 +126,7 @@ def test_a_canary_serving_its_own_curve_gets_no_estimate_through_another(tmp_pat
            *({"labels": f'{{__name__="{version}",model_name="{MODEL}",model_version="{v}"}}'}
              for v in ("1", "2"))]
     for ids, expected in ((("b", "b"), one), (("b", "b2"), [])):
-        info = [series("ml_model_info", gauge(1, 60), model_version=v, baseline_id=i,
-                       instance=f"replica-{v}") for v, i in zip(("1", "2"), ids)]
+        info = [_info(v, 60, i) for v, i in zip(("1", "2"), ids)]
         run_promtool(tmp_path, inputs + info, [alert("EstimatedAccuracyDrop", "50m")]
                      if not expected else [],
                      promql_tests=[{"expr": f"count by (__name__, model_name, model_version) "

@@ -20,8 +20,9 @@ from promtool_support import (
 )
 
 from mlmon_nb import rules
-from mlmon_nb.baseline import Baseline
+from mlmon_nb.baseline import Baseline, bin_fractions
 from mlmon_nb.config import Config, ModelConfig, load_config
+from mlmon_nb.drift.stats import binned_ks
 from mlmon_nb.metrics import le_label
 from mlmon_nb.rules.files import write_generated
 
@@ -97,9 +98,24 @@ def test_each_model_is_judged_by_its_own_threshold(tmp_path):
                                       {"model_name": "a", "severity": "critical"})])
 
 
-def _baseline(name: str, loc: float) -> Baseline:
-    rng = np.random.default_rng(3)
+def _baseline(name: str, loc: float, seed: int = 3) -> Baseline:
+    rng = np.random.default_rng(seed)
     return Baseline.from_frame(pd.DataFrame({"x": rng.normal(loc, 1.0, 5000)}), name)
+
+
+def _buckets(values: np.ndarray, baseline: Baseline, notation, **labels: str) -> list[dict]:
+    """The feature ``x`` buckets of a replica serving ``values``, at its baseline's edges, as
+    the service exports them; ``notation``: promtool's values of a bucket counting n of them."""
+    edges = baseline.numeric["x"].edges
+    cumulative = [int((values <= e).sum()) for e in edges] + [values.size]
+    return [series("ml_feature_value_bucket", notation(count), feature="x", le=le, **labels)
+            for le, count in zip([le_label(e) for e in edges] + ["+Inf"], cumulative)]
+
+
+def _own_ks(values: np.ndarray, baseline: Baseline) -> float:
+    """The binned KS of ``values`` against ``baseline`` at its own edges."""
+    spec = baseline.numeric["x"]
+    return binned_ks(spec.fractions, bin_fractions(values, spec.edges))
 
 
 def test_each_model_drifts_against_its_own_baseline(tmp_path):
@@ -111,11 +127,8 @@ def test_each_model_drifts_against_its_own_baseline(tmp_path):
     inputs = []
     for name, baseline in base.items():
         inputs += baseline_inputs(80, baseline, model_name=name, model_version="1")
-        edges = baseline.numeric["x"].edges
-        cumulative = [int((values <= e).sum()) for e in edges] + [values.size]
-        for le, count in zip([le_label(e) for e in edges] + ["+Inf"], cumulative):
-            inputs.append(series("ml_feature_value_bucket", counter((80, count / 75)),
-                                 model_name=name, model_version="1", feature="x", le=le))
+        inputs += _buckets(values, baseline, lambda n: counter((80, n / 75)), model_name=name,
+                           model_version="1")
         inputs.append(series("ml_model_info", gauge(1, 80), model_name=name,
                              model_version="1", baseline_id=baseline.baseline_id))
     # one version each: no version-level statistic (their bucket counts, which the models' sum,
@@ -161,23 +174,6 @@ def test_a_canary_drifts_on_its_own_traffic(tmp_path):
                                                  "value": len(baseline.numeric)}]}])
 
 
-def _served(values: np.ndarray, baseline: Baseline, minutes: int, **labels: str) -> list[dict]:
-    """The feature ``x`` buckets of a replica serving ``values`` spread over ``minutes``, at its
-    baseline's edges, as the service exports them."""
-    edges = baseline.numeric["x"].edges
-    cumulative = [int((values <= e).sum()) for e in edges] + [values.size]
-    return [series("ml_feature_value_bucket", counter((minutes, count / (minutes - 5))),
-                   feature="x", le=le, **labels)
-            for le, count in zip([le_label(e) for e in edges] + ["+Inf"], cumulative)]
-
-
-def _own_ks(values: np.ndarray, baseline: Baseline) -> float:
-    """The binned KS of ``values`` against ``baseline`` at its own edges."""
-    spec = baseline.numeric["x"]
-    shares = np.array([(values <= e).mean() for e in spec.edges])
-    return float(np.max(np.abs(shares - np.asarray(spec.cumulative))))
-
-
 def _retrained_canary(tmp_path, canary_loc: float) -> None:
     """Model a runs version 1 (80% of its traffic) and version 2 (20%) retrained on other data:
     each replica exports its own baseline, whose quantile edges differ. Both versions receive
@@ -185,19 +181,24 @@ def _retrained_canary(tmp_path, canary_loc: float) -> None:
     b, one version, receives values around 10 against a baseline centred on 0."""
     rng = np.random.default_rng(4)
     rules_dir = _two_models(tmp_path, ModelConfig("a"), ModelConfig("b"))
-    own = {"1": _baseline("a", 0.0), "2": Baseline.from_frame(pd.DataFrame(
-        {"x": np.random.default_rng(5).normal(canary_loc, 1.0, 5000)}), "a")}
+    own = {"1": _baseline("a", 0.0), "2": _baseline("a", canary_loc, seed=5)}
     assert own["1"].numeric["x"].edges.tolist() != own["2"].numeric["x"].edges.tolist()
     inputs, ks = [], {}
+
+    def per_minute(n: int) -> str:  # n values spread over the first 75 minutes
+        return counter((80, n / 75))
     for version, size in (("1", 4800), ("2", 1200)):
         labels = {"model_name": "a", "model_version": version, "instance": f"a-{version}"}
         values = rng.normal(0.0, 1.0, size)
         ks[version] = _own_ks(values, own[version])
-        inputs += [*baseline_inputs(80, own[version], **labels), *_served(values, own[version], 80, **labels),
-                   series("ml_model_info", gauge(1, 80), baseline_id=own[version].baseline_id, **labels)]
+        inputs += [*baseline_inputs(80, own[version], **labels),
+                   *_buckets(values, own[version], per_minute, **labels),
+                   series("ml_model_info", gauge(1, 80), baseline_id=own[version].baseline_id,
+                          **labels)]
     b = _baseline("b", 0.0)
     labels = {"model_name": "b", "model_version": "1", "instance": "b-1"}
-    inputs += [*baseline_inputs(80, b, **labels), *_served(rng.normal(10.0, 1.0, 6000), b, 80, **labels),
+    inputs += [*baseline_inputs(80, b, **labels),
+               *_buckets(rng.normal(10.0, 1.0, 6000), b, per_minute, **labels),
                series("ml_model_info", gauge(1, 80), baseline_id=b.baseline_id, **labels)]
     a = 'model_name="a"'
     fired = [{"model_name": "b", "feature": "x", "severity": s} for s in ("warning", "critical")]
@@ -245,23 +246,17 @@ def test_a_rollout_of_a_retrained_model_pages_nothing(tmp_path):
     # 0.71 then, 0.32 at 40 minutes, above the warning threshold for 50 minutes)
     rng = np.random.default_rng(6)
     rules_dir = _two_models(tmp_path, ModelConfig("a"), ModelConfig("b"))
-    own = {"1": _baseline("a", 0.0), "2": Baseline.from_frame(pd.DataFrame(
-        {"x": np.random.default_rng(5).normal(0.0, 1.0, 5000)}), "a")}
+    own = {"1": _baseline("a", 0.0), "2": _baseline("a", 0.0, seed=5)}
     inputs = []
     for version, start in (("1", 0), ("2", 60)):
         labels = {"model_name": "a", "model_version": version, "instance": f"a-{version}"}
-        edges = own[version].numeric["x"].edges
         values = rng.normal(0.0, 1.0, 100 * 60)  # 100 a minute
-        cumulative = [int((values <= e).sum()) for e in edges] + [values.size]
         live = (lambda v, start=start: f"_x60 {v}x140" if start else f"{v}x60")
-        for le, count in zip([le_label(e) for e in edges] + ["+Inf"], cumulative):
-            inputs.append(series("ml_feature_value_bucket",
-                                 live(f"0+{count / 60:g}"), feature="x", le=le, **labels))
-        for spec_series in baseline_inputs(0, own[version], **labels):
-            inputs.append({**spec_series, "values": live(spec_series["values"].split("+")[0]
-                                                         + "+0")})
-        inputs.append(series("ml_model_info", live("1+0"), baseline_id=own[version].baseline_id,
-                             **labels))
+        inputs += [*_buckets(values, own[version], lambda n, live=live: live(f"0+{n / 60:g}"),
+                             **labels),
+                   *baseline_inputs(0, own[version], notation=live, **labels),
+                   series("ml_model_info", live("1+0"), baseline_id=own[version].baseline_id,
+                          **labels)]
     run_promtool(tmp_path, inputs, [alert("DataDriftDetected", f"{t}m") for t in
                                     range(60, 200, 10)], rules_dir=rules_dir,
                  promql_tests=[{"expr": f"round({record})", "eval_time": f"{t}m",
