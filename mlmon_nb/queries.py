@@ -42,6 +42,8 @@ __all__ = [
     "ground_truth_count",
     "prediction_count",
     "model_info",
+    "model_replicas",
+    "baselines_served",
     "model_names",
     # resources
     "process_cpu",
@@ -195,6 +197,20 @@ def model_info(model_name: str) -> str:
     """The live model version and baseline id (value 1 per version)."""
     return (f"max by (model_name, model_version, baseline_id) "
             f"({_model(m.MODEL_INFO.sample, model_name)})")
+
+
+def model_replicas(model_name: str, **labels: str) -> str:
+    """Each live replica of the model (``job``, ``instance``) with the version and baseline id
+    it serves; ``labels`` narrow it (``model_version``: one version's)."""
+    return (f"max by (job, instance, model_version, baseline_id) "
+            f"({_model(m.MODEL_INFO.sample, model_name, **labels)})")
+
+
+def baselines_served(model_name: str, **labels: str) -> str:
+    """The most baselines any one version of the model serves at once (``labels``: e.g. one
+    version's): over 1, its replicas disagree (``BaselineConflict``)."""
+    return (f"max(count by (model_version) (group by (model_version, baseline_id) "
+            f"({_model(m.MODEL_INFO.sample, model_name, **labels)})))")
 
 
 def model_names() -> str:

@@ -19,7 +19,7 @@ from .onset import Direction
 from .promql import selector
 
 __all__ = ["Condition", "Signal", "error_ratio", "request_rate", "latency", "low_confidence",
-           "accuracy", "in_flight", "scrape_up"]
+           "accuracy", "in_flight", "scrape_up", "baselines_served"]
 
 
 @dataclass(frozen=True)
@@ -152,3 +152,11 @@ def scrape_up(job: str) -> Signal:
     """Whether Prometheus scrapes the service of scrape job ``job`` (1) or not (0)."""
     return Signal("up", lambda r: f"max({selector('up', job=job)})", 1.0, above=False,
                   kind=Kind.NUMBER.value, missing=0.0)
+
+
+def baselines_served(model_name: str, model_version: str = "") -> Signal:
+    """How many baselines the replicas of one version serve (``model_version``'s when given,
+    else the most of any version): over 1 is the conflict."""
+    query = q.baselines_served(model_name, **_version(model_version))
+    return Signal(_of("baselines served", model_version), lambda r: query, 1.0,
+                  kind=Kind.COUNT.value)

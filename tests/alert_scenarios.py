@@ -208,6 +208,12 @@ SCENARIOS: tuple[Scenario, ...] = (
              lambda: [series("ml_model_info", "1x10", model_version="1.0.0", baseline_id="b1")]
              + requests([(10, 60)]),
              "16m", "10m", "40m"),  # absent() holds once the last sample is out of lookback
+    Scenario("a second replica of the version serves another baseline from 10m",
+             "BaselineConflict", "warning",
+             lambda: info(40) + [series("ml_model_info", "_x10 1x30", model_version="1.0.0",
+                                        baseline_id="b2", job="mlmon-demo",
+                                        instance="127.0.0.1:18001")],
+             "10m", "15m", "40m"),
     *(Scenario(f"3 clean days, then every request fails ({long})", "SLOErrorBudgetBurn",
                severity, _burn_inputs,
                f"{_DAYS3 * 5 + delay}m", "0s", f"{_DAYS3 * 5 + 60}m", interval="5m",

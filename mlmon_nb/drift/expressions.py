@@ -34,7 +34,7 @@ from ..metrics import (
     recording_name,
 )
 from ..promql import matcher, number, selector, sum_increase
-from ..promql.baselines import one_baseline, served, served_increase
+from ..promql.baselines import one_baseline, own_baseline, served, served_increase
 from ..promql.histograms import (
     bins,
     confidence_buckets_record,
@@ -198,7 +198,7 @@ def version_reference_rule_expr() -> str:
 
 
 def _version_shares(exported: str) -> str:
-    return f"max by ({', '.join((*VERSION_SCOPE.by, 'le'))}) ({exported})"
+    return f"max by ({', '.join((*VERSION_SCOPE.by, 'le'))}) ({own_baseline(exported)})"
 
 
 def _baseline(spec: MetricSpec, by: Sequence[str], matchers: Sequence[str] = (), *,

@@ -16,16 +16,14 @@ import pandas as pd
 
 from .. import metrics as m
 from .. import plots
-from ..baseline import Baseline
 from ..context import parse_step
 from ..errors import BaselineError, DriftError, ParameterError
 from ..findings import Finding, Stat
-from ..findings.investigation import InvestigationBase
 from ..findings.record import _cap
 from ..humanize import Kind, fmt, fmt_duration
 from ..promql import matcher, number, quote, selector, sum_increase
-from ..queries import model_info
 from ..signals import Signal
+from .baseline_evidence import BaselineEvidence
 from .compare import thresholds_for
 from .expressions import (
     MODEL_SCOPE,
@@ -87,7 +85,7 @@ def category_psi_expr(category_series: str, categories: tuple[str, ...],
             f"  * ln({current} / on (category) ({shares}))\n)")
 
 
-class DriftEvidence(InvestigationBase):
+class DriftEvidence(BaselineEvidence):
     """The drift methods of :class:`~mlmon_nb.investigate.Investigation`."""
 
     def _window_drift(self, baseline) -> pd.DataFrame:
@@ -352,41 +350,4 @@ class DriftEvidence(InvestigationBase):
                     f"give one of them (-p feature NAME), or none for the most drifted")
             return feature
         return most_drifted(self._rule_window_drift(baseline)) or baseline.features[0]
-
-    def load_baseline(self):
-        """The model's training baseline, or None when its file is missing (cached); with a
-        finding when versions of the model serve another baseline (:meth:`_served_baselines`)."""
-        if "baseline" not in self._cache:
-            try:
-                self._cache["baseline"] = Baseline.load(self.ctx.baseline_path)
-            except (BaselineError, OSError) as exc:
-                self._cache["baseline"] = None
-                self.record(Finding("Training baseline", True,
-                                    f"No baseline ({exc}); drift cannot be rerun. Build it with "
-                                    f"`mlmon-nb baseline build`."))
-            else:
-                self._served_baselines(self._cache["baseline"])
-        return self._cache["baseline"]
-
-    def _served_baselines(self, baseline: Baseline) -> None:
-        """Say so when a live version of the model serves another baseline than the configured
-        file (a canary retrained on other data): the reruns here compare with the file, while
-        the rules judge each version against the baseline it serves."""
-        served = self.prom.query(model_info(self.model_name), self.incident.end)
-        if served.empty:
-            return
-        # a service without a version (or a baseline) exports no such label
-        served = served.reindex(columns=["model_version", "baseline_id"], fill_value="")
-        pairs = sorted(zip(served["model_version"].astype(str), served["baseline_id"].astype(str)))
-        others = [(v, b) for v, b in pairs if b != baseline.baseline_id]
-        if not others:
-            return
-        named = "; ".join(f"version {v or '(none)'} serves {b}" for v, b in others)
-        self.record(Finding(
-            "Training baseline", True,
-            f"{named}, not the configured {self.ctx.baseline_path} ({baseline.baseline_id}). "
-            f"The reruns below compare the model's traffic with that file; the rules judge each "
-            f"version against the baseline it serves, and judge no drift of the model as a whole "
-            f"while its versions run more than one. Rerun with -p baseline_path FILE (the "
-            f"version's baseline) to compare with its own."))
 

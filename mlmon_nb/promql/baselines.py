@@ -11,6 +11,11 @@ against its own (:mod:`mlmon_nb.drift.expressions`). And a model's window sums o
 versions serving a baseline now (:func:`served`): after a rollout of a version retrained on
 other data, the retired version's buckets, at edges the new baseline does not have, would
 otherwise stay in the hour's counts and read as drift until they aged out.
+
+The replicas of one version serving different baselines (:data:`VERSION_BASELINES` over 1: a
+replica left with an old baseline file, one started without its file) leave the model with no
+baseline to compare with either; the alert ``BaselineConflict`` says so instead of the
+statistics going silent.
 """
 
 from __future__ import annotations
@@ -20,19 +25,29 @@ from typing import Sequence
 from ..metrics import FEATURE_BASELINE_VALUES, MODEL_INFO, MetricSpec
 from . import by, matcher, selector
 
-__all__ = ["MIXED_BASELINES", "one_baseline", "served", "served_increase"]
+__all__ = ["MIXED_BASELINES", "VERSION_BASELINES", "one_baseline", "own_baseline", "served",
+           "served_increase"]
 
 # the models whose live versions export more than one baseline (``ml_model_info``'s
 # ``baseline_id``)
 MIXED_BASELINES = (f"count by (model_name) (group by (model_name, baseline_id) "
                    f"({MODEL_INFO.name})) > 1")
 _GUARD = f" unless on (model_name) ({MIXED_BASELINES})"
+# how many baselines the live replicas of each version serve (a service without one: id "")
+VERSION_BASELINES = (f"count by (model_name, model_version) (group by (model_name, "
+                     f"model_version, baseline_id) ({MODEL_INFO.name}))")
 
 
 def one_baseline(series: str) -> str:
     """``series`` (a selector of a baseline's or a reliability curve's series) for the models
     whose live versions all run one baseline."""
     return f"{series}{_GUARD}"
+
+
+def own_baseline(series: str) -> str:
+    """``series`` (a selector of a baseline's series, by version) for the versions whose live
+    replicas serve one baseline: two would blend (``BaselineConflict`` says so)."""
+    return f"{series} unless on (model_name, model_version) ({VERSION_BASELINES} > 1)"
 
 
 def served(series: str, values: MetricSpec = FEATURE_BASELINE_VALUES, *matchers: str) -> str:

@@ -22,6 +22,7 @@ from ..errors import ConfigError
 from ..estimated.rules import MODEL_SCOPE, THIN_ROWS, THIN_SHARE, VERSION_SCOPE, Scope, thin_share
 from ..metrics import MODEL_INFO, REQUESTS
 from ..promql import number
+from ..promql.baselines import VERSION_BASELINES
 from ..promql.evidence import EVIDENCE, RatioEvidence, poisson_upper
 from ..promql.fleet import (
     CONFIGURED_MODELS,
@@ -586,6 +587,23 @@ def _metrics_absent(spec: AlertSpec, config: Config) -> list[AlertingRule]:
                   f"being scraped.")]
 
 
+def _baseline_conflict(spec: AlertSpec, config: Config) -> list[AlertingRule]:
+    # the model-wide statistics compare with no baseline while its versions run two
+    # (promql.baselines.one_baseline): a canary retrained on other data is judged version by
+    # version, but replicas of one version disagreeing leave nothing to judge
+    row = spec.firings_for(config)[0]
+    version = ("{{ if $labels.model_version }}version {{ $labels.model_version }}"
+               "{{ else }}the unversioned service{{ end }}")
+    return [_rule(spec.name, f"{VERSION_BASELINES} > 1", row.for_, row.severity,
+                  f"{_MODEL}: replicas of one version serve different baselines",
+                  f"The live replicas of {version} of {_MODEL} serve {{{{ $value }}}} "
+                  f"different baselines ({MODEL_INFO.name}'s baseline_id; threshold: more "
+                  f"than one for {row.for_}): "
+                  f"the model's drift, estimated accuracy and multivariate check have no one "
+                  f"baseline to compare with and are withheld until every replica of the "
+                  f"version serves the same one.")]
+
+
 # the SLOs whose events are not requests: their evidence floor (the row's is the requests')
 SLO_LEAST = {"accuracy": "min_ground_truth"}
 
@@ -791,6 +809,16 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "from its start: the service stopped exporting, or its scrape or name changed.",
               (Firing(_W, "10m"),), ("request-counter series", "up"), build=_metrics_absent,
               reports="no `ml_model_info` for the model"),
+    AlertSpec("BaselineConflict", "Baseline conflict",
+              "The live replicas of one version of the model serve different training "
+              "baselines (`ml_model_info`'s `baseline_id`: one left with an old baseline file, "
+              "one started without it): the model's drift, concept drift, estimated accuracy "
+              "and multivariate check have no one baseline to compare with, so they are "
+              "withheld instead of blending two; label `model_version`. Versions serving a "
+              "baseline each (a retrained canary) are no conflict.",
+              (Firing(_W, "15m"),), ("baselines served", "deploys and baselines"),
+              build=_baseline_conflict, reports="more than one `baseline_id` for one version",
+              series_labels=("model_name", "model_version")),
     AlertSpec("SLOErrorBudgetBurn", "SLO error budget burn",
               "An SLO spends its error budget too fast over a long window and not slower over "
               "a short one (the short window resets it only when its own events show the ratio "

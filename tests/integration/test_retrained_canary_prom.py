@@ -88,9 +88,12 @@ def _history(baselines: dict[str, Baseline], end: float
                                      {**base, **dict(zip(spec.labels, labels))},
                                      np.full(ts.size, value)))
     # another model, its service without a version, serving a baseline other than the file's
-    out.series.append(Series(m.MODEL_INFO.name, "gauge", m.MODEL_INFO.sample,
-                             {"job": "retrained", "instance": "plain", "model_name": UNVERSIONED,
-                              "baseline_id": "rebuilt"}, np.ones(ts.size)))
+    # on one replica and the file's on another: replicas of one version in conflict
+    for instance, baseline_id in (("plain", "rebuilt"), ("plain-2", baselines["1.0.0"].baseline_id)):
+        out.series.append(Series(m.MODEL_INFO.name, "gauge", m.MODEL_INFO.sample,
+                                 {"job": "retrained", "instance": instance,
+                                  "model_name": UNVERSIONED, "baseline_id": baseline_id},
+                                 np.ones(ts.size)))
     out.series.sort(key=lambda s: s.family)  # one family's series together, as OpenMetrics wants
     return out, last_hour
 
@@ -169,6 +172,39 @@ def test_a_service_without_a_version_is_named_as_such(retrained, tmp_path, monke
     (said,) = [f for f in inv.findings if f.name == "Training baseline"]
     assert said.message.startswith("version (none) serves rebuilt, not the configured"), \
         said.message
+
+
+def test_the_baseline_conflict_runbook_names_each_replicas_baseline(retrained, tmp_path):
+    # plain_model's two replicas (one version, none given) serve two baselines: the runbook
+    # finds the conflict still there and says which replica serves which, and which is the
+    # configured file's
+    config, baselines, prom, end, ks = retrained
+    both = replace(config, models=(*config.models, replace(config.models[0], name=UNVERSIONED)))
+    config = replace(both, path=write_config(both, tmp_path / "mlmon.yaml"))
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    rb = Registry().get("BaselineConflict")
+    raw = {"model_name": UNVERSIONED, "alertname": "BaselineConflict", "severity": "warning",
+           "starts_at": iso(end - 1800), "end": iso(end)}
+    params = server_defaults(rb, config, validate_parameters(rb, raw))
+    params["baseline_path"] = str(config.baseline_path(MODEL_NAME))
+    outcome = execute(rb, params, tmp_path / "run", env=kernel_env(config))
+    assert outcome.status == "done", outcome.error
+    assert outcome.summary["status"] == "firing", outcome.summary
+    assert outcome.summary["numbers"]["current_value"] == 2
+    assert "rebuilt on plain" in outcome.summary["verdict"], outcome.summary["verdict"]
+    found = {f.name: f for f in read_findings(nbformat.read(tmp_path / "run" / "output.ipynb",
+                                                            as_version=4))}
+    served = found["Baselines served"]
+    assert served.interesting and served.message.startswith(
+        f"Version (none) serves 2 baselines: {baselines['1.0.0'].baseline_id} (the configured "
+        f"file) on plain-2, rebuilt on plain."), served.message
+    assert [(r["instance"], r["configured file's"]) for r in served.rows] == [
+        ("plain", "no"), ("plain-2", "yes")]
+    # the retrained canary's model is no conflict: each version serves one baseline
+    inv = _investigation(config, end, "")
+    assert inv.replicas_baselines().shape[0] == 2
+    (calm,) = [f for f in inv.findings if f.name == "Baselines served"]
+    assert not calm.interesting and calm.message.startswith("Each version's replicas serve one")
 
 
 def test_the_runbook_judges_the_version_against_its_own_baseline(retrained, tmp_path):

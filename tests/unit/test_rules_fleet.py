@@ -208,6 +208,8 @@ def _retrained_canary(tmp_path, canary_loc: float) -> None:
                    for v, k in ks.items()]
     run_promtool(tmp_path, inputs, [], rules_dir=rules_dir, promql_tests=[
         firing("DataDriftDetected", "75m", *fired),
+        # each version serves one baseline: no conflict
+        firing("BaselineConflict", "75m"),
         # b's statistics are whole: a's two baselines fail no rule of the fleet
         {"expr": 'count(model_name_feature:ml_feature_drift_psi:1h{model_name="b"} > 1)',
          "eval_time": "75m", "exp_samples": [{"labels": "{}", "value": 1}]},
@@ -236,6 +238,42 @@ def test_a_retrained_canary_that_drifted_from_its_own_baseline_fires_alone(tmp_p
     # version 2 was trained on values around 2 and now receives values around 0
     ks = _retrained_canary(tmp_path, 2.0)
     assert ks["2"] > 0.5 > 0.1 > ks["1"]
+
+
+def test_replicas_of_one_version_serving_two_baselines_page_baseline_conflict(tmp_path):
+    # a's version 1 runs on two replicas, one serving its baseline and one another (a file left
+    # from before, other edges); its version 2 serves the first. Nothing of a's version 1 or of
+    # a as a whole is judged (there is no one baseline), so BaselineConflict pages after 15m
+    # instead; version 2 is still judged against its own. b's second replica serves another
+    # baseline for 6 minutes only (a rolling restart onto a new file): no page for b
+    rng = np.random.default_rng(7)
+    rules_dir = _two_models(tmp_path, ModelConfig("a"), ModelConfig("b"))
+    first, other = _baseline("a", 0.0), _baseline("a", 0.0, seed=5)
+    inputs = []
+    for version, instance, baseline in (("1", "a-1", first), ("1", "a-1b", other),
+                                        ("2", "a-2", first)):
+        labels = {"model_name": "a", "model_version": version, "instance": instance}
+        inputs += [*baseline_inputs(80, baseline, **labels),
+                   *_buckets(rng.normal(0.0, 1.0, 1500), baseline, lambda n: counter((80, n / 75)),
+                             **labels),
+                   series("ml_model_info", gauge(1, 80), baseline_id=baseline.baseline_id,
+                          **labels)]
+    b, restarted = _baseline("b", 0.0), _baseline("b", 0.0, seed=6)
+    inputs += [series("ml_model_info", gauge(1, 80), model_name="b", model_version="1",
+                      instance="b-1", baseline_id=b.baseline_id),
+               series("ml_model_info", "_x20 1x6", model_name="b", model_version="1",
+                      instance="b-2", baseline_id=restarted.baseline_id)]
+    conflict = {"model_name": "a", "model_version": "1", "severity": "warning"}
+    version_ks = "model_name_model_version_feature:ml_feature_drift_ks:1h"
+    run_promtool(tmp_path, inputs, [], rules_dir=rules_dir, promql_tests=[
+        firing("BaselineConflict", "14m"), firing("BaselineConflict", "16m", conflict),
+        firing("BaselineConflict", "75m", conflict),
+        {"expr": "ALERTS{model_name=\"b\"}", "eval_time": "35m", "exp_samples": []},
+        # version 2 against its own baseline; version 1 and the model not at all
+        {"expr": f"count by (model_version) ({version_ks})", "eval_time": "75m",
+         "exp_samples": [{"labels": '{model_version="2"}', "value": 1}]},
+        {"expr": 'model_name_feature:ml_feature_drift_ks:1h{model_name="a"}',
+         "eval_time": "75m", "exp_samples": []}])
 
 
 def test_a_rollout_of_a_retrained_model_pages_nothing(tmp_path):
