@@ -77,11 +77,12 @@ def error_rate(model_name: str, rate: str = "5m", by: Iterable[str] = (),
 
 def error_ratio(model_name: str, rate: str = "5m", by: Iterable[str] = (),
                 **labels: str) -> str:
-    """Share of requests that failed (0–1); no series while there are no requests; ``labels``
+    """Share of requests that failed (0–1): 0 while no request has failed (the error counter
+    has no series before its first error), no series while there are no requests; ``labels``
     narrow it (``model_version``: one version's requests)."""
     return promql.ratio(error_rate(model_name, rate, by, **labels),
                         request_rate(model_name, rate, by, **labels),
-                        bad_may_be_absent=False, drop_zero_total=True)
+                        drop_zero_total=True)
 
 
 def latency_quantile(q: float, model_name: str, rate: str = "5m", by: Iterable[str] = ()) -> str:
@@ -157,13 +158,13 @@ def invalid_feature_rate(model_name: str, rate: str = "5m", by: Iterable[str] = 
 
 def low_confidence_share(model_name: str, rate: str = "5m", by: Iterable[str] = (),
                          **labels: str) -> str:
-    """Share of predictions under the low-confidence threshold (per ``by``, e.g. version);
-    ``labels`` narrow it."""
+    """Share of predictions under the low-confidence threshold (per ``by``, e.g. version), 0
+    before the first low-confidence one; ``labels`` narrow it."""
     keep = ("model_name", *by)
     return promql.ratio(
         promql.sum_rate(_model(m.LOW_CONFIDENCE.sample, model_name, **labels), rate, keep),
         promql.sum_rate(_model(m.PREDICTIONS.sample, model_name, **labels), rate, keep),
-        bad_may_be_absent=False, drop_zero_total=True)
+        drop_zero_total=True)
 
 
 def prediction_count(model_name: str, duration: str = "1h", by: Iterable[str] = (),
@@ -175,14 +176,14 @@ def prediction_count(model_name: str, duration: str = "1h", by: Iterable[str] = 
 
 
 def accuracy(model_name: str, rate: str = "1h", by: Iterable[str] = (), **labels: str) -> str:
-    """Share of ground-truth-labelled predictions that were correct (per ``by``, e.g. segment);
-    ``labels`` narrow it."""
+    """Share of ground-truth-labelled predictions that were correct (per ``by``, e.g. segment),
+    0 while none was; ``labels`` narrow it."""
     keep = ("model_name", *by)
     gt = m.GROUND_TRUTH.sample
     return promql.ratio(
         promql.sum_rate(_model(gt, model_name, **labels, outcome="correct"), rate, keep),
         promql.sum_rate(_model(gt, model_name, **labels), rate, keep),
-        bad_may_be_absent=False, drop_zero_total=True)
+        drop_zero_total=True)
 
 
 def ground_truth_count(model_name: str, duration: str = "1h", by: Iterable[str] = (),
