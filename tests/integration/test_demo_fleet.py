@@ -7,7 +7,9 @@ hits that model only."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,11 +23,13 @@ from mlmon_nb.errors import ConfigError, MlmonError
 from mlmon_nb.promql.fleet import CONFIGURED_MODELS
 from mlmon_nb.stack import Stack
 from mlmon_nb.stack.demo.bootstrap import (
+    CLONE_PROGRAM,
     FLEET_CONFIG,
     build_fleet_baselines,
     demo_message,
     demo_urls,
     fleet_config,
+    invoked_as,
 )
 from mlmon_nb.stack.demo.faults import inject
 from mlmon_nb.stack.demo.model import MODEL_NAME, fleet_names
@@ -137,13 +141,39 @@ def test_demo_ups_commands_carry_the_state_folder_it_was_given(stack_config: Con
                                                                monkeypatch, tmp_path):
     state = tmp_path / "my state"
     monkeypatch.setenv("MLMON_STATE_DIR", str(state))
-    text = demo_message(stack_config, demo_urls(stack_config, "token"))
+    clone = CLONE_PROGRAM  # `make demo`, from the clone's root
+    text = demo_message(stack_config, demo_urls(stack_config, "token"), clone)
     prefix = f"MLMON_STATE_DIR='{state}' .venv/bin/mlmon-nb"
     for command in ("demo inject errors --for 10m", "stack status", "run runbooks/"):
         assert f"{prefix} {command}" in text, text
     assert f"Stop: MLMON_STATE_DIR='{state}' make demo-down" in text
     monkeypatch.delenv("MLMON_STATE_DIR")
-    plain = demo_message(stack_config, demo_urls(stack_config, "token"))
+    plain = demo_message(stack_config, demo_urls(stack_config, "token"), clone)
     assert "MLMON_STATE_DIR" not in plain and "Stop: make demo-down" in plain
     fleet = fleet_config(stack_config, 3)
-    assert f"--config {fleet.path} stack down" in demo_message(fleet, demo_urls(fleet, "token"))
+    assert f"--config {fleet.path} stack down" in demo_message(fleet, demo_urls(fleet, "token"),
+                                                               clone)
+    # an installed mlmon-nb run from elsewhere: its own commands, no Makefile to name
+    installed = demo_message(stack_config, demo_urls(stack_config, "token"), "mlmon-nb")
+    assert "Stop: mlmon-nb stack down" in installed and ".venv" not in installed
+    assert "make " not in installed
+
+
+def test_the_printed_commands_run_the_mlmon_nb_that_was_run(tmp_path, monkeypatch):
+    # as typed where it names a path; else `mlmon-nb` when that is the one on PATH; else its
+    # absolute path (this interpreter's, when it was not run as mlmon-nb)
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / ".venv" / "bin" / "mlmon-nb"
+    local.parent.mkdir(parents=True)
+    local.write_text("#!/bin/sh\n")
+    local.chmod(0o755)
+    assert invoked_as(".venv/bin/mlmon-nb") == CLONE_PROGRAM
+    ours = Path(sys.executable).with_name("mlmon-nb")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert invoked_as("/usr/bin/pytest") == str(ours.resolve())
+    assert invoked_as(str(ours)) == str(ours)
+    monkeypatch.setenv("PATH", str(ours.parent))
+    assert invoked_as("mlmon-nb") == "mlmon-nb" == invoked_as(str(ours))
+    assert invoked_as("/usr/bin/pytest") == "mlmon-nb"
+    monkeypatch.setenv("PATH", str(local.parent))  # another mlmon-nb first on PATH
+    assert invoked_as("/usr/bin/pytest") == str(ours.resolve())

@@ -18,6 +18,8 @@ from __future__ import annotations
 import copy
 import os
 import shlex
+import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,24 +181,51 @@ def demo_urls(config: Config, jupyter_token: str, alerts_path: str | None = "/cl
     ]
 
 
-def demo_commands(config: Config) -> tuple[str, str]:
+# how `make demo` runs it, from the clone's root
+CLONE_PROGRAM = ".venv/bin/mlmon-nb"
+
+
+def invoked_as(argv0: str | None = None) -> str:
+    """The command that runs this mlmon-nb again from the folder it was run in: the path it was
+    run by (``.venv/bin/mlmon-nb`` from ``make demo``), else ``mlmon-nb`` where the one on
+    ``PATH`` is this one, else this one's absolute path."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    found = shutil.which("mlmon-nb")
+    on_path = Path(found).resolve() if found else None
+    ran = Path(argv0)
+    if ran.name == "mlmon-nb" and ran.is_file():
+        if ran.is_absolute() and ran.resolve() == on_path:
+            return "mlmon-nb"
+        return shlex.quote(argv0 if os.sep in argv0 else str(ran.resolve()))
+    mine = Path(sys.executable).with_name("mlmon-nb")  # run otherwise (python -c, a test)
+    if on_path is not None and (not mine.is_file() or mine.resolve() == on_path):
+        return "mlmon-nb"
+    return shlex.quote(str(mine.resolve())) if mine.is_file() else "mlmon-nb"
+
+
+def demo_commands(config: Config, program: str | None = None) -> tuple[str, str]:
     """The command line that reaches this stack again, and the one that stops it: what was set
     for `demo up` (``MLMON_STATE_DIR``, a fleet's ``--config``) goes with them, so a pasted
-    command never acts on another state folder."""
+    command never acts on another state folder; ``program`` (default :func:`invoked_as`) is
+    the mlmon-nb that was run, so the commands work where it was run (``make demo-down`` from
+    the clone that ran ``make demo``)."""
+    program = invoked_as() if program is None else program
     state = os.environ.get("MLMON_STATE_DIR")
     env = f"MLMON_STATE_DIR={shlex.quote(state)} " if state else ""
     flag = f" --config {shlex.quote(str(config.path))}" if len(config.models) > 1 else ""
-    return (f"{env}.venv/bin/mlmon-nb{flag}",
-            f"{env}.venv/bin/mlmon-nb{flag} stack down" if flag else f"{env}make demo-down")
+    stop = (f"{env}make demo-down" if program == CLONE_PROGRAM and not flag
+            else f"{env}{program}{flag} stack down")
+    return f"{env}{program}{flag}", stop
 
 
-def demo_message(config: Config, urls: list[DemoUrl]) -> str:
-    """What `demo up` prints once the stack runs: the URLs, then what to click."""
+def demo_message(config: Config, urls: list[DemoUrl], program: str | None = None) -> str:
+    """What `demo up` prints once the stack runs: the URLs, then what to click (the commands
+    run ``program``, default the mlmon-nb that was run)."""
     width = max(len(u.name) for u in urls) + 2
     lines = "\n".join(f"  {u.name:<{width}}{u.url}" + (f"   ({u.note})" if u.note else "")
                       for u in urls)
     console, runs = urls[0].url, urls[1].url
-    cli, stop = demo_commands(config)
+    cli, stop = demo_commands(config, program)
     fleet = ""
     if len(config.models) > 1:
         other = config.models[-1].name
