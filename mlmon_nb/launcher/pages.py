@@ -496,7 +496,12 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
              f"<a href='{_E(here)}'>refresh now</a></p>") if source else (
         f"<p class='muted asof'>as of <b class='asof-time'>{_fmt_time(now)}</b></p>")
     groups = group_by_model(feed.alerts)
-    if feed.source and not feed.alerts:
+    if feed.source and not feed.alerts and model_name and models and model_name not in models:
+        # a misspelt name is no all-clear
+        firing = (f"<p class='problem unknown-model'>No alert is firing for model "
+                  f"{_E(model_name)}, and no configured model, alert or run has that name: "
+                  f"check its spelling (the model list above has the {len(models)} known).</p>")
+    elif feed.source and not feed.alerts:
         firing = "<p class='quiet'>No alert is firing" + (
             f" for model {_E(model_name)}" if model_name else "") + ".</p>"
     elif not feed.source:
@@ -530,6 +535,9 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
                      if rows else "<p class='muted'>No resolved alert has a run yet.</p>")
     count = len(feed.alerts)
     per_model = f" in {len(groups)} models" if len(groups) > 1 else ""
+    quiet = count - sum(g.firing for g in groups)
+    per_model += (f" <span class='muted suppressed'>· {quiet} of them silenced or inhibited"
+                  f"</span>" if quiet else "")
     all_runs = "/runs" + (f"?{urlencode({'model_name': model_name})}" if model_name else "")
     body = ((f"<p class='notice'>{_E(notice)}</p>" if notice else "")
             + f"<h1>Incident console</h1>{model_filter('/', model_name, models or [])}"

@@ -45,7 +45,8 @@ def test_every_console_action_works_when_clicked(console, tmp_path):
     with browser(tmp_path / "chromium") as page:
         page.goto(f"{srv.url}/")
         text = page.text()
-        assert "Firing now (2)" in text and "inhibited by Quick" in text, text
+        assert "Firing now (2) · 1 of them silenced or inhibited" in text, text
+        assert "inhibited by Quick" in text, text
         assert "suppressed by silence" not in text and "No silence is active." in text
 
         # the model filter (a GET form): typed in and submitted, it keeps the model in the URL

@@ -159,6 +159,14 @@ def test_console_groups_a_fleet_by_model_and_filters_to_one(fleet, tmp_path):
         groups = json.loads(page.evaluate(GROUPS))
         assert len(groups) == 1 and groups[0]["visible"] == 12 and groups[0]["more"] == ""
 
+        # a misspelt model is said to be unknown, not shown as an all-clear
+        page.goto(f"{srv.url}/")
+        use_filter(page, "model_0077")
+        loaded(page, "?model_name=model_0077")
+        text = page.evaluate("document.body.innerText")
+        assert ("No alert is firing for model model_0077, and no configured model, alert or "
+                "run has that name" in text), text
+
     # a name that cannot be a model is refused with the reason
     bad = httpx.get(f"{srv.url}/", params={"model_name": 'x"} or {'}, timeout=30)
     assert bad.status_code == 400 and "is not a model name" in bad.text
