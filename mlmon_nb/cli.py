@@ -392,8 +392,12 @@ def _add_rules(sub) -> None:
     k8s.add_argument("--metrics-port", default="metrics",
                      help="the name of the services' metrics port (metrics)")
     k8s.add_argument("--job", default=None,
-                     help="the scrape job of the model services (default: the first model's "
-                          "`job` in the configuration, which the dashboards' $service_job reads)")
+                     help="the one scrape job of the model services (default: the models' "
+                          "`job` in the configuration where they share one, which the "
+                          "dashboards' $service_job reads)")
+    k8s.add_argument("--job-label", default=None, metavar="KEY",
+                     help="read each service's job from this label of its Service or Pod "
+                          "(default where the models' jobs differ: app.kubernetes.io/name)")
     k8s.add_argument("--scrape", choices=("service", "pod"), default="service",
                      help="which monitor the kustomization lists: ServiceMonitor or PodMonitor")
     k8s.add_argument("--webhook-url", default="",
@@ -477,13 +481,21 @@ def _write_kubernetes(config, folder, args):
         target_labels=(parse_labels(args.target_label, "--target-label")
                        if args.target_label else defaults.target_labels),
         target_namespaces=tuple(args.target_namespace), metrics_port=args.metrics_port,
-        job=args.job or defaults.job,
+        job=args.job or defaults.job, job_label=args.job_label or defaults.job_label,
         scrape_interval=f"{config.stack.scrape_interval_seconds:g}s", scrape=Scrape(args.scrape),
         webhook_url=args.webhook_url,
         webhook_token=(SecretKey.parse(args.webhook_token_secret)
                        if args.webhook_token_secret else None))
     _demo_baseline(config)
-    return write_manifests(config, folder, options)
+    written = write_manifests(config, folder, options)
+    if not options.job:
+        from .kubernetes.files import monitor_job
+        label = options.job_label or monitor_job(config)[1]
+        if label:
+            print(f"The models run on different scrape jobs: the monitors read each service's "
+                  f"job from its label {label}. Label each model's Service (or Pod) with its "
+                  f"job: " + ", ".join(f"{label}: {m.job} ({m.name})" for m in config.models))
+    return written
 
 
 def _rules_check(args) -> int:

@@ -15,7 +15,19 @@ from ..rules.render import render_rule_files, source
 from ..stack.grafana import dashboard_files
 from .manifests import GENERATED_HEADER, KubernetesOptions, render_manifests
 
-__all__ = ["config_manifests", "write_manifests"]
+__all__ = ["DEFAULT_JOB_LABEL", "config_manifests", "monitor_job", "write_manifests"]
+
+
+# where kube-prometheus' monitors read a target's job from (their ``jobLabel``)
+DEFAULT_JOB_LABEL = "app.kubernetes.io/name"
+
+
+def monitor_job(config: Config) -> tuple[str, str]:
+    """How the monitors name the services' job, as ``KubernetesOptions``' (job, job_label):
+    the configured models' one job (relabelled), or, where they run on different jobs, each
+    Service's (Pod's) ``app.kubernetes.io/name`` label."""
+    jobs = sorted(set(config.jobs))
+    return (jobs[0], "") if len(jobs) == 1 else ("", DEFAULT_JOB_LABEL)
 
 
 def config_manifests(config: Config, options: KubernetesOptions | None = None, *,
@@ -25,8 +37,9 @@ def config_manifests(config: Config, options: KubernetesOptions | None = None, *
     Grafana dashboards."""
     baselines = load_baselines(config) if baselines is None else baselines
     options = options or KubernetesOptions()
-    if not options.job:  # the monitors' one job: the first model's (the dashboards' default)
-        options = replace(options, job=config.jobs[0])
+    if not options.job and not options.job_label:
+        job, label = monitor_job(config)
+        options = replace(options, job=job, job_label=label)
     return render_manifests(render_rule_files(config, baselines=baselines),
                             render_alertmanager(config), dashboard_files(config), options,
                             source=source(config))

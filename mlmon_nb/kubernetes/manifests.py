@@ -7,7 +7,8 @@ dashboards already produce, without reading their contents beyond YAML and JSON:
 - a ``ServiceMonitor`` and a ``PodMonitor`` for the instrumented model services (both scrape the
   same targets, so the kustomization lists only the one chosen with ``scrape``), relabelling
   ``job`` to one scrape job (the dashboards' ``$service_job`` and the resources notebook read the
-  services' process metrics by it), whatever the Services are called;
+  services' process metrics by it), whatever the Services are called; for models on different
+  jobs, each service's job is read from its Service's (Pod's) label ``job_label``;
 - an ``AlertmanagerConfig`` with the routing of ``alertmanager.yml`` translated field by field:
   the same routes, grouping, timings and inhibitions, the launcher's webhook with
   ``send_resolved``, its bearer token referenced from a Secret (never a literal);
@@ -106,6 +107,8 @@ class KubernetesOptions:
     metrics_path: str = "/metrics"
     scrape_interval: str = "15s"
     job: str = ""  # empty: the configured models' (ModelConfig.job), set by files.py
+    # models on different jobs: the Service's (Pod's) label each target's job is read from
+    job_label: str = ""
     scrape: Scrape = Scrape.SERVICE
     webhook_url: str = ""  # empty: the launcher's Service in the namespace, see webhook()
     webhook_token: SecretKey | None = SecretKey("mlmon-launcher-token", "token")
@@ -126,6 +129,10 @@ class KubernetesOptions:
         if self.webhook_url and not (url.scheme in ("http", "https") and url.netloc):
             raise RulesError(f"--webhook-url {self.webhook_url!r} is not an http(s) URL: give the "
                              f"launcher's webhook, e.g. https://runbooks.example/alertmanager")
+        if self.job and self.job_label:
+            raise RulesError(f"--job {self.job!r} sets one job for every service and "
+                             f"--job-label {self.job_label!r} reads each one's from its labels: "
+                             f"give one of them")
         if not self.target_labels:
             raise RulesError("give the model services' labels with --target-label KEY=VALUE: a "
                              "monitor without them would select nothing")
@@ -194,6 +201,8 @@ def _monitor_spec(options: KubernetesOptions, endpoints_key: str) -> dict[str, A
                             endpoints_key: [_endpoint(options)]}
     if options.target_namespaces:
         spec["namespaceSelector"] = {"matchNames": list(options.target_namespaces)}
+    if options.job_label:  # each service's job from its own label: a fleet on several jobs
+        spec["jobLabel"] = options.job_label
     return spec
 
 

@@ -411,8 +411,44 @@ def test_write_manifests_removes_its_own_leftovers_only(tmp_path, baselines):
     assert "podmonitor.yaml" not in _kustomization(tmp_path)
 
 
+def test_models_on_different_jobs_are_scraped_each_as_its_own(tmp_path, capsys):
+    # a fleet whose models' services run as fraud-api and churn-api: relabelling every target
+    # to the first model's job would leave the other's MLServiceDown and resources without
+    # series; each target's job comes from its Service's label instead, and the CLI says which
+    config = _config_in(tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["models"] = [{**raw["models"][0], "name": "fraud", "job": "fraud-api"},
+                     {**raw["models"][0], "name": "churn", "job": "churn-api"}]
+    config.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    assert main(["--config", str(config), "rules", "generate", "--format",
+                 "prometheus-operator", "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert ("the monitors read each service's job from its label app.kubernetes.io/name" in
+            said and "app.kubernetes.io/name: churn-api (churn)" in said), said
+    for name, key in (("servicemonitor.yaml", "endpoints"), ("podmonitor.yaml",
+                                                             "podMetricsEndpoints")):
+        doc = yaml.safe_load((out / name).read_text())
+        assert schema_errors(doc) == []
+        assert doc["spec"]["jobLabel"] == "app.kubernetes.io/name"
+        assert "relabelings" not in doc["spec"][key][0]
+    # a label of the user's choosing, or one job for all, as asked
+    assert main(["--config", str(config), "rules", "generate", "--format",
+                 "prometheus-operator", "-o", str(out), "--job-label", "example.com/job"]) == 0
+    doc = yaml.safe_load((out / "servicemonitor.yaml").read_text())
+    assert doc["spec"]["jobLabel"] == "example.com/job"
+    assert "example.com/job: fraud-api (fraud)" in capsys.readouterr().out
+    assert main(["--config", str(config), "rules", "generate", "--format",
+                 "prometheus-operator", "-o", str(out), "--job", "models"]) == 0
+    assert "different scrape jobs" not in capsys.readouterr().out
+    doc = yaml.safe_load((out / "servicemonitor.yaml").read_text())
+    assert "jobLabel" not in doc["spec"] and doc["spec"]["endpoints"][0]["relabelings"] == [
+        {"action": "replace", "targetLabel": "job", "replacement": "models"}]
+
+
 @pytest.mark.parametrize("flags, message", [
     ([], "name it with -o DIR"),
+    (["-o", "{out}", "--job", "a", "--job-label", "app"], "give one of them"),
     (["-o", "{out}", "--namespace", "ML_Monitoring"], "--namespace 'ML_Monitoring' is not"),
     (["-o", "{out}", "--selector-label", "release"], "give a label as KEY=VALUE"),
     (["-o", "{out}", "--target-label", "app=not valid!"], "not a valid label value"),
