@@ -22,7 +22,7 @@ from ..promql import matcher, selector, sum_increase
 from ..signals import Condition, Signal
 from .investigate import POINT_WINDOW
 from .multivariate import pair_changes, residual_shares
-from .multivariate_rules import reconstruction_ks_expr
+from .multivariate_rules import reconstruction_ks_expr, reconstruction_n_expr
 from .prometheus import reconstruction_query, window_reconstruction
 
 __all__ = ["MultivariateEvidence"]
@@ -62,12 +62,12 @@ class MultivariateEvidence(InvestigationBase):
     def reconstruction_signal(self, threshold: float | None) -> Signal:
         """The binned KS of the reconstruction error against the baseline's over time (the
         rule's own expression over a short window), with the predictions behind it."""
-        count = selector(m.RECONSTRUCTION_ERROR.series("_count"), model_name=self.model_name)
         return Signal(f"{POINT_WINDOW} binned KS of the reconstruction error",
                       lambda r: reconstruction_ks_expr(self._drift_window(r),  # type: ignore[attr-defined]
                                                        self._model(), recorded=False),
                       threshold, kind=Kind.SCORE.value, window=POINT_WINDOW,
-                      sample=lambda r: f"sum(increase({count}[{r}]))", sample_unit="predictions")
+                      sample=lambda r: f"sum({reconstruction_n_expr(r, self._model())})",
+                      sample_unit="predictions")
 
     def reconstruction_condition(self, condition: Condition) -> tuple[Condition, float]:
         """The alert's whole condition at the window's end, as a KS against the threshold it

@@ -27,7 +27,8 @@ from .expressions import MODEL_LEVEL, Alphas, _by_alpha
 from .significance import DEFAULT_ALPHA, ks_coefficient, mean_coefficient
 
 __all__ = ["MV_KS_RULE", "MV_N_RULE", "MV_MEAN_RULE", "MV_KS_CRITICAL_RULE", "MV_MEAN_CRITICAL_RULE",
-           "reconstruction_buckets_record", "reconstruction_ks_expr", "multivariate_rules"]
+           "reconstruction_buckets_record", "reconstruction_ks_expr", "reconstruction_n_expr",
+           "multivariate_rules"]
 
 KS_RECORD = "ml_reconstruction_error_ks"
 N_RECORD = "ml_reconstruction_error_n"
@@ -48,6 +49,14 @@ def reconstruction_buckets_record(window: str) -> str:
                           f"increase{window}")
 
 
+def reconstruction_n_expr(window: str, *matchers: str) -> str:
+    """The predictions each model's KS of the reconstruction error rests on over ``window``,
+    from the raw buckets: those of its versions serving a baseline now, as the rules count."""
+    return served_increase(selector(RECONSTRUCTION_ERROR.series("_bucket"), 'le="+Inf"',
+                                    *matchers), window, ("model_name",),
+                           RECONSTRUCTION_BASELINE_VALUES, *matchers)
+
+
 def reconstruction_ks_expr(window: str = "1h", *matchers: str, recorded: bool = True) -> str:
     """max over edges of |the window's cumulative share − the baseline's| per model, from the
     recorded counts and n; ``recorded=False`` from the raw buckets (a query over any window)."""
@@ -58,8 +67,7 @@ def reconstruction_ks_expr(window: str = "1h", *matchers: str, recorded: bool = 
         bucket = RECONSTRUCTION_ERROR.series("_bucket")
         finite = served_increase(selector(bucket, 'le!="+Inf"', *matchers), window,
                                  ("model_name", "le"), RECONSTRUCTION_BASELINE_VALUES, *matchers)
-        n = served_increase(selector(bucket, 'le="+Inf"', *matchers), window, ("model_name",),
-                            RECONSTRUCTION_BASELINE_VALUES, *matchers)
+        n = reconstruction_n_expr(window, *matchers)
     reference = (f"max by (model_name, le) "
                  f"({one_baseline(selector(RECONSTRUCTION_BASELINE_RATIO.name, *matchers))})")
     return (f"max by (model_name) (abs(\n"

@@ -7,9 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from promtool_support import alert, counter, demo_baseline, firing, info, run_promtool, series
+from promtool_support import (
+    alert,
+    baseline_inputs,
+    counter,
+    demo_baseline,
+    firing,
+    info,
+    run_promtool,
+    series,
+)
 
+from mlmon_nb.drift.multivariate_rules import reconstruction_n_expr
 from mlmon_nb.metrics import le_label
+from mlmon_nb.promql import matcher
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +83,19 @@ def test_a_small_ks_past_chance_fires_only_with_the_mean_past_chance(tmp_path, m
         else []
     run_promtool(tmp_path, inputs, [alert("MultivariateDriftDetected", "60m")] + (
         [] if fires else [alert("MultivariateDriftDetected", "150m")]), promql_tests=expected)
+
+
+def test_the_runbooks_count_is_the_rules_the_versions_serving_a_baseline(tmp_path):
+    # version 1, retired (its service exports no baseline now), still has errors in the hour;
+    # version 2 serves the baseline: the runbook's sample of predictions is version 2's 600,
+    # the count the rule's KS rests on, not the 1,800 of both
+    inputs = baseline_inputs(90, model_version="2") + [
+        series("ml_model_info", "1+0x90", model_version="2", baseline_id="b2")]
+    for version, per_minute in (("1", 20), ("2", 10)):
+        inputs.append(series("ml_reconstruction_error_bucket", counter((90, per_minute)),
+                             model_version=version, le="+Inf"))
+    n = f'sum({reconstruction_n_expr("1h", matcher("model_name", "sentiment_classifier"))})'
+    run_promtool(tmp_path, inputs, [], promql_tests=[
+        {"expr": n, "eval_time": "90m", "exp_samples": [{"labels": "{}", "value": 600}]},
+        {"expr": "sum(model_name:ml_reconstruction_error_n:1h)", "eval_time": "90m",
+         "exp_samples": [{"labels": "{}", "value": 600}]}])
