@@ -621,14 +621,18 @@ class ModelMonitor:
                  for x, mu, inv in zip(numbers, joint.mean, joint.inverse)]
         try:
             error = reconstruction_error(z, joint.components)
-        except OverflowError:  # a finite value whose square is not
+        except OverflowError:  # a finite value whose square, or whose z, is not
             z = bounded(z)
             error = reconstruction_error(z, joint.components)
         joint.error.observe(error)
         joint.countdown -= 1
         if joint.countdown == 0:
             joint.countdown = RESIDUAL_STRIDE
-            for child, residual in zip(joint.residuals, residuals(z, joint.components)):
+            try:
+                parts = residuals(z, joint.components)
+            except OverflowError:  # a counter once +Inf or NaN is lost for good
+                parts = residuals(bounded(z), joint.components)
+            for child, residual in zip(joint.residuals, parts):
                 child.inc(residual)
             joint.samples.inc()
 

@@ -65,11 +65,13 @@ def bounded(z: Sequence[float]) -> list[float]:
 def reconstruction_error(z: Sequence[float],
                          components: Sequence[Sequence[float]]) -> float:
     """The distance of standardized values ``z`` from the span of the unit ``components``:
-    ``sqrt(|z|² − Σ (vᵢ·z)²)``."""
+    ``sqrt(|z|² − Σ (vᵢ·z)²)``; OverflowError where that is not finite (:func:`bounded` first)."""
     left = math.hypot(*z) ** 2
     for row in components:
         t = sum(map(mul, row, z))
         left -= t * t
+    if not -math.inf < left < math.inf:  # an infinite z (a finite value × a large 1/scale)
+        raise OverflowError("the reconstruction error of these values is not a finite number")
     return math.sqrt(left) if left > 0.0 else 0.0
 
 

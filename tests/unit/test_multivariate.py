@@ -189,3 +189,28 @@ def test_a_finite_value_whose_square_overflows_is_an_outlier_not_an_error(base, 
             if s.name.endswith("_bucket")}
     assert hist["+Inf"] == 1 and list(hist.values())[-2] == 0  # beyond the last edge
     assert not [r for r in caplog.records if "failed" in r.getMessage()]
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, 1e200])
+def test_a_value_whose_standardized_form_is_infinite_is_an_outlier_and_spoils_no_counter(
+        tmp_path, value):
+    # 1e308 divided by a scale under 1 is +inf: the error was inf − inf = NaN, read as 0 (the
+    # most unusual row counted as the most usual), and the residual counters became +Inf or
+    # NaN for good; every prediction is sampled for its residuals here
+    small = Baseline.from_frame(correlated(5000).assign(c=lambda f: f["c"] * 0.01), "m",
+                                categorical=["channel"])
+    assert small.multivariate.scale[2] < 0.1
+    reg = CollectorRegistry()
+    mon = ModelMonitor("m", baseline=load_baseline(small.save(tmp_path / "b.json")),
+                       registry=reg)
+    for _ in range(RESIDUAL_STRIDE):
+        mon.record_prediction("x", 0.9, features={"c": value, "a": -value})
+    fams = {f.name: f for f in text_string_to_metric_families(_text(reg))}
+    hist = {s.labels["le"]: s.value for s in fams["ml_reconstruction_error"].samples
+            if s.name.endswith("_bucket")}
+    assert hist["+Inf"] == RESIDUAL_STRIDE and list(hist.values())[-2] == 0  # beyond the edges
+    residual = [s.value for s in fams["ml_feature_reconstruction_residual"].samples
+                if s.name.endswith("_total")]
+    assert residual and all(np.isfinite(residual)), residual
+    assert max(residual) > 0
+
