@@ -276,11 +276,14 @@ class Baseline:
         return replace(self, baseline_id=content_id(self._content()))
 
     def to_dict(self) -> dict:
-        """The file's JSON document: metadata first, then the statistics."""
-        return {"kind": KIND, "schema_version": SCHEMA_VERSION, "baseline_id": self.baseline_id,
-                "created_at": self.created_at, "source": self.source,
+        """The file's JSON document: metadata first, then the statistics; its id is its
+        content's (an older file's, loaded with the id it carried, gets its own)."""
+        content = self._content()
+        return {"kind": KIND, "schema_version": SCHEMA_VERSION,
+                "baseline_id": content_id(content), "created_at": self.created_at,
+                "source": self.source,
                 "features": {"numeric": list(self.numeric), "categorical": list(self.categorical)},
-                **self._content()}
+                **content}
 
     def save(self, path: str | Path) -> Path:
         """Write the baseline atomically; returns the path."""
@@ -312,8 +315,9 @@ class Baseline:
         """Map a baseline document to a Baseline, checking version, shape and id.
 
         A schema-1 document (random sample per feature) is checked against its own id, then
-        migrated: the sample becomes a ``precision="sample"`` reference and the id is that of
-        the migrated content.
+        migrated: the sample becomes a ``precision="sample"`` reference; it keeps the file's id,
+        which a service loading the file exports (``ml_model_info``), so the two name it alike
+        (saved again, it is a schema-2 file with the id of its content).
         """
         if not isinstance(doc, dict) or doc.get("kind") != KIND:
             raise BaselineError("not an mlmon_nb baseline file", where)
@@ -364,6 +368,8 @@ class Baseline:
         if doc.get("baseline_id") != content_id(doc):
             raise BaselineError(f"content does not match its baseline_id (edited or corrupt); "
                                 f"{REBUILD}", where)
+        if version == 1:  # the id the file carries: the one a service serving it exports
+            return replace(base, baseline_id=str(doc["baseline_id"]))
         return base._with_id()
 
 

@@ -14,6 +14,7 @@ from mlmon_nb import drift
 from mlmon_nb.baseline import Baseline
 from mlmon_nb.baseline.sketch import QuantileSketch, ReferenceCDF, reference_from_sketch
 from mlmon_nb.drift.reference import compare_numeric, reference_ks, reference_wasserstein
+from mlmon_nb.instrument import load_baseline
 
 GOLDEN_V1 = Path(__file__).resolve().parents[1] / "golden" / "baseline_v1.json"
 N_REF = 200_000
@@ -209,3 +210,16 @@ def test_schema_1_file_compares_against_its_sample_with_the_samples_size():
         assert by.loc[(f, "wasserstein"), "statistic"] == pytest.approx(w, rel=1e-9)
         psi_row = by.loc[(f, "psi")]
         assert psi_row["n_reference"] == spec.n == 400 and psi_row["reference_precision"] == "exact"
+
+
+@pytest.mark.parametrize("name", ["baseline_v1.json", "baseline_legacy_confidence.json"])
+def test_an_older_file_has_one_id_whichever_loader_reads_it(name, tmp_path):
+    # the service exports the id its loader gives (ml_model_info's baseline_id) and a runbook
+    # compares it with the library's: a schema-1 file read as two ids looked like another
+    # baseline served; saved again, it is a schema-2 file of its own id, alike in both
+    path = GOLDEN_V1.with_name(name)
+    library = Baseline.load(path)
+    assert library.baseline_id == load_baseline(path).baseline_id
+    again = library.save(tmp_path / name)
+    assert Baseline.load(again).baseline_id == load_baseline(again).baseline_id
+
