@@ -122,6 +122,7 @@ __all__ = [
     "bucket_counts",
     "bucket_sums",
     "checked_confidences",
+    "checked_correct",
     "checked_scores",
     "purity",
     "fewest_classes",
@@ -605,6 +606,46 @@ def checked_scores(confidence: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.clip(p, 0.0, 1.0)
 
 
+def _unknown(value: Any) -> bool:
+    """A missing correctness value: None, NaN or pandas' NA."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except TypeError:  # pandas.NA compares to NA, whose truth is ambiguous
+        return True
+
+
+def checked_correct(correct: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each labelled prediction was right, and whether that is known: booleans or 0/1,
+    a missing value (NaN, None) unknown; anything else (``"yes"``, 2) is a BaselineError, as
+    NumPy would read any non-empty text as right."""
+    c = np.asarray(correct)
+    if c.dtype == bool:
+        return c, np.ones(c.shape, dtype=bool)
+    if c.dtype.kind in "iuf":  # numbers: vectorized
+        v = c.astype(float)
+        known = ~np.isnan(v)
+        odd = v[known & (v != 0.0) & (v != 1.0)]
+        if odd.size:
+            raise BaselineError(f"{odd.size:,} of {int(known.sum()):,} correctness values are "
+                                f"neither true/false nor 1/0 (e.g. {float(odd[0]):g}): give "
+                                f"whether each prediction was right, e.g. prediction == label")
+        return v == 1.0, known
+    flat = c.ravel()
+    known = np.array([not _unknown(x) for x in flat], dtype=bool).reshape(c.shape)
+    bad = [x for x, k in zip(flat, known.ravel())
+           if k and not (isinstance(x, (bool, np.bool_, int, float, np.integer, np.floating))
+                         and x in (0, 1))]
+    if bad:
+        raise BaselineError(f"{len(bad):,} of {int(known.sum()):,} correctness values are "
+                            f"neither true/false nor 1/0 (e.g. {bad[0]!r}): give whether each "
+                            f"prediction was right, e.g. prediction == label")
+    right = np.zeros(c.shape, dtype=bool)
+    right[known] = np.asarray(c[known], dtype=float) == 1.0
+    return right, known
+
+
 def fit_calibration(confidence: np.ndarray, correct: np.ndarray,
                     edges: Sequence[float] = CONFIDENCE_BUCKETS,
                     scores: np.ndarray | None = None, classes: int | None = None) -> Calibration:
@@ -614,12 +655,17 @@ def fit_calibration(confidence: np.ndarray, correct: np.ndarray,
     other classes share the rest (the service then needs them too:
     ``record_prediction(..., scores=)``). Rows with a non-finite confidence are ignored; the
     others' confidences must be in [0, 1] (:func:`checked_confidences`) and their class scores
-    probabilities (:func:`checked_scores`), and a curve none of whose rows was right is refused
+    probabilities (:func:`checked_scores`); ``correct`` is booleans or 0/1, a missing one (NaN,
+    None) leaving its row out (:func:`checked_correct`); a curve none of whose rows was right is refused
     as a label column spelled unlike the predictions (:func:`calibration_of_sums`).
     ``edges``: the buckets' upper edges, the exporter's (or, to compare, the earlier
     :data:`~mlmon_nb.metrics.LEGACY_CONFIDENCE_BUCKETS`). ``classes``: the model's number of
     classes (default: the scores' columns, else the fewest the confidences allow,
     :func:`fewest_classes`)."""
+    correct, known = checked_correct(correct)
+    if not known.all():  # rows without their label say nothing of the curve
+        confidence, correct = np.asarray(confidence, dtype=float)[known], correct[known]
+        scores = None if scores is None else np.asarray(scores, dtype=float)[known]
     if scores is not None:
         scores = checked_scores(confidence, scores)
     if classes is None:

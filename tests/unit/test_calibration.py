@@ -249,3 +249,24 @@ def test_the_demos_covariate_shift_fault_is_in_part_concept_shift() -> None:
     live_conf, live_ok = outcomes(13, **COVARIATE_SHIFT)
     estimate = mixed.estimate(bucket_counts(live_conf), live_conf.sum())
     assert estimate.accuracy > live_ok.mean() + 0.1
+
+
+@pytest.mark.parametrize("correct, message", [
+    (["yes", "no", "yes"], "e.g. 'yes'"),  # NumPy would read every non-empty text as right
+    ([1, 2, 0], "e.g. 2"),
+])
+def test_correctness_that_is_not_true_or_false_is_refused(correct, message) -> None:
+    conf = np.tile([0.9, 0.8, 0.7], 200)
+    with pytest.raises(BaselineError, match=f"neither true/false nor 1/0 \\({message}\\).*"
+                                            f"prediction == label"):
+        fit_calibration(conf, np.tile(np.array(correct, dtype=object), 200))
+
+
+def test_a_row_without_its_label_is_left_out_not_counted_right() -> None:
+    # NaN or None in the correctness: no label, not a right prediction
+    conf = np.tile([0.9, 0.8, 0.7], 200)
+    known = fit_calibration(conf[np.tile([True, False, True], 200)], np.tile([1.0, 0.0], 200))
+    for missing in (np.nan, None):
+        cal = fit_calibration(conf, np.tile(np.array([1.0, missing, 0.0], dtype=object), 200))
+        assert cal.counts.sum() == 400 and cal.reference_accuracy == 0.5
+        assert np.array_equal(cal.counts, known.counts)
