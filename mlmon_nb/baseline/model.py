@@ -389,6 +389,15 @@ def _numeric_from_doc(v: dict, version: int) -> NumericFeature:
 
 # -- building ------------------------------------------------------------------------------------
 
+def _unique(columns: list[str]) -> list[str]:
+    """``columns``, refused when the data names one twice (which copy would be read?)."""
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise BaselineError(f"the data names columns more than once: {repeated}; rename or "
+                            f"drop the copies")
+    return columns
+
+
 class BaselineBuilder:
     """Accumulates training data batch by batch into mergeable sketches; :meth:`build` makes the
     :class:`Baseline`. Frames, record batches and other builders (partitions) can be mixed; the
@@ -414,6 +423,17 @@ class BaselineBuilder:
         self.categorical_names = tuple(categorical)
         self.prediction, self.confidence, self.label = prediction, confidence, label
         self.scores = tuple(scores)
+        roles = [(r, c) for r, c in (("prediction", prediction), ("confidence", confidence),
+                                     ("label", label)) if c]
+        roles += [("scores", c) for c in self.scores]
+        roles += [("categorical", c) for c in self.categorical_names]
+        twice = sorted({c for _, c in roles if [x for _, x in roles].count(c) > 1})
+        if twice:  # one column in two roles would be read as both, silently
+            named = {c: [r for r, x in roles if x == c] for c in twice}
+            said = "; ".join(f"{c!r} as {' and '.join(dict.fromkeys(rs))}"
+                             + (" twice" if len(set(rs)) == 1 else "") for c, rs in named.items())
+            raise BaselineError(f"a column is named for more than one role: {said}; give each "
+                                f"column one role")
         if self.scores and (not label or len(self.scores) < 2):
             raise BaselineError("class scores (scores=) are for the calibration: give label= "
                                 "and at least two score columns, one per class")
@@ -474,7 +494,7 @@ class BaselineBuilder:
 
     def update_frame(self, df: pd.DataFrame) -> BaselineBuilder:
         """Add a pandas frame's rows; returns self."""
-        columns = [str(c) for c in df.columns]
+        columns = _unique([str(c) for c in df.columns])
         df = df.set_axis(columns, axis=1)
         numeric_names = self._roles(columns, {c: _pandas_kind(df[c].dtype) for c in columns},
                                     df.__getitem__)
@@ -500,7 +520,7 @@ class BaselineBuilder:
         """Add a ``pyarrow.RecordBatch`` (or Table); returns self."""
         import pyarrow as pa  # pyarrow is a dependency; imported here to keep load() light
         import pyarrow.compute as pc
-        columns = [str(c) for c in batch.schema.names]
+        columns = _unique([str(c) for c in batch.schema.names])
         kinds = {f.name: _arrow_kind(f.type, pa) for f in batch.schema}
         self._rows([pc.cast(batch.column(name), pa.float64()).to_numpy(zero_copy_only=False)
                     for name in self._roles(columns, kinds,

@@ -157,6 +157,25 @@ def test_bad_training_data_is_a_clear_error(frame):
         Baseline.from_frame(frame.iloc[:0], "m")
 
 
+@pytest.mark.parametrize("roles, said", [
+    ({"label": "prediction"}, "'prediction' as prediction and label"),
+    ({"label": "label", "scores": ["k", "k"]}, "'k' as scores twice"),
+    ({"label": "label", "scores": ["confidence", "k"]}, "'confidence' as confidence and scores"),
+    ({"categorical": ["prediction"]}, "'prediction' as prediction and categorical"),
+])
+def test_a_column_named_for_two_roles_is_refused(frame, roles, said):
+    # read as both, the prediction became its own label (accuracy 1.0) or a score a feature
+    with pytest.raises(BaselineError, match=f"more than one role: {said}; give each column one"):
+        Baseline.from_frame(frame, "m", prediction="prediction", confidence="confidence",
+                            **roles)
+
+
+def test_a_column_named_twice_in_the_data_is_refused(frame):
+    twice = pd.concat([frame[["x"]], frame[["x", "k"]]], axis=1)
+    with pytest.raises(BaselineError, match=r"names columns more than once: \['x'\]"):
+        Baseline.from_frame(twice, "m")
+
+
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])
 def test_cli_builds_the_same_baseline_from_parquet_and_csv(tmp_path, frame, baseline, suffix,
                                                            capsys):
