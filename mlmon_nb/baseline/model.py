@@ -725,12 +725,18 @@ def _numeric_feature(sketch: QuantileSketch, name: str, bins: int, rows: int) ->
     _, le = sketch.counts_at(edges)
     fractions = np.diff(np.concatenate([[0.0], le, [float(sketch.n)]])) / sketch.n
     qs = sketch.quantiles(np.array([0.01, 0.25, 0.5, 0.75, 0.99]))
-    if sketch.is_exact:  # from the sorted values: independent of batches and partitions
-        items = sketch.weighted()[0]
-        moments = np.array([items.mean(), items.std()])
-    else:
-        moments = np.array([sketch.mean, sketch.std])
-    mean, std = _round_sig(moments, SUMMARY_DIGITS)
+    with np.errstate(over="ignore", invalid="ignore"):  # judged below
+        if sketch.is_exact:  # from the sorted values: independent of batches and partitions
+            items = sketch.weighted()[0]
+            moments = np.array([items.mean(), items.std()])
+        else:
+            moments = np.array([sketch.mean, sketch.std])
+        mean, std = _round_sig(moments, SUMMARY_DIGITS)
+    if not (math.isfinite(mean) and math.isfinite(std)):  # Σx or Σx² beyond float range
+        raise BaselineError(f"numeric column {name!r} has values too large to compute their "
+                            f"mean and spread in floating point (from {float(sketch.min):.3g} "
+                            f"to {float(sketch.max):.3g}): rescale it (e.g. to other units) or "
+                            f"exclude it (--exclude {name})")
     summary = {"mean": float(mean), "std": float(std), "min": float(sketch.min),
                "max": float(sketch.max), "p01": float(qs[0]), "p25": float(qs[1]),
                "p50": float(qs[2]), "p75": float(qs[3]), "p99": float(qs[4])}

@@ -88,8 +88,10 @@ class QuantileSketch:
         if v.size == 0:
             return self
         self._sorted = None
-        self._moments(v.size, float(v.mean()), float(np.square(v - v.mean()).sum()),
-                      float(v.min()), float(v.max()))
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float range: inf or NaN,
+            mean = float(v.mean())                          # which the baseline refuses
+            self._moments(v.size, mean, float(np.square(v - mean).sum()), float(v.min()),
+                          float(v.max()))
         self._tails(v)
         self._add(v)
         return self

@@ -155,6 +155,12 @@ def test_bad_training_data_is_a_clear_error(frame):
         Baseline.from_frame(frame, "m", categorical=["nope"])
     with pytest.raises(BaselineError, match="empty"):
         Baseline.from_frame(frame.iloc[:0], "m")
+    # finite values whose sum of squares is not: the mean, spread and joint structure were
+    # NaN and inf in the file, the multivariate check dead in the service
+    huge = frame[["x", "k"]].assign(x=lambda f: f["x"] * 1e307)
+    with pytest.raises(BaselineError, match="'x' has values too large to compute their mean and "
+                                            "spread.*--exclude x"):
+        Baseline.from_frame(huge, "m")
 
 
 @pytest.mark.parametrize("roles, said", [
