@@ -173,6 +173,7 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
         raise BaselineError("the confidence distribution does not match the confidence buckets",
                             where)
     predicted = max(2, len((doc.get("prediction") or {}).get("classes") or ()))
+    scaling, classes = _scaling(doc.get("calibration"), where, predicted)  # before the refit
     calibration = _calibration(doc.get("calibration"), predicted)
     cal_edges = m.CONFIDENCE_BUCKETS if calibration is None else _edges(calibration, where)
     gap = None if calibration is None else tuple(_floats(calibration["gap"]))
@@ -186,7 +187,6 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     offset, slope, scored = ((None, 1.0, ScoredCurve()) if calibration is None or gap is None
                              else _linear(calibration, gap))
     rows = None if calibration is None else tuple(_floats(calibration["counts"]))
-    scaling, classes = _scaling(calibration, where, predicted)
     return replace(ServingBaseline(str(doc["model_name"]), baseline_id, numeric, categorical,
                                    int(doc.get("n_rows") or 0), conf_fractions, gap, stderr,
                                    offset, slope, rows, _joint(doc.get("multivariate"), where),
@@ -279,14 +279,24 @@ def _calibration(doc: dict | None, classes: int) -> dict | None:
         classes = checked_classes(doc.get("classes", classes))
     except ValueError as exc:
         raise BaselineError(str(exc)) from None
-    if doc.get("method") == METHOD:
-        return doc
-    gap, stderr, _ = fit_gaps(_floats(doc["counts"]), _floats(doc["correct"]),
-                              _floats(doc["confidence_sum"]), _floats(doc["edges"]), classes)
+    counts, correct, sums = (_floats(doc[k]) for k in ("counts", "correct", "confidence_sum"))
+    if not all(math.isfinite(c) and math.isfinite(r) and math.isfinite(s) and 0 <= r <= c
+               and 0 <= s <= c * 1.000001 for c, r, s in zip(counts, correct, sums)):
+        raise BaselineError("calibration counts must be finite and non-negative, with at most as "
+                            "many correct rows as rows per bucket and confidences in [0, 1]; "
+                            "rebuild the baseline with label=")
+    gap, stderr, _ = fit_gaps(counts, correct, sums, _floats(doc["edges"]), classes)
     if doc.get("scaling", 1.0) != 1.0:  # its temperature's uncertainty, as Calibration adds it
-        stderr = with_scaling_stderr(stderr, _floats(doc["counts"]),
-                                     _floats(doc["scaling_sensitivity"]),
+        stderr = with_scaling_stderr(stderr, counts, _floats(doc["scaling_sensitivity"]),
                                      float(doc["scaling_stderr"]), MAX_STDERR)
+    if doc.get("method") == METHOD:  # its gaps must be its counts' (Calibration.from_dict)
+        stored = (_floats(doc["gap"]), _floats(doc["gap_stderr"]))
+        if not all(len(a) == len(b) and all(abs(x - y) <= 1e-9 + 1e-5 * abs(y)
+                                            for x, y in zip(a, b))
+                   for a, b in zip(stored, (gap, stderr))):
+            raise BaselineError("the baseline's calibration gaps do not match its counts; the "
+                                "file was edited or is corrupt; rebuild the baseline")
+        return doc
     return {"method": METHOD, "edges": _floats(doc["edges"]), "classes": classes,
             "counts": _floats(doc["counts"]),
             "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),

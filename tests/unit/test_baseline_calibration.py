@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from baseline_support import refused_by_both
 
 from mlmon_nb.baseline import Baseline, BaselineBuilder
 from mlmon_nb.cli import main
@@ -147,6 +148,22 @@ def test_a_malformed_calibration_is_one_clear_error(calibrated, tmp_path, entry,
     with pytest.raises(BaselineError, match=message) as info:
         Baseline.load(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("key, change, message", [
+    ("gap", lambda v: [*v[:7], float("nan"), *v[8:]], "do not match its counts"),
+    ("gap", lambda v: [5.0] * len(v), "do not match its counts"),
+    ("gap_stderr", lambda v: [-0.5] * len(v), "do not match its counts"),
+    ("counts", lambda v: [-1.0, *v[1:]], "finite and non-negative"),
+    ("counts", lambda v: [float("nan"), *v[1:]], "finite and non-negative"),
+    ("correct", lambda v: [x + 1000 for x in v], "at most as many correct rows"),
+])
+def test_an_edited_calibration_under_a_fresh_id_is_refused_by_the_service_too(
+        calibrated, tmp_path, key, change, message):
+    # the service's loader took such files and exported NaN gaps and offsets
+    doc = calibrated.to_dict()
+    doc["calibration"] = {**doc["calibration"], key: change(doc["calibration"][key])}
+    refused_by_both(doc, tmp_path / "b.json", message)
 
 
 def test_cli_builds_a_calibrated_baseline(frame, calibrated, tmp_path, capsys):
