@@ -354,23 +354,37 @@ class Baseline:
                 raise BaselineError(str(exc.args[0]), where) from exc
         for name, feat in numeric.items():
             if (feat.fractions.size != feat.edges.size + 1 or np.any(np.diff(feat.edges) <= 0)
+                    or not np.all(np.isfinite(feat.edges)) or np.any(feat.fractions < 0)
                     or not math.isclose(feat.fractions.sum(), 1.0, abs_tol=1e-6) or feat.n < 1):
                 raise BaselineError(f"feature {name!r} has inconsistent edges, fractions or "
                                     f"reference", where)
         for name, cat in cats.items():
-            if cat.fractions.size != len(cat.categories) + 1:
-                raise BaselineError(f"categorical feature {name!r} needs one fraction per "
-                                    f"category plus {OTHER_CATEGORY}", where)
+            if (cat.fractions.size != len(cat.categories) + 1
+                    or not np.all(np.isfinite(cat.fractions)) or np.any(cat.fractions < 0)):
+                raise BaselineError(f"categorical feature {name!r} needs one finite, "
+                                    f"non-negative fraction per category plus {OTHER_CATEGORY}",
+                                    where)
         if base.confidence_fractions is not None and \
                 base.confidence_fractions.size != len(base.confidence_edges) + 1:
             raise BaselineError("the confidence distribution does not match the confidence "
                                 "buckets", where)
+        if base.confidence_fractions is not None and not _shares(base.confidence_fractions):
+            raise BaselineError(f"the confidence distribution's shares must be finite, "
+                                f"non-negative and sum to 1; {REBUILD}", where)
+        if base.n_rows < 0:
+            raise BaselineError(f"n_rows {base.n_rows} is negative; {REBUILD}", where)
         if doc.get("baseline_id") != content_id(doc):
             raise BaselineError(f"content does not match its baseline_id (edited or corrupt); "
                                 f"{REBUILD}", where)
         if version == 1:  # the id the file carries: the one a service serving it exports
             return replace(base, baseline_id=str(doc["baseline_id"]))
         return base._with_id()
+
+
+def _shares(fractions: np.ndarray) -> bool:
+    """Whether ``fractions`` are a distribution's shares: finite, non-negative, summing to 1."""
+    return bool(np.all(np.isfinite(fractions)) and np.all(fractions >= 0)
+                and math.isclose(float(fractions.sum()), 1.0, abs_tol=1e-6))
 
 
 def _numeric_from_doc(v: dict, version: int) -> NumericFeature:

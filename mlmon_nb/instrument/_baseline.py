@@ -160,18 +160,33 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
         edges, fractions = _floats(v["edges"]), _floats(v["fractions"])
         n = int(v["n"])
         if (len(fractions) != len(edges) + 1 or any(b <= a for a, b in zip(edges, edges[1:]))
+                or not all(map(math.isfinite, edges)) or any(f < 0 for f in fractions)
                 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6) or n < 1):
             raise BaselineError(f"feature {name!r} has inconsistent edges, fractions or "
                                 f"reference", where)
         numeric[name] = ServingNumeric(tuple(edges), tuple(accumulate(fractions))[:-1], n)
     categorical = {name: ServingCategorical(tuple(str(c) for c in v["categories"]))
                    for name, v in doc["categorical"].items()}
+    for name, v in doc["categorical"].items():
+        shares = _floats(v["fractions"])
+        if (len(shares) != len(v["categories"]) + 1
+                or not all(math.isfinite(f) and f >= 0 for f in shares)):
+            raise BaselineError(f"categorical feature {name!r} needs one finite, non-negative "
+                                f"fraction per category plus {m.OTHER_CATEGORY}", where)
     confidence = doc.get("confidence")
     conf_fractions = None if confidence is None else tuple(_floats(confidence["fractions"]))
     conf_edges = m.CONFIDENCE_BUCKETS if confidence is None else _edges(confidence, where)
     if conf_fractions is not None and len(conf_fractions) != len(conf_edges) + 1:
         raise BaselineError("the confidence distribution does not match the confidence buckets",
                             where)
+    if conf_fractions is not None and not (
+            all(math.isfinite(f) and f >= 0 for f in conf_fractions)
+            and math.isclose(sum(conf_fractions), 1.0, abs_tol=1e-6)):
+        raise BaselineError("the confidence distribution's shares must be finite, non-negative "
+                            "and sum to 1; rebuild it with `mlmon-nb baseline build`", where)
+    if int(doc.get("n_rows") or 0) < 0:
+        raise BaselineError(f"n_rows {int(doc['n_rows'])} is negative; rebuild it with "
+                            f"`mlmon-nb baseline build`", where)
     predicted = max(2, len((doc.get("prediction") or {}).get("classes") or ()))
     scaling, classes = _scaling(doc.get("calibration"), where, predicted)  # before the refit
     calibration = _calibration(doc.get("calibration"), predicted)

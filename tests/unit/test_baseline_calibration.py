@@ -166,6 +166,33 @@ def test_an_edited_calibration_under_a_fresh_id_is_refused_by_the_service_too(
     refused_by_both(doc, tmp_path / "b.json", message)
 
 
+def _first(section: str):
+    """An edit of the document's first entry of ``section`` (a feature's)."""
+    def edit(doc: dict, key: str, change) -> None:
+        entry = next(iter(doc[section].values()))
+        entry[key] = change(entry[key])
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: _first("numeric")(d, "fractions", lambda v: [-v[0], *v[1:-1], v[-1] + 2 * v[0]]),
+     "inconsistent edges, fractions"),  # negative, still summing to 1
+    (lambda d: _first("numeric")(d, "edges", lambda v: [*v[:-1], float("nan")]),
+     "inconsistent edges, fractions"),
+    (lambda d: _first("categorical")(d, "fractions", lambda v: [float("nan"), *v[1:]]),
+     "one finite, non-negative fraction per category"),
+    (lambda d: d["confidence"].update(fractions=[float("nan")] * len(d["confidence"]["fractions"])),
+     "confidence distribution's shares must be finite"),
+    (lambda d: d.update(n_rows=-10), "n_rows -10 is negative"),
+])
+def test_impossible_shares_under_a_fresh_id_are_refused_by_both_loaders(
+        calibrated, tmp_path, edit, message):
+    # negative or NaN shares, NaN edges, a negative row count: loaded and exported before
+    doc = calibrated.to_dict()
+    edit(doc)
+    refused_by_both(doc, tmp_path / "b.json", message)
+
+
 def test_cli_builds_a_calibrated_baseline(frame, calibrated, tmp_path, capsys):
     data = tmp_path / "train.parquet"
     frame.to_parquet(data)
