@@ -515,16 +515,17 @@ class BaselineBuilder:
         self._rows([pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
                     for name in numeric_names])
         for name in self.categorical_names + ((self.prediction,) if self.prediction else ()):
-            counts = df[name].dropna().astype(str).value_counts(sort=False)
+            counts = _text(df[name].dropna(), name).value_counts(sort=False)
             self._labels(name, counts.index, counts.to_numpy())
         if self.confidence:
             conf = pd.to_numeric(df[self.confidence], errors="coerce").to_numpy(
                 dtype=float, na_value=np.nan)
             self._confidences(conf)
-            if self.label:  # a label needs the prediction and confidence (checked at __init__)
+            if self.label and self.prediction:  # a label needs both (checked at __init__)
                 labelled = df[self.label].notna() & df[self.prediction].notna()
                 self._outcomes(conf, labelled.to_numpy(), (
-                    df[self.prediction].astype(str) == df[self.label].astype(str)).to_numpy(),
+                    _text(df[self.prediction], self.prediction)
+                    == _text(df[self.label], self.label)).to_numpy(),
                     [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
                      for c in self.scores])
         self.rows += len(df)
@@ -651,6 +652,9 @@ class BaselineBuilder:
         cats = {}
         for name in self.categorical_names:
             sk = self.categories[name]
+            if sk.n == 0:  # as a numeric column without a finite value
+                raise BaselineError(f"categorical column {name!r} has no values; exclude it "
+                                    f"(--exclude {name}) or fix the data")
             top = sk.top(self.top_k)
             total = max(sk.n, 1)
             counts = np.array([c for _, c in top], dtype=float)
@@ -717,10 +721,24 @@ def _refuse_stray_text(name: str, values: pd.Series) -> None:
 
 
 def _pandas_kind(dtype: Any) -> str:
+    """"numeric" for real numbers (bool, integers, floats), else the dtype's name: text kinds
+    are categorical, the rest (dates, durations, complex) refused as in Arrow data."""
     if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype) \
             or pd.api.types.is_string_dtype(dtype):
         return str(dtype)
-    return "numeric"
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return "numeric"
+    return str(dtype)
+
+
+def _text(values: pd.Series, name: str) -> pd.Series:
+    """``values`` as text; bytes that are not UTF-8 are a BaselineError naming the column."""
+    try:
+        return values.astype(str)
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        raise BaselineError(f"column {name!r} holds bytes that are not UTF-8 text ({exc.reason} "
+                            f"in {exc.object[exc.start:exc.end]!r}): decode it to text first, "
+                            f"or exclude it (--exclude {name})") from None
 
 
 def _arrow_kind(typ: Any, pa: Any) -> str:

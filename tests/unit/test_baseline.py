@@ -117,6 +117,20 @@ def test_a_column_neither_numeric_nor_text_names_the_way_out():
         build_from_batches([batch], "m")
 
 
+@pytest.mark.parametrize("values, message", [
+    # a frame's dates were a numeric feature in microseconds, complex numbers cut to their real
+    # part, as Arrow data refuses them
+    (pd.date_range("2024-01-01", periods=60), r"'c' is neither numeric nor text \(datetime64"),
+    (np.arange(60) + 1j, r"'c' is neither numeric nor text \(complex128\)"),
+    ([None] * 60, "categorical column 'c' has no values; exclude it"),  # as all-NaN numbers
+    ([b"\xff\xfe"] * 60, "'c' holds bytes that are not UTF-8 text.*--exclude c"),
+])
+def test_a_frames_column_of_another_kind_is_one_clear_error(values, message):
+    frame = pd.DataFrame({"x": np.arange(60, dtype=float), "c": values})
+    with pytest.raises(BaselineError, match=message):
+        Baseline.from_frame(frame, "m")
+
+
 def test_a_numeric_column_with_stray_text_is_refused_not_read_as_categories(tmp_path):
     """A CSV's "?" in a numeric column makes pandas read it as text; as categories its numbers
     would each be one, and its drift measured so, without a word."""
