@@ -451,8 +451,9 @@ class BaselineBuilder:
         if self.scores and (not label or len(self.scores) < 2):
             raise BaselineError("class scores (scores=) are for the calibration: give label= "
                                 "and at least two score columns, one per class")
-        self.skip: set[str | None] = {*self.categorical_names, *exclude, prediction, confidence,
-                                      label, *self.scores}
+        self.exclude = tuple(exclude)
+        self.skip: set[str | None] = {*self.categorical_names, *self.exclude, prediction,
+                                      confidence, label, *self.scores}
         self.numeric_names: tuple[str, ...] | None = None
         self.rows = 0
         self.numeric: dict[str, QuantileSketch] = {}
@@ -479,7 +480,7 @@ class BaselineBuilder:
         ``values`` gives a column's values, read only for the text columns to be inferred."""
         named = self.categorical_names + tuple(
             c for c in (self.prediction, self.confidence, self.label) if c) + self.scores
-        missing = [c for c in named if c not in columns]
+        missing = [c for c in (*named, *self.exclude) if c not in columns]
         if missing:
             raise BaselineError(f"columns not in the data: {missing}; have {columns}")
         if self.numeric_names is None:
@@ -677,7 +678,8 @@ class BaselineBuilder:
         if self.label:
             if self.labelled.sum() == 0:
                 raise BaselineError(f"label column {self.label!r} has no labelled rows with a "
-                                    f"confidence to calibrate on")
+                                    f"prediction ({self.prediction!r}) and a confidence "
+                                    f"({self.confidence!r}) to calibrate on")
             sums: tuple[np.ndarray, ...] = (
                 self.labelled.astype(float), self.correct.astype(float), self.confidence_sum,
                 self.square_sum, self.product_sum,

@@ -570,10 +570,14 @@ def checked_confidences(confidence: np.ndarray) -> np.ndarray:
     c = np.asarray(confidence, dtype=float)
     outside = c[(c < -CONFIDENCE_SLACK) | (c > 1 + CONFIDENCE_SLACK)]
     if outside.size:
-        hint = ("they look like percentages: divide them by 100"
-                if outside.min() >= 0 and c.max() <= 100 else
-                "they look like logits or raw scores: give the predicted class's probability "
-                "(softmax or sigmoid of the logits)")
+        if outside.size <= 0.05 * c.size:  # the others are probabilities: bad rows
+            hint = ("the others are probabilities: fix or drop those rows (a confidence is "
+                    "the predicted class's probability)")
+        elif outside.min() >= 0 and c.max() <= 100:
+            hint = "they look like percentages: divide them by 100"
+        else:
+            hint = ("they look like logits or raw scores: give the predicted class's "
+                    "probability (softmax or sigmoid of the logits)")
         raise BaselineError(f"{outside.size:,} of {c.size:,} confidences are outside [0, 1] "
                             f"(e.g. {outside[0]:g}); {hint}")
     return np.clip(c, 0.0, 1.0)

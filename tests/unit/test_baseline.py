@@ -167,6 +167,8 @@ def test_bad_training_data_is_a_clear_error(frame):
         Baseline.from_frame(pd.DataFrame({"x": [np.nan, np.inf]}), "m")
     with pytest.raises(BaselineError, match="not in the data"):
         Baseline.from_frame(frame, "m", categorical=["nope"])
+    with pytest.raises(BaselineError, match=r"not in the data: \['lable'\]"):  # a typo
+        Baseline.from_frame(frame, "m", exclude=["lable"])
     with pytest.raises(BaselineError, match="empty"):
         Baseline.from_frame(frame.iloc[:0], "m")
     # finite values whose sum of squares is not: the mean, spread and joint structure were

@@ -254,6 +254,13 @@ def test_confidences_in_percent_are_refused_saying_so(validation):
     with pytest.raises(BaselineError, match="logits or raw scores"):
         fit_calibration(np.log(validation.confidence / (1 - validation.confidence)),
                         validation.correct)
+    # a few bad rows among probabilities are no percentages
+    few = _frame(validation)
+    few.loc[:10, "conf"] = 1.5
+    with pytest.raises(BaselineError, match=r"11 of 1,000 confidences are outside \[0, 1\] "
+                                            r"\(e.g. 1.5\); the others are probabilities: fix "
+                                            r"or drop those rows"):
+        _build(few, scored=False)
     # without labels the confidences still make the distribution concept drift compares with
     unlabelled = frame.drop(columns=["label"])
     for build in (lambda: Baseline.from_frame(unlabelled, "cases", prediction="pred",
