@@ -70,6 +70,7 @@ __all__ = [
     "DEFAULT_FEATURE_BUCKETS",
     "CONCEPT_FEATURE",
     "OTHER_CATEGORY",
+    "RESERVED_FEATURES",
     "OVERFLOW_VALUE",
     "UNMATCHED_ENDPOINT",
     "LEGACY_DATA_DRIFT",
@@ -313,6 +314,14 @@ DEFAULT_FEATURE_BUCKETS: tuple[float, ...] = (
 # the feature name concept drift (the confidence histogram against the baseline) is reported under
 CONCEPT_FEATURE = "confidence"
 OTHER_CATEGORY = "__other__"
+# the names the service counts its own invalid inputs under (``ml_feature_invalid_total``'s
+# ``feature``): the confidence, the class scores, a ``features`` that is no mapping, a record
+# that failed; no model feature may take one
+CONFIDENCE_FEATURE = "__confidence__"
+SCORES_FEATURE = "__scores__"
+FEATURES_FEATURE = "__features__"
+RECORD_FEATURE = "__record__"
+RESERVED_FEATURES = (CONFIDENCE_FEATURE, SCORES_FEATURE, FEATURES_FEATURE, RECORD_FEATURE)
 OVERFLOW_VALUE = "__overflow__"
 # the endpoint of a request no route of the service matched (a 404 for /favicon.ico, a scanner's
 # probe): one value, so unknown paths neither become labels nor read as what changed

@@ -55,7 +55,13 @@ from ..estimated.calibration import (
     purity,
 )
 from ..instrument import content_id
-from ..metrics import CONFIDENCE_BUCKETS, OTHER_CATEGORY, confidence_edges, model_name_problem
+from ..metrics import (
+    CONFIDENCE_BUCKETS,
+    OTHER_CATEGORY,
+    RESERVED_FEATURES,
+    confidence_edges,
+    model_name_problem,
+)
 from .joint import DEFAULT_VARIANCE, JointModel, RowSample, fit_joint
 from .sketch import CategorySketch, QuantileSketch, ReferenceCDF, reference_from_sketch
 
@@ -481,6 +487,11 @@ class BaselineBuilder:
         named = self.categorical_names + tuple(
             c for c in (self.prediction, self.confidence, self.label) if c) + self.scores
         missing = [c for c in (*named, *self.exclude) if c not in columns]
+        reserved = [c for c in columns if c in RESERVED_FEATURES and c not in self.skip]
+        if reserved:
+            raise BaselineError(f"column {reserved[0]!r} takes a name the service counts its "
+                                f"own invalid inputs under; rename it, or exclude it "
+                                f"(--exclude {reserved[0]})")
         if missing:
             raise BaselineError(f"columns not in the data: {missing}; have {columns}")
         if self.numeric_names is None:

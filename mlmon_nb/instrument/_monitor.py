@@ -38,12 +38,11 @@ __all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS", "RESIDUAL_STRID
 log = logging.getLogger(__name__)
 
 DEFAULT_SEGMENT = "all"
-CONFIDENCE_FEATURE = "__confidence__"
-SCORES_FEATURE = "__scores__"  # the class scores' invalid values, as the confidence's
-FEATURES_FEATURE = "__features__"  # ``features`` that is not a mapping of name to value
+CONFIDENCE_FEATURE, SCORES_FEATURE, FEATURES_FEATURE = (
+    m.CONFIDENCE_FEATURE, m.SCORES_FEATURE, m.FEATURES_FEATURE)
 INVALID_REASONS = ("missing", "nan", "inf", "out_of_range", "wrong_type", "unknown_feature",
                    "internal_error")
-_RESERVED_FEATURES = (CONFIDENCE_FEATURE, SCORES_FEATURE, FEATURES_FEATURE, "__record__")
+_RESERVED_FEATURES = m.RESERVED_FEATURES
 # how far beyond [0, 1] a confidence may stray by rounding (a softmax's sum) and be clipped
 CONFIDENCE_SLACK = 1e-9
 # one prediction in this many adds its per-feature reconstruction residuals (the runbook's
@@ -171,6 +170,12 @@ def _check_arguments(model_name: Any, model_version: Any, baseline: Any, segment
         raise InstrumentError(
             f"baseline must be a loaded baseline, got {type(baseline).__name__}: pass "
             f"baseline=load_baseline(path) (mlmon_nb.instrument) or Baseline.load(path)")
+    taken = [] if baseline is None else [
+        f for f in (*baseline.numeric, *baseline.categorical) if f in m.RESERVED_FEATURES]
+    if taken:
+        raise InstrumentError(f"the baseline has a feature named {taken[0]!r}, the name the "
+                              f"service counts its own invalid inputs under; rename the column "
+                              f"and rebuild the baseline")
     if isinstance(segments, str):
         raise InstrumentError(f"segments must be a list of segment names, not the string "
                               f"{segments!r}; write segments=[{segments!r}]")
@@ -507,7 +512,7 @@ class ModelMonitor:
                                            scores)
         except Exception:
             log.exception("mlmon_nb: failed to record a prediction")
-            self._count_invalid("__record__", "internal_error")
+            self._count_invalid(m.RECORD_FEATURE, "internal_error")
             return False
 
     def _record_prediction(self, label, confidence, features, request_id, segment,
@@ -543,7 +548,7 @@ class ModelMonitor:
                     log.exception("mlmon_nb: failed to record a prediction's features")
                     failed = True
         if failed:
-            self._count_invalid("__record__", "internal_error")
+            self._count_invalid(m.RECORD_FEATURE, "internal_error")
         if not mapping:
             self._count_invalid(FEATURES_FEATURE, "wrong_type")
         if conf is None:

@@ -169,6 +169,9 @@ def test_bad_training_data_is_a_clear_error(frame):
         Baseline.from_frame(frame, "m", categorical=["nope"])
     with pytest.raises(BaselineError, match=r"not in the data: \['lable'\]"):  # a typo
         Baseline.from_frame(frame, "m", exclude=["lable"])
+    # a feature under the name the service counts the confidence's invalid values under
+    with pytest.raises(BaselineError, match="'__confidence__' takes a name the service counts"):
+        Baseline.from_frame(frame.assign(__confidence__=1.0), "m")
     with pytest.raises(BaselineError, match="empty"):
         Baseline.from_frame(frame.iloc[:0], "m")
     # finite values whose sum of squares is not: the mean, spread and joint structure were

@@ -566,6 +566,18 @@ def test_a_baseline_path_in_place_of_the_model_name_says_how_to_pass_it():
             ModelMonitor(path, registry=CollectorRegistry())
 
 
+def test_a_baseline_feature_under_a_reserved_name_is_refused():
+    # its invalid values and the confidence's would share one counter
+    from types import SimpleNamespace
+
+    from mlmon_nb.errors import InstrumentError
+    from mlmon_nb.instrument import ModelMonitor
+    taken = SimpleNamespace(numeric={"__confidence__": None}, categorical={})
+    with pytest.raises(InstrumentError, match="feature named '__confidence__', the name the "
+                                              "service counts its own invalid inputs under"):
+        ModelMonitor("m", baseline=taken, registry=CollectorRegistry())
+
+
 LONE_SURROGATE = json.loads('"bad\\ud83dlabel"')  # what a JSON request body can carry
 
 
