@@ -492,9 +492,11 @@ def _write_kubernetes(config, folder, args):
         from .kubernetes.files import monitor_job
         label = options.job_label or monitor_job(config)[1]
         if label:
-            print(f"The models run on different scrape jobs: the monitors read each service's "
-                  f"job from its label {label}. Label each model's Service (or Pod) with its "
-                  f"job: " + ", ".join(f"{label}: {m.job} ({m.name})" for m in config.models))
+            why = "The models run on different scrape jobs: t" if len(set(config.jobs)) > 1 \
+                else "T"
+            print(f"{why}he monitors read each service's job from its label {label}. Label "
+                  f"each model's Service (or Pod) with its job: "
+                  + ", ".join(f"{label}: {m.job} ({m.name})" for m in config.models))
     return written
 
 

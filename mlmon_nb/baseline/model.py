@@ -487,7 +487,8 @@ class BaselineBuilder:
         named = self.categorical_names + tuple(
             c for c in (self.prediction, self.confidence, self.label) if c) + self.scores
         missing = [c for c in (*named, *self.exclude) if c not in columns]
-        reserved = [c for c in columns if c in RESERVED_FEATURES and c not in self.skip]
+        roles = {*self.exclude, self.prediction, self.confidence, self.label, *self.scores}
+        reserved = [c for c in columns if c in RESERVED_FEATURES and c not in roles]
         if reserved:
             raise BaselineError(f"column {reserved[0]!r} takes a name the service counts its "
                                 f"own invalid inputs under; rename it, or exclude it "
@@ -739,8 +740,9 @@ def _pandas_kind(dtype: Any) -> str:
     if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype) \
             or pd.api.types.is_string_dtype(dtype):
         return str(dtype)
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
-        return "numeric"
+    if pd.api.types.is_bool_dtype(dtype) or (pd.api.types.is_numeric_dtype(dtype)
+                                             and not pd.api.types.is_complex_dtype(dtype)):
+        return "numeric"  # bool[pyarrow] is no numeric dtype to pandas
     return str(dtype)
 
 

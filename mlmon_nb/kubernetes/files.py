@@ -9,11 +9,12 @@ from typing import Mapping
 
 from ..baseline import Baseline
 from ..config import Config
+from ..errors import RulesError
 from ..rules.alertmanager import render_alertmanager
 from ..rules.files import load_baselines
 from ..rules.render import render_rule_files, source
 from ..stack.grafana import dashboard_files
-from .manifests import GENERATED_HEADER, KubernetesOptions, render_manifests
+from .manifests import GENERATED_HEADER, KubernetesOptions, parse_labels, render_manifests
 
 __all__ = ["DEFAULT_JOB_LABEL", "config_manifests", "monitor_job", "write_manifests"]
 
@@ -40,6 +41,14 @@ def config_manifests(config: Config, options: KubernetesOptions | None = None, *
     if not options.job and not options.job_label:
         job, label = monitor_job(config)
         options = replace(options, job=job, job_label=label)
+    for model in config.models if options.job_label else ():
+        try:  # each Service must be able to carry its model's job as the label's value
+            parse_labels([f"{options.job_label}={model.job}"], "--job-label")
+        except RulesError:
+            raise RulesError(f"model {model.name}'s job {model.job!r} cannot be the value of "
+                             f"the label {options.job_label} on its Service (a Kubernetes label "
+                             f"value: at most 63 letters, digits, '-', '_' or '.'): give every "
+                             f"service one job with --job JOB, or rename the job") from None
     return render_manifests(render_rule_files(config, baselines=baselines),
                             render_alertmanager(config), dashboard_files(config), options,
                             source=source(config))

@@ -535,7 +535,7 @@ def console_page(feed: AlertFeed, runs: Mapping[int, Run], resolved: list[Run],
                      if rows else "<p class='muted'>No resolved alert has a run yet.</p>")
     count = len(feed.alerts)
     per_model = f" in {len(groups)} models" if len(groups) > 1 else ""
-    quiet = count - sum(g.firing for g in groups)
+    quiet = sum(a.state == "suppressed" for a in feed.alerts)
     per_model += (f" <span class='muted suppressed'>· {quiet} of them silenced or inhibited"
                   f"</span>" if quiet else "")
     all_runs = "/runs" + (f"?{urlencode({'model_name': model_name})}" if model_name else "")

@@ -33,7 +33,7 @@ __all__ = ["MIXED_BASELINES", "VERSION_BASELINES", "one_baseline", "own_baseline
 MIXED_BASELINES = (f"count by (model_name) (group by (model_name, baseline_id) "
                    f"({MODEL_INFO.name})) > 1")
 _GUARD = f" unless on (model_name) ({MIXED_BASELINES})"
-# how many baselines the live replicas of each version serve (a service without one: id "")
+# how many baselines the live replicas of each version serve (a service without one: id "none")
 VERSION_BASELINES = (f"count by (model_name, model_version) (group by (model_name, "
                      f"model_version, baseline_id) ({MODEL_INFO.name}))")
 

@@ -157,6 +157,11 @@ def test_demo_ups_commands_carry_the_state_folder_it_was_given(stack_config: Con
     installed = demo_message(stack_config, demo_urls(stack_config, "token"), "mlmon-nb")
     assert "Stop: mlmon-nb stack down" in installed and ".venv" not in installed
     assert "make " not in installed
+    # the clone's own .venv/bin/mlmon-nb, run where there is no such Makefile (a project's
+    # own .venv): no make to name
+    monkeypatch.chdir(tmp_path)
+    elsewhere = demo_message(stack_config, demo_urls(stack_config, "token"), clone)
+    assert "Stop: .venv/bin/mlmon-nb stack down" in elsewhere and "make " not in elsewhere
 
 
 def test_the_printed_commands_run_the_mlmon_nb_that_was_run(tmp_path, monkeypatch):

@@ -444,6 +444,23 @@ def test_models_on_different_jobs_are_scraped_each_as_its_own(tmp_path, capsys):
     doc = yaml.safe_load((out / "servicemonitor.yaml").read_text())
     assert "jobLabel" not in doc["spec"] and doc["spec"]["endpoints"][0]["relabelings"] == [
         {"action": "replace", "targetLabel": "job", "replacement": "models"}]
+    # a job no Service label can carry is refused, naming the way out
+    raw["models"][1]["job"] = "team/churn"
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["--config", str(config), "rules", "generate", "--format",
+                 "prometheus-operator", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "model churn's job 'team/churn' cannot be the value of the label" in err, err
+    assert "--job JOB" in err
+    # one job for all and a label of the user's choosing: no word of different jobs
+    for model in raw["models"]:
+        model["job"] = "models"
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["--config", str(config), "rules", "generate", "--format",
+                 "prometheus-operator", "-o", str(out), "--job-label", "example.com/job"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("The monitors read each service's job from its label "
+                           "example.com/job"), said
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -117,6 +117,14 @@ def test_a_column_neither_numeric_nor_text_names_the_way_out():
         build_from_batches([batch], "m")
 
 
+def test_booleans_are_numeric_in_every_dtype():
+    import pyarrow as pa
+    flags = [True, False] * 30
+    for dtype in (bool, "boolean", pd.ArrowDtype(pa.bool_())):
+        frame = pd.DataFrame({"x": np.arange(60, dtype=float), "flag": pd.array(flags, dtype)})
+        assert list(Baseline.from_frame(frame, "m").numeric) == ["x", "flag"], dtype
+
+
 @pytest.mark.parametrize("values, message", [
     # a frame's dates were a numeric feature in microseconds, complex numbers cut to their real
     # part, as Arrow data refuses them
@@ -170,8 +178,9 @@ def test_bad_training_data_is_a_clear_error(frame):
     with pytest.raises(BaselineError, match=r"not in the data: \['lable'\]"):  # a typo
         Baseline.from_frame(frame, "m", exclude=["lable"])
     # a feature under the name the service counts the confidence's invalid values under
-    with pytest.raises(BaselineError, match="'__confidence__' takes a name the service counts"):
-        Baseline.from_frame(frame.assign(__confidence__=1.0), "m")
+    for declared in ((), ("__confidence__",)):  # inferred numeric, or declared categorical
+        with pytest.raises(BaselineError, match="'__confidence__' takes a name the service"):
+            Baseline.from_frame(frame.assign(__confidence__=1.0), "m", categorical=declared)
     with pytest.raises(BaselineError, match="empty"):
         Baseline.from_frame(frame.iloc[:0], "m")
     # finite values whose sum of squares is not: the mean, spread and joint structure were

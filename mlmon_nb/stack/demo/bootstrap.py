@@ -203,6 +203,14 @@ def invoked_as(argv0: str | None = None) -> str:
     return shlex.quote(str(mine.resolve())) if mine.is_file() else "mlmon-nb"
 
 
+def _in_clone() -> bool:
+    """Whether the current folder is this project's clone (its Makefile has ``demo-down``)."""
+    try:
+        return "\ndemo-down:" in Path("Makefile").read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def demo_commands(config: Config, program: str | None = None) -> tuple[str, str]:
     """The command line that reaches this stack again, and the one that stops it: what was set
     for `demo up` (``MLMON_STATE_DIR``, a fleet's ``--config``) goes with them, so a pasted
@@ -213,7 +221,7 @@ def demo_commands(config: Config, program: str | None = None) -> tuple[str, str]
     state = os.environ.get("MLMON_STATE_DIR")
     env = f"MLMON_STATE_DIR={shlex.quote(state)} " if state else ""
     flag = f" --config {shlex.quote(str(config.path))}" if len(config.models) > 1 else ""
-    stop = (f"{env}make demo-down" if program == CLONE_PROGRAM and not flag
+    stop = (f"{env}make demo-down" if program == CLONE_PROGRAM and not flag and _in_clone()
             else f"{env}{program}{flag} stack down")
     return f"{env}{program}{flag}", stop
 
