@@ -21,6 +21,7 @@ from . import metrics as m
 from . import promql
 from .config import NODE_JOB
 from .promql import selector
+from .promql.baselines import version_baselines
 
 __all__ = [
     "NODE_JOB",
@@ -210,8 +211,7 @@ def model_replicas(model_name: str, **labels: str) -> str:
 def baselines_served(model_name: str, **labels: str) -> str:
     """The most baselines any one version of the model serves at once (``labels``: e.g. one
     version's): over 1, its replicas disagree (``BaselineConflict``)."""
-    return (f"max(count by (model_version) (group by (model_version, baseline_id) "
-            f"({_model(m.MODEL_INFO.sample, model_name, **labels)})))")
+    return f"max({version_baselines(model_name=model_name, **labels)})"
 
 
 def model_names() -> str:

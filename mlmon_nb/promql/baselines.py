@@ -26,16 +26,24 @@ from ..metrics import FEATURE_BASELINE_VALUES, MODEL_INFO, MetricSpec
 from . import by, matcher, selector
 
 __all__ = ["MIXED_BASELINES", "VERSION_BASELINES", "one_baseline", "own_baseline", "served",
-           "served_increase"]
+           "served_increase", "version_baselines"]
 
 # the models whose live versions export more than one baseline (``ml_model_info``'s
 # ``baseline_id``)
 MIXED_BASELINES = (f"count by (model_name) (group by (model_name, baseline_id) "
                    f"({MODEL_INFO.name})) > 1")
 _GUARD = f" unless on (model_name) ({MIXED_BASELINES})"
-# how many baselines the live replicas of each version serve (a service without one: id "none")
-VERSION_BASELINES = (f"count by (model_name, model_version) (group by (model_name, "
-                     f"model_version, baseline_id) ({MODEL_INFO.name}))")
+
+
+def version_baselines(**labels: str) -> str:
+    """How many baselines the live replicas of each version serve (``ml_model_info``'s
+    ``baseline_id``; a service without one: id ``none``); ``labels`` narrow it (one model's)."""
+    return (f"count by (model_name, model_version) (group by (model_name, model_version, "
+            f"baseline_id) ({selector(MODEL_INFO.name, **labels)}))")
+
+
+# every model's: the alert BaselineConflict is this over 1
+VERSION_BASELINES = version_baselines()
 
 
 def one_baseline(series: str) -> str:
