@@ -11,7 +11,7 @@ from ..baseline import Baseline
 from ..errors import BaselineError
 from ..findings import Finding
 from ..findings.investigation import InvestigationBase
-from ..queries import model_info, model_replicas
+from ..queries import model_replicas
 
 __all__ = ["BaselineEvidence"]
 
@@ -34,16 +34,22 @@ class BaselineEvidence(InvestigationBase):
                 self._served_baselines(self._cache["baseline"])
         return self._cache["baseline"]
 
+    def _replicas(self) -> pd.DataFrame:
+        """Each live replica of the model at the window's end with the version and baseline id
+        it serves (a label a service does not export: ""); read once per run."""
+        if "replicas" not in self._cache:
+            frame = self.prom.query(model_replicas(self.model_name), self.incident.end)
+            columns = ["job", "instance", "model_version", "baseline_id"]
+            frame = frame.reindex(columns=columns, fill_value="").astype(str)
+            self._cache["replicas"] = frame.sort_values(columns).reset_index(drop=True)
+        return self._cache["replicas"]
+
     def _served_baselines(self, baseline: Baseline) -> None:
         """Say so when a live version of the model serves another baseline than the configured
         file (a canary retrained on other data): the reruns here compare with the file, while
         the rules judge each version against the baseline it serves."""
-        served = self.prom.query(model_info(self.model_name), self.incident.end)
-        if served.empty:
-            return
-        # a service without a version (or a baseline) exports no such label
-        served = served.reindex(columns=["model_version", "baseline_id"], fill_value="")
-        pairs = sorted(zip(served["model_version"].astype(str), served["baseline_id"].astype(str)))
+        served = self._replicas()
+        pairs = sorted(set(zip(served["model_version"], served["baseline_id"])))
         others = [(v, b) for v, b in pairs if b != baseline.baseline_id]
         if not others:
             return
@@ -61,18 +67,18 @@ class BaselineEvidence(InvestigationBase):
         serves at the window's end, against the configured file's; the versions whose replicas
         serve more than one are named (in words, ``numbers["baselines_served"]``: the verdict's
         cause). Records the finding "Baselines served"."""
-        labels = {"model_version": model_version} if model_version else {}
-        promql = model_replicas(self.model_name, **labels)
-        frame = self.prom.query(promql, self.incident.end)
-        columns = ["job", "instance", "model_version", "baseline_id"]
-        frame = frame.reindex(columns=columns, fill_value="").astype(str)
-        frame = frame.sort_values(columns).reset_index(drop=True)
+        frame = self._replicas()
+        if model_version:
+            frame = frame[frame["model_version"] == model_version].reset_index(drop=True)
+        promql = model_replicas(self.model_name,
+                                **({"model_version": model_version} if model_version else {}))
         baseline = self.load_baseline()
         configured = baseline.baseline_id if baseline is not None else None
-        frame["configured file's"] = ["yes" if b == configured else "no"
-                                      for b in frame["baseline_id"]]
-        served = frame.groupby("model_version")["baseline_id"].unique()
-        conflicts = {v: sorted(ids) for v, ids in served.items() if len(ids) > 1}
+        frame = frame.assign(**{"configured file's": ["yes" if b == configured else "no"
+                                                      for b in frame["baseline_id"]]})
+        served = {str(v): sorted(map(str, ids))
+                  for v, ids in frame.groupby("model_version")["baseline_id"].unique().items()}
+        conflicts = {v: ids for v, ids in served.items() if len(ids) > 1}
         self.numbers["versions_in_conflict"] = ", ".join(v or "(none)" for v in conflicts)
 
         def where(version: str, baseline_id: str) -> str:
@@ -94,5 +100,6 @@ class BaselineEvidence(InvestigationBase):
                        + ".")
         self.record(Finding("Baselines served", bool(conflicts), message, [], None, promql,
                             self.link(promql, self.incident.start, self.incident.end),
-                            frame.to_dict("records")))
+                            [{str(k): str(x) for k, x in r.items()}
+                             for r in frame.to_dict("records")]))
         return frame
