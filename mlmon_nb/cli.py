@@ -472,7 +472,7 @@ def _rules_generate(args) -> int:
 
 def _write_kubernetes(config, folder, args):
     from .kubernetes import KubernetesOptions, Scrape, SecretKey, parse_labels
-    from .kubernetes.files import write_manifests
+    from .kubernetes.files import monitor_options, write_manifests
     defaults = KubernetesOptions()
     options = KubernetesOptions(
         namespace=args.namespace, name_prefix=args.name_prefix,
@@ -487,16 +487,13 @@ def _write_kubernetes(config, folder, args):
         webhook_token=(SecretKey.parse(args.webhook_token_secret)
                        if args.webhook_token_secret else None))
     _demo_baseline(config)
+    options = monitor_options(config, options)
     written = write_manifests(config, folder, options)
-    if not options.job:
-        from .kubernetes.files import monitor_job
-        label = options.job_label or monitor_job(config)[1]
-        if label:
-            why = "The models run on different scrape jobs: t" if len(set(config.jobs)) > 1 \
-                else "T"
-            print(f"{why}he monitors read each service's job from its label {label}. Label "
-                  f"each model's Service (or Pod) with its job: "
-                  + ", ".join(f"{label}: {m.job} ({m.name})" for m in config.models))
+    if label := options.job_label:
+        why = "The models run on different scrape jobs: t" if len(set(config.jobs)) > 1 else "T"
+        print(f"{why}he monitors read each service's job from its label {label}. Label each "
+              f"model's Service (or Pod) with its job: "
+              + ", ".join(f"{label}: {m.job} ({m.name})" for m in config.models))
     return written
 
 
