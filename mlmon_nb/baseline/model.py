@@ -54,7 +54,7 @@ from ..estimated.calibration import (
     checked_confidences,
     purity,
 )
-from ..instrument import content_id
+from ..instrument import content_id, valid_shares
 from ..metrics import (
     CONFIDENCE_BUCKETS,
     OTHER_CATEGORY,
@@ -360,8 +360,8 @@ class Baseline:
                 raise BaselineError(str(exc.args[0]), where) from exc
         for name, feat in numeric.items():
             if (feat.fractions.size != feat.edges.size + 1 or np.any(np.diff(feat.edges) <= 0)
-                    or not np.all(np.isfinite(feat.edges)) or np.any(feat.fractions < 0)
-                    or not math.isclose(feat.fractions.sum(), 1.0, abs_tol=1e-6) or feat.n < 1):
+                    or not np.all(np.isfinite(feat.edges)) or not valid_shares(feat.fractions)
+                    or feat.n < 1):
                 raise BaselineError(f"feature {name!r} has inconsistent edges, fractions or "
                                     f"reference", where)
         for name, cat in cats.items():
@@ -374,7 +374,7 @@ class Baseline:
                 base.confidence_fractions.size != len(base.confidence_edges) + 1:
             raise BaselineError("the confidence distribution does not match the confidence "
                                 "buckets", where)
-        if base.confidence_fractions is not None and not _shares(base.confidence_fractions):
+        if base.confidence_fractions is not None and not valid_shares(base.confidence_fractions):
             raise BaselineError(f"the confidence distribution's shares must be finite, "
                                 f"non-negative and sum to 1; {REBUILD}", where)
         if base.n_rows < 0:
@@ -385,12 +385,6 @@ class Baseline:
         if version == 1:  # the id the file carries: the one a service serving it exports
             return replace(base, baseline_id=str(doc["baseline_id"]))
         return base._with_id()
-
-
-def _shares(fractions: np.ndarray) -> bool:
-    """Whether ``fractions`` are a distribution's shares: finite, non-negative, summing to 1."""
-    return bool(np.all(np.isfinite(fractions)) and np.all(fractions >= 0)
-                and math.isclose(float(fractions.sum()), 1.0, abs_tol=1e-6))
 
 
 def _numeric_from_doc(v: dict, version: int) -> NumericFeature:
@@ -443,15 +437,16 @@ class BaselineBuilder:
         self.categorical_names = tuple(categorical)
         self.prediction, self.confidence, self.label = prediction, confidence, label
         self.scores = tuple(scores)
-        roles = [(r, c) for r, c in (("prediction", prediction), ("confidence", confidence),
-                                     ("label", label)) if c]
-        roles += [("scores", c) for c in self.scores]
-        roles += [("categorical", c) for c in self.categorical_names]
-        twice = sorted({c for _, c in roles if [x for _, x in roles].count(c) > 1})
+        roles: dict[str, list[str]] = {}  # column -> the roles it is named for
+        for role, columns in (("prediction", [prediction]), ("confidence", [confidence]),
+                              ("label", [label]), ("scores", self.scores),
+                              ("categorical", self.categorical_names)):
+            for column in filter(None, columns):
+                roles.setdefault(column, []).append(role)
+        twice = {c: rs for c, rs in sorted(roles.items()) if len(rs) > 1}
         if twice:  # one column in two roles would be read as both, silently
-            named = {c: [r for r, x in roles if x == c] for c in twice}
             said = "; ".join(f"{c!r} as {' and '.join(dict.fromkeys(rs))}"
-                             + (" twice" if len(set(rs)) == 1 else "") for c, rs in named.items())
+                             + (" twice" if len(set(rs)) == 1 else "") for c, rs in twice.items())
             raise BaselineError(f"a column is named for more than one role: {said}; give each "
                                 f"column one role")
         if self.scores and (not label or len(self.scores) < 2):

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from ..metrics import le_label
 from ._asgi import MetricsApp, MetricsMiddleware, mount_metrics
-from ._baseline import ServingBaseline, baseline_series, content_id, load_baseline, serving_of
+from ._baseline import (
+    ServingBaseline,
+    baseline_series,
+    content_id,
+    load_baseline,
+    serving_of,
+    valid_shares,
+)
 from ._labels import LabelCap
 from ._monitor import DEFAULT_SEGMENT, INVALID_REASONS, RESIDUAL_STRIDE, ModelMonitor
 from ._multiprocess import exposition_registry, is_multiprocess, mark_process_dead
@@ -20,6 +27,7 @@ __all__ = [
     "ModelMonitor",
     "load_baseline",
     "content_id",
+    "valid_shares",
     "ServingBaseline",
     "serving_of",
     "baseline_series",

@@ -16,7 +16,7 @@ import math
 from dataclasses import astuple, dataclass, replace
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .. import metrics as m
 from ..errors import BaselineError
@@ -35,7 +35,8 @@ from ..estimated.scaling import checked_scaling, with_scaling_stderr
 from ._reconstruction import JointStructure
 
 __all__ = ["ServingBaseline", "ServingNumeric", "ServingCategorical", "load_baseline",
-           "serving_of", "baseline_series", "content_id", "CONTENT_KEYS", "OPTIONAL_CONTENT_KEYS"]
+           "serving_of", "baseline_series", "content_id", "valid_shares", "CONTENT_KEYS",
+           "OPTIONAL_CONTENT_KEYS"]
 
 KIND = "mlmon_nb.baseline"  # as written by mlmon_nb.baseline
 SCHEMA_VERSIONS = (1, 2)  # as written by mlmon_nb.baseline (2: reference CDFs; 1: samples)
@@ -154,14 +155,21 @@ def load_baseline(path: str | Path) -> ServingBaseline:
         raise BaselineError(f"malformed baseline content ({exc!r})", where) from exc
 
 
+def valid_shares(fractions: Iterable[float]) -> bool:
+    """Whether ``fractions`` are a distribution's shares: finite, non-negative, summing to 1.
+    One definition, for the service's loader and for mlmon_nb.Baseline."""
+    values = [float(f) for f in fractions]
+    return (all(math.isfinite(f) and f >= 0 for f in values)
+            and math.isclose(sum(values), 1.0, abs_tol=1e-6))
+
+
 def _serving(doc: dict, where: str) -> ServingBaseline:
     numeric = {}
     for name, v in doc["numeric"].items():
         edges, fractions = _floats(v["edges"]), _floats(v["fractions"])
         n = int(v["n"])
         if (len(fractions) != len(edges) + 1 or any(b <= a for a, b in zip(edges, edges[1:]))
-                or not all(map(math.isfinite, edges)) or any(f < 0 for f in fractions)
-                or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6) or n < 1):
+                or not all(map(math.isfinite, edges)) or not valid_shares(fractions) or n < 1):
             raise BaselineError(f"feature {name!r} has inconsistent edges, fractions or "
                                 f"reference", where)
         numeric[name] = ServingNumeric(tuple(edges), tuple(accumulate(fractions))[:-1], n)
@@ -179,9 +187,7 @@ def _serving(doc: dict, where: str) -> ServingBaseline:
     if conf_fractions is not None and len(conf_fractions) != len(conf_edges) + 1:
         raise BaselineError("the confidence distribution does not match the confidence buckets",
                             where)
-    if conf_fractions is not None and not (
-            all(math.isfinite(f) and f >= 0 for f in conf_fractions)
-            and math.isclose(sum(conf_fractions), 1.0, abs_tol=1e-6)):
+    if conf_fractions is not None and not valid_shares(conf_fractions):
         raise BaselineError("the confidence distribution's shares must be finite, non-negative "
                             "and sum to 1; rebuild it with `mlmon-nb baseline build`", where)
     if int(doc.get("n_rows") or 0) < 0:
@@ -313,8 +319,7 @@ def _calibration(doc: dict | None, classes: int) -> dict | None:
                                 "file was edited or is corrupt; rebuild the baseline")
         return doc
     return {"method": METHOD, "edges": _floats(doc["edges"]), "classes": classes,
-            "counts": _floats(doc["counts"]),
-            "correct": _floats(doc["correct"]), "confidence_sum": _floats(doc["confidence_sum"]),
+            "counts": counts, "correct": correct, "confidence_sum": sums,
             "gap": gap, "gap_stderr": stderr,
             **{k: doc[k] for k in ("square_sum", "product_sum", "purity", "scaling",
                                    "scaling_stderr", "scaling_sensitivity")
