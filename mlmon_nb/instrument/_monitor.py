@@ -38,11 +38,8 @@ __all__ = ["ModelMonitor", "DEFAULT_SEGMENT", "INVALID_REASONS", "RESIDUAL_STRID
 log = logging.getLogger(__name__)
 
 DEFAULT_SEGMENT = "all"
-CONFIDENCE_FEATURE, SCORES_FEATURE, FEATURES_FEATURE = (
-    m.CONFIDENCE_FEATURE, m.SCORES_FEATURE, m.FEATURES_FEATURE)
 INVALID_REASONS = ("missing", "nan", "inf", "out_of_range", "wrong_type", "unknown_feature",
                    "internal_error")
-_RESERVED_FEATURES = m.RESERVED_FEATURES
 # how far beyond [0, 1] a confidence may stray by rounding (a softmax's sum) and be clipped
 CONFIDENCE_SLACK = 1e-9
 # one prediction in this many adds its per-feature reconstruction residuals (the runbook's
@@ -550,11 +547,11 @@ class ModelMonitor:
         if failed:
             self._count_invalid(m.RECORD_FEATURE, "internal_error")
         if not mapping:
-            self._count_invalid(FEATURES_FEATURE, "wrong_type")
+            self._count_invalid(m.FEATURES_FEATURE, "wrong_type")
         if conf is None:
-            self._count_invalid(CONFIDENCE_FEATURE, reason)
+            self._count_invalid(m.CONFIDENCE_FEATURE, reason)
         if not scores_ok:
-            self._count_invalid(SCORES_FEATURE, "wrong_type")
+            self._count_invalid(m.SCORES_FEATURE, "wrong_type")
         picked = self.sampler is not None and self.sampler.picks()
         if request_id is None and not picked:
             return False
@@ -681,7 +678,7 @@ class ModelMonitor:
         child = self._invalid.get(key) if key else None
         if child is None:
             fixed = key is not None and (feature in self._numeric or feature in self._categorical
-                                         or feature in _RESERVED_FEATURES)
+                                         or feature in m.RESERVED_FEATURES)
             value = feature if fixed else self._feature_name(feature)
             child = self._fam.invalid.labels(self.model_name, value, reason)
             if key is not None and value == feature:
